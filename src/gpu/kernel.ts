@@ -1,0 +1,146 @@
+// wgsl_reflect's "main" is a CommonJS file in a "type": "module" package, which plain Node
+// cannot load; its ES module build works everywhere.
+import { WgslReflect, ResourceType } from 'wgsl_reflect/wgsl_reflect.module.js';
+import { GpuError } from './errors.js';
+import { ShaderStage } from './flags.js';
+
+/** One `@group(0) @binding(n)` variable of a kernel, as reflected from its WGSL. */
+export interface BindingInfo {
+  name: string;
+  binding: number;
+  type: 'uniform' | 'storage' | 'read-only-storage';
+}
+
+/** A scalar member of a uniform struct: where it lives and how to write it. */
+export interface UniformField {
+  offset: number;
+  type: 'u32' | 'i32' | 'f32';
+}
+
+export interface UniformLayout {
+  size: number;
+  fields: Map<string, UniformField>;
+}
+
+type OverrideType = 'u32' | 'i32' | 'f32' | 'bool';
+
+/** Constants for a kernel's `override` declarations; booleans are passed as 0/1. */
+export type OverrideValues = Record<string, number | boolean>;
+
+const INCLUDE = /^\s*\/\/\s*#include\s+"([^"]+)"\s*$/gm;
+
+/** Replaces `// #include "file.wgsl"` lines with that file's text (one level, no cycles). */
+export function resolveIncludes(name: string, sources: Record<string, string>): string {
+  const code = sources[name];
+  if (code === undefined) throw new GpuError(`unknown shader '${name}'; known: ${Object.keys(sources).join(', ')}`);
+  return code.replace(INCLUDE, (_line, inc: string) => {
+    const text = sources[inc];
+    if (text === undefined) throw new GpuError(`shader '${name}' includes unknown file '${inc}'`);
+    if (INCLUDE.test(text)) throw new GpuError(`shader '${inc}' (included by '${name}') may not include other files`);
+    INCLUDE.lastIndex = 0;
+    return text;
+  });
+}
+
+/**
+ * A WGSL compute kernel and what reflection tells about it: its bindings (by name), the
+ * layout of its uniform structs, and its `override` constants. The bind group layout is built
+ * from this reflection, so bindings are written once, in the `.wgsl` file.
+ */
+export class KernelSource {
+  readonly entryPoint: string;
+  readonly bindings: BindingInfo[] = [];
+  readonly uniforms = new Map<string, UniformLayout>();
+  readonly overrides = new Map<string, OverrideType>();
+
+  constructor(readonly name: string, readonly code: string) {
+    const reflect = new WgslReflect(code);
+    const entries = reflect.entry.compute;
+    if (entries.length !== 1) {
+      throw new GpuError(`${name}: expected exactly one @compute entry point, found ${entries.length}`);
+    }
+    this.entryPoint = entries[0].name;
+    const groups = reflect.getBindGroups();
+    if (groups.length > 1) throw new GpuError(`${name}: kernels use @group(0) only, found ${groups.length} groups`);
+    for (const v of groups[0] ?? []) {
+      if (!v) continue;
+      let type: BindingInfo['type'];
+      if (v.resourceType === ResourceType.Uniform) {
+        type = 'uniform';
+        this.uniforms.set(v.name, uniformLayout(name, v));
+      } else if (v.resourceType === ResourceType.Storage) {
+        type = v.access === 'read_write' ? 'storage' : 'read-only-storage';
+      } else {
+        throw new GpuError(`${name}: binding '${v.name}' is not a buffer; compute kernels bind buffers only`);
+      }
+      this.bindings.push({ name: v.name, binding: v.binding, type });
+    }
+    for (const o of reflect.overrides) {
+      const t = o.type?.name;
+      if (t !== 'u32' && t !== 'i32' && t !== 'f32' && t !== 'bool') {
+        throw new GpuError(`${name}: override '${o.name}' must have an explicit scalar type, got ${t}`);
+      }
+      this.overrides.set(o.name, t);
+    }
+  }
+
+  layoutEntries(): GPUBindGroupLayoutEntry[] {
+    return this.bindings.map((b) => ({ binding: b.binding, visibility: ShaderStage.COMPUTE, buffer: { type: b.type } }));
+  }
+
+  /** Checks constant names and types against the shader's `override` declarations. */
+  constants(values: OverrideValues): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [k, v] of Object.entries(values)) {
+      const t = this.overrides.get(k);
+      if (!t) throw new GpuError(`${this.name}: no override named '${k}'; overrides: ${[...this.overrides.keys()].join(', ')}`);
+      if (t === 'bool') {
+        if (typeof v !== 'boolean') throw new GpuError(`${this.name}: override '${k}' is bool, got ${v}`);
+        out[k] = v ? 1 : 0;
+      } else {
+        if (typeof v !== 'number' || !Number.isFinite(v) || ((t === 'u32' || t === 'i32') && !Number.isInteger(v)) || (t === 'u32' && v < 0)) {
+          throw new GpuError(`${this.name}: override '${k}' is ${t}, got ${v}`);
+        }
+        out[k] = v;
+      }
+    }
+    return out;
+  }
+
+  /** Packs `values` into the byte layout of uniform `binding`; every member must be given. */
+  packUniform(binding: string, values: Record<string, number>, target?: ArrayBuffer): ArrayBuffer {
+    const layout = this.uniforms.get(binding);
+    if (!layout) throw new GpuError(`${this.name}: no uniform binding named '${binding}'`);
+    const buf = target ?? new ArrayBuffer(layout.size);
+    const view = new DataView(buf);
+    for (const k of Object.keys(values)) {
+      if (!layout.fields.has(k)) throw new GpuError(`${this.name}: uniform '${binding}' has no member '${k}'`);
+    }
+    for (const [k, f] of layout.fields) {
+      const v = values[k];
+      if (v === undefined) throw new GpuError(`${this.name}: uniform '${binding}' member '${k}' was not given`);
+      if (f.type === 'f32') view.setFloat32(f.offset, v, true);
+      else if (f.type === 'u32') {
+        if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new GpuError(`${this.name}: ${binding}.${k} must be a u32, got ${v}`);
+        view.setUint32(f.offset, v, true);
+      } else {
+        if (!Number.isInteger(v) || v < -0x80000000 || v > 0x7fffffff) throw new GpuError(`${this.name}: ${binding}.${k} must be an i32, got ${v}`);
+        view.setInt32(f.offset, v, true);
+      }
+    }
+    return buf;
+  }
+}
+
+function uniformLayout(kernel: string, v: { name: string; size: number; members: { name: string; offset: number; type: { name: string } }[] | null }): UniformLayout {
+  if (!v.members) throw new GpuError(`${kernel}: uniform '${v.name}' must be a struct`);
+  const fields = new Map<string, UniformField>();
+  for (const m of v.members) {
+    const t = m.type.name;
+    if (t !== 'u32' && t !== 'i32' && t !== 'f32') {
+      throw new GpuError(`${kernel}: uniform member ${v.name}.${m.name} must be u32, i32 or f32 (got ${t})`);
+    }
+    fields.set(m.name, { offset: m.offset, type: t });
+  }
+  return { size: Math.max(16, Math.ceil(v.size / 16) * 16), fields };
+}

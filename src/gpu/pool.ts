@@ -1,0 +1,85 @@
+import { GpuError } from './errors.js';
+
+/** Counters a test can assert: a steady-state loop must leave `created` unchanged. */
+export interface PoolStats {
+  /** Buffers created by `device.createBuffer` since the pool was made. */
+  created: number;
+  /** Acquisitions served from the free list instead of a new buffer. */
+  reused: number;
+  /** Buffers alive now (in use or free), and their bytes. */
+  live: number;
+  liveBytes: number;
+  /** Buffers handed out and not yet released. */
+  inUse: number;
+}
+
+/**
+ * A buffer pool keyed by (usage, byte size). `acquire` returns a free buffer of exactly that
+ * size and usage if one exists, else creates one; `release` puts it back. Sizes are rounded up
+ * to a multiple of 16 bytes so buffers can be bound as `array<vec4<f32>>`.
+ *
+ * Reuse is safe without fences: every write into a pooled buffer goes through the same queue
+ * as the work that used it before, so it is ordered after that work.
+ */
+export class BufferPool {
+  private free = new Map<string, GPUBuffer[]>();
+  private owned = new Set<GPUBuffer>();
+  private busy = new Set<GPUBuffer>();
+  readonly stats: PoolStats = { created: 0, reused: 0, live: 0, liveBytes: 0, inUse: 0 };
+
+  constructor(private readonly device: GPUDevice) {}
+
+  static roundSize(byteLength: number): number {
+    return Math.max(16, Math.ceil(byteLength / 16) * 16);
+  }
+
+  acquire(byteLength: number, usage: number, label = 'seqgpu'): GPUBuffer {
+    const size = BufferPool.roundSize(byteLength);
+    const list = this.free.get(`${usage}:${size}`);
+    let buffer = list?.pop();
+    if (buffer) {
+      this.stats.reused++;
+    } else {
+      buffer = this.device.createBuffer({ size, usage, label });
+      this.owned.add(buffer);
+      this.stats.created++;
+      this.stats.live++;
+      this.stats.liveBytes += size;
+    }
+    this.busy.add(buffer);
+    this.stats.inUse = this.busy.size;
+    return buffer;
+  }
+
+  release(buffer: GPUBuffer): void {
+    if (!this.busy.delete(buffer)) {
+      throw new GpuError(`BufferPool.release: buffer '${buffer.label}' is not in use by this pool (released twice?)`);
+    }
+    this.stats.inUse = this.busy.size;
+    const key = `${buffer.usage}:${buffer.size}`;
+    let list = this.free.get(key);
+    if (!list) this.free.set(key, (list = []));
+    list.push(buffer);
+  }
+
+  /** Destroys every free buffer (buffers in use are kept). */
+  trim(): void {
+    for (const list of this.free.values()) for (const b of list) this.drop(b);
+    this.free.clear();
+  }
+
+  /** Destroys every buffer the pool ever created, in use or not. */
+  destroy(): void {
+    this.trim();
+    for (const b of [...this.owned]) this.drop(b);
+    this.busy.clear();
+    this.stats.inUse = 0;
+  }
+
+  private drop(b: GPUBuffer): void {
+    if (!this.owned.delete(b)) return;
+    this.stats.live--;
+    this.stats.liveBytes -= b.size;
+    b.destroy();
+  }
+}

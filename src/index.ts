@@ -1,0 +1,15 @@
+/**
+ * seqgpu — a WebGPU compute-shader engine for sequence models.
+ * @packageDocumentation
+ */
+export { requestGpu, Gpu, type RequestGpuOptions, type GpuStats, type LimitName } from './gpu/device.js';
+export { GpuError, ShapeError } from './gpu/errors.js';
+export { BufferPool, type PoolStats } from './gpu/pool.js';
+export { KernelSource, type BindingInfo, type OverrideValues } from './gpu/kernel.js';
+export { Profiler, type GpuTimings } from './gpu/profiler.js';
+export type { Dispatch } from './gpu/dispatch.js';
+export { Tensor, type DType } from './tensor.js';
+export { matmul, gemmDispatches, type MatmulOptions, type GemmArgs, type MatrixView } from './kernels/matmul.js';
+export { softmax, softmaxDispatch, type SoftmaxArgs } from './kernels/softmax.js';
+export { add, mul, scale, sigmoid, tanh, relu, elementwiseDispatch, ELEMENTWISE_OPS, type ElementwiseOp } from './kernels/elementwise.js';
+export { biasAct, biasActDispatch, ACTIVATIONS, type Activation } from './kernels/biasAct.js';

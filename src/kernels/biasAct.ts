@@ -1,0 +1,46 @@
+import type { Gpu } from '../gpu/device.js';
+import type { Dispatch } from '../gpu/dispatch.js';
+import { ShapeError } from '../gpu/errors.js';
+import { Tensor, expectRank, expectShape } from '../tensor.js';
+import { grid2d } from './grid.js';
+
+/** Activation codes shared by kernels (shaders/activations.wgsl). */
+export const ACTIVATIONS = { identity: 0, sigmoid: 1, tanh: 2, relu: 3 } as const;
+export type Activation = keyof typeof ACTIVATIONS;
+
+const WG = 256;
+
+/** Prepares `y[r, c] = act(x[r, c] + b[c])` over a rows × cols matrix. */
+export function biasActDispatch(
+  gpu: Gpu,
+  args: { rows: number; cols: number; act: Activation; x: GPUBuffer; b: GPUBuffer; y: GPUBuffer; label?: string },
+): Dispatch {
+  const label = args.label ?? 'biasAct';
+  if (!(args.act in ACTIVATIONS)) throw new ShapeError(`${label}: unknown activation '${args.act}'; use ${Object.keys(ACTIVATIONS).join(', ')}`);
+  const n = args.rows * args.cols;
+  if (n * 4 > args.x.size || n * 4 > args.y.size || args.cols * 4 > args.b.size) throw new ShapeError(`${label}: a buffer is smaller than ${args.rows}×${args.cols}`);
+  if (args.y === args.x || args.y === args.b) throw new ShapeError(`${label}: output must not share a buffer with an input`);
+  const { gridX, workgroups } = grid2d(gpu, Math.ceil(n / WG), label);
+  const params = gpu.uniform('bias_act.wgsl', 'params', { n, cols: args.cols, offsetX: 0, offsetB: 0, offsetY: 0, gridX });
+  return {
+    label,
+    pipeline: gpu.pipeline('bias_act.wgsl', { ACT: ACTIVATIONS[args.act], WG }),
+    bindGroup: gpu.bindGroup('bias_act.wgsl', { x: args.x, b: args.b, y: args.y, params }),
+    workgroups,
+    transient: [params],
+  };
+}
+
+/** Fused `y = act(x + b)`, `b` broadcast over the last dimension of `x`. Runs now and returns y. */
+export function biasAct(gpu: Gpu, x: Tensor, b: Tensor, act: Activation, out?: Tensor): Tensor {
+  expectRank('biasAct', 'x', x, [1, 2, 3, 4, 5, 6]);
+  const cols = x.shape[x.shape.length - 1];
+  expectShape('biasAct', 'b', b, [cols], "one value per element of x's last dimension");
+  if (out) {
+    expectShape('biasAct', 'out', out, x.shape);
+    if (out === x || out === b) throw new ShapeError("biasAct: 'out' must not be an input");
+  }
+  const y = out ?? Tensor.empty(gpu, x.shape, 'biasAct.out');
+  gpu.run([biasActDispatch(gpu, { rows: x.size / cols, cols, act, x: x.buffer, b: b.buffer, y: y.buffer })]);
+  return y;
+}

@@ -1,0 +1,57 @@
+import type { Gpu } from '../gpu/device.js';
+import type { Dispatch } from '../gpu/dispatch.js';
+import { ShapeError } from '../gpu/errors.js';
+import { Tensor, expectRank, expectShape } from '../tensor.js';
+import { grid2d } from './grid.js';
+
+/** Raw arguments: `rows` rows of `cols` elements, contiguous, from element offsets. */
+export interface SoftmaxArgs {
+  rows: number;
+  cols: number;
+  x: { buffer: GPUBuffer; offset?: number };
+  y: { buffer: GPUBuffer; offset?: number };
+  /** Threads per row, a power of two (default 256, or 64 for rows of ≤ 64). */
+  workgroupSize?: number;
+  label?: string;
+}
+
+/** Prepares the row-softmax dispatch (one workgroup per row). */
+export function softmaxDispatch(gpu: Gpu, args: SoftmaxArgs): Dispatch {
+  const label = args.label ?? 'softmax';
+  const { rows, cols } = args;
+  if (!Number.isInteger(rows) || rows <= 0 || !Number.isInteger(cols) || cols <= 0) {
+    throw new ShapeError(`${label}: rows and cols must be positive integers, got ${rows}×${cols}`);
+  }
+  const wg = args.workgroupSize ?? (cols <= 64 ? 64 : 256);
+  if ((wg & (wg - 1)) !== 0 || wg > gpu.limits.maxComputeInvocationsPerWorkgroup) {
+    throw new ShapeError(`${label}: workgroupSize must be a power of two ≤ ${gpu.limits.maxComputeInvocationsPerWorkgroup}, got ${wg}`);
+  }
+  for (const [name, v] of [['x', args.x], ['y', args.y]] as const) {
+    if (((v.offset ?? 0) + rows * cols) * 4 > v.buffer.size) throw new ShapeError(`${label}: buffer '${name}' is smaller than ${rows}×${cols} from its offset`);
+  }
+  if (args.x.buffer === args.y.buffer) throw new ShapeError(`${label}: 'y' must not share a buffer with 'x'`);
+  const { gridX, workgroups } = grid2d(gpu, rows, label);
+  const params = gpu.uniform('softmax.wgsl', 'params', {
+    rows, cols, offsetX: args.x.offset ?? 0, offsetY: args.y.offset ?? 0, gridX,
+  });
+  return {
+    label,
+    pipeline: gpu.pipeline('softmax.wgsl', { WG: wg }),
+    bindGroup: gpu.bindGroup('softmax.wgsl', { x: args.x.buffer, y: args.y.buffer, params }),
+    workgroups,
+    transient: [params],
+  };
+}
+
+/** Softmax over the last dimension of `x` (any rank ≥ 1). Runs now and returns y. */
+export function softmax(gpu: Gpu, x: Tensor, opts: { out?: Tensor } = {}): Tensor {
+  expectRank('softmax', 'x', x, [1, 2, 3, 4, 5, 6]);
+  const cols = x.shape[x.shape.length - 1];
+  if (opts.out) {
+    expectShape('softmax', 'out', opts.out, x.shape);
+    if (opts.out === x) throw new ShapeError("softmax: 'out' must not be 'x'");
+  }
+  const y = opts.out ?? Tensor.empty(gpu, x.shape, 'softmax.out');
+  gpu.run([softmaxDispatch(gpu, { rows: x.size / cols, cols, x: { buffer: x.buffer }, y: { buffer: y.buffer } })]);
+  return y;
+}

@@ -1,0 +1,23 @@
+/// <reference types="vitest/config" />
+import { defineConfig } from 'vite';
+
+// One config for the library build (`vite build`), the demo and bench pages (dev server on
+// 127.0.0.1) and the tests (vitest, in Node on Dawn + SwiftShader).
+export default defineConfig({
+  server: { host: '127.0.0.1', strictPort: false },
+  build: {
+    target: 'es2022',
+    outDir: 'dist',
+    sourcemap: true,
+    lib: { entry: 'src/index.ts', formats: ['es'], fileName: 'index' },
+    rollupOptions: { external: ['webgpu', /^wgsl_reflect/] },
+  },
+  test: {
+    include: ['test/**/*.test.ts'],
+    pool: 'forks',
+    // One SwiftShader device at a time: the machine has 2 cores and SwiftShader uses them all.
+    fileParallelism: false,
+    testTimeout: 180_000,
+    hookTimeout: 180_000,
+  },
+});
