@@ -273,6 +273,7 @@ export class Gpu {
       const encoder = this.device.createCommandEncoder({ label: 'seqgpu.readback' });
       encoder.copyBufferToBuffer(buffer, byteOffset, staging, 0, size);
       this.device.queue.submit([encoder.finish()]);
+      this.stats.submits++;
       await staging.mapAsync(MapMode.READ, 0, size);
       const out = staging.getMappedRange(0, size).slice(0, byteLength);
       staging.unmap();
