@@ -1,0 +1,49 @@
+// Timing helpers shared by every benchmark row.
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** Runs `fn` `warmup` times untimed, then `reps` times; returns the wall times in ms. */
+export async function timeRuns(fn: () => Promise<unknown>, reps: number, warmup = 1): Promise<number[]> {
+  for (let i = 0; i < warmup; i++) await fn();
+  const times: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    await fn();
+    times.push(performance.now() - t0);
+  }
+  return times;
+}
+
+/** One measured implementation in a row: medians in ms, and what they mean. */
+export interface Measurement {
+  /** Median wall time of one call, including the wait for its result. */
+  wallMs: number;
+  /** Median GPU time from timestamp queries, when the adapter has them. */
+  gpuMs?: number;
+  reps: number;
+  dispatches?: number;
+  note?: string;
+}
+
+export interface BenchRow {
+  group: string;
+  workload: string;
+  /** Floating-point operations of one call, for GFLOP/s. */
+  flops: number;
+  seqgpu: Measurement;
+  peers: Record<string, Measurement | { error: string }>;
+}
+
+export interface BenchReport {
+  date: string;
+  userAgent: string;
+  adapter: unknown;
+  features: unknown;
+  options: unknown;
+  rows: BenchRow[];
+  error?: string;
+}
