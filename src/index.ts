@@ -13,3 +13,8 @@ export { matmul, gemmDispatches, type MatmulOptions, type GemmArgs, type MatrixV
 export { softmax, softmaxDispatch, type SoftmaxArgs } from './kernels/softmax.js';
 export { add, mul, scale, sigmoid, tanh, relu, elementwiseDispatch, ELEMENTWISE_OPS, type ElementwiseOp } from './kernels/elementwise.js';
 export { biasAct, biasActDispatch, ACTIVATIONS, type Activation } from './kernels/biasAct.js';
+export { RNN, LSTM, GRU, RecurrentLayer, RecurrentStepper, type RecurrentOptions, type RecurrentState, type RecurrentOutputs } from './nn/recurrent.js';
+export { gateCount, parameterShapes, type CellKind, type RecurrentConfig } from './nn/recurrentConfig.js';
+export { RecurrentPlan, type RunStats } from './plan/recurrentPlan.js';
+export { repackWhh, unpackWhh, cellStepDispatch } from './kernels/cellStep.js';
+export { readParameter, type StateDict, type StateDictValue, type NamedTensor } from './io/stateDict.js';

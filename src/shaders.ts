@@ -4,6 +4,11 @@ import biasAct from '../shaders/bias_act.wgsl?raw';
 import elementwise from '../shaders/elementwise.wgsl?raw';
 import matmul from '../shaders/matmul.wgsl?raw';
 import softmax from '../shaders/softmax.wgsl?raw';
+import lstmStep from '../shaders/lstm_step.wgsl?raw';
+import gruStep from '../shaders/gru_step.wgsl?raw';
+import rnnStep from '../shaders/rnn_step.wgsl?raw';
+import recurrentMatvec from '../shaders/recurrent_matvec.wgsl?raw';
+import stepParams from '../shaders/step_params.wgsl?raw';
 
 export const SHADERS: Record<string, string> = {
   'activations.wgsl': activations,
@@ -11,4 +16,9 @@ export const SHADERS: Record<string, string> = {
   'elementwise.wgsl': elementwise,
   'matmul.wgsl': matmul,
   'softmax.wgsl': softmax,
+  'lstm_step.wgsl': lstmStep,
+  'gru_step.wgsl': gruStep,
+  'rnn_step.wgsl': rnnStep,
+  'recurrent_matvec.wgsl': recurrentMatvec,
+  'step_params.wgsl': stepParams,
 };

@@ -258,10 +258,15 @@ export class Gpu {
       encodeDispatches(pass, dispatches);
       pass.end();
     }
+    this.submit(encoder, dispatches.length);
+    for (const d of dispatches) for (const b of d.transient ?? []) this.pool.release(b);
+  }
+
+  /** Finishes `encoder` and submits it; counts the submit and its `dispatches`. */
+  submit(encoder: GPUCommandEncoder, dispatches: number): void {
     this.device.queue.submit([encoder.finish()]);
     this.stats.submits++;
-    this.stats.dispatches += dispatches.length;
-    for (const d of dispatches) for (const b of d.transient ?? []) this.pool.release(b);
+    this.stats.dispatches += dispatches;
   }
 
   /** Copies `byteLength` bytes of `buffer` back to the CPU. Surfaces pending GPU errors. */

@@ -36,8 +36,7 @@ export function resolveIncludes(name: string, sources: Record<string, string>): 
   return code.replace(INCLUDE, (_line, inc: string) => {
     const text = sources[inc];
     if (text === undefined) throw new GpuError(`shader '${name}' includes unknown file '${inc}'`);
-    if (INCLUDE.test(text)) throw new GpuError(`shader '${inc}' (included by '${name}') may not include other files`);
-    INCLUDE.lastIndex = 0;
+    if (/^\s*\/\/\s*#include\s/m.test(text)) throw new GpuError(`shader '${inc}' (included by '${name}') may not include other files`);
     return text;
   });
 }

@@ -1,23 +1,6 @@
 // Helpers shared by the kernel checks, which run unchanged in Node (vitest) and in Chromium.
 
-/** mulberry32: a small seeded PRNG, so every "random" case is reproducible from its seed. */
-export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** n values uniform in [lo, hi), rounded to f32 (so the reference sees exactly what the GPU sees). */
-export function uniform(rand: () => number, n: number, lo = -1, hi = 1): Float32Array {
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = lo + (hi - lo) * rand();
-  return a;
-}
+export { rng, uniform } from '../../src/util/random.js';
 
 export function randInt(rand: () => number, lo: number, hi: number): number {
   return lo + Math.floor(rand() * (hi - lo + 1));

@@ -1,0 +1,53 @@
+// gru_step.wgsl — one fused GRU timestep (PyTorch semantics: the reset gate multiplies the
+// recurrent term *after* the matmul), recurrent product for all three gates, bias,
+// nonlinearities and state update in one dispatch.
+//
+//   [a_r a_z a_n] = xproj_t                 (= x_t·W_ihᵀ + b_ih, precomputed for all t by one GEMM)
+//   [u_r u_z u_n] = h_{t−1}·W_hhᵀ + b_hh
+//   r = σ(a_r + u_r),  z = σ(a_z + u_z),  n = tanh(a_n + r ⊙ u_n)
+//   h_t = (1 − z) ⊙ n + z ⊙ h_{t−1}
+//
+// Bindings (group 0):
+//   0 xproj  read        [rows, 3H]  input projection of every timestep (PyTorch column order r,z,n)
+//   1 Wp     read        [H, H] vec4 W_hh repacked: Wp[k, j] = (W_r[j,k], W_z[j,k], W_n[j,k], 0)
+//   2 bhh    read        [3H]        b_hh (zeros when bias=False)
+//   3 h0     read        [L·D, B, H]
+//   4 hseq   read_write  [rows, D·H] this layer's output sequence
+//   5 hN     read_write  [L·D, B, H]
+//   6 params uniform     StepParams (one slot per timestep)
+// Workgroup: WG threads along hidden units × BT batch rows per thread. Grid: (⌈H / WG⌉, ⌈B / BT⌉).
+
+// #include "activations.wgsl"
+// #include "step_params.wgsl"
+
+@group(0) @binding(0) var<storage, read> xproj: array<f32>;
+@group(0) @binding(1) var<storage, read> Wp: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> bhh: array<f32>;
+@group(0) @binding(3) var<storage, read> h0: array<f32>;
+@group(0) @binding(4) var<storage, read_write> hseq: array<f32>;
+@group(0) @binding(5) var<storage, read_write> hN: array<f32>;
+@group(0) @binding(6) var<uniform> params: StepParams;
+
+// #include "recurrent_matvec.wgsl"
+
+@compute @workgroup_size(WG)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let H = params.hidden;
+  let j = wid.x * WG + lid.x;
+  let b0 = wid.y * BT;
+  if (j >= H) { return; }
+  let acc = recurrentMatvec(j, b0);
+  let bias = vec3<f32>(bhh[j], bhh[H + j], bhh[2u * H + j]);
+  for (var r = 0u; r < BT; r++) {
+    let b = b0 + r;
+    if (b >= params.batch) { break; }
+    let x = params.xOffset + b * params.xStrideB + j;
+    let u = acc[r].xyz + bias;
+    let rg = sigmoid(xproj[x] + u.x);
+    let z = sigmoid(xproj[x + H] + u.y);
+    let n = tanh_safe(xproj[x + 2u * H] + rg * u.z);
+    let h = (1.0 - z) * n + z * hPrevAt(b, j);
+    hseq[params.hOffset + b * params.hStrideB + j] = h;
+    hN[params.stateOffset + b * H + j] = h;
+  }
+}

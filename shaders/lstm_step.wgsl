@@ -1,0 +1,59 @@
+// lstm_step.wgsl — one fused LSTM timestep for every (batch row, hidden unit): recurrent
+// product for all four gates, bias, nonlinearities and state update in one dispatch.
+//
+//   [i f g o] = xproj_t + h_{t−1}·W_hhᵀ + b_hh      (xproj_t = x_t·W_ihᵀ + b_ih, precomputed
+//   i = σ(i), f = σ(f), g = tanh(g), o = σ(o)        for all t by one GEMM; PyTorch gate order)
+//   c_t = f ⊙ c_{t−1} + i ⊙ g
+//   h_t = o ⊙ tanh(c_t)
+//
+// Bindings (group 0):
+//   0 xproj  read        [rows, 4H]  input projection of every timestep (PyTorch column order)
+//   1 Wp     read        [H, H] vec4 W_hh repacked: Wp[k, j] = (W_i[j,k], W_f[j,k], W_g[j,k], W_o[j,k])
+//   2 bhh    read        [4H]        b_hh (zeros when bias=False)
+//   3 h0     read        [L·D, B, H] initial hidden state
+//   4 hseq   read_write  [rows, D·H] this layer's output sequence: h_t is written at (t, b, d·H + j)
+//   5 hN     read_write  [L·D, B, H] final hidden state (written every step; the last one stays)
+//   6 c      read_write  [L·D, B, H] cell state: c0 on entry, c_T (= cN) after the last step
+//   7 params uniform     StepParams (one slot per timestep)
+// Workgroup: WG threads along hidden units × BT batch rows per thread.
+// Grid: (⌈H / WG⌉, ⌈B / BT⌉).
+
+// #include "activations.wgsl"
+// #include "step_params.wgsl"
+
+@group(0) @binding(0) var<storage, read> xproj: array<f32>;
+@group(0) @binding(1) var<storage, read> Wp: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> bhh: array<f32>;
+@group(0) @binding(3) var<storage, read> h0: array<f32>;
+@group(0) @binding(4) var<storage, read_write> hseq: array<f32>;
+@group(0) @binding(5) var<storage, read_write> hN: array<f32>;
+@group(0) @binding(6) var<storage, read_write> c: array<f32>;
+@group(0) @binding(7) var<uniform> params: StepParams;
+
+// #include "recurrent_matvec.wgsl"
+
+@compute @workgroup_size(WG)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let H = params.hidden;
+  let j = wid.x * WG + lid.x;
+  let b0 = wid.y * BT;
+  if (j >= H) { return; }
+  let acc = recurrentMatvec(j, b0);
+  let bias = vec4<f32>(bhh[j], bhh[H + j], bhh[2u * H + j], bhh[3u * H + j]);
+  for (var r = 0u; r < BT; r++) {
+    let b = b0 + r;
+    if (b >= params.batch) { break; }
+    let x = params.xOffset + b * params.xStrideB + j;
+    let pre = acc[r] + bias + vec4<f32>(xproj[x], xproj[x + H], xproj[x + 2u * H], xproj[x + 3u * H]);
+    let i = sigmoid(pre.x);
+    let f = sigmoid(pre.y);
+    let g = tanh_safe(pre.z);
+    let o = sigmoid(pre.w);
+    let s = params.stateOffset + b * H + j;
+    let cNew = f * c[s] + i * g;
+    c[s] = cNew;
+    let h = o * tanh_safe(cNew);
+    hseq[params.hOffset + b * params.hStrideB + j] = h;
+    hN[s] = h;
+  }
+}

@@ -1,0 +1,51 @@
+// rnn_step.wgsl — one fused Elman RNN timestep: recurrent product, bias and activation in one
+// dispatch.
+//
+//   h_t = act(xproj_t + h_{t−1}·W_hhᵀ + b_hh)     act = tanh (ACT 2) or relu (ACT 3);
+//                                                 xproj_t = x_t·W_ihᵀ + b_ih, one GEMM for all t
+//
+// Bindings (group 0):
+//   0 xproj  read        [rows, H]
+//   1 Wp     read        [H, ⌈H/4⌉] vec4  W_hh repacked: Wp[k, q] = (W[4q,k], W[4q+1,k], W[4q+2,k], W[4q+3,k])
+//   2 bhh    read        [H]
+//   3 h0     read        [L·D, B, H]
+//   4 hseq   read_write  [rows, D·H]
+//   5 hN     read_write  [L·D, B, H]
+//   6 params uniform     StepParams (one slot per timestep)
+// Workgroup: WG threads, each owning 4 consecutive hidden units, × BT batch rows per thread.
+// Grid: (⌈⌈H/4⌉ / WG⌉, ⌈B / BT⌉).
+
+// #include "activations.wgsl"
+// #include "step_params.wgsl"
+
+override ACT: u32 = 2u;
+
+@group(0) @binding(0) var<storage, read> xproj: array<f32>;
+@group(0) @binding(1) var<storage, read> Wp: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> bhh: array<f32>;
+@group(0) @binding(3) var<storage, read> h0: array<f32>;
+@group(0) @binding(4) var<storage, read_write> hseq: array<f32>;
+@group(0) @binding(5) var<storage, read_write> hN: array<f32>;
+@group(0) @binding(6) var<uniform> params: StepParams;
+
+// #include "recurrent_matvec.wgsl"
+
+@compute @workgroup_size(WG)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let H = params.hidden;
+  let q = wid.x * WG + lid.x;
+  let b0 = wid.y * BT;
+  if (q >= params.cols) { return; }
+  let acc = recurrentMatvec(q, b0);
+  for (var r = 0u; r < BT; r++) {
+    let b = b0 + r;
+    if (b >= params.batch) { break; }
+    for (var u = 0u; u < 4u; u++) {
+      let j = 4u * q + u;
+      if (j >= H) { break; }
+      let h = activate(acc[r][u] + bhh[j] + xproj[params.xOffset + b * params.xStrideB + j], ACT);
+      hseq[params.hOffset + b * params.hStrideB + j] = h;
+      hN[params.stateOffset + b * H + j] = h;
+    }
+  }
+}

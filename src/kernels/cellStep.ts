@@ -1,0 +1,119 @@
+// Host side of the fused cell-step kernels: shaders/lstm_step.wgsl, shaders/gru_step.wgsl and
+// shaders/rnn_step.wgsl (which share shaders/recurrent_matvec.wgsl and step_params.wgsl).
+import type { Gpu } from '../gpu/device.js';
+import type { Dispatch } from '../gpu/dispatch.js';
+import { ShapeError } from '../gpu/errors.js';
+
+import { gateCount, type CellKind } from '../nn/recurrentConfig.js';
+
+export const CELL_SHADER: Record<CellKind, string> = { rnn: 'rnn_step.wgsl', lstm: 'lstm_step.wgsl', gru: 'gru_step.wgsl' };
+
+/** vec4 columns of the repacked recurrent weight: one per unit (LSTM, GRU) or per 4 units (RNN). */
+export function repackedCols(cell: CellKind, hidden: number): number {
+  return cell === 'rnn' ? Math.ceil(hidden / 4) : hidden;
+}
+
+/** Where W_hh[row, k] (PyTorch layout [G·H, H]) lives in the repacked Wp ([H, cols] vec4). */
+function repackIndex(cell: CellKind, hidden: number, row: number, k: number): number {
+  const cols = repackedCols(cell, hidden);
+  if (cell === 'rnn') return (k * cols + (row >> 2)) * 4 + (row & 3);
+  const gate = Math.floor(row / hidden);
+  const unit = row % hidden;
+  return (k * cols + unit) * 4 + gate;
+}
+
+/** PyTorch `weight_hh` [G·H, H] → the kernels' layout (see shaders/recurrent_matvec.wgsl). */
+export function repackWhh(cell: CellKind, whh: ArrayLike<number>, hidden: number): Float32Array {
+  const rows = gateCount(cell) * hidden;
+  if (whh.length !== rows * hidden) throw new ShapeError(`repackWhh: expected ${rows}×${hidden} values, got ${whh.length}`);
+  const out = new Float32Array(hidden * repackedCols(cell, hidden) * 4);
+  for (let row = 0; row < rows; row++) for (let k = 0; k < hidden; k++) out[repackIndex(cell, hidden, row, k)] = whh[row * hidden + k];
+  return out;
+}
+
+/** Inverse of {@link repackWhh}: the kernels' layout → PyTorch `weight_hh` [G·H, H]. */
+export function unpackWhh(cell: CellKind, wp: ArrayLike<number>, hidden: number): Float32Array {
+  const rows = gateCount(cell) * hidden;
+  const out = new Float32Array(rows * hidden);
+  for (let row = 0; row < rows; row++) for (let k = 0; k < hidden; k++) out[row * hidden + k] = wp[repackIndex(cell, hidden, row, k)];
+  return out;
+}
+
+/** Per-timestep values of the StepParams uniform (element offsets and strides). */
+export interface StepParams {
+  batch: number;
+  hidden: number;
+  cols: number;
+  first: number;
+  xOffset: number;
+  xStrideB: number;
+  hOffset: number;
+  hStrideB: number;
+  prevOffset: number;
+  stateOffset: number;
+}
+
+/** Bytes of one StepParams slot, rounded to the device's uniform offset alignment. */
+export function stepSlotSize(gpu: Gpu): number {
+  const size = gpu.kernel('lstm_step.wgsl').source.uniforms.get('params')!.size;
+  const align = gpu.device.limits.minUniformBufferOffsetAlignment;
+  return Math.ceil(size / align) * align;
+}
+
+/** Writes one StepParams slot into `target` at byte `offset`. */
+export function packStepParams(gpu: Gpu, cell: CellKind, values: StepParams, target: ArrayBuffer, offset: number): void {
+  const bytes = gpu.kernel(CELL_SHADER[cell]).source.packUniform('params', values as unknown as Record<string, number>);
+  new Uint8Array(target, offset, bytes.byteLength).set(new Uint8Array(bytes));
+}
+
+/** Buffers of one layer-direction, bound by one cell-step dispatch. */
+export interface CellStepBuffers {
+  xproj: GPUBuffer;
+  wp: GPUBuffer;
+  bhh: GPUBuffer;
+  h0: GPUBuffer;
+  hseq: GPUBuffer;
+  hN: GPUBuffer;
+  /** LSTM cell state: c0 on entry, cN after the last step. */
+  c?: GPUBuffer;
+  /** This step's StepParams slot. */
+  params: GPUBufferBinding;
+}
+
+/** Thread layout of a step: WG threads per workgroup along units, BT batch rows per thread. */
+export interface StepTile {
+  wg: number;
+  bt: number;
+}
+
+export function defaultStepTile(batch: number): StepTile {
+  return { wg: 64, bt: Math.min(4, batch) };
+}
+
+/** One fused timestep of `cell` over all batch rows and hidden units. */
+export function cellStepDispatch(
+  gpu: Gpu,
+  cell: CellKind,
+  opts: { hidden: number; batch: number; nonlinearity?: 'tanh' | 'relu'; tile: StepTile; label: string },
+  buffers: CellStepBuffers,
+): Dispatch {
+  const { wg, bt } = opts.tile;
+  if (bt < 1 || bt > 8 || !Number.isInteger(bt)) throw new ShapeError(`${opts.label}: batch rows per thread must be 1…8, got ${bt}`);
+  const shader = CELL_SHADER[cell];
+  const constants: Record<string, number> = { WG: wg, BT: bt };
+  if (cell === 'rnn') constants.ACT = opts.nonlinearity === 'relu' ? 3 : 2;
+  const resources: Record<string, GPUBuffer | GPUBufferBinding> = {
+    xproj: buffers.xproj, Wp: buffers.wp, bhh: buffers.bhh, h0: buffers.h0, hseq: buffers.hseq, hN: buffers.hN, params: buffers.params,
+  };
+  if (cell === 'lstm') {
+    if (!buffers.c) throw new ShapeError(`${opts.label}: an LSTM step needs the cell-state buffer`);
+    resources.c = buffers.c;
+  }
+  const cols = repackedCols(cell, opts.hidden);
+  return {
+    label: opts.label,
+    pipeline: gpu.pipeline(shader, constants),
+    bindGroup: gpu.bindGroup(shader, resources),
+    workgroups: [Math.ceil(cols / wg), Math.ceil(opts.batch / bt), 1],
+  };
+}

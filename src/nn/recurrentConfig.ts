@@ -1,0 +1,50 @@
+// A recurrent layer's configuration and its PyTorch parameter names: shared by the layers
+// (src/nn/recurrent.ts) and the float64 reference (src/reference/rnn.ts).
+
+export type CellKind = 'rnn' | 'lstm' | 'gru';
+
+export interface RecurrentConfig {
+  cell: CellKind;
+  inputSize: number;
+  hiddenSize: number;
+  numLayers: number;
+  bias: boolean;
+  batchFirst: boolean;
+  bidirectional: boolean;
+  nonlinearity?: 'tanh' | 'relu'; // rnn only, default 'tanh'
+}
+
+/** Number of gates: rnn 1, lstm 4 (i,f,g,o), gru 3 (r,z,n) — PyTorch order. */
+export function gateCount(cell: CellKind): number {
+  switch (cell) {
+    case 'rnn':
+      return 1;
+    case 'lstm':
+      return 4;
+    case 'gru':
+      return 3;
+    default:
+      throw new Error(`unknown cell kind '${cell as string}'`);
+  }
+}
+
+/** PyTorch parameter names and shapes in state_dict order, e.g. weight_ih_l0 [G*H, inputSize], weight_hh_l0 [G*H, H], bias_ih_l0 [G*H], bias_hh_l0 [G*H], then *_reverse for direction 1, for each layer. Layer l>0 has input size H*numDirections. No bias entries when bias=false. */
+export function parameterShapes(cfg: RecurrentConfig): Array<{ name: string; shape: number[] }> {
+  const G = gateCount(cfg.cell);
+  const H = cfg.hiddenSize;
+  const D = cfg.bidirectional ? 2 : 1;
+  const out: Array<{ name: string; shape: number[] }> = [];
+  for (let l = 0; l < cfg.numLayers; l++) {
+    const inSize = l === 0 ? cfg.inputSize : H * D;
+    for (let d = 0; d < D; d++) {
+      const sfx = `_l${l}${d === 1 ? '_reverse' : ''}`;
+      out.push({ name: `weight_ih${sfx}`, shape: [G * H, inSize] });
+      out.push({ name: `weight_hh${sfx}`, shape: [G * H, H] });
+      if (cfg.bias) {
+        out.push({ name: `bias_ih${sfx}`, shape: [G * H] });
+        out.push({ name: `bias_hh${sfx}`, shape: [G * H] });
+      }
+    }
+  }
+  return out;
+}

@@ -1,0 +1,165 @@
+// The recording scheduler for a recurrent stack: for one (seqLen, batch) it prepares every
+// buffer, uniform and bind group up front, and a flat list of dispatches:
+//   per layer l, per direction d:  1 GEMM  xproj = x·W_ihᵀ + b_ih  (all T steps at once)
+//                                  T fused cell steps  (shaders/{rnn,lstm,gru}_step.wgsl)
+// A call only copies the input (and h0/c0) in, encodes that list into one compute pass, copies
+// output/hN/cN out into fresh tensors and submits ONCE. Nothing is allocated per timestep.
+import type { Gpu } from '../gpu/device.js';
+import { encodeDispatches, type Dispatch } from '../gpu/dispatch.js';
+import { ShapeError } from '../gpu/errors.js';
+import { TENSOR_USAGE, UNIFORM_USAGE } from '../gpu/flags.js';
+import { gemmDispatches } from '../kernels/matmul.js';
+import { cellStepDispatch, packStepParams, repackedCols, stepSlotSize, type StepTile } from '../kernels/cellStep.js';
+import { gateCount, type RecurrentConfig } from '../nn/recurrentConfig.js';
+import { Tensor } from '../tensor.js';
+
+/** GPU buffers of one (layer, direction): W_ih and biases in PyTorch layout, W_hh repacked. */
+export interface DirectionParams {
+  wih: GPUBuffer;
+  wp: GPUBuffer;
+  /** null when bias=False: the GEMM then runs without a bias. */
+  bih: GPUBuffer | null;
+  /** zeros when bias=False. */
+  bhh: GPUBuffer;
+}
+
+/** What one recorded forward did: tests assert these counts. */
+export interface RunStats {
+  seqLen: number;
+  batch: number;
+  dispatches: number;
+  submits: number;
+}
+
+export interface PlanOutputs {
+  output: Tensor;
+  hN: Tensor;
+  cN?: Tensor;
+}
+
+export class RecurrentPlan {
+  readonly dispatches: Dispatch[] = [];
+  readonly rows: number;
+  private readonly owned: GPUBuffer[] = [];
+  private readonly input: GPUBuffer;
+  private readonly h0: GPUBuffer;
+  private readonly hN: GPUBuffer;
+  private readonly c: GPUBuffer | null;
+  private readonly output: GPUBuffer;
+  private readonly stateBytes: number;
+
+  constructor(
+    private readonly gpu: Gpu,
+    private readonly cfg: RecurrentConfig,
+    params: DirectionParams[],
+    readonly seqLen: number,
+    readonly batch: number,
+    tile: StepTile,
+  ) {
+    const { cell, hiddenSize: H, numLayers: L, batchFirst } = cfg;
+    const T = seqLen;
+    const B = batch;
+    const D = cfg.bidirectional ? 2 : 1;
+    const G = gateCount(cell);
+    const DH = D * H;
+    this.rows = T * B;
+    const maxWg = gpu.limits.maxComputeWorkgroupsPerDimension;
+    if (Math.ceil(B / tile.bt) > maxWg) throw new ShapeError(`batch ${B} needs more than maxComputeWorkgroupsPerDimension (${maxWg}) workgroups per step`);
+
+    const buffer = (elements: number, label: string) => {
+      const b = gpu.pool.acquire(elements * 4, TENSOR_USAGE, label);
+      this.owned.push(b);
+      return b;
+    };
+    this.stateBytes = L * D * B * H * 4;
+    this.input = buffer(this.rows * cfg.inputSize, 'rnn.input');
+    this.h0 = buffer(L * D * B * H, 'rnn.h0');
+    this.hN = buffer(L * D * B * H, 'rnn.hN');
+    this.c = cell === 'lstm' ? buffer(L * D * B * H, 'rnn.c') : null;
+    this.output = buffer(this.rows * DH, 'rnn.output');
+    const xproj = Array.from({ length: D }, (_, d) => buffer(this.rows * G * H, `rnn.xproj${d}`));
+    const between = L > 1 ? Array.from({ length: Math.min(2, L - 1) }, (_, i) => buffer(this.rows * DH, `rnn.seq${i}`)) : [];
+
+    // Row of (t, b) in every sequence buffer: the user's layout, batch-first or time-major.
+    const rowOf = (t: number, b: number) => (batchFirst ? b * T + t : t * B + b);
+    const rowStrideB = batchFirst ? T : 1;
+    const slot = stepSlotSize(gpu);
+
+    for (let l = 0; l < L; l++) {
+      const inFeatures = l === 0 ? cfg.inputSize : DH;
+      const layerIn = l === 0 ? this.input : between[(l - 1) % 2];
+      const layerOut = l === L - 1 ? this.output : between[l % 2];
+      for (let d = 0; d < D; d++) {
+        const p = params[l * D + d];
+        for (const g of gemmDispatches(gpu, {
+          M: this.rows, N: G * H, K: inFeatures,
+          a: { buffer: layerIn, ld: inFeatures },
+          b: { buffer: p.wih, ld: inFeatures },
+          c: { buffer: xproj[d], ld: G * H },
+          bias: p.bih ? { buffer: p.bih } : undefined,
+          transposeB: true,
+          label: `l${l}d${d}.xproj`,
+        })) {
+          this.owned.push(...(g.transient ?? []));
+          this.dispatches.push({ ...g, transient: undefined });
+        }
+      }
+      for (let d = 0; d < D; d++) {
+        const p = params[l * D + d];
+        const uniforms = gpu.pool.acquire(T * slot, UNIFORM_USAGE, `rnn.l${l}d${d}.steps`);
+        this.owned.push(uniforms);
+        const data = new ArrayBuffer(T * slot);
+        for (let s = 0; s < T; s++) {
+          const t = d === 0 ? s : T - 1 - s;
+          const tPrev = d === 0 ? t - 1 : t + 1;
+          packStepParams(gpu, cell, {
+            batch: B, hidden: H, cols: repackedCols(cell, H), first: s === 0 ? 1 : 0,
+            xOffset: rowOf(t, 0) * G * H, xStrideB: rowStrideB * G * H,
+            hOffset: rowOf(t, 0) * DH + d * H, hStrideB: rowStrideB * DH,
+            prevOffset: s === 0 ? 0 : rowOf(tPrev, 0) * DH + d * H,
+            stateOffset: (l * D + d) * B * H,
+          }, data, s * slot);
+          this.dispatches.push(
+            cellStepDispatch(gpu, cell, { hidden: H, batch: B, nonlinearity: cfg.nonlinearity, tile, label: `l${l}d${d}.step${t}` }, {
+              xproj: xproj[d], wp: p.wp, bhh: p.bhh, h0: this.h0, hseq: layerOut, hN: this.hN, c: this.c ?? undefined,
+              params: { buffer: uniforms, offset: s * slot, size: slot },
+            }),
+          );
+        }
+        gpu.device.queue.writeBuffer(uniforms, 0, data);
+      }
+    }
+  }
+
+  /**
+   * Records and submits one forward: copies `input` (and `h0`, `c0`; zeros when absent) in, runs
+   * every dispatch in one compute pass, copies the results out into new tensors. One submit.
+   */
+  run(input: GPUBuffer, h0: GPUBuffer | null, c0: GPUBuffer | null, outputShape: number[], stateShape: number[]): PlanOutputs & { stats: RunStats } {
+    const gpu = this.gpu;
+    gpu.assertUsable();
+    const output = Tensor.empty(gpu, outputShape, 'rnn.output');
+    const hN = Tensor.empty(gpu, stateShape, 'rnn.hN');
+    const cN = this.c ? Tensor.empty(gpu, stateShape, 'rnn.cN') : undefined;
+    const encoder = gpu.device.createCommandEncoder({ label: 'rnn.forward' });
+    encoder.copyBufferToBuffer(input, 0, this.input, 0, this.rows * this.cfg.inputSize * 4);
+    if (h0) encoder.copyBufferToBuffer(h0, 0, this.h0, 0, this.stateBytes);
+    else encoder.clearBuffer(this.h0, 0, this.stateBytes);
+    if (this.c) {
+      if (c0) encoder.copyBufferToBuffer(c0, 0, this.c, 0, this.stateBytes);
+      else encoder.clearBuffer(this.c, 0, this.stateBytes);
+    }
+    const pass = encoder.beginComputePass({ label: 'rnn.forward' });
+    encodeDispatches(pass, this.dispatches);
+    pass.end();
+    encoder.copyBufferToBuffer(this.output, 0, output.buffer, 0, output.size * 4);
+    encoder.copyBufferToBuffer(this.hN, 0, hN.buffer, 0, this.stateBytes);
+    if (cN && this.c) encoder.copyBufferToBuffer(this.c, 0, cN.buffer, 0, this.stateBytes);
+    gpu.submit(encoder, this.dispatches.length);
+    return { output, hN, cN, stats: { seqLen: this.seqLen, batch: this.batch, dispatches: this.dispatches.length, submits: 1 } };
+  }
+
+  destroy(): void {
+    for (const b of this.owned.splice(0)) this.gpu.pool.release(b);
+  }
+}
