@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium, runPage, startServer } from '../../tools/chromium.mjs';
 import { kernelChecks } from '../checks/kernels.js';
+import { recurrentChecks } from '../checks/recurrent.js';
 import type { BrowserCheckReport } from './main.js';
 
 let report: BrowserCheckReport;
@@ -20,13 +21,13 @@ afterAll(async () => {
   for (const f of cleanup.reverse()) await f();
 });
 
-describe('kernels vs float64 references (headless Chromium)', () => {
+describe('kernels and recurrent layers vs float64 references and torch fixtures (headless Chromium)', () => {
   it('has a WebGPU adapter in Chromium', () => {
     // No adapter must fail the run, never pass it silently.
     expect(report.error, `the page could not run: ${report.error}`).toBeNull();
     console.log(`chromium adapter: ${JSON.stringify(report.adapter)}; features: ${JSON.stringify(report.features)}`);
   });
-  for (const check of kernelChecks) {
+  for (const check of [...kernelChecks, ...recurrentChecks]) {
     it(check.name, () => {
       const r = report.results.find((x) => x.name === check.name);
       expect(r, `no result for '${check.name}' (page error: ${report.error})`).toBeDefined();

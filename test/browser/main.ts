@@ -2,6 +2,7 @@
 // `window.__seqgpuChecks` for the puppeteer test (test/browser/kernels.test.ts) to read.
 import { requestGpu } from '../../src/index.js';
 import { kernelChecks } from '../checks/kernels.js';
+import { recurrentChecks } from '../checks/recurrent.js';
 
 export interface BrowserCheckReport {
   adapter: unknown;
@@ -17,7 +18,7 @@ async function main(): Promise<void> {
   const gpu = await requestGpu();
   report.adapter = gpu.adapterInfo;
   report.features = gpu.features;
-  for (const check of kernelChecks) {
+  for (const check of [...kernelChecks, ...recurrentChecks]) {
     const t0 = performance.now();
     try {
       await check.run(gpu);
