@@ -54,6 +54,12 @@ for (const [i, l] of lines.entries()) {
   if (i === 0) console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
 }
 console.log('GFLOP/s use GPU time where there is one, else wall time.');
+for (const r of report.rows) {
+  const notes = { dispatches: r.seqgpu.dispatches, ...r.extra };
+  for (const [p, m] of Object.entries(r.peers)) if (m && m.note) notes[p] = m.note;
+  const list = Object.entries(notes).filter(([, v]) => v !== undefined);
+  if (list.length) console.log(`  ${r.workload}: ${list.map(([k, v]) => `${k}: ${v}`).join('; ')}`);
+}
 
 await mkdir('bench/results', { recursive: true });
 const arch = String(report.adapter?.architecture || report.adapter?.vendor || 'unknown').replace(/[^a-z0-9_-]/gi, '');

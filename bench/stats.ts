@@ -36,6 +36,8 @@ export interface BenchRow {
   flops: number;
   seqgpu: Measurement;
   peers: Record<string, Measurement | { error: string }>;
+  /** Notes printed under the table (per-kernel GPU split, latencies, efficiency). */
+  extra?: Record<string, string>;
 }
 
 export interface BenchReport {

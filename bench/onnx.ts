@@ -1,0 +1,74 @@
+// A minimal ONNX (protobuf) writer for the benchmark peer: one LSTM or GRU node, opset 14,
+// weights as initializers, built in the page so no model file is committed. Field numbers are
+// those of onnx.proto (ModelProto, GraphProto, NodeProto, TensorProto, ValueInfoProto, ...).
+
+class Writer {
+  private bytes: number[] = [];
+  varint(v: number): this {
+    let x = BigInt(v);
+    do {
+      let b = Number(x & 0x7fn);
+      x >>= 7n;
+      if (x) b |= 0x80;
+      this.bytes.push(b);
+    } while (x);
+    return this;
+  }
+  tag(field: number, wire: number): this {
+    return this.varint((field << 3) | wire);
+  }
+  int(field: number, v: number): this {
+    return this.tag(field, 0).varint(v);
+  }
+  raw(field: number, data: Uint8Array): this {
+    this.tag(field, 2).varint(data.length);
+    for (const b of data) this.bytes.push(b);
+    return this;
+  }
+  str(field: number, s: string): this {
+    return this.raw(field, new TextEncoder().encode(s));
+  }
+  msg(field: number, w: Writer): this {
+    return this.raw(field, w.finish());
+  }
+  finish(): Uint8Array {
+    return Uint8Array.from(this.bytes);
+  }
+}
+
+const FLOAT = 1;
+
+function valueInfo(name: string, dims: number[]): Writer {
+  const shape = new Writer();
+  for (const d of dims) shape.msg(1, new Writer().int(1, d));
+  const tensorType = new Writer().int(1, FLOAT).msg(2, shape);
+  return new Writer().str(1, name).msg(2, new Writer().msg(1, tensorType));
+}
+
+function initializer(name: string, dims: number[], data: Float32Array): Writer {
+  const w = new Writer();
+  for (const d of dims) w.int(1, d);
+  return w.int(2, FLOAT).str(8, name).raw(9, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+}
+
+/**
+ * An ONNX model with one LSTM (gates i,o,f,c) or GRU (z,r,h; linear_before_reset=1, PyTorch's
+ * semantics) node, time-major X [seqLen, batch, inputSize], random weights. Outputs Y, Y_h.
+ */
+export function recurrentOnnxModel(cell: 'lstm' | 'gru', seqLen: number, batch: number, inputSize: number, hidden: number): Uint8Array {
+  const G = cell === 'lstm' ? 4 : 3;
+  const rand = (n: number) => Float32Array.from({ length: n }, () => (Math.random() * 2 - 1) / Math.sqrt(hidden));
+  const node = new Writer().str(1, 'X').str(1, 'W').str(1, 'R').str(1, 'B').str(2, 'Y').str(2, 'Y_h').str(3, 'rnn').str(4, cell === 'lstm' ? 'LSTM' : 'GRU');
+  node.msg(5, new Writer().str(1, 'hidden_size').int(3, hidden).int(20, 2));
+  if (cell === 'gru') node.msg(5, new Writer().str(1, 'linear_before_reset').int(3, 1).int(20, 2));
+  const graph = new Writer()
+    .msg(1, node)
+    .str(2, `${cell}_bench`)
+    .msg(5, initializer('W', [1, G * hidden, inputSize], rand(G * hidden * inputSize)))
+    .msg(5, initializer('R', [1, G * hidden, hidden], rand(G * hidden * hidden)))
+    .msg(5, initializer('B', [1, 2 * G * hidden], rand(2 * G * hidden)))
+    .msg(11, valueInfo('X', [seqLen, batch, inputSize]))
+    .msg(12, valueInfo('Y', [seqLen, 1, batch, hidden]))
+    .msg(12, valueInfo('Y_h', [1, batch, hidden]));
+  return new Writer().int(1, 8).str(2, 'seqgpu-bench').msg(7, graph).msg(8, new Writer().str(1, '').int(2, 14)).finish();
+}

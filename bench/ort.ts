@@ -1,0 +1,59 @@
+// onnxruntime-web 1.30 on its WebGPU execution provider, as a benchmark peer. The native WebGPU
+// build (ort.webgpu.min.js + ort-wasm-simd-threaded.asyncify.{mjs,wasm}) is loaded as a classic
+// script from node_modules (the default ort.min.js would run LSTM/GRU on the CPU).
+export interface Ort {
+  InferenceSession: { create(model: Uint8Array, opts: object): Promise<OrtSession> };
+  Tensor: new (type: 'float32', data: Float32Array, dims: number[]) => unknown;
+  env: { wasm: { wasmPaths?: string; numThreads?: number }; logLevel?: string };
+}
+export interface OrtSession {
+  run(feeds: Record<string, unknown>): Promise<Record<string, { getData(): Promise<Float32Array>; dispose(): void }>>;
+  release(): Promise<void>;
+}
+
+const DIST = '/node_modules/onnxruntime-web/dist/';
+
+export async function loadOrtWebgpu(): Promise<Ort | { error: string }> {
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const s = document.createElement('script');
+      s.src = `${DIST}ort.webgpu.min.js`;
+      s.onload = () => resolve();
+      s.onerror = () => reject(new Error(`could not load ${s.src}`));
+      document.head.appendChild(s);
+    });
+    const ort = (window as unknown as { ort: Ort }).ort;
+    ort.env.wasm.wasmPaths = DIST;
+    ort.env.wasm.numThreads = 1; // no cross-origin isolation on the bench page
+    return ort;
+  } catch (e) {
+    return { error: `onnxruntime-web failed to load: ${(e as Error).message}` };
+  }
+}
+
+/**
+ * Creates a session on the WebGPU EP with verbose logging and returns the log lines that say
+ * where the nodes were placed (proof that LSTM/GRU did not fall back to the CPU).
+ */
+export async function createWebgpuSession(ort: Ort, model: Uint8Array, captureLog: boolean): Promise<{ session: OrtSession; placement: string[] }> {
+  const placement: string[] = [];
+  const originals = { log: console.log, warn: console.warn, info: console.info, debug: console.debug, error: console.error };
+  if (captureLog) {
+    for (const k of Object.keys(originals) as Array<keyof typeof originals>) {
+      console[k] = (...args: unknown[]) => {
+        const line = args.map(String).join(' ');
+        if (/placed on|ExecutionProvider|fall ?back/i.test(line)) placement.push(line);
+      };
+    }
+  }
+  try {
+    const session = await ort.InferenceSession.create(model, {
+      executionProviders: ['webgpu'],
+      logSeverityLevel: captureLog ? 0 : 3,
+      logVerbosityLevel: 0,
+    });
+    return { session, placement };
+  } finally {
+    Object.assign(console, originals);
+  }
+}
