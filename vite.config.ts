@@ -5,6 +5,12 @@ import { defineConfig } from 'vite';
 // 127.0.0.1) and the tests (vitest, in Node on Dawn + SwiftShader).
 export default defineConfig({
   server: { host: '127.0.0.1', strictPort: false },
+  // Pre-bundle the pages' dependencies at server start: discovering them on first load would
+  // make Vite reload the page mid-run.
+  optimizeDeps: {
+    entries: ['bench/index.html', 'test/browser/index.html', 'demo/index.html'],
+    include: ['@tensorflow/tfjs', '@tensorflow/tfjs-backend-webgpu', 'tweakpane'],
+  },
   build: {
     target: 'es2022',
     outDir: 'dist',

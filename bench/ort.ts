@@ -1,6 +1,7 @@
 // onnxruntime-web 1.30 on its WebGPU execution provider, as a benchmark peer. The native WebGPU
-// build (ort.webgpu.min.js + ort-wasm-simd-threaded.asyncify.{mjs,wasm}) is loaded as a classic
-// script from node_modules (the default ort.min.js would run LSTM/GRU on the CPU).
+// build (ort.webgpu.min.mjs, the ESM form of ort.webgpu.min.js, which loads
+// ort-wasm-simd-threaded.asyncify.{mjs,wasm}) is imported from node_modules; the default
+// ort.min.js would silently run LSTM/GRU on the CPU.
 export interface Ort {
   InferenceSession: { create(model: Uint8Array, opts: object): Promise<OrtSession> };
   Tensor: new (type: 'float32', data: Float32Array, dims: number[]) => unknown;
@@ -15,14 +16,8 @@ const DIST = '/node_modules/onnxruntime-web/dist/';
 
 export async function loadOrtWebgpu(): Promise<Ort | { error: string }> {
   try {
-    await new Promise<void>((resolve, reject) => {
-      const s = document.createElement('script');
-      s.src = `${DIST}ort.webgpu.min.js`;
-      s.onload = () => resolve();
-      s.onerror = () => reject(new Error(`could not load ${s.src}`));
-      document.head.appendChild(s);
-    });
-    const ort = (window as unknown as { ort: Ort }).ort;
+    const url = `${DIST}ort.webgpu.min.mjs`; // the ESM form of ort.webgpu.min.js
+    const ort = (await import(/* @vite-ignore */ url)) as Ort;
     ort.env.wasm.wasmPaths = DIST;
     ort.env.wasm.numThreads = 1; // no cross-origin isolation on the bench page
     return ort;

@@ -11,9 +11,9 @@
 //   0 xproj  read        [rows, 3H]  input projection of every timestep (PyTorch column order r,z,n)
 //   1 Wp     read        [H, H] vec4 W_hh repacked: Wp[k, j] = (W_r[j,k], W_z[j,k], W_n[j,k], 0)
 //   2 bhh    read        [3H]        b_hh (zeros when bias=False)
-//   3 h0     read        [L·D, B, H]
-//   4 hseq   read_write  [rows, D·H] this layer's output sequence
-//   5 hN     read_write  [L·D, B, H]
+//   3 hprev  read        [L·D, B, H] h_{t−1} (h0 on the first step), vec4-typed
+//   4 hnext  read_write  [L·D, B, H] h_t (the plan alternates two state buffers; the last is hN)
+//   5 hseq   read_write  [rows, D·H] this layer's output sequence
 //   6 params uniform     StepParams (one slot per timestep)
 // Workgroup: WG threads along hidden units × BT batch rows per thread. Grid: (⌈H / WG⌉, ⌈B / BT⌉).
 
@@ -23,9 +23,9 @@
 @group(0) @binding(0) var<storage, read> xproj: array<f32>;
 @group(0) @binding(1) var<storage, read> Wp: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> bhh: array<f32>;
-@group(0) @binding(3) var<storage, read> h0: array<f32>;
-@group(0) @binding(4) var<storage, read_write> hseq: array<f32>;
-@group(0) @binding(5) var<storage, read_write> hN: array<f32>;
+@group(0) @binding(3) var<storage, read> hprev: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> hnext: array<f32>;
+@group(0) @binding(5) var<storage, read_write> hseq: array<f32>;
 @group(0) @binding(6) var<uniform> params: StepParams;
 
 // #include "recurrent_matvec.wgsl"
@@ -48,6 +48,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let n = tanh_safe(xproj[x + 2u * H] + rg * u.z);
     let h = (1.0 - z) * n + z * hPrevAt(b, j);
     hseq[params.hOffset + b * params.hStrideB + j] = h;
-    hN[params.stateOffset + b * H + j] = h;
+    hnext[params.stateOffset + b * H + j] = h;
   }
 }

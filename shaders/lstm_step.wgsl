@@ -10,9 +10,9 @@
 //   0 xproj  read        [rows, 4H]  input projection of every timestep (PyTorch column order)
 //   1 Wp     read        [H, H] vec4 W_hh repacked: Wp[k, j] = (W_i[j,k], W_f[j,k], W_g[j,k], W_o[j,k])
 //   2 bhh    read        [4H]        b_hh (zeros when bias=False)
-//   3 h0     read        [L·D, B, H] initial hidden state
-//   4 hseq   read_write  [rows, D·H] this layer's output sequence: h_t is written at (t, b, d·H + j)
-//   5 hN     read_write  [L·D, B, H] final hidden state (written every step; the last one stays)
+//   3 hprev  read        [L·D, B, H] h_{t−1} (h0 on the first step), vec4-typed
+//   4 hnext  read_write  [L·D, B, H] h_t (the plan alternates two state buffers; the last is hN)
+//   5 hseq   read_write  [rows, D·H] this layer's output sequence: h_t is written at (t, b, d·H + j)
 //   6 c      read_write  [L·D, B, H] cell state: c0 on entry, c_T (= cN) after the last step
 //   7 params uniform     StepParams (one slot per timestep)
 // Workgroup: WG threads along hidden units × BT batch rows per thread.
@@ -24,9 +24,9 @@
 @group(0) @binding(0) var<storage, read> xproj: array<f32>;
 @group(0) @binding(1) var<storage, read> Wp: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> bhh: array<f32>;
-@group(0) @binding(3) var<storage, read> h0: array<f32>;
-@group(0) @binding(4) var<storage, read_write> hseq: array<f32>;
-@group(0) @binding(5) var<storage, read_write> hN: array<f32>;
+@group(0) @binding(3) var<storage, read> hprev: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> hnext: array<f32>;
+@group(0) @binding(5) var<storage, read_write> hseq: array<f32>;
 @group(0) @binding(6) var<storage, read_write> c: array<f32>;
 @group(0) @binding(7) var<uniform> params: StepParams;
 
@@ -54,6 +54,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     c[s] = cNew;
     let h = o * tanh_safe(cNew);
     hseq[params.hOffset + b * params.hStrideB + j] = h;
-    hN[s] = h;
+    hnext[s] = h;
   }
 }

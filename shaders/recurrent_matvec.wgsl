@@ -1,42 +1,55 @@
 // recurrent_matvec.wgsl — the recurrent product shared by the cell-step kernels
 // (included with `// #include "recurrent_matvec.wgsl"`; the including kernel declares the
-// bindings `params`, `Wp`, `h0` and `hseq` used here).
+// bindings `params`, `Wp` and `hprev` used here).
 //
 //   acc[r] = Σₖ h_prev[b0 + r, k] · Wp[k, col]          r < BT, k < hidden
 //
 // Wp is W_hh repacked so that one vec4 holds what one thread needs per k (src/kernels/cellStep.ts):
 // LSTM the 4 gates (i,f,g,o) of unit `col`, GRU the 3 gates (r,z,n, 0) of unit `col`, RNN the
-// units 4·col … 4·col+3. Consecutive threads read consecutive vec4s (coalesced); every thread of
-// a workgroup reads the same h_prev element (a broadcast). No workgroup memory, no barriers.
-// h_prev is h0 on the first step of a sequence, else the previous step's row of hseq.
+// units 4·col … 4·col+3. Consecutive threads read consecutive vec4s (coalesced); all threads of
+// a workgroup read the same h_prev values (a broadcast), 4 k at a time as one vec4 when VEC_H.
+// No workgroup memory, no barriers. h_prev (`hprev`) is h0 on a sequence's first step, else
+// the state the previous step wrote (the plan ping-pongs two state buffers).
 
-override WG: u32 = 64u;   // threads per workgroup, one vec4 column each
-override BT: u32 = 4u;    // batch rows per thread, 1 … 8
+override WG: u32 = 64u;        // threads per workgroup, one vec4 column each
+override BT: u32 = 4u;         // batch rows per thread, 1 … 8
+override VEC_H: bool = false;  // hidden % 4 == 0: h_prev rows load as vec4
 
 fn recurrentMatvec(col: u32, b0: u32) -> array<vec4<f32>, 8> {
   var acc: array<vec4<f32>, 8>;
   let H = params.hidden;
+  let C = params.cols;
   let rows = min(BT, params.batch - b0);
-  if (params.first == 1u) {
-    for (var k = 0u; k < H; k++) {
-      let w = Wp[k * params.cols + col];
+  let base = params.stateOffset + b0 * H;
+  if (VEC_H) {
+    for (var k = 0u; k < H; k += 4u) {
+      let w0 = Wp[k * C + col];
+      let w1 = Wp[(k + 1u) * C + col];
+      let w2 = Wp[(k + 2u) * C + col];
+      let w3 = Wp[(k + 3u) * C + col];
       for (var r = 0u; r < BT; r++) {
-        if (r < rows) { acc[r] += h0[params.stateOffset + (b0 + r) * H + k] * w; }
+        if (r < rows) {
+          let h = hprev[(base + r * H + k) >> 2u];
+          acc[r] += h.x * w0 + h.y * w1 + h.z * w2 + h.w * w3;
+        }
       }
     }
   } else {
     for (var k = 0u; k < H; k++) {
-      let w = Wp[k * params.cols + col];
+      let w = Wp[k * C + col];
       for (var r = 0u; r < BT; r++) {
-        if (r < rows) { acc[r] += hseq[params.prevOffset + (b0 + r) * params.hStrideB + k] * w; }
+        if (r < rows) {
+          let i = base + r * H + k;
+          acc[r] += hprev[i >> 2u][i & 3u] * w;
+        }
       }
     }
   }
   return acc;
 }
 
-// h_prev[b, j], from the same place recurrentMatvec reads it.
+// h_prev[b, j].
 fn hPrevAt(b: u32, j: u32) -> f32 {
-  if (params.first == 1u) { return h0[params.stateOffset + b * params.hidden + j]; }
-  return hseq[params.prevOffset + b * params.hStrideB + j];
+  let i = params.stateOffset + b * params.hidden + j;
+  return hprev[i >> 2u][i & 3u];
 }

@@ -8,9 +8,9 @@
 //   0 xproj  read        [rows, H]
 //   1 Wp     read        [H, ⌈H/4⌉] vec4  W_hh repacked: Wp[k, q] = (W[4q,k], W[4q+1,k], W[4q+2,k], W[4q+3,k])
 //   2 bhh    read        [H]
-//   3 h0     read        [L·D, B, H]
-//   4 hseq   read_write  [rows, D·H]
-//   5 hN     read_write  [L·D, B, H]
+//   3 hprev  read        [L·D, B, H] h_{t−1} (h0 on the first step), vec4-typed
+//   4 hnext  read_write  [L·D, B, H] h_t (the plan alternates two state buffers; the last is hN)
+//   5 hseq   read_write  [rows, D·H]
 //   6 params uniform     StepParams (one slot per timestep)
 // Workgroup: WG threads, each owning 4 consecutive hidden units, × BT batch rows per thread.
 // Grid: (⌈⌈H/4⌉ / WG⌉, ⌈B / BT⌉).
@@ -23,9 +23,9 @@ override ACT: u32 = 2u;
 @group(0) @binding(0) var<storage, read> xproj: array<f32>;
 @group(0) @binding(1) var<storage, read> Wp: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> bhh: array<f32>;
-@group(0) @binding(3) var<storage, read> h0: array<f32>;
-@group(0) @binding(4) var<storage, read_write> hseq: array<f32>;
-@group(0) @binding(5) var<storage, read_write> hN: array<f32>;
+@group(0) @binding(3) var<storage, read> hprev: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> hnext: array<f32>;
+@group(0) @binding(5) var<storage, read_write> hseq: array<f32>;
 @group(0) @binding(6) var<uniform> params: StepParams;
 
 // #include "recurrent_matvec.wgsl"
@@ -45,7 +45,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (j >= H) { break; }
       let h = activate(acc[r][u] + bhh[j] + xproj[params.xOffset + b * params.xStrideB + j], ACT);
       hseq[params.hOffset + b * params.hStrideB + j] = h;
-      hN[params.stateOffset + b * H + j] = h;
+      hnext[params.stateOffset + b * H + j] = h;
     }
   }
 }

@@ -1,14 +1,12 @@
-// step_params.wgsl — the per-timestep uniform of the cell-step kernels (one 256-byte slot per
-// step, written once when a plan is built). Offsets and strides count f32 elements.
+// step_params.wgsl — the per-timestep uniform of the cell-step kernels (one slot per step,
+// written once when a plan is built). Offsets and strides count f32 elements.
 struct StepParams {
   batch: u32,
   hidden: u32,
   cols: u32,          // vec4 columns of Wp: hidden (LSTM, GRU) or ⌈hidden/4⌉ (RNN)
-  first: u32,         // 1: h_prev is h0; 0: h_prev is hseq at prevOffset
   xOffset: u32,       // xproj: (t, b = 0, column 0)
   xStrideB: u32,      // xproj: between batch rows
   hOffset: u32,       // hseq: (t, b = 0, unit 0) of this direction
   hStrideB: u32,      // hseq: between batch rows
-  prevOffset: u32,    // hseq: (t_prev, b = 0, unit 0) of this direction
-  stateOffset: u32,   // h0, hN, c: this layer-direction's [batch, hidden] block
+  stateOffset: u32,   // hprev, hnext, c: this layer-direction's [batch, hidden] block
 }

@@ -44,12 +44,10 @@ export interface StepParams {
   batch: number;
   hidden: number;
   cols: number;
-  first: number;
   xOffset: number;
   xStrideB: number;
   hOffset: number;
   hStrideB: number;
-  prevOffset: number;
   stateOffset: number;
 }
 
@@ -71,9 +69,10 @@ export interface CellStepBuffers {
   xproj: GPUBuffer;
   wp: GPUBuffer;
   bhh: GPUBuffer;
-  h0: GPUBuffer;
+  /** h_{t−1}: h0 on the first step, else the buffer the previous step wrote as `hnext`. */
+  hprev: GPUBuffer;
+  hnext: GPUBuffer;
   hseq: GPUBuffer;
-  hN: GPUBuffer;
   /** LSTM cell state: c0 on entry, cN after the last step. */
   c?: GPUBuffer;
   /** This step's StepParams slot. */
@@ -87,7 +86,7 @@ export interface StepTile {
 }
 
 export function defaultStepTile(batch: number): StepTile {
-  return { wg: 64, bt: Math.min(4, batch) };
+  return { wg: 64, bt: Math.min(8, batch) };
 }
 
 /** One fused timestep of `cell` over all batch rows and hidden units. */
@@ -100,10 +99,10 @@ export function cellStepDispatch(
   const { wg, bt } = opts.tile;
   if (bt < 1 || bt > 8 || !Number.isInteger(bt)) throw new ShapeError(`${opts.label}: batch rows per thread must be 1…8, got ${bt}`);
   const shader = CELL_SHADER[cell];
-  const constants: Record<string, number> = { WG: wg, BT: bt };
+  const constants: Record<string, number | boolean> = { WG: wg, BT: bt, VEC_H: opts.hidden % 4 === 0 };
   if (cell === 'rnn') constants.ACT = opts.nonlinearity === 'relu' ? 3 : 2;
   const resources: Record<string, GPUBuffer | GPUBufferBinding> = {
-    xproj: buffers.xproj, Wp: buffers.wp, bhh: buffers.bhh, h0: buffers.h0, hseq: buffers.hseq, hN: buffers.hN, params: buffers.params,
+    xproj: buffers.xproj, Wp: buffers.wp, bhh: buffers.bhh, hprev: buffers.hprev, hnext: buffers.hnext, hseq: buffers.hseq, params: buffers.params,
   };
   if (cell === 'lstm') {
     if (!buffers.c) throw new ShapeError(`${opts.label}: an LSTM step needs the cell-state buffer`);

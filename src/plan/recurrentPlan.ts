@@ -43,6 +43,7 @@ export class RecurrentPlan {
   private readonly owned: GPUBuffer[] = [];
   private readonly input: GPUBuffer;
   private readonly h0: GPUBuffer;
+  /** h_t ping-pongs between two state buffers; the one written last holds hN. */
   private readonly hN: GPUBuffer;
   private readonly c: GPUBuffer | null;
   private readonly output: GPUBuffer;
@@ -74,7 +75,8 @@ export class RecurrentPlan {
     this.stateBytes = L * D * B * H * 4;
     this.input = buffer(this.rows * cfg.inputSize, 'rnn.input');
     this.h0 = buffer(L * D * B * H, 'rnn.h0');
-    this.hN = buffer(L * D * B * H, 'rnn.hN');
+    const state = [buffer(L * D * B * H, 'rnn.state0'), buffer(L * D * B * H, 'rnn.state1')];
+    this.hN = state[(T - 1) % 2];
     this.c = cell === 'lstm' ? buffer(L * D * B * H, 'rnn.c') : null;
     this.output = buffer(this.rows * DH, 'rnn.output');
     const xproj = Array.from({ length: D }, (_, d) => buffer(this.rows * G * H, `rnn.xproj${d}`));
@@ -111,17 +113,16 @@ export class RecurrentPlan {
         const data = new ArrayBuffer(T * slot);
         for (let s = 0; s < T; s++) {
           const t = d === 0 ? s : T - 1 - s;
-          const tPrev = d === 0 ? t - 1 : t + 1;
           packStepParams(gpu, cell, {
-            batch: B, hidden: H, cols: repackedCols(cell, H), first: s === 0 ? 1 : 0,
+            batch: B, hidden: H, cols: repackedCols(cell, H),
             xOffset: rowOf(t, 0) * G * H, xStrideB: rowStrideB * G * H,
             hOffset: rowOf(t, 0) * DH + d * H, hStrideB: rowStrideB * DH,
-            prevOffset: s === 0 ? 0 : rowOf(tPrev, 0) * DH + d * H,
             stateOffset: (l * D + d) * B * H,
           }, data, s * slot);
           this.dispatches.push(
             cellStepDispatch(gpu, cell, { hidden: H, batch: B, nonlinearity: cfg.nonlinearity, tile, label: `l${l}d${d}.step${t}` }, {
-              xproj: xproj[d], wp: p.wp, bhh: p.bhh, h0: this.h0, hseq: layerOut, hN: this.hN, c: this.c ?? undefined,
+              xproj: xproj[d], wp: p.wp, bhh: p.bhh, c: this.c ?? undefined,
+              hprev: s === 0 ? this.h0 : state[(s - 1) % 2], hnext: state[s % 2], hseq: layerOut,
               params: { buffer: uniforms, offset: s * slot, size: slot },
             }),
           );

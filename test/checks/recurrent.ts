@@ -42,15 +42,15 @@ async function checkFixture(gpu: Gpu, c: FixtureCase): Promise<void> {
   layer.destroy();
 }
 
-async function checkRandom(gpu: Gpu, cell: CellKind, seed: number): Promise<void> {
+async function checkRandom(gpu: Gpu, cell: CellKind, seed: number, aligned = false): Promise<void> {
   const rand = rng(seed);
   const cfg = {
-    cell, inputSize: randInt(rand, 1, 40), hiddenSize: randInt(rand, 1, 70), numLayers: randInt(rand, 1, 3),
+    cell, inputSize: randInt(rand, 1, 40), hiddenSize: aligned ? 4 * randInt(rand, 1, 17) : randInt(rand, 1, 70), numLayers: randInt(rand, 1, 3),
     bias: rand() < 0.8, batchFirst: rand() < 0.5, bidirectional: rand() < 0.5,
     nonlinearity: (cell === 'rnn' && rand() < 0.5 ? 'relu' : 'tanh') as 'tanh' | 'relu',
   };
   const T = randInt(rand, 1, 9);
-  const B = randInt(rand, 1, 6);
+  const B = aligned ? randInt(rand, 7, 19) : randInt(rand, 1, 6);
   const weights: Record<string, Float32Array> = {};
   for (const { name, shape } of parameterShapes(cfg)) weights[name] = uniform(rand, shape.reduce((a, b) => a * b, 1), -0.4, 0.4);
   const x = uniform(rand, T * B * cfg.inputSize, -1, 1);
@@ -100,5 +100,7 @@ export const recurrentChecks: Check[] = [
   ...(['rnn', 'lstm', 'gru'] as const).flatMap((cell, i) =>
     [0, 1, 2].map((k) => ({ name: `${cell} random shape #${k} vs float64`, run: (gpu: Gpu) => checkRandom(gpu, cell, 1000 + 10 * i + k) })),
   ),
+  // hiddenSize a multiple of 4 (vec4 h_prev loads) and batch 7…19 (8 rows per thread + remainder).
+  ...(['rnn', 'lstm', 'gru'] as const).map((cell, i) => ({ name: `${cell} random aligned shape vs float64`, run: (gpu: Gpu) => checkRandom(gpu, cell, 3000 + i, true) })),
   ...(['rnn', 'lstm', 'gru'] as const).map((cell, i) => ({ name: `${cell} step-wise inference == forward`, run: (gpu: Gpu) => checkStepper(gpu, cell, 2000 + i) })),
 ];
