@@ -9,7 +9,7 @@ export { KernelSource, type BindingInfo, type OverrideValues } from './gpu/kerne
 export { Profiler, type GpuTimings } from './gpu/profiler.js';
 export type { Dispatch } from './gpu/dispatch.js';
 export { Tensor, type DType } from './tensor.js';
-export { matmul, gemmDispatches, defaultGemmVariant, type MatmulOptions, type GemmArgs, type MatrixView, type GemmVariant } from './kernels/matmul.js';
+export { matmul, gemmDispatches, type MatmulOptions, type GemmArgs, type MatrixView } from './kernels/matmul.js';
 export { softmax, softmaxDispatch, type SoftmaxArgs } from './kernels/softmax.js';
 export { add, mul, scale, sigmoid, tanh, relu, elementwiseDispatch, ELEMENTWISE_OPS, type ElementwiseOp } from './kernels/elementwise.js';
 export { biasAct, biasActDispatch, ACTIVATIONS, type Activation } from './kernels/biasAct.js';

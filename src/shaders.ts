@@ -3,8 +3,6 @@ import activations from '../shaders/activations.wgsl?raw';
 import biasAct from '../shaders/bias_act.wgsl?raw';
 import elementwise from '../shaders/elementwise.wgsl?raw';
 import matmul from '../shaders/matmul.wgsl?raw';
-import matmulCommon from '../shaders/matmul_common.wgsl?raw';
-import matmulRegtile from '../shaders/matmul_regtile.wgsl?raw';
 import softmax from '../shaders/softmax.wgsl?raw';
 import lstmStep from '../shaders/lstm_step.wgsl?raw';
 import gruStep from '../shaders/gru_step.wgsl?raw';
@@ -17,8 +15,6 @@ export const SHADERS: Record<string, string> = {
   'bias_act.wgsl': biasAct,
   'elementwise.wgsl': elementwise,
   'matmul.wgsl': matmul,
-  'matmul_common.wgsl': matmulCommon,
-  'matmul_regtile.wgsl': matmulRegtile,
   'softmax.wgsl': softmax,
   'lstm_step.wgsl': lstmStep,
   'gru_step.wgsl': gruStep,

@@ -27,25 +27,12 @@ export interface GemmArgs {
   alpha?: number;
   /** When set, C is read and `beta·C` added (accumulation); otherwise C is only written. */
   beta?: number;
-  /**
-   * 'tiled' (shaders/matmul.wgsl: workgroup-memory tiles, for GPUs) or 'regtile'
-   * (shaders/matmul_regtile.wgsl: registers only, for CPU-backed adapters). Default: 'regtile'
-   * on a fallback (software) adapter, else 'tiled'.
-   */
-  variant?: GemmVariant;
-  /** Workgroup shape (tiled: 16×16 threads, TILE_K 16; regtile: 8×8 threads); 4×4 outputs per thread. */
+  /** Workgroup shape; the defaults suit real GPUs (16×16 threads, 4×4 outputs each, TILE_K 16). */
   tile?: { wgX?: number; wgY?: number; tileK?: number };
   label?: string;
 }
 
 const FLOAT = 4;
-
-export type GemmVariant = 'tiled' | 'regtile';
-
-/** The GEMM variant measured faster on this adapter (see {@link GemmArgs.variant}). */
-export function defaultGemmVariant(gpu: Gpu): GemmVariant {
-  return gpu.adapterInfo.isFallbackAdapter ? 'regtile' : 'tiled';
-}
 
 /** Elements a view spans: the last element touched is base + (batch−1)·stride + (rows−1)·ld + cols − 1. */
 function checkExtent(label: string, name: string, v: MatrixView, batch: number, rows: number, cols: number): void {
@@ -73,10 +60,8 @@ export function gemmDispatches(gpu: Gpu, args: GemmArgs): Dispatch[] {
   for (const [k, v] of Object.entries({ M, N, K, batch })) {
     if (!Number.isInteger(v) || v <= 0) throw new ShapeError(`${label}: ${k} must be a positive integer, got ${v}`);
   }
-  const variant = args.variant ?? defaultGemmVariant(gpu);
-  if (variant !== 'tiled' && variant !== 'regtile') throw new ShapeError(`${label}: unknown variant '${String(variant)}'`);
-  const wgX = args.tile?.wgX ?? (variant === 'tiled' ? 16 : 8);
-  const wgY = args.tile?.wgY ?? (variant === 'tiled' ? 16 : 8);
+  const wgX = args.tile?.wgX ?? 16;
+  const wgY = args.tile?.wgY ?? 16;
   const tileK = args.tile?.tileK ?? 16;
   if (tileK % 4 !== 0 || wgX * wgY > gpu.limits.maxComputeInvocationsPerWorkgroup) {
     throw new ShapeError(`${label}: tile ${wgX}×${wgY} threads, TILE_K ${tileK} is invalid (TILE_K multiple of 4, ≤ ${gpu.limits.maxComputeInvocationsPerWorkgroup} threads)`);
@@ -100,9 +85,8 @@ export function gemmDispatches(gpu: Gpu, args: GemmArgs): Dispatch[] {
   if (gx > maxWg || gy > maxWg) {
     throw new ShapeError(`${label}: M=${M}, N=${N} need a ${gx}×${gy} grid, beyond maxComputeWorkgroupsPerDimension (${maxWg})`);
   }
-  const shader = variant === 'tiled' ? 'matmul.wgsl' : 'matmul_regtile.wgsl';
-  const pipeline = gpu.pipeline(shader, {
-    WG_X: wgX, WG_Y: wgY, ...(variant === 'tiled' ? { TILE_K: tileK } : {}),
+  const pipeline = gpu.pipeline('matmul.wgsl', {
+    WG_X: wgX, WG_Y: wgY, TILE_K: tileK,
     TRANS_A: tA, TRANS_B: tB,
     VEC_A: aligned(args.a), VEC_B: aligned(args.b),
     HAS_BIAS: !!args.bias, ACCUMULATE: args.beta !== undefined,
@@ -113,7 +97,7 @@ export function gemmDispatches(gpu: Gpu, args: GemmArgs): Dispatch[] {
     const sa = args.a.batchStride ?? 0;
     const sb = args.b.batchStride ?? 0;
     const sc = args.c.batchStride ?? 0;
-    const params = gpu.uniform(shader, 'params', {
+    const params = gpu.uniform('matmul.wgsl', 'params', {
       M, N, K,
       lda: args.a.ld, ldb: args.b.ld, ldc: args.c.ld,
       offsetA: (args.a.offset ?? 0) + b0 * sa,
@@ -123,7 +107,7 @@ export function gemmDispatches(gpu: Gpu, args: GemmArgs): Dispatch[] {
       batchStrideA: sa, batchStrideB: sb, batchStrideC: sc,
       alpha: args.alpha ?? 1, beta: args.beta ?? 0,
     });
-    const bindGroup = gpu.bindGroup(shader, {
+    const bindGroup = gpu.bindGroup('matmul.wgsl', {
       A: args.a.buffer,
       B: args.b.buffer,
       bias: args.bias?.buffer ?? gpu.dummyBuffer,
@@ -149,8 +133,6 @@ export interface MatmulOptions {
   beta?: number;
   /** Output tensor [M, N] or [batch, M, N]; allocated when absent. */
   out?: Tensor;
-  /** Kernel variant; see {@link GemmArgs.variant}. */
-  variant?: GemmVariant;
 }
 
 /**
@@ -192,7 +174,7 @@ export function matmul(gpu: Gpu, a: Tensor, b: Tensor, opts: MatmulOptions = {})
       c: { buffer: out.buffer, ld: N, batchStride: M * N },
       bias: opts.bias ? { buffer: opts.bias.buffer } : undefined,
       transposeA: opts.transposeA, transposeB: opts.transposeB,
-      alpha: opts.alpha, beta: opts.beta, variant: opts.variant,
+      alpha: opts.alpha, beta: opts.beta,
     }),
   );
   return out;

@@ -25,7 +25,6 @@ interface MatmulCase {
   transposeA?: boolean; transposeB?: boolean;
   bias?: boolean; alpha?: number; beta?: number;
   seed: number;
-  variant?: 'tiled' | 'regtile';
 }
 
 function matmulName(c: MatmulCase): string {
@@ -33,7 +32,7 @@ function matmulName(c: MatmulCase): string {
     c.transposeA && 'Aᵀ', c.transposeB && 'Bᵀ', c.bias && 'bias', c.alpha !== undefined && `α=${c.alpha}`,
     c.beta !== undefined && `β=${c.beta}`, (c.batchA ?? 1) > 1 || (c.batchB ?? 1) > 1 ? `batch ${c.batchA ?? 1}/${c.batchB ?? 1}` : '',
   ].filter(Boolean);
-  return `matmul[${c.variant}] ${c.M}×${c.N}×${c.K}${flags.length ? ` (${flags.join(', ')})` : ''}`;
+  return `matmul ${c.M}×${c.N}×${c.K}${flags.length ? ` (${flags.join(', ')})` : ''}`;
 }
 
 async function checkMatmul(gpu: Gpu, c: MatmulCase): Promise<void> {
@@ -52,7 +51,7 @@ async function checkMatmul(gpu: Gpu, c: MatmulCase): Promise<void> {
   const outShape = batch > 1 ? [batch, c.M, c.N] : [c.M, c.N];
   const c0 = c.beta !== undefined ? uniform(rand, batch * c.M * c.N) : undefined;
   const out = c0 ? Tensor.from(gpu, c0, outShape) : undefined;
-  const ct = matmul(gpu, at, bt, { transposeA: c.transposeA, transposeB: c.transposeB, bias: biasT, alpha: c.alpha, beta: c.beta, out, variant: c.variant });
+  const ct = matmul(gpu, at, bt, { transposeA: c.transposeA, transposeB: c.transposeB, bias: biasT, alpha: c.alpha, beta: c.beta, out });
   const got = await ct.read();
   const dims = { M: c.M, N: c.N, K: c.K, batch, batchA, batchB };
   const want = matmulRef(a, b, dims, { ...c, bias, c0 });
@@ -144,12 +143,7 @@ async function checkBiasAct(gpu: Gpu, rows: number, cols: number, act: Activatio
 }
 
 export const kernelChecks: Check[] = [
-  ...(['tiled', 'regtile'] as const).flatMap((variant) =>
-    matmulCases().map((c0) => {
-      const c = { ...c0, variant };
-      return { name: matmulName(c), run: (gpu: Gpu) => checkMatmul(gpu, c) };
-    }),
-  ),
+  ...matmulCases().map((c) => ({ name: matmulName(c), run: (gpu: Gpu) => checkMatmul(gpu, c) })),
   ...([
     [1, 1, 3], [3, 7, 3], [5, 64, 8], [4, 257, 8], [2, 3000, 8], [3, 100, 1e4], [7, 1000, 1e4], [300, 33, 30],
   ] as const).map(([rows, cols, amp], i) => ({

@@ -13,7 +13,7 @@ afterAll(() => gpu?.destroy());
 
 describe('kernel reflection', () => {
   it('reads bindings, uniform layout and overrides from the WGSL', () => {
-    const { source } = gpu.kernel('matmul.wgsl'); // bindings come from the included matmul_common.wgsl
+    const { source } = gpu.kernel('matmul.wgsl');
     expect(source.bindings).toEqual([
       { name: 'A', binding: 0, type: 'read-only-storage' },
       { name: 'B', binding: 1, type: 'read-only-storage' },
@@ -46,11 +46,11 @@ describe('kernel reflection', () => {
 describe('pipeline cache and buffer pool', () => {
   it('creates a pipeline once per (shader, constants)', async () => {
     const a = Tensor.from(gpu, [1, 2, 3, 4], [2, 2]);
-    matmul(gpu, a, a, { variant: 'tiled' }).destroy();
+    matmul(gpu, a, a).destroy();
     const before = gpu.stats.pipelinesCreated;
-    matmul(gpu, a, a, { variant: 'tiled' }).destroy();
+    matmul(gpu, a, a).destroy();
     expect(gpu.stats.pipelinesCreated).toBe(before);
-    matmul(gpu, a, a, { variant: 'tiled', transposeA: true }).destroy();
+    matmul(gpu, a, a, { transposeA: true }).destroy();
     expect(gpu.stats.pipelinesCreated).toBe(before + 1);
     a.destroy();
   });
