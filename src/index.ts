@@ -18,3 +18,4 @@ export { gateCount, parameterShapes, type CellKind, type RecurrentConfig } from 
 export { RecurrentPlan, type RunStats } from './plan/recurrentPlan.js';
 export { repackWhh, unpackWhh, cellStepDispatch } from './kernels/cellStep.js';
 export { readParameter, type StateDict, type StateDictValue, type NamedTensor } from './io/stateDict.js';
+export { parseSafetensors, writeSafetensors } from './io/safetensors.js';

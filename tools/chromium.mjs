@@ -37,7 +37,8 @@ export async function startServer() {
   const { createServer } = await import('vite');
   const server = await createServer({
     configFile: resolve('vite.config.ts'),
-    server: { host: '127.0.0.1', port: 0 },
+    // No HMR: an edit to src/ during a long bench or test run must not reload the page mid-run.
+    server: { host: '127.0.0.1', port: 0, hmr: false },
     logLevel: 'warn',
     clearScreen: false,
   });
