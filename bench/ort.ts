@@ -12,13 +12,15 @@ export interface OrtSession {
   release(): Promise<void>;
 }
 
-const DIST = '/node_modules/onnxruntime-web/dist/';
-
-export async function loadOrtWebgpu(): Promise<Ort | { error: string }> {
+/**
+ * Loads ort.webgpu.min.mjs from `dist` (onnxruntime-web's dist/ folder: a URL path in the page, a
+ * file:// URL in Node) and points ORT at the wasm files beside it.
+ */
+export async function loadOrtWebgpu(dist: string): Promise<Ort | { error: string }> {
   try {
-    const url = `${DIST}ort.webgpu.min.mjs`; // the ESM form of ort.webgpu.min.js
+    const url = `${dist}ort.webgpu.min.mjs`; // the ESM form of ort.webgpu.min.js
     const ort = (await import(/* @vite-ignore */ url)) as Ort;
-    ort.env.wasm.wasmPaths = DIST;
+    ort.env.wasm.wasmPaths = dist;
     ort.env.wasm.numThreads = 1; // no cross-origin isolation on the bench page
     return ort;
   } catch (e) {

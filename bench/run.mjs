@@ -1,7 +1,7 @@
 // `npm run bench [-- --filter=REGEX --reps=N --peer-reps=N --full]`: runs bench/index.html in
 // headless Chromium, prints a table (medians, GFLOP/s, ratio to each peer) and writes the
 // report as JSON to bench/results/.
-import { mkdir, writeFile } from 'node:fs/promises';
+import { printReport, writeReport } from './report.mjs';
 import { launchChromium, runPage, startServer } from '../tools/chromium.mjs';
 
 const args = Object.fromEntries(
@@ -30,39 +30,5 @@ if (report.error) {
   process.exitCode = 1;
 }
 
-const fmt = (ms) => (ms === undefined ? '—' : ms >= 100 ? ms.toFixed(0) : ms.toPrecision(3));
-const gflops = (flops, ms) => (ms ? (flops / ms / 1e6).toFixed(2) : '—');
-console.log(`\nseqgpu bench — ${report.date}`);
-console.log(`adapter: ${JSON.stringify(report.adapter)}`);
-console.log(`features: ${JSON.stringify(report.features)}; options: ${JSON.stringify(report.options)}`);
-console.log('times are medians in ms; "wall" includes waiting for the result; ratio = peer wall / seqgpu wall (> 1: seqgpu faster)\n');
-const peers = [...new Set(report.rows.flatMap((r) => Object.keys(r.peers)))];
-const head = ['workload', 'seqgpu wall', 'seqgpu GPU', 'seqgpu GFLOP/s', ...peers.flatMap((p) => [`${p} wall`, `${p} GPU`, `${p} GFLOP/s`, `ratio vs ${p}`])];
-const lines = [head];
-for (const r of report.rows) {
-  const line = [r.workload, fmt(r.seqgpu.wallMs), fmt(r.seqgpu.gpuMs), gflops(r.flops, r.seqgpu.gpuMs ?? r.seqgpu.wallMs)];
-  for (const p of peers) {
-    const m = r.peers[p];
-    if (!m || 'error' in m) line.push(m ? `error: ${m.error}` : '—', '', '', '');
-    else line.push(fmt(m.wallMs), fmt(m.gpuMs), gflops(r.flops, m.gpuMs ?? m.wallMs), `${(m.wallMs / r.seqgpu.wallMs).toFixed(2)}×`);
-  }
-  lines.push(line);
-}
-const widths = head.map((_, i) => Math.max(...lines.map((l) => String(l[i] ?? '').length)));
-for (const [i, l] of lines.entries()) {
-  console.log(`| ${l.map((c, j) => String(c ?? '').padEnd(widths[j])).join(' | ')} |`);
-  if (i === 0) console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
-}
-console.log('GFLOP/s use GPU time where there is one, else wall time.');
-for (const r of report.rows) {
-  const notes = { dispatches: r.seqgpu.dispatches, ...r.extra };
-  for (const [p, m] of Object.entries(r.peers)) if (m && m.note) notes[p] = m.note;
-  const list = Object.entries(notes).filter(([, v]) => v !== undefined);
-  if (list.length) console.log(`  ${r.workload}: ${list.map(([k, v]) => `${k}: ${v}`).join('; ')}`);
-}
-
-await mkdir('bench/results', { recursive: true });
-const arch = String(report.adapter?.architecture || report.adapter?.vendor || 'unknown').replace(/[^a-z0-9_-]/gi, '');
-const file = `bench/results/${report.date.replace(/[:.]/g, '-')}-${arch}.json`;
-await writeFile(file, JSON.stringify(report, null, 2));
-console.log(`\nwrote ${file}`);
+printReport(report);
+console.log(`\nwrote ${await writeReport(report)}`);

@@ -42,6 +42,8 @@ export interface BenchRow {
 
 export interface BenchReport {
   date: string;
+  /** 'chromium' (the page) or 'node-dawn' (bench/node.ts). */
+  runtime?: string;
   userAgent: string;
   adapter: unknown;
   features: unknown;

@@ -15,6 +15,8 @@
 //   4 hnext  read_write  [L·D, B, H] h_t (the plan alternates two state buffers; the last is hN)
 //   5 hseq   read_write  [rows, D·H] this layer's output sequence
 //   6 params uniform     StepParams (one slot per timestep)
+//   7 saved  read_write  training only (SAVE): [rows, 4H] r, z, n, u_n (= h_{t−1}·W_hnᵀ + b_hn) | [rows, H] h_{t−1}
+//                        (inference binds a 16-byte dummy and never touches it)
 // Workgroup: WG threads along hidden units × BT batch rows per thread. Grid: (⌈H / WG⌉, ⌈B / BT⌉).
 
 // #include "activations.wgsl"
@@ -27,6 +29,9 @@
 @group(0) @binding(4) var<storage, read_write> hnext: array<f32>;
 @group(0) @binding(5) var<storage, read_write> hseq: array<f32>;
 @group(0) @binding(6) var<uniform> params: StepParams;
+@group(0) @binding(7) var<storage, read_write> saved: array<f32>;
+
+override SAVE: bool = false;
 
 // #include "recurrent_matvec.wgsl"
 
@@ -46,7 +51,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let rg = sigmoid(xproj[x] + u.x);
     let z = sigmoid(xproj[x + H] + u.y);
     let n = tanh_safe(xproj[x + 2u * H] + rg * u.z);
-    let h = (1.0 - z) * n + z * hPrevAt(b, j);
+    let hp = hPrevAt(b, j);
+    let h = (1.0 - z) * n + z * hp;
+    if (SAVE) {
+      let row = params.row0 + b * params.rowStrideB;
+      let gates = row * 4u * H + j;
+      saved[gates] = rg;
+      saved[gates + H] = z;
+      saved[gates + 2u * H] = n;
+      saved[gates + 3u * H] = u.z;
+      saved[params.hprevBase + row * H + j] = hp;
+    }
     hseq[params.hOffset + b * params.hStrideB + j] = h;
     hnext[params.stateOffset + b * H + j] = h;
   }

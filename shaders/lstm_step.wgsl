@@ -15,6 +15,9 @@
 //   5 hseq   read_write  [rows, D·H] this layer's output sequence: h_t is written at (t, b, d·H + j)
 //   6 c      read_write  [L·D, B, H] cell state: c0 on entry, c_T (= cN) after the last step
 //   7 params uniform     StepParams (one slot per timestep)
+//   8 saved  read_write  training only (SAVE): what the backward needs, per layer-direction:
+//                        [rows, 4H] gates i,f,g,o after their nonlinearity | [rows, H] h_{t−1} | [rows, H] c_{t−1}
+//                        (inference binds a 16-byte dummy and never touches it)
 // Workgroup: WG threads along hidden units × BT batch rows per thread.
 // Grid: (⌈H / WG⌉, ⌈B / BT⌉).
 
@@ -29,6 +32,9 @@
 @group(0) @binding(5) var<storage, read_write> hseq: array<f32>;
 @group(0) @binding(6) var<storage, read_write> c: array<f32>;
 @group(0) @binding(7) var<uniform> params: StepParams;
+@group(0) @binding(8) var<storage, read_write> saved: array<f32>;
+
+override SAVE: bool = false;
 
 // #include "recurrent_matvec.wgsl"
 
@@ -50,9 +56,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let g = tanh_safe(pre.z);
     let o = sigmoid(pre.w);
     let s = params.stateOffset + b * H + j;
-    let cNew = f * c[s] + i * g;
+    let cPrev = c[s];
+    let cNew = f * cPrev + i * g;
     c[s] = cNew;
     let h = o * tanh_safe(cNew);
+    if (SAVE) {
+      let row = params.row0 + b * params.rowStrideB;
+      let gates = row * 4u * H + j;
+      saved[gates] = i;
+      saved[gates + H] = f;
+      saved[gates + 2u * H] = g;
+      saved[gates + 3u * H] = o;
+      saved[params.hprevBase + row * H + j] = hPrevAt(b, j);
+      saved[params.cprevBase + row * H + j] = cPrev;
+    }
     hseq[params.hOffset + b * params.hStrideB + j] = h;
     hnext[s] = h;
   }

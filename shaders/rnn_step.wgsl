@@ -12,6 +12,8 @@
 //   4 hnext  read_write  [L·D, B, H] h_t (the plan alternates two state buffers; the last is hN)
 //   5 hseq   read_write  [rows, D·H]
 //   6 params uniform     StepParams (one slot per timestep)
+//   7 saved  read_write  training only (SAVE): [rows, H] h_t | [rows, H] h_{t−1}
+//                        (inference binds a 16-byte dummy and never touches it)
 // Workgroup: WG threads, each owning 4 consecutive hidden units, × BT batch rows per thread.
 // Grid: (⌈⌈H/4⌉ / WG⌉, ⌈B / BT⌉).
 
@@ -27,6 +29,9 @@ override ACT: u32 = 2u;
 @group(0) @binding(4) var<storage, read_write> hnext: array<f32>;
 @group(0) @binding(5) var<storage, read_write> hseq: array<f32>;
 @group(0) @binding(6) var<uniform> params: StepParams;
+@group(0) @binding(7) var<storage, read_write> saved: array<f32>;
+
+override SAVE: bool = false;
 
 // #include "recurrent_matvec.wgsl"
 
@@ -46,6 +51,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let h = activate(acc[r][u] + bhh[j] + xproj[params.xOffset + b * params.xStrideB + j], ACT);
       hseq[params.hOffset + b * params.hStrideB + j] = h;
       hnext[params.stateOffset + b * H + j] = h;
+      if (SAVE) {
+        let row = params.row0 + b * params.rowStrideB;
+        saved[row * H + j] = h;
+        saved[params.hprevBase + row * H + j] = hPrevAt(b, j);
+      }
     }
   }
 }

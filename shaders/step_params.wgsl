@@ -1,5 +1,6 @@
 // step_params.wgsl — the per-timestep uniform of the cell-step kernels (one slot per step,
-// written once when a plan is built). Offsets and strides count f32 elements.
+// written once when a plan is built). Offsets and strides count f32 elements; "rows" are the
+// (t, b) rows of every sequence buffer, in the caller's layout (time-major or batch-first).
 struct StepParams {
   batch: u32,
   hidden: u32,
@@ -9,4 +10,8 @@ struct StepParams {
   hOffset: u32,       // hseq: (t, b = 0, unit 0) of this direction
   hStrideB: u32,      // hseq: between batch rows
   stateOffset: u32,   // hprev, hnext, c: this layer-direction's [batch, hidden] block
+  row0: u32,          // training (SAVE): row of (t, b = 0) in the saved buffer
+  rowStrideB: u32,    // training (SAVE): rows between batch entries
+  hprevBase: u32,     // training (SAVE): start of the saved h_{t−1} section [rows, H]
+  cprevBase: u32,     // training (SAVE, LSTM): start of the saved c_{t−1} section [rows, H]
 }

@@ -9,6 +9,12 @@ import gruStep from '../shaders/gru_step.wgsl?raw';
 import rnnStep from '../shaders/rnn_step.wgsl?raw';
 import recurrentMatvec from '../shaders/recurrent_matvec.wgsl?raw';
 import stepParams from '../shaders/step_params.wgsl?raw';
+import lstmStepBackward from '../shaders/lstm_step_backward.wgsl?raw';
+import gruStepBackward from '../shaders/gru_step_backward.wgsl?raw';
+import rnnStepBackward from '../shaders/rnn_step_backward.wgsl?raw';
+import recurrentMatvecBackward from '../shaders/recurrent_matvec_backward.wgsl?raw';
+import backwardParams from '../shaders/backward_params.wgsl?raw';
+import repackWhh from '../shaders/repack_whh.wgsl?raw';
 
 export const SHADERS: Record<string, string> = {
   'activations.wgsl': activations,
@@ -21,4 +27,10 @@ export const SHADERS: Record<string, string> = {
   'rnn_step.wgsl': rnnStep,
   'recurrent_matvec.wgsl': recurrentMatvec,
   'step_params.wgsl': stepParams,
+  'lstm_step_backward.wgsl': lstmStepBackward,
+  'gru_step_backward.wgsl': gruStepBackward,
+  'rnn_step_backward.wgsl': rnnStepBackward,
+  'recurrent_matvec_backward.wgsl': recurrentMatvecBackward,
+  'backward_params.wgsl': backwardParams,
+  'repack_whh.wgsl': repackWhh,
 };

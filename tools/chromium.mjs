@@ -49,18 +49,25 @@ export async function startServer() {
 }
 
 /**
- * Opens `path` and waits for the page to set `window[globalName]`; returns its value.
- * Page console errors are forwarded to this process's stderr.
+ * Opens `url` and waits for the page to set `window[globalName]`; returns its value.
+ * Page console errors are forwarded to this process's stderr, and so are `[bench]`/`[check]`
+ * progress lines (every line with SEQGPU_PAGE_LOG=1). The wait polls with short evaluations, so
+ * a run longer than puppeteer's protocol timeout is fine; it fails after `timeoutMs`.
  */
 export async function runPage(browser, url, globalName, timeoutMs = 600_000) {
   const page = await browser.newPage();
   page.on('console', (m) => {
-    if (m.type() === 'error' || m.type() === 'warn') process.stderr.write(`[page ${m.type()}] ${m.text()}\n`);
-    else if (process.env.SEQGPU_PAGE_LOG) process.stderr.write(`[page] ${m.text()}\n`);
+    const text = m.text();
+    if (m.type() === 'error' || m.type() === 'warn') process.stderr.write(`[page ${m.type()}] ${text}\n`);
+    else if (process.env.SEQGPU_PAGE_LOG || text.startsWith('[bench]')) process.stderr.write(`[page] ${text}\n`);
   });
   page.on('pageerror', (e) => process.stderr.write(`[page error] ${e.message}\n`));
   await page.goto(url, { waitUntil: 'load' });
-  await page.waitForFunction(`window.${globalName} !== undefined`, { timeout: timeoutMs, polling: 250 });
+  const deadline = Date.now() + timeoutMs;
+  while (!(await page.evaluate(`window.${globalName} !== undefined`))) {
+    if (Date.now() > deadline) throw new Error(`${url}: window.${globalName} was not set within ${timeoutMs / 1000} s`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
   const value = await page.evaluate(`window.${globalName}`);
   await page.close();
   return value;

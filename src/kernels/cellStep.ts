@@ -49,6 +49,10 @@ export interface StepParams {
   hOffset: number;
   hStrideB: number;
   stateOffset: number;
+  row0: number;
+  rowStrideB: number;
+  hprevBase: number;
+  cprevBase: number;
 }
 
 /** Bytes of one StepParams slot, rounded to the device's uniform offset alignment. */
@@ -68,7 +72,7 @@ export function packStepParams(gpu: Gpu, cell: CellKind, values: StepParams, tar
 export interface CellStepBuffers {
   xproj: GPUBuffer;
   wp: GPUBuffer;
-  bhh: GPUBuffer;
+  bhh: GPUBuffer | GPUBufferBinding;
   /** h_{t−1}: h0 on the first step, else the buffer the previous step wrote as `hnext`. */
   hprev: GPUBuffer;
   hnext: GPUBuffer;
@@ -77,6 +81,8 @@ export interface CellStepBuffers {
   c?: GPUBuffer;
   /** This step's StepParams slot. */
   params: GPUBufferBinding;
+  /** Training: where the step saves what the backward needs (see the step kernels). */
+  saved?: GPUBuffer;
 }
 
 /** Thread layout of a step: WG threads per workgroup along units, BT batch rows per thread. */
@@ -93,16 +99,18 @@ export function defaultStepTile(batch: number): StepTile {
 export function cellStepDispatch(
   gpu: Gpu,
   cell: CellKind,
-  opts: { hidden: number; batch: number; nonlinearity?: 'tanh' | 'relu'; tile: StepTile; label: string },
+  opts: { hidden: number; batch: number; nonlinearity?: 'tanh' | 'relu'; tile: StepTile; label: string; save?: boolean },
   buffers: CellStepBuffers,
 ): Dispatch {
   const { wg, bt } = opts.tile;
   if (bt < 1 || bt > 8 || !Number.isInteger(bt)) throw new ShapeError(`${opts.label}: batch rows per thread must be 1…8, got ${bt}`);
   const shader = CELL_SHADER[cell];
-  const constants: Record<string, number | boolean> = { WG: wg, BT: bt, VEC_H: opts.hidden % 4 === 0 };
+  const constants: Record<string, number | boolean> = { WG: wg, BT: bt, VEC_H: opts.hidden % 4 === 0, SAVE: !!opts.save };
+  if (opts.save && !buffers.saved) throw new ShapeError(`${opts.label}: a training step needs the saved-activations buffer`);
   if (cell === 'rnn') constants.ACT = opts.nonlinearity === 'relu' ? 3 : 2;
   const resources: Record<string, GPUBuffer | GPUBufferBinding> = {
     xproj: buffers.xproj, Wp: buffers.wp, bhh: buffers.bhh, hprev: buffers.hprev, hnext: buffers.hnext, hseq: buffers.hseq, params: buffers.params,
+    saved: buffers.saved ?? gpu.dummyBuffer,
   };
   if (cell === 'lstm') {
     if (!buffers.c) throw new ShapeError(`${opts.label}: an LSTM step needs the cell-state buffer`);
@@ -114,5 +122,22 @@ export function cellStepDispatch(
     pipeline: gpu.pipeline(shader, constants),
     bindGroup: gpu.bindGroup(shader, resources),
     workgroups: [Math.ceil(cols / wg), Math.ceil(opts.batch / bt), 1],
+  };
+}
+
+/**
+ * One dispatch that rewrites the repacked W_hh from PyTorch's layout (shaders/repack_whh.wgsl),
+ * run after each optimizer update. Its uniform is `transient`: the caller owns it.
+ */
+export function repackWhhDispatch(gpu: Gpu, cell: CellKind, hidden: number, whh: GPUBufferBinding, wp: GPUBuffer, label: string): Dispatch {
+  const cols = repackedCols(cell, hidden);
+  const params = gpu.uniform('repack_whh.wgsl', 'params', { hidden, cols, gates: gateCount(cell) });
+  if (hidden > gpu.limits.maxComputeWorkgroupsPerDimension) throw new ShapeError(`${label}: hiddenSize ${hidden} exceeds maxComputeWorkgroupsPerDimension`);
+  return {
+    label,
+    pipeline: gpu.pipeline('repack_whh.wgsl', { KIND: cell === 'rnn' ? 0 : 1 }),
+    bindGroup: gpu.bindGroup('repack_whh.wgsl', { Whh: whh, Wp: wp, params }),
+    workgroups: [Math.ceil(cols / 64), hidden, 1],
+    transient: [params],
   };
 }

@@ -3,12 +3,15 @@
 import type { Gpu } from '../gpu/device.js';
 import { ShapeError, fmtShape } from '../gpu/errors.js';
 import { TENSOR_USAGE } from '../gpu/flags.js';
-import { repackWhh, unpackWhh, defaultStepTile, type StepTile } from '../kernels/cellStep.js';
+import { repackWhh, repackWhhDispatch, repackedCols, defaultStepTile, type StepTile } from '../kernels/cellStep.js';
+import { encodeDispatches, type Dispatch } from '../gpu/dispatch.js';
+import { RecurrentBackward } from '../plan/recurrentBackward.js';
 import { RecurrentPlan, type DirectionParams, type RunStats, type PlanOutputs } from '../plan/recurrentPlan.js';
 import { readParameter, type NamedTensor, type StateDict } from '../io/stateDict.js';
 import { Tensor, expectRank, expectShape } from '../tensor.js';
 import { rng } from '../util/random.js';
 import { gateCount, parameterShapes, type CellKind, type RecurrentConfig } from './recurrentConfig.js';
+import { ParameterStore } from './parameters.js';
 
 /** Constructor options, named as PyTorch's `nn.RNN/LSTM/GRU` arguments (camelCase). */
 export interface RecurrentOptions {
@@ -22,6 +25,12 @@ export interface RecurrentOptions {
   seed?: number;
   /** Thread layout of the cell-step kernels (default: 64 units × min(4, batch) rows per thread). */
   stepTile?: Partial<StepTile>;
+  /**
+   * @internal A model's shared parameter store: the layer registers its parameters there under
+   * `prefix` (e.g. `'rnn.'`), and the model allocates the store and calls `resetParameters()`.
+   */
+  store?: ParameterStore;
+  prefix?: string;
 }
 
 /** Initial state: h0 (and c0 for LSTM), each [numLayers·numDirections, batch, hiddenSize]. */
@@ -32,6 +41,22 @@ export interface RecurrentState {
 
 export type RecurrentOutputs = PlanOutputs;
 
+/** Gradients flowing into a layer's outputs, for {@link RecurrentLayer.forwardBackward}. */
+export interface RecurrentUpstream {
+  /** dL/d output, the output's shape. Zero when absent. */
+  dOutput?: Tensor;
+  /** dL/d hN, [numLayers·D, batch, hiddenSize]. Zero when absent. */
+  dhN?: Tensor;
+  /** dL/d cN (LSTM), same shape. Zero when absent. */
+  dcN?: Tensor;
+}
+
+/** A training plan: the forward that saves activations, its backward, and their dispatches. */
+export interface TrainingPlan {
+  forward: RecurrentPlan;
+  backward: RecurrentBackward;
+}
+
 const MAX_PLANS = 8;
 
 function positiveInt(what: string, v: unknown): number {
@@ -39,14 +64,27 @@ function positiveInt(what: string, v: unknown): number {
   return v;
 }
 
+/** `_l{layer}` or `_l{layer}_reverse` for (layer, direction) index i = layer·D + direction. */
+function directionSuffix(i: number, numDirections: number): string {
+  return `_l${Math.floor(i / numDirections)}${i % numDirections === 1 ? '_reverse' : ''}`;
+}
+
 /** Shared implementation of {@link RNN}, {@link LSTM} and {@link GRU}. */
 export class RecurrentLayer {
   readonly config: Readonly<RecurrentConfig>;
   /** Counts of the last forward (dispatches, submits): deterministic per (seqLen, batch). */
   lastRun: RunStats | null = null;
+  /** Where the parameters live (PyTorch layout), shared with a model or owned by the layer. */
+  readonly store: ParameterStore;
+  /** Name prefix of this layer's parameters in {@link store}. */
+  readonly prefix: string;
+  private readonly ownsStore: boolean;
   private params: DirectionParams[] = [];
   private plans = new Map<string, RecurrentPlan>();
+  private trainPlans = new Map<string, TrainingPlan>();
+  private repack: Dispatch[] | null = null;
   private readonly tile: Partial<StepTile>;
+  private readonly seed: number;
   private destroyed = false;
 
   protected constructor(readonly gpu: Gpu, cell: CellKind, opts: RecurrentOptions, nonlinearity?: 'tanh' | 'relu') {
@@ -63,8 +101,20 @@ export class RecurrentLayer {
       nonlinearity,
     });
     this.tile = opts.stepTile ?? {};
-    // PyTorch's init: every parameter U(−k, k), k = 1/√hiddenSize.
-    const rand = rng(opts.seed ?? 0);
+    this.seed = opts.seed ?? 0;
+    this.ownsStore = !opts.store;
+    this.store = opts.store ?? new ParameterStore(gpu);
+    this.prefix = opts.prefix ?? '';
+    for (const { name: key, shape } of parameterShapes(this.config)) this.store.add(this.prefix + key, shape);
+    if (this.ownsStore) {
+      this.store.allocate();
+      this.resetParameters();
+    }
+  }
+
+  /** PyTorch's init: every parameter U(−k, k), k = 1/√hiddenSize, from the layer's seed. */
+  resetParameters(seed = this.seed): void {
+    const rand = rng(seed);
     const k = 1 / Math.sqrt(this.config.hiddenSize);
     const init: StateDict = {};
     for (const { name: key, shape } of parameterShapes(this.config)) {
@@ -96,48 +146,45 @@ export class RecurrentLayer {
       const extra = Object.keys(dict).filter((k) => !values.has(k));
       if (extra.length) throw new ShapeError(`loadStateDict: unexpected key(s) ${extra.map((k) => `'${k}'`).join(', ')}; expected ${shapes.map((s) => s.name).join(', ')}`);
     }
+    if (this.params.length === 0) this.params = this.createDirectionParams();
+    const { cell, hiddenSize: H } = this.config;
+    for (const [key, data] of values) this.store.write(this.prefix + key, data);
+    for (const [i, p] of this.params.entries()) {
+      this.gpu.device.queue.writeBuffer(p.wp, 0, repackWhh(cell, values.get(`weight_hh${directionSuffix(i, this.numDirections)}`)!, H));
+    }
+  }
+
+  /** Buffers of each (layer, direction): views into the store, plus the repacked W_hh it owns. */
+  private createDirectionParams(): DirectionParams[] {
     const { cell, hiddenSize: H, numLayers: L } = this.config;
     const G = gateCount(cell);
-    const upload = (data: Float32Array, label: string) => {
-      const b = this.gpu.pool.acquire(data.byteLength, TENSOR_USAGE, label);
-      this.gpu.device.queue.writeBuffer(b, 0, data);
-      return b;
-    };
-    const next: DirectionParams[] = [];
-    for (let l = 0; l < L; l++) {
-      for (let d = 0; d < this.numDirections; d++) {
-        const sfx = `_l${l}${d === 1 ? '_reverse' : ''}`;
-        next.push({
-          wih: upload(values.get(`weight_ih${sfx}`)!, `weight_ih${sfx}`),
-          wp: upload(repackWhh(cell, values.get(`weight_hh${sfx}`)!, H), `weight_hh${sfx}.packed`),
-          bih: this.config.bias ? upload(values.get(`bias_ih${sfx}`)!, `bias_ih${sfx}`) : null,
-          bhh: upload(this.config.bias ? values.get(`bias_hh${sfx}`)! : new Float32Array(G * H), `bias_hh${sfx}`),
-        });
-      }
+    const out: DirectionParams[] = [];
+    for (let i = 0; i < L * this.numDirections; i++) {
+      const sfx = directionSuffix(i, this.numDirections);
+      const name = (k: string) => `${this.prefix}${k}${sfx}`;
+      out.push({
+        names: { wih: name('weight_ih'), whh: name('weight_hh'), bih: this.config.bias ? name('bias_ih') : null, bhh: this.config.bias ? name('bias_hh') : null },
+        wih: this.store.view(name('weight_ih')),
+        whh: this.store.view(name('weight_hh')),
+        bih: this.config.bias ? this.store.view(name('bias_ih')) : null,
+        bhh: this.config.bias ? this.store.binding(name('bias_hh')) : { buffer: this.zeroBuffer(G * H, `zero bias_hh${sfx}`) },
+        wp: this.gpu.pool.acquire(H * repackedCols(cell, H) * 16, TENSOR_USAGE, `weight_hh${sfx}.packed`),
+      });
     }
-    this.releaseParams();
-    this.dropPlans();
-    this.params = next;
+    return out;
+  }
+
+  private zeroBuffer(elements: number, label: string): GPUBuffer {
+    const b = this.gpu.pool.acquire(elements * 4, TENSOR_USAGE, label);
+    this.gpu.device.queue.writeBuffer(b, 0, new Float32Array(elements));
+    return b;
   }
 
   /** The parameters under PyTorch's names and shapes (read back from the GPU). */
   async stateDict(): Promise<Record<string, NamedTensor>> {
     this.assertAlive();
-    const { cell, hiddenSize: H } = this.config;
     const out: Record<string, NamedTensor> = {};
-    for (const { name, shape } of this.parameterShapes()) {
-      const m = /^(weight|bias)_(ih|hh)_l(\d+)(_reverse)?$/.exec(name)!;
-      const p = this.params[Number(m[3]) * this.numDirections + (m[4] ? 1 : 0)];
-      const size = shape.reduce((a, b) => a * b, 1);
-      let data: Float32Array;
-      if (m[1] === 'weight' && m[2] === 'hh') {
-        data = unpackWhh(cell, new Float32Array(await this.gpu.readBuffer(p.wp, 0, p.wp.size)), H);
-      } else {
-        const buf = m[1] === 'weight' ? p.wih : m[2] === 'ih' ? p.bih! : p.bhh;
-        data = new Float32Array(await this.gpu.readBuffer(buf, 0, size * 4));
-      }
-      out[name] = { shape, data };
-    }
+    for (const { name, shape } of this.parameterShapes()) out[name] = { shape, data: await this.store.read(this.prefix + name) };
     return out;
   }
 
@@ -149,7 +196,15 @@ export class RecurrentLayer {
    */
   forward(input: Tensor, state: RecurrentState = {}): RecurrentOutputs {
     this.assertAlive();
-    const op = `${this.config.cell.toUpperCase()}.forward`;
+    const { T, B, outputShape, stateShape } = this.checkForward(`${this.config.cell.toUpperCase()}.forward`, input, state);
+    const plan = this.plan(T, B);
+    const { stats, ...outputs } = plan.run(input.buffer, state.h0?.buffer ?? null, state.c0?.buffer ?? null, outputShape, stateShape);
+    this.lastRun = stats;
+    return outputs;
+  }
+
+  /** Validates a forward's input and state; returns (seqLen, batch) and the output shapes. */
+  private checkForward(op: string, input: Tensor, state: RecurrentState): { T: number; B: number; outputShape: number[]; stateShape: number[] } {
     const { inputSize, hiddenSize: H, numLayers: L, batchFirst } = this.config;
     expectRank(op, 'input', input, [3]);
     const [d0, d1, features] = input.shape;
@@ -163,11 +218,8 @@ export class RecurrentLayer {
       if (this.config.cell !== 'lstm') throw new ShapeError(`${op}: 'c0' is only for LSTM`);
       expectShape(op, 'c0', state.c0, stateShape, '[numLayers·numDirections, batch, hiddenSize]');
     }
-    const plan = this.plan(T, B);
     const outputShape = batchFirst ? [B, T, this.numDirections * H] : [T, B, this.numDirections * H];
-    const { stats, ...outputs } = plan.run(input.buffer, state.h0?.buffer ?? null, state.c0?.buffer ?? null, outputShape, stateShape);
-    this.lastRun = stats;
-    return outputs;
+    return { T, B, outputShape, stateShape };
   }
 
   /**
@@ -197,6 +249,90 @@ export class RecurrentLayer {
     return plan;
   }
 
+  /** @internal Views of every (layer, direction)'s parameters, index layer·D + direction. */
+  get directionParams(): readonly DirectionParams[] {
+    return this.params;
+  }
+
+  /** @internal The cached training plan (forward saving activations + backward) for (seqLen, batch). */
+  trainingPlan(seqLen: number, batch: number, inputGrad = false): TrainingPlan {
+    const key = `${seqLen}x${batch}x${inputGrad ? 1 : 0}`;
+    let plan = this.trainPlans.get(key);
+    if (!plan) {
+      const tile = { ...defaultStepTile(batch), ...this.tile };
+      const forward = new RecurrentPlan(this.gpu, this.config, this.params, seqLen, batch, tile, true);
+      plan = { forward, backward: new RecurrentBackward(this.gpu, this.config, this.params, this.store, forward, { inputGrad }) };
+      if (this.trainPlans.size >= MAX_PLANS) {
+        const [oldKey, old] = this.trainPlans.entries().next().value as [string, TrainingPlan];
+        old.forward.destroy();
+        old.backward.destroy();
+        this.trainPlans.delete(oldKey);
+      }
+      this.trainPlans.set(key, plan);
+    }
+    return plan;
+  }
+
+  /**
+   * @internal Dispatches that rebuild the forward kernels' repacked W_hh from the parameters
+   * (one per layer-direction); an optimizer step that changed W_hh must be followed by them.
+   */
+  repackDispatches(): Dispatch[] {
+    if (!this.repack) {
+      this.repack = this.params.map((p, i) => repackWhhDispatch(this.gpu, this.config.cell, this.config.hiddenSize, this.store.binding(p.names.whh), p.wp, `repack${directionSuffix(i, this.numDirections)}`));
+    }
+    return this.repack;
+  }
+
+  /**
+   * Forward and backpropagation through time in ONE command buffer and one submit. Returns the
+   * forward's outputs (and dL/dinput with `inputGrad`); the parameter gradients are left in the
+   * store's gradient buffer (read them with {@link gradients}). `lastRun` counts the dispatches.
+   */
+  forwardBackward(input: Tensor, state: RecurrentState, upstream: RecurrentUpstream, { inputGrad = false }: { inputGrad?: boolean } = {}): RecurrentOutputs & { dInput?: Tensor } {
+    this.assertAlive();
+    const op = `${this.config.cell.toUpperCase()}.forwardBackward`;
+    const { T, B, outputShape, stateShape } = this.checkForward(op, input, state);
+    if (upstream.dOutput) expectShape(op, 'dOutput', upstream.dOutput, outputShape, this.config.batchFirst ? '[batch, seqLen, D·hiddenSize]' : '[seqLen, batch, D·hiddenSize]');
+    if (upstream.dhN) expectShape(op, 'dhN', upstream.dhN, stateShape, '[numLayers·numDirections, batch, hiddenSize]');
+    if (upstream.dcN) {
+      if (this.config.cell !== 'lstm') throw new ShapeError(`${op}: 'dcN' is only for LSTM`);
+      expectShape(op, 'dcN', upstream.dcN, stateShape, '[numLayers·numDirections, batch, hiddenSize]');
+    }
+    const { forward, backward } = this.trainingPlan(T, B, inputGrad);
+    const gpu = this.gpu;
+    const output = Tensor.empty(gpu, outputShape, 'rnn.output');
+    const hN = Tensor.empty(gpu, stateShape, 'rnn.hN');
+    const cN = forward.c ? Tensor.empty(gpu, stateShape, 'rnn.cN') : undefined;
+    const dInput = inputGrad ? Tensor.empty(gpu, input.shape, 'rnn.dInput') : undefined;
+    const encoder = gpu.device.createCommandEncoder({ label: 'rnn.forwardBackward' });
+    encoder.copyBufferToBuffer(input.buffer, 0, forward.input, 0, input.size * 4);
+    forward.encodeInitialState(encoder, state.h0?.buffer ?? null, state.c0?.buffer ?? null);
+    if (upstream.dOutput) encoder.copyBufferToBuffer(upstream.dOutput.buffer, 0, backward.dout, 0, output.size * 4);
+    else encoder.clearBuffer(backward.dout);
+    backward.encodeInit(encoder, { dhN: upstream.dhN?.buffer, dcN: upstream.dcN?.buffer });
+    const pass = encoder.beginComputePass({ label: 'rnn.forwardBackward' });
+    encodeDispatches(pass, forward.dispatches);
+    encodeDispatches(pass, backward.dispatches);
+    pass.end();
+    encoder.copyBufferToBuffer(forward.output, 0, output.buffer, 0, output.size * 4);
+    encoder.copyBufferToBuffer(forward.hN, 0, hN.buffer, 0, forward.stateBytes);
+    if (cN && forward.c) encoder.copyBufferToBuffer(forward.c, 0, cN.buffer, 0, forward.stateBytes);
+    if (dInput && backward.dinput) encoder.copyBufferToBuffer(backward.dinput, 0, dInput.buffer, 0, dInput.size * 4);
+    const dispatches = forward.dispatches.length + backward.dispatches.length;
+    gpu.submit(encoder, dispatches);
+    this.lastRun = { seqLen: T, batch: B, dispatches, submits: 1 };
+    return { output, hN, cN, dInput };
+  }
+
+  /** The gradients left by the last {@link forwardBackward} (or training step), by PyTorch name. */
+  async gradients(): Promise<Record<string, NamedTensor>> {
+    this.assertAlive();
+    const out: Record<string, NamedTensor> = {};
+    for (const { name, shape } of this.parameterShapes()) out[name] = { shape, data: await this.store.readGrad(this.prefix + name) };
+    return out;
+  }
+
   /** Releases every GPU buffer of the layer (parameters and plans). */
   destroy(): void {
     if (this.destroyed) return;
@@ -212,11 +348,22 @@ export class RecurrentLayer {
   private dropPlans(): void {
     for (const p of this.plans.values()) p.destroy();
     this.plans.clear();
+    for (const p of this.trainPlans.values()) {
+      p.forward.destroy();
+      p.backward.destroy();
+    }
+    this.trainPlans.clear();
+    for (const d of this.repack ?? []) for (const b of d.transient ?? []) this.gpu.pool.release(b);
+    this.repack = null;
   }
 
   private releaseParams(): void {
-    for (const p of this.params) for (const b of [p.wih, p.wp, p.bih, p.bhh]) if (b) this.gpu.pool.release(b);
+    for (const p of this.params) {
+      this.gpu.pool.release(p.wp);
+      if (!p.names.bhh) this.gpu.pool.release(p.bhh.buffer);
+    }
     this.params = [];
+    if (this.ownsStore) this.store.destroy();
   }
 }
 

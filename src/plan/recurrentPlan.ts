@@ -12,15 +12,31 @@ import { gemmDispatches } from '../kernels/matmul.js';
 import { cellStepDispatch, packStepParams, repackedCols, stepSlotSize, type StepTile } from '../kernels/cellStep.js';
 import { gateCount, type RecurrentConfig } from '../nn/recurrentConfig.js';
 import { Tensor } from '../tensor.js';
+import type { BufferView } from '../nn/parameters.js';
 
-/** GPU buffers of one (layer, direction): W_ih and biases in PyTorch layout, W_hh repacked. */
+/**
+ * GPU buffers of one (layer, direction): views of the parameters (PyTorch layout) in the layer's
+ * ParameterStore, and W_hh repacked for the forward step kernels (owned by the layer).
+ */
 export interface DirectionParams {
-  wih: GPUBuffer;
-  wp: GPUBuffer;
+  /** Store names, for the gradients (bias names are null when bias=False). */
+  names: { wih: string; whh: string; bih: string | null; bhh: string | null };
+  wih: BufferView;
+  whh: BufferView;
   /** null when bias=False: the GEMM then runs without a bias. */
-  bih: GPUBuffer | null;
-  /** zeros when bias=False. */
-  bhh: GPUBuffer;
+  bih: BufferView | null;
+  /** The b_hh binding: the parameter, or zeros when bias=False. */
+  bhh: GPUBufferBinding;
+  wp: GPUBuffer;
+}
+
+/** What a training forward saves per (layer, direction) for the backward (see the step kernels). */
+export interface SavedActivations {
+  buffer: GPUBuffer;
+  /** Elements per row of the gates section: 4H (LSTM, GRU) or H (RNN). */
+  gatesWidth: number;
+  hprevBase: number;
+  cprevBase: number;
 }
 
 /** What one recorded forward did: tests assert these counts. */
@@ -40,14 +56,22 @@ export interface PlanOutputs {
 export class RecurrentPlan {
   readonly dispatches: Dispatch[] = [];
   readonly rows: number;
+  /** Training plans only: per (layer, direction) what the backward reads. */
+  readonly saved: SavedActivations[] = [];
+  /** The input of each layer (layer 0: {@link input}); distinct buffers in a training plan. */
+  readonly layerInputs: GPUBuffer[] = [];
   private readonly owned: GPUBuffer[] = [];
-  private readonly input: GPUBuffer;
-  private readonly h0: GPUBuffer;
+  /** The sequence input [rows, inputSize], in the caller's layout. */
+  readonly input: GPUBuffer;
+  /** h0 [L·D, B, H]: copied in (or cleared) before each run. */
+  readonly h0: GPUBuffer;
   /** h_t ping-pongs between two state buffers; the one written last holds hN. */
-  private readonly hN: GPUBuffer;
-  private readonly c: GPUBuffer | null;
-  private readonly output: GPUBuffer;
-  private readonly stateBytes: number;
+  readonly hN: GPUBuffer;
+  /** LSTM cell state: c0 on entry, cN after the run. */
+  readonly c: GPUBuffer | null;
+  /** The top layer's output sequence [rows, D·H]. */
+  readonly output: GPUBuffer;
+  readonly stateBytes: number;
 
   constructor(
     private readonly gpu: Gpu,
@@ -55,7 +79,9 @@ export class RecurrentPlan {
     params: DirectionParams[],
     readonly seqLen: number,
     readonly batch: number,
-    tile: StepTile,
+    readonly tile: StepTile,
+    /** A training plan saves the activations the backward needs and keeps every layer's input. */
+    readonly training = false,
   ) {
     const { cell, hiddenSize: H, numLayers: L, batchFirst } = cfg;
     const T = seqLen;
@@ -80,7 +106,17 @@ export class RecurrentPlan {
     this.c = cell === 'lstm' ? buffer(L * D * B * H, 'rnn.c') : null;
     this.output = buffer(this.rows * DH, 'rnn.output');
     const xproj = Array.from({ length: D }, (_, d) => buffer(this.rows * G * H, `rnn.xproj${d}`));
-    const between = L > 1 ? Array.from({ length: Math.min(2, L - 1) }, (_, i) => buffer(this.rows * DH, `rnn.seq${i}`)) : [];
+    // Inference ping-pongs two buffers between layers; training keeps every layer's input.
+    const betweenCount = training ? L - 1 : Math.min(2, L - 1);
+    const between = Array.from({ length: betweenCount }, (_, i) => buffer(this.rows * DH, `rnn.seq${i}`));
+    const layerOutput = (l: number) => (l === L - 1 ? this.output : between[l % betweenCount]);
+    if (training) {
+      const gatesWidth = cell === 'rnn' ? H : 4 * H;
+      const hprevBase = this.rows * gatesWidth;
+      const cprevBase = hprevBase + this.rows * H;
+      const size = cprevBase + (cell === 'lstm' ? this.rows * H : 0);
+      for (let i = 0; i < L * D; i++) this.saved.push({ buffer: buffer(size, `rnn.saved${i}`), gatesWidth, hprevBase, cprevBase });
+    }
 
     // Row of (t, b) in every sequence buffer: the user's layout, batch-first or time-major.
     const rowOf = (t: number, b: number) => (batchFirst ? b * T + t : t * B + b);
@@ -89,16 +125,17 @@ export class RecurrentPlan {
 
     for (let l = 0; l < L; l++) {
       const inFeatures = l === 0 ? cfg.inputSize : DH;
-      const layerIn = l === 0 ? this.input : between[(l - 1) % 2];
-      const layerOut = l === L - 1 ? this.output : between[l % 2];
+      const layerIn = l === 0 ? this.input : layerOutput(l - 1);
+      this.layerInputs.push(layerIn);
+      const layerOut = layerOutput(l);
       for (let d = 0; d < D; d++) {
         const p = params[l * D + d];
         for (const g of gemmDispatches(gpu, {
           M: this.rows, N: G * H, K: inFeatures,
           a: { buffer: layerIn, ld: inFeatures },
-          b: { buffer: p.wih, ld: inFeatures },
+          b: { buffer: p.wih.buffer, offset: p.wih.offset, ld: inFeatures },
           c: { buffer: xproj[d], ld: G * H },
-          bias: p.bih ? { buffer: p.bih } : undefined,
+          bias: p.bih ? { buffer: p.bih.buffer, offset: p.bih.offset } : undefined,
           transposeB: true,
           label: `l${l}d${d}.xproj`,
         })) {
@@ -108,6 +145,7 @@ export class RecurrentPlan {
       }
       for (let d = 0; d < D; d++) {
         const p = params[l * D + d];
+        const saved = this.saved[l * D + d];
         const uniforms = gpu.pool.acquire(T * slot, UNIFORM_USAGE, `rnn.l${l}d${d}.steps`);
         this.owned.push(uniforms);
         const data = new ArrayBuffer(T * slot);
@@ -118,10 +156,11 @@ export class RecurrentPlan {
             xOffset: rowOf(t, 0) * G * H, xStrideB: rowStrideB * G * H,
             hOffset: rowOf(t, 0) * DH + d * H, hStrideB: rowStrideB * DH,
             stateOffset: (l * D + d) * B * H,
+            row0: rowOf(t, 0), rowStrideB, hprevBase: saved?.hprevBase ?? 0, cprevBase: saved?.cprevBase ?? 0,
           }, data, s * slot);
           this.dispatches.push(
-            cellStepDispatch(gpu, cell, { hidden: H, batch: B, nonlinearity: cfg.nonlinearity, tile, label: `l${l}d${d}.step${t}` }, {
-              xproj: xproj[d], wp: p.wp, bhh: p.bhh, c: this.c ?? undefined,
+            cellStepDispatch(gpu, cell, { hidden: H, batch: B, nonlinearity: cfg.nonlinearity, tile, label: `l${l}d${d}.step${t}`, save: training }, {
+              xproj: xproj[d], wp: p.wp, bhh: p.bhh, c: this.c ?? undefined, saved: saved?.buffer,
               hprev: s === 0 ? this.h0 : state[(s - 1) % 2], hnext: state[s % 2], hseq: layerOut,
               params: { buffer: uniforms, offset: s * slot, size: slot },
             }),
@@ -129,6 +168,16 @@ export class RecurrentPlan {
         }
         gpu.device.queue.writeBuffer(uniforms, 0, data);
       }
+    }
+  }
+
+  /** Encodes the copies that set h0 (and c0) for a run: from the given buffers, else zeros. */
+  encodeInitialState(encoder: GPUCommandEncoder, h0: GPUBuffer | null, c0: GPUBuffer | null): void {
+    if (h0) encoder.copyBufferToBuffer(h0, 0, this.h0, 0, this.stateBytes);
+    else encoder.clearBuffer(this.h0, 0, this.stateBytes);
+    if (this.c) {
+      if (c0) encoder.copyBufferToBuffer(c0, 0, this.c, 0, this.stateBytes);
+      else encoder.clearBuffer(this.c, 0, this.stateBytes);
     }
   }
 
@@ -144,12 +193,7 @@ export class RecurrentPlan {
     const cN = this.c ? Tensor.empty(gpu, stateShape, 'rnn.cN') : undefined;
     const encoder = gpu.device.createCommandEncoder({ label: 'rnn.forward' });
     encoder.copyBufferToBuffer(input, 0, this.input, 0, this.rows * this.cfg.inputSize * 4);
-    if (h0) encoder.copyBufferToBuffer(h0, 0, this.h0, 0, this.stateBytes);
-    else encoder.clearBuffer(this.h0, 0, this.stateBytes);
-    if (this.c) {
-      if (c0) encoder.copyBufferToBuffer(c0, 0, this.c, 0, this.stateBytes);
-      else encoder.clearBuffer(this.c, 0, this.stateBytes);
-    }
+    this.encodeInitialState(encoder, h0, c0);
     const pass = encoder.beginComputePass({ label: 'rnn.forward' });
     encodeDispatches(pass, this.dispatches);
     pass.end();

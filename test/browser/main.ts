@@ -3,6 +3,7 @@
 import { requestGpu } from '../../src/index.js';
 import { kernelChecks } from '../checks/kernels.js';
 import { recurrentChecks } from '../checks/recurrent.js';
+import { recurrentGradChecks } from '../checks/recurrentGrad.js';
 
 export interface BrowserCheckReport {
   adapter: unknown;
@@ -18,7 +19,7 @@ async function main(): Promise<void> {
   const gpu = await requestGpu();
   report.adapter = gpu.adapterInfo;
   report.features = gpu.features;
-  for (const check of [...kernelChecks, ...recurrentChecks]) {
+  for (const check of [...kernelChecks, ...recurrentChecks, ...recurrentGradChecks]) {
     const t0 = performance.now();
     try {
       await check.run(gpu);

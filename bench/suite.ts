@@ -1,0 +1,67 @@
+// The benchmark suite, independent of where it runs: the page (bench/main.ts, headless Chromium)
+// and Node on Dawn (bench/node.ts, for a machine with a real GPU and no browser) both call
+// runSuite with the same options and get the same rows.
+import type { Gpu } from '../src/index.js';
+import { matmulRows } from './matmul.js';
+import { recurrentRows, recurrentWorkload, type RecurrentCase } from './recurrent.js';
+import type { BenchRow } from './stats.js';
+import type { Tf } from './tf.js';
+import type { Ort } from './ort.js';
+
+export interface BenchOptions {
+  filter: string;
+  reps: number;
+  peerReps: number;
+  full: boolean;
+  matmulSizes: number[];
+  recurrent: { seqLen: number; inputSize: number; hidden: number[]; batch: number[] };
+}
+
+/** Options from `?filter=&reps=&peerReps=&full=1` (page) or `--filter= --reps= ...` (Node). */
+export function benchOptions(get: (key: string) => string | null): BenchOptions {
+  const full = get('full') === '1';
+  return {
+    filter: get('filter') ?? '',
+    reps: Math.max(5, Number(get('reps') ?? 5)),
+    // Peers are slow on a software adapter (seconds per recurrent call): 3 timed runs by default.
+    peerReps: Math.max(1, Number(get('peerReps') ?? 3)),
+    full,
+    matmulSizes: full ? [128, 256, 512, 1024, 2048] : [128, 256, 512, 1024],
+    recurrent: { seqLen: 100, inputSize: 128, hidden: full ? [128, 256, 512] : [256], batch: [1, 32] },
+  };
+}
+
+export interface Peers {
+  tf: () => Promise<Tf | { error: string }>;
+  ort: () => Promise<Ort | { error: string }>;
+}
+
+export async function runSuite(gpu: Gpu, options: BenchOptions, peers: Peers, say: (m: string) => void): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
+  const filter = new RegExp(options.filter || '.', 'i');
+  const tf = await peers.tf();
+  const sizes = options.matmulSizes.filter((n) => filter.test(`matmul ${n}×${n}×${n}`));
+  say(`matmul ${sizes.join(', ')}`);
+  rows.push(...(await matmulRows(gpu, tf, sizes, options.reps, Math.max(5, options.peerReps)))); // matmul: ≥ 5 runs for peers too
+
+  const r = options.recurrent;
+  const ro = { seqLen: r.seqLen, inputSize: r.inputSize, reps: options.reps, peerReps: options.peerReps };
+  const cases: RecurrentCase[] = (['lstm', 'gru'] as const).flatMap((cell) => r.batch.flatMap((batch) => r.hidden.map((hidden) => ({ cell, batch, hidden }))));
+  const selected = cases.filter((c) => filter.test(recurrentWorkload(c, ro)));
+  if (selected.length) {
+    // Recurrent efficiency = LSTM/GRU GFLOP/s ÷ seqgpu's best large-matmul GFLOP/s, same adapter.
+    let best = Math.max(0, ...rows.filter((x) => x.group === 'matmul' && x.flops >= 2 * 512 ** 3).map((x) => x.flops / (x.seqgpu.gpuMs ?? x.seqgpu.wallMs) / 1e6));
+    if (!best) {
+      const [m] = await matmulRows(gpu, { error: 'not run' }, [512], 5, 0);
+      best = m.flops / (m.seqgpu.gpuMs ?? m.seqgpu.wallMs) / 1e6;
+    }
+    const ort = await peers.ort();
+    const rec = await recurrentRows(gpu, { tf, ort }, selected, ro, say);
+    for (const row of rec) {
+      const gflops = row.flops / (row.seqgpu.gpuMs ?? row.seqgpu.wallMs) / 1e6;
+      row.extra = { ...row.extra, 'recurrent efficiency': `${(gflops / best).toFixed(2)} (${gflops.toFixed(2)} GFLOP/s vs best matmul ${best.toFixed(2)} GFLOP/s)` };
+    }
+    rows.push(...rec);
+  }
+  return rows;
+}

@@ -1,0 +1,67 @@
+// gru_step_backward.wgsl — one GRU timestep of backpropagation through time (PyTorch semantics,
+// reset applied after the recurrent matmul), for every (batch row, hidden unit), in one dispatch.
+// With the forward's saved r, z, n, u_n = h_{t−1}·W_hnᵀ + b_hn and h_{t−1}:
+//
+//   dh     = dout_t + dgates_h,{t+1}·W_hh + carry     (dhN on the first step processed; carry = 0)
+//   dpre_n = dh ⊙ (1−z) ⊙ (1−n²)
+//   dpre_z = dh ⊙ (h_{t−1} − n) ⊙ z(1−z)
+//   dpre_r = dpre_n ⊙ u_n ⊙ r(1−r)
+//   carry ← dh ⊙ z                                     (the direct path h_{t−1} → h_t)
+//
+// dgates_t row = [dpre_r | dpre_z | dpre_n | dpre_n ⊙ r]: the first three columns blocks are the
+// gradient of x·W_ihᵀ + b_ih; blocks r, z and the fourth are that of h·W_hhᵀ + b_hh.
+//
+// Bindings (group 0):
+//   0 dgates read_write [rows, 4H]  reads row t+1 (written by the previous dispatch), writes row t
+//   1 Whh    read       [3H, H]     W_hh in PyTorch's layout
+//   2 saved  read       the forward's saved activations (gru_step.wgsl, SAVE)
+//   3 dout   read       [rows, D·H] gradient of this layer's output sequence
+//   4 dhN    read       [L·D, B, H] gradient of the final hidden state
+//   5 carry  read_write [L·D, B, H] z ⊙ dh of the step processed before (cleared on entry)
+//   6 params uniform    BackwardParams (one slot per timestep)
+// Workgroup: WG threads along hidden units × BT batch rows per thread. Grid: (⌈H / WG⌉, ⌈B / BT⌉).
+
+// #include "backward_params.wgsl"
+
+const GATES: u32 = 3u;
+const DG_WIDTH: u32 = 4u;
+// W_hh rows r, z, n pair with dgates blocks r, z and the fourth (dpre_n ⊙ r).
+fn dgCol(k: u32, H: u32) -> u32 { return select(k + H, k, k < 2u * H); }
+
+@group(0) @binding(0) var<storage, read_write> dgates: array<f32>;
+@group(0) @binding(1) var<storage, read> Whh: array<f32>;
+@group(0) @binding(2) var<storage, read> saved: array<f32>;
+@group(0) @binding(3) var<storage, read> dout: array<f32>;
+@group(0) @binding(4) var<storage, read> dhN: array<f32>;
+@group(0) @binding(5) var<storage, read_write> carry: array<f32>;
+@group(0) @binding(6) var<uniform> params: BackwardParams;
+
+// #include "recurrent_matvec_backward.wgsl"
+
+@compute @workgroup_size(WG)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let H = params.hidden;
+  let j = wid.x * WG + lid.x;
+  let b0 = wid.y * BT;
+  if (j >= H) { return; }
+  let dhr = dhFromNext(j, b0);
+  for (var r = 0u; r < BT; r++) {
+    let b = b0 + r;
+    if (b >= params.batch) { break; }
+    let row = params.row0 + b * params.rowStrideB;
+    let s = params.stateOffset + b * H + j;
+    let dh = dhr[r] + dout[params.doutOffset + b * params.doutStrideB + j] + carry[s];
+    let at = row * 4u * H + j;
+    let rg = saved[at];
+    let z = saved[at + H];
+    let n = saved[at + 2u * H];
+    let un = saved[at + 3u * H];
+    let hp = saved[params.hprevBase + row * H + j];
+    let dn = dh * (1.0 - z) * (1.0 - n * n);
+    dgates[at] = dn * un * rg * (1.0 - rg);
+    dgates[at + H] = dh * (hp - n) * z * (1.0 - z);
+    dgates[at + 2u * H] = dn;
+    dgates[at + 3u * H] = dn * rg;
+    carry[s] = dh * z;
+  }
+}

@@ -1,0 +1,67 @@
+// lstm_step_backward.wgsl — one LSTM timestep of backpropagation through time, for every
+// (batch row, hidden unit), in one dispatch. With the forward's saved i, f, g, o, c_{t−1}:
+//
+//   dh   = dout_t + dgates_{t+1}·W_hh        (dhN on the first step processed)
+//   c_t  = f ⊙ c_{t−1} + i ⊙ g,   dc = dc_carry + dh ⊙ o ⊙ (1 − tanh²(c_t))
+//   dpre_i = dc ⊙ g ⊙ i(1−i)      dpre_f = dc ⊙ c_{t−1} ⊙ f(1−f)
+//   dpre_g = dc ⊙ i ⊙ (1−g²)      dpre_o = dh ⊙ tanh(c_t) ⊙ o(1−o)
+//   dc_carry ← dc ⊙ f             (= dL/dc_{t−1}; after the last step processed it is dc0)
+//
+// dgates_t = [dpre_i | dpre_f | dpre_g | dpre_o] (PyTorch column order) is the gradient of both
+// x·W_ihᵀ + b_ih and h·W_hhᵀ + b_hh: the weight gradients are GEMMs over all rows afterwards.
+//
+// Bindings (group 0):
+//   0 dgates read_write [rows, 4H]  reads row t+1 (written by the previous dispatch), writes row t
+//   1 Whh    read       [4H, H]     W_hh in PyTorch's layout
+//   2 saved  read       the forward's saved activations (lstm_step.wgsl, SAVE)
+//   3 dout   read       [rows, D·H] gradient of this layer's output sequence
+//   4 dhN    read       [L·D, B, H] gradient of the final hidden state
+//   5 carry  read_write [L·D, B, H] dc: dcN on entry, dc0 after the last step
+//   6 params uniform    BackwardParams (one slot per timestep)
+// Workgroup: WG threads along hidden units × BT batch rows per thread. Grid: (⌈H / WG⌉, ⌈B / BT⌉).
+
+// #include "activations.wgsl"
+// #include "backward_params.wgsl"
+
+const GATES: u32 = 4u;
+const DG_WIDTH: u32 = 4u;
+fn dgCol(k: u32, H: u32) -> u32 { return k; }
+
+@group(0) @binding(0) var<storage, read_write> dgates: array<f32>;
+@group(0) @binding(1) var<storage, read> Whh: array<f32>;
+@group(0) @binding(2) var<storage, read> saved: array<f32>;
+@group(0) @binding(3) var<storage, read> dout: array<f32>;
+@group(0) @binding(4) var<storage, read> dhN: array<f32>;
+@group(0) @binding(5) var<storage, read_write> carry: array<f32>;
+@group(0) @binding(6) var<uniform> params: BackwardParams;
+
+// #include "recurrent_matvec_backward.wgsl"
+
+@compute @workgroup_size(WG)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let H = params.hidden;
+  let j = wid.x * WG + lid.x;
+  let b0 = wid.y * BT;
+  if (j >= H) { return; }
+  let dhr = dhFromNext(j, b0);
+  for (var r = 0u; r < BT; r++) {
+    let b = b0 + r;
+    if (b >= params.batch) { break; }
+    let row = params.row0 + b * params.rowStrideB;
+    let dh = dhr[r] + dout[params.doutOffset + b * params.doutStrideB + j];
+    let at = row * 4u * H + j;
+    let i = saved[at];
+    let f = saved[at + H];
+    let g = saved[at + 2u * H];
+    let o = saved[at + 3u * H];
+    let cPrev = saved[params.cprevBase + row * H + j];
+    let tc = tanh_safe(f * cPrev + i * g); // as in the forward
+    let s = params.stateOffset + b * H + j;
+    let dc = carry[s] + dh * o * (1.0 - tc * tc);
+    dgates[at] = dc * g * i * (1.0 - i);
+    dgates[at + H] = dc * cPrev * f * (1.0 - f);
+    dgates[at + 2u * H] = dc * i * (1.0 - g * g);
+    dgates[at + 3u * H] = dh * tc * o * (1.0 - o);
+    carry[s] = dc * f;
+  }
+}

@@ -1,0 +1,43 @@
+// repack_whh.wgsl — W_hh from PyTorch's layout [G·H, H] to the forward step kernels' layout
+// (recurrent_matvec.wgsl), on the GPU, after every optimizer update of W_hh:
+//
+//   LSTM, GRU (KIND 1):  Wp[k, j] = (W[0·H + j, k], W[1·H + j, k], W[2·H + j, k], W[3·H + j, k])  (GRU: 4th = 0)
+//   RNN       (KIND 0):  Wp[k, q] = (W[4q, k], W[4q + 1, k], W[4q + 2, k], W[4q + 3, k])          (rows ≥ H: 0)
+//
+// Bindings (group 0):
+//   0 Whh    read        [G·H, H]
+//   1 Wp     read_write  [H, cols] vec4
+//   2 params uniform     { hidden, cols, gates }
+// Workgroup: 64 threads along columns; grid (⌈cols / 64⌉, H): one thread per vec4.
+
+struct RepackParams {
+  hidden: u32,
+  cols: u32,
+  gates: u32,
+}
+
+override KIND: u32 = 1u;
+
+@group(0) @binding(0) var<storage, read> Whh: array<f32>;
+@group(0) @binding(1) var<storage, read_write> Wp: array<vec4<f32>>;
+@group(0) @binding(2) var<uniform> params: RepackParams;
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let H = params.hidden;
+  let col = gid.x;
+  let k = gid.y;
+  if (col >= params.cols || k >= H) { return; }
+  var v = vec4<f32>(0.0);
+  for (var q = 0u; q < 4u; q++) {
+    // KIND 1: gate q of unit col; KIND 0: unit 4·col + q.
+    var row = 4u * col + q;
+    var valid = row < H;
+    if (KIND == 1u) {
+      row = q * H + col;
+      valid = q < params.gates;
+    }
+    if (valid) { v[q] = Whh[row * H + k]; }
+  }
+  Wp[k * params.cols + col] = v;
+}

@@ -1,0 +1,52 @@
+// rnn_step_backward.wgsl — one Elman RNN timestep of backpropagation through time, for every
+// (batch row, hidden unit), in one dispatch. With the forward's saved h_t:
+//
+//   dh   = dout_t + dpre_{t+1}·W_hh         (dhN on the first step processed)
+//   dpre = dh ⊙ act'(h_t)                   tanh: 1 − h_t²;  relu: 1 if h_t > 0 else 0
+//
+// dpre_t is the gradient of both x·W_ihᵀ + b_ih and h·W_hhᵀ + b_hh.
+//
+// Bindings (group 0):
+//   0 dgates read_write [rows, H]    reads row t+1 (written by the previous dispatch), writes row t
+//   1 Whh    read       [H, H]       W_hh in PyTorch's layout
+//   2 saved  read       the forward's saved activations (rnn_step.wgsl, SAVE)
+//   3 dout   read       [rows, D·H]  gradient of this layer's output sequence
+//   4 dhN    read       [L·D, B, H]  gradient of the final hidden state
+//   5 params uniform    BackwardParams (one slot per timestep)
+// Workgroup: WG threads along hidden units × BT batch rows per thread. Grid: (⌈H / WG⌉, ⌈B / BT⌉).
+
+// #include "backward_params.wgsl"
+
+override ACT: u32 = 2u;   // 2 tanh, 3 relu (as activations.wgsl)
+
+const GATES: u32 = 1u;
+const DG_WIDTH: u32 = 1u;
+fn dgCol(k: u32, H: u32) -> u32 { return k; }
+
+@group(0) @binding(0) var<storage, read_write> dgates: array<f32>;
+@group(0) @binding(1) var<storage, read> Whh: array<f32>;
+@group(0) @binding(2) var<storage, read> saved: array<f32>;
+@group(0) @binding(3) var<storage, read> dout: array<f32>;
+@group(0) @binding(4) var<storage, read> dhN: array<f32>;
+@group(0) @binding(5) var<uniform> params: BackwardParams;
+
+// #include "recurrent_matvec_backward.wgsl"
+
+@compute @workgroup_size(WG)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let H = params.hidden;
+  let j = wid.x * WG + lid.x;
+  let b0 = wid.y * BT;
+  if (j >= H) { return; }
+  let dhr = dhFromNext(j, b0);
+  for (var r = 0u; r < BT; r++) {
+    let b = b0 + r;
+    if (b >= params.batch) { break; }
+    let row = params.row0 + b * params.rowStrideB;
+    let dh = dhr[r] + dout[params.doutOffset + b * params.doutStrideB + j];
+    let h = saved[row * H + j];
+    var dpre = dh * (1.0 - h * h);
+    if (ACT == 3u) { dpre = select(0.0, dh, h > 0.0); }
+    dgates[row * H + j] = dpre;
+  }
+}

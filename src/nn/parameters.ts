@@ -1,0 +1,126 @@
+// Every trainable parameter of a model lives in ONE GPU buffer (and its gradient at the same
+// offset in a second one), so that the gradient norm, clipping and the optimizer each run as a
+// single dispatch over all parameters. Each parameter starts at a multiple of the device's
+// minStorageBufferOffsetAlignment, so kernels can bind it on its own; the gaps between
+// parameters are zero in both buffers and stay zero under every optimizer (zero gradient).
+import type { Gpu } from '../gpu/device.js';
+import { ShapeError, fmtShape } from '../gpu/errors.js';
+import { TENSOR_USAGE } from '../gpu/flags.js';
+
+/** One parameter: its PyTorch name, shape and place (in f32 elements) in the store's buffers. */
+export interface ParameterSlot {
+  name: string;
+  shape: number[];
+  offset: number;
+  size: number;
+}
+
+/** A region of a buffer in f32 elements, as the GEMM's MatrixView and the kernels take it. */
+export interface BufferView {
+  buffer: GPUBuffer;
+  offset: number;
+  size: number;
+}
+
+export class ParameterStore {
+  private readonly slots = new Map<string, ParameterSlot>();
+  private end = 0;
+  private _params: GPUBuffer | null = null;
+  private _grads: GPUBuffer | null = null;
+  private readonly align: number;
+
+  constructor(readonly gpu: Gpu) {
+    this.align = Math.max(1, gpu.device.limits.minStorageBufferOffsetAlignment / 4);
+  }
+
+  /** Registers a parameter (before {@link allocate}); returns its slot. */
+  add(name: string, shape: number[]): ParameterSlot {
+    if (this._params) throw new ShapeError(`ParameterStore: cannot add '${name}' after the buffers were allocated`);
+    if (this.slots.has(name)) throw new ShapeError(`ParameterStore: '${name}' is registered twice`);
+    const size = shape.reduce((a, b) => a * b, 1);
+    const slot = { name, shape: [...shape], offset: this.end, size };
+    this.end = Math.ceil((this.end + size) / this.align) * this.align;
+    this.slots.set(name, slot);
+    return slot;
+  }
+
+  /** Elements in each buffer (parameters and the alignment gaps between them). */
+  get length(): number {
+    return Math.max(this.end, 4);
+  }
+
+  get names(): string[] {
+    return [...this.slots.keys()];
+  }
+
+  slot(name: string): ParameterSlot {
+    const s = this.slots.get(name);
+    if (!s) throw new ShapeError(`no parameter named '${name}'; parameters: ${this.names.join(', ')}`);
+    return s;
+  }
+
+  /** Creates the parameter buffer, zero-filled. */
+  allocate(): void {
+    if (this._params) return;
+    this._params = this.zeroed('parameters');
+  }
+
+  get params(): GPUBuffer {
+    if (!this._params) throw new ShapeError('ParameterStore: allocate() was not called');
+    return this._params;
+  }
+
+  /** The gradient buffer, created (zero-filled) on first use: inference never allocates it. */
+  get grads(): GPUBuffer {
+    if (!this._grads) this._grads = this.zeroed('gradients');
+    return this._grads;
+  }
+
+  get hasGrads(): boolean {
+    return this._grads !== null;
+  }
+
+  view(name: string): BufferView {
+    const s = this.slot(name);
+    return { buffer: this.params, offset: s.offset, size: s.size };
+  }
+
+  gradView(name: string): BufferView {
+    const s = this.slot(name);
+    return { buffer: this.grads, offset: s.offset, size: s.size };
+  }
+
+  /** A binding of the parameter alone (its offset is aligned for storage bindings). */
+  binding(name: string): GPUBufferBinding {
+    const s = this.slot(name);
+    return { buffer: this.params, offset: s.offset * 4, size: s.size * 4 };
+  }
+
+  write(name: string, data: Float32Array): void {
+    const s = this.slot(name);
+    if (data.length !== s.size) throw new ShapeError(`parameter '${name}' ${fmtShape(s.shape)} needs ${s.size} values, got ${data.length}`);
+    this.gpu.device.queue.writeBuffer(this.params, s.offset * 4, data);
+  }
+
+  async read(name: string): Promise<Float32Array> {
+    const s = this.slot(name);
+    return new Float32Array(await this.gpu.readBuffer(this.params, s.offset * 4, s.size * 4));
+  }
+
+  async readGrad(name: string): Promise<Float32Array> {
+    const s = this.slot(name);
+    return new Float32Array(await this.gpu.readBuffer(this.grads, s.offset * 4, s.size * 4));
+  }
+
+  destroy(): void {
+    for (const b of [this._params, this._grads]) if (b) this.gpu.pool.release(b);
+    this._params = null;
+    this._grads = null;
+  }
+
+  private zeroed(label: string): GPUBuffer {
+    const b = this.gpu.pool.acquire(this.length * 4, TENSOR_USAGE, label);
+    this.gpu.device.queue.writeBuffer(b, 0, new Float32Array(this.length));
+    return b;
+  }
+}

@@ -1,0 +1,143 @@
+// Backpropagation through time for a recurrent stack, recorded ahead like the forward: for one
+// training RecurrentPlan (which saved the activations) it prepares every buffer, uniform and
+// bind group up front, and a flat list of dispatches, top layer first:
+//   per layer l, per direction d:  T fused backward steps   (shaders/{rnn,lstm,gru}_step_backward.wgsl)
+//   then, as GEMMs over all T·B rows at once (the foundation matmul):
+//     dW_ih = dgatesᵀ·x_l     dW_hh = dgates_hᵀ·h_{t−1}     db_ih, db_hh = column sums (onesᵀ·dgates)
+//     dx_l  = Σ_d dgates_d·W_ih,d   (the gradient of the layer below's output, or of the input)
+// Nothing is allocated per timestep. The caller writes `dout` (gradient of the top layer's output
+// sequence) and/or `dhN` (gradient of the final hidden state) inside the same command buffer.
+import type { Gpu } from '../gpu/device.js';
+import type { Dispatch } from '../gpu/dispatch.js';
+import { TENSOR_USAGE, UNIFORM_USAGE } from '../gpu/flags.js';
+import { gemmDispatches, type GemmArgs } from '../kernels/matmul.js';
+import { backwardSlotSize, cellStepBackwardDispatch, dgatesWidth, packBackwardParams } from '../kernels/cellStepBackward.js';
+import { gateCount, type RecurrentConfig } from '../nn/recurrentConfig.js';
+import type { ParameterStore } from '../nn/parameters.js';
+import type { DirectionParams, RecurrentPlan } from './recurrentPlan.js';
+
+export class RecurrentBackward {
+  readonly dispatches: Dispatch[] = [];
+  /** Gradient of the top layer's output sequence [rows, D·H] (caller's layout); write it before the pass. */
+  readonly dout: GPUBuffer;
+  /** Gradient of the final hidden state [L·D, B, H]; cleared by {@link encodeInit} unless given. */
+  readonly dhN: GPUBuffer;
+  /** LSTM: dcN on entry, dc0 after the pass. GRU: the z ⊙ dh carry. Absent for RNN. */
+  readonly carry: GPUBuffer | null;
+  /** Gradient of the layer input [rows, inputSize], when asked for (e.g. to train an embedding). */
+  readonly dinput: GPUBuffer | null;
+  private readonly owned: GPUBuffer[] = [];
+  private readonly stateBytes: number;
+
+  constructor(
+    private readonly gpu: Gpu,
+    private readonly cfg: RecurrentConfig,
+    params: DirectionParams[],
+    store: ParameterStore,
+    fwd: RecurrentPlan,
+    opts: { inputGrad?: boolean } = {},
+  ) {
+    const { cell, hiddenSize: H, numLayers: L, batchFirst } = cfg;
+    const T = fwd.seqLen;
+    const B = fwd.batch;
+    const D = cfg.bidirectional ? 2 : 1;
+    const G = gateCount(cell);
+    const DH = D * H;
+    const rows = fwd.rows;
+    const width = dgatesWidth(cell, H);
+    const buffer = (elements: number, label: string) => {
+      const b = gpu.pool.acquire(elements * 4, TENSOR_USAGE, label);
+      this.owned.push(b);
+      return b;
+    };
+    this.stateBytes = fwd.stateBytes;
+    this.dout = buffer(rows * DH, 'rnn.dout');
+    this.dhN = buffer(L * D * B * H, 'rnn.dhN');
+    this.carry = cell === 'rnn' ? null : buffer(L * D * B * H, 'rnn.carry');
+    this.dinput = opts.inputGrad ? buffer(rows * cfg.inputSize, 'rnn.dinput') : null;
+    const dgates = Array.from({ length: D }, (_, d) => buffer(rows * width, `rnn.dgates${d}`));
+    const dlayer = Array.from({ length: L - 1 }, (_, l) => buffer(rows * DH, `rnn.dseq${l}`));
+    const ones = buffer(rows, 'rnn.ones');
+    gpu.device.queue.writeBuffer(ones, 0, new Float32Array(rows).fill(1));
+
+    const gemm = (args: GemmArgs) => {
+      for (const g of gemmDispatches(gpu, args)) {
+        this.owned.push(...(g.transient ?? []));
+        this.dispatches.push({ ...g, transient: undefined });
+      }
+    };
+    const rowOf = (t: number, b: number) => (batchFirst ? b * T + t : t * B + b);
+    const rowStrideB = batchFirst ? T : 1;
+    const slot = backwardSlotSize(gpu);
+    const grads = store.grads;
+
+    for (let l = L - 1; l >= 0; l--) {
+      const inFeatures = l === 0 ? cfg.inputSize : DH;
+      const dout = l === L - 1 ? this.dout : dlayer[l];
+      for (let d = 0; d < D; d++) {
+        const p = params[l * D + d];
+        const saved = fwd.saved[l * D + d];
+        const uniforms = gpu.pool.acquire(T * slot, UNIFORM_USAGE, `rnn.l${l}d${d}.backsteps`);
+        this.owned.push(uniforms);
+        const data = new ArrayBuffer(T * slot);
+        // Backward visits the steps in the reverse of the forward's order.
+        for (let s = 0; s < T; s++) {
+          const t = d === 0 ? T - 1 - s : s;
+          const tNext = d === 0 ? t + 1 : t - 1;
+          packBackwardParams(gpu, cell, {
+            batch: B, hidden: H, row0: rowOf(t, 0), rowStrideB, nextRow0: s === 0 ? 0 : rowOf(tNext, 0), first: s === 0 ? 1 : 0,
+            doutOffset: rowOf(t, 0) * DH + d * H, doutStrideB: rowStrideB * DH, stateOffset: (l * D + d) * B * H,
+            hprevBase: saved.hprevBase, cprevBase: saved.cprevBase,
+          }, data, s * slot);
+          this.dispatches.push(cellStepBackwardDispatch(gpu, cell, { hidden: H, batch: B, nonlinearity: cfg.nonlinearity, tile: fwd.tile, label: `l${l}d${d}.backstep${t}` }, {
+            dgates: dgates[d], whh: { buffer: p.whh.buffer, offset: p.whh.offset * 4, size: p.whh.size * 4 }, saved: saved.buffer, dout, dhN: this.dhN,
+            carry: this.carry ?? undefined, params: { buffer: uniforms, offset: s * slot, size: slot },
+          }));
+        }
+        gpu.device.queue.writeBuffer(uniforms, 0, data);
+      }
+      for (let d = 0; d < D; d++) {
+        const p = params[l * D + d];
+        const saved = fwd.saved[l * D + d];
+        const label = `l${l}d${d}`;
+        const gradOf = (name: string) => store.slot(name).offset;
+        // dW_ih [G·H, in] = dgatesᵀ · x   (input-side columns: the first G·H)
+        gemm({ M: G * H, N: inFeatures, K: rows, transposeA: true, a: { buffer: dgates[d], ld: width }, b: { buffer: fwd.layerInputs[l], ld: inFeatures }, c: { buffer: grads, offset: gradOf(p.names.wih), ld: inFeatures }, label: `${label}.dW_ih` });
+        // dW_hh [G·H, H] = dgates_hᵀ · h_{t−1}; GRU's hidden-side n block is the 4th column block.
+        const hiddenBlocks: Array<{ col: number; row: number; n: number }> =
+          cell === 'gru' ? [{ col: 0, row: 0, n: 2 * H }, { col: 3 * H, row: 2 * H, n: H }] : [{ col: 0, row: 0, n: G * H }];
+        for (const blk of hiddenBlocks) {
+          gemm({ M: blk.n, N: H, K: rows, transposeA: true, a: { buffer: dgates[d], offset: blk.col, ld: width }, b: { buffer: saved.buffer, offset: saved.hprevBase, ld: H }, c: { buffer: grads, offset: gradOf(p.names.whh) + blk.row * H, ld: H }, label: `${label}.dW_hh` });
+        }
+        if (p.names.bih && p.names.bhh) {
+          gemm({ M: 1, N: G * H, K: rows, a: { buffer: ones, ld: rows }, b: { buffer: dgates[d], ld: width }, c: { buffer: grads, offset: gradOf(p.names.bih), ld: G * H }, label: `${label}.db_ih` });
+          for (const blk of hiddenBlocks) {
+            gemm({ M: 1, N: blk.n, K: rows, a: { buffer: ones, ld: rows }, b: { buffer: dgates[d], offset: blk.col, ld: width }, c: { buffer: grads, offset: gradOf(p.names.bhh) + blk.row, ld: blk.n }, label: `${label}.db_hh` });
+          }
+        }
+      }
+      const dx = l > 0 ? dlayer[l - 1] : this.dinput;
+      if (dx) {
+        for (let d = 0; d < D; d++) {
+          const p = params[l * D + d];
+          gemm({ M: rows, N: inFeatures, K: G * H, a: { buffer: dgates[d], ld: width }, b: { buffer: p.wih.buffer, offset: p.wih.offset, ld: inFeatures }, c: { buffer: dx, ld: inFeatures }, beta: d === 0 ? undefined : 1, label: `l${l}d${d}.dx` });
+        }
+      }
+    }
+  }
+
+  /** Encodes, before the pass: dhN and the carry cleared, or copied from the given buffers. */
+  encodeInit(encoder: GPUCommandEncoder, given: { dhN?: GPUBuffer | null; dcN?: GPUBuffer | null } = {}): void {
+    const stateBytes = this.stateBytes;
+    if (given.dhN) encoder.copyBufferToBuffer(given.dhN, 0, this.dhN, 0, stateBytes);
+    else encoder.clearBuffer(this.dhN);
+    if (this.carry) {
+      if (given.dcN && this.cfg.cell === 'lstm') encoder.copyBufferToBuffer(given.dcN, 0, this.carry, 0, stateBytes);
+      else encoder.clearBuffer(this.carry);
+    }
+  }
+
+  destroy(): void {
+    for (const b of this.owned.splice(0)) this.gpu.pool.release(b);
+  }
+}

@@ -1,0 +1,94 @@
+// Backpropagation through time on the GPU vs the float64 reference (src/reference/rnnBackward.ts,
+// itself checked against finite differences in test/node/referenceGrad.test.ts). Runs in Node and
+// in Chromium. Random odd shapes, stacked + bidirectional, batch-first, seqLen 1, batch 1.
+import type { Gpu } from '../../src/gpu/device.js';
+import { Tensor } from '../../src/tensor.js';
+import { parameterShapes, type CellKind } from '../../src/nn/recurrentConfig.js';
+import { rnnBackwardRef } from '../../src/reference/rnnBackward.js';
+import { rng, uniform, assertClose } from './util.js';
+import { makeLayer } from './recurrent.js';
+import type { Check } from './kernels.js';
+
+/**
+ * f32 GPU gradients vs float64: |err| ≤ 1e-3·|want| + 1e-3·mean|want| (1e-3 relative, with an
+ * absolute floor at 1e-3 of the tensor's typical magnitude for elements that cancel to ~0).
+ */
+function gradTol(want: ArrayLike<number>): { rtol: number; atol: number } {
+  let s = 0;
+  for (let i = 0; i < want.length; i++) s += Math.abs(want[i]);
+  return { rtol: 1e-3, atol: 1e-3 * (s / Math.max(1, want.length)) + 1e-7 };
+}
+
+interface GradCase {
+  cell: CellKind;
+  inputSize: number;
+  hiddenSize: number;
+  numLayers: number;
+  bidirectional: boolean;
+  batchFirst: boolean;
+  bias: boolean;
+  nonlinearity?: 'tanh' | 'relu';
+  T: number;
+  B: number;
+  state: boolean;
+  seed: number;
+}
+
+function caseName(c: GradCase): string {
+  return `${c.cell}${c.nonlinearity === 'relu' ? '(relu)' : ''} I${c.inputSize} H${c.hiddenSize} L${c.numLayers}${c.bidirectional ? ' bidir' : ''}${c.batchFirst ? ' batchFirst' : ''}${c.bias ? '' : ' noBias'} T${c.T} B${c.B}${c.state ? ' h0/dhN' : ''}`;
+}
+
+async function checkGrad(gpu: Gpu, c: GradCase): Promise<void> {
+  const rand = rng(c.seed);
+  const cfg = { cell: c.cell, inputSize: c.inputSize, hiddenSize: c.hiddenSize, numLayers: c.numLayers, bias: c.bias, batchFirst: c.batchFirst, bidirectional: c.bidirectional, nonlinearity: c.nonlinearity ?? 'tanh' };
+  const { T, B } = c;
+  const D = c.bidirectional ? 2 : 1;
+  const weights: Record<string, Float32Array> = {};
+  for (const { name, shape } of parameterShapes(cfg)) weights[name] = uniform(rand, shape.reduce((a, b) => a * b, 1), -0.5, 0.5);
+  const x = uniform(rand, T * B * c.inputSize, -1, 1);
+  const S = c.numLayers * D * B * c.hiddenSize;
+  const stateShape = [c.numLayers * D, B, c.hiddenSize];
+  const h0 = c.state ? uniform(rand, S, -1, 1) : undefined;
+  const c0 = c.state && c.cell === 'lstm' ? uniform(rand, S, -1, 1) : undefined;
+  const dOutput = uniform(rand, T * B * D * c.hiddenSize, -1, 1);
+  const dhN = c.state ? uniform(rand, S, -1, 1) : undefined;
+  const dcN = c.state && c.cell === 'lstm' ? uniform(rand, S, -1, 1) : undefined;
+  const want = rnnBackwardRef(cfg, weights, x, T, B, h0, c0, { dOutput, dhN, dcN });
+
+  const layer = makeLayer(gpu, c.cell, { ...cfg, seed: c.seed });
+  layer.loadStateDict(weights);
+  const inShape = c.batchFirst ? [B, T, c.inputSize] : [T, B, c.inputSize];
+  const outShape = c.batchFirst ? [B, T, D * c.hiddenSize] : [T, B, D * c.hiddenSize];
+  const t = {
+    x: Tensor.from(gpu, x, inShape),
+    h0: h0 && Tensor.from(gpu, h0, stateShape),
+    c0: c0 && Tensor.from(gpu, c0, stateShape),
+    dOutput: Tensor.from(gpu, dOutput, outShape),
+    dhN: dhN && Tensor.from(gpu, dhN, stateShape),
+    dcN: dcN && Tensor.from(gpu, dcN, stateShape),
+  };
+  const out = layer.forwardBackward(t.x, { h0: t.h0, c0: t.c0 }, { dOutput: t.dOutput, dhN: t.dhN, dcN: t.dcN }, { inputGrad: true });
+  const what = caseName(c);
+  assertClose(`${what}: output`, await out.output.read(), want.output, { rtol: 1e-4, atol: 1e-4 });
+  assertClose(`${what}: hN`, await out.hN.read(), want.hN, { rtol: 1e-4, atol: 1e-4 });
+  assertClose(`${what}: dInput`, await out.dInput!.read(), want.dInput, gradTol(want.dInput));
+  const grads = await layer.gradients();
+  for (const { name } of parameterShapes(cfg)) {
+    assertClose(`${what}: grad ${name}`, grads[name].data, want.dWeights[name], gradTol(want.dWeights[name]));
+  }
+  for (const v of [...Object.values(t), out.output, out.hN, out.cN, out.dInput]) v?.destroy();
+  layer.destroy();
+}
+
+const cases: GradCase[] = [
+  { cell: 'lstm', inputSize: 3, hiddenSize: 5, numLayers: 2, bidirectional: true, batchFirst: false, bias: true, T: 4, B: 3, state: true, seed: 11 },
+  { cell: 'gru', inputSize: 3, hiddenSize: 5, numLayers: 2, bidirectional: true, batchFirst: true, bias: true, T: 4, B: 3, state: true, seed: 12 },
+  { cell: 'rnn', inputSize: 3, hiddenSize: 5, numLayers: 2, bidirectional: true, batchFirst: false, bias: true, T: 4, B: 3, state: true, seed: 13 },
+  { cell: 'rnn', nonlinearity: 'relu', inputSize: 4, hiddenSize: 7, numLayers: 1, bidirectional: false, batchFirst: true, bias: true, T: 5, B: 2, state: false, seed: 14 },
+  { cell: 'lstm', inputSize: 7, hiddenSize: 33, numLayers: 1, bidirectional: false, batchFirst: false, bias: false, T: 1, B: 1, state: true, seed: 15 },
+  { cell: 'gru', inputSize: 5, hiddenSize: 67, numLayers: 3, bidirectional: false, batchFirst: false, bias: true, T: 3, B: 9, state: false, seed: 16 },
+  { cell: 'lstm', inputSize: 8, hiddenSize: 16, numLayers: 1, bidirectional: true, batchFirst: true, bias: true, T: 6, B: 10, state: true, seed: 17 },
+  { cell: 'gru', inputSize: 2, hiddenSize: 1, numLayers: 1, bidirectional: false, batchFirst: false, bias: false, T: 2, B: 1, state: true, seed: 18 },
+];
+
+export const recurrentGradChecks: Check[] = cases.map((c) => ({ name: `BPTT gradients vs float64: ${caseName(c)}`, run: (gpu: Gpu) => checkGrad(gpu, c) }));
