@@ -17,6 +17,7 @@ import type { BenchReport } from './stats.js';
 import { kernelChecks } from '../test/checks/kernels.js';
 import { recurrentChecks } from '../test/checks/recurrent.js';
 import { recurrentGradChecks } from '../test/checks/recurrentGrad.js';
+import { trainingChecks } from '../test/checks/training.js';
 
 const args = new Map(
   process.argv.slice(2).map((a) => {
@@ -38,7 +39,7 @@ report.adapter = gpu.adapterInfo;
 report.features = gpu.features;
 if (args.has('check')) {
   let failed = 0;
-  const checks = [...kernelChecks, ...recurrentChecks, ...recurrentGradChecks];
+  const checks = [...kernelChecks, ...recurrentChecks, ...recurrentGradChecks, ...trainingChecks];
   for (const check of checks) {
     try {
       await check.run(gpu);

@@ -79,7 +79,14 @@ async function measureSeqgpu(gpu: Gpu, layer: RecurrentLayer, data: Float32Array
 async function measureOrt(ort: Ort, data: Float32Array, c: RecurrentCase, o: RecurrentBenchOptions, proveePlacement: boolean): Promise<Measurement | { error: string }> {
   try {
     const model = recurrentOnnxModel(c.cell, o.seqLen, c.batch, o.inputSize, c.hidden);
-    const { session, placement } = await createWebgpuSession(ort, model, proveePlacement);
+    // Placement is proven on a separate verbose session: verbose logging must not slow the timed one.
+    let placement: string[] = [];
+    if (proveePlacement) {
+      const verbose = await createWebgpuSession(ort, model, true);
+      placement = verbose.placement;
+      await verbose.session.release();
+    }
+    const { session } = await createWebgpuSession(ort, model, false);
     const call = async () => {
       const out = await session.run({ X: new ort.Tensor('float32', data, [o.seqLen, c.batch, o.inputSize]) });
       await out.Y.getData();
@@ -91,6 +98,7 @@ async function measureOrt(ort: Ort, data: Float32Array, c: RecurrentCase, o: Rec
     const note = proveePlacement ? (placed ? 'All nodes placed on [WebGpuExecutionProvider]' : `placement NOT proven; log: ${placement.slice(0, 3).join(' | ') || 'none'}`) : undefined;
     return { wallMs: median(wall), reps: o.peerReps, note };
   } catch (e) {
+    console.error(`[bench] ort failed: ${(e as Error).stack ?? e}`);
     return { error: `ort: ${(e as Error).message}` };
   }
 }

@@ -1,12 +1,12 @@
-// Bundles bench/node.ts (seqgpu's sources with the shaders inlined, the checks, TensorFlow.js)
-// into one ESM file for Node: `npm run bench:node` builds it to bench/.node/ and runs it.
+// Bundles bench/node.ts (seqgpu's sources with the shaders inlined, the checks, TensorFlow.js and
+// its dependencies) into one ESM file for Node: `npm run bench:node` builds it to bench/.node/ and runs it.
 // Dawn (a native addon), wgsl_reflect and onnxruntime-web (which loads its own wasm files from
 // its dist/ folder) stay external.
 import { defineConfig } from 'vite';
 
 export default defineConfig({
   logLevel: 'warn',
-  ssr: { noExternal: [/^@tensorflow\//] },
+  ssr: { noExternal: true },
   build: {
     ssr: 'bench/node.ts',
     outDir: 'bench/.node',

@@ -15,6 +15,13 @@ import rnnStepBackward from '../shaders/rnn_step_backward.wgsl?raw';
 import recurrentMatvecBackward from '../shaders/recurrent_matvec_backward.wgsl?raw';
 import backwardParams from '../shaders/backward_params.wgsl?raw';
 import repackWhh from '../shaders/repack_whh.wgsl?raw';
+import crossEntropy from '../shaders/cross_entropy.wgsl?raw';
+import mse from '../shaders/mse.wgsl?raw';
+import reduceSum from '../shaders/reduce_sum.wgsl?raw';
+import optimizer from '../shaders/optimizer.wgsl?raw';
+import embedding from '../shaders/embedding.wgsl?raw';
+import embeddingBackward from '../shaders/embedding_backward.wgsl?raw';
+import dropout from '../shaders/dropout.wgsl?raw';
 
 export const SHADERS: Record<string, string> = {
   'activations.wgsl': activations,
@@ -33,4 +40,11 @@ export const SHADERS: Record<string, string> = {
   'recurrent_matvec_backward.wgsl': recurrentMatvecBackward,
   'backward_params.wgsl': backwardParams,
   'repack_whh.wgsl': repackWhh,
+  'cross_entropy.wgsl': crossEntropy,
+  'mse.wgsl': mse,
+  'reduce_sum.wgsl': reduceSum,
+  'optimizer.wgsl': optimizer,
+  'embedding.wgsl': embedding,
+  'embedding_backward.wgsl': embeddingBackward,
+  'dropout.wgsl': dropout,
 };

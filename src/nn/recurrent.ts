@@ -83,6 +83,7 @@ export class RecurrentLayer {
   private plans = new Map<string, RecurrentPlan>();
   private trainPlans = new Map<string, TrainingPlan>();
   private repack: Dispatch[] | null = null;
+  private readonly repackOwned: GPUBuffer[] = [];
   private readonly tile: Partial<StepTile>;
   private readonly seed: number;
   private destroyed = false;
@@ -112,13 +113,20 @@ export class RecurrentLayer {
     }
   }
 
-  /** PyTorch's init: every parameter U(−k, k), k = 1/√hiddenSize, from the layer's seed. */
-  resetParameters(seed = this.seed): void {
+  /**
+   * PyTorch's init: every parameter U(−k, k), k = 1/√hiddenSize, from the layer's seed.
+   * `forgetBias` (LSTM) is then added to the forget-gate block of every `bias_ih` (Gers et al.
+   * 2000; Jozefowicz et al. 2015): 1 helps an LSTM learn long dependencies. Default 0 = PyTorch.
+   */
+  resetParameters(seed = this.seed, { forgetBias = 0 }: { forgetBias?: number } = {}): void {
     const rand = rng(seed);
-    const k = 1 / Math.sqrt(this.config.hiddenSize);
+    const H = this.config.hiddenSize;
+    const k = 1 / Math.sqrt(H);
     const init: StateDict = {};
     for (const { name: key, shape } of parameterShapes(this.config)) {
-      init[key] = { shape, data: Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => (2 * rand() - 1) * k) };
+      const data = Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => (2 * rand() - 1) * k);
+      if (forgetBias && this.config.cell === 'lstm' && key.startsWith('bias_ih')) for (let j = H; j < 2 * H; j++) data[j] += forgetBias;
+      init[key] = { shape, data };
     }
     this.loadStateDict(init);
   }
@@ -279,7 +287,12 @@ export class RecurrentLayer {
    */
   repackDispatches(): Dispatch[] {
     if (!this.repack) {
-      this.repack = this.params.map((p, i) => repackWhhDispatch(this.gpu, this.config.cell, this.config.hiddenSize, this.store.binding(p.names.whh), p.wp, `repack${directionSuffix(i, this.numDirections)}`));
+      this.repack = [];
+      for (const [i, p] of this.params.entries()) {
+        const d = repackWhhDispatch(this.gpu, this.config.cell, this.config.hiddenSize, this.store.binding(p.names.whh), p.wp, `repack${directionSuffix(i, this.numDirections)}`);
+        this.repackOwned.push(...(d.transient ?? []));
+        this.repack.push({ ...d, transient: undefined });
+      }
     }
     return this.repack;
   }
@@ -353,7 +366,7 @@ export class RecurrentLayer {
       p.backward.destroy();
     }
     this.trainPlans.clear();
-    for (const d of this.repack ?? []) for (const b of d.transient ?? []) this.gpu.pool.release(b);
+    for (const b of this.repackOwned.splice(0)) this.gpu.pool.release(b);
     this.repack = null;
   }
 

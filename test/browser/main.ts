@@ -4,6 +4,7 @@ import { requestGpu } from '../../src/index.js';
 import { kernelChecks } from '../checks/kernels.js';
 import { recurrentChecks } from '../checks/recurrent.js';
 import { recurrentGradChecks } from '../checks/recurrentGrad.js';
+import { trainingChecks } from '../checks/training.js';
 
 export interface BrowserCheckReport {
   adapter: unknown;
@@ -19,7 +20,7 @@ async function main(): Promise<void> {
   const gpu = await requestGpu();
   report.adapter = gpu.adapterInfo;
   report.features = gpu.features;
-  for (const check of [...kernelChecks, ...recurrentChecks, ...recurrentGradChecks]) {
+  for (const check of [...kernelChecks, ...recurrentChecks, ...recurrentGradChecks, ...trainingChecks]) {
     const t0 = performance.now();
     try {
       await check.run(gpu);

@@ -92,3 +92,25 @@ const cases: GradCase[] = [
 ];
 
 export const recurrentGradChecks: Check[] = cases.map((c) => ({ name: `BPTT gradients vs float64: ${caseName(c)}`, run: (gpu: Gpu) => checkGrad(gpu, c) }));
+
+/** The GPU repack of W_hh (run after every optimizer update) equals the CPU repack of loadStateDict. */
+async function checkRepack(gpu: Gpu, cell: CellKind, hiddenSize: number, seed: number): Promise<void> {
+  const rand = rng(seed);
+  const cfg = { cell, inputSize: 3, hiddenSize, numLayers: 2, bias: true, batchFirst: false, bidirectional: true, nonlinearity: 'tanh' as const };
+  const layer = makeLayer(gpu, cell, { ...cfg, seed });
+  const weights: Record<string, Float32Array> = {};
+  for (const { name, shape } of parameterShapes(cfg)) weights[name] = uniform(rand, shape.reduce((a, b) => a * b, 1), -1, 1);
+  layer.loadStateDict(weights);
+  const cpu = await Promise.all(layer.directionParams.map(async (p) => new Float32Array(await gpu.readBuffer(p.wp))));
+  for (const p of layer.directionParams) gpu.device.queue.writeBuffer(p.wp, 0, new Float32Array(p.wp.size / 4).fill(7));
+  gpu.run(layer.repackDispatches());
+  for (const [i, p] of layer.directionParams.entries()) {
+    const got = new Float32Array(await gpu.readBuffer(p.wp));
+    assertClose(`${cell} H${hiddenSize} repack ${p.names.whh}`, got, cpu[i], { rtol: 0, atol: 0 });
+  }
+  layer.destroy();
+}
+
+recurrentGradChecks.push(
+  ...(['rnn', 'lstm', 'gru'] as const).flatMap((cell, i) => [1, 6, 33].map((H) => ({ name: `W_hh repack on the GPU == CPU repack: ${cell} H${H}`, run: (gpu: Gpu) => checkRepack(gpu, cell, H, 40 + i) }))),
+);

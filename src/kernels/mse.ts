@@ -1,0 +1,96 @@
+// Host side of shaders/mse.wgsl: mean squared error (PyTorch F.mse_loss, reduction='mean').
+//
+//   K = rows · cols,   rowLoss[r] = Σ_c (p − t)² / K,   dPred = 2 (p − t) / K
+//
+// One dispatch. rowLoss holds each row's share of the mean, so reduce_sum over rowLoss is the
+// loss. `rows`/`cols` only shape the work (any factorisation of K gives the same loss): a row is
+// reduced by one workgroup segment of min(256, nextPow2(cols)) threads; prefer cols ≥ 32 for
+// big K given as one row (a single row is reduced by a single workgroup).
+import type { Gpu } from '../gpu/device.js';
+import type { Dispatch } from '../gpu/dispatch.js';
+import { ShapeError } from '../gpu/errors.js';
+import { TENSOR_USAGE } from '../gpu/flags.js';
+import { Tensor, expectRank, expectShape } from '../tensor.js';
+import { grid2d } from './grid.js';
+import { reduceSumDispatches } from './reduceSum.js';
+
+type View = { buffer: GPUBuffer; offset?: number };
+
+const WG = 256;
+
+/** Raw arguments of {@link mseDispatch}; sizes and offsets in elements. */
+export interface MseArgs {
+  rows: number;
+  cols: number;
+  /** [rows, cols] predictions. */
+  pred: View;
+  /** [rows, cols] targets. */
+  target: View;
+  /** [rows] output: each row's share of the mean loss. */
+  rowLoss: View;
+  /** [rows, cols] output: d(mean loss)/d pred. Absent: only the loss is computed. */
+  dPred?: View;
+  label?: string;
+}
+
+function checkView(label: string, name: string, v: View | undefined, n: number): void {
+  if (!v || !v.buffer) throw new ShapeError(`${label}: buffer '${name}' is required`);
+  const off = v.offset ?? 0;
+  if (!Number.isInteger(off) || off < 0) throw new ShapeError(`${label}: '${name}' offset must be a non-negative integer, got ${off}`);
+  if ((off + n) * 4 > v.buffer.size) throw new ShapeError(`${label}: buffer '${name}' holds ${v.buffer.size / 4} elements, needs ${n} from offset ${off}`);
+}
+
+/** Prepares the MSE dispatch. Its uniform (and a 16-byte stand-in for an absent dPred) is `transient`. */
+export function mseDispatch(gpu: Gpu, args: MseArgs): Dispatch {
+  const label = args.label ?? 'mse';
+  const { rows, cols } = args;
+  if (!Number.isInteger(rows) || rows <= 0 || !Number.isInteger(cols) || cols <= 0) {
+    throw new ShapeError(`${label}: rows and cols must be positive integers, got ${rows}×${cols}`);
+  }
+  checkView(label, 'pred', args.pred, rows * cols);
+  checkView(label, 'target', args.target, rows * cols);
+  checkView(label, 'rowLoss', args.rowLoss, rows);
+  if (args.dPred) checkView(label, 'dPred', args.dPred, rows * cols);
+  for (const [name, b] of [['rowLoss', args.rowLoss.buffer], ['dPred', args.dPred?.buffer]] as const) {
+    if (b && (b === args.pred.buffer || b === args.target.buffer)) throw new ShapeError(`${label}: output '${name}' must not share a buffer with 'pred' or 'target'`);
+  }
+  const transient: GPUBuffer[] = [];
+  let dPred = args.dPred;
+  if (!dPred) {
+    dPred = { buffer: gpu.pool.acquire(16, TENSOR_USAGE, `${label}.noGrad`) };
+    transient.push(dPred.buffer);
+  }
+  const tpr = Math.min(WG, 2 ** Math.ceil(Math.log2(cols)));
+  const { gridX, workgroups } = grid2d(gpu, Math.ceil((rows * tpr) / WG), label);
+  const params = gpu.uniform('mse.wgsl', 'params', {
+    rows, cols,
+    offsetPred: args.pred.offset ?? 0, offsetTarget: args.target.offset ?? 0,
+    offsetLoss: args.rowLoss.offset ?? 0, offsetGrad: dPred.offset ?? 0,
+    gridX, invK: 1 / (rows * cols),
+  });
+  transient.push(params);
+  return {
+    label,
+    pipeline: gpu.pipeline('mse.wgsl', { WG, TPR: tpr, WRITE_GRAD: !!args.dPred }),
+    bindGroup: gpu.bindGroup('mse.wgsl', { pred: args.pred.buffer, targetValues: args.target.buffer, rowLoss: args.rowLoss.buffer, dPred: dPred.buffer, params }),
+    workgroups,
+    transient,
+  };
+}
+
+/** Mean squared error of `pred` against `target` (same shape). Runs now (one submit, 2–3 dispatches). */
+export function mse(gpu: Gpu, pred: Tensor, target: Tensor): { loss: Tensor; dPred: Tensor } {
+  expectRank('mse', 'pred', pred, [1, 2, 3, 4, 5, 6]);
+  expectShape('mse', 'target', target, pred.shape, "must match 'pred'");
+  const cols = pred.shape[pred.shape.length - 1];
+  const rows = pred.size / cols;
+  const rowLoss = gpu.pool.acquire(rows * 4, TENSOR_USAGE, 'mse.rowLoss');
+  const loss = Tensor.empty(gpu, [1], 'mse.loss');
+  const dPred = Tensor.empty(gpu, pred.shape, 'mse.dPred');
+  const d = mseDispatch(gpu, { rows, cols, pred: { buffer: pred.buffer }, target: { buffer: target.buffer }, rowLoss: { buffer: rowLoss }, dPred: { buffer: dPred.buffer } });
+  const sum = reduceSumDispatches(gpu, { x: rowLoss, n: rows, out: { buffer: loss.buffer }, label: 'mse.sum' });
+  const last = sum.length - 1;
+  sum[last] = { ...sum[last], transient: [...(sum[last].transient ?? []), rowLoss] };
+  gpu.run([d, ...sum]);
+  return { loss, dPred };
+}
