@@ -1,7 +1,7 @@
 // The benchmark suite in Node on Dawn's WebGPU (npm 'webgpu'), for machines with a GPU and no
 // browser: the same rows as the page, with the peers loaded in the same process on the same
 // adapter (TensorFlow.js WebGPU and onnxruntime-web WebGPU find it through navigator.gpu).
-//   npm run bench:node [-- --filter=REGEX --reps=N --peer-reps=N --full --flags=a,b --check]
+//   npm run bench:node [-- --filter=REGEX --reps=N --peer-reps=N --full --flags=a,b --check --ort=0 --tf=0 --tiles=1]
 // --check first runs the kernel and recurrent-layer checks of the test suite (test/checks/, float64
 // references and PyTorch fixtures) on this adapter and exits non-zero if one fails.
 // SEQGPU_USE_SYSTEM_VULKAN=1 uses the machine's Vulkan driver instead of SwiftShader.
@@ -29,7 +29,8 @@ const options = benchOptions((k) => args.get(k) ?? null);
 
 // One Dawn instance for seqgpu and the peers, exposed the way a browser does.
 Object.assign(globalThis, globals);
-const flags = (args.get('flags') ?? '').split(',').filter(Boolean);
+// Default Dawn toggle: unquantized timestamps (Chromium's --enable-webgpu-developer-features).
+const flags = (args.get('flags') ?? 'disable-dawn-features=timestamp_quantization').split(',').filter(Boolean);
 const gpuApi = create(flags);
 Object.defineProperty(globalThis, 'navigator', { value: { gpu: gpuApi, userAgent: `node ${process.version}` }, configurable: true, writable: true });
 
@@ -54,7 +55,12 @@ if (args.has('check')) {
 }
 const ortDist = pathToFileURL(resolve(args.get('ort-dist') ?? 'node_modules/onnxruntime-web/dist')).href + '/';
 try {
-  report.rows = await runSuite(gpu, options, { tf: loadTfWebgpu, ort: () => loadOrtWebgpu(ortDist) }, (m) => console.error(`[bench] ${m}`));
+  // --ort=0 skips onnxruntime-web: its WebGPU EP (ort.webgpu.min.mjs, 1.30) fails under Dawn's Node
+  // bindings with "Invalid argument" at the first run, even for a single Relu; the JSEP build
+  // (ort.all.min.mjs) runs in Node but has no WebGPU LSTM/GRU kernels. It is measured in Chromium.
+  const ort = args.get('ort') === '0' ? async () => ({ error: 'not run in Node (--ort=0): measure onnxruntime-web in Chromium (npm run bench)' }) : () => loadOrtWebgpu(ortDist);
+  const tf = args.get('tf') === '0' ? async () => ({ error: 'not run (--tf=0)' }) : loadTfWebgpu;
+  report.rows = await runSuite(gpu, options, { tf, ort }, (m) => console.error(`[bench] ${m}`));
 } catch (e) {
   report.error = String((e as Error).stack ?? e);
   console.error(`bench failed: ${report.error}`);

@@ -18,6 +18,31 @@ export interface RecurrentBenchOptions {
   inputSize: number;
   reps: number;
   peerReps: number;
+  /** Also time a sweep of step-kernel tiles. */
+  tiles?: boolean;
+}
+
+const TILE_SWEEP = [[64, 1], [64, 2], [64, 4], [64, 8], [32, 1], [128, 1], [256, 1]] as const;
+
+/** Wall time of one forward (upload, run, read back) at each tile of the sweep. */
+async function tileSweep(gpu: Gpu, data: Float32Array, c: RecurrentCase, o: RecurrentBenchOptions): Promise<string> {
+  const parts: string[] = [];
+  const x = Tensor.empty(gpu, [o.seqLen, c.batch, o.inputSize]);
+  for (const [wg, bt] of TILE_SWEEP) {
+    if (bt > c.batch) continue;
+    const opts = { inputSize: o.inputSize, hiddenSize: c.hidden, stepTile: { wg, bt } };
+    const layer = c.cell === 'lstm' ? new LSTM(gpu, opts) : new GRU(gpu, opts);
+    const wall = await timeRuns(async () => {
+      x.write(data);
+      const { output, hN, cN } = layer.forward(x);
+      await output.read();
+      for (const t of [output, hN, cN]) t?.destroy();
+    }, o.reps);
+    parts.push(`${wg}×${bt}: ${median(wall).toFixed(2)}`);
+    layer.destroy();
+  }
+  x.destroy();
+  return parts.join(', ');
 }
 
 export function recurrentWorkload(c: RecurrentCase, o: RecurrentBenchOptions): string {
@@ -141,6 +166,7 @@ export async function recurrentRows(
     const layer = c.cell === 'lstm' ? new LSTM(gpu, { inputSize: o.inputSize, hiddenSize: c.hidden }) : new GRU(gpu, { inputSize: o.inputSize, hiddenSize: c.hidden });
     const { m, extra } = await measureSeqgpu(gpu, layer, data, c, o);
     layer.destroy();
+    if (o.tiles) extra['tile sweep, wall ms (threads×rows)'] = await tileSweep(gpu, data, c, o);
     const row: BenchRow = {
       group: 'recurrent',
       workload,

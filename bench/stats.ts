@@ -6,9 +6,13 @@ export function median(xs: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-/** Runs `fn` `warmup` times untimed, then `reps` times; returns the wall times in ms. */
-export async function timeRuns(fn: () => Promise<unknown>, reps: number, warmup = 1): Promise<number[]> {
-  for (let i = 0; i < warmup; i++) await fn();
+/**
+ * Runs `fn` untimed `warmup` times and for at least `warmupMs` (a real GPU idles at low clocks
+ * and ramps up under load), then `reps` times; returns the wall times in ms.
+ */
+export async function timeRuns(fn: () => Promise<unknown>, reps: number, warmup = 1, warmupMs = 300): Promise<number[]> {
+  const start = performance.now();
+  for (let i = 0; i < warmup || performance.now() - start < warmupMs; i++) await fn();
   const times: number[] = [];
   for (let i = 0; i < reps; i++) {
     const t0 = performance.now();

@@ -4,6 +4,7 @@
 import type { Gpu } from '../src/index.js';
 import { matmulRows } from './matmul.js';
 import { recurrentRows, recurrentWorkload, type RecurrentCase } from './recurrent.js';
+import { trainingRows, trainingWorkload, type TrainingCase } from './training.js';
 import type { BenchRow } from './stats.js';
 import type { Tf } from './tf.js';
 import type { Ort } from './ort.js';
@@ -13,6 +14,8 @@ export interface BenchOptions {
   reps: number;
   peerReps: number;
   full: boolean;
+  /** Also time the recurrent rows at several step-kernel tiles (threads × batch rows per thread). */
+  tiles: boolean;
   matmulSizes: number[];
   recurrent: { seqLen: number; inputSize: number; hidden: number[]; batch: number[] };
 }
@@ -26,6 +29,7 @@ export function benchOptions(get: (key: string) => string | null): BenchOptions 
     // Peers are slow on a software adapter (seconds per recurrent call): 3 timed runs by default.
     peerReps: Math.max(1, Number(get('peerReps') ?? 3)),
     full,
+    tiles: get('tiles') === '1',
     matmulSizes: full ? [128, 256, 512, 1024, 2048] : [128, 256, 512, 1024],
     recurrent: { seqLen: 100, inputSize: 128, hidden: full ? [128, 256, 512] : [256], batch: [1, 32] },
   };
@@ -45,7 +49,7 @@ export async function runSuite(gpu: Gpu, options: BenchOptions, peers: Peers, sa
   rows.push(...(await matmulRows(gpu, tf, sizes, options.reps, Math.max(5, options.peerReps)))); // matmul: ≥ 5 runs for peers too
 
   const r = options.recurrent;
-  const ro = { seqLen: r.seqLen, inputSize: r.inputSize, reps: options.reps, peerReps: options.peerReps };
+  const ro = { seqLen: r.seqLen, inputSize: r.inputSize, reps: options.reps, peerReps: options.peerReps, tiles: options.tiles };
   const cases: RecurrentCase[] = (['lstm', 'gru'] as const).flatMap((cell) => r.batch.flatMap((batch) => r.hidden.map((hidden) => ({ cell, batch, hidden }))));
   const selected = cases.filter((c) => filter.test(recurrentWorkload(c, ro)));
   if (selected.length) {
@@ -63,5 +67,13 @@ export async function runSuite(gpu: Gpu, options: BenchOptions, peers: Peers, sa
     }
     rows.push(...rec);
   }
+
+  // Training steps: LSTM and GRU, batch 32, hidden 256, seqLen 100, inputSize 128.
+  const to = { seqLen: r.seqLen, inputSize: r.inputSize, outputSize: 32, reps: options.reps, peerReps: Math.min(options.peerReps, 3) };
+  const trainCases: TrainingCase[] = (['lstm', 'gru'] as const).map((cell) => ({ cell, batch: 32, hidden: 256 }));
+  // A training step takes tens of seconds on a software adapter (peers: minutes): these rows run
+  // with --full or when the filter names them (e.g. --filter=train).
+  const trainSelected = options.full || /train/i.test(options.filter) ? trainCases.filter((c) => filter.test(trainingWorkload(c, to))) : [];
+  if (trainSelected.length) rows.push(...(await trainingRows(gpu, tf, trainSelected, to, say)));
   return rows;
 }

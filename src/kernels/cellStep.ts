@@ -91,8 +91,15 @@ export interface StepTile {
   bt: number;
 }
 
-export function defaultStepTile(batch: number): StepTile {
-  return { wg: 64, bt: Math.min(8, batch) };
+/**
+ * The step tile, picked per adapter from measurements (bench --tiles, bench/RESULTS.md):
+ * - a real GPU is latency-bound at these sizes and wants many threads: one batch row per thread,
+ *   128 threads per workgroup (NVIDIA H200, LSTM B32 H256 T100: 3.4 ms vs 9.4 ms with 8 rows);
+ * - a software adapter (SwiftShader, `isFallbackAdapter`) wants few, long threads: up to 8 rows
+ *   per thread reuse each W_hh load 8 times.
+ */
+export function defaultStepTile(batch: number, fallbackAdapter = false): StepTile {
+  return fallbackAdapter ? { wg: 64, bt: Math.min(8, batch) } : { wg: 128, bt: 1 };
 }
 
 /** One fused timestep of `cell` over all batch rows and hidden units. */

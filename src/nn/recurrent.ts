@@ -245,7 +245,7 @@ export class RecurrentLayer {
     const key = `${seqLen}x${batch}`;
     let plan = this.plans.get(key);
     if (!plan) {
-      const tile = { ...defaultStepTile(batch), ...this.tile };
+      const tile = { ...defaultStepTile(batch, this.gpu.adapterInfo.isFallbackAdapter), ...this.tile };
       plan = new RecurrentPlan(this.gpu, this.config, this.params, seqLen, batch, tile);
       if (this.plans.size >= MAX_PLANS) {
         const [oldKey, old] = this.plans.entries().next().value as [string, RecurrentPlan];
@@ -267,7 +267,7 @@ export class RecurrentLayer {
     const key = `${seqLen}x${batch}x${inputGrad ? 1 : 0}`;
     let plan = this.trainPlans.get(key);
     if (!plan) {
-      const tile = { ...defaultStepTile(batch), ...this.tile };
+      const tile = { ...defaultStepTile(batch, this.gpu.adapterInfo.isFallbackAdapter), ...this.tile };
       const forward = new RecurrentPlan(this.gpu, this.config, this.params, seqLen, batch, tile, true);
       plan = { forward, backward: new RecurrentBackward(this.gpu, this.config, this.params, this.store, forward, { inputGrad }) };
       if (this.trainPlans.size >= MAX_PLANS) {

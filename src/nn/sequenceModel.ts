@@ -11,10 +11,14 @@ import { TENSOR_USAGE } from '../gpu/flags.js';
 import { Optimizer, type OptimizerOptions } from '../optim/optimizer.js';
 import type { LRSchedule } from '../optim/schedules.js';
 import { TrainStep } from '../plan/trainStep.js';
+import { gemmDispatches } from '../kernels/matmul.js';
+import { embeddingDispatch } from '../kernels/embedding.js';
+import { encodeDispatches, type Dispatch } from '../gpu/dispatch.js';
 import { readParameter, type NamedTensor, type StateDict } from '../io/stateDict.js';
 import { rng } from '../util/random.js';
 import { ParameterStore, type ParameterSlot } from './parameters.js';
 import { RNN, LSTM, GRU, type RecurrentLayer } from './recurrent.js';
+import type { RecurrentPlan } from '../plan/recurrentPlan.js';
 import type { CellKind } from './recurrentConfig.js';
 
 export interface SequenceModelOptions {
@@ -73,6 +77,28 @@ export interface StepStats {
   submits: number;
 }
 
+/** Sampling options of {@link SequenceModel.generate}. */
+export interface GenerateOptions {
+  /** Logits are divided by it before the softmax; 0 picks the most likely token. Default 1. */
+  temperature?: number;
+  /** Sample only among the k most likely tokens (0: all). Default 0. */
+  topK?: number;
+  /** Seed of the sampler. Default 0. */
+  seed?: number;
+}
+
+/** Step-wise inference state for generation: one timestep per submit, state on the GPU. */
+interface Generator {
+  /** The layer's cached seqLen-1 plan these dispatches were built on. */
+  plan: RecurrentPlan;
+  dispatches: Dispatch[];
+  token: GPUBuffer;
+  logits: GPUBuffer;
+  h: GPUBuffer;
+  c: GPUBuffer | null;
+  owned: GPUBuffer[];
+}
+
 const MAX_STEPS = 4;
 
 export class SequenceModel {
@@ -88,6 +114,7 @@ export class SequenceModel {
   /** Truncated BPTT: the state carried between batches (one per batch size). */
   private carried = new Map<number, { h: GPUBuffer; c: GPUBuffer | null }>();
   private stepCount = 0;
+  private generator: Generator | null = null;
 
   constructor(readonly gpu: Gpu, opts: SequenceModelOptions) {
     this.options = resolveOptions(opts);
@@ -209,6 +236,86 @@ export class SequenceModel {
     return new Float32Array(await this.gpu.readBuffer(step.logits, 0, step.logitRows * this.options.outputSize * 4));
   }
 
+  /**
+   * Generates `length` tokens after `prompt` (token models, many-to-many, unidirectional), one
+   * timestep per submit with the recurrent state kept on the GPU (step-wise inference); only the
+   * [vocab] logits of each step are read back, to sample on the CPU.
+   */
+  async generate(prompt: ArrayLike<number>, length: number, opts: GenerateOptions = {}): Promise<number[]> {
+    const o = this.options;
+    if (!this.embeddingSlot || o.mode !== 'manyToMany' || o.bidirectional) throw new ShapeError('SequenceModel.generate: needs a token model (vocabSize), mode manyToMany, unidirectional');
+    if (!prompt || prompt.length === 0) throw new ShapeError('SequenceModel.generate: prompt needs at least one token id');
+    if (!Number.isInteger(length) || length < 0) throw new ShapeError(`SequenceModel.generate: length must be an integer ≥ 0, got ${length}`);
+    const temperature = opts.temperature ?? 1;
+    const topK = opts.topK ?? 0;
+    if (!(temperature >= 0) || !Number.isFinite(temperature)) throw new ShapeError(`SequenceModel.generate: temperature must be ≥ 0, got ${temperature}`);
+    if (!Number.isInteger(topK) || topK < 0) throw new ShapeError(`SequenceModel.generate: topK must be an integer ≥ 0, got ${topK}`);
+    for (let i = 0; i < prompt.length; i++) {
+      if (!(Number.isInteger(prompt[i]) && prompt[i] >= 0 && prompt[i] < o.vocabSize!)) throw new ShapeError(`SequenceModel.generate: prompt[${i}] = ${prompt[i]} is not a token id in [0, ${o.vocabSize})`);
+    }
+    const g = this.generatorPlan();
+    const q = this.gpu.device.queue;
+    q.writeBuffer(g.h, 0, new Float32Array(g.h.size / 4));
+    if (g.c) q.writeBuffer(g.c, 0, new Float32Array(g.c.size / 4));
+    const rand = rng(opts.seed ?? 0);
+    const out: number[] = [];
+    let token = prompt[0];
+    for (let i = 0; i < prompt.length - 1 + length; i++) {
+      const logits = await this.generatorStep(g, token);
+      token = i + 1 < prompt.length ? prompt[i + 1] : sample(logits, temperature, topK, rand);
+      if (i + 1 >= prompt.length) out.push(token);
+    }
+    return out;
+  }
+
+  private generatorPlan(): Generator {
+    const plan = this.rnn.plan(1, 1);
+    if (this.generator?.plan === plan) return this.generator;
+    // First use, or the layer evicted its plan from its cache: rebuild on the current one.
+    for (const b of this.generator?.owned.splice(0) ?? []) this.gpu.pool.release(b);
+    const o = this.options;
+    const gpu = this.gpu;
+    const owned: GPUBuffer[] = [];
+    const buffer = (elements: number, label: string) => {
+      const b = gpu.pool.acquire(elements * 4, TENSOR_USAGE, label);
+      owned.push(b);
+      return b;
+    };
+    const token = buffer(1, 'generate.token');
+    const logits = buffer(o.outputSize, 'generate.logits');
+    const stateElements = o.numLayers * o.hiddenSize;
+    const g: Generator = { plan, dispatches: [], token, logits, h: buffer(stateElements, 'generate.h'), c: o.cell === 'lstm' ? buffer(stateElements, 'generate.c') : null, owned };
+    const take = (ds: Dispatch[]) => {
+      for (const d of ds) {
+        owned.push(...(d.transient ?? []));
+        g.dispatches.push({ ...d, transient: undefined });
+      }
+    };
+    take([embeddingDispatch(gpu, { tokens: 1, vocab: o.vocabSize!, dim: o.embeddingDim!, indices: { buffer: token }, weight: this.store.view('embedding.weight'), y: { buffer: plan.input }, label: 'generate.embedding' })]);
+    g.dispatches.push(...plan.dispatches);
+    const W = this.store.view('head.weight');
+    const b = this.store.view('head.bias');
+    take(gemmDispatches(gpu, { M: 1, N: o.outputSize, K: o.hiddenSize, transposeB: true, a: { buffer: plan.output, ld: o.hiddenSize }, b: { buffer: W.buffer, offset: W.offset, ld: o.hiddenSize }, c: { buffer: logits, ld: o.outputSize }, bias: { buffer: b.buffer, offset: b.offset }, label: 'generate.head' }));
+    this.generator = g;
+    return g;
+  }
+
+  /** One timestep: token in, logits out (one submit, one readback). */
+  private async generatorStep(g: Generator, token: number): Promise<Float32Array> {
+    const plan = g.plan;
+    this.gpu.device.queue.writeBuffer(g.token, 0, Int32Array.of(token));
+    const encoder = this.gpu.device.createCommandEncoder({ label: 'generate' });
+    plan.encodeInitialState(encoder, g.h, g.c);
+    const pass = encoder.beginComputePass({ label: 'generate' });
+    encodeDispatches(pass, g.dispatches);
+    pass.end();
+    encoder.copyBufferToBuffer(plan.hN, 0, g.h, 0, plan.stateBytes);
+    if (g.c && plan.c) encoder.copyBufferToBuffer(plan.c, 0, g.c, 0, plan.stateBytes);
+    this.gpu.submit(encoder, g.dispatches.length);
+    this.lastRun = { dispatches: g.dispatches.length, submits: 1 };
+    return new Float32Array(await this.gpu.readBuffer(g.logits, 0, this.options.outputSize * 4));
+  }
+
   /** Forgets the state carried between batches (truncated BPTT). */
   resetState(): void {
     for (const s of this.carried.values()) {
@@ -219,6 +326,8 @@ export class SequenceModel {
   }
 
   destroy(): void {
+    for (const b of this.generator?.owned ?? []) this.gpu.pool.release(b);
+    this.generator = null;
     for (const s of this.steps.values()) s.destroy();
     this.steps.clear();
     this.resetState();
@@ -318,6 +427,21 @@ export class SequenceModel {
     encoder.copyBufferToBuffer(fwd.hN, 0, carried.h, 0, fwd.stateBytes);
     if (carried.c && fwd.c) encoder.copyBufferToBuffer(fwd.c, 0, carried.c, 0, fwd.stateBytes);
   }
+}
+
+/** Samples an index from softmax(logits / temperature) restricted to the top k (greedy at temperature 0). */
+export function sample(logits: ArrayLike<number>, temperature: number, topK: number, rand: () => number): number {
+  const order = Array.from({ length: logits.length }, (_, i) => i).sort((a, b) => logits[b] - logits[a]);
+  if (temperature === 0) return order[0];
+  const keep = topK > 0 ? order.slice(0, topK) : order;
+  const max = logits[keep[0]];
+  const weights = keep.map((i) => Math.exp((logits[i] - max) / temperature));
+  let r = rand() * weights.reduce((a, b) => a + b, 0);
+  for (let k = 0; k < keep.length; k++) {
+    r -= weights[k];
+    if (r <= 0) return keep[k];
+  }
+  return keep[keep.length - 1];
 }
 
 function resolveOptions(o: SequenceModelOptions): Resolved {

@@ -32,10 +32,12 @@ interface GradCase {
   B: number;
   state: boolean;
   seed: number;
+  /** Force a step tile (default: the adapter's, see defaultStepTile). */
+  tile?: { wg: number; bt: number };
 }
 
 function caseName(c: GradCase): string {
-  return `${c.cell}${c.nonlinearity === 'relu' ? '(relu)' : ''} I${c.inputSize} H${c.hiddenSize} L${c.numLayers}${c.bidirectional ? ' bidir' : ''}${c.batchFirst ? ' batchFirst' : ''}${c.bias ? '' : ' noBias'} T${c.T} B${c.B}${c.state ? ' h0/dhN' : ''}`;
+  return `${c.cell}${c.nonlinearity === 'relu' ? '(relu)' : ''}${c.tile ? ` tile ${c.tile.wg}×${c.tile.bt}` : ''} I${c.inputSize} H${c.hiddenSize} L${c.numLayers}${c.bidirectional ? ' bidir' : ''}${c.batchFirst ? ' batchFirst' : ''}${c.bias ? '' : ' noBias'} T${c.T} B${c.B}${c.state ? ' h0/dhN' : ''}`;
 }
 
 async function checkGrad(gpu: Gpu, c: GradCase): Promise<void> {
@@ -55,7 +57,7 @@ async function checkGrad(gpu: Gpu, c: GradCase): Promise<void> {
   const dcN = c.state && c.cell === 'lstm' ? uniform(rand, S, -1, 1) : undefined;
   const want = rnnBackwardRef(cfg, weights, x, T, B, h0, c0, { dOutput, dhN, dcN });
 
-  const layer = makeLayer(gpu, c.cell, { ...cfg, seed: c.seed });
+  const layer = makeLayer(gpu, c.cell, { ...cfg, seed: c.seed, stepTile: c.tile });
   layer.loadStateDict(weights);
   const inShape = c.batchFirst ? [B, T, c.inputSize] : [T, B, c.inputSize];
   const outShape = c.batchFirst ? [B, T, D * c.hiddenSize] : [T, B, D * c.hiddenSize];
@@ -89,6 +91,10 @@ const cases: GradCase[] = [
   { cell: 'gru', inputSize: 5, hiddenSize: 67, numLayers: 3, bidirectional: false, batchFirst: false, bias: true, T: 3, B: 9, state: false, seed: 16 },
   { cell: 'lstm', inputSize: 8, hiddenSize: 16, numLayers: 1, bidirectional: true, batchFirst: true, bias: true, T: 6, B: 10, state: true, seed: 17 },
   { cell: 'gru', inputSize: 2, hiddenSize: 1, numLayers: 1, bidirectional: false, batchFirst: false, bias: false, T: 2, B: 1, state: true, seed: 18 },
+  // The real-GPU tile (128 threads, 1 row each) and 8 rows per thread with a remainder, on any adapter.
+  { cell: 'lstm', inputSize: 5, hiddenSize: 130, numLayers: 2, bidirectional: true, batchFirst: false, bias: true, T: 3, B: 5, state: true, seed: 19, tile: { wg: 128, bt: 1 } },
+  { cell: 'gru', inputSize: 5, hiddenSize: 129, numLayers: 1, bidirectional: true, batchFirst: true, bias: true, T: 3, B: 11, state: true, seed: 20, tile: { wg: 128, bt: 1 } },
+  { cell: 'rnn', inputSize: 5, hiddenSize: 40, numLayers: 2, bidirectional: false, batchFirst: false, bias: true, T: 4, B: 11, state: true, seed: 21, tile: { wg: 32, bt: 8 } },
 ];
 
 export const recurrentGradChecks: Check[] = cases.map((c) => ({ name: `BPTT gradients vs float64: ${caseName(c)}`, run: (gpu: Gpu) => checkGrad(gpu, c) }));

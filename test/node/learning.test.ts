@@ -16,7 +16,7 @@ beforeAll(async () => {
 });
 afterAll(() => gpu?.destroy());
 
-const text = readFileSync(new URL('../fixtures/text/sonnets.txt', import.meta.url), 'utf8');
+const text = readFileSync(new URL('../../demo/data/sonnet18.txt', import.meta.url), 'utf8');
 
 describe('learning end to end (Node, Dawn)', () => {
   it('char-level LSTM language model: loss falls from ≈ ln(V) to well below it', async () => {
@@ -46,6 +46,20 @@ describe('learning end to end (Node, Dawn)', () => {
     console.log(`char LM: V=${V}, ln V = ${Math.log(V).toFixed(3)}, loss ${before.toFixed(3)} → ${after.toFixed(3)} after 120 steps`);
     expect(Math.abs(before - Math.log(V))).toBeLessThan(0.3);
     expect(after).toBeLessThan(0.6 * Math.log(V));
+    // Step-wise generation (state on the GPU, one submit per token) == greedy decoding by
+    // re-running predict() over the growing sequence.
+    const prompt = [...'Shall I '].map((ch) => chars.indexOf(ch));
+    const greedy = await model.generate(prompt, 12, { temperature: 0 });
+    const seq = [...prompt];
+    for (let i = 0; i < 12; i++) {
+      const logits = await model.predict(Int32Array.from(seq), seq.length, 1);
+      const last = logits.subarray((seq.length - 1) * V, seq.length * V);
+      seq.push(last.indexOf(Math.max(...last)));
+    }
+    expect(greedy).toEqual(seq.slice(prompt.length));
+    expect(model.lastRun).toEqual({ dispatches: 4, submits: 1 }); // embedding + GEMM + 1 step + head
+    const sampled = await model.generate(prompt, 40, { temperature: 0.8, topK: 5, seed: 3 });
+    console.log(`greedy: "Shall I ${greedy.map((i) => chars[i]).join('')}" · sampled (T 0.8, top-5): "Shall I ${sampled.map((i) => chars[i]).join('')}"`);
     model.destroy();
   });
 
