@@ -69,6 +69,7 @@ export class Dropout {
   readonly p: number;
   readonly seed: number;
   private _counter = 0;
+  private training = true;
   private readonly state: GPUBuffer;
   private readonly owned: GPUBuffer[] = [];
   private destroyed = false;
@@ -99,9 +100,20 @@ export class Dropout {
     this.write();
   }
 
+  /**
+   * Training mode (the default) drops with probability p; evaluation mode makes every prepared
+   * dispatch the identity (PyTorch's `model.eval()`), without re-recording anything.
+   */
+  setTraining(training: boolean): void {
+    this.assertLive();
+    this.training = training;
+    this.write();
+  }
+
   private write(): void {
+    const p = this.training ? this.p : 0;
     const data = this.gpu.kernel('dropout.wgsl').source.packUniform('state', {
-      seed: this.seed, counter: this._counter, threshold: dropoutThreshold(this.p), scale: this.p >= 1 ? 0 : 1 / (1 - this.p),
+      seed: this.seed, counter: this._counter, threshold: dropoutThreshold(p), scale: p >= 1 ? 0 : 1 / (1 - p),
     });
     this.gpu.device.queue.writeBuffer(this.state, 0, data);
   }

@@ -6,6 +6,7 @@ import { TENSOR_USAGE } from '../gpu/flags.js';
 import { repackWhh, repackWhhDispatch, repackedCols, defaultStepTile, type StepTile } from '../kernels/cellStep.js';
 import { encodeDispatches, type Dispatch } from '../gpu/dispatch.js';
 import { RecurrentBackward } from '../plan/recurrentBackward.js';
+import { Dropout } from '../kernels/dropout.js';
 import { RecurrentPlan, type DirectionParams, type RunStats, type PlanOutputs } from '../plan/recurrentPlan.js';
 import { readParameter, type NamedTensor, type StateDict } from '../io/stateDict.js';
 import { Tensor, expectRank, expectShape } from '../tensor.js';
@@ -21,6 +22,12 @@ export interface RecurrentOptions {
   bias?: boolean;
   batchFirst?: boolean;
   bidirectional?: boolean;
+  /**
+   * PyTorch's `dropout`: probability of zeroing each output of every layer but the last, in
+   * training (forwardBackward, SequenceModel.trainStep) only; the mask comes from an on-GPU hash
+   * and is regenerated, not stored, for the backward. Default 0.
+   */
+  dropout?: number;
   /** Seed of the initial weights, drawn like PyTorch's: U(−1/√hiddenSize, 1/√hiddenSize). */
   seed?: number;
   /** Thread layout of the cell-step kernels (default: 64 units × min(4, batch) rows per thread). */
@@ -86,6 +93,8 @@ export class RecurrentLayer {
   private readonly repackOwned: GPUBuffer[] = [];
   private readonly tile: Partial<StepTile>;
   private readonly seed: number;
+  /** Between-layer dropout of training plans (null when dropout is 0 or there is one layer). */
+  readonly dropout: Dropout | null;
   private destroyed = false;
 
   protected constructor(readonly gpu: Gpu, cell: CellKind, opts: RecurrentOptions, nonlinearity?: 'tanh' | 'relu') {
@@ -100,7 +109,12 @@ export class RecurrentLayer {
       batchFirst: opts.batchFirst ?? false,
       bidirectional: opts.bidirectional ?? false,
       nonlinearity,
+      dropout: opts.dropout ?? 0,
     });
+    if (typeof this.config.dropout !== 'number' || !(this.config.dropout >= 0 && this.config.dropout < 1)) {
+      throw new ShapeError(`${name}: dropout must be a probability in [0, 1), got ${String(opts.dropout)}`);
+    }
+    this.dropout = this.config.dropout > 0 && this.config.numLayers > 1 ? new Dropout(gpu, { p: this.config.dropout, seed: (opts.seed ?? 0) + 0x5eed }) : null;
     this.tile = opts.stepTile ?? {};
     this.seed = opts.seed ?? 0;
     this.ownsStore = !opts.store;
@@ -268,8 +282,8 @@ export class RecurrentLayer {
     let plan = this.trainPlans.get(key);
     if (!plan) {
       const tile = { ...defaultStepTile(batch, this.gpu.adapterInfo.isFallbackAdapter), ...this.tile };
-      const forward = new RecurrentPlan(this.gpu, this.config, this.params, seqLen, batch, tile, true);
-      plan = { forward, backward: new RecurrentBackward(this.gpu, this.config, this.params, this.store, forward, { inputGrad }) };
+      const forward = new RecurrentPlan(this.gpu, this.config, this.params, seqLen, batch, tile, true, this.dropout);
+      plan = { forward, backward: new RecurrentBackward(this.gpu, this.config, this.params, this.store, forward, { inputGrad, dropout: this.dropout }) };
       if (this.trainPlans.size >= MAX_PLANS) {
         const [oldKey, old] = this.trainPlans.entries().next().value as [string, TrainingPlan];
         old.forward.destroy();
@@ -313,6 +327,8 @@ export class RecurrentLayer {
       expectShape(op, 'dcN', upstream.dcN, stateShape, '[numLayers·numDirections, batch, hiddenSize]');
     }
     const { forward, backward } = this.trainingPlan(T, B, inputGrad);
+    // Between-layer dropout is on here (training); its mask is drawn with `dropout.counter`.
+    this.dropout?.setTraining(true);
     const gpu = this.gpu;
     const output = Tensor.empty(gpu, outputShape, 'rnn.output');
     const hN = Tensor.empty(gpu, stateShape, 'rnn.hN');
@@ -351,6 +367,7 @@ export class RecurrentLayer {
     if (this.destroyed) return;
     this.dropPlans();
     this.releaseParams();
+    this.dropout?.destroy();
     this.destroyed = true;
   }
 

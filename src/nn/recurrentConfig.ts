@@ -12,6 +12,8 @@ export interface RecurrentConfig {
   batchFirst: boolean;
   bidirectional: boolean;
   nonlinearity?: 'tanh' | 'relu'; // rnn only, default 'tanh'
+  /** PyTorch's `dropout`: applied to the output of every layer but the last, in training only. */
+  dropout?: number;
 }
 
 /** Number of gates: rnn 1, lstm 4 (i,f,g,o), gru 3 (r,z,n) — PyTorch order. */

@@ -34,6 +34,8 @@ export interface SequenceModelOptions {
   numLayers?: number;
   bidirectional?: boolean;
   nonlinearity?: 'tanh' | 'relu';
+  /** Dropout between recurrent layers (PyTorch's `dropout`), in training steps only. Default 0. */
+  dropout?: number;
   /** Classes (cross-entropy) or values (MSE) predicted per row. */
   outputSize: number;
   mode: 'manyToMany' | 'manyToOne';
@@ -123,7 +125,7 @@ export class SequenceModel {
     this.embeddingSlot = o.vocabSize ? this.store.add('embedding.weight', [o.vocabSize, o.embeddingDim!]) : null;
     const layerOpts = {
       inputSize: o.inputSize, hiddenSize: o.hiddenSize, numLayers: o.numLayers, bidirectional: o.bidirectional,
-      seed: o.seed, store: this.store, prefix: 'rnn.',
+      dropout: o.dropout, seed: o.seed, store: this.store, prefix: 'rnn.',
     };
     this.rnn = o.cell === 'lstm' ? new LSTM(gpu, layerOpts) : o.cell === 'gru' ? new GRU(gpu, layerOpts) : new RNN(gpu, { ...layerOpts, nonlinearity: o.nonlinearity });
     const D = o.bidirectional ? 2 : 1;
@@ -203,6 +205,8 @@ export class SequenceModel {
     this.upload(step, batch);
     const lr = this.train.schedule ? this.train.schedule(this.optimizer.options.lr, this.stepCount) : this.optimizer.options.lr;
     this.optimizer.beforeStep(lr);
+    this.rnn.dropout?.setTraining(true);
+    this.rnn.dropout?.setStep(this.stepCount % 2 ** 32);
     this.stepCount++;
     const encoder = this.gpu.device.createCommandEncoder({ label: 'trainStep' });
     const carried = this.train.carryState ? this.carriedState(batch.batch) : null;
@@ -218,6 +222,7 @@ export class SequenceModel {
   async evaluate(batch: Batch): Promise<number> {
     const step = this.stepFor(batch);
     this.upload(step, batch);
+    this.rnn.dropout?.setTraining(false);
     const encoder = this.gpu.device.createCommandEncoder({ label: 'evaluate' });
     step.encode(encoder, step.forward, { h0: null, c0: null }, false);
     this.gpu.submit(encoder, step.forward.length);
@@ -230,6 +235,7 @@ export class SequenceModel {
     const step = this.stepFor({ inputs, targets: new Int32Array(0), seqLen, batch });
     this.uploadInputs(step, inputs, seqLen, batch);
     // The loss kernels run on whatever targets the buffer holds: harmless, their output is unused.
+    this.rnn.dropout?.setTraining(false);
     const encoder = this.gpu.device.createCommandEncoder({ label: 'predict' });
     step.encode(encoder, step.forward, { h0: null, c0: null }, false);
     this.gpu.submit(encoder, step.forward.length);
@@ -472,6 +478,7 @@ function resolveOptions(o: SequenceModelOptions): Resolved {
     numLayers: posInt('numLayers', o.numLayers ?? 1),
     bidirectional: !!o.bidirectional,
     nonlinearity: o.nonlinearity ?? 'tanh',
+    dropout: o.dropout ?? 0,
     outputSize: posInt('outputSize', o.outputSize),
     mode: o.mode,
     loss: o.loss,

@@ -15,6 +15,7 @@ import { backwardSlotSize, cellStepBackwardDispatch, dgatesWidth, packBackwardPa
 import { gateCount, type RecurrentConfig } from '../nn/recurrentConfig.js';
 import type { ParameterStore } from '../nn/parameters.js';
 import type { DirectionParams, RecurrentPlan } from './recurrentPlan.js';
+import type { Dropout } from '../kernels/dropout.js';
 
 export class RecurrentBackward {
   readonly dispatches: Dispatch[] = [];
@@ -35,7 +36,7 @@ export class RecurrentBackward {
     params: DirectionParams[],
     store: ParameterStore,
     fwd: RecurrentPlan,
-    opts: { inputGrad?: boolean } = {},
+    opts: { inputGrad?: boolean; dropout?: Dropout | null } = {},
   ) {
     const { cell, hiddenSize: H, numLayers: L, batchFirst } = cfg;
     const T = fwd.seqLen;
@@ -57,6 +58,10 @@ export class RecurrentBackward {
     this.dinput = opts.inputGrad ? buffer(rows * cfg.inputSize, 'rnn.dinput') : null;
     const dgates = Array.from({ length: D }, (_, d) => buffer(rows * width, `rnn.dgates${d}`));
     const dlayer = Array.from({ length: L - 1 }, (_, l) => buffer(rows * DH, `rnn.dseq${l}`));
+    // With dropout, dx of layer l ≥ 1 is the gradient of the dropped input: the same mask (same
+    // salt, same step counter) maps it back to the gradient of layer l−1's output.
+    const drop = opts.dropout ?? null;
+    const ddropped = drop && L > 1 ? buffer(rows * DH, 'rnn.ddropped') : null;
     const ones = buffer(rows, 'rnn.ones');
     gpu.device.queue.writeBuffer(ones, 0, new Float32Array(rows).fill(1));
 
@@ -116,12 +121,13 @@ export class RecurrentBackward {
           }
         }
       }
-      const dx = l > 0 ? dlayer[l - 1] : this.dinput;
+      const dx = l > 0 ? (ddropped ?? dlayer[l - 1]) : this.dinput;
       if (dx) {
         for (let d = 0; d < D; d++) {
           const p = params[l * D + d];
           gemm({ M: rows, N: inFeatures, K: G * H, a: { buffer: dgates[d], ld: width }, b: { buffer: p.wih.buffer, offset: p.wih.offset, ld: inFeatures }, c: { buffer: dx, ld: inFeatures }, beta: d === 0 ? undefined : 1, label: `l${l}d${d}.dx` });
         }
+        if (l > 0 && drop && ddropped) this.dispatches.push(drop.dispatch({ n: rows * DH, x: { buffer: ddropped }, y: { buffer: dlayer[l - 1] }, salt: l, label: `l${l}.dropout.backward` }));
       }
     }
   }

@@ -13,6 +13,7 @@ import { cellStepDispatch, packStepParams, repackedCols, stepSlotSize, type Step
 import { gateCount, type RecurrentConfig } from '../nn/recurrentConfig.js';
 import { Tensor } from '../tensor.js';
 import type { BufferView } from '../nn/parameters.js';
+import type { Dropout } from '../kernels/dropout.js';
 
 /**
  * GPU buffers of one (layer, direction): views of the parameters (PyTorch layout) in the layer's
@@ -82,6 +83,8 @@ export class RecurrentPlan {
     readonly tile: StepTile,
     /** A training plan saves the activations the backward needs and keeps every layer's input. */
     readonly training = false,
+    /** Training only: dropout on every layer's output but the last (salt = index of the layer it feeds). */
+    dropout: Dropout | null = null,
   ) {
     const { cell, hiddenSize: H, numLayers: L, batchFirst } = cfg;
     const T = seqLen;
@@ -110,6 +113,8 @@ export class RecurrentPlan {
     const betweenCount = training ? L - 1 : Math.min(2, L - 1);
     const between = Array.from({ length: betweenCount }, (_, i) => buffer(this.rows * DH, `rnn.seq${i}`));
     const layerOutput = (l: number) => (l === L - 1 ? this.output : between[l % betweenCount]);
+    const drop = training && dropout ? dropout : null;
+    const dropped = drop ? Array.from({ length: L - 1 }, (_, i) => buffer(this.rows * DH, `rnn.dropped${i}`)) : [];
     if (training) {
       const gatesWidth = cell === 'rnn' ? H : 4 * H;
       const hprevBase = this.rows * gatesWidth;
@@ -125,7 +130,8 @@ export class RecurrentPlan {
 
     for (let l = 0; l < L; l++) {
       const inFeatures = l === 0 ? cfg.inputSize : DH;
-      const layerIn = l === 0 ? this.input : layerOutput(l - 1);
+      const layerIn = l === 0 ? this.input : drop ? dropped[l - 1] : layerOutput(l - 1);
+      if (drop && l > 0) this.dispatches.push(drop.dispatch({ n: this.rows * DH, x: { buffer: layerOutput(l - 1) }, y: { buffer: layerIn }, salt: l, label: `l${l}.dropout` }));
       this.layerInputs.push(layerIn);
       const layerOut = layerOutput(l);
       for (let d = 0; d < D; d++) {

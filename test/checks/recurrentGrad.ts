@@ -6,6 +6,7 @@ import { Tensor } from '../../src/tensor.js';
 import { parameterShapes, type CellKind } from '../../src/nn/recurrentConfig.js';
 import { rnnBackwardRef } from '../../src/reference/rnnBackward.js';
 import { rng, uniform, assertClose } from './util.js';
+import { dropoutKeep } from '../../src/kernels/dropout.js';
 import { makeLayer } from './recurrent.js';
 import type { Check } from './kernels.js';
 
@@ -120,3 +121,50 @@ async function checkRepack(gpu: Gpu, cell: CellKind, hiddenSize: number, seed: n
 recurrentGradChecks.push(
   ...(['rnn', 'lstm', 'gru'] as const).flatMap((cell, i) => [1, 6, 33].map((H) => ({ name: `W_hh repack on the GPU == CPU repack: ${cell} H${H}`, run: (gpu: Gpu) => checkRepack(gpu, cell, H, 40 + i) }))),
 );
+
+/**
+ * Dropout between layers (training): GPU forward + BPTT vs the float64 reference composed layer
+ * by layer, with the mask rebuilt on the CPU from the same hash (dropoutKeep): the forward drops
+ * layer 0's output, the backward applies the same mask to the gradient flowing back into it.
+ */
+async function checkDropout(gpu: Gpu, cell: CellKind, seed: number): Promise<void> {
+  const rand = rng(seed);
+  const [I, H, T, B, p, counter] = [3, 5, 4, 3, 0.4, 7];
+  const cfg = { cell, inputSize: I, hiddenSize: H, numLayers: 2, bias: true, batchFirst: false, bidirectional: true, nonlinearity: 'tanh' as const };
+  const DH = 2 * H;
+  const weights: Record<string, Float32Array> = {};
+  for (const { name, shape } of parameterShapes(cfg)) weights[name] = uniform(rand, shape.reduce((a, b) => a * b, 1), -0.5, 0.5);
+  const x = uniform(rand, T * B * I, -1, 1);
+  const dOutput = uniform(rand, T * B * DH, -1, 1);
+  const layer = makeLayer(gpu, cell, { ...cfg, dropout: p, seed });
+  layer.loadStateDict(weights);
+  const dropout = layer.dropout!;
+  dropout.setStep(counter);
+  const t = { x: Tensor.from(gpu, x, [T, B, I]), dOutput: Tensor.from(gpu, dOutput, [T, B, DH]) };
+  const out = layer.forwardBackward(t.x, {}, { dOutput: t.dOutput }, { inputGrad: true });
+
+  const layerWeights = (l: number) => Object.fromEntries(Object.entries(weights).filter(([k]) => k.includes(`_l${l}`)).map(([k, v]) => [k.replace(`_l${l}`, '_l0'), v]));
+  const cfg0 = { ...cfg, numLayers: 1 };
+  const cfg1 = { ...cfg, numLayers: 1, inputSize: DH };
+  const mask = Float64Array.from({ length: T * B * DH }, (_, i) => (dropoutKeep(dropout.seed, counter, 1, i, p) ? 1 / (1 - p) : 0));
+  const kept = mask.filter((m) => m > 0).length / mask.length;
+  const ref0 = rnnBackwardRef(cfg0, layerWeights(0), x, T, B, undefined, undefined, {});
+  const dropped = ref0.output.map((v, i) => v * mask[i]);
+  const ref1 = rnnBackwardRef(cfg1, layerWeights(1), dropped, T, B, undefined, undefined, { dOutput });
+  const ref0b = rnnBackwardRef(cfg0, layerWeights(0), x, T, B, undefined, undefined, { dOutput: ref1.dInput.map((v, i) => v * mask[i]) });
+  const what = `${cell} dropout ${p} (kept ${kept.toFixed(2)})`;
+  assertClose(`${what}: output`, await out.output.read(), ref1.output, { rtol: 1e-4, atol: 1e-4 });
+  assertClose(`${what}: hN`, await out.hN.read(), [...ref0.hN, ...ref1.hN], { rtol: 1e-4, atol: 1e-4 });
+  assertClose(`${what}: dInput`, await out.dInput!.read(), ref0b.dInput, gradTol(ref0b.dInput));
+  const grads = await layer.gradients();
+  for (const [l, ref] of [[0, ref0b], [1, ref1]] as const) {
+    for (const [k, want] of Object.entries(ref.dWeights)) {
+      const name = k.replace('_l0', `_l${l}`);
+      assertClose(`${what}: grad ${name}`, grads[name].data, want, gradTol(want));
+    }
+  }
+  for (const v of [...Object.values(t), out.output, out.hN, out.cN, out.dInput]) v?.destroy();
+  layer.destroy();
+}
+
+recurrentGradChecks.push(...(['lstm', 'gru', 'rnn'] as const).map((cell, i) => ({ name: `BPTT with dropout between layers vs float64 (same mask forward and backward): ${cell}`, run: (gpu: Gpu) => checkDropout(gpu, cell, 60 + i) })));
