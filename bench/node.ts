@@ -18,6 +18,7 @@ import { kernelChecks } from '../test/checks/kernels.js';
 import { recurrentChecks } from '../test/checks/recurrent.js';
 import { recurrentGradChecks } from '../test/checks/recurrentGrad.js';
 import { trainingChecks } from '../test/checks/training.js';
+import { modelGradChecks } from '../test/checks/modelGrad.js';
 
 const args = new Map(
   process.argv.slice(2).map((a) => {
@@ -40,7 +41,7 @@ report.adapter = gpu.adapterInfo;
 report.features = gpu.features;
 if (args.has('check')) {
   let failed = 0;
-  const checks = [...kernelChecks, ...recurrentChecks, ...recurrentGradChecks, ...trainingChecks];
+  const checks = [...kernelChecks, ...recurrentChecks, ...recurrentGradChecks, ...trainingChecks, ...modelGradChecks];
   for (const check of checks) {
     try {
       await check.run(gpu);

@@ -61,6 +61,35 @@ export async function trainingRows(gpu: Gpu, tf: Tf | { error: string }, cases: 
     const batch = { inputs: x, targets: y, seqLen: o.seqLen, batch: c.batch };
     const wall = await timeRuns(() => model.trainStep(batch, { readLoss: true }), o.reps);
     const stats = model.lastRun!;
+    // GPU time of the parts, from timestamp queries (one pass per dispatch): forward (through the
+    // loss) vs backward + update.
+    let gpuMs: number | undefined;
+    let split: string | undefined;
+    const parts = model.stepDispatches(o.seqLen, c.batch);
+    const all = [...parts.forward, ...parts.backward, ...parts.update];
+    const profiler = gpu.createProfiler(all.length);
+    if (profiler) {
+      const fwd: number[] = [];
+      const rest: number[] = [];
+      const byKind = new Map<string, number>();
+      for (let i = 0; i < Math.min(3, o.reps); i++) {
+        gpu.run(all, profiler);
+        const t = await profiler.read();
+        const sum = (from: number, to: number) => t.kernels.slice(from, to).reduce((a, k) => a + k.ms, 0);
+        fwd.push(sum(0, parts.forward.length));
+        rest.push(sum(parts.forward.length, all.length));
+        byKind.clear();
+        // Kernel kinds: labels without layer/direction prefix and timestep suffix.
+        for (const k of t.kernels) {
+          const kind = k.label.replace(/^l\d+d\d+\./, '').replace(/^l\d+\./, '').replace(/\d+$/, '');
+          byKind.set(kind, (byKind.get(kind) ?? 0) + k.ms);
+        }
+      }
+      profiler.destroy();
+      gpuMs = median(fwd) + median(rest);
+      const top = [...byKind.entries()].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([k, ms]) => `${k} ${ms.toFixed(2)}`).join(', ');
+      split = `forward ${median(fwd).toFixed(2)} ms, backward + update ${median(rest).toFixed(2)} ms (${(median(rest) / median(fwd)).toFixed(2)}× the forward); by kernel (ms): ${top}`;
+    }
     model.destroy();
     const G = c.cell === 'lstm' ? 4 : 3;
     // forward ≈ 2·T·B·G·H·(I + H) + head; backward ≈ 2× forward (dgates·W_hh, dW_ih, dW_hh, dx)
@@ -69,9 +98,9 @@ export async function trainingRows(gpu: Gpu, tf: Tf | { error: string }, cases: 
       group: 'training',
       workload,
       flops: 3 * forwardFlops,
-      seqgpu: { wallMs: median(wall), reps: o.reps, dispatches: stats.dispatches },
+      seqgpu: { wallMs: median(wall), gpuMs, reps: o.reps, dispatches: stats.dispatches },
       peers: {},
-      extra: { 'per step': `${stats.dispatches} dispatches, ${stats.submits} submit (forward + MSE + BPTT + Adam + W_hh repack), loss read back each step` },
+      extra: { 'per step': `${stats.dispatches} dispatches, ${stats.submits} submit (forward + MSE + BPTT + Adam + W_hh repack), loss read back each step`, ...(split ? { 'GPU split': split } : {}) },
     };
     row.peers['tfjs-webgpu'] = 'error' in tf ? tf : await measureTfTraining(tf, x, y, c, o);
     rows.push(row);

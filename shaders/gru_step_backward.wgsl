@@ -12,8 +12,8 @@
 // gradient of x·W_ihᵀ + b_ih; blocks r, z and the fourth are that of h·W_hhᵀ + b_hh.
 //
 // Bindings (group 0):
-//   0 dgates read_write [rows, 4H]  reads row t+1 (written by the previous dispatch), writes row t
-//   1 Whh    read       [3H, H]     W_hh in PyTorch's layout
+//   0 dgates read_write (vec4-typed) [rows, 4H]  reads row t+1 (written by the previous dispatch), writes row t
+//   1 Wb     read       [H, H] vec4  W_hh repacked: Wb[u, j] = (W_r[u,j], W_z[u,j], W_n[u,j], 0) (recurrent_matvec_backward.wgsl)
 //   2 saved  read       the forward's saved activations (gru_step.wgsl, SAVE)
 //   3 dout   read       [rows, D·H] gradient of this layer's output sequence
 //   4 dhN    read       [L·D, B, H] gradient of the final hidden state
@@ -23,13 +23,14 @@
 
 // #include "backward_params.wgsl"
 
-const GATES: u32 = 3u;
 const DG_WIDTH: u32 = 4u;
-// W_hh rows r, z, n pair with dgates blocks r, z and the fourth (dpre_n ⊙ r).
-fn dgCol(k: u32, H: u32) -> u32 { return select(k + H, k, k < 2u * H); }
+// Column blocks paired with Wb's gates r, z, n: r, z and the hidden-side n (dpre_n ⊙ r); the
+// 4th pairs with Wb's zero.
+const GATE_BLOCKS = vec4<u32>(0u, 1u, 3u, 0u);
+const RNN_PACK = false;
 
-@group(0) @binding(0) var<storage, read_write> dgates: array<f32>;
-@group(0) @binding(1) var<storage, read> Whh: array<f32>;
+@group(0) @binding(0) var<storage, read_write> dgates: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> Wb: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> saved: array<f32>;
 @group(0) @binding(3) var<storage, read> dout: array<f32>;
 @group(0) @binding(4) var<storage, read> dhN: array<f32>;
@@ -58,10 +59,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let un = saved[at + 3u * H];
     let hp = saved[params.hprevBase + row * H + j];
     let dn = dh * (1.0 - z) * (1.0 - n * n);
-    dgates[at] = dn * un * rg * (1.0 - rg);
-    dgates[at + H] = dh * (hp - n) * z * (1.0 - z);
-    dgates[at + 2u * H] = dn;
-    dgates[at + 3u * H] = dn * rg;
+    setDg(at, dn * un * rg * (1.0 - rg));
+    setDg(at + H, dh * (hp - n) * z * (1.0 - z));
+    setDg(at + 2u * H, dn);
+    setDg(at + 3u * H, dn * rg);
     carry[s] = dh * z;
   }
 }

@@ -11,8 +11,8 @@
 // x·W_ihᵀ + b_ih and h·W_hhᵀ + b_hh: the weight gradients are GEMMs over all rows afterwards.
 //
 // Bindings (group 0):
-//   0 dgates read_write [rows, 4H]  reads row t+1 (written by the previous dispatch), writes row t
-//   1 Whh    read       [4H, H]     W_hh in PyTorch's layout
+//   0 dgates read_write (vec4-typed) [rows, 4H]  reads row t+1 (written by the previous dispatch), writes row t
+//   1 Wb     read       [H, H] vec4  W_hh repacked: Wb[u, j] = (W_i[u,j], W_f[u,j], W_g[u,j], W_o[u,j]) (recurrent_matvec_backward.wgsl)
 //   2 saved  read       the forward's saved activations (lstm_step.wgsl, SAVE)
 //   3 dout   read       [rows, D·H] gradient of this layer's output sequence
 //   4 dhN    read       [L·D, B, H] gradient of the final hidden state
@@ -23,12 +23,13 @@
 // #include "activations.wgsl"
 // #include "backward_params.wgsl"
 
-const GATES: u32 = 4u;
 const DG_WIDTH: u32 = 4u;
-fn dgCol(k: u32, H: u32) -> u32 { return k; }
+// Column block of each gate's dgates in a row: i, f, g, o.
+const GATE_BLOCKS = vec4<u32>(0u, 1u, 2u, 3u);
+const RNN_PACK = false;
 
-@group(0) @binding(0) var<storage, read_write> dgates: array<f32>;
-@group(0) @binding(1) var<storage, read> Whh: array<f32>;
+@group(0) @binding(0) var<storage, read_write> dgates: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> Wb: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> saved: array<f32>;
 @group(0) @binding(3) var<storage, read> dout: array<f32>;
 @group(0) @binding(4) var<storage, read> dhN: array<f32>;
@@ -58,10 +59,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let tc = tanh_safe(f * cPrev + i * g); // as in the forward
     let s = params.stateOffset + b * H + j;
     let dc = carry[s] + dh * o * (1.0 - tc * tc);
-    dgates[at] = dc * g * i * (1.0 - i);
-    dgates[at + H] = dc * cPrev * f * (1.0 - f);
-    dgates[at + 2u * H] = dc * i * (1.0 - g * g);
-    dgates[at + 3u * H] = dh * tc * o * (1.0 - o);
+    setDg(at, dc * g * i * (1.0 - i));
+    setDg(at + H, dc * cPrev * f * (1.0 - f));
+    setDg(at + 2u * H, dc * i * (1.0 - g * g));
+    setDg(at + 3u * H, dh * tc * o * (1.0 - o));
     carry[s] = dc * f;
   }
 }

@@ -1,17 +1,25 @@
 // recurrent_matvec_backward.wgsl — the recurrent part of dh_t shared by the cell-step backward
-// kernels (included; the including kernel declares `params`, `Whh`, `dgates`, `dhN`, the
-// constants GATES and DG_WIDTH, and `fn dgCol(k: u32, H: u32) -> u32`).
+// kernels (included; the including kernel declares `params`, `Wb`, `dgates` (vec4-typed), `dhN`,
+// and the constants DG_WIDTH, GATE_BLOCKS and RNN_PACK).
 //
-//   acc[r] = Σ_k dgates_{t'}[b0 + r, dgCol(k)] · W_hh[k, j]       k < GATES·H,  r < BT
+//   acc[r] = Σ_{gate g, unit u} dgates_{t'}[b0 + r, block_g·H + u] · W_hh[g·H + u, j]     r < BT
 //
 // i.e. the gradient reaching h_t through the pre-activations of the step processed before
-// (t' = t+1 forward). On the first step processed there is no t': acc = dhN (the gradient of
-// the final state). W_hh is read in PyTorch's layout [GATES·H, H]: for a fixed k, consecutive
-// threads read consecutive j (coalesced); the dgates value is the same for every thread of the
-// workgroup (a broadcast). No workgroup memory, no barriers.
+// (t' = t+1 forward). On the first step processed there is no t': acc = dhN.
+// Wb is W_hh repacked for this product — the vec4 transpose of the forward's Wp:
+//   LSTM/GRU: Wb[u, j] = (W[0·H+u, j], W[1·H+u, j], W[2·H+u, j], W[3·H+u, j])   (GRU: 4th = 0)
+//   RNN (RNN_PACK): Wb[q, j] = (W[4q, j], W[4q+1, j], W[4q+2, j], W[4q+3, j])
+// so consecutive threads (j) read consecutive vec4s, and with VEC_H the dgates of 4 consecutive
+// units of one gate are one vec4 (the same for every thread of the workgroup: a broadcast).
+// Per 4 units: 4 vec4 loads of Wb, 4 of dgates, 16 FMAs — the forward's loop shape.
 
-override WG: u32 = 64u;   // threads per workgroup, one hidden unit each
-override BT: u32 = 4u;    // batch rows per thread, 1 … 8
+override WG: u32 = 64u;        // threads per workgroup, one hidden unit each
+override BT: u32 = 4u;         // batch rows per thread, 1 … 8
+override VEC_H: bool = false;  // hidden % 4 == 0: dgates rows load as vec4
+
+fn dgAt(i: u32) -> f32 {
+  return dgates[i >> 2u][i & 3u];
+}
 
 fn dhFromNext(j: u32, b0: u32) -> array<f32, 8> {
   var acc: array<f32, 8>;
@@ -24,14 +32,56 @@ fn dhFromNext(j: u32, b0: u32) -> array<f32, 8> {
     return acc;
   }
   let width = DG_WIDTH * H;
-  for (var k = 0u; k < GATES * H; k++) {
-    let w = Whh[k * H + j];
-    let col = dgCol(k, H);
-    for (var r = 0u; r < BT; r++) {
-      if (r < rows) {
-        acc[r] += dgates[(params.nextRow0 + (b0 + r) * params.rowStrideB) * width + col] * w;
+  let blk = GATE_BLOCKS * H;
+  if (RNN_PACK) {
+    for (var q = 0u; 4u * q < H; q++) {
+      let w = Wb[q * H + j];
+      for (var r = 0u; r < BT; r++) {
+        if (r < rows) {
+          let base = (params.nextRow0 + (b0 + r) * params.rowStrideB) * width + 4u * q;
+          var dg: vec4<f32>;
+          if (VEC_H) { dg = dgates[base >> 2u]; } else {
+            for (var c = 0u; c < 4u; c++) { if (4u * q + c < H) { dg[c] = dgAt(base + c); } }
+          }
+          acc[r] += dot(dg, w);
+        }
+      }
+    }
+    return acc;
+  }
+  if (VEC_H) {
+    for (var u = 0u; u < H; u += 4u) {
+      let w0 = Wb[u * H + j];
+      let w1 = Wb[(u + 1u) * H + j];
+      let w2 = Wb[(u + 2u) * H + j];
+      let w3 = Wb[(u + 3u) * H + j];
+      for (var r = 0u; r < BT; r++) {
+        if (r < rows) {
+          let base = (params.nextRow0 + (b0 + r) * params.rowStrideB) * width + u;
+          let g0 = dgates[(base + blk.x) >> 2u];   // gate 0 of units u … u+3
+          let g1 = dgates[(base + blk.y) >> 2u];
+          let g2 = dgates[(base + blk.z) >> 2u];
+          let g3 = dgates[(base + blk.w) >> 2u];
+          acc[r] += dot(vec4<f32>(g0.x, g1.x, g2.x, g3.x), w0) + dot(vec4<f32>(g0.y, g1.y, g2.y, g3.y), w1)
+                  + dot(vec4<f32>(g0.z, g1.z, g2.z, g3.z), w2) + dot(vec4<f32>(g0.w, g1.w, g2.w, g3.w), w3);
+        }
+      }
+    }
+  } else {
+    for (var u = 0u; u < H; u++) {
+      let w = Wb[u * H + j];
+      for (var r = 0u; r < BT; r++) {
+        if (r < rows) {
+          let base = (params.nextRow0 + (b0 + r) * params.rowStrideB) * width + u;
+          acc[r] += dot(vec4<f32>(dgAt(base + blk.x), dgAt(base + blk.y), dgAt(base + blk.z), dgAt(base + blk.w)), w);
+        }
       }
     }
   }
   return acc;
+}
+
+// dgates[i] = v (dgates is vec4-typed for the loads above).
+fn setDg(i: u32, v: f32) {
+  dgates[i >> 2u][i & 3u] = v;
 }

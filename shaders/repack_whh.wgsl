@@ -1,13 +1,16 @@
-// repack_whh.wgsl — W_hh from PyTorch's layout [G·H, H] to the forward step kernels' layout
-// (recurrent_matvec.wgsl), on the GPU, after every optimizer update of W_hh:
+// repack_whh.wgsl — W_hh from PyTorch's layout [G·H, H] to the step kernels' layouts, on the GPU,
+// after every optimizer update of W_hh: the forward's Wp (recurrent_matvec.wgsl) and the
+// backward's Wb, its vec4 transpose (recurrent_matvec_backward.wgsl):
 //
 //   LSTM, GRU (KIND 1):  Wp[k, j] = (W[0·H + j, k], W[1·H + j, k], W[2·H + j, k], W[3·H + j, k])  (GRU: 4th = 0)
 //   RNN       (KIND 0):  Wp[k, q] = (W[4q, k], W[4q + 1, k], W[4q + 2, k], W[4q + 3, k])          (rows ≥ H: 0)
+//   both:                Wb[col, k] = Wp[k, col]
 //
 // Bindings (group 0):
 //   0 Whh    read        [G·H, H]
 //   1 Wp     read_write  [H, cols] vec4
-//   2 params uniform     { hidden, cols, gates }
+//   2 Wb     read_write  [cols, H] vec4
+//   3 params uniform     { hidden, cols, gates }
 // Workgroup: 64 threads along columns; grid (⌈cols / 64⌉, H): one thread per vec4.
 
 struct RepackParams {
@@ -20,7 +23,8 @@ override KIND: u32 = 1u;
 
 @group(0) @binding(0) var<storage, read> Whh: array<f32>;
 @group(0) @binding(1) var<storage, read_write> Wp: array<vec4<f32>>;
-@group(0) @binding(2) var<uniform> params: RepackParams;
+@group(0) @binding(2) var<storage, read_write> Wb: array<vec4<f32>>;
+@group(0) @binding(3) var<uniform> params: RepackParams;
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -40,4 +44,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (valid) { v[q] = Whh[row * H + k]; }
   }
   Wp[k * params.cols + col] = v;
+  Wb[col * H + k] = v;
 }

@@ -7,8 +7,8 @@
 // dpre_t is the gradient of both x·W_ihᵀ + b_ih and h·W_hhᵀ + b_hh.
 //
 // Bindings (group 0):
-//   0 dgates read_write [rows, H]    reads row t+1 (written by the previous dispatch), writes row t
-//   1 Whh    read       [H, H]       W_hh in PyTorch's layout
+//   0 dgates read_write (vec4-typed) [rows, H]    reads row t+1 (written by the previous dispatch), writes row t
+//   1 Wb     read       [⌈H/4⌉, H] vec4  W_hh repacked: Wb[q, j] = (W[4q,j], …, W[4q+3,j]) (recurrent_matvec_backward.wgsl)
 //   2 saved  read       the forward's saved activations (rnn_step.wgsl, SAVE)
 //   3 dout   read       [rows, D·H]  gradient of this layer's output sequence
 //   4 dhN    read       [L·D, B, H]  gradient of the final hidden state
@@ -19,12 +19,12 @@
 
 override ACT: u32 = 2u;   // 2 tanh, 3 relu (as activations.wgsl)
 
-const GATES: u32 = 1u;
 const DG_WIDTH: u32 = 1u;
-fn dgCol(k: u32, H: u32) -> u32 { return k; }
+const GATE_BLOCKS = vec4<u32>(0u, 0u, 0u, 0u); // unused: RNN_PACK reads 4 units per vec4
+const RNN_PACK = true;
 
-@group(0) @binding(0) var<storage, read_write> dgates: array<f32>;
-@group(0) @binding(1) var<storage, read> Whh: array<f32>;
+@group(0) @binding(0) var<storage, read_write> dgates: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> Wb: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> saved: array<f32>;
 @group(0) @binding(3) var<storage, read> dout: array<f32>;
 @group(0) @binding(4) var<storage, read> dhN: array<f32>;
@@ -47,6 +47,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let h = saved[row * H + j];
     var dpre = dh * (1.0 - h * h);
     if (ACT == 3u) { dpre = select(0.0, dh, h > 0.0); }
-    dgates[row * H + j] = dpre;
+    setDg(row * H + j, dpre);
   }
 }

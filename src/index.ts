@@ -27,3 +27,5 @@ export { Dropout, dropoutKeep, dropoutThreshold, type DropoutOptions, type Dropo
 export { Optimizer, type OptimizerOptions, type OptimizerKind, type OptimizerState } from './optim/optimizer.js';
 export { constantLR, stepLR, exponentialLR, cosineLR, type LRSchedule } from './optim/schedules.js';
 export { SequenceModel, type SequenceModelOptions, type Batch, type TrainOptions, type StepStats } from './nn/sequenceModel.js';
+export { CharVocab, randomWindows } from './data/charText.js';
+export { rng } from './util/random.js';

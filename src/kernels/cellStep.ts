@@ -31,6 +31,18 @@ export function repackWhh(cell: CellKind, whh: ArrayLike<number>, hidden: number
   return out;
 }
 
+/**
+ * The backward kernels' W_hh layout (recurrent_matvec_backward.wgsl): the vec4 transpose of
+ * {@link repackWhh}'s [H, cols] matrix, i.e. Wb[col, k] = Wp[k, col].
+ */
+export function repackWhhBackward(cell: CellKind, whh: ArrayLike<number>, hidden: number): Float32Array {
+  const wp = repackWhh(cell, whh, hidden);
+  const cols = repackedCols(cell, hidden);
+  const out = new Float32Array(wp.length);
+  for (let k = 0; k < hidden; k++) for (let col = 0; col < cols; col++) for (let c = 0; c < 4; c++) out[(col * hidden + k) * 4 + c] = wp[(k * cols + col) * 4 + c];
+  return out;
+}
+
 /** Inverse of {@link repackWhh}: the kernels' layout → PyTorch `weight_hh` [G·H, H]. */
 export function unpackWhh(cell: CellKind, wp: ArrayLike<number>, hidden: number): Float32Array {
   const rows = gateCount(cell) * hidden;
@@ -55,17 +67,31 @@ export interface StepParams {
   cprevBase: number;
 }
 
-/** Bytes of one StepParams slot, rounded to the device's uniform offset alignment. */
-export function stepSlotSize(gpu: Gpu): number {
-  const size = gpu.kernel('lstm_step.wgsl').source.uniforms.get('params')!.size;
+/**
+ * Bytes of one slot of kernel `shader`'s uniform `binding` when a plan stores one slot per
+ * timestep in one buffer (bound with an offset): the struct size rounded to the device's
+ * minUniformBufferOffsetAlignment.
+ */
+export function uniformSlotSize(gpu: Gpu, shader: string, binding = 'params'): number {
+  const size = gpu.kernel(shader).source.uniforms.get(binding)!.size;
   const align = gpu.device.limits.minUniformBufferOffsetAlignment;
   return Math.ceil(size / align) * align;
 }
 
+/** Writes `values` as kernel `shader`'s uniform struct `binding` into `target` at byte `offset`. */
+export function packUniformSlot(gpu: Gpu, shader: string, values: object, target: ArrayBuffer, offset: number, binding = 'params'): void {
+  const bytes = gpu.kernel(shader).source.packUniform(binding, values as Record<string, number>);
+  new Uint8Array(target, offset, bytes.byteLength).set(new Uint8Array(bytes));
+}
+
+/** Bytes of one StepParams slot. */
+export function stepSlotSize(gpu: Gpu): number {
+  return uniformSlotSize(gpu, 'lstm_step.wgsl');
+}
+
 /** Writes one StepParams slot into `target` at byte `offset`. */
 export function packStepParams(gpu: Gpu, cell: CellKind, values: StepParams, target: ArrayBuffer, offset: number): void {
-  const bytes = gpu.kernel(CELL_SHADER[cell]).source.packUniform('params', values as unknown as Record<string, number>);
-  new Uint8Array(target, offset, bytes.byteLength).set(new Uint8Array(bytes));
+  packUniformSlot(gpu, CELL_SHADER[cell], values, target, offset);
 }
 
 /** Buffers of one layer-direction, bound by one cell-step dispatch. */
@@ -133,17 +159,18 @@ export function cellStepDispatch(
 }
 
 /**
- * One dispatch that rewrites the repacked W_hh from PyTorch's layout (shaders/repack_whh.wgsl),
+ * One dispatch that rewrites both repacked W_hh (forward Wp, backward Wb) from PyTorch's layout
+ * (shaders/repack_whh.wgsl),
  * run after each optimizer update. Its uniform is `transient`: the caller owns it.
  */
-export function repackWhhDispatch(gpu: Gpu, cell: CellKind, hidden: number, whh: GPUBufferBinding, wp: GPUBuffer, label: string): Dispatch {
+export function repackWhhDispatch(gpu: Gpu, cell: CellKind, hidden: number, whh: GPUBufferBinding, wp: GPUBuffer, wb: GPUBuffer, label: string): Dispatch {
   const cols = repackedCols(cell, hidden);
   const params = gpu.uniform('repack_whh.wgsl', 'params', { hidden, cols, gates: gateCount(cell) });
   if (hidden > gpu.limits.maxComputeWorkgroupsPerDimension) throw new ShapeError(`${label}: hiddenSize ${hidden} exceeds maxComputeWorkgroupsPerDimension`);
   return {
     label,
     pipeline: gpu.pipeline('repack_whh.wgsl', { KIND: cell === 'rnn' ? 0 : 1 }),
-    bindGroup: gpu.bindGroup('repack_whh.wgsl', { Whh: whh, Wp: wp, params }),
+    bindGroup: gpu.bindGroup('repack_whh.wgsl', { Whh: whh, Wp: wp, Wb: wb, params }),
     workgroups: [Math.ceil(cols / 64), hidden, 1],
     transient: [params],
   };

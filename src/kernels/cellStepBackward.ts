@@ -5,7 +5,7 @@ import type { Gpu } from '../gpu/device.js';
 import type { Dispatch } from '../gpu/dispatch.js';
 import { ShapeError } from '../gpu/errors.js';
 import type { CellKind } from '../nn/recurrentConfig.js';
-import type { StepTile } from './cellStep.js';
+import { packUniformSlot, uniformSlotSize, type StepTile } from './cellStep.js';
 
 export const CELL_BACKWARD_SHADER: Record<CellKind, string> = {
   rnn: 'rnn_step_backward.wgsl',
@@ -33,22 +33,19 @@ export interface BackwardParams {
   cprevBase: number;
 }
 
-/** Bytes of one BackwardParams slot, rounded to the device's uniform offset alignment. */
+/** Bytes of one BackwardParams slot. */
 export function backwardSlotSize(gpu: Gpu): number {
-  const size = gpu.kernel('lstm_step_backward.wgsl').source.uniforms.get('params')!.size;
-  const align = gpu.device.limits.minUniformBufferOffsetAlignment;
-  return Math.ceil(size / align) * align;
+  return uniformSlotSize(gpu, 'lstm_step_backward.wgsl');
 }
 
 export function packBackwardParams(gpu: Gpu, cell: CellKind, values: BackwardParams, target: ArrayBuffer, offset: number): void {
-  const bytes = gpu.kernel(CELL_BACKWARD_SHADER[cell]).source.packUniform('params', values as unknown as Record<string, number>);
-  new Uint8Array(target, offset, bytes.byteLength).set(new Uint8Array(bytes));
+  packUniformSlot(gpu, CELL_BACKWARD_SHADER[cell], values, target, offset);
 }
 
 export interface CellStepBackwardBuffers {
   dgates: GPUBuffer;
-  /** W_hh in PyTorch's layout [G·H, H]. */
-  whh: GPUBufferBinding;
+  /** W_hh repacked for the backward (repackWhhBackward). */
+  wb: GPUBuffer;
   saved: GPUBuffer;
   dout: GPUBuffer;
   dhN: GPUBuffer;
@@ -67,10 +64,10 @@ export function cellStepBackwardDispatch(
   const { wg, bt } = opts.tile;
   if (bt < 1 || bt > 8 || !Number.isInteger(bt)) throw new ShapeError(`${opts.label}: batch rows per thread must be 1…8, got ${bt}`);
   const shader = CELL_BACKWARD_SHADER[cell];
-  const constants: Record<string, number> = { WG: wg, BT: bt };
+  const constants: Record<string, number | boolean> = { WG: wg, BT: bt, VEC_H: opts.hidden % 4 === 0 };
   if (cell === 'rnn') constants.ACT = opts.nonlinearity === 'relu' ? 3 : 2;
   const resources: Record<string, GPUBuffer | GPUBufferBinding> = {
-    dgates: buffers.dgates, Whh: buffers.whh, saved: buffers.saved, dout: buffers.dout, dhN: buffers.dhN, params: buffers.params,
+    dgates: buffers.dgates, Wb: buffers.wb, saved: buffers.saved, dout: buffers.dout, dhN: buffers.dhN, params: buffers.params,
   };
   if (cell !== 'rnn') {
     if (!buffers.carry) throw new ShapeError(`${opts.label}: an ${cell.toUpperCase()} backward step needs the carry buffer`);

@@ -3,7 +3,7 @@
 import type { Gpu } from '../gpu/device.js';
 import { ShapeError, fmtShape } from '../gpu/errors.js';
 import { TENSOR_USAGE } from '../gpu/flags.js';
-import { repackWhh, repackWhhDispatch, repackedCols, defaultStepTile, type StepTile } from '../kernels/cellStep.js';
+import { repackWhh, repackWhhBackward, repackWhhDispatch, repackedCols, defaultStepTile, type StepTile } from '../kernels/cellStep.js';
 import { encodeDispatches, type Dispatch } from '../gpu/dispatch.js';
 import { RecurrentBackward } from '../plan/recurrentBackward.js';
 import { Dropout } from '../kernels/dropout.js';
@@ -172,7 +172,9 @@ export class RecurrentLayer {
     const { cell, hiddenSize: H } = this.config;
     for (const [key, data] of values) this.store.write(this.prefix + key, data);
     for (const [i, p] of this.params.entries()) {
-      this.gpu.device.queue.writeBuffer(p.wp, 0, repackWhh(cell, values.get(`weight_hh${directionSuffix(i, this.numDirections)}`)!, H));
+      const whh = values.get(`weight_hh${directionSuffix(i, this.numDirections)}`)!;
+      this.gpu.device.queue.writeBuffer(p.wp, 0, repackWhh(cell, whh, H));
+      this.gpu.device.queue.writeBuffer(p.wb, 0, repackWhhBackward(cell, whh, H));
     }
   }
 
@@ -191,6 +193,7 @@ export class RecurrentLayer {
         bih: this.config.bias ? this.store.view(name('bias_ih')) : null,
         bhh: this.config.bias ? this.store.binding(name('bias_hh')) : { buffer: this.zeroBuffer(G * H, `zero bias_hh${sfx}`) },
         wp: this.gpu.pool.acquire(H * repackedCols(cell, H) * 16, TENSOR_USAGE, `weight_hh${sfx}.packed`),
+        wb: this.gpu.pool.acquire(H * repackedCols(cell, H) * 16, TENSOR_USAGE, `weight_hh${sfx}.packedBackward`),
       });
     }
     return out;
@@ -303,7 +306,7 @@ export class RecurrentLayer {
     if (!this.repack) {
       this.repack = [];
       for (const [i, p] of this.params.entries()) {
-        const d = repackWhhDispatch(this.gpu, this.config.cell, this.config.hiddenSize, this.store.binding(p.names.whh), p.wp, `repack${directionSuffix(i, this.numDirections)}`);
+        const d = repackWhhDispatch(this.gpu, this.config.cell, this.config.hiddenSize, this.store.binding(p.names.whh), p.wp, p.wb, `repack${directionSuffix(i, this.numDirections)}`);
         this.repackOwned.push(...(d.transient ?? []));
         this.repack.push({ ...d, transient: undefined });
       }
@@ -390,6 +393,7 @@ export class RecurrentLayer {
   private releaseParams(): void {
     for (const p of this.params) {
       this.gpu.pool.release(p.wp);
+      this.gpu.pool.release(p.wb);
       if (!p.names.bhh) this.gpu.pool.release(p.bhh.buffer);
     }
     this.params = [];

@@ -218,6 +218,17 @@ export class SequenceModel {
     return readLoss ? this.readLoss(step) : undefined;
   }
 
+  /**
+   * @internal The dispatch lists of the recorded training step for (seqLen, batch): forward
+   * (through the loss), backward (head, BPTT, embedding) and update (norm, optimizer, repack),
+   * e.g. to time them apart with a Profiler. Needs configureTraining first.
+   */
+  stepDispatches(seqLen: number, batch: number): { forward: readonly Dispatch[]; backward: readonly Dispatch[]; update: readonly Dispatch[] } {
+    if (!this.optimizer) throw new ShapeError('SequenceModel.stepDispatches: call configureTraining first');
+    const step = this.stepFor({ inputs: [], targets: [], seqLen, batch });
+    return { forward: step.forward, backward: step.backward, update: [...this.optimizer.dispatches(), ...this.rnn.repackDispatches()] };
+  }
+
   /** The mean loss of `batch` without training (one submit, one readback). */
   async evaluate(batch: Batch): Promise<number> {
     const step = this.stepFor(batch);

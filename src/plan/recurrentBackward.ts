@@ -95,7 +95,7 @@ export class RecurrentBackward {
             hprevBase: saved.hprevBase, cprevBase: saved.cprevBase,
           }, data, s * slot);
           this.dispatches.push(cellStepBackwardDispatch(gpu, cell, { hidden: H, batch: B, nonlinearity: cfg.nonlinearity, tile: fwd.tile, label: `l${l}d${d}.backstep${t}` }, {
-            dgates: dgates[d], whh: { buffer: p.whh.buffer, offset: p.whh.offset * 4, size: p.whh.size * 4 }, saved: saved.buffer, dout, dhN: this.dhN,
+            dgates: dgates[d], wb: p.wb, saved: saved.buffer, dout, dhN: this.dhN,
             carry: this.carry ?? undefined, params: { buffer: uniforms, offset: s * slot, size: slot },
           }));
         }

@@ -28,7 +28,9 @@ export interface DirectionParams {
   bih: BufferView | null;
   /** The b_hh binding: the parameter, or zeros when bias=False. */
   bhh: GPUBufferBinding;
+  /** W_hh for the forward steps (repackWhh) and for the backward steps (repackWhhBackward). */
   wp: GPUBuffer;
+  wb: GPUBuffer;
 }
 
 /** What a training forward saves per (layer, direction) for the backward (see the step kernels). */

@@ -6,6 +6,7 @@ import { kernelChecks } from '../checks/kernels.js';
 import { recurrentChecks } from '../checks/recurrent.js';
 import { recurrentGradChecks } from '../checks/recurrentGrad.js';
 import { trainingChecks } from '../checks/training.js';
+import { modelGradChecks } from '../checks/modelGrad.js';
 import type { BrowserCheckReport } from './main.js';
 
 let report: BrowserCheckReport;
@@ -29,7 +30,7 @@ describe('kernels and recurrent layers vs float64 references and torch fixtures 
     expect(report.error, `the page could not run: ${report.error}`).toBeNull();
     console.log(`chromium adapter: ${JSON.stringify(report.adapter)}; features: ${JSON.stringify(report.features)}`);
   });
-  for (const check of [...kernelChecks, ...recurrentChecks, ...recurrentGradChecks, ...trainingChecks]) {
+  for (const check of [...kernelChecks, ...recurrentChecks, ...recurrentGradChecks, ...trainingChecks, ...modelGradChecks]) {
     it(check.name, () => {
       const r = report.results.find((x) => x.name === check.name);
       expect(r, `no result for '${check.name}' (page error: ${report.error})`).toBeDefined();

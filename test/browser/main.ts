@@ -5,6 +5,7 @@ import { kernelChecks } from '../checks/kernels.js';
 import { recurrentChecks } from '../checks/recurrent.js';
 import { recurrentGradChecks } from '../checks/recurrentGrad.js';
 import { trainingChecks } from '../checks/training.js';
+import { modelGradChecks } from '../checks/modelGrad.js';
 
 export interface BrowserCheckReport {
   adapter: unknown;
@@ -20,7 +21,7 @@ async function main(): Promise<void> {
   const gpu = await requestGpu();
   report.adapter = gpu.adapterInfo;
   report.features = gpu.features;
-  for (const check of [...kernelChecks, ...recurrentChecks, ...recurrentGradChecks, ...trainingChecks]) {
+  for (const check of [...kernelChecks, ...recurrentChecks, ...recurrentGradChecks, ...trainingChecks, ...modelGradChecks]) {
     const t0 = performance.now();
     try {
       await check.run(gpu);

@@ -108,12 +108,12 @@ async function checkRepack(gpu: Gpu, cell: CellKind, hiddenSize: number, seed: n
   const weights: Record<string, Float32Array> = {};
   for (const { name, shape } of parameterShapes(cfg)) weights[name] = uniform(rand, shape.reduce((a, b) => a * b, 1), -1, 1);
   layer.loadStateDict(weights);
-  const cpu = await Promise.all(layer.directionParams.map(async (p) => new Float32Array(await gpu.readBuffer(p.wp))));
-  for (const p of layer.directionParams) gpu.device.queue.writeBuffer(p.wp, 0, new Float32Array(p.wp.size / 4).fill(7));
+  const cpu = await Promise.all(layer.directionParams.map(async (p) => [new Float32Array(await gpu.readBuffer(p.wp)), new Float32Array(await gpu.readBuffer(p.wb))]));
+  for (const p of layer.directionParams) for (const b of [p.wp, p.wb]) gpu.device.queue.writeBuffer(b, 0, new Float32Array(b.size / 4).fill(7));
   gpu.run(layer.repackDispatches());
   for (const [i, p] of layer.directionParams.entries()) {
-    const got = new Float32Array(await gpu.readBuffer(p.wp));
-    assertClose(`${cell} H${hiddenSize} repack ${p.names.whh}`, got, cpu[i], { rtol: 0, atol: 0 });
+    assertClose(`${cell} H${hiddenSize} repack ${p.names.whh} (forward)`, new Float32Array(await gpu.readBuffer(p.wp)), cpu[i][0], { rtol: 0, atol: 0 });
+    assertClose(`${cell} H${hiddenSize} repack ${p.names.whh} (backward)`, new Float32Array(await gpu.readBuffer(p.wb)), cpu[i][1], { rtol: 0, atol: 0 });
   }
   layer.destroy();
 }

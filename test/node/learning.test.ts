@@ -6,7 +6,7 @@
 //     (With PyTorch's default init and this budget neither learns it, in PyTorch 1.13 either.)
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SequenceModel, type Gpu } from '../../src/index.js';
+import { SequenceModel, CharVocab, randomWindows, type Gpu } from '../../src/index.js';
 import { rng } from '../../src/util/random.js';
 import { testGpu } from './gpu.js';
 
@@ -20,23 +20,12 @@ const text = readFileSync(new URL('../../demo/data/sonnet18.txt', import.meta.ur
 
 describe('learning end to end (Node, Dawn)', () => {
   it('char-level LSTM language model: loss falls from ≈ ln(V) to well below it', async () => {
-    const chars = [...new Set(text)].sort();
-    const V = chars.length;
-    const ids = Int32Array.from([...text].map((ch) => chars.indexOf(ch)));
+    const vocab = new CharVocab(text);
+    const V = vocab.size;
+    const ids = vocab.encode(text);
     const [T, B] = [24, 16];
     const rand = rng(7);
-    const window = () => {
-      const inputs = new Int32Array(T * B);
-      const targets = new Int32Array(T * B);
-      for (let b = 0; b < B; b++) {
-        const start = Math.floor(rand() * (ids.length - T - 1));
-        for (let t = 0; t < T; t++) {
-          inputs[t * B + b] = ids[start + t];
-          targets[t * B + b] = ids[start + t + 1];
-        }
-      }
-      return { inputs, targets, seqLen: T, batch: B };
-    };
+    const window = () => randomWindows(ids, T, B, rand);
     const model = new SequenceModel(gpu, { cell: 'lstm', vocabSize: V, embeddingDim: 16, hiddenSize: 64, outputSize: V, mode: 'manyToMany', loss: 'crossEntropy', seed: 1 });
     model.configureTraining({ optimizer: { kind: 'adam', lr: 0.01, clipNorm: 1 } });
     const held = window();
@@ -48,7 +37,7 @@ describe('learning end to end (Node, Dawn)', () => {
     expect(after).toBeLessThan(0.6 * Math.log(V));
     // Step-wise generation (state on the GPU, one submit per token) == greedy decoding by
     // re-running predict() over the growing sequence.
-    const prompt = [...'Shall I '].map((ch) => chars.indexOf(ch));
+    const prompt = Array.from(vocab.encode('Shall I '));
     const greedy = await model.generate(prompt, 12, { temperature: 0 });
     const seq = [...prompt];
     for (let i = 0; i < 12; i++) {
@@ -59,7 +48,7 @@ describe('learning end to end (Node, Dawn)', () => {
     expect(greedy).toEqual(seq.slice(prompt.length));
     expect(model.lastRun).toEqual({ dispatches: 4, submits: 1 }); // embedding + GEMM + 1 step + head
     const sampled = await model.generate(prompt, 40, { temperature: 0.8, topK: 5, seed: 3 });
-    console.log(`greedy: "Shall I ${greedy.map((i) => chars[i]).join('')}" · sampled (T 0.8, top-5): "Shall I ${sampled.map((i) => chars[i]).join('')}"`);
+    console.log(`greedy: ${JSON.stringify('Shall I ' + vocab.decode(greedy))} · sampled (T 0.8, top-5): ${JSON.stringify('Shall I ' + vocab.decode(sampled))}`);
     model.destroy();
   });
 

@@ -1,0 +1,48 @@
+// Character-level text data for language models: a vocabulary (the sorted distinct characters)
+// and random training windows, time-major as SequenceModel takes them.
+
+/** The characters of a text as token ids 0 … size−1 (sorted, so the ids are stable). */
+export class CharVocab {
+  readonly chars: string[];
+  private readonly index: Map<string, number>;
+
+  constructor(text: string) {
+    this.chars = [...new Set(text)].sort();
+    this.index = new Map(this.chars.map((ch, i) => [ch, i]));
+  }
+
+  get size(): number {
+    return this.chars.length;
+  }
+
+  /** Token ids of `text`; throws naming the first character not in the vocabulary. */
+  encode(text: string): Int32Array {
+    return Int32Array.from([...text], (ch, i) => {
+      const id = this.index.get(ch);
+      if (id === undefined) throw new RangeError(`CharVocab.encode: character ${JSON.stringify(ch)} at ${i} is not in the vocabulary`);
+      return id;
+    });
+  }
+
+  decode(ids: ArrayLike<number>): string {
+    return Array.from(ids, (i) => this.chars[i] ?? '�').join('');
+  }
+}
+
+/**
+ * A batch of `batch` random windows of `seqLen` tokens and, as targets, the next token of each
+ * (next-character prediction). Time-major: element (t, b) at t·batch + b.
+ */
+export function randomWindows(ids: ArrayLike<number>, seqLen: number, batch: number, rand: () => number): { inputs: Int32Array; targets: Int32Array; seqLen: number; batch: number } {
+  if (ids.length < seqLen + 1) throw new RangeError(`randomWindows: the text has ${ids.length} tokens, a window needs seqLen + 1 = ${seqLen + 1}`);
+  const inputs = new Int32Array(seqLen * batch);
+  const targets = new Int32Array(seqLen * batch);
+  for (let b = 0; b < batch; b++) {
+    const start = Math.floor(rand() * (ids.length - seqLen));
+    for (let t = 0; t < seqLen; t++) {
+      inputs[t * batch + b] = ids[start + t];
+      targets[t * batch + b] = ids[start + t + 1];
+    }
+  }
+  return { inputs, targets, seqLen, batch };
+}
