@@ -15,6 +15,7 @@ import rnnStepBackward from '../shaders/rnn_step_backward.wgsl?raw';
 import recurrentMatvecBackward from '../shaders/recurrent_matvec_backward.wgsl?raw';
 import backwardParams from '../shaders/backward_params.wgsl?raw';
 import repackWhh from '../shaders/repack_whh.wgsl?raw';
+import columnSum from '../shaders/column_sum.wgsl?raw';
 import crossEntropy from '../shaders/cross_entropy.wgsl?raw';
 import mse from '../shaders/mse.wgsl?raw';
 import reduceSum from '../shaders/reduce_sum.wgsl?raw';
@@ -40,6 +41,7 @@ export const SHADERS: Record<string, string> = {
   'recurrent_matvec_backward.wgsl': recurrentMatvecBackward,
   'backward_params.wgsl': backwardParams,
   'repack_whh.wgsl': repackWhh,
+  'column_sum.wgsl': columnSum,
   'cross_entropy.wgsl': crossEntropy,
   'mse.wgsl': mse,
   'reduce_sum.wgsl': reduceSum,

@@ -3,7 +3,8 @@
 // bind group up front, and a flat list of dispatches, top layer first:
 //   per layer l, per direction d:  T fused backward steps   (shaders/{rnn,lstm,gru}_step_backward.wgsl)
 //   then, as GEMMs over all T·B rows at once (the foundation matmul):
-//     dW_ih = dgatesᵀ·x_l     dW_hh = dgates_hᵀ·h_{t−1}     db_ih, db_hh = column sums (onesᵀ·dgates)
+//     dW_ih = dgatesᵀ·x_l     dW_hh = dgates_hᵀ·h_{t−1}
+//   and db_ih, db_hh = column sums of dgates (shaders/column_sum.wgsl)
 //     dx_l  = Σ_d dgates_d·W_ih,d   (the gradient of the layer below's output, or of the input)
 // Nothing is allocated per timestep. The caller writes `dout` (gradient of the top layer's output
 // sequence) and/or `dhN` (gradient of the final hidden state) inside the same command buffer.
@@ -11,6 +12,7 @@ import type { Gpu } from '../gpu/device.js';
 import type { Dispatch } from '../gpu/dispatch.js';
 import { TENSOR_USAGE, UNIFORM_USAGE } from '../gpu/flags.js';
 import { gemmDispatches, type GemmArgs } from '../kernels/matmul.js';
+import { columnSumDispatch } from '../kernels/columnSum.js';
 import { backwardSlotSize, cellStepBackwardDispatch, dgatesWidth, packBackwardParams } from '../kernels/cellStepBackward.js';
 import { gateCount, type RecurrentConfig } from '../nn/recurrentConfig.js';
 import type { ParameterStore } from '../nn/parameters.js';
@@ -62,15 +64,12 @@ export class RecurrentBackward {
     // salt, same step counter) maps it back to the gradient of layer l−1's output.
     const drop = opts.dropout ?? null;
     const ddropped = drop && L > 1 ? buffer(rows * DH, 'rnn.ddropped') : null;
-    const ones = buffer(rows, 'rnn.ones');
-    gpu.device.queue.writeBuffer(ones, 0, new Float32Array(rows).fill(1));
 
-    const gemm = (args: GemmArgs) => {
-      for (const g of gemmDispatches(gpu, args)) {
-        this.owned.push(...(g.transient ?? []));
-        this.dispatches.push({ ...g, transient: undefined });
-      }
+    const take = (d: Dispatch) => {
+      this.owned.push(...(d.transient ?? []));
+      this.dispatches.push({ ...d, transient: undefined });
     };
+    const gemm = (args: GemmArgs) => gemmDispatches(gpu, args).forEach(take);
     const rowOf = (t: number, b: number) => (batchFirst ? b * T + t : t * B + b);
     const rowStrideB = batchFirst ? T : 1;
     const slot = backwardSlotSize(gpu);
@@ -115,9 +114,10 @@ export class RecurrentBackward {
           gemm({ M: blk.n, N: H, K: rows, transposeA: true, a: { buffer: dgates[d], offset: blk.col, ld: width }, b: { buffer: saved.buffer, offset: saved.hprevBase, ld: H }, c: { buffer: grads, offset: gradOf(p.names.whh) + blk.row * H, ld: H }, label: `${label}.dW_hh` });
         }
         if (p.names.bih && p.names.bhh) {
-          gemm({ M: 1, N: G * H, K: rows, a: { buffer: ones, ld: rows }, b: { buffer: dgates[d], ld: width }, c: { buffer: grads, offset: gradOf(p.names.bih), ld: G * H }, label: `${label}.db_ih` });
+          // db_ih, db_hh = Σ over rows of dgates (input-side, hidden-side columns).
+          take(columnSumDispatch(gpu, { rows, cols: G * H, x: { buffer: dgates[d], ld: width }, y: { buffer: grads, offset: gradOf(p.names.bih) }, label: `${label}.db_ih` }));
           for (const blk of hiddenBlocks) {
-            gemm({ M: 1, N: blk.n, K: rows, a: { buffer: ones, ld: rows }, b: { buffer: dgates[d], offset: blk.col, ld: width }, c: { buffer: grads, offset: gradOf(p.names.bhh) + blk.row, ld: blk.n }, label: `${label}.db_hh` });
+            take(columnSumDispatch(gpu, { rows, cols: blk.n, x: { buffer: dgates[d], offset: blk.col, ld: width }, y: { buffer: grads, offset: gradOf(p.names.bhh) + blk.row }, label: `${label}.db_hh` }));
           }
         }
       }

@@ -9,6 +9,7 @@ import type { Gpu } from '../gpu/device.js';
 import { encodeDispatches, type Dispatch } from '../gpu/dispatch.js';
 import { TENSOR_USAGE } from '../gpu/flags.js';
 import { gemmDispatches, type GemmArgs } from '../kernels/matmul.js';
+import { columnSumDispatch } from '../kernels/columnSum.js';
 import { crossEntropyDispatches } from '../kernels/crossEntropy.js';
 import { mseDispatch } from '../kernels/mse.js';
 import { reduceSumDispatches } from '../kernels/reduceSum.js';
@@ -109,12 +110,10 @@ export class TrainStep {
     take(this.forward, reduceSumDispatches(gpu, { x: rowLoss, n: this.logitRows, out: { buffer: this.loss }, label: 'loss' }));
 
     // Backward of the head: dW = dlogitsᵀ·features, db = Σ_rows dlogits, d features = dlogits·W.
-    const ones = buffer(this.logitRows, 'train.ones');
-    gpu.device.queue.writeBuffer(ones, 0, new Float32Array(this.logitRows).fill(1));
     for (const f of features) {
       gemm(this.backward, { M: out, N: f.cols, K: this.logitRows, transposeA: true, a: { buffer: dlogits, ld: out }, b: { buffer: f.buffer, offset: f.offset, ld: f.ld }, c: { buffer: dW.buffer, offset: dW.offset + f.wcol, ld: D * H }, label: 'head.dW' });
     }
-    gemm(this.backward, { M: 1, N: out, K: this.logitRows, a: { buffer: ones, ld: this.logitRows }, b: { buffer: dlogits, ld: out }, c: { buffer: db.buffer, offset: db.offset, ld: out }, label: 'head.db' });
+    take(this.backward, [columnSumDispatch(gpu, { rows: this.logitRows, cols: out, x: { buffer: dlogits, ld: out }, y: { buffer: db.buffer, offset: db.offset }, label: 'head.db' })]);
     if (manyToOne) {
       features.forEach((f, d) => {
         gemm(this.backward, { M: B, N: H, K: out, a: { buffer: dlogits, ld: out }, b: { buffer: W.buffer, offset: W.offset + f.wcol, ld: D * H }, c: { buffer: bwd.dhN, offset: ((L - 1) * D + d) * B * H, ld: H }, label: 'head.dhN' });

@@ -6,6 +6,8 @@ import { matmul } from '../../src/kernels/matmul.js';
 import { softmax } from '../../src/kernels/softmax.js';
 import { add, mul, scale, sigmoid, tanh, relu } from '../../src/kernels/elementwise.js';
 import { biasAct, type Activation } from '../../src/kernels/biasAct.js';
+import { columnSumDispatch } from '../../src/kernels/columnSum.js';
+import { columnSumRef } from '../../src/reference/columnSum.js';
 import { matmulRef, matmulErrorScale } from '../../src/reference/matmul.js';
 import { softmaxRef } from '../../src/reference/softmax.js';
 import { addRef, mulRef, scaleRef, mapRef, sigmoidRef, tanhRef, reluRef, biasActRef } from '../../src/reference/elementwise.js';
@@ -142,6 +144,19 @@ async function checkBiasAct(gpu: Gpu, rows: number, cols: number, act: Activatio
   for (const t of [xt, bt, yt]) t.destroy();
 }
 
+/** Column sums (bias gradients) vs float64: 1e-5 of Σ|x| per column (the f32 sum's error bound). */
+async function checkColumnSum(gpu: Gpu, rows: number, cols: number, ld: number, offset: number, seed: number): Promise<void> {
+  const rand = rng(seed);
+  const x = uniform(rand, offset + (rows - 1) * ld + cols, -1, 1);
+  const xt = Tensor.from(gpu, x, [x.length]);
+  const y = Tensor.zeros(gpu, [cols + 3]);
+  gpu.run([columnSumDispatch(gpu, { rows, cols, x: { buffer: xt.buffer, offset, ld }, y: { buffer: y.buffer, offset: 3 } })]);
+  const got = (await y.read()).subarray(3);
+  const abs = Float64Array.from(x, Math.abs);
+  assertClose(`columnSum ${rows}×${cols} ld ${ld}`, got, columnSumRef(x, rows, cols, ld, offset), { rtol: 1e-5, scale: columnSumRef(abs, rows, cols, ld, offset) });
+  for (const t of [xt, y]) t.destroy();
+}
+
 export const kernelChecks: Check[] = [
   ...matmulCases().map((c) => ({ name: matmulName(c), run: (gpu: Gpu) => checkMatmul(gpu, c) })),
   ...([
@@ -156,5 +171,9 @@ export const kernelChecks: Check[] = [
   ...(['identity', 'sigmoid', 'tanh', 'relu'] as const).map((act, i) => ({
     name: `biasAct ${act} 37×19`,
     run: (gpu: Gpu) => checkBiasAct(gpu, 37, 19, act, 70 + i),
+  })),
+  ...([[1, 1, 1, 0], [7, 33, 40, 5], [1000, 130, 131, 2], [3, 1027, 4096, 64]] as const).map(([rows, cols, ld, offset], i) => ({
+    name: `columnSum ${rows}×${cols} (ld ${ld}, offset ${offset})`,
+    run: (gpu: Gpu) => checkColumnSum(gpu, rows, cols, ld, offset, 80 + i),
   })),
 ];

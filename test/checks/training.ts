@@ -31,11 +31,14 @@ interface TrainCase {
   paramsAfter: Record<string, Data>;
 }
 
-/** Gradients: 1e-3 relative with a floor at 1e-3 of the tensor's mean magnitude (as recurrentGrad). */
+/**
+ * Gradients (f32 GPU vs float64 PyTorch on these small models): 1e-4 relative, with a floor at
+ * 1e-4 of the tensor's mean magnitude for elements that cancel to ~0.
+ */
 function gradTol(want: ArrayLike<number>): { rtol: number; atol: number } {
   let s = 0;
   for (let i = 0; i < want.length; i++) s += Math.abs(want[i]);
-  return { rtol: 1e-3, atol: 1e-3 * (s / Math.max(1, want.length)) + 1e-8 };
+  return { rtol: 1e-4, atol: 1e-4 * (s / Math.max(1, want.length)) + 1e-9 };
 }
 
 function optimizerOptions(c: TrainCase): OptimizerOptions {
@@ -74,7 +77,7 @@ async function checkTrainStep(gpu: Gpu, c: TrainCase): Promise<void> {
   assert(model.lastRun?.submits === 1, `${c.name}: a training step is one submit`);
   assertClose(`${c.name}: loss`, [loss!], [c.lossValue], { rtol: 1e-4, atol: 1e-6 });
   const norm = await model.optimizerState!.gradNorm();
-  assertClose(`${c.name}: gradient norm`, [norm], [c.gradNorm], { rtol: 1e-3 });
+  assertClose(`${c.name}: gradient norm`, [norm], [c.gradNorm], { rtol: 1e-4 });
   const grads = await model.gradients();
   for (const [name, want] of Object.entries(c.grads)) assertClose(`${c.name}: grad ${name}`, grads[name].data, want.data, gradTol(want.data));
   const after = await model.stateDict();
