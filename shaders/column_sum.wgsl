@@ -7,7 +7,9 @@
 //   0 x      read        the matrix, ld elements between rows
 //   1 y      read_write  [cols] at offsetY
 //   2 params uniform     { rows, cols, ld, offsetX, offsetY }
-// Workgroup: 64 threads, one column each; consecutive threads read consecutive elements of a row.
+// Workgroup: 32 columns × 8 row slices. Thread (c, s) sums rows s, s+8, s+16, … of its column
+// (consecutive threads read consecutive elements of a row); the 8 partial sums of a column are
+// then added in a fixed order through workgroup memory (1 KiB). Grid: ⌈cols / 32⌉.
 
 struct ColumnSumParams {
   rows: u32,
@@ -17,17 +19,29 @@ struct ColumnSumParams {
   offsetY: u32,
 }
 
+const COLS = 32u;
+const SLICES = 8u;
+
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> y: array<f32>;
 @group(0) @binding(2) var<uniform> params: ColumnSumParams;
 
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let c = gid.x;
-  if (c >= params.cols) { return; }
+var<workgroup> partial: array<f32, 256>;
+
+@compute @workgroup_size(32, 8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let c = wid.x * COLS + lid.x;
   var s = 0.0;
-  for (var r = 0u; r < params.rows; r++) {
-    s += x[params.offsetX + r * params.ld + c];
+  if (c < params.cols) {
+    for (var r = lid.y; r < params.rows; r += SLICES) {
+      s += x[params.offsetX + r * params.ld + c];
+    }
   }
-  y[params.offsetY + c] = s;
+  partial[lid.y * COLS + lid.x] = s;
+  workgroupBarrier();
+  if (lid.y == 0u && c < params.cols) {
+    var total = 0.0;
+    for (var k = 0u; k < SLICES; k++) { total += partial[k * COLS + lid.x]; }
+    y[params.offsetY + c] = total;
+  }
 }

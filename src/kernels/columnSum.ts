@@ -12,7 +12,7 @@ export interface ColumnSumArgs {
   label?: string;
 }
 
-/** One dispatch, one thread per column. Its uniform is `transient`: a plan takes it over. */
+/** One dispatch, 32 columns × 8 row slices per workgroup. Its uniform is `transient`: a plan takes it over. */
 export function columnSumDispatch(gpu: Gpu, args: ColumnSumArgs): Dispatch {
   const label = args.label ?? 'columnSum';
   const { rows, cols } = args;
@@ -25,7 +25,7 @@ export function columnSumDispatch(gpu: Gpu, args: ColumnSumArgs): Dispatch {
   if ((offX + (rows - 1) * args.x.ld + cols) * 4 > args.x.buffer.size) throw new ShapeError(`${label}: x (${rows}×${cols}, ld ${args.x.ld}, offset ${offX}) overruns its buffer of ${args.x.buffer.size / 4} elements`);
   if ((offY + cols) * 4 > args.y.buffer.size) throw new ShapeError(`${label}: y needs ${cols} elements from offset ${offY}; its buffer holds ${args.y.buffer.size / 4}`);
   if (args.x.buffer === args.y.buffer) throw new ShapeError(`${label}: y must not share a buffer with x`);
-  const groups = Math.ceil(cols / 64);
+  const groups = Math.ceil(cols / 32);
   if (groups > gpu.limits.maxComputeWorkgroupsPerDimension) throw new ShapeError(`${label}: ${cols} columns need ${groups} workgroups, more than maxComputeWorkgroupsPerDimension (${gpu.limits.maxComputeWorkgroupsPerDimension})`);
   const params = gpu.uniform('column_sum.wgsl', 'params', { rows, cols, ld: args.x.ld, offsetX: offX, offsetY: offY });
   return {
