@@ -19,6 +19,7 @@ import { recurrentChecks } from '../test/checks/recurrent.js';
 import { recurrentGradChecks } from '../test/checks/recurrentGrad.js';
 import { trainingChecks } from '../test/checks/training.js';
 import { modelGradChecks } from '../test/checks/modelGrad.js';
+import { attentionChecks } from '../test/checks/attention.js';
 
 const args = new Map(
   process.argv.slice(2).map((a) => {
@@ -41,7 +42,7 @@ report.adapter = gpu.adapterInfo;
 report.features = gpu.features;
 if (args.has('check')) {
   let failed = 0;
-  const checks = [...kernelChecks, ...recurrentChecks, ...recurrentGradChecks, ...trainingChecks, ...modelGradChecks];
+  const checks = [...kernelChecks, ...recurrentChecks, ...recurrentGradChecks, ...trainingChecks, ...modelGradChecks, ...attentionChecks];
   for (const check of checks) {
     try {
       await check.run(gpu);

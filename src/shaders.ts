@@ -16,6 +16,7 @@ import recurrentMatvecBackward from '../shaders/recurrent_matvec_backward.wgsl?r
 import backwardParams from '../shaders/backward_params.wgsl?raw';
 import repackWhh from '../shaders/repack_whh.wgsl?raw';
 import columnSum from '../shaders/column_sum.wgsl?raw';
+import attention from '../shaders/attention.wgsl?raw';
 import crossEntropy from '../shaders/cross_entropy.wgsl?raw';
 import mse from '../shaders/mse.wgsl?raw';
 import reduceSum from '../shaders/reduce_sum.wgsl?raw';
@@ -42,6 +43,7 @@ export const SHADERS: Record<string, string> = {
   'backward_params.wgsl': backwardParams,
   'repack_whh.wgsl': repackWhh,
   'column_sum.wgsl': columnSum,
+  'attention.wgsl': attention,
   'cross_entropy.wgsl': crossEntropy,
   'mse.wgsl': mse,
   'reduce_sum.wgsl': reduceSum,

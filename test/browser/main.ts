@@ -6,6 +6,7 @@ import { recurrentChecks } from '../checks/recurrent.js';
 import { recurrentGradChecks } from '../checks/recurrentGrad.js';
 import { trainingChecks } from '../checks/training.js';
 import { modelGradChecks } from '../checks/modelGrad.js';
+import { attentionChecks } from '../checks/attention.js';
 
 export interface BrowserCheckReport {
   adapter: unknown;
@@ -21,7 +22,7 @@ async function main(): Promise<void> {
   const gpu = await requestGpu();
   report.adapter = gpu.adapterInfo;
   report.features = gpu.features;
-  for (const check of [...kernelChecks, ...recurrentChecks, ...recurrentGradChecks, ...trainingChecks, ...modelGradChecks]) {
+  for (const check of [...kernelChecks, ...recurrentChecks, ...recurrentGradChecks, ...trainingChecks, ...modelGradChecks, ...attentionChecks]) {
     const t0 = performance.now();
     try {
       await check.run(gpu);

@@ -1,0 +1,114 @@
+// attention.wgsl — fused scaled dot-product attention, forward, FlashAttention-style: K and V
+// stream through workgroup memory in tiles, the softmax is computed online (running max m and
+// running sum l per query row), and the Tq×Tk score matrix never exists in global memory.
+//
+//   S = Q·Kᵀ · scale + mask          (mask: −∞ where key j > query i when CAUSAL, or where the
+//   O = softmax_rows(S) · V           key is padding: keyMask[b, j] == 0)
+//   LSE[i] = log Σ_j exp(S[i, j])     (saved for the backward)
+//
+// Per key j of a query row:  m' = max(m, s_j);  c = e^{m − m'};  l ← l·c + e^{s_j − m'};
+//                            acc ← acc·c + e^{s_j − m'}·v_j;  m ← m'.   At the end O = acc / l.
+// A row whose keys are all masked gets O = 0 and LSE = −3e38 (−∞; PyTorch would give NaN).
+//
+// Bindings (group 0):
+//   0 q       read        [batch, heads, seqLenQ, headDim]
+//   1 k       read        [batch, heads, seqLenK, headDim]
+//   2 v       read        [batch, heads, seqLenK, headDim]
+//   3 o       read_write  [batch, heads, seqLenQ, headDim]
+//   4 lse     read_write  [batch, heads, seqLenQ]
+//   5 keyMask read        [batch, seqLenK] (1 keep, 0 padding; a 16-byte dummy without KEY_MASK)
+//   6 params  uniform     AttentionParams
+// Workgroup: BR threads, one query row each; tiles of BC keys × headDim of K and of V in
+// workgroup memory (2·BC·MAX_D floats: 16 KiB at BC 16, MAX_D 128 — the WebGPU default limit).
+// Grid: (⌈seqLenQ / BR⌉, heads, batch).
+
+struct AttentionParams {
+  seqLenQ: u32,
+  seqLenK: u32,
+  headDim: u32,
+  heads: u32,
+  scale: f32,
+}
+
+override BR: u32 = 64u;       // query rows per workgroup
+override BC: u32 = 16u;       // keys per tile
+override MAX_D: u32 = 128u;   // headDim ≤ MAX_D
+override CAUSAL: bool = false;
+override KEY_MASK: bool = false;
+
+@group(0) @binding(0) var<storage, read> q: array<f32>;
+@group(0) @binding(1) var<storage, read> k: array<f32>;
+@group(0) @binding(2) var<storage, read> v: array<f32>;
+@group(0) @binding(3) var<storage, read_write> o: array<f32>;
+@group(0) @binding(4) var<storage, read_write> lse: array<f32>;
+@group(0) @binding(5) var<storage, read> keyMask: array<f32>;
+@group(0) @binding(6) var<uniform> params: AttentionParams;
+
+var<workgroup> kTile: array<f32, BC * MAX_D>;
+var<workgroup> vTile: array<f32, BC * MAX_D>;
+
+const NEG_INF = -3.0e38;
+
+@compute @workgroup_size(BR)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let D = params.headDim;
+  let Tq = params.seqLenQ;
+  let Tk = params.seqLenK;
+  let bh = wid.z * params.heads + wid.y;            // (batch, head)
+  let row = wid.x * BR + lid.x;                    // query row of this thread
+  let valid = row < Tq;
+  let qBase = (bh * Tq + min(row, Tq - 1u)) * D;
+  let kvBase = bh * Tk * D;
+
+  var qr: array<f32, 128>;    // private arrays need a constant size: headDim ≤ 128
+  var acc: array<f32, 128>;
+  for (var d = 0u; d < D; d++) {
+    qr[d] = q[qBase + d] * params.scale;
+    acc[d] = 0.0;
+  }
+  var m = NEG_INF;
+  var l = 0.0;
+
+  // Causal: keys after the workgroup's last query row are never needed (uniform across the group).
+  var keyEnd = Tk;
+  if (CAUSAL) { keyEnd = min(Tk, min(wid.x * BR + BR, Tq)); }
+  for (var t0 = 0u; t0 < keyEnd; t0 += BC) {
+    // Cooperative load of the K and V tile (zeros past the end).
+    for (var i = lid.x; i < BC * D; i += BR) {
+      let key = t0 + i / D;
+      var kv = 0.0;
+      var vv = 0.0;
+      if (key < Tk) {
+        kv = k[kvBase + key * D + i % D];
+        vv = v[kvBase + key * D + i % D];
+      }
+      kTile[i] = kv;
+      vTile[i] = vv;
+    }
+    workgroupBarrier();
+    if (valid) {
+      for (var c = 0u; c < BC; c++) {
+        let key = t0 + c;
+        var keep = key < Tk;
+        if (CAUSAL) { keep = keep && key <= row; }
+        if (KEY_MASK) { keep = keep && keyMask[wid.z * Tk + min(key, Tk - 1u)] != 0.0; }
+        if (keep) {
+          var s = 0.0;
+          for (var d = 0u; d < D; d++) { s += qr[d] * kTile[c * D + d]; }
+          let mNew = max(m, s);
+          let corr = exp(m - mNew);
+          let p = exp(s - mNew);
+          l = l * corr + p;
+          for (var d = 0u; d < D; d++) { acc[d] = acc[d] * corr + p * vTile[c * D + d]; }
+          m = mNew;
+        }
+      }
+    }
+    workgroupBarrier();
+  }
+  if (valid) {
+    let inv = select(0.0, 1.0 / l, l > 0.0);
+    for (var d = 0u; d < D; d++) { o[qBase + d] = acc[d] * inv; }
+    lse[bh * Tq + row] = select(NEG_INF, m + log(l), l > 0.0);
+  }
+}

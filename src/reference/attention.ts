@@ -1,0 +1,44 @@
+/**
+ * Float64 reference of scaled dot-product attention (the spec of shaders/attention.wgsl):
+ *   S = Q·Kᵀ·scale, S[i, j] = −∞ where masked (causal: j > i; key padding: keyMask[b, j] = 0)
+ *   P = softmax_rows(S),  O = P·V,  LSE[i] = log Σ_j exp(S[i, j])
+ * Layout [batch, heads, seqLen, headDim]. Fully masked rows: O = 0, LSE = −∞.
+ */
+export function attentionRef(
+  q: ArrayLike<number>, k: ArrayLike<number>, v: ArrayLike<number>,
+  dims: { batch: number; heads: number; seqLenQ: number; seqLenK: number; headDim: number },
+  opts: { causal?: boolean; keyMask?: ArrayLike<number>; scale?: number } = {},
+): { output: Float64Array; lse: Float64Array } {
+  const { batch: B, heads: H, seqLenQ: Tq, seqLenK: Tk, headDim: D } = dims;
+  const scale = opts.scale ?? 1 / Math.sqrt(D);
+  const output = new Float64Array(B * H * Tq * D);
+  const lse = new Float64Array(B * H * Tq);
+  const s = new Float64Array(Tk);
+  for (let b = 0; b < B; b++)
+    for (let h = 0; h < H; h++) {
+      const base = (b * H + h);
+      for (let i = 0; i < Tq; i++) {
+        let max = -Infinity;
+        for (let j = 0; j < Tk; j++) {
+          const masked = (opts.causal && j > i) || (opts.keyMask && opts.keyMask[b * Tk + j] === 0);
+          let dot = 0;
+          for (let d = 0; d < D; d++) dot += q[(base * Tq + i) * D + d] * k[(base * Tk + j) * D + d];
+          s[j] = masked ? -Infinity : dot * scale;
+          max = Math.max(max, s[j]);
+        }
+        if (max === -Infinity) {
+          lse[base * Tq + i] = -Infinity;
+          continue;
+        }
+        let sum = 0;
+        for (let j = 0; j < Tk; j++) sum += Math.exp(s[j] - max);
+        lse[base * Tq + i] = max + Math.log(sum);
+        for (let j = 0; j < Tk; j++) {
+          const p = Math.exp(s[j] - max) / sum;
+          if (p === 0) continue;
+          for (let d = 0; d < D; d++) output[(base * Tq + i) * D + d] += p * v[(base * Tk + j) * D + d];
+        }
+      }
+    }
+  return { output, lse };
+}
