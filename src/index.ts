@@ -29,4 +29,4 @@ export { constantLR, stepLR, exponentialLR, cosineLR, type LRSchedule } from './
 export { SequenceModel, type SequenceModelOptions, type Batch, type TrainOptions, type StepStats } from './nn/sequenceModel.js';
 export { CharVocab, randomWindows } from './data/charText.js';
 export { rng } from './util/random.js';
-export { scaledDotProductAttention, attentionDispatch, ATTENTION_MAX_HEAD_DIM, type AttentionArgs } from './kernels/attention.js';
+export { scaledDotProductAttention, scaledDotProductAttentionBackward, attentionDispatch, ATTENTION_MAX_HEAD_DIM, type AttentionArgs } from './kernels/attention.js';

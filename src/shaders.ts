@@ -17,6 +17,7 @@ import backwardParams from '../shaders/backward_params.wgsl?raw';
 import repackWhh from '../shaders/repack_whh.wgsl?raw';
 import columnSum from '../shaders/column_sum.wgsl?raw';
 import attention from '../shaders/attention.wgsl?raw';
+import attentionBackward from '../shaders/attention_backward.wgsl?raw';
 import crossEntropy from '../shaders/cross_entropy.wgsl?raw';
 import mse from '../shaders/mse.wgsl?raw';
 import reduceSum from '../shaders/reduce_sum.wgsl?raw';
@@ -44,6 +45,7 @@ export const SHADERS: Record<string, string> = {
   'repack_whh.wgsl': repackWhh,
   'column_sum.wgsl': columnSum,
   'attention.wgsl': attention,
+  'attention_backward.wgsl': attentionBackward,
   'cross_entropy.wgsl': crossEntropy,
   'mse.wgsl': mse,
   'reduce_sum.wgsl': reduceSum,

@@ -42,3 +42,46 @@ export function attentionRef(
     }
   return { output, lse };
 }
+
+/**
+ * Float64 backward of {@link attentionRef}: with P the probabilities and dP = dO·Vᵀ,
+ *   dV = Pᵀ·dO,   dS = P ⊙ (dP − rowsum(dO ⊙ O)),   dQ = scale·dS·K,   dK = scale·dSᵀ·Q.
+ */
+export function attentionBackwardRef(
+  q: ArrayLike<number>, k: ArrayLike<number>, v: ArrayLike<number>, dO: ArrayLike<number>,
+  dims: { batch: number; heads: number; seqLenQ: number; seqLenK: number; headDim: number },
+  opts: { causal?: boolean; keyMask?: ArrayLike<number>; scale?: number } = {},
+): { dq: Float64Array; dk: Float64Array; dv: Float64Array } {
+  const { batch: B, heads: H, seqLenQ: Tq, seqLenK: Tk, headDim: D } = dims;
+  const scale = opts.scale ?? 1 / Math.sqrt(D);
+  const { output, lse } = attentionRef(q, k, v, dims, opts);
+  const dq = new Float64Array(B * H * Tq * D);
+  const dk = new Float64Array(B * H * Tk * D);
+  const dv = new Float64Array(B * H * Tk * D);
+  for (let b = 0; b < B; b++)
+    for (let h = 0; h < H; h++) {
+      const base = b * H + h;
+      for (let i = 0; i < Tq; i++) {
+        if (lse[base * Tq + i] === -Infinity) continue;
+        let delta = 0;
+        for (let d = 0; d < D; d++) delta += dO[(base * Tq + i) * D + d] * output[(base * Tq + i) * D + d];
+        for (let j = 0; j < Tk; j++) {
+          if ((opts.causal && j > i) || (opts.keyMask && opts.keyMask[b * Tk + j] === 0)) continue;
+          let s = 0;
+          let dp = 0;
+          for (let d = 0; d < D; d++) {
+            s += q[(base * Tq + i) * D + d] * k[(base * Tk + j) * D + d];
+            dp += dO[(base * Tq + i) * D + d] * v[(base * Tk + j) * D + d];
+          }
+          const p = Math.exp(s * scale - lse[base * Tq + i]);
+          const ds = p * (dp - delta);
+          for (let d = 0; d < D; d++) {
+            dv[(base * Tk + j) * D + d] += p * dO[(base * Tq + i) * D + d];
+            dq[(base * Tq + i) * D + d] += scale * ds * k[(base * Tk + j) * D + d];
+            dk[(base * Tk + j) * D + d] += scale * ds * q[(base * Tq + i) * D + d];
+          }
+        }
+      }
+    }
+  return { dq, dk, dv };
+}

@@ -1,0 +1,165 @@
+// attention_backward.wgsl — backward of fused scaled dot-product attention, recomputing the
+// probabilities tile by tile from the forward's log-sum-exp (no Tq×Tk matrix in memory):
+//
+//   p_ij  = exp(s_ij − LSE_i),  s_ij = scale·q_i·k_j  (0 where masked)
+//   Δ_i   = Σ_d dO_id · O_id
+//   dp_ij = dO_i · v_j,   ds_ij = p_ij·(dp_ij − Δ_i)
+//   dQ_i  = scale · Σ_j ds_ij k_j        (PASS 0: a thread per query row; also writes Δ_i)
+//   dK_j  = scale · Σ_i ds_ij q_i        (PASS 1: a thread per key row, after PASS 0)
+//   dV_j  = Σ_i p_ij dO_i
+//
+// Bindings (group 0):
+//   0 q, 1 k, 2 v, 3 o, 4 dO   read  [batch, heads, seqLen, headDim]
+//   5 rowStats                 read_write [2, batch, heads, seqLenQ]: LSE (copied in), then Δ
+//                              (written by PASS 0) — one binding, so 8 storage buffers in all
+//   6 grads                    read_write  dQ (PASS 0) at 0; dK at kOffset, dV at vOffset (PASS 1)
+//   7 keyMask                  read  [batch, seqLenK] (a dummy without KEY_MASK)
+//   8 params                   uniform
+// Workgroup: BR threads, one row each (a query row in PASS 0, a key row in PASS 1); the other
+// side streams through workgroup memory in tiles of BC rows (two tiles of BC·MAX_D floats).
+// Grid: (⌈rows / BR⌉, heads, batch).
+
+struct AttentionBackwardParams {
+  seqLenQ: u32,
+  seqLenK: u32,
+  headDim: u32,
+  heads: u32,
+  scale: f32,
+  kOffset: u32,
+  vOffset: u32,
+  deltaOffset: u32,   // start of Δ in rowStats (= batch·heads·seqLenQ)
+}
+
+override PASS: u32 = 0u;
+override BR: u32 = 64u;
+override BC: u32 = 16u;
+override MAX_D: u32 = 128u;
+override CAUSAL: bool = false;
+override KEY_MASK: bool = false;
+
+@group(0) @binding(0) var<storage, read> q: array<f32>;
+@group(0) @binding(1) var<storage, read> k: array<f32>;
+@group(0) @binding(2) var<storage, read> v: array<f32>;
+@group(0) @binding(3) var<storage, read> o: array<f32>;
+@group(0) @binding(4) var<storage, read> dO: array<f32>;
+@group(0) @binding(5) var<storage, read_write> rowStats: array<f32>;
+@group(0) @binding(6) var<storage, read_write> grads: array<f32>;
+@group(0) @binding(7) var<storage, read> keyMask: array<f32>;
+@group(0) @binding(8) var<uniform> params: AttentionBackwardParams;
+
+var<workgroup> tileA: array<f32, BC * MAX_D>;
+var<workgroup> tileB: array<f32, BC * MAX_D>;
+var<workgroup> tileRow: array<f32, 2 * BC>;   // PASS 1: LSE and Δ of the query rows of the tile
+
+fn kept(b: u32, i: u32, j: u32) -> bool {
+  var keep = i < params.seqLenQ && j < params.seqLenK;
+  if (CAUSAL) { keep = keep && j <= i; }
+  if (KEY_MASK) { keep = keep && keyMask[b * params.seqLenK + min(j, params.seqLenK - 1u)] != 0.0; }
+  return keep;
+}
+
+@compute @workgroup_size(BR)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let D = params.headDim;
+  let Tq = params.seqLenQ;
+  let Tk = params.seqLenK;
+  let b = wid.z;
+  let bh = b * params.heads + wid.y;
+  let qBase = bh * Tq * D;
+  let kBase = bh * Tk * D;
+  let row = wid.x * BR + lid.x;
+  var a: array<f32, 128>;     // PASS 0: q_i, then dQ;  PASS 1: k_j
+  var c: array<f32, 128>;     // PASS 0: dO_i;          PASS 1: v_j
+  var g1: array<f32, 128>;    // PASS 1: dK_j
+  var g2: array<f32, 128>;    // PASS 0: dQ_i;          PASS 1: dV_j
+
+  if (PASS == 0u) {
+    let valid = row < Tq;
+    let r = min(row, Tq - 1u);
+    var dlt = 0.0;
+    for (var d = 0u; d < D; d++) {
+      a[d] = q[qBase + r * D + d];
+      c[d] = dO[qBase + r * D + d];
+      dlt += c[d] * o[qBase + r * D + d];
+      g2[d] = 0.0;
+    }
+    let l = rowStats[bh * Tq + r];
+    for (var t0 = 0u; t0 < Tk; t0 += BC) {
+      for (var i = lid.x; i < BC * D; i += BR) {
+        let key = min(t0 + i / D, Tk - 1u);
+        tileA[i] = k[kBase + key * D + i % D];
+        tileB[i] = v[kBase + key * D + i % D];
+      }
+      workgroupBarrier();
+      if (valid) {
+        for (var cc = 0u; cc < BC; cc++) {
+          let j = t0 + cc;
+          if (!kept(b, row, j)) { continue; }
+          var s = 0.0;
+          var dp = 0.0;
+          for (var d = 0u; d < D; d++) {
+            s += a[d] * tileA[cc * D + d];
+            dp += c[d] * tileB[cc * D + d];
+          }
+          let p = exp(s * params.scale - l);
+          let ds = p * (dp - dlt);
+          for (var d = 0u; d < D; d++) { g2[d] += ds * tileA[cc * D + d]; }
+        }
+      }
+      workgroupBarrier();
+    }
+    if (valid) {
+      rowStats[params.deltaOffset + bh * Tq + row] = dlt;
+      for (var d = 0u; d < D; d++) { grads[qBase + row * D + d] = g2[d] * params.scale; }
+    }
+    return;
+  }
+
+  // PASS 1: a thread per key row j; query rows stream through the tiles.
+  let valid = row < Tk;
+  let r = min(row, Tk - 1u);
+  for (var d = 0u; d < D; d++) {
+    a[d] = k[kBase + r * D + d];
+    c[d] = v[kBase + r * D + d];
+    g1[d] = 0.0;
+    g2[d] = 0.0;
+  }
+  for (var t0 = 0u; t0 < Tq; t0 += BC) {
+    for (var i = lid.x; i < BC * D; i += BR) {
+      let qi = min(t0 + i / D, Tq - 1u);
+      tileA[i] = q[qBase + qi * D + i % D];
+      tileB[i] = dO[qBase + qi * D + i % D];
+    }
+    for (var i = lid.x; i < BC; i += BR) {
+      let qi = min(t0 + i, Tq - 1u);
+      tileRow[i] = rowStats[bh * Tq + qi];
+      tileRow[BC + i] = rowStats[params.deltaOffset + bh * Tq + qi];
+    }
+    workgroupBarrier();
+    if (valid) {
+      for (var cc = 0u; cc < BC; cc++) {
+        let i = t0 + cc;
+        if (!kept(b, i, row)) { continue; }
+        var s = 0.0;
+        var dp = 0.0;
+        for (var d = 0u; d < D; d++) {
+          s += tileA[cc * D + d] * a[d];
+          dp += tileB[cc * D + d] * c[d];
+        }
+        let p = exp(s * params.scale - tileRow[cc]);
+        let ds = p * (dp - tileRow[BC + cc]);
+        for (var d = 0u; d < D; d++) {
+          g1[d] += ds * tileA[cc * D + d];
+          g2[d] += p * tileB[cc * D + d];
+        }
+      }
+    }
+    workgroupBarrier();
+  }
+  if (valid) {
+    for (var d = 0u; d < D; d++) {
+      grads[params.kOffset + kBase + row * D + d] = g1[d] * params.scale;
+      grads[params.vOffset + kBase + row * D + d] = g2[d];
+    }
+  }
+}
