@@ -33,7 +33,7 @@ function checkLength(what: string, a: ArrayLike<number> | undefined, expected: n
 }
 
 /** y[r] = b[r] + Σⱼ W[r, j] · x[j] for r < rows; x is read at x[xOff + j], j < cols. */
-function affine(
+export function affine(
   W: ArrayLike<number>,
   b: ArrayLike<number> | undefined,
   x: ArrayLike<number>,

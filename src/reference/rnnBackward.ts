@@ -38,6 +38,7 @@
  * gradient dx of layer l (summed over both directions) is layer l−1's output gradient.
  */
 import { gateCount, parameterShapes, type RecurrentConfig } from '../nn/recurrentConfig.js';
+import { affine } from './rnn.js';
 
 const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
 
@@ -73,17 +74,6 @@ interface Tape {
 function checkLength(what: string, a: ArrayLike<number> | undefined, expected: number): void {
   if (a === undefined) throw new Error(`rnnBackwardRef: missing ${what} (expected length ${expected})`);
   if (a.length !== expected) throw new Error(`rnnBackwardRef: ${what} has wrong length: expected ${expected}, got ${a.length}`);
-}
-
-/** y[r] = b[r] + Σⱼ W[r, j] · x[xOff + j]. */
-function affine(W: ArrayLike<number>, b: ArrayLike<number> | undefined, x: ArrayLike<number>, xOff: number, rows: number, cols: number): Float64Array {
-  const y = new Float64Array(rows);
-  for (let r = 0; r < rows; r++) {
-    let s = b ? b[r] : 0;
-    for (let j = 0; j < cols; j++) s += W[r * cols + j] * x[xOff + j];
-    y[r] = s;
-  }
-  return y;
 }
 
 /** One forward step; updates h, c in place and returns the tape. */
