@@ -280,13 +280,13 @@ export class RecurrentLayer {
   }
 
   /** @internal The cached training plan (forward saving activations + backward) for (seqLen, batch). */
-  trainingPlan(seqLen: number, batch: number, inputGrad = false): TrainingPlan {
-    const key = `${seqLen}x${batch}x${inputGrad ? 1 : 0}`;
+  trainingPlan(seqLen: number, batch: number, inputGrad = false, initialStateGrad = false): TrainingPlan {
+    const key = `${seqLen}x${batch}x${inputGrad ? 1 : 0}${initialStateGrad ? 1 : 0}`;
     let plan = this.trainPlans.get(key);
     if (!plan) {
       const tile = { ...defaultStepTile(batch, this.gpu.adapterInfo.isFallbackAdapter), ...this.tile };
       const forward = new RecurrentPlan(this.gpu, this.config, this.params, seqLen, batch, tile, true, this.dropout);
-      plan = { forward, backward: new RecurrentBackward(this.gpu, this.config, this.params, this.store, forward, { inputGrad, dropout: this.dropout }) };
+      plan = { forward, backward: new RecurrentBackward(this.gpu, this.config, this.params, this.store, forward, { inputGrad, initialStateGrad, dropout: this.dropout }) };
       if (this.trainPlans.size >= MAX_PLANS) {
         const [oldKey, old] = this.trainPlans.entries().next().value as [string, TrainingPlan];
         old.forward.destroy();
@@ -316,10 +316,14 @@ export class RecurrentLayer {
 
   /**
    * Forward and backpropagation through time in ONE command buffer and one submit. Returns the
-   * forward's outputs (and dL/dinput with `inputGrad`); the parameter gradients are left in the
-   * store's gradient buffer (read them with {@link gradients}). `lastRun` counts the dispatches.
+   * forward's outputs (and dL/dinput with `inputGrad`, dL/dh0 and dL/dc0 with `initialStateGrad`);
+   * the parameter gradients are left in the store's gradient buffer (read them with
+   * {@link gradients}). `lastRun` counts the dispatches.
    */
-  forwardBackward(input: Tensor, state: RecurrentState, upstream: RecurrentUpstream, { inputGrad = false }: { inputGrad?: boolean } = {}): RecurrentOutputs & { dInput?: Tensor } {
+  forwardBackward(
+    input: Tensor, state: RecurrentState, upstream: RecurrentUpstream,
+    { inputGrad = false, initialStateGrad = false }: { inputGrad?: boolean; initialStateGrad?: boolean } = {},
+  ): RecurrentOutputs & { dInput?: Tensor; dh0?: Tensor; dc0?: Tensor } {
     this.assertAlive();
     const op = `${this.config.cell.toUpperCase()}.forwardBackward`;
     const { T, B, outputShape, stateShape } = this.checkForward(op, input, state);
@@ -329,7 +333,7 @@ export class RecurrentLayer {
       if (this.config.cell !== 'lstm') throw new ShapeError(`${op}: 'dcN' is only for LSTM`);
       expectShape(op, 'dcN', upstream.dcN, stateShape, '[numLayers·numDirections, batch, hiddenSize]');
     }
-    const { forward, backward } = this.trainingPlan(T, B, inputGrad);
+    const { forward, backward } = this.trainingPlan(T, B, inputGrad, initialStateGrad);
     // Between-layer dropout is on here (training); its mask is drawn with `dropout.counter`.
     this.dropout?.setTraining(true);
     const gpu = this.gpu;
@@ -337,6 +341,8 @@ export class RecurrentLayer {
     const hN = Tensor.empty(gpu, stateShape, 'rnn.hN');
     const cN = forward.c ? Tensor.empty(gpu, stateShape, 'rnn.cN') : undefined;
     const dInput = inputGrad ? Tensor.empty(gpu, input.shape, 'rnn.dInput') : undefined;
+    const dh0 = initialStateGrad ? Tensor.empty(gpu, stateShape, 'rnn.dh0') : undefined;
+    const dc0 = initialStateGrad && forward.c ? Tensor.empty(gpu, stateShape, 'rnn.dc0') : undefined;
     const encoder = gpu.device.createCommandEncoder({ label: 'rnn.forwardBackward' });
     encoder.copyBufferToBuffer(input.buffer, 0, forward.input, 0, input.size * 4);
     forward.encodeInitialState(encoder, state.h0?.buffer ?? null, state.c0?.buffer ?? null);
@@ -351,10 +357,12 @@ export class RecurrentLayer {
     encoder.copyBufferToBuffer(forward.hN, 0, hN.buffer, 0, forward.stateBytes);
     if (cN && forward.c) encoder.copyBufferToBuffer(forward.c, 0, cN.buffer, 0, forward.stateBytes);
     if (dInput && backward.dinput) encoder.copyBufferToBuffer(backward.dinput, 0, dInput.buffer, 0, dInput.size * 4);
+    if (dh0 && backward.dh0) encoder.copyBufferToBuffer(backward.dh0, 0, dh0.buffer, 0, forward.stateBytes);
+    if (dc0 && backward.carry) encoder.copyBufferToBuffer(backward.carry, 0, dc0.buffer, 0, forward.stateBytes);
     const dispatches = forward.dispatches.length + backward.dispatches.length;
     gpu.submit(encoder, dispatches);
     this.lastRun = { seqLen: T, batch: B, dispatches, submits: 1 };
-    return { output, hN, cN, dInput };
+    return { output, hN, cN, dInput, dh0, dc0 };
   }
 
   /** The gradients left by the last {@link forwardBackward} (or training step), by PyTorch name. */

@@ -11,6 +11,7 @@
 import type { Gpu } from '../gpu/device.js';
 import type { Dispatch } from '../gpu/dispatch.js';
 import { TENSOR_USAGE, UNIFORM_USAGE } from '../gpu/flags.js';
+import { elementwiseDispatch } from '../kernels/elementwise.js';
 import { gemmDispatches, type GemmArgs } from '../kernels/matmul.js';
 import { columnSumDispatch } from '../kernels/columnSum.js';
 import { backwardSlotSize, cellStepBackwardDispatch, dgatesWidth, packBackwardParams } from '../kernels/cellStepBackward.js';
@@ -29,16 +30,21 @@ export class RecurrentBackward {
   readonly carry: GPUBuffer | null;
   /** Gradient of the layer input [rows, inputSize], when asked for (e.g. to train an embedding). */
   readonly dinput: GPUBuffer | null;
+  /**
+   * Gradient of the initial hidden state h0 [L·D, B, H], when asked for (`initialStateGrad`; an
+   * encoder-decoder backpropagates it into the encoder). The LSTM's dc0 is in {@link carry}.
+   */
+  readonly dh0: GPUBuffer | null;
   private readonly owned: GPUBuffer[] = [];
   private readonly stateBytes: number;
 
   constructor(
     private readonly gpu: Gpu,
     private readonly cfg: RecurrentConfig,
-    params: DirectionParams[],
+    params: readonly DirectionParams[],
     store: ParameterStore,
     fwd: RecurrentPlan,
-    opts: { inputGrad?: boolean; dropout?: Dropout | null } = {},
+    opts: { inputGrad?: boolean; initialStateGrad?: boolean; dropout?: Dropout | null } = {},
   ) {
     const { cell, hiddenSize: H, numLayers: L, batchFirst } = cfg;
     const T = fwd.seqLen;
@@ -58,6 +64,7 @@ export class RecurrentBackward {
     this.dhN = buffer(L * D * B * H, 'rnn.dhN');
     this.carry = cell === 'rnn' ? null : buffer(L * D * B * H, 'rnn.carry');
     this.dinput = opts.inputGrad ? buffer(rows * cfg.inputSize, 'rnn.dinput') : null;
+    this.dh0 = opts.initialStateGrad ? buffer(L * D * B * H, 'rnn.dh0') : null;
     const dgates = Array.from({ length: D }, (_, d) => buffer(rows * width, `rnn.dgates${d}`));
     const dlayer = Array.from({ length: L - 1 }, (_, l) => buffer(rows * DH, `rnn.dseq${l}`));
     // With dropout, dx of layer l ≥ 1 is the gradient of the dropped input: the same mask (same
@@ -119,6 +126,26 @@ export class RecurrentBackward {
           for (const blk of hiddenBlocks) {
             take(columnSumDispatch(gpu, { rows, cols: blk.n, x: { buffer: dgates[d], offset: blk.col, ld: width }, y: { buffer: grads, offset: gradOf(p.names.bhh) + blk.row }, label: `${label}.db_hh` }));
           }
+        }
+      }
+      if (this.dh0) {
+        // dh0 = dgates of the first step processed forward (t = 0; T−1 reversed) · W_hh, whose
+        // rows are the pre-activations' h-columns; GRU adds its direct path z ⊙ dh (the carry).
+        for (let d = 0; d < D; d++) {
+          const p = params[l * D + d];
+          const t0 = d === 0 ? 0 : T - 1;
+          const state = (l * D + d) * B * H;
+          const blocks: Array<{ col: number; row: number; n: number }> =
+            cell === 'gru' ? [{ col: 0, row: 0, n: 2 * H }, { col: 3 * H, row: 2 * H, n: H }] : [{ col: 0, row: 0, n: G * H }];
+          if (cell === 'gru') take(elementwiseDispatch(gpu, { op: 'scale', n: B * H, x: { buffer: this.carry!, offset: state }, y: { buffer: this.dh0, offset: state }, alpha: 1, label: `l${l}d${d}.dh0.carry` }));
+          blocks.forEach((blk, i) => gemm({
+            M: B, N: H, K: blk.n,
+            a: { buffer: dgates[d], offset: rowOf(t0, 0) * width + blk.col, ld: width * rowStrideB },
+            b: { buffer: p.whh.buffer, offset: p.whh.offset + blk.row * H, ld: H },
+            c: { buffer: this.dh0!, offset: state, ld: H },
+            beta: cell === 'gru' || i > 0 ? 1 : undefined,
+            label: `l${l}d${d}.dh0`,
+          }));
         }
       }
       const dx = l > 0 ? (ddropped ?? dlayer[l - 1]) : this.dinput;

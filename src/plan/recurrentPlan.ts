@@ -58,6 +58,12 @@ export interface PlanOutputs {
 
 export class RecurrentPlan {
   readonly dispatches: Dispatch[] = [];
+  /**
+   * Step-wise plans only: the dispatches of timestep t (every layer's input-projection slice and
+   * cell step), in order; {@link dispatches} is their concatenation. A caller (a decoder whose
+   * input at t depends on its output at t−1) records its own dispatches between the groups.
+   */
+  readonly stepGroups: Dispatch[][] = [];
   readonly rows: number;
   /** Training plans only: per (layer, direction) what the backward reads. */
   readonly saved: SavedActivations[] = [];
@@ -79,7 +85,7 @@ export class RecurrentPlan {
   constructor(
     private readonly gpu: Gpu,
     private readonly cfg: RecurrentConfig,
-    params: DirectionParams[],
+    params: readonly DirectionParams[],
     readonly seqLen: number,
     readonly batch: number,
     readonly tile: StepTile,
@@ -87,6 +93,12 @@ export class RecurrentPlan {
     readonly training = false,
     /** Training only: dropout on every layer's output but the last (salt = index of the layer it feeds). */
     dropout: Dropout | null = null,
+    /**
+     * Record time-major instead of layer-major: for each t, every layer's slice of the input
+     * GEMM (batch rows of step t) then its cell step, so the input of step t may be written by
+     * a dispatch placed after step t−1 (see {@link stepGroups}). Unidirectional, no dropout.
+     */
+    stepwise = false,
   ) {
     const { cell, hiddenSize: H, numLayers: L, batchFirst } = cfg;
     const T = seqLen;
@@ -96,6 +108,9 @@ export class RecurrentPlan {
     const DH = D * H;
     this.rows = T * B;
     const maxWg = gpu.limits.maxComputeWorkgroupsPerDimension;
+    if (stepwise && (cfg.bidirectional || (training && dropout && L > 1))) throw new ShapeError('a step-wise recurrent plan must be unidirectional and without dropout');
+    // Step-wise plans collect each (layer, t)'s dispatches here and order them by t at the end.
+    const perStep: Dispatch[][][] = stepwise ? Array.from({ length: T }, () => Array.from({ length: L }, () => [])) : [];
     if (Math.ceil(B / tile.bt) > maxWg) throw new ShapeError(`batch ${B} needs more than maxComputeWorkgroupsPerDimension (${maxWg}) workgroups per step`);
 
     const buffer = (elements: number, label: string) => {
@@ -138,17 +153,24 @@ export class RecurrentPlan {
       const layerOut = layerOutput(l);
       for (let d = 0; d < D; d++) {
         const p = params[l * D + d];
-        for (const g of gemmDispatches(gpu, {
-          M: this.rows, N: G * H, K: inFeatures,
-          a: { buffer: layerIn, ld: inFeatures },
-          b: { buffer: p.wih.buffer, offset: p.wih.offset, ld: inFeatures },
-          c: { buffer: xproj[d], ld: G * H },
-          bias: p.bih ? { buffer: p.bih.buffer, offset: p.bih.offset } : undefined,
-          transposeB: true,
-          label: `l${l}d${d}.xproj`,
-        })) {
-          this.owned.push(...(g.transient ?? []));
-          this.dispatches.push({ ...g, transient: undefined });
+        // Whole sequence at once, or (step-wise) the B rows of each step t: rows t·B … (time-major)
+        // or b·T + t (batch-first, a row stride of T rows).
+        const slices = stepwise
+          ? Array.from({ length: T }, (_, t) => ({ t, M: B, row: rowOf(t, 0), ldMul: rowStrideB }))
+          : [{ t: -1, M: this.rows, row: 0, ldMul: 1 }];
+        for (const sl of slices) {
+          for (const g of gemmDispatches(gpu, {
+            M: sl.M, N: G * H, K: inFeatures,
+            a: { buffer: layerIn, offset: sl.row * inFeatures, ld: inFeatures * sl.ldMul },
+            b: { buffer: p.wih.buffer, offset: p.wih.offset, ld: inFeatures },
+            c: { buffer: xproj[d], offset: sl.row * G * H, ld: G * H * sl.ldMul },
+            bias: p.bih ? { buffer: p.bih.buffer, offset: p.bih.offset } : undefined,
+            transposeB: true,
+            label: `l${l}d${d}.xproj${sl.t >= 0 ? sl.t : ''}`,
+          })) {
+            this.owned.push(...(g.transient ?? []));
+            (stepwise ? perStep[sl.t][l] : this.dispatches).push({ ...g, transient: undefined });
+          }
         }
       }
       for (let d = 0; d < D; d++) {
@@ -166,7 +188,7 @@ export class RecurrentPlan {
             stateOffset: (l * D + d) * B * H,
             row0: rowOf(t, 0), rowStrideB, hprevBase: saved?.hprevBase ?? 0, cprevBase: saved?.cprevBase ?? 0,
           }, data, s * slot);
-          this.dispatches.push(
+          (stepwise ? perStep[t][l] : this.dispatches).push(
             cellStepDispatch(gpu, cell, { hidden: H, batch: B, nonlinearity: cfg.nonlinearity, tile, label: `l${l}d${d}.step${t}`, save: training }, {
               xproj: xproj[d], wp: p.wp, bhh: p.bhh, c: this.c ?? undefined, saved: saved?.buffer,
               hprev: s === 0 ? this.h0 : state[(s - 1) % 2], hnext: state[s % 2], hseq: layerOut,
@@ -176,6 +198,10 @@ export class RecurrentPlan {
         }
         gpu.device.queue.writeBuffer(uniforms, 0, data);
       }
+    }
+    for (const group of perStep) {
+      this.stepGroups.push(group.flat());
+      this.dispatches.push(...group.flat());
     }
   }
 

@@ -5,7 +5,9 @@ import type { Gpu } from '../../src/gpu/device.js';
 import { Tensor } from '../../src/tensor.js';
 import { parameterShapes, type CellKind } from '../../src/nn/recurrentConfig.js';
 import { rnnBackwardRef } from '../../src/reference/rnnBackward.js';
-import { rng, uniform, assertClose } from './util.js';
+import { rng, uniform, assertClose, assert } from './util.js';
+import { RecurrentPlan } from '../../src/plan/recurrentPlan.js';
+import { defaultStepTile } from '../../src/kernels/cellStep.js';
 import { dropoutKeep } from '../../src/kernels/dropout.js';
 import { makeLayer } from './recurrent.js';
 import type { Check } from './kernels.js';
@@ -70,8 +72,10 @@ async function checkGrad(gpu: Gpu, c: GradCase): Promise<void> {
     dhN: dhN && Tensor.from(gpu, dhN, stateShape),
     dcN: dcN && Tensor.from(gpu, dcN, stateShape),
   };
-  const out = layer.forwardBackward(t.x, { h0: t.h0, c0: t.c0 }, { dOutput: t.dOutput, dhN: t.dhN, dcN: t.dcN }, { inputGrad: true });
+  const out = layer.forwardBackward(t.x, { h0: t.h0, c0: t.c0 }, { dOutput: t.dOutput, dhN: t.dhN, dcN: t.dcN }, { inputGrad: true, initialStateGrad: true });
   const what = caseName(c);
+  assertClose(`${what}: dh0`, await out.dh0!.read(), want.dh0, gradTol(want.dh0));
+  if (want.dc0) assertClose(`${what}: dc0`, await out.dc0!.read(), want.dc0, gradTol(want.dc0));
   assertClose(`${what}: output`, await out.output.read(), want.output, { rtol: 1e-4, atol: 1e-4 });
   assertClose(`${what}: hN`, await out.hN.read(), want.hN, { rtol: 1e-4, atol: 1e-4 });
   assertClose(`${what}: dInput`, await out.dInput!.read(), want.dInput, gradTol(want.dInput));
@@ -79,7 +83,7 @@ async function checkGrad(gpu: Gpu, c: GradCase): Promise<void> {
   for (const { name } of parameterShapes(cfg)) {
     assertClose(`${what}: grad ${name}`, grads[name].data, want.dWeights[name], gradTol(want.dWeights[name]));
   }
-  for (const v of [...Object.values(t), out.output, out.hN, out.cN, out.dInput]) v?.destroy();
+  for (const v of [...Object.values(t), out.output, out.hN, out.cN, out.dInput, out.dh0, out.dc0]) v?.destroy();
   layer.destroy();
 }
 
@@ -163,8 +167,45 @@ async function checkDropout(gpu: Gpu, cell: CellKind, seed: number): Promise<voi
       assertClose(`${what}: grad ${name}`, grads[name].data, want, gradTol(want));
     }
   }
-  for (const v of [...Object.values(t), out.output, out.hN, out.cN, out.dInput]) v?.destroy();
+  for (const v of [...Object.values(t), out.output, out.hN, out.cN, out.dInput, out.dh0, out.dc0]) v?.destroy();
   layer.destroy();
 }
 
 recurrentGradChecks.push(...(['lstm', 'gru', 'rnn'] as const).map((cell, i) => ({ name: `BPTT with dropout between layers vs float64 (same mask forward and backward): ${cell}`, run: (gpu: Gpu) => checkDropout(gpu, cell, 60 + i) })));
+
+/**
+ * A step-wise plan (time-major recording: each step's slice of the input GEMM right before its
+ * cell step, as a decoder that feeds its own output back needs) computes what the layer-major
+ * plan computes, in both layouts and in training mode (saved activations included).
+ */
+async function checkStepwise(gpu: Gpu, cell: CellKind, batchFirst: boolean, T: number, B: number, seed: number): Promise<void> {
+  const rand = rng(seed);
+  const cfg = { cell, inputSize: 5, hiddenSize: 13, numLayers: 2, bias: true, batchFirst, bidirectional: false, nonlinearity: 'tanh' as const };
+  const layer = makeLayer(gpu, cell, { ...cfg, seed });
+  const x = uniform(rand, T * B * cfg.inputSize, -1, 1);
+  const input = Tensor.from(gpu, x, batchFirst ? [B, T, cfg.inputSize] : [T, B, cfg.inputSize]);
+  const outShape = batchFirst ? [B, T, cfg.hiddenSize] : [T, B, cfg.hiddenSize];
+  const stateShape = [cfg.numLayers, B, cfg.hiddenSize];
+  const want = layer.forward(input);
+  const tile = { ...defaultStepTile(B, gpu.adapterInfo.isFallbackAdapter) };
+  for (const training of [false, true]) {
+    const plan = new RecurrentPlan(gpu, layer.config, layer.directionParams, T, B, tile, training, null, true);
+    assert(plan.stepGroups.length === T, `step-wise plan has ${plan.stepGroups.length} step groups, expected ${T}`);
+    assert(plan.dispatches.length === plan.stepGroups.flat().length, 'step-wise plan: dispatches are not the concatenation of its step groups');
+    const got = plan.run(input.buffer, null, null, outShape, stateShape);
+    const what = `${cell} step-wise plan${batchFirst ? ' batchFirst' : ''} T${T} B${B}${training ? ' (training)' : ''}`;
+    assertClose(`${what}: output`, await got.output.read(), await want.output.read(), { rtol: 1e-5, atol: 1e-6 });
+    assertClose(`${what}: hN`, await got.hN.read(), await want.hN.read(), { rtol: 1e-5, atol: 1e-6 });
+    for (const v of [got.output, got.hN, got.cN]) v?.destroy();
+    plan.destroy();
+  }
+  for (const v of [input, want.output, want.hN, want.cN]) v?.destroy();
+  layer.destroy();
+}
+
+recurrentGradChecks.push(
+  ...([['lstm', false, 5, 3], ['gru', true, 4, 1], ['rnn', false, 1, 2], ['lstm', true, 3, 7]] as const).map(([cell, bf, T, B], i) => ({
+    name: `step-wise recurrent plan equals the layer-major plan: ${cell}${bf ? ' batchFirst' : ''} T${T} B${B}`,
+    run: (gpu: Gpu) => checkStepwise(gpu, cell, bf, T, B, 70 + i),
+  })),
+);
