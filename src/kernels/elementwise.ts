@@ -5,7 +5,7 @@ import { Tensor, expectRank, expectShape } from '../tensor.js';
 import { grid2d } from './grid.js';
 
 /** Ops of shaders/elementwise.wgsl, by their OP code. */
-export const ELEMENTWISE_OPS = { add: 0, mul: 1, scale: 2, sigmoid: 3, tanh: 4, relu: 5 } as const;
+export const ELEMENTWISE_OPS = { add: 0, mul: 1, scale: 2, sigmoid: 3, tanh: 4, relu: 5, tanhGrad: 6 } as const;
 export type ElementwiseOp = keyof typeof ELEMENTWISE_OPS;
 
 const WG = 256;
@@ -16,13 +16,13 @@ function checkView(label: string, name: string, v: View, n: number): void {
   if (((v.offset ?? 0) + n) * 4 > v.buffer.size) throw new ShapeError(`${label}: buffer '${name}' is smaller than ${n} elements from its offset`);
 }
 
-/** Prepares `y = op(x, b)` over n elements (b only for add and mul). */
+/** Prepares `y = op(x, b)` over n elements (b only for add, mul and tanhGrad: y = b ⊙ (1 − x²)). */
 export function elementwiseDispatch(
   gpu: Gpu,
   args: { op: ElementwiseOp; n: number; x: View; b?: View; y: View; alpha?: number; label?: string },
 ): Dispatch {
   const label = args.label ?? args.op;
-  const binary = args.op === 'add' || args.op === 'mul';
+  const binary = args.op === 'add' || args.op === 'mul' || args.op === 'tanhGrad';
   if (!(args.op in ELEMENTWISE_OPS)) throw new ShapeError(`elementwise: unknown op '${args.op}'`);
   if (binary && !args.b) throw new ShapeError(`${label}: needs a second operand 'b'`);
   checkView(label, 'x', args.x, args.n);
@@ -67,3 +67,5 @@ export const sigmoid = (gpu: Gpu, x: Tensor, out?: Tensor) => run(gpu, 'sigmoid'
 export const tanh = (gpu: Gpu, x: Tensor, out?: Tensor) => run(gpu, 'tanh', x, undefined, undefined, out);
 /** y = max(x, 0). */
 export const relu = (gpu: Gpu, x: Tensor, out?: Tensor) => run(gpu, 'relu', x, undefined, undefined, out);
+/** Backward of tanh: dx = dy ⊙ (1 − y²), from its output y and the gradient dy of its output. */
+export const tanhGrad = (gpu: Gpu, y: Tensor, dy: Tensor, out?: Tensor) => run(gpu, 'tanhGrad', y, dy, undefined, out);

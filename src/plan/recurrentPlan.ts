@@ -76,6 +76,8 @@ export class RecurrentPlan {
   readonly h0: GPUBuffer;
   /** h_t ping-pongs between two state buffers; the one written last holds hN. */
   readonly hN: GPUBuffer;
+  /** The two state buffers [L·D, B, H]: step s (in the order run) reads states[(s+1)%2] (h0 at s=0) and writes states[s%2]. */
+  readonly states: readonly GPUBuffer[];
   /** LSTM cell state: c0 on entry, cN after the run. */
   readonly c: GPUBuffer | null;
   /** The top layer's output sequence [rows, D·H]. */
@@ -122,6 +124,7 @@ export class RecurrentPlan {
     this.input = buffer(this.rows * cfg.inputSize, 'rnn.input');
     this.h0 = buffer(L * D * B * H, 'rnn.h0');
     const state = [buffer(L * D * B * H, 'rnn.state0'), buffer(L * D * B * H, 'rnn.state1')];
+    this.states = state;
     this.hN = state[(T - 1) % 2];
     this.c = cell === 'lstm' ? buffer(L * D * B * H, 'rnn.c') : null;
     this.output = buffer(this.rows * DH, 'rnn.output');

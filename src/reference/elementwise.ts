@@ -31,3 +31,8 @@ export function biasActRef(x: ArrayLike<number>, b: ArrayLike<number>, act: keyo
   const f = ACTIVATION_REFS[act];
   return Float64Array.from(x as ArrayLike<number>, (v, i) => f(v + b[i % b.length]));
 }
+
+/** Backward of tanh from its output: dx = dy · (1 − y²). */
+export function tanhGradRef(y: ArrayLike<number>, dy: ArrayLike<number>): Float64Array {
+  return Float64Array.from({ length: y.length }, (_, i) => dy[i] * (1 - y[i] * y[i]));
+}

@@ -4,13 +4,13 @@ import type { Gpu } from '../../src/gpu/device.js';
 import { Tensor } from '../../src/tensor.js';
 import { matmul } from '../../src/kernels/matmul.js';
 import { softmax } from '../../src/kernels/softmax.js';
-import { add, mul, scale, sigmoid, tanh, relu } from '../../src/kernels/elementwise.js';
+import { add, mul, scale, sigmoid, tanh, relu, tanhGrad } from '../../src/kernels/elementwise.js';
 import { biasAct, type Activation } from '../../src/kernels/biasAct.js';
 import { columnSumDispatch } from '../../src/kernels/columnSum.js';
 import { columnSumRef } from '../../src/reference/columnSum.js';
 import { matmulRef, matmulErrorScale } from '../../src/reference/matmul.js';
 import { softmaxRef } from '../../src/reference/softmax.js';
-import { addRef, mulRef, scaleRef, mapRef, sigmoidRef, tanhRef, reluRef, biasActRef } from '../../src/reference/elementwise.js';
+import { addRef, mulRef, scaleRef, mapRef, sigmoidRef, tanhRef, reluRef, biasActRef, tanhGradRef } from '../../src/reference/elementwise.js';
 import { rng, uniform, randInt, assertClose, assert } from './util.js';
 
 export interface Check {
@@ -124,6 +124,7 @@ async function checkElementwise(gpu: Gpu, n: number, amplitude: number, seed: nu
     ['sigmoid', sigmoid(gpu, xt), mapRef(x, sigmoidRef)],
     ['tanh', tanh(gpu, xt), mapRef(x, tanhRef)],
     ['relu', relu(gpu, xt), mapRef(x, reluRef)],
+    ['tanhGrad', tanhGrad(gpu, xt, bt), tanhGradRef(x, b)],
   ];
   for (const [op, t, want] of cases) {
     assertClose(`${op} n=${n} ±${amplitude}`, await t.read(), want, EW_TOL);
