@@ -20,6 +20,9 @@ import { recurrentGradChecks } from '../test/checks/recurrentGrad.js';
 import { trainingChecks } from '../test/checks/training.js';
 import { modelGradChecks } from '../test/checks/modelGrad.js';
 import { attentionChecks } from '../test/checks/attention.js';
+import { multiHeadAttentionChecks } from '../test/checks/multiHeadAttention.js';
+import { rnnAttentionChecks } from '../test/checks/rnnAttention.js';
+import { decodeChecks } from '../test/checks/decode.js';
 
 const args = new Map(
   process.argv.slice(2).map((a) => {
@@ -42,7 +45,7 @@ report.adapter = gpu.adapterInfo;
 report.features = gpu.features;
 if (args.has('check')) {
   let failed = 0;
-  const checks = [...kernelChecks, ...recurrentChecks, ...recurrentGradChecks, ...trainingChecks, ...modelGradChecks, ...attentionChecks];
+  const checks = [...kernelChecks, ...recurrentChecks, ...recurrentGradChecks, ...trainingChecks, ...modelGradChecks, ...attentionChecks, ...multiHeadAttentionChecks, ...rnnAttentionChecks, ...decodeChecks];
   for (const check of checks) {
     try {
       await check.run(gpu);

@@ -10,12 +10,18 @@
 //                            acc ← acc·c + e^{s_j − m'}·v_j;  m ← m'.   At the end O = acc / l.
 // A row whose keys are all masked gets O = 0 and LSE = −3e38 (−∞; PyTorch would give NaN).
 //
+// Layout: Q, K, V and O are strided views, element (b, h, t, d) of X at
+//   X[xOffset + b·xStrideB + h·xStrideH + t·xStrideT + d]     (headDim contiguous),
+// so [batch, heads, seqLen, headDim] (strides H·T·D, T·D, D) and the [batch, seqLen, heads·headDim]
+// rows of a Q/K/V projection (strides T·R, D, R for row length R, e.g. R = 3E in a packed QKV
+// buffer with offsets 0, E, 2E) are both read and written in place, with no transpose.
+//
 // Bindings (group 0):
-//   0 q       read        [batch, heads, seqLenQ, headDim]
-//   1 k       read        [batch, heads, seqLenK, headDim]
-//   2 v       read        [batch, heads, seqLenK, headDim]
-//   3 o       read_write  [batch, heads, seqLenQ, headDim]
-//   4 lse     read_write  [batch, heads, seqLenQ]
+//   0 q       read        view [batch, heads, seqLenQ, headDim]
+//   1 k       read        view [batch, heads, seqLenK, headDim]
+//   2 v       read        view [batch, heads, seqLenK, headDim]
+//   3 o       read_write  view [batch, heads, seqLenQ, headDim]
+//   4 lse     read_write  [batch, heads, seqLenQ] contiguous (the first half of the backward's rowStats)
 //   5 keyMask read        [batch, seqLenK] (1 keep, 0 padding; a 16-byte dummy without KEY_MASK)
 //   6 params  uniform     AttentionParams
 // Workgroup: BR threads, one query row each; tiles of BC keys × headDim of K and of V in
@@ -28,6 +34,10 @@ struct AttentionParams {
   headDim: u32,
   heads: u32,
   scale: f32,
+  qOffset: u32, qStrideB: u32, qStrideH: u32, qStrideT: u32,
+  kOffset: u32, kStrideB: u32, kStrideH: u32, kStrideT: u32,
+  vOffset: u32, vStrideB: u32, vStrideH: u32, vStrideT: u32,
+  oOffset: u32, oStrideB: u32, oStrideH: u32, oStrideT: u32,
 }
 
 override BR: u32 = 64u;       // query rows per workgroup
@@ -54,11 +64,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let D = params.headDim;
   let Tq = params.seqLenQ;
   let Tk = params.seqLenK;
-  let bh = wid.z * params.heads + wid.y;            // (batch, head)
+  let b = wid.z;
+  let h = wid.y;
+  let bh = b * params.heads + h;                   // (batch, head)
   let row = wid.x * BR + lid.x;                    // query row of this thread
   let valid = row < Tq;
-  let qBase = (bh * Tq + min(row, Tq - 1u)) * D;
-  let kvBase = bh * Tk * D;
+  let r = min(row, Tq - 1u);
+  let qBase = params.qOffset + b * params.qStrideB + h * params.qStrideH + r * params.qStrideT;
+  let oBase = params.oOffset + b * params.oStrideB + h * params.oStrideH + r * params.oStrideT;
+  let kBase = params.kOffset + b * params.kStrideB + h * params.kStrideH;
+  let vBase = params.vOffset + b * params.vStrideB + h * params.vStrideH;
 
   var qr: array<f32, 128>;    // private arrays need a constant size: headDim ≤ 128
   var acc: array<f32, 128>;
@@ -79,8 +94,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       var kv = 0.0;
       var vv = 0.0;
       if (key < Tk) {
-        kv = k[kvBase + key * D + i % D];
-        vv = v[kvBase + key * D + i % D];
+        kv = k[kBase + key * params.kStrideT + i % D];
+        vv = v[vBase + key * params.vStrideT + i % D];
       }
       kTile[i] = kv;
       vTile[i] = vv;
@@ -91,7 +106,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         let key = t0 + c;
         var keep = key < Tk;
         if (CAUSAL) { keep = keep && key <= row; }
-        if (KEY_MASK) { keep = keep && keyMask[wid.z * Tk + min(key, Tk - 1u)] != 0.0; }
+        if (KEY_MASK) { keep = keep && keyMask[b * Tk + min(key, Tk - 1u)] != 0.0; }
         if (keep) {
           var s = 0.0;
           for (var d = 0u; d < D; d++) { s += qr[d] * kTile[c * D + d]; }
@@ -108,7 +123,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   }
   if (valid) {
     let inv = select(0.0, 1.0 / l, l > 0.0);
-    for (var d = 0u; d < D; d++) { o[qBase + d] = acc[d] * inv; }
+    for (var d = 0u; d < D; d++) { o[oBase + d] = acc[d] * inv; }
     lse[bh * Tq + row] = select(NEG_INF, m + log(l), l > 0.0);
   }
 }

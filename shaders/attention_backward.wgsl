@@ -8,11 +8,17 @@
 //   dK_j  = scale · Σ_i ds_ij q_i        (PASS 1: a thread per key row, after PASS 0)
 //   dV_j  = Σ_i p_ij dO_i
 //
+// Layout: every [batch, heads, seqLen, headDim] operand is a strided view, element (b, h, t, d)
+// at X[xOffset + b·xStrideB + h·xStrideH + t·xStrideT + d] (headDim contiguous): contiguous
+// [batch, heads, seqLen, headDim] and the [batch, seqLen, heads·headDim] rows of Q/K/V
+// projections alike. dQ, dK and dV are three such views into the one `grads` buffer.
+//
 // Bindings (group 0):
-//   0 q, 1 k, 2 v, 3 o, 4 dO   read  [batch, heads, seqLen, headDim]
-//   5 rowStats                 read_write [2, batch, heads, seqLenQ]: LSE (copied in), then Δ
-//                              (written by PASS 0) — one binding, so 8 storage buffers in all
-//   6 grads                    read_write  dQ (PASS 0) at 0; dK at kOffset, dV at vOffset (PASS 1)
+//   0 q, 1 k, 2 v, 3 o, 4 dO   read  views [batch, heads, seqLen, headDim]
+//   5 rowStats                 read_write [2, batch, heads, seqLenQ]: LSE (the forward's `lse`
+//                              output), then Δ (written by PASS 0) — one binding, so 8 storage
+//                              buffers in all
+//   6 grads                    read_write  views dQ (PASS 0), dK and dV (PASS 1)
 //   7 keyMask                  read  [batch, seqLenK] (a dummy without KEY_MASK)
 //   8 params                   uniform
 // Workgroup: BR threads, one row each (a query row in PASS 0, a key row in PASS 1); the other
@@ -25,9 +31,15 @@ struct AttentionBackwardParams {
   headDim: u32,
   heads: u32,
   scale: f32,
-  kOffset: u32,
-  vOffset: u32,
   deltaOffset: u32,   // start of Δ in rowStats (= batch·heads·seqLenQ)
+  qOffset: u32, qStrideB: u32, qStrideH: u32, qStrideT: u32,
+  kOffset: u32, kStrideB: u32, kStrideH: u32, kStrideT: u32,
+  vOffset: u32, vStrideB: u32, vStrideH: u32, vStrideT: u32,
+  oOffset: u32, oStrideB: u32, oStrideH: u32, oStrideT: u32,
+  dOOffset: u32, dOStrideB: u32, dOStrideH: u32, dOStrideT: u32,
+  dqOffset: u32, dqStrideB: u32, dqStrideH: u32, dqStrideT: u32,
+  dkOffset: u32, dkStrideB: u32, dkStrideH: u32, dkStrideT: u32,
+  dvOffset: u32, dvStrideB: u32, dvStrideH: u32, dvStrideT: u32,
 }
 
 override PASS: u32 = 0u;
@@ -64,31 +76,39 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let Tq = params.seqLenQ;
   let Tk = params.seqLenK;
   let b = wid.z;
-  let bh = b * params.heads + wid.y;
-  let qBase = bh * Tq * D;
-  let kBase = bh * Tk * D;
+  let h = wid.y;
+  let bh = b * params.heads + h;
+  // Start of (b, h) in every view; row t then adds t·strideT.
+  let qBase = params.qOffset + b * params.qStrideB + h * params.qStrideH;
+  let kBase = params.kOffset + b * params.kStrideB + h * params.kStrideH;
+  let vBase = params.vOffset + b * params.vStrideB + h * params.vStrideH;
+  let oBase = params.oOffset + b * params.oStrideB + h * params.oStrideH;
+  let dOBase = params.dOOffset + b * params.dOStrideB + h * params.dOStrideH;
   let row = wid.x * BR + lid.x;
-  var a: array<f32, 128>;     // PASS 0: q_i, then dQ;  PASS 1: k_j
-  var c: array<f32, 128>;     // PASS 0: dO_i;          PASS 1: v_j
+  var a: array<f32, 128>;     // PASS 0: q_i;     PASS 1: k_j
+  var c: array<f32, 128>;     // PASS 0: dO_i;    PASS 1: v_j
   var g1: array<f32, 128>;    // PASS 1: dK_j
-  var g2: array<f32, 128>;    // PASS 0: dQ_i;          PASS 1: dV_j
+  var g2: array<f32, 128>;    // PASS 0: dQ_i;    PASS 1: dV_j
 
   if (PASS == 0u) {
     let valid = row < Tq;
     let r = min(row, Tq - 1u);
+    let qr = qBase + r * params.qStrideT;
+    let orow = oBase + r * params.oStrideT;
+    let dOr = dOBase + r * params.dOStrideT;
     var dlt = 0.0;
     for (var d = 0u; d < D; d++) {
-      a[d] = q[qBase + r * D + d];
-      c[d] = dO[qBase + r * D + d];
-      dlt += c[d] * o[qBase + r * D + d];
+      a[d] = q[qr + d];
+      c[d] = dO[dOr + d];
+      dlt += c[d] * o[orow + d];
       g2[d] = 0.0;
     }
     let l = rowStats[bh * Tq + r];
     for (var t0 = 0u; t0 < Tk; t0 += BC) {
       for (var i = lid.x; i < BC * D; i += BR) {
         let key = min(t0 + i / D, Tk - 1u);
-        tileA[i] = k[kBase + key * D + i % D];
-        tileB[i] = v[kBase + key * D + i % D];
+        tileA[i] = k[kBase + key * params.kStrideT + i % D];
+        tileB[i] = v[vBase + key * params.vStrideT + i % D];
       }
       workgroupBarrier();
       if (valid) {
@@ -110,7 +130,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     }
     if (valid) {
       rowStats[params.deltaOffset + bh * Tq + row] = dlt;
-      for (var d = 0u; d < D; d++) { grads[qBase + row * D + d] = g2[d] * params.scale; }
+      let dq = params.dqOffset + b * params.dqStrideB + h * params.dqStrideH + row * params.dqStrideT;
+      for (var d = 0u; d < D; d++) { grads[dq + d] = g2[d] * params.scale; }
     }
     return;
   }
@@ -119,16 +140,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let valid = row < Tk;
   let r = min(row, Tk - 1u);
   for (var d = 0u; d < D; d++) {
-    a[d] = k[kBase + r * D + d];
-    c[d] = v[kBase + r * D + d];
+    a[d] = k[kBase + r * params.kStrideT + d];
+    c[d] = v[vBase + r * params.vStrideT + d];
     g1[d] = 0.0;
     g2[d] = 0.0;
   }
   for (var t0 = 0u; t0 < Tq; t0 += BC) {
     for (var i = lid.x; i < BC * D; i += BR) {
       let qi = min(t0 + i / D, Tq - 1u);
-      tileA[i] = q[qBase + qi * D + i % D];
-      tileB[i] = dO[qBase + qi * D + i % D];
+      tileA[i] = q[qBase + qi * params.qStrideT + i % D];
+      tileB[i] = dO[dOBase + qi * params.dOStrideT + i % D];
     }
     for (var i = lid.x; i < BC; i += BR) {
       let qi = min(t0 + i, Tq - 1u);
@@ -157,9 +178,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     workgroupBarrier();
   }
   if (valid) {
+    let dk = params.dkOffset + b * params.dkStrideB + h * params.dkStrideH + row * params.dkStrideT;
+    let dv = params.dvOffset + b * params.dvStrideB + h * params.dvStrideH + row * params.dvStrideT;
     for (var d = 0u; d < D; d++) {
-      grads[params.kOffset + kBase + row * D + d] = g1[d] * params.scale;
-      grads[params.vOffset + kBase + row * D + d] = g2[d];
+      grads[dk + d] = g1[d] * params.scale;
+      grads[dv + d] = g2[d];
     }
   }
 }

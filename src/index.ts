@@ -11,7 +11,7 @@ export type { Dispatch } from './gpu/dispatch.js';
 export { Tensor, type DType } from './tensor.js';
 export { matmul, gemmDispatches, type MatmulOptions, type GemmArgs, type MatrixView } from './kernels/matmul.js';
 export { softmax, softmaxDispatch, type SoftmaxArgs } from './kernels/softmax.js';
-export { add, mul, scale, sigmoid, tanh, relu, elementwiseDispatch, ELEMENTWISE_OPS, type ElementwiseOp } from './kernels/elementwise.js';
+export { add, mul, scale, sigmoid, tanh, relu, tanhGrad, elementwiseDispatch, ELEMENTWISE_OPS, type ElementwiseOp } from './kernels/elementwise.js';
 export { biasAct, biasActDispatch, ACTIVATIONS, type Activation } from './kernels/biasAct.js';
 export { RNN, LSTM, GRU, RecurrentLayer, RecurrentStepper, type RecurrentOptions, type RecurrentState, type RecurrentOutputs } from './nn/recurrent.js';
 export { gateCount, parameterShapes, type CellKind, type RecurrentConfig } from './nn/recurrentConfig.js';
@@ -30,3 +30,7 @@ export { SequenceModel, type SequenceModelOptions, type Batch, type TrainOptions
 export { CharVocab, randomWindows } from './data/charText.js';
 export { rng } from './util/random.js';
 export { scaledDotProductAttention, scaledDotProductAttentionBackward, attentionDispatch, ATTENTION_MAX_HEAD_DIM, type AttentionArgs } from './kernels/attention.js';
+export { attentionBackwardDispatches, projectionView, type AttentionBackwardArgs, type AttentionView, type AttentionOperand } from './kernels/attention.js';
+export { MultiHeadAttention, MultiHeadAttentionPlan, multiHeadAttentionParameterShapes, type MultiHeadAttentionOptions, type MultiHeadAttentionCallOptions, type MultiHeadAttentionPlanKey, type MultiHeadAttentionStats, type MultiHeadAttentionGradients, type InputSharing } from './nn/multiHeadAttention.js';
+export { RnnAttentionPlan, type AttentionScore, type SeqView, type RnnAttentionConfig, type RnnAttentionForwardArgs, type RnnAttentionBackwardArgs } from './kernels/rnnAttention.js';
+export { nextTokenDispatch, beamSearchStepDispatches, gatherBeamRowsDispatch, backtrackBeams, beamSearchScratchSize, BEAM_SEARCH_MAX_WIDTH, type NextTokenArgs, type BeamSearchStepArgs, type GatherBeamRowsArgs, type BacktrackOptions, type DecodeView, type LogitsView } from './kernels/decode.js';

@@ -18,6 +18,8 @@ import repackWhh from '../shaders/repack_whh.wgsl?raw';
 import columnSum from '../shaders/column_sum.wgsl?raw';
 import attention from '../shaders/attention.wgsl?raw';
 import attentionBackward from '../shaders/attention_backward.wgsl?raw';
+import rnnAttention from '../shaders/rnn_attention.wgsl?raw';
+import rnnAttentionBackward from '../shaders/rnn_attention_backward.wgsl?raw';
 import crossEntropy from '../shaders/cross_entropy.wgsl?raw';
 import mse from '../shaders/mse.wgsl?raw';
 import reduceSum from '../shaders/reduce_sum.wgsl?raw';
@@ -25,6 +27,9 @@ import optimizer from '../shaders/optimizer.wgsl?raw';
 import embedding from '../shaders/embedding.wgsl?raw';
 import embeddingBackward from '../shaders/embedding_backward.wgsl?raw';
 import dropout from '../shaders/dropout.wgsl?raw';
+import nextToken from '../shaders/next_token.wgsl?raw';
+import beamSearchStep from '../shaders/beam_search_step.wgsl?raw';
+import gatherRows from '../shaders/gather_rows.wgsl?raw';
 
 export const SHADERS: Record<string, string> = {
   'activations.wgsl': activations,
@@ -46,6 +51,8 @@ export const SHADERS: Record<string, string> = {
   'column_sum.wgsl': columnSum,
   'attention.wgsl': attention,
   'attention_backward.wgsl': attentionBackward,
+  'rnn_attention.wgsl': rnnAttention,
+  'rnn_attention_backward.wgsl': rnnAttentionBackward,
   'cross_entropy.wgsl': crossEntropy,
   'mse.wgsl': mse,
   'reduce_sum.wgsl': reduceSum,
@@ -53,4 +60,7 @@ export const SHADERS: Record<string, string> = {
   'embedding.wgsl': embedding,
   'embedding_backward.wgsl': embeddingBackward,
   'dropout.wgsl': dropout,
+  'next_token.wgsl': nextToken,
+  'beam_search_step.wgsl': beamSearchStep,
+  'gather_rows.wgsl': gatherRows,
 };

@@ -5,23 +5,82 @@ import { TENSOR_USAGE } from '../gpu/flags.js';
 import { ShapeError, fmtShape } from '../gpu/errors.js';
 import { Tensor, expectRank } from '../tensor.js';
 
-/** Raw arguments: buffers laid out [batch, heads, seqLen, headDim] (row-major, contiguous). */
+/**
+ * Where a [batch, heads, seqLen, headDim] operand lives in a buffer: element (b, h, t, d) is at
+ * `offset + b·strides[0] + h·strides[1] + t·strides[2] + d` (in f32 elements; headDim contiguous).
+ * A bare GPUBuffer means offset 0 and contiguous [batch, heads, seqLen, headDim].
+ */
+export interface AttentionView {
+  buffer: GPUBuffer;
+  /** First element, default 0. */
+  offset?: number;
+  /** Element strides of batch, head and sequence position; default contiguous [batch, heads, seqLen, headDim]. */
+  strides?: readonly [number, number, number];
+}
+
+export type AttentionOperand = GPUBuffer | AttentionView;
+
+/**
+ * The view of heads inside the rows of a [batch, seqLen, rowLength] buffer, as a Q/K/V projection
+ * writes them: head h of row (b, t) is the `headDim` elements at `offset + (b·seqLen + t)·rowLength + h·headDim`.
+ * E.g. a packed QKV buffer [batch, seqLen, 3E]: Q, K and V are `offset` 0, E and 2E with `rowLength` 3E.
+ */
+export function projectionView(buffer: GPUBuffer, seqLen: number, headDim: number, rowLength: number, offset = 0): AttentionView {
+  return { buffer, offset, strides: [seqLen * rowLength, headDim, rowLength] };
+}
+
+/** Raw arguments. q, k, v and o are views (default: contiguous [batch, heads, seqLen, headDim]). */
 export interface AttentionArgs {
   batch: number;
   heads: number;
   seqLenQ: number;
   seqLenK: number;
   headDim: number;
-  q: GPUBuffer;
-  k: GPUBuffer;
-  v: GPUBuffer;
-  o: GPUBuffer;
-  /** [batch, heads, seqLenQ] log-sum-exp of each score row (for the backward). */
+  q: AttentionOperand;
+  k: AttentionOperand;
+  v: AttentionOperand;
+  o: AttentionOperand;
+  /**
+   * [batch, heads, seqLenQ] log-sum-exp of each score row (for the backward), contiguous; a
+   * `rowStats` buffer of {@link attentionBackwardDispatches} can be passed here directly.
+   */
   lse: GPUBuffer;
   causal?: boolean;
   /** [batch, seqLenK] f32: 1 keep, 0 padding. */
   keyMask?: GPUBuffer;
   /** Default 1/√headDim. */
+  scale?: number;
+  label?: string;
+}
+
+/** Raw arguments of the backward: the forward's operands, dO, and the views of dQ, dK, dV. */
+export interface AttentionBackwardArgs {
+  batch: number;
+  heads: number;
+  seqLenQ: number;
+  seqLenK: number;
+  headDim: number;
+  q: AttentionOperand;
+  k: AttentionOperand;
+  v: AttentionOperand;
+  /** The forward's output. */
+  o: AttentionOperand;
+  dO: AttentionOperand;
+  /**
+   * [2, batch, heads, seqLenQ]: the first half holds the forward's log-sum-exp (pass this buffer
+   * as the forward's `lse`); PASS 0 writes Δ = rowsum(dO ⊙ O) into the second half.
+   */
+  rowStats: GPUBuffer;
+  /**
+   * Views of dQ, dK and dV, all in ONE buffer (the kernel already binds 8 storage buffers, the
+   * WebGPU default limit), e.g. offsets 0, E, 2E of a packed [batch, seqLen, 3E] gradient.
+   * Written, not accumulated. A bare buffer means contiguous at offset 0 (only one of them can be).
+   */
+  dq: AttentionOperand;
+  dk: AttentionOperand;
+  dv: AttentionOperand;
+  causal?: boolean;
+  keyMask?: GPUBuffer;
   scale?: number;
   label?: string;
 }
@@ -35,38 +94,138 @@ function keysPerTile(gpu: Gpu, maxD: number, extraBytesPerRow = 0): number {
   return Math.max(1, Math.min(32, Math.floor(bytes / (2 * maxD * 4 + extraBytesPerRow))));
 }
 
-/** One dispatch. Its uniform is `transient`. */
-export function attentionDispatch(gpu: Gpu, a: AttentionArgs): Dispatch {
-  const label = a.label ?? 'attention';
+interface Dims {
+  batch: number;
+  heads: number;
+  seqLenQ: number;
+  seqLenK: number;
+  headDim: number;
+}
+
+function checkDims(gpu: Gpu, label: string, a: Dims): void {
   for (const [name, value] of Object.entries({ batch: a.batch, heads: a.heads, seqLenQ: a.seqLenQ, seqLenK: a.seqLenK, headDim: a.headDim })) {
     if (!Number.isInteger(value) || value <= 0) throw new ShapeError(`${label}: ${name} must be a positive integer, got ${value}`);
   }
   if (a.headDim > ATTENTION_MAX_HEAD_DIM) throw new ShapeError(`${label}: headDim ${a.headDim} exceeds ${ATTENTION_MAX_HEAD_DIM}`);
-  const need = (name: string, b: GPUBuffer, n: number) => {
-    if (b.size < n * 4) throw new ShapeError(`${label}: buffer '${name}' holds ${b.size / 4} elements, needs ${n}`);
-  };
-  const qn = a.batch * a.heads * a.seqLenQ * a.headDim;
-  const kn = a.batch * a.heads * a.seqLenK * a.headDim;
-  need('q', a.q, qn);
-  need('k', a.k, kn);
-  need('v', a.v, kn);
-  need('o', a.o, qn);
-  need('lse', a.lse, a.batch * a.heads * a.seqLenQ);
-  if (a.keyMask) need('keyMask', a.keyMask, a.batch * a.seqLenK);
   const maxWg = gpu.limits.maxComputeWorkgroupsPerDimension;
-  const gx = Math.ceil(a.seqLenQ / BR);
+  const gx = Math.ceil(Math.max(a.seqLenQ, a.seqLenK) / BR);
   if (gx > maxWg || a.heads > maxWg || a.batch > maxWg) throw new ShapeError(`${label}: grid ${gx}×${a.heads}×${a.batch} exceeds maxComputeWorkgroupsPerDimension (${maxWg})`);
+}
+
+function isView(x: AttentionOperand): x is AttentionView {
+  return typeof x === 'object' && x !== null && 'buffer' in x;
+}
+
+/** Resolves an operand to (buffer, offset, strides) and checks that every element it spans is in its buffer. */
+function resolveView(label: string, name: string, x: AttentionOperand, a: Dims, seqLen: number): { buffer: GPUBuffer; offset: number; strides: readonly [number, number, number] } {
+  const view = isView(x) ? x : { buffer: x };
+  const offset = view.offset ?? 0;
+  const strides = view.strides ?? ([a.heads * seqLen * a.headDim, seqLen * a.headDim, a.headDim] as const);
+  for (const [i, v] of [offset, ...strides].entries()) {
+    if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new ShapeError(`${label}: '${name}' ${i === 0 ? 'offset' : `strides[${i - 1}]`} must be a non-negative integer, got ${v}`);
+  }
+  const end = offset + (a.batch - 1) * strides[0] + (a.heads - 1) * strides[1] + (seqLen - 1) * strides[2] + a.headDim;
+  if (end * 4 > view.buffer.size) {
+    throw new ShapeError(`${label}: '${name}' [${a.batch}, ${a.heads}, ${seqLen}, ${a.headDim}] at offset ${offset}, strides [${strides.join(', ')}] spans elements up to ${end}, but its buffer holds ${view.buffer.size / 4}`);
+  }
+  return { buffer: view.buffer, offset, strides };
+}
+
+/**
+ * Throws unless a written view maps distinct (b, h, t, d) to distinct elements (threads would
+ * race otherwise): sorted by stride, each dimension's stride must step past everything the
+ * smaller ones reach. Read views may overlap (e.g. a head stride of 0 shares K across heads).
+ */
+function assertDisjoint(label: string, name: string, v: { strides: readonly [number, number, number] }, a: Dims, seqLen: number): void {
+  const dims = [
+    { what: 'batch', stride: v.strides[0], size: a.batch },
+    { what: 'head', stride: v.strides[1], size: a.heads },
+    { what: 'sequence', stride: v.strides[2], size: seqLen },
+  ].filter((d) => d.size > 1).sort((x, y) => x.stride - y.stride);
+  let reach = a.headDim; // elements spanned by headDim and the dimensions before
+  for (const d of dims) {
+    if (d.stride < reach) throw new ShapeError(`${label}: the output view '${name}' overlaps itself: its ${d.what} stride ${d.stride} is smaller than the ${reach} elements the smaller dimensions span`);
+    reach = d.stride * (d.size - 1) + reach;
+  }
+}
+
+/** Uniform members `{prefix}Offset`, `{prefix}StrideB`, `{prefix}StrideH`, `{prefix}StrideT`. */
+function viewUniform(prefix: string, v: { offset: number; strides: readonly [number, number, number] }): Record<string, number> {
+  return { [`${prefix}Offset`]: v.offset, [`${prefix}StrideB`]: v.strides[0], [`${prefix}StrideH`]: v.strides[1], [`${prefix}StrideT`]: v.strides[2] };
+}
+
+/** One dispatch. Its uniform is `transient` (a plan takes it over). */
+export function attentionDispatch(gpu: Gpu, a: AttentionArgs): Dispatch {
+  const label = a.label ?? 'attention';
+  checkDims(gpu, label, a);
+  const q = resolveView(label, 'q', a.q, a, a.seqLenQ);
+  const k = resolveView(label, 'k', a.k, a, a.seqLenK);
+  const v = resolveView(label, 'v', a.v, a, a.seqLenK);
+  const o = resolveView(label, 'o', a.o, a, a.seqLenQ);
+  assertDisjoint(label, 'o', o, a, a.seqLenQ);
+  if (a.lse.size < a.batch * a.heads * a.seqLenQ * 4) throw new ShapeError(`${label}: buffer 'lse' holds ${a.lse.size / 4} elements, needs ${a.batch * a.heads * a.seqLenQ}`);
+  if (a.keyMask && a.keyMask.size < a.batch * a.seqLenK * 4) throw new ShapeError(`${label}: buffer 'keyMask' holds ${a.keyMask.size / 4} elements, needs ${a.batch * a.seqLenK}`);
+  for (const [name, x] of [['q', q], ['k', k], ['v', v], ['lse', { buffer: a.lse }]] as const) {
+    if (x.buffer === o.buffer) throw new ShapeError(`${label}: the output 'o' must not share a buffer with '${name}'`);
+  }
+  if (a.lse === q.buffer || a.lse === k.buffer || a.lse === v.buffer) throw new ShapeError(`${label}: 'lse' must not share a buffer with q, k or v`);
   const maxD = a.headDim <= 64 ? 64 : ATTENTION_MAX_HEAD_DIM;
   const params = gpu.uniform('attention.wgsl', 'params', {
     seqLenQ: a.seqLenQ, seqLenK: a.seqLenK, headDim: a.headDim, heads: a.heads, scale: a.scale ?? 1 / Math.sqrt(a.headDim),
+    ...viewUniform('q', q), ...viewUniform('k', k), ...viewUniform('v', v), ...viewUniform('o', o),
   });
   return {
     label,
     pipeline: gpu.pipeline('attention.wgsl', { BR, BC: keysPerTile(gpu, maxD), MAX_D: maxD, CAUSAL: !!a.causal, KEY_MASK: !!a.keyMask }),
-    bindGroup: gpu.bindGroup('attention.wgsl', { q: a.q, k: a.k, v: a.v, o: a.o, lse: a.lse, keyMask: a.keyMask ?? gpu.dummyBuffer, params }),
-    workgroups: [gx, a.heads, a.batch],
+    bindGroup: gpu.bindGroup('attention.wgsl', { q: q.buffer, k: k.buffer, v: v.buffer, o: o.buffer, lse: a.lse, keyMask: a.keyMask ?? gpu.dummyBuffer, params }),
+    workgroups: [Math.ceil(a.seqLenQ / BR), a.heads, a.batch],
     transient: [params],
   };
+}
+
+/**
+ * The backward's two dispatches (shaders/attention_backward.wgsl): PASS 0, a thread per query row,
+ * writes dQ and Δ; PASS 1, a thread per key row, writes dK and dV. They share one bind group and
+ * one uniform, which is `transient` on the first dispatch (a plan takes it over). `rowStats` must
+ * hold the forward's log-sum-exp in its first half when they run.
+ */
+export function attentionBackwardDispatches(gpu: Gpu, a: AttentionBackwardArgs): Dispatch[] {
+  const label = a.label ?? 'attention.backward';
+  checkDims(gpu, label, a);
+  const q = resolveView(label, 'q', a.q, a, a.seqLenQ);
+  const k = resolveView(label, 'k', a.k, a, a.seqLenK);
+  const v = resolveView(label, 'v', a.v, a, a.seqLenK);
+  const o = resolveView(label, 'o', a.o, a, a.seqLenQ);
+  const dO = resolveView(label, 'dO', a.dO, a, a.seqLenQ);
+  const dq = resolveView(label, 'dq', a.dq, a, a.seqLenQ);
+  const dk = resolveView(label, 'dk', a.dk, a, a.seqLenK);
+  const dv = resolveView(label, 'dv', a.dv, a, a.seqLenK);
+  assertDisjoint(label, 'dq', dq, a, a.seqLenQ);
+  assertDisjoint(label, 'dk', dk, a, a.seqLenK);
+  assertDisjoint(label, 'dv', dv, a, a.seqLenK);
+  if (dk.buffer !== dq.buffer || dv.buffer !== dq.buffer) throw new ShapeError(`${label}: 'dq', 'dk' and 'dv' must be views of one buffer (the kernel binds 8 storage buffers, the WebGPU default limit)`);
+  const n = a.batch * a.heads * a.seqLenQ;
+  if (a.rowStats.size < 2 * n * 4) throw new ShapeError(`${label}: buffer 'rowStats' holds ${a.rowStats.size / 4} elements, needs ${2 * n} ([2, batch, heads, seqLenQ])`);
+  if (a.keyMask && a.keyMask.size < a.batch * a.seqLenK * 4) throw new ShapeError(`${label}: buffer 'keyMask' holds ${a.keyMask.size / 4} elements, needs ${a.batch * a.seqLenK}`);
+  for (const [name, x] of [['q', q], ['k', k], ['v', v], ['o', o], ['dO', dO], ['rowStats', { buffer: a.rowStats }]] as const) {
+    if (x.buffer === dq.buffer) throw new ShapeError(`${label}: the gradients' buffer must not be the buffer of '${name}'`);
+  }
+  for (const [name, x] of [['q', q], ['k', k], ['v', v], ['o', o], ['dO', dO]] as const) {
+    if (x.buffer === a.rowStats) throw new ShapeError(`${label}: 'rowStats' must not share a buffer with '${name}'`);
+  }
+  const maxD = a.headDim <= 64 ? 64 : ATTENTION_MAX_HEAD_DIM;
+  const BC = keysPerTile(gpu, maxD, 8); // + LSE and Δ of each row of the tile
+  const params = gpu.uniform('attention_backward.wgsl', 'params', {
+    seqLenQ: a.seqLenQ, seqLenK: a.seqLenK, headDim: a.headDim, heads: a.heads, scale: a.scale ?? 1 / Math.sqrt(a.headDim), deltaOffset: n,
+    ...viewUniform('q', q), ...viewUniform('k', k), ...viewUniform('v', v), ...viewUniform('o', o), ...viewUniform('dO', dO),
+    ...viewUniform('dq', dq), ...viewUniform('dk', dk), ...viewUniform('dv', dv),
+  });
+  const bindGroup = gpu.bindGroup('attention_backward.wgsl', { q: q.buffer, k: k.buffer, v: v.buffer, o: o.buffer, dO: dO.buffer, rowStats: a.rowStats, grads: dq.buffer, keyMask: a.keyMask ?? gpu.dummyBuffer, params });
+  const common = { BR, BC, MAX_D: maxD, CAUSAL: !!a.causal, KEY_MASK: !!a.keyMask };
+  return [
+    { label: `${label}.dq`, pipeline: gpu.pipeline('attention_backward.wgsl', { ...common, PASS: 0 }), bindGroup, workgroups: [Math.ceil(a.seqLenQ / BR), a.heads, a.batch], transient: [params] },
+    { label: `${label}.dkdv`, pipeline: gpu.pipeline('attention_backward.wgsl', { ...common, PASS: 1 }), bindGroup, workgroups: [Math.ceil(a.seqLenK / BR), a.heads, a.batch] },
+  ];
 }
 
 /**
@@ -121,15 +280,12 @@ export function scaledDotProductAttentionBackward(
   const kn = k.size;
   const grads = gpu.pool.acquire((qn + 2 * kn) * 4, TENSOR_USAGE, 'attention.grads');
   const rowStats = gpu.pool.acquire(2 * n * 4, TENSOR_USAGE, 'attention.rowStats');
-  const maxD = D <= 64 ? 64 : ATTENTION_MAX_HEAD_DIM;
-  const BC = keysPerTile(gpu, maxD, 8); // + LSE and Δ of each row of the tile
-  const params = gpu.uniform('attention_backward.wgsl', 'params', { seqLenQ: Tq, seqLenK: Tk, headDim: D, heads: Hh, scale: opts.scale ?? 1 / Math.sqrt(D), kOffset: qn, vOffset: qn + kn, deltaOffset: n });
-  const bindGroup = gpu.bindGroup('attention_backward.wgsl', { q: q.buffer, k: k.buffer, v: v.buffer, o: output.buffer, dO: dOutput.buffer, rowStats, grads, keyMask: opts.keyPaddingMask?.buffer ?? gpu.dummyBuffer, params });
-  const common = { BR, BC, MAX_D: maxD, CAUSAL: !!opts.causal, KEY_MASK: !!opts.keyPaddingMask };
-  const dispatches: Dispatch[] = [
-    { label: 'attention.dq', pipeline: gpu.pipeline('attention_backward.wgsl', { ...common, PASS: 0 }), bindGroup, workgroups: [Math.ceil(Tq / BR), Hh, B] },
-    { label: 'attention.dkdv', pipeline: gpu.pipeline('attention_backward.wgsl', { ...common, PASS: 1 }), bindGroup, workgroups: [Math.ceil(Tk / BR), Hh, B] },
-  ];
+  const dispatches = attentionBackwardDispatches(gpu, {
+    batch: B, heads: Hh, seqLenQ: Tq, seqLenK: Tk, headDim: D,
+    q: q.buffer, k: k.buffer, v: v.buffer, o: output.buffer, dO: dOutput.buffer, rowStats,
+    dq: grads, dk: { buffer: grads, offset: qn }, dv: { buffer: grads, offset: qn + kn },
+    causal: opts.causal, keyMask: opts.keyPaddingMask?.buffer, scale: opts.scale, label: 'attention',
+  });
   const dq = Tensor.empty(gpu, q.shape, 'attention.dq');
   const dk = Tensor.empty(gpu, k.shape, 'attention.dk');
   const dv = Tensor.empty(gpu, v.shape, 'attention.dv');
@@ -142,6 +298,7 @@ export function scaledDotProductAttentionBackward(
   encoder.copyBufferToBuffer(grads, qn * 4, dk.buffer, 0, kn * 4);
   encoder.copyBufferToBuffer(grads, (qn + kn) * 4, dv.buffer, 0, kn * 4);
   gpu.submit(encoder, dispatches.length);
-  for (const b of [grads, rowStats, params]) gpu.pool.release(b);
+  for (const b of [grads, rowStats]) gpu.pool.release(b);
+  for (const d of dispatches) for (const b of d.transient ?? []) gpu.pool.release(b);
   return { dq, dk, dv };
 }

@@ -7,6 +7,9 @@ import { recurrentGradChecks } from '../checks/recurrentGrad.js';
 import { trainingChecks } from '../checks/training.js';
 import { modelGradChecks } from '../checks/modelGrad.js';
 import { attentionChecks } from '../checks/attention.js';
+import { multiHeadAttentionChecks } from '../checks/multiHeadAttention.js';
+import { rnnAttentionChecks } from '../checks/rnnAttention.js';
+import { decodeChecks } from '../checks/decode.js';
 
 export interface BrowserCheckReport {
   adapter: unknown;
@@ -22,7 +25,7 @@ async function main(): Promise<void> {
   const gpu = await requestGpu();
   report.adapter = gpu.adapterInfo;
   report.features = gpu.features;
-  for (const check of [...kernelChecks, ...recurrentChecks, ...recurrentGradChecks, ...trainingChecks, ...modelGradChecks, ...attentionChecks]) {
+  for (const check of [...kernelChecks, ...recurrentChecks, ...recurrentGradChecks, ...trainingChecks, ...modelGradChecks, ...attentionChecks, ...multiHeadAttentionChecks, ...rnnAttentionChecks, ...decodeChecks]) {
     const t0 = performance.now();
     try {
       await check.run(gpu);

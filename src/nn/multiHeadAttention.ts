@@ -1,0 +1,520 @@
+// Multi-head attention with PyTorch's API and weights (torch.nn.MultiheadAttention with
+// bias=True, batch_first=True, kdim = vdim = embed_dim, no dropout), on the matmul kernel (Q/K/V
+// and output projections) and the fused, strided attention kernels (shaders/attention*.wgsl).
+//
+// A plan per (batch, seqLenQ, seqLenK, key mask, causal, which inputs are the same tensor,
+// training) holds every buffer, uniform and bind group. The projections write Q, K and V side
+// by side in the rows of one buffer — [B·T, 3E] for self-attention, where ONE GEMM with
+// in_proj_weight does all three — and the attention kernel reads each head in place through
+// strides (no transpose); its output [B, Tq, E] feeds the output GEMM. The backward mirrors it:
+// out_proj backward (2 GEMMs + column sum), attention backward (2 dispatches) writing dQ, dK, dV
+// in the same packed layout, then per projection GEMM dW = dPᵀ·X, a column sum for the bias and
+// dX = dP·W (accumulated with β = 1 when one tensor feeds several roles).
+import type { Gpu } from '../gpu/device.js';
+import { encodeDispatches, type Dispatch } from '../gpu/dispatch.js';
+import { ShapeError, fmtShape } from '../gpu/errors.js';
+import { TENSOR_USAGE } from '../gpu/flags.js';
+import { gemmDispatches } from '../kernels/matmul.js';
+import { columnSumDispatch } from '../kernels/columnSum.js';
+import { ATTENTION_MAX_HEAD_DIM, attentionBackwardDispatches, attentionDispatch, projectionView } from '../kernels/attention.js';
+import { readParameter, type NamedTensor, type StateDict } from '../io/stateDict.js';
+import { Tensor, expectRank, expectShape } from '../tensor.js';
+import { rng } from '../util/random.js';
+import { ParameterStore } from './parameters.js';
+
+/** Constructor options (PyTorch's `embed_dim`, `num_heads`). */
+export interface MultiHeadAttentionOptions {
+  embedDim: number;
+  numHeads: number;
+  /** Seed of the initial weights, drawn like PyTorch's (see {@link MultiHeadAttention.resetParameters}). */
+  seed?: number;
+  /**
+   * A model's shared parameter store: the layer registers its parameters there under `prefix`
+   * (e.g. `'attn.'`), and the model allocates the store and calls `resetParameters()`.
+   */
+  store?: ParameterStore;
+  prefix?: string;
+}
+
+/** Options of a call. */
+export interface MultiHeadAttentionCallOptions {
+  /**
+   * [batch, seqLenK] f32: **1 = attend, 0 = padding**. This is the INVERSE of PyTorch's boolean
+   * `key_padding_mask` (True = ignore): pass `(~key_padding_mask).float()`. A query row whose keys
+   * are all masked outputs 0 here (PyTorch gives NaN).
+   */
+  keyPaddingMask?: Tensor;
+  /** Mask key j > query i (PyTorch: `attn_mask = torch.triu(ones(Tq, Tk, dtype=bool), 1)`); needs seqLenQ ≤ seqLenK. */
+  causal?: boolean;
+}
+
+/** Input index (0, 1, 2) of the query, key and value roles, in order of first appearance. */
+export type InputSharing = readonly [number, number, number];
+
+/** What selects a plan. */
+export interface MultiHeadAttentionPlanKey {
+  batch: number;
+  seqLenQ: number;
+  seqLenK: number;
+  keyPaddingMask: boolean;
+  causal: boolean;
+  /** Default [0, 1, 2] (three distinct tensors); [0, 0, 0] is self-attention, [0, 1, 1] key = value. */
+  sharing?: InputSharing;
+  /** A training plan also holds the backward. */
+  training?: boolean;
+}
+
+/** Counts of the last call: tests assert them. */
+export interface MultiHeadAttentionStats {
+  batch: number;
+  seqLenQ: number;
+  seqLenK: number;
+  dispatches: number;
+  submits: number;
+}
+
+/** Result of {@link MultiHeadAttention.forwardBackward}. */
+export interface MultiHeadAttentionGradients {
+  output: Tensor;
+  /**
+   * dL/d query, key, value. When one tensor was passed in several roles, the same Tensor object is
+   * returned for each of them and holds the sum of the roles' gradients (as PyTorch's autograd).
+   */
+  dQuery: Tensor;
+  dKey: Tensor;
+  dValue: Tensor;
+}
+
+const MAX_PLANS = 8;
+const ROLE_NAMES = ['query', 'key', 'value'] as const;
+
+/** The parameters under PyTorch's state_dict names, in PyTorch's order. */
+export function multiHeadAttentionParameterShapes(embedDim: number): Array<{ name: string; shape: number[] }> {
+  const E = embedDim;
+  return [
+    { name: 'in_proj_weight', shape: [3 * E, E] },
+    { name: 'in_proj_bias', shape: [3 * E] },
+    { name: 'out_proj.weight', shape: [E, E] },
+    { name: 'out_proj.bias', shape: [E] },
+  ];
+}
+
+function positiveInt(what: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new ShapeError(`${what} must be a positive integer, got ${String(v)}`);
+  return v;
+}
+
+function canonicalSharing(s: InputSharing): [number, number, number] {
+  const ids: number[] = [];
+  const out = s.map((x) => {
+    let i = ids.indexOf(x);
+    if (i < 0) i = ids.push(x) - 1;
+    return i;
+  });
+  return out as [number, number, number];
+}
+
+/**
+ * A projection GEMM: roles `first … first + count − 1` (0 query, 1 key, 2 value) read the same
+ * input, so one GEMM with `count·E` consecutive rows of in_proj_weight computes them, into a
+ * region of the packed projection buffer with row length `width` = count·E.
+ */
+interface ProjectionGroup {
+  input: number;
+  first: number;
+  count: number;
+  seqLen: number;
+  rows: number;
+  width: number;
+  /** Element offset of the region in `proj` (and `dProj`). */
+  offset: number;
+}
+
+/**
+ * The recorded dispatches and owned buffers of one (batch, seqLenQ, seqLenK, mask, causal,
+ * sharing, training). To record it inside another command buffer: write the inputs into
+ * {@link inputs} (and the mask into {@link keyMask}, dL/doutput into {@link dOutput}), encode
+ * {@link forward} (then {@link backward}) in a compute pass, read {@link output} (and
+ * {@link dInputs}; the parameter gradients are written to the store's gradient buffer).
+ */
+export class MultiHeadAttentionPlan {
+  readonly forward: Dispatch[] = [];
+  /** Empty unless a training plan. */
+  readonly backward: Dispatch[] = [];
+  readonly sharing: readonly [number, number, number];
+  /** One buffer per distinct input tensor, [batch, seqLen, embedDim] (index = sharing[role]). */
+  readonly inputs: GPUBuffer[] = [];
+  /** [batch, seqLenK] (1 keep, 0 pad), or null without a key padding mask. */
+  readonly keyMask: GPUBuffer | null;
+  /** [batch, seqLenQ, embedDim]. */
+  readonly output: GPUBuffer;
+  /** Training: dL/doutput [batch, seqLenQ, embedDim], read by the backward. */
+  readonly dOutput: GPUBuffer | null = null;
+  /** Training: dL/dinput per distinct input, like {@link inputs}. */
+  readonly dInputs: GPUBuffer[] = [];
+  /** The packed projections (Q, K, V side by side per group) and the attention output [B·Tq, E]. */
+  readonly proj: GPUBuffer;
+  readonly attention: GPUBuffer;
+  readonly groups: readonly ProjectionGroup[];
+  private readonly owned: GPUBuffer[] = [];
+  private destroyed = false;
+
+  constructor(
+    private readonly gpu: Gpu,
+    readonly embedDim: number,
+    readonly numHeads: number,
+    store: ParameterStore,
+    prefix: string,
+    readonly key: Required<MultiHeadAttentionPlanKey>,
+  ) {
+    const { batch: B, seqLenQ: Tq, seqLenK: Tk, causal, training } = key;
+    const E = embedDim;
+    const H = numHeads;
+    const d = E / H;
+    this.sharing = canonicalSharing(key.sharing);
+    const seqLenOf = (role: number) => (role === 0 ? Tq : Tk);
+    for (let r = 1; r < 3; r++) {
+      if (this.sharing.indexOf(this.sharing[r]) !== r && seqLenOf(this.sharing.indexOf(this.sharing[r])) !== seqLenOf(r)) {
+        throw new ShapeError(`MultiHeadAttention: '${ROLE_NAMES[r]}' is the same tensor as another input, so seqLenQ (${Tq}) must equal seqLenK (${Tk})`);
+      }
+    }
+    const buffer = (elements: number, label: string) => {
+      const b = gpu.pool.acquire(elements * 4, TENSOR_USAGE, label);
+      this.owned.push(b);
+      return b;
+    };
+    const take = (ds: Dispatch[], into: Dispatch[]) => {
+      for (const x of ds) {
+        this.owned.push(...(x.transient ?? []));
+        into.push({ ...x, transient: undefined });
+      }
+    };
+
+    // Distinct inputs, and consecutive roles that read the same one (a GEMM each).
+    const inputCount = Math.max(...this.sharing) + 1;
+    for (let i = 0; i < inputCount; i++) this.inputs.push(buffer(B * seqLenOf(this.sharing.indexOf(i)) * E, `mha.input${i}`));
+    const groups: ProjectionGroup[] = [];
+    let projSize = 0;
+    for (let r = 0; r < 3; r++) {
+      const last = groups[groups.length - 1];
+      if (last && last.input === this.sharing[r]) {
+        last.count++;
+        last.width += E;
+        continue;
+      }
+      groups.push({ input: this.sharing[r], first: r, count: 1, seqLen: seqLenOf(r), rows: B * seqLenOf(r), width: E, offset: 0 });
+    }
+    for (const g of groups) {
+      g.offset = projSize;
+      projSize += g.rows * g.width;
+    }
+    this.groups = groups;
+    this.keyMask = key.keyPaddingMask ? buffer(B * Tk, 'mha.keyMask') : null;
+    this.proj = buffer(projSize, 'mha.proj');
+    this.attention = buffer(B * Tq * E, 'mha.attention');
+    const rowStats = buffer(2 * B * H * Tq, 'mha.rowStats');
+    this.output = buffer(B * Tq * E, 'mha.output');
+
+    const W = store.view(`${prefix}in_proj_weight`);
+    const bias = store.view(`${prefix}in_proj_bias`);
+    const Wo = store.view(`${prefix}out_proj.weight`);
+    const bo = store.view(`${prefix}out_proj.bias`);
+    const groupOf = (r: number) => groups.find((g) => r >= g.first && r < g.first + g.count)!;
+    const roleView = (buf: GPUBuffer, r: number) => {
+      const g = groupOf(r);
+      return projectionView(buf, g.seqLen, d, g.width, g.offset + (r - g.first) * E);
+    };
+
+    // Forward: projections, attention (heads read in place), output projection.
+    for (const g of groups) {
+      take(gemmDispatches(gpu, {
+        M: g.rows, N: g.width, K: E,
+        a: { buffer: this.inputs[g.input], ld: E },
+        b: { buffer: W.buffer, offset: W.offset + g.first * E * E, ld: E },
+        c: { buffer: this.proj, offset: g.offset, ld: g.width },
+        bias: { buffer: bias.buffer, offset: bias.offset + g.first * E },
+        transposeB: true,
+        label: `mha.proj.${ROLE_NAMES.slice(g.first, g.first + g.count).join('+')}`,
+      }), this.forward);
+    }
+    const heads = { batch: B, heads: H, seqLenQ: Tq, seqLenK: Tk, headDim: d, causal, keyMask: this.keyMask ?? undefined };
+    const attnView = projectionView(this.attention, Tq, d, E);
+    take([attentionDispatch(gpu, { ...heads, q: roleView(this.proj, 0), k: roleView(this.proj, 1), v: roleView(this.proj, 2), o: attnView, lse: rowStats, label: 'mha.attention' })], this.forward);
+    take(gemmDispatches(gpu, {
+      M: B * Tq, N: E, K: E,
+      a: { buffer: this.attention, ld: E },
+      b: { buffer: Wo.buffer, offset: Wo.offset, ld: E },
+      c: { buffer: this.output, ld: E },
+      bias: { buffer: bo.buffer, offset: bo.offset },
+      transposeB: true,
+      label: 'mha.out_proj',
+    }), this.forward);
+    if (!training) return;
+
+    // Backward, writing the parameter gradients at the parameters' offsets in store.grads.
+    const grads = store.grads;
+    const gradOffset = (name: string) => store.gradView(`${prefix}${name}`).offset;
+    const dOutput = buffer(B * Tq * E, 'mha.dOutput');
+    this.dOutput = dOutput;
+    const dAttention = buffer(B * Tq * E, 'mha.dAttention');
+    const dProj = buffer(projSize, 'mha.dProj');
+    for (let i = 0; i < inputCount; i++) this.dInputs.push(buffer(B * seqLenOf(this.sharing.indexOf(i)) * E, `mha.dInput${i}`));
+    take(gemmDispatches(gpu, { M: B * Tq, N: E, K: E, a: { buffer: dOutput, ld: E }, b: { buffer: Wo.buffer, offset: Wo.offset, ld: E }, c: { buffer: dAttention, ld: E }, label: 'mha.out_proj.dX' }), this.backward);
+    take(gemmDispatches(gpu, { M: E, N: E, K: B * Tq, transposeA: true, a: { buffer: dOutput, ld: E }, b: { buffer: this.attention, ld: E }, c: { buffer: grads, offset: gradOffset('out_proj.weight'), ld: E }, label: 'mha.out_proj.dW' }), this.backward);
+    take([columnSumDispatch(gpu, { rows: B * Tq, cols: E, x: { buffer: dOutput, ld: E }, y: { buffer: grads, offset: gradOffset('out_proj.bias') }, label: 'mha.out_proj.db' })], this.backward);
+    take(attentionBackwardDispatches(gpu, {
+      ...heads,
+      q: roleView(this.proj, 0), k: roleView(this.proj, 1), v: roleView(this.proj, 2), o: attnView,
+      dO: projectionView(dAttention, Tq, d, E), rowStats,
+      dq: roleView(dProj, 0), dk: roleView(dProj, 1), dv: roleView(dProj, 2),
+      label: 'mha.attention.backward',
+    }), this.backward);
+    const written = new Set<number>();
+    for (const g of groups) {
+      const roles = ROLE_NAMES.slice(g.first, g.first + g.count).join('+');
+      take(gemmDispatches(gpu, {
+        M: g.width, N: E, K: g.rows, transposeA: true,
+        a: { buffer: dProj, offset: g.offset, ld: g.width },
+        b: { buffer: this.inputs[g.input], ld: E },
+        c: { buffer: grads, offset: gradOffset('in_proj_weight') + g.first * E * E, ld: E },
+        label: `mha.proj.${roles}.dW`,
+      }), this.backward);
+      take([columnSumDispatch(gpu, { rows: g.rows, cols: g.width, x: { buffer: dProj, offset: g.offset, ld: g.width }, y: { buffer: grads, offset: gradOffset('in_proj_bias') + g.first * E }, label: `mha.proj.${roles}.db` })], this.backward);
+      take(gemmDispatches(gpu, {
+        M: g.rows, N: E, K: g.width,
+        a: { buffer: dProj, offset: g.offset, ld: g.width },
+        b: { buffer: W.buffer, offset: W.offset + g.first * E * E, ld: E },
+        c: { buffer: this.dInputs[g.input], ld: E },
+        beta: written.has(g.input) ? 1 : undefined,
+        label: `mha.proj.${roles}.dX`,
+      }), this.backward);
+      written.add(g.input);
+    }
+  }
+
+  /** The input buffer of role 0 (query), 1 (key) or 2 (value). */
+  inputOf(role: 0 | 1 | 2): GPUBuffer {
+    return this.inputs[this.sharing[role]];
+  }
+
+  /** Releases every buffer the plan owns (uniforms included). */
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    for (const b of this.owned.splice(0)) this.gpu.pool.release(b);
+  }
+}
+
+/**
+ * `torch.nn.MultiheadAttention(embed_dim, num_heads, bias=True, batch_first=True)` (kdim = vdim =
+ * embed_dim, dropout 0): parameters `in_proj_weight` [3E, E], `in_proj_bias` [3E],
+ * `out_proj.weight` [E, E], `out_proj.bias` [E] under PyTorch's names; every call is one command
+ * buffer and one submit.
+ */
+export class MultiHeadAttention {
+  readonly embedDim: number;
+  readonly numHeads: number;
+  readonly headDim: number;
+  readonly store: ParameterStore;
+  readonly prefix: string;
+  /** Counts of the last call (dispatches, submits). */
+  lastRun: MultiHeadAttentionStats | null = null;
+  private readonly ownsStore: boolean;
+  private readonly seed: number;
+  private plans = new Map<string, MultiHeadAttentionPlan>();
+  private destroyed = false;
+
+  constructor(readonly gpu: Gpu, opts: MultiHeadAttentionOptions) {
+    if (!opts || typeof opts !== 'object') throw new ShapeError('MultiHeadAttention: options { embedDim, numHeads } are required');
+    this.embedDim = positiveInt('MultiHeadAttention: embedDim', opts.embedDim);
+    this.numHeads = positiveInt('MultiHeadAttention: numHeads', opts.numHeads);
+    if (this.embedDim % this.numHeads !== 0) throw new ShapeError(`MultiHeadAttention: embedDim (${this.embedDim}) must be divisible by numHeads (${this.numHeads})`);
+    this.headDim = this.embedDim / this.numHeads;
+    if (this.headDim > ATTENTION_MAX_HEAD_DIM) throw new ShapeError(`MultiHeadAttention: headDim = embedDim / numHeads = ${this.headDim} exceeds ${ATTENTION_MAX_HEAD_DIM}; use more heads`);
+    this.seed = opts.seed ?? 0;
+    this.ownsStore = !opts.store;
+    this.store = opts.store ?? new ParameterStore(gpu);
+    this.prefix = opts.prefix ?? '';
+    for (const { name, shape } of this.parameterShapes()) this.store.add(this.prefix + name, shape);
+    if (this.ownsStore) {
+      this.store.allocate();
+      this.resetParameters();
+    }
+  }
+
+  /** PyTorch state_dict keys and shapes, in PyTorch's order. */
+  parameterShapes(): Array<{ name: string; shape: number[] }> {
+    return multiHeadAttentionParameterShapes(this.embedDim);
+  }
+
+  /**
+   * PyTorch's init from `seed`: in_proj_weight xavier_uniform_ (U(±√(6 / (E + 3E)))),
+   * out_proj.weight like nn.Linear's (kaiming_uniform_(a=√5): U(±1/√E)), both biases 0.
+   */
+  resetParameters(seed = this.seed): void {
+    const rand = rng(seed);
+    const E = this.embedDim;
+    const u = (n: number, bound: number) => Float32Array.from({ length: n }, () => (2 * rand() - 1) * bound);
+    this.loadStateDict({
+      in_proj_weight: { shape: [3 * E, E], data: u(3 * E * E, Math.sqrt(6 / (E + 3 * E))) },
+      in_proj_bias: { shape: [3 * E], data: new Float32Array(3 * E) },
+      'out_proj.weight': { shape: [E, E], data: u(E * E, 1 / Math.sqrt(E)) },
+      'out_proj.bias': { shape: [E], data: new Float32Array(E) },
+    });
+  }
+
+  /**
+   * Loads `in_proj_weight`, `in_proj_bias`, `out_proj.weight`, `out_proj.bias` (a PyTorch
+   * state_dict as JSON or safetensors). Every key is checked (present, shape, finite) before
+   * anything is uploaded, so a bad dict leaves the layer unchanged. Unknown keys are an error
+   * unless `strict` is false.
+   */
+  loadStateDict(dict: StateDict, { strict = true }: { strict?: boolean } = {}): void {
+    this.assertAlive();
+    if (!dict || typeof dict !== 'object') throw new ShapeError('MultiHeadAttention.loadStateDict: expected an object of named parameters');
+    const shapes = this.parameterShapes();
+    const values = new Map(shapes.map(({ name, shape }) => [name, readParameter(dict, name, shape)]));
+    if (strict) {
+      const extra = Object.keys(dict).filter((k) => !values.has(k));
+      if (extra.length) throw new ShapeError(`MultiHeadAttention.loadStateDict: unexpected key(s) ${extra.map((k) => `'${k}'`).join(', ')}; expected ${shapes.map((s) => s.name).join(', ')}`);
+    }
+    for (const [name, data] of values) this.store.write(this.prefix + name, data);
+  }
+
+  /** The parameters under PyTorch's names and shapes (read back from the GPU). */
+  async stateDict(): Promise<Record<string, NamedTensor>> {
+    this.assertAlive();
+    const out: Record<string, NamedTensor> = {};
+    for (const { name, shape } of this.parameterShapes()) out[name] = { shape, data: await this.store.read(this.prefix + name) };
+    return out;
+  }
+
+  /** The parameter gradients left by the last {@link forwardBackward}, by PyTorch name. */
+  async gradients(): Promise<Record<string, NamedTensor>> {
+    this.assertAlive();
+    const out: Record<string, NamedTensor> = {};
+    for (const { name, shape } of this.parameterShapes()) out[name] = { shape, data: await this.store.readGrad(this.prefix + name) };
+    return out;
+  }
+
+  /** The cached plan for `key` (built on first use). Its dispatches can be recorded by a model. */
+  plan(key: MultiHeadAttentionPlanKey): MultiHeadAttentionPlan {
+    this.assertAlive();
+    const full: Required<MultiHeadAttentionPlanKey> = {
+      batch: positiveInt('MultiHeadAttention.plan: batch', key.batch),
+      seqLenQ: positiveInt('MultiHeadAttention.plan: seqLenQ', key.seqLenQ),
+      seqLenK: positiveInt('MultiHeadAttention.plan: seqLenK', key.seqLenK),
+      keyPaddingMask: !!key.keyPaddingMask,
+      causal: !!key.causal,
+      sharing: canonicalSharing(key.sharing ?? [0, 1, 2]),
+      training: !!key.training,
+    };
+    if (full.causal && full.seqLenQ > full.seqLenK) throw new ShapeError(`MultiHeadAttention: a causal mask needs seqLenQ ≤ seqLenK, got ${full.seqLenQ} > ${full.seqLenK}`);
+    const id = `${full.batch}x${full.seqLenQ}x${full.seqLenK}|m${+full.keyPaddingMask}c${+full.causal}|${full.sharing.join('')}|t${+full.training}`;
+    let plan = this.plans.get(id);
+    if (!plan) {
+      plan = new MultiHeadAttentionPlan(this.gpu, this.embedDim, this.numHeads, this.store, this.prefix, full);
+      if (this.plans.size >= MAX_PLANS) {
+        const [oldKey, old] = this.plans.entries().next().value as [string, MultiHeadAttentionPlan];
+        old.destroy();
+        this.plans.delete(oldKey);
+      }
+      this.plans.set(id, plan);
+    }
+    return plan;
+  }
+
+  /**
+   * Attention of `query` [batch, seqLenQ, E] over `key` and `value` [batch, seqLenK, E]; returns
+   * a new output tensor [batch, seqLenQ, E] (PyTorch's `attn_output` with batch_first=True,
+   * need_weights=False). Passing one tensor as query, key and value is self-attention (one
+   * projection GEMM). One command buffer, one submit.
+   */
+  forward(query: Tensor, key: Tensor, value: Tensor, opts: MultiHeadAttentionCallOptions = {}): Tensor {
+    this.assertAlive();
+    const c = this.checkCall('MultiHeadAttention.forward', query, key, value, opts);
+    const plan = this.plan({ ...c.planKey, training: false });
+    const output = Tensor.empty(this.gpu, [c.B, c.Tq, this.embedDim], 'mha.output');
+    const encoder = this.gpu.device.createCommandEncoder({ label: 'mha.forward' });
+    this.encodeInputs(encoder, plan, c.tensors, opts.keyPaddingMask);
+    const pass = encoder.beginComputePass({ label: 'mha.forward' });
+    encodeDispatches(pass, plan.forward);
+    pass.end();
+    encoder.copyBufferToBuffer(plan.output, 0, output.buffer, 0, output.size * 4);
+    this.gpu.submit(encoder, plan.forward.length);
+    this.lastRun = { batch: c.B, seqLenQ: c.Tq, seqLenK: c.Tk, dispatches: plan.forward.length, submits: 1 };
+    return output;
+  }
+
+  /**
+   * Forward and backward in ONE command buffer and one submit, for dL/doutput = `dOutput`
+   * [batch, seqLenQ, E]. Returns the output and dL/dquery, dL/dkey, dL/dvalue (one Tensor, holding
+   * the sum, for a tensor passed in several roles); the parameter gradients are written (not
+   * accumulated) to the store's gradient buffer: read them with {@link gradients}.
+   */
+  forwardBackward(query: Tensor, key: Tensor, value: Tensor, dOutput: Tensor, opts: MultiHeadAttentionCallOptions = {}): MultiHeadAttentionGradients {
+    this.assertAlive();
+    const op = 'MultiHeadAttention.forwardBackward';
+    const c = this.checkCall(op, query, key, value, opts);
+    expectShape(op, 'dOutput', dOutput, [c.B, c.Tq, this.embedDim], "[batch, seqLenQ, embedDim], the output's shape");
+    const plan = this.plan({ ...c.planKey, training: true });
+    const gpu = this.gpu;
+    const output = Tensor.empty(gpu, [c.B, c.Tq, this.embedDim], 'mha.output');
+    const dInputs = c.tensors.map((t, i) => Tensor.empty(gpu, t.shape, `mha.d${ROLE_NAMES[plan.sharing.indexOf(i)]}`));
+    const encoder = gpu.device.createCommandEncoder({ label: 'mha.forwardBackward' });
+    this.encodeInputs(encoder, plan, c.tensors, opts.keyPaddingMask);
+    encoder.copyBufferToBuffer(dOutput.buffer, 0, plan.dOutput!, 0, dOutput.size * 4);
+    const pass = encoder.beginComputePass({ label: 'mha.forwardBackward' });
+    encodeDispatches(pass, plan.forward);
+    encodeDispatches(pass, plan.backward);
+    pass.end();
+    encoder.copyBufferToBuffer(plan.output, 0, output.buffer, 0, output.size * 4);
+    dInputs.forEach((t, i) => encoder.copyBufferToBuffer(plan.dInputs[i], 0, t.buffer, 0, t.size * 4));
+    const dispatches = plan.forward.length + plan.backward.length;
+    gpu.submit(encoder, dispatches);
+    this.lastRun = { batch: c.B, seqLenQ: c.Tq, seqLenK: c.Tk, dispatches, submits: 1 };
+    const [sq, sk, sv] = plan.sharing;
+    return { output, dQuery: dInputs[sq], dKey: dInputs[sk], dValue: dInputs[sv] };
+  }
+
+  /** Releases every GPU buffer of the layer (plans, and the parameters if it owns its store). */
+  destroy(): void {
+    if (this.destroyed) return;
+    for (const p of this.plans.values()) p.destroy();
+    this.plans.clear();
+    if (this.ownsStore) this.store.destroy();
+    this.destroyed = true;
+  }
+
+  private encodeInputs(encoder: GPUCommandEncoder, plan: MultiHeadAttentionPlan, tensors: Tensor[], mask: Tensor | undefined): void {
+    tensors.forEach((t, i) => encoder.copyBufferToBuffer(t.buffer, 0, plan.inputs[i], 0, t.size * 4));
+    if (mask && plan.keyMask) encoder.copyBufferToBuffer(mask.buffer, 0, plan.keyMask, 0, mask.size * 4);
+  }
+
+  /** Validates a call's tensors before any GPU work; returns the shapes, distinct inputs and plan key. */
+  private checkCall(op: string, query: Tensor, key: Tensor, value: Tensor, opts: MultiHeadAttentionCallOptions) {
+    const E = this.embedDim;
+    if (!opts || typeof opts !== 'object') throw new ShapeError(`${op}: options must be an object { keyPaddingMask?, causal? }`);
+    for (const [name, t] of [['query', query], ['key', key], ['value', value]] as const) {
+      expectRank(op, name, t, [3]);
+      if (t.shape[2] !== E) throw new ShapeError(`${op}: argument '${name}' has shape ${fmtShape(t.shape)}: its last dimension must be embedDim=${E} (layout [batch, seqLen, embedDim])`);
+    }
+    const [B, Tq] = query.shape;
+    const Tk = key.shape[1];
+    if (key.shape[0] !== B) throw new ShapeError(`${op}: argument 'key' has shape ${fmtShape(key.shape)}; expected [${B}, seqLenK, ${E}] (the batch of query ${fmtShape(query.shape)})`);
+    if (value.shape.join() !== key.shape.join()) throw new ShapeError(`${op}: argument 'value' has shape ${fmtShape(value.shape)}; expected key's shape ${fmtShape(key.shape)}`);
+    if (opts.keyPaddingMask !== undefined) expectShape(op, 'keyPaddingMask', opts.keyPaddingMask, [B, Tk], '[batch, seqLenK], 1 keep, 0 padding');
+    if (opts.causal && Tq > Tk) throw new ShapeError(`${op}: a causal mask needs seqLenQ ≤ seqLenK, got ${Tq} > ${Tk}`);
+    const tensors: Tensor[] = [];
+    const sharing = [query, key, value].map((t) => {
+      let i = tensors.indexOf(t);
+      if (i < 0) i = tensors.push(t) - 1;
+      return i;
+    }) as [number, number, number];
+    return { B, Tq, Tk, tensors, planKey: { batch: B, seqLenQ: Tq, seqLenK: Tk, keyPaddingMask: !!opts.keyPaddingMask, causal: !!opts.causal, sharing } };
+  }
+
+  private assertAlive(): void {
+    if (this.destroyed) throw new ShapeError('MultiHeadAttention: this layer was destroyed');
+  }
+}
