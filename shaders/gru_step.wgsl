@@ -17,6 +17,9 @@
 //   6 params uniform     StepParams (one slot per timestep)
 //   7 saved  read_write  training only (SAVE): [rows, 4H] r, z, n, u_n (= h_{t−1}·W_hnᵀ + b_hn) | [rows, H] h_{t−1}
 //                        (inference binds a 16-byte dummy and never touches it)
+//   8 lengths read       LENGTHS only: i32 [B] per-row sequence lengths (otherwise any buffer, unread)
+// LENGTHS (PyTorch's packed sequences): at t ≥ lengths[b] row b is padding: h_t = h_{t−1}, the
+// output is 0; SAVE stores gates 0 and h_{t−1} there (finite values for the backward's GEMMs).
 // Workgroup: WG threads along hidden units × BT batch rows per thread. Grid: (⌈H / WG⌉, ⌈B / BT⌉).
 
 // #include "activations.wgsl"
@@ -30,8 +33,10 @@
 @group(0) @binding(5) var<storage, read_write> hseq: array<f32>;
 @group(0) @binding(6) var<uniform> params: StepParams;
 @group(0) @binding(7) var<storage, read_write> saved: array<f32>;
+@group(0) @binding(8) var<storage, read> lengths: array<i32>;
 
 override SAVE: bool = false;
+override LENGTHS: bool = false;   // off: no length check is compiled in
 
 // #include "recurrent_matvec.wgsl"
 
@@ -46,6 +51,21 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var r = 0u; r < BT; r++) {
     let b = b0 + r;
     if (b >= params.batch) { break; }
+    if (LENGTHS && params.t >= u32(lengths[b])) {
+      let hp = hPrevAt(b, j);
+      if (SAVE) {
+        let row = params.row0 + b * params.rowStrideB;
+        let gates = row * 4u * H + j;
+        saved[gates] = 0.0;
+        saved[gates + H] = 0.0;
+        saved[gates + 2u * H] = 0.0;
+        saved[gates + 3u * H] = 0.0;
+        saved[params.hprevBase + row * H + j] = hp;
+      }
+      hseq[params.hOffset + b * params.hStrideB + j] = 0.0;
+      hnext[params.stateOffset + b * H + j] = hp;
+      continue;
+    }
     let x = params.xOffset + b * params.xStrideB + j;
     let u = acc[r].xyz + bias;
     let rg = sigmoid(xproj[x] + u.x);

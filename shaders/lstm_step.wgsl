@@ -13,11 +13,16 @@
 //   3 hprev  read        [L·D, B, H] h_{t−1} (h0 on the first step), vec4-typed
 //   4 hnext  read_write  [L·D, B, H] h_t (the plan alternates two state buffers; the last is hN)
 //   5 hseq   read_write  [rows, D·H] this layer's output sequence: h_t is written at (t, b, d·H + j)
-//   6 c      read_write  [L·D, B, H] cell state: c0 on entry, c_T (= cN) after the last step
+//   6 c      read_write  [L·D, B, H] cell state: c0 on entry, c_T (= cN) after the last step;
+//                        with LENGTHS, followed (at params.lengthsBase) by the i32 lengths [B]
+//                        (packed here: a separate binding would be the 9th storage buffer)
 //   7 params uniform     StepParams (one slot per timestep)
 //   8 saved  read_write  training only (SAVE): what the backward needs, per layer-direction:
 //                        [rows, 4H] gates i,f,g,o after their nonlinearity | [rows, H] h_{t−1} | [rows, H] c_{t−1}
 //                        (inference binds a 16-byte dummy and never touches it)
+// LENGTHS (per-row sequence lengths, PyTorch's packed sequences): at t ≥ lengths[b] row b is
+// padding: h and c stay as they are (h_t = h_{t−1}), the output is 0; SAVE stores gates 0 and
+// h_{t−1}, c_{t−1} there, so the backward's GEMMs over all rows read finite values.
 // Workgroup: WG threads along hidden units × BT batch rows per thread.
 // Grid: (⌈H / WG⌉, ⌈B / BT⌉).
 
@@ -35,6 +40,12 @@
 @group(0) @binding(8) var<storage, read_write> saved: array<f32>;
 
 override SAVE: bool = false;
+override LENGTHS: bool = false;   // off: no length check is compiled in
+
+// lengths[b], stored as i32 after the state in `c`.
+fn rowLength(b: u32) -> u32 {
+  return u32(bitcast<i32>(c[params.lengthsBase + b]));
+}
 
 // #include "recurrent_matvec.wgsl"
 
@@ -49,13 +60,29 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var r = 0u; r < BT; r++) {
     let b = b0 + r;
     if (b >= params.batch) { break; }
+    let s = params.stateOffset + b * H + j;
+    if (LENGTHS && params.t >= rowLength(b)) {
+      let hp = hPrevAt(b, j);
+      if (SAVE) {
+        let row = params.row0 + b * params.rowStrideB;
+        let gates = row * 4u * H + j;
+        saved[gates] = 0.0;
+        saved[gates + H] = 0.0;
+        saved[gates + 2u * H] = 0.0;
+        saved[gates + 3u * H] = 0.0;
+        saved[params.hprevBase + row * H + j] = hp;
+        saved[params.cprevBase + row * H + j] = c[s];
+      }
+      hseq[params.hOffset + b * params.hStrideB + j] = 0.0;
+      hnext[s] = hp;
+      continue;
+    }
     let x = params.xOffset + b * params.xStrideB + j;
     let pre = acc[r] + bias + vec4<f32>(xproj[x], xproj[x + H], xproj[x + 2u * H], xproj[x + 3u * H]);
     let i = sigmoid(pre.x);
     let f = sigmoid(pre.y);
     let g = tanh_safe(pre.z);
     let o = sigmoid(pre.w);
-    let s = params.stateOffset + b * H + j;
     let cPrev = c[s];
     let cNew = f * cPrev + i * g;
     c[s] = cNew;

@@ -18,6 +18,11 @@
 //   4 dhN    read       [L·D, B, H] gradient of the final hidden state
 //   5 carry  read_write [L·D, B, H] dc: dcN on entry, dc0 after the last step
 //   6 params uniform    BackwardParams (one slot per timestep)
+//   7 lengths read      LENGTHS only: i32 [B] per-row sequence lengths (a dummy otherwise)
+// LENGTHS (PyTorch's packed sequences): at t ≥ lengths[b] the forward kept row b's state, so
+// dgates = 0 there and dh, dc pass through unchanged; dout there is ignored. Forward direction:
+// the last real step t = lengths[b]−1 receives dhN (and the carry still holds dcN). Reverse
+// direction: the step t = lengths[b]−1 also writes its dgates to row firstRow0 + b (for dh0).
 // Workgroup: WG threads along hidden units × BT batch rows per thread. Grid: (⌈H / WG⌉, ⌈B / BT⌉).
 
 // #include "activations.wgsl"
@@ -35,6 +40,9 @@ const RNN_PACK = false;
 @group(0) @binding(4) var<storage, read> dhN: array<f32>;
 @group(0) @binding(5) var<storage, read_write> carry: array<f32>;
 @group(0) @binding(6) var<uniform> params: BackwardParams;
+@group(0) @binding(7) var<storage, read> lengths: array<i32>;
+
+override LENGTHS: bool = false;   // off: no length check is compiled in
 
 // #include "recurrent_matvec_backward.wgsl"
 
@@ -49,20 +57,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let b = b0 + r;
     if (b >= params.batch) { break; }
     let row = params.row0 + b * params.rowStrideB;
-    let dh = dhr[r] + dout[params.doutOffset + b * params.doutStrideB + j];
     let at = row * 4u * H + j;
+    let s = params.stateOffset + b * H + j;
+    var dh = dhr[r];
+    if (LENGTHS) {
+      let len = u32(lengths[b]);
+      if (params.t >= len) {
+        setDg4(at, H, vec4<f32>(0.0));
+        continue;
+      }
+      if (params.reverse == 0u && params.first == 0u && params.t + 1u == len) { dh = dhN[s]; }
+    }
+    dh += dout[params.doutOffset + b * params.doutStrideB + j];
     let i = saved[at];
     let f = saved[at + H];
     let g = saved[at + 2u * H];
     let o = saved[at + 3u * H];
     let cPrev = saved[params.cprevBase + row * H + j];
     let tc = tanh_safe(f * cPrev + i * g); // as in the forward
-    let s = params.stateOffset + b * H + j;
     let dc = carry[s] + dh * o * (1.0 - tc * tc);
-    setDg(at, dc * g * i * (1.0 - i));
-    setDg(at + H, dc * cPrev * f * (1.0 - f));
-    setDg(at + 2u * H, dc * i * (1.0 - g * g));
-    setDg(at + 3u * H, dh * tc * o * (1.0 - o));
+    let dg = vec4<f32>(dc * g * i * (1.0 - i), dc * cPrev * f * (1.0 - f), dc * i * (1.0 - g * g), dh * tc * o * (1.0 - o));
+    setDg4(at, H, dg);
+    if (LENGTHS && params.reverse != 0u && params.t + 1u == u32(lengths[b])) { setDg4((params.firstRow0 + b) * 4u * H + j, H, dg); }
     carry[s] = dc * f;
   }
 }

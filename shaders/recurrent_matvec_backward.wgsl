@@ -85,3 +85,11 @@ fn dhFromNext(j: u32, b0: u32) -> array<f32, 8> {
 fn setDg(i: u32, v: f32) {
   dgates[i >> 2u][i & 3u] = v;
 }
+
+// The four gate columns of one unit: dgates[at + k·H] = v[k], k < 4 (LSTM, GRU).
+fn setDg4(at: u32, H: u32, v: vec4<f32>) {
+  setDg(at, v.x);
+  setDg(at + H, v.y);
+  setDg(at + 2u * H, v.z);
+  setDg(at + 3u * H, v.w);
+}

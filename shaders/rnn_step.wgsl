@@ -14,6 +14,9 @@
 //   6 params uniform     StepParams (one slot per timestep)
 //   7 saved  read_write  training only (SAVE): [rows, H] h_t | [rows, H] h_{t−1}
 //                        (inference binds a 16-byte dummy and never touches it)
+//   8 lengths read       LENGTHS only: i32 [B] per-row sequence lengths (otherwise any buffer, unread)
+// LENGTHS (PyTorch's packed sequences): at t ≥ lengths[b] row b is padding: h_t = h_{t−1}, the
+// output is 0; SAVE stores h_t = 0 and h_{t−1} there (finite values for the backward's GEMMs).
 // Workgroup: WG threads, each owning 4 consecutive hidden units, × BT batch rows per thread.
 // Grid: (⌈⌈H/4⌉ / WG⌉, ⌈B / BT⌉).
 
@@ -30,8 +33,10 @@ override ACT: u32 = 2u;
 @group(0) @binding(5) var<storage, read_write> hseq: array<f32>;
 @group(0) @binding(6) var<uniform> params: StepParams;
 @group(0) @binding(7) var<storage, read_write> saved: array<f32>;
+@group(0) @binding(8) var<storage, read> lengths: array<i32>;
 
 override SAVE: bool = false;
+override LENGTHS: bool = false;   // off: no length check is compiled in
 
 // #include "recurrent_matvec.wgsl"
 
@@ -45,9 +50,21 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var r = 0u; r < BT; r++) {
     let b = b0 + r;
     if (b >= params.batch) { break; }
+    let pad = LENGTHS && params.t >= u32(lengths[b]);
     for (var u = 0u; u < 4u; u++) {
       let j = 4u * q + u;
       if (j >= H) { break; }
+      if (pad) {
+        let hp = hPrevAt(b, j);
+        hseq[params.hOffset + b * params.hStrideB + j] = 0.0;
+        hnext[params.stateOffset + b * H + j] = hp;
+        if (SAVE) {
+          let row = params.row0 + b * params.rowStrideB;
+          saved[row * H + j] = 0.0;
+          saved[params.hprevBase + row * H + j] = hp;
+        }
+        continue;
+      }
       let h = activate(acc[r][u] + bhh[j] + xproj[params.xOffset + b * params.xStrideB + j], ACT);
       hseq[params.hOffset + b * params.hStrideB + j] = h;
       hnext[params.stateOffset + b * H + j] = h;

@@ -13,6 +13,11 @@
 //   3 dout   read       [rows, D·H]  gradient of this layer's output sequence
 //   4 dhN    read       [L·D, B, H]  gradient of the final hidden state
 //   5 params uniform    BackwardParams (one slot per timestep)
+//   6 lengths read      LENGTHS only: i32 [B] per-row sequence lengths (a dummy otherwise)
+// LENGTHS (PyTorch's packed sequences): at t ≥ lengths[b] the forward kept row b's state, so
+// dpre = 0 there and dh passes through unchanged; dout there is ignored. Forward direction: the
+// last real step t = lengths[b]−1 receives dhN. Reverse direction: the step t = lengths[b]−1 also
+// writes its dpre to row firstRow0 + b (for dh0).
 // Workgroup: WG threads along hidden units × BT batch rows per thread. Grid: (⌈H / WG⌉, ⌈B / BT⌉).
 
 // #include "backward_params.wgsl"
@@ -29,6 +34,9 @@ const RNN_PACK = true;
 @group(0) @binding(3) var<storage, read> dout: array<f32>;
 @group(0) @binding(4) var<storage, read> dhN: array<f32>;
 @group(0) @binding(5) var<uniform> params: BackwardParams;
+@group(0) @binding(6) var<storage, read> lengths: array<i32>;
+
+override LENGTHS: bool = false;   // off: no length check is compiled in
 
 // #include "recurrent_matvec_backward.wgsl"
 
@@ -43,10 +51,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let b = b0 + r;
     if (b >= params.batch) { break; }
     let row = params.row0 + b * params.rowStrideB;
-    let dh = dhr[r] + dout[params.doutOffset + b * params.doutStrideB + j];
+    var dh = dhr[r];
+    if (LENGTHS) {
+      let len = u32(lengths[b]);
+      if (params.t >= len) {
+        setDg(row * H + j, 0.0);
+        continue;
+      }
+      if (params.reverse == 0u && params.first == 0u && params.t + 1u == len) { dh = dhN[params.stateOffset + b * H + j]; }
+    }
+    dh += dout[params.doutOffset + b * params.doutStrideB + j];
     let h = saved[row * H + j];
     var dpre = dh * (1.0 - h * h);
     if (ACT == 3u) { dpre = select(0.0, dh, h > 0.0); }
     setDg(row * H + j, dpre);
+    if (LENGTHS && params.reverse != 0u && params.t + 1u == u32(lengths[b])) { setDg((params.firstRow0 + b) * H + j, dpre); }
   }
 }

@@ -1,6 +1,8 @@
 // step_params.wgsl — the per-timestep uniform of the cell-step kernels (one slot per step,
 // written once when a plan is built). Offsets and strides count f32 elements; "rows" are the
 // (t, b) rows of every sequence buffer, in the caller's layout (time-major or batch-first).
+// With per-row lengths (override LENGTHS), row b is padding at the steps t ≥ lengths[b]
+// (PyTorch's packed sequences): the step keeps its state (h, c) and writes 0 to the output.
 struct StepParams {
   batch: u32,
   hidden: u32,
@@ -14,4 +16,6 @@ struct StepParams {
   rowStrideB: u32,    // training (SAVE): rows between batch entries
   hprevBase: u32,     // training (SAVE): start of the saved h_{t−1} section [rows, H]
   cprevBase: u32,     // training (SAVE, LSTM): start of the saved c_{t−1} section [rows, H]
+  t: u32,             // LENGTHS: this slot's timestep
+  lengthsBase: u32,   // LENGTHS, LSTM: element offset in `c` of the i32 lengths [batch] packed after the state
 }

@@ -65,6 +65,10 @@ export interface StepParams {
   rowStrideB: number;
   hprevBase: number;
   cprevBase: number;
+  /** The timestep of this slot (read only with per-row lengths). */
+  t: number;
+  /** LSTM with per-row lengths: element offset in `c` of the i32 lengths [batch]; else 0. */
+  lengthsBase: number;
 }
 
 /**
@@ -109,6 +113,12 @@ export interface CellStepBuffers {
   params: GPUBufferBinding;
   /** Training: where the step saves what the backward needs (see the step kernels). */
   saved?: GPUBuffer;
+  /**
+   * Per-row sequence lengths (i32 [batch]) when the step runs with `lengths`. GRU / RNN bind it;
+   * the LSTM step (already at 8 storage buffers) reads it from `c` at StepParams.lengthsBase, so
+   * for an LSTM this must be the region of `c` after the state.
+   */
+  lengths?: GPUBufferBinding;
 }
 
 /** Thread layout of a step: WG threads per workgroup along units, BT batch rows per thread. */
@@ -132,14 +142,15 @@ export function defaultStepTile(batch: number, fallbackAdapter = false): StepTil
 export function cellStepDispatch(
   gpu: Gpu,
   cell: CellKind,
-  opts: { hidden: number; batch: number; nonlinearity?: 'tanh' | 'relu'; tile: StepTile; label: string; save?: boolean },
+  opts: { hidden: number; batch: number; nonlinearity?: 'tanh' | 'relu'; tile: StepTile; label: string; save?: boolean; lengths?: boolean },
   buffers: CellStepBuffers,
 ): Dispatch {
   const { wg, bt } = opts.tile;
   if (bt < 1 || bt > 8 || !Number.isInteger(bt)) throw new ShapeError(`${opts.label}: batch rows per thread must be 1…8, got ${bt}`);
   const shader = CELL_SHADER[cell];
-  const constants: Record<string, number | boolean> = { WG: wg, BT: bt, VEC_H: opts.hidden % 4 === 0, SAVE: !!opts.save };
+  const constants: Record<string, number | boolean> = { WG: wg, BT: bt, VEC_H: opts.hidden % 4 === 0, SAVE: !!opts.save, LENGTHS: !!opts.lengths };
   if (opts.save && !buffers.saved) throw new ShapeError(`${opts.label}: a training step needs the saved-activations buffer`);
+  if (opts.lengths && !buffers.lengths) throw new ShapeError(`${opts.label}: a step with per-row lengths needs the lengths buffer`);
   if (cell === 'rnn') constants.ACT = opts.nonlinearity === 'relu' ? 3 : 2;
   const resources: Record<string, GPUBuffer | GPUBufferBinding> = {
     xproj: buffers.xproj, Wp: buffers.wp, bhh: buffers.bhh, hprev: buffers.hprev, hnext: buffers.hnext, hseq: buffers.hseq, params: buffers.params,
@@ -147,7 +158,14 @@ export function cellStepDispatch(
   };
   if (cell === 'lstm') {
     if (!buffers.c) throw new ShapeError(`${opts.label}: an LSTM step needs the cell-state buffer`);
+    if (opts.lengths && buffers.lengths!.buffer !== buffers.c) {
+      throw new ShapeError(`${opts.label}: an LSTM step reads its lengths from the cell-state buffer 'c' (after the state, at StepParams.lengthsBase), not from a separate buffer`);
+    }
     resources.c = buffers.c;
+  } else {
+    // Unused without LENGTHS: bound to a buffer this dispatch already reads (the dummy may be
+    // bound as the writable `saved` here, and one buffer may not be both in a dispatch).
+    resources.lengths = opts.lengths ? buffers.lengths! : buffers.xproj;
   }
   const cols = repackedCols(cell, opts.hidden);
   return {

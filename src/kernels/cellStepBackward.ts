@@ -31,6 +31,12 @@ export interface BackwardParams {
   stateOffset: number;
   hprevBase: number;
   cprevBase: number;
+  /** The timestep of this slot (read only with per-row lengths). */
+  t: number;
+  /** 1 for the reverse direction (read only with per-row lengths). */
+  reverse: number;
+  /** With per-row lengths, reverse direction: the dgates row where row b's first forward step is copied, at firstRow0 + b. */
+  firstRow0: number;
 }
 
 /** Bytes of one BackwardParams slot. */
@@ -52,22 +58,26 @@ export interface CellStepBackwardBuffers {
   /** LSTM dc, GRU z ⊙ dh: carried from step to step (absent for RNN). */
   carry?: GPUBuffer;
   params: GPUBufferBinding;
+  /** Per-row sequence lengths (i32 [batch]), with `lengths`: the forward's (RecurrentPlan.lengths). */
+  lengths?: GPUBufferBinding;
 }
 
 /** One timestep of backpropagation through time of `cell`, over all batch rows and hidden units. */
 export function cellStepBackwardDispatch(
   gpu: Gpu,
   cell: CellKind,
-  opts: { hidden: number; batch: number; nonlinearity?: 'tanh' | 'relu'; tile: StepTile; label: string },
+  opts: { hidden: number; batch: number; nonlinearity?: 'tanh' | 'relu'; tile: StepTile; label: string; lengths?: boolean },
   buffers: CellStepBackwardBuffers,
 ): Dispatch {
   const { wg, bt } = opts.tile;
   if (bt < 1 || bt > 8 || !Number.isInteger(bt)) throw new ShapeError(`${opts.label}: batch rows per thread must be 1…8, got ${bt}`);
   const shader = CELL_BACKWARD_SHADER[cell];
-  const constants: Record<string, number | boolean> = { WG: wg, BT: bt, VEC_H: opts.hidden % 4 === 0 };
+  const constants: Record<string, number | boolean> = { WG: wg, BT: bt, VEC_H: opts.hidden % 4 === 0, LENGTHS: !!opts.lengths };
   if (cell === 'rnn') constants.ACT = opts.nonlinearity === 'relu' ? 3 : 2;
+  if (opts.lengths && !buffers.lengths) throw new ShapeError(`${opts.label}: a backward step with per-row lengths needs the lengths buffer`);
   const resources: Record<string, GPUBuffer | GPUBufferBinding> = {
     dgates: buffers.dgates, Wb: buffers.wb, saved: buffers.saved, dout: buffers.dout, dhN: buffers.dhN, params: buffers.params,
+    lengths: opts.lengths ? buffers.lengths! : gpu.dummyBuffer,
   };
   if (cell !== 'rnn') {
     if (!buffers.carry) throw new ShapeError(`${opts.label}: an ${cell.toUpperCase()} backward step needs the carry buffer`);

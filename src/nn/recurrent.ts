@@ -7,7 +7,7 @@ import { repackWhh, repackWhhBackward, repackWhhDispatch, repackedCols, defaultS
 import { encodeDispatches, type Dispatch } from '../gpu/dispatch.js';
 import { RecurrentBackward } from '../plan/recurrentBackward.js';
 import { Dropout } from '../kernels/dropout.js';
-import { RecurrentPlan, type DirectionParams, type RunStats, type PlanOutputs } from '../plan/recurrentPlan.js';
+import { RecurrentPlan, checkLengths, type DirectionParams, type RunStats, type PlanOutputs } from '../plan/recurrentPlan.js';
 import { readParameter, type NamedTensor, type StateDict } from '../io/stateDict.js';
 import { Tensor, expectRank, expectShape } from '../tensor.js';
 import { rng } from '../util/random.js';
@@ -40,10 +40,24 @@ export interface RecurrentOptions {
   prefix?: string;
 }
 
-/** Initial state: h0 (and c0 for LSTM), each [numLayers·numDirections, batch, hiddenSize]. */
+/**
+ * Initial state: h0 (and c0 for LSTM), each [numLayers·numDirections, batch, hiddenSize]; and
+ * optional per-row sequence lengths.
+ */
 export interface RecurrentState {
   h0?: Tensor;
   c0?: Tensor;
+  /**
+   * Per-row sequence lengths, one integer in [1, seqLen] per batch row (a host array): PyTorch's
+   * `pack_padded_sequence(input, lengths, enforce_sorted=False)` semantics, without sorting. Row
+   * b's timesteps t ≥ lengths[b] are padding: its state passes through them unchanged, so `hN`
+   * (`cN`) is the state after step lengths[b]−1 and the reverse direction of a bidirectional
+   * layer starts at t = lengths[b]−1 from h0; `output` is 0 there. In `forwardBackward` the
+   * gradients see only the real steps (`dOutput` at padded positions is ignored, `dInput` there is
+   * 0). A row then gives the same result alone as inside a padded batch. Absent: every row runs
+   * all seqLen steps (and the plan has no length check at all).
+   */
+  lengths?: ArrayLike<number>;
 }
 
 export type RecurrentOutputs = PlanOutputs;
@@ -217,19 +231,22 @@ export class RecurrentLayer {
    * Runs the whole stack over `input` ([seqLen, batch, inputSize], or [batch, seqLen, inputSize]
    * with batchFirst) as one recorded command buffer. Returns new tensors: `output`
    * [seqLen, batch, D·hiddenSize] (batch first when batchFirst), `hN` (and `cN` for LSTM)
-   * [numLayers·D, batch, hiddenSize].
+   * [numLayers·D, batch, hiddenSize]. `state.lengths` (one per batch row, in [1, seqLen]) runs
+   * variable-length rows like PyTorch's packed sequences: see {@link RecurrentState.lengths}.
    */
   forward(input: Tensor, state: RecurrentState = {}): RecurrentOutputs {
     this.assertAlive();
-    const { T, B, outputShape, stateShape } = this.checkForward(`${this.config.cell.toUpperCase()}.forward`, input, state);
-    const plan = this.plan(T, B);
+    const op = `${this.config.cell.toUpperCase()}.forward`;
+    const { T, B, outputShape, stateShape, lengths } = this.checkForward(op, input, state);
+    const plan = this.plan(T, B, !!lengths);
+    if (lengths) plan.writeLengths(lengths, op);
     const { stats, ...outputs } = plan.run(input.buffer, state.h0?.buffer ?? null, state.c0?.buffer ?? null, outputShape, stateShape);
     this.lastRun = stats;
     return outputs;
   }
 
-  /** Validates a forward's input and state; returns (seqLen, batch) and the output shapes. */
-  private checkForward(op: string, input: Tensor, state: RecurrentState): { T: number; B: number; outputShape: number[]; stateShape: number[] } {
+  /** Validates a forward's input and state; returns (seqLen, batch), the output shapes and the lengths (i32) if given. */
+  private checkForward(op: string, input: Tensor, state: RecurrentState): { T: number; B: number; outputShape: number[]; stateShape: number[]; lengths: Int32Array | null } {
     const { inputSize, hiddenSize: H, numLayers: L, batchFirst } = this.config;
     expectRank(op, 'input', input, [3]);
     const [d0, d1, features] = input.shape;
@@ -244,7 +261,8 @@ export class RecurrentLayer {
       expectShape(op, 'c0', state.c0, stateShape, '[numLayers·numDirections, batch, hiddenSize]');
     }
     const outputShape = batchFirst ? [B, T, this.numDirections * H] : [T, B, this.numDirections * H];
-    return { T, B, outputShape, stateShape };
+    const lengths = state.lengths === undefined ? null : checkLengths(op, state.lengths, T, B);
+    return { T, B, outputShape, stateShape, lengths };
   }
 
   /**
@@ -257,13 +275,13 @@ export class RecurrentLayer {
     return new RecurrentStepper(this, positiveInt('createStepper: batch', batch));
   }
 
-  /** @internal The cached plan for (seqLen, batch). */
-  plan(seqLen: number, batch: number): RecurrentPlan {
-    const key = `${seqLen}x${batch}`;
+  /** @internal The cached plan for (seqLen, batch), with per-row lengths or without. */
+  plan(seqLen: number, batch: number, lengths = false): RecurrentPlan {
+    const key = `${seqLen}x${batch}${lengths ? 'L' : ''}`;
     let plan = this.plans.get(key);
     if (!plan) {
       const tile = { ...defaultStepTile(batch, this.gpu.adapterInfo.isFallbackAdapter), ...this.tile };
-      plan = new RecurrentPlan(this.gpu, this.config, this.params, seqLen, batch, tile);
+      plan = new RecurrentPlan(this.gpu, this.config, this.params, seqLen, batch, tile, false, null, false, { lengths });
       if (this.plans.size >= MAX_PLANS) {
         const [oldKey, old] = this.plans.entries().next().value as [string, RecurrentPlan];
         old.destroy();
@@ -280,12 +298,12 @@ export class RecurrentLayer {
   }
 
   /** @internal The cached training plan (forward saving activations + backward) for (seqLen, batch). */
-  trainingPlan(seqLen: number, batch: number, inputGrad = false, initialStateGrad = false): TrainingPlan {
-    const key = `${seqLen}x${batch}x${inputGrad ? 1 : 0}${initialStateGrad ? 1 : 0}`;
+  trainingPlan(seqLen: number, batch: number, inputGrad = false, initialStateGrad = false, lengths = false): TrainingPlan {
+    const key = `${seqLen}x${batch}x${inputGrad ? 1 : 0}${initialStateGrad ? 1 : 0}${lengths ? 'L' : ''}`;
     let plan = this.trainPlans.get(key);
     if (!plan) {
       const tile = { ...defaultStepTile(batch, this.gpu.adapterInfo.isFallbackAdapter), ...this.tile };
-      const forward = new RecurrentPlan(this.gpu, this.config, this.params, seqLen, batch, tile, true, this.dropout);
+      const forward = new RecurrentPlan(this.gpu, this.config, this.params, seqLen, batch, tile, true, this.dropout, false, { lengths });
       plan = { forward, backward: new RecurrentBackward(this.gpu, this.config, this.params, this.store, forward, { inputGrad, initialStateGrad, dropout: this.dropout }) };
       if (this.trainPlans.size >= MAX_PLANS) {
         const [oldKey, old] = this.trainPlans.entries().next().value as [string, TrainingPlan];
@@ -318,7 +336,9 @@ export class RecurrentLayer {
    * Forward and backpropagation through time in ONE command buffer and one submit. Returns the
    * forward's outputs (and dL/dinput with `inputGrad`, dL/dh0 and dL/dc0 with `initialStateGrad`);
    * the parameter gradients are left in the store's gradient buffer (read them with
-   * {@link gradients}). `lastRun` counts the dispatches.
+   * {@link gradients}). `lastRun` counts the dispatches. `state.lengths` runs variable-length
+   * rows (see {@link RecurrentState.lengths}): padded steps get no gradient, `dOutput` there is
+   * ignored, and dhN / dcN reach row b's step lengths[b]−1.
    */
   forwardBackward(
     input: Tensor, state: RecurrentState, upstream: RecurrentUpstream,
@@ -326,14 +346,15 @@ export class RecurrentLayer {
   ): RecurrentOutputs & { dInput?: Tensor; dh0?: Tensor; dc0?: Tensor } {
     this.assertAlive();
     const op = `${this.config.cell.toUpperCase()}.forwardBackward`;
-    const { T, B, outputShape, stateShape } = this.checkForward(op, input, state);
+    const { T, B, outputShape, stateShape, lengths } = this.checkForward(op, input, state);
     if (upstream.dOutput) expectShape(op, 'dOutput', upstream.dOutput, outputShape, this.config.batchFirst ? '[batch, seqLen, D·hiddenSize]' : '[seqLen, batch, D·hiddenSize]');
     if (upstream.dhN) expectShape(op, 'dhN', upstream.dhN, stateShape, '[numLayers·numDirections, batch, hiddenSize]');
     if (upstream.dcN) {
       if (this.config.cell !== 'lstm') throw new ShapeError(`${op}: 'dcN' is only for LSTM`);
       expectShape(op, 'dcN', upstream.dcN, stateShape, '[numLayers·numDirections, batch, hiddenSize]');
     }
-    const { forward, backward } = this.trainingPlan(T, B, inputGrad, initialStateGrad);
+    const { forward, backward } = this.trainingPlan(T, B, inputGrad, initialStateGrad, !!lengths);
+    if (lengths) forward.writeLengths(lengths, op);
     // Between-layer dropout is on here (training); its mask is drawn with `dropout.counter`.
     this.dropout?.setTraining(true);
     const gpu = this.gpu;

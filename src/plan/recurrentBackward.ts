@@ -8,6 +8,8 @@
 //     dx_l  = Σ_d dgates_d·W_ih,d   (the gradient of the layer below's output, or of the input)
 // Nothing is allocated per timestep. The caller writes `dout` (gradient of the top layer's output
 // sequence) and/or `dhN` (gradient of the final hidden state) inside the same command buffer.
+// A forward plan built with lengths makes a backward with lengths (the same buffer, fwd.lengths):
+// padded steps get dgates = 0 and pass dh (dc) through, so the GEMMs below need no change.
 import type { Gpu } from '../gpu/device.js';
 import type { Dispatch } from '../gpu/dispatch.js';
 import { TENSOR_USAGE, UNIFORM_USAGE } from '../gpu/flags.js';
@@ -65,7 +67,10 @@ export class RecurrentBackward {
     this.carry = cell === 'rnn' ? null : buffer(L * D * B * H, 'rnn.carry');
     this.dinput = opts.inputGrad ? buffer(rows * cfg.inputSize, 'rnn.dinput') : null;
     this.dh0 = opts.initialStateGrad ? buffer(L * D * B * H, 'rnn.dh0') : null;
-    const dgates = Array.from({ length: D }, (_, d) => buffer(rows * width, `rnn.dgates${d}`));
+    const lengths = fwd.lengths;
+    // With lengths, B extra rows after the T·B rows: the reverse direction's step t = lengths[b]−1
+    // (its first step forward) copies its dgates row there, for dh0.
+    const dgates = Array.from({ length: D }, (_, d) => buffer((rows + (lengths ? B : 0)) * width, `rnn.dgates${d}`));
     const dlayer = Array.from({ length: L - 1 }, (_, l) => buffer(rows * DH, `rnn.dseq${l}`));
     // With dropout, dx of layer l ≥ 1 is the gradient of the dropped input: the same mask (same
     // salt, same step counter) maps it back to the gradient of layer l−1's output.
@@ -98,11 +103,11 @@ export class RecurrentBackward {
           packBackwardParams(gpu, cell, {
             batch: B, hidden: H, row0: rowOf(t, 0), rowStrideB, nextRow0: s === 0 ? 0 : rowOf(tNext, 0), first: s === 0 ? 1 : 0,
             doutOffset: rowOf(t, 0) * DH + d * H, doutStrideB: rowStrideB * DH, stateOffset: (l * D + d) * B * H,
-            hprevBase: saved.hprevBase, cprevBase: saved.cprevBase,
+            hprevBase: saved.hprevBase, cprevBase: saved.cprevBase, t, reverse: d, firstRow0: rows,
           }, data, s * slot);
-          this.dispatches.push(cellStepBackwardDispatch(gpu, cell, { hidden: H, batch: B, nonlinearity: cfg.nonlinearity, tile: fwd.tile, label: `l${l}d${d}.backstep${t}` }, {
+          this.dispatches.push(cellStepBackwardDispatch(gpu, cell, { hidden: H, batch: B, nonlinearity: cfg.nonlinearity, tile: fwd.tile, label: `l${l}d${d}.backstep${t}`, lengths: !!lengths }, {
             dgates: dgates[d], wb: p.wb, saved: saved.buffer, dout, dhN: this.dhN,
-            carry: this.carry ?? undefined, params: { buffer: uniforms, offset: s * slot, size: slot },
+            carry: this.carry ?? undefined, params: { buffer: uniforms, offset: s * slot, size: slot }, lengths: lengths ?? undefined,
           }));
         }
         gpu.device.queue.writeBuffer(uniforms, 0, data);
@@ -131,16 +136,19 @@ export class RecurrentBackward {
       if (this.dh0) {
         // dh0 = dgates of the first step processed forward (t = 0; T−1 reversed) · W_hh, whose
         // rows are the pre-activations' h-columns; GRU adds its direct path z ⊙ dh (the carry).
+        // With lengths the reverse direction's first step is t = lengths[b]−1: its rows were
+        // copied after the T·B rows (the padding before it passed dh through unchanged).
         for (let d = 0; d < D; d++) {
           const p = params[l * D + d];
           const t0 = d === 0 ? 0 : T - 1;
+          const first = d === 1 && lengths ? { offset: rows * width, ld: width } : { offset: rowOf(t0, 0) * width, ld: width * rowStrideB };
           const state = (l * D + d) * B * H;
           const blocks: Array<{ col: number; row: number; n: number }> =
             cell === 'gru' ? [{ col: 0, row: 0, n: 2 * H }, { col: 3 * H, row: 2 * H, n: H }] : [{ col: 0, row: 0, n: G * H }];
           if (cell === 'gru') take(elementwiseDispatch(gpu, { op: 'scale', n: B * H, x: { buffer: this.carry!, offset: state }, y: { buffer: this.dh0, offset: state }, alpha: 1, label: `l${l}d${d}.dh0.carry` }));
           blocks.forEach((blk, i) => gemm({
             M: B, N: H, K: blk.n,
-            a: { buffer: dgates[d], offset: rowOf(t0, 0) * width + blk.col, ld: width * rowStrideB },
+            a: { buffer: dgates[d], offset: first.offset + blk.col, ld: first.ld },
             b: { buffer: p.whh.buffer, offset: p.whh.offset + blk.row * H, ld: H },
             c: { buffer: this.dh0!, offset: state, ld: H },
             beta: cell === 'gru' || i > 0 ? 1 : undefined,

@@ -4,6 +4,8 @@
 //                                  T fused cell steps  (shaders/{rnn,lstm,gru}_step.wgsl)
 // A call only copies the input (and h0/c0) in, encodes that list into one compute pass, copies
 // output/hN/cN out into fresh tensors and submits ONCE. Nothing is allocated per timestep.
+// A plan built with `{ lengths: true }` runs variable-length rows (PyTorch's packed sequences):
+// the caller writes the i32 lengths [batch] ({@link RecurrentPlan.lengths}, writeLengths) before a run.
 import type { Gpu } from '../gpu/device.js';
 import { encodeDispatches, type Dispatch } from '../gpu/dispatch.js';
 import { ShapeError } from '../gpu/errors.js';
@@ -56,6 +58,26 @@ export interface PlanOutputs {
   cN?: Tensor;
 }
 
+/**
+ * Validates per-row sequence lengths (integers in [1, seqLen], one per batch row) and returns
+ * them as i32; throws a ShapeError naming `lengths` otherwise.
+ */
+export function checkLengths(op: string, lengths: ArrayLike<number>, seqLen: number, batch: number): Int32Array {
+  if (!lengths || typeof lengths !== 'object' || typeof lengths.length !== 'number') {
+    throw new ShapeError(`${op}: argument 'lengths' must be an array of ${batch} integers in [1, ${seqLen}], got ${String(lengths)}`);
+  }
+  if (lengths.length !== batch) throw new ShapeError(`${op}: argument 'lengths' has ${lengths.length} entries: expected one per batch row (${batch}), each in [1, ${seqLen}]`);
+  const out = new Int32Array(batch);
+  for (let b = 0; b < batch; b++) {
+    const v = lengths[b];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > seqLen) {
+      throw new ShapeError(`${op}: argument 'lengths' [${batch}]: lengths[${b}] is ${String(v)}, expected an integer in [1, seqLen=${seqLen}]`);
+    }
+    out[b] = v;
+  }
+  return out;
+}
+
 export class RecurrentPlan {
   readonly dispatches: Dispatch[] = [];
   /**
@@ -83,6 +105,16 @@ export class RecurrentPlan {
   /** The top layer's output sequence [rows, D·H]. */
   readonly output: GPUBuffer;
   readonly stateBytes: number;
+  /**
+   * Plans built with `{ lengths: true }`: the per-row sequence lengths, i32 [batch], each in
+   * [1, seqLen]; write them before a run ({@link writeLengths}, or a copy inside the command
+   * buffer). Row b's steps t ≥ lengths[b] are padding: its state passes through unchanged (so hN
+   * is the state after step lengths[b]−1, and the reverse direction starts at lengths[b]−1 from
+   * h0) and its output there is 0, as PyTorch's `pack_padded_sequence`. For an LSTM this is the
+   * region of {@link c} after the state (the LSTM step kernel has no free storage binding).
+   * null without lengths.
+   */
+  readonly lengths: GPUBufferBinding | null;
 
   constructor(
     private readonly gpu: Gpu,
@@ -101,6 +133,8 @@ export class RecurrentPlan {
      * a dispatch placed after step t−1 (see {@link stepGroups}). Unidirectional, no dropout.
      */
     stepwise = false,
+    /** `lengths: true`: per-row sequence lengths (see {@link lengths}); a different plan from the one without. */
+    options: { lengths?: boolean } = {},
   ) {
     const { cell, hiddenSize: H, numLayers: L, batchFirst } = cfg;
     const T = seqLen;
@@ -126,7 +160,14 @@ export class RecurrentPlan {
     const state = [buffer(L * D * B * H, 'rnn.state0'), buffer(L * D * B * H, 'rnn.state1')];
     this.states = state;
     this.hN = state[(T - 1) % 2];
-    this.c = cell === 'lstm' ? buffer(L * D * B * H, 'rnn.c') : null;
+    const withLengths = !!options.lengths;
+    // An LSTM keeps the lengths in `c`, after the state, at a storage-offset-aligned position.
+    const align = gpu.device.limits.minStorageBufferOffsetAlignment / 4;
+    const lengthsBase = cell === 'lstm' && withLengths ? Math.ceil((L * D * B * H) / align) * align : 0;
+    this.c = cell === 'lstm' ? buffer(withLengths ? lengthsBase + B : L * D * B * H, 'rnn.c') : null;
+    this.lengths = !withLengths ? null
+      : this.c ? { buffer: this.c, offset: lengthsBase * 4, size: B * 4 }
+      : { buffer: buffer(B, 'rnn.lengths'), offset: 0, size: B * 4 };
     this.output = buffer(this.rows * DH, 'rnn.output');
     const xproj = Array.from({ length: D }, (_, d) => buffer(this.rows * G * H, `rnn.xproj${d}`));
     // Inference ping-pongs two buffers between layers; training keeps every layer's input.
@@ -190,12 +231,13 @@ export class RecurrentPlan {
             hOffset: rowOf(t, 0) * DH + d * H, hStrideB: rowStrideB * DH,
             stateOffset: (l * D + d) * B * H,
             row0: rowOf(t, 0), rowStrideB, hprevBase: saved?.hprevBase ?? 0, cprevBase: saved?.cprevBase ?? 0,
+            t, lengthsBase,
           }, data, s * slot);
           (stepwise ? perStep[t][l] : this.dispatches).push(
-            cellStepDispatch(gpu, cell, { hidden: H, batch: B, nonlinearity: cfg.nonlinearity, tile, label: `l${l}d${d}.step${t}`, save: training }, {
+            cellStepDispatch(gpu, cell, { hidden: H, batch: B, nonlinearity: cfg.nonlinearity, tile, label: `l${l}d${d}.step${t}`, save: training, lengths: withLengths }, {
               xproj: xproj[d], wp: p.wp, bhh: p.bhh, c: this.c ?? undefined, saved: saved?.buffer,
               hprev: s === 0 ? this.h0 : state[(s - 1) % 2], hnext: state[s % 2], hseq: layerOut,
-              params: { buffer: uniforms, offset: s * slot, size: slot },
+              params: { buffer: uniforms, offset: s * slot, size: slot }, lengths: this.lengths ?? undefined,
             }),
           );
         }
@@ -206,6 +248,16 @@ export class RecurrentPlan {
       this.stepGroups.push(group.flat());
       this.dispatches.push(...group.flat());
     }
+  }
+
+  /**
+   * Writes the per-row sequence lengths (validated: integers in [1, seqLen], one per batch row)
+   * into {@link lengths} through the queue: they hold for every run submitted after this call.
+   */
+  writeLengths(lengths: ArrayLike<number>, op = 'RecurrentPlan.writeLengths'): void {
+    if (!this.lengths) throw new ShapeError(`${op}: this plan was built without lengths (new RecurrentPlan(..., { lengths: true }))`);
+    const data = checkLengths(op, lengths, this.seqLen, this.batch);
+    this.gpu.device.queue.writeBuffer(this.lengths.buffer, this.lengths.offset!, data);
   }
 
   /** Encodes the copies that set h0 (and c0) for a run: from the given buffers, else zeros. */

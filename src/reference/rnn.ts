@@ -20,6 +20,11 @@
  * t = T−1 … 0 with the `_l{l}_reverse` parameters. The layer output at t is [h_fwd(t), h_rev(t)]
  * (D·H features) and is the next layer's input. Final states are indexed layer·D + direction.
  * Weights are row-major: W_ih [G·H, inSize], W_hh [G·H, H], biases [G·H].
+ *
+ * Optional per-row lengths (PyTorch's packed sequences): row b only runs its steps
+ * t < lengths[b]; at t ≥ lengths[b] its state is left as it is and its output is 0. So hN[b] is
+ * the state after step lengths[b]−1 (direction 0), and direction 1 starts at t = lengths[b]−1
+ * from h0.
  */
 import { gateCount, parameterShapes, type RecurrentConfig } from '../nn/recurrentConfig.js';
 
@@ -30,6 +35,17 @@ const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
 function checkLength(what: string, a: ArrayLike<number> | undefined, expected: number): void {
   if (a === undefined) throw new Error(`rnnForwardRef: missing ${what} (expected length ${expected})`);
   if (a.length !== expected) throw new Error(`rnnForwardRef: ${what} has wrong length: expected ${expected}, got ${a.length}`);
+}
+
+/** Per-row lengths: one integer in [1, seqLen] per batch row; all seqLen when undefined. */
+export function rowLengths(op: string, lengths: ArrayLike<number> | undefined, seqLen: number, batch: number): number[] {
+  if (lengths === undefined) return new Array<number>(batch).fill(seqLen);
+  if (lengths.length !== batch) throw new Error(`${op}: lengths has wrong length: expected ${batch} (one per batch row), got ${lengths.length}`);
+  return Array.from({ length: batch }, (_, b) => {
+    const v = lengths[b];
+    if (!Number.isInteger(v) || v < 1 || v > seqLen) throw new Error(`${op}: lengths[${b}] is ${v}, expected an integer in [1, ${seqLen}]`);
+    return v;
+  });
 }
 
 /** y[r] = b[r] + Σⱼ W[r, j] · x[j] for r < rows; x is read at x[xOff + j], j < cols. */
@@ -53,6 +69,7 @@ export function affine(
 /** Forward pass in float64 with PyTorch semantics.
  *  input: seqLen*batch*inputSize values, laid out [seqLen, batch, inputSize], or [batch, seqLen, inputSize] when batchFirst.
  *  h0 / c0: [numLayers*numDirections, batch, hiddenSize] or undefined (zeros). c0 only for lstm.
+ *  lengths: optional per-row sequence lengths [batch], each in [1, seqLen] (see the header); all seqLen when undefined.
  *  Returns output [seqLen, batch, D*H] (or [batch, seqLen, D*H] when batchFirst), hN [L*D, batch, H], cN (lstm only) same shape. */
 export function rnnForwardRef(
   cfg: RecurrentConfig,
@@ -62,6 +79,7 @@ export function rnnForwardRef(
   batch: number,
   h0?: ArrayLike<number>,
   c0?: ArrayLike<number>,
+  lengths?: ArrayLike<number>,
 ): { output: Float64Array; hN: Float64Array; cN?: Float64Array } {
   const { cell, hiddenSize: H, numLayers: L } = cfg;
   const T = seqLen;
@@ -81,6 +99,7 @@ export function rnnForwardRef(
     if (!lstm) throw new Error(`rnnForwardRef: c0 given for a '${cell}' (only lstm has a cell state)`);
     checkLength(`c0 [${L * D}, ${B}, ${H}]`, c0, stateLen);
   }
+  const len = rowLengths('rnnForwardRef', lengths, T, B);
 
   // Layer input in [T, B, inSize] layout.
   let inSize = cfg.inputSize;
@@ -115,6 +134,7 @@ export function rnnForwardRef(
 
         for (let step = 0; step < T; step++) {
           const t = d === 0 ? step : T - 1 - step;
+          if (t >= len[b]) continue; // padding: state unchanged, output 0
           const gi = affine(Wih, bih, x, (t * B + b) * inSize, G * H, inSize); // W_ih x + b_ih
           const gh = affine(Whh, bhh, h, 0, G * H, H); // W_hh h + b_hh
 

@@ -36,9 +36,13 @@
  * last step it ran is dhN[l·D + d] (and dcN); what is left after its first step is dh0[l·D + d]
  * (and dc0). Layer l's output gradient at t is split [dh_fwd(t) | dh_rev(t)]; the input
  * gradient dx of layer l (summed over both directions) is layer l−1's output gradient.
+ *
+ * Optional per-row lengths (PyTorch's packed sequences, as rnnForwardRef): row b's steps
+ * t ≥ lengths[b] do not run, so in the backward they are skipped: no dgi/dgh there, dh and dc
+ * pass through unchanged, and dOutput at those positions is ignored (dInput there is 0).
  */
 import { gateCount, parameterShapes, type RecurrentConfig } from '../nn/recurrentConfig.js';
-import { affine } from './rnn.js';
+import { affine, rowLengths } from './rnn.js';
 
 const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
 
@@ -168,7 +172,8 @@ function relayout(src: ArrayLike<number>, T: number, B: number, F: number, batch
 
 /** Forward + full BPTT in float64 with PyTorch semantics.
  *  input: [seqLen, batch, inputSize] ([batch, seqLen, inputSize] when batchFirst); h0 / c0 / dhN / dcN: [numLayers·D, batch, hiddenSize]
- *  (missing h0 / c0 = zeros, c0 / dcN lstm only); dOutput: the output's layout [seqLen, batch, D·H] (or batch-first). */
+ *  (missing h0 / c0 = zeros, c0 / dcN lstm only); dOutput: the output's layout [seqLen, batch, D·H] (or batch-first).
+ *  lengths: optional per-row sequence lengths [batch], each in [1, seqLen]; all seqLen when undefined. */
 export function rnnBackwardRef(
   cfg: RecurrentConfig,
   weights: Record<string, ArrayLike<number>>,
@@ -178,6 +183,7 @@ export function rnnBackwardRef(
   h0: ArrayLike<number> | undefined,
   c0: ArrayLike<number> | undefined,
   grads: RnnUpstreamGrads,
+  lengths?: ArrayLike<number>,
 ): RnnBackwardResult {
   const { cell, hiddenSize: H, numLayers: L } = cfg;
   const [T, B] = [seqLen, batch];
@@ -197,6 +203,7 @@ export function rnnBackwardRef(
     if (!lstm) throw new Error(`rnnBackwardRef: ${what} given for a '${cell}' (only lstm has a cell state)`);
     checkLength(`${what} [${L * D}, ${B}, ${H}]`, v, stateLen);
   }
+  const len = rowLengths('rnnBackwardRef', lengths, T, B);
   const param = (name: string): ArrayLike<number> => weights[name];
   const sfx = (l: number, d: number): string => `_l${l}${d === 1 ? '_reverse' : ''}`;
   const inSizeOf = (l: number): number => (l === 0 ? cfg.inputSize : D * H);
@@ -227,6 +234,7 @@ export function rnnBackwardRef(
         const row: Tape[] = new Array(T);
         for (let step = 0; step < T; step++) {
           const t = d === 0 ? step : T - 1 - step;
+          if (t >= len[b]) continue; // padding: state unchanged, output 0
           const gi = affine(Wih, bih, x, (t * B + b) * inSize, G * H, inSize);
           const gh = affine(Whh, bhh, h, 0, G * H, H);
           row[t] = cellForward(cfg, gi, gh, h, c);
@@ -268,6 +276,7 @@ export function rnnBackwardRef(
         }
         for (let step = T - 1; step >= 0; step--) {
           const t = d === 0 ? step : T - 1 - step;
+          if (t >= len[b]) continue; // padding: dh, dc pass through, dY there is ignored
           const tape = tapes[l][d][b][t];
           for (let j = 0; j < H; j++) dh[j] += dY[(t * B + b) * D * H + d * H + j];
           const g = cellBackward(cfg, tape, dh, dc);

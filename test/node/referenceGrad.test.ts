@@ -116,6 +116,8 @@ interface RnnCase {
   zeroStates?: boolean;
   /** rng seed for weights, inputs and R's (default 1234 + case index). */
   seed?: number;
+  /** Per-row sequence lengths (packed sequences), passed to both references. */
+  lengths?: number[];
 }
 
 const base = { inputSize: 3, hiddenSize: 5, numLayers: 2, bias: true, batchFirst: false, bidirectional: true };
@@ -129,6 +131,13 @@ const rnnCases: RnnCase[] = [
   { name: 'gru, 2 layers, bidirectional', cfg: { ...base, cell: 'gru' }, seqLen: 4, batch: 3 },
   { name: 'gru, 2 layers, unidirectional, batchFirst, no bias', cfg: { ...base, cell: 'gru', bidirectional: false, batchFirst: true, bias: false }, seqLen: 4, batch: 1 },
   { name: 'gru, 1 layer, bidirectional, zero h0, dOutput only, T=1', cfg: { ...base, cell: 'gru', numLayers: 1 }, seqLen: 1, batch: 3, zeroStates: true },
+  // Per-row lengths (packed sequences): a full row, a length-1 row, rows in between.
+  { name: 'lstm, 2 layers, bidirectional, lengths [4, 1, 2]', cfg: { ...base, cell: 'lstm' }, seqLen: 4, batch: 3, lengths: [4, 1, 2], seed: 3001 },
+  { name: 'lstm, 1 layer, batchFirst, zero h0/c0, dOutput only, lengths [2] (B=1)', cfg: { ...base, cell: 'lstm', numLayers: 1, bidirectional: false, batchFirst: true }, seqLen: 4, batch: 1, zeroStates: true, lengths: [2], seed: 3002 },
+  { name: 'gru, 2 layers, bidirectional, batchFirst, lengths [2, 4, 1]', cfg: { ...base, cell: 'gru', batchFirst: true }, seqLen: 4, batch: 3, lengths: [2, 4, 1], seed: 3003 },
+  { name: 'gru, 2 layers, unidirectional, lengths [3, 1]', cfg: { ...base, cell: 'gru', bidirectional: false }, seqLen: 3, batch: 2, lengths: [3, 1], seed: 3004 },
+  { name: 'rnn tanh, 2 layers, bidirectional, batchFirst, lengths [3, 1, 4]', cfg: { ...base, cell: 'rnn', nonlinearity: 'tanh', batchFirst: true }, seqLen: 4, batch: 3, lengths: [3, 1, 4], seed: 3005 },
+  { name: 'rnn tanh, 1 layer, bidirectional, lengths [1, 2]', cfg: { ...base, cell: 'rnn', nonlinearity: 'tanh', numLayers: 1 }, seqLen: 2, batch: 2, lengths: [1, 2], seed: 3006 },
 ];
 
 /** min |W_ih x + b_ih + W_hh h + b_hh| over every unit, step, layer and direction of an rnn: how far
@@ -189,12 +198,12 @@ describe('rnnBackwardRef against central finite differences', () => {
       const R3 = c.zeroStates ? new Float64Array(stateLen) : rand64(r, stateLen);
 
       const loss = (): number => {
-        const f = rnnForwardRef(cfg, weights, input, T, B, h0, lstm ? c0 : undefined);
+        const f = rnnForwardRef(cfg, weights, input, T, B, h0, lstm ? c0 : undefined, c.lengths);
         return dot(f.output, R1) + dot(f.hN, R2) + (f.cN ? dot(f.cN, R3) : 0);
       };
       const res = c.zeroStates
-        ? rnnBackwardRef(cfg, weights, input, T, B, undefined, undefined, { dOutput: R1 })
-        : rnnBackwardRef(cfg, weights, input, T, B, h0, lstm ? c0 : undefined, { dOutput: R1, dhN: R2, dcN: lstm ? R3 : undefined });
+        ? rnnBackwardRef(cfg, weights, input, T, B, undefined, undefined, { dOutput: R1 }, c.lengths)
+        : rnnBackwardRef(cfg, weights, input, T, B, h0, lstm ? c0 : undefined, { dOutput: R1, dhN: R2, dcN: lstm ? R3 : undefined }, c.lengths);
       const group = `${cfg.cell}${cfg.nonlinearity === 'relu' ? '-relu' : ''}`;
 
       if (cfg.nonlinearity === 'relu')
@@ -209,7 +218,7 @@ describe('rnnBackwardRef against central finite differences', () => {
         });
 
       it('forward part equals rnnForwardRef', () => {
-        const f = rnnForwardRef(cfg, weights, input, T, B, h0, lstm ? c0 : undefined);
+        const f = rnnForwardRef(cfg, weights, input, T, B, h0, lstm ? c0 : undefined, c.lengths);
         expect(Array.from(res.output)).toEqual(Array.from(f.output));
         expect(Array.from(res.hN)).toEqual(Array.from(f.hN));
         if (lstm) expect(Array.from(res.cN!)).toEqual(Array.from(f.cN!));
@@ -268,6 +277,112 @@ describe('rnnBackwardRef against central finite differences', () => {
     const w = Object.fromEntries(parameterShapes(cfg).map(({ name, shape }) => [name, new Float64Array(shape[0] * (shape[1] ?? 1))]));
     expect(() => rnnBackwardRef(cfg, w, new Float64Array(3), 1, 1, undefined, undefined, { dcN: new Float64Array(5) })).toThrow(/dcN/);
     expect(() => rnnBackwardRef(cfg, w, new Float64Array(3), 1, 1, undefined, undefined, { dOutput: new Float64Array(4) })).toThrow(/dOutput.*expected 5, got 4/);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Per-row lengths (packed sequences): properties of the references beyond the FD checks above.
+
+describe('rnn references with per-row lengths', () => {
+  /** Row b of a [T, B, F] (or [B, T, F] when batchFirst) sequence, its first `len` steps: [len, 1, F]. */
+  const rowOf = (x: ArrayLike<number>, T: number, B: number, F: number, batchFirst: boolean, b: number, len: number): Float64Array => {
+    const out = new Float64Array(len * F);
+    for (let t = 0; t < len; t++) for (let k = 0; k < F; k++) out[t * F + k] = x[(batchFirst ? b * T + t : t * B + b) * F + k];
+    return out;
+  };
+  /** Row b of a [S, B, H] state: [S, 1, H]. */
+  const stateRow = (x: ArrayLike<number>, S: number, B: number, H: number, b: number): Float64Array => {
+    const out = new Float64Array(S * H);
+    for (let s = 0; s < S; s++) for (let j = 0; j < H; j++) out[s * H + j] = x[(s * B + b) * H + j];
+    return out;
+  };
+  const close = (what: string, got: ArrayLike<number>, want: ArrayLike<number>) => {
+    expect(got.length, what).toBe(want.length);
+    for (let i = 0; i < got.length; i++) expect(Math.abs(got[i] - want[i]), `${what}[${i}]: ${got[i]} vs ${want[i]}`).toBeLessThanOrEqual(1e-12 * (1 + Math.abs(want[i])));
+  };
+
+  const cases: Array<{ name: string; cfg: RecurrentConfig; T: number; lengths: number[] }> = [
+    { name: 'lstm, 2 layers, bidirectional, batchFirst', cfg: { ...base, cell: 'lstm', batchFirst: true }, T: 5, lengths: [5, 1, 3, 2] },
+    { name: 'gru, 2 layers, bidirectional', cfg: { ...base, cell: 'gru' }, T: 4, lengths: [2, 4, 1] },
+    { name: 'rnn relu, 3 layers, unidirectional', cfg: { ...base, cell: 'rnn', nonlinearity: 'relu', numLayers: 3, bidirectional: false }, T: 4, lengths: [1, 3, 4] },
+  ];
+  for (const c of cases) {
+    it(`${c.name}, lengths [${c.lengths}]: each row alone (seqLen = its length) == the row in the padded batch`, () => {
+      const { cfg, T, lengths } = c;
+      const B = lengths.length;
+      const H = cfg.hiddenSize;
+      const D = cfg.bidirectional ? 2 : 1;
+      const S = cfg.numLayers * D;
+      const lstm = cfg.cell === 'lstm';
+      const r = rng(4000 + T);
+      const weights: Record<string, Float64Array> = {};
+      for (const { name, shape } of parameterShapes(cfg)) weights[name] = rand64(r, shape.reduce((a, b) => a * b, 1), -0.6, 0.6);
+      const input = rand64(r, T * B * cfg.inputSize);
+      const h0 = rand64(r, S * B * H);
+      const c0 = lstm ? rand64(r, S * B * H) : undefined;
+      const dOutput = rand64(r, T * B * D * H);
+      const dhN = rand64(r, S * B * H);
+      const dcN = lstm ? rand64(r, S * B * H) : undefined;
+      const batch = rnnBackwardRef(cfg, weights, input, T, B, h0, c0, { dOutput, dhN, dcN }, lengths);
+      const fwd = rnnForwardRef(cfg, weights, input, T, B, h0, c0, lengths);
+      close('forward: output', fwd.output, batch.output);
+      close('forward: hN', fwd.hN, batch.hN);
+      const summed: Record<string, Float64Array> = Object.fromEntries(Object.entries(batch.dWeights).map(([k, v]) => [k, new Float64Array(v.length)]));
+      for (let b = 0; b < B; b++) {
+        const len = lengths[b];
+        const st = (x: ArrayLike<number> | undefined) => x && stateRow(x, S, B, H, b);
+        const alone = rnnBackwardRef(cfg, weights, rowOf(input, T, B, cfg.inputSize, cfg.batchFirst, b, len), len, 1, st(h0), st(c0),
+          { dOutput: rowOf(dOutput, T, B, D * H, cfg.batchFirst, b, len), dhN: st(dhN), dcN: st(dcN) });
+        const what = `row ${b} (length ${len})`;
+        close(`${what}: output`, rowOf(batch.output, T, B, D * H, cfg.batchFirst, b, T), [...alone.output, ...new Array((T - len) * D * H).fill(0)]);
+        close(`${what}: dInput`, rowOf(batch.dInput, T, B, cfg.inputSize, cfg.batchFirst, b, T), [...alone.dInput, ...new Array((T - len) * cfg.inputSize).fill(0)]);
+        close(`${what}: hN`, st(batch.hN)!, alone.hN);
+        close(`${what}: dh0`, st(batch.dh0)!, alone.dh0);
+        if (lstm) {
+          close(`${what}: cN`, st(batch.cN)!, alone.cN!);
+          close(`${what}: dc0`, st(batch.dc0)!, alone.dc0!);
+        }
+        for (const [k, v] of Object.entries(alone.dWeights)) v.forEach((g, i) => (summed[k][i] += g));
+      }
+      for (const [k, v] of Object.entries(batch.dWeights)) close(`Σ over rows alone of d${k}`, v, summed[k]);
+    });
+  }
+
+  it('lengths all = seqLen is the same as no lengths; dOutput at padded positions has no effect', () => {
+    const cfg: RecurrentConfig = { ...base, cell: 'gru', batchFirst: true };
+    const [T, B] = [3, 2];
+    const r = rng(4100);
+    const weights: Record<string, Float64Array> = {};
+    for (const { name, shape } of parameterShapes(cfg)) weights[name] = rand64(r, shape.reduce((a, b) => a * b, 1), -0.6, 0.6);
+    const input = rand64(r, T * B * 3);
+    const dOutput = rand64(r, T * B * 10);
+    const full = rnnBackwardRef(cfg, weights, input, T, B, undefined, undefined, { dOutput }, [3, 3]);
+    const none = rnnBackwardRef(cfg, weights, input, T, B, undefined, undefined, { dOutput });
+    expect(Array.from(full.dInput)).toEqual(Array.from(none.dInput));
+    expect(Array.from(full.output)).toEqual(Array.from(none.output));
+    for (const k of Object.keys(none.dWeights)) expect(Array.from(full.dWeights[k])).toEqual(Array.from(none.dWeights[k]));
+    // Row 1 has length 1 (batch first: its positions t = 1, 2 are elements [(1·T + t)·10, +10)).
+    const a = rnnBackwardRef(cfg, weights, input, T, B, undefined, undefined, { dOutput }, [3, 1]);
+    const d2 = dOutput.slice();
+    for (let i = (1 * T + 1) * 10; i < (1 * T + 3) * 10; i++) d2[i] += 5;
+    const b = rnnBackwardRef(cfg, weights, input, T, B, undefined, undefined, { dOutput: d2 }, [3, 1]);
+    expect(Array.from(b.dInput)).toEqual(Array.from(a.dInput));
+    for (const k of Object.keys(a.dWeights)) expect(Array.from(b.dWeights[k])).toEqual(Array.from(a.dWeights[k]));
+    expect(Array.from(a.dInput.slice((1 * T + 1) * 3, (1 * T + 3) * 3))).toEqual([0, 0, 0, 0, 0, 0]);
+    expect(Array.from(a.output.slice((1 * T + 1) * 10, (1 * T + 3) * 10)).every((v) => v === 0)).toBe(true);
+    // ... and it does change the gradient when row 1 is not padded there.
+    const c = rnnBackwardRef(cfg, weights, input, T, B, undefined, undefined, { dOutput: d2 }, [3, 3]);
+    expect(c.dWeights.weight_ih_l0[0]).not.toBe(full.dWeights.weight_ih_l0[0]);
+  });
+
+  it('rejects lengths of the wrong count, out of [1, seqLen] or not integers', () => {
+    const cfg: RecurrentConfig = { ...base, cell: 'rnn', numLayers: 1, bidirectional: false };
+    const w = Object.fromEntries(parameterShapes(cfg).map(({ name, shape }) => [name, new Float64Array(shape[0] * (shape[1] ?? 1))]));
+    const x = new Float64Array(3 * 2 * 3);
+    expect(() => rnnForwardRef(cfg, w, x, 3, 2, undefined, undefined, [3])).toThrow(/lengths has wrong length: expected 2/);
+    expect(() => rnnForwardRef(cfg, w, x, 3, 2, undefined, undefined, [3, 0])).toThrow(/lengths\[1\] is 0/);
+    expect(() => rnnBackwardRef(cfg, w, x, 3, 2, undefined, undefined, {}, [4, 1])).toThrow(/lengths\[0\] is 4, expected an integer in \[1, 3\]/);
+    expect(() => rnnBackwardRef(cfg, w, x, 3, 2, undefined, undefined, {}, [1.5, 1])).toThrow(/lengths\[0\] is 1.5/);
   });
 });
 
