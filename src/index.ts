@@ -28,6 +28,8 @@ export { Optimizer, type OptimizerOptions, type OptimizerKind, type OptimizerSta
 export { constantLR, stepLR, exponentialLR, cosineLR, type LRSchedule } from './optim/schedules.js';
 export { SequenceModel, type SequenceModelOptions, type Batch, type TrainOptions, type StepStats } from './nn/sequenceModel.js';
 export { CharVocab, randomWindows } from './data/charText.js';
+export { Seq2Seq, type Seq2SeqOptions, type Seq2SeqBatch, type Seq2SeqTrainOptions, type DecodeResult } from './nn/seq2seq.js';
+export { reversePair, additionPair, toyText, digitToken, TOY_PAD, TOY_BOS, TOY_EOS, TOY_PLUS, TOY_VOCAB, type Seq2SeqPair } from './data/seq2seqToys.js';
 export { rng } from './util/random.js';
 export { scaledDotProductAttention, scaledDotProductAttentionBackward, attentionDispatch, ATTENTION_MAX_HEAD_DIM, type AttentionArgs } from './kernels/attention.js';
 export { attentionBackwardDispatches, projectionView, type AttentionBackwardArgs, type AttentionView, type AttentionOperand } from './kernels/attention.js';

@@ -10,6 +10,7 @@ import { attentionChecks } from '../checks/attention.js';
 import { multiHeadAttentionChecks } from '../checks/multiHeadAttention.js';
 import { rnnAttentionChecks } from '../checks/rnnAttention.js';
 import { decodeChecks } from '../checks/decode.js';
+import { seq2seqChecks } from '../checks/seq2seq.js';
 
 export interface BrowserCheckReport {
   adapter: unknown;
@@ -25,7 +26,7 @@ async function main(): Promise<void> {
   const gpu = await requestGpu();
   report.adapter = gpu.adapterInfo;
   report.features = gpu.features;
-  for (const check of [...kernelChecks, ...recurrentChecks, ...recurrentGradChecks, ...trainingChecks, ...modelGradChecks, ...attentionChecks, ...multiHeadAttentionChecks, ...rnnAttentionChecks, ...decodeChecks]) {
+  for (const check of [...kernelChecks, ...recurrentChecks, ...recurrentGradChecks, ...trainingChecks, ...modelGradChecks, ...attentionChecks, ...multiHeadAttentionChecks, ...rnnAttentionChecks, ...decodeChecks, ...seq2seqChecks]) {
     const t0 = performance.now();
     try {
       await check.run(gpu);

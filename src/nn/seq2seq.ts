@@ -1,0 +1,412 @@
+// Encoder-decoder (sequence-to-sequence) model with Luong attention, trained with teacher forcing
+// and decoded greedily or with beam search — all recorded by src/plan/seq2seqPlan.ts into one
+// command buffer per call.
+//
+//   encoder:   embedding(src) → RNN/LSTM/GRU (numLayers, optionally bidirectional) → h̄_s, hN
+//   bridge:    decoder h0 (c0) of layer l = Σ_directions encoder hN (cN) of layer l
+//   decoder:   h_t = cell(embedding(y_{t−1}), h_{t−1})       (y_{−1} = BOS)
+//   attention: α_t = softmax_s(score(h_t, h̄_s)) over the source tokens (padding masked),
+//              c_t = Σ_s α_ts h̄_s, h̃_t = tanh(W_c [c_t; h_t] + b_c)  (Luong et al. 2015)
+//              score: dot h_tᵀh̄_s | general h_tᵀ W h̄_s | additive vᵀ tanh(W1 h_t + W2 h̄_s) (Bahdanau)
+//   output:    logits_t = W_o h̃_t + b_o   (W_o h_t + b_o with attention 'none')
+//
+// Parameter names follow PyTorch modules of the same structure (encoder.embedding.weight,
+// encoder.rnn.weight_ih_l0, …, attention.*, decoder.combine.*, decoder.out.*). Sources of a batch
+// are packed (PyTorch's pack_padded_sequence): the encoder runs each over its own length and the
+// attention masks the padding, so a source decodes the same alone or in a padded batch.
+import type { Gpu } from '../gpu/device.js';
+import { ShapeError } from '../gpu/errors.js';
+import { ParameterStore } from './parameters.js';
+import { GRU, LSTM, RNN, type RecurrentLayer } from './recurrent.js';
+import type { CellKind } from './recurrentConfig.js';
+import { RnnAttentionPlan, type AttentionScore } from '../kernels/rnnAttention.js';
+import { backtrackBeams } from '../kernels/decode.js';
+import { Optimizer, type OptimizerOptions } from '../optim/optimizer.js';
+import { Seq2SeqPlan, type Seq2SeqMode } from '../plan/seq2seqPlan.js';
+import { readParameter, type NamedTensor, type StateDict } from '../io/stateDict.js';
+import { rng } from '../util/random.js';
+
+export interface Seq2SeqOptions {
+  cell: CellKind;
+  srcVocab: number;
+  tgtVocab: number;
+  embeddingDim: number;
+  /** Encoder and decoder hidden size (the decoder has the encoder's numLayers). */
+  hiddenSize: number;
+  numLayers?: number;
+  /** Bidirectional encoder: its outputs are 2·hiddenSize wide; the bridge sums the directions. */
+  bidirectional?: boolean;
+  /** Score function, or 'none' for a plain encoder-decoder. Default 'general'. */
+  attention?: AttentionScore | 'none';
+  /** Additive attention: size of W1·h_t + W2·h̄_s. Default hiddenSize. */
+  attnDim?: number;
+  /** Target-side special tokens (ids in tgtVocab). */
+  bosToken: number;
+  eosToken: number;
+  /** Padding id in both vocabularies (embedding row kept at zero, no gradient). Default 0. */
+  padToken?: number;
+  seed?: number;
+}
+
+type Resolved = Required<Omit<Seq2SeqOptions, 'attention'>> & { attention: AttentionScore | 'none' };
+
+/** A batch of pairs: token ids without BOS/EOS (the model adds them); lengths may differ. */
+export interface Seq2SeqBatch {
+  src: ArrayLike<number>[];
+  tgt: ArrayLike<number>[];
+}
+
+export interface Seq2SeqTrainOptions {
+  optimizer: OptimizerOptions;
+  /** Learning rate of step n (default: constant optimizer.lr). */
+  schedule?: (baseLr: number, step: number) => number;
+  /**
+   * Probability of feeding the target token (teacher forcing) rather than the model's own argmax
+   * as the next decoder input, drawn per token; a function of the step gives scheduled sampling
+   * (Bengio et al. 2015). Default 1.
+   */
+  teacherForcingRatio?: number | ((step: number) => number);
+  /** Seed of the teacher-forcing coin flips. */
+  seed?: number;
+}
+
+export interface DecodeResult {
+  /** Per source: the decoded tokens up to (without) EOS. */
+  tokens: number[][];
+  /** Greedy only: per source the attention weights [tgtLen][srcLen] of the steps decoded (null without attention). */
+  attention?: (number[][] | null)[];
+  /** Beam only: the final (length-penalised) log-probability of each sequence. */
+  scores?: number[];
+}
+
+const MAX_PLANS = 8;
+const IGNORE = -100;
+
+function positiveInt(what: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new ShapeError(`Seq2Seq: ${what} must be a positive integer, got ${String(v)}`);
+  return v;
+}
+
+export class Seq2Seq {
+  readonly options: Readonly<Resolved>;
+  readonly store: ParameterStore;
+  readonly encoder: RecurrentLayer;
+  readonly decoder: RecurrentLayer;
+  /** Counts of the last call (deterministic for its shapes and mode). */
+  lastRun: { dispatches: number; submits: number } | null = null;
+  private optimizer: Optimizer | null = null;
+  private train: Seq2SeqTrainOptions | null = null;
+  private stepCount = 0;
+  private coin: () => number = rng(0);
+  private plans = new Map<string, Seq2SeqPlan>();
+
+  constructor(readonly gpu: Gpu, opts: Seq2SeqOptions) {
+    if (!opts || typeof opts !== 'object') throw new ShapeError('Seq2Seq: options { cell, srcVocab, tgtVocab, embeddingDim, hiddenSize, bosToken, eosToken } are required');
+    if (!['rnn', 'lstm', 'gru'].includes(opts.cell)) throw new ShapeError(`Seq2Seq: cell must be 'rnn', 'lstm' or 'gru', got ${String(opts.cell)}`);
+    const attention = opts.attention ?? 'general';
+    if (!['none', 'dot', 'general', 'additive'].includes(attention)) throw new ShapeError(`Seq2Seq: attention must be 'none', 'dot', 'general' or 'additive', got ${String(attention)}`);
+    const o: Resolved = {
+      cell: opts.cell,
+      srcVocab: positiveInt('srcVocab', opts.srcVocab),
+      tgtVocab: positiveInt('tgtVocab', opts.tgtVocab),
+      embeddingDim: positiveInt('embeddingDim', opts.embeddingDim),
+      hiddenSize: positiveInt('hiddenSize', opts.hiddenSize),
+      numLayers: positiveInt('numLayers', opts.numLayers ?? 1),
+      bidirectional: !!opts.bidirectional,
+      attention,
+      attnDim: positiveInt('attnDim', opts.attnDim ?? opts.hiddenSize),
+      bosToken: opts.bosToken,
+      eosToken: opts.eosToken,
+      padToken: opts.padToken ?? 0,
+      seed: opts.seed ?? 0,
+    };
+    for (const k of ['bosToken', 'eosToken', 'padToken'] as const) {
+      if (!Number.isInteger(o[k]) || o[k] < 0 || o[k] >= o.tgtVocab) throw new ShapeError(`Seq2Seq: ${k} must be a token id in [0, tgtVocab=${o.tgtVocab}), got ${String(o[k])}`);
+    }
+    if (o.padToken >= o.srcVocab) throw new ShapeError(`Seq2Seq: padToken ${o.padToken} must also be a source token id in [0, srcVocab=${o.srcVocab})`);
+    const D = o.bidirectional ? 2 : 1;
+    if (attention === 'dot' && D !== 1) throw new ShapeError(`Seq2Seq: 'dot' attention needs the decoder state (hiddenSize ${o.hiddenSize}) and the encoder outputs (2·hiddenSize, bidirectional) to have one size; use 'general' or 'additive'`);
+    this.options = Object.freeze(o);
+    this.store = new ParameterStore(gpu);
+    const H = o.hiddenSize;
+    this.store.add('encoder.embedding.weight', [o.srcVocab, o.embeddingDim]);
+    const make = (prefix: string, bidirectional: boolean): RecurrentLayer => {
+      const lo = { inputSize: o.embeddingDim, hiddenSize: H, numLayers: o.numLayers, bidirectional, seed: o.seed, store: this.store, prefix };
+      return o.cell === 'lstm' ? new LSTM(gpu, lo) : o.cell === 'gru' ? new GRU(gpu, lo) : new RNN(gpu, lo);
+    };
+    this.encoder = make('encoder.rnn.', o.bidirectional);
+    this.store.add('decoder.embedding.weight', [o.tgtVocab, o.embeddingDim]);
+    this.decoder = make('decoder.rnn.', false);
+    if (attention !== 'none') {
+      const shapes = new RnnAttentionPlan(gpu, { score: attention, batch: 1, seqLenQ: 1, seqLenS: 1, queryDim: H, keyDim: D * H, attnDim: o.attnDim });
+      for (const { name, shape } of shapes.parameterShapes) this.store.add(`attention.${name}`, shape);
+      shapes.destroy();
+      this.store.add('decoder.combine.weight', [H, D * H + H]);
+      this.store.add('decoder.combine.bias', [H]);
+    }
+    this.store.add('decoder.out.weight', [o.tgtVocab, H]);
+    this.store.add('decoder.out.bias', [o.tgtVocab]);
+    this.store.allocate();
+    this.resetParameters(o.seed);
+  }
+
+  /**
+   * PyTorch's default inits: Embedding N(0, 1) (padding row zero); RNN U(±1/√H); Linear
+   * U(±1/√fan_in); attention weights U(±1/√fan_in) of their input size.
+   */
+  resetParameters(seed = this.options.seed): void {
+    const rand = rng(seed + 1);
+    const o = this.options;
+    const normal = () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
+    for (const name of ['encoder.embedding.weight', 'decoder.embedding.weight']) {
+      const w = Float32Array.from({ length: this.store.slot(name).size }, normal);
+      w.fill(0, o.padToken * o.embeddingDim, (o.padToken + 1) * o.embeddingDim);
+      this.store.write(name, w);
+    }
+    this.encoder.resetParameters(seed);
+    this.decoder.resetParameters(seed + 7);
+    for (const name of this.store.names) {
+      if (name.includes('embedding') || name.includes('.rnn.')) continue;
+      const shape = this.store.slot(name).shape;
+      // Biases take their weight's fan-in; 'v' (additive) its own length.
+      const weightShape = name.endsWith('.bias') ? this.store.slot(name.replace(/bias$/, 'weight')).shape : shape;
+      const k = 1 / Math.sqrt(weightShape[weightShape.length - 1]);
+      this.store.write(name, Float32Array.from({ length: this.store.slot(name).size }, () => (2 * rand() - 1) * k));
+    }
+  }
+
+  /** Every parameter under its PyTorch-style name (read back from the GPU). */
+  async stateDict(): Promise<Record<string, NamedTensor>> {
+    const out: Record<string, NamedTensor> = {};
+    for (const name of this.store.names) out[name] = { shape: this.store.slot(name).shape, data: await this.store.read(name) };
+    return out;
+  }
+
+  /** Loads named parameters; every key and shape is checked before anything is written. */
+  loadStateDict(dict: StateDict, { strict = true }: { strict?: boolean } = {}): void {
+    if (!dict || typeof dict !== 'object') throw new ShapeError('Seq2Seq.loadStateDict: expected an object of named parameters');
+    const values = new Map(this.store.names.map((name) => [name, readParameter(dict, name, this.store.slot(name).shape)]));
+    if (strict) {
+      const extra = Object.keys(dict).filter((k) => !values.has(k));
+      if (extra.length) throw new ShapeError(`Seq2Seq.loadStateDict: unexpected key(s) ${extra.map((k) => `'${k}'`).join(', ')}; expected ${this.store.names.join(', ')}`);
+    }
+    const enc: StateDict = {};
+    const dec: StateDict = {};
+    for (const [name, data] of values) {
+      if (name.startsWith('encoder.rnn.')) enc[name.slice('encoder.rnn.'.length)] = data;
+      else if (name.startsWith('decoder.rnn.')) dec[name.slice('decoder.rnn.'.length)] = data;
+      else this.store.write(name, data);
+    }
+    this.encoder.loadStateDict(enc);
+    this.decoder.loadStateDict(dec);
+  }
+
+  /** Gradients of the last training step, by parameter name. */
+  async gradients(): Promise<Record<string, NamedTensor>> {
+    const out: Record<string, NamedTensor> = {};
+    for (const name of this.store.names) out[name] = { shape: this.store.slot(name).shape, data: await this.store.readGrad(name) };
+    return out;
+  }
+
+  /** Sets up training: one optimizer over all parameters, the schedule and the teacher-forcing ratio. */
+  configureTraining(train: Seq2SeqTrainOptions): void {
+    const r = train.teacherForcingRatio ?? 1;
+    if (typeof r === 'number' && !(r >= 0 && r <= 1)) throw new ShapeError(`Seq2Seq.configureTraining: teacherForcingRatio must be in [0, 1], got ${r}`);
+    if (typeof r !== 'number' && typeof r !== 'function') throw new ShapeError('Seq2Seq.configureTraining: teacherForcingRatio must be a number in [0, 1] or a function of the step');
+    this.optimizer?.destroy();
+    this.optimizer = new Optimizer(this.gpu, train.optimizer, this.store.params, this.store.grads, this.store.length);
+    this.train = train;
+    this.stepCount = 0;
+    this.coin = rng(train.seed ?? this.options.seed + 99);
+  }
+
+  get optimizerState(): Optimizer | null {
+    return this.optimizer;
+  }
+
+  /** The teacher-forcing ratio of the next step. */
+  get teacherForcingRatio(): number {
+    const r = this.train?.teacherForcingRatio ?? 1;
+    const v = typeof r === 'function' ? r(this.stepCount) : r;
+    if (!(v >= 0 && v <= 1)) throw new ShapeError(`Seq2Seq: teacherForcingRatio(${this.stepCount}) = ${v} is not in [0, 1]`);
+    return v;
+  }
+
+  /**
+   * One training step — encoder, decoder with teacher forcing (ratio per token), loss, backward
+   * through both, clipping and the optimizer — as ONE command buffer and one submit. Returns the
+   * mean loss per target token only when `readLoss` is set.
+   */
+  async trainStep(batch: Seq2SeqBatch, { readLoss = false }: { readLoss?: boolean } = {}): Promise<number | undefined> {
+    if (!this.optimizer || !this.train) throw new ShapeError('Seq2Seq.trainStep: call configureTraining({ optimizer, ... }) first');
+    const ratio = this.teacherForcingRatio;
+    const plan = this.upload('trainStep', batch, 'train', ratio);
+    const lr = this.train.schedule ? this.train.schedule(this.optimizer.options.lr, this.stepCount) : this.optimizer.options.lr;
+    this.optimizer.beforeStep(lr);
+    this.stepCount++;
+    const dispatches = [...plan.forward, ...plan.backward, ...this.optimizer.dispatches(), ...this.encoder.repackDispatches(), ...this.decoder.repackDispatches()];
+    const encoder = this.gpu.device.createCommandEncoder({ label: 'seq2seq.trainStep' });
+    plan.encode(encoder, dispatches, true);
+    this.gpu.submit(encoder, dispatches.length);
+    this.lastRun = { dispatches: dispatches.length, submits: 1 };
+    return readLoss ? new Float32Array(await this.gpu.readBuffer(plan.loss, 0, 4))[0] : undefined;
+  }
+
+  /** Mean loss per target token with full teacher forcing, without training (one submit). */
+  async evaluate(batch: Seq2SeqBatch): Promise<number> {
+    const plan = this.upload('evaluate', batch, 'train', 1);
+    const encoder = this.gpu.device.createCommandEncoder({ label: 'seq2seq.evaluate' });
+    plan.encode(encoder, plan.forward, false);
+    this.gpu.submit(encoder, plan.forward.length);
+    this.lastRun = { dispatches: plan.forward.length, submits: 1 };
+    return new Float32Array(await this.gpu.readBuffer(plan.loss, 0, 4))[0];
+  }
+
+  /**
+   * Greedy decoding of `maxLen` steps for every source (one submit, one readback of the tokens and
+   * attention weights); each sequence is cut at its first EOS.
+   */
+  async greedyDecode(src: ArrayLike<number>[], { maxLen }: { maxLen: number }): Promise<DecodeResult> {
+    positiveInt('greedyDecode: maxLen', maxLen);
+    const plan = this.upload('greedyDecode', { src, tgt: [] }, 'greedy', 0, maxLen);
+    const encoder = this.gpu.device.createCommandEncoder({ label: 'seq2seq.greedy' });
+    plan.encode(encoder, plan.forward, false);
+    this.gpu.submit(encoder, plan.forward.length);
+    this.lastRun = { dispatches: plan.forward.length, submits: 1 };
+    const B = src.length;
+    const pred = new Int32Array(await this.gpu.readBuffer(plan.pred, 0, maxLen * B * 4));
+    const alpha = plan.alpha ? new Float32Array(await this.gpu.readBuffer(plan.alpha, 0, B * maxLen * plan.srcLen * 4)) : null;
+    const tokens: number[][] = [];
+    const attention: (number[][] | null)[] = [];
+    for (let b = 0; b < B; b++) {
+      const seq: number[] = [];
+      for (let t = 0; t < maxLen; t++) {
+        const tok = pred[t * B + b];
+        if (tok === this.options.eosToken) break;
+        seq.push(tok);
+      }
+      tokens.push(seq);
+      attention.push(alpha ? Array.from({ length: Math.min(maxLen, seq.length + 1) }, (_, t) => Array.from(alpha.subarray((b * maxLen + t) * plan.srcLen, (b * maxLen + t) * plan.srcLen + src[b].length))) : null);
+    }
+    return { tokens, attention };
+  }
+
+  /**
+   * Beam search of width `beamWidth` for `maxLen` steps, every step on the GPU in one command
+   * buffer (one submit); the parents are followed back on the CPU after one readback.
+   * `lengthPenalty` α divides the final scores by ((5 + length) / 6)^α (GNMT); default 0.
+   */
+  async beamSearch(src: ArrayLike<number>[], { beamWidth, maxLen, lengthPenalty = 0 }: { beamWidth: number; maxLen: number; lengthPenalty?: number }): Promise<DecodeResult> {
+    positiveInt('beamSearch: beamWidth', beamWidth);
+    positiveInt('beamSearch: maxLen', maxLen);
+    if (!(lengthPenalty >= 0)) throw new ShapeError(`Seq2Seq.beamSearch: lengthPenalty must be ≥ 0, got ${lengthPenalty}`);
+    const B = src.length;
+    const replicated = src.flatMap((s) => Array.from({ length: beamWidth }, () => s));
+    const plan = this.upload('beamSearch', { src: replicated, tgt: [] }, 'beam', 0, maxLen, beamWidth);
+    const beam = plan.beam!;
+    const q = this.gpu.device.queue;
+    const score = new Float32Array(B * beamWidth).fill(-Infinity);
+    for (let b = 0; b < B; b++) score[b * beamWidth] = 0;
+    q.writeBuffer(beam.score, 0, score);
+    q.writeBuffer(beam.finished, 0, new Uint32Array(B * beamWidth));
+    q.writeBuffer(beam.next, 0, new Int32Array(B * beamWidth).fill(this.options.bosToken));
+    const encoder = this.gpu.device.createCommandEncoder({ label: 'seq2seq.beam' });
+    plan.encode(encoder, plan.forward, false);
+    this.gpu.submit(encoder, plan.forward.length);
+    this.lastRun = { dispatches: plan.forward.length, submits: 1 };
+    const R = B * beamWidth;
+    const [parents, tokens, finalScore, finished] = await Promise.all([
+      this.gpu.readBuffer(beam.parents, 0, maxLen * R * 4).then((b) => new Int32Array(b)),
+      this.gpu.readBuffer(beam.tokens, 0, maxLen * R * 4).then((b) => new Int32Array(b)),
+      this.gpu.readBuffer(beam.score, 0, R * 4).then((b) => new Float32Array(b)),
+      this.gpu.readBuffer(beam.finished, 0, R * 4).then((b) => new Uint32Array(b)),
+    ]);
+    const r = backtrackBeams(parents, tokens, finalScore, finished, { steps: maxLen, batch: B, beamWidth, eosToken: this.options.eosToken, lengthPenalty });
+    return { tokens: r.sequences, scores: r.scores };
+  }
+
+  /** Releases every GPU buffer (plans, optimizer, parameters). */
+  destroy(): void {
+    for (const p of this.plans.values()) p.destroy();
+    this.plans.clear();
+    this.optimizer?.destroy();
+    this.optimizer = null;
+    this.encoder.destroy();
+    this.decoder.destroy();
+    this.store.destroy();
+  }
+
+  /** @internal The cached plan for (mode, srcLen, tgtLen, batch, beamWidth). */
+  plan(mode: Seq2SeqMode, srcLen: number, tgtLen: number, batch: number, beamWidth = 1): Seq2SeqPlan {
+    const key = `${mode}:${srcLen}x${tgtLen}x${batch}x${beamWidth}`;
+    let plan = this.plans.get(key);
+    if (!plan) {
+      plan = new Seq2SeqPlan(this.gpu, this, srcLen, tgtLen, mode === 'beam' ? batch / beamWidth : batch, mode, beamWidth);
+      if (this.plans.size >= MAX_PLANS) {
+        const [oldKey, old] = this.plans.entries().next().value as [string, Seq2SeqPlan];
+        old.destroy();
+        this.plans.delete(oldKey);
+      }
+      this.plans.set(key, plan);
+    }
+    return plan;
+  }
+
+  /**
+   * Checks a batch, picks its plan and writes the source tokens and key mask (padded to the longest
+   * source), and in train mode the decoder's teacher inputs, coin flips and targets.
+   */
+  private upload(op: string, batch: Seq2SeqBatch, mode: Seq2SeqMode, ratio: number, maxLen = 0, beamWidth = 1): Seq2SeqPlan {
+    const o = this.options;
+    const where = `Seq2Seq.${op}`;
+    if (!batch || !Array.isArray(batch.src) || batch.src.length === 0) throw new ShapeError(`${where}: 'src' must be a non-empty array of token-id sequences`);
+    const B = batch.src.length;
+    const checkSeq = (name: string, seqs: ArrayLike<number>[], vocab: number) => {
+      seqs.forEach((s, i) => {
+        if (!s || typeof s.length !== 'number' || s.length === 0) throw new ShapeError(`${where}: ${name}[${i}] must be a non-empty sequence of token ids`);
+        for (let j = 0; j < s.length; j++) {
+          if (!(Number.isInteger(s[j]) && s[j] >= 0 && s[j] < vocab)) throw new ShapeError(`${where}: ${name}[${i}][${j}] = ${s[j]} is not a token id in [0, ${vocab})`);
+        }
+      });
+    };
+    checkSeq('src', batch.src, o.srcVocab);
+    const Ts = Math.max(...batch.src.map((s) => s.length));
+    let Tt = maxLen;
+    if (mode === 'train') {
+      if (!Array.isArray(batch.tgt) || batch.tgt.length !== B) throw new ShapeError(`${where}: 'tgt' must hold one sequence per source (${B}), got ${Array.isArray(batch.tgt) ? batch.tgt.length : typeof batch.tgt}`);
+      checkSeq('tgt', batch.tgt, o.tgtVocab);
+      Tt = Math.max(...batch.tgt.map((s) => s.length)) + 1; // + EOS
+    }
+    const plan = this.plan(mode, Ts, Tt, B, beamWidth);
+    const q = this.gpu.device.queue;
+    const src = new Int32Array(Ts * B).fill(o.padToken);
+    const mask = new Float32Array(B * Ts);
+    for (let b = 0; b < B; b++) {
+      for (let s = 0; s < batch.src[b].length; s++) {
+        src[s * B + b] = batch.src[b][s];
+        mask[b * Ts + s] = 1;
+      }
+    }
+    q.writeBuffer(plan.srcTokens, 0, src);
+    q.writeBuffer(plan.keyMask, 0, mask);
+    plan.encoderPlan.writeLengths(batch.src.map((s) => s.length), where);
+    const decIn = new Int32Array((Tt + 1) * B).fill(o.padToken);
+    decIn.fill(o.bosToken, 0, B);
+    q.writeBuffer(plan.decIn, 0, decIn);
+    if (mode === 'train') {
+      const teacher = new Int32Array((Tt + 1) * B).fill(o.padToken);
+      const use = new Uint32Array((Tt + 1) * B);
+      const targets = new Int32Array(Tt * B).fill(IGNORE);
+      for (let b = 0; b < B; b++) {
+        const y = batch.tgt[b];
+        for (let t = 0; t <= y.length; t++) targets[t * B + b] = t < y.length ? y[t] : o.eosToken;
+        for (let t = 1; t <= y.length; t++) teacher[t * B + b] = y[t - 1];
+      }
+      for (let i = B; i < use.length; i++) use[i] = ratio >= 1 || (ratio > 0 && this.coin() < ratio) ? 1 : 0;
+      q.writeBuffer(plan.teacherIn, 0, teacher);
+      q.writeBuffer(plan.useTeacher, 0, use);
+      q.writeBuffer(plan.targets, 0, targets);
+    }
+    return plan;
+  }
+}
