@@ -1,6 +1,7 @@
-// A minimal ONNX (protobuf) writer for the benchmark peer: one LSTM or GRU node, opset 14,
-// weights as initializers, built in the page so no model file is committed. Field numbers are
-// those of onnx.proto (ModelProto, GraphProto, NodeProto, TensorProto, ValueInfoProto, ...).
+// A minimal ONNX (protobuf) writer for the benchmark peer: one LSTM or GRU node (opset 14) or one
+// com.microsoft MultiHeadAttention node, weights/masks as initializers, built in the page so no
+// model file is committed. Field numbers are those of onnx.proto (ModelProto, GraphProto,
+// NodeProto, TensorProto, ValueInfoProto, ...).
 
 class Writer {
   private bytes: number[] = [];
@@ -70,5 +71,74 @@ export function recurrentOnnxModel(cell: 'lstm' | 'gru', seqLen: number, batch: 
     .msg(11, valueInfo('X', [seqLen, batch, inputSize]))
     .msg(12, valueInfo('Y', [seqLen, 1, batch, hidden]))
     .msg(12, valueInfo('Y_h', [1, batch, hidden]));
+  return new Writer().int(1, 8).str(2, 'seqgpu-bench').msg(7, graph).msg(8, new Writer().str(1, '').int(2, 14)).finish();
+}
+
+const MS_DOMAIN = 'com.microsoft';
+
+/**
+ * An ONNX model with one `com.microsoft` MultiHeadAttention node (opset 14 + com.microsoft 1):
+ * inputs query, key, value [batch, seqLen, heads·headDim] (ORT's BSD layout), output
+ * [batch, seqLen, heads·headDim], scale 1/√headDim (the op's default). `causal` adds an
+ * `attention_bias` initializer [1, 1, seqLen, seqLen]: 0 on and below the diagonal, −∞ above
+ * (ORT's WebGPU MultiHeadAttention rejects `unidirectional=1`).
+ */
+export function attentionOnnxModel(batch: number, heads: number, seqLen: number, headDim: number, causal: boolean): Uint8Array {
+  const hidden = heads * headDim;
+  // Inputs 3 (bias) and 4 (key_padding_mask) are absent: empty names.
+  const node = new Writer().str(1, 'query').str(1, 'key').str(1, 'value');
+  if (causal) node.str(1, '').str(1, '').str(1, 'attention_bias');
+  node.str(2, 'output').str(3, 'mha').str(4, 'MultiHeadAttention').str(7, MS_DOMAIN);
+  node.msg(5, new Writer().str(1, 'num_heads').int(3, heads).int(20, 2));
+  const graph = new Writer().msg(1, node).str(2, 'attention_bench');
+  if (causal) {
+    const bias = new Float32Array(seqLen * seqLen);
+    for (let i = 0; i < seqLen; i++) for (let j = i + 1; j < seqLen; j++) bias[i * seqLen + j] = -Infinity;
+    graph.msg(5, initializer('attention_bias', [1, 1, seqLen, seqLen], bias));
+  }
+  for (const name of ['query', 'key', 'value']) graph.msg(11, valueInfo(name, [batch, seqLen, hidden]));
+  graph.msg(12, valueInfo('output', [batch, seqLen, hidden]));
+  return new Writer()
+    .int(1, 8)
+    .str(2, 'seqgpu-bench')
+    .msg(7, graph)
+    .msg(8, new Writer().str(1, '').int(2, 14))
+    .msg(8, new Writer().str(1, MS_DOMAIN).int(2, 1))
+    .finish();
+}
+
+/**
+ * softmax(Q·Kᵀ/√D [+ mask])·V composed from standard ONNX ops (opset 14): Mul, Transpose,
+ * MatMul, Add, Softmax (last axis), MatMul. Inputs q, k, v [batch, heads, seqLen, headDim];
+ * output [batch, heads, seqLen, headDim]. `causal` adds a [seqLen, seqLen] 0 / −∞ initializer.
+ */
+export function attentionCompositionOnnxModel(batch: number, heads: number, seqLen: number, headDim: number, causal: boolean): Uint8Array {
+  const graph = new Writer();
+  const node = (op: string, inputs: string[], output: string, attrs: Writer[] = []) => {
+    const w = new Writer();
+    for (const i of inputs) w.str(1, i);
+    w.str(2, output).str(3, output).str(4, op);
+    for (const a of attrs) w.msg(5, a);
+    graph.msg(1, w);
+  };
+  const perm = new Writer().str(1, 'perm');
+  for (const p of [0, 1, 3, 2]) perm.int(8, p);
+  perm.int(20, 7); // INTS
+  node('Mul', ['q', 'scale'], 'qs');
+  node('Transpose', ['k'], 'kt', [perm]);
+  node('MatMul', ['qs', 'kt'], 'scores');
+  if (causal) node('Add', ['scores', 'mask'], 'masked');
+  node('Softmax', [causal ? 'masked' : 'scores'], 'p'); // opset ≥ 13: axis −1 by default
+  node('MatMul', ['p', 'v'], 'output');
+  graph.str(2, 'attention_composition_bench');
+  graph.msg(5, initializer('scale', [], Float32Array.of(1 / Math.sqrt(headDim))));
+  if (causal) {
+    const mask = new Float32Array(seqLen * seqLen);
+    for (let i = 0; i < seqLen; i++) for (let j = i + 1; j < seqLen; j++) mask[i * seqLen + j] = -Infinity;
+    graph.msg(5, initializer('mask', [seqLen, seqLen], mask));
+  }
+  const dims = [batch, heads, seqLen, headDim];
+  for (const name of ['q', 'k', 'v']) graph.msg(11, valueInfo(name, dims));
+  graph.msg(12, valueInfo('output', dims));
   return new Writer().int(1, 8).str(2, 'seqgpu-bench').msg(7, graph).msg(8, new Writer().str(1, '').int(2, 14)).finish();
 }

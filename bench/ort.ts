@@ -28,21 +28,36 @@ export async function loadOrtWebgpu(dist: string): Promise<Ort | { error: string
   }
 }
 
+const CONSOLE_METHODS = ['log', 'warn', 'info', 'debug', 'error'] as const;
+let placementSink: string[] | null = null;
+let consoleWrapped = false;
+
+/**
+ * Routes console output through one wrapper, installed once: ORT's wasm module keeps the console
+ * functions it finds when it initializes (at the first session), so a wrapper swapped in and out
+ * per session would only ever see the first session's log.
+ */
+function wrapConsole(): void {
+  if (consoleWrapped) return;
+  consoleWrapped = true;
+  for (const k of CONSOLE_METHODS) {
+    const original = console[k].bind(console);
+    console[k] = (...args: unknown[]) => {
+      if (!placementSink) return original(...args);
+      const line = args.map(String).join(' ');
+      if (/placed on|ExecutionProvider|fall ?back/i.test(line)) placementSink.push(line);
+    };
+  }
+}
+
 /**
  * Creates a session on the WebGPU EP with verbose logging and returns the log lines that say
  * where the nodes were placed (proof that LSTM/GRU did not fall back to the CPU).
  */
 export async function createWebgpuSession(ort: Ort, model: Uint8Array, captureLog: boolean): Promise<{ session: OrtSession; placement: string[] }> {
   const placement: string[] = [];
-  const originals = { log: console.log, warn: console.warn, info: console.info, debug: console.debug, error: console.error };
-  if (captureLog) {
-    for (const k of Object.keys(originals) as Array<keyof typeof originals>) {
-      console[k] = (...args: unknown[]) => {
-        const line = args.map(String).join(' ');
-        if (/placed on|ExecutionProvider|fall ?back/i.test(line)) placement.push(line);
-      };
-    }
-  }
+  wrapConsole();
+  if (captureLog) placementSink = placement;
   try {
     const session = await ort.InferenceSession.create(model, {
       executionProviders: ['webgpu'],
@@ -51,6 +66,6 @@ export async function createWebgpuSession(ort: Ort, model: Uint8Array, captureLo
     });
     return { session, placement };
   } finally {
-    Object.assign(console, originals);
+    placementSink = null;
   }
 }

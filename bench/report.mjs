@@ -4,6 +4,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 
 const fmt = (ms) => (ms === undefined ? '—' : ms >= 100 ? ms.toFixed(0) : ms.toPrecision(3));
 const gflops = (flops, ms) => (ms ? (flops / ms / 1e6).toFixed(2) : '—');
+const mib = (bytes) => (bytes === undefined ? '—' : (bytes / 1024 / 1024).toFixed(1));
 
 export function printReport(report) {
   console.log(`\nseqgpu bench — ${report.date} (${report.runtime ?? 'chromium'})`);
@@ -11,14 +12,19 @@ export function printReport(report) {
   console.log(`features: ${JSON.stringify(report.features)}; options: ${JSON.stringify(report.options)}`);
   console.log('times are medians in ms; "wall" includes waiting for the result; ratio = peer wall / seqgpu wall (> 1: seqgpu faster)\n');
   const peers = [...new Set(report.rows.flatMap((r) => Object.keys(r.peers)))];
-  const head = ['workload', 'seqgpu wall', 'seqgpu GPU', 'seqgpu GFLOP/s', ...peers.flatMap((p) => [`${p} wall`, `${p} GPU`, `${p} GFLOP/s`, `ratio vs ${p}`])];
+  // Peak GPU memory columns (MiB) when a row measured it (the attention rows).
+  const memory = report.rows.some((r) => r.seqgpu.peakBytes !== undefined || Object.values(r.peers).some((m) => m && m.peakBytes !== undefined));
+  const mem = (m) => (memory ? [m && !('error' in m) ? mib(m.peakBytes) : ''] : []);
+  const head = ['workload', 'seqgpu wall', 'seqgpu GPU', 'seqgpu GFLOP/s', ...(memory ? ['seqgpu peak MiB'] : []),
+    ...peers.flatMap((p) => [`${p} wall`, `${p} GPU`, `${p} GFLOP/s`, ...(memory ? [`${p} peak MiB`] : []), `ratio vs ${p}`])];
   const lines = [head];
   for (const r of report.rows) {
-    const line = [r.workload, fmt(r.seqgpu.wallMs), fmt(r.seqgpu.gpuMs), gflops(r.flops, r.seqgpu.gpuMs ?? r.seqgpu.wallMs)];
+    const line = [r.workload, fmt(r.seqgpu.wallMs), fmt(r.seqgpu.gpuMs), gflops(r.flops, r.seqgpu.gpuMs ?? r.seqgpu.wallMs), ...mem(r.seqgpu)];
     for (const p of peers) {
       const m = r.peers[p];
-      if (!m || 'error' in m) line.push(m ? `error: ${m.error}` : '—', '', '', '');
-      else line.push(fmt(m.wallMs), fmt(m.gpuMs), gflops(r.flops, m.gpuMs ?? m.wallMs), `${(m.wallMs / r.seqgpu.wallMs).toFixed(2)}×`);
+      // An error starting with "n/a" is a workload the peer cannot run (e.g. ORT has no backward).
+      if (!m || 'error' in m) line.push(m ? (m.error.startsWith('n/a') ? m.error : `error: ${m.error}`) : '—', '', '', ...mem(null), '');
+      else line.push(fmt(m.wallMs), fmt(m.gpuMs), gflops(r.flops, m.gpuMs ?? m.wallMs), ...mem(m), `${(m.wallMs / r.seqgpu.wallMs).toFixed(2)}×${m.wrong ? ' (WRONG OUTPUT)' : ''}`);
     }
     lines.push(line);
   }
@@ -28,9 +34,10 @@ export function printReport(report) {
     if (i === 0) console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
   }
   console.log('GFLOP/s use GPU time where there is one, else wall time.');
+  if (memory) console.log('peak MiB: the largest sum of live GPU buffer bytes on that library\'s device during its timed runs, including what it keeps pooled (bench/gpuMemory.ts).');
   for (const r of report.rows) {
     const notes = { dispatches: r.seqgpu.dispatches, ...r.extra };
-    for (const [p, m] of Object.entries(r.peers)) if (m && m.note) notes[p] = m.note;
+    for (const [p, m] of Object.entries(r.peers)) if (m && (m.note || m.wrong)) notes[p] = [m.wrong && `WRONG OUTPUT (${m.wrong})`, m.note].filter(Boolean).join('; ');
     const list = Object.entries(notes).filter(([, v]) => v !== undefined);
     if (list.length) console.log(`  ${r.workload}: ${list.map(([k, v]) => `${k}: ${v}`).join('; ')}`);
   }

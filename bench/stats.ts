@@ -30,6 +30,10 @@ export interface Measurement {
   gpuMs?: number;
   reps: number;
   dispatches?: number;
+  /** Peak live GPU buffer bytes on the implementation's device during its timed runs (bench/gpuMemory.ts). */
+  peakBytes?: number;
+  /** Set when the result disagrees with seqgpu's on the same inputs: the ratio is not a fair one. */
+  wrong?: string;
   note?: string;
 }
 

@@ -5,6 +5,8 @@ import type { Gpu } from '../src/index.js';
 import { matmulRows } from './matmul.js';
 import { recurrentRows, recurrentWorkload, type RecurrentCase } from './recurrent.js';
 import { trainingRows, trainingWorkload, type TrainingCase } from './training.js';
+import { attentionRows, attentionWorkload, type AttentionCase } from './attention.js';
+import { GpuMemoryTracker } from './gpuMemory.js';
 import type { BenchRow } from './stats.js';
 import type { Tf } from './tf.js';
 import type { Ort } from './ort.js';
@@ -18,6 +20,7 @@ export interface BenchOptions {
   tiles: boolean;
   matmulSizes: number[];
   recurrent: { seqLen: number; inputSize: number; hidden: number[]; batch: number[] };
+  attention: { seqLen: number[]; batch: number; heads: number; headDim: number };
 }
 
 /** Options from `?filter=&reps=&peerReps=&full=1` (page) or `--filter= --reps= ...` (Node). */
@@ -32,6 +35,7 @@ export function benchOptions(get: (key: string) => string | null): BenchOptions 
     tiles: get('tiles') === '1',
     matmulSizes: full ? [128, 256, 512, 1024, 2048] : [128, 256, 512, 1024],
     recurrent: { seqLen: 100, inputSize: 128, hidden: full ? [128, 256, 512] : [256], batch: [1, 32] },
+    attention: { seqLen: [128, 512, 1024], batch: 4, heads: 8, headDim: 64 },
   };
 }
 
@@ -43,7 +47,17 @@ export interface Peers {
 export async function runSuite(gpu: Gpu, options: BenchOptions, peers: Peers, say: (m: string) => void): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   const filter = new RegExp(options.filter || '.', 'i');
+  // Attention rows: forward and forward + backward, causal and not, with each implementation's
+  // peak GPU memory. Seconds per call on a software adapter: they run with --full or when the
+  // filter names them (e.g. --filter=attention, --filter="attention fwd T128").
+  const ao = { ...options.attention, reps: options.reps, peerReps: options.peerReps };
+  const attentionCases: AttentionCase[] = [false, true].flatMap((backward) => options.attention.seqLen.flatMap((seqLen) => [false, true].map((causal) => ({ seqLen, causal, backward }))));
+  const attentionSelected = options.full || /attention/i.test(options.filter) ? attentionCases.filter((c) => filter.test(attentionWorkload(c, ao))) : [];
+  // Installed before the peers open their devices, so every buffer they create is counted.
+  const memory = attentionSelected.length ? GpuMemoryTracker.install(Object.getPrototypeOf(gpu.device)) : null;
   const tf = await peers.tf();
+  let ortLoaded: ReturnType<Peers['ort']> | undefined;
+  const ort = () => (ortLoaded ??= peers.ort());
   const sizes = options.matmulSizes.filter((n) => filter.test(`matmul ${n}×${n}×${n}`));
   say(`matmul ${sizes.join(', ')}`);
   rows.push(...(await matmulRows(gpu, tf, sizes, options.reps, Math.max(5, options.peerReps)))); // matmul: ≥ 5 runs for peers too
@@ -59,8 +73,7 @@ export async function runSuite(gpu: Gpu, options: BenchOptions, peers: Peers, sa
       const [m] = await matmulRows(gpu, { error: 'not run' }, [512], 5, 0);
       best = m.flops / (m.seqgpu.gpuMs ?? m.seqgpu.wallMs) / 1e6;
     }
-    const ort = await peers.ort();
-    const rec = await recurrentRows(gpu, { tf, ort }, selected, ro, say);
+    const rec = await recurrentRows(gpu, { tf, ort: await ort() }, selected, ro, say);
     for (const row of rec) {
       const gflops = row.flops / (row.seqgpu.gpuMs ?? row.seqgpu.wallMs) / 1e6;
       row.extra = { ...row.extra, 'recurrent efficiency': `${(gflops / best).toFixed(2)} (${gflops.toFixed(2)} GFLOP/s vs best matmul ${best.toFixed(2)} GFLOP/s)` };
@@ -75,5 +88,7 @@ export async function runSuite(gpu: Gpu, options: BenchOptions, peers: Peers, sa
   // with --full or when the filter names them (e.g. --filter=train).
   const trainSelected = options.full || /train/i.test(options.filter) ? trainCases.filter((c) => filter.test(trainingWorkload(c, to))) : [];
   if (trainSelected.length) rows.push(...(await trainingRows(gpu, tf, trainSelected, to, say)));
+
+  if (memory) rows.push(...(await attentionRows(gpu, { tf, ort: await ort() }, memory, attentionSelected, ao, say)));
   return rows;
 }
