@@ -8,7 +8,7 @@ export default defineConfig({
   // Pre-bundle the pages' dependencies at server start: discovering them on first load would
   // make Vite reload the page mid-run.
   optimizeDeps: {
-    entries: ['bench/index.html', 'test/browser/index.html', 'demo/index.html'],
+    entries: ['bench/index.html', 'test/browser/index.html', 'demo/index.html', 'demo/lab.html'],
     include: ['@tensorflow/tfjs', '@tensorflow/tfjs-backend-webgpu', 'tweakpane'],
   },
   build: {

@@ -1,89 +1,193 @@
-// Matmul playground: every option of the kernel is live in a tweakpane panel.
-import { Pane } from 'tweakpane';
-import { requestGpu, Tensor, matmul, gemmDispatches, type Gpu } from '../src/index.js';
-import { matmulRef, matmulErrorScale } from '../src/reference/matmul.js';
+// The demo page: train a sequence model live in the browser on WebGPU. Wires the panel
+// (panel.ts), the training loop (trainer.ts), the charts (charts.ts), the state banners
+// (states.ts), weight files (weights.ts) and the test hook (hook.ts, window.__seqgpuDemo).
+import { BarChart, LineChart } from './charts.js';
+import type { DemoHook } from './hook.js';
+import { Panel } from './panel.js';
+import { defaultParams, type Params } from './params.js';
+import type { KernelTimes } from './profile.js';
+import { Banner, showDeviceLost, showError, showNaN, showNoWebGpu, type DemoState } from './states.js';
+import { Trainer } from './trainer.js';
+import { download, watchFileInput, weightFileName } from './weights.js';
 
-const params = { M: 257, N: 129, K: 511, transposeA: false, transposeB: false, bias: false, checkOnCpu: true };
-const status = document.getElementById('status')!;
-const tbody = document.querySelector('#results tbody')!;
-let runs = 0;
+const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 
-function rand(n: number): Float32Array {
-  return Float32Array.from({ length: n }, () => Math.random() * 2 - 1);
+const banner = new Banner($('banner'));
+const statusLine = $('status');
+const modelLine = $('model');
+const logLine = $('log');
+const fileInput = $<HTMLInputElement>('weights-file');
+
+const charts = {
+  loss: new LineChart($<HTMLCanvasElement>('chart-loss'), { title: 'loss', empty: 'press start' }),
+  grad: new LineChart($<HTMLCanvasElement>('chart-grad'), { title: 'gradient norm (before clipping)', logY: true }),
+  steps: new LineChart($<HTMLCanvasElement>('chart-steps'), { title: 'steps / s (training time)' }),
+  tokens: new LineChart($<HTMLCanvasElement>('chart-tokens'), { title: 'tokens / s' }),
+  kernels: new BarChart($<HTMLCanvasElement>('chart-kernels'), 'GPU time per kernel in one training step (timestamp queries)'),
+};
+
+// Until the adapter is known the parameters use the small (software) preset.
+const params: Params = defaultParams('software');
+const log: string[] = [];
+
+const hook: DemoHook = {
+  state: 'booting', banner: null, task: params.task, step: 0, losses: [], lossSteps: [], gradNorms: [], valLosses: [],
+  samples: [], forecastMse: null, accuracy: null, stepsPerSec: 0, tokensPerSec: 0, lr: params.lr, model: '', params,
+  builds: 0, log, lastError: null, adapter: '', timestampQuery: false, kernelTimes: null, snapshotStep: null, saved: null, loaded: null,
+  simulateDeviceLoss: () => trainer.simulateDeviceLoss(),
+  poisonWeights: () => trainer.poisonWeights(),
+};
+(window as unknown as { __seqgpuDemo: DemoHook }).__seqgpuDemo = hook;
+
+function addLog(message: string): void {
+  log.push(message);
+  logLine.textContent = message;
 }
 
-async function run(gpu: Gpu): Promise<void> {
-  const { M, N, K } = params;
-  const a = rand(M * K);
-  const b = rand(K * N);
-  const bias = params.bias ? rand(N) : undefined;
-  const at = Tensor.from(gpu, a, params.transposeA ? [K, M] : [M, K]);
-  const bt = Tensor.from(gpu, b, params.transposeB ? [N, K] : [K, N]);
-  const biasT = bias && Tensor.from(gpu, bias, [N]);
-  const t0 = performance.now();
-  const ct = matmul(gpu, at, bt, { transposeA: params.transposeA, transposeB: params.transposeB, bias: biasT });
-  const c = await ct.read();
-  const wall = performance.now() - t0;
-  let gpuMs: number | undefined;
-  const profiler = gpu.createProfiler();
-  if (profiler) {
-    gpu.run(
-      gemmDispatches(gpu, {
-        M, N, K, transposeA: params.transposeA, transposeB: params.transposeB,
-        a: { buffer: at.buffer, ld: params.transposeA ? M : K },
-        b: { buffer: bt.buffer, ld: params.transposeB ? K : N },
-        c: { buffer: ct.buffer, ld: N },
-        bias: biasT && { buffer: biasT.buffer },
-      }),
-      profiler,
-    );
-    gpuMs = (await profiler.read()).totalMs;
-    profiler.destroy();
-  }
-  let err = '—';
-  if (params.checkOnCpu && M * N * K <= 5e8) {
-    const opts = { transposeA: params.transposeA, transposeB: params.transposeB, bias };
-    const want = matmulRef(a, b, { M, N, K }, opts);
-    const scale = matmulErrorScale(a, b, { M, N, K }, opts);
-    let worst = 0;
-    for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(c[i] - want[i]) / (scale[i] + (bias ? Math.abs(bias[i % N]) : 0) + 1e-30));
-    err = worst.toExponential(2);
-  }
-  for (const t of [at, bt, biasT, ct]) t?.destroy();
-  const row = document.createElement('tr');
-  const flops = 2 * M * N * K;
-  const ms = gpuMs ?? wall;
-  row.innerHTML = `<td>${++runs}</td><td>${M}×${N}×${K}${params.transposeA ? ' Aᵀ' : ''}${params.transposeB ? ' Bᵀ' : ''}${params.bias ? ' +bias' : ''}</td>` +
-    `<td>${gpuMs?.toFixed(3) ?? '—'}</td><td>${wall.toFixed(1)}</td><td>${(flops / ms / 1e6).toFixed(2)}</td><td>${err}</td>`;
-  tbody.prepend(row);
+function publish(): void {
+  const t = trainer;
+  const h = t.history;
+  Object.assign(hook, {
+    state: t.state, task: params.task, step: t.step, losses: h.losses, lossSteps: h.lossSteps, gradNorms: h.gradNorms, valLosses: h.val,
+    samples: t.task?.outputs.samples ?? [], forecastMse: t.task?.outputs.forecastMse ?? null, accuracy: t.task?.outputs.accuracy ?? null,
+    stepsPerSec: t.stepsPerSec, tokensPerSec: t.tokensPerSec, lr: t.task?.optimizer?.lr ?? params.lr, model: t.task?.summary ?? '',
+    builds: t.builds, lastError: t.lastError, adapter: t.adapterText(), timestampQuery: !!t.gpu?.features.timestampQuery,
+    kernelTimes: t.kernelTimes, snapshotStep: t.snapshot?.step ?? null, saved: t.saved, loaded: t.loaded,
+  });
 }
+
+/** Exponential moving average, for the smoothed loss curve. */
+function ema(values: number[], alpha = 0.1): number[] {
+  const out: number[] = [];
+  let m = NaN;
+  for (const v of values) {
+    if (Number.isFinite(v)) m = Number.isFinite(m) ? m + alpha * (v - m) : v;
+    out.push(m);
+  }
+  return out;
+}
+
+function drawCharts(): void {
+  const h = trainer.history;
+  const mse = params.task === 'timeSeries';
+  charts.loss.set(
+    [
+      { name: 'train', color: '#9bbbe0', xs: h.lossSteps, ys: h.losses, width: 1 },
+      { name: 'train (smoothed)', color: '#1f5fa8', xs: h.lossSteps, ys: ema(h.losses) },
+      { name: 'validation', color: '#e0702a', xs: h.val.map((v) => v[0]), ys: h.val.map((v) => v[1]), dots: true },
+    ],
+    { title: mse ? 'loss (MSE, log scale)' : params.task === 'charLM' ? 'loss (nats / character)' : 'loss (nats / target token)', logY: mse },
+  );
+  const clip = params.clipNorm > 0 && h.lossSteps.length ? [{ name: `clip ${params.clipNorm}`, color: '#c33', xs: [h.lossSteps[0], h.lossSteps[h.lossSteps.length - 1]], ys: [params.clipNorm, params.clipNorm], dashed: true, width: 1 }] : [];
+  charts.grad.set([{ name: '‖g‖', color: '#6a4ca8', xs: h.lossSteps, ys: h.gradNorms, width: 1 }, ...clip]);
+  charts.steps.set([{ name: '', color: '#2a9d55', xs: h.rateSteps, ys: h.stepsPerSec }]);
+  charts.tokens.set([{ name: '', color: '#b5892a', xs: h.rateSteps, ys: h.tokensPerSec }]);
+}
+
+function drawKernels(times: KernelTimes | null): void {
+  if (!times) {
+    charts.kernels.set([], trainer.gpu && !trainer.gpu.features.timestampQuery ? 'this adapter has no timestamp-query feature (Chrome: --enable-webgpu-developer-features gives unquantized ones)' : 'measured a few steps after the start, then every 10 previews');
+    return;
+  }
+  const top = times.kinds.slice(0, 9);
+  const rest = times.kinds.slice(9).reduce((a, k) => a + k.ms, 0);
+  const bars = top.map((k) => ({ label: `${k.kind} ×${k.count}`, value: k.ms }));
+  if (rest > 0) bars.push({ label: `${times.kinds.length - 9} more kinds`, value: rest });
+  charts.kernels.set(bars, `${times.dispatches} dispatches, ${times.totalMs.toFixed(2)} ms of GPU time at step ${trainer.step}${times.skipped.length ? `; not timed: ${times.skipped.join(', ')} (it would change the weights)` : ''}`);
+}
+
+function showStatus(): void {
+  const t = trainer;
+  const h = t.history;
+  const last = h.losses.length ? h.losses[h.losses.length - 1] : NaN;
+  const val = h.val.length ? h.val[h.val.length - 1][1] : NaN;
+  const lr = t.task?.optimizer?.lr ?? params.lr;
+  const parts = [
+    `<b class="state ${t.state}">${t.state}</b>`,
+    `step ${t.step}`,
+    `${t.stepsPerSec.toFixed(1)} steps/s`,
+    `${Math.round(t.tokensPerSec)} tokens/s`,
+    `loss ${Number.isFinite(last) ? last.toFixed(4) : '—'}${Number.isFinite(val) ? ` (validation ${val.toFixed(4)})` : ''}`,
+    `lr ${lr.toExponential(2)}`,
+  ];
+  const o = t.task?.outputs;
+  if (o?.forecastMse != null) parts.push(`forecast MSE ${o.forecastMse.toFixed(4)}`);
+  if (o?.accuracy != null) parts.push(`held-out exact match ${(100 * o.accuracy).toFixed(0)}%`);
+  statusLine.innerHTML = parts.join(' · ');
+}
+
+function onState(state: DemoState, detail?: { nanStep?: number; reason?: string; error?: string }): void {
+  hook.banner = null;
+  if (state === 'no-webgpu') {
+    showNoWebGpu(banner, detail?.error ?? 'navigator.gpu is missing');
+    hook.banner = 'WebGPU is not available in this browser';
+  } else if (state === 'lost') {
+    showDeviceLost(banner, detail?.reason ?? '', trainer.snapshot?.step ?? null, () => void trainer.restart());
+    hook.banner = 'The GPU device was lost';
+  } else if (state === 'nan') {
+    const step = detail?.nanStep ?? trainer.step;
+    showNaN(banner, step, trainer.task?.optimizer?.lr ?? params.lr, params.clipNorm, trainer.snapshot?.step ?? null, () => void trainer.rollBack().then(() => banner.hide()), () => void trainer.reset().then(() => banner.hide()));
+    hook.banner = `The loss became NaN at step ${step}: training stopped`;
+  } else if (state === 'error' || detail?.error) {
+    showError(banner, state === 'error' ? 'Something went wrong' : 'That did not work', detail?.error ?? trainer.lastError ?? '', trainer.task ? [] : [{ label: 'Reset', run: () => void trainer.reset().then(() => banner.hide()) }]);
+    hook.banner = state === 'error' ? 'Something went wrong' : 'That did not work';
+  } else if (state === 'running' || state === 'building') {
+    banner.hide();
+  }
+  const ok = trainer.task !== null;
+  panel?.setEnabled({ start: ok && (state === 'ready' || state === 'paused' || state === 'error'), pause: state === 'running', reset: ok || state === 'error', save: ok && state !== 'lost', load: state !== 'no-webgpu' && state !== 'lost' });
+  document.body.dataset.state = state;
+  showStatus();
+  publish();
+}
+
+const trainer = new Trainer(params, $('task-view'), {
+  state: onState,
+  progress: () => {
+    drawCharts();
+    showStatus();
+    publish();
+  },
+  rebuilt: (summary) => {
+    modelLine.textContent = `${summary} · adapter: ${trainer.adapterText()}`;
+    drawCharts();
+  },
+  profiled: (times) => drawKernels(times),
+  log: addLog,
+  paramsChanged: () => panel?.refresh(),
+});
+
+let panel: Panel | null = null;
 
 async function main(): Promise<void> {
-  const gpu = await requestGpu();
-  const info = gpu.adapterInfo;
-  status.textContent = `adapter: ${info.vendor} ${info.architecture} ${info.description}${info.isFallbackAdapter ? ' (software fallback)' : ''}; timestamp queries: ${gpu.features.timestampQuery ? 'yes' : 'no'}`;
-  const pane = new Pane({ title: 'matmul', container: document.getElementById('panel')! });
-  for (const k of ['M', 'N', 'K'] as const) pane.addBinding(params, k, { min: 1, max: 2048, step: 1 });
-  pane.addBinding(params, 'transposeA');
-  pane.addBinding(params, 'transposeB');
-  pane.addBinding(params, 'bias');
-  pane.addBinding(params, 'checkOnCpu', { label: 'check vs float64' });
-  const button = pane.addButton({ title: 'Run' });
-  let busy = false;
-  button.on('click', async () => {
-    if (busy) return;
-    busy = true;
-    try {
-      await run(gpu);
-    } catch (e) {
-      status.innerHTML = `<span class="err">${(e as Error).message}</span>`;
-    } finally {
-      busy = false;
-    }
+  onState('booting');
+  const ok = await trainer.boot();
+  if (ok && trainer.sizeClass !== 'software') Object.assign(params, defaultParams(trainer.sizeClass, params.task));
+  panel = new Panel($('panel'), params, (key, from) => void trainer.change(key, from).then(publish), {
+    start: () => trainer.start(),
+    pause: () => void trainer.pause(),
+    reset: () => void trainer.reset().then(() => banner.hide()),
+    save: async () => {
+      const r = await trainer.saveWeights();
+      if (r) {
+        download(r.bytes, weightFileName(params, r.step));
+        addLog(`saved ${r.bytes.byteLength} bytes (safetensors, PyTorch names) at step ${r.step}`);
+        publish();
+      }
+    },
+    load: () => fileInput.click(),
   });
-  await run(gpu);
+  watchFileInput(fileInput, (name, bytes) => void trainer.loadWeights(name, bytes).then(() => panel?.refresh()));
+  if (!ok) {
+    onState(trainer.state, { error: trainer.lastError ?? undefined });
+    return;
+  }
+  drawKernels(null);
+  await trainer.build();
 }
 
 main().catch((e) => {
-  status.innerHTML = `<span class="err">${(e as Error).message}</span>`;
+  hook.lastError = String((e as Error)?.stack ?? e);
+  showError(banner, 'The page failed to start', String((e as Error)?.message ?? e));
+  hook.state = 'error';
 });

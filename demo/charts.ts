@@ -1,0 +1,381 @@
+// Plain canvas charts for the demo page (no chart library): line charts (training curves,
+// forecasts), horizontal bars (GPU time per kernel) and a heat map (attention weights).
+// Each chart redraws only when marked dirty, from requestAnimationFrame (see `drawAll`).
+
+const FONT = '11px system-ui, sans-serif';
+const AXIS = '#888';
+const GRID = '#eee';
+const TEXT = '#333';
+
+/** Sizes the canvas backing store to its CSS box × devicePixelRatio; returns a context in CSS pixels. */
+function prepare(canvas: HTMLCanvasElement): { ctx: CanvasRenderingContext2D; w: number; h: number } {
+  const dpr = window.devicePixelRatio || 1;
+  const w = Math.max(1, canvas.clientWidth);
+  const h = Math.max(1, canvas.clientHeight);
+  if (canvas.width !== Math.round(w * dpr) || canvas.height !== Math.round(h * dpr)) {
+    canvas.width = Math.round(w * dpr);
+    canvas.height = Math.round(h * dpr);
+  }
+  const ctx = canvas.getContext('2d')!;
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  ctx.clearRect(0, 0, w, h);
+  ctx.font = FONT;
+  return { ctx, w, h };
+}
+
+/** About `count` round tick values covering [lo, hi]. */
+export function niceTicks(lo: number, hi: number, count = 5): number[] {
+  if (!(hi > lo)) return [lo];
+  const raw = (hi - lo) / count;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag;
+  const out: number[] = [];
+  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Math.abs(v) < step * 1e-9 ? 0 : v);
+  return out;
+}
+
+/** Ticks for a log10 axis spanning [lo, hi] (log10 units): powers of ten, with 2 and 5 between them over few decades; round linear values within one decade. */
+export function logTicks(lo: number, hi: number): number[] {
+  if (hi - lo < 1) return niceTicks(10 ** lo, 10 ** hi, 4).filter((v) => v > 0).map(Math.log10);
+  const out: number[] = [];
+  const ms = hi - lo < 3 ? [1, 2, 5] : [1];
+  for (let k = Math.floor(lo); k <= Math.ceil(hi); k++) {
+    for (const m of ms) {
+      const v = Math.log10(m) + k;
+      if (v >= lo && v <= hi) out.push(v);
+    }
+  }
+  return out;
+}
+
+export function fmt(v: number): string {
+  const a = Math.abs(v);
+  if (a === 0) return '0';
+  if (a >= 1e5 || a < 1e-3) return v.toExponential(0);
+  if (a >= 100) return v.toFixed(0);
+  if (a >= 10) return v.toFixed(1).replace(/\.0$/, '');
+  return String(Number(v.toPrecision(2)));
+}
+
+interface Drawable {
+  draw(): void;
+}
+
+const dirty = new Set<Drawable>();
+let scheduled = false;
+
+function markDirty(c: Drawable): void {
+  dirty.add(c);
+  if (!scheduled) {
+    scheduled = true;
+    requestAnimationFrame(drawAll);
+  }
+}
+
+/** Redraws every chart marked dirty since the last frame. */
+export function drawAll(): void {
+  scheduled = false;
+  for (const c of [...dirty]) {
+    dirty.delete(c);
+    c.draw();
+  }
+}
+
+export interface Series {
+  name: string;
+  color: string;
+  xs: ArrayLike<number>;
+  ys: ArrayLike<number>;
+  dashed?: boolean;
+  /** Draw a dot per point (sparse series, e.g. validation loss). */
+  dots?: boolean;
+  width?: number;
+}
+
+export interface LineChartOptions {
+  title: string;
+  logY?: boolean;
+  /** Vertical marker lines (e.g. where a forecast starts), in x units. */
+  markers?: number[];
+  /** Text shown while there is no data. */
+  empty?: string;
+}
+
+/** A line chart of several series sharing the axes; long series are drawn min/max per pixel column. */
+export class LineChart implements Drawable {
+  series: Series[] = [];
+  constructor(readonly canvas: HTMLCanvasElement, public options: LineChartOptions) {
+    markDirty(this);
+  }
+
+  set(series: Series[], options?: Partial<LineChartOptions>): void {
+    this.series = series;
+    if (options) this.options = { ...this.options, ...options };
+    markDirty(this);
+  }
+
+  update(): void {
+    markDirty(this);
+  }
+
+  draw(): void {
+    const { ctx, w, h } = prepare(this.canvas);
+    const { logY } = this.options;
+    const pad = { l: 46, r: 10, t: 20, b: 20 };
+    ctx.fillStyle = TEXT;
+    ctx.textBaseline = 'top';
+    ctx.fillText(this.options.title, pad.l, 3);
+    const ty = (v: number) => (logY ? Math.log10(v) : v);
+    let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
+    for (const s of this.series) {
+      for (let i = 0; i < s.xs.length; i++) {
+        const y = s.ys[i];
+        if (!Number.isFinite(y) || (logY && y <= 0)) continue;
+        x0 = Math.min(x0, s.xs[i]);
+        x1 = Math.max(x1, s.xs[i]);
+        y0 = Math.min(y0, ty(y));
+        y1 = Math.max(y1, ty(y));
+      }
+    }
+    if (!(x1 >= x0)) {
+      ctx.fillStyle = AXIS;
+      ctx.textAlign = 'center';
+      ctx.textBaseline = 'middle';
+      ctx.fillText(this.options.empty ?? 'no data yet', w / 2, h / 2);
+      ctx.textAlign = 'left';
+      return;
+    }
+    if (x1 === x0) x1 = x0 + 1;
+    if (y1 === y0) {
+      y0 -= 0.5;
+      y1 += 0.5;
+    }
+    const margin = (y1 - y0) * 0.05;
+    y0 -= margin;
+    y1 += margin;
+    const pw = w - pad.l - pad.r;
+    const ph = h - pad.t - pad.b;
+    const X = (x: number) => pad.l + ((x - x0) / (x1 - x0)) * pw;
+    const Y = (v: number) => pad.t + (1 - (v - y0) / (y1 - y0)) * ph;
+
+    // Grid and tick labels.
+    ctx.strokeStyle = GRID;
+    ctx.lineWidth = 1;
+    ctx.fillStyle = AXIS;
+    ctx.textAlign = 'right';
+    ctx.textBaseline = 'middle';
+    const yTicks = logY ? logTicks(y0, y1) : niceTicks(y0, y1, 4);
+    const yLabel = logY ? (v: number) => fmt(10 ** v) : fmt;
+    for (const v of yTicks.length ? yTicks : [y0, y1]) {
+      ctx.beginPath();
+      ctx.moveTo(pad.l, Y(v));
+      ctx.lineTo(w - pad.r, Y(v));
+      ctx.stroke();
+      ctx.fillText(yLabel(v), pad.l - 4, Y(v));
+    }
+    ctx.textAlign = 'center';
+    ctx.textBaseline = 'top';
+    for (const v of niceTicks(x0, x1, Math.max(2, Math.floor(pw / 70)))) ctx.fillText(fmt(v), X(v), h - pad.b + 4);
+    ctx.strokeStyle = AXIS;
+    ctx.strokeRect(pad.l, pad.t, pw, ph);
+    for (const m of this.options.markers ?? []) {
+      if (m < x0 || m > x1) continue;
+      ctx.setLineDash([2, 3]);
+      ctx.beginPath();
+      ctx.moveTo(X(m), pad.t);
+      ctx.lineTo(X(m), pad.t + ph);
+      ctx.stroke();
+      ctx.setLineDash([]);
+    }
+
+    // Series.
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(pad.l, pad.t, pw, ph);
+    ctx.clip();
+    for (const s of this.series) {
+      ctx.strokeStyle = s.color;
+      ctx.fillStyle = s.color;
+      ctx.lineWidth = s.width ?? 1.5;
+      ctx.setLineDash(s.dashed ? [5, 4] : []);
+      if (s.dots) {
+        for (let i = 0; i < s.xs.length; i++) {
+          const y = s.ys[i];
+          if (!Number.isFinite(y) || (logY && y <= 0)) continue;
+          ctx.beginPath();
+          ctx.arc(X(s.xs[i]), Y(ty(y)), 2.5, 0, 2 * Math.PI);
+          ctx.fill();
+        }
+      }
+      if (s.dots && s.xs.length > 200) continue;
+      // Min/max per pixel column keeps spikes visible however long the series is.
+      ctx.beginPath();
+      let pen = false;
+      let col = -1, lo = 0, hi = 0, last = 0;
+      const flush = () => {
+        if (col < 0) return;
+        if (!pen) {
+          ctx.moveTo(col, lo);
+          pen = true;
+        } else ctx.lineTo(col, lo);
+        if (hi !== lo) ctx.lineTo(col, hi);
+        ctx.lineTo(col, last);
+      };
+      for (let i = 0; i < s.xs.length; i++) {
+        const y = s.ys[i];
+        if (!Number.isFinite(y) || (logY && y <= 0)) {
+          flush();
+          col = -1;
+          pen = false;
+          continue;
+        }
+        const px = Math.round(X(s.xs[i]));
+        const py = Y(ty(y));
+        if (px !== col) {
+          flush();
+          col = px;
+          lo = hi = last = py;
+        } else {
+          lo = Math.min(lo, py);
+          hi = Math.max(hi, py);
+          last = py;
+        }
+      }
+      flush();
+      ctx.stroke();
+    }
+    ctx.restore();
+    ctx.setLineDash([]);
+
+    // Legend.
+    ctx.textAlign = 'right';
+    ctx.textBaseline = 'top';
+    let lx = w - pad.r - 4;
+    for (const s of [...this.series].reverse()) {
+      if (!s.name) continue;
+      const tw = ctx.measureText(s.name).width;
+      ctx.fillStyle = TEXT;
+      ctx.fillText(s.name, lx, 3);
+      ctx.fillStyle = s.color;
+      ctx.fillRect(lx - tw - 14, 8, 10, 3);
+      lx -= tw + 24;
+    }
+    ctx.textAlign = 'left';
+  }
+}
+
+/** Horizontal bars with a label and a value each (GPU time per kernel kind). */
+export class BarChart implements Drawable {
+  bars: Array<{ label: string; value: number }> = [];
+  note = '';
+  constructor(readonly canvas: HTMLCanvasElement, public title: string, public unit = 'ms') {
+    markDirty(this);
+  }
+
+  set(bars: Array<{ label: string; value: number }>, note = ''): void {
+    this.bars = bars;
+    this.note = note;
+    markDirty(this);
+  }
+
+  draw(): void {
+    const { ctx, w, h } = prepare(this.canvas);
+    ctx.fillStyle = TEXT;
+    ctx.textBaseline = 'top';
+    ctx.fillText(this.title, 8, 3);
+    if (this.bars.length === 0) {
+      ctx.fillStyle = AXIS;
+      ctx.textAlign = 'center';
+      ctx.textBaseline = 'middle';
+      ctx.fillText(this.note || 'no data yet', w / 2, h / 2);
+      ctx.textAlign = 'left';
+      return;
+    }
+    const total = this.bars.reduce((a, b) => a + b.value, 0);
+    const max = Math.max(...this.bars.map((b) => b.value), 1e-12);
+    const top = 20;
+    const bottom = this.note ? 16 : 4;
+    const rowH = Math.min(18, (h - top - bottom) / this.bars.length);
+    const labelW = Math.min(150, w * 0.38);
+    const valueW = 92;
+    const bw = w - labelW - valueW - 16;
+    ctx.textBaseline = 'middle';
+    this.bars.forEach((b, i) => {
+      const y = top + i * rowH;
+      ctx.fillStyle = TEXT;
+      ctx.textAlign = 'right';
+      ctx.fillText(b.label, labelW, y + rowH / 2, labelW - 4);
+      ctx.fillStyle = `hsl(${210 - (150 * i) / Math.max(1, this.bars.length - 1)}, 60%, 55%)`;
+      ctx.fillRect(labelW + 6, y + 2, Math.max(1, (b.value / max) * bw), rowH - 4);
+      ctx.fillStyle = TEXT;
+      ctx.textAlign = 'left';
+      ctx.fillText(`${b.value.toFixed(b.value < 1 ? 3 : 1)} ${this.unit} · ${((100 * b.value) / total).toFixed(0)}%`, labelW + 10 + Math.max(1, (b.value / max) * bw), y + rowH / 2);
+    });
+    if (this.note) {
+      ctx.fillStyle = AXIS;
+      ctx.textAlign = 'left';
+      ctx.textBaseline = 'bottom';
+      ctx.fillText(this.note, 8, h - 2, w - 16);
+    }
+    ctx.textAlign = 'left';
+  }
+}
+
+/** A matrix as coloured cells (0 white → 1 dark blue) with row and column labels. */
+export class HeatMap implements Drawable {
+  rows: number[][] = [];
+  rowLabels: string[] = [];
+  colLabels: string[] = [];
+  constructor(readonly canvas: HTMLCanvasElement, public title: string, public empty = 'no data yet') {
+    markDirty(this);
+  }
+
+  set(rows: number[][], rowLabels: string[], colLabels: string[], title?: string): void {
+    this.rows = rows;
+    this.rowLabels = rowLabels;
+    this.colLabels = colLabels;
+    if (title !== undefined) this.title = title;
+    markDirty(this);
+  }
+
+  draw(): void {
+    const { ctx, w, h } = prepare(this.canvas);
+    ctx.fillStyle = TEXT;
+    ctx.textBaseline = 'top';
+    ctx.fillText(this.title, 8, 3);
+    const R = this.rows.length;
+    const C = R ? this.rows[0].length : 0;
+    if (!R || !C) {
+      ctx.fillStyle = AXIS;
+      ctx.textAlign = 'center';
+      ctx.textBaseline = 'middle';
+      ctx.fillText(this.empty, w / 2, h / 2);
+      ctx.textAlign = 'left';
+      return;
+    }
+    const left = 44;
+    const top = 38;
+    const cell = Math.max(4, Math.min((w - left - 10) / C, (h - top - 8) / R, 34));
+    ctx.textAlign = 'center';
+    ctx.textBaseline = 'bottom';
+    this.colLabels.forEach((l, c) => ctx.fillText(l, left + (c + 0.5) * cell, top - 3));
+    ctx.textAlign = 'right';
+    ctx.textBaseline = 'middle';
+    this.rowLabels.forEach((l, r) => ctx.fillText(l, left - 5, top + (r + 0.5) * cell));
+    for (let r = 0; r < R; r++) {
+      for (let c = 0; c < C; c++) {
+        const v = Math.max(0, Math.min(1, this.rows[r][c]));
+        // White → blue → dark blue.
+        const light = 97 - 72 * v;
+        ctx.fillStyle = `hsl(215, ${40 + 45 * v}%, ${light}%)`;
+        ctx.fillRect(left + c * cell, top + r * cell, cell - 1, cell - 1);
+        if (cell >= 26) {
+          ctx.fillStyle = v > 0.5 ? '#fff' : TEXT;
+          ctx.textAlign = 'center';
+          ctx.fillText(v.toFixed(2).replace(/^0/, ''), left + (c + 0.5) * cell, top + (r + 0.5) * cell);
+        }
+      }
+    }
+    ctx.textAlign = 'left';
+  }
+}

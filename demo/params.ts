@@ -1,0 +1,167 @@
+// Every hyperparameter of the demo page in one plain object (what the tweakpane panel binds to),
+// the per-task presets, and what a change of each one does to the running model.
+import type { CellKind } from '../src/index.js';
+
+export type TaskName = 'charLM' | 'timeSeries' | 'seq2seq';
+export type TextName = 'sonnets' | 'lusiadas' | 'casmurro';
+export type SeriesName = 'sine' | 'noisySine' | 'airline';
+export type ToyName = 'reverse' | 'addition';
+export type OptimizerChoice = 'sgd' | 'momentum' | 'adam' | 'adamw';
+export type ScheduleChoice = 'constant' | 'step' | 'exponential' | 'cosine';
+export type AttentionChoice = 'none' | 'dot' | 'general' | 'additive';
+
+export interface Params {
+  task: TaskName;
+  /** Data of each task. */
+  text: TextName;
+  series: SeriesName;
+  toy: ToyName;
+  /** Model. */
+  cell: CellKind;
+  hiddenSize: number;
+  numLayers: number;
+  /** Seq2seq encoder only (next-step models must not see the future). */
+  bidirectional: boolean;
+  embeddingDim: number;
+  /** Between stacked recurrent layers (PyTorch's `dropout`); char LM and time series. */
+  dropout: number;
+  attention: AttentionChoice;
+  seed: number;
+  /** Training. seqLen: the BPTT window (char LM, time series) or the longest source (seq2seq). */
+  seqLen: number;
+  batch: number;
+  /** Char LM: consecutive windows with the state carried between batches (truncated BPTT). */
+  stateful: boolean;
+  /** Seq2seq: probability of feeding the true previous token to the decoder. */
+  teacherForcing: number;
+  optimizer: OptimizerChoice;
+  momentum: number;
+  lr: number;
+  schedule: ScheduleChoice;
+  /** step schedule: multiply by gamma every stepSize steps; exponential: by gamma every step. */
+  stepSize: number;
+  gamma: number;
+  /** cosine schedule: period T_max (steps). */
+  tMax: number;
+  /** Global gradient-norm clipping; 0 = off. */
+  clipNorm: number;
+  weightDecay: number;
+  /** Output: char LM sampling, forecast horizon, how often the previews and validation run. */
+  temperature: number;
+  topK: number;
+  sampleLength: number;
+  prompt: string;
+  horizon: number;
+  previewEvery: number;
+}
+
+/**
+ * What changing a parameter does:
+ *  task      — switch task: load its preset, build a new model, clear the charts;
+ *  rebuild   — build a new model (fresh weights from `seed`), clear the charts;
+ *  rebuildKeep — build a new model of the same shapes and carry the weights over (dropout);
+ *  optimizer — re-create the optimizer (weights kept; its moments too when its kind allows);
+ *  data      — new training data for the same model (it keeps training);
+ *  live      — read at the next step / preview, nothing rebuilt.
+ */
+export type Effect = 'task' | 'rebuild' | 'rebuildKeep' | 'optimizer' | 'data' | 'live';
+
+export const EFFECTS: Record<keyof Params, Effect> = {
+  task: 'task',
+  text: 'rebuild',
+  series: 'data',
+  toy: 'data',
+  cell: 'rebuild',
+  hiddenSize: 'rebuild',
+  numLayers: 'rebuild',
+  bidirectional: 'rebuild',
+  embeddingDim: 'rebuild',
+  dropout: 'rebuildKeep',
+  attention: 'rebuild',
+  seed: 'rebuild',
+  seqLen: 'live',
+  batch: 'live',
+  stateful: 'optimizer',
+  teacherForcing: 'live',
+  optimizer: 'optimizer',
+  momentum: 'optimizer',
+  lr: 'live',
+  schedule: 'live',
+  stepSize: 'live',
+  gamma: 'live',
+  tMax: 'live',
+  clipNorm: 'optimizer',
+  weightDecay: 'optimizer',
+  temperature: 'live',
+  topK: 'live',
+  sampleLength: 'live',
+  prompt: 'live',
+  horizon: 'live',
+  previewEvery: 'live',
+};
+
+/** Which parameters apply to which task (the panel hides the others). */
+export const APPLIES: Partial<Record<keyof Params, readonly TaskName[]>> = {
+  text: ['charLM'],
+  series: ['timeSeries'],
+  toy: ['seq2seq'],
+  bidirectional: ['seq2seq'],
+  embeddingDim: ['charLM', 'seq2seq'],
+  dropout: ['charLM', 'timeSeries'],
+  attention: ['seq2seq'],
+  stateful: ['charLM'],
+  teacherForcing: ['seq2seq'],
+  temperature: ['charLM'],
+  topK: ['charLM'],
+  sampleLength: ['charLM'],
+  prompt: ['charLM'],
+  horizon: ['timeSeries'],
+};
+
+export function applies(key: keyof Params, task: TaskName): boolean {
+  return APPLIES[key]?.includes(task) ?? true;
+}
+
+/** Sizes for a software adapter (SwiftShader: a CPU) and for a real GPU. */
+export type SizeClass = 'software' | 'gpu';
+
+type Preset = Pick<Params, 'cell' | 'hiddenSize' | 'numLayers' | 'bidirectional' | 'embeddingDim' | 'dropout' | 'attention' | 'seqLen' | 'batch' | 'optimizer' | 'lr' | 'clipNorm' | 'weightDecay' | 'schedule' | 'previewEvery'>;
+
+/** Per-task starting points that learn visibly within a minute on their size class. */
+export function preset(task: TaskName, size: SizeClass): Preset {
+  const small = size === 'software';
+  const common = { numLayers: 1, bidirectional: false, dropout: 0, weightDecay: 0, schedule: 'constant' as const, clipNorm: 1 };
+  switch (task) {
+    case 'charLM':
+      return { ...common, cell: 'lstm', hiddenSize: small ? 32 : 128, embeddingDim: 16, attention: 'general', seqLen: small ? 16 : 64, batch: small ? 8 : 32, optimizer: 'adam', lr: 0.01, previewEvery: small ? 20 : 100 };
+    case 'timeSeries':
+      return { ...common, cell: 'gru', hiddenSize: small ? 16 : 64, embeddingDim: 16, attention: 'general', seqLen: small ? 16 : 48, batch: small ? 8 : 32, optimizer: 'adam', lr: 0.01, previewEvery: small ? 20 : 100 };
+    case 'seq2seq':
+      return { ...common, cell: 'lstm', hiddenSize: small ? 32 : 64, embeddingDim: 16, attention: 'general', seqLen: 6, batch: small ? 16 : 32, optimizer: 'adam', lr: 0.01, previewEvery: small ? 20 : 100 };
+  }
+}
+
+export function defaultParams(size: SizeClass, task: TaskName = 'charLM'): Params {
+  return {
+    task,
+    text: 'sonnets',
+    series: 'noisySine',
+    toy: 'reverse',
+    seed: 1,
+    stateful: false,
+    teacherForcing: 1,
+    momentum: 0.9,
+    stepSize: 200,
+    gamma: 0.5,
+    tMax: 1000,
+    temperature: 0.7,
+    topK: 10,
+    sampleLength: 80,
+    prompt: '',
+    horizon: 24,
+    ...preset(task, size),
+  };
+}
+
+/** The model-shaping subset, stored in saved weight files so a load can rebuild the same model. */
+export const MODEL_KEYS = ['task', 'text', 'cell', 'hiddenSize', 'numLayers', 'bidirectional', 'embeddingDim', 'dropout', 'attention', 'seed'] as const;
