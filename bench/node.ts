@@ -24,6 +24,7 @@ import { multiHeadAttentionChecks } from '../test/checks/multiHeadAttention.js';
 import { rnnAttentionChecks } from '../test/checks/rnnAttention.js';
 import { decodeChecks } from '../test/checks/decode.js';
 import { seq2seqChecks } from '../test/checks/seq2seq.js';
+import { nanGuardChecks } from '../test/checks/nanGuard.js';
 
 const args = new Map(
   process.argv.slice(2).map((a) => {
@@ -46,7 +47,7 @@ report.adapter = gpu.adapterInfo;
 report.features = gpu.features;
 if (args.has('check')) {
   let failed = 0;
-  const checks = [...kernelChecks, ...recurrentChecks, ...recurrentGradChecks, ...trainingChecks, ...modelGradChecks, ...attentionChecks, ...multiHeadAttentionChecks, ...rnnAttentionChecks, ...decodeChecks, ...seq2seqChecks];
+  const checks = [...kernelChecks, ...recurrentChecks, ...recurrentGradChecks, ...trainingChecks, ...modelGradChecks, ...attentionChecks, ...multiHeadAttentionChecks, ...rnnAttentionChecks, ...decodeChecks, ...seq2seqChecks, ...nanGuardChecks];
   for (const check of checks) {
     try {
       await check.run(gpu);

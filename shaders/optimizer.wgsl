@@ -15,13 +15,15 @@
 // (the torch 1.13 single-tensor formulas, in the same order; the per-step scalars are computed on
 // the host in float64 and rounded to f32 once, as torch does for Python-float hyperparameters).
 // An element with θ = 0 and g = 0 stays 0 under every kind (padding is left unchanged).
+// GUARD (the NaN/Inf guard, nan_guard.wgsl ran before): when normSq[1] != 0 nothing is written —
+// θ and the moments keep their values (the step's loss or gradient norm was not finite).
 //
 // Bindings (group 0):
 //   0 theta   storage, read_write  array<f32>  parameters, flat
 //   1 grad    storage, read        array<f32>  gradients, same layout
 //   2 moment1 storage, read_write  array<f32>  SGD momentum buffer / Adam m (16-byte spare if unused)
 //   3 moment2 storage, read_write  array<f32>  Adam v (16-byte spare if unused)
-//   4 normSq  storage, read        array<f32>  [0] = Σ g² (CLIP_NORM only)
+//   4 normSq  storage, read        array<f32>  [0] = Σ g² (CLIP_NORM only), [1] = skip flag (GUARD only)
 //   5 hyper   uniform              Hyper   per-step scalars, rewritten before each step
 //   6 span    uniform              Span    the element range of this dispatch, fixed
 // Workgroup: WG threads, one element each. Grid: (gridX, ⌈count / (gridX·WG)⌉).
@@ -56,6 +58,7 @@ override NESTEROV: bool = false;
 override DECOUPLED: bool = false;
 override CLIP_NORM: bool = false;
 override CLIP_VALUE: bool = false;
+override GUARD: bool = false;
 override WG: u32 = 256u;
 
 @group(0) @binding(0) var<storage, read_write> theta: array<f32>;
@@ -70,6 +73,7 @@ override WG: u32 = 256u;
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let k = gid.x + gid.y * span.gridX * WG;
   if (k >= span.count) { return; }
+  if (GUARD && normSq[1] != 0.0) { return; }
   let i = span.offset + k;
   var g = grad[i];
   if (CLIP_VALUE) { g = clamp(g, -hyper.clipValue, hyper.clipValue); }

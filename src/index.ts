@@ -4,6 +4,10 @@
  */
 export { requestGpu, Gpu, type RequestGpuOptions, type GpuStats, type LimitName } from './gpu/device.js';
 export { GpuError, ShapeError } from './gpu/errors.js';
+export { GpuLostError, NonFiniteError } from './gpu/errors.js';
+export { type MemoryStats } from './gpu/memory.js';
+export { type ModelSnapshot, type RecoverSource } from './nn/recovery.js';
+export { nanGuardDispatch, decodeGuardRecord, NAN_GUARD_RECORD_BYTES, NAN_GUARD_LOSS, NAN_GUARD_GRAD, type NanGuardArgs, type GuardRecord } from './kernels/nanGuard.js';
 export { BufferPool, type PoolStats } from './gpu/pool.js';
 export { KernelSource, type BindingInfo, type OverrideValues } from './gpu/kernel.js';
 export { Profiler, type GpuTimings } from './gpu/profiler.js';
@@ -19,6 +23,7 @@ export { RecurrentPlan, type RunStats } from './plan/recurrentPlan.js';
 export { repackWhh, unpackWhh, cellStepDispatch } from './kernels/cellStep.js';
 export { readParameter, type StateDict, type StateDictValue, type NamedTensor } from './io/stateDict.js';
 export { parseSafetensors, writeSafetensors } from './io/safetensors.js';
+export { readCheckpoint, crc32, CHECKPOINT_VERSION, type CheckpointFile, type LoadCheckpointOptions } from './io/checkpoint.js';
 export { crossEntropy, crossEntropyDispatches, type CrossEntropyArgs } from './kernels/crossEntropy.js';
 export { mse, mseDispatch, type MseArgs } from './kernels/mse.js';
 export { reduceSum, reduceSumDispatches, reduceSumScratch, type ReduceSumArgs, type ElementRange } from './kernels/reduceSum.js';

@@ -30,6 +30,7 @@ import dropout from '../shaders/dropout.wgsl?raw';
 import nextToken from '../shaders/next_token.wgsl?raw';
 import beamSearchStep from '../shaders/beam_search_step.wgsl?raw';
 import gatherRows from '../shaders/gather_rows.wgsl?raw';
+import nanGuard from '../shaders/nan_guard.wgsl?raw';
 
 export const SHADERS: Record<string, string> = {
   'activations.wgsl': activations,
@@ -63,4 +64,5 @@ export const SHADERS: Record<string, string> = {
   'next_token.wgsl': nextToken,
   'beam_search_step.wgsl': beamSearchStep,
   'gather_rows.wgsl': gatherRows,
+  'nan_guard.wgsl': nanGuard,
 };

@@ -1,5 +1,5 @@
 import type { Gpu } from './gpu/device.js';
-import { ShapeError, fmtShape } from './gpu/errors.js';
+import { GpuLostError, ShapeError, fmtShape } from './gpu/errors.js';
 import { TENSOR_USAGE } from './gpu/flags.js';
 
 /** Element type of a tensor. seqgpu computes in f32. */
@@ -15,21 +15,57 @@ function checkShape(shape: readonly number[], what: string): number {
   return size;
 }
 
+/** Throws unless `data` is a typed array of numbers or an array (or array-like object) of numbers. */
+function checkData(what: string, data: ArrayLike<number>): void {
+  if (ArrayBuffer.isView(data) && !(data instanceof DataView) && typeof (data as unknown as unknown[])[0] !== 'bigint') return;
+  if (data === null || typeof data !== 'object' || !Number.isInteger(data.length) || ArrayBuffer.isView(data)) {
+    throw new ShapeError(`${what}: data must be numbers (an array or a typed array), got ${ArrayBuffer.isView(data) ? (data as object).constructor.name : typeof data}`);
+  }
+  for (let i = 0; i < data.length; i++) {
+    if (typeof data[i] !== 'number') throw new ShapeError(`${what}: data[${i}] is ${typeof data[i] === 'string' ? `'${data[i]}'` : String(data[i])}, not a number`);
+  }
+}
+
 /**
  * A dense row-major f32 tensor in a GPU buffer taken from the device's pool.
  * `destroy()` gives the buffer back to the pool; a destroyed tensor cannot be used.
+ * @example
+ * ```ts
+ * const x = Tensor.from(gpu, [1, 2, 3, 4, 5, 6], [2, 3]); // row-major f32
+ * const y = softmax(gpu, x);                              // ops return new tensors
+ * console.log(y.shape, await y.read());                  // [2, 3] Float32Array(6)
+ * x.destroy(); y.destroy();                              // buffers go back to the pool
+ * ```
  */
 export class Tensor {
+  /** Element type: always `'f32'`. */
   readonly dtype: DType = 'f32';
+  /** Number of elements: the product of `shape`. */
   readonly size: number;
   private _buffer: GPUBuffer | null;
+  /** `gpu.generation` when it was created: a tensor of a lost device cannot be used after `gpu.recover()`. */
+  private readonly generation: number;
 
+  /**
+   * Use {@link Tensor.empty}, {@link Tensor.from} or {@link Tensor.zeros}.
+   * @param gpu - The device holding the buffer.
+   * @param shape - Sizes of the dimensions, outermost first (row-major); every size ≥ 1.
+   * @param buffer - A pool buffer of at least `4 · size` bytes.
+   */
   private constructor(readonly gpu: Gpu, readonly shape: readonly number[], buffer: GPUBuffer) {
     this.size = shape.reduce((a, b) => a * b, 1);
     this._buffer = buffer;
+    this.generation = gpu.generation;
   }
 
-  /** An uninitialised tensor (contents are whatever the pooled buffer held). */
+  /**
+   * An uninitialised tensor (contents are whatever the pooled buffer held).
+   * @param gpu - The device to allocate on.
+   * @param shape - Sizes of the dimensions; each a positive integer.
+   * @param label - Names the tensor in error messages and the buffer's label.
+   * @throws ShapeError if a size is not a positive integer or the tensor is larger than the
+   *   device's `maxStorageBufferBindingSize`; GpuError if the device is lost or destroyed.
+   */
   static empty(gpu: Gpu, shape: readonly number[], label = 'tensor'): Tensor {
     const size = checkShape(shape, label);
     const bytes = size * 4;
@@ -42,9 +78,18 @@ export class Tensor {
     return new Tensor(gpu, [...shape], gpu.pool.acquire(bytes, TENSOR_USAGE, label));
   }
 
-  /** A tensor holding `data` (length must equal the product of `shape`). */
+  /**
+   * A tensor holding `data` (length must equal the product of `shape`).
+   * @param gpu - The device to allocate on.
+   * @param data - Row-major values (converted to f32).
+   * @param shape - Sizes of the dimensions; each a positive integer.
+   * @param label - Names the tensor in error messages and the buffer's label.
+   * @throws ShapeError if `data.length` differs from the product of `shape`, and as
+   *   {@link Tensor.empty}.
+   */
   static from(gpu: Gpu, data: ArrayLike<number>, shape: readonly number[], label = 'tensor'): Tensor {
     const size = checkShape(shape, label);
+    checkData(label, data);
     if (data.length !== size) {
       throw new ShapeError(`${label}: data has ${data.length} elements but shape ${fmtShape(shape)} needs ${size}`);
     }
@@ -53,22 +98,39 @@ export class Tensor {
     return t;
   }
 
-  /** A tensor of zeros. */
+  /**
+   * A tensor of zeros.
+   * @param gpu - The device to allocate on.
+   * @param shape - Sizes of the dimensions; each a positive integer.
+   * @param label - Names the tensor in error messages and the buffer's label.
+   * @throws ShapeError as {@link Tensor.empty}.
+   */
   static zeros(gpu: Gpu, shape: readonly number[], label = 'tensor'): Tensor {
     return Tensor.from(gpu, new Float32Array(checkShape(shape, label)), shape, label);
   }
 
+  /**
+   * The GPU buffer (may be larger than `4 · size` bytes: pool sizes are rounded up).
+   * @throws ShapeError if the tensor was destroyed.
+   */
   get buffer(): GPUBuffer {
     if (!this._buffer) throw new ShapeError(`tensor ${fmtShape(this.shape)} was destroyed`);
+    if (this.generation !== this.gpu.generation) throw new GpuLostError(`tensor ${fmtShape(this.shape)} was on a WebGPU device that was lost; create it again after recover()`, 'recovered');
     return this._buffer;
   }
 
+  /** True after {@link Tensor.destroy}. */
   get destroyed(): boolean {
     return this._buffer === null;
   }
 
-  /** Overwrites the whole tensor from the CPU. */
+  /**
+   * Overwrites the whole tensor from the CPU.
+   * @param data - `size` row-major values (converted to f32).
+   * @throws ShapeError if `data.length` differs from `size`.
+   */
   write(data: ArrayLike<number>): void {
+    checkData('write', data);
     if (data.length !== this.size) {
       throw new ShapeError(`write: data has ${data.length} elements, tensor ${fmtShape(this.shape)} has ${this.size}`);
     }

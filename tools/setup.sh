@@ -2,6 +2,8 @@
 # Installs what seqgpu's tests, bench and demo need on a fresh Debian machine (root or sudo):
 #   chromium   — headless browser for the browser tests and bench; ships SwiftShader's Vulkan ICD
 #   libvulkan1 — the Vulkan loader that Dawn's Node bindings (npm 'webgpu') open
+#   python3-torch (PyTorch 1.13) + libopenblas0-pthread — test/node/checkpoint.test.ts has PyTorch
+#                load seqgpu's checkpoints (test/fixtures/load_checkpoint.py); without it that test skips
 # then the npm packages (puppeteer's own browser download is skipped: Debian's chromium is used).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,5 +14,9 @@ SUDO=""
 if ! command -v chromium >/dev/null || ! dpkg -s libvulkan1 >/dev/null 2>&1; then
   $SUDO apt-get update -q
   $SUDO apt-get install -y -q -o DPkg::Lock::Timeout=900 chromium libvulkan1
+fi
+if ! dpkg -s python3-torch >/dev/null 2>&1; then
+  $SUDO apt-get update -q
+  $SUDO apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=900 python3-torch libopenblas0-pthread
 fi
 npm ci --no-audit --no-fund

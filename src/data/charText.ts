@@ -3,19 +3,29 @@
 
 /** The characters of a text as token ids 0 … size−1 (sorted, so the ids are stable). */
 export class CharVocab {
+  /** The distinct characters, sorted: id i is `chars[i]`. */
   readonly chars: string[];
   private readonly index: Map<string, number>;
 
+  /**
+   * The vocabulary of `text`.
+   * @param text - Every character the vocabulary must cover.
+   */
   constructor(text: string) {
     this.chars = [...new Set(text)].sort();
     this.index = new Map(this.chars.map((ch, i) => [ch, i]));
   }
 
+  /** Number of distinct characters (the model's vocabulary size). */
   get size(): number {
     return this.chars.length;
   }
 
-  /** Token ids of `text`; throws naming the first character not in the vocabulary. */
+  /**
+   * Token ids of `text`; throws naming the first character not in the vocabulary.
+   * @param text - Text made of the vocabulary's characters.
+   * @throws RangeError naming the first unknown character and its position.
+   */
   encode(text: string): Int32Array {
     return Int32Array.from([...text], (ch, i) => {
       const id = this.index.get(ch);
@@ -24,6 +34,10 @@ export class CharVocab {
     });
   }
 
+  /**
+   * The text of token ids; an id outside the vocabulary becomes '�'.
+   * @param ids - Token ids.
+   */
   decode(ids: ArrayLike<number>): string {
     return Array.from(ids, (i) => this.chars[i] ?? '�').join('');
   }
@@ -32,6 +46,13 @@ export class CharVocab {
 /**
  * A batch of `batch` random windows of `seqLen` tokens and, as targets, the next token of each
  * (next-character prediction). Time-major: element (t, b) at t·batch + b.
+ * @param ids - The encoded text.
+ * @param seqLen - Timesteps per window.
+ * @param batch - Windows.
+ * @param rand - Uniform [0, 1) source, e.g. {@link rng}(seed).
+ * @returns A {@link Batch} for `SequenceModel.trainStep`: `inputs` and `targets` [seqLen·batch],
+ *   time-major.
+ * @throws RangeError when the text is shorter than seqLen + 1 tokens.
  */
 export function randomWindows(ids: ArrayLike<number>, seqLen: number, batch: number, rand: () => number): { inputs: Int32Array; targets: Int32Array; seqLen: number; batch: number } {
   if (ids.length < seqLen + 1) throw new RangeError(`randomWindows: the text has ${ids.length} tokens, a window needs seqLen + 1 = ${seqLen + 1}`);

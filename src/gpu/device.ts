@@ -1,5 +1,7 @@
 import { BufferPool } from './pool.js';
-import { GpuError } from './errors.js';
+import { checkRequestGpuOptions } from './requestOptions.js';
+import { GpuError, GpuLostError, ShapeError } from './errors.js';
+import { trackBuffers, type BufferCounter, type MemoryStats } from './memory.js';
 import { KernelSource, resolveIncludes, type OverrideValues } from './kernel.js';
 import { encodeDispatches, type Dispatch } from './dispatch.js';
 import { BufferUsage, MapMode, READBACK_USAGE, UNIFORM_USAGE } from './flags.js';
@@ -10,6 +12,10 @@ import { SHADERS } from '../shaders.js';
 export interface RequestGpuOptions {
   /** A `navigator.gpu`-like object to use instead of the platform's. */
   gpu?: GPU;
+  /**
+   * Passed to `requestAdapter` (and again by {@link Gpu.recover}): `'high-performance'` or
+   * `'low-power'`.
+   */
   powerPreference?: GPUPowerPreference;
   /**
    * `'adapter'` (default) requests the adapter's own limits for the ones seqgpu uses;
@@ -24,8 +30,11 @@ export interface RequestGpuOptions {
 
 /** Counts a test can assert: they are deterministic for a given workload. */
 export interface GpuStats {
+  /** Command buffers submitted (`gpu.run`, `gpu.submit`, readbacks). */
   submits: number;
+  /** Compute dispatches submitted through `gpu.run` / `gpu.submit`. */
   dispatches: number;
+  /** Compute pipelines compiled; flat once every (shader, constants) pair was seen. */
   pipelinesCreated: number;
 }
 
@@ -42,6 +51,7 @@ const LIMIT_NAMES = [
   'maxStorageBuffersPerShaderStage',
   'maxUniformBufferBindingSize',
 ] as const;
+/** The device limits seqgpu reads and requests; `gpu.limits` holds their values. */
 export type LimitName = (typeof LIMIT_NAMES)[number];
 
 const OPTIONAL_FEATURES = ['timestamp-query', 'subgroups', 'shader-f16'] as const;
@@ -87,8 +97,18 @@ function noAdapterMessage(): string {
 /**
  * Opens a WebGPU device in the browser (`navigator.gpu`) or in Node (Dawn's `webgpu`
  * package), with the optional features seqgpu can use when the adapter has them.
+ * @param opts - Where to find WebGPU, which limits and optional features to request.
+ * @returns A {@link Gpu} wrapping the new device.
+ * @throws GpuError saying what to install or which flag to pass when there is no WebGPU (no
+ *   `navigator.gpu`, or in Node no `webgpu` package) or no adapter.
+ * @example
+ * ```ts
+ * const gpu = await requestGpu();                   // navigator.gpu, or Dawn in Node
+ * const small = await requestGpu({ limits: 'default' }); // what every WebGPU device guarantees
+ * ```
  */
 export async function requestGpu(opts: RequestGpuOptions = {}): Promise<Gpu> {
+  checkRequestGpuOptions(opts);
   const gpu = await platformGpu(opts);
   const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference });
   if (!adapter) throw new GpuError(noAdapterMessage());
@@ -100,35 +120,68 @@ export async function requestGpu(opts: RequestGpuOptions = {}): Promise<Gpu> {
     for (const k of LIMIT_NAMES) requiredLimits[k] = adapter.limits[k];
   }
   const device = await adapter.requestDevice({ requiredFeatures, requiredLimits, label: 'seqgpu' });
-  return new Gpu(gpu, adapter, device);
+  return new Gpu(gpu, adapter, device, opts);
 }
 
 /**
  * A WebGPU device and everything seqgpu owns on it: the buffer pool, the kernels (reflected
  * from WGSL) and the pipeline cache. Call {@link Gpu.destroy} when done.
+ * @example
+ * ```ts
+ * const gpu = await requestGpu();
+ * gpu.onError((message) => console.warn(message));   // uncaptured GPU errors
+ * const a = Tensor.from(gpu, [1, 2, 3, 4], [2, 2]);
+ * const c = matmul(gpu, a, a);                       // one dispatch, one submit
+ * console.log(await c.read(), gpu.stats, gpu.memory());
+ * gpu.destroy();
+ * ```
  */
 export class Gpu {
+  /** The buffer pool every tensor, plan and layer on this device takes its buffers from. */
   readonly pool: BufferPool;
+  /** Submit, dispatch and pipeline counters (the same object, updated in place). */
   readonly stats: GpuStats = { submits: 0, dispatches: 0, pipelinesCreated: 0 };
+  /** Which optional features the device has (requested when the adapter offers them). */
   readonly features: { timestampQuery: boolean; subgroups: boolean; shaderF16: boolean };
+  /** The device's limits that seqgpu uses; kernels size their tiles and splits from these. */
   readonly limits: Record<LimitName, number>;
+  /**
+   * What the adapter says about itself (empty strings where it says nothing); `isFallbackAdapter`
+   * is true for software adapters such as SwiftShader on some platforms.
+   */
   readonly adapterInfo: { vendor: string; architecture: string; device: string; description: string; isFallbackAdapter: boolean };
-  /** Resolves when the device is lost (including by {@link Gpu.destroy}). */
-  readonly lost: Promise<GPUDeviceLostInfo>;
   private lostInfo: GPUDeviceLostInfo | null = null;
   private destroyed = false;
   private errors: string[] = [];
   private errorListeners = new Set<(message: string) => void>();
+  // Device loss and recovery (README "Device loss"): the device, its adapter, its lost promise and
+  // its buffer counters are replaced by recover(); `generation` counts the devices opened.
+  private _adapter: GPUAdapter;
+  private _device: GPUDevice;
+  private _lost!: Promise<GPUDeviceLostInfo>;
+  private _generation = 0;
+  private counter!: BufferCounter;
+  private lostListeners = new Set<(info: GPUDeviceLostInfo) => void>();
+  private recovering: Promise<boolean> | null = null;
   private kernels = new Map<string, { source: KernelSource; layout: GPUBindGroupLayout; pipelineLayout: GPUPipelineLayout }>();
   private pipelines = new Map<string, GPUComputePipeline>();
   private dummy: GPUBuffer | null = null;
 
+  /**
+   * Use {@link requestGpu}, which opens the adapter and device.
+   * @param adapter - The adapter `device` came from.
+   * @param device - An open device; the Gpu listens to its errors and loss and counts its buffers.
+   */
   constructor(
     /** Kept so the platform object (Dawn's instance in Node) lives as long as the device. */
     readonly platform: GPU,
-    readonly adapter: GPUAdapter,
-    readonly device: GPUDevice,
+    adapter: GPUAdapter,
+    device: GPUDevice,
+    /** What requestGpu was given; recover() asks for an adapter with the same powerPreference. */
+    private readonly requestOptions: RequestGpuOptions = {},
   ) {
+    this._adapter = adapter;
+    this._device = device;
     this.pool = new BufferPool(device);
     const f = device.features;
     this.features = { timestampQuery: f.has('timestamp-query'), subgroups: f.has('subgroups'), shaderF16: f.has('shader-f16') };
@@ -141,31 +194,147 @@ export class Gpu {
       description: info.description ?? '',
       isFallbackAdapter: (info as { isFallbackAdapter?: boolean }).isFallbackAdapter ?? false,
     };
+    this.attach(device);
+  }
+
+  /** Listens to `device`'s errors and loss, and counts its buffers. */
+  private attach(device: GPUDevice): void {
+    this.counter = trackBuffers(device);
     device.addEventListener('uncapturederror', (ev) => {
+      if (device !== this._device) return;
       const err = (ev as GPUUncapturedErrorEvent).error;
       const message = `${err.constructor?.name ?? 'GPUError'}: ${err.message}`;
       this.errors.push(message);
       if (this.errorListeners.size === 0) console.error(`seqgpu: uncaptured WebGPU error: ${message}`);
       for (const l of this.errorListeners) l(message);
     });
-    this.lost = device.lost.then((info) => {
+    this._lost = device.lost.then((info) => {
+      if (device !== this._device) return info;
       this.lostInfo = info;
-      if (!this.destroyed) console.error(`seqgpu: WebGPU device lost (${info.reason}): ${info.message}`);
+      if (!this.destroyed) {
+        if (this.lostListeners.size === 0) console.error(`seqgpu: WebGPU device lost (${info.reason}): ${info.message}`);
+        for (const l of this.lostListeners) l(info);
+      }
       return info;
     });
   }
 
-  /** Calls `listener` with each uncaptured GPU error (they are also thrown at the next readback). */
+  /** The WebGPU device (a new one after {@link Gpu.recover}). */
+  get device(): GPUDevice {
+    return this._device;
+  }
+
+  /** The adapter the current device came from. */
+  get adapter(): GPUAdapter {
+    return this._adapter;
+  }
+
+  /**
+   * Resolves with the `GPUDeviceLostInfo` when the current device is lost — `reason` is
+   * `'destroyed'` after `device.destroy()` (or {@link Gpu.destroy}), else `'unknown'` (driver
+   * reset, GPU removed, out of memory). After {@link Gpu.recover} it is the new device's promise.
+   * It never rejects.
+   */
+  get lost(): Promise<GPUDeviceLostInfo> {
+    return this._lost;
+  }
+
+  /** True once the current device is lost, until {@link Gpu.recover} opens a new one. */
+  get isLost(): boolean {
+    return this.lostInfo !== null;
+  }
+
+  /**
+   * Devices opened so far minus one: 0 for the first, +1 per {@link Gpu.recover}. Objects holding
+   * GPU buffers remember the generation they were built on and refuse work on a later one until
+   * their own `recover()`.
+   */
+  get generation(): number {
+    return this._generation;
+  }
+
+  /**
+   * Calls `listener` when a device of this Gpu is lost (not for {@link Gpu.destroy}), e.g. to
+   * stop a training loop and call `model.recover()`. Returns a function that removes it. While a
+   * listener is registered, a loss is not also logged with console.error.
+   * @param listener - Called with the lost device's `GPUDeviceLostInfo`.
+   */
+  onLost(listener: (info: GPUDeviceLostInfo) => void): () => void {
+    this.lostListeners.add(listener);
+    return () => this.lostListeners.delete(listener);
+  }
+
+  /**
+   * After a device loss: opens a new device (a new adapter from the same platform, with the lost
+   * device's features and limits), drops every buffer, pipeline and kernel of the old one and
+   * bumps {@link generation}. Resolves true when it opened one, false when the device was not
+   * lost (nothing is done). Models, layers and tensors built before are not restored by this:
+   * call their `recover()` (which calls this first), see README "Device loss". Concurrent calls
+   * share one recovery.
+   */
+  recover(): Promise<boolean> {
+    if (this.destroyed) return Promise.reject(new GpuError('seqgpu: this Gpu was destroyed; create a new one with requestGpu()'));
+    if (this.recovering) return this.recovering;
+    if (!this.lostInfo) return Promise.resolve(false);
+    this.recovering = (async () => {
+      const old = this._device;
+      const adapter = await this.platform.requestAdapter({ powerPreference: this.requestOptions.powerPreference });
+      if (!adapter) throw new GpuLostError(`seqgpu: recover() found no WebGPU adapter after the device was lost. ${noAdapterMessage()}`, this.lostInfo?.reason);
+      // The lost device's limits, within what this adapter offers (the same hardware: the same).
+      const requiredLimits: Record<string, number> = {};
+      for (const k in old.limits) {
+        const v = (old.limits as unknown as Record<string, unknown>)[k];
+        const a = (adapter.limits as unknown as Record<string, unknown>)[k];
+        if (typeof v === 'number' && typeof a === 'number') requiredLimits[k] = k.startsWith('min') ? Math.max(v, a) : Math.min(v, a);
+      }
+      const requiredFeatures = [...old.features].filter((f) => adapter.features.has(f)) as GPUFeatureName[];
+      const device = await adapter.requestDevice({ requiredFeatures, requiredLimits, label: 'seqgpu' });
+      for (const k of LIMIT_NAMES) this.limits[k] = device.limits[k];
+      this.pool.rebind(device);
+      this.dummy = null;
+      this.pipelines.clear();
+      this.kernels.clear();
+      this.errors.length = 0;
+      this._adapter = adapter;
+      this._device = device;
+      this._generation++;
+      this.lostInfo = null;
+      this.attach(device);
+      return true;
+    })().finally(() => {
+      this.recovering = null;
+    });
+    return this.recovering;
+  }
+
+  /**
+   * Live GPU buffers of the current device (every createBuffer minus every destroy, whoever
+   * called them) and the pool's counters: a steady loop must leave `liveBuffers` and `liveBytes`
+   * unchanged. Buffers in the pool's free list count as live until {@link BufferPool.trim}.
+   */
+  memory(): MemoryStats {
+    return { ...this.counter, pool: { ...this.pool.stats } };
+  }
+
+  /**
+   * Calls `listener` with each uncaptured GPU error (they are also thrown at the next readback).
+   * @param listener - Called with `'<GPUError class>: <message>'` for each error.
+   * @returns A function that removes the listener.
+   */
   onError(listener: (message: string) => void): () => void {
     this.errorListeners.add(listener);
     return () => this.errorListeners.delete(listener);
   }
 
-  /** Throws if the device is lost or destroyed. */
+  /** Throws if the Gpu was destroyed, or a {@link GpuLostError} if its device is lost. */
   assertUsable(): void {
     if (this.destroyed) throw new GpuError('seqgpu: this Gpu was destroyed');
     if (this.lostInfo) {
-      throw new GpuError(`seqgpu: the WebGPU device was lost (${this.lostInfo.reason}): ${this.lostInfo.message}. Create a new one with requestGpu().`);
+      throw new GpuLostError(
+        `seqgpu: the WebGPU device was lost (${this.lostInfo.reason})${this.lostInfo.message ? `: ${this.lostInfo.message}` : ''}. ` +
+          'Call `await model.recover()` (or `await gpu.recover()`) to continue on a new device, or create a new one with requestGpu().',
+        this.lostInfo.reason,
+      );
     }
   }
 
@@ -177,7 +346,11 @@ export class Gpu {
     throw new GpuError(`seqgpu: the GPU reported ${list.length} error(s): ${list.join(' | ')}`);
   }
 
-  /** The reflected kernel `name` (a file in shaders/) and its bind group layout. */
+  /**
+   * The reflected kernel `name` (a file in shaders/) and its bind group layout.
+   * @param name - A shader file name from `shaders/`, e.g. `'matmul.wgsl'`.
+   * @throws GpuError for an unknown shader or one that fails reflection.
+   */
   kernel(name: string) {
     let k = this.kernels.get(name);
     if (!k) {
@@ -190,7 +363,12 @@ export class Gpu {
     return k;
   }
 
-  /** The compute pipeline for `name` with `constants`, created once per key and cached. */
+  /**
+   * The compute pipeline for `name` with `constants`, created once per key and cached.
+   * @param name - A shader file name from `shaders/`.
+   * @param constants - Values of its `override` constants (tile sizes, switches); the cache key.
+   * @throws GpuError for an unknown shader or constant, or when the device is lost.
+   */
   pipeline(name: string, constants: OverrideValues = {}): GPUComputePipeline {
     const key = `${name}|${Object.keys(constants).sort().map((k) => `${k}=${constants[k]}`).join(',')}`;
     let p = this.pipelines.get(key);
@@ -209,7 +387,13 @@ export class Gpu {
     return p;
   }
 
-  /** A uniform buffer (from the pool) holding `values` laid out as kernel `name`'s `binding` struct. */
+  /**
+   * A uniform buffer (from the pool) holding `values` laid out as kernel `name`'s `binding` struct.
+   * @param name - A shader file name from `shaders/`.
+   * @param binding - The name of its `var<uniform>`.
+   * @param values - Every member of the uniform struct, by name.
+   * @returns A pool buffer the caller releases (eager calls list it in `Dispatch.transient`).
+   */
   uniform(name: string, binding: string, values: Record<string, number>): GPUBuffer {
     const data = this.kernel(name).source.packUniform(binding, values);
     const buf = this.pool.acquire(data.byteLength, UNIFORM_USAGE, `${name}.${binding}`);
@@ -217,7 +401,12 @@ export class Gpu {
     return buf;
   }
 
-  /** A bind group for kernel `name`, resources given by their WGSL names. */
+  /**
+   * A bind group for kernel `name`, resources given by their WGSL names.
+   * @param name - A shader file name from `shaders/`.
+   * @param resources - A buffer (or a buffer range) for every binding, by its WGSL variable name.
+   * @throws GpuError naming the binding when one is missing or unknown.
+   */
   bindGroup(name: string, resources: Record<string, GPUBuffer | GPUBufferBinding>): GPUBindGroup {
     const k = this.kernel(name);
     const known = new Set(k.source.bindings.map((b) => b.name));
@@ -227,6 +416,10 @@ export class Gpu {
     const entries = k.source.bindings.map((b) => {
       const r = resources[b.name];
       if (!r) throw new GpuError(`${name}: binding '${b.name}' was not given`);
+      // A binding past the device's limit would be a validation error: name the binding and the limit instead.
+      const bytes = 'buffer' in r ? (r.size ?? r.buffer.size - (r.offset ?? 0)) : r.size;
+      const limit = b.type === 'uniform' ? this.limits.maxUniformBufferBindingSize : this.limits.maxStorageBufferBindingSize;
+      if (bytes > limit) throw new ShapeError(`${name}: binding '${b.name}' is ${bytes} bytes, more than this device's ${b.type === 'uniform' ? 'maxUniformBufferBindingSize' : 'maxStorageBufferBindingSize'} (${limit})`);
       return { binding: b.binding, resource: 'buffer' in r ? r : { buffer: r } };
     });
     return this.device.createBindGroup({ label: name, layout: k.layout, entries });
@@ -241,6 +434,10 @@ export class Gpu {
   /**
    * Encodes `dispatches` into one command buffer and submits it once. With a `profiler`,
    * each dispatch runs in its own pass bracketed by timestamp queries.
+   * @param dispatches - What to run, in order; their `transient` buffers go back to the pool after
+   *   the submit.
+   * @param profiler - From {@link Gpu.createProfiler}; read the times with `profiler.read()`.
+   * @throws GpuLostError when the device is lost; GpuError when this Gpu was destroyed.
    */
   run(dispatches: readonly Dispatch[], profiler?: Profiler): void {
     this.assertUsable();
@@ -262,14 +459,27 @@ export class Gpu {
     for (const d of dispatches) for (const b of d.transient ?? []) this.pool.release(b);
   }
 
-  /** Finishes `encoder` and submits it; counts the submit and its `dispatches`. */
+  /**
+   * Finishes `encoder` and submits it; counts the submit and its `dispatches`.
+   * @param encoder - A command encoder with the work recorded.
+   * @param dispatches - How many dispatches it holds (added to `stats.dispatches`).
+   */
   submit(encoder: GPUCommandEncoder, dispatches: number): void {
+    this.assertUsable();
     this.device.queue.submit([encoder.finish()]);
     this.stats.submits++;
     this.stats.dispatches += dispatches;
   }
 
-  /** Copies `byteLength` bytes of `buffer` back to the CPU. Surfaces pending GPU errors. */
+  /**
+   * Copies `byteLength` bytes of `buffer` back to the CPU. Surfaces pending GPU errors.
+   * @param buffer - A buffer with `COPY_SRC` usage.
+   * @param byteOffset - Where to start, a multiple of 4.
+   * @param byteLength - How many bytes to return (the rest of the buffer by default).
+   * @returns A new ArrayBuffer of `byteLength` bytes.
+   * @throws GpuError listing the GPU errors reported since the last check; GpuLostError when the
+   *   device is lost.
+   */
   async readBuffer(buffer: GPUBuffer, byteOffset = 0, byteLength = buffer.size - byteOffset): Promise<ArrayBuffer> {
     this.assertUsable();
     const size = Math.ceil(byteLength / 4) * 4;
@@ -285,6 +495,10 @@ export class Gpu {
       this.throwIfFailed();
       return out;
     } catch (e) {
+      // A mapping aborted by a device loss may reject before the loss is reported: wait for it briefly.
+      if (!this.lostInfo && !this.destroyed && ['AbortError', 'OperationError'].includes((e as Error)?.name)) {
+        await Promise.race([this._lost, new Promise((r) => setTimeout(r, 200))]);
+      }
       if (this.lostInfo || this.destroyed) this.assertUsable();
       this.throwIfFailed();
       throw e;
@@ -300,7 +514,10 @@ export class Gpu {
     this.throwIfFailed();
   }
 
-  /** A profiler bound to this device, or null when the adapter has no `timestamp-query`. */
+  /**
+   * A profiler bound to this device, or null when the adapter has no `timestamp-query`.
+   * @param capacity - Dispatches per run it has queries for at first (grown when a run has more).
+   */
   createProfiler(capacity = 64): Profiler | null {
     return this.features.timestampQuery ? new Profiler(this, capacity) : null;
   }

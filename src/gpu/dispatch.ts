@@ -4,10 +4,15 @@
  * go back to the pool once the dispatch has been submitted; a Plan keeps them instead.
  */
 export interface Dispatch {
+  /** Names the dispatch in profiles ({@link GpuTimings}) and GPU error messages. */
   label: string;
+  /** The compute pipeline (from `gpu.pipeline(shader, constants)`). */
   pipeline: GPUComputePipeline;
+  /** Its resources, bound at group 0 (from `gpu.bindGroup(shader, buffers)`). */
   bindGroup: GPUBindGroup;
+  /** Workgroup counts in x, y, z; each at most the device's `maxComputeWorkgroupsPerDimension`. */
   workgroups: readonly [number, number, number];
+  /** Pool buffers (uniforms) released after the eager call that submits it; a plan that keeps the dispatch takes them over. */
   transient?: GPUBuffer[];
 }
 

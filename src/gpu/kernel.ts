@@ -6,8 +6,11 @@ import { ShaderStage } from './flags.js';
 
 /** One `@group(0) @binding(n)` variable of a kernel, as reflected from its WGSL. */
 export interface BindingInfo {
+  /** The variable's name in the WGSL: host code binds buffers by this name. */
   name: string;
+  /** Its `@binding(n)` index. */
   binding: number;
+  /** Buffer binding type: `var<uniform>`, `var<storage, read_write>` or `var<storage, read>`. */
   type: 'uniform' | 'storage' | 'read-only-storage';
 }
 
@@ -47,11 +50,25 @@ export function resolveIncludes(name: string, sources: Record<string, string>): 
  * from this reflection, so bindings are written once, in the `.wgsl` file.
  */
 export class KernelSource {
+  /** Name of the kernel's single `@compute` entry point. */
   readonly entryPoint: string;
+  /** The `@group(0)` buffer bindings, in declaration order. */
   readonly bindings: BindingInfo[] = [];
+  /**
+   * Byte layout of each uniform struct, by binding name (offsets and scalar types of its members).
+   */
   readonly uniforms = new Map<string, UniformLayout>();
+  /** The `override` constants and their scalar types, by name. */
   readonly overrides = new Map<string, OverrideType>();
 
+  /**
+   * Reflects `code` with wgsl_reflect.
+   * @param name - The shader's file name in `shaders/` (used in error messages and labels).
+   * @param code - WGSL source with its `// #include` lines already resolved.
+   * @throws GpuError unless the shader has exactly one `@compute` entry point, uses only
+   * `@group(0)`, binds only buffers, gives every `override` an explicit scalar type and every
+   * uniform struct member a u32/i32/f32 type.
+   */
   constructor(readonly name: string, readonly code: string) {
     const reflect = new WgslReflect(code);
     const entries = reflect.entry.compute;
@@ -83,11 +100,21 @@ export class KernelSource {
     }
   }
 
+  /**
+   * The bind group layout entries for `createBindGroupLayout`, one per binding, visible to the
+   * compute stage.
+   */
   layoutEntries(): GPUBindGroupLayoutEntry[] {
     return this.bindings.map((b) => ({ binding: b.binding, visibility: ShaderStage.COMPUTE, buffer: { type: b.type } }));
   }
 
-  /** Checks constant names and types against the shader's `override` declarations. */
+  /**
+   * Checks constant names and types against the shader's `override` declarations.
+   * @param values - Override values by name; booleans for `bool` overrides, integers for u32 (≥ 0)
+   *   and i32.
+   * @returns The values as the numbers `GPUProgrammableStage.constants` takes (booleans as 0/1).
+   * @throws GpuError naming the override when a name is unknown or a value has the wrong type.
+   */
   constants(values: OverrideValues): Record<string, number> {
     const out: Record<string, number> = {};
     for (const [k, v] of Object.entries(values)) {
@@ -106,7 +133,15 @@ export class KernelSource {
     return out;
   }
 
-  /** Packs `values` into the byte layout of uniform `binding`; every member must be given. */
+  /**
+   * Packs `values` into the byte layout of uniform `binding`; every member must be given.
+   * @param binding - Name of the uniform variable in the WGSL.
+   * @param values - One number per struct member, by member name (u32/i32 members must be integers
+   *   in range).
+   * @param target - Buffer to write into (at least the struct's size); a new one when omitted.
+   * @returns The packed bytes (`target` when given), padded to a multiple of 16.
+   * @throws GpuError for an unknown binding or member, a missing member or an out-of-range integer.
+   */
   packUniform(binding: string, values: Record<string, number>, target?: ArrayBuffer): ArrayBuffer {
     const layout = this.uniforms.get(binding);
     if (!layout) throw new GpuError(`${this.name}: no uniform binding named '${binding}'`);

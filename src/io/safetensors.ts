@@ -2,7 +2,7 @@
 // length, a JSON header {name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__"?},
 // then the raw little-endian tensor bytes. seqgpu reads F32, F64, F16 and BF16 (as f32) and
 // writes F32.
-import { ShapeError } from '../gpu/errors.js';
+import { ShapeError, fmtShape } from '../gpu/errors.js';
 import type { NamedTensor } from './stateDict.js';
 
 const BYTES: Record<string, number> = { F32: 4, F64: 8, F16: 2, BF16: 2 };
@@ -16,7 +16,19 @@ function f16ToF32(h: number): number {
   return sign * 2 ** (exp - 15) * (1 + frac / 1024);
 }
 
-/** Parses a safetensors file into named f32 tensors; throws naming what is malformed. */
+/**
+ * Parses a safetensors file into named f32 tensors; throws naming what is malformed.
+ * @param file - The bytes of a `.safetensors` file (as `safetensors.torch.save_file` writes it).
+ * @returns Every tensor by name, converted to f32 (F32, F64, F16 and BF16 are read); `__metadata__`
+ *   is skipped.
+ * @throws ShapeError when the file is shorter than its header says (truncated), the header is not
+ *   JSON, a dtype is not supported, or a tensor's byte range does not match its shape.
+ * @example
+ * ```ts
+ * const dict = parseSafetensors(await (await fetch('lstm.safetensors')).arrayBuffer());
+ * lstm.loadStateDict(dict);
+ * ```
+ */
 export function parseSafetensors(file: ArrayBuffer | Uint8Array): Record<string, NamedTensor> {
   const bytes = file instanceof Uint8Array ? file : new Uint8Array(file);
   if (bytes.byteLength < 8) throw new ShapeError(`safetensors: file is ${bytes.byteLength} bytes, too short for its 8-byte header length`);
@@ -29,11 +41,22 @@ export function parseSafetensors(file: ArrayBuffer | Uint8Array): Record<string,
   } catch (e) {
     throw new ShapeError(`safetensors: header is not valid JSON (${(e as Error).message})`);
   }
+  if (header === null || typeof header !== 'object' || Array.isArray(header)) {
+    throw new ShapeError(`safetensors: header must be a JSON object {name: {dtype, shape, data_offsets}}, got ${JSON.stringify(header)}`);
+  }
   const dataStart = 8 + headerLen;
   const out: Record<string, NamedTensor> = {};
   for (const [name, info] of Object.entries(header)) {
     if (name === '__metadata__') continue;
-    const size = BYTES[info.dtype];
+    if (info === null || typeof info !== 'object') throw new ShapeError(`safetensors: '${name}' must be {dtype, shape, data_offsets}, got ${JSON.stringify(info)}`);
+    if (!Array.isArray(info.shape) || !info.shape.every((d) => Number.isInteger(d) && d >= 0)) {
+      throw new ShapeError(`safetensors: '${name}' has shape ${JSON.stringify(info.shape)}, expected a list of non-negative integers`);
+    }
+    const offsets = info.data_offsets as unknown;
+    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((x) => Number.isSafeInteger(x)) || !(0 <= offsets[0] && offsets[0] <= offsets[1])) {
+      throw new ShapeError(`safetensors: '${name}' data_offsets ${JSON.stringify(offsets)} must be integers 0 ≤ begin ≤ end`);
+    }
+    const size = Object.hasOwn(BYTES, info.dtype) ? BYTES[info.dtype] : 0;
     if (!size) throw new ShapeError(`safetensors: '${name}' has dtype ${info.dtype}; seqgpu reads F32, F64, F16, BF16`);
     const count = info.shape.reduce((a, b) => a * b, 1);
     const [begin, end] = info.data_offsets;
@@ -54,18 +77,29 @@ export function parseSafetensors(file: ArrayBuffer | Uint8Array): Record<string,
   return out;
 }
 
-/** Writes named f32 tensors as a safetensors file (keys in the given order). */
+/**
+ * Writes named f32 tensors as a safetensors file (keys in the given order).
+ * @param tensors - Tensors by name; written as F32.
+ * @param metadata - String pairs stored under `__metadata__`.
+ * @returns The file's bytes (header padded so the data starts 8-byte aligned);
+ *   `safetensors.torch.load_file` reads it.
+ */
 export function writeSafetensors(tensors: Record<string, NamedTensor>, metadata?: Record<string, string>): Uint8Array {
   const header: Record<string, unknown> = {};
   if (metadata) header.__metadata__ = metadata;
   let offset = 0;
   for (const [name, t] of Object.entries(tensors)) {
+    const n = Array.isArray(t?.shape) && t.shape.every((d) => Number.isInteger(d) && d >= 0) ? t.shape.reduce((a, b) => a * b, 1) : -1;
+    if (n < 0 || !t.data || t.data.length !== n) {
+      throw new ShapeError(`writeSafetensors: '${name}' has shape ${Array.isArray(t?.shape) ? fmtShape(t.shape) : JSON.stringify(t?.shape)}${n >= 0 ? ` (${n} values)` : ''} but ${t?.data?.length} values; expected { shape: non-negative integers, data: their product of values }`);
+    }
     header[name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + t.data.length * 4] };
     offset += t.data.length * 4;
   }
-  let json = JSON.stringify(header);
-  while ((8 + json.length) % 8) json += ' '; // align the data section to 8 bytes
-  const headerBytes = new TextEncoder().encode(json);
+  // Align the data section to 8 bytes, counting the header in UTF-8 bytes (names may be non-ASCII).
+  const encoded = new TextEncoder().encode(JSON.stringify(header));
+  const headerBytes = new Uint8Array(encoded.length + ((8 - ((8 + encoded.length) % 8)) % 8)).fill(0x20);
+  headerBytes.set(encoded);
   const out = new Uint8Array(8 + headerBytes.length + offset);
   const view = new DataView(out.buffer);
   view.setBigUint64(0, BigInt(headerBytes.length), true);

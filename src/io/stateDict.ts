@@ -3,7 +3,9 @@ import { ShapeError, fmtShape } from '../gpu/errors.js';
 
 /** One parameter as seqgpu returns it: row-major f32 values and their shape. */
 export interface NamedTensor {
+  /** Sizes of the dimensions, outermost first. */
   shape: number[];
+  /** The values, row-major; length = the product of `shape`. */
   data: Float32Array;
 }
 
@@ -14,6 +16,7 @@ export interface NamedTensor {
  */
 export type StateDictValue = NamedTensor | { shape: number[]; data: ArrayLike<number> } | ArrayLike<number> | NestedArray;
 type NestedArray = Array<number | NestedArray>;
+/** Parameters by name (PyTorch's `state_dict()` keys, e.g. `weight_ih_l0`, `head.bias`). */
 export type StateDict = Record<string, StateDictValue>;
 
 function flattenNested(v: NestedArray, shape: number[], out: number[], depth: number, key: string): void {
@@ -28,6 +31,12 @@ function flattenNested(v: NestedArray, shape: number[], out: number[], depth: nu
 /**
  * Reads `dict[key]` as `expected`-shaped f32 values; throws naming the key, the expected shape
  * and what was found (missing, wrong shape, wrong length, NaN/Inf).
+ * @param dict - The state dict.
+ * @param key - The parameter's name.
+ * @param expected - Its shape in the model.
+ * @returns The values as a new Float32Array of the expected size.
+ * @throws ShapeError naming `key` when it is missing, has another shape or length, is ragged, or
+ *   holds NaN/Inf.
  */
 export function readParameter(dict: StateDict, key: string, expected: readonly number[]): Float32Array {
   const v = dict[key];

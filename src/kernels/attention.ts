@@ -3,7 +3,8 @@ import type { Gpu } from '../gpu/device.js';
 import { encodeDispatches, type Dispatch } from '../gpu/dispatch.js';
 import { TENSOR_USAGE } from '../gpu/flags.js';
 import { ShapeError, fmtShape } from '../gpu/errors.js';
-import { Tensor, expectRank } from '../tensor.js';
+import { Tensor, expectRank, expectShape } from '../tensor.js';
+import { checkBindingSize } from '../gpu/limits.js';
 
 /**
  * Where a [batch, heads, seqLen, headDim] operand lives in a buffer: element (b, h, t, d) is at
@@ -11,6 +12,7 @@ import { Tensor, expectRank } from '../tensor.js';
  * A bare GPUBuffer means offset 0 and contiguous [batch, heads, seqLen, headDim].
  */
 export interface AttentionView {
+  /** The buffer holding the operand (f32). */
   buffer: GPUBuffer;
   /** First element, default 0. */
   offset?: number;
@@ -18,12 +20,22 @@ export interface AttentionView {
   strides?: readonly [number, number, number];
 }
 
+/**
+ * An attention operand: a bare buffer (contiguous [batch, heads, seqLen, headDim] at offset 0) or a
+ * strided {@link AttentionView}.
+ */
 export type AttentionOperand = GPUBuffer | AttentionView;
 
 /**
  * The view of heads inside the rows of a [batch, seqLen, rowLength] buffer, as a Q/K/V projection
  * writes them: head h of row (b, t) is the `headDim` elements at `offset + (b·seqLen + t)·rowLength + h·headDim`.
  * E.g. a packed QKV buffer [batch, seqLen, 3E]: Q, K and V are `offset` 0, E and 2E with `rowLength` 3E.
+ * @param buffer - The projection output, [batch, seqLen, rowLength].
+ * @param seqLen - Rows per batch.
+ * @param headDim - Features per head (head h starts at column h·headDim).
+ * @param rowLength - Elements per row (e.g. 3E for a packed QKV buffer).
+ * @param offset - Element offset of this operand's first column (e.g. E for K in a packed QKV
+ *   buffer).
  */
 export function projectionView(buffer: GPUBuffer, seqLen: number, headDim: number, rowLength: number, offset = 0): AttentionView {
   return { buffer, offset, strides: [seqLen * rowLength, headDim, rowLength] };
@@ -31,40 +43,60 @@ export function projectionView(buffer: GPUBuffer, seqLen: number, headDim: numbe
 
 /** Raw arguments. q, k, v and o are views (default: contiguous [batch, heads, seqLen, headDim]). */
 export interface AttentionArgs {
+  /** Batch size. */
   batch: number;
+  /** Heads. */
   heads: number;
+  /** Query rows per (batch, head). */
   seqLenQ: number;
+  /** Key / value rows per (batch, head). */
   seqLenK: number;
+  /** Features per head, ≤ {@link ATTENTION_MAX_HEAD_DIM}. */
   headDim: number;
+  /** Queries [batch, heads, seqLenQ, headDim]. */
   q: AttentionOperand;
+  /** Keys [batch, heads, seqLenK, headDim]. */
   k: AttentionOperand;
+  /** Values [batch, heads, seqLenK, headDim]. */
   v: AttentionOperand;
+  /** Output [batch, heads, seqLenQ, headDim] (written; no overlap between its elements). */
   o: AttentionOperand;
   /**
    * [batch, heads, seqLenQ] log-sum-exp of each score row (for the backward), contiguous; a
    * `rowStats` buffer of {@link attentionBackwardDispatches} can be passed here directly.
    */
   lse: GPUBuffer;
+  /** Mask key j > query i (needs seqLenQ ≤ seqLenK). */
   causal?: boolean;
   /** [batch, seqLenK] f32: 1 keep, 0 padding. */
   keyMask?: GPUBuffer;
   /** Default 1/√headDim. */
   scale?: number;
+  /** Names the dispatch in errors and profiles. Default `'attention'`. */
   label?: string;
 }
 
 /** Raw arguments of the backward: the forward's operands, dO, and the views of dQ, dK, dV. */
 export interface AttentionBackwardArgs {
+  /** Batch size. */
   batch: number;
+  /** Heads. */
   heads: number;
+  /** Query rows per (batch, head). */
   seqLenQ: number;
+  /** Key / value rows per (batch, head). */
   seqLenK: number;
+  /** Features per head, ≤ {@link ATTENTION_MAX_HEAD_DIM}. */
   headDim: number;
+  /** The forward's queries. */
   q: AttentionOperand;
+  /** The forward's keys. */
   k: AttentionOperand;
+  /** The forward's values. */
   v: AttentionOperand;
   /** The forward's output. */
   o: AttentionOperand;
+  /** dL/d output, the output's shape. */
   dO: AttentionOperand;
   /**
    * [2, batch, heads, seqLenQ]: the first half holds the forward's log-sum-exp (pass this buffer
@@ -77,14 +109,24 @@ export interface AttentionBackwardArgs {
    * Written, not accumulated. A bare buffer means contiguous at offset 0 (only one of them can be).
    */
   dq: AttentionOperand;
+  /** dL/d k (in dq's buffer). */
   dk: AttentionOperand;
+  /** dL/d v (in dq's buffer). */
   dv: AttentionOperand;
+  /** As the forward. */
   causal?: boolean;
+  /** As the forward: [batch, seqLenK], 1 keep, 0 padding. */
   keyMask?: GPUBuffer;
+  /** As the forward. Default 1/√headDim. */
   scale?: number;
+  /** Names the dispatches in errors and profiles. Default `'attention'`. */
   label?: string;
 }
 
+/**
+ * The largest head dimension the fused attention kernels take (K and V tiles must fit 16 KiB of
+ * workgroup storage).
+ */
 export const ATTENTION_MAX_HEAD_DIM = 128;
 const BR = 64;
 
@@ -100,6 +142,16 @@ interface Dims {
   seqLenQ: number;
   seqLenK: number;
   headDim: number;
+  scale?: number;
+}
+
+/**
+ * Checks attention sizes before any GPU work: positive integers, headDim ≤ {@link ATTENTION_MAX_HEAD_DIM},
+ * a finite scale, and a grid (seqLen blocks × heads × batch) within maxComputeWorkgroupsPerDimension.
+ * @throws ShapeError naming the size and the limit.
+ */
+export function checkAttentionDims(gpu: Gpu, label: string, a: Dims): void {
+  checkDims(gpu, label, a);
 }
 
 function checkDims(gpu: Gpu, label: string, a: Dims): void {
@@ -107,9 +159,12 @@ function checkDims(gpu: Gpu, label: string, a: Dims): void {
     if (!Number.isInteger(value) || value <= 0) throw new ShapeError(`${label}: ${name} must be a positive integer, got ${value}`);
   }
   if (a.headDim > ATTENTION_MAX_HEAD_DIM) throw new ShapeError(`${label}: headDim ${a.headDim} exceeds ${ATTENTION_MAX_HEAD_DIM}`);
+  if (a.scale !== undefined && !Number.isFinite(a.scale)) throw new ShapeError(`${label}: scale must be a finite number, got ${a.scale}`);
   const maxWg = gpu.limits.maxComputeWorkgroupsPerDimension;
-  const gx = Math.ceil(Math.max(a.seqLenQ, a.seqLenK) / BR);
-  if (gx > maxWg || a.heads > maxWg || a.batch > maxWg) throw new ShapeError(`${label}: grid ${gx}×${a.heads}×${a.batch} exceeds maxComputeWorkgroupsPerDimension (${maxWg})`);
+  const seqLen = Math.max(a.seqLenQ, a.seqLenK);
+  for (const [what, n] of [[`seqLen ${seqLen} (blocks of ${BR} rows)`, Math.ceil(seqLen / BR)], [`heads ${a.heads}`, a.heads], [`batch ${a.batch}`, a.batch]] as const) {
+    if (n > maxWg) throw new ShapeError(`${label}: ${what} needs ${n} workgroups in one grid dimension, more than maxComputeWorkgroupsPerDimension (${maxWg})`);
+  }
 }
 
 function isView(x: AttentionOperand): x is AttentionView {
@@ -154,7 +209,14 @@ function viewUniform(prefix: string, v: { offset: number; strides: readonly [num
   return { [`${prefix}Offset`]: v.offset, [`${prefix}StrideB`]: v.strides[0], [`${prefix}StrideH`]: v.strides[1], [`${prefix}StrideT`]: v.strides[2] };
 }
 
-/** One dispatch. Its uniform is `transient` (a plan takes it over). */
+/**
+ * One dispatch. Its uniform is `transient` (a plan takes it over).
+ * @param gpu - The device.
+ * @param a - Sizes, operand views and options.
+ * @throws ShapeError for sizes that are not positive integers, a head dimension above 128, a view
+ *   that runs past its buffer, an output that overlaps itself or shares a buffer with an input, a
+ *   buffer too small for `lse` or `keyMask`, or a grid too large for the device.
+ */
 export function attentionDispatch(gpu: Gpu, a: AttentionArgs): Dispatch {
   const label = a.label ?? 'attention';
   checkDims(gpu, label, a);
@@ -188,6 +250,10 @@ export function attentionDispatch(gpu: Gpu, a: AttentionArgs): Dispatch {
  * writes dQ and Δ; PASS 1, a thread per key row, writes dK and dV. They share one bind group and
  * one uniform, which is `transient` on the first dispatch (a plan takes it over). `rowStats` must
  * hold the forward's log-sum-exp in its first half when they run.
+ * @param gpu - The device.
+ * @param a - Sizes, the forward's operands, dO, rowStats and the gradient views.
+ * @throws ShapeError as {@link attentionDispatch}, and when dq, dk, dv are not in one buffer or
+ *   overlap.
  */
 export function attentionBackwardDispatches(gpu: Gpu, a: AttentionBackwardArgs): Dispatch[] {
   const label = a.label ?? 'attention.backward';
@@ -233,6 +299,20 @@ export function attentionBackwardDispatches(gpu: Gpu, a: AttentionBackwardArgs):
  * [batch, heads, seqLenK, headDim]; optional causal mask and key-padding mask [batch, seqLenK]
  * (1 keep, 0 pad). Returns the output and the log-sum-exp of every score row. One dispatch; no
  * seqLenQ × seqLenK buffer is allocated.
+ * @param gpu - The device the tensors live on.
+ * @param q - [batch, heads, seqLenQ, headDim], headDim ≤ 128.
+ * @param k - [batch, heads, seqLenK, headDim].
+ * @param v - [batch, heads, seqLenK, headDim].
+ * @param opts - `causal`, `keyPaddingMask` [batch, seqLenK] (1 keep, 0 pad) and `scale` (default
+ *   1/√headDim).
+ * @returns `output` (q's shape) and `lse` [batch, heads, seqLenQ] for the backward.
+ * @throws ShapeError naming the argument and the shapes when they do not fit, or for a causal call
+ *   with seqLenQ > seqLenK.
+ * @example
+ * ```ts
+ * const { output, lse } = scaledDotProductAttention(gpu, q, k, v, { causal: true });
+ * const { dq, dk, dv } = scaledDotProductAttentionBackward(gpu, q, k, v, output, lse, dOutput, { causal: true });
+ * ```
  */
 export function scaledDotProductAttention(
   gpu: Gpu,
@@ -251,6 +331,7 @@ export function scaledDotProductAttention(
     throw new ShapeError(`${op}: argument 'keyPaddingMask' has shape ${fmtShape(opts.keyPaddingMask.shape)}; expected [${B}, ${Tk}] (1 keep, 0 padding)`);
   }
   if (opts.causal && Tq > Tk) throw new ShapeError(`${op}: a causal mask needs seqLenQ ≤ seqLenK, got ${Tq} > ${Tk}`);
+  checkDims(gpu, op, { batch: B, heads: Hh, seqLenQ: Tq, seqLenK: Tk, headDim: D, scale: opts.scale });
   const output = Tensor.empty(gpu, q.shape, 'attention.output');
   const lse = Tensor.empty(gpu, [B, Hh, Tq], 'attention.lse');
   gpu.run([attentionDispatch(gpu, { batch: B, heads: Hh, seqLenQ: Tq, seqLenK: Tk, headDim: D, q: q.buffer, k: k.buffer, v: v.buffer, o: output.buffer, lse: lse.buffer, causal: opts.causal, keyMask: opts.keyPaddingMask?.buffer, scale: opts.scale })]);
@@ -261,6 +342,16 @@ export function scaledDotProductAttention(
  * Backward of {@link scaledDotProductAttention}: dQ, dK, dV from dO, recomputing the
  * probabilities from the saved log-sum-exp (shaders/attention_backward.wgsl: PASS 0 per query
  * row → dQ and Δ, PASS 1 per key row → dK, dV). One submit, two dispatches; no Tq×Tk buffer.
+ * @param gpu - The device the tensors live on.
+ * @param q - The forward's queries.
+ * @param k - The forward's keys.
+ * @param v - The forward's values.
+ * @param output - The forward's output.
+ * @param lse - The forward's log-sum-exp [batch, heads, seqLenQ].
+ * @param dOutput - dL/d output, q's shape.
+ * @param opts - The forward's options.
+ * @returns dq, dk, dv: new tensors of q's, k's and v's shapes.
+ * @throws ShapeError naming the argument when a shape does not fit the forward's.
  */
 export function scaledDotProductAttentionBackward(
   gpu: Gpu,
@@ -274,10 +365,13 @@ export function scaledDotProductAttentionBackward(
   if (output.shape.join() !== q.shape.join() || dOutput.shape.join() !== q.shape.join()) throw new ShapeError(`${op}: 'output' ${fmtShape(output.shape)} and 'dOutput' ${fmtShape(dOutput.shape)} must have q's shape ${fmtShape(q.shape)}`);
   if (k.shape.join() !== [B, Hh, Tk, D].join() || v.shape.join() !== k.shape.join()) throw new ShapeError(`${op}: 'k' ${fmtShape(k.shape)} and 'v' ${fmtShape(v.shape)} must be [${B}, ${Hh}, seqLenK, ${D}]`);
   if (lse.shape.join() !== [B, Hh, Tq].join()) throw new ShapeError(`${op}: 'lse' has shape ${fmtShape(lse.shape)}, expected [${B}, ${Hh}, ${Tq}]`);
-  if (D > ATTENTION_MAX_HEAD_DIM) throw new ShapeError(`${op}: headDim ${D} exceeds ${ATTENTION_MAX_HEAD_DIM}`);
+  checkDims(gpu, op, { batch: B, heads: Hh, seqLenQ: Tq, seqLenK: Tk, headDim: D, scale: opts.scale });
+  if (opts.keyPaddingMask) expectShape(op, 'keyPaddingMask', opts.keyPaddingMask, [B, Tk], '1 keep, 0 padding');
+  if (opts.causal && Tq > Tk) throw new ShapeError(`${op}: a causal mask needs seqLenQ ≤ seqLenK, got ${Tq} > ${Tk}`);
   const n = B * Hh * Tq;
   const qn = q.size;
   const kn = k.size;
+  checkBindingSize(gpu, op, 'the gradients dQ, dK, dV (one buffer)', qn + 2 * kn);
   const grads = gpu.pool.acquire((qn + 2 * kn) * 4, TENSOR_USAGE, 'attention.grads');
   const rowStats = gpu.pool.acquire(2 * n * 4, TENSOR_USAGE, 'attention.rowStats');
   const dispatches = attentionBackwardDispatches(gpu, {

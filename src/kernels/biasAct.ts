@@ -6,17 +6,29 @@ import { grid2d } from './grid.js';
 
 /** Activation codes shared by kernels (shaders/activations.wgsl). */
 export const ACTIVATIONS = { identity: 0, sigmoid: 1, tanh: 2, relu: 3 } as const;
+/** An activation name: `'identity'`, `'sigmoid'`, `'tanh'` or `'relu'`. */
 export type Activation = keyof typeof ACTIVATIONS;
 
 const WG = 256;
 
-/** Prepares `y[r, c] = act(x[r, c] + b[c])` over a rows × cols matrix. */
+function checkActivation(label: string, act: Activation): void {
+  if (typeof act !== 'string' || !Object.hasOwn(ACTIVATIONS, act)) throw new ShapeError(`${label}: unknown activation '${String(act)}'; use ${Object.keys(ACTIVATIONS).join(', ')}`);
+}
+
+/**
+ * Prepares `y[r, c] = act(x[r, c] + b[c])` over a rows × cols matrix.
+ * @param gpu - The device.
+ * @param args - `rows` × `cols` sizes, the activation, buffers `x` [rows, cols], `b` [cols] and `y`
+ *   [rows, cols] (not aliasing an input), and a `label`.
+ * @returns One dispatch; its uniform is `transient`.
+ * @throws ShapeError for an unknown activation, a buffer too small or an aliased output.
+ */
 export function biasActDispatch(
   gpu: Gpu,
   args: { rows: number; cols: number; act: Activation; x: GPUBuffer; b: GPUBuffer; y: GPUBuffer; label?: string },
 ): Dispatch {
   const label = args.label ?? 'biasAct';
-  if (!(args.act in ACTIVATIONS)) throw new ShapeError(`${label}: unknown activation '${args.act}'; use ${Object.keys(ACTIVATIONS).join(', ')}`);
+  checkActivation(label, args.act);
   const n = args.rows * args.cols;
   if (n * 4 > args.x.size || n * 4 > args.y.size || args.cols * 4 > args.b.size) throw new ShapeError(`${label}: a buffer is smaller than ${args.rows}×${args.cols}`);
   if (args.y === args.x || args.y === args.b) throw new ShapeError(`${label}: output must not share a buffer with an input`);
@@ -31,11 +43,21 @@ export function biasActDispatch(
   };
 }
 
-/** Fused `y = act(x + b)`, `b` broadcast over the last dimension of `x`. Runs now and returns y. */
+/**
+ * Fused `y = act(x + b)`, `b` broadcast over the last dimension of `x`. Runs now and returns y.
+ * @param gpu - The device the tensors live on.
+ * @param x - Any shape of rank 1 to 6.
+ * @param b - [last dimension of x].
+ * @param act - The activation applied after the bias.
+ * @param out - A tensor of `x`'s shape to write into (not an input).
+ * @returns A tensor of `x`'s shape.
+ * @throws ShapeError when `b` or `out` has the wrong shape or `out` is an input.
+ */
 export function biasAct(gpu: Gpu, x: Tensor, b: Tensor, act: Activation, out?: Tensor): Tensor {
   expectRank('biasAct', 'x', x, [1, 2, 3, 4, 5, 6]);
   const cols = x.shape[x.shape.length - 1];
   expectShape('biasAct', 'b', b, [cols], "one value per element of x's last dimension");
+  checkActivation('biasAct', act);
   if (out) {
     expectShape('biasAct', 'out', out, x.shape);
     if (out === x || out === b) throw new ShapeError("biasAct: 'out' must not be an input");

@@ -22,7 +22,14 @@ function repackIndex(cell: CellKind, hidden: number, row: number, k: number): nu
   return (k * cols + unit) * 4 + gate;
 }
 
-/** PyTorch `weight_hh` [G·H, H] → the kernels' layout (see shaders/recurrent_matvec.wgsl). */
+/**
+ * PyTorch `weight_hh` [G·H, H] → the kernels' layout (see shaders/recurrent_matvec.wgsl).
+ * @param cell - `'rnn'`, `'lstm'` or `'gru'` (gate count 1, 4 or 3).
+ * @param whh - PyTorch's `weight_hh_l*` [G·H, H], row-major.
+ * @param hidden - H, the hidden size.
+ * @returns The repacked matrix as [H, cols] vec4s (cols = H, or ⌈H/4⌉ for an RNN).
+ * @throws ShapeError if `whh` does not hold G·H·H values.
+ */
 export function repackWhh(cell: CellKind, whh: ArrayLike<number>, hidden: number): Float32Array {
   const rows = gateCount(cell) * hidden;
   if (whh.length !== rows * hidden) throw new ShapeError(`repackWhh: expected ${rows}×${hidden} values, got ${whh.length}`);
@@ -43,7 +50,13 @@ export function repackWhhBackward(cell: CellKind, whh: ArrayLike<number>, hidden
   return out;
 }
 
-/** Inverse of {@link repackWhh}: the kernels' layout → PyTorch `weight_hh` [G·H, H]. */
+/**
+ * Inverse of {@link repackWhh}: the kernels' layout → PyTorch `weight_hh` [G·H, H].
+ * @param cell - `'rnn'`, `'lstm'` or `'gru'`.
+ * @param wp - A matrix in {@link repackWhh}'s layout.
+ * @param hidden - H, the hidden size.
+ * @returns `weight_hh` [G·H, H], row-major.
+ */
 export function unpackWhh(cell: CellKind, wp: ArrayLike<number>, hidden: number): Float32Array {
   const rows = gateCount(cell) * hidden;
   const out = new Float32Array(rows * hidden);
@@ -138,7 +151,19 @@ export function defaultStepTile(batch: number, fallbackAdapter = false): StepTil
   return fallbackAdapter ? { wg: 64, bt: Math.min(8, batch) } : { wg: 128, bt: 1 };
 }
 
-/** One fused timestep of `cell` over all batch rows and hidden units. */
+/**
+ * One fused timestep of `cell` over all batch rows and hidden units.
+ * @param gpu - The device.
+ * @param cell - Which step kernel: `'rnn'`, `'lstm'` or `'gru'`.
+ * @param opts - `hidden` and `batch` sizes; `nonlinearity` of an RNN; the thread `tile`
+ *   (`defaultStepTile`); `label`; `save`: also write what the backward needs (training); `lengths`:
+ *   honour per-row sequence lengths.
+ * @param buffers - The layer-direction's buffers: input projection, repacked weights, `b_hh`,
+ *   ping-pong state, output sequence, LSTM cell state, this step's StepParams slot.
+ * @returns One dispatch: ⌈cols / tile.wg⌉ × ⌈batch / tile.bt⌉ workgroups.
+ * @throws ShapeError for a tile with more than 8 rows per thread or a buffer the options need
+ *   (saved activations, lengths, LSTM cell state) that is missing.
+ */
 export function cellStepDispatch(
   gpu: Gpu,
   cell: CellKind,
@@ -183,8 +208,8 @@ export function cellStepDispatch(
  */
 export function repackWhhDispatch(gpu: Gpu, cell: CellKind, hidden: number, whh: GPUBufferBinding, wp: GPUBuffer, wb: GPUBuffer, label: string): Dispatch {
   const cols = repackedCols(cell, hidden);
+  if (hidden > gpu.limits.maxComputeWorkgroupsPerDimension) throw new ShapeError(`${label}: hiddenSize ${hidden} exceeds maxComputeWorkgroupsPerDimension (${gpu.limits.maxComputeWorkgroupsPerDimension})`);
   const params = gpu.uniform('repack_whh.wgsl', 'params', { hidden, cols, gates: gateCount(cell) });
-  if (hidden > gpu.limits.maxComputeWorkgroupsPerDimension) throw new ShapeError(`${label}: hiddenSize ${hidden} exceeds maxComputeWorkgroupsPerDimension`);
   return {
     label,
     pipeline: gpu.pipeline('repack_whh.wgsl', { KIND: cell === 'rnn' ? 0 : 1 }),

@@ -42,6 +42,7 @@ export interface CrossEntropyArgs {
   count?: View;
   /** Target value of rows to skip (PyTorch ignore_index). Default −100. */
   ignoreIndex?: number;
+  /** Names the dispatches in errors and profiles. Default `'crossEntropy'`. */
   label?: string;
 }
 
@@ -63,6 +64,11 @@ function nextPow2(n: number): number {
 /**
  * Prepares the two cross-entropy dispatches [count, rows]. Uniforms (and the count buffer when
  * not given) are `transient`: a plan that replays the dispatches takes them over.
+ * @param gpu - The device.
+ * @param args - Sizes and views (see {@link CrossEntropyArgs}).
+ * @returns Two dispatches: count the rows that are not ignored, then each row's loss and dLogits.
+ * @throws ShapeError for non-positive sizes, a missing or too small buffer, a bad offset, or an
+ *   output that aliases an input.
  */
 export function crossEntropyDispatches(gpu: Gpu, args: CrossEntropyArgs): Dispatch[] {
   const label = args.label ?? 'crossEntropy';
@@ -132,6 +138,13 @@ function uploadTargets(gpu: Gpu, what: string, targets: ArrayLike<number>, C: nu
  * Mean cross-entropy of `logits` ([…, C], the last dimension holds the classes) against integer
  * `targets` (one per row). Runs now (one submit, 3 or 4 dispatches) and returns the mean loss
  * as a 1-element tensor and dLogits (same shape as logits).
+ * @param gpu - The device `logits` lives on.
+ * @param logits - [N, C] (or any rank ≥ 2: rows are everything but the last dimension).
+ * @param targets - N class indices in [0, C), or `ignoreIndex` for rows that do not count.
+ * @param opts - `ignoreIndex` (default −100, as PyTorch).
+ * @returns `loss` [1] (0 when every row is ignored) and `dLogits` (the shape of `logits`).
+ * @throws ShapeError when `targets` has not N entries or holds a value that is neither in [0, C)
+ *   nor `ignoreIndex`.
  */
 export function crossEntropy(
   gpu: Gpu,
@@ -146,6 +159,9 @@ export function crossEntropy(
     throw new ShapeError(`crossEntropy: argument 'targets' has ${targets?.length} elements, expected ${N} (one per row of logits ${fmtShape(logits.shape)})`);
   }
   const ignoreIndex = opts.ignoreIndex ?? -100;
+  if (!Number.isInteger(ignoreIndex) || ignoreIndex < -0x80000000 || ignoreIndex > 0x7fffffff) {
+    throw new ShapeError(`crossEntropy: ignoreIndex must be an i32, got ${ignoreIndex}`);
+  }
   const tbuf = uploadTargets(gpu, 'crossEntropy', targets, C, ignoreIndex);
   const rowLoss = gpu.pool.acquire(N * 4, TENSOR_USAGE, 'crossEntropy.rowLoss');
   const loss = Tensor.empty(gpu, [1], 'crossEntropy.loss');

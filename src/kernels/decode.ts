@@ -14,12 +14,15 @@ import { grid2d } from './grid.js';
 
 /** A buffer and an element offset into it. */
 export interface DecodeView {
+  /** The buffer. */
   buffer: GPUBuffer;
+  /** Element offset of the first element. Default 0. */
   offset?: number;
 }
 
 /** Rows of logits: row r starts at element offset + r·ld. */
 export interface LogitsView extends DecodeView {
+  /** Row stride in elements, ≥ vocab. */
   ld: number;
 }
 
@@ -67,7 +70,9 @@ function nextPow2(n: number): number {
 
 /** Arguments of {@link nextTokenDispatch}; sizes and offsets in elements. */
 export interface NextTokenArgs {
+  /** Rows (decoder batch). */
   batch: number;
+  /** Logits per row. */
   vocab: number;
   /** [batch rows of vocab] f32 logits, row stride ld. */
   logits: LogitsView;
@@ -79,6 +84,7 @@ export interface NextTokenArgs {
   next: DecodeView;
   /** i32 [batch]: the argmax (the prediction), written when given. */
   pred?: DecodeView;
+  /** Names the dispatch in errors and profiles. Default `'nextToken'`. */
   label?: string;
 }
 
@@ -86,6 +92,10 @@ export interface NextTokenArgs {
  * Next decoder input per batch row: next[b] = useTeacher[b] != 0 ? teacher[b] : argmax_v logits[b, v]
  * (lowest index on ties); also writes the argmax (the prediction) to `pred`. Views are (buffer,
  * element offset); logits rows have row stride `ld`. One dispatch; its uniform is `transient`.
+ * @param gpu - The device.
+ * @param a - Sizes and views.
+ * @throws ShapeError for sizes that are not positive integers, a view too small, `useTeacher`
+ *   without `teacher`, or an output sharing a buffer with an input.
  */
 export function nextTokenDispatch(gpu: Gpu, a: NextTokenArgs): Dispatch {
   const label = a.label ?? 'nextToken';
@@ -125,7 +135,11 @@ export function nextTokenDispatch(gpu: Gpu, a: NextTokenArgs): Dispatch {
   };
 }
 
-/** Elements (u32) of the candidate scratch buffer one beam-search step needs: batch·k·k·2. */
+/**
+ * Elements (u32) of the candidate scratch buffer one beam-search step needs: batch·k·k·2.
+ * @param batch - Sources.
+ * @param beamWidth - k.
+ */
 export function beamSearchScratchSize(batch: number, beamWidth: number): number {
   return batch * beamWidth * beamWidth * 2;
 }
@@ -136,9 +150,11 @@ export interface BeamSearchStepArgs {
   batch: number;
   /** k ≤ {@link BEAM_SEARCH_MAX_WIDTH}. */
   beamWidth: number;
+  /** Logits per row (target vocabulary). */
   vocab: number;
   /** Slot of this step in `parents` / `tokens`. */
   step: number;
+  /** End-of-sequence token: a finished beam only extends with it. */
   eosToken: number;
   /** [batch·k rows of vocab] f32 logits of this step, row stride ld. */
   logits: LogitsView;
@@ -152,12 +168,14 @@ export interface BeamSearchStepArgs {
   tokens: GPUBuffer;
   /** i32 [batch·k] from `nextOffset`: the chosen tokens again (the next decoder input). */
   next: GPUBuffer;
+  /** Element offset into `next`. Default 0. */
   nextOffset?: number;
   /**
    * Candidate scratch, ≥ {@link beamSearchScratchSize}(batch, k) u32 elements, shared by all
    * steps of a plan. Absent: one is taken from the pool and listed in `transient`.
    */
   scratch?: GPUBuffer;
+  /** Names the dispatches in errors and profiles. Default `'beamSearchStep'`. */
   label?: string;
 }
 
@@ -173,6 +191,10 @@ export interface BeamSearchStepArgs {
  * u32 [batch·k] (= 0), parents and tokens i32 [maxSteps·batch·k], next i32 [batch·k], and
  * optionally the scratch. Two dispatches (per-beam top-k, per-source merge); the uniform (and a
  * pool scratch) are `transient` on the first. The work is O(vocab) per row plus O(k²) per row.
+ * @param gpu - The device.
+ * @param a - Sizes, the step, and the buffers.
+ * @throws ShapeError for sizes that are not positive integers, a beam width outside [1, 16], an
+ *   eosToken outside the vocabulary, a buffer too small, or two arguments sharing a buffer.
  */
 export function beamSearchStepDispatches(gpu: Gpu, a: BeamSearchStepArgs): Dispatch[] {
   const label = a.label ?? 'beamSearchStep';
@@ -230,17 +252,25 @@ export function beamSearchStepDispatches(gpu: Gpu, a: BeamSearchStepArgs): Dispa
 export interface GatherBeamRowsArgs {
   /** Leading dimension g (e.g. numLayers for h [L, B·k, H]). */
   groups: number;
+  /** Sources. */
   batch: number;
+  /** k: rows are b·k + j. */
   beamWidth: number;
   /** Words per row. */
   width: number;
   /** Slot of `parents` [maxSteps, batch, k] to read. */
   step: number;
+  /** i32 [maxSteps, batch, k], as {@link beamSearchStepDispatches} writes it. */
   parents: GPUBuffer;
+  /** The state rows [groups, batch·k, width] before the step. */
   src: GPUBuffer;
+  /** Where the reordered rows go (not `src`). */
   dst: GPUBuffer;
+  /** Word offset into `src`. Default 0. */
   srcOffset?: number;
+  /** Word offset into `dst`. Default 0. */
   dstOffset?: number;
+  /** Names the dispatch in errors and profiles. Default `'gatherBeamRows'`. */
   label?: string;
 }
 
@@ -250,6 +280,10 @@ export interface GatherBeamRowsArgs {
  * 32-bit words, so f32 and i32 state move bit for bit; a parent outside [0, k) gives a zero row.
  * `src` and `dst` must be distinct buffers (ping-pong, or copy back). One dispatch; its uniform
  * is `transient`.
+ * @param gpu - The device.
+ * @param a - Sizes, the step, and the buffers.
+ * @throws ShapeError for sizes that are not positive integers, a buffer too small, or `src`, `dst`
+ *   and `parents` not being three different buffers.
  */
 export function gatherBeamRowsDispatch(gpu: Gpu, a: GatherBeamRowsArgs): Dispatch {
   const label = a.label ?? 'gatherBeamRows';
@@ -280,9 +314,13 @@ export function gatherBeamRowsDispatch(gpu: Gpu, a: GatherBeamRowsArgs): Dispatc
 
 /** Options of {@link backtrackBeams}. */
 export interface BacktrackOptions {
+  /** Steps recorded in `parents` / `tokens`. */
   steps: number;
+  /** Sources. */
   batch: number;
+  /** k. */
   beamWidth: number;
+  /** End-of-sequence token: sequences are cut before it. */
   eosToken: number;
   /** GNMT α: final scores are divided by ((5 + len)/6)^α, len counting the eos that ended a beam. */
   lengthPenalty?: number;
@@ -293,6 +331,13 @@ export interface BacktrackOptions {
  * the best beam) by final score (÷ the GNMT length penalty when `lengthPenalty` is given; ties:
  * lowest beam), follow its parents back through the `steps` recorded steps and return its tokens
  * up to (without) the first eos, with that score.
+ * @param parents - i32 [steps, batch, k] read back from the GPU.
+ * @param tokens - i32 [steps, batch, k] read back from the GPU.
+ * @param beamScore - f32 [batch·k]: the final scores.
+ * @param finished - [batch·k]: 1 for beams that ended with eos.
+ * @param o - Sizes, eos and the length penalty.
+ * @returns Per source the best token sequence and its (penalised) score.
+ * @throws ShapeError when an array is shorter than the sizes need or lengthPenalty is not finite.
  */
 export function backtrackBeams(
   parents: Int32Array, tokens: Int32Array, beamScore: Float32Array, finished: Uint32Array | Int32Array,

@@ -18,6 +18,7 @@ type View = { buffer: GPUBuffer; offset?: number };
 const WG = 256;
 const U32_MAX = 0xffffffff;
 
+/** Options of a {@link Dropout} layer. */
 export interface DropoutOptions {
   /** Probability of zeroing an element, in [0, 1]. p = 0 is the identity. */
   p: number;
@@ -27,6 +28,7 @@ export interface DropoutOptions {
 
 /** Arguments of {@link Dropout.dispatch}, in elements. */
 export interface DropoutArgs {
+  /** Number of elements. */
   n: number;
   /** Input: x (forward) or dY (backward). */
   x: View;
@@ -34,12 +36,21 @@ export interface DropoutArgs {
   y: View;
   /** u32 mixed into the hash so that several tensors under one Dropout get independent masks. Default 0. */
   salt?: number;
+  /** Names the dispatch in errors and profiles. Default `'dropout'`. */
   label?: string;
 }
 
 let created = 0;
 
-/** The keep mask bit of element i, as the shader computes it (for tests and CPU fallbacks). */
+/**
+ * The keep mask bit of element i, as the shader computes it (for tests and CPU fallbacks).
+ * @param seed - The Dropout's seed (u32).
+ * @param counter - The step counter the mask was drawn with ({@link Dropout.setStep}).
+ * @param salt - The dispatch's salt.
+ * @param i - Element index.
+ * @param p - Drop probability.
+ * @returns True when element i is kept (then scaled by 1/(1 − p)).
+ */
 export function dropoutKeep(seed: number, counter: number, salt: number, i: number, p: number): boolean {
   const pcg = (v: number): number => {
     const s = (Math.imul(v >>> 0, 747796405) + 2891336453) >>> 0;
@@ -55,7 +66,10 @@ export function dropoutKeep(seed: number, counter: number, salt: number, i: numb
   return x >>> 8 >= dropoutThreshold(p);
 }
 
-/** round(p · 2²⁴): elements whose 24-bit hash is below it are dropped. */
+/**
+ * round(p · 2²⁴): elements whose 24-bit hash is below it are dropped.
+ * @param p - Drop probability in [0, 1].
+ */
 export function dropoutThreshold(p: number): number {
   return Math.round(p * 2 ** 24);
 }
@@ -66,14 +80,22 @@ function checkU32(what: string, v: number): void {
 
 /** One dropout layer: a seed, a probability and the per-step counter. */
 export class Dropout {
+  /** Drop probability in [0, 1]. */
   readonly p: number;
+  /** u32 seed of the mask stream. */
   readonly seed: number;
   private _counter = 0;
   private training = true;
-  private readonly state: GPUBuffer;
+  private state: GPUBuffer;
   private readonly owned: GPUBuffer[] = [];
   private destroyed = false;
 
+  /**
+   * A dropout layer in training mode, its counter at 0.
+   * @param gpu - The device; the Dropout takes its uniforms from its pool.
+   * @param opts - Probability and seed.
+   * @throws ShapeError when `p` is not in [0, 1] or the seed is not a u32.
+   */
   constructor(private readonly gpu: Gpu, opts: DropoutOptions) {
     const p = opts?.p;
     if (typeof p !== 'number' || !(p >= 0 && p <= 1)) throw new ShapeError(`Dropout: p must be a probability in [0, 1], got ${p}`);
@@ -92,7 +114,11 @@ export class Dropout {
     return this._counter;
   }
 
-  /** Selects the mask stream for the next submitted work (call once per training step; a u32). */
+  /**
+   * Selects the mask stream for the next submitted work (call once per training step; a u32).
+   * @param counter - u32; the same counter regenerates the same masks.
+   * @throws ShapeError when `counter` is not a u32 or the Dropout was destroyed.
+   */
   setStep(counter: number): void {
     this.assertLive();
     checkU32('Dropout.setStep: counter', counter);
@@ -103,6 +129,7 @@ export class Dropout {
   /**
    * Training mode (the default) drops with probability p; evaluation mode makes every prepared
    * dispatch the identity (PyTorch's `model.eval()`), without re-recording anything.
+   * @param training - True: drop with probability p; false: the identity.
    */
   setTraining(training: boolean): void {
     this.assertLive();
@@ -125,6 +152,9 @@ export class Dropout {
   /**
    * Prepares y = x ⊙ mask / (1 − p) over n elements. Use it for the forward (x → y) and, with
    * the same n and salt, for the backward (dY → dX). The Dropout owns the dispatch's uniform.
+   * @param args - Element count, input and output views (not the same buffer), salt and label.
+   * @throws ShapeError when `n` is not a positive integer, a view is too small, `y` aliases `x`,
+   *   the salt is not a u32, or the Dropout was destroyed.
    */
   dispatch(args: DropoutArgs): Dispatch {
     this.assertLive();
@@ -151,17 +181,28 @@ export class Dropout {
     };
   }
 
-  /** Forward (alias of {@link Dropout.dispatch}): y = dropout(x). */
+  /**
+   * Forward (alias of {@link Dropout.dispatch}): y = dropout(x).
+   * @param args - As {@link Dropout.dispatch}; x is the input, y the output.
+   */
   forwardDispatch(args: DropoutArgs): Dispatch {
     return this.dispatch({ label: 'dropout.forward', ...args });
   }
 
-  /** Backward (alias of {@link Dropout.dispatch}): dX = dY ⊙ mask / (1 − p); pass x = dY, y = dX. */
+  /**
+   * Backward (alias of {@link Dropout.dispatch}): dX = dY ⊙ mask / (1 − p); pass x = dY, y = dX.
+   * @param args - As {@link Dropout.dispatch}, with the forward's `n` and `salt`.
+   */
   backwardDispatch(args: DropoutArgs): Dispatch {
     return this.dispatch({ label: 'dropout.backward', ...args });
   }
 
-  /** Runs dropout on a tensor now and returns the result (a new tensor). */
+  /**
+   * Runs dropout on a tensor now and returns the result (a new tensor).
+   * @param x - Any shape of rank 1 to 6.
+   * @param salt - u32 salt of the mask.
+   * @returns A new tensor of `x`'s shape.
+   */
   apply(x: Tensor, salt = 0): Tensor {
     expectRank('dropout', 'x', x, [1, 2, 3, 4, 5, 6]);
     const y = Tensor.empty(this.gpu, x.shape, 'dropout.out');
@@ -169,6 +210,19 @@ export class Dropout {
     const shape = this.owned.pop()!; // an eager call's uniform goes back to the pool after the submit
     this.gpu.run([{ ...d, transient: [shape] }]);
     return y;
+  }
+
+  /**
+   * @internal After a device loss (`gpu.recover()`): forgets the uniforms of the old device and
+   * its prepared dispatches (rebuild them), and writes the state uniform again on the new one,
+   * keeping p, the seed, the counter and the mode.
+   */
+  rebuild(): void {
+    this.assertLive();
+    for (const b of this.owned.splice(0)) this.gpu.pool.release(b);
+    this.state = this.gpu.pool.acquire(this.gpu.kernel('dropout.wgsl').source.uniforms.get('state')!.size, UNIFORM_USAGE, 'dropout.state');
+    this.owned.push(this.state);
+    this.write();
   }
 
   /** Releases the uniforms (state and every prepared dispatch's) to the pool. */

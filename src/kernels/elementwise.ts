@@ -6,6 +6,7 @@ import { grid2d } from './grid.js';
 
 /** Ops of shaders/elementwise.wgsl, by their OP code. */
 export const ELEMENTWISE_OPS = { add: 0, mul: 1, scale: 2, sigmoid: 3, tanh: 4, relu: 5, tanhGrad: 6 } as const;
+/** The name of an elementwise op: a key of {@link ELEMENTWISE_OPS}. */
 export type ElementwiseOp = keyof typeof ELEMENTWISE_OPS;
 
 const WG = 256;
@@ -16,14 +17,21 @@ function checkView(label: string, name: string, v: View, n: number): void {
   if (((v.offset ?? 0) + n) * 4 > v.buffer.size) throw new ShapeError(`${label}: buffer '${name}' is smaller than ${n} elements from its offset`);
 }
 
-/** Prepares `y = op(x, b)` over n elements (b only for add, mul and tanhGrad: y = b ⊙ (1 − x²)). */
+/**
+ * Prepares `y = op(x, b)` over n elements (b only for add, mul and tanhGrad: y = b ⊙ (1 − x²)).
+ * @param gpu - The device.
+ * @param args - `op`; `n` elements; views `x`, `b` (second operand) and `y` (output, not aliasing
+ *   an input) with element offsets; `alpha` for `scale`; `label` for errors and profiles.
+ * @returns One dispatch; its uniform is `transient`.
+ * @throws ShapeError for an unknown op, a missing `b`, a view too small or an aliased output.
+ */
 export function elementwiseDispatch(
   gpu: Gpu,
   args: { op: ElementwiseOp; n: number; x: View; b?: View; y: View; alpha?: number; label?: string },
 ): Dispatch {
   const label = args.label ?? args.op;
   const binary = args.op === 'add' || args.op === 'mul' || args.op === 'tanhGrad';
-  if (!(args.op in ELEMENTWISE_OPS)) throw new ShapeError(`elementwise: unknown op '${args.op}'`);
+  if (typeof args.op !== 'string' || !Object.hasOwn(ELEMENTWISE_OPS, args.op)) throw new ShapeError(`elementwise: unknown op '${String(args.op)}'; use ${Object.keys(ELEMENTWISE_OPS).join(', ')}`);
   if (binary && !args.b) throw new ShapeError(`${label}: needs a second operand 'b'`);
   checkView(label, 'x', args.x, args.n);
   checkView(label, 'y', args.y, args.n);
@@ -42,9 +50,9 @@ export function elementwiseDispatch(
   };
 }
 
-function run(gpu: Gpu, op: ElementwiseOp, x: Tensor, b: Tensor | undefined, alpha: number | undefined, out?: Tensor): Tensor {
-  expectRank(op, 'x', x, [1, 2, 3, 4, 5, 6]);
-  if (b) expectShape(op, 'b', b, x.shape, "must match 'x'");
+function run(gpu: Gpu, op: ElementwiseOp, x: Tensor, b: Tensor | undefined, alpha: number | undefined, out?: Tensor, names: readonly [string, string] = ['x', 'b']): Tensor {
+  expectRank(op, names[0], x, [1, 2, 3, 4, 5, 6]);
+  if (b) expectShape(op, names[1], b, x.shape, `must match '${names[0]}'`);
   if (out) {
     expectShape(op, 'out', out, x.shape);
     if (out === x || out === b) throw new ShapeError(`${op}: 'out' must not be an input`);
@@ -68,4 +76,4 @@ export const tanh = (gpu: Gpu, x: Tensor, out?: Tensor) => run(gpu, 'tanh', x, u
 /** y = max(x, 0). */
 export const relu = (gpu: Gpu, x: Tensor, out?: Tensor) => run(gpu, 'relu', x, undefined, undefined, out);
 /** Backward of tanh: dx = dy ⊙ (1 − y²), from its output y and the gradient dy of its output. */
-export const tanhGrad = (gpu: Gpu, y: Tensor, dy: Tensor, out?: Tensor) => run(gpu, 'tanhGrad', y, dy, undefined, out);
+export const tanhGrad = (gpu: Gpu, y: Tensor, dy: Tensor, out?: Tensor) => run(gpu, 'tanhGrad', y, dy, undefined, out, ['y', 'dy']);

@@ -56,10 +56,18 @@ export interface EmbeddingArgs {
   weight: View;
   /** [N, E] output. */
   y: View;
+  /** Names the dispatch in errors and profiles. Default `'embedding'`. */
   label?: string;
 }
 
-/** Prepares the gather y = W[idx]. Its uniform is `transient`. */
+/**
+ * Prepares the gather y = W[idx]. Its uniform is `transient`.
+ * An index outside [0, V) gives a zero row (the eager {@link embedding} checks indices instead).
+ * @param gpu - The device.
+ * @param args - Sizes and views (see {@link EmbeddingArgs}).
+ * @throws ShapeError for non-positive sizes, a missing or too small buffer, or `y` aliasing an
+ *   input.
+ */
 export function embeddingDispatch(gpu: Gpu, args: EmbeddingArgs): Dispatch {
   const label = args.label ?? 'embedding';
   const { tokens, vocab, dim } = args;
@@ -83,8 +91,11 @@ export function embeddingDispatch(gpu: Gpu, args: EmbeddingArgs): Dispatch {
 
 /** Raw arguments of {@link embeddingBackwardDispatch}; sizes and offsets in elements. */
 export interface EmbeddingBackwardArgs {
+  /** N indices. */
   tokens: number;
+  /** V rows of the weight gradient. */
   vocab: number;
+  /** E columns. */
   dim: number;
   /** [N] i32 indices (as in the forward). */
   indices: View;
@@ -96,6 +107,7 @@ export interface EmbeddingBackwardArgs {
   paddingIdx?: number;
   /** dW += Σ instead of dW = Σ (the padding row is then left unchanged). */
   accumulate?: boolean;
+  /** Names the dispatch in errors and profiles. Default `'embeddingBackward'`. */
   label?: string;
 }
 
@@ -107,7 +119,13 @@ function paddingRow(label: string, paddingIdx: number | undefined, vocab: number
   return p;
 }
 
-/** Prepares the deterministic scatter-add dW[idx[n]] += dY[n]. Its uniform is `transient`. */
+/**
+ * Prepares the deterministic scatter-add dW[idx[n]] += dY[n]. Its uniform is `transient`.
+ * @param gpu - The device.
+ * @param args - Sizes and views (see {@link EmbeddingBackwardArgs}).
+ * @throws ShapeError for non-positive sizes, a missing or too small buffer, `dW` aliasing an input,
+ *   or a `paddingIdx` outside [−V, V).
+ */
 export function embeddingBackwardDispatch(gpu: Gpu, args: EmbeddingBackwardArgs): Dispatch {
   const label = args.label ?? 'embeddingBackward';
   const { tokens, vocab, dim } = args;
@@ -147,7 +165,14 @@ function uploadIndices(gpu: Gpu, label: string, indices: ArrayLike<number>, voca
   return b;
 }
 
-/** y [N, E] = weight [V, E] rows picked by `indices` (N integers in [0, V)). Runs now. */
+/**
+ * y [N, E] = weight [V, E] rows picked by `indices` (N integers in [0, V)). Runs now.
+ * @param gpu - The device `weight` lives on.
+ * @param weight - The table [V, E].
+ * @param indices - N row indices, each an integer in [0, V).
+ * @returns y [N, E].
+ * @throws ShapeError when `weight` is not rank 2 or an index is out of range (naming it).
+ */
 export function embedding(gpu: Gpu, weight: Tensor, indices: ArrayLike<number>): Tensor {
   expectRank('embedding', 'weight', weight, [2]);
   const [vocab, dim] = weight.shape;
@@ -158,7 +183,17 @@ export function embedding(gpu: Gpu, weight: Tensor, indices: ArrayLike<number>):
   return y;
 }
 
-/** dW [V, E] from dY [N, E] and the forward's `indices`; the paddingIdx row gets zero. Runs now. */
+/**
+ * dW [V, E] from dY [N, E] and the forward's `indices`; the paddingIdx row gets zero. Runs now.
+ * @param gpu - The device `dY` lives on.
+ * @param indices - The N indices of the forward, each in [0, vocab).
+ * @param dY - Gradient of the forward's output, [N, E].
+ * @param vocab - V, rows of the table.
+ * @param opts - `paddingIdx`: a row that gets no gradient (negative counts from V).
+ * @returns dW [V, E].
+ * @throws ShapeError when `dY` is not [N, E], `vocab` is not a positive integer, or an index or
+ *   `paddingIdx` is out of range.
+ */
 export function embeddingBackward(gpu: Gpu, indices: ArrayLike<number>, dY: Tensor, vocab: number, opts: { paddingIdx?: number } = {}): Tensor {
   expectRank('embeddingBackward', 'dY', dY, [2]);
   if (!Number.isInteger(vocab) || vocab <= 0) throw new ShapeError(`embeddingBackward: vocab must be a positive integer, got ${vocab}`);

@@ -5,30 +5,45 @@ import { Tensor, expectRank, expectShape } from '../tensor.js';
 
 /** A matrix operand in a buffer: element offset, row stride and per-batch stride (0 = shared). */
 export interface MatrixView {
+  /** The buffer holding the matrix (f32, row-major). */
   buffer: GPUBuffer;
+  /** Element offset of the first element of batch 0. Default 0. */
   offset?: number;
+  /** Row stride in elements (≥ the stored row length). */
   ld: number;
+  /** Elements between consecutive batches; 0 (the default) shares one matrix across the batch. */
   batchStride?: number;
 }
 
 /** Raw GEMM arguments, in elements: `C[b] = alpha·op(A[b])·op(B[b]) (+ bias) (+ beta·C[b])`. */
 export interface GemmArgs {
+  /** Rows of op(A) and C. */
   M: number;
+  /** Columns of op(B) and C. */
   N: number;
+  /** Columns of op(A) = rows of op(B). */
   K: number;
+  /** Number of independent products. Default 1. */
   batch?: number;
+  /** A, stored [M, K] (or [K, M] with `transposeA`). */
   a: MatrixView;
+  /** B, stored [K, N] (or [N, K] with `transposeB`). */
   b: MatrixView;
+  /** C [M, N]; must not share a buffer with A or B. */
   c: MatrixView;
   /** N bias values at `offset`, broadcast over rows and batches. */
   bias?: { buffer: GPUBuffer; offset?: number };
+  /** op(A) = Aᵀ. */
   transposeA?: boolean;
+  /** op(B) = Bᵀ. */
   transposeB?: boolean;
+  /** Scale of the product. Default 1. */
   alpha?: number;
   /** When set, C is read and `beta·C` added (accumulation); otherwise C is only written. */
   beta?: number;
   /** Workgroup shape; the defaults suit real GPUs (16×16 threads, 4×4 outputs each, TILE_K 16). */
   tile?: { wgX?: number; wgY?: number; tileK?: number };
+  /** Names the dispatch in errors and profiles. Default `'matmul'`. */
   label?: string;
 }
 
@@ -50,8 +65,15 @@ function aligned(v: MatrixView): boolean {
 }
 
 /**
- * Prepares GEMM dispatches (one per chunk of at most maxComputeWorkgroupsPerDimension batches).
- * Buffers and sizes are checked here, before any GPU work. The uniforms are `transient`.
+ * Prepares GEMM dispatches: one, or, when a grid dimension would exceed the device's
+ * maxComputeWorkgroupsPerDimension, one per block of at most that many tiles along M and N and
+ * batches. Buffers and sizes are checked here, before any GPU work. The uniforms are `transient`.
+ * @param gpu - The device (its limits bound the tile and the grid).
+ * @param args - Sizes, operand views and options, in elements.
+ * @returns The dispatches to run in order (with {@link Gpu.run} or recorded in a plan).
+ * @throws ShapeError when a size is not a positive integer, a view's `ld` is shorter than its rows,
+ *   an operand runs past its buffer, C shares a buffer with A or B, alpha/beta are not finite, or
+ *   the tile does not fit the device's workgroup limits.
  */
 export function gemmDispatches(gpu: Gpu, args: GemmArgs): Dispatch[] {
   const label = args.label ?? 'matmul';
@@ -63,8 +85,12 @@ export function gemmDispatches(gpu: Gpu, args: GemmArgs): Dispatch[] {
   const wgX = args.tile?.wgX ?? 16;
   const wgY = args.tile?.wgY ?? 16;
   const tileK = args.tile?.tileK ?? 16;
-  if (tileK % 4 !== 0 || wgX * wgY > gpu.limits.maxComputeInvocationsPerWorkgroup) {
+  if (![wgX, wgY, tileK].every((v) => Number.isInteger(v) && v > 0) || tileK % 4 !== 0 || wgX * wgY > gpu.limits.maxComputeInvocationsPerWorkgroup) {
     throw new ShapeError(`${label}: tile ${wgX}×${wgY} threads, TILE_K ${tileK} is invalid (TILE_K multiple of 4, ≤ ${gpu.limits.maxComputeInvocationsPerWorkgroup} threads)`);
+  }
+  const tileBytes = 4 * (wgX + wgY) * tileK * FLOAT;
+  if (tileBytes > gpu.limits.maxComputeWorkgroupStorageSize || wgX > gpu.limits.maxComputeWorkgroupSizeX || wgY > gpu.limits.maxComputeWorkgroupSizeY) {
+    throw new ShapeError(`${label}: tile ${wgX}×${wgY} threads, TILE_K ${tileK} needs ${tileBytes} bytes of workgroup storage (maxComputeWorkgroupStorageSize ${gpu.limits.maxComputeWorkgroupStorageSize}) and ${wgX}×${wgY} ≤ maxComputeWorkgroupSizeX×Y (${gpu.limits.maxComputeWorkgroupSizeX}×${gpu.limits.maxComputeWorkgroupSizeY})`);
   }
   const tA = !!args.transposeA;
   const tB = !!args.transposeB;
@@ -77,14 +103,16 @@ export function gemmDispatches(gpu: Gpu, args: GemmArgs): Dispatch[] {
   if (args.bias && ((args.bias.offset ?? 0) + N) * FLOAT > args.bias.buffer.size) {
     throw new ShapeError(`${label}: bias needs ${N} elements from offset ${args.bias.offset ?? 0}; its buffer is too small`);
   }
+  if (!Number.isFinite(args.alpha ?? 1) || !Number.isFinite(args.beta ?? 0)) {
+    throw new ShapeError(`${label}: alpha and beta must be finite numbers, got alpha ${args.alpha}, beta ${args.beta}`);
+  }
   const tm = 4 * wgY;
   const tn = 4 * wgX;
-  const gx = Math.ceil(N / tn);
-  const gy = Math.ceil(M / tm);
+  // A grid wider than maxComputeWorkgroupsPerDimension is split into blocks of at most that many
+  // tiles along M and N (offsets moved to each block's first row / column); batches likewise.
   const maxWg = gpu.limits.maxComputeWorkgroupsPerDimension;
-  if (gx > maxWg || gy > maxWg) {
-    throw new ShapeError(`${label}: M=${M}, N=${N} need a ${gx}×${gy} grid, beyond maxComputeWorkgroupsPerDimension (${maxWg})`);
-  }
+  const mBlock = maxWg * tm;
+  const nBlock = maxWg * tn;
   const pipeline = gpu.pipeline('matmul.wgsl', {
     WG_X: wgX, WG_Y: wgY, TILE_K: tileK,
     TRANS_A: tA, TRANS_B: tB,
@@ -92,29 +120,35 @@ export function gemmDispatches(gpu: Gpu, args: GemmArgs): Dispatch[] {
     HAS_BIAS: !!args.bias, ACCUMULATE: args.beta !== undefined,
   });
   const dispatches: Dispatch[] = [];
+  const sa = args.a.batchStride ?? 0;
+  const sb = args.b.batchStride ?? 0;
+  const sc = args.c.batchStride ?? 0;
   for (let b0 = 0; b0 < batch; b0 += maxWg) {
     const nb = Math.min(maxWg, batch - b0);
-    const sa = args.a.batchStride ?? 0;
-    const sb = args.b.batchStride ?? 0;
-    const sc = args.c.batchStride ?? 0;
-    const params = gpu.uniform('matmul.wgsl', 'params', {
-      M, N, K,
-      lda: args.a.ld, ldb: args.b.ld, ldc: args.c.ld,
-      offsetA: (args.a.offset ?? 0) + b0 * sa,
-      offsetB: (args.b.offset ?? 0) + b0 * sb,
-      offsetC: (args.c.offset ?? 0) + b0 * sc,
-      offsetBias: args.bias?.offset ?? 0,
-      batchStrideA: sa, batchStrideB: sb, batchStrideC: sc,
-      alpha: args.alpha ?? 1, beta: args.beta ?? 0,
-    });
-    const bindGroup = gpu.bindGroup('matmul.wgsl', {
-      A: args.a.buffer,
-      B: args.b.buffer,
-      bias: args.bias?.buffer ?? gpu.dummyBuffer,
-      C: args.c.buffer,
-      params,
-    });
-    dispatches.push({ label, pipeline, bindGroup, workgroups: [gx, gy, nb], transient: [params] });
+    for (let m0 = 0; m0 < M; m0 += mBlock) {
+      const Mb = Math.min(mBlock, M - m0);
+      for (let n0 = 0; n0 < N; n0 += nBlock) {
+        const Nb = Math.min(nBlock, N - n0);
+        const params = gpu.uniform('matmul.wgsl', 'params', {
+          M: Mb, N: Nb, K,
+          lda: args.a.ld, ldb: args.b.ld, ldc: args.c.ld,
+          offsetA: (args.a.offset ?? 0) + b0 * sa + (tA ? m0 : m0 * args.a.ld),
+          offsetB: (args.b.offset ?? 0) + b0 * sb + (tB ? n0 * args.b.ld : n0),
+          offsetC: (args.c.offset ?? 0) + b0 * sc + m0 * args.c.ld + n0,
+          offsetBias: (args.bias?.offset ?? 0) + n0,
+          batchStrideA: sa, batchStrideB: sb, batchStrideC: sc,
+          alpha: args.alpha ?? 1, beta: args.beta ?? 0,
+        });
+        const bindGroup = gpu.bindGroup('matmul.wgsl', {
+          A: args.a.buffer,
+          B: args.b.buffer,
+          bias: args.bias?.buffer ?? gpu.dummyBuffer,
+          C: args.c.buffer,
+          params,
+        });
+        dispatches.push({ label, pipeline, bindGroup, workgroups: [Math.ceil(Nb / tn), Math.ceil(Mb / tm), nb], transient: [params] });
+      }
+    }
   }
   return dispatches;
 }
@@ -138,6 +172,20 @@ export interface MatmulOptions {
 /**
  * `C = alpha·op(A)·op(B) (+ bias) (+ beta·C)` on the GPU. `a` and `b` are rank 2 or 3; a rank-2
  * operand is broadcast over the other's batch. Runs now (one submit) and returns C.
+ * @param gpu - The device `a` and `b` live on.
+ * @param a - [M, K] or [batch, M, K] ([K, M] / [batch, K, M] with `transposeA`).
+ * @param b - [K, N] or [batch, K, N] ([N, K] / [batch, N, K] with `transposeB`).
+ * @param opts - Transposes, bias, alpha, beta and an output tensor.
+ * @returns C: [M, N], or [batch, M, N] when either operand has a batch (`opts.out` when given).
+ * @throws ShapeError naming the argument and both shapes when ranks, batches or inner dimensions
+ *   disagree, `bias` is not [N], `out` has the wrong shape or is an input, or `beta` is given
+ *   without `out`.
+ * @example
+ * ```ts
+ * const c = matmul(gpu, a, b);                                  // [M, K]·[K, N]
+ * const d = matmul(gpu, x, w, { transposeB: true, bias });      // x·wᵀ + bias, w [N, K]
+ * matmul(gpu, a, b, { out: c, alpha: 0.5, beta: 1 });           // c += 0.5·a·b
+ * ```
  */
 export function matmul(gpu: Gpu, a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   expectRank('matmul', 'a', a, [2, 3]);

@@ -20,7 +20,9 @@ const WG = 256;
 
 /** Raw arguments of {@link mseDispatch}; sizes and offsets in elements. */
 export interface MseArgs {
+  /** Rows (a row's squared errors are summed by one workgroup segment). */
   rows: number;
+  /** Elements per row; rows · cols = K, the count the mean divides by. */
   cols: number;
   /** [rows, cols] predictions. */
   pred: View;
@@ -30,6 +32,7 @@ export interface MseArgs {
   rowLoss: View;
   /** [rows, cols] output: d(mean loss)/d pred. Absent: only the loss is computed. */
   dPred?: View;
+  /** Names the dispatch in errors and profiles. Default `'mse'`. */
   label?: string;
 }
 
@@ -40,7 +43,13 @@ function checkView(label: string, name: string, v: View | undefined, n: number):
   if ((off + n) * 4 > v.buffer.size) throw new ShapeError(`${label}: buffer '${name}' holds ${v.buffer.size / 4} elements, needs ${n} from offset ${off}`);
 }
 
-/** Prepares the MSE dispatch. Its uniform (and a 16-byte stand-in for an absent dPred) is `transient`. */
+/**
+ * Prepares the MSE dispatch. Its uniform (and a 16-byte stand-in for an absent dPred) is `transient`.
+ * @param gpu - The device.
+ * @param args - Sizes and views (see {@link MseArgs}).
+ * @throws ShapeError for non-positive sizes, a missing or too small buffer, a bad offset, or an
+ *   output that aliases an input.
+ */
 export function mseDispatch(gpu: Gpu, args: MseArgs): Dispatch {
   const label = args.label ?? 'mse';
   const { rows, cols } = args;
@@ -78,7 +87,15 @@ export function mseDispatch(gpu: Gpu, args: MseArgs): Dispatch {
   };
 }
 
-/** Mean squared error of `pred` against `target` (same shape). Runs now (one submit, 2–3 dispatches). */
+/**
+ * Mean squared error of `pred` against `target` (same shape). Runs now (one submit, 2–3 dispatches).
+ * @param gpu - The device the tensors live on.
+ * @param pred - Predictions, any shape of rank 1 to 6.
+ * @param target - Targets, the shape of `pred`.
+ * @returns `loss` [1] = mean((pred − target)²) and `dPred` = 2·(pred − target)/K (the shape of
+ *   `pred`).
+ * @throws ShapeError when `target`'s shape differs from `pred`'s.
+ */
 export function mse(gpu: Gpu, pred: Tensor, target: Tensor): { loss: Tensor; dPred: Tensor } {
   expectRank('mse', 'pred', pred, [1, 2, 3, 4, 5, 6]);
   expectShape('mse', 'target', target, pred.shape, "must match 'pred'");

@@ -27,9 +27,11 @@ export type ElementRange = readonly [offset: number, length: number];
 
 /** Arguments of {@link reduceSumDispatches}; sizes and offsets in elements. */
 export interface ReduceSumArgs {
+  /** The f32 values to sum. */
   x: GPUBuffer;
   /** One range: n elements from `offset` (default 0). Give either n or ranges. */
   n?: number;
+  /** First element of the single range (with `n`). Default 0. */
   offset?: number;
   /** Several ranges, summed together (e.g. the trainable parts of a flat gradient buffer). */
   ranges?: readonly ElementRange[];
@@ -43,6 +45,7 @@ export interface ReduceSumArgs {
   alpha?: number;
   /** Scratch for the partial sums (≥ {@link reduceSumScratch} elements); absent: a pool buffer, listed in `transient`. */
   partials?: GPUBuffer;
+  /** Names the dispatches in errors and profiles. Default `'reduceSum'`. */
   label?: string;
 }
 
@@ -50,7 +53,10 @@ function groupsFor(len: number): number {
   return Math.max(1, Math.min(MAX_GROUPS, Math.ceil(len / CHUNK)));
 }
 
-/** Elements of partial-sum scratch that {@link reduceSumDispatches} needs for these ranges (0: none). */
+/**
+ * Elements of partial-sum scratch that {@link reduceSumDispatches} needs for these ranges (0: none).
+ * @param ranges - The ranges that will be summed.
+ */
 export function reduceSumScratch(ranges: readonly ElementRange[]): number {
   const live = ranges.filter(([, len]) => len > 0);
   if (live.length <= 1 && groupsFor(live[0]?.[1] ?? 0) === 1) return 0;
@@ -60,6 +66,11 @@ export function reduceSumScratch(ranges: readonly ElementRange[]): number {
 /**
  * Prepares the reduction dispatches (see the file comment for how many). Uniforms and a pooled
  * partials buffer are `transient`: a plan that replays the dispatches takes them over.
+ * @param gpu - The device.
+ * @param args - The buffer, its range(s), the output element and the options.
+ * @returns 1 dispatch for one range of ≤ 8192 elements, else one per range plus a final one.
+ * @throws ShapeError when both or neither of `n` / `ranges` are given, a range runs past `x`, the
+ *   output aliases `x`, `partials` is too small, `alpha` is not finite or `clampValue` is negative.
  */
 export function reduceSumDispatches(gpu: Gpu, args: ReduceSumArgs): Dispatch[] {
   const label = args.label ?? 'reduceSum';
@@ -129,9 +140,17 @@ export function reduceSumDispatches(gpu: Gpu, args: ReduceSumArgs): Dispatch[] {
   return out;
 }
 
-/** Σ x (or Σ x² with `square`), times `alpha`, as a 1-element tensor. Runs now (one submit). */
+/**
+ * Σ x (or Σ x² with `square`), times `alpha`, as a 1-element tensor. Runs now (one submit).
+ * @param gpu - The device `x` lives on.
+ * @param x - Any shape of rank 1 to 6; all its elements are summed.
+ * @param opts - `square`: sum of squares; `alpha`: scale of the result (default 1).
+ * @returns A [1] tensor.
+ * @throws ShapeError when `x` is not a live tensor.
+ */
 export function reduceSum(gpu: Gpu, x: Tensor, opts: { square?: boolean; alpha?: number } = {}): Tensor {
   expectRank('reduceSum', 'x', x, [1, 2, 3, 4, 5, 6]);
+  if (opts.alpha !== undefined && !Number.isFinite(opts.alpha)) throw new ShapeError(`reduceSum: alpha must be finite, got ${opts.alpha}`);
   const out = Tensor.empty(gpu, [1], 'reduceSum.out');
   gpu.run(reduceSumDispatches(gpu, { x: x.buffer, n: x.size, out: { buffer: out.buffer }, square: opts.square, alpha: opts.alpha }));
   return out;

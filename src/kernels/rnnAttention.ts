@@ -37,20 +37,33 @@ import { gemmDispatches, type GemmArgs, type MatrixView } from './matmul.js';
 import { columnSumDispatch } from './columnSum.js';
 import { grid2d } from './grid.js';
 
+/**
+ * Score function of RNN attention: Luong `'dot'` (h_tᵀ·h̄_s) or `'general'` (h_tᵀ·W·h̄_s), or
+ * Bahdanau `'additive'` (vᵀ·tanh(W1·h_t + W2·h̄_s)).
+ */
 export type AttentionScore = 'dot' | 'general' | 'additive';
 
 /** A [batch, len, dim] sequence in a buffer, in f32 elements; the last dim is contiguous. */
 export interface SeqView {
+  /** The buffer holding the sequence (f32). */
   buffer: GPUBuffer;
+  /** Element offset of (batch 0, step 0). Default 0. */
   offset?: number;
+  /** Elements between batch rows. */
   strideBatch: number;
+  /** Elements between timesteps (e.g. batch·dim for a time-major sequence). */
   strideTime: number;
 }
 
+/** The shapes and score function a {@link RnnAttentionPlan} is built for. */
 export interface RnnAttentionConfig {
+  /** Score function. */
   score: AttentionScore;
+  /** Batch rows. */
   batch: number;
+  /** Decoder steps (query rows per batch row). */
   seqLenQ: number;
+  /** Source steps (key rows per batch row). */
   seqLenS: number;
   /** Decoder hidden size Hq. */
   queryDim: number;
@@ -60,9 +73,11 @@ export interface RnnAttentionConfig {
   attnDim?: number;
 }
 
+/** Arguments of {@link RnnAttentionPlan.forwardDispatches}; views in f32 elements. */
 export interface RnnAttentionForwardArgs {
   /** First query step and number of steps: rows [t0, t0 + steps) of the whole [batch, seqLenQ, ·] views. */
   t0: number;
+  /** Number of query steps from t0 (1 for step-wise decoding). */
   steps: number;
   /** h, [batch, seqLenQ, queryDim]. */
   query: SeqView;
@@ -70,6 +85,7 @@ export interface RnnAttentionForwardArgs {
   keys: SeqView;
   /** [batch, seqLenS] f32, contiguous: 1 keep / 0 pad. */
   keyMask?: GPUBuffer;
+  /** The attention's parameters by the names of {@link RnnAttentionPlan.parameterShapes}. */
   params: Record<string, BufferView>;
   /** c, [batch, seqLenQ, keyDim]. */
   context: SeqView;
@@ -77,16 +93,23 @@ export interface RnnAttentionForwardArgs {
   alpha: SeqView;
 }
 
+/** Arguments of {@link RnnAttentionPlan.backwardDispatches}; views in f32 elements. */
 export interface RnnAttentionBackwardArgs {
+  /** h, [batch, seqLenQ, queryDim], as in the forward. */
   query: SeqView;
+  /** h̄, [batch, seqLenS, keyDim], as in the forward. */
   keys: SeqView;
   /** Checked like the forward's; the backward needs no mask itself: α is 0 on masked keys. */
   keyMask?: GPUBuffer;
+  /** The attention's parameters, as in the forward. */
   params: Record<string, BufferView>;
   /** α as the forward wrote it, for all seqLenQ steps. */
   alpha: SeqView;
+  /** dL/dc, [batch, seqLenQ, keyDim]. */
   dContext: SeqView;
+  /** dL/dh, [batch, seqLenQ, queryDim]: written, or added to with `accumulate`. */
   dQuery: SeqView & { accumulate?: boolean };
+  /** dL/dh̄, [batch, seqLenS, keyDim]: written, or added to with `accumulate`. */
   dKeys: SeqView & { accumulate?: boolean };
   /** Parameter gradients, same names and sizes as `params`; written (not accumulated). */
   grads: Record<string, BufferView>;
@@ -203,6 +226,7 @@ export class RnnAttentionPlan {
   /** Parameter names (PyTorch-style, no prefix) and shapes: [] for dot; general: 'weight' [queryDim, keyDim];
    *  additive: 'query_proj.weight' [A, queryDim] (W1), 'key_proj.weight' [A, keyDim] (W2), 'v' [A]. No biases. */
   readonly parameterShapes: Array<{ name: string; shape: number[] }>;
+  /** The configuration, with `attnDim` filled in. */
   readonly cfg: Readonly<Required<RnnAttentionConfig>>;
   /** Width of a projected row (general: queryDim, additive: attnDim; dot: keyDim), and its padded pitch. */
   private readonly scoreDim: number;
@@ -217,6 +241,14 @@ export class RnnAttentionPlan {
   private readonly maxWg: number;
   private destroyed = false;
 
+  /**
+   * Checks the configuration; the scratch buffers are allocated when first needed.
+   * @param gpu - The device.
+   * @param cfg - Score function and shapes.
+   * @param tuning - Thread-layout override (tests); the default suits the adapter.
+   * @throws ShapeError for an unknown score, sizes that are not positive integers, `dot` with
+   *   queryDim ≠ keyDim, or shapes too large for the device's limits.
+   */
   constructor(private readonly gpu: Gpu, cfg: RnnAttentionConfig, tuning: RnnAttentionTuning = {}) {
     const label = 'RnnAttentionPlan';
     if (!SCORES.includes(cfg.score)) throw new ShapeError(`${label}: score must be one of ${SCORES.join(', ')}, got '${cfg.score}'`);
@@ -259,7 +291,10 @@ export class RnnAttentionPlan {
     this.software = tuning.software ?? gpu.adapterInfo.isFallbackAdapter;
   }
 
-  /** Once per source sequence, before any forwardDispatches: projects the keys (general: W·h̄_s, additive: W2·h̄_s; dot: nothing). */
+  /**
+   * Once per source sequence, before any forwardDispatches: projects the keys (general: W·h̄_s, additive: W2·h̄_s; dot: nothing).
+   * @param a - The keys h̄ [batch, seqLenS, keyDim] and the parameters.
+   */
   prepareDispatches(a: { keys: SeqView; params: Record<string, BufferView> }): Dispatch[] {
     const label = 'RnnAttentionPlan.prepareDispatches';
     this.assertLive(label);
@@ -273,6 +308,9 @@ export class RnnAttentionPlan {
    * Query steps [t0, t0+steps): scores, masked softmax over the source, context c = Σ_s α·h̄_s, and α.
    * Step-wise (steps = 1 per call) and one-shot (t0 = 0, steps = seqLenQ) give the same result.
    * general/additive need prepareDispatches for these keys first (in the same or an earlier submit).
+   * @param a - Steps, views and parameters.
+   * @throws ShapeError when a view runs past its buffer, an output aliases an input, or the steps
+   *   leave [0, seqLenQ).
    */
   forwardDispatches(a: RnnAttentionForwardArgs): Dispatch[] {
     const label = 'RnnAttentionPlan.forwardDispatches';
@@ -328,6 +366,8 @@ export class RnnAttentionPlan {
    * written, or added to what is there when `accumulate` is true; parameter gradients are written
    * into `grads`. The projections are recomputed from `keys`/`query`/`params` into the plan's
    * scratch (afterwards the plan is prepared for these keys).
+   * @param a - The forward's views and α, dL/dc, and where the gradients go.
+   * @throws ShapeError when a view runs past its buffer or an output aliases an input.
    */
   backwardDispatches(a: RnnAttentionBackwardArgs): Dispatch[] {
     const label = 'RnnAttentionPlan.backwardDispatches';

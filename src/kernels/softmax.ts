@@ -6,16 +6,29 @@ import { grid2d } from './grid.js';
 
 /** Raw arguments: `rows` rows of `cols` elements, contiguous, from element offsets. */
 export interface SoftmaxArgs {
+  /** Number of rows (one workgroup each). */
   rows: number;
+  /** Elements per row: the softmax runs over these. */
   cols: number;
+  /** Input rows, from element `offset`. */
   x: { buffer: GPUBuffer; offset?: number };
+  /** Output rows, from element `offset`; must not share a buffer with `x`. */
   y: { buffer: GPUBuffer; offset?: number };
   /** Threads per row, a power of two (default 256, or 64 for rows of ≤ 64). */
   workgroupSize?: number;
+  /** Names the dispatch in errors and profiles. Default `'softmax'`. */
   label?: string;
 }
 
-/** Prepares the row-softmax dispatch (one workgroup per row). */
+/**
+ * Prepares the row-softmax dispatch (one workgroup per row).
+ * `y[r, c] = exp(x[r, c] − max_r) / Σ_c' exp(x[r, c'] − max_r)`.
+ * @param gpu - The device.
+ * @param args - Sizes and buffers.
+ * @returns One dispatch; its uniform is `transient`.
+ * @throws ShapeError for non-positive sizes, a bad workgroup size, a buffer too small or `y`
+ *   aliasing `x`.
+ */
 export function softmaxDispatch(gpu: Gpu, args: SoftmaxArgs): Dispatch {
   const label = args.label ?? 'softmax';
   const { rows, cols } = args;
@@ -43,7 +56,14 @@ export function softmaxDispatch(gpu: Gpu, args: SoftmaxArgs): Dispatch {
   };
 }
 
-/** Softmax over the last dimension of `x` (any rank ≥ 1). Runs now and returns y. */
+/**
+ * Softmax over the last dimension of `x` (any rank ≥ 1). Runs now and returns y.
+ * @param gpu - The device `x` lives on.
+ * @param x - Any shape of rank 1 to 6; each row along the last dimension sums to 1 in the result.
+ * @param opts - `out`: a tensor of `x`'s shape to write into (not `x` itself).
+ * @returns A tensor of `x`'s shape.
+ * @throws ShapeError when `x` is not a live tensor or `out` has another shape or is `x`.
+ */
 export function softmax(gpu: Gpu, x: Tensor, opts: { out?: Tensor } = {}): Tensor {
   expectRank('softmax', 'x', x, [1, 2, 3, 4, 5, 6]);
   const cols = x.shape[x.shape.length - 1];

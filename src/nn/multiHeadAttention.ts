@@ -16,15 +16,20 @@ import { ShapeError, fmtShape } from '../gpu/errors.js';
 import { TENSOR_USAGE } from '../gpu/flags.js';
 import { gemmDispatches } from '../kernels/matmul.js';
 import { columnSumDispatch } from '../kernels/columnSum.js';
-import { ATTENTION_MAX_HEAD_DIM, attentionBackwardDispatches, attentionDispatch, projectionView } from '../kernels/attention.js';
+import { ATTENTION_MAX_HEAD_DIM, attentionBackwardDispatches, attentionDispatch, checkAttentionDims, projectionView } from '../kernels/attention.js';
+import { checkBindingSizes } from '../gpu/limits.js';
 import { readParameter, type NamedTensor, type StateDict } from '../io/stateDict.js';
+import { saveCheckpoint, loadCheckpoint, type CheckpointHost } from '../io/checkpoint.js';
 import { Tensor, expectRank, expectShape } from '../tensor.js';
 import { rng } from '../util/random.js';
 import { ParameterStore } from './parameters.js';
+import { assertSameDevice, isSnapshot, readParameters, type ModelSnapshot } from './recovery.js';
 
 /** Constructor options (PyTorch's `embed_dim`, `num_heads`). */
 export interface MultiHeadAttentionOptions {
+  /** E, features of query, key, value and output. */
   embedDim: number;
+  /** Heads; E must be divisible by it and E / numHeads ≤ 128. */
   numHeads: number;
   /** Seed of the initial weights, drawn like PyTorch's (see {@link MultiHeadAttention.resetParameters}). */
   seed?: number;
@@ -33,6 +38,7 @@ export interface MultiHeadAttentionOptions {
    * (e.g. `'attn.'`), and the model allocates the store and calls `resetParameters()`.
    */
   store?: ParameterStore;
+  /** Name prefix of the parameters in `store`, e.g. `'attn.'`. Default `''`. */
   prefix?: string;
 }
 
@@ -53,10 +59,15 @@ export type InputSharing = readonly [number, number, number];
 
 /** What selects a plan. */
 export interface MultiHeadAttentionPlanKey {
+  /** Batch size. */
   batch: number;
+  /** Query length. */
   seqLenQ: number;
+  /** Key / value length. */
   seqLenK: number;
+  /** Whether the plan reads a key padding mask. */
   keyPaddingMask: boolean;
+  /** Whether the plan applies the causal mask (needs seqLenQ ≤ seqLenK). */
   causal: boolean;
   /** Default [0, 1, 2] (three distinct tensors); [0, 0, 0] is self-attention, [0, 1, 1] key = value. */
   sharing?: InputSharing;
@@ -66,29 +77,40 @@ export interface MultiHeadAttentionPlanKey {
 
 /** Counts of the last call: tests assert them. */
 export interface MultiHeadAttentionStats {
+  /** Batch size of the call. */
   batch: number;
+  /** Query length. */
   seqLenQ: number;
+  /** Key / value length. */
   seqLenK: number;
+  /** Compute dispatches it submitted. */
   dispatches: number;
+  /** Command buffers it submitted (1). */
   submits: number;
 }
 
 /** Result of {@link MultiHeadAttention.forwardBackward}. */
 export interface MultiHeadAttentionGradients {
+  /** The forward's output [batch, seqLenQ, E]. */
   output: Tensor;
   /**
    * dL/d query, key, value. When one tensor was passed in several roles, the same Tensor object is
    * returned for each of them and holds the sum of the roles' gradients (as PyTorch's autograd).
    */
   dQuery: Tensor;
+  /** dL/d key (see dQuery). */
   dKey: Tensor;
+  /** dL/d value (see dQuery). */
   dValue: Tensor;
 }
 
 const MAX_PLANS = 8;
 const ROLE_NAMES = ['query', 'key', 'value'] as const;
 
-/** The parameters under PyTorch's state_dict names, in PyTorch's order. */
+/**
+ * The parameters under PyTorch's state_dict names, in PyTorch's order.
+ * @param embedDim - E.
+ */
 export function multiHeadAttentionParameterShapes(embedDim: number): Array<{ name: string; shape: number[] }> {
   const E = embedDim;
   return [
@@ -138,9 +160,13 @@ interface ProjectionGroup {
  * {@link dInputs}; the parameter gradients are written to the store's gradient buffer).
  */
 export class MultiHeadAttentionPlan {
+  /** The forward's dispatches: projection GEMM(s), fused attention, output projection. */
   readonly forward: Dispatch[] = [];
   /** Empty unless a training plan. */
   readonly backward: Dispatch[] = [];
+  /**
+   * Which distinct input each role (query, key, value) reads, e.g. [0, 0, 0] for self-attention.
+   */
   readonly sharing: readonly [number, number, number];
   /** One buffer per distinct input tensor, [batch, seqLen, embedDim] (index = sharing[role]). */
   readonly inputs: GPUBuffer[] = [];
@@ -154,11 +180,22 @@ export class MultiHeadAttentionPlan {
   readonly dInputs: GPUBuffer[] = [];
   /** The packed projections (Q, K, V side by side per group) and the attention output [B·Tq, E]. */
   readonly proj: GPUBuffer;
+  /** The heads' attention output [batch·seqLenQ, E], read by the output projection. */
   readonly attention: GPUBuffer;
+  /** The projection GEMMs: which roles each computes from which input. */
   readonly groups: readonly ProjectionGroup[];
   private readonly owned: GPUBuffer[] = [];
   private destroyed = false;
 
+  /**
+   * Use {@link MultiHeadAttention.plan}, which caches plans per key.
+   * @param gpu - The device.
+   * @param embedDim - E.
+   * @param numHeads - Heads.
+   * @param store - The parameter store holding the layer's weights.
+   * @param prefix - Name prefix of the weights in `store`.
+   * @param key - The shapes and variant the plan is for, with defaults filled in.
+   */
   constructor(
     private readonly gpu: Gpu,
     readonly embedDim: number,
@@ -178,6 +215,12 @@ export class MultiHeadAttentionPlan {
         throw new ShapeError(`MultiHeadAttention: '${ROLE_NAMES[r]}' is the same tensor as another input, so seqLenQ (${Tq}) must equal seqLenK (${Tk})`);
       }
     }
+    // Before any allocation: the attention grid and every buffer of the plan within the device's limits.
+    checkAttentionDims(gpu, 'MultiHeadAttention', { batch: B, heads: H, seqLenQ: Tq, seqLenK: Tk, headDim: d });
+    checkBindingSizes(gpu, `MultiHeadAttention (batch ${B}, seqLenQ ${Tq}, seqLenK ${Tk})`, {
+      'an input [batch, seqLen, embedDim]': B * Math.max(Tq, Tk) * E,
+      'the packed projections [batch·(seqLenQ + 2·seqLenK), embedDim]': B * (Tq + 2 * Tk) * E,
+    });
     const buffer = (elements: number, label: string) => {
       const b = gpu.pool.acquire(elements * 4, TENSOR_USAGE, label);
       this.owned.push(b);
@@ -292,7 +335,10 @@ export class MultiHeadAttentionPlan {
     }
   }
 
-  /** The input buffer of role 0 (query), 1 (key) or 2 (value). */
+  /**
+   * The input buffer of role 0 (query), 1 (key) or 2 (value).
+   * @param role - 0 query, 1 key, 2 value.
+   */
   inputOf(role: 0 | 1 | 2): GPUBuffer {
     return this.inputs[this.sharing[role]];
   }
@@ -310,12 +356,24 @@ export class MultiHeadAttentionPlan {
  * embed_dim, dropout 0): parameters `in_proj_weight` [3E, E], `in_proj_bias` [3E],
  * `out_proj.weight` [E, E], `out_proj.bias` [E] under PyTorch's names; every call is one command
  * buffer and one submit.
+ * @example
+ * ```ts
+ * const mha = new MultiHeadAttention(gpu, { embedDim: 64, numHeads: 4 });
+ * const y = mha.forward(x, x, x, { causal: true });              // self-attention, x [batch, seqLen, 64]
+ * const { output, dQuery } = mha.forwardBackward(x, x, x, dY);    // dQuery: the sum over the three roles
+ * const grads = await mha.gradients();                           // in_proj_weight, out_proj.weight, …
+ * ```
  */
 export class MultiHeadAttention {
+  /** E. */
   readonly embedDim: number;
+  /** Heads. */
   readonly numHeads: number;
+  /** E / numHeads (≤ 128). */
   readonly headDim: number;
+  /** Where the parameters live (its own store, or a model's). */
   readonly store: ParameterStore;
+  /** Name prefix of the parameters in {@link MultiHeadAttention.store}. */
   readonly prefix: string;
   /** Counts of the last call (dispatches, submits). */
   lastRun: MultiHeadAttentionStats | null = null;
@@ -323,7 +381,18 @@ export class MultiHeadAttention {
   private readonly seed: number;
   private plans = new Map<string, MultiHeadAttentionPlan>();
   private destroyed = false;
+  /** `gpu.generation` of the device the layer's buffers are on (see {@link MultiHeadAttention.recover}). */
+  private generation: number;
+  private lastSnapshot: ModelSnapshot | null = null;
 
+  /**
+   * Creates the layer with PyTorch's initialisation (from `opts.seed`), in its own parameter
+   * store unless `opts.store` is given.
+   * @param gpu - The device the layer's buffers live on.
+   * @param opts - Sizes, seed, and optionally a shared store and prefix.
+   * @throws ShapeError when a size is not a positive integer, embedDim is not divisible by
+   *   numHeads, or the head dimension exceeds {@link ATTENTION_MAX_HEAD_DIM}.
+   */
   constructor(readonly gpu: Gpu, opts: MultiHeadAttentionOptions) {
     if (!opts || typeof opts !== 'object') throw new ShapeError('MultiHeadAttention: options { embedDim, numHeads } are required');
     this.embedDim = positiveInt('MultiHeadAttention: embedDim', opts.embedDim);
@@ -332,6 +401,7 @@ export class MultiHeadAttention {
     this.headDim = this.embedDim / this.numHeads;
     if (this.headDim > ATTENTION_MAX_HEAD_DIM) throw new ShapeError(`MultiHeadAttention: headDim = embedDim / numHeads = ${this.headDim} exceeds ${ATTENTION_MAX_HEAD_DIM}; use more heads`);
     this.seed = opts.seed ?? 0;
+    this.generation = gpu.generation;
     this.ownsStore = !opts.store;
     this.store = opts.store ?? new ParameterStore(gpu);
     this.prefix = opts.prefix ?? '';
@@ -350,6 +420,7 @@ export class MultiHeadAttention {
   /**
    * PyTorch's init from `seed`: in_proj_weight xavier_uniform_ (U(±√(6 / (E + 3E)))),
    * out_proj.weight like nn.Linear's (kaiming_uniform_(a=√5): U(±1/√E)), both biases 0.
+   * @param seed - Seed of the draw (`opts.seed` by default).
    */
   resetParameters(seed = this.seed): void {
     const rand = rng(seed);
@@ -368,6 +439,10 @@ export class MultiHeadAttention {
    * state_dict as JSON or safetensors). Every key is checked (present, shape, finite) before
    * anything is uploaded, so a bad dict leaves the layer unchanged. Unknown keys are an error
    * unless `strict` is false.
+   * @param dict - `in_proj_weight`, `in_proj_bias`, `out_proj.weight`, `out_proj.bias` (a PyTorch
+   *   `nn.MultiheadAttention` state_dict).
+   * @throws ShapeError naming the key when one is missing, has the wrong shape or a non-finite
+   *   value, or is unknown (with `strict`); the layer is unchanged then.
    */
   loadStateDict(dict: StateDict, { strict = true }: { strict?: boolean } = {}): void {
     this.assertAlive();
@@ -379,6 +454,38 @@ export class MultiHeadAttention {
       if (extra.length) throw new ShapeError(`MultiHeadAttention.loadStateDict: unexpected key(s) ${extra.map((k) => `'${k}'`).join(', ')}; expected ${shapes.map((s) => s.name).join(', ')}`);
     }
     for (const [name, data] of values) this.store.write(this.prefix + name, data);
+  }
+
+  /**
+   * The parameters as a checkpoint: safetensors bytes under PyTorch's names, with embedDim and
+   * numHeads in the metadata (layout: src/io/checkpoint.ts). Reads back from the GPU.
+   */
+  saveCheckpoint(): Promise<Uint8Array> {
+    this.assertAlive();
+    return saveCheckpoint(this.checkpointHost());
+  }
+
+  /**
+   * Loads a {@link saveCheckpoint} file of the same embedDim and numHeads (or a PyTorch
+   * state_dict saved as safetensors); a bad, truncated or corrupt file throws a ShapeError and
+   * changes nothing.
+   * @param file - The bytes of a `.safetensors` checkpoint.
+   */
+  loadCheckpoint(file: ArrayBuffer | Uint8Array): void {
+    this.assertAlive();
+    loadCheckpoint(this.checkpointHost(), file);
+  }
+
+  private checkpointHost(): CheckpointHost {
+    return {
+      className: 'MultiHeadAttention',
+      config: { embedDim: this.embedDim, numHeads: this.numHeads },
+      structural: ['embedDim', 'numHeads'],
+      store: this.store,
+      prefix: this.prefix,
+      names: this.parameterShapes().map((p) => p.name),
+      loadStateDict: (dict) => this.loadStateDict(dict),
+    };
   }
 
   /** The parameters under PyTorch's names and shapes (read back from the GPU). */
@@ -397,7 +504,12 @@ export class MultiHeadAttention {
     return out;
   }
 
-  /** The cached plan for `key` (built on first use). Its dispatches can be recorded by a model. */
+  /**
+   * The cached plan for `key` (built on first use). Its dispatches can be recorded by a model.
+   * @param key - Shapes, masks, input sharing and whether to include the backward.
+   * @throws ShapeError for a size that is not a positive integer or a causal key with seqLenQ >
+   *   seqLenK.
+   */
   plan(key: MultiHeadAttentionPlanKey): MultiHeadAttentionPlan {
     this.assertAlive();
     const full: Required<MultiHeadAttentionPlanKey> = {
@@ -429,6 +541,18 @@ export class MultiHeadAttention {
    * a new output tensor [batch, seqLenQ, E] (PyTorch's `attn_output` with batch_first=True,
    * need_weights=False). Passing one tensor as query, key and value is self-attention (one
    * projection GEMM). One command buffer, one submit.
+   * @param query - [batch, seqLenQ, E].
+   * @param key - [batch, seqLenK, E].
+   * @param value - [batch, seqLenK, E] (the shape of `key`).
+   * @param opts - `keyPaddingMask` [batch, seqLenK] (1 keep, 0 pad) and `causal`.
+   * @throws ShapeError naming the argument and both shapes when a shape does not fit, or a causal
+   *   call has seqLenQ > seqLenK.
+   * @example
+   * ```ts
+   * const mha = new MultiHeadAttention(gpu, { embedDim: 64, numHeads: 4 });
+   * mha.loadStateDict(parseSafetensors(bytes));        // torch.nn.MultiheadAttention weights
+   * const y = mha.forward(x, x, x, { causal: true });  // self-attention, x [batch, seqLen, 64]
+   * ```
    */
   forward(query: Tensor, key: Tensor, value: Tensor, opts: MultiHeadAttentionCallOptions = {}): Tensor {
     this.assertAlive();
@@ -451,6 +575,12 @@ export class MultiHeadAttention {
    * [batch, seqLenQ, E]. Returns the output and dL/dquery, dL/dkey, dL/dvalue (one Tensor, holding
    * the sum, for a tensor passed in several roles); the parameter gradients are written (not
    * accumulated) to the store's gradient buffer: read them with {@link gradients}.
+   * @param query - [batch, seqLenQ, E].
+   * @param key - [batch, seqLenK, E].
+   * @param value - [batch, seqLenK, E].
+   * @param dOutput - dL/d output [batch, seqLenQ, E].
+   * @param opts - As {@link MultiHeadAttention.forward}.
+   * @throws ShapeError as {@link MultiHeadAttention.forward}, and when `dOutput` has another shape.
    */
   forwardBackward(query: Tensor, key: Tensor, value: Tensor, dOutput: Tensor, opts: MultiHeadAttentionCallOptions = {}): MultiHeadAttentionGradients {
     this.assertAlive();
@@ -475,6 +605,40 @@ export class MultiHeadAttention {
     this.lastRun = { batch: c.B, seqLenQ: c.Tq, seqLenK: c.Tk, dispatches, submits: 1 };
     const [sq, sk, sv] = plan.sharing;
     return { output, dQuery: dInputs[sq], dKey: dInputs[sk], dValue: dInputs[sv] };
+  }
+
+  /**
+   * Reads the parameters back to the CPU (one readback) and keeps them as the state
+   * {@link MultiHeadAttention.recover} restores after a device loss; returns them.
+   */
+  async snapshot(): Promise<ModelSnapshot> {
+    this.assertAlive();
+    this.lastSnapshot = { parameters: await readParameters(this.store, this.prefix), optimizer: null, step: 0, generation: this.gpu.generation };
+    return this.lastSnapshot;
+  }
+
+  /**
+   * After a device loss: opens a new device if that was not done yet (`gpu.recover()`), rebuilds
+   * the layer's buffers and uploads `from` (a snapshot or a state dict), else the last
+   * {@link MultiHeadAttention.snapshot}, bit for bit. Plans are rebuilt at the next call.
+   * @param from - What to upload; the last snapshot when absent.
+   * @throws ShapeError when there is nothing to restore, `from` does not fit (checked before
+   *   anything changes), or the layer shares a model's store.
+   */
+  async recover(from?: ModelSnapshot | StateDict): Promise<void> {
+    if (this.destroyed) throw new ShapeError('MultiHeadAttention: this layer was destroyed');
+    if (!this.ownsStore) throw new ShapeError("MultiHeadAttention.recover: this layer shares a model's store; call the model's recover()");
+    const source = from ?? this.lastSnapshot;
+    if (!source) throw new ShapeError('MultiHeadAttention.recover: nothing to restore: call snapshot() while the device works, or pass a snapshot or a state dict');
+    const dict: StateDict = isSnapshot(source) ? source.parameters : source;
+    for (const { name, shape } of this.parameterShapes()) readParameter(dict, name, shape);
+    await this.gpu.recover();
+    for (const p of this.plans.values()) p.destroy();
+    this.plans.clear();
+    this.store.destroy();
+    this.store.allocate();
+    this.generation = this.gpu.generation;
+    this.loadStateDict(dict);
   }
 
   /** Releases every GPU buffer of the layer (plans, and the parameters if it owns its store). */
@@ -516,5 +680,6 @@ export class MultiHeadAttention {
 
   private assertAlive(): void {
     if (this.destroyed) throw new ShapeError('MultiHeadAttention: this layer was destroyed');
+    assertSameDevice(this.gpu, this.generation, 'MultiHeadAttention');
   }
 }

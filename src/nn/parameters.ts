@@ -6,6 +6,7 @@
 import type { Gpu } from '../gpu/device.js';
 import { ShapeError, fmtShape } from '../gpu/errors.js';
 import { TENSOR_USAGE } from '../gpu/flags.js';
+import { checkBindingSize } from '../gpu/limits.js';
 
 /** One parameter: its PyTorch name, shape and place (in f32 elements) in the store's buffers. */
 export interface ParameterSlot {
@@ -62,6 +63,7 @@ export class ParameterStore {
   /** Creates the parameter buffer, zero-filled. */
   allocate(): void {
     if (this._params) return;
+    checkBindingSize(this.gpu, 'ParameterStore', `the ${this.slots.size} parameters (${this.names.slice(0, 4).join(', ')}${this.slots.size > 4 ? ', …' : ''}, in one buffer)`, this.length);
     this._params = this.zeroed('parameters');
   }
 

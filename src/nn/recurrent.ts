@@ -6,21 +6,30 @@ import { TENSOR_USAGE } from '../gpu/flags.js';
 import { repackWhh, repackWhhBackward, repackWhhDispatch, repackedCols, defaultStepTile, type StepTile } from '../kernels/cellStep.js';
 import { encodeDispatches, type Dispatch } from '../gpu/dispatch.js';
 import { RecurrentBackward } from '../plan/recurrentBackward.js';
+import { checkRecurrentLayerLimits } from '../plan/recurrentLimits.js';
 import { Dropout } from '../kernels/dropout.js';
 import { RecurrentPlan, checkLengths, type DirectionParams, type RunStats, type PlanOutputs } from '../plan/recurrentPlan.js';
 import { readParameter, type NamedTensor, type StateDict } from '../io/stateDict.js';
+import { saveCheckpoint, loadCheckpoint, type CheckpointHost } from '../io/checkpoint.js';
 import { Tensor, expectRank, expectShape } from '../tensor.js';
 import { rng } from '../util/random.js';
 import { gateCount, parameterShapes, type CellKind, type RecurrentConfig } from './recurrentConfig.js';
 import { ParameterStore } from './parameters.js';
+import { assertSameDevice, isSnapshot, readParameters, type ModelSnapshot, type RecoverSource } from './recovery.js';
 
 /** Constructor options, named as PyTorch's `nn.RNN/LSTM/GRU` arguments (camelCase). */
 export interface RecurrentOptions {
+  /** Features per timestep of the input (PyTorch `input_size`). */
   inputSize: number;
+  /** H, features of the hidden state (PyTorch `hidden_size`). */
   hiddenSize: number;
+  /** Stacked layers. Default 1. */
   numLayers?: number;
+  /** Whether `bias_ih` / `bias_hh` exist. Default true. */
   bias?: boolean;
+  /** Input and output are [batch, seqLen, …] instead of [seqLen, batch, …] (states keep their shape). Default false. */
   batchFirst?: boolean;
+  /** Adds a reversed direction per layer (D = 2; outputs concatenated). Default false. */
   bidirectional?: boolean;
   /**
    * PyTorch's `dropout`: probability of zeroing each output of every layer but the last, in
@@ -37,6 +46,7 @@ export interface RecurrentOptions {
    * `prefix` (e.g. `'rnn.'`), and the model allocates the store and calls `resetParameters()`.
    */
   store?: ParameterStore;
+  /** @internal Name prefix of the layer's parameters in `store`, e.g. `'rnn.'`. */
   prefix?: string;
 }
 
@@ -45,7 +55,9 @@ export interface RecurrentOptions {
  * optional per-row sequence lengths.
  */
 export interface RecurrentState {
+  /** Initial hidden state [numLayers·D, batch, hiddenSize]. Zeros when absent. */
   h0?: Tensor;
+  /** Initial cell state of an LSTM, the shape of `h0`. Zeros when absent. */
   c0?: Tensor;
   /**
    * Per-row sequence lengths, one integer in [1, seqLen] per batch row (a host array): PyTorch's
@@ -60,6 +72,13 @@ export interface RecurrentState {
   lengths?: ArrayLike<number>;
 }
 
+/**
+ * What a forward returns, as new tensors the caller destroys: `output` [seqLen, batch,
+ * D·hiddenSize]
+ * ([batch, seqLen, D·hiddenSize] with batchFirst), `hN` [numLayers·D, batch, hiddenSize] and, for
+ * an
+ * LSTM, `cN` of the same shape.
+ */
 export type RecurrentOutputs = PlanOutputs;
 
 /** Gradients flowing into a layer's outputs, for {@link RecurrentLayer.forwardBackward}. */
@@ -92,6 +111,7 @@ function directionSuffix(i: number, numDirections: number): string {
 
 /** Shared implementation of {@link RNN}, {@link LSTM} and {@link GRU}. */
 export class RecurrentLayer {
+  /** The layer's configuration, with defaults filled in (frozen). */
   readonly config: Readonly<RecurrentConfig>;
   /** Counts of the last forward (dispatches, submits): deterministic per (seqLen, batch). */
   lastRun: RunStats | null = null;
@@ -110,7 +130,17 @@ export class RecurrentLayer {
   /** Between-layer dropout of training plans (null when dropout is 0 or there is one layer). */
   readonly dropout: Dropout | null;
   private destroyed = false;
+  /** `gpu.generation` of the device the layer's buffers are on (see {@link recover}). */
+  private generation: number;
+  private lastSnapshot: ModelSnapshot | null = null;
 
+  /**
+   * Use {@link RNN}, {@link LSTM} or {@link GRU}.
+   * @param gpu - The device the layer's buffers live on.
+   * @param cell - The cell kind.
+   * @param opts - PyTorch's options.
+   * @param nonlinearity - RNN only.
+   */
   protected constructor(readonly gpu: Gpu, cell: CellKind, opts: RecurrentOptions, nonlinearity?: 'tanh' | 'relu') {
     const name = cell.toUpperCase();
     if (!opts || typeof opts !== 'object') throw new ShapeError(`${name}: options { inputSize, hiddenSize, ... } are required`);
@@ -128,9 +158,11 @@ export class RecurrentLayer {
     if (typeof this.config.dropout !== 'number' || !(this.config.dropout >= 0 && this.config.dropout < 1)) {
       throw new ShapeError(`${name}: dropout must be a probability in [0, 1), got ${String(opts.dropout)}`);
     }
+    checkRecurrentLayerLimits(gpu, name, this.config, opts.stepTile);
     this.dropout = this.config.dropout > 0 && this.config.numLayers > 1 ? new Dropout(gpu, { p: this.config.dropout, seed: (opts.seed ?? 0) + 0x5eed }) : null;
     this.tile = opts.stepTile ?? {};
     this.seed = opts.seed ?? 0;
+    this.generation = gpu.generation;
     this.ownsStore = !opts.store;
     this.store = opts.store ?? new ParameterStore(gpu);
     this.prefix = opts.prefix ?? '';
@@ -145,6 +177,8 @@ export class RecurrentLayer {
    * PyTorch's init: every parameter U(−k, k), k = 1/√hiddenSize, from the layer's seed.
    * `forgetBias` (LSTM) is then added to the forget-gate block of every `bias_ih` (Gers et al.
    * 2000; Jozefowicz et al. 2015): 1 helps an LSTM learn long dependencies. Default 0 = PyTorch.
+   * @param seed - Seed of the draw (the layer's `seed` option by default): the same seed gives the
+   *   same weights.
    */
   resetParameters(seed = this.seed, { forgetBias = 0 }: { forgetBias?: number } = {}): void {
     const rand = rng(seed);
@@ -159,6 +193,7 @@ export class RecurrentLayer {
     this.loadStateDict(init);
   }
 
+  /** D: 2 when bidirectional, else 1. */
   get numDirections(): number {
     return this.config.bidirectional ? 2 : 1;
   }
@@ -172,6 +207,10 @@ export class RecurrentLayer {
    * Loads PyTorch-named parameters (`weight_ih_l0`, `weight_hh_l0_reverse`, `bias_ih_l1`, …).
    * Every key is checked (present, shape, finite values) before anything is uploaded, so a bad
    * dict leaves the layer unchanged. Unknown keys are an error unless `strict` is false.
+   * @param dict - Parameters by PyTorch name: tensors, `{ shape, data }` records or nested arrays
+   *   (a `state_dict` exported as JSON or read with {@link parseSafetensors}).
+   * @throws ShapeError naming the key when one is missing, has the wrong shape or a non-finite
+   *   value, or is unknown (with `strict`).
    */
   loadStateDict(dict: StateDict, { strict = true }: { strict?: boolean } = {}): void {
     this.assertAlive();
@@ -219,6 +258,37 @@ export class RecurrentLayer {
     return b;
   }
 
+  /**
+   * The parameters as a checkpoint: safetensors bytes under PyTorch's names, with the layer's
+   * class and config in the metadata (layout: src/io/checkpoint.ts). Reads back from the GPU.
+   */
+  saveCheckpoint(): Promise<Uint8Array> {
+    this.assertAlive();
+    return saveCheckpoint(this.checkpointHost());
+  }
+
+  /**
+   * Loads a {@link saveCheckpoint} file of the same cell and sizes (or a PyTorch state_dict saved
+   * as safetensors); a bad, truncated or corrupt file throws a ShapeError and changes nothing.
+   * @param file - The bytes of a `.safetensors` file.
+   */
+  loadCheckpoint(file: ArrayBuffer | Uint8Array): void {
+    this.assertAlive();
+    loadCheckpoint(this.checkpointHost(), file);
+  }
+
+  private checkpointHost(): CheckpointHost {
+    return {
+      className: this.config.cell.toUpperCase(),
+      config: { ...this.config },
+      structural: ['cell', 'inputSize', 'hiddenSize', 'numLayers', 'bias', 'bidirectional', 'nonlinearity'],
+      store: this.store,
+      prefix: this.prefix,
+      names: this.parameterShapes().map((p) => p.name),
+      loadStateDict: (dict) => this.loadStateDict(dict),
+    };
+  }
+
   /** The parameters under PyTorch's names and shapes (read back from the GPU). */
   async stateDict(): Promise<Record<string, NamedTensor>> {
     this.assertAlive();
@@ -233,6 +303,17 @@ export class RecurrentLayer {
    * [seqLen, batch, D·hiddenSize] (batch first when batchFirst), `hN` (and `cN` for LSTM)
    * [numLayers·D, batch, hiddenSize]. `state.lengths` (one per batch row, in [1, seqLen]) runs
    * variable-length rows like PyTorch's packed sequences: see {@link RecurrentState.lengths}.
+   * @param input - [seqLen, batch, inputSize] ([batch, seqLen, inputSize] with batchFirst).
+   * @param state - `h0`, `c0` (LSTM) and per-row `lengths`; all optional.
+   * @throws ShapeError naming the argument when `input`, `h0`, `c0` or `lengths` has the wrong
+   *   shape or values; GpuLostError after a device loss until {@link RecurrentLayer.recover}.
+   * @example
+   * ```ts
+   * const lstm = new LSTM(gpu, { inputSize: 8, hiddenSize: 16, numLayers: 2 });
+   * const x = Tensor.from(gpu, new Float32Array(5 * 3 * 8), [5, 3, 8]); // [seqLen, batch, in]
+   * const { output, hN, cN } = lstm.forward(x, { lengths: [5, 2, 4] });
+   * console.log(output.shape, hN.shape);                               // [5, 3, 16] [2, 3, 16]
+   * ```
    */
   forward(input: Tensor, state: RecurrentState = {}): RecurrentOutputs {
     this.assertAlive();
@@ -268,6 +349,8 @@ export class RecurrentLayer {
   /**
    * Step-wise inference for generation: a stepper keeps h (and c) on the GPU and runs one
    * timestep per call (one submit). Unidirectional layers only.
+   * @param batch - Rows fed per step.
+   * @throws ShapeError for a bidirectional layer or a batch that is not a positive integer.
    */
   createStepper(batch: number): RecurrentStepper {
     this.assertAlive();
@@ -339,6 +422,10 @@ export class RecurrentLayer {
    * {@link gradients}). `lastRun` counts the dispatches. `state.lengths` runs variable-length
    * rows (see {@link RecurrentState.lengths}): padded steps get no gradient, `dOutput` there is
    * ignored, and dhN / dcN reach row b's step lengths[b]−1.
+   * @param input - As {@link RecurrentLayer.forward}.
+   * @param state - As {@link RecurrentLayer.forward}.
+   * @param upstream - dL/d output, dL/d hN, dL/d cN (each optional: zero when absent).
+   * @throws ShapeError naming the argument when a tensor has the wrong shape.
    */
   forwardBackward(
     input: Tensor, state: RecurrentState, upstream: RecurrentUpstream,
@@ -394,6 +481,53 @@ export class RecurrentLayer {
     return out;
   }
 
+  /**
+   * Reads the parameters back to the CPU (one readback) and keeps them as the state
+   * {@link recover} restores after a device loss. Returns them ({@link ModelSnapshot}, `optimizer`
+   * null: a bare layer has none).
+   */
+  async snapshot(): Promise<ModelSnapshot> {
+    this.assertAlive();
+    const s: ModelSnapshot = { parameters: await readParameters(this.store, this.prefix), optimizer: null, step: 0, generation: this.gpu.generation };
+    this.lastSnapshot = s;
+    return s;
+  }
+
+  /**
+   * After a device loss: opens a new device if that was not done yet (`gpu.recover()`), rebuilds
+   * the layer's buffers on it and uploads `from` — a {@link snapshot}, or a state dict — or else
+   * the last snapshot, bit for bit. Plans are rebuilt at the next call; steppers and tensors of
+   * the old device cannot be used any more. Without a device loss it restores `from` in place. A
+   * layer inside a model is recovered by the model's `recover()`.
+   * @param from - What to upload: a snapshot or a state dict; the last
+   *   {@link RecurrentLayer.snapshot} when absent.
+   */
+  async recover(from?: ModelSnapshot | StateDict): Promise<void> {
+    const name = this.config.cell.toUpperCase();
+    if (this.destroyed) throw new ShapeError(`${name}: this layer was destroyed`);
+    if (!this.ownsStore) throw new ShapeError(`${name}.recover: this layer belongs to a model; call the model's recover()`);
+    const source = from ?? this.lastSnapshot;
+    if (!source) throw new ShapeError(`${name}.recover: nothing to restore: call snapshot() while the device works, or pass a snapshot or a state dict`);
+    const dict: StateDict = isSnapshot(source) ? source.parameters : (source as RecoverSource as StateDict);
+    for (const { name: key, shape } of this.parameterShapes()) readParameter(dict, key, shape); // check all before changing anything
+    await this.gpu.recover();
+    this.resetBuffers();
+    this.loadStateDict(dict);
+  }
+
+  /**
+   * @internal Forgets every GPU buffer of the layer (plans, repacked weights, dropout uniforms;
+   * its own parameter store is reallocated, zeroed) and adopts the Gpu's current device: the
+   * parameters must then be loaded again (a model reallocates its shared store first).
+   */
+  resetBuffers(): void {
+    this.dropPlans();
+    this.releaseParams();
+    this.generation = this.gpu.generation;
+    this.dropout?.rebuild();
+    if (this.ownsStore) this.store.allocate();
+  }
+
   /** Releases every GPU buffer of the layer (parameters and plans). */
   destroy(): void {
     if (this.destroyed) return;
@@ -405,6 +539,7 @@ export class RecurrentLayer {
 
   private assertAlive(): void {
     if (this.destroyed) throw new ShapeError(`${this.config.cell.toUpperCase()}: this layer was destroyed`);
+    assertSameDevice(this.gpu, this.generation, this.config.cell.toUpperCase());
   }
 
   private dropPlans(): void {
@@ -435,15 +570,30 @@ export class RecurrentStepper {
   private h: Tensor;
   private c: Tensor | null;
 
+  private readonly generation: number;
+
+  /**
+   * Use {@link RecurrentLayer.createStepper}. The state starts at zeros.
+   * @param layer - A unidirectional layer.
+   * @param batch - Rows fed per step.
+   */
   constructor(private readonly layer: RecurrentLayer, readonly batch: number) {
+    this.generation = layer.gpu.generation;
     const shape = [layer.config.numLayers, batch, layer.config.hiddenSize];
     this.h = Tensor.zeros(layer.gpu, shape, 'stepper.h');
     this.c = layer.config.cell === 'lstm' ? Tensor.zeros(layer.gpu, shape, 'stepper.c') : null;
   }
 
-  /** Feeds x_t ([batch, inputSize]); returns the top layer's h_t ([batch, hiddenSize]). */
+  /**
+   * Feeds x_t ([batch, inputSize]); returns the top layer's h_t ([batch, hiddenSize]).
+   * @param x - This timestep's input [batch, inputSize].
+   * @returns A new tensor [batch, hiddenSize] the caller destroys.
+   * @throws ShapeError when `x` has another shape; GpuLostError (or ShapeError) after the layer
+   *   recovered on a new device.
+   */
   step(x: Tensor): Tensor {
     const { inputSize, hiddenSize } = this.layer.config;
+    assertSameDevice(this.layer.gpu, this.generation, 'RecurrentStepper.step', 'create a new stepper (layer.createStepper) after the layer recovered');
     expectShape('step', 'x', x, [this.batch, inputSize], '[batch, inputSize]');
     const plan = this.layer.plan(1, this.batch);
     const { output, hN, cN } = plan.run(x.buffer, this.h.buffer, this.c?.buffer ?? null, [this.batch, hiddenSize], this.h.shape as number[]);
@@ -468,6 +618,7 @@ export class RecurrentStepper {
     this.c?.write(new Float32Array(this.c.size));
   }
 
+  /** Releases the state tensors. */
   destroy(): void {
     this.h.destroy();
     this.c?.destroy();
@@ -476,6 +627,13 @@ export class RecurrentStepper {
 
 /** Elman RNN, `h_t = act(x_t·W_ihᵀ + b_ih + h_{t−1}·W_hhᵀ + b_hh)`, like `torch.nn.RNN`. */
 export class RNN extends RecurrentLayer {
+  /**
+   * Creates the layer with PyTorch's initialisation (from `opts.seed`).
+   * @param gpu - The device the layer's buffers live on.
+   * @param opts - PyTorch's `nn.RNN` options; `nonlinearity` `'tanh'` (default) or `'relu'`.
+   * @throws ShapeError for a size that is not a positive integer, a dropout outside [0, 1) or an
+   *   unknown nonlinearity.
+   */
   constructor(gpu: Gpu, opts: RecurrentOptions & { nonlinearity?: 'tanh' | 'relu' }) {
     const nl = opts?.nonlinearity ?? 'tanh';
     if (nl !== 'tanh' && nl !== 'relu') throw new ShapeError(`RNN: nonlinearity must be 'tanh' or 'relu', got '${String(nl)}'`);
@@ -483,8 +641,24 @@ export class RNN extends RecurrentLayer {
   }
 }
 
-/** LSTM with PyTorch's gate order (i, f, g, o) and weight layout, like `torch.nn.LSTM`. */
+/**
+ * LSTM with PyTorch's gate order (i, f, g, o) and weight layout, like `torch.nn.LSTM`.
+ * @example
+ * ```ts
+ * const lstm = new LSTM(gpu, { inputSize: 128, hiddenSize: 256, numLayers: 2, bidirectional: true });
+ * lstm.loadStateDict(parseSafetensors(bytes));                // a PyTorch nn.LSTM's state_dict
+ * const { output, hN, cN } = lstm.forward(x);                 // x [seqLen, batch, 128]: one submit
+ * const stepper = new LSTM(gpu, { inputSize: 128, hiddenSize: 256 }).createStepper(1);
+ * const h1 = stepper.step(x1);                                // x1 [1, 128] → h1 [1, 256]
+ * ```
+ */
 export class LSTM extends RecurrentLayer {
+  /**
+   * Creates the layer with PyTorch's initialisation (from `opts.seed`).
+   * @param gpu - The device the layer's buffers live on.
+   * @param opts - PyTorch's `nn.LSTM` options.
+   * @throws ShapeError for a size that is not a positive integer or a dropout outside [0, 1).
+   */
   constructor(gpu: Gpu, opts: RecurrentOptions) {
     super(gpu, 'lstm', opts);
   }
@@ -492,6 +666,12 @@ export class LSTM extends RecurrentLayer {
 
 /** GRU with PyTorch's semantics (reset gate applied after the recurrent matmul), like `torch.nn.GRU`. */
 export class GRU extends RecurrentLayer {
+  /**
+   * Creates the layer with PyTorch's initialisation (from `opts.seed`).
+   * @param gpu - The device the layer's buffers live on.
+   * @param opts - PyTorch's `nn.GRU` options.
+   * @throws ShapeError for a size that is not a positive integer or a dropout outside [0, 1).
+   */
   constructor(gpu: Gpu, opts: RecurrentOptions) {
     super(gpu, 'gru', opts);
   }

@@ -1,22 +1,36 @@
 // A recurrent layer's configuration and its PyTorch parameter names: shared by the layers
 // (src/nn/recurrent.ts) and the float64 reference (src/reference/rnn.ts).
 
+/** A recurrent cell: Elman `'rnn'` (tanh or ReLU), `'lstm'` or `'gru'`. */
 export type CellKind = 'rnn' | 'lstm' | 'gru';
 
+/** A recurrent stack's full configuration (PyTorch's constructor arguments plus the cell). */
 export interface RecurrentConfig {
+  /** The cell. */
   cell: CellKind;
+  /** Features per timestep of the input. */
   inputSize: number;
+  /** H, features of the hidden state. */
   hiddenSize: number;
+  /** Stacked layers; layer l > 0 reads the previous layer's output. */
   numLayers: number;
+  /** Whether the `bias_ih` / `bias_hh` parameters exist. */
   bias: boolean;
+  /** Input and output are [batch, seqLen, …] instead of [seqLen, batch, …]. */
   batchFirst: boolean;
+  /** A second, reversed direction per layer; outputs are concatenated (D = 2). */
   bidirectional: boolean;
+  /** RNN only: `'tanh'` (default) or `'relu'`. */
   nonlinearity?: 'tanh' | 'relu'; // rnn only, default 'tanh'
   /** PyTorch's `dropout`: applied to the output of every layer but the last, in training only. */
   dropout?: number;
 }
 
-/** Number of gates: rnn 1, lstm 4 (i,f,g,o), gru 3 (r,z,n) — PyTorch order. */
+/**
+ * Number of gates: rnn 1, lstm 4 (i,f,g,o), gru 3 (r,z,n) — PyTorch order.
+ * @param cell - The cell kind.
+ * @throws Error for an unknown cell kind.
+ */
 export function gateCount(cell: CellKind): number {
   switch (cell) {
     case 'rnn':
@@ -30,7 +44,13 @@ export function gateCount(cell: CellKind): number {
   }
 }
 
-/** PyTorch parameter names and shapes in state_dict order, e.g. weight_ih_l0 [G*H, inputSize], weight_hh_l0 [G*H, H], bias_ih_l0 [G*H], bias_hh_l0 [G*H], then *_reverse for direction 1, for each layer. Layer l>0 has input size H*numDirections. No bias entries when bias=false. */
+/**
+ * PyTorch parameter names and shapes in state_dict order, e.g. weight_ih_l0 [G*H, inputSize],
+ * weight_hh_l0 [G*H, H], bias_ih_l0 [G*H], bias_hh_l0 [G*H], then *_reverse for direction 1, for
+ * each layer. Layer l>0 has input size H*numDirections. No bias entries when bias=false.
+ * @param cfg - The stack's configuration.
+ * @returns One `{ name, shape }` per parameter, in PyTorch's `state_dict()` order.
+ */
 export function parameterShapes(cfg: RecurrentConfig): Array<{ name: string; shape: number[] }> {
   const G = gateCount(cfg.cell);
   const H = cfg.hiddenSize;

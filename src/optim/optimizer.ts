@@ -31,11 +31,17 @@ import { reduceSumDispatches, type ElementRange } from '../kernels/reduceSum.js'
 
 const WG = 256;
 
+/**
+ * `'sgd'` (torch.optim.SGD, with momentum / Nesterov), `'adam'` (Adam) or `'adamw'` (AdamW,
+ * decoupled weight decay).
+ */
 export type OptimizerKind = 'sgd' | 'adam' | 'adamw';
 
 /** Hyperparameters, with PyTorch's names (camelCase) and defaults. */
 export interface OptimizerOptions {
+  /** The algorithm. */
   kind: OptimizerKind;
+  /** Learning rate (≥ 0); a schedule scales it per step. */
   lr: number;
   /** SGD only. Default 0. */
   momentum?: number;
@@ -45,7 +51,9 @@ export interface OptimizerOptions {
   nesterov?: boolean;
   /** Adam/AdamW. Defaults 0.9, 0.999, 1e-8. */
   beta1?: number;
+  /** Adam/AdamW: decay of the second moment. Default 0.999. */
   beta2?: number;
+  /** Adam/AdamW: added to √v. Default 1e-8. */
   eps?: number;
   /** L2 penalty added to the gradient (SGD, Adam) or decoupled decay (AdamW). Default 0; AdamW 1e-2. */
   weightDecay?: number;
@@ -61,14 +69,18 @@ export interface OptimizerOptions {
 
 /** What readState() returns and loadState() takes: the step count and the moment buffers. */
 export interface OptimizerState {
+  /** Steps taken: the `t` of Adam's bias corrections. */
   step: number;
   /** SGD with momentum: { momentum }; Adam/AdamW: { m, v }; plain SGD: {}. Each [n]. */
   buffers: Record<string, Float32Array>;
+  /** The learning rate of the last step ({@link Optimizer.lr}); loadState restores it when given. */
+  lr?: number;
 }
 
 type Resolved = Required<Omit<OptimizerOptions, 'clipNorm' | 'clipValue' | 'ranges'>> & { clipNorm?: number; clipValue?: number };
 
-function resolve(o: OptimizerOptions): Resolved {
+/** @internal Checks options (ShapeError naming the bad one) and fills PyTorch's defaults. */
+export function resolve(o: OptimizerOptions): Resolved {
   if (!o || typeof o !== 'object') throw new ShapeError("Optimizer: options { kind, lr, ... } are required");
   const kind = o.kind;
   if (kind !== 'sgd' && kind !== 'adam' && kind !== 'adamw') throw new ShapeError(`Optimizer: kind must be 'sgd', 'adam' or 'adamw', got ${String(kind)}`);
@@ -131,7 +143,9 @@ function checkRanges(ranges: readonly ElementRange[], n: number): ElementRange[]
  * {@link Optimizer.beforeStep} before each submit.
  */
 export class Optimizer {
+  /** The options with PyTorch's defaults filled in. */
   readonly options: Readonly<Resolved>;
+  /** The [offset, length] element ranges it trains. */
   readonly ranges: readonly ElementRange[];
   private _step = 0;
   private _lr: number;
@@ -144,12 +158,36 @@ export class Optimizer {
   private readonly normed: boolean;
   private destroyed = false;
 
+  /**
+   * Allocates the moment buffers (zeros) and prepares every dispatch of a step.
+   * @param gpu - The device.
+   * @param options - Algorithm and hyperparameters.
+   * @param params - The flat parameter buffer [n] f32, updated in place.
+   * @param grads - The flat gradient buffer [n] f32 (read only; a different buffer).
+   * @param n - Number of parameters.
+   * @throws ShapeError naming the option when one is missing, out of range or does not apply to
+   *   `kind`, when `n` is not a positive integer, a buffer is too small, `params` is `grads`, or
+   *   `ranges` overlap or leave [0, n).
+   * @example
+   * ```ts
+   * const opt = new Optimizer(gpu, { kind: 'adamw', lr: 1e-3, clipNorm: 1 }, params, grads, n);
+   * opt.beforeStep();                                    // counts the step, writes lr
+   * gpu.run([...backwardDispatches, ...opt.dispatches()]); // or recorded in a training step
+   * console.log(await opt.gradNorm());
+   * ```
+   */
   constructor(
     private readonly gpu: Gpu,
     options: OptimizerOptions,
     readonly params: GPUBuffer,
     readonly grads: GPUBuffer,
     readonly n: number,
+    /**
+     * @internal `guard`: the update kernel skips its writes when normSq[1] != 0 — set by the
+     * NaN/Inf guard dispatch (src/optim/nanGuard.ts) placed between {@link normDispatchCount}
+     * norm dispatches and the update. Implies the norm is computed every step.
+     */
+    { guard = false }: { guard?: boolean } = {},
   ) {
     const o = resolve(options);
     this.options = o;
@@ -184,7 +222,7 @@ export class Optimizer {
     this.hyper = own(this.hyperData.byteLength, UNIFORM_USAGE, 'optimizer.hyper');
     this.writeHyper();
 
-    this.normed = o.clipNorm !== undefined || o.trackGradNorm;
+    this.normed = o.clipNorm !== undefined || o.trackGradNorm || guard;
     if (this.normed) {
       for (const d of reduceSumDispatches(gpu, {
         x: grads, ranges: this.ranges, out: { buffer: this.normSq }, square: true, clampValue: o.clipValue, label: 'optimizer.gradNormSq',
@@ -201,6 +239,7 @@ export class Optimizer {
       DECOUPLED: o.kind === 'adamw',
       CLIP_NORM: o.clipNorm !== undefined,
       CLIP_VALUE: o.clipValue !== undefined,
+      GUARD: guard,
     });
     this.ranges.forEach(([offset, count], i) => {
       const { gridX, workgroups } = grid2d(gpu, Math.ceil(count / WG), 'optimizer');
@@ -213,6 +252,39 @@ export class Optimizer {
         workgroups,
       });
     });
+  }
+
+  /** @internal How many of {@link dispatches} (a prefix) compute the gradient norm; the update(s) follow. */
+  get normDispatchCount(): number {
+    return this.list.length - this.ranges.length;
+  }
+
+  /** @internal The buffer holding Σ g² ([0]) and the guard's skip flag ([1]). */
+  get normSqBuffer(): GPUBuffer {
+    return this.normSq;
+  }
+
+  /**
+   * @internal Sets the step count back to `step` (≤ the current one), e.g. after the NaN/Inf
+   * guard skipped the updates of the later steps; the next beforeStep continues from it.
+   */
+  rewindTo(step: number): void {
+    this.assertLive();
+    if (!Number.isInteger(step) || step < 0 || step > this._step) throw new ShapeError(`Optimizer.rewindTo: step must be an integer in [0, ${this._step}], got ${step}`);
+    this._step = step;
+    this.writeHyper();
+  }
+
+  /**
+   * Checks `options` as the constructor does (and `ranges` against `n` elements) without
+   * allocating anything, e.g. before replacing a working optimizer.
+   * @param options - The options a constructor call would get.
+   * @param n - Elements of the parameter buffer (for `ranges`).
+   * @throws ShapeError naming the option.
+   */
+  static checkOptions(options: OptimizerOptions, n: number): void {
+    resolve(options);
+    if (options.ranges !== undefined) checkRanges(options.ranges, n);
   }
 
   /** Steps taken (beforeStep calls, plus the step of a loaded state). */
@@ -231,7 +303,11 @@ export class Optimizer {
     return this.list;
   }
 
-  /** Counts a step and writes its uniform (t, lr and the bias corrections). Call before each submit. */
+  /**
+   * Counts a step and writes its uniform (t, lr and the bias corrections). Call before each submit.
+   * @param lr - This step's learning rate (a schedule's value); `options.lr` by default.
+   * @throws ShapeError when `lr` is not a finite number ≥ 0.
+   */
   beforeStep(lr: number = this.options.lr): void {
     this.assertLive();
     if (typeof lr !== 'number' || !Number.isFinite(lr) || lr < 0) throw new ShapeError(`Optimizer.beforeStep: lr must be a finite number ≥ 0, got ${lr}`);
@@ -283,22 +359,36 @@ export class Optimizer {
     this.assertLive();
     const buffers: Record<string, Float32Array> = {};
     for (const { name, buffer } of this.moments) buffers[name] = new Float32Array(await this.gpu.readBuffer(buffer, 0, this.n * 4));
-    return { step: this._step, buffers };
+    return { step: this._step, buffers, lr: this._lr };
   }
 
-  /** Restores a state from readState() (same kind and n); the next beforeStep continues from its step. */
+  /**
+   * Restores a state from readState() (same kind and n); the next beforeStep continues from its step.
+   * @param state - From {@link Optimizer.readState} of an optimizer of the same kind and size.
+   * @throws ShapeError when the buffers are not those of this kind, one is not a Float32Array of n
+   *   elements, or the step or lr is invalid.
+   */
   loadState(state: OptimizerState): void {
     this.assertLive();
     if (!state || !Number.isInteger(state.step) || state.step < 0) throw new ShapeError(`Optimizer.loadState: step must be a non-negative integer, got ${state?.step}`);
+    if (state.lr !== undefined && !(typeof state.lr === 'number' && Number.isFinite(state.lr) && state.lr >= 0)) throw new ShapeError(`Optimizer.loadState: lr must be a finite number ≥ 0, got ${state.lr}`);
     const want = this.moments.map((m) => m.name).sort();
     const got = Object.keys(state.buffers ?? {}).sort();
     if (want.join() !== got.join()) throw new ShapeError(`Optimizer.loadState: buffers {${got.join(', ')}} given, expected {${want.join(', ')}} for kind '${this.options.kind}'`);
-    for (const { name, buffer } of this.moments) {
+    // Every buffer is checked before any is written: a bad state leaves the optimizer as it was.
+    for (const { name } of this.moments) {
       const data = state.buffers[name];
       if (!(data instanceof Float32Array) || data.length !== this.n) throw new ShapeError(`Optimizer.loadState: buffer '${name}' must be a Float32Array of ${this.n} elements, got ${data?.length}`);
+      for (let i = 0; i < data.length; i++) {
+        if (!Number.isFinite(data[i]) || (name === 'v' && data[i] < 0)) throw new ShapeError(`Optimizer.loadState: buffer '${name}' holds ${data[i]} at index ${i}: optimizer state must be finite${name === 'v' ? ' (and ≥ 0: a mean of squared gradients)' : ''}`);
+      }
+    }
+    for (const { name, buffer } of this.moments) {
+      const data = state.buffers[name];
       this.gpu.device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, data.byteLength);
     }
     this._step = state.step;
+    if (state.lr !== undefined) this._lr = state.lr;
     this.writeHyper();
   }
 

@@ -15,7 +15,12 @@ function checkStep(step: number): void {
   if (!Number.isInteger(step) || step < 0) throw new ShapeError(`lr schedule: step must be a non-negative integer, got ${step}`);
 }
 
-/** PyTorch ConstantLR: baseLr·factor for the first totalIters steps, then baseLr. Defaults: always baseLr. */
+/**
+ * PyTorch ConstantLR: baseLr·factor for the first totalIters steps, then baseLr. Defaults: always baseLr.
+ * @param factor - Multiplier in (0, 1] for the first steps.
+ * @param totalIters - Steps that use the factor.
+ * @throws ShapeError when `factor` is outside (0, 1] or `totalIters` is not a non-negative integer.
+ */
 export function constantLR(factor = 1, totalIters = 0): LRSchedule {
   if (!(factor > 0 && factor <= 1)) throw new ShapeError(`constantLR: factor must be in (0, 1], got ${factor}`);
   if (!Number.isInteger(totalIters) || totalIters < 0) throw new ShapeError(`constantLR: totalIters must be a non-negative integer, got ${totalIters}`);
@@ -25,7 +30,12 @@ export function constantLR(factor = 1, totalIters = 0): LRSchedule {
   };
 }
 
-/** PyTorch StepLR: baseLr · gamma^⌊step / stepSize⌋. */
+/**
+ * PyTorch StepLR: baseLr · gamma^⌊step / stepSize⌋.
+ * @param stepSize - Steps between decays, a positive integer.
+ * @param gamma - Decay factor.
+ * @throws ShapeError when `stepSize` is not a positive integer or `gamma` is not finite.
+ */
 export function stepLR(stepSize: number, gamma = 0.1): LRSchedule {
   if (!Number.isInteger(stepSize) || stepSize <= 0) throw new ShapeError(`stepLR: stepSize must be a positive integer, got ${stepSize}`);
   if (!Number.isFinite(gamma)) throw new ShapeError(`stepLR: gamma must be finite, got ${gamma}`);
@@ -35,7 +45,11 @@ export function stepLR(stepSize: number, gamma = 0.1): LRSchedule {
   };
 }
 
-/** PyTorch ExponentialLR: baseLr · gamma^step. */
+/**
+ * PyTorch ExponentialLR: baseLr · gamma^step.
+ * @param gamma - Decay factor per step.
+ * @throws ShapeError when `gamma` is not finite.
+ */
 export function exponentialLR(gamma: number): LRSchedule {
   if (!Number.isFinite(gamma)) throw new ShapeError(`exponentialLR: gamma must be finite, got ${gamma}`);
   return (baseLr, step) => {
@@ -44,7 +58,16 @@ export function exponentialLR(gamma: number): LRSchedule {
   };
 }
 
-/** PyTorch CosineAnnealingLR (closed form): etaMin + (baseLr − etaMin)·(1 + cos(π·step/tMax))/2. */
+/**
+ * PyTorch CosineAnnealingLR (closed form): etaMin + (baseLr − etaMin)·(1 + cos(π·step/tMax))/2.
+ * @param tMax - Steps of the half cosine, a positive integer.
+ * @param etaMin - The rate at step tMax.
+ * @throws ShapeError when `tMax` is not a positive integer or `etaMin` is not finite.
+ * @example
+ * ```ts
+ * model.configureTraining({ optimizer: { kind: 'adamw', lr: 3e-3 }, schedule: cosineLR(5000, 1e-4) });
+ * ```
+ */
 export function cosineLR(tMax: number, etaMin = 0): LRSchedule {
   if (!Number.isInteger(tMax) || tMax <= 0) throw new ShapeError(`cosineLR: tMax must be a positive integer, got ${tMax}`);
   if (!Number.isFinite(etaMin)) throw new ShapeError(`cosineLR: etaMin must be finite, got ${etaMin}`);

@@ -16,6 +16,7 @@ import { gateCount, type RecurrentConfig } from '../nn/recurrentConfig.js';
 import { Tensor } from '../tensor.js';
 import type { BufferView } from '../nn/parameters.js';
 import type { Dropout } from '../kernels/dropout.js';
+import { checkRecurrentPlanLimits } from './recurrentLimits.js';
 
 /**
  * GPU buffers of one (layer, direction): views of the parameters (PyTorch layout) in the layer's
@@ -46,15 +47,22 @@ export interface SavedActivations {
 
 /** What one recorded forward did: tests assert these counts. */
 export interface RunStats {
+  /** Timesteps of the run. */
   seqLen: number;
+  /** Batch rows of the run. */
   batch: number;
+  /** Compute dispatches it submitted. */
   dispatches: number;
+  /** Command buffers it submitted (1 for a recorded plan). */
   submits: number;
 }
 
 export interface PlanOutputs {
+  /** The top layer's outputs, both directions concatenated. */
   output: Tensor;
+  /** Final hidden state of every (layer, direction). */
   hN: Tensor;
+  /** Final cell state (LSTM only). */
   cN?: Tensor;
 }
 
@@ -78,7 +86,17 @@ export function checkLengths(op: string, lengths: ArrayLike<number>, seqLen: num
   return out;
 }
 
+/**
+ * The recorded forward of a recurrent stack for one (seqLen, batch): every buffer, uniform and
+ * bind group made up front, and {@link RecurrentPlan.dispatches} — per layer and direction one
+ * input-projection GEMM and seqLen fused cell steps — replayed with one submit by
+ * {@link RecurrentPlan.run}. Layers build and cache their plans (`layer.forward`); a model
+ * records a plan's dispatches into its own command buffer.
+ */
 export class RecurrentPlan {
+  /**
+   * Every dispatch of a run, in order: numLayers · D · (1 + seqLen) of them (more with dropout).
+   */
   readonly dispatches: Dispatch[] = [];
   /**
    * Step-wise plans only: the dispatches of timestep t (every layer's input-projection slice and
@@ -86,6 +104,7 @@ export class RecurrentPlan {
    * input at t depends on its output at t−1) records its own dispatches between the groups.
    */
   readonly stepGroups: Dispatch[][] = [];
+  /** seqLen · batch: rows of the input and output sequences. */
   readonly rows: number;
   /** Training plans only: per (layer, direction) what the backward reads. */
   readonly saved: SavedActivations[] = [];
@@ -104,6 +123,7 @@ export class RecurrentPlan {
   readonly c: GPUBuffer | null;
   /** The top layer's output sequence [rows, D·H]. */
   readonly output: GPUBuffer;
+  /** Bytes of one state tensor [numLayers·D, batch, hiddenSize]. */
   readonly stateBytes: number;
   /**
    * Plans built with `{ lengths: true }`: the per-row sequence lengths, i32 [batch], each in
@@ -116,6 +136,17 @@ export class RecurrentPlan {
    */
   readonly lengths: GPUBufferBinding | null;
 
+  /**
+   * Builds the plan: allocates its buffers from the pool and prepares every dispatch.
+   * @param gpu - The device.
+   * @param cfg - The stack's configuration.
+   * @param params - Parameter views of each (layer, direction), index layer·D + direction.
+   * @param seqLen - Timesteps.
+   * @param batch - Batch rows.
+   * @param tile - Thread layout of the cell steps.
+   * @throws ShapeError when the batch or sizes need more workgroups than the device allows, or a
+   *   step-wise plan is asked for a bidirectional stack or one with dropout.
+   */
   constructor(
     private readonly gpu: Gpu,
     private readonly cfg: RecurrentConfig,
@@ -148,6 +179,7 @@ export class RecurrentPlan {
     // Step-wise plans collect each (layer, t)'s dispatches here and order them by t at the end.
     const perStep: Dispatch[][][] = stepwise ? Array.from({ length: T }, () => Array.from({ length: L }, () => [])) : [];
     if (Math.ceil(B / tile.bt) > maxWg) throw new ShapeError(`batch ${B} needs more than maxComputeWorkgroupsPerDimension (${maxWg}) workgroups per step`);
+    checkRecurrentPlanLimits(gpu, cell.toUpperCase(), cfg, T, B, training, tile.bt);
 
     const buffer = (elements: number, label: string) => {
       const b = gpu.pool.acquire(elements * 4, TENSOR_USAGE, label);
@@ -253,6 +285,9 @@ export class RecurrentPlan {
   /**
    * Writes the per-row sequence lengths (validated: integers in [1, seqLen], one per batch row)
    * into {@link lengths} through the queue: they hold for every run submitted after this call.
+   * @param lengths - One integer in [1, seqLen] per batch row.
+   * @param op - Names the caller in error messages.
+   * @throws ShapeError when the plan has no lengths or a length is invalid (naming it).
    */
   writeLengths(lengths: ArrayLike<number>, op = 'RecurrentPlan.writeLengths'): void {
     if (!this.lengths) throw new ShapeError(`${op}: this plan was built without lengths (new RecurrentPlan(..., { lengths: true }))`);
@@ -260,7 +295,12 @@ export class RecurrentPlan {
     this.gpu.device.queue.writeBuffer(this.lengths.buffer, this.lengths.offset!, data);
   }
 
-  /** Encodes the copies that set h0 (and c0) for a run: from the given buffers, else zeros. */
+  /**
+   * Encodes the copies that set h0 (and c0) for a run: from the given buffers, else zeros.
+   * @param encoder - The run's command encoder (outside a pass).
+   * @param h0 - Initial hidden state [numLayers·D, batch, hiddenSize], or null for zeros.
+   * @param c0 - Initial cell state (LSTM), or null for zeros.
+   */
   encodeInitialState(encoder: GPUCommandEncoder, h0: GPUBuffer | null, c0: GPUBuffer | null): void {
     if (h0) encoder.copyBufferToBuffer(h0, 0, this.h0, 0, this.stateBytes);
     else encoder.clearBuffer(this.h0, 0, this.stateBytes);
@@ -273,6 +313,13 @@ export class RecurrentPlan {
   /**
    * Records and submits one forward: copies `input` (and `h0`, `c0`; zeros when absent) in, runs
    * every dispatch in one compute pass, copies the results out into new tensors. One submit.
+   * @param input - The input sequence [seqLen·batch, inputSize] in the layer's layout.
+   * @param h0 - Initial hidden state, or null for zeros.
+   * @param c0 - Initial cell state (LSTM), or null for zeros.
+   * @param outputShape - Shape of the returned `output` tensor.
+   * @param stateShape - Shape of the returned `hN` / `cN` tensors.
+   * @returns New tensors and the run's counts.
+   * @throws GpuLostError when the device is lost.
    */
   run(input: GPUBuffer, h0: GPUBuffer | null, c0: GPUBuffer | null, outputShape: number[], stateShape: number[]): PlanOutputs & { stats: RunStats } {
     const gpu = this.gpu;
@@ -293,6 +340,7 @@ export class RecurrentPlan {
     return { output, hN, cN, stats: { seqLen: this.seqLen, batch: this.batch, dispatches: this.dispatches.length, submits: 1 } };
   }
 
+  /** Gives every buffer the plan owns back to the pool. */
   destroy(): void {
     for (const b of this.owned.splice(0)) this.gpu.pool.release(b);
   }

@@ -26,6 +26,8 @@ import { defaultStepTile } from '../kernels/cellStep.js';
 import { RnnAttentionPlan, type SeqView } from '../kernels/rnnAttention.js';
 import { nextTokenDispatch, beamSearchStepDispatches, beamSearchScratchSize, gatherBeamRowsDispatch } from '../kernels/decode.js';
 import { RecurrentPlan } from './recurrentPlan.js';
+import { checkRecurrentPlanLimits } from './recurrentLimits.js';
+import { checkBindingSizes, checkWorkgroups } from '../gpu/limits.js';
 import { RecurrentBackward } from './recurrentBackward.js';
 import type { Seq2Seq } from '../nn/seq2seq.js';
 import type { BufferView } from '../nn/parameters.js';
@@ -88,6 +90,19 @@ export class Seq2SeqPlan {
     this.rows = R;
     const N = Tt * R;
     const training = mode === 'train';
+    // Before anything is allocated: the plan's buffers (and its recurrent plans') within the device's limits.
+    const where = `Seq2Seq: ${training ? 'target length' : 'maxLen'} ${Tt} × ${R} rows`;
+    const A = o.attention === 'none' ? 0 : Math.max(o.attnDim, H);
+    checkBindingSizes(gpu, where, {
+      [`the logits buffer [steps·rows, tgtVocab ${V}]`]: N * V,
+      'the attention weights [rows, steps, srcLen]': o.attention === 'none' ? 0 : R * Tt * Ts,
+      'the attention contexts [steps·rows, D·hiddenSize]': o.attention === 'none' ? 0 : N * DH,
+      'the attention scratch [rows·(steps + srcLen), attnDim]': R * (Tt + Ts) * (A + 4) + R * Tt * Ts,
+    });
+    checkWorkgroups(gpu, where, `the output bias gradient (32 of tgtVocab ${V} per workgroup)`, Math.ceil(V / 32));
+    const bt = defaultStepTile(R, gpu.adapterInfo.isFallbackAdapter).bt;
+    checkRecurrentPlanLimits(gpu, `${where}: the encoder`, model.encoder.config, Ts, R, training, bt);
+    checkRecurrentPlanLimits(gpu, `${where}: the decoder`, model.decoder.config, Tt, R, training, bt);
     const buffer = (elements: number, label: string) => {
       const b = gpu.pool.acquire(Math.max(1, elements) * 4, TENSOR_USAGE, label);
       this.owned.push(b);

@@ -8,6 +8,7 @@
 import type { Gpu } from '../gpu/device.js';
 import { encodeDispatches, type Dispatch } from '../gpu/dispatch.js';
 import { TENSOR_USAGE } from '../gpu/flags.js';
+import { checkBindingSize, checkWorkgroups } from '../gpu/limits.js';
 import { gemmDispatches, type GemmArgs } from '../kernels/matmul.js';
 import { columnSumDispatch } from '../kernels/columnSum.js';
 import { crossEntropyDispatches } from '../kernels/crossEntropy.js';
@@ -45,6 +46,12 @@ export class TrainStep {
     const rows = T * B;
     const out = o.outputSize;
     const tokenInput = model.embeddingSlot !== null;
+    // Before anything is allocated (the recurrent plan checks its own buffers): the head's buffers
+    // and grids within the device's limits.
+    const where = `SequenceModel: seqLen ${T} × batch ${B}`;
+    const logitRows = o.mode === 'manyToOne' ? B : rows;
+    checkBindingSize(gpu, where, `the logits buffer [${o.mode === 'manyToOne' ? 'batch' : 'seqLen·batch'}, outputSize ${out}]`, logitRows * out);
+    checkWorkgroups(gpu, where, `the head's bias gradient (32 of outputSize ${out} per workgroup)`, Math.ceil(out / 32));
     this.rnn = model.rnn.trainingPlan(T, B, tokenInput);
     const fwd = this.rnn.forward;
     const bwd = this.rnn.backward;

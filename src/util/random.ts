@@ -1,4 +1,8 @@
-/** mulberry32: a small seeded PRNG returning floats in [0, 1); same seed, same sequence. */
+/**
+ * mulberry32: a small seeded PRNG returning floats in [0, 1); same seed, same sequence.
+ * @param seed - Any number (used as a u32).
+ * @returns A function returning the next value of the sequence.
+ */
 export function rng(seed: number): () => number {
   let s = seed >>> 0;
   return () => {

@@ -127,7 +127,7 @@ describe('demo page (headless Chromium, WebGPU on SwiftShader)', () => {
     expect(h.samples[0].startsWith('Shall I ')).toBe(true);
     expect(h.samples[0].length).toBeGreaterThan('Shall I '.length + 40);
     expect(h.stepsPerSec).toBeGreaterThan(0);
-    expect(h.gradNorms.every((g) => Number.isFinite(g) && g > 0)).toBe(true);
+    expect(h.gradNorms.every((g) => Number.isFinite(g) && g > 0), `gradient norms ${JSON.stringify(h.gradNorms)}`).toBe(true);
     // The samples and the charts are on the page, not only in the hook.
     expect(await page.$$eval('.sample', (els) => els.length)).toBeGreaterThan(0);
   }, 300_000);

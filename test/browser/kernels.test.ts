@@ -12,6 +12,7 @@ import { multiHeadAttentionChecks } from '../checks/multiHeadAttention.js';
 import { rnnAttentionChecks } from '../checks/rnnAttention.js';
 import { decodeChecks } from '../checks/decode.js';
 import { seq2seqChecks } from '../checks/seq2seq.js';
+import { nanGuardChecks } from '../checks/nanGuard.js';
 import type { BrowserCheckReport } from './main.js';
 
 let report: BrowserCheckReport;
@@ -35,7 +36,7 @@ describe('kernels and recurrent layers vs float64 references and torch fixtures 
     expect(report.error, `the page could not run: ${report.error}`).toBeNull();
     console.log(`chromium adapter: ${JSON.stringify(report.adapter)}; features: ${JSON.stringify(report.features)}`);
   });
-  for (const check of [...kernelChecks, ...recurrentChecks, ...recurrentGradChecks, ...trainingChecks, ...modelGradChecks, ...attentionChecks, ...multiHeadAttentionChecks, ...rnnAttentionChecks, ...decodeChecks, ...seq2seqChecks]) {
+  for (const check of [...kernelChecks, ...recurrentChecks, ...recurrentGradChecks, ...trainingChecks, ...modelGradChecks, ...attentionChecks, ...multiHeadAttentionChecks, ...rnnAttentionChecks, ...decodeChecks, ...seq2seqChecks, ...nanGuardChecks]) {
     it(check.name, () => {
       const r = report.results.find((x) => x.name === check.name);
       expect(r, `no result for '${check.name}' (page error: ${report.error})`).toBeDefined();

@@ -11,6 +11,7 @@ import { multiHeadAttentionChecks } from '../checks/multiHeadAttention.js';
 import { rnnAttentionChecks } from '../checks/rnnAttention.js';
 import { decodeChecks } from '../checks/decode.js';
 import { seq2seqChecks } from '../checks/seq2seq.js';
+import { nanGuardChecks } from '../checks/nanGuard.js';
 
 export interface BrowserCheckReport {
   adapter: unknown;
@@ -26,7 +27,7 @@ async function main(): Promise<void> {
   const gpu = await requestGpu();
   report.adapter = gpu.adapterInfo;
   report.features = gpu.features;
-  for (const check of [...kernelChecks, ...recurrentChecks, ...recurrentGradChecks, ...trainingChecks, ...modelGradChecks, ...attentionChecks, ...multiHeadAttentionChecks, ...rnnAttentionChecks, ...decodeChecks, ...seq2seqChecks]) {
+  for (const check of [...kernelChecks, ...recurrentChecks, ...recurrentGradChecks, ...trainingChecks, ...modelGradChecks, ...attentionChecks, ...multiHeadAttentionChecks, ...rnnAttentionChecks, ...decodeChecks, ...seq2seqChecks, ...nanGuardChecks]) {
     const t0 = performance.now();
     try {
       await check.run(gpu);

@@ -37,6 +37,16 @@ describe('safetensors', () => {
     lstm.destroy();
   });
 
+  it('aligns the data section to 8 bytes with non-ASCII names (the header counted in UTF-8 bytes)', () => {
+    const tensors = { 'peso_ação': { shape: [2], data: Float32Array.of(1.5, -2) }, 'é': { shape: [1, 1], data: Float32Array.of(3) } };
+    const bytes = writeSafetensors(tensors);
+    const headerLength = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
+    expect((8 + headerLength) % 8).toBe(0);
+    const back = parseSafetensors(bytes);
+    expect(Array.from(back['peso_ação'].data)).toEqual([1.5, -2]);
+    expect(Array.from(back['é'].data)).toEqual([3]);
+  });
+
   it('names what is wrong in a truncated or malformed file', () => {
     expect(() => parseSafetensors(file.subarray(0, 5))).toThrow(ShapeError);
     expect(() => parseSafetensors(file.subarray(0, 100))).toThrow(/header claims \d+ bytes .* \(truncated\?\)/);

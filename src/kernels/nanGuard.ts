@@ -1,0 +1,73 @@
+// Host side of shaders/nan_guard.wgsl: the NaN/Inf check of a training step's loss and gradient
+// norm, between the norm reduction and the optimizer update (see src/optim/nanGuard.ts).
+import type { Gpu } from '../gpu/device.js';
+import type { Dispatch } from '../gpu/dispatch.js';
+import { ShapeError } from '../gpu/errors.js';
+
+/** Bytes of the guard's record (GuardRecord in the WGSL, padded to 16-byte units). */
+export const NAN_GUARD_RECORD_BYTES = 32;
+/** Byte offset of `record.step`, which the host writes before each step. */
+export const NAN_GUARD_STEP_OFFSET = 16;
+
+/** Flag of {@link GuardRecord.flags}: the loss was NaN or ±Inf. */
+export const NAN_GUARD_LOSS = 1;
+/** Flag of {@link GuardRecord.flags}: the gradient norm was NaN or ±Inf. */
+export const NAN_GUARD_GRAD = 2;
+
+/** The guard's record as read back. */
+export interface GuardRecord {
+  /** The last step's loss — or, once `flags` is set, the first bad step's. */
+  loss: number;
+  /** Likewise Σ g². */
+  normSq: number;
+  /** 0, or {@link NAN_GUARD_LOSS} | {@link NAN_GUARD_GRAD}. */
+  flags: number;
+  /** `step` of the first bad step (valid when flags ≠ 0). */
+  badStep: number;
+  /** The step the host wrote last. */
+  step: number;
+}
+
+/** Buffers of {@link nanGuardDispatch}. */
+export interface NanGuardArgs {
+  /** [0] = the step's loss. */
+  loss: GPUBuffer;
+  /** [0] = Σ g² (read), [1] = the skip flag (written); ≥ 2 f32. */
+  normSq: GPUBuffer;
+  /** {@link NAN_GUARD_RECORD_BYTES} bytes, zero-initialised; keeps its state across steps. */
+  record: GPUBuffer;
+  /** Names the dispatch in errors and profiles. Default `'nanGuard'`. */
+  label?: string;
+}
+
+/**
+ * One dispatch of one thread. No uniform: nothing is transient.
+ * @param gpu - The device.
+ * @param args - The loss, Σ g² and record buffers.
+ * @throws ShapeError when a buffer is missing or too small, or two of them are the same buffer.
+ */
+export function nanGuardDispatch(gpu: Gpu, args: NanGuardArgs): Dispatch {
+  const label = args.label ?? 'nanGuard';
+  const need: Array<[string, GPUBuffer | undefined, number]> = [['loss', args.loss, 4], ['normSq', args.normSq, 8], ['record', args.record, NAN_GUARD_RECORD_BYTES]];
+  for (const [name, b, bytes] of need) {
+    if (!b || typeof b.size !== 'number') throw new ShapeError(`${label}: buffer '${name}' is required`);
+    if (b.size < bytes) throw new ShapeError(`${label}: buffer '${name}' has ${b.size} bytes, needs ≥ ${bytes}`);
+  }
+  if (args.record === args.normSq || args.record === args.loss || args.loss === args.normSq) throw new ShapeError(`${label}: 'loss', 'normSq' and 'record' must be three different buffers`);
+  return {
+    label,
+    pipeline: gpu.pipeline('nan_guard.wgsl'),
+    bindGroup: gpu.bindGroup('nan_guard.wgsl', { loss: args.loss, normSq: args.normSq, record: args.record }),
+    workgroups: [1, 1, 1],
+  };
+}
+
+/**
+ * Decodes the record's bytes.
+ * @param data - At least the first 20 bytes of the record, read back from the GPU.
+ */
+export function decodeGuardRecord(data: ArrayBuffer): GuardRecord {
+  const f = new Float32Array(data, 0, 5);
+  const u = new Uint32Array(data, 0, 5);
+  return { loss: f[0], normSq: f[1], flags: u[2], badStep: u[3], step: u[4] };
+}

@@ -1,0 +1,84 @@
+// The sizes a recurrent plan (src/plan/recurrentPlan.ts) and its backward
+// (src/plan/recurrentBackward.ts) allocate for one (seqLen, batch), checked against the device's
+// limits BEFORE anything is allocated: a plan that cannot be built is a ShapeError naming seqLen,
+// batch and the limit, never a GPU validation error nor a half-built plan's buffers left behind.
+import type { Gpu } from '../gpu/device.js';
+import { ShapeError } from '../gpu/errors.js';
+import { checkWorkgroups } from '../gpu/limits.js';
+import { stepSlotSize } from '../kernels/cellStep.js';
+import { backwardSlotSize, dgatesWidth } from '../kernels/cellStepBackward.js';
+import { gateCount, type RecurrentConfig } from '../nn/recurrentConfig.js';
+
+/**
+ * Throws a ShapeError unless every buffer of the (training when `training`) plan for
+ * (seqLen, batch) fits one storage binding (maxStorageBufferBindingSize), its per-step uniforms
+ * fit one buffer (maxBufferSize) and a step's grid fits maxComputeWorkgroupsPerDimension with
+ * `batchPerThread` rows per thread.
+ */
+export function checkRecurrentPlanLimits(gpu: Gpu, op: string, cfg: RecurrentConfig, seqLen: number, batch: number, training: boolean, batchPerThread = 1): void {
+  const { cell, hiddenSize: H, numLayers: L, inputSize } = cfg;
+  const D = cfg.bidirectional ? 2 : 1;
+  const G = gateCount(cell);
+  const rows = seqLen * batch;
+  const gatesWidth = cell === 'rnn' ? H : 4 * H;
+  const align = Math.max(1, gpu.device.limits.minStorageBufferOffsetAlignment / 4);
+  const buffers: Array<[string, number]> = [
+    ['the input [seqLen·batch, inputSize]', rows * inputSize],
+    [`the input projection x·W_ihᵀ [seqLen·batch, ${G}·hiddenSize]`, rows * G * H],
+    ['the output sequence [seqLen·batch, D·hiddenSize]', rows * D * H],
+    // (an LSTM with lengths keeps them after its cell state, at the next aligned offset)
+    ['the state [numLayers·D, batch, hiddenSize]', Math.ceil((L * D * batch * H) / align) * align + batch],
+  ];
+  if (training) {
+    buffers.push([`the saved activations [seqLen·batch, ${cell === 'lstm' ? 6 : cell === 'gru' ? 5 : 2}·hiddenSize]`, rows * (gatesWidth + H + (cell === 'lstm' ? H : 0))]);
+    buffers.push([`the gate gradients [seqLen·batch + batch, ${dgatesWidth(cell, H) / H}·hiddenSize]`, (rows + batch) * dgatesWidth(cell, H)]);
+  }
+  const limit = gpu.limits.maxStorageBufferBindingSize;
+  for (const [what, elements] of buffers) {
+    if (elements * 4 > limit) {
+      throw new ShapeError(`${op}: seqLen ${seqLen} × batch ${batch} needs ${what} of ${elements * 4} bytes, more than this device's maxStorageBufferBindingSize (${limit}); use a shorter seqLen or a smaller batch`);
+    }
+  }
+  const slot = Math.max(stepSlotSize(gpu), training ? backwardSlotSize(gpu) : 0);
+  if (seqLen * slot > gpu.limits.maxBufferSize) {
+    throw new ShapeError(`${op}: seqLen ${seqLen} needs ${seqLen * slot} bytes of per-step uniforms (${slot} per step), more than this device's maxBufferSize (${gpu.limits.maxBufferSize}); use a shorter seqLen`);
+  }
+  checkWorkgroups(gpu, op, `batch ${batch} (${batchPerThread} rows per thread) in one step`, Math.ceil(batch / batchPerThread));
+}
+
+/**
+ * Checks a layer's `stepTile` (wg threads per workgroup within the device's limits, bt batch rows
+ * per thread in 1…8) and that its parameters and the repacked W_hh fit one storage binding each,
+ * before the layer allocates anything.
+ */
+export function checkRecurrentLayerLimits(gpu: Gpu, op: string, cfg: RecurrentConfig, tile: { wg?: number; bt?: number } | undefined): void {
+  if (tile !== undefined && (tile === null || typeof tile !== 'object')) throw new ShapeError(`${op}: stepTile must be an object { wg?, bt? }, got ${String(tile)}`);
+  const maxWg = Math.min(gpu.limits.maxComputeInvocationsPerWorkgroup, gpu.limits.maxComputeWorkgroupSizeX);
+  if (tile?.wg !== undefined && !(Number.isInteger(tile.wg) && tile.wg >= 1 && tile.wg <= maxWg)) {
+    throw new ShapeError(`${op}: stepTile.wg must be an integer in [1, ${maxWg}] (maxComputeInvocationsPerWorkgroup), got ${tile.wg}`);
+  }
+  if (tile?.bt !== undefined && !(Number.isInteger(tile.bt) && tile.bt >= 1 && tile.bt <= 8)) {
+    throw new ShapeError(`${op}: stepTile.bt (batch rows per thread) must be an integer in [1, 8], got ${tile.bt}`);
+  }
+  const { hiddenSize: H, inputSize } = cfg;
+  const G = gateCount(cfg.cell);
+  const D = cfg.bidirectional ? 2 : 1;
+  const limit = gpu.limits.maxStorageBufferBindingSize;
+  const biggestInput = Math.max(inputSize, cfg.numLayers > 1 ? D * H : 0);
+  // The layer's parameters share one buffer (each padded to the storage offset alignment).
+  const align = Math.max(1, gpu.device.limits.minStorageBufferOffsetAlignment / 4);
+  let total = 0;
+  for (let l = 0; l < cfg.numLayers; l++) {
+    const sizes = [G * H * (l === 0 ? inputSize : D * H), G * H * H, ...(cfg.bias ? [G * H, G * H] : [])];
+    for (let d = 0; d < D; d++) for (const n of sizes) total += Math.ceil(n / align) * align;
+  }
+  for (const [what, elements] of [
+    [`weight_ih [${G}·hiddenSize, ${biggestInput}]`, G * H * biggestInput],
+    [`the repacked weight_hh [hiddenSize, ${G}·hiddenSize]`, 4 * H * H],
+    ['all parameters of the layer', total],
+  ] as const) {
+    if (elements * 4 > limit) {
+      throw new ShapeError(`${op}: inputSize ${inputSize}, hiddenSize ${H}, numLayers ${cfg.numLayers}: ${what} needs ${elements * 4} bytes, more than this device's maxStorageBufferBindingSize (${limit})`);
+    }
+  }
+}
