@@ -3,7 +3,7 @@
 #   chromium   — headless browser for the browser tests and bench; ships SwiftShader's Vulkan ICD
 #   libvulkan1 — the Vulkan loader that Dawn's Node bindings (npm 'webgpu') open
 #   python3-torch (PyTorch 1.13) + libopenblas0-pthread — test/node/checkpoint.test.ts has PyTorch
-#                load seqgpu's checkpoints (test/fixtures/load_checkpoint.py); without it that test skips
+#                load seqgpu's checkpoints (test/fixtures/load_checkpoint.py); without it that test fails
 # then the npm packages (puppeteer's own browser download is skipped: Debian's chromium is used).
 set -euo pipefail
 cd "$(dirname "$0")/.."
