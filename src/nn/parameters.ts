@@ -7,6 +7,7 @@ import type { Gpu } from '../gpu/device.js';
 import { ShapeError, fmtShape } from '../gpu/errors.js';
 import { TENSOR_USAGE } from '../gpu/flags.js';
 import { checkBindingSize } from '../gpu/limits.js';
+import { readParameter, type NamedTensor, type StateDict } from '../io/stateDict.js';
 
 /** One parameter: its PyTorch name, shape and place (in f32 elements) in the store's buffers. */
 export interface ParameterSlot {
@@ -113,6 +114,36 @@ export class ParameterStore {
     const s = this.slot(name);
     return new Float32Array(await this.gpu.readBuffer(this.grads, s.offset * 4, s.size * 4));
   }
+  /**
+   * Every parameter (or, with `grads`, its gradient) by name, read back in one copy.
+   * @param grads - Read the gradient buffer instead of the parameters.
+   * @returns `{ shape, data }` per registered name, in registration order.
+   */
+  async readAll(grads = false): Promise<Record<string, NamedTensor>> {
+    const flat = new Float32Array(await this.gpu.readBuffer(grads ? this.grads : this.params, 0, this.length * 4));
+    const out: Record<string, NamedTensor> = {};
+    for (const [name, s] of this.slots) out[name] = { shape: [...s.shape], data: flat.slice(s.offset, s.offset + s.size) };
+    return out;
+  }
+
+  /**
+   * Checks a state dict against the registered names and shapes before anything is written.
+   * @param op - The caller's name, for the messages (e.g. `'Seq2Seq.loadStateDict'`).
+   * @param dict - Parameters by name.
+   * @param strict - Also reject keys that are not registered.
+   * @returns The values by name, as f32.
+   * @throws ShapeError naming the key that is missing, has the wrong shape or a non-finite value, or is unexpected.
+   */
+  checkStateDict(op: string, dict: StateDict, strict: boolean): Map<string, Float32Array> {
+    if (!dict || typeof dict !== 'object') throw new ShapeError(`${op}: expected an object of named parameters`);
+    const values = new Map(this.names.map((name) => [name, readParameter(dict, name, this.slot(name).shape)]));
+    if (strict) {
+      const extra = Object.keys(dict).filter((k) => !values.has(k));
+      if (extra.length) throw new ShapeError(`${op}: unexpected key(s) ${extra.map((k) => `'${k}'`).join(', ')}; expected ${this.names.join(', ')}`);
+    }
+    return values;
+  }
+
 
   destroy(): void {
     for (const b of [this._params, this._grads]) if (b) this.gpu.pool.release(b);

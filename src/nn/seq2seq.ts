@@ -244,9 +244,7 @@ export class Seq2Seq {
   /** Every parameter under its PyTorch-style name (read back from the GPU). */
   async stateDict(): Promise<Record<string, NamedTensor>> {
     assertSameDevice(this.gpu, this.generation, 'Seq2Seq.stateDict');
-    const out: Record<string, NamedTensor> = {};
-    for (const name of this.store.names) out[name] = { shape: this.store.slot(name).shape, data: await this.store.read(name) };
-    return out;
+    return this.store.readAll();
   }
 
   /**
@@ -257,12 +255,7 @@ export class Seq2Seq {
    */
   loadStateDict(dict: StateDict, { strict = true }: { strict?: boolean } = {}): void {
     assertSameDevice(this.gpu, this.generation, 'Seq2Seq.loadStateDict');
-    if (!dict || typeof dict !== 'object') throw new ShapeError('Seq2Seq.loadStateDict: expected an object of named parameters');
-    const values = new Map(this.store.names.map((name) => [name, readParameter(dict, name, this.store.slot(name).shape)]));
-    if (strict) {
-      const extra = Object.keys(dict).filter((k) => !values.has(k));
-      if (extra.length) throw new ShapeError(`Seq2Seq.loadStateDict: unexpected key(s) ${extra.map((k) => `'${k}'`).join(', ')}; expected ${this.store.names.join(', ')}`);
-    }
+    const values = this.store.checkStateDict('Seq2Seq.loadStateDict', dict, strict);
     const enc: StateDict = {};
     const dec: StateDict = {};
     for (const [name, data] of values) {
@@ -277,9 +270,7 @@ export class Seq2Seq {
   /** Gradients of the last training step, by parameter name. */
   async gradients(): Promise<Record<string, NamedTensor>> {
     assertSameDevice(this.gpu, this.generation, 'Seq2Seq.gradients');
-    const out: Record<string, NamedTensor> = {};
-    for (const name of this.store.names) out[name] = { shape: this.store.slot(name).shape, data: await this.store.readGrad(name) };
-    return out;
+    return this.store.readAll(true);
   }
 
   /**

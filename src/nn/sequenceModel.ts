@@ -236,9 +236,7 @@ export class SequenceModel {
   /** Every parameter under its PyTorch name (read back from the GPU). */
   async stateDict(): Promise<Record<string, NamedTensor>> {
     assertSameDevice(this.gpu, this.generation, 'SequenceModel.stateDict');
-    const out: Record<string, NamedTensor> = {};
-    for (const name of this.store.names) out[name] = { shape: this.store.slot(name).shape, data: await this.store.read(name) };
-    return out;
+    return this.store.readAll();
   }
 
   /**
@@ -249,13 +247,8 @@ export class SequenceModel {
    *   value, or is unexpected (with `strict`); the model is unchanged then.
    */
   loadStateDict(dict: StateDict, { strict = true }: { strict?: boolean } = {}): void {
-    if (!dict || typeof dict !== 'object') throw new ShapeError('SequenceModel.loadStateDict: expected an object of named parameters');
     assertSameDevice(this.gpu, this.generation, 'SequenceModel.loadStateDict');
-    const values = new Map(this.store.names.map((name) => [name, readParameter(dict, name, this.store.slot(name).shape)]));
-    if (strict) {
-      const extra = Object.keys(dict).filter((k) => !values.has(k));
-      if (extra.length) throw new ShapeError(`SequenceModel.loadStateDict: unexpected key(s) ${extra.map((k) => `'${k}'`).join(', ')}; expected ${this.store.names.join(', ')}`);
-    }
+    const values = this.store.checkStateDict('SequenceModel.loadStateDict', dict, strict);
     const rnnDict: StateDict = {};
     for (const [name, data] of values) {
       if (name.startsWith('rnn.')) rnnDict[name.slice(4)] = data;
@@ -267,9 +260,7 @@ export class SequenceModel {
   /** Gradients of the last training step, by parameter name. */
   async gradients(): Promise<Record<string, NamedTensor>> {
     assertSameDevice(this.gpu, this.generation, 'SequenceModel.gradients');
-    const out: Record<string, NamedTensor> = {};
-    for (const name of this.store.names) out[name] = { shape: this.store.slot(name).shape, data: await this.store.readGrad(name) };
-    return out;
+    return this.store.readAll(true);
   }
 
   /**
