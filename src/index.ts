@@ -3,7 +3,7 @@
  * @packageDocumentation
  */
 export { requestGpu, Gpu, type RequestGpuOptions, type GpuStats, type LimitName } from './gpu/device.js';
-export { GpuError, ShapeError } from './gpu/errors.js';
+export { GpuError, ShapeError, ArgumentError, DestroyedError, type NonFiniteSource } from './gpu/errors.js';
 export { GpuLostError, NonFiniteError } from './gpu/errors.js';
 export { type MemoryStats } from './gpu/memory.js';
 export { type ModelSnapshot, type RecoverSource } from './nn/recovery.js';
