@@ -2,7 +2,8 @@
 // Gpu's device is counted (the pool's, the dummy buffer, a profiler's, a caller's own), so a test
 // can assert that a loop leaves the live buffer count and bytes flat. The wrapper is installed on
 // the device object itself when a Gpu takes it over (and again on the device recover() opens);
-// it adds one counter update per buffer created or destroyed, nothing per dispatch.
+// it adds one counter update per buffer created or destroyed, nothing per dispatch. The pool's
+// evictions (BufferPool.maxFreeBytes) and trims are destroy() calls: counted here too.
 import type { PoolStats } from './pool.js';
 
 /** What {@link Gpu.memory} reports. */
@@ -15,7 +16,11 @@ export interface MemoryStats {
   created: number;
   /** `destroy()` calls (of live buffers) on the current device since it was opened. */
   destroyed: number;
-  /** The pool's own counters (a copy): buffers it holds, free and in use. */
+  /**
+   * The pool's own counters (a copy): buffers it holds, free and in use. `pool.freeBytes` (kept
+   * for reuse) never exceeds `gpu.pool.maxFreeBytes`, so `liveBytes` is at most the bytes in use
+   * (`pool.liveBytes - pool.freeBytes`), the cap and the few buffers made outside the pool.
+   */
   pool: PoolStats;
 }
 
