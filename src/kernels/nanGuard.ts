@@ -1,5 +1,6 @@
-// Host side of shaders/nan_guard.wgsl: the NaN/Inf check of a training step's loss and gradient
-// norm, between the norm reduction and the optimizer update (see src/optim/nanGuard.ts).
+// Host side of shaders/nan_guard.wgsl: the NaN/Inf check of a training step's loss, gradient
+// norm and (with `updateFlag`) the optimizer's check pass, between those and the optimizer update
+// (see src/optim/nanGuard.ts).
 import type { Gpu } from '../gpu/device.js';
 import type { Dispatch } from '../gpu/dispatch.js';
 import { ShapeError } from '../gpu/errors.js';
@@ -13,6 +14,11 @@ export const NAN_GUARD_STEP_OFFSET = 16;
 export const NAN_GUARD_LOSS = 1;
 /** Flag of {@link GuardRecord.flags}: the gradient norm was NaN or ±Inf. */
 export const NAN_GUARD_GRAD = 2;
+/**
+ * Flag of {@link GuardRecord.flags}: the optimizer's check pass found that the update would make a
+ * weight or a moment NaN or ±Inf (only with {@link NanGuardArgs.updateFlag}).
+ */
+export const NAN_GUARD_UPDATE = 4;
 
 /** The guard's record as read back. */
 export interface GuardRecord {
@@ -20,12 +26,16 @@ export interface GuardRecord {
   loss: number;
   /** Likewise Σ g². */
   normSq: number;
-  /** 0, or {@link NAN_GUARD_LOSS} | {@link NAN_GUARD_GRAD}. */
+  /** 0, or {@link NAN_GUARD_LOSS} | {@link NAN_GUARD_GRAD} | {@link NAN_GUARD_UPDATE}. */
   flags: number;
   /** `step` of the first bad step (valid when flags ≠ 0). */
   badStep: number;
   /** The step the host wrote last. */
   step: number;
+  /** The last step's own loss (unlike `loss`, also once `flags` is set). */
+  stepLoss: number;
+  /** The last step's own Σ g². */
+  stepNormSq: number;
 }
 
 /** Buffers of {@link nanGuardDispatch}. */
@@ -36,6 +46,11 @@ export interface NanGuardArgs {
   normSq: GPUBuffer;
   /** {@link NAN_GUARD_RECORD_BYTES} bytes, zero-initialised; keeps its state across steps. */
   record: GPUBuffer;
+  /**
+   * The optimizer's update flag (≥ 4 bytes, `Optimizer.updateFlagBuffer`): [0] ≠ 0 when its check
+   * pass found a non-finite new weight or moment; read, then cleared. Absent: not checked.
+   */
+  updateFlag?: GPUBuffer;
   /** Names the dispatch in errors and profiles. Default `'nanGuard'`. */
   label?: string;
 }
@@ -43,31 +58,36 @@ export interface NanGuardArgs {
 /**
  * One dispatch of one thread. No uniform: nothing is transient.
  * @param gpu - The device.
- * @param args - The loss, Σ g² and record buffers.
+ * @param args - The loss, Σ g², record and (optionally) update-flag buffers.
  * @throws ShapeError when a buffer is missing or too small, or two of them are the same buffer.
  */
 export function nanGuardDispatch(gpu: Gpu, args: NanGuardArgs): Dispatch {
   const label = args.label ?? 'nanGuard';
   const need: Array<[string, GPUBuffer | undefined, number]> = [['loss', args.loss, 4], ['normSq', args.normSq, 8], ['record', args.record, NAN_GUARD_RECORD_BYTES]];
+  if (args.updateFlag !== undefined) need.push(['updateFlag', args.updateFlag, 4]);
   for (const [name, b, bytes] of need) {
     if (!b || typeof b.size !== 'number') throw new ShapeError(`${label}: buffer '${name}' is required`);
     if (b.size < bytes) throw new ShapeError(`${label}: buffer '${name}' has ${b.size} bytes, needs ≥ ${bytes}`);
   }
-  if (args.record === args.normSq || args.record === args.loss || args.loss === args.normSq) throw new ShapeError(`${label}: 'loss', 'normSq' and 'record' must be three different buffers`);
+  const distinct = new Set(need.map(([, b]) => b));
+  if (distinct.size !== need.length) throw new ShapeError(`${label}: '${need.map(([n]) => n).join("', '")}' must be different buffers`);
+  const updateCheck = args.updateFlag !== undefined;
   return {
     label,
-    pipeline: gpu.pipeline('nan_guard.wgsl'),
-    bindGroup: gpu.bindGroup('nan_guard.wgsl', { loss: args.loss, normSq: args.normSq, record: args.record }),
+    pipeline: gpu.pipeline('nan_guard.wgsl', { UPDATE_CHECK: updateCheck }),
+    bindGroup: gpu.bindGroup('nan_guard.wgsl', { loss: args.loss, normSq: args.normSq, record: args.record, updateFlag: args.updateFlag ?? gpu.dummyBuffer }),
     workgroups: [1, 1, 1],
   };
 }
 
 /**
  * Decodes the record's bytes.
- * @param data - At least the first 20 bytes of the record, read back from the GPU.
+ * @param data - The record ({@link NAN_GUARD_RECORD_BYTES} bytes) read back from the GPU; with
+ *   only its first 20 bytes, `stepLoss` / `stepNormSq` are copies of `loss` / `normSq`.
  */
 export function decodeGuardRecord(data: ArrayBuffer): GuardRecord {
-  const f = new Float32Array(data, 0, 5);
-  const u = new Uint32Array(data, 0, 5);
-  return { loss: f[0], normSq: f[1], flags: u[2], badStep: u[3], step: u[4] };
+  const words = data.byteLength >= 28 ? 7 : 5;
+  const f = new Float32Array(data, 0, words);
+  const u = new Uint32Array(data, 0, words);
+  return { loss: f[0], normSq: f[1], flags: u[2], badStep: u[3], step: u[4], stepLoss: words === 7 ? f[5] : f[0], stepNormSq: words === 7 ? f[6] : f[1] };
 }

@@ -1,21 +1,32 @@
 // The optional NaN/Inf guard of a model's training step (`configureTraining({ nanGuard: true })`).
 //
 // On the GPU, in the step's own command buffer: the optimizer's norm reduction (Σ g²) runs, then
-// nan_guard.wgsl checks the loss and Σ g²; if either is NaN or ±Inf it raises a sticky flag, and
-// the optimizer update (built with `guard`) writes nothing — parameters and moments keep their
-// bits. The flag stays up (every later queued update is skipped too) until the host has seen it.
+// its check pass (the update computed without writing: any new weight or moment NaN/±Inf raises
+// the update flag), then nan_guard.wgsl checks the loss, Σ g² and that flag; if any is bad it
+// raises a sticky flag, and the optimizer update (built with `guard`) writes nothing — parameters
+// and moments keep their bits (all elements or none). The flag stays up (every later queued update
+// is skipped too) until the host has seen it and cleared it.
 //
-// On the host: after a submit the 32-byte record is read back asynchronously (one readback in
-// flight at a time; none is started while one is pending, so the loop never waits for it). The
-// first trainStep after a readback showing a bad step — or the step itself when it reads the loss,
-// which waits for its own record — throws a NonFiniteError naming the step, the loss and the
-// gradient norm, rewinds the optimizer's step count to the last good step, clears the flag and
-// lets the owner undo its own counters. Because the flag is sticky, the steps queued after the bad
-// one (before the host saw it) were skipped too: the weights after the error are bit for bit those
-// before the bad step, however late it is reported.
+// On the host, every readback of the 32-byte record is queued right after a submit and is its own
+// reading: it resolves to its own record (the loss of the step it followed, even when later ones
+// were submitted before it settled). Readings are processed in queue order (= step order):
+//   - flags = 0: a good step.
+//   - flags ≠ 0, queued in the current "generation" (since the last clear): a new bad step — the
+//     trip is handled exactly once: the optimizer's step count is rewound to the step before the
+//     bad one, the record is cleared (generation + 1) and `onTrip` lets the owner undo its
+//     counters. The NonFiniteError (naming the bad step and the source: loss, gradNorm or update)
+//     goes to the caller of this reading (readNow) — the earliest caller whose step is ≥ the bad
+//     step — or, for a background reading, waits for the next check() or the next readNow that
+//     sees the same trip.
+//   - flags ≠ 0 from an older generation: that trip was already handled; the step of this reading
+//     was skipped with it (`skipped: true`).
+// Background readings (afterSubmit, one in flight at a time, never waited for) let a loop that
+// never reads the loss see a bad step at its next trainStep (check()). Because the flag is sticky,
+// the steps queued after the bad one (before the host saw it) were skipped too: the weights after
+// the error are bit for bit those before the bad step, however late it is reported.
 import type { Gpu } from '../gpu/device.js';
 import type { Dispatch } from '../gpu/dispatch.js';
-import { NonFiniteError } from '../gpu/errors.js';
+import { NonFiniteError, type NonFiniteSource } from '../gpu/errors.js';
 import { TENSOR_USAGE } from '../gpu/flags.js';
 import {
   nanGuardDispatch, decodeGuardRecord, NAN_GUARD_RECORD_BYTES, NAN_GUARD_STEP_OFFSET, NAN_GUARD_LOSS, NAN_GUARD_GRAD, type GuardRecord,
@@ -25,20 +36,52 @@ import type { Optimizer } from './optimizer.js';
 /** Guard dispatches kept per loss buffer (one per cached training plan). */
 const MAX_CACHED = 16;
 
+/** What {@link NanGuard.readNow} resolves to: the state right after the step it followed. */
+export interface GuardReading {
+  /** That step's own loss (also when its update was skipped). */
+  loss: number;
+  /** ‖g‖₂ of that step. */
+  gradNorm: number;
+  /** The optimizer step it followed (as written before that submit). */
+  step: number;
+  /**
+   * True when that step's update was skipped because an earlier step was not finite and that
+   * step's NonFiniteError went to another caller (or check()): this step did not train.
+   */
+  skipped: boolean;
+  /** The record as read back. */
+  record: GuardRecord;
+}
+
+/** A processed readback: its reading, or the error it must deliver to its caller. */
+type Outcome = { reading: GuardReading; error?: unknown } | { reading?: undefined; error: unknown };
+
 export class NanGuard {
   private readonly record: GPUBuffer;
   private readonly byLoss = new Map<GPUBuffer, Dispatch>();
-  /** The readback in flight (settles into `outcome`), or null. */
-  private pending: Promise<void> | null = null;
-  /** A settled readback not looked at yet. */
-  private outcome: GuardRecord | { error: unknown } | null = null;
+  /** Bumped each time a trip is handled (the record cleared): readbacks queued before belong to the old one. */
+  private generation = 0;
+  /** Processing of the readbacks, in queue order. */
+  private tail: Promise<void> = Promise.resolve();
+  /** Submits seen by afterSubmit; `covered`: the last one a readNow readback follows. */
+  private submits = 0;
+  private covered = -1;
+  private backgroundInFlight = false;
+  private backgroundScheduled = false;
+  /** A trip found by a background readback, not reported yet (to check() or a readNow of its generation). */
+  private undelivered: { generation: number; error: NonFiniteError } | null = null;
+  /** A background readback's own failure (e.g. GpuLostError), thrown by the next check(). */
+  private backgroundError: { error: unknown } | null = null;
+  /** The last background record not looked at by check(). */
+  private lastBackground: GuardRecord | null = null;
   private destroyed = false;
 
   /**
    * @param optimizer built with `{ guard: true }`.
    * @param owner names the call in messages, e.g. `'SequenceModel.trainStep'`.
-   * @param onTrip called when a bad step is reported, with the number of steps (the bad one and
-   *   any queued after it) whose updates were skipped — the owner rewinds its own step counters.
+   * @param onTrip called (once per bad step) when a bad step is handled, with the number of steps
+   *   (the bad one and any queued after it) whose updates were skipped — the owner rewinds its own
+   *   step counters. It may run between two trainStep calls (when a background readback settles).
    */
   constructor(
     private readonly gpu: Gpu,
@@ -51,19 +94,19 @@ export class NanGuard {
   }
 
   /**
-   * The optimizer's dispatches with the guard placed between the gradient-norm reduction and the
-   * update: `[...norm, guard(loss), ...update]` (one more dispatch than `optimizer.dispatches()`).
+   * The optimizer's dispatches with the guard placed between the check pass and the update:
+   * `[...norm, ...check, guard(loss), ...update]` (one more dispatch than `optimizer.dispatches()`).
    */
   arrange(loss: GPUBuffer): Dispatch[] {
     const opt = this.optimizer.dispatches();
-    const k = this.optimizer.normDispatchCount;
+    const k = this.optimizer.guardIndex;
     return [...opt.slice(0, k), this.dispatch(loss), ...opt.slice(k)];
   }
 
   private dispatch(loss: GPUBuffer): Dispatch {
     let d = this.byLoss.get(loss);
     if (!d) {
-      d = nanGuardDispatch(this.gpu, { loss, normSq: this.optimizer.normSqBuffer, record: this.record, label: 'nanGuard' });
+      d = nanGuardDispatch(this.gpu, { loss, normSq: this.optimizer.normSqBuffer, record: this.record, updateFlag: this.optimizer.updateFlagBuffer, label: 'nanGuard' });
       if (this.byLoss.size >= MAX_CACHED) this.byLoss.delete(this.byLoss.keys().next().value as GPUBuffer);
       this.byLoss.set(loss, d);
     }
@@ -75,73 +118,137 @@ export class NanGuard {
     this.gpu.device.queue.writeBuffer(this.record, NAN_GUARD_STEP_OFFSET, Uint32Array.of(this.optimizer.step));
   }
 
-  /** Call right after the submit: starts reading the record back, unless a readback is still in flight. */
+  /**
+   * Call right after the submit. Unless a background readback is in flight, or a readNow in the
+   * same synchronous run already reads this submit's record, starts one (never waited for).
+   */
   afterSubmit(): void {
-    if (!this.pending) this.startReadback();
-  }
-
-  private startReadback(): void {
-    const p: Promise<void> = this.gpu.readBuffer(this.record, 0, NAN_GUARD_RECORD_BYTES).then(
-      (data) => { this.outcome = decodeGuardRecord(data); },
-      (error: unknown) => { this.outcome = { error }; },
-    ).finally(() => {
-      if (this.pending === p) this.pending = null;
+    this.submits++;
+    if (this.backgroundInFlight || this.backgroundScheduled) return;
+    this.backgroundScheduled = true;
+    queueMicrotask(() => {
+      this.backgroundScheduled = false;
+      if (this.destroyed || this.backgroundInFlight || this.covered === this.submits) return;
+      this.backgroundInFlight = true;
+      void this.read(false).then((o) => {
+        this.backgroundInFlight = false;
+        if (o.reading) this.lastBackground = o.reading.record;
+        else this.backgroundError = { error: o.error };
+      });
     });
-    this.pending = p;
   }
 
   /**
-   * Looks at the last settled readback (without waiting for the GPU). Throws a
-   * {@link NonFiniteError} if it shows a bad step — once: the flag is cleared, the optimizer's
-   * step count is rewound to the last good step and `onTrip` is called — or the readback's own
-   * error (e.g. a GpuLostError). Returns the record, or null when none settled since the last look.
+   * Looks at the background readbacks settled so far (without waiting for the GPU). Throws the
+   * {@link NonFiniteError} of a bad step they found that was not reported yet (once), or a
+   * readback's own error (e.g. a GpuLostError). Returns the last background record not looked at
+   * yet, or null.
    */
   check(): GuardRecord | null {
-    return this.consume();
-  }
-
-  /** The record after everything submitted so far (waits for the GPU), checked as {@link check}. */
-  async readNow(): Promise<GuardRecord> {
-    if (this.pending) {
-      await this.pending; // a readback started before the last submit: look at it, then read again
-      this.consume();
+    if (this.backgroundError) {
+      const { error } = this.backgroundError;
+      this.backgroundError = null;
+      throw error;
     }
-    this.startReadback();
-    await this.pending;
-    return this.consume()!;
+    if (this.undelivered) {
+      const { error } = this.undelivered;
+      this.undelivered = null;
+      throw error;
+    }
+    const r = this.lastBackground;
+    this.lastBackground = null;
+    return r;
   }
 
-  private consume(): GuardRecord | null {
-    const r = this.outcome;
-    this.outcome = null;
-    if (!r) return null;
-    if ('error' in r) throw r.error;
-    if (r.flags === 0 || this.destroyed) return r;
-    const skipped = this.optimizer.step - (r.badStep - 1);
-    this.optimizer.rewindTo(r.badStep - 1);
+  /**
+   * The record right after everything submitted so far (waits for the GPU): its own reading, so
+   * concurrent calls (unawaited trainSteps) each get the loss of their own step. The readback is
+   * queued synchronously, before the first await.
+   * @throws NonFiniteError when this reading is the first to show a bad step (or shows one a
+   *   background readback found and nobody was told yet); the readback's own error.
+   */
+  async readNow(): Promise<GuardReading> {
+    this.covered = this.submits;
+    const outcome = await this.read(true);
+    if (outcome.error !== undefined) throw outcome.error;
+    return outcome.reading!;
+  }
+
+  /** Queues a readback of the record now; processes it after every earlier one. */
+  private read(caller: boolean): Promise<Outcome> {
+    const generation = this.generation;
+    let data: Promise<ArrayBuffer>;
+    try {
+      data = this.gpu.readBuffer(this.record, 0, NAN_GUARD_RECORD_BYTES);
+    } catch (error) {
+      data = Promise.reject(error); // e.g. the device is lost: reported to the reader
+    }
+    data.catch(() => {}); // handled below, after the earlier readbacks
+    const done: Promise<Outcome> = this.tail.then(() => data).then(
+      (bytes) => {
+        try {
+          return this.settle(decodeGuardRecord(bytes), generation, caller);
+        } catch (error) {
+          return { error }; // e.g. the optimizer was destroyed meanwhile
+        }
+      },
+      (error: unknown) => ({ error }),
+    );
+    this.tail = done.then(() => undefined, () => undefined);
+    return done;
+  }
+
+  /** Processes one readback (in queue order): handles a new trip once and decides who reports it. */
+  private settle(record: GuardRecord, generation: number, caller: boolean): Outcome {
+    const reading: GuardReading = { loss: record.stepLoss, gradNorm: Math.sqrt(record.stepNormSq), step: record.step, skipped: false, record };
+    if (record.flags === 0 || this.destroyed) return { reading };
+    if (generation === this.generation) {
+      const error = this.trip(record);
+      if (caller) return { reading, error };
+      this.undelivered = { generation, error };
+      return { reading };
+    }
+    // A trip handled already (this readback was queued before the record was cleared).
+    if (caller && this.undelivered?.generation === generation) {
+      const { error } = this.undelivered;
+      this.undelivered = null;
+      return { reading, error };
+    }
+    return { reading: { ...reading, skipped: true } };
+  }
+
+  /** Handles a bad step once: rewinds the optimizer, clears the record, calls onTrip; returns its error. */
+  private trip(r: GuardRecord): NonFiniteError {
+    const current = this.optimizer.step;
+    const good = Math.max(0, Math.min(r.badStep - 1, current)); // (≤ current even after a loadState)
+    const skipped = current - good;
+    this.optimizer.rewindTo(good);
     this.gpu.device.queue.writeBuffer(this.record, 0, new Uint32Array(4));
+    this.generation++;
     this.onTrip(skipped);
     const gradNorm = Math.sqrt(r.normSq);
-    const what = r.flags === (NAN_GUARD_LOSS | NAN_GUARD_GRAD) ? 'loss and gradient norm' : r.flags === NAN_GUARD_LOSS ? 'loss' : 'gradient norm';
+    const source: NonFiniteSource = r.flags & NAN_GUARD_LOSS ? 'loss' : r.flags & NAN_GUARD_GRAD ? 'gradNorm' : 'update';
     const o = this.optimizer.options;
-    throw new NonFiniteError(
-      `${this.owner}: training step ${r.badStep} gave a non-finite ${what} (loss ${r.loss}, gradient norm ${gradNorm}). ` +
-        `The NaN/Inf guard skipped its update${skipped > 1 ? ` and those of the ${skipped - 1} step(s) queued after it` : ''}: ` +
-        `the weights and optimizer state are those after step ${r.badStep - 1}. ` +
-        `Lower the learning rate (lr ${this.optimizer.lr}), clip the gradients (clipNorm${o.clipNorm !== undefined ? ` is ${o.clipNorm}` : ''}, clipValue), ` +
-        'or look for extreme values in the batch; the next trainStep continues from there.',
-      r.badStep,
-      r.loss,
-      gradNorm,
-    );
+    const skippedText = `The NaN/Inf guard skipped its update${skipped > 1 ? ` and those of the ${skipped - 1} step(s) queued after it` : ''}: ` +
+      `the weights and optimizer state are those after step ${r.badStep - 1}. `;
+    const advice = `Lower the learning rate (lr ${this.optimizer.lr}), clip the gradients (clipNorm${o.clipNorm !== undefined ? ` is ${o.clipNorm}` : ''}, clipValue), ` +
+      'or look for extreme values in the batch; the next trainStep continues from there.';
+    let what: string;
+    if (source === 'update') {
+      what = `a non-finite update (source 'update'): its loss ${r.loss} and gradient norm ${gradNorm} are finite, but the ${o.kind} update would make a weight or an optimizer moment NaN or ±Inf (f32 overflow). `;
+    } else {
+      const names = (r.flags & (NAN_GUARD_LOSS | NAN_GUARD_GRAD)) === (NAN_GUARD_LOSS | NAN_GUARD_GRAD) ? 'loss and gradient norm' : source === 'loss' ? 'loss' : 'gradient norm';
+      what = `a non-finite ${names} (loss ${r.loss}, gradient norm ${gradNorm}): source '${source}'. `;
+    }
+    return new NonFiniteError(`${this.owner}: training step ${r.badStep} gave ${what}${skippedText}${advice}`, r.badStep, r.loss, gradNorm, source);
   }
 
-  /** Releases the record; a readback still in flight is ignored. */
+  /** Releases the record; readbacks still in flight are ignored. */
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
-    this.pending = null;
     this.byLoss.clear();
+    this.undelivered = null;
     this.gpu.pool.release(this.record);
   }
 }

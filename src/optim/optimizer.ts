@@ -3,9 +3,12 @@
 //
 // Prepared once, at construction (nothing is allocated per step):
 //   dispatches() = [grad-norm reduction (reduce_sum.wgsl, Σ g² over the trained ranges; only with
-//                   clipNorm or trackGradNorm): 1 dispatch for one range of ≤ 8192 elements,
-//                   else one per range + 1]
+//                   clipNorm, trackGradNorm or the guard): 1 dispatch for one range of ≤ 8192
+//                   elements, else one per range + 1]
+//                + [guard only: one optimizer.wgsl CHECK dispatch per trained range — the update
+//                   computed without writing; raises updateFlag when a new value is NaN/±Inf]
 //                + [one optimizer.wgsl dispatch per trained range]
+//   (the NaN/Inf guard's own dispatch goes between the check and the update: guardIndex)
 //   beforeStep(lr) — call once before each submit that contains dispatches(): it counts the step
 //                   (t, for the bias corrections and the first SGD momentum step) and writes the
 //                   per-step uniform (lr and the scalars derived from it, in float64 → f32).
@@ -21,13 +24,20 @@
 // AdamW all leave θ = 0 (the update is 0 − γ·0, or m/(√v + ε) = 0/ε = 0; decay scales 0).
 //
 // Buffers: params, grads [n] f32 (given); moment buffers [n] f32 owned here (SGD with momentum:
-// `momentum`; Adam/AdamW: `m`, `v`), zero-initialised; normSq (1 f32: Σ g² of the last step).
+// `momentum`; Adam/AdamW: `m`, `v`), zero-initialised; normSq (4 f32: [0] Σ g² of the last step,
+// [1] the guard's skip flag); updateFlag (4 u32: [0] raised by the guard's check pass).
+//
+// Options are checked by one declarative table (OPTION_RULES): unknown keys (with the nearest
+// valid key), wrong types, values that cannot give finite updates (eps ≤ 0, lr outside [0, 1e6],
+// betas outside [0, 1), …) and options that do not apply to the kind are ArgumentErrors naming
+// the entry point, the option, the value and what is allowed.
 import type { Gpu } from '../gpu/device.js';
 import type { Dispatch } from '../gpu/dispatch.js';
-import { ShapeError } from '../gpu/errors.js';
+import { ArgumentError, DestroyedError, ShapeError } from '../gpu/errors.js';
 import { TENSOR_USAGE, UNIFORM_USAGE } from '../gpu/flags.js';
 import { grid2d } from '../kernels/grid.js';
 import { reduceSumDispatches, type ElementRange } from '../kernels/reduceSum.js';
+import { pushAll } from '../util/arrays.js';
 
 const WG = 256;
 
@@ -79,29 +89,116 @@ export interface OptimizerState {
 
 type Resolved = Required<Omit<OptimizerOptions, 'clipNorm' | 'clipValue' | 'ranges'>> & { clipNorm?: number; clipValue?: number };
 
-/** @internal Checks options (ShapeError naming the bad one) and fills PyTorch's defaults. */
-export function resolve(o: OptimizerOptions): Resolved {
-  if (!o || typeof o !== 'object') throw new ShapeError("Optimizer: options { kind, lr, ... } are required");
-  const kind = o.kind;
-  if (kind !== 'sgd' && kind !== 'adam' && kind !== 'adamw') throw new ShapeError(`Optimizer: kind must be 'sgd', 'adam' or 'adamw', got ${String(kind)}`);
-  const num = (name: string, v: number | undefined, ok: (x: number) => boolean, want: string) => {
-    if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || !ok(v))) throw new ShapeError(`Optimizer: ${name} must be ${want}, got ${v}`);
-  };
-  num('lr', o.lr, (x) => x >= 0, 'a finite number ≥ 0');
-  if (o.lr === undefined) throw new ShapeError('Optimizer: lr is required');
-  const sgdOnly = ['momentum', 'dampening', 'nesterov'] as const;
-  const adamOnly = ['beta1', 'beta2', 'eps'] as const;
-  for (const k of kind === 'sgd' ? adamOnly : sgdOnly) {
-    if (o[k] !== undefined) throw new ShapeError(`Optimizer: '${k}' does not apply to kind '${kind}'`);
+/** The largest learning rate accepted (larger ones are typos or overflow f32 updates). */
+export const MAX_LR = 1e6;
+
+const KINDS: readonly OptimizerKind[] = ['sgd', 'adam', 'adamw'];
+
+/** What one option may hold: its type, the kinds it applies to, and the allowed values. */
+interface OptionRule {
+  type: 'number' | 'boolean' | 'kind' | 'ranges';
+  /** The kinds it applies to (default: all). */
+  kinds?: readonly OptimizerKind[];
+  /** For numbers: the allowed (finite) values. */
+  ok?: (x: number) => boolean;
+  /** What is allowed, for messages ("a finite number > 0"). */
+  want: string;
+}
+
+const SGD_ONLY: readonly OptimizerKind[] = ['sgd'];
+const ADAM_ONLY: readonly OptimizerKind[] = ['adam', 'adamw'];
+
+/** Every key of OptimizerOptions and what it may hold: the one place options are checked. */
+const OPTION_RULES: Record<keyof OptimizerOptions, OptionRule> = {
+  kind: { type: 'kind', want: "'sgd', 'adam' or 'adamw'" },
+  lr: { type: 'number', ok: (x) => x >= 0 && x <= MAX_LR, want: `a finite number in [0, ${MAX_LR.toExponential().replace('+', '')}]` },
+  momentum: { type: 'number', kinds: SGD_ONLY, ok: (x) => x >= 0, want: 'a finite number ≥ 0' },
+  dampening: { type: 'number', kinds: SGD_ONLY, ok: (x) => x >= 0, want: 'a finite number ≥ 0' },
+  nesterov: { type: 'boolean', kinds: SGD_ONLY, want: 'true or false' },
+  beta1: { type: 'number', kinds: ADAM_ONLY, ok: (x) => x >= 0 && x < 1, want: 'in [0, 1)' },
+  beta2: { type: 'number', kinds: ADAM_ONLY, ok: (x) => x >= 0 && x < 1, want: 'in [0, 1)' },
+  eps: { type: 'number', kinds: ADAM_ONLY, ok: (x) => x > 0, want: 'a finite number > 0' },
+  weightDecay: { type: 'number', ok: (x) => x >= 0, want: 'a finite number ≥ 0' },
+  clipNorm: { type: 'number', ok: (x) => x > 0, want: 'a finite number > 0' },
+  clipValue: { type: 'number', ok: (x) => x > 0, want: 'a finite number > 0' },
+  ranges: { type: 'ranges', want: 'a list of [offset, length]' },
+  trackGradNorm: { type: 'boolean', want: 'true or false' },
+};
+
+/** A value for messages: strings quoted, numbers as JS prints them, objects by type. */
+function show(v: unknown): string {
+  if (typeof v === 'string') return `string '${v}'`;
+  if (typeof v === 'number' || typeof v === 'boolean' || v === null || v === undefined) return String(v);
+  if (typeof v === 'bigint') return `bigint ${v}`;
+  if (Array.isArray(v)) return 'an array';
+  return typeof v === 'object' ? 'an object' : typeof v;
+}
+
+/** Edit distance (insert / delete / substitute, case-insensitive). */
+function editDistance(a: string, b: string): number {
+  [a, b] = [a.toLowerCase(), b.toLowerCase()];
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = row;
   }
-  num('momentum', o.momentum, (x) => x >= 0, '≥ 0');
-  num('dampening', o.dampening, () => true, 'finite');
-  num('weightDecay', o.weightDecay, (x) => x >= 0, '≥ 0');
-  num('beta1', o.beta1, (x) => x >= 0 && x < 1, 'in [0, 1)');
-  num('beta2', o.beta2, (x) => x >= 0 && x < 1, 'in [0, 1)');
-  num('eps', o.eps, (x) => x >= 0, '≥ 0');
-  num('clipNorm', o.clipNorm, (x) => x > 0, '> 0');
-  num('clipValue', o.clipValue, (x) => x >= 0, '≥ 0');
+  return prev[b.length];
+}
+
+/** The valid key nearest to `key` when it is close enough to be a typo (≤ 1/3 of its letters, at least 2), else null. */
+function nearestKey(key: string, keys: readonly string[]): string | null {
+  let best: string | null = null;
+  let bestD = Infinity;
+  for (const k of keys) {
+    const d = editDistance(key, k);
+    if (d < bestD) [best, bestD] = [k, d];
+  }
+  return bestD <= Math.max(2, Math.floor(key.length / 3)) ? best : null;
+}
+
+/**
+ * @internal Checks a learning rate (a finite number in [0, {@link MAX_LR}]).
+ * @param where - The entry point for the message.
+ * @param lr - The value.
+ * @param context - Appended to the message (e.g. which step, where the value came from).
+ * @throws ArgumentError naming `where`, the value and the allowed range.
+ */
+export function checkLr(where: string, lr: unknown, context = ''): asserts lr is number {
+  if (typeof lr !== 'number') throw new ArgumentError(`${where}: lr must be a number, got ${show(lr)}${context}`);
+  const rule = OPTION_RULES.lr;
+  if (!Number.isFinite(lr) || !rule.ok!(lr)) throw new ArgumentError(`${where}: lr must be ${rule.want}, got ${lr}${context}`);
+}
+
+/**
+ * @internal Checks options against {@link OPTION_RULES} (ArgumentError naming the entry point, the
+ * option, the value and what is allowed) and fills PyTorch's defaults. `ranges` is only checked to
+ * be an array here (against n in the constructor / checkOptions).
+ * @param o - The options.
+ * @param where - The entry point named in messages. Default `'Optimizer'`.
+ */
+export function resolve(o: OptimizerOptions, where = 'Optimizer'): Resolved {
+  if (!o || typeof o !== 'object' || Array.isArray(o)) throw new ArgumentError(`${where}: options { kind, lr, ... } are required, got ${show(o)}`);
+  const keys = Object.keys(OPTION_RULES);
+  for (const key of Object.keys(o)) {
+    if (Object.hasOwn(OPTION_RULES, key)) continue;
+    const near = nearestKey(key, keys);
+    throw new ArgumentError(`${where}: unknown option '${key}'${near ? ` (did you mean '${near}'?)` : ''}; the options are ${keys.join(', ')}`);
+  }
+  const kind = o.kind;
+  if (!KINDS.includes(kind)) throw new ArgumentError(`${where}: kind must be ${OPTION_RULES.kind.want}, got ${typeof kind === 'string' ? kind : show(kind)}`);
+  if (o.lr === undefined) throw new ArgumentError(`${where}: lr is required (${OPTION_RULES.lr.want})`);
+  for (const [key, rule] of Object.entries(OPTION_RULES) as Array<[keyof OptimizerOptions, OptionRule]>) {
+    const v: unknown = o[key];
+    if (v === undefined || rule.type === 'kind') continue;
+    if (rule.kinds && !rule.kinds.includes(kind)) throw new ArgumentError(`${where}: '${key}' does not apply to kind '${kind}' (only to ${rule.kinds.map((k) => `'${k}'`).join(', ')})`);
+    if (rule.type === 'boolean' && typeof v !== 'boolean') throw new ArgumentError(`${where}: ${key} must be a boolean (${rule.want}), got ${show(v)}`);
+    if (rule.type === 'ranges' && !Array.isArray(v)) throw new ArgumentError(`${where}: ranges must be ${rule.want}, got ${show(v)}`);
+    if (rule.type === 'number') {
+      if (typeof v !== 'number') throw new ArgumentError(`${where}: ${key} must be a number (${rule.want}), got ${show(v)}`);
+      if (!Number.isFinite(v) || !rule.ok!(v)) throw new ArgumentError(`${where}: ${key} must be ${rule.want}, got ${v}`);
+    }
+  }
   const r: Resolved = {
     kind,
     lr: o.lr,
@@ -116,23 +213,23 @@ export function resolve(o: OptimizerOptions): Resolved {
     clipValue: o.clipValue,
     trackGradNorm: !!o.trackGradNorm,
   };
-  if (r.nesterov && (r.momentum <= 0 || r.dampening !== 0)) throw new ShapeError('Optimizer: nesterov needs momentum > 0 and dampening = 0 (as torch.optim.SGD)');
+  if (r.nesterov && (r.momentum <= 0 || r.dampening !== 0)) throw new ArgumentError(`${where}: nesterov needs momentum > 0 and dampening = 0 (as torch.optim.SGD), got momentum ${r.momentum}, dampening ${r.dampening}`);
   return r;
 }
 
-function checkRanges(ranges: readonly ElementRange[], n: number): ElementRange[] {
-  if (!Array.isArray(ranges) || ranges.length === 0) throw new ShapeError('Optimizer: ranges must be a non-empty list of [offset, length]');
+function checkRanges(ranges: readonly ElementRange[], n: number, where: string): ElementRange[] {
+  if (!Array.isArray(ranges) || ranges.length === 0) throw new ShapeError(`${where}: ranges must be a non-empty list of [offset, length]`);
   const sorted = ranges.map((r, i) => {
     const [off, len] = r ?? [];
     if (!Number.isInteger(off) || off < 0 || !Number.isInteger(len) || len <= 0 || off + len > n) {
-      throw new ShapeError(`Optimizer: ranges[${i}] = [${off}, ${len}] must be [offset ≥ 0, length ≥ 1] within the ${n} parameters`);
+      throw new ShapeError(`${where}: ranges[${i}] = [${off}, ${len}] must be [offset ≥ 0, length ≥ 1] within the ${n} parameters`);
     }
     return [off, len] as const;
   });
   const byStart = [...sorted].sort((a, b) => a[0] - b[0]);
   for (let i = 1; i < byStart.length; i++) {
     const [po, pl] = byStart[i - 1];
-    if (byStart[i][0] < po + pl) throw new ShapeError(`Optimizer: ranges [${po}, ${pl}] and [${byStart[i][0]}, ${byStart[i][1]}] overlap`);
+    if (byStart[i][0] < po + pl) throw new ShapeError(`${where}: ranges [${po}, ${pl}] and [${byStart[i][0]}, ${byStart[i][1]}] overlap`);
   }
   return sorted;
 }
@@ -153,9 +250,12 @@ export class Optimizer {
   private readonly owned: GPUBuffer[] = [];
   private readonly moments: Array<{ name: string; buffer: GPUBuffer }> = [];
   private readonly normSq: GPUBuffer;
+  private readonly updateFlag: GPUBuffer;
   private readonly hyper: GPUBuffer;
   private readonly hyperData: ArrayBuffer;
   private readonly normed: boolean;
+  private readonly normCount: number;
+  private readonly checkCount: number;
   private destroyed = false;
 
   /**
@@ -165,9 +265,11 @@ export class Optimizer {
    * @param params - The flat parameter buffer [n] f32, updated in place.
    * @param grads - The flat gradient buffer [n] f32 (read only; a different buffer).
    * @param n - Number of parameters.
-   * @throws ShapeError naming the option when one is missing, out of range or does not apply to
-   *   `kind`, when `n` is not a positive integer, a buffer is too small, `params` is `grads`, or
-   *   `ranges` overlap or leave [0, n).
+   * @throws ArgumentError naming the option when one is unknown (with the nearest valid key), has
+   *   the wrong type, is missing, cannot give finite updates (e.g. eps ≤ 0, lr outside [0, 1e6],
+   *   beta1 ≥ 1) or does not apply to `kind`; ShapeError when `n` is not a positive integer, a
+   *   buffer is too small, `params` is `grads`, or `ranges` overlap or leave [0, n). Nothing is
+   *   allocated when it throws.
    * @example
    * ```ts
    * const opt = new Optimizer(gpu, { kind: 'adamw', lr: 1e-3, clipNorm: 1 }, params, grads, n);
@@ -183,21 +285,23 @@ export class Optimizer {
     readonly grads: GPUBuffer,
     readonly n: number,
     /**
-     * @internal `guard`: the update kernel skips its writes when normSq[1] != 0 — set by the
-     * NaN/Inf guard dispatch (src/optim/nanGuard.ts) placed between {@link normDispatchCount}
-     * norm dispatches and the update. Implies the norm is computed every step.
+     * @internal `guard`: adds the check pass (optimizer.wgsl with CHECK: the update computed
+     * without writing; raises {@link updateFlagBuffer} when a new weight or moment is NaN/±Inf)
+     * after the norm, and the update kernel skips its writes when normSq[1] != 0 — set by the
+     * NaN/Inf guard dispatch (src/optim/nanGuard.ts) placed at {@link guardIndex}. Implies the
+     * norm is computed every step. `where`: the entry point named in errors (default 'Optimizer').
      */
-    { guard = false }: { guard?: boolean } = {},
+    { guard = false, where = 'Optimizer' }: { guard?: boolean; where?: string } = {},
   ) {
-    const o = resolve(options);
+    const o = resolve(options, where);
     this.options = o;
     this._lr = o.lr;
-    if (!Number.isInteger(n) || n <= 0) throw new ShapeError(`Optimizer: n must be a positive integer, got ${n}`);
+    if (!Number.isInteger(n) || n <= 0) throw new ShapeError(`${where}: n must be a positive integer, got ${n}`);
     for (const [name, b] of [['params', params], ['grads', grads]] as const) {
-      if (!b || b.size < n * 4) throw new ShapeError(`Optimizer: buffer '${name}' holds ${(b?.size ?? 0) / 4} elements, needs n = ${n}`);
+      if (!b || b.size < n * 4) throw new ShapeError(`${where}: buffer '${name}' holds ${(b?.size ?? 0) / 4} elements, needs n = ${n}`);
     }
-    if (params === grads) throw new ShapeError("Optimizer: 'params' and 'grads' must be different buffers");
-    this.ranges = checkRanges(options.ranges ?? [[0, n]], n);
+    if (params === grads) throw new ShapeError(`${where}: 'params' and 'grads' must be different buffers`);
+    this.ranges = checkRanges(options.ranges ?? [[0, n]], n, where);
 
     const own = (bytes: number, usage: number, label: string) => {
       const b = gpu.pool.acquire(bytes, usage, label);
@@ -213,8 +317,9 @@ export class Optimizer {
     const moment1 = adam ? moment('m') : o.momentum !== 0 ? moment('momentum') : own(16, TENSOR_USAGE, 'optimizer.spare1');
     const moment2 = adam ? moment('v') : own(16, TENSOR_USAGE, 'optimizer.spare2');
     this.normSq = own(16, TENSOR_USAGE, 'optimizer.normSq');
+    this.updateFlag = own(16, TENSOR_USAGE, 'optimizer.updateFlag');
     const encoder = gpu.device.createCommandEncoder({ label: 'optimizer.init' });
-    for (const b of [moment1, moment2, this.normSq]) encoder.clearBuffer(b);
+    for (const b of [moment1, moment2, this.normSq, this.updateFlag]) encoder.clearBuffer(b);
     gpu.submit(encoder, 0);
 
     const source = gpu.kernel('optimizer.wgsl').source;
@@ -231,7 +336,8 @@ export class Optimizer {
         this.list.push({ ...d, transient: undefined });
       }
     }
-    const pipeline = gpu.pipeline('optimizer.wgsl', {
+    this.normCount = this.list.length;
+    const constants = {
       WG,
       KIND: adam ? 1 : 0,
       MOMENTUM: !adam && o.momentum !== 0,
@@ -240,23 +346,36 @@ export class Optimizer {
       CLIP_NORM: o.clipNorm !== undefined,
       CLIP_VALUE: o.clipValue !== undefined,
       GUARD: guard,
-    });
-    this.ranges.forEach(([offset, count], i) => {
+    };
+    const spans = this.ranges.map(([offset, count]) => {
       const { gridX, workgroups } = grid2d(gpu, Math.ceil(count / WG), 'optimizer');
       const span = gpu.uniform('optimizer.wgsl', 'span', { offset, count, gridX });
       this.owned.push(span);
-      this.list.push({
-        label: this.ranges.length > 1 ? `optimizer.${o.kind}.range${i}` : `optimizer.${o.kind}`,
-        pipeline,
-        bindGroup: gpu.bindGroup('optimizer.wgsl', { theta: params, grad: grads, moment1, moment2, normSq: this.normSq, hyper: this.hyper, span }),
-        workgroups,
-      });
+      const bindGroup = gpu.bindGroup('optimizer.wgsl', { theta: params, grad: grads, moment1, moment2, normSq: this.normSq, hyper: this.hyper, span, updateFlag: this.updateFlag });
+      return { bindGroup, workgroups };
     });
+    const passes: Array<[string, boolean]> = guard ? [['check', true], ['', false]] : [['', false]];
+    for (const [name, check] of passes) {
+      const pipeline = gpu.pipeline('optimizer.wgsl', { ...constants, CHECK: check });
+      spans.forEach(({ bindGroup, workgroups }, i) => {
+        const label = `optimizer.${o.kind}${name ? `.${name}` : ''}${this.ranges.length > 1 ? `.range${i}` : ''}`;
+        this.list.push({ label, pipeline, bindGroup, workgroups });
+      });
+    }
+    this.checkCount = guard ? this.ranges.length : 0;
   }
 
-  /** @internal How many of {@link dispatches} (a prefix) compute the gradient norm; the update(s) follow. */
+  /** @internal How many of {@link dispatches} (a prefix) compute the gradient norm. */
   get normDispatchCount(): number {
-    return this.list.length - this.ranges.length;
+    return this.normCount;
+  }
+
+  /**
+   * @internal Where the NaN/Inf guard's dispatch goes in {@link dispatches}: after the norm and
+   * the check pass, before the update(s).
+   */
+  get guardIndex(): number {
+    return this.normCount + this.checkCount;
   }
 
   /** @internal The buffer holding Σ g² ([0]) and the guard's skip flag ([1]). */
@@ -264,13 +383,18 @@ export class Optimizer {
     return this.normSq;
   }
 
+  /** @internal The check pass's flag ([0] ≠ 0: the update would be non-finite); the guard clears it. */
+  get updateFlagBuffer(): GPUBuffer {
+    return this.updateFlag;
+  }
+
   /**
    * @internal Sets the step count back to `step` (≤ the current one), e.g. after the NaN/Inf
    * guard skipped the updates of the later steps; the next beforeStep continues from it.
    */
   rewindTo(step: number): void {
-    this.assertLive();
-    if (!Number.isInteger(step) || step < 0 || step > this._step) throw new ShapeError(`Optimizer.rewindTo: step must be an integer in [0, ${this._step}], got ${step}`);
+    this.assertLive('Optimizer.rewindTo');
+    if (!Number.isInteger(step) || step < 0 || step > this._step) throw new ArgumentError(`Optimizer.rewindTo: step must be an integer in [0, ${this._step}], got ${step}`);
     this._step = step;
     this.writeHyper();
   }
@@ -280,11 +404,13 @@ export class Optimizer {
    * allocating anything, e.g. before replacing a working optimizer.
    * @param options - The options a constructor call would get.
    * @param n - Elements of the parameter buffer (for `ranges`).
-   * @throws ShapeError naming the option.
+   * @param where - The entry point named in messages (e.g. `'SequenceModel.configureTraining'`).
+   *   Default `'Optimizer'`.
+   * @throws ArgumentError naming the option (see the constructor); ShapeError for bad `ranges`.
    */
-  static checkOptions(options: OptimizerOptions, n: number): void {
-    resolve(options);
-    if (options.ranges !== undefined) checkRanges(options.ranges, n);
+  static checkOptions(options: OptimizerOptions, n: number, where = 'Optimizer'): void {
+    resolve(options, where);
+    if (options.ranges !== undefined) checkRanges(options.ranges, n, where);
   }
 
   /** Steps taken (beforeStep calls, plus the step of a loaded state). */
@@ -297,20 +423,27 @@ export class Optimizer {
     return this._lr;
   }
 
-  /** The prepared dispatches of one step (the same array every call): norm reduction, then the update(s). */
+  /**
+   * The prepared dispatches of one step (the same array every call): norm reduction, the guard's
+   * check pass (with the guard), then the update(s).
+   */
   dispatches(): readonly Dispatch[] {
-    this.assertLive();
+    this.assertLive('Optimizer.dispatches');
     return this.list;
   }
 
   /**
    * Counts a step and writes its uniform (t, lr and the bias corrections). Call before each submit.
    * @param lr - This step's learning rate (a schedule's value); `options.lr` by default.
-   * @throws ShapeError when `lr` is not a finite number ≥ 0.
+   * @param where - The entry point named in errors (e.g. `'SequenceModel.trainStep'`). Default
+   *   `'Optimizer.beforeStep'`.
+   * @throws ArgumentError naming the step when `lr` is not a finite number in [0, 1e6] (e.g. a
+   *   schedule returned NaN); nothing changes.
    */
-  beforeStep(lr: number = this.options.lr): void {
-    this.assertLive();
-    if (typeof lr !== 'number' || !Number.isFinite(lr) || lr < 0) throw new ShapeError(`Optimizer.beforeStep: lr must be a finite number ≥ 0, got ${lr}`);
+  beforeStep(lr: number = this.options.lr, where = 'Optimizer.beforeStep'): void {
+    this.assertLive(where);
+    const base = this.options.lr;
+    checkLr(where, lr, ` for step ${this._step + 1}${lr !== base ? ` (options.lr is ${base}: check the learning-rate schedule)` : ''}`);
     this._lr = lr;
     this._step++;
     this.writeHyper();
@@ -344,8 +477,8 @@ export class Optimizer {
 
   /** ‖g‖₂ over the trained ranges (after value clipping, before norm clipping) of the last step run. Reads back. */
   async gradNorm(): Promise<number> {
-    this.assertLive();
-    if (!this.normed) throw new ShapeError('Optimizer.gradNorm: the norm is only computed with clipNorm or trackGradNorm: true');
+    this.assertLive('Optimizer.gradNorm');
+    if (!this.normed) throw new ArgumentError('Optimizer.gradNorm: the norm is only computed with clipNorm or trackGradNorm: true (or the NaN/Inf guard)');
     return Math.sqrt(new Float32Array(await this.gpu.readBuffer(this.normSq, 0, 4))[0]);
   }
 
@@ -356,7 +489,7 @@ export class Optimizer {
 
   /** The step count and the moment buffers, read back (for checkpoints). */
   async readState(): Promise<OptimizerState> {
-    this.assertLive();
+    this.assertLive('Optimizer.readState');
     const buffers: Record<string, Float32Array> = {};
     for (const { name, buffer } of this.moments) buffers[name] = new Float32Array(await this.gpu.readBuffer(buffer, 0, this.n * 4));
     return { step: this._step, buffers, lr: this._lr };
@@ -364,23 +497,26 @@ export class Optimizer {
 
   /**
    * Restores a state from readState() (same kind and n); the next beforeStep continues from its step.
+   * Everything is checked before anything is written: a bad state leaves the optimizer as it was.
    * @param state - From {@link Optimizer.readState} of an optimizer of the same kind and size.
-   * @throws ShapeError when the buffers are not those of this kind, one is not a Float32Array of n
-   *   elements, or the step or lr is invalid.
+   * @throws ArgumentError when the step or lr is invalid (lr: a finite number in [0, 1e6]), the
+   *   buffers are not those of this kind, or a value is not finite (or negative in `v`);
+   *   ShapeError when a buffer is not a Float32Array of n elements.
    */
   loadState(state: OptimizerState): void {
-    this.assertLive();
-    if (!state || !Number.isInteger(state.step) || state.step < 0) throw new ShapeError(`Optimizer.loadState: step must be a non-negative integer, got ${state?.step}`);
-    if (state.lr !== undefined && !(typeof state.lr === 'number' && Number.isFinite(state.lr) && state.lr >= 0)) throw new ShapeError(`Optimizer.loadState: lr must be a finite number ≥ 0, got ${state.lr}`);
+    const where = 'Optimizer.loadState';
+    this.assertLive(where);
+    if (!state || typeof state !== 'object') throw new ArgumentError(`${where}: expected { step, buffers, lr? }, got ${show(state)}`);
+    if (!Number.isInteger(state.step) || state.step < 0) throw new ArgumentError(`${where}: step must be a non-negative integer, got ${show(state.step)}`);
+    if (state.lr !== undefined) checkLr(where, state.lr);
     const want = this.moments.map((m) => m.name).sort();
     const got = Object.keys(state.buffers ?? {}).sort();
-    if (want.join() !== got.join()) throw new ShapeError(`Optimizer.loadState: buffers {${got.join(', ')}} given, expected {${want.join(', ')}} for kind '${this.options.kind}'`);
-    // Every buffer is checked before any is written: a bad state leaves the optimizer as it was.
+    if (want.join() !== got.join()) throw new ArgumentError(`${where}: buffers {${got.join(', ')}} given, expected {${want.join(', ')}} for kind '${this.options.kind}'`);
     for (const { name } of this.moments) {
       const data = state.buffers[name];
-      if (!(data instanceof Float32Array) || data.length !== this.n) throw new ShapeError(`Optimizer.loadState: buffer '${name}' must be a Float32Array of ${this.n} elements, got ${data?.length}`);
+      if (!(data instanceof Float32Array) || data.length !== this.n) throw new ShapeError(`${where}: buffer '${name}' must be a Float32Array of ${this.n} elements, got ${data instanceof Float32Array ? data.length : show(data)}`);
       for (let i = 0; i < data.length; i++) {
-        if (!Number.isFinite(data[i]) || (name === 'v' && data[i] < 0)) throw new ShapeError(`Optimizer.loadState: buffer '${name}' holds ${data[i]} at index ${i}: optimizer state must be finite${name === 'v' ? ' (and ≥ 0: a mean of squared gradients)' : ''}`);
+        if (!Number.isFinite(data[i]) || (name === 'v' && data[i] < 0)) throw new ArgumentError(`${where}: buffer '${name}' holds ${data[i]} at index ${i}: optimizer state must be finite${name === 'v' ? ' (and ≥ 0: a mean of squared gradients)' : ''}`);
       }
     }
     for (const { name, buffer } of this.moments) {
@@ -392,11 +528,11 @@ export class Optimizer {
     this.writeHyper();
   }
 
-  private assertLive(): void {
-    if (this.destroyed) throw new ShapeError('Optimizer: this optimizer was destroyed');
+  private assertLive(where: string): void {
+    if (this.destroyed) throw new DestroyedError(`${where}: this optimizer was destroyed`);
   }
 
-  /** Releases every buffer it owns (moments, norm, uniforms, scratch) to the pool. */
+  /** Releases every buffer it owns (moments, norm, flags, uniforms, scratch) to the pool. */
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;

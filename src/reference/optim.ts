@@ -148,3 +148,104 @@ export function exponentialLR(base: number, step: number, gamma: number): number
 export function cosineLR(base: number, step: number, tMax: number, etaMin = 0): number {
   return etaMin + ((base - etaMin) * (1 + Math.cos((Math.PI * step) / tMax))) / 2;
 }
+
+/**
+ * The per-step scalars of shaders/optimizer.wgsl's `Hyper` uniform as Optimizer computes them
+ * (float64, then rounded to f32 once), for {@link optimizerElementF32Ref}.
+ */
+export interface KernelHyperRef {
+  lr: number;
+  momentum: number;
+  dampening1: number;
+  weightDecay: number;
+  beta1: number;
+  oneMinusBeta1: number;
+  beta2: number;
+  oneMinusBeta2: number;
+  eps: number;
+  stepSize: number;
+  bc2Sqrt: number;
+  decay: number;
+  maxNorm: number;
+  clipValue: number;
+  first: boolean;
+}
+
+/** Options of {@link kernelHyperRef} / {@link optimizerElementF32Ref} (the resolved optimizer options). */
+export interface KernelOptionsRef {
+  kind: 'sgd' | 'adam' | 'adamw';
+  lr: number;
+  momentum?: number;
+  dampening?: number;
+  nesterov?: boolean;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  weightDecay?: number;
+  clipNorm?: number;
+  clipValue?: number;
+}
+
+/** The `Hyper` values of step `step` (1-based) with learning rate `lr`. */
+export function kernelHyperRef(o: KernelOptionsRef, step: number, lr = o.lr): KernelHyperRef {
+  const f = Math.fround;
+  const [beta1, beta2] = [o.beta1 ?? 0.9, o.beta2 ?? 0.999];
+  const weightDecay = o.weightDecay ?? (o.kind === 'adamw' ? 1e-2 : 0);
+  const t = Math.max(step, 1);
+  return {
+    lr: f(lr), momentum: f(o.momentum ?? 0), dampening1: f(1 - (o.dampening ?? 0)), weightDecay: f(weightDecay),
+    beta1: f(beta1), oneMinusBeta1: f(1 - beta1), beta2: f(beta2), oneMinusBeta2: f(1 - beta2), eps: f(o.eps ?? 1e-8),
+    stepSize: f(lr / (1 - beta1 ** t)), bc2Sqrt: f(Math.sqrt(1 - beta2 ** t)), decay: f(1 - lr * weightDecay),
+    maxNorm: f(o.clipNorm ?? 0), clipValue: f(o.clipValue ?? 0), first: step <= 1,
+  };
+}
+
+/**
+ * One element through shaders/optimizer.wgsl's `updated` in f32: every operation rounded to f32,
+ * in the kernel's order (a GPU may differ by an ulp in sqrt / division). `normSq` is Σ g² of the
+ * step (CLIP_NORM). Returns the new θ and the moments it keeps (0 where unused).
+ */
+export function optimizerElementF32Ref(o: KernelOptionsRef, h: KernelHyperRef, theta: number, grad: number, m1: number, m2: number, normSq: number): { theta: number; m1: number; m2: number } {
+  const f = Math.fround;
+  let g = f(grad);
+  if (o.clipValue !== undefined) g = Math.min(Math.max(g, -h.clipValue), h.clipValue);
+  if (o.clipNorm !== undefined) {
+    const coef = f(h.maxNorm / f(f(Math.sqrt(f(normSq))) + f(1e-6)));
+    if (coef < 1) g = f(g * coef);
+  }
+  let p = f(theta);
+  const out = { theta: 0, m1: 0, m2: 0 };
+  if (o.kind === 'sgd') {
+    g = f(g + f(h.weightDecay * p));
+    if ((o.momentum ?? 0) !== 0) {
+      const b = h.first ? g : f(f(h.momentum * f(m1)) + f(h.dampening1 * g));
+      out.m1 = b;
+      g = o.nesterov ? f(g + f(h.momentum * b)) : b;
+    }
+    p = f(p - f(h.lr * g));
+  } else {
+    if (o.kind === 'adamw') p = f(p * h.decay);
+    else g = f(g + f(h.weightDecay * p));
+    const m = f(f(h.beta1 * f(m1)) + f(h.oneMinusBeta1 * g));
+    const v = f(f(h.beta2 * f(m2)) + f(f(h.oneMinusBeta2 * g) * g));
+    out.m1 = m;
+    out.m2 = v;
+    const denom = f(f(f(Math.sqrt(v)) / h.bc2Sqrt) + h.eps);
+    p = f(p - f(h.stepSize * f(m / denom)));
+  }
+  out.theta = p;
+  return out;
+}
+
+/**
+ * The verdict of the NaN/Inf guard's check pass (optimizer.wgsl, CHECK): true when the step would
+ * make some θ, or a moment the optimizer keeps (SGD momentum buffer, Adam m and v), NaN or ±Inf.
+ */
+export function updateNonFiniteRef(o: KernelOptionsRef, h: KernelHyperRef, theta: ArrayLike<number>, grad: ArrayLike<number>, m1: ArrayLike<number> | null, m2: ArrayLike<number> | null, normSq: number): boolean {
+  const keepsM1 = o.kind !== 'sgd' || (o.momentum ?? 0) !== 0;
+  for (let i = 0; i < theta.length; i++) {
+    const u = optimizerElementF32Ref(o, h, theta[i], grad[i], m1?.[i] ?? 0, m2?.[i] ?? 0, normSq);
+    if (!Number.isFinite(u.theta) || (keepsM1 && !Number.isFinite(u.m1)) || (o.kind !== 'sgd' && !Number.isFinite(u.m2))) return true;
+  }
+  return false;
+}
