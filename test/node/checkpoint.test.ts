@@ -1,23 +1,28 @@
 // Checkpoints (src/io/checkpoint.ts): a model's parameters and optimizer state in one safetensors
 // file under PyTorch's names. Checked here: save → load into a fresh model → save is byte-identical;
 // a model restored mid-training continues bit-identically (SequenceModel with Adam, a schedule and
-// dropout; SGD with momentum; Seq2Seq with scheduled teacher forcing); bare layers round-trip; a
-// table of bad files each throws a ShapeError naming the problem and leaves the model exactly as
-// it was; a checkpoint written by PyTorch 1.13 loads and steps as in PyTorch (committed fixture,
-// test/fixtures/make_checkpoint_fixture.py), and PyTorch loads seqgpu's checkpoints and steps as
-// seqgpu does (test/fixtures/load_checkpoint.py, run live: python3-torch is installed by tools/setup.sh).
+// dropout; SGD with momentum; Seq2Seq with scheduled teacher forcing); bare layers round-trip; the
+// version-2 CRC covers every byte (zlib.crc32 computes the same; flipping any bit of a file is
+// refused) and version-1 files (data-only CRC) still load; a table of bad files each throws an
+// ArgumentError (a ShapeError for sizes and offsets) naming the problem and leaves the model
+// exactly as it was; a checkpoint written by PyTorch 1.13 loads and steps as in PyTorch (committed
+// fixture, test/fixtures/make_checkpoint_fixture.py, version 1), and PyTorch loads seqgpu's
+// checkpoints and steps as seqgpu does (test/fixtures/load_checkpoint.py, run live: python3-torch
+// is installed by tools/setup.sh).
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { crc32 as zlibCrc32 } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  GRU, LSTM, MultiHeadAttention, RNN, Seq2Seq, SequenceModel, ShapeError, cosineLR, crc32, parseSafetensors, readCheckpoint,
+  ArgumentError, GRU, LSTM, MultiHeadAttention, RNN, Seq2Seq, SequenceModel, ShapeError, cosineLR, crc32, parseSafetensors, readCheckpoint,
   reversePair, rng, writeSafetensors, TOY_BOS, TOY_EOS, TOY_PAD, TOY_VOCAB,
   type Batch, type CheckpointFile, type Gpu, type NamedTensor, type SequenceModelOptions, type TrainOptions,
 } from '../../src/index.js';
 import torchFixture from '../fixtures/checkpoint_torch.json';
+import { dataStart, editHeader, writeSealed, zlibFileCrc } from '../checks/fileFuzz.js';
 import { assertClose } from '../checks/util.js';
 import { testGpu } from './gpu.js';
 
@@ -59,29 +64,19 @@ function tokenBatches(seed: number, n: number, T: number, B: number, V: number):
   return Array.from({ length: n }, () => ({ inputs: ids(T * B), targets: ids(T * B), seqLen: T, batch: B }));
 }
 
-/** The data section's start of a safetensors file. */
-const dataStart = (bytes: Uint8Array) => 8 + Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
-
-/** A well-formed file (valid CRC) with `edit` applied to its tensors and metadata. */
+/** A well-formed version-2 file (CRC sealed with zlib) with `edit` applied to its tensors and metadata. */
 function rewrite(bytes: Uint8Array, edit: (f: CheckpointFile) => void): Uint8Array {
   const f = readCheckpoint(bytes);
   edit(f);
-  const meta = { ...f.metadata };
-  delete meta['seqgpu.crc32'];
-  const draft = writeSafetensors(f.tensors, meta);
-  meta['seqgpu.crc32'] = crc32(draft.subarray(dataStart(draft))).toString(16).padStart(8, '0');
-  return writeSafetensors(f.tensors, meta);
+  return writeSealed(f.tensors, f.metadata);
 }
 
-/** The file with its JSON header replaced by `edit(header)` (data unchanged). */
-function editHeader(bytes: Uint8Array, edit: (h: Record<string, any>) => unknown): Uint8Array {
-  const start = dataStart(bytes);
-  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, start)));
-  const text = new TextEncoder().encode(JSON.stringify(edit(header) ?? header));
-  const out = new Uint8Array(8 + text.length + bytes.length - start);
-  new DataView(out.buffer).setBigUint64(0, BigInt(text.length), true);
-  out.set(text, 8);
-  out.set(bytes.subarray(start), 8 + text.length);
+/** The bytes with the first occurrence of the ASCII text `from` replaced by `to` (same length). */
+function replaceText(bytes: Uint8Array, from: string, to: string): Uint8Array {
+  const at = Buffer.from(bytes).indexOf(from);
+  if (at < 0 || from.length !== to.length) throw new Error(`replaceText: '${from}' not found, or not as long as '${to}'`);
+  const out = new Uint8Array(bytes);
+  out.set(new TextEncoder().encode(to), at);
   return out;
 }
 
@@ -122,7 +117,7 @@ describe('checkpoints (Node, Dawn)', () => {
     expect(file.tensors['optimizer.state.rnn.weight_hh_l1.exp_avg_sq'].shape).toEqual([28, 7]);
     expect(file.tensors['seqgpu.carried.c.batch3'].shape).toEqual([2, 3, 7]);
     expect(Array.from(file.tensors['seqgpu.carried.c.batch3'].data).some((x) => x !== 0)).toBe(true);
-    expect(file.metadata).toMatchObject({ format: 'pt', 'seqgpu.checkpoint': '1', 'seqgpu.class': 'SequenceModel', 'optimizer.class': 'Adam', 'optimizer.step': '3' });
+    expect(file.metadata).toMatchObject({ format: 'pt', 'seqgpu.checkpoint': '2', 'seqgpu.class': 'SequenceModel', 'optimizer.class': 'Adam', 'optimizer.step': '3' });
     const group = JSON.parse(file.metadata['optimizer.param_groups'])[0];
     expect(group).toMatchObject({ initial_lr: 0.02, betas: [0.9, 0.999], eps: 1e-8, weight_decay: 0, amsgrad: false, maximize: false, params: names });
     expect(group.lr).toBe(schedule(0.02, 2)); // the rate of the last step taken
@@ -224,6 +219,14 @@ describe('checkpoints (Node, Dawn)', () => {
     const b = new Seq2Seq(gpu, opts);
     b.loadCheckpoint(bytes, { train: { teacherForcingRatio: 0.5 } });
     expectSameBytes('save → load → save', await b.saveCheckpoint(), bytes);
+    const counters = (edit: (c: Record<string, unknown>) => void) => rewrite(bytes, (f) => {
+      const c = JSON.parse(f.metadata['seqgpu.training']);
+      edit(c);
+      f.metadata['seqgpu.training'] = JSON.stringify(c);
+    });
+    expect(() => b.loadCheckpoint(counters((c) => delete c.teacherForcingDraws))).toThrow(/Seq2Seq\.loadCheckpoint: seqgpu\.training has no 'teacherForcingDraws' \(it holds teacherForcingSeed, teacherForcingDraws\)/);
+    expect(() => b.loadCheckpoint(counters((c) => (c.teacherForcingSeed = '7')))).toThrow(/seqgpu\.training\.teacherForcingSeed is "7"; expected an integer ≥ 0/);
+    expectSameBytes('after two rejected loads', await b.saveCheckpoint(), bytes);
     for (const batch of batches.slice(2)) {
       const [la, lb] = [await a.trainStep(batch, { readLoss: true }), await b.trainStep(batch, { readLoss: true })];
       expect(Object.is(la, lb), `loss ${la} vs ${lb}`).toBe(true);
@@ -278,7 +281,59 @@ describe('checkpoints (Node, Dawn)', () => {
     for (const l of [...layers.flat(), tanh, heads4, gru, torchLstm]) l.destroy();
   });
 
-  it('bad files: each throws a ShapeError naming the problem and changes nothing; the next call works', async () => {
+  it('the CRC covers every byte (as zlib.crc32 computes it); version-1 files (data-only CRC) still load', async () => {
+    // crc32 against zlib's, on random data, whole and continued.
+    const rand = rng(11);
+    const data = Uint8Array.from({ length: 4099 }, () => Math.floor(rand() * 256));
+    expect(crc32(data)).toBe(zlibCrc32(data) >>> 0);
+    expect(crc32(data.subarray(1000), crc32(data.subarray(0, 1000)))).toBe(zlibCrc32(data) >>> 0);
+    expect(crc32(new Uint8Array(0))).toBe(0);
+    // A saved file: its seqgpu.file_crc32 is zlib's CRC of the file with those 8 digits as "00000000".
+    const gru = new GRU(gpu, { inputSize: 2, hiddenSize: 2, seed: 1 });
+    const bytes = await gru.saveCheckpoint();
+    const { metadata } = readCheckpoint(bytes);
+    expect(metadata['seqgpu.checkpoint']).toBe('2');
+    expect(metadata['seqgpu.crc32']).toBeUndefined();
+    expect(metadata['seqgpu.file_crc32']).toMatch(/^[0-9a-f]{8}$/);
+    expect(metadata['seqgpu.file_crc32']).toBe(zlibFileCrc(bytes));
+    // Every bit of every byte — length field, header, padding, CRC digits, data — is covered.
+    let refused = 0;
+    for (let i = 0; i < bytes.length; i++) {
+      for (let bit = 0; bit < 8; bit++) {
+        const x = new Uint8Array(bytes);
+        x[i] ^= 1 << bit;
+        try {
+          readCheckpoint(x);
+        } catch (e) {
+          if (!(e instanceof ArgumentError)) throw e;
+          refused++;
+        }
+      }
+    }
+    expect(refused, `of ${bytes.length * 8} single-bit flips`).toBe(bytes.length * 8);
+    // Version 1: the same layout with seqgpu.crc32 over the data section (what PyTorch-side tools and
+    // seqgpu before version 2 wrote): it loads, and its data is still checked; its header is not.
+    const v1 = (file: Uint8Array, edit: (meta: Record<string, string>) => void = () => {}) => {
+      const f = readCheckpoint(file);
+      const meta: Record<string, string> = { ...f.metadata, 'seqgpu.checkpoint': '1' };
+      delete meta['seqgpu.file_crc32'];
+      edit(meta);
+      const draft = writeSafetensors(f.tensors, { ...meta, 'seqgpu.crc32': '00000000' });
+      return writeSafetensors(f.tensors, { ...meta, 'seqgpu.crc32': (zlibCrc32(draft.subarray(dataStart(draft))) >>> 0).toString(16).padStart(8, '0') });
+    };
+    const old = v1(bytes);
+    const twin = new GRU(gpu, { inputSize: 2, hiddenSize: 2, seed: 2 });
+    twin.loadCheckpoint(old);
+    expectSameDicts('version 1', await gru.stateDict(), await twin.stateDict());
+    const flipped = new Uint8Array(old);
+    flipped[flipped.length - 1] ^= 1;
+    expect(() => twin.loadCheckpoint(flipped)).toThrow(/the data section's CRC-32 is [0-9a-f]{8} but the header records [0-9a-f]{8}: the file is corrupt/);
+    expect(() => twin.loadCheckpoint(v1(bytes, (m) => { m['seqgpu.file_crc32'] = '00000000'; }))).toThrow(/unknown key 'seqgpu\.file_crc32'; a version 1 checkpoint has .*seqgpu\.crc32/);
+    expect(() => twin.loadCheckpoint(v1(bytes, (m) => { m['seqgpu.checkpoint'] = '2'; }))).toThrow(/unknown key 'seqgpu\.crc32'; a version 2 checkpoint/);
+    for (const l of [gru, twin]) l.destroy();
+  });
+
+  it('bad files: each throws an ArgumentError (ShapeError for sizes and offsets) naming the problem and changes nothing; the next call works', async () => {
     const batches = tokenBatches(2, 3, 4, 2, 11);
     const model = new SequenceModel(gpu, { ...lmOptions, dropout: 0 });
     model.configureTraining(lmTrain);
@@ -294,57 +349,85 @@ describe('checkpoints (Node, Dawn)', () => {
     const flipped = new Uint8Array(donor);
     flipped[flipped.length - 3] ^= 0x10;
     const lstmBytes = await model.rnn.saveCheckpoint();
-    const cases: Array<[string, unknown, RegExp]> = [
-      ['not bytes', 'weights.safetensors', /expected the file's bytes \(Uint8Array or ArrayBuffer\), got string/],
-      ['empty file', new Uint8Array(0), /the file is 0 bytes, too short for safetensors' 8-byte header length/],
-      ['5 bytes', donor.subarray(0, 5), /the file is 5 bytes, too short/],
-      ['cut in the header', donor.subarray(0, 100), /the header claims \d+ bytes but only 92 follow the length field \(truncated\)/],
-      ['cut in the data', donor.subarray(0, donor.length - 10), /tensor 'seqgpu\.carried\.c\.batch2' ends at byte \d+ of the data section, which has \d+ bytes \(truncated\)/],
-      ['cut after the header', donor.subarray(0, dataStart(donor)), /ends at byte \d+ of the data section, which has 0 bytes \(truncated\)/],
-      ['bytes appended', new Uint8Array([...donor, 1, 2, 3, 4]), /4 trailing bytes/],
-      ['one data bit flipped', flipped, /CRC-32 is [0-9a-f]{8} but the header records [0-9a-f]{8}: the file is corrupt/],
-      ['header length absurd', (() => { const x = new Uint8Array(donor); new DataView(x.buffer).setBigUint64(0, 1n << 40n, true); return x; })(), /header length field says \d+ bytes .*not a safetensors file, or corrupt/],
-      ['header not JSON', (() => { const x = new Uint8Array(donor); x[8] = 0x5b; x[9] = 0x7b; return x; })(), /the header is not valid JSON/],
-      ['header an array', editHeader(donor, () => []), /the header is not a JSON object/],
-      ['metadata not strings', editHeader(donor, (h) => { h.__metadata__['optimizer.step'] = 2; }), /__metadata__\['optimizer\.step'\] is number; safetensors metadata values are strings/],
-      ['dtype I32', editHeader(donor, (h) => { h['head.bias'].dtype = 'I32'; }), /tensor 'head\.bias' has dtype I32; a checkpoint holds F32/],
-      ['shape not integers', editHeader(donor, (h) => { h['head.bias'].shape = [5.5, 2]; }), /tensor 'head\.bias' has shape \[5\.5,2\]; expected a list of non-negative integers/],
-      ['offsets span wrong', editHeader(donor, (h) => { h['head.bias'].shape = [10]; }), /tensor 'head\.bias' F32\[10\] needs 40 bytes, its data_offsets span 44/],
-      ['offsets overlap', editHeader(donor, (h) => { const [begin] = h['head.weight'].data_offsets; h['head.bias'].data_offsets = [begin, begin + 44]; }), /tensor 'head\.weight' overlaps the tensor before it \(data_offsets \[\d+, \d+\]\): corrupt header/],
-      ['offsets leave a hole', editHeader(donor, (h) => { const [b, e] = h['head.bias'].data_offsets; h['head.bias'].data_offsets = [b + 4, e + 4]; }), /the data section has a hole of 4 bytes before tensor 'head\.bias': corrupt header/],
-      ['missing parameter', rewrite(donor, (f) => renameKey(f.tensors, 'rnn.weight_ih_l1', 'rnn.weight_ih_l9')), /the file has no tensor 'rnn\.weight_ih_l1' \(\[28, 7\]\), a parameter of this SequenceModel/],
-      ['unknown tensor', rewrite(donor, (f) => { f.tensors['decoder.bias'] = { shape: [2], data: new Float32Array(2) }; }), /unexpected tensor 'decoder\.bias': neither a parameter of this SequenceModel \(embedding\.weight, .*\) nor optimizer state/],
-      ['wrong shape', rewrite(donor, (f) => { f.tensors['head.bias'].shape = [1, 11]; }), /tensor 'head\.bias' has shape \[1, 11\], expected \[11\]/],
-      ['NaN weight', rewrite(donor, (f) => { f.tensors['rnn.bias_hh_l0'].data[5] = NaN; }), /tensor 'rnn\.bias_hh_l0' holds NaN at index 5; a checkpoint must be finite/],
-      ['Inf moment', rewrite(donor, (f) => { f.tensors['optimizer.state.head.weight.exp_avg_sq'].data[0] = Infinity; }), /tensor 'optimizer\.state\.head\.weight\.exp_avg_sq' holds Infinity at index 0/],
-      ['missing moment', rewrite(donor, (f) => { delete f.tensors['optimizer.state.head.bias.exp_avg_sq']; }), /the file has no tensor 'optimizer\.state\.head\.bias\.exp_avg_sq' \(\[11\]\), state of its Adam optimizer/],
-      ['SGD state in an Adam file', rewrite(donor, (f) => { f.tensors['optimizer.state.head.bias.momentum_buffer'] = { shape: [11], data: new Float32Array(11) }; }), /unexpected tensor 'optimizer\.state\.head\.bias\.momentum_buffer' for a Adam optimizer \(its state is exp_avg, exp_avg_sq per parameter\)/],
-      ['state without optimizer metadata', rewrite(donor, (f) => { delete f.metadata['optimizer.class']; }), /tensor 'optimizer\.state\.[\w.]+' is training state but the file has no __metadata__\['optimizer\.class'\]/],
-      ['unknown optimizer', rewrite(donor, (f) => { f.metadata['optimizer.class'] = 'RMSprop'; }), /optimizer\.class is 'RMSprop'; seqgpu restores SGD, Adam and AdamW/],
-      ['bad step', rewrite(donor, (f) => { f.metadata['optimizer.step'] = '-1'; }), /optimizer\.step is '-1'; expected a non-negative integer/],
-      ['no step', rewrite(donor, (f) => { delete f.metadata['optimizer.step']; }), /the file has optimizer\.class but no __metadata__\['optimizer\.step'\]/],
-      ['param_groups not JSON', rewrite(donor, (f) => { f.metadata['optimizer.param_groups'] = '[{'; }), /__metadata__\['optimizer\.param_groups'\] is not valid JSON/],
-      ['two param groups', rewrite(donor, (f) => { const g = JSON.parse(f.metadata['optimizer.param_groups']); f.metadata['optimizer.param_groups'] = JSON.stringify([g[0], g[0]]); }), /param_groups must be a list of ONE group/],
-      ['param names differ', rewrite(donor, (f) => setGroup(f, { params: ['head.weight'] })), /optimizer\.param_groups\[0\]\.params is \["head\.weight"\]; this model's parameters are \["embedding\.weight"/],
-      ['betas out of range', rewrite(donor, (f) => setGroup(f, { betas: [1.5, 0.999] })), /the file's optimizer hyperparameters are invalid: Optimizer: beta1 must be in \[0, 1\), got 1\.5/],
-      ['lr a string', rewrite(donor, (f) => setGroup(f, { lr: '0.1' })), /optimizer\.param_groups\[0\]\.lr is "0\.1"; expected a number/],
-      ['amsgrad', rewrite(donor, (f) => setGroup(f, { amsgrad: true })), /the optimizer used amsgrad, which seqgpu does not implement/],
-      ['clipping not an object', rewrite(donor, (f) => { f.metadata['optimizer.seqgpu'] = '3'; }), /__metadata__\['optimizer\.seqgpu'\] must be a JSON object/],
-      ['carried state of another shape', rewrite(donor, (f) => { f.tensors['seqgpu.carried.h.batch2'].shape = [4, 1, 7]; }), /tensor 'seqgpu\.carried\.h\.batch2' has shape \[4, 1, 7\], expected \[2, 2, 7\]/],
-      ['carried c missing', rewrite(donor, (f) => { delete f.tensors['seqgpu.carried.c.batch2']; }), /the state carried for batch 2 lacks c/],
-      ['unknown seqgpu tensor', rewrite(donor, (f) => { f.tensors['seqgpu.carried.x.batch2'] = { shape: [1], data: new Float32Array(1) }; }), /unexpected tensor 'seqgpu\.carried\.x\.batch2' \(a lstm SequenceModel saves seqgpu\.carried\.h and \.c\.batch<B>\)/],
-      ['unknown counter', rewrite(donor, (f) => { f.metadata['seqgpu.training'] = '{"epoch":1}'; }), /seqgpu\.training has an unknown counter 'epoch'/],
-      ['layout version', rewrite(donor, (f) => { f.metadata['seqgpu.checkpoint'] = '2'; }), /the file has checkpoint layout version 2; this seqgpu reads version 1/],
-      ['another class', lstmBytes, /the file holds a LSTM checkpoint, not a SequenceModel one/],
-      ['another architecture', rewrite(donor, (f) => { f.metadata['seqgpu.config'] = f.metadata['seqgpu.config'].replace('"manyToMany"', '"manyToOne"'); }), /the checkpoint's SequenceModel has mode = "manyToOne", this one has mode = "manyToMany"/],
-      ['config not JSON', rewrite(donor, (f) => { f.metadata['seqgpu.config'] = '{cell'; }), /__metadata__\['seqgpu\.config'\] is not valid JSON/],
-      ['options not an object', donor, /options must be an object, got 7/],
+    const setConfig = (f: CheckpointFile, patch: Record<string, unknown>) => {
+      f.metadata['seqgpu.config'] = JSON.stringify({ ...JSON.parse(f.metadata['seqgpu.config']), ...patch });
+    };
+    const A = ArgumentError;
+    const S = ShapeError;
+    const cases: Array<[string, unknown, typeof ArgumentError, RegExp, unknown?]> = [
+      ['not bytes', 'weights.safetensors', A, /expected the file's bytes \(Uint8Array or ArrayBuffer\), got string/],
+      ['empty file', new Uint8Array(0), S, /the file is 0 bytes, too short for its 8-byte header length/],
+      ['5 bytes', donor.subarray(0, 5), S, /the file is 5 bytes, too short/],
+      ['cut in the header', donor.subarray(0, 100), S, /the header claims \d+ bytes but the file has 92 after the length \(truncated\?\)/],
+      ['cut in the data', donor.subarray(0, donor.length - 10), S, /tensor 'seqgpu\.carried\.c\.batch2' ends at byte \d+, past the end of the file \(\d+\): truncated/],
+      ['cut after the header', donor.subarray(0, dataStart(donor)), S, /ends at byte \d+, past the end of the file \(\d+\): truncated/],
+      ['bytes appended', new Uint8Array([...donor, 1, 2, 3, 4]), S, /4 trailing bytes/],
+      ['one data bit flipped', flipped, A, /the file's CRC-32 is [0-9a-f]{8} but the header records [0-9a-f]{8}: the file is corrupt/],
+      ['a hyperparameter edited in the header', replaceText(donor, '\\"initial_lr\\":0.5', '\\"initial_lr\\":0.9'), A, /the file's CRC-32 is [0-9a-f]{8} but the header records [0-9a-f]{8}: the file is corrupt/],
+      ['the CRC edited', replaceText(donor, readCheckpoint(donor).metadata['seqgpu.file_crc32'], '0123abcd'), A, /the file's CRC-32 is [0-9a-f]{8} but the header records 0123abcd/],
+      ['the CRC in capitals', editHeader(donor, (h) => { h.__metadata__['seqgpu.file_crc32'] = h.__metadata__['seqgpu.file_crc32'].toUpperCase(); }), A, /the header must hold "seqgpu\.file_crc32":"<8 lowercase hex digits>" exactly once, literally/],
+      ['no CRC', editHeader(donor, (h) => { delete h.__metadata__['seqgpu.file_crc32']; }), A, /the version 2 checkpoint has no __metadata__\['seqgpu\.file_crc32'\]/],
+      ['header length absurd', (() => { const x = new Uint8Array(donor); new DataView(x.buffer).setBigUint64(0, 1n << 40n, true); return x; })(), S, /header length field says \d+ bytes, more than the 100000000 allowed: not a safetensors file, or corrupt/],
+      ['header not JSON', (() => { const x = new Uint8Array(donor); x[8] = 0x5b; x[9] = 0x7b; return x; })(), A, /the header is not valid JSON/],
+      ['header an array', editHeader(donor, () => []), A, /the header must be a JSON object/],
+      ['metadata not strings', editHeader(donor, (h) => { h.__metadata__['optimizer.step'] = 2; }), A, /__metadata__\['optimizer\.step'\] is 2 \(number\); safetensors metadata values are strings/],
+      ['dtype I32', editHeader(donor, (h) => { h['head.bias'].dtype = 'I32'; }), A, /tensor 'head\.bias' has dtype "I32"; seqgpu reads F32, F64, F16, BF16/],
+      ['shape not integers', editHeader(donor, (h) => { h['head.bias'].shape = [5.5, 2]; }), S, /tensor 'head\.bias' has shape \[5\.5,2\], expected a list of non-negative integers/],
+      ['offsets span wrong', editHeader(donor, (h) => { h['head.bias'].shape = [10]; }), S, /tensor 'head\.bias' F32\[10\] needs 40 bytes, its offsets span 44/],
+      ['offsets overlap', editHeader(donor, (h) => { const [begin] = h['head.weight'].data_offsets; h['head.bias'].data_offsets = [begin, begin + 44]; }), S, /tensor 'head\.weight' overlaps the tensor before it \(data_offsets \[\d+, \d+\]\): corrupt header/],
+      ['offsets leave a hole', editHeader(donor, (h) => { const [b, e] = h['head.bias'].data_offsets; h['head.bias'].data_offsets = [b + 4, e + 4]; }), S, /the data section has a hole of 4 bytes before tensor 'head\.bias': corrupt header/],
+      ['an unknown seqgpu metadata key', rewrite(donor, (f) => { f.metadata['seqgpu.note'] = 'x'; }), A, /__metadata__ has an unknown key 'seqgpu\.note'; a version 2 checkpoint has seqgpu\.checkpoint, .*seqgpu\.file_crc32/],
+      ['an unknown optimizer metadata key', rewrite(donor, (f) => { f.metadata['optimizer.lr'] = '0.1'; }), A, /__metadata__ has an unknown key 'optimizer\.lr'/],
+      ['seqgpu keys without a version', editHeader(donor, (h) => { delete h.__metadata__['seqgpu.checkpoint']; }), A, /__metadata__ has seqgpu keys \(.*\) but no 'seqgpu\.checkpoint' \(the layout version\)/],
+      ['layout version 3', rewrite(donor, (f) => { f.metadata['seqgpu.checkpoint'] = '3'; }), A, /the file has checkpoint layout version '3'; this seqgpu reads versions 1 and 2/],
+      ['missing parameter', rewrite(donor, (f) => renameKey(f.tensors, 'rnn.weight_ih_l1', 'rnn.weight_ih_l9')), A, /the file has no tensor 'rnn\.weight_ih_l1' \(\[28, 7\]\), a parameter of this SequenceModel/],
+      ['unknown tensor', rewrite(donor, (f) => { f.tensors['decoder.bias'] = { shape: [2], data: new Float32Array(2) }; }), A, /unexpected tensor 'decoder\.bias': neither a parameter of this SequenceModel \(embedding\.weight, .*\) nor optimizer state/],
+      ['a tensor named __proto__', rewrite(donor, (f) => { f.tensors.__proto__ = { shape: [2], data: new Float32Array(2) }; }), A, /unexpected tensor '__proto__'/],
+      ['wrong shape', rewrite(donor, (f) => { f.tensors['head.bias'].shape = [1, 11]; }), S, /tensor 'head\.bias' has shape \[1, 11\], expected \[11\]/],
+      ['NaN weight', rewrite(donor, (f) => { f.tensors['rnn.bias_hh_l0'].data[5] = NaN; }), A, /tensor 'rnn\.bias_hh_l0' holds NaN at index 5; a checkpoint must be finite/],
+      ['Inf moment', rewrite(donor, (f) => { f.tensors['optimizer.state.head.weight.exp_avg_sq'].data[0] = Infinity; }), A, /tensor 'optimizer\.state\.head\.weight\.exp_avg_sq' holds Infinity at index 0/],
+      ['negative second moment', rewrite(donor, (f) => { f.tensors['optimizer.state.head.bias.exp_avg_sq'].data[3] = -1; }), A, /tensor 'optimizer\.state\.head\.bias\.exp_avg_sq' holds -1 at index 3; a second moment \(a mean of squared gradients\) is ≥ 0/],
+      ['missing moment', rewrite(donor, (f) => { delete f.tensors['optimizer.state.head.bias.exp_avg_sq']; }), A, /the file has no tensor 'optimizer\.state\.head\.bias\.exp_avg_sq' \(\[11\]\), state of its Adam optimizer/],
+      ['SGD state in an Adam file', rewrite(donor, (f) => { f.tensors['optimizer.state.head.bias.momentum_buffer'] = { shape: [11], data: new Float32Array(11) }; }), A, /unexpected tensor 'optimizer\.state\.head\.bias\.momentum_buffer' for a Adam optimizer \(its state is exp_avg, exp_avg_sq per parameter\)/],
+      ['optimizer metadata without optimizer.class', rewrite(donor, (f) => { delete f.metadata['optimizer.class']; }), A, /__metadata__ has 'optimizer\.step' but no 'optimizer\.class'/],
+      ['state without optimizer metadata', rewrite(donor, (f) => { for (const k of Object.keys(f.metadata)) if (k.startsWith('optimizer.') || k === 'seqgpu.training') delete f.metadata[k]; }), A, /tensor 'optimizer\.state\.[\w.]+' is training state but the file has no __metadata__\['optimizer\.class'\]/],
+      ['unknown optimizer', rewrite(donor, (f) => { f.metadata['optimizer.class'] = 'RMSprop'; }), A, /optimizer\.class is 'RMSprop'; seqgpu restores SGD, Adam and AdamW/],
+      ['bad step', rewrite(donor, (f) => { f.metadata['optimizer.step'] = '-1'; }), A, /optimizer\.step is '-1'; expected a non-negative integer/],
+      ['no step', rewrite(donor, (f) => { delete f.metadata['optimizer.step']; }), A, /the file has optimizer\.class but no __metadata__\['optimizer\.step'\]/],
+      ['param_groups not JSON', rewrite(donor, (f) => { f.metadata['optimizer.param_groups'] = '[{'; }), A, /__metadata__\['optimizer\.param_groups'\] is not valid JSON/],
+      ['two param groups', rewrite(donor, (f) => { const g = JSON.parse(f.metadata['optimizer.param_groups']); f.metadata['optimizer.param_groups'] = JSON.stringify([g[0], g[0]]); }), A, /param_groups must be a list of ONE group/],
+      ['param names differ', rewrite(donor, (f) => setGroup(f, { params: ['head.weight'] })), A, /optimizer\.param_groups\[0\]\.params is \["head\.weight"\]; this model's parameters are \["embedding\.weight"/],
+      ['an unknown param_group key', rewrite(donor, (f) => setGroup(f, { momentum: 0.9 })), A, /optimizer\.param_groups\[0\] has an unknown key 'momentum'; expected params, lr, weight_decay, maximize, betas, eps, amsgrad, initial_lr, foreach, fused, capturable, differentiable/],
+      ['a missing param_group key', rewrite(donor, (f) => { const g = JSON.parse(f.metadata['optimizer.param_groups']); delete g[0].eps; f.metadata['optimizer.param_groups'] = JSON.stringify(g); }), A, /optimizer\.param_groups\[0\] has no 'eps' \(a number\)/],
+      ['amsgrad a string', rewrite(donor, (f) => setGroup(f, { amsgrad: 'false' })), A, /optimizer\.param_groups\[0\]\.amsgrad is "false" \(a string\); expected a boolean/],
+      ['betas out of range', rewrite(donor, (f) => setGroup(f, { betas: [1.5, 0.999] })), A, /the file's optimizer hyperparameters are invalid: .*beta1.*1\.5/],
+      ['lr a string', rewrite(donor, (f) => setGroup(f, { lr: '0.1' })), A, /optimizer\.param_groups\[0\]\.lr is "0\.1" \(a string\); expected a number/],
+      ['last lr negative', rewrite(donor, (f) => setGroup(f, { lr: -1 })), A, /the file's optimizer last learning rate \(param_groups\[0\]\.lr\) is invalid: .*lr.*-1/],
+      ['amsgrad', rewrite(donor, (f) => setGroup(f, { amsgrad: true })), A, /the optimizer used amsgrad, which seqgpu does not implement/],
+      ['clipping not an object', rewrite(donor, (f) => { f.metadata['optimizer.seqgpu'] = '3'; }), A, /__metadata__\['optimizer\.seqgpu'\] must be a JSON object \{clipNorm, clipValue, trackGradNorm\}, got 3/],
+      ['an unknown clipping key', rewrite(donor, (f) => { f.metadata['optimizer.seqgpu'] = '{"clipNorm":null,"clipValue":null,"trackGradNorm":false,"clip":1}'; }), A, /optimizer\.seqgpu has an unknown key 'clip'; expected clipNorm, clipValue, trackGradNorm/],
+      ['trackGradNorm a string', rewrite(donor, (f) => { f.metadata['optimizer.seqgpu'] = '{"clipNorm":null,"clipValue":null,"trackGradNorm":"true"}'; }), A, /optimizer\.seqgpu\.trackGradNorm is "true" \(a string\); expected a boolean/],
+      ['carried state of another shape', rewrite(donor, (f) => { f.tensors['seqgpu.carried.h.batch2'].shape = [4, 1, 7]; }), S, /tensor 'seqgpu\.carried\.h\.batch2' has shape \[4, 1, 7\], expected \[2, 2, 7\]/],
+      ['carried c missing', rewrite(donor, (f) => { delete f.tensors['seqgpu.carried.c.batch2']; }), A, /the state carried for batch 2 lacks c/],
+      ['unknown seqgpu tensor', rewrite(donor, (f) => { f.tensors['seqgpu.carried.x.batch2'] = { shape: [1], data: new Float32Array(1) }; }), A, /unexpected tensor 'seqgpu\.carried\.x\.batch2' \(a lstm SequenceModel saves seqgpu\.carried\.h and \.c\.batch<B>\)/],
+      ['unknown counter', rewrite(donor, (f) => { f.metadata['seqgpu.training'] = '{"epoch":1}'; }), A, /seqgpu\.training has an unknown counter 'epoch' \(this model saves none\)/],
+      ['another class', lstmBytes, A, /the file holds a LSTM checkpoint, not a SequenceModel one/],
+      ['another architecture', rewrite(donor, (f) => setConfig(f, { mode: 'manyToOne' })), S, /the checkpoint's SequenceModel has mode = "manyToOne", this one has mode = "manyToMany"/],
+      ['config not JSON', rewrite(donor, (f) => { f.metadata['seqgpu.config'] = '{cell'; }), A, /__metadata__\['seqgpu\.config'\] is not valid JSON/],
+      ['an unknown config key', rewrite(donor, (f) => setConfig(f, { hidenSize: 7 })), A, /seqgpu\.config has an unknown key 'hidenSize'; expected cell, vocabSize, embeddingDim, paddingIdx, inputSize, hiddenSize/],
+      ['a string for a boolean in the config', rewrite(donor, (f) => setConfig(f, { bidirectional: 'false' })), A, /seqgpu\.config\.bidirectional is "false" \(a string\); expected a boolean/],
+      ['a string for a number in the config', rewrite(donor, (f) => setConfig(f, { dropout: '0' })), A, /seqgpu\.config\.dropout is "0" \(a string\); expected a number/],
+      // (The models check `opts` with the shared options validator; loadCheckpoint checks it too.)
+      ['options not an object', donor, A, /opt.* must be an (options )?object.*, got 7/, 7],
+      ['an unknown option', donor, A, /unknown (key|option) 'optimiser'.*optimizer, train/, { optimiser: false }],
+      ['options.optimizer a string', donor, A, /optimizer.* (is|must be) .*false.*boolean|optimizer.* must be true or false \(a boolean\), got 'false'/, { optimizer: 'false' }],
     ];
-    expect(cases.length).toBe(44);
-    for (const [name, file, message] of cases) {
-      const call = () => model.loadCheckpoint(file as Uint8Array, (name === 'options not an object' ? 7 : {}) as never);
-      expect(call, name).toThrow(ShapeError);
+    expect(cases.length).toBe(65);
+    for (const [name, file, cls, message, opts] of cases) {
+      const call = () => model.loadCheckpoint(file as Uint8Array, (opts ?? {}) as never);
+      expect(call, name).toThrow(cls);
       expect(call, name).toThrow(message);
+      expect(call, name).toThrow(/^SequenceModel\.loadCheckpoint: /);
       expectSameBytes(`after '${name}'`, await model.saveCheckpoint(), good);
     }
     // Still usable: the next step runs, and matches a model restored from the good file.
