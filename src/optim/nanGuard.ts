@@ -9,24 +9,25 @@
 //
 // On the host, every readback of the 32-byte record is queued right after a submit and is its own
 // reading: it resolves to its own record (the loss of the step it followed, even when later ones
-// were submitted before it settled). Readings are processed in queue order (= step order):
-//   - flags = 0: a good step.
-//   - flags ≠ 0, queued in the current "generation" (since the last clear): a new bad step — the
-//     trip is handled exactly once: the optimizer's step count is rewound to the step before the
-//     bad one, the record is cleared (generation + 1) and `onTrip` lets the owner undo its
-//     counters. The NonFiniteError (naming the bad step and the source: loss, gradNorm or update)
-//     goes to the caller of this reading (readNow) — the earliest caller whose step is ≥ the bad
-//     step — or, for a background reading, waits for the next check() or the next readNow that
-//     sees the same trip.
-//   - flags ≠ 0 from an older generation: that trip was already handled; the step of this reading
-//     was skipped with it (`skipped: true`).
-// Background readings (afterSubmit, one in flight at a time, never waited for) let a loop that
-// never reads the loss see a bad step at its next trainStep (check()). Because the flag is sticky,
-// the steps queued after the bad one (before the host saw it) were skipped too: the weights after
-// the error are bit for bit those before the bad step, however late it is reported.
+// were submitted before it settled). Readings are processed in queue order (= step order), and a
+// bad step is handled — exactly once, and only inside a call (readNow or check) — by rewinding the
+// optimizer's step count to the step before it, clearing the record (a new "generation": readings
+// queued before the clear belong to the old one) and calling `onTrip` so the owner undoes its
+// counters; that call throws the NonFiniteError (naming the bad step and the source: loss,
+// gradNorm or update):
+//   - a readNow reading that shows a bad step of the current generation: its caller — the earliest
+//     caller whose step is ≥ the bad step — handles and reports it;
+//   - a readNow reading of an older generation showing the flag: that step was skipped along with
+//     the bad one reported before; it resolves with `skipped: true` (and its own loss);
+//   - a background reading (afterSubmit, one in flight at a time, never waited for) that shows a
+//     bad step is kept; the next check() (the next trainStep) handles and reports it, unless a
+//     readNow reading of the same generation did so first.
+// Because the flag is sticky, the steps queued after the bad one (before the host saw it) were
+// skipped too: the weights after the error are bit for bit those before the bad step, however
+// late it is reported.
 import type { Gpu } from '../gpu/device.js';
 import type { Dispatch } from '../gpu/dispatch.js';
-import { NonFiniteError, type NonFiniteSource } from '../gpu/errors.js';
+import { DestroyedError, NonFiniteError, type NonFiniteSource } from '../gpu/errors.js';
 import { TENSOR_USAGE } from '../gpu/flags.js';
 import {
   nanGuardDispatch, decodeGuardRecord, NAN_GUARD_RECORD_BYTES, NAN_GUARD_STEP_OFFSET, NAN_GUARD_LOSS, NAN_GUARD_GRAD, type GuardRecord,
@@ -68,8 +69,8 @@ export class NanGuard {
   private covered = -1;
   private backgroundInFlight = false;
   private backgroundScheduled = false;
-  /** A trip found by a background readback, not reported yet (to check() or a readNow of its generation). */
-  private undelivered: { generation: number; error: NonFiniteError } | null = null;
+  /** A bad step a background readback showed, not handled yet (by check(), or a readNow of its generation). */
+  private pendingTrip: { generation: number; record: GuardRecord } | null = null;
   /** A background readback's own failure (e.g. GpuLostError), thrown by the next check(). */
   private backgroundError: { error: unknown } | null = null;
   /** The last background record not looked at by check(). */
@@ -79,9 +80,9 @@ export class NanGuard {
   /**
    * @param optimizer built with `{ guard: true }`.
    * @param owner names the call in messages, e.g. `'SequenceModel.trainStep'`.
-   * @param onTrip called (once per bad step) when a bad step is handled, with the number of steps
-   *   (the bad one and any queued after it) whose updates were skipped — the owner rewinds its own
-   *   step counters. It may run between two trainStep calls (when a background readback settles).
+   * @param onTrip called (once per bad step, inside the readNow or check call that reports it)
+   *   with the number of steps (the bad one and any queued after it) whose updates were skipped —
+   *   the owner rewinds its own step counters.
    */
   constructor(
     private readonly gpu: Gpu,
@@ -140,9 +141,10 @@ export class NanGuard {
 
   /**
    * Looks at the background readbacks settled so far (without waiting for the GPU). Throws the
-   * {@link NonFiniteError} of a bad step they found that was not reported yet (once), or a
-   * readback's own error (e.g. a GpuLostError). Returns the last background record not looked at
-   * yet, or null.
+   * {@link NonFiniteError} of a bad step they showed that was not reported yet — once: the
+   * optimizer's step count is rewound to the last good step, the record cleared and `onTrip`
+   * called — or a readback's own error (e.g. a GpuLostError). Returns the last background record
+   * not looked at yet, or null.
    */
   check(): GuardRecord | null {
     if (this.backgroundError) {
@@ -150,11 +152,9 @@ export class NanGuard {
       this.backgroundError = null;
       throw error;
     }
-    if (this.undelivered) {
-      const { error } = this.undelivered;
-      this.undelivered = null;
-      throw error;
-    }
+    const trip = this.pendingTrip;
+    this.pendingTrip = null;
+    if (trip && trip.generation === this.generation && !this.destroyed) throw this.trip(trip.record);
     const r = this.lastBackground;
     this.lastBackground = null;
     return r;
@@ -168,6 +168,7 @@ export class NanGuard {
    *   background readback found and nobody was told yet); the readback's own error.
    */
   async readNow(): Promise<GuardReading> {
+    if (this.destroyed) throw new DestroyedError(`${this.owner}: the NaN/Inf guard was destroyed`);
     this.covered = this.submits;
     const outcome = await this.read(true);
     if (outcome.error !== undefined) throw outcome.error;
@@ -198,23 +199,17 @@ export class NanGuard {
     return done;
   }
 
-  /** Processes one readback (in queue order): handles a new trip once and decides who reports it. */
+  /** Processes one readback (in queue order): a caller's reading handles a new bad step; a background one keeps it for check(). */
   private settle(record: GuardRecord, generation: number, caller: boolean): Outcome {
     const reading: GuardReading = { loss: record.stepLoss, gradNorm: Math.sqrt(record.stepNormSq), step: record.step, skipped: false, record };
     if (record.flags === 0 || this.destroyed) return { reading };
-    if (generation === this.generation) {
-      const error = this.trip(record);
-      if (caller) return { reading, error };
-      this.undelivered = { generation, error };
+    if (generation !== this.generation) return { reading: { ...reading, skipped: true } }; // reported already
+    if (!caller) {
+      if (this.pendingTrip?.generation !== generation) this.pendingTrip = { generation, record };
       return { reading };
     }
-    // A trip handled already (this readback was queued before the record was cleared).
-    if (caller && this.undelivered?.generation === generation) {
-      const { error } = this.undelivered;
-      this.undelivered = null;
-      return { reading, error };
-    }
-    return { reading: { ...reading, skipped: true } };
+    this.pendingTrip = null; // the same bad step, reported here
+    return { reading, error: this.trip(record) };
   }
 
   /** Handles a bad step once: rewinds the optimizer, clears the record, calls onTrip; returns its error. */
@@ -248,7 +243,7 @@ export class NanGuard {
     if (this.destroyed) return;
     this.destroyed = true;
     this.byLoss.clear();
-    this.undelivered = null;
+    this.pendingTrip = null;
     this.gpu.pool.release(this.record);
   }
 }

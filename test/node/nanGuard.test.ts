@@ -7,7 +7,7 @@
 // updates, unknown keys and wrong types are ArgumentErrors that change nothing.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ArgumentError, NonFiniteError, Seq2Seq, SequenceModel, TOY_BOS, TOY_EOS, TOY_PAD, Tensor, reversePair, type Gpu, type NamedTensor, type SequenceModelOptions } from '../../src/index.js';
-import { NAN_GUARD_LOSS, NAN_GUARD_UPDATE, decodeGuardRecord, nanGuardDispatch, NAN_GUARD_RECORD_BYTES, NAN_GUARD_STEP_OFFSET } from '../../src/kernels/nanGuard.js';
+import { NAN_GUARD_UPDATE, decodeGuardRecord, nanGuardDispatch, NAN_GUARD_RECORD_BYTES, NAN_GUARD_STEP_OFFSET } from '../../src/kernels/nanGuard.js';
 import { NanGuard } from '../../src/optim/nanGuard.js';
 import { Optimizer, type OptimizerOptions } from '../../src/optim/optimizer.js';
 import { nanGuardReference } from '../../src/reference/nanGuard.js';
@@ -472,6 +472,53 @@ describe('NaN/Inf guard: the update source and concurrent readbacks (Node, Dawn)
       expect(() => guard.check()).not.toThrow();
       submit(3);
       expect((await guard.readNow()).loss).toBe(3);
+    } finally {
+      guard.destroy();
+      opt.destroy();
+      for (const t of [pt, gt, lt]) t.destroy();
+    }
+  });
+
+  it('NanGuard alone: a bad step seen only by the background readback is handled by check() — not before, and once', async () => {
+    const m = 16;
+    const pt = Tensor.from(gpu, new Float32Array(m).fill(0.5), [m]);
+    const gt = Tensor.from(gpu, new Float32Array(m).fill(0.25), [m]);
+    const lt = Tensor.from(gpu, [0], [1]);
+    const opt = new Optimizer(gpu, { kind: 'sgd', lr: 0.1 }, pt.buffer, gt.buffer, m, { guard: true });
+    let trips = 0;
+    const guard = new NanGuard(gpu, opt, 'test', () => trips++);
+    try {
+      const submit = (l: number) => {
+        lt.write([l]);
+        opt.beforeStep();
+        guard.beforeSubmit();
+        gpu.run(guard.arrange(lt.buffer));
+        guard.afterSubmit();
+      };
+      submit(1);
+      expect((await guard.readNow()).loss).toBe(1);
+      const w = u32bits(await pt.read());
+      submit(NaN); // step 2
+      submit(2); // step 3, skipped
+      let err: unknown = null;
+      for (let i = 0; i < 50 && !err; i++) {
+        await gpu.sync();
+        await new Promise((r) => setTimeout(r, 10));
+        expect(opt.step).toBe(3); // nothing is rewound outside a call
+        expect(trips).toBe(0);
+        try {
+          guard.check();
+        } catch (e) {
+          err = e;
+        }
+      }
+      expect(err).toBeInstanceOf(NonFiniteError);
+      expect((err as NonFiniteError).step).toBe(2);
+      expect((err as NonFiniteError).source).toBe('loss');
+      expect(trips).toBe(1);
+      expect(opt.step).toBe(1);
+      expect(() => guard.check()).not.toThrow();
+      expect(u32bits(await pt.read())).toEqual(w);
     } finally {
       guard.destroy();
       opt.destroy();
