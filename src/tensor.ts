@@ -1,5 +1,5 @@
 import type { Gpu } from './gpu/device.js';
-import { GpuLostError, ShapeError, fmtShape } from './gpu/errors.js';
+import { ArgumentError, GpuLostError, ShapeError, fmtShape } from './gpu/errors.js';
 import { TENSOR_USAGE } from './gpu/flags.js';
 
 /** Element type of a tensor. seqgpu computes in f32. */
@@ -19,10 +19,10 @@ function checkShape(shape: readonly number[], what: string): number {
 function checkData(what: string, data: ArrayLike<number>): void {
   if (ArrayBuffer.isView(data) && !(data instanceof DataView) && typeof (data as unknown as unknown[])[0] !== 'bigint') return;
   if (data === null || typeof data !== 'object' || !Number.isInteger(data.length) || ArrayBuffer.isView(data)) {
-    throw new ShapeError(`${what}: data must be numbers (an array or a typed array), got ${ArrayBuffer.isView(data) ? (data as object).constructor.name : typeof data}`);
+    throw new ArgumentError(`${what}: data must be numbers (an array or a typed array), got ${ArrayBuffer.isView(data) ? (data as object).constructor.name : typeof data}`);
   }
   for (let i = 0; i < data.length; i++) {
-    if (typeof data[i] !== 'number') throw new ShapeError(`${what}: data[${i}] is ${typeof data[i] === 'string' ? `'${data[i]}'` : String(data[i])}, not a number`);
+    if (typeof data[i] !== 'number') throw new ArgumentError(`${what}: data[${i}] is ${typeof data[i] === 'string' ? `'${data[i]}'` : String(data[i])}, not a number`);
   }
 }
 
@@ -153,17 +153,18 @@ export class Tensor {
 }
 
 /** Throws a {@link ShapeError} unless `t` is a live tensor of `rank` dimensions. */
-export function expectRank(op: string, arg: string, t: Tensor, ranks: number[]): void {
-  if (!(t instanceof Tensor)) throw new ShapeError(`${op}: argument '${arg}' must be a Tensor, got ${typeof t}`);
-  if (t.destroyed) throw new ShapeError(`${op}: argument '${arg}' was destroyed`);
+export function expectRank(op: string, arg: string, t: Tensor, ranks: number[], gpu?: Gpu): void {
+  if (!(t instanceof Tensor)) throw new ArgumentError(`${op}: argument '${arg}' must be a Tensor, got ${t === null ? 'null' : typeof t}`);
+  if (t.destroyed) throw new ArgumentError(`${op}: argument '${arg}' was destroyed`);
+  if (gpu && t.gpu !== gpu) throw new ArgumentError(`${op}: argument '${arg}' is a Tensor of another Gpu; a tensor can only be used with the Gpu that created it (copy it with Tensor.from(gpu, await t.read(), t.shape))`);
   if (!ranks.includes(t.shape.length)) {
     throw new ShapeError(`${op}: argument '${arg}' has shape ${fmtShape(t.shape)} (rank ${t.shape.length}), expected rank ${ranks.join(' or ')}`);
   }
 }
 
 /** Throws unless `t.shape` equals `expected`, naming the argument and both shapes. */
-export function expectShape(op: string, arg: string, t: Tensor, expected: readonly number[], hint = ''): void {
-  expectRank(op, arg, t, [expected.length]);
+export function expectShape(op: string, arg: string, t: Tensor, expected: readonly number[], hint = '', gpu?: Gpu): void {
+  expectRank(op, arg, t, [expected.length], gpu);
   if (t.shape.some((d, i) => d !== expected[i])) {
     throw new ShapeError(`${op}: argument '${arg}' has shape ${fmtShape(t.shape)}, expected ${fmtShape(expected)}${hint ? ` (${hint})` : ''}`);
   }

@@ -97,7 +97,7 @@ function noAdapterMessage(): string {
 /**
  * Opens a WebGPU device in the browser (`navigator.gpu`) or in Node (Dawn's `webgpu`
  * package), with the optional features seqgpu can use when the adapter has them.
- * @param opts - Where to find WebGPU, which limits and optional features to request.
+ * @param options - Where to find WebGPU, which limits and optional features to request.
  * @returns A {@link Gpu} wrapping the new device.
  * @throws GpuError saying what to install or which flag to pass when there is no WebGPU (no
  *   `navigator.gpu`, or in Node no `webgpu` package) or no adapter.
@@ -107,8 +107,8 @@ function noAdapterMessage(): string {
  * const small = await requestGpu({ limits: 'default' }); // what every WebGPU device guarantees
  * ```
  */
-export async function requestGpu(opts: RequestGpuOptions = {}): Promise<Gpu> {
-  checkRequestGpuOptions(opts);
+export async function requestGpu(options: RequestGpuOptions = {}): Promise<Gpu> {
+  const opts = checkRequestGpuOptions(options);
   const gpu = await platformGpu(opts);
   const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference });
   if (!adapter) throw new GpuError(noAdapterMessage());

@@ -1,28 +1,29 @@
 // Validation of requestGpu's options, before any platform object, adapter or device is touched.
 import type { RequestGpuOptions } from './device.js';
-import { ShapeError } from './errors.js';
+import { ArgumentError } from './errors.js';
+import { checkOptions, show } from '../util/options.js';
 
 const FEATURES = ['timestamp-query', 'subgroups', 'shader-f16'];
 
 /**
- * Throws a ShapeError naming the option when `opts` is not a {@link RequestGpuOptions}: `limits`
- * 'adapter' | 'default', `powerPreference` 'low-power' | 'high-performance', `disableFeatures`
- * an array of the optional features, `nodeFlags` an array of strings, `gpu` an object.
+ * Checks `opts` with the options table (src/util/options.ts; null / undefined = defaults):
+ * `limits` 'adapter' | 'default', `powerPreference` 'low-power' | 'high-performance',
+ * `disableFeatures` an array of the optional features, `nodeFlags` an array of strings, `gpu` a
+ * navigator.gpu-like object. Returns the options ({} for null / undefined).
+ * @throws ArgumentError naming the option (an unknown one with the nearest valid name).
  */
-export function checkRequestGpuOptions(opts: RequestGpuOptions): void {
-  if (opts === null || typeof opts !== 'object') throw new ShapeError(`requestGpu: options must be an object, got ${String(opts)}`);
-  const { limits, powerPreference, disableFeatures, nodeFlags, gpu } = opts;
-  if (limits !== undefined && limits !== 'adapter' && limits !== 'default') throw new ShapeError(`requestGpu: limits must be 'adapter' or 'default', got ${String(limits)}`);
-  if (powerPreference !== undefined && powerPreference !== 'low-power' && powerPreference !== 'high-performance') {
-    throw new ShapeError(`requestGpu: powerPreference must be 'low-power' or 'high-performance', got ${String(powerPreference)}`);
+export function checkRequestGpuOptions(opts: RequestGpuOptions | null | undefined): RequestGpuOptions {
+  const o = checkOptions<RequestGpuOptions>('requestGpu', 'opts', opts, {
+    limits: { type: 'enum', values: ['adapter', 'default'] },
+    powerPreference: { type: 'enum', values: ['low-power', 'high-performance'] },
+    disableFeatures: { type: 'array' },
+    nodeFlags: { type: 'array' },
+    gpu: { type: 'object' },
+  });
+  if (o.disableFeatures && !o.disableFeatures.every((f) => FEATURES.includes(f))) {
+    throw new ArgumentError(`requestGpu: option 'disableFeatures' must be an array of ${FEATURES.map((f) => `'${f}'`).join(', ')}, got [${o.disableFeatures.map(show).join(', ')}]`);
   }
-  if (disableFeatures !== undefined && (!Array.isArray(disableFeatures) || !disableFeatures.every((f) => FEATURES.includes(f)))) {
-    throw new ShapeError(`requestGpu: disableFeatures must be an array of ${FEATURES.map((f) => `'${f}'`).join(', ')}, got ${String(disableFeatures)}`);
-  }
-  if (nodeFlags !== undefined && (!Array.isArray(nodeFlags) || !nodeFlags.every((f) => typeof f === 'string'))) {
-    throw new ShapeError(`requestGpu: nodeFlags must be an array of strings, got ${String(nodeFlags)}`);
-  }
-  if (gpu !== undefined && (gpu === null || typeof gpu !== 'object' || typeof gpu.requestAdapter !== 'function')) {
-    throw new ShapeError(`requestGpu: gpu must be a navigator.gpu-like object with requestAdapter(), got ${String(gpu)}`);
-  }
+  if (o.nodeFlags && !o.nodeFlags.every((f) => typeof f === 'string')) throw new ArgumentError(`requestGpu: option 'nodeFlags' must be an array of strings, got [${o.nodeFlags.map(show).join(', ')}]`);
+  if (o.gpu && typeof o.gpu.requestAdapter !== 'function') throw new ArgumentError('requestGpu: option \'gpu\' must be a navigator.gpu-like object with requestAdapter()');
+  return o as RequestGpuOptions;
 }

@@ -2,7 +2,7 @@
 import type { Gpu } from '../gpu/device.js';
 import { encodeDispatches, type Dispatch } from '../gpu/dispatch.js';
 import { TENSOR_USAGE } from '../gpu/flags.js';
-import { ShapeError, fmtShape } from '../gpu/errors.js';
+import { ArgumentError, ShapeError, fmtShape } from '../gpu/errors.js';
 import { Tensor, expectRank, expectShape } from '../tensor.js';
 import { checkBindingSize } from '../gpu/limits.js';
 
@@ -159,7 +159,7 @@ function checkDims(gpu: Gpu, label: string, a: Dims): void {
     if (!Number.isInteger(value) || value <= 0) throw new ShapeError(`${label}: ${name} must be a positive integer, got ${value}`);
   }
   if (a.headDim > ATTENTION_MAX_HEAD_DIM) throw new ShapeError(`${label}: headDim ${a.headDim} exceeds ${ATTENTION_MAX_HEAD_DIM}`);
-  if (a.scale !== undefined && !Number.isFinite(a.scale)) throw new ShapeError(`${label}: scale must be a finite number, got ${a.scale}`);
+  if (a.scale !== undefined && !Number.isFinite(a.scale)) throw new ArgumentError(`${label}: scale must be a finite number, got ${a.scale}`);
   const maxWg = gpu.limits.maxComputeWorkgroupsPerDimension;
   const seqLen = Math.max(a.seqLenQ, a.seqLenK);
   for (const [what, n] of [[`seqLen ${seqLen} (blocks of ${BR} rows)`, Math.ceil(seqLen / BR)], [`heads ${a.heads}`, a.heads], [`batch ${a.batch}`, a.batch]] as const) {
@@ -177,7 +177,7 @@ function resolveView(label: string, name: string, x: AttentionOperand, a: Dims, 
   const offset = view.offset ?? 0;
   const strides = view.strides ?? ([a.heads * seqLen * a.headDim, seqLen * a.headDim, a.headDim] as const);
   for (const [i, v] of [offset, ...strides].entries()) {
-    if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new ShapeError(`${label}: '${name}' ${i === 0 ? 'offset' : `strides[${i - 1}]`} must be a non-negative integer, got ${v}`);
+    if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new ArgumentError(`${label}: '${name}' ${i === 0 ? 'offset' : `strides[${i - 1}]`} must be a non-negative integer, got ${v}`);
   }
   const end = offset + (a.batch - 1) * strides[0] + (a.heads - 1) * strides[1] + (seqLen - 1) * strides[2] + a.headDim;
   if (end * 4 > view.buffer.size) {
@@ -228,9 +228,9 @@ export function attentionDispatch(gpu: Gpu, a: AttentionArgs): Dispatch {
   if (a.lse.size < a.batch * a.heads * a.seqLenQ * 4) throw new ShapeError(`${label}: buffer 'lse' holds ${a.lse.size / 4} elements, needs ${a.batch * a.heads * a.seqLenQ}`);
   if (a.keyMask && a.keyMask.size < a.batch * a.seqLenK * 4) throw new ShapeError(`${label}: buffer 'keyMask' holds ${a.keyMask.size / 4} elements, needs ${a.batch * a.seqLenK}`);
   for (const [name, x] of [['q', q], ['k', k], ['v', v], ['lse', { buffer: a.lse }]] as const) {
-    if (x.buffer === o.buffer) throw new ShapeError(`${label}: the output 'o' must not share a buffer with '${name}'`);
+    if (x.buffer === o.buffer) throw new ArgumentError(`${label}: the output 'o' must not share a buffer with '${name}'`);
   }
-  if (a.lse === q.buffer || a.lse === k.buffer || a.lse === v.buffer) throw new ShapeError(`${label}: 'lse' must not share a buffer with q, k or v`);
+  if (a.lse === q.buffer || a.lse === k.buffer || a.lse === v.buffer) throw new ArgumentError(`${label}: 'lse' must not share a buffer with q, k or v`);
   const maxD = a.headDim <= 64 ? 64 : ATTENTION_MAX_HEAD_DIM;
   const params = gpu.uniform('attention.wgsl', 'params', {
     seqLenQ: a.seqLenQ, seqLenK: a.seqLenK, headDim: a.headDim, heads: a.heads, scale: a.scale ?? 1 / Math.sqrt(a.headDim),
@@ -274,7 +274,7 @@ export function attentionBackwardDispatches(gpu: Gpu, a: AttentionBackwardArgs):
   if (a.rowStats.size < 2 * n * 4) throw new ShapeError(`${label}: buffer 'rowStats' holds ${a.rowStats.size / 4} elements, needs ${2 * n} ([2, batch, heads, seqLenQ])`);
   if (a.keyMask && a.keyMask.size < a.batch * a.seqLenK * 4) throw new ShapeError(`${label}: buffer 'keyMask' holds ${a.keyMask.size / 4} elements, needs ${a.batch * a.seqLenK}`);
   for (const [name, x] of [['q', q], ['k', k], ['v', v], ['o', o], ['dO', dO], ['rowStats', { buffer: a.rowStats }]] as const) {
-    if (x.buffer === dq.buffer) throw new ShapeError(`${label}: the gradients' buffer must not be the buffer of '${name}'`);
+    if (x.buffer === dq.buffer) throw new ArgumentError(`${label}: the gradients' buffer must not be the buffer of '${name}'`);
   }
   for (const [name, x] of [['q', q], ['k', k], ['v', v], ['o', o], ['dO', dO]] as const) {
     if (x.buffer === a.rowStats) throw new ShapeError(`${label}: 'rowStats' must not share a buffer with '${name}'`);
@@ -322,7 +322,7 @@ export function scaledDotProductAttention(
   opts: { causal?: boolean; keyPaddingMask?: Tensor; scale?: number } = {},
 ): { output: Tensor; lse: Tensor } {
   const op = 'scaledDotProductAttention';
-  for (const [name, t] of [['q', q], ['k', k], ['v', v]] as const) expectRank(op, name, t, [4]);
+  for (const [name, t] of [['q', q], ['k', k], ['v', v]] as const) expectRank(op, name, t, [4], gpu);
   const [B, Hh, Tq, D] = q.shape;
   const [kb, kh, Tk, kd] = k.shape;
   if (kb !== B || kh !== Hh || kd !== D) throw new ShapeError(`${op}: argument 'k' has shape ${fmtShape(k.shape)}; expected [${B}, ${Hh}, seqLenK, ${D}] to match q ${fmtShape(q.shape)}`);
@@ -359,14 +359,14 @@ export function scaledDotProductAttentionBackward(
   opts: { causal?: boolean; keyPaddingMask?: Tensor; scale?: number } = {},
 ): { dq: Tensor; dk: Tensor; dv: Tensor } {
   const op = 'scaledDotProductAttentionBackward';
-  for (const [name, t] of [['q', q], ['k', k], ['v', v], ['output', output], ['dOutput', dOutput]] as const) expectRank(op, name, t, [4]);
+  for (const [name, t] of [['q', q], ['k', k], ['v', v], ['output', output], ['dOutput', dOutput]] as const) expectRank(op, name, t, [4], gpu);
   const [B, Hh, Tq, D] = q.shape;
   const Tk = k.shape[2];
   if (output.shape.join() !== q.shape.join() || dOutput.shape.join() !== q.shape.join()) throw new ShapeError(`${op}: 'output' ${fmtShape(output.shape)} and 'dOutput' ${fmtShape(dOutput.shape)} must have q's shape ${fmtShape(q.shape)}`);
   if (k.shape.join() !== [B, Hh, Tk, D].join() || v.shape.join() !== k.shape.join()) throw new ShapeError(`${op}: 'k' ${fmtShape(k.shape)} and 'v' ${fmtShape(v.shape)} must be [${B}, ${Hh}, seqLenK, ${D}]`);
   if (lse.shape.join() !== [B, Hh, Tq].join()) throw new ShapeError(`${op}: 'lse' has shape ${fmtShape(lse.shape)}, expected [${B}, ${Hh}, ${Tq}]`);
   checkDims(gpu, op, { batch: B, heads: Hh, seqLenQ: Tq, seqLenK: Tk, headDim: D, scale: opts.scale });
-  if (opts.keyPaddingMask) expectShape(op, 'keyPaddingMask', opts.keyPaddingMask, [B, Tk], '1 keep, 0 padding');
+  if (opts.keyPaddingMask) expectShape(op, 'keyPaddingMask', opts.keyPaddingMask, [B, Tk], '1 keep, 0 padding', gpu);
   if (opts.causal && Tq > Tk) throw new ShapeError(`${op}: a causal mask needs seqLenQ ≤ seqLenK, got ${Tq} > ${Tk}`);
   const n = B * Hh * Tq;
   const qn = q.size;

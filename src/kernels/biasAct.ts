@@ -1,6 +1,6 @@
 import type { Gpu } from '../gpu/device.js';
 import type { Dispatch } from '../gpu/dispatch.js';
-import { ShapeError } from '../gpu/errors.js';
+import { ArgumentError, ShapeError } from '../gpu/errors.js';
 import { Tensor, expectRank, expectShape } from '../tensor.js';
 import { grid2d } from './grid.js';
 
@@ -12,7 +12,7 @@ export type Activation = keyof typeof ACTIVATIONS;
 const WG = 256;
 
 function checkActivation(label: string, act: Activation): void {
-  if (typeof act !== 'string' || !Object.hasOwn(ACTIVATIONS, act)) throw new ShapeError(`${label}: unknown activation '${String(act)}'; use ${Object.keys(ACTIVATIONS).join(', ')}`);
+  if (typeof act !== 'string' || !Object.hasOwn(ACTIVATIONS, act)) throw new ArgumentError(`${label}: unknown activation '${String(act)}'; use ${Object.keys(ACTIVATIONS).join(', ')}`);
 }
 
 /**
@@ -31,7 +31,7 @@ export function biasActDispatch(
   checkActivation(label, args.act);
   const n = args.rows * args.cols;
   if (n * 4 > args.x.size || n * 4 > args.y.size || args.cols * 4 > args.b.size) throw new ShapeError(`${label}: a buffer is smaller than ${args.rows}×${args.cols}`);
-  if (args.y === args.x || args.y === args.b) throw new ShapeError(`${label}: output must not share a buffer with an input`);
+  if (args.y === args.x || args.y === args.b) throw new ArgumentError(`${label}: output must not share a buffer with an input`);
   const { gridX, workgroups } = grid2d(gpu, Math.ceil(n / WG), label);
   const params = gpu.uniform('bias_act.wgsl', 'params', { n, cols: args.cols, offsetX: 0, offsetB: 0, offsetY: 0, gridX });
   return {
@@ -54,13 +54,13 @@ export function biasActDispatch(
  * @throws ShapeError when `b` or `out` has the wrong shape or `out` is an input.
  */
 export function biasAct(gpu: Gpu, x: Tensor, b: Tensor, act: Activation, out?: Tensor): Tensor {
-  expectRank('biasAct', 'x', x, [1, 2, 3, 4, 5, 6]);
+  expectRank('biasAct', 'x', x, [1, 2, 3, 4, 5, 6], gpu);
   const cols = x.shape[x.shape.length - 1];
-  expectShape('biasAct', 'b', b, [cols], "one value per element of x's last dimension");
+  expectShape('biasAct', 'b', b, [cols], "one value per element of x's last dimension", gpu);
   checkActivation('biasAct', act);
   if (out) {
-    expectShape('biasAct', 'out', out, x.shape);
-    if (out === x || out === b) throw new ShapeError("biasAct: 'out' must not be an input");
+    expectShape('biasAct', 'out', out, x.shape, '', gpu);
+    if (out === x || out === b) throw new ArgumentError("biasAct: 'out' must not be an input");
   }
   const y = out ?? Tensor.empty(gpu, x.shape, 'biasAct.out');
   gpu.run([biasActDispatch(gpu, { rows: x.size / cols, cols, act, x: x.buffer, b: b.buffer, y: y.buffer })]);

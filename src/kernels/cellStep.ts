@@ -2,7 +2,7 @@
 // shaders/rnn_step.wgsl (which share shaders/recurrent_matvec.wgsl and step_params.wgsl).
 import type { Gpu } from '../gpu/device.js';
 import type { Dispatch } from '../gpu/dispatch.js';
-import { ShapeError } from '../gpu/errors.js';
+import { ArgumentError, ShapeError } from '../gpu/errors.js';
 
 import { gateCount, type CellKind } from '../nn/recurrentConfig.js';
 
@@ -174,7 +174,7 @@ export function cellStepDispatch(
   if (bt < 1 || bt > 8 || !Number.isInteger(bt)) throw new ShapeError(`${opts.label}: batch rows per thread must be 1…8, got ${bt}`);
   const shader = CELL_SHADER[cell];
   const constants: Record<string, number | boolean> = { WG: wg, BT: bt, VEC_H: opts.hidden % 4 === 0, SAVE: !!opts.save, LENGTHS: !!opts.lengths };
-  if (opts.save && !buffers.saved) throw new ShapeError(`${opts.label}: a training step needs the saved-activations buffer`);
+  if (opts.save && !buffers.saved) throw new ArgumentError(`${opts.label}: a training step needs the saved-activations buffer`);
   if (opts.lengths && !buffers.lengths) throw new ShapeError(`${opts.label}: a step with per-row lengths needs the lengths buffer`);
   if (cell === 'rnn') constants.ACT = opts.nonlinearity === 'relu' ? 3 : 2;
   const resources: Record<string, GPUBuffer | GPUBufferBinding> = {
@@ -182,7 +182,7 @@ export function cellStepDispatch(
     saved: buffers.saved ?? gpu.dummyBuffer,
   };
   if (cell === 'lstm') {
-    if (!buffers.c) throw new ShapeError(`${opts.label}: an LSTM step needs the cell-state buffer`);
+    if (!buffers.c) throw new ArgumentError(`${opts.label}: an LSTM step needs the cell-state buffer`);
     if (opts.lengths && buffers.lengths!.buffer !== buffers.c) {
       throw new ShapeError(`${opts.label}: an LSTM step reads its lengths from the cell-state buffer 'c' (after the state, at StepParams.lengthsBase), not from a separate buffer`);
     }

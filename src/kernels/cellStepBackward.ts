@@ -3,7 +3,7 @@
 // backward_params.wgsl). One dispatch per timestep per (layer, direction).
 import type { Gpu } from '../gpu/device.js';
 import type { Dispatch } from '../gpu/dispatch.js';
-import { ShapeError } from '../gpu/errors.js';
+import { ArgumentError, ShapeError } from '../gpu/errors.js';
 import type { CellKind } from '../nn/recurrentConfig.js';
 import { packUniformSlot, uniformSlotSize, type StepTile } from './cellStep.js';
 
@@ -80,7 +80,7 @@ export function cellStepBackwardDispatch(
     lengths: opts.lengths ? buffers.lengths! : gpu.dummyBuffer,
   };
   if (cell !== 'rnn') {
-    if (!buffers.carry) throw new ShapeError(`${opts.label}: an ${cell.toUpperCase()} backward step needs the carry buffer`);
+    if (!buffers.carry) throw new ArgumentError(`${opts.label}: an ${cell.toUpperCase()} backward step needs the carry buffer`);
     resources.carry = buffers.carry;
   }
   return {

@@ -1,7 +1,7 @@
 // Host side of shaders/column_sum.wgsl: y[c] = Σ_r x[r, c] (bias gradients over all rows).
 import type { Gpu } from '../gpu/device.js';
 import type { Dispatch } from '../gpu/dispatch.js';
-import { ShapeError } from '../gpu/errors.js';
+import { ArgumentError, ShapeError } from '../gpu/errors.js';
 
 /** Raw arguments in elements: `rows × cols` of `x` (row stride `ld`) summed into `cols` of `y`. */
 export interface ColumnSumArgs {
@@ -24,7 +24,7 @@ export function columnSumDispatch(gpu: Gpu, args: ColumnSumArgs): Dispatch {
   if (args.x.ld < cols) throw new ShapeError(`${label}: x.ld (${args.x.ld}) is smaller than cols (${cols})`);
   if ((offX + (rows - 1) * args.x.ld + cols) * 4 > args.x.buffer.size) throw new ShapeError(`${label}: x (${rows}×${cols}, ld ${args.x.ld}, offset ${offX}) overruns its buffer of ${args.x.buffer.size / 4} elements`);
   if ((offY + cols) * 4 > args.y.buffer.size) throw new ShapeError(`${label}: y needs ${cols} elements from offset ${offY}; its buffer holds ${args.y.buffer.size / 4}`);
-  if (args.x.buffer === args.y.buffer) throw new ShapeError(`${label}: y must not share a buffer with x`);
+  if (args.x.buffer === args.y.buffer) throw new ArgumentError(`${label}: y must not share a buffer with x`);
   const groups = Math.ceil(cols / 32);
   if (groups > gpu.limits.maxComputeWorkgroupsPerDimension) throw new ShapeError(`${label}: ${cols} columns need ${groups} workgroups, more than maxComputeWorkgroupsPerDimension (${gpu.limits.maxComputeWorkgroupsPerDimension})`);
   const params = gpu.uniform('column_sum.wgsl', 'params', { rows, cols, ld: args.x.ld, offsetX: offX, offsetY: offY });

@@ -11,7 +11,7 @@
 // M = 0 (every row ignored) gives loss 0 and zero gradients (PyTorch: NaN loss).
 import type { Gpu } from '../gpu/device.js';
 import type { Dispatch } from '../gpu/dispatch.js';
-import { ShapeError, fmtShape } from '../gpu/errors.js';
+import { ArgumentError, ShapeError, fmtShape } from '../gpu/errors.js';
 import { TENSOR_USAGE } from '../gpu/flags.js';
 import { Tensor, expectRank } from '../tensor.js';
 import { grid2d } from './grid.js';
@@ -47,9 +47,9 @@ export interface CrossEntropyArgs {
 }
 
 function checkView(label: string, name: string, v: View | undefined, n: number): void {
-  if (!v || !v.buffer) throw new ShapeError(`${label}: buffer '${name}' is required`);
+  if (!v || !v.buffer) throw new ArgumentError(`${label}: buffer '${name}' is required`);
   const off = v.offset ?? 0;
-  if (!Number.isInteger(off) || off < 0) throw new ShapeError(`${label}: '${name}' offset must be a non-negative integer, got ${off}`);
+  if (!Number.isInteger(off) || off < 0) throw new ArgumentError(`${label}: '${name}' offset must be a non-negative integer, got ${off}`);
   if ((off + n) * 4 > v.buffer.size) {
     throw new ShapeError(`${label}: buffer '${name}' holds ${v.buffer.size / 4} elements, needs ${n} from offset ${off}`);
   }
@@ -78,7 +78,7 @@ export function crossEntropyDispatches(gpu: Gpu, args: CrossEntropyArgs): Dispat
   }
   const ignoreIndex = args.ignoreIndex ?? -100;
   if (!Number.isInteger(ignoreIndex) || ignoreIndex < -0x80000000 || ignoreIndex > 0x7fffffff) {
-    throw new ShapeError(`${label}: ignoreIndex must be an i32, got ${ignoreIndex}`);
+    throw new ArgumentError(`${label}: ignoreIndex must be an i32, got ${ignoreIndex}`);
   }
   checkView(label, 'logits', args.logits, rows * cols);
   checkView(label, 'targets', args.targets, rows);
@@ -89,7 +89,7 @@ export function crossEntropyDispatches(gpu: Gpu, args: CrossEntropyArgs): Dispat
   const inputs = [args.logits.buffer, args.targets.buffer, args.rowMask?.buffer];
   const outputs: Array<[string, GPUBuffer | undefined]> = [['rowLoss', args.rowLoss.buffer], ['dLogits', args.dLogits?.buffer], ['count', args.count?.buffer]];
   for (const [name, b] of outputs) {
-    if (b && inputs.includes(b)) throw new ShapeError(`${label}: output '${name}' must not share a buffer with an input (logits, targets, rowMask)`);
+    if (b && inputs.includes(b)) throw new ArgumentError(`${label}: output '${name}' must not share a buffer with an input (logits, targets, rowMask)`);
   }
 
   const transient: GPUBuffer[] = [];
@@ -126,7 +126,7 @@ function uploadTargets(gpu: Gpu, what: string, targets: ArrayLike<number>, C: nu
   for (let n = 0; n < targets.length; n++) {
     const t = targets[n];
     if (t !== ignoreIndex && (!Number.isInteger(t) || t < 0 || t >= C)) {
-      throw new ShapeError(`${what}: targets[${n}] = ${t} is not a class in [0, ${C}) nor ignoreIndex (${ignoreIndex})`);
+      throw new ArgumentError(`${what}: targets[${n}] = ${t} is not a class in [0, ${C}) nor ignoreIndex (${ignoreIndex})`);
     }
   }
   const b = gpu.pool.acquire(data.byteLength, TENSOR_USAGE, `${what}.targets`);
@@ -152,7 +152,7 @@ export function crossEntropy(
   targets: ArrayLike<number>,
   opts: { ignoreIndex?: number } = {},
 ): { loss: Tensor; dLogits: Tensor } {
-  expectRank('crossEntropy', 'logits', logits, [2, 3, 4, 5, 6]);
+  expectRank('crossEntropy', 'logits', logits, [2, 3, 4, 5, 6], gpu);
   const C = logits.shape[logits.shape.length - 1];
   const N = logits.size / C;
   if (!targets || targets.length !== N) {
@@ -160,7 +160,7 @@ export function crossEntropy(
   }
   const ignoreIndex = opts.ignoreIndex ?? -100;
   if (!Number.isInteger(ignoreIndex) || ignoreIndex < -0x80000000 || ignoreIndex > 0x7fffffff) {
-    throw new ShapeError(`crossEntropy: ignoreIndex must be an i32, got ${ignoreIndex}`);
+    throw new ArgumentError(`crossEntropy: ignoreIndex must be an i32, got ${ignoreIndex}`);
   }
   const tbuf = uploadTargets(gpu, 'crossEntropy', targets, C, ignoreIndex);
   const rowLoss = gpu.pool.acquire(N * 4, TENSOR_USAGE, 'crossEntropy.rowLoss');

@@ -8,7 +8,7 @@
 // dispatches takes them over; recording allocates, replaying does not.
 import type { Gpu } from '../gpu/device.js';
 import type { Dispatch } from '../gpu/dispatch.js';
-import { ShapeError } from '../gpu/errors.js';
+import { ArgumentError, ShapeError } from '../gpu/errors.js';
 import { TENSOR_USAGE } from '../gpu/flags.js';
 import { grid2d } from './grid.js';
 
@@ -36,9 +36,9 @@ function positiveInt(label: string, name: string, v: number): void {
 }
 
 function checkView(label: string, name: string, v: DecodeView | undefined, n: number): number {
-  if (!v || !v.buffer) throw new ShapeError(`${label}: buffer '${name}' is required`);
+  if (!v || !v.buffer) throw new ArgumentError(`${label}: buffer '${name}' is required`);
   const off = v.offset ?? 0;
-  if (!Number.isInteger(off) || off < 0) throw new ShapeError(`${label}: '${name}' offset must be a non-negative integer, got ${off}`);
+  if (!Number.isInteger(off) || off < 0) throw new ArgumentError(`${label}: '${name}' offset must be a non-negative integer, got ${off}`);
   if ((off + n) * 4 > v.buffer.size) {
     throw new ShapeError(`${label}: buffer '${name}' holds ${v.buffer.size / 4} elements, needs ${n} from offset ${off}`);
   }
@@ -46,7 +46,7 @@ function checkView(label: string, name: string, v: DecodeView | undefined, n: nu
 }
 
 function checkLogits(label: string, v: LogitsView | undefined, rows: number, vocab: number): number {
-  if (!v || !v.buffer) throw new ShapeError(`${label}: buffer 'logits' is required`);
+  if (!v || !v.buffer) throw new ArgumentError(`${label}: buffer 'logits' is required`);
   if (!Number.isInteger(v.ld) || v.ld < vocab) throw new ShapeError(`${label}: 'logits' row stride ld must be an integer ≥ vocab (${vocab}), got ${v.ld}`);
   return checkView(label, 'logits', v, (rows - 1) * v.ld + vocab);
 }
@@ -57,7 +57,7 @@ function distinct(label: string, buffers: Record<string, GPUBuffer | undefined>)
   for (const [name, b] of Object.entries(buffers)) {
     if (!b) continue;
     const other = seen.get(b);
-    if (other) throw new ShapeError(`${label}: '${name}' and '${other}' must be different buffers (one of them is written)`);
+    if (other) throw new ArgumentError(`${label}: '${name}' and '${other}' must be different buffers (one of them is written)`);
     seen.set(b, name);
   }
 }
@@ -103,7 +103,7 @@ export function nextTokenDispatch(gpu: Gpu, a: NextTokenArgs): Dispatch {
   positiveInt(label, 'vocab', a.vocab);
   if (a.vocab > 0x7fffffff) throw new ShapeError(`${label}: vocab ${a.vocab} exceeds the i32 token range`);
   const offsetLogits = checkLogits(label, a.logits, a.batch, a.vocab);
-  if (a.useTeacher && !a.teacher) throw new ShapeError(`${label}: 'useTeacher' was given without 'teacher'`);
+  if (a.useTeacher && !a.teacher) throw new ArgumentError(`${label}: 'useTeacher' was given without 'teacher'`);
   const offsetTeacher = a.teacher ? checkView(label, 'teacher', a.teacher, a.batch) : 0;
   const offsetUse = a.useTeacher ? checkView(label, 'useTeacher', a.useTeacher, a.batch) : 0;
   const offsetNext = checkView(label, 'next', a.next, a.batch);
@@ -207,7 +207,7 @@ export function beamSearchStepDispatches(gpu: Gpu, a: BeamSearchStepArgs): Dispa
   if (!Number.isInteger(a.eosToken) || a.eosToken < 0 || a.eosToken >= a.vocab) {
     throw new ShapeError(`${label}: eosToken must be a token in [0, ${a.vocab}), got ${a.eosToken}`);
   }
-  if (!Number.isInteger(a.step) || a.step < 0) throw new ShapeError(`${label}: step must be a non-negative integer, got ${a.step}`);
+  if (!Number.isInteger(a.step) || a.step < 0) throw new ArgumentError(`${label}: step must be a non-negative integer, got ${a.step}`);
   const k = a.beamWidth;
   const rows = a.batch * k;
   const offsetLogits = checkLogits(label, a.logits, rows, a.vocab);
@@ -291,7 +291,7 @@ export function gatherBeamRowsDispatch(gpu: Gpu, a: GatherBeamRowsArgs): Dispatc
   positiveInt(label, 'batch', a.batch);
   positiveInt(label, 'beamWidth', a.beamWidth);
   positiveInt(label, 'width', a.width);
-  if (!Number.isInteger(a.step) || a.step < 0) throw new ShapeError(`${label}: step must be a non-negative integer, got ${a.step}`);
+  if (!Number.isInteger(a.step) || a.step < 0) throw new ArgumentError(`${label}: step must be a non-negative integer, got ${a.step}`);
   const rows = a.batch * a.beamWidth;
   const total = a.groups * rows * a.width;
   if (total > 0xffffffff) throw new ShapeError(`${label}: ${a.groups}×${rows}×${a.width} words exceed the u32 index range`);
@@ -366,7 +366,7 @@ export function backtrackBeams(
         const at = (t * o.batch + b) * k + cur;
         full[t] = tokens[at];
         cur = parents[at];
-        if (!(cur >= 0 && cur < k)) throw new ShapeError(`${label}: parents[${t}, ${b}, ·] = ${cur} is not a beam in [0, ${k})`);
+        if (!(cur >= 0 && cur < k)) throw new ArgumentError(`${label}: parents[${t}, ${b}, ·] = ${cur} is not a beam in [0, ${k})`);
       }
       const eosAt = full.indexOf(o.eosToken);
       const seq = eosAt < 0 ? full : full.slice(0, eosAt);

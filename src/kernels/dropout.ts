@@ -8,7 +8,7 @@
 // Each call to dispatch() is one dispatch.
 import type { Gpu } from '../gpu/device.js';
 import type { Dispatch } from '../gpu/dispatch.js';
-import { ShapeError } from '../gpu/errors.js';
+import { DestroyedError, ArgumentError, ShapeError } from '../gpu/errors.js';
 import { UNIFORM_USAGE } from '../gpu/flags.js';
 import { Tensor, expectRank } from '../tensor.js';
 import { grid2d } from './grid.js';
@@ -75,7 +75,7 @@ export function dropoutThreshold(p: number): number {
 }
 
 function checkU32(what: string, v: number): void {
-  if (!Number.isInteger(v) || v < 0 || v > U32_MAX) throw new ShapeError(`${what} must be an integer in [0, 2³²), got ${v}`);
+  if (!Number.isInteger(v) || v < 0 || v > U32_MAX) throw new ArgumentError(`${what} must be an integer in [0, 2³²), got ${v}`);
 }
 
 /** One dropout layer: a seed, a probability and the per-step counter. */
@@ -98,7 +98,7 @@ export class Dropout {
    */
   constructor(private readonly gpu: Gpu, opts: DropoutOptions) {
     const p = opts?.p;
-    if (typeof p !== 'number' || !(p >= 0 && p <= 1)) throw new ShapeError(`Dropout: p must be a probability in [0, 1], got ${p}`);
+    if (typeof p !== 'number' || !(p >= 0 && p <= 1)) throw new ArgumentError(`Dropout: p must be a probability in [0, 1], got ${p}`);
     this.p = p;
     this.seed = opts.seed ?? (0x5eed + created) >>> 0;
     checkU32('Dropout: seed', this.seed);
@@ -146,7 +146,7 @@ export class Dropout {
   }
 
   private assertLive(): void {
-    if (this.destroyed) throw new ShapeError('Dropout: this Dropout was destroyed');
+    if (this.destroyed) throw new DestroyedError('Dropout: this Dropout was destroyed');
   }
 
   /**
@@ -167,7 +167,7 @@ export class Dropout {
         throw new ShapeError(`${label}: buffer '${name}' needs ${n} elements from offset ${off}; it holds ${(v?.buffer?.size ?? 0) / 4}`);
       }
     }
-    if (args.x.buffer === args.y.buffer) throw new ShapeError(`${label}: 'y' must not share a buffer with 'x'`);
+    if (args.x.buffer === args.y.buffer) throw new ArgumentError(`${label}: 'y' must not share a buffer with 'x'`);
     const salt = args.salt ?? 0;
     checkU32(`${label}: salt`, salt);
     const { gridX, workgroups } = grid2d(this.gpu, Math.ceil(n / WG), label);
@@ -204,7 +204,7 @@ export class Dropout {
    * @returns A new tensor of `x`'s shape.
    */
   apply(x: Tensor, salt = 0): Tensor {
-    expectRank('dropout', 'x', x, [1, 2, 3, 4, 5, 6]);
+    expectRank('dropout', 'x', x, [1, 2, 3, 4, 5, 6], this.gpu);
     const y = Tensor.empty(this.gpu, x.shape, 'dropout.out');
     const d = this.dispatch({ n: x.size, x: { buffer: x.buffer }, y: { buffer: y.buffer }, salt });
     const shape = this.owned.pop()!; // an eager call's uniform goes back to the pool after the submit

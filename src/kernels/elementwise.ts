@@ -1,6 +1,6 @@
 import type { Gpu } from '../gpu/device.js';
 import type { Dispatch } from '../gpu/dispatch.js';
-import { ShapeError } from '../gpu/errors.js';
+import { ArgumentError, ShapeError } from '../gpu/errors.js';
 import { Tensor, expectRank, expectShape } from '../tensor.js';
 import { grid2d } from './grid.js';
 
@@ -31,12 +31,12 @@ export function elementwiseDispatch(
 ): Dispatch {
   const label = args.label ?? args.op;
   const binary = args.op === 'add' || args.op === 'mul' || args.op === 'tanhGrad';
-  if (typeof args.op !== 'string' || !Object.hasOwn(ELEMENTWISE_OPS, args.op)) throw new ShapeError(`elementwise: unknown op '${String(args.op)}'; use ${Object.keys(ELEMENTWISE_OPS).join(', ')}`);
-  if (binary && !args.b) throw new ShapeError(`${label}: needs a second operand 'b'`);
+  if (typeof args.op !== 'string' || !Object.hasOwn(ELEMENTWISE_OPS, args.op)) throw new ArgumentError(`elementwise: unknown op '${String(args.op)}'; use ${Object.keys(ELEMENTWISE_OPS).join(', ')}`);
+  if (binary && !args.b) throw new ArgumentError(`${label}: needs a second operand 'b'`);
   checkView(label, 'x', args.x, args.n);
   checkView(label, 'y', args.y, args.n);
   if (args.b) checkView(label, 'b', args.b, args.n);
-  if (args.y.buffer === args.x.buffer || args.y.buffer === args.b?.buffer) throw new ShapeError(`${label}: output must not share a buffer with an input`);
+  if (args.y.buffer === args.x.buffer || args.y.buffer === args.b?.buffer) throw new ArgumentError(`${label}: output must not share a buffer with an input`);
   const { gridX, workgroups } = grid2d(gpu, Math.ceil(args.n / WG), label);
   const params = gpu.uniform('elementwise.wgsl', 'params', {
     n: args.n, offsetX: args.x.offset ?? 0, offsetB: args.b?.offset ?? 0, offsetY: args.y.offset ?? 0, gridX, alpha: args.alpha ?? 1,
@@ -51,13 +51,13 @@ export function elementwiseDispatch(
 }
 
 function run(gpu: Gpu, op: ElementwiseOp, x: Tensor, b: Tensor | undefined, alpha: number | undefined, out?: Tensor, names: readonly [string, string] = ['x', 'b']): Tensor {
-  expectRank(op, names[0], x, [1, 2, 3, 4, 5, 6]);
-  if (b) expectShape(op, names[1], b, x.shape, `must match '${names[0]}'`);
+  expectRank(op, names[0], x, [1, 2, 3, 4, 5, 6], gpu);
+  if (b) expectShape(op, names[1], b, x.shape, `must match '${names[0]}'`, gpu);
   if (out) {
-    expectShape(op, 'out', out, x.shape);
-    if (out === x || out === b) throw new ShapeError(`${op}: 'out' must not be an input`);
+    expectShape(op, 'out', out, x.shape, '', gpu);
+    if (out === x || out === b) throw new ArgumentError(`${op}: 'out' must not be an input`);
   }
-  if (alpha !== undefined && !Number.isFinite(alpha)) throw new ShapeError(`${op}: 'alpha' must be finite, got ${alpha}`);
+  if (alpha !== undefined && !Number.isFinite(alpha)) throw new ArgumentError(`${op}: 'alpha' must be finite, got ${alpha}`);
   const y = out ?? Tensor.empty(gpu, x.shape, `${op}.out`);
   gpu.run([elementwiseDispatch(gpu, { op, n: x.size, x: { buffer: x.buffer }, b: b && { buffer: b.buffer }, y: { buffer: y.buffer }, alpha })]);
   return y;

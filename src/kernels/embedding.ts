@@ -11,7 +11,7 @@
 // per thread for the tiles that hit — fine for character- and small word-level vocabularies).
 import type { Gpu } from '../gpu/device.js';
 import type { Dispatch } from '../gpu/dispatch.js';
-import { ShapeError, fmtShape } from '../gpu/errors.js';
+import { ArgumentError, ShapeError, fmtShape } from '../gpu/errors.js';
 import { TENSOR_USAGE } from '../gpu/flags.js';
 import { Tensor, expectRank } from '../tensor.js';
 import { grid2d } from './grid.js';
@@ -29,9 +29,9 @@ function nextPow2(n: number): number {
 }
 
 function checkView(label: string, name: string, v: View | undefined, n: number): void {
-  if (!v || !v.buffer) throw new ShapeError(`${label}: buffer '${name}' is required`);
+  if (!v || !v.buffer) throw new ArgumentError(`${label}: buffer '${name}' is required`);
   const off = v.offset ?? 0;
-  if (!Number.isInteger(off) || off < 0) throw new ShapeError(`${label}: '${name}' offset must be a non-negative integer, got ${off}`);
+  if (!Number.isInteger(off) || off < 0) throw new ArgumentError(`${label}: '${name}' offset must be a non-negative integer, got ${off}`);
   if ((off + n) * 4 > v.buffer.size) throw new ShapeError(`${label}: buffer '${name}' holds ${v.buffer.size / 4} elements, needs ${n} from offset ${off}`);
 }
 
@@ -75,7 +75,7 @@ export function embeddingDispatch(gpu: Gpu, args: EmbeddingArgs): Dispatch {
   checkView(label, 'indices', args.indices, tokens);
   checkView(label, 'weight', args.weight, vocab * dim);
   checkView(label, 'y', args.y, tokens * dim);
-  if (args.y.buffer === args.weight.buffer || args.y.buffer === args.indices.buffer) throw new ShapeError(`${label}: output 'y' must not share a buffer with 'weight' or 'indices'`);
+  if (args.y.buffer === args.weight.buffer || args.y.buffer === args.indices.buffer) throw new ArgumentError(`${label}: output 'y' must not share a buffer with 'weight' or 'indices'`);
   const { gridX, workgroups } = grid2d(gpu, Math.ceil((tokens * dim) / WG), label);
   const params = gpu.uniform('embedding.wgsl', 'params', {
     tokens, dim, vocab, offsetIdx: args.indices.offset ?? 0, offsetW: args.weight.offset ?? 0, offsetY: args.y.offset ?? 0, gridX,
@@ -133,7 +133,7 @@ export function embeddingBackwardDispatch(gpu: Gpu, args: EmbeddingBackwardArgs)
   checkView(label, 'indices', args.indices, tokens);
   checkView(label, 'dY', args.dY, tokens * dim);
   checkView(label, 'dW', args.dW, vocab * dim);
-  if (args.dW.buffer === args.dY.buffer || args.dW.buffer === args.indices.buffer) throw new ShapeError(`${label}: output 'dW' must not share a buffer with 'dY' or 'indices'`);
+  if (args.dW.buffer === args.dY.buffer || args.dW.buffer === args.indices.buffer) throw new ArgumentError(`${label}: output 'dW' must not share a buffer with 'dY' or 'indices'`);
   const wg = backwardWG(dim);
   const ep = Math.min(wg, nextPow2(dim));
   const chunks = Math.ceil(dim / ep);
@@ -174,7 +174,7 @@ function uploadIndices(gpu: Gpu, label: string, indices: ArrayLike<number>, voca
  * @throws ShapeError when `weight` is not rank 2 or an index is out of range (naming it).
  */
 export function embedding(gpu: Gpu, weight: Tensor, indices: ArrayLike<number>): Tensor {
-  expectRank('embedding', 'weight', weight, [2]);
+  expectRank('embedding', 'weight', weight, [2], gpu);
   const [vocab, dim] = weight.shape;
   const idx = uploadIndices(gpu, 'embedding', indices, vocab);
   const y = Tensor.empty(gpu, [indices.length, dim], 'embedding.out');
@@ -195,7 +195,7 @@ export function embedding(gpu: Gpu, weight: Tensor, indices: ArrayLike<number>):
  *   `paddingIdx` is out of range.
  */
 export function embeddingBackward(gpu: Gpu, indices: ArrayLike<number>, dY: Tensor, vocab: number, opts: { paddingIdx?: number } = {}): Tensor {
-  expectRank('embeddingBackward', 'dY', dY, [2]);
+  expectRank('embeddingBackward', 'dY', dY, [2], gpu);
   if (!Number.isInteger(vocab) || vocab <= 0) throw new ShapeError(`embeddingBackward: vocab must be a positive integer, got ${vocab}`);
   if (indices?.length !== dY.shape[0]) {
     throw new ShapeError(`embeddingBackward: argument 'dY' has shape ${fmtShape(dY.shape)}, expected [${indices?.length}, E] (one row per index)`);

@@ -1,6 +1,6 @@
 import type { Gpu } from '../gpu/device.js';
 import type { Dispatch } from '../gpu/dispatch.js';
-import { ShapeError, fmtShape } from '../gpu/errors.js';
+import { ArgumentError, ShapeError, fmtShape } from '../gpu/errors.js';
 import { Tensor, expectRank, expectShape } from '../tensor.js';
 
 /** A matrix operand in a buffer: element offset, row stride and per-batch stride (0 = shared). */
@@ -98,13 +98,13 @@ export function gemmDispatches(gpu: Gpu, args: GemmArgs): Dispatch[] {
   checkExtent(label, 'b', args.b, batch, tB ? N : K, tB ? K : N);
   checkExtent(label, 'c', args.c, batch, M, N);
   if (args.c.buffer === args.a.buffer || args.c.buffer === args.b.buffer) {
-    throw new ShapeError(`${label}: the output must not share a buffer with an input`);
+    throw new ArgumentError(`${label}: the output must not share a buffer with an input`);
   }
   if (args.bias && ((args.bias.offset ?? 0) + N) * FLOAT > args.bias.buffer.size) {
     throw new ShapeError(`${label}: bias needs ${N} elements from offset ${args.bias.offset ?? 0}; its buffer is too small`);
   }
   if (!Number.isFinite(args.alpha ?? 1) || !Number.isFinite(args.beta ?? 0)) {
-    throw new ShapeError(`${label}: alpha and beta must be finite numbers, got alpha ${args.alpha}, beta ${args.beta}`);
+    throw new ArgumentError(`${label}: alpha and beta must be finite numbers, got alpha ${args.alpha}, beta ${args.beta}`);
   }
   const tm = 4 * wgY;
   const tn = 4 * wgX;
@@ -188,8 +188,8 @@ export interface MatmulOptions {
  * ```
  */
 export function matmul(gpu: Gpu, a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
-  expectRank('matmul', 'a', a, [2, 3]);
-  expectRank('matmul', 'b', b, [2, 3]);
+  expectRank('matmul', 'a', a, [2, 3], gpu);
+  expectRank('matmul', 'b', b, [2, 3], gpu);
   const batchA = a.shape.length === 3 ? a.shape[0] : 1;
   const batchB = b.shape.length === 3 ? b.shape[0] : 1;
   if (a.shape.length === 3 && b.shape.length === 3 && batchA !== batchB) {
@@ -207,11 +207,11 @@ export function matmul(gpu: Gpu, a: Tensor, b: Tensor, opts: MatmulOptions = {})
     );
   }
   const outShape = a.shape.length === 3 || b.shape.length === 3 ? [batch, M, N] : [M, N];
-  if (opts.bias) expectShape('matmul', 'bias', opts.bias, [N], 'one value per output column');
-  if (opts.beta !== undefined && !opts.out) throw new ShapeError("matmul: 'beta' accumulates into 'out', which was not given");
+  if (opts.bias) expectShape('matmul', 'bias', opts.bias, [N], 'one value per output column', gpu);
+  if (opts.beta !== undefined && !opts.out) throw new ArgumentError("matmul: 'beta' accumulates into 'out', which was not given");
   if (opts.out) {
-    expectShape('matmul', 'out', opts.out, outShape);
-    if (opts.out === a || opts.out === b) throw new ShapeError("matmul: 'out' must not be one of the inputs");
+    expectShape('matmul', 'out', opts.out, outShape, '', gpu);
+    if (opts.out === a || opts.out === b) throw new ArgumentError("matmul: 'out' must not be one of the inputs");
   }
   const out = opts.out ?? Tensor.empty(gpu, outShape, 'matmul.out');
   gpu.run(

@@ -8,7 +8,7 @@
 // big K given as one row (a single row is reduced by a single workgroup).
 import type { Gpu } from '../gpu/device.js';
 import type { Dispatch } from '../gpu/dispatch.js';
-import { ShapeError } from '../gpu/errors.js';
+import { ArgumentError, ShapeError } from '../gpu/errors.js';
 import { TENSOR_USAGE } from '../gpu/flags.js';
 import { Tensor, expectRank, expectShape } from '../tensor.js';
 import { grid2d } from './grid.js';
@@ -37,9 +37,9 @@ export interface MseArgs {
 }
 
 function checkView(label: string, name: string, v: View | undefined, n: number): void {
-  if (!v || !v.buffer) throw new ShapeError(`${label}: buffer '${name}' is required`);
+  if (!v || !v.buffer) throw new ArgumentError(`${label}: buffer '${name}' is required`);
   const off = v.offset ?? 0;
-  if (!Number.isInteger(off) || off < 0) throw new ShapeError(`${label}: '${name}' offset must be a non-negative integer, got ${off}`);
+  if (!Number.isInteger(off) || off < 0) throw new ArgumentError(`${label}: '${name}' offset must be a non-negative integer, got ${off}`);
   if ((off + n) * 4 > v.buffer.size) throw new ShapeError(`${label}: buffer '${name}' holds ${v.buffer.size / 4} elements, needs ${n} from offset ${off}`);
 }
 
@@ -61,7 +61,7 @@ export function mseDispatch(gpu: Gpu, args: MseArgs): Dispatch {
   checkView(label, 'rowLoss', args.rowLoss, rows);
   if (args.dPred) checkView(label, 'dPred', args.dPred, rows * cols);
   for (const [name, b] of [['rowLoss', args.rowLoss.buffer], ['dPred', args.dPred?.buffer]] as const) {
-    if (b && (b === args.pred.buffer || b === args.target.buffer)) throw new ShapeError(`${label}: output '${name}' must not share a buffer with 'pred' or 'target'`);
+    if (b && (b === args.pred.buffer || b === args.target.buffer)) throw new ArgumentError(`${label}: output '${name}' must not share a buffer with 'pred' or 'target'`);
   }
   const transient: GPUBuffer[] = [];
   let dPred = args.dPred;
@@ -97,8 +97,8 @@ export function mseDispatch(gpu: Gpu, args: MseArgs): Dispatch {
  * @throws ShapeError when `target`'s shape differs from `pred`'s.
  */
 export function mse(gpu: Gpu, pred: Tensor, target: Tensor): { loss: Tensor; dPred: Tensor } {
-  expectRank('mse', 'pred', pred, [1, 2, 3, 4, 5, 6]);
-  expectShape('mse', 'target', target, pred.shape, "must match 'pred'");
+  expectRank('mse', 'pred', pred, [1, 2, 3, 4, 5, 6], gpu);
+  expectShape('mse', 'target', target, pred.shape, "must match 'pred'", gpu);
   const cols = pred.shape[pred.shape.length - 1];
   const rows = pred.size / cols;
   const rowLoss = gpu.pool.acquire(rows * 4, TENSOR_USAGE, 'mse.rowLoss');

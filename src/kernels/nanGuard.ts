@@ -3,7 +3,7 @@
 // (see src/optim/nanGuard.ts).
 import type { Gpu } from '../gpu/device.js';
 import type { Dispatch } from '../gpu/dispatch.js';
-import { ShapeError } from '../gpu/errors.js';
+import { ArgumentError, ShapeError } from '../gpu/errors.js';
 
 /** Bytes of the guard's record (GuardRecord in the WGSL, padded to 16-byte units). */
 export const NAN_GUARD_RECORD_BYTES = 32;
@@ -66,11 +66,11 @@ export function nanGuardDispatch(gpu: Gpu, args: NanGuardArgs): Dispatch {
   const need: Array<[string, GPUBuffer | undefined, number]> = [['loss', args.loss, 4], ['normSq', args.normSq, 8], ['record', args.record, NAN_GUARD_RECORD_BYTES]];
   if (args.updateFlag !== undefined) need.push(['updateFlag', args.updateFlag, 4]);
   for (const [name, b, bytes] of need) {
-    if (!b || typeof b.size !== 'number') throw new ShapeError(`${label}: buffer '${name}' is required`);
+    if (!b || typeof b.size !== 'number') throw new ArgumentError(`${label}: buffer '${name}' is required`);
     if (b.size < bytes) throw new ShapeError(`${label}: buffer '${name}' has ${b.size} bytes, needs ≥ ${bytes}`);
   }
   const distinct = new Set(need.map(([, b]) => b));
-  if (distinct.size !== need.length) throw new ShapeError(`${label}: '${need.map(([n]) => n).join("', '")}' must be different buffers`);
+  if (distinct.size !== need.length) throw new ArgumentError(`${label}: '${need.map(([n]) => n).join("', '")}' must be different buffers`);
   const updateCheck = args.updateFlag !== undefined;
   return {
     label,

@@ -12,7 +12,7 @@
 // ranges up to 2M elements), plus a log₂256-step tree per workgroup.
 import type { Gpu } from '../gpu/device.js';
 import type { Dispatch } from '../gpu/dispatch.js';
-import { ShapeError } from '../gpu/errors.js';
+import { ArgumentError, ShapeError } from '../gpu/errors.js';
 import { TENSOR_USAGE } from '../gpu/flags.js';
 import { Tensor, expectRank } from '../tensor.js';
 
@@ -74,14 +74,14 @@ export function reduceSumScratch(ranges: readonly ElementRange[]): number {
  */
 export function reduceSumDispatches(gpu: Gpu, args: ReduceSumArgs): Dispatch[] {
   const label = args.label ?? 'reduceSum';
-  if (!args.x) throw new ShapeError(`${label}: buffer 'x' is required`);
+  if (!args.x) throw new ArgumentError(`${label}: buffer 'x' is required`);
   const total = args.x.size / 4;
   let ranges: readonly ElementRange[];
   if (args.ranges) {
-    if (args.n !== undefined || args.offset !== undefined) throw new ShapeError(`${label}: give either 'n' (and 'offset') or 'ranges', not both`);
+    if (args.n !== undefined || args.offset !== undefined) throw new ArgumentError(`${label}: give either 'n' (and 'offset') or 'ranges', not both`);
     ranges = args.ranges;
   } else {
-    if (args.n === undefined) throw new ShapeError(`${label}: 'n' (element count) or 'ranges' is required`);
+    if (args.n === undefined) throw new ArgumentError(`${label}: 'n' (element count) or 'ranges' is required`);
     ranges = [[args.offset ?? 0, args.n]];
   }
   ranges.forEach(([off, len], i) => {
@@ -94,11 +94,11 @@ export function reduceSumDispatches(gpu: Gpu, args: ReduceSumArgs): Dispatch[] {
   if (!args.out?.buffer || !Number.isInteger(outOffset) || outOffset < 0 || (outOffset + 1) * 4 > args.out.buffer.size) {
     throw new ShapeError(`${label}: 'out' needs 1 element at offset ${outOffset}; its buffer holds ${(args.out?.buffer?.size ?? 0) / 4}`);
   }
-  if (args.out.buffer === args.x) throw new ShapeError(`${label}: 'out' must not share a buffer with 'x'`);
+  if (args.out.buffer === args.x) throw new ArgumentError(`${label}: 'out' must not share a buffer with 'x'`);
   const alpha = args.alpha ?? 1;
-  if (!Number.isFinite(alpha)) throw new ShapeError(`${label}: alpha must be finite, got ${alpha}`);
+  if (!Number.isFinite(alpha)) throw new ArgumentError(`${label}: alpha must be finite, got ${alpha}`);
   const clamp = args.clampValue !== undefined;
-  if (clamp && !(args.clampValue! >= 0)) throw new ShapeError(`${label}: clampValue must be ≥ 0, got ${args.clampValue}`);
+  if (clamp && !(args.clampValue! >= 0)) throw new ArgumentError(`${label}: clampValue must be ≥ 0, got ${args.clampValue}`);
   const square = !!args.square;
 
   const transient: GPUBuffer[] = [];
@@ -123,7 +123,7 @@ export function reduceSumDispatches(gpu: Gpu, args: ReduceSumArgs): Dispatch[] {
     let partials = args.partials;
     if (partials) {
       if (partials.size < scratchLen * 4) throw new ShapeError(`${label}: 'partials' holds ${partials.size / 4} elements, needs ${scratchLen}`);
-      if (partials === args.x || partials === args.out.buffer) throw new ShapeError(`${label}: 'partials' must not be 'x' or 'out'`);
+      if (partials === args.x || partials === args.out.buffer) throw new ArgumentError(`${label}: 'partials' must not be 'x' or 'out'`);
     } else {
       partials = gpu.pool.acquire(scratchLen * 4, TENSOR_USAGE, `${label}.partials`);
       transient.push(partials);
@@ -149,8 +149,8 @@ export function reduceSumDispatches(gpu: Gpu, args: ReduceSumArgs): Dispatch[] {
  * @throws ShapeError when `x` is not a live tensor.
  */
 export function reduceSum(gpu: Gpu, x: Tensor, opts: { square?: boolean; alpha?: number } = {}): Tensor {
-  expectRank('reduceSum', 'x', x, [1, 2, 3, 4, 5, 6]);
-  if (opts.alpha !== undefined && !Number.isFinite(opts.alpha)) throw new ShapeError(`reduceSum: alpha must be finite, got ${opts.alpha}`);
+  expectRank('reduceSum', 'x', x, [1, 2, 3, 4, 5, 6], gpu);
+  if (opts.alpha !== undefined && !Number.isFinite(opts.alpha)) throw new ArgumentError(`reduceSum: alpha must be finite, got ${opts.alpha}`);
   const out = Tensor.empty(gpu, [1], 'reduceSum.out');
   gpu.run(reduceSumDispatches(gpu, { x: x.buffer, n: x.size, out: { buffer: out.buffer }, square: opts.square, alpha: opts.alpha }));
   return out;

@@ -30,12 +30,13 @@
 //     barriers per row instead of a tree reduction per softmax statistic.
 import type { Gpu } from '../gpu/device.js';
 import type { Dispatch } from '../gpu/dispatch.js';
-import { ShapeError, fmtShape } from '../gpu/errors.js';
+import { DestroyedError, ArgumentError, ShapeError, fmtShape } from '../gpu/errors.js';
 import { TENSOR_USAGE } from '../gpu/flags.js';
 import type { BufferView } from '../nn/parameters.js';
 import { gemmDispatches, type GemmArgs, type MatrixView } from './matmul.js';
 import { columnSumDispatch } from './columnSum.js';
 import { grid2d } from './grid.js';
+import { pushAll } from '../util/arrays.js';
 
 /**
  * Score function of RNN attention: Luong `'dot'` (h_tᵀ·h̄_s) or `'general'` (h_tᵀ·W·h̄_s), or
@@ -251,14 +252,14 @@ export class RnnAttentionPlan {
    */
   constructor(private readonly gpu: Gpu, cfg: RnnAttentionConfig, tuning: RnnAttentionTuning = {}) {
     const label = 'RnnAttentionPlan';
-    if (!SCORES.includes(cfg.score)) throw new ShapeError(`${label}: score must be one of ${SCORES.join(', ')}, got '${cfg.score}'`);
+    if (!SCORES.includes(cfg.score)) throw new ArgumentError(`${label}: score must be one of ${SCORES.join(', ')}, got '${cfg.score}'`);
     const dims: Record<string, number | undefined> = { batch: cfg.batch, seqLenQ: cfg.seqLenQ, seqLenS: cfg.seqLenS, queryDim: cfg.queryDim, keyDim: cfg.keyDim };
     if (cfg.score === 'additive') dims.attnDim = cfg.attnDim;
     for (const [k, v] of Object.entries(dims)) {
       if (!Number.isInteger(v) || (v as number) <= 0) throw new ShapeError(`${label}: ${k} must be a positive integer, got ${v}${k === 'attnDim' ? " (the additive score needs attnDim)" : ''}`);
     }
     if (cfg.score === 'dot' && cfg.queryDim !== cfg.keyDim) {
-      throw new ShapeError(`${label}: the dot score needs queryDim === keyDim, got queryDim ${cfg.queryDim} and keyDim ${cfg.keyDim} (use 'general' or 'additive')`);
+      throw new ArgumentError(`${label}: the dot score needs queryDim === keyDim, got queryDim ${cfg.queryDim} and keyDim ${cfg.keyDim} (use 'general' or 'additive')`);
     }
     const A = cfg.score === 'additive' ? (cfg.attnDim as number) : 0;
     this.cfg = { ...cfg, attnDim: A };
@@ -395,11 +396,11 @@ export class RnnAttentionPlan {
     const additive = score === 'additive';
     const out: Dispatch[] = [];
     // Recompute K' (and Q' for all steps).
-    out.push(...this.keyProjection(a.keys, a.params));
+    pushAll(out, this.keyProjection(a.keys, a.params));
     const qp = this.queryScratch(a.query);
     const kp = score === 'dot' ? a.keys : this.keyScratch(a.keys);
     if (additive) {
-      out.push(...this.rowGemm({ ...a.query, width: Hq }, { ...qp, width: A }, Tq, this.weight(a.params['query_proj.weight'], Hq), Hq, true, undefined, 'rnnAttention.queryProj'));
+      pushAll(out, this.rowGemm({ ...a.query, width: Hq }, { ...qp, width: A }, Tq, this.weight(a.params['query_proj.weight'], Hq), Hq, true, undefined, 'rnnAttention.queryProj'));
     }
     // dQ' and dK' scratch in the row order of the query / keys views (one GEMM each for the products with the weights).
     const dQp: SeqView = { buffer: work, offset: this.layout.dQp, ...mirrorStrides(a.query, B, Tq, Hq, P) };
@@ -447,30 +448,30 @@ export class RnnAttentionPlan {
     const dS: MatrixView = { buffer: work, offset: 0, ld: Ts, batchStride: Tq * Ts };
     if (!fuseRows && !additive) {
       // dh (+)= dS·h̄ (dot) or dS·K' (general)
-      out.push(...this.gemm({ M: Tq, N: Hq, K: Ts, batch: B, a: dS, b: this.mat(kp, Ts, Hq), c: this.mat(a.dQuery, Tq, Hq), beta: a.dQuery.accumulate ? 1 : undefined, label: 'rnnAttention.dQuery' }));
+      pushAll(out, this.gemm({ M: Tq, N: Hq, K: Ts, batch: B, a: dS, b: this.mat(kp, Ts, Hq), c: this.mat(a.dQuery, Tq, Hq), beta: a.dQuery.accumulate ? 1 : undefined, label: 'rnnAttention.dQuery' }));
     }
     if (!fuseKeys) {
       // dh̄ (+)= αᵀ·dc; dot: dh̄ += dSᵀ·h; general: dK' = dSᵀ·h
-      out.push(...this.gemm({ M: Ts, N: Hk, K: Tq, batch: B, transposeA: true, a: this.mat(a.alpha, Tq, Ts), b: this.mat(a.dContext, Tq, Hk), c: this.mat(a.dKeys, Ts, Hk), beta: a.dKeys.accumulate ? 1 : undefined, label: 'rnnAttention.dKeys.context' }));
+      pushAll(out, this.gemm({ M: Ts, N: Hk, K: Tq, batch: B, transposeA: true, a: this.mat(a.alpha, Tq, Ts), b: this.mat(a.dContext, Tq, Hk), c: this.mat(a.dKeys, Ts, Hk), beta: a.dKeys.accumulate ? 1 : undefined, label: 'rnnAttention.dKeys.context' }));
       if (score !== 'additive') {
         const c = score === 'dot' ? this.mat(a.dKeys, Ts, Hk) : this.mat(dKp, Ts, Hq);
-        out.push(...this.gemm({ M: Ts, N: Hq, K: Tq, batch: B, transposeA: true, a: dS, b: this.mat(a.query, Tq, Hq), c, beta: score === 'dot' ? 1 : undefined, label: score === 'dot' ? 'rnnAttention.dKeys.score' : 'rnnAttention.dKeysProj' }));
+        pushAll(out, this.gemm({ M: Ts, N: Hq, K: Tq, batch: B, transposeA: true, a: dS, b: this.mat(a.query, Tq, Hq), c, beta: score === 'dot' ? 1 : undefined, label: score === 'dot' ? 'rnnAttention.dKeys.score' : 'rnnAttention.dKeysProj' }));
       }
     }
     const dKeys: Rows = { ...a.dKeys, width: Hk };
     if (score === 'general') {
       const W = a.params.weight;
       // dh̄ += dK'·W, dW = dK'ᵀ·h̄.
-      out.push(...this.rowGemm({ ...dKp, width: Hq }, dKeys, Ts, { buffer: W.buffer, offset: W.offset, ld: Hk }, Hq, false, 1, 'rnnAttention.dKeys.score'));
-      out.push(...this.weightGrad(dKp, a.keys, Ts, Hq, Hk, a.grads.weight, 'rnnAttention.dWeight'));
+      pushAll(out, this.rowGemm({ ...dKp, width: Hq }, dKeys, Ts, { buffer: W.buffer, offset: W.offset, ld: Hk }, Hq, false, 1, 'rnnAttention.dKeys.score'));
+      pushAll(out, this.weightGrad(dKp, a.keys, Ts, Hq, Hk, a.grads.weight, 'rnnAttention.dWeight'));
     } else if (additive) {
       const W1 = a.params['query_proj.weight'];
       const W2 = a.params['key_proj.weight'];
       // dh (+)= dQ'·W1, dh̄ += dK'·W2, dW1 = dQ'ᵀ·h, dW2 = dK'ᵀ·h̄, dv = Σ dv rows.
-      out.push(...this.rowGemm({ ...dQp, width: A }, { ...a.dQuery, width: Hq }, Tq, { buffer: W1.buffer, offset: W1.offset, ld: Hq }, A, false, a.dQuery.accumulate ? 1 : undefined, 'rnnAttention.dQuery'));
-      out.push(...this.rowGemm({ ...dKp, width: A }, dKeys, Ts, { buffer: W2.buffer, offset: W2.offset, ld: Hk }, A, false, 1, 'rnnAttention.dKeys.score'));
-      out.push(...this.weightGrad(dQp, a.query, Tq, A, Hq, a.grads['query_proj.weight'], 'rnnAttention.dQueryProj'));
-      out.push(...this.weightGrad(dKp, a.keys, Ts, A, Hk, a.grads['key_proj.weight'], 'rnnAttention.dKeyProj'));
+      pushAll(out, this.rowGemm({ ...dQp, width: A }, { ...a.dQuery, width: Hq }, Tq, { buffer: W1.buffer, offset: W1.offset, ld: Hq }, A, false, a.dQuery.accumulate ? 1 : undefined, 'rnnAttention.dQuery'));
+      pushAll(out, this.rowGemm({ ...dKp, width: A }, dKeys, Ts, { buffer: W2.buffer, offset: W2.offset, ld: Hk }, A, false, 1, 'rnnAttention.dKeys.score'));
+      pushAll(out, this.weightGrad(dQp, a.query, Tq, A, Hq, a.grads['query_proj.weight'], 'rnnAttention.dQueryProj'));
+      pushAll(out, this.weightGrad(dKp, a.keys, Ts, A, Hk, a.grads['key_proj.weight'], 'rnnAttention.dKeyProj'));
       out.push(columnSumDispatch(this.gpu, { rows: B * Tq, cols: A, x: { buffer: work, offset: this.layout.dvRows, ld: A }, y: { buffer: a.grads.v.buffer, offset: a.grads.v.offset }, label: 'rnnAttention.dv' }));
     }
     return out;
@@ -532,7 +533,7 @@ export class RnnAttentionPlan {
     const out: Dispatch[] = [];
     for (let i = 0; i < batch; i++) {
       const at = (m: MatrixView): MatrixView => ({ buffer: m.buffer, offset: (m.offset ?? 0) + i * (m.batchStride ?? 0), ld: m.ld });
-      out.push(...this.gemm({ M, N, K, transposeA: true, a: at(mats[0]), b: at(mats[1]), c, beta: i > 0 ? 1 : undefined, label: batch > 1 ? `${label}.b${i}` : label }));
+      pushAll(out, this.gemm({ M, N, K, transposeA: true, a: at(mats[0]), b: at(mats[1]), c, beta: i > 0 ? 1 : undefined, label: batch > 1 ? `${label}.b${i}` : label }));
     }
     return out;
   }
@@ -555,7 +556,7 @@ export class RnnAttentionPlan {
   }
 
   private assertLive(label: string): void {
-    if (this.destroyed) throw new ShapeError(`${label}: this RnnAttentionPlan was destroyed`);
+    if (this.destroyed) throw new DestroyedError(`${label}: this RnnAttentionPlan was destroyed`);
   }
 
   /** Checks a [batch, T, width] view: integer offset/strides, rows that do not overlap (outputs), inside its buffer. */
@@ -606,13 +607,13 @@ export class RnnAttentionPlan {
     const outs = Object.entries(outputs);
     for (const [o, ob] of outs) {
       for (const [i, ib] of Object.entries(inputs)) {
-        if (ib && ob === ib) throw new ShapeError(`${label}: '${o}' shares its buffer with '${i}'; an output must be in a buffer that the dispatch writing it does not read`);
+        if (ib && ob === ib) throw new ArgumentError(`${label}: '${o}' shares its buffer with '${i}'; an output must be in a buffer that the dispatch writing it does not read`);
       }
     }
     if (eachOther) {
       for (let x = 0; x < outs.length; x++)
         for (let y = x + 1; y < outs.length; y++) {
-          if (outs[x][1] === outs[y][1]) throw new ShapeError(`${label}: '${outs[x][0]}' and '${outs[y][0]}' share a buffer; they are written by the same dispatch and must be separate buffers`);
+          if (outs[x][1] === outs[y][1]) throw new ArgumentError(`${label}: '${outs[x][0]}' and '${outs[y][0]}' share a buffer; they are written by the same dispatch and must be separate buffers`);
         }
     }
   }

@@ -1,6 +1,6 @@
 import type { Gpu } from '../gpu/device.js';
 import type { Dispatch } from '../gpu/dispatch.js';
-import { ShapeError } from '../gpu/errors.js';
+import { ArgumentError, ShapeError } from '../gpu/errors.js';
 import { Tensor, expectRank, expectShape } from '../tensor.js';
 import { grid2d } from './grid.js';
 
@@ -42,7 +42,7 @@ export function softmaxDispatch(gpu: Gpu, args: SoftmaxArgs): Dispatch {
   for (const [name, v] of [['x', args.x], ['y', args.y]] as const) {
     if (((v.offset ?? 0) + rows * cols) * 4 > v.buffer.size) throw new ShapeError(`${label}: buffer '${name}' is smaller than ${rows}×${cols} from its offset`);
   }
-  if (args.x.buffer === args.y.buffer) throw new ShapeError(`${label}: 'y' must not share a buffer with 'x'`);
+  if (args.x.buffer === args.y.buffer) throw new ArgumentError(`${label}: 'y' must not share a buffer with 'x'`);
   const { gridX, workgroups } = grid2d(gpu, rows, label);
   const params = gpu.uniform('softmax.wgsl', 'params', {
     rows, cols, offsetX: args.x.offset ?? 0, offsetY: args.y.offset ?? 0, gridX,
@@ -65,11 +65,11 @@ export function softmaxDispatch(gpu: Gpu, args: SoftmaxArgs): Dispatch {
  * @throws ShapeError when `x` is not a live tensor or `out` has another shape or is `x`.
  */
 export function softmax(gpu: Gpu, x: Tensor, opts: { out?: Tensor } = {}): Tensor {
-  expectRank('softmax', 'x', x, [1, 2, 3, 4, 5, 6]);
+  expectRank('softmax', 'x', x, [1, 2, 3, 4, 5, 6], gpu);
   const cols = x.shape[x.shape.length - 1];
   if (opts.out) {
-    expectShape('softmax', 'out', opts.out, x.shape);
-    if (opts.out === x) throw new ShapeError("softmax: 'out' must not be 'x'");
+    expectShape('softmax', 'out', opts.out, x.shape, '', gpu);
+    if (opts.out === x) throw new ArgumentError("softmax: 'out' must not be 'x'");
   }
   const y = opts.out ?? Tensor.empty(gpu, x.shape, 'softmax.out');
   gpu.run([softmaxDispatch(gpu, { rows: x.size / cols, cols, x: { buffer: x.buffer }, y: { buffer: y.buffer } })]);

@@ -12,18 +12,22 @@
 // dX = dP·W (accumulated with β = 1 when one tensor feeds several roles).
 import type { Gpu } from '../gpu/device.js';
 import { encodeDispatches, type Dispatch } from '../gpu/dispatch.js';
-import { ShapeError, fmtShape } from '../gpu/errors.js';
+import { ArgumentError, ShapeError, fmtShape } from '../gpu/errors.js';
 import { TENSOR_USAGE } from '../gpu/flags.js';
 import { gemmDispatches } from '../kernels/matmul.js';
 import { columnSumDispatch } from '../kernels/columnSum.js';
 import { ATTENTION_MAX_HEAD_DIM, attentionBackwardDispatches, attentionDispatch, checkAttentionDims, projectionView } from '../kernels/attention.js';
 import { checkBindingSizes } from '../gpu/limits.js';
-import { readParameter, type NamedTensor, type StateDict } from '../io/stateDict.js';
+import type { NamedTensor, StateDict } from '../io/stateDict.js';
 import { saveCheckpoint, loadCheckpoint, type CheckpointHost } from '../io/checkpoint.js';
 import { Tensor, expectRank, expectShape } from '../tensor.js';
 import { rng } from '../util/random.js';
-import { ParameterStore } from './parameters.js';
-import { assertSameDevice, isSnapshot, readParameters, type ModelSnapshot } from './recovery.js';
+import { ParameterStore, checkParameters } from './parameters.js';
+import { dryRun, isSnapshot, readParameters, type ModelSnapshot } from './recovery.js';
+import { Lifecycle } from './lifecycle.js';
+import { PlanCache } from '../util/planCache.js';
+import { checkOptions } from '../util/options.js';
+import { pushAll } from '../util/arrays.js';
 
 /** Constructor options (PyTorch's `embed_dim`, `num_heads`). */
 export interface MultiHeadAttentionOptions {
@@ -104,7 +108,6 @@ export interface MultiHeadAttentionGradients {
   dValue: Tensor;
 }
 
-const MAX_PLANS = 8;
 const ROLE_NAMES = ['query', 'key', 'value'] as const;
 
 /**
@@ -228,7 +231,7 @@ export class MultiHeadAttentionPlan {
     };
     const take = (ds: Dispatch[], into: Dispatch[]) => {
       for (const x of ds) {
-        this.owned.push(...(x.transient ?? []));
+        pushAll(this.owned, x.transient ?? []);
         into.push({ ...x, transient: undefined });
       }
     };
@@ -379,10 +382,10 @@ export class MultiHeadAttention {
   lastRun: MultiHeadAttentionStats | null = null;
   private readonly ownsStore: boolean;
   private readonly seed: number;
-  private plans = new Map<string, MultiHeadAttentionPlan>();
-  private destroyed = false;
-  /** `gpu.generation` of the device the layer's buffers are on (see {@link MultiHeadAttention.recover}). */
-  private generation: number;
+  /** Plans per key (shapes, masks, sharing, training), LRU (src/util/planCache.ts). */
+  private plans = new PlanCache<MultiHeadAttentionPlan>();
+  /** Call order, destroy, device checks (src/nn/lifecycle.ts). */
+  private readonly life: Lifecycle;
   private lastSnapshot: ModelSnapshot | null = null;
 
   /**
@@ -394,14 +397,17 @@ export class MultiHeadAttention {
    *   numHeads, or the head dimension exceeds {@link ATTENTION_MAX_HEAD_DIM}.
    */
   constructor(readonly gpu: Gpu, opts: MultiHeadAttentionOptions) {
-    if (!opts || typeof opts !== 'object') throw new ShapeError('MultiHeadAttention: options { embedDim, numHeads } are required');
-    this.embedDim = positiveInt('MultiHeadAttention: embedDim', opts.embedDim);
-    this.numHeads = positiveInt('MultiHeadAttention: numHeads', opts.numHeads);
+    if (opts === undefined || opts === null) throw new ArgumentError('MultiHeadAttention: options { embedDim, numHeads } are required');
+    opts = checkOptions<MultiHeadAttentionOptions>('MultiHeadAttention', 'options', opts, {
+      embedDim: { type: 'int', min: 1, required: true }, numHeads: { type: 'int', min: 1, required: true }, seed: { type: 'number' }, store: { type: 'object' }, prefix: { type: 'string' },
+    }) as MultiHeadAttentionOptions;
+    this.embedDim = opts.embedDim;
+    this.numHeads = opts.numHeads;
     if (this.embedDim % this.numHeads !== 0) throw new ShapeError(`MultiHeadAttention: embedDim (${this.embedDim}) must be divisible by numHeads (${this.numHeads})`);
     this.headDim = this.embedDim / this.numHeads;
     if (this.headDim > ATTENTION_MAX_HEAD_DIM) throw new ShapeError(`MultiHeadAttention: headDim = embedDim / numHeads = ${this.headDim} exceeds ${ATTENTION_MAX_HEAD_DIM}; use more heads`);
     this.seed = opts.seed ?? 0;
-    this.generation = gpu.generation;
+    this.life = new Lifecycle(gpu, 'MultiHeadAttention');
     this.ownsStore = !opts.store;
     this.store = opts.store ?? new ParameterStore(gpu);
     this.prefix = opts.prefix ?? '';
@@ -426,12 +432,12 @@ export class MultiHeadAttention {
     const rand = rng(seed);
     const E = this.embedDim;
     const u = (n: number, bound: number) => Float32Array.from({ length: n }, () => (2 * rand() - 1) * bound);
-    this.loadStateDict({
+    this.writeParameters(this.checkStateDict('MultiHeadAttention.resetParameters', {
       in_proj_weight: { shape: [3 * E, E], data: u(3 * E * E, Math.sqrt(6 / (E + 3 * E))) },
       in_proj_bias: { shape: [3 * E], data: new Float32Array(3 * E) },
       'out_proj.weight': { shape: [E, E], data: u(E * E, 1 / Math.sqrt(E)) },
       'out_proj.bias': { shape: [E], data: new Float32Array(E) },
-    });
+    }, true));
   }
 
   /**
@@ -441,18 +447,23 @@ export class MultiHeadAttention {
    * unless `strict` is false.
    * @param dict - `in_proj_weight`, `in_proj_bias`, `out_proj.weight`, `out_proj.bias` (a PyTorch
    *   `nn.MultiheadAttention` state_dict).
+   * @param opts - `strict` (default true): reject keys that are not parameters of this model.
    * @throws ShapeError naming the key when one is missing, has the wrong shape or a non-finite
    *   value, or is unknown (with `strict`); the layer is unchanged then.
    */
-  loadStateDict(dict: StateDict, { strict = true }: { strict?: boolean } = {}): void {
-    this.assertAlive();
-    if (!dict || typeof dict !== 'object') throw new ShapeError('MultiHeadAttention.loadStateDict: expected an object of named parameters');
-    const shapes = this.parameterShapes();
-    const values = new Map(shapes.map(({ name, shape }) => [name, readParameter(dict, name, shape)]));
-    if (strict) {
-      const extra = Object.keys(dict).filter((k) => !values.has(k));
-      if (extra.length) throw new ShapeError(`MultiHeadAttention.loadStateDict: unexpected key(s) ${extra.map((k) => `'${k}'`).join(', ')}; expected ${shapes.map((s) => s.name).join(', ')}`);
-    }
+  loadStateDict(dict: StateDict, opts: { strict?: boolean } = {}): void {
+    const where = 'MultiHeadAttention.loadStateDict';
+    this.assertAlive(where);
+    const { strict = true } = checkOptions<{ strict: boolean }>(where, 'opts', opts, { strict: { type: 'boolean' } });
+    const values = this.checkStateDict(where, dict, strict);
+    this.life.defer(() => this.writeParameters(values));
+  }
+
+  private checkStateDict(where: string, dict: StateDict, strict: boolean): Map<string, Float32Array> {
+    return checkParameters(where, dict, this.parameterShapes(), strict);
+  }
+
+  private writeParameters(values: Map<string, Float32Array>): void {
     for (const [name, data] of values) this.store.write(this.prefix + name, data);
   }
 
@@ -461,8 +472,7 @@ export class MultiHeadAttention {
    * numHeads in the metadata (layout: src/io/checkpoint.ts). Reads back from the GPU.
    */
   saveCheckpoint(): Promise<Uint8Array> {
-    this.assertAlive();
-    return saveCheckpoint(this.checkpointHost());
+    return this.life.call('MultiHeadAttention.saveCheckpoint', () => saveCheckpoint(this.checkpointHost()));
   }
 
   /**
@@ -472,8 +482,9 @@ export class MultiHeadAttention {
    * @param file - The bytes of a `.safetensors` checkpoint.
    */
   loadCheckpoint(file: ArrayBuffer | Uint8Array): void {
-    this.assertAlive();
-    loadCheckpoint(this.checkpointHost(), file);
+    this.assertAlive('MultiHeadAttention.loadCheckpoint');
+    loadCheckpoint(dryRun(this.checkpointHost()), file);
+    this.life.defer(() => loadCheckpoint(this.checkpointHost(), file));
   }
 
   private checkpointHost(): CheckpointHost {
@@ -484,24 +495,18 @@ export class MultiHeadAttention {
       store: this.store,
       prefix: this.prefix,
       names: this.parameterShapes().map((p) => p.name),
-      loadStateDict: (dict) => this.loadStateDict(dict),
+      loadStateDict: (dict) => this.writeParameters(this.checkStateDict('MultiHeadAttention.loadCheckpoint', dict, true)),
     };
   }
 
   /** The parameters under PyTorch's names and shapes (read back from the GPU). */
-  async stateDict(): Promise<Record<string, NamedTensor>> {
-    this.assertAlive();
-    const out: Record<string, NamedTensor> = {};
-    for (const { name, shape } of this.parameterShapes()) out[name] = { shape, data: await this.store.read(this.prefix + name) };
-    return out;
+  stateDict(): Promise<Record<string, NamedTensor>> {
+    return this.life.call('MultiHeadAttention.stateDict', () => readParameters(this.store, this.prefix));
   }
 
   /** The parameter gradients left by the last {@link forwardBackward}, by PyTorch name. */
-  async gradients(): Promise<Record<string, NamedTensor>> {
-    this.assertAlive();
-    const out: Record<string, NamedTensor> = {};
-    for (const { name, shape } of this.parameterShapes()) out[name] = { shape, data: await this.store.readGrad(this.prefix + name) };
-    return out;
+  gradients(): Promise<Record<string, NamedTensor>> {
+    return this.life.call('MultiHeadAttention.gradients', () => readParameters(this.store, this.prefix, true));
   }
 
   /**
@@ -511,7 +516,7 @@ export class MultiHeadAttention {
    *   seqLenK.
    */
   plan(key: MultiHeadAttentionPlanKey): MultiHeadAttentionPlan {
-    this.assertAlive();
+    this.assertAlive('MultiHeadAttention.plan');
     const full: Required<MultiHeadAttentionPlanKey> = {
       batch: positiveInt('MultiHeadAttention.plan: batch', key.batch),
       seqLenQ: positiveInt('MultiHeadAttention.plan: seqLenQ', key.seqLenQ),
@@ -523,17 +528,7 @@ export class MultiHeadAttention {
     };
     if (full.causal && full.seqLenQ > full.seqLenK) throw new ShapeError(`MultiHeadAttention: a causal mask needs seqLenQ ≤ seqLenK, got ${full.seqLenQ} > ${full.seqLenK}`);
     const id = `${full.batch}x${full.seqLenQ}x${full.seqLenK}|m${+full.keyPaddingMask}c${+full.causal}|${full.sharing.join('')}|t${+full.training}`;
-    let plan = this.plans.get(id);
-    if (!plan) {
-      plan = new MultiHeadAttentionPlan(this.gpu, this.embedDim, this.numHeads, this.store, this.prefix, full);
-      if (this.plans.size >= MAX_PLANS) {
-        const [oldKey, old] = this.plans.entries().next().value as [string, MultiHeadAttentionPlan];
-        old.destroy();
-        this.plans.delete(oldKey);
-      }
-      this.plans.set(id, plan);
-    }
-    return plan;
+    return this.plans.get(id, () => new MultiHeadAttentionPlan(this.gpu, this.embedDim, this.numHeads, this.store, this.prefix, full));
   }
 
   /**
@@ -555,7 +550,7 @@ export class MultiHeadAttention {
    * ```
    */
   forward(query: Tensor, key: Tensor, value: Tensor, opts: MultiHeadAttentionCallOptions = {}): Tensor {
-    this.assertAlive();
+    this.assertAlive('MultiHeadAttention.forward');
     const c = this.checkCall('MultiHeadAttention.forward', query, key, value, opts);
     const plan = this.plan({ ...c.planKey, training: false });
     const output = Tensor.empty(this.gpu, [c.B, c.Tq, this.embedDim], 'mha.output');
@@ -583,10 +578,10 @@ export class MultiHeadAttention {
    * @throws ShapeError as {@link MultiHeadAttention.forward}, and when `dOutput` has another shape.
    */
   forwardBackward(query: Tensor, key: Tensor, value: Tensor, dOutput: Tensor, opts: MultiHeadAttentionCallOptions = {}): MultiHeadAttentionGradients {
-    this.assertAlive();
+    this.assertAlive('MultiHeadAttention.forwardBackward');
     const op = 'MultiHeadAttention.forwardBackward';
     const c = this.checkCall(op, query, key, value, opts);
-    expectShape(op, 'dOutput', dOutput, [c.B, c.Tq, this.embedDim], "[batch, seqLenQ, embedDim], the output's shape");
+    expectShape(op, 'dOutput', dOutput, [c.B, c.Tq, this.embedDim], "[batch, seqLenQ, embedDim], the output's shape", this.gpu);
     const plan = this.plan({ ...c.planKey, training: true });
     const gpu = this.gpu;
     const output = Tensor.empty(gpu, [c.B, c.Tq, this.embedDim], 'mha.output');
@@ -611,10 +606,11 @@ export class MultiHeadAttention {
    * Reads the parameters back to the CPU (one readback) and keeps them as the state
    * {@link MultiHeadAttention.recover} restores after a device loss; returns them.
    */
-  async snapshot(): Promise<ModelSnapshot> {
-    this.assertAlive();
-    this.lastSnapshot = { parameters: await readParameters(this.store, this.prefix), optimizer: null, step: 0, generation: this.gpu.generation };
-    return this.lastSnapshot;
+  snapshot(): Promise<ModelSnapshot> {
+    return this.life.call('MultiHeadAttention.snapshot', async () => {
+      this.lastSnapshot = { parameters: await readParameters(this.store, this.prefix), optimizer: null, step: 0, generation: this.gpu.generation };
+      return this.lastSnapshot;
+    });
   }
 
   /**
@@ -625,29 +621,33 @@ export class MultiHeadAttention {
    * @throws ShapeError when there is nothing to restore, `from` does not fit (checked before
    *   anything changes), or the layer shares a model's store.
    */
-  async recover(from?: ModelSnapshot | StateDict): Promise<void> {
-    if (this.destroyed) throw new ShapeError('MultiHeadAttention: this layer was destroyed');
-    if (!this.ownsStore) throw new ShapeError("MultiHeadAttention.recover: this layer shares a model's store; call the model's recover()");
-    const source = from ?? this.lastSnapshot;
-    if (!source) throw new ShapeError('MultiHeadAttention.recover: nothing to restore: call snapshot() while the device works, or pass a snapshot or a state dict');
-    const dict: StateDict = isSnapshot(source) ? source.parameters : source;
-    for (const { name, shape } of this.parameterShapes()) readParameter(dict, name, shape);
-    await this.gpu.recover();
-    for (const p of this.plans.values()) p.destroy();
-    this.plans.clear();
-    this.store.destroy();
-    this.store.allocate();
-    this.generation = this.gpu.generation;
-    this.loadStateDict(dict);
+  recover(from?: ModelSnapshot | StateDict): Promise<void> {
+    const where = 'MultiHeadAttention.recover';
+    return this.life.call(where, async () => {
+      if (!this.ownsStore) throw new ArgumentError(`${where}: this layer shares a model's store; call the model's recover()`);
+      const source = from ?? this.lastSnapshot;
+      if (!source) throw new ArgumentError(`${where}: nothing to restore: call snapshot() while the device works, or pass a snapshot or a state dict`);
+      const values = this.checkStateDict(where, isSnapshot(source) ? source.parameters : source, true);
+      await this.gpu.recover();
+      this.plans.clear();
+      this.store.destroy();
+      this.store.allocate();
+      this.life.generation = this.gpu.generation;
+      this.writeParameters(values);
+    }, { deviceCheck: false });
   }
 
   /** Releases every GPU buffer of the layer (plans, and the parameters if it owns its store). */
   destroy(): void {
-    if (this.destroyed) return;
-    for (const p of this.plans.values()) p.destroy();
-    this.plans.clear();
-    if (this.ownsStore) this.store.destroy();
-    this.destroyed = true;
+    this.life.destroy(() => {
+      this.plans.clear();
+      if (this.ownsStore) this.store.destroy();
+    });
+  }
+
+  /** @internal Host-side counters and caches (see SequenceModel.debugState). */
+  debugState(): Record<string, unknown> {
+    return { plans: this.plans.keys(), lastRun: this.lastRun };
   }
 
   private encodeInputs(encoder: GPUCommandEncoder, plan: MultiHeadAttentionPlan, tensors: Tensor[], mask: Tensor | undefined): void {
@@ -658,16 +658,16 @@ export class MultiHeadAttention {
   /** Validates a call's tensors before any GPU work; returns the shapes, distinct inputs and plan key. */
   private checkCall(op: string, query: Tensor, key: Tensor, value: Tensor, opts: MultiHeadAttentionCallOptions) {
     const E = this.embedDim;
-    if (!opts || typeof opts !== 'object') throw new ShapeError(`${op}: options must be an object { keyPaddingMask?, causal? }`);
+    opts = checkOptions<MultiHeadAttentionCallOptions>(op, 'opts', opts, { keyPaddingMask: { type: 'object' }, causal: { type: 'boolean' } });
     for (const [name, t] of [['query', query], ['key', key], ['value', value]] as const) {
-      expectRank(op, name, t, [3]);
+      expectRank(op, name, t, [3], this.gpu);
       if (t.shape[2] !== E) throw new ShapeError(`${op}: argument '${name}' has shape ${fmtShape(t.shape)}: its last dimension must be embedDim=${E} (layout [batch, seqLen, embedDim])`);
     }
     const [B, Tq] = query.shape;
     const Tk = key.shape[1];
     if (key.shape[0] !== B) throw new ShapeError(`${op}: argument 'key' has shape ${fmtShape(key.shape)}; expected [${B}, seqLenK, ${E}] (the batch of query ${fmtShape(query.shape)})`);
     if (value.shape.join() !== key.shape.join()) throw new ShapeError(`${op}: argument 'value' has shape ${fmtShape(value.shape)}; expected key's shape ${fmtShape(key.shape)}`);
-    if (opts.keyPaddingMask !== undefined) expectShape(op, 'keyPaddingMask', opts.keyPaddingMask, [B, Tk], '[batch, seqLenK], 1 keep, 0 padding');
+    if (opts.keyPaddingMask !== undefined) expectShape(op, 'keyPaddingMask', opts.keyPaddingMask, [B, Tk], '[batch, seqLenK], 1 keep, 0 padding', this.gpu);
     if (opts.causal && Tq > Tk) throw new ShapeError(`${op}: a causal mask needs seqLenQ ≤ seqLenK, got ${Tq} > ${Tk}`);
     const tensors: Tensor[] = [];
     const sharing = [query, key, value].map((t) => {
@@ -678,8 +678,7 @@ export class MultiHeadAttention {
     return { B, Tq, Tk, tensors, planKey: { batch: B, seqLenQ: Tq, seqLenK: Tk, keyPaddingMask: !!opts.keyPaddingMask, causal: !!opts.causal, sharing } };
   }
 
-  private assertAlive(): void {
-    if (this.destroyed) throw new ShapeError('MultiHeadAttention: this layer was destroyed');
-    assertSameDevice(this.gpu, this.generation, 'MultiHeadAttention');
+  private assertAlive(where = 'MultiHeadAttention'): void {
+    this.life.assertLive(where);
   }
 }

@@ -4,7 +4,8 @@
 // minStorageBufferOffsetAlignment, so kernels can bind it on its own; the gaps between
 // parameters are zero in both buffers and stay zero under every optimizer (zero gradient).
 import type { Gpu } from '../gpu/device.js';
-import { ShapeError, fmtShape } from '../gpu/errors.js';
+import { ArgumentError, ShapeError, fmtShape } from '../gpu/errors.js';
+import { show } from '../util/options.js';
 import { TENSOR_USAGE } from '../gpu/flags.js';
 import { checkBindingSize } from '../gpu/limits.js';
 import { readParameter, type NamedTensor, type StateDict } from '../io/stateDict.js';
@@ -37,8 +38,8 @@ export class ParameterStore {
 
   /** Registers a parameter (before {@link allocate}); returns its slot. */
   add(name: string, shape: number[]): ParameterSlot {
-    if (this._params) throw new ShapeError(`ParameterStore: cannot add '${name}' after the buffers were allocated`);
-    if (this.slots.has(name)) throw new ShapeError(`ParameterStore: '${name}' is registered twice`);
+    if (this._params) throw new ArgumentError(`ParameterStore: cannot add '${name}' after the buffers were allocated`);
+    if (this.slots.has(name)) throw new ArgumentError(`ParameterStore: '${name}' is registered twice`);
     const size = shape.reduce((a, b) => a * b, 1);
     const slot = { name, shape: [...shape], offset: this.end, size };
     this.end = Math.ceil((this.end + size) / this.align) * this.align;
@@ -57,7 +58,7 @@ export class ParameterStore {
 
   slot(name: string): ParameterSlot {
     const s = this.slots.get(name);
-    if (!s) throw new ShapeError(`no parameter named '${name}'; parameters: ${this.names.join(', ')}`);
+    if (!s) throw new ArgumentError(`no parameter named '${name}'; parameters: ${this.names.join(', ')}`);
     return s;
   }
 
@@ -69,7 +70,7 @@ export class ParameterStore {
   }
 
   get params(): GPUBuffer {
-    if (!this._params) throw new ShapeError('ParameterStore: allocate() was not called');
+    if (!this._params) throw new ArgumentError('ParameterStore: allocate() was not called');
     return this._params;
   }
 
@@ -135,15 +136,8 @@ export class ParameterStore {
    * @throws ShapeError naming the key that is missing, has the wrong shape or a non-finite value, or is unexpected.
    */
   checkStateDict(op: string, dict: StateDict, strict: boolean): Map<string, Float32Array> {
-    if (!dict || typeof dict !== 'object') throw new ShapeError(`${op}: expected an object of named parameters`);
-    const values = new Map(this.names.map((name) => [name, readParameter(dict, name, this.slot(name).shape)]));
-    if (strict) {
-      const extra = Object.keys(dict).filter((k) => !values.has(k));
-      if (extra.length) throw new ShapeError(`${op}: unexpected key(s) ${extra.map((k) => `'${k}'`).join(', ')}; expected ${this.names.join(', ')}`);
-    }
-    return values;
+    return checkParameters(op, dict, this.names.map((name) => ({ name, shape: this.slot(name).shape })), strict);
   }
-
 
   destroy(): void {
     for (const b of [this._params, this._grads]) if (b) this.gpu.pool.release(b);
@@ -156,4 +150,22 @@ export class ParameterStore {
     this.gpu.device.queue.writeBuffer(b, 0, new Float32Array(this.length));
     return b;
   }
+}
+
+/**
+ * Checks `dict` against named shapes before anything is written: every name present with its
+ * shape and finite values, and (with `strict`) no other key.
+ * @param op - The public entry point, for the messages.
+ * @returns The values by name, as f32.
+ * @throws ArgumentError / ShapeError naming the key that is missing, has the wrong shape or a
+ *   non-finite value, or is unexpected.
+ */
+export function checkParameters(op: string, dict: StateDict, shapes: ReadonlyArray<{ name: string; shape: readonly number[] }>, strict: boolean): Map<string, Float32Array> {
+  if (!dict || typeof dict !== 'object' || Array.isArray(dict) || ArrayBuffer.isView(dict)) throw new ArgumentError(`${op}: expected an object of named parameters, got ${show(dict)}`);
+  const values = new Map(shapes.map(({ name, shape }) => [name, readParameter(dict, name, shape)]));
+  if (strict) {
+    const extra = Object.keys(dict).filter((k) => !values.has(k));
+    if (extra.length) throw new ArgumentError(`${op}: unexpected key(s) ${extra.map((k) => `'${k}'`).join(', ')}; expected ${shapes.map((s) => s.name).join(', ')}`);
+  }
+  return values;
 }

@@ -1,7 +1,7 @@
 // RNN, LSTM and GRU layers with PyTorch's constructor options, forward() signature, state
 // shapes and state_dict names, running on the fused cell-step kernels via RecurrentPlan.
 import type { Gpu } from '../gpu/device.js';
-import { ShapeError, fmtShape } from '../gpu/errors.js';
+import { ArgumentError, ShapeError, fmtShape } from '../gpu/errors.js';
 import { TENSOR_USAGE } from '../gpu/flags.js';
 import { repackWhh, repackWhhBackward, repackWhhDispatch, repackedCols, defaultStepTile, type StepTile } from '../kernels/cellStep.js';
 import { encodeDispatches, type Dispatch } from '../gpu/dispatch.js';
@@ -9,13 +9,17 @@ import { RecurrentBackward } from '../plan/recurrentBackward.js';
 import { checkRecurrentLayerLimits } from '../plan/recurrentLimits.js';
 import { Dropout } from '../kernels/dropout.js';
 import { RecurrentPlan, checkLengths, type DirectionParams, type RunStats, type PlanOutputs } from '../plan/recurrentPlan.js';
-import { readParameter, type NamedTensor, type StateDict } from '../io/stateDict.js';
+import type { NamedTensor, StateDict } from '../io/stateDict.js';
 import { saveCheckpoint, loadCheckpoint, type CheckpointHost } from '../io/checkpoint.js';
 import { Tensor, expectRank, expectShape } from '../tensor.js';
 import { rng } from '../util/random.js';
 import { gateCount, parameterShapes, type CellKind, type RecurrentConfig } from './recurrentConfig.js';
-import { ParameterStore } from './parameters.js';
-import { assertSameDevice, isSnapshot, readParameters, type ModelSnapshot, type RecoverSource } from './recovery.js';
+import { ParameterStore, checkParameters } from './parameters.js';
+import { assertSameDevice, dryRun, isSnapshot, readParameters, type ModelSnapshot, type RecoverSource } from './recovery.js';
+import { Lifecycle } from './lifecycle.js';
+import { checkOptions, type OptionSchema } from '../util/options.js';
+import { pushAll } from '../util/arrays.js';
+import { PlanCache } from '../util/planCache.js';
 
 /** Constructor options, named as PyTorch's `nn.RNN/LSTM/GRU` arguments (camelCase). */
 export interface RecurrentOptions {
@@ -95,9 +99,24 @@ export interface RecurrentUpstream {
 export interface TrainingPlan {
   forward: RecurrentPlan;
   backward: RecurrentBackward;
+  /** Releases both halves. */
+  destroy(): void;
 }
 
-const MAX_PLANS = 8;
+/** The options of RNN / LSTM / GRU (src/util/options.ts); RNN adds `nonlinearity`. */
+const LAYER_SCHEMA: OptionSchema = {
+  inputSize: { type: 'int', min: 1, required: true },
+  hiddenSize: { type: 'int', min: 1, required: true },
+  numLayers: { type: 'int', min: 1 },
+  bias: { type: 'boolean' },
+  batchFirst: { type: 'boolean' },
+  bidirectional: { type: 'boolean' },
+  dropout: { type: 'number', min: 0 },
+  seed: { type: 'number' },
+  stepTile: { type: 'object' },
+  store: { type: 'object' },
+  prefix: { type: 'string' },
+};
 
 function positiveInt(what: string, v: unknown): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new ShapeError(`${what} must be a positive integer, got ${String(v)}`);
@@ -121,17 +140,18 @@ export class RecurrentLayer {
   readonly prefix: string;
   private readonly ownsStore: boolean;
   private params: DirectionParams[] = [];
-  private plans = new Map<string, RecurrentPlan>();
-  private trainPlans = new Map<string, TrainingPlan>();
+  /** forward() plans per (seqLen, batch, lengths), LRU (src/util/planCache.ts). */
+  private plans = new PlanCache<RecurrentPlan>();
+  /** forwardBackward() plans per (seqLen, batch, inputGrad, initialStateGrad, lengths), LRU. */
+  private trainPlans = new PlanCache<TrainingPlan>();
   private repack: Dispatch[] | null = null;
   private readonly repackOwned: GPUBuffer[] = [];
   private readonly tile: Partial<StepTile>;
   private readonly seed: number;
   /** Between-layer dropout of training plans (null when dropout is 0 or there is one layer). */
   readonly dropout: Dropout | null;
-  private destroyed = false;
-  /** `gpu.generation` of the device the layer's buffers are on (see {@link recover}). */
-  private generation: number;
+  /** Call order, destroy, device checks (src/nn/lifecycle.ts). */
+  private readonly life: Lifecycle;
   private lastSnapshot: ModelSnapshot | null = null;
 
   /**
@@ -143,12 +163,13 @@ export class RecurrentLayer {
    */
   protected constructor(readonly gpu: Gpu, cell: CellKind, opts: RecurrentOptions, nonlinearity?: 'tanh' | 'relu') {
     const name = cell.toUpperCase();
-    if (!opts || typeof opts !== 'object') throw new ShapeError(`${name}: options { inputSize, hiddenSize, ... } are required`);
+    if (opts === undefined || opts === null) throw new ArgumentError(`${name}: options { inputSize, hiddenSize, ... } are required`);
+    opts = checkOptions<RecurrentOptions>(name, 'options', opts, { ...LAYER_SCHEMA, ...(cell === 'rnn' ? { nonlinearity: { type: 'enum', values: ['tanh', 'relu'] } } : {}) }) as RecurrentOptions;
     this.config = Object.freeze({
       cell,
-      inputSize: positiveInt(`${name}: inputSize`, opts.inputSize),
-      hiddenSize: positiveInt(`${name}: hiddenSize`, opts.hiddenSize),
-      numLayers: positiveInt(`${name}: numLayers`, opts.numLayers ?? 1),
+      inputSize: opts.inputSize,
+      hiddenSize: opts.hiddenSize,
+      numLayers: opts.numLayers ?? 1,
       bias: opts.bias ?? true,
       batchFirst: opts.batchFirst ?? false,
       bidirectional: opts.bidirectional ?? false,
@@ -156,13 +177,13 @@ export class RecurrentLayer {
       dropout: opts.dropout ?? 0,
     });
     if (typeof this.config.dropout !== 'number' || !(this.config.dropout >= 0 && this.config.dropout < 1)) {
-      throw new ShapeError(`${name}: dropout must be a probability in [0, 1), got ${String(opts.dropout)}`);
+      throw new ArgumentError(`${name}: dropout must be a probability in [0, 1), got ${String(opts.dropout)}`);
     }
     checkRecurrentLayerLimits(gpu, name, this.config, opts.stepTile);
     this.dropout = this.config.dropout > 0 && this.config.numLayers > 1 ? new Dropout(gpu, { p: this.config.dropout, seed: (opts.seed ?? 0) + 0x5eed }) : null;
     this.tile = opts.stepTile ?? {};
     this.seed = opts.seed ?? 0;
-    this.generation = gpu.generation;
+    this.life = new Lifecycle(gpu, name);
     this.ownsStore = !opts.store;
     this.store = opts.store ?? new ParameterStore(gpu);
     this.prefix = opts.prefix ?? '';
@@ -190,7 +211,7 @@ export class RecurrentLayer {
       if (forgetBias && this.config.cell === 'lstm' && key.startsWith('bias_ih')) for (let j = H; j < 2 * H; j++) data[j] += forgetBias;
       init[key] = { shape, data };
     }
-    this.loadStateDict(init);
+    this.writeParameters(this.checkStateDict('resetParameters', init, true));
   }
 
   /** D: 2 when bidirectional, else 1. */
@@ -209,18 +230,25 @@ export class RecurrentLayer {
    * dict leaves the layer unchanged. Unknown keys are an error unless `strict` is false.
    * @param dict - Parameters by PyTorch name: tensors, `{ shape, data }` records or nested arrays
    *   (a `state_dict` exported as JSON or read with {@link parseSafetensors}).
+   * @param opts - `strict` (default true): reject keys that are not parameters of this model.
    * @throws ShapeError naming the key when one is missing, has the wrong shape or a non-finite
    *   value, or is unknown (with `strict`).
    */
-  loadStateDict(dict: StateDict, { strict = true }: { strict?: boolean } = {}): void {
-    this.assertAlive();
-    if (!dict || typeof dict !== 'object') throw new ShapeError('loadStateDict: expected an object of named parameters');
-    const shapes = this.parameterShapes();
-    const values = new Map(shapes.map(({ name, shape }) => [name, readParameter(dict, name, shape)]));
-    if (strict) {
-      const extra = Object.keys(dict).filter((k) => !values.has(k));
-      if (extra.length) throw new ShapeError(`loadStateDict: unexpected key(s) ${extra.map((k) => `'${k}'`).join(', ')}; expected ${shapes.map((s) => s.name).join(', ')}`);
-    }
+  loadStateDict(dict: StateDict, opts: { strict?: boolean } = {}): void {
+    const where = `${this.config.cell.toUpperCase()}.loadStateDict`;
+    this.assertAlive(where);
+    const { strict = true } = checkOptions<{ strict: boolean }>(where, 'opts', opts, { strict: { type: 'boolean' } });
+    const values = this.checkStateDict(where, dict, strict);
+    this.life.defer(() => this.writeParameters(values));
+  }
+
+  /** Every parameter of `dict` checked (present, shape, finite; nothing unknown with `strict`). */
+  private checkStateDict(where: string, dict: StateDict, strict: boolean): Map<string, Float32Array> {
+    return checkParameters(where, dict, this.parameterShapes(), strict);
+  }
+
+  /** Uploads checked parameters and the repacked W_hh. */
+  private writeParameters(values: Map<string, Float32Array>): void {
     if (this.params.length === 0) this.params = this.createDirectionParams();
     const { cell, hiddenSize: H } = this.config;
     for (const [key, data] of values) this.store.write(this.prefix + key, data);
@@ -263,8 +291,7 @@ export class RecurrentLayer {
    * class and config in the metadata (layout: src/io/checkpoint.ts). Reads back from the GPU.
    */
   saveCheckpoint(): Promise<Uint8Array> {
-    this.assertAlive();
-    return saveCheckpoint(this.checkpointHost());
+    return this.life.call(`${this.config.cell.toUpperCase()}.saveCheckpoint`, () => saveCheckpoint(this.checkpointHost()));
   }
 
   /**
@@ -273,8 +300,9 @@ export class RecurrentLayer {
    * @param file - The bytes of a `.safetensors` file.
    */
   loadCheckpoint(file: ArrayBuffer | Uint8Array): void {
-    this.assertAlive();
-    loadCheckpoint(this.checkpointHost(), file);
+    this.assertAlive(`${this.config.cell.toUpperCase()}.loadCheckpoint`);
+    loadCheckpoint(dryRun(this.checkpointHost()), file);
+    this.life.defer(() => loadCheckpoint(this.checkpointHost(), file));
   }
 
   private checkpointHost(): CheckpointHost {
@@ -285,16 +313,13 @@ export class RecurrentLayer {
       store: this.store,
       prefix: this.prefix,
       names: this.parameterShapes().map((p) => p.name),
-      loadStateDict: (dict) => this.loadStateDict(dict),
+      loadStateDict: (dict) => this.writeParameters(this.checkStateDict(`${this.config.cell.toUpperCase()}.loadCheckpoint`, dict, true)),
     };
   }
 
   /** The parameters under PyTorch's names and shapes (read back from the GPU). */
-  async stateDict(): Promise<Record<string, NamedTensor>> {
-    this.assertAlive();
-    const out: Record<string, NamedTensor> = {};
-    for (const { name, shape } of this.parameterShapes()) out[name] = { shape, data: await this.store.read(this.prefix + name) };
-    return out;
+  stateDict(): Promise<Record<string, NamedTensor>> {
+    return this.life.call(`${this.config.cell.toUpperCase()}.stateDict`, () => readParameters(this.store, this.prefix));
   }
 
   /**
@@ -316,8 +341,8 @@ export class RecurrentLayer {
    * ```
    */
   forward(input: Tensor, state: RecurrentState = {}): RecurrentOutputs {
-    this.assertAlive();
     const op = `${this.config.cell.toUpperCase()}.forward`;
+    this.assertAlive(op);
     const { T, B, outputShape, stateShape, lengths } = this.checkForward(op, input, state);
     const plan = this.plan(T, B, !!lengths);
     if (lengths) plan.writeLengths(lengths, op);
@@ -329,17 +354,17 @@ export class RecurrentLayer {
   /** Validates a forward's input and state; returns (seqLen, batch), the output shapes and the lengths (i32) if given. */
   private checkForward(op: string, input: Tensor, state: RecurrentState): { T: number; B: number; outputShape: number[]; stateShape: number[]; lengths: Int32Array | null } {
     const { inputSize, hiddenSize: H, numLayers: L, batchFirst } = this.config;
-    expectRank(op, 'input', input, [3]);
+    expectRank(op, 'input', input, [3], this.gpu);
     const [d0, d1, features] = input.shape;
     const [T, B] = batchFirst ? [d1, d0] : [d0, d1];
     if (features !== inputSize) {
       throw new ShapeError(`${op}: argument 'input' has shape ${fmtShape(input.shape)}: its last dimension must be inputSize=${inputSize} (layout ${batchFirst ? '[batch, seqLen, inputSize]' : '[seqLen, batch, inputSize]'})`);
     }
     const stateShape = [L * this.numDirections, B, H];
-    if (state.h0) expectShape(op, 'h0', state.h0, stateShape, '[numLayers·numDirections, batch, hiddenSize]');
+    if (state.h0) expectShape(op, 'h0', state.h0, stateShape, '[numLayers·numDirections, batch, hiddenSize]', this.gpu);
     if (state.c0) {
-      if (this.config.cell !== 'lstm') throw new ShapeError(`${op}: 'c0' is only for LSTM`);
-      expectShape(op, 'c0', state.c0, stateShape, '[numLayers·numDirections, batch, hiddenSize]');
+      if (this.config.cell !== 'lstm') throw new ArgumentError(`${op}: 'c0' is only for LSTM`);
+      expectShape(op, 'c0', state.c0, stateShape, '[numLayers·numDirections, batch, hiddenSize]', this.gpu);
     }
     const outputShape = batchFirst ? [B, T, this.numDirections * H] : [T, B, this.numDirections * H];
     const lengths = state.lengths === undefined ? null : checkLengths(op, state.lengths, T, B);
@@ -353,26 +378,23 @@ export class RecurrentLayer {
    * @throws ShapeError for a bidirectional layer or a batch that is not a positive integer.
    */
   createStepper(batch: number): RecurrentStepper {
-    this.assertAlive();
-    if (this.config.bidirectional) throw new ShapeError('createStepper: a bidirectional layer needs the whole sequence; use forward()');
+    this.assertAlive(`${this.config.cell.toUpperCase()}.createStepper`);
+    if (this.config.bidirectional) throw new ArgumentError('createStepper: a bidirectional layer needs the whole sequence; use forward()');
     return new RecurrentStepper(this, positiveInt('createStepper: batch', batch));
   }
 
   /** @internal The cached plan for (seqLen, batch), with per-row lengths or without. */
-  plan(seqLen: number, batch: number, lengths = false): RecurrentPlan {
-    const key = `${seqLen}x${batch}${lengths ? 'L' : ''}`;
-    let plan = this.plans.get(key);
-    if (!plan) {
-      const tile = { ...defaultStepTile(batch, this.gpu.adapterInfo.isFallbackAdapter), ...this.tile };
-      plan = new RecurrentPlan(this.gpu, this.config, this.params, seqLen, batch, tile, false, null, false, { lengths });
-      if (this.plans.size >= MAX_PLANS) {
-        const [oldKey, old] = this.plans.entries().next().value as [string, RecurrentPlan];
-        old.destroy();
-        this.plans.delete(oldKey);
-      }
-      this.plans.set(key, plan);
-    }
-    return plan;
+  plan(seqLen: number, batch: number, lengths = false, where = `${this.config.cell.toUpperCase()}.forward`): RecurrentPlan {
+    return this.plans.get(`${seqLen}x${batch}${lengths ? 'L' : ''}`, () => this.createPlan(where, seqLen, batch, lengths));
+  }
+
+  /**
+   * @internal A new forward plan for (seqLen, batch), owned by the caller (which destroys it);
+   * `where` names the public entry point in limit errors.
+   */
+  createPlan(where: string, seqLen: number, batch: number, lengths = false): RecurrentPlan {
+    const tile = { ...defaultStepTile(batch, this.gpu.adapterInfo.isFallbackAdapter), ...this.tile };
+    return new RecurrentPlan(this.gpu, this.config, this.params, seqLen, batch, tile, false, null, false, { lengths, where });
   }
 
   /** @internal Views of every (layer, direction)'s parameters, index layer·D + direction. */
@@ -383,20 +405,23 @@ export class RecurrentLayer {
   /** @internal The cached training plan (forward saving activations + backward) for (seqLen, batch). */
   trainingPlan(seqLen: number, batch: number, inputGrad = false, initialStateGrad = false, lengths = false): TrainingPlan {
     const key = `${seqLen}x${batch}x${inputGrad ? 1 : 0}${initialStateGrad ? 1 : 0}${lengths ? 'L' : ''}`;
-    let plan = this.trainPlans.get(key);
-    if (!plan) {
-      const tile = { ...defaultStepTile(batch, this.gpu.adapterInfo.isFallbackAdapter), ...this.tile };
-      const forward = new RecurrentPlan(this.gpu, this.config, this.params, seqLen, batch, tile, true, this.dropout, false, { lengths });
-      plan = { forward, backward: new RecurrentBackward(this.gpu, this.config, this.params, this.store, forward, { inputGrad, initialStateGrad, dropout: this.dropout }) };
-      if (this.trainPlans.size >= MAX_PLANS) {
-        const [oldKey, old] = this.trainPlans.entries().next().value as [string, TrainingPlan];
-        old.forward.destroy();
-        old.backward.destroy();
-        this.trainPlans.delete(oldKey);
-      }
-      this.trainPlans.set(key, plan);
+    return this.trainPlans.get(key, () => this.createTrainingPlan(`${this.config.cell.toUpperCase()}.forwardBackward`, seqLen, batch, { inputGrad, initialStateGrad, lengths }));
+  }
+
+  /**
+   * @internal A new training plan (forward saving activations + backward) owned by the caller;
+   * nothing stays allocated if building it throws.
+   */
+  createTrainingPlan(where: string, seqLen: number, batch: number, { inputGrad = false, initialStateGrad = false, lengths = false } = {}): TrainingPlan {
+    const tile = { ...defaultStepTile(batch, this.gpu.adapterInfo.isFallbackAdapter), ...this.tile };
+    const forward = new RecurrentPlan(this.gpu, this.config, this.params, seqLen, batch, tile, true, this.dropout, false, { lengths, where });
+    try {
+      const backward = new RecurrentBackward(this.gpu, this.config, this.params, this.store, forward, { inputGrad, initialStateGrad, dropout: this.dropout });
+      return { forward, backward, destroy: () => { forward.destroy(); backward.destroy(); } };
+    } catch (e) {
+      forward.destroy();
+      throw e;
     }
-    return plan;
   }
 
   /**
@@ -408,7 +433,7 @@ export class RecurrentLayer {
       this.repack = [];
       for (const [i, p] of this.params.entries()) {
         const d = repackWhhDispatch(this.gpu, this.config.cell, this.config.hiddenSize, this.store.binding(p.names.whh), p.wp, p.wb, `repack${directionSuffix(i, this.numDirections)}`);
-        this.repackOwned.push(...(d.transient ?? []));
+        pushAll(this.repackOwned, d.transient ?? []);
         this.repack.push({ ...d, transient: undefined });
       }
     }
@@ -431,14 +456,14 @@ export class RecurrentLayer {
     input: Tensor, state: RecurrentState, upstream: RecurrentUpstream,
     { inputGrad = false, initialStateGrad = false }: { inputGrad?: boolean; initialStateGrad?: boolean } = {},
   ): RecurrentOutputs & { dInput?: Tensor; dh0?: Tensor; dc0?: Tensor } {
-    this.assertAlive();
     const op = `${this.config.cell.toUpperCase()}.forwardBackward`;
+    this.assertAlive(op);
     const { T, B, outputShape, stateShape, lengths } = this.checkForward(op, input, state);
-    if (upstream.dOutput) expectShape(op, 'dOutput', upstream.dOutput, outputShape, this.config.batchFirst ? '[batch, seqLen, D·hiddenSize]' : '[seqLen, batch, D·hiddenSize]');
-    if (upstream.dhN) expectShape(op, 'dhN', upstream.dhN, stateShape, '[numLayers·numDirections, batch, hiddenSize]');
+    if (upstream.dOutput) expectShape(op, 'dOutput', upstream.dOutput, outputShape, this.config.batchFirst ? '[batch, seqLen, D·hiddenSize]' : '[seqLen, batch, D·hiddenSize]', this.gpu);
+    if (upstream.dhN) expectShape(op, 'dhN', upstream.dhN, stateShape, '[numLayers·numDirections, batch, hiddenSize]', this.gpu);
     if (upstream.dcN) {
-      if (this.config.cell !== 'lstm') throw new ShapeError(`${op}: 'dcN' is only for LSTM`);
-      expectShape(op, 'dcN', upstream.dcN, stateShape, '[numLayers·numDirections, batch, hiddenSize]');
+      if (this.config.cell !== 'lstm') throw new ArgumentError(`${op}: 'dcN' is only for LSTM`);
+      expectShape(op, 'dcN', upstream.dcN, stateShape, '[numLayers·numDirections, batch, hiddenSize]', this.gpu);
     }
     const { forward, backward } = this.trainingPlan(T, B, inputGrad, initialStateGrad, !!lengths);
     if (lengths) forward.writeLengths(lengths, op);
@@ -474,11 +499,8 @@ export class RecurrentLayer {
   }
 
   /** The gradients left by the last {@link forwardBackward} (or training step), by PyTorch name. */
-  async gradients(): Promise<Record<string, NamedTensor>> {
-    this.assertAlive();
-    const out: Record<string, NamedTensor> = {};
-    for (const { name, shape } of this.parameterShapes()) out[name] = { shape, data: await this.store.readGrad(this.prefix + name) };
-    return out;
+  gradients(): Promise<Record<string, NamedTensor>> {
+    return this.life.call(`${this.config.cell.toUpperCase()}.gradients`, () => readParameters(this.store, this.prefix, true));
   }
 
   /**
@@ -486,11 +508,12 @@ export class RecurrentLayer {
    * {@link recover} restores after a device loss. Returns them ({@link ModelSnapshot}, `optimizer`
    * null: a bare layer has none).
    */
-  async snapshot(): Promise<ModelSnapshot> {
-    this.assertAlive();
-    const s: ModelSnapshot = { parameters: await readParameters(this.store, this.prefix), optimizer: null, step: 0, generation: this.gpu.generation };
-    this.lastSnapshot = s;
-    return s;
+  snapshot(): Promise<ModelSnapshot> {
+    return this.life.call(`${this.config.cell.toUpperCase()}.snapshot`, async () => {
+      const s: ModelSnapshot = { parameters: await readParameters(this.store, this.prefix), optimizer: null, step: 0, generation: this.gpu.generation };
+      this.lastSnapshot = s;
+      return s;
+    });
   }
 
   /**
@@ -502,17 +525,18 @@ export class RecurrentLayer {
    * @param from - What to upload: a snapshot or a state dict; the last
    *   {@link RecurrentLayer.snapshot} when absent.
    */
-  async recover(from?: ModelSnapshot | StateDict): Promise<void> {
-    const name = this.config.cell.toUpperCase();
-    if (this.destroyed) throw new ShapeError(`${name}: this layer was destroyed`);
-    if (!this.ownsStore) throw new ShapeError(`${name}.recover: this layer belongs to a model; call the model's recover()`);
-    const source = from ?? this.lastSnapshot;
-    if (!source) throw new ShapeError(`${name}.recover: nothing to restore: call snapshot() while the device works, or pass a snapshot or a state dict`);
-    const dict: StateDict = isSnapshot(source) ? source.parameters : (source as RecoverSource as StateDict);
-    for (const { name: key, shape } of this.parameterShapes()) readParameter(dict, key, shape); // check all before changing anything
-    await this.gpu.recover();
-    this.resetBuffers();
-    this.loadStateDict(dict);
+  recover(from?: ModelSnapshot | StateDict): Promise<void> {
+    const where = `${this.config.cell.toUpperCase()}.recover`;
+    return this.life.call(where, async () => {
+      if (!this.ownsStore) throw new ArgumentError(`${where}: this layer belongs to a model; call the model's recover()`);
+      const source = from ?? this.lastSnapshot;
+      if (!source) throw new ArgumentError(`${where}: nothing to restore: call snapshot() while the device works, or pass a snapshot or a state dict`);
+      const dict: StateDict = isSnapshot(source) ? source.parameters : (source as RecoverSource as StateDict);
+      const values = this.checkStateDict(where, dict, true); // all checked before anything changes
+      await this.gpu.recover();
+      this.resetBuffers();
+      this.writeParameters(values);
+    }, { deviceCheck: false });
   }
 
   /**
@@ -523,32 +547,31 @@ export class RecurrentLayer {
   resetBuffers(): void {
     this.dropPlans();
     this.releaseParams();
-    this.generation = this.gpu.generation;
+    this.life.generation = this.gpu.generation;
     this.dropout?.rebuild();
     if (this.ownsStore) this.store.allocate();
   }
 
-  /** Releases every GPU buffer of the layer (parameters and plans). */
-  destroy(): void {
-    if (this.destroyed) return;
-    this.dropPlans();
-    this.releaseParams();
-    this.dropout?.destroy();
-    this.destroyed = true;
+  /** @internal Host-side counters and caches (see SequenceModel.debugState). */
+  debugState(): Record<string, unknown> {
+    return { plans: this.plans.keys(), trainPlans: this.trainPlans.keys(), lastRun: this.lastRun, repacked: !!this.repack, dropout: this.dropout?.counter ?? null };
   }
 
-  private assertAlive(): void {
-    if (this.destroyed) throw new ShapeError(`${this.config.cell.toUpperCase()}: this layer was destroyed`);
-    assertSameDevice(this.gpu, this.generation, this.config.cell.toUpperCase());
+  /** Releases every GPU buffer of the layer (parameters and plans). */
+  destroy(): void {
+    this.life.destroy(() => {
+      this.dropPlans();
+      this.releaseParams();
+      this.dropout?.destroy();
+    });
+  }
+
+  private assertAlive(where = this.config.cell.toUpperCase()): void {
+    this.life.assertLive(where);
   }
 
   private dropPlans(): void {
-    for (const p of this.plans.values()) p.destroy();
     this.plans.clear();
-    for (const p of this.trainPlans.values()) {
-      p.forward.destroy();
-      p.backward.destroy();
-    }
     this.trainPlans.clear();
     for (const b of this.repackOwned.splice(0)) this.gpu.pool.release(b);
     this.repack = null;
@@ -594,7 +617,7 @@ export class RecurrentStepper {
   step(x: Tensor): Tensor {
     const { inputSize, hiddenSize } = this.layer.config;
     assertSameDevice(this.layer.gpu, this.generation, 'RecurrentStepper.step', 'create a new stepper (layer.createStepper) after the layer recovered');
-    expectShape('step', 'x', x, [this.batch, inputSize], '[batch, inputSize]');
+    expectShape('RecurrentStepper.step', 'x', x, [this.batch, inputSize], '[batch, inputSize]', this.layer.gpu);
     const plan = this.layer.plan(1, this.batch);
     const { output, hN, cN } = plan.run(x.buffer, this.h.buffer, this.c?.buffer ?? null, [this.batch, hiddenSize], this.h.shape as number[]);
     this.layer.lastRun = { seqLen: 1, batch: this.batch, dispatches: plan.dispatches.length, submits: 1 };
@@ -636,7 +659,7 @@ export class RNN extends RecurrentLayer {
    */
   constructor(gpu: Gpu, opts: RecurrentOptions & { nonlinearity?: 'tanh' | 'relu' }) {
     const nl = opts?.nonlinearity ?? 'tanh';
-    if (nl !== 'tanh' && nl !== 'relu') throw new ShapeError(`RNN: nonlinearity must be 'tanh' or 'relu', got '${String(nl)}'`);
+    if (nl !== 'tanh' && nl !== 'relu') throw new ArgumentError(`RNN: nonlinearity must be 'tanh' or 'relu', got '${String(nl)}'`);
     super(gpu, 'rnn', opts, nl);
   }
 }

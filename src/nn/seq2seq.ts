@@ -15,19 +15,24 @@
 // are packed (PyTorch's pack_padded_sequence): the encoder runs each over its own length and the
 // attention masks the padding, so a source decodes the same alone or in a padded batch.
 import type { Gpu } from '../gpu/device.js';
-import { ShapeError } from '../gpu/errors.js';
+import { ArgumentError, ShapeError } from '../gpu/errors.js';
+import { PlanCache } from '../util/planCache.js';
+import { checkOptions, show, type OptionSchema } from '../util/options.js';
+import { Lifecycle } from './lifecycle.js';
+import { concat } from '../util/arrays.js';
 import { ParameterStore } from './parameters.js';
 import { GRU, LSTM, RNN, type RecurrentLayer } from './recurrent.js';
 import type { CellKind } from './recurrentConfig.js';
 import { RnnAttentionPlan, type AttentionScore } from '../kernels/rnnAttention.js';
 import { backtrackBeams, BEAM_SEARCH_MAX_WIDTH } from '../kernels/decode.js';
-import { Optimizer, type OptimizerOptions } from '../optim/optimizer.js';
+import { Optimizer, checkLr, type OptimizerOptions } from '../optim/optimizer.js';
 import { Seq2SeqPlan, type Seq2SeqMode } from '../plan/seq2seqPlan.js';
-import { readParameter, type NamedTensor, type StateDict } from '../io/stateDict.js';
+import type { NamedTensor, StateDict } from '../io/stateDict.js';
 import { saveCheckpoint, loadCheckpoint, checkCounters, type CheckpointHost, type LoadCheckpointOptions } from '../io/checkpoint.js';
-import { rng } from '../util/random.js';
+import { rngAt } from '../util/random.js';
 import { NanGuard } from '../optim/nanGuard.js';
-import { assertSameDevice, isSnapshot, readParameters, type ModelSnapshot, type RecoverSource } from './recovery.js';
+import { checkRecoverSource, copyBytes, dryRun, readParameters, type ModelSnapshot, type RecoverSource } from './recovery.js';
+import { checkTokenIds } from './sequenceModel.js';
 
 /** Options of a {@link Seq2Seq} model. */
 export interface Seq2SeqOptions {
@@ -103,13 +108,44 @@ export interface DecodeResult {
   scores?: number[];
 }
 
-const MAX_PLANS = 8;
 const IGNORE = -100;
+/** Recorded plans kept per model, one per (mode, srcLen, tgtLen, batch, beamWidth), LRU. */
+export const SEQ2SEQ_PLAN_CACHE = 8;
+/** The teacher-forcing coin's counters (saved in snapshots and checkpoints). */
+const COIN_COUNTERS = ['teacherForcingSeed', 'teacherForcingDraws'];
 
-function positiveInt(what: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new ShapeError(`Seq2Seq: ${what} must be a positive integer, got ${String(v)}`);
-  return v;
+const SEQ2SEQ_SCHEMA: OptionSchema = {
+  cell: { type: 'enum', values: ['rnn', 'lstm', 'gru'], required: true },
+  srcVocab: { type: 'int', min: 1, required: true },
+  tgtVocab: { type: 'int', min: 1, required: true },
+  embeddingDim: { type: 'int', min: 1, required: true },
+  hiddenSize: { type: 'int', min: 1, required: true },
+  numLayers: { type: 'int', min: 1 },
+  bidirectional: { type: 'boolean' },
+  attention: { type: 'enum', values: ['none', 'dot', 'general', 'additive'] },
+  attnDim: { type: 'int', min: 1 },
+  bosToken: { type: 'int', required: true },
+  eosToken: { type: 'int', required: true },
+  padToken: { type: 'int' },
+  seed: { type: 'number' },
+};
+
+const TRAIN_SCHEMA: OptionSchema = {
+  optimizer: { type: 'object', required: true },
+  schedule: { type: 'function' },
+  teacherForcingRatio: { type: 'number', min: 0, max: 1 },
+  seed: { type: 'number' },
+  nanGuard: { type: 'boolean' },
+};
+
+/** Seq2SeqTrainOptions checked by the options table (teacherForcingRatio: a number in [0, 1] or a function). */
+function checkTrainOptions(where: string, arg: string, train: unknown, withOptimizer: boolean): Seq2SeqTrainOptions {
+  if (!withOptimizer && train && typeof train === 'object' && 'optimizer' in train) throw new ArgumentError(`${where}: '${arg}' takes no optimizer (the file's optimizer is restored)`);
+  const ratio = train && typeof train === 'object' ? (train as Seq2SeqTrainOptions).teacherForcingRatio : undefined;
+  const schema = { ...TRAIN_SCHEMA, ...(withOptimizer ? {} : { optimizer: { type: 'object' as const } }), ...(typeof ratio === 'function' ? { teacherForcingRatio: { type: 'function' as const } } : {}) };
+  return { ...checkOptions<Seq2SeqTrainOptions>(where, arg, train, schema) } as Seq2SeqTrainOptions;
 }
+
 
 /**
  * Encoder-decoder with attention (Luong dot / general, Bahdanau additive, or none) on RNN, LSTM
@@ -148,14 +184,14 @@ export class Seq2Seq {
   private optimizer: Optimizer | null = null;
   private train: Seq2SeqTrainOptions | null = null;
   private stepCount = 0;
-  private coin: () => number = rng(0);
+  private coin: () => number = rngAt(0, 0);
   /** The coin's seed and draws so far (checkpoints restore it exactly). */
   private coinSeed = 0;
   private coinDraws = 0;
-  private plans = new Map<string, Seq2SeqPlan>();
+  private plans = new PlanCache<Seq2SeqPlan>(SEQ2SEQ_PLAN_CACHE);
   private guard: NanGuard | null = null;
-  /** `gpu.generation` of the device this model's buffers are on (see {@link recover}). */
-  private generation: number;
+  /** Call order, destroy, device checks (src/nn/lifecycle.ts). */
+  private readonly life: Lifecycle;
   private lastSnapshot: ModelSnapshot | null = null;
 
   /**
@@ -165,33 +201,32 @@ export class Seq2Seq {
    * @throws ShapeError naming the option when one is missing or invalid.
    */
   constructor(readonly gpu: Gpu, opts: Seq2SeqOptions) {
-    if (!opts || typeof opts !== 'object') throw new ShapeError('Seq2Seq: options { cell, srcVocab, tgtVocab, embeddingDim, hiddenSize, bosToken, eosToken } are required');
-    if (!['rnn', 'lstm', 'gru'].includes(opts.cell)) throw new ShapeError(`Seq2Seq: cell must be 'rnn', 'lstm' or 'gru', got ${String(opts.cell)}`);
+    if (opts === undefined || opts === null) throw new ArgumentError('Seq2Seq: options { cell, srcVocab, tgtVocab, embeddingDim, hiddenSize, bosToken, eosToken } are required');
+    opts = checkOptions<Seq2SeqOptions>('Seq2Seq', 'options', opts, SEQ2SEQ_SCHEMA) as Seq2SeqOptions;
     const attention = opts.attention ?? 'general';
-    if (!['none', 'dot', 'general', 'additive'].includes(attention)) throw new ShapeError(`Seq2Seq: attention must be 'none', 'dot', 'general' or 'additive', got ${String(attention)}`);
     const o: Resolved = {
       cell: opts.cell,
-      srcVocab: positiveInt('srcVocab', opts.srcVocab),
-      tgtVocab: positiveInt('tgtVocab', opts.tgtVocab),
-      embeddingDim: positiveInt('embeddingDim', opts.embeddingDim),
-      hiddenSize: positiveInt('hiddenSize', opts.hiddenSize),
-      numLayers: positiveInt('numLayers', opts.numLayers ?? 1),
+      srcVocab: opts.srcVocab,
+      tgtVocab: opts.tgtVocab,
+      embeddingDim: opts.embeddingDim,
+      hiddenSize: opts.hiddenSize,
+      numLayers: opts.numLayers ?? 1,
       bidirectional: !!opts.bidirectional,
       attention,
-      attnDim: positiveInt('attnDim', opts.attnDim ?? opts.hiddenSize),
+      attnDim: opts.attnDim ?? opts.hiddenSize,
       bosToken: opts.bosToken,
       eosToken: opts.eosToken,
       padToken: opts.padToken ?? 0,
       seed: opts.seed ?? 0,
     };
     for (const k of ['bosToken', 'eosToken', 'padToken'] as const) {
-      if (!Number.isInteger(o[k]) || o[k] < 0 || o[k] >= o.tgtVocab) throw new ShapeError(`Seq2Seq: ${k} must be a token id in [0, tgtVocab=${o.tgtVocab}), got ${String(o[k])}`);
+      if (!Number.isInteger(o[k]) || o[k] < 0 || o[k] >= o.tgtVocab) throw new ArgumentError(`Seq2Seq: ${k} must be a token id in [0, tgtVocab=${o.tgtVocab}), got ${String(o[k])}`);
     }
-    if (o.padToken >= o.srcVocab) throw new ShapeError(`Seq2Seq: padToken ${o.padToken} must also be a source token id in [0, srcVocab=${o.srcVocab})`);
+    if (o.padToken >= o.srcVocab) throw new ArgumentError(`Seq2Seq: padToken ${o.padToken} must also be a source token id in [0, srcVocab=${o.srcVocab})`);
     const D = o.bidirectional ? 2 : 1;
-    if (attention === 'dot' && D !== 1) throw new ShapeError(`Seq2Seq: 'dot' attention needs the decoder state (hiddenSize ${o.hiddenSize}) and the encoder outputs (2·hiddenSize, bidirectional) to have one size; use 'general' or 'additive'`);
+    if (attention === 'dot' && D !== 1) throw new ArgumentError(`Seq2Seq: 'dot' attention needs the decoder state (hiddenSize ${o.hiddenSize}) and the encoder outputs (2·hiddenSize, bidirectional) to have one size; use 'general' or 'additive'`);
     this.options = Object.freeze(o);
-    this.generation = gpu.generation;
+    this.life = new Lifecycle(gpu, 'Seq2Seq');
     this.store = new ParameterStore(gpu);
     const H = o.hiddenSize;
     this.store.add('encoder.embedding.weight', [o.srcVocab, o.embeddingDim]);
@@ -212,7 +247,7 @@ export class Seq2Seq {
     this.store.add('decoder.out.weight', [o.tgtVocab, H]);
     this.store.add('decoder.out.bias', [o.tgtVocab]);
     this.store.allocate();
-    this.resetParameters(o.seed);
+    this.writeInitialParameters(o.seed);
   }
 
   /**
@@ -221,7 +256,13 @@ export class Seq2Seq {
    * @param seed - Seed of the draw (`options.seed` by default).
    */
   resetParameters(seed = this.options.seed): void {
-    const rand = rng(seed + 1);
+    this.life.assertLive('Seq2Seq.resetParameters');
+    if (typeof seed !== 'number' || !Number.isFinite(seed)) throw new ArgumentError(`Seq2Seq.resetParameters: 'seed' must be a finite number, got ${show(seed)}`);
+    this.life.defer(() => this.writeInitialParameters(seed));
+  }
+
+  private writeInitialParameters(seed: number): void {
+    const rand = rngAt(seed + 1, 0);
     const o = this.options;
     const normal = () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
     for (const name of ['encoder.embedding.weight', 'decoder.embedding.weight']) {
@@ -242,20 +283,27 @@ export class Seq2Seq {
   }
 
   /** Every parameter under its PyTorch-style name (read back from the GPU). */
-  async stateDict(): Promise<Record<string, NamedTensor>> {
-    assertSameDevice(this.gpu, this.generation, 'Seq2Seq.stateDict');
-    return this.store.readAll();
+  stateDict(): Promise<Record<string, NamedTensor>> {
+    return this.life.call('Seq2Seq.stateDict', () => this.store.readAll());
   }
 
   /**
    * Loads named parameters; every key and shape is checked before anything is written.
    * @param dict - Parameters by name (see {@link Seq2Seq.stateDict} for the names).
+   * @param opts - `strict` (default true): reject keys that are not parameters of this model.
    * @throws ShapeError naming the key when one is missing, has the wrong shape or a non-finite
    *   value, or is unexpected (with `strict`); the model is unchanged then.
    */
-  loadStateDict(dict: StateDict, { strict = true }: { strict?: boolean } = {}): void {
-    assertSameDevice(this.gpu, this.generation, 'Seq2Seq.loadStateDict');
-    const values = this.store.checkStateDict('Seq2Seq.loadStateDict', dict, strict);
+  loadStateDict(dict: StateDict, opts: { strict?: boolean } = {}): void {
+    const where = 'Seq2Seq.loadStateDict';
+    this.life.assertLive(where);
+    const { strict = true } = checkOptions<{ strict: boolean }>(where, 'opts', opts, { strict: { type: 'boolean' } });
+    const values = this.store.checkStateDict(where, dict, strict);
+    this.life.defer(() => this.writeStateDict(values));
+  }
+
+  /** Writes checked values ({@link ParameterStore.checkStateDict}). */
+  private writeStateDict(values: Map<string, Float32Array>): void {
     const enc: StateDict = {};
     const dec: StateDict = {};
     for (const [name, data] of values) {
@@ -268,9 +316,8 @@ export class Seq2Seq {
   }
 
   /** Gradients of the last training step, by parameter name. */
-  async gradients(): Promise<Record<string, NamedTensor>> {
-    assertSameDevice(this.gpu, this.generation, 'Seq2Seq.gradients');
-    return this.store.readAll(true);
+  gradients(): Promise<Record<string, NamedTensor>> {
+    return this.life.call('Seq2Seq.gradients', () => this.store.readAll(true));
   }
 
   /**
@@ -279,12 +326,14 @@ export class Seq2Seq {
    * @throws ShapeError naming the option when one is invalid.
    */
   configureTraining(train: Seq2SeqTrainOptions): void {
-    if (!train || typeof train !== 'object') throw new ShapeError('Seq2Seq.configureTraining: expected { optimizer, schedule?, teacherForcingRatio?, seed? }');
-    const r = train.teacherForcingRatio ?? 1;
-    if (typeof r === 'number' && !(r >= 0 && r <= 1)) throw new ShapeError(`Seq2Seq.configureTraining: teacherForcingRatio must be in [0, 1], got ${r}`);
-    if (typeof r !== 'number' && typeof r !== 'function') throw new ShapeError('Seq2Seq.configureTraining: teacherForcingRatio must be a number in [0, 1] or a function of the step');
-    assertSameDevice(this.gpu, this.generation, 'Seq2Seq.configureTraining');
-    Optimizer.checkOptions(train.optimizer, this.store.length); // a bad option leaves the current optimizer in place
+    const where = 'Seq2Seq.configureTraining';
+    this.life.assertLive(where);
+    const checked = checkTrainOptions(where, 'train', train, true);
+    Optimizer.checkOptions(checked.optimizer, this.store.length); // a bad option leaves the current optimizer in place
+    this.life.defer(() => this.applyTraining(checked));
+  }
+
+  private applyTraining(train: Seq2SeqTrainOptions): void {
     this.optimizer?.destroy();
     this.makeOptimizer(train);
     this.train = train;
@@ -308,13 +357,15 @@ export class Seq2Seq {
    * Reads the parameters, the optimizer state and the training counters back to the CPU and
    * keeps them as the state {@link recover} restores after a device loss; returns them.
    */
-  async snapshot(): Promise<ModelSnapshot> {
-    assertSameDevice(this.gpu, this.generation, 'Seq2Seq.snapshot');
-    const parameters = await readParameters(this.store);
-    const optimizer = this.optimizer ? await this.optimizer.readState() : null;
-    const counters = { teacherForcingSeed: this.coinSeed, teacherForcingDraws: this.coinDraws };
-    this.lastSnapshot = { parameters, optimizer, step: this.stepCount, generation: this.gpu.generation, counters };
-    return this.lastSnapshot;
+  snapshot(): Promise<ModelSnapshot> {
+    return this.life.call('Seq2Seq.snapshot', async () => {
+      const step = this.stepCount;
+      const counters = { teacherForcingSeed: this.coinSeed, teacherForcingDraws: this.coinDraws };
+      const parameters = await readParameters(this.store);
+      const optimizer = this.optimizer ? await this.optimizer.readState() : null;
+      this.lastSnapshot = { parameters, optimizer, step, generation: this.gpu.generation, counters };
+      return this.lastSnapshot;
+    });
   }
 
   /**
@@ -322,45 +373,49 @@ export class Seq2Seq {
    * every buffer, plan and pipeline and restores `from` — a {@link snapshot}, a state dict
    * (parameters only) or checkpoint bytes (saveCheckpoint) — or else the last snapshot, bit for
    * bit (parameters, optimizer state, step count, teacher-forcing coin). Without a device loss it
-   * restores `from` in place. A snapshot or state dict is checked before anything changes.
+   * restores `from` in place. All of `from` is checked before anything changes: a source that
+   * does not fit this model changes nothing.
    * @param from - A snapshot, a state dict or checkpoint bytes; the last {@link Seq2Seq.snapshot}
    *   when absent.
-   * @throws ShapeError when there is nothing to restore or `from` does not fit the model.
+   * @throws ArgumentError / ShapeError when there is nothing to restore or `from` does not fit the model.
    */
-  async recover(from?: RecoverSource): Promise<void> {
-    const source = from ?? this.lastSnapshot;
-    if (!source) throw new ShapeError('Seq2Seq.recover: nothing to restore: call model.snapshot() while the device works, or pass a snapshot, a state dict or checkpoint bytes');
-    const bytes = source instanceof ArrayBuffer || ArrayBuffer.isView(source) ? (source as ArrayBuffer | Uint8Array) : null;
-    const snap: { parameters: StateDict; optimizer: ModelSnapshot['optimizer']; step: number; counters?: Record<string, number> } | null =
-      bytes ? null : isSnapshot(source) ? source : { parameters: source as StateDict, optimizer: null, step: 0 };
-    if (snap) for (const name of this.store.names) readParameter(snap.parameters, name, this.store.slot(name).shape);
-    await this.gpu.recover();
-    this.guard?.destroy();
-    this.guard = null;
-    this.optimizer?.destroy();
-    this.optimizer = null;
-    for (const p of this.plans.values()) p.destroy();
-    this.plans.clear();
-    this.encoder.resetBuffers();
-    this.decoder.resetBuffers();
-    this.store.destroy();
-    this.store.allocate();
-    this.generation = this.gpu.generation;
-    if (bytes) {
-      this.resetParameters(); // a usable model if the checkpoint is rejected
-      if (this.train) this.makeOptimizer(this.train);
+  recover(from?: RecoverSource): Promise<void> {
+    const where = 'Seq2Seq.recover';
+    return this.life.call(where, async () => {
+      const source = from ?? this.lastSnapshot;
+      if (!source) throw new ArgumentError(`${where}: nothing to restore: call model.snapshot() while the device works, or pass a snapshot, a state dict or checkpoint bytes`);
+      const bytes = source instanceof ArrayBuffer || source instanceof Uint8Array ? source : null;
+      const snap = bytes ? null : checkRecoverSource(where, source, this.store, this.train?.optimizer ?? null, COIN_COUNTERS);
+      if (bytes) this.loadCheckpointChecked(bytes, {});
+      await this.gpu.recover();
+      this.releaseBuffers();
+      this.encoder.resetBuffers();
+      this.decoder.resetBuffers();
+      this.store.allocate();
+      this.life.generation = this.gpu.generation;
+      this.writeInitialParameters(this.options.seed);
       this.stepCount = 0;
-      this.loadCheckpoint(bytes);
-      return;
-    }
-    this.loadStateDict(snap!.parameters);
-    this.stepCount = snap!.step;
-    if (this.train) {
-      this.makeOptimizer(this.train);
-      if (snap!.optimizer) this.optimizer!.loadState(snap!.optimizer);
-      const c = snap!.counters;
-      if (c && Number.isSafeInteger(c.teacherForcingSeed) && Number.isSafeInteger(c.teacherForcingDraws)) this.setCoin(c.teacherForcingSeed, c.teacherForcingDraws);
-    }
+      if (this.train) this.makeOptimizer(this.train);
+      if (bytes) {
+        this.loadCheckpointChecked(bytes, {})();
+        return;
+      }
+      this.writeStateDict(snap!.parameters);
+      this.stepCount = snap!.step;
+      if (this.train) {
+        if (snap!.optimizer) this.optimizer!.loadState(snap!.optimizer);
+        const c = snap!.counters;
+        if (c.teacherForcingSeed !== undefined && c.teacherForcingDraws !== undefined) this.setCoin(c.teacherForcingSeed, c.teacherForcingDraws);
+      }
+    }, { deviceCheck: false });
+  }
+
+  /** @internal Every host-side counter and cache (see SequenceModel.debugState). */
+  debugState(): Record<string, unknown> {
+    return {
+      step: this.stepCount, coin: [this.coinSeed, this.coinDraws], optimizer: this.optimizer && { step: this.optimizer.step, lr: this.optimizer.lr },
+      train: this.train && Object.keys(this.train), plans: this.plans.keys(), lastRun: this.lastRun, encoder: this.encoder.debugState(), decoder: this.decoder.debugState(),
+    };
   }
 
   /** The optimizer set up by {@link Seq2Seq.configureTraining} (null before). */
@@ -375,7 +430,7 @@ export class Seq2Seq {
    * src/io/checkpoint.ts). Reads back from the GPU.
    */
   saveCheckpoint(): Promise<Uint8Array> {
-    return saveCheckpoint(this.checkpointHost());
+    return this.life.call('Seq2Seq.saveCheckpoint', () => saveCheckpoint(this.checkpointHost()));
   }
 
   /**
@@ -387,7 +442,18 @@ export class Seq2Seq {
    * @param opts - Load options, and the training options to continue with.
    */
   loadCheckpoint(file: ArrayBuffer | Uint8Array, opts: LoadCheckpointOptions & { train?: Omit<Seq2SeqTrainOptions, 'optimizer'> } = {}): void {
-    loadCheckpoint(this.checkpointHost(opts?.train), file, opts);
+    const where = 'Seq2Seq.loadCheckpoint';
+    this.life.assertLive(where);
+    const o = checkOptions<LoadCheckpointOptions & { train: Omit<Seq2SeqTrainOptions, 'optimizer'> }>(where, 'opts', opts, { optimizer: { type: 'boolean' }, train: { type: 'object' } });
+    const train = o.train === undefined ? undefined : checkTrainOptions(where, 'opts.train', o.train, false);
+    // A copy: the caller may reuse its buffer before a deferred load runs.
+    this.life.defer(this.loadCheckpointChecked(copyBytes(where, file), { ...o, train }));
+  }
+
+  /** Checks a checkpoint completely (a dry run that changes nothing); returns the function that loads it. */
+  private loadCheckpointChecked(file: ArrayBuffer | Uint8Array, opts: LoadCheckpointOptions & { train?: Omit<Seq2SeqTrainOptions, 'optimizer'> }): () => void {
+    loadCheckpoint(dryRun(this.checkpointHost()), file, opts);
+    return () => loadCheckpoint(this.checkpointHost(opts.train), file, opts);
   }
 
   private checkpointHost(train?: Omit<Seq2SeqTrainOptions, 'optimizer'>): CheckpointHost {
@@ -397,16 +463,16 @@ export class Seq2Seq {
       structural: ['cell', 'srcVocab', 'tgtVocab', 'embeddingDim', 'hiddenSize', 'numLayers', 'bidirectional', 'attention', 'attnDim', 'bosToken', 'eosToken', 'padToken'],
       store: this.store,
       names: this.store.names,
-      loadStateDict: (dict) => this.loadStateDict(dict),
+      loadStateDict: (dict) => this.writeStateDict(this.store.checkStateDict('Seq2Seq.loadCheckpoint', dict, true)),
       training: {
         optimizer: this.optimizer,
         save: async () => ({ counters: { teacherForcingSeed: this.coinSeed, teacherForcingDraws: this.coinDraws } }),
         prepare: (counters, tensors, where) => {
-          const { teacherForcingSeed: seed = this.options.seed + 99, teacherForcingDraws: draws = 0 } = checkCounters(where, counters, ['teacherForcingSeed', 'teacherForcingDraws']);
+          const { teacherForcingSeed: seed = this.options.seed + 99, teacherForcingDraws: draws = 0 } = checkCounters(where, counters, COIN_COUNTERS);
           const extra = Object.keys(tensors);
-          if (extra.length) throw new ShapeError(`${where}: unexpected tensor '${extra[0]}' (a Seq2Seq checkpoint has no seqgpu.* tensors)`);
+          if (extra.length) throw new ArgumentError(`${where}: unexpected tensor '${extra[0]}' (a Seq2Seq checkpoint has no seqgpu.* tensors)`);
           return (optimizer, state) => {
-            this.configureTraining({ ...this.train, ...train, optimizer });
+            this.applyTraining({ ...this.train, ...train, optimizer });
             this.optimizer!.loadState(state);
             this.stepCount = state.step;
             this.setCoin(seed, draws);
@@ -416,10 +482,9 @@ export class Seq2Seq {
     };
   }
 
-  /** A fresh coin from `seed`, advanced by `draws` (mulberry32 repeats after 2³² draws). */
+  /** A fresh coin from `seed`, advanced by `draws` in O(1) (mulberry32 repeats after 2³² draws). */
   private setCoin(seed: number, draws: number): void {
-    const coin = rng(seed);
-    for (let i = 0; i < draws % 2 ** 32; i++) coin();
+    const coin = rngAt(seed, draws);
     this.coinSeed = seed >>> 0;
     this.coinDraws = draws;
     this.coin = () => {
@@ -432,7 +497,7 @@ export class Seq2Seq {
   get teacherForcingRatio(): number {
     const r = this.train?.teacherForcingRatio ?? 1;
     const v = typeof r === 'function' ? r(this.stepCount) : r;
-    if (!(v >= 0 && v <= 1)) throw new ShapeError(`Seq2Seq: teacherForcingRatio(${this.stepCount}) = ${v} is not in [0, 1]`);
+    if (typeof v !== 'number' || !(v >= 0 && v <= 1)) throw new ArgumentError(`Seq2Seq.trainStep: teacherForcingRatio(${this.stepCount}) = ${v} is not in [0, 1]`);
     return v;
   }
 
@@ -441,32 +506,38 @@ export class Seq2Seq {
    * through both, clipping and the optimizer — as ONE command buffer and one submit. Returns the
    * mean loss per target token only when `readLoss` is set.
    * @param batch - Source and target token ids (without BOS/EOS).
+   * @param opts - `readLoss` (default false): read the loss back (waits for the GPU). null = defaults.
    * @returns The mean loss per target token with `readLoss`, else undefined.
    * @throws ShapeError before any GPU work when training is not configured or the batch is invalid
    *   (empty, mismatched counts, ids out of range); {@link NonFiniteError} with the NaN/Inf guard;
    *   {@link GpuLostError} after a device loss.
    */
-  async trainStep(batch: Seq2SeqBatch, { readLoss = false }: { readLoss?: boolean } = {}): Promise<number | undefined> {
-    if (!this.optimizer || !this.train) throw new ShapeError('Seq2Seq.trainStep: call configureTraining({ optimizer, ... }) first');
-    assertSameDevice(this.gpu, this.generation, 'Seq2Seq.trainStep');
-    // The previous step's NaN/Inf record (throws NonFiniteError once). Synchronous: the step is
-    // submitted before trainStep returns, so work queued after the call (a readback) follows it.
-    this.guard?.check();
-    const ratio = this.teacherForcingRatio;
-    const plan = this.upload('trainStep', batch, 'train', ratio);
-    const lr = this.train.schedule ? this.train.schedule(this.optimizer.options.lr, this.stepCount) : this.optimizer.options.lr;
-    this.optimizer.beforeStep(lr);
-    this.stepCount++;
-    const update = this.guard ? this.guard.arrange(plan.loss) : this.optimizer.dispatches();
-    const dispatches = [...plan.forward, ...plan.backward, ...update, ...this.encoder.repackDispatches(), ...this.decoder.repackDispatches()];
-    const encoder = this.gpu.device.createCommandEncoder({ label: 'seq2seq.trainStep' });
-    plan.encode(encoder, dispatches, true);
-    this.guard?.beforeSubmit();
-    this.gpu.submit(encoder, dispatches.length);
-    this.guard?.afterSubmit();
-    this.lastRun = { dispatches: dispatches.length, submits: 1 };
-    if (readLoss && this.guard) return (await this.guard.readNow()).loss;
-    return readLoss ? new Float32Array(await this.gpu.readBuffer(plan.loss, 0, 4))[0] : undefined;
+  trainStep(batch: Seq2SeqBatch, opts: { readLoss?: boolean } = {}): Promise<number | undefined> {
+    const where = 'Seq2Seq.trainStep';
+    return this.life.call(where, async () => {
+      const { readLoss = false } = checkOptions<{ readLoss: boolean }>(where, 'opts', opts, { readLoss: { type: 'boolean' } });
+      if (!this.optimizer || !this.train) throw new ArgumentError(`${where}: call configureTraining({ optimizer, ... }) first`);
+      const ratio = this.teacherForcingRatio;
+      const lr: unknown = this.train.schedule ? this.train.schedule(this.optimizer.options.lr, this.stepCount) : this.optimizer.options.lr;
+      checkLr(where, lr, ` (the schedule's value for step ${this.stepCount})`);
+      const checked = this.checkBatch(where, batch, 'train');
+      const plan = this.planFor(where, checked, 'train');
+      // The previous step's NaN/Inf record (throws NonFiniteError once, after rewinding the counters).
+      this.guard?.check();
+      this.upload(plan, checked, ratio);
+      this.optimizer.beforeStep(lr);
+      this.stepCount++;
+      const update = this.guard ? this.guard.arrange(plan.loss) : this.optimizer.dispatches();
+      const dispatches = concat(plan.forward, plan.backward, update, this.encoder.repackDispatches(), this.decoder.repackDispatches());
+      const encoder = this.gpu.device.createCommandEncoder({ label: 'seq2seq.trainStep' });
+      plan.encode(encoder, dispatches, true);
+      this.guard?.beforeSubmit();
+      this.gpu.submit(encoder, dispatches.length);
+      this.guard?.afterSubmit();
+      this.lastRun = { dispatches: dispatches.length, submits: 1 };
+      if (readLoss && this.guard) return (await this.guard.readNow()).loss;
+      return readLoss ? new Float32Array(await this.gpu.readBuffer(plan.loss, 0, 4))[0] : undefined;
+    });
   }
 
   /**
@@ -474,30 +545,47 @@ export class Seq2Seq {
    * @param batch - Source and target token ids.
    * @throws ShapeError when the batch is invalid.
    */
-  async evaluate(batch: Seq2SeqBatch): Promise<number> {
-    const plan = this.upload('evaluate', batch, 'train', 1);
-    const encoder = this.gpu.device.createCommandEncoder({ label: 'seq2seq.evaluate' });
+  evaluate(batch: Seq2SeqBatch): Promise<number> {
+    const where = 'Seq2Seq.evaluate';
+    return this.life.call(where, async () => {
+      const checked = this.checkBatch(where, batch, 'train');
+      const plan = this.planFor(where, checked, 'train');
+      this.upload(plan, checked, 1);
+      this.runForward(plan, 'seq2seq.evaluate');
+      return new Float32Array(await this.gpu.readBuffer(plan.loss, 0, 4))[0];
+    });
+  }
+
+  /** Encodes and submits a plan's forward (one submit). */
+  private runForward(plan: Seq2SeqPlan, label: string): void {
+    const encoder = this.gpu.device.createCommandEncoder({ label });
     plan.encode(encoder, plan.forward, false);
     this.gpu.submit(encoder, plan.forward.length);
     this.lastRun = { dispatches: plan.forward.length, submits: 1 };
-    return new Float32Array(await this.gpu.readBuffer(plan.loss, 0, 4))[0];
   }
 
   /**
    * Greedy decoding of `maxLen` steps for every source (one submit, one readback of the tokens and
    * attention weights); each sequence is cut at its first EOS.
-   * @param src - Source token ids per example (without BOS/EOS); `maxLen`: decoding steps.
+   * @param src - Source token ids per example (without BOS/EOS).
+   * @param opts - `maxLen`: decoding steps (required, an integer ≥ 1).
    * @returns Tokens and, with attention, the attention weights of each decoded step.
    * @throws ShapeError when a source is empty or has an id out of range, or maxLen is not a
    *   positive integer.
    */
-  async greedyDecode(src: ArrayLike<number>[], { maxLen }: { maxLen: number }): Promise<DecodeResult> {
-    positiveInt('greedyDecode: maxLen', maxLen);
-    const plan = this.upload('greedyDecode', { src, tgt: [] }, 'greedy', 0, maxLen);
-    const encoder = this.gpu.device.createCommandEncoder({ label: 'seq2seq.greedy' });
-    plan.encode(encoder, plan.forward, false);
-    this.gpu.submit(encoder, plan.forward.length);
-    this.lastRun = { dispatches: plan.forward.length, submits: 1 };
+  greedyDecode(src: ArrayLike<number>[], opts: { maxLen: number }): Promise<DecodeResult> {
+    const where = 'Seq2Seq.greedyDecode';
+    return this.life.call(where, async () => {
+      const { maxLen } = checkOptions<{ maxLen: number }>(where, 'opts', opts, { maxLen: { type: 'int', min: 1, required: true } }) as { maxLen: number };
+      const checked = this.checkBatch(where, { src, tgt: [] }, 'greedy', maxLen);
+      const plan = this.planFor(where, checked, 'greedy');
+      this.upload(plan, checked, 0);
+      this.runForward(plan, 'seq2seq.greedy');
+      return this.readGreedy(plan, src, maxLen);
+    });
+  }
+
+  private async readGreedy(plan: Seq2SeqPlan, src: ArrayLike<number>[], maxLen: number): Promise<DecodeResult> {
     const B = src.length;
     const pred = new Int32Array(await this.gpu.readBuffer(plan.pred, 0, maxLen * B * 4));
     const alpha = plan.alpha ? new Float32Array(await this.gpu.readBuffer(plan.alpha, 0, B * maxLen * plan.srcLen * 4)) : null;
@@ -520,20 +608,27 @@ export class Seq2Seq {
    * Beam search of width `beamWidth` for `maxLen` steps, every step on the GPU in one command
    * buffer (one submit); the parents are followed back on the CPU after one readback.
    * `lengthPenalty` α divides the final scores by ((5 + length) / 6)^α (GNMT); default 0.
-   * @param src - Source token ids per example; options `beamWidth`, `maxLen`, `lengthPenalty`.
+   * @param src - Source token ids per example.
+   * @param opts - `beamWidth` (1…16) and `maxLen` (required), `lengthPenalty` (≥ 0, default 0).
    * @returns The best sequence per source and its score.
    * @throws ShapeError for invalid sources or options (beamWidth or maxLen not a positive integer,
    *   a beam wider than {@link BEAM_SEARCH_MAX_WIDTH}, a negative lengthPenalty).
    */
-  async beamSearch(src: ArrayLike<number>[], { beamWidth, maxLen, lengthPenalty = 0 }: { beamWidth: number; maxLen: number; lengthPenalty?: number }): Promise<DecodeResult> {
-    positiveInt('beamSearch: beamWidth', beamWidth);
-    positiveInt('beamSearch: maxLen', maxLen);
-    if (beamWidth > BEAM_SEARCH_MAX_WIDTH) throw new ShapeError(`Seq2Seq.beamSearch: beamWidth must be an integer in [1, ${BEAM_SEARCH_MAX_WIDTH}], got ${beamWidth}`);
-    if (!(lengthPenalty >= 0 && Number.isFinite(lengthPenalty))) throw new ShapeError(`Seq2Seq.beamSearch: lengthPenalty must be a finite number ≥ 0, got ${lengthPenalty}`);
-    if (!Array.isArray(src)) throw new ShapeError("Seq2Seq.beamSearch: 'src' must be a non-empty array of token-id sequences");
-    const B = src.length;
-    const replicated = src.flatMap((s) => Array.from({ length: beamWidth }, () => s));
-    const plan = this.upload('beamSearch', { src: replicated, tgt: [] }, 'beam', 0, maxLen, beamWidth);
+  beamSearch(src: ArrayLike<number>[], opts: { beamWidth: number; maxLen: number; lengthPenalty?: number }): Promise<DecodeResult> {
+    const where = 'Seq2Seq.beamSearch';
+    return this.life.call(where, async () => {
+      const { beamWidth, maxLen, lengthPenalty = 0 } = checkOptions<{ beamWidth: number; maxLen: number; lengthPenalty: number }>(where, 'opts', opts, {
+        beamWidth: { type: 'int', min: 1, max: BEAM_SEARCH_MAX_WIDTH, required: true }, maxLen: { type: 'int', min: 1, required: true }, lengthPenalty: { type: 'number', min: 0 },
+      }) as { beamWidth: number; maxLen: number; lengthPenalty?: number };
+      // The sources are checked as given (errors name src[i]), then each is replicated per beam.
+      const checked = this.checkBatch(where, { src, tgt: [] }, 'beam', maxLen, beamWidth);
+      const plan = this.planFor(where, checked, 'beam');
+      this.upload(plan, checked, 0);
+      return this.runBeam(plan, src.length, beamWidth, maxLen, lengthPenalty);
+    });
+  }
+
+  private async runBeam(plan: Seq2SeqPlan, B: number, beamWidth: number, maxLen: number, lengthPenalty: number): Promise<DecodeResult> {
     const beam = plan.beam!;
     const q = this.gpu.device.queue;
     const score = new Float32Array(B * beamWidth).fill(-Infinity);
@@ -541,10 +636,7 @@ export class Seq2Seq {
     q.writeBuffer(beam.score, 0, score);
     q.writeBuffer(beam.finished, 0, new Uint32Array(B * beamWidth));
     q.writeBuffer(beam.next, 0, new Int32Array(B * beamWidth).fill(this.options.bosToken));
-    const encoder = this.gpu.device.createCommandEncoder({ label: 'seq2seq.beam' });
-    plan.encode(encoder, plan.forward, false);
-    this.gpu.submit(encoder, plan.forward.length);
-    this.lastRun = { dispatches: plan.forward.length, submits: 1 };
+    this.runForward(plan, 'seq2seq.beam');
     const R = B * beamWidth;
     const [parents, tokens, finalScore, finished] = await Promise.all([
       this.gpu.readBuffer(beam.parents, 0, maxLen * R * 4).then((b) => new Int32Array(b)),
@@ -556,83 +648,98 @@ export class Seq2Seq {
     return { tokens: r.sequences, scores: r.scores };
   }
 
-  /** Releases every GPU buffer (plans, optimizer, parameters). */
+  /**
+   * Releases every GPU buffer (plans, optimizer, parameters) once the calls made before it have
+   * finished; any later call throws a DestroyedError. Idempotent.
+   */
   destroy(): void {
+    this.life.destroy(() => {
+      this.releaseBuffers();
+      this.encoder.destroy();
+      this.decoder.destroy();
+    });
+  }
+
+  /** Every buffer but the recurrent layers' own (plans, guard, optimizer, parameters). */
+  private releaseBuffers(): void {
     this.guard?.destroy();
     this.guard = null;
-    for (const p of this.plans.values()) p.destroy();
     this.plans.clear();
     this.optimizer?.destroy();
     this.optimizer = null;
-    this.encoder.destroy();
-    this.decoder.destroy();
     this.store.destroy();
   }
 
   /** @internal The cached plan for (mode, srcLen, tgtLen, batch, beamWidth). */
-  plan(mode: Seq2SeqMode, srcLen: number, tgtLen: number, batch: number, beamWidth = 1): Seq2SeqPlan {
+  plan(mode: Seq2SeqMode, srcLen: number, tgtLen: number, batch: number, beamWidth = 1, where = `Seq2Seq.${mode}`): Seq2SeqPlan {
     const key = `${mode}:${srcLen}x${tgtLen}x${batch}x${beamWidth}`;
-    let plan = this.plans.get(key);
-    if (!plan) {
-      plan = new Seq2SeqPlan(this.gpu, this, srcLen, tgtLen, mode === 'beam' ? batch / beamWidth : batch, mode, beamWidth);
-      if (this.plans.size >= MAX_PLANS) {
-        const [oldKey, old] = this.plans.entries().next().value as [string, Seq2SeqPlan];
-        old.destroy();
-        this.plans.delete(oldKey);
-      }
-      this.plans.set(key, plan);
-    }
-    return plan;
+    return this.plans.get(key, () => new Seq2SeqPlan(this.gpu, this, srcLen, tgtLen, mode === 'beam' ? batch / beamWidth : batch, mode, beamWidth, where));
+  }
+
+  private planFor(where: string, c: CheckedBatch, mode: Seq2SeqMode): Seq2SeqPlan {
+    return this.plan(mode, c.srcLen, c.tgtLen, c.rows, c.beamWidth, where);
   }
 
   /**
-   * Checks a batch, picks its plan and writes the source tokens and key mask (padded to the longest
-   * source), and in train mode the decoder's teacher inputs, coin flips and targets.
+   * Checks a batch completely (nothing changes): every sequence non-empty with ids in range,
+   * one target per source in train mode. Returns the padded lengths.
    */
-  private upload(op: string, batch: Seq2SeqBatch, mode: Seq2SeqMode, ratio: number, maxLen = 0, beamWidth = 1): Seq2SeqPlan {
+  private checkBatch(where: string, batch: Seq2SeqBatch, mode: Seq2SeqMode, maxLen = 0, beamWidth = 1): CheckedBatch {
     const o = this.options;
-    const where = `Seq2Seq.${op}`;
-    assertSameDevice(this.gpu, this.generation, where);
-    if (!batch || !Array.isArray(batch.src) || batch.src.length === 0) throw new ShapeError(`${where}: 'src' must be a non-empty array of token-id sequences`);
+    if (!batch || !Array.isArray(batch.src) || batch.src.length === 0) throw new ArgumentError(`${where}: 'src' must be a non-empty array of token-id sequences, got ${show(batch?.src)}`);
     const B = batch.src.length;
-    const checkSeq = (name: string, seqs: ArrayLike<number>[], vocab: number) => {
-      seqs.forEach((s, i) => {
-        if (!s || typeof s.length !== 'number' || s.length === 0) throw new ShapeError(`${where}: ${name}[${i}] must be a non-empty sequence of token ids`);
-        for (let j = 0; j < s.length; j++) {
-          if (!(Number.isInteger(s[j]) && s[j] >= 0 && s[j] < vocab)) throw new ShapeError(`${where}: ${name}[${i}][${j}] = ${s[j]} is not a token id in [0, ${vocab})`);
-        }
-      });
+    const longest = (name: string, seqs: ArrayLike<number>[], vocab: number): number => {
+      let max = 0;
+      for (let i = 0; i < seqs.length; i++) {
+        const s = seqs[i];
+        if (!s || typeof s !== 'object' || typeof s.length !== 'number' || s.length === 0) throw new ShapeError(`${where}: ${name}[${i}] must be a non-empty sequence of token ids, got ${show(s)}`);
+        checkTokenIds(where, `${name}[${i}]`, s, vocab);
+        max = Math.max(max, s.length);
+      }
+      return max;
     };
-    checkSeq('src', batch.src, o.srcVocab);
-    const Ts = Math.max(...batch.src.map((s) => s.length));
-    let Tt = maxLen;
+    const srcLen = longest('src', batch.src, o.srcVocab);
+    let tgtLen = maxLen;
     if (mode === 'train') {
-      if (!Array.isArray(batch.tgt) || batch.tgt.length !== B) throw new ShapeError(`${where}: 'tgt' must hold one sequence per source (${B}), got ${Array.isArray(batch.tgt) ? batch.tgt.length : typeof batch.tgt}`);
-      checkSeq('tgt', batch.tgt, o.tgtVocab);
-      Tt = Math.max(...batch.tgt.map((s) => s.length)) + 1; // + EOS
+      if (!Array.isArray(batch.tgt) || batch.tgt.length !== B) throw new ShapeError(`${where}: 'tgt' must hold one sequence per source (${B}), got ${Array.isArray(batch.tgt) ? batch.tgt.length : show(batch.tgt)}`);
+      tgtLen = longest('tgt', batch.tgt, o.tgtVocab) + 1; // + EOS
     }
-    const plan = this.plan(mode, Ts, Tt, B, beamWidth);
+    return { batch, srcLen, tgtLen, sources: B, rows: B * beamWidth, beamWidth };
+  }
+
+  /**
+   * Writes a checked batch into its plan: the source tokens (each replicated per beam) and key
+   * mask (padded to the longest source), and in train mode the decoder's teacher inputs, coin
+   * flips and targets.
+   */
+  private upload(plan: Seq2SeqPlan, c: CheckedBatch, ratio: number): void {
+    const o = this.options;
+    const { srcLen: Ts, tgtLen: Tt, rows: B, beamWidth: k } = c;
+    const srcOf = (row: number) => c.batch.src[Math.floor(row / k)];
     const q = this.gpu.device.queue;
     const src = new Int32Array(Ts * B).fill(o.padToken);
     const mask = new Float32Array(B * Ts);
+    const lengths = new Array<number>(B);
     for (let b = 0; b < B; b++) {
-      for (let s = 0; s < batch.src[b].length; s++) {
-        src[s * B + b] = batch.src[b][s];
-        mask[b * Ts + s] = 1;
+      const s = srcOf(b);
+      lengths[b] = s.length;
+      for (let t = 0; t < s.length; t++) {
+        src[t * B + b] = s[t];
+        mask[b * Ts + t] = 1;
       }
     }
     q.writeBuffer(plan.srcTokens, 0, src);
     q.writeBuffer(plan.keyMask, 0, mask);
-    plan.encoderPlan.writeLengths(batch.src.map((s) => s.length), where);
+    plan.encoderPlan.writeLengths(lengths, 'Seq2Seq');
     const decIn = new Int32Array((Tt + 1) * B).fill(o.padToken);
     decIn.fill(o.bosToken, 0, B);
     q.writeBuffer(plan.decIn, 0, decIn);
-    if (mode === 'train') {
+    if (plan.mode === 'train') {
       const teacher = new Int32Array((Tt + 1) * B).fill(o.padToken);
       const use = new Uint32Array((Tt + 1) * B);
       const targets = new Int32Array(Tt * B).fill(IGNORE);
       for (let b = 0; b < B; b++) {
-        const y = batch.tgt[b];
+        const y = c.batch.tgt[b];
         for (let t = 0; t <= y.length; t++) targets[t * B + b] = t < y.length ? y[t] : o.eosToken;
         for (let t = 1; t <= y.length; t++) teacher[t * B + b] = y[t - 1];
       }
@@ -641,6 +748,18 @@ export class Seq2Seq {
       q.writeBuffer(plan.useTeacher, 0, use);
       q.writeBuffer(plan.targets, 0, targets);
     }
-    return plan;
   }
+
+}
+
+/** A batch checked by Seq2Seq's checkBatch: its padded lengths and plan rows. */
+interface CheckedBatch {
+  batch: Seq2SeqBatch;
+  srcLen: number;
+  tgtLen: number;
+  /** Sources given. */
+  sources: number;
+  /** Rows of the plan: sources × beamWidth. */
+  rows: number;
+  beamWidth: number;
 }

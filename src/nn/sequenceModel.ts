@@ -6,24 +6,28 @@
 // `head.weight`, `head.bias`), so a PyTorch module with attributes embedding/rnn/head loads as is.
 // Inputs are time-major: tokens [seqLen, batch] or values [seqLen, batch, inputSize].
 import type { Gpu } from '../gpu/device.js';
-import { ShapeError, fmtShape } from '../gpu/errors.js';
+import { ArgumentError, ShapeError, fmtShape } from '../gpu/errors.js';
+import { PlanCache } from '../util/planCache.js';
+import { checkOptions, show, type OptionSchema } from '../util/options.js';
 import { TENSOR_USAGE } from '../gpu/flags.js';
-import { Optimizer, type OptimizerOptions } from '../optim/optimizer.js';
+import { Optimizer, checkLr, type OptimizerOptions } from '../optim/optimizer.js';
 import type { LRSchedule } from '../optim/schedules.js';
 import { TrainStep } from '../plan/trainStep.js';
 import { gemmDispatches } from '../kernels/matmul.js';
 import { embeddingDispatch } from '../kernels/embedding.js';
 import { encodeDispatches, type Dispatch } from '../gpu/dispatch.js';
-import { readParameter, type NamedTensor, type StateDict } from '../io/stateDict.js';
+import type { NamedTensor, StateDict } from '../io/stateDict.js';
 import { saveCheckpoint, loadCheckpoint, checkCounters, checkTensor, type CheckpointHost, type LoadCheckpointOptions } from '../io/checkpoint.js';
 import { rng } from '../util/random.js';
 import { checkBindingSizes } from '../gpu/limits.js';
+import { Lifecycle } from './lifecycle.js';
 import { ParameterStore, type ParameterSlot } from './parameters.js';
 import { RNN, LSTM, GRU, type RecurrentLayer } from './recurrent.js';
 import { NanGuard } from '../optim/nanGuard.js';
-import { assertSameDevice, isSnapshot, readParameters, type ModelSnapshot, type RecoverSource } from './recovery.js';
+import { checkRecoverSource, copyBytes, dryRun, readParameters, type ModelSnapshot, type RecoverSource } from './recovery.js';
 import type { RecurrentPlan } from '../plan/recurrentPlan.js';
 import type { CellKind } from './recurrentConfig.js';
+import { concat, pushAll } from '../util/arrays.js';
 
 /**
  * Options of a {@link SequenceModel}. Give either `vocabSize` + `embeddingDim` (token inputs) or
@@ -139,7 +143,11 @@ interface Generator {
   owned: GPUBuffer[];
 }
 
-const MAX_STEPS = 4;
+/**
+ * Recorded training steps kept per model, one per (seqLen, batch), least recently used evicted
+ * (each holds its activations, gradients and bind groups; evaluate and predict share them).
+ */
+export const SEQUENCE_MODEL_STEP_CACHE = 8;
 
 /**
  * `[Embedding] → RNN | LSTM | GRU stack → Linear` trained on the GPU: many-to-many (the head at
@@ -174,14 +182,14 @@ export class SequenceModel {
   lastRun: StepStats | null = null;
   private optimizer: Optimizer | null = null;
   private train: TrainOptions | null = null;
-  private steps = new Map<string, TrainStep>();
+  private steps = new PlanCache<TrainStep>(SEQUENCE_MODEL_STEP_CACHE);
+  /** Call order, destroy, device checks (src/nn/lifecycle.ts). */
+  private readonly life: Lifecycle;
   /** Truncated BPTT: the state carried between batches (one per batch size). */
   private carried = new Map<number, { h: GPUBuffer; c: GPUBuffer | null }>();
   private stepCount = 0;
   private generator: Generator | null = null;
   private guard: NanGuard | null = null;
-  /** `gpu.generation` of the device this model's buffers are on (see {@link recover}). */
-  private generation: number;
   private lastSnapshot: ModelSnapshot | null = null;
 
   /**
@@ -192,7 +200,7 @@ export class SequenceModel {
    */
   constructor(readonly gpu: Gpu, opts: SequenceModelOptions) {
     this.options = resolveOptions(opts);
-    this.generation = gpu.generation;
+    this.life = new Lifecycle(gpu, 'SequenceModel');
     const o = this.options;
     // The largest parameters within one binding before anything is built (the store checks their sum).
     checkBindingSizes(gpu, 'SequenceModel', {
@@ -210,7 +218,7 @@ export class SequenceModel {
     this.store.add('head.weight', [o.outputSize, D * o.hiddenSize]);
     this.store.add('head.bias', [o.outputSize]);
     this.store.allocate();
-    this.resetParameters(o.seed);
+    this.writeInitialParameters(o.seed);
   }
 
   /**
@@ -218,6 +226,12 @@ export class SequenceModel {
    * @param seed - Seed of the draw (`options.seed` by default).
    */
   resetParameters(seed = this.options.seed): void {
+    this.assertUsable('SequenceModel.resetParameters');
+    if (typeof seed !== 'number' || !Number.isFinite(seed)) throw new ArgumentError(`SequenceModel.resetParameters: 'seed' must be a finite number, got ${show(seed)}`);
+    this.life.defer(() => this.writeInitialParameters(seed));
+  }
+
+  private writeInitialParameters(seed: number): void {
     const rand = rng(seed + 1);
     if (this.embeddingSlot) {
       const normal = () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
@@ -234,21 +248,28 @@ export class SequenceModel {
   }
 
   /** Every parameter under its PyTorch name (read back from the GPU). */
-  async stateDict(): Promise<Record<string, NamedTensor>> {
-    assertSameDevice(this.gpu, this.generation, 'SequenceModel.stateDict');
-    return this.store.readAll();
+  stateDict(): Promise<Record<string, NamedTensor>> {
+    return this.call('SequenceModel.stateDict', () => this.store.readAll());
   }
 
   /**
    * Loads PyTorch-named parameters; every key is checked before anything is written.
    * @param dict - Parameters by PyTorch name (`embedding.weight`, `rnn.weight_ih_l0`,
    *   `head.weight`, `head.bias`, …).
+   * @param opts - `strict` (default true): reject keys that are not parameters of this model.
    * @throws ShapeError naming the key when one is missing, has the wrong shape or a non-finite
    *   value, or is unexpected (with `strict`); the model is unchanged then.
    */
-  loadStateDict(dict: StateDict, { strict = true }: { strict?: boolean } = {}): void {
-    assertSameDevice(this.gpu, this.generation, 'SequenceModel.loadStateDict');
-    const values = this.store.checkStateDict('SequenceModel.loadStateDict', dict, strict);
+  loadStateDict(dict: StateDict, opts: { strict?: boolean } = {}): void {
+    const where = 'SequenceModel.loadStateDict';
+    this.assertUsable(where);
+    const { strict = true } = checkOptions<{ strict: boolean }>(where, 'opts', opts, { strict: { type: 'boolean' } });
+    const values = this.store.checkStateDict(where, dict, strict);
+    this.life.defer(() => this.writeStateDict(values));
+  }
+
+  /** Writes checked values ({@link ParameterStore.checkStateDict}). */
+  private writeStateDict(values: Map<string, Float32Array>): void {
     const rnnDict: StateDict = {};
     for (const [name, data] of values) {
       if (name.startsWith('rnn.')) rnnDict[name.slice(4)] = data;
@@ -258,9 +279,8 @@ export class SequenceModel {
   }
 
   /** Gradients of the last training step, by parameter name. */
-  async gradients(): Promise<Record<string, NamedTensor>> {
-    assertSameDevice(this.gpu, this.generation, 'SequenceModel.gradients');
-    return this.store.readAll(true);
+  gradients(): Promise<Record<string, NamedTensor>> {
+    return this.call('SequenceModel.gradients', () => this.store.readAll(true));
   }
 
   /**
@@ -269,9 +289,14 @@ export class SequenceModel {
    * @throws ShapeError naming the option when one is invalid.
    */
   configureTraining(train: TrainOptions): void {
-    assertSameDevice(this.gpu, this.generation, 'SequenceModel.configureTraining');
-    if (!train || typeof train !== 'object') throw new ShapeError('SequenceModel.configureTraining: expected { optimizer, schedule?, carryState?, nanGuard? }');
-    Optimizer.checkOptions(train.optimizer, this.store.length); // a bad option leaves the current optimizer in place
+    const where = 'SequenceModel.configureTraining';
+    this.assertUsable(where);
+    const checked = checkTrainOptions(where, train);
+    Optimizer.checkOptions(checked.optimizer, this.store.length); // a bad option leaves the current optimizer in place
+    this.life.defer(() => this.applyTraining(checked));
+  }
+
+  private applyTraining(train: TrainOptions): void {
     this.optimizer?.destroy();
     this.makeOptimizer(train);
     this.train = train;
@@ -286,7 +311,7 @@ export class SequenceModel {
     if (train.nanGuard) {
       this.guard = new NanGuard(this.gpu, this.optimizer, 'SequenceModel.trainStep', (skipped) => {
         this.stepCount = Math.max(0, this.stepCount - skipped);
-        this.resetState(); // the carried state of a bad step may be non-finite
+        this.releaseCarried(); // the carried state of a bad step may be non-finite
       });
     }
   }
@@ -296,12 +321,14 @@ export class SequenceModel {
    * readbacks) and keeps them as the state {@link recover} restores after a device loss; returns
    * them. Call it every few hundred steps: it waits for the GPU.
    */
-  async snapshot(): Promise<ModelSnapshot> {
-    assertSameDevice(this.gpu, this.generation, 'SequenceModel.snapshot');
-    const parameters = await readParameters(this.store);
-    const optimizer = this.optimizer ? await this.optimizer.readState() : null;
-    this.lastSnapshot = { parameters, optimizer, step: this.stepCount, generation: this.gpu.generation };
-    return this.lastSnapshot;
+  snapshot(): Promise<ModelSnapshot> {
+    return this.call('SequenceModel.snapshot', async () => {
+      const step = this.stepCount;
+      const parameters = await readParameters(this.store);
+      const optimizer = this.optimizer ? await this.optimizer.readState() : null;
+      this.lastSnapshot = { parameters, optimizer, step, generation: this.gpu.generation };
+      return this.lastSnapshot;
+    });
   }
 
   /**
@@ -316,40 +343,32 @@ export class SequenceModel {
    *   {@link SequenceModel.snapshot} when absent.
    * @throws ShapeError when there is nothing to restore or `from` does not fit the model.
    */
-  async recover(from?: RecoverSource): Promise<void> {
-    const source = from ?? this.lastSnapshot;
-    if (!source) throw new ShapeError('SequenceModel.recover: nothing to restore: call model.snapshot() while the device works (e.g. every few hundred steps), or pass a snapshot, a state dict or checkpoint bytes');
-    const bytes = source instanceof ArrayBuffer || ArrayBuffer.isView(source) ? (source as ArrayBuffer | Uint8Array) : null;
-    const snap: { parameters: StateDict; optimizer: ModelSnapshot['optimizer']; step: number } | null = bytes ? null : isSnapshot(source) ? source : { parameters: source as StateDict, optimizer: null, step: 0 };
-    if (snap) for (const name of this.store.names) readParameter(snap.parameters, name, this.store.slot(name).shape);
-    await this.gpu.recover();
-    // Forget the old buffers (releasing them is a no-op once the pool moved to the new device).
-    this.guard?.destroy();
-    this.guard = null;
-    this.optimizer?.destroy();
-    this.optimizer = null;
-    for (const b of this.generator?.owned ?? []) this.gpu.pool.release(b);
-    this.generator = null;
-    for (const st of this.steps.values()) st.destroy();
-    this.steps.clear();
-    this.resetState();
-    this.rnn.resetBuffers();
-    this.store.destroy();
-    this.store.allocate();
-    this.generation = this.gpu.generation;
-    if (bytes) {
-      this.resetParameters(); // a usable model if the checkpoint is rejected
-      if (this.train) this.makeOptimizer(this.train);
+  recover(from?: RecoverSource): Promise<void> {
+    const where = 'SequenceModel.recover';
+    return this.call(where, async () => {
+      const source = from ?? this.lastSnapshot;
+      if (!source) throw new ArgumentError(`${where}: nothing to restore: call model.snapshot() while the device works (e.g. every few hundred steps), or pass a snapshot, a state dict or checkpoint bytes`);
+      // Everything is checked before anything changes: a source that does not fit changes nothing.
+      const bytes = source instanceof ArrayBuffer || source instanceof Uint8Array ? source : null;
+      const snap = bytes ? null : checkRecoverSource(where, source, this.store, this.train?.optimizer ?? null, []);
+      if (bytes) this.loadCheckpointChecked(bytes, {}, where);
+      await this.gpu.recover();
+      // Forget the old buffers (releasing them is a no-op once the pool moved to the new device).
+      this.releaseBuffers();
+      this.rnn.resetBuffers();
+      this.store.allocate();
+      this.life.generation = this.gpu.generation;
+      this.writeInitialParameters(this.options.seed);
       this.stepCount = 0;
-      this.loadCheckpoint(bytes);
-      return;
-    }
-    this.loadStateDict(snap!.parameters);
-    this.stepCount = snap!.step;
-    if (this.train) {
-      this.makeOptimizer(this.train);
-      if (snap!.optimizer) this.optimizer!.loadState(snap!.optimizer);
-    }
+      if (this.train) this.makeOptimizer(this.train);
+      if (bytes) {
+        this.loadCheckpointChecked(bytes, {}, where)();
+        return;
+      }
+      this.writeStateDict(snap!.parameters);
+      this.stepCount = snap!.step;
+      if (this.optimizer && snap!.optimizer) this.optimizer.loadState(snap!.optimizer);
+    }, { deviceCheck: false });
   }
 
   /**
@@ -367,7 +386,7 @@ export class SequenceModel {
    * (layout: src/io/checkpoint.ts). Reads back from the GPU.
    */
   saveCheckpoint(): Promise<Uint8Array> {
-    return saveCheckpoint(this.checkpointHost());
+    return this.call('SequenceModel.saveCheckpoint', () => saveCheckpoint(this.checkpointHost()));
   }
 
   /**
@@ -382,9 +401,25 @@ export class SequenceModel {
    * @param opts - Load options, and `train`: the schedule / carryState / nanGuard to continue with.
    */
   loadCheckpoint(file: ArrayBuffer | Uint8Array, opts: LoadCheckpointOptions & { train?: Omit<TrainOptions, 'optimizer'> } = {}): void {
-    let restored = false;
-    loadCheckpoint(this.checkpointHost(opts?.train, () => (restored = true)), file, opts);
-    if (!restored) this.resetState();
+    const where = 'SequenceModel.loadCheckpoint';
+    this.assertUsable(where);
+    const o = checkOptions<LoadCheckpointOptions & { train: Omit<TrainOptions, 'optimizer'> }>(where, 'opts', opts, { optimizer: { type: 'boolean' }, train: { type: 'object' } });
+    const train = o.train === undefined ? undefined : checkTrainOptions(where, o.train, false);
+    // A copy: the caller may reuse its buffer before a deferred load runs.
+    this.life.defer(this.loadCheckpointChecked(copyBytes(where, file), { ...o, train }, where));
+  }
+
+  /**
+   * Checks a checkpoint completely against this model (a dry run that changes nothing) and
+   * returns the function that loads it.
+   */
+  private loadCheckpointChecked(file: ArrayBuffer | Uint8Array, opts: LoadCheckpointOptions & { train?: Omit<TrainOptions, 'optimizer'> }, where: string): () => void {
+    loadCheckpoint(dryRun(this.checkpointHost()), file, opts);
+    return () => {
+      let restored = false;
+      loadCheckpoint(this.checkpointHost(opts.train, () => (restored = true)), file, opts);
+      if (!restored) this.releaseCarried();
+    };
   }
 
   private checkpointHost(train?: Omit<TrainOptions, 'optimizer'>, onRestore?: () => void): CheckpointHost {
@@ -396,7 +431,7 @@ export class SequenceModel {
       structural: ['cell', 'vocabSize', 'embeddingDim', 'inputSize', 'hiddenSize', 'numLayers', 'bidirectional', 'nonlinearity', 'outputSize', 'mode', 'loss'],
       store: this.store,
       names: this.store.names,
-      loadStateDict: (dict) => this.loadStateDict(dict),
+      loadStateDict: (dict) => this.writeStateDict(this.store.checkStateDict('SequenceModel.loadCheckpoint', dict, true)),
       training: {
         optimizer: this.optimizer,
         save: async () => {
@@ -414,18 +449,18 @@ export class SequenceModel {
           const carried = new Map<number, { h?: Float32Array; c?: Float32Array }>();
           for (const [name, t] of Object.entries(tensors)) {
             const m = /^seqgpu\.carried\.([hc])\.batch([1-9]\d*)$/.exec(name);
-            if (!m || (m[1] === 'c' && o.cell !== 'lstm')) throw new ShapeError(`${where}: unexpected tensor '${name}' (a ${o.cell} SequenceModel saves seqgpu.carried.h${o.cell === 'lstm' ? ' and .c' : ''}.batch<B>)`);
+            if (!m || (m[1] === 'c' && o.cell !== 'lstm')) throw new ArgumentError(`${where}: unexpected tensor '${name}' (a ${o.cell} SequenceModel saves seqgpu.carried.h${o.cell === 'lstm' ? ' and .c' : ''}.batch<B>)`);
             checkTensor(where, name, t, carriedShape(Number(m[2])));
             carried.set(Number(m[2]), { ...carried.get(Number(m[2])), [m[1]]: t.data });
           }
           for (const [B, s] of carried) {
-            if (!s.h || (o.cell === 'lstm' && !s.c)) throw new ShapeError(`${where}: the state carried for batch ${B} lacks ${s.h ? 'c' : 'h'}`);
+            if (!s.h || (o.cell === 'lstm' && !s.c)) throw new ArgumentError(`${where}: the state carried for batch ${B} lacks ${s.h ? 'c' : 'h'}`);
           }
           return (optimizer, state) => {
-            this.configureTraining({ ...this.train, ...train, optimizer });
+            this.applyTraining({ ...this.train, ...train, optimizer } as TrainOptions);
             this.optimizer!.loadState(state);
             this.stepCount = state.step;
-            this.resetState();
+            this.releaseCarried();
             for (const [B, s] of carried) {
               const buffers = this.carriedState(B);
               this.gpu.device.queue.writeBuffer(buffers.h, 0, s.h!);
@@ -443,38 +478,42 @@ export class SequenceModel {
    * into ONE command buffer and submitted once. Returns the loss only when `readLoss` is set
    * (that waits for the GPU); otherwise nothing is read back.
    * @param batch - Inputs and targets, time-major.
+   * @param opts - `readLoss` (default false): read the loss back (waits for the GPU). null = defaults.
    * @returns The step's mean loss with `readLoss`, else undefined.
    * @throws ShapeError before any GPU work when training is not configured or `batch` has the wrong
    *   sizes, out-of-range ids or non-finite values (the model is unchanged); {@link NonFiniteError}
    *   with the NaN/Inf guard when a step's loss or gradient norm was not finite (its update was
    *   skipped); {@link GpuLostError} after a device loss.
    */
-  async trainStep(batch: Batch, { readLoss = false }: { readLoss?: boolean } = {}): Promise<number | undefined> {
-    if (!this.optimizer || !this.train) throw new ShapeError('SequenceModel.trainStep: call configureTraining({ optimizer, ... }) first');
-    assertSameDevice(this.gpu, this.generation, 'SequenceModel.trainStep');
-    // The previous step's NaN/Inf record (throws NonFiniteError once). Synchronous: the step is
-    // submitted before trainStep returns, so work queued after the call (a readback) follows it.
-    this.guard?.check();
-    const data = this.checkBatch(batch, true);
-    const step = this.stepFor(batch);
-    this.upload(step, data);
-    const lr = this.train.schedule ? this.train.schedule(this.optimizer.options.lr, this.stepCount) : this.optimizer.options.lr;
-    this.optimizer.beforeStep(lr);
-    this.rnn.dropout?.setTraining(true);
-    this.rnn.dropout?.setStep(this.stepCount % 2 ** 32);
-    this.stepCount++;
-    const encoder = this.gpu.device.createCommandEncoder({ label: 'trainStep' });
-    const carried = this.train.carryState ? this.carriedState(batch.batch) : null;
-    const update = this.guard ? this.guard.arrange(step.loss) : this.optimizer.dispatches();
-    const dispatches = [...step.forward, ...step.backward, ...update, ...this.rnn.repackDispatches()];
-    step.encode(encoder, dispatches, { h0: carried?.h ?? null, c0: carried?.c ?? null }, true);
-    if (carried) this.encodeCarry(encoder, step, carried);
-    this.guard?.beforeSubmit();
-    this.gpu.submit(encoder, dispatches.length);
-    this.guard?.afterSubmit();
-    this.lastRun = { dispatches: dispatches.length, submits: 1 };
-    if (readLoss && this.guard) return (await this.guard.readNow()).loss;
-    return readLoss ? this.readLoss(step) : undefined;
+  trainStep(batch: Batch, opts: { readLoss?: boolean } = {}): Promise<number | undefined> {
+    const where = 'SequenceModel.trainStep';
+    return this.call(where, async () => {
+      const { readLoss = false } = checkOptions<{ readLoss: boolean }>(where, 'opts', opts, { readLoss: { type: 'boolean' } });
+      if (!this.optimizer || !this.train) throw new ArgumentError(`${where}: call configureTraining({ optimizer, ... }) first`);
+      const data = this.checkBatch(where, batch, true);
+      const lr: unknown = this.train.schedule ? this.train.schedule(this.optimizer.options.lr, this.stepCount) : this.optimizer.options.lr;
+      checkLr(where, lr, ` (the schedule's value for step ${this.stepCount})`);
+      const step = this.stepFor(where, batch);
+      // The previous step's NaN/Inf record (throws NonFiniteError once, after rewinding the counters).
+      this.guard?.check();
+      this.upload(step, data);
+      this.optimizer.beforeStep(lr);
+      this.rnn.dropout?.setTraining(true);
+      this.rnn.dropout?.setStep(this.stepCount % 2 ** 32);
+      this.stepCount++;
+      const encoder = this.gpu.device.createCommandEncoder({ label: 'trainStep' });
+      const carried = this.train.carryState ? this.carriedState(batch.batch) : null;
+      const update = this.guard ? this.guard.arrange(step.loss) : this.optimizer.dispatches();
+      const dispatches = concat(step.forward, step.backward, update, this.rnn.repackDispatches());
+      step.encode(encoder, dispatches, { h0: carried?.h ?? null, c0: carried?.c ?? null }, true);
+      if (carried) this.encodeCarry(encoder, step, carried);
+      this.guard?.beforeSubmit();
+      this.gpu.submit(encoder, dispatches.length);
+      this.guard?.afterSubmit();
+      this.lastRun = { dispatches: dispatches.length, submits: 1 };
+      if (readLoss && this.guard) return (await this.guard.readNow()).loss;
+      return readLoss ? this.readLoss(step) : undefined;
+    });
   }
 
   /**
@@ -483,8 +522,8 @@ export class SequenceModel {
    * e.g. to time them apart with a Profiler. Needs configureTraining first.
    */
   stepDispatches(seqLen: number, batch: number): { forward: readonly Dispatch[]; backward: readonly Dispatch[]; update: readonly Dispatch[] } {
-    if (!this.optimizer) throw new ShapeError('SequenceModel.stepDispatches: call configureTraining first');
-    const step = this.stepFor({ inputs: [], targets: [], seqLen, batch });
+    if (!this.optimizer) throw new ArgumentError('SequenceModel.stepDispatches: call configureTraining first');
+    const step = this.stepFor('SequenceModel.stepDispatches', { inputs: [], targets: [], seqLen, batch });
     return { forward: step.forward, backward: step.backward, update: [...this.optimizer.dispatches(), ...this.rnn.repackDispatches()] };
   }
 
@@ -494,16 +533,14 @@ export class SequenceModel {
    * @returns The mean loss (dropout off).
    * @throws ShapeError when `batch` is invalid.
    */
-  async evaluate(batch: Batch): Promise<number> {
-    const data = this.checkBatch(batch, true);
-    const step = this.stepFor(batch);
-    this.upload(step, data);
-    this.rnn.dropout?.setTraining(false);
-    const encoder = this.gpu.device.createCommandEncoder({ label: 'evaluate' });
-    step.encode(encoder, step.forward, { h0: null, c0: null }, false);
-    this.gpu.submit(encoder, step.forward.length);
-    this.lastRun = { dispatches: step.forward.length, submits: 1 };
-    return this.readLoss(step);
+  evaluate(batch: Batch): Promise<number> {
+    const where = 'SequenceModel.evaluate';
+    return this.call(where, async () => {
+      const data = this.checkBatch(where, batch, true);
+      const step = this.forwardOnly(where, batch, data, 'evaluate');
+      this.lastRun = { dispatches: step.forward.length, submits: 1 };
+      return this.readLoss(step);
+    });
   }
 
   /**
@@ -514,16 +551,25 @@ export class SequenceModel {
    * @throws ShapeError when `inputs` does not hold seqLen·batch entries (per input feature) or
    *   holds invalid ids / values.
    */
-  async predict(inputs: Batch['inputs'], seqLen: number, batch: number): Promise<Float32Array> {
-    const data = this.checkBatch({ inputs, targets: [], seqLen, batch }, false);
-    const step = this.stepFor({ inputs, targets: new Int32Array(0), seqLen, batch });
+  predict(inputs: Batch['inputs'], seqLen: number, batch: number): Promise<Float32Array> {
+    const where = 'SequenceModel.predict';
+    return this.call(where, async () => {
+      const shape = { inputs, targets: [], seqLen, batch };
+      const step = this.forwardOnly(where, shape, this.checkBatch(where, shape, false), 'predict');
+      return new Float32Array(await this.gpu.readBuffer(step.logits, 0, step.logitRows * this.options.outputSize * 4));
+    });
+  }
+
+  /** Uploads a checked batch and runs the recorded forward (dropout off): one submit. */
+  private forwardOnly(where: string, batch: Batch, data: { inputs: Int32Array | Float32Array; targets: Int32Array | Float32Array | null }, label: string): TrainStep {
+    const step = this.stepFor(where, batch);
     this.upload(step, data);
-    // The loss kernels run on whatever targets the buffer holds: harmless, their output is unused.
+    // predict: the loss kernels run on whatever targets the buffer holds; their output is unused.
     this.rnn.dropout?.setTraining(false);
-    const encoder = this.gpu.device.createCommandEncoder({ label: 'predict' });
+    const encoder = this.gpu.device.createCommandEncoder({ label });
     step.encode(encoder, step.forward, { h0: null, c0: null }, false);
     this.gpu.submit(encoder, step.forward.length);
-    return new Float32Array(await this.gpu.readBuffer(step.logits, 0, step.logitRows * this.options.outputSize * 4));
+    return step;
   }
 
   /**
@@ -537,41 +583,39 @@ export class SequenceModel {
    * @throws ShapeError for a model that is not a unidirectional many-to-many token model, an empty
    *   prompt or an id out of range, or invalid options.
    */
-  async generate(prompt: ArrayLike<number>, length: number, opts: GenerateOptions = {}): Promise<number[]> {
-    const o = this.options;
-    if (!this.embeddingSlot || o.mode !== 'manyToMany' || o.bidirectional) throw new ShapeError('SequenceModel.generate: needs a token model (vocabSize), mode manyToMany, unidirectional');
-    if (!prompt || prompt.length === 0) throw new ShapeError('SequenceModel.generate: prompt needs at least one token id');
-    assertSameDevice(this.gpu, this.generation, 'SequenceModel.generate');
-    if (!Number.isInteger(length) || length < 0) throw new ShapeError(`SequenceModel.generate: length must be an integer ≥ 0, got ${length}`);
-    const temperature = opts.temperature ?? 1;
-    const topK = opts.topK ?? 0;
-    if (!(temperature >= 0) || !Number.isFinite(temperature)) throw new ShapeError(`SequenceModel.generate: temperature must be ≥ 0, got ${temperature}`);
-    if (!Number.isInteger(topK) || topK < 0) throw new ShapeError(`SequenceModel.generate: topK must be an integer ≥ 0, got ${topK}`);
-    for (let i = 0; i < prompt.length; i++) {
-      if (!(Number.isInteger(prompt[i]) && prompt[i] >= 0 && prompt[i] < o.vocabSize!)) throw new ShapeError(`SequenceModel.generate: prompt[${i}] = ${prompt[i]} is not a token id in [0, ${o.vocabSize})`);
-    }
-    const g = this.generatorPlan();
-    const q = this.gpu.device.queue;
-    q.writeBuffer(g.h, 0, new Float32Array(g.h.size / 4));
-    if (g.c) q.writeBuffer(g.c, 0, new Float32Array(g.c.size / 4));
-    const rand = rng(opts.seed ?? 0);
-    const out: number[] = [];
-    let token = prompt[0];
-    for (let i = 0; i < prompt.length - 1 + length; i++) {
-      const logits = await this.generatorStep(g, token);
-      token = i + 1 < prompt.length ? prompt[i + 1] : sample(logits, temperature, topK, rand);
-      if (i + 1 >= prompt.length) out.push(token);
-    }
-    return out;
+  generate(prompt: ArrayLike<number>, length: number, opts: GenerateOptions = {}): Promise<number[]> {
+    const where = 'SequenceModel.generate';
+    return this.call(where, async () => {
+      const o = this.options;
+      if (!this.embeddingSlot || o.mode !== 'manyToMany' || o.bidirectional) throw new ArgumentError(`${where}: needs a token model (vocabSize), mode manyToMany, unidirectional`);
+      const { temperature = 1, topK = 0, seed = 0 } = checkOptions<GenerateOptions>(where, 'opts', opts, {
+        temperature: { type: 'number', min: 0 }, topK: { type: 'int', min: 0 }, seed: { type: 'number' },
+      });
+      if (!Number.isSafeInteger(length) || length < 0) throw new ArgumentError(`${where}: 'length' must be an integer ≥ 0, got ${show(length)}`);
+      const ids = checkTokenIds(where, 'prompt', prompt, o.vocabSize!);
+      if (ids.length === 0) throw new ArgumentError(`${where}: 'prompt' needs at least one token id, got an empty array`);
+      const g = this.generatorPlan();
+      const q = this.gpu.device.queue;
+      q.writeBuffer(g.h, 0, new Float32Array(g.h.size / 4));
+      if (g.c) q.writeBuffer(g.c, 0, new Float32Array(g.c.size / 4));
+      const rand = rng(seed);
+      const out: number[] = [];
+      let token = ids[0];
+      for (let i = 0; i < ids.length - 1 + length; i++) {
+        const logits = await this.generatorStep(g, token);
+        token = i + 1 < ids.length ? ids[i + 1] : sample(logits, temperature, topK, rand);
+        if (i + 1 >= ids.length) out.push(token);
+      }
+      return out;
+    });
   }
 
+  /** The step-wise generation plan, built on first use; it owns its recurrent plan and buffers. */
   private generatorPlan(): Generator {
-    const plan = this.rnn.plan(1, 1);
-    if (this.generator?.plan === plan) return this.generator;
-    // First use, or the layer evicted its plan from its cache: rebuild on the current one.
-    for (const b of this.generator?.owned.splice(0) ?? []) this.gpu.pool.release(b);
+    if (this.generator) return this.generator;
     const o = this.options;
     const gpu = this.gpu;
+    const plan = this.rnn.createPlan('SequenceModel.generate', 1, 1);
     const owned: GPUBuffer[] = [];
     const buffer = (elements: number, label: string) => {
       const b = gpu.pool.acquire(elements * 4, TENSOR_USAGE, label);
@@ -584,12 +628,12 @@ export class SequenceModel {
     const g: Generator = { plan, dispatches: [], token, logits, h: buffer(stateElements, 'generate.h'), c: o.cell === 'lstm' ? buffer(stateElements, 'generate.c') : null, owned };
     const take = (ds: Dispatch[]) => {
       for (const d of ds) {
-        owned.push(...(d.transient ?? []));
+        pushAll(owned, d.transient ?? []);
         g.dispatches.push({ ...d, transient: undefined });
       }
     };
     take([embeddingDispatch(gpu, { tokens: 1, vocab: o.vocabSize!, dim: o.embeddingDim!, indices: { buffer: token }, weight: this.store.view('embedding.weight'), y: { buffer: plan.input }, label: 'generate.embedding' })]);
-    g.dispatches.push(...plan.dispatches);
+    pushAll(g.dispatches, plan.dispatches);
     const W = this.store.view('head.weight');
     const b = this.store.view('head.bias');
     take(gemmDispatches(gpu, { M: 1, N: o.outputSize, K: o.hiddenSize, transposeB: true, a: { buffer: plan.output, ld: o.hiddenSize }, b: { buffer: W.buffer, offset: W.offset, ld: o.hiddenSize }, c: { buffer: logits, ld: o.outputSize }, bias: { buffer: b.buffer, offset: b.offset }, label: 'generate.head' }));
@@ -613,8 +657,24 @@ export class SequenceModel {
     return new Float32Array(await this.gpu.readBuffer(g.logits, 0, this.options.outputSize * 4));
   }
 
-  /** Forgets the state carried between batches (truncated BPTT). */
+  /**
+   * @internal Every host-side counter and cache of the model, for tests that check a rejected
+   * call changed nothing (weights and moments are compared separately, read back from the GPU).
+   */
+  debugState(): Record<string, unknown> {
+    return {
+      step: this.stepCount, optimizer: this.optimizer && { step: this.optimizer.step, lr: this.optimizer.lr }, train: this.train && Object.keys(this.train),
+      steps: this.steps.keys(), carried: [...this.carried.keys()], generator: !!this.generator, lastRun: this.lastRun, rnn: this.rnn.debugState(),
+    };
+  }
+
+  /** Forgets the state carried between batches (truncated BPTT), after the calls in flight. */
   resetState(): void {
+    this.assertUsable('SequenceModel.resetState');
+    this.life.defer(() => this.releaseCarried());
+  }
+
+  private releaseCarried(): void {
     for (const s of this.carried.values()) {
       this.gpu.pool.release(s.h);
       if (s.c) this.gpu.pool.release(s.c);
@@ -622,18 +682,38 @@ export class SequenceModel {
     this.carried.clear();
   }
 
-  /** Releases every GPU buffer of the model (parameters, optimizer, plans). */
+  /**
+   * Releases every GPU buffer of the model (parameters, optimizer, plans) once the calls made
+   * before it have finished; any later call throws a {@link DestroyedError}. Idempotent.
+   */
   destroy(): void {
+    this.life.destroy(() => {
+      this.releaseBuffers();
+      this.rnn.destroy();
+    });
+  }
+
+  /** Every buffer but the recurrent layer's own (plans, generator, carried state, optimizer, guard, parameters). */
+  private releaseBuffers(): void {
     this.guard?.destroy();
     this.guard = null;
+    this.generator?.plan.destroy();
     for (const b of this.generator?.owned ?? []) this.gpu.pool.release(b);
     this.generator = null;
-    for (const s of this.steps.values()) s.destroy();
     this.steps.clear();
-    this.resetState();
+    this.releaseCarried();
     this.optimizer?.destroy();
-    this.rnn.destroy();
+    this.optimizer = null;
     this.store.destroy();
+  }
+
+  /** Before a synchronous entry point: a DestroyedError after destroy(), a GpuLostError on a lost device. */
+  private assertUsable(where: string): void {
+    this.life.assertLive(where);
+  }
+
+  private call<T>(where: string, fn: () => Promise<T>, opts?: { deviceCheck?: boolean }): Promise<T> {
+    return this.life.call(where, fn, opts);
   }
 
   private paddingRow(): number {
@@ -641,24 +721,10 @@ export class SequenceModel {
     return p < 0 ? this.options.vocabSize! + p : p;
   }
 
-  private stepFor(batch: Batch): TrainStep {
-    assertSameDevice(this.gpu, this.generation, 'SequenceModel');
+  /** The recorded step for the batch's (seqLen, batch), from the LRU cache (built on a miss). */
+  private stepFor(where: string, batch: Batch): TrainStep {
     const { seqLen, batch: B } = batch;
-    for (const [k, v] of Object.entries({ seqLen, batch: B })) {
-      if (!Number.isInteger(v) || v <= 0) throw new ShapeError(`SequenceModel: ${k} must be a positive integer, got ${v}`);
-    }
-    const key = `${seqLen}x${B}`;
-    let step = this.steps.get(key);
-    if (!step) {
-      step = new TrainStep(this.gpu, this, seqLen, B);
-      if (this.steps.size >= MAX_STEPS) {
-        const [oldKey, old] = this.steps.entries().next().value as [string, TrainStep];
-        old.destroy();
-        this.steps.delete(oldKey);
-      }
-      this.steps.set(key, step);
-    }
-    return step;
+    return this.steps.get(`${seqLen}x${B}`, () => new TrainStep(this.gpu, this, seqLen, B, where));
   }
 
   /**
@@ -666,46 +732,30 @@ export class SequenceModel {
    * targets), integer ids in range (typed or not: 1.5 or '1' is rejected, not truncated), finite
    * values — and returns what to upload: i32 ids or f32 values, and the targets when `withTargets`.
    */
-  private checkBatch(batch: Batch, withTargets: boolean): { inputs: Int32Array | Float32Array; targets: Int32Array | Float32Array | null } {
-    if (!batch || typeof batch !== 'object') throw new ShapeError("SequenceModel: 'batch' must be { inputs, targets, seqLen, batch }");
+  private checkBatch(where: string, batch: Batch, withTargets: boolean): { inputs: Int32Array | Float32Array; targets: Int32Array | Float32Array | null } {
+    if (!batch || typeof batch !== 'object') throw new ArgumentError(`${where}: 'batch' must be { inputs, targets, seqLen, batch }, got ${show(batch)}`);
     const o = this.options;
     const { seqLen: T, batch: B, inputs, targets } = batch;
     for (const [k, v] of Object.entries({ seqLen: T, batch: B })) {
-      if (!Number.isInteger(v) || v <= 0) throw new ShapeError(`SequenceModel: ${k} must be a positive integer, got ${v}`);
+      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) throw new ShapeError(`${where}: batch.${k} must be a positive integer, got ${show(v)}`);
     }
-    const show = (v: unknown) => (typeof v === 'string' ? `'${v}'` : String(v));
-    const arrayLike = (name: string, v: unknown): ArrayLike<unknown> => {
-      if (v === null || typeof v !== 'object' || typeof (v as ArrayLike<unknown>).length !== 'number') throw new ShapeError(`SequenceModel: '${name}' must be an array or typed array, got ${show(v)}`);
-      return v as ArrayLike<unknown>;
-    };
-    const ids = (name: string, v: unknown, n: number, expected: string, ok: (x: number) => boolean, range: string): Int32Array => {
-      const a = arrayLike(name, v);
-      if (a.length !== n) throw new ShapeError(`SequenceModel: '${name}' has ${a.length} ${name === 'inputs' ? 'token' : 'class'} ids, expected ${expected}`);
-      for (let i = 0; i < n; i++) {
-        const x = a[i];
-        if (!(typeof x === 'number' && Number.isInteger(x) && ok(x))) throw new ShapeError(`SequenceModel: ${name}[${i}] = ${show(x)} is ${range}`);
-      }
-      return a instanceof Int32Array ? a : Int32Array.from(a as ArrayLike<number>);
-    };
-    const values = (name: string, v: unknown, n: number, expected: string): Float32Array => {
-      const a = arrayLike(name, v);
-      if (a.length !== n) throw new ShapeError(`SequenceModel: '${name}' has ${a.length} values, expected ${expected}`);
-      const x = a instanceof Float32Array ? a : Float32Array.from(a as ArrayLike<number>);
-      for (let i = 0; i < x.length; i++) if (!Number.isFinite(x[i])) throw new ShapeError(`SequenceModel: ${name}[${i}] is ${show(a[i])}; ${name} must be finite`);
-      return x;
+    const size = (name: string, v: unknown, n: number, expected: string): ArrayLike<unknown> => {
+      const a = arrayLike(where, name, v);
+      if (a.length !== n) throw new ShapeError(`${where}: '${name}' has ${a.length} ${expected}`);
+      return a;
     };
     const out = {
       inputs: this.embeddingSlot
-        ? ids('inputs', inputs, T * B, `seqLen·batch = ${T}·${B} = ${T * B} (time-major [seqLen, batch])`, (x) => x >= 0 && x < o.vocabSize!, `not a token id in [0, ${o.vocabSize})`)
-        : values('inputs', inputs, T * B * o.inputSize, `${fmtShape([T, B, o.inputSize])} = ${T * B * o.inputSize} (time-major)`),
+        ? checkTokenIds(where, 'inputs', size('inputs', inputs, T * B, `token ids, expected seqLen·batch = ${T}·${B} = ${T * B} (time-major [seqLen, batch])`), o.vocabSize!)
+        : checkValues(where, 'inputs', size('inputs', inputs, T * B * o.inputSize, `values, expected ${fmtShape([T, B, o.inputSize])} = ${T * B * o.inputSize} (time-major)`)),
       targets: null as Int32Array | Float32Array | null,
     };
     if (withTargets) {
       const rows = o.mode === 'manyToOne' ? B : T * B;
       const rowsWord = o.mode === 'manyToOne' ? `batch = ${B}` : `seqLen·batch = ${T * B}`;
       out.targets = o.loss === 'crossEntropy'
-        ? ids('targets', targets, rows, `${rowsWord} (${o.mode})`, (x) => x === o.ignoreIndex || (x >= 0 && x < o.outputSize), `neither a class in [0, ${o.outputSize}) nor ignoreIndex ${o.ignoreIndex}`)
-        : values('targets', targets, rows * o.outputSize, `${rowsWord} × outputSize ${o.outputSize} = ${rows * o.outputSize}`);
+        ? checkTokenIds(where, 'targets', size('targets', targets, rows, `class ids, expected ${rowsWord} (${o.mode})`), o.outputSize, o.ignoreIndex)
+        : checkValues(where, 'targets', size('targets', targets, rows * o.outputSize, `values, expected ${rowsWord} × outputSize ${o.outputSize} = ${rows * o.outputSize}`));
     }
     return out;
   }
@@ -760,44 +810,100 @@ export function sample(logits: ArrayLike<number>, temperature: number, topK: num
   return keep[keep.length - 1];
 }
 
-function resolveOptions(o: SequenceModelOptions): Resolved {
-  if (!o || typeof o !== 'object') throw new ShapeError('SequenceModel: options are required');
-  const posInt = (name: string, v: unknown) => {
-    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new ShapeError(`SequenceModel: ${name} must be a positive integer, got ${String(v)}`);
-    return v;
-  };
-  if (o.cell !== 'rnn' && o.cell !== 'lstm' && o.cell !== 'gru') throw new ShapeError(`SequenceModel: cell must be 'rnn', 'lstm' or 'gru', got ${String(o.cell)}`);
-  if (o.mode !== 'manyToMany' && o.mode !== 'manyToOne') throw new ShapeError(`SequenceModel: mode must be 'manyToMany' or 'manyToOne', got ${String(o.mode)}`);
-  if (o.loss !== 'crossEntropy' && o.loss !== 'mse') throw new ShapeError(`SequenceModel: loss must be 'crossEntropy' or 'mse', got ${String(o.loss)}`);
+const MODEL_SCHEMA: OptionSchema = {
+  cell: { type: 'enum', values: ['rnn', 'lstm', 'gru'], required: true },
+  vocabSize: { type: 'int', min: 1 },
+  embeddingDim: { type: 'int', min: 1 },
+  paddingIdx: { type: 'int' },
+  inputSize: { type: 'int', min: 1 },
+  hiddenSize: { type: 'int', min: 1, required: true },
+  numLayers: { type: 'int', min: 1 },
+  bidirectional: { type: 'boolean' },
+  nonlinearity: { type: 'enum', values: ['tanh', 'relu'] },
+  dropout: { type: 'number', min: 0 },
+  outputSize: { type: 'int', min: 1, required: true },
+  mode: { type: 'enum', values: ['manyToMany', 'manyToOne'], required: true },
+  loss: { type: 'enum', values: ['crossEntropy', 'mse'], required: true },
+  ignoreIndex: { type: 'int', min: -(2 ** 31), max: 2 ** 31 - 1 },
+  forgetBias: { type: 'number' },
+  seed: { type: 'number' },
+};
+
+function resolveOptions(opts: SequenceModelOptions): Resolved {
+  if (opts === undefined || opts === null) throw new ArgumentError('SequenceModel: options are required ({ cell, hiddenSize, outputSize, mode, loss, vocabSize + embeddingDim | inputSize, … })');
+  const o = checkOptions<SequenceModelOptions>('SequenceModel', 'options', opts, MODEL_SCHEMA) as SequenceModelOptions;
   const tokens = o.vocabSize !== undefined;
-  if (tokens === (o.inputSize !== undefined)) throw new ShapeError('SequenceModel: give either vocabSize (+ embeddingDim) for token inputs or inputSize for value inputs');
+  if (tokens === (o.inputSize !== undefined)) throw new ArgumentError('SequenceModel: give either vocabSize (+ embeddingDim) for token inputs or inputSize for value inputs');
   if (tokens) {
-    posInt('vocabSize', o.vocabSize);
-    posInt('embeddingDim', o.embeddingDim);
-    if (o.paddingIdx !== undefined && !(Number.isInteger(o.paddingIdx) && o.paddingIdx >= -o.vocabSize! && o.paddingIdx < o.vocabSize!)) {
-      throw new ShapeError(`SequenceModel: paddingIdx ${o.paddingIdx} is not in [−${o.vocabSize}, ${o.vocabSize})`);
+    if (o.embeddingDim === undefined) throw new ArgumentError('SequenceModel: option \'embeddingDim\' is required with vocabSize (an integer ≥ 1)');
+    if (o.paddingIdx !== undefined && !(o.paddingIdx >= -o.vocabSize! && o.paddingIdx < o.vocabSize!)) {
+      throw new ArgumentError(`SequenceModel: paddingIdx ${o.paddingIdx} is not in [−${o.vocabSize}, ${o.vocabSize})`);
     }
-  } else posInt('inputSize', o.inputSize);
-  for (const k of ['forgetBias', 'seed'] as const) {
-    if (o[k] !== undefined && !(typeof o[k] === 'number' && Number.isFinite(o[k]))) throw new ShapeError(`SequenceModel: ${k} must be a finite number, got ${String(o[k])}`);
+  } else {
+    for (const k of ['embeddingDim', 'paddingIdx'] as const) if (o[k] !== undefined) throw new ArgumentError(`SequenceModel: option '${k}' needs vocabSize (token inputs); a value model (inputSize) has no embedding`);
   }
-  if (o.ignoreIndex !== undefined && !(Number.isInteger(o.ignoreIndex) && Math.abs(o.ignoreIndex) < 2 ** 31)) throw new ShapeError(`SequenceModel: ignoreIndex must be an i32, got ${String(o.ignoreIndex)}`);
+  if (o.nonlinearity !== undefined && o.cell !== 'rnn') throw new ArgumentError(`SequenceModel: option 'nonlinearity' is for cell 'rnn', not '${o.cell}'`);
+  if (o.ignoreIndex !== undefined && o.loss !== 'crossEntropy') throw new ArgumentError("SequenceModel: option 'ignoreIndex' is for loss 'crossEntropy'");
   return {
     cell: o.cell,
     vocabSize: o.vocabSize,
     embeddingDim: o.embeddingDim,
     paddingIdx: o.paddingIdx,
     inputSize: tokens ? o.embeddingDim! : o.inputSize!,
-    hiddenSize: posInt('hiddenSize', o.hiddenSize),
-    numLayers: posInt('numLayers', o.numLayers ?? 1),
+    hiddenSize: o.hiddenSize,
+    numLayers: o.numLayers ?? 1,
     bidirectional: !!o.bidirectional,
     nonlinearity: o.nonlinearity ?? 'tanh',
     dropout: o.dropout ?? 0,
-    outputSize: posInt('outputSize', o.outputSize),
+    outputSize: o.outputSize,
     mode: o.mode,
     loss: o.loss,
     ignoreIndex: o.ignoreIndex ?? -100,
     forgetBias: o.forgetBias ?? 0,
     seed: o.seed ?? 0,
   };
+}
+
+/** `v` as an array-like (array or typed array), else an ArgumentError naming `name`. */
+function arrayLike(where: string, name: string, v: unknown): ArrayLike<unknown> {
+  if (v === null || typeof v !== 'object' || typeof (v as ArrayLike<unknown>).length !== 'number') throw new ArgumentError(`${where}: '${name}' must be an array or typed array, got ${show(v)}`);
+  return v as ArrayLike<unknown>;
+}
+
+/**
+ * Integer ids in [0, count) (or equal to `ignore`) as i32; 1.5, '1', null or 1n are rejected,
+ * not truncated, with an ArgumentError naming the index and the value.
+ */
+export function checkTokenIds(where: string, name: string, v: unknown, count: number, ignore?: number): Int32Array {
+  const a = arrayLike(where, name, v);
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i];
+    if (!(typeof x === 'number' && Number.isInteger(x) && ((x >= 0 && x < count) || x === ignore))) {
+      throw new ArgumentError(`${where}: ${name}[${i}] = ${show(x)} is ${ignore !== undefined ? `neither a class in [0, ${count}) nor ignoreIndex ${ignore}` : `not a token id in [0, ${count})`}`);
+    }
+  }
+  return a instanceof Int32Array ? a : Int32Array.from(a as ArrayLike<number>);
+}
+
+/** Finite numbers as f32 (NaN, ±Inf, strings, null are rejected with an ArgumentError naming the index). */
+function checkValues(where: string, name: string, a: ArrayLike<unknown>): Float32Array {
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i];
+    if (typeof x !== 'number' || !Number.isFinite(x) || !Number.isFinite(Math.fround(x))) throw new ArgumentError(`${where}: ${name}[${i}] is ${show(x)}; ${name} must be finite f32 numbers`);
+  }
+  return a instanceof Float32Array ? a : Float32Array.from(a as ArrayLike<number>);
+}
+
+const TRAIN_SCHEMA: OptionSchema = {
+  optimizer: { type: 'object', required: true },
+  schedule: { type: 'function' },
+  carryState: { type: 'boolean' },
+  nanGuard: { type: 'boolean' },
+};
+
+/** TrainOptions checked by the options table (`optimizer` required unless `withOptimizer` is false). */
+function checkTrainOptions(where: string, train: unknown, withOptimizer = true): TrainOptions {
+  const schema = withOptimizer ? TRAIN_SCHEMA : { ...TRAIN_SCHEMA, optimizer: { type: 'object' as const } };
+  if (!withOptimizer && train && typeof train === 'object' && 'optimizer' in train) throw new ArgumentError(`${where}: 'train' takes no optimizer (the file's optimizer is restored)`);
+  return { ...checkOptions<TrainOptions>(where, withOptimizer ? 'train' : 'opts.train', train, schema) } as TrainOptions;
 }

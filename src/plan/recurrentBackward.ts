@@ -21,6 +21,7 @@ import { gateCount, type RecurrentConfig } from '../nn/recurrentConfig.js';
 import type { ParameterStore } from '../nn/parameters.js';
 import type { DirectionParams, RecurrentPlan } from './recurrentPlan.js';
 import type { Dropout } from '../kernels/dropout.js';
+import { pushAll } from '../util/arrays.js';
 
 export class RecurrentBackward {
   readonly dispatches: Dispatch[] = [];
@@ -78,7 +79,7 @@ export class RecurrentBackward {
     const ddropped = drop && L > 1 ? buffer(rows * DH, 'rnn.ddropped') : null;
 
     const take = (d: Dispatch) => {
-      this.owned.push(...(d.transient ?? []));
+      pushAll(this.owned, d.transient ?? []);
       this.dispatches.push({ ...d, transient: undefined });
     };
     const gemm = (args: GemmArgs) => gemmDispatches(gpu, args).forEach(take);

@@ -8,7 +8,7 @@
 // the caller writes the i32 lengths [batch] ({@link RecurrentPlan.lengths}, writeLengths) before a run.
 import type { Gpu } from '../gpu/device.js';
 import { encodeDispatches, type Dispatch } from '../gpu/dispatch.js';
-import { ShapeError } from '../gpu/errors.js';
+import { ArgumentError, ShapeError } from '../gpu/errors.js';
 import { TENSOR_USAGE, UNIFORM_USAGE } from '../gpu/flags.js';
 import { gemmDispatches } from '../kernels/matmul.js';
 import { cellStepDispatch, packStepParams, repackedCols, stepSlotSize, type StepTile } from '../kernels/cellStep.js';
@@ -17,6 +17,7 @@ import { Tensor } from '../tensor.js';
 import type { BufferView } from '../nn/parameters.js';
 import type { Dropout } from '../kernels/dropout.js';
 import { checkRecurrentPlanLimits } from './recurrentLimits.js';
+import { pushAll } from '../util/arrays.js';
 
 /**
  * GPU buffers of one (layer, direction): views of the parameters (PyTorch layout) in the layer's
@@ -165,7 +166,7 @@ export class RecurrentPlan {
      */
     stepwise = false,
     /** `lengths: true`: per-row sequence lengths (see {@link lengths}); a different plan from the one without. */
-    options: { lengths?: boolean } = {},
+    options: { lengths?: boolean; /** The public entry point named in limit errors. */ where?: string } = {},
   ) {
     const { cell, hiddenSize: H, numLayers: L, batchFirst } = cfg;
     const T = seqLen;
@@ -175,11 +176,11 @@ export class RecurrentPlan {
     const DH = D * H;
     this.rows = T * B;
     const maxWg = gpu.limits.maxComputeWorkgroupsPerDimension;
-    if (stepwise && (cfg.bidirectional || (training && dropout && L > 1))) throw new ShapeError('a step-wise recurrent plan must be unidirectional and without dropout');
+    if (stepwise && (cfg.bidirectional || (training && dropout && L > 1))) throw new ArgumentError('a step-wise recurrent plan must be unidirectional and without dropout');
     // Step-wise plans collect each (layer, t)'s dispatches here and order them by t at the end.
     const perStep: Dispatch[][][] = stepwise ? Array.from({ length: T }, () => Array.from({ length: L }, () => [])) : [];
     if (Math.ceil(B / tile.bt) > maxWg) throw new ShapeError(`batch ${B} needs more than maxComputeWorkgroupsPerDimension (${maxWg}) workgroups per step`);
-    checkRecurrentPlanLimits(gpu, cell.toUpperCase(), cfg, T, B, training, tile.bt);
+    checkRecurrentPlanLimits(gpu, options.where ?? cell.toUpperCase(), cfg, T, B, training, tile.bt);
 
     const buffer = (elements: number, label: string) => {
       const b = gpu.pool.acquire(elements * 4, TENSOR_USAGE, label);
@@ -244,7 +245,7 @@ export class RecurrentPlan {
             transposeB: true,
             label: `l${l}d${d}.xproj${sl.t >= 0 ? sl.t : ''}`,
           })) {
-            this.owned.push(...(g.transient ?? []));
+            pushAll(this.owned, g.transient ?? []);
             (stepwise ? perStep[sl.t][l] : this.dispatches).push({ ...g, transient: undefined });
           }
         }
@@ -278,7 +279,7 @@ export class RecurrentPlan {
     }
     for (const group of perStep) {
       this.stepGroups.push(group.flat());
-      this.dispatches.push(...group.flat());
+      pushAll(this.dispatches, group.flat());
     }
   }
 

@@ -31,6 +31,7 @@ import { checkBindingSizes, checkWorkgroups } from '../gpu/limits.js';
 import { RecurrentBackward } from './recurrentBackward.js';
 import type { Seq2Seq } from '../nn/seq2seq.js';
 import type { BufferView } from '../nn/parameters.js';
+import { pushAll } from '../util/arrays.js';
 
 export type Seq2SeqMode = 'train' | 'greedy' | 'beam';
 
@@ -75,6 +76,8 @@ export class Seq2SeqPlan {
     readonly batch: number,
     readonly mode: Seq2SeqMode,
     readonly beamWidth = 1,
+    /** The public entry point named in limit errors. */
+    entry = 'Seq2Seq',
   ) {
     const o = model.options;
     const store = model.store;
@@ -91,7 +94,7 @@ export class Seq2SeqPlan {
     const N = Tt * R;
     const training = mode === 'train';
     // Before anything is allocated: the plan's buffers (and its recurrent plans') within the device's limits.
-    const where = `Seq2Seq: ${training ? 'target length' : 'maxLen'} ${Tt} × ${R} rows`;
+    const where = `${entry}: ${training ? 'target length' : 'maxLen'} ${Tt} × ${R} rows`;
     const A = o.attention === 'none' ? 0 : Math.max(o.attnDim, H);
     checkBindingSizes(gpu, where, {
       [`the logits buffer [steps·rows, tgtVocab ${V}]`]: N * V,
@@ -110,7 +113,7 @@ export class Seq2SeqPlan {
     };
     const take = (list: Dispatch[], ds: Dispatch | Dispatch[]) => {
       for (const d of Array.isArray(ds) ? ds : [ds]) {
-        this.owned.push(...(d.transient ?? []));
+        pushAll(this.owned, d.transient ?? []);
         list.push({ ...d, transient: undefined });
       }
     };
@@ -140,7 +143,7 @@ export class Seq2SeqPlan {
 
     // Encoder over the whole source.
     take(F, embeddingDispatch(gpu, { tokens: Ts * R, vocab: o.srcVocab, dim: E, indices: { buffer: this.srcTokens }, weight: view('encoder.embedding.weight'), y: { buffer: enc.input }, label: 'encoder.embedding' }));
-    F.push(...enc.dispatches);
+    pushAll(F, enc.dispatches);
 
     // Bridge: decoder h0 (c0) of layer l = the encoder's final state of layer l, summed over directions.
     const layerState = R * H;
@@ -193,7 +196,7 @@ export class Seq2SeqPlan {
     for (let t = 0; t < Tt; t++) {
       const inputTokens = beam ? { buffer: beam.next } : { buffer: this.decIn, offset: t * R };
       take(F, embeddingDispatch(gpu, { tokens: R, vocab: V, dim: E, indices: inputTokens, weight: view('decoder.embedding.weight'), y: { buffer: dec.input, offset: t * R * E }, label: `decoder.embedding${t}` }));
-      F.push(...dec.stepGroups[t]);
+      pushAll(F, dec.stepGroups[t]);
       if (attn && ctxView && alphaView && pre && htil && Wc && bc) {
         take(F, attn.forwardDispatches({ t0: t, steps: 1, query, keys, keyMask: this.keyMask, params: attnParams, context: ctxView, alpha: alphaView }));
         // h̃_t = tanh(W_c[:, :DH]·c_t + W_c[:, DH:]·h_t + b_c)
@@ -258,7 +261,7 @@ export class Seq2SeqPlan {
     } else {
       gemm(Bk, { M: N, N: H, K: V, a: { buffer: dlogits, ld: V }, b: { buffer: Wo.buffer, offset: Wo.offset, ld: H }, c: { buffer: decB.dout, ld: H }, label: 'out.dh' });
     }
-    Bk.push(...decB.dispatches);
+    pushAll(Bk, decB.dispatches);
     take(Bk, embeddingBackwardDispatch(gpu, { tokens: N, vocab: V, dim: E, indices: { buffer: this.decIn }, dY: { buffer: decB.dinput! }, dW: gradView('decoder.embedding.weight'), paddingIdx: o.padToken, label: 'decoder.embedding.backward' }));
     // Bridge backward: every direction of encoder layer l receives decoder layer l's dh0 (dc0).
     for (let l = 0; l < L; l++) {
@@ -267,7 +270,7 @@ export class Seq2SeqPlan {
         if (o.cell === 'lstm') copy(Bk, layerState, { buffer: decB.carry!, offset: l * layerState }, { buffer: encB.carry!, offset: (l * D + d) * layerState }, `bridge.dc${l}.${d}`);
       }
     }
-    Bk.push(...encB.dispatches);
+    pushAll(Bk, encB.dispatches);
     take(Bk, embeddingBackwardDispatch(gpu, { tokens: Ts * R, vocab: o.srcVocab, dim: E, indices: { buffer: this.srcTokens }, dY: { buffer: encB.dinput! }, dW: gradView('encoder.embedding.weight'), paddingIdx: o.padToken, label: 'encoder.embedding.backward' }));
   }
 

@@ -17,6 +17,7 @@ import { reduceSumDispatches } from '../kernels/reduceSum.js';
 import { embeddingDispatch, embeddingBackwardDispatch } from '../kernels/embedding.js';
 import type { SequenceModel } from '../nn/sequenceModel.js';
 import type { TrainingPlan } from '../nn/recurrent.js';
+import { pushAll } from '../util/arrays.js';
 
 export class TrainStep {
   /** Embedding → recurrent → head → loss → loss sum. */
@@ -35,12 +36,12 @@ export class TrainStep {
   readonly logitRows: number;
   private readonly owned: GPUBuffer[] = [];
 
-  constructor(private readonly gpu: Gpu, model: SequenceModel, readonly seqLen: number, readonly batch: number) {
+  /**
+   * Records the step; it owns its recurrent training plan and every buffer, and releases them if
+   * building throws. `where` names the public entry point in limit errors.
+   */
+  constructor(private readonly gpu: Gpu, model: SequenceModel, readonly seqLen: number, readonly batch: number, where = 'SequenceModel') {
     const o = model.options;
-    const store = model.store;
-    const H = o.hiddenSize;
-    const D = o.bidirectional ? 2 : 1;
-    const L = o.numLayers;
     const T = seqLen;
     const B = batch;
     const rows = T * B;
@@ -48,11 +49,32 @@ export class TrainStep {
     const tokenInput = model.embeddingSlot !== null;
     // Before anything is allocated (the recurrent plan checks its own buffers): the head's buffers
     // and grids within the device's limits.
-    const where = `SequenceModel: seqLen ${T} × batch ${B}`;
     const logitRows = o.mode === 'manyToOne' ? B : rows;
-    checkBindingSize(gpu, where, `the logits buffer [${o.mode === 'manyToOne' ? 'batch' : 'seqLen·batch'}, outputSize ${out}]`, logitRows * out);
-    checkWorkgroups(gpu, where, `the head's bias gradient (32 of outputSize ${out} per workgroup)`, Math.ceil(out / 32));
-    this.rnn = model.rnn.trainingPlan(T, B, tokenInput);
+    const limitWhere = `${where}: seqLen ${T} × batch ${B}`;
+    checkBindingSize(gpu, limitWhere, `the logits buffer [${o.mode === 'manyToOne' ? 'batch' : 'seqLen·batch'}, outputSize ${out}]`, logitRows * out);
+    checkWorkgroups(gpu, limitWhere, `the head's bias gradient (32 of outputSize ${out} per workgroup)`, Math.ceil(out / 32));
+    this.rnn = model.rnn.createTrainingPlan(where, T, B, { inputGrad: tokenInput });
+    try {
+      [this.inputs, this.targets, this.logits, this.loss, this.logitRows] = this.record(model, where);
+    } catch (e) {
+      this.destroy();
+      throw e;
+    }
+  }
+
+  private record(model: SequenceModel, where: string): [GPUBuffer, GPUBuffer, GPUBuffer, GPUBuffer, number] {
+    const gpu = this.gpu;
+    const o = model.options;
+    const store = model.store;
+    const H = o.hiddenSize;
+    const D = o.bidirectional ? 2 : 1;
+    const L = o.numLayers;
+    const T = this.seqLen;
+    const B = this.batch;
+    const rows = T * B;
+    const out = o.outputSize;
+    const tokenInput = model.embeddingSlot !== null;
+    let inputs_: GPUBuffer, targets_: GPUBuffer;
     const fwd = this.rnn.forward;
     const bwd = this.rnn.backward;
     const buffer = (elements: number, label: string) => {
@@ -62,7 +84,7 @@ export class TrainStep {
     };
     const take = (list: Dispatch[], ds: Dispatch[]) => {
       for (const d of ds) {
-        this.owned.push(...(d.transient ?? []));
+        pushAll(this.owned, d.transient ?? []);
         list.push({ ...d, transient: undefined });
       }
     };
@@ -70,19 +92,19 @@ export class TrainStep {
 
     // Forward: inputs → recurrent stack.
     if (tokenInput) {
-      this.inputs = buffer(rows, 'train.tokens');
+      inputs_ = buffer(rows, 'train.tokens');
       const E = o.embeddingDim!;
-      take(this.forward, [embeddingDispatch(gpu, { tokens: rows, vocab: o.vocabSize!, dim: E, indices: { buffer: this.inputs }, weight: store.view('embedding.weight'), y: { buffer: fwd.input }, label: 'embedding' })]);
+      take(this.forward, [embeddingDispatch(gpu, { tokens: rows, vocab: o.vocabSize!, dim: E, indices: { buffer: inputs_ }, weight: store.view('embedding.weight'), y: { buffer: fwd.input }, label: 'embedding' })]);
     } else {
-      this.inputs = fwd.input;
+      inputs_ = fwd.input;
     }
-    this.forward.push(...fwd.dispatches);
+    pushAll(this.forward, fwd.dispatches);
 
     // Head: logits = features · W_headᵀ + b_head.
     const manyToOne = o.mode === 'manyToOne';
-    this.logitRows = manyToOne ? B : rows;
-    this.logits = buffer(this.logitRows * out, 'train.logits');
-    const dlogits = buffer(this.logitRows * out, 'train.dlogits');
+    const logitRows_ = manyToOne ? B : rows;
+    const logits_ = buffer(logitRows_ * out, 'train.logits');
+    const dlogits = buffer(logitRows_ * out, 'train.dlogits');
     const W = store.view('head.weight');
     const bias = store.view('head.bias');
     const dW = store.gradView('head.weight');
@@ -94,10 +116,10 @@ export class TrainStep {
       : [{ buffer: fwd.output, offset: 0, ld: D * H, cols: D * H, wcol: 0 }];
     features.forEach((f, i) => {
       gemm(this.forward, {
-        M: this.logitRows, N: out, K: f.cols, transposeB: true,
+        M: logitRows_, N: out, K: f.cols, transposeB: true,
         a: { buffer: f.buffer, offset: f.offset, ld: f.ld },
         b: { buffer: W.buffer, offset: W.offset + f.wcol, ld: D * H },
-        c: { buffer: this.logits, ld: out },
+        c: { buffer: logits_, ld: out },
         bias: i === 0 ? { buffer: bias.buffer, offset: bias.offset } : undefined,
         beta: i === 0 ? undefined : 1,
         label: 'head',
@@ -105,22 +127,22 @@ export class TrainStep {
     });
 
     // Loss (mean over rows; cross-entropy skips ignoreIndex rows) and its gradient.
-    const rowLoss = buffer(this.logitRows, 'train.rowLoss');
-    this.loss = buffer(1, 'train.loss');
+    const rowLoss = buffer(logitRows_, 'train.rowLoss');
+    const loss_ = buffer(1, 'train.loss');
     if (o.loss === 'crossEntropy') {
-      this.targets = buffer(this.logitRows, 'train.targets');
-      take(this.forward, crossEntropyDispatches(gpu, { rows: this.logitRows, cols: out, logits: { buffer: this.logits }, targets: { buffer: this.targets }, rowLoss: { buffer: rowLoss }, dLogits: { buffer: dlogits }, ignoreIndex: o.ignoreIndex, label: 'crossEntropy' }));
+      targets_ = buffer(logitRows_, 'train.targets');
+      take(this.forward, crossEntropyDispatches(gpu, { rows: logitRows_, cols: out, logits: { buffer: logits_ }, targets: { buffer: targets_ }, rowLoss: { buffer: rowLoss }, dLogits: { buffer: dlogits }, ignoreIndex: o.ignoreIndex, label: 'crossEntropy' }));
     } else {
-      this.targets = buffer(this.logitRows * out, 'train.targets');
-      take(this.forward, [mseDispatch(gpu, { rows: this.logitRows, cols: out, pred: { buffer: this.logits }, target: { buffer: this.targets }, rowLoss: { buffer: rowLoss }, dPred: { buffer: dlogits }, label: 'mse' })]);
+      targets_ = buffer(logitRows_ * out, 'train.targets');
+      take(this.forward, [mseDispatch(gpu, { rows: logitRows_, cols: out, pred: { buffer: logits_ }, target: { buffer: targets_ }, rowLoss: { buffer: rowLoss }, dPred: { buffer: dlogits }, label: 'mse' })]);
     }
-    take(this.forward, reduceSumDispatches(gpu, { x: rowLoss, n: this.logitRows, out: { buffer: this.loss }, label: 'loss' }));
+    take(this.forward, reduceSumDispatches(gpu, { x: rowLoss, n: logitRows_, out: { buffer: loss_ }, label: 'loss' }));
 
     // Backward of the head: dW = dlogitsᵀ·features, db = Σ_rows dlogits, d features = dlogits·W.
     for (const f of features) {
-      gemm(this.backward, { M: out, N: f.cols, K: this.logitRows, transposeA: true, a: { buffer: dlogits, ld: out }, b: { buffer: f.buffer, offset: f.offset, ld: f.ld }, c: { buffer: dW.buffer, offset: dW.offset + f.wcol, ld: D * H }, label: 'head.dW' });
+      gemm(this.backward, { M: out, N: f.cols, K: logitRows_, transposeA: true, a: { buffer: dlogits, ld: out }, b: { buffer: f.buffer, offset: f.offset, ld: f.ld }, c: { buffer: dW.buffer, offset: dW.offset + f.wcol, ld: D * H }, label: 'head.dW' });
     }
-    take(this.backward, [columnSumDispatch(gpu, { rows: this.logitRows, cols: out, x: { buffer: dlogits, ld: out }, y: { buffer: db.buffer, offset: db.offset }, label: 'head.db' })]);
+    take(this.backward, [columnSumDispatch(gpu, { rows: logitRows_, cols: out, x: { buffer: dlogits, ld: out }, y: { buffer: db.buffer, offset: db.offset }, label: 'head.db' })]);
     if (manyToOne) {
       features.forEach((f, d) => {
         gemm(this.backward, { M: B, N: H, K: out, a: { buffer: dlogits, ld: out }, b: { buffer: W.buffer, offset: W.offset + f.wcol, ld: D * H }, c: { buffer: bwd.dhN, offset: ((L - 1) * D + d) * B * H, ld: H }, label: 'head.dhN' });
@@ -128,10 +150,11 @@ export class TrainStep {
     } else {
       gemm(this.backward, { M: rows, N: D * H, K: out, a: { buffer: dlogits, ld: out }, b: { buffer: W.buffer, offset: W.offset, ld: D * H }, c: { buffer: bwd.dout, ld: D * H }, label: 'head.dout' });
     }
-    this.backward.push(...bwd.dispatches);
+    pushAll(this.backward, bwd.dispatches);
     if (tokenInput) {
-      take(this.backward, [embeddingBackwardDispatch(gpu, { tokens: rows, vocab: o.vocabSize!, dim: o.embeddingDim!, indices: { buffer: this.inputs }, dY: { buffer: bwd.dinput! }, dW: store.gradView('embedding.weight'), paddingIdx: o.paddingIdx, label: 'embedding.backward' })]);
+      take(this.backward, [embeddingBackwardDispatch(gpu, { tokens: rows, vocab: o.vocabSize!, dim: o.embeddingDim!, indices: { buffer: inputs_ }, dY: { buffer: bwd.dinput! }, dW: store.gradView('embedding.weight'), paddingIdx: o.paddingIdx, label: 'embedding.backward' })]);
     }
+    return [inputs_, targets_, logits_, loss_, logitRows_];
   }
 
   /**
@@ -151,7 +174,9 @@ export class TrainStep {
     pass.end();
   }
 
+  /** Releases the step's buffers and its recurrent training plan. */
   destroy(): void {
     for (const b of this.owned.splice(0)) this.gpu.pool.release(b);
+    this.rnn.destroy();
   }
 }

@@ -4,7 +4,19 @@
  * @returns A function returning the next value of the sequence.
  */
 export function rng(seed: number): () => number {
-  let s = seed >>> 0;
+  return rngAt(seed, 0);
+}
+
+/**
+ * The mulberry32 sequence of `seed` after `draws` values were taken, in O(1): its state after n
+ * draws is seed + n·0x6d2b79f5 (mod 2³²), so `rngAt(s, n)` continues exactly where `rng(s)`
+ * would be after n calls.
+ * @param seed - Any number (used as a u32).
+ * @param draws - Values already drawn (an integer ≥ 0; any size).
+ */
+export function rngAt(seed: number, draws: number): () => number {
+  // n·0x6d2b79f5 mod 2³²: Math.imul keeps the low 32 bits of the product exactly.
+  let s = ((seed >>> 0) + Math.imul(draws % 2 ** 32, 0x6d2b79f5)) >>> 0;
   return () => {
     s = (s + 0x6d2b79f5) >>> 0;
     let t = s;

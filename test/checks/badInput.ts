@@ -7,7 +7,7 @@
 // Sizes past the limits are computed from `gpu.limits`, so the cases are honest on any adapter.
 import type { Gpu } from '../../src/gpu/device.js';
 import { requestGpu } from '../../src/gpu/device.js';
-import { ShapeError } from '../../src/gpu/errors.js';
+import { ArgumentError } from '../../src/gpu/errors.js';
 import { Tensor } from '../../src/tensor.js';
 import { matmul, gemmDispatches } from '../../src/kernels/matmul.js';
 import { softmax } from '../../src/kernels/softmax.js';
@@ -80,7 +80,7 @@ export interface BadCase {
   what: string;
   /** Whose weights and valid call are checked before and after. */
   subject: keyof typeof SUBJECTS;
-  /** The error must be an instance of this class (default ShapeError)… */
+  /** The error must be an instance of this class (default ArgumentError, of which ShapeError is one)… */
   error?: new (...args: never[]) => Error;
   /** …and its message must match (the argument's name and, where relevant, the expected shape or the limit). */
   message: RegExp;
@@ -259,7 +259,7 @@ function sameBits(what: string, before: ArrayLike<number>[], after: ArrayLike<nu
 }
 
 /**
- * Runs one case: the call must throw (or reject) with `c.error` (ShapeError by default) and a
+ * Runs one case: the call must throw (or reject) with `c.error` (ArgumentError by default) and a
  * message matching `c.message`; no GPU buffer may have been created (on the device) or taken from the pool, no GPU error
  * raised; the subject's state and a valid call's result must be bit for bit what they were.
  * Returns the error's message.
@@ -272,6 +272,7 @@ export async function runBadCase(ctx: BadInputContext, c: BadCase): Promise<stri
   const probe0 = await subject.probe(ctx);
   await gpu.sync();
   const mem0 = gpu.memory();
+  const host0 = hostState(ctx);
   let error: unknown = null;
   try {
     await c.run(ctx, args);
@@ -279,20 +280,36 @@ export async function runBadCase(ctx: BadInputContext, c: BadCase): Promise<stri
     error = e;
   }
   const mem1 = gpu.memory();
+  const host1 = hostState(ctx);
   const label = `${c.entry}: ${c.what}`;
   if (error === null) throw new CheckFailure(`${label}: did not throw`);
-  const cls = c.error ?? ShapeError;
+  const cls = c.error ?? ArgumentError;
   if (!(error instanceof cls)) throw new CheckFailure(`${label}: threw ${(error as Error)?.name ?? typeof error} instead of ${cls.name}: ${(error as Error)?.message ?? String(error)}`);
   const message = (error as Error).message;
   if (!c.message.test(message)) throw new CheckFailure(`${label}: message ${JSON.stringify(message)} does not match ${c.message}`);
   if (mem1.created !== mem0.created || mem1.pool.inUse !== mem0.pool.inUse) {
     throw new CheckFailure(`${label}: the failed call created ${mem1.created - mem0.created} GPU buffer(s) (${mem1.liveBytes - mem0.liveBytes} bytes) and left ${mem1.pool.inUse - mem0.pool.inUse} pool buffer(s) in use`);
   }
+  if (host1 !== host0) throw new CheckFailure(`${c.entry}: ${c.what}: the failed call changed host state (counters, RNG, plan caches, submits):\n before ${host0}\n after  ${host1}`);
   await gpu.sync(); // throws a GpuError listing any validation error the call caused
   sameBits(`${label}: ${c.subject} state after the failed call`, state0, await subject.state(ctx));
   sameBits(`${label}: ${c.subject} valid call after the failed call`, probe0, await subject.probe(ctx));
   for (const t of Object.values(args)) t.destroy();
   return message;
+}
+
+/**
+ * Every host-side counter and cache of every subject — step counts, optimizer step and lr, the
+ * teacher-forcing coin, dropout counters, plan-cache keys in LRU order, lastRun — as one string: a rejected call must leave it unchanged (with the weights and
+ * moments, compared on the GPU: together the state hash of issue 14). (Submits are not counted:
+ * a case may read state back inside `run`; the memory check above catches work that allocates.)
+ */
+function hostState(c: BadInputContext): string {
+  return JSON.stringify({
+    lstm: c.lstm.debugState(), gru: c.gru.debugState(), rnn: c.rnn.debugState(), wide: c.wide.lstm.debugState(),
+    mha: c.mha.debugState(), mhaBig: c.mhaBig.layer.debugState(), lm: c.lm.debugState(), reg: c.reg.debugState(), wideLm: c.wideLm.debugState(), s2s: c.s2s.debugState(),
+    optimizer: c.lm.optimizerState && [c.lm.optimizerState.step, c.lm.optimizerState.lr],
+  });
 }
 
 /** A file with `n` bytes of JSON header (padded) and the given data bytes. */
@@ -394,7 +411,7 @@ export const badInputCases: BadCase[] = [
   { entry: 'backtrackBeams', subject: 'none', what: "'parents' shorter than steps·batch·k", message: /'parents' has 3 elements, needs 8/, run: () => backtrackBeams(new Int32Array(3), new Int32Array(8), new Float32Array(4), new Uint32Array(4), { steps: 2, batch: 2, beamWidth: 2, eosToken: 1 }) },
 
   // ---- RNN / LSTM / GRU ----
-  { entry: 'LSTM', subject: 'lstm', what: 'hiddenSize 0', message: /LSTM: hiddenSize must be a positive integer, got 0/, run: ({ gpu }) => new LSTM(gpu, { inputSize: 3, hiddenSize: 0 }) },
+  { entry: 'LSTM', subject: 'lstm', what: 'hiddenSize 0', message: /LSTM: option 'hiddenSize' must be a positive integer, got 0/, run: ({ gpu }) => new LSTM(gpu, { inputSize: 3, hiddenSize: 0 }) },
   { entry: 'GRU', subject: 'gru', what: 'dropout 1', message: /GRU: dropout must be a probability in \[0, 1\), got 1/, run: ({ gpu }) => new GRU(gpu, { inputSize: 3, hiddenSize: 4, numLayers: 2, dropout: 1 }) },
   { entry: 'RNN', subject: 'rnn', what: "nonlinearity 'sigmoid'", message: /RNN: nonlinearity must be 'tanh' or 'relu', got 'sigmoid'/, run: ({ gpu }) => new RNN(gpu, { inputSize: 3, hiddenSize: 4, nonlinearity: any('sigmoid') }) },
   { entry: 'LSTM', subject: 'lstm', what: 'stepTile.bt 9', message: /stepTile\.bt \(batch rows per thread\) must be an integer in \[1, 8\], got 9/, run: ({ gpu }) => new LSTM(gpu, { inputSize: 3, hiddenSize: 4, stepTile: { bt: 9 } }) },
@@ -417,7 +434,7 @@ export const badInputCases: BadCase[] = [
   { entry: 'LSTM.loadStateDict', subject: 'lstm', what: 'an Infinity in the last key', message: /state_dict\['bias_hh_l1_reverse'\] holds Infinity at index 3: weights must be finite/, run: async (c) => c.lstm.loadStateDict(await lstmDict(c, (d) => (d.bias_hh_l1_reverse.data[3] = Infinity))) },
   { entry: 'LSTM.loadStateDict', subject: 'lstm', what: 'an unexpected key (strict)', message: /unexpected key\(s\) 'weight_ih_l2'/, run: async (c) => c.lstm.loadStateDict(await lstmDict(c, (d) => (d.weight_ih_l2 = d.weight_ih_l1))) },
   { entry: 'LSTM.loadStateDict', subject: 'lstm', what: 'PyTorch module names instead of the layer names', message: /state_dict is missing 'weight_ih_l0'/, run: async (c) => c.lstm.loadStateDict(Object.fromEntries(Object.entries(await c.lstm.stateDict()).map(([k, v]) => [`lstm.${k}`, v]))) },
-  { entry: 'LSTM.loadStateDict', subject: 'lstm', what: 'a safetensors file cut 10 bytes short', message: /safetensors: '[\w.]+' ends at byte \d+, past the end of the file \(\d+\): truncated/, run: (c) => c.lstm.loadStateDict(parseSafetensors(c.lstmFile.slice(0, c.lstmFile.length - 10))) },
+  { entry: 'LSTM.loadStateDict', subject: 'lstm', what: 'a safetensors file cut 10 bytes short', message: /[sS]afetensors: (tensor )?'[\w.]+' ends at byte \d+, past the end of the file \(\d+\)(: truncated)?/, run: (c) => c.lstm.loadStateDict(parseSafetensors(c.lstmFile.slice(0, c.lstmFile.length - 10))) },
 
   // ---- MultiHeadAttention ----
   { entry: 'MultiHeadAttention', subject: 'mha', what: 'embedDim not divisible by numHeads', message: /embedDim \(10\) must be divisible by numHeads \(4\)/, run: ({ gpu }) => new MultiHeadAttention(gpu, { embedDim: 10, numHeads: 4 }) },
@@ -430,10 +447,10 @@ export const badInputCases: BadCase[] = [
   { entry: 'MultiHeadAttention.loadStateDict', subject: 'mha', what: 'a NaN weight', message: /state_dict\['in_proj_bias'\] holds NaN at index 0/, run: async ({ mha }) => { const d = await mha.stateDict(); d.in_proj_bias.data[0] = NaN; mha.loadStateDict(d); } },
 
   // ---- SequenceModel ----
-  { entry: 'SequenceModel', subject: 'lm', what: "cell 'transformer'", message: /cell must be 'rnn', 'lstm' or 'gru', got transformer/, run: ({ gpu }) => new SequenceModel(gpu, { ...LM_OPTIONS, cell: any('transformer') }) },
+  { entry: 'SequenceModel', subject: 'lm', what: "cell 'transformer'", message: /option 'cell' must be one of 'rnn', 'lstm', 'gru', got 'transformer'/, run: ({ gpu }) => new SequenceModel(gpu, { ...LM_OPTIONS, cell: any('transformer') }) },
   { entry: 'SequenceModel', subject: 'lm', what: 'both vocabSize and inputSize', message: /give either vocabSize \(\+ embeddingDim\) for token inputs or inputSize/, run: ({ gpu }) => new SequenceModel(gpu, { ...LM_OPTIONS, inputSize: 3 }) },
   { entry: 'SequenceModel', subject: 'lm', what: 'paddingIdx out of range', message: /paddingIdx 20 is not in \[−11, 11\)/, run: ({ gpu }) => new SequenceModel(gpu, { ...LM_OPTIONS, paddingIdx: 20 }) },
-  { entry: 'SequenceModel', subject: 'lm', what: 'forgetBias NaN', message: /forgetBias must be a finite number, got NaN/, run: ({ gpu }) => new SequenceModel(gpu, { ...LM_OPTIONS, forgetBias: NaN }) },
+  { entry: 'SequenceModel', subject: 'lm', what: 'forgetBias NaN', message: /option 'forgetBias' must be a finite number, got NaN/, run: ({ gpu }) => new SequenceModel(gpu, { ...LM_OPTIONS, forgetBias: NaN }) },
   { entry: 'SequenceModel', subject: 'lm', what: 'an embedding table past maxStorageBufferBindingSize (nothing allocated)', message: /SequenceModel: embedding\.weight \[vocabSize \d+, embeddingDim 4\] needs \d+ bytes, more than this device's maxStorageBufferBindingSize \(\d+\)/, run: ({ gpu }) => new SequenceModel(gpu, { ...LM_OPTIONS, vocabSize: Math.floor(huge(gpu) / 16) + 1, embeddingDim: 4 }) },
   { entry: 'SequenceModel.trainStep', subject: 'lm', what: 'inputs of the wrong length', message: /'inputs' has 5 token ids, expected seqLen·batch = 4·2 = 8/, run: (c) => c.lm.trainStep(lmBatch(c, { inputs: [1, 2, 3, 4, 5] })) },
   { entry: 'SequenceModel.trainStep', subject: 'lm', what: 'a token id ≥ vocabSize', message: /inputs\[3\] = 11 is not a token id in \[0, 11\)/, run: (c) => c.lm.trainStep(lmBatch(c, { inputs: [1, 2, 3, 11, 5, 6, 7, 8] })) },
@@ -452,35 +469,35 @@ export const badInputCases: BadCase[] = [
   { entry: 'SequenceModel.evaluate', subject: 'reg', what: 'an Infinity target', message: /targets\[0\] is Infinity; targets must be finite/, run: (c) => c.reg.evaluate({ ...c.regBatch, targets: [Infinity, 0, 0, 0] }) },
   { entry: 'SequenceModel.evaluate', subject: 'reg', what: 'targets for many-to-many on a many-to-one model', message: /'targets' has 12 values, expected batch = 2 × outputSize 2 = 4/, run: (c) => c.reg.evaluate({ ...c.regBatch, targets: new Float32Array(12) }) },
   { entry: 'SequenceModel.predict', subject: 'lm', what: 'inputs of the wrong length', message: /'inputs' has 3 token ids, expected seqLen·batch = 4·2 = 8/, run: (c) => c.lm.predict([1, 2, 3], 4, 2) },
-  { entry: 'SequenceModel.generate', subject: 'lm', what: 'an empty prompt', message: /prompt needs at least one token id/, run: (c) => c.lm.generate([], 3) },
+  { entry: 'SequenceModel.generate', subject: 'lm', what: 'an empty prompt', message: /'?prompt'? needs at least one token id/, run: (c) => c.lm.generate([], 3) },
   { entry: 'SequenceModel.generate', subject: 'lm', what: 'a prompt id out of range', message: /prompt\[1\] = 99 is not a token id in \[0, 11\)/, run: (c) => c.lm.generate([1, 99], 3) },
-  { entry: 'SequenceModel.generate', subject: 'lm', what: 'temperature −1', message: /temperature must be ≥ 0, got -1/, run: (c) => c.lm.generate([1], 3, { temperature: -1 }) },
-  { entry: 'SequenceModel.generate', subject: 'lm', what: 'topK 1.5', message: /topK must be an integer ≥ 0, got 1\.5/, run: (c) => c.lm.generate([1], 3, { topK: 1.5 }) },
+  { entry: 'SequenceModel.generate', subject: 'lm', what: 'temperature −1', message: /option 'temperature' must be a finite number ≥ 0, got -1/, run: (c) => c.lm.generate([1], 3, { temperature: -1 }) },
+  { entry: 'SequenceModel.generate', subject: 'lm', what: 'topK 1.5', message: /option 'topK' must be an integer ≥ 0, got 1\.5/, run: (c) => c.lm.generate([1], 3, { topK: 1.5 }) },
   { entry: 'SequenceModel.generate', subject: 'reg', what: 'a value model', message: /generate: needs a token model \(vocabSize\)/, run: (c) => c.reg.generate([1], 3) },
-  { entry: 'SequenceModel.configureTraining', subject: 'lm', what: 'lr −1 (the current optimizer is kept)', message: /Optimizer: lr must be a finite number ≥ 0, got -1/, run: (c) => c.lm.configureTraining({ optimizer: { kind: 'adam', lr: -1 } }) },
+  { entry: 'SequenceModel.configureTraining', subject: 'lm', what: 'lr −1 (the current optimizer is kept)', message: /Optimizer: lr must be a finite number in \[0, 1e6\], got -1/, run: (c) => c.lm.configureTraining({ optimizer: { kind: 'adam', lr: -1 } }) },
   { entry: 'SequenceModel.configureTraining', subject: 'lm', what: "kind 'rmsprop'", message: /kind must be 'sgd', 'adam' or 'adamw', got rmsprop/, run: (c) => c.lm.configureTraining({ optimizer: { kind: any('rmsprop'), lr: 0.1 } }) },
   { entry: 'SequenceModel.loadStateDict', subject: 'lm', what: "a state_dict with the layer's names (no 'rnn.' prefix)", message: /state_dict is missing 'rnn\.weight_ih_l0'/, run: async (c) => c.lm.loadStateDict(Object.fromEntries(Object.entries(await c.lm.stateDict()).map(([k, v]) => [k.replace(/^rnn\./, ''), v]))) },
   { entry: 'SequenceModel.loadStateDict', subject: 'lm', what: 'a NaN bias', message: /state_dict\['head\.bias'\] holds NaN at index 0/, run: async (c) => { const d = await c.lm.stateDict(); d['head.bias'].data[0] = NaN; c.lm.loadStateDict(d); } },
-  { entry: 'SequenceModel.loadStateDict', subject: 'lm', what: 'the header of a safetensors file only', message: /safetensors: '[\w.]+' ends at byte \d+, past the end of the file \(\d+\): truncated/, run: (c) => { const n = Number(new DataView(c.lmFile.buffer, c.lmFile.byteOffset).getBigUint64(0, true)); c.lm.loadStateDict(parseSafetensors(c.lmFile.slice(0, 8 + n))); } },
+  { entry: 'SequenceModel.loadStateDict', subject: 'lm', what: 'the header of a safetensors file only', message: /[sS]afetensors: (tensor )?'[\w.]+' ends at byte \d+, past the end of the file \(\d+\)(: truncated)?/, run: (c) => { const n = Number(new DataView(c.lmFile.buffer, c.lmFile.byteOffset).getBigUint64(0, true)); c.lm.loadStateDict(parseSafetensors(c.lmFile.slice(0, 8 + n))); } },
   { entry: 'SequenceModel.loadCheckpoint', subject: 'lm', what: 'a checkpoint cut in the middle of its data', message: /truncated/, run: (c) => c.lm.loadCheckpoint(c.lmCheckpoint.slice(0, c.lmCheckpoint.length - 100)) },
   { entry: 'SequenceModel.loadCheckpoint', subject: 'lm', what: 'the checkpoint of another architecture (an RNN with 4096 classes)', message: /cell = "rnn".*cell = "lstm"/, run: (c) => c.lm.loadCheckpoint(c.wideCheckpoint) },
   { entry: 'SequenceModel.loadStateDict', subject: 'lm', what: 'an unexpected key (strict)', message: /unexpected key\(s\) 'head\.extra'/, run: async (c) => c.lm.loadStateDict({ ...(await dictOf(c.lm)), 'head.extra': [1] }) },
 
   // ---- Seq2Seq ----
   { entry: 'Seq2Seq', subject: 's2s', what: 'bosToken ≥ tgtVocab', message: /bosToken must be a token id in \[0, tgtVocab=8\), got 8/, run: ({ gpu }) => new Seq2Seq(gpu, { ...S2S_OPTIONS, bosToken: 8 }) },
-  { entry: 'Seq2Seq', subject: 's2s', what: "attention 'luong'", message: /attention must be 'none', 'dot', 'general' or 'additive', got luong/, run: ({ gpu }) => new Seq2Seq(gpu, { ...S2S_OPTIONS, attention: any('luong') }) },
+  { entry: 'Seq2Seq', subject: 's2s', what: "attention 'luong'", message: /option 'attention' must be one of 'none', 'dot', 'general', 'additive', got 'luong'/, run: ({ gpu }) => new Seq2Seq(gpu, { ...S2S_OPTIONS, attention: any('luong') }) },
   { entry: 'Seq2Seq', subject: 's2s', what: 'dot attention with a bidirectional encoder', message: /'dot' attention needs the decoder state .* to have one size/, run: ({ gpu }) => new Seq2Seq(gpu, { ...S2S_OPTIONS, attention: 'dot', bidirectional: true }) },
   { entry: 'Seq2Seq.trainStep', subject: 's2s', what: 'no sources', message: /'src' must be a non-empty array of token-id sequences/, run: (c) => c.s2s.trainStep({ src: [], tgt: [] }) },
   { entry: 'Seq2Seq.trainStep', subject: 's2s', what: 'a source token ≥ srcVocab', message: /src\[1\]\[0\] = 9 is not a token id in \[0, 9\)/, run: (c) => c.s2s.trainStep({ src: [[3], [9]], tgt: [[3], [4]] }) },
   { entry: 'Seq2Seq.trainStep', subject: 's2s', what: 'one target for two sources', message: /'tgt' must hold one sequence per source \(2\), got 1/, run: (c) => c.s2s.trainStep({ src: [[3], [4]], tgt: [[3]] }) },
   { entry: 'Seq2Seq.trainStep', subject: 's2s', what: 'a non-integer target token', message: /tgt\[0\]\[1\] = 1\.5 is not a token id in \[0, 8\)/, run: (c) => c.s2s.trainStep({ src: [[3], [4]], tgt: [[3, 1.5], [4]] }) },
   { entry: 'Seq2Seq.trainStep', subject: 's2s', what: 'an empty target sequence', message: /tgt\[1\] must be a non-empty sequence of token ids/, run: (c) => c.s2s.trainStep({ src: [[3], [4]], tgt: [[3], []] }) },
-  { entry: 'Seq2Seq.configureTraining', subject: 's2s', what: 'teacherForcingRatio 2', message: /teacherForcingRatio must be in \[0, 1\], got 2/, run: (c) => c.s2s.configureTraining({ ...S2S_TRAIN, teacherForcingRatio: 2 }) },
-  { entry: 'Seq2Seq.configureTraining', subject: 's2s', what: 'lr NaN (the current optimizer is kept)', message: /lr must be a finite number ≥ 0, got NaN/, run: (c) => c.s2s.configureTraining({ optimizer: { kind: 'sgd', lr: NaN } }) },
-  { entry: 'Seq2Seq.greedyDecode', subject: 's2s', what: 'maxLen 0', message: /maxLen must be a positive integer, got 0/, run: (c) => c.s2s.greedyDecode(c.s2sBatch.src, { maxLen: 0 }) },
+  { entry: 'Seq2Seq.configureTraining', subject: 's2s', what: 'teacherForcingRatio 2', message: /option 'teacherForcingRatio' must be a finite number in \[0, 1\], got 2/, run: (c) => c.s2s.configureTraining({ ...S2S_TRAIN, teacherForcingRatio: 2 }) },
+  { entry: 'Seq2Seq.configureTraining', subject: 's2s', what: 'lr NaN (the current optimizer is kept)', message: /lr must be a finite number in \[0, 1e6\], got NaN/, run: (c) => c.s2s.configureTraining({ optimizer: { kind: 'sgd', lr: NaN } }) },
+  { entry: 'Seq2Seq.greedyDecode', subject: 's2s', what: 'maxLen 0', message: /option 'maxLen' must be an integer ≥ 1, got 0/, run: (c) => c.s2s.greedyDecode(c.s2sBatch.src, { maxLen: 0 }) },
   { entry: 'Seq2Seq.greedyDecode', subject: 's2s', what: 'maxLen whose logits exceed maxStorageBufferBindingSize (nothing allocated)', message: /maxLen \d+ × \d+ rows: the logits buffer \[steps·rows, tgtVocab 8\] needs \d+ bytes, more than this device's maxStorageBufferBindingSize \(\d+\)/, run: (c) => c.s2s.greedyDecode(c.s2sBatch.src, { maxLen: Math.floor(huge(c.gpu) / (4 * 8 * 2)) + 1 }) },
-  { entry: 'Seq2Seq.beamSearch', subject: 's2s', what: 'beamWidth 17', message: /beamWidth must be an integer in \[1, 16\], got 17/, run: (c) => c.s2s.beamSearch(c.s2sBatch.src, { beamWidth: 17, maxLen: 3 }) },
-  { entry: 'Seq2Seq.beamSearch', subject: 's2s', what: 'lengthPenalty Infinity', message: /lengthPenalty must be a finite number ≥ 0, got Infinity/, run: (c) => c.s2s.beamSearch(c.s2sBatch.src, { beamWidth: 2, maxLen: 3, lengthPenalty: Infinity }) },
+  { entry: 'Seq2Seq.beamSearch', subject: 's2s', what: 'beamWidth 17', message: /option 'beamWidth' must be an integer in \[1, 16\], got 17/, run: (c) => c.s2s.beamSearch(c.s2sBatch.src, { beamWidth: 17, maxLen: 3 }) },
+  { entry: 'Seq2Seq.beamSearch', subject: 's2s', what: 'lengthPenalty Infinity', message: /option 'lengthPenalty' must be a finite number ≥ 0, got Infinity/, run: (c) => c.s2s.beamSearch(c.s2sBatch.src, { beamWidth: 2, maxLen: 3, lengthPenalty: Infinity }) },
   { entry: 'Seq2Seq.loadStateDict', subject: 's2s', what: "a renamed key ('attention.W')", message: /state_dict is missing 'attention\.weight'/, run: async (c) => { const d = await c.s2s.stateDict(); d['attention.W'] = d['attention.weight']; delete d['attention.weight']; c.s2s.loadStateDict(d); } },
 
   // ---- Optimizer ----
@@ -489,7 +506,7 @@ export const badInputCases: BadCase[] = [
   { entry: 'Optimizer', subject: 'lm', what: "'momentum' for Adam", message: /'momentum' does not apply to kind 'adam'/, run: ({ gpu, lm }) => new Optimizer(gpu, { kind: 'adam', lr: 1, momentum: 0.9 }, lm.store.params, lm.store.grads, lm.store.length) },
   { entry: 'Optimizer', subject: 'lm', what: 'overlapping ranges', message: /ranges \[0, 10\] and \[5, 10\] overlap/, run: ({ gpu, lm }) => new Optimizer(gpu, { kind: 'sgd', lr: 1, ranges: [[0, 10], [5, 10]] }, lm.store.params, lm.store.grads, lm.store.length) },
   { entry: 'Optimizer', subject: 'lm', what: 'n larger than the buffers', message: /buffer 'params' holds \d+ elements, needs n = \d+/, run: ({ gpu, lm }) => new Optimizer(gpu, { kind: 'sgd', lr: 1 }, lm.store.params, lm.store.grads, lm.store.length * 2) },
-  { entry: 'Optimizer.beforeStep', subject: 'lm', what: 'lr NaN', message: /beforeStep: lr must be a finite number ≥ 0, got NaN/, run: ({ lm }) => lm.optimizerState!.beforeStep(NaN) },
+  { entry: 'Optimizer.beforeStep', subject: 'lm', what: 'lr NaN', message: /beforeStep: lr must be a finite number in \[0, 1e6\], got NaN/, run: ({ lm }) => lm.optimizerState!.beforeStep(NaN) },
   { entry: 'Optimizer.loadState', subject: 'lm', what: 'SGD buffers for Adam', message: /buffers \{momentum\} given, expected \{m, v\} for kind 'adam'/, run: ({ lm }) => lm.optimizerState!.loadState({ step: 3, buffers: { momentum: new Float32Array(lm.store.length) } }) },
   { entry: 'Optimizer.loadState', subject: 'lm', what: 'a moment of the wrong length', message: /buffer 'v' must be a Float32Array of \d+ elements, got 5/, run: ({ lm }) => lm.optimizerState!.loadState({ step: 3, buffers: { m: new Float32Array(lm.store.length), v: new Float32Array(5) } }) },
   { entry: 'Optimizer.loadState', subject: 'lm', what: 'a NaN in the second moment', message: /buffer 'v' holds NaN at index 7: optimizer state must be finite/, run: ({ lm }) => { const v = new Float32Array(lm.store.length); v[7] = NaN; return lm.optimizerState!.loadState({ step: 3, buffers: { m: new Float32Array(lm.store.length), v } }); } },
@@ -500,16 +517,16 @@ export const badInputCases: BadCase[] = [
   { entry: 'parseSafetensors', subject: 'none', what: 'a header length past the end (truncated header)', message: /header claims 1000 bytes but the file has 2 after the length \(truncated\?\)/, run: () => parseSafetensors(safetensorsFile('{}', new Uint8Array(0), 1000)) },
   { entry: 'parseSafetensors', subject: 'none', what: 'a header that is not JSON', message: /header is not valid JSON/, run: () => parseSafetensors(safetensorsFile('{"w": ')) },
   { entry: 'parseSafetensors', subject: 'none', what: 'a header that is JSON null', message: /header must be a JSON object/, run: () => parseSafetensors(safetensorsFile('null')) },
-  { entry: 'parseSafetensors', subject: 'none', what: 'dtype I64', message: /'w' has dtype I64; seqgpu reads F32, F64, F16, BF16/, run: () => parseSafetensors(safetensorsFile({ w: { dtype: 'I64', shape: [2], data_offsets: [0, 16] } }, new Uint8Array(16))) },
+  { entry: 'parseSafetensors', subject: 'none', what: 'dtype I64', message: /'w' has dtype "?I64"?; seqgpu reads F32, F64, F16, BF16/, run: () => parseSafetensors(safetensorsFile({ w: { dtype: 'I64', shape: [2], data_offsets: [0, 16] } }, new Uint8Array(16))) },
   { entry: 'parseSafetensors', subject: 'none', what: 'a shape that is not a list of sizes', message: /'w' has shape "2", expected a list of non-negative integers/, run: () => parseSafetensors(safetensorsFile({ w: { dtype: 'F32', shape: '2', data_offsets: [0, 8] } }, new Uint8Array(8))) },
   { entry: 'parseSafetensors', subject: 'none', what: 'data_offsets that disagree with the shape', message: /'w' F32\[2, 2\] needs 16 bytes, its offsets span 12/, run: () => parseSafetensors(safetensorsFile({ w: { dtype: 'F32', shape: [2, 2], data_offsets: [0, 12] } }, new Uint8Array(16))) },
   { entry: 'parseSafetensors', subject: 'none', what: 'negative data_offsets (pointing into the header)', message: /'w' data_offsets \[-4,4\] must be integers 0 ≤ begin ≤ end/, run: () => parseSafetensors(safetensorsFile({ w: { dtype: 'F32', shape: [2], data_offsets: [-4, 4] } }, new Uint8Array(8))) },
   { entry: 'writeSafetensors', subject: 'none', what: 'data shorter than the shape', message: /'w' has shape \[2, 3\] \(6 values\) but 5 values/, run: () => writeSafetensors({ w: { shape: [2, 3], data: new Float32Array(5) } }) },
 
   // ---- requestGpu ----
-  { entry: 'requestGpu', subject: 'none', what: "limits 'huge'", message: /limits must be 'adapter' or 'default', got huge/, run: () => requestGpu({ limits: any('huge') }) },
-  { entry: 'requestGpu', subject: 'none', what: "powerPreference 'fast'", message: /powerPreference must be 'low-power' or 'high-performance', got fast/, run: () => requestGpu({ powerPreference: any('fast') }) },
-  { entry: 'requestGpu', subject: 'none', what: 'disableFeatures as a string', message: /disableFeatures must be an array of 'timestamp-query', 'subgroups', 'shader-f16', got subgroups/, run: () => requestGpu({ disableFeatures: any('subgroups') }) },
+  { entry: 'requestGpu', subject: 'none', what: "limits 'huge'", message: /option 'limits' must be one of 'adapter', 'default', got 'huge'/, run: () => requestGpu({ limits: any('huge') }) },
+  { entry: 'requestGpu', subject: 'none', what: "powerPreference 'fast'", message: /option 'powerPreference' must be one of 'low-power', 'high-performance', got 'fast'/, run: () => requestGpu({ powerPreference: any('fast') }) },
+  { entry: 'requestGpu', subject: 'none', what: 'disableFeatures as a string', message: /option 'disableFeatures' must be an array, got 'subgroups'/, run: () => requestGpu({ disableFeatures: any('subgroups') }) },
 ];
 
 /** Number of cases per entry point (for the report). */

@@ -20,7 +20,11 @@ interface FixtureCase {
   stateDict: Record<string, Data>; input: Data; h0: Data | null; c0: Data | null; output: Data; hN: Data; cN: Data | null;
 }
 
-export function makeLayer(gpu: Gpu, cell: CellKind, opts: RecurrentOptions & { nonlinearity?: 'tanh' | 'relu' }): RecurrentLayer {
+const LAYER_KEYS = ['inputSize', 'hiddenSize', 'numLayers', 'bias', 'batchFirst', 'bidirectional', 'dropout', 'seed', 'stepTile', 'store', 'prefix', 'nonlinearity'];
+
+/** The layer of `cell` built from the layer options found in `config` (a case or a RecurrentConfig may hold more keys, which the layers reject). */
+export function makeLayer(gpu: Gpu, cell: CellKind, config: RecurrentOptions & { nonlinearity?: 'tanh' | 'relu' }): RecurrentLayer {
+  const opts = Object.fromEntries(Object.entries(config).filter(([k]) => LAYER_KEYS.includes(k) && (k !== 'nonlinearity' || cell === 'rnn'))) as RecurrentOptions & { nonlinearity?: 'tanh' | 'relu' };
   if (cell === 'lstm') return new LSTM(gpu, opts);
   if (cell === 'gru') return new GRU(gpu, opts);
   return new RNN(gpu, opts);

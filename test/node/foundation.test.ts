@@ -1,7 +1,7 @@
 // The runtime around the kernels: reflection, pipeline cache, buffer pool, shape errors,
 // surfaced GPU errors, device loss, default limits and timestamp profiling.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Gpu, GpuError, ShapeError, Tensor, matmul, softmax, add, biasAct, requestGpu } from '../../src/index.js';
+import { Gpu, GpuError, ArgumentError, Tensor, matmul, softmax, add, biasAct, requestGpu } from '../../src/index.js';
 import { kernelChecks } from '../checks/kernels.js';
 import { testGpu } from './gpu.js';
 
@@ -117,7 +117,7 @@ describe('bad input is caught in TypeScript, before GPU work', () => {
   for (const [name, f, message] of cases) {
     it(name, () => {
       const submits = gpu.stats.submits;
-      expect(f).toThrow(ShapeError);
+      expect(f).toThrow(ArgumentError);
       expect(f).toThrow(message);
       expect(gpu.stats.submits).toBe(submits);
     });

@@ -75,8 +75,8 @@ describe('MultiHeadAttention bad input: errors name the argument, before any GPU
   it('rejects bad options, shapes, masks and state dicts; the layer works afterwards', async () => {
     const { MultiHeadAttention, Tensor, ShapeError } = await import('../../src/index.js');
     expect(() => new MultiHeadAttention(gpu, { embedDim: 10, numHeads: 3 })).toThrow(/embedDim \(10\) must be divisible by numHeads \(3\)/);
-    expect(() => new MultiHeadAttention(gpu, { embedDim: 0, numHeads: 1 })).toThrow(/embedDim must be a positive integer, got 0/);
-    expect(() => new MultiHeadAttention(gpu, { embedDim: 8, numHeads: 2.5 })).toThrow(/numHeads must be a positive integer/);
+    expect(() => new MultiHeadAttention(gpu, { embedDim: 0, numHeads: 1 })).toThrow(/option 'embedDim' must be a positive integer, got 0/);
+    expect(() => new MultiHeadAttention(gpu, { embedDim: 8, numHeads: 2.5 })).toThrow(/option 'numHeads' must be a positive integer, got 2.5/);
     expect(() => new MultiHeadAttention(gpu, { embedDim: 258, numHeads: 2 })).toThrow(/headDim = embedDim \/ numHeads = 129 exceeds 128/);
 
     const E = 8;
@@ -116,6 +116,6 @@ describe('MultiHeadAttention bad input: errors name the argument, before any GPU
     expect(g.dKey).toBe(g.dValue);
     expect((await g.dKey.read()).some((x) => x !== 0)).toBe(true);
     mha.destroy();
-    expect(() => mha.forward(q, kv, kv)).toThrow(/this layer was destroyed/);
+    expect(() => mha.forward(q, kv, kv)).toThrow(/MultiHeadAttention.forward: this MultiHeadAttention was destroyed/);
   });
 });

@@ -1,7 +1,7 @@
 // The recurrent layers' scheduler and API contract: dispatch and submit counts, no allocation
 // in steady state, PyTorch state_dict names, and clear errors on bad input (layer usable after).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Gpu, LSTM, GRU, RNN, Tensor, ShapeError, repackWhh, unpackWhh } from '../../src/index.js';
+import { Gpu, LSTM, GRU, RNN, Tensor, ArgumentError, repackWhh, unpackWhh } from '../../src/index.js';
 import { uniform, rng } from '../../src/util/random.js';
 import { testGpu } from './gpu.js';
 
@@ -151,16 +151,16 @@ describe('bad input: clear errors before GPU work, layer still usable', () => {
     ['input size', () => lstm.forward(T([2, 3, 5])), /last dimension must be inputSize=4 \(layout \[seqLen, batch, inputSize\]\)/],
     ['h0 shape', () => lstm.forward(x, { h0: T([2, 2, 3]) }), /argument 'h0' has shape \[2, 2, 3\], expected \[2, 3, 3\]/],
     ['c0 shape', () => lstm.forward(x, { c0: T([1, 3, 3]) }), /argument 'c0' has shape \[1, 3, 3\], expected \[2, 3, 3\]/],
-    ['hiddenSize 0', () => new LSTM(gpu, { inputSize: 4, hiddenSize: 0 }), /LSTM: hiddenSize must be a positive integer, got 0/],
-    ['inputSize -1', () => new GRU(gpu, { inputSize: -1, hiddenSize: 3 }), /GRU: inputSize must be a positive integer, got -1/],
-    ['numLayers 1.5', () => new GRU(gpu, { inputSize: 1, hiddenSize: 3, numLayers: 1.5 }), /numLayers must be a positive integer/],
+    ['hiddenSize 0', () => new LSTM(gpu, { inputSize: 4, hiddenSize: 0 }), /LSTM: option 'hiddenSize' must be a positive integer, got 0/],
+    ['inputSize -1', () => new GRU(gpu, { inputSize: -1, hiddenSize: 3 }), /GRU: option 'inputSize' must be a positive integer, got -1/],
+    ['numLayers 1.5', () => new GRU(gpu, { inputSize: 1, hiddenSize: 3, numLayers: 1.5 }), /option 'numLayers' must be a positive integer, got 1.5/],
     ['nonlinearity', () => new RNN(gpu, { inputSize: 1, hiddenSize: 3, nonlinearity: 'gelu' as 'tanh' }), /nonlinearity must be 'tanh' or 'relu', got 'gelu'/],
     ['stepper on bidirectional', () => new GRU(gpu, { inputSize: 1, hiddenSize: 1, bidirectional: true }).createStepper(1), /bidirectional layer needs the whole sequence/],
   ];
   for (const [name, f, message] of cases) {
     it(name, () => {
       const submits = gpu.stats.submits;
-      expect(f).toThrow(ShapeError);
+      expect(f).toThrow(ArgumentError);
       expect(f).toThrow(message);
       expect(gpu.stats.submits).toBe(submits);
     });
