@@ -15,8 +15,15 @@ export default defineConfig({
     target: 'es2022',
     outDir: 'dist',
     sourcemap: true,
-    lib: { entry: 'src/index.ts', formats: ['es'], fileName: 'index' },
-    rollupOptions: { external: ['webgpu', /^wgsl_reflect/] },
+    // One entry per platform (package.json "exports" picks by condition): dist/index.js for Node
+    // (opens Dawn from the `webgpu` package), dist/index.browser.js for browsers and bundlers
+    // (navigator.gpu only, no reference to `webgpu`); the code they share is one chunk.
+    lib: {
+      entry: { index: 'src/gpu/platform.node.ts', 'index.browser': 'src/gpu/platform.browser.ts' },
+      formats: ['es'],
+      fileName: (_format, name) => `${name}.js`,
+    },
+    rollupOptions: { external: ['webgpu', /^wgsl_reflect/], output: { chunkFileNames: 'seqgpu.js' } },
   },
   test: {
     include: ['test/**/*.test.ts'],

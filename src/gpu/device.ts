@@ -2,11 +2,11 @@ import { BufferPool } from './pool.js';
 import { checkRequestGpuOptions } from './requestOptions.js';
 import { GpuError, GpuLostError, ShapeError } from './errors.js';
 import { trackBuffers, type BufferCounter, type MemoryStats } from './memory.js';
-import { KernelSource, resolveIncludes, type OverrideValues } from './kernel.js';
+import { KernelSource, lookupShader, resolveIncludes, shaderName, type OverrideValues, type ShaderRef, type WgslShader } from './kernel.js';
 import { encodeDispatches, type Dispatch } from './dispatch.js';
 import { BufferUsage, MapMode, READBACK_USAGE, UNIFORM_USAGE } from './flags.js';
 import { Profiler, type GpuTimings } from './profiler.js';
-import { SHADERS } from '../shaders.js';
+import { dawnGpu, isNode, navigatorGpu, noWebGpuError, type PlatformGpu } from './platform.js';
 
 /** Options for {@link requestGpu}. */
 export interface RequestGpuOptions {
@@ -56,31 +56,17 @@ export type LimitName = (typeof LIMIT_NAMES)[number];
 
 const OPTIONAL_FEATURES = ['timestamp-query', 'subgroups', 'shader-f16'] as const;
 
-function isNode(): boolean {
-  return typeof process !== 'undefined' && !!process.versions?.node;
-}
-
+// From the sources (tests, demo pages), in the browser or in Node; the package's entries have one
+// each (platform.browser.ts, platform.node.ts).
 async function platformGpu(opts: RequestGpuOptions): Promise<GPU> {
   if (opts.gpu) return opts.gpu;
-  const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
-  if (nav?.gpu) return nav.gpu;
+  const nav = navigatorGpu();
+  if (nav) return nav;
   if (isNode()) {
-    let mod: { create(flags: string[]): GPU };
-    try {
-      const spec = 'webgpu'; // a variable keeps bundlers from pulling Dawn into browser builds
-      mod = await import(/* @vite-ignore */ /* webpackIgnore: true */ spec);
-    } catch (e) {
-      throw new GpuError(
-        `seqgpu: Node has no WebGPU. Install Dawn's bindings: \`npm install webgpu\` (${(e as Error).message})`,
-      );
-    }
-    return mod.create(opts.nodeFlags ?? []);
+    const spec = 'webgpu'; // a variable keeps bundlers from pulling Dawn into browser builds
+    return dawnGpu(() => import(/* @vite-ignore */ /* webpackIgnore: true */ spec), opts.nodeFlags ?? []);
   }
-  throw new GpuError(
-    'seqgpu: WebGPU is not available here (navigator.gpu is undefined). Use a browser with WebGPU ' +
-      '(Chrome/Edge 113+, Safari 26+, Firefox 141+) on https or localhost; headless Chromium needs ' +
-      '--enable-unsafe-webgpu (and, without a GPU, a SwiftShader Vulkan driver, shipped with Debian\'s chromium).',
-  );
+  throw noWebGpuError();
 }
 
 function noAdapterMessage(): string {
@@ -107,9 +93,14 @@ function noAdapterMessage(): string {
  * const small = await requestGpu({ limits: 'default' }); // what every WebGPU device guarantees
  * ```
  */
-export async function requestGpu(options: RequestGpuOptions = {}): Promise<Gpu> {
+export function requestGpu(options: RequestGpuOptions = {}): Promise<Gpu> {
+  return openGpu(platformGpu, options);
+}
+
+/** {@link requestGpu} with the `GPU` object from `platform` (each package entry has its own). */
+export async function openGpu(platform: PlatformGpu, options: RequestGpuOptions): Promise<Gpu> {
   const opts = checkRequestGpuOptions(options);
-  const gpu = await platformGpu(opts);
+  const gpu = await platform(opts);
   const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference });
   if (!adapter) throw new GpuError(noAdapterMessage());
   const requiredFeatures = OPTIONAL_FEATURES.filter(
@@ -163,7 +154,7 @@ export class Gpu {
   private counter!: BufferCounter;
   private lostListeners = new Set<(info: GPUDeviceLostInfo) => void>();
   private recovering: Promise<boolean> | null = null;
-  private kernels = new Map<string, { source: KernelSource; layout: GPUBindGroupLayout; pipelineLayout: GPUPipelineLayout }>();
+  private kernels = new Map<string, { shader: WgslShader; source: KernelSource; layout: GPUBindGroupLayout; pipelineLayout: GPUPipelineLayout }>();
   private pipelines = new Map<string, GPUComputePipeline>();
   private dummy: GPUBuffer | null = null;
 
@@ -347,34 +338,42 @@ export class Gpu {
   }
 
   /**
-   * The reflected kernel `name` (a file in shaders/) and its bind group layout.
-   * @param name - A shader file name from `shaders/`, e.g. `'matmul.wgsl'`.
-   * @throws GpuError for an unknown shader or one that fails reflection.
+   * The reflected kernel and its bind group layout, made once per shader name.
+   * @param shader - The kernel's WgslShader (what seqgpu's kernel modules pass), or the file name
+   *   in `shaders/` of one the loaded modules define, e.g. `'matmul.wgsl'`.
+   * @throws GpuError for an unknown shader, another shader under a name already in use, or one
+   *   that fails reflection.
    */
-  kernel(name: string) {
+  kernel(shader: ShaderRef) {
+    const name = shaderName(shader);
     let k = this.kernels.get(name);
+    if (k && typeof shader !== 'string' && k.shader !== shader && k.shader.code !== shader.code) {
+      throw new GpuError(`two different shaders are named '${name}'`);
+    }
     if (!k) {
-      const source = new KernelSource(name, resolveIncludes(name, SHADERS));
+      const wgsl = lookupShader(shader);
+      const source = new KernelSource(name, resolveIncludes(wgsl));
       const layout = this.device.createBindGroupLayout({ label: name, entries: source.layoutEntries() });
       const pipelineLayout = this.device.createPipelineLayout({ label: name, bindGroupLayouts: [layout] });
-      k = { source, layout, pipelineLayout };
+      k = { shader: wgsl, source, layout, pipelineLayout };
       this.kernels.set(name, k);
     }
     return k;
   }
 
   /**
-   * The compute pipeline for `name` with `constants`, created once per key and cached.
-   * @param name - A shader file name from `shaders/`.
+   * The compute pipeline for `shader` with `constants`, created once per key and cached.
+   * @param shader - The kernel (see {@link Gpu.kernel}).
    * @param constants - Values of its `override` constants (tile sizes, switches); the cache key.
    * @throws GpuError for an unknown shader or constant, or when the device is lost.
    */
-  pipeline(name: string, constants: OverrideValues = {}): GPUComputePipeline {
+  pipeline(shader: ShaderRef, constants: OverrideValues = {}): GPUComputePipeline {
+    const name = shaderName(shader);
     const key = `${name}|${Object.keys(constants).sort().map((k) => `${k}=${constants[k]}`).join(',')}`;
     let p = this.pipelines.get(key);
     if (!p) {
       this.assertUsable();
-      const k = this.kernel(name);
+      const k = this.kernel(shader);
       const module = this.device.createShaderModule({ label: name, code: k.source.code });
       p = this.device.createComputePipeline({
         label: key,
@@ -388,27 +387,29 @@ export class Gpu {
   }
 
   /**
-   * A uniform buffer (from the pool) holding `values` laid out as kernel `name`'s `binding` struct.
-   * @param name - A shader file name from `shaders/`.
+   * A uniform buffer (from the pool) holding `values` laid out as kernel `shader`'s `binding` struct.
+   * @param shader - The kernel (see {@link Gpu.kernel}).
    * @param binding - The name of its `var<uniform>`.
    * @param values - Every member of the uniform struct, by name.
    * @returns A pool buffer the caller releases (eager calls list it in `Dispatch.transient`).
    */
-  uniform(name: string, binding: string, values: Record<string, number>): GPUBuffer {
-    const data = this.kernel(name).source.packUniform(binding, values);
+  uniform(shader: ShaderRef, binding: string, values: Record<string, number>): GPUBuffer {
+    const name = shaderName(shader);
+    const data = this.kernel(shader).source.packUniform(binding, values);
     const buf = this.pool.acquire(data.byteLength, UNIFORM_USAGE, `${name}.${binding}`);
     this.device.queue.writeBuffer(buf, 0, data);
     return buf;
   }
 
   /**
-   * A bind group for kernel `name`, resources given by their WGSL names.
-   * @param name - A shader file name from `shaders/`.
+   * A bind group for kernel `shader`, resources given by their WGSL names.
+   * @param shader - The kernel (see {@link Gpu.kernel}).
    * @param resources - A buffer (or a buffer range) for every binding, by its WGSL variable name.
    * @throws GpuError naming the binding when one is missing or unknown.
    */
-  bindGroup(name: string, resources: Record<string, GPUBuffer | GPUBufferBinding>): GPUBindGroup {
-    const k = this.kernel(name);
+  bindGroup(shader: ShaderRef, resources: Record<string, GPUBuffer | GPUBufferBinding>): GPUBindGroup {
+    const name = shaderName(shader);
+    const k = this.kernel(shader);
     const known = new Set(k.source.bindings.map((b) => b.name));
     for (const r of Object.keys(resources)) {
       if (!known.has(r)) throw new GpuError(`${name}: no binding named '${r}'; bindings: ${[...known].join(', ')}`);

@@ -32,12 +32,66 @@ export type OverrideValues = Record<string, number | boolean>;
 
 const INCLUDE = /^\s*\/\/\s*#include\s+"([^"]+)"\s*$/gm;
 
-/** Replaces `// #include "file.wgsl"` lines with that file's text (one level, no cycles). */
-export function resolveIncludes(name: string, sources: Record<string, string>): string {
-  const code = sources[name];
-  if (code === undefined) throw new GpuError(`unknown shader '${name}'; known: ${Object.keys(sources).join(', ')}`);
+/**
+ * A kernel's WGSL as a module holds it: each kernel module imports its own `.wgsl` files (Vite
+ * `?raw`) and passes this object wherever it gets the kernel (`gpu.pipeline(MATMUL_SHADER, …)`),
+ * so an app's bundle carries the WGSL of the kernels it can reach and no other.
+ */
+export interface WgslShader {
+  /** Its file name in `shaders/`, e.g. `'matmul.wgsl'`: the kernel's name in caches, labels and errors. */
+  readonly name: string;
+  /** Its source, with its `// #include "file.wgsl"` lines not yet resolved. */
+  readonly code: string;
+  /** The source of each file it includes, by file name. */
+  readonly includes: Readonly<Record<string, string>>;
+}
+
+/** A kernel as `Gpu` methods take it: its {@link WgslShader}, or the file name of a defined one. */
+export type ShaderRef = WgslShader | string;
+
+// Shaders by name, for lookups by file name only (`gpu.kernel('matmul.wgsl')` in tests and
+// debugging). seqgpu itself always passes the WgslShader, so nothing depends on this map being
+// complete: in a bundle it holds the shaders the bundler kept.
+const defined = new Map<string, WgslShader>();
+
+/**
+ * Makes a kernel's {@link WgslShader} and makes its name known to by-name lookups. Kernel modules
+ * annotate the call as pure (`#__PURE__`): the registration is a convenience (see
+ * {@link lookupShader}), so a bundler may drop the call, and the WGSL with it, when the app never
+ * reaches the shader.
+ * @param name - The file name in `shaders/`.
+ * @param code - The file's text.
+ * @param includes - The text of each file it `// #include`s, by file name.
+ */
+export function defineShader(name: string, code: string, includes: Record<string, string> = {}): WgslShader {
+  const shader: WgslShader = { name, code, includes };
+  defined.set(name, shader);
+  return shader;
+}
+
+/** The file name of `ref`. */
+export function shaderName(ref: ShaderRef): string {
+  return typeof ref === 'string' ? ref : ref.name;
+}
+
+/**
+ * `ref` itself, or for a file name the shader defined under it.
+ * @throws GpuError for a name no loaded module defined (in a bundle: a kernel the app cannot reach).
+ */
+export function lookupShader(ref: ShaderRef): WgslShader {
+  if (typeof ref !== 'string') return ref;
+  const shader = defined.get(ref);
+  if (!shader) {
+    throw new GpuError(`unknown shader '${ref}'; known: ${[...defined.keys()].sort().join(', ')} (pass the kernel's WgslShader: bundles keep only the shaders an app can reach)`);
+  }
+  return shader;
+}
+
+/** `shader`'s code with its `// #include "file.wgsl"` lines replaced by those files' text (one level, no cycles). */
+export function resolveIncludes(shader: WgslShader): string {
+  const { name, code, includes } = shader;
   return code.replace(INCLUDE, (_line, inc: string) => {
-    const text = sources[inc];
+    const text = Object.hasOwn(includes, inc) ? includes[inc] : undefined;
     if (text === undefined) throw new GpuError(`shader '${name}' includes unknown file '${inc}'`);
     if (/^\s*\/\/\s*#include\s/m.test(text)) throw new GpuError(`shader '${inc}' (included by '${name}') may not include other files`);
     return text;

@@ -5,6 +5,12 @@ import { TENSOR_USAGE } from '../gpu/flags.js';
 import { ArgumentError, ShapeError, fmtShape } from '../gpu/errors.js';
 import { Tensor, expectRank, expectShape } from '../tensor.js';
 import { checkBindingSize } from '../gpu/limits.js';
+import { defineShader } from '../gpu/kernel.js';
+import attentionWgsl from '../../shaders/attention.wgsl?raw';
+import attentionBackwardWgsl from '../../shaders/attention_backward.wgsl?raw';
+
+const ATTENTION_SHADER = /*#__PURE__*/ defineShader('attention.wgsl', attentionWgsl);
+const ATTENTION_BACKWARD_SHADER = /*#__PURE__*/ defineShader('attention_backward.wgsl', attentionBackwardWgsl);
 
 /**
  * Where a [batch, heads, seqLen, headDim] operand lives in a buffer: element (b, h, t, d) is at
@@ -232,14 +238,14 @@ export function attentionDispatch(gpu: Gpu, a: AttentionArgs): Dispatch {
   }
   if (a.lse === q.buffer || a.lse === k.buffer || a.lse === v.buffer) throw new ArgumentError(`${label}: 'lse' must not share a buffer with q, k or v`);
   const maxD = a.headDim <= 64 ? 64 : ATTENTION_MAX_HEAD_DIM;
-  const params = gpu.uniform('attention.wgsl', 'params', {
+  const params = gpu.uniform(ATTENTION_SHADER, 'params', {
     seqLenQ: a.seqLenQ, seqLenK: a.seqLenK, headDim: a.headDim, heads: a.heads, scale: a.scale ?? 1 / Math.sqrt(a.headDim),
     ...viewUniform('q', q), ...viewUniform('k', k), ...viewUniform('v', v), ...viewUniform('o', o),
   });
   return {
     label,
-    pipeline: gpu.pipeline('attention.wgsl', { BR, BC: keysPerTile(gpu, maxD), MAX_D: maxD, CAUSAL: !!a.causal, KEY_MASK: !!a.keyMask }),
-    bindGroup: gpu.bindGroup('attention.wgsl', { q: q.buffer, k: k.buffer, v: v.buffer, o: o.buffer, lse: a.lse, keyMask: a.keyMask ?? gpu.dummyBuffer, params }),
+    pipeline: gpu.pipeline(ATTENTION_SHADER, { BR, BC: keysPerTile(gpu, maxD), MAX_D: maxD, CAUSAL: !!a.causal, KEY_MASK: !!a.keyMask }),
+    bindGroup: gpu.bindGroup(ATTENTION_SHADER, { q: q.buffer, k: k.buffer, v: v.buffer, o: o.buffer, lse: a.lse, keyMask: a.keyMask ?? gpu.dummyBuffer, params }),
     workgroups: [Math.ceil(a.seqLenQ / BR), a.heads, a.batch],
     transient: [params],
   };
@@ -281,16 +287,16 @@ export function attentionBackwardDispatches(gpu: Gpu, a: AttentionBackwardArgs):
   }
   const maxD = a.headDim <= 64 ? 64 : ATTENTION_MAX_HEAD_DIM;
   const BC = keysPerTile(gpu, maxD, 8); // + LSE and Δ of each row of the tile
-  const params = gpu.uniform('attention_backward.wgsl', 'params', {
+  const params = gpu.uniform(ATTENTION_BACKWARD_SHADER, 'params', {
     seqLenQ: a.seqLenQ, seqLenK: a.seqLenK, headDim: a.headDim, heads: a.heads, scale: a.scale ?? 1 / Math.sqrt(a.headDim), deltaOffset: n,
     ...viewUniform('q', q), ...viewUniform('k', k), ...viewUniform('v', v), ...viewUniform('o', o), ...viewUniform('dO', dO),
     ...viewUniform('dq', dq), ...viewUniform('dk', dk), ...viewUniform('dv', dv),
   });
-  const bindGroup = gpu.bindGroup('attention_backward.wgsl', { q: q.buffer, k: k.buffer, v: v.buffer, o: o.buffer, dO: dO.buffer, rowStats: a.rowStats, grads: dq.buffer, keyMask: a.keyMask ?? gpu.dummyBuffer, params });
+  const bindGroup = gpu.bindGroup(ATTENTION_BACKWARD_SHADER, { q: q.buffer, k: k.buffer, v: v.buffer, o: o.buffer, dO: dO.buffer, rowStats: a.rowStats, grads: dq.buffer, keyMask: a.keyMask ?? gpu.dummyBuffer, params });
   const common = { BR, BC, MAX_D: maxD, CAUSAL: !!a.causal, KEY_MASK: !!a.keyMask };
   return [
-    { label: `${label}.dq`, pipeline: gpu.pipeline('attention_backward.wgsl', { ...common, PASS: 0 }), bindGroup, workgroups: [Math.ceil(a.seqLenQ / BR), a.heads, a.batch], transient: [params] },
-    { label: `${label}.dkdv`, pipeline: gpu.pipeline('attention_backward.wgsl', { ...common, PASS: 1 }), bindGroup, workgroups: [Math.ceil(a.seqLenK / BR), a.heads, a.batch] },
+    { label: `${label}.dq`, pipeline: gpu.pipeline(ATTENTION_BACKWARD_SHADER, { ...common, PASS: 0 }), bindGroup, workgroups: [Math.ceil(a.seqLenQ / BR), a.heads, a.batch], transient: [params] },
+    { label: `${label}.dkdv`, pipeline: gpu.pipeline(ATTENTION_BACKWARD_SHADER, { ...common, PASS: 1 }), bindGroup, workgroups: [Math.ceil(a.seqLenK / BR), a.heads, a.batch] },
   ];
 }
 

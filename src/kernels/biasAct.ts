@@ -3,6 +3,11 @@ import type { Dispatch } from '../gpu/dispatch.js';
 import { ArgumentError, ShapeError } from '../gpu/errors.js';
 import { Tensor, expectRank, expectShape } from '../tensor.js';
 import { grid2d } from './grid.js';
+import { defineShader } from '../gpu/kernel.js';
+import biasActWgsl from '../../shaders/bias_act.wgsl?raw';
+import activationsWgsl from '../../shaders/activations.wgsl?raw';
+
+const BIAS_ACT_SHADER = /*#__PURE__*/ defineShader('bias_act.wgsl', biasActWgsl, { 'activations.wgsl': activationsWgsl });
 
 /** Activation codes shared by kernels (shaders/activations.wgsl). */
 export const ACTIVATIONS = { identity: 0, sigmoid: 1, tanh: 2, relu: 3 } as const;
@@ -33,11 +38,11 @@ export function biasActDispatch(
   if (n * 4 > args.x.size || n * 4 > args.y.size || args.cols * 4 > args.b.size) throw new ShapeError(`${label}: a buffer is smaller than ${args.rows}×${args.cols}`);
   if (args.y === args.x || args.y === args.b) throw new ArgumentError(`${label}: output must not share a buffer with an input`);
   const { gridX, workgroups } = grid2d(gpu, Math.ceil(n / WG), label);
-  const params = gpu.uniform('bias_act.wgsl', 'params', { n, cols: args.cols, offsetX: 0, offsetB: 0, offsetY: 0, gridX });
+  const params = gpu.uniform(BIAS_ACT_SHADER, 'params', { n, cols: args.cols, offsetX: 0, offsetB: 0, offsetY: 0, gridX });
   return {
     label,
-    pipeline: gpu.pipeline('bias_act.wgsl', { ACT: ACTIVATIONS[args.act], WG }),
-    bindGroup: gpu.bindGroup('bias_act.wgsl', { x: args.x, b: args.b, y: args.y, params }),
+    pipeline: gpu.pipeline(BIAS_ACT_SHADER, { ACT: ACTIVATIONS[args.act], WG }),
+    bindGroup: gpu.bindGroup(BIAS_ACT_SHADER, { x: args.x, b: args.b, y: args.y, params }),
     workgroups,
     transient: [params],
   };

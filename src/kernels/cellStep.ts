@@ -5,8 +5,21 @@ import type { Dispatch } from '../gpu/dispatch.js';
 import { ArgumentError, ShapeError } from '../gpu/errors.js';
 
 import { gateCount, type CellKind } from '../nn/recurrentConfig.js';
+import { defineShader, type ShaderRef, type WgslShader } from '../gpu/kernel.js';
+import rnnStepWgsl from '../../shaders/rnn_step.wgsl?raw';
+import activationsWgsl from '../../shaders/activations.wgsl?raw';
+import stepParamsWgsl from '../../shaders/step_params.wgsl?raw';
+import recurrentMatvecWgsl from '../../shaders/recurrent_matvec.wgsl?raw';
+import lstmStepWgsl from '../../shaders/lstm_step.wgsl?raw';
+import gruStepWgsl from '../../shaders/gru_step.wgsl?raw';
+import repackWhhWgsl from '../../shaders/repack_whh.wgsl?raw';
 
-export const CELL_SHADER: Record<CellKind, string> = { rnn: 'rnn_step.wgsl', lstm: 'lstm_step.wgsl', gru: 'gru_step.wgsl' };
+const RNN_STEP_SHADER = /*#__PURE__*/ defineShader('rnn_step.wgsl', rnnStepWgsl, { 'activations.wgsl': activationsWgsl, 'step_params.wgsl': stepParamsWgsl, 'recurrent_matvec.wgsl': recurrentMatvecWgsl });
+const LSTM_STEP_SHADER = /*#__PURE__*/ defineShader('lstm_step.wgsl', lstmStepWgsl, { 'activations.wgsl': activationsWgsl, 'step_params.wgsl': stepParamsWgsl, 'recurrent_matvec.wgsl': recurrentMatvecWgsl });
+const GRU_STEP_SHADER = /*#__PURE__*/ defineShader('gru_step.wgsl', gruStepWgsl, { 'activations.wgsl': activationsWgsl, 'step_params.wgsl': stepParamsWgsl, 'recurrent_matvec.wgsl': recurrentMatvecWgsl });
+const REPACK_WHH_SHADER = /*#__PURE__*/ defineShader('repack_whh.wgsl', repackWhhWgsl);
+
+export const CELL_SHADER: Record<CellKind, WgslShader> = { rnn: RNN_STEP_SHADER, lstm: LSTM_STEP_SHADER, gru: GRU_STEP_SHADER };
 
 /** vec4 columns of the repacked recurrent weight: one per unit (LSTM, GRU) or per 4 units (RNN). */
 export function repackedCols(cell: CellKind, hidden: number): number {
@@ -89,21 +102,21 @@ export interface StepParams {
  * timestep in one buffer (bound with an offset): the struct size rounded to the device's
  * minUniformBufferOffsetAlignment.
  */
-export function uniformSlotSize(gpu: Gpu, shader: string, binding = 'params'): number {
+export function uniformSlotSize(gpu: Gpu, shader: ShaderRef, binding = 'params'): number {
   const size = gpu.kernel(shader).source.uniforms.get(binding)!.size;
   const align = gpu.device.limits.minUniformBufferOffsetAlignment;
   return Math.ceil(size / align) * align;
 }
 
 /** Writes `values` as kernel `shader`'s uniform struct `binding` into `target` at byte `offset`. */
-export function packUniformSlot(gpu: Gpu, shader: string, values: object, target: ArrayBuffer, offset: number, binding = 'params'): void {
+export function packUniformSlot(gpu: Gpu, shader: ShaderRef, values: object, target: ArrayBuffer, offset: number, binding = 'params'): void {
   const bytes = gpu.kernel(shader).source.packUniform(binding, values as Record<string, number>);
   new Uint8Array(target, offset, bytes.byteLength).set(new Uint8Array(bytes));
 }
 
 /** Bytes of one StepParams slot. */
 export function stepSlotSize(gpu: Gpu): number {
-  return uniformSlotSize(gpu, 'lstm_step.wgsl');
+  return uniformSlotSize(gpu, LSTM_STEP_SHADER);
 }
 
 /** Writes one StepParams slot into `target` at byte `offset`. */
@@ -209,11 +222,11 @@ export function cellStepDispatch(
 export function repackWhhDispatch(gpu: Gpu, cell: CellKind, hidden: number, whh: GPUBufferBinding, wp: GPUBuffer, wb: GPUBuffer, label: string): Dispatch {
   const cols = repackedCols(cell, hidden);
   if (hidden > gpu.limits.maxComputeWorkgroupsPerDimension) throw new ShapeError(`${label}: hiddenSize ${hidden} exceeds maxComputeWorkgroupsPerDimension (${gpu.limits.maxComputeWorkgroupsPerDimension})`);
-  const params = gpu.uniform('repack_whh.wgsl', 'params', { hidden, cols, gates: gateCount(cell) });
+  const params = gpu.uniform(REPACK_WHH_SHADER, 'params', { hidden, cols, gates: gateCount(cell) });
   return {
     label,
-    pipeline: gpu.pipeline('repack_whh.wgsl', { KIND: cell === 'rnn' ? 0 : 1 }),
-    bindGroup: gpu.bindGroup('repack_whh.wgsl', { Whh: whh, Wp: wp, Wb: wb, params }),
+    pipeline: gpu.pipeline(REPACK_WHH_SHADER, { KIND: cell === 'rnn' ? 0 : 1 }),
+    bindGroup: gpu.bindGroup(REPACK_WHH_SHADER, { Whh: whh, Wp: wp, Wb: wb, params }),
     workgroups: [Math.ceil(cols / 64), hidden, 1],
     transient: [params],
   };

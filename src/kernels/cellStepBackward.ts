@@ -6,11 +6,22 @@ import type { Dispatch } from '../gpu/dispatch.js';
 import { ArgumentError, ShapeError } from '../gpu/errors.js';
 import type { CellKind } from '../nn/recurrentConfig.js';
 import { packUniformSlot, uniformSlotSize, type StepTile } from './cellStep.js';
+import { defineShader, type WgslShader } from '../gpu/kernel.js';
+import rnnStepBackwardWgsl from '../../shaders/rnn_step_backward.wgsl?raw';
+import backwardParamsWgsl from '../../shaders/backward_params.wgsl?raw';
+import recurrentMatvecBackwardWgsl from '../../shaders/recurrent_matvec_backward.wgsl?raw';
+import lstmStepBackwardWgsl from '../../shaders/lstm_step_backward.wgsl?raw';
+import activationsWgsl from '../../shaders/activations.wgsl?raw';
+import gruStepBackwardWgsl from '../../shaders/gru_step_backward.wgsl?raw';
 
-export const CELL_BACKWARD_SHADER: Record<CellKind, string> = {
-  rnn: 'rnn_step_backward.wgsl',
-  lstm: 'lstm_step_backward.wgsl',
-  gru: 'gru_step_backward.wgsl',
+const RNN_STEP_BACKWARD_SHADER = /*#__PURE__*/ defineShader('rnn_step_backward.wgsl', rnnStepBackwardWgsl, { 'backward_params.wgsl': backwardParamsWgsl, 'recurrent_matvec_backward.wgsl': recurrentMatvecBackwardWgsl });
+const LSTM_STEP_BACKWARD_SHADER = /*#__PURE__*/ defineShader('lstm_step_backward.wgsl', lstmStepBackwardWgsl, { 'activations.wgsl': activationsWgsl, 'backward_params.wgsl': backwardParamsWgsl, 'recurrent_matvec_backward.wgsl': recurrentMatvecBackwardWgsl });
+const GRU_STEP_BACKWARD_SHADER = /*#__PURE__*/ defineShader('gru_step_backward.wgsl', gruStepBackwardWgsl, { 'backward_params.wgsl': backwardParamsWgsl, 'recurrent_matvec_backward.wgsl': recurrentMatvecBackwardWgsl });
+
+export const CELL_BACKWARD_SHADER: Record<CellKind, WgslShader> = {
+  rnn: RNN_STEP_BACKWARD_SHADER,
+  lstm: LSTM_STEP_BACKWARD_SHADER,
+  gru: GRU_STEP_BACKWARD_SHADER,
 };
 
 /** Columns per row of the dgates buffer: LSTM i,f,g,o; GRU r,z,n (input side), n ⊙ r (hidden side); RNN 1. */
@@ -41,7 +52,7 @@ export interface BackwardParams {
 
 /** Bytes of one BackwardParams slot. */
 export function backwardSlotSize(gpu: Gpu): number {
-  return uniformSlotSize(gpu, 'lstm_step_backward.wgsl');
+  return uniformSlotSize(gpu, LSTM_STEP_BACKWARD_SHADER);
 }
 
 export function packBackwardParams(gpu: Gpu, cell: CellKind, values: BackwardParams, target: ArrayBuffer, offset: number): void {

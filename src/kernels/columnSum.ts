@@ -2,6 +2,10 @@
 import type { Gpu } from '../gpu/device.js';
 import type { Dispatch } from '../gpu/dispatch.js';
 import { ArgumentError, ShapeError } from '../gpu/errors.js';
+import { defineShader } from '../gpu/kernel.js';
+import columnSumWgsl from '../../shaders/column_sum.wgsl?raw';
+
+const COLUMN_SUM_SHADER = /*#__PURE__*/ defineShader('column_sum.wgsl', columnSumWgsl);
 
 /** Raw arguments in elements: `rows × cols` of `x` (row stride `ld`) summed into `cols` of `y`. */
 export interface ColumnSumArgs {
@@ -27,11 +31,11 @@ export function columnSumDispatch(gpu: Gpu, args: ColumnSumArgs): Dispatch {
   if (args.x.buffer === args.y.buffer) throw new ArgumentError(`${label}: y must not share a buffer with x`);
   const groups = Math.ceil(cols / 32);
   if (groups > gpu.limits.maxComputeWorkgroupsPerDimension) throw new ShapeError(`${label}: ${cols} columns need ${groups} workgroups, more than maxComputeWorkgroupsPerDimension (${gpu.limits.maxComputeWorkgroupsPerDimension})`);
-  const params = gpu.uniform('column_sum.wgsl', 'params', { rows, cols, ld: args.x.ld, offsetX: offX, offsetY: offY });
+  const params = gpu.uniform(COLUMN_SUM_SHADER, 'params', { rows, cols, ld: args.x.ld, offsetX: offX, offsetY: offY });
   return {
     label,
-    pipeline: gpu.pipeline('column_sum.wgsl'),
-    bindGroup: gpu.bindGroup('column_sum.wgsl', { x: args.x.buffer, y: args.y.buffer, params }),
+    pipeline: gpu.pipeline(COLUMN_SUM_SHADER),
+    bindGroup: gpu.bindGroup(COLUMN_SUM_SHADER, { x: args.x.buffer, y: args.y.buffer, params }),
     workgroups: [groups, 1, 1],
     transient: [params],
   };

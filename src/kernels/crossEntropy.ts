@@ -16,6 +16,10 @@ import { TENSOR_USAGE } from '../gpu/flags.js';
 import { Tensor, expectRank } from '../tensor.js';
 import { grid2d } from './grid.js';
 import { reduceSumDispatches } from './reduceSum.js';
+import { defineShader } from '../gpu/kernel.js';
+import crossEntropyWgsl from '../../shaders/cross_entropy.wgsl?raw';
+
+const CROSS_ENTROPY_SHADER = /*#__PURE__*/ defineShader('cross_entropy.wgsl', crossEntropyWgsl);
 
 /** A buffer and an element offset into it. */
 type View = { buffer: GPUBuffer; offset?: number };
@@ -102,21 +106,21 @@ export function crossEntropyDispatches(gpu: Gpu, args: CrossEntropyArgs): Dispat
   const dLogits = args.dLogits ?? { buffer: scratch('noGrad'), offset: 0 };
   const tpr = Math.min(WG, nextPow2(cols));
   const { gridX, workgroups } = grid2d(gpu, Math.ceil((rows * tpr) / WG), label);
-  const params = gpu.uniform('cross_entropy.wgsl', 'params', {
+  const params = gpu.uniform(CROSS_ENTROPY_SHADER, 'params', {
     rows, cols,
     offsetLogits: args.logits.offset ?? 0, offsetTargets: args.targets.offset ?? 0, offsetMask: args.rowMask?.offset ?? 0,
     offsetLoss: args.rowLoss.offset ?? 0, offsetGrad: dLogits.offset ?? 0, offsetCount: count.offset ?? 0,
     gridX, ignoreIndex,
   });
   transient.push(params);
-  const bindGroup = gpu.bindGroup('cross_entropy.wgsl', {
+  const bindGroup = gpu.bindGroup(CROSS_ENTROPY_SHADER, {
     logits: args.logits.buffer, targets: args.targets.buffer, rowMask: args.rowMask?.buffer ?? gpu.dummyBuffer,
     rowLoss: args.rowLoss.buffer, dLogits: dLogits.buffer, count: count.buffer, params,
   });
   const common = { WG, HAS_MASK: !!args.rowMask, WRITE_GRAD: !!args.dLogits };
   return [
-    { label: `${label}.count`, pipeline: gpu.pipeline('cross_entropy.wgsl', { ...common, PASS: 0, TPR: WG }), bindGroup, workgroups: [1, 1, 1] },
-    { label, pipeline: gpu.pipeline('cross_entropy.wgsl', { ...common, PASS: 1, TPR: tpr }), bindGroup, workgroups, transient },
+    { label: `${label}.count`, pipeline: gpu.pipeline(CROSS_ENTROPY_SHADER, { ...common, PASS: 0, TPR: WG }), bindGroup, workgroups: [1, 1, 1] },
+    { label, pipeline: gpu.pipeline(CROSS_ENTROPY_SHADER, { ...common, PASS: 1, TPR: tpr }), bindGroup, workgroups, transient },
   ];
 }
 

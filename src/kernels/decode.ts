@@ -11,6 +11,14 @@ import type { Dispatch } from '../gpu/dispatch.js';
 import { ArgumentError, ShapeError } from '../gpu/errors.js';
 import { TENSOR_USAGE } from '../gpu/flags.js';
 import { grid2d } from './grid.js';
+import { defineShader } from '../gpu/kernel.js';
+import nextTokenWgsl from '../../shaders/next_token.wgsl?raw';
+import beamSearchStepWgsl from '../../shaders/beam_search_step.wgsl?raw';
+import gatherRowsWgsl from '../../shaders/gather_rows.wgsl?raw';
+
+const NEXT_TOKEN_SHADER = /*#__PURE__*/ defineShader('next_token.wgsl', nextTokenWgsl);
+const BEAM_SEARCH_STEP_SHADER = /*#__PURE__*/ defineShader('beam_search_step.wgsl', beamSearchStepWgsl);
+const GATHER_ROWS_SHADER = /*#__PURE__*/ defineShader('gather_rows.wgsl', gatherRowsWgsl);
 
 /** A buffer and an element offset into it. */
 export interface DecodeView {
@@ -113,7 +121,7 @@ export function nextTokenDispatch(gpu: Gpu, a: NextTokenArgs): Dispatch {
   distinct(label, { next: a.next.buffer, pred: a.pred?.buffer, useTeacher: a.useTeacher?.buffer });
   const wg = a.vocab <= 64 ? 64 : WG;
   const { gridX, workgroups } = grid2d(gpu, a.batch, label);
-  const params = gpu.uniform('next_token.wgsl', 'params', {
+  const params = gpu.uniform(NEXT_TOKEN_SHADER, 'params', {
     batch: a.batch, vocab: a.vocab, ldLogits: a.logits.ld, offsetLogits, offsetTeacher, offsetUse, offsetNext, offsetPred, gridX,
   });
   // Without `pred` the (never written) read-write binding gets a 16-byte buffer of its own: the
@@ -121,8 +129,8 @@ export function nextTokenDispatch(gpu: Gpu, a: NextTokenArgs): Dispatch {
   const pred = a.pred?.buffer ?? gpu.pool.acquire(16, TENSOR_USAGE, `${label}.noPred`);
   return {
     label,
-    pipeline: gpu.pipeline('next_token.wgsl', { WG: wg, HAS_TEACHER: !!a.teacher, HAS_USE: !!a.useTeacher, WRITE_PRED: !!a.pred }),
-    bindGroup: gpu.bindGroup('next_token.wgsl', {
+    pipeline: gpu.pipeline(NEXT_TOKEN_SHADER, { WG: wg, HAS_TEACHER: !!a.teacher, HAS_USE: !!a.useTeacher, WRITE_PRED: !!a.pred }),
+    bindGroup: gpu.bindGroup(NEXT_TOKEN_SHADER, {
       logits: a.logits.buffer,
       teacher: a.teacher?.buffer ?? gpu.dummyBuffer,
       useTeacher: a.useTeacher?.buffer ?? gpu.dummyBuffer,
@@ -221,12 +229,12 @@ export function beamSearchStepDispatches(gpu: Gpu, a: BeamSearchStepArgs): Dispa
   distinct(label, { logits: a.logits.buffer, beamScore: a.beamScore, finished: a.finished, scratch: a.scratch, parents: a.parents, tokens: a.tokens, next: a.next });
   const g0 = grid2d(gpu, rows, label);
   const g1 = grid2d(gpu, a.batch, label);
-  const params = gpu.uniform('beam_search_step.wgsl', 'params', {
+  const params = gpu.uniform(BEAM_SEARCH_STEP_SHADER, 'params', {
     batch: a.batch, vocab: a.vocab, ldLogits: a.logits.ld, offsetLogits, eosToken: a.eosToken,
     offsetHistory: a.step * rows, offsetNext, gridRows: g0.gridX, gridSources: g1.gridX, negInf: -Infinity,
   });
   const scratch = a.scratch ?? gpu.pool.acquire(scratchSize * 4, TENSOR_USAGE, `${label}.candidates`);
-  const bindGroup = gpu.bindGroup('beam_search_step.wgsl', {
+  const bindGroup = gpu.bindGroup(BEAM_SEARCH_STEP_SHADER, {
     logits: a.logits.buffer, beamScore: a.beamScore, finished: a.finished, cand: scratch, parents: a.parents, tokens: a.tokens, next: a.next, params,
   });
   const wg0 = a.vocab <= 64 ? 64 : WG;
@@ -234,14 +242,14 @@ export function beamSearchStepDispatches(gpu: Gpu, a: BeamSearchStepArgs): Dispa
   return [
     {
       label: `${label}.topk`,
-      pipeline: gpu.pipeline('beam_search_step.wgsl', { PASS: 0, WG: wg0, K: k }),
+      pipeline: gpu.pipeline(BEAM_SEARCH_STEP_SHADER, { PASS: 0, WG: wg0, K: k }),
       bindGroup,
       workgroups: g0.workgroups,
       transient: a.scratch ? [params] : [params, scratch],
     },
     {
       label: `${label}.merge`,
-      pipeline: gpu.pipeline('beam_search_step.wgsl', { PASS: 1, WG: wg1, K: k }),
+      pipeline: gpu.pipeline(BEAM_SEARCH_STEP_SHADER, { PASS: 1, WG: wg1, K: k }),
       bindGroup,
       workgroups: g1.workgroups,
     },
@@ -300,13 +308,13 @@ export function gatherBeamRowsDispatch(gpu: Gpu, a: GatherBeamRowsArgs): Dispatc
   const offsetDst = checkView(label, 'dst', { buffer: a.dst, offset: a.dstOffset }, total);
   distinct(label, { dst: a.dst, src: a.src, parents: a.parents });
   const { gridX, workgroups } = grid2d(gpu, Math.ceil(total / WG), label);
-  const params = gpu.uniform('gather_rows.wgsl', 'params', {
+  const params = gpu.uniform(GATHER_ROWS_SHADER, 'params', {
     groups: a.groups, rows, beamWidth: a.beamWidth, width: a.width, offsetParents: a.step * rows, offsetSrc, offsetDst, gridX,
   });
   return {
     label,
-    pipeline: gpu.pipeline('gather_rows.wgsl', { WG }),
-    bindGroup: gpu.bindGroup('gather_rows.wgsl', { parents: a.parents, src: a.src, dst: a.dst, params }),
+    pipeline: gpu.pipeline(GATHER_ROWS_SHADER, { WG }),
+    bindGroup: gpu.bindGroup(GATHER_ROWS_SHADER, { parents: a.parents, src: a.src, dst: a.dst, params }),
     workgroups,
     transient: [params],
   };

@@ -12,6 +12,10 @@ import { DestroyedError, ArgumentError, ShapeError } from '../gpu/errors.js';
 import { UNIFORM_USAGE } from '../gpu/flags.js';
 import { Tensor, expectRank } from '../tensor.js';
 import { grid2d } from './grid.js';
+import { defineShader } from '../gpu/kernel.js';
+import dropoutWgsl from '../../shaders/dropout.wgsl?raw';
+
+const DROPOUT_SHADER = /*#__PURE__*/ defineShader('dropout.wgsl', dropoutWgsl);
 
 type View = { buffer: GPUBuffer; offset?: number };
 
@@ -103,7 +107,7 @@ export class Dropout {
     this.seed = opts.seed ?? (0x5eed + created) >>> 0;
     checkU32('Dropout: seed', this.seed);
     created++;
-    const size = gpu.kernel('dropout.wgsl').source.uniforms.get('state')!.size;
+    const size = gpu.kernel(DROPOUT_SHADER).source.uniforms.get('state')!.size;
     this.state = gpu.pool.acquire(size, UNIFORM_USAGE, 'dropout.state');
     this.owned.push(this.state);
     this.write();
@@ -139,7 +143,7 @@ export class Dropout {
 
   private write(): void {
     const p = this.training ? this.p : 0;
-    const data = this.gpu.kernel('dropout.wgsl').source.packUniform('state', {
+    const data = this.gpu.kernel(DROPOUT_SHADER).source.packUniform('state', {
       seed: this.seed, counter: this._counter, threshold: dropoutThreshold(p), scale: p >= 1 ? 0 : 1 / (1 - p),
     });
     this.gpu.device.queue.writeBuffer(this.state, 0, data);
@@ -171,12 +175,12 @@ export class Dropout {
     const salt = args.salt ?? 0;
     checkU32(`${label}: salt`, salt);
     const { gridX, workgroups } = grid2d(this.gpu, Math.ceil(n / WG), label);
-    const shape = this.gpu.uniform('dropout.wgsl', 'shape', { n, offsetX: args.x.offset ?? 0, offsetY: args.y.offset ?? 0, gridX, salt });
+    const shape = this.gpu.uniform(DROPOUT_SHADER, 'shape', { n, offsetX: args.x.offset ?? 0, offsetY: args.y.offset ?? 0, gridX, salt });
     this.owned.push(shape);
     return {
       label,
-      pipeline: this.gpu.pipeline('dropout.wgsl', { WG }),
-      bindGroup: this.gpu.bindGroup('dropout.wgsl', { x: args.x.buffer, y: args.y.buffer, shape, state: this.state }),
+      pipeline: this.gpu.pipeline(DROPOUT_SHADER, { WG }),
+      bindGroup: this.gpu.bindGroup(DROPOUT_SHADER, { x: args.x.buffer, y: args.y.buffer, shape, state: this.state }),
       workgroups,
     };
   }
@@ -220,7 +224,7 @@ export class Dropout {
   rebuild(): void {
     this.assertLive();
     for (const b of this.owned.splice(0)) this.gpu.pool.release(b);
-    this.state = this.gpu.pool.acquire(this.gpu.kernel('dropout.wgsl').source.uniforms.get('state')!.size, UNIFORM_USAGE, 'dropout.state');
+    this.state = this.gpu.pool.acquire(this.gpu.kernel(DROPOUT_SHADER).source.uniforms.get('state')!.size, UNIFORM_USAGE, 'dropout.state');
     this.owned.push(this.state);
     this.write();
   }

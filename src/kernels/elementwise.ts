@@ -3,6 +3,11 @@ import type { Dispatch } from '../gpu/dispatch.js';
 import { ArgumentError, ShapeError } from '../gpu/errors.js';
 import { Tensor, expectRank, expectShape } from '../tensor.js';
 import { grid2d } from './grid.js';
+import { defineShader } from '../gpu/kernel.js';
+import elementwiseWgsl from '../../shaders/elementwise.wgsl?raw';
+import activationsWgsl from '../../shaders/activations.wgsl?raw';
+
+const ELEMENTWISE_SHADER = /*#__PURE__*/ defineShader('elementwise.wgsl', elementwiseWgsl, { 'activations.wgsl': activationsWgsl });
 
 /** Ops of shaders/elementwise.wgsl, by their OP code. */
 export const ELEMENTWISE_OPS = { add: 0, mul: 1, scale: 2, sigmoid: 3, tanh: 4, relu: 5, tanhGrad: 6 } as const;
@@ -38,13 +43,13 @@ export function elementwiseDispatch(
   if (args.b) checkView(label, 'b', args.b, args.n);
   if (args.y.buffer === args.x.buffer || args.y.buffer === args.b?.buffer) throw new ArgumentError(`${label}: output must not share a buffer with an input`);
   const { gridX, workgroups } = grid2d(gpu, Math.ceil(args.n / WG), label);
-  const params = gpu.uniform('elementwise.wgsl', 'params', {
+  const params = gpu.uniform(ELEMENTWISE_SHADER, 'params', {
     n: args.n, offsetX: args.x.offset ?? 0, offsetB: args.b?.offset ?? 0, offsetY: args.y.offset ?? 0, gridX, alpha: args.alpha ?? 1,
   });
   return {
     label,
-    pipeline: gpu.pipeline('elementwise.wgsl', { OP: ELEMENTWISE_OPS[args.op], WG }),
-    bindGroup: gpu.bindGroup('elementwise.wgsl', { x: args.x.buffer, b: args.b?.buffer ?? gpu.dummyBuffer, y: args.y.buffer, params }),
+    pipeline: gpu.pipeline(ELEMENTWISE_SHADER, { OP: ELEMENTWISE_OPS[args.op], WG }),
+    bindGroup: gpu.bindGroup(ELEMENTWISE_SHADER, { x: args.x.buffer, b: args.b?.buffer ?? gpu.dummyBuffer, y: args.y.buffer, params }),
     workgroups,
     transient: [params],
   };

@@ -15,6 +15,12 @@ import { ArgumentError, ShapeError, fmtShape } from '../gpu/errors.js';
 import { TENSOR_USAGE } from '../gpu/flags.js';
 import { Tensor, expectRank } from '../tensor.js';
 import { grid2d } from './grid.js';
+import { defineShader } from '../gpu/kernel.js';
+import embeddingWgsl from '../../shaders/embedding.wgsl?raw';
+import embeddingBackwardWgsl from '../../shaders/embedding_backward.wgsl?raw';
+
+const EMBEDDING_SHADER = /*#__PURE__*/ defineShader('embedding.wgsl', embeddingWgsl);
+const EMBEDDING_BACKWARD_SHADER = /*#__PURE__*/ defineShader('embedding_backward.wgsl', embeddingBackwardWgsl);
 
 type View = { buffer: GPUBuffer; offset?: number };
 
@@ -77,13 +83,13 @@ export function embeddingDispatch(gpu: Gpu, args: EmbeddingArgs): Dispatch {
   checkView(label, 'y', args.y, tokens * dim);
   if (args.y.buffer === args.weight.buffer || args.y.buffer === args.indices.buffer) throw new ArgumentError(`${label}: output 'y' must not share a buffer with 'weight' or 'indices'`);
   const { gridX, workgroups } = grid2d(gpu, Math.ceil((tokens * dim) / WG), label);
-  const params = gpu.uniform('embedding.wgsl', 'params', {
+  const params = gpu.uniform(EMBEDDING_SHADER, 'params', {
     tokens, dim, vocab, offsetIdx: args.indices.offset ?? 0, offsetW: args.weight.offset ?? 0, offsetY: args.y.offset ?? 0, gridX,
   });
   return {
     label,
-    pipeline: gpu.pipeline('embedding.wgsl', { WG }),
-    bindGroup: gpu.bindGroup('embedding.wgsl', { indices: args.indices.buffer, weight: args.weight.buffer, y: args.y.buffer, params }),
+    pipeline: gpu.pipeline(EMBEDDING_SHADER, { WG }),
+    bindGroup: gpu.bindGroup(EMBEDDING_SHADER, { indices: args.indices.buffer, weight: args.weight.buffer, y: args.y.buffer, params }),
     workgroups,
     transient: [params],
   };
@@ -139,14 +145,14 @@ export function embeddingBackwardDispatch(gpu: Gpu, args: EmbeddingBackwardArgs)
   const chunks = Math.ceil(dim / ep);
   const groups = Math.ceil(vocab / (wg / ep)) * chunks;
   const { gridX, workgroups } = grid2d(gpu, groups, label);
-  const params = gpu.uniform('embedding_backward.wgsl', 'params', {
+  const params = gpu.uniform(EMBEDDING_BACKWARD_SHADER, 'params', {
     tokens, dim, vocab, offsetIdx: args.indices.offset ?? 0, offsetDY: args.dY.offset ?? 0, offsetDW: args.dW.offset ?? 0,
     gridX, chunks, groups, paddingIdx: paddingRow(label, args.paddingIdx, vocab),
   });
   return {
     label,
-    pipeline: gpu.pipeline('embedding_backward.wgsl', { WG: wg, EP: ep, ACCUMULATE: !!args.accumulate }),
-    bindGroup: gpu.bindGroup('embedding_backward.wgsl', { indices: args.indices.buffer, dY: args.dY.buffer, dW: args.dW.buffer, params }),
+    pipeline: gpu.pipeline(EMBEDDING_BACKWARD_SHADER, { WG: wg, EP: ep, ACCUMULATE: !!args.accumulate }),
+    bindGroup: gpu.bindGroup(EMBEDDING_BACKWARD_SHADER, { indices: args.indices.buffer, dY: args.dY.buffer, dW: args.dW.buffer, params }),
     workgroups,
     transient: [params],
   };

@@ -2,6 +2,10 @@ import type { Gpu } from '../gpu/device.js';
 import type { Dispatch } from '../gpu/dispatch.js';
 import { ArgumentError, ShapeError, fmtShape } from '../gpu/errors.js';
 import { Tensor, expectRank, expectShape } from '../tensor.js';
+import { defineShader } from '../gpu/kernel.js';
+import matmulWgsl from '../../shaders/matmul.wgsl?raw';
+
+const MATMUL_SHADER = /*#__PURE__*/ defineShader('matmul.wgsl', matmulWgsl);
 
 /** A matrix operand in a buffer: element offset, row stride and per-batch stride (0 = shared). */
 export interface MatrixView {
@@ -113,7 +117,7 @@ export function gemmDispatches(gpu: Gpu, args: GemmArgs): Dispatch[] {
   const maxWg = gpu.limits.maxComputeWorkgroupsPerDimension;
   const mBlock = maxWg * tm;
   const nBlock = maxWg * tn;
-  const pipeline = gpu.pipeline('matmul.wgsl', {
+  const pipeline = gpu.pipeline(MATMUL_SHADER, {
     WG_X: wgX, WG_Y: wgY, TILE_K: tileK,
     TRANS_A: tA, TRANS_B: tB,
     VEC_A: aligned(args.a), VEC_B: aligned(args.b),
@@ -129,7 +133,7 @@ export function gemmDispatches(gpu: Gpu, args: GemmArgs): Dispatch[] {
       const Mb = Math.min(mBlock, M - m0);
       for (let n0 = 0; n0 < N; n0 += nBlock) {
         const Nb = Math.min(nBlock, N - n0);
-        const params = gpu.uniform('matmul.wgsl', 'params', {
+        const params = gpu.uniform(MATMUL_SHADER, 'params', {
           M: Mb, N: Nb, K,
           lda: args.a.ld, ldb: args.b.ld, ldc: args.c.ld,
           offsetA: (args.a.offset ?? 0) + b0 * sa + (tA ? m0 : m0 * args.a.ld),
@@ -139,7 +143,7 @@ export function gemmDispatches(gpu: Gpu, args: GemmArgs): Dispatch[] {
           batchStrideA: sa, batchStrideB: sb, batchStrideC: sc,
           alpha: args.alpha ?? 1, beta: args.beta ?? 0,
         });
-        const bindGroup = gpu.bindGroup('matmul.wgsl', {
+        const bindGroup = gpu.bindGroup(MATMUL_SHADER, {
           A: args.a.buffer,
           B: args.b.buffer,
           bias: args.bias?.buffer ?? gpu.dummyBuffer,

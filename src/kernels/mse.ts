@@ -13,6 +13,10 @@ import { TENSOR_USAGE } from '../gpu/flags.js';
 import { Tensor, expectRank, expectShape } from '../tensor.js';
 import { grid2d } from './grid.js';
 import { reduceSumDispatches } from './reduceSum.js';
+import { defineShader } from '../gpu/kernel.js';
+import mseWgsl from '../../shaders/mse.wgsl?raw';
+
+const MSE_SHADER = /*#__PURE__*/ defineShader('mse.wgsl', mseWgsl);
 
 type View = { buffer: GPUBuffer; offset?: number };
 
@@ -71,7 +75,7 @@ export function mseDispatch(gpu: Gpu, args: MseArgs): Dispatch {
   }
   const tpr = Math.min(WG, 2 ** Math.ceil(Math.log2(cols)));
   const { gridX, workgroups } = grid2d(gpu, Math.ceil((rows * tpr) / WG), label);
-  const params = gpu.uniform('mse.wgsl', 'params', {
+  const params = gpu.uniform(MSE_SHADER, 'params', {
     rows, cols,
     offsetPred: args.pred.offset ?? 0, offsetTarget: args.target.offset ?? 0,
     offsetLoss: args.rowLoss.offset ?? 0, offsetGrad: dPred.offset ?? 0,
@@ -80,8 +84,8 @@ export function mseDispatch(gpu: Gpu, args: MseArgs): Dispatch {
   transient.push(params);
   return {
     label,
-    pipeline: gpu.pipeline('mse.wgsl', { WG, TPR: tpr, WRITE_GRAD: !!args.dPred }),
-    bindGroup: gpu.bindGroup('mse.wgsl', { pred: args.pred.buffer, targetValues: args.target.buffer, rowLoss: args.rowLoss.buffer, dPred: dPred.buffer, params }),
+    pipeline: gpu.pipeline(MSE_SHADER, { WG, TPR: tpr, WRITE_GRAD: !!args.dPred }),
+    bindGroup: gpu.bindGroup(MSE_SHADER, { pred: args.pred.buffer, targetValues: args.target.buffer, rowLoss: args.rowLoss.buffer, dPred: dPred.buffer, params }),
     workgroups,
     transient,
   };

@@ -4,6 +4,10 @@
 import type { Gpu } from '../gpu/device.js';
 import type { Dispatch } from '../gpu/dispatch.js';
 import { ArgumentError, ShapeError } from '../gpu/errors.js';
+import { defineShader } from '../gpu/kernel.js';
+import nanGuardWgsl from '../../shaders/nan_guard.wgsl?raw';
+
+const NAN_GUARD_SHADER = /*#__PURE__*/ defineShader('nan_guard.wgsl', nanGuardWgsl);
 
 /** Bytes of the guard's record (GuardRecord in the WGSL, padded to 16-byte units). */
 export const NAN_GUARD_RECORD_BYTES = 32;
@@ -74,8 +78,8 @@ export function nanGuardDispatch(gpu: Gpu, args: NanGuardArgs): Dispatch {
   const updateCheck = args.updateFlag !== undefined;
   return {
     label,
-    pipeline: gpu.pipeline('nan_guard.wgsl', { UPDATE_CHECK: updateCheck }),
-    bindGroup: gpu.bindGroup('nan_guard.wgsl', { loss: args.loss, normSq: args.normSq, record: args.record, updateFlag: args.updateFlag ?? gpu.dummyBuffer }),
+    pipeline: gpu.pipeline(NAN_GUARD_SHADER, { UPDATE_CHECK: updateCheck }),
+    bindGroup: gpu.bindGroup(NAN_GUARD_SHADER, { loss: args.loss, normSq: args.normSq, record: args.record, updateFlag: args.updateFlag ?? gpu.dummyBuffer }),
     workgroups: [1, 1, 1],
   };
 }

@@ -15,6 +15,10 @@ import type { Dispatch } from '../gpu/dispatch.js';
 import { ArgumentError, ShapeError } from '../gpu/errors.js';
 import { TENSOR_USAGE } from '../gpu/flags.js';
 import { Tensor, expectRank } from '../tensor.js';
+import { defineShader } from '../gpu/kernel.js';
+import reduceSumWgsl from '../../shaders/reduce_sum.wgsl?raw';
+
+const REDUCE_SUM_SHADER = /*#__PURE__*/ defineShader('reduce_sum.wgsl', reduceSumWgsl);
 
 const WG = 256;
 /** Elements per workgroup below which one workgroup does a range alone. */
@@ -103,12 +107,12 @@ export function reduceSumDispatches(gpu: Gpu, args: ReduceSumArgs): Dispatch[] {
 
   const transient: GPUBuffer[] = [];
   const dispatch = (x: GPUBuffer, out: GPUBuffer, v: { n: number; offsetX: number; offsetOut: number; chunk: number; alpha: number }, groups: number, sq: boolean, cl: boolean, what: string): Dispatch => {
-    const params = gpu.uniform('reduce_sum.wgsl', 'params', { ...v, clampValue: args.clampValue ?? 0 });
+    const params = gpu.uniform(REDUCE_SUM_SHADER, 'params', { ...v, clampValue: args.clampValue ?? 0 });
     transient.push(params);
     return {
       label: what,
-      pipeline: gpu.pipeline('reduce_sum.wgsl', { WG, SQUARE: sq, CLAMP: cl }),
-      bindGroup: gpu.bindGroup('reduce_sum.wgsl', { x, sums: out, params }),
+      pipeline: gpu.pipeline(REDUCE_SUM_SHADER, { WG, SQUARE: sq, CLAMP: cl }),
+      bindGroup: gpu.bindGroup(REDUCE_SUM_SHADER, { x, sums: out, params }),
       workgroups: [groups, 1, 1],
     };
   };

@@ -37,6 +37,12 @@ import { gemmDispatches, type GemmArgs, type MatrixView } from './matmul.js';
 import { columnSumDispatch } from './columnSum.js';
 import { grid2d } from './grid.js';
 import { pushAll } from '../util/arrays.js';
+import { defineShader } from '../gpu/kernel.js';
+import rnnAttentionWgsl from '../../shaders/rnn_attention.wgsl?raw';
+import rnnAttentionBackwardWgsl from '../../shaders/rnn_attention_backward.wgsl?raw';
+
+const RNN_ATTENTION_SHADER = /*#__PURE__*/ defineShader('rnn_attention.wgsl', rnnAttentionWgsl);
+const RNN_ATTENTION_BACKWARD_SHADER = /*#__PURE__*/ defineShader('rnn_attention_backward.wgsl', rnnAttentionBackwardWgsl);
 
 /**
  * Score function of RNN attention: Luong `'dot'` (h_tᵀ·h̄_s) or `'general'` (h_tᵀ·W·h̄_s), or
@@ -117,8 +123,8 @@ export interface RnnAttentionBackwardArgs {
 }
 
 const SCORES: readonly AttentionScore[] = ['dot', 'general', 'additive'];
-const FWD = 'rnn_attention.wgsl';
-const BWD = 'rnn_attention_backward.wgsl';
+const FWD = RNN_ATTENTION_SHADER;
+const BWD = RNN_ATTENTION_BACKWARD_SHADER;
 
 const round4 = (n: number) => Math.ceil(n / 4) * 4;
 const pow2ceil = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(1, n)));

@@ -3,6 +3,10 @@ import type { Dispatch } from '../gpu/dispatch.js';
 import { ArgumentError, ShapeError } from '../gpu/errors.js';
 import { Tensor, expectRank, expectShape } from '../tensor.js';
 import { grid2d } from './grid.js';
+import { defineShader } from '../gpu/kernel.js';
+import softmaxWgsl from '../../shaders/softmax.wgsl?raw';
+
+const SOFTMAX_SHADER = /*#__PURE__*/ defineShader('softmax.wgsl', softmaxWgsl);
 
 /** Raw arguments: `rows` rows of `cols` elements, contiguous, from element offsets. */
 export interface SoftmaxArgs {
@@ -44,13 +48,13 @@ export function softmaxDispatch(gpu: Gpu, args: SoftmaxArgs): Dispatch {
   }
   if (args.x.buffer === args.y.buffer) throw new ArgumentError(`${label}: 'y' must not share a buffer with 'x'`);
   const { gridX, workgroups } = grid2d(gpu, rows, label);
-  const params = gpu.uniform('softmax.wgsl', 'params', {
+  const params = gpu.uniform(SOFTMAX_SHADER, 'params', {
     rows, cols, offsetX: args.x.offset ?? 0, offsetY: args.y.offset ?? 0, gridX,
   });
   return {
     label,
-    pipeline: gpu.pipeline('softmax.wgsl', { WG: wg }),
-    bindGroup: gpu.bindGroup('softmax.wgsl', { x: args.x.buffer, y: args.y.buffer, params }),
+    pipeline: gpu.pipeline(SOFTMAX_SHADER, { WG: wg }),
+    bindGroup: gpu.bindGroup(SOFTMAX_SHADER, { x: args.x.buffer, y: args.y.buffer, params }),
     workgroups,
     transient: [params],
   };

@@ -38,6 +38,10 @@ import { TENSOR_USAGE, UNIFORM_USAGE } from '../gpu/flags.js';
 import { grid2d } from '../kernels/grid.js';
 import { reduceSumDispatches, type ElementRange } from '../kernels/reduceSum.js';
 import { pushAll } from '../util/arrays.js';
+import { defineShader } from '../gpu/kernel.js';
+import optimizerWgsl from '../../shaders/optimizer.wgsl?raw';
+
+const OPTIMIZER_SHADER = /*#__PURE__*/ defineShader('optimizer.wgsl', optimizerWgsl);
 
 const WG = 256;
 
@@ -322,7 +326,7 @@ export class Optimizer {
     for (const b of [moment1, moment2, this.normSq, this.updateFlag]) encoder.clearBuffer(b);
     gpu.submit(encoder, 0);
 
-    const source = gpu.kernel('optimizer.wgsl').source;
+    const source = gpu.kernel(OPTIMIZER_SHADER).source;
     this.hyperData = new ArrayBuffer(source.uniforms.get('hyper')!.size);
     this.hyper = own(this.hyperData.byteLength, UNIFORM_USAGE, 'optimizer.hyper');
     this.writeHyper();
@@ -349,14 +353,14 @@ export class Optimizer {
     };
     const spans = this.ranges.map(([offset, count]) => {
       const { gridX, workgroups } = grid2d(gpu, Math.ceil(count / WG), 'optimizer');
-      const span = gpu.uniform('optimizer.wgsl', 'span', { offset, count, gridX });
+      const span = gpu.uniform(OPTIMIZER_SHADER, 'span', { offset, count, gridX });
       this.owned.push(span);
-      const bindGroup = gpu.bindGroup('optimizer.wgsl', { theta: params, grad: grads, moment1, moment2, normSq: this.normSq, hyper: this.hyper, span, updateFlag: this.updateFlag });
+      const bindGroup = gpu.bindGroup(OPTIMIZER_SHADER, { theta: params, grad: grads, moment1, moment2, normSq: this.normSq, hyper: this.hyper, span, updateFlag: this.updateFlag });
       return { bindGroup, workgroups };
     });
     const passes: Array<[string, boolean]> = guard ? [['check', true], ['', false]] : [['', false]];
     for (const [name, check] of passes) {
-      const pipeline = gpu.pipeline('optimizer.wgsl', { ...constants, CHECK: check });
+      const pipeline = gpu.pipeline(OPTIMIZER_SHADER, { ...constants, CHECK: check });
       spans.forEach(({ bindGroup, workgroups }, i) => {
         const label = `optimizer.${o.kind}${name ? `.${name}` : ''}${this.ranges.length > 1 ? `.range${i}` : ''}`;
         this.list.push({ label, pipeline, bindGroup, workgroups });
@@ -455,7 +459,7 @@ export class Optimizer {
     const lr = this._lr;
     const bc1 = 1 - o.beta1 ** t;
     const bc2 = 1 - o.beta2 ** t;
-    this.gpu.kernel('optimizer.wgsl').source.packUniform('hyper', {
+    this.gpu.kernel(OPTIMIZER_SHADER).source.packUniform('hyper', {
       lr,
       momentum: o.momentum,
       dampening1: 1 - o.dampening,

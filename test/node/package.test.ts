@@ -1,21 +1,17 @@
 // The npm package as a user gets it: `npm pack` (dist/ is made by `npm run build`, which
-// `npm test` runs first) holds the built JS, its types, the WGSL, README, CHANGELOG and LICENSE
-// and nothing else; the tarball, installed into a fresh project, imports as 'seqgpu' from plain
-// Node and runs a kernel on Dawn, and builds into a fresh Vite app with its WGSL inlined.
+// `npm test` runs first) holds the built JS (one entry per platform and their shared chunk), its
+// types, the WGSL, README, CHANGELOG and LICENSE and nothing else; the tarball, installed into a
+// fresh project (tools/package-app.mjs), imports as 'seqgpu' from plain Node and runs a kernel on
+// Dawn, and builds into a fresh Vite app with its WGSL inlined. test/node/consumer.test.ts runs
+// such an app under Vite's dev server, its production build and Node, in Chromium and on Dawn.
 // The docs: every public export has TSDoc (tools/check-docs.mjs) and docs/API.md is current.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, symlinkSync, writeFileSync, readFileSync, readdirSync, rmSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, symlinkSync, writeFileSync, readFileSync, readdirSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { linkFromRepo, packAndInstall, type PackResult } from '../../tools/package-app.mjs';
 
 const root = resolve('.');
-const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-
-interface PackResult {
-  filename: string;
-  files: { path: string; size: number }[];
-}
 
 /** Every .ts file under src/ (excluding tests), as the path of its declaration file in the package. */
 function expectedTypes(dir = 'src'): string[] {
@@ -35,30 +31,19 @@ describe('package', () => {
   let pack: PackResult;
   let files: string[];
   let app: string; // a fresh project with the tarball installed as node_modules/seqgpu
+  let cleanup = () => {};
 
   beforeAll(() => {
-    expect(existsSync(join(root, 'dist/index.js')), 'dist/index.js is missing: run npm run build').toBe(true);
-    dir = mkdtempSync(join(tmpdir(), 'seqgpu-pkg-'));
-    // --ignore-scripts: dist/ is already built (prepack would rebuild it).
-    const json = execFileSync(npm, ['pack', '--json', '--ignore-scripts', '--pack-destination', dir], {
-      cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000,
-    });
-    [pack] = JSON.parse(json) as PackResult[];
+    for (const f of ['dist/index.js', 'dist/index.browser.js']) expect(existsSync(join(root, f)), `${f} is missing: run npm run build`).toBe(true);
+    ({ dir, app, pack, cleanup } = packAndInstall(root));
     files = pack.files.map((f) => f.path).sort();
-    app = join(dir, 'app');
-    const installed = join(app, 'node_modules/seqgpu');
-    mkdirSync(installed, { recursive: true });
-    execFileSync('tar', ['-xzf', join(dir, pack.filename), '-C', installed, '--strip-components=1']);
-    // Its dependency and optional peer come from this repo's node_modules (no network).
-    for (const dep of ['wgsl_reflect', 'webgpu']) symlinkSync(join(root, 'node_modules', dep), join(app, 'node_modules', dep));
-  });
+    linkFromRepo(app, ['webgpu']); // the optional peer, as `npm install webgpu` would add it
+  }, 180_000);
 
-  afterAll(() => {
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => cleanup());
 
   it('npm pack holds dist (JS + types), every shader, README, CHANGELOG, LICENSE and package.json', () => {
-    for (const f of ['package.json', 'README.md', 'CHANGELOG.md', 'LICENSE', 'dist/index.js', 'dist/types/index.d.ts']) {
+    for (const f of ['package.json', 'README.md', 'CHANGELOG.md', 'LICENSE', 'dist/index.js', 'dist/index.browser.js', 'dist/types/index.d.ts']) {
       expect(files, f).toContain(f);
     }
     const shaders = readdirSync(join(root, 'shaders')).filter((f) => f.endsWith('.wgsl'));
@@ -66,15 +51,26 @@ describe('package', () => {
     for (const s of shaders) expect(files, `shaders/${s}`).toContain(`shaders/${s}`);
     // One declaration file per source file, so every type the API names resolves.
     for (const d of expectedTypes()) expect(files, d).toContain(d);
-    // The package.json that ships points at files that ship.
+    // The package.json that ships points at files that ship: types first, then one entry per
+    // platform (Node opens Dawn; browsers and bundlers get navigator.gpu and no `webgpu` import).
     const manifest = JSON.parse(readFileSync(join(app, 'node_modules/seqgpu/package.json'), 'utf8'));
-    for (const p of [manifest.main, manifest.types, manifest.exports['.'].import, manifest.exports['.'].types]) {
+    const conditions = manifest.exports['.'];
+    expect(Object.keys(conditions)).toEqual(['types', 'browser', 'node', 'default']);
+    expect(conditions.node).toBe(manifest.main);
+    expect(conditions.default).toBe(conditions.browser);
+    for (const p of [manifest.main, manifest.types, manifest.browser, ...Object.values(conditions) as string[]]) {
       expect(files, p).toContain(p.replace(/^\.\//, ''));
     }
+    for (const k of ['repository', 'homepage', 'bugs', 'keywords', 'engines']) expect(manifest[k], k).toBeDefined();
+    // The browser entry and the chunk it shares with Node's never name Dawn's package.
+    for (const f of ['dist/index.browser.js', 'dist/seqgpu.js']) {
+      expect(readFileSync(join(app, 'node_modules/seqgpu', f), 'utf8'), f).not.toMatch(/["'`]webgpu["'`]/);
+    }
+    expect(readFileSync(join(app, 'node_modules/seqgpu/dist/index.js'), 'utf8')).toContain('import("webgpu")');
   });
 
   it('npm pack holds no tests, bench, demo, tools, sources or fixtures', () => {
-    const allowed = /^(package\.json|README\.md|CHANGELOG\.md|LICENSE|dist\/index\.js(\.map)?|dist\/types\/.+\.d\.ts|shaders\/[\w-]+\.wgsl)$/;
+    const allowed = /^(package\.json|README\.md|CHANGELOG\.md|LICENSE|dist\/(index|index\.browser|seqgpu)\.js(\.map)?|dist\/types\/.+\.d\.ts|shaders\/[\w-]+\.wgsl)$/;
     expect(files.filter((f) => !allowed.test(f))).toEqual([]);
     const banned = /^(test|bench|demo|demo-dist|tools|src|docs|node_modules)\/|fixtures|\.test\.|\.spec\.|\.safetensors$|\.py$/;
     expect(files.filter((f) => banned.test(f))).toEqual([]);
