@@ -9,7 +9,7 @@ export { type MemoryStats } from './gpu/memory.js';
 export { type ModelSnapshot, type RecoverSource } from './nn/recovery.js';
 export { nanGuardDispatch, decodeGuardRecord, NAN_GUARD_RECORD_BYTES, NAN_GUARD_LOSS, NAN_GUARD_GRAD, type NanGuardArgs, type GuardRecord } from './kernels/nanGuard.js';
 export { BufferPool, type PoolStats } from './gpu/pool.js';
-export { KernelSource, type BindingInfo, type OverrideValues } from './gpu/kernel.js';
+export { KernelSource, type BindingInfo, type OverrideValues, type WgslShader, type ShaderRef } from './gpu/kernel.js';
 export { Profiler, type GpuTimings } from './gpu/profiler.js';
 export type { Dispatch } from './gpu/dispatch.js';
 export { Tensor, type DType } from './tensor.js';

@@ -22,7 +22,7 @@ import type { NamedTensor, StateDict } from '../io/stateDict.js';
 import { saveCheckpoint, loadCheckpoint, type CheckpointHost } from '../io/checkpoint.js';
 import { Tensor, expectRank, expectShape } from '../tensor.js';
 import { rng } from '../util/random.js';
-import { ParameterStore, checkParameters } from './parameters.js';
+import { ParameterStore, checkLoadStateDict, checkParameters } from './parameters.js';
 import { dryRun, isSnapshot, readParameters, type ModelSnapshot } from './recovery.js';
 import { Lifecycle } from './lifecycle.js';
 import { PlanCache } from '../util/planCache.js';
@@ -429,15 +429,19 @@ export class MultiHeadAttention {
    * @param seed - Seed of the draw (`opts.seed` by default).
    */
   resetParameters(seed = this.seed): void {
+    const where = 'MultiHeadAttention.resetParameters';
+    this.assertAlive(where);
+    if (typeof seed !== 'number' || !Number.isFinite(seed)) throw new ArgumentError(`${where}: 'seed' must be a finite number, got ${String(seed)}`);
     const rand = rng(seed);
     const E = this.embedDim;
     const u = (n: number, bound: number) => Float32Array.from({ length: n }, () => (2 * rand() - 1) * bound);
-    this.writeParameters(this.checkStateDict('MultiHeadAttention.resetParameters', {
+    const values = checkParameters(where, {
       in_proj_weight: { shape: [3 * E, E], data: u(3 * E * E, Math.sqrt(6 / (E + 3 * E))) },
       in_proj_bias: { shape: [3 * E], data: new Float32Array(3 * E) },
       'out_proj.weight': { shape: [E, E], data: u(E * E, 1 / Math.sqrt(E)) },
       'out_proj.bias': { shape: [E], data: new Float32Array(E) },
-    }, true));
+    }, this.parameterShapes(), true);
+    this.life.defer(() => this.writeParameters(values));
   }
 
   /**
@@ -454,13 +458,8 @@ export class MultiHeadAttention {
   loadStateDict(dict: StateDict, opts: { strict?: boolean } = {}): void {
     const where = 'MultiHeadAttention.loadStateDict';
     this.assertAlive(where);
-    const { strict = true } = checkOptions<{ strict: boolean }>(where, 'opts', opts, { strict: { type: 'boolean' } });
-    const values = this.checkStateDict(where, dict, strict);
+    const values = checkLoadStateDict(where, dict, opts, this.parameterShapes());
     this.life.defer(() => this.writeParameters(values));
-  }
-
-  private checkStateDict(where: string, dict: StateDict, strict: boolean): Map<string, Float32Array> {
-    return checkParameters(where, dict, this.parameterShapes(), strict);
   }
 
   private writeParameters(values: Map<string, Float32Array>): void {
@@ -495,7 +494,7 @@ export class MultiHeadAttention {
       store: this.store,
       prefix: this.prefix,
       names: this.parameterShapes().map((p) => p.name),
-      loadStateDict: (dict) => this.writeParameters(this.checkStateDict('MultiHeadAttention.loadCheckpoint', dict, true)),
+      loadStateDict: (dict) => this.writeParameters(checkParameters('MultiHeadAttention.loadCheckpoint', dict, this.parameterShapes(), true)),
     };
   }
 
@@ -627,7 +626,7 @@ export class MultiHeadAttention {
       if (!this.ownsStore) throw new ArgumentError(`${where}: this layer shares a model's store; call the model's recover()`);
       const source = from ?? this.lastSnapshot;
       if (!source) throw new ArgumentError(`${where}: nothing to restore: call snapshot() while the device works, or pass a snapshot or a state dict`);
-      const values = this.checkStateDict(where, isSnapshot(source) ? source.parameters : source, true);
+      const values = checkParameters(where, isSnapshot(source) ? source.parameters : source, this.parameterShapes(), true);
       await this.gpu.recover();
       this.plans.clear();
       this.store.destroy();

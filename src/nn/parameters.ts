@@ -5,7 +5,7 @@
 // parameters are zero in both buffers and stay zero under every optimizer (zero gradient).
 import type { Gpu } from '../gpu/device.js';
 import { ArgumentError, ShapeError, fmtShape } from '../gpu/errors.js';
-import { show } from '../util/options.js';
+import { checkOptions, show } from '../util/options.js';
 import { TENSOR_USAGE } from '../gpu/flags.js';
 import { checkBindingSize } from '../gpu/limits.js';
 import { readParameter, type NamedTensor, type StateDict } from '../io/stateDict.js';
@@ -136,7 +136,12 @@ export class ParameterStore {
    * @throws ShapeError naming the key that is missing, has the wrong shape or a non-finite value, or is unexpected.
    */
   checkStateDict(op: string, dict: StateDict, strict: boolean): Map<string, Float32Array> {
-    return checkParameters(op, dict, this.names.map((name) => ({ name, shape: this.slot(name).shape })), strict);
+    return checkParameters(op, dict, this.shapes(), strict);
+  }
+
+  /** Every registered parameter's name and shape, in registration order. */
+  shapes(): Array<{ name: string; shape: number[] }> {
+    return this.names.map((name) => ({ name, shape: this.slot(name).shape }));
   }
 
   destroy(): void {
@@ -168,4 +173,14 @@ export function checkParameters(op: string, dict: StateDict, shapes: ReadonlyArr
     if (extra.length) throw new ArgumentError(`${op}: unexpected key(s) ${extra.map((k) => `'${k}'`).join(', ')}; expected ${shapes.map((s) => s.name).join(', ')}`);
   }
   return values;
+}
+
+/**
+ * The arguments of a `loadStateDict(dict, opts)` entry point, checked: `opts` by the options
+ * table (`strict`, default true), then `dict` by {@link checkParameters}.
+ * @returns The values by name, as f32.
+ */
+export function checkLoadStateDict(op: string, dict: StateDict, opts: unknown, shapes: ReadonlyArray<{ name: string; shape: readonly number[] }>): Map<string, Float32Array> {
+  const { strict = true } = checkOptions<{ strict: boolean }>(op, 'opts', opts, { strict: { type: 'boolean' } });
+  return checkParameters(op, dict, shapes, strict);
 }

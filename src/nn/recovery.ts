@@ -133,5 +133,5 @@ export function dryRun(host: CheckpointHost): CheckpointHost {
 export function copyBytes(where: string, file: unknown): Uint8Array {
   if (file instanceof Uint8Array) return file.slice();
   if (file instanceof ArrayBuffer) return new Uint8Array(file.slice(0));
-  throw new ArgumentError(`${where}: 'file' must be the file's bytes (Uint8Array or ArrayBuffer), got ${show(file)}`);
+  throw new ArgumentError(`${where}: expected the file's bytes (Uint8Array or ArrayBuffer), got ${file === null ? 'null' : typeof file}`);
 }

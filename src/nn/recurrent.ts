@@ -14,7 +14,7 @@ import { saveCheckpoint, loadCheckpoint, type CheckpointHost } from '../io/check
 import { Tensor, expectRank, expectShape } from '../tensor.js';
 import { rng } from '../util/random.js';
 import { gateCount, parameterShapes, type CellKind, type RecurrentConfig } from './recurrentConfig.js';
-import { ParameterStore, checkParameters } from './parameters.js';
+import { ParameterStore, checkLoadStateDict, checkParameters } from './parameters.js';
 import { assertSameDevice, dryRun, isSnapshot, readParameters, type ModelSnapshot, type RecoverSource } from './recovery.js';
 import { Lifecycle } from './lifecycle.js';
 import { checkOptions, type OptionSchema } from '../util/options.js';
@@ -200,8 +200,13 @@ export class RecurrentLayer {
    * 2000; Jozefowicz et al. 2015): 1 helps an LSTM learn long dependencies. Default 0 = PyTorch.
    * @param seed - Seed of the draw (the layer's `seed` option by default): the same seed gives the
    *   same weights.
+   * @param opts - `forgetBias` (LSTM; default 0).
    */
-  resetParameters(seed = this.seed, { forgetBias = 0 }: { forgetBias?: number } = {}): void {
+  resetParameters(seed = this.seed, opts: { forgetBias?: number } = {}): void {
+    const where = `${this.config.cell.toUpperCase()}.resetParameters`;
+    this.assertAlive(where);
+    if (typeof seed !== 'number' || !Number.isFinite(seed)) throw new ArgumentError(`${where}: 'seed' must be a finite number, got ${String(seed)}`);
+    const { forgetBias = 0 } = checkOptions<{ forgetBias: number }>(where, 'opts', opts, { forgetBias: { type: 'number' } });
     const rand = rng(seed);
     const H = this.config.hiddenSize;
     const k = 1 / Math.sqrt(H);
@@ -211,7 +216,8 @@ export class RecurrentLayer {
       if (forgetBias && this.config.cell === 'lstm' && key.startsWith('bias_ih')) for (let j = H; j < 2 * H; j++) data[j] += forgetBias;
       init[key] = { shape, data };
     }
-    this.writeParameters(this.checkStateDict('resetParameters', init, true));
+    const values = checkParameters(where, init, this.parameterShapes(), true);
+    this.life.defer(() => this.writeParameters(values));
   }
 
   /** D: 2 when bidirectional, else 1. */
@@ -237,14 +243,8 @@ export class RecurrentLayer {
   loadStateDict(dict: StateDict, opts: { strict?: boolean } = {}): void {
     const where = `${this.config.cell.toUpperCase()}.loadStateDict`;
     this.assertAlive(where);
-    const { strict = true } = checkOptions<{ strict: boolean }>(where, 'opts', opts, { strict: { type: 'boolean' } });
-    const values = this.checkStateDict(where, dict, strict);
+    const values = checkLoadStateDict(where, dict, opts, this.parameterShapes());
     this.life.defer(() => this.writeParameters(values));
-  }
-
-  /** Every parameter of `dict` checked (present, shape, finite; nothing unknown with `strict`). */
-  private checkStateDict(where: string, dict: StateDict, strict: boolean): Map<string, Float32Array> {
-    return checkParameters(where, dict, this.parameterShapes(), strict);
   }
 
   /** Uploads checked parameters and the repacked W_hh. */
@@ -313,7 +313,7 @@ export class RecurrentLayer {
       store: this.store,
       prefix: this.prefix,
       names: this.parameterShapes().map((p) => p.name),
-      loadStateDict: (dict) => this.writeParameters(this.checkStateDict(`${this.config.cell.toUpperCase()}.loadCheckpoint`, dict, true)),
+      loadStateDict: (dict) => this.writeParameters(checkParameters(`${this.config.cell.toUpperCase()}.loadCheckpoint`, dict, this.parameterShapes(), true)),
     };
   }
 
@@ -532,7 +532,7 @@ export class RecurrentLayer {
       const source = from ?? this.lastSnapshot;
       if (!source) throw new ArgumentError(`${where}: nothing to restore: call snapshot() while the device works, or pass a snapshot or a state dict`);
       const dict: StateDict = isSnapshot(source) ? source.parameters : (source as RecoverSource as StateDict);
-      const values = this.checkStateDict(where, dict, true); // all checked before anything changes
+      const values = checkParameters(where, dict, this.parameterShapes(), true); // all checked before anything changes
       await this.gpu.recover();
       this.resetBuffers();
       this.writeParameters(values);

@@ -20,7 +20,7 @@ import { PlanCache } from '../util/planCache.js';
 import { checkOptions, show, type OptionSchema } from '../util/options.js';
 import { Lifecycle } from './lifecycle.js';
 import { concat } from '../util/arrays.js';
-import { ParameterStore } from './parameters.js';
+import { ParameterStore, checkLoadStateDict } from './parameters.js';
 import { GRU, LSTM, RNN, type RecurrentLayer } from './recurrent.js';
 import type { CellKind } from './recurrentConfig.js';
 import { RnnAttentionPlan, type AttentionScore } from '../kernels/rnnAttention.js';
@@ -297,8 +297,7 @@ export class Seq2Seq {
   loadStateDict(dict: StateDict, opts: { strict?: boolean } = {}): void {
     const where = 'Seq2Seq.loadStateDict';
     this.life.assertLive(where);
-    const { strict = true } = checkOptions<{ strict: boolean }>(where, 'opts', opts, { strict: { type: 'boolean' } });
-    const values = this.store.checkStateDict(where, dict, strict);
+    const values = checkLoadStateDict(where, dict, opts, this.store.shapes());
     this.life.defer(() => this.writeStateDict(values));
   }
 

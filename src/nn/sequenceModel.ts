@@ -21,7 +21,7 @@ import { saveCheckpoint, loadCheckpoint, checkCounters, checkTensor, type Checkp
 import { rng } from '../util/random.js';
 import { checkBindingSizes } from '../gpu/limits.js';
 import { Lifecycle } from './lifecycle.js';
-import { ParameterStore, type ParameterSlot } from './parameters.js';
+import { ParameterStore, checkLoadStateDict, type ParameterSlot } from './parameters.js';
 import { RNN, LSTM, GRU, type RecurrentLayer } from './recurrent.js';
 import { NanGuard } from '../optim/nanGuard.js';
 import { checkRecoverSource, copyBytes, dryRun, readParameters, type ModelSnapshot, type RecoverSource } from './recovery.js';
@@ -263,8 +263,7 @@ export class SequenceModel {
   loadStateDict(dict: StateDict, opts: { strict?: boolean } = {}): void {
     const where = 'SequenceModel.loadStateDict';
     this.assertUsable(where);
-    const { strict = true } = checkOptions<{ strict: boolean }>(where, 'opts', opts, { strict: { type: 'boolean' } });
-    const values = this.store.checkStateDict(where, dict, strict);
+    const values = checkLoadStateDict(where, dict, opts, this.store.shapes());
     this.life.defer(() => this.writeStateDict(values));
   }
 

@@ -162,33 +162,49 @@ describe('calls on one model run in call order', () => {
     return pairs;
   }
 
-  it('SequenceModel: every pair of generate, trainStep, evaluate, snapshot, recover, saveCheckpoint, loadCheckpoint, destroy', async () => {
-    const rand = rng(9);
-    const batches = [lmBatch(rand, 3, 2), lmBatch(rand, 5, 1)];
-    // Each model of a pair starts from one trained state: a snapshot and a checkpoint of it, then one more step.
-    const base = new SequenceModel(gpu, { ...LM_OPTIONS, numLayers: 1 });
-    base.configureTraining(LM_TRAIN);
-    await base.trainStep(batches[1]);
-    const snap = await base.snapshot();
-    const file = await base.saveCheckpoint();
-    await base.trainStep(batches[0]);
-    const current = await base.saveCheckpoint();
-    base.destroy();
-    const make = async () => {
-      const m = new SequenceModel(gpu, { ...LM_OPTIONS, numLayers: 1 });
-      m.configureTraining(LM_TRAIN);
-      m.loadCheckpoint(current);
-      return { m, snap, file };
-    };
-    const ops: Op<SequenceModel>[] = [
-      { name: 'generate', run: (m) => m.generate([1, 2], 4, { seed: 3 }) },
-      { name: 'trainStep', run: (m) => m.trainStep(batches[0], { readLoss: true }) },
-      { name: 'evaluate', run: (m) => m.evaluate(batches[1]) },
+  /** The entry points both models share: snapshot, recover, saveCheckpoint, loadCheckpoint, destroy. */
+  function lifecycleOps<M extends SequenceModel | Seq2Seq>(): Op<M>[] {
+    return [
       { name: 'snapshot', run: (m) => m.snapshot() },
       { name: 'recover', run: (m, c) => m.recover(c.snap) },
       { name: 'saveCheckpoint', run: (m) => m.saveCheckpoint() },
       { name: 'loadCheckpoint', run: (m, c) => m.loadCheckpoint(c.file) },
       { name: 'destroy', run: (m) => m.destroy() },
+    ];
+  }
+
+  /**
+   * Each model of a pair starts from one trained state: `steps[0]`, then a snapshot and a
+   * checkpoint (what recover / loadCheckpoint restore), then `steps[1]` (the state it starts from).
+   */
+  async function pairStart<M extends SequenceModel | Seq2Seq>(create: () => M, steps: [(m: M) => Promise<unknown>, (m: M) => Promise<unknown>]) {
+    const base = create();
+    await steps[0](base);
+    const snap = await base.snapshot();
+    const file = await base.saveCheckpoint();
+    await steps[1](base);
+    const current = await base.saveCheckpoint();
+    base.destroy();
+    return async () => {
+      const m = create();
+      m.loadCheckpoint(current);
+      return { m, snap, file };
+    };
+  }
+
+  it('SequenceModel: every pair of generate, trainStep, evaluate, snapshot, recover, saveCheckpoint, loadCheckpoint, destroy', async () => {
+    const rand = rng(9);
+    const batches = [lmBatch(rand, 3, 2), lmBatch(rand, 5, 1)];
+    const make = await pairStart(() => {
+      const m = new SequenceModel(gpu, { ...LM_OPTIONS, numLayers: 1 });
+      m.configureTraining(LM_TRAIN);
+      return m;
+    }, [(m) => m.trainStep(batches[1]), (m) => m.trainStep(batches[0])]);
+    const ops: Op<SequenceModel>[] = [
+      { name: 'generate', run: (m) => m.generate([1, 2], 4, { seed: 3 }) },
+      { name: 'trainStep', run: (m) => m.trainStep(batches[0], { readLoss: true }) },
+      { name: 'evaluate', run: (m) => m.evaluate(batches[1]) },
+      ...lifecycleOps<SequenceModel>(),
     ];
     const pairs = await pairwise(make, ops);
     console.log(`SequenceModel: ${pairs} ordered pairs of async calls, Promise.all = in turn, bit for bit`);
@@ -197,31 +213,17 @@ describe('calls on one model run in call order', () => {
 
   it('Seq2Seq: every pair of greedyDecode, beamSearch, trainStep, evaluate, snapshot, recover, saveCheckpoint, loadCheckpoint, destroy', async () => {
     const batch = { src: [[3, 4, 5], [6]], tgt: [[4, 3], [5, 6, 7]] };
-    const train = { ...S2S_TRAIN, teacherForcingRatio: 0.5 };
-    const base = new Seq2Seq(gpu, { ...S2S_OPTIONS });
-    base.configureTraining(train);
-    await base.trainStep(batch);
-    const snap = await base.snapshot();
-    const file = await base.saveCheckpoint();
-    await base.trainStep(batch);
-    const current = await base.saveCheckpoint();
-    base.destroy();
-    const make = async () => {
+    const make = await pairStart(() => {
       const m = new Seq2Seq(gpu, { ...S2S_OPTIONS });
-      m.configureTraining(train);
-      m.loadCheckpoint(current);
-      return { m, snap, file };
-    };
+      m.configureTraining({ ...S2S_TRAIN, teacherForcingRatio: 0.5 });
+      return m;
+    }, [(m) => m.trainStep(batch), (m) => m.trainStep(batch)]);
     const ops: Op<Seq2Seq>[] = [
       { name: 'greedyDecode', run: (m) => m.greedyDecode(batch.src, { maxLen: 4 }) },
       { name: 'beamSearch', run: (m) => m.beamSearch(batch.src, { beamWidth: 2, maxLen: 3 }) },
       { name: 'trainStep', run: (m) => m.trainStep(batch, { readLoss: true }) },
       { name: 'evaluate', run: (m) => m.evaluate(batch) },
-      { name: 'snapshot', run: (m) => m.snapshot() },
-      { name: 'recover', run: (m, c) => m.recover(c.snap) },
-      { name: 'saveCheckpoint', run: (m) => m.saveCheckpoint() },
-      { name: 'loadCheckpoint', run: (m, c) => m.loadCheckpoint(c.file) },
-      { name: 'destroy', run: (m) => m.destroy() },
+      ...lifecycleOps<Seq2Seq>(),
     ];
     const pairs = await pairwise(make, ops);
     console.log(`Seq2Seq: ${pairs} ordered pairs of async calls, Promise.all = in turn, bit for bit`);
