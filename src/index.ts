@@ -7,7 +7,7 @@ export { GpuError, ShapeError, ArgumentError, DestroyedError, type NonFiniteSour
 export { GpuLostError, NonFiniteError } from './gpu/errors.js';
 export { type MemoryStats } from './gpu/memory.js';
 export { type ModelSnapshot, type RecoverSource } from './nn/recovery.js';
-export { nanGuardDispatch, decodeGuardRecord, NAN_GUARD_RECORD_BYTES, NAN_GUARD_LOSS, NAN_GUARD_GRAD, type NanGuardArgs, type GuardRecord } from './kernels/nanGuard.js';
+export { nanGuardDispatch, decodeGuardRecord, NAN_GUARD_RECORD_BYTES, NAN_GUARD_LOSS, NAN_GUARD_GRAD, NAN_GUARD_UPDATE, type NanGuardArgs, type GuardRecord } from './kernels/nanGuard.js';
 export { BufferPool, type PoolStats } from './gpu/pool.js';
 export { KernelSource, type BindingInfo, type OverrideValues, type WgslShader, type ShaderRef } from './gpu/kernel.js';
 export { Profiler, type GpuTimings } from './gpu/profiler.js';

@@ -89,11 +89,11 @@ export interface Seq2SeqTrainOptions {
   /** Seed of the teacher-forcing coin flips. */
   seed?: number;
   /**
-   * NaN/Inf guard (default false), as SequenceModel's `nanGuard`: a step whose loss or gradient
-   * norm is NaN or ±Inf leaves the weights and optimizer state unchanged (the update is skipped on
-   * the GPU, as are later ones until the host has seen it); the step rejects with a
-   * NonFiniteError when it reads the loss, else the first trainStep after the GPU reported it.
-   * One more dispatch per step (two without clipNorm / trackGradNorm) and a 32-byte readback.
+   * NaN/Inf guard (default true), as SequenceModel's `nanGuard`: a step whose loss, gradient
+   * norm or update is NaN or ±Inf leaves the weights and optimizer state unchanged (the update is
+   * skipped on the GPU, as are later ones until the host has seen it); the step rejects with a
+   * NonFiniteError (step, source) when it reads the loss, else the first trainStep after the GPU
+   * reported it. 2–3 dispatches per step and a 32-byte readback; `false` turns it off.
    */
   nanGuard?: boolean;
 }
@@ -328,7 +328,7 @@ export class Seq2Seq {
     const where = 'Seq2Seq.configureTraining';
     this.life.assertLive(where);
     const checked = checkTrainOptions(where, 'train', train, true);
-    Optimizer.checkOptions(checked.optimizer, this.store.length); // a bad option leaves the current optimizer in place
+    Optimizer.checkOptions(checked.optimizer, this.store.length, where); // a bad option leaves the current optimizer in place
     this.life.defer(() => this.applyTraining(checked));
   }
 
@@ -344,8 +344,9 @@ export class Seq2Seq {
   private makeOptimizer(train: Seq2SeqTrainOptions): void {
     this.guard?.destroy();
     this.guard = null;
-    this.optimizer = new Optimizer(this.gpu, train.optimizer, this.store.params, this.store.grads, this.store.length, { guard: !!train.nanGuard });
-    if (train.nanGuard) {
+    const guard = train.nanGuard ?? true;
+    this.optimizer = new Optimizer(this.gpu, train.optimizer, this.store.params, this.store.grads, this.store.length, { guard, where: 'Seq2Seq.configureTraining' });
+    if (guard) {
       this.guard = new NanGuard(this.gpu, this.optimizer, 'Seq2Seq.trainStep', (skipped) => {
         this.stepCount = Math.max(0, this.stepCount - skipped);
       });
@@ -524,7 +525,7 @@ export class Seq2Seq {
       // The previous step's NaN/Inf record (throws NonFiniteError once, after rewinding the counters).
       this.guard?.check();
       this.upload(plan, checked, ratio);
-      this.optimizer.beforeStep(lr);
+      this.optimizer.beforeStep(lr, where);
       this.stepCount++;
       const update = this.guard ? this.guard.arrange(plan.loss) : this.optimizer.dispatches();
       const dispatches = concat(plan.forward, plan.backward, update, this.encoder.repackDispatches(), this.decoder.repackDispatches());

@@ -37,9 +37,9 @@ import { ArgumentError, DestroyedError, ShapeError } from '../gpu/errors.js';
 import { TENSOR_USAGE, UNIFORM_USAGE } from '../gpu/flags.js';
 import { grid2d } from '../kernels/grid.js';
 import { reduceSumDispatches, type ElementRange } from '../kernels/reduceSum.js';
-import { pushAll } from '../util/arrays.js';
 import { defineShader } from '../gpu/kernel.js';
 import optimizerWgsl from '../../shaders/optimizer.wgsl?raw';
+import { nearestName, show } from '../util/options.js';
 
 const OPTIMIZER_SHADER = /*#__PURE__*/ defineShader('optimizer.wgsl', optimizerWgsl);
 
@@ -129,38 +129,6 @@ const OPTION_RULES: Record<keyof OptimizerOptions, OptionRule> = {
   trackGradNorm: { type: 'boolean', want: 'true or false' },
 };
 
-/** A value for messages: strings quoted, numbers as JS prints them, objects by type. */
-function show(v: unknown): string {
-  if (typeof v === 'string') return `string '${v}'`;
-  if (typeof v === 'number' || typeof v === 'boolean' || v === null || v === undefined) return String(v);
-  if (typeof v === 'bigint') return `bigint ${v}`;
-  if (Array.isArray(v)) return 'an array';
-  return typeof v === 'object' ? 'an object' : typeof v;
-}
-
-/** Edit distance (insert / delete / substitute, case-insensitive). */
-function editDistance(a: string, b: string): number {
-  [a, b] = [a.toLowerCase(), b.toLowerCase()];
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    prev = row;
-  }
-  return prev[b.length];
-}
-
-/** The valid key nearest to `key` when it is close enough to be a typo (≤ 1/3 of its letters, at least 2), else null. */
-function nearestKey(key: string, keys: readonly string[]): string | null {
-  let best: string | null = null;
-  let bestD = Infinity;
-  for (const k of keys) {
-    const d = editDistance(key, k);
-    if (d < bestD) [best, bestD] = [k, d];
-  }
-  return bestD <= Math.max(2, Math.floor(key.length / 3)) ? best : null;
-}
-
 /**
  * @internal Checks a learning rate (a finite number in [0, {@link MAX_LR}]).
  * @param where - The entry point for the message.
@@ -186,7 +154,7 @@ export function resolve(o: OptimizerOptions, where = 'Optimizer'): Resolved {
   const keys = Object.keys(OPTION_RULES);
   for (const key of Object.keys(o)) {
     if (Object.hasOwn(OPTION_RULES, key)) continue;
-    const near = nearestKey(key, keys);
+    const near = nearestName(key, keys);
     throw new ArgumentError(`${where}: unknown option '${key}'${near ? ` (did you mean '${near}'?)` : ''}; the options are ${keys.join(', ')}`);
   }
   const kind = o.kind;
