@@ -1,8 +1,8 @@
 // Train a character-level language model: an LSTM on eleven of Shakespeare's sonnets
-// (data/sonnets.txt, public domain, 6.8 KB), printing the training loss, the loss on held-out
-// text (the last 10 %, never trained on) and generated samples as it learns. Each step — forward,
-// cross-entropy, BPTT, gradient clipping, AdamW with a cosine schedule — is one command buffer
-// and one submit on the GPU.
+// (data/sonnets.txt, 6.8 KB, public domain; the demo's text, see demo/data/README.md), printing
+// the training loss, the loss on held-out text (the last 10 %, never trained on) and a generated
+// sample. Each step — forward, cross-entropy, BPTT, gradient clipping, AdamW with a cosine
+// schedule — is one command buffer and one submit on the GPU.
 //   node examples/train-char-lm.mjs [--steps=300] [--hidden=64] [--seqLen=32] [--batch=16]
 import { readFileSync } from 'node:fs';
 import { requestGpu, SequenceModel, CharVocab, randomWindows, rng, cosineLR } from 'seqgpu';
