@@ -31,7 +31,7 @@ export { embedding, embeddingBackward, embeddingDispatch, embeddingBackwardDispa
 export { Dropout, dropoutKeep, dropoutThreshold, type DropoutOptions, type DropoutArgs } from './kernels/dropout.js';
 export { Optimizer, type OptimizerOptions, type OptimizerKind, type OptimizerState } from './optim/optimizer.js';
 export { constantLR, stepLR, exponentialLR, cosineLR, type LRSchedule } from './optim/schedules.js';
-export { SequenceModel, type SequenceModelOptions, type Batch, type TrainOptions, type StepStats } from './nn/sequenceModel.js';
+export { SequenceModel, type SequenceModelOptions, type Batch, type TrainOptions, type StepStats, type GenerateOptions } from './nn/sequenceModel.js';
 export { CharVocab, randomWindows } from './data/charText.js';
 export { Seq2Seq, type Seq2SeqOptions, type Seq2SeqBatch, type Seq2SeqTrainOptions, type DecodeResult } from './nn/seq2seq.js';
 export { reversePair, additionPair, toyText, digitToken, TOY_PAD, TOY_BOS, TOY_EOS, TOY_PLUS, TOY_VOCAB, type Seq2SeqPair } from './data/seq2seqToys.js';

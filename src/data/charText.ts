@@ -1,5 +1,6 @@
 // Character-level text data for language models: a vocabulary (the sorted distinct characters)
 // and random training windows, time-major as SequenceModel takes them.
+import { ArgumentError, ShapeError } from '../gpu/errors.js';
 
 /** The characters of a text as token ids 0 … size−1 (sorted, so the ids are stable). */
 export class CharVocab {
@@ -24,12 +25,12 @@ export class CharVocab {
   /**
    * Token ids of `text`; throws naming the first character not in the vocabulary.
    * @param text - Text made of the vocabulary's characters.
-   * @throws RangeError naming the first unknown character and its position.
+   * @throws ArgumentError naming the first unknown character and its position.
    */
   encode(text: string): Int32Array {
     return Int32Array.from([...text], (ch, i) => {
       const id = this.index.get(ch);
-      if (id === undefined) throw new RangeError(`CharVocab.encode: character ${JSON.stringify(ch)} at ${i} is not in the vocabulary`);
+      if (id === undefined) throw new ArgumentError(`CharVocab.encode: character ${JSON.stringify(ch)} at ${i} is not in the vocabulary`);
       return id;
     });
   }
@@ -52,10 +53,15 @@ export class CharVocab {
  * @param rand - Uniform [0, 1) source, e.g. {@link rng}(seed).
  * @returns A {@link Batch} for `SequenceModel.trainStep`: `inputs` and `targets` [seqLen·batch],
  *   time-major.
- * @throws RangeError when the text is shorter than seqLen + 1 tokens.
+ * @throws ShapeError when seqLen or batch is not a positive integer or the text is shorter than
+ *   seqLen + 1 tokens; ArgumentError when `rand` is not a function.
  */
 export function randomWindows(ids: ArrayLike<number>, seqLen: number, batch: number, rand: () => number): { inputs: Int32Array; targets: Int32Array; seqLen: number; batch: number } {
-  if (ids.length < seqLen + 1) throw new RangeError(`randomWindows: the text has ${ids.length} tokens, a window needs seqLen + 1 = ${seqLen + 1}`);
+  for (const [k, v] of Object.entries({ seqLen, batch })) {
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) throw new ShapeError(`randomWindows: ${k} must be a positive integer, got ${String(v)}`);
+  }
+  if (typeof rand !== 'function') throw new ArgumentError(`randomWindows: 'rand' must be a function returning [0, 1), e.g. rng(seed), got ${typeof rand}`);
+  if (ids.length < seqLen + 1) throw new ShapeError(`randomWindows: the text has ${ids.length} tokens, a window needs seqLen + 1 = ${seqLen + 1}`);
   const inputs = new Int32Array(seqLen * batch);
   const targets = new Int32Array(seqLen * batch);
   for (let b = 0; b < batch; b++) {

@@ -198,7 +198,7 @@ export class Seq2Seq {
    * Builds the model with PyTorch's initialisation from `opts.seed`.
    * @param gpu - The device the model's buffers live on.
    * @param opts - Architecture, special tokens and seed.
-   * @throws ShapeError naming the option when one is missing or invalid.
+   * @throws ArgumentError naming the option (an unknown one with the nearest valid name) when one is missing or invalid.
    */
   constructor(readonly gpu: Gpu, opts: Seq2SeqOptions) {
     if (opts === undefined || opts === null) throw new ArgumentError('Seq2Seq: options { cell, srcVocab, tgtVocab, embeddingDim, hiddenSize, bosToken, eosToken } are required');
@@ -322,7 +322,7 @@ export class Seq2Seq {
   /**
    * Sets up training: one optimizer over all parameters, the schedule and the teacher-forcing ratio.
    * @param train - Optimizer, schedule, teacher-forcing ratio, seed and the NaN/Inf guard.
-   * @throws ShapeError naming the option when one is invalid.
+   * @throws ArgumentError naming the option when one is invalid (the current training setup is kept).
    */
   configureTraining(train: Seq2SeqTrainOptions): void {
     const where = 'Seq2Seq.configureTraining';

@@ -197,7 +197,7 @@ export class SequenceModel {
    * Builds the model with PyTorch's initialisation from `opts.seed`.
    * @param gpu - The device the model's buffers live on.
    * @param opts - Architecture, loss and seed.
-   * @throws ShapeError naming the option when one is missing or invalid.
+   * @throws ArgumentError naming the option (an unknown one with the nearest valid name) when one is missing or invalid.
    */
   constructor(readonly gpu: Gpu, opts: SequenceModelOptions) {
     this.options = resolveOptions(opts);
@@ -286,7 +286,7 @@ export class SequenceModel {
   /**
    * Sets up training: the optimizer over all parameters (one flat buffer) and the schedule.
    * @param train - Optimizer, schedule, truncated BPTT and the NaN/Inf guard.
-   * @throws ShapeError naming the option when one is invalid.
+   * @throws ArgumentError naming the option when one is invalid (the current training setup is kept).
    */
   configureTraining(train: TrainOptions): void {
     const where = 'SequenceModel.configureTraining';
