@@ -7,7 +7,7 @@
 // ~150 ms (the next step is recorded and submitted before the previous one's loss is awaited, so
 // the GPU never waits for JavaScript), then yields to the page through a MessageChannel (not
 // setTimeout, which background tabs throttle) and queues the next tick behind any pending job.
-import { requestGpu, GpuError, type Gpu, type NamedTensor, type OptimizerState } from '../src/index.js';
+import { requestGpu, GpuError, NonFiniteError, type Gpu, type NamedTensor, type OptimizerState } from '../src/index.js';
 import { EFFECTS, MODEL_KEYS, preset, type Params, type SizeClass } from './params.js';
 import { StepProfiler, type KernelTimes } from './profile.js';
 import type { DemoState } from './states.js';
@@ -249,7 +249,14 @@ export class Trainer {
       }
       if (this.state === 'running' && performance.now() - this.lastSnapshotAt > SNAPSHOT_EVERY_MS) await this.takeSnapshot();
     } catch (e) {
-      await this.fail(e, 'Training stopped');
+      if (e instanceof NonFiniteError) {
+        // The NaN/Inf guard (on by default) skipped the update: the weights are those before the
+        // bad step. Show it as a NaN loss: training stops, the banner says what to change.
+        this.record({ loss: e.loss, gradNorm: e.gradNorm }, this.step, 0);
+        this.setState('nan', { nanStep: this.step });
+      } else {
+        await this.fail(e, 'Training stopped');
+      }
       this.on.progress();
       return;
     }
