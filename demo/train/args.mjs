@@ -11,16 +11,21 @@ export class UsageError extends Error {
 /** Seconds of training when neither --steps nor --time is given. */
 export const DEFAULT_TIME = 240;
 
-/** The defaults of the run's options (flags left out). */
+/**
+ * The defaults of the run's options (flags left out), chosen on SwiftShader on 2 cores (where
+ * throughput is about the same per token whatever the batch, so small batches buy more updates):
+ * in 4 minutes this model gets the bundled corpus's validation loss from the unigram baseline's
+ * 3.06 nats/char to about 1.8.
+ */
 export const DEFAULTS = Object.freeze({
   model: 'lstm',
-  hidden: 128,
+  hidden: 64,
   layers: 1,
-  embedding: 32,
+  embedding: 16,
   dropout: 0,
-  seqLen: 64,
-  batch: 32,
-  lr: 0.005,
+  seqLen: 32,
+  batch: 8,
+  lr: 0.02,
   seed: 1,
 });
 

@@ -34,8 +34,8 @@ export function summaryLines(r) {
     ? `beats the unigram baseline ${r.baseline.toFixed(4)} by ${margin.toFixed(4)} nats/char (${((100 * margin) / r.baseline).toFixed(1)} % lower; perplexity ${Math.exp(r.val.loss).toFixed(2)} vs ${Math.exp(r.baseline).toFixed(2)})`
     : `does not beat the unigram baseline ${r.baseline.toFixed(4)} yet (${(-margin).toFixed(4)} nats/char worse): train longer (--time, --steps) or change --lr`;
   return [
-    `done (${r.reason}): step ${fmtInt(r.step)}; this run ${fmtInt(r.runSteps)} steps in ${fmtTime(r.wall)} wall (training ${fmtTime(r.trainSeconds)}), ${fmtInt(r.runTokens)} tokens, ${fmtInt(r.runTokens / r.trainSeconds)} tokens/s`,
-    `train loss ${fmtLoss(r.trainLoss)} (mean of the last ${r.trainWindow} steps)`,
+    `done (${r.reason}): step ${fmtInt(r.step)}; this run ${fmtInt(r.runSteps)} steps in ${fmtTime(r.wall)} wall (training ${fmtTime(r.trainSeconds)}), ${fmtInt(r.runTokens)} tokens, ${fmtInt(r.trainSeconds ? r.runTokens / r.trainSeconds : 0)} tokens/s`,
+    r.trainWindow ? `train loss ${fmtLoss(r.trainLoss)} (mean of the last ${r.trainWindow} steps)` : 'no training step in this run',
     `val loss   ${fmtLoss(r.val.loss)} on all ${fmtInt(r.val.chars)} held-out characters`,
     `the model ${verdict}`,
   ];

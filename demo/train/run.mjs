@@ -14,6 +14,8 @@ const QUICK_VAL_CHARS = 8192;
 const EVAL_SECONDS = 60;
 const SAMPLE_LENGTH = 240;
 const TEMPERATURE = 0.8;
+/** Steps whose mean training loss the summary reports. */
+const TAIL_STEPS = 50;
 
 /**
  * @param s - The plan from setup.mjs.
@@ -72,7 +74,7 @@ export async function run(s, signals) {
   let window = { start: performance.now(), trainMs: 0, steps: 0 };
   let reason = null;
   let lastMean = NaN;
-  let lastMeanWindow = 0;
+  const tail = []; // the last TAIL_STEPS losses, for the summary
   while (!reason) {
     reason = signals.stopped() ?? (s.steps !== undefined && state.step >= s.steps ? 'steps' : null) ?? (s.time !== undefined && elapsed() >= s.time ? 'time' : null);
     if (reason) break;
@@ -94,17 +96,19 @@ export async function run(s, signals) {
     window.trainMs += ms;
     window.steps++;
     recent.push(loss);
+    tail.push(loss);
+    if (tail.length > TAIL_STEPS) tail.shift();
     json({ step: state.step, loss });
     const tokensPerSecond = (window.steps * tokensPerStep) / (window.trainMs / 1000);
     if (state.step % s.logEvery === 0) {
       lastMean = mean(recent);
-      lastMeanWindow = recent.length;
       if (!progress.tty) log(trainLine(state.step, lastMean, tokensPerSecond, elapsed()));
       recent = [];
       window = { start: performance.now(), trainMs: 0, steps: 0 };
     }
     const evalDue = s.evalEvery !== undefined ? state.step % s.evalEvery === 0 : elapsed() - lastEval >= EVAL_SECONDS;
     if (evalDue) {
+      if (progress.tty) log(trainLine(state.step, recent.length ? mean(recent) : lastMean, tokensPerSecond, elapsed()));
       const val = await validationLoss(model, quick, () => signals.stopped() !== null);
       if (val) {
         log(valLine(state.step, val, baseline, quick === valBatches));
@@ -123,10 +127,6 @@ export async function run(s, signals) {
     if (state.step > runStart.step || s.save) await save(s.save ?? DEFAULT_SAVE);
     else log('nothing trained in this run: no checkpoint saved');
   } else {
-    if (recent.length) {
-      lastMean = mean(recent);
-      lastMeanWindow = recent.length;
-    }
     log(`final validation on all ${valBatches.reduce((n, b) => n + b.count, 0).toLocaleString('en-US')} held-out characters…`);
     const val = await validationLoss(model, valBatches, () => signals.stopped() !== null);
     if (val) {
@@ -135,7 +135,7 @@ export async function run(s, signals) {
       const summary = summaryLines({
         reason, step: state.step, runSteps: state.step - runStart.step, wall: elapsed(),
         trainSeconds: state.trainSeconds - runStart.trainSeconds, runTokens: state.tokens - runStart.tokens,
-        trainLoss: lastMean, trainWindow: lastMeanWindow, val, baseline,
+        trainLoss: mean(tail), trainWindow: tail.length, val, baseline,
       });
       for (const line of summary) log(line);
       json({ event: 'end', reason, step: state.step, val: val.loss, baseline, margin: baseline - val.loss });
