@@ -28,6 +28,7 @@
  *   ExponentialLR  η = η₀ · γ^step
  *   CosineAnnealingLR  η = η_min + (η₀ − η_min) · (1 + cos(π · step / T_max)) / 2
  */
+import type { OptimizerOptions } from '../optim/optimizer.js';
 
 export type Tensor = Float64Array | Float32Array;
 
@@ -171,20 +172,8 @@ export interface KernelHyperRef {
   first: boolean;
 }
 
-/** Options of {@link kernelHyperRef} / {@link optimizerElementF32Ref} (the resolved optimizer options). */
-export interface KernelOptionsRef {
-  kind: 'sgd' | 'adam' | 'adamw';
-  lr: number;
-  momentum?: number;
-  dampening?: number;
-  nesterov?: boolean;
-  beta1?: number;
-  beta2?: number;
-  eps?: number;
-  weightDecay?: number;
-  clipNorm?: number;
-  clipValue?: number;
-}
+/** Options of {@link kernelHyperRef} / {@link optimizerElementF32Ref}: the optimizer's options without its ranges. */
+export type KernelOptionsRef = Omit<OptimizerOptions, 'ranges' | 'trackGradNorm'>;
 
 /** The `Hyper` values of step `step` (1-based) with learning rate `lr`. */
 export function kernelHyperRef(o: KernelOptionsRef, step: number, lr = o.lr): KernelHyperRef {
