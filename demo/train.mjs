@@ -6,6 +6,7 @@
 import { UsageError, helpText } from './train/args.mjs';
 import { prepare } from './train/setup.mjs';
 import { run } from './train/run.mjs';
+import { ArgumentError, GpuError } from '../dist/index.js';
 
 let plan;
 try {
@@ -30,4 +31,11 @@ const onSignal = (reason) => () => {
 process.on('SIGINT', onSignal('interrupted'));
 process.on('SIGTERM', onSignal('terminated'));
 
-process.exit(await run(plan, { stopped: () => stopped }));
+try {
+  process.exit(await run(plan, { stopped: () => stopped }));
+} catch (e) {
+  // seqgpu's errors say what is wrong and what to do (no adapter, device lost, …); anything
+  // else is a bug: its stack helps.
+  process.stderr.write(`train: ${e instanceof GpuError || e instanceof ArgumentError ? `${e.name}: ${e.message}` : e?.stack ?? e}\n`);
+  process.exit(1);
+}

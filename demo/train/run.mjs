@@ -6,6 +6,7 @@ import { BatchSampler } from './sampler.mjs';
 import { spread, unigramBaseline, validationBatches, validationLoss } from './evaluate.mjs';
 import { DEFAULT_SAVE, saveRun } from './checkpoint.mjs';
 import { Progress } from './progress.mjs';
+import { LossMeter } from './meter.mjs';
 import { headerLines, sampleLines, summaryLines, trainLine, valLine } from './report.mjs';
 
 /** Held-out characters of the periodic (quick) validation; the last one uses all of them. */
@@ -14,8 +15,6 @@ const QUICK_VAL_CHARS = 8192;
 const EVAL_SECONDS = 60;
 const SAMPLE_LENGTH = 240;
 const TEMPERATURE = 0.8;
-/** Steps whose mean training loss the summary reports. */
-const TAIL_STEPS = 50;
 
 /**
  * @param s - The plan from setup.mjs.
@@ -69,12 +68,9 @@ export async function run(s, signals) {
 
   const t0 = performance.now();
   const elapsed = () => (performance.now() - t0) / 1000;
+  const meter = new LossMeter();
   let lastEval = 0;
-  let recent = []; // losses since the last log line (for the mean)
-  let window = { start: performance.now(), trainMs: 0, steps: 0 };
   let reason = null;
-  let lastMean = NaN;
-  const tail = []; // the last TAIL_STEPS losses, for the summary
   while (!reason) {
     reason = signals.stopped() ?? (s.steps !== undefined && state.step >= s.steps ? 'steps' : null) ?? (s.time !== undefined && elapsed() >= s.time ? 'time' : null);
     if (reason) break;
@@ -93,22 +89,13 @@ export async function run(s, signals) {
     state.step++;
     state.tokens += tokensPerStep;
     state.trainSeconds += ms / 1000;
-    window.trainMs += ms;
-    window.steps++;
-    recent.push(loss);
-    tail.push(loss);
-    if (tail.length > TAIL_STEPS) tail.shift();
+    meter.add(loss, ms, tokensPerStep);
     json({ step: state.step, loss });
-    const tokensPerSecond = (window.steps * tokensPerStep) / (window.trainMs / 1000);
-    if (state.step % s.logEvery === 0) {
-      lastMean = mean(recent);
-      if (!progress.tty) log(trainLine(state.step, lastMean, tokensPerSecond, elapsed()));
-      recent = [];
-      window = { start: performance.now(), trainMs: 0, steps: 0 };
-    }
     const evalDue = s.evalEvery !== undefined ? state.step % s.evalEvery === 0 : elapsed() - lastEval >= EVAL_SECONDS;
+    // A training line every --log-every steps (on a terminal, where the bar shows the loss: with each evaluation).
+    if (progress.tty ? evalDue : state.step % s.logEvery === 0) log(trainLine(state.step, meter.mean, meter.tokensPerSecond, elapsed()));
+    if (state.step % s.logEvery === 0) meter.resetInterval();
     if (evalDue) {
-      if (progress.tty) log(trainLine(state.step, recent.length ? mean(recent) : lastMean, tokensPerSecond, elapsed()));
       const val = await validationLoss(model, quick, () => signals.stopped() !== null);
       if (val) {
         log(valLine(state.step, val, baseline, quick === valBatches));
@@ -118,7 +105,7 @@ export async function run(s, signals) {
       lastEval = elapsed();
     }
     if (s.save && state.step % s.saveEvery === 0) await save(s.save);
-    progress.bar({ step: state.step, steps: s.steps, elapsed: elapsed(), time: s.time, loss: recent.length ? mean(recent) : lastMean, tokensPerSecond });
+    progress.bar({ step: state.step, steps: s.steps, elapsed: elapsed(), time: s.time, loss: meter.mean, tokensPerSecond: meter.tokensPerSecond });
   }
   progress.clearBar();
 
@@ -135,7 +122,7 @@ export async function run(s, signals) {
       const summary = summaryLines({
         reason, step: state.step, runSteps: state.step - runStart.step, wall: elapsed(),
         trainSeconds: state.trainSeconds - runStart.trainSeconds, runTokens: state.tokens - runStart.tokens,
-        trainLoss: mean(tail), trainWindow: tail.length, val, baseline,
+        trainLoss: meter.recent.loss, trainWindow: meter.recent.steps, val, baseline,
       });
       for (const line of summary) log(line);
       json({ event: 'end', reason, step: state.step, val: val.loss, baseline, margin: baseline - val.loss });
@@ -147,5 +134,3 @@ export async function run(s, signals) {
   const stopped = signals.stopped();
   return stopped ? 130 : reason === 'diverged' ? 1 : 0;
 }
-
-const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
