@@ -44,7 +44,7 @@ const FLAGS = {
   batch: { type: 'string', arg: 'N', check: int(1, 4096), help: `windows per step (default ${DEFAULTS.batch})` },
   lr: { type: 'string', arg: 'X', check: num(0, 1e6), help: `Adam learning rate (default ${DEFAULTS.lr})` },
   steps: { type: 'string', arg: 'N', check: int(1), help: 'stop at this step count (with --resume: the total, counting the resumed steps)' },
-  time: { type: 'string', arg: 'SECONDS', check: num(0, 1e9), help: `stop after this much wall time (default ${DEFAULT_TIME} when neither --steps nor --time is given)` },
+  time: { type: 'string', arg: 'SECONDS', check: num(0, 1e9), help: `stop training after this much wall time, periodic evaluations included (default ${DEFAULT_TIME} when neither --steps nor --time is given)` },
   save: { type: 'string', arg: 'CKPT', help: 'save the run here (CKPT and CKPT.json) at the end, every --save-every steps and on Ctrl-C' },
   'save-every': { type: 'string', arg: 'N', check: int(1), help: 'with --save: also save every N steps (default 500)' },
   resume: { type: 'string', arg: 'CKPT', help: 'continue a saved run exactly (model, optimizer, step, batch sampler, options)' },

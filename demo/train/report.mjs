@@ -5,12 +5,12 @@ export function headerLines(s, paramCount, baseline) {
   const o = s.options;
   const c = s.corpus;
   const valChars = c.val.reduce((n, v) => n + v.length, 0);
-  const limits = [s.steps && `at step ${fmtInt(s.steps)}`, s.time && `after ${fmtTime(s.time)} of training`].filter(Boolean).join(' or ');
+  const limits = [s.steps && `at step ${fmtInt(s.steps)}`, s.time && `after ${fmtTime(s.time)} (wall time, periodic evaluations included)`].filter(Boolean).join(' or ');
   return [
     `corpus: ${c.name}: ${fmtInt(c.chars)} characters, vocabulary ${c.vocab.size}; training ${fmtInt(c.train.length)}, validation ${fmtInt(valChars)} (the last 10 % of each text)`,
     `model: ${o.model.toUpperCase()} ${o.layers}×${o.hidden}, embedding ${o.embedding}${o.dropout ? `, dropout ${o.dropout}` : ''}, ${fmtInt(paramCount)} parameters; windows of ${o.seqLen} characters × batch ${o.batch}; Adam lr ${o.lr}, clip 1; seed ${o.seed}`,
     `unigram baseline (training-split character frequencies) on the validation split: ${baseline.toFixed(4)} nats/char (ppl ${Math.exp(baseline).toFixed(2)})`,
-    `stops ${limits}; Ctrl-C saves a checkpoint and exits`,
+    `training stops ${limits}, then a validation over the whole held-out split; Ctrl-C saves a checkpoint and exits`,
   ];
 }
 
