@@ -446,21 +446,32 @@ describe('NaN/Inf guard: the update source and concurrent readbacks (Node, Dawn)
     }
   });
 
-  it('NanGuard alone: a bad step found by a background readback is reported by the next readNow that sees it (not twice)', async () => {
+  /** A guarded SGD optimizer over 16 weights (0.5, gradients 0.25) and `submit(loss)`, one guarded step per call. */
+  function sgdGuard(onTrip?: () => void) {
     const m = 16;
     const pt = Tensor.from(gpu, new Float32Array(m).fill(0.5), [m]);
     const gt = Tensor.from(gpu, new Float32Array(m).fill(0.25), [m]);
     const lt = Tensor.from(gpu, [0], [1]);
     const opt = new Optimizer(gpu, { kind: 'sgd', lr: 0.1 }, pt.buffer, gt.buffer, m, { guard: true });
-    const guard = new NanGuard(gpu, opt, 'test');
+    const guard = new NanGuard(gpu, opt, 'test', onTrip);
+    const submit = (l: number) => {
+      lt.write([l]);
+      opt.beforeStep();
+      guard.beforeSubmit();
+      gpu.run(guard.arrange(lt.buffer));
+      guard.afterSubmit();
+    };
+    const finish = () => {
+      guard.destroy();
+      opt.destroy();
+      for (const t of [pt, gt, lt]) t.destroy();
+    };
+    return { pt, opt, guard, submit, finish };
+  }
+
+  it('NanGuard alone: a bad step found by a background readback is reported by the next readNow that sees it (not twice)', async () => {
+    const { opt, guard, submit, finish } = sgdGuard();
     try {
-      const submit = (l: number) => {
-        lt.write([l]);
-        opt.beforeStep();
-        guard.beforeSubmit();
-        gpu.run(guard.arrange(lt.buffer));
-        guard.afterSubmit();
-      };
       submit(1);
       submit(Infinity); // step 2: bad; no readNow
       await Promise.resolve(); // the background readback starts (queued after step 2)
@@ -473,28 +484,14 @@ describe('NaN/Inf guard: the update source and concurrent readbacks (Node, Dawn)
       submit(3);
       expect((await guard.readNow()).loss).toBe(3);
     } finally {
-      guard.destroy();
-      opt.destroy();
-      for (const t of [pt, gt, lt]) t.destroy();
+      finish();
     }
   });
 
   it('NanGuard alone: a bad step seen only by the background readback is handled by check() — not before, and once', async () => {
-    const m = 16;
-    const pt = Tensor.from(gpu, new Float32Array(m).fill(0.5), [m]);
-    const gt = Tensor.from(gpu, new Float32Array(m).fill(0.25), [m]);
-    const lt = Tensor.from(gpu, [0], [1]);
-    const opt = new Optimizer(gpu, { kind: 'sgd', lr: 0.1 }, pt.buffer, gt.buffer, m, { guard: true });
     let trips = 0;
-    const guard = new NanGuard(gpu, opt, 'test', () => trips++);
+    const { pt, opt, guard, submit, finish } = sgdGuard(() => trips++);
     try {
-      const submit = (l: number) => {
-        lt.write([l]);
-        opt.beforeStep();
-        guard.beforeSubmit();
-        gpu.run(guard.arrange(lt.buffer));
-        guard.afterSubmit();
-      };
       submit(1);
       expect((await guard.readNow()).loss).toBe(1);
       const w = u32bits(await pt.read());
@@ -520,9 +517,7 @@ describe('NaN/Inf guard: the update source and concurrent readbacks (Node, Dawn)
       expect(() => guard.check()).not.toThrow();
       expect(u32bits(await pt.read())).toEqual(w);
     } finally {
-      guard.destroy();
-      opt.destroy();
-      for (const t of [pt, gt, lt]) t.destroy();
+      finish();
     }
   });
 
