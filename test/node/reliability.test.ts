@@ -37,32 +37,56 @@ async function modelState(m: SequenceModel | Seq2Seq): Promise<unknown> {
   return bits(s);
 }
 
+/**
+ * Trains one model over `order` and, before each step, a fresh model loaded from its checkpoint on
+ * the same batch; both stay alive until both have stepped. The losses and the checkpoints after
+ * the step must be equal bit for bit. Returns the number of steps compared.
+ */
+async function trainAgainstFresh(order: readonly (readonly [number, number])[], rand: () => number): Promise<number> {
+  const options = { ...LM_OPTIONS, numLayers: 1 };
+  const model = new SequenceModel(gpu, options);
+  model.configureTraining(LM_TRAIN);
+  let compared = 0;
+  try {
+    for (const [T, B] of order) {
+      const batch = lmBatch(rand, T, B);
+      const fresh = new SequenceModel(gpu, options);
+      try {
+        fresh.configureTraining(LM_TRAIN);
+        fresh.loadCheckpoint(await model.saveCheckpoint());
+        const expected = await fresh.trainStep(batch, { readLoss: true });
+        const loss = await model.trainStep(batch, { readLoss: true });
+        expect(Object.is(loss, expected), `seqLen ${T} batch ${B}: loss ${loss} vs a fresh model's ${expected}`).toBe(true);
+        expect(await model.saveCheckpoint(), `seqLen ${T} batch ${B}: state after the step`).toEqual(await fresh.saveCheckpoint());
+      } finally {
+        fresh.destroy();
+      }
+      compared++;
+    }
+  } finally {
+    model.destroy();
+  }
+  return compared;
+}
+
 describe('plan caches: LRU, keyed by shape, never stale', () => {
-  it(`trains on 20 (seqLen, batch) shapes in a shuffled, repeated order: every loss equals a fresh model's (cache ${SEQUENCE_MODEL_STEP_CACHE})`, async () => {
+  it(`trains on 20 (seqLen, batch) shapes in a shuffled, repeated order: every loss and state equals a fresh model's (cache ${SEQUENCE_MODEL_STEP_CACHE})`, async () => {
     const rand = rng(14);
     const shapes = Array.from({ length: 20 }, (_, i) => [1 + (i % 7) * 2 + Math.floor(i / 7), 1 + (i % 3)] as const);
     const order = [...shapes, ...shapes].sort(() => rand() - 0.5);
-    const model = new SequenceModel(gpu, { ...LM_OPTIONS, numLayers: 1 });
-    model.configureTraining(LM_TRAIN);
-    let compared = 0;
-    try {
-      for (const [T, B] of order) {
-        const batch = lmBatch(rand, T, B);
-        const before = await model.saveCheckpoint();
-        const fresh = new SequenceModel(gpu, { ...LM_OPTIONS, numLayers: 1 });
-        fresh.configureTraining(LM_TRAIN);
-        fresh.loadCheckpoint(before);
-        const expected = await fresh.trainStep(batch, { readLoss: true });
-        fresh.destroy();
-        const loss = await model.trainStep(batch, { readLoss: true });
-        expect(Object.is(loss, expected), `seqLen ${T} batch ${B}: loss ${loss} vs a fresh model's ${expected}`).toBe(true);
-        compared++;
-      }
-    } finally {
-      model.destroy();
-    }
+    const compared = await trainAgainstFresh(order, rand);
     console.log(`plan cache: ${compared} steps over ${shapes.length} shapes matched fresh models bit for bit`);
     expect(compared).toBe(40);
+  });
+
+  it('a shape whose layer plan was evicted while the model kept its step, then reused by a plan of the same seqLen, still trains right', async () => {
+    // On the main before issue 14 (model: 4 steps FIFO, layer: 8 plans FIFO, the layer destroying
+    // a plan the model still ran), this order made seqLen 5 batch 1 run on buffers handed to the
+    // seqLen 5 batch 2 plan (its per-step uniforms say batch 2): the last step's loss was
+    // 2.3903 instead of 2.3122.
+    const others = [1, 2, 3, 4, 6, 7, 8].map((T) => [T, 1] as const);
+    const order = [[5, 1], ...others, [5, 1], [9, 1], [5, 2], [5, 1]] as const;
+    expect(await trainAgainstFresh(order, rng(14))).toBe(order.length);
   });
 });
 
