@@ -9,12 +9,25 @@ import activationsWgsl from '../../shaders/activations.wgsl?raw';
 
 const ELEMENTWISE_SHADER = /*#__PURE__*/ defineShader('elementwise.wgsl', elementwiseWgsl, { 'activations.wgsl': activationsWgsl });
 
-/** Ops of shaders/elementwise.wgsl, by their OP code. */
-export const ELEMENTWISE_OPS = { add: 0, mul: 1, scale: 2, sigmoid: 3, tanh: 4, relu: 5, tanhGrad: 6 } as const;
+/**
+ * Ops of shaders/elementwise.wgsl, by their OP code. Binary ops (they read `b`): add, mul,
+ * tanhGrad, reluGrad, sigmoidGrad, geluGrad, geluTanhGrad, sub. The gradient ops take the
+ * gradient of the op's output as `b`: tanhGrad `b·(1 − x²)` and sigmoidGrad `b·x·(1 − x)` from the
+ * op's output x, reluGrad `x > 0 ? b : 0` from its input or output, geluGrad and geluTanhGrad
+ * `b·gelu'(x)` from its input x. gelu is the exact `½x(1 + erf(x/√2))`, geluTanh the tanh form
+ * `½x(1 + tanh(√(2/π)(x + 0.044715x³)))`; sub is `x − b`.
+ */
+export const ELEMENTWISE_OPS = {
+  add: 0, mul: 1, scale: 2, sigmoid: 3, tanh: 4, relu: 5, tanhGrad: 6,
+  reluGrad: 7, sigmoidGrad: 8, gelu: 9, geluTanh: 10, geluGrad: 11, geluTanhGrad: 12, sub: 13,
+} as const;
 /** The name of an elementwise op: a key of {@link ELEMENTWISE_OPS}. */
 export type ElementwiseOp = keyof typeof ELEMENTWISE_OPS;
 
 const WG = 256;
+
+/** Ops that read the second operand `b`. */
+const BINARY_OPS: ReadonlySet<ElementwiseOp> = new Set<ElementwiseOp>(['add', 'mul', 'tanhGrad', 'reluGrad', 'sigmoidGrad', 'geluGrad', 'geluTanhGrad', 'sub']);
 
 type View = { buffer: GPUBuffer; offset?: number };
 
@@ -23,7 +36,8 @@ function checkView(label: string, name: string, v: View, n: number): void {
 }
 
 /**
- * Prepares `y = op(x, b)` over n elements (b only for add, mul and tanhGrad: y = b ⊙ (1 − x²)).
+ * Prepares `y = op(x, b)` over n elements (b only for the binary ops of {@link ELEMENTWISE_OPS}:
+ * add, mul, sub and the gradient ops, e.g. tanhGrad y = b ⊙ (1 − x²)).
  * @param gpu - The device.
  * @param args - `op`; `n` elements; views `x`, `b` (second operand) and `y` (output, not aliasing
  *   an input) with element offsets; `alpha` for `scale`; `label` for errors and profiles.
@@ -35,8 +49,8 @@ export function elementwiseDispatch(
   args: { op: ElementwiseOp; n: number; x: View; b?: View; y: View; alpha?: number; label?: string },
 ): Dispatch {
   const label = args.label ?? args.op;
-  const binary = args.op === 'add' || args.op === 'mul' || args.op === 'tanhGrad';
   if (typeof args.op !== 'string' || !Object.hasOwn(ELEMENTWISE_OPS, args.op)) throw new ArgumentError(`elementwise: unknown op '${String(args.op)}'; use ${Object.keys(ELEMENTWISE_OPS).join(', ')}`);
+  const binary = BINARY_OPS.has(args.op);
   if (binary && !args.b) throw new ArgumentError(`${label}: needs a second operand 'b'`);
   checkView(label, 'x', args.x, args.n);
   checkView(label, 'y', args.y, args.n);
@@ -82,3 +96,17 @@ export const tanh = (gpu: Gpu, x: Tensor, out?: Tensor) => run(gpu, 'tanh', x, u
 export const relu = (gpu: Gpu, x: Tensor, out?: Tensor) => run(gpu, 'relu', x, undefined, undefined, out);
 /** Backward of tanh: dx = dy ⊙ (1 − y²), from its output y and the gradient dy of its output. */
 export const tanhGrad = (gpu: Gpu, y: Tensor, dy: Tensor, out?: Tensor) => run(gpu, 'tanhGrad', y, dy, undefined, out, ['y', 'dy']);
+/** y = x − b (same shapes). */
+export const sub = (gpu: Gpu, x: Tensor, b: Tensor, out?: Tensor) => run(gpu, 'sub', x, b, undefined, out);
+/** Exact GELU: y = ½·x·(1 + erf(x/√2)). */
+export const gelu = (gpu: Gpu, x: Tensor, out?: Tensor) => run(gpu, 'gelu', x, undefined, undefined, out);
+/** Tanh GELU: y = ½·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). */
+export const geluTanh = (gpu: Gpu, x: Tensor, out?: Tensor) => run(gpu, 'geluTanh', x, undefined, undefined, out);
+/** Backward of relu: dx = dy where x > 0, else 0 (x: relu's input or output). */
+export const reluGrad = (gpu: Gpu, x: Tensor, dy: Tensor, out?: Tensor) => run(gpu, 'reluGrad', x, dy, undefined, out, ['x', 'dy']);
+/** Backward of sigmoid: dx = dy ⊙ y ⊙ (1 − y), from its output y. */
+export const sigmoidGrad = (gpu: Gpu, y: Tensor, dy: Tensor, out?: Tensor) => run(gpu, 'sigmoidGrad', y, dy, undefined, out, ['y', 'dy']);
+/** Backward of exact GELU: dx = dy ⊙ (Φ(x) + x·φ(x)), from its input x. */
+export const geluGrad = (gpu: Gpu, x: Tensor, dy: Tensor, out?: Tensor) => run(gpu, 'geluGrad', x, dy, undefined, out, ['x', 'dy']);
+/** Backward of tanh GELU: dx = dy ⊙ geluTanh'(x), from its input x. */
+export const geluTanhGrad = (gpu: Gpu, x: Tensor, dy: Tensor, out?: Tensor) => run(gpu, 'geluTanhGrad', x, dy, undefined, out, ['x', 'dy']);
