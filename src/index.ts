@@ -28,7 +28,7 @@ export { crossEntropy, crossEntropyDispatches, type CrossEntropyArgs } from './k
 export { mse, mseDispatch, type MseArgs } from './kernels/mse.js';
 export { reduceSum, reduceSumDispatches, reduceSumScratch, type ReduceSumArgs, type ElementRange } from './kernels/reduceSum.js';
 export { embedding, embeddingBackward, embeddingDispatch, embeddingBackwardDispatch, type EmbeddingArgs, type EmbeddingBackwardArgs } from './kernels/embedding.js';
-export { Dropout, dropoutKeep, dropoutThreshold, type DropoutOptions, type DropoutArgs } from './kernels/dropout.js';
+export { Dropout as DropoutKernel, dropoutKeep, dropoutThreshold, type DropoutOptions, type DropoutArgs } from './kernels/dropout.js';
 export { Optimizer, type OptimizerOptions, type OptimizerKind, type OptimizerState } from './optim/optimizer.js';
 export { constantLR, stepLR, exponentialLR, cosineLR, type LRSchedule } from './optim/schedules.js';
 export { SequenceModel, type SequenceModelOptions, type Batch, type TrainOptions, type StepStats, type GenerateOptions } from './nn/sequenceModel.js';
@@ -41,3 +41,11 @@ export { attentionBackwardDispatches, projectionView, type AttentionBackwardArgs
 export { MultiHeadAttention, MultiHeadAttentionPlan, multiHeadAttentionParameterShapes, type MultiHeadAttentionOptions, type MultiHeadAttentionCallOptions, type MultiHeadAttentionPlanKey, type MultiHeadAttentionStats, type MultiHeadAttentionGradients, type InputSharing } from './nn/multiHeadAttention.js';
 export { RnnAttentionPlan, type AttentionScore, type SeqView, type RnnAttentionConfig, type RnnAttentionForwardArgs, type RnnAttentionBackwardArgs } from './kernels/rnnAttention.js';
 export { nextTokenDispatch, beamSearchStepDispatches, gatherBeamRowsDispatch, backtrackBeams, beamSearchScratchSize, BEAM_SEARCH_MAX_WIDTH, type NextTokenArgs, type BeamSearchStepArgs, type GatherBeamRowsArgs, type BacktrackOptions, type DecodeView, type LogitsView } from './kernels/decode.js';
+export { Module, type Parameter, type LocalParameters } from './nn/module.js';
+export { Linear, type LinearOptions } from './nn/layers/linear.js';
+export { Embedding, type EmbeddingOptions } from './nn/layers/embedding.js';
+export { Sequential, type TensorModule } from './nn/layers/sequential.js';
+export { ReLU, Sigmoid, Tanh, GELU } from './nn/layers/activations.js';
+export { Dropout } from './nn/layers/dropout.js';
+export { Trainer, type TrainerOptions, type TrainerBatch, type TrainerRunStats } from './train/trainer.js';
+export { F } from './graph/functional.js';

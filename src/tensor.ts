@@ -2,8 +2,8 @@ import type { Gpu } from './gpu/device.js';
 import { ArgumentError, GpuLostError, ShapeError, fmtShape } from './gpu/errors.js';
 import { TENSOR_USAGE } from './gpu/flags.js';
 
-/** Element type of a tensor. seqgpu computes in f32. */
-export type DType = 'f32';
+/** Element type of a tensor: `'f32'` values, or `'i32'` integers (token ids, class targets). */
+export type DType = 'f32' | 'i32';
 
 function checkShape(shape: readonly number[], what: string): number {
   if (!Array.isArray(shape)) throw new ShapeError(`${what}: shape must be an array of sizes, got ${String(shape)}`);
@@ -38,24 +38,45 @@ function checkData(what: string, data: ArrayLike<number>): void {
  * ```
  */
 export class Tensor {
-  /** Element type: always `'f32'`. */
-  readonly dtype: DType = 'f32';
+  /** Element type: `'f32'`, or `'i32'` for a tensor made from an Int32Array. */
+  readonly dtype: DType;
   /** Number of elements: the product of `shape`. */
   readonly size: number;
   private _buffer: GPUBuffer | null;
   /** `gpu.generation` when it was created: a tensor of a lost device cannot be used after `gpu.recover()`. */
   private readonly generation: number;
+  /**
+   * @internal Set on the placeholder tensors a traced `forward` sees (src/graph/): the graph
+   * value it stands for. Such a tensor has no buffer; reading it is an error naming its op.
+   */
+  readonly traced: { readonly op: string } | null;
 
   /**
    * Use {@link Tensor.empty}, {@link Tensor.from} or {@link Tensor.zeros}.
    * @param gpu - The device holding the buffer.
    * @param shape - Sizes of the dimensions, outermost first (row-major); every size ≥ 1.
-   * @param buffer - A pool buffer of at least `4 · size` bytes.
+   * @param buffer - A pool buffer of at least `4 · size` bytes (null for a traced placeholder).
+   * @param dtype - Element type.
+   * @param traced - The graph value of a traced placeholder.
    */
-  private constructor(readonly gpu: Gpu, readonly shape: readonly number[], buffer: GPUBuffer) {
+  private constructor(readonly gpu: Gpu, readonly shape: readonly number[], buffer: GPUBuffer | null, dtype: DType = 'f32', traced: { readonly op: string } | null = null) {
     this.size = shape.reduce((a, b) => a * b, 1);
     this._buffer = buffer;
     this.generation = gpu.generation;
+    this.dtype = dtype;
+    this.traced = traced;
+  }
+
+  /**
+   * @internal A placeholder for a value inside a traced `forward` (src/graph/trace.ts): shape and
+   * dtype only, no buffer.
+   * @param gpu - The device of the trace.
+   * @param shape - Its shape.
+   * @param dtype - Its element type.
+   * @param traced - The graph value it stands for (its `op` names it in errors).
+   */
+  static placeholder(gpu: Gpu, shape: readonly number[], dtype: DType, traced: { readonly op: string }): Tensor {
+    return new Tensor(gpu, [...shape], null, dtype, traced);
   }
 
   /**
@@ -63,11 +84,13 @@ export class Tensor {
    * @param gpu - The device to allocate on.
    * @param shape - Sizes of the dimensions; each a positive integer.
    * @param label - Names the tensor in error messages and the buffer's label.
+   * @param dtype - Element type: `'f32'` (default) or `'i32'`.
    * @throws ShapeError if a size is not a positive integer or the tensor is larger than the
    *   device's `maxStorageBufferBindingSize`; GpuError if the device is lost or destroyed.
    */
-  static empty(gpu: Gpu, shape: readonly number[], label = 'tensor'): Tensor {
+  static empty(gpu: Gpu, shape: readonly number[], label = 'tensor', dtype: DType = 'f32'): Tensor {
     const size = checkShape(shape, label);
+    if (dtype !== 'f32' && dtype !== 'i32') throw new ArgumentError(`${label}: dtype must be 'f32' or 'i32', got ${String(dtype)}`);
     const bytes = size * 4;
     if (bytes > gpu.limits.maxStorageBufferBindingSize) {
       throw new ShapeError(
@@ -75,13 +98,14 @@ export class Tensor {
       );
     }
     gpu.assertUsable();
-    return new Tensor(gpu, [...shape], gpu.pool.acquire(bytes, TENSOR_USAGE, label));
+    return new Tensor(gpu, [...shape], gpu.pool.acquire(bytes, TENSOR_USAGE, label), dtype);
   }
 
   /**
-   * A tensor holding `data` (length must equal the product of `shape`).
+   * A tensor holding `data` (length must equal the product of `shape`). An `Int32Array` makes an
+   * `'i32'` tensor (token ids, class targets); anything else an `'f32'` one.
    * @param gpu - The device to allocate on.
-   * @param data - Row-major values (converted to f32).
+   * @param data - Row-major values (converted to f32 unless an Int32Array).
    * @param shape - Sizes of the dimensions; each a positive integer.
    * @param label - Names the tensor in error messages and the buffer's label.
    * @throws ShapeError if `data.length` differs from the product of `shape`, and as
@@ -93,7 +117,7 @@ export class Tensor {
     if (data.length !== size) {
       throw new ShapeError(`${label}: data has ${data.length} elements but shape ${fmtShape(shape)} needs ${size}`);
     }
-    const t = Tensor.empty(gpu, shape, label);
+    const t = Tensor.empty(gpu, shape, label, data instanceof Int32Array ? 'i32' : 'f32');
     t.write(data);
     return t;
   }
@@ -114,6 +138,7 @@ export class Tensor {
    * @throws ShapeError if the tensor was destroyed.
    */
   get buffer(): GPUBuffer {
+    if (this.traced) throw new ArgumentError(`the output of '${this.traced.op}' ${fmtShape(this.shape)} is a traced placeholder inside forward(): it has no values while tracing (read the tensors forward() returns, after it returns)`);
     if (!this._buffer) throw new ShapeError(`tensor ${fmtShape(this.shape)} was destroyed`);
     if (this.generation !== this.gpu.generation) throw new GpuLostError(`tensor ${fmtShape(this.shape)} was on a WebGPU device that was lost; create it again after recover()`, 'recovered');
     return this._buffer;
@@ -121,7 +146,7 @@ export class Tensor {
 
   /** True after {@link Tensor.destroy}. */
   get destroyed(): boolean {
-    return this._buffer === null;
+    return this._buffer === null && !this.traced;
   }
 
   /**
@@ -134,13 +159,31 @@ export class Tensor {
     if (data.length !== this.size) {
       throw new ShapeError(`write: data has ${data.length} elements, tensor ${fmtShape(this.shape)} has ${this.size}`);
     }
-    const f32 = data instanceof Float32Array ? data : Float32Array.from(data);
-    this.gpu.device.queue.writeBuffer(this.buffer, 0, f32.buffer, f32.byteOffset, f32.byteLength);
+    if (this.dtype === 'i32') {
+      for (let i = 0; i < data.length; i++) {
+        if (!Number.isInteger(data[i]) || data[i] < -(2 ** 31) || data[i] >= 2 ** 31) throw new ArgumentError(`write: data[${i}] = ${data[i]} is not a 32-bit integer (this tensor is i32)`);
+      }
+    }
+    const typed = this.dtype === 'i32' ? (data instanceof Int32Array ? data : Int32Array.from(data)) : data instanceof Float32Array ? data : Float32Array.from(data);
+    this.gpu.device.queue.writeBuffer(this.buffer, 0, typed.buffer, typed.byteOffset, typed.byteLength);
   }
 
-  /** Reads the tensor back (waits for the GPU work that writes it). */
+  /**
+   * Reads an f32 tensor back (waits for the GPU work that writes it).
+   * @throws ArgumentError for an i32 tensor (use {@link Tensor.readInt32}) or a traced placeholder.
+   */
   async read(): Promise<Float32Array> {
+    if (this.dtype !== 'f32' && !this.traced) throw new ArgumentError(`read: this tensor ${fmtShape(this.shape)} is ${this.dtype}; use readInt32()`);
     return new Float32Array(await this.gpu.readBuffer(this.buffer, 0, this.size * 4));
+  }
+
+  /**
+   * Reads an i32 tensor back.
+   * @throws ArgumentError for an f32 tensor (use {@link Tensor.read}) or a traced placeholder.
+   */
+  async readInt32(): Promise<Int32Array> {
+    if (this.dtype !== 'i32' && !this.traced) throw new ArgumentError(`readInt32: this tensor ${fmtShape(this.shape)} is ${this.dtype}; use read()`);
+    return new Int32Array(await this.gpu.readBuffer(this.buffer, 0, this.size * 4));
   }
 
   /** Gives the buffer back to the pool. Safe to call twice. */

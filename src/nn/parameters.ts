@@ -31,6 +31,8 @@ export class ParameterStore {
   private _params: GPUBuffer | null = null;
   private _grads: GPUBuffer | null = null;
   private readonly align: number;
+  /** Set when the parameters moved into a larger store ({@link adoptInto}): its buffers are shared, not owned. */
+  private sharedWith: ParameterStore | null = null;
 
   constructor(readonly gpu: Gpu) {
     this.align = Math.max(1, gpu.device.limits.minStorageBufferOffsetAlignment / 4);
@@ -76,6 +78,7 @@ export class ParameterStore {
 
   /** The gradient buffer, created (zero-filled) on first use: inference never allocates it. */
   get grads(): GPUBuffer {
+    if (!this._grads && this.sharedWith) this._grads = this.sharedWith.grads;
     if (!this._grads) this._grads = this.zeroed('gradients');
     return this._grads;
   }
@@ -144,7 +147,40 @@ export class ParameterStore {
     return this.names.map((name) => ({ name, shape: this.slot(name).shape }));
   }
 
+  /**
+   * Moves every parameter into `target` (allocated, with each name registered there as
+   * `prefix + name`): copies the values on the GPU, releases this store's buffers and from then
+   * on reads and writes the target's buffers at the target's offsets. A model gathering its
+   * layers' parameters into one buffer (one optimizer dispatch over all of them) calls it.
+   * @param target - The store the parameters move into.
+   * @param prefix - The names' prefix there (e.g. `'lstm.'`).
+   * @param strip - A prefix of this store's names dropped first (a layer's own `prefix`).
+   */
+  adoptInto(target: ParameterStore, prefix: string, strip = ''): void {
+    if (target === this || this.sharedWith) throw new ArgumentError('ParameterStore.adoptInto: these parameters already live in another store');
+    const encoder = this.gpu.device.createCommandEncoder({ label: 'parameters.adopt' });
+    const moved = new Map<string, ParameterSlot>();
+    for (const [name, s] of this.slots) {
+      const t = target.slot(prefix + name.slice(strip.length));
+      if (t.size !== s.size) throw new ShapeError(`ParameterStore.adoptInto: '${prefix + name}' has ${t.size} elements there, ${s.size} here`);
+      if (this._params) encoder.copyBufferToBuffer(this._params, s.offset * 4, target.params, t.offset * 4, s.size * 4);
+      moved.set(name, { ...s, offset: t.offset });
+    }
+    this.gpu.submit(encoder, 0);
+    for (const b of [this._params, this._grads]) if (b) this.gpu.pool.release(b);
+    for (const [name, s] of moved) this.slots.set(name, s);
+    this._params = target.params;
+    this._grads = target.grads;
+    this.end = target.length;
+    this.sharedWith = target;
+  }
+
   destroy(): void {
+    if (this.sharedWith) {
+      this._params = null;
+      this._grads = null;
+      return;
+    }
     for (const b of [this._params, this._grads]) if (b) this.gpu.pool.release(b);
     this._params = null;
     this._grads = null;

@@ -20,6 +20,9 @@ import { Lifecycle } from './lifecycle.js';
 import { checkOptions, type OptionSchema } from '../util/options.js';
 import { pushAll } from '../util/arrays.js';
 import { PlanCache } from '../util/planCache.js';
+import { Module, type LocalParameters } from './module.js';
+import { activeGraph } from '../graph/graph.js';
+import { recurrentValue } from '../graph/ops/recurrent.js';
 
 /** Constructor options, named as PyTorch's `nn.RNN/LSTM/GRU` arguments (camelCase). */
 export interface RecurrentOptions {
@@ -129,7 +132,7 @@ function directionSuffix(i: number, numDirections: number): string {
 }
 
 /** Shared implementation of {@link RNN}, {@link LSTM} and {@link GRU}. */
-export class RecurrentLayer {
+export class RecurrentLayer extends Module {
   /** The layer's configuration, with defaults filled in (frozen). */
   readonly config: Readonly<RecurrentConfig>;
   /** Counts of the last forward (dispatches, submits): deterministic per (seqLen, batch). */
@@ -138,6 +141,7 @@ export class RecurrentLayer {
   readonly store: ParameterStore;
   /** Name prefix of this layer's parameters in {@link store}. */
   readonly prefix: string;
+  private readonly localParams: LocalParameters;
   private readonly ownsStore: boolean;
   private params: DirectionParams[] = [];
   /** forward() plans per (seqLen, batch, lengths), LRU (src/util/planCache.ts). */
@@ -161,7 +165,8 @@ export class RecurrentLayer {
    * @param opts - PyTorch's options.
    * @param nonlinearity - RNN only.
    */
-  protected constructor(readonly gpu: Gpu, cell: CellKind, opts: RecurrentOptions, nonlinearity?: 'tanh' | 'relu') {
+  protected constructor(gpu: Gpu, cell: CellKind, opts: RecurrentOptions, nonlinearity?: 'tanh' | 'relu') {
+    super(gpu);
     const name = cell.toUpperCase();
     if (opts === undefined || opts === null) throw new ArgumentError(`${name}: options { inputSize, hiddenSize, ... } are required`);
     opts = checkOptions<RecurrentOptions>(name, 'options', opts, { ...LAYER_SCHEMA, ...(cell === 'rnn' ? { nonlinearity: { type: 'enum', values: ['tanh', 'relu'] } } : {}) }) as RecurrentOptions;
@@ -188,6 +193,7 @@ export class RecurrentLayer {
     this.store = opts.store ?? new ParameterStore(gpu);
     this.prefix = opts.prefix ?? '';
     for (const { name: key, shape } of parameterShapes(this.config)) this.store.add(this.prefix + key, shape);
+    this.localParams = { store: this.store, prefix: this.prefix, names: parameterShapes(this.config) };
     if (this.ownsStore) {
       this.store.allocate();
       this.resetParameters();
@@ -240,7 +246,7 @@ export class RecurrentLayer {
    * @throws ShapeError naming the key when one is missing, has the wrong shape or a non-finite
    *   value, or is unknown (with `strict`).
    */
-  loadStateDict(dict: StateDict, opts: { strict?: boolean } = {}): void {
+  override loadStateDict(dict: StateDict, opts: { strict?: boolean } = {}): void {
     const where = `${this.config.cell.toUpperCase()}.loadStateDict`;
     this.assertAlive(where);
     const values = checkLoadStateDict(where, dict, opts, this.parameterShapes());
@@ -261,20 +267,32 @@ export class RecurrentLayer {
 
   /** Buffers of each (layer, direction): views into the store, plus the repacked W_hh it owns. */
   private createDirectionParams(): DirectionParams[] {
-    const { cell, hiddenSize: H, numLayers: L } = this.config;
+    const { cell, hiddenSize: H } = this.config;
     const G = gateCount(cell);
-    const out: DirectionParams[] = [];
-    for (let i = 0; i < L * this.numDirections; i++) {
+    return this.createViews().map((v, i) => {
       const sfx = directionSuffix(i, this.numDirections);
-      const name = (k: string) => `${this.prefix}${k}${sfx}`;
-      out.push({
-        names: { wih: name('weight_ih'), whh: name('weight_hh'), bih: this.config.bias ? name('bias_ih') : null, bhh: this.config.bias ? name('bias_hh') : null },
-        wih: this.store.view(name('weight_ih')),
-        whh: this.store.view(name('weight_hh')),
-        bih: this.config.bias ? this.store.view(name('bias_ih')) : null,
-        bhh: this.config.bias ? this.store.binding(name('bias_hh')) : { buffer: this.zeroBuffer(G * H, `zero bias_hh${sfx}`) },
+      return {
+        ...v,
+        bhh: v.bhh ?? { buffer: this.zeroBuffer(G * H, `zero bias_hh${sfx}`) },
         wp: this.gpu.pool.acquire(H * repackedCols(cell, H) * 16, TENSOR_USAGE, `weight_hh${sfx}.packed`),
         wb: this.gpu.pool.acquire(H * repackedCols(cell, H) * 16, TENSOR_USAGE, `weight_hh${sfx}.packedBackward`),
+      };
+    });
+  }
+
+  /** Views of each (layer, direction)'s parameters in the store (b_hh null when bias=False). */
+  private createViews(): Array<Omit<DirectionParams, 'wp' | 'wb' | 'bhh'> & { bhh: GPUBufferBinding | null }> {
+    const out = [];
+    for (let i = 0; i < this.config.numLayers * this.numDirections; i++) {
+      const sfx = directionSuffix(i, this.numDirections);
+      const name = (k: string) => `${this.prefix}${k}${sfx}`;
+      const bias = this.config.bias;
+      out.push({
+        names: { wih: name('weight_ih'), whh: name('weight_hh'), bih: bias ? name('bias_ih') : null, bhh: bias ? name('bias_hh') : null },
+        wih: this.store.view(name('weight_ih')),
+        whh: this.store.view(name('weight_hh')),
+        bih: bias ? this.store.view(name('bias_ih')) : null,
+        bhh: bias ? this.store.binding(name('bias_hh')) : null,
       });
     }
     return out;
@@ -318,7 +336,7 @@ export class RecurrentLayer {
   }
 
   /** The parameters under PyTorch's names and shapes (read back from the GPU). */
-  stateDict(): Promise<Record<string, NamedTensor>> {
+  override stateDict(): Promise<Record<string, NamedTensor>> {
     return this.life.call(`${this.config.cell.toUpperCase()}.stateDict`, () => readParameters(this.store, this.prefix));
   }
 
@@ -343,6 +361,7 @@ export class RecurrentLayer {
   forward(input: Tensor, state: RecurrentState = {}): RecurrentOutputs {
     const op = `${this.config.cell.toUpperCase()}.forward`;
     this.assertAlive(op);
+    if (activeGraph()) return this.tracedForward(op, input, state);
     const { T, B, outputShape, stateShape, lengths } = this.checkForward(op, input, state);
     const plan = this.plan(T, B, !!lengths);
     if (lengths) plan.writeLengths(lengths, op);
@@ -381,6 +400,51 @@ export class RecurrentLayer {
     this.assertAlive(`${this.config.cell.toUpperCase()}.createStepper`);
     if (this.config.bidirectional) throw new ArgumentError('createStepper: a bidirectional layer needs the whole sequence; use forward()');
     return new RecurrentStepper(this, positiveInt('createStepper: batch', batch));
+  }
+
+  /** Inside a trace: the whole stack as one graph node (fused forward, fused BPTT). */
+  private tracedForward(op: string, input: Tensor, state: RecurrentState): RecurrentOutputs {
+    if (state === null || typeof state !== 'object') throw new ArgumentError(`${op}: 'state' must be an object { h0, c0 }, got ${state === null ? 'null' : typeof state}`);
+    const extra = Object.keys(state).filter((k) => k !== 'h0' && k !== 'c0' && k !== 'lengths');
+    if (extra.length) throw new ArgumentError(`${op}: unknown key(s) ${extra.map((k) => `'${k}'`).join(', ')} in state; expected h0, c0`);
+    if (state.lengths !== undefined) throw new ArgumentError(`${op}: per-row 'lengths' are not supported inside a traced forward yet; pad the rows (and use ignoreIndex for their targets) or call the layer outside a Trainer`);
+    const names = this.parameterShapes().map((p) => p.name);
+    const params = names.map((n) => this.param(n));
+    const x = this.input('input', input);
+    const h0 = state.h0 !== undefined ? this.input('h0', state.h0) : null;
+    const c0 = state.c0 !== undefined ? this.input('c0', state.c0) : null;
+    const { output, hN, cN } = recurrentValue(this, this.config.cell.toUpperCase(), x, params, h0, c0);
+    return { output: output.tensor, hN: hN.tensor, cN: cN?.tensor };
+  }
+
+  /** @internal Outside a trace the layer runs its own recorded plans (see {@link forward}). */
+  protected override get runsEagerly(): boolean {
+    return true;
+  }
+
+  /** @internal */
+  override localParameters(): LocalParameters {
+    return this.localParams;
+  }
+
+  /** @internal The store moved (a Trainer gathered the parameters): views and plans are rebuilt. */
+  override parametersMoved(): void {
+    super.parametersMoved();
+    this.dropPlans();
+    const fresh = this.createViews();
+    this.params = this.params.map((p, i) => ({ ...fresh[i], wp: p.wp, wb: p.wb, bhh: fresh[i].bhh ?? p.bhh }));
+  }
+
+  /** @internal New values were written to the store: rebuild the repacked W_hh on the GPU. */
+  override parametersWritten(): void {
+    if (this.params.length === 0) return;
+    this.gpu.run(this.repackDispatches());
+  }
+
+  /** @internal */
+  protected override destroyOwn(): void {
+    super.destroyOwn();
+    this.destroy();
   }
 
   /** @internal The cached plan for (seqLen, batch), with per-row lengths or without. */
@@ -558,7 +622,7 @@ export class RecurrentLayer {
   }
 
   /** Releases every GPU buffer of the layer (parameters and plans). */
-  destroy(): void {
+  override destroy(): void {
     this.life.destroy(() => {
       this.dropPlans();
       this.releaseParams();

@@ -2,7 +2,7 @@
 // rejected with the limit named (before anything is allocated), and every kernel family runs on a
 // device requested at the WebGPU default limits. Sizes are derived from the device's own limits.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Gpu, Tensor, Dropout, SequenceModel, dropoutKeep, reduceSumDispatches, gemmDispatches } from '../../src/index.js';
+import { Gpu, Tensor, DropoutKernel as Dropout, SequenceModel, dropoutKeep, reduceSumDispatches, gemmDispatches } from '../../src/index.js';
 import { TENSOR_USAGE } from '../../src/gpu/flags.js';
 import { matmulRef, matmulErrorScale } from '../../src/reference/matmul.js';
 import { rng, uniform, assertClose, assert } from '../checks/util.js';

@@ -12,7 +12,7 @@ import {
   type Dispatch, type Gpu, ShapeError, Tensor,
   crossEntropy, crossEntropyDispatches, mse, mseDispatch, reduceSum, reduceSumDispatches,
   embedding, embeddingBackward, embeddingDispatch, embeddingBackwardDispatch,
-  Dropout, dropoutKeep, Optimizer, type OptimizerOptions,
+  DropoutKernel as Dropout, dropoutKeep, Optimizer, type OptimizerOptions,
   constantLR, stepLR, exponentialLR, cosineLR,
 } from '../../src/index.js';
 import { TENSOR_USAGE } from '../../src/gpu/flags.js';

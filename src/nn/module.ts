@@ -1,0 +1,379 @@
+// Module: PyTorch's nn.Module for seqgpu. Children and parameters are found from fields in
+// declaration order and named as PyTorch names them (`embed.weight`, `lstm.weight_ih_l0_reverse`,
+// `layers.0.linear1.bias`). `forward` is traced, not run: outside a Trainer, a call traces it once
+// per key (argument shapes, dtypes, option values, train/eval) into a plan and replays that plan
+// as one submit; inside a trace (a parent's forward, a Trainer step) it records its ops.
+import type { Gpu } from '../gpu/device.js';
+import { ArgumentError, DestroyedError, fmtShape } from '../gpu/errors.js';
+import { activeGraph, Graph, type Value } from '../graph/graph.js';
+import { GraphPlan } from '../graph/plan.js';
+import type { NamedTensor, StateDict } from '../io/stateDict.js';
+import { Tensor } from '../tensor.js';
+import { PlanCache } from '../util/planCache.js';
+import { checkLoadStateDict, ParameterStore } from './parameters.js';
+
+/** A module's own parameters: where they live and their local names (`weight`, `bias`, …). */
+export interface LocalParameters {
+  /** The store holding them (the layer's own, or the model's after a Trainer gathered them). */
+  store: ParameterStore;
+  /** Prefix of the local names inside `store`. */
+  prefix: string;
+  /** Local names and shapes, in registration order. */
+  names: ReadonlyArray<{ name: string; shape: readonly number[] }>;
+}
+
+/** One parameter as `namedParameters()` lists it. */
+export interface Parameter {
+  /** Full PyTorch-style name, e.g. `lstm.weight_ih_l0`. */
+  readonly name: string;
+  /** Its shape (PyTorch's). */
+  readonly shape: readonly number[];
+  /** The module that owns it and its local name there. */
+  readonly owner: Module;
+  /** Its name inside the owner (`weight`, `bias_ih_l0`, …). */
+  readonly localName: string;
+  /** Reads the values back. */
+  read(): Promise<Float32Array>;
+  /** Reads its gradient as left by the last training step (zeros before one). */
+  readonly grad: { read(): Promise<Float32Array> };
+}
+
+/** Forward arguments with every Tensor replaced by a graph input. */
+type Mapped = { args: unknown[]; inputs: Tensor[] };
+
+/** The key of a traced call: tensor shapes and dtypes, option values, train/eval. */
+export function callKey(args: readonly unknown[], training: boolean): string {
+  const enc = (a: unknown): unknown => {
+    if (a instanceof Tensor) return `T${a.dtype}${fmtShape(a.shape)}`;
+    if (Array.isArray(a)) return a.map(enc);
+    if (a && typeof a === 'object') return Object.fromEntries(Object.entries(a).map(([k, v]) => [k, enc(v)]));
+    if (typeof a === 'function') throw new ArgumentError(`forward: a function argument cannot be traced; pass tensors, numbers, strings, booleans or objects of them`);
+    return a;
+  };
+  return JSON.stringify([training, args.map(enc)]);
+}
+
+/** Replaces every Tensor in `args` (nested in arrays and objects) with a graph input placeholder. */
+export function mapInputs(graph: Graph, args: readonly unknown[], where: string): Mapped {
+  const inputs: Tensor[] = [];
+  const map = (a: unknown, path: string): unknown => {
+    if (a instanceof Tensor) {
+      if (a.gpu !== graph.gpu) throw new ArgumentError(`${where}: argument ${path} is a Tensor of another Gpu`);
+      if (a.destroyed) throw new ArgumentError(`${where}: argument ${path} was destroyed`);
+      inputs.push(a);
+      return graph.input(a.shape, a.dtype, `input ${path}`).tensor;
+    }
+    if (Array.isArray(a)) return a.map((v, i) => map(v, `${path}[${i}]`));
+    if (a && typeof a === 'object' && Object.getPrototypeOf(a) === Object.prototype) return Object.fromEntries(Object.entries(a).map(([k, v]) => [k, map(v, `${path}.${k}`)]));
+    return a;
+  };
+  return { args: args.map((a, i) => map(a, `${i}`)), inputs };
+}
+
+/** Every placeholder tensor in a forward's result (a Tensor, or arrays/objects of them). */
+export function collectOutputs(graph: Graph, out: unknown, where: string): Value[] {
+  const values: Value[] = [];
+  const walk = (o: unknown) => {
+    if (o instanceof Tensor) values.push(graph.of(where, 'result', o));
+    else if (Array.isArray(o)) o.forEach(walk);
+    else if (o && typeof o === 'object') Object.values(o).forEach(walk);
+  };
+  walk(out);
+  return values;
+}
+
+/** A traced forward outside a Trainer: its plan, inputs and outputs. */
+class InferencePlan {
+  constructor(
+    readonly plan: GraphPlan,
+    readonly outputs: Value[],
+    readonly shape: unknown,
+  ) {}
+  destroy(): void {
+    this.plan.destroy();
+  }
+}
+
+/**
+ * Base class of every layer and model. Subclasses assign child modules to fields in the
+ * constructor and write `forward(...)` with ops and child calls; PyTorch names follow.
+ * @example
+ * ```ts
+ * class Tagger extends Module {
+ *   embed: Embedding; lstm: LSTM; head: Linear;
+ *   constructor(gpu: Gpu) {
+ *     super(gpu);
+ *     this.embed = new Embedding(gpu, { numEmbeddings: 20, embeddingDim: 8 });
+ *     this.lstm = new LSTM(gpu, { inputSize: 8, hiddenSize: 12, batchFirst: true, bidirectional: true });
+ *     this.head = new Linear(gpu, { inFeatures: 24, outFeatures: 5 });
+ *   }
+ *   forward(tokens: Tensor): Tensor {
+ *     return this.head.forward(this.lstm.forward(this.embed.forward(tokens)).output);
+ *   }
+ * }
+ * ```
+ */
+export abstract class Module {
+  /** True in training mode (dropout on); `train()` / `eval()` set it on the whole tree. */
+  training = true;
+  private readonly inference = new PlanCache<InferencePlan>();
+  private moduleDestroyed = false;
+  /** @internal The one store a Trainer gathered the tree's parameters into (owned by this root). */
+  gathered: ParameterStore | null = null;
+
+  /**
+   * Sets up forward tracing; subclasses then assign their layers to fields.
+   * @param gpu - The device every parameter and plan of the module lives on.
+   */
+  constructor(readonly gpu: Gpu) {
+    if (!gpu || typeof (gpu as Gpu).assertUsable !== 'function') throw new ArgumentError(`${new.target.name}: the first argument must be a Gpu (from requestGpu()), got ${gpu === null ? 'null' : typeof gpu}`);
+    const impl = (this as unknown as { forward: (...a: unknown[]) => unknown }).forward;
+    Object.defineProperty(this, 'forward', {
+      enumerable: false,
+      configurable: true,
+      writable: true,
+      value: (...args: unknown[]) => (activeGraph() || this.runsEagerly ? impl.apply(this, args) : this.forwardOutsideTrace(impl, args)),
+    });
+  }
+
+  /**
+   * The module's computation, traced into a plan (see the class docs). Override it.
+   * @param args - Tensors and option objects.
+   */
+  abstract forward(...args: never[]): unknown;
+
+  /** @internal True for layers whose forward runs its own plan outside a trace (RNN/LSTM/GRU). */
+  protected get runsEagerly(): boolean {
+    return false;
+  }
+
+  /** @internal The module's own parameters (leaf layers); null for containers. */
+  localParameters(): LocalParameters | null {
+    return null;
+  }
+
+  /** @internal Called after the parameters moved into a shared store (cached views are stale). */
+  parametersMoved(): void {
+    this.inference.clear();
+  }
+
+  /** Child modules by field name, in declaration order (arrays of modules as `name.0`, `name.1`, …). */
+  namedChildren(): Array<[string, Module]> {
+    const out: Array<[string, Module]> = [];
+    for (const [k, v] of Object.entries(this)) {
+      if (v instanceof Module) out.push([k, v]);
+      else if (Array.isArray(v) && v.length > 0 && v.every((m) => m instanceof Module)) v.forEach((m, i) => out.push([`${k}.${i}`, m as Module]));
+    }
+    return out;
+  }
+
+  /** Child modules in declaration order. */
+  children(): Module[] {
+    return this.namedChildren().map(([, m]) => m);
+  }
+
+  /**
+   * Every module of the tree with its dotted name ('' for this one), depth first.
+   * @param prefix - Name of this module (default '').
+   */
+  namedModules(prefix = ''): Array<[string, Module]> {
+    const out: Array<[string, Module]> = [[prefix, this]];
+    for (const [k, m] of this.namedChildren()) out.push(...m.namedModules(prefix ? `${prefix}.${k}` : k));
+    return out;
+  }
+
+  /** Every parameter with its full PyTorch name, in declaration order. */
+  namedParameters(): Parameter[] {
+    const out: Parameter[] = [];
+    const seen = new Set<string>();
+    for (const [prefix, m] of this.namedModules()) {
+      const local = m.localParameters();
+      if (!local) continue;
+      for (const { name, shape } of local.names) {
+        const key = `${m.id}:${name}`;
+        if (seen.has(key)) continue; // a module registered twice is listed once (PyTorch too)
+        seen.add(key);
+        const full = prefix ? `${prefix}.${name}` : name;
+        out.push({
+          name: full,
+          shape,
+          owner: m,
+          localName: name,
+          read: () => local.store.read(local.prefix + name),
+          grad: { read: () => local.store.readGrad(local.prefix + name) },
+        });
+      }
+    }
+    return out;
+  }
+
+  /** Every parameter, in declaration order. */
+  parameters(): Parameter[] {
+    return this.namedParameters();
+  }
+
+  /** The parameters by full name as `{shape, data}` (read back from the GPU). */
+  async stateDict(): Promise<Record<string, NamedTensor>> {
+    this.assertModuleAlive('stateDict');
+    const out: Record<string, NamedTensor> = {};
+    for (const p of this.namedParameters()) out[p.name] = { shape: [...p.shape], data: await p.read() };
+    return out;
+  }
+
+  /**
+   * Loads parameters by full name; every key is checked (present, shape, finite) before
+   * anything is written, so a bad dict changes nothing.
+   * @param dict - `{name: {shape, data}}`, tensors or nested arrays (PyTorch's state_dict as JSON or safetensors).
+   * @param opts - `strict` (default true): unknown keys are an error.
+   */
+  loadStateDict(dict: StateDict, opts: { strict?: boolean } = {}): void {
+    const where = `${this.constructor.name}.loadStateDict`;
+    this.assertModuleAlive('loadStateDict');
+    const params = this.namedParameters();
+    const values = checkLoadStateDict(where, dict, opts, params.map((p) => ({ name: p.name, shape: p.shape })));
+    const owners = new Set<Module>();
+    for (const p of params) {
+      const local = p.owner.localParameters()!;
+      local.store.write(local.prefix + p.localName, values.get(p.name)!);
+      owners.add(p.owner);
+    }
+    for (const m of owners) m.parametersWritten();
+  }
+
+  /**
+   * @internal The graph value of one of this module's own parameters in the active trace.
+   * @param name - Its local name (`weight`, `bias`, …).
+   */
+  protected param(name: string): Value {
+    const g = activeGraph();
+    if (!g) throw new ArgumentError(`${this.constructor.name}: parameters are read inside a traced forward only`);
+    const local = this.localParameters();
+    if (!local) throw new ArgumentError(`${this.constructor.name} has no parameters`);
+    const shape = local.names.find((n) => n.name === name)?.shape;
+    if (!shape) throw new ArgumentError(`${this.constructor.name} has no parameter '${name}'`);
+    return g.parameter(`${this.constructor.name}#${this.id}.${name}`, shape, () => local.store.view(local.prefix + name), () => local.store.gradView(local.prefix + name));
+  }
+
+  /**
+   * @internal The graph value of a tensor argument of a traced forward.
+   * @param arg - The argument's name, for errors.
+   * @param t - The tensor.
+   */
+  protected input(arg: string, t: unknown): Value {
+    const g = activeGraph();
+    if (!g) throw new ArgumentError(`${this.constructor.name}.forward: called outside a trace`);
+    return g.of(`${this.constructor.name}.forward`, arg, t);
+  }
+
+  /** @internal Called after new parameter values were written (e.g. recurrent layers repack W_hh). */
+  parametersWritten(): void {}
+
+  /**
+   * Training mode (dropout on) for the whole tree.
+   * @param mode - True (default) for training, false for evaluation.
+   */
+  train(mode = true): this {
+    for (const [, m] of this.namedModules()) m.training = mode;
+    return this;
+  }
+
+  /** Evaluation mode for the whole tree (dropout off). */
+  eval(): this {
+    return this.train(false);
+  }
+
+  /** Releases every buffer and plan of the tree; later calls throw DestroyedError. */
+  destroy(): void {
+    for (const [, m] of this.namedModules().reverse()) m.destroyOwn();
+  }
+
+  /** @internal Releases this module's own buffers (not its children's). */
+  protected destroyOwn(): void {
+    if (this.moduleDestroyed) return;
+    this.moduleDestroyed = true;
+    this.inference.clear();
+    this.localParameters()?.store.destroy();
+    this.gathered?.destroy();
+    this.gathered = null;
+  }
+
+  /** @internal Throws DestroyedError after destroy(). */
+  assertModuleAlive(what: string): void {
+    if (this.moduleDestroyed) throw new DestroyedError(`${this.constructor.name}.${what}: this module was destroyed`);
+  }
+
+  private static ids = 0;
+  /** @internal A unique id (parameter identity in traces). */
+  readonly id = Module.ids++;
+
+  /** Traces `impl` once per key and replays it: one submit, new tensors out. */
+  private forwardOutsideTrace(impl: (...a: unknown[]) => unknown, args: unknown[]): unknown {
+    const where = `${this.constructor.name}.forward`;
+    this.assertModuleAlive('forward');
+    this.gpu.assertUsable();
+    const key = callKey(args, this.training);
+    let inputs: Tensor[] = [];
+    const entry = this.inference.get(key, () => {
+      const graph = new Graph(this.gpu, false, where);
+      let result: unknown;
+      const mapped = graph.trace(() => {
+        const m = mapInputs(graph, args, where);
+        result = impl.apply(this, m.args);
+        return m;
+      });
+      inputs = mapped.inputs;
+      const outputs = collectOutputs(graph, result, where);
+      if (outputs.length === 0) throw new ArgumentError(`${where}: forward returned no tensor`);
+      for (const o of outputs) o.pinned = true;
+      return new InferencePlan(new GraphPlan(this.gpu, graph), outputs, result);
+    });
+    if (inputs.length === 0) inputs = mapInputs(new Graph(this.gpu, false, where), args, where).inputs;
+    const plan = entry.plan;
+    plan.beforeReplay({ step: 0, training: false });
+    const encoder = this.gpu.device.createCommandEncoder({ label: where });
+    plan.graph.inputs.forEach((v, i) => {
+      const r = plan.view(v);
+      encoder.copyBufferToBuffer(inputs[i].buffer, 0, r.buffer, r.offset * 4, v.size * 4);
+    });
+    const n = plan.encode(encoder);
+    const made = new Map<Value, Tensor>();
+    for (const o of entry.outputs) {
+      if (made.has(o)) continue;
+      const t = Tensor.empty(this.gpu, o.shape, o.op, o.dtype);
+      const r = plan.view(o);
+      encoder.copyBufferToBuffer(r.buffer, r.offset * 4, t.buffer, 0, o.size * 4);
+      made.set(o, t);
+    }
+    this.gpu.submit(encoder, n);
+    const byTensor = new Map(entry.outputs.map((o) => [o.tensor, made.get(o)!]));
+    const rebuild = (o: unknown): unknown => {
+      if (o instanceof Tensor) return byTensor.get(o);
+      if (Array.isArray(o)) return o.map(rebuild);
+      if (o && typeof o === 'object') return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, rebuild(v)]));
+      return o;
+    };
+    return rebuild(entry.shape);
+  }
+}
+
+/** Moves every parameter of the tree into one store (one optimizer dispatch over all of them). */
+export function gatherParameters(root: Module): ParameterStore {
+  if (root.gathered) return root.gathered;
+  const params = root.namedParameters();
+  if (params.length === 0) throw new ArgumentError(`${root.constructor.name}: the model has no parameters to train`);
+  const store = new ParameterStore(root.gpu);
+  const owners = new Map<Module, string>();
+  for (const p of params) {
+    if (!owners.has(p.owner)) owners.set(p.owner, p.name.slice(0, p.name.length - p.localName.length));
+    store.add(p.name, [...p.shape]);
+  }
+  store.allocate();
+  for (const [m, prefix] of owners) {
+    const local = m.localParameters()!;
+    // The module's names live under local.prefix in its store; adoptInto maps each to prefix + name.
+    local.store.adoptInto(store, prefix, local.prefix);
+    m.parametersMoved();
+  }
+  root.gathered = store;
+  return store;
+}

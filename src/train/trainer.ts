@@ -1,0 +1,264 @@
+// Trainer: any Module trained in ONE submit per step. The first step for a key (input and target
+// shapes, dtypes, option values, train/eval) traces model.forward, appends the fused loss and the
+// backward (src/graph/autodiff.ts), plans buffers and builds every dispatch; later steps with the
+// same key copy the batch in, update the per-step uniforms (step, lr, dropout counters) and
+// replay: [copies] → one compute pass {forward, loss, backward, grad norm, guard, optimizer,
+// W_hh repacks} → submit.
+import { ArgumentError } from '../gpu/errors.js';
+import { Graph, type Value } from '../graph/graph.js';
+import { appendBackward } from '../graph/autodiff.js';
+import { lossValue } from '../graph/ops/loss.js';
+import { GraphPlan } from '../graph/plan.js';
+import { callKey, collectOutputs, gatherParameters, mapInputs, type Module } from '../nn/module.js';
+import type { ParameterStore } from '../nn/parameters.js';
+import { NanGuard } from '../optim/nanGuard.js';
+import { Optimizer, checkLr, type OptimizerOptions } from '../optim/optimizer.js';
+import type { LRSchedule } from '../optim/schedules.js';
+import { Tensor } from '../tensor.js';
+import { CallQueue } from '../util/callQueue.js';
+import { checkOptions } from '../util/options.js';
+import { PlanCache } from '../util/planCache.js';
+
+/** Options of a {@link Trainer}. */
+export interface TrainerOptions {
+  /** `'crossEntropy'` (logits [..., C], i32 targets [...]) or `'mse'` (targets like the output). */
+  loss: 'crossEntropy' | 'mse';
+  /** Today's optimizer options (`{kind: 'adam', lr, weightDecay, …}`). */
+  optimizer: OptimizerOptions;
+  /** Learning-rate schedule: lr of step t from the base lr. */
+  schedule?: LRSchedule;
+  /** clip_grad_norm_ over every parameter (PyTorch's max_norm). */
+  clipGradNorm?: number;
+  /** Check loss, gradient norm and update for NaN/Inf and skip a bad update. Default true. */
+  nanGuard?: boolean;
+  /** crossEntropy: target value of positions that do not count. Default −100. */
+  ignoreIndex?: number;
+}
+
+/** One training batch: forward's arguments and the targets. */
+export interface TrainerBatch {
+  /** A tensor, or the array of forward's arguments (tensors and option objects). */
+  inputs: Tensor | unknown[];
+  /** i32 class ids (crossEntropy) or f32 values shaped like the output (mse). */
+  targets: Tensor;
+}
+
+/** Counts of the last step or evaluation: deterministic per key. */
+export interface TrainerRunStats {
+  /** Dispatches of the submit. */
+  dispatches: number;
+  /** Submits (1 per step). */
+  submits: number;
+  /** Nodes of the traced graph (forward, loss, backward). */
+  nodes: number;
+  /** Pool buffers for intermediates after reuse by lifetime, and how many values they hold. */
+  buffers: number;
+  /** Intermediate values planned into those buffers. */
+  planned: number;
+}
+
+const SCHEMA = {
+  loss: { type: 'enum', values: ['crossEntropy', 'mse'], required: true },
+  optimizer: { type: 'object', required: true },
+  schedule: { type: 'function' },
+  clipGradNorm: { type: 'number', min: 0 },
+  nanGuard: { type: 'boolean' },
+  ignoreIndex: { type: 'int' },
+} as const;
+
+/** A recorded step (or evaluation) for one key. */
+class StepPlan {
+  constructor(
+    readonly plan: GraphPlan,
+    readonly loss: Value,
+    readonly targets: Value,
+  ) {}
+  destroy(): void {
+    this.plan.destroy();
+  }
+}
+
+/**
+ * Trains a {@link Module}: fused loss, backward, clipping, optimizer and NaN guard recorded into
+ * one command buffer per step.
+ * @example
+ * ```ts
+ * const trainer = new Trainer(model, { loss: 'crossEntropy', optimizer: { kind: 'adam', lr: 1e-3 } });
+ * for (let i = 0; i < 100; i++) await trainer.step({ inputs: tokens, targets });
+ * console.log(await trainer.step({ inputs: tokens, targets }, { readLoss: true }));
+ * ```
+ */
+export class Trainer {
+  /** The options with defaults filled in. */
+  readonly options: Readonly<TrainerOptions & { nanGuard: boolean; ignoreIndex: number }>;
+  /** Counts of the last step / evaluate. */
+  lastRun: TrainerRunStats | null = null;
+  /** Every parameter of the model, in one buffer (and the gradients in a second). */
+  readonly store: ParameterStore;
+  private readonly optimizer: Optimizer;
+  private readonly guard: NanGuard | null;
+  private readonly steps = new PlanCache<StepPlan>();
+  private readonly evals = new PlanCache<StepPlan>();
+  private readonly queue = new CallQueue();
+  private stepCount = 0;
+  private destroyed = false;
+
+  /**
+   * Gathers the model's parameters into one buffer (its layers keep working on them) and builds
+   * the optimizer.
+   * @param model - Any Module with parameters.
+   * @param options - Loss, optimizer and the rest (see {@link TrainerOptions}).
+   * @throws ArgumentError naming the option that is unknown, missing or of the wrong type.
+   */
+  constructor(readonly model: Module, options: TrainerOptions) {
+    const o = checkOptions<TrainerOptions>('Trainer', 'options', options, SCHEMA as never);
+    if (!model || typeof (model as Module).namedParameters !== 'function') throw new ArgumentError(`Trainer: 'model' must be a Module, got ${model === null ? 'null' : typeof model}`);
+    Optimizer.checkOptions({ ...o.optimizer!, ...(o.clipGradNorm !== undefined ? { clipNorm: o.clipGradNorm } : {}) }, 1, 'Trainer');
+    this.options = Object.freeze({ ...o, nanGuard: o.nanGuard ?? true, ignoreIndex: o.ignoreIndex ?? -100 }) as Trainer['options'];
+    const gpu = model.gpu;
+    this.store = gatherParameters(model);
+    const opt = { ...o.optimizer!, ...(o.clipGradNorm !== undefined ? { clipNorm: o.clipGradNorm } : {}) };
+    this.optimizer = new Optimizer(gpu, opt, this.store.params, this.store.grads, this.store.length, { guard: this.options.nanGuard, where: 'Trainer.step' });
+    this.guard = this.options.nanGuard ? new NanGuard(gpu, this.optimizer, 'Trainer.step', (skipped) => { this.stepCount -= skipped; }) : null;
+  }
+
+  /** Steps taken. */
+  get stepsTaken(): number {
+    return this.stepCount;
+  }
+
+  /** The learning rate of the last step. */
+  get lr(): number {
+    return this.optimizer.lr;
+  }
+
+  /**
+   * One training step in one submit. Calls run in call order.
+   * @param batch - `inputs` (forward's argument(s)) and `targets`.
+   * @param opts - `readLoss`: resolve to the mean loss (waits for the GPU).
+   * @returns The loss with `readLoss`, else undefined.
+   * @throws ArgumentError / ShapeError naming the argument; NonFiniteError from the guard.
+   */
+  step(batch: TrainerBatch, opts: { readLoss?: boolean } = {}): Promise<number | undefined> {
+    const where = 'Trainer.step';
+    return this.queue.run(async () => {
+      const { readLoss = false } = checkOptions<{ readLoss: boolean }>(where, 'opts', opts, { readLoss: { type: 'boolean' } });
+      const { args, targets } = this.checkBatch(where, batch);
+      const lr: unknown = this.options.schedule ? this.options.schedule(this.optimizer.options.lr, this.stepCount) : this.optimizer.options.lr;
+      checkLr(where, lr, ` (the schedule's value for step ${this.stepCount})`);
+      const step = this.planFor(this.steps, true, args, targets, where);
+      this.guard?.check();
+      const gpu = this.model.gpu;
+      this.optimizer.beforeStep(lr, where);
+      step.plan.beforeReplay({ step: this.stepCount, training: true });
+      this.stepCount++;
+      const encoder = gpu.device.createCommandEncoder({ label: where });
+      this.copyIn(encoder, step, args, targets);
+      encoder.clearBuffer(this.store.grads);
+      const update = this.guard ? this.guard.arrange(this.lossBuffer(step)) : this.optimizer.dispatches();
+      const n = step.plan.encode(encoder, [...update, ...step.plan.afterUpdate]);
+      this.guard?.beforeSubmit();
+      gpu.submit(encoder, n);
+      this.guard?.afterSubmit();
+      this.lastRun = { dispatches: n, submits: 1, ...this.planStats(step) };
+      if (!readLoss) return undefined;
+      if (this.guard) return (await this.guard.readNow()).loss;
+      return this.readLoss(step);
+    });
+  }
+
+  /**
+   * The mean loss of a batch without training (dropout off, no gradients): one submit, one readback.
+   * @param batch - As {@link Trainer.step}.
+   */
+  evaluate(batch: TrainerBatch): Promise<number> {
+    const where = 'Trainer.evaluate';
+    return this.queue.run(async () => {
+      const { args, targets } = this.checkBatch(where, batch);
+      const step = this.planFor(this.evals, false, args, targets, where);
+      const gpu = this.model.gpu;
+      step.plan.beforeReplay({ step: this.stepCount, training: false });
+      const encoder = gpu.device.createCommandEncoder({ label: where });
+      this.copyIn(encoder, step, args, targets);
+      const n = step.plan.encode(encoder);
+      gpu.submit(encoder, n);
+      this.lastRun = { dispatches: n, submits: 1, ...this.planStats(step) };
+      return this.readLoss(step);
+    });
+  }
+
+  /** Releases the optimizer, the guard and every recorded plan (not the model). */
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.steps.clear();
+    this.evals.clear();
+    this.guard?.destroy();
+    this.optimizer.destroy();
+  }
+
+  private planStats(step: StepPlan) {
+    const s = step.plan.stats;
+    return { nodes: s.nodes, buffers: s.buffers, planned: s.planned };
+  }
+
+  private lossBuffer(step: StepPlan): GPUBuffer {
+    return step.plan.view(step.loss).buffer;
+  }
+
+  private async readLoss(step: StepPlan): Promise<number> {
+    const r = step.plan.view(step.loss);
+    return new Float32Array(await this.model.gpu.readBuffer(r.buffer, r.offset * 4, 4))[0];
+  }
+
+  private checkBatch(where: string, batch: TrainerBatch): { args: unknown[]; targets: Tensor } {
+    if (this.destroyed) throw new ArgumentError(`${where}: this Trainer was destroyed`);
+    if (!batch || typeof batch !== 'object') throw new ArgumentError(`${where}: batch must be { inputs, targets }, got ${batch === null ? 'null' : typeof batch}`);
+    const extra = Object.keys(batch).filter((k) => k !== 'inputs' && k !== 'targets');
+    if (extra.length) throw new ArgumentError(`${where}: unknown key(s) ${extra.map((k) => `'${k}'`).join(', ')} in batch; expected inputs, targets`);
+    const args = batch.inputs instanceof Tensor ? [batch.inputs] : Array.isArray(batch.inputs) ? batch.inputs : null;
+    if (!args) throw new ArgumentError(`${where}: batch.inputs must be a Tensor or an array of forward's arguments, got ${typeof batch.inputs}`);
+    if (!(batch.targets instanceof Tensor)) throw new ArgumentError(`${where}: batch.targets must be a Tensor, got ${batch.targets === null ? 'null' : typeof batch.targets}`);
+    if (batch.targets.gpu !== this.model.gpu) throw new ArgumentError(`${where}: batch.targets is a Tensor of another Gpu`);
+    if (batch.targets.destroyed) throw new ArgumentError(`${where}: batch.targets was destroyed`);
+    return { args, targets: batch.targets };
+  }
+
+  /** The recorded step for this key: traced, differentiated and planned on first use. */
+  private planFor(cache: PlanCache<StepPlan>, training: boolean, args: unknown[], targets: Tensor, where: string): StepPlan {
+    const key = callKey([...args, targets], training);
+    return cache.get(key, () => {
+      const model = this.model;
+      const graph = new Graph(model.gpu, training, where);
+      const wasTraining = model.training;
+      if (!training) model.eval();
+      let loss: Value;
+      let target: Value;
+      try {
+        loss = graph.trace(() => {
+          const mapped = mapInputs(graph, args, where);
+          target = graph.input(targets.shape, targets.dtype, 'targets');
+          const out = collectOutputs(graph, model.forward(...(mapped.args as never[])), where);
+          if (out.length !== 1) throw new ArgumentError(`${where}: forward must return one tensor (the prediction) for the loss, got ${out.length}`);
+          return lossValue(this.options.loss, out[0], target, this.options.ignoreIndex);
+        });
+        if (training) appendBackward(graph, loss);
+      } finally {
+        if (!training) model.train(wasTraining);
+      }
+      return new StepPlan(new GraphPlan(model.gpu, graph), loss, target!);
+    });
+  }
+
+  /** Copies forward's tensor arguments and the targets into the plan's input buffers. */
+  private copyIn(encoder: GPUCommandEncoder, step: StepPlan, args: unknown[], targets: Tensor): void {
+    const tensors = mapInputs(new Graph(this.model.gpu, false, 'Trainer'), args, 'Trainer').inputs;
+    const inputs = step.plan.graph.inputs;
+    // The graph's inputs: forward's tensors in argument order, then the targets.
+    [...tensors.slice(0, inputs.length - 1), targets].forEach((t, i) => {
+      const v = inputs[i];
+      const r = step.plan.view(v);
+      encoder.copyBufferToBuffer(t.buffer, 0, r.buffer, r.offset * 4, v.size * 4);
+    });
+  }
+}
