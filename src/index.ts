@@ -47,5 +47,7 @@ export { Embedding, type EmbeddingOptions } from './nn/layers/embedding.js';
 export { Sequential, type TensorModule } from './nn/layers/sequential.js';
 export { ReLU, Sigmoid, Tanh, GELU } from './nn/layers/activations.js';
 export { Dropout } from './nn/layers/dropout.js';
+export { LayerNorm, type LayerNormOptions } from './nn/layers/layerNorm.js';
+export { Conv1d, type Conv1dOptions } from './nn/layers/conv1d.js';
 export { Trainer, type TrainerOptions, type TrainerBatch, type TrainerRunStats } from './train/trainer.js';
 export { F } from './graph/functional.js';
