@@ -110,6 +110,16 @@ describe('examples/ in Node', () => {
     expect(out.trimEnd().split('\n').at(-1)).toBe('training continued bit for bit');
   }, 180_000);
 
+  it('sentiment.mjs: a user-written Module trained with a Trainer learns the toy reviews', async () => {
+    const out = await example('sentiment.mjs');
+    const acc = (when: string) => Number(new RegExp(`^accuracy ${when} training: (\\S+)$`, 'm').exec(out)?.[1]);
+    expect(acc('before')).toBeLessThan(0.75);
+    expect(acc('after')).toBeGreaterThanOrEqual(0.9);
+    const losses = [...out.matchAll(/^step +\d+ {2}loss (\d+\.\d+)$/gm)].map((m) => Number(m[1]));
+    expect(losses.length).toBe(3);
+    expect(losses[2]).toBeLessThan(losses[0]);
+  }, 180_000);
+
   it('seq2seq-reverse.mjs: trains, decodes 100 strings greedily, beam search, attention', async () => {
     const out = await example('seq2seq-reverse.mjs', ['--steps=20', '--hidden=32', '--batch=16']);
     const losses = [...out.matchAll(/^step +\d+ {2}loss (\d+\.\d+)$/gm)].map((m) => Number(m[1]));
