@@ -172,18 +172,25 @@ export class Tensor {
    * Reads an f32 tensor back (waits for the GPU work that writes it).
    * @throws ArgumentError for an i32 tensor (use {@link Tensor.readInt32}) or a traced placeholder.
    */
-  async read(): Promise<Float32Array> {
-    if (this.dtype !== 'f32' && !this.traced) throw new ArgumentError(`read: this tensor ${fmtShape(this.shape)} is ${this.dtype}; use readInt32()`);
-    return new Float32Array(await this.gpu.readBuffer(this.buffer, 0, this.size * 4));
+  read(): Promise<Float32Array> {
+    // A placeholder inside a traced forward throws right there (not a rejected promise).
+    if (this.traced) void this.buffer;
+    return (async () => {
+      if (this.dtype !== 'f32') throw new ArgumentError(`read: this tensor ${fmtShape(this.shape)} is ${this.dtype}; use readInt32()`);
+      return new Float32Array(await this.gpu.readBuffer(this.buffer, 0, this.size * 4));
+    })();
   }
 
   /**
    * Reads an i32 tensor back.
    * @throws ArgumentError for an f32 tensor (use {@link Tensor.read}) or a traced placeholder.
    */
-  async readInt32(): Promise<Int32Array> {
-    if (this.dtype !== 'i32' && !this.traced) throw new ArgumentError(`readInt32: this tensor ${fmtShape(this.shape)} is ${this.dtype}; use read()`);
-    return new Int32Array(await this.gpu.readBuffer(this.buffer, 0, this.size * 4));
+  readInt32(): Promise<Int32Array> {
+    if (this.traced) void this.buffer;
+    return (async () => {
+      if (this.dtype !== 'i32') throw new ArgumentError(`readInt32: this tensor ${fmtShape(this.shape)} is ${this.dtype}; use read()`);
+      return new Int32Array(await this.gpu.readBuffer(this.buffer, 0, this.size * 4));
+    })();
   }
 
   /** Gives the buffer back to the pool. Safe to call twice. */

@@ -14,11 +14,12 @@ function sum(list: readonly Value[]): Value | null {
 }
 
 /**
- * Appends the backward of `graph` from `loss` (a value whose producer computes its own gradient
- * seed, as the fused losses do), then routes every parameter's gradient into its slot.
+ * Appends the backward of `graph` from `loss`, then routes every parameter's gradient into its
+ * slot. `seed` is dL/dloss (a value of ones) for a loss built from ops; null for a fused loss
+ * node, which computes its own gradient.
  * @returns How many nodes the backward added.
  */
-export function appendBackward(graph: Graph, loss: Value): number {
+export function appendBackward(graph: Graph, loss: Value, seed: Value | null = null): number {
   const forwardCount = graph.nodes.length;
   const grads = new Map<Value, Value[]>();
   const contribute = (v: Value, g: Value) => {
@@ -35,7 +36,7 @@ export function appendBackward(graph: Graph, loss: Value): number {
     for (let i = forwardCount - 1; i >= 0; i--) {
       const node = graph.nodes[i];
       if (!node.backward || !node.outputs.some((o) => o.requiresGrad)) continue;
-      const gOut = node.outputs.map((o) => (o === loss ? null : gradOf(o)));
+      const gOut = node.outputs.map((o) => (o === loss ? seed : gradOf(o)));
       if (!node.outputs.includes(loss) && gOut.every((g) => g === null)) continue;
       const needs = node.inputs.map((v) => v.requiresGrad);
       const gIn = node.backward(gOut, needs);

@@ -4,7 +4,10 @@
 // same key copy the batch in, update the per-step uniforms (step, lr, dropout counters) and
 // replay: [copies] → one compute pass {forward, loss, backward, grad norm, guard, optimizer,
 // W_hh repacks} → submit.
-import { ArgumentError } from '../gpu/errors.js';
+import { ArgumentError, DestroyedError } from '../gpu/errors.js';
+import { checkCounters, loadCheckpoint, saveCheckpoint, type CheckpointHost } from '../io/checkpoint.js';
+import type { StateDict } from '../io/stateDict.js';
+import { checkRecoverSource, copyBytes, dryRun, readParameters, type ModelSnapshot, type RecoverSource } from '../nn/recovery.js';
 import { Graph, type Value } from '../graph/graph.js';
 import { appendBackward } from '../graph/autodiff.js';
 import { lossValue } from '../graph/ops/loss.js';
@@ -14,6 +17,7 @@ import type { ParameterStore } from '../nn/parameters.js';
 import { NanGuard } from '../optim/nanGuard.js';
 import { Optimizer, checkLr, type OptimizerOptions } from '../optim/optimizer.js';
 import type { LRSchedule } from '../optim/schedules.js';
+import { TENSOR_USAGE } from '../gpu/flags.js';
 import { Tensor } from '../tensor.js';
 import { CallQueue } from '../util/callQueue.js';
 import { checkOptions } from '../util/options.js';
@@ -21,8 +25,12 @@ import { PlanCache } from '../util/planCache.js';
 
 /** Options of a {@link Trainer}. */
 export interface TrainerOptions {
-  /** `'crossEntropy'` (logits [..., C], i32 targets [...]) or `'mse'` (targets like the output). */
-  loss: 'crossEntropy' | 'mse';
+  /**
+   * `'crossEntropy'` (logits [..., C], i32 targets [...]), `'mse'` (targets like the output), or a
+   * function `(prediction, targets) => loss` built from `F` ops inside the trace, returning a
+   * one-element tensor (its backward starts from 1).
+   */
+  loss: 'crossEntropy' | 'mse' | ((prediction: Tensor, targets: Tensor) => Tensor);
   /** Today's optimizer options (`{kind: 'adam', lr, weightDecay, …}`). */
   optimizer: OptimizerOptions;
   /** Learning-rate schedule: lr of step t from the base lr. */
@@ -58,7 +66,7 @@ export interface TrainerRunStats {
 }
 
 const SCHEMA = {
-  loss: { type: 'enum', values: ['crossEntropy', 'mse'], required: true },
+  loss: { type: 'any', required: true },
   optimizer: { type: 'object', required: true },
   schedule: { type: 'function' },
   clipGradNorm: { type: 'number', min: 0 },
@@ -95,13 +103,14 @@ export class Trainer {
   lastRun: TrainerRunStats | null = null;
   /** Every parameter of the model, in one buffer (and the gradients in a second). */
   readonly store: ParameterStore;
-  private readonly optimizer: Optimizer;
-  private readonly guard: NanGuard | null;
+  private optimizer: Optimizer;
+  private guard: NanGuard | null;
   private readonly steps = new PlanCache<StepPlan>();
   private readonly evals = new PlanCache<StepPlan>();
   private readonly queue = new CallQueue();
   private stepCount = 0;
   private destroyed = false;
+  private ones: GPUBuffer | null = null;
 
   /**
    * Gathers the model's parameters into one buffer (its layers keep working on them) and builds
@@ -112,6 +121,9 @@ export class Trainer {
    */
   constructor(readonly model: Module, options: TrainerOptions) {
     const o = checkOptions<TrainerOptions>('Trainer', 'options', options, SCHEMA as never);
+    if (o.loss !== 'crossEntropy' && o.loss !== 'mse' && typeof o.loss !== 'function') {
+      throw new ArgumentError(`Trainer: options.loss must be 'crossEntropy', 'mse' or a function (prediction, targets) => loss, got ${typeof o.loss === 'string' ? `'${o.loss}'` : typeof o.loss}`);
+    }
     if (!model || typeof (model as Module).namedParameters !== 'function') throw new ArgumentError(`Trainer: 'model' must be a Module, got ${model === null ? 'null' : typeof model}`);
     Optimizer.checkOptions({ ...o.optimizer!, ...(o.clipGradNorm !== undefined ? { clipNorm: o.clipGradNorm } : {}) }, 1, 'Trainer');
     this.options = Object.freeze({ ...o, nanGuard: o.nanGuard ?? true, ignoreIndex: o.ignoreIndex ?? -100 }) as Trainer['options'];
@@ -187,6 +199,108 @@ export class Trainer {
     });
   }
 
+  /**
+   * The parameters, the optimizer's state and the step count read back to the CPU (one readback
+   * each), after the calls made before.
+   */
+  snapshot(): Promise<ModelSnapshot> {
+    return this.queue.run(async () => {
+      this.checkAlive('Trainer.snapshot');
+      const step = this.stepCount;
+      return { parameters: await readParameters(this.store), optimizer: await this.optimizer.readState(), step, generation: this.model.gpu.generation };
+    });
+  }
+
+  /**
+   * Restores a {@link Trainer.snapshot} (parameters, optimizer state, step), a state dict
+   * (parameters only; the optimizer keeps its state) or {@link Trainer.saveCheckpoint} bytes, in
+   * place. Everything is checked before anything changes.
+   * @param from - A snapshot, a state dict or checkpoint bytes.
+   */
+  recover(from: RecoverSource): Promise<void> {
+    const where = 'Trainer.recover';
+    return this.queue.run(async () => {
+      this.checkAlive(where);
+      if (from instanceof Uint8Array || from instanceof ArrayBuffer) {
+        const bytes = copyBytes(where, from);
+        loadCheckpoint(dryRun(this.checkpointHost()), bytes);
+        loadCheckpoint(this.checkpointHost(), bytes);
+        return;
+      }
+      const checked = checkRecoverSource(where, from, this.store, this.optimizer.options, []);
+      this.writeParameters(checked.parameters);
+      if (checked.optimizer) {
+        this.optimizer.loadState(checked.optimizer);
+        this.stepCount = checked.step;
+      }
+    });
+  }
+
+  /**
+   * The model and the optimizer state as one checkpoint (safetensors bytes: PyTorch names for the
+   * parameters, torch.optim state names, CRC over every byte; src/io/checkpoint.ts).
+   */
+  saveCheckpoint(): Promise<Uint8Array> {
+    return this.queue.run(async () => {
+      this.checkAlive('Trainer.saveCheckpoint');
+      return saveCheckpoint(this.checkpointHost());
+    });
+  }
+
+  /**
+   * Loads a {@link Trainer.saveCheckpoint} file (or a PyTorch state_dict saved as safetensors:
+   * parameters only). A bad, truncated or corrupt file throws and changes nothing.
+   * @param file - The bytes of the `.safetensors` file.
+   */
+  loadCheckpoint(file: ArrayBuffer | Uint8Array): Promise<void> {
+    return this.recover(file);
+  }
+
+  private checkAlive(where: string): void {
+    if (this.destroyed) throw new DestroyedError(`${where}: this Trainer was destroyed`);
+  }
+
+  /** Writes checked parameters into the gathered store; layers rebuild what they derive from them. */
+  private writeParameters(values: Map<string, Float32Array>): void {
+    const dict: StateDict = {};
+    for (const [name, data] of values) dict[name] = { shape: this.store.slot(name).shape, data };
+    this.model.loadStateDict(dict);
+  }
+
+  private checkpointHost(): CheckpointHost {
+    return {
+      className: this.model.constructor.name,
+      config: {},
+      structural: [],
+      store: this.store,
+      names: this.store.names,
+      loadStateDict: (dict) => this.model.loadStateDict(dict),
+      training: {
+        optimizer: this.optimizer,
+        prepare: (counters, tensors, where) => {
+          checkCounters(where, counters, []);
+          const extra = Object.keys(tensors);
+          if (extra.length) throw new ArgumentError(`${where}: unexpected tensor(s) ${extra.map((k) => `'${k}'`).join(', ')}; a Trainer saves none`);
+          return (options, state) => {
+            this.replaceOptimizer(options);
+            this.optimizer.loadState(state);
+            this.stepCount = state.step;
+          };
+        },
+      },
+    };
+  }
+
+  /** A new optimizer (and guard) from a checkpoint's options. */
+  private replaceOptimizer(options: OptimizerOptions): void {
+    const gpu = this.model.gpu;
+    const next = new Optimizer(gpu, options, this.store.params, this.store.grads, this.store.length, { guard: this.options.nanGuard, where: 'Trainer.step' });
+    this.guard?.destroy();
+    this.optimizer.destroy();
+    this.optimizer = next;
+    this.guard = this.options.nanGuard ? new NanGuard(gpu, next, 'Trainer.step', (skipped) => { this.stepCount -= skipped; }) : null;
+  }
+
   /** Releases the optimizer, the guard and every recorded plan (not the model). */
   destroy(): void {
     if (this.destroyed) return;
@@ -195,6 +309,8 @@ export class Trainer {
     this.evals.clear();
     this.guard?.destroy();
     this.optimizer.destroy();
+    if (this.ones) this.model.gpu.pool.release(this.ones);
+    this.ones = null;
   }
 
   private planStats(step: StepPlan) {
@@ -212,7 +328,7 @@ export class Trainer {
   }
 
   private checkBatch(where: string, batch: TrainerBatch): { args: unknown[]; targets: Tensor } {
-    if (this.destroyed) throw new ArgumentError(`${where}: this Trainer was destroyed`);
+    this.checkAlive(where);
     if (!batch || typeof batch !== 'object') throw new ArgumentError(`${where}: batch must be { inputs, targets }, got ${batch === null ? 'null' : typeof batch}`);
     const extra = Object.keys(batch).filter((k) => k !== 'inputs' && k !== 'targets');
     if (extra.length) throw new ArgumentError(`${where}: unknown key(s) ${extra.map((k) => `'${k}'`).join(', ')} in batch; expected inputs, targets`);
@@ -240,14 +356,37 @@ export class Trainer {
           target = graph.input(targets.shape, targets.dtype, 'targets');
           const out = collectOutputs(graph, model.forward(...(mapped.args as never[])), where);
           if (out.length !== 1) throw new ArgumentError(`${where}: forward must return one tensor (the prediction) for the loss, got ${out.length}`);
-          return lossValue(this.options.loss, out[0], target, this.options.ignoreIndex);
+          return this.lossOf(graph, out[0], target, where);
         });
-        if (training) appendBackward(graph, loss);
+        if (training) appendBackward(graph, loss, typeof this.options.loss === 'function' ? this.onesValue(graph) : null);
       } finally {
         if (!training) model.train(wasTraining);
       }
       return new StepPlan(new GraphPlan(model.gpu, graph), loss, target!);
     });
+  }
+
+  /** The loss value: a fused loss node, or the user's function traced over the prediction. */
+  private lossOf(graph: Graph, pred: Value, target: Value, where: string): Value {
+    const loss = this.options.loss;
+    if (typeof loss !== 'function') return lossValue(loss, pred, target, this.options.ignoreIndex);
+    const out = loss(pred.tensor, target.tensor);
+    const v = graph.of(where, 'the loss function\'s result', out);
+    if (v.size !== 1 || v.dtype !== 'f32') throw new ArgumentError(`${where}: the loss function returned shape [${v.shape.join(', ')}] (${v.dtype}); it must return one f32 element (e.g. F.mean of a flattened tensor)`);
+    v.pinned = true;
+    return v;
+  }
+
+  /** A one-element value holding 1: dL/dL, the seed of a traced loss's backward. */
+  private onesValue(graph: Graph): Value {
+    if (!this.ones) {
+      this.ones = this.model.gpu.pool.acquire(16, TENSOR_USAGE, 'trainer.ones');
+      this.model.gpu.device.queue.writeBuffer(this.ones, 0, Float32Array.of(1, 0, 0, 0));
+    }
+    const buffer = this.ones;
+    const v = graph.value([1], 'f32', 'dloss');
+    v.fixed = () => ({ buffer, offset: 0 });
+    return v;
   }
 
   /** Copies forward's tensor arguments and the targets into the plan's input buffers. */

@@ -20,7 +20,9 @@ export type OptionSpec =
   | { type: 'function'; required?: boolean }
   | { type: 'string'; required?: boolean }
   | { type: 'object'; required?: boolean }
-  | { type: 'array'; required?: boolean };
+  | { type: 'array'; required?: boolean }
+  /** Checked by the caller (e.g. a name or a function). */
+  | { type: 'any'; required?: boolean };
 
 /** Specs by option name. */
 export type OptionSchema = Record<string, OptionSpec>;
@@ -90,6 +92,8 @@ function violation(spec: OptionSpec, v: unknown): string | null {
       return v !== null && typeof v === 'object' && !Array.isArray(v) ? null : 'an object';
     case 'array':
       return Array.isArray(v) ? null : 'an array';
+    case 'any':
+      return null;
   }
 }
 
