@@ -196,6 +196,11 @@ export class Graph {
     }
   }
 
+  /** Releases what the recorded nodes allocated (a trace that failed before becoming a plan). */
+  dispose(): void {
+    for (const n of this.nodes) n.destroy?.();
+  }
+
   /** Runs `fn` with this graph active again (appending the loss and backward nodes). */
   extend<T>(fn: () => T): T {
     return this.trace(fn);

@@ -316,14 +316,21 @@ export abstract class Module {
     const entry = this.inference.get(key, () => {
       const graph = new Graph(this.gpu, false, where);
       let result: unknown;
-      const mapped = graph.trace(() => {
-        const m = mapInputs(graph, args, where);
-        result = impl.apply(this, m.args);
-        return m;
-      });
+      let mapped: Mapped;
+      let outputs: Value[];
+      try {
+        mapped = graph.trace(() => {
+          const m = mapInputs(graph, args, where);
+          result = impl.apply(this, m.args);
+          return m;
+        });
+        outputs = collectOutputs(graph, result, where);
+        if (outputs.length === 0) throw new ArgumentError(`${where}: forward returned no tensor`);
+      } catch (e) {
+        graph.dispose();
+        throw e;
+      }
       inputs = mapped.inputs;
-      const outputs = collectOutputs(graph, result, where);
-      if (outputs.length === 0) throw new ArgumentError(`${where}: forward returned no tensor`);
       for (const o of outputs) o.pinned = true;
       return new InferencePlan(new GraphPlan(this.gpu, graph), outputs, result);
     });

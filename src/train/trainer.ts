@@ -359,6 +359,9 @@ export class Trainer {
           return this.lossOf(graph, out[0], target, where);
         });
         if (training) appendBackward(graph, loss, typeof this.options.loss === 'function' ? this.onesValue(graph) : null);
+      } catch (e) {
+        graph.dispose();
+        throw e;
       } finally {
         if (!training) model.train(wasTraining);
       }

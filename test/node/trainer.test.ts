@@ -277,3 +277,80 @@ describe('Trainer state', () => {
     ta.destroy(); tc.destroy(); a.destroy(); c.destroy();
   });
 });
+
+describe('Module and Trainer: bad input names the argument and changes nothing; calls run in call order', () => {
+  it('options with typos, wrong types and bad batches are clear errors', async () => {
+    expect(() => new Linear(gpu, { inFeature: 3, outFeatures: 2 } as never)).toThrow(/inFeature.*inFeatures/);
+    expect(() => new Linear(gpu, { inFeatures: 0, outFeatures: 2 })).toThrow(ArgumentError);
+    expect(() => new Embedding(gpu, { numEmbeddings: 5, embeddingDim: 2, paddingIdx: 5 })).toThrow(/paddingIdx 5 must be in \[−5, 5\)/);
+    expect(() => new LayerNorm(gpu, { normalizedShape: [0] })).toThrow(/normalizedShape/);
+    expect(() => new Sequential(gpu, [new ReLU(gpu), {} as never])).toThrow(/layers\[1\] is not a Module/);
+    const model = new Sequential(gpu, [new Linear(gpu, { inFeatures: 3, outFeatures: 2 })]);
+    expect(() => new Trainer(model, { loss: 'mse', optimizer: { kind: 'adam', lr: 0.1 }, clipGradNrm: 1 } as never)).toThrow(/clipGradNrm.*clipGradNorm/);
+    expect(() => new Trainer(model, { loss: 'mse', optimizer: { kind: 'adam', lr: -1 } })).toThrow(ArgumentError);
+    const trainer = new Trainer(model, { loss: 'mse', optimizer: { kind: 'adam', lr: 0.1 } });
+    const x = Tensor.from(gpu, [1, 2, 3], [1, 3]);
+    const y = Tensor.from(gpu, [1, 2], [1, 2]);
+    await trainer.step({ inputs: x, targets: y });
+    const before = await trainer.snapshot();
+    await expect(trainer.step({ inputs: Tensor.from(gpu, [1, 2], [1, 2]), targets: y })).rejects.toThrow(/Linear: input has shape \[1, 2\] \(f32\), expected f32 \[\.\.\., 3\] \(inFeatures\)/);
+    await expect(trainer.step({ inputs: x, targets: Tensor.from(gpu, [1, 2, 3], [1, 3]) })).rejects.toThrow(/mse: targets have shape \[1, 3\]/);
+    await expect(trainer.step({ inputs: x, targets: Tensor.from(gpu, Int32Array.of(1, 2), [1, 2]) })).rejects.toThrow(/mse: targets have shape \[1, 2\] \(i32\)/);
+    await expect(trainer.step({ inputs: x } as never)).rejects.toThrow(/batch.targets must be a Tensor/);
+    await expect(trainer.step({ inputs: x, targets: y, extra: 1 } as never)).rejects.toThrow(/unknown key\(s\) 'extra'/);
+    await expect(trainer.step({ inputs: x, targets: y }, { readLos: true } as never)).rejects.toThrow(/readLos.*readLoss/);
+    const after = await trainer.snapshot();
+    expect(after.step).toBe(before.step);
+    for (const k of Object.keys(before.parameters)) expect(after.parameters[k].data).toEqual(before.parameters[k].data);
+    expect(after.optimizer).toEqual(before.optimizer);
+    trainer.destroy();
+    await expect(trainer.step({ inputs: x, targets: y })).rejects.toThrow(/this Trainer was destroyed/);
+    model.destroy();
+    expect(() => model.forward(x)).toThrow(/destroyed/);
+  });
+
+  it('a trace that fails after a recurrent layer recorded its plan leaves nothing allocated', async () => {
+    class Broken extends Module {
+      lstm = new LSTM(gpu, { inputSize: 3, hiddenSize: 4 });
+      head = new Linear(gpu, { inFeatures: 5, outFeatures: 2 });
+      forward(x: Tensor): Tensor {
+        return this.head.forward(this.lstm.forward(x).output); // 4 features into a 5-feature Linear
+      }
+    }
+    const m = new Broken(gpu);
+    const t = new Trainer(m, { loss: 'mse', optimizer: { kind: 'sgd', lr: 0.1 } });
+    const x = Tensor.from(gpu, new Float32Array(2 * 3 * 3), [2, 3, 3]);
+    const y = Tensor.from(gpu, new Float32Array(12), [2, 3, 2]);
+    const inUse = gpu.pool.stats.inUse;
+    await expect(t.step({ inputs: x, targets: y })).rejects.toThrow(/Linear: input has shape \[2, 3, 4\]/);
+    expect(() => m.forward(x)).toThrow(/Linear: input has shape \[2, 3, 4\]/);
+    expect(gpu.pool.stats.inUse).toBe(inUse);
+    t.destroy();
+    m.destroy();
+  });
+
+  it('Promise.all of steps, evaluate and snapshot equals awaiting them in turn', async () => {
+    const r = rng(10);
+    const batches = Array.from({ length: 3 }, () => ({ inputs: Tensor.from(gpu, ids(r, 8, 11), [4, 2]), targets: Tensor.from(gpu, ids(r, 8, 11), [4, 2]) }));
+    const run = async (concurrent: boolean) => {
+      const m = new Stacked(gpu);
+      const t = new Trainer(m, { loss: 'crossEntropy', optimizer: { kind: 'adam', lr: 0.05 } });
+      const calls = () => [t.step(batches[0], { readLoss: true }), t.evaluate(batches[1]), t.step(batches[1], { readLoss: true }), t.snapshot(), t.step(batches[2], { readLoss: true })];
+      let out: unknown[];
+      if (concurrent) out = await Promise.all(calls());
+      else {
+        out = [];
+        out.push(await t.step(batches[0], { readLoss: true }), await t.evaluate(batches[1]), await t.step(batches[1], { readLoss: true }), await t.snapshot(), await t.step(batches[2], { readLoss: true }));
+      }
+      const final = await t.snapshot();
+      t.destroy();
+      m.destroy();
+      return { out, final };
+    };
+    const a = await run(false);
+    const b = await run(true);
+    expect(b.out.filter((v) => typeof v === 'number')).toEqual(a.out.filter((v) => typeof v === 'number'));
+    expect(b.final.step).toBe(a.final.step);
+    for (const k of Object.keys(a.final.parameters)) expect(b.final.parameters[k].data).toEqual(a.final.parameters[k].data);
+  });
+});
