@@ -70,6 +70,24 @@ export function mapInputs(graph: Graph, args: readonly unknown[], where: string)
   return { args: args.map((a, i) => map(a, `${i}`)), inputs };
 }
 
+/**
+ * The tensors among forward's arguments, in the order {@link mapInputs} makes them graph inputs
+ * (what a replay copies in), checked to be live tensors of `gpu`.
+ */
+export function argumentTensors(gpu: Gpu, args: readonly unknown[], where: string): Tensor[] {
+  const out: Tensor[] = [];
+  const walk = (a: unknown, path: string) => {
+    if (a instanceof Tensor) {
+      if (a.gpu !== gpu) throw new ArgumentError(`${where}: argument ${path} is a Tensor of another Gpu`);
+      if (a.destroyed) throw new ArgumentError(`${where}: argument ${path} was destroyed`);
+      out.push(a);
+    } else if (Array.isArray(a)) a.forEach((v, i) => walk(v, `${path}[${i}]`));
+    else if (a && typeof a === 'object' && Object.getPrototypeOf(a) === Object.prototype) for (const [k, v] of Object.entries(a)) walk(v, `${path}.${k}`);
+  };
+  args.forEach((a, i) => walk(a, `${i}`));
+  return out;
+}
+
 /** Every placeholder tensor in a forward's result (a Tensor, or arrays/objects of them). */
 export function collectOutputs(graph: Graph, out: unknown, where: string): Value[] {
   const values: Value[] = [];
@@ -334,7 +352,7 @@ export abstract class Module {
       for (const o of outputs) o.pinned = true;
       return new InferencePlan(new GraphPlan(this.gpu, graph), outputs, result);
     });
-    if (inputs.length === 0) inputs = mapInputs(new Graph(this.gpu, false, where), args, where).inputs;
+    if (inputs.length === 0) inputs = argumentTensors(this.gpu, args, where);
     const plan = entry.plan;
     plan.beforeReplay({ step: 0, training: false });
     const encoder = this.gpu.device.createCommandEncoder({ label: where });

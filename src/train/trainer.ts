@@ -12,7 +12,7 @@ import { Graph, type Value } from '../graph/graph.js';
 import { appendBackward } from '../graph/autodiff.js';
 import { lossValue } from '../graph/ops/loss.js';
 import { GraphPlan } from '../graph/plan.js';
-import { callKey, collectOutputs, gatherParameters, mapInputs, type Module } from '../nn/module.js';
+import { argumentTensors, callKey, collectOutputs, gatherParameters, mapInputs, type Module } from '../nn/module.js';
 import type { ParameterStore } from '../nn/parameters.js';
 import { NanGuard } from '../optim/nanGuard.js';
 import { Optimizer, checkLr, type OptimizerOptions } from '../optim/optimizer.js';
@@ -155,7 +155,7 @@ export class Trainer {
     const where = 'Trainer.step';
     return this.queue.run(async () => {
       const { readLoss = false } = checkOptions<{ readLoss: boolean }>(where, 'opts', opts, { readLoss: { type: 'boolean' } });
-      const { args, targets } = this.checkBatch(where, batch);
+      const { args, targets, tensors } = this.checkBatch(where, batch);
       const lr: unknown = this.options.schedule ? this.options.schedule(this.optimizer.options.lr, this.stepCount) : this.optimizer.options.lr;
       checkLr(where, lr, ` (the schedule's value for step ${this.stepCount})`);
       const step = this.planFor(this.steps, true, args, targets, where);
@@ -165,7 +165,7 @@ export class Trainer {
       step.plan.beforeReplay({ step: this.stepCount, training: true });
       this.stepCount++;
       const encoder = gpu.device.createCommandEncoder({ label: where });
-      this.copyIn(encoder, step, args, targets);
+      this.copyIn(encoder, step, tensors, targets);
       encoder.clearBuffer(this.store.grads);
       const update = this.guard ? this.guard.arrange(this.lossBuffer(step)) : this.optimizer.dispatches();
       const n = step.plan.encode(encoder, [...update, ...step.plan.afterUpdate]);
@@ -186,12 +186,12 @@ export class Trainer {
   evaluate(batch: TrainerBatch): Promise<number> {
     const where = 'Trainer.evaluate';
     return this.queue.run(async () => {
-      const { args, targets } = this.checkBatch(where, batch);
+      const { args, targets, tensors } = this.checkBatch(where, batch);
       const step = this.planFor(this.evals, false, args, targets, where);
       const gpu = this.model.gpu;
       step.plan.beforeReplay({ step: this.stepCount, training: false });
       const encoder = gpu.device.createCommandEncoder({ label: where });
-      this.copyIn(encoder, step, args, targets);
+      this.copyIn(encoder, step, tensors, targets);
       const n = step.plan.encode(encoder);
       gpu.submit(encoder, n);
       this.lastRun = { dispatches: n, submits: 1, ...this.planStats(step) };
@@ -327,7 +327,7 @@ export class Trainer {
     return new Float32Array(await this.model.gpu.readBuffer(r.buffer, r.offset * 4, 4))[0];
   }
 
-  private checkBatch(where: string, batch: TrainerBatch): { args: unknown[]; targets: Tensor } {
+  private checkBatch(where: string, batch: TrainerBatch): { args: unknown[]; targets: Tensor; tensors: Tensor[] } {
     this.checkAlive(where);
     if (!batch || typeof batch !== 'object') throw new ArgumentError(`${where}: batch must be { inputs, targets }, got ${batch === null ? 'null' : typeof batch}`);
     const extra = Object.keys(batch).filter((k) => k !== 'inputs' && k !== 'targets');
@@ -337,7 +337,7 @@ export class Trainer {
     if (!(batch.targets instanceof Tensor)) throw new ArgumentError(`${where}: batch.targets must be a Tensor, got ${batch.targets === null ? 'null' : typeof batch.targets}`);
     if (batch.targets.gpu !== this.model.gpu) throw new ArgumentError(`${where}: batch.targets is a Tensor of another Gpu`);
     if (batch.targets.destroyed) throw new ArgumentError(`${where}: batch.targets was destroyed`);
-    return { args, targets: batch.targets };
+    return { args, targets: batch.targets, tensors: argumentTensors(this.model.gpu, args, where) };
   }
 
   /** The recorded step for this key: traced, differentiated and planned on first use. */
@@ -393,8 +393,7 @@ export class Trainer {
   }
 
   /** Copies forward's tensor arguments and the targets into the plan's input buffers. */
-  private copyIn(encoder: GPUCommandEncoder, step: StepPlan, args: unknown[], targets: Tensor): void {
-    const tensors = mapInputs(new Graph(this.model.gpu, false, 'Trainer'), args, 'Trainer').inputs;
+  private copyIn(encoder: GPUCommandEncoder, step: StepPlan, tensors: Tensor[], targets: Tensor): void {
     const inputs = step.plan.graph.inputs;
     // The graph's inputs: forward's tensors in argument order, then the targets.
     [...tensors.slice(0, inputs.length - 1), targets].forEach((t, i) => {
