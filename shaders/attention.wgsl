@@ -3,7 +3,8 @@
 // running sum l per query row), and the Tq×Tk score matrix never exists in global memory.
 //
 //   S = Q·Kᵀ · scale + mask          (mask: −∞ where key j > query i when CAUSAL, or where the
-//   O = softmax_rows(S) · V           key is padding: keyMask[b, j] == 0)
+//   O = softmax_rows(S) · V           key is padding: keyMask[b, j] == 0; with ADD_MASK the
+//                                     binding holds an additive mask M[b, h, i, j] instead)
 //   LSE[i] = log Σ_j exp(S[i, j])     (saved for the backward)
 //
 // Per key j of a query row:  m' = max(m, s_j);  c = e^{m − m'};  l ← l·c + e^{s_j − m'};
@@ -22,7 +23,10 @@
 //   2 v       read        view [batch, heads, seqLenK, headDim]
 //   3 o       read_write  view [batch, heads, seqLenQ, headDim]
 //   4 lse     read_write  [batch, heads, seqLenQ] contiguous (the first half of the backward's rowStats)
-//   5 keyMask read        [batch, seqLenK] (1 keep, 0 padding; a 16-byte dummy without KEY_MASK)
+//   5 keyMask read        [batch, seqLenK] (1 keep, 0 padding; a 16-byte dummy without KEY_MASK),
+//                         or with ADD_MASK an additive mask view: M(b, h, i, j) at
+//                         mOffset + b·mStrideB + h·mStrideH + i·mStrideT + j (strides may be 0 to
+//                         broadcast), added to the scaled score; M ≤ −3e38 or −∞ masks the key out
 //   6 params  uniform     AttentionParams
 // Workgroup: BR threads, one query row each; tiles of BC keys × headDim of K and of V in
 // workgroup memory (2·BC·MAX_D floats: 16 KiB at BC 16, MAX_D 128 — the WebGPU default limit).
@@ -38,6 +42,7 @@ struct AttentionParams {
   kOffset: u32, kStrideB: u32, kStrideH: u32, kStrideT: u32,
   vOffset: u32, vStrideB: u32, vStrideH: u32, vStrideT: u32,
   oOffset: u32, oStrideB: u32, oStrideH: u32, oStrideT: u32,
+  mOffset: u32, mStrideB: u32, mStrideH: u32, mStrideT: u32,   // ADD_MASK only
 }
 
 override BR: u32 = 64u;       // query rows per workgroup
@@ -45,6 +50,7 @@ override BC: u32 = 16u;       // keys per tile
 override MAX_D: u32 = 128u;   // headDim ≤ MAX_D
 override CAUSAL: bool = false;
 override KEY_MASK: bool = false;
+override ADD_MASK: bool = false;   // binding 5 is an additive mask view (not with KEY_MASK)
 
 @group(0) @binding(0) var<storage, read> q: array<f32>;
 @group(0) @binding(1) var<storage, read> k: array<f32>;
@@ -58,6 +64,12 @@ var<workgroup> kTile: array<f32, BC * MAX_D>;
 var<workgroup> vTile: array<f32, BC * MAX_D>;
 
 const NEG_INF = -3.0e38;
+
+// An additive mask entry that removes the key: −∞ (by its bits: no reliance on IEEE infinities in
+// comparisons) or anything ≤ −3e38.
+fn maskedOut(x: f32) -> bool {
+  return x <= NEG_INF || bitcast<u32>(x) == 0xff800000u;
+}
 
 @compute @workgroup_size(BR)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -74,6 +86,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let oBase = params.oOffset + b * params.oStrideB + h * params.oStrideH + r * params.oStrideT;
   let kBase = params.kOffset + b * params.kStrideB + h * params.kStrideH;
   let vBase = params.vOffset + b * params.vStrideB + h * params.vStrideH;
+  let mBase = params.mOffset + b * params.mStrideB + h * params.mStrideH + r * params.mStrideT;
 
   var qr: array<f32, 128>;    // private arrays need a constant size: headDim ≤ 128
   var acc: array<f32, 128>;
@@ -107,8 +120,12 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         var keep = key < Tk;
         if (CAUSAL) { keep = keep && key <= row; }
         if (KEY_MASK) { keep = keep && keyMask[b * Tk + min(key, Tk - 1u)] != 0.0; }
+        var s = 0.0;
+        if (ADD_MASK) {
+          s = keyMask[mBase + min(key, Tk - 1u)];
+          keep = keep && !maskedOut(s);
+        }
         if (keep) {
-          var s = 0.0;
           for (var d = 0u; d < D; d++) { s += qr[d] * kTile[c * D + d]; }
           let mNew = max(m, s);
           let corr = exp(m - mNew);

@@ -1,7 +1,7 @@
 // attention_backward.wgsl — backward of fused scaled dot-product attention, recomputing the
 // probabilities tile by tile from the forward's log-sum-exp (no Tq×Tk matrix in memory):
 //
-//   p_ij  = exp(s_ij − LSE_i),  s_ij = scale·q_i·k_j  (0 where masked)
+//   p_ij  = exp(s_ij − LSE_i),  s_ij = scale·q_i·k_j (+ M_ij with ADD_MASK)  (p = 0 where masked)
 //   Δ_i   = Σ_d dO_id · O_id
 //   dp_ij = dO_i · v_j,   ds_ij = p_ij·(dp_ij − Δ_i)
 //   dQ_i  = scale · Σ_j ds_ij k_j        (PASS 0: a thread per query row; also writes Δ_i)
@@ -19,7 +19,8 @@
 //                              output), then Δ (written by PASS 0) — one binding, so 8 storage
 //                              buffers in all
 //   6 grads                    read_write  views dQ (PASS 0), dK and dV (PASS 1)
-//   7 keyMask                  read  [batch, seqLenK] (a dummy without KEY_MASK)
+//   7 keyMask                  read  [batch, seqLenK] (a dummy without KEY_MASK), or with
+//                              ADD_MASK the forward's additive mask view M(b, h, i, j)
 //   8 params                   uniform
 // Workgroup: BR threads, one row each (a query row in PASS 0, a key row in PASS 1); the other
 // side streams through workgroup memory in tiles of BC rows (two tiles of BC·MAX_D floats).
@@ -40,6 +41,7 @@ struct AttentionBackwardParams {
   dqOffset: u32, dqStrideB: u32, dqStrideH: u32, dqStrideT: u32,
   dkOffset: u32, dkStrideB: u32, dkStrideH: u32, dkStrideT: u32,
   dvOffset: u32, dvStrideB: u32, dvStrideH: u32, dvStrideT: u32,
+  mOffset: u32, mStrideB: u32, mStrideH: u32, mStrideT: u32,   // ADD_MASK only
 }
 
 override PASS: u32 = 0u;
@@ -48,6 +50,7 @@ override BC: u32 = 16u;
 override MAX_D: u32 = 128u;
 override CAUSAL: bool = false;
 override KEY_MASK: bool = false;
+override ADD_MASK: bool = false;
 
 @group(0) @binding(0) var<storage, read> q: array<f32>;
 @group(0) @binding(1) var<storage, read> k: array<f32>;
@@ -62,6 +65,19 @@ override KEY_MASK: bool = false;
 var<workgroup> tileA: array<f32, BC * MAX_D>;
 var<workgroup> tileB: array<f32, BC * MAX_D>;
 var<workgroup> tileRow: array<f32, 2 * BC>;   // PASS 1: LSE and Δ of the query rows of the tile
+
+const MASK_FLOOR = -3.0e38;
+
+// The additive mask of (b, h, query i, key j): 0 without ADD_MASK.
+fn maskAt(b: u32, h: u32, i: u32, j: u32) -> f32 {
+  if (!ADD_MASK) { return 0.0; }
+  return keyMask[params.mOffset + b * params.mStrideB + h * params.mStrideH + min(i, params.seqLenQ - 1u) * params.mStrideT + min(j, params.seqLenK - 1u)];
+}
+
+// As the forward's: −∞ (by its bits) or ≤ −3e38 removes the key.
+fn maskedOut(x: f32) -> bool {
+  return x <= MASK_FLOOR || bitcast<u32>(x) == 0xff800000u;
+}
 
 fn kept(b: u32, i: u32, j: u32) -> bool {
   var keep = i < params.seqLenQ && j < params.seqLenK;
@@ -115,13 +131,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         for (var cc = 0u; cc < BC; cc++) {
           let j = t0 + cc;
           if (!kept(b, row, j)) { continue; }
+          let mv = maskAt(b, h, row, j);
+          if (maskedOut(mv)) { continue; }
           var s = 0.0;
           var dp = 0.0;
           for (var d = 0u; d < D; d++) {
             s += a[d] * tileA[cc * D + d];
             dp += c[d] * tileB[cc * D + d];
           }
-          let p = exp(s * params.scale - l);
+          let p = exp(s * params.scale + mv - l);
           let ds = p * (dp - dlt);
           for (var d = 0u; d < D; d++) { g2[d] += ds * tileA[cc * D + d]; }
         }
@@ -161,13 +179,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       for (var cc = 0u; cc < BC; cc++) {
         let i = t0 + cc;
         if (!kept(b, i, row)) { continue; }
+        let mv = maskAt(b, h, i, row);
+        if (maskedOut(mv)) { continue; }
         var s = 0.0;
         var dp = 0.0;
         for (var d = 0u; d < D; d++) {
           s += tileA[cc * D + d] * a[d];
           dp += tileB[cc * D + d] * c[d];
         }
-        let p = exp(s * params.scale - tileRow[cc]);
+        let p = exp(s * params.scale + mv - tileRow[cc]);
         let ds = p * (dp - tileRow[BC + cc]);
         for (var d = 0u; d < D; d++) {
           g1[d] += ds * tileA[cc * D + d];

@@ -8,9 +8,14 @@ import { checkBindingSize } from '../gpu/limits.js';
 import { defineShader } from '../gpu/kernel.js';
 import attentionWgsl from '../../shaders/attention.wgsl?raw';
 import attentionBackwardWgsl from '../../shaders/attention_backward.wgsl?raw';
+import attentionMaskWgsl from '../../shaders/attention_mask.wgsl?raw';
+import attentionWeightsWgsl from '../../shaders/attention_weights.wgsl?raw';
+import { grid2d } from './grid.js';
 
 const ATTENTION_SHADER = /*#__PURE__*/ defineShader('attention.wgsl', attentionWgsl);
 const ATTENTION_BACKWARD_SHADER = /*#__PURE__*/ defineShader('attention_backward.wgsl', attentionBackwardWgsl);
+const ATTENTION_MASK_SHADER = /*#__PURE__*/ defineShader('attention_mask.wgsl', attentionMaskWgsl);
+const ATTENTION_WEIGHTS_SHADER = /*#__PURE__*/ defineShader('attention_weights.wgsl', attentionWeightsWgsl);
 
 /**
  * Where a [batch, heads, seqLen, headDim] operand lives in a buffer: element (b, h, t, d) is at
@@ -47,6 +52,22 @@ export function projectionView(buffer: GPUBuffer, seqLen: number, headDim: numbe
   return { buffer, offset, strides: [seqLen * rowLength, headDim, rowLength] };
 }
 
+/**
+ * An additive attention mask read in place: element (b, h, i, j) — batch, head, query row, key —
+ * is at `offset + b·strides[0] + h·strides[1] + i·strides[2] + j` (f32 elements; keys contiguous;
+ * a stride of 0 broadcasts, e.g. [0, 0, seqLenK] for one [seqLenQ, seqLenK] mask shared by every
+ * batch and head, [seqLenK, 0, 0] for a per-batch key mask). It is added to the scaled score;
+ * an entry of −∞ (or ≤ −3e38) removes the key, as PyTorch's float `attn_mask`.
+ */
+export interface AttentionMaskView {
+  /** The buffer holding the mask (f32). */
+  buffer: GPUBuffer;
+  /** First element, default 0. */
+  offset?: number;
+  /** Element strides of batch, head and query row. */
+  strides: readonly [number, number, number];
+}
+
 /** Raw arguments. q, k, v and o are views (default: contiguous [batch, heads, seqLen, headDim]). */
 export interface AttentionArgs {
   /** Batch size. */
@@ -76,6 +97,8 @@ export interface AttentionArgs {
   causal?: boolean;
   /** [batch, seqLenK] f32: 1 keep, 0 padding. */
   keyMask?: GPUBuffer;
+  /** An additive mask (see {@link AttentionMaskView}); not together with `keyMask`. */
+  additiveMask?: AttentionMaskView;
   /** Default 1/√headDim. */
   scale?: number;
   /** Names the dispatch in errors and profiles. Default `'attention'`. */
@@ -123,6 +146,8 @@ export interface AttentionBackwardArgs {
   causal?: boolean;
   /** As the forward: [batch, seqLenK], 1 keep, 0 padding. */
   keyMask?: GPUBuffer;
+  /** As the forward: an additive mask view; not together with `keyMask`. */
+  additiveMask?: AttentionMaskView;
   /** As the forward. Default 1/√headDim. */
   scale?: number;
   /** Names the dispatches in errors and profiles. Default `'attention'`. */
@@ -210,6 +235,24 @@ function assertDisjoint(label: string, name: string, v: { strides: readonly [num
   }
 }
 
+/** The uniform members and override of an additive mask (zeros and false without one), after checking its extent. */
+function maskUniform(label: string, a: Dims & { keyMask?: GPUBuffer; additiveMask?: AttentionMaskView }): { values: Record<string, number>; on: boolean } {
+  const m = a.additiveMask;
+  if (!m) return { values: { mOffset: 0, mStrideB: 0, mStrideH: 0, mStrideT: 0 }, on: false };
+  if (a.keyMask) throw new ArgumentError(`${label}: pass 'keyMask' or 'additiveMask', not both (they share one binding); fold the key mask into the additive mask`);
+  const offset = m.offset ?? 0;
+  const strides = m.strides;
+  if (!Array.isArray(strides) || strides.length !== 3) throw new ArgumentError(`${label}: 'additiveMask.strides' must be [batch, head, query-row] element strides`);
+  for (const [i, v] of [offset, ...strides].entries()) {
+    if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new ArgumentError(`${label}: 'additiveMask' ${i === 0 ? 'offset' : `strides[${i - 1}]`} must be a non-negative integer, got ${v}`);
+  }
+  const end = offset + (a.batch - 1) * strides[0] + (a.heads - 1) * strides[1] + (a.seqLenQ - 1) * strides[2] + a.seqLenK;
+  if (end * 4 > m.buffer.size) {
+    throw new ShapeError(`${label}: 'additiveMask' [${a.batch}, ${a.heads}, ${a.seqLenQ}, ${a.seqLenK}] at offset ${offset}, strides [${strides.join(', ')}] spans elements up to ${end}, but its buffer holds ${m.buffer.size / 4}`);
+  }
+  return { values: { mOffset: offset, mStrideB: strides[0], mStrideH: strides[1], mStrideT: strides[2] }, on: true };
+}
+
 /** Uniform members `{prefix}Offset`, `{prefix}StrideB`, `{prefix}StrideH`, `{prefix}StrideT`. */
 function viewUniform(prefix: string, v: { offset: number; strides: readonly [number, number, number] }): Record<string, number> {
   return { [`${prefix}Offset`]: v.offset, [`${prefix}StrideB`]: v.strides[0], [`${prefix}StrideH`]: v.strides[1], [`${prefix}StrideT`]: v.strides[2] };
@@ -237,15 +280,17 @@ export function attentionDispatch(gpu: Gpu, a: AttentionArgs): Dispatch {
     if (x.buffer === o.buffer) throw new ArgumentError(`${label}: the output 'o' must not share a buffer with '${name}'`);
   }
   if (a.lse === q.buffer || a.lse === k.buffer || a.lse === v.buffer) throw new ArgumentError(`${label}: 'lse' must not share a buffer with q, k or v`);
+  const mask = maskUniform(label, a);
+  if (a.additiveMask && (a.additiveMask.buffer === o.buffer || a.additiveMask.buffer === a.lse)) throw new ArgumentError(`${label}: 'additiveMask' must not share a buffer with the outputs 'o' or 'lse'`);
   const maxD = a.headDim <= 64 ? 64 : ATTENTION_MAX_HEAD_DIM;
   const params = gpu.uniform(ATTENTION_SHADER, 'params', {
     seqLenQ: a.seqLenQ, seqLenK: a.seqLenK, headDim: a.headDim, heads: a.heads, scale: a.scale ?? 1 / Math.sqrt(a.headDim),
-    ...viewUniform('q', q), ...viewUniform('k', k), ...viewUniform('v', v), ...viewUniform('o', o),
+    ...viewUniform('q', q), ...viewUniform('k', k), ...viewUniform('v', v), ...viewUniform('o', o), ...mask.values,
   });
   return {
     label,
-    pipeline: gpu.pipeline(ATTENTION_SHADER, { BR, BC: keysPerTile(gpu, maxD), MAX_D: maxD, CAUSAL: !!a.causal, KEY_MASK: !!a.keyMask }),
-    bindGroup: gpu.bindGroup(ATTENTION_SHADER, { q: q.buffer, k: k.buffer, v: v.buffer, o: o.buffer, lse: a.lse, keyMask: a.keyMask ?? gpu.dummyBuffer, params }),
+    pipeline: gpu.pipeline(ATTENTION_SHADER, { BR, BC: keysPerTile(gpu, maxD), MAX_D: maxD, CAUSAL: !!a.causal, KEY_MASK: !!a.keyMask, ADD_MASK: mask.on }),
+    bindGroup: gpu.bindGroup(ATTENTION_SHADER, { q: q.buffer, k: k.buffer, v: v.buffer, o: o.buffer, lse: a.lse, keyMask: a.additiveMask?.buffer ?? a.keyMask ?? gpu.dummyBuffer, params }),
     workgroups: [Math.ceil(a.seqLenQ / BR), a.heads, a.batch],
     transient: [params],
   };
@@ -285,15 +330,17 @@ export function attentionBackwardDispatches(gpu: Gpu, a: AttentionBackwardArgs):
   for (const [name, x] of [['q', q], ['k', k], ['v', v], ['o', o], ['dO', dO]] as const) {
     if (x.buffer === a.rowStats) throw new ShapeError(`${label}: 'rowStats' must not share a buffer with '${name}'`);
   }
+  const mask = maskUniform(label, a);
+  if (a.additiveMask && (a.additiveMask.buffer === dq.buffer || a.additiveMask.buffer === a.rowStats)) throw new ArgumentError(`${label}: 'additiveMask' must not share a buffer with the gradients or 'rowStats'`);
   const maxD = a.headDim <= 64 ? 64 : ATTENTION_MAX_HEAD_DIM;
   const BC = keysPerTile(gpu, maxD, 8); // + LSE and Δ of each row of the tile
   const params = gpu.uniform(ATTENTION_BACKWARD_SHADER, 'params', {
     seqLenQ: a.seqLenQ, seqLenK: a.seqLenK, headDim: a.headDim, heads: a.heads, scale: a.scale ?? 1 / Math.sqrt(a.headDim), deltaOffset: n,
     ...viewUniform('q', q), ...viewUniform('k', k), ...viewUniform('v', v), ...viewUniform('o', o), ...viewUniform('dO', dO),
-    ...viewUniform('dq', dq), ...viewUniform('dk', dk), ...viewUniform('dv', dv),
+    ...viewUniform('dq', dq), ...viewUniform('dk', dk), ...viewUniform('dv', dv), ...mask.values,
   });
-  const bindGroup = gpu.bindGroup(ATTENTION_BACKWARD_SHADER, { q: q.buffer, k: k.buffer, v: v.buffer, o: o.buffer, dO: dO.buffer, rowStats: a.rowStats, grads: dq.buffer, keyMask: a.keyMask ?? gpu.dummyBuffer, params });
-  const common = { BR, BC, MAX_D: maxD, CAUSAL: !!a.causal, KEY_MASK: !!a.keyMask };
+  const bindGroup = gpu.bindGroup(ATTENTION_BACKWARD_SHADER, { q: q.buffer, k: k.buffer, v: v.buffer, o: o.buffer, dO: dO.buffer, rowStats: a.rowStats, grads: dq.buffer, keyMask: a.additiveMask?.buffer ?? a.keyMask ?? gpu.dummyBuffer, params });
+  const common = { BR, BC, MAX_D: maxD, CAUSAL: !!a.causal, KEY_MASK: !!a.keyMask, ADD_MASK: mask.on };
   return [
     { label: `${label}.dq`, pipeline: gpu.pipeline(ATTENTION_BACKWARD_SHADER, { ...common, PASS: 0 }), bindGroup, workgroups: [Math.ceil(a.seqLenQ / BR), a.heads, a.batch], transient: [params] },
     { label: `${label}.dkdv`, pipeline: gpu.pipeline(ATTENTION_BACKWARD_SHADER, { ...common, PASS: 1 }), bindGroup, workgroups: [Math.ceil(a.seqLenK / BR), a.heads, a.batch] },
@@ -401,4 +448,158 @@ export function scaledDotProductAttentionBackward(
   for (const b of [grads, rowStats]) gpu.pool.release(b);
   for (const d of dispatches) for (const b of d.transient ?? []) gpu.pool.release(b);
   return { dq, dk, dv };
+}
+
+/** A mask source of {@link attentionMaskDispatch}: a buffer, its first element and how to read it. */
+export interface AttentionMaskSource {
+  /** The buffer holding the mask. */
+  buffer: GPUBuffer;
+  /** First element, default 0. */
+  offset?: number;
+  /** `'f32'`: added to the score (−∞ masks); `'i32'`: nonzero masks the key (PyTorch's bool True). */
+  dtype: 'f32' | 'i32';
+}
+
+/** Arguments of {@link attentionMaskDispatch}. */
+export interface AttentionMaskArgs {
+  /** Batch size. */
+  batch: number;
+  /** Heads. */
+  heads: number;
+  /** Query rows. */
+  seqLenQ: number;
+  /** Keys. */
+  seqLenK: number;
+  /** PyTorch's `attn_mask`: [seqLenQ, seqLenK] shared, or [batch·heads, seqLenQ, seqLenK] with `perHead`. */
+  attnMask?: AttentionMaskSource & { perHead: boolean };
+  /** PyTorch's `key_padding_mask` [batch, seqLenK]. */
+  keyPaddingMask?: AttentionMaskSource;
+  /** Where the mask is written (f32, {@link attentionMaskShape} elements from `offset`). */
+  out: { buffer: GPUBuffer; offset?: number };
+  /** Names the dispatch. Default `'attention.mask'`. */
+  label?: string;
+}
+
+/**
+ * The shape [outB, outH, outT, seqLenK] of the mask {@link attentionMaskDispatch} writes (a size is
+ * 1 where no source varies along it) and the {@link AttentionMaskView} strides that read it.
+ * @param a - Sizes and which masks are given.
+ */
+export function attentionMaskShape(a: Pick<AttentionMaskArgs, 'batch' | 'heads' | 'seqLenQ' | 'seqLenK'> & { attnMask?: { perHead: boolean }; keyPaddingMask?: unknown }): { shape: [number, number, number, number]; strides: [number, number, number] } {
+  const perHead = !!a.attnMask?.perHead;
+  const outB = perHead || a.keyPaddingMask ? a.batch : 1;
+  const outH = perHead ? a.heads : 1;
+  const outT = a.attnMask ? a.seqLenQ : 1;
+  const S = a.seqLenK;
+  return { shape: [outB, outH, outT, S], strides: [outB > 1 ? outH * outT * S : 0, outH > 1 ? outT * S : 0, outT > 1 ? S : 0] };
+}
+
+/**
+ * One dispatch (shaders/attention_mask.wgsl) that merges PyTorch's `attn_mask` and
+ * `key_padding_mask` into one additive f32 mask for the attention kernels (read through the
+ * strides of {@link attentionMaskShape}); masked entries become −3.4e38. Its uniform is `transient`.
+ * @param gpu - The device.
+ * @param a - Sizes, the sources and the output.
+ * @throws ShapeError when a buffer is too small; ArgumentError when no source is given.
+ */
+export function attentionMaskDispatch(gpu: Gpu, a: AttentionMaskArgs): Dispatch {
+  const label = a.label ?? 'attention.mask';
+  if (!a.attnMask && !a.keyPaddingMask) throw new ArgumentError(`${label}: give 'attnMask', 'keyPaddingMask' or both`);
+  const { shape } = attentionMaskShape(a);
+  const total = shape.reduce((x, y) => x * y, 1);
+  const S = a.seqLenK;
+  const need = (name: string, buffer: GPUBuffer, offset: number, n: number) => {
+    if ((offset + n) * 4 > buffer.size) throw new ShapeError(`${label}: '${name}' needs ${n} elements from offset ${offset}; its buffer holds ${buffer.size / 4}`);
+  };
+  const am = a.attnMask;
+  const kpm = a.keyPaddingMask;
+  if (am) need('attnMask', am.buffer, am.offset ?? 0, (am.perHead ? a.batch * a.heads : 1) * a.seqLenQ * S);
+  if (kpm) need('keyPaddingMask', kpm.buffer, kpm.offset ?? 0, a.batch * S);
+  need('out', a.out.buffer, a.out.offset ?? 0, total);
+  const WG = 256;
+  const { gridX, workgroups } = grid2d(gpu, Math.ceil(total / WG), label);
+  const params = gpu.uniform(ATTENTION_MASK_SHADER, 'params', {
+    total, gridX, outH: shape[1], outT: shape[2], seqLenK: S,
+    attnOffset: am?.offset ?? 0, attnStrideB: am?.perHead ? a.heads * a.seqLenQ * S : 0, attnStrideH: am?.perHead ? a.seqLenQ * S : 0, attnStrideT: S,
+    kpmOffset: kpm?.offset ?? 0, kpmStrideB: S, outOffset: a.out.offset ?? 0,
+  });
+  const mode = (m: AttentionMaskSource | undefined) => (!m ? 0 : m.dtype === 'f32' ? 1 : 2);
+  return {
+    label,
+    pipeline: gpu.pipeline(ATTENTION_MASK_SHADER, { ATTN: mode(am), KPM: mode(kpm), WG }),
+    bindGroup: gpu.bindGroup(ATTENTION_MASK_SHADER, { attn: am?.buffer ?? gpu.dummyBuffer, kpm: kpm?.buffer ?? gpu.dummyBuffer, out: a.out.buffer, params }),
+    workgroups,
+    transient: [params],
+  };
+}
+
+/** Arguments of {@link attentionWeightsDispatch}: the forward's operands, its `lse`, and W. */
+export interface AttentionWeightsArgs {
+  /** Batch size. */
+  batch: number;
+  /** Heads. */
+  heads: number;
+  /** Query rows. */
+  seqLenQ: number;
+  /** Keys. */
+  seqLenK: number;
+  /** Features per head. */
+  headDim: number;
+  /** The forward's queries. */
+  q: AttentionOperand;
+  /** The forward's keys (may share q's buffer). */
+  k: AttentionOperand;
+  /** The forward's log-sum-exp [batch, heads, seqLenQ] (the first half of a backward's `rowStats` works). */
+  lse: { buffer: GPUBuffer; offset?: number };
+  /** As the forward. */
+  causal?: boolean;
+  /** As the forward. */
+  additiveMask?: AttentionMaskView;
+  /** As the forward. Default 1/√headDim. */
+  scale?: number;
+  /** Average over heads (W [batch, seqLenQ, seqLenK]) or not (W [batch, heads, seqLenQ, seqLenK]). */
+  average: boolean;
+  /** W, contiguous from `offset`. */
+  w: { buffer: GPUBuffer; offset?: number };
+  /** Names the dispatch. Default `'attention.weights'`. */
+  label?: string;
+}
+
+/**
+ * One dispatch (shaders/attention_weights.wgsl) recomputing the attention probabilities of a
+ * forward from its log-sum-exp — PyTorch's `attn_output_weights` (averaged over heads, or per
+ * head) — since the fused kernel never stores them. Rows with every key masked give 0 (PyTorch:
+ * NaN). Its uniform is `transient`.
+ * @param gpu - The device.
+ * @param a - Sizes, the forward's operands and options, and W.
+ * @throws ShapeError as {@link attentionDispatch} for views and buffers that do not fit.
+ */
+export function attentionWeightsDispatch(gpu: Gpu, a: AttentionWeightsArgs): Dispatch {
+  const label = a.label ?? 'attention.weights';
+  checkDims(gpu, label, a);
+  const q = resolveView(label, 'q', a.q, a, a.seqLenQ);
+  const k = resolveView(label, 'k', a.k, a, a.seqLenK);
+  const mask = maskUniform(label, a);
+  const n = a.batch * a.heads * a.seqLenQ;
+  const lseOffset = a.lse.offset ?? 0;
+  if ((lseOffset + n) * 4 > a.lse.buffer.size) throw new ShapeError(`${label}: 'lse' needs ${n} elements from offset ${lseOffset}; its buffer holds ${a.lse.buffer.size / 4}`);
+  const total = (a.average ? a.batch : a.batch * a.heads) * a.seqLenQ * a.seqLenK;
+  const wOffset = a.w.offset ?? 0;
+  if ((wOffset + total) * 4 > a.w.buffer.size) throw new ShapeError(`${label}: 'w' needs ${total} elements from offset ${wOffset}; its buffer holds ${a.w.buffer.size / 4}`);
+  for (const [name, b] of [['q', q.buffer], ['k', k.buffer], ['lse', a.lse.buffer], ['additiveMask', a.additiveMask?.buffer]] as const) {
+    if (b === a.w.buffer) throw new ArgumentError(`${label}: the output 'w' must not share a buffer with '${name}'`);
+  }
+  const WG = 256;
+  const { gridX, workgroups } = grid2d(gpu, Math.ceil(total / WG), label);
+  const params = gpu.uniform(ATTENTION_WEIGHTS_SHADER, 'params', {
+    total, gridX, heads: a.heads, seqLenQ: a.seqLenQ, seqLenK: a.seqLenK, headDim: a.headDim, scale: a.scale ?? 1 / Math.sqrt(a.headDim),
+    ...viewUniform('q', q), ...viewUniform('k', k), ...mask.values, wOffset, lseOffset,
+  });
+  return {
+    label,
+    pipeline: gpu.pipeline(ATTENTION_WEIGHTS_SHADER, { AVERAGE: a.average, CAUSAL: !!a.causal, ADD_MASK: mask.on, WG }),
+    bindGroup: gpu.bindGroup(ATTENTION_WEIGHTS_SHADER, { q: q.buffer, k: k.buffer, lse: a.lse.buffer, mask: a.additiveMask?.buffer ?? gpu.dummyBuffer, w: a.w.buffer, params }),
+    workgroups,
+    transient: [params],
+  };
 }

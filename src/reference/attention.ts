@@ -3,11 +3,13 @@
  *   S = Q·Kᵀ·scale, S[i, j] = −∞ where masked (causal: j > i; key padding: keyMask[b, j] = 0)
  *   P = softmax_rows(S),  O = P·V,  LSE[i] = log Σ_j exp(S[i, j])
  * Layout [batch, heads, seqLen, headDim]. Fully masked rows: O = 0, LSE = −∞.
+ * `additiveMask` [batch, heads, seqLenQ, seqLenK] (contiguous) is added to the scaled scores; an
+ * entry ≤ −3e38 (or −∞) masks the key out, as the kernels' `additiveMask`.
  */
 export function attentionRef(
   q: ArrayLike<number>, k: ArrayLike<number>, v: ArrayLike<number>,
   dims: { batch: number; heads: number; seqLenQ: number; seqLenK: number; headDim: number },
-  opts: { causal?: boolean; keyMask?: ArrayLike<number>; scale?: number } = {},
+  opts: { causal?: boolean; keyMask?: ArrayLike<number>; additiveMask?: ArrayLike<number>; scale?: number } = {},
 ): { output: Float64Array; lse: Float64Array } {
   const { batch: B, heads: H, seqLenQ: Tq, seqLenK: Tk, headDim: D } = dims;
   const scale = opts.scale ?? 1 / Math.sqrt(D);
@@ -20,10 +22,11 @@ export function attentionRef(
       for (let i = 0; i < Tq; i++) {
         let max = -Infinity;
         for (let j = 0; j < Tk; j++) {
-          const masked = (opts.causal && j > i) || (opts.keyMask && opts.keyMask[b * Tk + j] === 0);
+          const add = maskAt(opts.additiveMask, (base * Tq + i) * Tk + j);
+          const masked = (opts.causal && j > i) || (opts.keyMask && opts.keyMask[b * Tk + j] === 0) || add === null;
           let dot = 0;
           for (let d = 0; d < D; d++) dot += q[(base * Tq + i) * D + d] * k[(base * Tk + j) * D + d];
-          s[j] = masked ? -Infinity : dot * scale;
+          s[j] = masked ? -Infinity : dot * scale + add;
           max = Math.max(max, s[j]);
         }
         if (max === -Infinity) {
@@ -43,6 +46,13 @@ export function attentionRef(
   return { output, lse };
 }
 
+/** The additive mask entry at `i` (0 without a mask), or null where it masks the key out. */
+function maskAt(mask: ArrayLike<number> | undefined, i: number): number | null {
+  if (!mask) return 0;
+  const m = mask[i];
+  return m <= -3e38 ? null : m;
+}
+
 /**
  * Float64 backward of {@link attentionRef}: with P the probabilities and dP = dO·Vᵀ,
  *   dV = Pᵀ·dO,   dS = P ⊙ (dP − rowsum(dO ⊙ O)),   dQ = scale·dS·K,   dK = scale·dSᵀ·Q.
@@ -50,7 +60,7 @@ export function attentionRef(
 export function attentionBackwardRef(
   q: ArrayLike<number>, k: ArrayLike<number>, v: ArrayLike<number>, dO: ArrayLike<number>,
   dims: { batch: number; heads: number; seqLenQ: number; seqLenK: number; headDim: number },
-  opts: { causal?: boolean; keyMask?: ArrayLike<number>; scale?: number } = {},
+  opts: { causal?: boolean; keyMask?: ArrayLike<number>; additiveMask?: ArrayLike<number>; scale?: number } = {},
 ): { dq: Float64Array; dk: Float64Array; dv: Float64Array } {
   const { batch: B, heads: H, seqLenQ: Tq, seqLenK: Tk, headDim: D } = dims;
   const scale = opts.scale ?? 1 / Math.sqrt(D);
@@ -66,14 +76,15 @@ export function attentionBackwardRef(
         let delta = 0;
         for (let d = 0; d < D; d++) delta += dO[(base * Tq + i) * D + d] * output[(base * Tq + i) * D + d];
         for (let j = 0; j < Tk; j++) {
-          if ((opts.causal && j > i) || (opts.keyMask && opts.keyMask[b * Tk + j] === 0)) continue;
+          const add = maskAt(opts.additiveMask, (base * Tq + i) * Tk + j);
+          if ((opts.causal && j > i) || (opts.keyMask && opts.keyMask[b * Tk + j] === 0) || add === null) continue;
           let s = 0;
           let dp = 0;
           for (let d = 0; d < D; d++) {
             s += q[(base * Tq + i) * D + d] * k[(base * Tk + j) * D + d];
             dp += dO[(base * Tq + i) * D + d] * v[(base * Tk + j) * D + d];
           }
-          const p = Math.exp(s * scale - lse[base * Tq + i]);
+          const p = Math.exp(s * scale + add - lse[base * Tq + i]);
           const ds = p * (dp - delta);
           for (let d = 0; d < D; d++) {
             dv[(base * Tk + j) * D + d] += p * dO[(base * Tq + i) * D + d];
