@@ -43,8 +43,13 @@ type Mapped = { args: unknown[]; inputs: Tensor[] };
 
 /** The key of a traced call: tensor shapes and dtypes, option values, train/eval. */
 export function callKey(args: readonly unknown[], training: boolean): string {
+  // Which arguments are the same tensor is part of the key (one graph input per distinct tensor).
+  const ids = new Map<Tensor, number>();
   const enc = (a: unknown): unknown => {
-    if (a instanceof Tensor) return `T${a.dtype}${fmtShape(a.shape)}`;
+    if (a instanceof Tensor) {
+      if (!ids.has(a)) ids.set(a, ids.size);
+      return `T${ids.get(a)}${a.dtype}${fmtShape(a.shape)}`;
+    }
     if (Array.isArray(a)) return a.map(enc);
     if (a && typeof a === 'object') return Object.fromEntries(Object.entries(a).map(([k, v]) => [k, enc(v)]));
     if (typeof a === 'function') throw new ArgumentError(`forward: a function argument cannot be traced; pass tensors, numbers, strings, booleans or objects of them`);
@@ -56,12 +61,19 @@ export function callKey(args: readonly unknown[], training: boolean): string {
 /** Replaces every Tensor in `args` (nested in arrays and objects) with a graph input placeholder. */
 export function mapInputs(graph: Graph, args: readonly unknown[], where: string): Mapped {
   const inputs: Tensor[] = [];
+  // One graph input per distinct tensor: forward(x, x, x) sees the same placeholder three times
+  // (so ops can tell that their operands are one tensor, e.g. self-attention's single GEMM).
+  const seen = new Map<Tensor, Tensor>();
   const map = (a: unknown, path: string): unknown => {
     if (a instanceof Tensor) {
       if (a.gpu !== graph.gpu) throw new ArgumentError(`${where}: argument ${path} is a Tensor of another Gpu`);
       if (a.destroyed) throw new ArgumentError(`${where}: argument ${path} was destroyed`);
+      const known = seen.get(a);
+      if (known) return known;
       inputs.push(a);
-      return graph.input(a.shape, a.dtype, `input ${path}`).tensor;
+      const p = graph.input(a.shape, a.dtype, `input ${path}`).tensor;
+      seen.set(a, p);
+      return p;
     }
     if (Array.isArray(a)) return a.map((v, i) => map(v, `${path}[${i}]`));
     if (a && typeof a === 'object' && Object.getPrototypeOf(a) === Object.prototype) return Object.fromEntries(Object.entries(a).map(([k, v]) => [k, map(v, `${path}.${k}`)]));
@@ -80,7 +92,7 @@ export function argumentTensors(gpu: Gpu, args: readonly unknown[], where: strin
     if (a instanceof Tensor) {
       if (a.gpu !== gpu) throw new ArgumentError(`${where}: argument ${path} is a Tensor of another Gpu`);
       if (a.destroyed) throw new ArgumentError(`${where}: argument ${path} was destroyed`);
-      out.push(a);
+      if (!out.includes(a)) out.push(a);
     } else if (Array.isArray(a)) a.forEach((v, i) => walk(v, `${path}[${i}]`));
     else if (a && typeof a === 'object' && Object.getPrototypeOf(a) === Object.prototype) for (const [k, v] of Object.entries(a)) walk(v, `${path}.${k}`);
   };

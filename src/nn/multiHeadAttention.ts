@@ -359,6 +359,10 @@ export class MultiHeadAttentionPlan {
  * embed_dim, dropout 0): parameters `in_proj_weight` [3E, E], `in_proj_bias` [3E],
  * `out_proj.weight` [E, E], `out_proj.bias` [E] under PyTorch's names; every call is one command
  * buffer and one submit.
+ * @deprecated Kept for one version with its own conventions (always batch-first, `keyMask` 1 =
+ * attend). Use {@link MultiheadAttention}: a Module with PyTorch's forward signature and mask
+ * semantics (`keyPaddingMask` nonzero = ignored, float `attnMask` added), trainable inside any
+ * model with a Trainer.
  * @example
  * ```ts
  * const mha = new MultiHeadAttention(gpu, { embedDim: 64, numHeads: 4 });

@@ -122,6 +122,7 @@ export class LuongAttention extends RnnAttentionModule {
   protected readonly keySize: number;
 
   /**
+   * Luong attention with the chosen score.
    * @param gpu - The device.
    * @param options - Sizes and score.
    * @throws ArgumentError for a bad option, or `'dot'` with keySize ≠ hiddenSize.
@@ -160,6 +161,7 @@ export class BahdanauAttention extends RnnAttentionModule {
   protected override readonly attnDim: number;
 
   /**
+   * Bahdanau (additive) attention.
    * @param gpu - The device.
    * @param options - Sizes.
    * @throws ArgumentError for a bad option.
