@@ -10,7 +10,7 @@
 //   0 xproj  read        [rows, 4H]  input projection of every timestep (PyTorch column order)
 //   1 Wp     read        [H, H] vec4 W_hh repacked: Wp[k, j] = (W_i[j,k], W_f[j,k], W_g[j,k], W_o[j,k])
 //   2 bhh    read        [4H]        b_hh (zeros when bias=False)
-//   3 hprev  read        [L·D, B, H] h_{t−1} (h0 on the first step), vec4-typed
+//   3 hprev  read        [L·D, B, H] h_{t−1} (h0 on the first step), vec4-typed ([L·D, B, P] with PROJ)
 //   4 hnext  read_write  [L·D, B, H] h_t (the plan alternates two state buffers; the last is hN)
 //   5 hseq   read_write  [rows, D·H] this layer's output sequence: h_t is written at (t, b, d·H + j)
 //   6 c      read_write  [L·D, B, H] cell state: c0 on entry, c_T (= cN) after the last step;
@@ -20,6 +20,11 @@
 //   8 saved  read_write  training only (SAVE): what the backward needs, per layer-direction:
 //                        [rows, 4H] gates i,f,g,o after their nonlinearity | [rows, H] h_{t−1} | [rows, H] c_{t−1}
 //                        (inference binds a 16-byte dummy and never touches it)
+// PROJ = P > 0 (PyTorch's proj_size): h has P features, h_t = W_hr·m_t with m_t = o ⊙ tanh(c_t).
+// This step reads h_{t−1} [L·D, B, P] (Wp is [P, H] vec4) and writes m_t to `hseq` bound to the
+// layer-direction's m buffer [rows, H] at row (row0 + b·rowStrideB); it leaves `hnext` alone: the
+// projection dispatch right after it (recurrent_matvec_project.wgsl) writes h_t to hnext and to
+// the output sequence. SAVE's h_{t−1} section is then [rows, P].
 // LENGTHS (per-row sequence lengths, PyTorch's packed sequences): at t ≥ lengths[b] row b is
 // padding: h and c stay as they are (h_t = h_{t−1}), the output is 0; SAVE stores gates 0 and
 // h_{t−1}, c_{t−1} there, so the backward's GEMMs over all rows read finite values.
@@ -57,24 +62,29 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (j >= H) { return; }
   let acc = recurrentMatvec(j, b0);
   let bias = vec4<f32>(bhh[j], bhh[H + j], bhh[2u * H + j], bhh[3u * H + j]);
+  let K = hSize();     // features of h: H, or PROJ
+  let hasH = j < K;    // this unit has an h column (always without PROJ)
   for (var r = 0u; r < BT; r++) {
     let b = b0 + r;
     if (b >= params.batch) { break; }
     let s = params.stateOffset + b * H + j;
+    let row = params.row0 + b * params.rowStrideB;
     if (LENGTHS && params.t >= rowLength(b)) {
-      let hp = hPrevAt(b, j);
       if (SAVE) {
-        let row = params.row0 + b * params.rowStrideB;
         let gates = row * 4u * H + j;
         saved[gates] = 0.0;
         saved[gates + H] = 0.0;
         saved[gates + 2u * H] = 0.0;
         saved[gates + 3u * H] = 0.0;
-        saved[params.hprevBase + row * H + j] = hp;
+        if (hasH) { saved[params.hprevBase + row * K + j] = hPrevAt(b, j); }
         saved[params.cprevBase + row * H + j] = c[s];
       }
-      hseq[params.hOffset + b * params.hStrideB + j] = 0.0;
-      hnext[s] = hp;
+      if (PROJ != 0u) {
+        hseq[row * H + j] = 0.0;   // m; the projection step keeps h and zeroes the output
+      } else {
+        hseq[params.hOffset + b * params.hStrideB + j] = 0.0;
+        hnext[s] = hPrevAt(b, j);
+      }
       continue;
     }
     let x = params.xOffset + b * params.xStrideB + j;
@@ -88,16 +98,19 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     c[s] = cNew;
     let h = o * tanh_safe(cNew);
     if (SAVE) {
-      let row = params.row0 + b * params.rowStrideB;
       let gates = row * 4u * H + j;
       saved[gates] = i;
       saved[gates + H] = f;
       saved[gates + 2u * H] = g;
       saved[gates + 3u * H] = o;
-      saved[params.hprevBase + row * H + j] = hPrevAt(b, j);
+      if (hasH) { saved[params.hprevBase + row * K + j] = hPrevAt(b, j); }
       saved[params.cprevBase + row * H + j] = cPrev;
     }
-    hseq[params.hOffset + b * params.hStrideB + j] = h;
-    hnext[s] = h;
+    if (PROJ != 0u) {
+      hseq[row * H + j] = h;       // m_t, projected by the next dispatch
+    } else {
+      hseq[params.hOffset + b * params.hStrideB + j] = h;
+      hnext[s] = h;
+    }
   }
 }

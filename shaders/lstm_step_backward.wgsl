@@ -19,6 +19,11 @@
 //   5 carry  read_write [L·D, B, H] dc: dcN on entry, dc0 after the last step
 //   6 params uniform    BackwardParams (one slot per timestep)
 //   7 lengths read      LENGTHS only: i32 [B] per-row sequence lengths (a dummy otherwise)
+// PROJ = P > 0 (PyTorch's proj_size, h_t = W_hr·m_t, m_t = o ⊙ tanh(c_t)): the dispatch before
+// this one (recurrent_matvec_project_backward.wgsl) wrote the whole dh_t [rows, P] (dout, dhN
+// and the recurrent part included); here `dout` is bound to it and `Wb` to W_hr repacked for the
+// backward (Wb[q, j] = (W_hr[4q, j], …, W_hr[4q+3, j]), 0 past P), and the equations above run
+// on dm = W_hrᵀ·dh_t in place of dh (dhN is then unused).
 // LENGTHS (PyTorch's packed sequences): at t ≥ lengths[b] the forward kept row b's state, so
 // dgates = 0 there and dh, dc pass through unchanged; dout there is ignored. Forward direction:
 // the last real step t = lengths[b]−1 receives dhN (and the carry still holds dcN). Reverse
@@ -46,13 +51,33 @@ override LENGTHS: bool = false;   // off: no length check is compiled in
 
 // #include "recurrent_matvec_backward.wgsl"
 
+// PROJ: acc[r] = dm[b0 + r, j] = Σ_p dh_t[b0 + r, p] · W_hr[p, j] (dh_t in `dout`, [rows, P]).
+fn dmFromDh(j: u32, b0: u32) -> array<f32, 8> {
+  var acc: array<f32, 8>;
+  let H = params.hidden;
+  let rows = min(BT, params.batch - b0);
+  for (var q = 0u; 4u * q < PROJ; q++) {
+    let w = Wb[q * H + j];
+    for (var r = 0u; r < BT; r++) {
+      if (r < rows) {
+        let base = (params.row0 + (b0 + r) * params.rowStrideB) * PROJ + 4u * q;
+        var dv = vec4<f32>(0.0);
+        for (var k = 0u; k < 4u; k++) { if (4u * q + k < PROJ) { dv[k] = dout[base + k]; } }
+        acc[r] += dot(dv, w);
+      }
+    }
+  }
+  return acc;
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let H = params.hidden;
   let j = wid.x * WG + lid.x;
   let b0 = wid.y * BT;
   if (j >= H) { return; }
-  let dhr = dhFromNext(j, b0);
+  var dhr: array<f32, 8>;
+  if (PROJ == 0u) { dhr = dhFromNext(j, b0); } else { dhr = dmFromDh(j, b0); }
   for (var r = 0u; r < BT; r++) {
     let b = b0 + r;
     if (b >= params.batch) { break; }
@@ -66,9 +91,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         setDg4(at, H, vec4<f32>(0.0));
         continue;
       }
-      if (params.reverse == 0u && params.first == 0u && params.t + 1u == len) { dh = dhN[s]; }
+      if (PROJ == 0u && params.reverse == 0u && params.first == 0u && params.t + 1u == len) { dh = dhN[s]; }
     }
-    dh += dout[params.doutOffset + b * params.doutStrideB + j];
+    if (PROJ == 0u) { dh += dout[params.doutOffset + b * params.doutStrideB + j]; }
     let i = saved[at];
     let f = saved[at + H];
     let g = saved[at + 2u * H];

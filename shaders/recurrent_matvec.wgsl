@@ -10,17 +10,33 @@
 // a workgroup read the same h_prev values (a broadcast), 4 k at a time as one vec4 when VEC_H.
 // No workgroup memory, no barriers. h_prev (`hprev`) is h0 on a sequence's first step, else
 // the state the previous step wrote (the plan ping-pongs two state buffers).
+//
+// With an LSTM's projection (PROJ = P > 0, PyTorch's proj_size) h has P features, not hidden:
+// the sum runs over k < P, Wp is [P, cols] and the h state [L·D, B, P] starts at
+// (stateOffset / hidden)·P (stateOffset indexes the [L·D, B, hidden] cell state).
 
 override WG: u32 = 64u;        // threads per workgroup, one vec4 column each
 override BT: u32 = 4u;         // batch rows per thread, 1 … 8
-override VEC_H: bool = false;  // hidden % 4 == 0: h_prev rows load as vec4
+override VEC_H: bool = false;  // h size (hidden, or PROJ) % 4 == 0: h_prev rows load as vec4
+override PROJ: u32 = 0u;       // LSTM projection size P, 0 = none (h has `hidden` features)
+
+// Features of h: PROJ when projecting, else hidden.
+fn hSize() -> u32 {
+  return select(params.hidden, PROJ, PROJ != 0u);
+}
+
+// Start of this layer-direction's [batch, hSize()] block of the h state.
+fn hStateBase() -> u32 {
+  if (PROJ == 0u) { return params.stateOffset; }
+  return (params.stateOffset / params.hidden) * PROJ;
+}
 
 fn recurrentMatvec(col: u32, b0: u32) -> array<vec4<f32>, 8> {
   var acc: array<vec4<f32>, 8>;
-  let H = params.hidden;
+  let H = hSize();
   let C = params.cols;
   let rows = min(BT, params.batch - b0);
-  let base = params.stateOffset + b0 * H;
+  let base = hStateBase() + b0 * H;
   if (VEC_H) {
     for (var k = 0u; k < H; k += 4u) {
       let w0 = Wp[k * C + col];
@@ -48,8 +64,8 @@ fn recurrentMatvec(col: u32, b0: u32) -> array<vec4<f32>, 8> {
   return acc;
 }
 
-// h_prev[b, j].
+// h_prev[b, j], j < hSize().
 fn hPrevAt(b: u32, j: u32) -> f32 {
-  let i = params.stateOffset + b * params.hidden + j;
+  let i = hStateBase() + b * hSize() + j;
   return hprev[i >> 2u][i & 3u];
 }

@@ -12,10 +12,13 @@
 // so consecutive threads (j) read consecutive vec4s, and with VEC_H the dgates of 4 consecutive
 // units of one gate are one vec4 (the same for every thread of the workgroup: a broadcast).
 // Per 4 units: 4 vec4 loads of Wb, 4 of dgates, 16 FMAs — the forward's loop shape.
+// With an LSTM's projection (PROJ = P > 0) h has P features: j < P, Wb is [H, P]
+// (Wb[u, j] at u·P + j) and dhN is [L·D, B, P] (this block at (stateOffset / hidden)·P).
 
 override WG: u32 = 64u;        // threads per workgroup, one hidden unit each
 override BT: u32 = 4u;         // batch rows per thread, 1 … 8
 override VEC_H: bool = false;  // hidden % 4 == 0: dgates rows load as vec4
+override PROJ: u32 = 0u;       // LSTM projection size P, 0 = none
 
 fn dgAt(i: u32) -> f32 {
   return dgates[i >> 2u][i & 3u];
@@ -25,9 +28,12 @@ fn dhFromNext(j: u32, b0: u32) -> array<f32, 8> {
   var acc: array<f32, 8>;
   let H = params.hidden;
   let rows = min(BT, params.batch - b0);
+  // K: features of h (the row length of Wb and dhN).
+  let K = select(H, PROJ, PROJ != 0u);
+  let hBase = select(params.stateOffset, (params.stateOffset / H) * PROJ, PROJ != 0u);
   if (params.first != 0u) {
     for (var r = 0u; r < BT; r++) {
-      if (r < rows) { acc[r] = dhN[params.stateOffset + (b0 + r) * H + j]; }
+      if (r < rows) { acc[r] = dhN[hBase + (b0 + r) * K + j]; }
     }
     return acc;
   }
@@ -51,10 +57,10 @@ fn dhFromNext(j: u32, b0: u32) -> array<f32, 8> {
   }
   if (VEC_H) {
     for (var u = 0u; u < H; u += 4u) {
-      let w0 = Wb[u * H + j];
-      let w1 = Wb[(u + 1u) * H + j];
-      let w2 = Wb[(u + 2u) * H + j];
-      let w3 = Wb[(u + 3u) * H + j];
+      let w0 = Wb[u * K + j];
+      let w1 = Wb[(u + 1u) * K + j];
+      let w2 = Wb[(u + 2u) * K + j];
+      let w3 = Wb[(u + 3u) * K + j];
       for (var r = 0u; r < BT; r++) {
         if (r < rows) {
           let base = (params.nextRow0 + (b0 + r) * params.rowStrideB) * width + u;
@@ -69,7 +75,7 @@ fn dhFromNext(j: u32, b0: u32) -> array<f32, 8> {
     }
   } else {
     for (var u = 0u; u < H; u++) {
-      let w = Wb[u * H + j];
+      let w = Wb[u * K + j];
       for (var r = 0u; r < BT; r++) {
         if (r < rows) {
           let base = (params.nextRow0 + (b0 + r) * params.rowStrideB) * width + u;

@@ -13,11 +13,13 @@ import recurrentMatvecWgsl from '../../shaders/recurrent_matvec.wgsl?raw';
 import lstmStepWgsl from '../../shaders/lstm_step.wgsl?raw';
 import gruStepWgsl from '../../shaders/gru_step.wgsl?raw';
 import repackWhhWgsl from '../../shaders/repack_whh.wgsl?raw';
+import projectWgsl from '../../shaders/recurrent_matvec_project.wgsl?raw';
 
 const RNN_STEP_SHADER = /*#__PURE__*/ defineShader('rnn_step.wgsl', rnnStepWgsl, { 'activations.wgsl': activationsWgsl, 'step_params.wgsl': stepParamsWgsl, 'recurrent_matvec.wgsl': recurrentMatvecWgsl });
 const LSTM_STEP_SHADER = /*#__PURE__*/ defineShader('lstm_step.wgsl', lstmStepWgsl, { 'activations.wgsl': activationsWgsl, 'step_params.wgsl': stepParamsWgsl, 'recurrent_matvec.wgsl': recurrentMatvecWgsl });
 const GRU_STEP_SHADER = /*#__PURE__*/ defineShader('gru_step.wgsl', gruStepWgsl, { 'activations.wgsl': activationsWgsl, 'step_params.wgsl': stepParamsWgsl, 'recurrent_matvec.wgsl': recurrentMatvecWgsl });
 const REPACK_WHH_SHADER = /*#__PURE__*/ defineShader('repack_whh.wgsl', repackWhhWgsl);
+const PROJECT_SHADER = /*#__PURE__*/ defineShader('recurrent_matvec_project.wgsl', projectWgsl, { 'step_params.wgsl': stepParamsWgsl });
 
 export const CELL_SHADER: Record<CellKind, WgslShader> = { rnn: RNN_STEP_SHADER, lstm: LSTM_STEP_SHADER, gru: GRU_STEP_SHADER };
 
@@ -36,45 +38,54 @@ function repackIndex(cell: CellKind, hidden: number, row: number, k: number): nu
 }
 
 /**
- * PyTorch `weight_hh` [G·H, H] → the kernels' layout (see shaders/recurrent_matvec.wgsl).
+ * PyTorch `weight_hh` [G·H, K] → the kernels' layout (see shaders/recurrent_matvec.wgsl). K is
+ * H, or an LSTM's projection size P (W_hh [4H, P]). An LSTM's `weight_hr` [P, H] is repacked as
+ * an RNN's W_hh with hidden = P, inner = H (shaders/recurrent_matvec_project.wgsl).
  * @param cell - `'rnn'`, `'lstm'` or `'gru'` (gate count 1, 4 or 3).
- * @param whh - PyTorch's `weight_hh_l*` [G·H, H], row-major.
+ * @param whh - PyTorch's `weight_hh_l*` [G·H, K], row-major.
  * @param hidden - H, the hidden size.
- * @returns The repacked matrix as [H, cols] vec4s (cols = H, or ⌈H/4⌉ for an RNN).
- * @throws ShapeError if `whh` does not hold G·H·H values.
+ * @param inner - K, the row length of `whh` (default H).
+ * @returns The repacked matrix as [K, cols] vec4s (cols = H, or ⌈H/4⌉ for an RNN).
+ * @throws ShapeError if `whh` does not hold G·H·K values.
  */
-export function repackWhh(cell: CellKind, whh: ArrayLike<number>, hidden: number): Float32Array {
+export function repackWhh(cell: CellKind, whh: ArrayLike<number>, hidden: number, inner = hidden): Float32Array {
   const rows = gateCount(cell) * hidden;
-  if (whh.length !== rows * hidden) throw new ShapeError(`repackWhh: expected ${rows}×${hidden} values, got ${whh.length}`);
-  const out = new Float32Array(hidden * repackedCols(cell, hidden) * 4);
-  for (let row = 0; row < rows; row++) for (let k = 0; k < hidden; k++) out[repackIndex(cell, hidden, row, k)] = whh[row * hidden + k];
+  if (whh.length !== rows * inner) throw new ShapeError(`repackWhh: expected ${rows}×${inner} values, got ${whh.length}`);
+  const out = new Float32Array(inner * repackedCols(cell, hidden) * 4);
+  for (let row = 0; row < rows; row++) for (let k = 0; k < inner; k++) out[repackIndex(cell, hidden, row, k)] = whh[row * inner + k];
   return out;
 }
 
 /**
  * The backward kernels' W_hh layout (recurrent_matvec_backward.wgsl): the vec4 transpose of
- * {@link repackWhh}'s [H, cols] matrix, i.e. Wb[col, k] = Wp[k, col].
+ * {@link repackWhh}'s [K, cols] matrix, i.e. Wb[col, k] = Wp[k, col].
  */
-export function repackWhhBackward(cell: CellKind, whh: ArrayLike<number>, hidden: number): Float32Array {
-  const wp = repackWhh(cell, whh, hidden);
+export function repackWhhBackward(cell: CellKind, whh: ArrayLike<number>, hidden: number, inner = hidden): Float32Array {
+  const wp = repackWhh(cell, whh, hidden, inner);
   const cols = repackedCols(cell, hidden);
   const out = new Float32Array(wp.length);
-  for (let k = 0; k < hidden; k++) for (let col = 0; col < cols; col++) for (let c = 0; c < 4; c++) out[(col * hidden + k) * 4 + c] = wp[(k * cols + col) * 4 + c];
+  for (let k = 0; k < inner; k++) for (let col = 0; col < cols; col++) for (let c = 0; c < 4; c++) out[(col * inner + k) * 4 + c] = wp[(k * cols + col) * 4 + c];
   return out;
 }
 
 /**
- * Inverse of {@link repackWhh}: the kernels' layout → PyTorch `weight_hh` [G·H, H].
+ * Inverse of {@link repackWhh}: the kernels' layout → PyTorch `weight_hh` [G·H, K].
  * @param cell - `'rnn'`, `'lstm'` or `'gru'`.
  * @param wp - A matrix in {@link repackWhh}'s layout.
  * @param hidden - H, the hidden size.
- * @returns `weight_hh` [G·H, H], row-major.
+ * @param inner - K, the row length of `weight_hh` (default H).
+ * @returns `weight_hh` [G·H, K], row-major.
  */
-export function unpackWhh(cell: CellKind, wp: ArrayLike<number>, hidden: number): Float32Array {
+export function unpackWhh(cell: CellKind, wp: ArrayLike<number>, hidden: number, inner = hidden): Float32Array {
   const rows = gateCount(cell) * hidden;
-  const out = new Float32Array(rows * hidden);
-  for (let row = 0; row < rows; row++) for (let k = 0; k < hidden; k++) out[row * hidden + k] = wp[repackIndex(cell, hidden, row, k)];
+  const out = new Float32Array(rows * inner);
+  for (let row = 0; row < rows; row++) for (let k = 0; k < inner; k++) out[row * inner + k] = wp[repackIndex(cell, hidden, row, k)];
   return out;
+}
+
+/** Bytes of one repacked matrix ({@link repackWhh}) of `cell` with `hidden` units and row length `inner`. */
+export function repackedBytes(cell: CellKind, hidden: number, inner = hidden): number {
+  return inner * repackedCols(cell, hidden) * 16;
 }
 
 /** Per-timestep values of the StepParams uniform (element offsets and strides). */
@@ -180,13 +191,16 @@ export function defaultStepTile(batch: number, fallbackAdapter = false): StepTil
 export function cellStepDispatch(
   gpu: Gpu,
   cell: CellKind,
-  opts: { hidden: number; batch: number; nonlinearity?: 'tanh' | 'relu'; tile: StepTile; label: string; save?: boolean; lengths?: boolean },
+  opts: { hidden: number; batch: number; nonlinearity?: 'tanh' | 'relu'; tile: StepTile; label: string; save?: boolean; lengths?: boolean; proj?: number },
   buffers: CellStepBuffers,
 ): Dispatch {
   const { wg, bt } = opts.tile;
   if (bt < 1 || bt > 8 || !Number.isInteger(bt)) throw new ShapeError(`${opts.label}: batch rows per thread must be 1…8, got ${bt}`);
   const shader = CELL_SHADER[cell];
-  const constants: Record<string, number | boolean> = { WG: wg, BT: bt, VEC_H: opts.hidden % 4 === 0, SAVE: !!opts.save, LENGTHS: !!opts.lengths };
+  const proj = opts.proj ?? 0;
+  if (proj && cell !== 'lstm') throw new ArgumentError(`${opts.label}: a projection (proj) is only for an LSTM step`);
+  const constants: Record<string, number | boolean> = { WG: wg, BT: bt, VEC_H: (proj || opts.hidden) % 4 === 0, SAVE: !!opts.save, LENGTHS: !!opts.lengths };
+  if (proj) constants.PROJ = proj;
   if (opts.save && !buffers.saved) throw new ArgumentError(`${opts.label}: a training step needs the saved-activations buffer`);
   if (opts.lengths && !buffers.lengths) throw new ShapeError(`${opts.label}: a step with per-row lengths needs the lengths buffer`);
   if (cell === 'rnn') constants.ACT = opts.nonlinearity === 'relu' ? 3 : 2;
@@ -217,17 +231,61 @@ export function cellStepDispatch(
 /**
  * One dispatch that rewrites both repacked W_hh (forward Wp, backward Wb) from PyTorch's layout
  * (shaders/repack_whh.wgsl),
- * run after each optimizer update. Its uniform is `transient`: the caller owns it.
+ * run after each optimizer update. Its uniform is `transient`: the caller owns it. `inner` is
+ * the row length K of `whh` (default hidden; see {@link repackWhh}).
  */
-export function repackWhhDispatch(gpu: Gpu, cell: CellKind, hidden: number, whh: GPUBufferBinding, wp: GPUBuffer, wb: GPUBuffer, label: string): Dispatch {
+export function repackWhhDispatch(gpu: Gpu, cell: CellKind, hidden: number, whh: GPUBufferBinding, wp: GPUBuffer, wb: GPUBuffer, label: string, inner = hidden): Dispatch {
   const cols = repackedCols(cell, hidden);
-  if (hidden > gpu.limits.maxComputeWorkgroupsPerDimension) throw new ShapeError(`${label}: hiddenSize ${hidden} exceeds maxComputeWorkgroupsPerDimension (${gpu.limits.maxComputeWorkgroupsPerDimension})`);
-  const params = gpu.uniform(REPACK_WHH_SHADER, 'params', { hidden, cols, gates: gateCount(cell) });
+  const maxWg = gpu.limits.maxComputeWorkgroupsPerDimension;
+  if (inner > maxWg) throw new ShapeError(`${label}: ${inner === hidden ? `hiddenSize ${hidden}` : `a weight row of ${inner}`} exceeds maxComputeWorkgroupsPerDimension (${maxWg})`);
+  const params = gpu.uniform(REPACK_WHH_SHADER, 'params', { hidden, cols, gates: gateCount(cell), inner });
   return {
     label,
     pipeline: gpu.pipeline(REPACK_WHH_SHADER, { KIND: cell === 'rnn' ? 0 : 1 }),
     bindGroup: gpu.bindGroup(REPACK_WHH_SHADER, { Whh: whh, Wp: wp, Wb: wb, params }),
-    workgroups: [Math.ceil(cols / 64), hidden, 1],
+    workgroups: [Math.ceil(cols / 64), inner, 1],
     transient: [params],
+  };
+}
+
+/** Buffers of one projection step (shaders/recurrent_matvec_project.wgsl). */
+export interface ProjectionBuffers {
+  /** m of every row [rows, H] (the cell step's `hseq` with a projection). */
+  m: GPUBuffer;
+  /** W_hr repacked: repackWhh('rnn', W_hr, P, H). */
+  wr: GPUBuffer;
+  /** h_{t−1} [L·D, B, P]. */
+  hprev: GPUBuffer;
+  /** h_t [L·D, B, P]. */
+  hnext: GPUBuffer;
+  /** The layer's output sequence [rows, D·P]. */
+  hseq: GPUBuffer;
+  /** The cell step's StepParams slot. */
+  params: GPUBufferBinding;
+  /** Per-row sequence lengths (i32 [batch]) with `lengths` (an LSTM's: the region of `c` after the state). */
+  lengths?: GPUBufferBinding;
+}
+
+/**
+ * The projection of an LSTM with projSize P after each cell step: h_t = W_hr·m_t into the h state
+ * and the output sequence (shaders/recurrent_matvec_project.wgsl).
+ * @returns One dispatch: ⌈⌈P/4⌉ / tile.wg⌉ × ⌈batch / tile.bt⌉ workgroups.
+ */
+export function projectionDispatch(
+  gpu: Gpu,
+  opts: { proj: number; batch: number; tile: StepTile; label: string; lengths?: boolean },
+  buffers: ProjectionBuffers,
+): Dispatch {
+  const { wg, bt } = opts.tile;
+  if (bt < 1 || bt > 8 || !Number.isInteger(bt)) throw new ShapeError(`${opts.label}: batch rows per thread must be 1…8, got ${bt}`);
+  if (opts.lengths && !buffers.lengths) throw new ShapeError(`${opts.label}: a projection step with per-row lengths needs the lengths buffer`);
+  return {
+    label: opts.label,
+    pipeline: gpu.pipeline(PROJECT_SHADER, { WG: wg, BT: bt, PROJ: opts.proj, LENGTHS: !!opts.lengths }),
+    bindGroup: gpu.bindGroup(PROJECT_SHADER, {
+      m: buffers.m, Wr: buffers.wr, hprev: buffers.hprev, hnext: buffers.hnext, hseq: buffers.hseq, params: buffers.params,
+      lengths: opts.lengths ? buffers.lengths! : gpu.dummyBuffer,
+    }),
+    workgroups: [Math.ceil(Math.ceil(opts.proj / 4) / wg), Math.ceil(opts.batch / bt), 1],
   };
 }

@@ -13,10 +13,12 @@ import recurrentMatvecBackwardWgsl from '../../shaders/recurrent_matvec_backward
 import lstmStepBackwardWgsl from '../../shaders/lstm_step_backward.wgsl?raw';
 import activationsWgsl from '../../shaders/activations.wgsl?raw';
 import gruStepBackwardWgsl from '../../shaders/gru_step_backward.wgsl?raw';
+import projectBackwardWgsl from '../../shaders/recurrent_matvec_project_backward.wgsl?raw';
 
 const RNN_STEP_BACKWARD_SHADER = /*#__PURE__*/ defineShader('rnn_step_backward.wgsl', rnnStepBackwardWgsl, { 'backward_params.wgsl': backwardParamsWgsl, 'recurrent_matvec_backward.wgsl': recurrentMatvecBackwardWgsl });
 const LSTM_STEP_BACKWARD_SHADER = /*#__PURE__*/ defineShader('lstm_step_backward.wgsl', lstmStepBackwardWgsl, { 'activations.wgsl': activationsWgsl, 'backward_params.wgsl': backwardParamsWgsl, 'recurrent_matvec_backward.wgsl': recurrentMatvecBackwardWgsl });
 const GRU_STEP_BACKWARD_SHADER = /*#__PURE__*/ defineShader('gru_step_backward.wgsl', gruStepBackwardWgsl, { 'backward_params.wgsl': backwardParamsWgsl, 'recurrent_matvec_backward.wgsl': recurrentMatvecBackwardWgsl });
+const PROJECT_BACKWARD_SHADER = /*#__PURE__*/ defineShader('recurrent_matvec_project_backward.wgsl', projectBackwardWgsl, { 'backward_params.wgsl': backwardParamsWgsl, 'recurrent_matvec_backward.wgsl': recurrentMatvecBackwardWgsl });
 
 export const CELL_BACKWARD_SHADER: Record<CellKind, WgslShader> = {
   rnn: RNN_STEP_BACKWARD_SHADER,
@@ -61,9 +63,10 @@ export function packBackwardParams(gpu: Gpu, cell: CellKind, values: BackwardPar
 
 export interface CellStepBackwardBuffers {
   dgates: GPUBuffer;
-  /** W_hh repacked for the backward (repackWhhBackward). */
+  /** W_hh repacked for the backward (repackWhhBackward); with `proj`, W_hr's (repackWhhBackward('rnn', W_hr, P, H)). */
   wb: GPUBuffer;
   saved: GPUBuffer;
+  /** Gradient of the layer's output sequence; with `proj`, the whole dh_t [rows, P] of projectionBackwardDispatch. */
   dout: GPUBuffer;
   dhN: GPUBuffer;
   /** LSTM dc, GRU z ⊙ dh: carried from step to step (absent for RNN). */
@@ -77,13 +80,17 @@ export interface CellStepBackwardBuffers {
 export function cellStepBackwardDispatch(
   gpu: Gpu,
   cell: CellKind,
-  opts: { hidden: number; batch: number; nonlinearity?: 'tanh' | 'relu'; tile: StepTile; label: string; lengths?: boolean },
+  opts: { hidden: number; batch: number; nonlinearity?: 'tanh' | 'relu'; tile: StepTile; label: string; lengths?: boolean; proj?: number },
   buffers: CellStepBackwardBuffers,
 ): Dispatch {
   const { wg, bt } = opts.tile;
   if (bt < 1 || bt > 8 || !Number.isInteger(bt)) throw new ShapeError(`${opts.label}: batch rows per thread must be 1…8, got ${bt}`);
   const shader = CELL_BACKWARD_SHADER[cell];
   const constants: Record<string, number | boolean> = { WG: wg, BT: bt, VEC_H: opts.hidden % 4 === 0, LENGTHS: !!opts.lengths };
+  if (opts.proj) {
+    if (cell !== 'lstm') throw new ArgumentError(`${opts.label}: a projection (proj) is only for an LSTM step`);
+    constants.PROJ = opts.proj;
+  }
   if (cell === 'rnn') constants.ACT = opts.nonlinearity === 'relu' ? 3 : 2;
   if (opts.lengths && !buffers.lengths) throw new ShapeError(`${opts.label}: a backward step with per-row lengths needs the lengths buffer`);
   const resources: Record<string, GPUBuffer | GPUBufferBinding> = {
@@ -99,5 +106,46 @@ export function cellStepBackwardDispatch(
     pipeline: gpu.pipeline(shader, constants),
     bindGroup: gpu.bindGroup(shader, resources),
     workgroups: [Math.ceil(opts.hidden / wg), Math.ceil(opts.batch / bt), 1],
+  };
+}
+
+/** Buffers of one projection backward step (shaders/recurrent_matvec_project_backward.wgsl). */
+export interface ProjectionBackwardBuffers {
+  /** The gate gradients [rows, 4H] (row t' read). */
+  dgates: GPUBuffer;
+  /** W_hh [4H, P] repacked for the backward (repackWhhBackward('lstm', W_hh, H, P)). */
+  wb: GPUBuffer;
+  /** Gradient of the layer's output sequence [rows, D·P]. */
+  dout: GPUBuffer;
+  /** Gradient of the final hidden state [L·D, B, P]. */
+  dhN: GPUBuffer;
+  /** Where dh_t goes: [rows, P]. */
+  dh: GPUBuffer;
+  /** The step's BackwardParams slot (shared with its cell backward step). */
+  params: GPUBufferBinding;
+  lengths?: GPUBufferBinding;
+}
+
+/**
+ * BPTT of an LSTM with projSize P: dh_t [B, P] (dout + dgates_{t'}·W_hh, or dhN) before the cell's
+ * backward step, which reads it (shaders/recurrent_matvec_project_backward.wgsl).
+ * @returns One dispatch: ⌈P / tile.wg⌉ × ⌈batch / tile.bt⌉ workgroups.
+ */
+export function projectionBackwardDispatch(
+  gpu: Gpu,
+  opts: { hidden: number; proj: number; batch: number; tile: StepTile; label: string; lengths?: boolean },
+  buffers: ProjectionBackwardBuffers,
+): Dispatch {
+  const { wg, bt } = opts.tile;
+  if (bt < 1 || bt > 8 || !Number.isInteger(bt)) throw new ShapeError(`${opts.label}: batch rows per thread must be 1…8, got ${bt}`);
+  if (opts.lengths && !buffers.lengths) throw new ShapeError(`${opts.label}: a backward step with per-row lengths needs the lengths buffer`);
+  return {
+    label: opts.label,
+    pipeline: gpu.pipeline(PROJECT_BACKWARD_SHADER, { WG: wg, BT: bt, VEC_H: opts.hidden % 4 === 0, PROJ: opts.proj, LENGTHS: !!opts.lengths }),
+    bindGroup: gpu.bindGroup(PROJECT_BACKWARD_SHADER, {
+      dgates: buffers.dgates, Wb: buffers.wb, dout: buffers.dout, dhN: buffers.dhN, dh: buffers.dh, params: buffers.params,
+      lengths: opts.lengths ? buffers.lengths! : gpu.dummyBuffer,
+    }),
+    workgroups: [Math.ceil(opts.proj / wg), Math.ceil(opts.batch / bt), 1],
   };
 }

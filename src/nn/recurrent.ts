@@ -3,7 +3,7 @@
 import type { Gpu } from '../gpu/device.js';
 import { ArgumentError, ShapeError, fmtShape } from '../gpu/errors.js';
 import { TENSOR_USAGE } from '../gpu/flags.js';
-import { repackWhh, repackWhhBackward, repackWhhDispatch, repackedCols, defaultStepTile, type StepTile } from '../kernels/cellStep.js';
+import { repackWhh, repackWhhBackward, repackWhhDispatch, repackedBytes, defaultStepTile, type StepTile } from '../kernels/cellStep.js';
 import { encodeDispatches, type Dispatch } from '../gpu/dispatch.js';
 import { RecurrentBackward } from '../plan/recurrentBackward.js';
 import { checkRecurrentLayerLimits } from '../plan/recurrentLimits.js';
@@ -13,8 +13,8 @@ import type { NamedTensor, StateDict } from '../io/stateDict.js';
 import { saveCheckpoint, loadCheckpoint, type CheckpointHost } from '../io/checkpoint.js';
 import { Tensor, expectRank, expectShape } from '../tensor.js';
 import { rng } from '../util/random.js';
-import { gateCount, parameterShapes, type CellKind, type RecurrentConfig } from './recurrentConfig.js';
-import { ParameterStore, checkLoadStateDict, checkParameters } from './parameters.js';
+import { gateCount, parameterShapes, realHiddenSize, type CellKind, type RecurrentConfig } from './recurrentConfig.js';
+import { ParameterStore, checkLoadStateDict, checkParameters, type BufferView } from './parameters.js';
 import { assertSameDevice, dryRun, isSnapshot, readParameters, type ModelSnapshot, type RecoverSource } from './recovery.js';
 import { Lifecycle } from './lifecycle.js';
 import { checkOptions, type OptionSchema } from '../util/options.js';
@@ -44,6 +44,14 @@ export interface RecurrentOptions {
    * and is regenerated, not stored, for the backward. Default 0.
    */
   dropout?: number;
+  /**
+   * LSTM only, PyTorch's `proj_size`: P in [1, hiddenSize) projects each step's output,
+   * h_t = W_hr·(o_t ⊙ tanh(c_t)), so h0 / hN are [numLayers·D, batch, P], the output has D·P
+   * features and layer l > 0 reads D·P; c0 / cN keep hiddenSize. Adds `weight_hr_l{k}` [P, H]
+   * (and `_reverse`) after each direction's biases; W_hh is [4H, P]. Default 0: no projection.
+   * An RNN or GRU given this option throws an ArgumentError.
+   */
+  projSize?: number;
   /** Seed of the initial weights, drawn like PyTorch's: U(−1/√hiddenSize, 1/√hiddenSize). */
   seed?: number;
   /** Thread layout of the cell-step kernels (default: 64 units × min(4, batch) rows per thread). */
@@ -59,12 +67,12 @@ export interface RecurrentOptions {
 
 /**
  * Initial state: h0 (and c0 for LSTM), each [numLayers·numDirections, batch, hiddenSize]; and
- * optional per-row sequence lengths.
+ * optional per-row sequence lengths. (An LSTM with projSize P: h0 is [numLayers·D, batch, P].)
  */
 export interface RecurrentState {
-  /** Initial hidden state [numLayers·D, batch, hiddenSize]. Zeros when absent. */
+  /** Initial hidden state [numLayers·D, batch, hiddenSize] (projSize with a projection). Zeros when absent. */
   h0?: Tensor;
-  /** Initial cell state of an LSTM, the shape of `h0`. Zeros when absent. */
+  /** Initial cell state of an LSTM, [numLayers·D, batch, hiddenSize]. Zeros when absent. */
   c0?: Tensor;
   /**
    * Per-row sequence lengths, one integer in [1, seqLen] per batch row (a host array): PyTorch's
@@ -84,7 +92,8 @@ export interface RecurrentState {
  * D·hiddenSize]
  * ([batch, seqLen, D·hiddenSize] with batchFirst), `hN` [numLayers·D, batch, hiddenSize] and, for
  * an
- * LSTM, `cN` of the same shape.
+ * LSTM, `cN` of the same shape. With an LSTM's projSize P, `output` has D·P features, `hN` is
+ * [numLayers·D, batch, P] and `cN` keeps hiddenSize.
  */
 export type RecurrentOutputs = PlanOutputs;
 
@@ -92,9 +101,9 @@ export type RecurrentOutputs = PlanOutputs;
 export interface RecurrentUpstream {
   /** dL/d output, the output's shape. Zero when absent. */
   dOutput?: Tensor;
-  /** dL/d hN, [numLayers·D, batch, hiddenSize]. Zero when absent. */
+  /** dL/d hN, [numLayers·D, batch, hiddenSize] (projSize with a projection). Zero when absent. */
   dhN?: Tensor;
-  /** dL/d cN (LSTM), same shape. Zero when absent. */
+  /** dL/d cN (LSTM), [numLayers·D, batch, hiddenSize]. Zero when absent. */
   dcN?: Tensor;
 }
 
@@ -169,7 +178,18 @@ export class RecurrentLayer extends Module {
     super(gpu);
     const name = cell.toUpperCase();
     if (opts === undefined || opts === null) throw new ArgumentError(`${name}: options { inputSize, hiddenSize, ... } are required`);
-    opts = checkOptions<RecurrentOptions>(name, 'options', opts, { ...LAYER_SCHEMA, ...(cell === 'rnn' ? { nonlinearity: { type: 'enum', values: ['tanh', 'relu'] } } : {}) }) as RecurrentOptions;
+    if (cell !== 'lstm' && typeof opts === 'object' && opts.projSize !== undefined) {
+      throw new ArgumentError(`${name}: option 'projSize' is only supported for LSTM, not RNN or GRU (PyTorch's proj_size), got ${String(opts.projSize)}`);
+    }
+    opts = checkOptions<RecurrentOptions>(name, 'options', opts, {
+      ...LAYER_SCHEMA,
+      ...(cell === 'rnn' ? { nonlinearity: { type: 'enum', values: ['tanh', 'relu'] } } : {}),
+      ...(cell === 'lstm' ? { projSize: { type: 'int', min: 0 } } : {}),
+    }) as RecurrentOptions;
+    const projSize = opts.projSize ?? 0;
+    if (projSize >= opts.hiddenSize) {
+      throw new ArgumentError(`${name}: option 'projSize' must be smaller than hiddenSize (${opts.hiddenSize}), got ${projSize} (PyTorch's proj_size; 0 disables the projection)`);
+    }
     this.config = Object.freeze({
       cell,
       inputSize: opts.inputSize,
@@ -180,6 +200,8 @@ export class RecurrentLayer extends Module {
       bidirectional: opts.bidirectional ?? false,
       nonlinearity,
       dropout: opts.dropout ?? 0,
+      // Only present with a projection: a config without one is unchanged (checkpoints, plans).
+      ...(projSize > 0 ? { projSize } : {}),
     });
     if (typeof this.config.dropout !== 'number' || !(this.config.dropout >= 0 && this.config.dropout < 1)) {
       throw new ArgumentError(`${name}: dropout must be a probability in [0, 1), got ${String(opts.dropout)}`);
@@ -257,31 +279,45 @@ export class RecurrentLayer extends Module {
   private writeParameters(values: Map<string, Float32Array>): void {
     if (this.params.length === 0) this.params = this.createDirectionParams();
     const { cell, hiddenSize: H } = this.config;
+    const P = realHiddenSize(this.config);
     for (const [key, data] of values) this.store.write(this.prefix + key, data);
     for (const [i, p] of this.params.entries()) {
-      const whh = values.get(`weight_hh${directionSuffix(i, this.numDirections)}`)!;
-      this.gpu.device.queue.writeBuffer(p.wp, 0, repackWhh(cell, whh, H));
-      this.gpu.device.queue.writeBuffer(p.wb, 0, repackWhhBackward(cell, whh, H));
+      const sfx = directionSuffix(i, this.numDirections);
+      const whh = values.get(`weight_hh${sfx}`)!;
+      this.gpu.device.queue.writeBuffer(p.wp, 0, repackWhh(cell, whh, H, P));
+      this.gpu.device.queue.writeBuffer(p.wb, 0, repackWhhBackward(cell, whh, H, P));
+      if (p.proj) {
+        // W_hr [P, H] is packed like an RNN's W_hh with P units over rows of H.
+        const whr = values.get(`weight_hr${sfx}`)!;
+        this.gpu.device.queue.writeBuffer(p.proj.wrp, 0, repackWhh('rnn', whr, P, H));
+        this.gpu.device.queue.writeBuffer(p.proj.wrb, 0, repackWhhBackward('rnn', whr, P, H));
+      }
     }
   }
 
-  /** Buffers of each (layer, direction): views into the store, plus the repacked W_hh it owns. */
+  /** Buffers of each (layer, direction): views into the store, plus the repacked W_hh (W_hr) it owns. */
   private createDirectionParams(): DirectionParams[] {
     const { cell, hiddenSize: H } = this.config;
+    const P = realHiddenSize(this.config);
     const G = gateCount(cell);
-    return this.createViews().map((v, i) => {
+    return this.createViews().map(({ whr, ...v }, i) => {
       const sfx = directionSuffix(i, this.numDirections);
       return {
         ...v,
         bhh: v.bhh ?? { buffer: this.zeroBuffer(G * H, `zero bias_hh${sfx}`) },
-        wp: this.gpu.pool.acquire(H * repackedCols(cell, H) * 16, TENSOR_USAGE, `weight_hh${sfx}.packed`),
-        wb: this.gpu.pool.acquire(H * repackedCols(cell, H) * 16, TENSOR_USAGE, `weight_hh${sfx}.packedBackward`),
+        wp: this.gpu.pool.acquire(repackedBytes(cell, H, P), TENSOR_USAGE, `weight_hh${sfx}.packed`),
+        wb: this.gpu.pool.acquire(repackedBytes(cell, H, P), TENSOR_USAGE, `weight_hh${sfx}.packedBackward`),
+        proj: whr ? {
+          ...whr,
+          wrp: this.gpu.pool.acquire(repackedBytes('rnn', P, H), TENSOR_USAGE, `weight_hr${sfx}.packed`),
+          wrb: this.gpu.pool.acquire(repackedBytes('rnn', P, H), TENSOR_USAGE, `weight_hr${sfx}.packedBackward`),
+        } : undefined,
       };
     });
   }
 
-  /** Views of each (layer, direction)'s parameters in the store (b_hh null when bias=False). */
-  private createViews(): Array<Omit<DirectionParams, 'wp' | 'wb' | 'bhh'> & { bhh: GPUBufferBinding | null }> {
+  /** Views of each (layer, direction)'s parameters in the store (b_hh null when bias=False; whr null without a projection). */
+  private createViews(): Array<Omit<DirectionParams, 'wp' | 'wb' | 'bhh' | 'proj'> & { bhh: GPUBufferBinding | null; whr: { name: string; whr: BufferView } | null }> {
     const out = [];
     for (let i = 0; i < this.config.numLayers * this.numDirections; i++) {
       const sfx = directionSuffix(i, this.numDirections);
@@ -293,6 +329,7 @@ export class RecurrentLayer extends Module {
         whh: this.store.view(name('weight_hh')),
         bih: bias ? this.store.view(name('bias_ih')) : null,
         bhh: bias ? this.store.binding(name('bias_hh')) : null,
+        whr: this.config.projSize ? { name: name('weight_hr'), whr: this.store.view(name('weight_hr')) } : null,
       });
     }
     return out;
@@ -327,7 +364,7 @@ export class RecurrentLayer extends Module {
     return {
       className: this.config.cell.toUpperCase(),
       config: { ...this.config },
-      structural: ['cell', 'inputSize', 'hiddenSize', 'numLayers', 'bias', 'bidirectional', 'nonlinearity'],
+      structural: ['cell', 'inputSize', 'hiddenSize', 'numLayers', 'bias', 'bidirectional', 'nonlinearity', 'projSize'],
       store: this.store,
       prefix: this.prefix,
       names: this.parameterShapes().map((p) => p.name),
@@ -362,32 +399,39 @@ export class RecurrentLayer extends Module {
     const op = `${this.config.cell.toUpperCase()}.forward`;
     this.assertAlive(op);
     if (activeGraph()) return this.tracedForward(op, input, state);
-    const { T, B, outputShape, stateShape, lengths } = this.checkForward(op, input, state);
+    const { T, B, outputShape, stateShape, cellShape, lengths } = this.checkForward(op, input, state);
     const plan = this.plan(T, B, !!lengths);
     if (lengths) plan.writeLengths(lengths, op);
-    const { stats, ...outputs } = plan.run(input.buffer, state.h0?.buffer ?? null, state.c0?.buffer ?? null, outputShape, stateShape);
+    const { stats, ...outputs } = plan.run(input.buffer, state.h0?.buffer ?? null, state.c0?.buffer ?? null, outputShape, stateShape, cellShape);
     this.lastRun = stats;
     return outputs;
   }
 
   /** Validates a forward's input and state; returns (seqLen, batch), the output shapes and the lengths (i32) if given. */
-  private checkForward(op: string, input: Tensor, state: RecurrentState): { T: number; B: number; outputShape: number[]; stateShape: number[]; lengths: Int32Array | null } {
+  private checkForward(op: string, input: Tensor, state: RecurrentState): { T: number; B: number; outputShape: number[]; stateShape: number[]; cellShape: number[]; lengths: Int32Array | null } {
     const { inputSize, hiddenSize: H, numLayers: L, batchFirst } = this.config;
+    const P = realHiddenSize(this.config);
     expectRank(op, 'input', input, [3], this.gpu);
     const [d0, d1, features] = input.shape;
     const [T, B] = batchFirst ? [d1, d0] : [d0, d1];
     if (features !== inputSize) {
       throw new ShapeError(`${op}: argument 'input' has shape ${fmtShape(input.shape)}: its last dimension must be inputSize=${inputSize} (layout ${batchFirst ? '[batch, seqLen, inputSize]' : '[seqLen, batch, inputSize]'})`);
     }
-    const stateShape = [L * this.numDirections, B, H];
-    if (state.h0) expectShape(op, 'h0', state.h0, stateShape, '[numLayers·numDirections, batch, hiddenSize]', this.gpu);
+    const stateShape = [L * this.numDirections, B, P];
+    const cellShape = [L * this.numDirections, B, H];
+    if (state.h0) expectShape(op, 'h0', state.h0, stateShape, this.hLayout, this.gpu);
     if (state.c0) {
       if (this.config.cell !== 'lstm') throw new ArgumentError(`${op}: 'c0' is only for LSTM`);
-      expectShape(op, 'c0', state.c0, stateShape, '[numLayers·numDirections, batch, hiddenSize]', this.gpu);
+      expectShape(op, 'c0', state.c0, cellShape, '[numLayers·numDirections, batch, hiddenSize]', this.gpu);
     }
-    const outputShape = batchFirst ? [B, T, this.numDirections * H] : [T, B, this.numDirections * H];
+    const outputShape = batchFirst ? [B, T, this.numDirections * P] : [T, B, this.numDirections * P];
     const lengths = state.lengths === undefined ? null : checkLengths(op, state.lengths, T, B);
-    return { T, B, outputShape, stateShape, lengths };
+    return { T, B, outputShape, stateShape, cellShape, lengths };
+  }
+
+  /** The layout of h0 / hN / dhN in messages. */
+  private get hLayout(): string {
+    return this.config.projSize ? '[numLayers·numDirections, batch, projSize]' : '[numLayers·numDirections, batch, hiddenSize]';
   }
 
   /**
@@ -432,7 +476,10 @@ export class RecurrentLayer extends Module {
     super.parametersMoved();
     this.dropPlans();
     const fresh = this.createViews();
-    this.params = this.params.map((p, i) => ({ ...fresh[i], wp: p.wp, wb: p.wb, bhh: fresh[i].bhh ?? p.bhh }));
+    this.params = this.params.map((p, i) => {
+      const { whr, ...v } = fresh[i];
+      return { ...v, wp: p.wp, wb: p.wb, bhh: v.bhh ?? p.bhh, proj: p.proj && whr ? { ...p.proj, ...whr } : undefined };
+    });
   }
 
   /** @internal New values were written to the store: rebuild the repacked W_hh on the GPU. */
@@ -495,10 +542,17 @@ export class RecurrentLayer extends Module {
   repackDispatches(): Dispatch[] {
     if (!this.repack) {
       this.repack = [];
+      const { cell, hiddenSize: H } = this.config;
+      const P = realHiddenSize(this.config);
       for (const [i, p] of this.params.entries()) {
-        const d = repackWhhDispatch(this.gpu, this.config.cell, this.config.hiddenSize, this.store.binding(p.names.whh), p.wp, p.wb, `repack${directionSuffix(i, this.numDirections)}`);
-        pushAll(this.repackOwned, d.transient ?? []);
-        this.repack.push({ ...d, transient: undefined });
+        const sfx = directionSuffix(i, this.numDirections);
+        const ds = [repackWhhDispatch(this.gpu, cell, H, this.store.binding(p.names.whh), p.wp, p.wb, `repack${sfx}`, P)];
+        // A projection's W_hr [P, H]: packed like an RNN's W_hh with P units over rows of H.
+        if (p.proj) ds.push(repackWhhDispatch(this.gpu, 'rnn', P, this.store.binding(p.proj.name), p.proj.wrp, p.proj.wrb, `repack_hr${sfx}`, H));
+        for (const d of ds) {
+          pushAll(this.repackOwned, d.transient ?? []);
+          this.repack.push({ ...d, transient: undefined });
+        }
       }
     }
     return this.repack;
@@ -522,12 +576,13 @@ export class RecurrentLayer extends Module {
   ): RecurrentOutputs & { dInput?: Tensor; dh0?: Tensor; dc0?: Tensor } {
     const op = `${this.config.cell.toUpperCase()}.forwardBackward`;
     this.assertAlive(op);
-    const { T, B, outputShape, stateShape, lengths } = this.checkForward(op, input, state);
-    if (upstream.dOutput) expectShape(op, 'dOutput', upstream.dOutput, outputShape, this.config.batchFirst ? '[batch, seqLen, D·hiddenSize]' : '[seqLen, batch, D·hiddenSize]', this.gpu);
-    if (upstream.dhN) expectShape(op, 'dhN', upstream.dhN, stateShape, '[numLayers·numDirections, batch, hiddenSize]', this.gpu);
+    const { T, B, outputShape, stateShape, cellShape, lengths } = this.checkForward(op, input, state);
+    const features = this.config.projSize ? 'D·projSize' : 'D·hiddenSize';
+    if (upstream.dOutput) expectShape(op, 'dOutput', upstream.dOutput, outputShape, this.config.batchFirst ? `[batch, seqLen, ${features}]` : `[seqLen, batch, ${features}]`, this.gpu);
+    if (upstream.dhN) expectShape(op, 'dhN', upstream.dhN, stateShape, this.hLayout, this.gpu);
     if (upstream.dcN) {
       if (this.config.cell !== 'lstm') throw new ArgumentError(`${op}: 'dcN' is only for LSTM`);
-      expectShape(op, 'dcN', upstream.dcN, stateShape, '[numLayers·numDirections, batch, hiddenSize]', this.gpu);
+      expectShape(op, 'dcN', upstream.dcN, cellShape, '[numLayers·numDirections, batch, hiddenSize]', this.gpu);
     }
     const { forward, backward } = this.trainingPlan(T, B, inputGrad, initialStateGrad, !!lengths);
     if (lengths) forward.writeLengths(lengths, op);
@@ -536,10 +591,10 @@ export class RecurrentLayer extends Module {
     const gpu = this.gpu;
     const output = Tensor.empty(gpu, outputShape, 'rnn.output');
     const hN = Tensor.empty(gpu, stateShape, 'rnn.hN');
-    const cN = forward.c ? Tensor.empty(gpu, stateShape, 'rnn.cN') : undefined;
+    const cN = forward.c ? Tensor.empty(gpu, cellShape, 'rnn.cN') : undefined;
     const dInput = inputGrad ? Tensor.empty(gpu, input.shape, 'rnn.dInput') : undefined;
     const dh0 = initialStateGrad ? Tensor.empty(gpu, stateShape, 'rnn.dh0') : undefined;
-    const dc0 = initialStateGrad && forward.c ? Tensor.empty(gpu, stateShape, 'rnn.dc0') : undefined;
+    const dc0 = initialStateGrad && forward.c ? Tensor.empty(gpu, cellShape, 'rnn.dc0') : undefined;
     const encoder = gpu.device.createCommandEncoder({ label: 'rnn.forwardBackward' });
     encoder.copyBufferToBuffer(input.buffer, 0, forward.input, 0, input.size * 4);
     forward.encodeInitialState(encoder, state.h0?.buffer ?? null, state.c0?.buffer ?? null);
@@ -552,10 +607,10 @@ export class RecurrentLayer extends Module {
     pass.end();
     encoder.copyBufferToBuffer(forward.output, 0, output.buffer, 0, output.size * 4);
     encoder.copyBufferToBuffer(forward.hN, 0, hN.buffer, 0, forward.stateBytes);
-    if (cN && forward.c) encoder.copyBufferToBuffer(forward.c, 0, cN.buffer, 0, forward.stateBytes);
+    if (cN && forward.c) encoder.copyBufferToBuffer(forward.c, 0, cN.buffer, 0, forward.cStateBytes);
     if (dInput && backward.dinput) encoder.copyBufferToBuffer(backward.dinput, 0, dInput.buffer, 0, dInput.size * 4);
     if (dh0 && backward.dh0) encoder.copyBufferToBuffer(backward.dh0, 0, dh0.buffer, 0, forward.stateBytes);
-    if (dc0 && backward.carry) encoder.copyBufferToBuffer(backward.carry, 0, dc0.buffer, 0, forward.stateBytes);
+    if (dc0 && backward.carry) encoder.copyBufferToBuffer(backward.carry, 0, dc0.buffer, 0, forward.cStateBytes);
     const dispatches = forward.dispatches.length + backward.dispatches.length;
     gpu.submit(encoder, dispatches);
     this.lastRun = { seqLen: T, batch: B, dispatches, submits: 1 };
@@ -645,6 +700,10 @@ export class RecurrentLayer extends Module {
     for (const p of this.params) {
       this.gpu.pool.release(p.wp);
       this.gpu.pool.release(p.wb);
+      if (p.proj) {
+        this.gpu.pool.release(p.proj.wrp);
+        this.gpu.pool.release(p.proj.wrb);
+      }
       if (!p.names.bhh) this.gpu.pool.release(p.bhh.buffer);
     }
     this.params = [];
@@ -666,24 +725,25 @@ export class RecurrentStepper {
    */
   constructor(private readonly layer: RecurrentLayer, readonly batch: number) {
     this.generation = layer.gpu.generation;
-    const shape = [layer.config.numLayers, batch, layer.config.hiddenSize];
-    this.h = Tensor.zeros(layer.gpu, shape, 'stepper.h');
-    this.c = layer.config.cell === 'lstm' ? Tensor.zeros(layer.gpu, shape, 'stepper.c') : null;
+    this.h = Tensor.zeros(layer.gpu, [layer.config.numLayers, batch, realHiddenSize(layer.config)], 'stepper.h');
+    this.c = layer.config.cell === 'lstm' ? Tensor.zeros(layer.gpu, [layer.config.numLayers, batch, layer.config.hiddenSize], 'stepper.c') : null;
   }
 
   /**
-   * Feeds x_t ([batch, inputSize]); returns the top layer's h_t ([batch, hiddenSize]).
+   * Feeds x_t ([batch, inputSize]); returns the top layer's h_t ([batch, hiddenSize], or
+   * [batch, projSize] with a projection).
    * @param x - This timestep's input [batch, inputSize].
    * @returns A new tensor [batch, hiddenSize] the caller destroys.
    * @throws ShapeError when `x` has another shape; GpuLostError (or ShapeError) after the layer
    *   recovered on a new device.
    */
   step(x: Tensor): Tensor {
-    const { inputSize, hiddenSize } = this.layer.config;
+    const { inputSize } = this.layer.config;
+    const hiddenSize = realHiddenSize(this.layer.config);
     assertSameDevice(this.layer.gpu, this.generation, 'RecurrentStepper.step', 'create a new stepper (layer.createStepper) after the layer recovered');
     expectShape('RecurrentStepper.step', 'x', x, [this.batch, inputSize], '[batch, inputSize]', this.layer.gpu);
     const plan = this.layer.plan(1, this.batch);
-    const { output, hN, cN } = plan.run(x.buffer, this.h.buffer, this.c?.buffer ?? null, [this.batch, hiddenSize], this.h.shape as number[]);
+    const { output, hN, cN } = plan.run(x.buffer, this.h.buffer, this.c?.buffer ?? null, [this.batch, hiddenSize], this.h.shape as number[], this.c?.shape as number[] | undefined);
     this.layer.lastRun = { seqLen: 1, batch: this.batch, dispatches: plan.dispatches.length, submits: 1 };
     this.h.destroy();
     this.h = hN;

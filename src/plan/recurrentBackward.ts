@@ -6,6 +6,9 @@
 //     dW_ih = dgatesᵀ·x_l     dW_hh = dgates_hᵀ·h_{t−1}
 //   and db_ih, db_hh = column sums of dgates (shaders/column_sum.wgsl)
 //     dx_l  = Σ_d dgates_d·W_ih,d   (the gradient of the layer below's output, or of the input)
+// An LSTM with projSize P (h_t = W_hr·m_t) runs 2 dispatches per backward step: dh_t [B, P]
+// (shaders/recurrent_matvec_project_backward.wgsl), then the cell step on dm = W_hrᵀ·dh_t; dh_t
+// is kept for every row and dW_hr = dhᵀ·m is one more GEMM per layer-direction.
 // Nothing is allocated per timestep. The caller writes `dout` (gradient of the top layer's output
 // sequence) and/or `dhN` (gradient of the final hidden state) inside the same command buffer.
 // A forward plan built with lengths makes a backward with lengths (the same buffer, fwd.lengths):
@@ -16,8 +19,8 @@ import { TENSOR_USAGE, UNIFORM_USAGE } from '../gpu/flags.js';
 import { elementwiseDispatch } from '../kernels/elementwise.js';
 import { gemmDispatches, type GemmArgs } from '../kernels/matmul.js';
 import { columnSumDispatch } from '../kernels/columnSum.js';
-import { backwardSlotSize, cellStepBackwardDispatch, dgatesWidth, packBackwardParams } from '../kernels/cellStepBackward.js';
-import { gateCount, type RecurrentConfig } from '../nn/recurrentConfig.js';
+import { backwardSlotSize, cellStepBackwardDispatch, dgatesWidth, packBackwardParams, projectionBackwardDispatch } from '../kernels/cellStepBackward.js';
+import { gateCount, realHiddenSize, type RecurrentConfig } from '../nn/recurrentConfig.js';
 import type { ParameterStore } from '../nn/parameters.js';
 import type { DirectionParams, RecurrentPlan } from './recurrentPlan.js';
 import type { Dropout } from '../kernels/dropout.js';
@@ -25,21 +28,22 @@ import { pushAll } from '../util/arrays.js';
 
 export class RecurrentBackward {
   readonly dispatches: Dispatch[] = [];
-  /** Gradient of the top layer's output sequence [rows, D·H] (caller's layout); write it before the pass. */
+  /** Gradient of the top layer's output sequence [rows, D·H] ([rows, D·P] with a projection; caller's layout); write it before the pass. */
   readonly dout: GPUBuffer;
-  /** Gradient of the final hidden state [L·D, B, H]; cleared by {@link encodeInit} unless given. */
+  /** Gradient of the final hidden state [L·D, B, H] (P with a projection); cleared by {@link encodeInit} unless given. */
   readonly dhN: GPUBuffer;
-  /** LSTM: dcN on entry, dc0 after the pass. GRU: the z ⊙ dh carry. Absent for RNN. */
+  /** LSTM: dcN on entry, dc0 after the pass ([L·D, B, H]). GRU: the z ⊙ dh carry. Absent for RNN. */
   readonly carry: GPUBuffer | null;
   /** Gradient of the layer input [rows, inputSize], when asked for (e.g. to train an embedding). */
   readonly dinput: GPUBuffer | null;
   /**
-   * Gradient of the initial hidden state h0 [L·D, B, H], when asked for (`initialStateGrad`; an
+   * Gradient of the initial hidden state h0 [L·D, B, H] (P with a projection), when asked for (`initialStateGrad`; an
    * encoder-decoder backpropagates it into the encoder). The LSTM's dc0 is in {@link carry}.
    */
   readonly dh0: GPUBuffer | null;
   private readonly owned: GPUBuffer[] = [];
   private readonly stateBytes: number;
+  private readonly cStateBytes: number;
 
   constructor(
     private readonly gpu: Gpu,
@@ -54,7 +58,10 @@ export class RecurrentBackward {
     const B = fwd.batch;
     const D = cfg.bidirectional ? 2 : 1;
     const G = gateCount(cell);
-    const DH = D * H;
+    // P: features of h (an LSTM's projSize, else H); layer outputs are D·P wide.
+    const P = realHiddenSize(cfg);
+    const proj = cfg.projSize ? P : 0;
+    const DP = D * P;
     const rows = fwd.rows;
     const width = dgatesWidth(cell, H);
     const buffer = (elements: number, label: string) => {
@@ -63,20 +70,23 @@ export class RecurrentBackward {
       return b;
     };
     this.stateBytes = fwd.stateBytes;
-    this.dout = buffer(rows * DH, 'rnn.dout');
-    this.dhN = buffer(L * D * B * H, 'rnn.dhN');
+    this.cStateBytes = fwd.cStateBytes;
+    this.dout = buffer(rows * DP, 'rnn.dout');
+    this.dhN = buffer(L * D * B * P, 'rnn.dhN');
     this.carry = cell === 'rnn' ? null : buffer(L * D * B * H, 'rnn.carry');
     this.dinput = opts.inputGrad ? buffer(rows * cfg.inputSize, 'rnn.dinput') : null;
-    this.dh0 = opts.initialStateGrad ? buffer(L * D * B * H, 'rnn.dh0') : null;
+    this.dh0 = opts.initialStateGrad ? buffer(L * D * B * P, 'rnn.dh0') : null;
     const lengths = fwd.lengths;
     // With lengths, B extra rows after the T·B rows: the reverse direction's step t = lengths[b]−1
     // (its first step forward) copies its dgates row there, for dh0.
     const dgates = Array.from({ length: D }, (_, d) => buffer((rows + (lengths ? B : 0)) * width, `rnn.dgates${d}`));
-    const dlayer = Array.from({ length: L - 1 }, (_, l) => buffer(rows * DH, `rnn.dseq${l}`));
+    const dlayer = Array.from({ length: L - 1 }, (_, l) => buffer(rows * DP, `rnn.dseq${l}`));
+    // A projection's dh_t [rows, P] per direction (reused by every layer, like dgates).
+    const dhProj = proj ? Array.from({ length: D }, (_, d) => buffer(rows * P, `rnn.dh${d}`)) : [];
     // With dropout, dx of layer l ≥ 1 is the gradient of the dropped input: the same mask (same
     // salt, same step counter) maps it back to the gradient of layer l−1's output.
     const drop = opts.dropout ?? null;
-    const ddropped = drop && L > 1 ? buffer(rows * DH, 'rnn.ddropped') : null;
+    const ddropped = drop && L > 1 ? buffer(rows * DP, 'rnn.ddropped') : null;
 
     const take = (d: Dispatch) => {
       pushAll(this.owned, d.transient ?? []);
@@ -89,7 +99,7 @@ export class RecurrentBackward {
     const grads = store.grads;
 
     for (let l = L - 1; l >= 0; l--) {
-      const inFeatures = l === 0 ? cfg.inputSize : DH;
+      const inFeatures = l === 0 ? cfg.inputSize : DP;
       const dout = l === L - 1 ? this.dout : dlayer[l];
       for (let d = 0; d < D; d++) {
         const p = params[l * D + d];
@@ -103,12 +113,19 @@ export class RecurrentBackward {
           const tNext = d === 0 ? t + 1 : t - 1;
           packBackwardParams(gpu, cell, {
             batch: B, hidden: H, row0: rowOf(t, 0), rowStrideB, nextRow0: s === 0 ? 0 : rowOf(tNext, 0), first: s === 0 ? 1 : 0,
-            doutOffset: rowOf(t, 0) * DH + d * H, doutStrideB: rowStrideB * DH, stateOffset: (l * D + d) * B * H,
+            doutOffset: rowOf(t, 0) * DP + d * P, doutStrideB: rowStrideB * DP, stateOffset: (l * D + d) * B * H,
             hprevBase: saved.hprevBase, cprevBase: saved.cprevBase, t, reverse: d, firstRow0: rows,
           }, data, s * slot);
-          this.dispatches.push(cellStepBackwardDispatch(gpu, cell, { hidden: H, batch: B, nonlinearity: cfg.nonlinearity, tile: fwd.tile, label: `l${l}d${d}.backstep${t}`, lengths: !!lengths }, {
-            dgates: dgates[d], wb: p.wb, saved: saved.buffer, dout, dhN: this.dhN,
-            carry: this.carry ?? undefined, params: { buffer: uniforms, offset: s * slot, size: slot }, lengths: lengths ?? undefined,
+          const stepParams = { buffer: uniforms, offset: s * slot, size: slot };
+          if (proj) {
+            // dh_t = dout_t + dgates_{t'}·W_hh (or dhN), then the cell step on dm = W_hrᵀ·dh_t.
+            this.dispatches.push(projectionBackwardDispatch(gpu, { hidden: H, proj, batch: B, tile: fwd.tile, label: `l${l}d${d}.backproject${t}`, lengths: !!lengths }, {
+              dgates: dgates[d], wb: p.wb, dout, dhN: this.dhN, dh: dhProj[d], params: stepParams, lengths: lengths ?? undefined,
+            }));
+          }
+          this.dispatches.push(cellStepBackwardDispatch(gpu, cell, { hidden: H, batch: B, nonlinearity: cfg.nonlinearity, tile: fwd.tile, label: `l${l}d${d}.backstep${t}`, lengths: !!lengths, proj }, {
+            dgates: dgates[d], wb: proj ? p.proj!.wrb : p.wb, saved: saved.buffer, dout: proj ? dhProj[d] : dout, dhN: this.dhN,
+            carry: this.carry ?? undefined, params: stepParams, lengths: lengths ?? undefined,
           }));
         }
         gpu.device.queue.writeBuffer(uniforms, 0, data);
@@ -120,12 +137,14 @@ export class RecurrentBackward {
         const gradOf = (name: string) => store.slot(name).offset;
         // dW_ih [G·H, in] = dgatesᵀ · x   (input-side columns: the first G·H)
         gemm({ M: G * H, N: inFeatures, K: rows, transposeA: true, a: { buffer: dgates[d], ld: width }, b: { buffer: fwd.layerInputs[l], ld: inFeatures }, c: { buffer: grads, offset: gradOf(p.names.wih), ld: inFeatures }, label: `${label}.dW_ih` });
-        // dW_hh [G·H, H] = dgates_hᵀ · h_{t−1}; GRU's hidden-side n block is the 4th column block.
+        // dW_hh [G·H, P] = dgates_hᵀ · h_{t−1}; GRU's hidden-side n block is the 4th column block.
         const hiddenBlocks: Array<{ col: number; row: number; n: number }> =
           cell === 'gru' ? [{ col: 0, row: 0, n: 2 * H }, { col: 3 * H, row: 2 * H, n: H }] : [{ col: 0, row: 0, n: G * H }];
         for (const blk of hiddenBlocks) {
-          gemm({ M: blk.n, N: H, K: rows, transposeA: true, a: { buffer: dgates[d], offset: blk.col, ld: width }, b: { buffer: saved.buffer, offset: saved.hprevBase, ld: H }, c: { buffer: grads, offset: gradOf(p.names.whh) + blk.row * H, ld: H }, label: `${label}.dW_hh` });
+          gemm({ M: blk.n, N: P, K: rows, transposeA: true, a: { buffer: dgates[d], offset: blk.col, ld: width }, b: { buffer: saved.buffer, offset: saved.hprevBase, ld: P }, c: { buffer: grads, offset: gradOf(p.names.whh) + blk.row * P, ld: P }, label: `${label}.dW_hh` });
         }
+        // dW_hr [P, H] = dhᵀ · m over every row.
+        if (proj) gemm({ M: P, N: H, K: rows, transposeA: true, a: { buffer: dhProj[d], ld: P }, b: { buffer: saved.m!, ld: H }, c: { buffer: grads, offset: gradOf(p.proj!.name), ld: H }, label: `${label}.dW_hr` });
         if (p.names.bih && p.names.bhh) {
           // db_ih, db_hh = Σ over rows of dgates (input-side, hidden-side columns).
           take(columnSumDispatch(gpu, { rows, cols: G * H, x: { buffer: dgates[d], ld: width }, y: { buffer: grads, offset: gradOf(p.names.bih) }, label: `${label}.db_ih` }));
@@ -143,15 +162,15 @@ export class RecurrentBackward {
           const p = params[l * D + d];
           const t0 = d === 0 ? 0 : T - 1;
           const first = d === 1 && lengths ? { offset: rows * width, ld: width } : { offset: rowOf(t0, 0) * width, ld: width * rowStrideB };
-          const state = (l * D + d) * B * H;
+          const state = (l * D + d) * B * P;
           const blocks: Array<{ col: number; row: number; n: number }> =
             cell === 'gru' ? [{ col: 0, row: 0, n: 2 * H }, { col: 3 * H, row: 2 * H, n: H }] : [{ col: 0, row: 0, n: G * H }];
           if (cell === 'gru') take(elementwiseDispatch(gpu, { op: 'scale', n: B * H, x: { buffer: this.carry!, offset: state }, y: { buffer: this.dh0, offset: state }, alpha: 1, label: `l${l}d${d}.dh0.carry` }));
           blocks.forEach((blk, i) => gemm({
-            M: B, N: H, K: blk.n,
+            M: B, N: P, K: blk.n,
             a: { buffer: dgates[d], offset: first.offset + blk.col, ld: first.ld },
-            b: { buffer: p.whh.buffer, offset: p.whh.offset + blk.row * H, ld: H },
-            c: { buffer: this.dh0!, offset: state, ld: H },
+            b: { buffer: p.whh.buffer, offset: p.whh.offset + blk.row * P, ld: P },
+            c: { buffer: this.dh0!, offset: state, ld: P },
             beta: cell === 'gru' || i > 0 ? 1 : undefined,
             label: `l${l}d${d}.dh0`,
           }));
@@ -163,7 +182,7 @@ export class RecurrentBackward {
           const p = params[l * D + d];
           gemm({ M: rows, N: inFeatures, K: G * H, a: { buffer: dgates[d], ld: width }, b: { buffer: p.wih.buffer, offset: p.wih.offset, ld: inFeatures }, c: { buffer: dx, ld: inFeatures }, beta: d === 0 ? undefined : 1, label: `l${l}d${d}.dx` });
         }
-        if (l > 0 && drop && ddropped) this.dispatches.push(drop.dispatch({ n: rows * DH, x: { buffer: ddropped }, y: { buffer: dlayer[l - 1] }, salt: l, label: `l${l}.dropout.backward` }));
+        if (l > 0 && drop && ddropped) this.dispatches.push(drop.dispatch({ n: rows * DP, x: { buffer: ddropped }, y: { buffer: dlayer[l - 1] }, salt: l, label: `l${l}.dropout.backward` }));
       }
     }
   }
@@ -174,7 +193,7 @@ export class RecurrentBackward {
     if (given.dhN) encoder.copyBufferToBuffer(given.dhN, 0, this.dhN, 0, stateBytes);
     else encoder.clearBuffer(this.dhN);
     if (this.carry) {
-      if (given.dcN && this.cfg.cell === 'lstm') encoder.copyBufferToBuffer(given.dcN, 0, this.carry, 0, stateBytes);
+      if (given.dcN && this.cfg.cell === 'lstm') encoder.copyBufferToBuffer(given.dcN, 0, this.carry, 0, this.cStateBytes);
       else encoder.clearBuffer(this.carry);
     }
   }

@@ -7,7 +7,7 @@ import { ArgumentError, ShapeError } from '../gpu/errors.js';
 import { checkWorkgroups } from '../gpu/limits.js';
 import { stepSlotSize } from '../kernels/cellStep.js';
 import { backwardSlotSize, dgatesWidth } from '../kernels/cellStepBackward.js';
-import { gateCount, type RecurrentConfig } from '../nn/recurrentConfig.js';
+import { gateCount, parameterShapes, realHiddenSize, type RecurrentConfig } from '../nn/recurrentConfig.js';
 
 /**
  * Cell-step dispatches one recorded plan holds at most (numLayers · directions · seqLen): a plan
@@ -26,6 +26,7 @@ function planViolation(gpu: Gpu, cfg: RecurrentConfig, seqLen: number, batch: nu
   const { cell, hiddenSize: H, numLayers: L, inputSize } = cfg;
   const D = cfg.bidirectional ? 2 : 1;
   const G = gateCount(cell);
+  const P = realHiddenSize(cfg); // features of h: an LSTM's projSize, else H
   const rows = seqLen * batch;
   const gatesWidth = cell === 'rnn' ? H : 4 * H;
   const align = Math.max(1, gpu.device.limits.minStorageBufferOffsetAlignment / 4);
@@ -33,12 +34,12 @@ function planViolation(gpu: Gpu, cfg: RecurrentConfig, seqLen: number, batch: nu
   const buffers: Array<[string, number]> = [
     ['the input [seqLen·batch, inputSize]', rows * inputSize],
     [`the input projection x·W_ihᵀ [seqLen·batch, ${G}·hiddenSize]`, rows * G * H],
-    ['the output sequence [seqLen·batch, D·hiddenSize]', rows * D * H],
+    [cfg.projSize ? 'the output sequence [seqLen·batch, D·projSize]' : 'the output sequence [seqLen·batch, D·hiddenSize]', rows * D * P],
     // (an LSTM with lengths keeps them after its cell state, at the next aligned offset)
     ['the state [numLayers·D, batch, hiddenSize]', Math.ceil((L * D * batch * H) / align) * align + batch],
   ];
   if (training) {
-    buffers.push([`the saved activations [seqLen·batch, ${cell === 'lstm' ? 6 : cell === 'gru' ? 5 : 2}·hiddenSize]`, rows * (gatesWidth + H + (cell === 'lstm' ? H : 0))]);
+    buffers.push([cfg.projSize ? 'the saved activations [seqLen·batch, 5·hiddenSize + projSize]' : `the saved activations [seqLen·batch, ${cell === 'lstm' ? 6 : cell === 'gru' ? 5 : 2}·hiddenSize]`, rows * (gatesWidth + P + (cell === 'lstm' ? H : 0))]);
     buffers.push([`the gate gradients [seqLen·batch + batch, ${dgatesWidth(cell, H) / H}·hiddenSize]`, (rows + batch) * dgatesWidth(cell, H)]);
   }
   const limit = gpu.limits.maxStorageBufferBindingSize;
@@ -87,18 +88,16 @@ export function checkRecurrentLayerLimits(gpu: Gpu, op: string, cfg: RecurrentCo
   const { hiddenSize: H, inputSize } = cfg;
   const G = gateCount(cfg.cell);
   const D = cfg.bidirectional ? 2 : 1;
+  const P = realHiddenSize(cfg);
   const limit = gpu.limits.maxStorageBufferBindingSize;
-  const biggestInput = Math.max(inputSize, cfg.numLayers > 1 ? D * H : 0);
+  const biggestInput = Math.max(inputSize, cfg.numLayers > 1 ? D * P : 0);
   // The layer's parameters share one buffer (each padded to the storage offset alignment).
   const align = Math.max(1, gpu.device.limits.minStorageBufferOffsetAlignment / 4);
   let total = 0;
-  for (let l = 0; l < cfg.numLayers; l++) {
-    const sizes = [G * H * (l === 0 ? inputSize : D * H), G * H * H, ...(cfg.bias ? [G * H, G * H] : [])];
-    for (let d = 0; d < D; d++) for (const n of sizes) total += Math.ceil(n / align) * align;
-  }
+  for (const { shape } of parameterShapes(cfg)) total += Math.ceil(shape.reduce((a, b) => a * b, 1) / align) * align;
   for (const [what, elements] of [
     [`weight_ih [${G}·hiddenSize, ${biggestInput}]`, G * H * biggestInput],
-    [`the repacked weight_hh [hiddenSize, ${G}·hiddenSize]`, 4 * H * H],
+    [cfg.projSize ? `the repacked weight_hh [projSize, ${G}·hiddenSize]` : `the repacked weight_hh [hiddenSize, ${G}·hiddenSize]`, 4 * H * P],
     ['all parameters of the layer', total],
   ] as const) {
     if (elements * 4 > limit) {

@@ -2,6 +2,8 @@
 // buffer, uniform and bind group up front, and a flat list of dispatches:
 //   per layer l, per direction d:  1 GEMM  xproj = x·W_ihᵀ + b_ih  (all T steps at once)
 //                                  T fused cell steps  (shaders/{rnn,lstm,gru}_step.wgsl)
+//   an LSTM with projSize P adds, after each cell step, its projection h_t = W_hr·m_t
+//   (shaders/recurrent_matvec_project.wgsl): 2 dispatches per step instead of 1.
 // A call only copies the input (and h0/c0) in, encodes that list into one compute pass, copies
 // output/hN/cN out into fresh tensors and submits ONCE. Nothing is allocated per timestep.
 // A plan built with `{ lengths: true }` runs variable-length rows (PyTorch's packed sequences):
@@ -11,8 +13,8 @@ import { encodeDispatches, type Dispatch } from '../gpu/dispatch.js';
 import { ArgumentError, ShapeError } from '../gpu/errors.js';
 import { TENSOR_USAGE, UNIFORM_USAGE } from '../gpu/flags.js';
 import { gemmDispatches } from '../kernels/matmul.js';
-import { cellStepDispatch, packStepParams, repackedCols, stepSlotSize, type StepTile } from '../kernels/cellStep.js';
-import { gateCount, type RecurrentConfig } from '../nn/recurrentConfig.js';
+import { cellStepDispatch, packStepParams, projectionDispatch, repackedCols, stepSlotSize, type StepTile } from '../kernels/cellStep.js';
+import { gateCount, realHiddenSize, type RecurrentConfig } from '../nn/recurrentConfig.js';
 import { Tensor } from '../tensor.js';
 import type { BufferView } from '../nn/parameters.js';
 import type { Dropout } from '../kernels/dropout.js';
@@ -35,6 +37,11 @@ export interface DirectionParams {
   /** W_hh for the forward steps (repackWhh) and for the backward steps (repackWhhBackward). */
   wp: GPUBuffer;
   wb: GPUBuffer;
+  /**
+   * An LSTM with projSize only: `weight_hr` [P, H] (its store name and view), and repacked for
+   * the projection steps (wrp: repackWhh('rnn', W_hr, P, H)) and their backward (wrb).
+   */
+  proj?: { name: string; whr: BufferView; wrp: GPUBuffer; wrb: GPUBuffer };
 }
 
 /** What a training forward saves per (layer, direction) for the backward (see the step kernels). */
@@ -42,8 +49,12 @@ export interface SavedActivations {
   buffer: GPUBuffer;
   /** Elements per row of the gates section: 4H (LSTM, GRU) or H (RNN). */
   gatesWidth: number;
+  /** Start of the h_{t−1} section [rows, h size] (H, or projSize P). */
   hprevBase: number;
+  /** Start of the c_{t−1} section [rows, H] (LSTM). */
   cprevBase: number;
+  /** LSTM with projSize: m_t = o ⊙ tanh(c_t) of every row [rows, H] (the input of W_hr), else null. */
+  m: GPUBuffer | null;
 }
 
 /** What one recorded forward did: tests assert these counts. */
@@ -96,7 +107,8 @@ export function checkLengths(op: string, lengths: ArrayLike<number>, seqLen: num
  */
 export class RecurrentPlan {
   /**
-   * Every dispatch of a run, in order: numLayers · D · (1 + seqLen) of them (more with dropout).
+   * Every dispatch of a run, in order: numLayers · D · (1 + seqLen) of them (more with dropout;
+   * numLayers · D · (1 + 2·seqLen) for an LSTM with projSize: each step adds its projection).
    */
   readonly dispatches: Dispatch[] = [];
   /**
@@ -114,18 +126,20 @@ export class RecurrentPlan {
   private readonly owned: GPUBuffer[] = [];
   /** The sequence input [rows, inputSize], in the caller's layout. */
   readonly input: GPUBuffer;
-  /** h0 [L·D, B, H]: copied in (or cleared) before each run. */
+  /** h0 [L·D, B, H] ([L·D, B, P] with an LSTM's projSize P): copied in (or cleared) before each run. */
   readonly h0: GPUBuffer;
   /** h_t ping-pongs between two state buffers; the one written last holds hN. */
   readonly hN: GPUBuffer;
-  /** The two state buffers [L·D, B, H]: step s (in the order run) reads states[(s+1)%2] (h0 at s=0) and writes states[s%2]. */
+  /** The two state buffers [L·D, B, H] (P): step s (in the order run) reads states[(s+1)%2] (h0 at s=0) and writes states[s%2]. */
   readonly states: readonly GPUBuffer[];
-  /** LSTM cell state: c0 on entry, cN after the run. */
+  /** LSTM cell state [L·D, B, H]: c0 on entry, cN after the run. */
   readonly c: GPUBuffer | null;
-  /** The top layer's output sequence [rows, D·H]. */
+  /** The top layer's output sequence [rows, D·H] ([rows, D·P] with a projection). */
   readonly output: GPUBuffer;
-  /** Bytes of one state tensor [numLayers·D, batch, hiddenSize]. */
+  /** Bytes of one hidden-state tensor [numLayers·D, batch, hiddenSize] (projSize with a projection). */
   readonly stateBytes: number;
+  /** Bytes of the LSTM cell state [numLayers·D, batch, hiddenSize] (= stateBytes without a projection). */
+  readonly cStateBytes: number;
   /**
    * Plans built with `{ lengths: true }`: the per-row sequence lengths, i32 [batch], each in
    * [1, seqLen]; write them before a run ({@link writeLengths}, or a copy inside the command
@@ -173,7 +187,11 @@ export class RecurrentPlan {
     const B = batch;
     const D = cfg.bidirectional ? 2 : 1;
     const G = gateCount(cell);
-    const DH = D * H;
+    // P: features of h (an LSTM's projSize, else H); the sequences between layers are D·P wide.
+    const P = realHiddenSize(cfg);
+    const proj = cfg.projSize ? P : 0;
+    if (proj && params.some((p) => !p.proj)) throw new ArgumentError('a recurrent plan with projSize needs every direction\'s weight_hr');
+    const DP = D * P;
     this.rows = T * B;
     const maxWg = gpu.limits.maxComputeWorkgroupsPerDimension;
     if (stepwise && (cfg.bidirectional || (training && dropout && L > 1))) throw new ArgumentError('a step-wise recurrent plan must be unidirectional and without dropout');
@@ -187,10 +205,11 @@ export class RecurrentPlan {
       this.owned.push(b);
       return b;
     };
-    this.stateBytes = L * D * B * H * 4;
+    this.stateBytes = L * D * B * P * 4;
+    this.cStateBytes = L * D * B * H * 4;
     this.input = buffer(this.rows * cfg.inputSize, 'rnn.input');
-    this.h0 = buffer(L * D * B * H, 'rnn.h0');
-    const state = [buffer(L * D * B * H, 'rnn.state0'), buffer(L * D * B * H, 'rnn.state1')];
+    this.h0 = buffer(L * D * B * P, 'rnn.h0');
+    const state = [buffer(L * D * B * P, 'rnn.state0'), buffer(L * D * B * P, 'rnn.state1')];
     this.states = state;
     this.hN = state[(T - 1) % 2];
     const withLengths = !!options.lengths;
@@ -201,20 +220,23 @@ export class RecurrentPlan {
     this.lengths = !withLengths ? null
       : this.c ? { buffer: this.c, offset: lengthsBase * 4, size: B * 4 }
       : { buffer: buffer(B, 'rnn.lengths'), offset: 0, size: B * 4 };
-    this.output = buffer(this.rows * DH, 'rnn.output');
+    this.output = buffer(this.rows * DP, 'rnn.output');
     const xproj = Array.from({ length: D }, (_, d) => buffer(this.rows * G * H, `rnn.xproj${d}`));
     // Inference ping-pongs two buffers between layers; training keeps every layer's input.
     const betweenCount = training ? L - 1 : Math.min(2, L - 1);
-    const between = Array.from({ length: betweenCount }, (_, i) => buffer(this.rows * DH, `rnn.seq${i}`));
+    const between = Array.from({ length: betweenCount }, (_, i) => buffer(this.rows * DP, `rnn.seq${i}`));
     const layerOutput = (l: number) => (l === L - 1 ? this.output : between[l % betweenCount]);
     const drop = training && dropout ? dropout : null;
-    const dropped = drop ? Array.from({ length: L - 1 }, (_, i) => buffer(this.rows * DH, `rnn.dropped${i}`)) : [];
+    const dropped = drop ? Array.from({ length: L - 1 }, (_, i) => buffer(this.rows * DP, `rnn.dropped${i}`)) : [];
+    // A projection's m_t [rows, H]: one per direction (inference), kept per layer-direction for
+    // the backward's dW_hr (training, in `saved`).
+    const mInference = proj && !training ? Array.from({ length: D }, (_, d) => buffer(this.rows * H, `rnn.m${d}`)) : [];
     if (training) {
       const gatesWidth = cell === 'rnn' ? H : 4 * H;
       const hprevBase = this.rows * gatesWidth;
-      const cprevBase = hprevBase + this.rows * H;
+      const cprevBase = hprevBase + this.rows * P;
       const size = cprevBase + (cell === 'lstm' ? this.rows * H : 0);
-      for (let i = 0; i < L * D; i++) this.saved.push({ buffer: buffer(size, `rnn.saved${i}`), gatesWidth, hprevBase, cprevBase });
+      for (let i = 0; i < L * D; i++) this.saved.push({ buffer: buffer(size, `rnn.saved${i}`), gatesWidth, hprevBase, cprevBase, m: proj ? buffer(this.rows * H, `rnn.m${i}`) : null });
     }
 
     // Row of (t, b) in every sequence buffer: the user's layout, batch-first or time-major.
@@ -223,9 +245,9 @@ export class RecurrentPlan {
     const slot = stepSlotSize(gpu);
 
     for (let l = 0; l < L; l++) {
-      const inFeatures = l === 0 ? cfg.inputSize : DH;
+      const inFeatures = l === 0 ? cfg.inputSize : DP;
       const layerIn = l === 0 ? this.input : drop ? dropped[l - 1] : layerOutput(l - 1);
-      if (drop && l > 0) this.dispatches.push(drop.dispatch({ n: this.rows * DH, x: { buffer: layerOutput(l - 1) }, y: { buffer: layerIn }, salt: l, label: `l${l}.dropout` }));
+      if (drop && l > 0) this.dispatches.push(drop.dispatch({ n: this.rows * DP, x: { buffer: layerOutput(l - 1) }, y: { buffer: layerIn }, salt: l, label: `l${l}.dropout` }));
       this.layerInputs.push(layerIn);
       const layerOut = layerOutput(l);
       for (let d = 0; d < D; d++) {
@@ -261,18 +283,28 @@ export class RecurrentPlan {
           packStepParams(gpu, cell, {
             batch: B, hidden: H, cols: repackedCols(cell, H),
             xOffset: rowOf(t, 0) * G * H, xStrideB: rowStrideB * G * H,
-            hOffset: rowOf(t, 0) * DH + d * H, hStrideB: rowStrideB * DH,
+            hOffset: rowOf(t, 0) * DP + d * P, hStrideB: rowStrideB * DP,
             stateOffset: (l * D + d) * B * H,
             row0: rowOf(t, 0), rowStrideB, hprevBase: saved?.hprevBase ?? 0, cprevBase: saved?.cprevBase ?? 0,
             t, lengthsBase,
           }, data, s * slot);
-          (stepwise ? perStep[t][l] : this.dispatches).push(
-            cellStepDispatch(gpu, cell, { hidden: H, batch: B, nonlinearity: cfg.nonlinearity, tile, label: `l${l}d${d}.step${t}`, save: training, lengths: withLengths }, {
+          const target = stepwise ? perStep[t][l] : this.dispatches;
+          const stepParams = { buffer: uniforms, offset: s * slot, size: slot };
+          const hprev = s === 0 ? this.h0 : state[(s - 1) % 2];
+          // With a projection the cell step writes m_t (to `hseq`), and the projection h_t = W_hr·m_t.
+          const m = proj ? (saved ? saved.m! : mInference[d]) : null;
+          target.push(
+            cellStepDispatch(gpu, cell, { hidden: H, batch: B, nonlinearity: cfg.nonlinearity, tile, label: `l${l}d${d}.step${t}`, save: training, lengths: withLengths, proj }, {
               xproj: xproj[d], wp: p.wp, bhh: p.bhh, c: this.c ?? undefined, saved: saved?.buffer,
-              hprev: s === 0 ? this.h0 : state[(s - 1) % 2], hnext: state[s % 2], hseq: layerOut,
-              params: { buffer: uniforms, offset: s * slot, size: slot }, lengths: this.lengths ?? undefined,
+              hprev, hnext: state[s % 2], hseq: m ?? layerOut,
+              params: stepParams, lengths: this.lengths ?? undefined,
             }),
           );
+          if (m) {
+            target.push(projectionDispatch(gpu, { proj, batch: B, tile, label: `l${l}d${d}.project${t}`, lengths: withLengths }, {
+              m, wr: p.proj!.wrp, hprev, hnext: state[s % 2], hseq: layerOut, params: stepParams, lengths: this.lengths ?? undefined,
+            }));
+          }
         }
         gpu.device.queue.writeBuffer(uniforms, 0, data);
       }
@@ -306,8 +338,8 @@ export class RecurrentPlan {
     if (h0) encoder.copyBufferToBuffer(h0, 0, this.h0, 0, this.stateBytes);
     else encoder.clearBuffer(this.h0, 0, this.stateBytes);
     if (this.c) {
-      if (c0) encoder.copyBufferToBuffer(c0, 0, this.c, 0, this.stateBytes);
-      else encoder.clearBuffer(this.c, 0, this.stateBytes);
+      if (c0) encoder.copyBufferToBuffer(c0, 0, this.c, 0, this.cStateBytes);
+      else encoder.clearBuffer(this.c, 0, this.cStateBytes);
     }
   }
 
@@ -318,16 +350,17 @@ export class RecurrentPlan {
    * @param h0 - Initial hidden state, or null for zeros.
    * @param c0 - Initial cell state (LSTM), or null for zeros.
    * @param outputShape - Shape of the returned `output` tensor.
-   * @param stateShape - Shape of the returned `hN` / `cN` tensors.
+   * @param stateShape - Shape of the returned `hN` (and `cN`) tensor.
+   * @param cellShape - Shape of the returned `cN` when it differs (an LSTM with projSize: [L·D, B, H]).
    * @returns New tensors and the run's counts.
    * @throws GpuLostError when the device is lost.
    */
-  run(input: GPUBuffer, h0: GPUBuffer | null, c0: GPUBuffer | null, outputShape: number[], stateShape: number[]): PlanOutputs & { stats: RunStats } {
+  run(input: GPUBuffer, h0: GPUBuffer | null, c0: GPUBuffer | null, outputShape: number[], stateShape: number[], cellShape = stateShape): PlanOutputs & { stats: RunStats } {
     const gpu = this.gpu;
     gpu.assertUsable();
     const output = Tensor.empty(gpu, outputShape, 'rnn.output');
     const hN = Tensor.empty(gpu, stateShape, 'rnn.hN');
-    const cN = this.c ? Tensor.empty(gpu, stateShape, 'rnn.cN') : undefined;
+    const cN = this.c ? Tensor.empty(gpu, cellShape, 'rnn.cN') : undefined;
     const encoder = gpu.device.createCommandEncoder({ label: 'rnn.forward' });
     encoder.copyBufferToBuffer(input, 0, this.input, 0, this.rows * this.cfg.inputSize * 4);
     this.encodeInitialState(encoder, h0, c0);
@@ -336,7 +369,7 @@ export class RecurrentPlan {
     pass.end();
     encoder.copyBufferToBuffer(this.output, 0, output.buffer, 0, output.size * 4);
     encoder.copyBufferToBuffer(this.hN, 0, hN.buffer, 0, this.stateBytes);
-    if (cN && this.c) encoder.copyBufferToBuffer(this.c, 0, cN.buffer, 0, this.stateBytes);
+    if (cN && this.c) encoder.copyBufferToBuffer(this.c, 0, cN.buffer, 0, this.cStateBytes);
     gpu.submit(encoder, this.dispatches.length);
     return { output, hN, cN, stats: { seqLen: this.seqLen, batch: this.batch, dispatches: this.dispatches.length, submits: 1 } };
   }

@@ -9,6 +9,7 @@
  *         i = σ(gᵢ)  f = σ(g_f)  g = tanh(g_g)  o = σ(g_o)
  *         c' = f ⊙ c + i ⊙ g
  *         h' = o ⊙ tanh(c')
+ *         with projSize P (PyTorch's proj_size): h' = W_hr (o ⊙ tanh(c')), P features, W_hh [4H, P]
  *
  *   GRU   rows [r | z | n], H each; gi = W_ih x + b_ih, gh = W_hh h + b_hh
  *         r = σ(gi_r + gh_r)
@@ -18,7 +19,7 @@
  *
  * Direction 0 runs t = 0 … T−1 with the `_l{l}` parameters, direction 1 (bidirectional) runs
  * t = T−1 … 0 with the `_l{l}_reverse` parameters. The layer output at t is [h_fwd(t), h_rev(t)]
- * (D·H features) and is the next layer's input. Final states are indexed layer·D + direction.
+ * (D·H features, D·P with a projection) and is the next layer's input. Final states are indexed layer·D + direction.
  * Weights are row-major: W_ih [G·H, inSize], W_hh [G·H, H], biases [G·H].
  *
  * Optional per-row lengths (PyTorch's packed sequences): row b only runs its steps
@@ -26,9 +27,9 @@
  * the state after step lengths[b]−1 (direction 0), and direction 1 starts at t = lengths[b]−1
  * from h0.
  */
-import { gateCount, parameterShapes, type RecurrentConfig } from '../nn/recurrentConfig.js';
+import { gateCount, parameterShapes, realHiddenSize, type RecurrentConfig } from '../nn/recurrentConfig.js';
 
-export { gateCount, parameterShapes, type CellKind, type RecurrentConfig } from '../nn/recurrentConfig.js';
+export { gateCount, parameterShapes, realHiddenSize, type CellKind, type RecurrentConfig } from '../nn/recurrentConfig.js';
 
 const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
 
@@ -69,6 +70,7 @@ export function affine(
 /** Forward pass in float64 with PyTorch semantics.
  *  input: seqLen*batch*inputSize values, laid out [seqLen, batch, inputSize], or [batch, seqLen, inputSize] when batchFirst.
  *  h0 / c0: [numLayers*numDirections, batch, hiddenSize] or undefined (zeros). c0 only for lstm.
+ *  With an LSTM's projSize P, h0 / hN are [L*D, batch, P] and the output has D*P features (c stays H).
  *  lengths: optional per-row sequence lengths [batch], each in [1, seqLen] (see the header); all seqLen when undefined.
  *  Returns output [seqLen, batch, D*H] (or [batch, seqLen, D*H] when batchFirst), hN [L*D, batch, H], cN (lstm only) same shape. */
 export function rnnForwardRef(
@@ -82,6 +84,9 @@ export function rnnForwardRef(
   lengths?: ArrayLike<number>,
 ): { output: Float64Array; hN: Float64Array; cN?: Float64Array } {
   const { cell, hiddenSize: H, numLayers: L } = cfg;
+  const P = realHiddenSize(cfg);
+  const proj = !!cfg.projSize;
+  if (cfg.projSize && cell !== 'lstm') throw new Error(`rnnForwardRef: projSize is only for lstm, got a '${cell}'`);
   const T = seqLen;
   const B = batch;
   const D = cfg.bidirectional ? 2 : 1;
@@ -93,11 +98,12 @@ export function rnnForwardRef(
     checkLength(`weight '${name}' [${shape.join(', ')}]`, weights[name], shape.reduce((a, b) => a * b, 1));
   }
   checkLength(`input [${T}, ${B}, ${cfg.inputSize}]`, input, T * B * cfg.inputSize);
-  const stateLen = L * D * B * H;
-  if (h0 !== undefined) checkLength(`h0 [${L * D}, ${B}, ${H}]`, h0, stateLen);
+  const stateLen = L * D * B * P;
+  const cellLen = L * D * B * H;
+  if (h0 !== undefined) checkLength(`h0 [${L * D}, ${B}, ${P}]`, h0, stateLen);
   if (c0 !== undefined) {
     if (!lstm) throw new Error(`rnnForwardRef: c0 given for a '${cell}' (only lstm has a cell state)`);
-    checkLength(`c0 [${L * D}, ${B}, ${H}]`, c0, stateLen);
+    checkLength(`c0 [${L * D}, ${B}, ${H}]`, c0, cellLen);
   }
   const len = rowLengths('rnnForwardRef', lengths, T, B);
 
@@ -112,31 +118,31 @@ export function rnnForwardRef(
       }
 
   const hN = new Float64Array(stateLen);
-  const cN = lstm ? new Float64Array(stateLen) : undefined;
+  const cN = lstm ? new Float64Array(cellLen) : undefined;
 
   for (let l = 0; l < L; l++) {
-    const y = new Float64Array(T * B * D * H); // [T, B, D*H]
+    const y = new Float64Array(T * B * D * P); // [T, B, D*P]
     for (let d = 0; d < D; d++) {
       const sfx = `_l${l}${d === 1 ? '_reverse' : ''}`;
       const Wih = weights[`weight_ih${sfx}`];
       const Whh = weights[`weight_hh${sfx}`];
       const bih = cfg.bias ? weights[`bias_ih${sfx}`] : undefined;
       const bhh = cfg.bias ? weights[`bias_hh${sfx}`] : undefined;
+      const Whr = proj ? weights[`weight_hr${sfx}`] : undefined;
       const s = l * D + d; // state index
 
       for (let b = 0; b < B; b++) {
-        const h = new Float64Array(H);
+        const h = new Float64Array(P);
         const c = new Float64Array(H);
-        for (let j = 0; j < H; j++) {
-          h[j] = h0 ? h0[(s * B + b) * H + j] : 0;
-          c[j] = c0 ? c0[(s * B + b) * H + j] : 0;
-        }
+        const m = new Float64Array(H); // projection: o ⊙ tanh(c) before W_hr
+        for (let j = 0; j < P; j++) h[j] = h0 ? h0[(s * B + b) * P + j] : 0;
+        for (let j = 0; j < H; j++) c[j] = c0 ? c0[(s * B + b) * H + j] : 0;
 
         for (let step = 0; step < T; step++) {
           const t = d === 0 ? step : T - 1 - step;
           if (t >= len[b]) continue; // padding: state unchanged, output 0
           const gi = affine(Wih, bih, x, (t * B + b) * inSize, G * H, inSize); // W_ih x + b_ih
-          const gh = affine(Whh, bhh, h, 0, G * H, H); // W_hh h + b_hh
+          const gh = affine(Whh, bhh, h, 0, G * H, P); // W_hh h + b_hh
 
           if (cell === 'rnn') {
             for (let j = 0; j < H; j++) h[j] = act(gi[j] + gh[j]);
@@ -147,8 +153,10 @@ export function rnnForwardRef(
               const g = Math.tanh(gi[2 * H + j] + gh[2 * H + j]);
               const o = sigmoid(gi[3 * H + j] + gh[3 * H + j]);
               c[j] = f * c[j] + i * g;
-              h[j] = o * Math.tanh(c[j]);
+              m[j] = o * Math.tanh(c[j]);
             }
+            if (Whr) h.set(affine(Whr, undefined, m, 0, P, H)); // h = W_hr m
+            else h.set(m);
           } else {
             for (let j = 0; j < H; j++) {
               const r = sigmoid(gi[j] + gh[j]);
@@ -158,21 +166,19 @@ export function rnnForwardRef(
             }
           }
 
-          for (let j = 0; j < H; j++) y[(t * B + b) * D * H + d * H + j] = h[j];
+          for (let j = 0; j < P; j++) y[(t * B + b) * D * P + d * P + j] = h[j];
         }
 
-        for (let j = 0; j < H; j++) {
-          hN[(s * B + b) * H + j] = h[j];
-          if (cN) cN[(s * B + b) * H + j] = c[j];
-        }
+        for (let j = 0; j < P; j++) hN[(s * B + b) * P + j] = h[j];
+        if (cN) for (let j = 0; j < H; j++) cN[(s * B + b) * H + j] = c[j];
       }
     }
     x = y;
-    inSize = D * H;
+    inSize = D * P;
   }
 
   // Last layer's output, back to the caller's layout.
-  const F = D * H;
+  const F = D * P;
   const output = new Float64Array(T * B * F);
   for (let t = 0; t < T; t++)
     for (let b = 0; b < B; b++)

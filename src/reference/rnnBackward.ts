@@ -18,6 +18,8 @@
  *         do = dh' ⊙ tanh(c')   di = dc'ₜ ⊙ g   dg = dc'ₜ ⊙ i   df = dc'ₜ ⊙ c
  *         da = [di ⊙ i(1−i) | df ⊙ f(1−f) | dg ⊙ (1−g²) | do ⊙ o(1−o)]
  *         dgi = dgh = da;  dc = dc'ₜ ⊙ f;  dh = 0 (direct)
+ *         with projSize P, h' = W_hr m, m = o ⊙ tanh(c'): the equations above run on dm = W_hrᵀ dh'
+ *         (dh' has P features) in place of dh', and dW_hr += dh' ⊗ m
  *
  *   GRU   r = σ(gi_r + gh_r)  z = σ(gi_z + gh_z)  n = tanh(gi_n + r ⊙ gh_n)  h' = (1 − z) ⊙ n + z ⊙ h
  *         dn = dh' ⊙ (1 − z)   dz = dh' ⊙ (h − n)   dh (direct) = dh' ⊙ z
@@ -41,7 +43,7 @@
  * t ≥ lengths[b] do not run, so in the backward they are skipped: no dgi/dgh there, dh and dc
  * pass through unchanged, and dOutput at those positions is ignored (dInput there is 0).
  */
-import { gateCount, parameterShapes, type RecurrentConfig } from '../nn/recurrentConfig.js';
+import { gateCount, parameterShapes, realHiddenSize, type RecurrentConfig } from '../nn/recurrentConfig.js';
 import { affine, rowLengths } from './rnn.js';
 
 const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
@@ -59,7 +61,7 @@ export interface RnnBackwardResult {
   cN?: Float64Array;
   /** Same layout as input. */
   dInput: Float64Array;
-  /** [numLayers·D, batch, hiddenSize], zero-filled when h0 was not given (gradient w.r.t. the zero state). */
+  /** [numLayers·D, batch, hiddenSize] (projSize with a projection), zero-filled when h0 was not given (gradient w.r.t. the zero state). */
   dh0: Float64Array;
   dc0?: Float64Array;
   /** Keyed by PyTorch parameter name, same shapes as the weights. */
@@ -73,6 +75,7 @@ interface Tape {
   act: Float64Array; // activated gates, G·H: rnn h'; lstm i,f,g,o; gru r,z,n
   ghN: Float64Array; // gru: W_hn h + b_hn
   c: Float64Array; // lstm: c after the step
+  m: Float64Array; // lstm with projection: o ⊙ tanh(c') (h' = W_hr m)
 }
 
 function checkLength(what: string, a: ArrayLike<number> | undefined, expected: number): void {
@@ -80,10 +83,10 @@ function checkLength(what: string, a: ArrayLike<number> | undefined, expected: n
   if (a.length !== expected) throw new Error(`rnnBackwardRef: ${what} has wrong length: expected ${expected}, got ${a.length}`);
 }
 
-/** One forward step; updates h, c in place and returns the tape. */
-function cellForward(cfg: RecurrentConfig, gi: Float64Array, gh: Float64Array, h: Float64Array, c: Float64Array): Tape {
+/** One forward step; updates h, c in place and returns the tape. `Whr`: an LSTM's projection [P, H]. */
+function cellForward(cfg: RecurrentConfig, gi: Float64Array, gh: Float64Array, h: Float64Array, c: Float64Array, Whr?: ArrayLike<number>): Tape {
   const H = cfg.hiddenSize;
-  const tape: Tape = { hPrev: h.slice(), cPrev: c.slice(), act: new Float64Array(gi.length), ghN: new Float64Array(0), c: new Float64Array(0) };
+  const tape: Tape = { hPrev: h.slice(), cPrev: c.slice(), act: new Float64Array(gi.length), ghN: new Float64Array(0), c: new Float64Array(0), m: new Float64Array(0) };
   const a = tape.act;
   if (cfg.cell === 'rnn') {
     const relu = cfg.nonlinearity === 'relu';
@@ -92,15 +95,18 @@ function cellForward(cfg: RecurrentConfig, gi: Float64Array, gh: Float64Array, h
       h[j] = a[j] = relu ? Math.max(pre, 0) : Math.tanh(pre);
     }
   } else if (cfg.cell === 'lstm') {
+    const m = new Float64Array(H);
     for (let j = 0; j < H; j++) {
       const i = (a[j] = sigmoid(gi[j] + gh[j]));
       const f = (a[H + j] = sigmoid(gi[H + j] + gh[H + j]));
       const g = (a[2 * H + j] = Math.tanh(gi[2 * H + j] + gh[2 * H + j]));
       const o = (a[3 * H + j] = sigmoid(gi[3 * H + j] + gh[3 * H + j]));
       c[j] = f * c[j] + i * g;
-      h[j] = o * Math.tanh(c[j]);
+      m[j] = o * Math.tanh(c[j]);
     }
     tape.c = c.slice();
+    tape.m = m;
+    h.set(Whr ? affine(Whr, undefined, m, 0, h.length, H) : m); // h' = W_hr m with a projection
   } else {
     tape.ghN = gh.slice(2 * H, 3 * H);
     for (let j = 0; j < H; j++) {
@@ -119,7 +125,7 @@ function cellBackward(cfg: RecurrentConfig, tape: Tape, dhOut: Float64Array, dcO
   const G = gateCount(cfg.cell);
   const dgi = new Float64Array(G * H);
   const dgh = new Float64Array(G * H);
-  const dh = new Float64Array(H);
+  const dh = new Float64Array(realHiddenSize(cfg));
   const dc = new Float64Array(H);
   const a = tape.act;
   if (cfg.cell === 'rnn') {
@@ -186,77 +192,77 @@ export function rnnBackwardRef(
   lengths?: ArrayLike<number>,
 ): RnnBackwardResult {
   const { cell, hiddenSize: H, numLayers: L } = cfg;
+  const P = realHiddenSize(cfg); // features of h: projSize with a projection, else H
+  if (cfg.projSize && cell !== 'lstm') throw new Error(`rnnBackwardRef: projSize is only for lstm, got a '${cell}'`);
   const [T, B] = [seqLen, batch];
   const D = cfg.bidirectional ? 2 : 1;
   const G = gateCount(cell);
   const lstm = cell === 'lstm';
-  const stateLen = L * D * B * H;
+  const stateLen = L * D * B * P;
+  const cellLen = L * D * B * H;
 
   const shapes = parameterShapes(cfg);
   for (const { name, shape } of shapes) checkLength(`weight '${name}' [${shape.join(', ')}]`, weights[name], shape.reduce((a, b) => a * b, 1));
   checkLength(`input [${T}, ${B}, ${cfg.inputSize}]`, input, T * B * cfg.inputSize);
-  if (h0 !== undefined) checkLength(`h0 [${L * D}, ${B}, ${H}]`, h0, stateLen);
-  if (grads.dOutput !== undefined) checkLength(`dOutput [${T}, ${B}, ${D * H}]`, grads.dOutput, T * B * D * H);
-  if (grads.dhN !== undefined) checkLength(`dhN [${L * D}, ${B}, ${H}]`, grads.dhN, stateLen);
+  if (h0 !== undefined) checkLength(`h0 [${L * D}, ${B}, ${P}]`, h0, stateLen);
+  if (grads.dOutput !== undefined) checkLength(`dOutput [${T}, ${B}, ${D * P}]`, grads.dOutput, T * B * D * P);
+  if (grads.dhN !== undefined) checkLength(`dhN [${L * D}, ${B}, ${P}]`, grads.dhN, stateLen);
   for (const [what, v] of [['c0', c0], ['dcN', grads.dcN]] as const) {
     if (v === undefined) continue;
     if (!lstm) throw new Error(`rnnBackwardRef: ${what} given for a '${cell}' (only lstm has a cell state)`);
-    checkLength(`${what} [${L * D}, ${B}, ${H}]`, v, stateLen);
+    checkLength(`${what} [${L * D}, ${B}, ${H}]`, v, cellLen);
   }
   const len = rowLengths('rnnBackwardRef', lengths, T, B);
   const param = (name: string): ArrayLike<number> => weights[name];
   const sfx = (l: number, d: number): string => `_l${l}${d === 1 ? '_reverse' : ''}`;
-  const inSizeOf = (l: number): number => (l === 0 ? cfg.inputSize : D * H);
+  const inSizeOf = (l: number): number => (l === 0 ? cfg.inputSize : D * P);
 
   // ---- forward, keeping layer inputs (x[l], [T, B, inSize]) and tapes[l][d][b][t] ----
   const xs: Float64Array[] = [relayout(input, T, B, cfg.inputSize, cfg.batchFirst, true)];
   const tapes: Tape[][][][] = [];
   const hN = new Float64Array(stateLen);
-  const cN = lstm ? new Float64Array(stateLen) : undefined;
+  const cN = lstm ? new Float64Array(cellLen) : undefined;
   for (let l = 0; l < L; l++) {
     const inSize = inSizeOf(l);
     const x = xs[l];
-    const y = new Float64Array(T * B * D * H);
+    const y = new Float64Array(T * B * D * P);
     tapes.push([]);
     for (let d = 0; d < D; d++) {
       tapes[l].push([]);
       const [Wih, Whh] = [param(`weight_ih${sfx(l, d)}`), param(`weight_hh${sfx(l, d)}`)];
       const bih = cfg.bias ? param(`bias_ih${sfx(l, d)}`) : undefined;
       const bhh = cfg.bias ? param(`bias_hh${sfx(l, d)}`) : undefined;
+      const Whr = cfg.projSize ? param(`weight_hr${sfx(l, d)}`) : undefined;
       const s = l * D + d;
       for (let b = 0; b < B; b++) {
-        const h = new Float64Array(H);
+        const h = new Float64Array(P);
         const c = new Float64Array(H);
-        for (let j = 0; j < H; j++) {
-          h[j] = h0 ? h0[(s * B + b) * H + j] : 0;
-          c[j] = c0 ? c0[(s * B + b) * H + j] : 0;
-        }
+        for (let j = 0; j < P; j++) h[j] = h0 ? h0[(s * B + b) * P + j] : 0;
+        for (let j = 0; j < H; j++) c[j] = c0 ? c0[(s * B + b) * H + j] : 0;
         const row: Tape[] = new Array(T);
         for (let step = 0; step < T; step++) {
           const t = d === 0 ? step : T - 1 - step;
           if (t >= len[b]) continue; // padding: state unchanged, output 0
           const gi = affine(Wih, bih, x, (t * B + b) * inSize, G * H, inSize);
-          const gh = affine(Whh, bhh, h, 0, G * H, H);
-          row[t] = cellForward(cfg, gi, gh, h, c);
-          for (let j = 0; j < H; j++) y[(t * B + b) * D * H + d * H + j] = h[j];
+          const gh = affine(Whh, bhh, h, 0, G * H, P);
+          row[t] = cellForward(cfg, gi, gh, h, c, Whr);
+          for (let j = 0; j < P; j++) y[(t * B + b) * D * P + d * P + j] = h[j];
         }
         tapes[l][d].push(row);
-        for (let j = 0; j < H; j++) {
-          hN[(s * B + b) * H + j] = h[j];
-          if (cN) cN[(s * B + b) * H + j] = c[j];
-        }
+        for (let j = 0; j < P; j++) hN[(s * B + b) * P + j] = h[j];
+        if (cN) for (let j = 0; j < H; j++) cN[(s * B + b) * H + j] = c[j];
       }
     }
     xs.push(y);
   }
-  const output = relayout(xs[L], T, B, D * H, cfg.batchFirst, false);
+  const output = relayout(xs[L], T, B, D * P, cfg.batchFirst, false);
 
   // ---- backward, top layer first ----
   const dWeights: Record<string, Float64Array> = {};
   for (const { name, shape } of shapes) dWeights[name] = new Float64Array(shape.reduce((a, b) => a * b, 1));
   const dh0 = new Float64Array(stateLen);
-  const dc0 = lstm ? new Float64Array(stateLen) : undefined;
-  let dY = grads.dOutput ? relayout(grads.dOutput, T, B, D * H, cfg.batchFirst, true) : new Float64Array(T * B * D * H);
+  const dc0 = lstm ? new Float64Array(cellLen) : undefined;
+  let dY = grads.dOutput ? relayout(grads.dOutput, T, B, D * P, cfg.batchFirst, true) : new Float64Array(T * B * D * P);
   for (let l = L - 1; l >= 0; l--) {
     const inSize = inSizeOf(l);
     const x = xs[l];
@@ -266,20 +272,31 @@ export function rnnBackwardRef(
       const [dWih, dWhh] = [dWeights[`weight_ih${sfx(l, d)}`], dWeights[`weight_hh${sfx(l, d)}`]];
       const dbih = cfg.bias ? dWeights[`bias_ih${sfx(l, d)}`] : undefined;
       const dbhh = cfg.bias ? dWeights[`bias_hh${sfx(l, d)}`] : undefined;
+      const Whr = cfg.projSize ? param(`weight_hr${sfx(l, d)}`) : undefined;
+      const dWhr = cfg.projSize ? dWeights[`weight_hr${sfx(l, d)}`] : undefined;
       const s = l * D + d;
       for (let b = 0; b < B; b++) {
-        let dh = new Float64Array(H);
+        let dh = new Float64Array(P);
         let dc = new Float64Array(H);
-        for (let j = 0; j < H; j++) {
-          dh[j] = grads.dhN ? grads.dhN[(s * B + b) * H + j] : 0;
-          dc[j] = grads.dcN ? grads.dcN[(s * B + b) * H + j] : 0;
-        }
+        for (let j = 0; j < P; j++) dh[j] = grads.dhN ? grads.dhN[(s * B + b) * P + j] : 0;
+        for (let j = 0; j < H; j++) dc[j] = grads.dcN ? grads.dcN[(s * B + b) * H + j] : 0;
         for (let step = T - 1; step >= 0; step--) {
           const t = d === 0 ? step : T - 1 - step;
           if (t >= len[b]) continue; // padding: dh, dc pass through, dY there is ignored
           const tape = tapes[l][d][b][t];
-          for (let j = 0; j < H; j++) dh[j] += dY[(t * B + b) * D * H + d * H + j];
-          const g = cellBackward(cfg, tape, dh, dc);
+          for (let j = 0; j < P; j++) dh[j] += dY[(t * B + b) * D * P + d * P + j];
+          // Projection h' = W_hr m: dW_hr += dh' ⊗ m, and the cell sees dm = W_hrᵀ dh'.
+          let dcell = dh;
+          if (Whr && dWhr) {
+            dcell = new Float64Array(H);
+            for (let p = 0; p < P; p++) {
+              for (let k = 0; k < H; k++) {
+                dWhr[p * H + k] += dh[p] * tape.m[k];
+                dcell[k] += Whr[p * H + k] * dh[p];
+              }
+            }
+          }
+          const g = cellBackward(cfg, tape, dcell, dc);
           const xOff = (t * B + b) * inSize;
           for (let r = 0; r < G * H; r++) {
             if (dbih) dbih[r] += g.dgi[r];
@@ -288,18 +305,16 @@ export function rnnBackwardRef(
               dWih[r * inSize + k] += g.dgi[r] * x[xOff + k];
               dX[xOff + k] += Wih[r * inSize + k] * g.dgi[r];
             }
-            for (let k = 0; k < H; k++) {
-              dWhh[r * H + k] += g.dgh[r] * tape.hPrev[k];
-              g.dh[k] += Whh[r * H + k] * g.dgh[r];
+            for (let k = 0; k < P; k++) {
+              dWhh[r * P + k] += g.dgh[r] * tape.hPrev[k];
+              g.dh[k] += Whh[r * P + k] * g.dgh[r];
             }
           }
           dh = g.dh;
           dc = g.dc;
         }
-        for (let j = 0; j < H; j++) {
-          dh0[(s * B + b) * H + j] = dh[j];
-          if (dc0) dc0[(s * B + b) * H + j] = dc[j];
-        }
+        for (let j = 0; j < P; j++) dh0[(s * B + b) * P + j] = dh[j];
+        if (dc0) for (let j = 0; j < H; j++) dc0[(s * B + b) * H + j] = dc[j];
       }
     }
     dY = dX;

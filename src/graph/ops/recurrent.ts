@@ -14,7 +14,7 @@ import { graphFor } from '../record.js';
 
 /** What the node needs from a recurrent layer (src/nn/recurrent.ts passes itself). */
 export interface RecurrentHost {
-  readonly config: { readonly cell: CellKind; readonly inputSize: number; readonly hiddenSize: number; readonly numLayers: number; readonly bidirectional: boolean; readonly batchFirst: boolean };
+  readonly config: { readonly cell: CellKind; readonly inputSize: number; readonly hiddenSize: number; readonly numLayers: number; readonly bidirectional: boolean; readonly batchFirst: boolean; readonly projSize?: number };
   readonly dropout: { setTraining(training: boolean): void; setStep(counter: number): void } | null;
   createTrainingPlan(where: string, seqLen: number, batch: number, opts: { inputGrad?: boolean; initialStateGrad?: boolean }): { forward: RecurrentPlan; backward: RecurrentBackward; destroy(): void };
   createPlan(where: string, seqLen: number, batch: number): RecurrentPlan;
@@ -46,13 +46,18 @@ export function recurrentValue(host: RecurrentHost, name: string, x: Value, para
   const cfg = host.config;
   const D = cfg.bidirectional ? 2 : 1;
   const H = cfg.hiddenSize;
+  // h (h0, hN, each direction's output) has P features: an LSTM's projSize, else H; c keeps H.
+  const P = cfg.projSize ? cfg.projSize : H;
   if (x.dtype !== 'f32' || x.shape.length !== 3 || x.shape[2] !== cfg.inputSize) {
     throw new ShapeError(`${name}: input has shape ${fmtShape(x.shape)} (${x.dtype}), expected f32 ${cfg.batchFirst ? '[batch, seqLen' : '[seqLen, batch'}, ${cfg.inputSize}] (inputSize)`);
   }
   const [T, B] = cfg.batchFirst ? [x.shape[1], x.shape[0]] : [x.shape[0], x.shape[1]];
-  const stateShape = [cfg.numLayers * D, B, H];
-  for (const [k, s] of [['h0', h0], ['c0', c0]] as const) {
-    if (s && (s.shape.length !== 3 || s.shape.some((d, i) => d !== stateShape[i]))) throw new ShapeError(`${name}: ${k} has shape ${fmtShape(s.shape)}, expected ${fmtShape(stateShape)} [numLayers·numDirections, batch, hiddenSize]`);
+  const stateShape = [cfg.numLayers * D, B, P];
+  const cellShape = [cfg.numLayers * D, B, H];
+  for (const [k, s, want] of [['h0', h0, stateShape], ['c0', c0, cellShape]] as const) {
+    if (s && (s.shape.length !== 3 || s.shape.some((d, i) => d !== want[i]))) {
+      throw new ShapeError(`${name}: ${k} has shape ${fmtShape(s.shape)}, expected ${fmtShape(want)} [numLayers·numDirections, batch, ${k === 'h0' && cfg.projSize ? 'projSize' : 'hiddenSize'}]`);
+    }
   }
   if (c0 && cfg.cell !== 'lstm') throw new ArgumentError(`${name}: c0 is only for LSTM`);
   const training = g.training && (x.requiresGrad || params.some((p) => p.requiresGrad) || !!h0?.requiresGrad || !!c0?.requiresGrad);
@@ -74,12 +79,12 @@ export function recurrentValue(host: RecurrentHost, name: string, x: Value, para
   feed(x, () => whole(fwd.input));
   if (h0) feed(h0, () => whole(fwd.h0));
   if (c0) feed(c0, () => whole(fwd.c!));
-  const outShape = cfg.batchFirst ? [B, T, D * H] : [T, B, D * H];
+  const outShape = cfg.batchFirst ? [B, T, D * P] : [T, B, D * P];
   const output = g.value(outShape, 'f32', name);
   output.fixed = () => whole(fwd.output);
   const hN = g.value(stateShape, 'f32', `${name}.hN`);
   hN.fixed = () => whole(fwd.hN);
-  const cN = fwd.c ? g.value(stateShape, 'f32', `${name}.cN`) : undefined;
+  const cN = fwd.c ? g.value(cellShape, 'f32', `${name}.cN`) : undefined;
   if (cN) cN.fixed = () => whole(fwd.c!);
   const inputs = [x, ...params, ...(h0 ? [h0] : []), ...(c0 ? [c0] : [])];
   const node: Node = {
@@ -92,7 +97,7 @@ export function recurrentValue(host: RecurrentHost, name: string, x: Value, para
     ].map((d) => (d.transient ? (ctx.own(d.transient), { ...d, transient: undefined }) : d)),
     encodeBefore: (encoder) => {
       if (!h0) encoder.clearBuffer(fwd.h0, 0, fwd.stateBytes);
-      if (fwd.c && !c0) encoder.clearBuffer(fwd.c, 0, fwd.stateBytes);
+      if (fwd.c && !c0) encoder.clearBuffer(fwd.c, 0, fwd.cStateBytes);
     },
     beforeReplay: (info) => {
       if (trainPlan && host.dropout) {
