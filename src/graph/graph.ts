@@ -114,6 +114,14 @@ export class Graph {
   /** Graph inputs in argument order (written or copied in by each replay). */
   readonly inputs: Value[] = [];
   private readonly byTensor = new Map<Tensor, Value>();
+  /**
+   * Host data among forward's arguments (typed arrays, e.g. per-row `lengths`): the objects the
+   * trace saw, in argument order. Their values are not part of the key: each replay hands in the
+   * current call's arrays (see {@link useHost}).
+   */
+  readonly hostInputs: ArrayLike<number>[] = [];
+  /** What nodes do with host data at each replay: check (before anything changes), then write. */
+  readonly hostUses: Array<{ index: number; constant: ArrayLike<number>; check(data: ArrayLike<number>): void; write(data: ArrayLike<number>): void }> = [];
   /** Parameters seen, by name (one value per parameter). */
   private readonly params = new Map<string, Value>();
 
@@ -169,6 +177,15 @@ export class Graph {
       );
     }
     return v;
+  }
+
+  /**
+   * Registers a node's use of host data: `data` is one of forward's typed-array arguments (then
+   * each replay checks and writes the current call's values) or a constant (written each replay).
+   */
+  useHost(data: ArrayLike<number>, check: (d: ArrayLike<number>) => void, write: (d: ArrayLike<number>) => void): void {
+    check(data);
+    this.hostUses.push({ index: this.hostInputs.indexOf(data), constant: data, check, write });
   }
 
   /** Appends a node and marks its outputs as produced by it (and needing gradients as its inputs do). */

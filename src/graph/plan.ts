@@ -132,6 +132,19 @@ export class GraphPlan {
     return planned;
   }
 
+  /**
+   * Checks the host data of a replay (forward's typed-array arguments, in order) against every
+   * use, before anything changes.
+   */
+  checkHost(data: readonly ArrayLike<number>[]): void {
+    for (const u of this.graph.hostUses) u.check(u.index < 0 ? u.constant : data[u.index]);
+  }
+
+  /** Writes the host data of a replay (after {@link checkHost}). */
+  writeHost(data: readonly ArrayLike<number>[]): void {
+    for (const u of this.graph.hostUses) u.write(u.index < 0 ? u.constant : data[u.index]);
+  }
+
   /** Per-replay host updates of every node (dropout counters). */
   beforeReplay(info: ReplayInfo): void {
     for (const n of this.graph.nodes) n.beforeReplay?.(info);

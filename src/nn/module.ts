@@ -41,6 +41,18 @@ export interface Parameter {
 /** Forward arguments with every Tensor replaced by a graph input. */
 type Mapped = { args: unknown[]; inputs: Tensor[] };
 
+/** Typed arrays among forward's arguments (host data such as `lengths`), in argument order. */
+export function argumentHostData(args: readonly unknown[]): ArrayLike<number>[] {
+  const out: ArrayLike<number>[] = [];
+  const walk = (a: unknown) => {
+    if (ArrayBuffer.isView(a) && !(a instanceof DataView)) out.push(a as unknown as ArrayLike<number>);
+    else if (Array.isArray(a)) a.forEach(walk);
+    else if (a && typeof a === 'object' && !(a instanceof Tensor) && Object.getPrototypeOf(a) === Object.prototype) Object.values(a).forEach(walk);
+  };
+  args.forEach(walk);
+  return out;
+}
+
 /** The key of a traced call: tensor shapes and dtypes, option values, train/eval. */
 export function callKey(args: readonly unknown[], training: boolean): string {
   // Which arguments are the same tensor is part of the key (one graph input per distinct tensor).
@@ -52,6 +64,7 @@ export function callKey(args: readonly unknown[], training: boolean): string {
     }
     if (Array.isArray(a)) return a.map(enc);
     if (a && typeof a === 'object') return Object.fromEntries(Object.entries(a).map(([k, v]) => [k, enc(v)]));
+    if (ArrayBuffer.isView(a) && !(a instanceof DataView)) return `H${a.constructor.name}[${(a as unknown as ArrayLike<number>).length}]`;
     if (typeof a === 'function') throw new ArgumentError(`forward: a function argument cannot be traced; pass tensors, numbers, strings, booleans or objects of them`);
     return a;
   };
@@ -74,6 +87,10 @@ export function mapInputs(graph: Graph, args: readonly unknown[], where: string)
       const p = graph.input(a.shape, a.dtype, `input ${path}`).tensor;
       seen.set(a, p);
       return p;
+    }
+    if (ArrayBuffer.isView(a) && !(a instanceof DataView)) {
+      graph.hostInputs.push(a as unknown as ArrayLike<number>);
+      return a;
     }
     if (Array.isArray(a)) return a.map((v, i) => map(v, `${path}[${i}]`));
     if (a && typeof a === 'object' && Object.getPrototypeOf(a) === Object.prototype) return Object.fromEntries(Object.entries(a).map(([k, v]) => [k, map(v, `${path}.${k}`)]));
@@ -127,6 +144,11 @@ class InferencePlan {
 /**
  * Base class of every layer and model. Subclasses assign child modules to fields in the
  * constructor and write `forward(...)` with ops and child calls; PyTorch names follow.
+ * What forward's arguments mean to the trace: a Tensor is a graph input (its shape and dtype are
+ * part of the key; the same tensor passed twice is one input); an Int32Array (or other typed
+ * array) is host data such as an LSTM's per-row `lengths` (its length is part of the key, its
+ * values are checked and written at every call, so one plan serves every batch); numbers,
+ * strings, booleans and plain arrays/objects of them are options (their values are the key).
  * @example
  * ```ts
  * class Tagger extends Module {
@@ -366,6 +388,9 @@ export abstract class Module {
     });
     if (inputs.length === 0) inputs = argumentTensors(this.gpu, args, where);
     const plan = entry.plan;
+    const host = argumentHostData(args);
+    plan.checkHost(host);
+    plan.writeHost(host);
     plan.beforeReplay({ step: 0, training: false });
     const encoder = this.gpu.device.createCommandEncoder({ label: where });
     plan.graph.inputs.forEach((v, i) => {

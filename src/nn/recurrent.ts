@@ -450,14 +450,17 @@ export class RecurrentLayer extends Module {
   private tracedForward(op: string, input: Tensor, state: RecurrentState): RecurrentOutputs {
     if (state === null || typeof state !== 'object') throw new ArgumentError(`${op}: 'state' must be an object { h0, c0 }, got ${state === null ? 'null' : typeof state}`);
     const extra = Object.keys(state).filter((k) => k !== 'h0' && k !== 'c0' && k !== 'lengths');
-    if (extra.length) throw new ArgumentError(`${op}: unknown key(s) ${extra.map((k) => `'${k}'`).join(', ')} in state; expected h0, c0`);
-    if (state.lengths !== undefined) throw new ArgumentError(`${op}: per-row 'lengths' are not supported inside a traced forward yet; pad the rows (and use ignoreIndex for their targets) or call the layer outside a Trainer`);
+    if (extra.length) throw new ArgumentError(`${op}: unknown key(s) ${extra.map((k) => `'${k}'`).join(', ')} in state; expected h0, c0, lengths`);
+    const lengths = state.lengths ?? null;
+    if (lengths !== null && (typeof lengths !== 'object' || typeof (lengths as ArrayLike<number>).length !== 'number')) {
+      throw new ArgumentError(`${op}: 'lengths' must be an Int32Array (its values are handed in at every replay) or an array of integers (part of the trace's key), got ${typeof lengths}`);
+    }
     const names = this.parameterShapes().map((p) => p.name);
     const params = names.map((n) => this.param(n));
     const x = this.input('input', input);
     const h0 = state.h0 !== undefined ? this.input('h0', state.h0) : null;
     const c0 = state.c0 !== undefined ? this.input('c0', state.c0) : null;
-    const { output, hN, cN } = recurrentValue(this, this.config.cell.toUpperCase(), x, params, h0, c0);
+    const { output, hN, cN } = recurrentValue(this, this.config.cell.toUpperCase(), x, params, h0, c0, lengths);
     return { output: output.tensor, hN: hN.tensor, cN: cN?.tensor };
   }
 

@@ -12,7 +12,7 @@ import { Graph, type Value } from '../graph/graph.js';
 import { appendBackward } from '../graph/autodiff.js';
 import { lossValue } from '../graph/ops/loss.js';
 import { GraphPlan } from '../graph/plan.js';
-import { argumentTensors, callKey, collectOutputs, gatherParameters, mapInputs, type Module } from '../nn/module.js';
+import { argumentHostData, argumentTensors, callKey, collectOutputs, gatherParameters, mapInputs, type Module } from '../nn/module.js';
 import type { ParameterStore } from '../nn/parameters.js';
 import { NanGuard } from '../optim/nanGuard.js';
 import { Optimizer, checkLr, type OptimizerOptions } from '../optim/optimizer.js';
@@ -159,10 +159,13 @@ export class Trainer {
       const lr: unknown = this.options.schedule ? this.options.schedule(this.optimizer.options.lr, this.stepCount) : this.optimizer.options.lr;
       checkLr(where, lr, ` (the schedule's value for step ${this.stepCount})`);
       const step = this.planFor(this.steps, true, args, targets, where);
+      const host = argumentHostData(args);
+      step.plan.checkHost(host);
       this.guard?.check();
       const gpu = this.model.gpu;
       this.optimizer.beforeStep(lr, where);
       step.plan.beforeReplay({ step: this.stepCount, training: true });
+      step.plan.writeHost(host);
       this.stepCount++;
       const encoder = gpu.device.createCommandEncoder({ label: where });
       this.copyIn(encoder, step, tensors, targets);
@@ -188,6 +191,9 @@ export class Trainer {
     return this.queue.run(async () => {
       const { args, targets, tensors } = this.checkBatch(where, batch);
       const step = this.planFor(this.evals, false, args, targets, where);
+      const host = argumentHostData(args);
+      step.plan.checkHost(host);
+      step.plan.writeHost(host);
       const gpu = this.model.gpu;
       step.plan.beforeReplay({ step: this.stepCount, training: false });
       const encoder = gpu.device.createCommandEncoder({ label: where });

@@ -7,7 +7,7 @@ import type { Dispatch } from '../../gpu/dispatch.js';
 import { ArgumentError, ShapeError, fmtShape } from '../../gpu/errors.js';
 import { elementwiseDispatch } from '../../kernels/elementwise.js';
 import type { RecurrentBackward } from '../../plan/recurrentBackward.js';
-import type { RecurrentPlan } from '../../plan/recurrentPlan.js';
+import { checkLengths, type RecurrentPlan } from '../../plan/recurrentPlan.js';
 import type { CellKind } from '../../nn/recurrentConfig.js';
 import type { BufferRef, Graph, Node, Value } from '../graph.js';
 import { graphFor } from '../record.js';
@@ -16,8 +16,8 @@ import { graphFor } from '../record.js';
 export interface RecurrentHost {
   readonly config: { readonly cell: CellKind; readonly inputSize: number; readonly hiddenSize: number; readonly numLayers: number; readonly bidirectional: boolean; readonly batchFirst: boolean; readonly projSize?: number };
   readonly dropout: { setTraining(training: boolean): void; setStep(counter: number): void } | null;
-  createTrainingPlan(where: string, seqLen: number, batch: number, opts: { inputGrad?: boolean; initialStateGrad?: boolean }): { forward: RecurrentPlan; backward: RecurrentBackward; destroy(): void };
-  createPlan(where: string, seqLen: number, batch: number): RecurrentPlan;
+  createTrainingPlan(where: string, seqLen: number, batch: number, opts: { inputGrad?: boolean; initialStateGrad?: boolean; lengths?: boolean }): { forward: RecurrentPlan; backward: RecurrentBackward; destroy(): void };
+  createPlan(where: string, seqLen: number, batch: number, lengths?: boolean): RecurrentPlan;
   repackDispatches(): Dispatch[];
 }
 
@@ -41,7 +41,7 @@ const whole = (buffer: GPUBuffer): BufferRef => ({ buffer, offset: 0 });
  * Records a recurrent stack over `x`. `params` are the layer's parameter values in the order of
  * `paramNames` (their gradients are written by the fused backward).
  */
-export function recurrentValue(host: RecurrentHost, name: string, x: Value, params: readonly Value[], h0: Value | null, c0: Value | null): RecurrentValues {
+export function recurrentValue(host: RecurrentHost, name: string, x: Value, params: readonly Value[], h0: Value | null, c0: Value | null, lengths: ArrayLike<number> | null = null): RecurrentValues {
   const g = graphFor(name);
   const cfg = host.config;
   const D = cfg.bidirectional ? 2 : 1;
@@ -63,15 +63,19 @@ export function recurrentValue(host: RecurrentHost, name: string, x: Value, para
   const training = g.training && (x.requiresGrad || params.some((p) => p.requiresGrad) || !!h0?.requiresGrad || !!c0?.requiresGrad);
   const stateGrad = training && (!!h0?.requiresGrad || !!c0?.requiresGrad);
   const where = g.where;
-  const trainPlan = training ? host.createTrainingPlan(where, T, B, { inputGrad: x.requiresGrad, initialStateGrad: stateGrad }) : null;
+  // Per-row lengths (host data): checked now, before any plan exists; written at every replay.
+  const checkRows = (d: ArrayLike<number>) => void checkLengths(`${name}.forward`, d, T, B);
+  if (lengths) checkRows(lengths);
+  const trainPlan = training ? host.createTrainingPlan(where, T, B, { inputGrad: x.requiresGrad, initialStateGrad: stateGrad, lengths: !!lengths }) : null;
   let fwd: RecurrentPlan;
   try {
-    fwd = trainPlan ? trainPlan.forward : host.createPlan(where, T, B);
+    fwd = trainPlan ? trainPlan.forward : host.createPlan(where, T, B, !!lengths);
   } catch (e) {
     trainPlan?.destroy();
     throw e;
   }
   const destroy = () => (trainPlan ? trainPlan.destroy() : fwd.destroy());
+  if (lengths) g.useHost(lengths, checkRows, (d) => fwd.writeLengths(d, `${name}.forward`));
   const copies: Array<[Value, () => BufferRef, number]> = [];
   const feed = (v: Value, target: () => BufferRef) => {
     if (!bind(g, v, target)) copies.push([v, target, v.size]);
