@@ -2,7 +2,7 @@
 // of the model's own loss (Trainer.evaluate), on small odd shapes. f32 loss: eps 1e-2, tolerance
 // 3e-3 absolute + 3 % relative (kernel-level float64 references are in their own tests).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Conv1d, Embedding, F, GELU, GRU, LayerNorm, Linear, LSTM, Module, Sigmoid, Tanh, Tensor, Trainer, rng, type Gpu } from '../../src/index.js';
+import { Conv1d, Embedding, F, GELU, GRU, LayerNorm, Linear, LSTM, Module, Sigmoid, Softmax, Tanh, Tensor, Trainer, rng, type Gpu } from '../../src/index.js';
 import { testGpu } from './gpu.js';
 
 let gpu: Gpu;
@@ -11,9 +11,9 @@ beforeAll(async () => {
 });
 afterAll(() => gpu?.destroy());
 
-/** Conv1d → transpose → LayerNorm → GELU → slice/concat → mul(sigmoid, tanh) → mean → Linear. */
+/** Conv1d → transpose → LayerNorm → GELU → slice/concat → mul(sigmoid, tanh) → mean → Linear → Softmax. */
 class Mixer extends Module {
-  conv: Conv1d; norm: LayerNorm; act: GELU; gate: Sigmoid; squash: Tanh; head: Linear;
+  conv: Conv1d; norm: LayerNorm; act: GELU; gate: Sigmoid; squash: Tanh; head: Linear; probs: Softmax;
   constructor(gpu: Gpu) {
     super(gpu);
     this.conv = new Conv1d(gpu, { inChannels: 3, outChannels: 5, kernelSize: 3, padding: 1, stride: 1, dilation: 1, seed: 1 });
@@ -22,12 +22,13 @@ class Mixer extends Module {
     this.gate = new Sigmoid(gpu);
     this.squash = new Tanh(gpu);
     this.head = new Linear(gpu, { inFeatures: 5, outFeatures: 2, seed: 2 });
+    this.probs = new Softmax(gpu, { dim: -1 });
   }
   forward(x: Tensor): Tensor {
     const h = this.act.forward(this.norm.forward(F.transpose(this.conv.forward(x), 1, 2))); // [B, L, 5]
     const mixed = F.concat([F.slice(h, 2, 2, 5), F.slice(h, 2, 0, 2)], 2);
     const gated = F.mul(this.gate.forward(mixed), this.squash.forward(F.add(h, F.scale(mixed, 0.5))));
-    return this.head.forward(F.mean(gated, 1)); // [B, 2]
+    return this.probs.forward(this.head.forward(F.mean(gated, 1))); // [B, 2] probabilities
   }
 }
 
@@ -77,7 +78,7 @@ async function gradCheck(model: Module, input: Tensor, target: Tensor, samplesPe
 }
 
 describe('layer backwards vs finite differences (inside traced models)', () => {
-  it('Conv1d, transpose, LayerNorm, GELU(tanh), slice, concat, sigmoid, tanh, mul, add, scale, mean, Linear', async () => {
+  it('Conv1d, transpose, LayerNorm, GELU(tanh), slice, concat, sigmoid, tanh, mul, add, scale, mean, Linear, Softmax', async () => {
     const rand = rng(16);
     const model = new Mixer(gpu);
     const x = Tensor.from(gpu, Array.from({ length: 2 * 3 * 7 }, () => rand() * 2 - 1), [2, 3, 7]);

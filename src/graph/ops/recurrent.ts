@@ -8,13 +8,12 @@ import { ArgumentError, ShapeError, fmtShape } from '../../gpu/errors.js';
 import { elementwiseDispatch } from '../../kernels/elementwise.js';
 import type { RecurrentBackward } from '../../plan/recurrentBackward.js';
 import { checkLengths, type RecurrentPlan } from '../../plan/recurrentPlan.js';
-import type { CellKind } from '../../nn/recurrentConfig.js';
 import type { BufferRef, Graph, Node, Value } from '../graph.js';
 import { graphFor } from '../record.js';
 
 /** What the node needs from a recurrent layer (src/nn/recurrent.ts passes itself). */
 export interface RecurrentHost {
-  readonly config: { readonly cell: CellKind; readonly inputSize: number; readonly hiddenSize: number; readonly numLayers: number; readonly bidirectional: boolean; readonly batchFirst: boolean; readonly projSize?: number };
+  readonly config: { readonly cell: 'rnn' | 'lstm' | 'gru'; readonly inputSize: number; readonly hiddenSize: number; readonly numLayers: number; readonly bidirectional: boolean; readonly batchFirst: boolean; readonly projSize?: number };
   readonly dropout: { setTraining(training: boolean): void; setStep(counter: number): void } | null;
   createTrainingPlan(where: string, seqLen: number, batch: number, opts: { inputGrad?: boolean; initialStateGrad?: boolean; lengths?: boolean }): { forward: RecurrentPlan; backward: RecurrentBackward; destroy(): void };
   createPlan(where: string, seqLen: number, batch: number, lengths?: boolean): RecurrentPlan;

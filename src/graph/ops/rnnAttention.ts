@@ -17,7 +17,6 @@ import { ArgumentError, ShapeError, fmtShape } from '../../gpu/errors.js';
 import { TENSOR_USAGE } from '../../gpu/flags.js';
 import { elementwiseDispatch } from '../../kernels/elementwise.js';
 import { RnnAttentionPlan, type AttentionScore, type RnnAttentionConfig, type SeqView } from '../../kernels/rnnAttention.js';
-import type { BufferView } from '../../nn/parameters.js';
 import type { BufferRef, BuildContext, Value } from '../graph.js';
 import { record } from '../record.js';
 
@@ -64,7 +63,7 @@ export function rnnAttentionValue(
   // The plan (and its scratch) is made when the graph is planned, so a failed trace leaks nothing.
   let plan: RnnAttentionPlan | null = null;
   const planFor = (ctx: BuildContext) => (plan ??= new RnnAttentionPlan(ctx.gpu, cfg));
-  const paramViews = (refs: readonly BufferRef[]): Record<string, BufferView> =>
+  const paramViews = (refs: readonly BufferRef[]): Record<string, { buffer: GPUBuffer; offset: number; size: number }> =>
     Object.fromEntries(params.map((p, i) => [p.name, { buffer: refs[i].buffer, offset: refs[i].offset, size: p.value.size }]));
   const nMask = keyMask ? 1 : 0;
   const inputs = [query, keys, ...(keyMask ? [keyMask] : []), ...params.map((p) => p.value)];

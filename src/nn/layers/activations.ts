@@ -1,5 +1,6 @@
-// Activation modules (no parameters): ReLU, Sigmoid, Tanh, GELU.
+// Activation modules (no parameters): ReLU, Sigmoid, Tanh, GELU, Softmax.
 import { gelu, relu, sigmoid, tanh } from '../../graph/ops/elementwise.js';
+import { softmax } from '../../graph/ops/softmax.js';
 import type { Gpu } from '../../gpu/device.js';
 import { ArgumentError } from '../../gpu/errors.js';
 import type { Tensor } from '../../tensor.js';
@@ -59,5 +60,29 @@ export class GELU extends Module {
    */
   forward(x: Tensor): Tensor {
     return gelu(x, this.approximate);
+  }
+}
+
+/** PyTorch `nn.Softmax(dim)` (over the last dimension; another `dim` is an error suggesting a transpose). */
+export class Softmax extends Module {
+  /** The dimension normalised over. */
+  readonly dim: number;
+  /**
+   * Softmax over `dim`.
+   * @param gpu - The device.
+   * @param options - `dim` (default −1, the last).
+   */
+  constructor(gpu: Gpu, options: { dim?: number } = {}) {
+    super(gpu);
+    const d = options?.dim ?? -1;
+    if (!Number.isInteger(d)) throw new ArgumentError(`Softmax: dim must be an integer, got ${String(d)}`);
+    this.dim = d;
+  }
+  /**
+   * e^x / Σ e^x along `dim`.
+   * @param x - Any shape.
+   */
+  forward(x: Tensor): Tensor {
+    return softmax(x, this.dim);
   }
 }
