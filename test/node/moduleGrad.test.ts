@@ -2,7 +2,7 @@
 // of the model's own loss (Trainer.evaluate), on small odd shapes. f32 loss: eps 1e-2, tolerance
 // 3e-3 absolute + 3 % relative (kernel-level float64 references are in their own tests).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Conv1d, Embedding, F, GELU, GRU, LayerNorm, Linear, LSTM, Module, Sigmoid, Softmax, Tanh, Tensor, Trainer, rng, type Gpu } from '../../src/index.js';
+import { Conv1d, Embedding, F, GELU, GRU, LayerNorm, Linear, LSTM, Module, RNN, ReLU, Sigmoid, Softmax, Tanh, Tensor, Trainer, rng, type Gpu } from '../../src/index.js';
 import { testGpu } from './gpu.js';
 
 let gpu: Gpu;
@@ -47,6 +47,22 @@ class Recurrent extends Module {
     const e = this.embed.forward(tokens); // [T, B, 3]
     const both = F.concat([this.lstm.forward(e).output, this.gru.forward(e).output], 2); // [T, B, 13]
     return this.head.forward(this.norm.forward(F.reshape(both, [-1, 13])));
+  }
+}
+
+/** Elman RNNs (tanh, then relu, batchFirst) → GELU (exact) → ReLU → Linear. */
+class Elman extends Module {
+  tanhRnn: RNN; reluRnn: RNN; act: GELU; rect: ReLU; head: Linear;
+  constructor(gpu: Gpu) {
+    super(gpu);
+    this.tanhRnn = new RNN(gpu, { inputSize: 3, hiddenSize: 5, batchFirst: true, bidirectional: true, seed: 7 });
+    this.reluRnn = new RNN(gpu, { inputSize: 10, hiddenSize: 4, batchFirst: true, nonlinearity: 'relu', seed: 8 });
+    this.act = new GELU(gpu);
+    this.rect = new ReLU(gpu);
+    this.head = new Linear(gpu, { inFeatures: 4, outFeatures: 2, seed: 9 });
+  }
+  forward(x: Tensor): Tensor {
+    return this.head.forward(this.rect.forward(this.act.forward(this.reluRnn.forward(this.tanhRnn.forward(x).output).output)));
   }
 }
 
@@ -95,6 +111,16 @@ describe('layer backwards vs finite differences (inside traced models)', () => {
     const y = Tensor.from(gpu, Array.from({ length: 45 }, () => rand() * 2 - 1), [15, 3]);
     const n = await gradCheck(model, tokens, y, 2, 2);
     console.log(`Recurrent: ${n} parameter entries checked against finite differences`);
+    model.destroy();
+  });
+
+  it('RNN (tanh, bidirectional), RNN (relu), GELU (exact erf), ReLU, Linear (batchFirst, batch 2, seqLen 4)', async () => {
+    const rand = rng(18);
+    const model = new Elman(gpu);
+    const x = Tensor.from(gpu, Array.from({ length: 2 * 4 * 3 }, () => rand() * 2 - 1), [2, 4, 3]);
+    const y = Tensor.from(gpu, Array.from({ length: 16 }, () => rand() * 2 - 1), [2, 4, 2]);
+    const n = await gradCheck(model, x, y, 2, 3);
+    console.log(`Elman: ${n} parameter entries checked against finite differences`);
     model.destroy();
   });
 });
