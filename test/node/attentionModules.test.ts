@@ -8,6 +8,7 @@ import { BahdanauAttention, LuongAttention, type AttentionOutput } from '../../s
 import { matmulRef } from '../../src/reference/matmul.js';
 import { rnnAttentionBackwardRef, rnnAttentionRef, type RnnAttentionDimsRef } from '../../src/reference/rnnAttention.js';
 import { softmaxRef } from '../../src/reference/softmax.js';
+import { gradCheck } from '../checks/moduleGrad.js';
 import { testGpu } from './gpu.js';
 
 let gpu: Gpu;
@@ -29,34 +30,6 @@ function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, tol: numbe
   expect(worst, `${what}: worst error at ${at}: ${got[at]} vs ${want[at]}`).toBeLessThan(tol);
 }
 
-/** Central finite differences of the model's loss vs its backward, sampling entries of every parameter. */
-async function gradCheck(model: Module, inputs: unknown[], target: Tensor, samplesPerParam: number, seed: number) {
-  const trainer = new Trainer(model, { loss: 'mse', optimizer: { kind: 'sgd', lr: 0 }, nanGuard: false });
-  await trainer.step({ inputs, targets: target });
-  const dispatches = trainer.lastRun!.dispatches;
-  const rand = rng(seed);
-  const base = await model.stateDict();
-  let checked = 0;
-  for (const p of model.namedParameters()) {
-    const grad = await p.grad.read();
-    for (let s = 0; s < samplesPerParam; s++) {
-      const i = Math.floor(rand() * grad.length);
-      const at = (delta: number) => {
-        const data = Float32Array.from(base[p.name].data);
-        data[i] += delta;
-        model.loadStateDict({ ...base, [p.name]: { shape: base[p.name].shape, data } });
-        return trainer.evaluate({ inputs, targets: target });
-      };
-      const eps = 1e-2;
-      const fd = ((await at(eps)) - (await at(-eps))) / (2 * eps);
-      expect(Math.abs(fd - grad[i]), `${p.name}[${i}]: finite difference ${fd} vs backward ${grad[i]}`).toBeLessThan(3e-3 + 0.03 * Math.abs(fd));
-      checked++;
-    }
-  }
-  model.loadStateDict(base);
-  trainer.destroy();
-  return { checked, dispatches };
-}
 
 // ---------------------------------------------------------------------------------------------
 // F.matmul / F.bmm / F.softmax
@@ -157,7 +130,7 @@ describe('F.matmul and F.softmax backward vs finite differences (inside traced m
           const y = Tensor.from(gpu, randArray(rand, yShape.reduce((p, q) => p * q, 1)), yShape);
           const z = Tensor.from(gpu, randArray(rand, lead.reduce((p, q) => p * q, 1) / N * 3), [...lead.slice(0, -1), 3]);
           const target = Tensor.from(gpu, randArray(rand, (lead.reduce((p, q) => p * q, 1) / N) * 2), [...lead.slice(0, -1), 2]);
-          const { checked } = await gradCheck(model, [x, y, z], target, 2, 7 + total);
+          const { checked } = await gradCheck(model, [x, y, z], target, { samples: 2, seed: 7 + total });
           total += checked;
           for (const t of [x, y, z, target]) t.destroy();
           model.destroy();
@@ -300,7 +273,7 @@ describe('attention backward vs finite differences (LSTM encoder â†’ attention â
       const target = Tensor.from(gpu, randArray(rand, B * Tq * 2), [B, Tq, 2]);
       const mask = Tensor.from(gpu, B === 2 ? [1, 1, 1, 1, 1, 1, 1, 1, 0, 0] : [1, 1, 1, 1, 1], [B, Ts]);
       const inputs = masked ? [src, tgt, mask] : [src, tgt];
-      const { checked, dispatches } = await gradCheck(model, inputs, target, 2, 9);
+      const { checked, dispatches } = await gradCheck(model, inputs, target, { samples: 2, seed: 9 });
       console.log(`${kind} B${B}${masked ? ' masked' : ''}: ${checked} parameter entries checked; ${dispatches} dispatches per training step`);
       expect(checked).toBe(model.namedParameters().length * 2);
       for (const t of [src, tgt, target, mask]) t.destroy();
@@ -332,7 +305,7 @@ describe('attention used twice in one forward', () => {
     const model = new SharedAttention(gpu);
     const src = Tensor.from(gpu, randArray(rand, 2 * 4 * 3), [2, 4, 3]);
     const target = Tensor.from(gpu, randArray(rand, 2 * 4 * 2), [2, 4, 2]);
-    const { checked } = await gradCheck(model, [src], target, 3, 91);
+    const { checked } = await gradCheck(model, [src], target, { samples: 3, seed: 91 });
     expect(checked).toBe(7 * 3);
     for (const t of [src, target]) t.destroy();
     model.destroy();

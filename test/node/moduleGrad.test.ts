@@ -3,6 +3,7 @@
 // 3e-3 absolute + 3 % relative (kernel-level float64 references are in their own tests).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Conv1d, Embedding, F, GELU, GRU, LayerNorm, Linear, LSTM, Module, RNN, ReLU, Sigmoid, Softmax, Tanh, Tensor, Trainer, rng, type Gpu } from '../../src/index.js';
+import { gradCheck } from '../checks/moduleGrad.js';
 import { testGpu } from './gpu.js';
 
 let gpu: Gpu;
@@ -66,32 +67,6 @@ class Elman extends Module {
   }
 }
 
-async function gradCheck(model: Module, input: Tensor, target: Tensor, samplesPerParam: number, seed: number) {
-  const trainer = new Trainer(model, { loss: 'mse', optimizer: { kind: 'sgd', lr: 0 }, nanGuard: false });
-  await trainer.step({ inputs: input, targets: target });
-  const rand = rng(seed);
-  const base = await model.stateDict();
-  let checked = 0;
-  for (const p of model.namedParameters()) {
-    const grad = await p.grad.read();
-    for (let s = 0; s < samplesPerParam; s++) {
-      const i = Math.floor(rand() * grad.length);
-      const at = (delta: number) => {
-        const data = Float32Array.from(base[p.name].data);
-        data[i] += delta;
-        model.loadStateDict({ ...base, [p.name]: { shape: base[p.name].shape, data } });
-        return trainer.evaluate({ inputs: input, targets: target });
-      };
-      const eps = 1e-2;
-      const fd = ((await at(eps)) - (await at(-eps))) / (2 * eps);
-      expect(Math.abs(fd - grad[i]), `${p.name}[${i}]: finite difference ${fd} vs backward ${grad[i]}`).toBeLessThan(3e-3 + 0.03 * Math.abs(fd));
-      checked++;
-    }
-  }
-  model.loadStateDict(base);
-  trainer.destroy();
-  return checked;
-}
 
 describe('layer backwards vs finite differences (inside traced models)', () => {
   it('Conv1d, transpose, LayerNorm, GELU(tanh), slice, concat, sigmoid, tanh, mul, add, scale, mean, Linear, Softmax', async () => {
@@ -99,7 +74,7 @@ describe('layer backwards vs finite differences (inside traced models)', () => {
     const model = new Mixer(gpu);
     const x = Tensor.from(gpu, Array.from({ length: 2 * 3 * 7 }, () => rand() * 2 - 1), [2, 3, 7]);
     const y = Tensor.from(gpu, Array.from({ length: 4 }, () => rand() * 2 - 1), [2, 2]);
-    const n = await gradCheck(model, x, y, 4, 1);
+    const { checked: n } = await gradCheck(model, [x], y, { samples: 4, seed: 1 });
     console.log(`Mixer: ${n} parameter entries checked against finite differences`);
     model.destroy();
   });
@@ -109,7 +84,7 @@ describe('layer backwards vs finite differences (inside traced models)', () => {
     const model = new Recurrent(gpu);
     const tokens = Tensor.from(gpu, Int32Array.from({ length: 15 }, () => Math.floor(rand() * 7)), [5, 3]);
     const y = Tensor.from(gpu, Array.from({ length: 45 }, () => rand() * 2 - 1), [15, 3]);
-    const n = await gradCheck(model, tokens, y, 2, 2);
+    const { checked: n } = await gradCheck(model, [tokens], y, { samples: 2, seed: 2 });
     console.log(`Recurrent: ${n} parameter entries checked against finite differences`);
     model.destroy();
   });
@@ -119,7 +94,7 @@ describe('layer backwards vs finite differences (inside traced models)', () => {
     const model = new Elman(gpu);
     const x = Tensor.from(gpu, Array.from({ length: 2 * 4 * 3 }, () => rand() * 2 - 1), [2, 4, 3]);
     const y = Tensor.from(gpu, Array.from({ length: 16 }, () => rand() * 2 - 1), [2, 4, 2]);
-    const n = await gradCheck(model, x, y, 2, 3);
+    const { checked: n } = await gradCheck(model, [x], y, { samples: 2, seed: 3 });
     console.log(`Elman: ${n} parameter entries checked against finite differences`);
     model.destroy();
   });

@@ -14,6 +14,7 @@ import { constant, createParameters } from '../../src/nn/layers/leaf.js';
 import { MultiheadAttention, type MultiheadAttentionForwardOptions } from '../../src/nn/layers/multiheadAttention.js';
 import type { LocalParameters } from '../../src/nn/module.js';
 import { attentionBackwardRef, attentionRef } from '../../src/reference/attention.js';
+import { gradCheck } from '../checks/moduleGrad.js';
 import { testGpu } from './gpu.js';
 
 type Rec = { shape: number[]; data: (number | null)[] };
@@ -192,35 +193,6 @@ describe('fused attention kernels with an additive mask vs the float64 reference
   }
 });
 
-/** Central finite differences of the model's own loss vs its backward, for every parameter. */
-async function gradCheck(model: Module, inputs: unknown[], target: Tensor, samplesPerParam: number, seed: number) {
-  const trainer = new Trainer(model, { loss: 'mse', optimizer: { kind: 'sgd', lr: 0 }, nanGuard: false });
-  await trainer.step({ inputs, targets: target });
-  const dispatches = trainer.lastRun!.dispatches;
-  const rand = rng(seed);
-  const base = await model.stateDict();
-  let checked = 0;
-  for (const p of model.namedParameters()) {
-    const grad = await p.grad.read();
-    expect(grad.some((g) => g !== 0), `${p.name}: some gradient`).toBe(true);
-    for (let s = 0; s < samplesPerParam; s++) {
-      const i = Math.floor(rand() * grad.length);
-      const at = (delta: number) => {
-        const data = Float32Array.from(base[p.name].data);
-        data[i] += delta;
-        model.loadStateDict({ ...base, [p.name]: { shape: base[p.name].shape, data } });
-        return trainer.evaluate({ inputs, targets: target });
-      };
-      const eps = 1e-2;
-      const fd = ((await at(eps)) - (await at(-eps))) / (2 * eps);
-      expect(Math.abs(fd - grad[i]), `${p.name}[${i}]: finite difference ${fd} vs backward ${grad[i]}`).toBeLessThan(3e-3 + 0.03 * Math.abs(fd));
-      checked++;
-    }
-  }
-  model.loadStateDict(base);
-  trainer.destroy();
-  return { checked, dispatches };
-}
 
 /** Random N(0,1)-ish initial values for the leaf inputs (they start at zero). */
 async function randomizeInputs(net: Net, seed: number) {
@@ -238,7 +210,7 @@ describe('MultiheadAttention gradients vs finite differences (Trainer.evaluate)'
     const am = Tensor.from(gpu, Array.from({ length: 35 }, (_, i) => (i % 6 === 1 ? -Infinity : rand() - 0.5)), [5, 7]);
     const kpm = Tensor.from(gpu, Int32Array.from([0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 1, 1]), [2, 7]);
     const y = Tensor.from(gpu, Array.from({ length: 5 * 2 * 4 }, () => rand() * 2 - 1), [5, 2, 4]);
-    const { checked, dispatches } = await gradCheck(net, [{ attnMask: am, keyPaddingMask: kpm, needWeights: true }], y, 3, 2);
+    const { checked, dispatches } = await gradCheck(net, [{ attnMask: am, keyPaddingMask: kpm, needWeights: true }], y, { samples: 3, seed: 2, nonZero: true });
     console.log(`cross-attention: ${checked} entries checked; ${dispatches} dispatches per training step`);
     [am, kpm, y].forEach((t) => t.destroy());
     net.destroy();
@@ -250,7 +222,7 @@ describe('MultiheadAttention gradients vs finite differences (Trainer.evaluate)'
     await randomizeInputs(net, 2);
     const am = Tensor.from(gpu, Array.from({ length: 2 * H * 25 }, () => rand() - 0.5), [2 * H, 5, 5]);
     const y = Tensor.from(gpu, Array.from({ length: 2 * 5 * 4 }, () => rand() * 2 - 1), [2, 5, 4]);
-    const { checked } = await gradCheck(net, [{ attnMask: am, isCausal: true }], y, 3, 3);
+    const { checked } = await gradCheck(net, [{ attnMask: am, isCausal: true }], y, { samples: 3, seed: 3, nonZero: true });
     console.log(`query = value: ${checked} entries checked`);
     [am, y].forEach((t) => t.destroy());
     net.destroy();
@@ -262,7 +234,7 @@ describe('MultiheadAttention gradients vs finite differences (Trainer.evaluate)'
     await randomizeInputs(net, 3);
     const kpm = Tensor.from(gpu, [0, 0, -Infinity, 0, 0], [5]);
     const y = Tensor.from(gpu, Array.from({ length: 5 * 4 }, () => rand() * 2 - 1), [5, 4]);
-    const { checked } = await gradCheck(net, [{ keyPaddingMask: kpm }], y, 3, 4);
+    const { checked } = await gradCheck(net, [{ keyPaddingMask: kpm }], y, { samples: 3, seed: 4, nonZero: true });
     console.log(`query = key, unbatched: ${checked} entries checked`);
     [kpm, y].forEach((t) => t.destroy());
     net.destroy();
@@ -273,7 +245,7 @@ describe('MultiheadAttention gradients vs finite differences (Trainer.evaluate)'
     const net = new Net(gpu, [[1, 5, E]], [0, 0, 0], { batchFirst: true, seed: 6 });
     await randomizeInputs(net, 4);
     const y = Tensor.from(gpu, Array.from({ length: 5 * 4 }, () => rand() * 2 - 1), [1, 5, 4]);
-    const { checked, dispatches } = await gradCheck(net, [{ isCausal: true }], y, 3, 5);
+    const { checked, dispatches } = await gradCheck(net, [{ isCausal: true }], y, { samples: 3, seed: 5, nonZero: true });
     console.log(`self-attention: ${checked} entries checked; ${dispatches} dispatches per training step`);
     y.destroy();
     net.destroy();

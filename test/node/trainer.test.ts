@@ -3,6 +3,7 @@
 // gradients summed where a tensor is used twice, custom losses, checkpoints, SequenceModel parity.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ArgumentError, Dropout, Embedding, F, LayerNorm, Linear, LSTM, Module, ReLU, Sequential, SequenceModel, Tensor, Trainer, rng, type Gpu } from '../../src/index.js';
+import { gradCheck } from '../checks/moduleGrad.js';
 import { testGpu } from './gpu.js';
 
 let gpu: Gpu;
@@ -143,23 +144,8 @@ describe('the graph', () => {
     const model = new Twice(gpu);
     const x = Tensor.from(gpu, floats(r, 12), [3, 4]);
     const y = Tensor.from(gpu, floats(r, 12), [3, 4]);
-    const trainer = new Trainer(model, { loss: 'mse', optimizer: { kind: 'sgd', lr: 0 } });
-    await trainer.step({ inputs: x, targets: y });
-    const base = await model.stateDict();
-    for (const p of model.namedParameters()) {
-      const g = await p.grad.read();
-      for (const i of [0, g.length - 1]) {
-        const at = async (d: number) => {
-          const data = Float32Array.from(base[p.name].data);
-          data[i] += d;
-          model.loadStateDict({ ...base, [p.name]: { shape: base[p.name].shape, data } });
-          return trainer.evaluate({ inputs: x, targets: y });
-        };
-        const fd = ((await at(1e-2)) - (await at(-1e-2))) / 2e-2;
-        expect(Math.abs(fd - g[i]), `${p.name}[${i}] fd ${fd} vs ${g[i]}`).toBeLessThan(2e-3 + 0.03 * Math.abs(fd));
-      }
-    }
-    trainer.destroy();
+    const { checked } = await gradCheck(model, [x], y, { indices: (n) => [0, n - 1], atol: 2e-3 });
+    expect(checked).toBe(4);
     model.destroy();
   });
 
