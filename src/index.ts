@@ -19,7 +19,7 @@ export { softmaxBackwardDispatch, type SoftmaxBackwardArgs } from './kernels/sof
 export { stridedCopyDispatch, type StridedCopyArgs, type StridedView } from './kernels/stridedCopy.js';
 export { reduceAxisDispatch, type ReduceAxisArgs } from './kernels/reduceAxis.js';
 export { layerNormDispatch, layerNormBackwardDispatches, type LayerNormArgs, type LayerNormBackwardArgs } from './kernels/layerNorm.js';
-export { conv1dDispatch, conv1dBackwardDispatches, conv1dOutputLength, type Conv1dArgs, type Conv1dBackwardArgs } from './kernels/conv1d.js';
+export { conv1dDispatch, conv1dBackwardDispatches, conv1dOutputLength, type Conv1dArgs, type Conv1dBackwardArgs, type Conv1dGeometry } from './kernels/conv1d.js';
 export { add, mul, scale, sigmoid, tanh, relu, tanhGrad, elementwiseDispatch, ELEMENTWISE_OPS, type ElementwiseOp } from './kernels/elementwise.js';
 export { biasAct, biasActDispatch, ACTIVATIONS, type Activation } from './kernels/biasAct.js';
 export { RNN, LSTM, GRU, RecurrentLayer, RecurrentStepper, type RecurrentOptions, type RecurrentState, type RecurrentOutputs } from './nn/recurrent.js';

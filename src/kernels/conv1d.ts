@@ -25,8 +25,8 @@ const FLAT_WG = 128;
 /** A run of f32 elements in a GPU buffer, from element `offset` (default 0). */
 export type View = { buffer: GPUBuffer; offset?: number };
 
-/** Arguments of {@link conv1dDispatch}: sizes, hyper-parameters and buffers (all row-major). */
-export interface Conv1dArgs {
+/** Sizes and hyper-parameters of a 1-D convolution, shared by the forward and backward arguments. */
+export interface Conv1dGeometry {
   /** N: sequences in the batch (a positive integer). */
   batch: number;
   /** Cin: channels of `x` (a positive integer). */
@@ -43,6 +43,10 @@ export interface Conv1dArgs {
   padding?: number;
   /** Step between the taps of a window, a positive integer (default 1). */
   dilation?: number;
+}
+
+/** Arguments of {@link conv1dDispatch}: sizes, hyper-parameters and buffers (all row-major). */
+export interface Conv1dArgs extends Conv1dGeometry {
   /** Input [N, Cin, L]. */
   x: View;
   /** Filters [Cout, Cin, K]. */
@@ -56,23 +60,7 @@ export interface Conv1dArgs {
 }
 
 /** Arguments of {@link conv1dBackwardDispatches}: the forward's sizes and inputs, `dy`, and the gradients wanted. */
-export interface Conv1dBackwardArgs {
-  /** N: sequences in the batch (a positive integer). */
-  batch: number;
-  /** Cin: channels of `x` (a positive integer). */
-  inChannels: number;
-  /** Cout: channels of `y` (a positive integer). */
-  outChannels: number;
-  /** L: positions of each input sequence (a positive integer). */
-  length: number;
-  /** K: taps of the filter (a positive integer). */
-  kernelSize: number;
-  /** Step between output windows, a positive integer (default 1). */
-  stride?: number;
-  /** Zeros added at both ends of every sequence, an integer ≥ 0 (default 0). */
-  padding?: number;
-  /** Step between the taps of a window, a positive integer (default 1). */
-  dilation?: number;
+export interface Conv1dBackwardArgs extends Conv1dGeometry {
   /** The forward's input [N, Cin, L] (read for `dWeight`). */
   x: View;
   /** The forward's filters [Cout, Cin, K] (read for `dx`). */

@@ -7,14 +7,14 @@ import type { Value } from '../graph.js';
 import { record } from '../record.js';
 
 /** Stride, padding, dilation. */
-export interface Conv1dGeometry {
+export interface Conv1dSpacing {
   stride: number;
   padding: number;
   dilation: number;
 }
 
 /** Records a 1-D convolution. */
-export function conv1dValue(x: Value, weight: Value, bias: Value | null, geo: Conv1dGeometry, op = 'Conv1d'): Value {
+export function conv1dValue(x: Value, weight: Value, bias: Value | null, geo: Conv1dSpacing, op = 'Conv1d'): Value {
   const [Cout, Cin, K] = weight.shape;
   if (x.dtype !== 'f32' || x.shape.length !== 3 || x.shape[1] !== Cin) throw new ShapeError(`${op}: input has shape ${fmtShape(x.shape)}, expected [batch, ${Cin} (inChannels), length]`);
   const [N, , L] = x.shape;
