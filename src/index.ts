@@ -51,6 +51,7 @@ export { Linear, type LinearOptions } from './nn/layers/linear.js';
 export { Embedding, type EmbeddingOptions } from './nn/layers/embedding.js';
 export { Sequential, type TensorModule } from './nn/layers/sequential.js';
 export { ReLU, Sigmoid, Tanh, GELU, Softmax } from './nn/layers/activations.js';
+export { GLU } from './nn/layers/glu.js';
 export { Dropout } from './nn/layers/dropout.js';
 export { LayerNorm, type LayerNormOptions } from './nn/layers/layerNorm.js';
 export { Conv1d, type Conv1dOptions } from './nn/layers/conv1d.js';

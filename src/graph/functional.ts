@@ -1,6 +1,7 @@
 // Functional ops for a traced forward (PyTorch's torch.nn.functional / torch.* in spirit):
 // `import { F } from 'seqgpu'` then `F.add(a, b)`, `F.relu(x)`, … inside Module.forward.
 import { add, gelu, mul, relu, scale, sigmoid, sub, tanh } from './ops/elementwise.js';
+import { glu } from './ops/glu.js';
 import { bmm, matmul } from './ops/matmul.js';
 import { concat, mean, reshape, slice, transpose, view } from './ops/shape.js';
 import { softmax } from './ops/softmax.js';
@@ -8,7 +9,7 @@ import { softmax } from './ops/softmax.js';
 /**
  * Ops usable inside a traced `forward` (each returns a new tensor and has its gradient):
  * `F.add(a, b)`, `F.sub`, `F.mul`, `F.scale(x, α)`, `F.relu`, `F.sigmoid`, `F.tanh`,
- * `F.gelu(x, approximate?)`, `F.reshape` / `F.view`, `F.slice`, `F.concat`, `F.transpose`, `F.mean`,
+ * `F.gelu(x, approximate?)`, `F.glu(x, dim = −1)`, `F.reshape` / `F.view`, `F.slice`, `F.concat`, `F.transpose`, `F.mean`,
  * `F.matmul(a, b, {transposeA?, transposeB?})` / `F.bmm`, `F.softmax(x, dim = −1)`.
  */
 export const F = Object.freeze({
@@ -28,6 +29,8 @@ export const F = Object.freeze({
   tanh,
   /** GELU, exact or `'tanh'`. */
   gelu,
+  /** Gated linear unit over the last dimension: a ⊙ σ(b) for x = [a | b]. */
+  glu,
   /** A view with another shape (one size may be −1). */
   reshape,
   /** Alias of reshape. */
