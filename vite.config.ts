@@ -19,7 +19,7 @@ export default defineConfig({
     // (opens Dawn from the `webgpu` package), dist/index.browser.js for browsers and bundlers
     // (navigator.gpu only, no reference to `webgpu`); the code they share is one chunk.
     lib: {
-      entry: { index: 'src/gpu/platform.node.ts', 'index.browser': 'src/gpu/platform.browser.ts' },
+      entry: { index: 'src/index.node.ts', 'index.browser': 'src/index.browser.ts' },
       formats: ['es'],
       fileName: (_format, name) => `${name}.js`,
     },

@@ -38,8 +38,8 @@ const server = await createServer({
 const lib = await server.ssrLoadModule('/src/index.ts');
 const { requestGpu, SequenceModel, Seq2Seq, reversePair, TOY_BOS, TOY_EOS, TOY_PAD } = lib;
 const { rng } = await server.ssrLoadModule('/src/util/random.ts');
-const { Optimizer } = await server.ssrLoadModule('/src/optim/optimizer.ts');
-const { NanGuard } = await server.ssrLoadModule('/src/optim/nanGuard.ts');
+const { Optimizer } = await server.ssrLoadModule('/src/kernels/optimizer.ts');
+const { NanGuard } = await server.ssrLoadModule('/src/train/nanGuard.ts');
 
 const gpu = await requestGpu();
 

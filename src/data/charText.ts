@@ -1,6 +1,6 @@
 // Character-level text data for language models: a vocabulary (the sorted distinct characters)
 // and random training windows, time-major as SequenceModel takes them.
-import { ArgumentError, ShapeError } from '../gpu/errors.js';
+import { ArgumentError, ShapeError } from '../util/errors.js';
 
 /** The characters of a text as token ids 0 … size−1 (sorted, so the ids are stable). */
 export class CharVocab {

@@ -1,6 +1,6 @@
 import { BufferPool } from './pool.js';
-import { checkRequestGpuOptions } from './requestOptions.js';
-import { GpuError, GpuLostError, ShapeError } from './errors.js';
+import { checkRequestGpuOptions, type RequestGpuOptions } from './requestOptions.js';
+import { GpuError, GpuLostError, ShapeError } from '../util/errors.js';
 import { trackBuffers, type BufferCounter, type MemoryStats } from './memory.js';
 import { KernelSource, lookupShader, resolveIncludes, shaderName, type OverrideValues, type ShaderRef, type WgslShader } from './kernel.js';
 import { encodeDispatches, type Dispatch } from './dispatch.js';
@@ -8,25 +8,7 @@ import { BufferUsage, MapMode, READBACK_USAGE, UNIFORM_USAGE } from './flags.js'
 import { Profiler, type GpuTimings } from './profiler.js';
 import { dawnGpu, isNode, navigatorGpu, noWebGpuError, type PlatformGpu } from './platform.js';
 
-/** Options for {@link requestGpu}. */
-export interface RequestGpuOptions {
-  /** A `navigator.gpu`-like object to use instead of the platform's. */
-  gpu?: GPU;
-  /**
-   * Passed to `requestAdapter` (and again by {@link Gpu.recover}): `'high-performance'` or
-   * `'low-power'`.
-   */
-  powerPreference?: GPUPowerPreference;
-  /**
-   * `'adapter'` (default) requests the adapter's own limits for the ones seqgpu uses;
-   * `'default'` keeps WebGPU's default limits (what the most modest device guarantees).
-   */
-  limits?: 'adapter' | 'default';
-  /** Optional features are requested when the adapter has them unless turned off here. */
-  disableFeatures?: Array<'timestamp-query' | 'subgroups' | 'shader-f16'>;
-  /** Dawn toggles for Node, passed to `webgpu`'s `create()`, e.g. `'enable-dawn-features=...'`. */
-  nodeFlags?: string[];
-}
+export type { RequestGpuOptions } from './requestOptions.js';
 
 /** Counts a test can assert: they are deterministic for a given workload. */
 export interface GpuStats {

@@ -1,7 +1,7 @@
 // wgsl_reflect's "main" is a CommonJS file in a "type": "module" package, which plain Node
 // cannot load; its ES module build works everywhere.
 import { WgslReflect, ResourceType } from 'wgsl_reflect/wgsl_reflect.module.js';
-import { GpuError } from './errors.js';
+import { GpuError } from '../util/errors.js';
 import { ShaderStage } from './flags.js';
 
 /** One `@group(0) @binding(n)` variable of a kernel, as reflected from its WGSL. */

@@ -2,7 +2,7 @@
 // dispatch is prepared, so that a size the device cannot handle is a ShapeError naming the
 // argument and the limit (not a GPU validation error, nor buffers left behind by a half-built plan).
 import type { Gpu } from './device.js';
-import { ShapeError } from './errors.js';
+import { ShapeError } from '../util/errors.js';
 
 /**
  * Throws unless a storage buffer of `elements` 32-bit values fits one binding

@@ -3,8 +3,8 @@
 // and Vite's dev server resolve it without the `webgpu` package) and platform.node.ts (Dawn's
 // `webgpu` package, imported by its literal name). src/index.ts's own requestGpu, which the
 // tests and the demo pages use from the sources, finds either at run time.
-import type { RequestGpuOptions } from './device.js';
-import { GpuError } from './errors.js';
+import type { RequestGpuOptions } from './requestOptions.js';
+import { GpuError } from '../util/errors.js';
 
 /** Finds the platform's `GPU` (navigator.gpu-like) object for requestGpu. */
 export type PlatformGpu = (opts: RequestGpuOptions) => Promise<GPU>;

@@ -1,4 +1,4 @@
-import { ArgumentError, GpuError } from './errors.js';
+import { ArgumentError, GpuError } from '../util/errors.js';
 
 /**
  * Counters a test can assert: a steady-state loop must leave `created` (and `destroyed`)

@@ -1,4 +1,8 @@
-import type { Gpu } from './device.js';
+/** What a Profiler uses of its Gpu: the device and readbacks. */
+interface ProfiledGpu {
+  readonly device: GPUDevice;
+  readBuffer(buffer: GPUBuffer, byteOffset?: number, byteLength?: number): Promise<ArrayBuffer>;
+}
 import { BufferUsage } from './flags.js';
 
 /** GPU time per dispatch (from timestamp queries) and in total, in milliseconds. */
@@ -26,7 +30,7 @@ export class Profiler {
    * @param capacity - Dispatches per run to allocate queries for; grown by `begin` when a run has
    *   more.
    */
-  constructor(private readonly gpu: Gpu, private capacity: number) {
+  constructor(private readonly gpu: ProfiledGpu, private capacity: number) {
     this.allocate();
   }
 

@@ -1,7 +1,26 @@
 // Validation of requestGpu's options, before any platform object, adapter or device is touched.
-import type { RequestGpuOptions } from './device.js';
-import { ArgumentError } from './errors.js';
+import { ArgumentError } from '../util/errors.js';
 import { checkOptions, show } from '../util/options.js';
+
+/** Options for {@link requestGpu}. */
+export interface RequestGpuOptions {
+  /** A `navigator.gpu`-like object to use instead of the platform's. */
+  gpu?: GPU;
+  /**
+   * Passed to `requestAdapter` (and again by {@link Gpu.recover}): `'high-performance'` or
+   * `'low-power'`.
+   */
+  powerPreference?: GPUPowerPreference;
+  /**
+   * `'adapter'` (default) requests the adapter's own limits for the ones seqgpu uses;
+   * `'default'` keeps WebGPU's default limits (what the most modest device guarantees).
+   */
+  limits?: 'adapter' | 'default';
+  /** Optional features are requested when the adapter has them unless turned off here. */
+  disableFeatures?: Array<'timestamp-query' | 'subgroups' | 'shader-f16'>;
+  /** Dawn toggles for Node, passed to `webgpu`'s `create()`, e.g. `'enable-dawn-features=...'`. */
+  nodeFlags?: string[];
+}
 
 const FEATURES = ['timestamp-query', 'subgroups', 'shader-f16'];
 

@@ -1,7 +1,7 @@
 // Reverse mode over a traced graph: the recorded nodes in reverse, each appending the nodes of
 // its gradient; contributions to one value are summed (a tensor used twice gets the sum of both
 // gradients); each parameter's summed gradient is written into its slot of the gradient buffer.
-import { ArgumentError } from '../gpu/errors.js';
+import { ArgumentError } from '../util/errors.js';
 import type { Graph, Value } from './graph.js';
 import { addValues, copyInto } from './ops/elementwise.js';
 

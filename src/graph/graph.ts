@@ -7,8 +7,8 @@
 // recurrent plan, not an unrolled loop of small ops.
 import type { Gpu } from '../gpu/device.js';
 import type { Dispatch } from '../gpu/dispatch.js';
-import { ArgumentError, fmtShape } from '../gpu/errors.js';
-import { Tensor, type DType } from '../tensor.js';
+import { ArgumentError, fmtShape } from '../util/errors.js';
+import { Tensor, type DType } from '../gpu/tensor.js';
 
 /** Where a value's data lives once planned: a buffer and an element offset. */
 export interface BufferRef {

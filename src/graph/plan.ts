@@ -7,7 +7,7 @@
 //   smallest free one that fits, else a new one); after node i free the values it read last.
 import type { Gpu } from '../gpu/device.js';
 import { encodeDispatches, type Dispatch } from '../gpu/dispatch.js';
-import { ArgumentError } from '../gpu/errors.js';
+import { ArgumentError } from '../util/errors.js';
 import { TENSOR_USAGE } from '../gpu/flags.js';
 import { BufferPool } from '../gpu/pool.js';
 import type { BufferRef, BuildContext, Graph, Node, ReplayInfo, Value } from './graph.js';

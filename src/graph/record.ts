@@ -1,8 +1,8 @@
 // How an op records itself: one call that checks there is a trace, makes the output values and
 // appends the node. Ops (src/graph/ops/) are short functions on top of this.
 import type { Dispatch } from '../gpu/dispatch.js';
-import { ArgumentError } from '../gpu/errors.js';
-import type { DType } from '../tensor.js';
+import { ArgumentError } from '../util/errors.js';
+import type { DType } from '../gpu/tensor.js';
 import { activeGraph, type BufferRef, type BuildContext, type Graph, type Node, type Value } from './graph.js';
 
 /** One recorded op: its inputs, output shapes, dispatch builder and gradient. */

@@ -9,8 +9,9 @@
 // trailing bytes); metadata values are strings. Names are stored in null-prototype objects, so a
 // tensor or metadata key named `__proto__`, `constructor` or `toString` is an ordinary own key.
 // Bad structure or values throw an ArgumentError; bad sizes, lengths and offsets a ShapeError.
-import { ArgumentError, ShapeError, fmtShape } from '../gpu/errors.js';
+import { ArgumentError, ShapeError, fmtShape } from '../util/errors.js';
 import type { NamedTensor } from './stateDict.js';
+import { showValue } from '../util/options.js';
 
 /** Bytes of a safetensors header seqgpu accepts (the safetensors crate's own limit, 100 MB). */
 export const MAX_HEADER_BYTES = 100_000_000;
@@ -30,17 +31,6 @@ export interface SafetensorsFile {
   dataStart: number;
 }
 
-/** @internal `v` for a message: JSON where it has one, else its type; long text cut short. */
-export function showValue(v: unknown): string {
-  let text: string | undefined;
-  try {
-    text = typeof v === 'bigint' ? `${v}n` : JSON.stringify(v);
-  } catch {
-    // a cyclic object: its type below
-  }
-  text ??= v === undefined ? 'undefined' : typeof v === 'function' ? 'a function' : typeof v;
-  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
-}
 
 function f16ToF32(h: number): number {
   const sign = h & 0x8000 ? -1 : 1;

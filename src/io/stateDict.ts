@@ -1,6 +1,6 @@
 // PyTorch-style state dicts: names like `weight_ih_l0`, `bias_hh_l1_reverse`, values with shapes.
-import { ArgumentError, ShapeError, fmtShape } from '../gpu/errors.js';
-import { showValue } from './safetensors.js';
+import { ArgumentError, ShapeError, fmtShape } from '../util/errors.js';
+import { showValue } from '../util/options.js';
 
 /** One parameter as seqgpu returns it: row-major f32 values and their shape. */
 export interface NamedTensor {

@@ -2,8 +2,8 @@
 import type { Gpu } from '../gpu/device.js';
 import { encodeDispatches, type Dispatch } from '../gpu/dispatch.js';
 import { TENSOR_USAGE } from '../gpu/flags.js';
-import { ArgumentError, ShapeError, fmtShape } from '../gpu/errors.js';
-import { Tensor, expectRank, expectShape } from '../tensor.js';
+import { ArgumentError, ShapeError, fmtShape } from '../util/errors.js';
+import { Tensor, expectRank, expectShape } from '../gpu/tensor.js';
 import { checkBindingSize } from '../gpu/limits.js';
 import { defineShader } from '../gpu/kernel.js';
 import attentionWgsl from '../../shaders/attention.wgsl?raw';

@@ -2,9 +2,9 @@
 // shaders/rnn_step.wgsl (which share shaders/recurrent_matvec.wgsl and step_params.wgsl).
 import type { Gpu } from '../gpu/device.js';
 import type { Dispatch } from '../gpu/dispatch.js';
-import { ArgumentError, ShapeError } from '../gpu/errors.js';
+import { ArgumentError, ShapeError } from '../util/errors.js';
 
-import { gateCount, type CellKind } from '../nn/recurrentConfig.js';
+import { gateCount, type CellKind } from './recurrentConfig.js';
 import { defineShader, type ShaderRef, type WgslShader } from '../gpu/kernel.js';
 import rnnStepWgsl from '../../shaders/rnn_step.wgsl?raw';
 import activationsWgsl from '../../shaders/activations.wgsl?raw';

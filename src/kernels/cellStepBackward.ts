@@ -3,8 +3,8 @@
 // backward_params.wgsl). One dispatch per timestep per (layer, direction).
 import type { Gpu } from '../gpu/device.js';
 import type { Dispatch } from '../gpu/dispatch.js';
-import { ArgumentError, ShapeError } from '../gpu/errors.js';
-import type { CellKind } from '../nn/recurrentConfig.js';
+import { ArgumentError, ShapeError } from '../util/errors.js';
+import type { CellKind } from './recurrentConfig.js';
 import { packUniformSlot, uniformSlotSize, type StepTile } from './cellStep.js';
 import { defineShader, type WgslShader } from '../gpu/kernel.js';
 import rnnStepBackwardWgsl from '../../shaders/rnn_step_backward.wgsl?raw';

@@ -1,7 +1,7 @@
 // Host side of shaders/column_sum.wgsl: y[c] = Σ_r x[r, c] (bias gradients over all rows).
 import type { Gpu } from '../gpu/device.js';
 import type { Dispatch } from '../gpu/dispatch.js';
-import { ArgumentError, ShapeError } from '../gpu/errors.js';
+import { ArgumentError, ShapeError } from '../util/errors.js';
 import { defineShader } from '../gpu/kernel.js';
 import columnSumWgsl from '../../shaders/column_sum.wgsl?raw';
 

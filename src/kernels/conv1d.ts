@@ -8,7 +8,7 @@
 // Every output element is summed in a fixed order (no atomics): same inputs, same bits.
 import type { Gpu } from '../gpu/device.js';
 import type { Dispatch } from '../gpu/dispatch.js';
-import { ArgumentError, ShapeError } from '../gpu/errors.js';
+import { ArgumentError, ShapeError } from '../util/errors.js';
 import { defineShader } from '../gpu/kernel.js';
 import { grid2d } from './grid.js';
 import conv1dWgsl from '../../shaders/conv1d.wgsl?raw';

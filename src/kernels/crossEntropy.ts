@@ -11,9 +11,9 @@
 // M = 0 (every row ignored) gives loss 0 and zero gradients (PyTorch: NaN loss).
 import type { Gpu } from '../gpu/device.js';
 import type { Dispatch } from '../gpu/dispatch.js';
-import { ArgumentError, ShapeError, fmtShape } from '../gpu/errors.js';
+import { ArgumentError, ShapeError, fmtShape } from '../util/errors.js';
 import { TENSOR_USAGE } from '../gpu/flags.js';
-import { Tensor, expectRank } from '../tensor.js';
+import { Tensor, expectRank } from '../gpu/tensor.js';
 import { grid2d } from './grid.js';
 import { reduceSumDispatches } from './reduceSum.js';
 import { defineShader } from '../gpu/kernel.js';

@@ -8,7 +8,7 @@
 // dispatches takes them over; recording allocates, replaying does not.
 import type { Gpu } from '../gpu/device.js';
 import type { Dispatch } from '../gpu/dispatch.js';
-import { ArgumentError, ShapeError } from '../gpu/errors.js';
+import { ArgumentError, ShapeError } from '../util/errors.js';
 import { TENSOR_USAGE } from '../gpu/flags.js';
 import { grid2d } from './grid.js';
 import { defineShader } from '../gpu/kernel.js';

@@ -8,9 +8,9 @@
 // Each call to dispatch() is one dispatch.
 import type { Gpu } from '../gpu/device.js';
 import type { Dispatch } from '../gpu/dispatch.js';
-import { DestroyedError, ArgumentError, ShapeError } from '../gpu/errors.js';
+import { DestroyedError, ArgumentError, ShapeError } from '../util/errors.js';
 import { UNIFORM_USAGE } from '../gpu/flags.js';
-import { Tensor, expectRank } from '../tensor.js';
+import { Tensor, expectRank } from '../gpu/tensor.js';
 import { grid2d } from './grid.js';
 import { defineShader } from '../gpu/kernel.js';
 import dropoutWgsl from '../../shaders/dropout.wgsl?raw';

@@ -1,7 +1,7 @@
 import type { Gpu } from '../gpu/device.js';
 import type { Dispatch } from '../gpu/dispatch.js';
-import { ArgumentError, ShapeError } from '../gpu/errors.js';
-import { Tensor, expectRank, expectShape } from '../tensor.js';
+import { ArgumentError, ShapeError } from '../util/errors.js';
+import { Tensor, expectRank, expectShape } from '../gpu/tensor.js';
 import { grid2d } from './grid.js';
 import { defineShader } from '../gpu/kernel.js';
 import elementwiseWgsl from '../../shaders/elementwise.wgsl?raw';

@@ -11,9 +11,9 @@
 // per thread for the tiles that hit — fine for character- and small word-level vocabularies).
 import type { Gpu } from '../gpu/device.js';
 import type { Dispatch } from '../gpu/dispatch.js';
-import { ArgumentError, ShapeError, fmtShape } from '../gpu/errors.js';
+import { ArgumentError, ShapeError, fmtShape } from '../util/errors.js';
 import { TENSOR_USAGE } from '../gpu/flags.js';
-import { Tensor, expectRank } from '../tensor.js';
+import { Tensor, expectRank } from '../gpu/tensor.js';
 import { grid2d } from './grid.js';
 import { defineShader } from '../gpu/kernel.js';
 import embeddingWgsl from '../../shaders/embedding.wgsl?raw';

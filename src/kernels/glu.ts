@@ -3,7 +3,7 @@
 //   backward: dx = [dy ⊙ σ(b) | dy ⊙ a ⊙ σ(b)(1 − σ(b))]   (x, dy [rows, h]) → dx [rows, 2h]
 import type { Gpu } from '../gpu/device.js';
 import type { Dispatch } from '../gpu/dispatch.js';
-import { ArgumentError, ShapeError } from '../gpu/errors.js';
+import { ArgumentError, ShapeError } from '../util/errors.js';
 import { defineShader } from '../gpu/kernel.js';
 import { grid2d } from './grid.js';
 import gluWgsl from '../../shaders/glu.wgsl?raw';

@@ -1,5 +1,5 @@
 import type { Gpu } from '../gpu/device.js';
-import { ShapeError } from '../gpu/errors.js';
+import { ShapeError } from '../util/errors.js';
 
 /**
  * Spreads `workgroups` over x and y so that neither exceeds the device's

@@ -12,7 +12,7 @@
 // binding aliasing another binding).
 import type { Gpu } from '../gpu/device.js';
 import type { Dispatch } from '../gpu/dispatch.js';
-import { ArgumentError, ShapeError } from '../gpu/errors.js';
+import { ArgumentError, ShapeError } from '../util/errors.js';
 import { TENSOR_USAGE } from '../gpu/flags.js';
 import { defineShader } from '../gpu/kernel.js';
 import { grid2d } from './grid.js';

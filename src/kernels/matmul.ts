@@ -1,7 +1,7 @@
 import type { Gpu } from '../gpu/device.js';
 import type { Dispatch } from '../gpu/dispatch.js';
-import { ArgumentError, ShapeError, fmtShape } from '../gpu/errors.js';
-import { Tensor, expectRank, expectShape } from '../tensor.js';
+import { ArgumentError, ShapeError, fmtShape } from '../util/errors.js';
+import { Tensor, expectRank, expectShape } from '../gpu/tensor.js';
 import { defineShader } from '../gpu/kernel.js';
 import matmulWgsl from '../../shaders/matmul.wgsl?raw';
 

@@ -8,9 +8,9 @@
 // big K given as one row (a single row is reduced by a single workgroup).
 import type { Gpu } from '../gpu/device.js';
 import type { Dispatch } from '../gpu/dispatch.js';
-import { ArgumentError, ShapeError } from '../gpu/errors.js';
+import { ArgumentError, ShapeError } from '../util/errors.js';
 import { TENSOR_USAGE } from '../gpu/flags.js';
-import { Tensor, expectRank, expectShape } from '../tensor.js';
+import { Tensor, expectRank, expectShape } from '../gpu/tensor.js';
 import { grid2d } from './grid.js';
 import { reduceSumDispatches } from './reduceSum.js';
 import { defineShader } from '../gpu/kernel.js';

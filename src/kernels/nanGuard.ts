@@ -1,9 +1,9 @@
 // Host side of shaders/nan_guard.wgsl: the NaN/Inf check of a training step's loss, gradient
 // norm and (with `updateFlag`) the optimizer's check pass, between those and the optimizer update
-// (see src/optim/nanGuard.ts).
+// (see src/train/nanGuard.ts).
 import type { Gpu } from '../gpu/device.js';
 import type { Dispatch } from '../gpu/dispatch.js';
-import { ArgumentError, ShapeError } from '../gpu/errors.js';
+import { ArgumentError, ShapeError } from '../util/errors.js';
 import { defineShader } from '../gpu/kernel.js';
 import nanGuardWgsl from '../../shaders/nan_guard.wgsl?raw';
 

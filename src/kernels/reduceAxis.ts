@@ -1,6 +1,6 @@
 import type { Gpu } from '../gpu/device.js';
 import type { Dispatch } from '../gpu/dispatch.js';
-import { ArgumentError, ShapeError } from '../gpu/errors.js';
+import { ArgumentError, ShapeError } from '../util/errors.js';
 import { grid2d } from './grid.js';
 import { defineShader } from '../gpu/kernel.js';
 import reduceAxisWgsl from '../../shaders/reduce_axis.wgsl?raw';

@@ -12,9 +12,9 @@
 // ranges up to 2M elements), plus a log₂256-step tree per workgroup.
 import type { Gpu } from '../gpu/device.js';
 import type { Dispatch } from '../gpu/dispatch.js';
-import { ArgumentError, ShapeError } from '../gpu/errors.js';
+import { ArgumentError, ShapeError } from '../util/errors.js';
 import { TENSOR_USAGE } from '../gpu/flags.js';
-import { Tensor, expectRank } from '../tensor.js';
+import { Tensor, expectRank } from '../gpu/tensor.js';
 import { defineShader } from '../gpu/kernel.js';
 import reduceSumWgsl from '../../shaders/reduce_sum.wgsl?raw';
 

@@ -30,9 +30,9 @@
 //     barriers per row instead of a tree reduction per softmax statistic.
 import type { Gpu } from '../gpu/device.js';
 import type { Dispatch } from '../gpu/dispatch.js';
-import { DestroyedError, ArgumentError, ShapeError, fmtShape } from '../gpu/errors.js';
+import { DestroyedError, ArgumentError, ShapeError, fmtShape } from '../util/errors.js';
 import { TENSOR_USAGE } from '../gpu/flags.js';
-import type { BufferView } from '../nn/parameters.js';
+import type { BufferView } from '../io/parameters.js';
 import { gemmDispatches, type GemmArgs, type MatrixView } from './matmul.js';
 import { columnSumDispatch } from './columnSum.js';
 import { grid2d } from './grid.js';

@@ -4,7 +4,7 @@
 //     calls made before destroy() have finished;
 //   - a call that runs on buffers of a lost device rejects with a GpuLostError (until recover()).
 import type { Gpu } from '../gpu/device.js';
-import { DestroyedError } from '../gpu/errors.js';
+import { DestroyedError } from '../util/errors.js';
 import { CallQueue } from '../util/callQueue.js';
 import { assertSameDevice } from './recovery.js';
 

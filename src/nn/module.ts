@@ -4,13 +4,13 @@
 // per key (argument shapes, dtypes, option values, train/eval) into a plan and replays that plan
 // as one submit; inside a trace (a parent's forward, a Trainer step) it records its ops.
 import type { Gpu } from '../gpu/device.js';
-import { ArgumentError, DestroyedError, fmtShape } from '../gpu/errors.js';
+import { ArgumentError, DestroyedError, fmtShape } from '../util/errors.js';
 import { activeGraph, Graph, type Value } from '../graph/graph.js';
 import { GraphPlan } from '../graph/plan.js';
 import type { NamedTensor, StateDict } from '../io/stateDict.js';
-import { Tensor } from '../tensor.js';
+import { Tensor } from '../gpu/tensor.js';
 import { PlanCache } from '../util/planCache.js';
-import { checkLoadStateDict, ParameterStore } from './parameters.js';
+import { checkLoadStateDict, ParameterStore } from '../io/parameters.js';
 
 /** A module's own parameters: where they live and their local names (`weight`, `bias`, …). */
 export interface LocalParameters {

@@ -12,17 +12,17 @@
 // dX = dP·W (accumulated with β = 1 when one tensor feeds several roles).
 import type { Gpu } from '../gpu/device.js';
 import { encodeDispatches, type Dispatch } from '../gpu/dispatch.js';
-import { ArgumentError, ShapeError, fmtShape } from '../gpu/errors.js';
+import { ArgumentError, ShapeError, fmtShape } from '../util/errors.js';
 import { TENSOR_USAGE } from '../gpu/flags.js';
 import { gemmDispatches } from '../kernels/matmul.js';
 import { columnSumDispatch } from '../kernels/columnSum.js';
 import { ATTENTION_MAX_HEAD_DIM, attentionBackwardDispatches, attentionDispatch, checkAttentionDims, projectionView } from '../kernels/attention.js';
 import { checkBindingSizes } from '../gpu/limits.js';
 import type { NamedTensor, StateDict } from '../io/stateDict.js';
-import { saveCheckpoint, loadCheckpoint, type CheckpointHost } from '../io/checkpoint.js';
-import { Tensor, expectRank, expectShape } from '../tensor.js';
+import { saveCheckpoint, loadCheckpoint, type CheckpointHost } from './checkpoint.js';
+import { Tensor, expectRank, expectShape } from '../gpu/tensor.js';
 import { rng } from '../util/random.js';
-import { ParameterStore, checkLoadStateDict, checkParameters } from './parameters.js';
+import { ParameterStore, checkLoadStateDict, checkParameters } from '../io/parameters.js';
 import { dryRun, isSnapshot, readParameters, type ModelSnapshot } from './recovery.js';
 import { Lifecycle } from './lifecycle.js';
 import { PlanCache } from '../util/planCache.js';
@@ -472,7 +472,7 @@ export class MultiHeadAttention {
 
   /**
    * The parameters as a checkpoint: safetensors bytes under PyTorch's names, with embedDim and
-   * numHeads in the metadata (layout: src/io/checkpoint.ts). Reads back from the GPU.
+   * numHeads in the metadata (layout: src/nn/checkpoint.ts). Reads back from the GPU.
    */
   saveCheckpoint(): Promise<Uint8Array> {
     return this.life.call('MultiHeadAttention.saveCheckpoint', () => saveCheckpoint(this.checkpointHost()));

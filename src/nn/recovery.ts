@@ -8,12 +8,12 @@
 // state dict / checkpoint given): parameters and optimizer state come back bit for bit. Until
 // then every call on the model throws a GpuLostError instead of touching dead buffers.
 import type { Gpu } from '../gpu/device.js';
-import { ArgumentError, GpuLostError, ShapeError } from '../gpu/errors.js';
-import { checkLr, type OptimizerOptions, type OptimizerState } from '../optim/optimizer.js';
+import { ArgumentError, GpuLostError, ShapeError } from '../util/errors.js';
+import { checkLr, type OptimizerOptions, type OptimizerState } from '../kernels/optimizer.js';
 import type { NamedTensor, StateDict } from '../io/stateDict.js';
-import type { CheckpointHost } from '../io/checkpoint.js';
+import type { CheckpointHost } from './checkpoint.js';
 import { show } from '../util/options.js';
-import type { ParameterStore } from './parameters.js';
+import type { ParameterStore } from '../io/parameters.js';
 
 /** What `snapshot()` returns and `recover()` restores: a CPU copy of a model's training state. */
 export interface ModelSnapshot {

@@ -1,20 +1,20 @@
 // RNN, LSTM and GRU layers with PyTorch's constructor options, forward() signature, state
 // shapes and state_dict names, running on the fused cell-step kernels via RecurrentPlan.
 import type { Gpu } from '../gpu/device.js';
-import { ArgumentError, ShapeError, fmtShape } from '../gpu/errors.js';
+import { ArgumentError, ShapeError, fmtShape } from '../util/errors.js';
 import { TENSOR_USAGE } from '../gpu/flags.js';
 import { repackWhh, repackWhhBackward, repackWhhDispatch, repackedBytes, defaultStepTile, type StepTile } from '../kernels/cellStep.js';
 import { encodeDispatches, type Dispatch } from '../gpu/dispatch.js';
-import { RecurrentBackward } from '../plan/recurrentBackward.js';
-import { checkRecurrentLayerLimits } from '../plan/recurrentLimits.js';
+import { RecurrentBackward } from '../graph/recurrentBackward.js';
+import { checkRecurrentLayerLimits } from '../graph/recurrentLimits.js';
 import { Dropout } from '../kernels/dropout.js';
-import { RecurrentPlan, checkLengths, type DirectionParams, type RunStats, type PlanOutputs } from '../plan/recurrentPlan.js';
+import { RecurrentPlan, checkLengths, type DirectionParams, type RunStats, type PlanOutputs } from '../graph/recurrentPlan.js';
 import type { NamedTensor, StateDict } from '../io/stateDict.js';
-import { saveCheckpoint, loadCheckpoint, type CheckpointHost } from '../io/checkpoint.js';
-import { Tensor, expectRank, expectShape } from '../tensor.js';
+import { saveCheckpoint, loadCheckpoint, type CheckpointHost } from './checkpoint.js';
+import { Tensor, expectRank, expectShape } from '../gpu/tensor.js';
 import { rng } from '../util/random.js';
-import { gateCount, parameterShapes, realHiddenSize, type CellKind, type RecurrentConfig } from './recurrentConfig.js';
-import { ParameterStore, checkLoadStateDict, checkParameters, type BufferView } from './parameters.js';
+import { gateCount, parameterShapes, realHiddenSize, type CellKind, type RecurrentConfig } from '../kernels/recurrentConfig.js';
+import { ParameterStore, checkLoadStateDict, checkParameters, type BufferView } from '../io/parameters.js';
 import { assertSameDevice, dryRun, isSnapshot, readParameters, type ModelSnapshot, type RecoverSource } from './recovery.js';
 import { Lifecycle } from './lifecycle.js';
 import { checkOptions, type OptionSchema } from '../util/options.js';
@@ -343,7 +343,7 @@ export class RecurrentLayer extends Module {
 
   /**
    * The parameters as a checkpoint: safetensors bytes under PyTorch's names, with the layer's
-   * class and config in the metadata (layout: src/io/checkpoint.ts). Reads back from the GPU.
+   * class and config in the metadata (layout: src/nn/checkpoint.ts). Reads back from the GPU.
    */
   saveCheckpoint(): Promise<Uint8Array> {
     return this.life.call(`${this.config.cell.toUpperCase()}.saveCheckpoint`, () => saveCheckpoint(this.checkpointHost()));

@@ -28,7 +28,7 @@
  *   ExponentialLR  η = η₀ · γ^step
  *   CosineAnnealingLR  η = η_min + (η₀ − η_min) · (1 + cos(π · step / T_max)) / 2
  */
-import type { OptimizerOptions } from '../optim/optimizer.js';
+import type { OptimizerOptions } from '../kernels/optimizer.js';
 
 export type Tensor = Float64Array | Float32Array;
 

@@ -27,9 +27,9 @@
  * the state after step lengths[b]−1 (direction 0), and direction 1 starts at t = lengths[b]−1
  * from h0.
  */
-import { gateCount, parameterShapes, realHiddenSize, type RecurrentConfig } from '../nn/recurrentConfig.js';
+import { gateCount, parameterShapes, realHiddenSize, type RecurrentConfig } from '../kernels/recurrentConfig.js';
 
-export { gateCount, parameterShapes, realHiddenSize, type CellKind, type RecurrentConfig } from '../nn/recurrentConfig.js';
+export { gateCount, parameterShapes, realHiddenSize, type CellKind, type RecurrentConfig } from '../kernels/recurrentConfig.js';
 
 const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
 

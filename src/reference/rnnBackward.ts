@@ -43,7 +43,7 @@
  * t ≥ lengths[b] do not run, so in the backward they are skipped: no dgi/dgh there, dh and dc
  * pass through unchanged, and dOutput at those positions is ignored (dInput there is 0).
  */
-import { gateCount, parameterShapes, realHiddenSize, type RecurrentConfig } from '../nn/recurrentConfig.js';
+import { gateCount, parameterShapes, realHiddenSize, type RecurrentConfig } from '../kernels/recurrentConfig.js';
 import { affine, rowLengths } from './rnn.js';
 
 const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));

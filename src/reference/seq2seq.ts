@@ -1,4 +1,4 @@
-// Float64 reference of the Seq2Seq model (src/nn/seq2seq.ts): loss and every gradient, composed
+// Float64 reference of the Seq2Seq model (src/models/seq2seq.ts): loss and every gradient, composed
 // from the float64 references of its pieces. Time-major like the model: src [srcLen, batch],
 // decoder inputs and targets [tgtLen, batch]; key mask [batch, srcLen] (a prefix of ones per row:
 // the encoder runs each source over its own length, as a packed sequence).
@@ -14,7 +14,7 @@ import { rnnBackwardRef } from './rnnBackward.js';
 import { rnnAttentionRef, rnnAttentionBackwardRef, rnnAttentionParameterShapes, type RnnAttentionDimsRef } from './rnnAttention.js';
 import { crossEntropyRef } from './loss.js';
 import { embeddingRef, embeddingBackwardRef } from './embedding.js';
-import { parameterShapes, type CellKind, type RecurrentConfig } from '../nn/recurrentConfig.js';
+import { parameterShapes, type CellKind, type RecurrentConfig } from '../kernels/recurrentConfig.js';
 
 export interface Seq2SeqRefConfig {
   cell: CellKind;

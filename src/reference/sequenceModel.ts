@@ -1,5 +1,5 @@
 /**
- * Float64 reference of a whole SequenceModel (src/nn/sequenceModel.ts): loss and the gradient of
+ * Float64 reference of a whole SequenceModel (src/models/sequenceModel.ts): loss and the gradient of
  * every parameter, composed from the per-piece references.
  *
  *   x      = embedding.weight[tokens]            (token models; else the input values)
@@ -17,11 +17,28 @@ import { rnnBackwardRef } from './rnnBackward.js';
 import { linearRef, linearBackwardRef } from './linear.js';
 import { crossEntropyRef, mseRef } from './loss.js';
 import { embeddingRef, embeddingBackwardRef } from './embedding.js';
-import type { RecurrentConfig } from '../nn/recurrentConfig.js';
-import type { SequenceModelOptions } from '../nn/sequenceModel.js';
+import type { RecurrentConfig } from '../kernels/recurrentConfig.js';
 
-/** The model's own options (numLayers default 1, unidirectional; dropout is not modelled). */
-export type SequenceModelRefConfig = Omit<SequenceModelOptions, 'seed' | 'forgetBias' | 'dropout'>;
+/**
+ * The model's own options, as SequenceModelOptions names them (numLayers default 1,
+ * unidirectional; dropout is not modelled). The reference is the spec: it names the fields it
+ * reads instead of importing the model.
+ */
+export interface SequenceModelRefConfig {
+  cell: RecurrentConfig['cell'];
+  vocabSize?: number;
+  embeddingDim?: number;
+  paddingIdx?: number;
+  inputSize?: number;
+  hiddenSize: number;
+  numLayers?: number;
+  bidirectional?: boolean;
+  nonlinearity?: 'tanh' | 'relu';
+  outputSize: number;
+  mode: 'manyToMany' | 'manyToOne';
+  loss: 'crossEntropy' | 'mse';
+  ignoreIndex?: number;
+}
 
 /** Loss and every parameter's gradient; `inputs`/`targets` as SequenceModel's Batch (time-major). */
 export function sequenceModelRef(

@@ -4,8 +4,8 @@
 // same key copy the batch in, update the per-step uniforms (step, lr, dropout counters) and
 // replay: [copies] → one compute pass {forward, loss, backward, grad norm, guard, optimizer,
 // W_hh repacks} → submit.
-import { ArgumentError, DestroyedError } from '../gpu/errors.js';
-import { checkCounters, loadCheckpoint, saveCheckpoint, type CheckpointHost } from '../io/checkpoint.js';
+import { ArgumentError, DestroyedError } from '../util/errors.js';
+import { checkCounters, loadCheckpoint, saveCheckpoint, type CheckpointHost } from '../nn/checkpoint.js';
 import type { StateDict } from '../io/stateDict.js';
 import { checkRecoverSource, copyBytes, dryRun, readParameters, type ModelSnapshot, type RecoverSource } from '../nn/recovery.js';
 import { Graph, type Value } from '../graph/graph.js';
@@ -13,12 +13,12 @@ import { appendBackward } from '../graph/autodiff.js';
 import { lossValue } from '../graph/ops/loss.js';
 import { GraphPlan } from '../graph/plan.js';
 import { argumentHostData, argumentTensors, callKey, collectOutputs, gatherParameters, mapInputs, type Module } from '../nn/module.js';
-import type { ParameterStore } from '../nn/parameters.js';
-import { NanGuard } from '../optim/nanGuard.js';
-import { Optimizer, checkLr, type OptimizerOptions } from '../optim/optimizer.js';
-import type { LRSchedule } from '../optim/schedules.js';
+import type { ParameterStore } from '../io/parameters.js';
+import { NanGuard } from './nanGuard.js';
+import { Optimizer, checkLr, type OptimizerOptions } from '../kernels/optimizer.js';
+import type { LRSchedule } from './schedules.js';
 import { TENSOR_USAGE } from '../gpu/flags.js';
-import { Tensor } from '../tensor.js';
+import { Tensor } from '../gpu/tensor.js';
 import { CallQueue } from '../util/callQueue.js';
 import { checkOptions } from '../util/options.js';
 import { PlanCache } from '../util/planCache.js';
@@ -244,7 +244,7 @@ export class Trainer {
 
   /**
    * The model and the optimizer state as one checkpoint (safetensors bytes: PyTorch names for the
-   * parameters, torch.optim state names, CRC over every byte; src/io/checkpoint.ts).
+   * parameters, torch.optim state names, CRC over every byte; src/nn/checkpoint.ts).
    */
   saveCheckpoint(): Promise<Uint8Array> {
     return this.queue.run(async () => {

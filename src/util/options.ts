@@ -9,7 +9,7 @@
 // an ArgumentError. An unknown key is an ArgumentError naming the nearest valid key; a value of
 // the wrong type (the string 'false' for a boolean, '0.1' for a number) or out of range is an
 // ArgumentError naming the key, what is allowed and the value. `undefined` values count as absent.
-import { ArgumentError } from '../gpu/errors.js';
+import { ArgumentError } from './errors.js';
 
 /** What one option may hold. */
 export type OptionSpec =
@@ -128,4 +128,16 @@ export function checkOptions<T extends object>(where: string, arg: string, value
     if (want) throw new ArgumentError(`${where}: option '${key}' must be ${want}, got ${show(v)}`);
   }
   return o as Partial<T>;
+}
+
+/** @internal `v` for a message: JSON where it has one, else its type; long text cut short. */
+export function showValue(v: unknown): string {
+  let text: string | undefined;
+  try {
+    text = typeof v === 'bigint' ? `${v}n` : JSON.stringify(v);
+  } catch {
+    // a cyclic object: its type below
+  }
+  text ??= v === undefined ? 'undefined' : typeof v === 'function' ? 'a function' : typeof v;
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }

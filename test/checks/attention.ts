@@ -1,7 +1,7 @@
 // Fused attention (shaders/attention.wgsl) vs the naive float64 reference: random shapes incl.
 // seqLen 1, 7, 129 and 1000, headDim 8/64/128, causal and key-padding masks, inputs up to ±30.
 import type { Gpu } from '../../src/gpu/device.js';
-import { Tensor } from '../../src/tensor.js';
+import { Tensor } from '../../src/gpu/tensor.js';
 import { scaledDotProductAttention, scaledDotProductAttentionBackward } from '../../src/kernels/attention.js';
 import { attentionRef, attentionBackwardRef } from '../../src/reference/attention.js';
 import { rng, uniform, assertClose, assert } from './util.js';

@@ -7,8 +7,8 @@
 // Sizes past the limits are computed from `gpu.limits`, so the cases are honest on any adapter.
 import type { Gpu } from '../../src/gpu/device.js';
 import { requestGpu } from '../../src/gpu/device.js';
-import { ArgumentError } from '../../src/gpu/errors.js';
-import { Tensor } from '../../src/tensor.js';
+import { ArgumentError } from '../../src/util/errors.js';
+import { Tensor } from '../../src/gpu/tensor.js';
 import { matmul, gemmDispatches } from '../../src/kernels/matmul.js';
 import { softmax } from '../../src/kernels/softmax.js';
 import { add, scale, tanhGrad, elementwiseDispatch, type ElementwiseOp } from '../../src/kernels/elementwise.js';
@@ -23,9 +23,9 @@ import { RnnAttentionPlan, type AttentionScore } from '../../src/kernels/rnnAtte
 import { nextTokenDispatch, beamSearchStepDispatches, gatherBeamRowsDispatch, backtrackBeams } from '../../src/kernels/decode.js';
 import { RNN, LSTM, GRU, type RecurrentLayer, type RecurrentStepper } from '../../src/nn/recurrent.js';
 import { MultiHeadAttention } from '../../src/nn/multiHeadAttention.js';
-import { SequenceModel, type Batch } from '../../src/nn/sequenceModel.js';
-import { Seq2Seq, type Seq2SeqBatch } from '../../src/nn/seq2seq.js';
-import { Optimizer, type OptimizerOptions } from '../../src/optim/optimizer.js';
+import { SequenceModel, type Batch } from '../../src/models/sequenceModel.js';
+import { Seq2Seq, type Seq2SeqBatch } from '../../src/models/seq2seq.js';
+import { Optimizer, type OptimizerOptions } from '../../src/kernels/optimizer.js';
 import { parseSafetensors, writeSafetensors } from '../../src/io/safetensors.js';
 import type { NamedTensor, StateDict } from '../../src/io/stateDict.js';
 import { rng, uniform, CheckFailure } from './util.js';

@@ -1,7 +1,7 @@
 // Kernel checks against the float64 references. The same list runs in Node (test/node) and in
 // headless Chromium (test/browser); each check throws on failure.
 import type { Gpu } from '../../src/gpu/device.js';
-import { Tensor } from '../../src/tensor.js';
+import { Tensor } from '../../src/gpu/tensor.js';
 import { matmul } from '../../src/kernels/matmul.js';
 import { softmax } from '../../src/kernels/softmax.js';
 import { add, mul, scale, sigmoid, tanh, relu, tanhGrad } from '../../src/kernels/elementwise.js';

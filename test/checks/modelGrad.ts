@@ -2,7 +2,7 @@
 // loss) vs the float64 whole-model reference (src/reference/sequenceModel.ts, itself checked by
 // finite differences in test/node/modelReference.test.ts): loss and every parameter's gradient.
 import type { Gpu } from '../../src/gpu/device.js';
-import { SequenceModel } from '../../src/nn/sequenceModel.js';
+import { SequenceModel } from '../../src/models/sequenceModel.js';
 import { sequenceModelRef, type SequenceModelRefConfig } from '../../src/reference/sequenceModel.js';
 import { rng, uniform, assertClose } from './util.js';
 import type { Check } from './kernels.js';

@@ -11,10 +11,10 @@
 //    a repeated call, and the recordable plan replayed in a caller's own command buffer.
 import type { Gpu } from '../../src/gpu/device.js';
 import { encodeDispatches } from '../../src/gpu/dispatch.js';
-import { Tensor } from '../../src/tensor.js';
+import { Tensor } from '../../src/gpu/tensor.js';
 import { attentionBackwardDispatches, attentionDispatch, projectionView, scaledDotProductAttention, scaledDotProductAttentionBackward } from '../../src/kernels/attention.js';
 import { MultiHeadAttention } from '../../src/nn/multiHeadAttention.js';
-import { ParameterStore } from '../../src/nn/parameters.js';
+import { ParameterStore } from '../../src/io/parameters.js';
 import { attentionRef, attentionBackwardRef } from '../../src/reference/attention.js';
 import { multiHeadAttentionBackwardRef, multiHeadAttentionRef, type MultiHeadAttentionParams } from '../../src/reference/multiHeadAttention.js';
 import fixtures from '../fixtures/attention.json';

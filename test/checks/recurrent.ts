@@ -1,10 +1,10 @@
 // Recurrent-layer checks, run in Node and in Chromium: PyTorch fixtures (test/fixtures/rnn.json,
 // made by make_rnn_fixtures.py with torch 1.13) and random odd shapes vs the float64 reference.
 import type { Gpu } from '../../src/gpu/device.js';
-import { Tensor } from '../../src/tensor.js';
-import { ShapeError } from '../../src/gpu/errors.js';
+import { Tensor } from '../../src/gpu/tensor.js';
+import { ShapeError } from '../../src/util/errors.js';
 import { RNN, LSTM, GRU, type RecurrentLayer, type RecurrentOptions } from '../../src/nn/recurrent.js';
-import { parameterShapes, type CellKind } from '../../src/nn/recurrentConfig.js';
+import { parameterShapes, type CellKind } from '../../src/kernels/recurrentConfig.js';
 import { rnnForwardRef } from '../../src/reference/rnn.js';
 import fixtures from '../fixtures/rnn.json';
 import { rng, uniform, randInt, assertClose, assert } from './util.js';

@@ -2,11 +2,11 @@
 // itself checked against finite differences in test/node/referenceGrad.test.ts). Runs in Node and
 // in Chromium. Random odd shapes, stacked + bidirectional, batch-first, seqLen 1, batch 1.
 import type { Gpu } from '../../src/gpu/device.js';
-import { Tensor } from '../../src/tensor.js';
-import { parameterShapes, type CellKind } from '../../src/nn/recurrentConfig.js';
+import { Tensor } from '../../src/gpu/tensor.js';
+import { parameterShapes, type CellKind } from '../../src/kernels/recurrentConfig.js';
 import { rnnBackwardRef } from '../../src/reference/rnnBackward.js';
 import { rng, uniform, assertClose, assert } from './util.js';
-import { RecurrentPlan } from '../../src/plan/recurrentPlan.js';
+import { RecurrentPlan } from '../../src/graph/recurrentPlan.js';
 import { defaultStepTile } from '../../src/kernels/cellStep.js';
 import { dropoutKeep } from '../../src/kernels/dropout.js';
 import { makeLayer, sequenceRow, stateRow } from './recurrent.js';

@@ -11,8 +11,8 @@
 // per row on a software adapter); the 'gpu tiling' cases force the cooperative layout of a GPU
 // (several threads per key, per row and per column, several rows per workgroup).
 import type { Gpu } from '../../src/gpu/device.js';
-import { Tensor } from '../../src/tensor.js';
-import { ParameterStore, type BufferView } from '../../src/nn/parameters.js';
+import { Tensor } from '../../src/gpu/tensor.js';
+import { ParameterStore, type BufferView } from '../../src/io/parameters.js';
 import { RnnAttentionPlan, type AttentionScore, type SeqView } from '../../src/kernels/rnnAttention.js';
 import { rnnAttentionRef, rnnAttentionBackwardRef } from '../../src/reference/rnnAttention.js';
 import { rng, uniform, assertClose, assert } from './util.js';
@@ -231,7 +231,7 @@ const cases: RnnAttentionCase[] = [
   { score: 'additive', B: 5, Tq: 1, Ts: 12, Hq: 7, Hk: 7, A: 3, mask: true, layout: 'timeMajor', stepwise: true, backward: true, seed: 12 },
   { score: 'additive', B: 2, Tq: 4, Ts: 50, Hq: 300, Hk: 257, A: 1024, layout: 'batchFirst', stepwise: true, backward: true, accumulate: true, seed: 13 },
   { score: 'additive', B: 1, Tq: 9, Ts: 3, Hq: 4, Hk: 6, A: 2, mask: true, layout: 'batchFirst', backward: true, amp: 3, seed: 14 },
-  // Seq2Seq training (src/plan/seq2seqPlan.ts): batch 32, 9 decoder steps recorded one per call, 8 source
+  // Seq2Seq training (src/models/seq2seqPlan.ts): batch 32, 9 decoder steps recorded one per call, 8 source
   // steps, hidden 64, encoder output 128 (bidirectional), time-major sequences, batch-first α.
   { score: 'general', B: 32, Tq: 9, Ts: 8, Hq: 64, Hk: 128, mask: true, layout: 'timeMajor', alphaLayout: 'batchFirst', aligned: true, stepwiseForward: true, stepwise: true, backward: true, accumulate: 'dQuery', seed: 15 },
   { score: 'additive', B: 32, Tq: 9, Ts: 8, Hq: 64, Hk: 64, A: 64, mask: true, layout: 'timeMajor', alphaLayout: 'batchFirst', aligned: true, stepwiseForward: true, backward: true, accumulate: 'dQuery', seed: 16 },

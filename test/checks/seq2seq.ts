@@ -1,10 +1,10 @@
-// The Seq2Seq model on the GPU (src/nn/seq2seq.ts, recorded by src/plan/seq2seqPlan.ts) vs its
+// The Seq2Seq model on the GPU (src/models/seq2seq.ts, recorded by src/models/seq2seqPlan.ts) vs its
 // float64 reference (src/reference/seq2seq.ts, checked by finite differences in
 // test/node/seq2seqReference.test.ts): the loss and every parameter's gradient of a training step
 // (teacher forcing ratio 1 and 0.5: the inputs the GPU fed are checked too), greedy decoding, and
 // beam search (width 1 = greedy). Runs in Node and in Chromium.
 import type { Gpu } from '../../src/gpu/device.js';
-import { Seq2Seq } from '../../src/nn/seq2seq.js';
+import { Seq2Seq } from '../../src/models/seq2seq.js';
 import { seq2seqDecoderInputsRef, seq2seqParameterShapes, seq2seqRef, type Seq2SeqRefConfig } from '../../src/reference/seq2seq.js';
 import { rng, uniform, assertClose, assert, randInt } from './util.js';
 import type { Check } from './kernels.js';

@@ -2,8 +2,8 @@
 // make_train_fixtures.py in float64): loss, every parameter's gradient after loss.backward(),
 // and every parameter after clip_grad_norm_ + one optimizer step. Runs in Node and in Chromium.
 import type { Gpu } from '../../src/gpu/device.js';
-import { SequenceModel } from '../../src/nn/sequenceModel.js';
-import type { OptimizerOptions } from '../../src/optim/optimizer.js';
+import { SequenceModel } from '../../src/models/sequenceModel.js';
+import type { OptimizerOptions } from '../../src/kernels/optimizer.js';
 import fixtures from '../fixtures/train.json';
 import { assert, assertClose } from './util.js';
 import type { Check } from './kernels.js';

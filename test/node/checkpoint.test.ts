@@ -1,4 +1,4 @@
-// Checkpoints (src/io/checkpoint.ts): a model's parameters and optimizer state in one safetensors
+// Checkpoints (src/nn/checkpoint.ts): a model's parameters and optimizer state in one safetensors
 // file under PyTorch's names. Checked here: save → load into a fresh model → save is byte-identical;
 // a model restored mid-training continues bit-identically (SequenceModel with Adam, a schedule and
 // dropout; SGD with momentum; Seq2Seq with scheduled teacher forcing); bare layers round-trip; the

@@ -41,7 +41,7 @@ const NAMES = [
   'seq2seq_lstm_additive_bidir_adamw',
 ] as const;
 
-/** A schedule as the JSON records it: a named closed form of src/optim/schedules.ts and its arguments. */
+/** A schedule as the JSON records it: a named closed form of src/train/schedules.ts and its arguments. */
 interface ScheduleSpec {
   fn: 'constantLR' | 'stepLR' | 'exponentialLR' | 'cosineLR';
   args: number[];

@@ -2,8 +2,8 @@
 // backward against central differences of its forward, and the argument checks.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../../src/index.js';
-import { Tensor } from '../../src/tensor.js';
-import { ArgumentError, ShapeError } from '../../src/gpu/errors.js';
+import { Tensor } from '../../src/gpu/tensor.js';
+import { ArgumentError, ShapeError } from '../../src/util/errors.js';
 import { BufferUsage } from '../../src/gpu/flags.js';
 import { conv1dBackwardDispatches, conv1dDispatch, conv1dOutputLength, type View } from '../../src/kernels/conv1d.js';
 import { conv1dBackwardRef, conv1dRef, type Conv1dDims } from '../../src/reference/conv1d.js';

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ArgumentError, F, GRU, LSTM, Linear, Module, RNN, ShapeError, Tensor, Trainer, type Gpu } from '../../src/index.js';
-import { parameterShapes, realHiddenSize, type RecurrentConfig } from '../../src/nn/recurrentConfig.js';
+import { parameterShapes, realHiddenSize, type RecurrentConfig } from '../../src/kernels/recurrentConfig.js';
 import { rnnForwardRef } from '../../src/reference/rnn.js';
 import { rnnBackwardRef } from '../../src/reference/rnnBackward.js';
 import { dropoutKeep } from '../../src/kernels/dropout.js';

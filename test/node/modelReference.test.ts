@@ -2,7 +2,7 @@
 // differences of its own loss: every parameter tensor, a spread of its elements, < 1e-6.
 import { describe, expect, it } from 'vitest';
 import { sequenceModelRef } from '../../src/reference/sequenceModel.js';
-import { parameterShapes } from '../../src/nn/recurrentConfig.js';
+import { parameterShapes } from '../../src/kernels/recurrentConfig.js';
 import { modelCases, modelCaseData } from '../checks/modelGrad.js';
 
 /** Shapes of a model's parameters, named as SequenceModel names them. */

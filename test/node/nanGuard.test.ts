@@ -8,8 +8,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ArgumentError, NonFiniteError, Seq2Seq, SequenceModel, TOY_BOS, TOY_EOS, TOY_PAD, Tensor, reversePair, type Gpu, type NamedTensor, type SequenceModelOptions } from '../../src/index.js';
 import { NAN_GUARD_UPDATE, decodeGuardRecord, nanGuardDispatch, NAN_GUARD_RECORD_BYTES, NAN_GUARD_STEP_OFFSET } from '../../src/kernels/nanGuard.js';
-import { NanGuard } from '../../src/optim/nanGuard.js';
-import { Optimizer, type OptimizerOptions } from '../../src/optim/optimizer.js';
+import { NanGuard } from '../../src/train/nanGuard.js';
+import { Optimizer, type OptimizerOptions } from '../../src/kernels/optimizer.js';
 import { nanGuardReference } from '../../src/reference/nanGuard.js';
 import { kernelHyperRef, updateNonFiniteRef, type KernelOptionsRef } from '../../src/reference/optim.js';
 import { TENSOR_USAGE } from '../../src/gpu/flags.js';

@@ -9,7 +9,7 @@
 // which lets the 1e-6 relative bound hold for every element. Relu kinks are detected with the
 // one-sided 2-point differences (see checkGrad).
 import { describe, it, expect } from 'vitest';
-import type { RecurrentConfig } from '../../src/nn/recurrentConfig';
+import type { RecurrentConfig } from '../../src/kernels/recurrentConfig';
 import { parameterShapes, rnnForwardRef } from '../../src/reference/rnn';
 import { rnnBackwardRef } from '../../src/reference/rnnBackward';
 import { crossEntropyRef, mseRef } from '../../src/reference/loss';

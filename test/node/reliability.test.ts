@@ -3,8 +3,8 @@
 // largest value that fits. Each case below failed on the main before the issue.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ArgumentError, DestroyedError, LSTM, Seq2Seq, SequenceModel, ShapeError, Tensor, parseSafetensors, readCheckpoint, requestGpu, type Gpu, type ModelSnapshot } from '../../src/index.js';
-import { SEQUENCE_MODEL_STEP_CACHE } from '../../src/nn/sequenceModel.js';
-import { MAX_RECORDED_STEPS } from '../../src/plan/recurrentLimits.js';
+import { SEQUENCE_MODEL_STEP_CACHE } from '../../src/models/sequenceModel.js';
+import { MAX_RECORDED_STEPS } from '../../src/graph/recurrentLimits.js';
 import { rng } from '../../src/util/random.js';
 import { LM_OPTIONS, LM_TRAIN, S2S_OPTIONS, S2S_TRAIN } from '../checks/badInput.js';
 import { testGpu } from './gpu.js';

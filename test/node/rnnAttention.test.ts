@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../../src/index.js';
 import { RnnAttentionPlan, ShapeError, Tensor } from '../../src/index.js';
-import { ParameterStore } from '../../src/nn/parameters.js';
+import { ParameterStore } from '../../src/io/parameters.js';
 import { rnnAttentionChecks } from '../checks/rnnAttention.js';
 import { testGpu } from './gpu.js';
 

@@ -3,7 +3,7 @@
 // model without attention is trained for the same steps and its accuracy reported next to it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../../src/index.js';
-import { Seq2Seq } from '../../src/nn/seq2seq.js';
+import { Seq2Seq } from '../../src/models/seq2seq.js';
 import { reversePair, TOY_BOS, TOY_EOS, TOY_PAD, TOY_VOCAB, type Seq2SeqPair } from '../../src/data/seq2seqToys.js';
 import { rng } from '../../src/util/random.js';
 import { testGpu } from './gpu.js';

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Embedding, F, GRU, Linear, LSTM, Module, RNN, Seq2Seq, Tensor, Trainer, rng, type Gpu, type RecurrentOutputs } from '../../src/index.js';
 import { BahdanauAttention, LuongAttention } from '../../src/nn/layers/attention.js';
-import type { Seq2SeqOptions } from '../../src/nn/seq2seq.js';
+import type { Seq2SeqOptions } from '../../src/models/seq2seq.js';
 import { testGpu } from './gpu.js';
 
 let gpu: Gpu;

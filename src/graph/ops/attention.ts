@@ -20,7 +20,7 @@
 // and dx = dP_group·W_rows (GEMM; accumulated when one tensor feeds two groups), so a tensor that
 // is query, key and value gets the sum of the three contributions from one GEMM.
 import type { Dispatch } from '../../gpu/dispatch.js';
-import { ArgumentError, ShapeError, fmtShape } from '../../gpu/errors.js';
+import { ArgumentError, ShapeError, fmtShape } from '../../util/errors.js';
 import {
   ATTENTION_MAX_HEAD_DIM, attentionBackwardDispatches, attentionDispatch, attentionMaskDispatch, attentionMaskShape, attentionWeightsDispatch,
   type AttentionMaskView, type AttentionView,

@@ -1,7 +1,7 @@
 // Conv1d (PyTorch nn.functional.conv1d, groups 1): x [N, Cin, L], W [Cout, Cin, K], b [Cout],
 //   y[n, o, t] = b[o] + Σ_{c,k} W[o, c, k]·x[n, c, t·stride − padding + k·dilation]
 //   backward: dx (gather), dW, db (shaders/conv1d_backward_*.wgsl)
-import { ShapeError, fmtShape } from '../../gpu/errors.js';
+import { ShapeError, fmtShape } from '../../util/errors.js';
 import { conv1dBackwardDispatches, conv1dDispatch, conv1dOutputLength } from '../../kernels/conv1d.js';
 import type { Value } from '../graph.js';
 import { record } from '../record.js';

@@ -4,9 +4,9 @@
 //   mul: y = a ⊙ b          da = dy ⊙ b, db = dy ⊙ a
 //   scale: y = α·x          dx = α·dy
 //   relu, sigmoid, tanh (gradients from the output), gelu / gelu_tanh (gradient from the input).
-import { ShapeError, fmtShape } from '../../gpu/errors.js';
+import { ShapeError, fmtShape } from '../../util/errors.js';
 import { elementwiseDispatch, type ElementwiseOp } from '../../kernels/elementwise.js';
-import type { Tensor } from '../../tensor.js';
+import type { Tensor } from '../../gpu/tensor.js';
 import type { BufferRef, BuildContext, Value } from '../graph.js';
 import { graphFor, record } from '../record.js';
 

@@ -1,6 +1,6 @@
 // Embedding (PyTorch nn.functional.embedding): y[n] = W[idx[n]].
 //   idx [...] i32, W [V, E], y [..., E]; backward: dW = scatter-add of dy rows (padding row: 0)
-import { ShapeError, fmtShape } from '../../gpu/errors.js';
+import { ShapeError, fmtShape } from '../../util/errors.js';
 import { embeddingBackwardDispatch, embeddingDispatch } from '../../kernels/embedding.js';
 import type { Value } from '../graph.js';
 import { record } from '../record.js';

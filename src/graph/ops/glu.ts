@@ -1,9 +1,9 @@
 // GLU over the last dimension (shaders/glu.wgsl), one node each way:
 //   x = [a | b] (halves of the last dimension): y = a ⊙ σ(b)
 //   dx = [dy ⊙ σ(b) | dy ⊙ a ⊙ σ(b)(1 − σ(b))]    (from the saved input x and dy)
-import { ArgumentError, ShapeError, fmtShape } from '../../gpu/errors.js';
+import { ArgumentError, ShapeError, fmtShape } from '../../util/errors.js';
 import { gluDispatch } from '../../kernels/glu.js';
-import type { Tensor } from '../../tensor.js';
+import type { Tensor } from '../../gpu/tensor.js';
 import type { Value } from '../graph.js';
 import { graphFor, record } from '../record.js';
 

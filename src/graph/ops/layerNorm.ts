@@ -1,7 +1,7 @@
 // LayerNorm over the last `cols` elements (shaders/layer_norm*.wgsl):
 //   y = (x − μ)·rstd·w + b,  rstd = 1/√(σ² + eps)       (μ, rstd saved for the backward)
 //   dx = rstd·(g − mean(g) − x̂·mean(g·x̂)), g = dy·w;  dw = Σ_rows dy·x̂;  db = Σ_rows dy
-import { ShapeError, fmtShape } from '../../gpu/errors.js';
+import { ShapeError, fmtShape } from '../../util/errors.js';
 import { layerNormBackwardDispatches, layerNormDispatch } from '../../kernels/layerNorm.js';
 import type { Value } from '../graph.js';
 import { record } from '../record.js';

@@ -1,7 +1,7 @@
 // Linear (PyTorch nn.functional.linear): y = x·Wᵀ + b over the last dimension.
 //   x [..., in] viewed as [rows, in], W [out, in], b [out], y [..., out]
 //   backward: dx = dy·W (GEMM), dW = dyᵀ·x (GEMM), db = Σ_rows dy (column sum)
-import { ShapeError, fmtShape } from '../../gpu/errors.js';
+import { ShapeError, fmtShape } from '../../util/errors.js';
 import { columnSumDispatch } from '../../kernels/columnSum.js';
 import { gemmDispatches } from '../../kernels/matmul.js';
 import type { Value } from '../graph.js';

@@ -2,7 +2,7 @@
 // of a loss node is that buffer (the gradient seed of the whole backward).
 //   crossEntropy: logits [..., C], targets [...] i32 (ignoreIndex rows skipped), PyTorch's mean
 //   mse: pred [...], target [...] f32, mean over every element
-import { ShapeError, fmtShape } from '../../gpu/errors.js';
+import { ShapeError, fmtShape } from '../../util/errors.js';
 import { crossEntropyDispatches } from '../../kernels/crossEntropy.js';
 import { mseDispatch } from '../../kernels/mse.js';
 import { reduceSumDispatches } from '../../kernels/reduceSum.js';

@@ -4,10 +4,10 @@
 //   d op(A)[b] = dC[b]·op(B[b])ᵀ    d op(B)[b] = op(A[b])ᵀ·dC[b]
 // A rank-2 `b` is shared by every batch of a rank-3 `a`: its gradient is the sum over the batch
 // (one GEMM over the stacked rows when `a` is not transposed, else one accumulating GEMM per batch).
-import { ShapeError, fmtShape } from '../../gpu/errors.js';
+import { ShapeError, fmtShape } from '../../util/errors.js';
 import type { Dispatch } from '../../gpu/dispatch.js';
 import { gemmDispatches } from '../../kernels/matmul.js';
-import type { Tensor } from '../../tensor.js';
+import type { Tensor } from '../../gpu/tensor.js';
 import type { BufferRef, BuildContext, Value } from '../graph.js';
 import { graphFor, record } from '../record.js';
 

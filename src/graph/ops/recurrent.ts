@@ -1,13 +1,13 @@
 // A whole RNN/LSTM/GRU stack as ONE graph node: its build is the layer's fused recurrent plan
 // (input GEMMs + one cell-step dispatch per step and layer-direction), its backward the fused
-// BPTT plan (src/plan/recurrentBackward.ts) writing the weight gradients straight into their
+// BPTT plan (src/graph/recurrentBackward.ts) writing the weight gradients straight into their
 // slots. Values that the plan reads or writes (input, output, hN, cN, dOutput, …) are bound to
 // the plan's own buffers where possible, else copied in one dispatch inside the pass.
 import type { Dispatch } from '../../gpu/dispatch.js';
-import { ArgumentError, ShapeError, fmtShape } from '../../gpu/errors.js';
+import { ArgumentError, ShapeError, fmtShape } from '../../util/errors.js';
 import { elementwiseDispatch } from '../../kernels/elementwise.js';
-import type { RecurrentBackward } from '../../plan/recurrentBackward.js';
-import { checkLengths, type RecurrentPlan } from '../../plan/recurrentPlan.js';
+import type { RecurrentBackward } from '../recurrentBackward.js';
+import { checkLengths, type RecurrentPlan } from '../recurrentPlan.js';
 import type { BufferRef, Graph, Node, Value } from '../graph.js';
 import { graphFor } from '../record.js';
 

@@ -13,7 +13,7 @@
 // The gradient flows from the context only: α is an output for inspection (a loss on it is an
 // ArgumentError when the backward is built; compose F.matmul / F.softmax for that).
 import type { Dispatch } from '../../gpu/dispatch.js';
-import { ArgumentError, ShapeError, fmtShape } from '../../gpu/errors.js';
+import { ArgumentError, ShapeError, fmtShape } from '../../util/errors.js';
 import { TENSOR_USAGE } from '../../gpu/flags.js';
 import { elementwiseDispatch } from '../../kernels/elementwise.js';
 import { RnnAttentionPlan, type AttentionScore, type RnnAttentionConfig, type SeqView } from '../../kernels/rnnAttention.js';

@@ -4,10 +4,10 @@
 //   concat([a, b, …], dim): y = [a | b | …] along dim          da, db, … = slices of dy
 //   transpose(x, d0, d1): y = x with d0 and d1 swapped           dx = transpose(dy)
 //   mean(x, dim): y = Σ_k x[..k..] / n                          dx = dy broadcast / n
-import { ShapeError, fmtShape } from '../../gpu/errors.js';
+import { ShapeError, fmtShape } from '../../util/errors.js';
 import { reduceAxisDispatch } from '../../kernels/reduceAxis.js';
 import { stridedCopyDispatch } from '../../kernels/stridedCopy.js';
-import type { Tensor } from '../../tensor.js';
+import type { Tensor } from '../../gpu/tensor.js';
 import type { Value } from '../graph.js';
 import { graphFor, record } from '../record.js';
 

@@ -1,10 +1,10 @@
 // Softmax over the last dimension (shaders/softmax.wgsl) and its gradient
 // (shaders/softmax_backward.wgsl), one workgroup per row:
 //   y = exp(x − max) / Σ exp(x − max)        dx = y ⊙ (dy − Σ dy·y)
-import { ShapeError, fmtShape } from '../../gpu/errors.js';
+import { ShapeError, fmtShape } from '../../util/errors.js';
 import { softmaxDispatch } from '../../kernels/softmax.js';
 import { softmaxBackwardDispatch } from '../../kernels/softmaxBackward.js';
-import type { Tensor } from '../../tensor.js';
+import type { Tensor } from '../../gpu/tensor.js';
 import type { Value } from '../graph.js';
 import { graphFor, record } from '../record.js';
 

@@ -2,8 +2,8 @@
 import { gelu, relu, sigmoid, tanh } from '../../graph/ops/elementwise.js';
 import { softmax } from '../../graph/ops/softmax.js';
 import type { Gpu } from '../../gpu/device.js';
-import { ArgumentError } from '../../gpu/errors.js';
-import type { Tensor } from '../../tensor.js';
+import { ArgumentError } from '../../util/errors.js';
+import type { Tensor } from '../../gpu/tensor.js';
 import { Module } from '../module.js';
 
 /** PyTorch `nn.ReLU`: max(x, 0). */

@@ -9,10 +9,10 @@
 //                                                             W2 = `key_proj.weight` [A, keySize], v = `v` [A]
 //   α_ts = softmax over s of the kept keys,  c_t = Σ_s α_ts·h̄_s   (keys are the values)
 import type { Gpu } from '../../gpu/device.js';
-import { ArgumentError, ShapeError, fmtShape } from '../../gpu/errors.js';
+import { ArgumentError, ShapeError, fmtShape } from '../../util/errors.js';
 import { rnnAttentionValue, type RnnAttentionParam } from '../../graph/ops/rnnAttention.js';
 import type { AttentionScore } from '../../kernels/rnnAttention.js';
-import type { Tensor } from '../../tensor.js';
+import type { Tensor } from '../../gpu/tensor.js';
 import { checkOptions } from '../../util/options.js';
 import { Module, type LocalParameters } from '../module.js';
 import { createParameters, nextSeed, uniform, type ParameterInit } from './leaf.js';

@@ -1,7 +1,7 @@
 // nn.Conv1d (groups 1, zero padding): [batch, inChannels, length] → [batch, outChannels, Lout].
 import type { Gpu } from '../../gpu/device.js';
 import { conv1dValue } from '../../graph/ops/conv1d.js';
-import type { Tensor } from '../../tensor.js';
+import type { Tensor } from '../../gpu/tensor.js';
 import { checkOptions } from '../../util/options.js';
 import { Module, type LocalParameters } from '../module.js';
 import { createParameters, nextSeed, uniform } from './leaf.js';

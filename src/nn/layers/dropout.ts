@@ -4,7 +4,7 @@ import type { Gpu } from '../../gpu/device.js';
 import { activeGraph } from '../../graph/graph.js';
 import { dropoutValue } from '../../graph/ops/dropout.js';
 import { Dropout as DropoutKernel } from '../../kernels/dropout.js';
-import type { Tensor } from '../../tensor.js';
+import type { Tensor } from '../../gpu/tensor.js';
 import { checkOptions } from '../../util/options.js';
 import { Module } from '../module.js';
 import { nextSeed } from './leaf.js';

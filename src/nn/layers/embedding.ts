@@ -1,9 +1,9 @@
 // nn.Embedding: y[..., :] = W[ids[...], :]; W [numEmbeddings, embeddingDim] ~ N(0, 1), the
 // paddingIdx row zero and never updated by its (zero) gradient.
 import type { Gpu } from '../../gpu/device.js';
-import { ArgumentError } from '../../gpu/errors.js';
+import { ArgumentError } from '../../util/errors.js';
 import { embeddingValue } from '../../graph/ops/embedding.js';
-import type { Tensor } from '../../tensor.js';
+import type { Tensor } from '../../gpu/tensor.js';
 import { checkOptions } from '../../util/options.js';
 import { Module, type LocalParameters } from '../module.js';
 import { createParameters, nextSeed, normal } from './leaf.js';

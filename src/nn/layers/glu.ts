@@ -1,8 +1,8 @@
 // nn.GLU: gated linear unit, x split in halves a, b along the last dimension, y = a ⊙ σ(b).
 import { glu } from '../../graph/ops/glu.js';
 import type { Gpu } from '../../gpu/device.js';
-import { ArgumentError } from '../../gpu/errors.js';
-import type { Tensor } from '../../tensor.js';
+import { ArgumentError } from '../../util/errors.js';
+import type { Tensor } from '../../gpu/tensor.js';
 import { Module } from '../module.js';
 
 /** PyTorch `nn.GLU(dim=-1)`: y = a ⊙ σ(b) for x = [a | b] (only the last dimension is supported). */

@@ -1,8 +1,8 @@
 // nn.LayerNorm over the trailing `normalizedShape` dimensions; weight ones, bias zeros.
 import type { Gpu } from '../../gpu/device.js';
-import { ArgumentError } from '../../gpu/errors.js';
+import { ArgumentError } from '../../util/errors.js';
 import { layerNormValue } from '../../graph/ops/layerNorm.js';
-import type { Tensor } from '../../tensor.js';
+import type { Tensor } from '../../gpu/tensor.js';
 import { checkOptions } from '../../util/options.js';
 import { Module, type LocalParameters } from '../module.js';
 import { constant, createParameters } from './leaf.js';

@@ -3,7 +3,7 @@
 import type { Gpu } from '../../gpu/device.js';
 import { rng } from '../../util/random.js';
 import type { LocalParameters } from '../module.js';
-import { ParameterStore } from '../parameters.js';
+import { ParameterStore } from '../../io/parameters.js';
 
 /** One parameter to create: local name, shape and its initial values. */
 export interface ParameterInit {

@@ -1,7 +1,7 @@
 // nn.Linear: y = x·Wᵀ + b over the last dimension; W [outFeatures, inFeatures], b [outFeatures].
 import type { Gpu } from '../../gpu/device.js';
 import { linearValue } from '../../graph/ops/linear.js';
-import type { Tensor } from '../../tensor.js';
+import type { Tensor } from '../../gpu/tensor.js';
 import { checkOptions } from '../../util/options.js';
 import { Module, type LocalParameters } from '../module.js';
 import { createParameters, nextSeed, uniform } from './leaf.js';

@@ -4,11 +4,11 @@
 // input projection, fused attention kernel reading heads in place, optional weights) followed by
 // out_proj.
 import type { Gpu } from '../../gpu/device.js';
-import { ArgumentError } from '../../gpu/errors.js';
+import { ArgumentError } from '../../util/errors.js';
 import { multiheadAttentionValues } from '../../graph/ops/attention.js';
 import type { Value } from '../../graph/graph.js';
 import { ATTENTION_MAX_HEAD_DIM } from '../../kernels/attention.js';
-import { Tensor } from '../../tensor.js';
+import { Tensor } from '../../gpu/tensor.js';
 import { checkOptions } from '../../util/options.js';
 import { Module, type LocalParameters } from '../module.js';
 import { constant, createParameters, nextSeed, uniform } from './leaf.js';

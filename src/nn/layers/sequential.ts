@@ -1,7 +1,7 @@
 // nn.Sequential: children named 0, 1, …; forward feeds each one's output to the next.
 import type { Gpu } from '../../gpu/device.js';
-import { ArgumentError } from '../../gpu/errors.js';
-import type { Tensor } from '../../tensor.js';
+import { ArgumentError } from '../../util/errors.js';
+import type { Tensor } from '../../gpu/tensor.js';
 import { Module } from '../module.js';
 
 /** A module whose forward takes and returns one tensor. */

@@ -1,13 +1,13 @@
-// The sizes a recurrent plan (src/plan/recurrentPlan.ts) and its backward
-// (src/plan/recurrentBackward.ts) allocate for one (seqLen, batch), checked against the device's
+// The sizes a recurrent plan (src/graph/recurrentPlan.ts) and its backward
+// (src/graph/recurrentBackward.ts) allocate for one (seqLen, batch), checked against the device's
 // limits BEFORE anything is allocated: a plan that cannot be built is a ShapeError naming seqLen,
 // batch and the limit, never a GPU validation error nor a half-built plan's buffers left behind.
 import type { Gpu } from '../gpu/device.js';
-import { ArgumentError, ShapeError } from '../gpu/errors.js';
+import { ArgumentError, ShapeError } from '../util/errors.js';
 import { checkWorkgroups } from '../gpu/limits.js';
 import { stepSlotSize } from '../kernels/cellStep.js';
 import { backwardSlotSize, dgatesWidth } from '../kernels/cellStepBackward.js';
-import { gateCount, parameterShapes, realHiddenSize, type RecurrentConfig } from '../nn/recurrentConfig.js';
+import { gateCount, parameterShapes, realHiddenSize, type RecurrentConfig } from '../kernels/recurrentConfig.js';
 
 /**
  * Cell-step dispatches one recorded plan holds at most (numLayers · directions · seqLen): a plan

@@ -1,6 +1,6 @@
-import type { Gpu } from './gpu/device.js';
-import { ArgumentError, GpuLostError, ShapeError, fmtShape } from './gpu/errors.js';
-import { TENSOR_USAGE } from './gpu/flags.js';
+import type { Gpu } from './device.js';
+import { ArgumentError, GpuLostError, ShapeError, fmtShape } from '../util/errors.js';
+import { TENSOR_USAGE } from './flags.js';
 
 /** Element type of a tensor: `'f32'` values, or `'i32'` integers (token ids, class targets). */
 export type DType = 'f32' | 'i32';

@@ -2,10 +2,10 @@
 // src/index.ts, with a requestGpu that opens Dawn from the `webgpu` package (an optional peer
 // dependency, imported on the first call, by its literal name so that Node-targeted bundlers see
 // it) when there is no navigator.gpu.
-import { openGpu, type Gpu, type RequestGpuOptions } from './device.js';
-import { dawnGpu, navigatorGpu } from './platform.js';
+import { openGpu, type Gpu, type RequestGpuOptions } from './gpu/device.js';
+import { dawnGpu, navigatorGpu } from './gpu/platform.js';
 
-export * from '../index.js';
+export * from './index.js';
 
 async function nodeGpu(opts: RequestGpuOptions): Promise<GPU> {
   return opts.gpu ?? navigatorGpu() ?? dawnGpu(() => import('webgpu'), opts.nodeFlags ?? []);

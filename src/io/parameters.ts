@@ -4,11 +4,11 @@
 // minStorageBufferOffsetAlignment, so kernels can bind it on its own; the gaps between
 // parameters are zero in both buffers and stay zero under every optimizer (zero gradient).
 import type { Gpu } from '../gpu/device.js';
-import { ArgumentError, ShapeError, fmtShape } from '../gpu/errors.js';
+import { ArgumentError, ShapeError, fmtShape } from '../util/errors.js';
 import { checkOptions, show } from '../util/options.js';
 import { TENSOR_USAGE } from '../gpu/flags.js';
 import { checkBindingSize } from '../gpu/limits.js';
-import { readParameter, type NamedTensor, type StateDict } from '../io/stateDict.js';
+import { readParameter, type NamedTensor, type StateDict } from './stateDict.js';
 
 /** One parameter: its PyTorch name, shape and place (in f32 elements) in the store's buffers. */
 export interface ParameterSlot {

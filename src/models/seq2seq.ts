@@ -1,5 +1,5 @@
 // Encoder-decoder (sequence-to-sequence) model with Luong attention, trained with teacher forcing
-// and decoded greedily or with beam search — all recorded by src/plan/seq2seqPlan.ts into one
+// and decoded greedily or with beam search — all recorded by src/models/seq2seqPlan.ts into one
 // command buffer per call.
 //
 //   encoder:   embedding(src) → RNN/LSTM/GRU (numLayers, optionally bidirectional) → h̄_s, hN
@@ -15,56 +15,28 @@
 // are packed (PyTorch's pack_padded_sequence): the encoder runs each over its own length and the
 // attention masks the padding, so a source decodes the same alone or in a padded batch.
 import type { Gpu } from '../gpu/device.js';
-import { ArgumentError, ShapeError } from '../gpu/errors.js';
+import { ArgumentError, ShapeError } from '../util/errors.js';
 import { PlanCache } from '../util/planCache.js';
 import { checkOptions, show, type OptionSchema } from '../util/options.js';
-import { Lifecycle } from './lifecycle.js';
+import { Lifecycle } from '../nn/lifecycle.js';
 import { concat } from '../util/arrays.js';
-import { ParameterStore, checkLoadStateDict } from './parameters.js';
-import { GRU, LSTM, RNN, type RecurrentLayer } from './recurrent.js';
-import type { CellKind } from './recurrentConfig.js';
+import { ParameterStore, checkLoadStateDict } from '../io/parameters.js';
+import { GRU, LSTM, RNN, type RecurrentLayer } from '../nn/recurrent.js';
+import type { CellKind } from '../kernels/recurrentConfig.js';
 import { RnnAttentionPlan, type AttentionScore } from '../kernels/rnnAttention.js';
 import { backtrackBeams, BEAM_SEARCH_MAX_WIDTH } from '../kernels/decode.js';
-import { Optimizer, checkLr, type OptimizerOptions } from '../optim/optimizer.js';
-import { Seq2SeqPlan, type Seq2SeqMode } from '../plan/seq2seqPlan.js';
+import { Optimizer, checkLr, type OptimizerOptions } from '../kernels/optimizer.js';
+import type { Seq2SeqConfig, Seq2SeqOptions } from './seq2seqOptions.js';
+export type { Seq2SeqOptions } from './seq2seqOptions.js';
+import { Seq2SeqPlan, type Seq2SeqMode } from './seq2seqPlan.js';
 import type { NamedTensor, StateDict } from '../io/stateDict.js';
-import { saveCheckpoint, loadCheckpoint, checkCounters, type CheckpointHost, type LoadCheckpointOptions } from '../io/checkpoint.js';
+import { saveCheckpoint, loadCheckpoint, checkCounters, type CheckpointHost, type LoadCheckpointOptions } from '../nn/checkpoint.js';
 import { rngAt } from '../util/random.js';
-import { NanGuard } from '../optim/nanGuard.js';
-import { checkRecoverSource, copyBytes, dryRun, readParameters, type ModelSnapshot, type RecoverSource } from './recovery.js';
+import { NanGuard } from '../train/nanGuard.js';
+import { checkRecoverSource, copyBytes, dryRun, readParameters, type ModelSnapshot, type RecoverSource } from '../nn/recovery.js';
 import { checkTokenIds } from './sequenceModel.js';
 
-/** Options of a {@link Seq2Seq} model. */
-export interface Seq2SeqOptions {
-  /** The recurrent cell of the encoder and the decoder. */
-  cell: CellKind;
-  /** Source vocabulary size. */
-  srcVocab: number;
-  /** Target vocabulary size (classes of the output layer). */
-  tgtVocab: number;
-  /** Features of the source and target embeddings. */
-  embeddingDim: number;
-  /** Encoder and decoder hidden size (the decoder has the encoder's numLayers). */
-  hiddenSize: number;
-  /** Stacked layers of the encoder and of the decoder. Default 1. */
-  numLayers?: number;
-  /** Bidirectional encoder: its outputs are 2·hiddenSize wide; the bridge sums the directions. */
-  bidirectional?: boolean;
-  /** Score function, or 'none' for a plain encoder-decoder. Default 'general'. */
-  attention?: AttentionScore | 'none';
-  /** Additive attention: size of W1·h_t + W2·h̄_s. Default hiddenSize. */
-  attnDim?: number;
-  /** Target-side special tokens (ids in tgtVocab). */
-  bosToken: number;
-  /** Ends a target sequence: added after each target in training; decoding stops at it. */
-  eosToken: number;
-  /** Padding id in both vocabularies (embedding row kept at zero, no gradient). Default 0. */
-  padToken?: number;
-  /** Seed of the initial weights (PyTorch's init distributions). Default 0. */
-  seed?: number;
-}
-
-type Resolved = Required<Omit<Seq2SeqOptions, 'attention'>> & { attention: AttentionScore | 'none' };
+type Resolved = Seq2SeqConfig;
 
 /** A batch of pairs: token ids without BOS/EOS (the model adds them); lengths may differ. */
 export interface Seq2SeqBatch {
@@ -427,7 +399,7 @@ export class Seq2Seq {
    * The model as a checkpoint (safetensors bytes): every parameter under its PyTorch-style name
    * and, once training is configured, the optimizer's moments under torch.optim's names, its step
    * and hyperparameters and the teacher-forcing coin's position in the metadata (layout:
-   * src/io/checkpoint.ts). Reads back from the GPU.
+   * src/nn/checkpoint.ts). Reads back from the GPU.
    */
   saveCheckpoint(): Promise<Uint8Array> {
     return this.life.call('Seq2Seq.saveCheckpoint', () => saveCheckpoint(this.checkpointHost()));

@@ -6,70 +6,32 @@
 // `head.weight`, `head.bias`), so a PyTorch module with attributes embedding/rnn/head loads as is.
 // Inputs are time-major: tokens [seqLen, batch] or values [seqLen, batch, inputSize].
 import type { Gpu } from '../gpu/device.js';
-import { ArgumentError, ShapeError, fmtShape } from '../gpu/errors.js';
+import { ArgumentError, ShapeError, fmtShape } from '../util/errors.js';
 import { PlanCache } from '../util/planCache.js';
 import { checkOptions, show, type OptionSchema } from '../util/options.js';
 import { TENSOR_USAGE } from '../gpu/flags.js';
-import { Optimizer, checkLr, type OptimizerOptions } from '../optim/optimizer.js';
-import type { LRSchedule } from '../optim/schedules.js';
-import { TrainStep } from '../plan/trainStep.js';
+import { Optimizer, checkLr, type OptimizerOptions } from '../kernels/optimizer.js';
+import type { LRSchedule } from '../train/schedules.js';
+import { TrainStep } from './trainStep.js';
+import type { SequenceModelConfig, SequenceModelOptions } from './sequenceModelOptions.js';
+export type { SequenceModelOptions } from './sequenceModelOptions.js';
 import { gemmDispatches } from '../kernels/matmul.js';
 import { embeddingDispatch } from '../kernels/embedding.js';
 import { encodeDispatches, type Dispatch } from '../gpu/dispatch.js';
 import type { NamedTensor, StateDict } from '../io/stateDict.js';
-import { saveCheckpoint, loadCheckpoint, checkCounters, checkTensor, type CheckpointHost, type LoadCheckpointOptions } from '../io/checkpoint.js';
+import { saveCheckpoint, loadCheckpoint, checkCounters, checkTensor, type CheckpointHost, type LoadCheckpointOptions } from '../nn/checkpoint.js';
 import { rng } from '../util/random.js';
 import { checkBindingSizes } from '../gpu/limits.js';
-import { Lifecycle } from './lifecycle.js';
-import { ParameterStore, checkLoadStateDict, type ParameterSlot } from './parameters.js';
-import { RNN, LSTM, GRU, type RecurrentLayer } from './recurrent.js';
-import { NanGuard } from '../optim/nanGuard.js';
-import { checkRecoverSource, copyBytes, dryRun, readParameters, type ModelSnapshot, type RecoverSource } from './recovery.js';
-import type { RecurrentPlan } from '../plan/recurrentPlan.js';
-import type { CellKind } from './recurrentConfig.js';
+import { Lifecycle } from '../nn/lifecycle.js';
+import { ParameterStore, checkLoadStateDict, type ParameterSlot } from '../io/parameters.js';
+import { RNN, LSTM, GRU, type RecurrentLayer } from '../nn/recurrent.js';
+import { NanGuard } from '../train/nanGuard.js';
+import { checkRecoverSource, copyBytes, dryRun, readParameters, type ModelSnapshot, type RecoverSource } from '../nn/recovery.js';
+import type { RecurrentPlan } from '../graph/recurrentPlan.js';
+import type { CellKind } from '../kernels/recurrentConfig.js';
 import { concat, pushAll } from '../util/arrays.js';
 
-/**
- * Options of a {@link SequenceModel}. Give either `vocabSize` + `embeddingDim` (token inputs) or
- * `inputSize` (value inputs).
- */
-export interface SequenceModelOptions {
-  /** The recurrent cell. */
-  cell: CellKind;
-  /** Token input: an Embedding(vocabSize, embeddingDim) in front of the recurrent stack. */
-  vocabSize?: number;
-  /** Features of an embedding row (the recurrent stack's input size), with `vocabSize`. */
-  embeddingDim?: number;
-  /** Embedding row that gets no gradient (PyTorch padding_idx). */
-  paddingIdx?: number;
-  /** Value input: features per timestep (no embedding). */
-  inputSize?: number;
-  /** H of every recurrent layer. */
-  hiddenSize: number;
-  /** Stacked recurrent layers. Default 1. */
-  numLayers?: number;
-  /** Bidirectional layers (the head reads both directions). Default false. */
-  bidirectional?: boolean;
-  /** RNN cell only: `'tanh'` (default) or `'relu'`. */
-  nonlinearity?: 'tanh' | 'relu';
-  /** Dropout between recurrent layers (PyTorch's `dropout`), in training steps only. Default 0. */
-  dropout?: number;
-  /** Classes (cross-entropy) or values (MSE) predicted per row. */
-  outputSize: number;
-  /** `'manyToMany'`: the head at every timestep; `'manyToOne'`: on the top layer's final state. */
-  mode: 'manyToMany' | 'manyToOne';
-  /** Mean cross-entropy over classes, or mean squared error over values. */
-  loss: 'crossEntropy' | 'mse';
-  /** Cross-entropy targets equal to this are skipped (PyTorch ignore_index). Default −100. */
-  ignoreIndex?: number;
-  /** LSTM: added to the forget-gate bias at init (1 helps long memory). Default 0, as PyTorch. */
-  forgetBias?: number;
-  /** Seed of the initial weights (PyTorch's init distributions). Default 0. */
-  seed?: number;
-}
-
-type Resolved = Required<Omit<SequenceModelOptions, 'vocabSize' | 'embeddingDim' | 'paddingIdx' | 'inputSize'>> &
-  Pick<SequenceModelOptions, 'vocabSize' | 'embeddingDim' | 'paddingIdx'> & { inputSize: number };
+type Resolved = SequenceModelConfig;
 
 /**
  * One batch, time-major. `inputs`: i32 tokens [seqLen·batch] or f32 values [seqLen·batch·inputSize].
@@ -91,7 +53,7 @@ export interface Batch {
 export interface TrainOptions {
   /** Algorithm and hyperparameters, over every parameter. */
   optimizer: OptimizerOptions;
-  /** Learning rate per step (PyTorch's closed forms, src/optim/schedules.ts). Default: constant. */
+  /** Learning rate per step (PyTorch's closed forms, src/train/schedules.ts). Default: constant. */
   schedule?: LRSchedule;
   /**
    * Truncated BPTT: carry the final state of one batch into the next as its initial state
@@ -384,7 +346,7 @@ export class SequenceModel {
    * The model as a checkpoint (safetensors bytes): every parameter under its PyTorch name and,
    * once training is configured, the optimizer's moments under torch.optim's names with its step
    * and hyperparameters in the metadata, and the state carried between batches (carryState)
-   * (layout: src/io/checkpoint.ts). Reads back from the GPU.
+   * (layout: src/nn/checkpoint.ts). Reads back from the GPU.
    */
   saveCheckpoint(): Promise<Uint8Array> {
     return this.call('SequenceModel.saveCheckpoint', () => saveCheckpoint(this.checkpointHost()));

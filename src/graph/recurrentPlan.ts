@@ -10,13 +10,13 @@
 // the caller writes the i32 lengths [batch] ({@link RecurrentPlan.lengths}, writeLengths) before a run.
 import type { Gpu } from '../gpu/device.js';
 import { encodeDispatches, type Dispatch } from '../gpu/dispatch.js';
-import { ArgumentError, ShapeError } from '../gpu/errors.js';
+import { ArgumentError, ShapeError } from '../util/errors.js';
 import { TENSOR_USAGE, UNIFORM_USAGE } from '../gpu/flags.js';
 import { gemmDispatches } from '../kernels/matmul.js';
 import { cellStepDispatch, packStepParams, projectionDispatch, repackedCols, stepSlotSize, type StepTile } from '../kernels/cellStep.js';
-import { gateCount, realHiddenSize, type RecurrentConfig } from '../nn/recurrentConfig.js';
-import { Tensor } from '../tensor.js';
-import type { BufferView } from '../nn/parameters.js';
+import { gateCount, realHiddenSize, type RecurrentConfig } from '../kernels/recurrentConfig.js';
+import { Tensor } from '../gpu/tensor.js';
+import type { BufferView } from '../io/parameters.js';
 import type { Dropout } from '../kernels/dropout.js';
 import { checkRecurrentPlanLimits } from './recurrentLimits.js';
 import { pushAll } from '../util/arrays.js';

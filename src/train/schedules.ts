@@ -8,7 +8,7 @@
 //                                   (CosineAnnealingLR's closed form; past T_max it keeps following the cosine)
 // Their parameters are checked when the schedule is made (ArgumentError); the rate a schedule
 // returns for a step is checked by the training step (a finite number in [0, 1e6]).
-import { ArgumentError } from '../gpu/errors.js';
+import { ArgumentError } from '../util/errors.js';
 
 /** A learning-rate schedule: the rate for `step` given the base rate. */
 export type LRSchedule = (baseLr: number, step: number) => number;

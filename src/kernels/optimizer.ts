@@ -33,10 +33,10 @@
 // the entry point, the option, the value and what is allowed.
 import type { Gpu } from '../gpu/device.js';
 import type { Dispatch } from '../gpu/dispatch.js';
-import { ArgumentError, DestroyedError, ShapeError } from '../gpu/errors.js';
+import { ArgumentError, DestroyedError, ShapeError } from '../util/errors.js';
 import { TENSOR_USAGE, UNIFORM_USAGE } from '../gpu/flags.js';
-import { grid2d } from '../kernels/grid.js';
-import { reduceSumDispatches, type ElementRange } from '../kernels/reduceSum.js';
+import { grid2d } from './grid.js';
+import { reduceSumDispatches, type ElementRange } from './reduceSum.js';
 import { defineShader } from '../gpu/kernel.js';
 import optimizerWgsl from '../../shaders/optimizer.wgsl?raw';
 import { nearestName, show } from '../util/options.js';
@@ -260,7 +260,7 @@ export class Optimizer {
      * @internal `guard`: adds the check pass (optimizer.wgsl with CHECK: the update computed
      * without writing; raises {@link updateFlagBuffer} when a new weight or moment is NaN/±Inf)
      * after the norm, and the update kernel skips its writes when normSq[1] != 0 — set by the
-     * NaN/Inf guard dispatch (src/optim/nanGuard.ts) placed at {@link guardIndex}. Implies the
+     * NaN/Inf guard dispatch (src/train/nanGuard.ts) placed at {@link guardIndex}. Implies the
      * norm is computed every step. `where`: the entry point named in errors (default 'Optimizer').
      */
     { guard = false, where = 'Optimizer' }: { guard?: boolean; where?: string } = {},

@@ -27,12 +27,12 @@
 // late it is reported.
 import type { Gpu } from '../gpu/device.js';
 import type { Dispatch } from '../gpu/dispatch.js';
-import { DestroyedError, NonFiniteError, type NonFiniteSource } from '../gpu/errors.js';
+import { DestroyedError, NonFiniteError, type NonFiniteSource } from '../util/errors.js';
 import { TENSOR_USAGE } from '../gpu/flags.js';
 import {
   nanGuardDispatch, decodeGuardRecord, NAN_GUARD_RECORD_BYTES, NAN_GUARD_STEP_OFFSET, NAN_GUARD_LOSS, NAN_GUARD_GRAD, type GuardRecord,
 } from '../kernels/nanGuard.js';
-import type { Optimizer } from './optimizer.js';
+import type { Optimizer } from '../kernels/optimizer.js';
 
 /** Guard dispatches kept per loss buffer (one per cached training plan). */
 const MAX_CACHED = 16;

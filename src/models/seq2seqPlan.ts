@@ -25,12 +25,21 @@ import { embeddingDispatch, embeddingBackwardDispatch } from '../kernels/embeddi
 import { defaultStepTile } from '../kernels/cellStep.js';
 import { RnnAttentionPlan, type SeqView } from '../kernels/rnnAttention.js';
 import { nextTokenDispatch, beamSearchStepDispatches, beamSearchScratchSize, gatherBeamRowsDispatch } from '../kernels/decode.js';
-import { RecurrentPlan } from './recurrentPlan.js';
-import { checkRecurrentPlanLimits } from './recurrentLimits.js';
+import { RecurrentPlan } from '../graph/recurrentPlan.js';
+import { checkRecurrentPlanLimits } from '../graph/recurrentLimits.js';
 import { checkBindingSizes, checkWorkgroups } from '../gpu/limits.js';
-import { RecurrentBackward } from './recurrentBackward.js';
-import type { Seq2Seq } from '../nn/seq2seq.js';
-import type { BufferView } from '../nn/parameters.js';
+import { RecurrentBackward } from '../graph/recurrentBackward.js';
+import type { Seq2SeqConfig } from './seq2seqOptions.js';
+import type { RecurrentLayer } from '../nn/recurrent.js';
+
+/** What a plan reads from its Seq2Seq model (the model passes itself). */
+export interface Seq2SeqPlanModel {
+  readonly options: Readonly<Seq2SeqConfig>;
+  readonly store: ParameterStore;
+  readonly encoder: RecurrentLayer;
+  readonly decoder: RecurrentLayer;
+}
+import type { BufferView, ParameterStore } from '../io/parameters.js';
 import { pushAll } from '../util/arrays.js';
 
 export type Seq2SeqMode = 'train' | 'greedy' | 'beam';
@@ -70,7 +79,7 @@ export class Seq2SeqPlan {
 
   constructor(
     private readonly gpu: Gpu,
-    model: Seq2Seq,
+    model: Seq2SeqPlanModel,
     readonly srcLen: number,
     readonly tgtLen: number,
     readonly batch: number,

@@ -15,7 +15,17 @@ import { crossEntropyDispatches } from '../kernels/crossEntropy.js';
 import { mseDispatch } from '../kernels/mse.js';
 import { reduceSumDispatches } from '../kernels/reduceSum.js';
 import { embeddingDispatch, embeddingBackwardDispatch } from '../kernels/embedding.js';
-import type { SequenceModel } from '../nn/sequenceModel.js';
+import type { SequenceModelConfig } from './sequenceModelOptions.js';
+import type { ParameterSlot, ParameterStore } from '../io/parameters.js';
+import type { RecurrentLayer } from '../nn/recurrent.js';
+
+/** What a step reads from its SequenceModel (the model passes itself). */
+export interface TrainStepModel {
+  readonly options: Readonly<SequenceModelConfig>;
+  readonly embeddingSlot: ParameterSlot | null;
+  readonly rnn: RecurrentLayer;
+  readonly store: ParameterStore;
+}
 import type { TrainingPlan } from '../nn/recurrent.js';
 import { pushAll } from '../util/arrays.js';
 
@@ -40,7 +50,7 @@ export class TrainStep {
    * Records the step; it owns its recurrent training plan and every buffer, and releases them if
    * building throws. `where` names the public entry point in limit errors.
    */
-  constructor(private readonly gpu: Gpu, model: SequenceModel, readonly seqLen: number, readonly batch: number, where = 'SequenceModel') {
+  constructor(private readonly gpu: Gpu, model: TrainStepModel, readonly seqLen: number, readonly batch: number, where = 'SequenceModel') {
     const o = model.options;
     const T = seqLen;
     const B = batch;
@@ -62,7 +72,7 @@ export class TrainStep {
     }
   }
 
-  private record(model: SequenceModel, where: string): [GPUBuffer, GPUBuffer, GPUBuffer, GPUBuffer, number] {
+  private record(model: TrainStepModel, where: string): [GPUBuffer, GPUBuffer, GPUBuffer, GPUBuffer, number] {
     const gpu = this.gpu;
     const o = model.options;
     const store = model.store;

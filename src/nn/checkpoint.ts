@@ -52,11 +52,12 @@
 // What a file cannot hold (a schedule function, carryState, teacherForcingRatio) comes from the
 // model's current training options or from `train`. A safetensors file without seqgpu's metadata
 // (e.g. `safetensors.torch.save_file(model.state_dict())`) loads as parameters only.
-import { ArgumentError, ShapeError, fmtShape } from '../gpu/errors.js';
-import { resolve as resolveOptimizer, type OptimizerOptions, type OptimizerState, type Optimizer } from '../optim/optimizer.js';
-import type { ParameterStore } from '../nn/parameters.js';
-import { readSafetensors, showValue, writeSafetensors, type SafetensorsFile } from './safetensors.js';
-import type { NamedTensor, StateDict } from './stateDict.js';
+import { ArgumentError, ShapeError, fmtShape } from '../util/errors.js';
+import { resolve as resolveOptimizer, type OptimizerOptions, type OptimizerState, type Optimizer } from '../kernels/optimizer.js';
+import type { ParameterStore } from '../io/parameters.js';
+import { readSafetensors, writeSafetensors, type SafetensorsFile } from '../io/safetensors.js';
+import { showValue } from '../util/options.js';
+import type { NamedTensor, StateDict } from '../io/stateDict.js';
 
 /** The layout version written in `seqgpu.checkpoint` (version 1 files are still read). */
 export const CHECKPOINT_VERSION = '2';

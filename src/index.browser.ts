@@ -2,10 +2,10 @@
 // dist/index.browser.js): the whole API of src/index.ts, with a requestGpu that uses
 // navigator.gpu only. Nothing here names Dawn's `webgpu` package, so Vite's dev server and
 // build, webpack and esbuild resolve the package for the browser without it.
-import { openGpu, type Gpu, type RequestGpuOptions } from './device.js';
-import { navigatorGpu, noWebGpuError } from './platform.js';
+import { openGpu, type Gpu, type RequestGpuOptions } from './gpu/device.js';
+import { navigatorGpu, noWebGpuError } from './gpu/platform.js';
 
-export * from '../index.js';
+export * from './index.js';
 
 async function browserGpu(opts: RequestGpuOptions): Promise<GPU> {
   const gpu = opts.gpu ?? navigatorGpu();
