@@ -32,7 +32,8 @@ import { Seq2SeqPlan, type Seq2SeqMode } from './seq2seqPlan.js';
 import type { NamedTensor, StateDict } from '../io/stateDict.js';
 import { saveCheckpoint, loadCheckpoint, checkCounters, type CheckpointHost, type LoadCheckpointOptions } from '../nn/checkpoint.js';
 import { rngAt } from '../util/random.js';
-import { NanGuard } from '../train/nanGuard.js';
+import type { NanGuard } from '../train/nanGuard.js';
+import { createGuardedOptimizer } from '../train/guardedOptimizer.js';
 import { checkRecoverSource, copyBytes, dryRun, readParameters, type ModelSnapshot, type RecoverSource } from '../nn/recovery.js';
 import { checkTokenIds } from './sequenceModel.js';
 
@@ -316,13 +317,12 @@ export class Seq2Seq {
   private makeOptimizer(train: Seq2SeqTrainOptions): void {
     this.guard?.destroy();
     this.guard = null;
-    const guard = train.nanGuard ?? true;
-    this.optimizer = new Optimizer(this.gpu, train.optimizer, this.store.params, this.store.grads, this.store.length, { guard, where: 'Seq2Seq.configureTraining' });
-    if (guard) {
-      this.guard = new NanGuard(this.gpu, this.optimizer, 'Seq2Seq.trainStep', (skipped) => {
+    ({ optimizer: this.optimizer, guard: this.guard } = createGuardedOptimizer(
+      this.gpu, this.store, train.optimizer, train.nanGuard ?? true, { configure: 'Seq2Seq.configureTraining', step: 'Seq2Seq.trainStep' },
+      (skipped) => {
         this.stepCount = Math.max(0, this.stepCount - skipped);
-      });
-    }
+      },
+    ));
   }
 
   /**

@@ -25,7 +25,8 @@ import { checkBindingSizes } from '../gpu/limits.js';
 import { Lifecycle } from '../nn/lifecycle.js';
 import { ParameterStore, checkLoadStateDict, type ParameterSlot } from '../io/parameters.js';
 import { RNN, LSTM, GRU, type RecurrentLayer } from '../nn/recurrent.js';
-import { NanGuard } from '../train/nanGuard.js';
+import type { NanGuard } from '../train/nanGuard.js';
+import { createGuardedOptimizer } from '../train/guardedOptimizer.js';
 import { checkRecoverSource, copyBytes, dryRun, readParameters, type ModelSnapshot, type RecoverSource } from '../nn/recovery.js';
 import type { RecurrentPlan } from '../graph/recurrentPlan.js';
 import type { CellKind } from '../kernels/recurrentConfig.js';
@@ -269,14 +270,13 @@ export class SequenceModel {
   private makeOptimizer(train: TrainOptions): void {
     this.guard?.destroy();
     this.guard = null;
-    const guard = train.nanGuard ?? true;
-    this.optimizer = new Optimizer(this.gpu, train.optimizer, this.store.params, this.store.grads, this.store.length, { guard, where: 'SequenceModel.configureTraining' });
-    if (guard) {
-      this.guard = new NanGuard(this.gpu, this.optimizer, 'SequenceModel.trainStep', (skipped) => {
+    ({ optimizer: this.optimizer, guard: this.guard } = createGuardedOptimizer(
+      this.gpu, this.store, train.optimizer, train.nanGuard ?? true, { configure: 'SequenceModel.configureTraining', step: 'SequenceModel.trainStep' },
+      (skipped) => {
         this.stepCount = Math.max(0, this.stepCount - skipped);
         this.releaseCarried(); // the carried state of a bad step may be non-finite
-      });
-    }
+      },
+    ));
   }
 
   /**

@@ -14,7 +14,8 @@ import { lossValue } from '../graph/ops/loss.js';
 import { GraphPlan } from '../graph/plan.js';
 import { argumentHostData, argumentTensors, callKey, collectOutputs, gatherParameters, mapInputs, type Module } from '../nn/module.js';
 import type { ParameterStore } from '../io/parameters.js';
-import { NanGuard } from './nanGuard.js';
+import type { NanGuard } from './nanGuard.js';
+import { createGuardedOptimizer, type GuardedOptimizer } from './guardedOptimizer.js';
 import { Optimizer, checkLr, type OptimizerOptions } from '../kernels/optimizer.js';
 import type { LRSchedule } from './schedules.js';
 import { TENSOR_USAGE } from '../gpu/flags.js';
@@ -130,8 +131,7 @@ export class Trainer {
     const gpu = model.gpu;
     this.store = gatherParameters(model);
     const opt = { ...o.optimizer!, ...(o.clipGradNorm !== undefined ? { clipNorm: o.clipGradNorm } : {}) };
-    this.optimizer = new Optimizer(gpu, opt, this.store.params, this.store.grads, this.store.length, { guard: this.options.nanGuard, where: 'Trainer.step' });
-    this.guard = this.options.nanGuard ? new NanGuard(gpu, this.optimizer, 'Trainer.step', (skipped) => { this.stepCount -= skipped; }) : null;
+    ({ optimizer: this.optimizer, guard: this.guard } = this.guarded(opt));
   }
 
   /** Steps taken. */
@@ -299,12 +299,17 @@ export class Trainer {
 
   /** A new optimizer (and guard) from a checkpoint's options. */
   private replaceOptimizer(options: OptimizerOptions): void {
-    const gpu = this.model.gpu;
-    const next = new Optimizer(gpu, options, this.store.params, this.store.grads, this.store.length, { guard: this.options.nanGuard, where: 'Trainer.step' });
+    const next = this.guarded(options);
     this.guard?.destroy();
     this.optimizer.destroy();
-    this.optimizer = next;
-    this.guard = this.options.nanGuard ? new NanGuard(gpu, next, 'Trainer.step', (skipped) => { this.stepCount -= skipped; }) : null;
+    ({ optimizer: this.optimizer, guard: this.guard } = next);
+  }
+
+  /** The optimizer over the gathered store and its guard (when nanGuard is on). */
+  private guarded(options: OptimizerOptions): GuardedOptimizer {
+    return createGuardedOptimizer(this.model.gpu, this.store, options, this.options.nanGuard, { configure: 'Trainer.step', step: 'Trainer.step' }, (skipped) => {
+      this.stepCount = Math.max(0, this.stepCount - skipped);
+    });
   }
 
   /** Releases the optimizer, the guard and every recorded plan (not the model). */
