@@ -534,29 +534,9 @@ export function attentionMaskDispatch(gpu: Gpu, a: AttentionMaskArgs): Dispatch 
 }
 
 /** Arguments of {@link attentionWeightsDispatch}: the forward's operands, its `lse`, and W. */
-export interface AttentionWeightsArgs {
-  /** Batch size. */
-  batch: number;
-  /** Heads. */
-  heads: number;
-  /** Query rows. */
-  seqLenQ: number;
-  /** Keys. */
-  seqLenK: number;
-  /** Features per head. */
-  headDim: number;
-  /** The forward's queries. */
-  q: AttentionOperand;
-  /** The forward's keys (may share q's buffer). */
-  k: AttentionOperand;
+export interface AttentionWeightsArgs extends Pick<AttentionArgs, 'batch' | 'heads' | 'seqLenQ' | 'seqLenK' | 'headDim' | 'q' | 'k' | 'causal' | 'additiveMask' | 'scale'> {
   /** The forward's log-sum-exp [batch, heads, seqLenQ] (the first half of a backward's `rowStats` works). */
   lse: { buffer: GPUBuffer; offset?: number };
-  /** As the forward. */
-  causal?: boolean;
-  /** As the forward. */
-  additiveMask?: AttentionMaskView;
-  /** As the forward. Default 1/√headDim. */
-  scale?: number;
   /** Average over heads (W [batch, seqLenQ, seqLenK]) or not (W [batch, heads, seqLenQ, seqLenK]). */
   average: boolean;
   /** W, contiguous from `offset`. */
