@@ -37,7 +37,10 @@ export interface AttentionBenchOptions {
 
 /** e.g. `attention fwd T512 D64 H8 B4 causal`, `attention fwd+bwd T128 D64 H8 B4 unmasked`. */
 export function attentionWorkload(c: AttentionCase, o: AttentionBenchOptions): string {
-  return `attention ${c.backward ? 'fwd+bwd' : 'fwd'} T${c.seqLen} D${o.headDim} H${o.heads} B${o.batch} ${c.causal ? 'causal' : 'unmasked'}`;
+  return (
+    `attention ${c.backward ? 'fwd+bwd' : 'fwd'} T${c.seqLen} D${o.headDim} ` +
+    `H${o.heads} B${o.batch} ${c.causal ? 'causal' : 'unmasked'}`
+  );
 }
 
 /**
@@ -72,16 +75,20 @@ function randomData(n: number): Float32Array {
 /** [B, H, T, D] ↔ [B, T, H·D] (ORT's MultiHeadAttention layout). */
 function toBSD(x: Float32Array, B: number, H: number, T: number, D: number): Float32Array {
   const y = new Float32Array(x.length);
-  for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) for (let t = 0; t < T; t++) {
-    y.set(x.subarray(((b * H + h) * T + t) * D, ((b * H + h) * T + t + 1) * D), ((b * T + t) * H + h) * D);
-  }
+  for (let b = 0; b < B; b++)
+    for (let h = 0; h < H; h++)
+      for (let t = 0; t < T; t++) {
+        y.set(x.subarray(((b * H + h) * T + t) * D, ((b * H + h) * T + t + 1) * D), ((b * T + t) * H + h) * D);
+      }
   return y;
 }
 function fromBSD(y: Float32Array, B: number, H: number, T: number, D: number): Float32Array {
   const x = new Float32Array(y.length);
-  for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) for (let t = 0; t < T; t++) {
-    x.set(y.subarray(((b * T + t) * H + h) * D, ((b * T + t) * H + h + 1) * D), ((b * H + h) * T + t) * D);
-  }
+  for (let b = 0; b < B; b++)
+    for (let h = 0; h < H; h++)
+      for (let t = 0; t < T; t++) {
+        x.set(y.subarray(((b * T + t) * H + h) * D, ((b * T + t) * H + h + 1) * D), ((b * H + h) * T + t) * D);
+      }
   return x;
 }
 
@@ -111,10 +118,20 @@ function memoryNote(beforeBytes: number, peakBytes: number): string {
 const SLOW_CALL_MS = 5000;
 function timing(reps: number, firstMs: number): { reps: number; warmupMs: number; gpuRuns: number } {
   const slow = firstMs > SLOW_CALL_MS;
-  return { reps: slow ? Math.min(reps, 3) : reps, warmupMs: Math.max(0, 300 - firstMs), gpuRuns: firstMs > 1000 ? 1 : 3 };
+  return {
+    reps: slow ? Math.min(reps, 3) : reps,
+    warmupMs: Math.max(0, 300 - firstMs),
+    gpuRuns: firstMs > 1000 ? 1 : 3,
+  };
 }
 
-async function measureSeqgpu(gpu: Gpu, memory: GpuMemoryTracker, data: AttentionData, c: AttentionCase, o: AttentionBenchOptions): Promise<Measured & { extra: Record<string, string> }> {
+async function measureSeqgpu(
+  gpu: Gpu,
+  memory: GpuMemoryTracker,
+  data: AttentionData,
+  c: AttentionCase,
+  o: AttentionBenchOptions,
+): Promise<Measured & { extra: Record<string, string> }> {
   const { batch: B, heads: H, headDim: D } = o;
   const T = c.seqLen;
   const shape = [B, H, T, D];
@@ -130,12 +147,33 @@ async function measureSeqgpu(gpu: Gpu, memory: GpuMemoryTracker, data: Attention
   const dO = c.backward ? Tensor.empty(gpu, shape, 'bench.dO') : null;
   const grads = c.backward ? Tensor.empty(gpu, [3, ...shape], 'bench.grads') : null; // dQ, dK, dV
   const dims = { batch: B, heads: H, seqLenQ: T, seqLenK: T, headDim: D, causal: c.causal };
-  const recorded = [attentionDispatch(gpu, { ...dims, q: q.buffer, k: k.buffer, v: v.buffer, o: out.buffer, lse: rowStats.buffer, label: 'attention' })];
+  const recorded = [
+    attentionDispatch(gpu, {
+      ...dims,
+      q: q.buffer,
+      k: k.buffer,
+      v: v.buffer,
+      o: out.buffer,
+      lse: rowStats.buffer,
+      label: 'attention',
+    }),
+  ];
   if (dO && grads) {
-    recorded.push(...attentionBackwardDispatches(gpu, {
-      ...dims, q: q.buffer, k: k.buffer, v: v.buffer, o: out.buffer, dO: dO.buffer, rowStats: rowStats.buffer,
-      dq: grads.buffer, dk: { buffer: grads.buffer, offset: n }, dv: { buffer: grads.buffer, offset: 2 * n }, label: 'attention.backward',
-    }));
+    recorded.push(
+      ...attentionBackwardDispatches(gpu, {
+        ...dims,
+        q: q.buffer,
+        k: k.buffer,
+        v: v.buffer,
+        o: out.buffer,
+        dO: dO.buffer,
+        rowStats: rowStats.buffer,
+        dq: grads.buffer,
+        dk: { buffer: grads.buffer, offset: n },
+        dv: { buffer: grads.buffer, offset: 2 * n },
+        label: 'attention.backward',
+      }),
+    );
   }
   // Recorded once and replayed: the uniforms are taken over here, as a plan does.
   const owned = recorded.flatMap((d) => d.transient ?? []);
@@ -177,7 +215,10 @@ async function measureSeqgpu(gpu: Gpu, memory: GpuMemoryTracker, data: Attention
   for (const t of [q, k, v, out, rowStats, dO, grads]) t?.destroy();
   gpu.pool.trim();
   const extra: Record<string, string> = {
-    seqgpu: `${dispatches.length} dispatch${dispatches.length > 1 ? 'es' : ''} in 1 submit + ${submits - 1} readback per call; ${plan.reps} timed runs; memory ${memoryNote(before, peakBytes)}`,
+    seqgpu:
+      `${dispatches.length} dispatch${dispatches.length > 1 ? 'es' : ''} in 1 submit ` +
+      `+ ${submits - 1} readback per call; ${plan.reps} timed runs; ` +
+      `memory ${memoryNote(before, peakBytes)}`,
   };
   let gpuMs: number | undefined;
   if (profiles.length) {
@@ -185,15 +226,25 @@ async function measureSeqgpu(gpu: Gpu, memory: GpuMemoryTracker, data: Attention
     if (c.backward) {
       const f = median(profiles.map((t) => t.kernels[0].ms));
       const last = profiles[profiles.length - 1].kernels.map((x) => `${x.label} ${x.ms.toFixed(2)}`).join(', ');
-      extra['GPU split'] = `forward ${f.toFixed(2)} ms, backward ${(gpuMs - f).toFixed(2)} ms (${((gpuMs - f) / f).toFixed(2)}× the forward); per kernel (ms): ${last}`;
+      extra['GPU split'] =
+        `forward ${f.toFixed(2)} ms, backward ${(gpuMs - f).toFixed(2)} ms ` +
+        `(${((gpuMs - f) / f).toFixed(2)}× the forward); per kernel (ms): ${last}`;
     }
   }
-  return { m: { wallMs: median(wall), gpuMs, reps: plan.reps, dispatches: dispatches.length, peakBytes }, result, extra };
+  return {
+    m: { wallMs: median(wall), gpuMs, reps: plan.reps, dispatches: dispatches.length, peakBytes },
+    result,
+    extra,
+  };
 }
 
 /** Destroys the free buffers tfjs's WebGPU backend keeps for reuse (its pool has no public trim). */
 function trimTfPool(tf: Tf): void {
-  const manager = (tf.backend() as unknown as { bufferManager?: { freeBuffers?: Map<string, GPUBuffer[]>; numFreeBuffers: number; numBytesAllocated: number } }).bufferManager;
+  const manager = (
+    tf.backend() as unknown as {
+      bufferManager?: { freeBuffers?: Map<string, GPUBuffer[]>; numFreeBuffers: number; numBytesAllocated: number };
+    }
+  ).bufferManager;
   if (!manager?.freeBuffers) return;
   for (const list of manager.freeBuffers.values()) {
     for (const b of list.splice(0)) {
@@ -204,7 +255,13 @@ function trimTfPool(tf: Tf): void {
   manager.numFreeBuffers = 0;
 }
 
-async function measureTf(tf: Tf, memory: GpuMemoryTracker, data: AttentionData, c: AttentionCase, o: AttentionBenchOptions): Promise<Measured> {
+async function measureTf(
+  tf: Tf,
+  memory: GpuMemoryTracker,
+  data: AttentionData,
+  c: AttentionCase,
+  o: AttentionBenchOptions,
+): Promise<Measured> {
   const { batch: B, heads: H, headDim: D } = o;
   const T = c.seqLen;
   const shape: [number, number, number, number] = [B, H, T, D];
@@ -226,8 +283,10 @@ async function measureTf(tf: Tf, memory: GpuMemoryTracker, data: AttentionData, 
       return tf.matMul(tf.softmax(mask ? tf.add(scores, mask) : scores), v);
     };
     const grads = tf.grads((q: TfTensor, k: TfTensor, v: TfTensor) => attend(q, k, v));
-    const compute = (x: TfTensor[]): TfTensor[] => (c.backward ? grads(x.slice(0, 3), x[3]) : [tf.tidy(() => attend(x[0], x[1], x[2]))]);
-    const inputs = (): TfTensor[] => (c.backward ? [data.q, data.k, data.v, data.dO] : [data.q, data.k, data.v]).map((a) => tf.tensor4d(a, shape));
+    const compute = (x: TfTensor[]): TfTensor[] =>
+      c.backward ? grads(x.slice(0, 3), x[3]) : [tf.tidy(() => attend(x[0], x[1], x[2]))];
+    const inputs = (): TfTensor[] =>
+      (c.backward ? [data.q, data.k, data.v, data.dO] : [data.q, data.k, data.v]).map((a) => tf.tensor4d(a, shape));
     const call = async () => {
       const x = inputs();
       const outs = compute(x);
@@ -259,8 +318,14 @@ async function measureTf(tf: Tf, memory: GpuMemoryTracker, data: AttentionData, 
     trimTfPool(tf);
     return {
       m: {
-        wallMs: median(wall), gpuMs: kernel.length ? median(kernel) : undefined, reps: plan.reps, peakBytes,
-        note: `${c.backward ? 'tf.grads over ' : ''}matMul + softmax + matMul${c.causal ? ' with an added −∞ band mask' : ''} ([B, H, T, T] scores in memory); ${plan.reps} timed runs; memory ${memoryNote(before, peakBytes)}`,
+        wallMs: median(wall),
+        gpuMs: kernel.length ? median(kernel) : undefined,
+        reps: plan.reps,
+        peakBytes,
+        note:
+          `${c.backward ? 'tf.grads over ' : ''}matMul + softmax + ` +
+          `matMul${c.causal ? ' with an added −∞ band mask' : ''} ([B, H, T, T] scores in ` +
+          `memory); ${plan.reps} timed runs; memory ${memoryNote(before, peakBytes)}`,
       },
       result,
     };
@@ -273,25 +338,43 @@ async function measureTf(tf: Tf, memory: GpuMemoryTracker, data: AttentionData, 
 type OrtVariant = 'mha' | 'ops';
 
 function ortModel(variant: OrtVariant, c: AttentionCase, o: AttentionBenchOptions): Uint8Array {
-  return variant === 'mha' ? attentionOnnxModel(o.batch, o.heads, c.seqLen, o.headDim, c.causal) : attentionCompositionOnnxModel(o.batch, o.heads, c.seqLen, o.headDim, c.causal);
+  return variant === 'mha'
+    ? attentionOnnxModel(o.batch, o.heads, c.seqLen, o.headDim, c.causal)
+    : attentionCompositionOnnxModel(o.batch, o.heads, c.seqLen, o.headDim, c.causal);
 }
 
 /**
  * Where ORT placed the nodes of `variant`'s model, from a separate verbose session (verbose
  * logging must not slow a timed one).
  */
-async function ortPlacement(ort: Ort, variant: OrtVariant, c: AttentionCase, o: AttentionBenchOptions): Promise<string> {
+async function ortPlacement(
+  ort: Ort,
+  variant: OrtVariant,
+  c: AttentionCase,
+  o: AttentionBenchOptions,
+): Promise<string> {
   try {
     const verbose = await createWebgpuSession(ort, ortModel(variant, c, o), true);
     await verbose.session.release();
     const placed = verbose.placement.some((l) => /All nodes placed on \[WebGpuExecutionProvider\]/.test(l));
-    return placed ? 'All nodes placed on [WebGpuExecutionProvider]' : `placement NOT proven; log: ${verbose.placement.slice(0, 3).join(' | ') || 'none'}`;
+    return placed
+      ? 'All nodes placed on [WebGpuExecutionProvider]'
+      : `placement NOT proven; log: ${verbose.placement.slice(0, 3).join(' | ') || 'none'}`;
   } catch (e) {
     return `placement not checked: ${(e as Error).message}`;
   }
 }
 
-async function measureOrt(ort: Ort, memory: GpuMemoryTracker, data: AttentionData, c: AttentionCase, o: AttentionBenchOptions, variant: OrtVariant, placement: string | undefined, otherDevices: object[]): Promise<Measured> {
+async function measureOrt(
+  ort: Ort,
+  memory: GpuMemoryTracker,
+  data: AttentionData,
+  c: AttentionCase,
+  o: AttentionBenchOptions,
+  variant: OrtVariant,
+  placement: string | undefined,
+  otherDevices: object[],
+): Promise<Measured> {
   const { batch: B, heads: H, headDim: D } = o;
   const T = c.seqLen;
   try {
@@ -317,20 +400,40 @@ async function measureOrt(ort: Ort, memory: GpuMemoryTracker, data: AttentionDat
     // ORT's device: onnxruntime-web 1.30 opens a device per session unless env.webgpu.device is
     // set; it is the device that appeared with this session (else the one the env reports).
     const fresh = memory.knownDevices().filter((d) => !devicesBefore.has(d) && !otherDevices.includes(d));
-    const envDevice: unknown = await (ort.env as unknown as { webgpu?: { device?: Promise<GPUDevice> } }).webgpu?.device;
-    const device = fresh.length ? fresh.reduce((a, b) => (memory.snapshot(b).liveBytes > memory.snapshot(a).liveBytes ? b : a)) : envDevice && typeof envDevice === 'object' ? envDevice : null;
+    const envDevice: unknown = await (ort.env as unknown as { webgpu?: { device?: Promise<GPUDevice> } }).webgpu
+      ?.device;
+    const device = fresh.length
+      ? fresh.reduce((a, b) => (memory.snapshot(b).liveBytes > memory.snapshot(a).liveBytes ? b : a))
+      : envDevice && typeof envDevice === 'object'
+        ? envDevice
+        : null;
     const before = device && !fresh.includes(device) ? memory.snapshot(device).liveBytes : 0;
     if (device) memory.resetPeak(device);
     const wall = await timeRuns(call, plan.reps, 0, plan.warmupMs);
     const peakBytes = device ? memory.snapshot(device).peakBytes : undefined;
     await session.release();
-    const what = variant === 'mha'
-      ? `com.microsoft MultiHeadAttention, Q/K/V [B, T, H·D]${c.causal ? ', causal as an attention_bias initializer [1, 1, T, T] (0 / −∞)' : ''}`
-      : `ONNX Mul + Transpose + MatMul + ${c.causal ? 'Add (0 / −∞ mask) + ' : ''}Softmax + MatMul ([B, H, T, T] scores in memory)`;
+    const what =
+      variant === 'mha'
+        ? `com.microsoft MultiHeadAttention, Q/K/V [B, T, ` +
+          `H·D]${c.causal ? ', causal as an attention_bias initializer [1, 1, T, T] (0 / −∞)' : ''}`
+        : `ONNX Mul + Transpose + MatMul ` +
+          `+ ${c.causal ? 'Add (0 / −∞ mask) + ' : ''}Softmax + MatMul ([B, H, T, T] ` +
+          `scores in memory)`;
     return {
       m: {
-        wallMs: median(wall), reps: plan.reps, peakBytes,
-        note: [what, placement, `${plan.reps} timed runs`, peakBytes === undefined ? 'memory not measured (ORT device not found)' : `memory ${memoryNote(before, peakBytes)}`].filter(Boolean).join('; '),
+        wallMs: median(wall),
+        reps: plan.reps,
+        peakBytes,
+        note: [
+          what,
+          placement,
+          `${plan.reps} timed runs`,
+          peakBytes === undefined
+            ? 'memory not measured (ORT device not found)'
+            : `memory ${memoryNote(before, peakBytes)}`,
+        ]
+          .filter(Boolean)
+          .join('; '),
       },
       result,
     };
@@ -356,7 +459,8 @@ export async function attentionRows(
   const placement: Partial<Record<OrtVariant, string>> = {};
   const firstForward = cases.find((c) => !c.backward);
   if (!('error' in peers.ort) && firstForward) {
-    for (const variant of ['mha', 'ops'] as const) placement[variant] = await ortPlacement(peers.ort, variant, firstForward, o);
+    for (const variant of ['mha', 'ops'] as const)
+      placement[variant] = await ortPlacement(peers.ort, variant, firstForward, o);
   }
   const tfDevice = 'error' in peers.tf ? null : (peers.tf.backend() as unknown as { device: GPUDevice }).device;
   const others = [gpu.device, ...(tfDevice ? [tfDevice] : [])];
@@ -367,13 +471,30 @@ export async function attentionRows(
     const data: AttentionData = { q: randomData(n), k: randomData(n), v: randomData(n), dO: randomData(n) };
     const s = await measureSeqgpu(gpu, memory, data, c, o);
     const extra: Record<string, string> = {
-      FLOPs: `${c.backward ? '3.5 × ' : ''}4·B·H·T²·D${c.causal ? ' ÷ 2 (causal: half the scores)' : ''}${c.backward ? ' (backward counted as 2.5× the forward)' : ''} = ${(attentionFlops(c, o) / 1e9).toFixed(3)} GFLOP`,
+      FLOPs:
+        `${c.backward ? '3.5 × ' : ''}` +
+        `4·B·H·T²·D${c.causal ? ' ÷ 2 (causal: half the scores)' : ''}` +
+        `${c.backward ? ' (backward counted as 2.5× the forward)' : ''} ` +
+        `= ${(attentionFlops(c, o) / 1e9).toFixed(3)} GFLOP`,
       ...s.extra,
     };
-    const row: BenchRow = { group: 'attention', workload, flops: attentionFlops(c, o), seqgpu: s.m as Measurement, peers: {}, extra };
+    const row: BenchRow = {
+      group: 'attention',
+      workload,
+      flops: attentionFlops(c, o),
+      seqgpu: s.m as Measurement,
+      peers: {},
+      extra,
+    };
     const measured: Array<[string, Measured]> = [];
-    measured.push(['tfjs-webgpu', 'error' in peers.tf ? { m: peers.tf } : await measureTf(peers.tf, memory, data, c, o)]);
-    for (const [name, variant] of [['ort-webgpu MHA', 'mha'], ['ort-webgpu ops', 'ops']] as const) {
+    measured.push([
+      'tfjs-webgpu',
+      'error' in peers.tf ? { m: peers.tf } : await measureTf(peers.tf, memory, data, c, o),
+    ]);
+    for (const [name, variant] of [
+      ['ort-webgpu MHA', 'mha'],
+      ['ort-webgpu ops', 'ops'],
+    ] as const) {
       if (c.backward) measured.push([name, { m: { error: 'n/a (onnxruntime-web has no training)' } }]);
       else if ('error' in peers.ort) measured.push([name, { m: peers.ort }]);
       else {
@@ -390,7 +511,8 @@ export async function attentionRows(
       check.push(`${name} ${diff.toExponential(1)}`);
       if (diff > WRONG_OUTPUT) r.m.wrong = `max |${name} − seqgpu| ÷ max |seqgpu| = ${diff.toFixed(2)}`;
     }
-    if (check.length) extra[`max |peer − seqgpu| ÷ max |seqgpu| (${c.backward ? 'dQ, dK, dV' : 'output'})`] = check.join(', ');
+    if (check.length)
+      extra[`max |peer − seqgpu| ÷ max |seqgpu| (${c.backward ? 'dQ, dK, dV' : 'output'})`] = check.join(', ');
     rows.push(row);
   }
   return rows;

@@ -24,7 +24,10 @@ export interface ModelForwardBenchOptions {
 }
 
 export function modelForwardWorkload(c: ModelForwardCase): string {
-  return `${c.cell} model fwd B${c.batch} T${c.seqLen} V${c.vocab} E${c.embeddingDim} H${c.hidden} L${c.numLayers}${c.bidirectional ? ' bidi' : ''}`;
+  return (
+    `${c.cell} model fwd B${c.batch} T${c.seqLen} V${c.vocab} E${c.embeddingDim} ` +
+    `H${c.hidden} L${c.numLayers}${c.bidirectional ? ' bidi' : ''}`
+  );
 }
 
 /** Σ over layers of 2·T·B·D·G·H·(I_l + H), plus the head 2·T·B·D·H·V (gather, pointwise and loss not counted). */
@@ -33,18 +36,31 @@ export function modelForwardFlops(c: ModelForwardCase): number {
   const D = c.bidirectional ? 2 : 1;
   const rows = c.seqLen * c.batch;
   let flops = 0;
-  for (let l = 0; l < c.numLayers; l++) flops += 2 * rows * D * G * c.hidden * ((l === 0 ? c.embeddingDim : D * c.hidden) + c.hidden);
+  for (let l = 0; l < c.numLayers; l++)
+    flops += 2 * rows * D * G * c.hidden * ((l === 0 ? c.embeddingDim : D * c.hidden) + c.hidden);
   return flops + 2 * rows * D * c.hidden * c.vocab;
 }
 
-export async function modelForwardRows(gpu: Gpu, cases: ModelForwardCase[], o: ModelForwardBenchOptions, log: (s: string) => void = () => {}): Promise<BenchRow[]> {
+export async function modelForwardRows(
+  gpu: Gpu,
+  cases: ModelForwardCase[],
+  o: ModelForwardBenchOptions,
+  log: (s: string) => void = () => {},
+): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   for (const c of cases) {
     const workload = modelForwardWorkload(c);
     log(`running ${workload}`);
     const model = new SequenceModel(gpu, {
-      cell: c.cell, vocabSize: c.vocab, embeddingDim: c.embeddingDim, hiddenSize: c.hidden, numLayers: c.numLayers,
-      bidirectional: c.bidirectional, outputSize: c.vocab, mode: 'manyToMany', loss: 'crossEntropy',
+      cell: c.cell,
+      vocabSize: c.vocab,
+      embeddingDim: c.embeddingDim,
+      hiddenSize: c.hidden,
+      numLayers: c.numLayers,
+      bidirectional: c.bidirectional,
+      outputSize: c.vocab,
+      mode: 'manyToMany',
+      loss: 'crossEntropy',
     });
     // The optimizer is never stepped: configureTraining only makes the dispatch lists available.
     model.configureTraining({ optimizer: { kind: 'sgd', lr: 0 } });
@@ -64,13 +80,20 @@ export async function modelForwardRows(gpu: Gpu, cases: ModelForwardCase[], o: M
         byKind.clear();
         // Kernel kinds: labels without the layer/direction prefix and the timestep suffix.
         for (const k of t.kernels) {
-          const kind = k.label.replace(/^l\d+d\d+\./, '').replace(/^l\d+\./, '').replace(/\d+$/, '');
+          const kind = k.label
+            .replace(/^l\d+d\d+\./, '')
+            .replace(/^l\d+\./, '')
+            .replace(/\d+$/, '');
           byKind.set(kind, (byKind.get(kind) ?? 0) + k.ms);
         }
       }
       profiler.destroy();
       gpuMs = median(totals);
-      split = [...byKind.entries()].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([k, ms]) => `${k} ${ms.toFixed(2)}`).join(', ');
+      split = [...byKind.entries()]
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 8)
+        .map(([k, ms]) => `${k} ${ms.toFixed(2)}`)
+        .join(', ');
     }
     model.destroy();
     rows.push({
@@ -80,7 +103,11 @@ export async function modelForwardRows(gpu: Gpu, cases: ModelForwardCase[], o: M
       seqgpu: { wallMs: median(wall), gpuMs, reps: o.reps, dispatches: forward.length },
       peers: {},
       extra: {
-        seqgpu: `embedding → ${c.numLayers}-layer ${c.cell.toUpperCase()}${c.bidirectional ? ' (bidirectional)' : ''} → head → loss, ${forward.length} dispatches in 1 submit; tokens uploaded and logits [T·B, V] read back per call`,
+        seqgpu:
+          `embedding ` +
+          `→ ${c.numLayers}-layer ${c.cell.toUpperCase()}${c.bidirectional ? ' (bidirectional)' : ''} ` +
+          `→ head → loss, ${forward.length} dispatches in 1 submit; tokens uploaded and ` +
+          `logits [T·B, V] read back per call`,
         ...(split ? { 'GPU by kernel (ms)': split } : {}),
       },
     });

@@ -29,7 +29,11 @@ export interface GemmBenchOptions {
 /** `matmul 512×512×512` (the suite's square rows), `matmul 33×17×65 B4 Aᵀ Bᵀ +bias`. */
 export function gemmWorkload(c: GemmCase): string {
   const batch = c.batch ?? 1;
-  return `matmul ${c.M}×${c.N}×${c.K}${batch > 1 ? ` B${batch}` : ''}${c.transposeA ? ' Aᵀ' : ''}${c.transposeB ? ' Bᵀ' : ''}${c.bias ? ' +bias' : ''}`;
+  return (
+    `matmul ${c.M}×${c.N}×${c.K}${batch > 1 ? ` B${batch}` : ''}` +
+    `${c.transposeA ? ' Aᵀ' : ''}${c.transposeB ? ' Bᵀ' : ''}` +
+    `${c.bias ? ' +bias' : ''}`
+  );
 }
 
 /** 2·batch·M·N·K (+ batch·M·N additions for the bias). */
@@ -58,15 +62,22 @@ const size = (shape: number[]) => shape.reduce((x, y) => x * y, 1);
 /** Outputs further than this from seqgpu's (relative to its largest |value|) are reported as wrong. */
 const WRONG_OUTPUT = 1e-3;
 
-async function measureTf(tf: Tf, data: { a: Float32Array; b: Float32Array; bias?: Float32Array }, want: Float32Array, c: GemmCase, o: GemmBenchOptions): Promise<Measurement | { error: string }> {
+async function measureTf(
+  tf: Tf,
+  data: { a: Float32Array; b: Float32Array; bias?: Float32Array },
+  want: Float32Array,
+  c: GemmCase,
+  o: GemmBenchOptions,
+): Promise<Measurement | { error: string }> {
   try {
     const shapes = gemmShapes(c);
     const ta = tf.tensor(data.a, shapes.a);
     const tb = tf.tensor(data.b, shapes.b);
     const tbias = data.bias ? tf.tensor1d(data.bias) : null;
-    const product = () => (tbias
-      ? tf.fused.matMul({ a: ta, b: tb, transposeA: !!c.transposeA, transposeB: !!c.transposeB, bias: tbias })
-      : tf.matMul(ta, tb, !!c.transposeA, !!c.transposeB));
+    const product = () =>
+      tbias
+        ? tf.fused.matMul({ a: ta, b: tb, transposeA: !!c.transposeA, transposeB: !!c.transposeB, bias: tbias })
+        : tf.matMul(ta, tb, !!c.transposeA, !!c.transposeB);
     const first = product();
     const got = (await first.data()) as Float32Array;
     first.dispose();
@@ -89,8 +100,12 @@ async function measureTf(tf: Tf, data: { a: Float32Array; b: Float32Array; bias?
     }
     const rel = diff / (scale || 1);
     return {
-      wallMs: median(wall), gpuMs: kernel.length ? median(kernel) : undefined, reps: o.peerReps,
-      note: `${tbias ? 'tf.fused.matMul with bias' : 'tf.matMul'}; max |tfjs − seqgpu| ÷ max |seqgpu| = ${rel.toExponential(1)}`,
+      wallMs: median(wall),
+      gpuMs: kernel.length ? median(kernel) : undefined,
+      reps: o.peerReps,
+      note:
+        `${tbias ? 'tf.fused.matMul with bias' : 'tf.matMul'}; max |tfjs − seqgpu| ÷ ` +
+        `max |seqgpu| = ${rel.toExponential(1)}`,
       wrong: rel > WRONG_OUTPUT ? `max |tfjs − seqgpu| ÷ max |seqgpu| = ${rel.toFixed(3)}` : undefined,
     };
   } catch (e) {
@@ -98,14 +113,24 @@ async function measureTf(tf: Tf, data: { a: Float32Array; b: Float32Array; bias?
   }
 }
 
-export async function gemmRows(gpu: Gpu, tf: Tf | { error: string }, cases: GemmCase[], o: GemmBenchOptions, log: (s: string) => void = () => {}): Promise<BenchRow[]> {
+export async function gemmRows(
+  gpu: Gpu,
+  tf: Tf | { error: string },
+  cases: GemmCase[],
+  o: GemmBenchOptions,
+  log: (s: string) => void = () => {},
+): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   for (const c of cases) {
     const workload = gemmWorkload(c);
     log(`running ${workload}`);
     const batch = c.batch ?? 1;
     const shapes = gemmShapes(c);
-    const data = { a: randomData(size(shapes.a)), b: randomData(size(shapes.b)), bias: c.bias ? randomData(c.N) : undefined };
+    const data = {
+      a: randomData(size(shapes.a)),
+      b: randomData(size(shapes.b)),
+      bias: c.bias ? randomData(c.N) : undefined,
+    };
     const a = Tensor.from(gpu, data.a, shapes.a);
     const b = Tensor.from(gpu, data.b, shapes.b);
     const bias = data.bias ? Tensor.from(gpu, data.bias, [c.N]) : undefined;
@@ -119,7 +144,12 @@ export async function gemmRows(gpu: Gpu, tf: Tf | { error: string }, cases: Gemm
     }, o.reps);
     // The same product as raw dispatches, to bracket with timestamp queries.
     const args = {
-      M: c.M, N: c.N, K: c.K, batch, transposeA: c.transposeA, transposeB: c.transposeB,
+      M: c.M,
+      N: c.N,
+      K: c.K,
+      batch,
+      transposeA: c.transposeA,
+      transposeB: c.transposeB,
       a: { buffer: a.buffer, ld: c.transposeA ? c.M : c.K, batchStride: batch > 1 ? c.M * c.K : 0 },
       b: { buffer: b.buffer, ld: c.transposeB ? c.K : c.N, batchStride: batch > 1 ? c.K * c.N : 0 },
       c: { buffer: out.buffer, ld: c.N, batchStride: batch > 1 ? c.M * c.N : 0 },
@@ -150,7 +180,11 @@ export async function gemmRows(gpu: Gpu, tf: Tf | { error: string }, cases: Gemm
       flops: gemmFlops(c),
       seqgpu: { wallMs: median(wall), gpuMs, reps: o.reps, dispatches },
       peers: {},
-      extra: { FLOPs: `2·${batch > 1 ? 'batch·' : ''}M·N·K${c.bias ? ' + the bias additions' : ''} = ${(gemmFlops(c) / 1e9).toFixed(4)} GFLOP` },
+      extra: {
+        FLOPs:
+          `2·${batch > 1 ? 'batch·' : ''}M·N·K${c.bias ? ' + the bias additions' : ''} ` +
+          `= ${(gemmFlops(c) / 1e9).toFixed(4)} GFLOP`,
+      },
     };
     row.peers['tfjs-webgpu'] = 'error' in tf ? tf : await measureTf(tf, data, want, c, o);
     rows.push(row);

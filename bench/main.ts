@@ -9,7 +9,14 @@ import type { BenchReport } from './stats.js';
 const q = new URLSearchParams(location.search);
 const options = benchOptions((k) => q.get(k));
 const log = document.getElementById('log')!;
-const report: BenchReport = { date: new Date().toISOString(), userAgent: navigator.userAgent, adapter: null, features: null, options, rows: [] };
+const report: BenchReport = {
+  date: new Date().toISOString(),
+  userAgent: navigator.userAgent,
+  adapter: null,
+  features: null,
+  options,
+  rows: [],
+};
 
 async function main(): Promise<void> {
   const gpu = await requestGpu();
@@ -19,7 +26,12 @@ async function main(): Promise<void> {
     log.textContent = m;
     console.info(`[bench] ${m}`);
   };
-  report.rows = await runSuite(gpu, options, { tf: loadTfWebgpu, ort: () => loadOrtWebgpu('/node_modules/onnxruntime-web/dist/') }, say);
+  report.rows = await runSuite(
+    gpu,
+    options,
+    { tf: loadTfWebgpu, ort: () => loadOrtWebgpu('/node_modules/onnxruntime-web/dist/') },
+    say,
+  );
   log.textContent = JSON.stringify(report, null, 2);
   gpu.destroy();
 }

@@ -12,7 +12,13 @@ function randomData(n: number): Float32Array {
   return a;
 }
 
-export async function matmulRows(gpu: Gpu, tf: Tf | { error: string }, sizes: number[], reps: number, peerReps: number): Promise<BenchRow[]> {
+export async function matmulRows(
+  gpu: Gpu,
+  tf: Tf | { error: string },
+  sizes: number[],
+  reps: number,
+  peerReps: number,
+): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   for (const n of sizes) {
     const a = Tensor.from(gpu, randomData(n * n), [n, n]);
@@ -27,7 +33,17 @@ export async function matmulRows(gpu: Gpu, tf: Tf | { error: string }, sizes: nu
     if (profiler) {
       const times: number[] = [];
       for (let i = 0; i < reps; i++) {
-        gpu.run(gemmDispatches(gpu, { M: n, N: n, K: n, a: { buffer: a.buffer, ld: n }, b: { buffer: b.buffer, ld: n }, c: { buffer: c.buffer, ld: n } }), profiler);
+        gpu.run(
+          gemmDispatches(gpu, {
+            M: n,
+            N: n,
+            K: n,
+            a: { buffer: a.buffer, ld: n },
+            b: { buffer: b.buffer, ld: n },
+            c: { buffer: c.buffer, ld: n },
+          }),
+          profiler,
+        );
         times.push((await profiler.read()).totalMs);
       }
       gpuMs = median(times);
@@ -57,7 +73,11 @@ export async function matmulRows(gpu: Gpu, tf: Tf | { error: string }, sizes: nu
         const info = await tf.time(() => tf.matMul(ta, tb).dispose());
         if (typeof info.kernelMs === 'number') kernel.push(info.kernelMs);
       }
-      row.peers['tfjs-webgpu'] = { wallMs: median(wallTf), gpuMs: kernel.length ? median(kernel) : undefined, reps: peerReps };
+      row.peers['tfjs-webgpu'] = {
+        wallMs: median(wallTf),
+        gpuMs: kernel.length ? median(kernel) : undefined,
+        reps: peerReps,
+      };
       ta.dispose();
       tb.dispose();
     }

@@ -12,19 +12,26 @@
 // step of each (they agree to ~1e-6: the same math).
 import { createServer } from 'vite';
 
-const args = new Map(process.argv.slice(2).map((a) => {
-  const [k, v] = a.replace(/^--/, '').split('=');
-  return [k, v ?? '1'];
-}));
+const args = new Map(
+  process.argv.slice(2).map((a) => {
+    const [k, v] = a.replace(/^--/, '').split('=');
+    return [k, v ?? '1'];
+  }),
+);
 const STEPS = Number(args.get('steps') ?? 30);
 const WARMUP = Number(args.get('warmup') ?? 5);
 const filter = args.has('filter') ? new RegExp(args.get('filter')) : null;
 
 const server = await createServer({
-  configFile: false, root: process.cwd(), logLevel: 'warn', appType: 'custom',
-  server: { middlewareMode: true, hmr: false, ws: false }, optimizeDeps: { noDiscovery: true, include: [] },
+  configFile: false,
+  root: process.cwd(),
+  logLevel: 'warn',
+  appType: 'custom',
+  server: { middlewareMode: true, hmr: false, ws: false },
+  optimizeDeps: { noDiscovery: true, include: [] },
 });
-const { requestGpu, SequenceModel, Module, Embedding, LSTM, GRU, Linear, Trainer, Tensor, rng } = await server.ssrLoadModule('/src/index.ts');
+const { requestGpu, SequenceModel, Module, Embedding, LSTM, GRU, Linear, Trainer, Tensor, rng } =
+  await server.ssrLoadModule('/src/index.ts');
 const gpu = await requestGpu();
 
 const median = (xs) => {
@@ -52,11 +59,19 @@ const base = { vocabSize: V, embeddingDim: 32, outputSize: V, mode: 'manyToMany'
 const cases = [
   { name: 'lstm H64 T32 B16 adam', o: { ...base, cell: 'lstm', hiddenSize: 64 }, T: 32, B: 16 },
   { name: 'lstm H256 T32 B16 adam', o: { ...base, cell: 'lstm', hiddenSize: 256 }, T: 32, B: 16 },
-  { name: 'lstm H128 2 layers T16 B32 adam', o: { ...base, cell: 'lstm', hiddenSize: 128, numLayers: 2 }, T: 16, B: 32 },
+  {
+    name: 'lstm H128 2 layers T16 B32 adam',
+    o: { ...base, cell: 'lstm', hiddenSize: 128, numLayers: 2 },
+    T: 16,
+    B: 32,
+  },
   { name: 'gru H256 T32 B16 adam', o: { ...base, cell: 'gru', hiddenSize: 256 }, T: 32, B: 16 },
 ].filter((c) => !filter || filter.test(c.name));
 
-console.log(`adapter: ${gpu.adapterInfo.vendor} ${gpu.adapterInfo.architecture} ${gpu.adapterInfo.description ?? ''}; ${STEPS} steps after ${WARMUP} warm-up, medians`);
+console.log(
+  `adapter: ${gpu.adapterInfo.vendor} ${gpu.adapterInfo.architecture} ${gpu.adapterInfo.description ?? ''}; ${STEPS} ` +
+    `steps after ${WARMUP} warm-up, medians`,
+);
 console.log('| workload | SequenceModel ms | Module + Trainer ms | ratio | dispatches (SM / Module) |');
 console.log('|---|---|---|---|---|');
 for (const c of cases) {
@@ -64,14 +79,18 @@ for (const c of cases) {
   const batches = Array.from({ length: 8 }, () => {
     const x = Int32Array.from({ length: c.T * c.B }, () => Math.floor(r() * V));
     const y = Int32Array.from({ length: c.T * c.B }, () => Math.floor(r() * V));
-    return { sm: { inputs: x, targets: y, seqLen: c.T, batch: c.B }, mod: { inputs: Tensor.from(gpu, x, [c.T, c.B]), targets: Tensor.from(gpu, y, [c.T, c.B]) } };
+    return {
+      sm: { inputs: x, targets: y, seqLen: c.T, batch: c.B },
+      mod: { inputs: Tensor.from(gpu, x, [c.T, c.B]), targets: Tensor.from(gpu, y, [c.T, c.B]) },
+    };
   });
   const sm = new SequenceModel(gpu, c.o);
   sm.configureTraining({ optimizer: { kind: 'adam', lr: 1e-3 } });
   const mod = new LanguageModel(gpu, c.o);
   mod.loadStateDict(await sm.stateDict());
   const trainer = new Trainer(mod, { loss: 'crossEntropy', optimizer: { kind: 'adam', lr: 1e-3 } });
-  const tSm = [], tMod = [];
+  const tSm = [],
+    tMod = [];
   for (let i = 0; i < WARMUP + STEPS; i++) {
     const b = batches[i % batches.length];
     let t0 = performance.now();
@@ -87,8 +106,13 @@ for (const c of cases) {
   const last = batches[0];
   const lossSm = await sm.trainStep(last.sm, { readLoss: true });
   const lossMod = await trainer.step(last.mod, { readLoss: true });
-  const a = median(tSm), m = median(tMod);
-  console.log(`| ${c.name} | ${a.toFixed(2)} | ${m.toFixed(2)} | ${(m / a).toFixed(3)} | ${sm.lastRun.dispatches} / ${trainer.lastRun.dispatches} |  (last losses ${lossSm.toFixed(6)} / ${lossMod.toFixed(6)})`);
+  const a = median(tSm),
+    m = median(tMod);
+  console.log(
+    `| ${c.name} | ${a.toFixed(2)} | ${m.toFixed(2)} | ${(m / a).toFixed(3)} ` +
+      `| ${sm.lastRun.dispatches} / ${trainer.lastRun.dispatches} |  (last ` +
+      `losses ${lossSm.toFixed(6)} / ${lossMod.toFixed(6)})`,
+  );
   trainer.destroy();
   mod.destroy();
   sm.destroy();

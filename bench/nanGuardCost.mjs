@@ -22,18 +22,24 @@
 import { createServer } from 'vite';
 import { writeFileSync } from 'node:fs';
 
-const args = new Map(process.argv.slice(2).map((a) => {
-  const [k, v] = a.replace(/^--/, '').split('=');
-  return [k, v ?? '1'];
-}));
+const args = new Map(
+  process.argv.slice(2).map((a) => {
+    const [k, v] = a.replace(/^--/, '').split('=');
+    return [k, v ?? '1'];
+  }),
+);
 const STEPS = Number(args.get('steps') ?? 30);
 const REPS = Number(args.get('reps') ?? 200);
 const WARMUP = Number(args.get('warmup') ?? 5);
 const filter = args.has('filter') ? new RegExp(args.get('filter')) : null;
 
 const server = await createServer({
-  configFile: false, root: process.cwd(), logLevel: 'warn', appType: 'custom',
-  server: { middlewareMode: true, hmr: false, ws: false }, optimizeDeps: { noDiscovery: true, include: [] },
+  configFile: false,
+  root: process.cwd(),
+  logLevel: 'warn',
+  appType: 'custom',
+  server: { middlewareMode: true, hmr: false, ws: false },
+  optimizeDeps: { noDiscovery: true, include: [] },
 });
 const lib = await server.ssrLoadModule('/src/index.ts');
 const { requestGpu, SequenceModel, Seq2Seq, reversePair, TOY_BOS, TOY_EOS, TOY_PAD } = lib;
@@ -55,7 +61,8 @@ function lmBatches(vocab, seqLen, batch, count, seed) {
   return Array.from({ length: count }, () => ({
     inputs: Int32Array.from({ length: seqLen * batch }, () => Math.floor(r() * vocab)),
     targets: Int32Array.from({ length: seqLen * batch }, () => Math.floor(r() * vocab)),
-    seqLen, batch,
+    seqLen,
+    batch,
   }));
 }
 
@@ -69,12 +76,104 @@ function s2sBatches(batch, count, seed) {
 
 const V = 64;
 const cases = [
-  { name: 'lstm H64 T32 B16 adam', make: () => new SequenceModel(gpu, { cell: 'lstm', vocabSize: V, embeddingDim: 32, hiddenSize: 64, outputSize: V, mode: 'manyToMany', loss: 'crossEntropy', seed: 1 }), optimizer: { kind: 'adam', lr: 1e-3 }, batches: () => lmBatches(V, 32, 16, 8, 1) },
-  { name: 'lstm H64 T32 B16 adam clipNorm', make: () => new SequenceModel(gpu, { cell: 'lstm', vocabSize: V, embeddingDim: 32, hiddenSize: 64, outputSize: V, mode: 'manyToMany', loss: 'crossEntropy', seed: 1 }), optimizer: { kind: 'adam', lr: 1e-3, clipNorm: 1 }, batches: () => lmBatches(V, 32, 16, 8, 1) },
-  { name: 'lstm H256 T32 B16 adam', make: () => new SequenceModel(gpu, { cell: 'lstm', vocabSize: V, embeddingDim: 32, hiddenSize: 256, outputSize: V, mode: 'manyToMany', loss: 'crossEntropy', seed: 1 }), optimizer: { kind: 'adam', lr: 1e-3 }, batches: () => lmBatches(V, 32, 16, 8, 2) },
-  { name: 'lstm H256 T32 B16 adam clipNorm', make: () => new SequenceModel(gpu, { cell: 'lstm', vocabSize: V, embeddingDim: 32, hiddenSize: 256, outputSize: V, mode: 'manyToMany', loss: 'crossEntropy', seed: 1 }), optimizer: { kind: 'adam', lr: 1e-3, clipNorm: 1 }, batches: () => lmBatches(V, 32, 16, 8, 2) },
-  { name: 'gru H256 T32 B16 sgd momentum', make: () => new SequenceModel(gpu, { cell: 'gru', vocabSize: V, embeddingDim: 32, hiddenSize: 256, outputSize: V, mode: 'manyToMany', loss: 'crossEntropy', seed: 1 }), optimizer: { kind: 'sgd', lr: 0.05, momentum: 0.9 }, batches: () => lmBatches(V, 32, 16, 8, 3) },
-  { name: 'seq2seq gru H64 dot-attention B16 adam', make: () => new Seq2Seq(gpu, { cell: 'gru', srcVocab: 14, tgtVocab: 14, embeddingDim: 16, hiddenSize: 64, attention: 'dot', bosToken: TOY_BOS, eosToken: TOY_EOS, padToken: TOY_PAD, seed: 4 }), optimizer: { kind: 'adam', lr: 1e-3 }, batches: () => s2sBatches(16, 8, 4) },
+  {
+    name: 'lstm H64 T32 B16 adam',
+    make: () =>
+      new SequenceModel(gpu, {
+        cell: 'lstm',
+        vocabSize: V,
+        embeddingDim: 32,
+        hiddenSize: 64,
+        outputSize: V,
+        mode: 'manyToMany',
+        loss: 'crossEntropy',
+        seed: 1,
+      }),
+    optimizer: { kind: 'adam', lr: 1e-3 },
+    batches: () => lmBatches(V, 32, 16, 8, 1),
+  },
+  {
+    name: 'lstm H64 T32 B16 adam clipNorm',
+    make: () =>
+      new SequenceModel(gpu, {
+        cell: 'lstm',
+        vocabSize: V,
+        embeddingDim: 32,
+        hiddenSize: 64,
+        outputSize: V,
+        mode: 'manyToMany',
+        loss: 'crossEntropy',
+        seed: 1,
+      }),
+    optimizer: { kind: 'adam', lr: 1e-3, clipNorm: 1 },
+    batches: () => lmBatches(V, 32, 16, 8, 1),
+  },
+  {
+    name: 'lstm H256 T32 B16 adam',
+    make: () =>
+      new SequenceModel(gpu, {
+        cell: 'lstm',
+        vocabSize: V,
+        embeddingDim: 32,
+        hiddenSize: 256,
+        outputSize: V,
+        mode: 'manyToMany',
+        loss: 'crossEntropy',
+        seed: 1,
+      }),
+    optimizer: { kind: 'adam', lr: 1e-3 },
+    batches: () => lmBatches(V, 32, 16, 8, 2),
+  },
+  {
+    name: 'lstm H256 T32 B16 adam clipNorm',
+    make: () =>
+      new SequenceModel(gpu, {
+        cell: 'lstm',
+        vocabSize: V,
+        embeddingDim: 32,
+        hiddenSize: 256,
+        outputSize: V,
+        mode: 'manyToMany',
+        loss: 'crossEntropy',
+        seed: 1,
+      }),
+    optimizer: { kind: 'adam', lr: 1e-3, clipNorm: 1 },
+    batches: () => lmBatches(V, 32, 16, 8, 2),
+  },
+  {
+    name: 'gru H256 T32 B16 sgd momentum',
+    make: () =>
+      new SequenceModel(gpu, {
+        cell: 'gru',
+        vocabSize: V,
+        embeddingDim: 32,
+        hiddenSize: 256,
+        outputSize: V,
+        mode: 'manyToMany',
+        loss: 'crossEntropy',
+        seed: 1,
+      }),
+    optimizer: { kind: 'sgd', lr: 0.05, momentum: 0.9 },
+    batches: () => lmBatches(V, 32, 16, 8, 3),
+  },
+  {
+    name: 'seq2seq gru H64 dot-attention B16 adam',
+    make: () =>
+      new Seq2Seq(gpu, {
+        cell: 'gru',
+        srcVocab: 14,
+        tgtVocab: 14,
+        embeddingDim: 16,
+        hiddenSize: 64,
+        attention: 'dot',
+        bosToken: TOY_BOS,
+        eosToken: TOY_EOS,
+        padToken: TOY_PAD,
+        seed: 4,
+      }),
+    optimizer: { kind: 'adam', lr: 1e-3 },
+    batches: () => s2sBatches(16, 8, 4),
+  },
 ];
 
 async function measure(c, readLoss) {
@@ -113,14 +212,34 @@ async function measure(c, readLoss) {
 }
 
 const rows = [];
-console.log(`NaN/Inf guard cost per training step on ${gpu.adapterInfo.description || gpu.adapterInfo.architecture} (median of ${STEPS} steps after ${WARMUP} warm-up, guard off/on interleaved)`);
-console.log('case'.padEnd(42), 'readLoss'.padEnd(9), 'params'.padStart(8), 'off ms'.padStart(9), 'on ms'.padStart(9), 'on/off'.padStart(8), '  dispatches off→on');
+console.log(
+  `NaN/Inf guard cost per training step ` +
+    `on ${gpu.adapterInfo.description || gpu.adapterInfo.architecture} (median ` +
+    `of ${STEPS} steps after ${WARMUP} warm-up, guard off/on interleaved)`,
+);
+console.log(
+  'case'.padEnd(42),
+  'readLoss'.padEnd(9),
+  'params'.padStart(8),
+  'off ms'.padStart(9),
+  'on ms'.padStart(9),
+  'on/off'.padStart(8),
+  '  dispatches off→on',
+);
 for (const c of cases) {
   if (filter && !filter.test(c.name)) continue;
   for (const readLoss of [false, true]) {
     const r = await measure(c, readLoss);
     rows.push(r);
-    console.log(r.name.padEnd(42), String(readLoss).padEnd(9), String(r.params).padStart(8), r.off.toFixed(2).padStart(9), r.on.toFixed(2).padStart(9), r.ratio.toFixed(3).padStart(8), `  ${r.dispatches[0]}→${r.dispatches[1]}`);
+    console.log(
+      r.name.padEnd(42),
+      String(readLoss).padEnd(9),
+      String(r.params).padStart(8),
+      r.off.toFixed(2).padStart(9),
+      r.on.toFixed(2).padStart(9),
+      r.ratio.toFixed(3).padStart(8),
+      `  ${r.dispatches[0]}→${r.dispatches[1]}`,
+    );
   }
 }
 
@@ -128,15 +247,33 @@ for (const c of cases) {
 async function measureUpdate(n, optimizer) {
   const { Tensor } = lib;
   const r = rng(n);
-  const params = Tensor.from(gpu, Float32Array.from({ length: n }, () => r() - 0.5), [n]);
-  const grads = Tensor.from(gpu, Float32Array.from({ length: n }, () => (r() - 0.5) * 1e-3), [n]);
+  const params = Tensor.from(
+    gpu,
+    Float32Array.from({ length: n }, () => r() - 0.5),
+    [n],
+  );
+  const grads = Tensor.from(
+    gpu,
+    Float32Array.from({ length: n }, () => (r() - 0.5) * 1e-3),
+    [n],
+  );
   const loss = Tensor.from(gpu, [1], [1]);
   const off = new Optimizer(gpu, optimizer, params.buffer, grads.buffer, n);
   const on = new Optimizer(gpu, optimizer, params.buffer, grads.buffer, n, { guard: true });
   const guard = new NanGuard(gpu, on, 'bench');
   const runs = [
-    async () => { off.beforeStep(); gpu.run(off.dispatches()); await gpu.sync(); },
-    async () => { on.beforeStep(); guard.beforeSubmit(); gpu.run(guard.arrange(loss.buffer)); guard.afterSubmit(); await gpu.sync(); },
+    async () => {
+      off.beforeStep();
+      gpu.run(off.dispatches());
+      await gpu.sync();
+    },
+    async () => {
+      on.beforeStep();
+      guard.beforeSubmit();
+      gpu.run(guard.arrange(loss.buffer));
+      guard.afterSubmit();
+      await gpu.sync();
+    },
   ];
   const times = [[], []];
   try {
@@ -147,7 +284,11 @@ async function measureUpdate(n, optimizer) {
         if (i >= 10) times[k].push(performance.now() - t0);
       }
     }
-    return { off: median(times[0]), on: median(times[1]), dispatches: [off.dispatches().length, guard.arrange(loss.buffer).length] };
+    return {
+      off: median(times[0]),
+      on: median(times[1]),
+      dispatches: [off.dispatches().length, guard.arrange(loss.buffer).length],
+    };
   } finally {
     guard.destroy();
     on.destroy();
@@ -158,15 +299,47 @@ async function measureUpdate(n, optimizer) {
 
 const updates = [];
 console.log(`\nThe update section alone (median of ${REPS} interleaved runs, each one submit + sync)`);
-console.log('case'.padEnd(42), 'params'.padStart(8), 'off ms'.padStart(9), 'on ms'.padStart(9), 'added ms'.padStart(9), '  of step', '  dispatches off→on');
+console.log(
+  'case'.padEnd(42),
+  'params'.padStart(8),
+  'off ms'.padStart(9),
+  'on ms'.padStart(9),
+  'added ms'.padStart(9),
+  '  of step',
+  '  dispatches off→on',
+);
 for (const c of cases) {
   if (filter && !filter.test(c.name)) continue;
   const step = rows.find((x) => x.name === c.name && !x.readLoss);
   const u = await measureUpdate(step.params, c.optimizer);
   const added = u.on - u.off;
   updates.push({ name: c.name, params: step.params, ...u, added, share: added / step.off });
-  console.log(c.name.padEnd(42), String(step.params).padStart(8), u.off.toFixed(3).padStart(9), u.on.toFixed(3).padStart(9), added.toFixed(3).padStart(9), `${((100 * added) / step.off).toFixed(2).padStart(7)} %`, `  ${u.dispatches[0]}→${u.dispatches[1]}`);
+  console.log(
+    c.name.padEnd(42),
+    String(step.params).padStart(8),
+    u.off.toFixed(3).padStart(9),
+    u.on.toFixed(3).padStart(9),
+    added.toFixed(3).padStart(9),
+    `${((100 * added) / step.off).toFixed(2).padStart(7)} %`,
+    `  ${u.dispatches[0]}→${u.dispatches[1]}`,
+  );
 }
-if (args.has('json')) writeFileSync(args.get('json'), JSON.stringify({ date: new Date().toISOString(), adapter: gpu.adapterInfo, steps: STEPS, warmup: WARMUP, reps: REPS, rows, updates }, null, 2));
+if (args.has('json'))
+  writeFileSync(
+    args.get('json'),
+    JSON.stringify(
+      {
+        date: new Date().toISOString(),
+        adapter: gpu.adapterInfo,
+        steps: STEPS,
+        warmup: WARMUP,
+        reps: REPS,
+        rows,
+        updates,
+      },
+      null,
+      2,
+    ),
+  );
 gpu.destroy();
 await server.close();

@@ -39,15 +39,39 @@ Object.assign(globalThis, globals);
 // Default Dawn toggle: unquantized timestamps (Chromium's --enable-webgpu-developer-features).
 const flags = (args.get('flags') ?? 'disable-dawn-features=timestamp_quantization').split(',').filter(Boolean);
 const gpuApi = create(flags);
-Object.defineProperty(globalThis, 'navigator', { value: { gpu: gpuApi, userAgent: `node ${process.version}` }, configurable: true, writable: true });
+Object.defineProperty(globalThis, 'navigator', {
+  value: { gpu: gpuApi, userAgent: `node ${process.version}` },
+  configurable: true,
+  writable: true,
+});
 
-const report: BenchReport = { date: new Date().toISOString(), runtime: 'node-dawn', userAgent: `node ${process.version}`, adapter: null, features: null, options, rows: [] };
+const report: BenchReport = {
+  date: new Date().toISOString(),
+  runtime: 'node-dawn',
+  userAgent: `node ${process.version}`,
+  adapter: null,
+  features: null,
+  options,
+  rows: [],
+};
 const gpu = await requestGpu({ gpu: gpuApi });
 report.adapter = gpu.adapterInfo;
 report.features = gpu.features;
 if (args.has('check')) {
   let failed = 0;
-  const checks = [...kernelChecks, ...recurrentChecks, ...recurrentGradChecks, ...trainingChecks, ...modelGradChecks, ...attentionChecks, ...multiHeadAttentionChecks, ...rnnAttentionChecks, ...decodeChecks, ...seq2seqChecks, ...nanGuardChecks];
+  const checks = [
+    ...kernelChecks,
+    ...recurrentChecks,
+    ...recurrentGradChecks,
+    ...trainingChecks,
+    ...modelGradChecks,
+    ...attentionChecks,
+    ...multiHeadAttentionChecks,
+    ...rnnAttentionChecks,
+    ...decodeChecks,
+    ...seq2seqChecks,
+    ...nanGuardChecks,
+  ];
   for (const check of checks) {
     try {
       await check.run(gpu);
@@ -65,7 +89,10 @@ try {
   // --ort=0 skips onnxruntime-web: its WebGPU EP (ort.webgpu.min.mjs, 1.30) fails under Dawn's Node
   // bindings with "Invalid argument" at the first run, even for a single Relu; the JSEP build
   // (ort.all.min.mjs) runs in Node but has no WebGPU LSTM/GRU kernels. It is measured in Chromium.
-  const ort = args.get('ort') === '0' ? async () => ({ error: 'not run in Node (--ort=0): measure onnxruntime-web in Chromium (npm run bench)' }) : () => loadOrtWebgpu(ortDist);
+  const ort =
+    args.get('ort') === '0'
+      ? async () => ({ error: 'not run in Node (--ort=0): measure onnxruntime-web in Chromium (npm run bench)' })
+      : () => loadOrtWebgpu(ortDist);
   const tf = args.get('tf') === '0' ? async () => ({ error: 'not run (--tf=0)' }) : loadTfWebgpu;
   report.rows = await runSuite(gpu, options, { tf, ort }, (m) => console.error(`[bench] ${m}`));
 } catch (e) {

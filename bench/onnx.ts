@@ -49,17 +49,34 @@ function valueInfo(name: string, dims: number[]): Writer {
 function initializer(name: string, dims: number[], data: Float32Array): Writer {
   const w = new Writer();
   for (const d of dims) w.int(1, d);
-  return w.int(2, FLOAT).str(8, name).raw(9, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  return w
+    .int(2, FLOAT)
+    .str(8, name)
+    .raw(9, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
 }
 
 /**
  * An ONNX model with one LSTM (gates i,o,f,c) or GRU (z,r,h; linear_before_reset=1, PyTorch's
  * semantics) node, time-major X [seqLen, batch, inputSize], random weights. Outputs Y, Y_h.
  */
-export function recurrentOnnxModel(cell: 'lstm' | 'gru', seqLen: number, batch: number, inputSize: number, hidden: number): Uint8Array {
+export function recurrentOnnxModel(
+  cell: 'lstm' | 'gru',
+  seqLen: number,
+  batch: number,
+  inputSize: number,
+  hidden: number,
+): Uint8Array {
   const G = cell === 'lstm' ? 4 : 3;
   const rand = (n: number) => Float32Array.from({ length: n }, () => (Math.random() * 2 - 1) / Math.sqrt(hidden));
-  const node = new Writer().str(1, 'X').str(1, 'W').str(1, 'R').str(1, 'B').str(2, 'Y').str(2, 'Y_h').str(3, 'rnn').str(4, cell === 'lstm' ? 'LSTM' : 'GRU');
+  const node = new Writer()
+    .str(1, 'X')
+    .str(1, 'W')
+    .str(1, 'R')
+    .str(1, 'B')
+    .str(2, 'Y')
+    .str(2, 'Y_h')
+    .str(3, 'rnn')
+    .str(4, cell === 'lstm' ? 'LSTM' : 'GRU');
   node.msg(5, new Writer().str(1, 'hidden_size').int(3, hidden).int(20, 2));
   if (cell === 'gru') node.msg(5, new Writer().str(1, 'linear_before_reset').int(3, 1).int(20, 2));
   const graph = new Writer()
@@ -71,7 +88,12 @@ export function recurrentOnnxModel(cell: 'lstm' | 'gru', seqLen: number, batch: 
     .msg(11, valueInfo('X', [seqLen, batch, inputSize]))
     .msg(12, valueInfo('Y', [seqLen, 1, batch, hidden]))
     .msg(12, valueInfo('Y_h', [1, batch, hidden]));
-  return new Writer().int(1, 8).str(2, 'seqgpu-bench').msg(7, graph).msg(8, new Writer().str(1, '').int(2, 14)).finish();
+  return new Writer()
+    .int(1, 8)
+    .str(2, 'seqgpu-bench')
+    .msg(7, graph)
+    .msg(8, new Writer().str(1, '').int(2, 14))
+    .finish();
 }
 
 const MS_DOMAIN = 'com.microsoft';
@@ -83,7 +105,13 @@ const MS_DOMAIN = 'com.microsoft';
  * `attention_bias` initializer [1, 1, seqLen, seqLen]: 0 on and below the diagonal, −∞ above
  * (ORT's WebGPU MultiHeadAttention rejects `unidirectional=1`).
  */
-export function attentionOnnxModel(batch: number, heads: number, seqLen: number, headDim: number, causal: boolean): Uint8Array {
+export function attentionOnnxModel(
+  batch: number,
+  heads: number,
+  seqLen: number,
+  headDim: number,
+  causal: boolean,
+): Uint8Array {
   const hidden = heads * headDim;
   // Inputs 3 (bias) and 4 (key_padding_mask) are absent: empty names.
   const node = new Writer().str(1, 'query').str(1, 'key').str(1, 'value');
@@ -112,7 +140,13 @@ export function attentionOnnxModel(batch: number, heads: number, seqLen: number,
  * MatMul, Add, Softmax (last axis), MatMul. Inputs q, k, v [batch, heads, seqLen, headDim];
  * output [batch, heads, seqLen, headDim]. `causal` adds a [seqLen, seqLen] 0 / −∞ initializer.
  */
-export function attentionCompositionOnnxModel(batch: number, heads: number, seqLen: number, headDim: number, causal: boolean): Uint8Array {
+export function attentionCompositionOnnxModel(
+  batch: number,
+  heads: number,
+  seqLen: number,
+  headDim: number,
+  causal: boolean,
+): Uint8Array {
   const graph = new Writer();
   const node = (op: string, inputs: string[], output: string, attrs: Writer[] = []) => {
     const w = new Writer();
@@ -140,5 +174,10 @@ export function attentionCompositionOnnxModel(batch: number, heads: number, seqL
   const dims = [batch, heads, seqLen, headDim];
   for (const name of ['q', 'k', 'v']) graph.msg(11, valueInfo(name, dims));
   graph.msg(12, valueInfo('output', dims));
-  return new Writer().int(1, 8).str(2, 'seqgpu-bench').msg(7, graph).msg(8, new Writer().str(1, '').int(2, 14)).finish();
+  return new Writer()
+    .int(1, 8)
+    .str(2, 'seqgpu-bench')
+    .msg(7, graph)
+    .msg(8, new Writer().str(1, '').int(2, 14))
+    .finish();
 }

@@ -54,7 +54,11 @@ function wrapConsole(): void {
  * Creates a session on the WebGPU EP with verbose logging and returns the log lines that say
  * where the nodes were placed (proof that LSTM/GRU did not fall back to the CPU).
  */
-export async function createWebgpuSession(ort: Ort, model: Uint8Array, captureLog: boolean): Promise<{ session: OrtSession; placement: string[] }> {
+export async function createWebgpuSession(
+  ort: Ort,
+  model: Uint8Array,
+  captureLog: boolean,
+): Promise<{ session: OrtSession; placement: string[] }> {
   const placement: string[] = [];
   wrapConsole();
   if (captureLog) placementSink = placement;

@@ -22,7 +22,15 @@ export interface RecurrentBenchOptions {
   tiles?: boolean;
 }
 
-const TILE_SWEEP = [[64, 1], [64, 2], [64, 4], [64, 8], [32, 1], [128, 1], [256, 1]] as const;
+const TILE_SWEEP = [
+  [64, 1],
+  [64, 2],
+  [64, 4],
+  [64, 8],
+  [32, 1],
+  [128, 1],
+  [256, 1],
+] as const;
 
 /** Wall time of one forward (upload, run, read back) at each tile of the sweep. */
 async function tileSweep(gpu: Gpu, data: Float32Array, c: RecurrentCase, o: RecurrentBenchOptions): Promise<string> {
@@ -53,7 +61,13 @@ function randomData(n: number): Float32Array {
   return Float32Array.from({ length: n }, () => Math.random() * 2 - 1);
 }
 
-async function measureSeqgpu(gpu: Gpu, layer: RecurrentLayer, data: Float32Array, c: RecurrentCase, o: RecurrentBenchOptions): Promise<{ m: Measurement; extra: Record<string, string> }> {
+async function measureSeqgpu(
+  gpu: Gpu,
+  layer: RecurrentLayer,
+  data: Float32Array,
+  c: RecurrentCase,
+  o: RecurrentBenchOptions,
+): Promise<{ m: Measurement; extra: Record<string, string> }> {
   const T = o.seqLen;
   const x = Tensor.empty(gpu, [T, c.batch, o.inputSize]);
   const call = async () => {
@@ -80,19 +94,24 @@ async function measureSeqgpu(gpu: Gpu, layer: RecurrentLayer, data: Float32Array
       steps = t.kernels.filter((k) => k.label.includes('.step')).reduce((s, k) => s + k.ms, 0);
     }
     gpuMs = median(totals);
-    extra['GPU split'] = `input GEMM ${gemm.toFixed(1)} ms + ${T} steps ${steps.toFixed(1)} ms (${(steps / T).toFixed(3)} ms/step)`;
+    extra['GPU split'] =
+      `input GEMM ${gemm.toFixed(1)} ms + ${T} steps ${steps.toFixed(1)} ms (${(steps / T).toFixed(3)} ms/step)`;
     profiler.destroy();
   }
   if (c.batch === 1 && layer.config.bidirectional === false) {
     const stepper = layer.createStepper(1);
     const xt = Tensor.empty(gpu, [1, o.inputSize]);
     const token = data.subarray(0, o.inputSize);
-    const times = await timeRuns(async () => {
-      xt.write(token);
-      const h = stepper.step(xt);
-      await h.read();
-      h.destroy();
-    }, 20, 3);
+    const times = await timeRuns(
+      async () => {
+        xt.write(token);
+        const h = stepper.step(xt);
+        await h.read();
+        h.destroy();
+      },
+      20,
+      3,
+    );
     extra['step-wise latency (B1)'] = `${median(times).toFixed(2)} ms/token`;
     xt.destroy();
     stepper.destroy();
@@ -101,7 +120,13 @@ async function measureSeqgpu(gpu: Gpu, layer: RecurrentLayer, data: Float32Array
   return { m: { wallMs: median(wall), gpuMs, reps: o.reps, dispatches }, extra };
 }
 
-async function measureOrt(ort: Ort, data: Float32Array, c: RecurrentCase, o: RecurrentBenchOptions, proveePlacement: boolean): Promise<Measurement | { error: string }> {
+async function measureOrt(
+  ort: Ort,
+  data: Float32Array,
+  c: RecurrentCase,
+  o: RecurrentBenchOptions,
+  proveePlacement: boolean,
+): Promise<Measurement | { error: string }> {
   try {
     const model = recurrentOnnxModel(c.cell, o.seqLen, c.batch, o.inputSize, c.hidden);
     // Placement is proven on a separate verbose session: verbose logging must not slow the timed one.
@@ -120,7 +145,11 @@ async function measureOrt(ort: Ort, data: Float32Array, c: RecurrentCase, o: Rec
     const wall = await timeRuns(call, o.peerReps);
     await session.release();
     const placed = placement.find((l) => /All nodes placed on \[WebGpuExecutionProvider\]/.test(l));
-    const note = proveePlacement ? (placed ? 'All nodes placed on [WebGpuExecutionProvider]' : `placement NOT proven; log: ${placement.slice(0, 3).join(' | ') || 'none'}`) : undefined;
+    const note = proveePlacement
+      ? placed
+        ? 'All nodes placed on [WebGpuExecutionProvider]'
+        : `placement NOT proven; log: ${placement.slice(0, 3).join(' | ') || 'none'}`
+      : undefined;
     return { wallMs: median(wall), reps: o.peerReps, note };
   } catch (e) {
     console.error(`[bench] ort failed: ${(e as Error).stack ?? e}`);
@@ -128,11 +157,27 @@ async function measureOrt(ort: Ort, data: Float32Array, c: RecurrentCase, o: Rec
   }
 }
 
-async function measureTf(tf: Tf, data: Float32Array, c: RecurrentCase, o: RecurrentBenchOptions): Promise<Measurement | { error: string }> {
+async function measureTf(
+  tf: Tf,
+  data: Float32Array,
+  c: RecurrentCase,
+  o: RecurrentBenchOptions,
+): Promise<Measurement | { error: string }> {
   try {
-    const cellLayer = c.cell === 'lstm'
-      ? tf.layers.lstm({ units: c.hidden, returnSequences: true, recurrentActivation: 'sigmoid', inputShape: [o.seqLen, o.inputSize] })
-      : tf.layers.gru({ units: c.hidden, returnSequences: true, recurrentActivation: 'sigmoid', inputShape: [o.seqLen, o.inputSize] });
+    const cellLayer =
+      c.cell === 'lstm'
+        ? tf.layers.lstm({
+            units: c.hidden,
+            returnSequences: true,
+            recurrentActivation: 'sigmoid',
+            inputShape: [o.seqLen, o.inputSize],
+          })
+        : tf.layers.gru({
+            units: c.hidden,
+            returnSequences: true,
+            recurrentActivation: 'sigmoid',
+            inputShape: [o.seqLen, o.inputSize],
+          });
     const model = tf.sequential({ layers: [cellLayer] });
     const call = async () => {
       const x = tf.tensor3d(data, [c.batch, o.seqLen, o.inputSize]);
@@ -143,7 +188,11 @@ async function measureTf(tf: Tf, data: Float32Array, c: RecurrentCase, o: Recurr
     };
     const wall = await timeRuns(call, o.peerReps);
     model.dispose();
-    return { wallMs: median(wall), reps: o.peerReps, note: c.cell === 'gru' ? 'tfjs GRU is reset-before (PyTorch: reset-after)' : undefined };
+    return {
+      wallMs: median(wall),
+      reps: o.peerReps,
+      note: c.cell === 'gru' ? 'tfjs GRU is reset-before (PyTorch: reset-after)' : undefined,
+    };
   } catch (e) {
     return { error: `tfjs: ${(e as Error).message}` };
   }
@@ -163,7 +212,10 @@ export async function recurrentRows(
     log(`running ${workload}`);
     const G = c.cell === 'lstm' ? 4 : 3;
     const data = randomData(o.seqLen * c.batch * o.inputSize);
-    const layer = c.cell === 'lstm' ? new LSTM(gpu, { inputSize: o.inputSize, hiddenSize: c.hidden }) : new GRU(gpu, { inputSize: o.inputSize, hiddenSize: c.hidden });
+    const layer =
+      c.cell === 'lstm'
+        ? new LSTM(gpu, { inputSize: o.inputSize, hiddenSize: c.hidden })
+        : new GRU(gpu, { inputSize: o.inputSize, hiddenSize: c.hidden });
     const { m, extra } = await measureSeqgpu(gpu, layer, data, c, o);
     layer.destroy();
     if (o.tiles) extra['tile sweep, wall ms (threads×rows)'] = await tileSweep(gpu, data, c, o);
@@ -175,7 +227,8 @@ export async function recurrentRows(
       peers: {},
       extra,
     };
-    row.peers['ort-webgpu'] = 'error' in peers.ort ? peers.ort : await measureOrt(peers.ort, data, c, o, !placementProven);
+    row.peers['ort-webgpu'] =
+      'error' in peers.ort ? peers.ort : await measureOrt(peers.ort, data, c, o, !placementProven);
     placementProven ||= !('error' in row.peers['ort-webgpu']);
     row.peers['tfjs-webgpu'] = 'error' in peers.tf ? peers.tf : await measureTf(peers.tf, data, c, o);
     rows.push(row);

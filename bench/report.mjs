@@ -10,21 +10,52 @@ export function printReport(report) {
   console.log(`\nseqgpu bench — ${report.date} (${report.runtime ?? 'chromium'})`);
   console.log(`adapter: ${JSON.stringify(report.adapter)}`);
   console.log(`features: ${JSON.stringify(report.features)}; options: ${JSON.stringify(report.options)}`);
-  console.log('times are medians in ms; "wall" includes waiting for the result; ratio = peer wall / seqgpu wall (> 1: seqgpu faster)\n');
+  console.log(
+    'times are medians in ms; "wall" includes waiting for the result; ratio = peer ' +
+      'wall / seqgpu wall (> 1: seqgpu faster)\n',
+  );
   const peers = [...new Set(report.rows.flatMap((r) => Object.keys(r.peers)))];
   // Peak GPU memory columns (MiB) when a row measured it (the attention rows).
-  const memory = report.rows.some((r) => r.seqgpu.peakBytes !== undefined || Object.values(r.peers).some((m) => m && m.peakBytes !== undefined));
+  const memory = report.rows.some(
+    (r) => r.seqgpu.peakBytes !== undefined || Object.values(r.peers).some((m) => m && m.peakBytes !== undefined),
+  );
   const mem = (m) => (memory ? [m && !('error' in m) ? mib(m.peakBytes) : ''] : []);
-  const head = ['workload', 'seqgpu wall', 'seqgpu GPU', 'seqgpu GFLOP/s', ...(memory ? ['seqgpu peak MiB'] : []),
-    ...peers.flatMap((p) => [`${p} wall`, `${p} GPU`, `${p} GFLOP/s`, ...(memory ? [`${p} peak MiB`] : []), `ratio vs ${p}`])];
+  const head = [
+    'workload',
+    'seqgpu wall',
+    'seqgpu GPU',
+    'seqgpu GFLOP/s',
+    ...(memory ? ['seqgpu peak MiB'] : []),
+    ...peers.flatMap((p) => [
+      `${p} wall`,
+      `${p} GPU`,
+      `${p} GFLOP/s`,
+      ...(memory ? [`${p} peak MiB`] : []),
+      `ratio vs ${p}`,
+    ]),
+  ];
   const lines = [head];
   for (const r of report.rows) {
-    const line = [r.workload, fmt(r.seqgpu.wallMs), fmt(r.seqgpu.gpuMs), gflops(r.flops, r.seqgpu.gpuMs ?? r.seqgpu.wallMs), ...mem(r.seqgpu)];
+    const line = [
+      r.workload,
+      fmt(r.seqgpu.wallMs),
+      fmt(r.seqgpu.gpuMs),
+      gflops(r.flops, r.seqgpu.gpuMs ?? r.seqgpu.wallMs),
+      ...mem(r.seqgpu),
+    ];
     for (const p of peers) {
       const m = r.peers[p];
       // An error starting with "n/a" is a workload the peer cannot run (e.g. ORT has no backward).
-      if (!m || 'error' in m) line.push(m ? (m.error.startsWith('n/a') ? m.error : `error: ${m.error}`) : '—', '', '', ...mem(null), '');
-      else line.push(fmt(m.wallMs), fmt(m.gpuMs), gflops(r.flops, m.gpuMs ?? m.wallMs), ...mem(m), `${(m.wallMs / r.seqgpu.wallMs).toFixed(2)}×${m.wrong ? ' (WRONG OUTPUT)' : ''}`);
+      if (!m || 'error' in m)
+        line.push(m ? (m.error.startsWith('n/a') ? m.error : `error: ${m.error}`) : '—', '', '', ...mem(null), '');
+      else
+        line.push(
+          fmt(m.wallMs),
+          fmt(m.gpuMs),
+          gflops(r.flops, m.gpuMs ?? m.wallMs),
+          ...mem(m),
+          `${(m.wallMs / r.seqgpu.wallMs).toFixed(2)}×${m.wrong ? ' (WRONG OUTPUT)' : ''}`,
+        );
     }
     lines.push(line);
   }
@@ -34,10 +65,16 @@ export function printReport(report) {
     if (i === 0) console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
   }
   console.log('GFLOP/s use GPU time where there is one, else wall time.');
-  if (memory) console.log('peak MiB: the largest sum of live GPU buffer bytes on that library\'s device during its timed runs, including what it keeps pooled (bench/gpuMemory.ts).');
+  if (memory)
+    console.log(
+      "peak MiB: the largest sum of live GPU buffer bytes on that library's device " +
+        'during its timed runs, including what it keeps pooled (bench/gpuMemory.ts).',
+    );
   for (const r of report.rows) {
     const notes = { dispatches: r.seqgpu.dispatches, ...r.extra };
-    for (const [p, m] of Object.entries(r.peers)) if (m && (m.note || m.wrong)) notes[p] = [m.wrong && `WRONG OUTPUT (${m.wrong})`, m.note].filter(Boolean).join('; ');
+    for (const [p, m] of Object.entries(r.peers))
+      if (m && (m.note || m.wrong))
+        notes[p] = [m.wrong && `WRONG OUTPUT (${m.wrong})`, m.note].filter(Boolean).join('; ');
     const list = Object.entries(notes).filter(([, v]) => v !== undefined);
     if (list.length) console.log(`  ${r.workload}: ${list.map(([k, v]) => `${k}: ${v}`).join('; ')}`);
   }

@@ -32,7 +32,13 @@ function randomData(n: number): Float32Array {
 
 const WRONG_OUTPUT = 1e-4;
 
-async function measureTf(tf: Tf, data: Float32Array, want: Float32Array, c: SoftmaxCase, o: SoftmaxBenchOptions): Promise<Measurement | { error: string }> {
+async function measureTf(
+  tf: Tf,
+  data: Float32Array,
+  want: Float32Array,
+  c: SoftmaxCase,
+  o: SoftmaxBenchOptions,
+): Promise<Measurement | { error: string }> {
   try {
     const x = tf.tensor2d(data, [c.rows, c.cols]);
     const first = tf.softmax(x);
@@ -52,7 +58,9 @@ async function measureTf(tf: Tf, data: Float32Array, want: Float32Array, c: Soft
     let diff = 0;
     for (let i = 0; i < want.length; i++) diff = Math.max(diff, Math.abs(got[i] - want[i]));
     return {
-      wallMs: median(wall), gpuMs: kernel.length ? median(kernel) : undefined, reps: o.peerReps,
+      wallMs: median(wall),
+      gpuMs: kernel.length ? median(kernel) : undefined,
+      reps: o.peerReps,
       note: `tf.softmax; max |tfjs − seqgpu| = ${diff.toExponential(1)}`,
       wrong: diff > WRONG_OUTPUT ? `max |tfjs − seqgpu| = ${diff.toExponential(2)}` : undefined,
     };
@@ -61,7 +69,13 @@ async function measureTf(tf: Tf, data: Float32Array, want: Float32Array, c: Soft
   }
 }
 
-export async function softmaxRows(gpu: Gpu, tf: Tf | { error: string }, cases: SoftmaxCase[], o: SoftmaxBenchOptions, log: (s: string) => void = () => {}): Promise<BenchRow[]> {
+export async function softmaxRows(
+  gpu: Gpu,
+  tf: Tf | { error: string },
+  cases: SoftmaxCase[],
+  o: SoftmaxBenchOptions,
+  log: (s: string) => void = () => {},
+): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   for (const c of cases) {
     const workload = softmaxWorkload(c);
@@ -80,7 +94,10 @@ export async function softmaxRows(gpu: Gpu, tf: Tf | { error: string }, cases: S
     if (profiler) {
       const times: number[] = [];
       for (let i = 0; i < o.reps; i++) {
-        gpu.run([softmaxDispatch(gpu, { rows: c.rows, cols: c.cols, x: { buffer: x.buffer }, y: { buffer: y.buffer } })], profiler);
+        gpu.run(
+          [softmaxDispatch(gpu, { rows: c.rows, cols: c.cols, x: { buffer: x.buffer }, y: { buffer: y.buffer } })],
+          profiler,
+        );
         times.push((await profiler.read()).kernels[0].ms);
       }
       gpuMs = median(times);

@@ -10,7 +10,12 @@ export function median(xs: number[]): number {
  * Runs `fn` untimed `warmup` times and for at least `warmupMs` (a real GPU idles at low clocks
  * and ramps up under load), then `reps` times; returns the wall times in ms.
  */
-export async function timeRuns(fn: () => Promise<unknown>, reps: number, warmup = 1, warmupMs = 300): Promise<number[]> {
+export async function timeRuns(
+  fn: () => Promise<unknown>,
+  reps: number,
+  warmup = 1,
+  warmupMs = 300,
+): Promise<number[]> {
   const start = performance.now();
   for (let i = 0; i < warmup || performance.now() - start < warmupMs; i++) await fn();
   const times: number[] = [];

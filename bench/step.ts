@@ -53,15 +53,22 @@ export async function stepRows(
     const stepper = layer.createStepper(c.batch);
     const x = Tensor.empty(gpu, [c.batch, c.inputSize]);
     const data = randomData(c.batch * c.inputSize);
-    const wall = await timeRuns(async () => {
-      x.write(data);
-      const h = stepper.step(x);
-      await h.read();
-      h.destroy();
-    }, o.reps, 3);
+    const wall = await timeRuns(
+      async () => {
+        x.write(data);
+        const h = stepper.step(x);
+        await h.read();
+        h.destroy();
+      },
+      o.reps,
+      3,
+    );
     const dispatches = layer.lastRun!.dispatches;
     const extra: Record<string, string> = {
-      seqgpu: `stepper: input projection GEMM + fused ${c.cell.toUpperCase()} cell step, ${dispatches} dispatches in 1 submit, state carried on the GPU; x_t uploaded and h_t read back per call`,
+      seqgpu:
+        `stepper: input projection GEMM + fused ${c.cell.toUpperCase()} cell ` +
+        `step, ${dispatches} dispatches in 1 submit, state carried on the GPU; x_t ` +
+        `uploaded and h_t read back per call`,
     };
     let gpuMs: number | undefined;
     const plan = layer.plan(1, c.batch); // the plan the stepper replays
@@ -93,10 +100,19 @@ export async function stepRows(
       extra,
     };
     // The peers at seqLen 1, measured by the recurrent rows (with seqgpu's forward at T = 1 for reference).
-    const [ref] = await recurrentRows(gpu, peers, [{ cell: c.cell, batch: c.batch, hidden: c.hidden }], { seqLen: 1, inputSize: c.inputSize, reps: o.reps, peerReps: o.peerReps }, () => {});
-    extra['seqgpu forward at seqLen 1 (zero state)'] = `${ref.seqgpu.wallMs.toFixed(3)} ms wall${ref.seqgpu.gpuMs === undefined ? '' : `, ${ref.seqgpu.gpuMs.toFixed(3)} ms GPU`}`;
+    const [ref] = await recurrentRows(
+      gpu,
+      peers,
+      [{ cell: c.cell, batch: c.batch, hidden: c.hidden }],
+      { seqLen: 1, inputSize: c.inputSize, reps: o.reps, peerReps: o.peerReps },
+      () => {},
+    );
+    extra['seqgpu forward at seqLen 1 (zero state)'] =
+      `${ref.seqgpu.wallMs.toFixed(3)} ms ` +
+      `wall${ref.seqgpu.gpuMs === undefined ? '' : `, ${ref.seqgpu.gpuMs.toFixed(3)} ms GPU`}`;
     for (const [name, m] of Object.entries(ref.peers)) {
-      row.peers[name] = 'error' in m ? m : { ...m, note: [`seqLen 1 from a zero state`, m.note].filter(Boolean).join('; ') };
+      row.peers[name] =
+        'error' in m ? m : { ...m, note: [`seqLen 1 from a zero state`, m.note].filter(Boolean).join('; ') };
     }
     rows.push(row);
   }

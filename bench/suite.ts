@@ -44,15 +44,25 @@ export interface Peers {
   ort: () => Promise<Ort | { error: string }>;
 }
 
-export async function runSuite(gpu: Gpu, options: BenchOptions, peers: Peers, say: (m: string) => void): Promise<BenchRow[]> {
+export async function runSuite(
+  gpu: Gpu,
+  options: BenchOptions,
+  peers: Peers,
+  say: (m: string) => void,
+): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   const filter = new RegExp(options.filter || '.', 'i');
   // Attention rows: forward and forward + backward, causal and not, with each implementation's
   // peak GPU memory. Seconds per call on a software adapter: they run with --full or when the
   // filter names them (e.g. --filter=attention, --filter="attention fwd T128").
   const ao = { ...options.attention, reps: options.reps, peerReps: options.peerReps };
-  const attentionCases: AttentionCase[] = [false, true].flatMap((backward) => options.attention.seqLen.flatMap((seqLen) => [false, true].map((causal) => ({ seqLen, causal, backward }))));
-  const attentionSelected = options.full || /attention/i.test(options.filter) ? attentionCases.filter((c) => filter.test(attentionWorkload(c, ao))) : [];
+  const attentionCases: AttentionCase[] = [false, true].flatMap((backward) =>
+    options.attention.seqLen.flatMap((seqLen) => [false, true].map((causal) => ({ seqLen, causal, backward }))),
+  );
+  const attentionSelected =
+    options.full || /attention/i.test(options.filter)
+      ? attentionCases.filter((c) => filter.test(attentionWorkload(c, ao)))
+      : [];
   // Installed before the peers open their devices, so every buffer they create is counted.
   const memory = attentionSelected.length ? GpuMemoryTracker.install(Object.getPrototypeOf(gpu.device)) : null;
   const tf = await peers.tf();
@@ -60,15 +70,29 @@ export async function runSuite(gpu: Gpu, options: BenchOptions, peers: Peers, sa
   const ort = () => (ortLoaded ??= peers.ort());
   const sizes = options.matmulSizes.filter((n) => filter.test(`matmul ${n}×${n}×${n}`));
   say(`matmul ${sizes.join(', ')}`);
-  rows.push(...(await matmulRows(gpu, tf, sizes, options.reps, Math.max(5, options.peerReps)))); // matmul: ≥ 5 runs for peers too
+  // matmul: ≥ 5 runs for peers too
+  rows.push(...(await matmulRows(gpu, tf, sizes, options.reps, Math.max(5, options.peerReps))));
 
   const r = options.recurrent;
-  const ro = { seqLen: r.seqLen, inputSize: r.inputSize, reps: options.reps, peerReps: options.peerReps, tiles: options.tiles };
-  const cases: RecurrentCase[] = (['lstm', 'gru'] as const).flatMap((cell) => r.batch.flatMap((batch) => r.hidden.map((hidden) => ({ cell, batch, hidden }))));
+  const ro = {
+    seqLen: r.seqLen,
+    inputSize: r.inputSize,
+    reps: options.reps,
+    peerReps: options.peerReps,
+    tiles: options.tiles,
+  };
+  const cases: RecurrentCase[] = (['lstm', 'gru'] as const).flatMap((cell) =>
+    r.batch.flatMap((batch) => r.hidden.map((hidden) => ({ cell, batch, hidden }))),
+  );
   const selected = cases.filter((c) => filter.test(recurrentWorkload(c, ro)));
   if (selected.length) {
     // Recurrent efficiency = LSTM/GRU GFLOP/s ÷ seqgpu's best large-matmul GFLOP/s, same adapter.
-    let best = Math.max(0, ...rows.filter((x) => x.group === 'matmul' && x.flops >= 2 * 512 ** 3).map((x) => x.flops / (x.seqgpu.gpuMs ?? x.seqgpu.wallMs) / 1e6));
+    let best = Math.max(
+      0,
+      ...rows
+        .filter((x) => x.group === 'matmul' && x.flops >= 2 * 512 ** 3)
+        .map((x) => x.flops / (x.seqgpu.gpuMs ?? x.seqgpu.wallMs) / 1e6),
+    );
     if (!best) {
       const [m] = await matmulRows(gpu, { error: 'not run' }, [512], 5, 0);
       best = m.flops / (m.seqgpu.gpuMs ?? m.seqgpu.wallMs) / 1e6;
@@ -76,17 +100,28 @@ export async function runSuite(gpu: Gpu, options: BenchOptions, peers: Peers, sa
     const rec = await recurrentRows(gpu, { tf, ort: await ort() }, selected, ro, say);
     for (const row of rec) {
       const gflops = row.flops / (row.seqgpu.gpuMs ?? row.seqgpu.wallMs) / 1e6;
-      row.extra = { ...row.extra, 'recurrent efficiency': `${(gflops / best).toFixed(2)} (${gflops.toFixed(2)} GFLOP/s vs best matmul ${best.toFixed(2)} GFLOP/s)` };
+      row.extra = {
+        ...row.extra,
+        'recurrent efficiency':
+          `${(gflops / best).toFixed(2)} (${gflops.toFixed(2)} GFLOP/s vs best ` + `matmul ${best.toFixed(2)} GFLOP/s)`,
+      };
     }
     rows.push(...rec);
   }
 
   // Training steps: LSTM and GRU, batch 32, hidden 256, seqLen 100, inputSize 128.
-  const to = { seqLen: r.seqLen, inputSize: r.inputSize, outputSize: 32, reps: options.reps, peerReps: Math.min(options.peerReps, 3) };
+  const to = {
+    seqLen: r.seqLen,
+    inputSize: r.inputSize,
+    outputSize: 32,
+    reps: options.reps,
+    peerReps: Math.min(options.peerReps, 3),
+  };
   const trainCases: TrainingCase[] = (['lstm', 'gru'] as const).map((cell) => ({ cell, batch: 32, hidden: 256 }));
   // A training step takes tens of seconds on a software adapter (peers: minutes): these rows run
   // with --full or when the filter names them (e.g. --filter=train).
-  const trainSelected = options.full || /train/i.test(options.filter) ? trainCases.filter((c) => filter.test(trainingWorkload(c, to))) : [];
+  const trainSelected =
+    options.full || /train/i.test(options.filter) ? trainCases.filter((c) => filter.test(trainingWorkload(c, to))) : [];
   if (trainSelected.length) rows.push(...(await trainingRows(gpu, tf, trainSelected, to, say)));
 
   if (memory) rows.push(...(await attentionRows(gpu, { tf, ort: await ort() }, memory, attentionSelected, ao, say)));

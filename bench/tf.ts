@@ -7,7 +7,8 @@ export async function loadTfWebgpu(): Promise<Tf | { error: string }> {
     await import('@tensorflow/tfjs-backend-webgpu');
     const ok = await tf.setBackend('webgpu');
     await tf.ready();
-    if (!ok || tf.getBackend() !== 'webgpu') return { error: `tfjs could not start its webgpu backend (backend: ${tf.getBackend()})` };
+    if (!ok || tf.getBackend() !== 'webgpu')
+      return { error: `tfjs could not start its webgpu backend (backend: ${tf.getBackend()})` };
     return tf;
   } catch (e) {
     return { error: `tfjs webgpu failed to load: ${(e as Error).message}` };

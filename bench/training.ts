@@ -28,11 +28,28 @@ function randomData(n: number): Float32Array {
   return Float32Array.from({ length: n }, () => Math.random() * 2 - 1);
 }
 
-async function measureTfTraining(tf: Tf, x: Float32Array, y: Float32Array, c: TrainingCase, o: TrainingBenchOptions): Promise<Measurement | { error: string }> {
+async function measureTfTraining(
+  tf: Tf,
+  x: Float32Array,
+  y: Float32Array,
+  c: TrainingCase,
+  o: TrainingBenchOptions,
+): Promise<Measurement | { error: string }> {
   try {
-    const rnn = c.cell === 'lstm'
-      ? tf.layers.lstm({ units: c.hidden, returnSequences: true, recurrentActivation: 'sigmoid', inputShape: [o.seqLen, o.inputSize] })
-      : tf.layers.gru({ units: c.hidden, returnSequences: true, recurrentActivation: 'sigmoid', inputShape: [o.seqLen, o.inputSize] });
+    const rnn =
+      c.cell === 'lstm'
+        ? tf.layers.lstm({
+            units: c.hidden,
+            returnSequences: true,
+            recurrentActivation: 'sigmoid',
+            inputShape: [o.seqLen, o.inputSize],
+          })
+        : tf.layers.gru({
+            units: c.hidden,
+            returnSequences: true,
+            recurrentActivation: 'sigmoid',
+            inputShape: [o.seqLen, o.inputSize],
+          });
     const model = tf.sequential({ layers: [rnn, tf.layers.dense({ units: o.outputSize })] });
     model.compile({ optimizer: tf.train.adam(1e-3), loss: 'meanSquaredError' });
     const xs = tf.tensor3d(x, [c.batch, o.seqLen, o.inputSize]);
@@ -49,14 +66,27 @@ async function measureTfTraining(tf: Tf, x: Float32Array, y: Float32Array, c: Tr
   }
 }
 
-export async function trainingRows(gpu: Gpu, tf: Tf | { error: string }, cases: TrainingCase[], o: TrainingBenchOptions, log: (s: string) => void): Promise<BenchRow[]> {
+export async function trainingRows(
+  gpu: Gpu,
+  tf: Tf | { error: string },
+  cases: TrainingCase[],
+  o: TrainingBenchOptions,
+  log: (s: string) => void,
+): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   for (const c of cases) {
     const workload = trainingWorkload(c, o);
     log(`running ${workload}`);
     const x = randomData(o.seqLen * c.batch * o.inputSize);
     const y = randomData(o.seqLen * c.batch * o.outputSize);
-    const model = new SequenceModel(gpu, { cell: c.cell, inputSize: o.inputSize, hiddenSize: c.hidden, outputSize: o.outputSize, mode: 'manyToMany', loss: 'mse' });
+    const model = new SequenceModel(gpu, {
+      cell: c.cell,
+      inputSize: o.inputSize,
+      hiddenSize: c.hidden,
+      outputSize: o.outputSize,
+      mode: 'manyToMany',
+      loss: 'mse',
+    });
     model.configureTraining({ optimizer: { kind: 'adam', lr: 1e-3 } });
     const batch = { inputs: x, targets: y, seqLen: o.seqLen, batch: c.batch };
     const wall = await timeRuns(() => model.trainStep(batch, { readLoss: true }), o.reps);
@@ -81,14 +111,25 @@ export async function trainingRows(gpu: Gpu, tf: Tf | { error: string }, cases: 
         byKind.clear();
         // Kernel kinds: labels without layer/direction prefix and timestep suffix.
         for (const k of t.kernels) {
-          const kind = k.label.replace(/^l\d+d\d+\./, '').replace(/^l\d+\./, '').replace(/\d+$/, '');
+          const kind = k.label
+            .replace(/^l\d+d\d+\./, '')
+            .replace(/^l\d+\./, '')
+            .replace(/\d+$/, '');
           byKind.set(kind, (byKind.get(kind) ?? 0) + k.ms);
         }
       }
       profiler.destroy();
       gpuMs = median(fwd) + median(rest);
-      const top = [...byKind.entries()].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([k, ms]) => `${k} ${ms.toFixed(2)}`).join(', ');
-      split = `forward ${median(fwd).toFixed(2)} ms, backward + update ${median(rest).toFixed(2)} ms (${(median(rest) / median(fwd)).toFixed(2)}× the forward); by kernel (ms): ${top}`;
+      const top = [...byKind.entries()]
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 8)
+        .map(([k, ms]) => `${k} ${ms.toFixed(2)}`)
+        .join(', ');
+      split =
+        `forward ${median(fwd).toFixed(2)} ms, backward + ` +
+        `update ${median(rest).toFixed(2)} ms ` +
+        `(${(median(rest) / median(fwd)).toFixed(2)}× the forward); by kernel ` +
+        `(ms): ${top}`;
     }
     model.destroy();
     const G = c.cell === 'lstm' ? 4 : 3;
@@ -100,7 +141,12 @@ export async function trainingRows(gpu: Gpu, tf: Tf | { error: string }, cases: 
       flops: 3 * forwardFlops,
       seqgpu: { wallMs: median(wall), gpuMs, reps: o.reps, dispatches: stats.dispatches },
       peers: {},
-      extra: { 'per step': `${stats.dispatches} dispatches, ${stats.submits} submit (forward + MSE + BPTT + Adam + W_hh repack), loss read back each step`, ...(split ? { 'GPU split': split } : {}) },
+      extra: {
+        'per step':
+          `${stats.dispatches} dispatches, ${stats.submits} submit (forward + MSE + BPTT ` +
+          `+ Adam + W_hh repack), loss read back each step`,
+        ...(split ? { 'GPU split': split } : {}),
+      },
     };
     row.peers['tfjs-webgpu'] = 'error' in tf ? tf : await measureTfTraining(tf, x, y, c, o);
     rows.push(row);

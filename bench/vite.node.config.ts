@@ -12,6 +12,9 @@ export default defineConfig({
     outDir: 'bench/.node',
     emptyOutDir: true,
     target: 'node20',
-    rollupOptions: { external: ['webgpu', /^wgsl_reflect/, /^onnxruntime-web/], output: { entryFileNames: 'node.mjs' } },
+    rollupOptions: {
+      external: ['webgpu', /^wgsl_reflect/, /^onnxruntime-web/],
+      output: { entryFileNames: 'node.mjs' },
+    },
   },
 });

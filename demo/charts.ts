@@ -30,13 +30,20 @@ export function niceTicks(lo: number, hi: number, count = 5): number[] {
   const mag = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag;
   const out: number[] = [];
-  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Math.abs(v) < step * 1e-9 ? 0 : v);
+  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step)
+    out.push(Math.abs(v) < step * 1e-9 ? 0 : v);
   return out;
 }
 
-/** Ticks for a log10 axis spanning [lo, hi] (log10 units): powers of ten, with 2 and 5 between them over few decades; round linear values within one decade. */
+/**
+ * Ticks for a log10 axis spanning [lo, hi] (log10 units): powers of ten, with 2 and 5 between them over few decades;
+ * round linear values within one decade.
+ */
 export function logTicks(lo: number, hi: number): number[] {
-  if (hi - lo < 1) return niceTicks(10 ** lo, 10 ** hi, 4).filter((v) => v > 0).map(Math.log10);
+  if (hi - lo < 1)
+    return niceTicks(10 ** lo, 10 ** hi, 4)
+      .filter((v) => v > 0)
+      .map(Math.log10);
   const out: number[] = [];
   const ms = hi - lo < 3 ? [1, 2, 5] : [1];
   for (let k = Math.floor(lo); k <= Math.ceil(hi); k++) {
@@ -104,7 +111,10 @@ export interface LineChartOptions {
 /** A line chart of several series sharing the axes; long series are drawn min/max per pixel column. */
 export class LineChart implements Drawable {
   series: Series[] = [];
-  constructor(readonly canvas: HTMLCanvasElement, public options: LineChartOptions) {
+  constructor(
+    readonly canvas: HTMLCanvasElement,
+    public options: LineChartOptions,
+  ) {
     markDirty(this);
   }
 
@@ -126,7 +136,10 @@ export class LineChart implements Drawable {
     ctx.textBaseline = 'top';
     ctx.fillText(this.options.title, pad.l, 3);
     const ty = (v: number) => (logY ? Math.log10(v) : v);
-    let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
+    let x0 = Infinity,
+      x1 = -Infinity,
+      y0 = Infinity,
+      y1 = -Infinity;
     for (const s of this.series) {
       for (let i = 0; i < s.xs.length; i++) {
         const y = s.ys[i];
@@ -211,7 +224,10 @@ export class LineChart implements Drawable {
       // Min/max per pixel column keeps spikes visible however long the series is.
       ctx.beginPath();
       let pen = false;
-      let col = -1, lo = 0, hi = 0, last = 0;
+      let col = -1,
+        lo = 0,
+        hi = 0,
+        last = 0;
       const flush = () => {
         if (col < 0) return;
         if (!pen) {
@@ -268,7 +284,11 @@ export class LineChart implements Drawable {
 export class BarChart implements Drawable {
   bars: Array<{ label: string; value: number }> = [];
   note = '';
-  constructor(readonly canvas: HTMLCanvasElement, public title: string, public unit = 'ms') {
+  constructor(
+    readonly canvas: HTMLCanvasElement,
+    public title: string,
+    public unit = 'ms',
+  ) {
     markDirty(this);
   }
 
@@ -309,7 +329,11 @@ export class BarChart implements Drawable {
       ctx.fillRect(labelW + 6, y + 2, Math.max(1, (b.value / max) * bw), rowH - 4);
       ctx.fillStyle = TEXT;
       ctx.textAlign = 'left';
-      ctx.fillText(`${b.value.toFixed(b.value < 1 ? 3 : 1)} ${this.unit} · ${((100 * b.value) / total).toFixed(0)}%`, labelW + 10 + Math.max(1, (b.value / max) * bw), y + rowH / 2);
+      ctx.fillText(
+        `${b.value.toFixed(b.value < 1 ? 3 : 1)} ${this.unit} · ${((100 * b.value) / total).toFixed(0)}%`,
+        labelW + 10 + Math.max(1, (b.value / max) * bw),
+        y + rowH / 2,
+      );
     });
     if (this.note) {
       ctx.fillStyle = AXIS;
@@ -326,7 +350,11 @@ export class HeatMap implements Drawable {
   rows: number[][] = [];
   rowLabels: string[] = [];
   colLabels: string[] = [];
-  constructor(readonly canvas: HTMLCanvasElement, public title: string, public empty = 'no data yet') {
+  constructor(
+    readonly canvas: HTMLCanvasElement,
+    public title: string,
+    public empty = 'no data yet',
+  ) {
     markDirty(this);
   }
 

@@ -23,7 +23,10 @@ const charts = {
   grad: new LineChart($<HTMLCanvasElement>('chart-grad'), { title: 'gradient norm (before clipping)', logY: true }),
   steps: new LineChart($<HTMLCanvasElement>('chart-steps'), { title: 'steps / s (training time)' }),
   tokens: new LineChart($<HTMLCanvasElement>('chart-tokens'), { title: 'tokens / s' }),
-  kernels: new BarChart($<HTMLCanvasElement>('chart-kernels'), 'GPU time per kernel in one training step (timestamp queries)'),
+  kernels: new BarChart(
+    $<HTMLCanvasElement>('chart-kernels'),
+    'GPU time per kernel in one training step (timestamp queries)',
+  ),
 };
 
 // Until the adapter is known the parameters use the small (software) preset.
@@ -31,9 +34,31 @@ const params: Params = defaultParams('software');
 const log: string[] = [];
 
 const hook: DemoHook = {
-  state: 'booting', banner: null, task: params.task, step: 0, losses: [], lossSteps: [], gradNorms: [], valLosses: [],
-  samples: [], forecastMse: null, accuracy: null, stepsPerSec: 0, tokensPerSec: 0, lr: params.lr, model: '', params,
-  builds: 0, log, lastError: null, adapter: '', timestampQuery: false, kernelTimes: null, snapshotStep: null, saved: null, loaded: null,
+  state: 'booting',
+  banner: null,
+  task: params.task,
+  step: 0,
+  losses: [],
+  lossSteps: [],
+  gradNorms: [],
+  valLosses: [],
+  samples: [],
+  forecastMse: null,
+  accuracy: null,
+  stepsPerSec: 0,
+  tokensPerSec: 0,
+  lr: params.lr,
+  model: '',
+  params,
+  builds: 0,
+  log,
+  lastError: null,
+  adapter: '',
+  timestampQuery: false,
+  kernelTimes: null,
+  snapshotStep: null,
+  saved: null,
+  loaded: null,
   simulateDeviceLoss: () => trainer.simulateDeviceLoss(),
   poisonWeights: () => trainer.poisonWeights(),
 };
@@ -48,11 +73,28 @@ function publish(): void {
   const t = trainer;
   const h = t.history;
   Object.assign(hook, {
-    state: t.state, task: params.task, step: t.step, losses: h.losses, lossSteps: h.lossSteps, gradNorms: h.gradNorms, valLosses: h.val,
-    samples: t.task?.outputs.samples ?? [], forecastMse: t.task?.outputs.forecastMse ?? null, accuracy: t.task?.outputs.accuracy ?? null,
-    stepsPerSec: t.stepsPerSec, tokensPerSec: t.tokensPerSec, lr: t.task?.optimizer?.lr ?? params.lr, model: t.task?.summary ?? '',
-    builds: t.builds, lastError: t.lastError, adapter: t.adapterText(), timestampQuery: !!t.gpu?.features.timestampQuery,
-    kernelTimes: t.kernelTimes, snapshotStep: t.snapshot?.step ?? null, saved: t.saved, loaded: t.loaded,
+    state: t.state,
+    task: params.task,
+    step: t.step,
+    losses: h.losses,
+    lossSteps: h.lossSteps,
+    gradNorms: h.gradNorms,
+    valLosses: h.val,
+    samples: t.task?.outputs.samples ?? [],
+    forecastMse: t.task?.outputs.forecastMse ?? null,
+    accuracy: t.task?.outputs.accuracy ?? null,
+    stepsPerSec: t.stepsPerSec,
+    tokensPerSec: t.tokensPerSec,
+    lr: t.task?.optimizer?.lr ?? params.lr,
+    model: t.task?.summary ?? '',
+    builds: t.builds,
+    lastError: t.lastError,
+    adapter: t.adapterText(),
+    timestampQuery: !!t.gpu?.features.timestampQuery,
+    kernelTimes: t.kernelTimes,
+    snapshotStep: t.snapshot?.step ?? null,
+    saved: t.saved,
+    loaded: t.loaded,
   });
 }
 
@@ -76,9 +118,28 @@ function drawCharts(): void {
       { name: 'train (smoothed)', color: '#1f5fa8', xs: h.lossSteps, ys: ema(h.losses) },
       { name: 'validation', color: '#e0702a', xs: h.val.map((v) => v[0]), ys: h.val.map((v) => v[1]), dots: true },
     ],
-    { title: mse ? 'loss (MSE, log scale)' : params.task === 'charLM' ? 'loss (nats / character)' : 'loss (nats / target token)', logY: mse },
+    {
+      title: mse
+        ? 'loss (MSE, log scale)'
+        : params.task === 'charLM'
+          ? 'loss (nats / character)'
+          : 'loss (nats / target token)',
+      logY: mse,
+    },
   );
-  const clip = params.clipNorm > 0 && h.lossSteps.length ? [{ name: `clip ${params.clipNorm}`, color: '#c33', xs: [h.lossSteps[0], h.lossSteps[h.lossSteps.length - 1]], ys: [params.clipNorm, params.clipNorm], dashed: true, width: 1 }] : [];
+  const clip =
+    params.clipNorm > 0 && h.lossSteps.length
+      ? [
+          {
+            name: `clip ${params.clipNorm}`,
+            color: '#c33',
+            xs: [h.lossSteps[0], h.lossSteps[h.lossSteps.length - 1]],
+            ys: [params.clipNorm, params.clipNorm],
+            dashed: true,
+            width: 1,
+          },
+        ]
+      : [];
   charts.grad.set([{ name: '‖g‖', color: '#6a4ca8', xs: h.lossSteps, ys: h.gradNorms, width: 1 }, ...clip]);
   charts.steps.set([{ name: '', color: '#2a9d55', xs: h.rateSteps, ys: h.stepsPerSec }]);
   charts.tokens.set([{ name: '', color: '#b5892a', xs: h.rateSteps, ys: h.tokensPerSec }]);
@@ -86,14 +147,25 @@ function drawCharts(): void {
 
 function drawKernels(times: KernelTimes | null): void {
   if (!times) {
-    charts.kernels.set([], trainer.gpu && !trainer.gpu.features.timestampQuery ? 'this adapter has no timestamp-query feature (Chrome: --enable-webgpu-developer-features gives unquantized ones)' : 'measured a few steps after the start, then every 10 previews');
+    charts.kernels.set(
+      [],
+      trainer.gpu && !trainer.gpu.features.timestampQuery
+        ? 'this adapter has no timestamp-query feature (Chrome: ' +
+            '--enable-webgpu-developer-features gives unquantized ones)'
+        : 'measured a few steps after the start, then every 10 previews',
+    );
     return;
   }
   const top = times.kinds.slice(0, 9);
   const rest = times.kinds.slice(9).reduce((a, k) => a + k.ms, 0);
   const bars = top.map((k) => ({ label: `${k.kind} ×${k.count}`, value: k.ms }));
   if (rest > 0) bars.push({ label: `${times.kinds.length - 9} more kinds`, value: rest });
-  charts.kernels.set(bars, `${times.dispatches} dispatches, ${times.totalMs.toFixed(2)} ms of GPU time at step ${trainer.step}${times.skipped.length ? `; not timed: ${times.skipped.join(', ')} (it would change the weights)` : ''}`);
+  charts.kernels.set(
+    bars,
+    `${times.dispatches} dispatches, ${times.totalMs.toFixed(2)} ms of GPU time at ` +
+      (`step ${trainer.step}` +
+        `${times.skipped.length ? `; not timed: ${times.skipped.join(', ')} (it would change the weights)` : ''}`),
+  );
 }
 
 function showStatus(): void {
@@ -107,7 +179,8 @@ function showStatus(): void {
     `step ${t.step}`,
     `${t.stepsPerSec.toFixed(1)} steps/s`,
     `${Math.round(t.tokensPerSec)} tokens/s`,
-    `loss ${Number.isFinite(last) ? last.toFixed(4) : '—'}${Number.isFinite(val) ? ` (validation ${val.toFixed(4)})` : ''}`,
+    `loss ${Number.isFinite(last) ? last.toFixed(4) : '—'}` +
+      `${Number.isFinite(val) ? ` (validation ${val.toFixed(4)})` : ''}`,
     `lr ${lr.toExponential(2)}`,
   ];
   const o = t.task?.outputs;
@@ -126,16 +199,35 @@ function onState(state: DemoState, detail?: { nanStep?: number; reason?: string;
     hook.banner = 'The GPU device was lost';
   } else if (state === 'nan') {
     const step = detail?.nanStep ?? trainer.step;
-    showNaN(banner, step, trainer.task?.optimizer?.lr ?? params.lr, params.clipNorm, trainer.snapshot?.step ?? null, () => void trainer.rollBack().then(() => banner.hide()), () => void trainer.reset().then(() => banner.hide()));
+    showNaN(
+      banner,
+      step,
+      trainer.task?.optimizer?.lr ?? params.lr,
+      params.clipNorm,
+      trainer.snapshot?.step ?? null,
+      () => void trainer.rollBack().then(() => banner.hide()),
+      () => void trainer.reset().then(() => banner.hide()),
+    );
     hook.banner = `The loss became NaN at step ${step}: training stopped`;
   } else if (state === 'error' || detail?.error) {
-    showError(banner, state === 'error' ? 'Something went wrong' : 'That did not work', detail?.error ?? trainer.lastError ?? '', trainer.task ? [] : [{ label: 'Reset', run: () => void trainer.reset().then(() => banner.hide()) }]);
+    showError(
+      banner,
+      state === 'error' ? 'Something went wrong' : 'That did not work',
+      detail?.error ?? trainer.lastError ?? '',
+      trainer.task ? [] : [{ label: 'Reset', run: () => void trainer.reset().then(() => banner.hide()) }],
+    );
     hook.banner = state === 'error' ? 'Something went wrong' : 'That did not work';
   } else if (state === 'running' || state === 'building') {
     banner.hide();
   }
   const ok = trainer.task !== null;
-  panel?.setEnabled({ start: ok && (state === 'ready' || state === 'paused' || state === 'error'), pause: state === 'running', reset: ok || state === 'error', save: ok && state !== 'lost', load: state !== 'no-webgpu' && state !== 'lost' });
+  panel?.setEnabled({
+    start: ok && (state === 'ready' || state === 'paused' || state === 'error'),
+    pause: state === 'running',
+    reset: ok || state === 'error',
+    save: ok && state !== 'lost',
+    load: state !== 'no-webgpu' && state !== 'lost',
+  });
   document.body.dataset.state = state;
   showStatus();
   publish();

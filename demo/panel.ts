@@ -16,7 +16,8 @@ export interface PanelActions {
   load(): void;
 }
 
-const invert = <K extends string>(labels: Record<K, string>): Record<string, K> => Object.fromEntries(Object.entries(labels).map(([k, v]) => [v, k])) as Record<string, K>;
+const invert = <K extends string>(labels: Record<K, string>): Record<string, K> =>
+  Object.fromEntries(Object.entries(labels).map(([k, v]) => [v, k])) as Record<string, K>;
 const exp = (v: number) => (v === 0 ? '0' : v.toExponential(2));
 
 export class Panel {
@@ -26,13 +27,24 @@ export class Panel {
   private prev: Params;
   private suppress = false;
 
-  constructor(container: HTMLElement, private readonly params: Params, onChange: (key: keyof Params, from: unknown) => void, actions: PanelActions) {
+  constructor(
+    container: HTMLElement,
+    private readonly params: Params,
+    onChange: (key: keyof Params, from: unknown) => void,
+    actions: PanelActions,
+  ) {
     this.prev = { ...params };
     this.pane = new Pane({ container, title: 'seqgpu — hyperparameters' });
     const pane = this.pane;
 
     const controls = pane.addFolder({ title: 'Run' });
-    for (const [action, title] of [['start', 'start'], ['pause', 'pause'], ['reset', 'reset (fresh weights)'], ['save', 'save weights (.safetensors)'], ['load', 'load weights…']] as const) {
+    for (const [action, title] of [
+      ['start', 'start'],
+      ['pause', 'pause'],
+      ['reset', 'reset (fresh weights)'],
+      ['save', 'save weights (.safetensors)'],
+      ['load', 'load weights…'],
+    ] as const) {
       const b = controls.addButton({ title });
       b.element.dataset.action = action;
       b.on('click', () => actions[action]());
@@ -54,8 +66,18 @@ export class Panel {
     };
 
     const task = pane.addFolder({ title: 'Task and data' });
-    bind(task, 'task', { options: { 'character language model': 'charLM', 'time-series forecasting': 'timeSeries', 'seq2seq with attention': 'seq2seq' } });
-    bind(task, 'text', { options: invert(Object.fromEntries(Object.entries(TEXTS).map(([k, v]) => [k, v.label])) as Record<string, string>) });
+    bind(task, 'task', {
+      options: {
+        'character language model': 'charLM',
+        'time-series forecasting': 'timeSeries',
+        'seq2seq with attention': 'seq2seq',
+      },
+    });
+    bind(task, 'text', {
+      options: invert(
+        Object.fromEntries(Object.entries(TEXTS).map(([k, v]) => [k, v.label])) as Record<string, string>,
+      ),
+    });
     bind(task, 'series', { options: invert(SERIES_LABELS) });
     bind(task, 'toy', { options: invert(TOY_LABELS) });
 
@@ -66,7 +88,9 @@ export class Panel {
     bind(model, 'bidirectional', { label: 'bidirectional encoder' });
     bind(model, 'embeddingDim', { min: 1, max: 128, step: 1 });
     bind(model, 'dropout', { min: 0, max: 0.9, step: 0.05, label: 'dropout (between layers)' });
-    bind(model, 'attention', { options: { 'none': 'none', 'dot (Luong)': 'dot', 'general (Luong)': 'general', 'additive (Bahdanau)': 'additive' } });
+    bind(model, 'attention', {
+      options: { none: 'none', 'dot (Luong)': 'dot', 'general (Luong)': 'general', 'additive (Bahdanau)': 'additive' },
+    });
     bind(model, 'seed', { min: 0, step: 1 });
 
     const train = pane.addFolder({ title: 'Training (takes effect at once)' });
@@ -77,7 +101,15 @@ export class Panel {
     bind(train, 'optimizer', { options: { SGD: 'sgd', 'SGD + momentum': 'momentum', Adam: 'adam', AdamW: 'adamw' } });
     bind(train, 'momentum', { min: 0, max: 0.999, step: 0.01 });
     bind(train, 'lr', { min: 0, format: exp, label: 'learning rate' });
-    bind(train, 'schedule', { options: { constant: 'constant', 'step (×γ every n)': 'step', 'exponential (×γ per step)': 'exponential', cosine: 'cosine' }, label: 'lr schedule' });
+    bind(train, 'schedule', {
+      options: {
+        constant: 'constant',
+        'step (×γ every n)': 'step',
+        'exponential (×γ per step)': 'exponential',
+        cosine: 'cosine',
+      },
+      label: 'lr schedule',
+    });
     bind(train, 'stepSize', { min: 1, step: 1, label: 'step size n' });
     bind(train, 'gamma', { min: 0, max: 1, step: 0.001, label: 'γ' });
     bind(train, 'tMax', { min: 1, step: 1, label: 'cosine T_max' });

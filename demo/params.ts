@@ -125,19 +125,76 @@ export function applies(key: keyof Params, task: TaskName): boolean {
 /** Sizes for a software adapter (SwiftShader: a CPU) and for a real GPU. */
 export type SizeClass = 'software' | 'gpu';
 
-type Preset = Pick<Params, 'cell' | 'hiddenSize' | 'numLayers' | 'bidirectional' | 'embeddingDim' | 'dropout' | 'attention' | 'seqLen' | 'batch' | 'optimizer' | 'lr' | 'clipNorm' | 'weightDecay' | 'schedule' | 'previewEvery'>;
+type Preset = Pick<
+  Params,
+  | 'cell'
+  | 'hiddenSize'
+  | 'numLayers'
+  | 'bidirectional'
+  | 'embeddingDim'
+  | 'dropout'
+  | 'attention'
+  | 'seqLen'
+  | 'batch'
+  | 'optimizer'
+  | 'lr'
+  | 'clipNorm'
+  | 'weightDecay'
+  | 'schedule'
+  | 'previewEvery'
+>;
 
 /** Per-task starting points that learn visibly within a minute on their size class. */
 export function preset(task: TaskName, size: SizeClass): Preset {
   const small = size === 'software';
-  const common = { numLayers: 1, bidirectional: false, dropout: 0, weightDecay: 0, schedule: 'constant' as const, clipNorm: 1 };
+  const common = {
+    numLayers: 1,
+    bidirectional: false,
+    dropout: 0,
+    weightDecay: 0,
+    schedule: 'constant' as const,
+    clipNorm: 1,
+  };
   switch (task) {
     case 'charLM':
-      return { ...common, cell: 'lstm', hiddenSize: small ? 32 : 128, embeddingDim: 16, attention: 'general', seqLen: small ? 16 : 64, batch: small ? 8 : 32, optimizer: 'adam', lr: 0.01, previewEvery: small ? 20 : 100 };
+      return {
+        ...common,
+        cell: 'lstm',
+        hiddenSize: small ? 32 : 128,
+        embeddingDim: 16,
+        attention: 'general',
+        seqLen: small ? 16 : 64,
+        batch: small ? 8 : 32,
+        optimizer: 'adam',
+        lr: 0.01,
+        previewEvery: small ? 20 : 100,
+      };
     case 'timeSeries':
-      return { ...common, cell: 'gru', hiddenSize: small ? 16 : 64, embeddingDim: 16, attention: 'general', seqLen: small ? 16 : 48, batch: small ? 8 : 32, optimizer: 'adam', lr: 0.01, previewEvery: small ? 20 : 100 };
+      return {
+        ...common,
+        cell: 'gru',
+        hiddenSize: small ? 16 : 64,
+        embeddingDim: 16,
+        attention: 'general',
+        seqLen: small ? 16 : 48,
+        batch: small ? 8 : 32,
+        optimizer: 'adam',
+        lr: 0.01,
+        previewEvery: small ? 20 : 100,
+      };
     case 'seq2seq':
-      return { ...common, cell: 'lstm', hiddenSize: small ? 32 : 64, embeddingDim: 16, attention: 'general', seqLen: 6, batch: small ? 16 : 32, optimizer: 'adam', lr: 0.01, previewEvery: small ? 20 : 100 };
+      return {
+        ...common,
+        cell: 'lstm',
+        hiddenSize: small ? 32 : 64,
+        embeddingDim: 16,
+        attention: 'general',
+        seqLen: 6,
+        batch: small ? 16 : 32,
+        optimizer: 'adam',
+        lr: 0.01,
+        previewEvery: small ? 20 : 100,
+      };
   }
 }
 
@@ -164,4 +221,15 @@ export function defaultParams(size: SizeClass, task: TaskName = 'charLM'): Param
 }
 
 /** The model-shaping subset, stored in saved weight files so a load can rebuild the same model. */
-export const MODEL_KEYS = ['task', 'text', 'cell', 'hiddenSize', 'numLayers', 'bidirectional', 'embeddingDim', 'dropout', 'attention', 'seed'] as const;
+export const MODEL_KEYS = [
+  'task',
+  'text',
+  'cell',
+  'hiddenSize',
+  'numLayers',
+  'bidirectional',
+  'embeddingDim',
+  'dropout',
+  'attention',
+  'seed',
+] as const;

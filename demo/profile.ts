@@ -14,7 +14,13 @@ export interface KernelTimes {
 
 /** `l0d1.step12` → `step`, `l1.dW_hh` → `dW_hh`, `head.dW` stays. */
 export function kernelKind(label: string): string {
-  return label.replace(/^l\d+d\d+\./, '').replace(/^l\d+\./, '').replace(/^(enc|dec)\w*\.l\d+(d\d+)?\./, '$1.').replace(/[._-]?\d+$/, '') || label;
+  return (
+    label
+      .replace(/^l\d+d\d+\./, '')
+      .replace(/^l\d+\./, '')
+      .replace(/^(enc|dec)\w*\.l\d+(d\d+)?\./, '$1.')
+      .replace(/[._-]?\d+$/, '') || label
+  );
 }
 
 export class StepProfiler {
@@ -41,7 +47,12 @@ export class StepProfiler {
       byKind.set(kind, e);
     }
     const kinds = [...byKind.entries()].map(([kind, e]) => ({ kind, ...e })).sort((a, b) => b.ms - a.ms);
-    return { kinds, totalMs: kinds.reduce((a, k) => a + k.ms, 0), dispatches: list.dispatches.length, skipped: list.skipped };
+    return {
+      kinds,
+      totalMs: kinds.reduce((a, k) => a + k.ms, 0),
+      dispatches: list.dispatches.length,
+      skipped: list.skipped,
+    };
   }
 
   destroy(): void {

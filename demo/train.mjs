@@ -26,7 +26,10 @@ let stopped = null;
 const onSignal = (reason) => () => {
   if (stopped) process.exit(130);
   stopped = reason;
-  process.stderr.write(`\n${reason === 'interrupted' ? 'Ctrl-C' : 'SIGTERM'}: stopping after this step and saving a checkpoint (again to quit at once)\n`);
+  process.stderr.write(
+    `\n${reason === 'interrupted' ? 'Ctrl-C' : 'SIGTERM'}: stopping after this step ` +
+      `and saving a checkpoint (again to quit at once)\n`,
+  );
 };
 process.on('SIGINT', onSignal('interrupted'));
 process.on('SIGTERM', onSignal('terminated'));
@@ -36,6 +39,8 @@ try {
 } catch (e) {
   // seqgpu's errors say what is wrong and what to do (no adapter, device lost, …); anything
   // else is a bug: its stack helps.
-  process.stderr.write(`train: ${e instanceof GpuError || e instanceof ArgumentError ? `${e.name}: ${e.message}` : e?.stack ?? e}\n`);
+  process.stderr.write(
+    `train: ${e instanceof GpuError || e instanceof ArgumentError ? `${e.name}: ${e.message}` : (e?.stack ?? e)}\n`,
+  );
   process.exit(1);
 }

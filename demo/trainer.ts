@@ -58,10 +58,11 @@ const yieldToPage = (() => {
   const ch = new MessageChannel();
   const waiting: Array<() => void> = [];
   ch.port1.onmessage = () => waiting.shift()?.();
-  return () => new Promise<void>((resolve) => {
-    waiting.push(resolve);
-    ch.port2.postMessage(null);
-  });
+  return () =>
+    new Promise<void>((resolve) => {
+      waiting.push(resolve);
+      ch.port2.postMessage(null);
+    });
 })();
 
 export class Trainer {
@@ -91,7 +92,11 @@ export class Trainer {
   private tokens = 0;
   private lostHandled = false;
 
-  constructor(readonly params: Params, private readonly view: HTMLElement, private readonly on: TrainerEvents) {}
+  constructor(
+    readonly params: Params,
+    private readonly view: HTMLElement,
+    private readonly on: TrainerEvents,
+  ) {}
 
   /** Runs `fn` after every job queued before it; a failure does not break the chain. */
   private serial<T>(fn: () => Promise<T>): Promise<T> {
@@ -122,18 +127,29 @@ export class Trainer {
     this.gpu = gpu;
     this.lostHandled = false;
     const info = gpu.adapterInfo;
-    this.sizeClass = info.isFallbackAdapter || /swiftshader|llvmpipe|software/i.test(`${info.vendor} ${info.architecture} ${info.description}`) ? 'software' : 'gpu';
+    this.sizeClass =
+      info.isFallbackAdapter ||
+      /swiftshader|llvmpipe|software/i.test(`${info.vendor} ${info.architecture} ${info.description}`)
+        ? 'software'
+        : 'gpu';
     this.profiler = new StepProfiler(gpu);
     gpu.lost.then((lost) => {
       if (this.gpu !== gpu || this.lostHandled) return;
       this.lostHandled = true;
-      this.setState('lost', { reason: `${lost.reason === 'destroyed' ? 'The device was destroyed' : 'The driver reset or removed the device'}${lost.message ? `: ${lost.message}` : ''}.` });
+      this.setState('lost', {
+        reason:
+          `${lost.reason === 'destroyed' ? 'The device was destroyed' : 'The driver reset or removed the device'}` +
+          `${lost.message ? `: ${lost.message}` : ''}.`,
+      });
     });
   }
 
   adapterText(): string {
     const i = this.gpu?.adapterInfo;
-    return i ? `${[i.vendor, i.architecture, i.description].filter(Boolean).join(' ')}${this.sizeClass === 'software' ? ' (software rasterizer: sizes kept small)' : ''}` : 'no adapter';
+    return i
+      ? `${[i.vendor, i.architecture, i.description].filter(Boolean).join(' ')}` +
+          `${this.sizeClass === 'software' ? ' (software rasterizer: sizes kept small)' : ''}`
+      : 'no adapter';
   }
 
   /** Builds the model of the current parameters (after the queued jobs). */
@@ -150,7 +166,12 @@ export class Trainer {
     const ctx: TaskContext = { gpu: this.gpu, params: this.params, view: this.view, globalStep: () => this.step };
     try {
       const p = this.params;
-      this.task = p.task === 'charLM' ? new CharLMTask(ctx) : p.task === 'timeSeries' ? new TimeSeriesTask(ctx) : new Seq2SeqTask(ctx);
+      this.task =
+        p.task === 'charLM'
+          ? new CharLMTask(ctx)
+          : p.task === 'timeSeries'
+            ? new TimeSeriesTask(ctx)
+            : new Seq2SeqTask(ctx);
       await this.task.configureTraining();
       if (keep) this.task.loadStateDict(keep);
       await this.gpu.sync();
@@ -191,7 +212,8 @@ export class Trainer {
   }
 
   start(): void {
-    const resumable = this.state === 'ready' || this.state === 'paused' || (this.state === 'error' && this.task !== null);
+    const resumable =
+      this.state === 'ready' || this.state === 'paused' || (this.state === 'error' && this.task !== null);
     if (!resumable) return;
     this.setState('running');
     this.lastSnapshotAt = performance.now();
@@ -245,9 +267,12 @@ export class Trainer {
       this.trainMs += performance.now() - t0;
       this.updateRate();
       if (!ok) {
-        this.setState('nan', { nanStep: this.history.lossSteps.find((_, i) => !Number.isFinite(this.history.losses[i])) ?? this.step });
+        this.setState('nan', {
+          nanStep: this.history.lossSteps.find((_, i) => !Number.isFinite(this.history.losses[i])) ?? this.step,
+        });
       }
-      if (this.state === 'running' && performance.now() - this.lastSnapshotAt > SNAPSHOT_EVERY_MS) await this.takeSnapshot();
+      if (this.state === 'running' && performance.now() - this.lastSnapshotAt > SNAPSHOT_EVERY_MS)
+        await this.takeSnapshot();
     } catch (e) {
       if (e instanceof NonFiniteError) {
         // The NaN/Inf guard (on by default) skipped the update: the weights are those before the
@@ -388,7 +413,10 @@ export class Trainer {
         this.restore(s);
         this.snapshot = s;
       }
-      this.on.log(`restarted on a new device${s ? ` with the weights of step ${s.step}` : ' (no weights were saved: fresh weights)'}`);
+      this.on.log(
+        `restarted on a new ` +
+          `device${s ? ` with the weights of step ${s.step}` : ' (no weights were saved: fresh weights)'}`,
+      );
       this.setState('running');
       this.lastSnapshotAt = performance.now();
       this.scheduleTick();
@@ -448,7 +476,9 @@ export class Trainer {
     return this.serial(async () => {
       try {
         const w = decodeWeights(file);
-        const changed = w.config ? MODEL_KEYS.filter((k) => w.config![k] !== undefined && w.config![k] !== this.params[k]) : [];
+        const changed = w.config
+          ? MODEL_KEYS.filter((k) => w.config![k] !== undefined && w.config![k] !== this.params[k])
+          : [];
         if (changed.length || !this.task) {
           Object.assign(this.params, Object.fromEntries(changed.map((k) => [k, w.config![k]])));
           this.on.paramsChanged();
@@ -459,7 +489,11 @@ export class Trainer {
         if (w.step !== null) this.step = w.step;
         this.scheduleExtras();
         this.loaded = { name, step: w.step };
-        this.on.log(`loaded ${name}${changed.length ? ` (model: ${changed.map((k) => `${k} ${fmtValue(this.params[k])}`).join(', ')})` : ''}${w.step !== null ? `, saved at step ${w.step}` : ''}`);
+        this.on.log(
+          `loaded ${name}` +
+            (changed.length ? ` (model: ${changed.map((k) => `${k} ${fmtValue(this.params[k])}`).join(', ')})` : '') +
+            `${w.step !== null ? `, saved at step ${w.step}` : ''}`,
+        );
         if (this.state === 'ready') this.setState('paused');
         this.on.progress();
       } catch (e) {
@@ -474,7 +508,10 @@ export class Trainer {
   private async fail(e: unknown, title: string): Promise<void> {
     const gpu = this.gpu;
     if (gpu) {
-      const lost = await Promise.race([gpu.lost.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 200))]);
+      const lost = await Promise.race([
+        gpu.lost.then(() => true),
+        new Promise<boolean>((r) => setTimeout(() => r(false), 200)),
+      ]);
       if (lost) return;
     }
     this.lastError = `${title}: ${(e as Error)?.message ?? String(e)}`;

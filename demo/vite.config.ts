@@ -24,7 +24,8 @@ function ortFiles(): Plugin {
       });
     },
     generateBundle() {
-      for (const f of ORT_FILES) this.emitFile({ type: 'asset', fileName: `ort/${f}`, source: readFileSync(ortDir + f) });
+      for (const f of ORT_FILES)
+        this.emitFile({ type: 'asset', fileName: `ort/${f}`, source: readFileSync(ortDir + f) });
     },
   };
 }
@@ -43,7 +44,12 @@ export default defineConfig({
     sourcemap: true,
     rollupOptions: {
       // The training page, and the kernel lab when it is there.
-      input: Object.fromEntries([['index', here('index.html')], ['lab', here('lab.html')]].filter(([, path]) => existsSync(path))),
+      input: Object.fromEntries(
+        [
+          ['index', here('index.html')],
+          ['lab', here('lab.html')],
+        ].filter(([, path]) => existsSync(path)),
+      ),
     },
   },
 });

@@ -16,14 +16,21 @@ export interface WeightFile {
 
 export function encodeWeights(tensors: Record<string, NamedTensor>, params: Params, step: number): Uint8Array {
   const config = Object.fromEntries(MODEL_KEYS.map((k) => [k, params[k]]));
-  return writeSafetensors(tensors, { format: 'pt', producer: 'seqgpu demo', seqgpu_demo: JSON.stringify(config), step: String(step) });
+  return writeSafetensors(tensors, {
+    format: 'pt',
+    producer: 'seqgpu demo',
+    seqgpu_demo: JSON.stringify(config),
+    step: String(step),
+  });
 }
 
 /** The `__metadata__` of a safetensors file (parseSafetensors returns only the tensors). */
 function readMetadata(bytes: Uint8Array): Record<string, string> {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const len = Number(view.getBigUint64(0, true));
-  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + len))) as { __metadata__?: Record<string, string> };
+  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + len))) as {
+    __metadata__?: Record<string, string>;
+  };
   return header.__metadata__ ?? {};
 }
 
@@ -67,6 +74,7 @@ export function watchFileInput(input: HTMLInputElement, onFile: (name: string, b
 }
 
 export function weightFileName(p: Params, step: number): string {
-  const what = p.task === 'charLM' ? `charlm-${p.text}` : p.task === 'timeSeries' ? 'timeseries' : `seq2seq-${p.attention}`;
+  const what =
+    p.task === 'charLM' ? `charlm-${p.text}` : p.task === 'timeSeries' ? 'timeseries' : `seq2seq-${p.attention}`;
   return `seqgpu-${what}-${p.cell}-${p.numLayers}x${p.hiddenSize}-step${step}.safetensors`;
 }

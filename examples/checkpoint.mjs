@@ -13,11 +13,19 @@ const text = readFileSync(new URL('./data/sonnets.txt', import.meta.url), 'utf8'
 const vocab = new CharVocab(text);
 const ids = vocab.encode(text);
 const rand = rng(1);
-const schedule = cosineLR(100);  // a function: not saved in the file, passed again on load
+const schedule = cosineLR(100); // a function: not saved in the file, passed again on load
 
 /** @type {import('seqgpu').SequenceModelOptions} */
-const options = { cell: 'gru', vocabSize: vocab.size, embeddingDim: 16, hiddenSize: 32,
-  outputSize: vocab.size, mode: 'manyToMany', loss: 'crossEntropy', seed: 7 };
+const options = {
+  cell: 'gru',
+  vocabSize: vocab.size,
+  embeddingDim: 16,
+  hiddenSize: 32,
+  outputSize: vocab.size,
+  mode: 'manyToMany',
+  loss: 'crossEntropy',
+  seed: 7,
+};
 
 const gpu = await requestGpu();
 const model = new SequenceModel(gpu, options);
@@ -31,9 +39,13 @@ console.log(`saved ${file} after 20 steps`);
 const bytes = readFileSync(file);
 const { tensors, metadata } = readCheckpoint(bytes);
 const names = Object.keys(tensors);
-console.log(`${metadata['seqgpu.class']}, optimizer ${metadata['optimizer.class']} at step ${metadata['optimizer.step']}; ${names.length} tensors: ${names.slice(0, 3).join(', ')}, …, ${names.at(-1)}`);
+console.log(
+  `${metadata['seqgpu.class']}, optimizer ${metadata['optimizer.class']} at ` +
+    `step ${metadata['optimizer.step']}; ${names.length} ` +
+    `tensors: ${names.slice(0, 3).join(', ')}, …, ${names.at(-1)}`,
+);
 const restored = new SequenceModel(gpu, options);
-restored.loadCheckpoint(bytes, { train: { schedule } });   // parameters, Adam's moments and step
+restored.loadCheckpoint(bytes, { train: { schedule } }); // parameters, Adam's moments and step
 
 // The same next batches give both models the same losses, bit for bit.
 let identical = true;

@@ -11,8 +11,16 @@ const OUT = 'docs/API.md';
 
 /** The Markdown of the API reference for a model read by readApi. */
 export function renderApi(api) {
-  const names = new Set(api.modules.flatMap((m) => m.entries.flatMap((e) => [e.name,
-    ...(e.kind === 'class' ? e.members.filter((x) => x.kind !== 'constructor').map((x) => `${e.name}.${x.name}`) : [])])));
+  const names = new Set(
+    api.modules.flatMap((m) =>
+      m.entries.flatMap((e) => [
+        e.name,
+        ...(e.kind === 'class'
+          ? e.members.filter((x) => x.kind !== 'constructor').map((x) => `${e.name}.${x.name}`)
+          : []),
+      ]),
+    ),
+  );
   const out = [];
   out.push('# seqgpu API reference', '');
   out.push(
@@ -24,7 +32,9 @@ export function renderApi(api) {
   );
   out.push('## Contents', '');
   for (const m of api.modules) {
-    out.push(`- [${m.file}](#${anchor(m.file)}): ${m.entries.map((e) => `[${e.name}](#${anchor(e.name)})`).join(', ')}`);
+    out.push(
+      `- [${m.file}](#${anchor(m.file)}): ${m.entries.map((e) => `[${e.name}](#${anchor(e.name)})`).join(', ')}`,
+    );
   }
   out.push('');
   for (const m of api.modules) {
@@ -50,7 +60,12 @@ export function renderApi(api) {
       }
     }
   }
-  return out.join('\n').replace(/\n{3,}/g, '\n\n').trimEnd() + '\n';
+  return (
+    out
+      .join('\n')
+      .replace(/\n{3,}/g, '\n\n')
+      .trimEnd() + '\n'
+  );
 }
 
 function renderDoc(out, doc, names) {
@@ -70,7 +85,10 @@ function renderDoc(out, doc, names) {
       out.push(/^\s*```/.test(text) ? text : ['```ts', text, '```'].join('\n'), '');
     } else if (t.tag === 'remarks') out.push(text, '');
     else {
-      const label = { returns: 'Returns', throws: 'Throws', defaultValue: 'Default', see: 'See', deprecated: 'Deprecated' }[t.tag] ?? `@${t.tag}`;
+      const label =
+        { returns: 'Returns', throws: 'Throws', defaultValue: 'Default', see: 'See', deprecated: 'Deprecated' }[
+          t.tag
+        ] ?? `@${t.tag}`;
       out.push(`${label}: ${text}`, '');
     }
   }
@@ -98,7 +116,10 @@ function links(text, names) {
 }
 
 function cell(text) {
-  return text.replace(/\|/g, '\\|').replace(/\s*\n\s*/g, ' ').trim();
+  return text
+    .replace(/\|/g, '\\|')
+    .replace(/\s*\n\s*/g, ' ')
+    .trim();
 }
 
 function indent(text) {
@@ -107,7 +128,10 @@ function indent(text) {
 
 /** GitHub's heading anchor: lower case, punctuation other than - and _ dropped, spaces → -. */
 function anchor(heading) {
-  return heading.toLowerCase().replace(/[^\w\- ]/g, '').replace(/ /g, '-');
+  return heading
+    .toLowerCase()
+    .replace(/[^\w\- ]/g, '')
+    .replace(/ /g, '-');
 }
 
 const isMain = process.argv[1] && resolve(process.argv[1]) === resolve(new URL(import.meta.url).pathname);
@@ -120,8 +144,10 @@ if (isMain) {
       const b = text.split('\n');
       let i = 0;
       while (i < a.length && a[i] === b[i]) i++;
-      console.error(`api-docs: ${OUT} is out of date (first difference at line ${i + 1}: ` +
-        `${JSON.stringify(a[i] ?? '<end>')} vs ${JSON.stringify(b[i] ?? '<end>')}); run npm run docs`);
+      console.error(
+        `api-docs: ${OUT} is out of date (first difference at line ${i + 1}: ` +
+          `${JSON.stringify(a[i] ?? '<end>')} vs ${JSON.stringify(b[i] ?? '<end>')}); run npm run docs`,
+      );
       process.exit(1);
     }
     console.log(`api-docs: ${OUT} is up to date`);

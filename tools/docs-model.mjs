@@ -78,27 +78,47 @@ function describeEntry(name, declarations, file, checker) {
       const sigs = declarations.filter((d) => !d.body);
       const shown = sigs.length ? sigs : declarations;
       return {
-        ...base, kind: 'function',
+        ...base,
+        kind: 'function',
         signature: shown.map((d) => headerText(d, d.body, sf)).join('\n'),
         doc: firstDoc(shown),
         params: paramNames(shown),
       };
     }
     case SyntaxKind.ClassDeclaration:
-      return { ...base, kind: 'class', signature: headerText(first, first.members, sf), doc: firstDoc([first]),
-        members: classMembers(first, checker) };
+      return {
+        ...base,
+        kind: 'class',
+        signature: headerText(first, first.members, sf),
+        doc: firstDoc([first]),
+        members: classMembers(first, checker),
+      };
     case SyntaxKind.InterfaceDeclaration:
-      return { ...base, kind: 'interface', signature: headerText(first, first.members, sf), doc: firstDoc([first]),
-        members: typeMembers(first.members, sf) };
+      return {
+        ...base,
+        kind: 'interface',
+        signature: headerText(first, first.members, sf),
+        doc: firstDoc([first]),
+        members: typeMembers(first.members, sf),
+      };
     case SyntaxKind.TypeAliasDeclaration: {
       if (first.type.kind === SyntaxKind.TypeLiteral) {
-        return { ...base, kind: 'type', signature: headerText(first, first.type.members, sf), doc: firstDoc([first]),
-          members: typeMembers(first.type.members, sf) };
+        return {
+          ...base,
+          kind: 'type',
+          signature: headerText(first, first.type.members, sf),
+          doc: firstDoc([first]),
+          members: typeMembers(first.type.members, sf),
+        };
       }
       let signature = stripExport(clean(nodeText(first, sf)));
       if (/\btypeof\b/.test(signature)) {
         // `(typeof NAMES)[number]` says little: show what it expands to.
-        const expanded = checker.typeToString(checker.getTypeAtLocation(first.name), undefined, 8388608 /* InTypeAlias */ | 1 /* NoTruncation */);
+        const expanded = checker.typeToString(
+          checker.getTypeAtLocation(first.name),
+          undefined,
+          8388608 /* InTypeAlias */ | 1 /* NoTruncation */,
+        );
         if (expanded && expanded !== name) signature += `\n// = ${expanded}`;
       }
       return { ...base, kind: 'type', signature, doc: firstDoc([first]) };
@@ -106,7 +126,9 @@ function describeEntry(name, declarations, file, checker) {
     case SyntaxKind.VariableDeclaration: {
       const statement = first.parent.parent;
       const keyword = first.parent.flags & 2 ? 'const' : first.parent.flags & 1 ? 'let' : 'var';
-      const type = first.type ? clean(nodeText(first.type, sf)) : checker.typeToString(checker.getTypeAtLocation(first.name));
+      const type = first.type
+        ? clean(nodeText(first.type, sf))
+        : checker.typeToString(checker.getTypeAtLocation(first.name));
       return { ...base, kind: 'const', signature: `${keyword} ${name}: ${type}`, doc: firstDoc([statement]) };
     }
     case SyntaxKind.EnumDeclaration:
@@ -138,26 +160,43 @@ function collectClassMembers(cls, checker) {
       case SyntaxKind.Constructor: {
         if (m.body && cls.members.some((o) => o !== m && o.kind === SyntaxKind.Constructor && !o.body)) continue;
         // A private or protected constructor is not listed, but its parameter properties are.
-        if (isPublic(m)) members.push({ ...base, kind: 'constructor', signature: headerText(m, m.body, sf), params: paramNames([m]) });
+        if (isPublic(m))
+          members.push({ ...base, kind: 'constructor', signature: headerText(m, m.body, sf), params: paramNames([m]) });
         // Parameter properties (`constructor(readonly gpu: Gpu)`) are public members documented by @param.
         for (const p of m.parameters) {
           if (!p.modifiers || !p.modifiers.length || !isPublic(p)) continue;
           const pName = nodeText(p.name, sf);
           const tag = base.doc?.tags.find((t) => t.tag === 'param' && t.name === pName);
-          members.push({ name: pName, kind: 'property', static: false, line: lineOf(p), params: [],
+          members.push({
+            name: pName,
+            kind: 'property',
+            static: false,
+            line: lineOf(p),
+            params: [],
             signature: clean(sf.text.slice(p.getStart(sf), p.end)).replace(/\s*=.*$/, ''),
-            doc: firstDoc([p]) ?? (tag ? { summary: tag.text, tags: [] } : null) });
+            doc: firstDoc([p]) ?? (tag ? { summary: tag.text, tags: [] } : null),
+          });
         }
         break;
       }
       case SyntaxKind.MethodDeclaration: {
         const key = `${isStatic}:${name}`;
         if (overloads.has(key)) continue; // a later overload or the implementation of one listed
-        const sigs = cls.members.filter((o) => o.kind === SyntaxKind.MethodDeclaration && o.name && memberName(o.name, sf) === name
-          && hasModifier(o, SyntaxKind.StaticKeyword) === isStatic);
+        const sigs = cls.members.filter(
+          (o) =>
+            o.kind === SyntaxKind.MethodDeclaration &&
+            o.name &&
+            memberName(o.name, sf) === name &&
+            hasModifier(o, SyntaxKind.StaticKeyword) === isStatic,
+        );
         const shown = sigs.some((s) => !s.body) ? sigs.filter((s) => !s.body) : sigs;
-        const member = { ...base, kind: 'method', signature: shown.map((s) => headerText(s, s.body, sf)).join('\n'),
-          doc: firstDoc(shown), params: paramNames(shown) };
+        const member = {
+          ...base,
+          kind: 'method',
+          signature: shown.map((s) => headerText(s, s.body, sf)).join('\n'),
+          doc: firstDoc(shown),
+          params: paramNames(shown),
+        };
         overloads.set(key, member);
         members.push(member);
         break;
@@ -202,13 +241,32 @@ function collectClassMembers(cls, checker) {
 }
 
 function typeMembers(list, sf) {
-  return list.filter((m) => !isInternal(firstDoc([m]))).map((m) => {
-    const name = m.name ? memberName(m.name, sf) : m.kind === SyntaxKind.CallSignature ? '(call)'
-      : m.kind === SyntaxKind.ConstructSignature ? '(new)' : '[index]';
-    const kind = m.kind === SyntaxKind.MethodSignature ? 'method' : m.kind === SyntaxKind.PropertySignature ? 'property' : 'signature';
-    return { name, kind, static: false, line: lineOf(m), signature: clean(nodeText(m, sf)).replace(/[;,]$/, ''),
-      doc: firstDoc([m]), params: [] };
-  });
+  return list
+    .filter((m) => !isInternal(firstDoc([m])))
+    .map((m) => {
+      const name = m.name
+        ? memberName(m.name, sf)
+        : m.kind === SyntaxKind.CallSignature
+          ? '(call)'
+          : m.kind === SyntaxKind.ConstructSignature
+            ? '(new)'
+            : '[index]';
+      const kind =
+        m.kind === SyntaxKind.MethodSignature
+          ? 'method'
+          : m.kind === SyntaxKind.PropertySignature
+            ? 'property'
+            : 'signature';
+      return {
+        name,
+        kind,
+        static: false,
+        line: lineOf(m),
+        signature: clean(nodeText(m, sf)).replace(/[;,]$/, ''),
+        doc: firstDoc([m]),
+        params: [],
+      };
+    });
 }
 
 // --- helpers ----------------------------------------------------------------------------------
@@ -258,7 +316,10 @@ function headerText(node, stop, sf) {
 }
 
 function stripExport(text) {
-  return text.replace(/^export\s+(default\s+)?/, '').replace(/^declare\s+/, '').replace(/^async\s+/, '');
+  return text
+    .replace(/^export\s+(default\s+)?/, '')
+    .replace(/^declare\s+/, '')
+    .replace(/^async\s+/, '');
 }
 
 /** Source text with comments removed and whitespace collapsed (string and template literals kept). */
@@ -280,8 +341,16 @@ export function clean(text) {
       out += ' ';
     } else out += c;
   }
-  return out.replace(/\s+/g, ' ').replace(/\( /g, '(').replace(/ \)/g, ')').replace(/\[ /g, '[').replace(/ \]/g, ']')
-    .replace(/ ([,;])/g, '$1').replace(/,\)/g, ')').replace(/;\s*$/, '').trim();
+  return out
+    .replace(/\s+/g, ' ')
+    .replace(/\( /g, '(')
+    .replace(/ \)/g, ')')
+    .replace(/\[ /g, '[')
+    .replace(/ \]/g, ']')
+    .replace(/ ([,;])/g, '$1')
+    .replace(/,\)/g, ')')
+    .replace(/;\s*$/, '')
+    .trim();
 }
 
 /** The doc comment closest to the first declaration that has one, parsed into summary + tags. */

@@ -20,24 +20,38 @@ export function packAndInstall(root = resolve('.')) {
   try {
     // --ignore-scripts: dist/ is already built (prepack would rebuild it).
     const json = execFileSync(npm, ['pack', '--json', '--ignore-scripts', '--pack-destination', dir], {
-      cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000,
+      cwd: root,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 120_000,
     });
     const [pack] = JSON.parse(json);
     const app = join(dir, 'app');
     mkdirSync(app);
-    writeFileSync(join(app, 'package.json'), `${JSON.stringify({
-      name: 'seqgpu-consumer',
-      private: true,
-      type: 'module',
-      dependencies: {
-        seqgpu: `file:../${pack.filename}`,
-        wgsl_reflect: `file:${join(root, 'node_modules/wgsl_reflect')}`,
-      },
-    }, null, 2)}\n`);
+    writeFileSync(
+      join(app, 'package.json'),
+      `${JSON.stringify(
+        {
+          name: 'seqgpu-consumer',
+          private: true,
+          type: 'module',
+          dependencies: {
+            seqgpu: `file:../${pack.filename}`,
+            wgsl_reflect: `file:${join(root, 'node_modules/wgsl_reflect')}`,
+          },
+        },
+        null,
+        2,
+      )}\n`,
+    );
     execFileSync(npm, ['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts', '--loglevel=error'], {
-      cwd: app, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000,
+      cwd: app,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 120_000,
     });
-    if (!existsSync(join(app, 'node_modules/seqgpu/package.json'))) throw new Error(`npm install of ${pack.filename} installed no node_modules/seqgpu`);
+    if (!existsSync(join(app, 'node_modules/seqgpu/package.json')))
+      throw new Error(`npm install of ${pack.filename} installed no node_modules/seqgpu`);
     return { dir, app, pack, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
   } catch (e) {
     rmSync(dir, { recursive: true, force: true });

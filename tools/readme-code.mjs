@@ -33,10 +33,18 @@ export function codeBlocks(markdown) {
     const info = open[2].trim();
     const start = i + 1;
     // Closed by a line of only the same fence character, at least as many.
-    const closes = (l) => { const t = l.trim(); return t.length >= fence.length && t === fence[0].repeat(t.length); };
+    const closes = (l) => {
+      const t = l.trim();
+      return t.length >= fence.length && t === fence[0].repeat(t.length);
+    };
     let end = start;
     while (end < lines.length && !closes(lines[end])) end++;
-    blocks.push({ lang: (info.split(/\s+/)[0] ?? '').toLowerCase(), info, code: lines.slice(start, end).join('\n'), line: start + 1 });
+    blocks.push({
+      lang: (info.split(/\s+/)[0] ?? '').toLowerCase(),
+      info,
+      code: lines.slice(start, end).join('\n'),
+      line: start + 1,
+    });
     i = end;
   }
   return blocks;
@@ -59,7 +67,10 @@ export function typecheckReadme({ root = resolve('.'), readme = 'README.md', exa
   const readmePath = resolve(root, readme);
   const blocks = tsBlocks(readFileSync(readmePath, 'utf8'));
   const exampleDir = join(root, 'examples');
-  examples ??= readdirSync(exampleDir).filter((f) => f.endsWith('.mjs')).sort().map((f) => join(exampleDir, f));
+  examples ??= readdirSync(exampleDir)
+    .filter((f) => f.endsWith('.mjs'))
+    .sort()
+    .map((f) => join(exampleDir, f));
   const dir = mkdtempSync(join(tmpdir(), 'seqgpu-readme-'));
   try {
     symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'), 'dir');
@@ -71,10 +82,18 @@ export function typecheckReadme({ root = resolve('.'), readme = 'README.md', exa
     }
     const tsconfig = {
       compilerOptions: {
-        target: 'ES2022', module: 'ESNext', moduleResolution: 'Bundler', lib: ['ES2022', 'DOM'],
+        target: 'ES2022',
+        module: 'ESNext',
+        moduleResolution: 'Bundler',
+        lib: ['ES2022', 'DOM'],
         types: ['@webgpu/types', 'node', 'vite/client'],
-        strict: true, noImplicitOverride: true, skipLibCheck: true, esModuleInterop: true, noEmit: true,
-        allowJs: true, checkJs: true,
+        strict: true,
+        noImplicitOverride: true,
+        skipLibCheck: true,
+        esModuleInterop: true,
+        noEmit: true,
+        allowJs: true,
+        checkJs: true,
         paths: { seqgpu: [join(root, 'src/index.ts')] },
       },
       files: [...names.keys(), join(root, 'src/vite-env.d.ts'), ...examples],
@@ -83,24 +102,39 @@ export function typecheckReadme({ root = resolve('.'), readme = 'README.md', exa
     let output = '';
     let ok = true;
     try {
-      output = execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(dir, 'tsconfig.json'), '--pretty', 'false'], {
-        cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000,
-      });
+      output = execFileSync(
+        process.execPath,
+        [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(dir, 'tsconfig.json'), '--pretty', 'false'],
+        {
+          cwd: dir,
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'pipe'],
+          timeout: 300_000,
+        },
+      );
     } catch (e) {
       ok = false;
       output = `${e.stdout ?? ''}${e.stderr ?? ''}` || String(e);
     }
     // README-L120.ts(3,7): error TS2304: … → README.md:122:7: error TS2304: …
     const rel = readmePath.startsWith(`${root}/`) ? readmePath.slice(root.length + 1) : readmePath;
-    const mapped = output.replace(/(?:^|(?<=\n))(?:[^\n]*[/\\])?(README-L(\d+)\.ts)\((\d+),(\d+)\)/g,
-      (_m, _name, start, row, col) => `${rel}:${Number(start) + Number(row) - 1}:${col}`);
+    const mapped = output.replace(
+      /(?:^|(?<=\n))(?:[^\n]*[/\\])?(README-L(\d+)\.ts)\((\d+),(\d+)\)/g,
+      (_m, _name, start, row, col) => `${rel}:${Number(start) + Number(row) - 1}:${col}`,
+    );
     // Other files (examples, src) relative to the repo: ../../work/main/examples/x.mjs(3,1) → examples/x.mjs(3,1)
     const tidy = mapped.replace(/(?:^|(?<=\n))([^\n(]+\.(?:m?js|ts))\((\d+),(\d+)\)/g, (m, file, row, col) => {
       const abs = resolve(dir, file);
       return abs.startsWith(`${root}/`) ? `${abs.slice(root.length + 1)}:${row}:${col}` : m;
     });
     const diagnostics = tidy.split('\n').filter((l) => /error TS\d+/.test(l));
-    return { blocks: blocks.length, files: [...names.keys(), ...examples], ok: ok && diagnostics.length === 0, diagnostics, output: tidy };
+    return {
+      blocks: blocks.length,
+      files: [...names.keys(), ...examples],
+      ok: ok && diagnostics.length === 0,
+      diagnostics,
+      output: tidy,
+    };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -109,7 +143,9 @@ export function typecheckReadme({ root = resolve('.'), readme = 'README.md', exa
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const r = typecheckReadme();
   if (r.ok) {
-    console.log(`readme-code: ${r.blocks} \`\`\`ts blocks of README.md and ${r.files.length - r.blocks} examples typecheck`);
+    console.log(
+      `readme-code: ${r.blocks} \`\`\`ts blocks of README.md and ${r.files.length - r.blocks} examples typecheck`,
+    );
   } else {
     console.error(r.output.trim() || 'tsc failed without output');
     console.error(`readme-code: ${r.diagnostics.length} error(s) in README.md's \`\`\`ts blocks or examples/`);

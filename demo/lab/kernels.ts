@@ -90,10 +90,25 @@ const matmul: KernelSpec = {
   key: 'matmul',
   title: 'matmul',
   defaults: { M: 512, N: 512, K: 512, batch: 1, transposeA: false, transposeB: false, bias: false },
-  fields: [int('M'), int('N'), int('K'), int('batch'), bool('transposeA', 'Aᵀ'), bool('transposeB', 'Bᵀ'), bool('bias')],
+  fields: [
+    int('M'),
+    int('N'),
+    int('K'),
+    int('batch'),
+    bool('transposeA', 'Aᵀ'),
+    bool('transposeB', 'Bᵀ'),
+    bool('bias'),
+  ],
   peers: ['tfjs'],
   operands(p) {
-    const s = gemmShapes({ M: n(p, 'M'), N: n(p, 'N'), K: n(p, 'K'), batch: n(p, 'batch'), transposeA: b(p, 'transposeA'), transposeB: b(p, 'transposeB') });
+    const s = gemmShapes({
+      M: n(p, 'M'),
+      N: n(p, 'N'),
+      K: n(p, 'K'),
+      batch: n(p, 'batch'),
+      transposeA: b(p, 'transposeA'),
+      transposeB: b(p, 'transposeB'),
+    });
     const lead = n(p, 'batch') > 1 ? 'batch, ' : '';
     return [
       { name: 'A', dims: `[${lead}${b(p, 'transposeA') ? 'K, M' : 'M, K'}]`, shape: s.a, role: 'read' },
@@ -103,7 +118,15 @@ const matmul: KernelSpec = {
     ];
   },
   async run(ctx, p) {
-    const c = { M: n(p, 'M'), N: n(p, 'N'), K: n(p, 'K'), batch: n(p, 'batch'), transposeA: b(p, 'transposeA'), transposeB: b(p, 'transposeB'), bias: b(p, 'bias') };
+    const c = {
+      M: n(p, 'M'),
+      N: n(p, 'N'),
+      K: n(p, 'K'),
+      batch: n(p, 'batch'),
+      transposeA: b(p, 'transposeA'),
+      transposeB: b(p, 'transposeB'),
+      bias: b(p, 'bias'),
+    };
     // A square product without options is exactly one of the suite's rows: its own function.
     if (c.M === c.N && c.N === c.K && c.batch === 1 && !c.transposeA && !c.transposeB && !c.bias) {
       ctx.say(`running matmul ${c.M}×${c.M}×${c.M}`);
@@ -123,29 +146,52 @@ const softmax: KernelSpec = {
     { name: 'x', dims: '[rows, cols]', shape: [n(p, 'rows'), n(p, 'cols')], role: 'read' },
     { name: 'y', dims: '[rows, cols]', shape: [n(p, 'rows'), n(p, 'cols')], role: 'written' },
   ],
-  run: (ctx, p) => softmaxRows(ctx.gpu, ctx.peers.tf, [{ rows: n(p, 'rows'), cols: n(p, 'cols') }], { reps: ctx.reps, peerReps: ctx.peerReps }, ctx.say),
+  run: (ctx, p) =>
+    softmaxRows(
+      ctx.gpu,
+      ctx.peers.tf,
+      [{ rows: n(p, 'rows'), cols: n(p, 'cols') }],
+      { reps: ctx.reps, peerReps: ctx.peerReps },
+      ctx.say,
+    ),
 };
 
 const attention: KernelSpec = {
   key: 'attention',
   title: 'attention (fused SDPA)',
-  defaults: { batch: suite.attention.batch, heads: suite.attention.heads, seqLen: suite.attention.seqLen[0], headDim: suite.attention.headDim, causal: false, backward: false },
+  defaults: {
+    batch: suite.attention.batch,
+    heads: suite.attention.heads,
+    seqLen: suite.attention.seqLen[0],
+    headDim: suite.attention.headDim,
+    causal: false,
+    backward: false,
+  },
   fields: [int('batch'), int('heads'), int('seqLen'), int('headDim'), bool('causal'), bool('backward', 'fwd + bwd')],
   peers: ['tfjs', 'ort'],
   operands(p) {
     const x = [n(p, 'batch'), n(p, 'heads'), n(p, 'seqLen'), n(p, 'headDim')];
     const dims = '[batch, heads, seqLen, headDim]';
     const op = (name: string, role: Operand['role']): Operand => ({ name, dims, shape: x, role });
-    const list = [op('Q', 'read'), op('K', 'read'), op('V', 'read'), op('O', 'written'), { name: 'log-sum-exp', dims: '[batch, heads, seqLen]', shape: x.slice(0, 3), role: 'written' } as Operand];
+    const list = [
+      op('Q', 'read'),
+      op('K', 'read'),
+      op('V', 'read'),
+      op('O', 'written'),
+      { name: 'log-sum-exp', dims: '[batch, heads, seqLen]', shape: x.slice(0, 3), role: 'written' } as Operand,
+    ];
     if (b(p, 'backward')) list.push(op('dO', 'read'), op('dQ', 'written'), op('dK', 'written'), op('dV', 'written'));
     return list;
   },
-  run: (ctx, p) => attentionRows(
-    ctx.gpu, ctx.peers, ctx.memory,
-    [{ seqLen: n(p, 'seqLen'), causal: b(p, 'causal'), backward: b(p, 'backward') }],
-    { batch: n(p, 'batch'), heads: n(p, 'heads'), headDim: n(p, 'headDim'), reps: ctx.reps, peerReps: ctx.peerReps },
-    ctx.say,
-  ),
+  run: (ctx, p) =>
+    attentionRows(
+      ctx.gpu,
+      ctx.peers,
+      ctx.memory,
+      [{ seqLen: n(p, 'seqLen'), causal: b(p, 'causal'), backward: b(p, 'backward') }],
+      { batch: n(p, 'batch'), heads: n(p, 'heads'), headDim: n(p, 'headDim'), reps: ctx.reps, peerReps: ctx.peerReps },
+      ctx.say,
+    ),
 };
 
 const step: KernelSpec = {
@@ -164,14 +210,33 @@ const step: KernelSpec = {
       ...state.map((s): Operand => ({ name: `${s}_t`, dims: '[batch, hidden]', shape: [B, H], role: 'written' })),
     ];
   },
-  run: (ctx, p) => stepRows(ctx.gpu, ctx.peers, [{ cell: recurrentCell(p), batch: n(p, 'batch'), inputSize: n(p, 'inputSize'), hidden: n(p, 'hidden') }], { reps: ctx.reps, peerReps: ctx.peerReps }, ctx.say),
+  run: (ctx, p) =>
+    stepRows(
+      ctx.gpu,
+      ctx.peers,
+      [{ cell: recurrentCell(p), batch: n(p, 'batch'), inputSize: n(p, 'inputSize'), hidden: n(p, 'hidden') }],
+      { reps: ctx.reps, peerReps: ctx.peerReps },
+      ctx.say,
+    ),
 };
 
 const forward: KernelSpec = {
   key: 'forward',
   title: 'LSTM / GRU layer forward',
-  defaults: { cell: 'lstm', batch: suite.recurrent.batch[1], seqLen: suite.recurrent.seqLen, inputSize: suite.recurrent.inputSize, hidden: suite.recurrent.hidden[0] },
-  fields: [{ key: 'cell', kind: 'choice', options: ['lstm', 'gru'] }, int('batch'), int('seqLen'), int('inputSize'), int('hidden')],
+  defaults: {
+    cell: 'lstm',
+    batch: suite.recurrent.batch[1],
+    seqLen: suite.recurrent.seqLen,
+    inputSize: suite.recurrent.inputSize,
+    hidden: suite.recurrent.hidden[0],
+  },
+  fields: [
+    { key: 'cell', kind: 'choice', options: ['lstm', 'gru'] },
+    int('batch'),
+    int('seqLen'),
+    int('inputSize'),
+    int('hidden'),
+  ],
   peers: ['tfjs', 'ort'],
   operands(p) {
     const [B, T, I, H] = [n(p, 'batch'), n(p, 'seqLen'), n(p, 'inputSize'), n(p, 'hidden')];
@@ -183,45 +248,108 @@ const forward: KernelSpec = {
       ...state.map((s): Operand => ({ name: s, dims: '[1, batch, hidden]', shape: [1, B, H], role: 'written' })),
     ];
   },
-  run: (ctx, p) => recurrentRows(
-    ctx.gpu, ctx.peers,
-    [{ cell: recurrentCell(p), batch: n(p, 'batch'), hidden: n(p, 'hidden') }],
-    { seqLen: n(p, 'seqLen'), inputSize: n(p, 'inputSize'), reps: ctx.reps, peerReps: ctx.peerReps },
-    ctx.say,
-  ),
+  run: (ctx, p) =>
+    recurrentRows(
+      ctx.gpu,
+      ctx.peers,
+      [{ cell: recurrentCell(p), batch: n(p, 'batch'), hidden: n(p, 'hidden') }],
+      { seqLen: n(p, 'seqLen'), inputSize: n(p, 'inputSize'), reps: ctx.reps, peerReps: ctx.peerReps },
+      ctx.say,
+    ),
 };
 
 const model: KernelSpec = {
   key: 'model',
   title: 'whole model forward',
-  defaults: { cell: 'lstm', batch: 32, seqLen: suite.recurrent.seqLen, vocab: 65, embeddingDim: 32, hidden: suite.recurrent.hidden[0], numLayers: 2, bidirectional: false },
-  fields: [{ key: 'cell', kind: 'choice', options: ['lstm', 'gru', 'rnn'] }, int('batch'), int('seqLen'), int('vocab'), int('embeddingDim'), int('hidden'), int('numLayers'), bool('bidirectional')],
+  defaults: {
+    cell: 'lstm',
+    batch: 32,
+    seqLen: suite.recurrent.seqLen,
+    vocab: 65,
+    embeddingDim: 32,
+    hidden: suite.recurrent.hidden[0],
+    numLayers: 2,
+    bidirectional: false,
+  },
+  fields: [
+    { key: 'cell', kind: 'choice', options: ['lstm', 'gru', 'rnn'] },
+    int('batch'),
+    int('seqLen'),
+    int('vocab'),
+    int('embeddingDim'),
+    int('hidden'),
+    int('numLayers'),
+    bool('bidirectional'),
+  ],
   peers: [],
   operands(p) {
-    const [B, T, V, E, H, L] = [n(p, 'batch'), n(p, 'seqLen'), n(p, 'vocab'), n(p, 'embeddingDim'), n(p, 'hidden'), n(p, 'numLayers')];
+    const [B, T, V, E, H, L] = [
+      n(p, 'batch'),
+      n(p, 'seqLen'),
+      n(p, 'vocab'),
+      n(p, 'embeddingDim'),
+      n(p, 'hidden'),
+      n(p, 'numLayers'),
+    ];
     const D = b(p, 'bidirectional') ? 2 : 1;
     const list: Operand[] = [
       { name: 'tokens (i32)', dims: '[seqLen, batch]', shape: [T, B], role: 'read' },
-      { name: 'embedding rows gathered', dims: '[vocab, embeddingDim]', shape: [V, E], elements: T * B * E, role: 'read' },
+      {
+        name: 'embedding rows gathered',
+        dims: '[vocab, embeddingDim]',
+        shape: [V, E],
+        elements: T * B * E,
+        role: 'read',
+      },
     ];
-    for (let l = 0; l < L; l++) for (let d = 0; d < D; d++) list.push(...recurrentWeights(p.cell as string, l === 0 ? E : D * H, H, ` l${l}${d ? ' reverse' : ''}`));
+    for (let l = 0; l < L; l++)
+      for (let d = 0; d < D; d++)
+        list.push(...recurrentWeights(p.cell as string, l === 0 ? E : D * H, H, ` l${l}${d ? ' reverse' : ''}`));
     list.push(
       { name: 'head weight, bias', dims: '[vocab, D·hidden + 1]', shape: [V, D * H + 1], role: 'read' },
       { name: 'logits', dims: '[seqLen·batch, vocab]', shape: [T * B, V], role: 'written' },
     );
     return list;
   },
-  run: (ctx, p) => modelForwardRows(ctx.gpu, [{
-    cell: p.cell as 'rnn' | 'lstm' | 'gru', batch: n(p, 'batch'), seqLen: n(p, 'seqLen'), vocab: n(p, 'vocab'), embeddingDim: n(p, 'embeddingDim'),
-    hidden: n(p, 'hidden'), numLayers: n(p, 'numLayers'), bidirectional: b(p, 'bidirectional'),
-  }], { reps: ctx.reps }, ctx.say),
+  run: (ctx, p) =>
+    modelForwardRows(
+      ctx.gpu,
+      [
+        {
+          cell: p.cell as 'rnn' | 'lstm' | 'gru',
+          batch: n(p, 'batch'),
+          seqLen: n(p, 'seqLen'),
+          vocab: n(p, 'vocab'),
+          embeddingDim: n(p, 'embeddingDim'),
+          hidden: n(p, 'hidden'),
+          numLayers: n(p, 'numLayers'),
+          bidirectional: b(p, 'bidirectional'),
+        },
+      ],
+      { reps: ctx.reps },
+      ctx.say,
+    ),
 };
 
 const training: KernelSpec = {
   key: 'training',
   title: 'training step (fwd + MSE + BPTT + Adam)',
-  defaults: { cell: 'lstm', batch: 32, seqLen: suite.recurrent.seqLen, inputSize: suite.recurrent.inputSize, hidden: 256, outputSize: 32 },
-  fields: [{ key: 'cell', kind: 'choice', options: ['lstm', 'gru'] }, int('batch'), int('seqLen'), int('inputSize'), int('hidden'), int('outputSize')],
+  defaults: {
+    cell: 'lstm',
+    batch: 32,
+    seqLen: suite.recurrent.seqLen,
+    inputSize: suite.recurrent.inputSize,
+    hidden: 256,
+    outputSize: 32,
+  },
+  fields: [
+    { key: 'cell', kind: 'choice', options: ['lstm', 'gru'] },
+    int('batch'),
+    int('seqLen'),
+    int('inputSize'),
+    int('hidden'),
+    int('outputSize'),
+  ],
   peers: ['tfjs'],
   operands(p) {
     const [B, T, I, H, O] = [n(p, 'batch'), n(p, 'seqLen'), n(p, 'inputSize'), n(p, 'hidden'), n(p, 'outputSize')];
@@ -231,17 +359,29 @@ const training: KernelSpec = {
     return [
       { name: 'inputs', dims: '[seqLen, batch, inputSize]', shape: [T, B, I], role: 'read' },
       { name: 'targets', dims: '[seqLen, batch, outputSize]', shape: [T, B, O], role: 'read' },
-      params('parameters', 'read'), params('Adam m', 'read'), params('Adam v', 'read'),
-      params('parameters (updated)', 'written'), params('Adam m (updated)', 'written'), params('Adam v (updated)', 'written'),
+      params('parameters', 'read'),
+      params('Adam m', 'read'),
+      params('Adam v', 'read'),
+      params('parameters (updated)', 'written'),
+      params('Adam m (updated)', 'written'),
+      params('Adam v (updated)', 'written'),
       { name: 'loss', dims: '[1]', shape: [1], role: 'written' },
     ];
   },
-  run: (ctx, p) => trainingRows(
-    ctx.gpu, ctx.peers.tf,
-    [{ cell: recurrentCell(p), batch: n(p, 'batch'), hidden: n(p, 'hidden') }],
-    { seqLen: n(p, 'seqLen'), inputSize: n(p, 'inputSize'), outputSize: n(p, 'outputSize'), reps: ctx.reps, peerReps: ctx.peerReps },
-    ctx.say,
-  ),
+  run: (ctx, p) =>
+    trainingRows(
+      ctx.gpu,
+      ctx.peers.tf,
+      [{ cell: recurrentCell(p), batch: n(p, 'batch'), hidden: n(p, 'hidden') }],
+      {
+        seqLen: n(p, 'seqLen'),
+        inputSize: n(p, 'inputSize'),
+        outputSize: n(p, 'outputSize'),
+        reps: ctx.reps,
+        peerReps: ctx.peerReps,
+      },
+      ctx.say,
+    ),
 };
 
 export const KERNELS: readonly KernelSpec[] = [matmul, softmax, attention, step, forward, model, training];

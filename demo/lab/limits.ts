@@ -22,7 +22,8 @@ export function checkRun(gpu: Gpu, spec: KernelSpec, p: Params): Operand[] {
     const bytes = 4 * elements(o.shape);
     if (bytes > limit) {
       throw new ShapeError(
-        `${spec.key}: operand ${o.name} ${o.dims} = [${o.shape.join(', ')}] needs ${bytes} bytes, more than this device's ` +
+        `${spec.key}: operand ${o.name} ${o.dims} = [${o.shape.join(', ')}] ` +
+          `needs ${bytes} bytes, more than this device's ` +
           `maxStorageBufferBindingSize (${limit} bytes); make ${o.dims} smaller`,
       );
     }

@@ -35,7 +35,18 @@ export interface LabState {
   exported: string | null;
 }
 
-const lab: LabState = { ready: false, running: false, completed: 0, error: null, rows: [], results: [], runs: [], adapter: null, features: null, exported: null };
+const lab: LabState = {
+  ready: false,
+  running: false,
+  completed: 0,
+  error: null,
+  rows: [],
+  results: [],
+  runs: [],
+  adapter: null,
+  features: null,
+  exported: null,
+};
 (window as unknown as { __seqgpuLab: LabState }).__seqgpuLab = lab;
 
 const status = document.getElementById('status')!;
@@ -52,14 +63,23 @@ async function runOnce(gpu: Gpu, memory: GpuMemoryTracker, peers: PeerLoader, pa
   const spec = kernelSpec(settings.kernel);
   const params = { ...panel.params[spec.key] };
   const run: LabRun = {
-    kernel: spec.key, params, reps: settings.reps, peerReps: settings.peerReps,
-    peers: { tfjs: settings.tfjs, ort: settings.ort }, date: new Date().toISOString(), workloads: [],
+    kernel: spec.key,
+    params,
+    reps: settings.reps,
+    peerReps: settings.peerReps,
+    peers: { tfjs: settings.tfjs, ort: settings.ort },
+    date: new Date().toISOString(),
+    workloads: [],
   };
   try {
     const operands = checkRun(gpu, spec, params); // before anything is allocated
     const bytes = bytesMoved(operands);
     const ctx: RunContext = {
-      gpu, memory, reps: settings.reps, peerReps: settings.peerReps, say,
+      gpu,
+      memory,
+      reps: settings.reps,
+      peerReps: settings.peerReps,
+      say,
       peers: await peers.load(spec, { tfjs: settings.tfjs, ort: settings.ort }, say),
     };
     const rows = await spec.run(ctx, params);
@@ -68,7 +88,10 @@ async function runOnce(gpu: Gpu, memory: GpuMemoryTracker, peers: PeerLoader, pa
       row.extra = {
         ...row.extra,
         'bytes moved': `${bytes} B: ${bytesMovedNote(operands)}`,
-        'seqgpu time': row.seqgpu.gpuMs === undefined ? 'wall time (the adapter has no timestamp-query)' : 'GPU time from timestamp queries',
+        'seqgpu time':
+          row.seqgpu.gpuMs === undefined
+            ? 'wall time (the adapter has no timestamp-query)'
+            : 'GPU time from timestamp queries',
       };
       const metrics = rowMetrics(row, bytes);
       lab.rows.push(row);

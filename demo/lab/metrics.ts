@@ -31,11 +31,21 @@ export function bytesMoved(operands: Operand[]): number {
 
 /** `A, B, bias read; C written` */
 export function bytesMovedNote(operands: Operand[]): string {
-  const names = (role: Operand['role']) => operands.filter((o) => o.role === role).map((o) => o.name).join(', ');
+  const names = (role: Operand['role']) =>
+    operands
+      .filter((o) => o.role === role)
+      .map((o) => o.name)
+      .join(', ');
   return `${names('read')} read once; ${names('written')} written once (4 B an element)`;
 }
 
-function measured(name: string, m: Measurement | { error: string } | undefined, row: BenchRow, bytes: number, base?: Measurement): ImplMetrics {
+function measured(
+  name: string,
+  m: Measurement | { error: string } | undefined,
+  row: BenchRow,
+  bytes: number,
+  base?: Measurement,
+): ImplMetrics {
   if (!m) return { name, error: 'not measured' };
   if ('error' in m) return { name, error: m.error };
   const ms = m.gpuMs ?? m.wallMs;
@@ -58,5 +68,8 @@ function measured(name: string, m: Measurement | { error: string } | undefined, 
 
 /** seqgpu first, then every peer of the row. */
 export function rowMetrics(row: BenchRow, bytes: number): ImplMetrics[] {
-  return [measured('seqgpu', row.seqgpu, row, bytes), ...Object.entries(row.peers).map(([name, m]) => measured(name, m, row, bytes, row.seqgpu))];
+  return [
+    measured('seqgpu', row.seqgpu, row, bytes),
+    ...Object.entries(row.peers).map(([name, m]) => measured(name, m, row, bytes, row.seqgpu)),
+  ];
 }

@@ -28,23 +28,32 @@ interface Handlers {
   clear(): void;
 }
 
-export function createPanel(container: HTMLElement, kernels: readonly KernelSpec[], settings: LabSettings, handlers: Handlers): LabPanel {
+export function createPanel(
+  container: HTMLElement,
+  kernels: readonly KernelSpec[],
+  settings: LabSettings,
+  handlers: Handlers,
+): LabPanel {
   const pane = new Pane({ title: 'kernel lab', container });
   const tag = (api: { element: HTMLElement }, field: string) => {
     api.element.dataset.field = field;
   };
   const params: Record<string, Params> = Object.fromEntries(kernels.map((k) => [k.key, { ...k.defaults }]));
 
-  tag(pane.addBinding(settings, 'kernel', { options: kernels.map((k) => ({ text: k.title, value: k.key })) }), 'lab.kernel');
+  tag(
+    pane.addBinding(settings, 'kernel', { options: kernels.map((k) => ({ text: k.title, value: k.key })) }),
+    'lab.kernel',
+  );
   const folders = kernels.map((k) => {
     const folder = pane.addFolder({ title: k.title });
     for (const f of k.fields) {
       const label = f.label ?? f.key;
-      const api = f.kind === 'int'
-        ? folder.addBinding(params[k.key], f.key, { label, min: 1, step: 1, format: (v: number) => v.toFixed(0) })
-        : f.kind === 'choice'
-          ? folder.addBinding(params[k.key], f.key, { label, options: f.options.map((o) => ({ text: o, value: o })) })
-          : folder.addBinding(params[k.key], f.key, { label });
+      const api =
+        f.kind === 'int'
+          ? folder.addBinding(params[k.key], f.key, { label, min: 1, step: 1, format: (v: number) => v.toFixed(0) })
+          : f.kind === 'choice'
+            ? folder.addBinding(params[k.key], f.key, { label, options: f.options.map((o) => ({ text: o, value: o })) })
+            : folder.addBinding(params[k.key], f.key, { label });
       tag(api, `${k.key}.${f.key}`);
     }
     return { kernel: k, folder };
@@ -55,8 +64,19 @@ export function createPanel(container: HTMLElement, kernels: readonly KernelSpec
   const ort = peers.addBinding(settings, 'ort', { label: 'ort-webgpu' });
   tag(tfjs, 'lab.tfjs');
   tag(ort, 'lab.ort');
-  tag(peers.addBinding(settings, 'reps', { label: 'seqgpu reps', min: 1, step: 1, format: (v: number) => v.toFixed(0) }), 'lab.reps');
-  tag(peers.addBinding(settings, 'peerReps', { label: 'peer reps', min: 1, step: 1, format: (v: number) => v.toFixed(0) }), 'lab.peerReps');
+  tag(
+    peers.addBinding(settings, 'reps', { label: 'seqgpu reps', min: 1, step: 1, format: (v: number) => v.toFixed(0) }),
+    'lab.reps',
+  );
+  tag(
+    peers.addBinding(settings, 'peerReps', {
+      label: 'peer reps',
+      min: 1,
+      step: 1,
+      format: (v: number) => v.toFixed(0),
+    }),
+    'lab.peerReps',
+  );
 
   const run = pane.addButton({ title: 'Run' });
   const save = pane.addButton({ title: 'Export JSON' });

@@ -21,17 +21,33 @@ function cell(tag: 'td' | 'th', text: string, className?: string): HTMLElement {
 
 /** Metric lines: label and the value of each implementation. */
 const LINES: Array<[string, string, (m: ImplMetrics) => string]> = [
-  ['time', 'ms: GPU time from timestamp queries where there is one, else wall time', (m) => `${ms(m.ms)} ${m.source === 'GPU' ? '(GPU)' : '(wall)'}`],
+  [
+    'time',
+    'ms: GPU time from timestamp queries where there is one, else wall time',
+    (m) => `${ms(m.ms)} ${m.source === 'GPU' ? '(GPU)' : '(wall)'}`,
+  ],
   ['wall', 'ms, median: the call including its upload and readback', (m) => ms(m.wallMs)],
   ['GPU', 'ms, median, from timestamp queries', (m) => ms(m.gpuMs)],
   ['GFLOP/s', 'from the time above', (m) => num(m.gflops)],
   ['GB/s', 'bytes moved ÷ the time above', (m) => num(m.gbps)],
   ['dispatches', 'per call', (m) => (m.dispatches === undefined ? '—' : String(m.dispatches))],
   ['peak MiB', 'GPU buffers live on its device during the timed runs', (m) => mib(m.peakBytes)],
-  ['vs seqgpu', 'peer wall ÷ seqgpu wall (> 1: seqgpu faster); GPU ÷ GPU', (m) => (m.ratio === undefined ? '' : `${m.ratio.toFixed(2)}×${m.gpuRatio === undefined ? '' : ` (GPU ${m.gpuRatio.toFixed(2)}×)`}`)],
+  [
+    'vs seqgpu',
+    'peer wall ÷ seqgpu wall (> 1: seqgpu faster); GPU ÷ GPU',
+    (m) =>
+      m.ratio === undefined
+        ? ''
+        : `${m.ratio.toFixed(2)}×${m.gpuRatio === undefined ? '' : ` (GPU ${m.gpuRatio.toFixed(2)}×)`}`,
+  ],
 ];
 
-export function renderResult(container: HTMLElement, row: BenchRow, metrics: ImplMetrics[], bytes: number): HTMLElement {
+export function renderResult(
+  container: HTMLElement,
+  row: BenchRow,
+  metrics: ImplMetrics[],
+  bytes: number,
+): HTMLElement {
   const section = document.createElement('section');
   section.className = 'result';
   section.dataset.workload = row.workload;
@@ -45,7 +61,16 @@ export function renderResult(container: HTMLElement, row: BenchRow, metrics: Imp
   table.append(head);
   if (metrics.some((m) => m.error)) {
     const tr = document.createElement('tr');
-    tr.append(cell('th', 'status'), ...metrics.map((m) => cell('td', m.error ?? (m.wrong ? `WRONG OUTPUT: ${m.wrong}` : 'ok'), m.error && !m.error.startsWith('n/a') ? 'err' : undefined)));
+    tr.append(
+      cell('th', 'status'),
+      ...metrics.map((m) =>
+        cell(
+          'td',
+          m.error ?? (m.wrong ? `WRONG OUTPUT: ${m.wrong}` : 'ok'),
+          m.error && !m.error.startsWith('n/a') ? 'err' : undefined,
+        ),
+      ),
+    );
     table.append(tr);
   }
   for (const [label, help, value] of LINES) {
@@ -61,10 +86,12 @@ export function renderResult(container: HTMLElement, row: BenchRow, metrics: Imp
 
   const notes = document.createElement('ul');
   notes.className = 'notes';
-  for (const [k, v] of Object.entries(row.extra ?? {})) notes.append(Object.assign(document.createElement('li'), { textContent: `${k}: ${v}` }));
+  for (const [k, v] of Object.entries(row.extra ?? {}))
+    notes.append(Object.assign(document.createElement('li'), { textContent: `${k}: ${v}` }));
   for (const m of metrics) {
     const text = [m.wrong && `WRONG OUTPUT (${m.wrong})`, m.note].filter(Boolean).join('; ');
-    if (text && m.name !== 'seqgpu') notes.append(Object.assign(document.createElement('li'), { textContent: `${m.name}: ${text}` }));
+    if (text && m.name !== 'seqgpu')
+      notes.append(Object.assign(document.createElement('li'), { textContent: `${m.name}: ${text}` }));
   }
   section.append(notes);
   container.prepend(section);

@@ -4,7 +4,18 @@
 // stream with the state carried between batches (truncated BPTT over the BPTT window seqLen).
 import { CharVocab, SequenceModel, randomWindows, rng, type NamedTensor, type StateDict } from '../../src/index.js';
 import type { TextName } from '../params.js';
-import { countParameters, el, isUpdate, liveSchedule, optimizerOptions, reconfigure, type StepResult, type Task, type TaskContext, type TaskOutputs } from './task.js';
+import {
+  countParameters,
+  el,
+  isUpdate,
+  liveSchedule,
+  optimizerOptions,
+  reconfigure,
+  type StepResult,
+  type Task,
+  type TaskContext,
+  type TaskOutputs,
+} from './task.js';
 import sonnets from '../data/sonnets.txt?raw';
 import lusiadas from '../data/lusiadas.txt?raw';
 import casmurro from '../data/casmurro.txt?raw';
@@ -45,10 +56,21 @@ export class CharLMTask implements Task {
     this.rand = rng(p.seed);
     const V = this.vocab.size;
     this.model = new SequenceModel(ctx.gpu, {
-      cell: p.cell, vocabSize: V, embeddingDim: p.embeddingDim, hiddenSize: p.hiddenSize, numLayers: p.numLayers,
-      dropout: p.numLayers > 1 ? p.dropout : 0, outputSize: V, mode: 'manyToMany', loss: 'crossEntropy', seed: p.seed,
+      cell: p.cell,
+      vocabSize: V,
+      embeddingDim: p.embeddingDim,
+      hiddenSize: p.hiddenSize,
+      numLayers: p.numLayers,
+      dropout: p.numLayers > 1 ? p.dropout : 0,
+      outputSize: V,
+      mode: 'manyToMany',
+      loss: 'crossEntropy',
+      seed: p.seed,
     });
-    this.summary = `char LM: ${p.cell.toUpperCase()} ${p.numLayers}×${p.hiddenSize}, embedding ${p.embeddingDim}, ${countParameters(this.model.store)} parameters; ${source.label}, ${text.length} characters, vocabulary ${V}`;
+    this.summary =
+      `char LM: ${p.cell.toUpperCase()} ${p.numLayers}×${p.hiddenSize}, ` +
+      `embedding ${p.embeddingDim}, ${countParameters(this.model.store)} ` +
+      `parameters; ${source.label}, ${text.length} characters, vocabulary ${V}`;
     ctx.view.replaceChildren();
     el('h3', '', ctx.view, `Samples — prompt, then generated characters (${source.label})`);
     this.list = el('div', 'samples', ctx.view);
@@ -65,8 +87,14 @@ export class CharLMTask implements Task {
 
   async configureTraining(): Promise<void> {
     const p = this.ctx.params;
-    await reconfigure(() => this.model.optimizerState, () =>
-      this.model.configureTraining({ optimizer: optimizerOptions(p), schedule: liveSchedule(p, this.ctx.globalStep), carryState: p.stateful }),
+    await reconfigure(
+      () => this.model.optimizerState,
+      () =>
+        this.model.configureTraining({
+          optimizer: optimizerOptions(p),
+          schedule: liveSchedule(p, this.ctx.globalStep),
+          carryState: p.stateful,
+        }),
     );
     this.model.resetState();
     this.cursors = [];
@@ -79,7 +107,10 @@ export class CharLMTask implements Task {
   private window(): { inputs: Int32Array; targets: Int32Array; seqLen: number; batch: number } {
     const { seqLen: T, batch: B, stateful } = this.ctx.params;
     const ids = this.train;
-    if (ids.length < T + 1) throw new RangeError(`char LM: the training text has ${ids.length} characters, fewer than seqLen + 1 = ${T + 1}; lower seqLen`);
+    if (ids.length < T + 1)
+      throw new RangeError(
+        `char LM: the training text has ${ids.length} characters, fewer than seqLen + 1 = ${T + 1}; lower seqLen`,
+      );
     if (!stateful) return randomWindows(ids, T, B, this.rand);
     // B streams spread over the text, each advancing by T per step; at the end they restart
     // (and the carried state is reset).
@@ -120,7 +151,11 @@ export class CharLMTask implements Task {
     const p = this.ctx.params;
     const known = [...(p.prompt || TEXTS[p.text].prompt)].filter((ch) => this.vocab.chars.includes(ch)).join('');
     const prompt = known || this.vocab.decode([this.train[0]]);
-    const ids = await this.model.generate(this.vocab.encode(prompt), p.sampleLength, { temperature: p.temperature, topK: p.topK, seed: this.ctx.globalStep() });
+    const ids = await this.model.generate(this.vocab.encode(prompt), p.sampleLength, {
+      temperature: p.temperature,
+      topK: p.topK,
+      seed: this.ctx.globalStep(),
+    });
     const sample = prompt + this.vocab.decode(ids);
     this.outputs.samples.push(sample);
     const row = document.createElement('div');
@@ -139,7 +174,10 @@ export class CharLMTask implements Task {
     const { seqLen: T, batch: B } = this.ctx.params;
     const parts = this.model.stepDispatches(T, B);
     const update = parts.update.filter((d) => !isUpdate(d));
-    return { dispatches: [...parts.forward, ...parts.backward, ...update], skipped: parts.update.filter(isUpdate).map((d) => d.label) };
+    return {
+      dispatches: [...parts.forward, ...parts.backward, ...update],
+      skipped: parts.update.filter(isUpdate).map((d) => d.label),
+    };
   }
 
   stateDict(): Promise<Record<string, NamedTensor>> {

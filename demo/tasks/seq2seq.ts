@@ -2,10 +2,34 @@
 // ("12+99" → "111"). Encoder-decoder (RNN/LSTM/GRU, optional bidirectional encoder) with Luong
 // (dot, general) or Bahdanau (additive) attention, teacher forcing at the panel's ratio. The
 // preview decodes held-out pairs greedily and draws the attention weights of one as a heat map.
-import { Seq2Seq, additionPair, reversePair, rng, toyText, TOY_BOS, TOY_EOS, TOY_PAD, TOY_VOCAB, type NamedTensor, type Seq2SeqPair, type StateDict } from '../../src/index.js';
+import {
+  Seq2Seq,
+  additionPair,
+  reversePair,
+  rng,
+  toyText,
+  TOY_BOS,
+  TOY_EOS,
+  TOY_PAD,
+  TOY_VOCAB,
+  type NamedTensor,
+  type Seq2SeqPair,
+  type StateDict,
+} from '../../src/index.js';
 import { HeatMap } from '../charts.js';
 import type { ToyName } from '../params.js';
-import { countParameters, el, isUpdate, liveSchedule, optimizerOptions, reconfigure, type StepResult, type Task, type TaskContext, type TaskOutputs } from './task.js';
+import {
+  countParameters,
+  el,
+  isUpdate,
+  liveSchedule,
+  optimizerOptions,
+  reconfigure,
+  type StepResult,
+  type Task,
+  type TaskContext,
+  type TaskOutputs,
+} from './task.js';
 
 export const TOY_LABELS: Record<ToyName, string> = { reverse: 'reverse a digit string', addition: 'add two numbers' };
 
@@ -29,14 +53,38 @@ export class Seq2SeqTask implements Task {
     const p = ctx.params;
     this.rand = rng(p.seed);
     this.model = new Seq2Seq(ctx.gpu, {
-      cell: p.cell, srcVocab: TOY_VOCAB, tgtVocab: TOY_VOCAB, embeddingDim: p.embeddingDim, hiddenSize: p.hiddenSize, numLayers: p.numLayers,
-      bidirectional: p.bidirectional, attention: p.attention, bosToken: TOY_BOS, eosToken: TOY_EOS, padToken: TOY_PAD, seed: p.seed,
+      cell: p.cell,
+      srcVocab: TOY_VOCAB,
+      tgtVocab: TOY_VOCAB,
+      embeddingDim: p.embeddingDim,
+      hiddenSize: p.hiddenSize,
+      numLayers: p.numLayers,
+      bidirectional: p.bidirectional,
+      attention: p.attention,
+      bosToken: TOY_BOS,
+      eosToken: TOY_EOS,
+      padToken: TOY_PAD,
+      seed: p.seed,
     });
-    this.summary = `seq2seq: ${p.bidirectional ? 'bidirectional ' : ''}${p.cell.toUpperCase()} encoder + decoder ${p.numLayers}×${p.hiddenSize}, attention ${p.attention}, ${countParameters(this.model.store)} parameters`;
+    this.summary =
+      `seq2seq: ${p.bidirectional ? 'bidirectional ' : ''}${p.cell.toUpperCase()} ` +
+      `encoder + decoder ${p.numLayers}×${p.hiddenSize}, ` +
+      `attention ${p.attention}, ${countParameters(this.model.store)} parameters`;
     ctx.view.replaceChildren();
-    el('h3', '', ctx.view, 'Attention — which source token each output step reads (greedy decoding of a held-out pair)');
+    el(
+      'h3',
+      '',
+      ctx.view,
+      'Attention — which source token each output step reads (greedy decoding of a held-out pair)',
+    );
     const row = el('div', 'row', ctx.view);
-    this.heat = new HeatMap(el('canvas', 'heat', row), '', p.attention === 'none' ? "attention 'none': the decoder reads only its own state" : 'the heat map appears after a few steps');
+    this.heat = new HeatMap(
+      el('canvas', 'heat', row),
+      '',
+      p.attention === 'none'
+        ? "attention 'none': the decoder reads only its own state"
+        : 'the heat map appears after a few steps',
+    );
     this.examples = el('div', 'examples', row);
     this.refreshData();
   }
@@ -51,12 +99,22 @@ export class Seq2SeqTask implements Task {
 
   async configureTraining(): Promise<void> {
     const p = this.ctx.params;
-    await reconfigure(() => this.model.optimizerState, () =>
-      this.model.configureTraining({ optimizer: optimizerOptions(p), schedule: liveSchedule(p, this.ctx.globalStep), teacherForcingRatio: () => p.teacherForcing, seed: p.seed + 99 }),
+    await reconfigure(
+      () => this.model.optimizerState,
+      () =>
+        this.model.configureTraining({
+          optimizer: optimizerOptions(p),
+          schedule: liveSchedule(p, this.ctx.globalStep),
+          teacherForcingRatio: () => p.teacherForcing,
+          seed: p.seed + 99,
+        }),
     );
   }
 
-  /** A pair of the current toy; seqLen bounds the source length (reverse) or the number of digits (addition: ⌊seqLen/2⌋). */
+  /**
+   * A pair of the current toy; seqLen bounds the source length (reverse) or the number of digits (addition:
+   * ⌊seqLen/2⌋).
+   */
   private pair(rand: () => number): Seq2SeqPair {
     const { toy, seqLen } = this.ctx.params;
     if (toy === 'reverse') return reversePair(rand, Math.min(3, seqLen), Math.max(1, seqLen));
@@ -75,7 +133,11 @@ export class Seq2SeqTask implements Task {
     const src = pairs.map((q) => q.src);
     const tgt = pairs.map((q) => q.tgt);
     this.lastTokens = tgt.reduce((a, t) => a + t.length + 1, 0);
-    this.lastShape = { src: Math.max(...src.map((s) => s.length)), tgt: Math.max(...tgt.map((t) => t.length)) + 1, batch: B };
+    this.lastShape = {
+      src: Math.max(...src.map((s) => s.length)),
+      tgt: Math.max(...tgt.map((t) => t.length)) + 1,
+      batch: B,
+    };
     const loss = this.model.trainStep({ src, tgt }, { readLoss: true });
     const norm = this.model.optimizerState!.gradNorm();
     return Promise.all([loss, norm]).then(([l, g]) => ({ loss: l!, gradNorm: g }));
@@ -87,28 +149,51 @@ export class Seq2SeqTask implements Task {
 
   async preview(): Promise<void> {
     const maxLen = Math.max(...this.held.map((q) => q.tgt.length)) + 2;
-    const { tokens, attention } = await this.model.greedyDecode(this.held.map((q) => q.src), { maxLen });
+    const { tokens, attention } = await this.model.greedyDecode(
+      this.held.map((q) => q.src),
+      { maxLen },
+    );
     const right = tokens.map((t, i) => t.join() === this.held[i].tgt.join());
     this.outputs.accuracy = right.filter(Boolean).length / right.length;
     const sep = this.ctx.params.toy === 'addition' ? '' : ' ';
     this.examples.replaceChildren();
-    el('div', 'acc', this.examples, `step ${this.ctx.globalStep()}: ${(100 * this.outputs.accuracy).toFixed(0)}% of ${HELD_OUT} held-out pairs exactly right`);
+    el(
+      'div',
+      'acc',
+      this.examples,
+      `step ${this.ctx.globalStep()}: ${(100 * this.outputs.accuracy).toFixed(0)}% ` +
+        `of ${HELD_OUT} held-out pairs exactly right`,
+    );
     for (let i = 0; i < SHOWN; i++) {
       const line = el('div', right[i] ? 'ok' : 'bad', this.examples);
-      line.textContent = `${toyText(this.held[i].src, sep)} → ${toyText(tokens[i], sep) || '∅'} ${right[i] ? '✓' : `✗ (${toyText(this.held[i].tgt, sep)})`}`;
+      line.textContent =
+        `${toyText(this.held[i].src, sep)} ` +
+        `→ ${toyText(tokens[i], sep) || '∅'} ${right[i] ? '✓' : `✗ (${toyText(this.held[i].tgt, sep)})`}`;
     }
     const a = attention?.[0];
     if (a) {
       const out = [...tokens[0].map((t) => toyText([t])), '</s>'].slice(0, a.length);
-      this.heat.set(a, out, this.held[0].src.map((t) => toyText([t])), `α of "${toyText(this.held[0].src, sep)}" (rows: output tokens, columns: source)`);
+      this.heat.set(
+        a,
+        out,
+        this.held[0].src.map((t) => toyText([t])),
+        `α of "${toyText(this.held[0].src, sep)}" (rows: output tokens, columns: source)`,
+      );
     }
   }
 
   profileDispatches() {
     const { src, tgt, batch } = this.lastShape;
     const plan = this.model.plan('train', src, tgt, batch);
-    const update = [...(this.model.optimizerState?.dispatches() ?? []), ...this.model.encoder.repackDispatches(), ...this.model.decoder.repackDispatches()];
-    return { dispatches: [...plan.forward, ...plan.backward, ...update.filter((d) => !isUpdate(d))], skipped: update.filter(isUpdate).map((d) => d.label) };
+    const update = [
+      ...(this.model.optimizerState?.dispatches() ?? []),
+      ...this.model.encoder.repackDispatches(),
+      ...this.model.decoder.repackDispatches(),
+    ];
+    return {
+      dispatches: [...plan.forward, ...plan.backward, ...update.filter((d) => !isUpdate(d))],
+      skipped: update.filter(isUpdate).map((d) => d.label),
+    };
   }
 
   stateDict(): Promise<Record<string, NamedTensor>> {

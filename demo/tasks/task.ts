@@ -1,6 +1,18 @@
 // What the training loop needs from a task (char LM, time series, seq2seq), and the pieces they
 // share: the optimizer options and learning-rate schedule read from the panel's parameters.
-import { constantLR, cosineLR, exponentialLR, stepLR, type Dispatch, type Gpu, type NamedTensor, type Optimizer, type OptimizerOptions, type OptimizerState, type StateDict } from '../../src/index.js';
+import {
+  constantLR,
+  cosineLR,
+  exponentialLR,
+  stepLR,
+  type Dispatch,
+  type Gpu,
+  type NamedTensor,
+  type Optimizer,
+  type OptimizerOptions,
+  type OptimizerState,
+  type StateDict,
+} from '../../src/index.js';
 import type { Params, TaskName } from '../params.js';
 
 export interface StepResult {
@@ -37,7 +49,10 @@ export interface Task {
   validate(): Promise<number>;
   /** Samples / forecast / attention heat map, drawn into the task's view. */
   preview(): Promise<void>;
-  /** The dispatches of one training step to time with timestamp queries, except the optimizer update (it would change the weights). */
+  /**
+   * The dispatches of one training step to time with timestamp queries, except the optimizer update (it would change
+   * the weights).
+   */
   profileDispatches(): { dispatches: readonly Dispatch[]; skipped: string[] } | null;
   /** (Re)creates the optimizer from the parameters; keeps its moments when the kind allows. */
   configureTraining(): Promise<void>;
@@ -131,7 +146,12 @@ export function countParameters(store: { names: string[]; slot(name: string): { 
 }
 
 /** A fixed-size text element helper for task views. */
-export function el<K extends keyof HTMLElementTagNameMap>(tag: K, cls: string, parent?: HTMLElement, text?: string): HTMLElementTagNameMap[K] {
+export function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  cls: string,
+  parent?: HTMLElement,
+  text?: string,
+): HTMLElementTagNameMap[K] {
   const e = document.createElement(tag);
   if (cls) e.className = cls;
   if (text !== undefined) e.textContent = text;

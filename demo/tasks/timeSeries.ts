@@ -6,11 +6,26 @@
 import { SequenceModel, rng, type NamedTensor, type StateDict } from '../../src/index.js';
 import { LineChart } from '../charts.js';
 import type { SeriesName } from '../params.js';
-import { countParameters, el, isUpdate, liveSchedule, optimizerOptions, reconfigure, type StepResult, type Task, type TaskContext, type TaskOutputs } from './task.js';
+import {
+  countParameters,
+  el,
+  isUpdate,
+  liveSchedule,
+  optimizerOptions,
+  reconfigure,
+  type StepResult,
+  type Task,
+  type TaskContext,
+  type TaskOutputs,
+} from './task.js';
 import airlineCsv from '../data/airline.csv?raw';
 
 /** Monthly totals (thousands), Jan 1949 – Dec 1960: Box & Jenkins series G. */
-export const AIRLINE: number[] = airlineCsv.trim().split('\n').slice(1).map((line) => Number(line.split(',')[1]));
+export const AIRLINE: number[] = airlineCsv
+  .trim()
+  .split('\n')
+  .slice(1)
+  .map((line) => Number(line.split(',')[1]));
 const AIRLINE_TRAIN = 120;
 
 export const SERIES_LABELS: Record<SeriesName, string> = {
@@ -37,15 +52,24 @@ export class TimeSeriesTask implements Task {
     const p = ctx.params;
     this.rand = rng(p.seed);
     this.model = new SequenceModel(ctx.gpu, {
-      cell: p.cell, inputSize: 1, hiddenSize: p.hiddenSize, numLayers: p.numLayers, dropout: p.numLayers > 1 ? p.dropout : 0,
-      outputSize: 1, mode: 'manyToMany', loss: 'mse', seed: p.seed,
+      cell: p.cell,
+      inputSize: 1,
+      hiddenSize: p.hiddenSize,
+      numLayers: p.numLayers,
+      dropout: p.numLayers > 1 ? p.dropout : 0,
+      outputSize: 1,
+      mode: 'manyToMany',
+      loss: 'mse',
+      seed: p.seed,
     });
     const logs = AIRLINE.map(Math.log);
     const train = logs.slice(0, AIRLINE_TRAIN);
     const mean = train.reduce((a, b) => a + b, 0) / train.length;
     const std = Math.sqrt(train.reduce((a, b) => a + (b - mean) ** 2, 0) / train.length);
     this.airline = { z: logs.map((v) => (v - mean) / std), mean, std };
-    this.summary = `time series: ${p.cell.toUpperCase()} ${p.numLayers}×${p.hiddenSize} → 1, ${countParameters(this.model.store)} parameters; next-value MSE`;
+    this.summary =
+      `time series: ${p.cell.toUpperCase()} ${p.numLayers}×${p.hiddenSize} → ` +
+      `1, ${countParameters(this.model.store)} parameters; next-value MSE`;
     ctx.view.replaceChildren();
     el('h3', '', ctx.view, 'Forecast — history, truth and the model running on its own predictions');
     const canvas = el('canvas', 'wide', ctx.view);
@@ -63,8 +87,13 @@ export class TimeSeriesTask implements Task {
 
   async configureTraining(): Promise<void> {
     const p = this.ctx.params;
-    await reconfigure(() => this.model.optimizerState, () =>
-      this.model.configureTraining({ optimizer: optimizerOptions(p), schedule: liveSchedule(p, this.ctx.globalStep) }),
+    await reconfigure(
+      () => this.model.optimizerState,
+      () =>
+        this.model.configureTraining({
+          optimizer: optimizerOptions(p),
+          schedule: liveSchedule(p, this.ctx.globalStep),
+        }),
     );
   }
 
@@ -167,18 +196,38 @@ export class TimeSeriesTask implements Task {
     this.chart.set(
       [
         { name: 'history', color: '#777', xs: history.map((_, i) => x(i)), ys: history.map(unit) },
-        { name: 'truth', color: '#2a9d55', xs: [n - 1, ...truth.map((_, i) => n + i)].map(x), ys: [history[n - 1], ...truth].map(unit) },
-        { name: 'forecast', color: '#e0702a', xs: [n - 1, ...forecast.map((_, i) => n + i)].map(x), ys: [history[n - 1], ...forecast].map(unit), width: 2 },
+        {
+          name: 'truth',
+          color: '#2a9d55',
+          xs: [n - 1, ...truth.map((_, i) => n + i)].map(x),
+          ys: [history[n - 1], ...truth].map(unit),
+        },
+        {
+          name: 'forecast',
+          color: '#e0702a',
+          xs: [n - 1, ...forecast.map((_, i) => n + i)].map(x),
+          ys: [history[n - 1], ...forecast].map(unit),
+          width: 2,
+        },
       ],
-      { title: `${SERIES_LABELS[p.series]}${months ? ' (thousands / month)' : ''} — step ${this.ctx.globalStep()}`, markers: [x(n - 1)] },
+      {
+        title: `${SERIES_LABELS[p.series]}${months ? ' (thousands / month)' : ''} — step ${this.ctx.globalStep()}`,
+        markers: [x(n - 1)],
+      },
     );
-    this.caption.textContent = `Forecast of ${truth.length} steps from a window of ${T} (each predicted value fed back as the next input): MSE ${mse.toFixed(4)} in ${months ? 'standardised log units' : 'series units'}.`;
+    this.caption.textContent =
+      `Forecast of ${truth.length} steps from a window of ${T} (each predicted value ` +
+      `fed back as the next input): MSE ${mse.toFixed(4)} ` +
+      `in ${months ? 'standardised log units' : 'series units'}.`;
   }
 
   profileDispatches() {
     const parts = this.model.stepDispatches(this.seqLen(), this.ctx.params.batch);
     const update = parts.update.filter((d) => !isUpdate(d));
-    return { dispatches: [...parts.forward, ...parts.backward, ...update], skipped: parts.update.filter(isUpdate).map((d) => d.label) };
+    return {
+      dispatches: [...parts.forward, ...parts.backward, ...update],
+      skipped: parts.update.filter(isUpdate).map((d) => d.label),
+    };
   }
 
   stateDict(): Promise<Record<string, NamedTensor>> {

@@ -34,24 +34,87 @@ const num = (lo, hi, loOpen = true) => ({ kind: 'num', lo, hi, loOpen });
 
 /** Every flag: its parseArgs type, what it holds and how its value is checked. */
 const FLAGS = {
-  corpus: { type: 'string', arg: 'FILE', help: 'train on this UTF-8 text file (default: the bundled public-domain corpus, demo/data/)' },
-  model: { type: 'string', arg: 'lstm|gru', check: { kind: 'enum', values: ['lstm', 'gru'] }, help: `recurrent cell (default ${DEFAULTS.model})` },
-  hidden: { type: 'string', arg: 'N', check: int(1, 4096), help: `hidden size of each layer (default ${DEFAULTS.hidden})` },
+  corpus: {
+    type: 'string',
+    arg: 'FILE',
+    help: 'train on this UTF-8 text file (default: the bundled public-domain corpus, demo/data/)',
+  },
+  model: {
+    type: 'string',
+    arg: 'lstm|gru',
+    check: { kind: 'enum', values: ['lstm', 'gru'] },
+    help: `recurrent cell (default ${DEFAULTS.model})`,
+  },
+  hidden: {
+    type: 'string',
+    arg: 'N',
+    check: int(1, 4096),
+    help: `hidden size of each layer (default ${DEFAULTS.hidden})`,
+  },
   layers: { type: 'string', arg: 'N', check: int(1, 8), help: `stacked recurrent layers (default ${DEFAULTS.layers})` },
   embedding: { type: 'string', arg: 'N', check: int(1, 4096), help: `embedding size (default ${DEFAULTS.embedding})` },
-  dropout: { type: 'string', arg: 'P', check: num(0, 1, false), help: `dropout between layers, in [0, 1) (default ${DEFAULTS.dropout})` },
-  'seq-len': { type: 'string', arg: 'N', check: int(1, 4096), help: `characters per training window (BPTT length) (default ${DEFAULTS.seqLen})` },
+  dropout: {
+    type: 'string',
+    arg: 'P',
+    check: num(0, 1, false),
+    help: `dropout between layers, in [0, 1) (default ${DEFAULTS.dropout})`,
+  },
+  'seq-len': {
+    type: 'string',
+    arg: 'N',
+    check: int(1, 4096),
+    help: `characters per training window (BPTT length) (default ${DEFAULTS.seqLen})`,
+  },
   batch: { type: 'string', arg: 'N', check: int(1, 4096), help: `windows per step (default ${DEFAULTS.batch})` },
   lr: { type: 'string', arg: 'X', check: num(0, 1e6), help: `Adam learning rate (default ${DEFAULTS.lr})` },
-  steps: { type: 'string', arg: 'N', check: int(1), help: 'stop at this step count (with --resume: the total, counting the resumed steps)' },
-  time: { type: 'string', arg: 'SECONDS', check: num(0, 1e9), help: `stop training after this much wall time, periodic evaluations included (default ${DEFAULT_TIME} when neither --steps nor --time is given)` },
-  save: { type: 'string', arg: 'CKPT', help: 'save the run here (CKPT and CKPT.json) at the end, every --save-every steps and on Ctrl-C' },
+  steps: {
+    type: 'string',
+    arg: 'N',
+    check: int(1),
+    help: 'stop at this step count (with --resume: the total, counting the resumed steps)',
+  },
+  time: {
+    type: 'string',
+    arg: 'SECONDS',
+    check: num(0, 1e9),
+    help:
+      `stop training after this much wall time, periodic evaluations included ` +
+      `(default ${DEFAULT_TIME} when neither --steps nor --time is given)`,
+  },
+  save: {
+    type: 'string',
+    arg: 'CKPT',
+    help: 'save the run here (CKPT and CKPT.json) at the end, every --save-every steps and on Ctrl-C',
+  },
   'save-every': { type: 'string', arg: 'N', check: int(1), help: 'with --save: also save every N steps (default 500)' },
-  resume: { type: 'string', arg: 'CKPT', help: 'continue a saved run exactly (model, optimizer, step, batch sampler, options)' },
-  seed: { type: 'string', arg: 'N', check: int(0, 2 ** 32 - 1), help: `seed of the weights, the batches and the samples (default ${DEFAULTS.seed})` },
-  'eval-every': { type: 'string', arg: 'N', check: int(1), help: 'validation loss and a sample every N steps (default: every 60 s)' },
-  'log-every': { type: 'string', arg: 'N', check: int(1), help: 'a training log line every N steps when stdout is not a terminal (default 25)' },
-  'log-json': { type: 'string', arg: 'FILE', help: 'append every step\'s loss and every evaluation to FILE as JSON lines' },
+  resume: {
+    type: 'string',
+    arg: 'CKPT',
+    help: 'continue a saved run exactly (model, optimizer, step, batch sampler, options)',
+  },
+  seed: {
+    type: 'string',
+    arg: 'N',
+    check: int(0, 2 ** 32 - 1),
+    help: `seed of the weights, the batches and the samples (default ${DEFAULTS.seed})`,
+  },
+  'eval-every': {
+    type: 'string',
+    arg: 'N',
+    check: int(1),
+    help: 'validation loss and a sample every N steps (default: every 60 s)',
+  },
+  'log-every': {
+    type: 'string',
+    arg: 'N',
+    check: int(1),
+    help: 'a training log line every N steps when stdout is not a terminal (default 25)',
+  },
+  'log-json': {
+    type: 'string',
+    arg: 'FILE',
+    help: "append every step's loss and every evaluation to FILE as JSON lines",
+  },
   prompt: { type: 'string', arg: 'TEXT', help: 'start of the generated samples (default: the start of the corpus)' },
   help: { type: 'boolean', short: 'h', help: 'print this help' },
 };
@@ -70,7 +133,9 @@ export const flagOf = (key) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCa
  * @throws UsageError naming the flag and the value.
  */
 export function parseFlags(argv) {
-  const options = Object.fromEntries(Object.entries(FLAGS).map(([k, f]) => [k, { type: f.type, ...(f.short ? { short: f.short } : {}) }]));
+  const options = Object.fromEntries(
+    Object.entries(FLAGS).map(([k, f]) => [k, { type: f.type, ...(f.short ? { short: f.short } : {}) }]),
+  );
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options, strict: true, allowPositionals: false, tokens: true });

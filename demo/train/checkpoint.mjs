@@ -40,7 +40,10 @@ function writeAtomically(path, data) {
  */
 export function readRun(path) {
   const bytes = readOrThrow(path, `--resume: cannot read the checkpoint '${path}'`);
-  const text = readOrThrow(sidecarOf(path), `--resume: cannot read '${sidecarOf(path)}', the run's options and batch sampler saved next to the checkpoint`).toString('utf8');
+  const text = readOrThrow(
+    sidecarOf(path),
+    `--resume: cannot read '${sidecarOf(path)}', the run's options and batch sampler saved next to the checkpoint`,
+  ).toString('utf8');
   let run;
   try {
     run = JSON.parse(text);
@@ -49,7 +52,9 @@ export function readRun(path) {
   }
   if (run?.format !== FORMAT) throw new UsageError(`--resume: '${sidecarOf(path)}' is not a ${FORMAT} file`);
   if (run.checkpointSha256 !== sha256(bytes)) {
-    throw new UsageError(`--resume: '${path}' is not the checkpoint '${sidecarOf(path)}' was saved with (SHA-256 differs)`);
+    throw new UsageError(
+      `--resume: '${path}' is not the checkpoint '${sidecarOf(path)}' was saved with (SHA-256 differs)`,
+    );
   }
   return { bytes, run };
 }
@@ -70,7 +75,9 @@ export function resumedOptions(saved, given) {
   const out = {};
   for (const key of RUN_KEYS) {
     if (given[key] !== undefined && given[key] !== saved[key]) {
-      throw new UsageError(`${flagOf(key)} ${given[key]} differs from the resumed run's ${saved[key]}: leave it out to continue that run`);
+      throw new UsageError(
+        `${flagOf(key)} ${given[key]} differs from the resumed run's ${saved[key]}: leave it out to continue that run`,
+      );
     }
     out[key] = saved[key];
   }

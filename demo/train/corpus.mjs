@@ -11,8 +11,15 @@ export const VAL_FRACTION = 0.1;
 
 /** The bundled corpus, in demo/data/ (Shakespeare's sonnet 18 alone is left out: sonnets.txt has it). */
 const BUNDLED = [
-  'kjv-genesis.txt', 'kjv-ruth.txt', 'kjv-psalms.txt', 'kjv-proverbs.txt', 'kjv-ecclesiastes.txt', 'kjv-song.txt',
-  'sonnets.txt', 'lusiadas.txt', 'casmurro.txt',
+  'kjv-genesis.txt',
+  'kjv-ruth.txt',
+  'kjv-psalms.txt',
+  'kjv-proverbs.txt',
+  'kjv-ecclesiastes.txt',
+  'kjv-song.txt',
+  'sonnets.txt',
+  'lusiadas.txt',
+  'casmurro.txt',
 ];
 const BUNDLED_PROMPT = 'And God said, ';
 
@@ -25,9 +32,13 @@ const BUNDLED_PROMPT = 'And God said, ';
  * @throws UsageError when the file cannot be read or is too short.
  */
 export function loadCorpus(file) {
-  const docs = file === undefined
-    ? BUNDLED.map((name) => ({ name, text: readText(new URL(`../data/${name}`, import.meta.url), `demo/data/${name}`) }))
-    : [{ name: file, text: readText(file, file, '--corpus') }];
+  const docs =
+    file === undefined
+      ? BUNDLED.map((name) => ({
+          name,
+          text: readText(new URL(`../data/${name}`, import.meta.url), `demo/data/${name}`),
+        }))
+      : [{ name: file, text: readText(file, file, '--corpus') }];
   const all = docs.map((d) => d.text).join('');
   const vocab = new CharVocab(all);
   const parts = docs.map((d) => {
@@ -59,9 +70,14 @@ export function loadCorpus(file) {
 export function checkCorpusSize(corpus, seqLen) {
   const where = corpus.documents.length === 1 ? `--corpus '${corpus.name}'` : 'the corpus';
   if (corpus.train.length < seqLen + 1) {
-    throw new UsageError(`${where} has ${corpus.train.length} training characters (90 % of ${corpus.chars}); --seq-len ${seqLen} needs at least ${seqLen + 1}: give a longer text or a smaller --seq-len`);
+    throw new UsageError(
+      `${where} has ${corpus.train.length} training characters (90 % ` +
+        `of ${corpus.chars}); --seq-len ${seqLen} needs at least ${seqLen + 1}: give a ` +
+        `longer text or a smaller --seq-len`,
+    );
   }
-  if (corpus.val.length === 0) throw new UsageError(`${where} is too short to hold out a validation split (${corpus.chars} characters)`);
+  if (corpus.val.length === 0)
+    throw new UsageError(`${where} is too short to hold out a validation split (${corpus.chars} characters)`);
 }
 
 function readText(path, shown, flag) {

@@ -13,7 +13,8 @@ const IGNORE = -100;
 export function validationBatches(valDocs, seqLen, batch) {
   const windows = [];
   for (const v of valDocs) {
-    for (let start = 0; start < v.length - 1; start += seqLen) windows.push(v.subarray(start, Math.min(v.length, start + seqLen + 1)));
+    for (let start = 0; start < v.length - 1; start += seqLen)
+      windows.push(v.subarray(start, Math.min(v.length, start + seqLen + 1)));
   }
   const batches = [];
   for (let w0 = 0; w0 < windows.length; w0 += batch) {

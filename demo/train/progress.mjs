@@ -39,7 +39,9 @@ export class Progress {
       `${fmtTime(s.elapsed)}${s.time ? `/${fmtTime(s.time)}` : ''}`,
       s.loss === undefined ? '' : `loss ${s.loss.toFixed(3)}`,
       `${fmtInt(s.tokensPerSecond)} tok/s`,
-    ].filter(Boolean).join(' · ');
+    ]
+      .filter(Boolean)
+      .join(' · ');
     const columns = this.out.columns || 100;
     this.out.write(`\r\x1b[K${text.slice(0, columns - 1)}`);
     this.barShown = true;

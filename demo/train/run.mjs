@@ -33,8 +33,16 @@ export async function run(s, signals) {
   const gpu = await requestGpu();
   const a = gpu.adapterInfo;
   const model = new SequenceModel(gpu, {
-    cell: o.model, vocabSize: corpus.vocab.size, embeddingDim: o.embedding, hiddenSize: o.hidden, numLayers: o.layers,
-    dropout: o.dropout, outputSize: corpus.vocab.size, mode: 'manyToMany', loss: 'crossEntropy', seed: o.seed,
+    cell: o.model,
+    vocabSize: corpus.vocab.size,
+    embeddingDim: o.embedding,
+    hiddenSize: o.hidden,
+    numLayers: o.layers,
+    dropout: o.dropout,
+    outputSize: corpus.vocab.size,
+    mode: 'manyToMany',
+    loss: 'crossEntropy',
+    seed: o.seed,
   });
   model.configureTraining({ optimizer: { kind: 'adam', lr: o.lr, clipNorm: 1 }, nanGuard: true });
   log(`adapter: ${a.vendor} ${a.architecture || a.device}${a.isFallbackAdapter ? ' (fallback adapter)' : ''}`);
@@ -46,13 +54,22 @@ export async function run(s, signals) {
     model.loadCheckpoint(s.resume.bytes);
     log(`resumed at step ${saved.step} from ${s.resume.path}`);
   }
-  const sampler = new BatchSampler(corpus.train, o.seqLen, o.batch, saved ? saved.sampler : BatchSampler.initialState(o.seed));
+  const sampler = new BatchSampler(
+    corpus.train,
+    o.seqLen,
+    o.batch,
+    saved ? saved.sampler : BatchSampler.initialState(o.seed),
+  );
   const tokensPerStep = o.seqLen * o.batch;
   const state = { step: saved?.step ?? 0, tokens: saved?.tokens ?? 0, trainSeconds: saved?.trainSeconds ?? 0 };
   const runStart = { step: state.step, tokens: state.tokens, trainSeconds: state.trainSeconds };
   const sidecar = () => ({
-    options: o, corpus: { file: s.corpusFile, sha256: corpus.sha256, chars: corpus.chars },
-    step: state.step, sampler: sampler.state, tokens: state.tokens, trainSeconds: state.trainSeconds,
+    options: o,
+    corpus: { file: s.corpusFile, sha256: corpus.sha256, chars: corpus.chars },
+    step: state.step,
+    sampler: sampler.state,
+    tokens: state.tokens,
+    trainSeconds: state.trainSeconds,
   });
   const save = async (path) => {
     await saveRun(path, model, sidecar());
@@ -62,7 +79,10 @@ export async function run(s, signals) {
   const sample = async () => {
     if (sampledAt === state.step) return;
     sampledAt = state.step;
-    const ids = await model.generate(corpus.vocab.encode(s.prompt), SAMPLE_LENGTH, { temperature: TEMPERATURE, seed: o.seed + state.step });
+    const ids = await model.generate(corpus.vocab.encode(s.prompt), SAMPLE_LENGTH, {
+      temperature: TEMPERATURE,
+      seed: o.seed + state.step,
+    });
     for (const line of sampleLines(state.step, s.prompt + corpus.vocab.decode(ids), TEMPERATURE)) log(line);
   };
 
@@ -72,7 +92,10 @@ export async function run(s, signals) {
   let lastEval = 0;
   let reason = null;
   while (!reason) {
-    reason = signals.stopped() ?? (s.steps !== undefined && state.step >= s.steps ? 'steps' : null) ?? (s.time !== undefined && elapsed() >= s.time ? 'time' : null);
+    reason =
+      signals.stopped() ??
+      (s.steps !== undefined && state.step >= s.steps ? 'steps' : null) ??
+      (s.time !== undefined && elapsed() >= s.time ? 'time' : null);
     if (reason) break;
     const batch = sampler.next();
     const t = performance.now();
@@ -93,7 +116,8 @@ export async function run(s, signals) {
     json({ step: state.step, loss });
     const evalDue = s.evalEvery !== undefined ? state.step % s.evalEvery === 0 : elapsed() - lastEval >= EVAL_SECONDS;
     // A training line every --log-every steps (on a terminal, where the bar shows the loss: with each evaluation).
-    if (progress.tty ? evalDue : state.step % s.logEvery === 0) log(trainLine(state.step, meter.mean, meter.tokensPerSecond, elapsed()));
+    if (progress.tty ? evalDue : state.step % s.logEvery === 0)
+      log(trainLine(state.step, meter.mean, meter.tokensPerSecond, elapsed()));
     if (state.step % s.logEvery === 0) meter.resetInterval();
     if (evalDue) {
       const val = await validationLoss(model, quick, () => signals.stopped() !== null);
@@ -105,7 +129,14 @@ export async function run(s, signals) {
       lastEval = elapsed();
     }
     if (s.save && state.step % s.saveEvery === 0) await save(s.save);
-    progress.bar({ step: state.step, steps: s.steps, elapsed: elapsed(), time: s.time, loss: meter.mean, tokensPerSecond: meter.tokensPerSecond });
+    progress.bar({
+      step: state.step,
+      steps: s.steps,
+      elapsed: elapsed(),
+      time: s.time,
+      loss: meter.mean,
+      tokensPerSecond: meter.tokensPerSecond,
+    });
   }
   progress.clearBar();
 
@@ -114,15 +145,26 @@ export async function run(s, signals) {
     if (state.step > runStart.step || s.save) await save(s.save ?? DEFAULT_SAVE);
     else log('nothing trained in this run: no checkpoint saved');
   } else {
-    log(`final validation on all ${valBatches.reduce((n, b) => n + b.count, 0).toLocaleString('en-US')} held-out characters…`);
+    log(
+      `final validation on ` +
+        `all ${valBatches.reduce((n, b) => n + b.count, 0).toLocaleString('en-US')} ` +
+        `held-out characters…`,
+    );
     const val = await validationLoss(model, valBatches, () => signals.stopped() !== null);
     if (val) {
       json({ step: state.step, val: val.loss, chars: val.chars, full: true, baseline });
       await sample();
       const summary = summaryLines({
-        reason, step: state.step, runSteps: state.step - runStart.step, wall: elapsed(),
-        trainSeconds: state.trainSeconds - runStart.trainSeconds, runTokens: state.tokens - runStart.tokens,
-        trainLoss: meter.recent.loss, trainWindow: meter.recent.steps, val, baseline,
+        reason,
+        step: state.step,
+        runSteps: state.step - runStart.step,
+        wall: elapsed(),
+        trainSeconds: state.trainSeconds - runStart.trainSeconds,
+        runTokens: state.tokens - runStart.tokens,
+        trainLoss: meter.recent.loss,
+        trainWindow: meter.recent.steps,
+        val,
+        baseline,
       });
       for (const line of summary) log(line);
       json({ event: 'end', reason, step: state.step, val: val.loss, baseline, margin: baseline - val.loss });

@@ -21,16 +21,21 @@ export function prepare(argv) {
   const corpusFile = flags.corpus ?? resume?.run.corpus.file ?? undefined;
   const corpus = loadCorpus(corpusFile);
   if (resume && corpus.sha256 !== resume.run.corpus.sha256) {
-    throw new UsageError(`--resume: the corpus (${corpus.name}) is not the text the checkpoint was trained on (SHA-256 differs)`);
+    throw new UsageError(
+      `--resume: the corpus (${corpus.name}) is not the text the checkpoint was trained on (SHA-256 differs)`,
+    );
   }
   checkCorpusSize(corpus, options.seqLen);
   const prompt = flags.prompt ?? corpus.prompt;
   for (const ch of prompt) {
-    if (!corpus.vocab.chars.includes(ch)) throw new UsageError(`--prompt has ${JSON.stringify(ch)}, which is not in the corpus`);
+    if (!corpus.vocab.chars.includes(ch))
+      throw new UsageError(`--prompt has ${JSON.stringify(ch)}, which is not in the corpus`);
   }
   const start = resume?.run.step ?? 0;
   if (flags.steps !== undefined && flags.steps <= start) {
-    throw new UsageError(`--steps ${flags.steps} is not past the resumed run's step ${start} (--steps counts from the start of the run)`);
+    throw new UsageError(
+      `--steps ${flags.steps} is not past the resumed run's step ${start} (--steps counts from the start of the run)`,
+    );
   }
   if (flags.saveEvery !== undefined && flags.save === undefined) throw new UsageError('--save-every needs --save');
   return {

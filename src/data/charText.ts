@@ -30,7 +30,8 @@ export class CharVocab {
   encode(text: string): Int32Array {
     return Int32Array.from([...text], (ch, i) => {
       const id = this.index.get(ch);
-      if (id === undefined) throw new ArgumentError(`CharVocab.encode: character ${JSON.stringify(ch)} at ${i} is not in the vocabulary`);
+      if (id === undefined)
+        throw new ArgumentError(`CharVocab.encode: character ${JSON.stringify(ch)} at ${i} is not in the vocabulary`);
       return id;
     });
   }
@@ -56,12 +57,22 @@ export class CharVocab {
  * @throws ShapeError when seqLen or batch is not a positive integer or the text is shorter than
  *   seqLen + 1 tokens; ArgumentError when `rand` is not a function.
  */
-export function randomWindows(ids: ArrayLike<number>, seqLen: number, batch: number, rand: () => number): { inputs: Int32Array; targets: Int32Array; seqLen: number; batch: number } {
+export function randomWindows(
+  ids: ArrayLike<number>,
+  seqLen: number,
+  batch: number,
+  rand: () => number,
+): { inputs: Int32Array; targets: Int32Array; seqLen: number; batch: number } {
   for (const [k, v] of Object.entries({ seqLen, batch })) {
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) throw new ShapeError(`randomWindows: ${k} must be a positive integer, got ${String(v)}`);
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0)
+      throw new ShapeError(`randomWindows: ${k} must be a positive integer, got ${String(v)}`);
   }
-  if (typeof rand !== 'function') throw new ArgumentError(`randomWindows: 'rand' must be a function returning [0, 1), e.g. rng(seed), got ${typeof rand}`);
-  if (ids.length < seqLen + 1) throw new ShapeError(`randomWindows: the text has ${ids.length} tokens, a window needs seqLen + 1 = ${seqLen + 1}`);
+  if (typeof rand !== 'function')
+    throw new ArgumentError(
+      `randomWindows: 'rand' must be a function returning [0, 1), e.g. rng(seed), got ${typeof rand}`,
+    );
+  if (ids.length < seqLen + 1)
+    throw new ShapeError(`randomWindows: the text has ${ids.length} tokens, a window needs seqLen + 1 = ${seqLen + 1}`);
   const inputs = new Int32Array(seqLen * batch);
   const targets = new Int32Array(seqLen * batch);
   for (let b = 0; b < batch; b++) {

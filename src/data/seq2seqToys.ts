@@ -32,7 +32,17 @@ export const digitToken = (d: number): number => DIGIT0 + d;
  * @param sep - Put between tokens.
  */
 export function toyText(tokens: ArrayLike<number>, sep = ' '): string {
-  return Array.from(tokens, (t) => (t === TOY_PAD ? '<pad>' : t === TOY_BOS ? '<s>' : t === TOY_EOS ? '</s>' : t === TOY_PLUS ? '+' : String(t - DIGIT0))).join(sep);
+  return Array.from(tokens, (t) =>
+    t === TOY_PAD
+      ? '<pad>'
+      : t === TOY_BOS
+        ? '<s>'
+        : t === TOY_EOS
+          ? '</s>'
+          : t === TOY_PLUS
+            ? '+'
+            : String(t - DIGIT0),
+  ).join(sep);
 }
 
 /**
@@ -56,6 +66,9 @@ export function additionPair(rand: () => number, maxDigits: number): Seq2SeqPair
   const num = () => Math.floor(rand() * 10 ** (1 + Math.floor(rand() * maxDigits)));
   const a = num();
   const b = num();
-  const digits = (n: number) => String(n).split('').map((c) => digitToken(Number(c)));
+  const digits = (n: number) =>
+    String(n)
+      .split('')
+      .map((c) => digitToken(Number(c)));
   return { src: [...digits(a), TOY_PLUS, ...digits(b)], tgt: digits(a + b) };
 }

@@ -2,7 +2,15 @@ import { BufferPool } from './pool.js';
 import { checkRequestGpuOptions, type RequestGpuOptions } from './requestOptions.js';
 import { GpuError, GpuLostError, ShapeError } from '../util/errors.js';
 import { trackBuffers, type BufferCounter, type MemoryStats } from './memory.js';
-import { KernelSource, lookupShader, resolveIncludes, shaderName, type OverrideValues, type ShaderRef, type WgslShader } from './kernel.js';
+import {
+  KernelSource,
+  lookupShader,
+  resolveIncludes,
+  shaderName,
+  type OverrideValues,
+  type ShaderRef,
+  type WgslShader,
+} from './kernel.js';
 import { encodeDispatches, type Dispatch } from './dispatch.js';
 import { BufferUsage, MapMode, READBACK_USAGE, UNIFORM_USAGE } from './flags.js';
 import { Profiler, type GpuTimings } from './profiler.js';
@@ -58,7 +66,7 @@ function noAdapterMessage(): string {
         '(tools/with-swiftshader.sh does this); with a GPU, its vendor Vulkan driver. Do not rely on ' +
         "Mesa's lavapipe: Dawn rejects it."
     : 'seqgpu: navigator.gpu.requestAdapter() returned null. In headless Chromium pass ' +
-        '--enable-unsafe-webgpu; on Linux without a GPU Chromium needs SwiftShader (Debian\'s chromium ' +
+        "--enable-unsafe-webgpu; on Linux without a GPU Chromium needs SwiftShader (Debian's chromium " +
         'ships it); check chrome://gpu for "WebGPU: Hardware accelerated" or a blocklist entry.';
 }
 
@@ -122,7 +130,13 @@ export class Gpu {
    * What the adapter says about itself (empty strings where it says nothing); `isFallbackAdapter`
    * is true for software adapters such as SwiftShader on some platforms.
    */
-  readonly adapterInfo: { vendor: string; architecture: string; device: string; description: string; isFallbackAdapter: boolean };
+  readonly adapterInfo: {
+    vendor: string;
+    architecture: string;
+    device: string;
+    description: string;
+    isFallbackAdapter: boolean;
+  };
   private lostInfo: GPUDeviceLostInfo | null = null;
   private destroyed = false;
   private errors: string[] = [];
@@ -136,7 +150,10 @@ export class Gpu {
   private counter!: BufferCounter;
   private lostListeners = new Set<(info: GPUDeviceLostInfo) => void>();
   private recovering: Promise<boolean> | null = null;
-  private kernels = new Map<string, { shader: WgslShader; source: KernelSource; layout: GPUBindGroupLayout; pipelineLayout: GPUPipelineLayout }>();
+  private kernels = new Map<
+    string,
+    { shader: WgslShader; source: KernelSource; layout: GPUBindGroupLayout; pipelineLayout: GPUPipelineLayout }
+  >();
   private pipelines = new Map<string, GPUComputePipeline>();
   private dummy: GPUBuffer | null = null;
 
@@ -157,7 +174,11 @@ export class Gpu {
     this._device = device;
     this.pool = new BufferPool(device);
     const f = device.features;
-    this.features = { timestampQuery: f.has('timestamp-query'), subgroups: f.has('subgroups'), shaderF16: f.has('shader-f16') };
+    this.features = {
+      timestampQuery: f.has('timestamp-query'),
+      subgroups: f.has('subgroups'),
+      shaderF16: f.has('shader-f16'),
+    };
     this.limits = Object.fromEntries(LIMIT_NAMES.map((k) => [k, device.limits[k]])) as Record<LimitName, number>;
     const info = adapter.info ?? ({} as GPUAdapterInfo);
     this.adapterInfo = {
@@ -185,7 +206,8 @@ export class Gpu {
       if (device !== this._device) return info;
       this.lostInfo = info;
       if (!this.destroyed) {
-        if (this.lostListeners.size === 0) console.error(`seqgpu: WebGPU device lost (${info.reason}): ${info.message}`);
+        if (this.lostListeners.size === 0)
+          console.error(`seqgpu: WebGPU device lost (${info.reason}): ${info.message}`);
         for (const l of this.lostListeners) l(info);
       }
       return info;
@@ -246,19 +268,25 @@ export class Gpu {
    * share one recovery.
    */
   recover(): Promise<boolean> {
-    if (this.destroyed) return Promise.reject(new GpuError('seqgpu: this Gpu was destroyed; create a new one with requestGpu()'));
+    if (this.destroyed)
+      return Promise.reject(new GpuError('seqgpu: this Gpu was destroyed; create a new one with requestGpu()'));
     if (this.recovering) return this.recovering;
     if (!this.lostInfo) return Promise.resolve(false);
     this.recovering = (async () => {
       const old = this._device;
       const adapter = await this.platform.requestAdapter({ powerPreference: this.requestOptions.powerPreference });
-      if (!adapter) throw new GpuLostError(`seqgpu: recover() found no WebGPU adapter after the device was lost. ${noAdapterMessage()}`, this.lostInfo?.reason);
+      if (!adapter)
+        throw new GpuLostError(
+          `seqgpu: recover() found no WebGPU adapter after the device was lost. ${noAdapterMessage()}`,
+          this.lostInfo?.reason,
+        );
       // The lost device's limits, within what this adapter offers (the same hardware: the same).
       const requiredLimits: Record<string, number> = {};
       for (const k in old.limits) {
         const v = (old.limits as unknown as Record<string, unknown>)[k];
         const a = (adapter.limits as unknown as Record<string, unknown>)[k];
-        if (typeof v === 'number' && typeof a === 'number') requiredLimits[k] = k.startsWith('min') ? Math.max(v, a) : Math.min(v, a);
+        if (typeof v === 'number' && typeof a === 'number')
+          requiredLimits[k] = k.startsWith('min') ? Math.max(v, a) : Math.min(v, a);
       }
       const requiredFeatures = [...old.features].filter((f) => adapter.features.has(f)) as GPUFeatureName[];
       const device = await adapter.requestDevice({ requiredFeatures, requiredLimits, label: 'seqgpu' });
@@ -304,8 +332,10 @@ export class Gpu {
     if (this.destroyed) throw new GpuError('seqgpu: this Gpu was destroyed');
     if (this.lostInfo) {
       throw new GpuLostError(
-        `seqgpu: the WebGPU device was lost (${this.lostInfo.reason})${this.lostInfo.message ? `: ${this.lostInfo.message}` : ''}. ` +
-          'Call `await model.recover()` (or `await gpu.recover()`) to continue on a new device, or create a new one with requestGpu().',
+        `seqgpu: the WebGPU device was lost ` +
+          `(${this.lostInfo.reason})${this.lostInfo.message ? `: ${this.lostInfo.message}` : ''}. ` +
+          ('Call `await model.recover()` (or `await gpu.recover()`) to continue on a new ' +
+            'device, or create a new one with requestGpu().'),
         this.lostInfo.reason,
       );
     }
@@ -351,7 +381,10 @@ export class Gpu {
    */
   pipeline(shader: ShaderRef, constants: OverrideValues = {}): GPUComputePipeline {
     const name = shaderName(shader);
-    const key = `${name}|${Object.keys(constants).sort().map((k) => `${k}=${constants[k]}`).join(',')}`;
+    const key = `${name}|${Object.keys(constants)
+      .sort()
+      .map((k) => `${k}=${constants[k]}`)
+      .join(',')}`;
     let p = this.pipelines.get(key);
     if (!p) {
       this.assertUsable();
@@ -401,8 +434,14 @@ export class Gpu {
       if (!r) throw new GpuError(`${name}: binding '${b.name}' was not given`);
       // A binding past the device's limit would be a validation error: name the binding and the limit instead.
       const bytes = 'buffer' in r ? (r.size ?? r.buffer.size - (r.offset ?? 0)) : r.size;
-      const limit = b.type === 'uniform' ? this.limits.maxUniformBufferBindingSize : this.limits.maxStorageBufferBindingSize;
-      if (bytes > limit) throw new ShapeError(`${name}: binding '${b.name}' is ${bytes} bytes, more than this device's ${b.type === 'uniform' ? 'maxUniformBufferBindingSize' : 'maxStorageBufferBindingSize'} (${limit})`);
+      const limit =
+        b.type === 'uniform' ? this.limits.maxUniformBufferBindingSize : this.limits.maxStorageBufferBindingSize;
+      if (bytes > limit)
+        throw new ShapeError(
+          `${name}: binding '${b.name}' is ${bytes} bytes, more than this ` +
+            (`device's ${b.type === 'uniform' ? 'maxUniformBufferBindingSize' : 'maxStorageBufferBindingSize'}` +
+              ` (${limit})`),
+        );
       return { binding: b.binding, resource: 'buffer' in r ? r : { buffer: r } };
     });
     return this.device.createBindGroup({ label: name, layout: k.layout, entries });
@@ -410,7 +449,8 @@ export class Gpu {
 
   /** A 16-byte buffer bound where a kernel's optional input is switched off by an override. */
   get dummyBuffer(): GPUBuffer {
-    if (!this.dummy) this.dummy = this.device.createBuffer({ size: 16, usage: BufferUsage.STORAGE, label: 'seqgpu.dummy' });
+    if (!this.dummy)
+      this.dummy = this.device.createBuffer({ size: 16, usage: BufferUsage.STORAGE, label: 'seqgpu.dummy' });
     return this.dummy;
   }
 

@@ -12,7 +12,10 @@ export interface Dispatch {
   bindGroup: GPUBindGroup;
   /** Workgroup counts in x, y, z; each at most the device's `maxComputeWorkgroupsPerDimension`. */
   workgroups: readonly [number, number, number];
-  /** Pool buffers (uniforms) released after the eager call that submits it; a plan that keeps the dispatch takes them over. */
+  /**
+   * Pool buffers (uniforms) released after the eager call that submits it; a plan that keeps the dispatch takes them
+   * over.
+   */
   transient?: GPUBuffer[];
 }
 

@@ -82,7 +82,10 @@ export function lookupShader(ref: ShaderRef): WgslShader {
   if (typeof ref !== 'string') return ref;
   const shader = defined.get(ref);
   if (!shader) {
-    throw new GpuError(`unknown shader '${ref}'; known: ${[...defined.keys()].sort().join(', ')} (pass the kernel's WgslShader: bundles keep only the shaders an app can reach)`);
+    throw new GpuError(
+      `unknown shader '${ref}'; known: ${[...defined.keys()].sort().join(', ')} (pass ` +
+        `the kernel's WgslShader: bundles keep only the shaders an app can reach)`,
+    );
   }
   return shader;
 }
@@ -93,7 +96,8 @@ export function resolveIncludes(shader: WgslShader): string {
   return code.replace(INCLUDE, (_line, inc: string) => {
     const text = Object.hasOwn(includes, inc) ? includes[inc] : undefined;
     if (text === undefined) throw new GpuError(`shader '${name}' includes unknown file '${inc}'`);
-    if (/^\s*\/\/\s*#include\s/m.test(text)) throw new GpuError(`shader '${inc}' (included by '${name}') may not include other files`);
+    if (/^\s*\/\/\s*#include\s/m.test(text))
+      throw new GpuError(`shader '${inc}' (included by '${name}') may not include other files`);
     return text;
   });
 }
@@ -123,7 +127,10 @@ export class KernelSource {
    * `@group(0)`, binds only buffers, gives every `override` an explicit scalar type and every
    * uniform struct member a u32/i32/f32 type.
    */
-  constructor(readonly name: string, readonly code: string) {
+  constructor(
+    readonly name: string,
+    readonly code: string,
+  ) {
     const reflect = new WgslReflect(code);
     const entries = reflect.entry.compute;
     if (entries.length !== 1) {
@@ -159,7 +166,11 @@ export class KernelSource {
    * compute stage.
    */
   layoutEntries(): GPUBindGroupLayoutEntry[] {
-    return this.bindings.map((b) => ({ binding: b.binding, visibility: ShaderStage.COMPUTE, buffer: { type: b.type } }));
+    return this.bindings.map((b) => ({
+      binding: b.binding,
+      visibility: ShaderStage.COMPUTE,
+      buffer: { type: b.type },
+    }));
   }
 
   /**
@@ -173,12 +184,20 @@ export class KernelSource {
     const out: Record<string, number> = {};
     for (const [k, v] of Object.entries(values)) {
       const t = this.overrides.get(k);
-      if (!t) throw new GpuError(`${this.name}: no override named '${k}'; overrides: ${[...this.overrides.keys()].join(', ')}`);
+      if (!t)
+        throw new GpuError(
+          `${this.name}: no override named '${k}'; overrides: ${[...this.overrides.keys()].join(', ')}`,
+        );
       if (t === 'bool') {
         if (typeof v !== 'boolean') throw new GpuError(`${this.name}: override '${k}' is bool, got ${v}`);
         out[k] = v ? 1 : 0;
       } else {
-        if (typeof v !== 'number' || !Number.isFinite(v) || ((t === 'u32' || t === 'i32') && !Number.isInteger(v)) || (t === 'u32' && v < 0)) {
+        if (
+          typeof v !== 'number' ||
+          !Number.isFinite(v) ||
+          ((t === 'u32' || t === 'i32') && !Number.isInteger(v)) ||
+          (t === 'u32' && v < 0)
+        ) {
           throw new GpuError(`${this.name}: override '${k}' is ${t}, got ${v}`);
         }
         out[k] = v;
@@ -209,10 +228,12 @@ export class KernelSource {
       if (v === undefined) throw new GpuError(`${this.name}: uniform '${binding}' member '${k}' was not given`);
       if (f.type === 'f32') view.setFloat32(f.offset, v, true);
       else if (f.type === 'u32') {
-        if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new GpuError(`${this.name}: ${binding}.${k} must be a u32, got ${v}`);
+        if (!Number.isInteger(v) || v < 0 || v > 0xffffffff)
+          throw new GpuError(`${this.name}: ${binding}.${k} must be a u32, got ${v}`);
         view.setUint32(f.offset, v, true);
       } else {
-        if (!Number.isInteger(v) || v < -0x80000000 || v > 0x7fffffff) throw new GpuError(`${this.name}: ${binding}.${k} must be an i32, got ${v}`);
+        if (!Number.isInteger(v) || v < -0x80000000 || v > 0x7fffffff)
+          throw new GpuError(`${this.name}: ${binding}.${k} must be an i32, got ${v}`);
         view.setInt32(f.offset, v, true);
       }
     }
@@ -220,7 +241,10 @@ export class KernelSource {
   }
 }
 
-function uniformLayout(kernel: string, v: { name: string; size: number; members: { name: string; offset: number; type: { name: string } }[] | null }): UniformLayout {
+function uniformLayout(
+  kernel: string,
+  v: { name: string; size: number; members: { name: string; offset: number; type: { name: string } }[] | null },
+): UniformLayout {
   if (!v.members) throw new GpuError(`${kernel}: uniform '${v.name}' must be a struct`);
   const fields = new Map<string, UniformField>();
   for (const m of v.members) {

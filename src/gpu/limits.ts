@@ -13,7 +13,9 @@ export function checkBindingSize(gpu: Gpu, op: string, what: string, elements: n
   const limit = gpu.limits.maxStorageBufferBindingSize;
   const bytes = elements * 4;
   if (!(bytes <= limit)) {
-    throw new ShapeError(`${op}: ${what} needs ${bytes} bytes, more than this device's maxStorageBufferBindingSize (${limit})`);
+    throw new ShapeError(
+      `${op}: ${what} needs ${bytes} bytes, more than this device's maxStorageBufferBindingSize (${limit})`,
+    );
   }
 }
 
@@ -26,6 +28,8 @@ export function checkBindingSizes(gpu: Gpu, op: string, buffers: Record<string, 
 export function checkWorkgroups(gpu: Gpu, op: string, what: string, count: number): void {
   const max = gpu.limits.maxComputeWorkgroupsPerDimension;
   if (!(count <= max)) {
-    throw new ShapeError(`${op}: ${what} needs ${count} workgroups in one dimension, more than maxComputeWorkgroupsPerDimension (${max})`);
+    throw new ShapeError(
+      `${op}: ${what} needs ${count} workgroups in one dimension, more than maxComputeWorkgroupsPerDimension (${max})`,
+    );
   }
 }

@@ -32,7 +32,7 @@ export function noWebGpuError(): GpuError {
   return new GpuError(
     'seqgpu: WebGPU is not available here (navigator.gpu is undefined). Use a browser with WebGPU ' +
       '(Chrome/Edge 113+, Safari 26+, Firefox 141+) on https or localhost; headless Chromium needs ' +
-      '--enable-unsafe-webgpu (and, without a GPU, a SwiftShader Vulkan driver, shipped with Debian\'s chromium).',
+      "--enable-unsafe-webgpu (and, without a GPU, a SwiftShader Vulkan driver, shipped with Debian's chromium).",
   );
 }
 

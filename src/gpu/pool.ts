@@ -65,7 +65,17 @@ export class BufferPool {
   private stale = new WeakSet<GPUBuffer>();
   private cap: number;
   /** Live counters of this pool (the same object, updated in place). */
-  readonly stats: PoolStats = { created: 0, reused: 0, live: 0, liveBytes: 0, inUse: 0, free: 0, freeBytes: 0, destroyed: 0, evicted: 0 };
+  readonly stats: PoolStats = {
+    created: 0,
+    reused: 0,
+    live: 0,
+    liveBytes: 0,
+    inUse: 0,
+    free: 0,
+    freeBytes: 0,
+    destroyed: 0,
+    evicted: 0,
+  };
 
   /**
    * A pool serving `device`; {@link Gpu} makes one per device (`gpu.pool`, whose cap is set with
@@ -75,8 +85,14 @@ export class BufferPool {
    *   {@link BufferPool.maxFreeBytes}); {@link BufferPool.DEFAULT_MAX_FREE_BYTES} by default.
    * @throws ArgumentError if `maxFreeBytes` is not a number ≥ 0.
    */
-  constructor(private device: GPUDevice, opts: { maxFreeBytes?: number } = {}) {
-    this.cap = BufferPool.checkCap(opts.maxFreeBytes ?? BufferPool.DEFAULT_MAX_FREE_BYTES, 'new BufferPool: maxFreeBytes');
+  constructor(
+    private device: GPUDevice,
+    opts: { maxFreeBytes?: number } = {},
+  ) {
+    this.cap = BufferPool.checkCap(
+      opts.maxFreeBytes ?? BufferPool.DEFAULT_MAX_FREE_BYTES,
+      'new BufferPool: maxFreeBytes',
+    );
   }
 
   /**

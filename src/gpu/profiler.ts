@@ -30,7 +30,10 @@ export class Profiler {
    * @param capacity - Dispatches per run to allocate queries for; grown by `begin` when a run has
    *   more.
    */
-  constructor(private readonly gpu: ProfiledGpu, private capacity: number) {
+  constructor(
+    private readonly gpu: ProfiledGpu,
+    private capacity: number,
+  ) {
     this.allocate();
   }
 

@@ -40,9 +40,17 @@ export function checkRequestGpuOptions(opts: RequestGpuOptions | null | undefine
     gpu: { type: 'object' },
   });
   if (o.disableFeatures && !o.disableFeatures.every((f) => FEATURES.includes(f))) {
-    throw new ArgumentError(`requestGpu: option 'disableFeatures' must be an array of ${FEATURES.map((f) => `'${f}'`).join(', ')}, got [${o.disableFeatures.map(show).join(', ')}]`);
+    throw new ArgumentError(
+      `requestGpu: option 'disableFeatures' must be an array ` +
+        `of ${FEATURES.map((f) => `'${f}'`).join(', ')}, got ` +
+        `[${o.disableFeatures.map(show).join(', ')}]`,
+    );
   }
-  if (o.nodeFlags && !o.nodeFlags.every((f) => typeof f === 'string')) throw new ArgumentError(`requestGpu: option 'nodeFlags' must be an array of strings, got [${o.nodeFlags.map(show).join(', ')}]`);
-  if (o.gpu && typeof o.gpu.requestAdapter !== 'function') throw new ArgumentError('requestGpu: option \'gpu\' must be a navigator.gpu-like object with requestAdapter()');
+  if (o.nodeFlags && !o.nodeFlags.every((f) => typeof f === 'string'))
+    throw new ArgumentError(
+      `requestGpu: option 'nodeFlags' must be an array of strings, got [${o.nodeFlags.map(show).join(', ')}]`,
+    );
+  if (o.gpu && typeof o.gpu.requestAdapter !== 'function')
+    throw new ArgumentError("requestGpu: option 'gpu' must be a navigator.gpu-like object with requestAdapter()");
   return o as RequestGpuOptions;
 }

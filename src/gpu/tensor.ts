@@ -9,7 +9,8 @@ function checkShape(shape: readonly number[], what: string): number {
   if (!Array.isArray(shape)) throw new ShapeError(`${what}: shape must be an array of sizes, got ${String(shape)}`);
   let size = 1;
   for (const d of shape) {
-    if (!Number.isInteger(d) || d <= 0) throw new ShapeError(`${what}: every size must be a positive integer, got shape ${fmtShape(shape)}`);
+    if (!Number.isInteger(d) || d <= 0)
+      throw new ShapeError(`${what}: every size must be a positive integer, got shape ${fmtShape(shape)}`);
     size *= d;
   }
   return size;
@@ -17,12 +18,19 @@ function checkShape(shape: readonly number[], what: string): number {
 
 /** Throws unless `data` is a typed array of numbers or an array (or array-like object) of numbers. */
 function checkData(what: string, data: ArrayLike<number>): void {
-  if (ArrayBuffer.isView(data) && !(data instanceof DataView) && typeof (data as unknown as unknown[])[0] !== 'bigint') return;
+  if (ArrayBuffer.isView(data) && !(data instanceof DataView) && typeof (data as unknown as unknown[])[0] !== 'bigint')
+    return;
   if (data === null || typeof data !== 'object' || !Number.isInteger(data.length) || ArrayBuffer.isView(data)) {
-    throw new ArgumentError(`${what}: data must be numbers (an array or a typed array), got ${ArrayBuffer.isView(data) ? (data as object).constructor.name : typeof data}`);
+    throw new ArgumentError(
+      `${what}: data must be numbers (an array or a typed array), ` +
+        `got ${ArrayBuffer.isView(data) ? (data as object).constructor.name : typeof data}`,
+    );
   }
   for (let i = 0; i < data.length; i++) {
-    if (typeof data[i] !== 'number') throw new ArgumentError(`${what}: data[${i}] is ${typeof data[i] === 'string' ? `'${data[i]}'` : String(data[i])}, not a number`);
+    if (typeof data[i] !== 'number')
+      throw new ArgumentError(
+        `${what}: data[${i}] is ${typeof data[i] === 'string' ? `'${data[i]}'` : String(data[i])}, not a number`,
+      );
   }
 }
 
@@ -59,7 +67,13 @@ export class Tensor {
    * @param dtype - Element type.
    * @param traced - The graph value of a traced placeholder.
    */
-  private constructor(readonly gpu: Gpu, readonly shape: readonly number[], buffer: GPUBuffer | null, dtype: DType = 'f32', traced: { readonly op: string } | null = null) {
+  private constructor(
+    readonly gpu: Gpu,
+    readonly shape: readonly number[],
+    buffer: GPUBuffer | null,
+    dtype: DType = 'f32',
+    traced: { readonly op: string } | null = null,
+  ) {
     this.size = shape.reduce((a, b) => a * b, 1);
     this._buffer = buffer;
     this.generation = gpu.generation;
@@ -90,11 +104,14 @@ export class Tensor {
    */
   static empty(gpu: Gpu, shape: readonly number[], label = 'tensor', dtype: DType = 'f32'): Tensor {
     const size = checkShape(shape, label);
-    if (dtype !== 'f32' && dtype !== 'i32') throw new ArgumentError(`${label}: dtype must be 'f32' or 'i32', got ${String(dtype)}`);
+    if (dtype !== 'f32' && dtype !== 'i32')
+      throw new ArgumentError(`${label}: dtype must be 'f32' or 'i32', got ${String(dtype)}`);
     const bytes = size * 4;
     if (bytes > gpu.limits.maxStorageBufferBindingSize) {
       throw new ShapeError(
-        `${label}: shape ${fmtShape(shape)} needs ${bytes} bytes, more than this device's maxStorageBufferBindingSize (${gpu.limits.maxStorageBufferBindingSize})`,
+        `${label}: shape ${fmtShape(shape)} needs ${bytes} bytes, more than this ` +
+          `device's maxStorageBufferBindingSize ` +
+          `(${gpu.limits.maxStorageBufferBindingSize})`,
       );
     }
     gpu.assertUsable();
@@ -138,9 +155,18 @@ export class Tensor {
    * @throws ShapeError if the tensor was destroyed.
    */
   get buffer(): GPUBuffer {
-    if (this.traced) throw new ArgumentError(`the output of '${this.traced.op}' ${fmtShape(this.shape)} is a traced placeholder inside forward(): it has no values while tracing (read the tensors forward() returns, after it returns)`);
+    if (this.traced)
+      throw new ArgumentError(
+        `the output of '${this.traced.op}' ${fmtShape(this.shape)} is a traced ` +
+          `placeholder inside forward(): it has no values while tracing (read the tensors ` +
+          `forward() returns, after it returns)`,
+      );
     if (!this._buffer) throw new ShapeError(`tensor ${fmtShape(this.shape)} was destroyed`);
-    if (this.generation !== this.gpu.generation) throw new GpuLostError(`tensor ${fmtShape(this.shape)} was on a WebGPU device that was lost; create it again after recover()`, 'recovered');
+    if (this.generation !== this.gpu.generation)
+      throw new GpuLostError(
+        `tensor ${fmtShape(this.shape)} was on a WebGPU device that was lost; create it again after recover()`,
+        'recovered',
+      );
     return this._buffer;
   }
 
@@ -161,10 +187,18 @@ export class Tensor {
     }
     if (this.dtype === 'i32') {
       for (let i = 0; i < data.length; i++) {
-        if (!Number.isInteger(data[i]) || data[i] < -(2 ** 31) || data[i] >= 2 ** 31) throw new ArgumentError(`write: data[${i}] = ${data[i]} is not a 32-bit integer (this tensor is i32)`);
+        if (!Number.isInteger(data[i]) || data[i] < -(2 ** 31) || data[i] >= 2 ** 31)
+          throw new ArgumentError(`write: data[${i}] = ${data[i]} is not a 32-bit integer (this tensor is i32)`);
       }
     }
-    const typed = this.dtype === 'i32' ? (data instanceof Int32Array ? data : Int32Array.from(data)) : data instanceof Float32Array ? data : Float32Array.from(data);
+    const typed =
+      this.dtype === 'i32'
+        ? data instanceof Int32Array
+          ? data
+          : Int32Array.from(data)
+        : data instanceof Float32Array
+          ? data
+          : Float32Array.from(data);
     this.gpu.device.queue.writeBuffer(this.buffer, 0, typed.buffer, typed.byteOffset, typed.byteLength);
   }
 
@@ -176,7 +210,8 @@ export class Tensor {
     // A placeholder inside a traced forward throws right there (not a rejected promise).
     if (this.traced) void this.buffer;
     return (async () => {
-      if (this.dtype !== 'f32') throw new ArgumentError(`read: this tensor ${fmtShape(this.shape)} is ${this.dtype}; use readInt32()`);
+      if (this.dtype !== 'f32')
+        throw new ArgumentError(`read: this tensor ${fmtShape(this.shape)} is ${this.dtype}; use readInt32()`);
       return new Float32Array(await this.gpu.readBuffer(this.buffer, 0, this.size * 4));
     })();
   }
@@ -188,7 +223,8 @@ export class Tensor {
   readInt32(): Promise<Int32Array> {
     if (this.traced) void this.buffer;
     return (async () => {
-      if (this.dtype !== 'i32') throw new ArgumentError(`readInt32: this tensor ${fmtShape(this.shape)} is ${this.dtype}; use read()`);
+      if (this.dtype !== 'i32')
+        throw new ArgumentError(`readInt32: this tensor ${fmtShape(this.shape)} is ${this.dtype}; use read()`);
       return new Int32Array(await this.gpu.readBuffer(this.buffer, 0, this.size * 4));
     })();
   }
@@ -204,18 +240,36 @@ export class Tensor {
 
 /** Throws a {@link ShapeError} unless `t` is a live tensor of `rank` dimensions. */
 export function expectRank(op: string, arg: string, t: Tensor, ranks: number[], gpu?: Gpu): void {
-  if (!(t instanceof Tensor)) throw new ArgumentError(`${op}: argument '${arg}' must be a Tensor, got ${t === null ? 'null' : typeof t}`);
+  if (!(t instanceof Tensor))
+    throw new ArgumentError(`${op}: argument '${arg}' must be a Tensor, got ${t === null ? 'null' : typeof t}`);
   if (t.destroyed) throw new ArgumentError(`${op}: argument '${arg}' was destroyed`);
-  if (gpu && t.gpu !== gpu) throw new ArgumentError(`${op}: argument '${arg}' is a Tensor of another Gpu; a tensor can only be used with the Gpu that created it (copy it with Tensor.from(gpu, await t.read(), t.shape))`);
+  if (gpu && t.gpu !== gpu)
+    throw new ArgumentError(
+      `${op}: argument '${arg}' is a Tensor of another Gpu; a tensor can only be used ` +
+        `with the Gpu that created it (copy it with Tensor.from(gpu, await t.read(), t.shape))`,
+    );
   if (!ranks.includes(t.shape.length)) {
-    throw new ShapeError(`${op}: argument '${arg}' has shape ${fmtShape(t.shape)} (rank ${t.shape.length}), expected rank ${ranks.join(' or ')}`);
+    throw new ShapeError(
+      `${op}: argument '${arg}' has shape ${fmtShape(t.shape)} ` +
+        `(rank ${t.shape.length}), expected rank ${ranks.join(' or ')}`,
+    );
   }
 }
 
 /** Throws unless `t.shape` equals `expected`, naming the argument and both shapes. */
-export function expectShape(op: string, arg: string, t: Tensor, expected: readonly number[], hint = '', gpu?: Gpu): void {
+export function expectShape(
+  op: string,
+  arg: string,
+  t: Tensor,
+  expected: readonly number[],
+  hint = '',
+  gpu?: Gpu,
+): void {
   expectRank(op, arg, t, [expected.length], gpu);
   if (t.shape.some((d, i) => d !== expected[i])) {
-    throw new ShapeError(`${op}: argument '${arg}' has shape ${fmtShape(t.shape)}, expected ${fmtShape(expected)}${hint ? ` (${hint})` : ''}`);
+    throw new ShapeError(
+      `${op}: argument '${arg}' has shape ${fmtShape(t.shape)}, ` +
+        `expected ${fmtShape(expected)}${hint ? ` (${hint})` : ''}`,
+    );
   }
 }

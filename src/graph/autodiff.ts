@@ -56,7 +56,12 @@ export function appendBackward(graph: Graph, loss: Value, seed: Value | null = n
       if (g.fixed) {
         // A fused backward (a recurrent layer) wrote straight into the gradient slot: only valid
         // when it is the only contribution.
-        if (list.length > 1) throw new ArgumentError(`${graph.where}: parameter '${v.param.name}' is used by more than one op including a recurrent layer; a recurrent layer's parameters can be used once per forward`);
+        if (list.length > 1)
+          throw new ArgumentError(
+            `${graph.where}: parameter '${v.param.name}' is used by more than one op ` +
+              `including a recurrent layer; a recurrent layer's parameters can be used once ` +
+              `per forward`,
+          );
         continue;
       }
       if (g.alias || bound.has(g) || g.pinned || g.producer === null) copyInto(g, target, `${v.param.name}.grad`);

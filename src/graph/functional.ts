@@ -9,7 +9,8 @@ import { softmax } from './ops/softmax.js';
 /**
  * Ops usable inside a traced `forward` (each returns a new tensor and has its gradient):
  * `F.add(a, b)`, `F.sub`, `F.mul`, `F.scale(x, α)`, `F.relu`, `F.sigmoid`, `F.tanh`,
- * `F.gelu(x, approximate?)`, `F.glu(x, dim = −1)`, `F.reshape` / `F.view`, `F.slice`, `F.concat`, `F.transpose`, `F.mean`,
+ * `F.gelu(x, approximate?)`, `F.glu(x, dim = −1)`, `F.reshape` / `F.view`, `F.slice`, `F.concat`, `F.transpose`,
+ * `F.mean`,
  * `F.matmul(a, b, {transposeA?, transposeB?})` / `F.bmm`, `F.softmax(x, dim = −1)`.
  */
 export const F = Object.freeze({

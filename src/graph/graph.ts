@@ -121,7 +121,12 @@ export class Graph {
    */
   readonly hostInputs: ArrayLike<number>[] = [];
   /** What nodes do with host data at each replay: check (before anything changes), then write. */
-  readonly hostUses: Array<{ index: number; constant: ArrayLike<number>; check(data: ArrayLike<number>): void; write(data: ArrayLike<number>): void }> = [];
+  readonly hostUses: Array<{
+    index: number;
+    constant: ArrayLike<number>;
+    check(data: ArrayLike<number>): void;
+    write(data: ArrayLike<number>): void;
+  }> = [];
   /** Parameters seen, by name (one value per parameter). */
   private readonly params = new Map<string, Value>();
 
@@ -152,7 +157,13 @@ export class Graph {
    * The value of a parameter (one per name), living in `ref()`, its gradient in `grad()`.
    * @param trainable - False for frozen tensors (no gradient).
    */
-  parameter(name: string, shape: readonly number[], ref: () => BufferRef, grad: () => BufferRef, trainable = true): Value {
+  parameter(
+    name: string,
+    shape: readonly number[],
+    ref: () => BufferRef,
+    grad: () => BufferRef,
+    trainable = true,
+  ): Value {
     let v = this.params.get(name);
     if (!v) {
       v = this.value(shape, 'f32', name);
@@ -169,11 +180,17 @@ export class Graph {
    * error naming the op and the argument.
    */
   of(op: string, arg: string, t: unknown): Value {
-    if (!(t instanceof Tensor)) throw new ArgumentError(`${op}: argument '${arg}' must be a Tensor, got ${t === null ? 'null' : Array.isArray(t) ? 'an array' : typeof t}`);
+    if (!(t instanceof Tensor))
+      throw new ArgumentError(
+        `${op}: argument '${arg}' must be a Tensor, ` +
+          `got ${t === null ? 'null' : Array.isArray(t) ? 'an array' : typeof t}`,
+      );
     const v = this.byTensor.get(t);
     if (!v) {
       throw new ArgumentError(
-        `${op}: argument '${arg}' ${fmtShape(t.shape)} is a tensor from outside this forward (${this.where}); pass it as an argument of forward (or register it as a parameter) so that each replay sees its current values`,
+        `${op}: argument '${arg}' ${fmtShape(t.shape)} is a tensor from outside this ` +
+          `forward (${this.where}); pass it as an argument of forward (or register it as a ` +
+          `parameter) so that each replay sees its current values`,
       );
     }
     return v;
@@ -204,7 +221,11 @@ export class Graph {
    * graphs: a trace inside a trace is an error.
    */
   trace<T>(fn: () => T): T {
-    if (current) throw new ArgumentError(`${this.where}: a trace is already in progress (${current.where}); forward() must not start another model's step or inference`);
+    if (current)
+      throw new ArgumentError(
+        `${this.where}: a trace is already in progress (${current.where}); forward() ` +
+          `must not start another model's step or inference`,
+      );
     current = this;
     try {
       return fn();

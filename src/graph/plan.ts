@@ -47,7 +47,12 @@ export class GraphPlan {
         for (const d of node.build(this.ctx)) this.dispatches.push(d);
         for (const d of node.afterUpdate?.() ?? []) this.afterUpdate.push(d);
       }
-      this.stats = { nodes: graph.nodes.length, dispatches: this.dispatches.length, buffers: this.intermediates.length, planned };
+      this.stats = {
+        nodes: graph.nodes.length,
+        dispatches: this.dispatches.length,
+        buffers: this.intermediates.length,
+        planned,
+      };
     } catch (e) {
       this.destroy();
       throw e;
@@ -69,7 +74,9 @@ export class GraphPlan {
       this.refs.set(v, a);
       return a;
     }
-    throw new ArgumentError(`${this.graph.where}: value ${v.describe()} has no buffer (it is read before any op writes it)`);
+    throw new ArgumentError(
+      `${this.graph.where}: value ${v.describe()} has no buffer (it is read before any op writes it)`,
+    );
   }
 
   /** Root of an alias chain. */
@@ -102,7 +109,8 @@ export class GraphPlan {
     const take = (v: Value) => {
       const bytes = BufferPool.roundSize(Math.max(v.size, 1) * 4);
       let best = -1;
-      for (let k = 0; k < free.length; k++) if (free[k].size >= bytes && (best < 0 || free[k].size < free[best].size)) best = k;
+      for (let k = 0; k < free.length; k++)
+        if (free[k].size >= bytes && (best < 0 || free[k].size < free[best].size)) best = k;
       let buffer: GPUBuffer;
       if (best >= 0) buffer = free.splice(best, 1)[0];
       else {

@@ -21,7 +21,11 @@ export interface OpSpec {
 /** The active graph, or an error naming the op (ops only run inside a trace). */
 export function graphFor(op: string): Graph {
   const g = activeGraph();
-  if (!g) throw new ArgumentError(`${op}: graph ops run inside a traced forward (Module.forward, Trainer.step); outside one use the layer's forward`);
+  if (!g)
+    throw new ArgumentError(
+      `${op}: graph ops run inside a traced forward (Module.forward, Trainer.step); ` +
+        `outside one use the layer's forward`,
+    );
   return g;
 }
 
@@ -43,7 +47,15 @@ export function record(spec: OpSpec): Value[] {
     op: spec.op,
     inputs: spec.inputs,
     outputs: outs,
-    build: (ctx) => owned(ctx, spec.build(spec.inputs.map((v) => ctx.view(v)), outs.map((v) => ctx.view(v)), ctx)),
+    build: (ctx) =>
+      owned(
+        ctx,
+        spec.build(
+          spec.inputs.map((v) => ctx.view(v)),
+          outs.map((v) => ctx.view(v)),
+          ctx,
+        ),
+      ),
     backward: spec.backward && ((grads, needs) => spec.backward!(grads, needs, outs)),
     ...spec.hooks,
   };

@@ -19,7 +19,13 @@ import { TENSOR_USAGE, UNIFORM_USAGE } from '../gpu/flags.js';
 import { elementwiseDispatch } from '../kernels/elementwise.js';
 import { gemmDispatches, type GemmArgs } from '../kernels/matmul.js';
 import { columnSumDispatch } from '../kernels/columnSum.js';
-import { backwardSlotSize, cellStepBackwardDispatch, dgatesWidth, packBackwardParams, projectionBackwardDispatch } from '../kernels/cellStepBackward.js';
+import {
+  backwardSlotSize,
+  cellStepBackwardDispatch,
+  dgatesWidth,
+  packBackwardParams,
+  projectionBackwardDispatch,
+} from '../kernels/cellStepBackward.js';
 import { gateCount, realHiddenSize, type RecurrentConfig } from '../kernels/recurrentConfig.js';
 import type { ParameterStore } from '../io/parameters.js';
 import type { DirectionParams, RecurrentPlan } from './recurrentPlan.js';
@@ -28,9 +34,14 @@ import { pushAll } from '../util/arrays.js';
 
 export class RecurrentBackward {
   readonly dispatches: Dispatch[] = [];
-  /** Gradient of the top layer's output sequence [rows, D·H] ([rows, D·P] with a projection; caller's layout); write it before the pass. */
+  /**
+   * Gradient of the top layer's output sequence [rows, D·H] ([rows, D·P] with a projection; caller's layout); write it
+   * before the pass.
+   */
   readonly dout: GPUBuffer;
-  /** Gradient of the final hidden state [L·D, B, H] (P with a projection); cleared by {@link encodeInit} unless given. */
+  /**
+   * Gradient of the final hidden state [L·D, B, H] (P with a projection); cleared by {@link encodeInit} unless given.
+   */
   readonly dhN: GPUBuffer;
   /** LSTM: dcN on entry, dc0 after the pass ([L·D, B, H]). GRU: the z ⊙ dh carry. Absent for RNN. */
   readonly carry: GPUBuffer | null;
@@ -111,22 +122,72 @@ export class RecurrentBackward {
         for (let s = 0; s < T; s++) {
           const t = d === 0 ? T - 1 - s : s;
           const tNext = d === 0 ? t + 1 : t - 1;
-          packBackwardParams(gpu, cell, {
-            batch: B, hidden: H, row0: rowOf(t, 0), rowStrideB, nextRow0: s === 0 ? 0 : rowOf(tNext, 0), first: s === 0 ? 1 : 0,
-            doutOffset: rowOf(t, 0) * DP + d * P, doutStrideB: rowStrideB * DP, stateOffset: (l * D + d) * B * H,
-            hprevBase: saved.hprevBase, cprevBase: saved.cprevBase, t, reverse: d, firstRow0: rows,
-          }, data, s * slot);
+          packBackwardParams(
+            gpu,
+            cell,
+            {
+              batch: B,
+              hidden: H,
+              row0: rowOf(t, 0),
+              rowStrideB,
+              nextRow0: s === 0 ? 0 : rowOf(tNext, 0),
+              first: s === 0 ? 1 : 0,
+              doutOffset: rowOf(t, 0) * DP + d * P,
+              doutStrideB: rowStrideB * DP,
+              stateOffset: (l * D + d) * B * H,
+              hprevBase: saved.hprevBase,
+              cprevBase: saved.cprevBase,
+              t,
+              reverse: d,
+              firstRow0: rows,
+            },
+            data,
+            s * slot,
+          );
           const stepParams = { buffer: uniforms, offset: s * slot, size: slot };
           if (proj) {
             // dh_t = dout_t + dgates_{t'}·W_hh (or dhN), then the cell step on dm = W_hrᵀ·dh_t.
-            this.dispatches.push(projectionBackwardDispatch(gpu, { hidden: H, proj, batch: B, tile: fwd.tile, label: `l${l}d${d}.backproject${t}`, lengths: !!lengths }, {
-              dgates: dgates[d], wb: p.wb, dout, dhN: this.dhN, dh: dhProj[d], params: stepParams, lengths: lengths ?? undefined,
-            }));
+            this.dispatches.push(
+              projectionBackwardDispatch(
+                gpu,
+                { hidden: H, proj, batch: B, tile: fwd.tile, label: `l${l}d${d}.backproject${t}`, lengths: !!lengths },
+                {
+                  dgates: dgates[d],
+                  wb: p.wb,
+                  dout,
+                  dhN: this.dhN,
+                  dh: dhProj[d],
+                  params: stepParams,
+                  lengths: lengths ?? undefined,
+                },
+              ),
+            );
           }
-          this.dispatches.push(cellStepBackwardDispatch(gpu, cell, { hidden: H, batch: B, nonlinearity: cfg.nonlinearity, tile: fwd.tile, label: `l${l}d${d}.backstep${t}`, lengths: !!lengths, proj }, {
-            dgates: dgates[d], wb: proj ? p.proj!.wrb : p.wb, saved: saved.buffer, dout: proj ? dhProj[d] : dout, dhN: this.dhN,
-            carry: this.carry ?? undefined, params: stepParams, lengths: lengths ?? undefined,
-          }));
+          this.dispatches.push(
+            cellStepBackwardDispatch(
+              gpu,
+              cell,
+              {
+                hidden: H,
+                batch: B,
+                nonlinearity: cfg.nonlinearity,
+                tile: fwd.tile,
+                label: `l${l}d${d}.backstep${t}`,
+                lengths: !!lengths,
+                proj,
+              },
+              {
+                dgates: dgates[d],
+                wb: proj ? p.proj!.wrb : p.wb,
+                saved: saved.buffer,
+                dout: proj ? dhProj[d] : dout,
+                dhN: this.dhN,
+                carry: this.carry ?? undefined,
+                params: stepParams,
+                lengths: lengths ?? undefined,
+              },
+            ),
+          );
         }
         gpu.device.queue.writeBuffer(uniforms, 0, data);
       }
@@ -136,20 +197,69 @@ export class RecurrentBackward {
         const label = `l${l}d${d}`;
         const gradOf = (name: string) => store.slot(name).offset;
         // dW_ih [G·H, in] = dgatesᵀ · x   (input-side columns: the first G·H)
-        gemm({ M: G * H, N: inFeatures, K: rows, transposeA: true, a: { buffer: dgates[d], ld: width }, b: { buffer: fwd.layerInputs[l], ld: inFeatures }, c: { buffer: grads, offset: gradOf(p.names.wih), ld: inFeatures }, label: `${label}.dW_ih` });
+        gemm({
+          M: G * H,
+          N: inFeatures,
+          K: rows,
+          transposeA: true,
+          a: { buffer: dgates[d], ld: width },
+          b: { buffer: fwd.layerInputs[l], ld: inFeatures },
+          c: { buffer: grads, offset: gradOf(p.names.wih), ld: inFeatures },
+          label: `${label}.dW_ih`,
+        });
         // dW_hh [G·H, P] = dgates_hᵀ · h_{t−1}; GRU's hidden-side n block is the 4th column block.
         const hiddenBlocks: Array<{ col: number; row: number; n: number }> =
-          cell === 'gru' ? [{ col: 0, row: 0, n: 2 * H }, { col: 3 * H, row: 2 * H, n: H }] : [{ col: 0, row: 0, n: G * H }];
+          cell === 'gru'
+            ? [
+                { col: 0, row: 0, n: 2 * H },
+                { col: 3 * H, row: 2 * H, n: H },
+              ]
+            : [{ col: 0, row: 0, n: G * H }];
         for (const blk of hiddenBlocks) {
-          gemm({ M: blk.n, N: P, K: rows, transposeA: true, a: { buffer: dgates[d], offset: blk.col, ld: width }, b: { buffer: saved.buffer, offset: saved.hprevBase, ld: P }, c: { buffer: grads, offset: gradOf(p.names.whh) + blk.row * P, ld: P }, label: `${label}.dW_hh` });
+          gemm({
+            M: blk.n,
+            N: P,
+            K: rows,
+            transposeA: true,
+            a: { buffer: dgates[d], offset: blk.col, ld: width },
+            b: { buffer: saved.buffer, offset: saved.hprevBase, ld: P },
+            c: { buffer: grads, offset: gradOf(p.names.whh) + blk.row * P, ld: P },
+            label: `${label}.dW_hh`,
+          });
         }
         // dW_hr [P, H] = dhᵀ · m over every row.
-        if (proj) gemm({ M: P, N: H, K: rows, transposeA: true, a: { buffer: dhProj[d], ld: P }, b: { buffer: saved.m!, ld: H }, c: { buffer: grads, offset: gradOf(p.proj!.name), ld: H }, label: `${label}.dW_hr` });
+        if (proj)
+          gemm({
+            M: P,
+            N: H,
+            K: rows,
+            transposeA: true,
+            a: { buffer: dhProj[d], ld: P },
+            b: { buffer: saved.m!, ld: H },
+            c: { buffer: grads, offset: gradOf(p.proj!.name), ld: H },
+            label: `${label}.dW_hr`,
+          });
         if (p.names.bih && p.names.bhh) {
           // db_ih, db_hh = Σ over rows of dgates (input-side, hidden-side columns).
-          take(columnSumDispatch(gpu, { rows, cols: G * H, x: { buffer: dgates[d], ld: width }, y: { buffer: grads, offset: gradOf(p.names.bih) }, label: `${label}.db_ih` }));
+          take(
+            columnSumDispatch(gpu, {
+              rows,
+              cols: G * H,
+              x: { buffer: dgates[d], ld: width },
+              y: { buffer: grads, offset: gradOf(p.names.bih) },
+              label: `${label}.db_ih`,
+            }),
+          );
           for (const blk of hiddenBlocks) {
-            take(columnSumDispatch(gpu, { rows, cols: blk.n, x: { buffer: dgates[d], offset: blk.col, ld: width }, y: { buffer: grads, offset: gradOf(p.names.bhh) + blk.row }, label: `${label}.db_hh` }));
+            take(
+              columnSumDispatch(gpu, {
+                rows,
+                cols: blk.n,
+                x: { buffer: dgates[d], offset: blk.col, ld: width },
+                y: { buffer: grads, offset: gradOf(p.names.bhh) + blk.row },
+                label: `${label}.db_hh`,
+              }),
+            );
           }
         }
       }
@@ -161,28 +271,68 @@ export class RecurrentBackward {
         for (let d = 0; d < D; d++) {
           const p = params[l * D + d];
           const t0 = d === 0 ? 0 : T - 1;
-          const first = d === 1 && lengths ? { offset: rows * width, ld: width } : { offset: rowOf(t0, 0) * width, ld: width * rowStrideB };
+          const first =
+            d === 1 && lengths
+              ? { offset: rows * width, ld: width }
+              : { offset: rowOf(t0, 0) * width, ld: width * rowStrideB };
           const state = (l * D + d) * B * P;
           const blocks: Array<{ col: number; row: number; n: number }> =
-            cell === 'gru' ? [{ col: 0, row: 0, n: 2 * H }, { col: 3 * H, row: 2 * H, n: H }] : [{ col: 0, row: 0, n: G * H }];
-          if (cell === 'gru') take(elementwiseDispatch(gpu, { op: 'scale', n: B * H, x: { buffer: this.carry!, offset: state }, y: { buffer: this.dh0, offset: state }, alpha: 1, label: `l${l}d${d}.dh0.carry` }));
-          blocks.forEach((blk, i) => gemm({
-            M: B, N: P, K: blk.n,
-            a: { buffer: dgates[d], offset: first.offset + blk.col, ld: first.ld },
-            b: { buffer: p.whh.buffer, offset: p.whh.offset + blk.row * P, ld: P },
-            c: { buffer: this.dh0!, offset: state, ld: P },
-            beta: cell === 'gru' || i > 0 ? 1 : undefined,
-            label: `l${l}d${d}.dh0`,
-          }));
+            cell === 'gru'
+              ? [
+                  { col: 0, row: 0, n: 2 * H },
+                  { col: 3 * H, row: 2 * H, n: H },
+                ]
+              : [{ col: 0, row: 0, n: G * H }];
+          if (cell === 'gru')
+            take(
+              elementwiseDispatch(gpu, {
+                op: 'scale',
+                n: B * H,
+                x: { buffer: this.carry!, offset: state },
+                y: { buffer: this.dh0, offset: state },
+                alpha: 1,
+                label: `l${l}d${d}.dh0.carry`,
+              }),
+            );
+          blocks.forEach((blk, i) =>
+            gemm({
+              M: B,
+              N: P,
+              K: blk.n,
+              a: { buffer: dgates[d], offset: first.offset + blk.col, ld: first.ld },
+              b: { buffer: p.whh.buffer, offset: p.whh.offset + blk.row * P, ld: P },
+              c: { buffer: this.dh0!, offset: state, ld: P },
+              beta: cell === 'gru' || i > 0 ? 1 : undefined,
+              label: `l${l}d${d}.dh0`,
+            }),
+          );
         }
       }
       const dx = l > 0 ? (ddropped ?? dlayer[l - 1]) : this.dinput;
       if (dx) {
         for (let d = 0; d < D; d++) {
           const p = params[l * D + d];
-          gemm({ M: rows, N: inFeatures, K: G * H, a: { buffer: dgates[d], ld: width }, b: { buffer: p.wih.buffer, offset: p.wih.offset, ld: inFeatures }, c: { buffer: dx, ld: inFeatures }, beta: d === 0 ? undefined : 1, label: `l${l}d${d}.dx` });
+          gemm({
+            M: rows,
+            N: inFeatures,
+            K: G * H,
+            a: { buffer: dgates[d], ld: width },
+            b: { buffer: p.wih.buffer, offset: p.wih.offset, ld: inFeatures },
+            c: { buffer: dx, ld: inFeatures },
+            beta: d === 0 ? undefined : 1,
+            label: `l${l}d${d}.dx`,
+          });
         }
-        if (l > 0 && drop && ddropped) this.dispatches.push(drop.dispatch({ n: rows * DP, x: { buffer: ddropped }, y: { buffer: dlayer[l - 1] }, salt: l, label: `l${l}.dropout.backward` }));
+        if (l > 0 && drop && ddropped)
+          this.dispatches.push(
+            drop.dispatch({
+              n: rows * DP,
+              x: { buffer: ddropped },
+              y: { buffer: dlayer[l - 1] },
+              salt: l,
+              label: `l${l}.dropout.backward`,
+            }),
+          );
       }
     }
   }
@@ -193,7 +343,8 @@ export class RecurrentBackward {
     if (given.dhN) encoder.copyBufferToBuffer(given.dhN, 0, this.dhN, 0, stateBytes);
     else encoder.clearBuffer(this.dhN);
     if (this.carry) {
-      if (given.dcN && this.cfg.cell === 'lstm') encoder.copyBufferToBuffer(given.dcN, 0, this.carry, 0, this.cStateBytes);
+      if (given.dcN && this.cfg.cell === 'lstm')
+        encoder.copyBufferToBuffer(given.dcN, 0, this.carry, 0, this.cStateBytes);
       else encoder.clearBuffer(this.carry);
     }
   }

@@ -22,7 +22,13 @@ export const MAX_RECORDED_STEPS = 2 ** 19;
  * every buffer within one storage binding (maxStorageBufferBindingSize), its per-step uniforms in
  * one buffer (maxBufferSize), at most {@link MAX_RECORDED_STEPS} cell steps.
  */
-function planViolation(gpu: Gpu, cfg: RecurrentConfig, seqLen: number, batch: number, training: boolean): string | null {
+function planViolation(
+  gpu: Gpu,
+  cfg: RecurrentConfig,
+  seqLen: number,
+  batch: number,
+  training: boolean,
+): string | null {
   const { cell, hiddenSize: H, numLayers: L, inputSize } = cfg;
   const D = cfg.bidirectional ? 2 : 1;
   const G = gateCount(cell);
@@ -30,24 +36,47 @@ function planViolation(gpu: Gpu, cfg: RecurrentConfig, seqLen: number, batch: nu
   const rows = seqLen * batch;
   const gatesWidth = cell === 'rnn' ? H : 4 * H;
   const align = Math.max(1, gpu.device.limits.minStorageBufferOffsetAlignment / 4);
-  if (L * D * seqLen > MAX_RECORDED_STEPS) return `${L * D * seqLen} recorded cell steps (numLayers ${L} × ${D} direction(s) × seqLen), more than seqgpu records in one plan (${MAX_RECORDED_STEPS}); split the sequence (truncated BPTT with carryState)`;
+  if (L * D * seqLen > MAX_RECORDED_STEPS)
+    return (
+      `${L * D * seqLen} recorded cell steps (numLayers ${L} × ${D} direction(s) × ` +
+      `seqLen), more than seqgpu records in one plan (${MAX_RECORDED_STEPS}); split ` +
+      `the sequence (truncated BPTT with carryState)`
+    );
   const buffers: Array<[string, number]> = [
     ['the input [seqLen·batch, inputSize]', rows * inputSize],
     [`the input projection x·W_ihᵀ [seqLen·batch, ${G}·hiddenSize]`, rows * G * H],
-    [cfg.projSize ? 'the output sequence [seqLen·batch, D·projSize]' : 'the output sequence [seqLen·batch, D·hiddenSize]', rows * D * P],
+    [
+      cfg.projSize
+        ? 'the output sequence [seqLen·batch, D·projSize]'
+        : 'the output sequence [seqLen·batch, D·hiddenSize]',
+      rows * D * P,
+    ],
     // (an LSTM with lengths keeps them after its cell state, at the next aligned offset)
     ['the state [numLayers·D, batch, hiddenSize]', Math.ceil((L * D * batch * H) / align) * align + batch],
   ];
   if (training) {
-    buffers.push([cfg.projSize ? 'the saved activations [seqLen·batch, 5·hiddenSize + projSize]' : `the saved activations [seqLen·batch, ${cell === 'lstm' ? 6 : cell === 'gru' ? 5 : 2}·hiddenSize]`, rows * (gatesWidth + P + (cell === 'lstm' ? H : 0))]);
-    buffers.push([`the gate gradients [seqLen·batch + batch, ${dgatesWidth(cell, H) / H}·hiddenSize]`, (rows + batch) * dgatesWidth(cell, H)]);
+    buffers.push([
+      cfg.projSize
+        ? 'the saved activations [seqLen·batch, 5·hiddenSize + projSize]'
+        : `the saved activations [seqLen·batch, ${cell === 'lstm' ? 6 : cell === 'gru' ? 5 : 2}·hiddenSize]`,
+      rows * (gatesWidth + P + (cell === 'lstm' ? H : 0)),
+    ]);
+    buffers.push([
+      `the gate gradients [seqLen·batch + batch, ${dgatesWidth(cell, H) / H}·hiddenSize]`,
+      (rows + batch) * dgatesWidth(cell, H),
+    ]);
   }
   const limit = gpu.limits.maxStorageBufferBindingSize;
   for (const [what, elements] of buffers) {
-    if (elements * 4 > limit) return `${what} of ${elements * 4} bytes, more than this device's maxStorageBufferBindingSize (${limit})`;
+    if (elements * 4 > limit)
+      return `${what} of ${elements * 4} bytes, more than this device's maxStorageBufferBindingSize (${limit})`;
   }
   const slot = Math.max(stepSlotSize(gpu), training ? backwardSlotSize(gpu) : 0);
-  if (seqLen * slot > gpu.limits.maxBufferSize) return `${seqLen * slot} bytes of per-step uniforms (${slot} per step), more than this device's maxBufferSize (${gpu.limits.maxBufferSize})`;
+  if (seqLen * slot > gpu.limits.maxBufferSize)
+    return (
+      `${seqLen * slot} bytes of per-step uniforms (${slot} per step), more than this ` +
+      `device's maxBufferSize (${gpu.limits.maxBufferSize})`
+    );
   return null;
 }
 
@@ -56,8 +85,21 @@ function planViolation(gpu: Gpu, cfg: RecurrentConfig, seqLen: number, batch: nu
  * planViolation) and a step's grid fits maxComputeWorkgroupsPerDimension with `batchPerThread`
  * rows per thread. The message names `op`, the limit and the largest seqLen that fits.
  */
-export function checkRecurrentPlanLimits(gpu: Gpu, op: string, cfg: RecurrentConfig, seqLen: number, batch: number, training: boolean, batchPerThread = 1): void {
-  checkWorkgroups(gpu, op, `batch ${batch} (${batchPerThread} rows per thread) in one step`, Math.ceil(batch / batchPerThread));
+export function checkRecurrentPlanLimits(
+  gpu: Gpu,
+  op: string,
+  cfg: RecurrentConfig,
+  seqLen: number,
+  batch: number,
+  training: boolean,
+  batchPerThread = 1,
+): void {
+  checkWorkgroups(
+    gpu,
+    op,
+    `batch ${batch} (${batchPerThread} rows per thread) in one step`,
+    Math.ceil(batch / batchPerThread),
+  );
   const why = planViolation(gpu, cfg, seqLen, batch, training);
   if (!why) return;
   // Every limit grows with seqLen: bisect for the largest that fits (O(log seqLen) checks).
@@ -67,7 +109,10 @@ export function checkRecurrentPlanLimits(gpu: Gpu, op: string, cfg: RecurrentCon
     if (planViolation(gpu, cfg, mid, batch, training)) hi = mid;
     else lo = mid;
   }
-  const fits = lo > 0 ? `the largest seqLen that fits with batch ${batch} is ${lo}` : `no seqLen fits with batch ${batch}: use a smaller batch`;
+  const fits =
+    lo > 0
+      ? `the largest seqLen that fits with batch ${batch} is ${lo}`
+      : `no seqLen fits with batch ${batch}: use a smaller batch`;
   throw new ShapeError(`${op}: seqLen ${seqLen} × batch ${batch} needs ${why}; ${fits}`);
 }
 
@@ -76,11 +121,19 @@ export function checkRecurrentPlanLimits(gpu: Gpu, op: string, cfg: RecurrentCon
  * per thread in 1…8) and that its parameters and the repacked W_hh fit one storage binding each,
  * before the layer allocates anything.
  */
-export function checkRecurrentLayerLimits(gpu: Gpu, op: string, cfg: RecurrentConfig, tile: { wg?: number; bt?: number } | undefined): void {
-  if (tile !== undefined && (tile === null || typeof tile !== 'object')) throw new ArgumentError(`${op}: stepTile must be an object { wg?, bt? }, got ${String(tile)}`);
+export function checkRecurrentLayerLimits(
+  gpu: Gpu,
+  op: string,
+  cfg: RecurrentConfig,
+  tile: { wg?: number; bt?: number } | undefined,
+): void {
+  if (tile !== undefined && (tile === null || typeof tile !== 'object'))
+    throw new ArgumentError(`${op}: stepTile must be an object { wg?, bt? }, got ${String(tile)}`);
   const maxWg = Math.min(gpu.limits.maxComputeInvocationsPerWorkgroup, gpu.limits.maxComputeWorkgroupSizeX);
   if (tile?.wg !== undefined && !(Number.isInteger(tile.wg) && tile.wg >= 1 && tile.wg <= maxWg)) {
-    throw new ShapeError(`${op}: stepTile.wg must be an integer in [1, ${maxWg}] (maxComputeInvocationsPerWorkgroup), got ${tile.wg}`);
+    throw new ShapeError(
+      `${op}: stepTile.wg must be an integer in [1, ${maxWg}] (maxComputeInvocationsPerWorkgroup), got ${tile.wg}`,
+    );
   }
   if (tile?.bt !== undefined && !(Number.isInteger(tile.bt) && tile.bt >= 1 && tile.bt <= 8)) {
     throw new ShapeError(`${op}: stepTile.bt (batch rows per thread) must be an integer in [1, 8], got ${tile.bt}`);
@@ -97,11 +150,20 @@ export function checkRecurrentLayerLimits(gpu: Gpu, op: string, cfg: RecurrentCo
   for (const { shape } of parameterShapes(cfg)) total += Math.ceil(shape.reduce((a, b) => a * b, 1) / align) * align;
   for (const [what, elements] of [
     [`weight_ih [${G}·hiddenSize, ${biggestInput}]`, G * H * biggestInput],
-    [cfg.projSize ? `the repacked weight_hh [projSize, ${G}·hiddenSize]` : `the repacked weight_hh [hiddenSize, ${G}·hiddenSize]`, 4 * H * P],
+    [
+      cfg.projSize
+        ? `the repacked weight_hh [projSize, ${G}·hiddenSize]`
+        : `the repacked weight_hh [hiddenSize, ${G}·hiddenSize]`,
+      4 * H * P,
+    ],
     ['all parameters of the layer', total],
   ] as const) {
     if (elements * 4 > limit) {
-      throw new ShapeError(`${op}: inputSize ${inputSize}, hiddenSize ${H}, numLayers ${cfg.numLayers}: ${what} needs ${elements * 4} bytes, more than this device's maxStorageBufferBindingSize (${limit})`);
+      throw new ShapeError(
+        `${op}: inputSize ${inputSize}, hiddenSize ${H}, ` +
+          `numLayers ${cfg.numLayers}: ${what} needs ${elements * 4} bytes, more than this ` +
+          `device's maxStorageBufferBindingSize (${limit})`,
+      );
     }
   }
 }

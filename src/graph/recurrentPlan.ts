@@ -13,7 +13,14 @@ import { encodeDispatches, type Dispatch } from '../gpu/dispatch.js';
 import { ArgumentError, ShapeError } from '../util/errors.js';
 import { TENSOR_USAGE, UNIFORM_USAGE } from '../gpu/flags.js';
 import { gemmDispatches } from '../kernels/matmul.js';
-import { cellStepDispatch, packStepParams, projectionDispatch, repackedCols, stepSlotSize, type StepTile } from '../kernels/cellStep.js';
+import {
+  cellStepDispatch,
+  packStepParams,
+  projectionDispatch,
+  repackedCols,
+  stepSlotSize,
+  type StepTile,
+} from '../kernels/cellStep.js';
 import { gateCount, realHiddenSize, type RecurrentConfig } from '../kernels/recurrentConfig.js';
 import { Tensor } from '../gpu/tensor.js';
 import type { BufferView } from '../io/parameters.js';
@@ -84,14 +91,23 @@ export interface PlanOutputs {
  */
 export function checkLengths(op: string, lengths: ArrayLike<number>, seqLen: number, batch: number): Int32Array {
   if (!lengths || typeof lengths !== 'object' || typeof lengths.length !== 'number') {
-    throw new ShapeError(`${op}: argument 'lengths' must be an array of ${batch} integers in [1, ${seqLen}], got ${String(lengths)}`);
+    throw new ShapeError(
+      `${op}: argument 'lengths' must be an array of ${batch} integers in [1, ${seqLen}], got ${String(lengths)}`,
+    );
   }
-  if (lengths.length !== batch) throw new ShapeError(`${op}: argument 'lengths' has ${lengths.length} entries: expected one per batch row (${batch}), each in [1, ${seqLen}]`);
+  if (lengths.length !== batch)
+    throw new ShapeError(
+      `${op}: argument 'lengths' has ${lengths.length} entries: expected one per ` +
+        `batch row (${batch}), each in [1, ${seqLen}]`,
+    );
   const out = new Int32Array(batch);
   for (let b = 0; b < batch; b++) {
     const v = lengths[b];
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > seqLen) {
-      throw new ShapeError(`${op}: argument 'lengths' [${batch}]: lengths[${b}] is ${String(v)}, expected an integer in [1, seqLen=${seqLen}]`);
+      throw new ShapeError(
+        `${op}: argument 'lengths' [${batch}]: lengths[${b}] is ${String(v)}, expected ` +
+          `an integer in [1, seqLen=${seqLen}]`,
+      );
     }
     out[b] = v;
   }
@@ -130,7 +146,10 @@ export class RecurrentPlan {
   readonly h0: GPUBuffer;
   /** h_t ping-pongs between two state buffers; the one written last holds hN. */
   readonly hN: GPUBuffer;
-  /** The two state buffers [L·D, B, H] (P): step s (in the order run) reads states[(s+1)%2] (h0 at s=0) and writes states[s%2]. */
+  /**
+   * The two state buffers [L·D, B, H] (P): step s (in the order run) reads states[(s+1)%2] (h0 at s=0) and writes
+   * states[s%2].
+   */
   readonly states: readonly GPUBuffer[];
   /** LSTM cell state [L·D, B, H]: c0 on entry, cN after the run. */
   readonly c: GPUBuffer | null;
@@ -190,14 +209,21 @@ export class RecurrentPlan {
     // P: features of h (an LSTM's projSize, else H); the sequences between layers are D·P wide.
     const P = realHiddenSize(cfg);
     const proj = cfg.projSize ? P : 0;
-    if (proj && params.some((p) => !p.proj)) throw new ArgumentError('a recurrent plan with projSize needs every direction\'s weight_hr');
+    if (proj && params.some((p) => !p.proj))
+      throw new ArgumentError("a recurrent plan with projSize needs every direction's weight_hr");
     const DP = D * P;
     this.rows = T * B;
     const maxWg = gpu.limits.maxComputeWorkgroupsPerDimension;
-    if (stepwise && (cfg.bidirectional || (training && dropout && L > 1))) throw new ArgumentError('a step-wise recurrent plan must be unidirectional and without dropout');
+    if (stepwise && (cfg.bidirectional || (training && dropout && L > 1)))
+      throw new ArgumentError('a step-wise recurrent plan must be unidirectional and without dropout');
     // Step-wise plans collect each (layer, t)'s dispatches here and order them by t at the end.
-    const perStep: Dispatch[][][] = stepwise ? Array.from({ length: T }, () => Array.from({ length: L }, () => [])) : [];
-    if (Math.ceil(B / tile.bt) > maxWg) throw new ShapeError(`batch ${B} needs more than maxComputeWorkgroupsPerDimension (${maxWg}) workgroups per step`);
+    const perStep: Dispatch[][][] = stepwise
+      ? Array.from({ length: T }, () => Array.from({ length: L }, () => []))
+      : [];
+    if (Math.ceil(B / tile.bt) > maxWg)
+      throw new ShapeError(
+        `batch ${B} needs more than maxComputeWorkgroupsPerDimension (${maxWg}) workgroups per step`,
+      );
     checkRecurrentPlanLimits(gpu, options.where ?? cell.toUpperCase(), cfg, T, B, training, tile.bt);
 
     const buffer = (elements: number, label: string) => {
@@ -217,9 +243,11 @@ export class RecurrentPlan {
     const align = gpu.device.limits.minStorageBufferOffsetAlignment / 4;
     const lengthsBase = cell === 'lstm' && withLengths ? Math.ceil((L * D * B * H) / align) * align : 0;
     this.c = cell === 'lstm' ? buffer(withLengths ? lengthsBase + B : L * D * B * H, 'rnn.c') : null;
-    this.lengths = !withLengths ? null
-      : this.c ? { buffer: this.c, offset: lengthsBase * 4, size: B * 4 }
-      : { buffer: buffer(B, 'rnn.lengths'), offset: 0, size: B * 4 };
+    this.lengths = !withLengths
+      ? null
+      : this.c
+        ? { buffer: this.c, offset: lengthsBase * 4, size: B * 4 }
+        : { buffer: buffer(B, 'rnn.lengths'), offset: 0, size: B * 4 };
     this.output = buffer(this.rows * DP, 'rnn.output');
     const xproj = Array.from({ length: D }, (_, d) => buffer(this.rows * G * H, `rnn.xproj${d}`));
     // Inference ping-pongs two buffers between layers; training keeps every layer's input.
@@ -236,7 +264,14 @@ export class RecurrentPlan {
       const hprevBase = this.rows * gatesWidth;
       const cprevBase = hprevBase + this.rows * P;
       const size = cprevBase + (cell === 'lstm' ? this.rows * H : 0);
-      for (let i = 0; i < L * D; i++) this.saved.push({ buffer: buffer(size, `rnn.saved${i}`), gatesWidth, hprevBase, cprevBase, m: proj ? buffer(this.rows * H, `rnn.m${i}`) : null });
+      for (let i = 0; i < L * D; i++)
+        this.saved.push({
+          buffer: buffer(size, `rnn.saved${i}`),
+          gatesWidth,
+          hprevBase,
+          cprevBase,
+          m: proj ? buffer(this.rows * H, `rnn.m${i}`) : null,
+        });
     }
 
     // Row of (t, b) in every sequence buffer: the user's layout, batch-first or time-major.
@@ -247,7 +282,16 @@ export class RecurrentPlan {
     for (let l = 0; l < L; l++) {
       const inFeatures = l === 0 ? cfg.inputSize : DP;
       const layerIn = l === 0 ? this.input : drop ? dropped[l - 1] : layerOutput(l - 1);
-      if (drop && l > 0) this.dispatches.push(drop.dispatch({ n: this.rows * DP, x: { buffer: layerOutput(l - 1) }, y: { buffer: layerIn }, salt: l, label: `l${l}.dropout` }));
+      if (drop && l > 0)
+        this.dispatches.push(
+          drop.dispatch({
+            n: this.rows * DP,
+            x: { buffer: layerOutput(l - 1) },
+            y: { buffer: layerIn },
+            salt: l,
+            label: `l${l}.dropout`,
+          }),
+        );
       this.layerInputs.push(layerIn);
       const layerOut = layerOutput(l);
       for (let d = 0; d < D; d++) {
@@ -259,7 +303,9 @@ export class RecurrentPlan {
           : [{ t: -1, M: this.rows, row: 0, ldMul: 1 }];
         for (const sl of slices) {
           for (const g of gemmDispatches(gpu, {
-            M: sl.M, N: G * H, K: inFeatures,
+            M: sl.M,
+            N: G * H,
+            K: inFeatures,
             a: { buffer: layerIn, offset: sl.row * inFeatures, ld: inFeatures * sl.ldMul },
             b: { buffer: p.wih.buffer, offset: p.wih.offset, ld: inFeatures },
             c: { buffer: xproj[d], offset: sl.row * G * H, ld: G * H * sl.ldMul },
@@ -280,30 +326,77 @@ export class RecurrentPlan {
         const data = new ArrayBuffer(T * slot);
         for (let s = 0; s < T; s++) {
           const t = d === 0 ? s : T - 1 - s;
-          packStepParams(gpu, cell, {
-            batch: B, hidden: H, cols: repackedCols(cell, H),
-            xOffset: rowOf(t, 0) * G * H, xStrideB: rowStrideB * G * H,
-            hOffset: rowOf(t, 0) * DP + d * P, hStrideB: rowStrideB * DP,
-            stateOffset: (l * D + d) * B * H,
-            row0: rowOf(t, 0), rowStrideB, hprevBase: saved?.hprevBase ?? 0, cprevBase: saved?.cprevBase ?? 0,
-            t, lengthsBase,
-          }, data, s * slot);
+          packStepParams(
+            gpu,
+            cell,
+            {
+              batch: B,
+              hidden: H,
+              cols: repackedCols(cell, H),
+              xOffset: rowOf(t, 0) * G * H,
+              xStrideB: rowStrideB * G * H,
+              hOffset: rowOf(t, 0) * DP + d * P,
+              hStrideB: rowStrideB * DP,
+              stateOffset: (l * D + d) * B * H,
+              row0: rowOf(t, 0),
+              rowStrideB,
+              hprevBase: saved?.hprevBase ?? 0,
+              cprevBase: saved?.cprevBase ?? 0,
+              t,
+              lengthsBase,
+            },
+            data,
+            s * slot,
+          );
           const target = stepwise ? perStep[t][l] : this.dispatches;
           const stepParams = { buffer: uniforms, offset: s * slot, size: slot };
           const hprev = s === 0 ? this.h0 : state[(s - 1) % 2];
           // With a projection the cell step writes m_t (to `hseq`), and the projection h_t = W_hr·m_t.
           const m = proj ? (saved ? saved.m! : mInference[d]) : null;
           target.push(
-            cellStepDispatch(gpu, cell, { hidden: H, batch: B, nonlinearity: cfg.nonlinearity, tile, label: `l${l}d${d}.step${t}`, save: training, lengths: withLengths, proj }, {
-              xproj: xproj[d], wp: p.wp, bhh: p.bhh, c: this.c ?? undefined, saved: saved?.buffer,
-              hprev, hnext: state[s % 2], hseq: m ?? layerOut,
-              params: stepParams, lengths: this.lengths ?? undefined,
-            }),
+            cellStepDispatch(
+              gpu,
+              cell,
+              {
+                hidden: H,
+                batch: B,
+                nonlinearity: cfg.nonlinearity,
+                tile,
+                label: `l${l}d${d}.step${t}`,
+                save: training,
+                lengths: withLengths,
+                proj,
+              },
+              {
+                xproj: xproj[d],
+                wp: p.wp,
+                bhh: p.bhh,
+                c: this.c ?? undefined,
+                saved: saved?.buffer,
+                hprev,
+                hnext: state[s % 2],
+                hseq: m ?? layerOut,
+                params: stepParams,
+                lengths: this.lengths ?? undefined,
+              },
+            ),
           );
           if (m) {
-            target.push(projectionDispatch(gpu, { proj, batch: B, tile, label: `l${l}d${d}.project${t}`, lengths: withLengths }, {
-              m, wr: p.proj!.wrp, hprev, hnext: state[s % 2], hseq: layerOut, params: stepParams, lengths: this.lengths ?? undefined,
-            }));
+            target.push(
+              projectionDispatch(
+                gpu,
+                { proj, batch: B, tile, label: `l${l}d${d}.project${t}`, lengths: withLengths },
+                {
+                  m,
+                  wr: p.proj!.wrp,
+                  hprev,
+                  hnext: state[s % 2],
+                  hseq: layerOut,
+                  params: stepParams,
+                  lengths: this.lengths ?? undefined,
+                },
+              ),
+            );
           }
         }
         gpu.device.queue.writeBuffer(uniforms, 0, data);
@@ -323,7 +416,8 @@ export class RecurrentPlan {
    * @throws ShapeError when the plan has no lengths or a length is invalid (naming it).
    */
   writeLengths(lengths: ArrayLike<number>, op = 'RecurrentPlan.writeLengths'): void {
-    if (!this.lengths) throw new ShapeError(`${op}: this plan was built without lengths (new RecurrentPlan(..., { lengths: true }))`);
+    if (!this.lengths)
+      throw new ShapeError(`${op}: this plan was built without lengths (new RecurrentPlan(..., { lengths: true }))`);
     const data = checkLengths(op, lengths, this.seqLen, this.batch);
     this.gpu.device.queue.writeBuffer(this.lengths.buffer, this.lengths.offset!, data);
   }
@@ -355,7 +449,14 @@ export class RecurrentPlan {
    * @returns New tensors and the run's counts.
    * @throws GpuLostError when the device is lost.
    */
-  run(input: GPUBuffer, h0: GPUBuffer | null, c0: GPUBuffer | null, outputShape: number[], stateShape: number[], cellShape = stateShape): PlanOutputs & { stats: RunStats } {
+  run(
+    input: GPUBuffer,
+    h0: GPUBuffer | null,
+    c0: GPUBuffer | null,
+    outputShape: number[],
+    stateShape: number[],
+    cellShape = stateShape,
+  ): PlanOutputs & { stats: RunStats } {
     const gpu = this.gpu;
     gpu.assertUsable();
     const output = Tensor.empty(gpu, outputShape, 'rnn.output');
@@ -371,7 +472,12 @@ export class RecurrentPlan {
     encoder.copyBufferToBuffer(this.hN, 0, hN.buffer, 0, this.stateBytes);
     if (cN && this.c) encoder.copyBufferToBuffer(this.c, 0, cN.buffer, 0, this.cStateBytes);
     gpu.submit(encoder, this.dispatches.length);
-    return { output, hN, cN, stats: { seqLen: this.seqLen, batch: this.batch, dispatches: this.dispatches.length, submits: 1 } };
+    return {
+      output,
+      hN,
+      cN,
+      stats: { seqLen: this.seqLen, batch: this.batch, dispatches: this.dispatches.length, submits: 1 },
+    };
   }
 
   /** Gives every buffer the plan owns back to the pool. */

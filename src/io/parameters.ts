@@ -67,7 +67,14 @@ export class ParameterStore {
   /** Creates the parameter buffer, zero-filled. */
   allocate(): void {
     if (this._params) return;
-    checkBindingSize(this.gpu, 'ParameterStore', `the ${this.slots.size} parameters (${this.names.slice(0, 4).join(', ')}${this.slots.size > 4 ? ', …' : ''}, in one buffer)`, this.length);
+    checkBindingSize(
+      this.gpu,
+      'ParameterStore',
+      `the ${this.slots.size} parameters ` +
+        `(${this.names.slice(0, 4).join(', ')}${this.slots.size > 4 ? ', …' : ''}, in ` +
+        `one buffer)`,
+      this.length,
+    );
     this._params = this.zeroed('parameters');
   }
 
@@ -105,7 +112,8 @@ export class ParameterStore {
 
   write(name: string, data: Float32Array): void {
     const s = this.slot(name);
-    if (data.length !== s.size) throw new ShapeError(`parameter '${name}' ${fmtShape(s.shape)} needs ${s.size} values, got ${data.length}`);
+    if (data.length !== s.size)
+      throw new ShapeError(`parameter '${name}' ${fmtShape(s.shape)} needs ${s.size} values, got ${data.length}`);
     this.gpu.device.queue.writeBuffer(this.params, s.offset * 4, data);
   }
 
@@ -126,7 +134,8 @@ export class ParameterStore {
   async readAll(grads = false): Promise<Record<string, NamedTensor>> {
     const flat = new Float32Array(await this.gpu.readBuffer(grads ? this.grads : this.params, 0, this.length * 4));
     const out: Record<string, NamedTensor> = {};
-    for (const [name, s] of this.slots) out[name] = { shape: [...s.shape], data: flat.slice(s.offset, s.offset + s.size) };
+    for (const [name, s] of this.slots)
+      out[name] = { shape: [...s.shape], data: flat.slice(s.offset, s.offset + s.size) };
     return out;
   }
 
@@ -157,12 +166,16 @@ export class ParameterStore {
    * @param strip - A prefix of this store's names dropped first (a layer's own `prefix`).
    */
   adoptInto(target: ParameterStore, prefix: string, strip = ''): void {
-    if (target === this || this.sharedWith) throw new ArgumentError('ParameterStore.adoptInto: these parameters already live in another store');
+    if (target === this || this.sharedWith)
+      throw new ArgumentError('ParameterStore.adoptInto: these parameters already live in another store');
     const encoder = this.gpu.device.createCommandEncoder({ label: 'parameters.adopt' });
     const moved = new Map<string, ParameterSlot>();
     for (const [name, s] of this.slots) {
       const t = target.slot(prefix + name.slice(strip.length));
-      if (t.size !== s.size) throw new ShapeError(`ParameterStore.adoptInto: '${prefix + name}' has ${t.size} elements there, ${s.size} here`);
+      if (t.size !== s.size)
+        throw new ShapeError(
+          `ParameterStore.adoptInto: '${prefix + name}' has ${t.size} elements there, ${s.size} here`,
+        );
       if (this._params) encoder.copyBufferToBuffer(this._params, s.offset * 4, target.params, t.offset * 4, s.size * 4);
       moved.set(name, { ...s, offset: t.offset });
     }
@@ -201,12 +214,22 @@ export class ParameterStore {
  * @throws ArgumentError / ShapeError naming the key that is missing, has the wrong shape or a
  *   non-finite value, or is unexpected.
  */
-export function checkParameters(op: string, dict: StateDict, shapes: ReadonlyArray<{ name: string; shape: readonly number[] }>, strict: boolean): Map<string, Float32Array> {
-  if (!dict || typeof dict !== 'object' || Array.isArray(dict) || ArrayBuffer.isView(dict)) throw new ArgumentError(`${op}: expected an object of named parameters, got ${show(dict)}`);
+export function checkParameters(
+  op: string,
+  dict: StateDict,
+  shapes: ReadonlyArray<{ name: string; shape: readonly number[] }>,
+  strict: boolean,
+): Map<string, Float32Array> {
+  if (!dict || typeof dict !== 'object' || Array.isArray(dict) || ArrayBuffer.isView(dict))
+    throw new ArgumentError(`${op}: expected an object of named parameters, got ${show(dict)}`);
   const values = new Map(shapes.map(({ name, shape }) => [name, readParameter(dict, name, shape)]));
   if (strict) {
     const extra = Object.keys(dict).filter((k) => !values.has(k));
-    if (extra.length) throw new ArgumentError(`${op}: unexpected key(s) ${extra.map((k) => `'${k}'`).join(', ')}; expected ${shapes.map((s) => s.name).join(', ')}`);
+    if (extra.length)
+      throw new ArgumentError(
+        `${op}: unexpected key(s) ${extra.map((k) => `'${k}'`).join(', ')}; ` +
+          `expected ${shapes.map((s) => s.name).join(', ')}`,
+      );
   }
   return values;
 }
@@ -216,7 +239,12 @@ export function checkParameters(op: string, dict: StateDict, shapes: ReadonlyArr
  * table (`strict`, default true), then `dict` by {@link checkParameters}.
  * @returns The values by name, as f32.
  */
-export function checkLoadStateDict(op: string, dict: StateDict, opts: unknown, shapes: ReadonlyArray<{ name: string; shape: readonly number[] }>): Map<string, Float32Array> {
+export function checkLoadStateDict(
+  op: string,
+  dict: StateDict,
+  opts: unknown,
+  shapes: ReadonlyArray<{ name: string; shape: readonly number[] }>,
+): Map<string, Float32Array> {
   const { strict = true } = checkOptions<{ strict: boolean }>(op, 'opts', opts, { strict: { type: 'boolean' } });
   return checkParameters(op, dict, shapes, strict);
 }

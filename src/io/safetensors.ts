@@ -16,7 +16,12 @@ import { showValue } from '../util/options.js';
 /** Bytes of a safetensors header seqgpu accepts (the safetensors crate's own limit, 100 MB). */
 export const MAX_HEADER_BYTES = 100_000_000;
 
-const DTYPE_BYTES = new Map([['F32', 4], ['F64', 8], ['F16', 2], ['BF16', 2]]);
+const DTYPE_BYTES = new Map([
+  ['F32', 4],
+  ['F64', 8],
+  ['F16', 2],
+  ['BF16', 2],
+]);
 const ENTRY_KEYS = ['dtype', 'shape', 'data_offsets'];
 
 /** @internal A safetensors file as {@link readSafetensors} returns it. */
@@ -30,7 +35,6 @@ export interface SafetensorsFile {
   /** Where the data section starts: 8 + the header length. */
   dataStart: number;
 }
-
 
 function f16ToF32(h: number): number {
   const sign = h & 0x8000 ? -1 : 1;
@@ -46,7 +50,8 @@ function decode(view: DataView, dtype: string, at: number, count: number): Float
   const out = new Float32Array(count);
   const bits = new Uint32Array(out.buffer);
   for (let i = 0; i < count; i++) {
-    if (dtype === 'F32') bits[i] = view.getUint32(at + 4 * i, true); // bit-exact, NaN payloads included
+    if (dtype === 'F32')
+      bits[i] = view.getUint32(at + 4 * i, true); // bit-exact, NaN payloads included
     else if (dtype === 'F64') out[i] = view.getFloat64(at + 8 * i, true);
     else if (dtype === 'F16') out[i] = f16ToF32(view.getUint16(at + 2 * i, true));
     else bits[i] = view.getUint16(at + 2 * i, true) << 16; // BF16: the high half of an f32
@@ -71,14 +76,23 @@ export function readSafetensors(file: ArrayBuffer | Uint8Array, where: string): 
   const badSize = (msg: string): never => {
     throw new ShapeError(`${where}: ${msg}`);
   };
-  if (!(file instanceof Uint8Array) && !(file instanceof ArrayBuffer)) bad(`expected the file's bytes (Uint8Array or ArrayBuffer), got ${file === null ? 'null' : typeof file}`);
+  if (!(file instanceof Uint8Array) && !(file instanceof ArrayBuffer))
+    bad(`expected the file's bytes (Uint8Array or ArrayBuffer), got ${file === null ? 'null' : typeof file}`);
   const bytes = file instanceof Uint8Array ? file : new Uint8Array(file);
-  if (bytes.byteLength < 8) badSize(`the file is ${bytes.byteLength} bytes, too short for its 8-byte header length (truncated?)`);
+  if (bytes.byteLength < 8)
+    badSize(`the file is ${bytes.byteLength} bytes, too short for its 8-byte header length (truncated?)`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const claimed = view.getBigUint64(0, true);
-  if (claimed > BigInt(MAX_HEADER_BYTES)) badSize(`the header length field says ${claimed} bytes, more than the ${MAX_HEADER_BYTES} allowed: not a safetensors file, or corrupt`);
+  if (claimed > BigInt(MAX_HEADER_BYTES))
+    badSize(
+      `the header length field says ${claimed} bytes, more than ` +
+        `the ${MAX_HEADER_BYTES} allowed: not a safetensors file, or corrupt`,
+    );
   const headerLen = Number(claimed);
-  if (8 + headerLen > bytes.byteLength) badSize(`the header claims ${headerLen} bytes but the file has ${bytes.byteLength - 8} after the length (truncated?)`);
+  if (8 + headerLen > bytes.byteLength)
+    badSize(
+      `the header claims ${headerLen} bytes but the file has ${bytes.byteLength - 8} after the length (truncated?)`,
+    );
   let header: unknown;
   try {
     header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + headerLen)));
@@ -94,38 +108,64 @@ export function readSafetensors(file: ArrayBuffer | Uint8Array, where: string): 
   const entries: Array<{ name: string; dtype: string; shape: number[]; begin: number; end: number }> = [];
   for (const [name, info] of Object.entries(header)) {
     if (name === '__metadata__') {
-      if (info === null || typeof info !== 'object' || Array.isArray(info)) bad(`__metadata__ must be an object of strings, got ${showValue(info)}`);
+      if (info === null || typeof info !== 'object' || Array.isArray(info))
+        bad(`__metadata__ must be an object of strings, got ${showValue(info)}`);
       for (const [k, v] of Object.entries(info as object)) {
-        if (typeof v !== 'string') bad(`__metadata__['${k}'] is ${showValue(v)} (${typeof v}); safetensors metadata values are strings`);
+        if (typeof v !== 'string')
+          bad(`__metadata__['${k}'] is ${showValue(v)} (${typeof v}); safetensors metadata values are strings`);
         metadata[k] = v;
       }
       continue;
     }
-    if (info === null || typeof info !== 'object' || Array.isArray(info)) return bad(`tensor '${name}' must be {dtype, shape, data_offsets}, got ${showValue(info)}`);
-    for (const k of Object.keys(info)) if (!ENTRY_KEYS.includes(k)) bad(`tensor '${name}' has an unknown key '${k}'; an entry holds dtype, shape and data_offsets`);
+    if (info === null || typeof info !== 'object' || Array.isArray(info))
+      return bad(`tensor '${name}' must be {dtype, shape, data_offsets}, got ${showValue(info)}`);
+    for (const k of Object.keys(info))
+      if (!ENTRY_KEYS.includes(k))
+        bad(`tensor '${name}' has an unknown key '${k}'; an entry holds dtype, shape and data_offsets`);
     const { dtype, shape, data_offsets: offsets } = info as Record<string, unknown>;
     const size = typeof dtype === 'string' ? DTYPE_BYTES.get(dtype) : undefined;
-    if (size === undefined) return bad(`tensor '${name}' has dtype ${showValue(dtype)}; seqgpu reads F32, F64, F16, BF16`);
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) return badSize(`tensor '${name}' has shape ${showValue(shape)}, expected a list of non-negative integers`);
-    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o)) || !(0 <= offsets[0] && offsets[0] <= offsets[1])) {
+    if (size === undefined)
+      return bad(`tensor '${name}' has dtype ${showValue(dtype)}; seqgpu reads F32, F64, F16, BF16`);
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0))
+      return badSize(`tensor '${name}' has shape ${showValue(shape)}, expected a list of non-negative integers`);
+    if (
+      !Array.isArray(offsets) ||
+      offsets.length !== 2 ||
+      !offsets.every((o) => Number.isSafeInteger(o)) ||
+      !(0 <= offsets[0] && offsets[0] <= offsets[1])
+    ) {
       return badSize(`tensor '${name}' data_offsets ${showValue(offsets)} must be integers 0 ≤ begin ≤ end`);
     }
     const [begin, end] = offsets as number[];
     const need = shape.reduce((a: number, b: number) => a * b, 1) * size;
-    if (end - begin !== need) badSize(`tensor '${name}' ${dtype}${fmtShape(shape)} needs ${need} bytes, its offsets span ${end - begin}`);
-    if (end > dataLen) badSize(`tensor '${name}' ends at byte ${dataStart + end}, past the end of the file (${bytes.byteLength}): truncated`);
+    if (end - begin !== need)
+      badSize(`tensor '${name}' ${dtype}${fmtShape(shape)} needs ${need} bytes, its offsets span ${end - begin}`);
+    if (end > dataLen)
+      badSize(
+        `tensor '${name}' ends at byte ${dataStart + end}, past the end of the file (${bytes.byteLength}): truncated`,
+      );
     entries.push({ name, dtype: dtype as string, shape: [...shape], begin, end });
   }
   // The data section must be covered exactly: no holes, no overlaps, nothing after the last tensor.
   let at = 0;
   for (const e of [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end)) {
-    if (e.begin < at) badSize(`tensor '${e.name}' overlaps the tensor before it (data_offsets [${e.begin}, ${e.end}]): corrupt header`);
-    if (e.begin > at) badSize(`the data section has a hole of ${e.begin - at} bytes before tensor '${e.name}': corrupt header`);
+    if (e.begin < at)
+      badSize(`tensor '${e.name}' overlaps the tensor before it (data_offsets [${e.begin}, ${e.end}]): corrupt header`);
+    if (e.begin > at)
+      badSize(`the data section has a hole of ${e.begin - at} bytes before tensor '${e.name}': corrupt header`);
     at = e.end;
   }
-  if (at !== dataLen) badSize(`the data section has ${dataLen} bytes but its tensors cover ${at}: ${dataLen - at} trailing bytes (corrupt, or a file appended)`);
+  if (at !== dataLen)
+    badSize(
+      `the data section has ${dataLen} bytes but its tensors ` +
+        `cover ${at}: ${dataLen - at} trailing bytes (corrupt, or a file appended)`,
+    );
   const tensors: Record<string, NamedTensor> = Object.create(null);
-  for (const e of entries) tensors[e.name] = { shape: e.shape, data: decode(view, e.dtype, dataStart + e.begin, (e.end - e.begin) / DTYPE_BYTES.get(e.dtype)!) };
+  for (const e of entries)
+    tensors[e.name] = {
+      shape: e.shape,
+      data: decode(view, e.dtype, dataStart + e.begin, (e.end - e.begin) / DTYPE_BYTES.get(e.dtype)!),
+    };
   return { tensors, metadata, bytes, dataStart };
 }
 
@@ -162,10 +202,20 @@ export function writeSafetensors(tensors: Record<string, NamedTensor>, metadata?
   if (metadata) header.__metadata__ = { ...metadata };
   let offset = 0;
   for (const [name, t] of Object.entries(tensors)) {
-    if (name === '__metadata__') throw new ArgumentError("writeSafetensors: a tensor cannot be named '__metadata__' (the header's metadata key)");
-    const n = Array.isArray(t?.shape) && t.shape.every((d) => Number.isInteger(d) && d >= 0) ? t.shape.reduce((a, b) => a * b, 1) : -1;
+    if (name === '__metadata__')
+      throw new ArgumentError("writeSafetensors: a tensor cannot be named '__metadata__' (the header's metadata key)");
+    const n =
+      Array.isArray(t?.shape) && t.shape.every((d) => Number.isInteger(d) && d >= 0)
+        ? t.shape.reduce((a, b) => a * b, 1)
+        : -1;
     if (n < 0 || !t.data || t.data.length !== n) {
-      throw new ShapeError(`writeSafetensors: '${name}' has shape ${Array.isArray(t?.shape) ? fmtShape(t.shape) : JSON.stringify(t?.shape)}${n >= 0 ? ` (${n} values)` : ''} but ${t?.data?.length} values; expected { shape: non-negative integers, data: their product of values }`);
+      throw new ShapeError(
+        `writeSafetensors: '${name}' has ` +
+          (`shape ${Array.isArray(t?.shape) ? fmtShape(t.shape) : JSON.stringify(t?.shape)}` +
+            `${n >= 0 ? ` (${n} values)` : ''} `) +
+          `but ${t?.data?.length} values; expected { shape: non-negative integers, data: ` +
+          `their product of values }`,
+      );
     }
     header[name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + t.data.length * 4] };
     offset += t.data.length * 4;

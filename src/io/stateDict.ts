@@ -15,7 +15,8 @@ export interface NamedTensor {
  * nested array (PyTorch `tensor.tolist()` exported to JSON) or a flat array / Float32Array
  * (then only its length is checked).
  */
-export type StateDictValue = NamedTensor | { shape: number[]; data: ArrayLike<number> } | ArrayLike<number> | NestedArray;
+export type StateDictValue =
+  NamedTensor | { shape: number[]; data: ArrayLike<number> } | ArrayLike<number> | NestedArray;
 type NestedArray = Array<number | NestedArray>;
 /** Parameters by name (PyTorch's `state_dict()` keys, e.g. `weight_ih_l0`, `head.bias`). */
 export type StateDict = Record<string, StateDictValue>;
@@ -25,7 +26,12 @@ const ALLOWED = 'a Float32Array, a (nested) array of numbers or {shape, data}';
 /** What `v` is, for a message: 'null', 'a string ('abc')', 'an object without data', … */
 function describe(v: unknown): string {
   if (v === null) return 'null';
-  if (typeof v === 'object') return ArrayBuffer.isView(v) ? `a ${v.constructor.name}` : Array.isArray(v) ? 'an array' : `an object with keys ${showValue(Object.keys(v))}`;
+  if (typeof v === 'object')
+    return ArrayBuffer.isView(v)
+      ? `a ${v.constructor.name}`
+      : Array.isArray(v)
+        ? 'an array'
+        : `an object with keys ${showValue(Object.keys(v))}`;
   return `a ${typeof v} (${showValue(v)})`;
 }
 
@@ -34,7 +40,13 @@ const isNumberArray = (v: unknown): v is ArrayLike<number> =>
   ArrayBuffer.isView(v) && !(v instanceof DataView) && !(v instanceof BigInt64Array) && !(v instanceof BigUint64Array);
 
 /** Flattens a (nested) array into `out`, recording its shape; throws at a ragged level or a non-number. */
-function flattenNested(v: unknown[], shape: number[], out: number[], depth: number, fail: (msg: string, cls?: typeof ArgumentError) => never): void {
+function flattenNested(
+  v: unknown[],
+  shape: number[],
+  out: number[],
+  depth: number,
+  fail: (msg: string, cls?: typeof ArgumentError) => never,
+): void {
   if (shape.length <= depth) shape.push(v.length);
   else if (shape[depth] !== v.length) fail('is a ragged nested array', ShapeError);
   const nested = v.length > 0 && Array.isArray(v[0]);
@@ -65,8 +77,10 @@ export function readParameter(dict: StateDict, key: string, expected: readonly n
   const fail = (msg: string, cls: typeof ArgumentError = ArgumentError): never => {
     throw new cls(`${at}state_dict['${key}']${msg.startsWith('.') ? '' : ' '}${msg}`);
   };
-  if (dict === null || typeof dict !== 'object' || Array.isArray(dict)) throw new ArgumentError(`${at}state_dict must be an object of named parameters, got ${describe(dict)}`);
-  if (!Object.hasOwn(dict, key) || dict[key] === undefined) throw new ArgumentError(`${at}state_dict is missing '${key}' (expected shape ${fmtShape(expected)})`);
+  if (dict === null || typeof dict !== 'object' || Array.isArray(dict))
+    throw new ArgumentError(`${at}state_dict must be an object of named parameters, got ${describe(dict)}`);
+  if (!Object.hasOwn(dict, key) || dict[key] === undefined)
+    throw new ArgumentError(`${at}state_dict is missing '${key}' (expected shape ${fmtShape(expected)})`);
   const v: unknown = dict[key];
   const size = expected.reduce((a, b) => a * b, 1);
   let data: ArrayLike<number>;
@@ -81,8 +95,10 @@ export function readParameter(dict: StateDict, key: string, expected: readonly n
     data = flat;
   } else if (v !== null && typeof v === 'object' && 'data' in v && 'shape' in v) {
     const t = v as { shape: unknown; data: unknown };
-    if (!Array.isArray(t.shape) || !t.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) fail(`has shape ${showValue(t.shape)}; expected a list of non-negative integers`, ShapeError);
-    if (!isNumberArray(t.data) && !(Array.isArray(t.data) && t.data.every((x) => typeof x === 'number'))) fail(`.data is ${describe(t.data)}; expected a Float32Array or an array of numbers`);
+    if (!Array.isArray(t.shape) || !t.shape.every((d) => Number.isSafeInteger(d) && d >= 0))
+      fail(`has shape ${showValue(t.shape)}; expected a list of non-negative integers`, ShapeError);
+    if (!isNumberArray(t.data) && !(Array.isArray(t.data) && t.data.every((x) => typeof x === 'number')))
+      fail(`.data is ${describe(t.data)}; expected a Float32Array or an array of numbers`);
     data = t.data as ArrayLike<number>;
     shape = [...(t.shape as number[])];
   } else {
@@ -91,7 +107,8 @@ export function readParameter(dict: StateDict, key: string, expected: readonly n
   if (shape && (shape.length !== expected.length || shape.some((d, i) => d !== expected[i]))) {
     fail(`has shape ${fmtShape(shape)}, expected ${fmtShape(expected)}`, ShapeError);
   }
-  if (data.length !== size) fail(`has ${data.length} values, expected ${size} (shape ${fmtShape(expected)})`, ShapeError);
+  if (data.length !== size)
+    fail(`has ${data.length} values, expected ${size} (shape ${fmtShape(expected)})`, ShapeError);
   const out = Float32Array.from(data);
   for (let i = 0; i < out.length; i++) {
     if (!Number.isFinite(out[i])) fail(`holds ${out[i]} at index ${i}: weights must be finite`);

@@ -48,7 +48,13 @@ export type AttentionOperand = GPUBuffer | AttentionView;
  * @param offset - Element offset of this operand's first column (e.g. E for K in a packed QKV
  *   buffer).
  */
-export function projectionView(buffer: GPUBuffer, seqLen: number, headDim: number, rowLength: number, offset = 0): AttentionView {
+export function projectionView(
+  buffer: GPUBuffer,
+  seqLen: number,
+  headDim: number,
+  rowLength: number,
+  offset = 0,
+): AttentionView {
   return { buffer, offset, strides: [seqLen * rowLength, headDim, rowLength] };
 }
 
@@ -186,15 +192,32 @@ export function checkAttentionDims(gpu: Gpu, label: string, a: Dims): void {
 }
 
 function checkDims(gpu: Gpu, label: string, a: Dims): void {
-  for (const [name, value] of Object.entries({ batch: a.batch, heads: a.heads, seqLenQ: a.seqLenQ, seqLenK: a.seqLenK, headDim: a.headDim })) {
-    if (!Number.isInteger(value) || value <= 0) throw new ShapeError(`${label}: ${name} must be a positive integer, got ${value}`);
+  for (const [name, value] of Object.entries({
+    batch: a.batch,
+    heads: a.heads,
+    seqLenQ: a.seqLenQ,
+    seqLenK: a.seqLenK,
+    headDim: a.headDim,
+  })) {
+    if (!Number.isInteger(value) || value <= 0)
+      throw new ShapeError(`${label}: ${name} must be a positive integer, got ${value}`);
   }
-  if (a.headDim > ATTENTION_MAX_HEAD_DIM) throw new ShapeError(`${label}: headDim ${a.headDim} exceeds ${ATTENTION_MAX_HEAD_DIM}`);
-  if (a.scale !== undefined && !Number.isFinite(a.scale)) throw new ArgumentError(`${label}: scale must be a finite number, got ${a.scale}`);
+  if (a.headDim > ATTENTION_MAX_HEAD_DIM)
+    throw new ShapeError(`${label}: headDim ${a.headDim} exceeds ${ATTENTION_MAX_HEAD_DIM}`);
+  if (a.scale !== undefined && !Number.isFinite(a.scale))
+    throw new ArgumentError(`${label}: scale must be a finite number, got ${a.scale}`);
   const maxWg = gpu.limits.maxComputeWorkgroupsPerDimension;
   const seqLen = Math.max(a.seqLenQ, a.seqLenK);
-  for (const [what, n] of [[`seqLen ${seqLen} (blocks of ${BR} rows)`, Math.ceil(seqLen / BR)], [`heads ${a.heads}`, a.heads], [`batch ${a.batch}`, a.batch]] as const) {
-    if (n > maxWg) throw new ShapeError(`${label}: ${what} needs ${n} workgroups in one grid dimension, more than maxComputeWorkgroupsPerDimension (${maxWg})`);
+  for (const [what, n] of [
+    [`seqLen ${seqLen} (blocks of ${BR} rows)`, Math.ceil(seqLen / BR)],
+    [`heads ${a.heads}`, a.heads],
+    [`batch ${a.batch}`, a.batch],
+  ] as const) {
+    if (n > maxWg)
+      throw new ShapeError(
+        `${label}: ${what} needs ${n} workgroups in one grid dimension, more than ` +
+          `maxComputeWorkgroupsPerDimension (${maxWg})`,
+      );
   }
 }
 
@@ -203,16 +226,29 @@ function isView(x: AttentionOperand): x is AttentionView {
 }
 
 /** Resolves an operand to (buffer, offset, strides) and checks that every element it spans is in its buffer. */
-function resolveView(label: string, name: string, x: AttentionOperand, a: Dims, seqLen: number): { buffer: GPUBuffer; offset: number; strides: readonly [number, number, number] } {
+function resolveView(
+  label: string,
+  name: string,
+  x: AttentionOperand,
+  a: Dims,
+  seqLen: number,
+): { buffer: GPUBuffer; offset: number; strides: readonly [number, number, number] } {
   const view = isView(x) ? x : { buffer: x };
   const offset = view.offset ?? 0;
   const strides = view.strides ?? ([a.heads * seqLen * a.headDim, seqLen * a.headDim, a.headDim] as const);
   for (const [i, v] of [offset, ...strides].entries()) {
-    if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new ArgumentError(`${label}: '${name}' ${i === 0 ? 'offset' : `strides[${i - 1}]`} must be a non-negative integer, got ${v}`);
+    if (!Number.isInteger(v) || v < 0 || v > 0xffffffff)
+      throw new ArgumentError(
+        `${label}: '${name}' ${i === 0 ? 'offset' : `strides[${i - 1}]`} must be a non-negative integer, got ${v}`,
+      );
   }
   const end = offset + (a.batch - 1) * strides[0] + (a.heads - 1) * strides[1] + (seqLen - 1) * strides[2] + a.headDim;
   if (end * 4 > view.buffer.size) {
-    throw new ShapeError(`${label}: '${name}' [${a.batch}, ${a.heads}, ${seqLen}, ${a.headDim}] at offset ${offset}, strides [${strides.join(', ')}] spans elements up to ${end}, but its buffer holds ${view.buffer.size / 4}`);
+    throw new ShapeError(
+      `${label}: '${name}' [${a.batch}, ${a.heads}, ${seqLen}, ${a.headDim}] at ` +
+        `offset ${offset}, strides [${strides.join(', ')}] spans elements up to ${end}, ` +
+        `but its buffer holds ${view.buffer.size / 4}`,
+    );
   }
   return { buffer: view.buffer, offset, strides };
 }
@@ -222,40 +258,76 @@ function resolveView(label: string, name: string, x: AttentionOperand, a: Dims, 
  * race otherwise): sorted by stride, each dimension's stride must step past everything the
  * smaller ones reach. Read views may overlap (e.g. a head stride of 0 shares K across heads).
  */
-function assertDisjoint(label: string, name: string, v: { strides: readonly [number, number, number] }, a: Dims, seqLen: number): void {
+function assertDisjoint(
+  label: string,
+  name: string,
+  v: { strides: readonly [number, number, number] },
+  a: Dims,
+  seqLen: number,
+): void {
   const dims = [
     { what: 'batch', stride: v.strides[0], size: a.batch },
     { what: 'head', stride: v.strides[1], size: a.heads },
     { what: 'sequence', stride: v.strides[2], size: seqLen },
-  ].filter((d) => d.size > 1).sort((x, y) => x.stride - y.stride);
+  ]
+    .filter((d) => d.size > 1)
+    .sort((x, y) => x.stride - y.stride);
   let reach = a.headDim; // elements spanned by headDim and the dimensions before
   for (const d of dims) {
-    if (d.stride < reach) throw new ShapeError(`${label}: the output view '${name}' overlaps itself: its ${d.what} stride ${d.stride} is smaller than the ${reach} elements the smaller dimensions span`);
+    if (d.stride < reach)
+      throw new ShapeError(
+        `${label}: the output view '${name}' overlaps itself: its ${d.what} ` +
+          `stride ${d.stride} is smaller than the ${reach} elements the smaller dimensions span`,
+      );
     reach = d.stride * (d.size - 1) + reach;
   }
 }
 
 /** The uniform members and override of an additive mask (zeros and false without one), after checking its extent. */
-function maskUniform(label: string, a: Dims & { keyMask?: GPUBuffer; additiveMask?: AttentionMaskView }): { values: Record<string, number>; on: boolean } {
+function maskUniform(
+  label: string,
+  a: Dims & { keyMask?: GPUBuffer; additiveMask?: AttentionMaskView },
+): { values: Record<string, number>; on: boolean } {
   const m = a.additiveMask;
   if (!m) return { values: { mOffset: 0, mStrideB: 0, mStrideH: 0, mStrideT: 0 }, on: false };
-  if (a.keyMask) throw new ArgumentError(`${label}: pass 'keyMask' or 'additiveMask', not both (they share one binding); fold the key mask into the additive mask`);
+  if (a.keyMask)
+    throw new ArgumentError(
+      `${label}: pass 'keyMask' or 'additiveMask', not both (they share one binding); ` +
+        `fold the key mask into the additive mask`,
+    );
   const offset = m.offset ?? 0;
   const strides = m.strides;
-  if (!Array.isArray(strides) || strides.length !== 3) throw new ArgumentError(`${label}: 'additiveMask.strides' must be [batch, head, query-row] element strides`);
+  if (!Array.isArray(strides) || strides.length !== 3)
+    throw new ArgumentError(`${label}: 'additiveMask.strides' must be [batch, head, query-row] element strides`);
   for (const [i, v] of [offset, ...strides].entries()) {
-    if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new ArgumentError(`${label}: 'additiveMask' ${i === 0 ? 'offset' : `strides[${i - 1}]`} must be a non-negative integer, got ${v}`);
+    if (!Number.isInteger(v) || v < 0 || v > 0xffffffff)
+      throw new ArgumentError(
+        `${label}: 'additiveMask' ${i === 0 ? 'offset' : `strides[${i - 1}]`} must be a non-negative integer, got ${v}`,
+      );
   }
-  const end = offset + (a.batch - 1) * strides[0] + (a.heads - 1) * strides[1] + (a.seqLenQ - 1) * strides[2] + a.seqLenK;
+  const end =
+    offset + (a.batch - 1) * strides[0] + (a.heads - 1) * strides[1] + (a.seqLenQ - 1) * strides[2] + a.seqLenK;
   if (end * 4 > m.buffer.size) {
-    throw new ShapeError(`${label}: 'additiveMask' [${a.batch}, ${a.heads}, ${a.seqLenQ}, ${a.seqLenK}] at offset ${offset}, strides [${strides.join(', ')}] spans elements up to ${end}, but its buffer holds ${m.buffer.size / 4}`);
+    throw new ShapeError(
+      `${label}: 'additiveMask' [${a.batch}, ${a.heads}, ${a.seqLenQ}, ${a.seqLenK}] ` +
+        `at offset ${offset}, strides [${strides.join(', ')}] spans elements up ` +
+        `to ${end}, but its buffer holds ${m.buffer.size / 4}`,
+    );
   }
   return { values: { mOffset: offset, mStrideB: strides[0], mStrideH: strides[1], mStrideT: strides[2] }, on: true };
 }
 
 /** Uniform members `{prefix}Offset`, `{prefix}StrideB`, `{prefix}StrideH`, `{prefix}StrideT`. */
-function viewUniform(prefix: string, v: { offset: number; strides: readonly [number, number, number] }): Record<string, number> {
-  return { [`${prefix}Offset`]: v.offset, [`${prefix}StrideB`]: v.strides[0], [`${prefix}StrideH`]: v.strides[1], [`${prefix}StrideT`]: v.strides[2] };
+function viewUniform(
+  prefix: string,
+  v: { offset: number; strides: readonly [number, number, number] },
+): Record<string, number> {
+  return {
+    [`${prefix}Offset`]: v.offset,
+    [`${prefix}StrideB`]: v.strides[0],
+    [`${prefix}StrideH`]: v.strides[1],
+    [`${prefix}StrideT`]: v.strides[2],
+  };
 }
 
 /**
@@ -274,23 +346,60 @@ export function attentionDispatch(gpu: Gpu, a: AttentionArgs): Dispatch {
   const v = resolveView(label, 'v', a.v, a, a.seqLenK);
   const o = resolveView(label, 'o', a.o, a, a.seqLenQ);
   assertDisjoint(label, 'o', o, a, a.seqLenQ);
-  if (a.lse.size < a.batch * a.heads * a.seqLenQ * 4) throw new ShapeError(`${label}: buffer 'lse' holds ${a.lse.size / 4} elements, needs ${a.batch * a.heads * a.seqLenQ}`);
-  if (a.keyMask && a.keyMask.size < a.batch * a.seqLenK * 4) throw new ShapeError(`${label}: buffer 'keyMask' holds ${a.keyMask.size / 4} elements, needs ${a.batch * a.seqLenK}`);
-  for (const [name, x] of [['q', q], ['k', k], ['v', v], ['lse', { buffer: a.lse }]] as const) {
-    if (x.buffer === o.buffer) throw new ArgumentError(`${label}: the output 'o' must not share a buffer with '${name}'`);
+  if (a.lse.size < a.batch * a.heads * a.seqLenQ * 4)
+    throw new ShapeError(
+      `${label}: buffer 'lse' holds ${a.lse.size / 4} elements, needs ${a.batch * a.heads * a.seqLenQ}`,
+    );
+  if (a.keyMask && a.keyMask.size < a.batch * a.seqLenK * 4)
+    throw new ShapeError(
+      `${label}: buffer 'keyMask' holds ${a.keyMask.size / 4} elements, needs ${a.batch * a.seqLenK}`,
+    );
+  for (const [name, x] of [
+    ['q', q],
+    ['k', k],
+    ['v', v],
+    ['lse', { buffer: a.lse }],
+  ] as const) {
+    if (x.buffer === o.buffer)
+      throw new ArgumentError(`${label}: the output 'o' must not share a buffer with '${name}'`);
   }
-  if (a.lse === q.buffer || a.lse === k.buffer || a.lse === v.buffer) throw new ArgumentError(`${label}: 'lse' must not share a buffer with q, k or v`);
+  if (a.lse === q.buffer || a.lse === k.buffer || a.lse === v.buffer)
+    throw new ArgumentError(`${label}: 'lse' must not share a buffer with q, k or v`);
   const mask = maskUniform(label, a);
-  if (a.additiveMask && (a.additiveMask.buffer === o.buffer || a.additiveMask.buffer === a.lse)) throw new ArgumentError(`${label}: 'additiveMask' must not share a buffer with the outputs 'o' or 'lse'`);
+  if (a.additiveMask && (a.additiveMask.buffer === o.buffer || a.additiveMask.buffer === a.lse))
+    throw new ArgumentError(`${label}: 'additiveMask' must not share a buffer with the outputs 'o' or 'lse'`);
   const maxD = a.headDim <= 64 ? 64 : ATTENTION_MAX_HEAD_DIM;
   const params = gpu.uniform(ATTENTION_SHADER, 'params', {
-    seqLenQ: a.seqLenQ, seqLenK: a.seqLenK, headDim: a.headDim, heads: a.heads, scale: a.scale ?? 1 / Math.sqrt(a.headDim),
-    ...viewUniform('q', q), ...viewUniform('k', k), ...viewUniform('v', v), ...viewUniform('o', o), ...mask.values,
+    seqLenQ: a.seqLenQ,
+    seqLenK: a.seqLenK,
+    headDim: a.headDim,
+    heads: a.heads,
+    scale: a.scale ?? 1 / Math.sqrt(a.headDim),
+    ...viewUniform('q', q),
+    ...viewUniform('k', k),
+    ...viewUniform('v', v),
+    ...viewUniform('o', o),
+    ...mask.values,
   });
   return {
     label,
-    pipeline: gpu.pipeline(ATTENTION_SHADER, { BR, BC: keysPerTile(gpu, maxD), MAX_D: maxD, CAUSAL: !!a.causal, KEY_MASK: !!a.keyMask, ADD_MASK: mask.on }),
-    bindGroup: gpu.bindGroup(ATTENTION_SHADER, { q: q.buffer, k: k.buffer, v: v.buffer, o: o.buffer, lse: a.lse, keyMask: a.additiveMask?.buffer ?? a.keyMask ?? gpu.dummyBuffer, params }),
+    pipeline: gpu.pipeline(ATTENTION_SHADER, {
+      BR,
+      BC: keysPerTile(gpu, maxD),
+      MAX_D: maxD,
+      CAUSAL: !!a.causal,
+      KEY_MASK: !!a.keyMask,
+      ADD_MASK: mask.on,
+    }),
+    bindGroup: gpu.bindGroup(ATTENTION_SHADER, {
+      q: q.buffer,
+      k: k.buffer,
+      v: v.buffer,
+      o: o.buffer,
+      lse: a.lse,
+      keyMask: a.additiveMask?.buffer ?? a.keyMask ?? gpu.dummyBuffer,
+      params,
+    }),
     workgroups: [Math.ceil(a.seqLenQ / BR), a.heads, a.batch],
     transient: [params],
   };
@@ -320,30 +429,88 @@ export function attentionBackwardDispatches(gpu: Gpu, a: AttentionBackwardArgs):
   assertDisjoint(label, 'dq', dq, a, a.seqLenQ);
   assertDisjoint(label, 'dk', dk, a, a.seqLenK);
   assertDisjoint(label, 'dv', dv, a, a.seqLenK);
-  if (dk.buffer !== dq.buffer || dv.buffer !== dq.buffer) throw new ShapeError(`${label}: 'dq', 'dk' and 'dv' must be views of one buffer (the kernel binds 8 storage buffers, the WebGPU default limit)`);
+  if (dk.buffer !== dq.buffer || dv.buffer !== dq.buffer)
+    throw new ShapeError(
+      `${label}: 'dq', 'dk' and 'dv' must be views of one buffer (the kernel binds 8 ` +
+        `storage buffers, the WebGPU default limit)`,
+    );
   const n = a.batch * a.heads * a.seqLenQ;
-  if (a.rowStats.size < 2 * n * 4) throw new ShapeError(`${label}: buffer 'rowStats' holds ${a.rowStats.size / 4} elements, needs ${2 * n} ([2, batch, heads, seqLenQ])`);
-  if (a.keyMask && a.keyMask.size < a.batch * a.seqLenK * 4) throw new ShapeError(`${label}: buffer 'keyMask' holds ${a.keyMask.size / 4} elements, needs ${a.batch * a.seqLenK}`);
-  for (const [name, x] of [['q', q], ['k', k], ['v', v], ['o', o], ['dO', dO], ['rowStats', { buffer: a.rowStats }]] as const) {
-    if (x.buffer === dq.buffer) throw new ArgumentError(`${label}: the gradients' buffer must not be the buffer of '${name}'`);
+  if (a.rowStats.size < 2 * n * 4)
+    throw new ShapeError(
+      `${label}: buffer 'rowStats' holds ${a.rowStats.size / 4} elements, needs ${2 * n} ([2, batch, heads, seqLenQ])`,
+    );
+  if (a.keyMask && a.keyMask.size < a.batch * a.seqLenK * 4)
+    throw new ShapeError(
+      `${label}: buffer 'keyMask' holds ${a.keyMask.size / 4} elements, needs ${a.batch * a.seqLenK}`,
+    );
+  for (const [name, x] of [
+    ['q', q],
+    ['k', k],
+    ['v', v],
+    ['o', o],
+    ['dO', dO],
+    ['rowStats', { buffer: a.rowStats }],
+  ] as const) {
+    if (x.buffer === dq.buffer)
+      throw new ArgumentError(`${label}: the gradients' buffer must not be the buffer of '${name}'`);
   }
-  for (const [name, x] of [['q', q], ['k', k], ['v', v], ['o', o], ['dO', dO]] as const) {
+  for (const [name, x] of [
+    ['q', q],
+    ['k', k],
+    ['v', v],
+    ['o', o],
+    ['dO', dO],
+  ] as const) {
     if (x.buffer === a.rowStats) throw new ShapeError(`${label}: 'rowStats' must not share a buffer with '${name}'`);
   }
   const mask = maskUniform(label, a);
-  if (a.additiveMask && (a.additiveMask.buffer === dq.buffer || a.additiveMask.buffer === a.rowStats)) throw new ArgumentError(`${label}: 'additiveMask' must not share a buffer with the gradients or 'rowStats'`);
+  if (a.additiveMask && (a.additiveMask.buffer === dq.buffer || a.additiveMask.buffer === a.rowStats))
+    throw new ArgumentError(`${label}: 'additiveMask' must not share a buffer with the gradients or 'rowStats'`);
   const maxD = a.headDim <= 64 ? 64 : ATTENTION_MAX_HEAD_DIM;
   const BC = keysPerTile(gpu, maxD, 8); // + LSE and Δ of each row of the tile
   const params = gpu.uniform(ATTENTION_BACKWARD_SHADER, 'params', {
-    seqLenQ: a.seqLenQ, seqLenK: a.seqLenK, headDim: a.headDim, heads: a.heads, scale: a.scale ?? 1 / Math.sqrt(a.headDim), deltaOffset: n,
-    ...viewUniform('q', q), ...viewUniform('k', k), ...viewUniform('v', v), ...viewUniform('o', o), ...viewUniform('dO', dO),
-    ...viewUniform('dq', dq), ...viewUniform('dk', dk), ...viewUniform('dv', dv), ...mask.values,
+    seqLenQ: a.seqLenQ,
+    seqLenK: a.seqLenK,
+    headDim: a.headDim,
+    heads: a.heads,
+    scale: a.scale ?? 1 / Math.sqrt(a.headDim),
+    deltaOffset: n,
+    ...viewUniform('q', q),
+    ...viewUniform('k', k),
+    ...viewUniform('v', v),
+    ...viewUniform('o', o),
+    ...viewUniform('dO', dO),
+    ...viewUniform('dq', dq),
+    ...viewUniform('dk', dk),
+    ...viewUniform('dv', dv),
+    ...mask.values,
   });
-  const bindGroup = gpu.bindGroup(ATTENTION_BACKWARD_SHADER, { q: q.buffer, k: k.buffer, v: v.buffer, o: o.buffer, dO: dO.buffer, rowStats: a.rowStats, grads: dq.buffer, keyMask: a.additiveMask?.buffer ?? a.keyMask ?? gpu.dummyBuffer, params });
+  const bindGroup = gpu.bindGroup(ATTENTION_BACKWARD_SHADER, {
+    q: q.buffer,
+    k: k.buffer,
+    v: v.buffer,
+    o: o.buffer,
+    dO: dO.buffer,
+    rowStats: a.rowStats,
+    grads: dq.buffer,
+    keyMask: a.additiveMask?.buffer ?? a.keyMask ?? gpu.dummyBuffer,
+    params,
+  });
   const common = { BR, BC, MAX_D: maxD, CAUSAL: !!a.causal, KEY_MASK: !!a.keyMask, ADD_MASK: mask.on };
   return [
-    { label: `${label}.dq`, pipeline: gpu.pipeline(ATTENTION_BACKWARD_SHADER, { ...common, PASS: 0 }), bindGroup, workgroups: [Math.ceil(a.seqLenQ / BR), a.heads, a.batch], transient: [params] },
-    { label: `${label}.dkdv`, pipeline: gpu.pipeline(ATTENTION_BACKWARD_SHADER, { ...common, PASS: 1 }), bindGroup, workgroups: [Math.ceil(a.seqLenK / BR), a.heads, a.batch] },
+    {
+      label: `${label}.dq`,
+      pipeline: gpu.pipeline(ATTENTION_BACKWARD_SHADER, { ...common, PASS: 0 }),
+      bindGroup,
+      workgroups: [Math.ceil(a.seqLenQ / BR), a.heads, a.batch],
+      transient: [params],
+    },
+    {
+      label: `${label}.dkdv`,
+      pipeline: gpu.pipeline(ATTENTION_BACKWARD_SHADER, { ...common, PASS: 1 }),
+      bindGroup,
+      workgroups: [Math.ceil(a.seqLenK / BR), a.heads, a.batch],
+    },
   ];
 }
 
@@ -375,19 +542,48 @@ export function scaledDotProductAttention(
   opts: { causal?: boolean; keyPaddingMask?: Tensor; scale?: number } = {},
 ): { output: Tensor; lse: Tensor } {
   const op = 'scaledDotProductAttention';
-  for (const [name, t] of [['q', q], ['k', k], ['v', v]] as const) expectRank(op, name, t, [4], gpu);
+  for (const [name, t] of [
+    ['q', q],
+    ['k', k],
+    ['v', v],
+  ] as const)
+    expectRank(op, name, t, [4], gpu);
   const [B, Hh, Tq, D] = q.shape;
   const [kb, kh, Tk, kd] = k.shape;
-  if (kb !== B || kh !== Hh || kd !== D) throw new ShapeError(`${op}: argument 'k' has shape ${fmtShape(k.shape)}; expected [${B}, ${Hh}, seqLenK, ${D}] to match q ${fmtShape(q.shape)}`);
-  if (v.shape.join() !== k.shape.join()) throw new ShapeError(`${op}: argument 'v' has shape ${fmtShape(v.shape)}; expected k's shape ${fmtShape(k.shape)}`);
+  if (kb !== B || kh !== Hh || kd !== D)
+    throw new ShapeError(
+      `${op}: argument 'k' has shape ${fmtShape(k.shape)}; expected [${B}, ${Hh}, ` +
+        `seqLenK, ${D}] to match q ${fmtShape(q.shape)}`,
+    );
+  if (v.shape.join() !== k.shape.join())
+    throw new ShapeError(`${op}: argument 'v' has shape ${fmtShape(v.shape)}; expected k's shape ${fmtShape(k.shape)}`);
   if (opts.keyPaddingMask && opts.keyPaddingMask.shape.join() !== [B, Tk].join()) {
-    throw new ShapeError(`${op}: argument 'keyPaddingMask' has shape ${fmtShape(opts.keyPaddingMask.shape)}; expected [${B}, ${Tk}] (1 keep, 0 padding)`);
+    throw new ShapeError(
+      `${op}: argument 'keyPaddingMask' has ` +
+        `shape ${fmtShape(opts.keyPaddingMask.shape)}; expected [${B}, ${Tk}] (1 keep, 0 padding)`,
+    );
   }
   if (opts.causal && Tq > Tk) throw new ShapeError(`${op}: a causal mask needs seqLenQ ≤ seqLenK, got ${Tq} > ${Tk}`);
   checkDims(gpu, op, { batch: B, heads: Hh, seqLenQ: Tq, seqLenK: Tk, headDim: D, scale: opts.scale });
   const output = Tensor.empty(gpu, q.shape, 'attention.output');
   const lse = Tensor.empty(gpu, [B, Hh, Tq], 'attention.lse');
-  gpu.run([attentionDispatch(gpu, { batch: B, heads: Hh, seqLenQ: Tq, seqLenK: Tk, headDim: D, q: q.buffer, k: k.buffer, v: v.buffer, o: output.buffer, lse: lse.buffer, causal: opts.causal, keyMask: opts.keyPaddingMask?.buffer, scale: opts.scale })]);
+  gpu.run([
+    attentionDispatch(gpu, {
+      batch: B,
+      heads: Hh,
+      seqLenQ: Tq,
+      seqLenK: Tk,
+      headDim: D,
+      q: q.buffer,
+      k: k.buffer,
+      v: v.buffer,
+      o: output.buffer,
+      lse: lse.buffer,
+      causal: opts.causal,
+      keyMask: opts.keyPaddingMask?.buffer,
+      scale: opts.scale,
+    }),
+  ]);
   return { output, lse };
 }
 
@@ -408,16 +604,36 @@ export function scaledDotProductAttention(
  */
 export function scaledDotProductAttentionBackward(
   gpu: Gpu,
-  q: Tensor, k: Tensor, v: Tensor, output: Tensor, lse: Tensor, dOutput: Tensor,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  output: Tensor,
+  lse: Tensor,
+  dOutput: Tensor,
   opts: { causal?: boolean; keyPaddingMask?: Tensor; scale?: number } = {},
 ): { dq: Tensor; dk: Tensor; dv: Tensor } {
   const op = 'scaledDotProductAttentionBackward';
-  for (const [name, t] of [['q', q], ['k', k], ['v', v], ['output', output], ['dOutput', dOutput]] as const) expectRank(op, name, t, [4], gpu);
+  for (const [name, t] of [
+    ['q', q],
+    ['k', k],
+    ['v', v],
+    ['output', output],
+    ['dOutput', dOutput],
+  ] as const)
+    expectRank(op, name, t, [4], gpu);
   const [B, Hh, Tq, D] = q.shape;
   const Tk = k.shape[2];
-  if (output.shape.join() !== q.shape.join() || dOutput.shape.join() !== q.shape.join()) throw new ShapeError(`${op}: 'output' ${fmtShape(output.shape)} and 'dOutput' ${fmtShape(dOutput.shape)} must have q's shape ${fmtShape(q.shape)}`);
-  if (k.shape.join() !== [B, Hh, Tk, D].join() || v.shape.join() !== k.shape.join()) throw new ShapeError(`${op}: 'k' ${fmtShape(k.shape)} and 'v' ${fmtShape(v.shape)} must be [${B}, ${Hh}, seqLenK, ${D}]`);
-  if (lse.shape.join() !== [B, Hh, Tq].join()) throw new ShapeError(`${op}: 'lse' has shape ${fmtShape(lse.shape)}, expected [${B}, ${Hh}, ${Tq}]`);
+  if (output.shape.join() !== q.shape.join() || dOutput.shape.join() !== q.shape.join())
+    throw new ShapeError(
+      `${op}: 'output' ${fmtShape(output.shape)} and ` +
+        `'dOutput' ${fmtShape(dOutput.shape)} must have q's shape ${fmtShape(q.shape)}`,
+    );
+  if (k.shape.join() !== [B, Hh, Tk, D].join() || v.shape.join() !== k.shape.join())
+    throw new ShapeError(
+      `${op}: 'k' ${fmtShape(k.shape)} and 'v' ${fmtShape(v.shape)} must be [${B}, ${Hh}, seqLenK, ${D}]`,
+    );
+  if (lse.shape.join() !== [B, Hh, Tq].join())
+    throw new ShapeError(`${op}: 'lse' has shape ${fmtShape(lse.shape)}, expected [${B}, ${Hh}, ${Tq}]`);
   checkDims(gpu, op, { batch: B, heads: Hh, seqLenQ: Tq, seqLenK: Tk, headDim: D, scale: opts.scale });
   if (opts.keyPaddingMask) expectShape(op, 'keyPaddingMask', opts.keyPaddingMask, [B, Tk], '1 keep, 0 padding', gpu);
   if (opts.causal && Tq > Tk) throw new ShapeError(`${op}: a causal mask needs seqLenQ ≤ seqLenK, got ${Tq} > ${Tk}`);
@@ -428,10 +644,24 @@ export function scaledDotProductAttentionBackward(
   const grads = gpu.pool.acquire((qn + 2 * kn) * 4, TENSOR_USAGE, 'attention.grads');
   const rowStats = gpu.pool.acquire(2 * n * 4, TENSOR_USAGE, 'attention.rowStats');
   const dispatches = attentionBackwardDispatches(gpu, {
-    batch: B, heads: Hh, seqLenQ: Tq, seqLenK: Tk, headDim: D,
-    q: q.buffer, k: k.buffer, v: v.buffer, o: output.buffer, dO: dOutput.buffer, rowStats,
-    dq: grads, dk: { buffer: grads, offset: qn }, dv: { buffer: grads, offset: qn + kn },
-    causal: opts.causal, keyMask: opts.keyPaddingMask?.buffer, scale: opts.scale, label: 'attention',
+    batch: B,
+    heads: Hh,
+    seqLenQ: Tq,
+    seqLenK: Tk,
+    headDim: D,
+    q: q.buffer,
+    k: k.buffer,
+    v: v.buffer,
+    o: output.buffer,
+    dO: dOutput.buffer,
+    rowStats,
+    dq: grads,
+    dk: { buffer: grads, offset: qn },
+    dv: { buffer: grads, offset: qn + kn },
+    causal: opts.causal,
+    keyMask: opts.keyPaddingMask?.buffer,
+    scale: opts.scale,
+    label: 'attention',
   });
   const dq = Tensor.empty(gpu, q.shape, 'attention.dq');
   const dk = Tensor.empty(gpu, k.shape, 'attention.dk');
@@ -485,13 +715,21 @@ export interface AttentionMaskArgs {
  * 1 where no source varies along it) and the {@link AttentionMaskView} strides that read it.
  * @param a - Sizes and which masks are given.
  */
-export function attentionMaskShape(a: Pick<AttentionMaskArgs, 'batch' | 'heads' | 'seqLenQ' | 'seqLenK'> & { attnMask?: { perHead: boolean }; keyPaddingMask?: unknown }): { shape: [number, number, number, number]; strides: [number, number, number] } {
+export function attentionMaskShape(
+  a: Pick<AttentionMaskArgs, 'batch' | 'heads' | 'seqLenQ' | 'seqLenK'> & {
+    attnMask?: { perHead: boolean };
+    keyPaddingMask?: unknown;
+  },
+): { shape: [number, number, number, number]; strides: [number, number, number] } {
   const perHead = !!a.attnMask?.perHead;
   const outB = perHead || a.keyPaddingMask ? a.batch : 1;
   const outH = perHead ? a.heads : 1;
   const outT = a.attnMask ? a.seqLenQ : 1;
   const S = a.seqLenK;
-  return { shape: [outB, outH, outT, S], strides: [outB > 1 ? outH * outT * S : 0, outH > 1 ? outT * S : 0, outT > 1 ? S : 0] };
+  return {
+    shape: [outB, outH, outT, S],
+    strides: [outB > 1 ? outH * outT * S : 0, outH > 1 ? outT * S : 0, outT > 1 ? S : 0],
+  };
 }
 
 /**
@@ -509,7 +747,10 @@ export function attentionMaskDispatch(gpu: Gpu, a: AttentionMaskArgs): Dispatch 
   const total = shape.reduce((x, y) => x * y, 1);
   const S = a.seqLenK;
   const need = (name: string, buffer: GPUBuffer, offset: number, n: number) => {
-    if ((offset + n) * 4 > buffer.size) throw new ShapeError(`${label}: '${name}' needs ${n} elements from offset ${offset}; its buffer holds ${buffer.size / 4}`);
+    if ((offset + n) * 4 > buffer.size)
+      throw new ShapeError(
+        `${label}: '${name}' needs ${n} elements from offset ${offset}; its buffer holds ${buffer.size / 4}`,
+      );
   };
   const am = a.attnMask;
   const kpm = a.keyPaddingMask;
@@ -519,22 +760,39 @@ export function attentionMaskDispatch(gpu: Gpu, a: AttentionMaskArgs): Dispatch 
   const WG = 256;
   const { gridX, workgroups } = grid2d(gpu, Math.ceil(total / WG), label);
   const params = gpu.uniform(ATTENTION_MASK_SHADER, 'params', {
-    total, gridX, outH: shape[1], outT: shape[2], seqLenK: S,
-    attnOffset: am?.offset ?? 0, attnStrideB: am?.perHead ? a.heads * a.seqLenQ * S : 0, attnStrideH: am?.perHead ? a.seqLenQ * S : 0, attnStrideT: S,
-    kpmOffset: kpm?.offset ?? 0, kpmStrideB: S, outOffset: a.out.offset ?? 0,
+    total,
+    gridX,
+    outH: shape[1],
+    outT: shape[2],
+    seqLenK: S,
+    attnOffset: am?.offset ?? 0,
+    attnStrideB: am?.perHead ? a.heads * a.seqLenQ * S : 0,
+    attnStrideH: am?.perHead ? a.seqLenQ * S : 0,
+    attnStrideT: S,
+    kpmOffset: kpm?.offset ?? 0,
+    kpmStrideB: S,
+    outOffset: a.out.offset ?? 0,
   });
   const mode = (m: AttentionMaskSource | undefined) => (!m ? 0 : m.dtype === 'f32' ? 1 : 2);
   return {
     label,
     pipeline: gpu.pipeline(ATTENTION_MASK_SHADER, { ATTN: mode(am), KPM: mode(kpm), WG }),
-    bindGroup: gpu.bindGroup(ATTENTION_MASK_SHADER, { attn: am?.buffer ?? gpu.dummyBuffer, kpm: kpm?.buffer ?? gpu.dummyBuffer, out: a.out.buffer, params }),
+    bindGroup: gpu.bindGroup(ATTENTION_MASK_SHADER, {
+      attn: am?.buffer ?? gpu.dummyBuffer,
+      kpm: kpm?.buffer ?? gpu.dummyBuffer,
+      out: a.out.buffer,
+      params,
+    }),
     workgroups,
     transient: [params],
   };
 }
 
 /** Arguments of {@link attentionWeightsDispatch}: the forward's operands, its `lse`, and W. */
-export interface AttentionWeightsArgs extends Pick<AttentionArgs, 'batch' | 'heads' | 'seqLenQ' | 'seqLenK' | 'headDim' | 'q' | 'k' | 'causal' | 'additiveMask' | 'scale'> {
+export interface AttentionWeightsArgs extends Pick<
+  AttentionArgs,
+  'batch' | 'heads' | 'seqLenQ' | 'seqLenK' | 'headDim' | 'q' | 'k' | 'causal' | 'additiveMask' | 'scale'
+> {
   /** The forward's log-sum-exp [batch, heads, seqLenQ] (the first half of a backward's `rowStats` works). */
   lse: { buffer: GPUBuffer; offset?: number };
   /** Average over heads (W [batch, seqLenQ, seqLenK]) or not (W [batch, heads, seqLenQ, seqLenK]). */
@@ -562,23 +820,51 @@ export function attentionWeightsDispatch(gpu: Gpu, a: AttentionWeightsArgs): Dis
   const mask = maskUniform(label, a);
   const n = a.batch * a.heads * a.seqLenQ;
   const lseOffset = a.lse.offset ?? 0;
-  if ((lseOffset + n) * 4 > a.lse.buffer.size) throw new ShapeError(`${label}: 'lse' needs ${n} elements from offset ${lseOffset}; its buffer holds ${a.lse.buffer.size / 4}`);
+  if ((lseOffset + n) * 4 > a.lse.buffer.size)
+    throw new ShapeError(
+      `${label}: 'lse' needs ${n} elements from offset ${lseOffset}; its buffer holds ${a.lse.buffer.size / 4}`,
+    );
   const total = (a.average ? a.batch : a.batch * a.heads) * a.seqLenQ * a.seqLenK;
   const wOffset = a.w.offset ?? 0;
-  if ((wOffset + total) * 4 > a.w.buffer.size) throw new ShapeError(`${label}: 'w' needs ${total} elements from offset ${wOffset}; its buffer holds ${a.w.buffer.size / 4}`);
-  for (const [name, b] of [['q', q.buffer], ['k', k.buffer], ['lse', a.lse.buffer], ['additiveMask', a.additiveMask?.buffer]] as const) {
+  if ((wOffset + total) * 4 > a.w.buffer.size)
+    throw new ShapeError(
+      `${label}: 'w' needs ${total} elements from offset ${wOffset}; its buffer holds ${a.w.buffer.size / 4}`,
+    );
+  for (const [name, b] of [
+    ['q', q.buffer],
+    ['k', k.buffer],
+    ['lse', a.lse.buffer],
+    ['additiveMask', a.additiveMask?.buffer],
+  ] as const) {
     if (b === a.w.buffer) throw new ArgumentError(`${label}: the output 'w' must not share a buffer with '${name}'`);
   }
   const WG = 256;
   const { gridX, workgroups } = grid2d(gpu, Math.ceil(total / WG), label);
   const params = gpu.uniform(ATTENTION_WEIGHTS_SHADER, 'params', {
-    total, gridX, heads: a.heads, seqLenQ: a.seqLenQ, seqLenK: a.seqLenK, headDim: a.headDim, scale: a.scale ?? 1 / Math.sqrt(a.headDim),
-    ...viewUniform('q', q), ...viewUniform('k', k), ...mask.values, wOffset, lseOffset,
+    total,
+    gridX,
+    heads: a.heads,
+    seqLenQ: a.seqLenQ,
+    seqLenK: a.seqLenK,
+    headDim: a.headDim,
+    scale: a.scale ?? 1 / Math.sqrt(a.headDim),
+    ...viewUniform('q', q),
+    ...viewUniform('k', k),
+    ...mask.values,
+    wOffset,
+    lseOffset,
   });
   return {
     label,
     pipeline: gpu.pipeline(ATTENTION_WEIGHTS_SHADER, { AVERAGE: a.average, CAUSAL: !!a.causal, ADD_MASK: mask.on, WG }),
-    bindGroup: gpu.bindGroup(ATTENTION_WEIGHTS_SHADER, { q: q.buffer, k: k.buffer, lse: a.lse.buffer, mask: a.additiveMask?.buffer ?? gpu.dummyBuffer, w: a.w.buffer, params }),
+    bindGroup: gpu.bindGroup(ATTENTION_WEIGHTS_SHADER, {
+      q: q.buffer,
+      k: k.buffer,
+      lse: a.lse.buffer,
+      mask: a.additiveMask?.buffer ?? gpu.dummyBuffer,
+      w: a.w.buffer,
+      params,
+    }),
     workgroups,
     transient: [params],
   };

@@ -7,7 +7,9 @@ import { defineShader } from '../gpu/kernel.js';
 import biasActWgsl from '../../shaders/bias_act.wgsl?raw';
 import activationsWgsl from '../../shaders/activations.wgsl?raw';
 
-const BIAS_ACT_SHADER = /*#__PURE__*/ defineShader('bias_act.wgsl', biasActWgsl, { 'activations.wgsl': activationsWgsl });
+const BIAS_ACT_SHADER = /*#__PURE__*/ defineShader('bias_act.wgsl', biasActWgsl, {
+  'activations.wgsl': activationsWgsl,
+});
 
 /** Activation codes shared by kernels (shaders/activations.wgsl). */
 export const ACTIVATIONS = { identity: 0, sigmoid: 1, tanh: 2, relu: 3 } as const;
@@ -17,7 +19,10 @@ export type Activation = keyof typeof ACTIVATIONS;
 const WG = 256;
 
 function checkActivation(label: string, act: Activation): void {
-  if (typeof act !== 'string' || !Object.hasOwn(ACTIVATIONS, act)) throw new ArgumentError(`${label}: unknown activation '${String(act)}'; use ${Object.keys(ACTIVATIONS).join(', ')}`);
+  if (typeof act !== 'string' || !Object.hasOwn(ACTIVATIONS, act))
+    throw new ArgumentError(
+      `${label}: unknown activation '${String(act)}'; use ${Object.keys(ACTIVATIONS).join(', ')}`,
+    );
 }
 
 /**
@@ -35,10 +40,19 @@ export function biasActDispatch(
   const label = args.label ?? 'biasAct';
   checkActivation(label, args.act);
   const n = args.rows * args.cols;
-  if (n * 4 > args.x.size || n * 4 > args.y.size || args.cols * 4 > args.b.size) throw new ShapeError(`${label}: a buffer is smaller than ${args.rows}×${args.cols}`);
-  if (args.y === args.x || args.y === args.b) throw new ArgumentError(`${label}: output must not share a buffer with an input`);
+  if (n * 4 > args.x.size || n * 4 > args.y.size || args.cols * 4 > args.b.size)
+    throw new ShapeError(`${label}: a buffer is smaller than ${args.rows}×${args.cols}`);
+  if (args.y === args.x || args.y === args.b)
+    throw new ArgumentError(`${label}: output must not share a buffer with an input`);
   const { gridX, workgroups } = grid2d(gpu, Math.ceil(n / WG), label);
-  const params = gpu.uniform(BIAS_ACT_SHADER, 'params', { n, cols: args.cols, offsetX: 0, offsetB: 0, offsetY: 0, gridX });
+  const params = gpu.uniform(BIAS_ACT_SHADER, 'params', {
+    n,
+    cols: args.cols,
+    offsetX: 0,
+    offsetB: 0,
+    offsetY: 0,
+    gridX,
+  });
   return {
     label,
     pipeline: gpu.pipeline(BIAS_ACT_SHADER, { ACT: ACTIVATIONS[args.act], WG }),

@@ -15,13 +15,31 @@ import gruStepWgsl from '../../shaders/gru_step.wgsl?raw';
 import repackWhhWgsl from '../../shaders/repack_whh.wgsl?raw';
 import projectWgsl from '../../shaders/recurrent_matvec_project.wgsl?raw';
 
-const RNN_STEP_SHADER = /*#__PURE__*/ defineShader('rnn_step.wgsl', rnnStepWgsl, { 'activations.wgsl': activationsWgsl, 'step_params.wgsl': stepParamsWgsl, 'recurrent_matvec.wgsl': recurrentMatvecWgsl });
-const LSTM_STEP_SHADER = /*#__PURE__*/ defineShader('lstm_step.wgsl', lstmStepWgsl, { 'activations.wgsl': activationsWgsl, 'step_params.wgsl': stepParamsWgsl, 'recurrent_matvec.wgsl': recurrentMatvecWgsl });
-const GRU_STEP_SHADER = /*#__PURE__*/ defineShader('gru_step.wgsl', gruStepWgsl, { 'activations.wgsl': activationsWgsl, 'step_params.wgsl': stepParamsWgsl, 'recurrent_matvec.wgsl': recurrentMatvecWgsl });
+const RNN_STEP_SHADER = /*#__PURE__*/ defineShader('rnn_step.wgsl', rnnStepWgsl, {
+  'activations.wgsl': activationsWgsl,
+  'step_params.wgsl': stepParamsWgsl,
+  'recurrent_matvec.wgsl': recurrentMatvecWgsl,
+});
+const LSTM_STEP_SHADER = /*#__PURE__*/ defineShader('lstm_step.wgsl', lstmStepWgsl, {
+  'activations.wgsl': activationsWgsl,
+  'step_params.wgsl': stepParamsWgsl,
+  'recurrent_matvec.wgsl': recurrentMatvecWgsl,
+});
+const GRU_STEP_SHADER = /*#__PURE__*/ defineShader('gru_step.wgsl', gruStepWgsl, {
+  'activations.wgsl': activationsWgsl,
+  'step_params.wgsl': stepParamsWgsl,
+  'recurrent_matvec.wgsl': recurrentMatvecWgsl,
+});
 const REPACK_WHH_SHADER = /*#__PURE__*/ defineShader('repack_whh.wgsl', repackWhhWgsl);
-const PROJECT_SHADER = /*#__PURE__*/ defineShader('recurrent_matvec_project.wgsl', projectWgsl, { 'step_params.wgsl': stepParamsWgsl });
+const PROJECT_SHADER = /*#__PURE__*/ defineShader('recurrent_matvec_project.wgsl', projectWgsl, {
+  'step_params.wgsl': stepParamsWgsl,
+});
 
-export const CELL_SHADER: Record<CellKind, WgslShader> = { rnn: RNN_STEP_SHADER, lstm: LSTM_STEP_SHADER, gru: GRU_STEP_SHADER };
+export const CELL_SHADER: Record<CellKind, WgslShader> = {
+  rnn: RNN_STEP_SHADER,
+  lstm: LSTM_STEP_SHADER,
+  gru: GRU_STEP_SHADER,
+};
 
 /** vec4 columns of the repacked recurrent weight: one per unit (LSTM, GRU) or per 4 units (RNN). */
 export function repackedCols(cell: CellKind, hidden: number): number {
@@ -50,9 +68,11 @@ function repackIndex(cell: CellKind, hidden: number, row: number, k: number): nu
  */
 export function repackWhh(cell: CellKind, whh: ArrayLike<number>, hidden: number, inner = hidden): Float32Array {
   const rows = gateCount(cell) * hidden;
-  if (whh.length !== rows * inner) throw new ShapeError(`repackWhh: expected ${rows}×${inner} values, got ${whh.length}`);
+  if (whh.length !== rows * inner)
+    throw new ShapeError(`repackWhh: expected ${rows}×${inner} values, got ${whh.length}`);
   const out = new Float32Array(inner * repackedCols(cell, hidden) * 4);
-  for (let row = 0; row < rows; row++) for (let k = 0; k < inner; k++) out[repackIndex(cell, hidden, row, k)] = whh[row * inner + k];
+  for (let row = 0; row < rows; row++)
+    for (let k = 0; k < inner; k++) out[repackIndex(cell, hidden, row, k)] = whh[row * inner + k];
   return out;
 }
 
@@ -60,11 +80,18 @@ export function repackWhh(cell: CellKind, whh: ArrayLike<number>, hidden: number
  * The backward kernels' W_hh layout (recurrent_matvec_backward.wgsl): the vec4 transpose of
  * {@link repackWhh}'s [K, cols] matrix, i.e. Wb[col, k] = Wp[k, col].
  */
-export function repackWhhBackward(cell: CellKind, whh: ArrayLike<number>, hidden: number, inner = hidden): Float32Array {
+export function repackWhhBackward(
+  cell: CellKind,
+  whh: ArrayLike<number>,
+  hidden: number,
+  inner = hidden,
+): Float32Array {
   const wp = repackWhh(cell, whh, hidden, inner);
   const cols = repackedCols(cell, hidden);
   const out = new Float32Array(wp.length);
-  for (let k = 0; k < inner; k++) for (let col = 0; col < cols; col++) for (let c = 0; c < 4; c++) out[(col * inner + k) * 4 + c] = wp[(k * cols + col) * 4 + c];
+  for (let k = 0; k < inner; k++)
+    for (let col = 0; col < cols; col++)
+      for (let c = 0; c < 4; c++) out[(col * inner + k) * 4 + c] = wp[(k * cols + col) * 4 + c];
   return out;
 }
 
@@ -79,7 +106,8 @@ export function repackWhhBackward(cell: CellKind, whh: ArrayLike<number>, hidden
 export function unpackWhh(cell: CellKind, wp: ArrayLike<number>, hidden: number, inner = hidden): Float32Array {
   const rows = gateCount(cell) * hidden;
   const out = new Float32Array(rows * inner);
-  for (let row = 0; row < rows; row++) for (let k = 0; k < inner; k++) out[row * inner + k] = wp[repackIndex(cell, hidden, row, k)];
+  for (let row = 0; row < rows; row++)
+    for (let k = 0; k < inner; k++) out[row * inner + k] = wp[repackIndex(cell, hidden, row, k)];
   return out;
 }
 
@@ -120,7 +148,14 @@ export function uniformSlotSize(gpu: Gpu, shader: ShaderRef, binding = 'params')
 }
 
 /** Writes `values` as kernel `shader`'s uniform struct `binding` into `target` at byte `offset`. */
-export function packUniformSlot(gpu: Gpu, shader: ShaderRef, values: object, target: ArrayBuffer, offset: number, binding = 'params'): void {
+export function packUniformSlot(
+  gpu: Gpu,
+  shader: ShaderRef,
+  values: object,
+  target: ArrayBuffer,
+  offset: number,
+  binding = 'params',
+): void {
   const bytes = gpu.kernel(shader).source.packUniform(binding, values as Record<string, number>);
   new Uint8Array(target, offset, bytes.byteLength).set(new Uint8Array(bytes));
 }
@@ -131,7 +166,13 @@ export function stepSlotSize(gpu: Gpu): number {
 }
 
 /** Writes one StepParams slot into `target` at byte `offset`. */
-export function packStepParams(gpu: Gpu, cell: CellKind, values: StepParams, target: ArrayBuffer, offset: number): void {
+export function packStepParams(
+  gpu: Gpu,
+  cell: CellKind,
+  values: StepParams,
+  target: ArrayBuffer,
+  offset: number,
+): void {
   packUniformSlot(gpu, CELL_SHADER[cell], values, target, offset);
 }
 
@@ -191,27 +232,54 @@ export function defaultStepTile(batch: number, fallbackAdapter = false): StepTil
 export function cellStepDispatch(
   gpu: Gpu,
   cell: CellKind,
-  opts: { hidden: number; batch: number; nonlinearity?: 'tanh' | 'relu'; tile: StepTile; label: string; save?: boolean; lengths?: boolean; proj?: number },
+  opts: {
+    hidden: number;
+    batch: number;
+    nonlinearity?: 'tanh' | 'relu';
+    tile: StepTile;
+    label: string;
+    save?: boolean;
+    lengths?: boolean;
+    proj?: number;
+  },
   buffers: CellStepBuffers,
 ): Dispatch {
   const { wg, bt } = opts.tile;
-  if (bt < 1 || bt > 8 || !Number.isInteger(bt)) throw new ShapeError(`${opts.label}: batch rows per thread must be 1…8, got ${bt}`);
+  if (bt < 1 || bt > 8 || !Number.isInteger(bt))
+    throw new ShapeError(`${opts.label}: batch rows per thread must be 1…8, got ${bt}`);
   const shader = CELL_SHADER[cell];
   const proj = opts.proj ?? 0;
   if (proj && cell !== 'lstm') throw new ArgumentError(`${opts.label}: a projection (proj) is only for an LSTM step`);
-  const constants: Record<string, number | boolean> = { WG: wg, BT: bt, VEC_H: (proj || opts.hidden) % 4 === 0, SAVE: !!opts.save, LENGTHS: !!opts.lengths };
+  const constants: Record<string, number | boolean> = {
+    WG: wg,
+    BT: bt,
+    VEC_H: (proj || opts.hidden) % 4 === 0,
+    SAVE: !!opts.save,
+    LENGTHS: !!opts.lengths,
+  };
   if (proj) constants.PROJ = proj;
-  if (opts.save && !buffers.saved) throw new ArgumentError(`${opts.label}: a training step needs the saved-activations buffer`);
-  if (opts.lengths && !buffers.lengths) throw new ShapeError(`${opts.label}: a step with per-row lengths needs the lengths buffer`);
+  if (opts.save && !buffers.saved)
+    throw new ArgumentError(`${opts.label}: a training step needs the saved-activations buffer`);
+  if (opts.lengths && !buffers.lengths)
+    throw new ShapeError(`${opts.label}: a step with per-row lengths needs the lengths buffer`);
   if (cell === 'rnn') constants.ACT = opts.nonlinearity === 'relu' ? 3 : 2;
   const resources: Record<string, GPUBuffer | GPUBufferBinding> = {
-    xproj: buffers.xproj, Wp: buffers.wp, bhh: buffers.bhh, hprev: buffers.hprev, hnext: buffers.hnext, hseq: buffers.hseq, params: buffers.params,
+    xproj: buffers.xproj,
+    Wp: buffers.wp,
+    bhh: buffers.bhh,
+    hprev: buffers.hprev,
+    hnext: buffers.hnext,
+    hseq: buffers.hseq,
+    params: buffers.params,
     saved: buffers.saved ?? gpu.dummyBuffer,
   };
   if (cell === 'lstm') {
     if (!buffers.c) throw new ArgumentError(`${opts.label}: an LSTM step needs the cell-state buffer`);
     if (opts.lengths && buffers.lengths!.buffer !== buffers.c) {
-      throw new ShapeError(`${opts.label}: an LSTM step reads its lengths from the cell-state buffer 'c' (after the state, at StepParams.lengthsBase), not from a separate buffer`);
+      throw new ShapeError(
+        `${opts.label}: an LSTM step reads its lengths from the cell-state buffer 'c' ` +
+          `(after the state, at StepParams.lengthsBase), not from a separate buffer`,
+      );
     }
     resources.c = buffers.c;
   } else {
@@ -234,10 +302,23 @@ export function cellStepDispatch(
  * run after each optimizer update. Its uniform is `transient`: the caller owns it. `inner` is
  * the row length K of `whh` (default hidden; see {@link repackWhh}).
  */
-export function repackWhhDispatch(gpu: Gpu, cell: CellKind, hidden: number, whh: GPUBufferBinding, wp: GPUBuffer, wb: GPUBuffer, label: string, inner = hidden): Dispatch {
+export function repackWhhDispatch(
+  gpu: Gpu,
+  cell: CellKind,
+  hidden: number,
+  whh: GPUBufferBinding,
+  wp: GPUBuffer,
+  wb: GPUBuffer,
+  label: string,
+  inner = hidden,
+): Dispatch {
   const cols = repackedCols(cell, hidden);
   const maxWg = gpu.limits.maxComputeWorkgroupsPerDimension;
-  if (inner > maxWg) throw new ShapeError(`${label}: ${inner === hidden ? `hiddenSize ${hidden}` : `a weight row of ${inner}`} exceeds maxComputeWorkgroupsPerDimension (${maxWg})`);
+  if (inner > maxWg)
+    throw new ShapeError(
+      `${label}: ${inner === hidden ? `hiddenSize ${hidden}` : `a weight row of ${inner}`} ` +
+        `exceeds maxComputeWorkgroupsPerDimension (${maxWg})`,
+    );
   const params = gpu.uniform(REPACK_WHH_SHADER, 'params', { hidden, cols, gates: gateCount(cell), inner });
   return {
     label,
@@ -277,13 +358,20 @@ export function projectionDispatch(
   buffers: ProjectionBuffers,
 ): Dispatch {
   const { wg, bt } = opts.tile;
-  if (bt < 1 || bt > 8 || !Number.isInteger(bt)) throw new ShapeError(`${opts.label}: batch rows per thread must be 1…8, got ${bt}`);
-  if (opts.lengths && !buffers.lengths) throw new ShapeError(`${opts.label}: a projection step with per-row lengths needs the lengths buffer`);
+  if (bt < 1 || bt > 8 || !Number.isInteger(bt))
+    throw new ShapeError(`${opts.label}: batch rows per thread must be 1…8, got ${bt}`);
+  if (opts.lengths && !buffers.lengths)
+    throw new ShapeError(`${opts.label}: a projection step with per-row lengths needs the lengths buffer`);
   return {
     label: opts.label,
     pipeline: gpu.pipeline(PROJECT_SHADER, { WG: wg, BT: bt, PROJ: opts.proj, LENGTHS: !!opts.lengths }),
     bindGroup: gpu.bindGroup(PROJECT_SHADER, {
-      m: buffers.m, Wr: buffers.wr, hprev: buffers.hprev, hnext: buffers.hnext, hseq: buffers.hseq, params: buffers.params,
+      m: buffers.m,
+      Wr: buffers.wr,
+      hprev: buffers.hprev,
+      hnext: buffers.hnext,
+      hseq: buffers.hseq,
+      params: buffers.params,
       lengths: opts.lengths ? buffers.lengths! : gpu.dummyBuffer,
     }),
     workgroups: [Math.ceil(Math.ceil(opts.proj / 4) / wg), Math.ceil(opts.batch / bt), 1],

@@ -15,10 +15,24 @@ import activationsWgsl from '../../shaders/activations.wgsl?raw';
 import gruStepBackwardWgsl from '../../shaders/gru_step_backward.wgsl?raw';
 import projectBackwardWgsl from '../../shaders/recurrent_matvec_project_backward.wgsl?raw';
 
-const RNN_STEP_BACKWARD_SHADER = /*#__PURE__*/ defineShader('rnn_step_backward.wgsl', rnnStepBackwardWgsl, { 'backward_params.wgsl': backwardParamsWgsl, 'recurrent_matvec_backward.wgsl': recurrentMatvecBackwardWgsl });
-const LSTM_STEP_BACKWARD_SHADER = /*#__PURE__*/ defineShader('lstm_step_backward.wgsl', lstmStepBackwardWgsl, { 'activations.wgsl': activationsWgsl, 'backward_params.wgsl': backwardParamsWgsl, 'recurrent_matvec_backward.wgsl': recurrentMatvecBackwardWgsl });
-const GRU_STEP_BACKWARD_SHADER = /*#__PURE__*/ defineShader('gru_step_backward.wgsl', gruStepBackwardWgsl, { 'backward_params.wgsl': backwardParamsWgsl, 'recurrent_matvec_backward.wgsl': recurrentMatvecBackwardWgsl });
-const PROJECT_BACKWARD_SHADER = /*#__PURE__*/ defineShader('recurrent_matvec_project_backward.wgsl', projectBackwardWgsl, { 'backward_params.wgsl': backwardParamsWgsl, 'recurrent_matvec_backward.wgsl': recurrentMatvecBackwardWgsl });
+const RNN_STEP_BACKWARD_SHADER = /*#__PURE__*/ defineShader('rnn_step_backward.wgsl', rnnStepBackwardWgsl, {
+  'backward_params.wgsl': backwardParamsWgsl,
+  'recurrent_matvec_backward.wgsl': recurrentMatvecBackwardWgsl,
+});
+const LSTM_STEP_BACKWARD_SHADER = /*#__PURE__*/ defineShader('lstm_step_backward.wgsl', lstmStepBackwardWgsl, {
+  'activations.wgsl': activationsWgsl,
+  'backward_params.wgsl': backwardParamsWgsl,
+  'recurrent_matvec_backward.wgsl': recurrentMatvecBackwardWgsl,
+});
+const GRU_STEP_BACKWARD_SHADER = /*#__PURE__*/ defineShader('gru_step_backward.wgsl', gruStepBackwardWgsl, {
+  'backward_params.wgsl': backwardParamsWgsl,
+  'recurrent_matvec_backward.wgsl': recurrentMatvecBackwardWgsl,
+});
+const PROJECT_BACKWARD_SHADER = /*#__PURE__*/ defineShader(
+  'recurrent_matvec_project_backward.wgsl',
+  projectBackwardWgsl,
+  { 'backward_params.wgsl': backwardParamsWgsl, 'recurrent_matvec_backward.wgsl': recurrentMatvecBackwardWgsl },
+);
 
 export const CELL_BACKWARD_SHADER: Record<CellKind, WgslShader> = {
   rnn: RNN_STEP_BACKWARD_SHADER,
@@ -48,7 +62,10 @@ export interface BackwardParams {
   t: number;
   /** 1 for the reverse direction (read only with per-row lengths). */
   reverse: number;
-  /** With per-row lengths, reverse direction: the dgates row where row b's first forward step is copied, at firstRow0 + b. */
+  /**
+   * With per-row lengths, reverse direction: the dgates row where row b's first forward step is copied, at firstRow0 +
+   * b.
+   */
   firstRow0: number;
 }
 
@@ -57,7 +74,13 @@ export function backwardSlotSize(gpu: Gpu): number {
   return uniformSlotSize(gpu, LSTM_STEP_BACKWARD_SHADER);
 }
 
-export function packBackwardParams(gpu: Gpu, cell: CellKind, values: BackwardParams, target: ArrayBuffer, offset: number): void {
+export function packBackwardParams(
+  gpu: Gpu,
+  cell: CellKind,
+  values: BackwardParams,
+  target: ArrayBuffer,
+  offset: number,
+): void {
   packUniformSlot(gpu, CELL_BACKWARD_SHADER[cell], values, target, offset);
 }
 
@@ -80,25 +103,46 @@ export interface CellStepBackwardBuffers {
 export function cellStepBackwardDispatch(
   gpu: Gpu,
   cell: CellKind,
-  opts: { hidden: number; batch: number; nonlinearity?: 'tanh' | 'relu'; tile: StepTile; label: string; lengths?: boolean; proj?: number },
+  opts: {
+    hidden: number;
+    batch: number;
+    nonlinearity?: 'tanh' | 'relu';
+    tile: StepTile;
+    label: string;
+    lengths?: boolean;
+    proj?: number;
+  },
   buffers: CellStepBackwardBuffers,
 ): Dispatch {
   const { wg, bt } = opts.tile;
-  if (bt < 1 || bt > 8 || !Number.isInteger(bt)) throw new ShapeError(`${opts.label}: batch rows per thread must be 1…8, got ${bt}`);
+  if (bt < 1 || bt > 8 || !Number.isInteger(bt))
+    throw new ShapeError(`${opts.label}: batch rows per thread must be 1…8, got ${bt}`);
   const shader = CELL_BACKWARD_SHADER[cell];
-  const constants: Record<string, number | boolean> = { WG: wg, BT: bt, VEC_H: opts.hidden % 4 === 0, LENGTHS: !!opts.lengths };
+  const constants: Record<string, number | boolean> = {
+    WG: wg,
+    BT: bt,
+    VEC_H: opts.hidden % 4 === 0,
+    LENGTHS: !!opts.lengths,
+  };
   if (opts.proj) {
     if (cell !== 'lstm') throw new ArgumentError(`${opts.label}: a projection (proj) is only for an LSTM step`);
     constants.PROJ = opts.proj;
   }
   if (cell === 'rnn') constants.ACT = opts.nonlinearity === 'relu' ? 3 : 2;
-  if (opts.lengths && !buffers.lengths) throw new ShapeError(`${opts.label}: a backward step with per-row lengths needs the lengths buffer`);
+  if (opts.lengths && !buffers.lengths)
+    throw new ShapeError(`${opts.label}: a backward step with per-row lengths needs the lengths buffer`);
   const resources: Record<string, GPUBuffer | GPUBufferBinding> = {
-    dgates: buffers.dgates, Wb: buffers.wb, saved: buffers.saved, dout: buffers.dout, dhN: buffers.dhN, params: buffers.params,
+    dgates: buffers.dgates,
+    Wb: buffers.wb,
+    saved: buffers.saved,
+    dout: buffers.dout,
+    dhN: buffers.dhN,
+    params: buffers.params,
     lengths: opts.lengths ? buffers.lengths! : gpu.dummyBuffer,
   };
   if (cell !== 'rnn') {
-    if (!buffers.carry) throw new ArgumentError(`${opts.label}: an ${cell.toUpperCase()} backward step needs the carry buffer`);
+    if (!buffers.carry)
+      throw new ArgumentError(`${opts.label}: an ${cell.toUpperCase()} backward step needs the carry buffer`);
     resources.carry = buffers.carry;
   }
   return {
@@ -137,13 +181,26 @@ export function projectionBackwardDispatch(
   buffers: ProjectionBackwardBuffers,
 ): Dispatch {
   const { wg, bt } = opts.tile;
-  if (bt < 1 || bt > 8 || !Number.isInteger(bt)) throw new ShapeError(`${opts.label}: batch rows per thread must be 1…8, got ${bt}`);
-  if (opts.lengths && !buffers.lengths) throw new ShapeError(`${opts.label}: a backward step with per-row lengths needs the lengths buffer`);
+  if (bt < 1 || bt > 8 || !Number.isInteger(bt))
+    throw new ShapeError(`${opts.label}: batch rows per thread must be 1…8, got ${bt}`);
+  if (opts.lengths && !buffers.lengths)
+    throw new ShapeError(`${opts.label}: a backward step with per-row lengths needs the lengths buffer`);
   return {
     label: opts.label,
-    pipeline: gpu.pipeline(PROJECT_BACKWARD_SHADER, { WG: wg, BT: bt, VEC_H: opts.hidden % 4 === 0, PROJ: opts.proj, LENGTHS: !!opts.lengths }),
+    pipeline: gpu.pipeline(PROJECT_BACKWARD_SHADER, {
+      WG: wg,
+      BT: bt,
+      VEC_H: opts.hidden % 4 === 0,
+      PROJ: opts.proj,
+      LENGTHS: !!opts.lengths,
+    }),
     bindGroup: gpu.bindGroup(PROJECT_BACKWARD_SHADER, {
-      dgates: buffers.dgates, Wb: buffers.wb, dout: buffers.dout, dhN: buffers.dhN, dh: buffers.dh, params: buffers.params,
+      dgates: buffers.dgates,
+      Wb: buffers.wb,
+      dout: buffers.dout,
+      dhN: buffers.dhN,
+      dh: buffers.dh,
+      params: buffers.params,
       lengths: opts.lengths ? buffers.lengths! : gpu.dummyBuffer,
     }),
     workgroups: [Math.ceil(opts.proj / wg), Math.ceil(opts.batch / bt), 1],

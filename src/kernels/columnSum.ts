@@ -26,11 +26,23 @@ export function columnSumDispatch(gpu: Gpu, args: ColumnSumArgs): Dispatch {
   const offX = args.x.offset ?? 0;
   const offY = args.y.offset ?? 0;
   if (args.x.ld < cols) throw new ShapeError(`${label}: x.ld (${args.x.ld}) is smaller than cols (${cols})`);
-  if ((offX + (rows - 1) * args.x.ld + cols) * 4 > args.x.buffer.size) throw new ShapeError(`${label}: x (${rows}×${cols}, ld ${args.x.ld}, offset ${offX}) overruns its buffer of ${args.x.buffer.size / 4} elements`);
-  if ((offY + cols) * 4 > args.y.buffer.size) throw new ShapeError(`${label}: y needs ${cols} elements from offset ${offY}; its buffer holds ${args.y.buffer.size / 4}`);
+  if ((offX + (rows - 1) * args.x.ld + cols) * 4 > args.x.buffer.size)
+    throw new ShapeError(
+      `${label}: x (${rows}×${cols}, ld ${args.x.ld}, offset ${offX}) overruns its ` +
+        `buffer of ${args.x.buffer.size / 4} elements`,
+    );
+  if ((offY + cols) * 4 > args.y.buffer.size)
+    throw new ShapeError(
+      `${label}: y needs ${cols} elements from offset ${offY}; its buffer holds ${args.y.buffer.size / 4}`,
+    );
   if (args.x.buffer === args.y.buffer) throw new ArgumentError(`${label}: y must not share a buffer with x`);
   const groups = Math.ceil(cols / 32);
-  if (groups > gpu.limits.maxComputeWorkgroupsPerDimension) throw new ShapeError(`${label}: ${cols} columns need ${groups} workgroups, more than maxComputeWorkgroupsPerDimension (${gpu.limits.maxComputeWorkgroupsPerDimension})`);
+  if (groups > gpu.limits.maxComputeWorkgroupsPerDimension)
+    throw new ShapeError(
+      `${label}: ${cols} columns need ${groups} workgroups, more than ` +
+        `maxComputeWorkgroupsPerDimension ` +
+        `(${gpu.limits.maxComputeWorkgroupsPerDimension})`,
+    );
   const params = gpu.uniform(COLUMN_SUM_SHADER, 'params', { rows, cols, ld: args.x.ld, offsetX: offX, offsetY: offY });
   return {
     label,

@@ -67,7 +67,10 @@ export interface Conv1dBackwardArgs extends Conv1dGeometry {
   weight: View;
   /** ∂loss/∂y [N, Cout, Lout]. */
   dy: View;
-  /** ∂loss/∂x [N, Cin, L]: always written (0 where no output reads the position), never accumulated. Not in the buffer of `dy` or `weight`. */
+  /**
+   * ∂loss/∂x [N, Cin, L]: always written (0 where no output reads the position), never accumulated. Not in the buffer
+   * of `dy` or `weight`.
+   */
   dx?: View;
   /** ∂loss/∂weight [Cout, Cin, K]: written, or added to with `accumulate`. Not in the buffer of `dy` or `x`. */
   dWeight?: View;
@@ -75,7 +78,10 @@ export interface Conv1dBackwardArgs extends Conv1dGeometry {
   dBias?: View;
   /** Add `dWeight` and `dBias` to the values already there instead of overwriting them (default false). */
   accumulate?: boolean;
-  /** Names the dispatches (`label.dx`, `label.dWeight`, `label.dBias`) in errors and profiles. Default `'conv1dBackward'`. */
+  /**
+   * Names the dispatches (`label.dx`, `label.dWeight`, `label.dBias`) in errors and profiles. Default
+   * `'conv1dBackward'`.
+   */
   label?: string;
 }
 
@@ -106,13 +112,18 @@ function outputLength(label: string, L: number, K: number, stride: number, paddi
   checkInteger(label, 'dilation', dilation, 1);
   // Every index the kernels form stays below L + 2·padding (and dilation·(K−1)): keep it in u32.
   if (L + 2 * padding >= 2 ** 31 || dilation * (K - 1) >= 2 ** 31) {
-    throw new ShapeError(`${label}: length ${L} + 2·padding ${padding} and dilation ${dilation}·(kernelSize ${K} − 1) must each be below 2³¹`);
+    throw new ShapeError(
+      `${label}: length ${L} + 2·padding ${padding} and ` +
+        `dilation ${dilation}·(kernelSize ${K} − 1) must each be below 2³¹`,
+    );
   }
   const span = dilation * (K - 1) + 1;
   const lout = Math.floor((L + 2 * padding - span) / stride) + 1;
   if (lout < 1) {
     throw new ShapeError(
-      `${label}: length ${L} + 2·padding ${padding} = ${L + 2 * padding} is shorter than one window of kernelSize ${K} at dilation ${dilation} (${span} positions): the output length would be ${lout}, it must be ≥ 1`,
+      `${label}: length ${L} + 2·padding ${padding} = ${L + 2 * padding} is shorter ` +
+        `than one window of kernelSize ${K} at dilation ${dilation} (${span} positions): ` +
+        `the output length would be ${lout}, it must be ≥ 1`,
     );
   }
   return lout;
@@ -141,16 +152,31 @@ function checkShape(label: string, a: Omit<Conv1dArgs, 'x' | 'weight' | 'y'>): C
   const padding = a.padding ?? 0;
   const dilation = a.dilation ?? 1;
   const outLength = outputLength(label, a.length, a.kernelSize, stride, padding, dilation);
-  return { batch: a.batch, inChannels: a.inChannels, outChannels: a.outChannels, length: a.length, kernelSize: a.kernelSize, stride, padding, dilation, outLength };
+  return {
+    batch: a.batch,
+    inChannels: a.inChannels,
+    outChannels: a.outChannels,
+    length: a.length,
+    kernelSize: a.kernelSize,
+    stride,
+    padding,
+    dilation,
+    outLength,
+  };
 }
 
 /** Checks that `v` holds `count` elements from its offset; returns the offset. */
 function checkView(label: string, name: string, v: View | undefined, count: number, dims: string): number {
-  if (!v || typeof v !== 'object' || !v.buffer) throw new ArgumentError(`${label}: '${name}' must be { buffer: GPUBuffer, offset? }, got ${String(v)}`);
+  if (!v || typeof v !== 'object' || !v.buffer)
+    throw new ArgumentError(`${label}: '${name}' must be { buffer: GPUBuffer, offset? }, got ${String(v)}`);
   const offset = v.offset ?? 0;
-  if (!Number.isInteger(offset) || offset < 0) throw new ArgumentError(`${label}: '${name}'.offset must be an integer ≥ 0, got ${String(offset)}`);
+  if (!Number.isInteger(offset) || offset < 0)
+    throw new ArgumentError(`${label}: '${name}'.offset must be an integer ≥ 0, got ${String(offset)}`);
   if ((offset + count) * 4 > v.buffer.size) {
-    throw new ShapeError(`${label}: '${name}' needs ${dims} = ${count} elements from offset ${offset}; its buffer holds ${Math.floor(v.buffer.size / 4)}`);
+    throw new ShapeError(
+      `${label}: '${name}' needs ${dims} = ${count} elements from offset ${offset}; ` +
+        `its buffer holds ${Math.floor(v.buffer.size / 4)}`,
+    );
   }
   return offset;
 }
@@ -158,7 +184,10 @@ function checkView(label: string, name: string, v: View | undefined, count: numb
 /** Throws unless the written view `out` is in another buffer than every view in `inputs`. */
 function checkNoAlias(label: string, outName: string, out: View, inputs: Array<[string, View | undefined]>): void {
   for (const [name, v] of inputs) {
-    if (v && v.buffer === out.buffer) throw new ArgumentError(`${label}: '${outName}' must not share a buffer with '${name}' (it is written while '${name}' is read)`);
+    if (v && v.buffer === out.buffer)
+      throw new ArgumentError(
+        `${label}: '${outName}' must not share a buffer with '${name}' (it is written while '${name}' is read)`,
+      );
   }
 }
 
@@ -176,21 +205,46 @@ function checkNoAlias(label: string, outName: string, out: View, inputs: Array<[
 export function conv1dDispatch(gpu: Gpu, args: Conv1dArgs): Dispatch {
   const label = args.label ?? 'conv1d';
   const s = checkShape(label, args);
-  const offX = checkView(label, 'x', args.x, s.batch * s.inChannels * s.length, `[${s.batch}, ${s.inChannels}, ${s.length}]`);
-  const offW = checkView(label, 'weight', args.weight, s.outChannels * s.inChannels * s.kernelSize, `[${s.outChannels}, ${s.inChannels}, ${s.kernelSize}]`);
+  const offX = checkView(
+    label,
+    'x',
+    args.x,
+    s.batch * s.inChannels * s.length,
+    `[${s.batch}, ${s.inChannels}, ${s.length}]`,
+  );
+  const offW = checkView(
+    label,
+    'weight',
+    args.weight,
+    s.outChannels * s.inChannels * s.kernelSize,
+    `[${s.outChannels}, ${s.inChannels}, ${s.kernelSize}]`,
+  );
   const offB = args.bias ? checkView(label, 'bias', args.bias, s.outChannels, `[${s.outChannels}]`) : 0;
   const total = s.batch * s.outChannels * s.outLength;
   const offY = checkView(label, 'y', args.y, total, `[${s.batch}, ${s.outChannels}, ${s.outLength}]`);
-  checkNoAlias(label, 'y', args.y, [['x', args.x], ['weight', args.weight], ['bias', args.bias]]);
+  checkNoAlias(label, 'y', args.y, [
+    ['x', args.x],
+    ['weight', args.weight],
+    ['bias', args.bias],
+  ]);
   const { gridX, workgroups } = grid2d(gpu, Math.ceil(total / FLAT_WG), label);
   const params = gpu.uniform(CONV1D_SHADER, 'params', {
-    ...s, offsetX: offX, offsetW: offW, offsetB: offB, offsetY: offY, gridX,
+    ...s,
+    offsetX: offX,
+    offsetW: offW,
+    offsetB: offB,
+    offsetY: offY,
+    gridX,
   });
   return {
     label,
     pipeline: gpu.pipeline(CONV1D_SHADER, { WG: FLAT_WG, HAS_BIAS: !!args.bias }),
     bindGroup: gpu.bindGroup(CONV1D_SHADER, {
-      x: args.x.buffer, w: args.weight.buffer, bias: args.bias?.buffer ?? gpu.dummyBuffer, y: args.y.buffer, params,
+      x: args.x.buffer,
+      w: args.weight.buffer,
+      bias: args.bias?.buffer ?? gpu.dummyBuffer,
+      y: args.y.buffer,
+      params,
     }),
     workgroups,
     transient: [params],
@@ -226,18 +280,35 @@ export function conv1dBackwardDispatches(gpu: Gpu, args: Conv1dBackwardArgs): Di
   const wDims = `[${s.outChannels}, ${s.inChannels}, ${s.kernelSize}]`;
   const offX = checkView(label, 'x', args.x, xCount, xDims);
   const offW = checkView(label, 'weight', args.weight, wCount, wDims);
-  const offDy = checkView(label, 'dy', args.dy, s.batch * s.outChannels * s.outLength, `[${s.batch}, ${s.outChannels}, ${s.outLength}]`);
+  const offDy = checkView(
+    label,
+    'dy',
+    args.dy,
+    s.batch * s.outChannels * s.outLength,
+    `[${s.batch}, ${s.outChannels}, ${s.outLength}]`,
+  );
   const outs: Array<[string, View, number, number]> = [];
   if (args.dx) {
     outs.push(['dx', args.dx, checkView(label, 'dx', args.dx, xCount, xDims), xCount]);
-    checkNoAlias(label, 'dx', args.dx, [['dy', args.dy], ['weight', args.weight]]);
+    checkNoAlias(label, 'dx', args.dx, [
+      ['dy', args.dy],
+      ['weight', args.weight],
+    ]);
   }
   if (args.dWeight) {
     outs.push(['dWeight', args.dWeight, checkView(label, 'dWeight', args.dWeight, wCount, wDims), wCount]);
-    checkNoAlias(label, 'dWeight', args.dWeight, [['dy', args.dy], ['x', args.x]]);
+    checkNoAlias(label, 'dWeight', args.dWeight, [
+      ['dy', args.dy],
+      ['x', args.x],
+    ]);
   }
   if (args.dBias) {
-    outs.push(['dBias', args.dBias, checkView(label, 'dBias', args.dBias, s.outChannels, `[${s.outChannels}]`), s.outChannels]);
+    outs.push([
+      'dBias',
+      args.dBias,
+      checkView(label, 'dBias', args.dBias, s.outChannels, `[${s.outChannels}]`),
+      s.outChannels,
+    ]);
     checkNoAlias(label, 'dBias', args.dBias, [['dy', args.dy]]);
   }
   for (let i = 0; i < outs.length; i++) {
@@ -245,12 +316,16 @@ export function conv1dBackwardDispatches(gpu: Gpu, args: Conv1dBackwardArgs): Di
       const [na, va, oa, ca] = outs[i];
       const [nb, vb, ob, cb] = outs[j];
       if (va.buffer === vb.buffer && oa < ob + cb && ob < oa + ca) {
-        throw new ArgumentError(`${label}: '${na}' (elements ${oa}…${oa + ca - 1}) and '${nb}' (elements ${ob}…${ob + cb - 1}) overlap in one buffer`);
+        throw new ArgumentError(
+          `${label}: '${na}' (elements ${oa}…${oa + ca - 1}) and '${nb}' ` +
+            `(elements ${ob}…${ob + cb - 1}) overlap in one buffer`,
+        );
       }
     }
   }
   const accumulate = args.accumulate ?? false;
-  if (typeof accumulate !== 'boolean') throw new ArgumentError(`${label}: accumulate must be a boolean, got ${String(accumulate)}`);
+  if (typeof accumulate !== 'boolean')
+    throw new ArgumentError(`${label}: accumulate must be a boolean, got ${String(accumulate)}`);
 
   // Every grid is checked before the first uniform is taken: a bad call allocates nothing.
   const dxGrid = args.dx ? grid2d(gpu, Math.ceil(xCount / FLAT_WG), `${label}.dx`) : undefined;
@@ -260,12 +335,21 @@ export function conv1dBackwardDispatches(gpu: Gpu, args: Conv1dBackwardArgs): Di
   if (args.dx && dxGrid) {
     const { gridX, workgroups } = dxGrid;
     const params = gpu.uniform(CONV1D_DX_SHADER, 'params', {
-      ...s, offsetDy: offDy, offsetW: offW, offsetDx: args.dx.offset ?? 0, gridX,
+      ...s,
+      offsetDy: offDy,
+      offsetW: offW,
+      offsetDx: args.dx.offset ?? 0,
+      gridX,
     });
     dispatches.push({
       label: `${label}.dx`,
       pipeline: gpu.pipeline(CONV1D_DX_SHADER, { WG: FLAT_WG }),
-      bindGroup: gpu.bindGroup(CONV1D_DX_SHADER, { dy: args.dy.buffer, w: args.weight.buffer, dx: args.dx.buffer, params }),
+      bindGroup: gpu.bindGroup(CONV1D_DX_SHADER, {
+        dy: args.dy.buffer,
+        w: args.weight.buffer,
+        dx: args.dx.buffer,
+        params,
+      }),
       workgroups,
       transient: [params],
     });
@@ -275,12 +359,22 @@ export function conv1dBackwardDispatches(gpu: Gpu, args: Conv1dBackwardArgs): Di
   const reduce = (name: string, view: View, count: number, bias: boolean, grid: ReturnType<typeof grid2d>): void => {
     const { gridX, workgroups } = grid;
     const params = gpu.uniform(CONV1D_DW_SHADER, 'params', {
-      ...s, offsetDy: offDy, offsetX: bias ? 0 : offX, offsetG: view.offset ?? 0, count, gridX,
+      ...s,
+      offsetDy: offDy,
+      offsetX: bias ? 0 : offX,
+      offsetG: view.offset ?? 0,
+      count,
+      gridX,
     });
     dispatches.push({
       label: `${label}.${name}`,
       pipeline: gpu.pipeline(CONV1D_DW_SHADER, { WG: wg, BIAS: bias, ACCUMULATE: accumulate }),
-      bindGroup: gpu.bindGroup(CONV1D_DW_SHADER, { dy: args.dy.buffer, x: bias ? gpu.dummyBuffer : args.x.buffer, grad: view.buffer, params }),
+      bindGroup: gpu.bindGroup(CONV1D_DW_SHADER, {
+        dy: args.dy.buffer,
+        x: bias ? gpu.dummyBuffer : args.x.buffer,
+        grad: view.buffer,
+        params,
+      }),
       workgroups,
       transient: [params],
     });

@@ -53,9 +53,12 @@ export interface CrossEntropyArgs {
 function checkView(label: string, name: string, v: View | undefined, n: number): void {
   if (!v || !v.buffer) throw new ArgumentError(`${label}: buffer '${name}' is required`);
   const off = v.offset ?? 0;
-  if (!Number.isInteger(off) || off < 0) throw new ArgumentError(`${label}: '${name}' offset must be a non-negative integer, got ${off}`);
+  if (!Number.isInteger(off) || off < 0)
+    throw new ArgumentError(`${label}: '${name}' offset must be a non-negative integer, got ${off}`);
   if ((off + n) * 4 > v.buffer.size) {
-    throw new ShapeError(`${label}: buffer '${name}' holds ${v.buffer.size / 4} elements, needs ${n} from offset ${off}`);
+    throw new ShapeError(
+      `${label}: buffer '${name}' holds ${v.buffer.size / 4} elements, needs ${n} from offset ${off}`,
+    );
   }
 }
 
@@ -91,9 +94,16 @@ export function crossEntropyDispatches(gpu: Gpu, args: CrossEntropyArgs): Dispat
   if (args.rowMask) checkView(label, 'rowMask', args.rowMask, rows);
   if (args.count) checkView(label, 'count', args.count, 1);
   const inputs = [args.logits.buffer, args.targets.buffer, args.rowMask?.buffer];
-  const outputs: Array<[string, GPUBuffer | undefined]> = [['rowLoss', args.rowLoss.buffer], ['dLogits', args.dLogits?.buffer], ['count', args.count?.buffer]];
+  const outputs: Array<[string, GPUBuffer | undefined]> = [
+    ['rowLoss', args.rowLoss.buffer],
+    ['dLogits', args.dLogits?.buffer],
+    ['count', args.count?.buffer],
+  ];
   for (const [name, b] of outputs) {
-    if (b && inputs.includes(b)) throw new ArgumentError(`${label}: output '${name}' must not share a buffer with an input (logits, targets, rowMask)`);
+    if (b && inputs.includes(b))
+      throw new ArgumentError(
+        `${label}: output '${name}' must not share a buffer with an input (logits, targets, rowMask)`,
+      );
   }
 
   const transient: GPUBuffer[] = [];
@@ -107,20 +117,42 @@ export function crossEntropyDispatches(gpu: Gpu, args: CrossEntropyArgs): Dispat
   const tpr = Math.min(WG, nextPow2(cols));
   const { gridX, workgroups } = grid2d(gpu, Math.ceil((rows * tpr) / WG), label);
   const params = gpu.uniform(CROSS_ENTROPY_SHADER, 'params', {
-    rows, cols,
-    offsetLogits: args.logits.offset ?? 0, offsetTargets: args.targets.offset ?? 0, offsetMask: args.rowMask?.offset ?? 0,
-    offsetLoss: args.rowLoss.offset ?? 0, offsetGrad: dLogits.offset ?? 0, offsetCount: count.offset ?? 0,
-    gridX, ignoreIndex,
+    rows,
+    cols,
+    offsetLogits: args.logits.offset ?? 0,
+    offsetTargets: args.targets.offset ?? 0,
+    offsetMask: args.rowMask?.offset ?? 0,
+    offsetLoss: args.rowLoss.offset ?? 0,
+    offsetGrad: dLogits.offset ?? 0,
+    offsetCount: count.offset ?? 0,
+    gridX,
+    ignoreIndex,
   });
   transient.push(params);
   const bindGroup = gpu.bindGroup(CROSS_ENTROPY_SHADER, {
-    logits: args.logits.buffer, targets: args.targets.buffer, rowMask: args.rowMask?.buffer ?? gpu.dummyBuffer,
-    rowLoss: args.rowLoss.buffer, dLogits: dLogits.buffer, count: count.buffer, params,
+    logits: args.logits.buffer,
+    targets: args.targets.buffer,
+    rowMask: args.rowMask?.buffer ?? gpu.dummyBuffer,
+    rowLoss: args.rowLoss.buffer,
+    dLogits: dLogits.buffer,
+    count: count.buffer,
+    params,
   });
   const common = { WG, HAS_MASK: !!args.rowMask, WRITE_GRAD: !!args.dLogits };
   return [
-    { label: `${label}.count`, pipeline: gpu.pipeline(CROSS_ENTROPY_SHADER, { ...common, PASS: 0, TPR: WG }), bindGroup, workgroups: [1, 1, 1] },
-    { label, pipeline: gpu.pipeline(CROSS_ENTROPY_SHADER, { ...common, PASS: 1, TPR: tpr }), bindGroup, workgroups, transient },
+    {
+      label: `${label}.count`,
+      pipeline: gpu.pipeline(CROSS_ENTROPY_SHADER, { ...common, PASS: 0, TPR: WG }),
+      bindGroup,
+      workgroups: [1, 1, 1],
+    },
+    {
+      label,
+      pipeline: gpu.pipeline(CROSS_ENTROPY_SHADER, { ...common, PASS: 1, TPR: tpr }),
+      bindGroup,
+      workgroups,
+      transient,
+    },
   ];
 }
 
@@ -130,7 +162,9 @@ function uploadTargets(gpu: Gpu, what: string, targets: ArrayLike<number>, C: nu
   for (let n = 0; n < targets.length; n++) {
     const t = targets[n];
     if (t !== ignoreIndex && (!Number.isInteger(t) || t < 0 || t >= C)) {
-      throw new ArgumentError(`${what}: targets[${n}] = ${t} is not a class in [0, ${C}) nor ignoreIndex (${ignoreIndex})`);
+      throw new ArgumentError(
+        `${what}: targets[${n}] = ${t} is not a class in [0, ${C}) nor ignoreIndex (${ignoreIndex})`,
+      );
     }
   }
   const b = gpu.pool.acquire(data.byteLength, TENSOR_USAGE, `${what}.targets`);
@@ -160,7 +194,10 @@ export function crossEntropy(
   const C = logits.shape[logits.shape.length - 1];
   const N = logits.size / C;
   if (!targets || targets.length !== N) {
-    throw new ShapeError(`crossEntropy: argument 'targets' has ${targets?.length} elements, expected ${N} (one per row of logits ${fmtShape(logits.shape)})`);
+    throw new ShapeError(
+      `crossEntropy: argument 'targets' has ${targets?.length} elements, ` +
+        `expected ${N} (one per row of logits ${fmtShape(logits.shape)})`,
+    );
   }
   const ignoreIndex = opts.ignoreIndex ?? -100;
   if (!Number.isInteger(ignoreIndex) || ignoreIndex < -0x80000000 || ignoreIndex > 0x7fffffff) {
@@ -171,11 +208,19 @@ export function crossEntropy(
   const loss = Tensor.empty(gpu, [1], 'crossEntropy.loss');
   const dLogits = Tensor.empty(gpu, logits.shape, 'crossEntropy.dLogits');
   const ce = crossEntropyDispatches(gpu, {
-    rows: N, cols: C, logits: { buffer: logits.buffer }, targets: { buffer: tbuf }, rowLoss: { buffer: rowLoss },
-    dLogits: { buffer: dLogits.buffer }, ignoreIndex,
+    rows: N,
+    cols: C,
+    logits: { buffer: logits.buffer },
+    targets: { buffer: tbuf },
+    rowLoss: { buffer: rowLoss },
+    dLogits: { buffer: dLogits.buffer },
+    ignoreIndex,
   });
   const sum = reduceSumDispatches(gpu, { x: rowLoss, n: N, out: { buffer: loss.buffer }, label: 'crossEntropy.sum' });
-  sum[sum.length - 1] = { ...sum[sum.length - 1], transient: [...(sum[sum.length - 1].transient ?? []), tbuf, rowLoss] };
+  sum[sum.length - 1] = {
+    ...sum[sum.length - 1],
+    transient: [...(sum[sum.length - 1].transient ?? []), tbuf, rowLoss],
+  };
   gpu.run([...ce, ...sum]);
   return { loss, dLogits };
 }

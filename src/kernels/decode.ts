@@ -46,16 +46,20 @@ function positiveInt(label: string, name: string, v: number): void {
 function checkView(label: string, name: string, v: DecodeView | undefined, n: number): number {
   if (!v || !v.buffer) throw new ArgumentError(`${label}: buffer '${name}' is required`);
   const off = v.offset ?? 0;
-  if (!Number.isInteger(off) || off < 0) throw new ArgumentError(`${label}: '${name}' offset must be a non-negative integer, got ${off}`);
+  if (!Number.isInteger(off) || off < 0)
+    throw new ArgumentError(`${label}: '${name}' offset must be a non-negative integer, got ${off}`);
   if ((off + n) * 4 > v.buffer.size) {
-    throw new ShapeError(`${label}: buffer '${name}' holds ${v.buffer.size / 4} elements, needs ${n} from offset ${off}`);
+    throw new ShapeError(
+      `${label}: buffer '${name}' holds ${v.buffer.size / 4} elements, needs ${n} from offset ${off}`,
+    );
   }
   return off;
 }
 
 function checkLogits(label: string, v: LogitsView | undefined, rows: number, vocab: number): number {
   if (!v || !v.buffer) throw new ArgumentError(`${label}: buffer 'logits' is required`);
-  if (!Number.isInteger(v.ld) || v.ld < vocab) throw new ShapeError(`${label}: 'logits' row stride ld must be an integer ≥ vocab (${vocab}), got ${v.ld}`);
+  if (!Number.isInteger(v.ld) || v.ld < vocab)
+    throw new ShapeError(`${label}: 'logits' row stride ld must be an integer ≥ vocab (${vocab}), got ${v.ld}`);
   return checkView(label, 'logits', v, (rows - 1) * v.ld + vocab);
 }
 
@@ -65,7 +69,8 @@ function distinct(label: string, buffers: Record<string, GPUBuffer | undefined>)
   for (const [name, b] of Object.entries(buffers)) {
     if (!b) continue;
     const other = seen.get(b);
-    if (other) throw new ArgumentError(`${label}: '${name}' and '${other}' must be different buffers (one of them is written)`);
+    if (other)
+      throw new ArgumentError(`${label}: '${name}' and '${other}' must be different buffers (one of them is written)`);
     seen.set(b, name);
   }
 }
@@ -122,14 +127,27 @@ export function nextTokenDispatch(gpu: Gpu, a: NextTokenArgs): Dispatch {
   const wg = a.vocab <= 64 ? 64 : WG;
   const { gridX, workgroups } = grid2d(gpu, a.batch, label);
   const params = gpu.uniform(NEXT_TOKEN_SHADER, 'params', {
-    batch: a.batch, vocab: a.vocab, ldLogits: a.logits.ld, offsetLogits, offsetTeacher, offsetUse, offsetNext, offsetPred, gridX,
+    batch: a.batch,
+    vocab: a.vocab,
+    ldLogits: a.logits.ld,
+    offsetLogits,
+    offsetTeacher,
+    offsetUse,
+    offsetNext,
+    offsetPred,
+    gridX,
   });
   // Without `pred` the (never written) read-write binding gets a 16-byte buffer of its own: the
   // shared dummy is bound read-only for teacher/useTeacher and may not be writable too.
   const pred = a.pred?.buffer ?? gpu.pool.acquire(16, TENSOR_USAGE, `${label}.noPred`);
   return {
     label,
-    pipeline: gpu.pipeline(NEXT_TOKEN_SHADER, { WG: wg, HAS_TEACHER: !!a.teacher, HAS_USE: !!a.useTeacher, WRITE_PRED: !!a.pred }),
+    pipeline: gpu.pipeline(NEXT_TOKEN_SHADER, {
+      WG: wg,
+      HAS_TEACHER: !!a.teacher,
+      HAS_USE: !!a.useTeacher,
+      WRITE_PRED: !!a.pred,
+    }),
     bindGroup: gpu.bindGroup(NEXT_TOKEN_SHADER, {
       logits: a.logits.buffer,
       teacher: a.teacher?.buffer ?? gpu.dummyBuffer,
@@ -215,7 +233,8 @@ export function beamSearchStepDispatches(gpu: Gpu, a: BeamSearchStepArgs): Dispa
   if (!Number.isInteger(a.eosToken) || a.eosToken < 0 || a.eosToken >= a.vocab) {
     throw new ShapeError(`${label}: eosToken must be a token in [0, ${a.vocab}), got ${a.eosToken}`);
   }
-  if (!Number.isInteger(a.step) || a.step < 0) throw new ArgumentError(`${label}: step must be a non-negative integer, got ${a.step}`);
+  if (!Number.isInteger(a.step) || a.step < 0)
+    throw new ArgumentError(`${label}: step must be a non-negative integer, got ${a.step}`);
   const k = a.beamWidth;
   const rows = a.batch * k;
   const offsetLogits = checkLogits(label, a.logits, rows, a.vocab);
@@ -226,16 +245,39 @@ export function beamSearchStepDispatches(gpu: Gpu, a: BeamSearchStepArgs): Dispa
   const offsetNext = checkView(label, 'next', { buffer: a.next, offset: a.nextOffset }, rows);
   const scratchSize = beamSearchScratchSize(a.batch, k);
   if (a.scratch) checkView(label, 'scratch', { buffer: a.scratch }, scratchSize);
-  distinct(label, { logits: a.logits.buffer, beamScore: a.beamScore, finished: a.finished, scratch: a.scratch, parents: a.parents, tokens: a.tokens, next: a.next });
+  distinct(label, {
+    logits: a.logits.buffer,
+    beamScore: a.beamScore,
+    finished: a.finished,
+    scratch: a.scratch,
+    parents: a.parents,
+    tokens: a.tokens,
+    next: a.next,
+  });
   const g0 = grid2d(gpu, rows, label);
   const g1 = grid2d(gpu, a.batch, label);
   const params = gpu.uniform(BEAM_SEARCH_STEP_SHADER, 'params', {
-    batch: a.batch, vocab: a.vocab, ldLogits: a.logits.ld, offsetLogits, eosToken: a.eosToken,
-    offsetHistory: a.step * rows, offsetNext, gridRows: g0.gridX, gridSources: g1.gridX, negInf: -Infinity,
+    batch: a.batch,
+    vocab: a.vocab,
+    ldLogits: a.logits.ld,
+    offsetLogits,
+    eosToken: a.eosToken,
+    offsetHistory: a.step * rows,
+    offsetNext,
+    gridRows: g0.gridX,
+    gridSources: g1.gridX,
+    negInf: -Infinity,
   });
   const scratch = a.scratch ?? gpu.pool.acquire(scratchSize * 4, TENSOR_USAGE, `${label}.candidates`);
   const bindGroup = gpu.bindGroup(BEAM_SEARCH_STEP_SHADER, {
-    logits: a.logits.buffer, beamScore: a.beamScore, finished: a.finished, cand: scratch, parents: a.parents, tokens: a.tokens, next: a.next, params,
+    logits: a.logits.buffer,
+    beamScore: a.beamScore,
+    finished: a.finished,
+    cand: scratch,
+    parents: a.parents,
+    tokens: a.tokens,
+    next: a.next,
+    params,
   });
   const wg0 = a.vocab <= 64 ? 64 : WG;
   const wg1 = Math.max(64, nextPow2(k * k));
@@ -299,17 +341,26 @@ export function gatherBeamRowsDispatch(gpu: Gpu, a: GatherBeamRowsArgs): Dispatc
   positiveInt(label, 'batch', a.batch);
   positiveInt(label, 'beamWidth', a.beamWidth);
   positiveInt(label, 'width', a.width);
-  if (!Number.isInteger(a.step) || a.step < 0) throw new ArgumentError(`${label}: step must be a non-negative integer, got ${a.step}`);
+  if (!Number.isInteger(a.step) || a.step < 0)
+    throw new ArgumentError(`${label}: step must be a non-negative integer, got ${a.step}`);
   const rows = a.batch * a.beamWidth;
   const total = a.groups * rows * a.width;
-  if (total > 0xffffffff) throw new ShapeError(`${label}: ${a.groups}×${rows}×${a.width} words exceed the u32 index range`);
+  if (total > 0xffffffff)
+    throw new ShapeError(`${label}: ${a.groups}×${rows}×${a.width} words exceed the u32 index range`);
   checkView(label, 'parents', { buffer: a.parents }, (a.step + 1) * rows);
   const offsetSrc = checkView(label, 'src', { buffer: a.src, offset: a.srcOffset }, total);
   const offsetDst = checkView(label, 'dst', { buffer: a.dst, offset: a.dstOffset }, total);
   distinct(label, { dst: a.dst, src: a.src, parents: a.parents });
   const { gridX, workgroups } = grid2d(gpu, Math.ceil(total / WG), label);
   const params = gpu.uniform(GATHER_ROWS_SHADER, 'params', {
-    groups: a.groups, rows, beamWidth: a.beamWidth, width: a.width, offsetParents: a.step * rows, offsetSrc, offsetDst, gridX,
+    groups: a.groups,
+    rows,
+    beamWidth: a.beamWidth,
+    width: a.width,
+    offsetParents: a.step * rows,
+    offsetSrc,
+    offsetDst,
+    gridX,
   });
   return {
     label,
@@ -348,7 +399,10 @@ export interface BacktrackOptions {
  * @throws ShapeError when an array is shorter than the sizes need or lengthPenalty is not finite.
  */
 export function backtrackBeams(
-  parents: Int32Array, tokens: Int32Array, beamScore: Float32Array, finished: Uint32Array | Int32Array,
+  parents: Int32Array,
+  tokens: Int32Array,
+  beamScore: Float32Array,
+  finished: Uint32Array | Int32Array,
   o: BacktrackOptions,
 ): { sequences: number[][]; scores: number[] } {
   const label = 'backtrackBeams';
@@ -357,11 +411,17 @@ export function backtrackBeams(
   positiveInt(label, 'beamWidth', o.beamWidth);
   const k = o.beamWidth;
   const rows = o.batch * k;
-  for (const [name, arr, n] of [['parents', parents, o.steps * rows], ['tokens', tokens, o.steps * rows], ['beamScore', beamScore, rows], ['finished', finished, rows]] as const) {
+  for (const [name, arr, n] of [
+    ['parents', parents, o.steps * rows],
+    ['tokens', tokens, o.steps * rows],
+    ['beamScore', beamScore, rows],
+    ['finished', finished, rows],
+  ] as const) {
     if (!arr || arr.length < n) throw new ShapeError(`${label}: '${name}' has ${arr?.length} elements, needs ${n}`);
   }
   const alpha = o.lengthPenalty;
-  if (alpha !== undefined && !Number.isFinite(alpha)) throw new ShapeError(`${label}: lengthPenalty must be a finite number, got ${alpha}`);
+  if (alpha !== undefined && !Number.isFinite(alpha))
+    throw new ShapeError(`${label}: lengthPenalty must be a finite number, got ${alpha}`);
   const sequences: number[][] = [];
   const scores: number[] = [];
   for (let b = 0; b < o.batch; b++) {
@@ -374,7 +434,8 @@ export function backtrackBeams(
         const at = (t * o.batch + b) * k + cur;
         full[t] = tokens[at];
         cur = parents[at];
-        if (!(cur >= 0 && cur < k)) throw new ArgumentError(`${label}: parents[${t}, ${b}, ·] = ${cur} is not a beam in [0, ${k})`);
+        if (!(cur >= 0 && cur < k))
+          throw new ArgumentError(`${label}: parents[${t}, ${b}, ·] = ${cur} is not a beam in [0, ${k})`);
       }
       const eosAt = full.indexOf(o.eosToken);
       const seq = eosAt < 0 ? full : full.slice(0, eosAt);

@@ -64,8 +64,12 @@ export function dropoutKeep(seed: number, counter: number, salt: number, i: numb
   let x = (Math.imul(i >>> 0, 1664525) + 1013904223) >>> 0;
   let y = (Math.imul(counter >>> 0, 1664525) + 1013904223) >>> 0;
   let z = (Math.imul((pcg(seed) + salt) >>> 0, 1664525) + 1013904223) >>> 0;
-  x = (x + Math.imul(y, z)) >>> 0; y = (y + Math.imul(z, x)) >>> 0; z = (z + Math.imul(x, y)) >>> 0;
-  x = (x ^ (x >>> 16)) >>> 0; y = (y ^ (y >>> 16)) >>> 0; z = (z ^ (z >>> 16)) >>> 0;
+  x = (x + Math.imul(y, z)) >>> 0;
+  y = (y + Math.imul(z, x)) >>> 0;
+  z = (z + Math.imul(x, y)) >>> 0;
+  x = (x ^ (x >>> 16)) >>> 0;
+  y = (y ^ (y >>> 16)) >>> 0;
+  z = (z ^ (z >>> 16)) >>> 0;
   x = (x + Math.imul(y, z)) >>> 0;
   return x >>> 8 >= dropoutThreshold(p);
 }
@@ -79,7 +83,8 @@ export function dropoutThreshold(p: number): number {
 }
 
 function checkU32(what: string, v: number): void {
-  if (!Number.isInteger(v) || v < 0 || v > U32_MAX) throw new ArgumentError(`${what} must be an integer in [0, 2³²), got ${v}`);
+  if (!Number.isInteger(v) || v < 0 || v > U32_MAX)
+    throw new ArgumentError(`${what} must be an integer in [0, 2³²), got ${v}`);
 }
 
 /** One dropout layer: a seed, a probability and the per-step counter. */
@@ -100,9 +105,13 @@ export class Dropout {
    * @param opts - Probability and seed.
    * @throws ShapeError when `p` is not in [0, 1] or the seed is not a u32.
    */
-  constructor(private readonly gpu: Gpu, opts: DropoutOptions) {
+  constructor(
+    private readonly gpu: Gpu,
+    opts: DropoutOptions,
+  ) {
     const p = opts?.p;
-    if (typeof p !== 'number' || !(p >= 0 && p <= 1)) throw new ArgumentError(`Dropout: p must be a probability in [0, 1], got ${p}`);
+    if (typeof p !== 'number' || !(p >= 0 && p <= 1))
+      throw new ArgumentError(`Dropout: p must be a probability in [0, 1], got ${p}`);
     this.p = p;
     this.seed = opts.seed ?? (0x5eed + created) >>> 0;
     checkU32('Dropout: seed', this.seed);
@@ -144,7 +153,10 @@ export class Dropout {
   private write(): void {
     const p = this.training ? this.p : 0;
     const data = this.gpu.kernel(DROPOUT_SHADER).source.packUniform('state', {
-      seed: this.seed, counter: this._counter, threshold: dropoutThreshold(p), scale: p >= 1 ? 0 : 1 / (1 - p),
+      seed: this.seed,
+      counter: this._counter,
+      threshold: dropoutThreshold(p),
+      scale: p >= 1 ? 0 : 1 / (1 - p),
     });
     this.gpu.device.queue.writeBuffer(this.state, 0, data);
   }
@@ -165,17 +177,28 @@ export class Dropout {
     const label = args.label ?? 'dropout';
     const { n } = args;
     if (!Number.isInteger(n) || n <= 0) throw new ShapeError(`${label}: n must be a positive integer, got ${n}`);
-    for (const [name, v] of [['x', args.x], ['y', args.y]] as const) {
+    for (const [name, v] of [
+      ['x', args.x],
+      ['y', args.y],
+    ] as const) {
       const off = v?.offset ?? 0;
       if (!v?.buffer || !Number.isInteger(off) || off < 0 || (off + n) * 4 > v.buffer.size) {
-        throw new ShapeError(`${label}: buffer '${name}' needs ${n} elements from offset ${off}; it holds ${(v?.buffer?.size ?? 0) / 4}`);
+        throw new ShapeError(
+          `${label}: buffer '${name}' needs ${n} elements from offset ${off}; it holds ${(v?.buffer?.size ?? 0) / 4}`,
+        );
       }
     }
     if (args.x.buffer === args.y.buffer) throw new ArgumentError(`${label}: 'y' must not share a buffer with 'x'`);
     const salt = args.salt ?? 0;
     checkU32(`${label}: salt`, salt);
     const { gridX, workgroups } = grid2d(this.gpu, Math.ceil(n / WG), label);
-    const shape = this.gpu.uniform(DROPOUT_SHADER, 'shape', { n, offsetX: args.x.offset ?? 0, offsetY: args.y.offset ?? 0, gridX, salt });
+    const shape = this.gpu.uniform(DROPOUT_SHADER, 'shape', {
+      n,
+      offsetX: args.x.offset ?? 0,
+      offsetY: args.y.offset ?? 0,
+      gridX,
+      salt,
+    });
     this.owned.push(shape);
     return {
       label,
@@ -224,7 +247,11 @@ export class Dropout {
   rebuild(): void {
     this.assertLive();
     for (const b of this.owned.splice(0)) this.gpu.pool.release(b);
-    this.state = this.gpu.pool.acquire(this.gpu.kernel(DROPOUT_SHADER).source.uniforms.get('state')!.size, UNIFORM_USAGE, 'dropout.state');
+    this.state = this.gpu.pool.acquire(
+      this.gpu.kernel(DROPOUT_SHADER).source.uniforms.get('state')!.size,
+      UNIFORM_USAGE,
+      'dropout.state',
+    );
     this.owned.push(this.state);
     this.write();
   }

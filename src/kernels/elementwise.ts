@@ -7,7 +7,9 @@ import { defineShader } from '../gpu/kernel.js';
 import elementwiseWgsl from '../../shaders/elementwise.wgsl?raw';
 import activationsWgsl from '../../shaders/activations.wgsl?raw';
 
-const ELEMENTWISE_SHADER = /*#__PURE__*/ defineShader('elementwise.wgsl', elementwiseWgsl, { 'activations.wgsl': activationsWgsl });
+const ELEMENTWISE_SHADER = /*#__PURE__*/ defineShader('elementwise.wgsl', elementwiseWgsl, {
+  'activations.wgsl': activationsWgsl,
+});
 
 /**
  * Ops of shaders/elementwise.wgsl, by their OP code. Binary ops (they read `b`): add, mul,
@@ -18,8 +20,20 @@ const ELEMENTWISE_SHADER = /*#__PURE__*/ defineShader('elementwise.wgsl', elemen
  * `½x(1 + tanh(√(2/π)(x + 0.044715x³)))`; sub is `x − b`.
  */
 export const ELEMENTWISE_OPS = {
-  add: 0, mul: 1, scale: 2, sigmoid: 3, tanh: 4, relu: 5, tanhGrad: 6,
-  reluGrad: 7, sigmoidGrad: 8, gelu: 9, geluTanh: 10, geluGrad: 11, geluTanhGrad: 12, sub: 13,
+  add: 0,
+  mul: 1,
+  scale: 2,
+  sigmoid: 3,
+  tanh: 4,
+  relu: 5,
+  tanhGrad: 6,
+  reluGrad: 7,
+  sigmoidGrad: 8,
+  gelu: 9,
+  geluTanh: 10,
+  geluGrad: 11,
+  geluTanhGrad: 12,
+  sub: 13,
 } as const;
 /** The name of an elementwise op: a key of {@link ELEMENTWISE_OPS}. */
 export type ElementwiseOp = keyof typeof ELEMENTWISE_OPS;
@@ -27,12 +41,22 @@ export type ElementwiseOp = keyof typeof ELEMENTWISE_OPS;
 const WG = 256;
 
 /** Ops that read the second operand `b`. */
-const BINARY_OPS: ReadonlySet<ElementwiseOp> = new Set<ElementwiseOp>(['add', 'mul', 'tanhGrad', 'reluGrad', 'sigmoidGrad', 'geluGrad', 'geluTanhGrad', 'sub']);
+const BINARY_OPS: ReadonlySet<ElementwiseOp> = new Set<ElementwiseOp>([
+  'add',
+  'mul',
+  'tanhGrad',
+  'reluGrad',
+  'sigmoidGrad',
+  'geluGrad',
+  'geluTanhGrad',
+  'sub',
+]);
 
 type View = { buffer: GPUBuffer; offset?: number };
 
 function checkView(label: string, name: string, v: View, n: number): void {
-  if (((v.offset ?? 0) + n) * 4 > v.buffer.size) throw new ShapeError(`${label}: buffer '${name}' is smaller than ${n} elements from its offset`);
+  if (((v.offset ?? 0) + n) * 4 > v.buffer.size)
+    throw new ShapeError(`${label}: buffer '${name}' is smaller than ${n} elements from its offset`);
 }
 
 /**
@@ -49,36 +73,68 @@ export function elementwiseDispatch(
   args: { op: ElementwiseOp; n: number; x: View; b?: View; y: View; alpha?: number; label?: string },
 ): Dispatch {
   const label = args.label ?? args.op;
-  if (typeof args.op !== 'string' || !Object.hasOwn(ELEMENTWISE_OPS, args.op)) throw new ArgumentError(`elementwise: unknown op '${String(args.op)}'; use ${Object.keys(ELEMENTWISE_OPS).join(', ')}`);
+  if (typeof args.op !== 'string' || !Object.hasOwn(ELEMENTWISE_OPS, args.op))
+    throw new ArgumentError(
+      `elementwise: unknown op '${String(args.op)}'; use ${Object.keys(ELEMENTWISE_OPS).join(', ')}`,
+    );
   const binary = BINARY_OPS.has(args.op);
   if (binary && !args.b) throw new ArgumentError(`${label}: needs a second operand 'b'`);
   checkView(label, 'x', args.x, args.n);
   checkView(label, 'y', args.y, args.n);
   if (args.b) checkView(label, 'b', args.b, args.n);
-  if (args.y.buffer === args.x.buffer || args.y.buffer === args.b?.buffer) throw new ArgumentError(`${label}: output must not share a buffer with an input`);
+  if (args.y.buffer === args.x.buffer || args.y.buffer === args.b?.buffer)
+    throw new ArgumentError(`${label}: output must not share a buffer with an input`);
   const { gridX, workgroups } = grid2d(gpu, Math.ceil(args.n / WG), label);
   const params = gpu.uniform(ELEMENTWISE_SHADER, 'params', {
-    n: args.n, offsetX: args.x.offset ?? 0, offsetB: args.b?.offset ?? 0, offsetY: args.y.offset ?? 0, gridX, alpha: args.alpha ?? 1,
+    n: args.n,
+    offsetX: args.x.offset ?? 0,
+    offsetB: args.b?.offset ?? 0,
+    offsetY: args.y.offset ?? 0,
+    gridX,
+    alpha: args.alpha ?? 1,
   });
   return {
     label,
     pipeline: gpu.pipeline(ELEMENTWISE_SHADER, { OP: ELEMENTWISE_OPS[args.op], WG }),
-    bindGroup: gpu.bindGroup(ELEMENTWISE_SHADER, { x: args.x.buffer, b: args.b?.buffer ?? gpu.dummyBuffer, y: args.y.buffer, params }),
+    bindGroup: gpu.bindGroup(ELEMENTWISE_SHADER, {
+      x: args.x.buffer,
+      b: args.b?.buffer ?? gpu.dummyBuffer,
+      y: args.y.buffer,
+      params,
+    }),
     workgroups,
     transient: [params],
   };
 }
 
-function run(gpu: Gpu, op: ElementwiseOp, x: Tensor, b: Tensor | undefined, alpha: number | undefined, out?: Tensor, names: readonly [string, string] = ['x', 'b']): Tensor {
+function run(
+  gpu: Gpu,
+  op: ElementwiseOp,
+  x: Tensor,
+  b: Tensor | undefined,
+  alpha: number | undefined,
+  out?: Tensor,
+  names: readonly [string, string] = ['x', 'b'],
+): Tensor {
   expectRank(op, names[0], x, [1, 2, 3, 4, 5, 6], gpu);
   if (b) expectShape(op, names[1], b, x.shape, `must match '${names[0]}'`, gpu);
   if (out) {
     expectShape(op, 'out', out, x.shape, '', gpu);
     if (out === x || out === b) throw new ArgumentError(`${op}: 'out' must not be an input`);
   }
-  if (alpha !== undefined && !Number.isFinite(alpha)) throw new ArgumentError(`${op}: 'alpha' must be finite, got ${alpha}`);
+  if (alpha !== undefined && !Number.isFinite(alpha))
+    throw new ArgumentError(`${op}: 'alpha' must be finite, got ${alpha}`);
   const y = out ?? Tensor.empty(gpu, x.shape, `${op}.out`);
-  gpu.run([elementwiseDispatch(gpu, { op, n: x.size, x: { buffer: x.buffer }, b: b && { buffer: b.buffer }, y: { buffer: y.buffer }, alpha })]);
+  gpu.run([
+    elementwiseDispatch(gpu, {
+      op,
+      n: x.size,
+      x: { buffer: x.buffer },
+      b: b && { buffer: b.buffer },
+      y: { buffer: y.buffer },
+      alpha,
+    }),
+  ]);
   return y;
 }
 
@@ -95,7 +151,8 @@ export const tanh = (gpu: Gpu, x: Tensor, out?: Tensor) => run(gpu, 'tanh', x, u
 /** y = max(x, 0). */
 export const relu = (gpu: Gpu, x: Tensor, out?: Tensor) => run(gpu, 'relu', x, undefined, undefined, out);
 /** Backward of tanh: dx = dy ⊙ (1 − y²), from its output y and the gradient dy of its output. */
-export const tanhGrad = (gpu: Gpu, y: Tensor, dy: Tensor, out?: Tensor) => run(gpu, 'tanhGrad', y, dy, undefined, out, ['y', 'dy']);
+export const tanhGrad = (gpu: Gpu, y: Tensor, dy: Tensor, out?: Tensor) =>
+  run(gpu, 'tanhGrad', y, dy, undefined, out, ['y', 'dy']);
 /** y = x − b (same shapes). */
 export const sub = (gpu: Gpu, x: Tensor, b: Tensor, out?: Tensor) => run(gpu, 'sub', x, b, undefined, out);
 /** Exact GELU: y = ½·x·(1 + erf(x/√2)). */
@@ -103,10 +160,14 @@ export const gelu = (gpu: Gpu, x: Tensor, out?: Tensor) => run(gpu, 'gelu', x, u
 /** Tanh GELU: y = ½·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). */
 export const geluTanh = (gpu: Gpu, x: Tensor, out?: Tensor) => run(gpu, 'geluTanh', x, undefined, undefined, out);
 /** Backward of relu: dx = dy where x > 0, else 0 (x: relu's input or output). */
-export const reluGrad = (gpu: Gpu, x: Tensor, dy: Tensor, out?: Tensor) => run(gpu, 'reluGrad', x, dy, undefined, out, ['x', 'dy']);
+export const reluGrad = (gpu: Gpu, x: Tensor, dy: Tensor, out?: Tensor) =>
+  run(gpu, 'reluGrad', x, dy, undefined, out, ['x', 'dy']);
 /** Backward of sigmoid: dx = dy ⊙ y ⊙ (1 − y), from its output y. */
-export const sigmoidGrad = (gpu: Gpu, y: Tensor, dy: Tensor, out?: Tensor) => run(gpu, 'sigmoidGrad', y, dy, undefined, out, ['y', 'dy']);
+export const sigmoidGrad = (gpu: Gpu, y: Tensor, dy: Tensor, out?: Tensor) =>
+  run(gpu, 'sigmoidGrad', y, dy, undefined, out, ['y', 'dy']);
 /** Backward of exact GELU: dx = dy ⊙ (Φ(x) + x·φ(x)), from its input x. */
-export const geluGrad = (gpu: Gpu, x: Tensor, dy: Tensor, out?: Tensor) => run(gpu, 'geluGrad', x, dy, undefined, out, ['x', 'dy']);
+export const geluGrad = (gpu: Gpu, x: Tensor, dy: Tensor, out?: Tensor) =>
+  run(gpu, 'geluGrad', x, dy, undefined, out, ['x', 'dy']);
 /** Backward of tanh GELU: dx = dy ⊙ geluTanh'(x), from its input x. */
-export const geluTanhGrad = (gpu: Gpu, x: Tensor, dy: Tensor, out?: Tensor) => run(gpu, 'geluTanhGrad', x, dy, undefined, out, ['x', 'dy']);
+export const geluTanhGrad = (gpu: Gpu, x: Tensor, dy: Tensor, out?: Tensor) =>
+  run(gpu, 'geluTanhGrad', x, dy, undefined, out, ['x', 'dy']);

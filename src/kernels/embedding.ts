@@ -37,8 +37,12 @@ function nextPow2(n: number): number {
 function checkView(label: string, name: string, v: View | undefined, n: number): void {
   if (!v || !v.buffer) throw new ArgumentError(`${label}: buffer '${name}' is required`);
   const off = v.offset ?? 0;
-  if (!Number.isInteger(off) || off < 0) throw new ArgumentError(`${label}: '${name}' offset must be a non-negative integer, got ${off}`);
-  if ((off + n) * 4 > v.buffer.size) throw new ShapeError(`${label}: buffer '${name}' holds ${v.buffer.size / 4} elements, needs ${n} from offset ${off}`);
+  if (!Number.isInteger(off) || off < 0)
+    throw new ArgumentError(`${label}: '${name}' offset must be a non-negative integer, got ${off}`);
+  if ((off + n) * 4 > v.buffer.size)
+    throw new ShapeError(
+      `${label}: buffer '${name}' holds ${v.buffer.size / 4} elements, needs ${n} from offset ${off}`,
+    );
 }
 
 function checkSizes(label: string, s: { tokens: number; vocab: number; dim: number }): void {
@@ -81,15 +85,27 @@ export function embeddingDispatch(gpu: Gpu, args: EmbeddingArgs): Dispatch {
   checkView(label, 'indices', args.indices, tokens);
   checkView(label, 'weight', args.weight, vocab * dim);
   checkView(label, 'y', args.y, tokens * dim);
-  if (args.y.buffer === args.weight.buffer || args.y.buffer === args.indices.buffer) throw new ArgumentError(`${label}: output 'y' must not share a buffer with 'weight' or 'indices'`);
+  if (args.y.buffer === args.weight.buffer || args.y.buffer === args.indices.buffer)
+    throw new ArgumentError(`${label}: output 'y' must not share a buffer with 'weight' or 'indices'`);
   const { gridX, workgroups } = grid2d(gpu, Math.ceil((tokens * dim) / WG), label);
   const params = gpu.uniform(EMBEDDING_SHADER, 'params', {
-    tokens, dim, vocab, offsetIdx: args.indices.offset ?? 0, offsetW: args.weight.offset ?? 0, offsetY: args.y.offset ?? 0, gridX,
+    tokens,
+    dim,
+    vocab,
+    offsetIdx: args.indices.offset ?? 0,
+    offsetW: args.weight.offset ?? 0,
+    offsetY: args.y.offset ?? 0,
+    gridX,
   });
   return {
     label,
     pipeline: gpu.pipeline(EMBEDDING_SHADER, { WG }),
-    bindGroup: gpu.bindGroup(EMBEDDING_SHADER, { indices: args.indices.buffer, weight: args.weight.buffer, y: args.y.buffer, params }),
+    bindGroup: gpu.bindGroup(EMBEDDING_SHADER, {
+      indices: args.indices.buffer,
+      weight: args.weight.buffer,
+      y: args.y.buffer,
+      params,
+    }),
     workgroups,
     transient: [params],
   };
@@ -121,7 +137,8 @@ export interface EmbeddingBackwardArgs {
 function paddingRow(label: string, paddingIdx: number | undefined, vocab: number): number {
   if (paddingIdx === undefined) return -1;
   const p = paddingIdx < 0 ? vocab + paddingIdx : paddingIdx;
-  if (!Number.isInteger(paddingIdx) || p < 0 || p >= vocab) throw new ShapeError(`${label}: paddingIdx ${paddingIdx} is not in [−${vocab}, ${vocab})`);
+  if (!Number.isInteger(paddingIdx) || p < 0 || p >= vocab)
+    throw new ShapeError(`${label}: paddingIdx ${paddingIdx} is not in [−${vocab}, ${vocab})`);
   return p;
 }
 
@@ -139,20 +156,34 @@ export function embeddingBackwardDispatch(gpu: Gpu, args: EmbeddingBackwardArgs)
   checkView(label, 'indices', args.indices, tokens);
   checkView(label, 'dY', args.dY, tokens * dim);
   checkView(label, 'dW', args.dW, vocab * dim);
-  if (args.dW.buffer === args.dY.buffer || args.dW.buffer === args.indices.buffer) throw new ArgumentError(`${label}: output 'dW' must not share a buffer with 'dY' or 'indices'`);
+  if (args.dW.buffer === args.dY.buffer || args.dW.buffer === args.indices.buffer)
+    throw new ArgumentError(`${label}: output 'dW' must not share a buffer with 'dY' or 'indices'`);
   const wg = backwardWG(dim);
   const ep = Math.min(wg, nextPow2(dim));
   const chunks = Math.ceil(dim / ep);
   const groups = Math.ceil(vocab / (wg / ep)) * chunks;
   const { gridX, workgroups } = grid2d(gpu, groups, label);
   const params = gpu.uniform(EMBEDDING_BACKWARD_SHADER, 'params', {
-    tokens, dim, vocab, offsetIdx: args.indices.offset ?? 0, offsetDY: args.dY.offset ?? 0, offsetDW: args.dW.offset ?? 0,
-    gridX, chunks, groups, paddingIdx: paddingRow(label, args.paddingIdx, vocab),
+    tokens,
+    dim,
+    vocab,
+    offsetIdx: args.indices.offset ?? 0,
+    offsetDY: args.dY.offset ?? 0,
+    offsetDW: args.dW.offset ?? 0,
+    gridX,
+    chunks,
+    groups,
+    paddingIdx: paddingRow(label, args.paddingIdx, vocab),
   });
   return {
     label,
     pipeline: gpu.pipeline(EMBEDDING_BACKWARD_SHADER, { WG: wg, EP: ep, ACCUMULATE: !!args.accumulate }),
-    bindGroup: gpu.bindGroup(EMBEDDING_BACKWARD_SHADER, { indices: args.indices.buffer, dY: args.dY.buffer, dW: args.dW.buffer, params }),
+    bindGroup: gpu.bindGroup(EMBEDDING_BACKWARD_SHADER, {
+      indices: args.indices.buffer,
+      dY: args.dY.buffer,
+      dW: args.dW.buffer,
+      params,
+    }),
     workgroups,
     transient: [params],
   };
@@ -160,10 +191,12 @@ export function embeddingBackwardDispatch(gpu: Gpu, args: EmbeddingBackwardArgs)
 
 /** Checks indices on the host and uploads them as i32 into a pool buffer (caller releases it). */
 function uploadIndices(gpu: Gpu, label: string, indices: ArrayLike<number>, vocab: number): GPUBuffer {
-  if (!indices || indices.length === 0) throw new ShapeError(`${label}: argument 'indices' must be a non-empty array of integers`);
+  if (!indices || indices.length === 0)
+    throw new ShapeError(`${label}: argument 'indices' must be a non-empty array of integers`);
   for (let n = 0; n < indices.length; n++) {
     const v = indices[n];
-    if (!Number.isInteger(v) || v < 0 || v >= vocab) throw new ShapeError(`${label}: indices[${n}] = ${v} is not in [0, ${vocab})`);
+    if (!Number.isInteger(v) || v < 0 || v >= vocab)
+      throw new ShapeError(`${label}: indices[${n}] = ${v} is not in [0, ${vocab})`);
   }
   const data = Int32Array.from(indices);
   const b = gpu.pool.acquire(data.byteLength, TENSOR_USAGE, `${label}.indices`);
@@ -184,7 +217,14 @@ export function embedding(gpu: Gpu, weight: Tensor, indices: ArrayLike<number>):
   const [vocab, dim] = weight.shape;
   const idx = uploadIndices(gpu, 'embedding', indices, vocab);
   const y = Tensor.empty(gpu, [indices.length, dim], 'embedding.out');
-  const d = embeddingDispatch(gpu, { tokens: indices.length, vocab, dim, indices: { buffer: idx }, weight: { buffer: weight.buffer }, y: { buffer: y.buffer } });
+  const d = embeddingDispatch(gpu, {
+    tokens: indices.length,
+    vocab,
+    dim,
+    indices: { buffer: idx },
+    weight: { buffer: weight.buffer },
+    y: { buffer: y.buffer },
+  });
   gpu.run([{ ...d, transient: [...(d.transient ?? []), idx] }]);
   return y;
 }
@@ -200,17 +240,33 @@ export function embedding(gpu: Gpu, weight: Tensor, indices: ArrayLike<number>):
  * @throws ShapeError when `dY` is not [N, E], `vocab` is not a positive integer, or an index or
  *   `paddingIdx` is out of range.
  */
-export function embeddingBackward(gpu: Gpu, indices: ArrayLike<number>, dY: Tensor, vocab: number, opts: { paddingIdx?: number } = {}): Tensor {
+export function embeddingBackward(
+  gpu: Gpu,
+  indices: ArrayLike<number>,
+  dY: Tensor,
+  vocab: number,
+  opts: { paddingIdx?: number } = {},
+): Tensor {
   expectRank('embeddingBackward', 'dY', dY, [2], gpu);
-  if (!Number.isInteger(vocab) || vocab <= 0) throw new ShapeError(`embeddingBackward: vocab must be a positive integer, got ${vocab}`);
+  if (!Number.isInteger(vocab) || vocab <= 0)
+    throw new ShapeError(`embeddingBackward: vocab must be a positive integer, got ${vocab}`);
   if (indices?.length !== dY.shape[0]) {
-    throw new ShapeError(`embeddingBackward: argument 'dY' has shape ${fmtShape(dY.shape)}, expected [${indices?.length}, E] (one row per index)`);
+    throw new ShapeError(
+      `embeddingBackward: argument 'dY' has shape ${fmtShape(dY.shape)}, expected ` +
+        `[${indices?.length}, E] (one row per index)`,
+    );
   }
   const dim = dY.shape[1];
   const idx = uploadIndices(gpu, 'embeddingBackward', indices, vocab);
   const dW = Tensor.empty(gpu, [vocab, dim], 'embedding.dW');
   const d = embeddingBackwardDispatch(gpu, {
-    tokens: indices.length, vocab, dim, indices: { buffer: idx }, dY: { buffer: dY.buffer }, dW: { buffer: dW.buffer }, paddingIdx: opts.paddingIdx,
+    tokens: indices.length,
+    vocab,
+    dim,
+    indices: { buffer: idx },
+    dY: { buffer: dY.buffer },
+    dW: { buffer: dW.buffer },
+    paddingIdx: opts.paddingIdx,
   });
   gpu.run([{ ...d, transient: [...(d.transient ?? []), idx] }]);
   return dW;

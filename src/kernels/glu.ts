@@ -36,8 +36,13 @@ export interface GluArgs {
 
 function checkView(label: string, name: string, v: View, n: number): void {
   const offset = v.offset ?? 0;
-  if (!Number.isInteger(offset) || offset < 0) throw new ShapeError(`${label}: '${name}.offset' must be a non-negative integer, got ${offset}`);
-  if ((offset + n) * 4 > v.buffer.size) throw new ShapeError(`${label}: buffer '${name}' holds ${Math.floor(v.buffer.size / 4)} elements, fewer than ${n} from its offset ${offset}`);
+  if (!Number.isInteger(offset) || offset < 0)
+    throw new ShapeError(`${label}: '${name}.offset' must be a non-negative integer, got ${offset}`);
+  if ((offset + n) * 4 > v.buffer.size)
+    throw new ShapeError(
+      `${label}: buffer '${name}' holds ${Math.floor(v.buffer.size / 4)} elements, ` +
+        `fewer than ${n} from its offset ${offset}`,
+    );
 }
 
 /**
@@ -61,13 +66,26 @@ export function gluDispatch(gpu: Gpu, args: GluArgs): Dispatch {
   checkView(label, 'x', args.x, 2 * n);
   checkView(label, 'y', args.y, backward ? 2 * n : n);
   if (args.dy) checkView(label, 'dy', args.dy, n);
-  if (args.y.buffer === args.x.buffer || args.y.buffer === args.dy?.buffer) throw new ArgumentError(`${label}: output 'y' must not share a buffer with an input`);
+  if (args.y.buffer === args.x.buffer || args.y.buffer === args.dy?.buffer)
+    throw new ArgumentError(`${label}: output 'y' must not share a buffer with an input`);
   const { gridX, workgroups } = grid2d(gpu, Math.ceil(n / WG), label);
-  const params = gpu.uniform(GLU_SHADER, 'params', { n, h: half, offsetX: args.x.offset ?? 0, offsetDy: args.dy?.offset ?? 0, offsetY: args.y.offset ?? 0, gridX });
+  const params = gpu.uniform(GLU_SHADER, 'params', {
+    n,
+    h: half,
+    offsetX: args.x.offset ?? 0,
+    offsetDy: args.dy?.offset ?? 0,
+    offsetY: args.y.offset ?? 0,
+    gridX,
+  });
   return {
     label,
     pipeline: gpu.pipeline(GLU_SHADER, { OP: backward ? 1 : 0, WG }),
-    bindGroup: gpu.bindGroup(GLU_SHADER, { x: args.x.buffer, dy: args.dy?.buffer ?? gpu.dummyBuffer, y: args.y.buffer, params }),
+    bindGroup: gpu.bindGroup(GLU_SHADER, {
+      x: args.x.buffer,
+      dy: args.dy?.buffer ?? gpu.dummyBuffer,
+      y: args.y.buffer,
+      params,
+    }),
     workgroups,
     transient: [params],
   };

@@ -88,16 +88,20 @@ function checkSizes(label: string, rows: number, cols: number): void {
   for (const [k, v] of Object.entries({ rows, cols })) {
     if (!Number.isInteger(v) || v <= 0) throw new ShapeError(`${label}: ${k} must be a positive integer, got ${v}`);
   }
-  if (rows * cols > 0xffffffff) throw new ShapeError(`${label}: rows × cols (${rows}×${cols}) exceeds 2³² − 1 elements`);
+  if (rows * cols > 0xffffffff)
+    throw new ShapeError(`${label}: rows × cols (${rows}×${cols}) exceeds 2³² − 1 elements`);
 }
 
 /** Checks a view's presence, offset and extent; returns its offset. */
 function checkView(label: string, name: string, v: View | undefined, n: number): number {
   if (!v || !v.buffer) throw new ArgumentError(`${label}: buffer '${name}' is required`);
   const off = v.offset ?? 0;
-  if (!Number.isInteger(off) || off < 0 || off > 0xffffffff) throw new ArgumentError(`${label}: '${name}' offset must be a non-negative integer (u32), got ${off}`);
+  if (!Number.isInteger(off) || off < 0 || off > 0xffffffff)
+    throw new ArgumentError(`${label}: '${name}' offset must be a non-negative integer (u32), got ${off}`);
   if ((off + n) * 4 > v.buffer.size) {
-    throw new ShapeError(`${label}: buffer '${name}' holds ${v.buffer.size / 4} elements, needs ${n} from offset ${off}`);
+    throw new ShapeError(
+      `${label}: buffer '${name}' holds ${v.buffer.size / 4} elements, needs ${n} from offset ${off}`,
+    );
   }
   return off;
 }
@@ -113,7 +117,11 @@ function assignOutputs(label: string, inputs: Named[], outputs: Named[]): { buff
   for (const [on, ov] of outputs) {
     if (!ov) continue;
     for (const [inName, iv] of inputs) {
-      if (iv && iv.buffer === ov.buffer) throw new ArgumentError(`${label}: output '${on}' must not share a buffer with input '${inName}' (a written binding may not alias another)`);
+      if (iv && iv.buffer === ov.buffer)
+        throw new ArgumentError(
+          `${label}: output '${on}' must not share a buffer with input '${inName}' (a ` +
+            `written binding may not alias another)`,
+        );
     }
   }
   for (let i = 0; i < outputs.length; i++) {
@@ -124,7 +132,9 @@ function assignOutputs(label: string, inputs: Named[], outputs: Named[]): { buff
       const a0 = av.offset ?? 0;
       const b0 = bv.offset ?? 0;
       if (a0 < b0 + blen && b0 < a0 + alen) {
-        throw new ArgumentError(`${label}: outputs '${an}' [${a0}, ${a0 + alen}) and '${bn}' [${b0}, ${b0 + blen}) overlap in one buffer`);
+        throw new ArgumentError(
+          `${label}: outputs '${an}' [${a0}, ${a0 + alen}) and '${bn}' [${b0}, ${b0 + blen}) overlap in one buffer`,
+        );
       }
     }
   }
@@ -155,7 +165,8 @@ export function layerNormDispatch(gpu: Gpu, args: LayerNormArgs): Dispatch {
   const label = args.label ?? 'layerNorm';
   const { rows, cols, eps } = args;
   checkSizes(label, rows, cols);
-  if (typeof eps !== 'number' || !Number.isFinite(eps) || eps < 0) throw new ArgumentError(`${label}: eps must be a finite number ≥ 0, got ${eps}`);
+  if (typeof eps !== 'number' || !Number.isFinite(eps) || eps < 0)
+    throw new ArgumentError(`${label}: eps must be a finite number ≥ 0, got ${eps}`);
   const offsetX = checkView(label, 'x', args.x, rows * cols);
   const offsetW = args.weight ? checkView(label, 'weight', args.weight, cols) : 0;
   const offsetB = args.bias ? checkView(label, 'bias', args.bias, cols) : 0;
@@ -164,8 +175,16 @@ export function layerNormDispatch(gpu: Gpu, args: LayerNormArgs): Dispatch {
   const offsetRstd = checkView(label, 'rstd', args.rstd, rows);
   const { buffers, slots } = assignOutputs(
     label,
-    [['x', args.x, rows * cols], ['weight', args.weight, cols], ['bias', args.bias, cols]],
-    [['y', args.y, rows * cols], ['mean', args.mean, rows], ['rstd', args.rstd, rows]],
+    [
+      ['x', args.x, rows * cols],
+      ['weight', args.weight, cols],
+      ['bias', args.bias, cols],
+    ],
+    [
+      ['y', args.y, rows * cols],
+      ['mean', args.mean, rows],
+      ['rstd', args.rstd, rows],
+    ],
   );
   const transient: GPUBuffer[] = [];
   while (buffers.length < 3) {
@@ -176,17 +195,35 @@ export function layerNormDispatch(gpu: Gpu, args: LayerNormArgs): Dispatch {
   const wg = rowWorkgroup(cols);
   const { gridX, workgroups } = grid2d(gpu, rows, label);
   const params = gpu.uniform(LAYER_NORM_SHADER, 'params', {
-    rows, cols, offsetX, offsetW, offsetB, offsetY, offsetMean, offsetRstd, gridX, eps,
+    rows,
+    cols,
+    offsetX,
+    offsetW,
+    offsetB,
+    offsetY,
+    offsetMean,
+    offsetRstd,
+    gridX,
+    eps,
   });
   transient.push(params);
   return {
     label,
     pipeline: gpu.pipeline(LAYER_NORM_SHADER, {
-      WG: wg, HAS_WEIGHT: !!args.weight, HAS_BIAS: !!args.bias, MEAN_SLOT: slots[1], RSTD_SLOT: slots[2],
+      WG: wg,
+      HAS_WEIGHT: !!args.weight,
+      HAS_BIAS: !!args.bias,
+      MEAN_SLOT: slots[1],
+      RSTD_SLOT: slots[2],
     }),
     bindGroup: gpu.bindGroup(LAYER_NORM_SHADER, {
-      x: args.x.buffer, weight: args.weight?.buffer ?? gpu.dummyBuffer, bias: args.bias?.buffer ?? gpu.dummyBuffer,
-      out0: buffers[0], out1: buffers[1], out2: buffers[2], params,
+      x: args.x.buffer,
+      weight: args.weight?.buffer ?? gpu.dummyBuffer,
+      bias: args.bias?.buffer ?? gpu.dummyBuffer,
+      out0: buffers[0],
+      out1: buffers[1],
+      out2: buffers[2],
+      params,
     }),
     workgroups,
     transient,
@@ -223,32 +260,61 @@ export function layerNormBackwardDispatches(gpu: Gpu, args: LayerNormBackwardArg
   const offsetDx = checkView(label, 'dx', args.dx, rows * cols);
   const offsetDW = args.dWeight ? checkView(label, 'dWeight', args.dWeight, cols) : 0;
   const offsetDB = args.dBias ? checkView(label, 'dBias', args.dBias, cols) : 0;
-  const inputs: Named[] = [['x', args.x, rows * cols], ['dy', args.dy, rows * cols], ['weight', args.weight, cols], ['mean', args.mean, rows], ['rstd', args.rstd, rows]];
-  const outputs: Named[] = [['dx', args.dx, rows * cols], ['dWeight', args.dWeight, cols], ['dBias', args.dBias, cols]];
+  const inputs: Named[] = [
+    ['x', args.x, rows * cols],
+    ['dy', args.dy, rows * cols],
+    ['weight', args.weight, cols],
+    ['mean', args.mean, rows],
+    ['rstd', args.rstd, rows],
+  ];
+  const outputs: Named[] = [
+    ['dx', args.dx, rows * cols],
+    ['dWeight', args.dWeight, cols],
+    ['dBias', args.dBias, cols],
+  ];
   assignOutputs(label, inputs, outputs);
 
   const wg = rowWorkgroup(cols);
   const rowGrid = grid2d(gpu, rows, label);
   const dxParams = gpu.uniform(LAYER_NORM_BACKWARD_SHADER, 'params', {
-    rows, cols, offsetX, offsetDy, offsetW, offsetMean, offsetRstd, offsetDx, gridX: rowGrid.gridX,
+    rows,
+    cols,
+    offsetX,
+    offsetDy,
+    offsetW,
+    offsetMean,
+    offsetRstd,
+    offsetDx,
+    gridX: rowGrid.gridX,
   });
-  const dispatches: Dispatch[] = [{
-    label,
-    pipeline: gpu.pipeline(LAYER_NORM_BACKWARD_SHADER, { WG: wg, HAS_WEIGHT: !!args.weight }),
-    bindGroup: gpu.bindGroup(LAYER_NORM_BACKWARD_SHADER, {
-      x: args.x.buffer, dy: args.dy.buffer, weight: args.weight?.buffer ?? gpu.dummyBuffer,
-      mean: args.mean.buffer, rstd: args.rstd.buffer, dx: args.dx.buffer, params: dxParams,
-    }),
-    workgroups: rowGrid.workgroups,
-    transient: [dxParams],
-  }];
+  const dispatches: Dispatch[] = [
+    {
+      label,
+      pipeline: gpu.pipeline(LAYER_NORM_BACKWARD_SHADER, { WG: wg, HAS_WEIGHT: !!args.weight }),
+      bindGroup: gpu.bindGroup(LAYER_NORM_BACKWARD_SHADER, {
+        x: args.x.buffer,
+        dy: args.dy.buffer,
+        weight: args.weight?.buffer ?? gpu.dummyBuffer,
+        mean: args.mean.buffer,
+        rstd: args.rstd.buffer,
+        dx: args.dx.buffer,
+        params: dxParams,
+      }),
+      workgroups: rowGrid.workgroups,
+      transient: [dxParams],
+    },
+  ];
   if (!args.dWeight && !args.dBias) return dispatches;
 
   // Weight/bias gradients: PASS 0 sums chunks of rows (straight into the outputs when one chunk
   // covers all rows), PASS 1 adds the chunks in order.
   const colBlocks = Math.ceil(cols / 32);
   const maxDim = gpu.limits.maxComputeWorkgroupsPerDimension;
-  if (colBlocks > maxDim) throw new ShapeError(`${label}: ${cols} columns need ${colBlocks} workgroups for dWeight/dBias, more than maxComputeWorkgroupsPerDimension (${maxDim}); at most ${maxDim * 32} columns`);
+  if (colBlocks > maxDim)
+    throw new ShapeError(
+      `${label}: ${cols} columns need ${colBlocks} workgroups for dWeight/dBias, more ` +
+        `than maxComputeWorkgroupsPerDimension (${maxDim}); at most ${maxDim * 32} columns`,
+    );
   const chunkRows = Math.max(64, Math.ceil(rows / 256));
   const nChunks = Math.ceil(rows / chunkRows);
   const direct = nChunks === 1;
@@ -264,16 +330,36 @@ export function layerNormBackwardDispatches(gpu: Gpu, args: LayerNormBackwardArg
   const partial = direct ? scratch(16, 'noPartial') : scratch(2 * nChunks * cols * 4, 'partial');
   const finalGrid = grid2d(gpu, Math.ceil(cols / 256), label);
   const params = gpu.uniform(LAYER_NORM_PARAM_GRAD_SHADER, 'params', {
-    rows, cols, offsetX, offsetDy, offsetMean, offsetRstd, offsetDW, offsetDB, chunkRows, nChunks, gridX: finalGrid.gridX,
+    rows,
+    cols,
+    offsetX,
+    offsetDy,
+    offsetMean,
+    offsetRstd,
+    offsetDW,
+    offsetDB,
+    chunkRows,
+    nChunks,
+    gridX: finalGrid.gridX,
   });
   transient.push(params);
   const bindGroup = gpu.bindGroup(LAYER_NORM_PARAM_GRAD_SHADER, {
-    x: args.x.buffer, dy: args.dy.buffer, mean: args.mean.buffer, rstd: args.rstd.buffer,
-    partial, out0: outBuffers[0], out1: outBuffers[1], params,
+    x: args.x.buffer,
+    dy: args.dy.buffer,
+    mean: args.mean.buffer,
+    rstd: args.rstd.buffer,
+    partial,
+    out0: outBuffers[0],
+    out1: outBuffers[1],
+    params,
   });
   const common = {
-    DIRECT: direct, HAS_DW: !!args.dWeight, HAS_DB: !!args.dBias, ACCUMULATE: args.accumulate ?? false,
-    DW_SLOT: gradSlots[0], DB_SLOT: gradSlots[1],
+    DIRECT: direct,
+    HAS_DW: !!args.dWeight,
+    HAS_DB: !!args.dBias,
+    ACCUMULATE: args.accumulate ?? false,
+    DW_SLOT: gradSlots[0],
+    DB_SLOT: gradSlots[1],
   };
   dispatches.push({
     label: `${label}.paramGrad`,

@@ -60,7 +60,9 @@ function checkExtent(label: string, name: string, v: MatrixView, batch: number, 
   if (v.ld < cols) throw new ShapeError(`${label}: ${name}.ld (${v.ld}) is smaller than its row length (${cols})`);
   const end = offset + (batch - 1) * bs + (rows - 1) * v.ld + cols;
   if (end * FLOAT > v.buffer.size) {
-    throw new ShapeError(`${label}: ${name} spans elements up to ${end}, but its buffer holds ${v.buffer.size / FLOAT}`);
+    throw new ShapeError(
+      `${label}: ${name} spans elements up to ${end}, but its buffer holds ${v.buffer.size / FLOAT}`,
+    );
   }
 }
 
@@ -89,12 +91,29 @@ export function gemmDispatches(gpu: Gpu, args: GemmArgs): Dispatch[] {
   const wgX = args.tile?.wgX ?? 16;
   const wgY = args.tile?.wgY ?? 16;
   const tileK = args.tile?.tileK ?? 16;
-  if (![wgX, wgY, tileK].every((v) => Number.isInteger(v) && v > 0) || tileK % 4 !== 0 || wgX * wgY > gpu.limits.maxComputeInvocationsPerWorkgroup) {
-    throw new ShapeError(`${label}: tile ${wgX}×${wgY} threads, TILE_K ${tileK} is invalid (TILE_K multiple of 4, ≤ ${gpu.limits.maxComputeInvocationsPerWorkgroup} threads)`);
+  if (
+    ![wgX, wgY, tileK].every((v) => Number.isInteger(v) && v > 0) ||
+    tileK % 4 !== 0 ||
+    wgX * wgY > gpu.limits.maxComputeInvocationsPerWorkgroup
+  ) {
+    throw new ShapeError(
+      `${label}: tile ${wgX}×${wgY} threads, TILE_K ${tileK} is invalid (TILE_K ` +
+        `multiple of 4, ≤ ${gpu.limits.maxComputeInvocationsPerWorkgroup} threads)`,
+    );
   }
   const tileBytes = 4 * (wgX + wgY) * tileK * FLOAT;
-  if (tileBytes > gpu.limits.maxComputeWorkgroupStorageSize || wgX > gpu.limits.maxComputeWorkgroupSizeX || wgY > gpu.limits.maxComputeWorkgroupSizeY) {
-    throw new ShapeError(`${label}: tile ${wgX}×${wgY} threads, TILE_K ${tileK} needs ${tileBytes} bytes of workgroup storage (maxComputeWorkgroupStorageSize ${gpu.limits.maxComputeWorkgroupStorageSize}) and ${wgX}×${wgY} ≤ maxComputeWorkgroupSizeX×Y (${gpu.limits.maxComputeWorkgroupSizeX}×${gpu.limits.maxComputeWorkgroupSizeY})`);
+  if (
+    tileBytes > gpu.limits.maxComputeWorkgroupStorageSize ||
+    wgX > gpu.limits.maxComputeWorkgroupSizeX ||
+    wgY > gpu.limits.maxComputeWorkgroupSizeY
+  ) {
+    throw new ShapeError(
+      `${label}: tile ${wgX}×${wgY} threads, TILE_K ${tileK} needs ${tileBytes} bytes ` +
+        `of workgroup storage ` +
+        `(maxComputeWorkgroupStorageSize ${gpu.limits.maxComputeWorkgroupStorageSize}) ` +
+        `and ${wgX}×${wgY} ≤ maxComputeWorkgroupSizeX×Y ` +
+        `(${gpu.limits.maxComputeWorkgroupSizeX}×${gpu.limits.maxComputeWorkgroupSizeY})`,
+    );
   }
   const tA = !!args.transposeA;
   const tB = !!args.transposeB;
@@ -105,10 +124,14 @@ export function gemmDispatches(gpu: Gpu, args: GemmArgs): Dispatch[] {
     throw new ArgumentError(`${label}: the output must not share a buffer with an input`);
   }
   if (args.bias && ((args.bias.offset ?? 0) + N) * FLOAT > args.bias.buffer.size) {
-    throw new ShapeError(`${label}: bias needs ${N} elements from offset ${args.bias.offset ?? 0}; its buffer is too small`);
+    throw new ShapeError(
+      `${label}: bias needs ${N} elements from offset ${args.bias.offset ?? 0}; its buffer is too small`,
+    );
   }
   if (!Number.isFinite(args.alpha ?? 1) || !Number.isFinite(args.beta ?? 0)) {
-    throw new ArgumentError(`${label}: alpha and beta must be finite numbers, got alpha ${args.alpha}, beta ${args.beta}`);
+    throw new ArgumentError(
+      `${label}: alpha and beta must be finite numbers, got alpha ${args.alpha}, beta ${args.beta}`,
+    );
   }
   const tm = 4 * wgY;
   const tn = 4 * wgX;
@@ -118,10 +141,15 @@ export function gemmDispatches(gpu: Gpu, args: GemmArgs): Dispatch[] {
   const mBlock = maxWg * tm;
   const nBlock = maxWg * tn;
   const pipeline = gpu.pipeline(MATMUL_SHADER, {
-    WG_X: wgX, WG_Y: wgY, TILE_K: tileK,
-    TRANS_A: tA, TRANS_B: tB,
-    VEC_A: aligned(args.a), VEC_B: aligned(args.b),
-    HAS_BIAS: !!args.bias, ACCUMULATE: args.beta !== undefined,
+    WG_X: wgX,
+    WG_Y: wgY,
+    TILE_K: tileK,
+    TRANS_A: tA,
+    TRANS_B: tB,
+    VEC_A: aligned(args.a),
+    VEC_B: aligned(args.b),
+    HAS_BIAS: !!args.bias,
+    ACCUMULATE: args.beta !== undefined,
   });
   const dispatches: Dispatch[] = [];
   const sa = args.a.batchStride ?? 0;
@@ -134,14 +162,21 @@ export function gemmDispatches(gpu: Gpu, args: GemmArgs): Dispatch[] {
       for (let n0 = 0; n0 < N; n0 += nBlock) {
         const Nb = Math.min(nBlock, N - n0);
         const params = gpu.uniform(MATMUL_SHADER, 'params', {
-          M: Mb, N: Nb, K,
-          lda: args.a.ld, ldb: args.b.ld, ldc: args.c.ld,
+          M: Mb,
+          N: Nb,
+          K,
+          lda: args.a.ld,
+          ldb: args.b.ld,
+          ldc: args.c.ld,
           offsetA: (args.a.offset ?? 0) + b0 * sa + (tA ? m0 : m0 * args.a.ld),
           offsetB: (args.b.offset ?? 0) + b0 * sb + (tB ? n0 * args.b.ld : n0),
           offsetC: (args.c.offset ?? 0) + b0 * sc + m0 * args.c.ld + n0,
           offsetBias: (args.bias?.offset ?? 0) + n0,
-          batchStrideA: sa, batchStrideB: sb, batchStrideC: sc,
-          alpha: args.alpha ?? 1, beta: args.beta ?? 0,
+          batchStrideA: sa,
+          batchStrideB: sb,
+          batchStrideC: sc,
+          alpha: args.alpha ?? 1,
+          beta: args.beta ?? 0,
         });
         const bindGroup = gpu.bindGroup(MATMUL_SHADER, {
           A: args.a.buffer,
@@ -150,7 +185,13 @@ export function gemmDispatches(gpu: Gpu, args: GemmArgs): Dispatch[] {
           C: args.c.buffer,
           params,
         });
-        dispatches.push({ label, pipeline, bindGroup, workgroups: [Math.ceil(Nb / tn), Math.ceil(Mb / tm), nb], transient: [params] });
+        dispatches.push({
+          label,
+          pipeline,
+          bindGroup,
+          workgroups: [Math.ceil(Nb / tn), Math.ceil(Mb / tm), nb],
+          transient: [params],
+        });
       }
     }
   }
@@ -206,13 +247,15 @@ export function matmul(gpu: Gpu, a: Tensor, b: Tensor, opts: MatmulOptions = {})
   const [Kb, N] = opts.transposeB ? [bc, br] : [br, bc];
   if (K !== Kb) {
     throw new ShapeError(
-      `matmul: inner dimensions differ: op(a) is ${M}×${K} (a ${fmtShape(a.shape)}${opts.transposeA ? ', transposed' : ''}) ` +
+      `matmul: inner dimensions differ: op(a) is ${M}×${K} ` +
+        `(a ${fmtShape(a.shape)}${opts.transposeA ? ', transposed' : ''}) ` +
         `but op(b) is ${Kb}×${N} (b ${fmtShape(b.shape)}${opts.transposeB ? ', transposed' : ''})`,
     );
   }
   const outShape = a.shape.length === 3 || b.shape.length === 3 ? [batch, M, N] : [M, N];
   if (opts.bias) expectShape('matmul', 'bias', opts.bias, [N], 'one value per output column', gpu);
-  if (opts.beta !== undefined && !opts.out) throw new ArgumentError("matmul: 'beta' accumulates into 'out', which was not given");
+  if (opts.beta !== undefined && !opts.out)
+    throw new ArgumentError("matmul: 'beta' accumulates into 'out', which was not given");
   if (opts.out) {
     expectShape('matmul', 'out', opts.out, outShape, '', gpu);
     if (opts.out === a || opts.out === b) throw new ArgumentError("matmul: 'out' must not be one of the inputs");
@@ -220,13 +263,18 @@ export function matmul(gpu: Gpu, a: Tensor, b: Tensor, opts: MatmulOptions = {})
   const out = opts.out ?? Tensor.empty(gpu, outShape, 'matmul.out');
   gpu.run(
     gemmDispatches(gpu, {
-      M, N, K, batch,
+      M,
+      N,
+      K,
+      batch,
       a: { buffer: a.buffer, ld: ac, batchStride: batchA > 1 ? ar * ac : 0 },
       b: { buffer: b.buffer, ld: bc, batchStride: batchB > 1 ? br * bc : 0 },
       c: { buffer: out.buffer, ld: N, batchStride: M * N },
       bias: opts.bias ? { buffer: opts.bias.buffer } : undefined,
-      transposeA: opts.transposeA, transposeB: opts.transposeB,
-      alpha: opts.alpha, beta: opts.beta,
+      transposeA: opts.transposeA,
+      transposeB: opts.transposeB,
+      alpha: opts.alpha,
+      beta: opts.beta,
     }),
   );
   return out;

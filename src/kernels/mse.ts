@@ -43,8 +43,12 @@ export interface MseArgs {
 function checkView(label: string, name: string, v: View | undefined, n: number): void {
   if (!v || !v.buffer) throw new ArgumentError(`${label}: buffer '${name}' is required`);
   const off = v.offset ?? 0;
-  if (!Number.isInteger(off) || off < 0) throw new ArgumentError(`${label}: '${name}' offset must be a non-negative integer, got ${off}`);
-  if ((off + n) * 4 > v.buffer.size) throw new ShapeError(`${label}: buffer '${name}' holds ${v.buffer.size / 4} elements, needs ${n} from offset ${off}`);
+  if (!Number.isInteger(off) || off < 0)
+    throw new ArgumentError(`${label}: '${name}' offset must be a non-negative integer, got ${off}`);
+  if ((off + n) * 4 > v.buffer.size)
+    throw new ShapeError(
+      `${label}: buffer '${name}' holds ${v.buffer.size / 4} elements, needs ${n} from offset ${off}`,
+    );
 }
 
 /**
@@ -64,8 +68,12 @@ export function mseDispatch(gpu: Gpu, args: MseArgs): Dispatch {
   checkView(label, 'target', args.target, rows * cols);
   checkView(label, 'rowLoss', args.rowLoss, rows);
   if (args.dPred) checkView(label, 'dPred', args.dPred, rows * cols);
-  for (const [name, b] of [['rowLoss', args.rowLoss.buffer], ['dPred', args.dPred?.buffer]] as const) {
-    if (b && (b === args.pred.buffer || b === args.target.buffer)) throw new ArgumentError(`${label}: output '${name}' must not share a buffer with 'pred' or 'target'`);
+  for (const [name, b] of [
+    ['rowLoss', args.rowLoss.buffer],
+    ['dPred', args.dPred?.buffer],
+  ] as const) {
+    if (b && (b === args.pred.buffer || b === args.target.buffer))
+      throw new ArgumentError(`${label}: output '${name}' must not share a buffer with 'pred' or 'target'`);
   }
   const transient: GPUBuffer[] = [];
   let dPred = args.dPred;
@@ -76,16 +84,26 @@ export function mseDispatch(gpu: Gpu, args: MseArgs): Dispatch {
   const tpr = Math.min(WG, 2 ** Math.ceil(Math.log2(cols)));
   const { gridX, workgroups } = grid2d(gpu, Math.ceil((rows * tpr) / WG), label);
   const params = gpu.uniform(MSE_SHADER, 'params', {
-    rows, cols,
-    offsetPred: args.pred.offset ?? 0, offsetTarget: args.target.offset ?? 0,
-    offsetLoss: args.rowLoss.offset ?? 0, offsetGrad: dPred.offset ?? 0,
-    gridX, invK: 1 / (rows * cols),
+    rows,
+    cols,
+    offsetPred: args.pred.offset ?? 0,
+    offsetTarget: args.target.offset ?? 0,
+    offsetLoss: args.rowLoss.offset ?? 0,
+    offsetGrad: dPred.offset ?? 0,
+    gridX,
+    invK: 1 / (rows * cols),
   });
   transient.push(params);
   return {
     label,
     pipeline: gpu.pipeline(MSE_SHADER, { WG, TPR: tpr, WRITE_GRAD: !!args.dPred }),
-    bindGroup: gpu.bindGroup(MSE_SHADER, { pred: args.pred.buffer, targetValues: args.target.buffer, rowLoss: args.rowLoss.buffer, dPred: dPred.buffer, params }),
+    bindGroup: gpu.bindGroup(MSE_SHADER, {
+      pred: args.pred.buffer,
+      targetValues: args.target.buffer,
+      rowLoss: args.rowLoss.buffer,
+      dPred: dPred.buffer,
+      params,
+    }),
     workgroups,
     transient,
   };
@@ -108,7 +126,14 @@ export function mse(gpu: Gpu, pred: Tensor, target: Tensor): { loss: Tensor; dPr
   const rowLoss = gpu.pool.acquire(rows * 4, TENSOR_USAGE, 'mse.rowLoss');
   const loss = Tensor.empty(gpu, [1], 'mse.loss');
   const dPred = Tensor.empty(gpu, pred.shape, 'mse.dPred');
-  const d = mseDispatch(gpu, { rows, cols, pred: { buffer: pred.buffer }, target: { buffer: target.buffer }, rowLoss: { buffer: rowLoss }, dPred: { buffer: dPred.buffer } });
+  const d = mseDispatch(gpu, {
+    rows,
+    cols,
+    pred: { buffer: pred.buffer },
+    target: { buffer: target.buffer },
+    rowLoss: { buffer: rowLoss },
+    dPred: { buffer: dPred.buffer },
+  });
   const sum = reduceSumDispatches(gpu, { x: rowLoss, n: rows, out: { buffer: loss.buffer }, label: 'mse.sum' });
   const last = sum.length - 1;
   sum[last] = { ...sum[last], transient: [...(sum[last].transient ?? []), rowLoss] };

@@ -67,19 +67,29 @@ export interface NanGuardArgs {
  */
 export function nanGuardDispatch(gpu: Gpu, args: NanGuardArgs): Dispatch {
   const label = args.label ?? 'nanGuard';
-  const need: Array<[string, GPUBuffer | undefined, number]> = [['loss', args.loss, 4], ['normSq', args.normSq, 8], ['record', args.record, NAN_GUARD_RECORD_BYTES]];
+  const need: Array<[string, GPUBuffer | undefined, number]> = [
+    ['loss', args.loss, 4],
+    ['normSq', args.normSq, 8],
+    ['record', args.record, NAN_GUARD_RECORD_BYTES],
+  ];
   if (args.updateFlag !== undefined) need.push(['updateFlag', args.updateFlag, 4]);
   for (const [name, b, bytes] of need) {
     if (!b || typeof b.size !== 'number') throw new ArgumentError(`${label}: buffer '${name}' is required`);
     if (b.size < bytes) throw new ShapeError(`${label}: buffer '${name}' has ${b.size} bytes, needs ≥ ${bytes}`);
   }
   const distinct = new Set(need.map(([, b]) => b));
-  if (distinct.size !== need.length) throw new ArgumentError(`${label}: '${need.map(([n]) => n).join("', '")}' must be different buffers`);
+  if (distinct.size !== need.length)
+    throw new ArgumentError(`${label}: '${need.map(([n]) => n).join("', '")}' must be different buffers`);
   const updateCheck = args.updateFlag !== undefined;
   return {
     label,
     pipeline: gpu.pipeline(NAN_GUARD_SHADER, { UPDATE_CHECK: updateCheck }),
-    bindGroup: gpu.bindGroup(NAN_GUARD_SHADER, { loss: args.loss, normSq: args.normSq, record: args.record, updateFlag: args.updateFlag ?? gpu.dummyBuffer }),
+    bindGroup: gpu.bindGroup(NAN_GUARD_SHADER, {
+      loss: args.loss,
+      normSq: args.normSq,
+      record: args.record,
+      updateFlag: args.updateFlag ?? gpu.dummyBuffer,
+    }),
     workgroups: [1, 1, 1],
   };
 }
@@ -93,5 +103,13 @@ export function decodeGuardRecord(data: ArrayBuffer): GuardRecord {
   const words = data.byteLength >= 28 ? 7 : 5;
   const f = new Float32Array(data, 0, words);
   const u = new Uint32Array(data, 0, words);
-  return { loss: f[0], normSq: f[1], flags: u[2], badStep: u[3], step: u[4], stepLoss: words === 7 ? f[5] : f[0], stepNormSq: words === 7 ? f[6] : f[1] };
+  return {
+    loss: f[0],
+    normSq: f[1],
+    flags: u[2],
+    badStep: u[3],
+    step: u[4],
+    stepLoss: words === 7 ? f[5] : f[0],
+    stepNormSq: words === 7 ? f[6] : f[1],
+  };
 }

@@ -91,7 +91,10 @@ export interface OptimizerState {
   lr?: number;
 }
 
-type Resolved = Required<Omit<OptimizerOptions, 'clipNorm' | 'clipValue' | 'ranges'>> & { clipNorm?: number; clipValue?: number };
+type Resolved = Required<Omit<OptimizerOptions, 'clipNorm' | 'clipValue' | 'ranges'>> & {
+  clipNorm?: number;
+  clipValue?: number;
+};
 
 /** The largest learning rate accepted (larger ones are typos or overflow f32 updates). */
 export const MAX_LR = 1e6;
@@ -115,7 +118,11 @@ const ADAM_ONLY: readonly OptimizerKind[] = ['adam', 'adamw'];
 /** Every key of OptimizerOptions and what it may hold: the one place options are checked. */
 const OPTION_RULES: Record<keyof OptimizerOptions, OptionRule> = {
   kind: { type: 'kind', want: "'sgd', 'adam' or 'adamw'" },
-  lr: { type: 'number', ok: (x) => x >= 0 && x <= MAX_LR, want: `a finite number in [0, ${MAX_LR.toExponential().replace('+', '')}]` },
+  lr: {
+    type: 'number',
+    ok: (x) => x >= 0 && x <= MAX_LR,
+    want: `a finite number in [0, ${MAX_LR.toExponential().replace('+', '')}]`,
+  },
   momentum: { type: 'number', kinds: SGD_ONLY, ok: (x) => x >= 0, want: 'a finite number ≥ 0' },
   dampening: { type: 'number', kinds: SGD_ONLY, ok: (x) => x >= 0, want: 'a finite number ≥ 0' },
   nesterov: { type: 'boolean', kinds: SGD_ONLY, want: 'true or false' },
@@ -139,7 +146,8 @@ const OPTION_RULES: Record<keyof OptimizerOptions, OptionRule> = {
 export function checkLr(where: string, lr: unknown, context = ''): asserts lr is number {
   if (typeof lr !== 'number') throw new ArgumentError(`${where}: lr must be a number, got ${show(lr)}${context}`);
   const rule = OPTION_RULES.lr;
-  if (!Number.isFinite(lr) || !rule.ok!(lr)) throw new ArgumentError(`${where}: lr must be ${rule.want}, got ${lr}${context}`);
+  if (!Number.isFinite(lr) || !rule.ok!(lr))
+    throw new ArgumentError(`${where}: lr must be ${rule.want}, got ${lr}${context}`);
 }
 
 /**
@@ -150,25 +158,39 @@ export function checkLr(where: string, lr: unknown, context = ''): asserts lr is
  * @param where - The entry point named in messages. Default `'Optimizer'`.
  */
 export function resolve(o: OptimizerOptions, where = 'Optimizer'): Resolved {
-  if (!o || typeof o !== 'object' || Array.isArray(o)) throw new ArgumentError(`${where}: options { kind, lr, ... } are required, got ${show(o)}`);
+  if (!o || typeof o !== 'object' || Array.isArray(o))
+    throw new ArgumentError(`${where}: options { kind, lr, ... } are required, got ${show(o)}`);
   const keys = Object.keys(OPTION_RULES);
   for (const key of Object.keys(o)) {
     if (Object.hasOwn(OPTION_RULES, key)) continue;
     const near = nearestName(key, keys);
-    throw new ArgumentError(`${where}: unknown option '${key}'${near ? ` (did you mean '${near}'?)` : ''}; the options are ${keys.join(', ')}`);
+    throw new ArgumentError(
+      `${where}: unknown option '${key}'${near ? ` (did you mean '${near}'?)` : ''}; ` +
+        `the options are ${keys.join(', ')}`,
+    );
   }
   const kind = o.kind;
-  if (!KINDS.includes(kind)) throw new ArgumentError(`${where}: kind must be ${OPTION_RULES.kind.want}, got ${typeof kind === 'string' ? kind : show(kind)}`);
+  if (!KINDS.includes(kind))
+    throw new ArgumentError(
+      `${where}: kind must be ${OPTION_RULES.kind.want}, got ${typeof kind === 'string' ? kind : show(kind)}`,
+    );
   if (o.lr === undefined) throw new ArgumentError(`${where}: lr is required (${OPTION_RULES.lr.want})`);
   for (const [key, rule] of Object.entries(OPTION_RULES) as Array<[keyof OptimizerOptions, OptionRule]>) {
     const v: unknown = o[key];
     if (v === undefined || rule.type === 'kind') continue;
-    if (rule.kinds && !rule.kinds.includes(kind)) throw new ArgumentError(`${where}: '${key}' does not apply to kind '${kind}' (only to ${rule.kinds.map((k) => `'${k}'`).join(', ')})`);
-    if (rule.type === 'boolean' && typeof v !== 'boolean') throw new ArgumentError(`${where}: ${key} must be a boolean (${rule.want}), got ${show(v)}`);
-    if (rule.type === 'ranges' && !Array.isArray(v)) throw new ArgumentError(`${where}: ranges must be ${rule.want}, got ${show(v)}`);
+    if (rule.kinds && !rule.kinds.includes(kind))
+      throw new ArgumentError(
+        `${where}: '${key}' does not apply to kind '${kind}' (only to ${rule.kinds.map((k) => `'${k}'`).join(', ')})`,
+      );
+    if (rule.type === 'boolean' && typeof v !== 'boolean')
+      throw new ArgumentError(`${where}: ${key} must be a boolean (${rule.want}), got ${show(v)}`);
+    if (rule.type === 'ranges' && !Array.isArray(v))
+      throw new ArgumentError(`${where}: ranges must be ${rule.want}, got ${show(v)}`);
     if (rule.type === 'number') {
-      if (typeof v !== 'number') throw new ArgumentError(`${where}: ${key} must be a number (${rule.want}), got ${show(v)}`);
-      if (!Number.isFinite(v) || !rule.ok!(v)) throw new ArgumentError(`${where}: ${key} must be ${rule.want}, got ${v}`);
+      if (typeof v !== 'number')
+        throw new ArgumentError(`${where}: ${key} must be a number (${rule.want}), got ${show(v)}`);
+      if (!Number.isFinite(v) || !rule.ok!(v))
+        throw new ArgumentError(`${where}: ${key} must be ${rule.want}, got ${v}`);
     }
   }
   const r: Resolved = {
@@ -185,23 +207,31 @@ export function resolve(o: OptimizerOptions, where = 'Optimizer'): Resolved {
     clipValue: o.clipValue,
     trackGradNorm: !!o.trackGradNorm,
   };
-  if (r.nesterov && (r.momentum <= 0 || r.dampening !== 0)) throw new ArgumentError(`${where}: nesterov needs momentum > 0 and dampening = 0 (as torch.optim.SGD), got momentum ${r.momentum}, dampening ${r.dampening}`);
+  if (r.nesterov && (r.momentum <= 0 || r.dampening !== 0))
+    throw new ArgumentError(
+      `${where}: nesterov needs momentum > 0 and dampening = 0 (as torch.optim.SGD), ` +
+        `got momentum ${r.momentum}, dampening ${r.dampening}`,
+    );
   return r;
 }
 
 function checkRanges(ranges: readonly ElementRange[], n: number, where: string): ElementRange[] {
-  if (!Array.isArray(ranges) || ranges.length === 0) throw new ShapeError(`${where}: ranges must be a non-empty list of [offset, length]`);
+  if (!Array.isArray(ranges) || ranges.length === 0)
+    throw new ShapeError(`${where}: ranges must be a non-empty list of [offset, length]`);
   const sorted = ranges.map((r, i) => {
     const [off, len] = r ?? [];
     if (!Number.isInteger(off) || off < 0 || !Number.isInteger(len) || len <= 0 || off + len > n) {
-      throw new ShapeError(`${where}: ranges[${i}] = [${off}, ${len}] must be [offset ≥ 0, length ≥ 1] within the ${n} parameters`);
+      throw new ShapeError(
+        `${where}: ranges[${i}] = [${off}, ${len}] must be [offset ≥ 0, length ≥ 1] within the ${n} parameters`,
+      );
     }
     return [off, len] as const;
   });
   const byStart = [...sorted].sort((a, b) => a[0] - b[0]);
   for (let i = 1; i < byStart.length; i++) {
     const [po, pl] = byStart[i - 1];
-    if (byStart[i][0] < po + pl) throw new ShapeError(`${where}: ranges [${po}, ${pl}] and [${byStart[i][0]}, ${byStart[i][1]}] overlap`);
+    if (byStart[i][0] < po + pl)
+      throw new ShapeError(`${where}: ranges [${po}, ${pl}] and [${byStart[i][0]}, ${byStart[i][1]}] overlap`);
   }
   return sorted;
 }
@@ -269,8 +299,12 @@ export class Optimizer {
     this.options = o;
     this._lr = o.lr;
     if (!Number.isInteger(n) || n <= 0) throw new ShapeError(`${where}: n must be a positive integer, got ${n}`);
-    for (const [name, b] of [['params', params], ['grads', grads]] as const) {
-      if (!b || b.size < n * 4) throw new ShapeError(`${where}: buffer '${name}' holds ${(b?.size ?? 0) / 4} elements, needs n = ${n}`);
+    for (const [name, b] of [
+      ['params', params],
+      ['grads', grads],
+    ] as const) {
+      if (!b || b.size < n * 4)
+        throw new ShapeError(`${where}: buffer '${name}' holds ${(b?.size ?? 0) / 4} elements, needs n = ${n}`);
     }
     if (params === grads) throw new ShapeError(`${where}: 'params' and 'grads' must be different buffers`);
     this.ranges = checkRanges(options.ranges ?? [[0, n]], n, where);
@@ -286,7 +320,11 @@ export class Optimizer {
       this.moments.push({ name, buffer: b });
       return b;
     };
-    const moment1 = adam ? moment('m') : o.momentum !== 0 ? moment('momentum') : own(16, TENSOR_USAGE, 'optimizer.spare1');
+    const moment1 = adam
+      ? moment('m')
+      : o.momentum !== 0
+        ? moment('momentum')
+        : own(16, TENSOR_USAGE, 'optimizer.spare1');
     const moment2 = adam ? moment('v') : own(16, TENSOR_USAGE, 'optimizer.spare2');
     this.normSq = own(16, TENSOR_USAGE, 'optimizer.normSq');
     this.updateFlag = own(16, TENSOR_USAGE, 'optimizer.updateFlag');
@@ -302,7 +340,12 @@ export class Optimizer {
     this.normed = o.clipNorm !== undefined || o.trackGradNorm || guard;
     if (this.normed) {
       for (const d of reduceSumDispatches(gpu, {
-        x: grads, ranges: this.ranges, out: { buffer: this.normSq }, square: true, clampValue: o.clipValue, label: 'optimizer.gradNormSq',
+        x: grads,
+        ranges: this.ranges,
+        out: { buffer: this.normSq },
+        square: true,
+        clampValue: o.clipValue,
+        label: 'optimizer.gradNormSq',
       })) {
         this.owned.push(...(d.transient ?? []));
         this.list.push({ ...d, transient: undefined });
@@ -323,10 +366,24 @@ export class Optimizer {
       const { gridX, workgroups } = grid2d(gpu, Math.ceil(count / WG), 'optimizer');
       const span = gpu.uniform(OPTIMIZER_SHADER, 'span', { offset, count, gridX });
       this.owned.push(span);
-      const bindGroup = gpu.bindGroup(OPTIMIZER_SHADER, { theta: params, grad: grads, moment1, moment2, normSq: this.normSq, hyper: this.hyper, span, updateFlag: this.updateFlag });
+      const bindGroup = gpu.bindGroup(OPTIMIZER_SHADER, {
+        theta: params,
+        grad: grads,
+        moment1,
+        moment2,
+        normSq: this.normSq,
+        hyper: this.hyper,
+        span,
+        updateFlag: this.updateFlag,
+      });
       return { bindGroup, workgroups };
     });
-    const passes: Array<[string, boolean]> = guard ? [['check', true], ['', false]] : [['', false]];
+    const passes: Array<[string, boolean]> = guard
+      ? [
+          ['check', true],
+          ['', false],
+        ]
+      : [['', false]];
     for (const [name, check] of passes) {
       const pipeline = gpu.pipeline(OPTIMIZER_SHADER, { ...constants, CHECK: check });
       spans.forEach(({ bindGroup, workgroups }, i) => {
@@ -366,7 +423,8 @@ export class Optimizer {
    */
   rewindTo(step: number): void {
     this.assertLive('Optimizer.rewindTo');
-    if (!Number.isInteger(step) || step < 0 || step > this._step) throw new ArgumentError(`Optimizer.rewindTo: step must be an integer in [0, ${this._step}], got ${step}`);
+    if (!Number.isInteger(step) || step < 0 || step > this._step)
+      throw new ArgumentError(`Optimizer.rewindTo: step must be an integer in [0, ${this._step}], got ${step}`);
     this._step = step;
     this.writeHyper();
   }
@@ -415,7 +473,11 @@ export class Optimizer {
   beforeStep(lr: number = this.options.lr, where = 'Optimizer.beforeStep'): void {
     this.assertLive(where);
     const base = this.options.lr;
-    checkLr(where, lr, ` for step ${this._step + 1}${lr !== base ? ` (options.lr is ${base}: check the learning-rate schedule)` : ''}`);
+    checkLr(
+      where,
+      lr,
+      ` for step ${this._step + 1}${lr !== base ? ` (options.lr is ${base}: check the learning-rate schedule)` : ''}`,
+    );
     this._lr = lr;
     this._step++;
     this.writeHyper();
@@ -427,30 +489,37 @@ export class Optimizer {
     const lr = this._lr;
     const bc1 = 1 - o.beta1 ** t;
     const bc2 = 1 - o.beta2 ** t;
-    this.gpu.kernel(OPTIMIZER_SHADER).source.packUniform('hyper', {
-      lr,
-      momentum: o.momentum,
-      dampening1: 1 - o.dampening,
-      weightDecay: o.weightDecay,
-      beta1: o.beta1,
-      oneMinusBeta1: 1 - o.beta1,
-      beta2: o.beta2,
-      oneMinusBeta2: 1 - o.beta2,
-      eps: o.eps,
-      stepSize: lr / bc1,
-      bc2Sqrt: Math.sqrt(bc2),
-      decay: 1 - lr * o.weightDecay,
-      maxNorm: o.clipNorm ?? 0,
-      clipValue: o.clipValue ?? 0,
-      first: this._step <= 1 ? 1 : 0,
-    }, this.hyperData);
+    this.gpu.kernel(OPTIMIZER_SHADER).source.packUniform(
+      'hyper',
+      {
+        lr,
+        momentum: o.momentum,
+        dampening1: 1 - o.dampening,
+        weightDecay: o.weightDecay,
+        beta1: o.beta1,
+        oneMinusBeta1: 1 - o.beta1,
+        beta2: o.beta2,
+        oneMinusBeta2: 1 - o.beta2,
+        eps: o.eps,
+        stepSize: lr / bc1,
+        bc2Sqrt: Math.sqrt(bc2),
+        decay: 1 - lr * o.weightDecay,
+        maxNorm: o.clipNorm ?? 0,
+        clipValue: o.clipValue ?? 0,
+        first: this._step <= 1 ? 1 : 0,
+      },
+      this.hyperData,
+    );
     this.gpu.device.queue.writeBuffer(this.hyper, 0, this.hyperData);
   }
 
   /** ‖g‖₂ over the trained ranges (after value clipping, before norm clipping) of the last step run. Reads back. */
   async gradNorm(): Promise<number> {
     this.assertLive('Optimizer.gradNorm');
-    if (!this.normed) throw new ArgumentError('Optimizer.gradNorm: the norm is only computed with clipNorm or trackGradNorm: true (or the NaN/Inf guard)');
+    if (!this.normed)
+      throw new ArgumentError(
+        'Optimizer.gradNorm: the norm is only computed with clipNorm or trackGradNorm: true (or the NaN/Inf guard)',
+      );
     return Math.sqrt(new Float32Array(await this.gpu.readBuffer(this.normSq, 0, 4))[0]);
   }
 
@@ -463,7 +532,8 @@ export class Optimizer {
   async readState(): Promise<OptimizerState> {
     this.assertLive('Optimizer.readState');
     const buffers: Record<string, Float32Array> = {};
-    for (const { name, buffer } of this.moments) buffers[name] = new Float32Array(await this.gpu.readBuffer(buffer, 0, this.n * 4));
+    for (const { name, buffer } of this.moments)
+      buffers[name] = new Float32Array(await this.gpu.readBuffer(buffer, 0, this.n * 4));
     return { step: this._step, buffers, lr: this._lr };
   }
 
@@ -478,17 +548,30 @@ export class Optimizer {
   loadState(state: OptimizerState): void {
     const where = 'Optimizer.loadState';
     this.assertLive(where);
-    if (!state || typeof state !== 'object') throw new ArgumentError(`${where}: expected { step, buffers, lr? }, got ${show(state)}`);
-    if (!Number.isInteger(state.step) || state.step < 0) throw new ArgumentError(`${where}: step must be a non-negative integer, got ${show(state.step)}`);
+    if (!state || typeof state !== 'object')
+      throw new ArgumentError(`${where}: expected { step, buffers, lr? }, got ${show(state)}`);
+    if (!Number.isInteger(state.step) || state.step < 0)
+      throw new ArgumentError(`${where}: step must be a non-negative integer, got ${show(state.step)}`);
     if (state.lr !== undefined) checkLr(where, state.lr);
     const want = this.moments.map((m) => m.name).sort();
     const got = Object.keys(state.buffers ?? {}).sort();
-    if (want.join() !== got.join()) throw new ArgumentError(`${where}: buffers {${got.join(', ')}} given, expected {${want.join(', ')}} for kind '${this.options.kind}'`);
+    if (want.join() !== got.join())
+      throw new ArgumentError(
+        `${where}: buffers {${got.join(', ')}} given, expected {${want.join(', ')}} for kind '${this.options.kind}'`,
+      );
     for (const { name } of this.moments) {
       const data = state.buffers[name];
-      if (!(data instanceof Float32Array) || data.length !== this.n) throw new ShapeError(`${where}: buffer '${name}' must be a Float32Array of ${this.n} elements, got ${data instanceof Float32Array ? data.length : show(data)}`);
+      if (!(data instanceof Float32Array) || data.length !== this.n)
+        throw new ShapeError(
+          `${where}: buffer '${name}' must be a Float32Array of ${this.n} elements, ` +
+            `got ${data instanceof Float32Array ? data.length : show(data)}`,
+        );
       for (let i = 0; i < data.length; i++) {
-        if (!Number.isFinite(data[i]) || (name === 'v' && data[i] < 0)) throw new ArgumentError(`${where}: buffer '${name}' holds ${data[i]} at index ${i}: optimizer state must be finite${name === 'v' ? ' (and ≥ 0: a mean of squared gradients)' : ''}`);
+        if (!Number.isFinite(data[i]) || (name === 'v' && data[i] < 0))
+          throw new ArgumentError(
+            `${where}: buffer '${name}' holds ${data[i]} at index ${i}: optimizer state ` +
+              `must be finite${name === 'v' ? ' (and ≥ 0: a mean of squared gradients)' : ''}`,
+          );
       }
     }
     for (const { name, buffer } of this.moments) {

@@ -40,20 +40,39 @@ export interface ReduceAxisArgs {
 export function reduceAxisDispatch(gpu: Gpu, args: ReduceAxisArgs): Dispatch {
   const label = args.label ?? 'reduceAxis';
   const { outer, n, inner } = args;
-  for (const [name, v] of [['outer', outer], ['n', n], ['inner', inner]] as const) {
-    if (!Number.isInteger(v) || v <= 0) throw new ShapeError(`${label}: '${name}' must be a positive integer, got ${v}`);
+  for (const [name, v] of [
+    ['outer', outer],
+    ['n', n],
+    ['inner', inner],
+  ] as const) {
+    if (!Number.isInteger(v) || v <= 0)
+      throw new ShapeError(`${label}: '${name}' must be a positive integer, got ${v}`);
   }
   const alpha = args.alpha ?? 1;
-  if (typeof alpha !== 'number' || !Number.isFinite(alpha)) throw new ArgumentError(`${label}: 'alpha' must be a finite number, got ${alpha}`);
-  for (const [name, v, count] of [['x', args.x, outer * n * inner], ['y', args.y, outer * inner]] as const) {
+  if (typeof alpha !== 'number' || !Number.isFinite(alpha))
+    throw new ArgumentError(`${label}: 'alpha' must be a finite number, got ${alpha}`);
+  for (const [name, v, count] of [
+    ['x', args.x, outer * n * inner],
+    ['y', args.y, outer * inner],
+  ] as const) {
     const offset = v.offset ?? 0;
-    if (!Number.isInteger(offset) || offset < 0) throw new ShapeError(`${label}: '${name}.offset' must be a non-negative integer, got ${offset}`);
-    if ((offset + count) * 4 > v.buffer.size) throw new ShapeError(`${label}: buffer '${name}' (${v.buffer.size} bytes) is smaller than ${count} elements from offset ${offset}`);
+    if (!Number.isInteger(offset) || offset < 0)
+      throw new ShapeError(`${label}: '${name}.offset' must be a non-negative integer, got ${offset}`);
+    if ((offset + count) * 4 > v.buffer.size)
+      throw new ShapeError(
+        `${label}: buffer '${name}' (${v.buffer.size} bytes) is smaller than ${count} elements from offset ${offset}`,
+      );
   }
   if (args.x.buffer === args.y.buffer) throw new ArgumentError(`${label}: 'y' must not share a buffer with 'x'`);
   const { gridX, workgroups } = grid2d(gpu, Math.ceil((outer * inner) / WG), label);
   const params = gpu.uniform(REDUCE_AXIS_SHADER, 'params', {
-    outer, n, inner, offsetX: args.x.offset ?? 0, offsetY: args.y.offset ?? 0, gridX, alpha,
+    outer,
+    n,
+    inner,
+    offsetX: args.x.offset ?? 0,
+    offsetY: args.y.offset ?? 0,
+    gridX,
+    alpha,
   });
   return {
     label,

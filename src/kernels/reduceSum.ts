@@ -47,7 +47,9 @@ export interface ReduceSumArgs {
   clampValue?: number;
   /** Scales the result (e.g. 1/n for a mean). Default 1. */
   alpha?: number;
-  /** Scratch for the partial sums (≥ {@link reduceSumScratch} elements); absent: a pool buffer, listed in `transient`. */
+  /**
+   * Scratch for the partial sums (≥ {@link reduceSumScratch} elements); absent: a pool buffer, listed in `transient`.
+   */
   partials?: GPUBuffer;
   /** Names the dispatches in errors and profiles. Default `'reduceSum'`. */
   label?: string;
@@ -82,7 +84,8 @@ export function reduceSumDispatches(gpu: Gpu, args: ReduceSumArgs): Dispatch[] {
   const total = args.x.size / 4;
   let ranges: readonly ElementRange[];
   if (args.ranges) {
-    if (args.n !== undefined || args.offset !== undefined) throw new ArgumentError(`${label}: give either 'n' (and 'offset') or 'ranges', not both`);
+    if (args.n !== undefined || args.offset !== undefined)
+      throw new ArgumentError(`${label}: give either 'n' (and 'offset') or 'ranges', not both`);
     ranges = args.ranges;
   } else {
     if (args.n === undefined) throw new ArgumentError(`${label}: 'n' (element count) or 'ranges' is required`);
@@ -92,21 +95,40 @@ export function reduceSumDispatches(gpu: Gpu, args: ReduceSumArgs): Dispatch[] {
     if (!Number.isInteger(off) || off < 0 || !Number.isInteger(len) || len < 0) {
       throw new ShapeError(`${label}: range ${i} [offset ${off}, length ${len}] must be non-negative integers`);
     }
-    if (off + len > total) throw new ShapeError(`${label}: range ${i} [offset ${off}, length ${len}] runs past buffer 'x' (${total} elements)`);
+    if (off + len > total)
+      throw new ShapeError(
+        `${label}: range ${i} [offset ${off}, length ${len}] runs past buffer 'x' (${total} elements)`,
+      );
   });
   const outOffset = args.out?.offset ?? 0;
-  if (!args.out?.buffer || !Number.isInteger(outOffset) || outOffset < 0 || (outOffset + 1) * 4 > args.out.buffer.size) {
-    throw new ShapeError(`${label}: 'out' needs 1 element at offset ${outOffset}; its buffer holds ${(args.out?.buffer?.size ?? 0) / 4}`);
+  if (
+    !args.out?.buffer ||
+    !Number.isInteger(outOffset) ||
+    outOffset < 0 ||
+    (outOffset + 1) * 4 > args.out.buffer.size
+  ) {
+    throw new ShapeError(
+      `${label}: 'out' needs 1 element at offset ${outOffset}; its buffer holds ${(args.out?.buffer?.size ?? 0) / 4}`,
+    );
   }
   if (args.out.buffer === args.x) throw new ArgumentError(`${label}: 'out' must not share a buffer with 'x'`);
   const alpha = args.alpha ?? 1;
   if (!Number.isFinite(alpha)) throw new ArgumentError(`${label}: alpha must be finite, got ${alpha}`);
   const clamp = args.clampValue !== undefined;
-  if (clamp && !(args.clampValue! >= 0)) throw new ArgumentError(`${label}: clampValue must be ≥ 0, got ${args.clampValue}`);
+  if (clamp && !(args.clampValue! >= 0))
+    throw new ArgumentError(`${label}: clampValue must be ≥ 0, got ${args.clampValue}`);
   const square = !!args.square;
 
   const transient: GPUBuffer[] = [];
-  const dispatch = (x: GPUBuffer, out: GPUBuffer, v: { n: number; offsetX: number; offsetOut: number; chunk: number; alpha: number }, groups: number, sq: boolean, cl: boolean, what: string): Dispatch => {
+  const dispatch = (
+    x: GPUBuffer,
+    out: GPUBuffer,
+    v: { n: number; offsetX: number; offsetOut: number; chunk: number; alpha: number },
+    groups: number,
+    sq: boolean,
+    cl: boolean,
+    what: string,
+  ): Dispatch => {
     const params = gpu.uniform(REDUCE_SUM_SHADER, 'params', { ...v, clampValue: args.clampValue ?? 0 });
     transient.push(params);
     return {
@@ -122,12 +144,24 @@ export function reduceSumDispatches(gpu: Gpu, args: ReduceSumArgs): Dispatch[] {
   const out: Dispatch[] = [];
   if (scratchLen === 0) {
     const [off, len] = live[0] ?? [0, 0];
-    out.push(dispatch(args.x, args.out.buffer, { n: len, offsetX: off, offsetOut: outOffset, chunk: Math.max(len, 1), alpha }, 1, square, clamp, label));
+    out.push(
+      dispatch(
+        args.x,
+        args.out.buffer,
+        { n: len, offsetX: off, offsetOut: outOffset, chunk: Math.max(len, 1), alpha },
+        1,
+        square,
+        clamp,
+        label,
+      ),
+    );
   } else {
     let partials = args.partials;
     if (partials) {
-      if (partials.size < scratchLen * 4) throw new ShapeError(`${label}: 'partials' holds ${partials.size / 4} elements, needs ${scratchLen}`);
-      if (partials === args.x || partials === args.out.buffer) throw new ArgumentError(`${label}: 'partials' must not be 'x' or 'out'`);
+      if (partials.size < scratchLen * 4)
+        throw new ShapeError(`${label}: 'partials' holds ${partials.size / 4} elements, needs ${scratchLen}`);
+      if (partials === args.x || partials === args.out.buffer)
+        throw new ArgumentError(`${label}: 'partials' must not be 'x' or 'out'`);
     } else {
       partials = gpu.pool.acquire(scratchLen * 4, TENSOR_USAGE, `${label}.partials`);
       transient.push(partials);
@@ -135,10 +169,30 @@ export function reduceSumDispatches(gpu: Gpu, args: ReduceSumArgs): Dispatch[] {
     let at = 0;
     live.forEach(([off, len], i) => {
       const g = groupsFor(len);
-      out.push(dispatch(args.x, partials!, { n: len, offsetX: off, offsetOut: at, chunk: Math.ceil(len / g), alpha: 1 }, g, square, clamp, `${label}.partial${i}`));
+      out.push(
+        dispatch(
+          args.x,
+          partials!,
+          { n: len, offsetX: off, offsetOut: at, chunk: Math.ceil(len / g), alpha: 1 },
+          g,
+          square,
+          clamp,
+          `${label}.partial${i}`,
+        ),
+      );
       at += g;
     });
-    out.push(dispatch(partials, args.out.buffer, { n: scratchLen, offsetX: 0, offsetOut: outOffset, chunk: scratchLen, alpha }, 1, false, false, label));
+    out.push(
+      dispatch(
+        partials,
+        args.out.buffer,
+        { n: scratchLen, offsetX: 0, offsetOut: outOffset, chunk: scratchLen, alpha },
+        1,
+        false,
+        false,
+        label,
+      ),
+    );
   }
   out[out.length - 1] = { ...out[out.length - 1], transient };
   return out;
@@ -154,8 +208,17 @@ export function reduceSumDispatches(gpu: Gpu, args: ReduceSumArgs): Dispatch[] {
  */
 export function reduceSum(gpu: Gpu, x: Tensor, opts: { square?: boolean; alpha?: number } = {}): Tensor {
   expectRank('reduceSum', 'x', x, [1, 2, 3, 4, 5, 6], gpu);
-  if (opts.alpha !== undefined && !Number.isFinite(opts.alpha)) throw new ArgumentError(`reduceSum: alpha must be finite, got ${opts.alpha}`);
+  if (opts.alpha !== undefined && !Number.isFinite(opts.alpha))
+    throw new ArgumentError(`reduceSum: alpha must be finite, got ${opts.alpha}`);
   const out = Tensor.empty(gpu, [1], 'reduceSum.out');
-  gpu.run(reduceSumDispatches(gpu, { x: x.buffer, n: x.size, out: { buffer: out.buffer }, square: opts.square, alpha: opts.alpha }));
+  gpu.run(
+    reduceSumDispatches(gpu, {
+      x: x.buffer,
+      n: x.size,
+      out: { buffer: out.buffer },
+      square: opts.square,
+      alpha: opts.alpha,
+    }),
+  );
   return out;
 }

@@ -42,7 +42,10 @@ import rnnAttentionWgsl from '../../shaders/rnn_attention.wgsl?raw';
 import rnnAttentionBackwardWgsl from '../../shaders/rnn_attention_backward.wgsl?raw';
 
 const RNN_ATTENTION_SHADER = /*#__PURE__*/ defineShader('rnn_attention.wgsl', rnnAttentionWgsl);
-const RNN_ATTENTION_BACKWARD_SHADER = /*#__PURE__*/ defineShader('rnn_attention_backward.wgsl', rnnAttentionBackwardWgsl);
+const RNN_ATTENTION_BACKWARD_SHADER = /*#__PURE__*/ defineShader(
+  'rnn_attention_backward.wgsl',
+  rnnAttentionBackwardWgsl,
+);
 
 /**
  * Score function of RNN attention: Luong `'dot'` (h_tᵀ·h̄_s) or `'general'` (h_tᵀ·W·h̄_s), or
@@ -183,8 +186,16 @@ function rowOrder(v: SeqView, B: number, T: number, width: number): { ld: number
 }
 
 /** Strides of a compact scratch [B, T, pitch] laid out in the same row order as `v` (see {@link rowOrder}). */
-function mirrorStrides(v: SeqView, B: number, T: number, width: number, pitch: number): { strideBatch: number; strideTime: number } {
-  return rowOrder(v, B, T, width).timeMajor ? { strideBatch: pitch, strideTime: B * pitch } : { strideBatch: T * pitch, strideTime: pitch };
+function mirrorStrides(
+  v: SeqView,
+  B: number,
+  T: number,
+  width: number,
+  pitch: number,
+): { strideBatch: number; strideTime: number } {
+  return rowOrder(v, B, T, width).timeMajor
+    ? { strideBatch: pitch, strideTime: B * pitch }
+    : { strideBatch: T * pitch, strideTime: pitch };
 }
 
 /** A [B, T, width] sequence of rows as a GEMM operand. */
@@ -199,7 +210,11 @@ interface Rows extends SeqView {
  * matrices of M = max(B, T) rows each.
  */
 function rowMatrices(views: Rows[], B: number, T: number): { M: number; batch: number; mats: MatrixView[] } {
-  const one = (ld: (v: Rows) => number, M: number) => ({ M, batch: 1, mats: views.map((v) => ({ buffer: v.buffer, offset: v.offset ?? 0, ld: ld(v) })) });
+  const one = (ld: (v: Rows) => number, M: number) => ({
+    M,
+    batch: 1,
+    mats: views.map((v) => ({ buffer: v.buffer, offset: v.offset ?? 0, ld: ld(v) })),
+  });
   if (B * T === 1) return one((v) => v.width, 1);
   if (T === 1) return one((v) => v.strideBatch, B);
   if (B === 1) return one((v) => v.strideTime, T);
@@ -209,7 +224,12 @@ function rowMatrices(views: Rows[], B: number, T: number): { M: number; batch: n
   return {
     M: byTime ? T : B,
     batch: byTime ? B : T,
-    mats: views.map((v) => ({ buffer: v.buffer, offset: v.offset ?? 0, ld: byTime ? v.strideTime : v.strideBatch, batchStride: byTime ? v.strideBatch : v.strideTime })),
+    mats: views.map((v) => ({
+      buffer: v.buffer,
+      offset: v.offset ?? 0,
+      ld: byTime ? v.strideTime : v.strideBatch,
+      batchStride: byTime ? v.strideBatch : v.strideTime,
+    })),
   };
 }
 
@@ -238,7 +258,10 @@ export class RnnAttentionPlan {
   /** Width of a projected row (general: queryDim, additive: attnDim; dot: keyDim), and its padded pitch. */
   private readonly scoreDim: number;
   private readonly pitch: number;
-  /** Projected keys K' [B, Ts, pitch] at 0 and (additive) queries Q' [B, Tq, pitch] at qpOffset, in their views' row order. */
+  /**
+   * Projected keys K' [B, Ts, pitch] at 0 and (additive) queries Q' [B, Tq, pitch] at qpOffset, in their views' row
+   * order.
+   */
   private proj: GPUBuffer | null = null;
   private readonly qpOffset: number;
   /** Backward scratch: dS [B·Tq, Ts] at 0; additive dQ' and dv rows after it; general / additive dK' last. */
@@ -256,30 +279,58 @@ export class RnnAttentionPlan {
    * @throws ShapeError for an unknown score, sizes that are not positive integers, `dot` with
    *   queryDim ≠ keyDim, or shapes too large for the device's limits.
    */
-  constructor(private readonly gpu: Gpu, cfg: RnnAttentionConfig, tuning: RnnAttentionTuning = {}) {
+  constructor(
+    private readonly gpu: Gpu,
+    cfg: RnnAttentionConfig,
+    tuning: RnnAttentionTuning = {},
+  ) {
     const label = 'RnnAttentionPlan';
-    if (!SCORES.includes(cfg.score)) throw new ArgumentError(`${label}: score must be one of ${SCORES.join(', ')}, got '${cfg.score}'`);
-    const dims: Record<string, number | undefined> = { batch: cfg.batch, seqLenQ: cfg.seqLenQ, seqLenS: cfg.seqLenS, queryDim: cfg.queryDim, keyDim: cfg.keyDim };
+    if (!SCORES.includes(cfg.score))
+      throw new ArgumentError(`${label}: score must be one of ${SCORES.join(', ')}, got '${cfg.score}'`);
+    const dims: Record<string, number | undefined> = {
+      batch: cfg.batch,
+      seqLenQ: cfg.seqLenQ,
+      seqLenS: cfg.seqLenS,
+      queryDim: cfg.queryDim,
+      keyDim: cfg.keyDim,
+    };
     if (cfg.score === 'additive') dims.attnDim = cfg.attnDim;
     for (const [k, v] of Object.entries(dims)) {
-      if (!Number.isInteger(v) || (v as number) <= 0) throw new ShapeError(`${label}: ${k} must be a positive integer, got ${v}${k === 'attnDim' ? " (the additive score needs attnDim)" : ''}`);
+      if (!Number.isInteger(v) || (v as number) <= 0)
+        throw new ShapeError(
+          `${label}: ${k} must be a positive integer, ` +
+            `got ${v}${k === 'attnDim' ? ' (the additive score needs attnDim)' : ''}`,
+        );
     }
     if (cfg.score === 'dot' && cfg.queryDim !== cfg.keyDim) {
-      throw new ArgumentError(`${label}: the dot score needs queryDim === keyDim, got queryDim ${cfg.queryDim} and keyDim ${cfg.keyDim} (use 'general' or 'additive')`);
+      throw new ArgumentError(
+        `${label}: the dot score needs queryDim === keyDim, got ` +
+          `queryDim ${cfg.queryDim} and keyDim ${cfg.keyDim} (use 'general' or 'additive')`,
+      );
     }
     const A = cfg.score === 'additive' ? (cfg.attnDim as number) : 0;
     this.cfg = { ...cfg, attnDim: A };
     const { batch: B, seqLenQ: Tq, seqLenS: Ts, queryDim: Hq, keyDim: Hk } = cfg;
     this.parameterShapes =
-      cfg.score === 'general' ? [{ name: 'weight', shape: [Hq, Hk] }]
-        : cfg.score === 'additive' ? [{ name: 'query_proj.weight', shape: [A, Hq] }, { name: 'key_proj.weight', shape: [A, Hk] }, { name: 'v', shape: [A] }]
+      cfg.score === 'general'
+        ? [{ name: 'weight', shape: [Hq, Hk] }]
+        : cfg.score === 'additive'
+          ? [
+              { name: 'query_proj.weight', shape: [A, Hq] },
+              { name: 'key_proj.weight', shape: [A, Hk] },
+              { name: 'v', shape: [A] },
+            ]
           : [];
     this.scoreDim = cfg.score === 'general' ? Hq : cfg.score === 'additive' ? A : Hk;
     this.pitch = round4(this.scoreDim);
     const P = this.pitch;
     const limit = gpu.limits.maxStorageBufferBindingSize;
     const fits = (elements: number, what: string) => {
-      if (elements * 4 > limit) throw new ShapeError(`${label}: ${what} needs ${elements * 4} bytes, more than this device's maxStorageBufferBindingSize (${limit})`);
+      if (elements * 4 > limit)
+        throw new ShapeError(
+          `${label}: ${what} needs ${elements * 4} bytes, more than this device's ` +
+            `maxStorageBufferBindingSize (${limit})`,
+        );
     };
     this.qpOffset = round4(B * Ts * P);
     const dS = round4(B * Tq * Ts);
@@ -293,13 +344,15 @@ export class RnnAttentionPlan {
       this.proj = gpu.pool.acquire(n * 4, TENSOR_USAGE, 'rnnAttention.proj');
     }
     let wg = 1;
-    while (wg * 2 <= Math.min(256, gpu.limits.maxComputeInvocationsPerWorkgroup, gpu.limits.maxComputeWorkgroupSizeX)) wg *= 2;
+    while (wg * 2 <= Math.min(256, gpu.limits.maxComputeInvocationsPerWorkgroup, gpu.limits.maxComputeWorkgroupSizeX))
+      wg *= 2;
     this.maxWg = wg;
     this.software = tuning.software ?? gpu.adapterInfo.isFallbackAdapter;
   }
 
   /**
-   * Once per source sequence, before any forwardDispatches: projects the keys (general: W·h̄_s, additive: W2·h̄_s; dot: nothing).
+   * Once per source sequence, before any forwardDispatches: projects the keys (general: W·h̄_s, additive: W2·h̄_s; dot:
+   * nothing).
    * @param a - The keys h̄ [batch, seqLenS, keyDim] and the parameters.
    */
   prepareDispatches(a: { keys: SeqView; params: Record<string, BufferView> }): Dispatch[] {
@@ -341,26 +394,61 @@ export class RnnAttentionPlan {
     const ks = score === 'dot' ? a.keys : this.keyScratch(a.keys);
     if (additive) {
       // Q'[b, t] = W1·h_t for the selected steps.
-      out.push(...this.rowGemm(
-        { ...this.step(a.query, a.t0), width: Hq }, { ...this.step(qs, a.t0), width: this.scoreDim }, a.steps,
-        this.weight(a.params['query_proj.weight'], Hq), Hq, true, undefined, 'rnnAttention.queryProj',
-      ));
+      out.push(
+        ...this.rowGemm(
+          { ...this.step(a.query, a.t0), width: Hq },
+          { ...this.step(qs, a.t0), width: this.scoreDim },
+          a.steps,
+          this.weight(a.params['query_proj.weight'], Hq),
+          Hq,
+          true,
+          undefined,
+          'rnnAttention.queryProj',
+        ),
+      );
     }
     const tiling = rowTiling(this.software, this.maxWg, Ts, this.scoreDim, Hk);
     const rows = B * a.steps;
     const { gridX, workgroups } = grid2d(this.gpu, Math.ceil(rows / (tiling.wg / tiling.tpr)), label);
-    const seq = (prefix: string, v: SeqView) => ({ [`${prefix}Offset`]: v.offset ?? 0, [`${prefix}StrideB`]: v.strideBatch, [`${prefix}StrideT`]: v.strideTime });
+    const seq = (prefix: string, v: SeqView) => ({
+      [`${prefix}Offset`]: v.offset ?? 0,
+      [`${prefix}StrideB`]: v.strideBatch,
+      [`${prefix}StrideT`]: v.strideTime,
+    });
     const params = this.gpu.uniform(FWD, 'params', {
-      batch: B, steps: a.steps, t0: a.t0, seqLenS: Ts, scoreDim: this.scoreDim, valueDim: Hk, gridX,
+      batch: B,
+      steps: a.steps,
+      t0: a.t0,
+      seqLenS: Ts,
+      scoreDim: this.scoreDim,
+      valueDim: Hk,
+      gridX,
       vOffset: additive ? a.params.v.offset : 0,
-      ...seq('q', qs), ...seq('k', ks), ...seq('h', a.keys), ...seq('a', a.alpha), ...seq('c', a.context),
+      ...seq('q', qs),
+      ...seq('k', ks),
+      ...seq('h', a.keys),
+      ...seq('a', a.alpha),
+      ...seq('c', a.context),
     });
     out.push({
       label: 'rnnAttention.forward',
-      pipeline: this.gpu.pipeline(FWD, { WG: tiling.wg, TPR: tiling.tpr, KL: tiling.kl, COLS: tiling.cols, ADDITIVE: additive, KEY_MASK: !!a.keyMask }),
+      pipeline: this.gpu.pipeline(FWD, {
+        WG: tiling.wg,
+        TPR: tiling.tpr,
+        KL: tiling.kl,
+        COLS: tiling.cols,
+        ADDITIVE: additive,
+        KEY_MASK: !!a.keyMask,
+      }),
       bindGroup: this.gpu.bindGroup(FWD, {
-        qs: qs.buffer, ks: ks.buffer, values: a.keys.buffer, keyMask: a.keyMask ?? this.gpu.dummyBuffer,
-        weights: additive ? a.params.v.buffer : this.gpu.dummyBuffer, alpha: a.alpha.buffer, context: a.context.buffer, params,
+        qs: qs.buffer,
+        ks: ks.buffer,
+        values: a.keys.buffer,
+        keyMask: a.keyMask ?? this.gpu.dummyBuffer,
+        weights: additive ? a.params.v.buffer : this.gpu.dummyBuffer,
+        alpha: a.alpha.buffer,
+        context: a.context.buffer,
+        params,
       }),
       workgroups,
       transient: [params],
@@ -390,11 +478,21 @@ export class RnnAttentionPlan {
     this.checkParams(label, 'params', a.params);
     this.checkParams(label, 'grads', a.grads);
     const pb = this.paramBuffers(a.params);
-    this.distinct(label, { dQuery: a.dQuery.buffer, dKeys: a.dKeys.buffer }, { query: a.query.buffer, keys: a.keys.buffer, alpha: a.alpha.buffer, dContext: a.dContext.buffer, ...pb }, false);
-    for (const [name, g] of Object.entries(a.grads)) this.distinct(label, { [`grads.${name}`]: g.buffer }, { query: a.query.buffer, keys: a.keys.buffer }, false);
+    this.distinct(
+      label,
+      { dQuery: a.dQuery.buffer, dKeys: a.dKeys.buffer },
+      { query: a.query.buffer, keys: a.keys.buffer, alpha: a.alpha.buffer, dContext: a.dContext.buffer, ...pb },
+      false,
+    );
+    for (const [name, g] of Object.entries(a.grads))
+      this.distinct(label, { [`grads.${name}`]: g.buffer }, { query: a.query.buffer, keys: a.keys.buffer }, false);
 
     if (this.layout.size * 4 > this.gpu.limits.maxStorageBufferBindingSize) {
-      throw new ShapeError(`${label}: the backward scratch (batch·seqLenQ·seqLenS score gradients and projections) needs ${this.layout.size * 4} bytes, more than this device's maxStorageBufferBindingSize (${this.gpu.limits.maxStorageBufferBindingSize})`);
+      throw new ShapeError(
+        `${label}: the backward scratch (batch·seqLenQ·seqLenS score gradients and ` +
+          `projections) needs ${this.layout.size * 4} bytes, more than this device's ` +
+          `maxStorageBufferBindingSize (${this.gpu.limits.maxStorageBufferBindingSize})`,
+      );
     }
     if (!this.work) this.work = this.gpu.pool.acquire(this.layout.size * 4, TENSOR_USAGE, 'rnnAttention.work');
     const work = this.work;
@@ -406,44 +504,102 @@ export class RnnAttentionPlan {
     const qp = this.queryScratch(a.query);
     const kp = score === 'dot' ? a.keys : this.keyScratch(a.keys);
     if (additive) {
-      pushAll(out, this.rowGemm({ ...a.query, width: Hq }, { ...qp, width: A }, Tq, this.weight(a.params['query_proj.weight'], Hq), Hq, true, undefined, 'rnnAttention.queryProj'));
+      pushAll(
+        out,
+        this.rowGemm(
+          { ...a.query, width: Hq },
+          { ...qp, width: A },
+          Tq,
+          this.weight(a.params['query_proj.weight'], Hq),
+          Hq,
+          true,
+          undefined,
+          'rnnAttention.queryProj',
+        ),
+      );
     }
     // dQ' and dK' scratch in the row order of the query / keys views (one GEMM each for the products with the weights).
     const dQp: SeqView = { buffer: work, offset: this.layout.dQp, ...mirrorStrides(a.query, B, Tq, Hq, P) };
     const dKp: SeqView = { buffer: work, offset: this.layout.dKp, ...mirrorStrides(a.keys, B, Ts, Hk, P) };
-    const seq = (prefix: string, v: SeqView) => ({ [`${prefix}Offset`]: v.offset ?? 0, [`${prefix}StrideB`]: v.strideBatch, [`${prefix}StrideT`]: v.strideTime });
+    const seq = (prefix: string, v: SeqView) => ({
+      [`${prefix}Offset`]: v.offset ?? 0,
+      [`${prefix}StrideB`]: v.strideBatch,
+      [`${prefix}StrideT`]: v.strideTime,
+    });
     const SCORE = SCORES.indexOf(score);
     // The per-batch products (dS·h̄ or dS·K' over the Tq query rows of a batch row; αᵀ·dc, dSᵀ·h over its
     // Ts key rows) are done in the row kernels, unless they make batched GEMMs of ≥ 32 rows per batch on a GPU.
     const fuseRows = this.software || Tq < 32;
     const fuseKeys = this.software || Ts < 32;
     const passes = [
-      { // per query row: dS; dQuery (dot, general) or dQ' and dv rows (additive)
-        label: 'rnnAttention.backward.rows', rows: B * Tq, o: a.dQuery, accumulate: !additive && !!a.dQuery.accumulate, fuse: fuseRows,
+      {
+        // per query row: dS; dQuery (dot, general) or dQ' and dv rows (additive)
+        label: 'rnnAttention.backward.rows',
+        rows: B * Tq,
+        o: a.dQuery,
+        accumulate: !additive && !!a.dQuery.accumulate,
+        fuse: fuseRows,
         tiling: rowTiling(this.software, this.maxWg, Ts, Hk, additive ? A : fuseRows ? Hq : 1),
-        rowsBuffer: a.keys.buffer, proj: score === 'dot' ? this.gpu.dummyBuffer : this.proj!,
+        rowsBuffer: a.keys.buffer,
+        proj: score === 'dot' ? this.gpu.dummyBuffer : this.proj!,
       },
-      { // per key row: dKeys (context part; dot: all of it), dK' (general, additive)
-        label: 'rnnAttention.backward.keys', rows: B * Ts, o: a.dKeys, accumulate: !!a.dKeys.accumulate, fuse: fuseKeys,
+      {
+        // per key row: dKeys (context part; dot: all of it), dK' (general, additive)
+        label: 'rnnAttention.backward.keys',
+        rows: B * Ts,
+        o: a.dKeys,
+        accumulate: !!a.dKeys.accumulate,
+        fuse: fuseKeys,
         tiling: rowTiling(this.software, this.maxWg, 0, 0, fuseKeys ? Math.max(Hk, score === 'general' ? Hq : A) : A),
-        rowsBuffer: additive ? this.gpu.dummyBuffer : a.query.buffer, proj: additive ? this.proj! : this.gpu.dummyBuffer,
+        rowsBuffer: additive ? this.gpu.dummyBuffer : a.query.buffer,
+        proj: additive ? this.proj! : this.gpu.dummyBuffer,
       },
     ];
     passes.forEach((p, pass) => {
       if (pass === 1 && !fuseKeys && !additive) return;
       const { gridX, workgroups } = grid2d(this.gpu, Math.ceil(p.rows / (p.tiling.wg / p.tiling.tpr)), label);
       const params = this.gpu.uniform(BWD, 'params', {
-        batch: B, seqLenQ: Tq, seqLenS: Ts, queryDim: Hq, valueDim: Hk, attnDim: additive ? A : 1, gridX,
-        vOffset: additive ? a.params.v.offset : 0, dsOffset: 0, dvOffset: this.layout.dvRows,
-        ...seq('a', a.alpha), ...seq('g', a.dContext), ...seq('h', a.keys), ...seq('x', a.query),
-        ...seq('qp', qp), ...seq('kp', kp), ...seq('dq', dQp), ...seq('dk', dKp), ...seq('o', p.o),
+        batch: B,
+        seqLenQ: Tq,
+        seqLenS: Ts,
+        queryDim: Hq,
+        valueDim: Hk,
+        attnDim: additive ? A : 1,
+        gridX,
+        vOffset: additive ? a.params.v.offset : 0,
+        dsOffset: 0,
+        dvOffset: this.layout.dvRows,
+        ...seq('a', a.alpha),
+        ...seq('g', a.dContext),
+        ...seq('h', a.keys),
+        ...seq('x', a.query),
+        ...seq('qp', qp),
+        ...seq('kp', kp),
+        ...seq('dq', dQp),
+        ...seq('dk', dKp),
+        ...seq('o', p.o),
       });
       out.push({
         label: p.label,
-        pipeline: this.gpu.pipeline(BWD, { WG: p.tiling.wg, TPR: p.tiling.tpr, KL: p.tiling.kl, COLS: p.tiling.cols, SCORE, PASS: pass, ACCUMULATE: p.accumulate, FUSE: p.fuse }),
+        pipeline: this.gpu.pipeline(BWD, {
+          WG: p.tiling.wg,
+          TPR: p.tiling.tpr,
+          KL: p.tiling.kl,
+          COLS: p.tiling.cols,
+          SCORE,
+          PASS: pass,
+          ACCUMULATE: p.accumulate,
+          FUSE: p.fuse,
+        }),
         bindGroup: this.gpu.bindGroup(BWD, {
-          alpha: a.alpha.buffer, dContext: a.dContext.buffer, rows: p.rowsBuffer, proj: p.proj,
-          weights: additive ? a.params.v.buffer : this.gpu.dummyBuffer, work, out: p.o.buffer, params,
+          alpha: a.alpha.buffer,
+          dContext: a.dContext.buffer,
+          rows: p.rowsBuffer,
+          proj: p.proj,
+          weights: additive ? a.params.v.buffer : this.gpu.dummyBuffer,
+          work,
+          out: p.o.buffer,
+          params,
         }),
         workgroups,
         transient: [params],
@@ -454,31 +610,116 @@ export class RnnAttentionPlan {
     const dS: MatrixView = { buffer: work, offset: 0, ld: Ts, batchStride: Tq * Ts };
     if (!fuseRows && !additive) {
       // dh (+)= dS·h̄ (dot) or dS·K' (general)
-      pushAll(out, this.gemm({ M: Tq, N: Hq, K: Ts, batch: B, a: dS, b: this.mat(kp, Ts, Hq), c: this.mat(a.dQuery, Tq, Hq), beta: a.dQuery.accumulate ? 1 : undefined, label: 'rnnAttention.dQuery' }));
+      pushAll(
+        out,
+        this.gemm({
+          M: Tq,
+          N: Hq,
+          K: Ts,
+          batch: B,
+          a: dS,
+          b: this.mat(kp, Ts, Hq),
+          c: this.mat(a.dQuery, Tq, Hq),
+          beta: a.dQuery.accumulate ? 1 : undefined,
+          label: 'rnnAttention.dQuery',
+        }),
+      );
     }
     if (!fuseKeys) {
       // dh̄ (+)= αᵀ·dc; dot: dh̄ += dSᵀ·h; general: dK' = dSᵀ·h
-      pushAll(out, this.gemm({ M: Ts, N: Hk, K: Tq, batch: B, transposeA: true, a: this.mat(a.alpha, Tq, Ts), b: this.mat(a.dContext, Tq, Hk), c: this.mat(a.dKeys, Ts, Hk), beta: a.dKeys.accumulate ? 1 : undefined, label: 'rnnAttention.dKeys.context' }));
+      pushAll(
+        out,
+        this.gemm({
+          M: Ts,
+          N: Hk,
+          K: Tq,
+          batch: B,
+          transposeA: true,
+          a: this.mat(a.alpha, Tq, Ts),
+          b: this.mat(a.dContext, Tq, Hk),
+          c: this.mat(a.dKeys, Ts, Hk),
+          beta: a.dKeys.accumulate ? 1 : undefined,
+          label: 'rnnAttention.dKeys.context',
+        }),
+      );
       if (score !== 'additive') {
         const c = score === 'dot' ? this.mat(a.dKeys, Ts, Hk) : this.mat(dKp, Ts, Hq);
-        pushAll(out, this.gemm({ M: Ts, N: Hq, K: Tq, batch: B, transposeA: true, a: dS, b: this.mat(a.query, Tq, Hq), c, beta: score === 'dot' ? 1 : undefined, label: score === 'dot' ? 'rnnAttention.dKeys.score' : 'rnnAttention.dKeysProj' }));
+        pushAll(
+          out,
+          this.gemm({
+            M: Ts,
+            N: Hq,
+            K: Tq,
+            batch: B,
+            transposeA: true,
+            a: dS,
+            b: this.mat(a.query, Tq, Hq),
+            c,
+            beta: score === 'dot' ? 1 : undefined,
+            label: score === 'dot' ? 'rnnAttention.dKeys.score' : 'rnnAttention.dKeysProj',
+          }),
+        );
       }
     }
     const dKeys: Rows = { ...a.dKeys, width: Hk };
     if (score === 'general') {
       const W = a.params.weight;
       // dh̄ += dK'·W, dW = dK'ᵀ·h̄.
-      pushAll(out, this.rowGemm({ ...dKp, width: Hq }, dKeys, Ts, { buffer: W.buffer, offset: W.offset, ld: Hk }, Hq, false, 1, 'rnnAttention.dKeys.score'));
+      pushAll(
+        out,
+        this.rowGemm(
+          { ...dKp, width: Hq },
+          dKeys,
+          Ts,
+          { buffer: W.buffer, offset: W.offset, ld: Hk },
+          Hq,
+          false,
+          1,
+          'rnnAttention.dKeys.score',
+        ),
+      );
       pushAll(out, this.weightGrad(dKp, a.keys, Ts, Hq, Hk, a.grads.weight, 'rnnAttention.dWeight'));
     } else if (additive) {
       const W1 = a.params['query_proj.weight'];
       const W2 = a.params['key_proj.weight'];
       // dh (+)= dQ'·W1, dh̄ += dK'·W2, dW1 = dQ'ᵀ·h, dW2 = dK'ᵀ·h̄, dv = Σ dv rows.
-      pushAll(out, this.rowGemm({ ...dQp, width: A }, { ...a.dQuery, width: Hq }, Tq, { buffer: W1.buffer, offset: W1.offset, ld: Hq }, A, false, a.dQuery.accumulate ? 1 : undefined, 'rnnAttention.dQuery'));
-      pushAll(out, this.rowGemm({ ...dKp, width: A }, dKeys, Ts, { buffer: W2.buffer, offset: W2.offset, ld: Hk }, A, false, 1, 'rnnAttention.dKeys.score'));
+      pushAll(
+        out,
+        this.rowGemm(
+          { ...dQp, width: A },
+          { ...a.dQuery, width: Hq },
+          Tq,
+          { buffer: W1.buffer, offset: W1.offset, ld: Hq },
+          A,
+          false,
+          a.dQuery.accumulate ? 1 : undefined,
+          'rnnAttention.dQuery',
+        ),
+      );
+      pushAll(
+        out,
+        this.rowGemm(
+          { ...dKp, width: A },
+          dKeys,
+          Ts,
+          { buffer: W2.buffer, offset: W2.offset, ld: Hk },
+          A,
+          false,
+          1,
+          'rnnAttention.dKeys.score',
+        ),
+      );
       pushAll(out, this.weightGrad(dQp, a.query, Tq, A, Hq, a.grads['query_proj.weight'], 'rnnAttention.dQueryProj'));
       pushAll(out, this.weightGrad(dKp, a.keys, Ts, A, Hk, a.grads['key_proj.weight'], 'rnnAttention.dKeyProj'));
-      out.push(columnSumDispatch(this.gpu, { rows: B * Tq, cols: A, x: { buffer: work, offset: this.layout.dvRows, ld: A }, y: { buffer: a.grads.v.buffer, offset: a.grads.v.offset }, label: 'rnnAttention.dv' }));
+      out.push(
+        columnSumDispatch(this.gpu, {
+          rows: B * Tq,
+          cols: A,
+          x: { buffer: work, offset: this.layout.dvRows, ld: A },
+          y: { buffer: a.grads.v.buffer, offset: a.grads.v.offset },
+          label: 'rnnAttention.dv',
+        }),
+      );
     }
     return out;
   }
@@ -502,7 +743,11 @@ export class RnnAttentionPlan {
   /** Where Q' [B, Tq, attnDim] lives (additive): proj from qpOffset, in the row order of `query`. */
   private queryScratch(query: SeqView): SeqView {
     const { batch: B, seqLenQ: Tq, queryDim: Hq } = this.cfg;
-    return { buffer: this.proj ?? this.gpu.dummyBuffer, offset: this.qpOffset, ...mirrorStrides(query, B, Tq, Hq, this.pitch) };
+    return {
+      buffer: this.proj ?? this.gpu.dummyBuffer,
+      offset: this.qpOffset,
+      ...mirrorStrides(query, B, Tq, Hq, this.pitch),
+    };
   }
 
   /** The view from step t0 on. */
@@ -515,7 +760,16 @@ export class RnnAttentionPlan {
     const { score, seqLenS: Ts, keyDim: Hk } = this.cfg;
     if (score === 'dot') return [];
     const W = score === 'general' ? params.weight : params['key_proj.weight'];
-    return this.rowGemm({ ...keys, width: Hk }, { ...this.keyScratch(keys), width: this.scoreDim }, Ts, this.weight(W, Hk), Hk, true, undefined, 'rnnAttention.keyProj');
+    return this.rowGemm(
+      { ...keys, width: Hk },
+      { ...this.keyScratch(keys), width: this.scoreDim },
+      Ts,
+      this.weight(W, Hk),
+      Hk,
+      true,
+      undefined,
+      'rnnAttention.keyProj',
+    );
   }
 
   /**
@@ -523,9 +777,29 @@ export class RnnAttentionPlan {
    * rows follow in the same order, else a batched GEMM (see {@link rowMatrices}). W is [N, K] when
    * `transposeW` (y = x·Wᵀ), else [K, N]; K is x's width, N y's.
    */
-  private rowGemm(x: Rows, y: Rows, T: number, w: MatrixView, K: number, transposeW: boolean, beta: number | undefined, label: string): Dispatch[] {
+  private rowGemm(
+    x: Rows,
+    y: Rows,
+    T: number,
+    w: MatrixView,
+    K: number,
+    transposeW: boolean,
+    beta: number | undefined,
+    label: string,
+  ): Dispatch[] {
     const { M, batch, mats } = rowMatrices([x, y], this.cfg.batch, T);
-    return this.gemm({ M, N: y.width, K, batch, transposeB: transposeW, a: mats[0], b: { ...w, batchStride: 0 }, c: mats[1], beta, label });
+    return this.gemm({
+      M,
+      N: y.width,
+      K,
+      batch,
+      transposeB: transposeW,
+      a: mats[0],
+      b: { ...w, batchStride: 0 },
+      c: mats[1],
+      beta,
+      label,
+    });
   }
 
   /**
@@ -533,13 +807,49 @@ export class RnnAttentionPlan {
    * dProj, which mirrors their order) form one progression, else one per batch row or step
    * (whichever is fewer), accumulating.
    */
-  private weightGrad(dProj: SeqView, x: SeqView, T: number, M: number, N: number, grad: BufferView, label: string): Dispatch[] {
-    const { M: K, batch, mats } = rowMatrices([{ ...dProj, width: M }, { ...x, width: N }], this.cfg.batch, T);
+  private weightGrad(
+    dProj: SeqView,
+    x: SeqView,
+    T: number,
+    M: number,
+    N: number,
+    grad: BufferView,
+    label: string,
+  ): Dispatch[] {
+    const {
+      M: K,
+      batch,
+      mats,
+    } = rowMatrices(
+      [
+        { ...dProj, width: M },
+        { ...x, width: N },
+      ],
+      this.cfg.batch,
+      T,
+    );
     const c: MatrixView = { buffer: grad.buffer, offset: grad.offset, ld: N };
     const out: Dispatch[] = [];
     for (let i = 0; i < batch; i++) {
-      const at = (m: MatrixView): MatrixView => ({ buffer: m.buffer, offset: (m.offset ?? 0) + i * (m.batchStride ?? 0), ld: m.ld });
-      pushAll(out, this.gemm({ M, N, K, transposeA: true, a: at(mats[0]), b: at(mats[1]), c, beta: i > 0 ? 1 : undefined, label: batch > 1 ? `${label}.b${i}` : label }));
+      const at = (m: MatrixView): MatrixView => ({
+        buffer: m.buffer,
+        offset: (m.offset ?? 0) + i * (m.batchStride ?? 0),
+        ld: m.ld,
+      });
+      pushAll(
+        out,
+        this.gemm({
+          M,
+          N,
+          K,
+          transposeA: true,
+          a: at(mats[0]),
+          b: at(mats[1]),
+          c,
+          beta: i > 0 ? 1 : undefined,
+          label: batch > 1 ? `${label}.b${i}` : label,
+        }),
+      );
     }
     return out;
   }
@@ -569,29 +879,49 @@ export class RnnAttentionPlan {
   private checkSeq(label: string, name: string, v: SeqView | undefined, T: number, width: number): void {
     const B = this.cfg.batch;
     const shape = fmtShape([B, T, width]);
-    if (!v || !v.buffer) throw new ShapeError(`${label}: argument '${name}' is missing; expected a view of a [batch, len, dim] = ${shape} sequence`);
+    if (!v || !v.buffer)
+      throw new ShapeError(
+        `${label}: argument '${name}' is missing; expected a view of a [batch, len, dim] = ${shape} sequence`,
+      );
     const offset = v.offset ?? 0;
     for (const [k, x] of Object.entries({ offset, strideBatch: v.strideBatch, strideTime: v.strideTime })) {
-      if (!Number.isInteger(x) || x < 0) throw new ShapeError(`${label}: '${name}.${k}' must be a non-negative integer (f32 elements), got ${x}`);
+      if (!Number.isInteger(x) || x < 0)
+        throw new ShapeError(`${label}: '${name}.${k}' must be a non-negative integer (f32 elements), got ${x}`);
     }
     // Rows must not overlap (an output would race with itself; a GEMM operand needs ld ≥ its row length).
-    const dims = [[B, v.strideBatch], [T, v.strideTime]].filter(([n]) => n > 1).sort((x, y) => x[1] - y[1]);
+    const dims = [
+      [B, v.strideBatch],
+      [T, v.strideTime],
+    ]
+      .filter(([n]) => n > 1)
+      .sort((x, y) => x[1] - y[1]);
     let span = width;
     for (const [n, stride] of dims) {
       if (stride < span) {
-        throw new ShapeError(`${label}: '${name}' ${shape} has overlapping rows: strideBatch ${v.strideBatch}, strideTime ${v.strideTime} for rows of ${width}`);
+        throw new ShapeError(
+          `${label}: '${name}' ${shape} has overlapping rows: ` +
+            `strideBatch ${v.strideBatch}, strideTime ${v.strideTime} for rows of ${width}`,
+        );
       }
       span = stride * (n - 1) + span;
     }
     const end = offset + (B - 1) * v.strideBatch + (T - 1) * v.strideTime + width;
     if (end * 4 > v.buffer.size) {
-      throw new ShapeError(`${label}: '${name}' ${shape} (offset ${offset}, strideBatch ${v.strideBatch}, strideTime ${v.strideTime}) spans ${end} elements, but its buffer holds ${v.buffer.size / 4}`);
+      throw new ShapeError(
+        `${label}: '${name}' ${shape} (offset ${offset}, strideBatch ${v.strideBatch}, ` +
+          `strideTime ${v.strideTime}) spans ${end} elements, but its buffer ` +
+          `holds ${v.buffer.size / 4}`,
+      );
     }
   }
 
   private checkMask(label: string, mask: GPUBuffer | undefined): void {
     const n = this.cfg.batch * this.cfg.seqLenS;
-    if (mask && mask.size < n * 4) throw new ShapeError(`${label}: 'keyMask' holds ${mask.size / 4} elements; expected [batch, seqLenS] = ${fmtShape([this.cfg.batch, this.cfg.seqLenS])} (${n}, 1 keep / 0 pad)`);
+    if (mask && mask.size < n * 4)
+      throw new ShapeError(
+        `${label}: 'keyMask' holds ${mask.size / 4} elements; expected [batch, seqLenS] ` +
+          `= ${fmtShape([this.cfg.batch, this.cfg.seqLenS])} (${n}, 1 keep / 0 pad)`,
+      );
   }
 
   private checkParams(label: string, what: string, params: Record<string, BufferView> | undefined): void {
@@ -599,27 +929,53 @@ export class RnnAttentionPlan {
       const v = params?.[p.name];
       const n = p.shape.reduce((x, y) => x * y, 1);
       if (!v || !v.buffer) {
-        throw new ShapeError(`${label}: '${what}' has no '${p.name}' ${fmtShape(p.shape)} (the ${this.cfg.score} score needs ${this.parameterShapes.map((q) => `'${q.name}' ${fmtShape(q.shape)}`).join(', ')}); given: ${Object.keys(params ?? {}).map((k) => `'${k}'`).join(', ') || 'none'}`);
+        throw new ShapeError(
+          `${label}: '${what}' has no '${p.name}' ${fmtShape(p.shape)} (the ${this.cfg.score} score needs ` +
+            `${this.parameterShapes.map((q) => `'${q.name}' ${fmtShape(q.shape)}`).join(', ')}); given: ${
+              Object.keys(params ?? {})
+                .map((k) => `'${k}'`)
+                .join(', ') || 'none'
+            }`,
+        );
       }
-      if (v.size !== n) throw new ShapeError(`${label}: '${what}.${p.name}' has ${v.size} elements; expected ${fmtShape(p.shape)} = ${n}`);
+      if (v.size !== n)
+        throw new ShapeError(
+          `${label}: '${what}.${p.name}' has ${v.size} elements; expected ${fmtShape(p.shape)} = ${n}`,
+        );
       if (!Number.isInteger(v.offset) || v.offset < 0 || (v.offset + n) * 4 > v.buffer.size) {
-        throw new ShapeError(`${label}: '${what}.${p.name}' ${fmtShape(p.shape)} at offset ${v.offset} overruns its buffer of ${v.buffer.size / 4} elements`);
+        throw new ShapeError(
+          `${label}: '${what}.${p.name}' ${fmtShape(p.shape)} at offset ${v.offset} ` +
+            `overruns its buffer of ${v.buffer.size / 4} elements`,
+        );
       }
     }
   }
 
   /** Outputs may not share a buffer with inputs (nor, when `eachOther`, with each other). */
-  private distinct(label: string, outputs: Record<string, GPUBuffer>, inputs: Record<string, GPUBuffer | undefined>, eachOther: boolean): void {
+  private distinct(
+    label: string,
+    outputs: Record<string, GPUBuffer>,
+    inputs: Record<string, GPUBuffer | undefined>,
+    eachOther: boolean,
+  ): void {
     const outs = Object.entries(outputs);
     for (const [o, ob] of outs) {
       for (const [i, ib] of Object.entries(inputs)) {
-        if (ib && ob === ib) throw new ArgumentError(`${label}: '${o}' shares its buffer with '${i}'; an output must be in a buffer that the dispatch writing it does not read`);
+        if (ib && ob === ib)
+          throw new ArgumentError(
+            `${label}: '${o}' shares its buffer with '${i}'; an output must be in a buffer ` +
+              `that the dispatch writing it does not read`,
+          );
       }
     }
     if (eachOther) {
       for (let x = 0; x < outs.length; x++)
         for (let y = x + 1; y < outs.length; y++) {
-          if (outs[x][1] === outs[y][1]) throw new ArgumentError(`${label}: '${outs[x][0]}' and '${outs[y][0]}' share a buffer; they are written by the same dispatch and must be separate buffers`);
+          if (outs[x][1] === outs[y][1])
+            throw new ArgumentError(
+              `${label}: '${outs[x][0]}' and '${outs[y][0]}' share a buffer; they are written ` +
+                `by the same dispatch and must be separate buffers`,
+            );
         }
     }
   }

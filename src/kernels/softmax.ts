@@ -41,15 +41,25 @@ export function softmaxDispatch(gpu: Gpu, args: SoftmaxArgs): Dispatch {
   }
   const wg = args.workgroupSize ?? (cols <= 64 ? 64 : 256);
   if ((wg & (wg - 1)) !== 0 || wg > gpu.limits.maxComputeInvocationsPerWorkgroup) {
-    throw new ShapeError(`${label}: workgroupSize must be a power of two ≤ ${gpu.limits.maxComputeInvocationsPerWorkgroup}, got ${wg}`);
+    throw new ShapeError(
+      `${label}: workgroupSize must be a power of two ≤ ${gpu.limits.maxComputeInvocationsPerWorkgroup}, got ${wg}`,
+    );
   }
-  for (const [name, v] of [['x', args.x], ['y', args.y]] as const) {
-    if (((v.offset ?? 0) + rows * cols) * 4 > v.buffer.size) throw new ShapeError(`${label}: buffer '${name}' is smaller than ${rows}×${cols} from its offset`);
+  for (const [name, v] of [
+    ['x', args.x],
+    ['y', args.y],
+  ] as const) {
+    if (((v.offset ?? 0) + rows * cols) * 4 > v.buffer.size)
+      throw new ShapeError(`${label}: buffer '${name}' is smaller than ${rows}×${cols} from its offset`);
   }
   if (args.x.buffer === args.y.buffer) throw new ArgumentError(`${label}: 'y' must not share a buffer with 'x'`);
   const { gridX, workgroups } = grid2d(gpu, rows, label);
   const params = gpu.uniform(SOFTMAX_SHADER, 'params', {
-    rows, cols, offsetX: args.x.offset ?? 0, offsetY: args.y.offset ?? 0, gridX,
+    rows,
+    cols,
+    offsetX: args.x.offset ?? 0,
+    offsetY: args.y.offset ?? 0,
+    gridX,
   });
   return {
     label,

@@ -17,7 +17,10 @@ export interface SoftmaxBackwardArgs {
   y: { buffer: GPUBuffer; offset?: number };
   /** The gradient of the loss with respect to y, from element `offset` (may share y's buffer). */
   dy: { buffer: GPUBuffer; offset?: number };
-  /** Output: the gradient with respect to the softmax's input, from element `offset`; its buffer is neither y's nor dy's. */
+  /**
+   * Output: the gradient with respect to the softmax's input, from element `offset`; its buffer is neither y's nor
+   * dy's.
+   */
   dx: { buffer: GPUBuffer; offset?: number };
   /** Names the dispatch in errors and profiles. Default `'softmaxBackward'`. */
   label?: string;
@@ -39,21 +42,41 @@ export function softmaxBackwardDispatch(gpu: Gpu, args: SoftmaxBackwardArgs): Di
   if (!Number.isInteger(rows) || rows <= 0 || !Number.isInteger(cols) || cols <= 0) {
     throw new ShapeError(`${label}: rows and cols must be positive integers, got ${rows}×${cols}`);
   }
-  for (const [name, v] of [['y', args.y], ['dy', args.dy], ['dx', args.dx]] as const) {
+  for (const [name, v] of [
+    ['y', args.y],
+    ['dy', args.dy],
+    ['dx', args.dx],
+  ] as const) {
     const offset = v.offset ?? 0;
-    if (!Number.isInteger(offset) || offset < 0) throw new ShapeError(`${label}: '${name}.offset' must be a non-negative integer, got ${offset}`);
-    if ((offset + rows * cols) * 4 > v.buffer.size) throw new ShapeError(`${label}: buffer '${name}' (${v.buffer.size} bytes) is smaller than ${rows}×${cols} elements from offset ${offset}`);
+    if (!Number.isInteger(offset) || offset < 0)
+      throw new ShapeError(`${label}: '${name}.offset' must be a non-negative integer, got ${offset}`);
+    if ((offset + rows * cols) * 4 > v.buffer.size)
+      throw new ShapeError(
+        `${label}: buffer '${name}' (${v.buffer.size} bytes) is smaller ` +
+          `than ${rows}×${cols} elements from offset ${offset}`,
+      );
   }
-  if (args.dx.buffer === args.y.buffer || args.dx.buffer === args.dy.buffer) throw new ArgumentError(`${label}: 'dx' must not share a buffer with 'y' or 'dy'`);
+  if (args.dx.buffer === args.y.buffer || args.dx.buffer === args.dy.buffer)
+    throw new ArgumentError(`${label}: 'dx' must not share a buffer with 'y' or 'dy'`);
   const wg = cols <= 64 ? 64 : 256;
   const { gridX, workgroups } = grid2d(gpu, rows, label);
   const params = gpu.uniform(SOFTMAX_BACKWARD_SHADER, 'params', {
-    rows, cols, offsetY: args.y.offset ?? 0, offsetDy: args.dy.offset ?? 0, offsetDx: args.dx.offset ?? 0, gridX,
+    rows,
+    cols,
+    offsetY: args.y.offset ?? 0,
+    offsetDy: args.dy.offset ?? 0,
+    offsetDx: args.dx.offset ?? 0,
+    gridX,
   });
   return {
     label,
     pipeline: gpu.pipeline(SOFTMAX_BACKWARD_SHADER, { WG: wg }),
-    bindGroup: gpu.bindGroup(SOFTMAX_BACKWARD_SHADER, { y: args.y.buffer, dy: args.dy.buffer, dx: args.dx.buffer, params }),
+    bindGroup: gpu.bindGroup(SOFTMAX_BACKWARD_SHADER, {
+      y: args.y.buffer,
+      dy: args.dy.buffer,
+      dx: args.dx.buffer,
+      params,
+    }),
     workgroups,
     transient: [params],
   };

@@ -57,30 +57,51 @@ export function stridedCopyDispatch(gpu: Gpu, args: StridedCopyArgs): Dispatch {
   if (!Array.isArray(shape) || shape.length < 1 || shape.length > 4) {
     throw new ShapeError(`${label}: 'shape' must have 1 to 4 dimensions, got [${String(shape)}]`);
   }
-  if (!shape.every((d) => Number.isInteger(d) && d > 0)) throw new ShapeError(`${label}: 'shape' sizes must be positive integers, got [${shape.join(', ')}]`);
+  if (!shape.every((d) => Number.isInteger(d) && d > 0))
+    throw new ShapeError(`${label}: 'shape' sizes must be positive integers, got [${shape.join(', ')}]`);
   const rank = shape.length;
   const n = shape.reduce((a, b) => a * b, 1);
   const alpha = args.alpha ?? 1;
-  if (typeof alpha !== 'number' || !Number.isFinite(alpha)) throw new ArgumentError(`${label}: 'alpha' must be a finite number, got ${alpha}`);
+  if (typeof alpha !== 'number' || !Number.isFinite(alpha))
+    throw new ArgumentError(`${label}: 'alpha' must be a finite number, got ${alpha}`);
   if (args.x.buffer === args.y.buffer) throw new ArgumentError(`${label}: 'y' must not share a buffer with 'x'`);
-  for (const [name, v] of [['x', args.x], ['y', args.y]] as const) {
+  for (const [name, v] of [
+    ['x', args.x],
+    ['y', args.y],
+  ] as const) {
     const offset = v.offset ?? 0;
-    if (!Number.isInteger(offset) || offset < 0) throw new ShapeError(`${label}: '${name}.offset' must be a non-negative integer, got ${offset}`);
+    if (!Number.isInteger(offset) || offset < 0)
+      throw new ShapeError(`${label}: '${name}.offset' must be a non-negative integer, got ${offset}`);
     if (!Array.isArray(v.strides) || v.strides.length !== rank) {
-      throw new ShapeError(`${label}: '${name}.strides' must have ${rank} entries (one per dimension of shape [${shape.join(', ')}]), got [${String(v.strides)}]`);
+      throw new ShapeError(
+        `${label}: '${name}.strides' must have ${rank} entries (one per dimension of ` +
+          `shape [${shape.join(', ')}]), got [${String(v.strides)}]`,
+      );
     }
-    if (!v.strides.every((s) => Number.isInteger(s) && s >= 0)) throw new ShapeError(`${label}: '${name}.strides' must be non-negative integers, got [${v.strides.join(', ')}]`);
+    if (!v.strides.every((s) => Number.isInteger(s) && s >= 0))
+      throw new ShapeError(`${label}: '${name}.strides' must be non-negative integers, got [${v.strides.join(', ')}]`);
     const last = offset + shape.reduce((a, d, k) => a + (d - 1) * v.strides[k], 0);
     const elements = Math.floor(v.buffer.size / 4);
     if (last >= elements) {
-      throw new ShapeError(`${label}: '${name}' reaches element ${last} (offset ${offset}, shape [${shape.join(', ')}], strides [${v.strides.join(', ')}]), but its buffer holds ${elements} elements`);
+      throw new ShapeError(
+        `${label}: '${name}' reaches element ${last} (offset ${offset}, shape ` +
+          `[${shape.join(', ')}], strides [${v.strides.join(', ')}]), but its buffer ` +
+          `holds ${elements} elements`,
+      );
     }
   }
   // y must not overlap itself: by increasing stride, each stride exceeds the span of the smaller ones.
-  const dims = shape.map((d, k) => ({ d, s: args.y.strides[k] })).filter((e) => e.d > 1).sort((a, b) => a.s - b.s);
+  const dims = shape
+    .map((d, k) => ({ d, s: args.y.strides[k] }))
+    .filter((e) => e.d > 1)
+    .sort((a, b) => a.s - b.s);
   let span = 0;
   for (const { d, s } of dims) {
-    if (s <= span) throw new ShapeError(`${label}: 'y.strides' [${args.y.strides.join(', ')}] with shape [${shape.join(', ')}] write some elements twice; each output element must have one index`);
+    if (s <= span)
+      throw new ShapeError(
+        `${label}: 'y.strides' [${args.y.strides.join(', ')}] with shape ` +
+          `[${shape.join(', ')}] write some elements twice; each output element must have one index`,
+      );
     span += (d - 1) * s;
   }
   const pad = 4 - rank;
@@ -89,11 +110,23 @@ export function stridedCopyDispatch(gpu: Gpu, args: StridedCopyArgs): Dispatch {
   const sy = [...Array(pad).fill(0), ...args.y.strides];
   const { gridX, workgroups } = grid2d(gpu, Math.ceil(n / WG), label);
   const params = gpu.uniform(STRIDED_COPY_SHADER, 'params', {
-    n, gridX, offsetX: args.x.offset ?? 0, offsetY: args.y.offset ?? 0,
-    d1: d[1], d2: d[2], d3: d[3],
-    sx0: sx[0], sx1: sx[1], sx2: sx[2], sx3: sx[3],
-    sy0: sy[0], sy1: sy[1], sy2: sy[2], sy3: sy[3],
-    accumulate: args.accumulate ? 1 : 0, alpha,
+    n,
+    gridX,
+    offsetX: args.x.offset ?? 0,
+    offsetY: args.y.offset ?? 0,
+    d1: d[1],
+    d2: d[2],
+    d3: d[3],
+    sx0: sx[0],
+    sx1: sx[1],
+    sx2: sx[2],
+    sx3: sx[3],
+    sy0: sy[0],
+    sy1: sy[1],
+    sy2: sy[2],
+    sy3: sy[3],
+    accumulate: args.accumulate ? 1 : 0,
+    alpha,
   });
   return {
     label,

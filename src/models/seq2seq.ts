@@ -30,11 +30,24 @@ import type { Seq2SeqConfig, Seq2SeqOptions } from './seq2seqOptions.js';
 export type { Seq2SeqOptions } from './seq2seqOptions.js';
 import { Seq2SeqPlan, type Seq2SeqMode } from './seq2seqPlan.js';
 import type { NamedTensor, StateDict } from '../io/stateDict.js';
-import { saveCheckpoint, loadCheckpoint, checkCounters, type CheckpointHost, type LoadCheckpointOptions } from '../nn/checkpoint.js';
+import {
+  saveCheckpoint,
+  loadCheckpoint,
+  checkCounters,
+  type CheckpointHost,
+  type LoadCheckpointOptions,
+} from '../nn/checkpoint.js';
 import { rngAt } from '../util/random.js';
 import type { NanGuard } from '../train/nanGuard.js';
 import { createGuardedOptimizer } from '../train/guardedOptimizer.js';
-import { checkRecoverSource, copyBytes, dryRun, readParameters, type ModelSnapshot, type RecoverSource } from '../nn/recovery.js';
+import {
+  checkRecoverSource,
+  copyBytes,
+  dryRun,
+  readParameters,
+  type ModelSnapshot,
+  type RecoverSource,
+} from '../nn/recovery.js';
 import { checkTokenIds } from './sequenceModel.js';
 
 type Resolved = Seq2SeqConfig;
@@ -113,12 +126,16 @@ const TRAIN_SCHEMA: OptionSchema = {
 
 /** Seq2SeqTrainOptions checked by the options table (teacherForcingRatio: a number in [0, 1] or a function). */
 function checkTrainOptions(where: string, arg: string, train: unknown, withOptimizer: boolean): Seq2SeqTrainOptions {
-  if (!withOptimizer && train && typeof train === 'object' && 'optimizer' in train) throw new ArgumentError(`${where}: '${arg}' takes no optimizer (the file's optimizer is restored)`);
+  if (!withOptimizer && train && typeof train === 'object' && 'optimizer' in train)
+    throw new ArgumentError(`${where}: '${arg}' takes no optimizer (the file's optimizer is restored)`);
   const ratio = train && typeof train === 'object' ? (train as Seq2SeqTrainOptions).teacherForcingRatio : undefined;
-  const schema = { ...TRAIN_SCHEMA, ...(withOptimizer ? {} : { optimizer: { type: 'object' as const } }), ...(typeof ratio === 'function' ? { teacherForcingRatio: { type: 'function' as const } } : {}) };
+  const schema = {
+    ...TRAIN_SCHEMA,
+    ...(withOptimizer ? {} : { optimizer: { type: 'object' as const } }),
+    ...(typeof ratio === 'function' ? { teacherForcingRatio: { type: 'function' as const } } : {}),
+  };
   return { ...checkOptions<Seq2SeqTrainOptions>(where, arg, train, schema) } as Seq2SeqTrainOptions;
 }
-
 
 /**
  * Encoder-decoder with attention (Luong dot / general, Bahdanau additive, or none) on RNN, LSTM
@@ -129,7 +146,8 @@ function checkTrainOptions(where: string, arg: string, train: unknown, withOptim
  * @example
  * ```ts
  * const model = new Seq2Seq(gpu, { cell: 'lstm', srcVocab: TOY_VOCAB, tgtVocab: TOY_VOCAB, embeddingDim: 16,
- *   hiddenSize: 64, bidirectional: true, attention: 'general', bosToken: TOY_BOS, eosToken: TOY_EOS, padToken: TOY_PAD });
+ *   hiddenSize: 64, bidirectional: true, attention: 'general',
+ *   bosToken: TOY_BOS, eosToken: TOY_EOS, padToken: TOY_PAD });
  * model.configureTraining({ optimizer: { kind: 'adam', lr: 0.01, clipNorm: 1 } });
  * const rand = rng(1);
  * for (let i = 0; i < 2000; i++) {
@@ -171,10 +189,17 @@ export class Seq2Seq {
    * Builds the model with PyTorch's initialisation from `opts.seed`.
    * @param gpu - The device the model's buffers live on.
    * @param opts - Architecture, special tokens and seed.
-   * @throws ArgumentError naming the option (an unknown one with the nearest valid name) when one is missing or invalid.
+   * @throws ArgumentError naming the option (an unknown one with the nearest valid name) when one is missing or
+   * invalid.
    */
-  constructor(readonly gpu: Gpu, opts: Seq2SeqOptions) {
-    if (opts === undefined || opts === null) throw new ArgumentError('Seq2Seq: options { cell, srcVocab, tgtVocab, embeddingDim, hiddenSize, bosToken, eosToken } are required');
+  constructor(
+    readonly gpu: Gpu,
+    opts: Seq2SeqOptions,
+  ) {
+    if (opts === undefined || opts === null)
+      throw new ArgumentError(
+        'Seq2Seq: options { cell, srcVocab, tgtVocab, embeddingDim, hiddenSize, bosToken, eosToken } are required',
+      );
     opts = checkOptions<Seq2SeqOptions>('Seq2Seq', 'options', opts, SEQ2SEQ_SCHEMA) as Seq2SeqOptions;
     const attention = opts.attention ?? 'general';
     const o: Resolved = {
@@ -193,25 +218,50 @@ export class Seq2Seq {
       seed: opts.seed ?? 0,
     };
     for (const k of ['bosToken', 'eosToken', 'padToken'] as const) {
-      if (!Number.isInteger(o[k]) || o[k] < 0 || o[k] >= o.tgtVocab) throw new ArgumentError(`Seq2Seq: ${k} must be a token id in [0, tgtVocab=${o.tgtVocab}), got ${String(o[k])}`);
+      if (!Number.isInteger(o[k]) || o[k] < 0 || o[k] >= o.tgtVocab)
+        throw new ArgumentError(`Seq2Seq: ${k} must be a token id in [0, tgtVocab=${o.tgtVocab}), got ${String(o[k])}`);
     }
-    if (o.padToken >= o.srcVocab) throw new ArgumentError(`Seq2Seq: padToken ${o.padToken} must also be a source token id in [0, srcVocab=${o.srcVocab})`);
+    if (o.padToken >= o.srcVocab)
+      throw new ArgumentError(
+        `Seq2Seq: padToken ${o.padToken} must also be a source token id in [0, srcVocab=${o.srcVocab})`,
+      );
     const D = o.bidirectional ? 2 : 1;
-    if (attention === 'dot' && D !== 1) throw new ArgumentError(`Seq2Seq: 'dot' attention needs the decoder state (hiddenSize ${o.hiddenSize}) and the encoder outputs (2·hiddenSize, bidirectional) to have one size; use 'general' or 'additive'`);
+    if (attention === 'dot' && D !== 1)
+      throw new ArgumentError(
+        `Seq2Seq: 'dot' attention needs the decoder state (hiddenSize ${o.hiddenSize}) ` +
+          `and the encoder outputs (2·hiddenSize, bidirectional) to have one size; use ` +
+          `'general' or 'additive'`,
+      );
     this.options = Object.freeze(o);
     this.life = new Lifecycle(gpu, 'Seq2Seq');
     this.store = new ParameterStore(gpu);
     const H = o.hiddenSize;
     this.store.add('encoder.embedding.weight', [o.srcVocab, o.embeddingDim]);
     const make = (prefix: string, bidirectional: boolean): RecurrentLayer => {
-      const lo = { inputSize: o.embeddingDim, hiddenSize: H, numLayers: o.numLayers, bidirectional, seed: o.seed, store: this.store, prefix };
+      const lo = {
+        inputSize: o.embeddingDim,
+        hiddenSize: H,
+        numLayers: o.numLayers,
+        bidirectional,
+        seed: o.seed,
+        store: this.store,
+        prefix,
+      };
       return o.cell === 'lstm' ? new LSTM(gpu, lo) : o.cell === 'gru' ? new GRU(gpu, lo) : new RNN(gpu, lo);
     };
     this.encoder = make('encoder.rnn.', o.bidirectional);
     this.store.add('decoder.embedding.weight', [o.tgtVocab, o.embeddingDim]);
     this.decoder = make('decoder.rnn.', false);
     if (attention !== 'none') {
-      const shapes = new RnnAttentionPlan(gpu, { score: attention, batch: 1, seqLenQ: 1, seqLenS: 1, queryDim: H, keyDim: D * H, attnDim: o.attnDim });
+      const shapes = new RnnAttentionPlan(gpu, {
+        score: attention,
+        batch: 1,
+        seqLenQ: 1,
+        seqLenS: 1,
+        queryDim: H,
+        keyDim: D * H,
+        attnDim: o.attnDim,
+      });
       for (const { name, shape } of shapes.parameterShapes) this.store.add(`attention.${name}`, shape);
       shapes.destroy();
       this.store.add('decoder.combine.weight', [H, D * H + H]);
@@ -230,7 +280,8 @@ export class Seq2Seq {
    */
   resetParameters(seed = this.options.seed): void {
     this.life.assertLive('Seq2Seq.resetParameters');
-    if (typeof seed !== 'number' || !Number.isFinite(seed)) throw new ArgumentError(`Seq2Seq.resetParameters: 'seed' must be a finite number, got ${show(seed)}`);
+    if (typeof seed !== 'number' || !Number.isFinite(seed))
+      throw new ArgumentError(`Seq2Seq.resetParameters: 'seed' must be a finite number, got ${show(seed)}`);
     this.life.defer(() => this.writeInitialParameters(seed));
   }
 
@@ -251,7 +302,10 @@ export class Seq2Seq {
       // Biases take their weight's fan-in; 'v' (additive) its own length.
       const weightShape = name.endsWith('.bias') ? this.store.slot(name.replace(/bias$/, 'weight')).shape : shape;
       const k = 1 / Math.sqrt(weightShape[weightShape.length - 1]);
-      this.store.write(name, Float32Array.from({ length: this.store.slot(name).size }, () => (2 * rand() - 1) * k));
+      this.store.write(
+        name,
+        Float32Array.from({ length: this.store.slot(name).size }, () => (2 * rand() - 1) * k),
+      );
     }
   }
 
@@ -301,7 +355,8 @@ export class Seq2Seq {
     const where = 'Seq2Seq.configureTraining';
     this.life.assertLive(where);
     const checked = checkTrainOptions(where, 'train', train, true);
-    Optimizer.checkOptions(checked.optimizer, this.store.length, where); // a bad option leaves the current optimizer in place
+    // a bad option leaves the current optimizer in place
+    Optimizer.checkOptions(checked.optimizer, this.store.length, where);
     this.life.defer(() => this.applyTraining(checked));
   }
 
@@ -318,7 +373,11 @@ export class Seq2Seq {
     this.guard?.destroy();
     this.guard = null;
     ({ optimizer: this.optimizer, guard: this.guard } = createGuardedOptimizer(
-      this.gpu, this.store, train.optimizer, train.nanGuard ?? true, { configure: 'Seq2Seq.configureTraining', step: 'Seq2Seq.trainStep' },
+      this.gpu,
+      this.store,
+      train.optimizer,
+      train.nanGuard ?? true,
+      { configure: 'Seq2Seq.configureTraining', step: 'Seq2Seq.trainStep' },
       (skipped) => {
         this.stepCount = Math.max(0, this.stepCount - skipped);
       },
@@ -353,40 +412,57 @@ export class Seq2Seq {
    */
   recover(from?: RecoverSource): Promise<void> {
     const where = 'Seq2Seq.recover';
-    return this.life.call(where, async () => {
-      const source = from ?? this.lastSnapshot;
-      if (!source) throw new ArgumentError(`${where}: nothing to restore: call model.snapshot() while the device works, or pass a snapshot, a state dict or checkpoint bytes`);
-      const bytes = source instanceof ArrayBuffer || source instanceof Uint8Array ? source : null;
-      const snap = bytes ? null : checkRecoverSource(where, source, this.store, this.train?.optimizer ?? null, COIN_COUNTERS);
-      if (bytes) this.loadCheckpointChecked(bytes, {});
-      await this.gpu.recover();
-      this.releaseBuffers();
-      this.encoder.resetBuffers();
-      this.decoder.resetBuffers();
-      this.store.allocate();
-      this.life.generation = this.gpu.generation;
-      this.writeInitialParameters(this.options.seed);
-      this.stepCount = 0;
-      if (this.train) this.makeOptimizer(this.train);
-      if (bytes) {
-        this.loadCheckpointChecked(bytes, {})();
-        return;
-      }
-      this.writeStateDict(snap!.parameters);
-      this.stepCount = snap!.step;
-      if (this.train) {
-        if (snap!.optimizer) this.optimizer!.loadState(snap!.optimizer);
-        const c = snap!.counters;
-        if (c.teacherForcingSeed !== undefined && c.teacherForcingDraws !== undefined) this.setCoin(c.teacherForcingSeed, c.teacherForcingDraws);
-      }
-    }, { deviceCheck: false });
+    return this.life.call(
+      where,
+      async () => {
+        const source = from ?? this.lastSnapshot;
+        if (!source)
+          throw new ArgumentError(
+            `${where}: nothing to restore: call model.snapshot() while the device works, or ` +
+              `pass a snapshot, a state dict or checkpoint bytes`,
+          );
+        const bytes = source instanceof ArrayBuffer || source instanceof Uint8Array ? source : null;
+        const snap = bytes
+          ? null
+          : checkRecoverSource(where, source, this.store, this.train?.optimizer ?? null, COIN_COUNTERS);
+        if (bytes) this.loadCheckpointChecked(bytes, {});
+        await this.gpu.recover();
+        this.releaseBuffers();
+        this.encoder.resetBuffers();
+        this.decoder.resetBuffers();
+        this.store.allocate();
+        this.life.generation = this.gpu.generation;
+        this.writeInitialParameters(this.options.seed);
+        this.stepCount = 0;
+        if (this.train) this.makeOptimizer(this.train);
+        if (bytes) {
+          this.loadCheckpointChecked(bytes, {})();
+          return;
+        }
+        this.writeStateDict(snap!.parameters);
+        this.stepCount = snap!.step;
+        if (this.train) {
+          if (snap!.optimizer) this.optimizer!.loadState(snap!.optimizer);
+          const c = snap!.counters;
+          if (c.teacherForcingSeed !== undefined && c.teacherForcingDraws !== undefined)
+            this.setCoin(c.teacherForcingSeed, c.teacherForcingDraws);
+        }
+      },
+      { deviceCheck: false },
+    );
   }
 
   /** @internal Every host-side counter and cache (see SequenceModel.debugState). */
   debugState(): Record<string, unknown> {
     return {
-      step: this.stepCount, coin: [this.coinSeed, this.coinDraws], optimizer: this.optimizer && { step: this.optimizer.step, lr: this.optimizer.lr },
-      train: this.train && Object.keys(this.train), plans: this.plans.keys(), lastRun: this.lastRun, encoder: this.encoder.debugState(), decoder: this.decoder.debugState(),
+      step: this.stepCount,
+      coin: [this.coinSeed, this.coinDraws],
+      optimizer: this.optimizer && { step: this.optimizer.step, lr: this.optimizer.lr },
+      train: this.train && Object.keys(this.train),
+      plans: this.plans.keys(),
+      lastRun: this.lastRun,
+      encoder: this.encoder.debugState(),
+      decoder: this.decoder.debugState(),
     };
   }
 
@@ -413,17 +489,28 @@ export class Seq2Seq {
    * @param file - The bytes of a `.safetensors` checkpoint.
    * @param opts - Load options, and the training options to continue with.
    */
-  loadCheckpoint(file: ArrayBuffer | Uint8Array, opts: LoadCheckpointOptions & { train?: Omit<Seq2SeqTrainOptions, 'optimizer'> } = {}): void {
+  loadCheckpoint(
+    file: ArrayBuffer | Uint8Array,
+    opts: LoadCheckpointOptions & { train?: Omit<Seq2SeqTrainOptions, 'optimizer'> } = {},
+  ): void {
     const where = 'Seq2Seq.loadCheckpoint';
     this.life.assertLive(where);
-    const o = checkOptions<LoadCheckpointOptions & { train: Omit<Seq2SeqTrainOptions, 'optimizer'> }>(where, 'opts', opts, { optimizer: { type: 'boolean' }, train: { type: 'object' } });
+    const o = checkOptions<LoadCheckpointOptions & { train: Omit<Seq2SeqTrainOptions, 'optimizer'> }>(
+      where,
+      'opts',
+      opts,
+      { optimizer: { type: 'boolean' }, train: { type: 'object' } },
+    );
     const train = o.train === undefined ? undefined : checkTrainOptions(where, 'opts.train', o.train, false);
     // A copy: the caller may reuse its buffer before a deferred load runs.
     this.life.defer(this.loadCheckpointChecked(copyBytes(where, file), { ...o, train }));
   }
 
   /** Checks a checkpoint completely (a dry run that changes nothing); returns the function that loads it. */
-  private loadCheckpointChecked(file: ArrayBuffer | Uint8Array, opts: LoadCheckpointOptions & { train?: Omit<Seq2SeqTrainOptions, 'optimizer'> }): () => void {
+  private loadCheckpointChecked(
+    file: ArrayBuffer | Uint8Array,
+    opts: LoadCheckpointOptions & { train?: Omit<Seq2SeqTrainOptions, 'optimizer'> },
+  ): () => void {
     loadCheckpoint(dryRun(this.checkpointHost()), file, opts);
     return () => loadCheckpoint(this.checkpointHost(opts.train), file, opts);
   }
@@ -432,7 +519,20 @@ export class Seq2Seq {
     return {
       className: 'Seq2Seq',
       config: { ...this.options },
-      structural: ['cell', 'srcVocab', 'tgtVocab', 'embeddingDim', 'hiddenSize', 'numLayers', 'bidirectional', 'attention', 'attnDim', 'bosToken', 'eosToken', 'padToken'],
+      structural: [
+        'cell',
+        'srcVocab',
+        'tgtVocab',
+        'embeddingDim',
+        'hiddenSize',
+        'numLayers',
+        'bidirectional',
+        'attention',
+        'attnDim',
+        'bosToken',
+        'eosToken',
+        'padToken',
+      ],
       store: this.store,
       names: this.store.names,
       loadStateDict: (dict) => this.writeStateDict(this.store.checkStateDict('Seq2Seq.loadCheckpoint', dict, true)),
@@ -440,9 +540,16 @@ export class Seq2Seq {
         optimizer: this.optimizer,
         save: async () => ({ counters: { teacherForcingSeed: this.coinSeed, teacherForcingDraws: this.coinDraws } }),
         prepare: (counters, tensors, where) => {
-          const { teacherForcingSeed: seed = this.options.seed + 99, teacherForcingDraws: draws = 0 } = checkCounters(where, counters, COIN_COUNTERS);
+          const { teacherForcingSeed: seed = this.options.seed + 99, teacherForcingDraws: draws = 0 } = checkCounters(
+            where,
+            counters,
+            COIN_COUNTERS,
+          );
           const extra = Object.keys(tensors);
-          if (extra.length) throw new ArgumentError(`${where}: unexpected tensor '${extra[0]}' (a Seq2Seq checkpoint has no seqgpu.* tensors)`);
+          if (extra.length)
+            throw new ArgumentError(
+              `${where}: unexpected tensor '${extra[0]}' (a Seq2Seq checkpoint has no seqgpu.* tensors)`,
+            );
           return (optimizer, state) => {
             this.applyTraining({ ...this.train, ...train, optimizer });
             this.optimizer!.loadState(state);
@@ -469,7 +576,8 @@ export class Seq2Seq {
   get teacherForcingRatio(): number {
     const r = this.train?.teacherForcingRatio ?? 1;
     const v = typeof r === 'function' ? r(this.stepCount) : r;
-    if (typeof v !== 'number' || !(v >= 0 && v <= 1)) throw new ArgumentError(`Seq2Seq.trainStep: teacherForcingRatio(${this.stepCount}) = ${v} is not in [0, 1]`);
+    if (typeof v !== 'number' || !(v >= 0 && v <= 1))
+      throw new ArgumentError(`Seq2Seq.trainStep: teacherForcingRatio(${this.stepCount}) = ${v} is not in [0, 1]`);
     return v;
   }
 
@@ -487,10 +595,15 @@ export class Seq2Seq {
   trainStep(batch: Seq2SeqBatch, opts: { readLoss?: boolean } = {}): Promise<number | undefined> {
     const where = 'Seq2Seq.trainStep';
     return this.life.call(where, async () => {
-      const { readLoss = false } = checkOptions<{ readLoss: boolean }>(where, 'opts', opts, { readLoss: { type: 'boolean' } });
-      if (!this.optimizer || !this.train) throw new ArgumentError(`${where}: call configureTraining({ optimizer, ... }) first`);
+      const { readLoss = false } = checkOptions<{ readLoss: boolean }>(where, 'opts', opts, {
+        readLoss: { type: 'boolean' },
+      });
+      if (!this.optimizer || !this.train)
+        throw new ArgumentError(`${where}: call configureTraining({ optimizer, ... }) first`);
       const ratio = this.teacherForcingRatio;
-      const lr: unknown = this.train.schedule ? this.train.schedule(this.optimizer.options.lr, this.stepCount) : this.optimizer.options.lr;
+      const lr: unknown = this.train.schedule
+        ? this.train.schedule(this.optimizer.options.lr, this.stepCount)
+        : this.optimizer.options.lr;
       checkLr(where, lr, ` (the schedule's value for step ${this.stepCount})`);
       const checked = this.checkBatch(where, batch, 'train');
       const plan = this.planFor(where, checked, 'train');
@@ -500,7 +613,13 @@ export class Seq2Seq {
       this.optimizer.beforeStep(lr, where);
       this.stepCount++;
       const update = this.guard ? this.guard.arrange(plan.loss) : this.optimizer.dispatches();
-      const dispatches = concat(plan.forward, plan.backward, update, this.encoder.repackDispatches(), this.decoder.repackDispatches());
+      const dispatches = concat(
+        plan.forward,
+        plan.backward,
+        update,
+        this.encoder.repackDispatches(),
+        this.decoder.repackDispatches(),
+      );
       const encoder = this.gpu.device.createCommandEncoder({ label: 'seq2seq.trainStep' });
       plan.encode(encoder, dispatches, true);
       this.guard?.beforeSubmit();
@@ -548,7 +667,9 @@ export class Seq2Seq {
   greedyDecode(src: ArrayLike<number>[], opts: { maxLen: number }): Promise<DecodeResult> {
     const where = 'Seq2Seq.greedyDecode';
     return this.life.call(where, async () => {
-      const { maxLen } = checkOptions<{ maxLen: number }>(where, 'opts', opts, { maxLen: { type: 'int', min: 1, required: true } }) as { maxLen: number };
+      const { maxLen } = checkOptions<{ maxLen: number }>(where, 'opts', opts, {
+        maxLen: { type: 'int', min: 1, required: true },
+      }) as { maxLen: number };
       const checked = this.checkBatch(where, { src, tgt: [] }, 'greedy', maxLen);
       const plan = this.planFor(where, checked, 'greedy');
       this.upload(plan, checked, 0);
@@ -560,7 +681,9 @@ export class Seq2Seq {
   private async readGreedy(plan: Seq2SeqPlan, src: ArrayLike<number>[], maxLen: number): Promise<DecodeResult> {
     const B = src.length;
     const pred = new Int32Array(await this.gpu.readBuffer(plan.pred, 0, maxLen * B * 4));
-    const alpha = plan.alpha ? new Float32Array(await this.gpu.readBuffer(plan.alpha, 0, B * maxLen * plan.srcLen * 4)) : null;
+    const alpha = plan.alpha
+      ? new Float32Array(await this.gpu.readBuffer(plan.alpha, 0, B * maxLen * plan.srcLen * 4))
+      : null;
     const tokens: number[][] = [];
     const attention: (number[][] | null)[] = [];
     for (let b = 0; b < B; b++) {
@@ -571,7 +694,15 @@ export class Seq2Seq {
         seq.push(tok);
       }
       tokens.push(seq);
-      attention.push(alpha ? Array.from({ length: Math.min(maxLen, seq.length + 1) }, (_, t) => Array.from(alpha.subarray((b * maxLen + t) * plan.srcLen, (b * maxLen + t) * plan.srcLen + src[b].length))) : null);
+      attention.push(
+        alpha
+          ? Array.from({ length: Math.min(maxLen, seq.length + 1) }, (_, t) =>
+              Array.from(
+                alpha.subarray((b * maxLen + t) * plan.srcLen, (b * maxLen + t) * plan.srcLen + src[b].length),
+              ),
+            )
+          : null,
+      );
     }
     return { tokens, attention };
   }
@@ -586,11 +717,20 @@ export class Seq2Seq {
    * @throws ShapeError for invalid sources or options (beamWidth or maxLen not a positive integer,
    *   a beam wider than {@link BEAM_SEARCH_MAX_WIDTH}, a negative lengthPenalty).
    */
-  beamSearch(src: ArrayLike<number>[], opts: { beamWidth: number; maxLen: number; lengthPenalty?: number }): Promise<DecodeResult> {
+  beamSearch(
+    src: ArrayLike<number>[],
+    opts: { beamWidth: number; maxLen: number; lengthPenalty?: number },
+  ): Promise<DecodeResult> {
     const where = 'Seq2Seq.beamSearch';
     return this.life.call(where, async () => {
-      const { beamWidth, maxLen, lengthPenalty = 0 } = checkOptions<{ beamWidth: number; maxLen: number; lengthPenalty: number }>(where, 'opts', opts, {
-        beamWidth: { type: 'int', min: 1, max: BEAM_SEARCH_MAX_WIDTH, required: true }, maxLen: { type: 'int', min: 1, required: true }, lengthPenalty: { type: 'number', min: 0 },
+      const {
+        beamWidth,
+        maxLen,
+        lengthPenalty = 0,
+      } = checkOptions<{ beamWidth: number; maxLen: number; lengthPenalty: number }>(where, 'opts', opts, {
+        beamWidth: { type: 'int', min: 1, max: BEAM_SEARCH_MAX_WIDTH, required: true },
+        maxLen: { type: 'int', min: 1, required: true },
+        lengthPenalty: { type: 'number', min: 0 },
       }) as { beamWidth: number; maxLen: number; lengthPenalty?: number };
       // The sources are checked as given (errors name src[i]), then each is replicated per beam.
       const checked = this.checkBatch(where, { src, tgt: [] }, 'beam', maxLen, beamWidth);
@@ -600,7 +740,13 @@ export class Seq2Seq {
     });
   }
 
-  private async runBeam(plan: Seq2SeqPlan, B: number, beamWidth: number, maxLen: number, lengthPenalty: number): Promise<DecodeResult> {
+  private async runBeam(
+    plan: Seq2SeqPlan,
+    B: number,
+    beamWidth: number,
+    maxLen: number,
+    lengthPenalty: number,
+  ): Promise<DecodeResult> {
     const beam = plan.beam!;
     const q = this.gpu.device.queue;
     const score = new Float32Array(B * beamWidth).fill(-Infinity);
@@ -616,7 +762,13 @@ export class Seq2Seq {
       this.gpu.readBuffer(beam.score, 0, R * 4).then((b) => new Float32Array(b)),
       this.gpu.readBuffer(beam.finished, 0, R * 4).then((b) => new Uint32Array(b)),
     ]);
-    const r = backtrackBeams(parents, tokens, finalScore, finished, { steps: maxLen, batch: B, beamWidth, eosToken: this.options.eosToken, lengthPenalty });
+    const r = backtrackBeams(parents, tokens, finalScore, finished, {
+      steps: maxLen,
+      batch: B,
+      beamWidth,
+      eosToken: this.options.eosToken,
+      lengthPenalty,
+    });
     return { tokens: r.sequences, scores: r.scores };
   }
 
@@ -643,9 +795,29 @@ export class Seq2Seq {
   }
 
   /** @internal The cached plan for (mode, srcLen, tgtLen, batch, beamWidth). */
-  plan(mode: Seq2SeqMode, srcLen: number, tgtLen: number, batch: number, beamWidth = 1, where = `Seq2Seq.${mode}`): Seq2SeqPlan {
+  plan(
+    mode: Seq2SeqMode,
+    srcLen: number,
+    tgtLen: number,
+    batch: number,
+    beamWidth = 1,
+    where = `Seq2Seq.${mode}`,
+  ): Seq2SeqPlan {
     const key = `${mode}:${srcLen}x${tgtLen}x${batch}x${beamWidth}`;
-    return this.plans.get(key, () => new Seq2SeqPlan(this.gpu, this, srcLen, tgtLen, mode === 'beam' ? batch / beamWidth : batch, mode, beamWidth, where));
+    return this.plans.get(
+      key,
+      () =>
+        new Seq2SeqPlan(
+          this.gpu,
+          this,
+          srcLen,
+          tgtLen,
+          mode === 'beam' ? batch / beamWidth : batch,
+          mode,
+          beamWidth,
+          where,
+        ),
+    );
   }
 
   private planFor(where: string, c: CheckedBatch, mode: Seq2SeqMode): Seq2SeqPlan {
@@ -658,13 +830,17 @@ export class Seq2Seq {
    */
   private checkBatch(where: string, batch: Seq2SeqBatch, mode: Seq2SeqMode, maxLen = 0, beamWidth = 1): CheckedBatch {
     const o = this.options;
-    if (!batch || !Array.isArray(batch.src) || batch.src.length === 0) throw new ArgumentError(`${where}: 'src' must be a non-empty array of token-id sequences, got ${show(batch?.src)}`);
+    if (!batch || !Array.isArray(batch.src) || batch.src.length === 0)
+      throw new ArgumentError(
+        `${where}: 'src' must be a non-empty array of token-id sequences, got ${show(batch?.src)}`,
+      );
     const B = batch.src.length;
     const longest = (name: string, seqs: ArrayLike<number>[], vocab: number): number => {
       let max = 0;
       for (let i = 0; i < seqs.length; i++) {
         const s = seqs[i];
-        if (!s || typeof s !== 'object' || typeof s.length !== 'number' || s.length === 0) throw new ShapeError(`${where}: ${name}[${i}] must be a non-empty sequence of token ids, got ${show(s)}`);
+        if (!s || typeof s !== 'object' || typeof s.length !== 'number' || s.length === 0)
+          throw new ShapeError(`${where}: ${name}[${i}] must be a non-empty sequence of token ids, got ${show(s)}`);
         checkTokenIds(where, `${name}[${i}]`, s, vocab);
         max = Math.max(max, s.length);
       }
@@ -673,7 +849,11 @@ export class Seq2Seq {
     const srcLen = longest('src', batch.src, o.srcVocab);
     let tgtLen = maxLen;
     if (mode === 'train') {
-      if (!Array.isArray(batch.tgt) || batch.tgt.length !== B) throw new ShapeError(`${where}: 'tgt' must hold one sequence per source (${B}), got ${Array.isArray(batch.tgt) ? batch.tgt.length : show(batch.tgt)}`);
+      if (!Array.isArray(batch.tgt) || batch.tgt.length !== B)
+        throw new ShapeError(
+          `${where}: 'tgt' must hold one sequence per source (${B}), ` +
+            `got ${Array.isArray(batch.tgt) ? batch.tgt.length : show(batch.tgt)}`,
+        );
       tgtLen = longest('tgt', batch.tgt, o.tgtVocab) + 1; // + EOS
     }
     return { batch, srcLen, tgtLen, sources: B, rows: B * beamWidth, beamWidth };
@@ -721,7 +901,6 @@ export class Seq2Seq {
       q.writeBuffer(plan.targets, 0, targets);
     }
   }
-
 }
 
 /** A batch checked by Seq2Seq's checkBatch: its padded lengths and plan rows. */

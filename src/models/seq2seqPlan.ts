@@ -24,7 +24,12 @@ import { reduceSumDispatches } from '../kernels/reduceSum.js';
 import { embeddingDispatch, embeddingBackwardDispatch } from '../kernels/embedding.js';
 import { defaultStepTile } from '../kernels/cellStep.js';
 import { RnnAttentionPlan, type SeqView } from '../kernels/rnnAttention.js';
-import { nextTokenDispatch, beamSearchStepDispatches, beamSearchScratchSize, gatherBeamRowsDispatch } from '../kernels/decode.js';
+import {
+  nextTokenDispatch,
+  beamSearchStepDispatches,
+  beamSearchScratchSize,
+  gatherBeamRowsDispatch,
+} from '../kernels/decode.js';
 import { RecurrentPlan } from '../graph/recurrentPlan.js';
 import { checkRecurrentPlanLimits } from '../graph/recurrentLimits.js';
 import { checkBindingSizes, checkWorkgroups } from '../gpu/limits.js';
@@ -68,8 +73,16 @@ export class Seq2SeqPlan {
   readonly alpha: GPUBuffer | null;
   /** Train: the mean loss (1 f32). */
   readonly loss: GPUBuffer;
-  /** Beam: f32 [rows] scores, u32 [rows] finished, i32 [tgtLen, batch, k] parents and tokens, i32 [rows] next inputs. */
-  readonly beam: { score: GPUBuffer; finished: GPUBuffer; parents: GPUBuffer; tokens: GPUBuffer; next: GPUBuffer } | null = null;
+  /**
+   * Beam: f32 [rows] scores, u32 [rows] finished, i32 [tgtLen, batch, k] parents and tokens, i32 [rows] next inputs.
+   */
+  readonly beam: {
+    score: GPUBuffer;
+    finished: GPUBuffer;
+    parents: GPUBuffer;
+    tokens: GPUBuffer;
+    next: GPUBuffer;
+  } | null = null;
   readonly encoderPlan: RecurrentPlan;
   readonly decoderPlan: RecurrentPlan;
   readonly encoderBackward: RecurrentBackward | null = null;
@@ -127,8 +140,13 @@ export class Seq2SeqPlan {
       }
     };
     const gemm = (list: Dispatch[], args: GemmArgs) => take(list, gemmDispatches(gpu, args));
-    const copy = (list: Dispatch[], n: number, x: { buffer: GPUBuffer; offset: number }, y: { buffer: GPUBuffer; offset: number }, label: string) =>
-      take(list, elementwiseDispatch(gpu, { op: 'scale', alpha: 1, n, x, y, label }));
+    const copy = (
+      list: Dispatch[],
+      n: number,
+      x: { buffer: GPUBuffer; offset: number },
+      y: { buffer: GPUBuffer; offset: number },
+      label: string,
+    ) => take(list, elementwiseDispatch(gpu, { op: 'scale', alpha: 1, n, x, y, label }));
     const view = (name: string) => store.view(name);
     const gradView = (name: string) => store.gradView(name);
 
@@ -143,15 +161,47 @@ export class Seq2SeqPlan {
 
     const tile = defaultStepTile(R, gpu.adapterInfo.isFallbackAdapter);
     // Packed sources: each row's encoder runs over its own length (written by the model before a run).
-    const enc = new RecurrentPlan(gpu, model.encoder.config, model.encoder.directionParams, Ts, R, tile, training, null, false, { lengths: true });
-    const dec = new RecurrentPlan(gpu, model.decoder.config, model.decoder.directionParams, Tt, R, tile, training, null, true);
+    const enc = new RecurrentPlan(
+      gpu,
+      model.encoder.config,
+      model.encoder.directionParams,
+      Ts,
+      R,
+      tile,
+      training,
+      null,
+      false,
+      { lengths: true },
+    );
+    const dec = new RecurrentPlan(
+      gpu,
+      model.decoder.config,
+      model.decoder.directionParams,
+      Tt,
+      R,
+      tile,
+      training,
+      null,
+      true,
+    );
     this.encoderPlan = enc;
     this.decoderPlan = dec;
     const F = this.forward;
     const Bk = this.backward;
 
     // Encoder over the whole source.
-    take(F, embeddingDispatch(gpu, { tokens: Ts * R, vocab: o.srcVocab, dim: E, indices: { buffer: this.srcTokens }, weight: view('encoder.embedding.weight'), y: { buffer: enc.input }, label: 'encoder.embedding' }));
+    take(
+      F,
+      embeddingDispatch(gpu, {
+        tokens: Ts * R,
+        vocab: o.srcVocab,
+        dim: E,
+        indices: { buffer: this.srcTokens },
+        weight: view('encoder.embedding.weight'),
+        y: { buffer: enc.input },
+        label: 'encoder.embedding',
+      }),
+    );
     pushAll(F, enc.dispatches);
 
     // Bridge: decoder h0 (c0) of layer l = the encoder's final state of layer l, summed over directions.
@@ -160,7 +210,17 @@ export class Seq2SeqPlan {
       if (D === 1) copy(F, L * layerState, { buffer: src, offset: 0 }, { buffer: dst, offset: 0 }, `bridge.${what}`);
       else {
         for (let l = 0; l < L; l++) {
-          take(F, elementwiseDispatch(gpu, { op: 'add', n: layerState, x: { buffer: src, offset: 2 * l * layerState }, b: { buffer: src, offset: (2 * l + 1) * layerState }, y: { buffer: dst, offset: l * layerState }, label: `bridge.${what}${l}` }));
+          take(
+            F,
+            elementwiseDispatch(gpu, {
+              op: 'add',
+              n: layerState,
+              x: { buffer: src, offset: 2 * l * layerState },
+              b: { buffer: src, offset: (2 * l + 1) * layerState },
+              y: { buffer: dst, offset: l * layerState },
+              label: `bridge.${what}${l}`,
+            }),
+          );
         }
       }
     };
@@ -168,7 +228,18 @@ export class Seq2SeqPlan {
     if (enc.c && dec.c) bridge(enc.c, dec.c, 'c');
 
     // Attention over the encoder outputs (keys = values = h̄, [Ts, R, D·H]).
-    const attn = o.attention === 'none' ? null : new RnnAttentionPlan(gpu, { score: o.attention, batch: R, seqLenQ: Tt, seqLenS: Ts, queryDim: H, keyDim: DH, attnDim: o.attnDim });
+    const attn =
+      o.attention === 'none'
+        ? null
+        : new RnnAttentionPlan(gpu, {
+            score: o.attention,
+            batch: R,
+            seqLenQ: Tt,
+            seqLenS: Ts,
+            queryDim: H,
+            keyDim: DH,
+            attnDim: o.attnDim,
+          });
     this.attention = attn;
     const attnParams: Record<string, BufferView> = {};
     const attnGrads: Record<string, BufferView> = {};
@@ -194,8 +265,11 @@ export class Seq2SeqPlan {
     const bo = view('decoder.out.bias');
     if (mode === 'beam') {
       this.beam = {
-        score: buffer(R, 'beam.score'), finished: buffer(R, 'beam.finished'),
-        parents: buffer(Tt * R, 'beam.parents'), tokens: buffer(Tt * R, 'beam.tokens'), next: buffer(R, 'beam.next'),
+        score: buffer(R, 'beam.score'),
+        finished: buffer(R, 'beam.finished'),
+        parents: buffer(Tt * R, 'beam.parents'),
+        tokens: buffer(Tt * R, 'beam.tokens'),
+        next: buffer(R, 'beam.next'),
       };
     }
     const beam = this.beam;
@@ -204,31 +278,130 @@ export class Seq2SeqPlan {
 
     for (let t = 0; t < Tt; t++) {
       const inputTokens = beam ? { buffer: beam.next } : { buffer: this.decIn, offset: t * R };
-      take(F, embeddingDispatch(gpu, { tokens: R, vocab: V, dim: E, indices: inputTokens, weight: view('decoder.embedding.weight'), y: { buffer: dec.input, offset: t * R * E }, label: `decoder.embedding${t}` }));
+      take(
+        F,
+        embeddingDispatch(gpu, {
+          tokens: R,
+          vocab: V,
+          dim: E,
+          indices: inputTokens,
+          weight: view('decoder.embedding.weight'),
+          y: { buffer: dec.input, offset: t * R * E },
+          label: `decoder.embedding${t}`,
+        }),
+      );
       pushAll(F, dec.stepGroups[t]);
       if (attn && ctxView && alphaView && pre && htil && Wc && bc) {
-        take(F, attn.forwardDispatches({ t0: t, steps: 1, query, keys, keyMask: this.keyMask, params: attnParams, context: ctxView, alpha: alphaView }));
+        take(
+          F,
+          attn.forwardDispatches({
+            t0: t,
+            steps: 1,
+            query,
+            keys,
+            keyMask: this.keyMask,
+            params: attnParams,
+            context: ctxView,
+            alpha: alphaView,
+          }),
+        );
         // h̃_t = tanh(W_c[:, :DH]·c_t + W_c[:, DH:]·h_t + b_c)
-        gemm(F, { M: R, N: H, K: DH, transposeB: true, a: { buffer: ctx!, offset: t * R * DH, ld: DH }, b: { buffer: Wc.buffer, offset: Wc.offset, ld: DH + H }, c: { buffer: pre, offset: t * R * H, ld: H }, bias: { buffer: bc.buffer, offset: bc.offset }, label: `combine${t}.c` });
-        gemm(F, { M: R, N: H, K: H, transposeB: true, a: { buffer: dec.output, offset: t * R * H, ld: H }, b: { buffer: Wc.buffer, offset: Wc.offset + DH, ld: DH + H }, c: { buffer: pre, offset: t * R * H, ld: H }, beta: 1, label: `combine${t}.h` });
-        take(F, elementwiseDispatch(gpu, { op: 'tanh', n: R * H, x: { buffer: pre, offset: t * R * H }, y: { buffer: htil, offset: t * R * H }, label: `combine${t}.tanh` }));
+        gemm(F, {
+          M: R,
+          N: H,
+          K: DH,
+          transposeB: true,
+          a: { buffer: ctx!, offset: t * R * DH, ld: DH },
+          b: { buffer: Wc.buffer, offset: Wc.offset, ld: DH + H },
+          c: { buffer: pre, offset: t * R * H, ld: H },
+          bias: { buffer: bc.buffer, offset: bc.offset },
+          label: `combine${t}.c`,
+        });
+        gemm(F, {
+          M: R,
+          N: H,
+          K: H,
+          transposeB: true,
+          a: { buffer: dec.output, offset: t * R * H, ld: H },
+          b: { buffer: Wc.buffer, offset: Wc.offset + DH, ld: DH + H },
+          c: { buffer: pre, offset: t * R * H, ld: H },
+          beta: 1,
+          label: `combine${t}.h`,
+        });
+        take(
+          F,
+          elementwiseDispatch(gpu, {
+            op: 'tanh',
+            n: R * H,
+            x: { buffer: pre, offset: t * R * H },
+            y: { buffer: htil, offset: t * R * H },
+            label: `combine${t}.tanh`,
+          }),
+        );
       }
-      gemm(F, { M: R, N: V, K: H, transposeB: true, a: { buffer: features, offset: t * R * H, ld: H }, b: { buffer: Wo.buffer, offset: Wo.offset, ld: H }, c: { buffer: logits, offset: t * R * V, ld: V }, bias: { buffer: bo.buffer, offset: bo.offset }, label: `out${t}` });
+      gemm(F, {
+        M: R,
+        N: V,
+        K: H,
+        transposeB: true,
+        a: { buffer: features, offset: t * R * H, ld: H },
+        b: { buffer: Wo.buffer, offset: Wo.offset, ld: H },
+        c: { buffer: logits, offset: t * R * V, ld: V },
+        bias: { buffer: bo.buffer, offset: bo.offset },
+        label: `out${t}`,
+      });
       if (beam && scratch) {
-        take(F, beamSearchStepDispatches(gpu, { batch, beamWidth, vocab: V, step: t, eosToken: o.eosToken, logits: { buffer: logits, offset: t * R * V, ld: V }, beamScore: beam.score, finished: beam.finished, parents: beam.parents, tokens: beam.tokens, next: beam.next, scratch: candidates!, label: `beam${t}` }));
+        take(
+          F,
+          beamSearchStepDispatches(gpu, {
+            batch,
+            beamWidth,
+            vocab: V,
+            step: t,
+            eosToken: o.eosToken,
+            logits: { buffer: logits, offset: t * R * V, ld: V },
+            beamScore: beam.score,
+            finished: beam.finished,
+            parents: beam.parents,
+            tokens: beam.tokens,
+            next: beam.next,
+            scratch: candidates!,
+            label: `beam${t}`,
+          }),
+        );
         // The decoder state written at step t, reordered by the chosen parents (via a scratch copy).
         const states = [dec.states[t % 2], ...(dec.c ? [dec.c] : [])];
         for (const s of states) {
-          take(F, gatherBeamRowsDispatch(gpu, { groups: L, batch, beamWidth, width: H, step: t, parents: beam.parents, src: s, dst: scratch, label: `beam${t}.gather` }));
+          take(
+            F,
+            gatherBeamRowsDispatch(gpu, {
+              groups: L,
+              batch,
+              beamWidth,
+              width: H,
+              step: t,
+              parents: beam.parents,
+              src: s,
+              dst: scratch,
+              label: `beam${t}.gather`,
+            }),
+          );
           copy(F, L * R * H, { buffer: scratch, offset: 0 }, { buffer: s, offset: 0 }, `beam${t}.reorder`);
         }
       } else {
-        take(F, nextTokenDispatch(gpu, {
-          batch: R, vocab: V, logits: { buffer: logits, offset: t * R * V, ld: V },
-          teacher: training ? { buffer: this.teacherIn, offset: (t + 1) * R } : undefined,
-          useTeacher: training ? { buffer: this.useTeacher, offset: (t + 1) * R } : undefined,
-          next: { buffer: this.decIn, offset: (t + 1) * R }, pred: { buffer: this.pred, offset: t * R }, label: `next${t}`,
-        }));
+        take(
+          F,
+          nextTokenDispatch(gpu, {
+            batch: R,
+            vocab: V,
+            logits: { buffer: logits, offset: t * R * V, ld: V },
+            teacher: training ? { buffer: this.teacherIn, offset: (t + 1) * R } : undefined,
+            useTeacher: training ? { buffer: this.useTeacher, offset: (t + 1) * R } : undefined,
+            next: { buffer: this.decIn, offset: (t + 1) * R },
+            pred: { buffer: this.pred, offset: t * R },
+            label: `next${t}`,
+          }),
+        );
       }
     }
     if (!training) return;
@@ -236,54 +409,205 @@ export class Seq2SeqPlan {
     // Loss: mean cross-entropy over the target tokens (padding = ignoreIndex −100).
     const rowLoss = buffer(N, 's2s.rowLoss');
     const dlogits = buffer(N * V, 's2s.dlogits');
-    take(F, crossEntropyDispatches(gpu, { rows: N, cols: V, logits: { buffer: logits }, targets: { buffer: this.targets }, rowLoss: { buffer: rowLoss }, dLogits: { buffer: dlogits }, label: 's2s.crossEntropy' }));
+    take(
+      F,
+      crossEntropyDispatches(gpu, {
+        rows: N,
+        cols: V,
+        logits: { buffer: logits },
+        targets: { buffer: this.targets },
+        rowLoss: { buffer: rowLoss },
+        dLogits: { buffer: dlogits },
+        label: 's2s.crossEntropy',
+      }),
+    );
     take(F, reduceSumDispatches(gpu, { x: rowLoss, n: N, out: { buffer: this.loss }, label: 's2s.loss' }));
 
-    const encB = new RecurrentBackward(gpu, model.encoder.config, model.encoder.directionParams, store, enc, { inputGrad: true });
-    const decB = new RecurrentBackward(gpu, model.decoder.config, model.decoder.directionParams, store, dec, { inputGrad: true, initialStateGrad: true });
+    const encB = new RecurrentBackward(gpu, model.encoder.config, model.encoder.directionParams, store, enc, {
+      inputGrad: true,
+    });
+    const decB = new RecurrentBackward(gpu, model.decoder.config, model.decoder.directionParams, store, dec, {
+      inputGrad: true,
+      initialStateGrad: true,
+    });
     this.encoderBackward = encB;
     this.decoderBackward = decB;
     const grads = store.grads;
     const g = (name: string) => gradView(name).offset;
 
     // Output layer: dW_o = dlogitsᵀ·features, db_o = Σ dlogits, d features = dlogits·W_o.
-    gemm(Bk, { M: V, N: H, K: N, transposeA: true, a: { buffer: dlogits, ld: V }, b: { buffer: features, ld: H }, c: { buffer: grads, offset: g('decoder.out.weight'), ld: H }, label: 'out.dW' });
-    take(Bk, columnSumDispatch(gpu, { rows: N, cols: V, x: { buffer: dlogits, ld: V }, y: { buffer: grads, offset: g('decoder.out.bias') }, label: 'out.db' }));
+    gemm(Bk, {
+      M: V,
+      N: H,
+      K: N,
+      transposeA: true,
+      a: { buffer: dlogits, ld: V },
+      b: { buffer: features, ld: H },
+      c: { buffer: grads, offset: g('decoder.out.weight'), ld: H },
+      label: 'out.dW',
+    });
+    take(
+      Bk,
+      columnSumDispatch(gpu, {
+        rows: N,
+        cols: V,
+        x: { buffer: dlogits, ld: V },
+        y: { buffer: grads, offset: g('decoder.out.bias') },
+        label: 'out.db',
+      }),
+    );
     if (attn && ctx && ctxView && alphaView && pre && htil && Wc) {
       const dhtil = buffer(N * H, 's2s.dhtilde');
       const dctx = buffer(N * DH, 's2s.dcontext');
-      gemm(Bk, { M: N, N: H, K: V, a: { buffer: dlogits, ld: V }, b: { buffer: Wo.buffer, offset: Wo.offset, ld: H }, c: { buffer: dhtil, ld: H }, label: 'out.dfeatures' });
-      // d pre = d h̃ ⊙ (1 − h̃²); dW_c = d preᵀ·[c | h]; db_c = Σ d pre; dc = d pre·W_c[:, :DH]; dh = d pre·W_c[:, DH:].
-      take(Bk, elementwiseDispatch(gpu, { op: 'tanhGrad', n: N * H, x: { buffer: htil, offset: 0 }, b: { buffer: dhtil, offset: 0 }, y: { buffer: pre, offset: 0 }, label: 'combine.dtanh' }));
-      gemm(Bk, { M: H, N: DH, K: N, transposeA: true, a: { buffer: pre, ld: H }, b: { buffer: ctx, ld: DH }, c: { buffer: grads, offset: g('decoder.combine.weight'), ld: DH + H }, label: 'combine.dW.c' });
-      gemm(Bk, { M: H, N: H, K: N, transposeA: true, a: { buffer: pre, ld: H }, b: { buffer: dec.output, ld: H }, c: { buffer: grads, offset: g('decoder.combine.weight') + DH, ld: DH + H }, label: 'combine.dW.h' });
-      take(Bk, columnSumDispatch(gpu, { rows: N, cols: H, x: { buffer: pre, ld: H }, y: { buffer: grads, offset: g('decoder.combine.bias') }, label: 'combine.db' }));
-      gemm(Bk, { M: N, N: DH, K: H, a: { buffer: pre, ld: H }, b: { buffer: Wc.buffer, offset: Wc.offset, ld: DH + H }, c: { buffer: dctx, ld: DH }, label: 'combine.dc' });
-      gemm(Bk, { M: N, N: H, K: H, a: { buffer: pre, ld: H }, b: { buffer: Wc.buffer, offset: Wc.offset + DH, ld: DH + H }, c: { buffer: decB.dout, ld: H }, label: 'combine.dh' });
-      take(Bk, attn.backwardDispatches({
-        query, keys, keyMask: this.keyMask, params: attnParams, alpha: alphaView,
-        dContext: { buffer: dctx, strideBatch: DH, strideTime: R * DH },
-        dQuery: { buffer: decB.dout, strideBatch: H, strideTime: R * H, accumulate: true },
-        dKeys: { buffer: encB.dout, strideBatch: DH, strideTime: R * DH },
-        grads: attnGrads,
-      }));
+      gemm(Bk, {
+        M: N,
+        N: H,
+        K: V,
+        a: { buffer: dlogits, ld: V },
+        b: { buffer: Wo.buffer, offset: Wo.offset, ld: H },
+        c: { buffer: dhtil, ld: H },
+        label: 'out.dfeatures',
+      });
+      // d pre = d h̃ ⊙ (1 − h̃²); dW_c = d preᵀ·[c | h]; db_c = Σ d pre; dc = d pre·W_c[:, :DH]; dh = d pre·W_c[:,
+      // DH:].
+      take(
+        Bk,
+        elementwiseDispatch(gpu, {
+          op: 'tanhGrad',
+          n: N * H,
+          x: { buffer: htil, offset: 0 },
+          b: { buffer: dhtil, offset: 0 },
+          y: { buffer: pre, offset: 0 },
+          label: 'combine.dtanh',
+        }),
+      );
+      gemm(Bk, {
+        M: H,
+        N: DH,
+        K: N,
+        transposeA: true,
+        a: { buffer: pre, ld: H },
+        b: { buffer: ctx, ld: DH },
+        c: { buffer: grads, offset: g('decoder.combine.weight'), ld: DH + H },
+        label: 'combine.dW.c',
+      });
+      gemm(Bk, {
+        M: H,
+        N: H,
+        K: N,
+        transposeA: true,
+        a: { buffer: pre, ld: H },
+        b: { buffer: dec.output, ld: H },
+        c: { buffer: grads, offset: g('decoder.combine.weight') + DH, ld: DH + H },
+        label: 'combine.dW.h',
+      });
+      take(
+        Bk,
+        columnSumDispatch(gpu, {
+          rows: N,
+          cols: H,
+          x: { buffer: pre, ld: H },
+          y: { buffer: grads, offset: g('decoder.combine.bias') },
+          label: 'combine.db',
+        }),
+      );
+      gemm(Bk, {
+        M: N,
+        N: DH,
+        K: H,
+        a: { buffer: pre, ld: H },
+        b: { buffer: Wc.buffer, offset: Wc.offset, ld: DH + H },
+        c: { buffer: dctx, ld: DH },
+        label: 'combine.dc',
+      });
+      gemm(Bk, {
+        M: N,
+        N: H,
+        K: H,
+        a: { buffer: pre, ld: H },
+        b: { buffer: Wc.buffer, offset: Wc.offset + DH, ld: DH + H },
+        c: { buffer: decB.dout, ld: H },
+        label: 'combine.dh',
+      });
+      take(
+        Bk,
+        attn.backwardDispatches({
+          query,
+          keys,
+          keyMask: this.keyMask,
+          params: attnParams,
+          alpha: alphaView,
+          dContext: { buffer: dctx, strideBatch: DH, strideTime: R * DH },
+          dQuery: { buffer: decB.dout, strideBatch: H, strideTime: R * H, accumulate: true },
+          dKeys: { buffer: encB.dout, strideBatch: DH, strideTime: R * DH },
+          grads: attnGrads,
+        }),
+      );
     } else {
-      gemm(Bk, { M: N, N: H, K: V, a: { buffer: dlogits, ld: V }, b: { buffer: Wo.buffer, offset: Wo.offset, ld: H }, c: { buffer: decB.dout, ld: H }, label: 'out.dh' });
+      gemm(Bk, {
+        M: N,
+        N: H,
+        K: V,
+        a: { buffer: dlogits, ld: V },
+        b: { buffer: Wo.buffer, offset: Wo.offset, ld: H },
+        c: { buffer: decB.dout, ld: H },
+        label: 'out.dh',
+      });
     }
     pushAll(Bk, decB.dispatches);
-    take(Bk, embeddingBackwardDispatch(gpu, { tokens: N, vocab: V, dim: E, indices: { buffer: this.decIn }, dY: { buffer: decB.dinput! }, dW: gradView('decoder.embedding.weight'), paddingIdx: o.padToken, label: 'decoder.embedding.backward' }));
+    take(
+      Bk,
+      embeddingBackwardDispatch(gpu, {
+        tokens: N,
+        vocab: V,
+        dim: E,
+        indices: { buffer: this.decIn },
+        dY: { buffer: decB.dinput! },
+        dW: gradView('decoder.embedding.weight'),
+        paddingIdx: o.padToken,
+        label: 'decoder.embedding.backward',
+      }),
+    );
     // Bridge backward: every direction of encoder layer l receives decoder layer l's dh0 (dc0).
     for (let l = 0; l < L; l++) {
       for (let d = 0; d < D; d++) {
-        copy(Bk, layerState, { buffer: decB.dh0!, offset: l * layerState }, { buffer: encB.dhN, offset: (l * D + d) * layerState }, `bridge.dh${l}.${d}`);
-        if (o.cell === 'lstm') copy(Bk, layerState, { buffer: decB.carry!, offset: l * layerState }, { buffer: encB.carry!, offset: (l * D + d) * layerState }, `bridge.dc${l}.${d}`);
+        copy(
+          Bk,
+          layerState,
+          { buffer: decB.dh0!, offset: l * layerState },
+          { buffer: encB.dhN, offset: (l * D + d) * layerState },
+          `bridge.dh${l}.${d}`,
+        );
+        if (o.cell === 'lstm')
+          copy(
+            Bk,
+            layerState,
+            { buffer: decB.carry!, offset: l * layerState },
+            { buffer: encB.carry!, offset: (l * D + d) * layerState },
+            `bridge.dc${l}.${d}`,
+          );
       }
     }
     pushAll(Bk, encB.dispatches);
-    take(Bk, embeddingBackwardDispatch(gpu, { tokens: Ts * R, vocab: o.srcVocab, dim: E, indices: { buffer: this.srcTokens }, dY: { buffer: encB.dinput! }, dW: gradView('encoder.embedding.weight'), paddingIdx: o.padToken, label: 'encoder.embedding.backward' }));
+    take(
+      Bk,
+      embeddingBackwardDispatch(gpu, {
+        tokens: Ts * R,
+        vocab: o.srcVocab,
+        dim: E,
+        indices: { buffer: this.srcTokens },
+        dY: { buffer: encB.dinput! },
+        dW: gradView('encoder.embedding.weight'),
+        paddingIdx: o.padToken,
+        label: 'encoder.embedding.backward',
+      }),
+    );
   }
 
-  /** Encodes one run: zero initial encoder state and (with `withBackward`) zeroed upstream gradients, then one compute pass. */
+  /**
+   * Encodes one run: zero initial encoder state and (with `withBackward`) zeroed upstream gradients, then one compute
+   * pass.
+   */
   encode(encoder: GPUCommandEncoder, dispatches: readonly Dispatch[], withBackward: boolean): void {
     this.encoderPlan.encodeInitialState(encoder, null, null);
     if (withBackward && this.encoderBackward && this.decoderBackward) {

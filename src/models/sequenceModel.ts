@@ -19,7 +19,14 @@ import { gemmDispatches } from '../kernels/matmul.js';
 import { embeddingDispatch } from '../kernels/embedding.js';
 import { encodeDispatches, type Dispatch } from '../gpu/dispatch.js';
 import type { NamedTensor, StateDict } from '../io/stateDict.js';
-import { saveCheckpoint, loadCheckpoint, checkCounters, checkTensor, type CheckpointHost, type LoadCheckpointOptions } from '../nn/checkpoint.js';
+import {
+  saveCheckpoint,
+  loadCheckpoint,
+  checkCounters,
+  checkTensor,
+  type CheckpointHost,
+  type LoadCheckpointOptions,
+} from '../nn/checkpoint.js';
 import { rng } from '../util/random.js';
 import { checkBindingSizes } from '../gpu/limits.js';
 import { Lifecycle } from '../nn/lifecycle.js';
@@ -27,7 +34,14 @@ import { ParameterStore, checkLoadStateDict, type ParameterSlot } from '../io/pa
 import { RNN, LSTM, GRU, type RecurrentLayer } from '../nn/recurrent.js';
 import type { NanGuard } from '../train/nanGuard.js';
 import { createGuardedOptimizer } from '../train/guardedOptimizer.js';
-import { checkRecoverSource, copyBytes, dryRun, readParameters, type ModelSnapshot, type RecoverSource } from '../nn/recovery.js';
+import {
+  checkRecoverSource,
+  copyBytes,
+  dryRun,
+  readParameters,
+  type ModelSnapshot,
+  type RecoverSource,
+} from '../nn/recovery.js';
 import type { RecurrentPlan } from '../graph/recurrentPlan.js';
 import type { CellKind } from '../kernels/recurrentConfig.js';
 import { concat, pushAll } from '../util/arrays.js';
@@ -160,24 +174,41 @@ export class SequenceModel {
    * Builds the model with PyTorch's initialisation from `opts.seed`.
    * @param gpu - The device the model's buffers live on.
    * @param opts - Architecture, loss and seed.
-   * @throws ArgumentError naming the option (an unknown one with the nearest valid name) when one is missing or invalid.
+   * @throws ArgumentError naming the option (an unknown one with the nearest valid name) when one is missing or
+   * invalid.
    */
-  constructor(readonly gpu: Gpu, opts: SequenceModelOptions) {
+  constructor(
+    readonly gpu: Gpu,
+    opts: SequenceModelOptions,
+  ) {
     this.options = resolveOptions(opts);
     this.life = new Lifecycle(gpu, 'SequenceModel');
     const o = this.options;
     // The largest parameters within one binding before anything is built (the store checks their sum).
     checkBindingSizes(gpu, 'SequenceModel', {
-      [`embedding.weight [vocabSize ${o.vocabSize}, embeddingDim ${o.embeddingDim}]`]: (o.vocabSize ?? 0) * (o.embeddingDim ?? 0),
-      [`head.weight [outputSize ${o.outputSize}, ${o.bidirectional ? 2 : 1}·hiddenSize ${o.hiddenSize}]`]: o.outputSize * (o.bidirectional ? 2 : 1) * o.hiddenSize,
+      [`embedding.weight [vocabSize ${o.vocabSize}, embeddingDim ${o.embeddingDim}]`]:
+        (o.vocabSize ?? 0) * (o.embeddingDim ?? 0),
+      [`head.weight [outputSize ${o.outputSize}, ${o.bidirectional ? 2 : 1}·hiddenSize ${o.hiddenSize}]`]:
+        o.outputSize * (o.bidirectional ? 2 : 1) * o.hiddenSize,
     });
     this.store = new ParameterStore(gpu);
     this.embeddingSlot = o.vocabSize ? this.store.add('embedding.weight', [o.vocabSize, o.embeddingDim!]) : null;
     const layerOpts = {
-      inputSize: o.inputSize, hiddenSize: o.hiddenSize, numLayers: o.numLayers, bidirectional: o.bidirectional,
-      dropout: o.dropout, seed: o.seed, store: this.store, prefix: 'rnn.',
+      inputSize: o.inputSize,
+      hiddenSize: o.hiddenSize,
+      numLayers: o.numLayers,
+      bidirectional: o.bidirectional,
+      dropout: o.dropout,
+      seed: o.seed,
+      store: this.store,
+      prefix: 'rnn.',
     };
-    this.rnn = o.cell === 'lstm' ? new LSTM(gpu, layerOpts) : o.cell === 'gru' ? new GRU(gpu, layerOpts) : new RNN(gpu, { ...layerOpts, nonlinearity: o.nonlinearity });
+    this.rnn =
+      o.cell === 'lstm'
+        ? new LSTM(gpu, layerOpts)
+        : o.cell === 'gru'
+          ? new GRU(gpu, layerOpts)
+          : new RNN(gpu, { ...layerOpts, nonlinearity: o.nonlinearity });
     const D = o.bidirectional ? 2 : 1;
     this.store.add('head.weight', [o.outputSize, D * o.hiddenSize]);
     this.store.add('head.bias', [o.outputSize]);
@@ -191,7 +222,8 @@ export class SequenceModel {
    */
   resetParameters(seed = this.options.seed): void {
     this.assertUsable('SequenceModel.resetParameters');
-    if (typeof seed !== 'number' || !Number.isFinite(seed)) throw new ArgumentError(`SequenceModel.resetParameters: 'seed' must be a finite number, got ${show(seed)}`);
+    if (typeof seed !== 'number' || !Number.isFinite(seed))
+      throw new ArgumentError(`SequenceModel.resetParameters: 'seed' must be a finite number, got ${show(seed)}`);
     this.life.defer(() => this.writeInitialParameters(seed));
   }
 
@@ -200,14 +232,18 @@ export class SequenceModel {
     if (this.embeddingSlot) {
       const normal = () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
       const w = Float32Array.from({ length: this.embeddingSlot.size }, normal);
-      if (this.options.paddingIdx !== undefined) w.fill(0, this.paddingRow() * this.options.embeddingDim!, (this.paddingRow() + 1) * this.options.embeddingDim!);
+      if (this.options.paddingIdx !== undefined)
+        w.fill(0, this.paddingRow() * this.options.embeddingDim!, (this.paddingRow() + 1) * this.options.embeddingDim!);
       this.store.write('embedding.weight', w);
     }
     this.rnn.resetParameters(seed, { forgetBias: this.options.forgetBias });
     const fanIn = this.store.slot('head.weight').shape[1];
     const k = 1 / Math.sqrt(fanIn);
     for (const name of ['head.weight', 'head.bias']) {
-      this.store.write(name, Float32Array.from({ length: this.store.slot(name).size }, () => (2 * rand() - 1) * k));
+      this.store.write(
+        name,
+        Float32Array.from({ length: this.store.slot(name).size }, () => (2 * rand() - 1) * k),
+      );
     }
   }
 
@@ -255,7 +291,8 @@ export class SequenceModel {
     const where = 'SequenceModel.configureTraining';
     this.assertUsable(where);
     const checked = checkTrainOptions(where, train);
-    Optimizer.checkOptions(checked.optimizer, this.store.length, where); // a bad option leaves the current optimizer in place
+    // a bad option leaves the current optimizer in place
+    Optimizer.checkOptions(checked.optimizer, this.store.length, where);
     this.life.defer(() => this.applyTraining(checked));
   }
 
@@ -271,7 +308,11 @@ export class SequenceModel {
     this.guard?.destroy();
     this.guard = null;
     ({ optimizer: this.optimizer, guard: this.guard } = createGuardedOptimizer(
-      this.gpu, this.store, train.optimizer, train.nanGuard ?? true, { configure: 'SequenceModel.configureTraining', step: 'SequenceModel.trainStep' },
+      this.gpu,
+      this.store,
+      train.optimizer,
+      train.nanGuard ?? true,
+      { configure: 'SequenceModel.configureTraining', step: 'SequenceModel.trainStep' },
       (skipped) => {
         this.stepCount = Math.max(0, this.stepCount - skipped);
         this.releaseCarried(); // the carried state of a bad step may be non-finite
@@ -308,30 +349,38 @@ export class SequenceModel {
    */
   recover(from?: RecoverSource): Promise<void> {
     const where = 'SequenceModel.recover';
-    return this.call(where, async () => {
-      const source = from ?? this.lastSnapshot;
-      if (!source) throw new ArgumentError(`${where}: nothing to restore: call model.snapshot() while the device works (e.g. every few hundred steps), or pass a snapshot, a state dict or checkpoint bytes`);
-      // Everything is checked before anything changes: a source that does not fit changes nothing.
-      const bytes = source instanceof ArrayBuffer || source instanceof Uint8Array ? source : null;
-      const snap = bytes ? null : checkRecoverSource(where, source, this.store, this.train?.optimizer ?? null, []);
-      if (bytes) this.loadCheckpointChecked(bytes, {}, where);
-      await this.gpu.recover();
-      // Forget the old buffers (releasing them is a no-op once the pool moved to the new device).
-      this.releaseBuffers();
-      this.rnn.resetBuffers();
-      this.store.allocate();
-      this.life.generation = this.gpu.generation;
-      this.writeInitialParameters(this.options.seed);
-      this.stepCount = 0;
-      if (this.train) this.makeOptimizer(this.train);
-      if (bytes) {
-        this.loadCheckpointChecked(bytes, {}, where)();
-        return;
-      }
-      this.writeStateDict(snap!.parameters);
-      this.stepCount = snap!.step;
-      if (this.optimizer && snap!.optimizer) this.optimizer.loadState(snap!.optimizer);
-    }, { deviceCheck: false });
+    return this.call(
+      where,
+      async () => {
+        const source = from ?? this.lastSnapshot;
+        if (!source)
+          throw new ArgumentError(
+            `${where}: nothing to restore: call model.snapshot() while the device works ` +
+              `(e.g. every few hundred steps), or pass a snapshot, a state dict or checkpoint bytes`,
+          );
+        // Everything is checked before anything changes: a source that does not fit changes nothing.
+        const bytes = source instanceof ArrayBuffer || source instanceof Uint8Array ? source : null;
+        const snap = bytes ? null : checkRecoverSource(where, source, this.store, this.train?.optimizer ?? null, []);
+        if (bytes) this.loadCheckpointChecked(bytes, {}, where);
+        await this.gpu.recover();
+        // Forget the old buffers (releasing them is a no-op once the pool moved to the new device).
+        this.releaseBuffers();
+        this.rnn.resetBuffers();
+        this.store.allocate();
+        this.life.generation = this.gpu.generation;
+        this.writeInitialParameters(this.options.seed);
+        this.stepCount = 0;
+        if (this.train) this.makeOptimizer(this.train);
+        if (bytes) {
+          this.loadCheckpointChecked(bytes, {}, where)();
+          return;
+        }
+        this.writeStateDict(snap!.parameters);
+        this.stepCount = snap!.step;
+        if (this.optimizer && snap!.optimizer) this.optimizer.loadState(snap!.optimizer);
+      },
+      { deviceCheck: false },
+    );
   }
 
   /**
@@ -363,10 +412,16 @@ export class SequenceModel {
    * @param file - The bytes of a `.safetensors` checkpoint.
    * @param opts - Load options, and `train`: the schedule / carryState / nanGuard to continue with.
    */
-  loadCheckpoint(file: ArrayBuffer | Uint8Array, opts: LoadCheckpointOptions & { train?: Omit<TrainOptions, 'optimizer'> } = {}): void {
+  loadCheckpoint(
+    file: ArrayBuffer | Uint8Array,
+    opts: LoadCheckpointOptions & { train?: Omit<TrainOptions, 'optimizer'> } = {},
+  ): void {
     const where = 'SequenceModel.loadCheckpoint';
     this.assertUsable(where);
-    const o = checkOptions<LoadCheckpointOptions & { train: Omit<TrainOptions, 'optimizer'> }>(where, 'opts', opts, { optimizer: { type: 'boolean' }, train: { type: 'object' } });
+    const o = checkOptions<LoadCheckpointOptions & { train: Omit<TrainOptions, 'optimizer'> }>(where, 'opts', opts, {
+      optimizer: { type: 'boolean' },
+      train: { type: 'object' },
+    });
     const train = o.train === undefined ? undefined : checkTrainOptions(where, o.train, false);
     // A copy: the caller may reuse its buffer before a deferred load runs.
     this.life.defer(this.loadCheckpointChecked(copyBytes(where, file), { ...o, train }, where));
@@ -376,11 +431,19 @@ export class SequenceModel {
    * Checks a checkpoint completely against this model (a dry run that changes nothing) and
    * returns the function that loads it.
    */
-  private loadCheckpointChecked(file: ArrayBuffer | Uint8Array, opts: LoadCheckpointOptions & { train?: Omit<TrainOptions, 'optimizer'> }, where: string): () => void {
+  private loadCheckpointChecked(
+    file: ArrayBuffer | Uint8Array,
+    opts: LoadCheckpointOptions & { train?: Omit<TrainOptions, 'optimizer'> },
+    where: string,
+  ): () => void {
     loadCheckpoint(dryRun(this.checkpointHost()), file, opts);
     return () => {
       let restored = false;
-      loadCheckpoint(this.checkpointHost(opts.train, () => (restored = true)), file, opts);
+      loadCheckpoint(
+        this.checkpointHost(opts.train, () => (restored = true)),
+        file,
+        opts,
+      );
       if (!restored) this.releaseCarried();
     };
   }
@@ -391,10 +454,23 @@ export class SequenceModel {
     return {
       className: 'SequenceModel',
       config: { ...this.options },
-      structural: ['cell', 'vocabSize', 'embeddingDim', 'inputSize', 'hiddenSize', 'numLayers', 'bidirectional', 'nonlinearity', 'outputSize', 'mode', 'loss'],
+      structural: [
+        'cell',
+        'vocabSize',
+        'embeddingDim',
+        'inputSize',
+        'hiddenSize',
+        'numLayers',
+        'bidirectional',
+        'nonlinearity',
+        'outputSize',
+        'mode',
+        'loss',
+      ],
       store: this.store,
       names: this.store.names,
-      loadStateDict: (dict) => this.writeStateDict(this.store.checkStateDict('SequenceModel.loadCheckpoint', dict, true)),
+      loadStateDict: (dict) =>
+        this.writeStateDict(this.store.checkStateDict('SequenceModel.loadCheckpoint', dict, true)),
       training: {
         optimizer: this.optimizer,
         save: async () => {
@@ -402,8 +478,15 @@ export class SequenceModel {
           for (const [B, s] of [...this.carried].sort((x, y) => x[0] - y[0])) {
             const shape = carriedShape(B);
             const bytes = shape[0] * B * o.hiddenSize * 4;
-            tensors[`seqgpu.carried.h.batch${B}`] = { shape, data: new Float32Array(await this.gpu.readBuffer(s.h, 0, bytes)) };
-            if (s.c) tensors[`seqgpu.carried.c.batch${B}`] = { shape, data: new Float32Array(await this.gpu.readBuffer(s.c, 0, bytes)) };
+            tensors[`seqgpu.carried.h.batch${B}`] = {
+              shape,
+              data: new Float32Array(await this.gpu.readBuffer(s.h, 0, bytes)),
+            };
+            if (s.c)
+              tensors[`seqgpu.carried.c.batch${B}`] = {
+                shape,
+                data: new Float32Array(await this.gpu.readBuffer(s.c, 0, bytes)),
+              };
           }
           return { tensors };
         },
@@ -412,12 +495,17 @@ export class SequenceModel {
           const carried = new Map<number, { h?: Float32Array; c?: Float32Array }>();
           for (const [name, t] of Object.entries(tensors)) {
             const m = /^seqgpu\.carried\.([hc])\.batch([1-9]\d*)$/.exec(name);
-            if (!m || (m[1] === 'c' && o.cell !== 'lstm')) throw new ArgumentError(`${where}: unexpected tensor '${name}' (a ${o.cell} SequenceModel saves seqgpu.carried.h${o.cell === 'lstm' ? ' and .c' : ''}.batch<B>)`);
+            if (!m || (m[1] === 'c' && o.cell !== 'lstm'))
+              throw new ArgumentError(
+                `${where}: unexpected tensor '${name}' (a ${o.cell} SequenceModel saves ` +
+                  `seqgpu.carried.h${o.cell === 'lstm' ? ' and .c' : ''}.batch<B>)`,
+              );
             checkTensor(where, name, t, carriedShape(Number(m[2])));
             carried.set(Number(m[2]), { ...carried.get(Number(m[2])), [m[1]]: t.data });
           }
           for (const [B, s] of carried) {
-            if (!s.h || (o.cell === 'lstm' && !s.c)) throw new ArgumentError(`${where}: the state carried for batch ${B} lacks ${s.h ? 'c' : 'h'}`);
+            if (!s.h || (o.cell === 'lstm' && !s.c))
+              throw new ArgumentError(`${where}: the state carried for batch ${B} lacks ${s.h ? 'c' : 'h'}`);
           }
           return (optimizer, state) => {
             this.applyTraining({ ...this.train, ...train, optimizer } as TrainOptions);
@@ -451,10 +539,15 @@ export class SequenceModel {
   trainStep(batch: Batch, opts: { readLoss?: boolean } = {}): Promise<number | undefined> {
     const where = 'SequenceModel.trainStep';
     return this.call(where, async () => {
-      const { readLoss = false } = checkOptions<{ readLoss: boolean }>(where, 'opts', opts, { readLoss: { type: 'boolean' } });
-      if (!this.optimizer || !this.train) throw new ArgumentError(`${where}: call configureTraining({ optimizer, ... }) first`);
+      const { readLoss = false } = checkOptions<{ readLoss: boolean }>(where, 'opts', opts, {
+        readLoss: { type: 'boolean' },
+      });
+      if (!this.optimizer || !this.train)
+        throw new ArgumentError(`${where}: call configureTraining({ optimizer, ... }) first`);
       const data = this.checkBatch(where, batch, true);
-      const lr: unknown = this.train.schedule ? this.train.schedule(this.optimizer.options.lr, this.stepCount) : this.optimizer.options.lr;
+      const lr: unknown = this.train.schedule
+        ? this.train.schedule(this.optimizer.options.lr, this.stepCount)
+        : this.optimizer.options.lr;
       checkLr(where, lr, ` (the schedule's value for step ${this.stepCount})`);
       const step = this.stepFor(where, batch);
       // The previous step's NaN/Inf record (throws NonFiniteError once, after rewinding the counters).
@@ -484,10 +577,17 @@ export class SequenceModel {
    * (through the loss), backward (head, BPTT, embedding) and update (norm, optimizer, repack),
    * e.g. to time them apart with a Profiler. Needs configureTraining first.
    */
-  stepDispatches(seqLen: number, batch: number): { forward: readonly Dispatch[]; backward: readonly Dispatch[]; update: readonly Dispatch[] } {
+  stepDispatches(
+    seqLen: number,
+    batch: number,
+  ): { forward: readonly Dispatch[]; backward: readonly Dispatch[]; update: readonly Dispatch[] } {
     if (!this.optimizer) throw new ArgumentError('SequenceModel.stepDispatches: call configureTraining first');
     const step = this.stepFor('SequenceModel.stepDispatches', { inputs: [], targets: [], seqLen, batch });
-    return { forward: step.forward, backward: step.backward, update: [...this.optimizer.dispatches(), ...this.rnn.repackDispatches()] };
+    return {
+      forward: step.forward,
+      backward: step.backward,
+      update: [...this.optimizer.dispatches(), ...this.rnn.repackDispatches()],
+    };
   }
 
   /**
@@ -524,7 +624,12 @@ export class SequenceModel {
   }
 
   /** Uploads a checked batch and runs the recorded forward (dropout off): one submit. */
-  private forwardOnly(where: string, batch: Batch, data: { inputs: Int32Array | Float32Array; targets: Int32Array | Float32Array | null }, label: string): TrainStep {
+  private forwardOnly(
+    where: string,
+    batch: Batch,
+    data: { inputs: Int32Array | Float32Array; targets: Int32Array | Float32Array | null },
+    label: string,
+  ): TrainStep {
     const step = this.stepFor(where, batch);
     this.upload(step, data);
     // predict: the loss kernels run on whatever targets the buffer holds; their output is unused.
@@ -550,13 +655,22 @@ export class SequenceModel {
     const where = 'SequenceModel.generate';
     return this.call(where, async () => {
       const o = this.options;
-      if (!this.embeddingSlot || o.mode !== 'manyToMany' || o.bidirectional) throw new ArgumentError(`${where}: needs a token model (vocabSize), mode manyToMany, unidirectional`);
-      const { temperature = 1, topK = 0, seed = 0 } = checkOptions<GenerateOptions>(where, 'opts', opts, {
-        temperature: { type: 'number', min: 0 }, topK: { type: 'int', min: 0 }, seed: { type: 'number' },
+      if (!this.embeddingSlot || o.mode !== 'manyToMany' || o.bidirectional)
+        throw new ArgumentError(`${where}: needs a token model (vocabSize), mode manyToMany, unidirectional`);
+      const {
+        temperature = 1,
+        topK = 0,
+        seed = 0,
+      } = checkOptions<GenerateOptions>(where, 'opts', opts, {
+        temperature: { type: 'number', min: 0 },
+        topK: { type: 'int', min: 0 },
+        seed: { type: 'number' },
       });
-      if (!Number.isSafeInteger(length) || length < 0) throw new ArgumentError(`${where}: 'length' must be an integer ≥ 0, got ${show(length)}`);
+      if (!Number.isSafeInteger(length) || length < 0)
+        throw new ArgumentError(`${where}: 'length' must be an integer ≥ 0, got ${show(length)}`);
       const ids = checkTokenIds(where, 'prompt', prompt, o.vocabSize!);
-      if (ids.length === 0) throw new ArgumentError(`${where}: 'prompt' needs at least one token id, got an empty array`);
+      if (ids.length === 0)
+        throw new ArgumentError(`${where}: 'prompt' needs at least one token id, got an empty array`);
       const g = this.generatorPlan();
       const q = this.gpu.device.queue;
       q.writeBuffer(g.h, 0, new Float32Array(g.h.size / 4));
@@ -588,18 +702,48 @@ export class SequenceModel {
     const token = buffer(1, 'generate.token');
     const logits = buffer(o.outputSize, 'generate.logits');
     const stateElements = o.numLayers * o.hiddenSize;
-    const g: Generator = { plan, dispatches: [], token, logits, h: buffer(stateElements, 'generate.h'), c: o.cell === 'lstm' ? buffer(stateElements, 'generate.c') : null, owned };
+    const g: Generator = {
+      plan,
+      dispatches: [],
+      token,
+      logits,
+      h: buffer(stateElements, 'generate.h'),
+      c: o.cell === 'lstm' ? buffer(stateElements, 'generate.c') : null,
+      owned,
+    };
     const take = (ds: Dispatch[]) => {
       for (const d of ds) {
         pushAll(owned, d.transient ?? []);
         g.dispatches.push({ ...d, transient: undefined });
       }
     };
-    take([embeddingDispatch(gpu, { tokens: 1, vocab: o.vocabSize!, dim: o.embeddingDim!, indices: { buffer: token }, weight: this.store.view('embedding.weight'), y: { buffer: plan.input }, label: 'generate.embedding' })]);
+    take([
+      embeddingDispatch(gpu, {
+        tokens: 1,
+        vocab: o.vocabSize!,
+        dim: o.embeddingDim!,
+        indices: { buffer: token },
+        weight: this.store.view('embedding.weight'),
+        y: { buffer: plan.input },
+        label: 'generate.embedding',
+      }),
+    ]);
     pushAll(g.dispatches, plan.dispatches);
     const W = this.store.view('head.weight');
     const b = this.store.view('head.bias');
-    take(gemmDispatches(gpu, { M: 1, N: o.outputSize, K: o.hiddenSize, transposeB: true, a: { buffer: plan.output, ld: o.hiddenSize }, b: { buffer: W.buffer, offset: W.offset, ld: o.hiddenSize }, c: { buffer: logits, ld: o.outputSize }, bias: { buffer: b.buffer, offset: b.offset }, label: 'generate.head' }));
+    take(
+      gemmDispatches(gpu, {
+        M: 1,
+        N: o.outputSize,
+        K: o.hiddenSize,
+        transposeB: true,
+        a: { buffer: plan.output, ld: o.hiddenSize },
+        b: { buffer: W.buffer, offset: W.offset, ld: o.hiddenSize },
+        c: { buffer: logits, ld: o.outputSize },
+        bias: { buffer: b.buffer, offset: b.offset },
+        label: 'generate.head',
+      }),
+    );
     this.generator = g;
     return g;
   }
@@ -626,8 +770,14 @@ export class SequenceModel {
    */
   debugState(): Record<string, unknown> {
     return {
-      step: this.stepCount, optimizer: this.optimizer && { step: this.optimizer.step, lr: this.optimizer.lr }, train: this.train && Object.keys(this.train),
-      steps: this.steps.keys(), carried: [...this.carried.keys()], generator: !!this.generator, lastRun: this.lastRun, rnn: this.rnn.debugState(),
+      step: this.stepCount,
+      optimizer: this.optimizer && { step: this.optimizer.step, lr: this.optimizer.lr },
+      train: this.train && Object.keys(this.train),
+      steps: this.steps.keys(),
+      carried: [...this.carried.keys()],
+      generator: !!this.generator,
+      lastRun: this.lastRun,
+      rnn: this.rnn.debugState(),
     };
   }
 
@@ -695,12 +845,18 @@ export class SequenceModel {
    * targets), integer ids in range (typed or not: 1.5 or '1' is rejected, not truncated), finite
    * values — and returns what to upload: i32 ids or f32 values, and the targets when `withTargets`.
    */
-  private checkBatch(where: string, batch: Batch, withTargets: boolean): { inputs: Int32Array | Float32Array; targets: Int32Array | Float32Array | null } {
-    if (!batch || typeof batch !== 'object') throw new ArgumentError(`${where}: 'batch' must be { inputs, targets, seqLen, batch }, got ${show(batch)}`);
+  private checkBatch(
+    where: string,
+    batch: Batch,
+    withTargets: boolean,
+  ): { inputs: Int32Array | Float32Array; targets: Int32Array | Float32Array | null } {
+    if (!batch || typeof batch !== 'object')
+      throw new ArgumentError(`${where}: 'batch' must be { inputs, targets, seqLen, batch }, got ${show(batch)}`);
     const o = this.options;
     const { seqLen: T, batch: B, inputs, targets } = batch;
     for (const [k, v] of Object.entries({ seqLen: T, batch: B })) {
-      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) throw new ShapeError(`${where}: batch.${k} must be a positive integer, got ${show(v)}`);
+      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0)
+        throw new ShapeError(`${where}: batch.${k} must be a positive integer, got ${show(v)}`);
     }
     const size = (name: string, v: unknown, n: number, expected: string): ArrayLike<unknown> => {
       const a = arrayLike(where, name, v);
@@ -709,22 +865,60 @@ export class SequenceModel {
     };
     const out = {
       inputs: this.embeddingSlot
-        ? checkTokenIds(where, 'inputs', size('inputs', inputs, T * B, `token ids, expected seqLen·batch = ${T}·${B} = ${T * B} (time-major [seqLen, batch])`), o.vocabSize!)
-        : checkValues(where, 'inputs', size('inputs', inputs, T * B * o.inputSize, `values, expected ${fmtShape([T, B, o.inputSize])} = ${T * B * o.inputSize} (time-major)`)),
+        ? checkTokenIds(
+            where,
+            'inputs',
+            size(
+              'inputs',
+              inputs,
+              T * B,
+              `token ids, expected seqLen·batch = ${T}·${B} = ${T * B} (time-major [seqLen, batch])`,
+            ),
+            o.vocabSize!,
+          )
+        : checkValues(
+            where,
+            'inputs',
+            size(
+              'inputs',
+              inputs,
+              T * B * o.inputSize,
+              `values, expected ${fmtShape([T, B, o.inputSize])} = ${T * B * o.inputSize} (time-major)`,
+            ),
+          ),
       targets: null as Int32Array | Float32Array | null,
     };
     if (withTargets) {
       const rows = o.mode === 'manyToOne' ? B : T * B;
       const rowsWord = o.mode === 'manyToOne' ? `batch = ${B}` : `seqLen·batch = ${T * B}`;
-      out.targets = o.loss === 'crossEntropy'
-        ? checkTokenIds(where, 'targets', size('targets', targets, rows, `class ids, expected ${rowsWord} (${o.mode})`), o.outputSize, o.ignoreIndex)
-        : checkValues(where, 'targets', size('targets', targets, rows * o.outputSize, `values, expected ${rowsWord} × outputSize ${o.outputSize} = ${rows * o.outputSize}`));
+      out.targets =
+        o.loss === 'crossEntropy'
+          ? checkTokenIds(
+              where,
+              'targets',
+              size('targets', targets, rows, `class ids, expected ${rowsWord} (${o.mode})`),
+              o.outputSize,
+              o.ignoreIndex,
+            )
+          : checkValues(
+              where,
+              'targets',
+              size(
+                'targets',
+                targets,
+                rows * o.outputSize,
+                `values, expected ${rowsWord} × outputSize ${o.outputSize} = ${rows * o.outputSize}`,
+              ),
+            );
     }
     return out;
   }
 
   /** Writes a checked batch ({@link checkBatch}) into the step's buffers. */
-  private upload(step: TrainStep, data: { inputs: Int32Array | Float32Array; targets: Int32Array | Float32Array | null }): void {
+  private upload(
+    step: TrainStep,
+    data: { inputs: Int32Array | Float32Array; targets: Int32Array | Float32Array | null },
+  ): void {
     const q = this.gpu.device.queue;
     q.writeBuffer(step.inputs, 0, data.inputs);
     if (data.targets) q.writeBuffer(step.targets, 0, data.targets);
@@ -751,7 +945,11 @@ export class SequenceModel {
   }
 
   /** After the pass: the final state becomes the next batch's initial state (no gradient flows back). */
-  private encodeCarry(encoder: GPUCommandEncoder, step: TrainStep, carried: { h: GPUBuffer; c: GPUBuffer | null }): void {
+  private encodeCarry(
+    encoder: GPUCommandEncoder,
+    step: TrainStep,
+    carried: { h: GPUBuffer; c: GPUBuffer | null },
+  ): void {
     const fwd = step.rnn.forward;
     encoder.copyBufferToBuffer(fwd.hN, 0, carried.h, 0, fwd.stateBytes);
     if (carried.c && fwd.c) encoder.copyBufferToBuffer(fwd.c, 0, carried.c, 0, fwd.stateBytes);
@@ -793,20 +991,34 @@ const MODEL_SCHEMA: OptionSchema = {
 };
 
 function resolveOptions(opts: SequenceModelOptions): Resolved {
-  if (opts === undefined || opts === null) throw new ArgumentError('SequenceModel: options are required ({ cell, hiddenSize, outputSize, mode, loss, vocabSize + embeddingDim | inputSize, … })');
+  if (opts === undefined || opts === null)
+    throw new ArgumentError(
+      'SequenceModel: options are required ({ cell, hiddenSize, outputSize, mode, ' +
+        'loss, vocabSize + embeddingDim | inputSize, … })',
+    );
   const o = checkOptions<SequenceModelOptions>('SequenceModel', 'options', opts, MODEL_SCHEMA) as SequenceModelOptions;
   const tokens = o.vocabSize !== undefined;
-  if (tokens === (o.inputSize !== undefined)) throw new ArgumentError('SequenceModel: give either vocabSize (+ embeddingDim) for token inputs or inputSize for value inputs');
+  if (tokens === (o.inputSize !== undefined))
+    throw new ArgumentError(
+      'SequenceModel: give either vocabSize (+ embeddingDim) for token inputs or inputSize for value inputs',
+    );
   if (tokens) {
-    if (o.embeddingDim === undefined) throw new ArgumentError('SequenceModel: option \'embeddingDim\' is required with vocabSize (an integer ≥ 1)');
+    if (o.embeddingDim === undefined)
+      throw new ArgumentError("SequenceModel: option 'embeddingDim' is required with vocabSize (an integer ≥ 1)");
     if (o.paddingIdx !== undefined && !(o.paddingIdx >= -o.vocabSize! && o.paddingIdx < o.vocabSize!)) {
       throw new ArgumentError(`SequenceModel: paddingIdx ${o.paddingIdx} is not in [−${o.vocabSize}, ${o.vocabSize})`);
     }
   } else {
-    for (const k of ['embeddingDim', 'paddingIdx'] as const) if (o[k] !== undefined) throw new ArgumentError(`SequenceModel: option '${k}' needs vocabSize (token inputs); a value model (inputSize) has no embedding`);
+    for (const k of ['embeddingDim', 'paddingIdx'] as const)
+      if (o[k] !== undefined)
+        throw new ArgumentError(
+          `SequenceModel: option '${k}' needs vocabSize (token inputs); a value model (inputSize) has no embedding`,
+        );
   }
-  if (o.nonlinearity !== undefined && o.cell !== 'rnn') throw new ArgumentError(`SequenceModel: option 'nonlinearity' is for cell 'rnn', not '${o.cell}'`);
-  if (o.ignoreIndex !== undefined && o.loss !== 'crossEntropy') throw new ArgumentError("SequenceModel: option 'ignoreIndex' is for loss 'crossEntropy'");
+  if (o.nonlinearity !== undefined && o.cell !== 'rnn')
+    throw new ArgumentError(`SequenceModel: option 'nonlinearity' is for cell 'rnn', not '${o.cell}'`);
+  if (o.ignoreIndex !== undefined && o.loss !== 'crossEntropy')
+    throw new ArgumentError("SequenceModel: option 'ignoreIndex' is for loss 'crossEntropy'");
   return {
     cell: o.cell,
     vocabSize: o.vocabSize,
@@ -829,7 +1041,8 @@ function resolveOptions(opts: SequenceModelOptions): Resolved {
 
 /** `v` as an array-like (array or typed array), else an ArgumentError naming `name`. */
 function arrayLike(where: string, name: string, v: unknown): ArrayLike<unknown> {
-  if (v === null || typeof v !== 'object' || typeof (v as ArrayLike<unknown>).length !== 'number') throw new ArgumentError(`${where}: '${name}' must be an array or typed array, got ${show(v)}`);
+  if (v === null || typeof v !== 'object' || typeof (v as ArrayLike<unknown>).length !== 'number')
+    throw new ArgumentError(`${where}: '${name}' must be an array or typed array, got ${show(v)}`);
   return v as ArrayLike<unknown>;
 }
 
@@ -842,7 +1055,12 @@ export function checkTokenIds(where: string, name: string, v: unknown, count: nu
   for (let i = 0; i < a.length; i++) {
     const x = a[i];
     if (!(typeof x === 'number' && Number.isInteger(x) && ((x >= 0 && x < count) || x === ignore))) {
-      throw new ArgumentError(`${where}: ${name}[${i}] = ${show(x)} is ${ignore !== undefined ? `neither a class in [0, ${count}) nor ignoreIndex ${ignore}` : `not a token id in [0, ${count})`}`);
+      throw new ArgumentError(
+        `${where}: ${name}[${i}] = ${show(x)} ` +
+          (ignore !== undefined
+            ? `is neither a class in [0, ${count}) nor ignoreIndex ${ignore}`
+            : `is not a token id in [0, ${count})`),
+      );
     }
   }
   return a instanceof Int32Array ? a : Int32Array.from(a as ArrayLike<number>);
@@ -852,7 +1070,8 @@ export function checkTokenIds(where: string, name: string, v: unknown, count: nu
 function checkValues(where: string, name: string, a: ArrayLike<unknown>): Float32Array {
   for (let i = 0; i < a.length; i++) {
     const x = a[i];
-    if (typeof x !== 'number' || !Number.isFinite(x) || !Number.isFinite(Math.fround(x))) throw new ArgumentError(`${where}: ${name}[${i}] is ${show(x)}; ${name} must be finite f32 numbers`);
+    if (typeof x !== 'number' || !Number.isFinite(x) || !Number.isFinite(Math.fround(x)))
+      throw new ArgumentError(`${where}: ${name}[${i}] is ${show(x)}; ${name} must be finite f32 numbers`);
   }
   return a instanceof Float32Array ? a : Float32Array.from(a as ArrayLike<number>);
 }
@@ -867,6 +1086,9 @@ const TRAIN_SCHEMA: OptionSchema = {
 /** TrainOptions checked by the options table (`optimizer` required unless `withOptimizer` is false). */
 function checkTrainOptions(where: string, train: unknown, withOptimizer = true): TrainOptions {
   const schema = withOptimizer ? TRAIN_SCHEMA : { ...TRAIN_SCHEMA, optimizer: { type: 'object' as const } };
-  if (!withOptimizer && train && typeof train === 'object' && 'optimizer' in train) throw new ArgumentError(`${where}: 'train' takes no optimizer (the file's optimizer is restored)`);
-  return { ...checkOptions<TrainOptions>(where, withOptimizer ? 'train' : 'opts.train', train, schema) } as TrainOptions;
+  if (!withOptimizer && train && typeof train === 'object' && 'optimizer' in train)
+    throw new ArgumentError(`${where}: 'train' takes no optimizer (the file's optimizer is restored)`);
+  return {
+    ...checkOptions<TrainOptions>(where, withOptimizer ? 'train' : 'opts.train', train, schema),
+  } as TrainOptions;
 }

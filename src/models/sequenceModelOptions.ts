@@ -41,5 +41,7 @@ export interface SequenceModelOptions {
 }
 
 /** The options with defaults filled in (`SequenceModel.options`). */
-export type SequenceModelConfig = Required<Omit<SequenceModelOptions, 'vocabSize' | 'embeddingDim' | 'paddingIdx' | 'inputSize'>> &
+export type SequenceModelConfig = Required<
+  Omit<SequenceModelOptions, 'vocabSize' | 'embeddingDim' | 'paddingIdx' | 'inputSize'>
+> &
   Pick<SequenceModelOptions, 'vocabSize' | 'embeddingDim' | 'paddingIdx'> & { inputSize: number };

@@ -50,7 +50,13 @@ export class TrainStep {
    * Records the step; it owns its recurrent training plan and every buffer, and releases them if
    * building throws. `where` names the public entry point in limit errors.
    */
-  constructor(private readonly gpu: Gpu, model: TrainStepModel, readonly seqLen: number, readonly batch: number, where = 'SequenceModel') {
+  constructor(
+    private readonly gpu: Gpu,
+    model: TrainStepModel,
+    readonly seqLen: number,
+    readonly batch: number,
+    where = 'SequenceModel',
+  ) {
     const o = model.options;
     const T = seqLen;
     const B = batch;
@@ -61,8 +67,18 @@ export class TrainStep {
     // and grids within the device's limits.
     const logitRows = o.mode === 'manyToOne' ? B : rows;
     const limitWhere = `${where}: seqLen ${T} × batch ${B}`;
-    checkBindingSize(gpu, limitWhere, `the logits buffer [${o.mode === 'manyToOne' ? 'batch' : 'seqLen·batch'}, outputSize ${out}]`, logitRows * out);
-    checkWorkgroups(gpu, limitWhere, `the head's bias gradient (32 of outputSize ${out} per workgroup)`, Math.ceil(out / 32));
+    checkBindingSize(
+      gpu,
+      limitWhere,
+      `the logits buffer [${o.mode === 'manyToOne' ? 'batch' : 'seqLen·batch'}, outputSize ${out}]`,
+      logitRows * out,
+    );
+    checkWorkgroups(
+      gpu,
+      limitWhere,
+      `the head's bias gradient (32 of outputSize ${out} per workgroup)`,
+      Math.ceil(out / 32),
+    );
     this.rnn = model.rnn.createTrainingPlan(where, T, B, { inputGrad: tokenInput });
     try {
       [this.inputs, this.targets, this.logits, this.loss, this.logitRows] = this.record(model, where);
@@ -104,7 +120,17 @@ export class TrainStep {
     if (tokenInput) {
       inputs_ = buffer(rows, 'train.tokens');
       const E = o.embeddingDim!;
-      take(this.forward, [embeddingDispatch(gpu, { tokens: rows, vocab: o.vocabSize!, dim: E, indices: { buffer: inputs_ }, weight: store.view('embedding.weight'), y: { buffer: fwd.input }, label: 'embedding' })]);
+      take(this.forward, [
+        embeddingDispatch(gpu, {
+          tokens: rows,
+          vocab: o.vocabSize!,
+          dim: E,
+          indices: { buffer: inputs_ },
+          weight: store.view('embedding.weight'),
+          y: { buffer: fwd.input },
+          label: 'embedding',
+        }),
+      ]);
     } else {
       inputs_ = fwd.input;
     }
@@ -122,11 +148,20 @@ export class TrainStep {
     // Many-to-one reads the top layer's final state, direction by direction: hN[(L−1)·D + d] is
     // [B, H] at a fixed offset, multiplying columns d·H … of W_head.
     const features = manyToOne
-      ? Array.from({ length: D }, (_, d) => ({ buffer: fwd.hN, offset: ((L - 1) * D + d) * B * H, ld: H, cols: H, wcol: d * H }))
+      ? Array.from({ length: D }, (_, d) => ({
+          buffer: fwd.hN,
+          offset: ((L - 1) * D + d) * B * H,
+          ld: H,
+          cols: H,
+          wcol: d * H,
+        }))
       : [{ buffer: fwd.output, offset: 0, ld: D * H, cols: D * H, wcol: 0 }];
     features.forEach((f, i) => {
       gemm(this.forward, {
-        M: logitRows_, N: out, K: f.cols, transposeB: true,
+        M: logitRows_,
+        N: out,
+        K: f.cols,
+        transposeB: true,
         a: { buffer: f.buffer, offset: f.offset, ld: f.ld },
         b: { buffer: W.buffer, offset: W.offset + f.wcol, ld: D * H },
         c: { buffer: logits_, ld: out },
@@ -141,28 +176,94 @@ export class TrainStep {
     const loss_ = buffer(1, 'train.loss');
     if (o.loss === 'crossEntropy') {
       targets_ = buffer(logitRows_, 'train.targets');
-      take(this.forward, crossEntropyDispatches(gpu, { rows: logitRows_, cols: out, logits: { buffer: logits_ }, targets: { buffer: targets_ }, rowLoss: { buffer: rowLoss }, dLogits: { buffer: dlogits }, ignoreIndex: o.ignoreIndex, label: 'crossEntropy' }));
+      take(
+        this.forward,
+        crossEntropyDispatches(gpu, {
+          rows: logitRows_,
+          cols: out,
+          logits: { buffer: logits_ },
+          targets: { buffer: targets_ },
+          rowLoss: { buffer: rowLoss },
+          dLogits: { buffer: dlogits },
+          ignoreIndex: o.ignoreIndex,
+          label: 'crossEntropy',
+        }),
+      );
     } else {
       targets_ = buffer(logitRows_ * out, 'train.targets');
-      take(this.forward, [mseDispatch(gpu, { rows: logitRows_, cols: out, pred: { buffer: logits_ }, target: { buffer: targets_ }, rowLoss: { buffer: rowLoss }, dPred: { buffer: dlogits }, label: 'mse' })]);
+      take(this.forward, [
+        mseDispatch(gpu, {
+          rows: logitRows_,
+          cols: out,
+          pred: { buffer: logits_ },
+          target: { buffer: targets_ },
+          rowLoss: { buffer: rowLoss },
+          dPred: { buffer: dlogits },
+          label: 'mse',
+        }),
+      ]);
     }
     take(this.forward, reduceSumDispatches(gpu, { x: rowLoss, n: logitRows_, out: { buffer: loss_ }, label: 'loss' }));
 
     // Backward of the head: dW = dlogitsᵀ·features, db = Σ_rows dlogits, d features = dlogits·W.
     for (const f of features) {
-      gemm(this.backward, { M: out, N: f.cols, K: logitRows_, transposeA: true, a: { buffer: dlogits, ld: out }, b: { buffer: f.buffer, offset: f.offset, ld: f.ld }, c: { buffer: dW.buffer, offset: dW.offset + f.wcol, ld: D * H }, label: 'head.dW' });
+      gemm(this.backward, {
+        M: out,
+        N: f.cols,
+        K: logitRows_,
+        transposeA: true,
+        a: { buffer: dlogits, ld: out },
+        b: { buffer: f.buffer, offset: f.offset, ld: f.ld },
+        c: { buffer: dW.buffer, offset: dW.offset + f.wcol, ld: D * H },
+        label: 'head.dW',
+      });
     }
-    take(this.backward, [columnSumDispatch(gpu, { rows: logitRows_, cols: out, x: { buffer: dlogits, ld: out }, y: { buffer: db.buffer, offset: db.offset }, label: 'head.db' })]);
+    take(this.backward, [
+      columnSumDispatch(gpu, {
+        rows: logitRows_,
+        cols: out,
+        x: { buffer: dlogits, ld: out },
+        y: { buffer: db.buffer, offset: db.offset },
+        label: 'head.db',
+      }),
+    ]);
     if (manyToOne) {
       features.forEach((f, d) => {
-        gemm(this.backward, { M: B, N: H, K: out, a: { buffer: dlogits, ld: out }, b: { buffer: W.buffer, offset: W.offset + f.wcol, ld: D * H }, c: { buffer: bwd.dhN, offset: ((L - 1) * D + d) * B * H, ld: H }, label: 'head.dhN' });
+        gemm(this.backward, {
+          M: B,
+          N: H,
+          K: out,
+          a: { buffer: dlogits, ld: out },
+          b: { buffer: W.buffer, offset: W.offset + f.wcol, ld: D * H },
+          c: { buffer: bwd.dhN, offset: ((L - 1) * D + d) * B * H, ld: H },
+          label: 'head.dhN',
+        });
       });
     } else {
-      gemm(this.backward, { M: rows, N: D * H, K: out, a: { buffer: dlogits, ld: out }, b: { buffer: W.buffer, offset: W.offset, ld: D * H }, c: { buffer: bwd.dout, ld: D * H }, label: 'head.dout' });
+      gemm(this.backward, {
+        M: rows,
+        N: D * H,
+        K: out,
+        a: { buffer: dlogits, ld: out },
+        b: { buffer: W.buffer, offset: W.offset, ld: D * H },
+        c: { buffer: bwd.dout, ld: D * H },
+        label: 'head.dout',
+      });
     }
     pushAll(this.backward, bwd.dispatches);
     if (tokenInput) {
-      take(this.backward, [embeddingBackwardDispatch(gpu, { tokens: rows, vocab: o.vocabSize!, dim: o.embeddingDim!, indices: { buffer: inputs_ }, dY: { buffer: bwd.dinput! }, dW: store.gradView('embedding.weight'), paddingIdx: o.paddingIdx, label: 'embedding.backward' })]);
+      take(this.backward, [
+        embeddingBackwardDispatch(gpu, {
+          tokens: rows,
+          vocab: o.vocabSize!,
+          dim: o.embeddingDim!,
+          indices: { buffer: inputs_ },
+          dY: { buffer: bwd.dinput! },
+          dW: store.gradView('embedding.weight'),
+          paddingIdx: o.paddingIdx,
+          label: 'embedding.backward',
+        }),
+      ]);
     }
     return [inputs_, targets_, logits_, loss_, logitRows_];
   }
@@ -171,7 +272,12 @@ export class TrainStep {
    * Encodes one step into `encoder`: the initial state (from `h0`/`c0`, else zeros), the cleared
    * upstream gradients, and one compute pass with `dispatches`.
    */
-  encode(encoder: GPUCommandEncoder, dispatches: readonly Dispatch[], state: { h0: GPUBuffer | null; c0: GPUBuffer | null }, withBackward: boolean): void {
+  encode(
+    encoder: GPUCommandEncoder,
+    dispatches: readonly Dispatch[],
+    state: { h0: GPUBuffer | null; c0: GPUBuffer | null },
+    withBackward: boolean,
+  ): void {
     const fwd = this.rnn.forward;
     fwd.encodeInitialState(encoder, state.h0, state.c0);
     if (withBackward) {

@@ -53,7 +53,12 @@
 // model's current training options or from `train`. A safetensors file without seqgpu's metadata
 // (e.g. `safetensors.torch.save_file(model.state_dict())`) loads as parameters only.
 import { ArgumentError, ShapeError, fmtShape } from '../util/errors.js';
-import { resolve as resolveOptimizer, type OptimizerOptions, type OptimizerState, type Optimizer } from '../kernels/optimizer.js';
+import {
+  resolve as resolveOptimizer,
+  type OptimizerOptions,
+  type OptimizerState,
+  type Optimizer,
+} from '../kernels/optimizer.js';
 import type { ParameterStore } from '../io/parameters.js';
 import { readSafetensors, writeSafetensors, type SafetensorsFile } from '../io/safetensors.js';
 import { showValue } from '../util/options.js';
@@ -65,7 +70,16 @@ export const CHECKPOINT_VERSION = '2';
 /** The CRC key of each version readable: v2 covers the whole file, v1 only the data section. */
 const CRC_KEY: Record<string, string> = { '1': 'seqgpu.crc32', '2': 'seqgpu.file_crc32' };
 /** seqgpu's metadata keys besides the CRC; any other `seqgpu.` or `optimizer.` key is an error. */
-const METADATA_KEYS = ['seqgpu.checkpoint', 'seqgpu.class', 'seqgpu.config', 'seqgpu.training', 'optimizer.class', 'optimizer.step', 'optimizer.param_groups', 'optimizer.seqgpu'];
+const METADATA_KEYS = [
+  'seqgpu.checkpoint',
+  'seqgpu.class',
+  'seqgpu.config',
+  'seqgpu.training',
+  'optimizer.class',
+  'optimizer.step',
+  'optimizer.param_groups',
+  'optimizer.seqgpu',
+];
 const inNamespace = (k: string) => k.startsWith('seqgpu.') || k.startsWith('optimizer.');
 /** `"seqgpu.file_crc32": "<8 lowercase hex digits>"` in the header text. */
 const FILE_CRC_FIELD = /"seqgpu\.file_crc32"[ \t\n\r]*:[ \t\n\r]*"([0-9a-f]{8})"/g;
@@ -98,7 +112,10 @@ const TORCH_CLASS: Record<OptimizerOptions['kind'], string> = { sgd: 'SGD', adam
  */
 export interface CheckpointHost {
   className: string;
-  /** Options written to `seqgpu.config`; on load, the file's config may hold only these keys, each of the same JSON type. */
+  /**
+   * Options written to `seqgpu.config`; on load, the file's config may hold only these keys, each of the same JSON
+   * type.
+   */
   config: Record<string, unknown>;
   /** The keys of `config` that must match on load. */
   structural: readonly string[];
@@ -119,7 +136,11 @@ export interface CheckpointHost {
      * `options`, loads `state` and sets the counters and tensors. Called before anything changes;
      * the returned function runs (unless `optimizer: false`) after every other check passed.
      */
-    prepare(counters: Record<string, unknown>, tensors: Record<string, NamedTensor>, where: string): (options: OptimizerOptions, state: OptimizerState) => void;
+    prepare(
+      counters: Record<string, unknown>,
+      tensors: Record<string, NamedTensor>,
+      where: string,
+    ): (options: OptimizerOptions, state: OptimizerState) => void;
   };
 }
 
@@ -173,23 +194,38 @@ function checkSeqgpuMetadata(where: string, file: SafetensorsFile): void {
   const keys = Object.keys(meta).filter(inNamespace);
   if (keys.length === 0) return; // a plain safetensors file: parameters only
   const version = meta['seqgpu.checkpoint'];
-  if (version === undefined) fail(`__metadata__ has seqgpu keys (${keys.join(', ')}) but no 'seqgpu.checkpoint' (the layout version)`);
-  const crcKey = Object.hasOwn(CRC_KEY, version) ? CRC_KEY[version] : fail(`the file has checkpoint layout version '${version}'; this seqgpu reads versions ${Object.keys(CRC_KEY).join(' and ')}`);
+  if (version === undefined)
+    fail(`__metadata__ has seqgpu keys (${keys.join(', ')}) but no 'seqgpu.checkpoint' (the layout version)`);
+  const crcKey = Object.hasOwn(CRC_KEY, version)
+    ? CRC_KEY[version]
+    : fail(
+        `the file has checkpoint layout version '${version}'; this seqgpu reads ` +
+          `versions ${Object.keys(CRC_KEY).join(' and ')}`,
+      );
   const known = [...METADATA_KEYS, crcKey];
-  for (const k of keys) if (!known.includes(k)) fail(`__metadata__ has an unknown key '${k}'; a version ${version} checkpoint has ${known.join(', ')}`);
-  for (const k of ['seqgpu.class', 'seqgpu.config', crcKey]) if (meta[k] === undefined) fail(`the version ${version} checkpoint has no __metadata__['${k}']`);
+  for (const k of keys)
+    if (!known.includes(k))
+      fail(`__metadata__ has an unknown key '${k}'; a version ${version} checkpoint has ${known.join(', ')}`);
+  for (const k of ['seqgpu.class', 'seqgpu.config', crcKey])
+    if (meta[k] === undefined) fail(`the version ${version} checkpoint has no __metadata__['${k}']`);
   if (meta['optimizer.class'] === undefined) {
     const orphan = keys.find((k) => k.startsWith('optimizer.') || k === 'seqgpu.training');
     if (orphan) fail(`__metadata__ has '${orphan}' but no 'optimizer.class'`);
   }
   if (version === '1') {
     const got = hex8(crc32(file.bytes.subarray(file.dataStart)));
-    if (meta[crcKey] !== got) fail(`the data section's CRC-32 is ${got} but the header records ${meta[crcKey]}: the file is corrupt`);
+    if (meta[crcKey] !== got)
+      fail(`the data section's CRC-32 is ${got} but the header records ${meta[crcKey]}: the file is corrupt`);
     return;
   }
   const crc = fileCrc(file.bytes, file.dataStart);
-  if (!crc) return fail(`the header must hold "${crcKey}":"<8 lowercase hex digits>" exactly once, literally; it holds ${showValue(meta[crcKey])}: the file is corrupt`);
-  if (crc.stored !== crc.actual || meta[crcKey] !== crc.stored) fail(`the file's CRC-32 is ${crc.actual} but the header records ${meta[crcKey]}: the file is corrupt`);
+  if (!crc)
+    return fail(
+      `the header must hold "${crcKey}":"<8 lowercase hex digits>" exactly once, ` +
+        `literally; it holds ${showValue(meta[crcKey])}: the file is corrupt`,
+    );
+  if (crc.stored !== crc.actual || meta[crcKey] !== crc.stored)
+    fail(`the file's CRC-32 is ${crc.actual} but the header records ${meta[crcKey]}: the file is corrupt`);
 }
 
 /**
@@ -225,9 +261,10 @@ async function readParameters(host: CheckpointHost): Promise<Record<string, Name
 /** torch's param_groups[0] (names in 'params') for seqgpu's resolved options. */
 function paramGroup(o: Optimizer['options'], lr: number, names: readonly string[]): Record<string, unknown> {
   const common = { lr, initial_lr: o.lr, weight_decay: o.weightDecay, maximize: false };
-  const group = o.kind === 'sgd'
-    ? { ...common, momentum: o.momentum, dampening: o.dampening, nesterov: o.nesterov }
-    : { ...common, betas: [o.beta1, o.beta2], eps: o.eps, amsgrad: false };
+  const group =
+    o.kind === 'sgd'
+      ? { ...common, momentum: o.momentum, dampening: o.dampening, nesterov: o.nesterov }
+      : { ...common, betas: [o.beta1, o.beta2], eps: o.eps, amsgrad: false };
   return { ...group, params: [...names] };
 }
 
@@ -246,14 +283,21 @@ export async function saveCheckpoint(host: CheckpointHost): Promise<Uint8Array> 
     for (const [moment, flat] of Object.entries(state.buffers)) {
       for (const name of host.names) {
         const s = host.store.slot((host.prefix ?? '') + name);
-        tensors[`optimizer.state.${name}.${MOMENT_NAMES[moment]}`] = { shape: [...s.shape], data: flat.slice(s.offset, s.offset + s.size) };
+        tensors[`optimizer.state.${name}.${MOMENT_NAMES[moment]}`] = {
+          shape: [...s.shape],
+          data: flat.slice(s.offset, s.offset + s.size),
+        };
       }
     }
     const o = optimizer.options;
     metadata['optimizer.class'] = TORCH_CLASS[o.kind];
     metadata['optimizer.step'] = String(state.step);
     metadata['optimizer.param_groups'] = JSON.stringify([paramGroup(o, state.lr ?? optimizer.lr, host.names)]);
-    metadata['optimizer.seqgpu'] = JSON.stringify({ clipNorm: o.clipNorm ?? null, clipValue: o.clipValue ?? null, trackGradNorm: o.trackGradNorm });
+    metadata['optimizer.seqgpu'] = JSON.stringify({
+      clipNorm: o.clipNorm ?? null,
+      clipValue: o.clipValue ?? null,
+      trackGradNorm: o.trackGradNorm,
+    });
     const own = await host.training?.save?.();
     if (own?.counters) metadata['seqgpu.training'] = JSON.stringify(own.counters);
     Object.assign(tensors, own?.tensors);
@@ -285,7 +329,8 @@ const KINDS = {
   'a boolean or null': (v: unknown) => v === null || typeof v === 'boolean',
   'a number, string, boolean or null': (v: unknown) => v === null || ['number', 'string', 'boolean'].includes(typeof v),
   'any JSON value': () => true,
-  '[beta1, beta2] (numbers)': (v: unknown) => Array.isArray(v) && v.length === 2 && v.every((b) => typeof b === 'number'),
+  '[beta1, beta2] (numbers)': (v: unknown) =>
+    Array.isArray(v) && v.length === 2 && v.every((b) => typeof b === 'number'),
   'a list of parameter names': (v: unknown) => Array.isArray(v) && v.every((n) => typeof n === 'string'),
 };
 type Kind = keyof typeof KINDS;
@@ -295,14 +340,28 @@ type Fields = Record<string, { kind: Kind; required: boolean }>;
 /** The kind of a JSON value like `v` (a host's option): its scalar type; any scalar where it is unset. */
 function kindOf(v: unknown): Kind {
   if (v === undefined || v === null) return 'a number, string, boolean or null';
-  return typeof v === 'number' ? 'a number' : typeof v === 'string' ? 'a string' : typeof v === 'boolean' ? 'a boolean' : 'any JSON value';
+  return typeof v === 'number'
+    ? 'a number'
+    : typeof v === 'string'
+      ? 'a string'
+      : typeof v === 'boolean'
+        ? 'a boolean'
+        : 'any JSON value';
 }
 
 /** Throws unless `obj` (`what` in messages) has only `fields`, the required ones, each of its kind. */
 function checkFields(where: string, what: string, obj: Record<string, unknown>, fields: Fields): void {
   for (const [k, v] of Object.entries(obj)) {
-    if (!Object.hasOwn(fields, k)) throw new ArgumentError(`${where}: ${what} has an unknown key '${k}'; expected ${Object.keys(fields).join(', ')}`);
-    if (!KINDS[fields[k].kind](v)) throw new ArgumentError(`${where}: ${what}.${k} is ${showValue(v)} (${v === null ? 'null' : Array.isArray(v) ? 'an array' : `a ${typeof v}`}); expected ${fields[k].kind}`);
+    if (!Object.hasOwn(fields, k))
+      throw new ArgumentError(
+        `${where}: ${what} has an unknown key '${k}'; expected ${Object.keys(fields).join(', ')}`,
+      );
+    if (!KINDS[fields[k].kind](v))
+      throw new ArgumentError(
+        `${where}: ${what}.${k} is ${showValue(v)} ` +
+          `(${v === null ? 'null' : Array.isArray(v) ? 'an array' : `a ${typeof v}`}); ` +
+          `expected ${fields[k].kind}`,
+      );
   }
   for (const [k, f] of Object.entries(fields)) {
     if (f.required && !Object.hasOwn(obj, k)) throw new ArgumentError(`${where}: ${what} has no '${k}' (${f.kind})`);
@@ -313,17 +372,42 @@ const fields = (required: Record<string, Kind>, optional: Record<string, Kind> =
   ...Object.fromEntries(Object.entries(required).map(([k, kind]) => [k, { kind, required: true }])),
   ...Object.fromEntries(Object.entries(optional).map(([k, kind]) => [k, { kind, required: false }])),
 });
-/** torch's group keys: those every group has, and those it may have (a scheduler's base rate, and implementation switches that do not change the arithmetic). */
-const GROUP_COMMON: Record<string, Kind> = { params: 'a list of parameter names', lr: 'a number', weight_decay: 'a number', maximize: 'a boolean' };
-const GROUP_OPTIONAL: Record<string, Kind> = { initial_lr: 'a number', foreach: 'a boolean or null', fused: 'a boolean or null', capturable: 'a boolean or null', differentiable: 'a boolean or null' };
+/**
+ * torch's group keys: those every group has, and those it may have (a scheduler's base rate, and implementation
+ * switches that do not change the arithmetic).
+ */
+const GROUP_COMMON: Record<string, Kind> = {
+  params: 'a list of parameter names',
+  lr: 'a number',
+  weight_decay: 'a number',
+  maximize: 'a boolean',
+};
+const GROUP_OPTIONAL: Record<string, Kind> = {
+  initial_lr: 'a number',
+  foreach: 'a boolean or null',
+  fused: 'a boolean or null',
+  capturable: 'a boolean or null',
+  differentiable: 'a boolean or null',
+};
 const GROUP_FIELDS: Record<'sgd' | 'adam', Fields> = {
   sgd: fields({ ...GROUP_COMMON, momentum: 'a number', dampening: 'a number', nesterov: 'a boolean' }, GROUP_OPTIONAL),
-  adam: fields({ ...GROUP_COMMON, betas: '[beta1, beta2] (numbers)', eps: 'a number', amsgrad: 'a boolean' }, GROUP_OPTIONAL),
+  adam: fields(
+    { ...GROUP_COMMON, betas: '[beta1, beta2] (numbers)', eps: 'a number', amsgrad: 'a boolean' },
+    GROUP_OPTIONAL,
+  ),
 };
-const FUSED_FIELDS = fields({ clipNorm: 'a number or null', clipValue: 'a number or null', trackGradNorm: 'a boolean' });
+const FUSED_FIELDS = fields({
+  clipNorm: 'a number or null',
+  clipValue: 'a number or null',
+  trackGradNorm: 'a boolean',
+});
 
 /** OptimizerOptions from the file's metadata (validated as the Optimizer constructor would). */
-function optimizerOptions(where: string, meta: Record<string, string>, names: readonly string[]): { options: OptimizerOptions; lr: number; step: number } {
+function optimizerOptions(
+  where: string,
+  meta: Record<string, string>,
+  names: readonly string[],
+): { options: OptimizerOptions; lr: number; step: number } {
   const fail = (msg: string): never => {
     throw new ArgumentError(`${where}: ${msg}`);
   };
@@ -335,29 +419,48 @@ function optimizerOptions(where: string, meta: Record<string, string>, names: re
   if (!kind) return fail(`optimizer.class is '${cls}'; seqgpu restores SGD, Adam and AdamW`);
   const stepText = meta['optimizer.step'];
   const step = Number(stepText);
-  if (!/^\d+$/.test(stepText) || !Number.isSafeInteger(step)) fail(`optimizer.step is '${stepText}'; expected a non-negative integer`);
+  if (!/^\d+$/.test(stepText) || !Number.isSafeInteger(step))
+    fail(`optimizer.step is '${stepText}'; expected a non-negative integer`);
   const groups = parseJson(where, 'optimizer.param_groups', meta['optimizer.param_groups']);
-  if (!Array.isArray(groups) || groups.length !== 1 || !isObject(groups[0])) fail('optimizer.param_groups must be a list of ONE group (seqgpu trains all parameters as one group)');
+  if (!Array.isArray(groups) || groups.length !== 1 || !isObject(groups[0]))
+    fail('optimizer.param_groups must be a list of ONE group (seqgpu trains all parameters as one group)');
   const g = (groups as Array<Record<string, unknown>>)[0];
   checkFields(where, 'optimizer.param_groups[0]', g, GROUP_FIELDS[kind === 'sgd' ? 'sgd' : 'adam']);
   const params = g.params as string[];
   if (params.length !== names.length || params.some((p, i) => p !== names[i])) {
-    fail(`optimizer.param_groups[0].params is ${showValue(params)}; this model's parameters are ${JSON.stringify(names)}`);
+    fail(
+      `optimizer.param_groups[0].params is ${showValue(params)}; this model's parameters are ${JSON.stringify(names)}`,
+    );
   }
   if (g.amsgrad === true) fail('the optimizer used amsgrad, which seqgpu does not implement');
   if (g.maximize === true) fail('the optimizer used maximize, which seqgpu does not implement');
   const lr = g.lr as number;
-  const extra = parseJson(where, 'optimizer.seqgpu', meta['optimizer.seqgpu'] ?? '{"clipNorm":null,"clipValue":null,"trackGradNorm":false}');
-  if (!isObject(extra)) return fail(`__metadata__['optimizer.seqgpu'] must be a JSON object {clipNorm, clipValue, trackGradNorm}, got ${showValue(extra)}`);
+  const extra = parseJson(
+    where,
+    'optimizer.seqgpu',
+    meta['optimizer.seqgpu'] ?? '{"clipNorm":null,"clipValue":null,"trackGradNorm":false}',
+  );
+  if (!isObject(extra))
+    return fail(
+      `__metadata__['optimizer.seqgpu'] must be a JSON object {clipNorm, clipValue, ` +
+        `trackGradNorm}, got ${showValue(extra)}`,
+    );
   checkFields(where, 'optimizer.seqgpu', extra, FUSED_FIELDS);
-  const options: OptimizerOptions = { kind, lr: (g.initial_lr as number | undefined) ?? lr, weightDecay: g.weight_decay as number };
+  const options: OptimizerOptions = {
+    kind,
+    lr: (g.initial_lr as number | undefined) ?? lr,
+    weightDecay: g.weight_decay as number,
+  };
   if (kind === 'sgd') Object.assign(options, { momentum: g.momentum, dampening: g.dampening, nesterov: g.nesterov });
   else Object.assign(options, { beta1: (g.betas as number[])[0], beta2: (g.betas as number[])[1], eps: g.eps });
   if (extra.clipNorm !== null) options.clipNorm = extra.clipNorm as number;
   if (extra.clipValue !== null) options.clipValue = extra.clipValue as number;
   if (extra.trackGradNorm === true) options.trackGradNorm = true;
   // The optimizer's own checks: of the options, and of the last step's rate (as loadState checks it).
-  for (const [what, rate] of [['hyperparameters are', options.lr], ["last learning rate (param_groups[0].lr) is", lr]] as const) {
+  for (const [what, rate] of [
+    ['hyperparameters are', options.lr],
+    ['last learning rate (param_groups[0].lr) is', lr],
+  ] as const) {
     try {
       resolveOptimizer({ ...options, lr: rate });
     } catch (e) {
@@ -370,14 +473,24 @@ function optimizerOptions(where: string, meta: Record<string, string>, names: re
 /** Throws unless the file was written by a `host.className` whose structural options equal `host`'s. */
 function checkIdentity(where: string, host: CheckpointHost, metadata: Record<string, string>): void {
   const cls = metadata['seqgpu.class'];
-  if (cls !== host.className) throw new ArgumentError(`${where}: the file holds a ${cls} checkpoint, not a ${host.className} one`);
+  if (cls !== host.className)
+    throw new ArgumentError(`${where}: the file holds a ${cls} checkpoint, not a ${host.className} one`);
   const config = parseJson(where, 'seqgpu.config', metadata['seqgpu.config']);
-  if (!isObject(config)) throw new ArgumentError(`${where}: __metadata__['seqgpu.config'] must be a JSON object, got ${showValue(config)}`);
+  if (!isObject(config))
+    throw new ArgumentError(`${where}: __metadata__['seqgpu.config'] must be a JSON object, got ${showValue(config)}`);
   // Only the keys the host's config has, each of the JSON type of its value.
-  checkFields(where, 'seqgpu.config', config, fields({}, Object.fromEntries(Object.entries(host.config).map(([k, v]) => [k, kindOf(v)]))));
+  checkFields(
+    where,
+    'seqgpu.config',
+    config,
+    fields({}, Object.fromEntries(Object.entries(host.config).map(([k, v]) => [k, kindOf(v)]))),
+  );
   for (const k of host.structural) {
     const [a, b] = [JSON.stringify(config[k]), JSON.stringify(host.config[k])];
-    if (a !== b) throw new ShapeError(`${where}: the checkpoint's ${host.className} has ${k} = ${a ?? 'unset'}, this one has ${k} = ${b ?? 'unset'}`);
+    if (a !== b)
+      throw new ShapeError(
+        `${where}: the checkpoint's ${host.className} has ${k} = ${a ?? 'unset'}, this one has ${k} = ${b ?? 'unset'}`,
+      );
   }
 }
 
@@ -385,11 +498,23 @@ function checkIdentity(where: string, host: CheckpointHost, metadata: Record<str
  * Loads a checkpoint into `host` (see the layout above): checks everything, then restores the
  * optimizer (when the file has one and `opts.optimizer` is not false) and writes the parameters.
  */
-export function loadCheckpoint(host: CheckpointHost, file: ArrayBuffer | Uint8Array, opts: LoadCheckpointOptions = {}): void {
+export function loadCheckpoint(
+  host: CheckpointHost,
+  file: ArrayBuffer | Uint8Array,
+  opts: LoadCheckpointOptions = {},
+): void {
   const where = `${host.className}.loadCheckpoint`;
-  if (opts === null || typeof opts !== 'object') throw new ArgumentError(`${where}: options must be an object, got ${showValue(opts)}`);
-  for (const k of Object.keys(opts)) if (k !== 'optimizer' && k !== 'train') throw new ArgumentError(`${where}: options has an unknown key '${k}'; expected optimizer${host.training ? ', train' : ''}`);
-  if (opts.optimizer !== undefined && typeof opts.optimizer !== 'boolean') throw new ArgumentError(`${where}: options.optimizer is ${showValue(opts.optimizer)}; expected true or false (a boolean)`);
+  if (opts === null || typeof opts !== 'object')
+    throw new ArgumentError(`${where}: options must be an object, got ${showValue(opts)}`);
+  for (const k of Object.keys(opts))
+    if (k !== 'optimizer' && k !== 'train')
+      throw new ArgumentError(
+        `${where}: options has an unknown key '${k}'; expected optimizer${host.training ? ', train' : ''}`,
+      );
+  if (opts.optimizer !== undefined && typeof opts.optimizer !== 'boolean')
+    throw new ArgumentError(
+      `${where}: options.optimizer is ${showValue(opts.optimizer)}; expected true or false (a boolean)`,
+    );
   const { tensors, metadata } = readCheckpoint(file, where);
   if (metadata['seqgpu.checkpoint'] !== undefined) checkIdentity(where, host, metadata);
 
@@ -399,7 +524,10 @@ export function loadCheckpoint(host: CheckpointHost, file: ArrayBuffer | Uint8Ar
   const params: Record<string, NamedTensor> = {};
   for (const [name, shape] of expected) {
     const t = tensors[name];
-    if (!t) throw new ArgumentError(`${where}: the file has no tensor '${name}' (${fmtShape(shape)}), a parameter of this ${host.className}`);
+    if (!t)
+      throw new ArgumentError(
+        `${where}: the file has no tensor '${name}' (${fmtShape(shape)}), a parameter of this ${host.className}`,
+      );
     checkTensor(where, name, t, shape);
     params[name] = t;
   }
@@ -408,21 +536,39 @@ export function loadCheckpoint(host: CheckpointHost, file: ArrayBuffer | Uint8Ar
   const ownKeys = names.filter((k) => k.startsWith('seqgpu.'));
   const hasOptimizer = metadata['optimizer.class'] !== undefined;
   for (const k of names) {
-    if (!expected.has(k) && !stateKeys.includes(k) && !ownKeys.includes(k)) throw new ArgumentError(`${where}: unexpected tensor '${k}': neither a parameter of this ${host.className} (${[...expected.keys()].join(', ')}) nor optimizer state`);
+    if (!expected.has(k) && !stateKeys.includes(k) && !ownKeys.includes(k))
+      throw new ArgumentError(
+        `${where}: unexpected tensor '${k}': neither a parameter of ` +
+          `this ${host.className} (${[...expected.keys()].join(', ')}) nor optimizer state`,
+      );
   }
   for (const k of [...stateKeys, ...ownKeys]) {
-    if (!hasOptimizer) throw new ArgumentError(`${where}: tensor '${k}' is training state but the file has no __metadata__['optimizer.class']`);
+    if (!hasOptimizer)
+      throw new ArgumentError(
+        `${where}: tensor '${k}' is training state but the file has no __metadata__['optimizer.class']`,
+      );
   }
 
   // Optimizer: the hyperparameters, the step and every moment buffer, as flat [n] arrays.
   let restore: (() => void) | null = null;
   if (hasOptimizer) {
-    if (!host.training) throw new ArgumentError(`${where}: the file holds optimizer state; a bare ${host.className} loads parameters only (load it into the model that trained it)`);
+    if (!host.training)
+      throw new ArgumentError(
+        `${where}: the file holds optimizer state; a bare ${host.className} loads ` +
+          `parameters only (load it into the model that trained it)`,
+      );
     const { options, lr, step } = optimizerOptions(where, metadata, host.names);
     const moments = options.kind === 'sgd' ? ((options.momentum ?? 0) !== 0 ? ['momentum'] : []) : ['m', 'v'];
     const wanted = new Set(moments.flatMap((m) => host.names.map((n) => `optimizer.state.${n}.${MOMENT_NAMES[m]}`)));
     for (const k of stateKeys) {
-      if (!wanted.has(k)) throw new ArgumentError(`${where}: unexpected tensor '${k}' for a ${metadata['optimizer.class']} optimizer${moments.length ? ` (its state is ${moments.map((m) => MOMENT_NAMES[m]).join(', ')} per parameter)` : ' without momentum (it has no state tensors)'}`);
+      if (!wanted.has(k))
+        throw new ArgumentError(
+          `${where}: unexpected tensor '${k}' for a ${metadata['optimizer.class']} ` +
+            'optimizer' +
+            (moments.length
+              ? ` (its state is ${moments.map((m) => MOMENT_NAMES[m]).join(', ')} per parameter)`
+              : ' without momentum (it has no state tensors)'),
+        );
     }
     // torch creates the state at the first step: a step-0 file may have none (all zero).
     const empty = step === 0 && stateKeys.length === 0;
@@ -435,16 +581,27 @@ export function loadCheckpoint(host: CheckpointHost, file: ArrayBuffer | Uint8Ar
         if (empty) continue;
         const t = tensors[key];
         const s = host.store.slot(prefix + name);
-        if (!t) throw new ArgumentError(`${where}: the file has no tensor '${key}' (${fmtShape(s.shape)}), state of its ${metadata['optimizer.class']} optimizer`);
+        if (!t)
+          throw new ArgumentError(
+            `${where}: the file has no tensor '${key}' (${fmtShape(s.shape)}), state of ` +
+              `its ${metadata['optimizer.class']} optimizer`,
+          );
         checkTensor(where, key, t, s.shape);
         const negative = m === 'v' ? t.data.findIndex((x) => x < 0) : -1;
-        if (negative >= 0) throw new ArgumentError(`${where}: tensor '${key}' holds ${t.data[negative]} at index ${negative}; a second moment (a mean of squared gradients) is ≥ 0`);
+        if (negative >= 0)
+          throw new ArgumentError(
+            `${where}: tensor '${key}' holds ${t.data[negative]} at index ${negative}; a ` +
+              `second moment (a mean of squared gradients) is ≥ 0`,
+          );
         flat.set(t.data, s.offset);
       }
       buffers[m] = flat;
     }
     const counters = parseJson(where, 'seqgpu.training', metadata['seqgpu.training'] ?? '{}');
-    if (!isObject(counters)) throw new ArgumentError(`${where}: __metadata__['seqgpu.training'] must be a JSON object, got ${showValue(counters)}`);
+    if (!isObject(counters))
+      throw new ArgumentError(
+        `${where}: __metadata__['seqgpu.training'] must be a JSON object, got ${showValue(counters)}`,
+      );
     const own: Record<string, NamedTensor> = {};
     for (const k of ownKeys) own[k] = tensors[k];
     const apply = host.training.prepare(counters, own, where);
@@ -461,20 +618,34 @@ export function loadCheckpoint(host: CheckpointHost, file: ArrayBuffer | Uint8Ar
  * `allowed` keys, each an integer ≥ 0, and — unless it is empty (a file without counters, e.g.
  * written by PyTorch) — every one of them.
  */
-export function checkCounters(where: string, counters: Record<string, unknown>, allowed: readonly string[]): Record<string, number | undefined> {
+export function checkCounters(
+  where: string,
+  counters: Record<string, unknown>,
+  allowed: readonly string[],
+): Record<string, number | undefined> {
   for (const [k, v] of Object.entries(counters)) {
-    if (!allowed.includes(k)) throw new ArgumentError(`${where}: seqgpu.training has an unknown counter '${k}'${allowed.length ? `; expected ${allowed.join(', ')}` : ' (this model saves none)'}`);
-    if (!Number.isSafeInteger(v) || (v as number) < 0) throw new ArgumentError(`${where}: seqgpu.training.${k} is ${showValue(v)}; expected an integer ≥ 0`);
+    if (!allowed.includes(k))
+      throw new ArgumentError(
+        `${where}: seqgpu.training has an unknown counter ` +
+          `'${k}'${allowed.length ? `; expected ${allowed.join(', ')}` : ' (this model saves none)'}`,
+      );
+    if (!Number.isSafeInteger(v) || (v as number) < 0)
+      throw new ArgumentError(`${where}: seqgpu.training.${k} is ${showValue(v)}; expected an integer ≥ 0`);
   }
   const missing = Object.keys(counters).length ? allowed.find((k) => !Object.hasOwn(counters, k)) : undefined;
-  if (missing) throw new ArgumentError(`${where}: seqgpu.training has no '${missing}' (it holds ${allowed.join(', ')})`);
+  if (missing)
+    throw new ArgumentError(`${where}: seqgpu.training has no '${missing}' (it holds ${allowed.join(', ')})`);
   return counters as Record<string, number | undefined>;
 }
 
 /** @internal Throws unless `t` has `shape` (ShapeError) and finite values (ArgumentError), naming `key`. */
 export function checkTensor(where: string, key: string, t: NamedTensor, shape: readonly number[]): void {
-  if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) throw new ShapeError(`${where}: tensor '${key}' has shape ${fmtShape(t.shape)}, expected ${fmtShape(shape)}`);
+  if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]))
+    throw new ShapeError(`${where}: tensor '${key}' has shape ${fmtShape(t.shape)}, expected ${fmtShape(shape)}`);
   for (let i = 0; i < t.data.length; i++) {
-    if (!Number.isFinite(t.data[i])) throw new ArgumentError(`${where}: tensor '${key}' holds ${t.data[i]} at index ${i}; a checkpoint must be finite`);
+    if (!Number.isFinite(t.data[i]))
+      throw new ArgumentError(
+        `${where}: tensor '${key}' holds ${t.data[i]} at index ${i}; a checkpoint must be finite`,
+      );
   }
 }

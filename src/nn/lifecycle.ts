@@ -18,7 +18,10 @@ export class Lifecycle {
    * @param gpu - The owner's device.
    * @param className - The owner's class, for messages (`'SequenceModel'`).
    */
-  constructor(private readonly gpu: Gpu, private readonly className: string) {
+  constructor(
+    private readonly gpu: Gpu,
+    private readonly className: string,
+  ) {
     this.generation = gpu.generation;
   }
 

@@ -47,7 +47,8 @@ export function argumentHostData(args: readonly unknown[]): ArrayLike<number>[] 
   const walk = (a: unknown) => {
     if (ArrayBuffer.isView(a) && !(a instanceof DataView)) out.push(a as unknown as ArrayLike<number>);
     else if (Array.isArray(a)) a.forEach(walk);
-    else if (a && typeof a === 'object' && !(a instanceof Tensor) && Object.getPrototypeOf(a) === Object.prototype) Object.values(a).forEach(walk);
+    else if (a && typeof a === 'object' && !(a instanceof Tensor) && Object.getPrototypeOf(a) === Object.prototype)
+      Object.values(a).forEach(walk);
   };
   args.forEach(walk);
   return out;
@@ -64,8 +65,12 @@ export function callKey(args: readonly unknown[], training: boolean): string {
     }
     if (Array.isArray(a)) return a.map(enc);
     if (a && typeof a === 'object') return Object.fromEntries(Object.entries(a).map(([k, v]) => [k, enc(v)]));
-    if (ArrayBuffer.isView(a) && !(a instanceof DataView)) return `H${a.constructor.name}[${(a as unknown as ArrayLike<number>).length}]`;
-    if (typeof a === 'function') throw new ArgumentError(`forward: a function argument cannot be traced; pass tensors, numbers, strings, booleans or objects of them`);
+    if (ArrayBuffer.isView(a) && !(a instanceof DataView))
+      return `H${a.constructor.name}[${(a as unknown as ArrayLike<number>).length}]`;
+    if (typeof a === 'function')
+      throw new ArgumentError(
+        `forward: a function argument cannot be traced; pass tensors, numbers, strings, booleans or objects of them`,
+      );
     return a;
   };
   return JSON.stringify([training, args.map(enc)]);
@@ -93,7 +98,8 @@ export function mapInputs(graph: Graph, args: readonly unknown[], where: string)
       return a;
     }
     if (Array.isArray(a)) return a.map((v, i) => map(v, `${path}[${i}]`));
-    if (a && typeof a === 'object' && Object.getPrototypeOf(a) === Object.prototype) return Object.fromEntries(Object.entries(a).map(([k, v]) => [k, map(v, `${path}.${k}`)]));
+    if (a && typeof a === 'object' && Object.getPrototypeOf(a) === Object.prototype)
+      return Object.fromEntries(Object.entries(a).map(([k, v]) => [k, map(v, `${path}.${k}`)]));
     return a;
   };
   return { args: args.map((a, i) => map(a, `${i}`)), inputs };
@@ -111,7 +117,8 @@ export function argumentTensors(gpu: Gpu, args: readonly unknown[], where: strin
       if (a.destroyed) throw new ArgumentError(`${where}: argument ${path} was destroyed`);
       if (!out.includes(a)) out.push(a);
     } else if (Array.isArray(a)) a.forEach((v, i) => walk(v, `${path}[${i}]`));
-    else if (a && typeof a === 'object' && Object.getPrototypeOf(a) === Object.prototype) for (const [k, v] of Object.entries(a)) walk(v, `${path}.${k}`);
+    else if (a && typeof a === 'object' && Object.getPrototypeOf(a) === Object.prototype)
+      for (const [k, v] of Object.entries(a)) walk(v, `${path}.${k}`);
   };
   args.forEach((a, i) => walk(a, `${i}`));
   return out;
@@ -178,13 +185,18 @@ export abstract class Module {
    * @param gpu - The device every parameter and plan of the module lives on.
    */
   constructor(readonly gpu: Gpu) {
-    if (!gpu || typeof (gpu as Gpu).assertUsable !== 'function') throw new ArgumentError(`${new.target.name}: the first argument must be a Gpu (from requestGpu()), got ${gpu === null ? 'null' : typeof gpu}`);
+    if (!gpu || typeof (gpu as Gpu).assertUsable !== 'function')
+      throw new ArgumentError(
+        `${new.target.name}: the first argument must be a Gpu (from requestGpu()), ` +
+          `got ${gpu === null ? 'null' : typeof gpu}`,
+      );
     const impl = (this as unknown as { forward: (...a: unknown[]) => unknown }).forward;
     Object.defineProperty(this, 'forward', {
       enumerable: false,
       configurable: true,
       writable: true,
-      value: (...args: unknown[]) => (activeGraph() || this.runsEagerly ? impl.apply(this, args) : this.forwardOutsideTrace(impl, args)),
+      value: (...args: unknown[]) =>
+        activeGraph() || this.runsEagerly ? impl.apply(this, args) : this.forwardOutsideTrace(impl, args),
     });
   }
 
@@ -214,7 +226,8 @@ export abstract class Module {
     const out: Array<[string, Module]> = [];
     for (const [k, v] of Object.entries(this)) {
       if (v instanceof Module) out.push([k, v]);
-      else if (Array.isArray(v) && v.length > 0 && v.every((m) => m instanceof Module)) v.forEach((m, i) => out.push([`${k}.${i}`, m as Module]));
+      else if (Array.isArray(v) && v.length > 0 && v.every((m) => m instanceof Module))
+        v.forEach((m, i) => out.push([`${k}.${i}`, m as Module]));
     }
     return out;
   }
@@ -282,7 +295,12 @@ export abstract class Module {
     const where = `${this.constructor.name}.loadStateDict`;
     this.assertModuleAlive('loadStateDict');
     const params = this.namedParameters();
-    const values = checkLoadStateDict(where, dict, opts, params.map((p) => ({ name: p.name, shape: p.shape })));
+    const values = checkLoadStateDict(
+      where,
+      dict,
+      opts,
+      params.map((p) => ({ name: p.name, shape: p.shape })),
+    );
     const owners = new Set<Module>();
     for (const p of params) {
       const local = p.owner.localParameters()!;
@@ -303,7 +321,12 @@ export abstract class Module {
     if (!local) throw new ArgumentError(`${this.constructor.name} has no parameters`);
     const shape = local.names.find((n) => n.name === name)?.shape;
     if (!shape) throw new ArgumentError(`${this.constructor.name} has no parameter '${name}'`);
-    return g.parameter(`${this.constructor.name}#${this.id}.${name}`, shape, () => local.store.view(local.prefix + name), () => local.store.gradView(local.prefix + name));
+    return g.parameter(
+      `${this.constructor.name}#${this.id}.${name}`,
+      shape,
+      () => local.store.view(local.prefix + name),
+      () => local.store.gradView(local.prefix + name),
+    );
   }
 
   /**

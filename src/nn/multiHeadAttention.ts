@@ -16,7 +16,13 @@ import { ArgumentError, ShapeError, fmtShape } from '../util/errors.js';
 import { TENSOR_USAGE } from '../gpu/flags.js';
 import { gemmDispatches } from '../kernels/matmul.js';
 import { columnSumDispatch } from '../kernels/columnSum.js';
-import { ATTENTION_MAX_HEAD_DIM, attentionBackwardDispatches, attentionDispatch, checkAttentionDims, projectionView } from '../kernels/attention.js';
+import {
+  ATTENTION_MAX_HEAD_DIM,
+  attentionBackwardDispatches,
+  attentionDispatch,
+  checkAttentionDims,
+  projectionView,
+} from '../kernels/attention.js';
 import { checkBindingSizes } from '../gpu/limits.js';
 import type { NamedTensor, StateDict } from '../io/stateDict.js';
 import { saveCheckpoint, loadCheckpoint, type CheckpointHost } from './checkpoint.js';
@@ -125,7 +131,8 @@ export function multiHeadAttentionParameterShapes(embedDim: number): Array<{ nam
 }
 
 function positiveInt(what: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new ShapeError(`${what} must be a positive integer, got ${String(v)}`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0)
+    throw new ShapeError(`${what} must be a positive integer, got ${String(v)}`);
   return v;
 }
 
@@ -214,8 +221,14 @@ export class MultiHeadAttentionPlan {
     this.sharing = canonicalSharing(key.sharing);
     const seqLenOf = (role: number) => (role === 0 ? Tq : Tk);
     for (let r = 1; r < 3; r++) {
-      if (this.sharing.indexOf(this.sharing[r]) !== r && seqLenOf(this.sharing.indexOf(this.sharing[r])) !== seqLenOf(r)) {
-        throw new ShapeError(`MultiHeadAttention: '${ROLE_NAMES[r]}' is the same tensor as another input, so seqLenQ (${Tq}) must equal seqLenK (${Tk})`);
+      if (
+        this.sharing.indexOf(this.sharing[r]) !== r &&
+        seqLenOf(this.sharing.indexOf(this.sharing[r])) !== seqLenOf(r)
+      ) {
+        throw new ShapeError(
+          `MultiHeadAttention: '${ROLE_NAMES[r]}' is the same tensor as another input, so ` +
+            `seqLenQ (${Tq}) must equal seqLenK (${Tk})`,
+        );
       }
     }
     // Before any allocation: the attention grid and every buffer of the plan within the device's limits.
@@ -238,7 +251,8 @@ export class MultiHeadAttentionPlan {
 
     // Distinct inputs, and consecutive roles that read the same one (a GEMM each).
     const inputCount = Math.max(...this.sharing) + 1;
-    for (let i = 0; i < inputCount; i++) this.inputs.push(buffer(B * seqLenOf(this.sharing.indexOf(i)) * E, `mha.input${i}`));
+    for (let i = 0; i < inputCount; i++)
+      this.inputs.push(buffer(B * seqLenOf(this.sharing.indexOf(i)) * E, `mha.input${i}`));
     const groups: ProjectionGroup[] = [];
     let projSize = 0;
     for (let r = 0; r < 3; r++) {
@@ -248,7 +262,15 @@ export class MultiHeadAttentionPlan {
         last.width += E;
         continue;
       }
-      groups.push({ input: this.sharing[r], first: r, count: 1, seqLen: seqLenOf(r), rows: B * seqLenOf(r), width: E, offset: 0 });
+      groups.push({
+        input: this.sharing[r],
+        first: r,
+        count: 1,
+        seqLen: seqLenOf(r),
+        rows: B * seqLenOf(r),
+        width: E,
+        offset: 0,
+      });
     }
     for (const g of groups) {
       g.offset = projSize;
@@ -273,28 +295,59 @@ export class MultiHeadAttentionPlan {
 
     // Forward: projections, attention (heads read in place), output projection.
     for (const g of groups) {
-      take(gemmDispatches(gpu, {
-        M: g.rows, N: g.width, K: E,
-        a: { buffer: this.inputs[g.input], ld: E },
-        b: { buffer: W.buffer, offset: W.offset + g.first * E * E, ld: E },
-        c: { buffer: this.proj, offset: g.offset, ld: g.width },
-        bias: { buffer: bias.buffer, offset: bias.offset + g.first * E },
-        transposeB: true,
-        label: `mha.proj.${ROLE_NAMES.slice(g.first, g.first + g.count).join('+')}`,
-      }), this.forward);
+      take(
+        gemmDispatches(gpu, {
+          M: g.rows,
+          N: g.width,
+          K: E,
+          a: { buffer: this.inputs[g.input], ld: E },
+          b: { buffer: W.buffer, offset: W.offset + g.first * E * E, ld: E },
+          c: { buffer: this.proj, offset: g.offset, ld: g.width },
+          bias: { buffer: bias.buffer, offset: bias.offset + g.first * E },
+          transposeB: true,
+          label: `mha.proj.${ROLE_NAMES.slice(g.first, g.first + g.count).join('+')}`,
+        }),
+        this.forward,
+      );
     }
-    const heads = { batch: B, heads: H, seqLenQ: Tq, seqLenK: Tk, headDim: d, causal, keyMask: this.keyMask ?? undefined };
+    const heads = {
+      batch: B,
+      heads: H,
+      seqLenQ: Tq,
+      seqLenK: Tk,
+      headDim: d,
+      causal,
+      keyMask: this.keyMask ?? undefined,
+    };
     const attnView = projectionView(this.attention, Tq, d, E);
-    take([attentionDispatch(gpu, { ...heads, q: roleView(this.proj, 0), k: roleView(this.proj, 1), v: roleView(this.proj, 2), o: attnView, lse: rowStats, label: 'mha.attention' })], this.forward);
-    take(gemmDispatches(gpu, {
-      M: B * Tq, N: E, K: E,
-      a: { buffer: this.attention, ld: E },
-      b: { buffer: Wo.buffer, offset: Wo.offset, ld: E },
-      c: { buffer: this.output, ld: E },
-      bias: { buffer: bo.buffer, offset: bo.offset },
-      transposeB: true,
-      label: 'mha.out_proj',
-    }), this.forward);
+    take(
+      [
+        attentionDispatch(gpu, {
+          ...heads,
+          q: roleView(this.proj, 0),
+          k: roleView(this.proj, 1),
+          v: roleView(this.proj, 2),
+          o: attnView,
+          lse: rowStats,
+          label: 'mha.attention',
+        }),
+      ],
+      this.forward,
+    );
+    take(
+      gemmDispatches(gpu, {
+        M: B * Tq,
+        N: E,
+        K: E,
+        a: { buffer: this.attention, ld: E },
+        b: { buffer: Wo.buffer, offset: Wo.offset, ld: E },
+        c: { buffer: this.output, ld: E },
+        bias: { buffer: bo.buffer, offset: bo.offset },
+        transposeB: true,
+        label: 'mha.out_proj',
+      }),
+      this.forward,
+    );
     if (!training) return;
 
     // Backward, writing the parameter gradients at the parameters' offsets in store.grads.
@@ -304,36 +357,102 @@ export class MultiHeadAttentionPlan {
     this.dOutput = dOutput;
     const dAttention = buffer(B * Tq * E, 'mha.dAttention');
     const dProj = buffer(projSize, 'mha.dProj');
-    for (let i = 0; i < inputCount; i++) this.dInputs.push(buffer(B * seqLenOf(this.sharing.indexOf(i)) * E, `mha.dInput${i}`));
-    take(gemmDispatches(gpu, { M: B * Tq, N: E, K: E, a: { buffer: dOutput, ld: E }, b: { buffer: Wo.buffer, offset: Wo.offset, ld: E }, c: { buffer: dAttention, ld: E }, label: 'mha.out_proj.dX' }), this.backward);
-    take(gemmDispatches(gpu, { M: E, N: E, K: B * Tq, transposeA: true, a: { buffer: dOutput, ld: E }, b: { buffer: this.attention, ld: E }, c: { buffer: grads, offset: gradOffset('out_proj.weight'), ld: E }, label: 'mha.out_proj.dW' }), this.backward);
-    take([columnSumDispatch(gpu, { rows: B * Tq, cols: E, x: { buffer: dOutput, ld: E }, y: { buffer: grads, offset: gradOffset('out_proj.bias') }, label: 'mha.out_proj.db' })], this.backward);
-    take(attentionBackwardDispatches(gpu, {
-      ...heads,
-      q: roleView(this.proj, 0), k: roleView(this.proj, 1), v: roleView(this.proj, 2), o: attnView,
-      dO: projectionView(dAttention, Tq, d, E), rowStats,
-      dq: roleView(dProj, 0), dk: roleView(dProj, 1), dv: roleView(dProj, 2),
-      label: 'mha.attention.backward',
-    }), this.backward);
+    for (let i = 0; i < inputCount; i++)
+      this.dInputs.push(buffer(B * seqLenOf(this.sharing.indexOf(i)) * E, `mha.dInput${i}`));
+    take(
+      gemmDispatches(gpu, {
+        M: B * Tq,
+        N: E,
+        K: E,
+        a: { buffer: dOutput, ld: E },
+        b: { buffer: Wo.buffer, offset: Wo.offset, ld: E },
+        c: { buffer: dAttention, ld: E },
+        label: 'mha.out_proj.dX',
+      }),
+      this.backward,
+    );
+    take(
+      gemmDispatches(gpu, {
+        M: E,
+        N: E,
+        K: B * Tq,
+        transposeA: true,
+        a: { buffer: dOutput, ld: E },
+        b: { buffer: this.attention, ld: E },
+        c: { buffer: grads, offset: gradOffset('out_proj.weight'), ld: E },
+        label: 'mha.out_proj.dW',
+      }),
+      this.backward,
+    );
+    take(
+      [
+        columnSumDispatch(gpu, {
+          rows: B * Tq,
+          cols: E,
+          x: { buffer: dOutput, ld: E },
+          y: { buffer: grads, offset: gradOffset('out_proj.bias') },
+          label: 'mha.out_proj.db',
+        }),
+      ],
+      this.backward,
+    );
+    take(
+      attentionBackwardDispatches(gpu, {
+        ...heads,
+        q: roleView(this.proj, 0),
+        k: roleView(this.proj, 1),
+        v: roleView(this.proj, 2),
+        o: attnView,
+        dO: projectionView(dAttention, Tq, d, E),
+        rowStats,
+        dq: roleView(dProj, 0),
+        dk: roleView(dProj, 1),
+        dv: roleView(dProj, 2),
+        label: 'mha.attention.backward',
+      }),
+      this.backward,
+    );
     const written = new Set<number>();
     for (const g of groups) {
       const roles = ROLE_NAMES.slice(g.first, g.first + g.count).join('+');
-      take(gemmDispatches(gpu, {
-        M: g.width, N: E, K: g.rows, transposeA: true,
-        a: { buffer: dProj, offset: g.offset, ld: g.width },
-        b: { buffer: this.inputs[g.input], ld: E },
-        c: { buffer: grads, offset: gradOffset('in_proj_weight') + g.first * E * E, ld: E },
-        label: `mha.proj.${roles}.dW`,
-      }), this.backward);
-      take([columnSumDispatch(gpu, { rows: g.rows, cols: g.width, x: { buffer: dProj, offset: g.offset, ld: g.width }, y: { buffer: grads, offset: gradOffset('in_proj_bias') + g.first * E }, label: `mha.proj.${roles}.db` })], this.backward);
-      take(gemmDispatches(gpu, {
-        M: g.rows, N: E, K: g.width,
-        a: { buffer: dProj, offset: g.offset, ld: g.width },
-        b: { buffer: W.buffer, offset: W.offset + g.first * E * E, ld: E },
-        c: { buffer: this.dInputs[g.input], ld: E },
-        beta: written.has(g.input) ? 1 : undefined,
-        label: `mha.proj.${roles}.dX`,
-      }), this.backward);
+      take(
+        gemmDispatches(gpu, {
+          M: g.width,
+          N: E,
+          K: g.rows,
+          transposeA: true,
+          a: { buffer: dProj, offset: g.offset, ld: g.width },
+          b: { buffer: this.inputs[g.input], ld: E },
+          c: { buffer: grads, offset: gradOffset('in_proj_weight') + g.first * E * E, ld: E },
+          label: `mha.proj.${roles}.dW`,
+        }),
+        this.backward,
+      );
+      take(
+        [
+          columnSumDispatch(gpu, {
+            rows: g.rows,
+            cols: g.width,
+            x: { buffer: dProj, offset: g.offset, ld: g.width },
+            y: { buffer: grads, offset: gradOffset('in_proj_bias') + g.first * E },
+            label: `mha.proj.${roles}.db`,
+          }),
+        ],
+        this.backward,
+      );
+      take(
+        gemmDispatches(gpu, {
+          M: g.rows,
+          N: E,
+          K: g.width,
+          a: { buffer: dProj, offset: g.offset, ld: g.width },
+          b: { buffer: W.buffer, offset: W.offset + g.first * E * E, ld: E },
+          c: { buffer: this.dInputs[g.input], ld: E },
+          beta: written.has(g.input) ? 1 : undefined,
+          label: `mha.proj.${roles}.dX`,
+        }),
+        this.backward,
+      );
       written.add(g.input);
     }
   }
@@ -400,16 +519,31 @@ export class MultiHeadAttention {
    * @throws ShapeError when a size is not a positive integer, embedDim is not divisible by
    *   numHeads, or the head dimension exceeds {@link ATTENTION_MAX_HEAD_DIM}.
    */
-  constructor(readonly gpu: Gpu, opts: MultiHeadAttentionOptions) {
-    if (opts === undefined || opts === null) throw new ArgumentError('MultiHeadAttention: options { embedDim, numHeads } are required');
+  constructor(
+    readonly gpu: Gpu,
+    opts: MultiHeadAttentionOptions,
+  ) {
+    if (opts === undefined || opts === null)
+      throw new ArgumentError('MultiHeadAttention: options { embedDim, numHeads } are required');
     opts = checkOptions<MultiHeadAttentionOptions>('MultiHeadAttention', 'options', opts, {
-      embedDim: { type: 'int', min: 1, required: true }, numHeads: { type: 'int', min: 1, required: true }, seed: { type: 'number' }, store: { type: 'object' }, prefix: { type: 'string' },
+      embedDim: { type: 'int', min: 1, required: true },
+      numHeads: { type: 'int', min: 1, required: true },
+      seed: { type: 'number' },
+      store: { type: 'object' },
+      prefix: { type: 'string' },
     }) as MultiHeadAttentionOptions;
     this.embedDim = opts.embedDim;
     this.numHeads = opts.numHeads;
-    if (this.embedDim % this.numHeads !== 0) throw new ShapeError(`MultiHeadAttention: embedDim (${this.embedDim}) must be divisible by numHeads (${this.numHeads})`);
+    if (this.embedDim % this.numHeads !== 0)
+      throw new ShapeError(
+        `MultiHeadAttention: embedDim (${this.embedDim}) must be divisible by numHeads (${this.numHeads})`,
+      );
     this.headDim = this.embedDim / this.numHeads;
-    if (this.headDim > ATTENTION_MAX_HEAD_DIM) throw new ShapeError(`MultiHeadAttention: headDim = embedDim / numHeads = ${this.headDim} exceeds ${ATTENTION_MAX_HEAD_DIM}; use more heads`);
+    if (this.headDim > ATTENTION_MAX_HEAD_DIM)
+      throw new ShapeError(
+        `MultiHeadAttention: headDim = embedDim / numHeads = ${this.headDim} ` +
+          `exceeds ${ATTENTION_MAX_HEAD_DIM}; use more heads`,
+      );
     this.seed = opts.seed ?? 0;
     this.life = new Lifecycle(gpu, 'MultiHeadAttention');
     this.ownsStore = !opts.store;
@@ -435,16 +569,22 @@ export class MultiHeadAttention {
   resetParameters(seed = this.seed): void {
     const where = 'MultiHeadAttention.resetParameters';
     this.assertAlive(where);
-    if (typeof seed !== 'number' || !Number.isFinite(seed)) throw new ArgumentError(`${where}: 'seed' must be a finite number, got ${String(seed)}`);
+    if (typeof seed !== 'number' || !Number.isFinite(seed))
+      throw new ArgumentError(`${where}: 'seed' must be a finite number, got ${String(seed)}`);
     const rand = rng(seed);
     const E = this.embedDim;
     const u = (n: number, bound: number) => Float32Array.from({ length: n }, () => (2 * rand() - 1) * bound);
-    const values = checkParameters(where, {
-      in_proj_weight: { shape: [3 * E, E], data: u(3 * E * E, Math.sqrt(6 / (E + 3 * E))) },
-      in_proj_bias: { shape: [3 * E], data: new Float32Array(3 * E) },
-      'out_proj.weight': { shape: [E, E], data: u(E * E, 1 / Math.sqrt(E)) },
-      'out_proj.bias': { shape: [E], data: new Float32Array(E) },
-    }, this.parameterShapes(), true);
+    const values = checkParameters(
+      where,
+      {
+        in_proj_weight: { shape: [3 * E, E], data: u(3 * E * E, Math.sqrt(6 / (E + 3 * E))) },
+        in_proj_bias: { shape: [3 * E], data: new Float32Array(3 * E) },
+        'out_proj.weight': { shape: [E, E], data: u(E * E, 1 / Math.sqrt(E)) },
+        'out_proj.bias': { shape: [E], data: new Float32Array(E) },
+      },
+      this.parameterShapes(),
+      true,
+    );
     this.life.defer(() => this.writeParameters(values));
   }
 
@@ -498,7 +638,8 @@ export class MultiHeadAttention {
       store: this.store,
       prefix: this.prefix,
       names: this.parameterShapes().map((p) => p.name),
-      loadStateDict: (dict) => this.writeParameters(checkParameters('MultiHeadAttention.loadCheckpoint', dict, this.parameterShapes(), true)),
+      loadStateDict: (dict) =>
+        this.writeParameters(checkParameters('MultiHeadAttention.loadCheckpoint', dict, this.parameterShapes(), true)),
     };
   }
 
@@ -529,9 +670,17 @@ export class MultiHeadAttention {
       sharing: canonicalSharing(key.sharing ?? [0, 1, 2]),
       training: !!key.training,
     };
-    if (full.causal && full.seqLenQ > full.seqLenK) throw new ShapeError(`MultiHeadAttention: a causal mask needs seqLenQ ≤ seqLenK, got ${full.seqLenQ} > ${full.seqLenK}`);
-    const id = `${full.batch}x${full.seqLenQ}x${full.seqLenK}|m${+full.keyPaddingMask}c${+full.causal}|${full.sharing.join('')}|t${+full.training}`;
-    return this.plans.get(id, () => new MultiHeadAttentionPlan(this.gpu, this.embedDim, this.numHeads, this.store, this.prefix, full));
+    if (full.causal && full.seqLenQ > full.seqLenK)
+      throw new ShapeError(
+        `MultiHeadAttention: a causal mask needs seqLenQ ≤ seqLenK, got ${full.seqLenQ} > ${full.seqLenK}`,
+      );
+    const id =
+      `${full.batch}x${full.seqLenQ}x${full.seqLenK}|m${+full.keyPaddingMask}` +
+      `c${+full.causal}|${full.sharing.join('')}|t${+full.training}`;
+    return this.plans.get(
+      id,
+      () => new MultiHeadAttentionPlan(this.gpu, this.embedDim, this.numHeads, this.store, this.prefix, full),
+    );
   }
 
   /**
@@ -580,11 +729,24 @@ export class MultiHeadAttention {
    * @param opts - As {@link MultiHeadAttention.forward}.
    * @throws ShapeError as {@link MultiHeadAttention.forward}, and when `dOutput` has another shape.
    */
-  forwardBackward(query: Tensor, key: Tensor, value: Tensor, dOutput: Tensor, opts: MultiHeadAttentionCallOptions = {}): MultiHeadAttentionGradients {
+  forwardBackward(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    dOutput: Tensor,
+    opts: MultiHeadAttentionCallOptions = {},
+  ): MultiHeadAttentionGradients {
     this.assertAlive('MultiHeadAttention.forwardBackward');
     const op = 'MultiHeadAttention.forwardBackward';
     const c = this.checkCall(op, query, key, value, opts);
-    expectShape(op, 'dOutput', dOutput, [c.B, c.Tq, this.embedDim], "[batch, seqLenQ, embedDim], the output's shape", this.gpu);
+    expectShape(
+      op,
+      'dOutput',
+      dOutput,
+      [c.B, c.Tq, this.embedDim],
+      "[batch, seqLenQ, embedDim], the output's shape",
+      this.gpu,
+    );
     const plan = this.plan({ ...c.planKey, training: true });
     const gpu = this.gpu;
     const output = Tensor.empty(gpu, [c.B, c.Tq, this.embedDim], 'mha.output');
@@ -611,7 +773,12 @@ export class MultiHeadAttention {
    */
   snapshot(): Promise<ModelSnapshot> {
     return this.life.call('MultiHeadAttention.snapshot', async () => {
-      this.lastSnapshot = { parameters: await readParameters(this.store, this.prefix), optimizer: null, step: 0, generation: this.gpu.generation };
+      this.lastSnapshot = {
+        parameters: await readParameters(this.store, this.prefix),
+        optimizer: null,
+        step: 0,
+        generation: this.gpu.generation,
+      };
       return this.lastSnapshot;
     });
   }
@@ -626,18 +793,31 @@ export class MultiHeadAttention {
    */
   recover(from?: ModelSnapshot | StateDict): Promise<void> {
     const where = 'MultiHeadAttention.recover';
-    return this.life.call(where, async () => {
-      if (!this.ownsStore) throw new ArgumentError(`${where}: this layer shares a model's store; call the model's recover()`);
-      const source = from ?? this.lastSnapshot;
-      if (!source) throw new ArgumentError(`${where}: nothing to restore: call snapshot() while the device works, or pass a snapshot or a state dict`);
-      const values = checkParameters(where, isSnapshot(source) ? source.parameters : source, this.parameterShapes(), true);
-      await this.gpu.recover();
-      this.plans.clear();
-      this.store.destroy();
-      this.store.allocate();
-      this.life.generation = this.gpu.generation;
-      this.writeParameters(values);
-    }, { deviceCheck: false });
+    return this.life.call(
+      where,
+      async () => {
+        if (!this.ownsStore)
+          throw new ArgumentError(`${where}: this layer shares a model's store; call the model's recover()`);
+        const source = from ?? this.lastSnapshot;
+        if (!source)
+          throw new ArgumentError(
+            `${where}: nothing to restore: call snapshot() while the device works, or pass a snapshot or a state dict`,
+          );
+        const values = checkParameters(
+          where,
+          isSnapshot(source) ? source.parameters : source,
+          this.parameterShapes(),
+          true,
+        );
+        await this.gpu.recover();
+        this.plans.clear();
+        this.store.destroy();
+        this.store.allocate();
+        this.life.generation = this.gpu.generation;
+        this.writeParameters(values);
+      },
+      { deviceCheck: false },
+    );
   }
 
   /** Releases every GPU buffer of the layer (plans, and the parameters if it owns its store). */
@@ -653,7 +833,12 @@ export class MultiHeadAttention {
     return { plans: this.plans.keys(), lastRun: this.lastRun };
   }
 
-  private encodeInputs(encoder: GPUCommandEncoder, plan: MultiHeadAttentionPlan, tensors: Tensor[], mask: Tensor | undefined): void {
+  private encodeInputs(
+    encoder: GPUCommandEncoder,
+    plan: MultiHeadAttentionPlan,
+    tensors: Tensor[],
+    mask: Tensor | undefined,
+  ): void {
     tensors.forEach((t, i) => encoder.copyBufferToBuffer(t.buffer, 0, plan.inputs[i], 0, t.size * 4));
     if (mask && plan.keyMask) encoder.copyBufferToBuffer(mask.buffer, 0, plan.keyMask, 0, mask.size * 4);
   }
@@ -661,16 +846,35 @@ export class MultiHeadAttention {
   /** Validates a call's tensors before any GPU work; returns the shapes, distinct inputs and plan key. */
   private checkCall(op: string, query: Tensor, key: Tensor, value: Tensor, opts: MultiHeadAttentionCallOptions) {
     const E = this.embedDim;
-    opts = checkOptions<MultiHeadAttentionCallOptions>(op, 'opts', opts, { keyPaddingMask: { type: 'object' }, causal: { type: 'boolean' } });
-    for (const [name, t] of [['query', query], ['key', key], ['value', value]] as const) {
+    opts = checkOptions<MultiHeadAttentionCallOptions>(op, 'opts', opts, {
+      keyPaddingMask: { type: 'object' },
+      causal: { type: 'boolean' },
+    });
+    for (const [name, t] of [
+      ['query', query],
+      ['key', key],
+      ['value', value],
+    ] as const) {
       expectRank(op, name, t, [3], this.gpu);
-      if (t.shape[2] !== E) throw new ShapeError(`${op}: argument '${name}' has shape ${fmtShape(t.shape)}: its last dimension must be embedDim=${E} (layout [batch, seqLen, embedDim])`);
+      if (t.shape[2] !== E)
+        throw new ShapeError(
+          `${op}: argument '${name}' has shape ${fmtShape(t.shape)}: its last dimension ` +
+            `must be embedDim=${E} (layout [batch, seqLen, embedDim])`,
+        );
     }
     const [B, Tq] = query.shape;
     const Tk = key.shape[1];
-    if (key.shape[0] !== B) throw new ShapeError(`${op}: argument 'key' has shape ${fmtShape(key.shape)}; expected [${B}, seqLenK, ${E}] (the batch of query ${fmtShape(query.shape)})`);
-    if (value.shape.join() !== key.shape.join()) throw new ShapeError(`${op}: argument 'value' has shape ${fmtShape(value.shape)}; expected key's shape ${fmtShape(key.shape)}`);
-    if (opts.keyPaddingMask !== undefined) expectShape(op, 'keyPaddingMask', opts.keyPaddingMask, [B, Tk], '[batch, seqLenK], 1 keep, 0 padding', this.gpu);
+    if (key.shape[0] !== B)
+      throw new ShapeError(
+        `${op}: argument 'key' has shape ${fmtShape(key.shape)}; expected [${B}, ` +
+          `seqLenK, ${E}] (the batch of query ${fmtShape(query.shape)})`,
+      );
+    if (value.shape.join() !== key.shape.join())
+      throw new ShapeError(
+        `${op}: argument 'value' has shape ${fmtShape(value.shape)}; expected key's shape ${fmtShape(key.shape)}`,
+      );
+    if (opts.keyPaddingMask !== undefined)
+      expectShape(op, 'keyPaddingMask', opts.keyPaddingMask, [B, Tk], '[batch, seqLenK], 1 keep, 0 padding', this.gpu);
     if (opts.causal && Tq > Tk) throw new ShapeError(`${op}: a causal mask needs seqLenQ ≤ seqLenK, got ${Tq} > ${Tk}`);
     const tensors: Tensor[] = [];
     const sharing = [query, key, value].map((t) => {
@@ -678,7 +882,20 @@ export class MultiHeadAttention {
       if (i < 0) i = tensors.push(t) - 1;
       return i;
     }) as [number, number, number];
-    return { B, Tq, Tk, tensors, planKey: { batch: B, seqLenQ: Tq, seqLenK: Tk, keyPaddingMask: !!opts.keyPaddingMask, causal: !!opts.causal, sharing } };
+    return {
+      B,
+      Tq,
+      Tk,
+      tensors,
+      planKey: {
+        batch: B,
+        seqLenQ: Tq,
+        seqLenK: Tk,
+        keyPaddingMask: !!opts.keyPaddingMask,
+        causal: !!opts.causal,
+        sharing,
+      },
+    };
   }
 
   private assertAlive(where = 'MultiHeadAttention'): void {

@@ -42,16 +42,31 @@ export function isSnapshot(x: unknown): x is ModelSnapshot {
   return !!s.parameters && typeof s.parameters === 'object' && 'optimizer' in s && typeof s.step === 'number';
 }
 
-/** Throws a GpuLostError when the device is lost, or when `generation` (of the caller's buffers) is not the Gpu's current one. */
-export function assertSameDevice(gpu: Gpu, generation: number, what: string, remedy = 'call its `await recover()` first (it restores the last snapshot() or the state you pass)'): void {
+/**
+ * Throws a GpuLostError when the device is lost, or when `generation` (of the caller's buffers) is not the Gpu's
+ * current one.
+ */
+export function assertSameDevice(
+  gpu: Gpu,
+  generation: number,
+  what: string,
+  remedy = 'call its `await recover()` first (it restores the last snapshot() or the state you pass)',
+): void {
   gpu.assertUsable();
   if (generation !== gpu.generation) {
     throw new GpuLostError(`${what}: its GPU buffers belonged to a device that was lost; ${remedy}`, 'recovered');
   }
 }
 
-/** Every parameter (or, with `grads`, its gradient) of `store` whose name starts with `prefix` (removed), read back in ONE readback. */
-export async function readParameters(store: ParameterStore, prefix = '', grads = false): Promise<Record<string, NamedTensor>> {
+/**
+ * Every parameter (or, with `grads`, its gradient) of `store` whose name starts with `prefix` (removed), read back in
+ * ONE readback.
+ */
+export async function readParameters(
+  store: ParameterStore,
+  prefix = '',
+  grads = false,
+): Promise<Record<string, NamedTensor>> {
   const flat = new Float32Array(await store.gpu.readBuffer(grads ? store.grads : store.params, 0, store.length * 4));
   const out: Record<string, NamedTensor> = {};
   for (const name of store.names) {
@@ -75,34 +90,72 @@ function momentNames(o: OptimizerOptions): string[] {
  * @returns The parameters by name, the optimizer state to load (null: start afresh), the step and counters.
  * @throws ArgumentError / ShapeError naming what does not fit.
  */
-export function checkRecoverSource(where: string, source: RecoverSource, store: ParameterStore, optimizer: OptimizerOptions | null, counters: readonly string[]): {
-  parameters: Map<string, Float32Array>; optimizer: OptimizerState | null; step: number; counters: Record<string, number>;
+export function checkRecoverSource(
+  where: string,
+  source: RecoverSource,
+  store: ParameterStore,
+  optimizer: OptimizerOptions | null,
+  counters: readonly string[],
+): {
+  parameters: Map<string, Float32Array>;
+  optimizer: OptimizerState | null;
+  step: number;
+  counters: Record<string, number>;
 } {
-  if (!source || typeof source !== 'object') throw new ArgumentError(`${where}: 'from' must be a snapshot, a state dict or checkpoint bytes, got ${show(source)}`);
-  if (!isSnapshot(source)) return { parameters: store.checkStateDict(where, source as StateDict, true), optimizer: null, step: 0, counters: {} };
+  if (!source || typeof source !== 'object')
+    throw new ArgumentError(
+      `${where}: 'from' must be a snapshot, a state dict or checkpoint bytes, got ${show(source)}`,
+    );
+  if (!isSnapshot(source))
+    return {
+      parameters: store.checkStateDict(where, source as StateDict, true),
+      optimizer: null,
+      step: 0,
+      counters: {},
+    };
   const parameters = store.checkStateDict(where, source.parameters, true);
-  if (!Number.isSafeInteger(source.step) || source.step < 0) throw new ArgumentError(`${where}: snapshot.step must be an integer ≥ 0, got ${show(source.step)}`);
+  if (!Number.isSafeInteger(source.step) || source.step < 0)
+    throw new ArgumentError(`${where}: snapshot.step must be an integer ≥ 0, got ${show(source.step)}`);
   const got: Record<string, number> = {};
   for (const [k, v] of Object.entries(source.counters ?? {})) {
-    if (!counters.includes(k)) throw new ArgumentError(`${where}: snapshot.counters has an unknown counter '${k}'; this model keeps ${counters.length ? counters.join(', ') : 'none'}`);
-    if (!Number.isSafeInteger(v) || v < 0) throw new ArgumentError(`${where}: snapshot.counters.${k} must be an integer ≥ 0, got ${show(v)}`);
+    if (!counters.includes(k))
+      throw new ArgumentError(
+        `${where}: snapshot.counters has an unknown counter '${k}'; this model ` +
+          `keeps ${counters.length ? counters.join(', ') : 'none'}`,
+      );
+    if (!Number.isSafeInteger(v) || v < 0)
+      throw new ArgumentError(`${where}: snapshot.counters.${k} must be an integer ≥ 0, got ${show(v)}`);
     got[k] = v;
   }
   const state = source.optimizer;
   if (state === null || optimizer === null) return { parameters, optimizer: null, step: source.step, counters: got };
-  if (typeof state !== 'object') throw new ArgumentError(`${where}: snapshot.optimizer must be an optimizer state or null, got ${show(state)}`);
-  if (!Number.isSafeInteger(state.step) || state.step < 0) throw new ArgumentError(`${where}: snapshot.optimizer.step must be an integer ≥ 0, got ${show(state.step)}`);
+  if (typeof state !== 'object')
+    throw new ArgumentError(`${where}: snapshot.optimizer must be an optimizer state or null, got ${show(state)}`);
+  if (!Number.isSafeInteger(state.step) || state.step < 0)
+    throw new ArgumentError(`${where}: snapshot.optimizer.step must be an integer ≥ 0, got ${show(state.step)}`);
   if (state.lr !== undefined) checkLr(where, state.lr, ' (snapshot.optimizer.lr)');
   const want = momentNames(optimizer);
   const keys = Object.keys(state.buffers ?? {});
   if (keys.length !== want.length || !want.every((k) => keys.includes(k))) {
-    throw new ArgumentError(`${where}: snapshot.optimizer holds buffers {${keys.join(', ')}}; this model's '${optimizer.kind}' optimizer keeps {${want.join(', ')}}`);
+    throw new ArgumentError(
+      `${where}: snapshot.optimizer holds buffers {${keys.join(', ')}}; this model's ` +
+        `'${optimizer.kind}' optimizer keeps {${want.join(', ')}}`,
+    );
   }
   for (const k of want) {
     const data = state.buffers[k];
-    if (!(data instanceof Float32Array) || data.length !== store.length) throw new ShapeError(`${where}: snapshot.optimizer.buffers.${k} must be a Float32Array of ${store.length} elements (this model's parameter buffer), got ${show(data)}${data && typeof data === 'object' && 'length' in data ? ` of ${data.length}` : ''}`);
+    if (!(data instanceof Float32Array) || data.length !== store.length)
+      throw new ShapeError(
+        `${where}: snapshot.optimizer.buffers.${k} must be a Float32Array ` +
+          `of ${store.length} elements (this model's parameter buffer), ` +
+          `got ${show(data)}${data && typeof data === 'object' && 'length' in data ? ` of ${data.length}` : ''}`,
+      );
     for (let i = 0; i < data.length; i++) {
-      if (!Number.isFinite(data[i]) || (k === 'v' && data[i] < 0)) throw new ArgumentError(`${where}: snapshot.optimizer.buffers.${k} holds ${data[i]} at index ${i}; optimizer state must be finite${k === 'v' ? ' and ≥ 0' : ''}`);
+      if (!Number.isFinite(data[i]) || (k === 'v' && data[i] < 0))
+        throw new ArgumentError(
+          `${where}: snapshot.optimizer.buffers.${k} holds ${data[i]} at index ${i}; ` +
+            `optimizer state must be finite${k === 'v' ? ' and ≥ 0' : ''}`,
+        );
     }
   }
   return { parameters, optimizer: state, step: source.step, counters: got };
@@ -133,5 +186,7 @@ export function dryRun(host: CheckpointHost): CheckpointHost {
 export function copyBytes(where: string, file: unknown): Uint8Array {
   if (file instanceof Uint8Array) return file.slice();
   if (file instanceof ArrayBuffer) return new Uint8Array(file.slice(0));
-  throw new ArgumentError(`${where}: expected the file's bytes (Uint8Array or ArrayBuffer), got ${file === null ? 'null' : typeof file}`);
+  throw new ArgumentError(
+    `${where}: expected the file's bytes (Uint8Array or ArrayBuffer), got ${file === null ? 'null' : typeof file}`,
+  );
 }

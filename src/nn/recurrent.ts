@@ -3,19 +3,45 @@
 import type { Gpu } from '../gpu/device.js';
 import { ArgumentError, ShapeError, fmtShape } from '../util/errors.js';
 import { TENSOR_USAGE } from '../gpu/flags.js';
-import { repackWhh, repackWhhBackward, repackWhhDispatch, repackedBytes, defaultStepTile, type StepTile } from '../kernels/cellStep.js';
+import {
+  repackWhh,
+  repackWhhBackward,
+  repackWhhDispatch,
+  repackedBytes,
+  defaultStepTile,
+  type StepTile,
+} from '../kernels/cellStep.js';
 import { encodeDispatches, type Dispatch } from '../gpu/dispatch.js';
 import { RecurrentBackward } from '../graph/recurrentBackward.js';
 import { checkRecurrentLayerLimits } from '../graph/recurrentLimits.js';
 import { Dropout } from '../kernels/dropout.js';
-import { RecurrentPlan, checkLengths, type DirectionParams, type RunStats, type PlanOutputs } from '../graph/recurrentPlan.js';
+import {
+  RecurrentPlan,
+  checkLengths,
+  type DirectionParams,
+  type RunStats,
+  type PlanOutputs,
+} from '../graph/recurrentPlan.js';
 import type { NamedTensor, StateDict } from '../io/stateDict.js';
 import { saveCheckpoint, loadCheckpoint, type CheckpointHost } from './checkpoint.js';
 import { Tensor, expectRank, expectShape } from '../gpu/tensor.js';
 import { rng } from '../util/random.js';
-import { gateCount, parameterShapes, realHiddenSize, type CellKind, type RecurrentConfig } from '../kernels/recurrentConfig.js';
+import {
+  gateCount,
+  parameterShapes,
+  realHiddenSize,
+  type CellKind,
+  type RecurrentConfig,
+} from '../kernels/recurrentConfig.js';
 import { ParameterStore, checkLoadStateDict, checkParameters, type BufferView } from '../io/parameters.js';
-import { assertSameDevice, dryRun, isSnapshot, readParameters, type ModelSnapshot, type RecoverSource } from './recovery.js';
+import {
+  assertSameDevice,
+  dryRun,
+  isSnapshot,
+  readParameters,
+  type ModelSnapshot,
+  type RecoverSource,
+} from './recovery.js';
 import { Lifecycle } from './lifecycle.js';
 import { checkOptions, type OptionSchema } from '../util/options.js';
 import { pushAll } from '../util/arrays.js';
@@ -131,7 +157,8 @@ const LAYER_SCHEMA: OptionSchema = {
 };
 
 function positiveInt(what: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new ShapeError(`${what} must be a positive integer, got ${String(v)}`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0)
+    throw new ShapeError(`${what} must be a positive integer, got ${String(v)}`);
   return v;
 }
 
@@ -177,9 +204,13 @@ export class RecurrentLayer extends Module {
   protected constructor(gpu: Gpu, cell: CellKind, opts: RecurrentOptions, nonlinearity?: 'tanh' | 'relu') {
     super(gpu);
     const name = cell.toUpperCase();
-    if (opts === undefined || opts === null) throw new ArgumentError(`${name}: options { inputSize, hiddenSize, ... } are required`);
+    if (opts === undefined || opts === null)
+      throw new ArgumentError(`${name}: options { inputSize, hiddenSize, ... } are required`);
     if (cell !== 'lstm' && typeof opts === 'object' && opts.projSize !== undefined) {
-      throw new ArgumentError(`${name}: option 'projSize' is only supported for LSTM, not RNN or GRU (PyTorch's proj_size), got ${String(opts.projSize)}`);
+      throw new ArgumentError(
+        `${name}: option 'projSize' is only supported for LSTM, not RNN or GRU ` +
+          `(PyTorch's proj_size), got ${String(opts.projSize)}`,
+      );
     }
     opts = checkOptions<RecurrentOptions>(name, 'options', opts, {
       ...LAYER_SCHEMA,
@@ -188,7 +219,11 @@ export class RecurrentLayer extends Module {
     }) as RecurrentOptions;
     const projSize = opts.projSize ?? 0;
     if (projSize >= opts.hiddenSize) {
-      throw new ArgumentError(`${name}: option 'projSize' must be smaller than hiddenSize (${opts.hiddenSize}), got ${projSize} (PyTorch's proj_size; 0 disables the projection)`);
+      throw new ArgumentError(
+        `${name}: option 'projSize' must be smaller than hiddenSize ` +
+          `(${opts.hiddenSize}), got ${projSize} (PyTorch's proj_size; 0 disables the ` +
+          `projection)`,
+      );
     }
     this.config = Object.freeze({
       cell,
@@ -207,7 +242,10 @@ export class RecurrentLayer extends Module {
       throw new ArgumentError(`${name}: dropout must be a probability in [0, 1), got ${String(opts.dropout)}`);
     }
     checkRecurrentLayerLimits(gpu, name, this.config, opts.stepTile);
-    this.dropout = this.config.dropout > 0 && this.config.numLayers > 1 ? new Dropout(gpu, { p: this.config.dropout, seed: (opts.seed ?? 0) + 0x5eed }) : null;
+    this.dropout =
+      this.config.dropout > 0 && this.config.numLayers > 1
+        ? new Dropout(gpu, { p: this.config.dropout, seed: (opts.seed ?? 0) + 0x5eed })
+        : null;
     this.tile = opts.stepTile ?? {};
     this.seed = opts.seed ?? 0;
     this.life = new Lifecycle(gpu, name);
@@ -233,15 +271,19 @@ export class RecurrentLayer extends Module {
   resetParameters(seed = this.seed, opts: { forgetBias?: number } = {}): void {
     const where = `${this.config.cell.toUpperCase()}.resetParameters`;
     this.assertAlive(where);
-    if (typeof seed !== 'number' || !Number.isFinite(seed)) throw new ArgumentError(`${where}: 'seed' must be a finite number, got ${String(seed)}`);
-    const { forgetBias = 0 } = checkOptions<{ forgetBias: number }>(where, 'opts', opts, { forgetBias: { type: 'number' } });
+    if (typeof seed !== 'number' || !Number.isFinite(seed))
+      throw new ArgumentError(`${where}: 'seed' must be a finite number, got ${String(seed)}`);
+    const { forgetBias = 0 } = checkOptions<{ forgetBias: number }>(where, 'opts', opts, {
+      forgetBias: { type: 'number' },
+    });
     const rand = rng(seed);
     const H = this.config.hiddenSize;
     const k = 1 / Math.sqrt(H);
     const init: StateDict = {};
     for (const { name: key, shape } of parameterShapes(this.config)) {
       const data = Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => (2 * rand() - 1) * k);
-      if (forgetBias && this.config.cell === 'lstm' && key.startsWith('bias_ih')) for (let j = H; j < 2 * H; j++) data[j] += forgetBias;
+      if (forgetBias && this.config.cell === 'lstm' && key.startsWith('bias_ih'))
+        for (let j = H; j < 2 * H; j++) data[j] += forgetBias;
       init[key] = { shape, data };
     }
     const values = checkParameters(where, init, this.parameterShapes(), true);
@@ -307,24 +349,39 @@ export class RecurrentLayer extends Module {
         bhh: v.bhh ?? { buffer: this.zeroBuffer(G * H, `zero bias_hh${sfx}`) },
         wp: this.gpu.pool.acquire(repackedBytes(cell, H, P), TENSOR_USAGE, `weight_hh${sfx}.packed`),
         wb: this.gpu.pool.acquire(repackedBytes(cell, H, P), TENSOR_USAGE, `weight_hh${sfx}.packedBackward`),
-        proj: whr ? {
-          ...whr,
-          wrp: this.gpu.pool.acquire(repackedBytes('rnn', P, H), TENSOR_USAGE, `weight_hr${sfx}.packed`),
-          wrb: this.gpu.pool.acquire(repackedBytes('rnn', P, H), TENSOR_USAGE, `weight_hr${sfx}.packedBackward`),
-        } : undefined,
+        proj: whr
+          ? {
+              ...whr,
+              wrp: this.gpu.pool.acquire(repackedBytes('rnn', P, H), TENSOR_USAGE, `weight_hr${sfx}.packed`),
+              wrb: this.gpu.pool.acquire(repackedBytes('rnn', P, H), TENSOR_USAGE, `weight_hr${sfx}.packedBackward`),
+            }
+          : undefined,
       };
     });
   }
 
-  /** Views of each (layer, direction)'s parameters in the store (b_hh null when bias=False; whr null without a projection). */
-  private createViews(): Array<Omit<DirectionParams, 'wp' | 'wb' | 'bhh' | 'proj'> & { bhh: GPUBufferBinding | null; whr: { name: string; whr: BufferView } | null }> {
+  /**
+   * Views of each (layer, direction)'s parameters in the store (b_hh null when bias=False; whr null without a
+   * projection).
+   */
+  private createViews(): Array<
+    Omit<DirectionParams, 'wp' | 'wb' | 'bhh' | 'proj'> & {
+      bhh: GPUBufferBinding | null;
+      whr: { name: string; whr: BufferView } | null;
+    }
+  > {
     const out = [];
     for (let i = 0; i < this.config.numLayers * this.numDirections; i++) {
       const sfx = directionSuffix(i, this.numDirections);
       const name = (k: string) => `${this.prefix}${k}${sfx}`;
       const bias = this.config.bias;
       out.push({
-        names: { wih: name('weight_ih'), whh: name('weight_hh'), bih: bias ? name('bias_ih') : null, bhh: bias ? name('bias_hh') : null },
+        names: {
+          wih: name('weight_ih'),
+          whh: name('weight_hh'),
+          bih: bias ? name('bias_ih') : null,
+          bhh: bias ? name('bias_hh') : null,
+        },
         wih: this.store.view(name('weight_ih')),
         whh: this.store.view(name('weight_hh')),
         bih: bias ? this.store.view(name('bias_ih')) : null,
@@ -346,7 +403,9 @@ export class RecurrentLayer extends Module {
    * class and config in the metadata (layout: src/nn/checkpoint.ts). Reads back from the GPU.
    */
   saveCheckpoint(): Promise<Uint8Array> {
-    return this.life.call(`${this.config.cell.toUpperCase()}.saveCheckpoint`, () => saveCheckpoint(this.checkpointHost()));
+    return this.life.call(`${this.config.cell.toUpperCase()}.saveCheckpoint`, () =>
+      saveCheckpoint(this.checkpointHost()),
+    );
   }
 
   /**
@@ -368,7 +427,10 @@ export class RecurrentLayer extends Module {
       store: this.store,
       prefix: this.prefix,
       names: this.parameterShapes().map((p) => p.name),
-      loadStateDict: (dict) => this.writeParameters(checkParameters(`${this.config.cell.toUpperCase()}.loadCheckpoint`, dict, this.parameterShapes(), true)),
+      loadStateDict: (dict) =>
+        this.writeParameters(
+          checkParameters(`${this.config.cell.toUpperCase()}.loadCheckpoint`, dict, this.parameterShapes(), true),
+        ),
     };
   }
 
@@ -402,20 +464,44 @@ export class RecurrentLayer extends Module {
     const { T, B, outputShape, stateShape, cellShape, lengths } = this.checkForward(op, input, state);
     const plan = this.plan(T, B, !!lengths);
     if (lengths) plan.writeLengths(lengths, op);
-    const { stats, ...outputs } = plan.run(input.buffer, state.h0?.buffer ?? null, state.c0?.buffer ?? null, outputShape, stateShape, cellShape);
+    const { stats, ...outputs } = plan.run(
+      input.buffer,
+      state.h0?.buffer ?? null,
+      state.c0?.buffer ?? null,
+      outputShape,
+      stateShape,
+      cellShape,
+    );
     this.lastRun = stats;
     return outputs;
   }
 
-  /** Validates a forward's input and state; returns (seqLen, batch), the output shapes and the lengths (i32) if given. */
-  private checkForward(op: string, input: Tensor, state: RecurrentState): { T: number; B: number; outputShape: number[]; stateShape: number[]; cellShape: number[]; lengths: Int32Array | null } {
+  /**
+   * Validates a forward's input and state; returns (seqLen, batch), the output shapes and the lengths (i32) if given.
+   */
+  private checkForward(
+    op: string,
+    input: Tensor,
+    state: RecurrentState,
+  ): {
+    T: number;
+    B: number;
+    outputShape: number[];
+    stateShape: number[];
+    cellShape: number[];
+    lengths: Int32Array | null;
+  } {
     const { inputSize, hiddenSize: H, numLayers: L, batchFirst } = this.config;
     const P = realHiddenSize(this.config);
     expectRank(op, 'input', input, [3], this.gpu);
     const [d0, d1, features] = input.shape;
     const [T, B] = batchFirst ? [d1, d0] : [d0, d1];
     if (features !== inputSize) {
-      throw new ShapeError(`${op}: argument 'input' has shape ${fmtShape(input.shape)}: its last dimension must be inputSize=${inputSize} (layout ${batchFirst ? '[batch, seqLen, inputSize]' : '[seqLen, batch, inputSize]'})`);
+      throw new ShapeError(
+        `${op}: argument 'input' has shape ${fmtShape(input.shape)}: its last dimension ` +
+          `must be inputSize=${inputSize} ` +
+          `(layout ${batchFirst ? '[batch, seqLen, inputSize]' : '[seqLen, batch, inputSize]'})`,
+      );
     }
     const stateShape = [L * this.numDirections, B, P];
     const cellShape = [L * this.numDirections, B, H];
@@ -431,7 +517,9 @@ export class RecurrentLayer extends Module {
 
   /** The layout of h0 / hN / dhN in messages. */
   private get hLayout(): string {
-    return this.config.projSize ? '[numLayers·numDirections, batch, projSize]' : '[numLayers·numDirections, batch, hiddenSize]';
+    return this.config.projSize
+      ? '[numLayers·numDirections, batch, projSize]'
+      : '[numLayers·numDirections, batch, hiddenSize]';
   }
 
   /**
@@ -442,18 +530,32 @@ export class RecurrentLayer extends Module {
    */
   createStepper(batch: number): RecurrentStepper {
     this.assertAlive(`${this.config.cell.toUpperCase()}.createStepper`);
-    if (this.config.bidirectional) throw new ArgumentError('createStepper: a bidirectional layer needs the whole sequence; use forward()');
+    if (this.config.bidirectional)
+      throw new ArgumentError('createStepper: a bidirectional layer needs the whole sequence; use forward()');
     return new RecurrentStepper(this, positiveInt('createStepper: batch', batch));
   }
 
   /** Inside a trace: the whole stack as one graph node (fused forward, fused BPTT). */
   private tracedForward(op: string, input: Tensor, state: RecurrentState): RecurrentOutputs {
-    if (state === null || typeof state !== 'object') throw new ArgumentError(`${op}: 'state' must be an object { h0, c0 }, got ${state === null ? 'null' : typeof state}`);
+    if (state === null || typeof state !== 'object')
+      throw new ArgumentError(
+        `${op}: 'state' must be an object { h0, c0 }, got ${state === null ? 'null' : typeof state}`,
+      );
     const extra = Object.keys(state).filter((k) => k !== 'h0' && k !== 'c0' && k !== 'lengths');
-    if (extra.length) throw new ArgumentError(`${op}: unknown key(s) ${extra.map((k) => `'${k}'`).join(', ')} in state; expected h0, c0, lengths`);
+    if (extra.length)
+      throw new ArgumentError(
+        `${op}: unknown key(s) ${extra.map((k) => `'${k}'`).join(', ')} in state; expected h0, c0, lengths`,
+      );
     const lengths = state.lengths ?? null;
-    if (lengths !== null && (typeof lengths !== 'object' || typeof (lengths as ArrayLike<number>).length !== 'number')) {
-      throw new ArgumentError(`${op}: 'lengths' must be an Int32Array (its values are handed in at every replay) or an array of integers (part of the trace's key), got ${typeof lengths}`);
+    if (
+      lengths !== null &&
+      (typeof lengths !== 'object' || typeof (lengths as ArrayLike<number>).length !== 'number')
+    ) {
+      throw new ArgumentError(
+        `${op}: 'lengths' must be an Int32Array (its values are handed in at every ` +
+          `replay) or an array of integers (part of the trace's key), ` +
+          `got ${typeof lengths}`,
+      );
     }
     const names = this.parameterShapes().map((p) => p.name);
     const params = names.map((n) => this.param(n));
@@ -498,8 +600,15 @@ export class RecurrentLayer extends Module {
   }
 
   /** @internal The cached plan for (seqLen, batch), with per-row lengths or without. */
-  plan(seqLen: number, batch: number, lengths = false, where = `${this.config.cell.toUpperCase()}.forward`): RecurrentPlan {
-    return this.plans.get(`${seqLen}x${batch}${lengths ? 'L' : ''}`, () => this.createPlan(where, seqLen, batch, lengths));
+  plan(
+    seqLen: number,
+    batch: number,
+    lengths = false,
+    where = `${this.config.cell.toUpperCase()}.forward`,
+  ): RecurrentPlan {
+    return this.plans.get(`${seqLen}x${batch}${lengths ? 'L' : ''}`, () =>
+      this.createPlan(where, seqLen, batch, lengths),
+    );
   }
 
   /**
@@ -508,7 +617,10 @@ export class RecurrentLayer extends Module {
    */
   createPlan(where: string, seqLen: number, batch: number, lengths = false): RecurrentPlan {
     const tile = { ...defaultStepTile(batch, this.gpu.adapterInfo.isFallbackAdapter), ...this.tile };
-    return new RecurrentPlan(this.gpu, this.config, this.params, seqLen, batch, tile, false, null, false, { lengths, where });
+    return new RecurrentPlan(this.gpu, this.config, this.params, seqLen, batch, tile, false, null, false, {
+      lengths,
+      where,
+    });
   }
 
   /** @internal Views of every (layer, direction)'s parameters, index layer·D + direction. */
@@ -517,21 +629,60 @@ export class RecurrentLayer extends Module {
   }
 
   /** @internal The cached training plan (forward saving activations + backward) for (seqLen, batch). */
-  trainingPlan(seqLen: number, batch: number, inputGrad = false, initialStateGrad = false, lengths = false): TrainingPlan {
+  trainingPlan(
+    seqLen: number,
+    batch: number,
+    inputGrad = false,
+    initialStateGrad = false,
+    lengths = false,
+  ): TrainingPlan {
     const key = `${seqLen}x${batch}x${inputGrad ? 1 : 0}${initialStateGrad ? 1 : 0}${lengths ? 'L' : ''}`;
-    return this.trainPlans.get(key, () => this.createTrainingPlan(`${this.config.cell.toUpperCase()}.forwardBackward`, seqLen, batch, { inputGrad, initialStateGrad, lengths }));
+    return this.trainPlans.get(key, () =>
+      this.createTrainingPlan(`${this.config.cell.toUpperCase()}.forwardBackward`, seqLen, batch, {
+        inputGrad,
+        initialStateGrad,
+        lengths,
+      }),
+    );
   }
 
   /**
    * @internal A new training plan (forward saving activations + backward) owned by the caller;
    * nothing stays allocated if building it throws.
    */
-  createTrainingPlan(where: string, seqLen: number, batch: number, { inputGrad = false, initialStateGrad = false, lengths = false } = {}): TrainingPlan {
+  createTrainingPlan(
+    where: string,
+    seqLen: number,
+    batch: number,
+    { inputGrad = false, initialStateGrad = false, lengths = false } = {},
+  ): TrainingPlan {
     const tile = { ...defaultStepTile(batch, this.gpu.adapterInfo.isFallbackAdapter), ...this.tile };
-    const forward = new RecurrentPlan(this.gpu, this.config, this.params, seqLen, batch, tile, true, this.dropout, false, { lengths, where });
+    const forward = new RecurrentPlan(
+      this.gpu,
+      this.config,
+      this.params,
+      seqLen,
+      batch,
+      tile,
+      true,
+      this.dropout,
+      false,
+      { lengths, where },
+    );
     try {
-      const backward = new RecurrentBackward(this.gpu, this.config, this.params, this.store, forward, { inputGrad, initialStateGrad, dropout: this.dropout });
-      return { forward, backward, destroy: () => { forward.destroy(); backward.destroy(); } };
+      const backward = new RecurrentBackward(this.gpu, this.config, this.params, this.store, forward, {
+        inputGrad,
+        initialStateGrad,
+        dropout: this.dropout,
+      });
+      return {
+        forward,
+        backward,
+        destroy: () => {
+          forward.destroy();
+          backward.destroy();
+        },
+      };
     } catch (e) {
       forward.destroy();
       throw e;
@@ -549,9 +700,23 @@ export class RecurrentLayer extends Module {
       const P = realHiddenSize(this.config);
       for (const [i, p] of this.params.entries()) {
         const sfx = directionSuffix(i, this.numDirections);
-        const ds = [repackWhhDispatch(this.gpu, cell, H, this.store.binding(p.names.whh), p.wp, p.wb, `repack${sfx}`, P)];
+        const ds = [
+          repackWhhDispatch(this.gpu, cell, H, this.store.binding(p.names.whh), p.wp, p.wb, `repack${sfx}`, P),
+        ];
         // A projection's W_hr [P, H]: packed like an RNN's W_hh with P units over rows of H.
-        if (p.proj) ds.push(repackWhhDispatch(this.gpu, 'rnn', P, this.store.binding(p.proj.name), p.proj.wrp, p.proj.wrb, `repack_hr${sfx}`, H));
+        if (p.proj)
+          ds.push(
+            repackWhhDispatch(
+              this.gpu,
+              'rnn',
+              P,
+              this.store.binding(p.proj.name),
+              p.proj.wrp,
+              p.proj.wrb,
+              `repack_hr${sfx}`,
+              H,
+            ),
+          );
         for (const d of ds) {
           pushAll(this.repackOwned, d.transient ?? []);
           this.repack.push({ ...d, transient: undefined });
@@ -574,14 +739,24 @@ export class RecurrentLayer extends Module {
    * @throws ShapeError naming the argument when a tensor has the wrong shape.
    */
   forwardBackward(
-    input: Tensor, state: RecurrentState, upstream: RecurrentUpstream,
+    input: Tensor,
+    state: RecurrentState,
+    upstream: RecurrentUpstream,
     { inputGrad = false, initialStateGrad = false }: { inputGrad?: boolean; initialStateGrad?: boolean } = {},
   ): RecurrentOutputs & { dInput?: Tensor; dh0?: Tensor; dc0?: Tensor } {
     const op = `${this.config.cell.toUpperCase()}.forwardBackward`;
     this.assertAlive(op);
     const { T, B, outputShape, stateShape, cellShape, lengths } = this.checkForward(op, input, state);
     const features = this.config.projSize ? 'D·projSize' : 'D·hiddenSize';
-    if (upstream.dOutput) expectShape(op, 'dOutput', upstream.dOutput, outputShape, this.config.batchFirst ? `[batch, seqLen, ${features}]` : `[seqLen, batch, ${features}]`, this.gpu);
+    if (upstream.dOutput)
+      expectShape(
+        op,
+        'dOutput',
+        upstream.dOutput,
+        outputShape,
+        this.config.batchFirst ? `[batch, seqLen, ${features}]` : `[seqLen, batch, ${features}]`,
+        this.gpu,
+      );
     if (upstream.dhN) expectShape(op, 'dhN', upstream.dhN, stateShape, this.hLayout, this.gpu);
     if (upstream.dcN) {
       if (this.config.cell !== 'lstm') throw new ArgumentError(`${op}: 'dcN' is only for LSTM`);
@@ -622,7 +797,9 @@ export class RecurrentLayer extends Module {
 
   /** The gradients left by the last {@link forwardBackward} (or training step), by PyTorch name. */
   gradients(): Promise<Record<string, NamedTensor>> {
-    return this.life.call(`${this.config.cell.toUpperCase()}.gradients`, () => readParameters(this.store, this.prefix, true));
+    return this.life.call(`${this.config.cell.toUpperCase()}.gradients`, () =>
+      readParameters(this.store, this.prefix, true),
+    );
   }
 
   /**
@@ -632,7 +809,12 @@ export class RecurrentLayer extends Module {
    */
   snapshot(): Promise<ModelSnapshot> {
     return this.life.call(`${this.config.cell.toUpperCase()}.snapshot`, async () => {
-      const s: ModelSnapshot = { parameters: await readParameters(this.store, this.prefix), optimizer: null, step: 0, generation: this.gpu.generation };
+      const s: ModelSnapshot = {
+        parameters: await readParameters(this.store, this.prefix),
+        optimizer: null,
+        step: 0,
+        generation: this.gpu.generation,
+      };
       this.lastSnapshot = s;
       return s;
     });
@@ -649,16 +831,25 @@ export class RecurrentLayer extends Module {
    */
   recover(from?: ModelSnapshot | StateDict): Promise<void> {
     const where = `${this.config.cell.toUpperCase()}.recover`;
-    return this.life.call(where, async () => {
-      if (!this.ownsStore) throw new ArgumentError(`${where}: this layer belongs to a model; call the model's recover()`);
-      const source = from ?? this.lastSnapshot;
-      if (!source) throw new ArgumentError(`${where}: nothing to restore: call snapshot() while the device works, or pass a snapshot or a state dict`);
-      const dict: StateDict = isSnapshot(source) ? source.parameters : (source as RecoverSource as StateDict);
-      const values = checkParameters(where, dict, this.parameterShapes(), true); // all checked before anything changes
-      await this.gpu.recover();
-      this.resetBuffers();
-      this.writeParameters(values);
-    }, { deviceCheck: false });
+    return this.life.call(
+      where,
+      async () => {
+        if (!this.ownsStore)
+          throw new ArgumentError(`${where}: this layer belongs to a model; call the model's recover()`);
+        const source = from ?? this.lastSnapshot;
+        if (!source)
+          throw new ArgumentError(
+            `${where}: nothing to restore: call snapshot() while the device works, or pass a snapshot or a state dict`,
+          );
+        const dict: StateDict = isSnapshot(source) ? source.parameters : (source as RecoverSource as StateDict);
+        // all checked before anything changes
+        const values = checkParameters(where, dict, this.parameterShapes(), true);
+        await this.gpu.recover();
+        this.resetBuffers();
+        this.writeParameters(values);
+      },
+      { deviceCheck: false },
+    );
   }
 
   /**
@@ -676,7 +867,13 @@ export class RecurrentLayer extends Module {
 
   /** @internal Host-side counters and caches (see SequenceModel.debugState). */
   debugState(): Record<string, unknown> {
-    return { plans: this.plans.keys(), trainPlans: this.trainPlans.keys(), lastRun: this.lastRun, repacked: !!this.repack, dropout: this.dropout?.counter ?? null };
+    return {
+      plans: this.plans.keys(),
+      trainPlans: this.trainPlans.keys(),
+      lastRun: this.lastRun,
+      repacked: !!this.repack,
+      dropout: this.dropout?.counter ?? null,
+    };
   }
 
   /** Releases every GPU buffer of the layer (parameters and plans). */
@@ -726,10 +923,16 @@ export class RecurrentStepper {
    * @param layer - A unidirectional layer.
    * @param batch - Rows fed per step.
    */
-  constructor(private readonly layer: RecurrentLayer, readonly batch: number) {
+  constructor(
+    private readonly layer: RecurrentLayer,
+    readonly batch: number,
+  ) {
     this.generation = layer.gpu.generation;
     this.h = Tensor.zeros(layer.gpu, [layer.config.numLayers, batch, realHiddenSize(layer.config)], 'stepper.h');
-    this.c = layer.config.cell === 'lstm' ? Tensor.zeros(layer.gpu, [layer.config.numLayers, batch, layer.config.hiddenSize], 'stepper.c') : null;
+    this.c =
+      layer.config.cell === 'lstm'
+        ? Tensor.zeros(layer.gpu, [layer.config.numLayers, batch, layer.config.hiddenSize], 'stepper.c')
+        : null;
   }
 
   /**
@@ -743,10 +946,22 @@ export class RecurrentStepper {
   step(x: Tensor): Tensor {
     const { inputSize } = this.layer.config;
     const hiddenSize = realHiddenSize(this.layer.config);
-    assertSameDevice(this.layer.gpu, this.generation, 'RecurrentStepper.step', 'create a new stepper (layer.createStepper) after the layer recovered');
+    assertSameDevice(
+      this.layer.gpu,
+      this.generation,
+      'RecurrentStepper.step',
+      'create a new stepper (layer.createStepper) after the layer recovered',
+    );
     expectShape('RecurrentStepper.step', 'x', x, [this.batch, inputSize], '[batch, inputSize]', this.layer.gpu);
     const plan = this.layer.plan(1, this.batch);
-    const { output, hN, cN } = plan.run(x.buffer, this.h.buffer, this.c?.buffer ?? null, [this.batch, hiddenSize], this.h.shape as number[], this.c?.shape as number[] | undefined);
+    const { output, hN, cN } = plan.run(
+      x.buffer,
+      this.h.buffer,
+      this.c?.buffer ?? null,
+      [this.batch, hiddenSize],
+      this.h.shape as number[],
+      this.c?.shape as number[] | undefined,
+    );
     this.layer.lastRun = { seqLen: 1, batch: this.batch, dispatches: plan.dispatches.length, submits: 1 };
     this.h.destroy();
     this.h = hN;
@@ -786,7 +1001,8 @@ export class RNN extends RecurrentLayer {
    */
   constructor(gpu: Gpu, opts: RecurrentOptions & { nonlinearity?: 'tanh' | 'relu' }) {
     const nl = opts?.nonlinearity ?? 'tanh';
-    if (nl !== 'tanh' && nl !== 'relu') throw new ArgumentError(`RNN: nonlinearity must be 'tanh' or 'relu', got '${String(nl)}'`);
+    if (nl !== 'tanh' && nl !== 'relu')
+      throw new ArgumentError(`RNN: nonlinearity must be 'tanh' or 'relu', got '${String(nl)}'`);
     super(gpu, 'rnn', opts, nl);
   }
 }

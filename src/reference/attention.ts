@@ -7,7 +7,9 @@
  * entry ≤ −3e38 (or −∞) masks the key out, as the kernels' `additiveMask`.
  */
 export function attentionRef(
-  q: ArrayLike<number>, k: ArrayLike<number>, v: ArrayLike<number>,
+  q: ArrayLike<number>,
+  k: ArrayLike<number>,
+  v: ArrayLike<number>,
   dims: { batch: number; heads: number; seqLenQ: number; seqLenK: number; headDim: number },
   opts: { causal?: boolean; keyMask?: ArrayLike<number>; additiveMask?: ArrayLike<number>; scale?: number } = {},
 ): { output: Float64Array; lse: Float64Array } {
@@ -18,7 +20,7 @@ export function attentionRef(
   const s = new Float64Array(Tk);
   for (let b = 0; b < B; b++)
     for (let h = 0; h < H; h++) {
-      const base = (b * H + h);
+      const base = b * H + h;
       for (let i = 0; i < Tq; i++) {
         let max = -Infinity;
         for (let j = 0; j < Tk; j++) {
@@ -58,7 +60,10 @@ function maskAt(mask: ArrayLike<number> | undefined, i: number): number | null {
  *   dV = Pᵀ·dO,   dS = P ⊙ (dP − rowsum(dO ⊙ O)),   dQ = scale·dS·K,   dK = scale·dSᵀ·Q.
  */
 export function attentionBackwardRef(
-  q: ArrayLike<number>, k: ArrayLike<number>, v: ArrayLike<number>, dO: ArrayLike<number>,
+  q: ArrayLike<number>,
+  k: ArrayLike<number>,
+  v: ArrayLike<number>,
+  dO: ArrayLike<number>,
   dims: { batch: number; heads: number; seqLenQ: number; seqLenK: number; headDim: number },
   opts: { causal?: boolean; keyMask?: ArrayLike<number>; additiveMask?: ArrayLike<number>; scale?: number } = {},
 ): { dq: Float64Array; dk: Float64Array; dv: Float64Array } {

@@ -62,7 +62,9 @@ interface Candidate {
  * finished beams), `score[j]` and `finished[j]` its state. Returns the k new beams in order.
  */
 export function selectBeamsRef(
-  logp: ArrayLike<number>[], score: ArrayLike<number>, finished: ArrayLike<number>,
+  logp: ArrayLike<number>[],
+  score: ArrayLike<number>,
+  finished: ArrayLike<number>,
   o: { beamWidth: number; vocab: number; eosToken: number },
 ): Array<Candidate & { finished: boolean }> {
   const all: Candidate[] = [];
@@ -84,20 +86,33 @@ export function selectBeamsRef(
 
 /** One beam-search step over `batch` sources from logits rows [batch·k, vocab] (stride ld). */
 export function beamStepRef(
-  logits: ArrayLike<number>, beamScore: ArrayLike<number>, finished: ArrayLike<number>, d: BeamDims,
+  logits: ArrayLike<number>,
+  beamScore: ArrayLike<number>,
+  finished: ArrayLike<number>,
+  d: BeamDims,
 ): BeamStepResult {
   const k = d.beamWidth;
   const ld = d.ld ?? d.vocab;
   const off = d.offset ?? 0;
   const n = d.batch * k;
-  const out: BeamStepResult = { beamScore: new Float64Array(n), finished: new Uint32Array(n), parents: new Int32Array(n), tokens: new Int32Array(n) };
+  const out: BeamStepResult = {
+    beamScore: new Float64Array(n),
+    finished: new Uint32Array(n),
+    parents: new Int32Array(n),
+    tokens: new Int32Array(n),
+  };
   for (let b = 0; b < d.batch; b++) {
     const logp: Float64Array[] = [];
     for (let j = 0; j < k; j++) {
       const start = off + (b * k + j) * ld;
       logp.push(logSoftmaxRef(Array.prototype.slice.call(logits, start, start + d.vocab) as number[]));
     }
-    const sel = selectBeamsRef(logp, Array.from({ length: k }, (_, j) => beamScore[b * k + j]), Array.from({ length: k }, (_, j) => finished[b * k + j]), d);
+    const sel = selectBeamsRef(
+      logp,
+      Array.from({ length: k }, (_, j) => beamScore[b * k + j]),
+      Array.from({ length: k }, (_, j) => finished[b * k + j]),
+      d,
+    );
     sel.forEach((c, r) => {
       out.beamScore[b * k + r] = c.score;
       out.finished[b * k + r] = c.finished ? 1 : 0;
@@ -110,8 +125,10 @@ export function beamStepRef(
 
 /** next[b] = useTeacher[b] ≠ 0 ? teacher[b] : argmax logits[b] (no useTeacher: teacher everywhere). */
 export function nextTokenRef(
-  logits: ArrayLike<number>, d: { batch: number; vocab: number; ld?: number; offset?: number },
-  teacher?: ArrayLike<number>, useTeacher?: ArrayLike<number>,
+  logits: ArrayLike<number>,
+  d: { batch: number; vocab: number; ld?: number; offset?: number },
+  teacher?: ArrayLike<number>,
+  useTeacher?: ArrayLike<number>,
 ): { next: Int32Array; pred: Int32Array } {
   const ld = d.ld ?? d.vocab;
   const off = d.offset ?? 0;
@@ -127,7 +144,9 @@ export function nextTokenRef(
 
 /** dst[g, b·k + j, :] = src[g, b·k + parents[b·k + j], :] (parents of one step). */
 export function gatherBeamRowsRef(
-  src: ArrayLike<number>, parents: ArrayLike<number>, d: { groups: number; batch: number; beamWidth: number; width: number },
+  src: ArrayLike<number>,
+  parents: ArrayLike<number>,
+  d: { groups: number; batch: number; beamWidth: number; width: number },
 ): Float64Array {
   const k = d.beamWidth;
   const rows = d.batch * k;
@@ -173,12 +192,23 @@ export function beamSearchRef(
   o: { beamWidth: number; vocab: number; eosToken: number; maxSteps: number; lengthPenalty?: number },
 ): BeamSearchResult {
   const k = o.beamWidth;
-  let beams = Array.from({ length: k }, (_, j) => ({ tokens: [] as number[], score: j === 0 ? 0 : -Infinity, finished: false }));
+  let beams = Array.from({ length: k }, (_, j) => ({
+    tokens: [] as number[],
+    score: j === 0 ? 0 : -Infinity,
+    finished: false,
+  }));
   const parents = new Int32Array(o.maxSteps * k);
   const tokens = new Int32Array(o.maxSteps * k);
   for (let t = 0; t < o.maxSteps; t++) {
-    const logp = beams.map((bm) => (bm.score === -Infinity || bm.finished ? new Float64Array(o.vocab) : logProbs(bm.tokens)));
-    const sel = selectBeamsRef(logp, beams.map((bm) => bm.score), beams.map((bm) => (bm.finished ? 1 : 0)), o);
+    const logp = beams.map((bm) =>
+      bm.score === -Infinity || bm.finished ? new Float64Array(o.vocab) : logProbs(bm.tokens),
+    );
+    const sel = selectBeamsRef(
+      logp,
+      beams.map((bm) => bm.score),
+      beams.map((bm) => (bm.finished ? 1 : 0)),
+      o,
+    );
     beams = sel.map((c, r) => {
       parents[t * k + r] = c.beam;
       tokens[t * k + r] = c.token;

@@ -27,7 +27,11 @@ export function mapRef(x: ArrayLike<number>, f: (v: number) => number): Float64A
 }
 
 /** y[r, c] = act(x[r, c] + b[c]) over rows of length b.length. */
-export function biasActRef(x: ArrayLike<number>, b: ArrayLike<number>, act: keyof typeof ACTIVATION_REFS): Float64Array {
+export function biasActRef(
+  x: ArrayLike<number>,
+  b: ArrayLike<number>,
+  act: keyof typeof ACTIVATION_REFS,
+): Float64Array {
   const f = ACTIVATION_REFS[act];
   return Float64Array.from(x as ArrayLike<number>, (v, i) => f(v + b[i % b.length]));
 }
@@ -85,7 +89,8 @@ const GELU_TANH_C = Math.sqrt(2 / Math.PI);
 export const geluTanhRef = (x: number): number => 0.5 * x * (1 + Math.tanh(GELU_TANH_C * (x + 0.044715 * x * x * x)));
 
 /** d/dx of exact GELU: Φ(x) + x·φ(x). */
-export const geluDerivRef = (x: number): number => normalCdfRef(x) + (x * Math.exp(-0.5 * x * x)) / Math.sqrt(2 * Math.PI);
+export const geluDerivRef = (x: number): number =>
+  normalCdfRef(x) + (x * Math.exp(-0.5 * x * x)) / Math.sqrt(2 * Math.PI);
 
 /** d/dx of tanh GELU: ½(1 + tanh u) + ½x(1 − tanh²u)·u', u = √(2/π)(x + 0.044715x³). */
 export function geluTanhDerivRef(x: number): number {

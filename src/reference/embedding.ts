@@ -14,9 +14,14 @@ function checkIndex(what: string, v: number, V: number): void {
 }
 
 /** out [N, embeddingDim]: the rows of weight [V, embeddingDim] picked by indices. */
-export function embeddingRef(weight: ArrayLike<number>, indices: ArrayLike<number>, embeddingDim: number): Float64Array {
+export function embeddingRef(
+  weight: ArrayLike<number>,
+  indices: ArrayLike<number>,
+  embeddingDim: number,
+): Float64Array {
   const E = embeddingDim;
-  if (weight.length % E !== 0) throw new Error(`embeddingRef: weight length ${weight.length} is not a multiple of embeddingDim ${E}`);
+  if (weight.length % E !== 0)
+    throw new Error(`embeddingRef: weight length ${weight.length} is not a multiple of embeddingDim ${E}`);
   const V = weight.length / E;
   const out = new Float64Array(indices.length * E);
   for (let n = 0; n < indices.length; n++) {
@@ -27,8 +32,15 @@ export function embeddingRef(weight: ArrayLike<number>, indices: ArrayLike<numbe
 }
 
 /** dWeight [V, E] from dOut [N, E]; the paddingIdx row (if given) gets zero gradient. */
-export function embeddingBackwardRef(V: number, E: number, indices: ArrayLike<number>, dOut: ArrayLike<number>, paddingIdx?: number): Float64Array {
-  if (dOut.length !== indices.length * E) throw new Error(`embeddingBackwardRef: dOut length ${dOut.length}, expected ${indices.length}·${E}`);
+export function embeddingBackwardRef(
+  V: number,
+  E: number,
+  indices: ArrayLike<number>,
+  dOut: ArrayLike<number>,
+  paddingIdx?: number,
+): Float64Array {
+  if (dOut.length !== indices.length * E)
+    throw new Error(`embeddingBackwardRef: dOut length ${dOut.length}, expected ${indices.length}·${E}`);
   const pad = paddingIdx === undefined ? -1 : paddingIdx < 0 ? V + paddingIdx : paddingIdx;
   if (paddingIdx !== undefined) checkIndex('embeddingBackwardRef: paddingIdx', pad, V);
   const dW = new Float64Array(V * E);

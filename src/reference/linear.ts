@@ -13,14 +13,26 @@ export interface LinearDims {
   outFeatures: number;
 }
 
-function rowsOf(what: string, x: ArrayLike<number>, weight: ArrayLike<number>, { inFeatures, outFeatures }: LinearDims): number {
-  if (weight.length !== outFeatures * inFeatures) throw new Error(`${what}: weight length ${weight.length}, expected ${outFeatures}·${inFeatures}`);
-  if (x.length % inFeatures !== 0) throw new Error(`${what}: x length ${x.length} is not a multiple of inFeatures ${inFeatures}`);
+function rowsOf(
+  what: string,
+  x: ArrayLike<number>,
+  weight: ArrayLike<number>,
+  { inFeatures, outFeatures }: LinearDims,
+): number {
+  if (weight.length !== outFeatures * inFeatures)
+    throw new Error(`${what}: weight length ${weight.length}, expected ${outFeatures}·${inFeatures}`);
+  if (x.length % inFeatures !== 0)
+    throw new Error(`${what}: x length ${x.length} is not a multiple of inFeatures ${inFeatures}`);
   return x.length / inFeatures;
 }
 
 /** y [N, outFeatures] = x Wᵀ + b; N = x.length / inFeatures. */
-export function linearRef(x: ArrayLike<number>, weight: ArrayLike<number>, bias: ArrayLike<number> | undefined, dims: LinearDims): Float64Array {
+export function linearRef(
+  x: ArrayLike<number>,
+  weight: ArrayLike<number>,
+  bias: ArrayLike<number> | undefined,
+  dims: LinearDims,
+): Float64Array {
   const N = rowsOf('linearRef', x, weight, dims);
   const { inFeatures: I, outFeatures: O } = dims;
   if (bias && bias.length !== O) throw new Error(`linearRef: bias length ${bias.length}, expected ${O}`);

@@ -30,16 +30,19 @@ export function crossEntropyRef(
   opts: CrossEntropyOptions = {},
 ): { loss: number; dLogits: Float64Array } {
   const N = target.length;
-  if (N === 0 || logits.length % N !== 0) throw new Error(`crossEntropyRef: logits length ${logits.length} is not N·C with N = ${N}`);
+  if (N === 0 || logits.length % N !== 0)
+    throw new Error(`crossEntropyRef: logits length ${logits.length} is not N·C with N = ${N}`);
   const C = logits.length / N;
   const ignoreIndex = opts.ignoreIndex ?? -100;
-  if (opts.weightMask && opts.weightMask.length !== N) throw new Error(`crossEntropyRef: weightMask length ${opts.weightMask.length}, expected ${N}`);
+  if (opts.weightMask && opts.weightMask.length !== N)
+    throw new Error(`crossEntropyRef: weightMask length ${opts.weightMask.length}, expected ${N}`);
 
   const counted = (n: number): boolean => target[n] !== ignoreIndex && (!opts.weightMask || opts.weightMask[n] !== 0);
   let M = 0;
   for (let n = 0; n < N; n++) {
     if (!counted(n)) continue;
-    if (!Number.isInteger(target[n]) || target[n] < 0 || target[n] >= C) throw new Error(`crossEntropyRef: target[${n}] = ${target[n]} is not a class in [0, ${C})`);
+    if (!Number.isInteger(target[n]) || target[n] < 0 || target[n] >= C)
+      throw new Error(`crossEntropyRef: target[${n}] = ${target[n]} is not a class in [0, ${C})`);
     M++;
   }
 

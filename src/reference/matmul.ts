@@ -8,7 +8,14 @@ export function matmulRef(
   a: ArrayLike<number>,
   b: ArrayLike<number>,
   dims: { M: number; N: number; K: number; batch?: number; batchA?: number; batchB?: number },
-  opts: { transposeA?: boolean; transposeB?: boolean; bias?: ArrayLike<number>; alpha?: number; beta?: number; c0?: ArrayLike<number> } = {},
+  opts: {
+    transposeA?: boolean;
+    transposeB?: boolean;
+    bias?: ArrayLike<number>;
+    alpha?: number;
+    beta?: number;
+    c0?: ArrayLike<number>;
+  } = {},
 ): Float64Array {
   const { M, N, K } = dims;
   const batch = dims.batch ?? 1;
@@ -26,7 +33,10 @@ export function matmulRef(
           s += av * bv;
         }
         const o = p * M * N + i * N + j;
-        c[o] = alpha * s + (opts.bias ? opts.bias[j] : 0) + (opts.beta !== undefined && opts.c0 ? opts.beta * opts.c0[o] : 0);
+        c[o] =
+          alpha * s +
+          (opts.bias ? opts.bias[j] : 0) +
+          (opts.beta !== undefined && opts.c0 ? opts.beta * opts.c0[o] : 0);
       }
     }
   }

@@ -73,15 +73,22 @@ function check(dims: MultiHeadAttentionDims, p: MultiHeadAttentionParams): { E: 
   if (E % H !== 0) throw new Error(`multiHeadAttentionRef: embedDim ${E} is not a multiple of numHeads ${H}`);
   const want = { inProjWeight: 3 * E * E, inProjBias: 3 * E, outProjWeight: E * E, outProjBias: E };
   for (const [k, n] of Object.entries(want)) {
-    if (p[k as keyof MultiHeadAttentionParams].length !== n) throw new Error(`multiHeadAttentionRef: ${k} has ${p[k as keyof MultiHeadAttentionParams].length} values, expected ${n}`);
+    if (p[k as keyof MultiHeadAttentionParams].length !== n)
+      throw new Error(
+        `multiHeadAttentionRef: ${k} has ${p[k as keyof MultiHeadAttentionParams].length} values, expected ${n}`,
+      );
   }
   return { E, H, d: E / H };
 }
 
 /** Everything the forward computes: projections, the attention output o, and the output. */
 function forwardAll(
-  query: ArrayLike<number>, key: ArrayLike<number>, value: ArrayLike<number>,
-  p: MultiHeadAttentionParams, dims: MultiHeadAttentionDims, opts: MultiHeadAttentionRefOptions,
+  query: ArrayLike<number>,
+  key: ArrayLike<number>,
+  value: ArrayLike<number>,
+  p: MultiHeadAttentionParams,
+  dims: MultiHeadAttentionDims,
+  opts: MultiHeadAttentionRefOptions,
 ) {
   const { E, H, d } = check(dims, p);
   const { batch: B, seqLenQ: Tq, seqLenK: Tk } = dims;
@@ -103,8 +110,12 @@ function forwardAll(
 
 /** output [B, Tq, E] of multi-head attention. */
 export function multiHeadAttentionRef(
-  query: ArrayLike<number>, key: ArrayLike<number>, value: ArrayLike<number>,
-  params: MultiHeadAttentionParams, dims: MultiHeadAttentionDims, opts: MultiHeadAttentionRefOptions = {},
+  query: ArrayLike<number>,
+  key: ArrayLike<number>,
+  value: ArrayLike<number>,
+  params: MultiHeadAttentionParams,
+  dims: MultiHeadAttentionDims,
+  opts: MultiHeadAttentionRefOptions = {},
 ): Float64Array {
   return forwardAll(query, key, value, params, dims, opts).output;
 }
@@ -124,8 +135,13 @@ export interface MultiHeadAttentionGrads {
 
 /** Forward and backward for dL/doutput = dOutput [B, Tq, E]. */
 export function multiHeadAttentionBackwardRef(
-  query: ArrayLike<number>, key: ArrayLike<number>, value: ArrayLike<number>,
-  params: MultiHeadAttentionParams, dOutput: ArrayLike<number>, dims: MultiHeadAttentionDims, opts: MultiHeadAttentionRefOptions = {},
+  query: ArrayLike<number>,
+  key: ArrayLike<number>,
+  value: ArrayLike<number>,
+  params: MultiHeadAttentionParams,
+  dOutput: ArrayLike<number>,
+  dims: MultiHeadAttentionDims,
+  opts: MultiHeadAttentionRefOptions = {},
 ): MultiHeadAttentionGrads {
   const f = forwardAll(query, key, value, params, dims, opts);
   const { E, H, d, W, lin } = f;
@@ -135,7 +151,11 @@ export function multiHeadAttentionBackwardRef(
   const dq = mergeHeads(dh.dq, B, Tq, H, d);
   const dk = mergeHeads(dh.dk, B, Tk, H, d);
   const dv = mergeHeads(dh.dv, B, Tk, H, d);
-  const roles = [linearBackwardRef(query, W[0], dq, lin), linearBackwardRef(key, W[1], dk, lin), linearBackwardRef(value, W[2], dv, lin)];
+  const roles = [
+    linearBackwardRef(query, W[0], dq, lin),
+    linearBackwardRef(key, W[1], dk, lin),
+    linearBackwardRef(value, W[2], dv, lin),
+  ];
   const dInProjWeight = new Float64Array(3 * E * E);
   const dInProjBias = new Float64Array(3 * E);
   roles.forEach((g, r) => {

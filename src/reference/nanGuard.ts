@@ -23,12 +23,20 @@ export interface GuardState {
  * @param updateBad - The check pass found a non-finite new weight or moment (only counted when the
  *   guard checks updates; default false).
  */
-export function nanGuardReference(state: GuardState, loss: number, normSq: number, updateBad = false): { state: GuardState; skip: boolean } {
+export function nanGuardReference(
+  state: GuardState,
+  loss: number,
+  normSq: number,
+  updateBad = false,
+): { state: GuardState; skip: boolean } {
   const next = { ...state, stepLoss: Math.fround(loss), stepNormSq: Math.fround(normSq) };
   if (state.flags === 0) {
     next.loss = Math.fround(loss);
     next.normSq = Math.fround(normSq);
-    const bad = (Number.isFinite(Math.fround(loss)) ? 0 : 1) | (Number.isFinite(Math.fround(normSq)) ? 0 : 2) | (updateBad ? 4 : 0);
+    const bad =
+      (Number.isFinite(Math.fround(loss)) ? 0 : 1) |
+      (Number.isFinite(Math.fround(normSq)) ? 0 : 2) |
+      (updateBad ? 4 : 0);
     if (bad !== 0) {
       next.flags = bad;
       next.badStep = state.step;

@@ -35,7 +35,8 @@ export type Tensor = Float64Array | Float32Array;
 function checkPairs(what: string, params: Tensor[], grads: ArrayLike<number>[]): void {
   if (params.length !== grads.length) throw new Error(`${what}: ${params.length} params but ${grads.length} grads`);
   params.forEach((p, i) => {
-    if (p.length !== grads[i].length) throw new Error(`${what}: param ${i} has length ${p.length}, its grad ${grads[i].length}`);
+    if (p.length !== grads[i].length)
+      throw new Error(`${what}: param ${i} has length ${p.length}, its grad ${grads[i].length}`);
   });
 }
 
@@ -56,7 +57,8 @@ export interface SgdState {
 export function sgdStepRef(params: Tensor[], grads: ArrayLike<number>[], state: SgdState, opts: SgdOptions): void {
   checkPairs('sgdStepRef', params, grads);
   const { lr, momentum = 0, dampening = 0, nesterov = false, weightDecay = 0 } = opts;
-  if (nesterov && (momentum <= 0 || dampening !== 0)) throw new Error('sgdStepRef: nesterov needs momentum > 0 and dampening = 0');
+  if (nesterov && (momentum <= 0 || dampening !== 0))
+    throw new Error('sgdStepRef: nesterov needs momentum > 0 and dampening = 0');
   const first = state.momentumBuffer === undefined;
   if (momentum !== 0 && first) state.momentumBuffer = params.map((p) => new Float64Array(p.length));
   params.forEach((p, i) => {
@@ -115,7 +117,10 @@ export function adamStepRef(params: Tensor[], grads: ArrayLike<number>[], state:
   });
 }
 
-/** torch.nn.utils.clip_grad_norm_: scales grads in place when their total norm exceeds maxNorm; returns the total norm (before clipping). */
+/**
+ * torch.nn.utils.clip_grad_norm_: scales grads in place when their total norm exceeds maxNorm; returns the total norm
+ * (before clipping).
+ */
 export function clipGradNormRef(grads: Tensor[], maxNorm: number, normType = 2): number {
   let norm = 0;
   if (normType === Infinity) {
@@ -182,10 +187,21 @@ export function kernelHyperRef(o: KernelOptionsRef, step: number, lr = o.lr): Ke
   const weightDecay = o.weightDecay ?? (o.kind === 'adamw' ? 1e-2 : 0);
   const t = Math.max(step, 1);
   return {
-    lr: f(lr), momentum: f(o.momentum ?? 0), dampening1: f(1 - (o.dampening ?? 0)), weightDecay: f(weightDecay),
-    beta1: f(beta1), oneMinusBeta1: f(1 - beta1), beta2: f(beta2), oneMinusBeta2: f(1 - beta2), eps: f(o.eps ?? 1e-8),
-    stepSize: f(lr / (1 - beta1 ** t)), bc2Sqrt: f(Math.sqrt(1 - beta2 ** t)), decay: f(1 - lr * weightDecay),
-    maxNorm: f(o.clipNorm ?? 0), clipValue: f(o.clipValue ?? 0), first: step <= 1,
+    lr: f(lr),
+    momentum: f(o.momentum ?? 0),
+    dampening1: f(1 - (o.dampening ?? 0)),
+    weightDecay: f(weightDecay),
+    beta1: f(beta1),
+    oneMinusBeta1: f(1 - beta1),
+    beta2: f(beta2),
+    oneMinusBeta2: f(1 - beta2),
+    eps: f(o.eps ?? 1e-8),
+    stepSize: f(lr / (1 - beta1 ** t)),
+    bc2Sqrt: f(Math.sqrt(1 - beta2 ** t)),
+    decay: f(1 - lr * weightDecay),
+    maxNorm: f(o.clipNorm ?? 0),
+    clipValue: f(o.clipValue ?? 0),
+    first: step <= 1,
   };
 }
 
@@ -194,7 +210,15 @@ export function kernelHyperRef(o: KernelOptionsRef, step: number, lr = o.lr): Ke
  * in the kernel's order (a GPU may differ by an ulp in sqrt / division). `normSq` is Σ g² of the
  * step (CLIP_NORM). Returns the new θ and the moments it keeps (0 where unused).
  */
-export function optimizerElementF32Ref(o: KernelOptionsRef, h: KernelHyperRef, theta: number, grad: number, m1: number, m2: number, normSq: number): { theta: number; m1: number; m2: number } {
+export function optimizerElementF32Ref(
+  o: KernelOptionsRef,
+  h: KernelHyperRef,
+  theta: number,
+  grad: number,
+  m1: number,
+  m2: number,
+  normSq: number,
+): { theta: number; m1: number; m2: number } {
   const f = Math.fround;
   let g = f(grad);
   if (o.clipValue !== undefined) g = Math.min(Math.max(g, -h.clipValue), h.clipValue);
@@ -230,11 +254,24 @@ export function optimizerElementF32Ref(o: KernelOptionsRef, h: KernelHyperRef, t
  * The verdict of the NaN/Inf guard's check pass (optimizer.wgsl, CHECK): true when the step would
  * make some θ, or a moment the optimizer keeps (SGD momentum buffer, Adam m and v), NaN or ±Inf.
  */
-export function updateNonFiniteRef(o: KernelOptionsRef, h: KernelHyperRef, theta: ArrayLike<number>, grad: ArrayLike<number>, m1: ArrayLike<number> | null, m2: ArrayLike<number> | null, normSq: number): boolean {
+export function updateNonFiniteRef(
+  o: KernelOptionsRef,
+  h: KernelHyperRef,
+  theta: ArrayLike<number>,
+  grad: ArrayLike<number>,
+  m1: ArrayLike<number> | null,
+  m2: ArrayLike<number> | null,
+  normSq: number,
+): boolean {
   const keepsM1 = o.kind !== 'sgd' || (o.momentum ?? 0) !== 0;
   for (let i = 0; i < theta.length; i++) {
     const u = optimizerElementF32Ref(o, h, theta[i], grad[i], m1?.[i] ?? 0, m2?.[i] ?? 0, normSq);
-    if (!Number.isFinite(u.theta) || (keepsM1 && !Number.isFinite(u.m1)) || (o.kind !== 'sgd' && !Number.isFinite(u.m2))) return true;
+    if (
+      !Number.isFinite(u.theta) ||
+      (keepsM1 && !Number.isFinite(u.m1)) ||
+      (o.kind !== 'sgd' && !Number.isFinite(u.m2))
+    )
+      return true;
   }
   return false;
 }

@@ -29,22 +29,36 @@
  */
 import { gateCount, parameterShapes, realHiddenSize, type RecurrentConfig } from '../kernels/recurrentConfig.js';
 
-export { gateCount, parameterShapes, realHiddenSize, type CellKind, type RecurrentConfig } from '../kernels/recurrentConfig.js';
+export {
+  gateCount,
+  parameterShapes,
+  realHiddenSize,
+  type CellKind,
+  type RecurrentConfig,
+} from '../kernels/recurrentConfig.js';
 
 const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
 
 function checkLength(what: string, a: ArrayLike<number> | undefined, expected: number): void {
   if (a === undefined) throw new Error(`rnnForwardRef: missing ${what} (expected length ${expected})`);
-  if (a.length !== expected) throw new Error(`rnnForwardRef: ${what} has wrong length: expected ${expected}, got ${a.length}`);
+  if (a.length !== expected)
+    throw new Error(`rnnForwardRef: ${what} has wrong length: expected ${expected}, got ${a.length}`);
 }
 
 /** Per-row lengths: one integer in [1, seqLen] per batch row; all seqLen when undefined. */
-export function rowLengths(op: string, lengths: ArrayLike<number> | undefined, seqLen: number, batch: number): number[] {
+export function rowLengths(
+  op: string,
+  lengths: ArrayLike<number> | undefined,
+  seqLen: number,
+  batch: number,
+): number[] {
   if (lengths === undefined) return new Array<number>(batch).fill(seqLen);
-  if (lengths.length !== batch) throw new Error(`${op}: lengths has wrong length: expected ${batch} (one per batch row), got ${lengths.length}`);
+  if (lengths.length !== batch)
+    throw new Error(`${op}: lengths has wrong length: expected ${batch} (one per batch row), got ${lengths.length}`);
   return Array.from({ length: batch }, (_, b) => {
     const v = lengths[b];
-    if (!Number.isInteger(v) || v < 1 || v > seqLen) throw new Error(`${op}: lengths[${b}] is ${v}, expected an integer in [1, ${seqLen}]`);
+    if (!Number.isInteger(v) || v < 1 || v > seqLen)
+      throw new Error(`${op}: lengths[${b}] is ${v}, expected an integer in [1, ${seqLen}]`);
     return v;
   });
 }
@@ -68,11 +82,13 @@ export function affine(
 }
 
 /** Forward pass in float64 with PyTorch semantics.
- *  input: seqLen*batch*inputSize values, laid out [seqLen, batch, inputSize], or [batch, seqLen, inputSize] when batchFirst.
+ *  input: seqLen*batch*inputSize values, laid out [seqLen, batch, inputSize], or [batch, seqLen, inputSize] when
+ *  batchFirst.
  *  h0 / c0: [numLayers*numDirections, batch, hiddenSize] or undefined (zeros). c0 only for lstm.
  *  With an LSTM's projSize P, h0 / hN are [L*D, batch, P] and the output has D*P features (c stays H).
  *  lengths: optional per-row sequence lengths [batch], each in [1, seqLen] (see the header); all seqLen when undefined.
- *  Returns output [seqLen, batch, D*H] (or [batch, seqLen, D*H] when batchFirst), hN [L*D, batch, H], cN (lstm only) same shape. */
+ *  Returns output [seqLen, batch, D*H] (or [batch, seqLen, D*H] when batchFirst), hN [L*D, batch, H],
+ *  cN (lstm only) same shape. */
 export function rnnForwardRef(
   cfg: RecurrentConfig,
   weights: Record<string, ArrayLike<number>>,
@@ -95,7 +111,11 @@ export function rnnForwardRef(
   const act = (cfg.nonlinearity ?? 'tanh') === 'relu' ? (v: number) => Math.max(v, 0) : Math.tanh;
 
   for (const { name, shape } of parameterShapes(cfg)) {
-    checkLength(`weight '${name}' [${shape.join(', ')}]`, weights[name], shape.reduce((a, b) => a * b, 1));
+    checkLength(
+      `weight '${name}' [${shape.join(', ')}]`,
+      weights[name],
+      shape.reduce((a, b) => a * b, 1),
+    );
   }
   checkLength(`input [${T}, ${B}, ${cfg.inputSize}]`, input, T * B * cfg.inputSize);
   const stateLen = L * D * B * P;
@@ -155,7 +175,8 @@ export function rnnForwardRef(
               c[j] = f * c[j] + i * g;
               m[j] = o * Math.tanh(c[j]);
             }
-            if (Whr) h.set(affine(Whr, undefined, m, 0, P, H)); // h = W_hr m
+            if (Whr)
+              h.set(affine(Whr, undefined, m, 0, P, H)); // h = W_hr m
             else h.set(m);
           } else {
             for (let j = 0; j < H; j++) {

@@ -55,7 +55,12 @@ function matvec(W: ArrayLike<number>, rows: number, cols: number, x: ArrayLike<n
 }
 
 /** Projected keys/queries of the additive score: W1·h_t for every (b, t) and W2·h̄_s for every (b, s). */
-function additiveProjections(query: ArrayLike<number>, keys: ArrayLike<number>, params: RnnAttentionParamsRef, d: RnnAttentionDimsRef) {
+function additiveProjections(
+  query: ArrayLike<number>,
+  keys: ArrayLike<number>,
+  params: RnnAttentionParamsRef,
+  d: RnnAttentionDimsRef,
+) {
   const { batch: B, seqLenQ: Tq, seqLenS: Ts, queryDim: Hq, keyDim: Hk } = d;
   const A = d.attnDim!;
   const qp: Float64Array[] = []; // [b·Tq + t] → W1·h_t
@@ -66,15 +71,23 @@ function additiveProjections(query: ArrayLike<number>, keys: ArrayLike<number>, 
 }
 
 /** W·h̄_s for every (b, s) of the general score. */
-function generalProjections(keys: ArrayLike<number>, params: RnnAttentionParamsRef, d: RnnAttentionDimsRef): Float64Array[] {
+function generalProjections(
+  keys: ArrayLike<number>,
+  params: RnnAttentionParamsRef,
+  d: RnnAttentionDimsRef,
+): Float64Array[] {
   const kp: Float64Array[] = [];
-  for (let r = 0; r < d.batch * d.seqLenS; r++) kp.push(matvec(params.weight, d.queryDim, d.keyDim, keys, r * d.keyDim));
+  for (let r = 0; r < d.batch * d.seqLenS; r++)
+    kp.push(matvec(params.weight, d.queryDim, d.keyDim, keys, r * d.keyDim));
   return kp;
 }
 
 /** The raw scores [batch, seqLenQ, seqLenS] (masking is applied by the softmax). */
 export function rnnAttentionScoresRef(
-  query: ArrayLike<number>, keys: ArrayLike<number>, params: RnnAttentionParamsRef, d: RnnAttentionDimsRef,
+  query: ArrayLike<number>,
+  keys: ArrayLike<number>,
+  params: RnnAttentionParamsRef,
+  d: RnnAttentionDimsRef,
 ): Float64Array<ArrayBuffer> {
   const { batch: B, seqLenQ: Tq, seqLenS: Ts, queryDim: Hq, keyDim: Hk } = d;
   const scores = new Float64Array(B * Tq * Ts);
@@ -104,7 +117,10 @@ export function rnnAttentionScoresRef(
 
 /** Forward: α [batch, seqLenQ, seqLenS] and context [batch, seqLenQ, keyDim]. */
 export function rnnAttentionRef(
-  query: ArrayLike<number>, keys: ArrayLike<number>, params: RnnAttentionParamsRef, d: RnnAttentionDimsRef,
+  query: ArrayLike<number>,
+  keys: ArrayLike<number>,
+  params: RnnAttentionParamsRef,
+  d: RnnAttentionDimsRef,
   keyMask?: ArrayLike<number>,
 ): { alpha: Float64Array<ArrayBuffer>; context: Float64Array<ArrayBuffer> } {
   const { batch: B, seqLenQ: Tq, seqLenS: Ts, keyDim: Hk } = d;
@@ -141,9 +157,17 @@ export function rnnAttentionRef(
  *             dW1 = Σ_ts g_ts ⊗ h_t,  dW2 = Σ_ts g_ts ⊗ h̄_s,  dv = Σ_ts ds_ts·u
  */
 export function rnnAttentionBackwardRef(
-  query: ArrayLike<number>, keys: ArrayLike<number>, params: RnnAttentionParamsRef, dContext: ArrayLike<number>,
-  d: RnnAttentionDimsRef, keyMask?: ArrayLike<number>,
-): { dQuery: Float64Array<ArrayBuffer>; dKeys: Float64Array<ArrayBuffer>; grads: Record<string, Float64Array<ArrayBuffer>> } {
+  query: ArrayLike<number>,
+  keys: ArrayLike<number>,
+  params: RnnAttentionParamsRef,
+  dContext: ArrayLike<number>,
+  d: RnnAttentionDimsRef,
+  keyMask?: ArrayLike<number>,
+): {
+  dQuery: Float64Array<ArrayBuffer>;
+  dKeys: Float64Array<ArrayBuffer>;
+  grads: Record<string, Float64Array<ArrayBuffer>>;
+} {
   const { batch: B, seqLenQ: Tq, seqLenS: Ts, queryDim: Hq, keyDim: Hk } = d;
   const { alpha } = rnnAttentionRef(query, keys, params, d, keyMask);
   const dQuery = new Float64Array(B * Tq * Hq);

@@ -61,7 +61,10 @@ export interface RnnBackwardResult {
   cN?: Float64Array;
   /** Same layout as input. */
   dInput: Float64Array;
-  /** [numLayers·D, batch, hiddenSize] (projSize with a projection), zero-filled when h0 was not given (gradient w.r.t. the zero state). */
+  /**
+   * [numLayers·D, batch, hiddenSize] (projSize with a projection), zero-filled when h0 was not given (gradient w.r.t.
+   * the zero state).
+   */
   dh0: Float64Array;
   dc0?: Float64Array;
   /** Keyed by PyTorch parameter name, same shapes as the weights. */
@@ -80,13 +83,28 @@ interface Tape {
 
 function checkLength(what: string, a: ArrayLike<number> | undefined, expected: number): void {
   if (a === undefined) throw new Error(`rnnBackwardRef: missing ${what} (expected length ${expected})`);
-  if (a.length !== expected) throw new Error(`rnnBackwardRef: ${what} has wrong length: expected ${expected}, got ${a.length}`);
+  if (a.length !== expected)
+    throw new Error(`rnnBackwardRef: ${what} has wrong length: expected ${expected}, got ${a.length}`);
 }
 
 /** One forward step; updates h, c in place and returns the tape. `Whr`: an LSTM's projection [P, H]. */
-function cellForward(cfg: RecurrentConfig, gi: Float64Array, gh: Float64Array, h: Float64Array, c: Float64Array, Whr?: ArrayLike<number>): Tape {
+function cellForward(
+  cfg: RecurrentConfig,
+  gi: Float64Array,
+  gh: Float64Array,
+  h: Float64Array,
+  c: Float64Array,
+  Whr?: ArrayLike<number>,
+): Tape {
   const H = cfg.hiddenSize;
-  const tape: Tape = { hPrev: h.slice(), cPrev: c.slice(), act: new Float64Array(gi.length), ghN: new Float64Array(0), c: new Float64Array(0), m: new Float64Array(0) };
+  const tape: Tape = {
+    hPrev: h.slice(),
+    cPrev: c.slice(),
+    act: new Float64Array(gi.length),
+    ghN: new Float64Array(0),
+    c: new Float64Array(0),
+    m: new Float64Array(0),
+  };
   const a = tape.act;
   if (cfg.cell === 'rnn') {
     const relu = cfg.nonlinearity === 'relu';
@@ -163,7 +181,14 @@ function cellBackward(cfg: RecurrentConfig, tape: Tape, dhOut: Float64Array, dcO
 }
 
 /** Reorders [T, B, F] ↔ [B, T, F]; identity copy when !batchFirst. */
-function relayout(src: ArrayLike<number>, T: number, B: number, F: number, batchFirst: boolean, toTBF: boolean): Float64Array {
+function relayout(
+  src: ArrayLike<number>,
+  T: number,
+  B: number,
+  F: number,
+  batchFirst: boolean,
+  toTBF: boolean,
+): Float64Array {
   const out = new Float64Array(T * B * F);
   for (let t = 0; t < T; t++)
     for (let b = 0; b < B; b++)
@@ -177,7 +202,8 @@ function relayout(src: ArrayLike<number>, T: number, B: number, F: number, batch
 }
 
 /** Forward + full BPTT in float64 with PyTorch semantics.
- *  input: [seqLen, batch, inputSize] ([batch, seqLen, inputSize] when batchFirst); h0 / c0 / dhN / dcN: [numLayers·D, batch, hiddenSize]
+ *  input: [seqLen, batch, inputSize] ([batch, seqLen, inputSize] when batchFirst); h0 / c0 / dhN / dcN: [numLayers·D,
+ *  batch, hiddenSize]
  *  (missing h0 / c0 = zeros, c0 / dcN lstm only); dOutput: the output's layout [seqLen, batch, D·H] (or batch-first).
  *  lengths: optional per-row sequence lengths [batch], each in [1, seqLen]; all seqLen when undefined. */
 export function rnnBackwardRef(
@@ -202,12 +228,20 @@ export function rnnBackwardRef(
   const cellLen = L * D * B * H;
 
   const shapes = parameterShapes(cfg);
-  for (const { name, shape } of shapes) checkLength(`weight '${name}' [${shape.join(', ')}]`, weights[name], shape.reduce((a, b) => a * b, 1));
+  for (const { name, shape } of shapes)
+    checkLength(
+      `weight '${name}' [${shape.join(', ')}]`,
+      weights[name],
+      shape.reduce((a, b) => a * b, 1),
+    );
   checkLength(`input [${T}, ${B}, ${cfg.inputSize}]`, input, T * B * cfg.inputSize);
   if (h0 !== undefined) checkLength(`h0 [${L * D}, ${B}, ${P}]`, h0, stateLen);
   if (grads.dOutput !== undefined) checkLength(`dOutput [${T}, ${B}, ${D * P}]`, grads.dOutput, T * B * D * P);
   if (grads.dhN !== undefined) checkLength(`dhN [${L * D}, ${B}, ${P}]`, grads.dhN, stateLen);
-  for (const [what, v] of [['c0', c0], ['dcN', grads.dcN]] as const) {
+  for (const [what, v] of [
+    ['c0', c0],
+    ['dcN', grads.dcN],
+  ] as const) {
     if (v === undefined) continue;
     if (!lstm) throw new Error(`rnnBackwardRef: ${what} given for a '${cell}' (only lstm has a cell state)`);
     checkLength(`${what} [${L * D}, ${B}, ${H}]`, v, cellLen);

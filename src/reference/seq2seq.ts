@@ -11,7 +11,12 @@
 // The backward runs the same chain in reverse: the decoder's dh0 (dc0) flows into every direction
 // of the encoder's final state of the same layer.
 import { rnnBackwardRef } from './rnnBackward.js';
-import { rnnAttentionRef, rnnAttentionBackwardRef, rnnAttentionParameterShapes, type RnnAttentionDimsRef } from './rnnAttention.js';
+import {
+  rnnAttentionRef,
+  rnnAttentionBackwardRef,
+  rnnAttentionParameterShapes,
+  type RnnAttentionDimsRef,
+} from './rnnAttention.js';
 import { crossEntropyRef } from './loss.js';
 import { embeddingRef, embeddingBackwardRef } from './embedding.js';
 import { parameterShapes, type CellKind, type RecurrentConfig } from '../kernels/recurrentConfig.js';
@@ -46,7 +51,16 @@ export interface Seq2SeqRefInputs {
 type Weights = Record<string, ArrayLike<number>>;
 
 function rnnConfig(c: Seq2SeqRefConfig, bidirectional: boolean): RecurrentConfig {
-  return { cell: c.cell, inputSize: c.embeddingDim, hiddenSize: c.hiddenSize, numLayers: c.numLayers, bias: true, batchFirst: false, bidirectional, nonlinearity: 'tanh' };
+  return {
+    cell: c.cell,
+    inputSize: c.embeddingDim,
+    hiddenSize: c.hiddenSize,
+    numLayers: c.numLayers,
+    bias: true,
+    batchFirst: false,
+    bidirectional,
+    nonlinearity: 'tanh',
+  };
 }
 
 /** The parameters under `prefix`, without it. */
@@ -59,12 +73,25 @@ function sub(w: Weights, prefix: string): Weights {
 /** [T, B, F] (time-major) ⇄ [B, T, F] (batch-first). */
 function swap01(x: ArrayLike<number>, d0: number, d1: number, F: number): Float64Array {
   const y = new Float64Array(d0 * d1 * F);
-  for (let i = 0; i < d0; i++) for (let j = 0; j < d1; j++) for (let f = 0; f < F; f++) y[(j * d0 + i) * F + f] = x[(i * d1 + j) * F + f];
+  for (let i = 0; i < d0; i++)
+    for (let j = 0; j < d1; j++) for (let f = 0; f < F; f++) y[(j * d0 + i) * F + f] = x[(i * d1 + j) * F + f];
   return y;
 }
 
 /** y[r] = W·x[r] + b for rows r; W [out, in] row-major, reading x's columns [col0, col0 + in) of width ldx. */
-function affine(x: ArrayLike<number>, rows: number, ldx: number, col0: number, W: ArrayLike<number>, ldw: number, wcol0: number, out: number, inn: number, y: Float64Array, b?: ArrayLike<number>): void {
+function affine(
+  x: ArrayLike<number>,
+  rows: number,
+  ldx: number,
+  col0: number,
+  W: ArrayLike<number>,
+  ldw: number,
+  wcol0: number,
+  out: number,
+  inn: number,
+  y: Float64Array,
+  b?: ArrayLike<number>,
+): void {
   for (let r = 0; r < rows; r++)
     for (let o = 0; o < out; o++) {
       let s = b ? b[o] : 0;
@@ -78,7 +105,9 @@ export function seq2seqParameterShapes(c: Seq2SeqRefConfig): Array<{ name: strin
   const H = c.hiddenSize;
   const DH = (c.bidirectional ? 2 : 1) * H;
   const out = [{ name: 'encoder.embedding.weight', shape: [c.srcVocab, c.embeddingDim] }];
-  out.push(...parameterShapes(rnnConfig(c, c.bidirectional)).map((p) => ({ name: `encoder.rnn.${p.name}`, shape: p.shape })));
+  out.push(
+    ...parameterShapes(rnnConfig(c, c.bidirectional)).map((p) => ({ name: `encoder.rnn.${p.name}`, shape: p.shape })),
+  );
   out.push({ name: 'decoder.embedding.weight', shape: [c.tgtVocab, c.embeddingDim] });
   out.push(...parameterShapes(rnnConfig(c, false)).map((p) => ({ name: `decoder.rnn.${p.name}`, shape: p.shape })));
   if (c.attention !== 'none') {
@@ -127,14 +156,18 @@ export function seq2seqRef(c: Seq2SeqRefConfig, w: Weights, x: Seq2SeqRefInputs,
   const state = L * B * H;
   const bridge = (s: ArrayLike<number>) => {
     const y = new Float64Array(state);
-    for (let l = 0; l < L; l++) for (let d = 0; d < D; d++) for (let i = 0; i < B * H; i++) y[l * B * H + i] += s[(l * D + d) * B * H + i];
+    for (let l = 0; l < L; l++)
+      for (let d = 0; d < D; d++) for (let i = 0; i < B * H; i++) y[l * B * H + i] += s[(l * D + d) * B * H + i];
     return y;
   };
   const h0 = bridge(enc.hN);
   const c0 = lstm ? bridge(enc.cN!) : undefined;
   const xd = embeddingRef(w['decoder.embedding.weight'], x.decIn, E);
   const dec = rnnBackwardRef(decCfg, decW, xd, Tt, B, h0, c0, {});
-  const dims: RnnAttentionDimsRef | null = c.attention === 'none' ? null : { score: c.attention, batch: B, seqLenQ: Tt, seqLenS: Ts, queryDim: H, keyDim: DH, attnDim: c.attnDim };
+  const dims: RnnAttentionDimsRef | null =
+    c.attention === 'none'
+      ? null
+      : { score: c.attention, batch: B, seqLenQ: Tt, seqLenS: Ts, queryDim: H, keyDim: DH, attnDim: c.attnDim };
   const attnW = sub(w, 'attention.');
   const query = swap01(dec.output, Tt, B, H);
   const keys = swap01(enc.output, Ts, B, DH);
@@ -208,12 +241,25 @@ export function seq2seqRef(c: Seq2SeqRefConfig, w: Weights, x: Seq2SeqRefInputs,
   // Bridge backward: dhN[l·D + d] = dh0[l] for every direction d (likewise dcN).
   const unbridge = (g: ArrayLike<number>) => {
     const y = new Float64Array(L * D * B * H);
-    for (let l = 0; l < L; l++) for (let d = 0; d < D; d++) for (let i = 0; i < B * H; i++) y[(l * D + d) * B * H + i] = g[l * B * H + i];
+    for (let l = 0; l < L; l++)
+      for (let d = 0; d < D; d++) for (let i = 0; i < B * H; i++) y[(l * D + d) * B * H + i] = g[l * B * H + i];
     return y;
   };
-  const encB = rnnBackwardRef(encCfg, encW, xe, Ts, B, undefined, undefined, {
-    dOutput: dEncOut, dhN: unbridge(decB.dh0), dcN: lstm ? unbridge(decB.dc0!) : undefined,
-  }, lengths);
+  const encB = rnnBackwardRef(
+    encCfg,
+    encW,
+    xe,
+    Ts,
+    B,
+    undefined,
+    undefined,
+    {
+      dOutput: dEncOut,
+      dhN: unbridge(decB.dh0),
+      dcN: lstm ? unbridge(decB.dc0!) : undefined,
+    },
+    lengths,
+  );
   for (const [k, v] of Object.entries(encB.dWeights)) grads[`encoder.rnn.${k}`] = v;
   grads['encoder.embedding.weight'] = embeddingBackwardRef(c.srcVocab, E, x.src, encB.dInput, c.padToken);
   return { loss, logits, alpha, grads };
@@ -233,8 +279,12 @@ function argmax(x: ArrayLike<number>, from: number, n: number): number {
  * argmax of every step [tgtLen, batch].
  */
 export function seq2seqDecoderInputsRef(
-  c: Seq2SeqRefConfig, w: Weights, x: Omit<Seq2SeqRefInputs, 'decIn' | 'targets'>,
-  bos: number, teacher: ArrayLike<number>, useTeacher: ArrayLike<number>,
+  c: Seq2SeqRefConfig,
+  w: Weights,
+  x: Omit<Seq2SeqRefInputs, 'decIn' | 'targets'>,
+  bos: number,
+  teacher: ArrayLike<number>,
+  useTeacher: ArrayLike<number>,
 ): { decIn: Int32Array; pred: Int32Array } {
   const { tgtLen: Tt, batch: B } = x;
   const V = c.tgtVocab;

@@ -56,7 +56,16 @@ export function sequenceModelRef(
   const L = cfg.numLayers ?? 1;
   const tokens = cfg.vocabSize !== undefined;
   const E = tokens ? cfg.embeddingDim! : cfg.inputSize!;
-  const rnnCfg: RecurrentConfig = { cell: cfg.cell, inputSize: E, hiddenSize: H, numLayers: L, bias: true, batchFirst: false, bidirectional: !!cfg.bidirectional, nonlinearity: cfg.nonlinearity };
+  const rnnCfg: RecurrentConfig = {
+    cell: cfg.cell,
+    inputSize: E,
+    hiddenSize: H,
+    numLayers: L,
+    bias: true,
+    batchFirst: false,
+    bidirectional: !!cfg.bidirectional,
+    nonlinearity: cfg.nonlinearity,
+  };
   const rnnWeights: Record<string, ArrayLike<number>> = {};
   for (const [k, v] of Object.entries(params)) if (k.startsWith('rnn.')) rnnWeights[k.slice(4)] = v;
 
@@ -67,21 +76,28 @@ export function sequenceModelRef(
   const features = new Float64Array(rows * F);
   if (cfg.mode === 'manyToMany') features.set(fwd.output);
   else {
-    for (let b = 0; b < B; b++) for (let d = 0; d < D; d++) for (let j = 0; j < H; j++) features[b * F + d * H + j] = fwd.hN[(((L - 1) * D + d) * B + b) * H + j];
+    for (let b = 0; b < B; b++)
+      for (let d = 0; d < D; d++)
+        for (let j = 0; j < H; j++) features[b * F + d * H + j] = fwd.hN[(((L - 1) * D + d) * B + b) * H + j];
   }
   const dims = { inFeatures: F, outFeatures: cfg.outputSize };
   const logits = linearRef(features, params['head.weight'], params['head.bias'], dims);
-  const lossOut = cfg.loss === 'crossEntropy' ? crossEntropyRef(logits, targets, { ignoreIndex: cfg.ignoreIndex ?? -100 }) : (() => {
-    const m = mseRef(logits, targets);
-    return { loss: m.loss, dLogits: m.dPred };
-  })();
+  const lossOut =
+    cfg.loss === 'crossEntropy'
+      ? crossEntropyRef(logits, targets, { ignoreIndex: cfg.ignoreIndex ?? -100 })
+      : (() => {
+          const m = mseRef(logits, targets);
+          return { loss: m.loss, dLogits: m.dPred };
+        })();
   const head = linearBackwardRef(features, params['head.weight'], lossOut.dLogits, dims);
 
   const upstream: { dOutput?: Float64Array; dhN?: Float64Array } = {};
   if (cfg.mode === 'manyToMany') upstream.dOutput = head.dX;
   else {
     const dhN = new Float64Array(L * D * B * H);
-    for (let b = 0; b < B; b++) for (let d = 0; d < D; d++) for (let j = 0; j < H; j++) dhN[(((L - 1) * D + d) * B + b) * H + j] = head.dX[b * F + d * H + j];
+    for (let b = 0; b < B; b++)
+      for (let d = 0; d < D; d++)
+        for (let j = 0; j < H; j++) dhN[(((L - 1) * D + d) * B + b) * H + j] = head.dX[b * F + d * H + j];
     upstream.dhN = dhN;
   }
   const bwd = rnnBackwardRef(rnnCfg, rnnWeights, x, T, B, undefined, undefined, upstream);

@@ -20,9 +20,16 @@ export interface GuardedOptimizer {
  * @param onTrip - Called with the number of skipped steps when the guard trips (rewind counters).
  */
 export function createGuardedOptimizer(
-  gpu: Gpu, store: ParameterStore, options: OptimizerOptions, nanGuard: boolean,
-  where: { configure: string; step: string }, onTrip: (skipped: number) => void,
+  gpu: Gpu,
+  store: ParameterStore,
+  options: OptimizerOptions,
+  nanGuard: boolean,
+  where: { configure: string; step: string },
+  onTrip: (skipped: number) => void,
 ): GuardedOptimizer {
-  const optimizer = new Optimizer(gpu, options, store.params, store.grads, store.length, { guard: nanGuard, where: where.configure });
+  const optimizer = new Optimizer(gpu, options, store.params, store.grads, store.length, {
+    guard: nanGuard,
+    where: where.configure,
+  });
   return { optimizer, guard: nanGuard ? new NanGuard(gpu, optimizer, where.step, onTrip) : null };
 }

@@ -30,7 +30,13 @@ import type { Dispatch } from '../gpu/dispatch.js';
 import { DestroyedError, NonFiniteError, type NonFiniteSource } from '../util/errors.js';
 import { TENSOR_USAGE } from '../gpu/flags.js';
 import {
-  nanGuardDispatch, decodeGuardRecord, NAN_GUARD_RECORD_BYTES, NAN_GUARD_STEP_OFFSET, NAN_GUARD_LOSS, NAN_GUARD_GRAD, type GuardRecord,
+  nanGuardDispatch,
+  decodeGuardRecord,
+  NAN_GUARD_RECORD_BYTES,
+  NAN_GUARD_STEP_OFFSET,
+  NAN_GUARD_LOSS,
+  NAN_GUARD_GRAD,
+  type GuardRecord,
 } from '../kernels/nanGuard.js';
 import type { Optimizer } from '../kernels/optimizer.js';
 
@@ -107,7 +113,13 @@ export class NanGuard {
   private dispatch(loss: GPUBuffer): Dispatch {
     let d = this.byLoss.get(loss);
     if (!d) {
-      d = nanGuardDispatch(this.gpu, { loss, normSq: this.optimizer.normSqBuffer, record: this.record, updateFlag: this.optimizer.updateFlagBuffer, label: 'nanGuard' });
+      d = nanGuardDispatch(this.gpu, {
+        loss,
+        normSq: this.optimizer.normSqBuffer,
+        record: this.record,
+        updateFlag: this.optimizer.updateFlagBuffer,
+        label: 'nanGuard',
+      });
       if (this.byLoss.size >= MAX_CACHED) this.byLoss.delete(this.byLoss.keys().next().value as GPUBuffer);
       this.byLoss.set(loss, d);
     }
@@ -185,23 +197,37 @@ export class NanGuard {
       data = Promise.reject(error); // e.g. the device is lost: reported to the reader
     }
     data.catch(() => {}); // handled below, after the earlier readbacks
-    const done: Promise<Outcome> = this.tail.then(() => data).then(
-      (bytes) => {
-        try {
-          return this.settle(decodeGuardRecord(bytes), generation, caller);
-        } catch (error) {
-          return { error }; // e.g. the optimizer was destroyed meanwhile
-        }
-      },
-      (error: unknown) => ({ error }),
+    const done: Promise<Outcome> = this.tail
+      .then(() => data)
+      .then(
+        (bytes) => {
+          try {
+            return this.settle(decodeGuardRecord(bytes), generation, caller);
+          } catch (error) {
+            return { error }; // e.g. the optimizer was destroyed meanwhile
+          }
+        },
+        (error: unknown) => ({ error }),
+      );
+    this.tail = done.then(
+      () => undefined,
+      () => undefined,
     );
-    this.tail = done.then(() => undefined, () => undefined);
     return done;
   }
 
-  /** Processes one readback (in queue order): a caller's reading handles a new bad step; a background one keeps it for check(). */
+  /**
+   * Processes one readback (in queue order): a caller's reading handles a new bad step; a background one keeps it for
+   * check().
+   */
   private settle(record: GuardRecord, generation: number, caller: boolean): Outcome {
-    const reading: GuardReading = { loss: record.stepLoss, gradNorm: Math.sqrt(record.stepNormSq), step: record.step, skipped: false, record };
+    const reading: GuardReading = {
+      loss: record.stepLoss,
+      gradNorm: Math.sqrt(record.stepNormSq),
+      step: record.step,
+      skipped: false,
+      record,
+    };
     if (record.flags === 0 || this.destroyed) return { reading };
     if (generation !== this.generation) return { reading: { ...reading, skipped: true } }; // reported already
     if (!caller) {
@@ -222,20 +248,39 @@ export class NanGuard {
     this.generation++;
     this.onTrip(skipped);
     const gradNorm = Math.sqrt(r.normSq);
-    const source: NonFiniteSource = r.flags & NAN_GUARD_LOSS ? 'loss' : r.flags & NAN_GUARD_GRAD ? 'gradNorm' : 'update';
+    const source: NonFiniteSource =
+      r.flags & NAN_GUARD_LOSS ? 'loss' : r.flags & NAN_GUARD_GRAD ? 'gradNorm' : 'update';
     const o = this.optimizer.options;
-    const skippedText = `The NaN/Inf guard skipped its update${skipped > 1 ? ` and those of the ${skipped - 1} step(s) queued after it` : ''}: ` +
+    const skippedText =
+      `The NaN/Inf guard skipped its ` +
+      `update${skipped > 1 ? ` and those of the ${skipped - 1} step(s) queued after it` : ''}: ` +
       `the weights and optimizer state are those after step ${r.badStep - 1}. `;
-    const advice = `Lower the learning rate (lr ${this.optimizer.lr}), clip the gradients (clipNorm${o.clipNorm !== undefined ? ` is ${o.clipNorm}` : ''}, clipValue), ` +
+    const advice =
+      `Lower the learning rate (lr ${this.optimizer.lr}), clip the gradients ` +
+      `(clipNorm${o.clipNorm !== undefined ? ` is ${o.clipNorm}` : ''}, clipValue), ` +
       'or look for extreme values in the batch; the next trainStep continues from there.';
     let what: string;
     if (source === 'update') {
-      what = `a non-finite update (source 'update'): its loss ${r.loss} and gradient norm ${gradNorm} are finite, but the ${o.kind} update would make a weight or an optimizer moment NaN or ±Inf (f32 overflow). `;
+      what =
+        `a non-finite update (source 'update'): its loss ${r.loss} and gradient ` +
+        `norm ${gradNorm} are finite, but the ${o.kind} update would make a weight or an ` +
+        `optimizer moment NaN or ±Inf (f32 overflow). `;
     } else {
-      const names = (r.flags & (NAN_GUARD_LOSS | NAN_GUARD_GRAD)) === (NAN_GUARD_LOSS | NAN_GUARD_GRAD) ? 'loss and gradient norm' : source === 'loss' ? 'loss' : 'gradient norm';
+      const names =
+        (r.flags & (NAN_GUARD_LOSS | NAN_GUARD_GRAD)) === (NAN_GUARD_LOSS | NAN_GUARD_GRAD)
+          ? 'loss and gradient norm'
+          : source === 'loss'
+            ? 'loss'
+            : 'gradient norm';
       what = `a non-finite ${names} (loss ${r.loss}, gradient norm ${gradNorm}): source '${source}'. `;
     }
-    return new NonFiniteError(`${this.owner}: training step ${r.badStep} gave ${what}${skippedText}${advice}`, r.badStep, r.loss, gradNorm, source);
+    return new NonFiniteError(
+      `${this.owner}: training step ${r.badStep} gave ${what}${skippedText}${advice}`,
+      r.badStep,
+      r.loss,
+      gradNorm,
+      source,
+    );
   }
 
   /** Releases the record; readbacks still in flight are ignored. */

@@ -1,7 +1,7 @@
 // Learning-rate schedules as closed forms (baseLr, step) → lr, as PyTorch's schedulers compute
 // them; `step` is the scheduler's last_epoch: 0 before the first scheduler.step().
 //
-//   constantLR(factor, totalIters)  η = η₀ · factor  for step < totalIters, else η₀   (ConstantLR; defaults: constant η₀)
+// constantLR(factor, totalIters) η = η₀ · factor for step < totalIters, else η₀ (ConstantLR; defaults: constant η₀)
 //   stepLR(stepSize, gamma)         η = η₀ · γ^⌊step / stepSize⌋                     (StepLR)
 //   exponentialLR(gamma)            η = η₀ · γ^step                                  (ExponentialLR)
 //   cosineLR(tMax, etaMin)          η = η_min + (η₀ − η_min) · (1 + cos(π · step / T_max)) / 2
@@ -14,7 +14,8 @@ import { ArgumentError } from '../util/errors.js';
 export type LRSchedule = (baseLr: number, step: number) => number;
 
 function checkStep(step: number): void {
-  if (!Number.isInteger(step) || step < 0) throw new ArgumentError(`lr schedule: step must be a non-negative integer, got ${step}`);
+  if (!Number.isInteger(step) || step < 0)
+    throw new ArgumentError(`lr schedule: step must be a non-negative integer, got ${step}`);
 }
 
 /**
@@ -25,7 +26,8 @@ function checkStep(step: number): void {
  */
 export function constantLR(factor = 1, totalIters = 0): LRSchedule {
   if (!(factor > 0 && factor <= 1)) throw new ArgumentError(`constantLR: factor must be in (0, 1], got ${factor}`);
-  if (!Number.isInteger(totalIters) || totalIters < 0) throw new ArgumentError(`constantLR: totalIters must be a non-negative integer, got ${totalIters}`);
+  if (!Number.isInteger(totalIters) || totalIters < 0)
+    throw new ArgumentError(`constantLR: totalIters must be a non-negative integer, got ${totalIters}`);
   return (baseLr, step) => {
     checkStep(step);
     return step < totalIters ? baseLr * factor : baseLr;
@@ -39,8 +41,12 @@ export function constantLR(factor = 1, totalIters = 0): LRSchedule {
  * @throws ArgumentError when `stepSize` is not a positive integer or `gamma` is not a finite number ≥ 0.
  */
 export function stepLR(stepSize: number, gamma = 0.1): LRSchedule {
-  if (!Number.isInteger(stepSize) || stepSize <= 0) throw new ArgumentError(`stepLR: stepSize must be a positive integer, got ${stepSize}`);
-  if (typeof gamma !== 'number' || !Number.isFinite(gamma) || gamma < 0) throw new ArgumentError(`stepLR: gamma must be a finite number ≥ 0 (a negative one gives negative learning rates), got ${gamma}`);
+  if (!Number.isInteger(stepSize) || stepSize <= 0)
+    throw new ArgumentError(`stepLR: stepSize must be a positive integer, got ${stepSize}`);
+  if (typeof gamma !== 'number' || !Number.isFinite(gamma) || gamma < 0)
+    throw new ArgumentError(
+      `stepLR: gamma must be a finite number ≥ 0 (a negative one gives negative learning rates), got ${gamma}`,
+    );
   return (baseLr, step) => {
     checkStep(step);
     return baseLr * gamma ** Math.floor(step / stepSize);
@@ -53,7 +59,10 @@ export function stepLR(stepSize: number, gamma = 0.1): LRSchedule {
  * @throws ArgumentError when `gamma` is not a finite number ≥ 0.
  */
 export function exponentialLR(gamma: number): LRSchedule {
-  if (typeof gamma !== 'number' || !Number.isFinite(gamma) || gamma < 0) throw new ArgumentError(`exponentialLR: gamma must be a finite number ≥ 0 (a negative one gives negative learning rates), got ${gamma}`);
+  if (typeof gamma !== 'number' || !Number.isFinite(gamma) || gamma < 0)
+    throw new ArgumentError(
+      `exponentialLR: gamma must be a finite number ≥ 0 (a negative one gives negative learning rates), got ${gamma}`,
+    );
   return (baseLr, step) => {
     checkStep(step);
     return baseLr * gamma ** step;
@@ -71,8 +80,10 @@ export function exponentialLR(gamma: number): LRSchedule {
  * ```
  */
 export function cosineLR(tMax: number, etaMin = 0): LRSchedule {
-  if (!Number.isInteger(tMax) || tMax <= 0) throw new ArgumentError(`cosineLR: tMax must be a positive integer, got ${tMax}`);
-  if (typeof etaMin !== 'number' || !Number.isFinite(etaMin) || etaMin < 0) throw new ArgumentError(`cosineLR: etaMin must be a finite number ≥ 0, got ${etaMin}`);
+  if (!Number.isInteger(tMax) || tMax <= 0)
+    throw new ArgumentError(`cosineLR: tMax must be a positive integer, got ${tMax}`);
+  if (typeof etaMin !== 'number' || !Number.isFinite(etaMin) || etaMin < 0)
+    throw new ArgumentError(`cosineLR: etaMin must be a finite number ≥ 0, got ${etaMin}`);
   return (baseLr, step) => {
     checkStep(step);
     return etaMin + ((baseLr - etaMin) * (1 + Math.cos((Math.PI * step) / tMax))) / 2;

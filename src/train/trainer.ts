@@ -7,12 +7,27 @@
 import { ArgumentError, DestroyedError } from '../util/errors.js';
 import { checkCounters, loadCheckpoint, saveCheckpoint, type CheckpointHost } from '../nn/checkpoint.js';
 import type { StateDict } from '../io/stateDict.js';
-import { checkRecoverSource, copyBytes, dryRun, readParameters, type ModelSnapshot, type RecoverSource } from '../nn/recovery.js';
+import {
+  checkRecoverSource,
+  copyBytes,
+  dryRun,
+  readParameters,
+  type ModelSnapshot,
+  type RecoverSource,
+} from '../nn/recovery.js';
 import { Graph, type Value } from '../graph/graph.js';
 import { appendBackward } from '../graph/autodiff.js';
 import { lossValue } from '../graph/ops/loss.js';
 import { GraphPlan } from '../graph/plan.js';
-import { argumentHostData, argumentTensors, callKey, collectOutputs, gatherParameters, mapInputs, type Module } from '../nn/module.js';
+import {
+  argumentHostData,
+  argumentTensors,
+  callKey,
+  collectOutputs,
+  gatherParameters,
+  mapInputs,
+  type Module,
+} from '../nn/module.js';
 import type { ParameterStore } from '../io/parameters.js';
 import type { NanGuard } from './nanGuard.js';
 import { createGuardedOptimizer, type GuardedOptimizer } from './guardedOptimizer.js';
@@ -120,14 +135,30 @@ export class Trainer {
    * @param options - Loss, optimizer and the rest (see {@link TrainerOptions}).
    * @throws ArgumentError naming the option that is unknown, missing or of the wrong type.
    */
-  constructor(readonly model: Module, options: TrainerOptions) {
+  constructor(
+    readonly model: Module,
+    options: TrainerOptions,
+  ) {
     const o = checkOptions<TrainerOptions>('Trainer', 'options', options, SCHEMA as never);
     if (o.loss !== 'crossEntropy' && o.loss !== 'mse' && typeof o.loss !== 'function') {
-      throw new ArgumentError(`Trainer: options.loss must be 'crossEntropy', 'mse' or a function (prediction, targets) => loss, got ${typeof o.loss === 'string' ? `'${o.loss}'` : typeof o.loss}`);
+      throw new ArgumentError(
+        `Trainer: options.loss must be 'crossEntropy', 'mse' or a function (prediction, ` +
+          `targets) => loss, ` +
+          `got ${typeof o.loss === 'string' ? `'${o.loss}'` : typeof o.loss}`,
+      );
     }
-    if (!model || typeof (model as Module).namedParameters !== 'function') throw new ArgumentError(`Trainer: 'model' must be a Module, got ${model === null ? 'null' : typeof model}`);
-    Optimizer.checkOptions({ ...o.optimizer!, ...(o.clipGradNorm !== undefined ? { clipNorm: o.clipGradNorm } : {}) }, 1, 'Trainer');
-    this.options = Object.freeze({ ...o, nanGuard: o.nanGuard ?? true, ignoreIndex: o.ignoreIndex ?? -100 }) as Trainer['options'];
+    if (!model || typeof (model as Module).namedParameters !== 'function')
+      throw new ArgumentError(`Trainer: 'model' must be a Module, got ${model === null ? 'null' : typeof model}`);
+    Optimizer.checkOptions(
+      { ...o.optimizer!, ...(o.clipGradNorm !== undefined ? { clipNorm: o.clipGradNorm } : {}) },
+      1,
+      'Trainer',
+    );
+    this.options = Object.freeze({
+      ...o,
+      nanGuard: o.nanGuard ?? true,
+      ignoreIndex: o.ignoreIndex ?? -100,
+    }) as Trainer['options'];
     const gpu = model.gpu;
     this.store = gatherParameters(model);
     const opt = { ...o.optimizer!, ...(o.clipGradNorm !== undefined ? { clipNorm: o.clipGradNorm } : {}) };
@@ -154,9 +185,13 @@ export class Trainer {
   step(batch: TrainerBatch, opts: { readLoss?: boolean } = {}): Promise<number | undefined> {
     const where = 'Trainer.step';
     return this.queue.run(async () => {
-      const { readLoss = false } = checkOptions<{ readLoss: boolean }>(where, 'opts', opts, { readLoss: { type: 'boolean' } });
+      const { readLoss = false } = checkOptions<{ readLoss: boolean }>(where, 'opts', opts, {
+        readLoss: { type: 'boolean' },
+      });
       const { args, targets, tensors } = this.checkBatch(where, batch);
-      const lr: unknown = this.options.schedule ? this.options.schedule(this.optimizer.options.lr, this.stepCount) : this.optimizer.options.lr;
+      const lr: unknown = this.options.schedule
+        ? this.options.schedule(this.optimizer.options.lr, this.stepCount)
+        : this.optimizer.options.lr;
       checkLr(where, lr, ` (the schedule's value for step ${this.stepCount})`);
       const step = this.planFor(this.steps, true, args, targets, where);
       const host = argumentHostData(args);
@@ -213,7 +248,12 @@ export class Trainer {
     return this.queue.run(async () => {
       this.checkAlive('Trainer.snapshot');
       const step = this.stepCount;
-      return { parameters: await readParameters(this.store), optimizer: await this.optimizer.readState(), step, generation: this.model.gpu.generation };
+      return {
+        parameters: await readParameters(this.store),
+        optimizer: await this.optimizer.readState(),
+        step,
+        generation: this.model.gpu.generation,
+      };
     });
   }
 
@@ -286,7 +326,10 @@ export class Trainer {
         prepare: (counters, tensors, where) => {
           checkCounters(where, counters, []);
           const extra = Object.keys(tensors);
-          if (extra.length) throw new ArgumentError(`${where}: unexpected tensor(s) ${extra.map((k) => `'${k}'`).join(', ')}; a Trainer saves none`);
+          if (extra.length)
+            throw new ArgumentError(
+              `${where}: unexpected tensor(s) ${extra.map((k) => `'${k}'`).join(', ')}; a Trainer saves none`,
+            );
           return (options, state) => {
             this.replaceOptimizer(options);
             this.optimizer.loadState(state);
@@ -307,9 +350,16 @@ export class Trainer {
 
   /** The optimizer over the gathered store and its guard (when nanGuard is on). */
   private guarded(options: OptimizerOptions): GuardedOptimizer {
-    return createGuardedOptimizer(this.model.gpu, this.store, options, this.options.nanGuard, { configure: 'Trainer.step', step: 'Trainer.step' }, (skipped) => {
-      this.stepCount = Math.max(0, this.stepCount - skipped);
-    });
+    return createGuardedOptimizer(
+      this.model.gpu,
+      this.store,
+      options,
+      this.options.nanGuard,
+      { configure: 'Trainer.step', step: 'Trainer.step' },
+      (skipped) => {
+        this.stepCount = Math.max(0, this.stepCount - skipped);
+      },
+    );
   }
 
   /** Releases the optimizer, the guard and every recorded plan (not the model). */
@@ -340,19 +390,38 @@ export class Trainer {
 
   private checkBatch(where: string, batch: TrainerBatch): { args: unknown[]; targets: Tensor; tensors: Tensor[] } {
     this.checkAlive(where);
-    if (!batch || typeof batch !== 'object') throw new ArgumentError(`${where}: batch must be { inputs, targets }, got ${batch === null ? 'null' : typeof batch}`);
+    if (!batch || typeof batch !== 'object')
+      throw new ArgumentError(
+        `${where}: batch must be { inputs, targets }, got ${batch === null ? 'null' : typeof batch}`,
+      );
     const extra = Object.keys(batch).filter((k) => k !== 'inputs' && k !== 'targets');
-    if (extra.length) throw new ArgumentError(`${where}: unknown key(s) ${extra.map((k) => `'${k}'`).join(', ')} in batch; expected inputs, targets`);
+    if (extra.length)
+      throw new ArgumentError(
+        `${where}: unknown key(s) ${extra.map((k) => `'${k}'`).join(', ')} in batch; expected inputs, targets`,
+      );
     const args = batch.inputs instanceof Tensor ? [batch.inputs] : Array.isArray(batch.inputs) ? batch.inputs : null;
-    if (!args) throw new ArgumentError(`${where}: batch.inputs must be a Tensor or an array of forward's arguments, got ${typeof batch.inputs}`);
-    if (!(batch.targets instanceof Tensor)) throw new ArgumentError(`${where}: batch.targets must be a Tensor, got ${batch.targets === null ? 'null' : typeof batch.targets}`);
-    if (batch.targets.gpu !== this.model.gpu) throw new ArgumentError(`${where}: batch.targets is a Tensor of another Gpu`);
+    if (!args)
+      throw new ArgumentError(
+        `${where}: batch.inputs must be a Tensor or an array of forward's arguments, got ${typeof batch.inputs}`,
+      );
+    if (!(batch.targets instanceof Tensor))
+      throw new ArgumentError(
+        `${where}: batch.targets must be a Tensor, got ${batch.targets === null ? 'null' : typeof batch.targets}`,
+      );
+    if (batch.targets.gpu !== this.model.gpu)
+      throw new ArgumentError(`${where}: batch.targets is a Tensor of another Gpu`);
     if (batch.targets.destroyed) throw new ArgumentError(`${where}: batch.targets was destroyed`);
     return { args, targets: batch.targets, tensors: argumentTensors(this.model.gpu, args, where) };
   }
 
   /** The recorded step for this key: traced, differentiated and planned on first use. */
-  private planFor(cache: PlanCache<StepPlan>, training: boolean, args: unknown[], targets: Tensor, where: string): StepPlan {
+  private planFor(
+    cache: PlanCache<StepPlan>,
+    training: boolean,
+    args: unknown[],
+    targets: Tensor,
+    where: string,
+  ): StepPlan {
     const key = callKey([...args, targets], training);
     return cache.get(key, () => {
       const model = this.model;
@@ -366,10 +435,14 @@ export class Trainer {
           const mapped = mapInputs(graph, args, where);
           target = graph.input(targets.shape, targets.dtype, 'targets');
           const out = collectOutputs(graph, model.forward(...(mapped.args as never[])), where);
-          if (out.length !== 1) throw new ArgumentError(`${where}: forward must return one tensor (the prediction) for the loss, got ${out.length}`);
+          if (out.length !== 1)
+            throw new ArgumentError(
+              `${where}: forward must return one tensor (the prediction) for the loss, got ${out.length}`,
+            );
           return this.lossOf(graph, out[0], target, where);
         });
-        if (training) appendBackward(graph, loss, typeof this.options.loss === 'function' ? this.onesValue(graph) : null);
+        if (training)
+          appendBackward(graph, loss, typeof this.options.loss === 'function' ? this.onesValue(graph) : null);
       } catch (e) {
         graph.dispose();
         throw e;
@@ -385,8 +458,12 @@ export class Trainer {
     const loss = this.options.loss;
     if (typeof loss !== 'function') return lossValue(loss, pred, target, this.options.ignoreIndex);
     const out = loss(pred.tensor, target.tensor);
-    const v = graph.of(where, 'the loss function\'s result', out);
-    if (v.size !== 1 || v.dtype !== 'f32') throw new ArgumentError(`${where}: the loss function returned shape [${v.shape.join(', ')}] (${v.dtype}); it must return one f32 element (e.g. F.mean of a flattened tensor)`);
+    const v = graph.of(where, "the loss function's result", out);
+    if (v.size !== 1 || v.dtype !== 'f32')
+      throw new ArgumentError(
+        `${where}: the loss function returned shape [${v.shape.join(', ')}] ` +
+          `(${v.dtype}); it must return one f32 element (e.g. F.mean of a flattened tensor)`,
+      );
     v.pinned = true;
     return v;
   }

@@ -39,8 +39,12 @@ export class CallQueue {
   private track(p: Promise<unknown>): void {
     this.inFlight++;
     this.tail = p.then(
-      () => { this.inFlight--; },
-      () => { this.inFlight--; },
+      () => {
+        this.inFlight--;
+      },
+      () => {
+        this.inFlight--;
+      },
     );
   }
 }

@@ -55,7 +55,10 @@ export class GpuLostError extends GpuError {
    * @param message - What failed and how to recover.
    * @param reason - `GPUDeviceLostInfo.reason`: `'destroyed'` or `'unknown'`.
    */
-  constructor(message: string, readonly reason: string = 'unknown') {
+  constructor(
+    message: string,
+    readonly reason: string = 'unknown',
+  ) {
     super(message);
   }
 }
@@ -76,7 +79,9 @@ export class NonFiniteError extends Error {
    */
   constructor(
     message: string,
-    /** The optimizer step (1-based, counted since configureTraining or the last loaded state) whose update was skipped. */
+    /**
+     * The optimizer step (1-based, counted since configureTraining or the last loaded state) whose update was skipped.
+     */
     readonly step: number,
     /** The loss of that step (NaN, ±Infinity or finite). */
     readonly loss: number,

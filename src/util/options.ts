@@ -73,11 +73,23 @@ function violation(spec: OptionSpec, v: unknown): string | null {
       if (spec.type === 'int' && spec.min === 1 && spec.max === undefined) {
         return typeof v === 'number' && Number.isSafeInteger(v) && v >= 1 ? null : 'a positive integer';
       }
-      const range = spec.min !== undefined && spec.max !== undefined ? ` in [${spec.min}, ${spec.max}]`
-        : [spec.min !== undefined ? ` ≥ ${spec.min}` : '', above !== undefined ? ` > ${above}` : '', spec.max !== undefined ? ` ≤ ${spec.max}` : ''].join('');
+      const range =
+        spec.min !== undefined && spec.max !== undefined
+          ? ` in [${spec.min}, ${spec.max}]`
+          : [
+              spec.min !== undefined ? ` ≥ ${spec.min}` : '',
+              above !== undefined ? ` > ${above}` : '',
+              spec.max !== undefined ? ` ≤ ${spec.max}` : '',
+            ].join('');
       const want = kind + range;
-      if (typeof v !== 'number' || !Number.isFinite(v) || (spec.type === 'int' && !Number.isSafeInteger(v))) return want;
-      if ((spec.min !== undefined && v < spec.min) || (spec.max !== undefined && v > spec.max) || (above !== undefined && !(v > above))) return want;
+      if (typeof v !== 'number' || !Number.isFinite(v) || (spec.type === 'int' && !Number.isSafeInteger(v)))
+        return want;
+      if (
+        (spec.min !== undefined && v < spec.min) ||
+        (spec.max !== undefined && v > spec.max) ||
+        (above !== undefined && !(v > above))
+      )
+        return want;
       return null;
     }
     case 'boolean':
@@ -106,22 +118,36 @@ function violation(spec: OptionSpec, v: unknown): string | null {
  * @throws ArgumentError for a non-object, an unknown key (naming the nearest valid one), a
  *   missing required key, or a value of the wrong type or range.
  */
-export function checkOptions<T extends object>(where: string, arg: string, value: unknown, schema: OptionSchema): Partial<T> {
+export function checkOptions<T extends object>(
+  where: string,
+  arg: string,
+  value: unknown,
+  schema: OptionSchema,
+): Partial<T> {
   if (value === undefined || value === null) value = {};
   if (typeof value !== 'object' || Array.isArray(value) || ArrayBuffer.isView(value)) {
-    throw new ArgumentError(`${where}: '${arg}' must be an options object {${Object.keys(schema).join(', ')}}, got ${show(value)}`);
+    throw new ArgumentError(
+      `${where}: '${arg}' must be an options object {${Object.keys(schema).join(', ')}}, got ${show(value)}`,
+    );
   }
   const names = Object.keys(schema);
   for (const key of Object.keys(value as object)) {
     if (Object.hasOwn(schema, key)) continue;
     const near = nearestName(key, names);
-    throw new ArgumentError(`${where}: unknown option '${key}' in '${arg}'${near ? ` (did you mean '${near}'?)` : ''}; allowed: ${names.join(', ')}`);
+    throw new ArgumentError(
+      `${where}: unknown option '${key}' in ` +
+        `'${arg}'${near ? ` (did you mean '${near}'?)` : ''}; ` +
+        `allowed: ${names.join(', ')}`,
+    );
   }
   const o = value as Record<string, unknown>;
   for (const [key, spec] of Object.entries(schema)) {
     const v = o[key];
     if (v === undefined) {
-      if (spec.required) throw new ArgumentError(`${where}: option '${key}' is required in '${arg}' (${violation(spec, Symbol()) ?? spec.type})`);
+      if (spec.required)
+        throw new ArgumentError(
+          `${where}: option '${key}' is required in '${arg}' (${violation(spec, Symbol()) ?? spec.type})`,
+        );
       continue;
     }
     const want = violation(spec, v);

@@ -19,7 +19,8 @@ export class PlanCache<V extends { destroy(): void }> {
 
   /** @param capacity - Plans kept at most (≥ 1). */
   constructor(readonly capacity: number = PLAN_CACHE_SIZE) {
-    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`PlanCache: capacity must be an integer ≥ 1, got ${capacity}`);
+    if (!Number.isInteger(capacity) || capacity < 1)
+      throw new RangeError(`PlanCache: capacity must be an integer ≥ 1, got ${capacity}`);
   }
 
   /** The plan for `key`, built by `build` on a miss (see the file comment for eviction). */

@@ -42,7 +42,8 @@ async function openPage(): Promise<Page> {
   const p = await browser.newPage();
   await p.setViewport({ width: 1400, height: 1000 });
   p.on('console', (m) => {
-    if (m.type() === 'error' || m.type() === 'warn' || process.env.SEQGPU_PAGE_LOG) process.stderr.write(`[demo ${m.type()}] ${m.text()}\n`);
+    if (m.type() === 'error' || m.type() === 'warn' || process.env.SEQGPU_PAGE_LOG)
+      process.stderr.write(`[demo ${m.type()}] ${m.text()}\n`);
   });
   p.on('pageerror', (e) => process.stderr.write(`[demo page error] ${(e as Error).message}\n`));
   return p;
@@ -62,10 +63,19 @@ async function waitFor(what: string, ok: (h: Snapshot) => boolean, ms = 120_000,
     last = await p.evaluate(() => '__seqgpuDemo' in window).then((has) => (has ? hook(p) : null));
     if (last && ok(last)) return last;
     if (last && (last.state === 'error' || last.state === 'no-webgpu') && !what.includes('no-webgpu')) {
-      throw new Error(`waiting for ${what}: the page is in state '${last.state}': ${last.lastError} (banner: ${last.banner})`);
+      throw new Error(
+        `waiting for ${what}: the page is in state '${last.state}': ${last.lastError} (banner: ${last.banner})`,
+      );
     }
     if (Date.now() > deadline) {
-      const brief = last && { state: last.state, step: last.step, banner: last.banner, lastError: last.lastError, log: last.log.slice(-3), model: last.model };
+      const brief = last && {
+        state: last.state,
+        step: last.step,
+        banner: last.banner,
+        lastError: last.lastError,
+        log: last.log.slice(-3),
+        model: last.model,
+      };
       throw new Error(`waiting for ${what}: timed out after ${ms / 1000} s; page: ${JSON.stringify(brief)}`);
     }
     await new Promise((r) => setTimeout(r, 250));
@@ -115,10 +125,21 @@ describe('demo page (headless Chromium, WebGPU on SwiftShader)', () => {
   it(`trains the char LM from the panel: the loss falls within ${STEPS} steps and samples appear`, async () => {
     const t0 = Date.now();
     await clickAction('start');
-    const h = await waitFor(`${STEPS} steps and a sample`, (s) => s.step >= STEPS && s.samples.length > 0 && s.valLosses.length >= 2, 240_000);
+    const h = await waitFor(
+      `${STEPS} steps and a sample`,
+      (s) => s.step >= STEPS && s.samples.length > 0 && s.valLosses.length >= 2,
+      240_000,
+    );
     const first = mean(h.losses.slice(0, 5));
     const last = mean(h.losses.slice(-10));
-    console.log(`char LM: loss ${first.toFixed(3)} (first 5 steps) → ${last.toFixed(3)} (last 10 of ${h.step}); validation ${h.valLosses[0][1].toFixed(3)} @${h.valLosses[0][0]} → ${h.valLosses[h.valLosses.length - 1][1].toFixed(3)} @${h.valLosses[h.valLosses.length - 1][0]}; ${h.stepsPerSec.toFixed(1)} steps/s, ${Math.round(h.tokensPerSec)} tokens/s (page, training time); ${((Date.now() - t0) / 1000).toFixed(1)} s wall from the click`);
+    console.log(
+      `char LM: loss ${first.toFixed(3)} (first 5 steps) → ${last.toFixed(3)} (last ` +
+        `10 of ${h.step}); validation ${h.valLosses[0][1].toFixed(3)} ` +
+        `@${h.valLosses[0][0]} → ${h.valLosses[h.valLosses.length - 1][1].toFixed(3)} ` +
+        `@${h.valLosses[h.valLosses.length - 1][0]}; ${h.stepsPerSec.toFixed(1)} ` +
+        `steps/s, ${Math.round(h.tokensPerSec)} tokens/s (page, training ` +
+        `time); ${((Date.now() - t0) / 1000).toFixed(1)} s wall from the click`,
+    );
     console.log(`char LM sample at step ${h.step}: ${JSON.stringify(h.samples[h.samples.length - 1])}`);
     expect(h.losses.every(Number.isFinite)).toBe(true);
     expect(first).toBeGreaterThan(3.5); // ≈ ln(vocabulary 56) = 4.03 at the start
@@ -127,7 +148,10 @@ describe('demo page (headless Chromium, WebGPU on SwiftShader)', () => {
     expect(h.samples[0].startsWith('Shall I ')).toBe(true);
     expect(h.samples[0].length).toBeGreaterThan('Shall I '.length + 40);
     expect(h.stepsPerSec).toBeGreaterThan(0);
-    expect(h.gradNorms.every((g) => Number.isFinite(g) && g > 0), `gradient norms ${JSON.stringify(h.gradNorms)}`).toBe(true);
+    expect(
+      h.gradNorms.every((g) => Number.isFinite(g) && g > 0),
+      `gradient norms ${JSON.stringify(h.gradNorms)}`,
+    ).toBe(true);
     // The samples and the charts are on the page, not only in the hook.
     expect(await page.$$eval('.sample', (els) => els.length)).toBeGreaterThan(0);
   }, 300_000);
@@ -156,7 +180,11 @@ describe('demo page (headless Chromium, WebGPU on SwiftShader)', () => {
       }
       return { width: c.width, height: c.height, colours: colours.size, inkShare: ink / (d.length / 4) };
     }, Buffer.from(png).toString('base64'));
-    console.log(`screenshot test/artifacts/demo.png: ${stats.width}×${stats.height}, ${stats.colours} colours, ${(100 * stats.inkShare).toFixed(1)}% non-background`);
+    console.log(
+      `screenshot ` +
+        `test/artifacts/demo.png: ${stats.width}×${stats.height}, ${stats.colours} ` +
+        `colours, ${(100 * stats.inkShare).toFixed(1)}% non-background`,
+    );
     expect(stats.width).toBe(1400);
     expect(stats.colours).toBeGreaterThan(200);
     expect(stats.inkShare).toBeGreaterThan(0.05);
@@ -165,7 +193,10 @@ describe('demo page (headless Chromium, WebGPU on SwiftShader)', () => {
   it('takes a learning-rate change at once, without rebuilding', async () => {
     const before = await hook();
     await setPanelValue('lr', '0.002');
-    const h = await waitFor('the optimizer to use lr 0.002', (s) => Math.abs(s.lr - 0.002) < 1e-9 && s.step > before.step);
+    const h = await waitFor(
+      'the optimizer to use lr 0.002',
+      (s) => Math.abs(s.lr - 0.002) < 1e-9 && s.step > before.step,
+    );
     expect(h.params.lr).toBe(0.002);
     expect(h.builds).toBe(before.builds);
     expect(h.log.some((l) => l.startsWith('lr 0.01 → 0.002'))).toBe(true);
@@ -175,24 +206,42 @@ describe('demo page (headless Chromium, WebGPU on SwiftShader)', () => {
   it('rebuilds the model when the hidden size changes, and trains it', async () => {
     const before = await hook();
     await setPanelValue('hiddenSize', '48');
-    const h = await waitFor('the rebuilt model to train', (s) => s.builds === before.builds + 1 && /LSTM 1×48/.test(s.model) && s.state === 'running' && s.step >= 5, 180_000);
+    const h = await waitFor(
+      'the rebuilt model to train',
+      (s) => s.builds === before.builds + 1 && /LSTM 1×48/.test(s.model) && s.state === 'running' && s.step >= 5,
+      180_000,
+    );
     expect(h.params.hiddenSize).toBe(48);
     expect(h.log.some((l) => l.startsWith('hiddenSize 32 → 48: rebuilt'))).toBe(true);
     expect(h.step).toBeLessThan(before.step); // a new model starts at step 0
   }, 240_000);
 
   it('survives a lost device: restart keeps the weights', async () => {
-    const snap = await waitFor('a CPU copy of the weights of a trained model', (s) => s.snapshotStep !== null && s.snapshotStep >= 40, 180_000);
+    const snap = await waitFor(
+      'a CPU copy of the weights of a trained model',
+      (s) => s.snapshotStep !== null && s.snapshotStep >= 40,
+      180_000,
+    );
     const fresh = mean(snap.losses.slice(0, 5)); // this model's first steps, from its initial weights
     await page.evaluate(() => (window as unknown as { __seqgpuDemo: DemoHook }).__seqgpuDemo.simulateDeviceLoss());
     const lost = await waitFor('the lost state', (s) => s.state === 'lost', 60_000);
     expect(lost.banner).toBe('The GPU device was lost');
     const kept = lost.snapshotStep!;
-    const lossAtSnapshot = mean(lost.losses.filter((_, i) => lost.lossSteps[i] > kept - 5 && lost.lossSteps[i] <= kept));
+    const lossAtSnapshot = mean(
+      lost.losses.filter((_, i) => lost.lossSteps[i] > kept - 5 && lost.lossSteps[i] <= kept),
+    );
     await page.click('#banner .actions button');
-    const h = await waitFor('training on the new device', (s) => s.state === 'running' && s.step >= kept + 5 && s.builds === lost.builds + 1, 180_000);
+    const h = await waitFor(
+      'training on the new device',
+      (s) => s.state === 'running' && s.step >= kept + 5 && s.builds === lost.builds + 1,
+      180_000,
+    );
     const resumed = h.losses.slice(h.lossSteps.indexOf(kept + 1), h.lossSteps.indexOf(kept + 1) + 5);
-    console.log(`device loss: fresh model loss ≈ ${fresh.toFixed(3)}; snapshot at step ${kept} (loss ≈ ${lossAtSnapshot.toFixed(3)}); resumed at ${kept + 1} on a new device with loss ≈ ${mean(resumed).toFixed(3)}`);
+    console.log(
+      `device loss: fresh model loss ≈ ${fresh.toFixed(3)}; snapshot at step ${kept} ` +
+        `(loss ≈ ${lossAtSnapshot.toFixed(3)}); resumed at ${kept + 1} on a new device ` +
+        `with loss ≈ ${mean(resumed).toFixed(3)}`,
+    );
     expect(/LSTM 1×48/.test(h.model)).toBe(true);
     expect(resumed.length).toBe(5);
     // The training continues where the snapshot was, far from where fresh weights start.
@@ -224,13 +273,21 @@ describe('demo page (headless Chromium, WebGPU on SwiftShader)', () => {
     await cdp.send('Browser.setDownloadBehavior', { behavior: 'allow', downloadPath: DOWNLOADS });
     await clickAction('save');
     let file = '';
-    for (const deadline = Date.now() + 60_000; !file; ) {
+    for (const deadline = Date.now() + 60_000; !file;) {
       file = (await readdir(DOWNLOADS)).find((f) => f.endsWith('.safetensors')) ?? '';
       if (!file && Date.now() > deadline) throw new Error('no .safetensors download appeared');
       if (!file) await new Promise((r) => setTimeout(r, 250));
     }
     const tensors = parseSafetensors(await readFile(join(DOWNLOADS, file)));
-    expect(Object.keys(tensors).sort()).toEqual(['embedding.weight', 'head.bias', 'head.weight', 'rnn.bias_hh_l0', 'rnn.bias_ih_l0', 'rnn.weight_hh_l0', 'rnn.weight_ih_l0']);
+    expect(Object.keys(tensors).sort()).toEqual([
+      'embedding.weight',
+      'head.bias',
+      'head.weight',
+      'rnn.bias_hh_l0',
+      'rnn.bias_ih_l0',
+      'rnn.weight_hh_l0',
+      'rnn.weight_ih_l0',
+    ]);
     expect(tensors['rnn.weight_ih_l0'].shape).toEqual([4 * 48, 16]);
     expect(tensors['rnn.weight_hh_l0'].shape).toEqual([4 * 48, 48]);
     expect(file).toBe(`seqgpu-charlm-sonnets-lstm-1x48-step${paused.step}.safetensors`);
@@ -252,11 +309,23 @@ describe('demo page (headless Chromium, WebGPU on SwiftShader)', () => {
   }, 240_000);
 
   it('runs the time-series task: forecast plotted, MSE falls', async () => {
-    await page.select('[data-key="task"] select', 'time-series forecasting'); // tweakpane's options are valued by their labels
-    await waitFor('the time-series model', (s) => s.task === 'timeSeries' && s.state === 'ready' && s.model.startsWith('time series'));
+    // tweakpane's options are valued by their labels
+    await page.select('[data-key="task"] select', 'time-series forecasting');
+    await waitFor(
+      'the time-series model',
+      (s) => s.task === 'timeSeries' && s.state === 'ready' && s.model.startsWith('time series'),
+    );
     await clickAction('start');
-    const h = await waitFor('a forecast', (s) => s.step >= 40 && s.forecastMse !== null && s.valLosses.length >= 2, 180_000);
-    console.log(`time series (noisy sine, GRU): MSE ${mean(h.losses.slice(0, 5)).toFixed(4)} → ${mean(h.losses.slice(-5)).toFixed(4)} in ${h.step} steps; forecast MSE ${h.forecastMse!.toFixed(4)}; ${h.stepsPerSec.toFixed(1)} steps/s`);
+    const h = await waitFor(
+      'a forecast',
+      (s) => s.step >= 40 && s.forecastMse !== null && s.valLosses.length >= 2,
+      180_000,
+    );
+    console.log(
+      `time series (noisy sine, GRU): MSE ${mean(h.losses.slice(0, 5)).toFixed(4)} ` +
+        `→ ${mean(h.losses.slice(-5)).toFixed(4)} in ${h.step} steps; forecast ` +
+        `MSE ${h.forecastMse!.toFixed(4)}; ${h.stepsPerSec.toFixed(1)} steps/s`,
+    );
     expect(mean(h.losses.slice(-5))).toBeLessThan(mean(h.losses.slice(0, 5)) * 0.7);
     await clickAction('pause');
     await waitFor('pause', (s) => s.state === 'paused');
@@ -264,10 +333,18 @@ describe('demo page (headless Chromium, WebGPU on SwiftShader)', () => {
 
   it('runs the seq2seq task: attention heat map drawn, held-out accuracy reported', async () => {
     await page.select('[data-key="task"] select', 'seq2seq with attention');
-    await waitFor('the seq2seq model', (s) => s.task === 'seq2seq' && s.state === 'ready' && s.model.startsWith('seq2seq'));
+    await waitFor(
+      'the seq2seq model',
+      (s) => s.task === 'seq2seq' && s.state === 'ready' && s.model.startsWith('seq2seq'),
+    );
     await clickAction('start');
     const h = await waitFor('a decoded preview', (s) => s.step >= 30 && s.accuracy !== null, 180_000);
-    console.log(`seq2seq (reverse, LSTM + general attention): loss ${mean(h.losses.slice(0, 5)).toFixed(3)} → ${mean(h.losses.slice(-5)).toFixed(3)} in ${h.step} steps; held-out exact match ${(100 * h.accuracy!).toFixed(0)}%; ${h.stepsPerSec.toFixed(1)} steps/s`);
+    console.log(
+      `seq2seq (reverse, LSTM + general attention): ` +
+        `loss ${mean(h.losses.slice(0, 5)).toFixed(3)} ` +
+        `→ ${mean(h.losses.slice(-5)).toFixed(3)} in ${h.step} steps; held-out exact ` +
+        `match ${(100 * h.accuracy!).toFixed(0)}%; ${h.stepsPerSec.toFixed(1)} steps/s`,
+    );
     expect(mean(h.losses.slice(-5))).toBeLessThan(mean(h.losses.slice(0, 5)));
     // The heat map canvas has been drawn: coloured cells, not only the empty-state text.
     const blue = await page.$eval('canvas.heat', (c) => {
@@ -288,7 +365,12 @@ describe('demo page (headless Chromium, WebGPU on SwiftShader)', () => {
     try {
       await build({ configFile, build: { outDir, emptyOutDir: true }, logLevel: 'error' });
       expect((await readdir(outDir)).includes('index.html')).toBe(true);
-      const server = await preview({ configFile, build: { outDir }, preview: { host: '127.0.0.1', port: 0, strictPort: false }, logLevel: 'error' });
+      const server = await preview({
+        configFile,
+        build: { outDir },
+        preview: { host: '127.0.0.1', port: 0, strictPort: false },
+        logLevel: 'error',
+      });
       try {
         const p = await openPage();
         await p.goto(new URL('index.html', server.resolvedUrls!.local[0]).href, { waitUntil: 'load' });

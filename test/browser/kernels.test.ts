@@ -23,7 +23,11 @@ beforeAll(async () => {
   cleanup.push(server.close);
   const chromium = await launchChromium();
   cleanup.push(chromium.close);
-  report = (await runPage(chromium.browser, `${server.url}/test/browser/index.html`, '__seqgpuChecks')) as BrowserCheckReport;
+  report = (await runPage(
+    chromium.browser,
+    `${server.url}/test/browser/index.html`,
+    '__seqgpuChecks',
+  )) as BrowserCheckReport;
 }, 600_000);
 
 afterAll(async () => {
@@ -36,7 +40,19 @@ describe('kernels and recurrent layers vs float64 references and torch fixtures 
     expect(report.error, `the page could not run: ${report.error}`).toBeNull();
     console.log(`chromium adapter: ${JSON.stringify(report.adapter)}; features: ${JSON.stringify(report.features)}`);
   });
-  for (const check of [...kernelChecks, ...recurrentChecks, ...recurrentGradChecks, ...trainingChecks, ...modelGradChecks, ...attentionChecks, ...multiHeadAttentionChecks, ...rnnAttentionChecks, ...decodeChecks, ...seq2seqChecks, ...nanGuardChecks]) {
+  for (const check of [
+    ...kernelChecks,
+    ...recurrentChecks,
+    ...recurrentGradChecks,
+    ...trainingChecks,
+    ...modelGradChecks,
+    ...attentionChecks,
+    ...multiHeadAttentionChecks,
+    ...rnnAttentionChecks,
+    ...decodeChecks,
+    ...seq2seqChecks,
+    ...nanGuardChecks,
+  ]) {
     it(check.name, () => {
       const r = report.results.find((x) => x.name === check.name);
       expect(r, `no result for '${check.name}' (page error: ${report.error})`).toBeDefined();

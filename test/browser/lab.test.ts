@@ -19,7 +19,11 @@ const cleanup: Array<() => Promise<void>> = [];
 
 const lab = (): Promise<LabState> => page.evaluate(() => (window as unknown as { __seqgpuLab: LabState }).__seqgpuLab);
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs: number): Promise<T> {
+async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined | null | false>,
+  timeoutMs: number,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await probe();
@@ -36,11 +40,16 @@ async function set(field: string, value: number | boolean | string): Promise<voi
     const box = await page.$(`${root} input[type=checkbox]`);
     expect(box, `checkbox ${field}`).not.toBeNull();
     // tweakpane hides the input itself under a styled box: click its label, as a user does.
-    if ((await box!.evaluate((el) => (el as HTMLInputElement).checked)) !== value) await (await box!.evaluateHandle((el) => el.parentElement!)).click();
+    if ((await box!.evaluate((el) => (el as HTMLInputElement).checked)) !== value)
+      await (await box!.evaluateHandle((el) => el.parentElement!)).click();
     expect(await box!.evaluate((el) => (el as HTMLInputElement).checked)).toBe(value);
   } else if (typeof value === 'string') {
     // tweakpane's <option> values are indices: choose by the text the user sees.
-    const option = await page.$$eval(`${root} select option`, (os, text) => os.find((o) => o.textContent === text)?.value ?? null, value);
+    const option = await page.$$eval(
+      `${root} select option`,
+      (os, text) => os.find((o) => o.textContent === text)?.value ?? null,
+      value,
+    );
     expect(option, `no option '${value}' in ${field}`).not.toBeNull();
     expect(await page.select(`${root} select`, option!)).toEqual([option]);
   } else {
@@ -56,26 +65,49 @@ async function set(field: string, value: number | boolean | string): Promise<voi
 
 /** The kernel list's entries, as the panel shows them. */
 const TITLES: Record<string, string> = {
-  matmul: 'matmul', softmax: 'softmax (rows)', attention: 'attention (fused SDPA)', step: 'LSTM / GRU step',
-  forward: 'LSTM / GRU layer forward', model: 'whole model forward', training: 'training step (fwd + MSE + BPTT + Adam)',
+  matmul: 'matmul',
+  softmax: 'softmax (rows)',
+  attention: 'attention (fused SDPA)',
+  step: 'LSTM / GRU step',
+  forward: 'LSTM / GRU layer forward',
+  model: 'whole model forward',
+  training: 'training step (fwd + MSE + BPTT + Adam)',
 };
 
 /** Picks `kernel`, sets its fields, presses Run and waits for the run to finish. */
-async function run(kernel: string, fields: Record<string, number | boolean | string>, timeoutMs = 150_000): Promise<LabState> {
+async function run(
+  kernel: string,
+  fields: Record<string, number | boolean | string>,
+  timeoutMs = 150_000,
+): Promise<LabState> {
   await set('lab.kernel', TITLES[kernel]);
   // Only the chosen kernel's folder is shown.
-  expect(await page.$eval(`[data-field="${kernel}.${Object.keys(fields)[0]}"]`, (el) => (el as HTMLElement).offsetParent !== null)).toBe(true);
+  expect(
+    await page.$eval(
+      `[data-field="${kernel}.${Object.keys(fields)[0]}"]`,
+      (el) => (el as HTMLElement).offsetParent !== null,
+    ),
+  ).toBe(true);
   for (const [k, v] of Object.entries(fields)) await set(`${kernel}.${k}`, v);
   const before = (await lab()).completed;
   await page.click('[data-field="lab.run"] button');
-  return waitFor(`the ${kernel} run`, async () => {
-    const s = await lab();
-    return s.completed > before && !s.running ? s : null;
-  }, timeoutMs);
+  return waitFor(
+    `the ${kernel} run`,
+    async () => {
+      const s = await lab();
+      return s.completed > before && !s.running ? s : null;
+    },
+    timeoutMs,
+  );
 }
 
 /** The run's single new row, checked the way every row must be: positive times, GFLOP/s, GB/s and dispatches. */
-function lastRow(s: LabState, workload: string, dispatches: number, peers: string[]): { row: BenchRow; metrics: LabState['results'][number]['metrics'] } {
+function lastRow(
+  s: LabState,
+  workload: string,
+  dispatches: number,
+  peers: string[],
+): { row: BenchRow; metrics: LabState['results'][number]['metrics'] } {
   expect(s.error, 'the run failed').toBeNull();
   const row = s.rows[s.rows.length - 1];
   const result = s.results[s.results.length - 1];
@@ -105,9 +137,13 @@ function lastRow(s: LabState, workload: string, dispatches: number, peers: strin
 
 /** The results table shows the row: a section for the workload with seqgpu and the peers side by side. */
 async function tableShows(workload: string, peers: string[]): Promise<void> {
-  const headers = await page.$$eval(`section[data-workload="${workload}"] tr:first-child th`, (ths) => ths.map((th) => th.textContent));
+  const headers = await page.$$eval(`section[data-workload="${workload}"] tr:first-child th`, (ths) =>
+    ths.map((th) => th.textContent),
+  );
   expect(headers).toEqual(['', 'seqgpu', ...peers]);
-  const gflops = await page.$$eval(`section[data-workload="${workload}"] tr[data-metric="GFLOP/s"] td`, (tds) => tds.map((td) => Number(td.textContent)));
+  const gflops = await page.$$eval(`section[data-workload="${workload}"] tr[data-metric="GFLOP/s"] td`, (tds) =>
+    tds.map((td) => Number(td.textContent)),
+  );
   expect(gflops[0]).toBeGreaterThan(0);
 }
 
@@ -118,17 +154,24 @@ beforeAll(async () => {
   cleanup.push(chromium.close);
   downloads = await mkdtemp(join(tmpdir(), 'seqgpu-lab-downloads-'));
   cleanup.push(() => rm(downloads, { recursive: true, force: true }));
-  const context = await chromium.browser.createBrowserContext({ downloadBehavior: { policy: 'allow', downloadPath: downloads } });
+  const context = await chromium.browser.createBrowserContext({
+    downloadBehavior: { policy: 'allow', downloadPath: downloads },
+  });
   page = await context.newPage();
   page.on('console', (m) => {
-    if (m.type() === 'error' || process.env.SEQGPU_PAGE_LOG) process.stderr.write(`[lab page ${m.type()}] ${m.text()}\n`);
+    if (m.type() === 'error' || process.env.SEQGPU_PAGE_LOG)
+      process.stderr.write(`[lab page ${m.type()}] ${m.text()}\n`);
   });
   page.on('pageerror', (e) => process.stderr.write(`[lab page error] ${(e as Error).message}\n`));
   await page.goto(`${server.url}/demo/lab.html`, { waitUntil: 'load' });
-  const s = await waitFor('the lab to open WebGPU', async () => {
-    const v = await lab();
-    return v && (v.ready || v.error) ? v : null;
-  }, 120_000);
+  const s = await waitFor(
+    'the lab to open WebGPU',
+    async () => {
+      const v = await lab();
+      return v && (v.ready || v.error) ? v : null;
+    },
+    120_000,
+  );
   expect(s.error, `the lab could not start: ${s.error}`).toBeNull();
   features = s.features as { timestampQuery: boolean };
   await set('lab.reps', 2);
@@ -140,11 +183,13 @@ afterAll(async () => {
 });
 
 describe('kernel lab page (headless Chromium)', () => {
-  it('matmul 64×64×64: the suite\'s own row vs tfjs, with GPU time, GFLOP/s, GB/s and 1 dispatch', async () => {
+  it("matmul 64×64×64: the suite's own row vs tfjs, with GPU time, GFLOP/s, GB/s and 1 dispatch", async () => {
     const s = await run('matmul', { M: 64, N: 64, K: 64, batch: 1, transposeA: false, transposeB: false, bias: false });
     const { row } = lastRow(s, 'matmul 64×64×64', 1, ['tfjs-webgpu']);
     expect(row.extra!['bytes moved']).toBe(`${3 * 64 * 64 * 4} B: A, B read once; C written once (4 B an element)`);
-    expect(row.extra!['seqgpu time']).toBe(features.timestampQuery ? 'GPU time from timestamp queries' : 'wall time (the adapter has no timestamp-query)');
+    expect(row.extra!['seqgpu time']).toBe(
+      features.timestampQuery ? 'GPU time from timestamp queries' : 'wall time (the adapter has no timestamp-query)',
+    );
     await tableShows('matmul 64×64×64', ['tfjs-webgpu']);
   });
 
@@ -154,16 +199,34 @@ describe('kernel lab page (headless Chromium)', () => {
     expect(row.flops).toBe(2 * 2 * 33 * 17 * 65 + 2 * 33 * 17);
     expect(s.results.at(-1)!.bytes).toBe(4 * (2 * 33 * 65 + 2 * 65 * 17 + 17 + 2 * 33 * 17));
     expect((row.peers['tfjs-webgpu'] as { wrong?: string }).wrong).toBeUndefined();
-    expect((row.peers['tfjs-webgpu'] as { note?: string }).note).toMatch(/^tf\.fused\.matMul with bias; max \|tfjs − seqgpu\|/);
+    expect((row.peers['tfjs-webgpu'] as { note?: string }).note).toMatch(
+      /^tf\.fused\.matMul with bias; max \|tfjs − seqgpu\|/,
+    );
   });
 
-  it('a shape beyond the device\'s buffer limit is refused before any allocation, naming the operand and its fields', async () => {
-    const rows = (await lab()).rows.length;
-    const s = await run('matmul', { M: 100_000, N: 8, K: 100_000, batch: 1, transposeA: false, transposeB: false, bias: false });
-    expect(s.error).toMatch(/^ShapeError: matmul: operand A \[M, K\] = \[100000, 100000\] needs 40000000000 bytes, more than this device's maxStorageBufferBindingSize/);
-    expect(s.rows.length).toBe(rows);
-    expect(await page.$eval('#status', (el) => el.textContent)).toContain('operand A [M, K]');
-  });
+  it(
+    "a shape beyond the device's buffer limit is refused before any allocation, " + 'naming the operand and its fields',
+    async () => {
+      const rows = (await lab()).rows.length;
+      const s = await run('matmul', {
+        M: 100_000,
+        N: 8,
+        K: 100_000,
+        batch: 1,
+        transposeA: false,
+        transposeB: false,
+        bias: false,
+      });
+      expect(s.error).toMatch(
+        new RegExp(
+          String.raw`^ShapeError: matmul: operand A \[M, K\] = \[100000, 100000\] needs ` +
+            String.raw`40000000000 bytes, more than this device's maxStorageBufferBindingSize`,
+        ),
+      );
+      expect(s.rows.length).toBe(rows);
+      expect(await page.$eval('#status', (el) => el.textContent)).toContain('operand A [M, K]');
+    },
+  );
 
   it('softmax 7×33 (bench/softmax.ts) vs tfjs, which agrees', async () => {
     const s = await run('softmax', { rows: 7, cols: 33 });
@@ -183,28 +246,48 @@ describe('kernel lab page (headless Chromium)', () => {
     lastRow(s, 'softmax 5×3', 1, ['tfjs-webgpu']);
   });
 
-  it('LSTM step B1 I8 H16 (bench/step.ts): stepper GEMM + fused step = 2 dispatches, vs onnxruntime-web and tfjs', async () => {
-    const s = await run('step', { cell: 'lstm', batch: 1, inputSize: 8, hidden: 16 });
-    const { row } = lastRow(s, 'lstm step B1 I8 H16', 2, ['ort-webgpu', 'tfjs-webgpu']);
-    if (features.timestampQuery) expect(row.extra!['GPU split']).toMatch(/^input GEMM [\d.]+ ms \+ cell step [\d.]+ ms$/);
-    expect(row.peers['ort-webgpu']).toHaveProperty('note', expect.stringContaining('seqLen 1 from a zero state'));
-    await tableShows('lstm step B1 I8 H16', ['ort-webgpu', 'tfjs-webgpu']);
-  });
+  it(
+    'LSTM step B1 I8 H16 (bench/step.ts): stepper GEMM + fused step = 2 dispatches, ' + 'vs onnxruntime-web and tfjs',
+    async () => {
+      const s = await run('step', { cell: 'lstm', batch: 1, inputSize: 8, hidden: 16 });
+      const { row } = lastRow(s, 'lstm step B1 I8 H16', 2, ['ort-webgpu', 'tfjs-webgpu']);
+      if (features.timestampQuery)
+        expect(row.extra!['GPU split']).toMatch(/^input GEMM [\d.]+ ms \+ cell step [\d.]+ ms$/);
+      expect(row.peers['ort-webgpu']).toHaveProperty('note', expect.stringContaining('seqLen 1 from a zero state'));
+      await tableShows('lstm step B1 I8 H16', ['ort-webgpu', 'tfjs-webgpu']);
+    },
+  );
 
   it('GRU layer forward B2 T5 (bench/recurrent.ts): 1 + T dispatches, vs onnxruntime-web and tfjs', async () => {
     const s = await run('forward', { cell: 'gru', batch: 2, seqLen: 5, inputSize: 8, hidden: 16 });
     lastRow(s, 'gru fwd B2 T5 I8 H16', 6, ['ort-webgpu', 'tfjs-webgpu']);
   });
 
-  it('causal attention B1 H2 T9 D8 (bench/attention.ts) vs tfjs and both onnxruntime-web graphs, with peak memory', async () => {
-    const s = await run('attention', { batch: 1, heads: 2, seqLen: 9, headDim: 8, causal: true, backward: false });
-    const { row } = lastRow(s, 'attention fwd T9 D8 H2 B1 causal', 1, ['tfjs-webgpu', 'ort-webgpu MHA', 'ort-webgpu ops']);
-    expect(row.seqgpu.peakBytes).toBeGreaterThan(0);
-    expect((row.peers['tfjs-webgpu'] as { wrong?: string }).wrong).toBeUndefined();
-  });
+  it(
+    'causal attention B1 H2 T9 D8 (bench/attention.ts) vs tfjs and both ' + 'onnxruntime-web graphs, with peak memory',
+    async () => {
+      const s = await run('attention', { batch: 1, heads: 2, seqLen: 9, headDim: 8, causal: true, backward: false });
+      const { row } = lastRow(s, 'attention fwd T9 D8 H2 B1 causal', 1, [
+        'tfjs-webgpu',
+        'ort-webgpu MHA',
+        'ort-webgpu ops',
+      ]);
+      expect(row.seqgpu.peakBytes).toBeGreaterThan(0);
+      expect((row.peers['tfjs-webgpu'] as { wrong?: string }).wrong).toBeUndefined();
+    },
+  );
 
   it('a whole model forward (bench/forward.ts, no peers): embedding → 2-layer bidirectional GRU → head', async () => {
-    const s = await run('model', { cell: 'gru', batch: 2, seqLen: 5, vocab: 11, embeddingDim: 4, hidden: 8, numLayers: 2, bidirectional: true });
+    const s = await run('model', {
+      cell: 'gru',
+      batch: 2,
+      seqLen: 5,
+      vocab: 11,
+      embeddingDim: 4,
+      hidden: 8,
+      numLayers: 2,
+      bidirectional: true,
+    });
     const row = s.rows.at(-1)!;
     lastRow(s, 'gru model fwd B2 T5 V11 E4 H8 L2 bidi', row.seqgpu.dispatches!, []);
     // At least the two GEMM + T step dispatches of each (layer, direction), the embedding and the head.
@@ -218,38 +301,72 @@ describe('kernel lab page (headless Chromium)', () => {
     expect(row.seqgpu.dispatches).toBeGreaterThan(2 * (1 + 5));
   });
 
-  it('exports a `npm run bench` report: the bench header and the same rows, printable by bench/report.mjs', async () => {
-    const s = await lab();
-    await page.click('[data-field="lab.export"] button');
-    const name = await waitFor('the download', async () => (await readdir(downloads)).find((f) => f.endsWith('.json')), 20_000);
-    const after = await lab();
-    expect(after.exported).toBe(name);
-    const report = JSON.parse(await readFile(join(downloads, name), 'utf8')) as BenchReport;
-    expect(Object.keys(report).sort()).toEqual(['adapter', 'date', 'features', 'options', 'rows', 'runtime', 'userAgent']);
-    expect(report.runtime).toBe('chromium');
-    expect(report.adapter).toEqual(s.adapter);
-    expect(report.features).toEqual(s.features);
-    expect(report.userAgent).toMatch(/Chrome/);
-    expect(name).toBe(`${report.date.replace(/[:.]/g, '-')}-chromium-${String((s.adapter as { architecture: string }).architecture).replace(/[^a-z0-9_-]/gi, '')}.json`);
-    expect(report.rows).toEqual(s.rows);
-    expect(report.rows.length).toBe(10);
-    for (const row of report.rows) {
-      expect(Object.keys(row)).toEqual(expect.arrayContaining(['group', 'workload', 'flops', 'seqgpu', 'peers', 'extra']));
-    }
-    const runs = (report.options as { runs: Array<{ kernel: string; error?: string }> }).runs;
-    expect(runs.map((r) => r.kernel)).toEqual(['matmul', 'matmul', 'matmul', 'softmax', 'softmax', 'softmax', 'step', 'forward', 'attention', 'model', 'training']);
-    expect(runs[2].error).toMatch(/maxStorageBufferBindingSize/);
-    const lines: string[] = [];
-    const log = vi.spyOn(console, 'log').mockImplementation((...args: unknown[]) => void lines.push(args.join(' ')));
-    try {
-      printReport(report);
-    } finally {
-      log.mockRestore();
-    }
-    const text = lines.join('\n');
-    for (const row of report.rows) expect(text).toContain(`| ${row.workload} `);
-    expect(text).toContain('tfjs-webgpu wall');
-    expect(text).toContain('bytes moved:');
-    if (process.env.SEQGPU_LAB_SCREENSHOT) await page.screenshot({ path: process.env.SEQGPU_LAB_SCREENSHOT as `${string}.png`, fullPage: true });
-  });
+  it(
+    'exports a `npm run bench` report: the bench header and the same rows, ' + 'printable by bench/report.mjs',
+    async () => {
+      const s = await lab();
+      await page.click('[data-field="lab.export"] button');
+      const name = await waitFor(
+        'the download',
+        async () => (await readdir(downloads)).find((f) => f.endsWith('.json')),
+        20_000,
+      );
+      const after = await lab();
+      expect(after.exported).toBe(name);
+      const report = JSON.parse(await readFile(join(downloads, name), 'utf8')) as BenchReport;
+      expect(Object.keys(report).sort()).toEqual([
+        'adapter',
+        'date',
+        'features',
+        'options',
+        'rows',
+        'runtime',
+        'userAgent',
+      ]);
+      expect(report.runtime).toBe('chromium');
+      expect(report.adapter).toEqual(s.adapter);
+      expect(report.features).toEqual(s.features);
+      expect(report.userAgent).toMatch(/Chrome/);
+      expect(name).toBe(
+        `${report.date.replace(/[:.]/g, '-')}` +
+          `-chromium-${String((s.adapter as { architecture: string }).architecture).replace(/[^a-z0-9_-]/gi, '')}` +
+          `.json`,
+      );
+      expect(report.rows).toEqual(s.rows);
+      expect(report.rows.length).toBe(10);
+      for (const row of report.rows) {
+        expect(Object.keys(row)).toEqual(
+          expect.arrayContaining(['group', 'workload', 'flops', 'seqgpu', 'peers', 'extra']),
+        );
+      }
+      const runs = (report.options as { runs: Array<{ kernel: string; error?: string }> }).runs;
+      expect(runs.map((r) => r.kernel)).toEqual([
+        'matmul',
+        'matmul',
+        'matmul',
+        'softmax',
+        'softmax',
+        'softmax',
+        'step',
+        'forward',
+        'attention',
+        'model',
+        'training',
+      ]);
+      expect(runs[2].error).toMatch(/maxStorageBufferBindingSize/);
+      const lines: string[] = [];
+      const log = vi.spyOn(console, 'log').mockImplementation((...args: unknown[]) => void lines.push(args.join(' ')));
+      try {
+        printReport(report);
+      } finally {
+        log.mockRestore();
+      }
+      const text = lines.join('\n');
+      for (const row of report.rows) expect(text).toContain(`| ${row.workload} `);
+      expect(text).toContain('tfjs-webgpu wall');
+      expect(text).toContain('bytes moved:');
+      if (process.env.SEQGPU_LAB_SCREENSHOT)
+        await page.screenshot({ path: process.env.SEQGPU_LAB_SCREENSHOT as `${string}.png`, fullPage: true });
+    },
+  );
 });

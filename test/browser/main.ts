@@ -27,14 +27,31 @@ async function main(): Promise<void> {
   const gpu = await requestGpu();
   report.adapter = gpu.adapterInfo;
   report.features = gpu.features;
-  for (const check of [...kernelChecks, ...recurrentChecks, ...recurrentGradChecks, ...trainingChecks, ...modelGradChecks, ...attentionChecks, ...multiHeadAttentionChecks, ...rnnAttentionChecks, ...decodeChecks, ...seq2seqChecks, ...nanGuardChecks]) {
+  for (const check of [
+    ...kernelChecks,
+    ...recurrentChecks,
+    ...recurrentGradChecks,
+    ...trainingChecks,
+    ...modelGradChecks,
+    ...attentionChecks,
+    ...multiHeadAttentionChecks,
+    ...rnnAttentionChecks,
+    ...decodeChecks,
+    ...seq2seqChecks,
+    ...nanGuardChecks,
+  ]) {
     const t0 = performance.now();
     try {
       await check.run(gpu);
       await gpu.sync();
       report.results.push({ name: check.name, ok: true, ms: performance.now() - t0 });
     } catch (e) {
-      report.results.push({ name: check.name, ok: false, ms: performance.now() - t0, error: String((e as Error).stack ?? e) });
+      report.results.push({
+        name: check.name,
+        ok: false,
+        ms: performance.now() - t0,
+        error: String((e as Error).stack ?? e),
+      });
     }
     log.textContent = report.results.map((r) => `${r.ok ? 'ok  ' : 'FAIL'} ${r.name}`).join('\n');
   }

@@ -20,7 +20,10 @@ interface AttentionCase {
 }
 
 function caseName(c: AttentionCase): string {
-  return `attention B${c.batch} H${c.heads} Tq${c.seqLenQ} Tk${c.seqLenK} D${c.headDim}${c.causal ? ' causal' : ''}${c.mask ? ' keyMask' : ''} ±${c.amp}`;
+  return (
+    `attention B${c.batch} H${c.heads} Tq${c.seqLenQ} Tk${c.seqLenK} ` +
+    `D${c.headDim}${c.causal ? ' causal' : ''}${c.mask ? ' keyMask' : ''} ±${c.amp}`
+  );
 }
 
 async function checkAttention(gpu: Gpu, c: AttentionCase): Promise<void> {
@@ -30,7 +33,11 @@ async function checkAttention(gpu: Gpu, c: AttentionCase): Promise<void> {
   const k = uniform(rand, B * H * Tk * D, -c.amp, c.amp);
   const v = uniform(rand, B * H * Tk * D, -1, 1);
   // Key padding: every batch row keeps a random prefix (at least one key), one row keeps none.
-  const mask = c.mask ? Float32Array.from({ length: B * Tk }, (_, i) => (Math.floor(i / Tk) === B - 1 && B > 1 ? 0 : i % Tk < 1 + Math.floor(rand() * Tk) ? 1 : 0)) : undefined;
+  const mask = c.mask
+    ? Float32Array.from({ length: B * Tk }, (_, i) =>
+        Math.floor(i / Tk) === B - 1 && B > 1 ? 0 : i % Tk < 1 + Math.floor(rand() * Tk) ? 1 : 0,
+      )
+    : undefined;
   const t = {
     q: Tensor.from(gpu, q, [B, H, Tq, D]),
     k: Tensor.from(gpu, k, [B, H, Tk, D]),
@@ -62,7 +69,10 @@ const cases: AttentionCase[] = [
   { batch: 1, heads: 1, seqLenQ: 65, seqLenK: 1000, headDim: 64, amp: 3, seed: 7 },
 ];
 
-export const attentionChecks: Check[] = cases.map((c) => ({ name: caseName(c), run: (gpu: Gpu) => checkAttention(gpu, c) }));
+export const attentionChecks: Check[] = cases.map((c) => ({
+  name: caseName(c),
+  run: (gpu: Gpu) => checkAttention(gpu, c),
+}));
 
 /** GPU dQ, dK, dV vs the float64 backward (itself checked by finite differences): 1e-3 relative. */
 async function checkAttentionBackward(gpu: Gpu, c: AttentionCase): Promise<void> {
@@ -72,7 +82,9 @@ async function checkAttentionBackward(gpu: Gpu, c: AttentionCase): Promise<void>
   const k = uniform(rand, B * H * Tk * D, -c.amp, c.amp);
   const v = uniform(rand, B * H * Tk * D, -1, 1);
   const dO = uniform(rand, B * H * Tq * D, -1, 1);
-  const mask = c.mask ? Float32Array.from({ length: B * Tk }, (_, i) => (i % Tk < 1 + ((i * 7) % Tk) ? 1 : 0)) : undefined;
+  const mask = c.mask
+    ? Float32Array.from({ length: B * Tk }, (_, i) => (i % Tk < 1 + ((i * 7) % Tk) ? 1 : 0))
+    : undefined;
   const t = {
     q: Tensor.from(gpu, q, [B, H, Tq, D]),
     k: Tensor.from(gpu, k, [B, H, Tk, D]),
@@ -103,4 +115,9 @@ const backwardCases: AttentionCase[] = [
   { batch: 1, heads: 1, seqLenQ: 129, seqLenK: 129, headDim: 17, causal: true, amp: 3, seed: 15 },
 ];
 
-attentionChecks.push(...backwardCases.map((c) => ({ name: `${caseName(c)} backward (dQ, dK, dV)`, run: (gpu: Gpu) => checkAttentionBackward(gpu, c) })));
+attentionChecks.push(
+  ...backwardCases.map((c) => ({
+    name: `${caseName(c)} backward (dQ, dK, dV)`,
+    run: (gpu: Gpu) => checkAttentionBackward(gpu, c),
+  })),
+);

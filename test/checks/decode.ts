@@ -9,10 +9,20 @@ import { encodeDispatches, type Dispatch } from '../../src/gpu/dispatch.js';
 import { TENSOR_USAGE } from '../../src/gpu/flags.js';
 import { embeddingDispatch } from '../../src/kernels/embedding.js';
 import {
-  nextTokenDispatch, beamSearchStepDispatches, gatherBeamRowsDispatch, backtrackBeams, beamSearchScratchSize,
+  nextTokenDispatch,
+  beamSearchStepDispatches,
+  gatherBeamRowsDispatch,
+  backtrackBeams,
+  beamSearchScratchSize,
 } from '../../src/kernels/decode.js';
 import {
-  nextTokenRef, beamStepRef, gatherBeamRowsRef, beamSearchRef, greedyDecodeRef, logSoftmaxRef, argmaxRef,
+  nextTokenRef,
+  beamStepRef,
+  gatherBeamRowsRef,
+  beamSearchRef,
+  greedyDecodeRef,
+  logSoftmaxRef,
+  argmaxRef,
 } from '../../src/reference/beamSearch.js';
 import { rng, uniform, randInt, assertClose, assert } from './util.js';
 import type { Check } from './kernels.js';
@@ -48,8 +58,14 @@ function assertEqualInts(what: string, got: ArrayLike<number>, want: ArrayLike<n
   assert(got.length === want.length, `${what}: length ${got.length}, expected ${want.length}`);
   for (let i = 0; i < got.length; i++) {
     if (got[i] !== want[i]) {
-      const around = (a: ArrayLike<number>) => Array.from(a).slice(Math.max(0, i - 8), i + 8).join(', ');
-      assert(false, `${what}: element ${i} is ${got[i]}, expected ${want[i]} (got […${around(got)}…], want […${around(want)}…])`);
+      const around = (a: ArrayLike<number>) =>
+        Array.from(a)
+          .slice(Math.max(0, i - 8), i + 8)
+          .join(', ');
+      assert(
+        false,
+        `${what}: element ${i} is ${got[i]}, expected ${want[i]} (got […${around(got)}…], want […${around(want)}…])`,
+      );
     }
   }
 }
@@ -84,7 +100,9 @@ interface NextCase {
 }
 
 const nextName = (c: NextCase) =>
-  `nextToken B${c.batch} V${c.vocab} ld ${c.ld} offset ${c.offset}${c.teacher === 'none' ? '' : ` teacher ${c.teacher}`}${c.ties ? ' ties' : ''}${c.pred ? '' : ' (no pred)'}`;
+  `nextToken B${c.batch} V${c.vocab} ld ${c.ld} ` +
+  (`offset ${c.offset}${c.teacher === 'none' ? '' : ` teacher ${c.teacher}`}` +
+    `${c.ties ? ' ties' : ''}${c.pred ? '' : ' (no pred)'}`);
 
 async function checkNextToken(gpu: Gpu, c: NextCase): Promise<void> {
   const rand = rng(c.seed);
@@ -100,14 +118,19 @@ async function checkNextToken(gpu: Gpu, c: NextCase): Promise<void> {
         for (let v = 0; v < V; v++) logits[row + v] = 0.25;
       } else {
         const hi = 4 + (b % 3);
-        const picks = [randInt(rand, 0, V - 1), randInt(rand, 0, V - 1), Math.min(V - 1, randInt(rand, 0, V - 1) + 256)];
+        const picks = [
+          randInt(rand, 0, V - 1),
+          randInt(rand, 0, V - 1),
+          Math.min(V - 1, randInt(rand, 0, V - 1) + 256),
+        ];
         for (const p of picks) logits[row + p] = hi;
         if (kind === 3) for (let v = 0; v < V; v += 2) if (logits[row + v] !== hi) logits[row + v] = -Infinity;
       }
     }
   }
   const teacher = c.teacher === 'none' ? undefined : Int32Array.from({ length: B }, () => randInt(rand, 0, V - 1));
-  const use = c.teacher === 'mix' ? Uint32Array.from({ length: B }, () => (rand() < 0.5 ? 0 : rand() < 0.5 ? 1 : 7)) : undefined;
+  const use =
+    c.teacher === 'mix' ? Uint32Array.from({ length: B }, () => (rand() < 0.5 ? 0 : rand() < 0.5 ? 1 : 7)) : undefined;
   const bufs = new Buffers(gpu);
   try {
     const outOff = 2;
@@ -115,18 +138,25 @@ async function checkNextToken(gpu: Gpu, c: NextCase): Promise<void> {
     const next = bufs.upload(fill);
     const pred = bufs.upload(fill);
     const tOff = 1;
-    gpu.run([nextTokenDispatch(gpu, {
-      batch: B, vocab: V,
-      logits: { buffer: bufs.upload(logits), offset: c.offset, ld: c.ld },
-      teacher: teacher && { buffer: bufs.upload(Int32Array.from([99, ...teacher])), offset: tOff },
-      useTeacher: use && { buffer: bufs.upload(Uint32Array.from([5, ...use])), offset: tOff },
-      next: { buffer: next, offset: outOff },
-      pred: c.pred ? { buffer: pred, offset: outOff } : undefined,
-    })]);
+    gpu.run([
+      nextTokenDispatch(gpu, {
+        batch: B,
+        vocab: V,
+        logits: { buffer: bufs.upload(logits), offset: c.offset, ld: c.ld },
+        teacher: teacher && { buffer: bufs.upload(Int32Array.from([99, ...teacher])), offset: tOff },
+        useTeacher: use && { buffer: bufs.upload(Uint32Array.from([5, ...use])), offset: tOff },
+        next: { buffer: next, offset: outOff },
+        pred: c.pred ? { buffer: pred, offset: outOff } : undefined,
+      }),
+    ]);
     const want = nextTokenRef(logits, { batch: B, vocab: V, ld: c.ld, offset: c.offset }, teacher, use);
     const gotNext = await bufs.i32(next, B + 2 * outOff);
     assertEqualInts(`${nextName(c)}: next`, gotNext.subarray(outOff, outOff + B), want.next);
-    assertEqualInts(`${nextName(c)}: next buffer outside its view`, [...gotNext.subarray(0, outOff), ...gotNext.subarray(outOff + B)], new Array(2 * outOff).fill(-5));
+    assertEqualInts(
+      `${nextName(c)}: next buffer outside its view`,
+      [...gotNext.subarray(0, outOff), ...gotNext.subarray(outOff + B)],
+      new Array(2 * outOff).fill(-5),
+    );
     const gotPred = await bufs.i32(pred, B + 2 * outOff);
     if (c.pred) assertEqualInts(`${nextName(c)}: pred`, gotPred.subarray(outOff, outOff + B), want.pred);
     else assertEqualInts(`${nextName(c)}: pred untouched`, gotPred, fill);
@@ -162,7 +192,9 @@ interface BeamCase {
 }
 
 const beamName = (c: BeamCase) =>
-  `beamSearchStep B${c.batch} k${c.k} V${c.vocab}${c.ld && c.ld !== c.vocab ? ` ld ${c.ld}` : ''} step ${c.step} eos ${c.eos} ${c.init} ±${c.amp}`;
+  `beamSearchStep B${c.batch} k${c.k} ` +
+  `V${c.vocab}${c.ld && c.ld !== c.vocab ? ` ld ${c.ld}` : ''} step ${c.step} ` +
+  `eos ${c.eos} ${c.init} ±${c.amp}`;
 
 async function checkBeamStep(gpu: Gpu, c: BeamCase): Promise<void> {
   const rand = rng(c.seed);
@@ -206,19 +238,49 @@ async function checkBeamStep(gpu: Gpu, c: BeamCase): Promise<void> {
     const beamScore = bufs.upload(score);
     const fin = bufs.upload(finished);
     const before = gpu.pool.stats.inUse;
-    gpu.run(beamSearchStepDispatches(gpu, {
-      batch: B, beamWidth: k, vocab: V, step: c.step, eosToken: c.eos,
-      logits: { buffer: bufs.upload(logits), offset: off, ld }, beamScore, finished: fin, parents, tokens, next, nextOffset: nextOff,
-    }));
-    assert(gpu.pool.stats.inUse === before + 1, `${beamName(c)}: the step's uniform and scratch were not released (in use ${gpu.pool.stats.inUse}, before ${before} + the logits upload)`);
-    const want = beamStepRef(logits, score, finished, { batch: B, beamWidth: k, vocab: V, eosToken: c.eos, ld, offset: off });
+    gpu.run(
+      beamSearchStepDispatches(gpu, {
+        batch: B,
+        beamWidth: k,
+        vocab: V,
+        step: c.step,
+        eosToken: c.eos,
+        logits: { buffer: bufs.upload(logits), offset: off, ld },
+        beamScore,
+        finished: fin,
+        parents,
+        tokens,
+        next,
+        nextOffset: nextOff,
+      }),
+    );
+    assert(
+      gpu.pool.stats.inUse === before + 1,
+      `${beamName(c)}: the step's uniform and scratch were not released (in ` +
+        `use ${gpu.pool.stats.inUse}, before ${before} + the logits upload)`,
+    );
+    const want = beamStepRef(logits, score, finished, {
+      batch: B,
+      beamWidth: k,
+      vocab: V,
+      eosToken: c.eos,
+      ld,
+      offset: off,
+    });
     const gotP = await bufs.i32(parents, hist);
     const gotT = await bufs.i32(tokens, hist);
     const at = c.step * rows;
     assertEqualInts(`${beamName(c)}: tokens`, gotT.subarray(at, at + rows), want.tokens);
     assertEqualInts(`${beamName(c)}: parents`, gotP.subarray(at, at + rows), want.parents);
-    for (const [name, arr] of [['parents', gotP], ['tokens', gotT]] as const) {
-      assertEqualInts(`${beamName(c)}: ${name} outside step ${c.step}`, [...arr.subarray(0, at), ...arr.subarray(at + rows)], new Array(hist - rows).fill(-9));
+    for (const [name, arr] of [
+      ['parents', gotP],
+      ['tokens', gotT],
+    ] as const) {
+      assertEqualInts(
+        `${beamName(c)}: ${name} outside step ${c.step}`,
+        [...arr.subarray(0, at), ...arr.subarray(at + rows)],
+        new Array(hist - rows).fill(-9),
+      );
     }
     const gotNext = await bufs.i32(next, rows + nextOff);
     assertEqualInts(`${beamName(c)}: next`, gotNext, [-9, -9, -9, ...want.tokens]);
@@ -227,8 +289,19 @@ async function checkBeamStep(gpu: Gpu, c: BeamCase): Promise<void> {
     if (k === 1 && c.init === 'start') {
       // Beam width 1 is greedy: the token is the argmax of the logits (the next-token kernel's pick).
       const greedy = bufs.upload(new Int32Array(B));
-      gpu.run([nextTokenDispatch(gpu, { batch: B, vocab: V, logits: { buffer: bufs.upload(logits), offset: off, ld }, next: { buffer: greedy } })]);
-      assertEqualInts(`${beamName(c)}: k = 1 vs the next-token kernel`, await bufs.i32(greedy, B), gotT.subarray(at, at + rows));
+      gpu.run([
+        nextTokenDispatch(gpu, {
+          batch: B,
+          vocab: V,
+          logits: { buffer: bufs.upload(logits), offset: off, ld },
+          next: { buffer: greedy },
+        }),
+      ]);
+      assertEqualInts(
+        `${beamName(c)}: k = 1 vs the next-token kernel`,
+        await bufs.i32(greedy, B),
+        gotT.subarray(at, at + rows),
+      );
     }
   } finally {
     bufs.release();
@@ -265,7 +338,9 @@ interface GatherCase {
 }
 
 const gatherName = (c: GatherCase) =>
-  `gatherBeamRows G${c.groups} B${c.batch} k${c.k} width ${c.width} step ${c.step} offsets ${c.srcOffset}/${c.dstOffset}${c.badParent ? ' (a parent out of range)' : ''}`;
+  `gatherBeamRows G${c.groups} B${c.batch} k${c.k} width ${c.width} ` +
+  `step ${c.step} ` +
+  `offsets ${c.srcOffset}/${c.dstOffset}${c.badParent ? ' (a parent out of range)' : ''}`;
 
 async function checkGather(gpu: Gpu, c: GatherCase): Promise<void> {
   const rand = rng(c.seed);
@@ -278,14 +353,33 @@ async function checkGather(gpu: Gpu, c: GatherCase): Promise<void> {
   const bufs = new Buffers(gpu);
   try {
     const dst = bufs.upload(new Uint32Array(c.dstOffset + n + 1).fill(0xdeadbeef));
-    gpu.run([gatherBeamRowsDispatch(gpu, {
-      groups: c.groups, batch: c.batch, beamWidth: c.k, width: c.width, step: c.step,
-      parents: bufs.upload(parents), src: bufs.upload(src), dst, srcOffset: c.srcOffset, dstOffset: c.dstOffset,
-    })]);
-    const want = gatherBeamRowsRef(src.subarray(c.srcOffset), parents.subarray(c.step * rows), { groups: c.groups, batch: c.batch, beamWidth: c.k, width: c.width });
+    gpu.run([
+      gatherBeamRowsDispatch(gpu, {
+        groups: c.groups,
+        batch: c.batch,
+        beamWidth: c.k,
+        width: c.width,
+        step: c.step,
+        parents: bufs.upload(parents),
+        src: bufs.upload(src),
+        dst,
+        srcOffset: c.srcOffset,
+        dstOffset: c.dstOffset,
+      }),
+    ]);
+    const want = gatherBeamRowsRef(src.subarray(c.srcOffset), parents.subarray(c.step * rows), {
+      groups: c.groups,
+      batch: c.batch,
+      beamWidth: c.k,
+      width: c.width,
+    });
     const got = await bufs.u32(dst, c.dstOffset + n + 1);
     assertEqualInts(gatherName(c), got.subarray(c.dstOffset, c.dstOffset + n), want);
-    assertEqualInts(`${gatherName(c)}: outside the view`, [...got.subarray(0, c.dstOffset), got[c.dstOffset + n]], new Array(c.dstOffset + 1).fill(0xdeadbeef));
+    assertEqualInts(
+      `${gatherName(c)}: outside the view`,
+      [...got.subarray(0, c.dstOffset), got[c.dstOffset + n]],
+      new Array(c.dstOffset + 1).fill(0xdeadbeef),
+    );
   } finally {
     bufs.release();
   }
@@ -309,7 +403,8 @@ interface SearchCase {
   seed: number;
 }
 
-const searchName = (c: SearchCase) => `beam search on the GPU, one command buffer: B${c.batch} k${c.k} V${c.vocab} T${c.steps} eos ${c.eos} vs float64`;
+const searchName = (c: SearchCase) =>
+  `beam search on the GPU, one command buffer: B${c.batch} k${c.k} V${c.vocab} T${c.steps} eos ${c.eos} vs float64`;
 
 /** Toy model: logits of step t after token p are table[t, p, :]; source b starts from token bos(b). */
 function toyTable(rand: () => number, steps: number, V: number, eos: number): Float32Array {
@@ -362,24 +457,66 @@ async function checkBeamSearchRun(gpu: Gpu, c: SearchCase): Promise<void> {
     for (let t = 0; t < T; t++) {
       const list: Dispatch[] = [
         embeddingDispatch(gpu, {
-          tokens: rows, vocab: V, dim: V, indices: t === 0 ? { buffer: bos } : { buffer: H[(t - 1) % 2], offset: (t - 1) * rows },
-          weight: { buffer: tableBuf, offset: t * V * V }, y: { buffer: logits }, label: `toy.logits.${t}`,
+          tokens: rows,
+          vocab: V,
+          dim: V,
+          indices: t === 0 ? { buffer: bos } : { buffer: H[(t - 1) % 2], offset: (t - 1) * rows },
+          weight: { buffer: tableBuf, offset: t * V * V },
+          y: { buffer: logits },
+          label: `toy.logits.${t}`,
         }),
         ...beamSearchStepDispatches(gpu, {
-          batch: B, beamWidth: k, vocab: V, step: t, eosToken: eos, logits: { buffer: logits, ld: V },
-          beamScore, finished, parents, tokens, next: H[t % 2], nextOffset: t * rows, scratch, label: `beam.${t}`,
+          batch: B,
+          beamWidth: k,
+          vocab: V,
+          step: t,
+          eosToken: eos,
+          logits: { buffer: logits, ld: V },
+          beamScore,
+          finished,
+          parents,
+          tokens,
+          next: H[t % 2],
+          nextOffset: t * rows,
+          scratch,
+          label: `beam.${t}`,
         }),
       ];
-      if (t > 0) list.push(gatherBeamRowsDispatch(gpu, { groups: t, batch: B, beamWidth: k, width: 1, step: t, parents, src: H[(t - 1) % 2], dst: H[t % 2], label: `gather.${t}` }));
+      if (t > 0)
+        list.push(
+          gatherBeamRowsDispatch(gpu, {
+            groups: t,
+            batch: B,
+            beamWidth: k,
+            width: 1,
+            step: t,
+            parents,
+            src: H[(t - 1) % 2],
+            dst: H[t % 2],
+            label: `gather.${t}`,
+          }),
+        );
       for (const d of list) {
         owned.push(...(d.transient ?? []));
         recorded.push({ ...d, transient: undefined });
       }
     }
-    assert(recorded.length === 4 * T - 1, `${searchName(c)}: recorded ${recorded.length} dispatches, expected 4·T − 1 = ${4 * T - 1}`);
-    assert(owned.length === 3 * T - 1, `${searchName(c)}: ${owned.length} transient buffers (one uniform per dispatch), expected ${3 * T - 1}`);
+    assert(
+      recorded.length === 4 * T - 1,
+      `${searchName(c)}: recorded ${recorded.length} dispatches, expected 4·T − 1 = ${4 * T - 1}`,
+    );
+    assert(
+      owned.length === 3 * T - 1,
+      `${searchName(c)}: ${owned.length} transient buffers (one uniform per dispatch), expected ${3 * T - 1}`,
+    );
 
-    const results: Array<{ parents: Int32Array; tokens: Int32Array; score: Float32Array; fin: Uint32Array; hist: Int32Array }> = [];
+    const results: Array<{
+      parents: Int32Array;
+      tokens: Int32Array;
+      score: Float32Array;
+      fin: Uint32Array;
+      hist: Int32Array;
+    }> = [];
     for (let run = 0; run < 2; run++) {
       gpu.device.queue.writeBuffer(beamScore, 0, initScore);
       gpu.device.queue.writeBuffer(finished, 0, new Uint32Array(rows));
@@ -387,35 +524,74 @@ async function checkBeamSearchRun(gpu: Gpu, c: SearchCase): Promise<void> {
       const created = gpu.pool.stats.created;
       replay(gpu, recorded);
       assert(gpu.stats.submits === submits + 1, `${searchName(c)}: ${gpu.stats.submits - submits} submits, expected 1`);
-      assert(gpu.pool.stats.created === created, `${searchName(c)}: the replay allocated ${gpu.pool.stats.created - created} buffers`);
+      assert(
+        gpu.pool.stats.created === created,
+        `${searchName(c)}: the replay allocated ${gpu.pool.stats.created - created} buffers`,
+      );
       results.push({
-        parents: await bufs.i32(parents, T * rows), tokens: await bufs.i32(tokens, T * rows),
-        score: await bufs.f32(beamScore, rows), fin: await bufs.u32(finished, rows), hist: await bufs.i32(H[(T - 1) % 2], T * rows),
+        parents: await bufs.i32(parents, T * rows),
+        tokens: await bufs.i32(tokens, T * rows),
+        score: await bufs.f32(beamScore, rows),
+        fin: await bufs.u32(finished, rows),
+        hist: await bufs.i32(H[(T - 1) % 2], T * rows),
       });
     }
     const g = results[0];
     assertEqualInts(`${searchName(c)}: second replay, parents`, results[1].parents, g.parents);
     assertEqualInts(`${searchName(c)}: second replay, tokens`, results[1].tokens, g.tokens);
-    assertEqualInts(`${searchName(c)}: second replay, scores`, new Uint32Array(results[1].score.buffer), new Uint32Array(g.score.buffer));
+    assertEqualInts(
+      `${searchName(c)}: second replay, scores`,
+      new Uint32Array(results[1].score.buffer),
+      new Uint32Array(g.score.buffer),
+    );
 
     for (const alpha of [undefined, 0.6]) {
-      const back = backtrackBeams(g.parents, g.tokens, g.score, g.fin, { steps: T, batch: B, beamWidth: k, eosToken: eos, lengthPenalty: alpha });
+      const back = backtrackBeams(g.parents, g.tokens, g.score, g.fin, {
+        steps: T,
+        batch: B,
+        beamWidth: k,
+        eosToken: eos,
+        lengthPenalty: alpha,
+      });
       for (let b = 0; b < B; b++) {
         const what = `${searchName(c)}, source ${b}${alpha === undefined ? '' : `, length penalty ${alpha}`}`;
-        const ref = beamSearchRef(toyLogProbs(table, V, bosOf(b, V)), { beamWidth: k, vocab: V, eosToken: eos, maxSteps: T, lengthPenalty: alpha });
-        const pick = (a: Int32Array) => Int32Array.from({ length: T * k }, (_, i) => a[(Math.floor(i / k) * B + b) * k + (i % k)]);
+        const ref = beamSearchRef(toyLogProbs(table, V, bosOf(b, V)), {
+          beamWidth: k,
+          vocab: V,
+          eosToken: eos,
+          maxSteps: T,
+          lengthPenalty: alpha,
+        });
+        const pick = (a: Int32Array) =>
+          Int32Array.from({ length: T * k }, (_, i) => a[(Math.floor(i / k) * B + b) * k + (i % k)]);
         assertEqualInts(`${what}: tokens chosen per step`, pick(g.tokens), ref.tokens);
         assertEqualInts(`${what}: parents chosen per step`, pick(g.parents), ref.parents);
-        assertScores(`${what}: final beam scores`, g.score.subarray(b * k, (b + 1) * k), ref.beams.map((x) => x.score));
-        assertEqualInts(`${what}: finished`, g.fin.subarray(b * k, (b + 1) * k), ref.beams.map((x) => (x.finished ? 1 : 0)));
+        assertScores(
+          `${what}: final beam scores`,
+          g.score.subarray(b * k, (b + 1) * k),
+          ref.beams.map((x) => x.score),
+        );
+        assertEqualInts(
+          `${what}: finished`,
+          g.fin.subarray(b * k, (b + 1) * k),
+          ref.beams.map((x) => (x.finished ? 1 : 0)),
+        );
         // The history gathered on the GPU step by step = every final beam's tokens.
         for (let j = 0; j < k; j++) {
-          assertEqualInts(`${what}: gathered history of beam ${j}`, Array.from({ length: T }, (_, t) => g.hist[t * rows + b * k + j]), ref.beams[j].tokens);
+          assertEqualInts(
+            `${what}: gathered history of beam ${j}`,
+            Array.from({ length: T }, (_, t) => g.hist[t * rows + b * k + j]),
+            ref.beams[j].tokens,
+          );
         }
         assertEqualInts(`${what}: backtracked best sequence`, back.sequences[b], ref.sequence);
         assertScores(`${what}: best score`, [back.scores[b]], [ref.score]);
         if (k === 1 && alpha === undefined) {
-          assertEqualInts(`${what}: k = 1 equals greedy decoding`, back.sequences[b], greedyDecodeRef(toyLogProbs(table, V, bosOf(b, V)), { eosToken: eos, maxSteps: T }));
+          assertEqualInts(
+            `${what}: k = 1 equals greedy decoding`,
+            back.sequences[b],
+            greedyDecodeRef(toyLogProbs(table, V, bosOf(b, V)), { eosToken: eos, maxSteps: T }),
+          );
         }
       }
     }
@@ -453,10 +629,22 @@ async function checkGreedyRun(gpu: Gpu, B: number, V: number, T: number, seed: n
     const recorded: Dispatch[] = [];
     for (let t = 0; t < T; t++) {
       for (const d of [
-        embeddingDispatch(gpu, { tokens: B, vocab: V, dim: V, indices: t === 0 ? { buffer: bos } : { buffer: nextHist, offset: (t - 1) * B }, weight: { buffer: tableBuf, offset: t * V * V }, y: { buffer: logits } }),
+        embeddingDispatch(gpu, {
+          tokens: B,
+          vocab: V,
+          dim: V,
+          indices: t === 0 ? { buffer: bos } : { buffer: nextHist, offset: (t - 1) * B },
+          weight: { buffer: tableBuf, offset: t * V * V },
+          y: { buffer: logits },
+        }),
         nextTokenDispatch(gpu, {
-          batch: B, vocab: V, logits: { buffer: logits, ld: V }, teacher: { buffer: teacherBuf, offset: t * B }, useTeacher: { buffer: useBuf, offset: t * B },
-          next: { buffer: nextHist, offset: t * B }, pred: { buffer: predHist, offset: t * B },
+          batch: B,
+          vocab: V,
+          logits: { buffer: logits, ld: V },
+          teacher: { buffer: teacherBuf, offset: t * B },
+          useTeacher: { buffer: useBuf, offset: t * B },
+          next: { buffer: nextHist, offset: t * B },
+          pred: { buffer: predHist, offset: t * B },
         }),
       ]) {
         owned.push(...(d.transient ?? []));
@@ -491,5 +679,8 @@ export const decodeChecks: Check[] = [
   ...beamCases.map((c) => ({ name: beamName(c), run: (gpu: Gpu) => checkBeamStep(gpu, c) })),
   ...gatherCases.map((c) => ({ name: gatherName(c), run: (gpu: Gpu) => checkGather(gpu, c) })),
   ...searchCases.map((c) => ({ name: searchName(c), run: (gpu: Gpu) => checkBeamSearchRun(gpu, c) })),
-  { name: 'greedy decode with teacher forcing on the GPU, one command buffer: B5 V11 T8', run: (gpu: Gpu) => checkGreedyRun(gpu, 5, 11, 8, 51) },
+  {
+    name: 'greedy decode with teacher forcing on the GPU, one command buffer: B5 V11 T8',
+    run: (gpu: Gpu) => checkGreedyRun(gpu, 5, 11, 8, 51),
+  },
 ];

@@ -8,14 +8,23 @@ const ascii = (s: string) => new TextEncoder().encode(s);
 const CRC_FIELD = ascii('"seqgpu.file_crc32":"');
 
 /** Start of the data section (8 + the header length field). */
-export const dataStart = (bytes: Uint8Array) => 8 + Number(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getBigUint64(0, true));
+export const dataStart = (bytes: Uint8Array) =>
+  8 + Number(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getBigUint64(0, true));
 
-/** Where the 8 CRC digits of a file written by JSON.stringify are, or -1 (not exactly once in the header, or not 8 hex digits). */
+/**
+ * Where the 8 CRC digits of a file written by JSON.stringify are, or -1 (not exactly once in the header, or not 8 hex
+ * digits).
+ */
 function crcDigits(bytes: Uint8Array): number {
   const header = Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.length, dataStart(bytes)));
   const at = header.indexOf(CRC_FIELD);
   const digits = at + CRC_FIELD.length;
-  if (at < 0 || header.indexOf(CRC_FIELD, at + 1) >= 0 || !/^[0-9a-f]{8}"$/.test(header.toString('latin1', digits, digits + 9))) return -1;
+  if (
+    at < 0 ||
+    header.indexOf(CRC_FIELD, at + 1) >= 0 ||
+    !/^[0-9a-f]{8}"$/.test(header.toString('latin1', digits, digits + 9))
+  )
+    return -1;
   return digits;
 }
 
@@ -98,8 +107,16 @@ export function referenceDecode(bytes: Uint8Array): Array<[string, NamedTensor]>
     const size = typeof e.dtype === 'string' && Object.hasOwn(SIZES, e.dtype) ? SIZES[e.dtype] : 0;
     const shape = e.shape;
     const off = e.data_offsets;
-    if (!size || !Array.isArray(shape) || shape.some((d: unknown) => !Number.isSafeInteger(d) || (d as number) < 0)) return null;
-    if (!Array.isArray(off) || off.length !== 2 || off.some((o: unknown) => !Number.isSafeInteger(o)) || off[0] < 0 || off[1] < off[0]) return null;
+    if (!size || !Array.isArray(shape) || shape.some((d: unknown) => !Number.isSafeInteger(d) || (d as number) < 0))
+      return null;
+    if (
+      !Array.isArray(off) ||
+      off.length !== 2 ||
+      off.some((o: unknown) => !Number.isSafeInteger(o)) ||
+      off[0] < 0 ||
+      off[1] < off[0]
+    )
+      return null;
     const count = shape.reduce((a: number, b: number) => a * b, 1);
     if (off[1] - off[0] !== count * size || base + off[1] > bytes.length) return null;
     spans.push([off[0], off[1]]);
@@ -127,9 +144,19 @@ export function sameTensors(a: Array<[string, NamedTensor]>, b: Array<[string, N
   if (a.length !== b.length) return false;
   return a.every(([name, t], i) => {
     const [name2, u] = b[i];
-    if (name !== name2 || t.shape.length !== u.shape.length || t.shape.some((d, j) => d !== u.shape[j]) || t.data.length !== u.data.length) return false;
-    const [x, y] = [new Uint32Array(t.data.buffer, t.data.byteOffset, t.data.length), new Uint32Array(u.data.buffer, u.data.byteOffset, u.data.length)];
-    for (let j = 0; j < x.length; j++) if (x[j] !== y[j] && !(Number.isNaN(t.data[j]) && Number.isNaN(u.data[j]))) return false;
+    if (
+      name !== name2 ||
+      t.shape.length !== u.shape.length ||
+      t.shape.some((d, j) => d !== u.shape[j]) ||
+      t.data.length !== u.data.length
+    )
+      return false;
+    const [x, y] = [
+      new Uint32Array(t.data.buffer, t.data.byteOffset, t.data.length),
+      new Uint32Array(u.data.buffer, u.data.byteOffset, u.data.length),
+    ];
+    for (let j = 0; j < x.length; j++)
+      if (x[j] !== y[j] && !(Number.isNaN(t.data[j]) && Number.isNaN(u.data[j]))) return false;
     return true;
   });
 }
@@ -145,7 +172,10 @@ export interface Mutation {
 const pick = <T>(rand: () => number, xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)];
 const int = (rand: () => number, n: number) => Math.floor(rand() * n);
 
-/** A random edit of one place inside a JSON object or array (numbers, values and their types, keys), in place; says what it did. */
+/**
+ * A random edit of one place inside a JSON object or array (numbers, values and their types, keys), in place; says what
+ * it did.
+ */
 function editJson(rand: () => number, root: object, prefix: string): string | null {
   const places: Array<{ parent: any; key: string | number; path: string }> = [];
   const walk = (v: any, path: string) => {
@@ -160,13 +190,36 @@ function editJson(rand: () => number, root: object, prefix: string): string | nu
   const { parent, key, path } = pick(rand, places);
   const v = parent[key];
   const op = int(rand, 6);
-  const other = <T>(xs: T[]) => pick(rand, xs.filter((x) => JSON.stringify(x) !== JSON.stringify(v)));
+  const other = <T>(xs: T[]) =>
+    pick(
+      rand,
+      xs.filter((x) => JSON.stringify(x) !== JSON.stringify(v)),
+    );
   if (op === 0 && typeof v === 'number') {
     parent[key] = other([v + 1, v - 1, 0, -1, v * 2, v + 0.5, 1e300, 2 ** 53, 4294967296]);
     return `number ${path}: ${v} → ${parent[key]}`;
   }
   if (op <= 1) {
-    parent[key] = other([String(v), 'false', 'true', '', '1', 'F16', 'F64', 'BF16', 'I32', 'f32', null, true, false, 0, 7, [], {}, [1, 2]]);
+    parent[key] = other([
+      String(v),
+      'false',
+      'true',
+      '',
+      '1',
+      'F16',
+      'F64',
+      'BF16',
+      'I32',
+      'f32',
+      null,
+      true,
+      false,
+      0,
+      7,
+      [],
+      {},
+      [1, 2],
+    ]);
     return `value ${path}: ${JSON.stringify(v)?.slice(0, 20)} → ${JSON.stringify(parent[key])}`;
   }
   if (Array.isArray(parent)) {
@@ -178,8 +231,21 @@ function editJson(rand: () => number, root: object, prefix: string): string | nu
     delete parent[key];
     return `deleted key ${path}`;
   }
-  const name = other(['extra', '__proto__', 'constructor', 'toString', `${key}x`, String(key).toUpperCase(), 'lr', 'dtype', 'shape'].filter((k) => !Object.hasOwn(parent, k)));
-  const define = (o: object, k: string, value: unknown) => Object.defineProperty(o, k, { value, enumerable: true, writable: true, configurable: true });
+  const name = other(
+    [
+      'extra',
+      '__proto__',
+      'constructor',
+      'toString',
+      `${key}x`,
+      String(key).toUpperCase(),
+      'lr',
+      'dtype',
+      'shape',
+    ].filter((k) => !Object.hasOwn(parent, k)),
+  );
+  const define = (o: object, k: string, value: unknown) =>
+    Object.defineProperty(o, k, { value, enumerable: true, writable: true, configurable: true });
   if (op === 3) {
     const entries = Object.entries(parent).map(([k, x]): [string, unknown] => [k === key ? name : k, x]);
     for (const k of Object.keys(parent)) delete parent[k];
@@ -241,10 +307,18 @@ export function mutate(rand: () => number, file: Uint8Array): Mutation {
   }
   if (kind === 4) {
     const at = int(rand, n + 1);
-    return { what: `bytes [${a}, ${a + len}) duplicated at ${at}`, bytes: Uint8Array.from([...file.subarray(0, at), ...file.subarray(a, a + len), ...file.subarray(at)]) };
+    return {
+      what: `bytes [${a}, ${a + len}) duplicated at ${at}`,
+      bytes: Uint8Array.from([...file.subarray(0, at), ...file.subarray(a, a + len), ...file.subarray(at)]),
+    };
   }
-  if (kind === 5) return { what: `bytes [${a}, ${a + len}) deleted`, bytes: Uint8Array.from([...file.subarray(0, a), ...file.subarray(a + len)]) };
-  if (kind === 6) return { what: `${len} bytes appended`, bytes: Uint8Array.from([...file, ...file.subarray(a, a + len)]) };
+  if (kind === 5)
+    return {
+      what: `bytes [${a}, ${a + len}) deleted`,
+      bytes: Uint8Array.from([...file.subarray(0, a), ...file.subarray(a + len)]),
+    };
+  if (kind === 6)
+    return { what: `${len} bytes appended`, bytes: Uint8Array.from([...file, ...file.subarray(a, a + len)]) };
   return editHeaderJson(rand, file);
 }
 

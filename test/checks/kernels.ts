@@ -10,7 +10,17 @@ import { columnSumDispatch } from '../../src/kernels/columnSum.js';
 import { columnSumRef } from '../../src/reference/columnSum.js';
 import { matmulRef, matmulErrorScale } from '../../src/reference/matmul.js';
 import { softmaxRef } from '../../src/reference/softmax.js';
-import { addRef, mulRef, scaleRef, mapRef, sigmoidRef, tanhRef, reluRef, biasActRef, tanhGradRef } from '../../src/reference/elementwise.js';
+import {
+  addRef,
+  mulRef,
+  scaleRef,
+  mapRef,
+  sigmoidRef,
+  tanhRef,
+  reluRef,
+  biasActRef,
+  tanhGradRef,
+} from '../../src/reference/elementwise.js';
 import { rng, uniform, randInt, assertClose, assert } from './util.js';
 
 export interface Check {
@@ -22,17 +32,27 @@ export interface Check {
 const MATMUL_RTOL = 1e-4;
 
 interface MatmulCase {
-  M: number; N: number; K: number;
-  batchA?: number; batchB?: number;
-  transposeA?: boolean; transposeB?: boolean;
-  bias?: boolean; alpha?: number; beta?: number;
+  M: number;
+  N: number;
+  K: number;
+  batchA?: number;
+  batchB?: number;
+  transposeA?: boolean;
+  transposeB?: boolean;
+  bias?: boolean;
+  alpha?: number;
+  beta?: number;
   seed: number;
 }
 
 function matmulName(c: MatmulCase): string {
   const flags = [
-    c.transposeA && 'Aᵀ', c.transposeB && 'Bᵀ', c.bias && 'bias', c.alpha !== undefined && `α=${c.alpha}`,
-    c.beta !== undefined && `β=${c.beta}`, (c.batchA ?? 1) > 1 || (c.batchB ?? 1) > 1 ? `batch ${c.batchA ?? 1}/${c.batchB ?? 1}` : '',
+    c.transposeA && 'Aᵀ',
+    c.transposeB && 'Bᵀ',
+    c.bias && 'bias',
+    c.alpha !== undefined && `α=${c.alpha}`,
+    c.beta !== undefined && `β=${c.beta}`,
+    (c.batchA ?? 1) > 1 || (c.batchB ?? 1) > 1 ? `batch ${c.batchA ?? 1}/${c.batchB ?? 1}` : '',
   ].filter(Boolean);
   return `matmul ${c.M}×${c.N}×${c.K}${flags.length ? ` (${flags.join(', ')})` : ''}`;
 }
@@ -53,13 +73,21 @@ async function checkMatmul(gpu: Gpu, c: MatmulCase): Promise<void> {
   const outShape = batch > 1 ? [batch, c.M, c.N] : [c.M, c.N];
   const c0 = c.beta !== undefined ? uniform(rand, batch * c.M * c.N) : undefined;
   const out = c0 ? Tensor.from(gpu, c0, outShape) : undefined;
-  const ct = matmul(gpu, at, bt, { transposeA: c.transposeA, transposeB: c.transposeB, bias: biasT, alpha: c.alpha, beta: c.beta, out });
+  const ct = matmul(gpu, at, bt, {
+    transposeA: c.transposeA,
+    transposeB: c.transposeB,
+    bias: biasT,
+    alpha: c.alpha,
+    beta: c.beta,
+    out,
+  });
   const got = await ct.read();
   const dims = { M: c.M, N: c.N, K: c.K, batch, batchA, batchB };
   const want = matmulRef(a, b, dims, { ...c, bias, c0 });
   const scale = matmulErrorScale(a, b, dims, c);
   // Bias and accumulated terms add O(1) magnitudes: include them in the scale.
-  for (let i = 0; i < scale.length; i++) scale[i] += (bias ? Math.abs(bias[i % c.N]) : 0) + (c0 ? Math.abs((c.beta ?? 0) * c0[i]) : 0) + 1e-30;
+  for (let i = 0; i < scale.length; i++)
+    scale[i] += (bias ? Math.abs(bias[i % c.N]) : 0) + (c0 ? Math.abs((c.beta ?? 0) * c0[i]) : 0) + 1e-30;
   assert(ct.shape.join() === outShape.join(), `output shape ${ct.shape} != ${outShape}`);
   assertClose(matmulName(c), got, want, { rtol: MATMUL_RTOL, scale });
   for (const t of [at, bt, biasT, ct]) t?.destroy();
@@ -85,9 +113,15 @@ function matmulCases(): MatmulCase[] {
   const rand = rng(2024);
   for (let i = 0; i < 6; i++) {
     cases.push({
-      M: randInt(rand, 1, 150), N: randInt(rand, 1, 150), K: randInt(rand, 1, 200),
-      transposeA: rand() < 0.5, transposeB: rand() < 0.5, bias: rand() < 0.5,
-      batchA: rand() < 0.3 ? 2 : 1, batchB: 1, seed: 100 + i,
+      M: randInt(rand, 1, 150),
+      N: randInt(rand, 1, 150),
+      K: randInt(rand, 1, 200),
+      transposeA: rand() < 0.5,
+      transposeB: rand() < 0.5,
+      bias: rand() < 0.5,
+      batchA: rand() < 0.3 ? 2 : 1,
+      batchB: 1,
+      seed: 100 + i,
     });
   }
   return cases;
@@ -146,23 +180,44 @@ async function checkBiasAct(gpu: Gpu, rows: number, cols: number, act: Activatio
 }
 
 /** Column sums (bias gradients) vs float64: 1e-5 of Σ|x| per column (the f32 sum's error bound). */
-async function checkColumnSum(gpu: Gpu, rows: number, cols: number, ld: number, offset: number, seed: number): Promise<void> {
+async function checkColumnSum(
+  gpu: Gpu,
+  rows: number,
+  cols: number,
+  ld: number,
+  offset: number,
+  seed: number,
+): Promise<void> {
   const rand = rng(seed);
   const x = uniform(rand, offset + (rows - 1) * ld + cols, -1, 1);
   const xt = Tensor.from(gpu, x, [x.length]);
   const y = Tensor.zeros(gpu, [cols + 3]);
-  gpu.run([columnSumDispatch(gpu, { rows, cols, x: { buffer: xt.buffer, offset, ld }, y: { buffer: y.buffer, offset: 3 } })]);
+  gpu.run([
+    columnSumDispatch(gpu, { rows, cols, x: { buffer: xt.buffer, offset, ld }, y: { buffer: y.buffer, offset: 3 } }),
+  ]);
   const got = (await y.read()).subarray(3);
   const abs = Float64Array.from(x, Math.abs);
-  assertClose(`columnSum ${rows}×${cols} ld ${ld}`, got, columnSumRef(x, rows, cols, ld, offset), { rtol: 1e-5, scale: columnSumRef(abs, rows, cols, ld, offset) });
+  assertClose(`columnSum ${rows}×${cols} ld ${ld}`, got, columnSumRef(x, rows, cols, ld, offset), {
+    rtol: 1e-5,
+    scale: columnSumRef(abs, rows, cols, ld, offset),
+  });
   for (const t of [xt, y]) t.destroy();
 }
 
 export const kernelChecks: Check[] = [
   ...matmulCases().map((c) => ({ name: matmulName(c), run: (gpu: Gpu) => checkMatmul(gpu, c) })),
-  ...([
-    [1, 1, 3], [3, 7, 3], [5, 64, 8], [4, 257, 8], [2, 3000, 8], [3, 100, 1e4], [7, 1000, 1e4], [300, 33, 30],
-  ] as const).map(([rows, cols, amp], i) => ({
+  ...(
+    [
+      [1, 1, 3],
+      [3, 7, 3],
+      [5, 64, 8],
+      [4, 257, 8],
+      [2, 3000, 8],
+      [3, 100, 1e4],
+      [7, 1000, 1e4],
+      [300, 33, 30],
+    ] as const
+  ).map(([rows, cols, amp], i) => ({
     name: `softmax ${rows}×${cols} ±${amp}`,
     run: (gpu: Gpu) => checkSoftmax(gpu, rows, cols, amp, 50 + i),
   })),
@@ -173,7 +228,14 @@ export const kernelChecks: Check[] = [
     name: `biasAct ${act} 37×19`,
     run: (gpu: Gpu) => checkBiasAct(gpu, 37, 19, act, 70 + i),
   })),
-  ...([[1, 1, 1, 0], [7, 33, 40, 5], [1000, 130, 131, 2], [3, 1027, 4096, 64]] as const).map(([rows, cols, ld, offset], i) => ({
+  ...(
+    [
+      [1, 1, 1, 0],
+      [7, 33, 40, 5],
+      [1000, 130, 131, 2],
+      [3, 1027, 4096, 64],
+    ] as const
+  ).map(([rows, cols, ld, offset], i) => ({
     name: `columnSum ${rows}×${cols} (ld ${ld}, offset ${offset})`,
     run: (gpu: Gpu) => checkColumnSum(gpu, rows, cols, ld, offset, 80 + i),
   })),

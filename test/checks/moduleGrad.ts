@@ -18,7 +18,12 @@ export interface GradCheckOptions {
 }
 
 /** Checks `model`'s gradients with an mse loss on (inputs, target); returns entries checked and dispatches per step. */
-export async function gradCheck(model: Module, inputs: unknown[], target: Tensor, opts: GradCheckOptions = {}): Promise<{ checked: number; dispatches: number }> {
+export async function gradCheck(
+  model: Module,
+  inputs: unknown[],
+  target: Tensor,
+  opts: GradCheckOptions = {},
+): Promise<{ checked: number; dispatches: number }> {
   const trainer = new Trainer(model, { loss: 'mse', optimizer: { kind: 'sgd', lr: 0 }, nanGuard: false });
   await trainer.step({ inputs, targets: target });
   const dispatches = trainer.lastRun!.dispatches;
@@ -28,7 +33,11 @@ export async function gradCheck(model: Module, inputs: unknown[], target: Tensor
   let checked = 0;
   for (const p of model.namedParameters()) {
     const grad = await p.grad.read();
-    if (opts.nonZero) expect(grad.some((g) => g !== 0), `${p.name}: some gradient`).toBe(true);
+    if (opts.nonZero)
+      expect(
+        grad.some((g) => g !== 0),
+        `${p.name}: some gradient`,
+      ).toBe(true);
     for (const i of pick(grad.length)) {
       const at = (delta: number) => {
         const data = Float32Array.from(base[p.name].data);
@@ -38,7 +47,9 @@ export async function gradCheck(model: Module, inputs: unknown[], target: Tensor
       };
       const eps = 1e-2;
       const fd = ((await at(eps)) - (await at(-eps))) / (2 * eps);
-      expect(Math.abs(fd - grad[i]), `${p.name}[${i}]: finite difference ${fd} vs backward ${grad[i]}`).toBeLessThan((opts.atol ?? 3e-3) + 0.03 * Math.abs(fd));
+      expect(Math.abs(fd - grad[i]), `${p.name}[${i}]: finite difference ${fd} vs backward ${grad[i]}`).toBeLessThan(
+        (opts.atol ?? 3e-3) + 0.03 * Math.abs(fd),
+      );
       checked++;
     }
   }

@@ -12,11 +12,21 @@
 import type { Gpu } from '../../src/gpu/device.js';
 import { encodeDispatches } from '../../src/gpu/dispatch.js';
 import { Tensor } from '../../src/gpu/tensor.js';
-import { attentionBackwardDispatches, attentionDispatch, projectionView, scaledDotProductAttention, scaledDotProductAttentionBackward } from '../../src/kernels/attention.js';
+import {
+  attentionBackwardDispatches,
+  attentionDispatch,
+  projectionView,
+  scaledDotProductAttention,
+  scaledDotProductAttentionBackward,
+} from '../../src/kernels/attention.js';
 import { MultiHeadAttention } from '../../src/nn/multiHeadAttention.js';
 import { ParameterStore } from '../../src/io/parameters.js';
 import { attentionRef, attentionBackwardRef } from '../../src/reference/attention.js';
-import { multiHeadAttentionBackwardRef, multiHeadAttentionRef, type MultiHeadAttentionParams } from '../../src/reference/multiHeadAttention.js';
+import {
+  multiHeadAttentionBackwardRef,
+  multiHeadAttentionRef,
+  type MultiHeadAttentionParams,
+} from '../../src/reference/multiHeadAttention.js';
 import fixtures from '../fixtures/attention.json';
 import { rng, uniform, assertClose, assert } from './util.js';
 import type { Check } from './kernels.js';
@@ -30,7 +40,10 @@ function fwdTol(want: ArrayLike<number>): { rtol: number; atol: number } {
 
 /** Logs the largest error as a fraction of its tolerance (forward 1e-4, gradients 1e-3). */
 function logWorst(what: string, forward: number, gradients: number): void {
-  console.log(`${what}: worst error ${(100 * forward).toFixed(1)} % of the forward tolerance, ${(100 * gradients).toFixed(1)} % of the gradient tolerance`);
+  console.log(
+    `${what}: worst error ${(100 * forward).toFixed(1)} % of the forward ` +
+      `tolerance, ${(100 * gradients).toFixed(1)} % of the gradient tolerance`,
+  );
 }
 
 /** Gradients: 1e-3 relative plus 1e-3 of the tensor's mean magnitude. */
@@ -61,7 +74,11 @@ interface StridedCase {
 }
 
 export function stridedName(c: StridedCase): string {
-  return `strided attention ${c.packed ? 'packed QKV' : 'Q | KV'} B${c.batch} H${c.heads} Tq${c.seqLenQ} Tk${c.seqLenK} D${c.headDim}${c.causal ? ' causal' : ''}${c.mask ? ' keyMask' : ''}, forward + backward`;
+  return (
+    `strided attention ${c.packed ? 'packed QKV' : 'Q | KV'} B${c.batch} ` +
+    `H${c.heads} Tq${c.seqLenQ} Tk${c.seqLenK} ` +
+    `D${c.headDim}${c.causal ? ' causal' : ''}${c.mask ? ' keyMask' : ''}, forward + backward`
+  );
 }
 
 const SENTINEL = 777;
@@ -72,7 +89,13 @@ const SENTINEL = 777;
  */
 class RowLayout {
   readonly size: number;
-  constructor(readonly batch: number, readonly seqLen: number, readonly E: number, readonly rowLength: number, readonly base: number) {
+  constructor(
+    readonly batch: number,
+    readonly seqLen: number,
+    readonly E: number,
+    readonly rowLength: number,
+    readonly base: number,
+  ) {
     this.size = base + batch * seqLen * rowLength + 3;
   }
 
@@ -110,7 +133,8 @@ class RowLayout {
 
 function assertUntouched(what: string, img: ArrayLike<number>, seen: Uint8Array): void {
   for (let i = 0; i < img.length; i++) {
-    if (!seen[i] && img[i] !== SENTINEL) throw new Error(`${what}: element ${i} outside the views was overwritten (${img[i]})`);
+    if (!seen[i] && img[i] !== SENTINEL)
+      throw new Error(`${what}: element ${i} outside the views was overwritten (${img[i]})`);
   }
 }
 
@@ -123,7 +147,9 @@ async function checkStrided(gpu: Gpu, c: StridedCase): Promise<void> {
   const k = uniform(rand, B * H * Tk * d, -2, 2);
   const v = uniform(rand, B * H * Tk * d, -1, 1);
   const dO = uniform(rand, B * H * Tq * d, -1, 1);
-  const mask = c.mask ? Float32Array.from({ length: B * Tk }, (_, i) => (i % Tk < 1 + ((i * 5) % Tk) ? 1 : 0)) : undefined;
+  const mask = c.mask
+    ? Float32Array.from({ length: B * Tk }, (_, i) => (i % Tk < 1 + ((i * 5) % Tk) ? 1 : 0))
+    : undefined;
   // Inputs: packed [B, T, 3E + 3] at offset 2, or Q [B, Tq, E + 1] at offset 1 and KV [B, Tk, 2E + 5] at offset 3.
   const qL = c.packed ? new RowLayout(B, Tq, E, 3 * E + 3, 2) : new RowLayout(B, Tq, E, E + 1, 1);
   const kvL = c.packed ? qL : new RowLayout(B, Tk, E, 2 * E + 5, 3);
@@ -133,7 +159,8 @@ async function checkStrided(gpu: Gpu, c: StridedCase): Promise<void> {
   qL.scatter(qImg, qs, q, H, d);
   kvL.scatter(kvImg, ks, k, H, d);
   kvL.scatter(kvImg, vs, v, H, d);
-  // Output O and dO: rows of E + 2 at offset 5; dQ, dK, dV in one buffer laid out like the inputs (after dQ when not packed).
+  // Output O and dO: rows of E + 2 at offset 5; dQ, dK, dV in one buffer laid out like the inputs (after dQ when not
+  // packed).
   const oL = new RowLayout(B, Tq, E, E + 2, 5);
   const dOImg = new Float32Array(oL.size).fill(SENTINEL);
   oL.scatter(dOImg, 0, dO, H, d);
@@ -151,11 +178,21 @@ async function checkStrided(gpu: Gpu, c: StridedCase): Promise<void> {
   };
   const kvBuf = (t.kv ?? t.q).buffer;
   const dims = { batch: B, heads: H, seqLenQ: Tq, seqLenK: Tk, headDim: d, causal: c.causal, keyMask: t.mask?.buffer };
-  const views = { q: qL.view(t.q.buffer, qs, d), k: kvL.view(kvBuf, ks, d), v: kvL.view(kvBuf, vs, d), o: oL.view(t.o.buffer, 0, d) };
+  const views = {
+    q: qL.view(t.q.buffer, qs, d),
+    k: kvL.view(kvBuf, ks, d),
+    v: kvL.view(kvBuf, vs, d),
+    o: oL.view(t.o.buffer, 0, d),
+  };
   const fwd = attentionDispatch(gpu, { ...dims, ...views, lse: t.rowStats.buffer });
   const bwd = attentionBackwardDispatches(gpu, {
-    ...dims, ...views, dO: oL.view(t.dO.buffer, 0, d), rowStats: t.rowStats.buffer,
-    dq: gqL.view(t.grads.buffer, qs, d), dk: gkvL.view(t.grads.buffer, ks, d), dv: gkvL.view(t.grads.buffer, vs, d),
+    ...dims,
+    ...views,
+    dO: oL.view(t.dO.buffer, 0, d),
+    rowStats: t.rowStats.buffer,
+    dq: gqL.view(t.grads.buffer, qs, d),
+    dk: gkvL.view(t.grads.buffer, ks, d),
+    dv: gkvL.view(t.grads.buffer, vs, d),
   });
   assert(bwd.length === 2, `${name}: the backward is ${bwd.length} dispatches, expected 2`);
   const submits = gpu.stats.submits;
@@ -196,19 +233,35 @@ interface SdpaFixture {
   dims: { batch: number; heads: number; seqLenQ: number; seqLenK: number; headDim: number };
   causal: boolean;
   keyMask: Data | null;
-  q: Data; k: Data; v: Data; dO: Data;
-  output: Data; dq: Data; dk: Data; dv: Data;
+  q: Data;
+  k: Data;
+  v: Data;
+  dO: Data;
+  output: Data;
+  dq: Data;
+  dk: Data;
+  dv: Data;
 }
 
 interface MhaFixture {
   name: string;
-  embedDim: number; numHeads: number; batch: number; seqLenQ: number; seqLenK: number;
+  embedDim: number;
+  numHeads: number;
+  batch: number;
+  seqLenQ: number;
+  seqLenK: number;
   same: 'qkv' | 'kv' | '';
   causal: boolean;
   keyMask: Data | null;
   stateDict: Record<string, Data>;
-  query: Data; key?: Data; value?: Data; dOutput: Data;
-  output: Data; dQuery: Data; dKey?: Data; dValue?: Data;
+  query: Data;
+  key?: Data;
+  value?: Data;
+  dOutput: Data;
+  output: Data;
+  dQuery: Data;
+  dKey?: Data;
+  dValue?: Data;
   grads: Record<string, Data>;
 }
 
@@ -245,18 +298,36 @@ async function checkMhaFixture(gpu: Gpu, c: MhaFixture): Promise<void> {
   const out = mha.forward(query, key, value, opts);
   const sharing = c.same === 'qkv' ? [0, 0, 0] : c.same === 'kv' ? [0, 1, 1] : [0, 1, 2];
   const gemms = projectionGemms(sharing);
-  assert(mha.lastRun?.dispatches === gemms + 2 && mha.lastRun.submits === 1, `${what}: forward ran ${JSON.stringify(mha.lastRun)}, expected ${gemms + 2} dispatches in 1 submit`);
+  assert(
+    mha.lastRun?.dispatches === gemms + 2 && mha.lastRun.submits === 1,
+    `${what}: forward ran ${JSON.stringify(mha.lastRun)}, expected ${gemms + 2} dispatches in 1 submit`,
+  );
   assertClose(`${what}: forward output`, await out.read(), c.output.data, fwdTol(c.output.data));
   const g = mha.forwardBackward(query, key, value, dOut, opts);
-  assert(mha.lastRun?.dispatches === 4 * gemms + 7 && mha.lastRun.submits === 1, `${what}: forwardBackward ran ${JSON.stringify(mha.lastRun)}, expected ${4 * gemms + 7} dispatches in 1 submit`);
-  const fwd = assertClose(`${what}: forwardBackward output`, await g.output.read(), c.output.data, fwdTol(c.output.data)).worst;
+  assert(
+    mha.lastRun?.dispatches === 4 * gemms + 7 && mha.lastRun.submits === 1,
+    `${what}: forwardBackward ran ${JSON.stringify(mha.lastRun)}, expected ${4 * gemms + 7} dispatches in 1 submit`,
+  );
+  const fwd = assertClose(
+    `${what}: forwardBackward output`,
+    await g.output.read(),
+    c.output.data,
+    fwdTol(c.output.data),
+  ).worst;
   let bwd = assertClose(`${what}: dQuery`, await g.dQuery.read(), c.dQuery.data, gradTol(c.dQuery.data)).worst;
-  if (c.same === 'qkv') assert(g.dKey === g.dQuery && g.dValue === g.dQuery, `${what}: self-attention must return one summed gradient`);
-  else bwd = Math.max(bwd, assertClose(`${what}: dKey`, await g.dKey.read(), c.dKey!.data, gradTol(c.dKey!.data)).worst);
-  if (c.same === '') bwd = Math.max(bwd, assertClose(`${what}: dValue`, await g.dValue.read(), c.dValue!.data, gradTol(c.dValue!.data)).worst);
+  if (c.same === 'qkv')
+    assert(g.dKey === g.dQuery && g.dValue === g.dQuery, `${what}: self-attention must return one summed gradient`);
+  else
+    bwd = Math.max(bwd, assertClose(`${what}: dKey`, await g.dKey.read(), c.dKey!.data, gradTol(c.dKey!.data)).worst);
+  if (c.same === '')
+    bwd = Math.max(
+      bwd,
+      assertClose(`${what}: dValue`, await g.dValue.read(), c.dValue!.data, gradTol(c.dValue!.data)).worst,
+    );
   else if (c.same === 'kv') assert(g.dValue === g.dKey, `${what}: key = value must return one summed gradient`);
   const grads = await mha.gradients();
-  for (const [name, want] of Object.entries(c.grads)) bwd = Math.max(bwd, assertClose(`${what}: grad ${name}`, grads[name].data, want.data, gradTol(want.data)).worst);
+  for (const [name, want] of Object.entries(c.grads))
+    bwd = Math.max(bwd, assertClose(`${what}: grad ${name}`, grads[name].data, want.data, gradTol(want.data)).worst);
   logWorst(what, fwd, bwd);
   for (const x of new Set([query, key, value, mask, dOut, out, g.output, g.dQuery, g.dKey, g.dValue])) x?.destroy();
   mha.destroy();
@@ -279,8 +350,14 @@ interface MhaCase {
 }
 
 function mhaName(c: MhaCase): string {
-  const kind = { '000': 'self', '011': 'key=value', '012': 'cross', '001': 'query=key', '010': 'query=value' }[c.sharing.join('')];
-  return `MultiHeadAttention ${kind} B${c.batch} Tq${c.seqLenQ} Tk${c.seqLenK} E${c.embedDim} H${c.numHeads}${c.causal ? ' causal' : ''}${c.mask ? ' keyMask' : ''} vs float64`;
+  const kind = { '000': 'self', '011': 'key=value', '012': 'cross', '001': 'query=key', '010': 'query=value' }[
+    c.sharing.join('')
+  ];
+  return (
+    `MultiHeadAttention ${kind} B${c.batch} Tq${c.seqLenQ} Tk${c.seqLenK} ` +
+    `E${c.embedDim} ` +
+    `H${c.numHeads}${c.causal ? ' causal' : ''}${c.mask ? ' keyMask' : ''} vs float64`
+  );
 }
 
 async function checkMhaRandom(gpu: Gpu, c: MhaCase): Promise<void> {
@@ -290,14 +367,27 @@ async function checkMhaRandom(gpu: Gpu, c: MhaCase): Promise<void> {
   const mha = new MultiHeadAttention(gpu, { embedDim: E, numHeads: c.numHeads, seed: c.seed });
   const sd = await mha.stateDict();
   // Default init has zero biases: load random ones so the bias paths count.
-  mha.loadStateDict({ ...sd, in_proj_bias: uniform(rand, 3 * E, -0.5, 0.5), 'out_proj.bias': uniform(rand, E, -0.5, 0.5) });
+  mha.loadStateDict({
+    ...sd,
+    in_proj_bias: uniform(rand, 3 * E, -0.5, 0.5),
+    'out_proj.bias': uniform(rand, E, -0.5, 0.5),
+  });
   const p = await mha.stateDict();
-  const params: MultiHeadAttentionParams = { inProjWeight: p.in_proj_weight.data, inProjBias: p.in_proj_bias.data, outProjWeight: p['out_proj.weight'].data, outProjBias: p['out_proj.bias'].data };
+  const params: MultiHeadAttentionParams = {
+    inProjWeight: p.in_proj_weight.data,
+    inProjBias: p.in_proj_bias.data,
+    outProjWeight: p['out_proj.weight'].data,
+    outProjBias: p['out_proj.bias'].data,
+  };
   const data = [0, 1, 2].map((i) => uniform(rand, B * (c.sharing.indexOf(i) === 0 ? Tq : Tk) * E, -1.5, 1.5));
-  const tensors = [0, 1, 2].map((i) => (c.sharing.includes(i) ? Tensor.from(gpu, data[i], [B, c.sharing.indexOf(i) === 0 ? Tq : Tk, E]) : null));
+  const tensors = [0, 1, 2].map((i) =>
+    c.sharing.includes(i) ? Tensor.from(gpu, data[i], [B, c.sharing.indexOf(i) === 0 ? Tq : Tk, E]) : null,
+  );
   const [query, key, value] = c.sharing.map((i) => tensors[i]!);
   const [xq, xk, xv] = c.sharing.map((i) => data[i]);
-  const maskData = c.mask ? Float32Array.from({ length: B * Tk }, (_, i) => (i % Tk === 0 || rand() < 0.6 ? 1 : 0)) : undefined;
+  const maskData = c.mask
+    ? Float32Array.from({ length: B * Tk }, (_, i) => (i % Tk === 0 || rand() < 0.6 ? 1 : 0))
+    : undefined;
   const mask = maskData && Tensor.from(gpu, maskData, [B, Tk]);
   const dOutData = uniform(rand, B * Tq * E, -1, 1);
   const dOut = Tensor.from(gpu, dOutData, [B, Tq, E]);
@@ -309,28 +399,47 @@ async function checkMhaRandom(gpu: Gpu, c: MhaCase): Promise<void> {
   const out = mha.forward(query, key, value, opts);
   let fwd = assertClose(`${what}: forward`, await out.read(), want, fwdTol(want)).worst;
   const gemms = projectionGemms(c.sharing);
-  assert(mha.lastRun?.dispatches === gemms + 2 && mha.lastRun.submits === 1, `${what}: forward ran ${JSON.stringify(mha.lastRun)}`);
+  assert(
+    mha.lastRun?.dispatches === gemms + 2 && mha.lastRun.submits === 1,
+    `${what}: forward ran ${JSON.stringify(mha.lastRun)}`,
+  );
 
   const wantG = multiHeadAttentionBackwardRef(xq, xk, xv, params, dOutData, dims, ref);
   const g = mha.forwardBackward(query, key, value, dOut, opts);
-  assert(mha.lastRun?.dispatches === 4 * gemms + 7 && mha.lastRun.submits === 1, `${what}: forwardBackward ran ${JSON.stringify(mha.lastRun)}, expected ${4 * gemms + 7} dispatches in 1 submit`);
+  assert(
+    mha.lastRun?.dispatches === 4 * gemms + 7 && mha.lastRun.submits === 1,
+    `${what}: forwardBackward ran ${JSON.stringify(mha.lastRun)}, expected ${4 * gemms + 7} dispatches in 1 submit`,
+  );
   fwd = Math.max(fwd, assertClose(`${what}: forwardBackward output`, await g.output.read(), want, fwdTol(want)).worst);
   let bwd = 0;
   // A tensor in several roles gets the sum of their gradients, as one Tensor.
   const dInputs = new Map<Tensor, Float64Array>();
-  for (const [t, dx] of [[query, wantG.dQuery], [key, wantG.dKey], [value, wantG.dValue]] as const) {
+  for (const [t, dx] of [
+    [query, wantG.dQuery],
+    [key, wantG.dKey],
+    [value, wantG.dValue],
+  ] as const) {
     const sum = dInputs.get(t);
     if (sum) for (let i = 0; i < sum.length; i++) sum[i] += dx[i];
     else dInputs.set(t, Float64Array.from(dx));
   }
-  const got = new Map<Tensor, Tensor>([[query, g.dQuery], [key, g.dKey], [value, g.dValue]]);
+  const got = new Map<Tensor, Tensor>([
+    [query, g.dQuery],
+    [key, g.dKey],
+    [value, g.dValue],
+  ]);
   assert(new Set(got.values()).size === dInputs.size, `${what}: expected one gradient tensor per distinct input`);
   for (const [t, wantDx] of dInputs) {
     const role = t === query ? 'dQuery' : t === key ? 'dKey' : 'dValue';
     bwd = Math.max(bwd, assertClose(`${what}: ${role}`, await got.get(t)!.read(), wantDx, gradTol(wantDx)).worst);
   }
   const grads = await mha.gradients();
-  for (const [name, want] of [['in_proj_weight', wantG.dInProjWeight], ['in_proj_bias', wantG.dInProjBias], ['out_proj.weight', wantG.dOutProjWeight], ['out_proj.bias', wantG.dOutProjBias]] as const) {
+  for (const [name, want] of [
+    ['in_proj_weight', wantG.dInProjWeight],
+    ['in_proj_bias', wantG.dInProjBias],
+    ['out_proj.weight', wantG.dOutProjWeight],
+    ['out_proj.bias', wantG.dOutProjBias],
+  ] as const) {
     bwd = Math.max(bwd, assertClose(`${what}: grad ${name}`, grads[name].data, want, gradTol(want)).worst);
   }
   logWorst(what, fwd, bwd);
@@ -339,7 +448,10 @@ async function checkMhaRandom(gpu: Gpu, c: MhaCase): Promise<void> {
   for (const x of new Set([out, g.output, g.dQuery, g.dKey, g.dValue])) x.destroy();
   const created = gpu.pool.stats.created;
   const again = mha.forwardBackward(query, key, value, dOut, opts);
-  assert(gpu.pool.stats.created === created, `${what}: a repeated forwardBackward created ${gpu.pool.stats.created - created} buffers`);
+  assert(
+    gpu.pool.stats.created === created,
+    `${what}: a repeated forwardBackward created ${gpu.pool.stats.created - created} buffers`,
+  );
   assertClose(`${what}: repeated output`, await again.output.read(), want, fwdTol(want));
   for (const x of new Set([again.output, again.dQuery, again.dKey, again.dValue, ...tensors, mask, dOut])) x?.destroy();
   mha.destroy();
@@ -347,7 +459,17 @@ async function checkMhaRandom(gpu: Gpu, c: MhaCase): Promise<void> {
 
 const mhaCases: MhaCase[] = [
   { batch: 1, seqLenQ: 1, seqLenK: 1, embedDim: 4, numHeads: 1, sharing: [0, 0, 0], seed: 31 },
-  { batch: 2, seqLenQ: 13, seqLenK: 13, embedDim: 20, numHeads: 4, sharing: [0, 0, 0], causal: true, mask: true, seed: 32 },
+  {
+    batch: 2,
+    seqLenQ: 13,
+    seqLenK: 13,
+    embedDim: 20,
+    numHeads: 4,
+    sharing: [0, 0, 0],
+    causal: true,
+    mask: true,
+    seed: 32,
+  },
   { batch: 3, seqLenQ: 5, seqLenK: 11, embedDim: 12, numHeads: 3, sharing: [0, 1, 2], mask: true, seed: 33 },
   { batch: 1, seqLenQ: 9, seqLenK: 9, embedDim: 6, numHeads: 2, sharing: [0, 1, 1], causal: true, seed: 34 },
   { batch: 2, seqLenQ: 6, seqLenK: 6, embedDim: 8, numHeads: 2, sharing: [0, 0, 1], seed: 35 },
@@ -369,7 +491,12 @@ async function checkRecordedPlan(gpu: Gpu): Promise<void> {
   store.allocate();
   a.resetParameters(5);
   b.resetParameters(6);
-  assert(store.names.join() === 'enc.attn.in_proj_weight,enc.attn.in_proj_bias,enc.attn.out_proj.weight,enc.attn.out_proj.bias,dec.attn.in_proj_weight,dec.attn.in_proj_bias,dec.attn.out_proj.weight,dec.attn.out_proj.bias', `${what}: store names ${store.names.join()}`);
+  assert(
+    store.names.join() ===
+      'enc.attn.in_proj_weight,enc.attn.in_proj_bias,enc.attn.out_proj.weight,enc.attn.out_proj.bias,' +
+        'dec.attn.in_proj_weight,dec.attn.in_proj_bias,dec.attn.out_proj.weight,dec.attn.out_proj.bias',
+    `${what}: store names ${store.names.join()}`,
+  );
   const rand = rng(77);
   const x = Tensor.from(gpu, uniform(rand, B * T * E), [B, T, E]);
   const dOut = Tensor.from(gpu, uniform(rand, B * T * E), [B, T, E]);
@@ -379,12 +506,30 @@ async function checkRecordedPlan(gpu: Gpu): Promise<void> {
   const refDx = await ref.dQuery.read();
   const refGrads = await a.gradients();
   // Record a (self-attention, causal) by hand; b's plan for cross-attention is built alongside.
-  const plan = a.plan({ batch: B, seqLenQ: T, seqLenK: T, keyPaddingMask: false, causal: true, sharing: [0, 0, 0], training: true });
+  const plan = a.plan({
+    batch: B,
+    seqLenQ: T,
+    seqLenK: T,
+    keyPaddingMask: false,
+    causal: true,
+    sharing: [0, 0, 0],
+    training: true,
+  });
   const bPlan = b.plan({ batch: B, seqLenQ: T, seqLenK: T, keyPaddingMask: false, causal: false, training: true });
-  assert(plan.inputs.length === 1 && bPlan.inputs.length === 3, `${what}: distinct inputs ${plan.inputs.length}, ${bPlan.inputs.length}`);
-  assert(plan.forward.length === 3 && plan.backward.length === 8, `${what}: self-attention plan has ${plan.forward.length} + ${plan.backward.length} dispatches, expected 3 + 8`);
-  assert(bPlan.forward.length === 5 && bPlan.backward.length === 14, `${what}: cross-attention plan has ${bPlan.forward.length} + ${bPlan.backward.length} dispatches, expected 5 + 14`);
-  gpu.device.queue.writeBuffer(store.grads, 0, new Float32Array(store.length)); // clear: the recorded run must write them
+  assert(
+    plan.inputs.length === 1 && bPlan.inputs.length === 3,
+    `${what}: distinct inputs ${plan.inputs.length}, ${bPlan.inputs.length}`,
+  );
+  assert(
+    plan.forward.length === 3 && plan.backward.length === 8,
+    `${what}: self-attention plan has ${plan.forward.length} + ${plan.backward.length} dispatches, expected 3 + 8`,
+  );
+  assert(
+    bPlan.forward.length === 5 && bPlan.backward.length === 14,
+    `${what}: cross-attention plan has ${bPlan.forward.length} + ${bPlan.backward.length} dispatches, expected 5 + 14`,
+  );
+  // clear: the recorded run must write them
+  gpu.device.queue.writeBuffer(store.grads, 0, new Float32Array(store.length));
   const encoder = gpu.device.createCommandEncoder({ label: 'caller' });
   encoder.copyBufferToBuffer(x.buffer, 0, plan.inputs[0], 0, x.size * 4);
   encoder.copyBufferToBuffer(dOut.buffer, 0, plan.dOutput!, 0, dOut.size * 4);
@@ -400,10 +545,15 @@ async function checkRecordedPlan(gpu: Gpu): Promise<void> {
   assertClose(`${what}: output`, await outT.read(), refOut, { rtol: 1e-6, atol: 1e-7 });
   assertClose(`${what}: dInput`, await dxT.read(), refDx, { rtol: 1e-6, atol: 1e-7 });
   const grads = await a.gradients();
-  for (const [name, want] of Object.entries(refGrads)) assertClose(`${what}: grad ${name}`, grads[name].data, want.data, { rtol: 1e-6, atol: 1e-7 });
+  for (const [name, want] of Object.entries(refGrads))
+    assertClose(`${what}: grad ${name}`, grads[name].data, want.data, { rtol: 1e-6, atol: 1e-7 });
   // b's gradients were not touched by a's run.
   const bGrads = await b.gradients();
-  for (const [name, g] of Object.entries(bGrads)) assert(g.data.every((v) => v === 0), `${what}: dec.attn.${name} gradient changed by enc.attn's run`);
+  for (const [name, g] of Object.entries(bGrads))
+    assert(
+      g.data.every((v) => v === 0),
+      `${what}: dec.attn.${name} gradient changed by enc.attn's run`,
+    );
   for (const t of [x, dOut, ref.output, ref.dQuery, outT, dxT]) t.destroy();
   a.destroy();
   b.destroy();
@@ -412,8 +562,14 @@ async function checkRecordedPlan(gpu: Gpu): Promise<void> {
 
 export const multiHeadAttentionChecks: Check[] = [
   ...stridedCases.map((c) => ({ name: stridedName(c), run: (gpu: Gpu) => checkStrided(gpu, c) })),
-  ...(fixtures.sdpa as unknown as SdpaFixture[]).map((c) => ({ name: `attention vs PyTorch 1.13: ${c.name} (output, dQ, dK, dV)`, run: (gpu: Gpu) => checkSdpaFixture(gpu, c) })),
-  ...(fixtures.mha as unknown as MhaFixture[]).map((c) => ({ name: `MultiHeadAttention vs PyTorch 1.13 nn.MultiheadAttention: ${c.name}`, run: (gpu: Gpu) => checkMhaFixture(gpu, c) })),
+  ...(fixtures.sdpa as unknown as SdpaFixture[]).map((c) => ({
+    name: `attention vs PyTorch 1.13: ${c.name} (output, dQ, dK, dV)`,
+    run: (gpu: Gpu) => checkSdpaFixture(gpu, c),
+  })),
+  ...(fixtures.mha as unknown as MhaFixture[]).map((c) => ({
+    name: `MultiHeadAttention vs PyTorch 1.13 nn.MultiheadAttention: ${c.name}`,
+    run: (gpu: Gpu) => checkMhaFixture(gpu, c),
+  })),
   ...mhaCases.map((c) => ({ name: mhaName(c), run: (gpu: Gpu) => checkMhaRandom(gpu, c) })),
   { name: 'MultiHeadAttention plan recorded in a caller-owned command buffer (shared store)', run: checkRecordedPlan },
 ];

@@ -49,15 +49,30 @@ interface RnnAttentionCase {
 
 function caseName(c: RnnAttentionCase): string {
   const flags = [
-    c.mask && 'keyMask', c.layout, c.alphaLayout && `α ${c.alphaLayout}`, c.aligned && 'aligned', c.stepwiseForward && 'forward per step',
-    c.stepwise && 'step-wise', c.backward && (c.accumulate ? `backward (accumulate${c.accumulate === 'dQuery' ? ' dQuery' : ''})` : 'backward'),
-    c.software === false && 'gpu tiling', c.software === true && 'software tiling',
+    c.mask && 'keyMask',
+    c.layout,
+    c.alphaLayout && `α ${c.alphaLayout}`,
+    c.aligned && 'aligned',
+    c.stepwiseForward && 'forward per step',
+    c.stepwise && 'step-wise',
+    c.backward && (c.accumulate ? `backward (accumulate${c.accumulate === 'dQuery' ? ' dQuery' : ''})` : 'backward'),
+    c.software === false && 'gpu tiling',
+    c.software === true && 'software tiling',
   ].filter(Boolean);
-  return `rnnAttention ${c.score} B${c.B} Tq${c.Tq} Ts${c.Ts} Hq${c.Hq} Hk${c.Hk}${c.A ? ` A${c.A}` : ''} ${flags.join(', ')}`;
+  return (
+    `rnnAttention ${c.score} B${c.B} Tq${c.Tq} Ts${c.Ts} Hq${c.Hq} ` +
+    `Hk${c.Hk}${c.A ? ` A${c.A}` : ''} ${flags.join(', ')}`
+  );
 }
 
 /** A [B, T, W] view in one of the layouts; offsets are odd so GEMMs take their unaligned path too. */
-function viewOf(layout: Layout, B: number, T: number, W: number, offset: number): { strideBatch: number; strideTime: number; offset: number; size: number } {
+function viewOf(
+  layout: Layout,
+  B: number,
+  T: number,
+  W: number,
+  offset: number,
+): { strideBatch: number; strideTime: number; offset: number; size: number } {
   if (layout === 'batchFirst') return { strideBatch: T * W, strideTime: W, offset, size: offset + B * T * W };
   if (layout === 'timeMajor') return { strideBatch: W, strideTime: B * W, offset, size: offset + B * T * W };
   const st = W + 3;
@@ -68,18 +83,42 @@ function viewOf(layout: Layout, B: number, T: number, W: number, offset: number)
 type Placed = { view: SeqView; tensor: Tensor; layout: ReturnType<typeof viewOf> };
 
 /** Uploads x (batch-first, contiguous [B, T, W]) in `layout`, filling the gaps with `fill`. */
-function place(gpu: Gpu, x: ArrayLike<number> | null, layout: ReturnType<typeof viewOf>, B: number, T: number, W: number, fill: () => number): Placed {
+function place(
+  gpu: Gpu,
+  x: ArrayLike<number> | null,
+  layout: ReturnType<typeof viewOf>,
+  B: number,
+  T: number,
+  W: number,
+  fill: () => number,
+): Placed {
   const data = Float32Array.from({ length: layout.size }, fill);
-  if (x) for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) for (let w = 0; w < W; w++) data[layout.offset + b * layout.strideBatch + t * layout.strideTime + w] = x[(b * T + t) * W + w];
+  if (x)
+    for (let b = 0; b < B; b++)
+      for (let t = 0; t < T; t++)
+        for (let w = 0; w < W; w++)
+          data[layout.offset + b * layout.strideBatch + t * layout.strideTime + w] = x[(b * T + t) * W + w];
   const tensor = Tensor.from(gpu, data, [layout.size]);
-  return { tensor, layout, view: { buffer: tensor.buffer, offset: layout.offset, strideBatch: layout.strideBatch, strideTime: layout.strideTime } };
+  return {
+    tensor,
+    layout,
+    view: {
+      buffer: tensor.buffer,
+      offset: layout.offset,
+      strideBatch: layout.strideBatch,
+      strideTime: layout.strideTime,
+    },
+  };
 }
 
 /** Reads a placed [B, T, W] sequence back as batch-first contiguous. */
 async function readSeq(p: Placed, B: number, T: number, W: number): Promise<Float32Array> {
   const all = await p.tensor.read();
   const out = new Float32Array(B * T * W);
-  for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) for (let w = 0; w < W; w++) out[(b * T + t) * W + w] = all[p.layout.offset + b * p.layout.strideBatch + t * p.layout.strideTime + w];
+  for (let b = 0; b < B; b++)
+    for (let t = 0; t < T; t++)
+      for (let w = 0; w < W; w++)
+        out[(b * T + t) * W + w] = all[p.layout.offset + b * p.layout.strideBatch + t * p.layout.strideTime + w];
   return out;
 }
 
@@ -119,17 +158,28 @@ async function checkRnnAttention(gpu: Gpu, c: RnnAttentionCase): Promise<void> {
         return B > 1 && b === B - 1 ? 0 : i % Ts < keep ? 1 : 0;
       })
     : undefined;
-  const plan = new RnnAttentionPlan(gpu, { score: c.score, batch: B, seqLenQ: Tq, seqLenS: Ts, queryDim: Hq, keyDim: Hk, attnDim: c.A }, { software: c.software });
+  const plan = new RnnAttentionPlan(
+    gpu,
+    { score: c.score, batch: B, seqLenQ: Tq, seqLenS: Ts, queryDim: Hq, keyDim: Hk, attnDim: c.A },
+    { software: c.software },
+  );
   const store = new ParameterStore(gpu);
   const paramData: Record<string, Float32Array> = {};
   for (const p of plan.parameterShapes) {
     store.add(p.name, p.shape);
     const fanIn = p.shape.length > 1 ? p.shape[1] : 1;
-    paramData[p.name] = uniform(rand, p.shape.reduce((x, y) => x * y, 1), -2 / Math.sqrt(fanIn), 2 / Math.sqrt(fanIn));
+    paramData[p.name] = uniform(
+      rand,
+      p.shape.reduce((x, y) => x * y, 1),
+      -2 / Math.sqrt(fanIn),
+      2 / Math.sqrt(fanIn),
+    );
   }
   store.allocate();
   for (const [k, v] of Object.entries(paramData)) store.write(k, v);
-  const params: Record<string, BufferView> = Object.fromEntries(plan.parameterShapes.map((p) => [p.name, store.view(p.name)]));
+  const params: Record<string, BufferView> = Object.fromEntries(
+    plan.parameterShapes.map((p) => [p.name, store.view(p.name)]),
+  );
   const off = (n: number) => (c.aligned ? 0 : n);
   const layoutQ = viewOf(c.layout, B, Tq, Hq, off(3));
   const layoutK = viewOf(c.layout, B, Ts, Hk, off(5));
@@ -143,12 +193,25 @@ async function checkRnnAttention(gpu: Gpu, c: RnnAttentionCase): Promise<void> {
   const owned: Array<Tensor | undefined> = [q.tensor, k.tensor, ctx.tensor, alpha.tensor, maskT];
   const errors: string[] = [];
   try {
-    const fwdArgs = { query: q.view, keys: k.view, keyMask: maskT?.buffer, params, context: ctx.view, alpha: alpha.view };
+    const fwdArgs = {
+      query: q.view,
+      keys: k.view,
+      keyMask: maskT?.buffer,
+      params,
+      context: ctx.view,
+      alpha: alpha.view,
+    };
     const forward = c.stepwiseForward
       ? Array.from({ length: Tq }, (_, t) => plan.forwardDispatches({ t0: t, steps: 1, ...fwdArgs })).flat()
       : plan.forwardDispatches({ t0: 0, steps: Tq, ...fwdArgs });
     gpu.run([...plan.prepareDispatches({ keys: k.view, params }), ...forward]);
-    const want = rnnAttentionRef(query, keys, paramData, { score: c.score, batch: B, seqLenQ: Tq, seqLenS: Ts, queryDim: Hq, keyDim: Hk, attnDim: c.A }, mask);
+    const want = rnnAttentionRef(
+      query,
+      keys,
+      paramData,
+      { score: c.score, batch: B, seqLenQ: Tq, seqLenS: Ts, queryDim: Hq, keyDim: Hk, attnDim: c.A },
+      mask,
+    );
     const gotAlpha = await readSeq(alpha, B, Tq, Ts);
     const gotCtx = await readSeq(ctx, B, Tq, Hk);
     assertClose(`${name}: α`, gotAlpha, want.alpha, { rtol: 1e-4, atol: 1e-6 });
@@ -158,7 +221,10 @@ async function checkRnnAttention(gpu: Gpu, c: RnnAttentionCase): Promise<void> {
       // the fully masked batch row: α = 0 and c = 0 exactly
       const rowA = gotAlpha.subarray((B - 1) * Tq * Ts);
       const rowC = gotCtx.subarray((B - 1) * Tq * Hk);
-      assert(rowA.every((x) => x === 0) && rowC.every((x) => x === 0), `${name}: the fully masked row must give α = 0 and c = 0`);
+      assert(
+        rowA.every((x) => x === 0) && rowC.every((x) => x === 0),
+        `${name}: the fully masked row must give α = 0 and c = 0`,
+      );
     }
 
     if (c.stepwise) {
@@ -172,8 +238,14 @@ async function checkRnnAttention(gpu: Gpu, c: RnnAttentionCase): Promise<void> {
         : Array.from({ length: Tq }, (_, t) => plan.forwardDispatches({ t0: t, steps: 1, ...other })).flat();
       gpu.run([...plan.prepareDispatches({ keys: k.view, params }), ...steps]);
       // the same computation per row: equal up to f32 rounding of the projection GEMM (≤ 1e-6)
-      assertClose(`${name}: step-wise α vs one-shot`, await readSeq(alpha2, B, Tq, Ts), gotAlpha, { rtol: 1e-6, atol: 1e-7 });
-      assertClose(`${name}: step-wise context vs one-shot`, await readSeq(ctx2, B, Tq, Hk), gotCtx, { rtol: 1e-6, atol: 1e-6 * maxAbs(keys) });
+      assertClose(`${name}: step-wise α vs one-shot`, await readSeq(alpha2, B, Tq, Ts), gotAlpha, {
+        rtol: 1e-6,
+        atol: 1e-7,
+      });
+      assertClose(`${name}: step-wise context vs one-shot`, await readSeq(ctx2, B, Tq, Hk), gotCtx, {
+        rtol: 1e-6,
+        atol: 1e-6 * maxAbs(keys),
+      });
     }
 
     if (c.backward) {
@@ -187,11 +259,27 @@ async function checkRnnAttention(gpu: Gpu, c: RnnAttentionCase): Promise<void> {
       // gradients are written, not accumulated: start from garbage
       gpu.device.queue.writeBuffer(store.grads, 0, Float32Array.from({ length: store.length }, garbage));
       const grads = Object.fromEntries(plan.parameterShapes.map((p) => [p.name, store.gradView(p.name)]));
-      gpu.run(plan.backwardDispatches({
-        query: q.view, keys: k.view, keyMask: maskT?.buffer, params, alpha: alpha.view, dContext: dc.view,
-        dQuery: { ...dq.view, accumulate: !!c.accumulate }, dKeys: { ...dk.view, accumulate: c.accumulate === true }, grads,
-      }));
-      const wantB = rnnAttentionBackwardRef(query, keys, paramData, dContext, { score: c.score, batch: B, seqLenQ: Tq, seqLenS: Ts, queryDim: Hq, keyDim: Hk, attnDim: c.A }, mask);
+      gpu.run(
+        plan.backwardDispatches({
+          query: q.view,
+          keys: k.view,
+          keyMask: maskT?.buffer,
+          params,
+          alpha: alpha.view,
+          dContext: dc.view,
+          dQuery: { ...dq.view, accumulate: !!c.accumulate },
+          dKeys: { ...dk.view, accumulate: c.accumulate === true },
+          grads,
+        }),
+      );
+      const wantB = rnnAttentionBackwardRef(
+        query,
+        keys,
+        paramData,
+        dContext,
+        { score: c.score, batch: B, seqLenQ: Tq, seqLenS: Ts, queryDim: Hq, keyDim: Hk, attnDim: c.A },
+        mask,
+      );
       const wantDQ = dQ0 ? wantB.dQuery.map((x, i) => x + dQ0[i]) : wantB.dQuery;
       const wantDK = dK0 ? wantB.dKeys.map((x, i) => x + dK0[i]) : wantB.dKeys;
       const gotDQ = await readSeq(dq, B, Tq, Hq);
@@ -202,7 +290,10 @@ async function checkRnnAttention(gpu: Gpu, c: RnnAttentionCase): Promise<void> {
       for (const p of plan.parameterShapes) {
         const want = wantB.grads[p.name];
         // with one key α ≡ 1 and the score gets no gradient; otherwise a zero gradient would make the check vacuous
-        assert(Ts === 1 || maxAbs(want) > 0, `${name}: the reference gradient of '${p.name}' is all zero (the check would be vacuous)`);
+        assert(
+          Ts === 1 || maxAbs(want) > 0,
+          `${name}: the reference gradient of '${p.name}' is all zero (the check would be vacuous)`,
+        );
         const got = await store.readGrad(p.name);
         assertClose(`${name}: d${p.name}`, got, want, gradTol(want));
         errors.push(`d${p.name} ${relErr(got, want)}`);
@@ -218,27 +309,208 @@ async function checkRnnAttention(gpu: Gpu, c: RnnAttentionCase): Promise<void> {
 
 const cases: RnnAttentionCase[] = [
   { score: 'dot', B: 1, Tq: 1, Ts: 1, Hq: 8, Hk: 8, layout: 'batchFirst', backward: true, seed: 1 },
-  { score: 'dot', B: 3, Tq: 5, Ts: 7, Hq: 17, Hk: 17, mask: true, layout: 'timeMajor', stepwise: true, backward: true, accumulate: true, seed: 2 },
-  { score: 'dot', B: 2, Tq: 3, Ts: 1025, Hq: 64, Hk: 64, mask: true, layout: 'batchFirst', backward: true, amp: 0.5, seed: 3 },
+  {
+    score: 'dot',
+    B: 3,
+    Tq: 5,
+    Ts: 7,
+    Hq: 17,
+    Hk: 17,
+    mask: true,
+    layout: 'timeMajor',
+    stepwise: true,
+    backward: true,
+    accumulate: true,
+    seed: 2,
+  },
+  {
+    score: 'dot',
+    B: 2,
+    Tq: 3,
+    Ts: 1025,
+    Hq: 64,
+    Hk: 64,
+    mask: true,
+    layout: 'batchFirst',
+    backward: true,
+    amp: 0.5,
+    seed: 3,
+  },
   { score: 'dot', B: 4, Tq: 2, Ts: 9, Hq: 5, Hk: 5, layout: 'padded', backward: true, amp: 3, seed: 4 },
-  { score: 'general', B: 2, Tq: 6, Ts: 9, Hq: 13, Hk: 7, mask: true, layout: 'padded', stepwise: true, backward: true, seed: 5 },
-  { score: 'general', B: 3, Tq: 4, Ts: 5, Hq: 5, Hk: 11, layout: 'timeMajor', backward: true, accumulate: true, seed: 6 },
+  {
+    score: 'general',
+    B: 2,
+    Tq: 6,
+    Ts: 9,
+    Hq: 13,
+    Hk: 7,
+    mask: true,
+    layout: 'padded',
+    stepwise: true,
+    backward: true,
+    seed: 5,
+  },
+  {
+    score: 'general',
+    B: 3,
+    Tq: 4,
+    Ts: 5,
+    Hq: 5,
+    Hk: 11,
+    layout: 'timeMajor',
+    backward: true,
+    accumulate: true,
+    seed: 6,
+  },
   { score: 'general', B: 1, Tq: 1, Ts: 1, Hq: 3, Hk: 2, layout: 'batchFirst', backward: true, seed: 7 },
-  { score: 'general', B: 2, Tq: 2, Ts: 17, Hq: 1024, Hk: 1030, mask: true, layout: 'timeMajor', backward: true, amp: 0.5, seed: 8 },
-  { score: 'additive', B: 3, Tq: 5, Ts: 7, Hq: 9, Hk: 6, A: 10, mask: true, layout: 'timeMajor', stepwise: true, backward: true, accumulate: true, seed: 9 },
+  {
+    score: 'general',
+    B: 2,
+    Tq: 2,
+    Ts: 17,
+    Hq: 1024,
+    Hk: 1030,
+    mask: true,
+    layout: 'timeMajor',
+    backward: true,
+    amp: 0.5,
+    seed: 8,
+  },
+  {
+    score: 'additive',
+    B: 3,
+    Tq: 5,
+    Ts: 7,
+    Hq: 9,
+    Hk: 6,
+    A: 10,
+    mask: true,
+    layout: 'timeMajor',
+    stepwise: true,
+    backward: true,
+    accumulate: true,
+    seed: 9,
+  },
   { score: 'additive', B: 1, Tq: 1, Ts: 1, Hq: 3, Hk: 4, A: 5, layout: 'batchFirst', backward: true, seed: 10 },
-  { score: 'additive', B: 2, Tq: 3, Ts: 333, Hq: 33, Hk: 65, A: 17, mask: true, layout: 'padded', backward: true, seed: 11 },
-  { score: 'additive', B: 5, Tq: 1, Ts: 12, Hq: 7, Hk: 7, A: 3, mask: true, layout: 'timeMajor', stepwise: true, backward: true, seed: 12 },
-  { score: 'additive', B: 2, Tq: 4, Ts: 50, Hq: 300, Hk: 257, A: 1024, layout: 'batchFirst', stepwise: true, backward: true, accumulate: true, seed: 13 },
-  { score: 'additive', B: 1, Tq: 9, Ts: 3, Hq: 4, Hk: 6, A: 2, mask: true, layout: 'batchFirst', backward: true, amp: 3, seed: 14 },
+  {
+    score: 'additive',
+    B: 2,
+    Tq: 3,
+    Ts: 333,
+    Hq: 33,
+    Hk: 65,
+    A: 17,
+    mask: true,
+    layout: 'padded',
+    backward: true,
+    seed: 11,
+  },
+  {
+    score: 'additive',
+    B: 5,
+    Tq: 1,
+    Ts: 12,
+    Hq: 7,
+    Hk: 7,
+    A: 3,
+    mask: true,
+    layout: 'timeMajor',
+    stepwise: true,
+    backward: true,
+    seed: 12,
+  },
+  {
+    score: 'additive',
+    B: 2,
+    Tq: 4,
+    Ts: 50,
+    Hq: 300,
+    Hk: 257,
+    A: 1024,
+    layout: 'batchFirst',
+    stepwise: true,
+    backward: true,
+    accumulate: true,
+    seed: 13,
+  },
+  {
+    score: 'additive',
+    B: 1,
+    Tq: 9,
+    Ts: 3,
+    Hq: 4,
+    Hk: 6,
+    A: 2,
+    mask: true,
+    layout: 'batchFirst',
+    backward: true,
+    amp: 3,
+    seed: 14,
+  },
   // Seq2Seq training (src/models/seq2seqPlan.ts): batch 32, 9 decoder steps recorded one per call, 8 source
   // steps, hidden 64, encoder output 128 (bidirectional), time-major sequences, batch-first α.
-  { score: 'general', B: 32, Tq: 9, Ts: 8, Hq: 64, Hk: 128, mask: true, layout: 'timeMajor', alphaLayout: 'batchFirst', aligned: true, stepwiseForward: true, stepwise: true, backward: true, accumulate: 'dQuery', seed: 15 },
-  { score: 'additive', B: 32, Tq: 9, Ts: 8, Hq: 64, Hk: 64, A: 64, mask: true, layout: 'timeMajor', alphaLayout: 'batchFirst', aligned: true, stepwiseForward: true, backward: true, accumulate: 'dQuery', seed: 16 },
+  {
+    score: 'general',
+    B: 32,
+    Tq: 9,
+    Ts: 8,
+    Hq: 64,
+    Hk: 128,
+    mask: true,
+    layout: 'timeMajor',
+    alphaLayout: 'batchFirst',
+    aligned: true,
+    stepwiseForward: true,
+    stepwise: true,
+    backward: true,
+    accumulate: 'dQuery',
+    seed: 15,
+  },
+  {
+    score: 'additive',
+    B: 32,
+    Tq: 9,
+    Ts: 8,
+    Hq: 64,
+    Hk: 64,
+    A: 64,
+    mask: true,
+    layout: 'timeMajor',
+    alphaLayout: 'batchFirst',
+    aligned: true,
+    stepwiseForward: true,
+    backward: true,
+    accumulate: 'dQuery',
+    seed: 16,
+  },
   // ≥ 32 query and/or key rows per batch row: on a GPU the backward's per-batch products are batched GEMMs
-  { score: 'dot', B: 3, Tq: 33, Ts: 40, Hq: 8, Hk: 8, mask: true, layout: 'timeMajor', backward: true, accumulate: true, seed: 17 },
+  {
+    score: 'dot',
+    B: 3,
+    Tq: 33,
+    Ts: 40,
+    Hq: 8,
+    Hk: 8,
+    mask: true,
+    layout: 'timeMajor',
+    backward: true,
+    accumulate: true,
+    seed: 17,
+  },
   { score: 'general', B: 2, Tq: 40, Ts: 7, Hq: 9, Hk: 6, mask: true, layout: 'padded', backward: true, seed: 18 },
-  { score: 'additive', B: 2, Tq: 36, Ts: 34, Hq: 5, Hk: 7, A: 6, layout: 'batchFirst', backward: true, accumulate: true, seed: 19 },
+  {
+    score: 'additive',
+    B: 2,
+    Tq: 36,
+    Ts: 34,
+    Hq: 5,
+    Hk: 7,
+    A: 6,
+    layout: 'batchFirst',
+    backward: true,
+    accumulate: true,
+    seed: 19,
+  },
 ];
 
 // The cooperative thread layout of a GPU, whatever the adapter: several threads per key (KL), per
@@ -248,4 +520,7 @@ const cases: RnnAttentionCase[] = [
 const gpuTiled = [2, 3, 5, 8, 9, 10, 11, 15, 17, 18, 19];
 cases.push(...cases.filter((c) => gpuTiled.includes(c.seed)).map((c) => ({ ...c, software: false })));
 
-export const rnnAttentionChecks: Check[] = cases.map((c) => ({ name: caseName(c), run: (gpu: Gpu) => checkRnnAttention(gpu, c) }));
+export const rnnAttentionChecks: Check[] = cases.map((c) => ({
+  name: caseName(c),
+  run: (gpu: Gpu) => checkRnnAttention(gpu, c),
+}));

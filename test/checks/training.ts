@@ -27,7 +27,16 @@ interface TrainCase {
   grads: Record<string, Data>;
   maxNorm: number;
   gradNorm: number;
-  optimizer: { kind: 'adam' | 'adamw' | 'sgd'; lr: number; betas?: [number, number]; eps?: number; weight_decay: number; momentum?: number; dampening?: number; nesterov?: boolean };
+  optimizer: {
+    kind: 'adam' | 'adamw' | 'sgd';
+    lr: number;
+    betas?: [number, number];
+    eps?: number;
+    weight_decay: number;
+    momentum?: number;
+    dampening?: number;
+    nesterov?: boolean;
+  };
   paramsAfter: Record<string, Data>;
 }
 
@@ -44,14 +53,17 @@ function gradTol(want: ArrayLike<number>): { rtol: number; atol: number } {
 function optimizerOptions(c: TrainCase): OptimizerOptions {
   const o = c.optimizer;
   const common = { lr: o.lr, weightDecay: o.weight_decay, clipNorm: c.maxNorm, trackGradNorm: true };
-  if (o.kind === 'sgd') return { kind: 'sgd', ...common, momentum: o.momentum, dampening: o.dampening, nesterov: o.nesterov };
+  if (o.kind === 'sgd')
+    return { kind: 'sgd', ...common, momentum: o.momentum, dampening: o.dampening, nesterov: o.nesterov };
   return { kind: o.kind, ...common, beta1: o.betas![0], beta2: o.betas![1], eps: o.eps };
 }
 
 export function modelFor(gpu: Gpu, c: TrainCase): SequenceModel {
   return new SequenceModel(gpu, {
     cell: c.cell,
-    ...(c.embedding ? { vocabSize: c.embedding.numEmbeddings, embeddingDim: c.embedding.embeddingDim } : { inputSize: c.config.inputSize }),
+    ...(c.embedding
+      ? { vocabSize: c.embedding.numEmbeddings, embeddingDim: c.embedding.embeddingDim }
+      : { inputSize: c.config.inputSize }),
     hiddenSize: c.config.hiddenSize,
     numLayers: c.config.numLayers,
     bidirectional: c.config.bidirectional,
@@ -79,9 +91,14 @@ async function checkTrainStep(gpu: Gpu, c: TrainCase): Promise<void> {
   const norm = await model.optimizerState!.gradNorm();
   assertClose(`${c.name}: gradient norm`, [norm], [c.gradNorm], { rtol: 1e-4 });
   const grads = await model.gradients();
-  for (const [name, want] of Object.entries(c.grads)) assertClose(`${c.name}: grad ${name}`, grads[name].data, want.data, gradTol(want.data));
+  for (const [name, want] of Object.entries(c.grads))
+    assertClose(`${c.name}: grad ${name}`, grads[name].data, want.data, gradTol(want.data));
   const after = await model.stateDict();
-  for (const [name, want] of Object.entries(c.paramsAfter)) assertClose(`${c.name}: ${name} after one ${c.optimizer.kind} step`, after[name].data, want.data, { rtol: 1e-4, atol: 2e-5 });
+  for (const [name, want] of Object.entries(c.paramsAfter))
+    assertClose(`${c.name}: ${name} after one ${c.optimizer.kind} step`, after[name].data, want.data, {
+      rtol: 1e-4,
+      atol: 2e-5,
+    });
   model.destroy();
 }
 

@@ -29,7 +29,11 @@ export function assertClose(
     const err = Math.abs(got[i] - want[i]);
     const ratio = err / (atol + tol.rtol * scale || Number.MIN_VALUE);
     if (!(ratio <= 1)) {
-      throw new CheckFailure(`${what}: element ${i} is ${got[i]}, expected ${want[i]} (|err| ${err.toExponential(2)} > ${atol} + ${tol.rtol}·${scale.toExponential(2)})`);
+      throw new CheckFailure(
+        `${what}: element ${i} is ${got[i]}, expected ${want[i]} ` +
+          `(|err| ${err.toExponential(2)} > ${atol} ` +
+          `+ ${tol.rtol}·${scale.toExponential(2)})`,
+      );
     }
     if (ratio > worst) {
       worst = ratio;

@@ -37,18 +37,31 @@ describe('attention bad input: errors name the argument, before any GPU work', (
   it('rejects mismatched shapes, masks and head sizes', async () => {
     const gpu2 = await testGpu();
     try {
-      const { Tensor, ShapeError, scaledDotProductAttention, scaledDotProductAttentionBackward } = await import('../../src/index.js');
+      const { Tensor, ShapeError, scaledDotProductAttention, scaledDotProductAttentionBackward } =
+        await import('../../src/index.js');
       const t = (shape: number[]) => Tensor.zeros(gpu2, shape);
       const q = t([1, 2, 3, 4]);
       const k = t([1, 2, 5, 4]);
-      expect(() => scaledDotProductAttention(gpu2, q, t([1, 2, 5, 6]), k)).toThrow(/argument 'k' has shape \[1, 2, 5, 6\]; expected \[1, 2, seqLenK, 4\]/);
-      expect(() => scaledDotProductAttention(gpu2, q, k, t([1, 2, 4, 4]))).toThrow(/argument 'v' has shape \[1, 2, 4, 4\]/);
-      expect(() => scaledDotProductAttention(gpu2, q, k, k, { keyPaddingMask: t([1, 4]) })).toThrow(/'keyPaddingMask' has shape \[1, 4\]; expected \[1, 5\]/);
-      expect(() => scaledDotProductAttention(gpu2, t([1, 1, 6, 4]), t([1, 1, 5, 4]), t([1, 1, 5, 4]), { causal: true })).toThrow(/causal mask needs seqLenQ ≤ seqLenK/);
-      expect(() => scaledDotProductAttention(gpu2, t([1, 1, 2, 129]), t([1, 1, 2, 129]), t([1, 1, 2, 129]))).toThrow(ShapeError);
+      expect(() => scaledDotProductAttention(gpu2, q, t([1, 2, 5, 6]), k)).toThrow(
+        /argument 'k' has shape \[1, 2, 5, 6\]; expected \[1, 2, seqLenK, 4\]/,
+      );
+      expect(() => scaledDotProductAttention(gpu2, q, k, t([1, 2, 4, 4]))).toThrow(
+        /argument 'v' has shape \[1, 2, 4, 4\]/,
+      );
+      expect(() => scaledDotProductAttention(gpu2, q, k, k, { keyPaddingMask: t([1, 4]) })).toThrow(
+        /'keyPaddingMask' has shape \[1, 4\]; expected \[1, 5\]/,
+      );
+      expect(() =>
+        scaledDotProductAttention(gpu2, t([1, 1, 6, 4]), t([1, 1, 5, 4]), t([1, 1, 5, 4]), { causal: true }),
+      ).toThrow(/causal mask needs seqLenQ ≤ seqLenK/);
+      expect(() => scaledDotProductAttention(gpu2, t([1, 1, 2, 129]), t([1, 1, 2, 129]), t([1, 1, 2, 129]))).toThrow(
+        ShapeError,
+      );
       expect(() => scaledDotProductAttention(gpu2, t([2, 3, 4]), k, k)).toThrow(/'q'/);
       const { output, lse } = scaledDotProductAttention(gpu2, q, k, k);
-      expect(() => scaledDotProductAttentionBackward(gpu2, q, k, k, output, t([1, 2, 4]), output)).toThrow(/'lse' has shape \[1, 2, 4\], expected \[1, 2, 3\]/);
+      expect(() => scaledDotProductAttentionBackward(gpu2, q, k, k, output, t([1, 2, 4]), output)).toThrow(
+        /'lse' has shape \[1, 2, 4\], expected \[1, 2, 3\]/,
+      );
       // still usable after the errors
       const g = scaledDotProductAttentionBackward(gpu2, q, k, k, output, lse, output);
       expect((await g.dq.read()).length).toBe(24);

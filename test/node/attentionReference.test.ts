@@ -5,15 +5,26 @@ import { attentionRef, attentionBackwardRef } from '../../src/reference/attentio
 import { rng, uniform } from '../../src/util/random.js';
 
 describe('attention float64 backward vs finite differences', () => {
-  for (const [causal, masked] of [[false, false], [true, false], [false, true], [true, true]]) {
+  for (const [causal, masked] of [
+    [false, false],
+    [true, false],
+    [false, true],
+    [true, true],
+  ]) {
     it(`B2 H2 Tq5 Tk7 D3${causal ? ' causal' : ''}${masked ? ' keyMask' : ''}`, () => {
       const rand = rng(causal ? 3 : 4);
       const dims = { batch: 2, heads: 2, seqLenQ: 5, seqLenK: 7, headDim: 3 };
       const nq = 2 * 2 * 5 * 3;
       const nk = 2 * 2 * 7 * 3;
-      const x = { q: Float64Array.from(uniform(rand, nq, -2, 2)), k: Float64Array.from(uniform(rand, nk, -2, 2)), v: Float64Array.from(uniform(rand, nk, -1, 1)) };
+      const x = {
+        q: Float64Array.from(uniform(rand, nq, -2, 2)),
+        k: Float64Array.from(uniform(rand, nk, -2, 2)),
+        v: Float64Array.from(uniform(rand, nk, -1, 1)),
+      };
       const R = Float64Array.from(uniform(rand, nq, -1, 1));
-      const keyMask = masked ? Float64Array.from({ length: 2 * 7 }, (_, i) => (i % 7 < 4 + (i >= 7 ? 2 : 0) ? 1 : 0)) : undefined;
+      const keyMask = masked
+        ? Float64Array.from({ length: 2 * 7 }, (_, i) => (i % 7 < 4 + (i >= 7 ? 2 : 0) ? 1 : 0))
+        : undefined;
       const opts = { causal, keyMask };
       const loss = () => attentionRef(x.q, x.k, x.v, dims, opts).output.reduce((s, o, i) => s + o * R[i], 0);
       const g = attentionBackwardRef(x.q, x.k, x.v, R, dims, opts);

@@ -3,7 +3,17 @@
 // Then the models that went through every bad call train exactly like fresh twins.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SequenceModel, Seq2Seq, type Gpu } from '../../src/index.js';
-import { badInputCases, casesPerEntry, createBadInputContext, runBadCase, LM_OPTIONS, LM_TRAIN, S2S_OPTIONS, S2S_TRAIN, type BadInputContext } from '../checks/badInput.js';
+import {
+  badInputCases,
+  casesPerEntry,
+  createBadInputContext,
+  runBadCase,
+  LM_OPTIONS,
+  LM_TRAIN,
+  S2S_OPTIONS,
+  S2S_TRAIN,
+  type BadInputContext,
+} from '../checks/badInput.js';
 import { testGpu } from './gpu.js';
 
 let gpu: Gpu;
@@ -23,7 +33,9 @@ afterAll(() => {
 describe('bad input: a clear error naming the argument, nothing allocated, the subject unchanged and usable', () => {
   it('has at least 70 cases over the public entry points', () => {
     const perEntry = casesPerEntry();
-    console.log(`${badInputCases.length} cases over ${Object.keys(perEntry).length} entry points: ${JSON.stringify(perEntry)}`);
+    console.log(
+      `${badInputCases.length} cases over ${Object.keys(perEntry).length} entry points: ${JSON.stringify(perEntry)}`,
+    );
     expect(badInputCases.length).toBeGreaterThanOrEqual(70);
     expect(new Set(badInputCases.map((c) => `${c.entry}: ${c.what}`)).size).toBe(badInputCases.length);
   });

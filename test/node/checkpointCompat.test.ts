@@ -25,9 +25,22 @@ import { fileURLToPath } from 'node:url';
 import { crc32 as zlibCrc32 } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  Seq2Seq, SequenceModel, constantLR, cosineLR, exponentialLR, readCheckpoint, stepLR,
-  type Batch, type Gpu, type LRSchedule, type NamedTensor, type Seq2SeqBatch, type Seq2SeqOptions, type Seq2SeqTrainOptions,
-  type SequenceModelOptions, type TrainOptions,
+  Seq2Seq,
+  SequenceModel,
+  constantLR,
+  cosineLR,
+  exponentialLR,
+  readCheckpoint,
+  stepLR,
+  type Batch,
+  type Gpu,
+  type LRSchedule,
+  type NamedTensor,
+  type Seq2SeqBatch,
+  type Seq2SeqOptions,
+  type Seq2SeqTrainOptions,
+  type SequenceModelOptions,
+  type TrainOptions,
 } from '../../src/index.js';
 import { testGpu } from './gpu.js';
 
@@ -72,7 +85,12 @@ const load = (name: string) => ({
   bytes: new Uint8Array(readFileSync(dir(`${name}.safetensors`))),
 });
 
-const SCHEDULES: Record<ScheduleSpec['fn'], (...args: number[]) => LRSchedule> = { constantLR, stepLR, exponentialLR, cosineLR };
+const SCHEDULES: Record<ScheduleSpec['fn'], (...args: number[]) => LRSchedule> = {
+  constantLR,
+  stepLR,
+  exponentialLR,
+  cosineLR,
+};
 const schedule = (s: ScheduleSpec): LRSchedule => SCHEDULES[s.fn](...s.args);
 
 /** Training options of either model (each fixture records only keys its class takes). */
@@ -87,9 +105,14 @@ function liveTrain<T extends Partial<RecordedTrain>>(train: T): Omit<T, 'schedul
 /** A model behind one interface: SequenceModel and Seq2Seq have the same training/checkpoint calls. */
 type AnyModel = SequenceModel | Seq2Seq;
 function build(gpu: Gpu, fx: Fixture): AnyModel {
-  return fx.class === 'SequenceModel' ? new SequenceModel(gpu, fx.options as SequenceModelOptions) : new Seq2Seq(gpu, fx.options as Seq2SeqOptions);
+  return fx.class === 'SequenceModel'
+    ? new SequenceModel(gpu, fx.options as SequenceModelOptions)
+    : new Seq2Seq(gpu, fx.options as Seq2SeqOptions);
 }
-const trainStep = (m: AnyModel, b: Batch | Seq2SeqBatch) => (m instanceof SequenceModel ? m.trainStep(b as Batch, { readLoss: true }) : m.trainStep(b as Seq2SeqBatch, { readLoss: true }));
+const trainStep = (m: AnyModel, b: Batch | Seq2SeqBatch) =>
+  m instanceof SequenceModel
+    ? m.trainStep(b as Batch, { readLoss: true })
+    : m.trainStep(b as Seq2SeqBatch, { readLoss: true });
 
 /** The same calls, in the same order, as make_main_checkpoints.mjs's probe(). */
 async function probe(m: AnyModel, fx: Fixture): Promise<Outputs> {
@@ -129,13 +152,20 @@ function firstDifference(want: unknown, got: unknown, path: string, exact: boole
     if (exact ? Object.is(want, got) : Math.abs(want - got) <= 1e-3 * Math.max(1, Math.abs(want))) return null;
     return `${path}: ${got} instead of ${want}`;
   }
-  if (want === null || typeof want !== 'object') return Object.is(want, got) ? null : `${path}: ${JSON.stringify(got)} instead of ${JSON.stringify(want)}`;
-  if (got === null || typeof got !== 'object') return `${path}: ${JSON.stringify(got)} instead of an ${Array.isArray(want) ? 'array' : 'object'}`;
+  if (want === null || typeof want !== 'object')
+    return Object.is(want, got) ? null : `${path}: ${JSON.stringify(got)} instead of ${JSON.stringify(want)}`;
+  if (got === null || typeof got !== 'object')
+    return `${path}: ${JSON.stringify(got)} instead of an ${Array.isArray(want) ? 'array' : 'object'}`;
   const wk = Object.keys(want);
   const gk = Object.keys(got);
   if (wk.join() !== gk.join()) return `${path}: keys/length [${gk.join()}] instead of [${wk.join()}]`;
   for (const k of wk) {
-    const d = firstDifference((want as Record<string, unknown>)[k], (got as Record<string, unknown>)[k], `${path}.${k}`, exact);
+    const d = firstDifference(
+      (want as Record<string, unknown>)[k],
+      (got as Record<string, unknown>)[k],
+      `${path}.${k}`,
+      exact,
+    );
     if (d) return d;
   }
   return null;
@@ -147,7 +177,8 @@ function expectSameBits(what: string, a: NamedTensor, b: NamedTensor): void {
   const x = new Uint32Array(Float32Array.from(a.data).buffer);
   const y = new Uint32Array(Float32Array.from(b.data).buffer);
   expect(y.length, `${what}: length`).toBe(x.length);
-  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) throw new Error(`${what}: element ${i} is ${b.data[i]}, the file has ${a.data[i]}`);
+  for (let i = 0; i < x.length; i++)
+    if (x[i] !== y[i]) throw new Error(`${what}: element ${i} is ${b.data[i]}, the file has ${a.data[i]}`);
 }
 
 const isParameter = (name: string) => !name.startsWith('optimizer.') && !name.startsWith('seqgpu.');
@@ -159,7 +190,12 @@ beforeAll(async () => {
   const recorded = load(NAMES[0]).fx.generatedOn.adapter;
   const info = gpu.adapterInfo as unknown as Record<string, unknown>;
   exact = ['vendor', 'architecture', 'device', 'description'].every((k) => info[k] === recorded[k]);
-  if (!exact) console.log(`checkpointCompat: adapter ${JSON.stringify(info)} is not the recording one (${JSON.stringify(recorded)}): losses/floats to 1e-3, tokens not compared; file checks stay exact`);
+  if (!exact)
+    console.log(
+      `checkpointCompat: adapter ${JSON.stringify(info)} is not the recording one ` +
+        `(${JSON.stringify(recorded)}): losses/floats to 1e-3, tokens not compared; file ` +
+        `checks stay exact`,
+    );
 });
 afterAll(() => gpu?.destroy());
 
@@ -169,7 +205,10 @@ describe('checkpoints written before the Module/Trainer rebuild still load and t
       const { fx, bytes } = load(name);
       expect(fx.file.name).toBe(`${name}.safetensors`);
       expect(bytes.length, `${name}: size`).toBe(fx.file.bytes);
-      expect(createHash('sha256').update(bytes).digest('hex'), `${name}: SHA-256 (the fixture must not be regenerated)`).toBe(fx.file.sha256);
+      expect(
+        createHash('sha256').update(bytes).digest('hex'),
+        `${name}: SHA-256 (the fixture must not be regenerated)`,
+      ).toBe(fx.file.sha256);
       expect(fx.file.bytes, `${name}: fixtures stay small`).toBeLessThan(100_000);
       const { metadata } = readCheckpoint(bytes); // validates the layout and the whole-file CRC
       expect(zlibCrc32(bytes).toString(16).padStart(8, '0'), `${name}: CRC-32 of the bytes`).toBe(fx.file.crc32);
@@ -181,7 +220,10 @@ describe('checkpoints written before the Module/Trainer rebuild still load and t
 
   for (const name of NAMES) {
     for (const variant of ['A', 'B'] as const) {
-      const how = variant === 'A' ? 'fresh model, loadCheckpoint(bytes, { train: what the file lacks })' : 'configureTraining(recorded), then loadCheckpoint(bytes)';
+      const how =
+        variant === 'A'
+          ? 'fresh model, loadCheckpoint(bytes, { train: what the file lacks })'
+          : 'configureTraining(recorded), then loadCheckpoint(bytes)';
       it(`${name} (${variant}: ${how})`, async () => {
         const { fx, bytes } = load(name);
         const file = readCheckpoint(bytes);
@@ -189,7 +231,8 @@ describe('checkpoints written before the Module/Trainer rebuild still load and t
         try {
           if (variant === 'A') {
             const train: Partial<RecordedTrain> = Object.fromEntries(fx.notInFile.map((k) => [k, fx.train[k]]));
-            if (fx.notInFile.length) model.loadCheckpoint(bytes, { train: liveTrain(train) as Omit<LiveTrain, 'optimizer'> });
+            if (fx.notInFile.length)
+              model.loadCheckpoint(bytes, { train: liveTrain(train) as Omit<LiveTrain, 'optimizer'> });
             else model.loadCheckpoint(bytes);
           } else {
             model.configureTraining(liveTrain(fx.train) as LiveTrain);
@@ -206,15 +249,20 @@ describe('checkpoints written before the Module/Trainer rebuild still load and t
           // Everything else the file holds (moments, carried state, counters, hyperparameters):
           // saved again right away, it is the same, tensor for tensor and key for key.
           const again = readCheckpoint(await model.saveCheckpoint());
-          expect(Object.keys(again.tensors), `${name}: tensors of the re-saved checkpoint`).toEqual(Object.keys(file.tensors));
-          for (const k of Object.keys(file.tensors)) expectSameBits(`${name}: re-saved ${k}`, file.tensors[k], again.tensors[k]);
+          expect(Object.keys(again.tensors), `${name}: tensors of the re-saved checkpoint`).toEqual(
+            Object.keys(file.tensors),
+          );
+          for (const k of Object.keys(file.tensors))
+            expectSameBits(`${name}: re-saved ${k}`, file.tensors[k], again.tensors[k]);
           // The metadata too (optimizer class, step, param_groups, clipping, the coin's counters),
           // except that a rebuilt model may write more config keys (and so another CRC): the
           // file's config must be contained in the new one, key for key.
           const { 'seqgpu.config': config, 'seqgpu.file_crc32': _crc, ...meta } = again.metadata;
           const { 'seqgpu.config': fileConfig, 'seqgpu.file_crc32': _fileCrc, ...fileMeta } = file.metadata;
           expect(meta, `${name}: metadata of the re-saved checkpoint`).toEqual({ ...fileMeta });
-          expect(JSON.parse(config), `${name}: config of the re-saved checkpoint`).toMatchObject(JSON.parse(fileConfig));
+          expect(JSON.parse(config), `${name}: config of the re-saved checkpoint`).toMatchObject(
+            JSON.parse(fileConfig),
+          );
 
           const compare = (what: string, want: Outputs, got: Outputs) => {
             for (const k of Object.keys(want)) {
@@ -229,15 +277,28 @@ describe('checkpoints written before the Module/Trainer rebuild still load and t
           const losses: number[] = [];
           for (const b of fx.nextBatches) losses.push((await trainStep(model, b))!);
           const d = firstDifference(fx.nextLosses, losses, 'nextLosses', exact);
-          if (d) throw new Error(`${name} (${variant}): the next 3 training steps: ${d} (all: ${losses.join(', ')} vs ${fx.nextLosses.join(', ')})`);
-          if (exact) for (let i = 0; i < losses.length; i++) expect(Object.is(losses[i], fx.nextLosses[i]), `${name}: loss ${i}`).toBe(true);
+          if (d)
+            throw new Error(
+              `${name} (${variant}): the next 3 training steps: ${d} ` +
+                `(all: ${losses.join(', ')} vs ${fx.nextLosses.join(', ')})`,
+            );
+          if (exact)
+            for (let i = 0; i < losses.length; i++)
+              expect(Object.is(losses[i], fx.nextLosses[i]), `${name}: loss ${i}`).toBe(true);
 
           compare('outputs after the next 3 steps', fx.afterNextSteps, await probe(model, fx));
 
           const tensors = Object.keys(file.tensors);
-          console.log(`${name} (${variant}): ${fx.file.bytes} B, ${params.length} parameters + ${tensors.length - params.length} training tensors bit-identical, `
-            + `step ${fx.stepsBeforeCheckpoint}; next losses ${exact ? 'bit-identical' : '≈ (other adapter)'} [${losses.map((x) => x.toPrecision(6)).join(', ')}]; `
-            + `${Object.keys(fx.atCheckpoint).filter((k) => exact || !TOKEN_OUTPUTS.has(k)).join(', ')} ${exact ? 'identical' : '≈'} before and after`);
+          console.log(
+            `${name} (${variant}): ${fx.file.bytes} B, ${params.length} parameters ` +
+              `+ ${tensors.length - params.length} training tensors bit-identical, ` +
+              (`step ${fx.stepsBeforeCheckpoint}; next ` +
+                `losses ${exact ? 'bit-identical' : '≈ (other adapter)'} ` +
+                `[${losses.map((x) => x.toPrecision(6)).join(', ')}]; `) +
+              `${Object.keys(fx.atCheckpoint)
+                .filter((k) => exact || !TOKEN_OUTPUTS.has(k))
+                .join(', ')} ${exact ? 'identical' : '≈'} before and after`,
+          );
         } finally {
           model.destroy();
         }

@@ -4,7 +4,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../../src/index.js';
 import { decodeChecks } from '../checks/decode.js';
 import { testGpu } from './gpu.js';
-import { beamSearchRef, beamStepRef, greedyDecodeRef, logSoftmaxRef, lengthPenaltyRef, type LogProbsFn } from '../../src/reference/beamSearch.js';
+import {
+  beamSearchRef,
+  beamStepRef,
+  greedyDecodeRef,
+  logSoftmaxRef,
+  lengthPenaltyRef,
+  type LogProbsFn,
+} from '../../src/reference/beamSearch.js';
 import { rng, uniform } from '../../src/util/random.js';
 
 let gpu: Gpu;
@@ -15,10 +22,14 @@ afterAll(() => gpu?.destroy());
 
 describe('decoding kernels vs the float64 references (Node, Dawn)', () => {
   for (const check of decodeChecks) {
-    it(check.name, async () => {
-      await check.run(gpu);
-      await gpu.sync();
-    }, 120_000);
+    it(
+      check.name,
+      async () => {
+        await check.run(gpu);
+        await gpu.sync();
+      },
+      120_000,
+    );
   }
 });
 
@@ -39,7 +50,13 @@ function randomModel(V: number, seed: number): LogProbsFn {
 }
 
 /** Every hypothesis of ≤ T tokens (ending at the first eos, or T tokens without one): the best. */
-function exhaustive(lp: LogProbsFn, V: number, eos: number, T: number, alpha?: number): { sequence: number[]; score: number; count: number } {
+function exhaustive(
+  lp: LogProbsFn,
+  V: number,
+  eos: number,
+  T: number,
+  alpha?: number,
+): { sequence: number[]; score: number; count: number } {
   const hyps: Array<{ sequence: number[]; score: number; finished: boolean }> = [];
   const walk = (prefix: number[], score: number) => {
     if (prefix.length === T) return void hyps.push({ sequence: prefix, score, finished: false });
@@ -50,7 +67,8 @@ function exhaustive(lp: LogProbsFn, V: number, eos: number, T: number, alpha?: n
     }
   };
   walk([], 0);
-  const norm = (h: (typeof hyps)[number]) => (alpha === undefined ? h.score : h.score / lengthPenaltyRef(h.sequence.length + (h.finished ? 1 : 0), alpha));
+  const norm = (h: (typeof hyps)[number]) =>
+    alpha === undefined ? h.score : h.score / lengthPenaltyRef(h.sequence.length + (h.finished ? 1 : 0), alpha);
   const pool = hyps.some((h) => h.finished) ? hyps.filter((h) => h.finished) : hyps;
   const best = pool.reduce((a, b) => (norm(b) > norm(a) ? b : a));
   return { sequence: best.sequence, score: norm(best), count: hyps.length };
@@ -58,7 +76,11 @@ function exhaustive(lp: LogProbsFn, V: number, eos: number, T: number, alpha?: n
 
 describe('float64 beam search reference', () => {
   it('a beam as wide as the hypothesis space finds the exhaustive optimum (with and without length penalty)', () => {
-    for (const [V, eos, T] of [[3, 2, 3], [4, 0, 2], [2, 1, 4]]) {
+    for (const [V, eos, T] of [
+      [3, 2, 3],
+      [4, 0, 2],
+      [2, 1, 4],
+    ]) {
       for (let seed = 1; seed <= 20; seed++) {
         const lp = randomModel(V, seed);
         for (const alpha of [undefined, 0.6, 2]) {
@@ -85,7 +107,12 @@ describe('float64 beam search reference', () => {
     // Source 0: beam 0 live (score 0), beam 1 dead: only beam 0's candidates are finite.
     // Source 1: beam 0 finished (score −1), beam 1 live (score −2) with a tie between tokens 0 and 2.
     const logits = [L(1), L(2), L(1), 0, 0, 0, 9, 9, 9, L(2), L(1), L(2)];
-    const r = beamStepRef(logits, [0, -Infinity, -1, -2], [0, 0, 1, 0], { batch: 2, beamWidth: 2, vocab: 3, eosToken: 1 });
+    const r = beamStepRef(logits, [0, -Infinity, -1, -2], [0, 0, 1, 0], {
+      batch: 2,
+      beamWidth: 2,
+      vocab: 3,
+      eosToken: 1,
+    });
     expect(Array.from(r.tokens)).toEqual([1, 0, 1, 0]);
     expect(Array.from(r.parents)).toEqual([0, 0, 0, 1]);
     expect(Array.from(r.finished)).toEqual([1, 0, 1, 0]);
@@ -99,43 +126,90 @@ describe('float64 beam search reference', () => {
 describe('decoding bad input: errors name the argument, before any GPU work', () => {
   it('rejects bad widths, tokens, strides, sizes and aliasing; works afterwards', async () => {
     const {
-      ShapeError, beamSearchStepDispatches, nextTokenDispatch, gatherBeamRowsDispatch, backtrackBeams, BEAM_SEARCH_MAX_WIDTH,
+      ShapeError,
+      beamSearchStepDispatches,
+      nextTokenDispatch,
+      gatherBeamRowsDispatch,
+      backtrackBeams,
+      BEAM_SEARCH_MAX_WIDTH,
     } = await import('../../src/index.js');
     const { TENSOR_USAGE } = await import('../../src/gpu/flags.js');
     const buf = (n: number) => gpu.pool.acquire(n * 4, TENSOR_USAGE, 'decode.bad');
     const inUse = gpu.pool.stats.inUse;
-    const [logits, score, fin, parents, tokens, next, small, dst] = [buf(6 * 50), buf(6), buf(6), buf(3 * 6), buf(3 * 6), buf(6), buf(4), buf(300)];
-    const ok = { batch: 2, beamWidth: 3, vocab: 50, step: 2, eosToken: 49, logits: { buffer: logits, ld: 50 }, beamScore: score, finished: fin, parents, tokens, next };
-    const step = (o: Partial<typeof ok> & Record<string, unknown>) => () => beamSearchStepDispatches(gpu, { ...ok, ...o });
+    const [logits, score, fin, parents, tokens, next, small, dst] = [
+      buf(6 * 50),
+      buf(6),
+      buf(6),
+      buf(3 * 6),
+      buf(3 * 6),
+      buf(6),
+      buf(4),
+      buf(300),
+    ];
+    const ok = {
+      batch: 2,
+      beamWidth: 3,
+      vocab: 50,
+      step: 2,
+      eosToken: 49,
+      logits: { buffer: logits, ld: 50 },
+      beamScore: score,
+      finished: fin,
+      parents,
+      tokens,
+      next,
+    };
+    const step = (o: Partial<typeof ok> & Record<string, unknown>) => () =>
+      beamSearchStepDispatches(gpu, { ...ok, ...o });
     expect(BEAM_SEARCH_MAX_WIDTH).toBeGreaterThanOrEqual(16);
     expect(step({ beamWidth: 17, batch: 1 })).toThrow(/beamWidth must be an integer in \[1, 16\], got 17/);
     expect(step({ beamWidth: 0 })).toThrow(ShapeError);
     expect(step({ eosToken: 50 })).toThrow(/eosToken must be a token in \[0, 50\), got 50/);
     expect(step({ eosToken: -1 })).toThrow(/eosToken/);
-    expect(step({ logits: { buffer: logits, ld: 49 } })).toThrow(/'logits' row stride ld must be an integer ≥ vocab \(50\), got 49/);
-    expect(step({ logits: { buffer: logits, ld: 51 } })).toThrow(/buffer 'logits' holds 300 elements, needs 305 from offset 0/);
+    expect(step({ logits: { buffer: logits, ld: 49 } })).toThrow(
+      /'logits' row stride ld must be an integer ≥ vocab \(50\), got 49/,
+    );
+    expect(step({ logits: { buffer: logits, ld: 51 } })).toThrow(
+      /buffer 'logits' holds 300 elements, needs 305 from offset 0/,
+    );
     expect(step({ step: 3 })).toThrow(/buffer 'parents' holds 20 elements, needs 24/);
     expect(step({ beamScore: small })).toThrow(/buffer 'beamScore' holds 4 elements, needs 6/);
     expect(step({ next: small })).toThrow(/buffer 'next' holds 4 elements, needs 6/);
     expect(step({ finished: score })).toThrow(/'finished' and 'beamScore' must be different buffers/);
     expect(step({ scratch: small })).toThrow(/buffer 'scratch' holds 4 elements, needs 36/);
 
-    const nt = (o: Record<string, unknown>) => () => nextTokenDispatch(gpu, { batch: 6, vocab: 50, logits: { buffer: logits, ld: 50 }, next: { buffer: next }, ...o });
+    const nt = (o: Record<string, unknown>) => () =>
+      nextTokenDispatch(gpu, { batch: 6, vocab: 50, logits: { buffer: logits, ld: 50 }, next: { buffer: next }, ...o });
     expect(nt({ useTeacher: { buffer: fin } })).toThrow(/'useTeacher' was given without 'teacher'/);
     expect(nt({ next: { buffer: next, offset: 3 } })).toThrow(/buffer 'next' holds 8 elements, needs 6 from offset 3/);
     expect(nt({ teacher: { buffer: small } })).toThrow(/buffer 'teacher' holds 4 elements, needs 6/);
     expect(nt({ pred: { buffer: next } })).toThrow(/'pred' and 'next' must be different buffers/);
     expect(nt({ vocab: 0 })).toThrow(/vocab must be a positive integer, got 0/);
 
-    const ga = (o: Record<string, unknown>) => () => gatherBeamRowsDispatch(gpu, { groups: 2, batch: 2, beamWidth: 3, width: 25, step: 2, parents, src: logits, dst, ...o });
+    const ga = (o: Record<string, unknown>) => () =>
+      gatherBeamRowsDispatch(gpu, {
+        groups: 2,
+        batch: 2,
+        beamWidth: 3,
+        width: 25,
+        step: 2,
+        parents,
+        src: logits,
+        dst,
+        ...o,
+      });
     expect(ga({ dst: logits })).toThrow(/'src' and 'dst' must be different buffers/);
     expect(ga({ srcOffset: 1 })).toThrow(/buffer 'src' holds 300 elements, needs 300 from offset 1/);
     expect(ga({ step: 3 })).toThrow(/buffer 'parents' holds 20 elements, needs 24/);
     expect(ga({ width: 0 })).toThrow(/width must be a positive integer, got 0/);
 
     const o = { steps: 2, batch: 1, beamWidth: 2, eosToken: 0 };
-    expect(() => backtrackBeams(new Int32Array(3), new Int32Array(4), new Float32Array(2), new Uint32Array(2), o)).toThrow(/'parents' has 3 elements, needs 4/);
-    expect(() => backtrackBeams(Int32Array.from([0, 0, 5, 0]), new Int32Array(4), new Float32Array(2), new Uint32Array(2), o)).toThrow(/parents\[1, 0, ·\] = 5 is not a beam in \[0, 2\)/);
+    expect(() =>
+      backtrackBeams(new Int32Array(3), new Int32Array(4), new Float32Array(2), new Uint32Array(2), o),
+    ).toThrow(/'parents' has 3 elements, needs 4/);
+    expect(() =>
+      backtrackBeams(Int32Array.from([0, 0, 5, 0]), new Int32Array(4), new Float32Array(2), new Uint32Array(2), o),
+    ).toThrow(/parents\[1, 0, ·\] = 5 is not a beam in \[0, 2\)/);
 
     // Nothing leaked, and a valid step still runs.
     gpu.run(beamSearchStepDispatches(gpu, ok));

@@ -3,13 +3,32 @@
 // unhandled rejection), and recover() brings models and layers back on a new device with their
 // snapshot bit for bit — training then continues exactly as it would have.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GpuLostError, LSTM, MultiHeadAttention, Seq2Seq, SequenceModel, Tensor, TOY_BOS, TOY_EOS, TOY_PAD, add, reversePair, type Gpu, type ModelSnapshot, type NamedTensor, type RecurrentStepper } from '../../src/index.js';
+import {
+  GpuLostError,
+  LSTM,
+  MultiHeadAttention,
+  Seq2Seq,
+  SequenceModel,
+  Tensor,
+  TOY_BOS,
+  TOY_EOS,
+  TOY_PAD,
+  add,
+  reversePair,
+  type Gpu,
+  type ModelSnapshot,
+  type NamedTensor,
+  type RecurrentStepper,
+} from '../../src/index.js';
 import { rng } from '../../src/util/random.js';
 import { testGpu } from './gpu.js';
 
 /** Rejects if `p` takes longer than `ms`. */
 function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  return Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`${what} took more than ${ms} ms`)), ms))]);
+  return Promise.race([
+    p,
+    new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`${what} took more than ${ms} ms`)), ms)),
+  ]);
 }
 
 /** Destroys the device and waits (≤ 5 s) for the lost promise; returns its info. */
@@ -21,7 +40,14 @@ async function loseDevice(gpu: Gpu): Promise<GPUDeviceLostInfo> {
 /** Expects `run()` to reject with a GpuLostError within 500 ms. */
 async function expectLostFast(run: () => Promise<unknown>, what: string): Promise<void> {
   const t0 = performance.now();
-  const err = await within(run().then(() => null, (e: unknown) => e), 2000, what);
+  const err = await within(
+    run().then(
+      () => null,
+      (e: unknown) => e,
+    ),
+    2000,
+    what,
+  );
   expect(err, what).toBeInstanceOf(GpuLostError);
   expect((err as Error).message, what).toMatch(/lost/);
   expect(performance.now() - t0, what).toBeLessThan(500);
@@ -29,7 +55,9 @@ async function expectLostFast(run: () => Promise<unknown>, what: string): Promis
 
 /** The raw bits of every parameter, to compare bit for bit. */
 function bits(dict: Record<string, NamedTensor>): Record<string, number[]> {
-  return Object.fromEntries(Object.entries(dict).map(([k, v]) => [k, Array.from(new Uint32Array(Float32Array.from(v.data).buffer))]));
+  return Object.fromEntries(
+    Object.entries(dict).map(([k, v]) => [k, Array.from(new Uint32Array(Float32Array.from(v.data).buffer))]),
+  );
 }
 
 function tokenBatch(rand: () => number, V: number, T: number, B: number) {
@@ -73,7 +101,14 @@ describe('device loss: the Gpu (Node, Dawn)', () => {
     const t = Tensor.from(gpu, new Float32Array(1 << 16).fill(1), [1 << 16]);
     const pending = t.read();
     gpu.device.destroy();
-    const err = await within(pending.then(() => null, (e: unknown) => e), 3000, 'read during the loss');
+    const err = await within(
+      pending.then(
+        () => null,
+        (e: unknown) => e,
+      ),
+      3000,
+      'read during the loss',
+    );
     // Dawn may finish the copy before the loss; if it does not, the error must be GpuLostError.
     if (err !== null) expect(err).toBeInstanceOf(GpuLostError);
     await expectLostFast(() => t.read(), 'read after the loss');
@@ -100,16 +135,55 @@ describe('device loss: models and layers recover (Node, Dawn)', () => {
     const pairs = Array.from({ length: 3 }, () => reversePair(rand, 2, 5));
     return { src: pairs.map((p) => p.src), tgt: pairs.map((p) => p.tgt) };
   });
-  const healthy: { lm: number[]; sample: number[]; s2s: number[]; decoded: unknown; out: Float32Array; hN: Float32Array; mha: Float32Array } = { lm: [], sample: [], s2s: [], decoded: null, out: new Float32Array(), hN: new Float32Array(), mha: new Float32Array() };
+  const healthy: {
+    lm: number[];
+    sample: number[];
+    s2s: number[];
+    decoded: unknown;
+    out: Float32Array;
+    hN: Float32Array;
+    mha: Float32Array;
+  } = {
+    lm: [],
+    sample: [],
+    s2s: [],
+    decoded: null,
+    out: new Float32Array(),
+    hN: new Float32Array(),
+    mha: new Float32Array(),
+  };
   const snap: { lm?: ModelSnapshot; s2s?: ModelSnapshot; lstm?: ModelSnapshot; mha?: ModelSnapshot } = {};
   const lostSeen: string[] = [];
 
   beforeAll(async () => {
     gpu = await testGpu();
     gpu.onLost((info) => lostSeen.push(info.reason));
-    lm = new SequenceModel(gpu, { cell: 'lstm', vocabSize: V, embeddingDim: 4, hiddenSize: 8, numLayers: 2, dropout: 0.25, outputSize: V, mode: 'manyToMany', loss: 'crossEntropy', seed: 3 });
+    lm = new SequenceModel(gpu, {
+      cell: 'lstm',
+      vocabSize: V,
+      embeddingDim: 4,
+      hiddenSize: 8,
+      numLayers: 2,
+      dropout: 0.25,
+      outputSize: V,
+      mode: 'manyToMany',
+      loss: 'crossEntropy',
+      seed: 3,
+    });
     lm.configureTraining({ optimizer: { kind: 'adam', lr: 1e-2, clipNorm: 1 }, nanGuard: true });
-    s2s = new Seq2Seq(gpu, { cell: 'gru', srcVocab: 16, tgtVocab: 16, embeddingDim: 4, hiddenSize: 8, bidirectional: true, attention: 'additive', bosToken: TOY_BOS, eosToken: TOY_EOS, padToken: TOY_PAD, seed: 2 });
+    s2s = new Seq2Seq(gpu, {
+      cell: 'gru',
+      srcVocab: 16,
+      tgtVocab: 16,
+      embeddingDim: 4,
+      hiddenSize: 8,
+      bidirectional: true,
+      attention: 'additive',
+      bosToken: TOY_BOS,
+      eosToken: TOY_EOS,
+      padToken: TOY_PAD,
+      seed: 2,
+    });
     s2s.configureTraining({ optimizer: { kind: 'adamw', lr: 5e-3 }, teacherForcingRatio: 0.5 });
     lstm = new LSTM(gpu, { inputSize: 4, hiddenSize: 8, numLayers: 2, bidirectional: true, seed: 9 });
     stepper = new LSTM(gpu, { inputSize: 4, hiddenSize: 8 }).createStepper(2);
@@ -129,12 +203,18 @@ describe('device loss: models and layers recover (Node, Dawn)', () => {
     snap.lm = await lm.snapshot();
     expect(snap.lm.step).toBe(3);
     expect(snap.lm.optimizer!.step).toBe(3);
-    healthy.lm = [(await lm.trainStep(lmBatches[3], { readLoss: true }))!, (await lm.trainStep(lmBatches[4], { readLoss: true }))!];
+    healthy.lm = [
+      (await lm.trainStep(lmBatches[3], { readLoss: true }))!,
+      (await lm.trainStep(lmBatches[4], { readLoss: true }))!,
+    ];
     healthy.sample = await lm.generate([1, 2], 5, { temperature: 0 });
 
     for (let i = 0; i < 2; i++) await s2s.trainStep(s2sBatches[i]);
     snap.s2s = await s2s.snapshot();
-    healthy.s2s = [(await s2s.trainStep(s2sBatches[2], { readLoss: true }))!, (await s2s.trainStep(s2sBatches[3], { readLoss: true }))!];
+    healthy.s2s = [
+      (await s2s.trainStep(s2sBatches[2], { readLoss: true }))!,
+      (await s2s.trainStep(s2sBatches[3], { readLoss: true }))!,
+    ];
     healthy.decoded = await s2s.greedyDecode(s2sBatches[0].src, { maxLen: 6 });
 
     const { output, hN } = lstm.forward(x);
@@ -171,25 +251,38 @@ describe('device loss: models and layers recover (Node, Dawn)', () => {
     expect(bits(await lm.stateDict())).toEqual(bits(snap.lm!.parameters));
     const opt = await lm.optimizerState!.readState();
     expect(opt.step).toBe(3);
-    for (const k of ['m', 'v']) expect(Array.from(new Uint32Array(opt.buffers[k].buffer))).toEqual(Array.from(new Uint32Array(snap.lm!.optimizer!.buffers[k].buffer)));
+    for (const k of ['m', 'v'])
+      expect(Array.from(new Uint32Array(opt.buffers[k].buffer))).toEqual(
+        Array.from(new Uint32Array(snap.lm!.optimizer!.buffers[k].buffer)),
+      );
     // The same batches from the snapshot: the same losses, bit for bit (optimizer step, dropout step, guard).
-    expect([(await lm.trainStep(lmBatches[3], { readLoss: true }))!, (await lm.trainStep(lmBatches[4], { readLoss: true }))!]).toEqual(healthy.lm);
+    expect([
+      (await lm.trainStep(lmBatches[3], { readLoss: true }))!,
+      (await lm.trainStep(lmBatches[4], { readLoss: true }))!,
+    ]).toEqual(healthy.lm);
     expect(await lm.generate([1, 2], 5, { temperature: 0 })).toEqual(healthy.sample);
     for (const b of lmBatches.slice(5)) await lm.trainStep(b);
     expect(Number.isFinite(await lm.evaluate(lmBatches[0]))).toBe(true);
   });
 
-  it('Seq2Seq: calls say to recover (the device is already new); recover() → bit-exact, training and decoding identical', async () => {
-    await expect(s2s.trainStep(s2sBatches[4])).rejects.toThrow(/call its `await recover\(\)`/);
-    await within(s2s.recover(), 10000, 'Seq2Seq.recover');
-    expect(bits(await s2s.stateDict())).toEqual(bits(snap.s2s!.parameters));
-    expect(s2s.optimizerState!.step).toBe(2);
-    // The teacher-forcing coin was restored too.
-    expect([(await s2s.trainStep(s2sBatches[2], { readLoss: true }))!, (await s2s.trainStep(s2sBatches[3], { readLoss: true }))!]).toEqual(healthy.s2s);
-    expect(await s2s.greedyDecode(s2sBatches[0].src, { maxLen: 6 })).toEqual(healthy.decoded);
-    expect((await s2s.beamSearch(s2sBatches[0].src, { beamWidth: 2, maxLen: 6 })).tokens.length).toBe(3);
-    expect(Number.isFinite((await s2s.trainStep(s2sBatches[5], { readLoss: true }))!)).toBe(true);
-  });
+  it(
+    'Seq2Seq: calls say to recover (the device is already new); recover() → ' +
+      'bit-exact, training and decoding identical',
+    async () => {
+      await expect(s2s.trainStep(s2sBatches[4])).rejects.toThrow(/call its `await recover\(\)`/);
+      await within(s2s.recover(), 10000, 'Seq2Seq.recover');
+      expect(bits(await s2s.stateDict())).toEqual(bits(snap.s2s!.parameters));
+      expect(s2s.optimizerState!.step).toBe(2);
+      // The teacher-forcing coin was restored too.
+      expect([
+        (await s2s.trainStep(s2sBatches[2], { readLoss: true }))!,
+        (await s2s.trainStep(s2sBatches[3], { readLoss: true }))!,
+      ]).toEqual(healthy.s2s);
+      expect(await s2s.greedyDecode(s2sBatches[0].src, { maxLen: 6 })).toEqual(healthy.decoded);
+      expect((await s2s.beamSearch(s2sBatches[0].src, { beamWidth: 2, maxLen: 6 })).tokens.length).toBe(3);
+      expect(Number.isFinite((await s2s.trainStep(s2sBatches[5], { readLoss: true }))!)).toBe(true);
+    },
+  );
 
   it('a bare LSTM layer recovers bit-exact; tensors and steppers of the lost device refuse to run', async () => {
     await lstm.recover();
@@ -214,7 +307,15 @@ describe('device loss: models and layers recover (Node, Dawn)', () => {
   });
 
   it('recover(from) without a loss restores a state dict (fresh optimizer) or checkpoint bytes in place', async () => {
-    const fresh = new SequenceModel(gpu, { cell: 'gru', inputSize: 3, hiddenSize: 5, outputSize: 2, mode: 'manyToOne', loss: 'mse', seed: 5 });
+    const fresh = new SequenceModel(gpu, {
+      cell: 'gru',
+      inputSize: 3,
+      hiddenSize: 5,
+      outputSize: 2,
+      mode: 'manyToOne',
+      loss: 'mse',
+      seed: 5,
+    });
     await expect(fresh.recover()).rejects.toThrow(/nothing to restore: call model.snapshot\(\)/);
     fresh.destroy();
     const dict = await lm.stateDict();

@@ -21,7 +21,8 @@ const tested = new Set<string>();
 const tmp: string[] = [];
 
 beforeAll(() => {
-  for (const f of ['dist/index.js', 'dist/index.browser.js']) expect(existsSync(join(root, f)), `${f} is missing: run npm run build`).toBe(true);
+  for (const f of ['dist/index.js', 'dist/index.browser.js'])
+    expect(existsSync(join(root, f)), `${f} is missing: run npm run build`).toBe(true);
 });
 
 afterAll(() => {
@@ -33,8 +34,15 @@ async function example(file: string, args: string[] = [], timeoutMs = 150_000): 
   tested.add(file);
   const t0 = performance.now();
   try {
-    const { stdout } = await run(process.execPath, [join('examples', file), ...args], { cwd: root, env: process.env, timeout: timeoutMs, maxBuffer: 16 << 20 });
-    console.log(`examples/${file} ${args.join(' ')}: ${((performance.now() - t0) / 1000).toFixed(1)} s\n${stdout.trimEnd()}`);
+    const { stdout } = await run(process.execPath, [join('examples', file), ...args], {
+      cwd: root,
+      env: process.env,
+      timeout: timeoutMs,
+      maxBuffer: 16 << 20,
+    });
+    console.log(
+      `examples/${file} ${args.join(' ')}: ${((performance.now() - t0) / 1000).toFixed(1)} s\n${stdout.trimEnd()}`,
+    );
     return stdout;
   } catch (e) {
     const err = e as { code?: number; stdout?: string; stderr?: string; message: string };
@@ -72,7 +80,11 @@ function checkQuickStart(where: string, out: string): number[] {
   expect(got.losses[0], `${where}: first loss ≈ ln(vocab)`).toBeGreaterThan(2.5);
   expect(got.losses.at(-1)!, `${where}: the loss went down`).toBeLessThan(got.losses[0] / 4);
   // README shows the numbers a user gets: within 0.05 of this run's (SwiftShader; a GPU may differ slightly).
-  for (let i = 0; i < got.losses.length; i++) expect(Math.abs(got.losses[i] - want.losses[i]), `${where}: README's step ${got.steps[i]} loss ${want.losses[i]} vs ${got.losses[i]}`).toBeLessThan(0.05);
+  for (let i = 0; i < got.losses.length; i++)
+    expect(
+      Math.abs(got.losses[i] - want.losses[i]),
+      `${where}: README's step ${got.steps[i]} loss ${want.losses[i]} vs ${got.losses[i]}`,
+    ).toBeLessThan(0.05);
   expect(got.sample, where).toMatch(/^Shall I.{40}$/s);
   return got.losses;
 }
@@ -141,7 +153,11 @@ describe('examples/ in Chromium', () => {
     // As `npx vite examples` in a clone: 'seqgpu' is this package by its own name (the browser
     // entry). Its own dep cache, and no dependency discovery (which could reload the page mid-run).
     const server = await createServer({
-      root: join(root, 'examples'), configFile: false, cacheDir, logLevel: 'warn', clearScreen: false,
+      root: join(root, 'examples'),
+      configFile: false,
+      cacheDir,
+      logLevel: 'warn',
+      clearScreen: false,
       optimizeDeps: { noDiscovery: true, include: [] },
       server: { host: '127.0.0.1', port: 0, hmr: false, fs: { allow: [root] } },
     });
@@ -153,7 +169,9 @@ describe('examples/ in Chromium', () => {
       const page = await chromium.browser.newPage();
       const errors: string[] = [];
       page.on('pageerror', (e) => errors.push((e as Error).message));
-      page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+      page.on('console', (m) => {
+        if (m.type() === 'error') errors.push(m.text());
+      });
       const t0 = performance.now();
       await page.goto(`http://127.0.0.1:${address.port}/quickstart.html`, { waitUntil: 'load' });
       const status = () => page.$eval('#status', (e) => e.textContent ?? '');
@@ -161,9 +179,12 @@ describe('examples/ in Chromium', () => {
       while ((await status()) === 'running…' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 500));
       const out = await page.$eval('#out', (e) => e.textContent ?? '');
       expect(await status(), `${out}\n${errors.join('\n')}`).toBe('done');
-      console.log(`examples/quickstart.html in Chromium: ${((performance.now() - t0) / 1000).toFixed(1)} s\n${out.trimEnd()}`);
+      console.log(
+        `examples/quickstart.html in Chromium: ${((performance.now() - t0) / 1000).toFixed(1)} s\n${out.trimEnd()}`,
+      );
       const losses = checkQuickStart('quickstart.html', out);
-      if (nodeLosses.length) for (let i = 0; i < losses.length; i++) expect(Math.abs(losses[i] - nodeLosses[i])).toBeLessThan(0.05);
+      if (nodeLosses.length)
+        for (let i = 0; i < losses.length; i++) expect(Math.abs(losses[i] - nodeLosses[i])).toBeLessThan(0.05);
     } finally {
       await chromium.close();
       await server.close();
@@ -173,7 +194,9 @@ describe('examples/ in Chromium', () => {
 
 describe('examples/', () => {
   it('every example was run above', () => {
-    const files = readdirSync(join(root, 'examples')).filter((f) => /\.(mjs|html)$/.test(f)).sort();
+    const files = readdirSync(join(root, 'examples'))
+      .filter((f) => /\.(mjs|html)$/.test(f))
+      .sort();
     expect([...tested].sort()).toEqual(files);
   });
 });

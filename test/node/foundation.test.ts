@@ -37,7 +37,9 @@ describe('kernel reflection', () => {
     expect(() => gpu.pipeline('matmul.wgsl', { TILE_Q: 4 })).toThrow(/no override named 'TILE_Q'/);
     expect(() => gpu.pipeline('matmul.wgsl', { TRANS_A: 1 })).toThrow(/override 'TRANS_A' is bool/);
     expect(() => gpu.uniform('softmax.wgsl', 'params', { rows: 1, cols: 1 })).toThrow(/member 'offsetX' was not given/);
-    expect(() => gpu.uniform('softmax.wgsl', 'params', { rows: -1, cols: 1, offsetX: 0, offsetY: 0, gridX: 1 })).toThrow(/params.rows must be a u32/);
+    expect(() =>
+      gpu.uniform('softmax.wgsl', 'params', { rows: -1, cols: 1, offsetX: 0, offsetY: 0, gridX: 1 }),
+    ).toThrow(/params.rows must be a u32/);
     expect(() => gpu.bindGroup('softmax.wgsl', { x: gpu.dummyBuffer })).toThrow(/binding 'y' was not given/);
     expect(() => gpu.pipeline('nope.wgsl')).toThrow(/unknown shader 'nope.wgsl'/);
   });
@@ -91,16 +93,44 @@ describe('pipeline cache and buffer pool', () => {
 
 describe('bad input is caught in TypeScript, before GPU work', () => {
   const cases: Array<[string, () => unknown, RegExp]> = [
-    ['matmul inner dims', () => matmul(gpu, T([3, 4]), T([5, 2])), /inner dimensions differ: op\(a\) is 3×4 \(a \[3, 4\]\) but op\(b\) is 5×2 \(b \[5, 2\]\)/],
-    ['matmul transposed inner dims', () => matmul(gpu, T([3, 4]), T([2, 5]), { transposeB: true }), /op\(b\) is 5×2 \(b \[2, 5\], transposed\)/],
-    ['matmul rank', () => matmul(gpu, T([3]), T([3, 2])), /argument 'a' has shape \[3\] \(rank 1\), expected rank 2 or 3/],
+    [
+      'matmul inner dims',
+      () => matmul(gpu, T([3, 4]), T([5, 2])),
+      /inner dimensions differ: op\(a\) is 3×4 \(a \[3, 4\]\) but op\(b\) is 5×2 \(b \[5, 2\]\)/,
+    ],
+    [
+      'matmul transposed inner dims',
+      () => matmul(gpu, T([3, 4]), T([2, 5]), { transposeB: true }),
+      /op\(b\) is 5×2 \(b \[2, 5\], transposed\)/,
+    ],
+    [
+      'matmul rank',
+      () => matmul(gpu, T([3]), T([3, 2])),
+      /argument 'a' has shape \[3\] \(rank 1\), expected rank 2 or 3/,
+    ],
     ['matmul batch', () => matmul(gpu, T([2, 3, 4]), T([3, 4, 2])), /batch sizes differ/],
-    ['matmul bias', () => matmul(gpu, T([3, 4]), T([4, 2]), { bias: T([3]) }), /argument 'bias' has shape \[3\], expected \[2\]/],
-    ['matmul out', () => matmul(gpu, T([3, 4]), T([4, 2]), { out: T([2, 3]) }), /argument 'out' has shape \[2, 3\], expected \[3, 2\]/],
+    [
+      'matmul bias',
+      () => matmul(gpu, T([3, 4]), T([4, 2]), { bias: T([3]) }),
+      /argument 'bias' has shape \[3\], expected \[2\]/,
+    ],
+    [
+      'matmul out',
+      () => matmul(gpu, T([3, 4]), T([4, 2]), { out: T([2, 3]) }),
+      /argument 'out' has shape \[2, 3\], expected \[3, 2\]/,
+    ],
     ['matmul beta without out', () => matmul(gpu, T([3, 4]), T([4, 2]), { beta: 1 }), /'beta' accumulates into 'out'/],
     ['matmul not a tensor', () => matmul(gpu, [1, 2] as unknown as Tensor, T([2, 2])), /argument 'a' must be a Tensor/],
-    ['softmax out', () => softmax(gpu, T([2, 3]), { out: T([3, 2]) }), /argument 'out' has shape \[3, 2\], expected \[2, 3\]/],
-    ['add shapes', () => add(gpu, T([2, 3]), T([3, 2])), /argument 'b' has shape \[3, 2\], expected \[2, 3\] \(must match 'x'\)/],
+    [
+      'softmax out',
+      () => softmax(gpu, T([2, 3]), { out: T([3, 2]) }),
+      /argument 'out' has shape \[3, 2\], expected \[2, 3\]/,
+    ],
+    [
+      'add shapes',
+      () => add(gpu, T([2, 3]), T([3, 2])),
+      /argument 'b' has shape \[3, 2\], expected \[2, 3\] \(must match 'x'\)/,
+    ],
     ['biasAct bias', () => biasAct(gpu, T([2, 3]), T([2]), 'tanh'), /argument 'b' has shape \[2\], expected \[3\]/],
     ['biasAct act', () => biasAct(gpu, T([2, 3]), T([3]), 'gelu' as 'tanh'), /unknown activation 'gelu'/],
     ['tensor zero size', () => Tensor.zeros(gpu, [3, 0]), /positive integer, got shape \[3, 0\]/],
@@ -133,7 +163,9 @@ describe('bad input is caught in TypeScript, before GPU work', () => {
 describe('errors and device loss are surfaced', () => {
   it('turns "no adapter" into an error that says what to install', async () => {
     const noAdapter = { requestAdapter: async () => null } as unknown as GPU;
-    await expect(requestGpu({ gpu: noAdapter })).rejects.toThrow(/VK_ICD_FILENAMES=\/usr\/lib\/chromium\/vk_swiftshader_icd.json/);
+    await expect(requestGpu({ gpu: noAdapter })).rejects.toThrow(
+      /VK_ICD_FILENAMES=\/usr\/lib\/chromium\/vk_swiftshader_icd.json/,
+    );
   });
 
   it('reports uncaptured GPU errors to listeners and throws them at the next sync', async () => {
@@ -181,7 +213,14 @@ describe('timestamp profiling', () => {
     const a = Tensor.from(gpu, new Float32Array(128 * 128).fill(1), [128, 128]);
     const c = Tensor.empty(gpu, [128, 128]);
     const { gemmDispatches } = await import('../../src/kernels/matmul.js');
-    const ds = gemmDispatches(gpu, { M: 128, N: 128, K: 128, a: { buffer: a.buffer, ld: 128 }, b: { buffer: a.buffer, ld: 128 }, c: { buffer: c.buffer, ld: 128 } });
+    const ds = gemmDispatches(gpu, {
+      M: 128,
+      N: 128,
+      K: 128,
+      a: { buffer: a.buffer, ld: 128 },
+      b: { buffer: a.buffer, ld: 128 },
+      c: { buffer: c.buffer, ld: 128 },
+    });
     gpu.run(ds, profiler!);
     const t = await profiler!.read();
     expect(t.kernels).toHaveLength(1);

@@ -27,7 +27,13 @@ const TOL = { rtol: 1e-5, atol: 1e-6 };
 
 describe('GLU forward vs the float64 reference', () => {
   // Last dimension 2·odd; batch 1; h = 1; a row count past one workgroup (256 threads).
-  for (const shape of [[1, 3, 10], [1, 14], [5, 2], [1, 7, 3, 6], [1, 37, 18]]) {
+  for (const shape of [
+    [1, 3, 10],
+    [1, 14],
+    [5, 2],
+    [1, 7, 3, 6],
+    [1, 37, 18],
+  ]) {
     it(`x ${JSON.stringify(shape)}`, async () => {
       const n = shape.reduce((a, b) => a * b, 1);
       const x = uniform(rng(shape.length * 100 + n), n, -6, 6);
@@ -48,12 +54,13 @@ describe('GLU backward', () => {
     const rand = rng(7);
     const cols = 10;
     const x = Array.from(uniform(rand, 3 * cols, -4, 4));
-    const w = Array.from(uniform(rand, 3 * cols / 2, -1, 1)); // L = Σ w ⊙ glu(x): dL/dy = w
+    const w = Array.from(uniform(rand, (3 * cols) / 2, -1, 1)); // L = Σ w ⊙ glu(x): dL/dy = w
     const loss = (xs: number[]) => gluRef(xs, cols).reduce((s, v, i) => s + v * w[i], 0);
     const dx = gluBackwardRef(x, w, cols);
     const eps = 1e-6;
     for (let i = 0; i < x.length; i++) {
-      const fd = (loss(x.map((v, k) => (k === i ? v + eps : v))) - loss(x.map((v, k) => (k === i ? v - eps : v)))) / (2 * eps);
+      const fd =
+        (loss(x.map((v, k) => (k === i ? v + eps : v))) - loss(x.map((v, k) => (k === i ? v - eps : v)))) / (2 * eps);
       expect(Math.abs(fd - dx[i]), `dx[${i}]`).toBeLessThan(1e-8);
     }
   });
@@ -65,16 +72,33 @@ describe('GLU backward', () => {
     const x = uniform(rand, 5 + rows * 2 * half, -5, 5);
     const dy = uniform(rand, 2 + rows * half, -1, 1);
     const dx0 = uniform(rand, 4 + rows * 2 * half, -1, 1);
-    const [xt, gt, dxt] = [Tensor.from(gpu, x, [x.length]), Tensor.from(gpu, dy, [dy.length]), Tensor.from(gpu, dx0, [dx0.length])];
-    gpu.run([gluDispatch(gpu, { rows, half, x: { buffer: xt.buffer, offset: 5 }, dy: { buffer: gt.buffer, offset: 2 }, y: { buffer: dxt.buffer, offset: 4 }, backward: true })]);
+    const [xt, gt, dxt] = [
+      Tensor.from(gpu, x, [x.length]),
+      Tensor.from(gpu, dy, [dy.length]),
+      Tensor.from(gpu, dx0, [dx0.length]),
+    ];
+    gpu.run([
+      gluDispatch(gpu, {
+        rows,
+        half,
+        x: { buffer: xt.buffer, offset: 5 },
+        dy: { buffer: gt.buffer, offset: 2 },
+        y: { buffer: dxt.buffer, offset: 4 },
+        backward: true,
+      }),
+    ]);
     const got = await dxt.read();
     assertClose('glu.backward', got.subarray(4), gluBackwardRef(x.subarray(5), dy.subarray(2), 2 * half), TOL);
-    expect(Array.from(got.subarray(0, 4)), 'elements before the offset are untouched').toEqual(Array.from(dx0.subarray(0, 4)));
+    expect(Array.from(got.subarray(0, 4)), 'elements before the offset are untouched').toEqual(
+      Array.from(dx0.subarray(0, 4)),
+    );
     for (const t of [xt, gt, dxt]) t.destroy();
   });
 
   class Gated extends Module {
-    inp: Linear; glu: GLU; out: Linear;
+    inp: Linear;
+    glu: GLU;
+    out: Linear;
     constructor(gpu: Gpu) {
       super(gpu);
       this.inp = new Linear(gpu, { inFeatures: 3, outFeatures: 10, seed: 1 });
@@ -88,7 +112,8 @@ describe('GLU backward', () => {
 
   /** F.glu on a rank-2 input, dim given as rank − 1: [7, 3] → [7, 6] → [7, 3] → [7, 1]. */
   class Functional extends Module {
-    inp: Linear; out: Linear;
+    inp: Linear;
+    out: Linear;
     constructor(gpu: Gpu) {
       super(gpu);
       this.inp = new Linear(gpu, { inFeatures: 3, outFeatures: 6, seed: 3 });
@@ -105,7 +130,10 @@ describe('GLU backward', () => {
     const x = Tensor.from(gpu, uniform(rand, 21, -2, 2), [1, 7, 3]);
     const y = Tensor.from(gpu, uniform(rand, 14, -1, 1), [1, 7, 2]);
     // Every entry of the first Linear: its gradient flows only through GLU's backward.
-    const { checked } = await gradCheck(model, [x], y, { indices: (n) => Array.from({ length: n }, (_, i) => i), nonZero: true });
+    const { checked } = await gradCheck(model, [x], y, {
+      indices: (n) => Array.from({ length: n }, (_, i) => i),
+      nonZero: true,
+    });
     expect(checked).toBe(30 + 10 + 10 + 2);
     model.destroy();
   });
@@ -134,7 +162,9 @@ describe('GLU bad input', () => {
     for (const dim of [0, 1, -2]) {
       const layer = new GLU(gpu, { dim });
       expect(() => layer.forward(x)).toThrow(ArgumentError);
-      expect(() => layer.forward(x)).toThrow(new RegExp(`glu: dim ${dim} of argument 'x' \\[2, 3, 4\\] is not the last dimension`));
+      expect(() => layer.forward(x)).toThrow(
+        new RegExp(`glu: dim ${dim} of argument 'x' \\[2, 3, 4\\] is not the last dimension`),
+      );
       layer.destroy();
     }
     expect(() => new GLU(gpu, { dim: 0.5 })).toThrow(/GLU: option 'dim' must be an integer, got 0.5/);
@@ -143,9 +173,15 @@ describe('GLU bad input', () => {
   it('the kernel builder rejects a view too small and a backward without dy', () => {
     const t = Tensor.from(gpu, new Float32Array(12), [12]);
     const out = Tensor.from(gpu, new Float32Array(12), [12]);
-    expect(() => gluDispatch(gpu, { rows: 2, half: 4, x: { buffer: t.buffer }, y: { buffer: out.buffer } })).toThrow(/glu: buffer 'x' holds 12 elements, fewer than 16/);
-    expect(() => gluDispatch(gpu, { rows: 2, half: 3, x: { buffer: t.buffer }, y: { buffer: out.buffer }, backward: true })).toThrow(/needs 'dy'/);
-    expect(() => gluDispatch(gpu, { rows: 2, half: 3, x: { buffer: t.buffer }, y: { buffer: t.buffer } })).toThrow(/must not share a buffer/);
+    expect(() => gluDispatch(gpu, { rows: 2, half: 4, x: { buffer: t.buffer }, y: { buffer: out.buffer } })).toThrow(
+      /glu: buffer 'x' holds 12 elements, fewer than 16/,
+    );
+    expect(() =>
+      gluDispatch(gpu, { rows: 2, half: 3, x: { buffer: t.buffer }, y: { buffer: out.buffer }, backward: true }),
+    ).toThrow(/needs 'dy'/);
+    expect(() => gluDispatch(gpu, { rows: 2, half: 3, x: { buffer: t.buffer }, y: { buffer: t.buffer } })).toThrow(
+      /must not share a buffer/,
+    );
     t.destroy();
     out.destroy();
   });

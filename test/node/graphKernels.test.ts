@@ -17,8 +17,21 @@ import { elementwiseDispatch, ELEMENTWISE_OPS, type ElementwiseOp } from '../../
 import { stridedCopyRef, reduceAxisRef, softmaxBackwardRef } from '../../src/reference/graphOps.js';
 import { softmaxRef } from '../../src/reference/softmax.js';
 import {
-  sigmoidRef, reluRef, mapRef, subRef, erfRef, erfcRef, geluRef, geluTanhRef, geluDerivRef, geluTanhDerivRef,
-  reluGradRef, sigmoidGradRef, geluGradRef, geluTanhGradRef, tanhGradRef,
+  sigmoidRef,
+  reluRef,
+  mapRef,
+  subRef,
+  erfRef,
+  erfcRef,
+  geluRef,
+  geluTanhRef,
+  geluDerivRef,
+  geluTanhDerivRef,
+  reluGradRef,
+  sigmoidGradRef,
+  geluGradRef,
+  geluTanhGradRef,
+  tanhGradRef,
 } from '../../src/reference/elementwise.js';
 import { rng, uniform, randInt, assertClose, CheckFailure } from '../checks/util.js';
 import { testGpu } from './gpu.js';
@@ -39,7 +52,10 @@ function expectClose(what: string, got: ArrayLike<number>, want: ArrayLike<numbe
   let allow = -1;
   for (let i = 0; i < want.length; i++) {
     const a = (tol.atol ?? 0) + tol.rtol * (tol.scale ? tol.scale[i] : Math.abs(want[i]));
-    if (a > allow) { allow = a; at = i; }
+    if (a > allow) {
+      allow = a;
+      at = i;
+    }
   }
   const wrong = Float64Array.from(want as ArrayLike<number>);
   wrong[at] += Math.max(10 * allow, 1e-3);
@@ -56,15 +72,23 @@ function f32(a: ArrayLike<number>): Float32Array {
 function dense(shape: readonly number[]): number[] {
   const s = new Array<number>(shape.length);
   let acc = 1;
-  for (let k = shape.length - 1; k >= 0; k--) { s[k] = acc; acc *= shape[k]; }
+  for (let k = shape.length - 1; k >= 0; k--) {
+    s[k] = acc;
+    acc *= shape[k];
+  }
   return s;
 }
 
 interface CopyCase {
   shape: number[];
-  xLen: number; xOffset?: number; xStrides: number[];
-  yLen: number; yOffset?: number; yStrides: number[];
-  alpha?: number; accumulate?: boolean;
+  xLen: number;
+  xOffset?: number;
+  xStrides: number[];
+  yLen: number;
+  yOffset?: number;
+  yStrides: number[];
+  alpha?: number;
+  accumulate?: boolean;
 }
 
 /** Runs one strided copy into a y filled with random values and compares all of y (untouched elements too). */
@@ -74,12 +98,22 @@ async function runCopy(what: string, c: CopyCase, seed: number, x?: Float32Array
   const y0 = uniform(rand, c.yLen, -2, 2);
   const xt = Tensor.from(gpu, x, [c.xLen]);
   const yt = Tensor.from(gpu, y0, [c.yLen]);
-  gpu.run([stridedCopyDispatch(gpu, {
-    shape: c.shape, x: { buffer: xt.buffer, offset: c.xOffset, strides: c.xStrides }, y: { buffer: yt.buffer, offset: c.yOffset, strides: c.yStrides },
-    alpha: c.alpha, accumulate: c.accumulate,
-  })]);
+  gpu.run([
+    stridedCopyDispatch(gpu, {
+      shape: c.shape,
+      x: { buffer: xt.buffer, offset: c.xOffset, strides: c.xStrides },
+      y: { buffer: yt.buffer, offset: c.yOffset, strides: c.yStrides },
+      alpha: c.alpha,
+      accumulate: c.accumulate,
+    }),
+  ]);
   const got = await yt.read();
-  const want = stridedCopyRef(c.shape, { data: x, offset: c.xOffset, strides: c.xStrides }, { data: y0, offset: c.yOffset, strides: c.yStrides }, c);
+  const want = stridedCopyRef(
+    c.shape,
+    { data: x, offset: c.xOffset, strides: c.xStrides },
+    { data: y0, offset: c.yOffset, strides: c.yStrides },
+    c,
+  );
   expectClose(what, got, want, COPY_TOL);
   xt.destroy();
   yt.destroy();
@@ -88,7 +122,11 @@ async function runCopy(what: string, c: CopyCase, seed: number, x?: Float32Array
 
 describe('stridedCopy', () => {
   it('contiguous 1-D copy of an odd length, with offsets', async () => {
-    await runCopy('copy 1001', { shape: [1001], xLen: 1010, xOffset: 7, xStrides: [1], yLen: 1004, yOffset: 3, yStrides: [1] }, 1);
+    await runCopy(
+      'copy 1001',
+      { shape: [1001], xLen: 1010, xOffset: 7, xStrides: [1], yLen: 1004, yOffset: 3, yStrides: [1] },
+      1,
+    );
     await runCopy('copy 1', { shape: [1], xLen: 1, xStrides: [1], yLen: 1, yStrides: [1] }, 2);
   });
 
@@ -96,21 +134,55 @@ describe('stridedCopy', () => {
     const [B, T, F] = [3, 37, 5];
     const x = uniform(rng(3), B * T * F, -2, 2);
     // Index space [T, B, F]: x[b, t, f] at b·T·F + t·F + f, y dense [T, B, F].
-    const got = await runCopy('transpose BTF→TBF', { shape: [T, B, F], xLen: B * T * F, xStrides: [F, T * F, 1], yLen: B * T * F, yStrides: dense([T, B, F]) }, 4, x);
+    const got = await runCopy(
+      'transpose BTF→TBF',
+      { shape: [T, B, F], xLen: B * T * F, xStrides: [F, T * F, 1], yLen: B * T * F, yStrides: dense([T, B, F]) },
+      4,
+      x,
+    );
     // Independent spot check of the meaning: y[t, b, f] == x[b, t, f].
-    for (const [b, t, f] of [[0, 0, 0], [2, 36, 4], [1, 17, 3]]) expect(got[(t * B + b) * F + f]).toBe(x[(b * T + t) * F + f]);
+    for (const [b, t, f] of [
+      [0, 0, 0],
+      [2, 36, 4],
+      [1, 17, 3],
+    ])
+      expect(got[(t * B + b) * F + f]).toBe(x[(b * T + t) * F + f]);
     // 2-D transpose of an odd matrix, and F = 1.
-    await runCopy('transpose 2-D 67×129', { shape: [129, 67], xLen: 67 * 129, xStrides: [1, 129], yLen: 67 * 129, yStrides: [67, 1] }, 5);
-    await runCopy('transpose [B, T, 1]', { shape: [T, B, 1], xLen: B * T, xStrides: [1, T, 1], yLen: B * T, yStrides: [B, 1, 1] }, 6);
+    await runCopy(
+      'transpose 2-D 67×129',
+      { shape: [129, 67], xLen: 67 * 129, xStrides: [1, 129], yLen: 67 * 129, yStrides: [67, 1] },
+      5,
+    );
+    await runCopy(
+      'transpose [B, T, 1]',
+      { shape: [T, B, 1], xLen: B * T, xStrides: [1, T, 1], yLen: B * T, yStrides: [B, 1, 1] },
+      6,
+    );
   });
 
   it('slice of the last dimension', async () => {
     // x [4, 10], columns 3..8 → y [4, 5].
     const x = uniform(rng(7), 40, -2, 2);
-    const got = await runCopy('slice [:, 3:8]', { shape: [4, 5], xLen: 40, xOffset: 3, xStrides: [10, 1], yLen: 20, yStrides: [5, 1] }, 8, x);
+    const got = await runCopy(
+      'slice [:, 3:8]',
+      { shape: [4, 5], xLen: 40, xOffset: 3, xStrides: [10, 1], yLen: 20, yStrides: [5, 1] },
+      8,
+      x,
+    );
     for (let r = 0; r < 4; r++) for (let c = 0; c < 5; c++) expect(got[r * 5 + c]).toBe(x[r * 10 + 3 + c]);
     // 3-D [2, 9, 300] → [2, 9, 257] from column 40 (rows longer than a workgroup).
-    await runCopy('slice 3-D', { shape: [2, 9, 257], xLen: 2 * 9 * 300, xOffset: 40, xStrides: [2700, 300, 1], yLen: 2 * 9 * 257, yStrides: dense([2, 9, 257]) }, 9);
+    await runCopy(
+      'slice 3-D',
+      {
+        shape: [2, 9, 257],
+        xLen: 2 * 9 * 300,
+        xOffset: 40,
+        xStrides: [2700, 300, 1],
+        yLen: 2 * 9 * 257,
+        yStrides: dense([2, 9, 257]),
+      },
+      9,
+    );
   });
 
   it('concat: copies into column ranges of a wider tensor', async () => {
@@ -121,8 +193,16 @@ describe('stridedCopy', () => {
     const bt = Tensor.from(gpu, b, [R, B]);
     const yt = Tensor.zeros(gpu, [R, A + B]);
     gpu.run([
-      stridedCopyDispatch(gpu, { shape: [R, A], x: { buffer: at.buffer, strides: [A, 1] }, y: { buffer: yt.buffer, strides: [A + B, 1] } }),
-      stridedCopyDispatch(gpu, { shape: [R, B], x: { buffer: bt.buffer, strides: [B, 1] }, y: { buffer: yt.buffer, offset: A, strides: [A + B, 1] } }),
+      stridedCopyDispatch(gpu, {
+        shape: [R, A],
+        x: { buffer: at.buffer, strides: [A, 1] },
+        y: { buffer: yt.buffer, strides: [A + B, 1] },
+      }),
+      stridedCopyDispatch(gpu, {
+        shape: [R, B],
+        x: { buffer: bt.buffer, strides: [B, 1] },
+        y: { buffer: yt.buffer, offset: A, strides: [A + B, 1] },
+      }),
     ]);
     const want = new Float64Array(R * (A + B));
     for (let r = 0; r < R; r++) {
@@ -135,17 +215,50 @@ describe('stridedCopy', () => {
 
   it('broadcast with stride 0 and alpha (mean backward)', async () => {
     // dy [7] broadcast over 6 rows, scaled by 1/6.
-    await runCopy('broadcast rows', { shape: [6, 7], xLen: 7, xStrides: [0, 1], yLen: 42, yStrides: [7, 1], alpha: 1 / 6 }, 12);
+    await runCopy(
+      'broadcast rows',
+      { shape: [6, 7], xLen: 7, xStrides: [0, 1], yLen: 42, yStrides: [7, 1], alpha: 1 / 6 },
+      12,
+    );
     // A scalar over a 3-D shape with a size-1 dimension, alpha −2.5.
-    await runCopy('broadcast scalar', { shape: [3, 1, 301], xLen: 2, xOffset: 1, xStrides: [0, 0, 0], yLen: 903, yStrides: [301, 301, 1], alpha: -2.5 }, 13);
+    await runCopy(
+      'broadcast scalar',
+      { shape: [3, 1, 301], xLen: 2, xOffset: 1, xStrides: [0, 0, 0], yLen: 903, yStrides: [301, 301, 1], alpha: -2.5 },
+      13,
+    );
     // Broadcast along the middle dimension of 4-D.
-    await runCopy('broadcast 4-D middle', { shape: [2, 3, 4, 5], xLen: 40, xStrides: [20, 0, 5, 1], yLen: 120, yStrides: dense([2, 3, 4, 5]), alpha: 0.5 }, 14);
+    await runCopy(
+      'broadcast 4-D middle',
+      { shape: [2, 3, 4, 5], xLen: 40, xStrides: [20, 0, 5, 1], yLen: 120, yStrides: dense([2, 3, 4, 5]), alpha: 0.5 },
+      14,
+    );
   });
 
   it('accumulate (gradient accumulation), with alpha, into a sub-range', async () => {
-    await runCopy('accumulate', { shape: [513], xLen: 513, xStrides: [1], yLen: 520, yOffset: 2, yStrides: [1], accumulate: true }, 15);
-    await runCopy('accumulate transposed, alpha −0.5', { shape: [9, 11], xLen: 99, xStrides: [1, 9], yLen: 99, yStrides: [11, 1], alpha: -0.5, accumulate: true }, 16);
-    await runCopy('accumulate broadcast', { shape: [4, 65], xLen: 65, xStrides: [0, 1], yLen: 300, yOffset: 5, yStrides: [70, 1], accumulate: true, alpha: 0.25 }, 17);
+    await runCopy(
+      'accumulate',
+      { shape: [513], xLen: 513, xStrides: [1], yLen: 520, yOffset: 2, yStrides: [1], accumulate: true },
+      15,
+    );
+    await runCopy(
+      'accumulate transposed, alpha −0.5',
+      { shape: [9, 11], xLen: 99, xStrides: [1, 9], yLen: 99, yStrides: [11, 1], alpha: -0.5, accumulate: true },
+      16,
+    );
+    await runCopy(
+      'accumulate broadcast',
+      {
+        shape: [4, 65],
+        xLen: 65,
+        xStrides: [0, 1],
+        yLen: 300,
+        yOffset: 5,
+        yStrides: [70, 1],
+        accumulate: true,
+        alpha: 0.25,
+      },
+      17,
+    );
   });
 
   it('random permutations of 1- to 4-D shapes with size-1 dims and offsets', async () => {
@@ -159,11 +272,21 @@ describe('stridedCopy', () => {
       const n = shape.reduce((a, b) => a * b, 1);
       const xOffset = randInt(rand, 0, 5);
       const yOffset = randInt(rand, 0, 5);
-      await runCopy(`permute [${xShape}] by [${perm}]`, {
-        shape, xLen: n + xOffset + 1, xOffset, xStrides: perm.map((p) => xs[p]),
-        yLen: n + yOffset + 2, yOffset, yStrides: dense(shape),
-        alpha: trial % 3 === 0 ? 1.5 : undefined, accumulate: trial % 5 === 0,
-      }, 100 + trial);
+      await runCopy(
+        `permute [${xShape}] by [${perm}]`,
+        {
+          shape,
+          xLen: n + xOffset + 1,
+          xOffset,
+          xStrides: perm.map((p) => xs[p]),
+          yLen: n + yOffset + 2,
+          yOffset,
+          yStrides: dense(shape),
+          alpha: trial % 3 === 0 ? 1.5 : undefined,
+          accumulate: trial % 5 === 0,
+        },
+        100 + trial,
+      );
     }
   });
 
@@ -174,10 +297,21 @@ describe('stridedCopy', () => {
     for (let i = 0; i < n; i++) x[i] = (i % 1021) - 510;
     const xt = Tensor.from(gpu, x, [n]);
     const yt = Tensor.zeros(gpu, [n]);
-    gpu.run([stridedCopyDispatch(gpu, { shape: [n], x: { buffer: xt.buffer, strides: [1] }, y: { buffer: yt.buffer, strides: [1] }, alpha: 2 })]);
+    gpu.run([
+      stridedCopyDispatch(gpu, {
+        shape: [n],
+        x: { buffer: xt.buffer, strides: [1] },
+        y: { buffer: yt.buffer, strides: [1] },
+        alpha: 2,
+      }),
+    ]);
     const got = await yt.read();
     let bad = -1;
-    for (let i = 0; i < n; i++) if (got[i] !== 2 * x[i]) { bad = i; break; }
+    for (let i = 0; i < n; i++)
+      if (got[i] !== 2 * x[i]) {
+        bad = i;
+        break;
+      }
     expect(bad).toBe(-1);
     xt.destroy();
     yt.destroy();
@@ -188,7 +322,8 @@ describe('stridedCopy', () => {
     const yt = Tensor.zeros(gpu, [24]);
     const x = { buffer: xt.buffer, strides: [4, 1] };
     const y = { buffer: yt.buffer, strides: [4, 1] };
-    const call = (a: Partial<Parameters<typeof stridedCopyDispatch>[1]>) => () => stridedCopyDispatch(gpu, { shape: [6, 4], x, y, ...a });
+    const call = (a: Partial<Parameters<typeof stridedCopyDispatch>[1]>) => () =>
+      stridedCopyDispatch(gpu, { shape: [6, 4], x, y, ...a });
     expect(call({ shape: [] })).toThrow(ShapeError);
     expect(call({ shape: [1, 1, 1, 1, 1] })).toThrow(/1 to 4 dimensions/);
     expect(call({ shape: [6, 0] })).toThrow(/positive integers/);
@@ -211,7 +346,13 @@ describe('stridedCopy', () => {
 });
 
 describe('reduceAxis', () => {
-  async function runReduce(what: string, dims: number[], axis: number, opts: { alpha?: number; xOffset?: number; yOffset?: number; lo?: number; rtol?: number; valueRelative?: boolean }, seed: number): Promise<void> {
+  async function runReduce(
+    what: string,
+    dims: number[],
+    axis: number,
+    opts: { alpha?: number; xOffset?: number; yOffset?: number; lo?: number; rtol?: number; valueRelative?: boolean },
+    seed: number,
+  ): Promise<void> {
     const outer = dims.slice(0, axis).reduce((a, b) => a * b, 1);
     const n = dims[axis];
     const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
@@ -220,11 +361,22 @@ describe('reduceAxis', () => {
     const x = uniform(rng(seed), xOffset + outer * n * inner, opts.lo ?? -1, 1);
     const xt = Tensor.from(gpu, x, [x.length]);
     const yt = Tensor.zeros(gpu, [yOffset + outer * inner]);
-    gpu.run([reduceAxisDispatch(gpu, { outer, n, inner, x: { buffer: xt.buffer, offset: xOffset }, y: { buffer: yt.buffer, offset: yOffset }, alpha: opts.alpha })]);
+    gpu.run([
+      reduceAxisDispatch(gpu, {
+        outer,
+        n,
+        inner,
+        x: { buffer: xt.buffer, offset: xOffset },
+        y: { buffer: yt.buffer, offset: yOffset },
+        alpha: opts.alpha,
+      }),
+    ]);
     const got = (await yt.read()).subarray(yOffset);
     const body = x.subarray(xOffset);
     const want = reduceAxisRef(body, outer, n, inner, opts.alpha ?? 1);
-    const scale = opts.valueRelative ? undefined : reduceAxisRef(Float64Array.from(body, Math.abs), outer, n, inner, Math.abs(opts.alpha ?? 1));
+    const scale = opts.valueRelative
+      ? undefined
+      : reduceAxisRef(Float64Array.from(body, Math.abs), outer, n, inner, Math.abs(opts.alpha ?? 1));
     expectClose(what, got, want, { rtol: opts.rtol ?? 1e-5, scale });
     xt.destroy();
     yt.destroy();
@@ -246,7 +398,13 @@ describe('reduceAxis', () => {
 
   it('a 10⁶-element axis keeps f32 accuracy (compensated sum)', async () => {
     await runReduce('sum 10⁶ positive terms', [1_000_000], 0, { lo: 0, rtol: 2e-6, valueRelative: true }, 220);
-    await runReduce('mean over 250000 of [250000, 3]', [250_000, 3], 0, { lo: 0, rtol: 2e-6, valueRelative: true, alpha: 1 / 250_000 }, 221);
+    await runReduce(
+      'mean over 250000 of [250000, 3]',
+      [250_000, 3],
+      0,
+      { lo: 0, rtol: 2e-6, valueRelative: true, alpha: 1 / 250_000 },
+      221,
+    );
   });
 
   it('rejects bad arguments', () => {
@@ -275,15 +433,26 @@ describe('softmaxBackward', () => {
       const h = 1e-6;
       const fd = new Float64Array(x.length);
       for (let i = 0; i < x.length; i++) {
-        const p = Float64Array.from(x); p[i] += h;
-        const m = Float64Array.from(x); m[i] -= h;
+        const p = Float64Array.from(x);
+        p[i] += h;
+        const m = Float64Array.from(x);
+        m[i] -= h;
         fd[i] = (loss(p) - loss(m)) / (2 * h);
       }
       expectClose(`softmax backward FD cols ${cols}`, dx, fd, { rtol: 1e-6, atol: 1e-8 });
     }
   });
 
-  for (const [rows, cols, offset] of [[1, 1, 0], [3, 7, 1], [5, 64, 0], [4, 65, 2], [4, 257, 0], [2, 3000, 3], [300, 33, 0], [17, 1000, 5]] as const) {
+  for (const [rows, cols, offset] of [
+    [1, 1, 0],
+    [3, 7, 1],
+    [5, 64, 0],
+    [4, 65, 2],
+    [4, 257, 0],
+    [2, 3000, 3],
+    [300, 33, 0],
+    [17, 1000, 5],
+  ] as const) {
     it(`GPU vs reference ${rows}×${cols}${offset ? ` (offset ${offset})` : ''}`, async () => {
       const rand = rng(310 + rows + cols);
       const y = f32(softmaxRef(uniform(rand, rows * cols, -4, 4), cols));
@@ -292,7 +461,15 @@ describe('softmaxBackward', () => {
       const yt = Tensor.from(gpu, [...pad, ...y], [offset + rows * cols]);
       const dyt = Tensor.from(gpu, [...pad, ...pad, ...dy], [2 * offset + rows * cols]);
       const dxt = Tensor.zeros(gpu, [offset + rows * cols + 1]);
-      gpu.run([softmaxBackwardDispatch(gpu, { rows, cols, y: { buffer: yt.buffer, offset }, dy: { buffer: dyt.buffer, offset: 2 * offset }, dx: { buffer: dxt.buffer, offset } })]);
+      gpu.run([
+        softmaxBackwardDispatch(gpu, {
+          rows,
+          cols,
+          y: { buffer: yt.buffer, offset },
+          dy: { buffer: dyt.buffer, offset: 2 * offset },
+          dx: { buffer: dxt.buffer, offset },
+        }),
+      ]);
       const all = await dxt.read();
       expect(all[offset + rows * cols]).toBe(0); // nothing written past the end
       const got = all.subarray(offset, offset + rows * cols);
@@ -315,11 +492,46 @@ describe('softmaxBackward', () => {
     const dy = uniform(rand, rows * cols, -1, 1);
     const both = Tensor.from(gpu, [...y, ...dy], [2 * rows * cols]);
     const dxt = Tensor.zeros(gpu, [rows * cols]);
-    gpu.run([softmaxBackwardDispatch(gpu, { rows, cols, y: { buffer: both.buffer }, dy: { buffer: both.buffer, offset: rows * cols }, dx: { buffer: dxt.buffer } })]);
-    expectClose('softmaxBackward shared y/dy', await dxt.read(), softmaxBackwardRef(y, dy, cols), { rtol: 1e-4, atol: 1e-7 });
-    expect(() => softmaxBackwardDispatch(gpu, { rows, cols, y: { buffer: both.buffer }, dy: { buffer: dxt.buffer }, dx: { buffer: dxt.buffer } })).toThrow(ArgumentError);
-    expect(() => softmaxBackwardDispatch(gpu, { rows: 0, cols, y: { buffer: both.buffer }, dy: { buffer: both.buffer }, dx: { buffer: dxt.buffer } })).toThrow(ShapeError);
-    expect(() => softmaxBackwardDispatch(gpu, { rows: rows + 1, cols, y: { buffer: both.buffer }, dy: { buffer: both.buffer }, dx: { buffer: dxt.buffer } })).toThrow(/buffer 'dx'/);
+    gpu.run([
+      softmaxBackwardDispatch(gpu, {
+        rows,
+        cols,
+        y: { buffer: both.buffer },
+        dy: { buffer: both.buffer, offset: rows * cols },
+        dx: { buffer: dxt.buffer },
+      }),
+    ]);
+    expectClose('softmaxBackward shared y/dy', await dxt.read(), softmaxBackwardRef(y, dy, cols), {
+      rtol: 1e-4,
+      atol: 1e-7,
+    });
+    expect(() =>
+      softmaxBackwardDispatch(gpu, {
+        rows,
+        cols,
+        y: { buffer: both.buffer },
+        dy: { buffer: dxt.buffer },
+        dx: { buffer: dxt.buffer },
+      }),
+    ).toThrow(ArgumentError);
+    expect(() =>
+      softmaxBackwardDispatch(gpu, {
+        rows: 0,
+        cols,
+        y: { buffer: both.buffer },
+        dy: { buffer: both.buffer },
+        dx: { buffer: dxt.buffer },
+      }),
+    ).toThrow(ShapeError);
+    expect(() =>
+      softmaxBackwardDispatch(gpu, {
+        rows: rows + 1,
+        cols,
+        y: { buffer: both.buffer },
+        dy: { buffer: both.buffer },
+        dx: { buffer: dxt.buffer },
+      }),
+    ).toThrow(/buffer 'dx'/);
     both.destroy();
     dxt.destroy();
   });
@@ -328,15 +540,38 @@ describe('softmaxBackward', () => {
 describe('elementwise ops for autodiff', () => {
   it('keeps the existing op codes and appends the new ones', () => {
     expect(ELEMENTWISE_OPS).toEqual({
-      add: 0, mul: 1, scale: 2, sigmoid: 3, tanh: 4, relu: 5, tanhGrad: 6,
-      reluGrad: 7, sigmoidGrad: 8, gelu: 9, geluTanh: 10, geluGrad: 11, geluTanhGrad: 12, sub: 13,
+      add: 0,
+      mul: 1,
+      scale: 2,
+      sigmoid: 3,
+      tanh: 4,
+      relu: 5,
+      tanhGrad: 6,
+      reluGrad: 7,
+      sigmoidGrad: 8,
+      gelu: 9,
+      geluTanh: 10,
+      geluGrad: 11,
+      geluTanhGrad: 12,
+      sub: 13,
     });
   });
 
   it('erf / erfc references match tabulated values', () => {
-    const erf: Array<[number, number]> = [[0.01, 0.011283415555849618], [0.5, 0.5204998778130465], [1, 0.8427007929497149], [2, 0.9953222650189527], [-1.5, -0.9661051464753108]];
+    const erf: Array<[number, number]> = [
+      [0.01, 0.011283415555849618],
+      [0.5, 0.5204998778130465],
+      [1, 0.8427007929497149],
+      [2, 0.9953222650189527],
+      [-1.5, -0.9661051464753108],
+    ];
     for (const [x, v] of erf) expect(Math.abs(erfRef(x) - v)).toBeLessThan(1e-15);
-    const erfc: Array<[number, number]> = [[3, 2.209049699858544e-5], [5, 1.5374597944280349e-12], [10, 2.088487583762545e-45], [0.5, 0.4795001221869535]];
+    const erfc: Array<[number, number]> = [
+      [3, 2.209049699858544e-5],
+      [5, 1.5374597944280349e-12],
+      [10, 2.088487583762545e-45],
+      [0.5, 0.4795001221869535],
+    ];
     for (const [x, v] of erfc) expect(Math.abs(erfcRef(x) - v) / v).toBeLessThan(1e-12);
   });
 
@@ -358,20 +593,42 @@ describe('elementwise ops for autodiff', () => {
 
   const EW_TOL = { rtol: 1e-4, atol: 1e-6 };
 
-  async function runOp(op: ElementwiseOp, x: Float32Array, b: Float32Array | undefined, want: Float64Array, tol: Tol, what: string): Promise<void> {
+  async function runOp(
+    op: ElementwiseOp,
+    x: Float32Array,
+    b: Float32Array | undefined,
+    want: Float64Array,
+    tol: Tol,
+    what: string,
+  ): Promise<void> {
     const off = 3;
     const xt = Tensor.from(gpu, [0, 0, 0, ...x], [x.length + off]);
     const bt = b && Tensor.from(gpu, b, [b.length]);
     const yt = Tensor.zeros(gpu, [x.length + 1]);
-    gpu.run([elementwiseDispatch(gpu, { op, n: x.length, x: { buffer: xt.buffer, offset: off }, b: bt && { buffer: bt.buffer }, y: { buffer: yt.buffer, offset: 1 } })]);
+    gpu.run([
+      elementwiseDispatch(gpu, {
+        op,
+        n: x.length,
+        x: { buffer: xt.buffer, offset: off },
+        b: bt && { buffer: bt.buffer },
+        y: { buffer: yt.buffer, offset: 1 },
+      }),
+    ]);
     const got = (await yt.read()).subarray(1);
     expectClose(`${op} ${what}`, got, want, tol);
     for (const t of [xt, bt, yt]) t?.destroy();
   }
 
-  const special = f32([0, -0, 1e-3, -1e-3, 0.5, -0.5, 1, -1, 3, -3, 5, -5, 8, -8, 10, -10, 20, -20, 100, -100, 1e4, -1e4, 3e38, -3e38]);
+  const special = f32([
+    0, -0, 1e-3, -1e-3, 0.5, -0.5, 1, -1, 3, -3, 5, -5, 8, -8, 10, -10, 20, -20, 100, -100, 1e4, -1e4, 3e38, -3e38,
+  ]);
 
-  for (const [n, amp, seed] of [[1, 3, 400], [1000, 6, 401], [4099, 30, 402], [70001, 1e4, 403]] as const) {
+  for (const [n, amp, seed] of [
+    [1, 3, 400],
+    [1000, 6, 401],
+    [4099, 30, 402],
+    [70001, 1e4, 403],
+  ] as const) {
     it(`every new op, n=${n} ±${amp}`, async () => {
       const rand = rng(seed);
       const x = uniform(rand, n, -amp, amp);
@@ -411,10 +668,14 @@ describe('elementwise ops for autodiff', () => {
     const xt = Tensor.zeros(gpu, [4]);
     const yt = Tensor.zeros(gpu, [4]);
     for (const op of ['sub', 'reluGrad', 'sigmoidGrad', 'geluGrad', 'geluTanhGrad'] as const) {
-      expect(() => elementwiseDispatch(gpu, { op, n: 4, x: { buffer: xt.buffer }, y: { buffer: yt.buffer } })).toThrow(/second operand 'b'/);
+      expect(() => elementwiseDispatch(gpu, { op, n: 4, x: { buffer: xt.buffer }, y: { buffer: yt.buffer } })).toThrow(
+        /second operand 'b'/,
+      );
     }
     for (const op of ['gelu', 'geluTanh'] as const) {
-      expect(() => elementwiseDispatch(gpu, { op, n: 4, x: { buffer: xt.buffer }, y: { buffer: yt.buffer } })).not.toThrow();
+      expect(() =>
+        elementwiseDispatch(gpu, { op, n: 4, x: { buffer: xt.buffer }, y: { buffer: yt.buffer } }),
+      ).not.toThrow();
     }
     xt.destroy();
     yt.destroy();

@@ -24,7 +24,7 @@ afterAll(() => gpu?.destroy());
 
 // ---------------------------------------------------------------- helpers
 
-const GUARD = 7;            // sentinel elements before and after every region
+const GUARD = 7; // sentinel elements before and after every region
 const SENTINEL = -12345.5;
 
 const owned: GPUBuffer[] = [];
@@ -33,7 +33,11 @@ afterEach(() => {
 });
 
 /** A buffer laid out as [guard | region 0 | guard | region 1 | guard …]; returns the views. */
-function arena(regions: Array<ArrayLike<number> | number>): { buffer: GPUBuffer; views: View[]; regions: Array<[number, number]> } {
+function arena(regions: Array<ArrayLike<number> | number>): {
+  buffer: GPUBuffer;
+  views: View[];
+  regions: Array<[number, number]>;
+} {
   let n = GUARD;
   const at: Array<[number, number]> = [];
   for (const r of regions) {
@@ -42,7 +46,9 @@ function arena(regions: Array<ArrayLike<number> | number>): { buffer: GPUBuffer;
     n += len + GUARD;
   }
   const data = new Float32Array(n).fill(SENTINEL);
-  regions.forEach((r, i) => { if (typeof r !== 'number') data.set(r, at[i][0]); });
+  regions.forEach((r, i) => {
+    if (typeof r !== 'number') data.set(r, at[i][0]);
+  });
   const buffer = gpu.pool.acquire(n * 4, TENSOR_USAGE, 'test.layerNorm');
   gpu.device.queue.writeBuffer(buffer, 0, data);
   owned.push(buffer);
@@ -50,7 +56,10 @@ function arena(regions: Array<ArrayLike<number> | number>): { buffer: GPUBuffer;
 }
 
 /** Reads every region of an arena, and checks that the guards between them are untouched. */
-async function readArena(a: { buffer: GPUBuffer; regions: Array<[number, number]> }, what: string): Promise<Float32Array[]> {
+async function readArena(
+  a: { buffer: GPUBuffer; regions: Array<[number, number]> },
+  what: string,
+): Promise<Float32Array[]> {
   const [lastOff, lastLen] = a.regions[a.regions.length - 1];
   const all = new Float32Array(await gpu.readBuffer(a.buffer, 0, (lastOff + lastLen + GUARD) * 4));
   let prevEnd = 0;
@@ -88,7 +97,14 @@ function sumAbsCol(rows: number, cols: number, f: (i: number) => number): Float6
 }
 
 /** Per-element error scales of the forward outputs (see the header). */
-function forwardScales(rows: number, cols: number, ref: ReturnType<typeof layerNormRef>, x: ArrayLike<number>, w?: ArrayLike<number>, b?: ArrayLike<number>) {
+function forwardScales(
+  rows: number,
+  cols: number,
+  ref: ReturnType<typeof layerNormRef>,
+  x: ArrayLike<number>,
+  w?: ArrayLike<number>,
+  b?: ArrayLike<number>,
+) {
   const yScale = new Float64Array(rows * cols);
   const meanScale = new Float64Array(rows);
   for (let r = 0; r < rows; r++) {
@@ -102,7 +118,14 @@ function forwardScales(rows: number, cols: number, ref: ReturnType<typeof layerN
 }
 
 /** Per-element error scales of the backward outputs (see the header). */
-function backwardScales(rows: number, cols: number, eps: number, x: ArrayLike<number>, dy: ArrayLike<number>, w?: ArrayLike<number>) {
+function backwardScales(
+  rows: number,
+  cols: number,
+  eps: number,
+  x: ArrayLike<number>,
+  dy: ArrayLike<number>,
+  w?: ArrayLike<number>,
+) {
   const { mean, rstd } = layerNormRef(Float64Array.from(x), rows, cols, eps);
   const xhat = (i: number) => (x[i] - mean[Math.floor(i / cols)]) * rstd[Math.floor(i / cols)];
   const g = (i: number) => dy[i] * (w ? w[i % cols] : 1);
@@ -128,7 +151,17 @@ function backwardScales(rows: number, cols: number, eps: number, x: ArrayLike<nu
 
 // ---------------------------------------------------------------- forward
 
-interface FwdCase { rows: number; cols: number; weight: boolean; bias: boolean; eps?: number; seed: number; offset?: number; noise?: number; layout?: 'separate' | 'stats' | 'one' }
+interface FwdCase {
+  rows: number;
+  cols: number;
+  weight: boolean;
+  bias: boolean;
+  eps?: number;
+  seed: number;
+  offset?: number;
+  noise?: number;
+  layout?: 'separate' | 'stats' | 'one';
+}
 
 async function runForward(c: FwdCase) {
   const { rows, cols } = c;
@@ -145,22 +178,41 @@ async function runForward(c: FwdCase) {
   if (layout === 'one') {
     const o = arena([rows, rows * cols, rows]);
     outs = { rstd: o.views[0], y: o.views[1], mean: o.views[2] };
-    readOuts = async () => { const [rstd, y, mean] = await readArena(o, 'outputs'); return { y, mean, rstd }; };
+    readOuts = async () => {
+      const [rstd, y, mean] = await readArena(o, 'outputs');
+      return { y, mean, rstd };
+    };
   } else if (layout === 'stats') {
     const oy = arena([rows * cols]);
     const os = arena([rows, rows]);
     outs = { y: oy.views[0], mean: os.views[0], rstd: os.views[1] };
-    readOuts = async () => { const [y] = await readArena(oy, 'y'); const [mean, rstd] = await readArena(os, 'stats'); return { y, mean, rstd }; };
+    readOuts = async () => {
+      const [y] = await readArena(oy, 'y');
+      const [mean, rstd] = await readArena(os, 'stats');
+      return { y, mean, rstd };
+    };
   } else {
     const oy = arena([rows * cols]);
     const om = arena([rows]);
     const or = arena([rows]);
     outs = { y: oy.views[0], mean: om.views[0], rstd: or.views[0] };
-    readOuts = async () => ({ y: (await readArena(oy, 'y'))[0], mean: (await readArena(om, 'mean'))[0], rstd: (await readArena(or, 'rstd'))[0] });
+    readOuts = async () => ({
+      y: (await readArena(oy, 'y'))[0],
+      mean: (await readArena(om, 'mean'))[0],
+      rstd: (await readArena(or, 'rstd'))[0],
+    });
   }
-  gpu.run([layerNormDispatch(gpu, {
-    rows, cols, eps, x: inp.views[0], weight: w && inp.views[1], bias: b && inp.views[2], ...outs,
-  })]);
+  gpu.run([
+    layerNormDispatch(gpu, {
+      rows,
+      cols,
+      eps,
+      x: inp.views[0],
+      weight: w && inp.views[1],
+      bias: b && inp.views[2],
+      ...outs,
+    }),
+  ]);
   const got = await readOuts();
   await gpu.sync();
   const ref = layerNormRef(Float64Array.from(x), rows, cols, eps, w, b);
@@ -168,7 +220,13 @@ async function runForward(c: FwdCase) {
 }
 
 function fwdName(c: FwdCase): string {
-  const flags = [c.weight && 'weight', c.bias && 'bias', c.eps !== undefined && `eps ${c.eps}`, c.layout && c.layout !== 'separate' && `outputs: ${c.layout} buffer`, c.offset && `x ≈ ${c.offset} ± ${c.noise}`].filter(Boolean);
+  const flags = [
+    c.weight && 'weight',
+    c.bias && 'bias',
+    c.eps !== undefined && `eps ${c.eps}`,
+    c.layout && c.layout !== 'separate' && `outputs: ${c.layout} buffer`,
+    c.offset && `x ≈ ${c.offset} ± ${c.noise}`,
+  ].filter(Boolean);
   return `${c.rows}×${c.cols}${flags.length ? ` (${flags.join(', ')})` : ''}`;
 }
 
@@ -195,8 +253,12 @@ describe('layerNorm forward vs float64 reference', () => {
       assertClose('mean', got.mean, ref.mean, { rtol: 1e-4, scale: s.meanScale });
       assertClose('rstd', got.rstd, ref.rstd, { rtol: 1e-4, scale: s.rstdScale });
       const last = c.rows * c.cols - 1;
-      mustFail('y', () => assertClose('y', got.y, nudged(ref.y, last, 3e-4 * s.yScale[last]), { rtol: 1e-4, scale: s.yScale }));
-      mustFail('rstd', () => assertClose('rstd', got.rstd, nudged(ref.rstd, 0, 3e-4 * ref.rstd[0]), { rtol: 1e-4, scale: s.rstdScale }));
+      mustFail('y', () =>
+        assertClose('y', got.y, nudged(ref.y, last, 3e-4 * s.yScale[last]), { rtol: 1e-4, scale: s.yScale }),
+      );
+      mustFail('rstd', () =>
+        assertClose('rstd', got.rstd, nudged(ref.rstd, 0, 3e-4 * ref.rstd[0]), { rtol: 1e-4, scale: s.rstdScale }),
+      );
     });
   }
 
@@ -207,7 +269,18 @@ describe('layerNorm forward vs float64 reference', () => {
     const b = uniform(rng(13), cols);
     const inp = arena([x, b]);
     const o = arena([rows * cols, rows, rows]);
-    gpu.run([layerNormDispatch(gpu, { rows, cols, eps: 1e-5, x: inp.views[0], bias: inp.views[1], y: o.views[0], mean: o.views[1], rstd: o.views[2] })]);
+    gpu.run([
+      layerNormDispatch(gpu, {
+        rows,
+        cols,
+        eps: 1e-5,
+        x: inp.views[0],
+        bias: inp.views[1],
+        y: o.views[0],
+        mean: o.views[1],
+        rstd: o.views[2],
+      }),
+    ]);
     const [y, mean, rstd] = await readArena(o, 'outputs');
     expect([...mean]).toEqual([3.25, 3.25]);
     for (let i = 0; i < rows * cols; i++) expect(y[i]).toBe(b[i % cols]);
@@ -233,7 +306,9 @@ describe('layerNorm with a large common offset (the variance stays accurate)', (
       assertClose('y', got.y, ref.y, { rtol: 1e-4, scale: s.yScale });
       // The mean to a few ulps of the offset (an f32 cannot do better).
       assertClose('mean', got.mean, ref.mean, { rtol: 4 * 2 ** -24 });
-      mustFail('rstd', () => assertClose('rstd', got.rstd, nudged(ref.rstd, 1, 3e-4 * ref.rstd[1]), { rtol: 1e-4, scale: s.rstdScale }));
+      mustFail('rstd', () =>
+        assertClose('rstd', got.rstd, nudged(ref.rstd, 1, 3e-4 * ref.rstd[1]), { rtol: 1e-4, scale: s.rstdScale }),
+      );
     });
   }
 });
@@ -241,14 +316,28 @@ describe('layerNorm with a large common offset (the variance stays accurate)', (
 // ---------------------------------------------------------------- backward
 
 interface BwdCase {
-  rows: number; cols: number; weight: boolean; dWeight: boolean; dBias: boolean; accumulate?: boolean; seed: number;
-  eps?: number; offset?: number;
+  rows: number;
+  cols: number;
+  weight: boolean;
+  dWeight: boolean;
+  dBias: boolean;
+  accumulate?: boolean;
+  seed: number;
+  eps?: number;
+  offset?: number;
   /** 'arena': dx, dWeight and dBias in one buffer (a flat gradient buffer); 'grads': dWeight and dBias in one. */
   layout?: 'separate' | 'grads' | 'arena';
 }
 
 function bwdName(c: BwdCase): string {
-  const flags = [c.weight && 'weight', c.dWeight && 'dWeight', c.dBias && 'dBias', c.accumulate && 'accumulate', c.layout && c.layout !== 'separate' && `outputs: ${c.layout}`, c.offset && `x ≈ ${c.offset} ± 1`].filter(Boolean);
+  const flags = [
+    c.weight && 'weight',
+    c.dWeight && 'dWeight',
+    c.dBias && 'dBias',
+    c.accumulate && 'accumulate',
+    c.layout && c.layout !== 'separate' && `outputs: ${c.layout}`,
+    c.offset && `x ≈ ${c.offset} ± 1`,
+  ].filter(Boolean);
   return `${c.rows}×${c.cols}${flags.length ? ` (${flags.join(', ')})` : ''}`;
 }
 
@@ -273,13 +362,20 @@ async function runBackward(c: BwdCase, repeat = 1) {
   if (layout === 'arena') {
     const g = arena([initB, rows * cols, initW]);
     [dbView, dxView, dwView] = g.views;
-    read = async () => { const [dB, dx, dW] = await readArena(g, 'grads'); return { dx, dW, dB }; };
+    read = async () => {
+      const [dB, dx, dW] = await readArena(g, 'grads');
+      return { dx, dW, dB };
+    };
   } else if (layout === 'grads') {
     const gx = arena([rows * cols]);
     const g = arena([initW, initB]);
     dxView = gx.views[0];
     [dwView, dbView] = g.views;
-    read = async () => { const [dx] = await readArena(gx, 'dx'); const [dW, dB] = await readArena(g, 'grads'); return { dx, dW, dB }; };
+    read = async () => {
+      const [dx] = await readArena(gx, 'dx');
+      const [dW, dB] = await readArena(g, 'grads');
+      return { dx, dW, dB };
+    };
   } else {
     const gx = arena([rows * cols]);
     const gw = arena([initW]);
@@ -287,17 +383,41 @@ async function runBackward(c: BwdCase, repeat = 1) {
     dxView = gx.views[0];
     dwView = gw.views[0];
     dbView = gb.views[0];
-    read = async () => ({ dx: (await readArena(gx, 'dx'))[0], dW: (await readArena(gw, 'dWeight'))[0], dB: (await readArena(gb, 'dBias'))[0] });
+    read = async () => ({
+      dx: (await readArena(gx, 'dx'))[0],
+      dW: (await readArena(gw, 'dWeight'))[0],
+      dB: (await readArena(gb, 'dBias'))[0],
+    });
   }
   const fwdY = arena([rows * cols]);
   const dispatches: Dispatch[] = [
-    layerNormDispatch(gpu, { rows, cols, eps, x: inp.views[0], weight: w && inp.views[2], y: fwdY.views[0], mean: stats.views[0], rstd: stats.views[1] }),
+    layerNormDispatch(gpu, {
+      rows,
+      cols,
+      eps,
+      x: inp.views[0],
+      weight: w && inp.views[2],
+      y: fwdY.views[0],
+      mean: stats.views[0],
+      rstd: stats.views[1],
+    }),
   ];
   for (let k = 0; k < repeat; k++) {
-    dispatches.push(...layerNormBackwardDispatches(gpu, {
-      rows, cols, x: inp.views[0], dy: inp.views[1], weight: w && inp.views[2], mean: stats.views[0], rstd: stats.views[1],
-      dx: dxView, dWeight: c.dWeight ? dwView : undefined, dBias: c.dBias ? dbView : undefined, accumulate: c.accumulate,
-    }));
+    dispatches.push(
+      ...layerNormBackwardDispatches(gpu, {
+        rows,
+        cols,
+        x: inp.views[0],
+        dy: inp.views[1],
+        weight: w && inp.views[2],
+        mean: stats.views[0],
+        rstd: stats.views[1],
+        dx: dxView,
+        dWeight: c.dWeight ? dwView : undefined,
+        dBias: c.dBias ? dbView : undefined,
+        accumulate: c.accumulate,
+      }),
+    );
   }
   gpu.run(dispatches);
   const got = await read();
@@ -336,27 +456,53 @@ describe('layerNorm backward vs float64 reference', () => {
       if (c.dBias) assertClose('dBias', got.dB, wantB, { rtol: 1e-3, scale: scaleB });
       else expect(Array.from(got.dB)).toEqual(Array.from(initB));
       const i = (c.rows * c.cols) >> 1;
-      mustFail('dx', () => assertClose('dx', got.dx, nudged(ref.dx, i, 3e-3 * s.dxScale[i]), { rtol: 1e-3, scale: s.dxScale }));
-      if (c.dWeight) mustFail('dWeight', () => assertClose('dWeight', got.dW, nudged(wantW, c.cols - 1, 3e-3 * scaleW[c.cols - 1] || 1e-6), { rtol: 1e-3, scale: scaleW }));
+      mustFail('dx', () =>
+        assertClose('dx', got.dx, nudged(ref.dx, i, 3e-3 * s.dxScale[i]), { rtol: 1e-3, scale: s.dxScale }),
+      );
+      if (c.dWeight)
+        mustFail('dWeight', () =>
+          assertClose('dWeight', got.dW, nudged(wantW, c.cols - 1, 3e-3 * scaleW[c.cols - 1] || 1e-6), {
+            rtol: 1e-3,
+            scale: scaleW,
+          }),
+        );
     });
   }
 
-  it('without accumulate, dWeight/dBias are overwritten; with it, two runs add twice (multi-chunk, deterministic)', async () => {
-    const base: BwdCase = { rows: 777, cols: 70, weight: true, dWeight: true, dBias: true, seed: 50, layout: 'grads' };
-    const once = await runBackward(base);
-    const twice = await runBackward(base, 2);
-    expect(twice.dispatches).toBe(2 * once.dispatches);
-    expect(once.dispatches).toBe(3); // dx, chunk partials, chunk sum
-    // Overwriting: the second run writes the same bits as the first.
-    expect(Array.from(twice.got.dW)).toEqual(Array.from(once.got.dW));
-    expect(Array.from(twice.got.dB)).toEqual(Array.from(once.got.dB));
-    expect(Array.from(twice.got.dx)).toEqual(Array.from(once.got.dx));
-    const acc = await runBackward({ ...base, accumulate: true }, 2);
-    const wantW = acc.ref.dWeight.map((v, i) => 2 * v + acc.initW[i]);
-    const scaleW = acc.s.dwScale.map((v, i) => 2 * v + Math.abs(acc.initW[i]));
-    assertClose('dWeight accumulated twice', acc.got.dW, wantW, { rtol: 1e-3, scale: scaleW });
-    mustFail('dWeight accumulated once', () => assertClose('dWeight', acc.got.dW, acc.ref.dWeight.map((v, i) => v + acc.initW[i]), { rtol: 1e-3, scale: scaleW }));
-  });
+  it(
+    'without accumulate, dWeight/dBias are overwritten; with it, two runs add twice ' + '(multi-chunk, deterministic)',
+    async () => {
+      const base: BwdCase = {
+        rows: 777,
+        cols: 70,
+        weight: true,
+        dWeight: true,
+        dBias: true,
+        seed: 50,
+        layout: 'grads',
+      };
+      const once = await runBackward(base);
+      const twice = await runBackward(base, 2);
+      expect(twice.dispatches).toBe(2 * once.dispatches);
+      expect(once.dispatches).toBe(3); // dx, chunk partials, chunk sum
+      // Overwriting: the second run writes the same bits as the first.
+      expect(Array.from(twice.got.dW)).toEqual(Array.from(once.got.dW));
+      expect(Array.from(twice.got.dB)).toEqual(Array.from(once.got.dB));
+      expect(Array.from(twice.got.dx)).toEqual(Array.from(once.got.dx));
+      const acc = await runBackward({ ...base, accumulate: true }, 2);
+      const wantW = acc.ref.dWeight.map((v, i) => 2 * v + acc.initW[i]);
+      const scaleW = acc.s.dwScale.map((v, i) => 2 * v + Math.abs(acc.initW[i]));
+      assertClose('dWeight accumulated twice', acc.got.dW, wantW, { rtol: 1e-3, scale: scaleW });
+      mustFail('dWeight accumulated once', () =>
+        assertClose(
+          'dWeight',
+          acc.got.dW,
+          acc.ref.dWeight.map((v, i) => v + acc.initW[i]),
+          { rtol: 1e-3, scale: scaleW },
+        ),
+      );
+    },
+  );
 });
 
 // ---------------------------------------------------------------- reference vs finite differences
@@ -399,14 +545,26 @@ describe('layerNormBackwardRef vs central differences of layerNormRef (float64)'
       const fdX = Float64Array.from(x, (_, i) => fd(x, i, () => loss(x, w, b)));
       // dx of a 1-column row is exactly 0 (y does not depend on x); the scale then is ~rstd·|g|.
       assertClose('dx', ref.dx, fdX, { rtol: 1e-7, atol: 1e-9, scale: s.dxScale });
-      mustFail('dx', () => assertClose('dx', nudged(ref.dx, 0, 1e-6 * s.dxScale[0] + 1e-8), fdX, { rtol: 1e-7, atol: 1e-9, scale: s.dxScale }));
+      mustFail('dx', () =>
+        assertClose('dx', nudged(ref.dx, 0, 1e-6 * s.dxScale[0] + 1e-8), fdX, {
+          rtol: 1e-7,
+          atol: 1e-9,
+          scale: s.dxScale,
+        }),
+      );
       const wFull = w ?? new Float64Array(cols).fill(1);
       const bFull = b ?? new Float64Array(cols);
       const fdW = Float64Array.from(wFull, (_, i) => fd(wFull, i, () => loss(x, wFull, bFull)));
       const fdB = Float64Array.from(bFull, (_, i) => fd(bFull, i, () => loss(x, wFull, bFull)));
       assertClose('dWeight', ref.dWeight, fdW, { rtol: 1e-7, atol: 1e-9, scale: s.dwScale });
       assertClose('dBias', ref.dBias, fdB, { rtol: 1e-7, atol: 1e-9, scale: s.dbScale });
-      mustFail('dWeight', () => assertClose('dWeight', nudged(ref.dWeight, cols - 1, 1e-6 * s.dwScale[cols - 1] + 1e-8), fdW, { rtol: 1e-7, atol: 1e-9, scale: s.dwScale }));
+      mustFail('dWeight', () =>
+        assertClose('dWeight', nudged(ref.dWeight, cols - 1, 1e-6 * s.dwScale[cols - 1] + 1e-8), fdW, {
+          rtol: 1e-7,
+          atol: 1e-9,
+          scale: s.dwScale,
+        }),
+      );
     });
   }
 });
@@ -418,7 +576,17 @@ describe('layerNorm argument checks', () => {
     const a = arena([64, 64, 64]);
     const [v0, v1, v2] = a.views;
     const b = arena([64, 64]);
-    const fwd = (over: Record<string, unknown>) => () => layerNormDispatch(gpu, { rows: 2, cols: 4, eps: 1e-5, x: v0, y: b.views[0], mean: v1, rstd: v2, ...over } as never);
+    const fwd = (over: Record<string, unknown>) => () =>
+      layerNormDispatch(gpu, {
+        rows: 2,
+        cols: 4,
+        eps: 1e-5,
+        x: v0,
+        y: b.views[0],
+        mean: v1,
+        rstd: v2,
+        ...over,
+      } as never);
     expect(fwd({})).toThrow(ArgumentError); // mean/rstd share a buffer with x
     const ok = { mean: b.views[1], rstd: { buffer: b.buffer, offset: b.views[1].offset! + 2 } };
     expect(() => fwd(ok)().transient!.forEach((t) => gpu.pool.release(t))).not.toThrow();
@@ -431,10 +599,22 @@ describe('layerNorm argument checks', () => {
     expect(fwd({ ...ok, y: v0 })).toThrow(/'y' must not share a buffer with input 'x'/);
     expect(fwd({ ...ok, rstd: { buffer: b.buffer, offset: b.views[1].offset! + 1 } })).toThrow(/overlap/);
     expect(fwd({ ...ok, weight: b.views[0] })).toThrow(ArgumentError);
-    const bwd = (over: Record<string, unknown>) => () => layerNormBackwardDispatches(gpu, { rows: 2, cols: 4, x: v0, dy: v1, mean: v2, rstd: v2, dx: b.views[0], ...over } as never);
+    const bwd = (over: Record<string, unknown>) => () =>
+      layerNormBackwardDispatches(gpu, {
+        rows: 2,
+        cols: 4,
+        x: v0,
+        dy: v1,
+        mean: v2,
+        rstd: v2,
+        dx: b.views[0],
+        ...over,
+      } as never);
     expect(() => bwd({})().forEach((d) => d.transient!.forEach((t) => gpu.pool.release(t)))).not.toThrow();
     expect(bwd({ dx: v1 })).toThrow(/'dx' must not share a buffer with input 'x'/);
-    expect(bwd({ dWeight: b.views[1], dBias: { buffer: b.buffer, offset: b.views[1].offset! + 3 } })).toThrow(/overlap/);
+    expect(bwd({ dWeight: b.views[1], dBias: { buffer: b.buffer, offset: b.views[1].offset! + 3 } })).toThrow(
+      /overlap/,
+    );
     expect(bwd({ dWeight: b.views[0] })).toThrow(/overlap/);
     expect(bwd({ cols: 100 })).toThrow(ShapeError);
     expect(bwd({ accumulate: 1 })).toThrow(ArgumentError);

@@ -10,7 +10,10 @@ import { describe, expect, it } from 'vitest';
 const root = resolve(__dirname, '../../src');
 const ORDER = ['util', 'gpu', 'io', 'data', 'kernels', 'reference', 'graph', 'nn', 'train', 'models', ''];
 /** io and data are side by side: neither imports the other. */
-const level = (folder: string) => ({ util: 0, gpu: 1, io: 2, data: 2, kernels: 3, reference: 4, graph: 5, nn: 6, train: 7, models: 8, '': 9 })[folder] ?? -1;
+const level = (folder: string) =>
+  ({ util: 0, gpu: 1, io: 2, data: 2, kernels: 3, reference: 4, graph: 5, nn: 6, train: 7, models: 8, '': 9 })[
+    folder
+  ] ?? -1;
 
 function files(dir: string): string[] {
   return readdirSync(dir).flatMap((f) => {
@@ -41,7 +44,8 @@ describe('src/ imports point down and form no cycle', () => {
     const bad: string[] = [];
     for (const [f, deps] of graph) {
       for (const d of deps) {
-        const a = folderOf(f), b = folderOf(d);
+        const a = folderOf(f),
+          b = folderOf(d);
         if (a !== b && level(b) >= level(a)) bad.push(`${f} → ${d}`);
       }
     }
@@ -51,20 +55,32 @@ describe('src/ imports point down and form no cycle', () => {
   it('no cycle between files', () => {
     // Tarjan's strongly connected components over the import graph.
     let index = 0;
-    const idx = new Map<string, number>(), low = new Map<string, number>(), stack: string[] = [], on = new Set<string>();
+    const idx = new Map<string, number>(),
+      low = new Map<string, number>(),
+      stack: string[] = [],
+      on = new Set<string>();
     const cycles: string[][] = [];
     const visit = (v: string) => {
-      idx.set(v, index); low.set(v, index); index++;
-      stack.push(v); on.add(v);
+      idx.set(v, index);
+      low.set(v, index);
+      index++;
+      stack.push(v);
+      on.add(v);
       for (const w of graph.get(v) ?? []) {
         if (!graph.has(w)) continue;
-        if (!idx.has(w)) { visit(w); low.set(v, Math.min(low.get(v)!, low.get(w)!)); }
-        else if (on.has(w)) low.set(v, Math.min(low.get(v)!, idx.get(w)!));
+        if (!idx.has(w)) {
+          visit(w);
+          low.set(v, Math.min(low.get(v)!, low.get(w)!));
+        } else if (on.has(w)) low.set(v, Math.min(low.get(v)!, idx.get(w)!));
       }
       if (low.get(v) === idx.get(v)) {
         const comp: string[] = [];
         let w: string;
-        do { w = stack.pop()!; on.delete(w); comp.push(w); } while (w !== v);
+        do {
+          w = stack.pop()!;
+          on.delete(w);
+          comp.push(w);
+        } while (w !== v);
         if (comp.length > 1 || (graph.get(v) ?? []).includes(v)) cycles.push(comp.sort());
       }
     };

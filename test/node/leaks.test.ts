@@ -3,7 +3,21 @@
 // destroying a model hands every buffer back to the pool (the live count returns to the baseline
 // after pool.trim()).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GRU, MultiHeadAttention, Seq2Seq, SequenceModel, Tensor, TOY_BOS, TOY_EOS, TOY_PAD, matmul, reversePair, softmax, type Gpu, type MemoryStats } from '../../src/index.js';
+import {
+  GRU,
+  MultiHeadAttention,
+  Seq2Seq,
+  SequenceModel,
+  Tensor,
+  TOY_BOS,
+  TOY_EOS,
+  TOY_PAD,
+  matmul,
+  reversePair,
+  softmax,
+  type Gpu,
+  type MemoryStats,
+} from '../../src/index.js';
 import { rng } from '../../src/util/random.js';
 import { testGpu } from './gpu.js';
 
@@ -14,9 +28,21 @@ beforeAll(async () => {
 });
 afterAll(() => gpu?.destroy());
 
-/** What must not change in a steady loop: live buffers and bytes (device and pool), buffers in use, and every createBuffer. */
+/**
+ * What must not change in a steady loop: live buffers and bytes (device and pool), buffers in use, and every
+ * createBuffer.
+ */
 function footprint(m: MemoryStats) {
-  return { liveBuffers: m.liveBuffers, liveBytes: m.liveBytes, created: m.created, destroyed: m.destroyed, poolLive: m.pool.live, poolBytes: m.pool.liveBytes, inUse: m.pool.inUse, poolCreated: m.pool.created };
+  return {
+    liveBuffers: m.liveBuffers,
+    liveBytes: m.liveBytes,
+    created: m.created,
+    destroyed: m.destroyed,
+    poolLive: m.pool.live,
+    poolBytes: m.pool.liveBytes,
+    inUse: m.pool.inUse,
+    poolCreated: m.pool.created,
+  };
 }
 
 /** Waits for the GPU, then the footprint. */
@@ -25,7 +51,10 @@ async function settle(): Promise<ReturnType<typeof footprint>> {
   return footprint(gpu.memory());
 }
 
-/** Destroys `dispose()`'s objects; then nothing may be in use beyond the baseline and, after trim, nothing live beyond it. */
+/**
+ * Destroys `dispose()`'s objects; then nothing may be in use beyond the baseline and, after trim, nothing live beyond
+ * it.
+ */
 async function expectBackToBaseline(baseline: ReturnType<typeof footprint>, dispose: () => void): Promise<void> {
   dispose();
   await gpu.sync();
@@ -60,13 +89,23 @@ describe('no GPU memory leaks (Node, Dawn)', () => {
     gpu.pool.trim();
     const baseline = await settle();
     const [V, T, B] = [11, 4, 2];
-    const model = new SequenceModel(gpu, { cell: 'gru', vocabSize: V, embeddingDim: 4, hiddenSize: 8, outputSize: V, mode: 'manyToMany', loss: 'crossEntropy', seed: 1 });
+    const model = new SequenceModel(gpu, {
+      cell: 'gru',
+      vocabSize: V,
+      embeddingDim: 4,
+      hiddenSize: 8,
+      outputSize: V,
+      mode: 'manyToMany',
+      loss: 'crossEntropy',
+      seed: 1,
+    });
     model.configureTraining({ optimizer: { kind: 'adam', lr: 1e-2, clipNorm: 1 }, nanGuard: true, carryState: true });
     const rand = rng(5);
     const batches = Array.from({ length: 10 }, () => ({
       inputs: Int32Array.from({ length: T * B }, () => Math.floor(rand() * V)),
       targets: Int32Array.from({ length: T * B }, () => Math.floor(rand() * V)),
-      seqLen: T, batch: B,
+      seqLen: T,
+      batch: B,
     }));
     let at100: ReturnType<typeof footprint> | null = null;
     const losses: number[] = [];
@@ -88,53 +127,82 @@ describe('no GPU memory leaks (Node, Dawn)', () => {
     await expectBackToBaseline(baseline, () => model.destroy());
   }, 120_000);
 
-  it('1,000 forward calls of a layer (outputs destroyed), a stepper, eager kernels and attention: flat after warm-up', async () => {
-    gpu.pool.trim();
-    const baseline = await settle();
-    const gru = new GRU(gpu, { inputSize: 4, hiddenSize: 8, numLayers: 2, seed: 2 });
-    const x = Tensor.from(gpu, Float32Array.from({ length: 5 * 3 * 4 }, (_, i) => Math.cos(i)), [5, 3, 4]);
-    const stepper = gru.createStepper(3);
-    const xt = Tensor.from(gpu, new Float32Array(3 * 4).fill(0.5), [3, 4]);
-    const w = Tensor.from(gpu, Float32Array.from({ length: 4 * 5 }, (_, i) => i / 20), [4, 5]);
-    const mha = new MultiHeadAttention(gpu, { embedDim: 8, numHeads: 2 });
-    const q = Tensor.from(gpu, Float32Array.from({ length: 2 * 3 * 8 }, (_, i) => Math.sin(i)), [2, 3, 8]);
-    let at100: ReturnType<typeof footprint> | null = null;
-    let first: Float32Array | null = null;
-    for (let i = 1; i <= 1000; i++) {
-      const { output, hN } = gru.forward(x);
-      if (i === 1) first = await output.read();
-      output.destroy();
-      hN.destroy();
-      if (i % 10 === 0) {
-        stepper.step(xt).destroy();
-        const y = matmul(gpu, xt, w); // eager kernels: their uniforms are transient
-        softmax(gpu, y).destroy();
-        y.destroy();
+  it(
+    '1,000 forward calls of a layer (outputs destroyed), a stepper, eager kernels ' +
+      'and attention: flat after warm-up',
+    async () => {
+      gpu.pool.trim();
+      const baseline = await settle();
+      const gru = new GRU(gpu, { inputSize: 4, hiddenSize: 8, numLayers: 2, seed: 2 });
+      const x = Tensor.from(
+        gpu,
+        Float32Array.from({ length: 5 * 3 * 4 }, (_, i) => Math.cos(i)),
+        [5, 3, 4],
+      );
+      const stepper = gru.createStepper(3);
+      const xt = Tensor.from(gpu, new Float32Array(3 * 4).fill(0.5), [3, 4]);
+      const w = Tensor.from(
+        gpu,
+        Float32Array.from({ length: 4 * 5 }, (_, i) => i / 20),
+        [4, 5],
+      );
+      const mha = new MultiHeadAttention(gpu, { embedDim: 8, numHeads: 2 });
+      const q = Tensor.from(
+        gpu,
+        Float32Array.from({ length: 2 * 3 * 8 }, (_, i) => Math.sin(i)),
+        [2, 3, 8],
+      );
+      let at100: ReturnType<typeof footprint> | null = null;
+      let first: Float32Array | null = null;
+      for (let i = 1; i <= 1000; i++) {
+        const { output, hN } = gru.forward(x);
+        if (i === 1) first = await output.read();
+        output.destroy();
+        hN.destroy();
+        if (i % 10 === 0) {
+          stepper.step(xt).destroy();
+          const y = matmul(gpu, xt, w); // eager kernels: their uniforms are transient
+          softmax(gpu, y).destroy();
+          y.destroy();
+        }
+        // first at 50: warm-up ends with a full period
+        if (i % 100 === 50) mha.forward(q, q, q, { causal: true }).destroy();
+        if (i === 100) at100 = await settle();
       }
-      if (i % 100 === 50) mha.forward(q, q, q, { causal: true }).destroy(); // first at 50: warm-up ends with a full period
-      if (i === 100) at100 = await settle();
-    }
-    const at1000 = await settle();
-    expect(at1000).toEqual(at100);
-    const { output, hN } = gru.forward(x);
-    expect(Array.from(await output.read())).toEqual(Array.from(first!)); // and it still computes the same
-    await expectBackToBaseline(baseline, () => {
-      output.destroy();
-      hN.destroy();
-      x.destroy();
-      xt.destroy();
-      w.destroy();
-      q.destroy();
-      mha.destroy();
-      stepper.destroy();
-      gru.destroy();
-    });
-  }, 120_000);
+      const at1000 = await settle();
+      expect(at1000).toEqual(at100);
+      const { output, hN } = gru.forward(x);
+      expect(Array.from(await output.read())).toEqual(Array.from(first!)); // and it still computes the same
+      await expectBackToBaseline(baseline, () => {
+        output.destroy();
+        hN.destroy();
+        x.destroy();
+        xt.destroy();
+        w.destroy();
+        q.destroy();
+        mha.destroy();
+        stepper.destroy();
+        gru.destroy();
+      });
+    },
+    120_000,
+  );
 
   it('100 Seq2Seq training steps with greedy and beam decodes: flat after warm-up', async () => {
     gpu.pool.trim();
     const baseline = await settle();
-    const model = new Seq2Seq(gpu, { cell: 'lstm', srcVocab: 14, tgtVocab: 14, embeddingDim: 4, hiddenSize: 8, attention: 'general', bosToken: TOY_BOS, eosToken: TOY_EOS, padToken: TOY_PAD, seed: 3 });
+    const model = new Seq2Seq(gpu, {
+      cell: 'lstm',
+      srcVocab: 14,
+      tgtVocab: 14,
+      embeddingDim: 4,
+      hiddenSize: 8,
+      attention: 'general',
+      bosToken: TOY_BOS,
+      eosToken: TOY_EOS,
+      padToken: TOY_PAD,
+      seed: 3,
+    });
     model.configureTraining({ optimizer: { kind: 'adam', lr: 1e-2 }, teacherForcingRatio: 0.5 });
     const rand = rng(8);
     // Fixed shapes (srcLen, tgtLen ≤ 4 plan keys each): plans are cached, so after warm-up nothing is created.

@@ -26,13 +26,25 @@ describe('learning end to end (Node, Dawn)', () => {
     const [T, B] = [24, 16];
     const rand = rng(7);
     const window = () => randomWindows(ids, T, B, rand);
-    const model = new SequenceModel(gpu, { cell: 'lstm', vocabSize: V, embeddingDim: 16, hiddenSize: 64, outputSize: V, mode: 'manyToMany', loss: 'crossEntropy', seed: 1 });
+    const model = new SequenceModel(gpu, {
+      cell: 'lstm',
+      vocabSize: V,
+      embeddingDim: 16,
+      hiddenSize: 64,
+      outputSize: V,
+      mode: 'manyToMany',
+      loss: 'crossEntropy',
+      seed: 1,
+    });
     model.configureTraining({ optimizer: { kind: 'adam', lr: 0.01, clipNorm: 1 } });
     const held = window();
     const before = await model.evaluate(held);
     for (let step = 0; step < 120; step++) await model.trainStep(window());
     const after = await model.evaluate(held);
-    console.log(`char LM: V=${V}, ln V = ${Math.log(V).toFixed(3)}, loss ${before.toFixed(3)} → ${after.toFixed(3)} after 120 steps`);
+    console.log(
+      `char LM: V=${V}, ln V = ${Math.log(V).toFixed(3)}, loss ${before.toFixed(3)} ` +
+        `→ ${after.toFixed(3)} after 120 steps`,
+    );
     expect(Math.abs(before - Math.log(V))).toBeLessThan(0.3);
     expect(after).toBeLessThan(0.6 * Math.log(V));
     // Step-wise generation (state on the GPU, one submit per token) == greedy decoding by
@@ -48,7 +60,10 @@ describe('learning end to end (Node, Dawn)', () => {
     expect(greedy).toEqual(seq.slice(prompt.length));
     expect(model.lastRun).toEqual({ dispatches: 4, submits: 1 }); // embedding + GEMM + 1 step + head
     const sampled = await model.generate(prompt, 40, { temperature: 0.8, topK: 5, seed: 3 });
-    console.log(`greedy: ${JSON.stringify('Shall I ' + vocab.decode(greedy))} · sampled (T 0.8, top-5): ${JSON.stringify('Shall I ' + vocab.decode(sampled))}`);
+    console.log(
+      `greedy: ${JSON.stringify('Shall I ' + vocab.decode(greedy))} · sampled (T 0.8, ` +
+        `top-5): ${JSON.stringify('Shall I ' + vocab.decode(sampled))}`,
+    );
     model.destroy();
   });
 
@@ -68,7 +83,15 @@ describe('learning end to end (Node, Dawn)', () => {
       }
       return { inputs, targets, seqLen: T, batch: B };
     };
-    const model = new SequenceModel(gpu, { cell: 'gru', inputSize: 1, hiddenSize: 24, outputSize: 1, mode: 'manyToMany', loss: 'mse', seed: 2 });
+    const model = new SequenceModel(gpu, {
+      cell: 'gru',
+      inputSize: 1,
+      hiddenSize: 24,
+      outputSize: 1,
+      mode: 'manyToMany',
+      loss: 'mse',
+      seed: 2,
+    });
     model.configureTraining({ optimizer: { kind: 'adam', lr: 0.01, clipNorm: 1 } });
     const test = batch();
     const before = await model.evaluate(test);
@@ -79,43 +102,60 @@ describe('learning end to end (Node, Dawn)', () => {
     model.destroy();
   });
 
-  it('long memory (is there a 1 in the first 3 of 20 steps?): LSTM (forget bias 1) ≥ 90% accuracy; plain RNN reported', async () => {
-    const [T, B] = [20, 32];
-    const accuracy: Record<string, number> = {};
-    for (const cell of ['lstm', 'rnn'] as const) {
-      const rand = rng(11);
-      const batch = () => {
-        const inputs = new Float32Array(T * B);
-        const targets = new Int32Array(B);
-        for (let b = 0; b < B; b++) {
-          let any = 0;
-          for (let t = 0; t < T; t++) {
-            const bit = rand() < (t < 3 ? 0.2 : 0.5) ? 1 : 0;
-            inputs[t * B + b] = 2 * bit - 1;
-            if (t < 3) any |= bit;
+  it(
+    'long memory (is there a 1 in the first 3 of 20 steps?): LSTM (forget bias 1) ≥ ' +
+      '90% accuracy; plain RNN reported',
+    async () => {
+      const [T, B] = [20, 32];
+      const accuracy: Record<string, number> = {};
+      for (const cell of ['lstm', 'rnn'] as const) {
+        const rand = rng(11);
+        const batch = () => {
+          const inputs = new Float32Array(T * B);
+          const targets = new Int32Array(B);
+          for (let b = 0; b < B; b++) {
+            let any = 0;
+            for (let t = 0; t < T; t++) {
+              const bit = rand() < (t < 3 ? 0.2 : 0.5) ? 1 : 0;
+              inputs[t * B + b] = 2 * bit - 1;
+              if (t < 3) any |= bit;
+            }
+            targets[b] = any;
           }
-          targets[b] = any;
+          return { inputs, targets, seqLen: T, batch: B };
+        };
+        const model = new SequenceModel(gpu, {
+          cell,
+          inputSize: 1,
+          hiddenSize: 16,
+          outputSize: 2,
+          mode: 'manyToOne',
+          loss: 'crossEntropy',
+          forgetBias: cell === 'lstm' ? 1 : 0,
+          seed: 5,
+        });
+        model.configureTraining({ optimizer: { kind: 'adam', lr: 0.005, clipNorm: 1 } });
+        for (let step = 0; step < 400; step++) await model.trainStep(batch());
+        let correct = 0;
+        let total = 0;
+        for (let k = 0; k < 8; k++) {
+          const test = batch();
+          const logits = await model.predict(test.inputs, T, B);
+          for (let b = 0; b < B; b++) {
+            const pred = logits[2 * b + 1] > logits[2 * b] ? 1 : 0;
+            correct += pred === test.targets[b] ? 1 : 0;
+            total++;
+          }
         }
-        return { inputs, targets, seqLen: T, batch: B };
-      };
-      const model = new SequenceModel(gpu, { cell, inputSize: 1, hiddenSize: 16, outputSize: 2, mode: 'manyToOne', loss: 'crossEntropy', forgetBias: cell === 'lstm' ? 1 : 0, seed: 5 });
-      model.configureTraining({ optimizer: { kind: 'adam', lr: 0.005, clipNorm: 1 } });
-      for (let step = 0; step < 400; step++) await model.trainStep(batch());
-      let correct = 0;
-      let total = 0;
-      for (let k = 0; k < 8; k++) {
-        const test = batch();
-        const logits = await model.predict(test.inputs, T, B);
-        for (let b = 0; b < B; b++) {
-          const pred = logits[2 * b + 1] > logits[2 * b] ? 1 : 0;
-          correct += pred === test.targets[b] ? 1 : 0;
-          total++;
-        }
+        accuracy[cell] = correct / total;
+        model.destroy();
       }
-      accuracy[cell] = correct / total;
-      model.destroy();
-    }
-    console.log(`long memory, 20 steps, 400 training steps: LSTM accuracy ${(100 * accuracy.lstm).toFixed(1)}%, plain RNN ${(100 * accuracy.rnn).toFixed(1)}%`);
-    expect(accuracy.lstm).toBeGreaterThanOrEqual(0.9);
-  });
+      console.log(
+        `long memory, 20 steps, 400 training steps: LSTM ` +
+          `accuracy ${(100 * accuracy.lstm).toFixed(1)}%, plain ` +
+          `RNN ${(100 * accuracy.rnn).toFixed(1)}%`,
+      );
+      expect(accuracy.lstm).toBeGreaterThanOrEqual(0.9);
+    },
+  );
 });

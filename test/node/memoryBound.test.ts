@@ -13,7 +13,15 @@ function fakeDevice() {
   const made: Array<{ size: number; usage: number; label: string; destroyed: number; destroy(): void }> = [];
   const device = {
     createBuffer(d: { size: number; usage: number; label?: string }) {
-      const b = { size: d.size, usage: d.usage, label: d.label ?? '', destroyed: 0, destroy() { this.destroyed++; } };
+      const b = {
+        size: d.size,
+        usage: d.usage,
+        label: d.label ?? '',
+        destroyed: 0,
+        destroy() {
+          this.destroyed++;
+        },
+      };
       made.push(b);
       return b;
     },
@@ -27,14 +35,31 @@ describe('BufferPool free-list cap', () => {
     const pool = new BufferPool(device, { maxFreeBytes: 1000 });
     expect(pool.maxFreeBytes).toBe(1000);
     const [a, b, c, d] = [400, 300, 200, 500].map((n, i) => pool.acquire(n, 0x80, `b${i}`));
-    expect(pool.stats).toMatchObject({ created: 4, live: 4, liveBytes: 1424, inUse: 4, free: 0, freeBytes: 0, destroyed: 0, evicted: 0 });
+    expect(pool.stats).toMatchObject({
+      created: 4,
+      live: 4,
+      liveBytes: 1424,
+      inUse: 4,
+      free: 0,
+      freeBytes: 0,
+      destroyed: 0,
+      evicted: 0,
+    });
     pool.release(a); // 400
     pool.release(b); // 400 + 304
     pool.release(c); // 400 + 304 + 208 = 912 ≤ 1000
     expect(pool.stats).toMatchObject({ live: 4, inUse: 1, free: 3, freeBytes: 912, destroyed: 0 });
     pool.release(d); // + 512 = 1424 > 1000: a (the oldest) goes, 1024 > 1000: b goes too
     expect(made.map((x) => x.destroyed)).toEqual([1, 1, 0, 0]);
-    expect(pool.stats).toMatchObject({ live: 2, liveBytes: 720, inUse: 0, free: 2, freeBytes: 720, destroyed: 2, evicted: 2 });
+    expect(pool.stats).toMatchObject({
+      live: 2,
+      liveBytes: 720,
+      inUse: 0,
+      free: 2,
+      freeBytes: 720,
+      destroyed: 2,
+      evicted: 2,
+    });
     // Exact-size reuse is still served from the free list (and takes it off the LRU).
     const c2 = pool.acquire(200, 0x80);
     expect(c2).toBe(c);
@@ -90,7 +115,15 @@ describe('BufferPool free-list cap', () => {
     pool.release(p);
     pool.release(q);
     pool.trim();
-    expect(pool.stats).toMatchObject({ live: 1, liveBytes: 96, free: 0, freeBytes: 0, destroyed: 2, evicted: 0, inUse: 1 });
+    expect(pool.stats).toMatchObject({
+      live: 1,
+      liveBytes: 96,
+      free: 0,
+      freeBytes: 0,
+      destroyed: 2,
+      evicted: 0,
+      inUse: 1,
+    });
     pool.release(r);
     expect(() => pool.release(r)).toThrow(GpuError); // released twice
     const s = pool.acquire(96, 0x80);
@@ -131,7 +164,17 @@ describe('bounded live GPU memory over 100 sequence lengths (Node, Dawn)', () =>
   afterAll(() => gpu?.destroy());
 
   const CAP = Number(process.env.SEQGPU_TEST_CAP ?? 1 << 20); // SEQGPU_TEST_CAP=Infinity measures the uncapped growth
-  const MODEL = { cell: 'lstm', vocabSize: 11, embeddingDim: 4, hiddenSize: 8, numLayers: 2, outputSize: 11, mode: 'manyToMany', loss: 'crossEntropy', seed: 3 } as const;
+  const MODEL = {
+    cell: 'lstm',
+    vocabSize: 11,
+    embeddingDim: 4,
+    hiddenSize: 8,
+    numLayers: 2,
+    outputSize: 11,
+    mode: 'manyToMany',
+    loss: 'crossEntropy',
+    seed: 3,
+  } as const;
   const B = 2;
   const rand = rng(11);
   const ids = (n: number) => Int32Array.from({ length: n }, () => Math.floor(rand() * 11));
@@ -156,7 +199,11 @@ describe('bounded live GPU memory over 100 sequence lengths (Node, Dawn)', () =>
    * cached, so the long run must not hold more in use (nothing grows with the number of lengths
    * seen, only with T), and the short run's in-use bytes give the bound for every step of the long one.
    */
-  async function check(what: string, make: () => SequenceModel, step: (model: SequenceModel, T: number) => Promise<unknown>) {
+  async function check(
+    what: string,
+    make: () => SequenceModel,
+    step: (model: SequenceModel, T: number) => Promise<unknown>,
+  ) {
     gpu.pool.trim();
     const base = gpu.memory();
     const t0 = performance.now();
@@ -175,8 +222,12 @@ describe('bounded live GPU memory over 100 sequence lengths (Node, Dawn)', () =>
     const bound = outside + CAP + cachesFull;
     const peak = Math.max(...rows.map((r) => r.live));
     const last = rows[rows.length - 1];
-    console.log(`${what}, cap ${CAP} B: peak live ${peak} B, final live ${last.live} B (in use ${last.inUse} B, free ${last.free} B); ` +
-      `bound ${bound} B (in use with full caches at T ≤ 100: ${cachesFull} B); ${evicted} buffers evicted; ${seconds.toFixed(1)} s for 100 lengths`);
+    console.log(
+      `${what}, cap ${CAP} B: peak live ${peak} B, final live ${last.live} B (in ` +
+        `use ${last.inUse} B, free ${last.free} B); ` +
+        (`bound ${bound} B (in use with full caches at T ≤ 100: ${cachesFull} ` +
+          `B); ${evicted} buffers evicted; ${seconds.toFixed(1)} s for 100 lengths`),
+    );
     for (const r of rows) expect(r.live, `live bytes after T = ${r.T}`).toBeLessThanOrEqual(bound);
     expect(last.inUse).toBeLessThanOrEqual(cachesFull);
     if (Number.isFinite(CAP)) expect(evicted).toBeGreaterThan(0); // the cap was reached
@@ -189,14 +240,23 @@ describe('bounded live GPU memory over 100 sequence lengths (Node, Dawn)', () =>
   });
 
   it('training one step on each of 100 sequence lengths', async () => {
-    await check('training', () => {
-      const model = new SequenceModel(gpu, MODEL);
-      model.configureTraining({ optimizer: { kind: 'adam', lr: 1e-2, clipNorm: 1 } });
-      return model;
-    }, (model, T) => model.trainStep({ inputs: ids(T * B), targets: ids(T * B), seqLen: T, batch: B }, { readLoss: T % 25 === 0 }));
+    await check(
+      'training',
+      () => {
+        const model = new SequenceModel(gpu, MODEL);
+        model.configureTraining({ optimizer: { kind: 'adam', lr: 1e-2, clipNorm: 1 } });
+        return model;
+      },
+      (model, T) =>
+        model.trainStep({ inputs: ids(T * B), targets: ids(T * B), seqLen: T, batch: B }, { readLoss: T % 25 === 0 }),
+    );
   }, 60_000);
 
   it('forward-only (predict) on each of 100 sequence lengths', async () => {
-    await check('forward-only', () => new SequenceModel(gpu, MODEL), (model, T) => model.predict(ids(T * B), T, B));
+    await check(
+      'forward-only',
+      () => new SequenceModel(gpu, MODEL),
+      (model, T) => model.predict(ids(T * B), T, B),
+    );
   }, 60_000);
 });

@@ -11,7 +11,15 @@ function shapesOf(c: (typeof modelCases)[number]): Record<string, number[]> {
   const E = cfg.vocabSize ? cfg.embeddingDim! : cfg.inputSize!;
   const out: Record<string, number[]> = {};
   if (cfg.vocabSize) out['embedding.weight'] = [cfg.vocabSize, E];
-  const rnn = { cell: cfg.cell, inputSize: E, hiddenSize: cfg.hiddenSize, numLayers: cfg.numLayers ?? 1, bias: true, batchFirst: false, bidirectional: !!cfg.bidirectional };
+  const rnn = {
+    cell: cfg.cell,
+    inputSize: E,
+    hiddenSize: cfg.hiddenSize,
+    numLayers: cfg.numLayers ?? 1,
+    bias: true,
+    batchFirst: false,
+    bidirectional: !!cfg.bidirectional,
+  };
   for (const { name, shape } of parameterShapes(rnn)) out[`rnn.${name}`] = shape;
   out['head.weight'] = [cfg.outputSize, (cfg.bidirectional ? 2 : 1) * cfg.hiddenSize];
   out['head.bias'] = [cfg.outputSize];
@@ -22,7 +30,9 @@ describe('whole-model float64 reference vs finite differences', () => {
   for (const c of modelCases) {
     it(c.name, () => {
       const { params, inputs, targets } = modelCaseData(c, shapesOf(c));
-      const p64: Record<string, Float64Array> = Object.fromEntries(Object.entries(params).map(([k, v]) => [k, Float64Array.from(v)]));
+      const p64: Record<string, Float64Array> = Object.fromEntries(
+        Object.entries(params).map(([k, v]) => [k, Float64Array.from(v)]),
+      );
       const { grads } = sequenceModelRef(c.cfg, p64, inputs, targets, c.T, c.B);
       const loss = () => sequenceModelRef(c.cfg, p64, inputs, targets, c.T, c.B).loss;
       const h = 1e-4;
@@ -31,7 +41,11 @@ describe('whole-model float64 reference vs finite differences', () => {
         const step = Math.max(1, Math.floor(w.length / 7));
         for (let i = 0; i < w.length; i += step) {
           // PyTorch's padding_idx: that embedding row gets no gradient by definition (not by calculus).
-          if (name === 'embedding.weight' && c.cfg.paddingIdx !== undefined && Math.floor(i / c.cfg.embeddingDim!) === c.cfg.paddingIdx) {
+          if (
+            name === 'embedding.weight' &&
+            c.cfg.paddingIdx !== undefined &&
+            Math.floor(i / c.cfg.embeddingDim!) === c.cfg.paddingIdx
+          ) {
             expect(grads[name][i]).toBe(0);
             continue;
           }

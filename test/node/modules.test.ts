@@ -2,7 +2,18 @@
 // test/fixtures/make_module_fixtures.py): outputs, loss, every gradient, parameters after 3 Adam steps.
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Dropout, Embedding, Linear, LSTM, Module, ReLU, Sequential, Tensor, Trainer, type Gpu } from '../../src/index.js';
+import {
+  Dropout,
+  Embedding,
+  Linear,
+  LSTM,
+  Module,
+  ReLU,
+  Sequential,
+  Tensor,
+  Trainer,
+  type Gpu,
+} from '../../src/index.js';
 import { testGpu } from './gpu.js';
 
 type Rec = { shape: number[]; data: number[] };
@@ -22,13 +33,30 @@ function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
-async function checkAgainstFixture(model: Module, f: any, input: Tensor, target: Tensor, loss: 'mse' | 'crossEntropy', extra: Partial<ConstructorParameters<typeof Trainer>[1]> = {}) {
+async function checkAgainstFixture(
+  model: Module,
+  f: any,
+  input: Tensor,
+  target: Tensor,
+  loss: 'mse' | 'crossEntropy',
+  extra: Partial<ConstructorParameters<typeof Trainer>[1]> = {},
+) {
   model.loadStateDict(f.state_dict);
   const out = (model.forward as (x: Tensor) => Tensor)(input);
   expect(out.shape).toEqual(f.output.shape);
   expect(relErr(await out.read(), f.output.data)).toBeLessThan(1e-4);
   out.destroy();
-  const trainer = new Trainer(model, { loss, optimizer: { kind: 'adam', lr: f.optimizer.lr, beta1: f.optimizer.betas[0], beta2: f.optimizer.betas[1], eps: f.optimizer.eps }, ...extra });
+  const trainer = new Trainer(model, {
+    loss,
+    optimizer: {
+      kind: 'adam',
+      lr: f.optimizer.lr,
+      beta1: f.optimizer.betas[0],
+      beta2: f.optimizer.betas[1],
+      eps: f.optimizer.eps,
+    },
+    ...extra,
+  });
   const losses: number[] = [];
   for (let s = 0; s < 3; s++) {
     losses.push((await trainer.step({ inputs: input, targets: target }, { readLoss: true }))!);
@@ -42,7 +70,8 @@ async function checkAgainstFixture(model: Module, f: any, input: Tensor, target:
   losses.forEach((l, i) => expect(Math.abs(l - f.losses[i]) / f.losses[i], `loss ${i}`).toBeLessThan(1e-4));
   const after = await model.stateDict();
   expect(Object.keys(after)).toEqual(Object.keys(f.after_adam));
-  for (const [k, v] of Object.entries(after)) expect(relErr(v.data, (f.after_adam[k] as Rec).data), `after Adam ${k}`).toBeLessThan(1e-4);
+  for (const [k, v] of Object.entries(after))
+    expect(relErr(v.data, (f.after_adam[k] as Rec).data), `after Adam ${k}`).toBeLessThan(1e-4);
   expect(trainer.lastRun!.submits).toBe(1);
   return trainer;
 }
@@ -66,21 +95,31 @@ class Tagger extends Module {
 }
 
 describe('Module and Trainer vs PyTorch 1.13', () => {
-  it('Tagger (Embedding paddingIdx → BiLSTM batchFirst → Dropout → Linear), cross-entropy with ignoreIndex: output, loss, gradients, 3 Adam steps', async () => {
-    const f = fx.tagger;
-    const model = new Tagger(gpu, f.dropout_p);
-    expect(model.namedParameters().map((p) => p.name)).toEqual(Object.keys(f.state_dict));
-    const tokens = Tensor.from(gpu, Int32Array.from(f.input.data), f.input.shape);
-    const targets = Tensor.from(gpu, Int32Array.from(f.target.data), f.target.shape);
-    const trainer = await checkAgainstFixture(model, f, tokens, targets, 'crossEntropy', { ignoreIndex: f.ignore_index });
-    console.log(`Tagger step: ${JSON.stringify(trainer.lastRun)}`);
-    trainer.destroy();
-    model.destroy();
-  });
+  it(
+    'Tagger (Embedding paddingIdx → BiLSTM batchFirst → Dropout → Linear), ' +
+      'cross-entropy with ignoreIndex: output, loss, gradients, 3 Adam steps',
+    async () => {
+      const f = fx.tagger;
+      const model = new Tagger(gpu, f.dropout_p);
+      expect(model.namedParameters().map((p) => p.name)).toEqual(Object.keys(f.state_dict));
+      const tokens = Tensor.from(gpu, Int32Array.from(f.input.data), f.input.shape);
+      const targets = Tensor.from(gpu, Int32Array.from(f.target.data), f.target.shape);
+      const trainer = await checkAgainstFixture(model, f, tokens, targets, 'crossEntropy', {
+        ignoreIndex: f.ignore_index,
+      });
+      console.log(`Tagger step: ${JSON.stringify(trainer.lastRun)}`);
+      trainer.destroy();
+      model.destroy();
+    },
+  );
 
   it('Sequential(Linear(8,16), ReLU(), Linear(16,4)) with MSE: output, loss, gradients, 3 Adam steps', async () => {
     const f = fx.sequential;
-    const model = new Sequential(gpu, [new Linear(gpu, { inFeatures: 8, outFeatures: 16 }), new ReLU(gpu), new Linear(gpu, { inFeatures: 16, outFeatures: 4 })]);
+    const model = new Sequential(gpu, [
+      new Linear(gpu, { inFeatures: 8, outFeatures: 16 }),
+      new ReLU(gpu),
+      new Linear(gpu, { inFeatures: 16, outFeatures: 4 }),
+    ]);
     expect(model.namedParameters().map((p) => p.name)).toEqual(['0.weight', '0.bias', '2.weight', '2.bias']);
     const x = Tensor.from(gpu, f.input.data, f.input.shape);
     const y = Tensor.from(gpu, f.target.data, f.target.shape);

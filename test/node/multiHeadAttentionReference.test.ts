@@ -3,7 +3,11 @@
 // parameters, with key-padding and causal masks, and for self-attention (one tensor in all three
 // roles: its gradient is the sum of the roles'): relative error < 1e-6 (floor 1e-4).
 import { describe, expect, it } from 'vitest';
-import { multiHeadAttentionRef, multiHeadAttentionBackwardRef, type MultiHeadAttentionParams } from '../../src/reference/multiHeadAttention.js';
+import {
+  multiHeadAttentionRef,
+  multiHeadAttentionBackwardRef,
+  type MultiHeadAttentionParams,
+} from '../../src/reference/multiHeadAttention.js';
 import { rng, uniform } from '../../src/util/random.js';
 
 const f64 = (a: Float32Array) => Float64Array.from(a);
@@ -81,7 +85,11 @@ describe('multi-head attention float64 backward vs finite differences', () => {
       for (let i = E; i < 2 * E; i++) expect(Math.abs(g.dInProjBias[i])).toBeLessThan(1e-12);
       // The masks must matter: padding keys get no gradient through k and v.
       if (c.masked && !c.self) {
-        for (const [b, j] of [[0, 2], [1, 1], [1, 3]]) {
+        for (const [b, j] of [
+          [0, 2],
+          [1, 1],
+          [1, 3],
+        ]) {
           for (let e = 0; e < E; e++) {
             expect(g.dKey[(b * 4 + j) * E + e]).toBe(0);
             expect(g.dValue[(b * 4 + j) * E + e]).toBe(0);

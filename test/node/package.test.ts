@@ -34,7 +34,8 @@ describe('package', () => {
   let cleanup = () => {};
 
   beforeAll(() => {
-    for (const f of ['dist/index.js', 'dist/index.browser.js']) expect(existsSync(join(root, f)), `${f} is missing: run npm run build`).toBe(true);
+    for (const f of ['dist/index.js', 'dist/index.browser.js'])
+      expect(existsSync(join(root, f)), `${f} is missing: run npm run build`).toBe(true);
     ({ dir, app, pack, cleanup } = packAndInstall(root));
     files = pack.files.map((f) => f.path).sort();
     linkFromRepo(app, ['webgpu']); // the optional peer, as `npm install webgpu` would add it
@@ -43,7 +44,15 @@ describe('package', () => {
   afterAll(() => cleanup());
 
   it('npm pack holds dist (JS + types), every shader, README, CHANGELOG, LICENSE and package.json', () => {
-    for (const f of ['package.json', 'README.md', 'CHANGELOG.md', 'LICENSE', 'dist/index.js', 'dist/index.browser.js', 'dist/types/index.d.ts']) {
+    for (const f of [
+      'package.json',
+      'README.md',
+      'CHANGELOG.md',
+      'LICENSE',
+      'dist/index.js',
+      'dist/index.browser.js',
+      'dist/types/index.d.ts',
+    ]) {
       expect(files, f).toContain(f);
     }
     const shaders = readdirSync(join(root, 'shaders')).filter((f) => f.endsWith('.wgsl'));
@@ -58,7 +67,7 @@ describe('package', () => {
     expect(Object.keys(conditions)).toEqual(['types', 'browser', 'node', 'default']);
     expect(conditions.node).toBe(manifest.main);
     expect(conditions.default).toBe(conditions.browser);
-    for (const p of [manifest.main, manifest.types, manifest.browser, ...Object.values(conditions) as string[]]) {
+    for (const p of [manifest.main, manifest.types, manifest.browser, ...(Object.values(conditions) as string[])]) {
       expect(files, p).toContain(p.replace(/^\.\//, ''));
     }
     for (const k of ['repository', 'homepage', 'bugs', 'keywords', 'engines']) expect(manifest[k], k).toBeDefined();
@@ -70,9 +79,13 @@ describe('package', () => {
   });
 
   it('npm pack holds no tests, bench, demo, tools, sources or fixtures', () => {
-    const allowed = /^(package\.json|README\.md|CHANGELOG\.md|LICENSE|dist\/(index|index\.browser|seqgpu)\.js(\.map)?|dist\/types\/.+\.d\.ts|shaders\/[\w-]+\.wgsl)$/;
+    const allowed = new RegExp(
+      String.raw`^(package\.json|README\.md|CHANGELOG\.md|LICENSE|dist\/(index|index\.browser|seqgpu)\.js(\.map)?|` +
+        String.raw`dist\/types\/.+\.d\.ts|shaders\/[\w-]+\.wgsl)$`,
+    );
     expect(files.filter((f) => !allowed.test(f))).toEqual([]);
-    const banned = /^(test|bench|demo|demo-dist|tools|src|docs|node_modules)\/|fixtures|\.test\.|\.spec\.|\.safetensors$|\.py$/;
+    const banned =
+      /^(test|bench|demo|demo-dist|tools|src|docs|node_modules)\/|fixtures|\.test\.|\.spec\.|\.safetensors$|\.py$/;
     expect(files.filter((f) => banned.test(f))).toEqual([]);
     // The declaration files are the library's own (no test or bench types leaked into dist/types).
     expect(files.filter((f) => f.startsWith('dist/types/')).length).toBe(expectedTypes().length);
@@ -82,19 +95,26 @@ describe('package', () => {
   it('the tarball imports as "seqgpu" from plain Node and multiplies on the GPU', () => {
     const out = execFileSync(
       process.execPath,
-      ['--input-type=module', '-e', `
+      [
+        '--input-type=module',
+        '-e',
+        `
         import('seqgpu').then(async ({ requestGpu, Tensor, matmul }) => {
           const gpu = await requestGpu();
           const a = Tensor.from(gpu, [1, 2, 3, 4], [2, 2]);
           const b = Tensor.from(gpu, [1, 0, 2, 1, 0, 3], [2, 3]);
           console.log(JSON.stringify(Array.from(await matmul(gpu, a, b).read())));
           gpu.destroy();
-        });`],
+        });`,
+      ],
       { cwd: app, encoding: 'utf8', timeout: 120_000 },
     );
     // Resolved from the installed package, not from this repo.
-    const resolved = execFileSync(process.execPath, ['--input-type=module', '-e', `console.log(import.meta.resolve('seqgpu'))`],
-      { cwd: app, encoding: 'utf8' }).trim();
+    const resolved = execFileSync(
+      process.execPath,
+      ['--input-type=module', '-e', `console.log(import.meta.resolve('seqgpu'))`],
+      { cwd: app, encoding: 'utf8' },
+    ).trim();
     expect(resolved).toContain(`${app}/node_modules/seqgpu/dist/index.js`);
     expect(JSON.parse(out.trim().split('\n').pop()!)).toEqual([3, 0, 8, 7, 0, 18]);
   });
@@ -103,7 +123,10 @@ describe('package', () => {
     const web = join(dir, 'web');
     mkdirSync(web);
     symlinkSync(join(app, 'node_modules'), join(web, 'node_modules'));
-    writeFileSync(join(web, 'index.html'), '<!doctype html><html><body><pre id="out"></pre><script type="module" src="/main.ts"></script></body></html>\n');
+    writeFileSync(
+      join(web, 'index.html'),
+      '<!doctype html><html><body><pre id="out"></pre><script type="module" src="/main.ts"></script></body></html>\n',
+    );
     writeFileSync(
       join(web, 'main.ts'),
       `import { requestGpu, Tensor, matmul, softmax } from 'seqgpu';
@@ -117,7 +140,10 @@ describe('package', () => {
       `,
     );
     execFileSync(process.execPath, [join(root, 'node_modules/vite/bin/vite.js'), 'build', '--logLevel', 'warn'], {
-      cwd: web, encoding: 'utf8', timeout: 120_000, stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: web,
+      encoding: 'utf8',
+      timeout: 120_000,
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
     const assets = readdirSync(join(web, 'dist/assets')).filter((f) => f.endsWith('.js'));
     expect(assets.length).toBeGreaterThan(0);
@@ -125,8 +151,10 @@ describe('package', () => {
     expect(readFileSync(join(web, 'dist/index.html'), 'utf8')).toContain('/assets/');
     // The kernels the app uses are in the bundle as WGSL source (a distinctive line of each).
     for (const shader of ['matmul.wgsl', 'softmax.wgsl']) {
-      const lines = readFileSync(join(root, 'shaders', shader), 'utf8').split('\n')
-        .map((l) => l.trim()).filter((l) => !l.startsWith('//') && !/["'`\\]/.test(l));
+      const lines = readFileSync(join(root, 'shaders', shader), 'utf8')
+        .split('\n')
+        .map((l) => l.trim())
+        .filter((l) => !l.startsWith('//') && !/["'`\\]/.test(l));
       const line = lines.reduce((a, b) => (b.length > a.length ? b : a), '');
       expect(line.length).toBeGreaterThan(30);
       expect(bundle, `${shader}: ${line}`).toContain(line);
@@ -140,7 +168,11 @@ describe('docs', () => {
   it('every public export and public member has TSDoc (tools/check-docs.mjs)', () => {
     let out = '';
     try {
-      out = execFileSync(process.execPath, ['tools/check-docs.mjs'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      out = execFileSync(process.execPath, ['tools/check-docs.mjs'], {
+        cwd: root,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
     } catch (e) {
       const err = e as { stderr?: string; stdout?: string };
       throw new Error(`${err.stdout ?? ''}${err.stderr ?? ''}`);
@@ -151,7 +183,11 @@ describe('docs', () => {
   it('docs/API.md is what npm run docs generates from the current TSDoc', () => {
     let out = '';
     try {
-      out = execFileSync(process.execPath, ['tools/api-docs.mjs', '--check'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      out = execFileSync(process.execPath, ['tools/api-docs.mjs', '--check'], {
+        cwd: root,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
     } catch (e) {
       const err = e as { stderr?: string; stdout?: string };
       throw new Error(`${err.stdout ?? ''}${err.stderr ?? ''}`);

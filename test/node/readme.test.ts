@@ -28,7 +28,10 @@ describe('README.md', () => {
     expect(r.files.filter((f) => f.endsWith('.mjs')).length).toBeGreaterThanOrEqual(4);
     expect(r.diagnostics, r.output).toEqual([]);
     expect(r.ok, r.output).toBe(true);
-    console.log(`readme: ${r.blocks} \`\`\`ts blocks + ${r.files.length - r.blocks} examples typechecked in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    console.log(
+      `readme: ${r.blocks} \`\`\`ts blocks + ${r.files.length - r.blocks} examples ` +
+        `typechecked in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+    );
   }, 120_000);
 
   it('a block that does not declare what it uses fails the typecheck, at its README line', () => {
@@ -36,8 +39,13 @@ describe('README.md', () => {
     const bad = typecheckReadme({ root, readme: 'test/node/readme.test.ts', examples: [] });
     expect(bad.blocks).toBe(1);
     expect(bad.ok).toBe(false);
-    const line = readFileSync(join(root, 'test/node/readme.test.ts'), 'utf8').split('\n').findIndex((l) => l.startsWith('await model.trainStep(batches')) + 1;
-    expect(bad.diagnostics.join('\n')).toMatch(new RegExp(`^test/node/readme\\.test\\.ts:${line}:\\d+: error TS\\d+: Cannot find name 'model'`, 'm'));
+    const line =
+      readFileSync(join(root, 'test/node/readme.test.ts'), 'utf8')
+        .split('\n')
+        .findIndex((l) => l.startsWith('await model.trainStep(batches')) + 1;
+    expect(bad.diagnostics.join('\n')).toMatch(
+      new RegExp(`^test/node/readme\\.test\\.ts:${line}:\\d+: error TS\\d+: Cannot find name 'model'`, 'm'),
+    );
   }, 120_000);
 
   it('the quick start is examples/quickstart.mjs, word for word, in ≤ 10 lines after its import', () => {
@@ -59,23 +67,42 @@ describe('README.md', () => {
     expect(at('Examples')).toBe(at('Quick start') + 1);
     expect(at('Install')).toBeLessThanOrEqual(1); // room for one section (the main job) before it
     const install = section('Install');
-    for (const s of ['npm i seqgpu', 'npm i seqgpu webgpu', 'navigator.gpu', 'GpuError', 'ES modules only', 'types', '343.6 KiB', '80.0 KiB gzip', '46.5 KiB', '534.5 KiB', '136.8 KiB gzip', '212 KiB', '41 KiB gzip']) {
+    for (const s of [
+      'npm i seqgpu',
+      'npm i seqgpu webgpu',
+      'navigator.gpu',
+      'GpuError',
+      'ES modules only',
+      'types',
+      '343.6 KiB',
+      '80.0 KiB gzip',
+      '46.5 KiB',
+      '534.5 KiB',
+      '136.8 KiB gzip',
+      '212 KiB',
+      '41 KiB gzip',
+    ]) {
       expect(install, s).toContain(s);
     }
   });
 
   it('the Examples table lists exactly the files in examples/, and every examples/ link exists', () => {
-    const files = readdirSync(join(root, 'examples')).filter((f) => /\.(mjs|html)$/.test(f)).sort();
+    const files = readdirSync(join(root, 'examples'))
+      .filter((f) => /\.(mjs|html)$/.test(f))
+      .sort();
     const listed = [...section('Examples').matchAll(/\]\(examples\/([^)]+)\)/g)].map((m) => m[1]);
     expect([...new Set(listed)].sort()).toEqual(files);
-    for (const [, link] of readme.matchAll(/\]\((examples\/[^)#]*)\)/g)) expect(existsSync(join(root, link)), link).toBe(true);
+    for (const [, link] of readme.matchAll(/\]\((examples\/[^)#]*)\)/g))
+      expect(existsSync(join(root, link)), link).toBe(true);
   });
 
   it('fences are balanced and code blocks say their language', () => {
     const blocks = codeBlocks(readme);
     expect(blocks.length).toBeGreaterThan(10);
     // The layout tree is the one block without a language.
-    expect(blocks.filter((b) => b.lang === '').map((b) => b.code.split('\n')[0])).toEqual([expect.stringMatching(/^shaders\//)]);
+    expect(blocks.filter((b) => b.lang === '').map((b) => b.code.split('\n')[0])).toEqual([
+      expect.stringMatching(/^shaders\//),
+    ]);
   });
 });
 

@@ -96,10 +96,22 @@ describe('PyTorch weight layout', () => {
     const lstm = new LSTM(gpu, { inputSize: 3, hiddenSize: 5, numLayers: 2, bidirectional: true, seed: 4 });
     const sd = await lstm.stateDict();
     expect(Object.keys(sd)).toEqual([
-      'weight_ih_l0', 'weight_hh_l0', 'bias_ih_l0', 'bias_hh_l0',
-      'weight_ih_l0_reverse', 'weight_hh_l0_reverse', 'bias_ih_l0_reverse', 'bias_hh_l0_reverse',
-      'weight_ih_l1', 'weight_hh_l1', 'bias_ih_l1', 'bias_hh_l1',
-      'weight_ih_l1_reverse', 'weight_hh_l1_reverse', 'bias_ih_l1_reverse', 'bias_hh_l1_reverse',
+      'weight_ih_l0',
+      'weight_hh_l0',
+      'bias_ih_l0',
+      'bias_hh_l0',
+      'weight_ih_l0_reverse',
+      'weight_hh_l0_reverse',
+      'bias_ih_l0_reverse',
+      'bias_hh_l0_reverse',
+      'weight_ih_l1',
+      'weight_hh_l1',
+      'bias_ih_l1',
+      'bias_hh_l1',
+      'weight_ih_l1_reverse',
+      'weight_hh_l1_reverse',
+      'bias_ih_l1_reverse',
+      'bias_hh_l1_reverse',
     ]);
     expect(sd.weight_ih_l1.shape).toEqual([20, 10]);
     expect(sd.weight_hh_l0_reverse.shape).toEqual([20, 5]);
@@ -147,15 +159,51 @@ describe('bad input: clear errors before GPU work, layer still usable', () => {
 
   const good = () => lstm.stateDict();
   const cases: Array<[string, () => unknown, RegExp]> = [
-    ['input rank', () => lstm.forward(T([3, 4])), /LSTM.forward: argument 'input' has shape \[3, 4\] \(rank 2\), expected rank 3/],
-    ['input size', () => lstm.forward(T([2, 3, 5])), /last dimension must be inputSize=4 \(layout \[seqLen, batch, inputSize\]\)/],
-    ['h0 shape', () => lstm.forward(x, { h0: T([2, 2, 3]) }), /argument 'h0' has shape \[2, 2, 3\], expected \[2, 3, 3\]/],
-    ['c0 shape', () => lstm.forward(x, { c0: T([1, 3, 3]) }), /argument 'c0' has shape \[1, 3, 3\], expected \[2, 3, 3\]/],
-    ['hiddenSize 0', () => new LSTM(gpu, { inputSize: 4, hiddenSize: 0 }), /LSTM: option 'hiddenSize' must be a positive integer, got 0/],
-    ['inputSize -1', () => new GRU(gpu, { inputSize: -1, hiddenSize: 3 }), /GRU: option 'inputSize' must be a positive integer, got -1/],
-    ['numLayers 1.5', () => new GRU(gpu, { inputSize: 1, hiddenSize: 3, numLayers: 1.5 }), /option 'numLayers' must be a positive integer, got 1.5/],
-    ['nonlinearity', () => new RNN(gpu, { inputSize: 1, hiddenSize: 3, nonlinearity: 'gelu' as 'tanh' }), /nonlinearity must be 'tanh' or 'relu', got 'gelu'/],
-    ['stepper on bidirectional', () => new GRU(gpu, { inputSize: 1, hiddenSize: 1, bidirectional: true }).createStepper(1), /bidirectional layer needs the whole sequence/],
+    [
+      'input rank',
+      () => lstm.forward(T([3, 4])),
+      /LSTM.forward: argument 'input' has shape \[3, 4\] \(rank 2\), expected rank 3/,
+    ],
+    [
+      'input size',
+      () => lstm.forward(T([2, 3, 5])),
+      /last dimension must be inputSize=4 \(layout \[seqLen, batch, inputSize\]\)/,
+    ],
+    [
+      'h0 shape',
+      () => lstm.forward(x, { h0: T([2, 2, 3]) }),
+      /argument 'h0' has shape \[2, 2, 3\], expected \[2, 3, 3\]/,
+    ],
+    [
+      'c0 shape',
+      () => lstm.forward(x, { c0: T([1, 3, 3]) }),
+      /argument 'c0' has shape \[1, 3, 3\], expected \[2, 3, 3\]/,
+    ],
+    [
+      'hiddenSize 0',
+      () => new LSTM(gpu, { inputSize: 4, hiddenSize: 0 }),
+      /LSTM: option 'hiddenSize' must be a positive integer, got 0/,
+    ],
+    [
+      'inputSize -1',
+      () => new GRU(gpu, { inputSize: -1, hiddenSize: 3 }),
+      /GRU: option 'inputSize' must be a positive integer, got -1/,
+    ],
+    [
+      'numLayers 1.5',
+      () => new GRU(gpu, { inputSize: 1, hiddenSize: 3, numLayers: 1.5 }),
+      /option 'numLayers' must be a positive integer, got 1.5/,
+    ],
+    [
+      'nonlinearity',
+      () => new RNN(gpu, { inputSize: 1, hiddenSize: 3, nonlinearity: 'gelu' as 'tanh' }),
+      /nonlinearity must be 'tanh' or 'relu', got 'gelu'/,
+    ],
+    [
+      'stepper on bidirectional',
+      () => new GRU(gpu, { inputSize: 1, hiddenSize: 1, bidirectional: true }).createStepper(1),
+      /bidirectional layer needs the whole sequence/,
+    ],
   ];
   for (const [name, f, message] of cases) {
     it(name, () => {
@@ -167,12 +215,32 @@ describe('bad input: clear errors before GPU work, layer still usable', () => {
   }
 
   const dictCases: Array<[string, (sd: Record<string, { shape: number[]; data: Float32Array }>) => void, RegExp]> = [
-    ['missing key', (sd) => delete (sd as Record<string, unknown>).bias_hh_l1, /state_dict is missing 'bias_hh_l1' \(expected shape \[12\]\)/],
-    ['misshaped key', (sd) => (sd.weight_ih_l1 = { shape: [12, 4], data: new Float32Array(48) }), /state_dict\['weight_ih_l1'\] has shape \[12, 4\], expected \[12, 3\]/],
-    ['wrong length', (sd) => (sd.weight_hh_l0 = { shape: [12, 3], data: new Float32Array(35) }), /state_dict\['weight_hh_l0'\] has 35 values, expected 36/],
-    ['NaN weight', (sd) => (sd.weight_hh_l1.data[7] = NaN), /state_dict\['weight_hh_l1'\] holds NaN at index 7: weights must be finite/],
+    [
+      'missing key',
+      (sd) => delete (sd as Record<string, unknown>).bias_hh_l1,
+      /state_dict is missing 'bias_hh_l1' \(expected shape \[12\]\)/,
+    ],
+    [
+      'misshaped key',
+      (sd) => (sd.weight_ih_l1 = { shape: [12, 4], data: new Float32Array(48) }),
+      /state_dict\['weight_ih_l1'\] has shape \[12, 4\], expected \[12, 3\]/,
+    ],
+    [
+      'wrong length',
+      (sd) => (sd.weight_hh_l0 = { shape: [12, 3], data: new Float32Array(35) }),
+      /state_dict\['weight_hh_l0'\] has 35 values, expected 36/,
+    ],
+    [
+      'NaN weight',
+      (sd) => (sd.weight_hh_l1.data[7] = NaN),
+      /state_dict\['weight_hh_l1'\] holds NaN at index 7: weights must be finite/,
+    ],
     ['Inf bias', (sd) => (sd.bias_ih_l0.data[0] = Infinity), /state_dict\['bias_ih_l0'\] holds Infinity at index 0/],
-    ['unexpected key', (sd) => ((sd as Record<string, unknown>).weight_ih_l2 = sd.weight_ih_l1), /unexpected key\(s\) 'weight_ih_l2'/],
+    [
+      'unexpected key',
+      (sd) => ((sd as Record<string, unknown>).weight_ih_l2 = sd.weight_ih_l1),
+      /unexpected key\(s\) 'weight_ih_l2'/,
+    ],
   ];
   for (const [name, corrupt, message] of dictCases) {
     it(`loadStateDict: ${name}`, async () => {

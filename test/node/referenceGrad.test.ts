@@ -68,7 +68,13 @@ interface GradReport {
 }
 
 /** Compares analytic[k] with the FD gradient of loss() w.r.t. x[k], for every k in `at` (all when undefined). */
-function checkGrad(name: string, loss: () => number, x: Float64Array, analytic: ArrayLike<number>, opts: { at?: number[] } = {}): GradReport {
+function checkGrad(
+  name: string,
+  loss: () => number,
+  x: Float64Array,
+  analytic: ArrayLike<number>,
+  opts: { at?: number[] } = {},
+): GradReport {
   const at = opts.at ?? Array.from(x, (_, k) => k);
   const rep: GradReport = { worst: 0, worstAt: -1, checked: 0, detail: '' };
   for (const k of at) {
@@ -122,34 +128,129 @@ interface RnnCase {
 
 const base = { inputSize: 3, hiddenSize: 5, numLayers: 2, bias: true, batchFirst: false, bidirectional: true };
 const rnnCases: RnnCase[] = [
-  { name: 'rnn tanh, 2 layers, bidirectional', cfg: { ...base, cell: 'rnn', nonlinearity: 'tanh' }, seqLen: 4, batch: 3 },
-  { name: 'rnn relu, 2 layers, bidirectional, batchFirst', cfg: { ...base, cell: 'rnn', nonlinearity: 'relu', batchFirst: true }, seqLen: 4, batch: 3, seed: 2004 },
-  { name: 'rnn tanh, 1 layer, no bias, T=1 B=1', cfg: { ...base, cell: 'rnn', numLayers: 1, bidirectional: false, bias: false }, seqLen: 1, batch: 1 },
-  { name: 'lstm, 2 layers, bidirectional, batchFirst', cfg: { ...base, cell: 'lstm', batchFirst: true }, seqLen: 4, batch: 3 },
-  { name: 'lstm, 2 layers, bidirectional, no bias, T=1', cfg: { ...base, cell: 'lstm', bias: false }, seqLen: 1, batch: 3 },
-  { name: 'lstm, 1 layer, zero h0/c0, dOutput only', cfg: { ...base, cell: 'lstm', numLayers: 1, bidirectional: false }, seqLen: 4, batch: 1, zeroStates: true },
+  {
+    name: 'rnn tanh, 2 layers, bidirectional',
+    cfg: { ...base, cell: 'rnn', nonlinearity: 'tanh' },
+    seqLen: 4,
+    batch: 3,
+  },
+  {
+    name: 'rnn relu, 2 layers, bidirectional, batchFirst',
+    cfg: { ...base, cell: 'rnn', nonlinearity: 'relu', batchFirst: true },
+    seqLen: 4,
+    batch: 3,
+    seed: 2004,
+  },
+  {
+    name: 'rnn tanh, 1 layer, no bias, T=1 B=1',
+    cfg: { ...base, cell: 'rnn', numLayers: 1, bidirectional: false, bias: false },
+    seqLen: 1,
+    batch: 1,
+  },
+  {
+    name: 'lstm, 2 layers, bidirectional, batchFirst',
+    cfg: { ...base, cell: 'lstm', batchFirst: true },
+    seqLen: 4,
+    batch: 3,
+  },
+  {
+    name: 'lstm, 2 layers, bidirectional, no bias, T=1',
+    cfg: { ...base, cell: 'lstm', bias: false },
+    seqLen: 1,
+    batch: 3,
+  },
+  {
+    name: 'lstm, 1 layer, zero h0/c0, dOutput only',
+    cfg: { ...base, cell: 'lstm', numLayers: 1, bidirectional: false },
+    seqLen: 4,
+    batch: 1,
+    zeroStates: true,
+  },
   { name: 'gru, 2 layers, bidirectional', cfg: { ...base, cell: 'gru' }, seqLen: 4, batch: 3 },
-  { name: 'gru, 2 layers, unidirectional, batchFirst, no bias', cfg: { ...base, cell: 'gru', bidirectional: false, batchFirst: true, bias: false }, seqLen: 4, batch: 1 },
-  { name: 'gru, 1 layer, bidirectional, zero h0, dOutput only, T=1', cfg: { ...base, cell: 'gru', numLayers: 1 }, seqLen: 1, batch: 3, zeroStates: true },
+  {
+    name: 'gru, 2 layers, unidirectional, batchFirst, no bias',
+    cfg: { ...base, cell: 'gru', bidirectional: false, batchFirst: true, bias: false },
+    seqLen: 4,
+    batch: 1,
+  },
+  {
+    name: 'gru, 1 layer, bidirectional, zero h0, dOutput only, T=1',
+    cfg: { ...base, cell: 'gru', numLayers: 1 },
+    seqLen: 1,
+    batch: 3,
+    zeroStates: true,
+  },
   // Per-row lengths (packed sequences): a full row, a length-1 row, rows in between.
-  { name: 'lstm, 2 layers, bidirectional, lengths [4, 1, 2]', cfg: { ...base, cell: 'lstm' }, seqLen: 4, batch: 3, lengths: [4, 1, 2], seed: 3001 },
-  { name: 'lstm, 1 layer, batchFirst, zero h0/c0, dOutput only, lengths [2] (B=1)', cfg: { ...base, cell: 'lstm', numLayers: 1, bidirectional: false, batchFirst: true }, seqLen: 4, batch: 1, zeroStates: true, lengths: [2], seed: 3002 },
-  { name: 'gru, 2 layers, bidirectional, batchFirst, lengths [2, 4, 1]', cfg: { ...base, cell: 'gru', batchFirst: true }, seqLen: 4, batch: 3, lengths: [2, 4, 1], seed: 3003 },
-  { name: 'gru, 2 layers, unidirectional, lengths [3, 1]', cfg: { ...base, cell: 'gru', bidirectional: false }, seqLen: 3, batch: 2, lengths: [3, 1], seed: 3004 },
-  { name: 'rnn tanh, 2 layers, bidirectional, batchFirst, lengths [3, 1, 4]', cfg: { ...base, cell: 'rnn', nonlinearity: 'tanh', batchFirst: true }, seqLen: 4, batch: 3, lengths: [3, 1, 4], seed: 3005 },
-  { name: 'rnn tanh, 1 layer, bidirectional, lengths [1, 2]', cfg: { ...base, cell: 'rnn', nonlinearity: 'tanh', numLayers: 1 }, seqLen: 2, batch: 2, lengths: [1, 2], seed: 3006 },
+  {
+    name: 'lstm, 2 layers, bidirectional, lengths [4, 1, 2]',
+    cfg: { ...base, cell: 'lstm' },
+    seqLen: 4,
+    batch: 3,
+    lengths: [4, 1, 2],
+    seed: 3001,
+  },
+  {
+    name: 'lstm, 1 layer, batchFirst, zero h0/c0, dOutput only, lengths [2] (B=1)',
+    cfg: { ...base, cell: 'lstm', numLayers: 1, bidirectional: false, batchFirst: true },
+    seqLen: 4,
+    batch: 1,
+    zeroStates: true,
+    lengths: [2],
+    seed: 3002,
+  },
+  {
+    name: 'gru, 2 layers, bidirectional, batchFirst, lengths [2, 4, 1]',
+    cfg: { ...base, cell: 'gru', batchFirst: true },
+    seqLen: 4,
+    batch: 3,
+    lengths: [2, 4, 1],
+    seed: 3003,
+  },
+  {
+    name: 'gru, 2 layers, unidirectional, lengths [3, 1]',
+    cfg: { ...base, cell: 'gru', bidirectional: false },
+    seqLen: 3,
+    batch: 2,
+    lengths: [3, 1],
+    seed: 3004,
+  },
+  {
+    name: 'rnn tanh, 2 layers, bidirectional, batchFirst, lengths [3, 1, 4]',
+    cfg: { ...base, cell: 'rnn', nonlinearity: 'tanh', batchFirst: true },
+    seqLen: 4,
+    batch: 3,
+    lengths: [3, 1, 4],
+    seed: 3005,
+  },
+  {
+    name: 'rnn tanh, 1 layer, bidirectional, lengths [1, 2]',
+    cfg: { ...base, cell: 'rnn', nonlinearity: 'tanh', numLayers: 1 },
+    seqLen: 2,
+    batch: 2,
+    lengths: [1, 2],
+    seed: 3006,
+  },
 ];
 
 /** min |W_ih x + b_ih + W_hh h + b_hh| over every unit, step, layer and direction of an rnn: how far
  *  the pre-activations sit from relu's kink. Layer by layer with rnnForwardRef; a step's h is the
  *  layer output of the step before in that direction's time order (h0 at its first step). */
-function reluMargin(cfg: RecurrentConfig, weights: Record<string, Float64Array>, input: Float64Array, T: number, B: number, h0: Float64Array): number {
+function reluMargin(
+  cfg: RecurrentConfig,
+  weights: Record<string, Float64Array>,
+  input: Float64Array,
+  T: number,
+  B: number,
+  h0: Float64Array,
+): number {
   const H = cfg.hiddenSize;
   const D = cfg.bidirectional ? 2 : 1;
   let x: Float64Array = new Float64Array(T * B * cfg.inputSize); // [T, B, in]
   for (let t = 0; t < T; t++)
     for (let b = 0; b < B; b++)
-      for (let k = 0; k < cfg.inputSize; k++) x[(t * B + b) * cfg.inputSize + k] = input[cfg.batchFirst ? (b * T + t) * cfg.inputSize + k : (t * B + b) * cfg.inputSize + k];
+      for (let k = 0; k < cfg.inputSize; k++)
+        x[(t * B + b) * cfg.inputSize + k] =
+          input[cfg.batchFirst ? (b * T + t) * cfg.inputSize + k : (t * B + b) * cfg.inputSize + k];
   let margin = Infinity;
   for (let l = 0; l < cfg.numLayers; l++) {
     const inSize = l === 0 ? cfg.inputSize : D * H;
@@ -165,7 +266,8 @@ function reluMargin(cfg: RecurrentConfig, weights: Record<string, Float64Array>,
           const tPrev = d === 0 ? t - 1 : t + 1;
           for (let j = 0; j < H; j++) {
             let pre = cfg.bias ? weights[`bias_ih${sfx}`][j] + weights[`bias_hh${sfx}`][j] : 0;
-            for (let k = 0; k < inSize; k++) pre += weights[`weight_ih${sfx}`][j * inSize + k] * x[(t * B + b) * inSize + k];
+            for (let k = 0; k < inSize; k++)
+              pre += weights[`weight_ih${sfx}`][j * inSize + k] * x[(t * B + b) * inSize + k];
             for (let k = 0; k < H; k++) {
               const h = step === 0 ? h0[((l * D + d) * B + b) * H + k] : y[(tPrev * B + b) * D * H + d * H + k];
               pre += weights[`weight_hh${sfx}`][j * H + k] * h;
@@ -188,7 +290,13 @@ describe('rnnBackwardRef against central finite differences', () => {
       const lstm = cfg.cell === 'lstm';
       const r = rng(c.seed ?? 1234 + caseIndex);
       const weights: Record<string, Float64Array> = {};
-      for (const { name, shape } of parameterShapes(cfg)) weights[name] = rand64(r, shape.reduce((a, b) => a * b, 1), -0.6, 0.6);
+      for (const { name, shape } of parameterShapes(cfg))
+        weights[name] = rand64(
+          r,
+          shape.reduce((a, b) => a * b, 1),
+          -0.6,
+          0.6,
+        );
       const input = rand64(r, T * B * cfg.inputSize);
       const stateLen = cfg.numLayers * D * B * H;
       const h0 = c.zeroStates ? new Float64Array(stateLen) : rand64(r, stateLen);
@@ -203,7 +311,17 @@ describe('rnnBackwardRef against central finite differences', () => {
       };
       const res = c.zeroStates
         ? rnnBackwardRef(cfg, weights, input, T, B, undefined, undefined, { dOutput: R1 }, c.lengths)
-        : rnnBackwardRef(cfg, weights, input, T, B, h0, lstm ? c0 : undefined, { dOutput: R1, dhN: R2, dcN: lstm ? R3 : undefined }, c.lengths);
+        : rnnBackwardRef(
+            cfg,
+            weights,
+            input,
+            T,
+            B,
+            h0,
+            lstm ? c0 : undefined,
+            { dOutput: R1, dhN: R2, dcN: lstm ? R3 : undefined },
+            c.lengths,
+          );
       const group = `${cfg.cell}${cfg.nonlinearity === 'relu' ? '-relu' : ''}`;
 
       if (cfg.nonlinearity === 'relu')
@@ -260,7 +378,13 @@ describe('rnnBackwardRef against central finite differences', () => {
     const cfg: RecurrentConfig = { ...base, cell: 'gru', numLayers: 1, bidirectional: false };
     const r = rng(99);
     const weights: Record<string, Float64Array> = {};
-    for (const { name, shape } of parameterShapes(cfg)) weights[name] = rand64(r, shape.reduce((a, b) => a * b, 1), -0.6, 0.6);
+    for (const { name, shape } of parameterShapes(cfg))
+      weights[name] = rand64(
+        r,
+        shape.reduce((a, b) => a * b, 1),
+        -0.6,
+        0.6,
+      );
     const res = rnnBackwardRef(cfg, weights, rand64(r, 3), 1, 1, rand64(r, 5), undefined, { dhN: rand64(r, 5) });
     const H = cfg.hiddenSize;
     for (let j = 0; j < H; j++) {
@@ -274,9 +398,15 @@ describe('rnnBackwardRef against central finite differences', () => {
 
   it('rejects a dcN for a gru and wrong-length upstream grads', () => {
     const cfg: RecurrentConfig = { ...base, cell: 'gru', numLayers: 1, bidirectional: false };
-    const w = Object.fromEntries(parameterShapes(cfg).map(({ name, shape }) => [name, new Float64Array(shape[0] * (shape[1] ?? 1))]));
-    expect(() => rnnBackwardRef(cfg, w, new Float64Array(3), 1, 1, undefined, undefined, { dcN: new Float64Array(5) })).toThrow(/dcN/);
-    expect(() => rnnBackwardRef(cfg, w, new Float64Array(3), 1, 1, undefined, undefined, { dOutput: new Float64Array(4) })).toThrow(/dOutput.*expected 5, got 4/);
+    const w = Object.fromEntries(
+      parameterShapes(cfg).map(({ name, shape }) => [name, new Float64Array(shape[0] * (shape[1] ?? 1))]),
+    );
+    expect(() =>
+      rnnBackwardRef(cfg, w, new Float64Array(3), 1, 1, undefined, undefined, { dcN: new Float64Array(5) }),
+    ).toThrow(/dcN/);
+    expect(() =>
+      rnnBackwardRef(cfg, w, new Float64Array(3), 1, 1, undefined, undefined, { dOutput: new Float64Array(4) }),
+    ).toThrow(/dOutput.*expected 5, got 4/);
   });
 });
 
@@ -285,9 +415,18 @@ describe('rnnBackwardRef against central finite differences', () => {
 
 describe('rnn references with per-row lengths', () => {
   /** Row b of a [T, B, F] (or [B, T, F] when batchFirst) sequence, its first `len` steps: [len, 1, F]. */
-  const rowOf = (x: ArrayLike<number>, T: number, B: number, F: number, batchFirst: boolean, b: number, len: number): Float64Array => {
+  const rowOf = (
+    x: ArrayLike<number>,
+    T: number,
+    B: number,
+    F: number,
+    batchFirst: boolean,
+    b: number,
+    len: number,
+  ): Float64Array => {
     const out = new Float64Array(len * F);
-    for (let t = 0; t < len; t++) for (let k = 0; k < F; k++) out[t * F + k] = x[(batchFirst ? b * T + t : t * B + b) * F + k];
+    for (let t = 0; t < len; t++)
+      for (let k = 0; k < F; k++) out[t * F + k] = x[(batchFirst ? b * T + t : t * B + b) * F + k];
     return out;
   };
   /** Row b of a [S, B, H] state: [S, 1, H]. */
@@ -298,13 +437,26 @@ describe('rnn references with per-row lengths', () => {
   };
   const close = (what: string, got: ArrayLike<number>, want: ArrayLike<number>) => {
     expect(got.length, what).toBe(want.length);
-    for (let i = 0; i < got.length; i++) expect(Math.abs(got[i] - want[i]), `${what}[${i}]: ${got[i]} vs ${want[i]}`).toBeLessThanOrEqual(1e-12 * (1 + Math.abs(want[i])));
+    for (let i = 0; i < got.length; i++)
+      expect(Math.abs(got[i] - want[i]), `${what}[${i}]: ${got[i]} vs ${want[i]}`).toBeLessThanOrEqual(
+        1e-12 * (1 + Math.abs(want[i])),
+      );
   };
 
   const cases: Array<{ name: string; cfg: RecurrentConfig; T: number; lengths: number[] }> = [
-    { name: 'lstm, 2 layers, bidirectional, batchFirst', cfg: { ...base, cell: 'lstm', batchFirst: true }, T: 5, lengths: [5, 1, 3, 2] },
+    {
+      name: 'lstm, 2 layers, bidirectional, batchFirst',
+      cfg: { ...base, cell: 'lstm', batchFirst: true },
+      T: 5,
+      lengths: [5, 1, 3, 2],
+    },
     { name: 'gru, 2 layers, bidirectional', cfg: { ...base, cell: 'gru' }, T: 4, lengths: [2, 4, 1] },
-    { name: 'rnn relu, 3 layers, unidirectional', cfg: { ...base, cell: 'rnn', nonlinearity: 'relu', numLayers: 3, bidirectional: false }, T: 4, lengths: [1, 3, 4] },
+    {
+      name: 'rnn relu, 3 layers, unidirectional',
+      cfg: { ...base, cell: 'rnn', nonlinearity: 'relu', numLayers: 3, bidirectional: false },
+      T: 4,
+      lengths: [1, 3, 4],
+    },
   ];
   for (const c of cases) {
     it(`${c.name}, lengths [${c.lengths}]: each row alone (seqLen = its length) == the row in the padded batch`, () => {
@@ -316,7 +468,13 @@ describe('rnn references with per-row lengths', () => {
       const lstm = cfg.cell === 'lstm';
       const r = rng(4000 + T);
       const weights: Record<string, Float64Array> = {};
-      for (const { name, shape } of parameterShapes(cfg)) weights[name] = rand64(r, shape.reduce((a, b) => a * b, 1), -0.6, 0.6);
+      for (const { name, shape } of parameterShapes(cfg))
+        weights[name] = rand64(
+          r,
+          shape.reduce((a, b) => a * b, 1),
+          -0.6,
+          0.6,
+        );
       const input = rand64(r, T * B * cfg.inputSize);
       const h0 = rand64(r, S * B * H);
       const c0 = lstm ? rand64(r, S * B * H) : undefined;
@@ -327,15 +485,31 @@ describe('rnn references with per-row lengths', () => {
       const fwd = rnnForwardRef(cfg, weights, input, T, B, h0, c0, lengths);
       close('forward: output', fwd.output, batch.output);
       close('forward: hN', fwd.hN, batch.hN);
-      const summed: Record<string, Float64Array> = Object.fromEntries(Object.entries(batch.dWeights).map(([k, v]) => [k, new Float64Array(v.length)]));
+      const summed: Record<string, Float64Array> = Object.fromEntries(
+        Object.entries(batch.dWeights).map(([k, v]) => [k, new Float64Array(v.length)]),
+      );
       for (let b = 0; b < B; b++) {
         const len = lengths[b];
         const st = (x: ArrayLike<number> | undefined) => x && stateRow(x, S, B, H, b);
-        const alone = rnnBackwardRef(cfg, weights, rowOf(input, T, B, cfg.inputSize, cfg.batchFirst, b, len), len, 1, st(h0), st(c0),
-          { dOutput: rowOf(dOutput, T, B, D * H, cfg.batchFirst, b, len), dhN: st(dhN), dcN: st(dcN) });
+        const alone = rnnBackwardRef(
+          cfg,
+          weights,
+          rowOf(input, T, B, cfg.inputSize, cfg.batchFirst, b, len),
+          len,
+          1,
+          st(h0),
+          st(c0),
+          { dOutput: rowOf(dOutput, T, B, D * H, cfg.batchFirst, b, len), dhN: st(dhN), dcN: st(dcN) },
+        );
         const what = `row ${b} (length ${len})`;
-        close(`${what}: output`, rowOf(batch.output, T, B, D * H, cfg.batchFirst, b, T), [...alone.output, ...new Array((T - len) * D * H).fill(0)]);
-        close(`${what}: dInput`, rowOf(batch.dInput, T, B, cfg.inputSize, cfg.batchFirst, b, T), [...alone.dInput, ...new Array((T - len) * cfg.inputSize).fill(0)]);
+        close(`${what}: output`, rowOf(batch.output, T, B, D * H, cfg.batchFirst, b, T), [
+          ...alone.output,
+          ...new Array((T - len) * D * H).fill(0),
+        ]);
+        close(`${what}: dInput`, rowOf(batch.dInput, T, B, cfg.inputSize, cfg.batchFirst, b, T), [
+          ...alone.dInput,
+          ...new Array((T - len) * cfg.inputSize).fill(0),
+        ]);
         close(`${what}: hN`, st(batch.hN)!, alone.hN);
         close(`${what}: dh0`, st(batch.dh0)!, alone.dh0);
         if (lstm) {
@@ -353,14 +527,21 @@ describe('rnn references with per-row lengths', () => {
     const [T, B] = [3, 2];
     const r = rng(4100);
     const weights: Record<string, Float64Array> = {};
-    for (const { name, shape } of parameterShapes(cfg)) weights[name] = rand64(r, shape.reduce((a, b) => a * b, 1), -0.6, 0.6);
+    for (const { name, shape } of parameterShapes(cfg))
+      weights[name] = rand64(
+        r,
+        shape.reduce((a, b) => a * b, 1),
+        -0.6,
+        0.6,
+      );
     const input = rand64(r, T * B * 3);
     const dOutput = rand64(r, T * B * 10);
     const full = rnnBackwardRef(cfg, weights, input, T, B, undefined, undefined, { dOutput }, [3, 3]);
     const none = rnnBackwardRef(cfg, weights, input, T, B, undefined, undefined, { dOutput });
     expect(Array.from(full.dInput)).toEqual(Array.from(none.dInput));
     expect(Array.from(full.output)).toEqual(Array.from(none.output));
-    for (const k of Object.keys(none.dWeights)) expect(Array.from(full.dWeights[k])).toEqual(Array.from(none.dWeights[k]));
+    for (const k of Object.keys(none.dWeights))
+      expect(Array.from(full.dWeights[k])).toEqual(Array.from(none.dWeights[k]));
     // Row 1 has length 1 (batch first: its positions t = 1, 2 are elements [(1·T + t)·10, +10)).
     const a = rnnBackwardRef(cfg, weights, input, T, B, undefined, undefined, { dOutput }, [3, 1]);
     const d2 = dOutput.slice();
@@ -377,11 +558,17 @@ describe('rnn references with per-row lengths', () => {
 
   it('rejects lengths of the wrong count, out of [1, seqLen] or not integers', () => {
     const cfg: RecurrentConfig = { ...base, cell: 'rnn', numLayers: 1, bidirectional: false };
-    const w = Object.fromEntries(parameterShapes(cfg).map(({ name, shape }) => [name, new Float64Array(shape[0] * (shape[1] ?? 1))]));
+    const w = Object.fromEntries(
+      parameterShapes(cfg).map(({ name, shape }) => [name, new Float64Array(shape[0] * (shape[1] ?? 1))]),
+    );
     const x = new Float64Array(3 * 2 * 3);
-    expect(() => rnnForwardRef(cfg, w, x, 3, 2, undefined, undefined, [3])).toThrow(/lengths has wrong length: expected 2/);
+    expect(() => rnnForwardRef(cfg, w, x, 3, 2, undefined, undefined, [3])).toThrow(
+      /lengths has wrong length: expected 2/,
+    );
     expect(() => rnnForwardRef(cfg, w, x, 3, 2, undefined, undefined, [3, 0])).toThrow(/lengths\[1\] is 0/);
-    expect(() => rnnBackwardRef(cfg, w, x, 3, 2, undefined, undefined, {}, [4, 1])).toThrow(/lengths\[0\] is 4, expected an integer in \[1, 3\]/);
+    expect(() => rnnBackwardRef(cfg, w, x, 3, 2, undefined, undefined, {}, [4, 1])).toThrow(
+      /lengths\[0\] is 4, expected an integer in \[1, 3\]/,
+    );
     expect(() => rnnBackwardRef(cfg, w, x, 3, 2, undefined, undefined, {}, [1.5, 1])).toThrow(/lengths\[0\] is 1.5/);
   });
 });
@@ -443,7 +630,10 @@ describe('loss references', () => {
     let want = 0;
     for (let k = 0; k < 7; k++) want += (pred[k] - target[k]) ** 2;
     expect(res.loss).toBeCloseTo(want / 7, 15);
-    expectGrad(checkGrad('dPred', () => mseRef(pred, target).loss, pred, res.dPred), 'mse');
+    expectGrad(
+      checkGrad('dPred', () => mseRef(pred, target).loss, pred, res.dPred),
+      'mse',
+    );
   });
 });
 
@@ -518,7 +708,14 @@ describe('optimizer references', () => {
       const [lr, mu, tau, wd] = [0.1, 0.9, nesterov ? 0 : 0.3, 0.01];
       const p = [new Float64Array(theta0), new Float32Array([0.25])];
       const state: SgdState = {};
-      for (const g of gradSteps) sgdStepRef(p, [new Float64Array(g), new Float64Array([g[0]])], state, { lr, momentum: mu, dampening: tau, nesterov, weightDecay: wd });
+      for (const g of gradSteps)
+        sgdStepRef(p, [new Float64Array(g), new Float64Array([g[0]])], state, {
+          lr,
+          momentum: mu,
+          dampening: tau,
+          nesterov,
+          weightDecay: wd,
+        });
       for (let k = 0; k < 3; k++) {
         let th = theta0[k];
         let b = 0;
@@ -543,7 +740,14 @@ describe('optimizer references', () => {
   }
 
   it('sgd rejects nesterov with dampening', () => {
-    expect(() => sgdStepRef([new Float64Array(1)], [new Float64Array(1)], {}, { lr: 1, momentum: 0.9, dampening: 0.1, nesterov: true })).toThrow(/nesterov/);
+    expect(() =>
+      sgdStepRef(
+        [new Float64Array(1)],
+        [new Float64Array(1)],
+        {},
+        { lr: 1, momentum: 0.9, dampening: 0.1, nesterov: true },
+      ),
+    ).toThrow(/nesterov/);
   });
 
   for (const decoupled of [false, true]) {
@@ -551,7 +755,8 @@ describe('optimizer references', () => {
       const [lr, b1, b2, eps, wd] = [0.01, 0.9, 0.999, 1e-8, 0.1];
       const p = [new Float64Array(theta0)];
       const state = newAdamState();
-      for (const g of gradSteps) adamStepRef(p, [new Float64Array(g)], state, { lr, beta1: b1, beta2: b2, eps, weightDecay: wd, decoupled });
+      for (const g of gradSteps)
+        adamStepRef(p, [new Float64Array(g)], state, { lr, beta1: b1, beta2: b2, eps, weightDecay: wd, decoupled });
       expect(state.step).toBe(2);
       for (let k = 0; k < 3; k++) {
         let th = theta0[k];
@@ -624,7 +829,8 @@ describe('optimizer references', () => {
     const [b, tMax, etaMin] = [0.1, 7, 0.002];
     let eta = b;
     for (let t = 0; t < tMax - 1; t++) {
-      eta = etaMin + ((eta - etaMin) * (1 + Math.cos((Math.PI * (t + 1)) / tMax))) / (1 + Math.cos((Math.PI * t) / tMax));
+      eta =
+        etaMin + ((eta - etaMin) * (1 + Math.cos((Math.PI * (t + 1)) / tMax))) / (1 + Math.cos((Math.PI * t) / tMax));
       expect(cosineLR(b, t + 1, tMax, etaMin)).toBeCloseTo(eta, 14);
     }
   });

@@ -2,7 +2,20 @@
 // all-or-nothing recovery, options checked by one table, DestroyedError, limits that name the
 // largest value that fits. Each case below failed on the main before the issue.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ArgumentError, DestroyedError, LSTM, Seq2Seq, SequenceModel, ShapeError, Tensor, parseSafetensors, readCheckpoint, requestGpu, type Gpu, type ModelSnapshot } from '../../src/index.js';
+import {
+  ArgumentError,
+  DestroyedError,
+  LSTM,
+  Seq2Seq,
+  SequenceModel,
+  ShapeError,
+  Tensor,
+  parseSafetensors,
+  readCheckpoint,
+  requestGpu,
+  type Gpu,
+  type ModelSnapshot,
+} from '../../src/index.js';
 import { SEQUENCE_MODEL_STEP_CACHE } from '../../src/models/sequenceModel.js';
 import { MAX_RECORDED_STEPS } from '../../src/graph/recurrentLimits.js';
 import { rng } from '../../src/util/random.js';
@@ -24,11 +37,17 @@ function lmBatch(rand: () => number, T: number, B: number) {
 /** Every value as raw bits (numbers, typed arrays, state dicts, snapshots, errors by class). */
 function bits(x: unknown): unknown {
   if (x instanceof Error) return `${x.name}`;
-  if (typeof x === 'number') return Array.from(new Uint32Array(Float32Array.of(x).buffer))[0] + (Number.isNaN(x) ? 'nan' : '');
+  if (typeof x === 'number')
+    return Array.from(new Uint32Array(Float32Array.of(x).buffer))[0] + (Number.isNaN(x) ? 'nan' : '');
   if (x instanceof Float32Array) return Array.from(new Uint32Array(x.buffer, x.byteOffset, x.length));
   if (ArrayBuffer.isView(x)) return Array.from(x as Uint8Array);
   if (Array.isArray(x)) return x.map(bits);
-  if (x && typeof x === 'object') return Object.fromEntries(Object.entries(x).filter(([k]) => k !== 'generation').map(([k, v]) => [k, bits(v)]));
+  if (x && typeof x === 'object')
+    return Object.fromEntries(
+      Object.entries(x)
+        .filter(([k]) => k !== 'generation')
+        .map(([k, v]) => [k, bits(v)]),
+    );
   return x;
 }
 
@@ -56,8 +75,12 @@ async function trainAgainstFresh(order: readonly (readonly [number, number])[], 
         fresh.loadCheckpoint(await model.saveCheckpoint());
         const expected = await fresh.trainStep(batch, { readLoss: true });
         const loss = await model.trainStep(batch, { readLoss: true });
-        expect(Object.is(loss, expected), `seqLen ${T} batch ${B}: loss ${loss} vs a fresh model's ${expected}`).toBe(true);
-        expect(await model.saveCheckpoint(), `seqLen ${T} batch ${B}: state after the step`).toEqual(await fresh.saveCheckpoint());
+        expect(Object.is(loss, expected), `seqLen ${T} batch ${B}: loss ${loss} vs a fresh model's ${expected}`).toBe(
+          true,
+        );
+        expect(await model.saveCheckpoint(), `seqLen ${T} batch ${B}: state after the step`).toEqual(
+          await fresh.saveCheckpoint(),
+        );
       } finally {
         fresh.destroy();
       }
@@ -70,24 +93,32 @@ async function trainAgainstFresh(order: readonly (readonly [number, number])[], 
 }
 
 describe('plan caches: LRU, keyed by shape, never stale', () => {
-  it(`trains on 20 (seqLen, batch) shapes in a shuffled, repeated order: every loss and state equals a fresh model's (cache ${SEQUENCE_MODEL_STEP_CACHE})`, async () => {
-    const rand = rng(14);
-    const shapes = Array.from({ length: 20 }, (_, i) => [1 + (i % 7) * 2 + Math.floor(i / 7), 1 + (i % 3)] as const);
-    const order = [...shapes, ...shapes].sort(() => rand() - 0.5);
-    const compared = await trainAgainstFresh(order, rand);
-    console.log(`plan cache: ${compared} steps over ${shapes.length} shapes matched fresh models bit for bit`);
-    expect(compared).toBe(40);
-  });
+  it(
+    `trains on 20 (seqLen, batch) shapes in a shuffled, repeated order: every loss ` +
+      `and state equals a fresh model's (cache ${SEQUENCE_MODEL_STEP_CACHE})`,
+    async () => {
+      const rand = rng(14);
+      const shapes = Array.from({ length: 20 }, (_, i) => [1 + (i % 7) * 2 + Math.floor(i / 7), 1 + (i % 3)] as const);
+      const order = [...shapes, ...shapes].sort(() => rand() - 0.5);
+      const compared = await trainAgainstFresh(order, rand);
+      console.log(`plan cache: ${compared} steps over ${shapes.length} shapes matched fresh models bit for bit`);
+      expect(compared).toBe(40);
+    },
+  );
 
-  it('a shape whose layer plan was evicted while the model kept its step, then reused by a plan of the same seqLen, still trains right', async () => {
-    // On the main before issue 14 (model: 4 steps FIFO, layer: 8 plans FIFO, the layer destroying
-    // a plan the model still ran), this order made seqLen 5 batch 1 run on buffers handed to the
-    // seqLen 5 batch 2 plan (its per-step uniforms say batch 2): the last step's loss was
-    // 2.3903 instead of 2.3122.
-    const others = [1, 2, 3, 4, 6, 7, 8].map((T) => [T, 1] as const);
-    const order = [[5, 1], ...others, [5, 1], [9, 1], [5, 2], [5, 1]] as const;
-    expect(await trainAgainstFresh(order, rng(14))).toBe(order.length);
-  });
+  it(
+    'a shape whose layer plan was evicted while the model kept its step, then ' +
+      'reused by a plan of the same seqLen, still trains right',
+    async () => {
+      // On the main before issue 14 (model: 4 steps FIFO, layer: 8 plans FIFO, the layer destroying
+      // a plan the model still ran), this order made seqLen 5 batch 1 run on buffers handed to the
+      // seqLen 5 batch 2 plan (its per-step uniforms say batch 2): the last step's loss was
+      // 2.3903 instead of 2.3122.
+      const others = [1, 2, 3, 4, 6, 7, 8].map((T) => [T, 1] as const);
+      const order = [[5, 1], ...others, [5, 1], [9, 1], [5, 2], [5, 1]] as const;
+      expect(await trainAgainstFresh(order, rng(14))).toBe(order.length);
+    },
+  );
 });
 
 describe('calls on one model run in call order', () => {
@@ -107,9 +138,16 @@ describe('calls on one model run in call order', () => {
   it('concurrent Seq2Seq decodes keep their own results', async () => {
     const m = new Seq2Seq(gpu, { ...S2S_OPTIONS });
     try {
-      const srcA = [[3, 4, 5], [6, 7]];
+      const srcA = [
+        [3, 4, 5],
+        [6, 7],
+      ];
       const srcB = [[8, 3], [4]];
-      const [ga, gb, bb] = await Promise.all([m.greedyDecode(srcA, { maxLen: 5 }), m.greedyDecode(srcB, { maxLen: 5 }), m.beamSearch(srcB, { beamWidth: 2, maxLen: 4 })]);
+      const [ga, gb, bb] = await Promise.all([
+        m.greedyDecode(srcA, { maxLen: 5 }),
+        m.greedyDecode(srcB, { maxLen: 5 }),
+        m.beamSearch(srcB, { beamWidth: 2, maxLen: 4 }),
+      ]);
       expect(ga).toEqual(await m.greedyDecode(srcA, { maxLen: 5 }));
       expect(gb).toEqual(await m.greedyDecode(srcB, { maxLen: 5 }));
       expect(bb).toEqual(await m.beamSearch(srcB, { beamWidth: 2, maxLen: 4 }));
@@ -160,7 +198,10 @@ describe('calls on one model run in call order', () => {
   // Every async entry point paired with every other: Promise.all on one model equals the same
   // two calls awaited in turn on a twin — results (or error classes) and the final state.
   type Op<M> = { name: string; run(m: M, ctx: { snap: ModelSnapshot; file: Uint8Array }): Promise<unknown> | unknown };
-  async function pairwise<M extends SequenceModel | Seq2Seq>(make: () => Promise<{ m: M; snap: ModelSnapshot; file: Uint8Array }>, ops: Op<M>[]): Promise<number> {
+  async function pairwise<M extends SequenceModel | Seq2Seq>(
+    make: () => Promise<{ m: M; snap: ModelSnapshot; file: Uint8Array }>,
+    ops: Op<M>[],
+  ): Promise<number> {
     let pairs = 0;
     for (const x of ops) {
       for (const y of ops) {
@@ -168,7 +209,10 @@ describe('calls on one model run in call order', () => {
         const q = await make();
         const settle = (run: () => unknown): Promise<unknown> => {
           try {
-            return Promise.resolve(run()).then((r) => r, (e: unknown) => e);
+            return Promise.resolve(run()).then(
+              (r) => r,
+              (e: unknown) => e,
+            );
           } catch (e) {
             return Promise.resolve(e); // a synchronous entry point that threw
           }
@@ -201,7 +245,10 @@ describe('calls on one model run in call order', () => {
    * Each model of a pair starts from one trained state: `steps[0]`, then a snapshot and a
    * checkpoint (what recover / loadCheckpoint restore), then `steps[1]` (the state it starts from).
    */
-  async function pairStart<M extends SequenceModel | Seq2Seq>(create: () => M, steps: [(m: M) => Promise<unknown>, (m: M) => Promise<unknown>]) {
+  async function pairStart<M extends SequenceModel | Seq2Seq>(
+    create: () => M,
+    steps: [(m: M) => Promise<unknown>, (m: M) => Promise<unknown>],
+  ) {
     const base = create();
     await steps[0](base);
     const snap = await base.snapshot();
@@ -216,43 +263,57 @@ describe('calls on one model run in call order', () => {
     };
   }
 
-  it('SequenceModel: every pair of generate, trainStep, evaluate, snapshot, recover, saveCheckpoint, loadCheckpoint, destroy', async () => {
-    const rand = rng(9);
-    const batches = [lmBatch(rand, 3, 2), lmBatch(rand, 5, 1)];
-    const make = await pairStart(() => {
-      const m = new SequenceModel(gpu, { ...LM_OPTIONS, numLayers: 1 });
-      m.configureTraining(LM_TRAIN);
-      return m;
-    }, [(m) => m.trainStep(batches[1]), (m) => m.trainStep(batches[0])]);
-    const ops: Op<SequenceModel>[] = [
-      { name: 'generate', run: (m) => m.generate([1, 2], 4, { seed: 3 }) },
-      { name: 'trainStep', run: (m) => m.trainStep(batches[0], { readLoss: true }) },
-      { name: 'evaluate', run: (m) => m.evaluate(batches[1]) },
-      ...lifecycleOps<SequenceModel>(),
-    ];
-    const pairs = await pairwise(make, ops);
-    console.log(`SequenceModel: ${pairs} ordered pairs of async calls, Promise.all = in turn, bit for bit`);
-    expect(pairs).toBe(64);
-  });
+  it(
+    'SequenceModel: every pair of generate, trainStep, evaluate, snapshot, recover, ' +
+      'saveCheckpoint, loadCheckpoint, destroy',
+    async () => {
+      const rand = rng(9);
+      const batches = [lmBatch(rand, 3, 2), lmBatch(rand, 5, 1)];
+      const make = await pairStart(() => {
+        const m = new SequenceModel(gpu, { ...LM_OPTIONS, numLayers: 1 });
+        m.configureTraining(LM_TRAIN);
+        return m;
+      }, [(m) => m.trainStep(batches[1]), (m) => m.trainStep(batches[0])]);
+      const ops: Op<SequenceModel>[] = [
+        { name: 'generate', run: (m) => m.generate([1, 2], 4, { seed: 3 }) },
+        { name: 'trainStep', run: (m) => m.trainStep(batches[0], { readLoss: true }) },
+        { name: 'evaluate', run: (m) => m.evaluate(batches[1]) },
+        ...lifecycleOps<SequenceModel>(),
+      ];
+      const pairs = await pairwise(make, ops);
+      console.log(`SequenceModel: ${pairs} ordered pairs of async calls, Promise.all = in turn, bit for bit`);
+      expect(pairs).toBe(64);
+    },
+  );
 
-  it('Seq2Seq: every pair of greedyDecode, beamSearch, trainStep, evaluate, snapshot, recover, saveCheckpoint, loadCheckpoint, destroy', async () => {
-    const batch = { src: [[3, 4, 5], [6]], tgt: [[4, 3], [5, 6, 7]] };
-    const make = await pairStart(() => {
-      const m = new Seq2Seq(gpu, { ...S2S_OPTIONS });
-      m.configureTraining({ ...S2S_TRAIN, teacherForcingRatio: 0.5 });
-      return m;
-    }, [(m) => m.trainStep(batch), (m) => m.trainStep(batch)]);
-    const ops: Op<Seq2Seq>[] = [
-      { name: 'greedyDecode', run: (m) => m.greedyDecode(batch.src, { maxLen: 4 }) },
-      { name: 'beamSearch', run: (m) => m.beamSearch(batch.src, { beamWidth: 2, maxLen: 3 }) },
-      { name: 'trainStep', run: (m) => m.trainStep(batch, { readLoss: true }) },
-      { name: 'evaluate', run: (m) => m.evaluate(batch) },
-      ...lifecycleOps<Seq2Seq>(),
-    ];
-    const pairs = await pairwise(make, ops);
-    console.log(`Seq2Seq: ${pairs} ordered pairs of async calls, Promise.all = in turn, bit for bit`);
-    expect(pairs).toBe(81);
-  });
+  it(
+    'Seq2Seq: every pair of greedyDecode, beamSearch, trainStep, evaluate, ' +
+      'snapshot, recover, saveCheckpoint, loadCheckpoint, destroy',
+    async () => {
+      const batch = {
+        src: [[3, 4, 5], [6]],
+        tgt: [
+          [4, 3],
+          [5, 6, 7],
+        ],
+      };
+      const make = await pairStart(() => {
+        const m = new Seq2Seq(gpu, { ...S2S_OPTIONS });
+        m.configureTraining({ ...S2S_TRAIN, teacherForcingRatio: 0.5 });
+        return m;
+      }, [(m) => m.trainStep(batch), (m) => m.trainStep(batch)]);
+      const ops: Op<Seq2Seq>[] = [
+        { name: 'greedyDecode', run: (m) => m.greedyDecode(batch.src, { maxLen: 4 }) },
+        { name: 'beamSearch', run: (m) => m.beamSearch(batch.src, { beamWidth: 2, maxLen: 3 }) },
+        { name: 'trainStep', run: (m) => m.trainStep(batch, { readLoss: true }) },
+        { name: 'evaluate', run: (m) => m.evaluate(batch) },
+        ...lifecycleOps<Seq2Seq>(),
+      ];
+      const pairs = await pairwise(make, ops);
+      console.log(`Seq2Seq: ${pairs} ordered pairs of async calls, Promise.all = in turn, bit for bit`);
+      expect(pairs).toBe(81);
+    },
+  );
 });
 
 describe('recovery is all or nothing', () => {
@@ -281,7 +342,7 @@ describe('recovery is all or nothing', () => {
     }
   });
 
-  it("recover() of a Seq2Seq snapshot whose coin has drawn 2^30 times is O(1)", async () => {
+  it('recover() of a Seq2Seq snapshot whose coin has drawn 2^30 times is O(1)', async () => {
     const m = new Seq2Seq(gpu, { ...S2S_OPTIONS });
     m.configureTraining({ ...S2S_TRAIN, teacherForcingRatio: 0.5 });
     try {
@@ -299,16 +360,24 @@ describe('recovery is all or nothing', () => {
 
 describe('options, errors and limits', () => {
   it('unknown keys name the nearest valid one; wrong types name the key; null options are defaults', async () => {
-    expect(() => new SequenceModel(gpu, { ...LM_OPTIONS, hiddenSzie: 64 } as never)).toThrow(/unknown option 'hiddenSzie' in 'options' \(did you mean 'hiddenSize'\?\)/);
-    expect(() => new SequenceModel(gpu, { ...LM_OPTIONS, bidirectional: 'false' } as never)).toThrow(/option 'bidirectional' must be true or false \(a boolean\), got 'false'/);
+    expect(() => new SequenceModel(gpu, { ...LM_OPTIONS, hiddenSzie: 64 } as never)).toThrow(
+      /unknown option 'hiddenSzie' in 'options' \(did you mean 'hiddenSize'\?\)/,
+    );
+    expect(() => new SequenceModel(gpu, { ...LM_OPTIONS, bidirectional: 'false' } as never)).toThrow(
+      /option 'bidirectional' must be true or false \(a boolean\), got 'false'/,
+    );
     const m = new SequenceModel(gpu, { ...LM_OPTIONS });
     try {
-      expect(() => m.configureTraining({ ...LM_TRAIN, schedule: 5 } as never)).toThrow(/option 'schedule' must be a function, got 5/);
+      expect(() => m.configureTraining({ ...LM_TRAIN, schedule: 5 } as never)).toThrow(
+        /option 'schedule' must be a function, got 5/,
+      );
       expect(() => m.configureTraining({ ...LM_TRAIN, nanGuard: 'yes' } as never)).toThrow(ArgumentError);
       m.configureTraining(LM_TRAIN);
       const batch = lmBatch(rng(2), 2, 2);
       expect(await m.trainStep(batch, null as never)).toBeUndefined();
-      await expect(m.trainStep(batch, { readloss: true } as never)).rejects.toThrow(/unknown option 'readloss' .*did you mean 'readLoss'/);
+      await expect(m.trainStep(batch, { readloss: true } as never)).rejects.toThrow(
+        /unknown option 'readloss' .*did you mean 'readLoss'/,
+      );
       await expect(m.generate([1, 2n] as never, 2)).rejects.toThrow(/prompt\[1\] = 2n is not a token id/);
       await expect(m.generate([1, null] as never, 2)).rejects.toThrow(/prompt\[1\] = null is not a token id/);
       await expect(m.generate([1], 2, { temprature: 1 } as never)).rejects.toThrow(/did you mean 'temperature'/);
@@ -318,8 +387,18 @@ describe('options, errors and limits', () => {
     const s = new Seq2Seq(gpu, { ...S2S_OPTIONS });
     try {
       // The index named is the source's, not its row among the replicated beams.
-      await expect(s.beamSearch([[3, 4], [5, 99]], { beamWidth: 3, maxLen: 2 })).rejects.toThrow(/src\[1\]\[1\] = 99 is not a token id/);
-      await expect(s.greedyDecode([[3]], { maxLen: 2, beamWidth: 2 } as never)).rejects.toThrow(/unknown option 'beamWidth'/);
+      await expect(
+        s.beamSearch(
+          [
+            [3, 4],
+            [5, 99],
+          ],
+          { beamWidth: 3, maxLen: 2 },
+        ),
+      ).rejects.toThrow(/src\[1\]\[1\] = 99 is not a token id/);
+      await expect(s.greedyDecode([[3]], { maxLen: 2, beamWidth: 2 } as never)).rejects.toThrow(
+        /unknown option 'beamWidth'/,
+      );
     } finally {
       s.destroy();
     }
@@ -335,7 +414,11 @@ describe('options, errors and limits', () => {
   });
 
   it('error classes keep their names when minified and print as such', () => {
-    for (const [cls, name] of [[ArgumentError, 'ArgumentError'], [ShapeError, 'ShapeError'], [DestroyedError, 'DestroyedError']] as const) {
+    for (const [cls, name] of [
+      [ArgumentError, 'ArgumentError'],
+      [ShapeError, 'ShapeError'],
+      [DestroyedError, 'DestroyedError'],
+    ] as const) {
       const e = new cls('x');
       expect(e.name).toBe(name);
       expect(cls.name).toBe(name);
@@ -367,15 +450,30 @@ describe('options, errors and limits', () => {
     // to the pool when it settles.
     expect(await inUseAtRest()).toBe(base);
     const batch = lmBatch(rng(5), 3, 2);
-    for (const call of [() => m.trainStep(batch), () => m.evaluate(batch), () => m.generate([1], 2), () => m.snapshot(), () => m.recover(), () => m.saveCheckpoint(), () => m.stateDict()]) {
+    for (const call of [
+      () => m.trainStep(batch),
+      () => m.evaluate(batch),
+      () => m.generate([1], 2),
+      () => m.snapshot(),
+      () => m.recover(),
+      () => m.saveCheckpoint(),
+      () => m.stateDict(),
+    ]) {
       await expect(call()).rejects.toThrow(DestroyedError);
     }
-    for (const call of [() => m.loadStateDict({}), () => m.configureTraining(LM_TRAIN), () => m.resetState(), () => m.loadCheckpoint(new Uint8Array(8))]) {
+    for (const call of [
+      () => m.loadStateDict({}),
+      () => m.configureTraining(LM_TRAIN),
+      () => m.resetState(),
+      () => m.loadCheckpoint(new Uint8Array(8)),
+    ]) {
       expect(call).toThrow(DestroyedError);
     }
     const s = new Seq2Seq(gpu, { ...S2S_OPTIONS });
     s.destroy();
-    await expect(s.greedyDecode([[3]], { maxLen: 2 })).rejects.toThrow(/Seq2Seq.greedyDecode: this Seq2Seq was destroyed/);
+    await expect(s.greedyDecode([[3]], { maxLen: 2 })).rejects.toThrow(
+      /Seq2Seq.greedyDecode: this Seq2Seq was destroyed/,
+    );
     expect(await inUseAtRest()).toBe(base);
   });
 
@@ -392,23 +490,43 @@ describe('options, errors and limits', () => {
     }
   });
 
-  it(`a 2-layer model at seqLen 70,000 runs (no call-stack overflow); seqLen 10^6 is rejected before any allocation, naming the largest that fits`, async () => {
-    const m = new SequenceModel(gpu, { cell: 'rnn', inputSize: 1, hiddenSize: 1, numLayers: 2, outputSize: 1, mode: 'manyToOne', loss: 'mse' });
-    try {
-      const T = 70_000;
-      const out = await m.predict(new Float32Array(T), T, 1);
-      expect(out.length).toBe(1);
-      expect(Number.isFinite(out[0])).toBe(true);
-      const before = gpu.memory();
-      const big = 10 ** 6;
-      const err = await m.predict(new Float32Array(big), big, 1).then(() => null, (e: unknown) => e as Error);
-      expect(err).toBeInstanceOf(ShapeError);
-      expect(err!.message).toMatch(new RegExp(`^SequenceModel.predict: seqLen 1000000 × batch 1 needs .*; the largest seqLen that fits with batch 1 is ${MAX_RECORDED_STEPS / 2}$`));
-      const after = gpu.memory();
-      expect(after.created).toBe(before.created);
-      expect(after.pool.inUse).toBe(before.pool.inUse);
-    } finally {
-      m.destroy();
-    }
-  });
+  it(
+    `a 2-layer model at seqLen 70,000 runs (no call-stack overflow); seqLen 10^6 is ` +
+      `rejected before any allocation, naming the largest that fits`,
+    async () => {
+      const m = new SequenceModel(gpu, {
+        cell: 'rnn',
+        inputSize: 1,
+        hiddenSize: 1,
+        numLayers: 2,
+        outputSize: 1,
+        mode: 'manyToOne',
+        loss: 'mse',
+      });
+      try {
+        const T = 70_000;
+        const out = await m.predict(new Float32Array(T), T, 1);
+        expect(out.length).toBe(1);
+        expect(Number.isFinite(out[0])).toBe(true);
+        const before = gpu.memory();
+        const big = 10 ** 6;
+        const err = await m.predict(new Float32Array(big), big, 1).then(
+          () => null,
+          (e: unknown) => e as Error,
+        );
+        expect(err).toBeInstanceOf(ShapeError);
+        expect(err!.message).toMatch(
+          new RegExp(
+            `^SequenceModel.predict: seqLen 1000000 × batch 1 needs .*; the largest seqLen ` +
+              `that fits with batch 1 is ${MAX_RECORDED_STEPS / 2}$`,
+          ),
+        );
+        const after = gpu.memory();
+        expect(after.created).toBe(before.created);
+        expect(after.pool.inUse).toBe(before.pool.inUse);
+      } finally {
+        m.destroy();
+      }
+    },
+  );
 });

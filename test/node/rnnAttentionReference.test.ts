@@ -3,20 +3,42 @@
 // and additive scores, with a key mask (one batch row fully masked): relative error < 1e-6.
 import { describe, expect, it } from 'vitest';
 import {
-  rnnAttentionRef, rnnAttentionBackwardRef, rnnAttentionParameterShapes, type RnnAttentionDimsRef, type RnnAttentionScoreRef,
+  rnnAttentionRef,
+  rnnAttentionBackwardRef,
+  rnnAttentionParameterShapes,
+  type RnnAttentionDimsRef,
+  type RnnAttentionScoreRef,
 } from '../../src/reference/rnnAttention.js';
 import { rng, uniform } from '../../src/util/random.js';
 
 function setup(score: RnnAttentionScoreRef, masked: boolean, seed: number) {
   const rand = rng(seed);
-  const d: RnnAttentionDimsRef = { score, batch: 3, seqLenQ: 4, seqLenS: 5, queryDim: score === 'dot' ? 3 : 4, keyDim: 3, attnDim: score === 'additive' ? 5 : undefined };
+  const d: RnnAttentionDimsRef = {
+    score,
+    batch: 3,
+    seqLenQ: 4,
+    seqLenS: 5,
+    queryDim: score === 'dot' ? 3 : 4,
+    keyDim: 3,
+    attnDim: score === 'additive' ? 5 : undefined,
+  };
   const x: Record<string, Float64Array> = {
     query: Float64Array.from(uniform(rand, d.batch * d.seqLenQ * d.queryDim, -1.5, 1.5)),
     keys: Float64Array.from(uniform(rand, d.batch * d.seqLenS * d.keyDim, -1.5, 1.5)),
   };
-  for (const p of rnnAttentionParameterShapes(d)) x[p.name] = Float64Array.from(uniform(rand, p.shape.reduce((a, b) => a * b, 1), -1, 1));
+  for (const p of rnnAttentionParameterShapes(d))
+    x[p.name] = Float64Array.from(
+      uniform(
+        rand,
+        p.shape.reduce((a, b) => a * b, 1),
+        -1,
+        1,
+      ),
+    );
   // batch 0 keeps a prefix of 3 keys, batch 1 keeps all, batch 2 keeps none
-  const keyMask = masked ? Float64Array.from({ length: 3 * 5 }, (_, i) => (i < 5 ? (i < 3 ? 1 : 0) : i < 10 ? 1 : 0)) : undefined;
+  const keyMask = masked
+    ? Float64Array.from({ length: 3 * 5 }, (_, i) => (i < 5 ? (i < 3 ? 1 : 0) : i < 10 ? 1 : 0))
+    : undefined;
   const R = Float64Array.from(uniform(rand, d.batch * d.seqLenQ * d.keyDim, -1, 1));
   return { d, x, keyMask, R };
 }
@@ -27,7 +49,8 @@ describe('RNN attention float64 backward vs finite differences', () => {
       it(`${score}${masked ? ' keyMask (one row fully masked)' : ''}: every input and parameter`, () => {
         const { d, x, keyMask, R } = setup(score, masked, score.length * 7 + (masked ? 1 : 0));
         const params = () => Object.fromEntries(Object.entries(x).filter(([k]) => k !== 'query' && k !== 'keys'));
-        const loss = () => rnnAttentionRef(x.query, x.keys, params(), d, keyMask).context.reduce((s, c, i) => s + c * R[i], 0);
+        const loss = () =>
+          rnnAttentionRef(x.query, x.keys, params(), d, keyMask).context.reduce((s, c, i) => s + c * R[i], 0);
         const g = rnnAttentionBackwardRef(x.query, x.keys, params(), R, d, keyMask);
         const grads: Record<string, Float64Array> = { query: g.dQuery, keys: g.dKeys, ...g.grads };
         expect(Object.keys(grads).sort()).toEqual(Object.keys(x).sort());
@@ -55,7 +78,9 @@ describe('RNN attention float64 backward vs finite differences', () => {
         }
         // the check has teeth: most gradients are far from zero
         expect(nonzero).toBeGreaterThan(Object.values(x).reduce((s, w) => s + w.length, 0) / 2);
-        console.log(`rnn attention ${score}${masked ? ' masked' : ''} backward: worst relative error ${worst.toExponential(2)}`);
+        console.log(
+          `rnn attention ${score}${masked ? ' masked' : ''} backward: worst relative error ${worst.toExponential(2)}`,
+        );
       });
     }
 });
@@ -93,17 +118,25 @@ describe('RNN attention float64 forward', () => {
     for (let i = 0; i < dot.alpha.length; i++) expect(gen.alpha[i]).toBeCloseTo(dot.alpha[i], 12);
     for (let i = 0; i < dot.context.length; i++) expect(gen.context[i]).toBeCloseTo(dot.context[i], 12);
     // additive, B1 Tq1 Ts2: α_0 = σ(score_0 − score_1)
-    const W1 = [0.5, -1, 2, 0.25];   // [2, 2]
-    const W2 = [1, 0, -0.5, 1.5];   // [2, 2]
+    const W1 = [0.5, -1, 2, 0.25]; // [2, 2]
+    const W2 = [1, 0, -0.5, 1.5]; // [2, 2]
     const v = [0.7, -1.2];
     const q = [0.3, -0.4];
     const k = [1, 2, -0.5, 0.1];
     const sc = (s: number) => {
       let r = 0;
-      for (let a = 0; a < 2; a++) r += v[a] * Math.tanh(W1[2 * a] * q[0] + W1[2 * a + 1] * q[1] + W2[2 * a] * k[2 * s] + W2[2 * a + 1] * k[2 * s + 1]);
+      for (let a = 0; a < 2; a++)
+        r +=
+          v[a] *
+          Math.tanh(W1[2 * a] * q[0] + W1[2 * a + 1] * q[1] + W2[2 * a] * k[2 * s] + W2[2 * a + 1] * k[2 * s + 1]);
       return r;
     };
-    const add = rnnAttentionRef(q, k, { 'query_proj.weight': W1, 'key_proj.weight': W2, v }, { score: 'additive', batch: 1, seqLenQ: 1, seqLenS: 2, queryDim: 2, keyDim: 2, attnDim: 2 });
+    const add = rnnAttentionRef(
+      q,
+      k,
+      { 'query_proj.weight': W1, 'key_proj.weight': W2, v },
+      { score: 'additive', batch: 1, seqLenQ: 1, seqLenS: 2, queryDim: 2, keyDim: 2, attnDim: 2 },
+    );
     expect(add.alpha[0]).toBeCloseTo(1 / (1 + Math.exp(sc(1) - sc(0))), 14);
   });
 });

@@ -1,6 +1,12 @@
 import { describe, it, expect } from 'vitest';
 import fixtures from '../fixtures/rnn.json';
-import { gateCount, parameterShapes, rnnForwardRef, type CellKind, type RecurrentConfig } from '../../src/reference/rnn';
+import {
+  gateCount,
+  parameterShapes,
+  rnnForwardRef,
+  type CellKind,
+  type RecurrentConfig,
+} from '../../src/reference/rnn';
 
 interface Tensor {
   shape: number[];

@@ -6,7 +6,21 @@
 // Seq2Seq's state dict (strict); over 3 Adam steps the Trainer's losses and the parameters after
 // them equal Seq2Seq.trainStep's, and a step takes no more dispatches than Seq2Seq's.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Embedding, F, GRU, Linear, LSTM, Module, RNN, Seq2Seq, Tensor, Trainer, rng, type Gpu, type RecurrentOutputs } from '../../src/index.js';
+import {
+  Embedding,
+  F,
+  GRU,
+  Linear,
+  LSTM,
+  Module,
+  RNN,
+  Seq2Seq,
+  Tensor,
+  Trainer,
+  rng,
+  type Gpu,
+  type RecurrentOutputs,
+} from '../../src/index.js';
 import { BahdanauAttention, LuongAttention } from '../../src/nn/layers/attention.js';
 import type { Seq2SeqOptions } from '../../src/models/seq2seq.js';
 import { testGpu } from './gpu.js';
@@ -17,23 +31,52 @@ beforeAll(async () => {
 });
 afterAll(() => gpu?.destroy());
 
-type Config = Required<Pick<Seq2SeqOptions, 'cell' | 'srcVocab' | 'tgtVocab' | 'embeddingDim' | 'hiddenSize' | 'numLayers' | 'bidirectional' | 'attnDim' | 'bosToken' | 'eosToken' | 'padToken' | 'seed'>> & { attention: 'dot' | 'general' | 'additive' };
+type Config = Required<
+  Pick<
+    Seq2SeqOptions,
+    | 'cell'
+    | 'srcVocab'
+    | 'tgtVocab'
+    | 'embeddingDim'
+    | 'hiddenSize'
+    | 'numLayers'
+    | 'bidirectional'
+    | 'attnDim'
+    | 'bosToken'
+    | 'eosToken'
+    | 'padToken'
+    | 'seed'
+  >
+> & { attention: 'dot' | 'general' | 'additive' };
 
 type Recurrent = RNN | LSTM | GRU;
 const recurrent = (gpu: Gpu, c: Config, bidirectional: boolean): Recurrent => {
-  const o = { inputSize: c.embeddingDim, hiddenSize: c.hiddenSize, numLayers: c.numLayers, bidirectional, batchFirst: true };
+  const o = {
+    inputSize: c.embeddingDim,
+    hiddenSize: c.hiddenSize,
+    numLayers: c.numLayers,
+    bidirectional,
+    batchFirst: true,
+  };
   return c.cell === 'lstm' ? new LSTM(gpu, o) : c.cell === 'gru' ? new GRU(gpu, o) : new RNN(gpu, o);
 };
 
 /** encoder.embedding, encoder.rnn.* */
 class Encoder extends Module {
-  embedding: Embedding; rnn: Recurrent;
+  embedding: Embedding;
+  rnn: Recurrent;
   constructor(gpu: Gpu, c: Config) {
     super(gpu);
-    this.embedding = new Embedding(gpu, { numEmbeddings: c.srcVocab, embeddingDim: c.embeddingDim, paddingIdx: c.padToken });
+    this.embedding = new Embedding(gpu, {
+      numEmbeddings: c.srcVocab,
+      embeddingDim: c.embeddingDim,
+      paddingIdx: c.padToken,
+    });
     this.rnn = recurrent(gpu, c, c.bidirectional);
   }
-  /** Packed by the source lengths: output [B, Ts, D·H] (0 at padding), hN (cN) [L·D, B, H] after each row's last token. */
+  /**
+   * Packed by the source lengths: output [B, Ts, D·H] (0 at padding), hN (cN) [L·D, B, H] after each row's last token.
+   */
   forward(src: Tensor, lengths: Int32Array): RecurrentOutputs {
     return this.rnn.forward(this.embedding.forward(src), { lengths });
   }
@@ -41,11 +84,19 @@ class Encoder extends Module {
 
 /** decoder.embedding, decoder.rnn.*, decoder.combine, decoder.out */
 class Decoder extends Module {
-  embedding: Embedding; rnn: Recurrent; combine: Linear; out: Linear;
+  embedding: Embedding;
+  rnn: Recurrent;
+  combine: Linear;
+  out: Linear;
   constructor(gpu: Gpu, c: Config) {
     super(gpu);
-    const H = c.hiddenSize, DH = (c.bidirectional ? 2 : 1) * H;
-    this.embedding = new Embedding(gpu, { numEmbeddings: c.tgtVocab, embeddingDim: c.embeddingDim, paddingIdx: c.padToken });
+    const H = c.hiddenSize,
+      DH = (c.bidirectional ? 2 : 1) * H;
+    this.embedding = new Embedding(gpu, {
+      numEmbeddings: c.tgtVocab,
+      embeddingDim: c.embeddingDim,
+      paddingIdx: c.padToken,
+    });
     this.rnn = recurrent(gpu, c, false);
     this.combine = new Linear(gpu, { inFeatures: DH + H, outFeatures: H }); // W_c [c_t; h_t]
     this.out = new Linear(gpu, { inFeatures: H, outFeatures: c.tgtVocab });
@@ -62,15 +113,22 @@ class Decoder extends Module {
 
 /** Seq2Seq's training forward with full teacher forcing, batch first throughout. */
 class Seq2SeqModule extends Module {
-  encoder: Encoder; decoder: Decoder; attention: LuongAttention | BahdanauAttention;
-  constructor(gpu: Gpu, readonly c: Config) {
+  encoder: Encoder;
+  decoder: Decoder;
+  attention: LuongAttention | BahdanauAttention;
+  constructor(
+    gpu: Gpu,
+    readonly c: Config,
+  ) {
     super(gpu);
-    const H = c.hiddenSize, DH = (c.bidirectional ? 2 : 1) * H;
+    const H = c.hiddenSize,
+      DH = (c.bidirectional ? 2 : 1) * H;
     this.encoder = new Encoder(gpu, c);
     this.decoder = new Decoder(gpu, c);
-    this.attention = c.attention === 'additive'
-      ? new BahdanauAttention(gpu, { hiddenSize: H, keySize: DH, attentionSize: c.attnDim })
-      : new LuongAttention(gpu, { hiddenSize: H, keySize: DH, score: c.attention });
+    this.attention =
+      c.attention === 'additive'
+        ? new BahdanauAttention(gpu, { hiddenSize: H, keySize: DH, attentionSize: c.attnDim })
+        : new LuongAttention(gpu, { hiddenSize: H, keySize: DH, score: c.attention });
   }
 
   /** Decoder h0 (c0) of layer l = Σ_d encoder hN (cN) of layer l: [L·D, B, H] → [L, B, H]. */
@@ -101,7 +159,8 @@ class Seq2SeqModule extends Module {
 /** A batch the way Seq2Seq.upload builds it (batch first here; Seq2Seq is time-major, the loss is the same mean). */
 function makeBatch(rand: () => number, c: Config, srcLens: number[], tgtLens: number[]) {
   const B = srcLens.length;
-  const Ts = Math.max(...srcLens), Tt = Math.max(...tgtLens) + 1; // + EOS
+  const Ts = Math.max(...srcLens),
+    Tt = Math.max(...tgtLens) + 1; // + EOS
   // Ids that are none of the special tokens (a pad inside a target would be ignored by one side only).
   const token = (V: number) => {
     for (;;) {
@@ -127,16 +186,30 @@ function makeBatch(rand: () => number, c: Config, srcLens: number[], tgtLens: nu
   }
   return {
     pairs: { src: srcSeqs, tgt: tgtSeqs },
-    inputs: [Tensor.from(gpu, src, [B, Ts]), Int32Array.from(srcLens), Tensor.from(gpu, mask, [B, Ts]), Tensor.from(gpu, decIn, [B, Tt])] as [Tensor, Int32Array, Tensor, Tensor],
+    inputs: [
+      Tensor.from(gpu, src, [B, Ts]),
+      Int32Array.from(srcLens),
+      Tensor.from(gpu, mask, [B, Ts]),
+      Tensor.from(gpu, decIn, [B, Tt]),
+    ] as [Tensor, Int32Array, Tensor, Tensor],
     targets: Tensor.from(gpu, targets, [B, Tt]),
   };
 }
 
 const base = { srcVocab: 13, tgtVocab: 11, embeddingDim: 5, hiddenSize: 6, bosToken: 1, eosToken: 2, padToken: 0 };
 const configs: Array<[string, Config]> = [
-  ['GRU, general attention, 2-layer bidirectional encoder', { ...base, cell: 'gru', numLayers: 2, bidirectional: true, attention: 'general', attnDim: 6, seed: 3 }],
-  ['LSTM, additive attention (attnDim 4), 2 layers', { ...base, cell: 'lstm', numLayers: 2, bidirectional: false, attention: 'additive', attnDim: 4, seed: 5 }],
-  ['LSTM, dot attention, 1 layer', { ...base, cell: 'lstm', numLayers: 1, bidirectional: false, attention: 'dot', attnDim: 6, seed: 7 }],
+  [
+    'GRU, general attention, 2-layer bidirectional encoder',
+    { ...base, cell: 'gru', numLayers: 2, bidirectional: true, attention: 'general', attnDim: 6, seed: 3 },
+  ],
+  [
+    'LSTM, additive attention (attnDim 4), 2 layers',
+    { ...base, cell: 'lstm', numLayers: 2, bidirectional: false, attention: 'additive', attnDim: 4, seed: 5 },
+  ],
+  [
+    'LSTM, dot attention, 1 layer',
+    { ...base, cell: 'lstm', numLayers: 1, bidirectional: false, attention: 'dot', attnDim: 6, seed: 7 },
+  ],
 ];
 
 describe('the Seq2Seq topology as a Module', () => {
@@ -146,12 +219,34 @@ describe('the Seq2Seq topology as a Module', () => {
       s2s.configureTraining({ optimizer: { kind: 'adam', lr: 0.01 }, teacherForcingRatio: 1 });
       const mine = new Seq2SeqModule(gpu, c);
       const sd = await s2s.stateDict();
-      expect(mine.namedParameters().map((p) => p.name).sort()).toEqual(Object.keys(sd).sort());
+      expect(
+        mine
+          .namedParameters()
+          .map((p) => p.name)
+          .sort(),
+      ).toEqual(Object.keys(sd).sort());
       mine.loadStateDict(sd, { strict: true });
-      const trainer = new Trainer(mine, { loss: 'crossEntropy', optimizer: { kind: 'adam', lr: 0.01 }, ignoreIndex: c.padToken });
+      const trainer = new Trainer(mine, {
+        loss: 'crossEntropy',
+        optimizer: { kind: 'adam', lr: 0.01 },
+        ignoreIndex: c.padToken,
+      });
       const rand = rng(100 + c.seed);
       // Fixed padded lengths (one plan each side); the rows' own lengths change per step.
-      const lens: Array<[number[], number[]]> = [[[5, 2, 4], [3, 4, 1]], [[1, 5, 3], [4, 2, 4]], [[5, 5, 2], [2, 4, 3]]];
+      const lens: Array<[number[], number[]]> = [
+        [
+          [5, 2, 4],
+          [3, 4, 1],
+        ],
+        [
+          [1, 5, 3],
+          [4, 2, 4],
+        ],
+        [
+          [5, 5, 2],
+          [2, 4, 3],
+        ],
+      ];
       for (const [s, [srcLens, tgtLens]] of lens.entries()) {
         const batch = makeBatch(rand, c, srcLens, tgtLens);
         const a = (await s2s.trainStep(batch.pairs, { readLoss: true }))!;
@@ -161,7 +256,8 @@ describe('the Seq2Seq topology as a Module', () => {
         for (const t of [batch.inputs[0], batch.inputs[2], batch.inputs[3], batch.targets]) t.destroy();
       }
       const after = await s2s.stateDict();
-      let worst = 0, at = '';
+      let worst = 0,
+        at = '';
       for (const p of mine.namedParameters()) {
         const got = await p.read();
         const want = after[p.name].data as Float32Array;
@@ -171,8 +267,13 @@ describe('the Seq2Seq topology as a Module', () => {
         }
       }
       expect(worst, `parameters after 3 steps: worst difference at ${at}`).toBeLessThan(1e-5);
-      const ours = trainer.lastRun!.dispatches, theirs = s2s.lastRun!.dispatches;
-      console.log(`${name}: Seq2Seq.trainStep ${theirs} dispatches; the same model as a Module: ${ours} (${JSON.stringify(trainer.lastRun)}); worst parameter difference ${worst.toExponential(2)} at ${at}`);
+      const ours = trainer.lastRun!.dispatches,
+        theirs = s2s.lastRun!.dispatches;
+      console.log(
+        `${name}: Seq2Seq.trainStep ${theirs} dispatches; the same model as a ` +
+          `Module: ${ours} (${JSON.stringify(trainer.lastRun)}); worst parameter ` +
+          `difference ${worst.toExponential(2)} at ${at}`,
+      );
       expect(ours).toBeLessThanOrEqual(theirs);
       trainer.destroy();
       mine.destroy();

@@ -4,7 +4,12 @@
 // bound as test/node/referenceGrad.test.ts: 5-point central differences, h = 1e-4, rel. err < 1e-6
 // (absolute 1e-11 for gradients below 1e-5).
 import { describe, expect, it } from 'vitest';
-import { seq2seqParameterShapes, seq2seqRef, type Seq2SeqRefConfig, type Seq2SeqRefInputs } from '../../src/reference/seq2seq';
+import {
+  seq2seqParameterShapes,
+  seq2seqRef,
+  type Seq2SeqRefConfig,
+  type Seq2SeqRefInputs,
+} from '../../src/reference/seq2seq';
 import { rng } from '../../src/util/random';
 
 const FD_STEP = 1e-4;
@@ -15,10 +20,17 @@ const REL_TOL = 1e-6;
 const FLOOR = 1e-5;
 const relErr = (a: number, b: number): number => Math.abs(a - b) / Math.max(FLOOR, Math.abs(a) + Math.abs(b));
 
-function problem(c: Seq2SeqRefConfig, Ts: number, Tt: number, B: number, seed: number): { w: Record<string, Float64Array>; x: Seq2SeqRefInputs } {
+function problem(
+  c: Seq2SeqRefConfig,
+  Ts: number,
+  Tt: number,
+  B: number,
+  seed: number,
+): { w: Record<string, Float64Array>; x: Seq2SeqRefInputs } {
   const r = rng(seed);
   const w: Record<string, Float64Array> = {};
-  for (const { name, shape } of seq2seqParameterShapes(c)) w[name] = Float64Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => r() - 0.5);
+  for (const { name, shape } of seq2seqParameterShapes(c))
+    w[name] = Float64Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => r() - 0.5);
   // Source b has length Ts − b (≥ 1): the rest is padding, masked out of the attention.
   const src = new Int32Array(Ts * B).fill(c.padToken);
   const keyMask = new Float64Array(B * Ts);
@@ -38,12 +50,45 @@ function problem(c: Seq2SeqRefConfig, Ts: number, Tt: number, B: number, seed: n
   return { w, x: { srcLen: Ts, tgtLen: Tt, batch: B, src, keyMask, decIn, targets } };
 }
 
-const base = { srcVocab: 7, tgtVocab: 6, embeddingDim: 3, hiddenSize: 4, numLayers: 1, bidirectional: false, attnDim: 5, padToken: 0 };
+const base = {
+  srcVocab: 7,
+  tgtVocab: 6,
+  embeddingDim: 3,
+  hiddenSize: 4,
+  numLayers: 1,
+  bidirectional: false,
+  attnDim: 5,
+  padToken: 0,
+};
 const cases: Array<{ name: string; c: Seq2SeqRefConfig; Ts: number; Tt: number; B: number }> = [
-  { name: 'LSTM, general attention, bidirectional 2-layer encoder', c: { ...base, cell: 'lstm', attention: 'general', numLayers: 2, bidirectional: true }, Ts: 4, Tt: 3, B: 2 },
-  { name: 'GRU, additive (Bahdanau) attention', c: { ...base, cell: 'gru', attention: 'additive' }, Ts: 5, Tt: 3, B: 3 },
-  { name: 'RNN, dot attention, 2 layers', c: { ...base, cell: 'rnn', attention: 'dot', numLayers: 2 }, Ts: 3, Tt: 4, B: 2 },
-  { name: 'LSTM without attention, tgtLen 1, batch 1', c: { ...base, cell: 'lstm', attention: 'none' }, Ts: 3, Tt: 1, B: 1 },
+  {
+    name: 'LSTM, general attention, bidirectional 2-layer encoder',
+    c: { ...base, cell: 'lstm', attention: 'general', numLayers: 2, bidirectional: true },
+    Ts: 4,
+    Tt: 3,
+    B: 2,
+  },
+  {
+    name: 'GRU, additive (Bahdanau) attention',
+    c: { ...base, cell: 'gru', attention: 'additive' },
+    Ts: 5,
+    Tt: 3,
+    B: 3,
+  },
+  {
+    name: 'RNN, dot attention, 2 layers',
+    c: { ...base, cell: 'rnn', attention: 'dot', numLayers: 2 },
+    Ts: 3,
+    Tt: 4,
+    B: 2,
+  },
+  {
+    name: 'LSTM without attention, tgtLen 1, batch 1',
+    c: { ...base, cell: 'lstm', attention: 'none' },
+    Ts: 3,
+    Tt: 1,
+    B: 1,
+  },
 ];
 
 describe('Seq2Seq float64 reference vs finite differences', () => {
@@ -60,11 +105,19 @@ describe('Seq2Seq float64 reference vs finite differences', () => {
         expect(grads[p].length).toBe(w[p].length);
         // The padding row of both embeddings is frozen (PyTorch padding_idx): its gradient is 0 by
         // definition, though the encoder reads padding. Assert that, and differentiate the rest.
-        const padRow = p.endsWith('embedding.weight') ? [c.padToken * c.embeddingDim, (c.padToken + 1) * c.embeddingDim] : [0, 0];
+        const padRow = p.endsWith('embedding.weight')
+          ? [c.padToken * c.embeddingDim, (c.padToken + 1) * c.embeddingDim]
+          : [0, 0];
         for (let i = padRow[0]; i < padRow[1]; i++) expect(grads[p][i], `${p}[${i}] (padding row)`).toBe(0);
         // Up to 6 entries per parameter, random.
-        const trainable = Array.from({ length: w[p].length }, (_, i) => i).filter((i) => i < padRow[0] || i >= padRow[1]);
-        const picks = new Set<number>(trainable.length <= 6 ? trainable : Array.from({ length: 6 }, () => trainable[Math.floor(r() * trainable.length)]));
+        const trainable = Array.from({ length: w[p].length }, (_, i) => i).filter(
+          (i) => i < padRow[0] || i >= padRow[1],
+        );
+        const picks = new Set<number>(
+          trainable.length <= 6
+            ? trainable
+            : Array.from({ length: 6 }, () => trainable[Math.floor(r() * trainable.length)]),
+        );
         for (const i of picks) {
           const at = (delta: number) => {
             const saved = w[p][i];

@@ -12,12 +12,24 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 const cli = resolve('demo/train.mjs');
 const tiny = ['--hidden', '16', '--embedding', '8', '--seq-len', '8', '--batch', '4', '--lr', '0.01', '--seed', '7'];
 
-interface Result { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
+interface Result {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
 
 /** Runs the CLI; `onStdout` sees the output so far and may signal the child. */
-function train(args: string[], opts: { cwd?: string; onStdout?: (out: string, child: ReturnType<typeof spawn>) => void } = {}): Promise<Result> {
+function train(
+  args: string[],
+  opts: { cwd?: string; onStdout?: (out: string, child: ReturnType<typeof spawn>) => void } = {},
+): Promise<Result> {
   return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [cli, ...args], { cwd: opts.cwd, env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [cli, ...args], {
+      cwd: opts.cwd,
+      env: process.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => {
@@ -45,7 +57,20 @@ describe('npm run train (demo/train.mjs)', () => {
   let corpus: string;
   // One uninterrupted 12-step run, shared by the tests that look at it (run on first use).
   let full: Promise<Result> | null = null;
-  const fullRun = () => (full ??= train(['--corpus', corpus, ...tiny, '--steps', '12', '--log-every', '3', '--eval-every', '6', '--log-json', join(dir, 'full.jsonl')]));
+  const fullRun = () =>
+    (full ??= train([
+      '--corpus',
+      corpus,
+      ...tiny,
+      '--steps',
+      '12',
+      '--log-every',
+      '3',
+      '--eval-every',
+      '6',
+      '--log-json',
+      join(dir, 'full.jsonl'),
+    ]));
 
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'seqgpu-train-'));
@@ -82,7 +107,9 @@ describe('npm run train (demo/train.mjs)', () => {
     expect(r.stdout).toMatch(/corpus: .*corpus\.txt: 3,000 characters, vocabulary \d+; training 2,700, validation 300/);
     expect(r.stdout).toMatch(/unigram baseline .*: \d\.\d{4} nats\/char \(ppl \d+\.\d\d\)/);
     expect(r.stdout.match(/^step +\d+ +train loss \d+\.\d{4} \(ppl \d+\.\d\d\) +[\d,]+ tok\/s/gm)).toHaveLength(4);
-    expect(r.stdout.match(/^step +\d+ +val loss +\d+\.\d{4} \(ppl \d+\.\d\d\) +on (all )?[\d,]+ held-out characters/gm)).toHaveLength(2);
+    expect(
+      r.stdout.match(/^step +\d+ +val loss +\d+\.\d{4} \(ppl \d+\.\d\d\) +on (all )?[\d,]+ held-out characters/gm),
+    ).toHaveLength(2);
     expect(r.stdout).toMatch(/^sample at step 12 \(temperature 0\.8\):\n {2}\| From fairest /m);
     expect(r.stdout).toMatch(/^done \(steps\): step 12; this run 12 steps in .* tokens\/s$/m);
     expect(r.stdout).toMatch(/^val loss +\d+\.\d{4} \(ppl [\d.]+\) on all 2\d\d held-out characters$/m);
@@ -96,7 +123,17 @@ describe('npm run train (demo/train.mjs)', () => {
   it('--save then --resume continues the loss curve exactly', async () => {
     expect((await fullRun()).code).toBe(0);
     const ckpt = join(dir, 'run.safetensors');
-    const first = await train(['--corpus', corpus, ...tiny, '--steps', '6', '--save', ckpt, '--log-json', join(dir, 'a.jsonl')]);
+    const first = await train([
+      '--corpus',
+      corpus,
+      ...tiny,
+      '--steps',
+      '6',
+      '--save',
+      ckpt,
+      '--log-json',
+      join(dir, 'a.jsonl'),
+    ]);
     expect(first.code, first.stderr).toBe(0);
     expect(first.stdout).toContain(`saved step 6 to ${ckpt}`);
     expect(existsSync(`${ckpt}.json`)).toBe(true);

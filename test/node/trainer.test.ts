@@ -2,7 +2,23 @@
 // nothing compiled or allocated by a replay, buffers shared by lifetime, dropout masks per replay,
 // gradients summed where a tensor is used twice, custom losses, checkpoints, SequenceModel parity.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ArgumentError, Dropout, Embedding, F, LayerNorm, Linear, LSTM, Module, ReLU, Sequential, SequenceModel, Tensor, Trainer, rng, type Gpu } from '../../src/index.js';
+import {
+  ArgumentError,
+  Dropout,
+  Embedding,
+  F,
+  LayerNorm,
+  Linear,
+  LSTM,
+  Module,
+  ReLU,
+  Sequential,
+  SequenceModel,
+  Tensor,
+  Trainer,
+  rng,
+  type Gpu,
+} from '../../src/index.js';
 import { gradCheck } from '../checks/moduleGrad.js';
 import { testGpu } from './gpu.js';
 
@@ -17,7 +33,10 @@ const floats = (rand: () => number, n: number) => Array.from({ length: n }, () =
 
 /** Embedding → LSTM (2 layers) → LayerNorm → Linear, time-major. */
 class Stacked extends Module {
-  embed: Embedding; lstm: LSTM; norm: LayerNorm; head: Linear;
+  embed: Embedding;
+  lstm: LSTM;
+  norm: LayerNorm;
+  head: Linear;
   constructor(gpu: Gpu) {
     super(gpu);
     this.embed = new Embedding(gpu, { numEmbeddings: 11, embeddingDim: 6, seed: 1 });
@@ -32,7 +51,9 @@ class Stacked extends Module {
 
 /** Embedding → LSTM → Linear under SequenceModel's parameter names (embedding, rnn, head). */
 class LanguageModel extends Module {
-  embedding: Embedding; rnn: LSTM; head: Linear;
+  embedding: Embedding;
+  rnn: LSTM;
+  head: Linear;
   constructor(gpu: Gpu) {
     super(gpu);
     this.embedding = new Embedding(gpu, { numEmbeddings: 11, embeddingDim: 4 });
@@ -45,30 +66,59 @@ class LanguageModel extends Module {
 }
 
 describe('Trainer: one submit per step', () => {
-  const cases: Array<[string, () => { model: Module; inputs: Tensor; targets: Tensor; loss: 'mse' | 'crossEntropy' }]> = [
-    ['Sequential MLP', () => {
-      const r = rng(1);
-      const model = new Sequential(gpu, [new Linear(gpu, { inFeatures: 5, outFeatures: 9 }), new ReLU(gpu), new Linear(gpu, { inFeatures: 9, outFeatures: 3 })]);
-      return { model, inputs: Tensor.from(gpu, floats(r, 4 * 5), [4, 5]), targets: Tensor.from(gpu, floats(r, 12), [4, 3]), loss: 'mse' };
-    }],
-    ['Tagger (Embedding → BiLSTM → Dropout → Linear)', () => {
-      const r = rng(2);
-      class Tagger extends Module {
-        embed = new Embedding(gpu, { numEmbeddings: 9, embeddingDim: 5, paddingIdx: 0 });
-        lstm = new LSTM(gpu, { inputSize: 5, hiddenSize: 6, batchFirst: true, bidirectional: true });
-        drop = new Dropout(gpu, { p: 0.25 });
-        head = new Linear(gpu, { inFeatures: 12, outFeatures: 4 });
-        forward(t: Tensor): Tensor {
-          return this.head.forward(this.drop.forward(this.lstm.forward(this.embed.forward(t)).output));
-        }
-      }
-      return { model: new Tagger(gpu), inputs: Tensor.from(gpu, ids(r, 15, 9), [3, 5]), targets: Tensor.from(gpu, ids(r, 15, 4), [3, 5]), loss: 'crossEntropy' };
-    }],
-    ['stacked Embedding → 2-layer LSTM → LayerNorm → Linear', () => {
-      const r = rng(3);
-      return { model: new Stacked(gpu), inputs: Tensor.from(gpu, ids(r, 8, 11), [4, 2]), targets: Tensor.from(gpu, ids(r, 8, 11), [4, 2]), loss: 'crossEntropy' };
-    }],
-  ];
+  const cases: Array<[string, () => { model: Module; inputs: Tensor; targets: Tensor; loss: 'mse' | 'crossEntropy' }]> =
+    [
+      [
+        'Sequential MLP',
+        () => {
+          const r = rng(1);
+          const model = new Sequential(gpu, [
+            new Linear(gpu, { inFeatures: 5, outFeatures: 9 }),
+            new ReLU(gpu),
+            new Linear(gpu, { inFeatures: 9, outFeatures: 3 }),
+          ]);
+          return {
+            model,
+            inputs: Tensor.from(gpu, floats(r, 4 * 5), [4, 5]),
+            targets: Tensor.from(gpu, floats(r, 12), [4, 3]),
+            loss: 'mse',
+          };
+        },
+      ],
+      [
+        'Tagger (Embedding → BiLSTM → Dropout → Linear)',
+        () => {
+          const r = rng(2);
+          class Tagger extends Module {
+            embed = new Embedding(gpu, { numEmbeddings: 9, embeddingDim: 5, paddingIdx: 0 });
+            lstm = new LSTM(gpu, { inputSize: 5, hiddenSize: 6, batchFirst: true, bidirectional: true });
+            drop = new Dropout(gpu, { p: 0.25 });
+            head = new Linear(gpu, { inFeatures: 12, outFeatures: 4 });
+            forward(t: Tensor): Tensor {
+              return this.head.forward(this.drop.forward(this.lstm.forward(this.embed.forward(t)).output));
+            }
+          }
+          return {
+            model: new Tagger(gpu),
+            inputs: Tensor.from(gpu, ids(r, 15, 9), [3, 5]),
+            targets: Tensor.from(gpu, ids(r, 15, 4), [3, 5]),
+            loss: 'crossEntropy',
+          };
+        },
+      ],
+      [
+        'stacked Embedding → 2-layer LSTM → LayerNorm → Linear',
+        () => {
+          const r = rng(3);
+          return {
+            model: new Stacked(gpu),
+            inputs: Tensor.from(gpu, ids(r, 8, 11), [4, 2]),
+            targets: Tensor.from(gpu, ids(r, 8, 11), [4, 2]),
+            loss: 'crossEntropy',
+          };
+        },
+      ],
+    ];
   for (const [name, make] of cases) {
     it(`${name}: 1 submit, the plan's dispatches, no pipeline or buffer created after the first step`, async () => {
       const { model, inputs, targets, loss } = make();
@@ -88,39 +138,64 @@ describe('Trainer: one submit per step', () => {
     });
   }
 
-  it('the SequenceModel topology as a Module: same losses as SequenceModel, dispatches ≤ its hand-wired step', async () => {
-    const r = rng(4);
-    const T = 5, B = 3;
-    const seq = new SequenceModel(gpu, { cell: 'lstm', vocabSize: 11, embeddingDim: 4, hiddenSize: 6, numLayers: 2, outputSize: 11, mode: 'manyToMany', loss: 'crossEntropy', seed: 9 });
-    seq.configureTraining({ optimizer: { kind: 'adam', lr: 0.01 } });
-    const mine = new LanguageModel(gpu);
-    const sd = await seq.stateDict();
-    mine.loadStateDict(sd);
-    const trainer = new Trainer(mine, { loss: 'crossEntropy', optimizer: { kind: 'adam', lr: 0.01 } });
-    for (let s = 0; s < 3; s++) {
-      const x = ids(r, T * B, 11), y = ids(r, T * B, 11);
-      const a = (await seq.trainStep({ inputs: x, targets: y, seqLen: T, batch: B }, { readLoss: true }))!;
-      const b = (await trainer.step({ inputs: Tensor.from(gpu, x, [T, B]), targets: Tensor.from(gpu, y, [T, B]) }, { readLoss: true }))!;
-      expect(Math.abs(a - b), `step ${s}: SequenceModel ${a} vs Module ${b}`).toBeLessThan(1e-5);
-    }
-    console.log(`SequenceModel step: ${seq.lastRun!.dispatches} dispatches; the same model as a Module: ${trainer.lastRun!.dispatches}`);
-    expect(trainer.lastRun!.dispatches).toBeLessThanOrEqual(seq.lastRun!.dispatches);
-    const after = await seq.stateDict();
-    for (const p of mine.namedParameters()) {
-      const got = await p.read();
-      const want = after[p.name].data as Float32Array;
-      for (let i = 0; i < got.length; i++) expect(Math.abs(got[i] - want[i])).toBeLessThan(1e-5);
-    }
-    trainer.destroy();
-    mine.destroy();
-    seq.destroy();
-  });
+  it(
+    'the SequenceModel topology as a Module: same losses as SequenceModel, ' + 'dispatches ≤ its hand-wired step',
+    async () => {
+      const r = rng(4);
+      const T = 5,
+        B = 3;
+      const seq = new SequenceModel(gpu, {
+        cell: 'lstm',
+        vocabSize: 11,
+        embeddingDim: 4,
+        hiddenSize: 6,
+        numLayers: 2,
+        outputSize: 11,
+        mode: 'manyToMany',
+        loss: 'crossEntropy',
+        seed: 9,
+      });
+      seq.configureTraining({ optimizer: { kind: 'adam', lr: 0.01 } });
+      const mine = new LanguageModel(gpu);
+      const sd = await seq.stateDict();
+      mine.loadStateDict(sd);
+      const trainer = new Trainer(mine, { loss: 'crossEntropy', optimizer: { kind: 'adam', lr: 0.01 } });
+      for (let s = 0; s < 3; s++) {
+        const x = ids(r, T * B, 11),
+          y = ids(r, T * B, 11);
+        const a = (await seq.trainStep({ inputs: x, targets: y, seqLen: T, batch: B }, { readLoss: true }))!;
+        const b = (await trainer.step(
+          { inputs: Tensor.from(gpu, x, [T, B]), targets: Tensor.from(gpu, y, [T, B]) },
+          { readLoss: true },
+        ))!;
+        expect(Math.abs(a - b), `step ${s}: SequenceModel ${a} vs Module ${b}`).toBeLessThan(1e-5);
+      }
+      console.log(
+        `SequenceModel step: ${seq.lastRun!.dispatches} dispatches; the same model as a ` +
+          `Module: ${trainer.lastRun!.dispatches}`,
+      );
+      expect(trainer.lastRun!.dispatches).toBeLessThanOrEqual(seq.lastRun!.dispatches);
+      const after = await seq.stateDict();
+      for (const p of mine.namedParameters()) {
+        const got = await p.read();
+        const want = after[p.name].data as Float32Array;
+        for (let i = 0; i < got.length; i++) expect(Math.abs(got[i] - want[i])).toBeLessThan(1e-5);
+      }
+      trainer.destroy();
+      mine.destroy();
+      seq.destroy();
+    },
+  );
 });
 
 describe('the graph', () => {
   it('two replays draw different dropout masks; evaluate (dropout off) is repeatable', async () => {
     const r = rng(5);
-    const model = new Sequential(gpu, [new Linear(gpu, { inFeatures: 6, outFeatures: 32 }), new Dropout(gpu, { p: 0.5 }), new Linear(gpu, { inFeatures: 32, outFeatures: 2 })]);
+    const model = new Sequential(gpu, [
+      new Linear(gpu, { inFeatures: 6, outFeatures: 32 }),
+      new Dropout(gpu, { p: 0.5 }),
+      new Linear(gpu, { inFeatures: 32, outFeatures: 2 }),
+    ]);
     const trainer = new Trainer(model, { loss: 'mse', optimizer: { kind: 'sgd', lr: 0 } });
     const batch = { inputs: Tensor.from(gpu, floats(r, 24), [4, 6]), targets: Tensor.from(gpu, floats(r, 8), [4, 2]) };
     const a = await trainer.step(batch, { readLoss: true });
@@ -151,8 +226,14 @@ describe('the graph', () => {
 
   it('a custom loss built from F ops equals the fused mse (loss and gradients)', async () => {
     const r = rng(7);
-    const make = () => new Sequential(gpu, [new Linear(gpu, { inFeatures: 3, outFeatures: 5, seed: 1 }), new ReLU(gpu), new Linear(gpu, { inFeatures: 5, outFeatures: 2, seed: 2 })]);
-    const a = make(), b = make();
+    const make = () =>
+      new Sequential(gpu, [
+        new Linear(gpu, { inFeatures: 3, outFeatures: 5, seed: 1 }),
+        new ReLU(gpu),
+        new Linear(gpu, { inFeatures: 5, outFeatures: 2, seed: 2 }),
+      ]);
+    const a = make(),
+      b = make();
     const x = Tensor.from(gpu, floats(r, 21), [7, 3]);
     const y = Tensor.from(gpu, floats(r, 14), [7, 2]);
     const fused = new Trainer(a, { loss: 'mse', optimizer: { kind: 'sgd', lr: 0.1 } });
@@ -168,13 +249,20 @@ describe('the graph', () => {
       const lb = (await custom.step({ inputs: x, targets: y }, { readLoss: true }))!;
       expect(Math.abs(la - lb)).toBeLessThan(1e-6);
     }
-    const pa = a.namedParameters(), pb = b.namedParameters();
+    const pa = a.namedParameters(),
+      pb = b.namedParameters();
     for (let k = 0; k < pa.length; k++) {
-      const ga = await pa[k].grad.read(), gb = await pb[k].grad.read();
+      const ga = await pa[k].grad.read(),
+        gb = await pb[k].grad.read();
       ga.forEach((v, i) => expect(Math.abs(v - gb[i])).toBeLessThan(1e-6));
     }
-    expect(() => new Trainer(make(), { loss: 'hinge' as never, optimizer: { kind: 'sgd', lr: 0.1 } })).toThrow(/options.loss must be 'crossEntropy', 'mse' or a function/);
-    fused.destroy(); custom.destroy(); a.destroy(); b.destroy();
+    expect(() => new Trainer(make(), { loss: 'hinge' as never, optimizer: { kind: 'sgd', lr: 0.1 } })).toThrow(
+      /options.loss must be 'crossEntropy', 'mse' or a function/,
+    );
+    fused.destroy();
+    custom.destroy();
+    a.destroy();
+    b.destroy();
   });
 
   it('intermediate buffers are shared by lifetime (inference of a deep MLP)', async () => {
@@ -192,7 +280,10 @@ describe('the graph', () => {
     await trainer.step({ inputs: x, targets: Tensor.from(gpu, floats(r, 48), [3, 16]) });
     const stepRun = trainer.lastRun!;
     expect(stepRun.buffers).toBeLessThan(stepRun.planned);
-    console.log(`deep MLP: evaluate ${evalRun.planned} values in ${evalRun.buffers} buffers; step ${stepRun.planned} values in ${stepRun.buffers} buffers`);
+    console.log(
+      `deep MLP: evaluate ${evalRun.planned} values in ${evalRun.buffers} buffers; ` +
+        `step ${stepRun.planned} values in ${stepRun.buffers} buffers`,
+    );
     trainer.destroy();
     model.destroy();
   });
@@ -220,7 +311,7 @@ describe('the graph', () => {
   it('forward outside a Trainer: one submit per call, replayed per key (shapes, train/eval)', async () => {
     const model = new Sequential(gpu, [new Linear(gpu, { inFeatures: 3, outFeatures: 4 }), new ReLU(gpu)]);
     const x = Tensor.from(gpu, [1, 2, 3, 4, 5, 6], [2, 3]);
-    (model.forward(x)).destroy();
+    model.forward(x).destroy();
     const before = { ...gpu.stats };
     const y = model.forward(x);
     expect(gpu.stats.submits - before.submits).toBe(1);
@@ -236,7 +327,10 @@ describe('the graph', () => {
 describe('Trainer state', () => {
   it('saveCheckpoint / loadCheckpoint and snapshot / recover continue training bit for bit', async () => {
     const r = rng(9);
-    const batches = Array.from({ length: 5 }, () => ({ inputs: Tensor.from(gpu, ids(r, 8, 11), [4, 2]), targets: Tensor.from(gpu, ids(r, 8, 11), [4, 2]) }));
+    const batches = Array.from({ length: 5 }, () => ({
+      inputs: Tensor.from(gpu, ids(r, 8, 11), [4, 2]),
+      targets: Tensor.from(gpu, ids(r, 8, 11), [4, 2]),
+    }));
     const a = new Stacked(gpu);
     const ta = new Trainer(a, { loss: 'crossEntropy', optimizer: { kind: 'adam', lr: 0.02 }, clipGradNorm: 1 });
     for (const b of batches.slice(0, 3)) await ta.step(b);
@@ -260,7 +354,10 @@ describe('Trainer state', () => {
     const after = await ta.snapshot();
     expect(after.step).toBe(before.step);
     for (const k of Object.keys(before.parameters)) expect(after.parameters[k].data).toEqual(before.parameters[k].data);
-    ta.destroy(); tc.destroy(); a.destroy(); c.destroy();
+    ta.destroy();
+    tc.destroy();
+    a.destroy();
+    c.destroy();
   });
 });
 
@@ -268,23 +365,37 @@ describe('Module and Trainer: bad input names the argument and changes nothing; 
   it('options with typos, wrong types and bad batches are clear errors', async () => {
     expect(() => new Linear(gpu, { inFeature: 3, outFeatures: 2 } as never)).toThrow(/inFeature.*inFeatures/);
     expect(() => new Linear(gpu, { inFeatures: 0, outFeatures: 2 })).toThrow(ArgumentError);
-    expect(() => new Embedding(gpu, { numEmbeddings: 5, embeddingDim: 2, paddingIdx: 5 })).toThrow(/paddingIdx 5 must be in \[−5, 5\)/);
+    expect(() => new Embedding(gpu, { numEmbeddings: 5, embeddingDim: 2, paddingIdx: 5 })).toThrow(
+      /paddingIdx 5 must be in \[−5, 5\)/,
+    );
     expect(() => new LayerNorm(gpu, { normalizedShape: [0] })).toThrow(/normalizedShape/);
     expect(() => new Sequential(gpu, [new ReLU(gpu), {} as never])).toThrow(/layers\[1\] is not a Module/);
     const model = new Sequential(gpu, [new Linear(gpu, { inFeatures: 3, outFeatures: 2 })]);
-    expect(() => new Trainer(model, { loss: 'mse', optimizer: { kind: 'adam', lr: 0.1 }, clipGradNrm: 1 } as never)).toThrow(/clipGradNrm.*clipGradNorm/);
+    expect(
+      () => new Trainer(model, { loss: 'mse', optimizer: { kind: 'adam', lr: 0.1 }, clipGradNrm: 1 } as never),
+    ).toThrow(/clipGradNrm.*clipGradNorm/);
     expect(() => new Trainer(model, { loss: 'mse', optimizer: { kind: 'adam', lr: -1 } })).toThrow(ArgumentError);
     const trainer = new Trainer(model, { loss: 'mse', optimizer: { kind: 'adam', lr: 0.1 } });
     const x = Tensor.from(gpu, [1, 2, 3], [1, 3]);
     const y = Tensor.from(gpu, [1, 2], [1, 2]);
     await trainer.step({ inputs: x, targets: y });
     const before = await trainer.snapshot();
-    await expect(trainer.step({ inputs: Tensor.from(gpu, [1, 2], [1, 2]), targets: y })).rejects.toThrow(/Linear: input has shape \[1, 2\] \(f32\), expected f32 \[\.\.\., 3\] \(inFeatures\)/);
-    await expect(trainer.step({ inputs: x, targets: Tensor.from(gpu, [1, 2, 3], [1, 3]) })).rejects.toThrow(/mse: targets have shape \[1, 3\]/);
-    await expect(trainer.step({ inputs: x, targets: Tensor.from(gpu, Int32Array.of(1, 2), [1, 2]) })).rejects.toThrow(/mse: targets have shape \[1, 2\] \(i32\)/);
+    await expect(trainer.step({ inputs: Tensor.from(gpu, [1, 2], [1, 2]), targets: y })).rejects.toThrow(
+      /Linear: input has shape \[1, 2\] \(f32\), expected f32 \[\.\.\., 3\] \(inFeatures\)/,
+    );
+    await expect(trainer.step({ inputs: x, targets: Tensor.from(gpu, [1, 2, 3], [1, 3]) })).rejects.toThrow(
+      /mse: targets have shape \[1, 3\]/,
+    );
+    await expect(trainer.step({ inputs: x, targets: Tensor.from(gpu, Int32Array.of(1, 2), [1, 2]) })).rejects.toThrow(
+      /mse: targets have shape \[1, 2\] \(i32\)/,
+    );
     await expect(trainer.step({ inputs: x } as never)).rejects.toThrow(/batch.targets must be a Tensor/);
-    await expect(trainer.step({ inputs: x, targets: y, extra: 1 } as never)).rejects.toThrow(/unknown key\(s\) 'extra'/);
-    await expect(trainer.step({ inputs: x, targets: y }, { readLos: true } as never)).rejects.toThrow(/readLos.*readLoss/);
+    await expect(trainer.step({ inputs: x, targets: y, extra: 1 } as never)).rejects.toThrow(
+      /unknown key\(s\) 'extra'/,
+    );
+    await expect(trainer.step({ inputs: x, targets: y }, { readLos: true } as never)).rejects.toThrow(
+      /readLos.*readLoss/,
+    );
     const after = await trainer.snapshot();
     expect(after.step).toBe(before.step);
     for (const k of Object.keys(before.parameters)) expect(after.parameters[k].data).toEqual(before.parameters[k].data);
@@ -317,16 +428,31 @@ describe('Module and Trainer: bad input names the argument and changes nothing; 
 
   it('Promise.all of steps, evaluate and snapshot equals awaiting them in turn', async () => {
     const r = rng(10);
-    const batches = Array.from({ length: 3 }, () => ({ inputs: Tensor.from(gpu, ids(r, 8, 11), [4, 2]), targets: Tensor.from(gpu, ids(r, 8, 11), [4, 2]) }));
+    const batches = Array.from({ length: 3 }, () => ({
+      inputs: Tensor.from(gpu, ids(r, 8, 11), [4, 2]),
+      targets: Tensor.from(gpu, ids(r, 8, 11), [4, 2]),
+    }));
     const run = async (concurrent: boolean) => {
       const m = new Stacked(gpu);
       const t = new Trainer(m, { loss: 'crossEntropy', optimizer: { kind: 'adam', lr: 0.05 } });
-      const calls = () => [t.step(batches[0], { readLoss: true }), t.evaluate(batches[1]), t.step(batches[1], { readLoss: true }), t.snapshot(), t.step(batches[2], { readLoss: true })];
+      const calls = () => [
+        t.step(batches[0], { readLoss: true }),
+        t.evaluate(batches[1]),
+        t.step(batches[1], { readLoss: true }),
+        t.snapshot(),
+        t.step(batches[2], { readLoss: true }),
+      ];
       let out: unknown[];
       if (concurrent) out = await Promise.all(calls());
       else {
         out = [];
-        out.push(await t.step(batches[0], { readLoss: true }), await t.evaluate(batches[1]), await t.step(batches[1], { readLoss: true }), await t.snapshot(), await t.step(batches[2], { readLoss: true }));
+        out.push(
+          await t.step(batches[0], { readLoss: true }),
+          await t.evaluate(batches[1]),
+          await t.step(batches[1], { readLoss: true }),
+          await t.snapshot(),
+          await t.step(batches[2], { readLoss: true }),
+        );
       }
       const final = await t.snapshot();
       t.destroy();
@@ -337,6 +463,7 @@ describe('Module and Trainer: bad input names the argument and changes nothing; 
     const b = await run(true);
     expect(b.out.filter((v) => typeof v === 'number')).toEqual(a.out.filter((v) => typeof v === 'number'));
     expect(b.final.step).toBe(a.final.step);
-    for (const k of Object.keys(a.final.parameters)) expect(b.final.parameters[k].data).toEqual(a.final.parameters[k].data);
+    for (const k of Object.keys(a.final.parameters))
+      expect(b.final.parameters[k].data).toEqual(a.final.parameters[k].data);
   });
 });

@@ -9,17 +9,42 @@
 // Every comparison also has a "wrong reference" twin that must be rejected, so the checks can fail.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
-  type Dispatch, type Gpu, ShapeError, Tensor,
-  crossEntropy, crossEntropyDispatches, mse, mseDispatch, reduceSum, reduceSumDispatches,
-  embedding, embeddingBackward, embeddingDispatch, embeddingBackwardDispatch,
-  DropoutKernel as Dropout, dropoutKeep, Optimizer, type OptimizerOptions,
-  constantLR, stepLR, exponentialLR, cosineLR,
+  type Dispatch,
+  type Gpu,
+  ShapeError,
+  Tensor,
+  crossEntropy,
+  crossEntropyDispatches,
+  mse,
+  mseDispatch,
+  reduceSum,
+  reduceSumDispatches,
+  embedding,
+  embeddingBackward,
+  embeddingDispatch,
+  embeddingBackwardDispatch,
+  DropoutKernel as Dropout,
+  dropoutKeep,
+  Optimizer,
+  type OptimizerOptions,
+  constantLR,
+  stepLR,
+  exponentialLR,
+  cosineLR,
 } from '../../src/index.js';
 import { TENSOR_USAGE } from '../../src/gpu/flags.js';
 import { crossEntropyRef, mseRef } from '../../src/reference/loss.js';
 import {
-  sgdStepRef, adamStepRef, newAdamState, clipGradNormRef, clipGradValueRef, type SgdState, type AdamState,
-  stepLR as stepLRRef, exponentialLR as exponentialLRRef, cosineLR as cosineLRRef,
+  sgdStepRef,
+  adamStepRef,
+  newAdamState,
+  clipGradNormRef,
+  clipGradValueRef,
+  type SgdState,
+  type AdamState,
+  stepLR as stepLRRef,
+  exponentialLR as exponentialLRRef,
+  cosineLR as cosineLRRef,
 } from '../../src/reference/optim.js';
 import { embeddingRef, embeddingBackwardRef } from '../../src/reference/embedding.js';
 import { rng, uniform, randInt, assertClose, assert, CheckFailure } from '../checks/util.js';
@@ -30,7 +55,11 @@ beforeAll(async () => {
   gpu = await testGpu();
 });
 afterAll(() => {
-  const rows = [...worst.entries()].map(([k, v]) => `  ${k.padEnd(44)} max|err| ${v.abs.toExponential(2)}  max rel ${v.rel.toExponential(2)}  (${(v.ratio * 100).toFixed(1)}% of tolerance)`);
+  const rows = [...worst.entries()].map(
+    ([k, v]) =>
+      `  ${k.padEnd(44)} max|err| ${v.abs.toExponential(2)}  max ` +
+      `rel ${v.rel.toExponential(2)}  (${(v.ratio * 100).toFixed(1)}% of tolerance)`,
+  );
   console.log(`worst errors per kernel:\n${rows.join('\n')}`);
   gpu?.destroy();
 });
@@ -40,7 +69,13 @@ afterAll(() => {
 /** Worst errors per kernel family, printed at the end. */
 const worst = new Map<string, { abs: number; rel: number; ratio: number }>();
 
-function close(family: string, what: string, got: ArrayLike<number>, want: ArrayLike<number>, tol: { rtol: number; atol?: number; scale?: ArrayLike<number> }): void {
+function close(
+  family: string,
+  what: string,
+  got: ArrayLike<number>,
+  want: ArrayLike<number>,
+  tol: { rtol: number; atol?: number; scale?: ArrayLike<number> },
+): void {
   const { worst: ratio } = assertClose(`${family} ${what}`, got, want, tol);
   let abs = 0;
   let rel = 0;
@@ -92,7 +127,11 @@ function freeAll(): void {
 }
 // A failed check leaves its buffers behind: release them so the next test starts clean.
 afterEach(() => {
-  try { freeAll(); } catch { owned.length = 0; }
+  try {
+    freeAll();
+  } catch {
+    owned.length = 0;
+  }
 });
 async function read(b: GPUBuffer | Tensor, n: number, offset = 0): Promise<Float32Array> {
   const buf = b instanceof Tensor ? b.buffer : b;
@@ -107,20 +146,46 @@ function sumAbs(a: ArrayLike<number>): number {
 // ---------------------------------------------------------------- reduce_sum
 
 describe('reduce_sum', () => {
-  const cases: Array<[number, number]> = [[1, 1], [1000, 2], [8192, 3], [8193, 4], [100003, 5]];
+  const cases: Array<[number, number]> = [
+    [1, 1],
+    [1000, 2],
+    [8192, 3],
+    [8193, 4],
+    [100003, 5],
+  ];
   for (const [n, seed] of cases) {
     it(`Σx and Σx² over n = ${n}, deterministic`, async () => {
       const x = uniform(rng(seed), n, -2, 2);
       const xt = f32(x);
       const out = empty(4);
       const d1 = reduceSumDispatches(gpu, { x: xt.buffer, n, out: { buffer: out.buffer, offset: 1 } });
-      const d2 = reduceSumDispatches(gpu, { x: xt.buffer, n, out: { buffer: out.buffer, offset: 2 }, square: true, alpha: 0.5 });
-      const d3 = reduceSumDispatches(gpu, { x: xt.buffer, n, out: { buffer: out.buffer, offset: 3 }, square: true, clampValue: 1 });
+      const d2 = reduceSumDispatches(gpu, {
+        x: xt.buffer,
+        n,
+        out: { buffer: out.buffer, offset: 2 },
+        square: true,
+        alpha: 0.5,
+      });
+      const d3 = reduceSumDispatches(gpu, {
+        x: xt.buffer,
+        n,
+        out: { buffer: out.buffer, offset: 3 },
+        square: true,
+        clampValue: 1,
+      });
       expect(d1.length).toBe(n <= 8192 ? 1 : 2);
       gpu.run([...d1, ...d2, ...d3]);
       const got = await read(out, 3, 1);
-      let s = 0, s2 = 0, s3 = 0, abs = 0;
-      for (const v of x) { s += v; s2 += v * v; s3 += Math.min(1, v * v); abs += Math.abs(v); }
+      let s = 0,
+        s2 = 0,
+        s3 = 0,
+        abs = 0;
+      for (const v of x) {
+        s += v;
+        s2 += v * v;
+        s3 += Math.min(1, v * v);
+        abs += Math.abs(v);
+      }
       close('reduce_sum', `n=${n} Σx`, [got[0]], [s], { rtol: 1e-5, scale: [abs] });
       close('reduce_sum', `n=${n} ½Σx²`, [got[1]], [0.5 * s2], { rtol: 1e-5 });
       close('reduce_sum', `n=${n} Σclamp(x,±1)²`, [got[2]], [s3], { rtol: 1e-5 });
@@ -137,7 +202,11 @@ describe('reduce_sum', () => {
     const x = uniform(rng(9), 30000, -1, 1);
     const xt = f32(x);
     const out = empty(1);
-    const ranges = [[5, 10000], [12000, 3], [15000, 15000]] as const;
+    const ranges = [
+      [5, 10000],
+      [12000, 3],
+      [15000, 15000],
+    ] as const;
     const d = reduceSumDispatches(gpu, { x: xt.buffer, ranges, out: { buffer: out.buffer }, square: true });
     expect(d.length).toBe(4); // one partial pass per range + the final sum
     gpu.run(d);
@@ -156,15 +225,26 @@ describe('reduce_sum', () => {
     const xt = f32([1, 2, 3]);
     const out = empty(1);
     expect(() => reduceSumDispatches(gpu, { x: xt.buffer, n: 5, out: { buffer: out.buffer } })).toThrow(ShapeError);
-    expect(() => reduceSumDispatches(gpu, { x: xt.buffer, n: 3, out: { buffer: out.buffer, offset: 4 } })).toThrow(/'out' needs 1 element/);
-    expect(() => reduceSumDispatches(gpu, { x: xt.buffer, n: 3, out: { buffer: xt.buffer } })).toThrow(/must not share/);
+    expect(() => reduceSumDispatches(gpu, { x: xt.buffer, n: 3, out: { buffer: out.buffer, offset: 4 } })).toThrow(
+      /'out' needs 1 element/,
+    );
+    expect(() => reduceSumDispatches(gpu, { x: xt.buffer, n: 3, out: { buffer: xt.buffer } })).toThrow(
+      /must not share/,
+    );
     freeAll();
   });
 });
 
 // ---------------------------------------------------------------- cross-entropy
 
-interface CeCase { N: number; C: number; amp: number; ignore?: number[]; mask?: boolean; seed: number }
+interface CeCase {
+  N: number;
+  C: number;
+  amp: number;
+  ignore?: number[];
+  mask?: boolean;
+  seed: number;
+}
 
 async function checkCrossEntropy(c: CeCase): Promise<void> {
   const rand = rng(c.seed);
@@ -184,8 +264,12 @@ async function checkCrossEntropy(c: CeCase): Promise<void> {
   const dLogits = empty(c.N * c.C + 5);
   const loss = empty(1);
   const d = crossEntropyDispatches(gpu, {
-    rows: c.N, cols: c.C, logits: { buffer: lt.buffer }, targets: { buffer: tb },
-    rowLoss: { buffer: rowLoss.buffer, offset: 3 }, dLogits: { buffer: dLogits.buffer, offset: 5 },
+    rows: c.N,
+    cols: c.C,
+    logits: { buffer: lt.buffer },
+    targets: { buffer: tb },
+    rowLoss: { buffer: rowLoss.buffer, offset: 3 },
+    dLogits: { buffer: dLogits.buffer, offset: 5 },
     rowMask: mask ? { buffer: f32(mask).buffer } : undefined,
   });
   expect(d.length).toBe(2);
@@ -203,7 +287,8 @@ async function checkCrossEntropy(c: CeCase): Promise<void> {
   // Per-row losses: each row's share of the mean.
   const rows = await read(rowLoss, c.N, 3);
   const wantRows = Array.from({ length: c.N }, (_, n) =>
-    counted(n) ? crossEntropyRef(logits.subarray(n * c.C, (n + 1) * c.C), [targets[n]]).loss / M : 0);
+    counted(n) ? crossEntropyRef(logits.subarray(n * c.C, (n + 1) * c.C), [targets[n]]).loss / M : 0,
+  );
   close('cross_entropy rowLoss', name, rows, wantRows, { rtol: 1e-5, atol: 1e-7 });
   const grad = await read(dLogits, c.N * c.C, 5);
   const gtol = { rtol: 1e-4, atol: M ? 1e-6 / M : 1e-12 };
@@ -234,12 +319,13 @@ describe('cross_entropy (fused softmax + NLL, mean over counted rows)', () => {
     { N: 33, C: 1, amp: 3, seed: 6 },
     { N: 33, C: 5, amp: 1e4, ignore: [7], seed: 7 },
     { N: 7, C: 300, amp: 1e4, ignore: [3], seed: 8 },
-    { N: 33, C: 700, amp: 20, seed: 9 },   // rows longer than the workgroup
+    { N: 33, C: 700, amp: 20, seed: 9 }, // rows longer than the workgroup
     { N: 300, C: 17, amp: 5, mask: true, ignore: [4], seed: 10 },
     { N: 5, C: 9, amp: 2, ignore: [0, 1, 2, 3, 4], seed: 11 }, // every row ignored: M = 0
   ];
   for (const c of cases) {
-    it(`${c.N}×${c.C} ±${c.amp}${c.ignore ? ` ignore ${c.ignore.length}` : ''}${c.mask ? ' rowMask' : ''}`, () => checkCrossEntropy(c));
+    it(`${c.N}×${c.C} ±${c.amp}${c.ignore ? ` ignore ${c.ignore.length}` : ''}${c.mask ? ' rowMask' : ''}`, () =>
+      checkCrossEntropy(c));
   }
 
   it('eager crossEntropy; out-of-range targets never read out of bounds', async () => {
@@ -257,11 +343,30 @@ describe('cross_entropy (fused softmax + NLL, mean over counted rows)', () => {
     const tb = i32([0, 99, 2, 3]);
     const rl = empty(4);
     const dl = empty(24);
-    gpu.run(crossEntropyDispatches(gpu, { rows: 4, cols: 6, logits: { buffer: lt.buffer }, targets: { buffer: tb }, rowLoss: { buffer: rl.buffer }, dLogits: { buffer: dl.buffer } }));
+    gpu.run(
+      crossEntropyDispatches(gpu, {
+        rows: 4,
+        cols: 6,
+        logits: { buffer: lt.buffer },
+        targets: { buffer: tb },
+        rowLoss: { buffer: rl.buffer },
+        dLogits: { buffer: dl.buffer },
+      }),
+    );
     const wantSkip = crossEntropyRef(logits, [0, -100, 2, 3]);
-    close('cross_entropy dLogits', 'bad target skipped', await dl.read(), wantSkip.dLogits, { rtol: 1e-4, atol: 1e-6 / 3 });
-    expect(() => crossEntropyDispatches(gpu, { rows: 4, cols: 7, logits: { buffer: lt.buffer }, targets: { buffer: tb }, rowLoss: { buffer: rl.buffer } }))
-      .toThrow(/buffer 'logits' holds 24 elements, needs 28/);
+    close('cross_entropy dLogits', 'bad target skipped', await dl.read(), wantSkip.dLogits, {
+      rtol: 1e-4,
+      atol: 1e-6 / 3,
+    });
+    expect(() =>
+      crossEntropyDispatches(gpu, {
+        rows: 4,
+        cols: 7,
+        logits: { buffer: lt.buffer },
+        targets: { buffer: tb },
+        rowLoss: { buffer: rl.buffer },
+      }),
+    ).toThrow(/buffer 'logits' holds 24 elements, needs 28/);
     freeAll();
   });
 });
@@ -269,7 +374,13 @@ describe('cross_entropy (fused softmax + NLL, mean over counted rows)', () => {
 // ---------------------------------------------------------------- MSE
 
 describe('mse', () => {
-  const shapes: Array<[number, number]> = [[1, 1], [7, 5], [33, 300], [1, 1000], [300, 1]];
+  const shapes: Array<[number, number]> = [
+    [1, 1],
+    [7, 5],
+    [33, 300],
+    [1, 1000],
+    [300, 1],
+  ];
   shapes.forEach(([R, C], i) => {
     it(`${R}×${C}`, async () => {
       const rand = rng(20 + i);
@@ -282,7 +393,14 @@ describe('mse', () => {
       const dPred = empty(R * C);
       const loss = empty(1);
       gpu.run([
-        mseDispatch(gpu, { rows: R, cols: C, pred: { buffer: pt.buffer }, target: { buffer: tt.buffer }, rowLoss: { buffer: rowLoss.buffer }, dPred: { buffer: dPred.buffer } }),
+        mseDispatch(gpu, {
+          rows: R,
+          cols: C,
+          pred: { buffer: pt.buffer },
+          target: { buffer: tt.buffer },
+          rowLoss: { buffer: rowLoss.buffer },
+          dPred: { buffer: dPred.buffer },
+        }),
         ...reduceSumDispatches(gpu, { x: rowLoss.buffer, n: R, out: { buffer: loss.buffer } }),
       ]);
       close('mse loss', `${R}×${C}`, await read(loss, 1), [want.loss], { rtol: 1e-5 });
@@ -295,7 +413,14 @@ describe('mse', () => {
       close('mse rowLoss', `${R}×${C}`, await read(rowLoss, R), wantRows, { rtol: 1e-5 });
       const g = await read(dPred, K);
       close('mse dPred', `${R}×${C}`, g, want.dPred, { rtol: 1e-4, atol: 2e-6 / K });
-      mustFail('mse gradient without the 2', () => assertClose('mse', g, want.dPred.map((v) => v / 2), { rtol: 1e-4, atol: 2e-6 / K }));
+      mustFail('mse gradient without the 2', () =>
+        assertClose(
+          'mse',
+          g,
+          want.dPred.map((v) => v / 2),
+          { rtol: 1e-4, atol: 2e-6 / K },
+        ),
+      );
       // Eager API.
       const e = mse(gpu, pt, tt);
       owned.push(e.loss, e.dPred);
@@ -317,18 +442,51 @@ type Clip = { clipNorm?: number; clipValue?: number };
 
 /** One float64 reference step on the trained ranges (as param groups), clipping first. Returns the norm. */
 function refStep(
-  kind: OptimizerOptions['kind'], o: OptimizerOptions, lr: number, theta: Float64Array, g32: Float32Array,
-  ranges: ReadonlyArray<readonly [number, number]>, state: { sgd: SgdState; adam: AdamState }, clip: Clip, swapClipOrder = false,
+  kind: OptimizerOptions['kind'],
+  o: OptimizerOptions,
+  lr: number,
+  theta: Float64Array,
+  g32: Float32Array,
+  ranges: ReadonlyArray<readonly [number, number]>,
+  state: { sgd: SgdState; adam: AdamState },
+  clip: Clip,
+  swapClipOrder = false,
 ): number {
   const g = Float64Array.from(g32);
   const ps = ranges.map(([off, len]) => theta.subarray(off, off + len));
   const gs = ranges.map(([off, len]) => g.subarray(off, off + len));
   let norm = NaN;
-  const byValue = () => { if (clip.clipValue !== undefined) clipGradValueRef(gs, clip.clipValue); };
-  const byNorm = () => { if (clip.clipNorm !== undefined) norm = clipGradNormRef(gs, clip.clipNorm); else norm = clipGradNormRef(gs, Infinity); };
-  if (swapClipOrder) { byNorm(); byValue(); } else { byValue(); byNorm(); }
-  if (kind === 'sgd') sgdStepRef(ps, gs, state.sgd, { lr, momentum: o.momentum, dampening: o.dampening, nesterov: o.nesterov, weightDecay: o.weightDecay });
-  else adamStepRef(ps, gs, state.adam, { lr, beta1: o.beta1 ?? 0.9, beta2: o.beta2 ?? 0.999, eps: o.eps ?? 1e-8, weightDecay: o.weightDecay ?? (kind === 'adamw' ? 1e-2 : 0), decoupled: kind === 'adamw' });
+  const byValue = () => {
+    if (clip.clipValue !== undefined) clipGradValueRef(gs, clip.clipValue);
+  };
+  const byNorm = () => {
+    if (clip.clipNorm !== undefined) norm = clipGradNormRef(gs, clip.clipNorm);
+    else norm = clipGradNormRef(gs, Infinity);
+  };
+  if (swapClipOrder) {
+    byNorm();
+    byValue();
+  } else {
+    byValue();
+    byNorm();
+  }
+  if (kind === 'sgd')
+    sgdStepRef(ps, gs, state.sgd, {
+      lr,
+      momentum: o.momentum,
+      dampening: o.dampening,
+      nesterov: o.nesterov,
+      weightDecay: o.weightDecay,
+    });
+  else
+    adamStepRef(ps, gs, state.adam, {
+      lr,
+      beta1: o.beta1 ?? 0.9,
+      beta2: o.beta2 ?? 0.999,
+      eps: o.eps ?? 1e-8,
+      weightDecay: o.weightDecay ?? (kind === 'adamw' ? 1e-2 : 0),
+      decoupled: kind === 'adamw',
+    });
   return norm;
 }
 
@@ -339,7 +497,12 @@ const KINDS: Array<[string, OptimizerOptions]> = [
   ['adam (L2 weightDecay)', { kind: 'adam', lr: 0.01, beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.01 }],
   ['adamw', { kind: 'adamw', lr: 0.01, weightDecay: 0.1 }],
 ];
-const CLIPS: Array<[string, Clip]> = [['no clip', {}], ['clipNorm', { clipNorm: 5 }], ['clipValue', { clipValue: 1.5 }], ['clipValue+clipNorm', { clipValue: 1.5, clipNorm: 5 }]];
+const CLIPS: Array<[string, Clip]> = [
+  ['no clip', {}],
+  ['clipNorm', { clipNorm: 5 }],
+  ['clipValue', { clipValue: 1.5 }],
+  ['clipValue+clipNorm', { clipValue: 1.5, clipNorm: 5 }],
+];
 
 async function checkOptimizer(kname: string, kopts: OptimizerOptions, cname: string, clip: Clip): Promise<void> {
   const n = 1237;
@@ -368,14 +531,18 @@ async function checkOptimizer(kname: string, kopts: OptimizerOptions, cname: str
     const norm = refStep(kopts.kind, kopts, lr, theta, g, [[0, n]], state, clip);
     if (clip.clipNorm !== undefined) assert(norm > clip.clipNorm * 2, `norm ${norm} does not clip`);
     got = await pt.read();
-    close(`optimizer ${kopts.kind} params`, `${kname} ${cname} step ${step + 1}`, got, theta, { rtol: 1e-5, atol: 1e-6 });
+    close(`optimizer ${kopts.kind} params`, `${kname} ${cname} step ${step + 1}`, got, theta, {
+      rtol: 1e-5,
+      atol: 1e-6,
+    });
     close('optimizer gradNorm', `${kname} ${cname} step ${step + 1}`, [await opt.gradNorm()], [norm], { rtol: 1e-5 });
     for (let i = n - pad; i < n; i++) assert(got[i] === 0, `padding element ${i} changed to ${got[i]}`);
     if (clip.clipNorm !== undefined && clip.clipValue !== undefined) {
       // The other clipping order (norm, then value) must be told apart (Adam's first step is
       // scale-invariant, so the trajectories are compared after the last step).
       refStep(kopts.kind, kopts, lr, wrong, g, [[0, n]], wrongState, clip, true);
-      if (step === 2) mustFail('optimizer clip order', () => assertClose('clip order', got, wrong, { rtol: 1e-5, atol: 1e-6 }));
+      if (step === 2)
+        mustFail('optimizer clip order', () => assertClose('clip order', got, wrong, { rtol: 1e-5, atol: 1e-6 }));
     }
     if (step === 0) createdAfterFirst = gpu.pool.stats.created;
     else expect(gpu.pool.stats.created).toBe(createdAfterFirst); // nothing allocated per step
@@ -419,7 +586,10 @@ describe('optimizer (fused clipping + SGD / Adam / AdamW) vs torch formulas in f
 
   it('frozen ranges: only the listed ranges train, the norm covers only them', async () => {
     const rand = rng(77);
-    const ranges = [[0, 500], [700, 537]] as const;
+    const ranges = [
+      [0, 500],
+      [700, 537],
+    ] as const;
     const theta0 = uniform(rand, n, -1, 1);
     const pt = f32(theta0);
     const gt = f32(new Float32Array(n));
@@ -447,11 +617,18 @@ describe('optimizer (fused clipping + SGD / Adam / AdamW) vs torch formulas in f
     const rand = rng(88);
     const theta0 = uniform(rand, 301, -1, 1);
     const grads = [uniform(rand, 301, -1, 1), uniform(rand, 301, -1, 1), uniform(rand, 301, -1, 1)];
-    for (const o of [{ kind: 'adamw', lr: 0.01 }, { kind: 'sgd', lr: 0.1, momentum: 0.8 }] as OptimizerOptions[]) {
+    for (const o of [
+      { kind: 'adamw', lr: 0.01 },
+      { kind: 'sgd', lr: 0.1, momentum: 0.8 },
+    ] as OptimizerOptions[]) {
       const pa = f32(theta0);
       const ga = f32(grads[0]);
       const a = new Optimizer(gpu, { ...o, clipNorm: 1 }, pa.buffer, ga.buffer, 301);
-      for (const g of grads.slice(0, 2)) { ga.write(g); a.beforeStep(); gpu.run(a.dispatches()); }
+      for (const g of grads.slice(0, 2)) {
+        ga.write(g);
+        a.beforeStep();
+        gpu.run(a.dispatches());
+      }
       const saved = await a.readState();
       const pb = f32(await pa.read());
       const gb = f32(grads[2]);
@@ -459,8 +636,10 @@ describe('optimizer (fused clipping + SGD / Adam / AdamW) vs torch formulas in f
       b.loadState(saved);
       expect(b.step).toBe(2);
       ga.write(grads[2]);
-      a.beforeStep(); gpu.run(a.dispatches());
-      b.beforeStep(); gpu.run(b.dispatches());
+      a.beforeStep();
+      gpu.run(a.dispatches());
+      b.beforeStep();
+      gpu.run(b.dispatches());
       expect(Array.from(await pb.read())).toEqual(Array.from(await pa.read()));
       expect(() => b.loadState({ step: 1, buffers: {} })).toThrow(/buffers \{\} given, expected/);
       a.destroy();
@@ -473,11 +652,35 @@ describe('optimizer (fused clipping + SGD / Adam / AdamW) vs torch formulas in f
     const p = f32(new Float32Array(10));
     const g = f32(new Float32Array(10));
     // (pool buffers are rounded up to 16 bytes: 10 floats → 12)
-    expect(() => new Optimizer(gpu, { kind: 'sgd', lr: 0.1 }, p.buffer, g.buffer, 13)).toThrow(/buffer 'params' holds 12 elements, needs n = 13/);
-    expect(() => new Optimizer(gpu, { kind: 'sgd', lr: 0.1, nesterov: true }, p.buffer, g.buffer, 10)).toThrow(/nesterov needs momentum > 0/);
-    expect(() => new Optimizer(gpu, { kind: 'adam', lr: 0.1, momentum: 0.9 }, p.buffer, g.buffer, 10)).toThrow(/'momentum' does not apply to kind 'adam'/);
-    expect(() => new Optimizer(gpu, { kind: 'adam', lr: 0.1, ranges: [[0, 6], [5, 2]] }, p.buffer, g.buffer, 10)).toThrow(/overlap/);
-    expect(() => new Optimizer(gpu, { kind: 'adam', lr: 0.1, beta2: 1 }, p.buffer, g.buffer, 10)).toThrow(/beta2 must be in \[0, 1\)/);
+    expect(() => new Optimizer(gpu, { kind: 'sgd', lr: 0.1 }, p.buffer, g.buffer, 13)).toThrow(
+      /buffer 'params' holds 12 elements, needs n = 13/,
+    );
+    expect(() => new Optimizer(gpu, { kind: 'sgd', lr: 0.1, nesterov: true }, p.buffer, g.buffer, 10)).toThrow(
+      /nesterov needs momentum > 0/,
+    );
+    expect(() => new Optimizer(gpu, { kind: 'adam', lr: 0.1, momentum: 0.9 }, p.buffer, g.buffer, 10)).toThrow(
+      /'momentum' does not apply to kind 'adam'/,
+    );
+    expect(
+      () =>
+        new Optimizer(
+          gpu,
+          {
+            kind: 'adam',
+            lr: 0.1,
+            ranges: [
+              [0, 6],
+              [5, 2],
+            ],
+          },
+          p.buffer,
+          g.buffer,
+          10,
+        ),
+    ).toThrow(/overlap/);
+    expect(() => new Optimizer(gpu, { kind: 'adam', lr: 0.1, beta2: 1 }, p.buffer, g.buffer, 10)).toThrow(
+      /beta2 must be in \[0, 1\)/,
+    );
     const plain = new Optimizer(gpu, { kind: 'sgd', lr: 0.1 }, p.buffer, g.buffer, 10);
     expect(plain.dispatches().length).toBe(1);
     await expect(plain.lastGradNorm()).rejects.toThrow(/only computed with clipNorm/);
@@ -541,8 +744,8 @@ describe('embedding', () => {
   const cases: EmbCase[] = [
     { N: 1, V: 1, E: 1, seed: 1 },
     { N: 7, V: 5, E: 3, pad: 0, seed: 2 },
-    { N: 33, V: 11, E: 300, pad: -1, seed: 3 },   // E > workgroup: two column chunks
-    { N: 1000, V: 7, E: 65, pad: 3, seed: 4 },    // many tiles of indices, heavy repetition
+    { N: 33, V: 11, E: 300, pad: -1, seed: 3 }, // E > workgroup: two column chunks
+    { N: 1000, V: 7, E: 65, pad: 3, seed: 4 }, // many tiles of indices, heavy repetition
     { N: 300, V: 70, E: 33, seed: 5 },
   ];
   for (const c of cases) {
@@ -550,33 +753,64 @@ describe('embedding', () => {
   }
 
   it('raw dispatches: offsets, accumulate, out-of-range indices read nothing', async () => {
-    const V = 4, E = 3, N = 5;
+    const V = 4,
+      E = 3,
+      N = 5;
     const W = uniform(rng(50), V * E, -1, 1);
     const idx = [2, -1, 4, 2, 0]; // -1 and 4 are out of range
     const wt = f32([9, 9, ...W]); // offset 2
-    const ib = i32([7, ...idx]);  // offset 1
+    const ib = i32([7, ...idx]); // offset 1
     const y = empty(N * E);
-    gpu.run([embeddingDispatch(gpu, { tokens: N, vocab: V, dim: E, indices: { buffer: ib, offset: 1 }, weight: { buffer: wt.buffer, offset: 2 }, y: { buffer: y.buffer } })]);
+    gpu.run([
+      embeddingDispatch(gpu, {
+        tokens: N,
+        vocab: V,
+        dim: E,
+        indices: { buffer: ib, offset: 1 },
+        weight: { buffer: wt.buffer, offset: 2 },
+        y: { buffer: y.buffer },
+      }),
+    ]);
     const gotY = await y.read();
     const want = new Float64Array(N * E);
-    idx.forEach((v, n) => { if (v >= 0 && v < V) for (let e = 0; e < E; e++) want[n * E + e] = W[v * E + e]; });
+    idx.forEach((v, n) => {
+      if (v >= 0 && v < V) for (let e = 0; e < E; e++) want[n * E + e] = W[v * E + e];
+    });
     close('embedding forward', 'offsets + out of range → 0', gotY, want, { rtol: 0 });
     const dY = uniform(rng(51), N * E, -1, 1);
     const dyt = f32(dY);
     const dW0 = uniform(rng(52), V * E, -1, 1);
     const dW = f32(dW0);
-    gpu.run([embeddingBackwardDispatch(gpu, { tokens: N, vocab: V, dim: E, indices: { buffer: ib, offset: 1 }, dY: { buffer: dyt.buffer }, dW: { buffer: dW.buffer }, accumulate: true, paddingIdx: 0 })]);
+    gpu.run([
+      embeddingBackwardDispatch(gpu, {
+        tokens: N,
+        vocab: V,
+        dim: E,
+        indices: { buffer: ib, offset: 1 },
+        dY: { buffer: dyt.buffer },
+        dW: { buffer: dW.buffer },
+        accumulate: true,
+        paddingIdx: 0,
+      }),
+    ]);
     const clamped = embeddingBackwardRef(V, E, [2, 0, 3, 2, 0], dY, 0).map((v, i) => v + dW0[i]); // wrong: clamping
     // rows 1 and 2 (out of range) add nothing: use a reference over the in-range tokens only
     const inRange = new Float64Array(V * E);
-    idx.forEach((v, n) => { if (v >= 1 && v < V) for (let e = 0; e < E; e++) inRange[v * E + e] += dY[n * E + e]; });
+    idx.forEach((v, n) => {
+      if (v >= 1 && v < V) for (let e = 0; e < E; e++) inRange[v * E + e] += dY[n * E + e];
+    });
     const wantAcc = inRange.map((v, i) => v + dW0[i]);
     const gotDW = await dW.read();
-    close('embedding backward', 'accumulate + padding row kept + out of range skipped', gotDW, wantAcc, { rtol: 1e-5, atol: 1e-6 });
+    close('embedding backward', 'accumulate + padding row kept + out of range skipped', gotDW, wantAcc, {
+      rtol: 1e-5,
+      atol: 1e-6,
+    });
     mustFail('embedding clamped-index reference', () => assertClose('emb', gotDW, clamped, { rtol: 1e-5, atol: 1e-6 }));
     expect(() => embedding(gpu, f32(W, [V, E]), [0, 4])).toThrow(/indices\[1\] = 4 is not in \[0, 4\)/);
     expect(() => embeddingBackward(gpu, [0, 1], dyt as Tensor, V)).toThrow(/rank 2/);
-    expect(() => embeddingBackward(gpu, [0], f32(dY, [N, E]), V, { paddingIdx: 9 })).toThrow(/'dY' has shape \[5, 3\], expected \[1, E\]/);
+    expect(() => embeddingBackward(gpu, [0], f32(dY, [N, E]), V, { paddingIdx: 9 })).toThrow(
+      /'dY' has shape \[5, 3\], expected \[1, E\]/,
+    );
     freeAll();
   });
 });
@@ -607,7 +841,11 @@ describe('dropout (counter-based hash mask)', () => {
     const dy = uniform(rng(62), n, 0.5, 2);
     const xt = f32(x);
     const dyt = f32(dy);
-    const y = empty(n), y2 = empty(n), y3 = empty(n), dx = empty(n), ys = empty(n);
+    const y = empty(n),
+      y2 = empty(n),
+      y3 = empty(n),
+      dx = empty(n),
+      ys = empty(n);
     const drop = new Dropout(gpu, { p, seed: 1234 });
     const fwd = drop.forwardDispatch({ n, x: { buffer: xt.buffer }, y: { buffer: y.buffer } });
     const fwd2 = drop.dispatch({ n, x: { buffer: xt.buffer }, y: { buffer: y2.buffer } });
@@ -620,12 +858,17 @@ describe('dropout (counter-based hash mask)', () => {
     gpu.run([drop.dispatch({ n, x: { buffer: xt.buffer }, y: { buffer: y3.buffer } })]);
     const gy3 = await y3.read();
     const scale = Math.fround(1 / (1 - p));
-    let kept = 0, agree = 0, saltAgree = 0;
+    let kept = 0,
+      agree = 0,
+      saltAgree = 0;
     for (let i = 0; i < n; i++) {
       const k = gy[i] !== 0;
       kept += k ? 1 : 0;
       assert(k === dropoutKeep(1234, 5, 0, i, p), `element ${i}: GPU mask differs from the CPU replica`);
-      assert(gy[i] === (k ? Math.fround(x[i] * scale) : 0), `element ${i}: y = ${gy[i]}, expected ${k ? x[i] * scale : 0}`);
+      assert(
+        gy[i] === (k ? Math.fround(x[i] * scale) : 0),
+        `element ${i}: y = ${gy[i]}, expected ${k ? x[i] * scale : 0}`,
+      );
       assert(gy2[i] === gy[i], `element ${i}: same counter, different mask`);
       assert((gdx[i] !== 0) === k, `element ${i}: backward mask differs from forward`);
       if (k) assert(gdx[i] === Math.fround(dy[i] * scale), `element ${i}: dX = ${gdx[i]}`);
@@ -634,13 +877,24 @@ describe('dropout (counter-based hash mask)', () => {
     }
     const sigma = Math.sqrt((p * (1 - p)) / n);
     const frac = kept / n;
-    console.log(`dropout p=${p}: kept ${frac.toFixed(5)} (1−p = ${1 - p}, 3σ = ${(3 * sigma).toExponential(2)}); agreement with counter+1 ${(agree / n).toFixed(4)}, with salt 1 ${(saltAgree / n).toFixed(4)} (independent: ${p * p + (1 - p) * (1 - p)})`);
+    console.log(
+      `dropout p=${p}: kept ${frac.toFixed(5)} (1−p = ${1 - p}, 3σ ` +
+        `= ${(3 * sigma).toExponential(2)}); agreement with ` +
+        `counter+1 ${(agree / n).toFixed(4)}, with salt 1 ${(saltAgree / n).toFixed(4)} ` +
+        `(independent: ${p * p + (1 - p) * (1 - p)})`,
+    );
     assert(Math.abs(frac - (1 - p)) <= 3 * sigma, `kept fraction ${frac} is not within 3σ of ${1 - p}`);
     // Independent masks agree on p² + (1−p)² of the elements.
     const indep = p * p + (1 - p) * (1 - p);
     const s2 = Math.sqrt((indep * (1 - indep)) / n);
-    assert(Math.abs(agree / n - indep) <= 4 * s2, `counter 6 mask agrees with counter 5 on ${agree / n}, expected ≈ ${indep}`);
-    assert(Math.abs(saltAgree / n - indep) <= 4 * s2, `salt 1 mask agrees with salt 0 on ${saltAgree / n}, expected ≈ ${indep}`);
+    assert(
+      Math.abs(agree / n - indep) <= 4 * s2,
+      `counter 6 mask agrees with counter 5 on ${agree / n}, expected ≈ ${indep}`,
+    );
+    assert(
+      Math.abs(saltAgree / n - indep) <= 4 * s2,
+      `salt 1 mask agrees with salt 0 on ${saltAgree / n}, expected ≈ ${indep}`,
+    );
     // A wrong replica (another seed) must be detected.
     let diff = 0;
     for (let i = 0; i < 1000; i++) diff += dropoutKeep(1235, 5, 0, i, p) !== (gy[i] !== 0) ? 1 : 0;
@@ -654,7 +908,9 @@ describe('dropout (counter-based hash mask)', () => {
     expect(() => new Dropout(gpu, { p: 1.5 })).toThrow(/p must be a probability/);
     const d = new Dropout(gpu, { p: 0.5 });
     const x = f32([1, 2, 3]);
-    expect(() => d.dispatch({ n: 5, x: { buffer: x.buffer }, y: { buffer: empty(5).buffer } })).toThrow(/buffer 'x' needs 5 elements from offset 0; it holds 4/);
+    expect(() => d.dispatch({ n: 5, x: { buffer: x.buffer }, y: { buffer: empty(5).buffer } })).toThrow(
+      /buffer 'x' needs 5 elements from offset 0; it holds 4/,
+    );
     d.destroy();
     freeAll();
   });
@@ -685,36 +941,48 @@ describe('WebGPU default limits and 2-D grids', () => {
       await checkEmbedding({ N: 300, V: 70, E: 300, pad: 2, seed: 91 });
       await small.sync();
     } finally {
-      try { freeAll(); } catch { owned.length = 0; }
+      try {
+        freeAll();
+      } catch {
+        owned.length = 0;
+      }
       gpu = saved;
       small.destroy();
     }
   });
 
-  it('more than 65535 workgroups (dropout over 16.8M elements, 2-D grid); embedding backward over 66000 rows', async () => {
-    const n = 65535 * 256 + 777;
-    const x = new Float32Array(n).fill(1);
-    const xt = f32(x);
-    const y = empty(n);
-    const drop = new Dropout(gpu, { p: 0.5, seed: 7 });
-    const d = drop.dispatch({ n, x: { buffer: xt.buffer }, y: { buffer: y.buffer } });
-    expect(d.workgroups[1]).toBe(2);
-    gpu.run([d]);
-    const tailLen = 300_000;
-    const got = await read(y, tailLen, n - tailLen);
-    for (let k = 0; k < tailLen; k++) {
-      const i = n - tailLen + k;
-      assert((got[k] === 2) === dropoutKeep(7, 0, 0, i, 0.5), `element ${i}: mask differs from the CPU replica`);
-    }
-    drop.destroy();
+  it(
+    'more than 65535 workgroups (dropout over 16.8M elements, 2-D grid); embedding ' + 'backward over 66000 rows',
+    async () => {
+      const n = 65535 * 256 + 777;
+      const x = new Float32Array(n).fill(1);
+      const xt = f32(x);
+      const y = empty(n);
+      const drop = new Dropout(gpu, { p: 0.5, seed: 7 });
+      const d = drop.dispatch({ n, x: { buffer: xt.buffer }, y: { buffer: y.buffer } });
+      expect(d.workgroups[1]).toBe(2);
+      gpu.run([d]);
+      const tailLen = 300_000;
+      const got = await read(y, tailLen, n - tailLen);
+      for (let k = 0; k < tailLen; k++) {
+        const i = n - tailLen + k;
+        assert((got[k] === 2) === dropoutKeep(7, 0, 0, i, 0.5), `element ${i}: mask differs from the CPU replica`);
+      }
+      drop.destroy();
 
-    const V = 66000, E = 2, N = 40;
-    const rand = rng(92);
-    const idx = Array.from({ length: N }, (_, k) => (k < 20 ? V - 1 - k : randInt(rand, 0, V - 1)));
-    const dY = uniform(rand, N * E, -1, 1);
-    const dW = embeddingBackward(gpu, idx, f32(dY, [N, E]), V);
-    owned.push(dW);
-    close('embedding backward', `V=${V} (2-D grid)`, await dW.read(), embeddingBackwardRef(V, E, idx, dY), { rtol: 1e-5, atol: 1e-6 });
-    freeAll();
-  });
+      const V = 66000,
+        E = 2,
+        N = 40;
+      const rand = rng(92);
+      const idx = Array.from({ length: N }, (_, k) => (k < 20 ? V - 1 - k : randInt(rand, 0, V - 1)));
+      const dY = uniform(rand, N * E, -1, 1);
+      const dW = embeddingBackward(gpu, idx, f32(dY, [N, E]), V);
+      owned.push(dW);
+      close('embedding backward', `V=${V} (2-D grid)`, await dW.read(), embeddingBackwardRef(V, E, idx, dY), {
+        rtol: 1e-5,
+        atol: 1e-6,
+      });
+      freeAll();
+    },
+  );
 });

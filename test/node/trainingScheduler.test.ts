@@ -19,7 +19,18 @@ function tokenBatch(rand: () => number, V: number, T: number, B: number) {
 describe('training step scheduler (Node, Dawn)', () => {
   it('is ONE submit with a deterministic dispatch count, and allocates nothing after the first step', async () => {
     const [V, E, H, L, D, T, B] = [11, 6, 9, 2, 2, 5, 3];
-    const model = new SequenceModel(gpu, { cell: 'lstm', vocabSize: V, embeddingDim: E, hiddenSize: H, numLayers: L, bidirectional: true, dropout: 0.2, outputSize: V, mode: 'manyToMany', loss: 'crossEntropy' });
+    const model = new SequenceModel(gpu, {
+      cell: 'lstm',
+      vocabSize: V,
+      embeddingDim: E,
+      hiddenSize: H,
+      numLayers: L,
+      bidirectional: true,
+      dropout: 0.2,
+      outputSize: V,
+      mode: 'manyToMany',
+      loss: 'crossEntropy',
+    });
     // The step alone: the NaN/Inf guard (on by default) adds 2 dispatches and reads its 32-byte
     // record back in a copy-only submit now and then (test/node/nanGuard.test.ts counts those).
     model.configureTraining({ optimizer: { kind: 'adam', lr: 1e-3, clipNorm: 1 }, nanGuard: false });
@@ -53,9 +64,22 @@ describe('training step scheduler (Node, Dawn)', () => {
     const rand = rng(2);
     const x = uniform(rand, 2 * T * B * I, -1, 1);
     const y = uniform(rand, 2 * T * B * O, -1, 1);
-    const window = (w: number) => ({ inputs: x.subarray(w * T * B * I, (w + 1) * T * B * I), targets: y.subarray(w * T * B * O, (w + 1) * T * B * O), seqLen: T, batch: B });
+    const window = (w: number) => ({
+      inputs: x.subarray(w * T * B * I, (w + 1) * T * B * I),
+      targets: y.subarray(w * T * B * O, (w + 1) * T * B * O),
+      seqLen: T,
+      batch: B,
+    });
     const lossOfSecondWindow = async (carryState: boolean) => {
-      const model = new SequenceModel(gpu, { cell: 'gru', inputSize: I, hiddenSize: H, outputSize: O, mode: 'manyToMany', loss: 'mse', seed: 4 });
+      const model = new SequenceModel(gpu, {
+        cell: 'gru',
+        inputSize: I,
+        hiddenSize: H,
+        outputSize: O,
+        mode: 'manyToMany',
+        loss: 'mse',
+        seed: 4,
+      });
       model.configureTraining({ optimizer: { kind: 'sgd', lr: 0 }, carryState }); // lr 0: weights fixed
       await model.trainStep(window(0));
       const loss = (await model.trainStep(window(1), { readLoss: true }))!;
@@ -73,16 +97,44 @@ describe('training step scheduler (Node, Dawn)', () => {
   });
 
   it('rejects bad batches with errors naming the argument, and stays usable', async () => {
-    const model = new SequenceModel(gpu, { cell: 'rnn', vocabSize: 5, embeddingDim: 3, hiddenSize: 4, outputSize: 5, mode: 'manyToMany', loss: 'crossEntropy' });
+    const model = new SequenceModel(gpu, {
+      cell: 'rnn',
+      vocabSize: 5,
+      embeddingDim: 3,
+      hiddenSize: 4,
+      outputSize: 5,
+      mode: 'manyToMany',
+      loss: 'crossEntropy',
+    });
     const good = { inputs: Int32Array.from([0, 1, 2, 3]), targets: Int32Array.from([1, 2, 3, 4]), seqLen: 2, batch: 2 };
     await expect(model.trainStep(good)).rejects.toThrow(/configureTraining/);
     model.configureTraining({ optimizer: { kind: 'sgd', lr: 0.1 } });
-    await expect(model.trainStep({ ...good, inputs: Int32Array.from([0, 1, 2]) })).rejects.toThrow(/'inputs' has 3 token ids, expected seqLen·batch = 2·2 = 4/);
-    await expect(model.trainStep({ ...good, inputs: Int32Array.from([0, 1, 9, 3]) })).rejects.toThrow(/inputs\[2\] = 9 is not a token id in \[0, 5\)/);
-    await expect(model.trainStep({ ...good, targets: Int32Array.from([1, 2, 7, 4]) })).rejects.toThrow(/targets\[2\] = 7 is neither a class/);
+    await expect(model.trainStep({ ...good, inputs: Int32Array.from([0, 1, 2]) })).rejects.toThrow(
+      /'inputs' has 3 token ids, expected seqLen·batch = 2·2 = 4/,
+    );
+    await expect(model.trainStep({ ...good, inputs: Int32Array.from([0, 1, 9, 3]) })).rejects.toThrow(
+      /inputs\[2\] = 9 is not a token id in \[0, 5\)/,
+    );
+    await expect(model.trainStep({ ...good, targets: Int32Array.from([1, 2, 7, 4]) })).rejects.toThrow(
+      /targets\[2\] = 7 is neither a class/,
+    );
     await expect(model.trainStep({ ...good, seqLen: 0 })).rejects.toThrow(ShapeError);
-    expect(() => new SequenceModel(gpu, { cell: 'lstm', inputSize: 3, hiddenSize: 4, outputSize: 2, mode: 'manyToOne', loss: 'mse', dropout: 1.5, numLayers: 2 })).toThrow(/dropout must be a probability in \[0, 1\), got 1.5/);
-    expect(() => new SequenceModel(gpu, { cell: 'lstm', hiddenSize: 4, outputSize: 2, mode: 'manyToOne', loss: 'mse' })).toThrow(/either vocabSize/);
+    expect(
+      () =>
+        new SequenceModel(gpu, {
+          cell: 'lstm',
+          inputSize: 3,
+          hiddenSize: 4,
+          outputSize: 2,
+          mode: 'manyToOne',
+          loss: 'mse',
+          dropout: 1.5,
+          numLayers: 2,
+        }),
+    ).toThrow(/dropout must be a probability in \[0, 1\), got 1.5/);
+    expect(
+      () => new SequenceModel(gpu, { cell: 'lstm', hiddenSize: 4, outputSize: 2, mode: 'manyToOne', loss: 'mse' }),
+    ).toThrow(/either vocabSize/);
     expect(await model.trainStep(good, { readLoss: true })).toBeGreaterThan(0);
     model.destroy();
   });

@@ -22,8 +22,14 @@
 import type { Dispatch } from '../../gpu/dispatch.js';
 import { ArgumentError, ShapeError, fmtShape } from '../../util/errors.js';
 import {
-  ATTENTION_MAX_HEAD_DIM, attentionBackwardDispatches, attentionDispatch, attentionMaskDispatch, attentionMaskShape, attentionWeightsDispatch,
-  type AttentionMaskView, type AttentionView,
+  ATTENTION_MAX_HEAD_DIM,
+  attentionBackwardDispatches,
+  attentionDispatch,
+  attentionMaskDispatch,
+  attentionMaskShape,
+  attentionWeightsDispatch,
+  type AttentionMaskView,
+  type AttentionView,
 } from '../../kernels/attention.js';
 import { columnSumDispatch } from '../../kernels/columnSum.js';
 import { gemmDispatches } from '../../kernels/matmul.js';
@@ -87,31 +93,67 @@ export function multiheadAttentionValues(a: MultiheadAttentionArgs): { output: V
   const { op, query, key, value, numHeads: H, batchFirst } = a;
   const where = a.where ?? op;
   const [threeE, E] = a.inProjWeight.shape;
-  if (threeE !== 3 * E) throw new ShapeError(`${where}: in_proj_weight has shape ${fmtShape(a.inProjWeight.shape)}, expected [3·embedDim, embedDim]`);
+  if (threeE !== 3 * E)
+    throw new ShapeError(
+      `${where}: in_proj_weight has shape ${fmtShape(a.inProjWeight.shape)}, expected [3·embedDim, embedDim]`,
+    );
   const hd = E / H;
-  if (!Number.isInteger(hd) || hd > ATTENTION_MAX_HEAD_DIM) throw new ShapeError(`${where}: embedDim ${E} must be divisible by numHeads ${H} with headDim ≤ ${ATTENTION_MAX_HEAD_DIM}`);
+  if (!Number.isInteger(hd) || hd > ATTENTION_MAX_HEAD_DIM)
+    throw new ShapeError(
+      `${where}: embedDim ${E} must be divisible by numHeads ${H} with headDim ≤ ${ATTENTION_MAX_HEAD_DIM}`,
+    );
   // Shapes (PyTorch's names: L target length T, S source length, N batch B).
   const batched = query.shape.length === 3;
-  if (query.dtype !== 'f32' || (query.shape.length !== 3 && query.shape.length !== 2) || query.shape[query.shape.length - 1] !== E) {
-    const layout = batchFirst ? `[batch, T, ${E}] (batch, seqLen, embedDim; batchFirst)` : `[T, batch, ${E}] (seqLen, batch, embedDim)`;
-    throw new ShapeError(`${where}: argument 'query' has shape ${fmtShape(query.shape)} (${query.dtype}), expected f32 ${layout} or unbatched [T, ${E}]`);
+  if (
+    query.dtype !== 'f32' ||
+    (query.shape.length !== 3 && query.shape.length !== 2) ||
+    query.shape[query.shape.length - 1] !== E
+  ) {
+    const layout = batchFirst
+      ? `[batch, T, ${E}] (batch, seqLen, embedDim; batchFirst)`
+      : `[T, batch, ${E}] (seqLen, batch, embedDim)`;
+    throw new ShapeError(
+      `${where}: argument 'query' has shape ${fmtShape(query.shape)} ` +
+        `(${query.dtype}), expected f32 ${layout} or unbatched [T, ${E}]`,
+    );
   }
   const B = batched ? query.shape[batchFirst ? 0 : 1] : 1;
   const T = batched ? query.shape[batchFirst ? 1 : 0] : query.shape[0];
   const kvWant = (L: string) => (!batched ? `[${L}, ${E}]` : batchFirst ? `[${B}, ${L}, ${E}]` : `[${L}, ${B}, ${E}]`);
-  if (key.dtype !== 'f32' || key.shape.length !== query.shape.length || key.shape[key.shape.length - 1] !== E || (batched && key.shape[batchFirst ? 0 : 1] !== B)) {
-    throw new ShapeError(`${where}: argument 'key' has shape ${fmtShape(key.shape)} (${key.dtype}), expected f32 ${kvWant('S')} (batch and embedDim of query ${fmtShape(query.shape)})`);
+  if (
+    key.dtype !== 'f32' ||
+    key.shape.length !== query.shape.length ||
+    key.shape[key.shape.length - 1] !== E ||
+    (batched && key.shape[batchFirst ? 0 : 1] !== B)
+  ) {
+    throw new ShapeError(
+      `${where}: argument 'key' has shape ${fmtShape(key.shape)} (${key.dtype}), ` +
+        `expected f32 ${kvWant('S')} (batch and embedDim of ` +
+        `query ${fmtShape(query.shape)})`,
+    );
   }
   const S = batched ? key.shape[batchFirst ? 1 : 0] : key.shape[0];
-  if (value.dtype !== 'f32' || value.shape.length !== key.shape.length || value.shape.some((d, i) => d !== key.shape[i])) {
-    throw new ShapeError(`${where}: argument 'value' has shape ${fmtShape(value.shape)} (${value.dtype}), expected f32 ${fmtShape(key.shape)} (key's shape)`);
+  if (
+    value.dtype !== 'f32' ||
+    value.shape.length !== key.shape.length ||
+    value.shape.some((d, i) => d !== key.shape[i])
+  ) {
+    throw new ShapeError(
+      `${where}: argument 'value' has shape ${fmtShape(value.shape)} ` +
+        `(${value.dtype}), expected f32 ${fmtShape(key.shape)} (key's shape)`,
+    );
   }
   const kpm = a.keyPaddingMask ?? null;
   const am = a.attnMask ?? null;
   if (kpm) {
     const want = batched ? [B, S] : [S];
     if (kpm.shape.length !== want.length || kpm.shape.some((d, i) => d !== want[i])) {
-      throw new ShapeError(`${where}: argument 'keyPaddingMask' has shape ${fmtShape(kpm.shape)} (${kpm.dtype}), expected ${fmtShape(want)} (${batched ? 'batch, ' : ''}seqLenK), i32 (nonzero = ignored) or f32 (added, −Infinity = ignored)`);
+      throw new ShapeError(
+        `${where}: argument 'keyPaddingMask' has shape ${fmtShape(kpm.shape)} ` +
+          `(${kpm.dtype}), expected ${fmtShape(want)} ` +
+          `(${batched ? 'batch, ' : ''}seqLenK), i32 (nonzero = ignored) or f32 (added, ` +
+          `−Infinity = ignored)`,
+      );
     }
   }
   let perHead = false;
@@ -121,7 +163,12 @@ export function multiheadAttentionValues(a: MultiheadAttentionArgs): { output: V
     const is = (want: number[]) => am.shape.length === want.length && am.shape.every((d, i) => d === want[i]);
     perHead = is(three);
     if (!is(two) && !perHead) {
-      throw new ShapeError(`${where}: argument 'attnMask' has shape ${fmtShape(am.shape)} (${am.dtype}), expected ${fmtShape(two)} (seqLenQ, seqLenK) or ${fmtShape(three)} (${batched ? 'batch·numHeads' : 'numHeads'}, seqLenQ, seqLenK), i32 (nonzero = masked) or f32 (added, −Infinity = masked)`);
+      throw new ShapeError(
+        `${where}: argument 'attnMask' has shape ${fmtShape(am.shape)} (${am.dtype}), ` +
+          `expected ${fmtShape(two)} (seqLenQ, seqLenK) or ${fmtShape(three)} ` +
+          `(${batched ? 'batch·numHeads' : 'numHeads'}, seqLenQ, seqLenK), i32 (nonzero = ` +
+          `masked) or f32 (added, −Infinity = masked)`,
+      );
     }
   }
   const dims = { batch: B, heads: H, seqLenQ: T, seqLenK: S, headDim: hd };
@@ -179,15 +226,29 @@ export function multiheadAttentionValues(a: MultiheadAttentionArgs): { output: V
       inputs: sources,
       outputs: [{ shape }],
       build: (ins, [mv], ctx) => {
-        const src = (v: Value | null) => (v ? { buffer: ins[sources.indexOf(v)].buffer, offset: ins[sources.indexOf(v)].offset, dtype: v.dtype } : undefined);
-        return [attentionMaskDispatch(ctx.gpu, { ...dims, attnMask: am ? { ...src(am)!, perHead } : undefined, keyPaddingMask: src(kpm), out: mv, label: `${op}.mask` })];
+        const src = (v: Value | null) =>
+          v
+            ? { buffer: ins[sources.indexOf(v)].buffer, offset: ins[sources.indexOf(v)].offset, dtype: v.dtype }
+            : undefined;
+        return [
+          attentionMaskDispatch(ctx.gpu, {
+            ...dims,
+            attnMask: am ? { ...src(am)!, perHead } : undefined,
+            keyPaddingMask: src(kpm),
+            out: mv,
+            label: `${op}.mask`,
+          }),
+        ];
       },
       backward: () => {
-        throw new ArgumentError(`${where}: masks take no gradient; pass attnMask / keyPaddingMask that do not depend on parameters`);
+        throw new ArgumentError(
+          `${where}: masks take no gradient; pass attnMask / keyPaddingMask that do not depend on parameters`,
+        );
       },
     })[0];
   }
-  const maskView = (ref: BufferRef | undefined): AttentionMaskView | undefined => (ref ? { buffer: ref.buffer, offset: ref.offset, strides: maskStrides } : undefined);
+  const maskView = (ref: BufferRef | undefined): AttentionMaskView | undefined =>
+    ref ? { buffer: ref.buffer, offset: ref.offset, strides: maskStrides } : undefined;
   const causal = !!a.isCausal;
 
   const attnInputs = mask ? [P, mask] : [P];
@@ -197,19 +258,46 @@ export function multiheadAttentionValues(a: MultiheadAttentionArgs): { output: V
     outputs: [{ shape: query.shape }, { shape: [2, B, H, T] }],
     build: ([pv, mv], [ov, sv], ctx) => {
       if (sv.offset !== 0) throw new ArgumentError(`${where}: the row statistics must start their buffer`);
-      return [attentionDispatch(ctx.gpu, { ...dims, q: roleView(pv, 0), k: roleView(pv, 1), v: roleView(pv, 2), o: outView(ov), lse: sv.buffer, causal, additiveMask: maskView(mv), label: `${op}.attention` })];
+      return [
+        attentionDispatch(ctx.gpu, {
+          ...dims,
+          q: roleView(pv, 0),
+          k: roleView(pv, 1),
+          v: roleView(pv, 2),
+          o: outView(ov),
+          lse: sv.buffer,
+          causal,
+          additiveMask: maskView(mv),
+          label: `${op}.attention`,
+        }),
+      ];
     },
     backward: ([dO], needs, [o, st]) => {
-      if (needs[1]) throw new ArgumentError(`${where}: masks take no gradient; pass an attnMask / keyPaddingMask that does not depend on parameters`);
+      if (needs[1])
+        throw new ArgumentError(
+          `${where}: masks take no gradient; pass an attnMask / keyPaddingMask that does not depend on parameters`,
+        );
       if (!dO || !needs[0]) return attnInputs.map(() => null);
       const dP = record({
         op: `${op}.attention.backward`,
         inputs: [dO, P, o, st, ...(mask ? [mask] : [])],
         outputs: [{ shape: P.shape }],
-        build: ([gv, pv, ov, sv, mv], [dv], ctx) => attentionBackwardDispatches(ctx.gpu, {
-          ...dims, q: roleView(pv, 0), k: roleView(pv, 1), v: roleView(pv, 2), o: outView(ov), dO: outView(gv),
-          rowStats: sv.buffer, dq: roleView(dv, 0), dk: roleView(dv, 1), dv: roleView(dv, 2), causal, additiveMask: maskView(mv), label: `${op}.attention.backward`,
-        }),
+        build: ([gv, pv, ov, sv, mv], [dv], ctx) =>
+          attentionBackwardDispatches(ctx.gpu, {
+            ...dims,
+            q: roleView(pv, 0),
+            k: roleView(pv, 1),
+            v: roleView(pv, 2),
+            o: outView(ov),
+            dO: outView(gv),
+            rowStats: sv.buffer,
+            dq: roleView(dv, 0),
+            dk: roleView(dv, 1),
+            dv: roleView(dv, 2),
+            causal,
+            additiveMask: maskView(mv),
+            label: `${op}.attention.backward`,
+          }),
       })[0];
       return mask ? [dP, null] : [dP];
     },
@@ -223,11 +311,24 @@ export function multiheadAttentionValues(a: MultiheadAttentionArgs): { output: V
       op: `${op}.weights`,
       inputs: mask ? [P, stats, mask] : [P, stats],
       outputs: [{ shape }],
-      build: ([pv, sv, mv], [wv], ctx) => [attentionWeightsDispatch(ctx.gpu, {
-        ...dims, q: roleView(pv, 0), k: roleView(pv, 1), lse: sv, causal, additiveMask: maskView(mv), average, w: wv, label: `${op}.weights`,
-      })],
+      build: ([pv, sv, mv], [wv], ctx) => [
+        attentionWeightsDispatch(ctx.gpu, {
+          ...dims,
+          q: roleView(pv, 0),
+          k: roleView(pv, 1),
+          lse: sv,
+          causal,
+          additiveMask: maskView(mv),
+          average,
+          w: wv,
+          label: `${op}.weights`,
+        }),
+      ],
       backward: () => {
-        throw new ArgumentError(`${where}: the attention weights (needWeights) are computed without a gradient; a loss must not depend on them (use the output)`);
+        throw new ArgumentError(
+          `${where}: the attention weights (needWeights) are computed without a gradient; ` +
+            `a loss must not depend on them (use the output)`,
+        );
       },
     })[0];
   }
@@ -235,7 +336,15 @@ export function multiheadAttentionValues(a: MultiheadAttentionArgs): { output: V
 }
 
 /** The in_proj node: P = the packed projections of every group (see the file comment). */
-function inProjection(op: string, xs: readonly Value[], groups: readonly Group[], W: Value, b: Value | null, E: number, packed: number): Value {
+function inProjection(
+  op: string,
+  xs: readonly Value[],
+  groups: readonly Group[],
+  W: Value,
+  b: Value | null,
+  E: number,
+  packed: number,
+): Value {
   const inputs = b ? [...xs, W, b] : [...xs, W];
   const nx = xs.length;
   return record({
@@ -248,14 +357,19 @@ function inProjection(op: string, xs: readonly Value[], groups: readonly Group[]
       const out: Dispatch[] = [];
       for (const g of groups) {
         const R = g.roles * E;
-        out.push(...gemmDispatches(ctx.gpu, {
-          M: g.rows, N: R, K: E, transposeB: true,
-          a: { buffer: ins[g.input].buffer, offset: ins[g.input].offset, ld: E },
-          b: { buffer: wv.buffer, offset: wv.offset + g.role0 * E * E, ld: E },
-          c: { buffer: pv.buffer, offset: pv.offset + g.offset, ld: R },
-          bias: bv ? { buffer: bv.buffer, offset: bv.offset + g.role0 * E } : undefined,
-          label: `${op}.in_proj.${groupName(g)}`,
-        }));
+        out.push(
+          ...gemmDispatches(ctx.gpu, {
+            M: g.rows,
+            N: R,
+            K: E,
+            transposeB: true,
+            a: { buffer: ins[g.input].buffer, offset: ins[g.input].offset, ld: E },
+            b: { buffer: wv.buffer, offset: wv.offset + g.role0 * E * E, ld: E },
+            c: { buffer: pv.buffer, offset: pv.offset + g.offset, ld: R },
+            bias: bv ? { buffer: bv.buffer, offset: bv.offset + g.role0 * E } : undefined,
+            label: `${op}.in_proj.${groupName(g)}`,
+          }),
+        );
       }
       return out;
     },
@@ -272,7 +386,16 @@ function groupName(g: Group): string {
 }
 
 /** dx per input, dW and db from dP, as ONE node (see the file comment). */
-function inProjectionBackward(op: string, dP: Value, xs: readonly Value[], groups: readonly Group[], W: Value, b: Value | null, E: number, needs: readonly boolean[]): (Value | null)[] {
+function inProjectionBackward(
+  op: string,
+  dP: Value,
+  xs: readonly Value[],
+  groups: readonly Group[],
+  W: Value,
+  b: Value | null,
+  E: number,
+  needs: readonly boolean[],
+): (Value | null)[] {
   const nx = xs.length;
   const needX = xs.map((_, i) => needs[i]);
   const needW = needs[nx];
@@ -298,24 +421,48 @@ function inProjectionBackward(op: string, dP: Value, xs: readonly Value[], group
         const name = `${op}.in_proj.${groupName(g)}`;
         if (wSlot !== null) {
           const dw = ov[wSlot];
-          out.push(...gemmDispatches(ctx.gpu, {
-            M: R, N: E, K: g.rows, transposeA: true, a: dPg, b: { buffer: xv[g.input].buffer, offset: xv[g.input].offset, ld: E },
-            c: { buffer: dw.buffer, offset: dw.offset + g.role0 * E * E, ld: E }, label: `${name}.dW`,
-          }));
+          out.push(
+            ...gemmDispatches(ctx.gpu, {
+              M: R,
+              N: E,
+              K: g.rows,
+              transposeA: true,
+              a: dPg,
+              b: { buffer: xv[g.input].buffer, offset: xv[g.input].offset, ld: E },
+              c: { buffer: dw.buffer, offset: dw.offset + g.role0 * E * E, ld: E },
+              label: `${name}.dW`,
+            }),
+          );
         }
         if (bSlot !== null) {
           const db = ov[bSlot];
-          out.push(columnSumDispatch(ctx.gpu, { rows: g.rows, cols: R, x: dPg, y: { buffer: db.buffer, offset: db.offset + g.role0 * E }, label: `${name}.db` }));
+          out.push(
+            columnSumDispatch(ctx.gpu, {
+              rows: g.rows,
+              cols: R,
+              x: dPg,
+              y: { buffer: db.buffer, offset: db.offset + g.role0 * E },
+              label: `${name}.db`,
+            }),
+          );
         }
         const s = slot[g.input];
         if (s !== null) {
           const dx = ov[s];
           const first = !written.has(g.input);
           written.add(g.input);
-          out.push(...gemmDispatches(ctx.gpu, {
-            M: g.rows, N: E, K: R, a: dPg, b: { buffer: wv.buffer, offset: wv.offset + g.role0 * E * E, ld: E },
-            c: { buffer: dx.buffer, offset: dx.offset, ld: E }, beta: first ? undefined : 1, label: `${name}.dx`,
-          }));
+          out.push(
+            ...gemmDispatches(ctx.gpu, {
+              M: g.rows,
+              N: E,
+              K: R,
+              a: dPg,
+              b: { buffer: wv.buffer, offset: wv.offset + g.role0 * E * E, ld: E },
+              c: { buffer: dx.buffer, offset: dx.offset, ld: E },
+              beta: first ? undefined : 1,
+              label: `${name}.dx`,
+            }),
+          );
         }
       }
       return out;

@@ -16,7 +16,8 @@ export interface Conv1dSpacing {
 /** Records a 1-D convolution. */
 export function conv1dValue(x: Value, weight: Value, bias: Value | null, geo: Conv1dSpacing, op = 'Conv1d'): Value {
   const [Cout, Cin, K] = weight.shape;
-  if (x.dtype !== 'f32' || x.shape.length !== 3 || x.shape[1] !== Cin) throw new ShapeError(`${op}: input has shape ${fmtShape(x.shape)}, expected [batch, ${Cin} (inChannels), length]`);
+  if (x.dtype !== 'f32' || x.shape.length !== 3 || x.shape[1] !== Cin)
+    throw new ShapeError(`${op}: input has shape ${fmtShape(x.shape)}, expected [batch, ${Cin} (inChannels), length]`);
   const [N, , L] = x.shape;
   const Lout = conv1dOutputLength(L, K, geo.stride, geo.padding, geo.dilation);
   const dims = { batch: N, inChannels: Cin, outChannels: Cout, length: L, kernelSize: K, ...geo };
@@ -25,13 +26,19 @@ export function conv1dValue(x: Value, weight: Value, bias: Value | null, geo: Co
     op,
     inputs,
     outputs: [{ shape: [N, Cout, Lout] }],
-    build: ([xv, wv, bv], [yv], ctx) => [conv1dDispatch(ctx.gpu, { ...dims, x: xv, weight: wv, bias: bias ? bv : undefined, y: yv, label: op })],
+    build: ([xv, wv, bv], [yv], ctx) => [
+      conv1dDispatch(ctx.gpu, { ...dims, x: xv, weight: wv, bias: bias ? bv : undefined, y: yv, label: op }),
+    ],
     backward: ([dy], needs) => {
       if (!dy) return inputs.map(() => null);
       const wantX = needs[0];
       const wantW = needs[1];
       const wantB = !!bias && needs[2];
-      const outs = [...(wantX ? [{ shape: x.shape }] : []), ...(wantW ? [{ shape: weight.shape }] : []), ...(wantB ? [{ shape: [Cout] }] : [])];
+      const outs = [
+        ...(wantX ? [{ shape: x.shape }] : []),
+        ...(wantW ? [{ shape: weight.shape }] : []),
+        ...(wantB ? [{ shape: [Cout] }] : []),
+      ];
       if (outs.length === 0) return inputs.map(() => null);
       const g = record({
         op: `${op}.backward`,
@@ -39,7 +46,16 @@ export function conv1dValue(x: Value, weight: Value, bias: Value | null, geo: Co
         outputs: outs,
         build: ([xv, wv, gv], o, ctx) => {
           let k = 0;
-          return conv1dBackwardDispatches(ctx.gpu, { ...dims, x: xv, weight: wv, dy: gv, dx: wantX ? o[k++] : undefined, dWeight: wantW ? o[k++] : undefined, dBias: wantB ? o[k++] : undefined, label: `${op}.backward` });
+          return conv1dBackwardDispatches(ctx.gpu, {
+            ...dims,
+            x: xv,
+            weight: wv,
+            dy: gv,
+            dx: wantX ? o[k++] : undefined,
+            dWeight: wantW ? o[k++] : undefined,
+            dBias: wantB ? o[k++] : undefined,
+            label: `${op}.backward`,
+          });
         },
       });
       let k = 0;

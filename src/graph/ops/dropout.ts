@@ -21,7 +21,12 @@ export function dropoutValue(kernel: DropoutKernel, x: Value, salt: number, op =
     build: ([xv], [yv]) => [kernel.forwardDispatch({ n, x: xv, y: yv, salt, label: op })],
     backward: ([g], needs) => [
       needs[0] && g
-        ? record({ op: `${op}.backward`, inputs: [g], outputs: [{ shape: x.shape }], build: ([gv], [dv]) => [kernel.backwardDispatch({ n, x: gv, y: dv, salt, label: `${op}.backward` })] })[0]
+        ? record({
+            op: `${op}.backward`,
+            inputs: [g],
+            outputs: [{ shape: x.shape }],
+            build: ([gv], [dv]) => [kernel.backwardDispatch({ n, x: gv, y: dv, salt, label: `${op}.backward` })],
+          })[0]
         : null,
     ],
     hooks,

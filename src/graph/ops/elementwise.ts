@@ -11,13 +11,25 @@ import type { BufferRef, BuildContext, Value } from '../graph.js';
 import { graphFor, record } from '../record.js';
 
 /** One elementwise dispatch over n elements. */
-function ew(ctx: BuildContext, op: ElementwiseOp, label: string, x: BufferRef, b: BufferRef | undefined, y: BufferRef, n: number, alpha?: number) {
+function ew(
+  ctx: BuildContext,
+  op: ElementwiseOp,
+  label: string,
+  x: BufferRef,
+  b: BufferRef | undefined,
+  y: BufferRef,
+  n: number,
+  alpha?: number,
+) {
   return [elementwiseDispatch(ctx.gpu, { op, n, x, b, y, alpha, label })];
 }
 
 function sameShape(op: string, a: Value, b: Value): void {
   if (a.shape.length !== b.shape.length || a.shape.some((d, i) => d !== b.shape[i])) {
-    throw new ShapeError(`${op}: the operands have shapes ${fmtShape(a.shape)} and ${fmtShape(b.shape)}; they must be equal (no broadcasting)`);
+    throw new ShapeError(
+      `${op}: the operands have shapes ${fmtShape(a.shape)} and ${fmtShape(b.shape)}; ` +
+        `they must be equal (no broadcasting)`,
+    );
   }
 }
 
@@ -73,30 +85,43 @@ export function add(a: Tensor, b: Tensor): Tensor {
 
 /** y = a − b (same shapes). */
 export function sub(a: Tensor, b: Tensor): Tensor {
-  return lift('sub', (x, y) => {
-    sameShape('sub', x, y);
-    return record({
-      op: 'sub',
-      inputs: [x, y],
-      outputs: [{ shape: x.shape }],
-      build: ([av, bv], [yv], ctx) => ew(ctx, 'sub', 'sub', av, bv, yv, x.size),
-      backward: ([g], needs) => [needs[0] ? g : null, needs[1] && g ? scaleValue(g, -1) : null],
-    })[0];
-  }, a, b);
+  return lift(
+    'sub',
+    (x, y) => {
+      sameShape('sub', x, y);
+      return record({
+        op: 'sub',
+        inputs: [x, y],
+        outputs: [{ shape: x.shape }],
+        build: ([av, bv], [yv], ctx) => ew(ctx, 'sub', 'sub', av, bv, yv, x.size),
+        backward: ([g], needs) => [needs[0] ? g : null, needs[1] && g ? scaleValue(g, -1) : null],
+      })[0];
+    },
+    a,
+    b,
+  );
 }
 
 /** y = a ⊙ b (same shapes). */
 export function mul(a: Tensor, b: Tensor): Tensor {
-  return lift('mul', (x, y) => {
-    sameShape('mul', x, y);
-    return record({
-      op: 'mul',
-      inputs: [x, y],
-      outputs: [{ shape: x.shape }],
-      build: ([av, bv], [yv], ctx) => ew(ctx, 'mul', 'mul', av, bv, yv, x.size),
-      backward: ([g], needs) => [needs[0] && g ? binary('mul', 'mul.grad', g, y) : null, needs[1] && g ? binary('mul', 'mul.grad', g, x) : null],
-    })[0];
-  }, a, b);
+  return lift(
+    'mul',
+    (x, y) => {
+      sameShape('mul', x, y);
+      return record({
+        op: 'mul',
+        inputs: [x, y],
+        outputs: [{ shape: x.shape }],
+        build: ([av, bv], [yv], ctx) => ew(ctx, 'mul', 'mul', av, bv, yv, x.size),
+        backward: ([g], needs) => [
+          needs[0] && g ? binary('mul', 'mul.grad', g, y) : null,
+          needs[1] && g ? binary('mul', 'mul.grad', g, x) : null,
+        ],
+      })[0];
+    },
+    a,
+    b,
+  );
 }
 
 /** y = α·x as a value. */
@@ -137,7 +162,9 @@ export function activationValue(act: ActivationName, x: Value): Value {
     outputs: [{ shape: x.shape }],
     build: ([xv], [yv], ctx) => ew(ctx, act, act, xv, undefined, yv, x.size),
     // tanhGrad/sigmoidGrad/reluGrad: x = the saved output or input, b = dy.
-    backward: ([g], needs, [y]) => [needs[0] && g ? binary(grad as ElementwiseOp, `${act}.grad`, from === 'output' ? y : x, g) : null],
+    backward: ([g], needs, [y]) => [
+      needs[0] && g ? binary(grad as ElementwiseOp, `${act}.grad`, from === 'output' ? y : x, g) : null,
+    ],
   })[0];
 }
 

@@ -12,21 +12,38 @@ import { record } from '../record.js';
  * @param paddingIdx - Row that gets no gradient (PyTorch padding_idx), or undefined.
  */
 export function embeddingValue(indices: Value, weight: Value, paddingIdx: number | undefined, op = 'embedding'): Value {
-  if (indices.dtype !== 'i32') throw new ShapeError(`${op}: input ${fmtShape(indices.shape)} is ${indices.dtype}; token ids must be an i32 tensor (Tensor.from(gpu, Int32Array.from(ids), shape))`);
+  if (indices.dtype !== 'i32')
+    throw new ShapeError(
+      `${op}: input ${fmtShape(indices.shape)} is ${indices.dtype}; token ids must be ` +
+        `an i32 tensor (Tensor.from(gpu, Int32Array.from(ids), shape))`,
+    );
   const [V, E] = weight.shape;
   const tokens = indices.size;
   return record({
     op,
     inputs: [indices, weight],
     outputs: [{ shape: [...indices.shape, E] }],
-    build: ([iv, wv], [yv], ctx) => [embeddingDispatch(ctx.gpu, { tokens, vocab: V, dim: E, indices: iv, weight: wv, y: yv, label: op })],
+    build: ([iv, wv], [yv], ctx) => [
+      embeddingDispatch(ctx.gpu, { tokens, vocab: V, dim: E, indices: iv, weight: wv, y: yv, label: op }),
+    ],
     backward: ([dy], needs) => {
       if (!dy || !needs[1]) return [null, null];
       const [dW] = record({
         op: `${op}.dW`,
         inputs: [indices, dy],
         outputs: [{ shape: weight.shape }],
-        build: ([iv, gv], [dwv], ctx) => [embeddingBackwardDispatch(ctx.gpu, { tokens, vocab: V, dim: E, indices: iv, dY: gv, dW: dwv, paddingIdx, label: `${op}.dW` })],
+        build: ([iv, gv], [dwv], ctx) => [
+          embeddingBackwardDispatch(ctx.gpu, {
+            tokens,
+            vocab: V,
+            dim: E,
+            indices: iv,
+            dY: gv,
+            dW: dwv,
+            paddingIdx,
+            label: `${op}.dW`,
+          }),
+        ],
       });
       return [null, dW];
     },

@@ -11,7 +11,10 @@ import { graphFor, record } from '../record.js';
 export function gluValue(x: Value, op = 'glu'): Value {
   const cols = x.shape[x.shape.length - 1];
   if (x.dtype !== 'f32' || x.shape.length < 1 || cols % 2 !== 0) {
-    throw new ShapeError(`${op}: argument 'x' has shape ${fmtShape(x.shape)} (${x.dtype}); expected f32 whose last dimension is even (it is split in halves a, b)`);
+    throw new ShapeError(
+      `${op}: argument 'x' has shape ${fmtShape(x.shape)} (${x.dtype}); expected f32 ` +
+        `whose last dimension is even (it is split in halves a, b)`,
+    );
   }
   const half = cols / 2;
   const rows = x.size / cols;
@@ -27,7 +30,9 @@ export function gluValue(x: Value, op = 'glu'): Value {
             op: `${op}.backward`,
             inputs: [x, dy],
             outputs: [{ shape: x.shape }],
-            build: ([xv, gv], [dxv], ctx) => [gluDispatch(ctx.gpu, { rows, half, x: xv, dy: gv, y: dxv, backward: true, label: `${op}.backward` })],
+            build: ([xv, gv], [dxv], ctx) => [
+              gluDispatch(ctx.gpu, { rows, half, x: xv, dy: gv, y: dxv, backward: true, label: `${op}.backward` }),
+            ],
           })[0]
         : null,
     ],
@@ -46,7 +51,11 @@ export function glu(x: Tensor, dim = -1): Tensor {
   const v = graphFor('glu').of('glu', 'x', x);
   const rank = v.shape.length;
   if (!Number.isInteger(dim) || (dim !== -1 && dim !== rank - 1)) {
-    throw new ArgumentError(`glu: dim ${dim} of argument 'x' ${fmtShape(v.shape)} is not the last dimension; only dim −1 (${rank - 1}) is supported (F.transpose the dimension to the end first)`);
+    throw new ArgumentError(
+      `glu: dim ${dim} of argument 'x' ${fmtShape(v.shape)} is not the last ` +
+        `dimension; only dim −1 (${rank - 1}) is supported (F.transpose the dimension to ` +
+        `the end first)`,
+    );
   }
   return gluValue(v).tensor;
 }

@@ -7,15 +7,36 @@ import type { Value } from '../graph.js';
 import { record } from '../record.js';
 
 /** Records LayerNorm over the last `cols` elements of x (weight/bias [cols] or null). */
-export function layerNormValue(x: Value, cols: number, eps: number, weight: Value | null, bias: Value | null, op = 'LayerNorm'): Value {
-  if (x.dtype !== 'f32' || x.size % cols !== 0 || x.shape.length < 1) throw new ShapeError(`${op}: input ${fmtShape(x.shape)} does not end in the normalized shape (${cols} elements)`);
+export function layerNormValue(
+  x: Value,
+  cols: number,
+  eps: number,
+  weight: Value | null,
+  bias: Value | null,
+  op = 'LayerNorm',
+): Value {
+  if (x.dtype !== 'f32' || x.size % cols !== 0 || x.shape.length < 1)
+    throw new ShapeError(`${op}: input ${fmtShape(x.shape)} does not end in the normalized shape (${cols} elements)`);
   const rows = x.size / cols;
   const params = [weight, bias].filter((v): v is Value => v !== null);
   const [y, mean, rstd] = record({
     op,
     inputs: [x, ...params],
     outputs: [{ shape: x.shape }, { shape: [rows] }, { shape: [rows] }],
-    build: ([xv, ...pv], [yv, mv, rv], ctx) => [layerNormDispatch(ctx.gpu, { rows, cols, eps, x: xv, weight: weight ? pv[0] : undefined, bias: bias ? pv[weight ? 1 : 0] : undefined, y: yv, mean: mv, rstd: rv, label: op })],
+    build: ([xv, ...pv], [yv, mv, rv], ctx) => [
+      layerNormDispatch(ctx.gpu, {
+        rows,
+        cols,
+        eps,
+        x: xv,
+        weight: weight ? pv[0] : undefined,
+        bias: bias ? pv[weight ? 1 : 0] : undefined,
+        y: yv,
+        mean: mv,
+        rstd: rv,
+        label: op,
+      }),
+    ],
     backward: ([dy], needs, outs) => {
       if (!dy) return [null, ...params.map(() => null)];
       const wantW = !!weight && needs[1];
@@ -25,9 +46,20 @@ export function layerNormValue(x: Value, cols: number, eps: number, weight: Valu
         op: `${op}.backward`,
         inputs: [x, dy, outs[1], outs[2], ...(weight ? [weight] : [])],
         outputs: shapes,
-        build: ([xv, gv, mv, rv, wv], [dxv, ...pv], ctx) => layerNormBackwardDispatches(ctx.gpu, {
-          rows, cols, x: xv, dy: gv, weight: weight ? wv : undefined, mean: mv, rstd: rv, dx: dxv, dWeight: wantW ? pv[0] : undefined, dBias: wantB ? pv[wantW ? 1 : 0] : undefined, label: `${op}.backward`,
-        }),
+        build: ([xv, gv, mv, rv, wv], [dxv, ...pv], ctx) =>
+          layerNormBackwardDispatches(ctx.gpu, {
+            rows,
+            cols,
+            x: xv,
+            dy: gv,
+            weight: weight ? wv : undefined,
+            mean: mv,
+            rstd: rv,
+            dx: dxv,
+            dWeight: wantW ? pv[0] : undefined,
+            dBias: wantB ? pv[wantW ? 1 : 0] : undefined,
+            label: `${op}.backward`,
+          }),
       });
       const dx = needs[0] ? grads[0] : null;
       const out: (Value | null)[] = [dx];

@@ -16,7 +16,9 @@ import { record } from '../record.js';
 export function linearValue(x: Value, weight: Value, bias: Value | null, op = 'linear'): Value {
   const [out, inF] = weight.shape;
   if (x.dtype !== 'f32' || x.shape.length < 1 || x.shape[x.shape.length - 1] !== inF) {
-    throw new ShapeError(`${op}: input has shape ${fmtShape(x.shape)} (${x.dtype}), expected f32 [..., ${inF}] (inFeatures)`);
+    throw new ShapeError(
+      `${op}: input has shape ${fmtShape(x.shape)} (${x.dtype}), expected f32 [..., ${inF}] (inFeatures)`,
+    );
   }
   const rows = x.size / inF;
   const inputs = bias ? [x, weight, bias] : [x, weight];
@@ -25,7 +27,17 @@ export function linearValue(x: Value, weight: Value, bias: Value | null, op = 'l
     inputs,
     outputs: [{ shape: [...x.shape.slice(0, -1), out] }],
     build: ([xv, wv, bv], [yv], ctx) =>
-      gemmDispatches(ctx.gpu, { M: rows, N: out, K: inF, transposeB: true, a: { ...xv, ld: inF }, b: { ...wv, ld: inF }, c: { ...yv, ld: out }, bias: bias ? bv : undefined, label: op }),
+      gemmDispatches(ctx.gpu, {
+        M: rows,
+        N: out,
+        K: inF,
+        transposeB: true,
+        a: { ...xv, ld: inF },
+        b: { ...wv, ld: inF },
+        c: { ...yv, ld: out },
+        bias: bias ? bv : undefined,
+        label: op,
+      }),
     backward: ([dy], needs) => {
       if (!dy) return inputs.map(() => null);
       const dx = needs[0] ? linearGradInput(dy, weight, x.shape, op) : null;
@@ -44,7 +56,16 @@ function linearGradInput(dy: Value, weight: Value, xShape: readonly number[], op
     op: `${op}.dx`,
     inputs: [dy, weight],
     outputs: [{ shape: xShape }],
-    build: ([gv, wv], [dxv], ctx) => gemmDispatches(ctx.gpu, { M: rows, N: inF, K: out, a: { ...gv, ld: out }, b: { ...wv, ld: inF }, c: { ...dxv, ld: inF }, label: `${op}.dx` }),
+    build: ([gv, wv], [dxv], ctx) =>
+      gemmDispatches(ctx.gpu, {
+        M: rows,
+        N: inF,
+        K: out,
+        a: { ...gv, ld: out },
+        b: { ...wv, ld: inF },
+        c: { ...dxv, ld: inF },
+        label: `${op}.dx`,
+      }),
   })[0];
 }
 
@@ -56,7 +77,17 @@ function linearGradWeight(dy: Value, x: Value, wShape: readonly number[], op: st
     op: `${op}.dW`,
     inputs: [dy, x],
     outputs: [{ shape: wShape }],
-    build: ([gv, xv], [dwv], ctx) => gemmDispatches(ctx.gpu, { M: out, N: inF, K: rows, transposeA: true, a: { ...gv, ld: out }, b: { ...xv, ld: inF }, c: { ...dwv, ld: inF }, label: `${op}.dW` }),
+    build: ([gv, xv], [dwv], ctx) =>
+      gemmDispatches(ctx.gpu, {
+        M: out,
+        N: inF,
+        K: rows,
+        transposeA: true,
+        a: { ...gv, ld: out },
+        b: { ...xv, ld: inF },
+        c: { ...dwv, ld: inF },
+        label: `${op}.dW`,
+      }),
   })[0];
 }
 
@@ -66,6 +97,8 @@ export function columnSum(x: Value, cols: number, op: string): Value {
     op,
     inputs: [x],
     outputs: [{ shape: [cols] }],
-    build: ([xv], [yv], ctx) => [columnSumDispatch(ctx.gpu, { rows: x.size / cols, cols, x: { ...xv, ld: cols }, y: yv, label: op })],
+    build: ([xv], [yv], ctx) => [
+      columnSumDispatch(ctx.gpu, { rows: x.size / cols, cols, x: { ...xv, ld: cols }, y: yv, label: op }),
+    ],
   })[0];
 }

@@ -27,10 +27,18 @@ export function lossValue(kind: 'crossEntropy' | 'mse', pred: Value, target: Val
   const ce = kind === 'crossEntropy';
   if (ce) {
     const rowsShape = pred.shape.slice(0, -1);
-    const ok = target.dtype === 'i32' && (target.size === pred.size / C);
-    if (!ok) throw new ShapeError(`crossEntropy: targets have shape ${fmtShape(target.shape)} (${target.dtype}), expected i32 class ids of shape ${fmtShape(rowsShape.length ? rowsShape : [1])} for logits ${fmtShape(pred.shape)}`);
+    const ok = target.dtype === 'i32' && target.size === pred.size / C;
+    if (!ok)
+      throw new ShapeError(
+        `crossEntropy: targets have shape ${fmtShape(target.shape)} (${target.dtype}), ` +
+          `expected i32 class ids of shape ${fmtShape(rowsShape.length ? rowsShape : [1])} ` +
+          `for logits ${fmtShape(pred.shape)}`,
+      );
   } else if (target.dtype !== 'f32' || target.size !== pred.size) {
-    throw new ShapeError(`mse: targets have shape ${fmtShape(target.shape)} (${target.dtype}), expected f32 ${fmtShape(pred.shape)} like the prediction`);
+    throw new ShapeError(
+      `mse: targets have shape ${fmtShape(target.shape)} (${target.dtype}), expected ` +
+        `f32 ${fmtShape(pred.shape)} like the prediction`,
+    );
   }
   const rows = ce ? pred.size / C : pred.size / C;
   const [loss, grad, rowLoss] = record({
@@ -39,7 +47,16 @@ export function lossValue(kind: 'crossEntropy' | 'mse', pred: Value, target: Val
     outputs: [{ shape: [1] }, { shape: pred.shape }, { shape: [rows] }],
     build: ([pv, tv], [lv, gv, rv], ctx) => [
       ...(ce
-        ? crossEntropyDispatches(ctx.gpu, { rows, cols: C, logits: pv, targets: tv, rowLoss: rv, dLogits: gv, ignoreIndex, label: kind })
+        ? crossEntropyDispatches(ctx.gpu, {
+            rows,
+            cols: C,
+            logits: pv,
+            targets: tv,
+            rowLoss: rv,
+            dLogits: gv,
+            ignoreIndex,
+            label: kind,
+          })
         : [mseDispatch(ctx.gpu, { rows, cols: C, pred: pv, target: tv, rowLoss: rv, dPred: gv, label: kind })]),
       ...reduceSumDispatches(ctx.gpu, { x: rv.buffer, offset: rv.offset, n: rows, out: lv, label: `${kind}.sum` }),
     ],

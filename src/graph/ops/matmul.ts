@@ -31,21 +31,39 @@ interface Dims {
 }
 
 /** A [rows, cols] matrix per batch, at a planned view: its row stride and batch stride. */
-const mat = (v: BufferRef, rows: number, cols: number, batched: boolean) => ({ buffer: v.buffer, offset: v.offset, ld: cols, batchStride: batched ? rows * cols : 0 });
+const mat = (v: BufferRef, rows: number, cols: number, batched: boolean) => ({
+  buffer: v.buffer,
+  offset: v.offset,
+  ld: cols,
+  batchStride: batched ? rows * cols : 0,
+});
 
 /** Checks the operands and works out the sizes (the message names the argument and both shapes). */
 function dimsOf(op: string, a: Value, b: Value, tA: boolean, tB: boolean): Dims {
-  for (const [name, v] of [['a', a], ['b', b]] as const) {
+  for (const [name, v] of [
+    ['a', a],
+    ['b', b],
+  ] as const) {
     if (v.dtype !== 'f32' || (v.shape.length !== 2 && v.shape.length !== 3)) {
-      throw new ShapeError(`${op}: argument '${name}' has shape ${fmtShape(v.shape)} (${v.dtype}); expected f32 of rank 2 [rows, cols] or 3 [batch, rows, cols]`);
+      throw new ShapeError(
+        `${op}: argument '${name}' has shape ${fmtShape(v.shape)} (${v.dtype}); ` +
+          `expected f32 of rank 2 [rows, cols] or 3 [batch, rows, cols]`,
+      );
     }
   }
   if (a.shape.length === 2 && b.shape.length === 3) {
-    throw new ShapeError(`${op}: argument 'a' ${fmtShape(a.shape)} is rank 2 but 'b' ${fmtShape(b.shape)} is rank 3; only a rank-2 'b' is shared over a batch (reshape or transpose so that the batched operand is 'a')`);
+    throw new ShapeError(
+      `${op}: argument 'a' ${fmtShape(a.shape)} is rank 2 but ` +
+        `'b' ${fmtShape(b.shape)} is rank 3; only a rank-2 'b' is shared over a batch ` +
+        `(reshape or transpose so that the batched operand is 'a')`,
+    );
   }
   const batch = a.shape.length === 3 ? a.shape[0] : 1;
   if (b.shape.length === 3 && b.shape[0] !== batch) {
-    throw new ShapeError(`${op}: batch sizes differ: argument 'a' ${fmtShape(a.shape)} vs 'b' ${fmtShape(b.shape)} (no broadcasting beyond a shared rank-2 'b')`);
+    throw new ShapeError(
+      `${op}: batch sizes differ: argument 'a' ${fmtShape(a.shape)} vs ` +
+        `'b' ${fmtShape(b.shape)} (no broadcasting beyond a shared rank-2 'b')`,
+    );
   }
   const [ar, ac] = a.shape.slice(-2);
   const [br, bc] = b.shape.slice(-2);
@@ -53,20 +71,49 @@ function dimsOf(op: string, a: Value, b: Value, tA: boolean, tB: boolean): Dims 
   const [Kb, N] = tB ? [bc, br] : [br, bc];
   if (K !== Kb) {
     throw new ShapeError(
-      `${op}: inner dimensions differ: op(a) is ${M}×${K} (argument 'a' ${fmtShape(a.shape)}${tA ? ', transposed' : ''}) but op(b) is ${Kb}×${N} (argument 'b' ${fmtShape(b.shape)}${tB ? ', transposed' : ''})`,
+      `${op}: inner dimensions differ: op(a) is ${M}×${K} (argument ` +
+        `'a' ${fmtShape(a.shape)}${tA ? ', transposed' : ''}) but op(b) is ${Kb}×${N} ` +
+        `(argument 'b' ${fmtShape(b.shape)}${tB ? ', transposed' : ''})`,
     );
   }
   return { batch, M, N, K, shared: b.shape.length === 2 && a.shape.length === 3, tA, tB };
 }
 
 /** Forward GEMMs: C = op(A)·op(B) (a shared, untransposed-A product is one GEMM over all B·M rows). */
-function forwardDispatches(ctx: BuildContext, d: Dims, av: BufferRef, bv: BufferRef, cv: BufferRef, label: string): Dispatch[] {
+function forwardDispatches(
+  ctx: BuildContext,
+  d: Dims,
+  av: BufferRef,
+  bv: BufferRef,
+  cv: BufferRef,
+  label: string,
+): Dispatch[] {
   const { batch, M, N, K, shared, tA, tB } = d;
   const bMat = mat(bv, tB ? N : K, tB ? K : N, !shared);
   if (shared && !tA) {
-    return gemmDispatches(ctx.gpu, { M: batch * M, N, K, a: mat(av, batch * M, K, false), b: bMat, c: mat(cv, batch * M, N, false), transposeB: tB, label });
+    return gemmDispatches(ctx.gpu, {
+      M: batch * M,
+      N,
+      K,
+      a: mat(av, batch * M, K, false),
+      b: bMat,
+      c: mat(cv, batch * M, N, false),
+      transposeB: tB,
+      label,
+    });
   }
-  return gemmDispatches(ctx.gpu, { M, N, K, batch, a: mat(av, tA ? K : M, tA ? M : K, true), b: bMat, c: mat(cv, M, N, true), transposeA: tA, transposeB: tB, label });
+  return gemmDispatches(ctx.gpu, {
+    M,
+    N,
+    K,
+    batch,
+    a: mat(av, tA ? K : M, tA ? M : K, true),
+    b: bMat,
+    c: mat(cv, M, N, true),
+    transposeA: tA,
+    transposeB: tB,
+    label,
+  });
 }
 
 /** dA (stored like A): dC·op(B)ᵀ, or op(B)·dCᵀ when A is transposed. */
@@ -75,10 +122,41 @@ function gradA(ctx: BuildContext, d: Dims, gv: BufferRef, bv: BufferRef, dav: Bu
   const bMat = mat(bv, tB ? N : K, tB ? K : N, !shared);
   const dC = mat(gv, M, N, true);
   if (!tA) {
-    if (shared) return gemmDispatches(ctx.gpu, { M: batch * M, N: K, K: N, a: mat(gv, batch * M, N, false), b: bMat, c: mat(dav, batch * M, K, false), transposeB: !tB, label });
-    return gemmDispatches(ctx.gpu, { M, N: K, K: N, batch, a: dC, b: bMat, c: mat(dav, M, K, true), transposeB: !tB, label });
+    if (shared)
+      return gemmDispatches(ctx.gpu, {
+        M: batch * M,
+        N: K,
+        K: N,
+        a: mat(gv, batch * M, N, false),
+        b: bMat,
+        c: mat(dav, batch * M, K, false),
+        transposeB: !tB,
+        label,
+      });
+    return gemmDispatches(ctx.gpu, {
+      M,
+      N: K,
+      K: N,
+      batch,
+      a: dC,
+      b: bMat,
+      c: mat(dav, M, K, true),
+      transposeB: !tB,
+      label,
+    });
   }
-  return gemmDispatches(ctx.gpu, { M: K, N: M, K: N, batch, a: bMat, b: dC, c: mat(dav, K, M, true), transposeA: tB, transposeB: true, label });
+  return gemmDispatches(ctx.gpu, {
+    M: K,
+    N: M,
+    K: N,
+    batch,
+    a: bMat,
+    b: dC,
+    c: mat(dav, K, M, true),
+    transposeA: tB,
+    transposeB: true,
+    label,
+  });
 }
 
 /** dB (stored like B): op(A)ᵀ·dC, or dCᵀ·op(A) when B is transposed; summed over the batch when B is shared. */
@@ -101,7 +179,19 @@ function gradB(ctx: BuildContext, d: Dims, gv: BufferRef, av: BufferRef, dbv: Bu
     const cc = shared ? c : at(c);
     const B = shared ? 1 : n;
     return tB
-      ? gemmDispatches(ctx.gpu, { M: N, N: K, K: M, batch: B, a: dC, b: A, c: cc, transposeA: true, transposeB: tA, beta, label })
+      ? gemmDispatches(ctx.gpu, {
+          M: N,
+          N: K,
+          K: M,
+          batch: B,
+          a: dC,
+          b: A,
+          c: cc,
+          transposeA: true,
+          transposeB: tA,
+          beta,
+          label,
+        })
       : gemmDispatches(ctx.gpu, { M: K, N, K: M, batch: B, a: A, b: dC, c: cc, transposeA: !tA, beta, label });
   };
   const c = mat(dbv, bRows, bCols, !shared);
@@ -127,10 +217,20 @@ export function matmulValue(a: Value, b: Value, opts: MatmulOpOptions = {}, op =
     backward: ([dc], needs) => {
       if (!dc) return [null, null];
       const da = needs[0]
-        ? record({ op: `${op}.da`, inputs: [dc, b], outputs: [{ shape: a.shape }], build: ([gv, bv], [dav], ctx) => gradA(ctx, d, gv, bv, dav, `${op}.da`) })[0]
+        ? record({
+            op: `${op}.da`,
+            inputs: [dc, b],
+            outputs: [{ shape: a.shape }],
+            build: ([gv, bv], [dav], ctx) => gradA(ctx, d, gv, bv, dav, `${op}.da`),
+          })[0]
         : null;
       const db = needs[1]
-        ? record({ op: `${op}.db`, inputs: [dc, a], outputs: [{ shape: b.shape }], build: ([gv, av], [dbv], ctx) => gradB(ctx, d, gv, av, dbv, `${op}.db`) })[0]
+        ? record({
+            op: `${op}.db`,
+            inputs: [dc, a],
+            outputs: [{ shape: b.shape }],
+            build: ([gv, av], [dbv], ctx) => gradB(ctx, d, gv, av, dbv, `${op}.db`),
+          })[0]
         : null;
       return [da, db];
     },
@@ -162,8 +262,15 @@ export function bmm(a: Tensor, b: Tensor, opts: MatmulOpOptions = {}): Tensor {
   const g = graphFor('bmm');
   const av = g.of('bmm', 'a', a);
   const bv = g.of('bmm', 'b', b);
-  for (const [name, v] of [['a', av], ['b', bv]] as const) {
-    if (v.shape.length !== 3) throw new ShapeError(`bmm: argument '${name}' has shape ${fmtShape(v.shape)}; expected rank 3 [batch, rows, cols] (F.matmul takes rank 2)`);
+  for (const [name, v] of [
+    ['a', av],
+    ['b', bv],
+  ] as const) {
+    if (v.shape.length !== 3)
+      throw new ShapeError(
+        `bmm: argument '${name}' has shape ${fmtShape(v.shape)}; expected rank 3 ` +
+          `[batch, rows, cols] (F.matmul takes rank 2)`,
+      );
   }
   return matmulValue(av, bv, opts, 'bmm').tensor;
 }

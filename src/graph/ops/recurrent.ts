@@ -13,9 +13,22 @@ import { graphFor } from '../record.js';
 
 /** What the node needs from a recurrent layer (src/nn/recurrent.ts passes itself). */
 export interface RecurrentHost {
-  readonly config: { readonly cell: 'rnn' | 'lstm' | 'gru'; readonly inputSize: number; readonly hiddenSize: number; readonly numLayers: number; readonly bidirectional: boolean; readonly batchFirst: boolean; readonly projSize?: number };
+  readonly config: {
+    readonly cell: 'rnn' | 'lstm' | 'gru';
+    readonly inputSize: number;
+    readonly hiddenSize: number;
+    readonly numLayers: number;
+    readonly bidirectional: boolean;
+    readonly batchFirst: boolean;
+    readonly projSize?: number;
+  };
   readonly dropout: { setTraining(training: boolean): void; setStep(counter: number): void } | null;
-  createTrainingPlan(where: string, seqLen: number, batch: number, opts: { inputGrad?: boolean; initialStateGrad?: boolean; lengths?: boolean }): { forward: RecurrentPlan; backward: RecurrentBackward; destroy(): void };
+  createTrainingPlan(
+    where: string,
+    seqLen: number,
+    batch: number,
+    opts: { inputGrad?: boolean; initialStateGrad?: boolean; lengths?: boolean },
+  ): { forward: RecurrentPlan; backward: RecurrentBackward; destroy(): void };
   createPlan(where: string, seqLen: number, batch: number, lengths?: boolean): RecurrentPlan;
   repackDispatches(): Dispatch[];
 }
@@ -40,7 +53,15 @@ const whole = (buffer: GPUBuffer): BufferRef => ({ buffer, offset: 0 });
  * Records a recurrent stack over `x`. `params` are the layer's parameter values in the order of
  * `paramNames` (their gradients are written by the fused backward).
  */
-export function recurrentValue(host: RecurrentHost, name: string, x: Value, params: readonly Value[], h0: Value | null, c0: Value | null, lengths: ArrayLike<number> | null = null): RecurrentValues {
+export function recurrentValue(
+  host: RecurrentHost,
+  name: string,
+  x: Value,
+  params: readonly Value[],
+  h0: Value | null,
+  c0: Value | null,
+  lengths: ArrayLike<number> | null = null,
+): RecurrentValues {
   const g = graphFor(name);
   const cfg = host.config;
   const D = cfg.bidirectional ? 2 : 1;
@@ -48,24 +69,42 @@ export function recurrentValue(host: RecurrentHost, name: string, x: Value, para
   // h (h0, hN, each direction's output) has P features: an LSTM's projSize, else H; c keeps H.
   const P = cfg.projSize ? cfg.projSize : H;
   if (x.dtype !== 'f32' || x.shape.length !== 3 || x.shape[2] !== cfg.inputSize) {
-    throw new ShapeError(`${name}: input has shape ${fmtShape(x.shape)} (${x.dtype}), expected f32 ${cfg.batchFirst ? '[batch, seqLen' : '[seqLen, batch'}, ${cfg.inputSize}] (inputSize)`);
+    throw new ShapeError(
+      `${name}: input has shape ${fmtShape(x.shape)} (${x.dtype}), expected ` +
+        `f32 ${cfg.batchFirst ? '[batch, seqLen' : '[seqLen, batch'}, ${cfg.inputSize}] ` +
+        `(inputSize)`,
+    );
   }
   const [T, B] = cfg.batchFirst ? [x.shape[1], x.shape[0]] : [x.shape[0], x.shape[1]];
   const stateShape = [cfg.numLayers * D, B, P];
   const cellShape = [cfg.numLayers * D, B, H];
-  for (const [k, s, want] of [['h0', h0, stateShape], ['c0', c0, cellShape]] as const) {
+  for (const [k, s, want] of [
+    ['h0', h0, stateShape],
+    ['c0', c0, cellShape],
+  ] as const) {
     if (s && (s.shape.length !== 3 || s.shape.some((d, i) => d !== want[i]))) {
-      throw new ShapeError(`${name}: ${k} has shape ${fmtShape(s.shape)}, expected ${fmtShape(want)} [numLayers·numDirections, batch, ${k === 'h0' && cfg.projSize ? 'projSize' : 'hiddenSize'}]`);
+      throw new ShapeError(
+        `${name}: ${k} has shape ${fmtShape(s.shape)}, expected ${fmtShape(want)} ` +
+          `[numLayers·numDirections, ` +
+          `batch, ${k === 'h0' && cfg.projSize ? 'projSize' : 'hiddenSize'}]`,
+      );
     }
   }
   if (c0 && cfg.cell !== 'lstm') throw new ArgumentError(`${name}: c0 is only for LSTM`);
-  const training = g.training && (x.requiresGrad || params.some((p) => p.requiresGrad) || !!h0?.requiresGrad || !!c0?.requiresGrad);
+  const training =
+    g.training && (x.requiresGrad || params.some((p) => p.requiresGrad) || !!h0?.requiresGrad || !!c0?.requiresGrad);
   const stateGrad = training && (!!h0?.requiresGrad || !!c0?.requiresGrad);
   const where = g.where;
   // Per-row lengths (host data): checked now, before any plan exists; written at every replay.
   const checkRows = (d: ArrayLike<number>) => void checkLengths(`${name}.forward`, d, T, B);
   if (lengths) checkRows(lengths);
-  const trainPlan = training ? host.createTrainingPlan(where, T, B, { inputGrad: x.requiresGrad, initialStateGrad: stateGrad, lengths: !!lengths }) : null;
+  const trainPlan = training
+    ? host.createTrainingPlan(where, T, B, {
+        inputGrad: x.requiresGrad,
+        initialStateGrad: stateGrad,
+        lengths: !!lengths,
+      })
+    : null;
   let fwd: RecurrentPlan;
   try {
     fwd = trainPlan ? trainPlan.forward : host.createPlan(where, T, B, !!lengths);
@@ -94,10 +133,20 @@ export function recurrentValue(host: RecurrentHost, name: string, x: Value, para
     op: name,
     inputs,
     outputs: cN ? [output, hN, cN] : [output, hN],
-    build: (ctx) => [
-      ...copies.map(([v, target, n]) => elementwiseDispatch(ctx.gpu, { op: 'scale', n, x: ctx.view(v), y: target(), alpha: 1, label: `${name}.copyIn` })),
-      ...fwd.dispatches,
-    ].map((d) => (d.transient ? (ctx.own(d.transient), { ...d, transient: undefined }) : d)),
+    build: (ctx) =>
+      [
+        ...copies.map(([v, target, n]) =>
+          elementwiseDispatch(ctx.gpu, {
+            op: 'scale',
+            n,
+            x: ctx.view(v),
+            y: target(),
+            alpha: 1,
+            label: `${name}.copyIn`,
+          }),
+        ),
+        ...fwd.dispatches,
+      ].map((d) => (d.transient ? (ctx.own(d.transient), { ...d, transient: undefined }) : d)),
     encodeBefore: (encoder) => {
       if (!h0) encoder.clearBuffer(fwd.h0, 0, fwd.stateBytes);
       if (fwd.c && !c0) encoder.clearBuffer(fwd.c, 0, fwd.cStateBytes);
@@ -111,15 +160,25 @@ export function recurrentValue(host: RecurrentHost, name: string, x: Value, para
     afterUpdate: () => (params.some((p) => p.requiresGrad) ? host.repackDispatches() : []),
     destroy,
   };
-  if (trainPlan) node.backward = (grads, needs) => recurrentBackward(g, name, trainPlan.backward, grads, needs, inputs, params, x, h0, c0);
+  if (trainPlan)
+    node.backward = (grads, needs) =>
+      recurrentBackward(g, name, trainPlan.backward, grads, needs, inputs, params, x, h0, c0);
   g.add(node);
   return { output, hN, cN };
 }
 
 /** The BPTT node: upstream gradients into the plan's buffers, gradients out of them. */
 function recurrentBackward(
-  g: Graph, name: string, bwd: RecurrentBackward, grads: readonly (Value | null)[], needs: readonly boolean[],
-  inputs: readonly Value[], params: readonly Value[], x: Value, h0: Value | null, c0: Value | null,
+  g: Graph,
+  name: string,
+  bwd: RecurrentBackward,
+  grads: readonly (Value | null)[],
+  needs: readonly boolean[],
+  inputs: readonly Value[],
+  params: readonly Value[],
+  x: Value,
+  h0: Value | null,
+  c0: Value | null,
 ): (Value | null)[] {
   const [dOut, dhN, dcN] = grads;
   const copies: Array<[Value, () => BufferRef, number]> = [];
@@ -165,10 +224,20 @@ function recurrentBackward(
     op: `${name}.backward`,
     inputs: [...upstream, ...inputs],
     outputs,
-    build: (ctx) => [
-      ...copies.map(([v, target, n]) => elementwiseDispatch(ctx.gpu, { op: 'scale', n, x: ctx.view(v), y: target(), alpha: 1, label: `${name}.gradIn` })),
-      ...bwd.dispatches,
-    ].map((d) => (d.transient ? (ctx.own(d.transient), { ...d, transient: undefined }) : d)),
+    build: (ctx) =>
+      [
+        ...copies.map(([v, target, n]) =>
+          elementwiseDispatch(ctx.gpu, {
+            op: 'scale',
+            n,
+            x: ctx.view(v),
+            y: target(),
+            alpha: 1,
+            label: `${name}.gradIn`,
+          }),
+        ),
+        ...bwd.dispatches,
+      ].map((d) => (d.transient ? (ctx.own(d.transient), { ...d, transient: undefined }) : d)),
     encodeBefore: (encoder) => {
       encoder.clearBuffer(bwd.dout);
       bwd.encodeInit(encoder);

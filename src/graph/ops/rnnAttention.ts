@@ -16,7 +16,12 @@ import type { Dispatch } from '../../gpu/dispatch.js';
 import { ArgumentError, ShapeError, fmtShape } from '../../util/errors.js';
 import { TENSOR_USAGE } from '../../gpu/flags.js';
 import { elementwiseDispatch } from '../../kernels/elementwise.js';
-import { RnnAttentionPlan, type AttentionScore, type RnnAttentionConfig, type SeqView } from '../../kernels/rnnAttention.js';
+import {
+  RnnAttentionPlan,
+  type AttentionScore,
+  type RnnAttentionConfig,
+  type SeqView,
+} from '../../kernels/rnnAttention.js';
 import type { BufferRef, BuildContext, Value } from '../graph.js';
 import { record } from '../record.js';
 
@@ -35,7 +40,12 @@ export interface RnnAttentionParam {
 }
 
 /** A batch-first contiguous [B, T, width] value as the plan's view. */
-const seq = (v: BufferRef, T: number, width: number): SeqView => ({ buffer: v.buffer, offset: v.offset, strideBatch: T * width, strideTime: width });
+const seq = (v: BufferRef, T: number, width: number): SeqView => ({
+  buffer: v.buffer,
+  offset: v.offset,
+  strideBatch: T * width,
+  strideTime: width,
+});
 
 /**
  * Records attention of `query` [B, Tq, Hq] over `keys` [B, Ts, Hk] (keys = values).
@@ -48,23 +58,47 @@ const seq = (v: BufferRef, T: number, width: number): SeqView => ({ buffer: v.bu
  * @param attnDim - Additive only: size of the projections.
  */
 export function rnnAttentionValue(
-  op: string, score: AttentionScore, query: Value, keys: Value, keyMask: Value | null, params: readonly RnnAttentionParam[], attnDim?: number,
+  op: string,
+  score: AttentionScore,
+  query: Value,
+  keys: Value,
+  keyMask: Value | null,
+  params: readonly RnnAttentionParam[],
+  attnDim?: number,
 ): RnnAttentionValues {
-  if (query.dtype !== 'f32' || query.shape.length !== 3) throw new ShapeError(`${op}: argument 'query' has shape ${fmtShape(query.shape)} (${query.dtype}); expected f32 [batch, queryLen, querySize]`);
+  if (query.dtype !== 'f32' || query.shape.length !== 3)
+    throw new ShapeError(
+      `${op}: argument 'query' has shape ${fmtShape(query.shape)} (${query.dtype}); ` +
+        `expected f32 [batch, queryLen, querySize]`,
+    );
   if (keys.dtype !== 'f32' || keys.shape.length !== 3 || keys.shape[0] !== query.shape[0]) {
-    throw new ShapeError(`${op}: argument 'keys' has shape ${fmtShape(keys.shape)} (${keys.dtype}); expected f32 [batch = ${query.shape[0]} (query's), keyLen, keySize]`);
+    throw new ShapeError(
+      `${op}: argument 'keys' has shape ${fmtShape(keys.shape)} (${keys.dtype}); ` +
+        `expected f32 [batch = ${query.shape[0]} (query's), keyLen, keySize]`,
+    );
   }
   const [B, Tq, Hq] = query.shape;
   const [, Ts, Hk] = keys.shape;
-  if (keyMask && (keyMask.dtype !== 'f32' || keyMask.shape.length !== 2 || keyMask.shape[0] !== B || keyMask.shape[1] !== Ts)) {
-    throw new ShapeError(`${op}: argument 'keyMask' has shape ${fmtShape(keyMask.shape)} (${keyMask.dtype}); expected f32 [batch, keyLen] = ${fmtShape([B, Ts])} (nonzero = attend, 0 = masked)`);
+  if (
+    keyMask &&
+    (keyMask.dtype !== 'f32' || keyMask.shape.length !== 2 || keyMask.shape[0] !== B || keyMask.shape[1] !== Ts)
+  ) {
+    throw new ShapeError(
+      `${op}: argument 'keyMask' has shape ${fmtShape(keyMask.shape)} ` +
+        `(${keyMask.dtype}); expected f32 [batch, keyLen] = ${fmtShape([B, Ts])} ` +
+        `(nonzero = attend, 0 = masked)`,
+    );
   }
   const cfg: RnnAttentionConfig = { score, batch: B, seqLenQ: Tq, seqLenS: Ts, queryDim: Hq, keyDim: Hk, attnDim };
   // The plan (and its scratch) is made when the graph is planned, so a failed trace leaks nothing.
   let plan: RnnAttentionPlan | null = null;
   const planFor = (ctx: BuildContext) => (plan ??= new RnnAttentionPlan(ctx.gpu, cfg));
-  const paramViews = (refs: readonly BufferRef[]): Record<string, { buffer: GPUBuffer; offset: number; size: number }> =>
-    Object.fromEntries(params.map((p, i) => [p.name, { buffer: refs[i].buffer, offset: refs[i].offset, size: p.value.size }]));
+  const paramViews = (
+    refs: readonly BufferRef[],
+  ): Record<string, { buffer: GPUBuffer; offset: number; size: number }> =>
+    Object.fromEntries(
+      params.map((p, i) => [p.name, { buffer: refs[i].buffer, offset: refs[i].offset, size: p.value.size }]),
+    );
   const nMask = keyMask ? 1 : 0;
   const inputs = [query, keys, ...(keyMask ? [keyMask] : []), ...params.map((p) => p.value)];
 
@@ -84,17 +118,42 @@ export function rnnAttentionValue(
           // The plan reads the mask from element 0 of its buffer: copy a view that starts elsewhere.
           mask = ctx.gpu.pool.acquire(B * Ts * 4, TENSOR_USAGE, `${op}.keyMask`);
           ctx.own([mask]);
-          out.push(elementwiseDispatch(ctx.gpu, { op: 'scale', n: B * Ts, x: mv, y: { buffer: mask, offset: 0 }, alpha: 1, label: `${op}.keyMask` }));
+          out.push(
+            elementwiseDispatch(ctx.gpu, {
+              op: 'scale',
+              n: B * Ts,
+              x: mv,
+              y: { buffer: mask, offset: 0 },
+              alpha: 1,
+              label: `${op}.keyMask`,
+            }),
+          );
         }
       }
       const keysView = seq(ins[1], Ts, Hk);
       out.push(...p.prepareDispatches({ keys: keysView, params: pv }));
-      out.push(...p.forwardDispatches({ t0: 0, steps: Tq, query: seq(ins[0], Tq, Hq), keys: keysView, keyMask: mask, params: pv, context: seq(cv, Tq, Hk), alpha: seq(av, Tq, Ts) }));
+      out.push(
+        ...p.forwardDispatches({
+          t0: 0,
+          steps: Tq,
+          query: seq(ins[0], Tq, Hq),
+          keys: keysView,
+          keyMask: mask,
+          params: pv,
+          context: seq(cv, Tq, Hk),
+          alpha: seq(av, Tq, Ts),
+        }),
+      );
       return out;
     },
     backward: ([dContext, dWeights], needs, [, alpha]) => {
       if (dWeights) {
-        throw new ArgumentError(`${op}: the loss depends on the attention weights, but the fused attention backward differentiates through the context only; use the weights for inspection, or compose the attention from F.matmul and F.softmax to train through them`);
+        throw new ArgumentError(
+          `${op}: the loss depends on the attention weights, but the fused attention ` +
+            `backward differentiates through the context only; use the weights for ` +
+            `inspection, or compose the attention from F.matmul and F.softmax to train ` +
+            `through them`,
+        );
       }
       if (!dContext) return inputs.map(() => null);
       const grads = record({
@@ -103,8 +162,14 @@ export function rnnAttentionValue(
         outputs: [{ shape: query.shape }, { shape: keys.shape }, ...params.map((p) => ({ shape: p.value.shape }))],
         build: ([qv, kv, av, gv, ...pr], [dqv, dkv, ...dpr], ctx) =>
           planFor(ctx).backwardDispatches({
-            query: seq(qv, Tq, Hq), keys: seq(kv, Ts, Hk), params: paramViews(pr), alpha: seq(av, Tq, Ts), dContext: seq(gv, Tq, Hk),
-            dQuery: seq(dqv, Tq, Hq), dKeys: seq(dkv, Ts, Hk), grads: paramViews(dpr),
+            query: seq(qv, Tq, Hq),
+            keys: seq(kv, Ts, Hk),
+            params: paramViews(pr),
+            alpha: seq(av, Tq, Ts),
+            dContext: seq(gv, Tq, Hk),
+            dQuery: seq(dqv, Tq, Hq),
+            dKeys: seq(dkv, Ts, Hk),
+            grads: paramViews(dpr),
           }),
       });
       return [

@@ -17,7 +17,8 @@ const stridesOf = (shape: readonly number[]) => shape.map((_, i) => shape.slice(
 /** Normalises a dimension index (negative counts from the end). */
 function dimOf(op: string, shape: readonly number[], dim: number): number {
   const d = dim < 0 ? shape.length + dim : dim;
-  if (!Number.isInteger(dim) || d < 0 || d >= shape.length) throw new ShapeError(`${op}: dim ${dim} is out of range for shape ${fmtShape(shape)} (rank ${shape.length})`);
+  if (!Number.isInteger(dim) || d < 0 || d >= shape.length)
+    throw new ShapeError(`${op}: dim ${dim} is out of range for shape ${fmtShape(shape)} (rank ${shape.length})`);
   return d;
 }
 
@@ -41,7 +42,13 @@ export function reshapeValue(x: Value, shape: readonly number[]): Value {
   y.alias = { of: x, offset: 0 };
   y.requiresGrad = x.requiresGrad;
   // A view: its gradient is the gradient reshaped back.
-  g.add({ op: 'reshape', inputs: [x], outputs: [y], build: () => [], backward: ([dy], needs) => [needs[0] && dy ? reshapeValue(dy, x.shape) : null] });
+  g.add({
+    op: 'reshape',
+    inputs: [x],
+    outputs: [y],
+    build: () => [],
+    backward: ([dy], needs) => [needs[0] && dy ? reshapeValue(dy, x.shape) : null],
+  });
   return y;
 }
 
@@ -54,9 +61,14 @@ function sliceValue(x: Value, d: number, start: number, end: number): Value {
     op: 'slice',
     inputs: [x],
     outputs: [{ shape }],
-    build: ([xv], [yv], ctx) => [stridedCopyDispatch(ctx.gpu, {
-      shape: [outer, len, inner], x: { ...xv, offset: xv.offset + start * inner, strides: [n * inner, inner, 1] }, y: { ...yv, strides: [len * inner, inner, 1] }, label: 'slice',
-    })],
+    build: ([xv], [yv], ctx) => [
+      stridedCopyDispatch(ctx.gpu, {
+        shape: [outer, len, inner],
+        x: { ...xv, offset: xv.offset + start * inner, strides: [n * inner, inner, 1] },
+        y: { ...yv, strides: [len * inner, inner, 1] },
+        label: 'slice',
+      }),
+    ],
     backward: ([dy], needs) => [needs[0] && dy ? padValue(dy, d, start, n) : null],
   })[0];
 }
@@ -70,8 +82,19 @@ function padValue(dy: Value, d: number, start: number, n: number): Value {
     inputs: [dy],
     outputs: [{ shape }],
     build: ([gv], [yv], ctx) => [
-      stridedCopyDispatch(ctx.gpu, { shape: [outer * n * inner], x: { ...gv, strides: [0] }, y: { ...yv, strides: [1] }, alpha: 0, label: 'slice.zero' }),
-      stridedCopyDispatch(ctx.gpu, { shape: [outer, len, inner], x: { ...gv, strides: [len * inner, inner, 1] }, y: { ...yv, offset: yv.offset + start * inner, strides: [n * inner, inner, 1] }, label: 'slice.backward' }),
+      stridedCopyDispatch(ctx.gpu, {
+        shape: [outer * n * inner],
+        x: { ...gv, strides: [0] },
+        y: { ...yv, strides: [1] },
+        alpha: 0,
+        label: 'slice.zero',
+      }),
+      stridedCopyDispatch(ctx.gpu, {
+        shape: [outer, len, inner],
+        x: { ...gv, strides: [len * inner, inner, 1] },
+        y: { ...yv, offset: yv.offset + start * inner, strides: [n * inner, inner, 1] },
+        label: 'slice.backward',
+      }),
     ],
   })[0];
 }
@@ -81,7 +104,10 @@ function concatValues(xs: readonly Value[], d: number): Value {
   const base = xs[0].shape;
   for (const [i, x] of xs.entries()) {
     if (x.shape.length !== base.length || x.shape.some((s, k) => k !== d && s !== base[k])) {
-      throw new ShapeError(`concat: tensor ${i} has shape ${fmtShape(x.shape)}; every tensor must match ${fmtShape(base)} except along dim ${d}`);
+      throw new ShapeError(
+        `concat: tensor ${i} has shape ${fmtShape(x.shape)}; every tensor must ` +
+          `match ${fmtShape(base)} except along dim ${d}`,
+      );
     }
   }
   const total = xs.reduce((a, x) => a + x.shape[d], 0);
@@ -92,11 +118,18 @@ function concatValues(xs: readonly Value[], d: number): Value {
     op: 'concat',
     inputs: xs,
     outputs: [{ shape }],
-    build: (ins, [yv], ctx) => ins.map((xv, i) => {
-      const len = xs[i].shape[d];
-      return stridedCopyDispatch(ctx.gpu, { shape: [outer, len, inner], x: { ...xv, strides: [len * inner, inner, 1] }, y: { ...yv, offset: yv.offset + starts[i] * inner, strides: [total * inner, inner, 1] }, label: 'concat' });
-    }),
-    backward: ([dy], needs) => xs.map((x, i) => (needs[i] && dy ? sliceValue(dy, d, starts[i], starts[i] + x.shape[d]) : null)),
+    build: (ins, [yv], ctx) =>
+      ins.map((xv, i) => {
+        const len = xs[i].shape[d];
+        return stridedCopyDispatch(ctx.gpu, {
+          shape: [outer, len, inner],
+          x: { ...xv, strides: [len * inner, inner, 1] },
+          y: { ...yv, offset: yv.offset + starts[i] * inner, strides: [total * inner, inner, 1] },
+          label: 'concat',
+        });
+      }),
+    backward: ([dy], needs) =>
+      xs.map((x, i) => (needs[i] && dy ? sliceValue(dy, d, starts[i], starts[i] + x.shape[d]) : null)),
   })[0];
 }
 
@@ -110,7 +143,14 @@ function transposeValue(x: Value, d0: number, d1: number): Value {
     op: 'transpose',
     inputs: [x],
     outputs: [{ shape }],
-    build: ([xv], [yv], ctx) => [stridedCopyDispatch(ctx.gpu, { shape, x: { ...xv, strides: perm.map((p) => xs[p]) }, y: { ...yv, strides: stridesOf(shape) }, label: 'transpose' })],
+    build: ([xv], [yv], ctx) => [
+      stridedCopyDispatch(ctx.gpu, {
+        shape,
+        x: { ...xv, strides: perm.map((p) => xs[p]) },
+        y: { ...yv, strides: stridesOf(shape) },
+        label: 'transpose',
+      }),
+    ],
     backward: ([dy], needs) => [needs[0] && dy ? transposeValue(dy, d0, d1) : null],
   })[0];
 }
@@ -123,14 +163,24 @@ function meanValue(x: Value, d: number, keepdim: boolean): Value {
     op: 'mean',
     inputs: [x],
     outputs: [{ shape: shape.length ? shape : [1] }],
-    build: ([xv], [yv], ctx) => [reduceAxisDispatch(ctx.gpu, { outer, n, inner, x: xv, y: yv, alpha: 1 / n, label: 'mean' })],
+    build: ([xv], [yv], ctx) => [
+      reduceAxisDispatch(ctx.gpu, { outer, n, inner, x: xv, y: yv, alpha: 1 / n, label: 'mean' }),
+    ],
     backward: ([dy], needs) => [
       needs[0] && dy
         ? record({
             op: 'mean.backward',
             inputs: [dy],
             outputs: [{ shape: x.shape }],
-            build: ([gv], [dv], ctx) => [stridedCopyDispatch(ctx.gpu, { shape: [outer, n, inner], x: { ...gv, strides: [inner, 0, 1] }, y: { ...dv, strides: [n * inner, inner, 1] }, alpha: 1 / n, label: 'mean.backward' })],
+            build: ([gv], [dv], ctx) => [
+              stridedCopyDispatch(ctx.gpu, {
+                shape: [outer, n, inner],
+                x: { ...gv, strides: [inner, 0, 1] },
+                y: { ...dv, strides: [n * inner, inner, 1] },
+                alpha: 1 / n,
+                label: 'mean.backward',
+              }),
+            ],
           })[0]
         : null,
     ],
@@ -144,7 +194,8 @@ const valueOf = (op: string, t: Tensor, arg = 'x') => graphFor(op).of(op, arg, t
  * @param x - Any tensor.
  * @param shape - The new shape (same element count).
  */
-export const reshape = (x: Tensor, shape: readonly number[]): Tensor => reshapeValue(valueOf('reshape', x), shape).tensor;
+export const reshape = (x: Tensor, shape: readonly number[]): Tensor =>
+  reshapeValue(valueOf('reshape', x), shape).tensor;
 /** Alias of {@link reshape}. */
 export const view = reshape;
 

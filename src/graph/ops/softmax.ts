@@ -10,7 +10,8 @@ import { graphFor, record } from '../record.js';
 
 /** Records y = softmax(x) over the last dimension. */
 export function softmaxValue(x: Value, op = 'softmax'): Value {
-  if (x.dtype !== 'f32' || x.shape.length < 1) throw new ShapeError(`${op}: argument 'x' has shape ${fmtShape(x.shape)} (${x.dtype}); expected f32 of rank ≥ 1`);
+  if (x.dtype !== 'f32' || x.shape.length < 1)
+    throw new ShapeError(`${op}: argument 'x' has shape ${fmtShape(x.shape)} (${x.dtype}); expected f32 of rank ≥ 1`);
   const cols = x.shape[x.shape.length - 1];
   const rows = x.size / cols;
   return record({
@@ -24,7 +25,9 @@ export function softmaxValue(x: Value, op = 'softmax'): Value {
             op: `${op}.backward`,
             inputs: [y, dy],
             outputs: [{ shape: x.shape }],
-            build: ([yv, gv], [dxv], ctx) => [softmaxBackwardDispatch(ctx.gpu, { rows, cols, y: yv, dy: gv, dx: dxv, label: `${op}.backward` })],
+            build: ([yv, gv], [dxv], ctx) => [
+              softmaxBackwardDispatch(ctx.gpu, { rows, cols, y: yv, dy: gv, dx: dxv, label: `${op}.backward` }),
+            ],
           })[0]
         : null,
     ],
@@ -43,7 +46,11 @@ export function softmax(x: Tensor, dim = -1): Tensor {
   const v = graphFor('softmax').of('softmax', 'x', x);
   const rank = v.shape.length;
   if (!Number.isInteger(dim) || (dim !== -1 && dim !== rank - 1)) {
-    throw new ShapeError(`softmax: dim ${dim} of argument 'x' ${fmtShape(v.shape)} is not the last dimension; only dim −1 (${rank - 1}) is supported (F.transpose the dimension to the end first)`);
+    throw new ShapeError(
+      `softmax: dim ${dim} of argument 'x' ${fmtShape(v.shape)} is not the last ` +
+        `dimension; only dim −1 (${rank - 1}) is supported (F.transpose the dimension to ` +
+        `the end first)`,
+    );
   }
   return softmaxValue(v).tensor;
 }

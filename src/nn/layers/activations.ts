@@ -51,7 +51,8 @@ export class GELU extends Module {
   constructor(gpu: Gpu, options: { approximate?: 'none' | 'tanh' } = {}) {
     super(gpu);
     const a = options?.approximate ?? 'none';
-    if (a !== 'none' && a !== 'tanh') throw new ArgumentError(`GELU: approximate must be 'none' or 'tanh', got ${String(a)}`);
+    if (a !== 'none' && a !== 'tanh')
+      throw new ArgumentError(`GELU: approximate must be 'none' or 'tanh', got ${String(a)}`);
     this.approximate = a;
   }
   /**

@@ -86,15 +86,29 @@ abstract class RnnAttentionModule extends Module {
     const k = this.input('keys', keys);
     const m = o.keyMask !== undefined ? this.input('opts.keyMask', o.keyMask) : null;
     if (q.dtype !== 'f32' || q.shape.length !== 3 || q.shape[2] !== this.querySize) {
-      throw new ShapeError(`${where}: argument 'query' has shape ${fmtShape(q.shape)} (${q.dtype}); expected f32 [batch, queryLen, ${this.querySize}] (hiddenSize), batch first`);
+      throw new ShapeError(
+        `${where}: argument 'query' has shape ${fmtShape(q.shape)} (${q.dtype}); ` +
+          `expected f32 [batch, queryLen, ${this.querySize}] (hiddenSize), batch first`,
+      );
     }
     if (k.dtype !== 'f32' || k.shape.length !== 3 || k.shape[0] !== q.shape[0] || k.shape[2] !== this.keySize) {
-      throw new ShapeError(`${where}: argument 'keys' has shape ${fmtShape(k.shape)} (${k.dtype}); expected f32 [batch = ${q.shape.length === 3 ? q.shape[0] : 'batch'} (query's), keyLen, ${this.keySize}] (keySize), batch first`);
+      throw new ShapeError(
+        `${where}: argument 'keys' has shape ${fmtShape(k.shape)} (${k.dtype}); ` +
+          `expected f32 [batch = ${q.shape.length === 3 ? q.shape[0] : 'batch'} (query's), ` +
+          `keyLen, ${this.keySize}] (keySize), batch first`,
+      );
     }
     if (m && (m.dtype !== 'f32' || m.shape.length !== 2 || m.shape[0] !== k.shape[0] || m.shape[1] !== k.shape[1])) {
-      throw new ShapeError(`${where}: argument 'opts.keyMask' has shape ${fmtShape(m.shape)} (${m.dtype}); expected f32 [batch, keyLen] = ${fmtShape([k.shape[0], k.shape[1]])} (1 = attend, 0 = masked)`);
+      throw new ShapeError(
+        `${where}: argument 'opts.keyMask' has shape ${fmtShape(m.shape)} (${m.dtype}); ` +
+          `expected f32 [batch, keyLen] = ${fmtShape([k.shape[0], k.shape[1]])} (1 = ` +
+          `attend, 0 = masked)`,
+      );
     }
-    const params: RnnAttentionParam[] = (this.params?.names ?? []).map((p) => ({ name: p.name, value: this.param(p.name) }));
+    const params: RnnAttentionParam[] = (this.params?.names ?? []).map((p) => ({
+      name: p.name,
+      value: this.param(p.name),
+    }));
     const { context, weights } = rnnAttentionValue(this.constructor.name, this.score, q, k, m, params, this.attnDim);
     return { context: context.tensor, weights: weights.tensor };
   }
@@ -130,16 +144,28 @@ export class LuongAttention extends RnnAttentionModule {
   constructor(gpu: Gpu, options: LuongAttentionOptions) {
     super(gpu);
     const o = checkOptions<LuongAttentionOptions>('LuongAttention', 'options', options, {
-      hiddenSize: { type: 'int', min: 1, required: true }, score: { type: 'enum', values: ['dot', 'general'], required: true }, keySize: { type: 'int', min: 1 }, seed: { type: 'number' },
+      hiddenSize: { type: 'int', min: 1, required: true },
+      score: { type: 'enum', values: ['dot', 'general'], required: true },
+      keySize: { type: 'int', min: 1 },
+      seed: { type: 'number' },
     });
     const H = o.hiddenSize!;
     const Hk = o.keySize ?? H;
-    if (o.score === 'dot' && Hk !== H) throw new ArgumentError(`LuongAttention: the 'dot' score needs keySize === hiddenSize, got keySize ${Hk} and hiddenSize ${H} (use score 'general')`);
+    if (o.score === 'dot' && Hk !== H)
+      throw new ArgumentError(
+        `LuongAttention: the 'dot' score needs keySize === hiddenSize, got ` +
+          `keySize ${Hk} and hiddenSize ${H} (use score 'general')`,
+      );
     this.options = Object.freeze({ hiddenSize: H, score: o.score!, keySize: Hk });
     this.score = o.score!;
     this.querySize = H;
     this.keySize = Hk;
-    if (o.score === 'general') this.params = createParameters(gpu, [{ name: 'weight', shape: [H, Hk], init: uniform(1 / Math.sqrt(Hk)) }], o.seed ?? nextSeed());
+    if (o.score === 'general')
+      this.params = createParameters(
+        gpu,
+        [{ name: 'weight', shape: [H, Hk], init: uniform(1 / Math.sqrt(Hk)) }],
+        o.seed ?? nextSeed(),
+      );
   }
 }
 
@@ -169,7 +195,10 @@ export class BahdanauAttention extends RnnAttentionModule {
   constructor(gpu: Gpu, options: BahdanauAttentionOptions) {
     super(gpu);
     const o = checkOptions<BahdanauAttentionOptions>('BahdanauAttention', 'options', options, {
-      hiddenSize: { type: 'int', min: 1, required: true }, attentionSize: { type: 'int', min: 1 }, keySize: { type: 'int', min: 1 }, seed: { type: 'number' },
+      hiddenSize: { type: 'int', min: 1, required: true },
+      attentionSize: { type: 'int', min: 1 },
+      keySize: { type: 'int', min: 1 },
+      seed: { type: 'number' },
     });
     const H = o.hiddenSize!;
     const A = o.attentionSize ?? H;

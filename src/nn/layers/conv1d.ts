@@ -40,16 +40,34 @@ export class Conv1d extends Module {
   constructor(gpu: Gpu, options: Conv1dOptions) {
     super(gpu);
     const o = checkOptions<Conv1dOptions>('Conv1d', 'options', options, {
-      inChannels: { type: 'int', min: 1, required: true }, outChannels: { type: 'int', min: 1, required: true }, kernelSize: { type: 'int', min: 1, required: true },
-      stride: { type: 'int', min: 1 }, padding: { type: 'int', min: 0 }, dilation: { type: 'int', min: 1 }, bias: { type: 'boolean' }, seed: { type: 'number' },
+      inChannels: { type: 'int', min: 1, required: true },
+      outChannels: { type: 'int', min: 1, required: true },
+      kernelSize: { type: 'int', min: 1, required: true },
+      stride: { type: 'int', min: 1 },
+      padding: { type: 'int', min: 0 },
+      dilation: { type: 'int', min: 1 },
+      bias: { type: 'boolean' },
+      seed: { type: 'number' },
     });
-    this.options = Object.freeze({ inChannels: o.inChannels!, outChannels: o.outChannels!, kernelSize: o.kernelSize!, stride: o.stride ?? 1, padding: o.padding ?? 0, dilation: o.dilation ?? 1, bias: o.bias ?? true });
+    this.options = Object.freeze({
+      inChannels: o.inChannels!,
+      outChannels: o.outChannels!,
+      kernelSize: o.kernelSize!,
+      stride: o.stride ?? 1,
+      padding: o.padding ?? 0,
+      dilation: o.dilation ?? 1,
+      bias: o.bias ?? true,
+    });
     const a = this.options;
     const k = 1 / Math.sqrt(a.inChannels * a.kernelSize);
-    this.params = createParameters(gpu, [
-      { name: 'weight', shape: [a.outChannels, a.inChannels, a.kernelSize], init: uniform(k) },
-      ...(a.bias ? [{ name: 'bias', shape: [a.outChannels], init: uniform(k) }] : []),
-    ], o.seed ?? nextSeed());
+    this.params = createParameters(
+      gpu,
+      [
+        { name: 'weight', shape: [a.outChannels, a.inChannels, a.kernelSize], init: uniform(k) },
+        ...(a.bias ? [{ name: 'bias', shape: [a.outChannels], init: uniform(k) }] : []),
+      ],
+      o.seed ?? nextSeed(),
+    );
   }
 
   /** @internal */
@@ -64,6 +82,10 @@ export class Conv1d extends Module {
    */
   forward(x: Tensor): Tensor {
     const a = this.options;
-    return conv1dValue(this.input('x', x), this.param('weight'), a.bias ? this.param('bias') : null, { stride: a.stride, padding: a.padding, dilation: a.dilation }).tensor;
+    return conv1dValue(this.input('x', x), this.param('weight'), a.bias ? this.param('bias') : null, {
+      stride: a.stride,
+      padding: a.padding,
+      dilation: a.dilation,
+    }).tensor;
   }
 }

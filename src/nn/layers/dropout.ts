@@ -23,7 +23,10 @@ export class Dropout extends Module {
    */
   constructor(gpu: Gpu, options: { p?: number; seed?: number } = {}) {
     super(gpu);
-    const o = checkOptions<{ p: number; seed: number }>('Dropout', 'options', options, { p: { type: 'number', min: 0 }, seed: { type: 'int', min: 0 } });
+    const o = checkOptions<{ p: number; seed: number }>('Dropout', 'options', options, {
+      p: { type: 'number', min: 0 },
+      seed: { type: 'int', min: 0 },
+    });
     this.p = o.p ?? 0.5;
     this.kernel = new DropoutKernel(gpu, { p: this.p, seed: (o.seed ?? nextSeed()) >>> 0 });
   }

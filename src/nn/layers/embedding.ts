@@ -34,20 +34,32 @@ export class Embedding extends Module {
   constructor(gpu: Gpu, options: EmbeddingOptions) {
     super(gpu);
     const o = checkOptions<EmbeddingOptions>('Embedding', 'options', options, {
-      numEmbeddings: { type: 'int', min: 1, required: true }, embeddingDim: { type: 'int', min: 1, required: true }, paddingIdx: { type: 'int' }, seed: { type: 'number' },
+      numEmbeddings: { type: 'int', min: 1, required: true },
+      embeddingDim: { type: 'int', min: 1, required: true },
+      paddingIdx: { type: 'int' },
+      seed: { type: 'number' },
     });
     const V = o.numEmbeddings!;
-    if (o.paddingIdx !== undefined && (o.paddingIdx < -V || o.paddingIdx >= V)) throw new ArgumentError(`Embedding: paddingIdx ${o.paddingIdx} must be in [−${V}, ${V}) (numEmbeddings ${V})`);
+    if (o.paddingIdx !== undefined && (o.paddingIdx < -V || o.paddingIdx >= V))
+      throw new ArgumentError(`Embedding: paddingIdx ${o.paddingIdx} must be in [−${V}, ${V}) (numEmbeddings ${V})`);
     const pad = o.paddingIdx === undefined ? undefined : o.paddingIdx < 0 ? V + o.paddingIdx : o.paddingIdx;
     const E = o.embeddingDim!;
     this.options = Object.freeze({ numEmbeddings: V, embeddingDim: E, paddingIdx: pad });
-    this.params = createParameters(gpu, [{
-      name: 'weight', shape: [V, E], init: (rand, size) => {
-        const w = normal()(rand, size);
-        if (pad !== undefined) w.fill(0, pad * E, (pad + 1) * E);
-        return w;
-      },
-    }], o.seed ?? nextSeed());
+    this.params = createParameters(
+      gpu,
+      [
+        {
+          name: 'weight',
+          shape: [V, E],
+          init: (rand, size) => {
+            const w = normal()(rand, size);
+            if (pad !== undefined) w.fill(0, pad * E, (pad + 1) * E);
+            return w;
+          },
+        },
+      ],
+      o.seed ?? nextSeed(),
+    );
   }
 
   /** @internal */

@@ -32,16 +32,38 @@ export class LayerNorm extends Module {
    */
   constructor(gpu: Gpu, options: LayerNormOptions) {
     super(gpu);
-    const raw = options && typeof options === 'object' && typeof options.normalizedShape === 'number' ? { ...options, normalizedShape: [options.normalizedShape] } : options;
+    const raw =
+      options && typeof options === 'object' && typeof options.normalizedShape === 'number'
+        ? { ...options, normalizedShape: [options.normalizedShape] }
+        : options;
     const o = checkOptions<LayerNormOptions>('LayerNorm', 'options', raw, {
-      normalizedShape: { type: 'array', required: true }, eps: { type: 'number', min: 0 }, elementwiseAffine: { type: 'boolean' }, bias: { type: 'boolean' },
+      normalizedShape: { type: 'array', required: true },
+      eps: { type: 'number', min: 0 },
+      elementwiseAffine: { type: 'boolean' },
+      bias: { type: 'boolean' },
     });
     const shape = typeof o.normalizedShape === 'number' ? [o.normalizedShape] : o.normalizedShape;
-    if (!Array.isArray(shape) || shape.length === 0 || shape.some((d) => !Number.isInteger(d) || d <= 0)) throw new ArgumentError(`LayerNorm: normalizedShape must be a positive integer or an array of them, got ${JSON.stringify(o.normalizedShape)}`);
-    this.options = Object.freeze({ normalizedShape: [...shape], eps: o.eps ?? 1e-5, elementwiseAffine: o.elementwiseAffine ?? true, bias: o.bias ?? true });
+    if (!Array.isArray(shape) || shape.length === 0 || shape.some((d) => !Number.isInteger(d) || d <= 0))
+      throw new ArgumentError(
+        `LayerNorm: normalizedShape must be a positive integer or an array of them, ` +
+          `got ${JSON.stringify(o.normalizedShape)}`,
+      );
+    this.options = Object.freeze({
+      normalizedShape: [...shape],
+      eps: o.eps ?? 1e-5,
+      elementwiseAffine: o.elementwiseAffine ?? true,
+      bias: o.bias ?? true,
+    });
     const a = this.options;
     this.params = a.elementwiseAffine
-      ? createParameters(gpu, [{ name: 'weight', shape: [...shape], init: constant(1) }, ...(a.bias ? [{ name: 'bias', shape: [...shape], init: constant(0) }] : [])], 0)
+      ? createParameters(
+          gpu,
+          [
+            { name: 'weight', shape: [...shape], init: constant(1) },
+            ...(a.bias ? [{ name: 'bias', shape: [...shape], init: constant(0) }] : []),
+          ],
+          0,
+        )
       : null;
   }
 
@@ -60,8 +82,17 @@ export class LayerNorm extends Module {
     const xv = this.input('x', x);
     const tail = xv.shape.slice(xv.shape.length - a.normalizedShape.length);
     if (tail.length !== a.normalizedShape.length || tail.some((d, i) => d !== a.normalizedShape[i])) {
-      throw new ArgumentError(`LayerNorm: input shape [${xv.shape.join(', ')}] does not end in normalizedShape [${a.normalizedShape.join(', ')}]`);
+      throw new ArgumentError(
+        `LayerNorm: input shape [${xv.shape.join(', ')}] does not end in ` +
+          `normalizedShape [${a.normalizedShape.join(', ')}]`,
+      );
     }
-    return layerNormValue(xv, cols, a.eps, a.elementwiseAffine ? this.param('weight') : null, a.elementwiseAffine && a.bias ? this.param('bias') : null).tensor;
+    return layerNormValue(
+      xv,
+      cols,
+      a.eps,
+      a.elementwiseAffine ? this.param('weight') : null,
+      a.elementwiseAffine && a.bias ? this.param('bias') : null,
+    ).tensor;
   }
 }

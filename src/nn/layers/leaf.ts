@@ -14,7 +14,8 @@ export interface ParameterInit {
 }
 
 /** U(−bound, bound), PyTorch's kaiming-uniform(a=√5) for Linear/Conv (bound = 1/√fanIn). */
-export const uniform = (bound: number) => (rand: () => number, size: number) => Float32Array.from({ length: size }, () => (2 * rand() - 1) * bound);
+export const uniform = (bound: number) => (rand: () => number, size: number) =>
+  Float32Array.from({ length: size }, () => (2 * rand() - 1) * bound);
 /** N(0, 1) (Box–Muller), PyTorch's Embedding init. */
 export const normal = () => (rand: () => number, size: number) =>
   Float32Array.from({ length: size }, () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand()));
@@ -27,7 +28,14 @@ export function createParameters(gpu: Gpu, specs: readonly ParameterInit[], seed
   for (const s of specs) store.add(s.name, s.shape);
   store.allocate();
   const rand = rng(seed);
-  for (const s of specs) store.write(s.name, s.init(rand, s.shape.reduce((a, b) => a * b, 1)));
+  for (const s of specs)
+    store.write(
+      s.name,
+      s.init(
+        rand,
+        s.shape.reduce((a, b) => a * b, 1),
+      ),
+    );
   return { store, prefix: '', names: specs.map((s) => ({ name: s.name, shape: s.shape })) };
 }
 

@@ -32,16 +32,23 @@ export class Linear extends Module {
   constructor(gpu: Gpu, options: LinearOptions) {
     super(gpu);
     const o = checkOptions<LinearOptions>('Linear', 'options', options, {
-      inFeatures: { type: 'int', min: 1, required: true }, outFeatures: { type: 'int', min: 1, required: true }, bias: { type: 'boolean' }, seed: { type: 'number' },
+      inFeatures: { type: 'int', min: 1, required: true },
+      outFeatures: { type: 'int', min: 1, required: true },
+      bias: { type: 'boolean' },
+      seed: { type: 'number' },
     });
     const inF = o.inFeatures!;
     const outF = o.outFeatures!;
     this.options = Object.freeze({ inFeatures: inF, outFeatures: outF, bias: o.bias ?? true });
     const k = 1 / Math.sqrt(inF);
-    this.params = createParameters(gpu, [
-      { name: 'weight', shape: [outF, inF], init: uniform(k) },
-      ...(this.options.bias ? [{ name: 'bias', shape: [outF], init: uniform(k) }] : []),
-    ], o.seed ?? nextSeed());
+    this.params = createParameters(
+      gpu,
+      [
+        { name: 'weight', shape: [outF, inF], init: uniform(k) },
+        ...(this.options.bias ? [{ name: 'bias', shape: [outF], init: uniform(k) }] : []),
+      ],
+      o.seed ?? nextSeed(),
+    );
   }
 
   /** @internal */
@@ -55,6 +62,11 @@ export class Linear extends Module {
    * @returns [..., outFeatures].
    */
   forward(x: Tensor): Tensor {
-    return linearValue(this.input('x', x), this.param('weight'), this.options.bias ? this.param('bias') : null, 'Linear').tensor;
+    return linearValue(
+      this.input('x', x),
+      this.param('weight'),
+      this.options.bias ? this.param('bias') : null,
+      'Linear',
+    ).tensor;
   }
 }

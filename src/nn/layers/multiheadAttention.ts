@@ -68,7 +68,11 @@ export interface MultiheadAttentionResult {
 }
 
 const FORWARD_OPTIONS = {
-  keyPaddingMask: { type: 'object' }, attnMask: { type: 'object' }, isCausal: { type: 'boolean' }, needWeights: { type: 'boolean' }, averageAttnWeights: { type: 'boolean' },
+  keyPaddingMask: { type: 'object' },
+  attnMask: { type: 'object' },
+  isCausal: { type: 'boolean' },
+  needWeights: { type: 'boolean' },
+  averageAttnWeights: { type: 'boolean' },
 } as const;
 
 /**
@@ -83,7 +87,15 @@ const FORWARD_OPTIONS = {
  */
 export class MultiheadAttention extends Module {
   /** The options with defaults filled in. */
-  readonly options: Readonly<{ embedDim: number; numHeads: number; dropout: number; bias: boolean; batchFirst: boolean; kdim: number; vdim: number }>;
+  readonly options: Readonly<{
+    embedDim: number;
+    numHeads: number;
+    dropout: number;
+    bias: boolean;
+    batchFirst: boolean;
+    kdim: number;
+    vdim: number;
+  }>;
   /** The output projection (PyTorch's `out_proj`). */
   readonly out_proj: Linear;
   private readonly params: LocalParameters;
@@ -99,25 +111,60 @@ export class MultiheadAttention extends Module {
     super(gpu);
     const where = 'MultiheadAttention';
     const o = checkOptions<MultiheadAttentionOptions>(where, 'options', options, {
-      embedDim: { type: 'int', min: 1, required: true }, numHeads: { type: 'int', min: 1, required: true }, dropout: { type: 'number', min: 0, max: 1 },
-      bias: { type: 'boolean' }, batchFirst: { type: 'boolean' }, kdim: { type: 'int', min: 1 }, vdim: { type: 'int', min: 1 }, seed: { type: 'number' },
+      embedDim: { type: 'int', min: 1, required: true },
+      numHeads: { type: 'int', min: 1, required: true },
+      dropout: { type: 'number', min: 0, max: 1 },
+      bias: { type: 'boolean' },
+      batchFirst: { type: 'boolean' },
+      kdim: { type: 'int', min: 1 },
+      vdim: { type: 'int', min: 1 },
+      seed: { type: 'number' },
     });
     const E = o.embedDim!;
     const H = o.numHeads!;
     if (E % H !== 0) throw new ArgumentError(`${where}: embedDim ${E} must be divisible by numHeads ${H}`);
-    if (E / H > ATTENTION_MAX_HEAD_DIM) throw new ArgumentError(`${where}: embedDim / numHeads = ${E / H} exceeds the fused attention kernel's head dimension limit ${ATTENTION_MAX_HEAD_DIM}; use more heads`);
-    if ((o.dropout ?? 0) > 0) throw new ArgumentError(`${where}: option 'dropout' ${o.dropout} is not supported (dropout on the attention weights would need them stored; the fused kernel never does): use dropout 0 and a Dropout layer on the output`);
+    if (E / H > ATTENTION_MAX_HEAD_DIM)
+      throw new ArgumentError(
+        `${where}: embedDim / numHeads = ${E / H} exceeds the fused attention kernel's ` +
+          `head dimension limit ${ATTENTION_MAX_HEAD_DIM}; use more heads`,
+      );
+    if ((o.dropout ?? 0) > 0)
+      throw new ArgumentError(
+        `${where}: option 'dropout' ${o.dropout} is not supported (dropout on the ` +
+          `attention weights would need them stored; the fused kernel never does): use ` +
+          `dropout 0 and a Dropout layer on the output`,
+      );
     for (const k of ['kdim', 'vdim'] as const) {
-      if (o[k] !== undefined && o[k] !== E) throw new ArgumentError(`${where}: option '${k}' ${o[k]} is not supported: key and value must have embedDim (${E}) features`);
+      if (o[k] !== undefined && o[k] !== E)
+        throw new ArgumentError(
+          `${where}: option '${k}' ${o[k]} is not supported: key and value must have embedDim (${E}) features`,
+        );
     }
-    this.options = Object.freeze({ embedDim: E, numHeads: H, dropout: 0, bias: o.bias ?? true, batchFirst: o.batchFirst ?? false, kdim: E, vdim: E });
+    this.options = Object.freeze({
+      embedDim: E,
+      numHeads: H,
+      dropout: 0,
+      bias: o.bias ?? true,
+      batchFirst: o.batchFirst ?? false,
+      kdim: E,
+      vdim: E,
+    });
     const seed = o.seed ?? nextSeed();
     // xavier_uniform_(in_proj_weight): U(±√(6 / (fanIn + fanOut))), fanIn E, fanOut 3E.
-    this.params = createParameters(gpu, [
-      { name: 'in_proj_weight', shape: [3 * E, E], init: uniform(Math.sqrt(6 / (4 * E))) },
-      ...(this.options.bias ? [{ name: 'in_proj_bias', shape: [3 * E], init: constant(0) }] : []),
-    ], seed);
-    this.out_proj = new Linear(gpu, { inFeatures: E, outFeatures: E, bias: this.options.bias, seed: (seed ^ 0x5bd1e995) >>> 0 });
+    this.params = createParameters(
+      gpu,
+      [
+        { name: 'in_proj_weight', shape: [3 * E, E], init: uniform(Math.sqrt(6 / (4 * E))) },
+        ...(this.options.bias ? [{ name: 'in_proj_bias', shape: [3 * E], init: constant(0) }] : []),
+      ],
+      seed,
+    );
+    this.out_proj = new Linear(gpu, {
+      inFeatures: E,
+      outFeatures: E,
+      bias: this.options.bias,
+      seed: (seed ^ 0x5bd1e995) >>> 0,
+    });
     // PyTorch's _reset_parameters: constant_(out_proj.bias, 0).
     if (this.options.bias) this.out_proj.localParameters().store.write('bias', new Float32Array(E));
   }
@@ -136,13 +183,19 @@ export class MultiheadAttention extends Module {
    * @returns `{ output }`, plus `weights` with needWeights.
    * @throws ShapeError naming the argument and the expected shape; ArgumentError for bad options.
    */
-  forward(query: Tensor, key: Tensor, value: Tensor, opts: MultiheadAttentionForwardOptions = {}): MultiheadAttentionResult {
+  forward(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    opts: MultiheadAttentionForwardOptions = {},
+  ): MultiheadAttentionResult {
     const where = 'MultiheadAttention.forward';
     const o = checkOptions<MultiheadAttentionForwardOptions>(where, 'opts', opts, FORWARD_OPTIONS as never);
     const mask = (name: 'keyPaddingMask' | 'attnMask'): Value | null => {
       const t = o[name];
       if (t === undefined) return null;
-      if (!(t instanceof Tensor)) throw new ArgumentError(`${where}: option '${name}' must be a Tensor (i32 or f32), got ${typeof t}`);
+      if (!(t instanceof Tensor))
+        throw new ArgumentError(`${where}: option '${name}' must be a Tensor (i32 or f32), got ${typeof t}`);
       return this.input(name, t);
     };
     const r = multiheadAttentionValues({

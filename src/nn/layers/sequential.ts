@@ -22,9 +22,11 @@ export class Sequential extends Module {
    */
   constructor(gpu: Gpu, layers: TensorModule[]) {
     super(gpu);
-    if (!Array.isArray(layers) || layers.length === 0) throw new ArgumentError('Sequential: layers must be a non-empty array of modules');
+    if (!Array.isArray(layers) || layers.length === 0)
+      throw new ArgumentError('Sequential: layers must be a non-empty array of modules');
     layers.forEach((m, i) => {
-      if (!(m instanceof Module)) throw new ArgumentError(`Sequential: layers[${i}] is not a Module (got ${m === null ? 'null' : typeof m})`);
+      if (!(m instanceof Module))
+        throw new ArgumentError(`Sequential: layers[${i}] is not a Module (got ${m === null ? 'null' : typeof m})`);
       if (m.gpu !== gpu) throw new ArgumentError(`Sequential: layers[${i}] was built on another Gpu`);
     });
     this.layers = [...layers];
