@@ -102,6 +102,7 @@ export {
 } from './kernels/dropout.js';
 export { Optimizer, type OptimizerOptions, type OptimizerKind, type OptimizerState } from './kernels/optimizer.js';
 export { constantLR, stepLR, exponentialLR, cosineLR, type LRSchedule } from './train/schedules.js';
+export { TrainedModel, type ModelTrainOptions } from './models/trainedModel.js';
 export {
   SequenceModel,
   type SequenceModelOptions,

@@ -18,37 +18,19 @@ import type { Gpu } from '../gpu/device.js';
 import { ArgumentError, ShapeError } from '../util/errors.js';
 import { PlanCache } from '../util/planCache.js';
 import { checkOptions, show, type OptionSchema } from '../util/options.js';
-import { Lifecycle } from '../nn/lifecycle.js';
 import { concat } from '../util/arrays.js';
-import { ParameterStore, checkLoadStateDict } from '../io/parameters.js';
+import type { StateDict } from '../io/stateDict.js';
 import { GRU, LSTM, RNN, type RecurrentLayer } from '../nn/recurrent.js';
-import type { CellKind } from '../kernels/recurrentConfig.js';
-import { RnnAttentionPlan, type AttentionScore } from '../kernels/rnnAttention.js';
+import { RnnAttentionPlan } from '../kernels/rnnAttention.js';
 import { backtrackBeams, BEAM_SEARCH_MAX_WIDTH } from '../kernels/decode.js';
-import { Optimizer, checkLr, type OptimizerOptions } from '../kernels/optimizer.js';
+import { checkLr, type OptimizerOptions } from '../kernels/optimizer.js';
 import type { Seq2SeqConfig, Seq2SeqOptions } from './seq2seqOptions.js';
 export type { Seq2SeqOptions } from './seq2seqOptions.js';
 import { Seq2SeqPlan, type Seq2SeqMode } from './seq2seqPlan.js';
-import type { NamedTensor, StateDict } from '../io/stateDict.js';
-import {
-  saveCheckpoint,
-  loadCheckpoint,
-  checkCounters,
-  type CheckpointHost,
-  type LoadCheckpointOptions,
-} from '../nn/checkpoint.js';
+import { checkCounters, type CheckpointHost } from '../nn/checkpoint.js';
 import { rngAt } from '../util/random.js';
-import type { NanGuard } from '../train/nanGuard.js';
-import { createGuardedOptimizer } from '../train/guardedOptimizer.js';
-import {
-  checkRecoverSource,
-  copyBytes,
-  dryRun,
-  readParameters,
-  type ModelSnapshot,
-  type RecoverSource,
-} from '../nn/recovery.js';
 import { checkTokenIds } from './sequenceModel.js';
+import { TrainedModel, type ModelTrainOptions } from './trainedModel.js';
 
 type Resolved = Seq2SeqConfig;
 
@@ -61,7 +43,7 @@ export interface Seq2SeqBatch {
 }
 
 /** What {@link Seq2Seq.configureTraining} takes. */
-export interface Seq2SeqTrainOptions {
+export interface Seq2SeqTrainOptions extends ModelTrainOptions {
   /** Algorithm and hyperparameters, over every parameter. */
   optimizer: OptimizerOptions;
   /** Learning rate of step n (default: constant optimizer.lr). */
@@ -124,19 +106,6 @@ const TRAIN_SCHEMA: OptionSchema = {
   nanGuard: { type: 'boolean' },
 };
 
-/** Seq2SeqTrainOptions checked by the options table (teacherForcingRatio: a number in [0, 1] or a function). */
-function checkTrainOptions(where: string, arg: string, train: unknown, withOptimizer: boolean): Seq2SeqTrainOptions {
-  if (!withOptimizer && train && typeof train === 'object' && 'optimizer' in train)
-    throw new ArgumentError(`${where}: '${arg}' takes no optimizer (the file's optimizer is restored)`);
-  const ratio = train && typeof train === 'object' ? (train as Seq2SeqTrainOptions).teacherForcingRatio : undefined;
-  const schema = {
-    ...TRAIN_SCHEMA,
-    ...(withOptimizer ? {} : { optimizer: { type: 'object' as const } }),
-    ...(typeof ratio === 'function' ? { teacherForcingRatio: { type: 'function' as const } } : {}),
-  };
-  return { ...checkOptions<Seq2SeqTrainOptions>(where, arg, train, schema) } as Seq2SeqTrainOptions;
-}
-
 /**
  * Encoder-decoder with attention (Luong dot / general, Bahdanau additive, or none) on RNN, LSTM
  * or GRU layers: the encoder's final state (directions summed) starts the decoder, each decoder
@@ -158,32 +127,20 @@ function checkTrainOptions(where: string, arg: string, train: unknown, withOptim
  * const beams = await model.beamSearch([[4, 5, 6]], { beamWidth: 4, maxLen: 10, lengthPenalty: 0.6 });
  * ```
  */
-export class Seq2Seq {
+export class Seq2Seq extends TrainedModel<Seq2SeqTrainOptions> {
   /** The options with defaults filled in. */
   readonly options: Readonly<Resolved>;
-  /**
-   * Every parameter in one flat buffer (and their gradients in a second), under PyTorch-style
-   * names.
-   */
-  readonly store: ParameterStore;
   /** The encoder stack (parameters under `encoder.rnn.`). */
   readonly encoder: RecurrentLayer;
   /** The decoder stack (parameters under `decoder.rnn.`). */
   readonly decoder: RecurrentLayer;
   /** Counts of the last call (deterministic for its shapes and mode). */
   lastRun: { dispatches: number; submits: number } | null = null;
-  private optimizer: Optimizer | null = null;
-  private train: Seq2SeqTrainOptions | null = null;
-  private stepCount = 0;
   private coin: () => number = rngAt(0, 0);
   /** The coin's seed and draws so far (checkpoints restore it exactly). */
   private coinSeed = 0;
   private coinDraws = 0;
   private plans = new PlanCache<Seq2SeqPlan>(SEQ2SEQ_PLAN_CACHE);
-  private guard: NanGuard | null = null;
-  /** Call order, destroy, device checks (src/nn/lifecycle.ts). */
-  private readonly life: Lifecycle;
-  private lastSnapshot: ModelSnapshot | null = null;
 
   /**
    * Builds the model with PyTorch's initialisation from `opts.seed`.
@@ -192,10 +149,8 @@ export class Seq2Seq {
    * @throws ArgumentError naming the option (an unknown one with the nearest valid name) when one is missing or
    * invalid.
    */
-  constructor(
-    readonly gpu: Gpu,
-    opts: Seq2SeqOptions,
-  ) {
+  constructor(gpu: Gpu, opts: Seq2SeqOptions) {
+    super(gpu, 'Seq2Seq');
     if (opts === undefined || opts === null)
       throw new ArgumentError(
         'Seq2Seq: options { cell, srcVocab, tgtVocab, embeddingDim, hiddenSize, bosToken, eosToken } are required',
@@ -233,8 +188,6 @@ export class Seq2Seq {
           `'general' or 'additive'`,
       );
     this.options = Object.freeze(o);
-    this.life = new Lifecycle(gpu, 'Seq2Seq');
-    this.store = new ParameterStore(gpu);
     const H = o.hiddenSize;
     this.store.add('encoder.embedding.weight', [o.srcVocab, o.embeddingDim]);
     const make = (prefix: string, bidirectional: boolean): RecurrentLayer => {
@@ -285,7 +238,7 @@ export class Seq2Seq {
     this.life.defer(() => this.writeInitialParameters(seed));
   }
 
-  private writeInitialParameters(seed: number): void {
+  protected writeInitialParameters(seed: number): void {
     const rand = rngAt(seed + 1, 0);
     const o = this.options;
     const normal = () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
@@ -309,27 +262,8 @@ export class Seq2Seq {
     }
   }
 
-  /** Every parameter under its PyTorch-style name (read back from the GPU). */
-  stateDict(): Promise<Record<string, NamedTensor>> {
-    return this.life.call('Seq2Seq.stateDict', () => this.store.readAll());
-  }
-
-  /**
-   * Loads named parameters; every key and shape is checked before anything is written.
-   * @param dict - Parameters by name (see {@link Seq2Seq.stateDict} for the names).
-   * @param opts - `strict` (default true): reject keys that are not parameters of this model.
-   * @throws ShapeError naming the key when one is missing, has the wrong shape or a non-finite
-   *   value, or is unexpected (with `strict`); the model is unchanged then.
-   */
-  loadStateDict(dict: StateDict, opts: { strict?: boolean } = {}): void {
-    const where = 'Seq2Seq.loadStateDict';
-    this.life.assertLive(where);
-    const values = checkLoadStateDict(where, dict, opts, this.store.shapes());
-    this.life.defer(() => this.writeStateDict(values));
-  }
-
   /** Writes checked values ({@link ParameterStore.checkStateDict}). */
-  private writeStateDict(values: Map<string, Float32Array>): void {
+  protected writeStateDict(values: Map<string, Float32Array>): void {
     const enc: StateDict = {};
     const dec: StateDict = {};
     for (const [name, data] of values) {
@@ -341,115 +275,40 @@ export class Seq2Seq {
     this.decoder.loadStateDict(dec);
   }
 
-  /** Gradients of the last training step, by parameter name. */
-  gradients(): Promise<Record<string, NamedTensor>> {
-    return this.life.call('Seq2Seq.gradients', () => this.store.readAll(true));
+  protected get seed(): number {
+    return this.options.seed;
   }
 
-  /**
-   * Sets up training: one optimizer over all parameters, the schedule and the teacher-forcing ratio.
-   * @param train - Optimizer, schedule, teacher-forcing ratio, seed and the NaN/Inf guard.
-   * @throws ArgumentError naming the option when one is invalid (the current training setup is kept).
-   */
-  configureTraining(train: Seq2SeqTrainOptions): void {
-    const where = 'Seq2Seq.configureTraining';
-    this.life.assertLive(where);
-    const checked = checkTrainOptions(where, 'train', train, true);
-    // a bad option leaves the current optimizer in place
-    Optimizer.checkOptions(checked.optimizer, this.store.length, where);
-    this.life.defer(() => this.applyTraining(checked));
+  protected trainSchema(train: unknown): OptionSchema {
+    const ratio = train && typeof train === 'object' ? (train as Seq2SeqTrainOptions).teacherForcingRatio : undefined;
+    return typeof ratio === 'function' ? { ...TRAIN_SCHEMA, teacherForcingRatio: { type: 'function' } } : TRAIN_SCHEMA;
   }
 
-  private applyTraining(train: Seq2SeqTrainOptions): void {
-    this.optimizer?.destroy();
-    this.makeOptimizer(train);
-    this.train = train;
-    this.stepCount = 0;
+  protected override trainingApplied(train: Seq2SeqTrainOptions): void {
     this.setCoin(train.seed ?? this.options.seed + 99, 0);
   }
 
-  /** The optimizer of `train` (and its NaN/Inf guard) over the current store. */
-  private makeOptimizer(train: Seq2SeqTrainOptions): void {
-    this.guard?.destroy();
-    this.guard = null;
-    ({ optimizer: this.optimizer, guard: this.guard } = createGuardedOptimizer(
-      this.gpu,
-      this.store,
-      train.optimizer,
-      train.nanGuard ?? true,
-      { configure: 'Seq2Seq.configureTraining', step: 'Seq2Seq.trainStep' },
-      (skipped) => {
-        this.stepCount = Math.max(0, this.stepCount - skipped);
-      },
-    ));
+  protected override snapshotCounters(): Record<string, number> {
+    return { teacherForcingSeed: this.coinSeed, teacherForcingDraws: this.coinDraws };
   }
 
-  /**
-   * Reads the parameters, the optimizer state and the training counters back to the CPU and
-   * keeps them as the state {@link recover} restores after a device loss; returns them.
-   */
-  snapshot(): Promise<ModelSnapshot> {
-    return this.life.call('Seq2Seq.snapshot', async () => {
-      const step = this.stepCount;
-      const counters = { teacherForcingSeed: this.coinSeed, teacherForcingDraws: this.coinDraws };
-      const parameters = await readParameters(this.store);
-      const optimizer = this.optimizer ? await this.optimizer.readState() : null;
-      this.lastSnapshot = { parameters, optimizer, step, generation: this.gpu.generation, counters };
-      return this.lastSnapshot;
-    });
+  protected override get counterNames(): readonly string[] {
+    return COIN_COUNTERS;
   }
 
-  /**
-   * After a device loss: opens a new device if that was not done yet (`gpu.recover()`), rebuilds
-   * every buffer, plan and pipeline and restores `from` — a {@link snapshot}, a state dict
-   * (parameters only) or checkpoint bytes (saveCheckpoint) — or else the last snapshot, bit for
-   * bit (parameters, optimizer state, step count, teacher-forcing coin). Without a device loss it
-   * restores `from` in place. All of `from` is checked before anything changes: a source that
-   * does not fit this model changes nothing.
-   * @param from - A snapshot, a state dict or checkpoint bytes; the last {@link Seq2Seq.snapshot}
-   *   when absent.
-   * @throws ArgumentError / ShapeError when there is nothing to restore or `from` does not fit the model.
-   */
-  recover(from?: RecoverSource): Promise<void> {
-    const where = 'Seq2Seq.recover';
-    return this.life.call(
-      where,
-      async () => {
-        const source = from ?? this.lastSnapshot;
-        if (!source)
-          throw new ArgumentError(
-            `${where}: nothing to restore: call model.snapshot() while the device works, or ` +
-              `pass a snapshot, a state dict or checkpoint bytes`,
-          );
-        const bytes = source instanceof ArrayBuffer || source instanceof Uint8Array ? source : null;
-        const snap = bytes
-          ? null
-          : checkRecoverSource(where, source, this.store, this.train?.optimizer ?? null, COIN_COUNTERS);
-        if (bytes) this.loadCheckpointChecked(bytes, {});
-        await this.gpu.recover();
-        this.releaseBuffers();
-        this.encoder.resetBuffers();
-        this.decoder.resetBuffers();
-        this.store.allocate();
-        this.life.generation = this.gpu.generation;
-        this.writeInitialParameters(this.options.seed);
-        this.stepCount = 0;
-        if (this.train) this.makeOptimizer(this.train);
-        if (bytes) {
-          this.loadCheckpointChecked(bytes, {})();
-          return;
-        }
-        this.writeStateDict(snap!.parameters);
-        this.stepCount = snap!.step;
-        if (this.train) {
-          if (snap!.optimizer) this.optimizer!.loadState(snap!.optimizer);
-          const c = snap!.counters;
-          if (c.teacherForcingSeed !== undefined && c.teacherForcingDraws !== undefined)
-            this.setCoin(c.teacherForcingSeed, c.teacherForcingDraws);
-        }
-      },
-      { deviceCheck: false },
-    );
+  protected override restoreCounters(c: Record<string, number>): void {
+    if (c.teacherForcingSeed !== undefined && c.teacherForcingDraws !== undefined)
+      this.setCoin(c.teacherForcingSeed, c.teacherForcingDraws);
+  }
+
+  protected resetLayers(): void {
+    this.encoder.resetBuffers();
+    this.decoder.resetBuffers();
+  }
+
+  protected destroyLayers(): void {
+    this.encoder.destroy();
+    this.decoder.destroy();
   }
 
   /** @internal Every host-side counter and cache (see SequenceModel.debugState). */
@@ -466,56 +325,7 @@ export class Seq2Seq {
     };
   }
 
-  /** The optimizer set up by {@link Seq2Seq.configureTraining} (null before). */
-  get optimizerState(): Optimizer | null {
-    return this.optimizer;
-  }
-
-  /**
-   * The model as a checkpoint (safetensors bytes): every parameter under its PyTorch-style name
-   * and, once training is configured, the optimizer's moments under torch.optim's names, its step
-   * and hyperparameters and the teacher-forcing coin's position in the metadata (layout:
-   * src/nn/checkpoint.ts). Reads back from the GPU.
-   */
-  saveCheckpoint(): Promise<Uint8Array> {
-    return this.life.call('Seq2Seq.saveCheckpoint', () => saveCheckpoint(this.checkpointHost()));
-  }
-
-  /**
-   * Restores a {@link saveCheckpoint} file. All of it is checked first — a bad, truncated or
-   * corrupt file throws a ShapeError naming the problem and changes nothing — then the optimizer,
-   * the coin and the parameters are restored, so training continues exactly as it would have. A
-   * schedule and teacherForcingRatio come from `opts.train`, else from the current training options.
-   * @param file - The bytes of a `.safetensors` checkpoint.
-   * @param opts - Load options, and the training options to continue with.
-   */
-  loadCheckpoint(
-    file: ArrayBuffer | Uint8Array,
-    opts: LoadCheckpointOptions & { train?: Omit<Seq2SeqTrainOptions, 'optimizer'> } = {},
-  ): void {
-    const where = 'Seq2Seq.loadCheckpoint';
-    this.life.assertLive(where);
-    const o = checkOptions<LoadCheckpointOptions & { train: Omit<Seq2SeqTrainOptions, 'optimizer'> }>(
-      where,
-      'opts',
-      opts,
-      { optimizer: { type: 'boolean' }, train: { type: 'object' } },
-    );
-    const train = o.train === undefined ? undefined : checkTrainOptions(where, 'opts.train', o.train, false);
-    // A copy: the caller may reuse its buffer before a deferred load runs.
-    this.life.defer(this.loadCheckpointChecked(copyBytes(where, file), { ...o, train }));
-  }
-
-  /** Checks a checkpoint completely (a dry run that changes nothing); returns the function that loads it. */
-  private loadCheckpointChecked(
-    file: ArrayBuffer | Uint8Array,
-    opts: LoadCheckpointOptions & { train?: Omit<Seq2SeqTrainOptions, 'optimizer'> },
-  ): () => void {
-    loadCheckpoint(dryRun(this.checkpointHost()), file, opts);
-    return () => loadCheckpoint(this.checkpointHost(opts.train), file, opts);
-  }
-
-  private checkpointHost(train?: Omit<Seq2SeqTrainOptions, 'optimizer'>): CheckpointHost {
+  protected checkpointHost(train?: Omit<Seq2SeqTrainOptions, 'optimizer'>): CheckpointHost {
     return {
       className: 'Seq2Seq',
       config: { ...this.options },
@@ -551,9 +361,7 @@ export class Seq2Seq {
               `${where}: unexpected tensor '${extra[0]}' (a Seq2Seq checkpoint has no seqgpu.* tensors)`,
             );
           return (optimizer, state) => {
-            this.applyTraining({ ...this.train, ...train, optimizer });
-            this.optimizer!.loadState(state);
-            this.stepCount = state.step;
+            this.restoreTraining(train, optimizer, state);
             this.setCoin(seed, draws);
           };
         },
@@ -772,26 +580,10 @@ export class Seq2Seq {
     return { tokens: r.sequences, scores: r.scores };
   }
 
-  /**
-   * Releases every GPU buffer (plans, optimizer, parameters) once the calls made before it have
-   * finished; any later call throws a DestroyedError. Idempotent.
-   */
-  destroy(): void {
-    this.life.destroy(() => {
-      this.releaseBuffers();
-      this.encoder.destroy();
-      this.decoder.destroy();
-    });
-  }
-
   /** Every buffer but the recurrent layers' own (plans, guard, optimizer, parameters). */
-  private releaseBuffers(): void {
-    this.guard?.destroy();
-    this.guard = null;
+  protected override releaseBuffers(): void {
     this.plans.clear();
-    this.optimizer?.destroy();
-    this.optimizer = null;
-    this.store.destroy();
+    super.releaseBuffers();
   }
 
   /** @internal The cached plan for (mode, srcLen, tgtLen, batch, beamWidth). */

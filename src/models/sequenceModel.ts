@@ -10,40 +10,22 @@ import { ArgumentError, ShapeError, fmtShape } from '../util/errors.js';
 import { PlanCache } from '../util/planCache.js';
 import { checkOptions, show, type OptionSchema } from '../util/options.js';
 import { TENSOR_USAGE } from '../gpu/flags.js';
-import { Optimizer, checkLr, type OptimizerOptions } from '../kernels/optimizer.js';
+import { checkLr, type OptimizerOptions } from '../kernels/optimizer.js';
 import type { LRSchedule } from '../train/schedules.js';
 import { TrainStep } from './trainStep.js';
+import { TrainedModel, type ModelTrainOptions } from './trainedModel.js';
 import type { SequenceModelConfig, SequenceModelOptions } from './sequenceModelOptions.js';
 export type { SequenceModelOptions } from './sequenceModelOptions.js';
 import { gemmDispatches } from '../kernels/matmul.js';
 import { embeddingDispatch } from '../kernels/embedding.js';
 import { encodeDispatches, type Dispatch } from '../gpu/dispatch.js';
 import type { NamedTensor, StateDict } from '../io/stateDict.js';
-import {
-  saveCheckpoint,
-  loadCheckpoint,
-  checkCounters,
-  checkTensor,
-  type CheckpointHost,
-  type LoadCheckpointOptions,
-} from '../nn/checkpoint.js';
+import { checkCounters, checkTensor, type CheckpointHost } from '../nn/checkpoint.js';
 import { rng } from '../util/random.js';
 import { checkBindingSizes } from '../gpu/limits.js';
-import { Lifecycle } from '../nn/lifecycle.js';
-import { ParameterStore, checkLoadStateDict, type ParameterSlot } from '../io/parameters.js';
+import type { ParameterSlot } from '../io/parameters.js';
 import { RNN, LSTM, GRU, type RecurrentLayer } from '../nn/recurrent.js';
-import type { NanGuard } from '../train/nanGuard.js';
-import { createGuardedOptimizer } from '../train/guardedOptimizer.js';
-import {
-  checkRecoverSource,
-  copyBytes,
-  dryRun,
-  readParameters,
-  type ModelSnapshot,
-  type RecoverSource,
-} from '../nn/recovery.js';
 import type { RecurrentPlan } from '../graph/recurrentPlan.js';
-import type { CellKind } from '../kernels/recurrentConfig.js';
 import { concat, pushAll } from '../util/arrays.js';
 
 type Resolved = SequenceModelConfig;
@@ -65,7 +47,7 @@ export interface Batch {
 }
 
 /** What {@link SequenceModel.configureTraining} takes. */
-export interface TrainOptions {
+export interface TrainOptions extends ModelTrainOptions {
   /** Algorithm and hyperparameters, over every parameter. */
   optimizer: OptimizerOptions;
   /** Learning rate per step (PyTorch's closed forms, src/train/schedules.ts). Default: constant. */
@@ -145,30 +127,19 @@ export const SEQUENCE_MODEL_STEP_CACHE = 8;
  * const tokens = await model.generate(vocab.encode('Shall I '), 200, { temperature: 0.8, topK: 10 });
  * ```
  */
-export class SequenceModel {
+export class SequenceModel extends TrainedModel<TrainOptions> {
   /** The options with defaults filled in. */
   readonly options: Readonly<Resolved>;
-  /**
-   * Every parameter in one flat buffer (and their gradients in a second), under PyTorch's names.
-   */
-  readonly store: ParameterStore;
   /** The recurrent stack (its parameters live in {@link SequenceModel.store} under `rnn.`). */
   readonly rnn: RecurrentLayer;
   /** The embedding table's slot, or null for value inputs. */
   readonly embeddingSlot: ParameterSlot | null;
   /** Counts of the last trainStep / evaluate call. */
   lastRun: StepStats | null = null;
-  private optimizer: Optimizer | null = null;
-  private train: TrainOptions | null = null;
   private steps = new PlanCache<TrainStep>(SEQUENCE_MODEL_STEP_CACHE);
-  /** Call order, destroy, device checks (src/nn/lifecycle.ts). */
-  private readonly life: Lifecycle;
   /** Truncated BPTT: the state carried between batches (one per batch size). */
   private carried = new Map<number, { h: GPUBuffer; c: GPUBuffer | null }>();
-  private stepCount = 0;
   private generator: Generator | null = null;
-  private guard: NanGuard | null = null;
-  private lastSnapshot: ModelSnapshot | null = null;
 
   /**
    * Builds the model with PyTorch's initialisation from `opts.seed`.
@@ -177,12 +148,9 @@ export class SequenceModel {
    * @throws ArgumentError naming the option (an unknown one with the nearest valid name) when one is missing or
    * invalid.
    */
-  constructor(
-    readonly gpu: Gpu,
-    opts: SequenceModelOptions,
-  ) {
+  constructor(gpu: Gpu, opts: SequenceModelOptions) {
+    super(gpu, 'SequenceModel');
     this.options = resolveOptions(opts);
-    this.life = new Lifecycle(gpu, 'SequenceModel');
     const o = this.options;
     // The largest parameters within one binding before anything is built (the store checks their sum).
     checkBindingSizes(gpu, 'SequenceModel', {
@@ -191,7 +159,6 @@ export class SequenceModel {
       [`head.weight [outputSize ${o.outputSize}, ${o.bidirectional ? 2 : 1}·hiddenSize ${o.hiddenSize}]`]:
         o.outputSize * (o.bidirectional ? 2 : 1) * o.hiddenSize,
     });
-    this.store = new ParameterStore(gpu);
     this.embeddingSlot = o.vocabSize ? this.store.add('embedding.weight', [o.vocabSize, o.embeddingDim!]) : null;
     const layerOpts = {
       inputSize: o.inputSize,
@@ -221,13 +188,13 @@ export class SequenceModel {
    * @param seed - Seed of the draw (`options.seed` by default).
    */
   resetParameters(seed = this.options.seed): void {
-    this.assertUsable('SequenceModel.resetParameters');
+    this.life.assertLive('SequenceModel.resetParameters');
     if (typeof seed !== 'number' || !Number.isFinite(seed))
       throw new ArgumentError(`SequenceModel.resetParameters: 'seed' must be a finite number, got ${show(seed)}`);
     this.life.defer(() => this.writeInitialParameters(seed));
   }
 
-  private writeInitialParameters(seed: number): void {
+  protected writeInitialParameters(seed: number): void {
     const rand = rng(seed + 1);
     if (this.embeddingSlot) {
       const normal = () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
@@ -247,28 +214,8 @@ export class SequenceModel {
     }
   }
 
-  /** Every parameter under its PyTorch name (read back from the GPU). */
-  stateDict(): Promise<Record<string, NamedTensor>> {
-    return this.call('SequenceModel.stateDict', () => this.store.readAll());
-  }
-
-  /**
-   * Loads PyTorch-named parameters; every key is checked before anything is written.
-   * @param dict - Parameters by PyTorch name (`embedding.weight`, `rnn.weight_ih_l0`,
-   *   `head.weight`, `head.bias`, …).
-   * @param opts - `strict` (default true): reject keys that are not parameters of this model.
-   * @throws ShapeError naming the key when one is missing, has the wrong shape or a non-finite
-   *   value, or is unexpected (with `strict`); the model is unchanged then.
-   */
-  loadStateDict(dict: StateDict, opts: { strict?: boolean } = {}): void {
-    const where = 'SequenceModel.loadStateDict';
-    this.assertUsable(where);
-    const values = checkLoadStateDict(where, dict, opts, this.store.shapes());
-    this.life.defer(() => this.writeStateDict(values));
-  }
-
   /** Writes checked values ({@link ParameterStore.checkStateDict}). */
-  private writeStateDict(values: Map<string, Float32Array>): void {
+  protected writeStateDict(values: Map<string, Float32Array>): void {
     const rnnDict: StateDict = {};
     for (const [name, data] of values) {
       if (name.startsWith('rnn.')) rnnDict[name.slice(4)] = data;
@@ -277,178 +224,31 @@ export class SequenceModel {
     this.rnn.loadStateDict(rnnDict);
   }
 
-  /** Gradients of the last training step, by parameter name. */
-  gradients(): Promise<Record<string, NamedTensor>> {
-    return this.call('SequenceModel.gradients', () => this.store.readAll(true));
+  protected get seed(): number {
+    return this.options.seed;
   }
 
-  /**
-   * Sets up training: the optimizer over all parameters (one flat buffer) and the schedule.
-   * @param train - Optimizer, schedule, truncated BPTT and the NaN/Inf guard.
-   * @throws ArgumentError naming the option when one is invalid (the current training setup is kept).
-   */
-  configureTraining(train: TrainOptions): void {
-    const where = 'SequenceModel.configureTraining';
-    this.assertUsable(where);
-    const checked = checkTrainOptions(where, train);
-    // a bad option leaves the current optimizer in place
-    Optimizer.checkOptions(checked.optimizer, this.store.length, where);
-    this.life.defer(() => this.applyTraining(checked));
+  protected trainSchema(): OptionSchema {
+    return TRAIN_SCHEMA;
   }
 
-  private applyTraining(train: TrainOptions): void {
-    this.optimizer?.destroy();
-    this.makeOptimizer(train);
-    this.train = train;
-    this.stepCount = 0;
+  protected override stepsSkipped(): void {
+    this.releaseCarried(); // the carried state of a bad step may be non-finite
   }
 
-  /** The optimizer of `train` (and its NaN/Inf guard) over the current store. */
-  private makeOptimizer(train: TrainOptions): void {
-    this.guard?.destroy();
-    this.guard = null;
-    ({ optimizer: this.optimizer, guard: this.guard } = createGuardedOptimizer(
-      this.gpu,
-      this.store,
-      train.optimizer,
-      train.nanGuard ?? true,
-      { configure: 'SequenceModel.configureTraining', step: 'SequenceModel.trainStep' },
-      (skipped) => {
-        this.stepCount = Math.max(0, this.stepCount - skipped);
-        this.releaseCarried(); // the carried state of a bad step may be non-finite
-      },
-    ));
+  protected override checkpointLoaded(restored: boolean): void {
+    if (!restored) this.releaseCarried();
   }
 
-  /**
-   * Reads the parameters, the optimizer state and the step count back to the CPU (two
-   * readbacks) and keeps them as the state {@link recover} restores after a device loss; returns
-   * them. Call it every few hundred steps: it waits for the GPU.
-   */
-  snapshot(): Promise<ModelSnapshot> {
-    return this.call('SequenceModel.snapshot', async () => {
-      const step = this.stepCount;
-      const parameters = await readParameters(this.store);
-      const optimizer = this.optimizer ? await this.optimizer.readState() : null;
-      this.lastSnapshot = { parameters, optimizer, step, generation: this.gpu.generation };
-      return this.lastSnapshot;
-    });
+  protected resetLayers(): void {
+    this.rnn.resetBuffers();
   }
 
-  /**
-   * After a device loss (`gpu.lost`, or a {@link GpuLostError} from any call): opens a new device
-   * if that was not done yet (`gpu.recover()`), rebuilds every buffer, plan and pipeline on it and
-   * restores `from` — a {@link snapshot}, a state dict (parameters only; the optimizer starts
-   * afresh) or checkpoint bytes (saveCheckpoint) — or else the last snapshot: parameters and
-   * optimizer state bit for bit, the step count, the training options. The truncated-BPTT state
-   * starts from zero. Without a device loss it restores `from` in place. A snapshot or state dict
-   * is checked before anything changes.
-   * @param from - A snapshot, a state dict or checkpoint bytes; the last
-   *   {@link SequenceModel.snapshot} when absent.
-   * @throws ShapeError when there is nothing to restore or `from` does not fit the model.
-   */
-  recover(from?: RecoverSource): Promise<void> {
-    const where = 'SequenceModel.recover';
-    return this.call(
-      where,
-      async () => {
-        const source = from ?? this.lastSnapshot;
-        if (!source)
-          throw new ArgumentError(
-            `${where}: nothing to restore: call model.snapshot() while the device works ` +
-              `(e.g. every few hundred steps), or pass a snapshot, a state dict or checkpoint bytes`,
-          );
-        // Everything is checked before anything changes: a source that does not fit changes nothing.
-        const bytes = source instanceof ArrayBuffer || source instanceof Uint8Array ? source : null;
-        const snap = bytes ? null : checkRecoverSource(where, source, this.store, this.train?.optimizer ?? null, []);
-        if (bytes) this.loadCheckpointChecked(bytes, {}, where);
-        await this.gpu.recover();
-        // Forget the old buffers (releasing them is a no-op once the pool moved to the new device).
-        this.releaseBuffers();
-        this.rnn.resetBuffers();
-        this.store.allocate();
-        this.life.generation = this.gpu.generation;
-        this.writeInitialParameters(this.options.seed);
-        this.stepCount = 0;
-        if (this.train) this.makeOptimizer(this.train);
-        if (bytes) {
-          this.loadCheckpointChecked(bytes, {}, where)();
-          return;
-        }
-        this.writeStateDict(snap!.parameters);
-        this.stepCount = snap!.step;
-        if (this.optimizer && snap!.optimizer) this.optimizer.loadState(snap!.optimizer);
-      },
-      { deviceCheck: false },
-    );
+  protected destroyLayers(): void {
+    this.rnn.destroy();
   }
 
-  /**
-   * The optimizer set up by {@link SequenceModel.configureTraining} (null before), e.g. for
-   * `gradNorm()` or `readState()`.
-   */
-  get optimizerState(): Optimizer | null {
-    return this.optimizer;
-  }
-
-  /**
-   * The model as a checkpoint (safetensors bytes): every parameter under its PyTorch name and,
-   * once training is configured, the optimizer's moments under torch.optim's names with its step
-   * and hyperparameters in the metadata, and the state carried between batches (carryState)
-   * (layout: src/nn/checkpoint.ts). Reads back from the GPU.
-   */
-  saveCheckpoint(): Promise<Uint8Array> {
-    return this.call('SequenceModel.saveCheckpoint', () => saveCheckpoint(this.checkpointHost()));
-  }
-
-  /**
-   * Restores a {@link saveCheckpoint} file (or a PyTorch state_dict saved as safetensors). All of
-   * it is checked first — a bad, truncated or corrupt file throws a ShapeError naming the problem
-   * and changes nothing — then the optimizer (saved hyperparameters, step, moments), the state
-   * carried between batches (carryState) and the parameters are restored, so training continues
-   * exactly as it would have. A schedule and carryState come from `opts.train`, else from the
-   * current training options. Loading parameters only (`optimizer: false`, or a file without
-   * optimizer state) resets the carried state.
-   * @param file - The bytes of a `.safetensors` checkpoint.
-   * @param opts - Load options, and `train`: the schedule / carryState / nanGuard to continue with.
-   */
-  loadCheckpoint(
-    file: ArrayBuffer | Uint8Array,
-    opts: LoadCheckpointOptions & { train?: Omit<TrainOptions, 'optimizer'> } = {},
-  ): void {
-    const where = 'SequenceModel.loadCheckpoint';
-    this.assertUsable(where);
-    const o = checkOptions<LoadCheckpointOptions & { train: Omit<TrainOptions, 'optimizer'> }>(where, 'opts', opts, {
-      optimizer: { type: 'boolean' },
-      train: { type: 'object' },
-    });
-    const train = o.train === undefined ? undefined : checkTrainOptions(where, o.train, false);
-    // A copy: the caller may reuse its buffer before a deferred load runs.
-    this.life.defer(this.loadCheckpointChecked(copyBytes(where, file), { ...o, train }, where));
-  }
-
-  /**
-   * Checks a checkpoint completely against this model (a dry run that changes nothing) and
-   * returns the function that loads it.
-   */
-  private loadCheckpointChecked(
-    file: ArrayBuffer | Uint8Array,
-    opts: LoadCheckpointOptions & { train?: Omit<TrainOptions, 'optimizer'> },
-    where: string,
-  ): () => void {
-    loadCheckpoint(dryRun(this.checkpointHost()), file, opts);
-    return () => {
-      let restored = false;
-      loadCheckpoint(
-        this.checkpointHost(opts.train, () => (restored = true)),
-        file,
-        opts,
-      );
-      if (!restored) this.releaseCarried();
-    };
-  }
-
-  private checkpointHost(train?: Omit<TrainOptions, 'optimizer'>, onRestore?: () => void): CheckpointHost {
+  protected checkpointHost(train?: Omit<TrainOptions, 'optimizer'>, onRestore?: () => void): CheckpointHost {
     const o = this.options;
     const carriedShape = (B: number) => [o.numLayers * (o.bidirectional ? 2 : 1), B, o.hiddenSize];
     return {
@@ -508,9 +308,7 @@ export class SequenceModel {
               throw new ArgumentError(`${where}: the state carried for batch ${B} lacks ${s.h ? 'c' : 'h'}`);
           }
           return (optimizer, state) => {
-            this.applyTraining({ ...this.train, ...train, optimizer } as TrainOptions);
-            this.optimizer!.loadState(state);
-            this.stepCount = state.step;
+            this.restoreTraining(train, optimizer, state);
             this.releaseCarried();
             for (const [B, s] of carried) {
               const buffers = this.carriedState(B);
@@ -538,7 +336,7 @@ export class SequenceModel {
    */
   trainStep(batch: Batch, opts: { readLoss?: boolean } = {}): Promise<number | undefined> {
     const where = 'SequenceModel.trainStep';
-    return this.call(where, async () => {
+    return this.life.call(where, async () => {
       const { readLoss = false } = checkOptions<{ readLoss: boolean }>(where, 'opts', opts, {
         readLoss: { type: 'boolean' },
       });
@@ -598,7 +396,7 @@ export class SequenceModel {
    */
   evaluate(batch: Batch): Promise<number> {
     const where = 'SequenceModel.evaluate';
-    return this.call(where, async () => {
+    return this.life.call(where, async () => {
       const data = this.checkBatch(where, batch, true);
       const step = this.forwardOnly(where, batch, data, 'evaluate');
       this.lastRun = { dispatches: step.forward.length, submits: 1 };
@@ -616,7 +414,7 @@ export class SequenceModel {
    */
   predict(inputs: Batch['inputs'], seqLen: number, batch: number): Promise<Float32Array> {
     const where = 'SequenceModel.predict';
-    return this.call(where, async () => {
+    return this.life.call(where, async () => {
       const shape = { inputs, targets: [], seqLen, batch };
       const step = this.forwardOnly(where, shape, this.checkBatch(where, shape, false), 'predict');
       return new Float32Array(await this.gpu.readBuffer(step.logits, 0, step.logitRows * this.options.outputSize * 4));
@@ -653,7 +451,7 @@ export class SequenceModel {
    */
   generate(prompt: ArrayLike<number>, length: number, opts: GenerateOptions = {}): Promise<number[]> {
     const where = 'SequenceModel.generate';
-    return this.call(where, async () => {
+    return this.life.call(where, async () => {
       const o = this.options;
       if (!this.embeddingSlot || o.mode !== 'manyToMany' || o.bidirectional)
         throw new ArgumentError(`${where}: needs a token model (vocabSize), mode manyToMany, unidirectional`);
@@ -783,7 +581,7 @@ export class SequenceModel {
 
   /** Forgets the state carried between batches (truncated BPTT), after the calls in flight. */
   resetState(): void {
-    this.assertUsable('SequenceModel.resetState');
+    this.life.assertLive('SequenceModel.resetState');
     this.life.defer(() => this.releaseCarried());
   }
 
@@ -795,38 +593,14 @@ export class SequenceModel {
     this.carried.clear();
   }
 
-  /**
-   * Releases every GPU buffer of the model (parameters, optimizer, plans) once the calls made
-   * before it have finished; any later call throws a {@link DestroyedError}. Idempotent.
-   */
-  destroy(): void {
-    this.life.destroy(() => {
-      this.releaseBuffers();
-      this.rnn.destroy();
-    });
-  }
-
   /** Every buffer but the recurrent layer's own (plans, generator, carried state, optimizer, guard, parameters). */
-  private releaseBuffers(): void {
-    this.guard?.destroy();
-    this.guard = null;
+  protected override releaseBuffers(): void {
     this.generator?.plan.destroy();
     for (const b of this.generator?.owned ?? []) this.gpu.pool.release(b);
     this.generator = null;
     this.steps.clear();
     this.releaseCarried();
-    this.optimizer?.destroy();
-    this.optimizer = null;
-    this.store.destroy();
-  }
-
-  /** Before a synchronous entry point: a DestroyedError after destroy(), a GpuLostError on a lost device. */
-  private assertUsable(where: string): void {
-    this.life.assertLive(where);
-  }
-
-  private call<T>(where: string, fn: () => Promise<T>, opts?: { deviceCheck?: boolean }): Promise<T> {
-    return this.life.call(where, fn, opts);
+    super.releaseBuffers();
   }
 
   private paddingRow(): number {
@@ -1082,13 +856,3 @@ const TRAIN_SCHEMA: OptionSchema = {
   carryState: { type: 'boolean' },
   nanGuard: { type: 'boolean' },
 };
-
-/** TrainOptions checked by the options table (`optimizer` required unless `withOptimizer` is false). */
-function checkTrainOptions(where: string, train: unknown, withOptimizer = true): TrainOptions {
-  const schema = withOptimizer ? TRAIN_SCHEMA : { ...TRAIN_SCHEMA, optimizer: { type: 'object' as const } };
-  if (!withOptimizer && train && typeof train === 'object' && 'optimizer' in train)
-    throw new ArgumentError(`${where}: 'train' takes no optimizer (the file's optimizer is restored)`);
-  return {
-    ...checkOptions<TrainOptions>(where, withOptimizer ? 'train' : 'opts.train', train, schema),
-  } as TrainOptions;
-}

@@ -40,9 +40,15 @@ export interface RecurrentValues {
   cN: Value | undefined;
 }
 
-/** Binds `v` to a buffer the plan owns when nothing else fixes its place; false: copy it there. */
-function bind(graph: Graph, v: Value, target: () => BufferRef): boolean {
-  if (v.fixed || v.alias || !v.producer || v.pinned || graph.inputs.includes(v)) return false;
+/**
+ * Binds `v` to a buffer the plan owns when nothing else fixes its place; false: copy it there.
+ * `input`: a graph input may be bound too (each replay copies the caller's data straight into the
+ * plan's buffer) — only for buffers the plan never writes (its input sequence, not h0/c0, which
+ * the steps overwrite).
+ */
+function bind(graph: Graph, v: Value, target: () => BufferRef, input = false): boolean {
+  if (v.fixed || v.alias || v.pinned) return false;
+  if (graph.inputs.includes(v) ? !input : !v.producer) return false;
   v.fixed = target;
   return true;
 }
@@ -115,10 +121,10 @@ export function recurrentValue(
   const destroy = () => (trainPlan ? trainPlan.destroy() : fwd.destroy());
   if (lengths) g.useHost(lengths, checkRows, (d) => fwd.writeLengths(d, `${name}.forward`));
   const copies: Array<[Value, () => BufferRef, number]> = [];
-  const feed = (v: Value, target: () => BufferRef) => {
-    if (!bind(g, v, target)) copies.push([v, target, v.size]);
+  const feed = (v: Value, target: () => BufferRef, input = false) => {
+    if (!bind(g, v, target, input)) copies.push([v, target, v.size]);
   };
-  feed(x, () => whole(fwd.input));
+  feed(x, () => whole(fwd.input), true);
   if (h0) feed(h0, () => whole(fwd.h0));
   if (c0) feed(c0, () => whole(fwd.c!));
   const outShape = cfg.batchFirst ? [B, T, D * P] : [T, B, D * P];
