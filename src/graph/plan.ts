@@ -30,6 +30,8 @@ export class GraphPlan {
   /** Dispatches to run after the optimizer's (recurrent W_hh repacks). */
   readonly afterUpdate: Dispatch[] = [];
   readonly stats: PlanStats;
+  /** Dispatches of the plan up to and including each node (in node order). */
+  private readonly nodeEnds = new Map<Node, number>();
   private readonly refs = new Map<Value, BufferRef>();
   private readonly owned: GPUBuffer[] = [];
   private readonly intermediates: GPUBuffer[] = [];
@@ -45,6 +47,7 @@ export class GraphPlan {
       const planned = this.allocate();
       for (const node of graph.nodes) {
         for (const d of node.build(this.ctx)) this.dispatches.push(d);
+        this.nodeEnds.set(node, this.dispatches.length);
         for (const d of node.afterUpdate?.() ?? []) this.afterUpdate.push(d);
       }
       this.stats = {
@@ -161,14 +164,28 @@ export class GraphPlan {
   /**
    * Encodes one replay: the nodes' pre-pass commands, then one compute pass with the plan's
    * dispatches followed by `extra` (the optimizer's).
+   * @param extra - Dispatches after the plan's (the optimizer update, the W_hh repacks).
+   * @param count - Encode only the first `count` of the plan's dispatches (e.g. the forward).
+   * @returns The number of dispatches encoded.
    */
-  encode(encoder: GPUCommandEncoder, extra: readonly Dispatch[] = []): number {
+  encode(encoder: GPUCommandEncoder, extra: readonly Dispatch[] = [], count = this.dispatches.length): number {
     for (const n of this.graph.nodes) n.encodeBefore?.(encoder, this.ctx);
     const pass = encoder.beginComputePass({ label: `${this.graph.where}.replay` });
-    encodeDispatches(pass, this.dispatches);
+    const own = count === this.dispatches.length ? this.dispatches : this.dispatches.slice(0, count);
+    encodeDispatches(pass, own);
     encodeDispatches(pass, extra);
     pass.end();
-    return this.dispatches.length + extra.length;
+    return own.length + extra.length;
+  }
+
+  /**
+   * The number of dispatches of the nodes up to and including `node` (e.g. the loss: the forward
+   * part of a training plan, which {@link encode} can replay alone).
+   */
+  dispatchesThrough(node: Node): number {
+    const n = this.nodeEnds.get(node);
+    if (n === undefined) throw new ArgumentError(`${this.graph.where}: node '${node.op}' is not in this plan`);
+    return n;
   }
 
   /** The nodes, for hooks. */

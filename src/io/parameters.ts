@@ -66,7 +66,7 @@ export class ParameterStore {
 
   /** Creates the parameter buffer, zero-filled. */
   allocate(): void {
-    if (this._params) return;
+    if (this._params || this.sharedWith) return;
     checkBindingSize(
       this.gpu,
       'ParameterStore',
@@ -79,15 +79,22 @@ export class ParameterStore {
   }
 
   get params(): GPUBuffer {
+    // Adopted parameters read the target's current buffer (it is reallocated after a device loss).
+    if (this.sharedWith) return this.sharedWith.params;
     if (!this._params) throw new ArgumentError('ParameterStore: allocate() was not called');
     return this._params;
   }
 
   /** The gradient buffer, created (zero-filled) on first use: inference never allocates it. */
   get grads(): GPUBuffer {
-    if (!this._grads && this.sharedWith) this._grads = this.sharedWith.grads;
+    if (this.sharedWith) return this.sharedWith.grads;
     if (!this._grads) this._grads = this.zeroed('gradients');
     return this._grads;
+  }
+
+  /** True once the parameters moved into another store ({@link adoptInto}): a model owns them. */
+  get isShared(): boolean {
+    return this.sharedWith !== null;
   }
 
   get hasGrads(): boolean {

@@ -5,6 +5,10 @@
 // Parameters use PyTorch's names with module prefixes (`embedding.weight`, `rnn.weight_ih_l0`,
 // `head.weight`, `head.bias`), so a PyTorch module with attributes embedding/rnn/head loads as is.
 // Inputs are time-major: tokens [seqLen, batch] or values [seqLen, batch, inputSize].
+// Built on the lower layers: the layers are a Module (SequenceNet), each (seqLen, batch) step is
+// that Module traced with the fused loss and its backward into one graph plan (SequenceStep, the
+// same path as any Module under a Trainer), and the lifecycle — optimizer and NaN/Inf guard,
+// snapshots, recovery, checkpoints — is TrainedModel's, shared with Seq2Seq.
 import type { Gpu } from '../gpu/device.js';
 import { ArgumentError, ShapeError, fmtShape } from '../util/errors.js';
 import { PlanCache } from '../util/planCache.js';
@@ -12,21 +16,20 @@ import { checkOptions, show, type OptionSchema } from '../util/options.js';
 import { TENSOR_USAGE } from '../gpu/flags.js';
 import { checkLr, type OptimizerOptions } from '../kernels/optimizer.js';
 import type { LRSchedule } from '../train/schedules.js';
-import { TrainStep } from './trainStep.js';
+import { SequenceGenerator, SequenceStep } from './sequenceStep.js';
+import type { BufferRef } from '../graph/graph.js';
+import { SequenceNet } from './sequenceNet.js';
+import { gatherParameters } from '../nn/module.js';
 import { TrainedModel, type ModelTrainOptions } from './trainedModel.js';
 import type { SequenceModelConfig, SequenceModelOptions } from './sequenceModelOptions.js';
 export type { SequenceModelOptions } from './sequenceModelOptions.js';
-import { gemmDispatches } from '../kernels/matmul.js';
-import { embeddingDispatch } from '../kernels/embedding.js';
-import { encodeDispatches, type Dispatch } from '../gpu/dispatch.js';
+import type { Dispatch } from '../gpu/dispatch.js';
 import type { NamedTensor, StateDict } from '../io/stateDict.js';
 import { checkCounters, checkTensor, type CheckpointHost } from '../nn/checkpoint.js';
 import { rng } from '../util/random.js';
 import { checkBindingSizes } from '../gpu/limits.js';
-import type { ParameterSlot } from '../io/parameters.js';
-import { RNN, LSTM, GRU, type RecurrentLayer } from '../nn/recurrent.js';
-import type { RecurrentPlan } from '../graph/recurrentPlan.js';
-import { concat, pushAll } from '../util/arrays.js';
+import type { ParameterSlot, ParameterStore } from '../io/parameters.js';
+import type { RecurrentLayer } from '../nn/recurrent.js';
 
 type Resolved = SequenceModelConfig;
 
@@ -91,18 +94,6 @@ export interface GenerateOptions {
   seed?: number;
 }
 
-/** Step-wise inference state for generation: one timestep per submit, state on the GPU. */
-interface Generator {
-  /** The layer's cached seqLen-1 plan these dispatches were built on. */
-  plan: RecurrentPlan;
-  dispatches: Dispatch[];
-  token: GPUBuffer;
-  logits: GPUBuffer;
-  h: GPUBuffer;
-  c: GPUBuffer | null;
-  owned: GPUBuffer[];
-}
-
 /**
  * Recorded training steps kept per model, one per (seqLen, batch), least recently used evicted
  * (each holds its activations, gradients and bind groups; evaluate and predict share them).
@@ -136,10 +127,12 @@ export class SequenceModel extends TrainedModel<TrainOptions> {
   readonly embeddingSlot: ParameterSlot | null;
   /** Counts of the last trainStep / evaluate call. */
   lastRun: StepStats | null = null;
-  private steps = new PlanCache<TrainStep>(SEQUENCE_MODEL_STEP_CACHE);
+  /** The layers as a Module (embedding, rnn, head): what each recorded step traces. */
+  private readonly net: SequenceNet;
+  private steps = new PlanCache<SequenceStep>(SEQUENCE_MODEL_STEP_CACHE);
   /** Truncated BPTT: the state carried between batches (one per batch size). */
   private carried = new Map<number, { h: GPUBuffer; c: GPUBuffer | null }>();
-  private generator: Generator | null = null;
+  private generator: SequenceGenerator | null = null;
 
   /**
    * Builds the model with PyTorch's initialisation from `opts.seed`.
@@ -149,37 +142,13 @@ export class SequenceModel extends TrainedModel<TrainOptions> {
    * invalid.
    */
   constructor(gpu: Gpu, opts: SequenceModelOptions) {
-    super(gpu, 'SequenceModel');
-    this.options = resolveOptions(opts);
-    const o = this.options;
-    // The largest parameters within one binding before anything is built (the store checks their sum).
-    checkBindingSizes(gpu, 'SequenceModel', {
-      [`embedding.weight [vocabSize ${o.vocabSize}, embeddingDim ${o.embeddingDim}]`]:
-        (o.vocabSize ?? 0) * (o.embeddingDim ?? 0),
-      [`head.weight [outputSize ${o.outputSize}, ${o.bidirectional ? 2 : 1}·hiddenSize ${o.hiddenSize}]`]:
-        o.outputSize * (o.bidirectional ? 2 : 1) * o.hiddenSize,
-    });
-    this.embeddingSlot = o.vocabSize ? this.store.add('embedding.weight', [o.vocabSize, o.embeddingDim!]) : null;
-    const layerOpts = {
-      inputSize: o.inputSize,
-      hiddenSize: o.hiddenSize,
-      numLayers: o.numLayers,
-      bidirectional: o.bidirectional,
-      dropout: o.dropout,
-      seed: o.seed,
-      store: this.store,
-      prefix: 'rnn.',
-    };
-    this.rnn =
-      o.cell === 'lstm'
-        ? new LSTM(gpu, layerOpts)
-        : o.cell === 'gru'
-          ? new GRU(gpu, layerOpts)
-          : new RNN(gpu, { ...layerOpts, nonlinearity: o.nonlinearity });
-    const D = o.bidirectional ? 2 : 1;
-    this.store.add('head.weight', [o.outputSize, D * o.hiddenSize]);
-    this.store.add('head.bias', [o.outputSize]);
-    this.store.allocate();
+    const o = resolveOptions(opts);
+    const { net, store } = buildNet(gpu, o);
+    super(gpu, 'SequenceModel', store);
+    this.options = o;
+    this.net = net;
+    this.rnn = net.rnn;
+    this.embeddingSlot = o.vocabSize ? this.store.slot('embedding.weight') : null;
     this.writeInitialParameters(o.seed);
   }
 
@@ -245,7 +214,7 @@ export class SequenceModel extends TrainedModel<TrainOptions> {
   }
 
   protected destroyLayers(): void {
-    this.rnn.destroy();
+    this.net.destroy();
   }
 
   protected checkpointHost(train?: Omit<TrainOptions, 'optimizer'>, onRestore?: () => void): CheckpointHost {
@@ -352,19 +321,19 @@ export class SequenceModel extends TrainedModel<TrainOptions> {
       this.guard?.check();
       this.upload(step, data);
       this.optimizer.beforeStep(lr, where);
-      this.rnn.dropout?.setTraining(true);
-      this.rnn.dropout?.setStep(this.stepCount % 2 ** 32);
+      step.plan.beforeReplay({ step: this.stepCount, training: true });
       this.stepCount++;
       const encoder = this.gpu.device.createCommandEncoder({ label: 'trainStep' });
       const carried = this.train.carryState ? this.carriedState(batch.batch) : null;
-      const update = this.guard ? this.guard.arrange(step.loss) : this.optimizer.dispatches();
-      const dispatches = concat(step.forward, step.backward, update, this.rnn.repackDispatches());
-      step.encode(encoder, dispatches, { h0: carried?.h ?? null, c0: carried?.c ?? null }, true);
+      this.encodeInitialState(encoder, step, carried);
+      encoder.clearBuffer(this.store.grads);
+      const update = this.guard ? this.guard.arrange(step.loss.buffer) : this.optimizer.dispatches();
+      const n = step.plan.encode(encoder, [...update, ...step.plan.afterUpdate]);
       if (carried) this.encodeCarry(encoder, step, carried);
       this.guard?.beforeSubmit();
-      this.gpu.submit(encoder, dispatches.length);
+      this.gpu.submit(encoder, n);
       this.guard?.afterSubmit();
-      this.lastRun = { dispatches: dispatches.length, submits: 1 };
+      this.lastRun = { dispatches: n, submits: 1 };
       if (readLoss && this.guard) return (await this.guard.readNow()).loss;
       return readLoss ? this.readLoss(step) : undefined;
     });
@@ -381,10 +350,11 @@ export class SequenceModel extends TrainedModel<TrainOptions> {
   ): { forward: readonly Dispatch[]; backward: readonly Dispatch[]; update: readonly Dispatch[] } {
     if (!this.optimizer) throw new ArgumentError('SequenceModel.stepDispatches: call configureTraining first');
     const step = this.stepFor('SequenceModel.stepDispatches', { inputs: [], targets: [], seqLen, batch });
+    const all = step.plan.dispatches;
     return {
-      forward: step.forward,
-      backward: step.backward,
-      update: [...this.optimizer.dispatches(), ...this.rnn.repackDispatches()],
+      forward: all.slice(0, step.forwardDispatches),
+      backward: all.slice(step.forwardDispatches),
+      update: [...this.optimizer.dispatches(), ...step.plan.afterUpdate],
     };
   }
 
@@ -399,7 +369,7 @@ export class SequenceModel extends TrainedModel<TrainOptions> {
     return this.life.call(where, async () => {
       const data = this.checkBatch(where, batch, true);
       const step = this.forwardOnly(where, batch, data, 'evaluate');
-      this.lastRun = { dispatches: step.forward.length, submits: 1 };
+      this.lastRun = { dispatches: step.forwardDispatches, submits: 1 };
       return this.readLoss(step);
     });
   }
@@ -417,7 +387,9 @@ export class SequenceModel extends TrainedModel<TrainOptions> {
     return this.life.call(where, async () => {
       const shape = { inputs, targets: [], seqLen, batch };
       const step = this.forwardOnly(where, shape, this.checkBatch(where, shape, false), 'predict');
-      return new Float32Array(await this.gpu.readBuffer(step.logits, 0, step.logitRows * this.options.outputSize * 4));
+      const logits = step.logits;
+      const bytes = step.logitRows * this.options.outputSize * 4;
+      return new Float32Array(await this.gpu.readBuffer(logits.buffer, logits.offset * 4, bytes));
     });
   }
 
@@ -427,14 +399,15 @@ export class SequenceModel extends TrainedModel<TrainOptions> {
     batch: Batch,
     data: { inputs: Int32Array | Float32Array; targets: Int32Array | Float32Array | null },
     label: string,
-  ): TrainStep {
+  ): SequenceStep {
     const step = this.stepFor(where, batch);
     this.upload(step, data);
     // predict: the loss kernels run on whatever targets the buffer holds; their output is unused.
-    this.rnn.dropout?.setTraining(false);
+    step.plan.beforeReplay({ step: this.stepCount, training: false });
     const encoder = this.gpu.device.createCommandEncoder({ label });
-    step.encode(encoder, step.forward, { h0: null, c0: null }, false);
-    this.gpu.submit(encoder, step.forward.length);
+    this.encodeInitialState(encoder, step, null);
+    const n = step.plan.encode(encoder, [], step.forwardDispatches);
+    this.gpu.submit(encoder, n);
     return step;
   }
 
@@ -470,14 +443,11 @@ export class SequenceModel extends TrainedModel<TrainOptions> {
       if (ids.length === 0)
         throw new ArgumentError(`${where}: 'prompt' needs at least one token id, got an empty array`);
       const g = this.generatorPlan();
-      const q = this.gpu.device.queue;
-      q.writeBuffer(g.h, 0, new Float32Array(g.h.size / 4));
-      if (g.c) q.writeBuffer(g.c, 0, new Float32Array(g.c.size / 4));
       const rand = rng(seed);
       const out: number[] = [];
       let token = ids[0];
       for (let i = 0; i < ids.length - 1 + length; i++) {
-        const logits = await this.generatorStep(g, token);
+        const logits = await this.generatorStep(g, token, i === 0);
         token = i + 1 < ids.length ? ids[i + 1] : sample(logits, temperature, topK, rand);
         if (i + 1 >= ids.length) out.push(token);
       }
@@ -485,81 +455,21 @@ export class SequenceModel extends TrainedModel<TrainOptions> {
     });
   }
 
-  /** The step-wise generation plan, built on first use; it owns its recurrent plan and buffers. */
-  private generatorPlan(): Generator {
-    if (this.generator) return this.generator;
-    const o = this.options;
-    const gpu = this.gpu;
-    const plan = this.rnn.createPlan('SequenceModel.generate', 1, 1);
-    const owned: GPUBuffer[] = [];
-    const buffer = (elements: number, label: string) => {
-      const b = gpu.pool.acquire(elements * 4, TENSOR_USAGE, label);
-      owned.push(b);
-      return b;
-    };
-    const token = buffer(1, 'generate.token');
-    const logits = buffer(o.outputSize, 'generate.logits');
-    const stateElements = o.numLayers * o.hiddenSize;
-    const g: Generator = {
-      plan,
-      dispatches: [],
-      token,
-      logits,
-      h: buffer(stateElements, 'generate.h'),
-      c: o.cell === 'lstm' ? buffer(stateElements, 'generate.c') : null,
-      owned,
-    };
-    const take = (ds: Dispatch[]) => {
-      for (const d of ds) {
-        pushAll(owned, d.transient ?? []);
-        g.dispatches.push({ ...d, transient: undefined });
-      }
-    };
-    take([
-      embeddingDispatch(gpu, {
-        tokens: 1,
-        vocab: o.vocabSize!,
-        dim: o.embeddingDim!,
-        indices: { buffer: token },
-        weight: this.store.view('embedding.weight'),
-        y: { buffer: plan.input },
-        label: 'generate.embedding',
-      }),
-    ]);
-    pushAll(g.dispatches, plan.dispatches);
-    const W = this.store.view('head.weight');
-    const b = this.store.view('head.bias');
-    take(
-      gemmDispatches(gpu, {
-        M: 1,
-        N: o.outputSize,
-        K: o.hiddenSize,
-        transposeB: true,
-        a: { buffer: plan.output, ld: o.hiddenSize },
-        b: { buffer: W.buffer, offset: W.offset, ld: o.hiddenSize },
-        c: { buffer: logits, ld: o.outputSize },
-        bias: { buffer: b.buffer, offset: b.offset },
-        label: 'generate.head',
-      }),
-    );
-    this.generator = g;
-    return g;
+  /** The step-wise generation plan, built on first use. */
+  private generatorPlan(): SequenceGenerator {
+    this.generator ??= new SequenceGenerator(this.gpu, this.net, this.options, 'SequenceModel.generate');
+    return this.generator;
   }
 
-  /** One timestep: token in, logits out (one submit, one readback). */
-  private async generatorStep(g: Generator, token: number): Promise<Float32Array> {
-    const plan = g.plan;
-    this.gpu.device.queue.writeBuffer(g.token, 0, Int32Array.of(token));
+  /** One timestep: token in, logits out (one submit, one readback); `fresh`: from the zero state. */
+  private async generatorStep(g: SequenceGenerator, token: number, fresh: boolean): Promise<Float32Array> {
+    this.gpu.device.queue.writeBuffer(g.token.buffer, g.token.offset * 4, Int32Array.of(token));
     const encoder = this.gpu.device.createCommandEncoder({ label: 'generate' });
-    plan.encodeInitialState(encoder, g.h, g.c);
-    const pass = encoder.beginComputePass({ label: 'generate' });
-    encodeDispatches(pass, g.dispatches);
-    pass.end();
-    encoder.copyBufferToBuffer(plan.hN, 0, g.h, 0, plan.stateBytes);
-    if (g.c && plan.c) encoder.copyBufferToBuffer(plan.c, 0, g.c, 0, plan.stateBytes);
-    this.gpu.submit(encoder, g.dispatches.length);
-    this.lastRun = { dispatches: g.dispatches.length, submits: 1 };
-    return new Float32Array(await this.gpu.readBuffer(g.logits, 0, this.options.outputSize * 4));
+    const n = g.encode(encoder, fresh);
+    this.gpu.submit(encoder, n);
+    this.lastRun = { dispatches: n, submits: 1 };
+    const bytes = this.options.outputSize * 4;
+    return new Float32Array(await this.gpu.readBuffer(g.logits.buffer, g.logits.offset * 4, bytes));
   }
 
   /**
@@ -595,8 +505,7 @@ export class SequenceModel extends TrainedModel<TrainOptions> {
 
   /** Every buffer but the recurrent layer's own (plans, generator, carried state, optimizer, guard, parameters). */
   protected override releaseBuffers(): void {
-    this.generator?.plan.destroy();
-    for (const b of this.generator?.owned ?? []) this.gpu.pool.release(b);
+    this.generator?.destroy();
     this.generator = null;
     this.steps.clear();
     this.releaseCarried();
@@ -609,9 +518,9 @@ export class SequenceModel extends TrainedModel<TrainOptions> {
   }
 
   /** The recorded step for the batch's (seqLen, batch), from the LRU cache (built on a miss). */
-  private stepFor(where: string, batch: Batch): TrainStep {
+  private stepFor(where: string, batch: Batch): SequenceStep {
     const { seqLen, batch: B } = batch;
-    return this.steps.get(`${seqLen}x${B}`, () => new TrainStep(this.gpu, this, seqLen, B, where));
+    return this.steps.get(`${seqLen}x${B}`, () => new SequenceStep(this.gpu, this.net, this.options, seqLen, B, where));
   }
 
   /**
@@ -690,16 +599,33 @@ export class SequenceModel extends TrainedModel<TrainOptions> {
 
   /** Writes a checked batch ({@link checkBatch}) into the step's buffers. */
   private upload(
-    step: TrainStep,
+    step: SequenceStep,
     data: { inputs: Int32Array | Float32Array; targets: Int32Array | Float32Array | null },
   ): void {
     const q = this.gpu.device.queue;
-    q.writeBuffer(step.inputs, 0, data.inputs);
-    if (data.targets) q.writeBuffer(step.targets, 0, data.targets);
+    q.writeBuffer(step.inputs.buffer, step.inputs.offset * 4, data.inputs);
+    if (data.targets) q.writeBuffer(step.targets.buffer, step.targets.offset * 4, data.targets);
   }
 
-  private async readLoss(step: TrainStep): Promise<number> {
-    return new Float32Array(await this.gpu.readBuffer(step.loss, 0, 4))[0];
+  private async readLoss(step: SequenceStep): Promise<number> {
+    return new Float32Array(await this.gpu.readBuffer(step.loss.buffer, step.loss.offset * 4, 4))[0];
+  }
+
+  /** Before the pass: the initial state from the carried one (truncated BPTT), else zeros. */
+  private encodeInitialState(
+    encoder: GPUCommandEncoder,
+    step: SequenceStep,
+    carried: { h: GPUBuffer; c: GPUBuffer | null } | null,
+  ): void {
+    const states: Array<[BufferRef | null, GPUBuffer | null]> = [
+      [step.h0, carried?.h ?? null],
+      [step.c0, carried?.c ?? null],
+    ];
+    for (const [to, from] of states) {
+      if (!to) continue;
+      if (from) encoder.copyBufferToBuffer(from, 0, to.buffer, to.offset * 4, step.stateBytes);
+      else encoder.clearBuffer(to.buffer, to.offset * 4, step.stateBytes);
+    }
   }
 
   private carriedState(batch: number): { h: GPUBuffer; c: GPUBuffer | null } {
@@ -721,12 +647,12 @@ export class SequenceModel extends TrainedModel<TrainOptions> {
   /** After the pass: the final state becomes the next batch's initial state (no gradient flows back). */
   private encodeCarry(
     encoder: GPUCommandEncoder,
-    step: TrainStep,
+    step: SequenceStep,
     carried: { h: GPUBuffer; c: GPUBuffer | null },
   ): void {
-    const fwd = step.rnn.forward;
-    encoder.copyBufferToBuffer(fwd.hN, 0, carried.h, 0, fwd.stateBytes);
-    if (carried.c && fwd.c) encoder.copyBufferToBuffer(fwd.c, 0, carried.c, 0, fwd.stateBytes);
+    const { hN, cN } = step;
+    encoder.copyBufferToBuffer(hN.buffer, hN.offset * 4, carried.h, 0, step.stateBytes);
+    if (carried.c && cN) encoder.copyBufferToBuffer(cN.buffer, cN.offset * 4, carried.c, 0, step.stateBytes);
   }
 }
 
@@ -856,3 +782,24 @@ const TRAIN_SCHEMA: OptionSchema = {
   carryState: { type: 'boolean' },
   nanGuard: { type: 'boolean' },
 };
+
+/**
+ * The model's layers as a Module and its parameters gathered into one store (PyTorch's names, in
+ * the order embedding, rnn, head); the layers' buffers are released if that fails.
+ */
+function buildNet(gpu: Gpu, o: Readonly<Resolved>): { net: SequenceNet; store: ParameterStore } {
+  // The largest parameters within one binding before anything is built (the store checks their sum).
+  checkBindingSizes(gpu, 'SequenceModel', {
+    [`embedding.weight [vocabSize ${o.vocabSize}, embeddingDim ${o.embeddingDim}]`]:
+      (o.vocabSize ?? 0) * (o.embeddingDim ?? 0),
+    [`head.weight [outputSize ${o.outputSize}, ${o.bidirectional ? 2 : 1}·hiddenSize ${o.hiddenSize}]`]:
+      o.outputSize * (o.bidirectional ? 2 : 1) * o.hiddenSize,
+  });
+  const net = new SequenceNet(gpu, o);
+  try {
+    return { net, store: gatherParameters(net) };
+  } catch (e) {
+    net.destroy();
+    throw e;
+  }
+}

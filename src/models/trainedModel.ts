@@ -64,13 +64,16 @@ export abstract class TrainedModel<Train extends ModelTrainOptions> {
   /**
    * @param gpu - The device the model's buffers live on.
    * @param className - The model's class, for messages (`'SequenceModel'`).
+   * @param store - The parameters, when the model's layers gathered them already; else an empty
+   *   store the model registers its parameters in.
    */
   protected constructor(
     readonly gpu: Gpu,
     protected readonly className: string,
+    store?: ParameterStore,
   ) {
     this.life = new Lifecycle(gpu, className);
-    this.store = new ParameterStore(gpu);
+    this.store = store ?? new ParameterStore(gpu);
   }
 
   /** Writes checked parameter values (every name is one of the store's). */

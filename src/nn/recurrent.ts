@@ -834,7 +834,7 @@ export class RecurrentLayer extends Module {
     return this.life.call(
       where,
       async () => {
-        if (!this.ownsStore)
+        if (!this.ownsStore || this.store.isShared)
           throw new ArgumentError(`${where}: this layer belongs to a model; call the model's recover()`);
         const source = from ?? this.lastSnapshot;
         if (!source)

@@ -15,10 +15,10 @@ import {
   type ModelSnapshot,
   type RecoverSource,
 } from '../nn/recovery.js';
-import { Graph, type Value } from '../graph/graph.js';
-import { appendBackward } from '../graph/autodiff.js';
+import type { Graph, Value } from '../graph/graph.js';
 import { lossValue } from '../graph/ops/loss.js';
-import { GraphPlan } from '../graph/plan.js';
+import type { GraphPlan } from '../graph/plan.js';
+import { recordStep } from '../graph/recordStep.js';
 import {
   argumentHostData,
   argumentTensors,
@@ -425,13 +425,11 @@ export class Trainer {
     const key = callKey([...args, targets], training);
     return cache.get(key, () => {
       const model = this.model;
-      const graph = new Graph(model.gpu, training, where);
       const wasTraining = model.training;
       if (!training) model.eval();
-      let loss: Value;
       let target: Value;
       try {
-        loss = graph.trace(() => {
+        const { plan, loss } = recordStep(model.gpu, where, training, (graph) => {
           const mapped = mapInputs(graph, args, where);
           target = graph.input(targets.shape, targets.dtype, 'targets');
           const out = collectOutputs(graph, model.forward(...(mapped.args as never[])), where);
@@ -439,17 +437,15 @@ export class Trainer {
             throw new ArgumentError(
               `${where}: forward must return one tensor (the prediction) for the loss, got ${out.length}`,
             );
-          return this.lossOf(graph, out[0], target, where);
+          return {
+            loss: this.lossOf(graph, out[0], target, where),
+            seed: training && typeof this.options.loss === 'function' ? this.onesValue(graph) : null,
+          };
         });
-        if (training)
-          appendBackward(graph, loss, typeof this.options.loss === 'function' ? this.onesValue(graph) : null);
-      } catch (e) {
-        graph.dispose();
-        throw e;
+        return new StepPlan(plan, loss, target!);
       } finally {
         if (!training) model.train(wasTraining);
       }
-      return new StepPlan(new GraphPlan(model.gpu, graph), loss, target!);
     });
   }
 

@@ -121,11 +121,16 @@ export function recurrentValue(
   const destroy = () => (trainPlan ? trainPlan.destroy() : fwd.destroy());
   if (lengths) g.useHost(lengths, checkRows, (d) => fwd.writeLengths(d, `${name}.forward`));
   const copies: Array<[Value, () => BufferRef, number]> = [];
+  // Graph inputs that cannot be bound are complete before the pass: copied in before it, not by a dispatch.
+  const preCopies: Array<[Value, () => BufferRef, number]> = [];
   const feed = (v: Value, target: () => BufferRef, input = false) => {
-    if (!bind(g, v, target, input)) copies.push([v, target, v.size]);
+    if (bind(g, v, target, input)) return;
+    (g.inputs.includes(v) ? preCopies : copies).push([v, target, v.size]);
   };
+  // The plan never writes its input sequence nor h0 (the steps write the two state buffers);
+  // an LSTM's c is updated in place, so c0 is copied.
   feed(x, () => whole(fwd.input), true);
-  if (h0) feed(h0, () => whole(fwd.h0));
+  if (h0) feed(h0, () => whole(fwd.h0), true);
   if (c0) feed(c0, () => whole(fwd.c!));
   const outShape = cfg.batchFirst ? [B, T, D * P] : [T, B, D * P];
   const output = g.value(outShape, 'f32', name);
@@ -153,9 +158,14 @@ export function recurrentValue(
         ),
         ...fwd.dispatches,
       ].map((d) => (d.transient ? (ctx.own(d.transient), { ...d, transient: undefined }) : d)),
-    encodeBefore: (encoder) => {
+    encodeBefore: (encoder, ctx) => {
       if (!h0) encoder.clearBuffer(fwd.h0, 0, fwd.stateBytes);
       if (fwd.c && !c0) encoder.clearBuffer(fwd.c, 0, fwd.cStateBytes);
+      for (const [v, target, n] of preCopies) {
+        const from = ctx.view(v);
+        const to = target();
+        encoder.copyBufferToBuffer(from.buffer, from.offset * 4, to.buffer, to.offset * 4, n * 4);
+      }
     },
     beforeReplay: (info) => {
       if (trainPlan && host.dropout) {
