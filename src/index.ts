@@ -66,7 +66,7 @@ export {
 } from './nn/recurrent.js';
 export { gateCount, parameterShapes, type CellKind, type RecurrentConfig } from './kernels/recurrentConfig.js';
 export { RecurrentPlan, type RunStats } from './graph/recurrentPlan.js';
-export { repackWhh, unpackWhh, cellStepDispatch } from './kernels/cellStep.js';
+export { repackWhh, unpackWhh, cellStepDispatch, type CellStepOptions } from './kernels/cellStep.js';
 export { readParameter, type StateDict, type StateDictValue, type NamedTensor } from './io/stateDict.js';
 export { parseSafetensors, writeSafetensors } from './io/safetensors.js';
 export {

@@ -15,21 +15,15 @@ import gruStepWgsl from '../../shaders/gru_step.wgsl?raw';
 import repackWhhWgsl from '../../shaders/repack_whh.wgsl?raw';
 import projectWgsl from '../../shaders/recurrent_matvec_project.wgsl?raw';
 
-const RNN_STEP_SHADER = /*#__PURE__*/ defineShader('rnn_step.wgsl', rnnStepWgsl, {
+/** What every cell-step shader includes. */
+const STEP_INCLUDES = {
   'activations.wgsl': activationsWgsl,
   'step_params.wgsl': stepParamsWgsl,
   'recurrent_matvec.wgsl': recurrentMatvecWgsl,
-});
-const LSTM_STEP_SHADER = /*#__PURE__*/ defineShader('lstm_step.wgsl', lstmStepWgsl, {
-  'activations.wgsl': activationsWgsl,
-  'step_params.wgsl': stepParamsWgsl,
-  'recurrent_matvec.wgsl': recurrentMatvecWgsl,
-});
-const GRU_STEP_SHADER = /*#__PURE__*/ defineShader('gru_step.wgsl', gruStepWgsl, {
-  'activations.wgsl': activationsWgsl,
-  'step_params.wgsl': stepParamsWgsl,
-  'recurrent_matvec.wgsl': recurrentMatvecWgsl,
-});
+};
+const RNN_STEP_SHADER = /*#__PURE__*/ defineShader('rnn_step.wgsl', rnnStepWgsl, STEP_INCLUDES);
+const LSTM_STEP_SHADER = /*#__PURE__*/ defineShader('lstm_step.wgsl', lstmStepWgsl, STEP_INCLUDES);
+const GRU_STEP_SHADER = /*#__PURE__*/ defineShader('gru_step.wgsl', gruStepWgsl, STEP_INCLUDES);
 const REPACK_WHH_SHADER = /*#__PURE__*/ defineShader('repack_whh.wgsl', repackWhhWgsl);
 const PROJECT_SHADER = /*#__PURE__*/ defineShader('recurrent_matvec_project.wgsl', projectWgsl, {
   'step_params.wgsl': stepParamsWgsl,
@@ -216,6 +210,34 @@ export function defaultStepTile(batch: number, fallbackAdapter = false): StepTil
   return fallbackAdapter ? { wg: 64, bt: Math.min(8, batch) } : { wg: 128, bt: 1 };
 }
 
+/** The sizes and variant of one cell-step dispatch (forward; the backward takes the same but `save`). */
+export interface CellStepOptions {
+  /** H: hidden units. */
+  hidden: number;
+  /** Batch rows. */
+  batch: number;
+  /** RNN: the activation. Default tanh. */
+  nonlinearity?: 'tanh' | 'relu';
+  /** Threads per workgroup and batch rows per thread. */
+  tile: StepTile;
+  /** Names the dispatch in errors and profiles. */
+  label: string;
+  /** Forward: save the gates for the backward. */
+  save?: boolean;
+  /** Per-row sequence lengths are bound. */
+  lengths?: boolean;
+  /** LSTM: the projection size P (0: none). */
+  proj?: number;
+}
+
+/** The tile of a step, checked: batch rows per thread in 1…8. */
+export function checkStepTile(opts: Pick<CellStepOptions, 'tile' | 'label'>): StepTile {
+  const { bt } = opts.tile;
+  if (bt < 1 || bt > 8 || !Number.isInteger(bt))
+    throw new ShapeError(`${opts.label}: batch rows per thread must be 1…8, got ${bt}`);
+  return opts.tile;
+}
+
 /**
  * One fused timestep of `cell` over all batch rows and hidden units.
  * @param gpu - The device.
@@ -229,24 +251,8 @@ export function defaultStepTile(batch: number, fallbackAdapter = false): StepTil
  * @throws ShapeError for a tile with more than 8 rows per thread or a buffer the options need
  *   (saved activations, lengths, LSTM cell state) that is missing.
  */
-export function cellStepDispatch(
-  gpu: Gpu,
-  cell: CellKind,
-  opts: {
-    hidden: number;
-    batch: number;
-    nonlinearity?: 'tanh' | 'relu';
-    tile: StepTile;
-    label: string;
-    save?: boolean;
-    lengths?: boolean;
-    proj?: number;
-  },
-  buffers: CellStepBuffers,
-): Dispatch {
-  const { wg, bt } = opts.tile;
-  if (bt < 1 || bt > 8 || !Number.isInteger(bt))
-    throw new ShapeError(`${opts.label}: batch rows per thread must be 1…8, got ${bt}`);
+export function cellStepDispatch(gpu: Gpu, cell: CellKind, opts: CellStepOptions, buffers: CellStepBuffers): Dispatch {
+  const { wg, bt } = checkStepTile(opts);
   const shader = CELL_SHADER[cell];
   const proj = opts.proj ?? 0;
   if (proj && cell !== 'lstm') throw new ArgumentError(`${opts.label}: a projection (proj) is only for an LSTM step`);

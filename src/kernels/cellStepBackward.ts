@@ -5,7 +5,7 @@ import type { Gpu } from '../gpu/device.js';
 import type { Dispatch } from '../gpu/dispatch.js';
 import { ArgumentError, ShapeError } from '../util/errors.js';
 import type { CellKind } from './recurrentConfig.js';
-import { packUniformSlot, uniformSlotSize, type StepTile } from './cellStep.js';
+import { checkStepTile, packUniformSlot, uniformSlotSize, type CellStepOptions, type StepTile } from './cellStep.js';
 import { defineShader, type WgslShader } from '../gpu/kernel.js';
 import rnnStepBackwardWgsl from '../../shaders/rnn_step_backward.wgsl?raw';
 import backwardParamsWgsl from '../../shaders/backward_params.wgsl?raw';
@@ -15,23 +15,29 @@ import activationsWgsl from '../../shaders/activations.wgsl?raw';
 import gruStepBackwardWgsl from '../../shaders/gru_step_backward.wgsl?raw';
 import projectBackwardWgsl from '../../shaders/recurrent_matvec_project_backward.wgsl?raw';
 
-const RNN_STEP_BACKWARD_SHADER = /*#__PURE__*/ defineShader('rnn_step_backward.wgsl', rnnStepBackwardWgsl, {
+/** What every backward cell-step shader includes (the LSTM's also activations.wgsl). */
+const BACKWARD_INCLUDES = {
   'backward_params.wgsl': backwardParamsWgsl,
   'recurrent_matvec_backward.wgsl': recurrentMatvecBackwardWgsl,
-});
+};
+const RNN_STEP_BACKWARD_SHADER = /*#__PURE__*/ defineShader(
+  'rnn_step_backward.wgsl',
+  rnnStepBackwardWgsl,
+  BACKWARD_INCLUDES,
+);
 const LSTM_STEP_BACKWARD_SHADER = /*#__PURE__*/ defineShader('lstm_step_backward.wgsl', lstmStepBackwardWgsl, {
   'activations.wgsl': activationsWgsl,
-  'backward_params.wgsl': backwardParamsWgsl,
-  'recurrent_matvec_backward.wgsl': recurrentMatvecBackwardWgsl,
+  ...BACKWARD_INCLUDES,
 });
-const GRU_STEP_BACKWARD_SHADER = /*#__PURE__*/ defineShader('gru_step_backward.wgsl', gruStepBackwardWgsl, {
-  'backward_params.wgsl': backwardParamsWgsl,
-  'recurrent_matvec_backward.wgsl': recurrentMatvecBackwardWgsl,
-});
+const GRU_STEP_BACKWARD_SHADER = /*#__PURE__*/ defineShader(
+  'gru_step_backward.wgsl',
+  gruStepBackwardWgsl,
+  BACKWARD_INCLUDES,
+);
 const PROJECT_BACKWARD_SHADER = /*#__PURE__*/ defineShader(
   'recurrent_matvec_project_backward.wgsl',
   projectBackwardWgsl,
-  { 'backward_params.wgsl': backwardParamsWgsl, 'recurrent_matvec_backward.wgsl': recurrentMatvecBackwardWgsl },
+  BACKWARD_INCLUDES,
 );
 
 export const CELL_BACKWARD_SHADER: Record<CellKind, WgslShader> = {
@@ -103,20 +109,10 @@ export interface CellStepBackwardBuffers {
 export function cellStepBackwardDispatch(
   gpu: Gpu,
   cell: CellKind,
-  opts: {
-    hidden: number;
-    batch: number;
-    nonlinearity?: 'tanh' | 'relu';
-    tile: StepTile;
-    label: string;
-    lengths?: boolean;
-    proj?: number;
-  },
+  opts: Omit<CellStepOptions, 'save'>,
   buffers: CellStepBackwardBuffers,
 ): Dispatch {
-  const { wg, bt } = opts.tile;
-  if (bt < 1 || bt > 8 || !Number.isInteger(bt))
-    throw new ShapeError(`${opts.label}: batch rows per thread must be 1…8, got ${bt}`);
+  const { wg, bt } = checkStepTile(opts);
   const shader = CELL_BACKWARD_SHADER[cell];
   const constants: Record<string, number | boolean> = {
     WG: wg,

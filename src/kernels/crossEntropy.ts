@@ -18,11 +18,9 @@ import { grid2d } from './grid.js';
 import { reduceSumDispatches } from './reduceSum.js';
 import { defineShader } from '../gpu/kernel.js';
 import crossEntropyWgsl from '../../shaders/cross_entropy.wgsl?raw';
+import { checkView, type View } from './view.js';
 
 const CROSS_ENTROPY_SHADER = /*#__PURE__*/ defineShader('cross_entropy.wgsl', crossEntropyWgsl);
-
-/** A buffer and an element offset into it. */
-type View = { buffer: GPUBuffer; offset?: number };
 
 const WG = 256;
 
@@ -48,18 +46,6 @@ export interface CrossEntropyArgs {
   ignoreIndex?: number;
   /** Names the dispatches in errors and profiles. Default `'crossEntropy'`. */
   label?: string;
-}
-
-function checkView(label: string, name: string, v: View | undefined, n: number): void {
-  if (!v || !v.buffer) throw new ArgumentError(`${label}: buffer '${name}' is required`);
-  const off = v.offset ?? 0;
-  if (!Number.isInteger(off) || off < 0)
-    throw new ArgumentError(`${label}: '${name}' offset must be a non-negative integer, got ${off}`);
-  if ((off + n) * 4 > v.buffer.size) {
-    throw new ShapeError(
-      `${label}: buffer '${name}' holds ${v.buffer.size / 4} elements, needs ${n} from offset ${off}`,
-    );
-  }
 }
 
 function nextPow2(n: number): number {

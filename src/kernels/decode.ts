@@ -15,6 +15,7 @@ import { defineShader } from '../gpu/kernel.js';
 import nextTokenWgsl from '../../shaders/next_token.wgsl?raw';
 import beamSearchStepWgsl from '../../shaders/beam_search_step.wgsl?raw';
 import gatherRowsWgsl from '../../shaders/gather_rows.wgsl?raw';
+import { checkView } from './view.js';
 
 const NEXT_TOKEN_SHADER = /*#__PURE__*/ defineShader('next_token.wgsl', nextTokenWgsl);
 const BEAM_SEARCH_STEP_SHADER = /*#__PURE__*/ defineShader('beam_search_step.wgsl', beamSearchStepWgsl);
@@ -41,19 +42,6 @@ const WG = 256;
 
 function positiveInt(label: string, name: string, v: number): void {
   if (!Number.isInteger(v) || v <= 0) throw new ShapeError(`${label}: ${name} must be a positive integer, got ${v}`);
-}
-
-function checkView(label: string, name: string, v: DecodeView | undefined, n: number): number {
-  if (!v || !v.buffer) throw new ArgumentError(`${label}: buffer '${name}' is required`);
-  const off = v.offset ?? 0;
-  if (!Number.isInteger(off) || off < 0)
-    throw new ArgumentError(`${label}: '${name}' offset must be a non-negative integer, got ${off}`);
-  if ((off + n) * 4 > v.buffer.size) {
-    throw new ShapeError(
-      `${label}: buffer '${name}' holds ${v.buffer.size / 4} elements, needs ${n} from offset ${off}`,
-    );
-  }
-  return off;
 }
 
 function checkLogits(label: string, v: LogitsView | undefined, rows: number, vocab: number): number {

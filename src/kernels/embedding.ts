@@ -18,11 +18,10 @@ import { grid2d } from './grid.js';
 import { defineShader } from '../gpu/kernel.js';
 import embeddingWgsl from '../../shaders/embedding.wgsl?raw';
 import embeddingBackwardWgsl from '../../shaders/embedding_backward.wgsl?raw';
+import { checkView, type View } from './view.js';
 
 const EMBEDDING_SHADER = /*#__PURE__*/ defineShader('embedding.wgsl', embeddingWgsl);
 const EMBEDDING_BACKWARD_SHADER = /*#__PURE__*/ defineShader('embedding_backward.wgsl', embeddingBackwardWgsl);
-
-type View = { buffer: GPUBuffer; offset?: number };
 
 const WG = 256;
 /** Workgroup of the backward: 64 threads when the embedding is narrow, else 256. */
@@ -32,17 +31,6 @@ function nextPow2(n: number): number {
   let p = 1;
   while (p < n) p *= 2;
   return p;
-}
-
-function checkView(label: string, name: string, v: View | undefined, n: number): void {
-  if (!v || !v.buffer) throw new ArgumentError(`${label}: buffer '${name}' is required`);
-  const off = v.offset ?? 0;
-  if (!Number.isInteger(off) || off < 0)
-    throw new ArgumentError(`${label}: '${name}' offset must be a non-negative integer, got ${off}`);
-  if ((off + n) * 4 > v.buffer.size)
-    throw new ShapeError(
-      `${label}: buffer '${name}' holds ${v.buffer.size / 4} elements, needs ${n} from offset ${off}`,
-    );
 }
 
 function checkSizes(label: string, s: { tokens: number; vocab: number; dim: number }): void {

@@ -15,10 +15,9 @@ import { grid2d } from './grid.js';
 import { reduceSumDispatches } from './reduceSum.js';
 import { defineShader } from '../gpu/kernel.js';
 import mseWgsl from '../../shaders/mse.wgsl?raw';
+import { checkView, type View } from './view.js';
 
 const MSE_SHADER = /*#__PURE__*/ defineShader('mse.wgsl', mseWgsl);
-
-type View = { buffer: GPUBuffer; offset?: number };
 
 const WG = 256;
 
@@ -38,17 +37,6 @@ export interface MseArgs {
   dPred?: View;
   /** Names the dispatch in errors and profiles. Default `'mse'`. */
   label?: string;
-}
-
-function checkView(label: string, name: string, v: View | undefined, n: number): void {
-  if (!v || !v.buffer) throw new ArgumentError(`${label}: buffer '${name}' is required`);
-  const off = v.offset ?? 0;
-  if (!Number.isInteger(off) || off < 0)
-    throw new ArgumentError(`${label}: '${name}' offset must be a non-negative integer, got ${off}`);
-  if ((off + n) * 4 > v.buffer.size)
-    throw new ShapeError(
-      `${label}: buffer '${name}' holds ${v.buffer.size / 4} elements, needs ${n} from offset ${off}`,
-    );
 }
 
 /**

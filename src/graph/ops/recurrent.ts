@@ -8,8 +8,8 @@ import { ArgumentError, ShapeError, fmtShape } from '../../util/errors.js';
 import { elementwiseDispatch } from '../../kernels/elementwise.js';
 import type { RecurrentBackward } from '../recurrentBackward.js';
 import { checkLengths, type RecurrentPlan } from '../recurrentPlan.js';
-import type { BufferRef, Graph, Node, Value } from '../graph.js';
-import { graphFor } from '../record.js';
+import type { BufferRef, BuildContext, Graph, Node, Value } from '../graph.js';
+import { graphFor, owned } from '../record.js';
 
 /** What the node needs from a recurrent layer (src/nn/recurrent.ts passes itself). */
 export interface RecurrentHost {
@@ -54,6 +54,19 @@ function bind(graph: Graph, v: Value, target: () => BufferRef, input = false): b
 }
 
 const whole = (buffer: GPUBuffer): BufferRef => ({ buffer, offset: 0 });
+
+/** Values copied into the plan's buffers inside the pass: [value, target, elements]. */
+type Copies = Array<[Value, () => BufferRef, number]>;
+
+/** One copy dispatch per entry (its uniform owned by the graph plan). */
+function copyDispatches(ctx: BuildContext, copies: Copies, label: string): Dispatch[] {
+  return owned(
+    ctx,
+    copies.map(([v, target, n]) =>
+      elementwiseDispatch(ctx.gpu, { op: 'scale', n, x: ctx.view(v), y: target(), alpha: 1, label }),
+    ),
+  );
+}
 
 /**
  * Records a recurrent stack over `x`. `params` are the layer's parameter values in the order of
@@ -120,9 +133,9 @@ export function recurrentValue(
   }
   const destroy = () => (trainPlan ? trainPlan.destroy() : fwd.destroy());
   if (lengths) g.useHost(lengths, checkRows, (d) => fwd.writeLengths(d, `${name}.forward`));
-  const copies: Array<[Value, () => BufferRef, number]> = [];
+  const copies: Copies = [];
   // Graph inputs that cannot be bound are complete before the pass: copied in before it, not by a dispatch.
-  const preCopies: Array<[Value, () => BufferRef, number]> = [];
+  const preCopies: Copies = [];
   const feed = (v: Value, target: () => BufferRef, input = false) => {
     if (bind(g, v, target, input)) return;
     (g.inputs.includes(v) ? preCopies : copies).push([v, target, v.size]);
@@ -144,20 +157,7 @@ export function recurrentValue(
     op: name,
     inputs,
     outputs: cN ? [output, hN, cN] : [output, hN],
-    build: (ctx) =>
-      [
-        ...copies.map(([v, target, n]) =>
-          elementwiseDispatch(ctx.gpu, {
-            op: 'scale',
-            n,
-            x: ctx.view(v),
-            y: target(),
-            alpha: 1,
-            label: `${name}.copyIn`,
-          }),
-        ),
-        ...fwd.dispatches,
-      ].map((d) => (d.transient ? (ctx.own(d.transient), { ...d, transient: undefined }) : d)),
+    build: (ctx) => [...copyDispatches(ctx, copies, `${name}.copyIn`), ...fwd.dispatches],
     encodeBefore: (encoder, ctx) => {
       if (!h0) encoder.clearBuffer(fwd.h0, 0, fwd.stateBytes);
       if (fwd.c && !c0) encoder.clearBuffer(fwd.c, 0, fwd.cStateBytes);
@@ -197,7 +197,7 @@ function recurrentBackward(
   c0: Value | null,
 ): (Value | null)[] {
   const [dOut, dhN, dcN] = grads;
-  const copies: Array<[Value, () => BufferRef, number]> = [];
+  const copies: Copies = [];
   const feed = (v: Value | null | undefined, target: () => BufferRef) => {
     if (v && !bind(g, v, target)) copies.push([v, target, v.size]);
   };
@@ -240,20 +240,7 @@ function recurrentBackward(
     op: `${name}.backward`,
     inputs: [...upstream, ...inputs],
     outputs,
-    build: (ctx) =>
-      [
-        ...copies.map(([v, target, n]) =>
-          elementwiseDispatch(ctx.gpu, {
-            op: 'scale',
-            n,
-            x: ctx.view(v),
-            y: target(),
-            alpha: 1,
-            label: `${name}.gradIn`,
-          }),
-        ),
-        ...bwd.dispatches,
-      ].map((d) => (d.transient ? (ctx.own(d.transient), { ...d, transient: undefined }) : d)),
+    build: (ctx) => [...copyDispatches(ctx, copies, `${name}.gradIn`), ...bwd.dispatches],
     encodeBefore: (encoder) => {
       encoder.clearBuffer(bwd.dout);
       bwd.encodeInit(encoder);
