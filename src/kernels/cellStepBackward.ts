@@ -176,9 +176,7 @@ export function projectionBackwardDispatch(
   opts: { hidden: number; proj: number; batch: number; tile: StepTile; label: string; lengths?: boolean },
   buffers: ProjectionBackwardBuffers,
 ): Dispatch {
-  const { wg, bt } = opts.tile;
-  if (bt < 1 || bt > 8 || !Number.isInteger(bt))
-    throw new ShapeError(`${opts.label}: batch rows per thread must be 1…8, got ${bt}`);
+  const { wg, bt } = checkStepTile(opts);
   if (opts.lengths && !buffers.lengths)
     throw new ShapeError(`${opts.label}: a backward step with per-row lengths needs the lengths buffer`);
   return {
