@@ -18,7 +18,6 @@ import type { Gpu } from '../gpu/device.js';
 import { ArgumentError, ShapeError } from '../util/errors.js';
 import { PlanCache } from '../util/planCache.js';
 import { checkOptions, show, type OptionSchema } from '../util/options.js';
-import { concat } from '../util/arrays.js';
 import type { StateDict } from '../io/stateDict.js';
 import { GRU, LSTM, RNN, type RecurrentLayer } from '../nn/recurrent.js';
 import { RnnAttentionPlan } from '../kernels/rnnAttention.js';
@@ -421,19 +420,13 @@ export class Seq2Seq extends TrainedModel<Seq2SeqTrainOptions> {
       this.optimizer.beforeStep(lr, where);
       this.stepCount++;
       const update = this.guard ? this.guard.arrange(plan.loss) : this.optimizer.dispatches();
-      const dispatches = concat(
-        plan.forward,
-        plan.backward,
-        update,
-        this.encoder.repackDispatches(),
-        this.decoder.repackDispatches(),
-      );
       const encoder = this.gpu.device.createCommandEncoder({ label: 'seq2seq.trainStep' });
-      plan.encode(encoder, dispatches, true);
+      encoder.clearBuffer(this.store.grads);
+      const n = plan.encode(encoder, update, true);
       this.guard?.beforeSubmit();
-      this.gpu.submit(encoder, dispatches.length);
+      this.gpu.submit(encoder, n);
       this.guard?.afterSubmit();
-      this.lastRun = { dispatches: dispatches.length, submits: 1 };
+      this.lastRun = { dispatches: n, submits: 1 };
       if (readLoss && this.guard) return (await this.guard.readNow()).loss;
       return readLoss ? new Float32Array(await this.gpu.readBuffer(plan.loss, 0, 4))[0] : undefined;
     });
@@ -458,9 +451,9 @@ export class Seq2Seq extends TrainedModel<Seq2SeqTrainOptions> {
   /** Encodes and submits a plan's forward (one submit). */
   private runForward(plan: Seq2SeqPlan, label: string): void {
     const encoder = this.gpu.device.createCommandEncoder({ label });
-    plan.encode(encoder, plan.forward, false);
-    this.gpu.submit(encoder, plan.forward.length);
-    this.lastRun = { dispatches: plan.forward.length, submits: 1 };
+    const n = plan.encode(encoder, [], false);
+    this.gpu.submit(encoder, n);
+    this.lastRun = { dispatches: n, submits: 1 };
   }
 
   /**
@@ -674,7 +667,7 @@ export class Seq2Seq extends TrainedModel<Seq2SeqTrainOptions> {
     }
     q.writeBuffer(plan.srcTokens, 0, src);
     q.writeBuffer(plan.keyMask, 0, mask);
-    plan.encoderPlan.writeLengths(lengths, 'Seq2Seq');
+    plan.writeLengths(lengths);
     const decIn = new Int32Array((Tt + 1) * B).fill(o.padToken);
     decIn.fill(o.bosToken, 0, B);
     q.writeBuffer(plan.decIn, 0, decIn);
