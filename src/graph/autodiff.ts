@@ -15,12 +15,21 @@ function sum(list: readonly Value[]): Value | null {
 
 /**
  * Appends the backward of `graph` from `loss`, then routes every parameter's gradient into its
- * slot. `seed` is dL/dloss (a value of ones) for a loss built from ops; null for a fused loss
- * node, which computes its own gradient.
- * @returns How many nodes the backward added.
+ * slot. `seed` is dL/dloss (a value of ones) for a loss built from ops, or the upstream gradient
+ * of any value (of its shape) taken as the "loss"; null for a fused loss node, which computes its
+ * own gradient.
+ * @param wanted - Values (e.g. graph inputs that require a gradient) whose summed gradient the
+ *   caller reads after a replay: returned, pinned (null where no gradient reaches them).
+ * @returns The gradients of `wanted`, in order.
  */
-export function appendBackward(graph: Graph, loss: Value, seed: Value | null = null): number {
+export function appendBackward(
+  graph: Graph,
+  loss: Value,
+  seed: Value | null = null,
+  wanted: readonly Value[] = [],
+): (Value | null)[] {
   const forwardCount = graph.nodes.length;
+  let wantedGrads: (Value | null)[] = [];
   const grads = new Map<Value, Value[]>();
   const contribute = (v: Value, g: Value) => {
     let list = grads.get(v);
@@ -68,6 +77,11 @@ export function appendBackward(graph: Graph, loss: Value, seed: Value | null = n
       else g.fixed = target;
       bound.add(g);
     }
+    wantedGrads = wanted.map((w) => {
+      const g = gradOf(w);
+      if (g) g.pinned = true;
+      return g;
+    });
   });
-  return graph.nodes.length - forwardCount;
+  return wantedGrads;
 }

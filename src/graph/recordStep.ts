@@ -10,8 +10,13 @@ import { GraphPlan } from './plan.js';
 export interface StepBody {
   /** The scalar loss value. */
   loss: Value;
-  /** The gradient seed of a loss traced from ops (a [1] value holding 1); null for fused losses. */
+  /**
+   * The gradient seed: of a loss traced from ops (a [1] value holding 1), or the upstream gradient
+   * of a non-scalar "loss" (a graph input of its shape); null for fused losses.
+   */
   seed?: Value | null;
+  /** Values whose gradient the caller reads (returned by {@link recordStep}, pinned). */
+  wanted?: readonly Value[];
 }
 
 /**
@@ -21,25 +26,26 @@ export interface StepBody {
  * @param where - The public entry point, for messages.
  * @param training - Record the backward (and run dropout).
  * @param body - Records the forward and the loss (ops record into the graph it gets).
- * @returns The plan and the loss value.
+ * @returns The plan, the loss value and the gradients of `wanted` (null where none reaches).
  */
 export function recordStep(
   gpu: Gpu,
   where: string,
   training: boolean,
   body: (graph: Graph) => StepBody,
-): { plan: GraphPlan; loss: Value } {
+): { plan: GraphPlan; loss: Value; gradients: (Value | null)[] } {
   const graph = new Graph(gpu, training, where);
   let loss: Value;
+  let gradients: (Value | null)[] = [];
   try {
     const r = graph.trace(() => body(graph));
     loss = r.loss;
-    if (training) appendBackward(graph, loss, r.seed ?? null);
+    if (training) gradients = appendBackward(graph, loss, r.seed ?? null, r.wanted ?? []);
   } catch (e) {
     graph.dispose();
     throw e;
   }
-  return { plan: new GraphPlan(gpu, graph), loss };
+  return { plan: new GraphPlan(gpu, graph), loss, gradients };
 }
 
 /**

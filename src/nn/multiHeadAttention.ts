@@ -3,7 +3,9 @@
 // and output projections) and the fused, strided attention kernels (shaders/attention*.wgsl).
 //
 // A plan per (batch, seqLenQ, seqLenK, key mask, causal, which inputs are the same tensor,
-// training) holds every buffer, uniform and bind group. The projections write Q, K and V side
+// training) is a recorded graph (src/graph/): the same attention op as the MultiheadAttention
+// module (src/graph/ops/attention.ts) and out_proj's linear op, with autodiff's backward from
+// dL/doutput; it holds every buffer, uniform and bind group. The projections write Q, K and V side
 // by side in the rows of one buffer — [B·T, 3E] for self-attention, where ONE GEMM with
 // in_proj_weight does all three — and the attention kernel reads each head in place through
 // strides (no transpose); its output [B, Tq, E] feeds the output GEMM. The backward mirrors it:
@@ -13,16 +15,7 @@
 import type { Gpu } from '../gpu/device.js';
 import { encodeDispatches, type Dispatch } from '../gpu/dispatch.js';
 import { ArgumentError, ShapeError, fmtShape } from '../util/errors.js';
-import { TENSOR_USAGE } from '../gpu/flags.js';
-import { gemmDispatches } from '../kernels/matmul.js';
-import { columnSumDispatch } from '../kernels/columnSum.js';
-import {
-  ATTENTION_MAX_HEAD_DIM,
-  attentionBackwardDispatches,
-  attentionDispatch,
-  checkAttentionDims,
-  projectionView,
-} from '../kernels/attention.js';
+import { ATTENTION_MAX_HEAD_DIM, checkAttentionDims } from '../kernels/attention.js';
 import { checkBindingSizes } from '../gpu/limits.js';
 import type { NamedTensor, StateDict } from '../io/stateDict.js';
 import { saveCheckpoint, loadCheckpoint, type CheckpointHost } from './checkpoint.js';
@@ -34,6 +27,11 @@ import { Lifecycle } from './lifecycle.js';
 import { PlanCache } from '../util/planCache.js';
 import { checkOptions } from '../util/options.js';
 import { pushAll } from '../util/arrays.js';
+import type { Graph, Value } from '../graph/graph.js';
+import type { GraphPlan } from '../graph/plan.js';
+import { recordForward, recordStep } from '../graph/recordStep.js';
+import { multiheadAttentionValues, type AttentionGroup } from '../graph/ops/attention.js';
+import { linearValue } from '../graph/ops/linear.js';
 
 /** Constructor options (PyTorch's `embed_dim`, `num_heads`). */
 export interface MultiHeadAttentionOptions {
@@ -194,7 +192,8 @@ export class MultiHeadAttentionPlan {
   readonly attention: GPUBuffer;
   /** The projection GEMMs: which roles each computes from which input. */
   readonly groups: readonly ProjectionGroup[];
-  private readonly owned: GPUBuffer[] = [];
+  /** The recorded graph the dispatches come from (it owns every buffer). */
+  private readonly graphPlan: GraphPlan;
   private destroyed = false;
 
   /**
@@ -207,7 +206,7 @@ export class MultiHeadAttentionPlan {
    * @param key - The shapes and variant the plan is for, with defaults filled in.
    */
   constructor(
-    private readonly gpu: Gpu,
+    gpu: Gpu,
     readonly embedDim: number,
     readonly numHeads: number,
     store: ParameterStore,
@@ -237,224 +236,89 @@ export class MultiHeadAttentionPlan {
       'an input [batch, seqLen, embedDim]': B * Math.max(Tq, Tk) * E,
       'the packed projections [batch·(seqLenQ + 2·seqLenK), embedDim]': B * (Tq + 2 * Tk) * E,
     });
-    const buffer = (elements: number, label: string) => {
-      const b = gpu.pool.acquire(elements * 4, TENSOR_USAGE, label);
-      this.owned.push(b);
-      return b;
-    };
-    const take = (ds: Dispatch[], into: Dispatch[]) => {
-      for (const x of ds) {
-        pushAll(this.owned, x.transient ?? []);
-        into.push({ ...x, transient: undefined });
-      }
-    };
-
-    // Distinct inputs, and consecutive roles that read the same one (a GEMM each).
+    // The graph (src/graph/): the distinct inputs, the attention op (in_proj GEMM per group,
+    // the fused kernel reading the heads in place, the key mask in place) and out_proj; in
+    // training its backward from dL/doutput, with the inputs' gradients kept.
     const inputCount = Math.max(...this.sharing) + 1;
-    for (let i = 0; i < inputCount; i++)
-      this.inputs.push(buffer(B * seqLenOf(this.sharing.indexOf(i)) * E, `mha.input${i}`));
-    const groups: ProjectionGroup[] = [];
-    let projSize = 0;
-    for (let r = 0; r < 3; r++) {
-      const last = groups[groups.length - 1];
-      if (last && last.input === this.sharing[r]) {
-        last.count++;
-        last.width += E;
-        continue;
-      }
-      groups.push({
-        input: this.sharing[r],
-        first: r,
-        count: 1,
-        seqLen: seqLenOf(r),
-        rows: B * seqLenOf(r),
-        width: E,
-        offset: 0,
+    const param = (g: Graph, name: string) =>
+      g.parameter(
+        `${prefix}${name}`,
+        store.slot(`${prefix}${name}`).shape,
+        () => store.view(`${prefix}${name}`),
+        () => store.gradView(`${prefix}${name}`),
+      );
+    let values: {
+      inputs: Value[];
+      mask: Value | null;
+      output: Value;
+      packed: Value;
+      heads: Value;
+      dOutput: Value | null;
+    };
+    let groups: readonly AttentionGroup[] = [];
+    const body = (g: Graph) => {
+      const inputs = Array.from({ length: inputCount }, (_, i) => {
+        const v = g.input([B, seqLenOf(this.sharing.indexOf(i)), E], 'f32', `mha.input${i}`);
+        v.requiresGrad = training;
+        return v;
       });
-    }
-    for (const g of groups) {
-      g.offset = projSize;
-      projSize += g.rows * g.width;
-    }
-    this.groups = groups;
-    this.keyMask = key.keyPaddingMask ? buffer(B * Tk, 'mha.keyMask') : null;
-    this.proj = buffer(projSize, 'mha.proj');
-    this.attention = buffer(B * Tq * E, 'mha.attention');
-    const rowStats = buffer(2 * B * H * Tq, 'mha.rowStats');
-    this.output = buffer(B * Tq * E, 'mha.output');
-
-    const W = store.view(`${prefix}in_proj_weight`);
-    const bias = store.view(`${prefix}in_proj_bias`);
-    const Wo = store.view(`${prefix}out_proj.weight`);
-    const bo = store.view(`${prefix}out_proj.bias`);
-    const groupOf = (r: number) => groups.find((g) => r >= g.first && r < g.first + g.count)!;
-    const roleView = (buf: GPUBuffer, r: number) => {
-      const g = groupOf(r);
-      return projectionView(buf, g.seqLen, d, g.width, g.offset + (r - g.first) * E);
+      const mask = key.keyPaddingMask ? g.input([B, Tk], 'f32', 'mha.keyMask') : null;
+      const a = multiheadAttentionValues({
+        query: inputs[this.sharing[0]],
+        key: inputs[this.sharing[1]],
+        value: inputs[this.sharing[2]],
+        inProjWeight: param(g, 'in_proj_weight'),
+        inProjBias: param(g, 'in_proj_bias'),
+        numHeads: H,
+        batchFirst: true,
+        keepMask: mask,
+        isCausal: causal,
+        op: 'mha',
+        where: 'MultiHeadAttention',
+      });
+      groups = a.groups;
+      a.packed.pinned = true;
+      a.output.pinned = true;
+      const output = linearValue(a.output, param(g, 'out_proj.weight'), param(g, 'out_proj.bias'), 'mha.out_proj');
+      output.pinned = true;
+      const dOutput = training ? g.input([B, Tq, E], 'f32', 'mha.dOutput') : null;
+      values = { inputs, mask, output, packed: a.packed, heads: a.output, dOutput };
+      return { loss: output, seed: dOutput, wanted: inputs };
     };
-
-    // Forward: projections, attention (heads read in place), output projection.
-    for (const g of groups) {
-      take(
-        gemmDispatches(gpu, {
-          M: g.rows,
-          N: g.width,
-          K: E,
-          a: { buffer: this.inputs[g.input], ld: E },
-          b: { buffer: W.buffer, offset: W.offset + g.first * E * E, ld: E },
-          c: { buffer: this.proj, offset: g.offset, ld: g.width },
-          bias: { buffer: bias.buffer, offset: bias.offset + g.first * E },
-          transposeB: true,
-          label: `mha.proj.${ROLE_NAMES.slice(g.first, g.first + g.count).join('+')}`,
-        }),
-        this.forward,
-      );
-    }
-    const heads = {
-      batch: B,
-      heads: H,
-      seqLenQ: Tq,
-      seqLenK: Tk,
-      headDim: d,
-      causal,
-      keyMask: this.keyMask ?? undefined,
+    const where = 'MultiHeadAttention';
+    const rec = training
+      ? recordStep(gpu, where, true, body)
+      : { plan: recordForward(gpu, where, (g) => void body(g)), gradients: [] };
+    this.graphPlan = rec.plan;
+    const v = values!;
+    const planned = (x: Value) => {
+      const r = rec.plan.view(x);
+      if (r.offset !== 0) throw new ShapeError(`${where}: ${x.describe()} is not at the start of its buffer`);
+      return r.buffer;
     };
-    const attnView = projectionView(this.attention, Tq, d, E);
-    take(
-      [
-        attentionDispatch(gpu, {
-          ...heads,
-          q: roleView(this.proj, 0),
-          k: roleView(this.proj, 1),
-          v: roleView(this.proj, 2),
-          o: attnView,
-          lse: rowStats,
-          label: 'mha.attention',
-        }),
-      ],
-      this.forward,
-    );
-    take(
-      gemmDispatches(gpu, {
-        M: B * Tq,
-        N: E,
-        K: E,
-        a: { buffer: this.attention, ld: E },
-        b: { buffer: Wo.buffer, offset: Wo.offset, ld: E },
-        c: { buffer: this.output, ld: E },
-        bias: { buffer: bo.buffer, offset: bo.offset },
-        transposeB: true,
-        label: 'mha.out_proj',
-      }),
-      this.forward,
-    );
+    for (const x of v.inputs) this.inputs.push(planned(x));
+    this.keyMask = v.mask && planned(v.mask);
+    this.output = planned(v.output);
+    this.proj = planned(v.packed);
+    this.attention = planned(v.heads);
+    this.groups = groups.map((g) => ({
+      input: g.input,
+      first: g.role0,
+      count: g.roles,
+      seqLen: g.rows / B,
+      rows: g.rows,
+      width: g.roles * E,
+      offset: g.offset,
+    }));
+    const forwardCount = rec.plan.dispatchesThrough(v.output.producer!);
+    pushAll(this.forward, rec.plan.dispatches.slice(0, forwardCount));
     if (!training) return;
-
-    // Backward, writing the parameter gradients at the parameters' offsets in store.grads.
-    const grads = store.grads;
-    const gradOffset = (name: string) => store.gradView(`${prefix}${name}`).offset;
-    const dOutput = buffer(B * Tq * E, 'mha.dOutput');
-    this.dOutput = dOutput;
-    const dAttention = buffer(B * Tq * E, 'mha.dAttention');
-    const dProj = buffer(projSize, 'mha.dProj');
-    for (let i = 0; i < inputCount; i++)
-      this.dInputs.push(buffer(B * seqLenOf(this.sharing.indexOf(i)) * E, `mha.dInput${i}`));
-    take(
-      gemmDispatches(gpu, {
-        M: B * Tq,
-        N: E,
-        K: E,
-        a: { buffer: dOutput, ld: E },
-        b: { buffer: Wo.buffer, offset: Wo.offset, ld: E },
-        c: { buffer: dAttention, ld: E },
-        label: 'mha.out_proj.dX',
-      }),
-      this.backward,
-    );
-    take(
-      gemmDispatches(gpu, {
-        M: E,
-        N: E,
-        K: B * Tq,
-        transposeA: true,
-        a: { buffer: dOutput, ld: E },
-        b: { buffer: this.attention, ld: E },
-        c: { buffer: grads, offset: gradOffset('out_proj.weight'), ld: E },
-        label: 'mha.out_proj.dW',
-      }),
-      this.backward,
-    );
-    take(
-      [
-        columnSumDispatch(gpu, {
-          rows: B * Tq,
-          cols: E,
-          x: { buffer: dOutput, ld: E },
-          y: { buffer: grads, offset: gradOffset('out_proj.bias') },
-          label: 'mha.out_proj.db',
-        }),
-      ],
-      this.backward,
-    );
-    take(
-      attentionBackwardDispatches(gpu, {
-        ...heads,
-        q: roleView(this.proj, 0),
-        k: roleView(this.proj, 1),
-        v: roleView(this.proj, 2),
-        o: attnView,
-        dO: projectionView(dAttention, Tq, d, E),
-        rowStats,
-        dq: roleView(dProj, 0),
-        dk: roleView(dProj, 1),
-        dv: roleView(dProj, 2),
-        label: 'mha.attention.backward',
-      }),
-      this.backward,
-    );
-    const written = new Set<number>();
-    for (const g of groups) {
-      const roles = ROLE_NAMES.slice(g.first, g.first + g.count).join('+');
-      take(
-        gemmDispatches(gpu, {
-          M: g.width,
-          N: E,
-          K: g.rows,
-          transposeA: true,
-          a: { buffer: dProj, offset: g.offset, ld: g.width },
-          b: { buffer: this.inputs[g.input], ld: E },
-          c: { buffer: grads, offset: gradOffset('in_proj_weight') + g.first * E * E, ld: E },
-          label: `mha.proj.${roles}.dW`,
-        }),
-        this.backward,
-      );
-      take(
-        [
-          columnSumDispatch(gpu, {
-            rows: g.rows,
-            cols: g.width,
-            x: { buffer: dProj, offset: g.offset, ld: g.width },
-            y: { buffer: grads, offset: gradOffset('in_proj_bias') + g.first * E },
-            label: `mha.proj.${roles}.db`,
-          }),
-        ],
-        this.backward,
-      );
-      take(
-        gemmDispatches(gpu, {
-          M: g.rows,
-          N: E,
-          K: g.width,
-          a: { buffer: dProj, offset: g.offset, ld: g.width },
-          b: { buffer: W.buffer, offset: W.offset + g.first * E * E, ld: E },
-          c: { buffer: this.dInputs[g.input], ld: E },
-          beta: written.has(g.input) ? 1 : undefined,
-          label: `mha.proj.${roles}.dX`,
-        }),
-        this.backward,
-      );
-      written.add(g.input);
-    }
+    pushAll(this.backward, rec.plan.dispatches.slice(forwardCount));
+    this.dOutput = planned(v.dOutput!);
+    rec.gradients.forEach((d, i) => {
+      if (!d) throw new ShapeError(`${where}: no gradient reaches input ${i}`);
+      this.dInputs.push(planned(d));
+    });
   }
 
   /**
@@ -469,7 +333,7 @@ export class MultiHeadAttentionPlan {
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
-    for (const b of this.owned.splice(0)) this.gpu.pool.release(b);
+    this.graphPlan.destroy();
   }
 }
 

@@ -58,6 +58,11 @@ export interface MultiheadAttentionArgs {
   attnMask?: Value | null;
   /** Mask key j > query i. */
   isCausal?: boolean;
+  /**
+   * [B, S] f32, **1 = attend, 0 = ignored**: the fused kernel's own key mask, read in place (the
+   * deprecated MultiHeadAttention's convention); not together with keyPaddingMask or attnMask.
+   */
+  keepMask?: Value | null;
   /** Also return the attention weights. */
   needWeights?: boolean;
   /** Weights averaged over heads (default) or per head. */
@@ -69,7 +74,7 @@ export interface MultiheadAttentionArgs {
 }
 
 /** A run of consecutive roles (0 query, 1 key, 2 value) fed by one input, packed in P. */
-interface Group {
+export interface AttentionGroup {
   /** Index into the distinct inputs. */
   input: number;
   /** First role. */
@@ -89,7 +94,13 @@ const ROLE = ['query', 'key', 'value'] as const;
  * the query's layout (feed it to out_proj) and, with `needWeights`, the attention weights.
  * @throws ShapeError naming the argument and the expected shape.
  */
-export function multiheadAttentionValues(a: MultiheadAttentionArgs): { output: Value; weights: Value | null } {
+export function multiheadAttentionValues(a: MultiheadAttentionArgs): {
+  output: Value;
+  weights: Value | null;
+  /** P: the packed projections of every group (see the file comment). */
+  packed: Value;
+  groups: readonly AttentionGroup[];
+} {
   const { op, query, key, value, numHeads: H, batchFirst } = a;
   const where = a.where ?? op;
   const [threeE, E] = a.inProjWeight.shape;
@@ -171,6 +182,15 @@ export function multiheadAttentionValues(a: MultiheadAttentionArgs): { output: V
       );
     }
   }
+  const keep = a.keepMask ?? null;
+  if (keep) {
+    if (kpm || am) throw new ArgumentError(`${where}: keepMask is used alone (not with keyPaddingMask or attnMask)`);
+    if (keep.dtype !== 'f32' || keep.shape.length !== 2 || keep.shape[0] !== B || keep.shape[1] !== S)
+      throw new ShapeError(
+        `${where}: keyMask has shape ${fmtShape(keep.shape)} (${keep.dtype}), expected f32 [${B}, ${S}] ` +
+          `(batch, seqLenK; 1 = attend, 0 = ignored)`,
+      );
+  }
   const dims = { batch: B, heads: H, seqLenQ: T, seqLenK: S, headDim: hd };
   // Token (b, t) of an input with L rows per batch and row length R: strides of b and t.
   const tokenStrides = (L: number, R: number): [number, number] => (batchFirst ? [L * R, R] : [R, B * R]);
@@ -181,7 +201,7 @@ export function multiheadAttentionValues(a: MultiheadAttentionArgs): { output: V
     const i = xs.indexOf(v);
     return i >= 0 ? i : xs.push(v) - 1;
   });
-  const groups: Group[] = [];
+  const groups: AttentionGroup[] = [];
   let packed = 0;
   for (let r = 0; r < 3; r++) {
     const last = groups[groups.length - 1];
@@ -247,8 +267,14 @@ export function multiheadAttentionValues(a: MultiheadAttentionArgs): { output: V
       },
     })[0];
   }
-  const maskView = (ref: BufferRef | undefined): AttentionMaskView | undefined =>
-    ref ? { buffer: ref.buffer, offset: ref.offset, strides: maskStrides } : undefined;
+  if (keep) mask = keep;
+  /** The mask binding of the kernels: the keep mask in place, or the additive mask's view. */
+  const maskArgs = (ref: BufferRef | undefined): { keyMask?: GPUBuffer; additiveMask?: AttentionMaskView } => {
+    if (!ref) return {};
+    if (!keep) return { additiveMask: { buffer: ref.buffer, offset: ref.offset, strides: maskStrides } };
+    if (ref.offset !== 0) throw new ArgumentError(`${where}: keyMask must start its buffer`);
+    return { keyMask: ref.buffer };
+  };
   const causal = !!a.isCausal;
 
   const attnInputs = mask ? [P, mask] : [P];
@@ -267,7 +293,7 @@ export function multiheadAttentionValues(a: MultiheadAttentionArgs): { output: V
           o: outView(ov),
           lse: sv.buffer,
           causal,
-          additiveMask: maskView(mv),
+          ...maskArgs(mv),
           label: `${op}.attention`,
         }),
       ];
@@ -295,7 +321,7 @@ export function multiheadAttentionValues(a: MultiheadAttentionArgs): { output: V
             dk: roleView(dv, 1),
             dv: roleView(dv, 2),
             causal,
-            additiveMask: maskView(mv),
+            ...maskArgs(mv),
             label: `${op}.attention.backward`,
           }),
       })[0];
@@ -318,7 +344,7 @@ export function multiheadAttentionValues(a: MultiheadAttentionArgs): { output: V
           k: roleView(pv, 1),
           lse: sv,
           causal,
-          additiveMask: maskView(mv),
+          ...maskArgs(mv),
           average,
           w: wv,
           label: `${op}.weights`,
@@ -332,14 +358,14 @@ export function multiheadAttentionValues(a: MultiheadAttentionArgs): { output: V
       },
     })[0];
   }
-  return { output: O, weights };
+  return { output: O, weights, packed: P, groups };
 }
 
 /** The in_proj node: P = the packed projections of every group (see the file comment). */
 function inProjection(
   op: string,
   xs: readonly Value[],
-  groups: readonly Group[],
+  groups: readonly AttentionGroup[],
   W: Value,
   b: Value | null,
   E: number,
@@ -381,7 +407,7 @@ function inProjection(
 }
 
 /** `query`, `key_value`, `query_key_value`, … of a group, for labels. */
-function groupName(g: Group): string {
+function groupName(g: AttentionGroup): string {
   return ROLE.slice(g.role0, g.role0 + g.roles).join('_');
 }
 
@@ -390,7 +416,7 @@ function inProjectionBackward(
   op: string,
   dP: Value,
   xs: readonly Value[],
-  groups: readonly Group[],
+  groups: readonly AttentionGroup[],
   W: Value,
   b: Value | null,
   E: number,
