@@ -292,14 +292,14 @@ function bridgeValue(hN: Value, L: number, D: number, op: string, target: () => 
 /** The decoder's steps: its own step-wise recurrent plan, attention, output layer, next input. */
 class DecoderLoop {
   readonly plan: RecurrentPlan;
-  private readonly attn: RnnAttentionPlan | null;
+  readonly attn: RnnAttentionPlan | null;
 
   constructor(
     private readonly gpu: Gpu,
     private readonly model: Seq2SeqPlanModel,
     private readonly s2s: Seq2SeqPlan,
     private readonly dims: { Ts: number; Tt: number; R: number; training: boolean; where: string },
-    private readonly buffer: (elements: number, label: string) => GPUBuffer,
+    readonly buffer: (elements: number, label: string) => GPUBuffer,
   ) {
     const o = model.options;
     const H = o.hiddenSize;
@@ -335,25 +335,23 @@ class DecoderLoop {
     }
   }
 
+  /** The model's sizes both directions of the node use. */
+  private sizes() {
+    const o = this.model.options;
+    const H = o.hiddenSize;
+    const D = o.bidirectional ? 2 : 1;
+    const N = this.dims.Tt * this.dims.R;
+    return { o, store: this.model.store, H, L: o.numLayers, D, DH: D * H, E: o.embeddingDim, V: o.tgtVocab, N };
+  }
+
   /**
    * Records the decoder node: `h0`/`c0` are the bridge's outputs (living in the decoder plan's
    * state buffers), `keys` the encoder outputs; returns the logits [tgtLen·rows, tgtVocab].
    */
   record(h0: Value, c0: Value | null, keys: Value, param: (name: string) => Value): Value {
-    const { gpu, model, s2s } = this;
-    const o = model.options;
-    const store = model.store;
+    const { gpu, model, s2s, plan: dec, attn, buffer } = this;
+    const { o, store, H, L, DH, E, V, N } = this.sizes();
     const { Ts, Tt, R, training } = this.dims;
-    const H = o.hiddenSize;
-    const L = o.numLayers;
-    const D = o.bidirectional ? 2 : 1;
-    const DH = D * H;
-    const E = o.embeddingDim;
-    const V = o.tgtVocab;
-    const N = Tt * R;
-    const dec = this.plan;
-    const attn = this.attn;
-    const buffer = this.buffer;
     const { decIn, keyMask, teacherIn, useTeacher, pred } = s2s;
     const beam = s2s.beam;
     const batch = s2s.batch;
@@ -583,19 +581,9 @@ class DecoderLoop {
     const [dLogits] = grads;
     const out: (Value | null)[] = inputs.map(() => null);
     if (!dLogits) return out;
-    const { gpu, model, s2s } = this;
-    const o = model.options;
-    const store = model.store;
-    const { Tt, R } = this.dims;
-    const H = o.hiddenSize;
-    const D = o.bidirectional ? 2 : 1;
-    const DH = D * H;
-    const E = o.embeddingDim;
-    const V = o.tgtVocab;
-    const N = Tt * R;
-    const dec = this.plan;
-    const attn = this.attn;
-    const buffer = this.buffer;
+    const { gpu, model, s2s, plan: dec, attn, buffer } = this;
+    const { o, store, H, DH, E, V, N } = this.sizes();
+    const { R } = this.dims;
     const keyMask = s2s.keyMask;
     const { c0, ctx, ctxView, alphaView, pre, htil, features, Wc, Wo, attnParams, attnGrads, query } = f;
     const decB = new RecurrentBackward(gpu, model.decoder.config, model.decoder.directionParams, store, dec, {
@@ -660,8 +648,8 @@ class DecoderLoop {
             c: { buffer: dhtil, ld: H },
             label: 'out.dfeatures',
           });
-          // d pre = d h̃ ⊙ (1 − h̃²); dW_c = d preᵀ·[c | h]; db_c = Σ d pre; dc = d pre·W_c[:, :DH]; dh = d pre·W_c[:,
-          // DH:].
+          // d pre = d h̃ ⊙ (1 − h̃²); dW_c = d preᵀ·[c | h]; db_c = Σ d pre;
+          // dc = d pre·W_c[:, :DH]; dh = d pre·W_c[:, DH:].
           take(
             Bk,
             elementwiseDispatch(gpu, {
