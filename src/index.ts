@@ -195,6 +195,13 @@ export {
   type MultiheadAttentionResult,
 } from './nn/layers/multiheadAttention.js';
 export {
+  TransformerEncoderLayer,
+  TransformerEncoder,
+  type TransformerEncoderLayerOptions,
+  type TransformerEncoderLayerForwardOptions,
+  type TransformerEncoderOptions,
+} from './nn/layers/transformer.js';
+export {
   LuongAttention,
   BahdanauAttention,
   type LuongAttentionOptions,
