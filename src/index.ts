@@ -197,9 +197,13 @@ export {
 export {
   TransformerEncoderLayer,
   TransformerEncoder,
+  TransformerDecoderLayer,
+  TransformerDecoder,
   type TransformerEncoderLayerOptions,
   type TransformerEncoderLayerForwardOptions,
   type TransformerEncoderOptions,
+  type TransformerDecoderLayerForwardOptions,
+  type TransformerDecoderOptions,
 } from './nn/layers/transformer.js';
 export {
   LuongAttention,

@@ -1,8 +1,12 @@
-// nn.TransformerEncoderLayer and nn.TransformerEncoder with PyTorch 1.13's semantics and names
-// (Vaswani et al. 2017; pre-norm as Xiong et al. 2020):
-//   post-norm (default): x = norm1(x + SA(x));        x = norm2(x + FF(x))
-//   pre-norm (normFirst): x = x + SA(norm1(x));        x = x + FF(norm2(x))
-//   SA(x) = dropout1(self_attn(x, x, x, masks)),  FF(x) = dropout2(linear2(dropout(act(linear1(x)))))
+// nn.TransformerEncoderLayer / TransformerEncoder and nn.TransformerDecoderLayer /
+// TransformerDecoder with PyTorch 1.13's semantics and names (Vaswani et al. 2017; pre-norm as
+// Xiong et al. 2020):
+//   encoder, post-norm (default): x = norm1(x + SA(x));  x = norm2(x + FF(x))
+//   encoder, pre-norm (normFirst): x = x + SA(norm1(x));  x = x + FF(norm2(x))
+//   decoder adds cross-attention over the memory: x = norm2(x + MHA(x, mem)) between them (FF's
+//   norm is then norm3; pre-norm likewise)
+//   SA(x) = dropout1(self_attn(x, x, x, masks)),  MHA(x, m) = dropout2(multihead_attn(x, m, m, masks)),
+//   FF(x) = dropout{2|3}(linear2(dropout(act(linear1(x)))))
 // Masks as PyTorch's: srcMask [T, T] or [B·nhead, T, T], f32 added (−∞ = masked) or i32 (nonzero =
 // masked, PyTorch's bool True); srcKeyPaddingMask [B, T], i32 nonzero = ignored or f32 added.
 // Parameters: self_attn.in_proj_weight/in_proj_bias, self_attn.out_proj.weight/bias, linear1.*,
@@ -73,10 +77,73 @@ const LAYER_SCHEMA = {
   seed: { type: 'number' },
 } as const;
 
+/** The options of a layer with defaults filled in. */
+type LayerConfig = Readonly<Required<Omit<TransformerEncoderLayerOptions, 'seed'>>>;
+
+function resolveLayerOptions(where: string, options: TransformerEncoderLayerOptions): LayerConfig {
+  const o = checkOptions<TransformerEncoderLayerOptions>(where, 'options', options, LAYER_SCHEMA as never);
+  const dropout = o.dropout ?? 0.1;
+  return Object.freeze({
+    dModel: o.dModel!,
+    nhead: o.nhead!,
+    dimFeedforward: o.dimFeedforward ?? 2048,
+    dropout,
+    attnDropout: o.attnDropout ?? dropout,
+    activation: o.activation ?? 'relu',
+    layerNormEps: o.layerNormEps ?? 1e-5,
+    batchFirst: o.batchFirst ?? false,
+    normFirst: o.normFirst ?? false,
+    bias: o.bias ?? true,
+  });
+}
+
+const attention = (gpu: Gpu, o: LayerConfig, seed: number) =>
+  new MultiheadAttention(gpu, { embedDim: o.dModel, numHeads: o.nhead, bias: o.bias, batchFirst: o.batchFirst, seed });
+const norm = (gpu: Gpu, o: LayerConfig) =>
+  new LayerNorm(gpu, { normalizedShape: [o.dModel], eps: o.layerNormEps, bias: o.bias });
+const branchDropout = (gpu: Gpu, o: LayerConfig, seed: number) => new Dropout(gpu, { p: o.dropout, seed: seed >>> 0 });
+
+/** linear1, the activation's dropout and linear2 of the feed-forward block. */
+function feedForwardLayers(gpu: Gpu, o: LayerConfig, seed: number): [Linear, Dropout, Linear] {
+  const { dModel: E, dimFeedforward: F, bias } = o;
+  return [
+    new Linear(gpu, { inFeatures: E, outFeatures: F, bias, seed: seed + 2 }),
+    new Dropout(gpu, { p: o.dropout, seed: (seed + 3) >>> 0 }),
+    new Linear(gpu, { inFeatures: F, outFeatures: E, bias, seed: seed + 4 }),
+  ];
+}
+
+/** linear2(dropout(act(linear1(x)))). */
+function feedForward(l: { options: LayerConfig; linear1: Linear; dropout: Dropout; linear2: Linear }, x: Tensor) {
+  const h = l.linear1.forward(x);
+  const a = l.options.activation;
+  const act = a === 'relu' ? relu(h) : gelu(h, a === 'gelu_tanh' ? 'tanh' : 'none');
+  return l.linear2.forward(l.dropout.forward(act));
+}
+
+/** A layer's masks as MultiheadAttention's forward options. */
+function attentionOptions(attnMask?: Tensor, keyPaddingMask?: Tensor, isCausal?: boolean) {
+  return {
+    ...(attnMask instanceof Tensor ? { attnMask } : {}),
+    ...(keyPaddingMask instanceof Tensor ? { keyPaddingMask } : {}),
+    isCausal: isCausal ?? false,
+  };
+}
+
+/** A training step with attention-weight dropout is refused (not silently different from PyTorch). */
+function checkAttnDropout(where: string, layer: Module & { options: LayerConfig }): void {
+  const g = activeGraph();
+  if (g && g.training && layer.training && layer.options.attnDropout > 0)
+    throw new ArgumentError(
+      `${where}: attention-weight dropout (attnDropout ${layer.options.attnDropout}) is not supported ` +
+        `yet; pass attnDropout: 0 (residual and feed-forward dropout still apply) or call eval()`,
+    );
+}
+
 /** PyTorch `nn.TransformerEncoderLayer` (self-attention and a feed-forward block, each residual). */
 export class TransformerEncoderLayer extends Module {
   /** The options with defaults filled in. */
-  readonly options: Readonly<Required<Omit<TransformerEncoderLayerOptions, 'seed'>>>;
+  readonly options: LayerConfig;
   /** Self-attention (`self_attn.in_proj_weight`, …, `self_attn.out_proj.*`). */
   readonly self_attn: MultiheadAttention;
   /** Feed-forward in: dModel → dimFeedforward. */
@@ -102,41 +169,15 @@ export class TransformerEncoderLayer extends Module {
    */
   constructor(gpu: Gpu, options: TransformerEncoderLayerOptions) {
     super(gpu);
-    const o = checkOptions<TransformerEncoderLayerOptions>(
-      'TransformerEncoderLayer',
-      'options',
-      options,
-      LAYER_SCHEMA as never,
-    );
-    const dropout = o.dropout ?? 0.1;
-    this.options = Object.freeze({
-      dModel: o.dModel!,
-      nhead: o.nhead!,
-      dimFeedforward: o.dimFeedforward ?? 2048,
-      dropout,
-      attnDropout: o.attnDropout ?? dropout,
-      activation: o.activation ?? 'relu',
-      layerNormEps: o.layerNormEps ?? 1e-5,
-      batchFirst: o.batchFirst ?? false,
-      normFirst: o.normFirst ?? false,
-      bias: o.bias ?? true,
-    });
-    const { dModel: E, dimFeedforward: F, bias, layerNormEps: eps } = this.options;
-    const seed = o.seed ?? 0;
-    this.self_attn = new MultiheadAttention(gpu, {
-      embedDim: E,
-      numHeads: this.options.nhead,
-      bias,
-      batchFirst: this.options.batchFirst,
-      seed: seed + 1,
-    });
-    this.linear1 = new Linear(gpu, { inFeatures: E, outFeatures: F, bias, seed: seed + 2 });
-    this.dropout = new Dropout(gpu, { p: dropout, seed: (seed + 3) >>> 0 });
-    this.linear2 = new Linear(gpu, { inFeatures: F, outFeatures: E, bias, seed: seed + 4 });
-    this.norm1 = new LayerNorm(gpu, { normalizedShape: [E], eps, bias });
-    this.norm2 = new LayerNorm(gpu, { normalizedShape: [E], eps, bias });
-    this.dropout1 = new Dropout(gpu, { p: dropout, seed: (seed + 5) >>> 0 });
-    this.dropout2 = new Dropout(gpu, { p: dropout, seed: (seed + 6) >>> 0 });
+    this.options = resolveLayerOptions('TransformerEncoderLayer', options);
+    const seed = options.seed ?? 0;
+    this.self_attn = attention(gpu, this.options, seed + 1);
+    [this.linear1, this.dropout, this.linear2] = feedForwardLayers(gpu, this.options, seed);
+    [this.norm1, this.norm2] = [norm(gpu, this.options), norm(gpu, this.options)];
+    [this.dropout1, this.dropout2] = [
+      branchDropout(gpu, this.options, seed + 5),
+      branchDropout(gpu, this.options, seed + 6),
+    ];
   }
 
   /**
@@ -153,33 +194,18 @@ export class TransformerEncoderLayer extends Module {
       srcKeyPaddingMask: { type: 'object' },
       isCausal: { type: 'boolean' },
     });
-    const g = activeGraph();
-    if (g && g.training && this.training && this.options.attnDropout > 0)
-      throw new ArgumentError(
-        `${where}: attention-weight dropout (attnDropout ${this.options.attnDropout}) is not supported ` +
-          `yet; pass attnDropout: 0 (residual and feed-forward dropout still apply) or call eval()`,
-      );
+    checkAttnDropout(where, this);
     const sa = (x: Tensor) =>
       this.dropout1.forward(
-        this.self_attn.forward(x, x, x, {
-          ...(o.srcMask instanceof Tensor ? { attnMask: o.srcMask } : {}),
-          ...(o.srcKeyPaddingMask instanceof Tensor ? { keyPaddingMask: o.srcKeyPaddingMask } : {}),
-          isCausal: o.isCausal ?? false,
-        }).output,
+        this.self_attn.forward(x, x, x, attentionOptions(o.srcMask, o.srcKeyPaddingMask, o.isCausal)).output,
       );
-    const ff = (x: Tensor) =>
-      this.dropout2.forward(this.linear2.forward(this.dropout.forward(this.activate(this.linear1.forward(x)))));
+    const ff = (x: Tensor) => this.dropout2.forward(feedForward(this, x));
     if (this.options.normFirst) {
       const x = add(src, sa(this.norm1.forward(src)));
       return add(x, ff(this.norm2.forward(x)));
     }
     const x = this.norm1.forward(add(src, sa(src)));
     return this.norm2.forward(add(x, ff(x)));
-  }
-
-  private activate(x: Tensor): Tensor {
-    const a = this.options.activation;
-    return a === 'relu' ? relu(x) : gelu(x, a === 'gelu_tanh' ? 'tanh' : 'none');
   }
 }
 
@@ -210,22 +236,13 @@ export class TransformerEncoder extends Module {
    */
   constructor(gpu: Gpu, options: TransformerEncoderOptions) {
     super(gpu);
-    const o = checkOptions<TransformerEncoderOptions>('TransformerEncoder', 'options', options, {
-      layer: { type: 'object', required: true },
-      numLayers: { type: 'int', min: 1, required: true },
-      norm: { type: 'object' },
-    });
-    const layer = o.layer!;
-    if (!(layer instanceof TransformerEncoderLayer) || layer.gpu !== gpu)
-      throw new ArgumentError(`TransformerEncoder: options.layer must be a TransformerEncoderLayer of this Gpu`);
-    if (o.norm !== undefined && (!(o.norm instanceof LayerNorm) || o.norm.gpu !== gpu))
-      throw new ArgumentError(`TransformerEncoder: options.norm must be a LayerNorm of this Gpu`);
-    this.layers = Array.from({ length: o.numLayers! }, () => {
-      const copy = new TransformerEncoderLayer(gpu, layer.options);
-      copyParameters(layer, copy);
-      return copy;
-    });
-    this.norm = o.norm;
+    [this.layers, this.norm] = copies(
+      gpu,
+      'TransformerEncoder',
+      options,
+      TransformerEncoderLayer,
+      'TransformerEncoderLayer',
+    );
   }
 
   /**
@@ -250,6 +267,189 @@ export class TransformerEncoder extends Module {
       });
     return this.norm ? this.norm.forward(x) : x;
   }
+}
+
+/** Masks of a {@link TransformerDecoderLayer} forward, PyTorch's conventions (as the encoder's). */
+export interface TransformerDecoderLayerForwardOptions {
+  /** Self-attention mask [T, T] or [batch·nhead, T, T]: f32 added or i32 (nonzero = masked). */
+  tgtMask?: Tensor;
+  /** Cross-attention mask [T, S] or [batch·nhead, T, S]. */
+  memoryMask?: Tensor;
+  /** [batch, T]: i32 (nonzero = ignored) or f32 (added). */
+  tgtKeyPaddingMask?: Tensor;
+  /** [batch, S]: the memory positions to ignore. */
+  memoryKeyPaddingMask?: Tensor;
+  /** Causal self-attention (PyTorch 2's tgt_is_causal; the same as a causal tgtMask). */
+  tgtIsCausal?: boolean;
+}
+
+const DECODER_FORWARD = {
+  tgtMask: { type: 'object' },
+  memoryMask: { type: 'object' },
+  tgtKeyPaddingMask: { type: 'object' },
+  memoryKeyPaddingMask: { type: 'object' },
+  tgtIsCausal: { type: 'boolean' },
+} as const;
+
+/** PyTorch `nn.TransformerDecoderLayer`: self-attention, cross-attention over the memory, feed-forward. */
+export class TransformerDecoderLayer extends Module {
+  /** The options with defaults filled in. */
+  readonly options: LayerConfig;
+  /** Self-attention over the target (`self_attn.*`). */
+  readonly self_attn: MultiheadAttention;
+  /** Cross-attention of the target over the memory (`multihead_attn.*`). */
+  readonly multihead_attn: MultiheadAttention;
+  /** Feed-forward in: dModel → dimFeedforward. */
+  readonly linear1: Linear;
+  /** Dropout after the activation. */
+  readonly dropout: Dropout;
+  /** Feed-forward out: dimFeedforward → dModel. */
+  readonly linear2: Linear;
+  /** LayerNorm of the self-attention branch. */
+  readonly norm1: LayerNorm;
+  /** LayerNorm of the cross-attention branch. */
+  readonly norm2: LayerNorm;
+  /** LayerNorm of the feed-forward branch. */
+  readonly norm3: LayerNorm;
+  /** Dropout of the self-attention branch. */
+  readonly dropout1: Dropout;
+  /** Dropout of the cross-attention branch. */
+  readonly dropout2: Dropout;
+  /** Dropout of the feed-forward branch. */
+  readonly dropout3: Dropout;
+
+  /**
+   * A layer with PyTorch's initial weights (drawn from `seed`).
+   * @param gpu - The device.
+   * @param options - As {@link TransformerEncoderLayerOptions}.
+   * @throws ArgumentError naming an unknown or invalid option.
+   */
+  constructor(gpu: Gpu, options: TransformerEncoderLayerOptions) {
+    super(gpu);
+    this.options = resolveLayerOptions('TransformerDecoderLayer', options);
+    const o = this.options;
+    const seed = options.seed ?? 0;
+    this.self_attn = attention(gpu, o, seed + 1);
+    this.multihead_attn = attention(gpu, o, seed + 7);
+    [this.linear1, this.dropout, this.linear2] = feedForwardLayers(gpu, o, seed);
+    [this.norm1, this.norm2, this.norm3] = [norm(gpu, o), norm(gpu, o), norm(gpu, o)];
+    this.dropout1 = branchDropout(gpu, o, seed + 5);
+    this.dropout2 = branchDropout(gpu, o, seed + 6);
+    this.dropout3 = branchDropout(gpu, o, seed + 8);
+  }
+
+  /**
+   * One decoder layer.
+   * @param tgt - [T, batch, dModel] ([batch, T, dModel] with batchFirst).
+   * @param memory - The encoder's output [S, batch, dModel] ([batch, S, dModel]).
+   * @param opts - Masks and tgtIsCausal (see {@link TransformerDecoderLayerForwardOptions}).
+   * @returns The shape of `tgt`.
+   */
+  forward(tgt: Tensor, memory: Tensor, opts: TransformerDecoderLayerForwardOptions = {}): Tensor {
+    const where = 'TransformerDecoderLayer.forward';
+    const o = checkOptions<TransformerDecoderLayerForwardOptions>(where, 'opts', opts, DECODER_FORWARD);
+    checkAttnDropout(where, this);
+    const sa = (x: Tensor) =>
+      this.dropout1.forward(
+        this.self_attn.forward(x, x, x, attentionOptions(o.tgtMask, o.tgtKeyPaddingMask, o.tgtIsCausal)).output,
+      );
+    const mha = (x: Tensor) =>
+      this.dropout2.forward(
+        this.multihead_attn.forward(x, memory, memory, attentionOptions(o.memoryMask, o.memoryKeyPaddingMask)).output,
+      );
+    const ff = (x: Tensor) => this.dropout3.forward(feedForward(this, x));
+    if (this.options.normFirst) {
+      let x = add(tgt, sa(this.norm1.forward(tgt)));
+      x = add(x, mha(this.norm2.forward(x)));
+      return add(x, ff(this.norm3.forward(x)));
+    }
+    let x = this.norm1.forward(add(tgt, sa(tgt)));
+    x = this.norm2.forward(add(x, mha(x)));
+    return this.norm3.forward(add(x, ff(x)));
+  }
+}
+
+/** Options of {@link TransformerDecoder}. */
+export interface TransformerDecoderOptions {
+  /** The layer copied `numLayers` times (each copy with its own parameters, same initial values). */
+  layer: TransformerDecoderLayer;
+  /** Layers. */
+  numLayers: number;
+  /** A final LayerNorm, or none. */
+  norm?: LayerNorm;
+}
+
+/** PyTorch `nn.TransformerDecoder`: `layers.0.…`, …, and `norm.…` when given. */
+export class TransformerDecoder extends Module {
+  /** The layers (copies of the given layer). */
+  readonly layers: TransformerDecoderLayer[];
+  /** The final LayerNorm, if any. */
+  readonly norm: LayerNorm | undefined;
+
+  /**
+   * A stack of `numLayers` copies of `layer` (its options and current weights, copied on the GPU).
+   * @param gpu - The device.
+   * @param options - The layer to copy, how many, and the optional final norm.
+   * @throws ArgumentError for a missing layer, a numLayers < 1 or a module of another Gpu.
+   */
+  constructor(gpu: Gpu, options: TransformerDecoderOptions) {
+    super(gpu);
+    [this.layers, this.norm] = copies(
+      gpu,
+      'TransformerDecoder',
+      options,
+      TransformerDecoderLayer,
+      'TransformerDecoderLayer',
+    );
+  }
+
+  /**
+   * The layers in order (each over the same memory), then the final norm.
+   * @param tgt - [T, batch, dModel] ([batch, T, dModel] with the layers' batchFirst).
+   * @param memory - [S, batch, dModel] ([batch, S, dModel]).
+   * @param opts - As {@link TransformerDecoderLayer.forward}.
+   * @returns The shape of `tgt`.
+   */
+  forward(tgt: Tensor, memory: Tensor, opts: TransformerDecoderLayerForwardOptions = {}): Tensor {
+    const o = checkOptions<TransformerDecoderLayerForwardOptions>(
+      'TransformerDecoder.forward',
+      'opts',
+      opts,
+      DECODER_FORWARD,
+    );
+    let x = tgt;
+    for (const l of this.layers) x = l.forward(x, memory, o);
+    return this.norm ? this.norm.forward(x) : x;
+  }
+}
+
+/**
+ * `numLayers` copies of a layer (its options and current weights, copied on the GPU) and the
+ * checked final norm: what TransformerEncoder and TransformerDecoder share.
+ */
+function copies<L extends Module & { options: LayerConfig }>(
+  gpu: Gpu,
+  where: string,
+  options: { layer: L; numLayers: number; norm?: LayerNorm },
+  Layer: new (gpu: Gpu, o: TransformerEncoderLayerOptions) => L,
+  layerName: string,
+): [L[], LayerNorm | undefined] {
+  const o = checkOptions<{ layer: L; numLayers: number; norm: LayerNorm }>(where, 'options', options, {
+    layer: { type: 'object', required: true },
+    numLayers: { type: 'int', min: 1, required: true },
+    norm: { type: 'object' },
+  });
+  const layer = o.layer!;
+  if (!(layer instanceof Layer) || layer.gpu !== gpu)
+    throw new ArgumentError(`${where}: options.layer must be a ${layerName} of this Gpu`);
+  if (o.norm !== undefined && (!(o.norm instanceof LayerNorm) || o.norm.gpu !== gpu))
+    throw new ArgumentError(`${where}: options.norm must be a LayerNorm of this Gpu`);
+  const layers = Array.from({ length: o.numLayers! }, () => {
+    const copy = new Layer(gpu, layer.options);
+    copyParameters(layer, copy);
+    return copy;
+  });
+  return [layers, o.norm];
 }
 
 /** Copies every parameter of `from` into the same-named parameter of `to` on the GPU (one submit). */
