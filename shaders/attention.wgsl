@@ -29,7 +29,9 @@
 //                         broadcast), added to the scaled score; M ≤ −3e38 or −∞ masks the key out
 //   6 params  uniform     AttentionParams
 // Workgroup: BR threads, one query row each; tiles of BC keys × headDim of K and of V in
-// workgroup memory (2·BC·MAX_D floats: 16 KiB at BC 16, MAX_D 128 — the WebGPU default limit).
+// workgroup memory (2·BC·MAX_D floats, BC chosen by the host to fit the device's
+// maxComputeWorkgroupStorageSize: 16 KiB, the WebGPU default, is BC 16 at MAX_D 128 and BC 8 at
+// MAX_D 256). Each thread keeps its query row and accumulator in private arrays of PRIV_D floats.
 // Grid: (⌈seqLenQ / BR⌉, heads, batch).
 
 struct AttentionParams {
@@ -47,10 +49,14 @@ struct AttentionParams {
 
 override BR: u32 = 64u;       // query rows per workgroup
 override BC: u32 = 16u;       // keys per tile
-override MAX_D: u32 = 128u;   // headDim ≤ MAX_D
+override MAX_D: u32 = 128u;   // headDim ≤ MAX_D ≤ PRIV_D
 override CAUSAL: bool = false;
 override KEY_MASK: bool = false;
 override ADD_MASK: bool = false;   // binding 5 is an additive mask view (not with KEY_MASK)
+
+// Length of the per-thread private rows (a WGSL constant: private arrays cannot be sized by an
+// override). The host compiles a second module from this text with 256 for headDim 129…256.
+const PRIV_D = 128u;
 
 @group(0) @binding(0) var<storage, read> q: array<f32>;
 @group(0) @binding(1) var<storage, read> k: array<f32>;
@@ -88,8 +94,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let vBase = params.vOffset + b * params.vStrideB + h * params.vStrideH;
   let mBase = params.mOffset + b * params.mStrideB + h * params.mStrideH + r * params.mStrideT;
 
-  var qr: array<f32, 128>;    // private arrays need a constant size: headDim ≤ 128
-  var acc: array<f32, 128>;
+  var qr: array<f32, PRIV_D>;    // headDim ≤ PRIV_D
+  var acc: array<f32, PRIV_D>;
   for (var d = 0u; d < D; d++) {
     qr[d] = q[qBase + d] * params.scale;
     acc[d] = 0.0;

@@ -23,7 +23,8 @@
 //                              ADD_MASK the forward's additive mask view M(b, h, i, j)
 //   8 params                   uniform
 // Workgroup: BR threads, one row each (a query row in PASS 0, a key row in PASS 1); the other
-// side streams through workgroup memory in tiles of BC rows (two tiles of BC·MAX_D floats).
+// side streams through workgroup memory in tiles of BC rows (two tiles of BC·MAX_D floats, BC
+// chosen by the host to fit maxComputeWorkgroupStorageSize); four private rows of PRIV_D floats.
 // Grid: (⌈rows / BR⌉, heads, batch).
 
 struct AttentionBackwardParams {
@@ -47,10 +48,14 @@ struct AttentionBackwardParams {
 override PASS: u32 = 0u;
 override BR: u32 = 64u;
 override BC: u32 = 16u;
-override MAX_D: u32 = 128u;
+override MAX_D: u32 = 128u;   // headDim ≤ MAX_D ≤ PRIV_D
 override CAUSAL: bool = false;
 override KEY_MASK: bool = false;
 override ADD_MASK: bool = false;
+
+// Length of the per-thread private rows (a WGSL constant: private arrays cannot be sized by an
+// override). The host compiles a second module from this text with 256 for headDim 129…256.
+const PRIV_D = 128u;
 
 @group(0) @binding(0) var<storage, read> q: array<f32>;
 @group(0) @binding(1) var<storage, read> k: array<f32>;
@@ -101,10 +106,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let oBase = params.oOffset + b * params.oStrideB + h * params.oStrideH;
   let dOBase = params.dOOffset + b * params.dOStrideB + h * params.dOStrideH;
   let row = wid.x * BR + lid.x;
-  var a: array<f32, 128>;     // PASS 0: q_i;     PASS 1: k_j
-  var c: array<f32, 128>;     // PASS 0: dO_i;    PASS 1: v_j
-  var g1: array<f32, 128>;    // PASS 1: dK_j
-  var g2: array<f32, 128>;    // PASS 0: dQ_i;    PASS 1: dV_j
+  var a: array<f32, PRIV_D>;     // PASS 0: q_i;     PASS 1: k_j
+  var c: array<f32, PRIV_D>;     // PASS 0: dO_i;    PASS 1: v_j
+  var g1: array<f32, PRIV_D>;    // PASS 1: dK_j
+  var g2: array<f32, PRIV_D>;    // PASS 0: dQ_i;    PASS 1: dV_j
 
   if (PASS == 0u) {
     let valid = row < Tq;

@@ -5,7 +5,7 @@ import { TENSOR_USAGE } from '../gpu/flags.js';
 import { ArgumentError, ShapeError, fmtShape } from '../util/errors.js';
 import { Tensor, expectRank, expectShape } from '../gpu/tensor.js';
 import { checkBindingSize } from '../gpu/limits.js';
-import { defineShader } from '../gpu/kernel.js';
+import { defineShader, type WgslShader } from '../gpu/kernel.js';
 import attentionWgsl from '../../shaders/attention.wgsl?raw';
 import attentionBackwardWgsl from '../../shaders/attention_backward.wgsl?raw';
 import attentionMaskWgsl from '../../shaders/attention_mask.wgsl?raw';
@@ -14,6 +14,26 @@ import { grid2d } from './grid.js';
 
 const ATTENTION_SHADER = /*#__PURE__*/ defineShader('attention.wgsl', attentionWgsl);
 const ATTENTION_BACKWARD_SHADER = /*#__PURE__*/ defineShader('attention_backward.wgsl', attentionBackwardWgsl);
+// headDim 129…256: the same kernels with private rows of 256 floats (PRIV_D is a WGSL constant,
+// not an override: private arrays need a constant size). Rows ≤ 128 keep the smaller arrays.
+const ATTENTION_SHADER_256 = /*#__PURE__*/ defineShader('attention.wgsl#d256', privateRows256(attentionWgsl));
+const ATTENTION_BACKWARD_SHADER_256 = /*#__PURE__*/ defineShader(
+  'attention_backward.wgsl#d256',
+  privateRows256(attentionBackwardWgsl),
+);
+
+/** `code` with `const PRIV_D = 128u;` made 256. */
+function privateRows256(code: string): string {
+  const line = 'const PRIV_D = 128u;';
+  if (!code.includes(line)) throw new Error(`attention: the kernel source lost its line '${line}'`);
+  return code.replace(line, 'const PRIV_D = 256u;');
+}
+
+/** MAX_D (64, 128 or 256: the padded row length of the workgroup tiles) and the module for `headDim`. */
+function headDimVariant(headDim: number, backward: boolean): { maxD: number; shader: WgslShader } {
+  if (headDim > 128) return { maxD: 256, shader: backward ? ATTENTION_BACKWARD_SHADER_256 : ATTENTION_SHADER_256 };
+  return { maxD: headDim <= 64 ? 64 : 128, shader: backward ? ATTENTION_BACKWARD_SHADER : ATTENTION_SHADER };
+}
 const ATTENTION_MASK_SHADER = /*#__PURE__*/ defineShader('attention_mask.wgsl', attentionMaskWgsl);
 const ATTENTION_WEIGHTS_SHADER = /*#__PURE__*/ defineShader('attention_weights.wgsl', attentionWeightsWgsl);
 
@@ -161,13 +181,14 @@ export interface AttentionBackwardArgs {
 }
 
 /**
- * The largest head dimension the fused attention kernels take (K and V tiles must fit 16 KiB of
- * workgroup storage).
+ * The largest head dimension the fused attention kernels take. The keys per tile shrink with the
+ * head dimension so that the K and V tiles fit the device's workgroup storage (16 KiB, the WebGPU
+ * default: 16 keys at headDim ≤ 128, 8 at headDim ≤ 256).
  */
-export const ATTENTION_MAX_HEAD_DIM = 128;
+export const ATTENTION_MAX_HEAD_DIM = 256;
 const BR = 64;
 
-/** Keys per tile: K and V tiles (2·BC·headDim floats, padded to 128) fit the workgroup storage limit. */
+/** Keys per tile: K and V tiles (2·BC·maxD floats) fit the workgroup storage limit. */
 function keysPerTile(gpu: Gpu, maxD: number, extraBytesPerRow = 0): number {
   const bytes = gpu.limits.maxComputeWorkgroupStorageSize;
   return Math.max(1, Math.min(32, Math.floor(bytes / (2 * maxD * 4 + extraBytesPerRow))));
@@ -203,7 +224,10 @@ function checkDims(gpu: Gpu, label: string, a: Dims): void {
       throw new ShapeError(`${label}: ${name} must be a positive integer, got ${value}`);
   }
   if (a.headDim > ATTENTION_MAX_HEAD_DIM)
-    throw new ShapeError(`${label}: headDim ${a.headDim} exceeds ${ATTENTION_MAX_HEAD_DIM}`);
+    throw new ShapeError(
+      `${label}: headDim ${a.headDim} exceeds the fused attention kernels' limit ` +
+        `${ATTENTION_MAX_HEAD_DIM} (headDim must be 1…${ATTENTION_MAX_HEAD_DIM})`,
+    );
   if (a.scale !== undefined && !Number.isFinite(a.scale))
     throw new ArgumentError(`${label}: scale must be a finite number, got ${a.scale}`);
   const maxWg = gpu.limits.maxComputeWorkgroupsPerDimension;
@@ -334,7 +358,8 @@ function viewUniform(
  * One dispatch. Its uniform is `transient` (a plan takes it over).
  * @param gpu - The device.
  * @param a - Sizes, operand views and options.
- * @throws ShapeError for sizes that are not positive integers, a head dimension above 128, a view
+ * @throws ShapeError for sizes that are not positive integers, a head dimension above
+ *   {@link ATTENTION_MAX_HEAD_DIM} (256), a view
  *   that runs past its buffer, an output that overlaps itself or shares a buffer with an input, a
  *   buffer too small for `lse` or `keyMask`, or a grid too large for the device.
  */
@@ -368,8 +393,8 @@ export function attentionDispatch(gpu: Gpu, a: AttentionArgs): Dispatch {
   const mask = maskUniform(label, a);
   if (a.additiveMask && (a.additiveMask.buffer === o.buffer || a.additiveMask.buffer === a.lse))
     throw new ArgumentError(`${label}: 'additiveMask' must not share a buffer with the outputs 'o' or 'lse'`);
-  const maxD = a.headDim <= 64 ? 64 : ATTENTION_MAX_HEAD_DIM;
-  const params = gpu.uniform(ATTENTION_SHADER, 'params', {
+  const { maxD, shader } = headDimVariant(a.headDim, false);
+  const params = gpu.uniform(shader, 'params', {
     seqLenQ: a.seqLenQ,
     seqLenK: a.seqLenK,
     headDim: a.headDim,
@@ -383,7 +408,7 @@ export function attentionDispatch(gpu: Gpu, a: AttentionArgs): Dispatch {
   });
   return {
     label,
-    pipeline: gpu.pipeline(ATTENTION_SHADER, {
+    pipeline: gpu.pipeline(shader, {
       BR,
       BC: keysPerTile(gpu, maxD),
       MAX_D: maxD,
@@ -391,7 +416,7 @@ export function attentionDispatch(gpu: Gpu, a: AttentionArgs): Dispatch {
       KEY_MASK: !!a.keyMask,
       ADD_MASK: mask.on,
     }),
-    bindGroup: gpu.bindGroup(ATTENTION_SHADER, {
+    bindGroup: gpu.bindGroup(shader, {
       q: q.buffer,
       k: k.buffer,
       v: v.buffer,
@@ -466,9 +491,9 @@ export function attentionBackwardDispatches(gpu: Gpu, a: AttentionBackwardArgs):
   const mask = maskUniform(label, a);
   if (a.additiveMask && (a.additiveMask.buffer === dq.buffer || a.additiveMask.buffer === a.rowStats))
     throw new ArgumentError(`${label}: 'additiveMask' must not share a buffer with the gradients or 'rowStats'`);
-  const maxD = a.headDim <= 64 ? 64 : ATTENTION_MAX_HEAD_DIM;
+  const { maxD, shader } = headDimVariant(a.headDim, true);
   const BC = keysPerTile(gpu, maxD, 8); // + LSE and Δ of each row of the tile
-  const params = gpu.uniform(ATTENTION_BACKWARD_SHADER, 'params', {
+  const params = gpu.uniform(shader, 'params', {
     seqLenQ: a.seqLenQ,
     seqLenK: a.seqLenK,
     headDim: a.headDim,
@@ -485,7 +510,7 @@ export function attentionBackwardDispatches(gpu: Gpu, a: AttentionBackwardArgs):
     ...viewUniform('dv', dv),
     ...mask.values,
   });
-  const bindGroup = gpu.bindGroup(ATTENTION_BACKWARD_SHADER, {
+  const bindGroup = gpu.bindGroup(shader, {
     q: q.buffer,
     k: k.buffer,
     v: v.buffer,
@@ -500,14 +525,14 @@ export function attentionBackwardDispatches(gpu: Gpu, a: AttentionBackwardArgs):
   return [
     {
       label: `${label}.dq`,
-      pipeline: gpu.pipeline(ATTENTION_BACKWARD_SHADER, { ...common, PASS: 0 }),
+      pipeline: gpu.pipeline(shader, { ...common, PASS: 0 }),
       bindGroup,
       workgroups: [Math.ceil(a.seqLenQ / BR), a.heads, a.batch],
       transient: [params],
     },
     {
       label: `${label}.dkdv`,
-      pipeline: gpu.pipeline(ATTENTION_BACKWARD_SHADER, { ...common, PASS: 1 }),
+      pipeline: gpu.pipeline(shader, { ...common, PASS: 1 }),
       bindGroup,
       workgroups: [Math.ceil(a.seqLenK / BR), a.heads, a.batch],
     },
@@ -520,7 +545,7 @@ export function attentionBackwardDispatches(gpu: Gpu, a: AttentionBackwardArgs):
  * (1 keep, 0 pad). Returns the output and the log-sum-exp of every score row. One dispatch; no
  * seqLenQ × seqLenK buffer is allocated.
  * @param gpu - The device the tensors live on.
- * @param q - [batch, heads, seqLenQ, headDim], headDim ≤ 128.
+ * @param q - [batch, heads, seqLenQ, headDim], headDim ≤ {@link ATTENTION_MAX_HEAD_DIM} (256).
  * @param k - [batch, heads, seqLenK, headDim].
  * @param v - [batch, heads, seqLenK, headDim].
  * @param opts - `causal`, `keyPaddingMask` [batch, seqLenK] (1 keep, 0 pad) and `scale` (default

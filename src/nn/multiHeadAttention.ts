@@ -37,7 +37,7 @@ import { linearValue } from '../graph/ops/linear.js';
 export interface MultiHeadAttentionOptions {
   /** E, features of query, key, value and output. */
   embedDim: number;
-  /** Heads; E must be divisible by it and E / numHeads ≤ 128. */
+  /** Heads; E must be divisible by it and E / numHeads ≤ 256. */
   numHeads: number;
   /** Seed of the initial weights, drawn like PyTorch's (see {@link MultiHeadAttention.resetParameters}). */
   seed?: number;
@@ -359,7 +359,7 @@ export class MultiHeadAttention {
   readonly embedDim: number;
   /** Heads. */
   readonly numHeads: number;
-  /** E / numHeads (≤ 128). */
+  /** E / numHeads (≤ 256). */
   readonly headDim: number;
   /** Where the parameters live (its own store, or a model's). */
   readonly store: ParameterStore;

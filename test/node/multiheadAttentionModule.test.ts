@@ -426,7 +426,7 @@ describe('MultiheadAttention: bad arguments', () => {
     expect(() => new MultiheadAttention(gpu, { embedDim: 12, numHeads: 3, batch_first: true } as never)).toThrow(
       /unknown option 'batch_first'.*batchFirst/,
     );
-    expect(() => new MultiheadAttention(gpu, { embedDim: 256, numHeads: 1 })).toThrow(/head dimension limit 128/);
+    expect(() => new MultiheadAttention(gpu, { embedDim: 257, numHeads: 1 })).toThrow(/head dimension limit 256/);
   });
 
   it('forward arguments name the argument and the shapes', () => {

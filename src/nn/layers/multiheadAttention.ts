@@ -18,7 +18,7 @@ import { Linear } from './linear.js';
 export interface MultiheadAttentionOptions {
   /** E: features of query, key, value and output. */
   embedDim: number;
-  /** Heads; embedDim must be divisible by it, with embedDim / numHeads ≤ 128. */
+  /** Heads; embedDim must be divisible by it, with embedDim / numHeads ≤ 256 ({@link ATTENTION_MAX_HEAD_DIM}). */
   numHeads: number;
   /** Dropout on the attention weights: only 0 (the default) is supported. */
   dropout?: number;
@@ -105,7 +105,7 @@ export class MultiheadAttention extends Module {
    * @param gpu - The device.
    * @param options - Sizes, bias, layout (see {@link MultiheadAttentionOptions}).
    * @throws ArgumentError for an unknown option, dropout > 0, kdim/vdim ≠ embedDim, or an
-   *   embedDim not divisible by numHeads (or a head dimension above 128).
+   *   embedDim not divisible by numHeads (or a head dimension above 256).
    */
   constructor(gpu: Gpu, options: MultiheadAttentionOptions) {
     super(gpu);

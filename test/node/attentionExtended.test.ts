@@ -1,0 +1,176 @@
+// Extensions of the fused attention kernels (issue 18, item 3) vs the float64 reference
+// (src/reference/attention.ts), Node + Dawn (SwiftShader):
+//   headDim up to 256 (keys per tile sized to the workgroup storage limit), odd sizes.
+// Every GPU comparison has a "wrong reference" twin that must be rejected.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Gpu } from '../../src/index.js';
+import { Tensor } from '../../src/gpu/tensor.js';
+import {
+  ATTENTION_MAX_HEAD_DIM,
+  scaledDotProductAttention,
+  scaledDotProductAttentionBackward,
+} from '../../src/kernels/attention.js';
+import { attentionBackwardRef, attentionRef, type AttentionRefOptions } from '../../src/reference/attention.js';
+import { assertClose, rng, uniform } from '../checks/util.js';
+import { testGpu } from './gpu.js';
+
+let gpu: Gpu;
+beforeAll(async () => {
+  gpu = await testGpu();
+});
+afterAll(() => gpu?.destroy());
+
+interface Case {
+  batch: number;
+  heads: number;
+  kvHeads?: number;
+  seqLenQ: number;
+  seqLenK: number;
+  headDim: number;
+  causal?: boolean;
+  mask?: boolean;
+  seed: number;
+}
+
+const name = (c: Case) =>
+  `B${c.batch} H${c.heads}${c.kvHeads !== undefined ? ` KV${c.kvHeads}` : ''} Tq${c.seqLenQ} Tk${c.seqLenK} ` +
+  `D${c.headDim}${c.causal ? ' causal' : ''}${c.mask ? ' keyMask' : ''}`;
+
+/** Mean |w|: the absolute part of the gradient tolerance (1e-3 of it), as test/checks/attention.ts. */
+function gradTol(w: ArrayLike<number>): { rtol: number; atol: number } {
+  let s = 0;
+  for (let i = 0; i < w.length; i++) s += Math.abs(w[i]);
+  return { rtol: 1e-3, atol: 1e-3 * (s / Math.max(1, w.length)) + 1e-6 };
+}
+
+const worst: Record<string, number> = {};
+function maxErr(key: string, got: ArrayLike<number>, want: ArrayLike<number>): void {
+  let m = 0;
+  for (let i = 0; i < got.length; i++) m = Math.max(m, Math.abs(got[i] - want[i]) / (1e-3 + Math.abs(want[i])));
+  worst[key] = Math.max(worst[key] ?? 0, m);
+}
+afterAll(() => console.log('attentionExtended: worst |err| / (1e-3 + |want|):', JSON.stringify(worst)));
+
+/**
+ * Runs forward and backward on `g` and compares them with the float64 reference; `wrong`
+ * changes the reference's options (or dims) and then every comparison must FAIL somewhere.
+ */
+async function runCase(
+  g: Gpu,
+  c: Case,
+  extra: {
+    gpuOpts?: Record<string, unknown>;
+    refOpts?: AttentionRefOptions;
+    wrong?: { dims?: Partial<Case>; opts?: AttentionRefOptions; zeroLastFeature?: boolean };
+  } = {},
+): Promise<void> {
+  const rand = rng(c.seed);
+  const { batch: B, heads: H, seqLenQ: Tq, seqLenK: Tk, headDim: D } = c;
+  const HK = c.kvHeads ?? H;
+  const q = uniform(rand, B * H * Tq * D, -2, 2);
+  const k = uniform(rand, B * HK * Tk * D, -2, 2);
+  const v = uniform(rand, B * HK * Tk * D, -1, 1);
+  const dO = uniform(rand, B * H * Tq * D, -1, 1);
+  const mask = c.mask
+    ? Float32Array.from({ length: B * Tk }, (_, i) => (i % Tk < 1 + ((i * 7) % Tk) ? 1 : 0))
+    : undefined;
+  const t = {
+    q: Tensor.from(g, q, [B, H, Tq, D]),
+    k: Tensor.from(g, k, [B, HK, Tk, D]),
+    v: Tensor.from(g, v, [B, HK, Tk, D]),
+    dO: Tensor.from(g, dO, [B, H, Tq, D]),
+    mask: mask && Tensor.from(g, mask, [B, Tk]),
+  };
+  const opts = { causal: c.causal, keyPaddingMask: t.mask, ...extra.gpuOpts };
+  const fwd = scaledDotProductAttention(g, t.q, t.k, t.v, opts);
+  const grads = scaledDotProductAttentionBackward(g, t.q, t.k, t.v, fwd.output, fwd.lse, t.dO, opts);
+  const got = {
+    output: await fwd.output.read(),
+    dq: await grads.dq.read(),
+    dk: await grads.dk.read(),
+    dv: await grads.dv.read(),
+  };
+  for (const x of [...Object.values(t), fwd.output, fwd.lse, grads.dq, grads.dk, grads.dv]) x?.destroy();
+  const compare = (dims: Case, refOpts: AttentionRefOptions, zeroLast = false) => {
+    const ro = { causal: c.causal, keyMask: mask, ...refOpts };
+    // The wrong twin "forgets" the last feature of every head (a kernel that stops short of headDim).
+    const cut = (x: Float32Array) => (zeroLast ? x.map((e, i) => (i % D === D - 1 ? 0 : e)) : x);
+    const want = attentionRef(cut(q), cut(k), cut(v), dims, ro);
+    const wantG = attentionBackwardRef(cut(q), cut(k), cut(v), dO, dims, ro);
+    const n = name(c);
+    const errors: string[] = [];
+    for (const [what, gv, wv, tol] of [
+      ['output', got.output, want.output, { rtol: 1e-4, atol: 1e-4 }],
+      ['dQ', got.dq, wantG.dq, gradTol(wantG.dq)],
+      ['dK', got.dk, wantG.dk, gradTol(wantG.dk)],
+      ['dV', got.dv, wantG.dv, gradTol(wantG.dv)],
+    ] as const) {
+      try {
+        assertClose(`${n}: ${what}`, gv, wv, tol);
+      } catch (e) {
+        errors.push(String(e));
+      }
+    }
+    return { errors, want, wantG };
+  };
+  const right = compare(c, extra.refOpts ?? {});
+  expect(right.errors, name(c)).toEqual([]);
+  const tag = `D${c.headDim}${c.kvHeads !== undefined ? ' gqa' : ''}${extra.refOpts?.dropout ? ' dropout' : ''}`;
+  maxErr(`${tag} output`, got.output, right.want.output);
+  for (const [key, gv, wv] of [
+    ['dQ', got.dq, right.wantG.dq],
+    ['dK', got.dk, right.wantG.dk],
+    ['dV', got.dv, right.wantG.dv],
+  ] as const)
+    maxErr(`${tag} ${key}`, gv, wv);
+  if (extra.wrong) {
+    const w = extra.wrong;
+    const bad = compare({ ...c, ...w.dims }, { ...extra.refOpts, ...w.opts }, w.zeroLastFeature);
+    expect(bad.errors.length, `${name(c)}: a wrong reference was accepted`).toBeGreaterThan(0);
+  }
+}
+
+describe('fused attention: headDim up to 256', () => {
+  it('ATTENTION_MAX_HEAD_DIM is 256; 257 is refused naming the limit', () => {
+    expect(ATTENTION_MAX_HEAD_DIM).toBe(256);
+    const z = (shape: number[]) => Tensor.zeros(gpu, shape);
+    const x = z([1, 1, 2, 257]);
+    expect(() => scaledDotProductAttention(gpu, x, x, x)).toThrow(/headDim 257 exceeds .*256/);
+    x.destroy();
+  });
+
+  const cases: Case[] = [
+    { batch: 1, heads: 1, seqLenQ: 1, seqLenK: 1, headDim: 1, seed: 1 },
+    { batch: 2, heads: 2, seqLenQ: 7, seqLenK: 33, headDim: 3, mask: true, seed: 2 },
+    { batch: 1, heads: 2, seqLenQ: 33, seqLenK: 33, headDim: 65, causal: true, seed: 3 },
+    { batch: 1, heads: 1, seqLenQ: 7, seqLenK: 7, headDim: 129, seed: 4 },
+    { batch: 2, heads: 1, seqLenQ: 33, seqLenK: 7, headDim: 200, mask: true, seed: 5 },
+    { batch: 1, heads: 2, seqLenQ: 33, seqLenK: 33, headDim: 256, causal: true, mask: true, seed: 6 },
+    { batch: 1, heads: 1, seqLenQ: 1, seqLenK: 33, headDim: 256, seed: 7 },
+  ];
+  for (const c of cases) {
+    it(`${name(c)}: forward 1e-4, dQ dK dV 1e-3; a reference without the last feature is rejected`, async () => {
+      await runCase(gpu, c, { wrong: { zeroLastFeature: true } });
+    });
+  }
+
+  it('headDim 256 and 200 under the WebGPU default limits (16 KiB workgroup storage: 8 keys per tile)', async () => {
+    const small = await testGpu({ limits: 'default' });
+    try {
+      expect(small.limits.maxComputeWorkgroupStorageSize).toBe(16384);
+      const wrong = { zeroLastFeature: true };
+      await runCase(
+        small,
+        { batch: 1, heads: 2, seqLenQ: 33, seqLenK: 33, headDim: 256, causal: true, seed: 8 },
+        { wrong },
+      );
+      await runCase(
+        small,
+        { batch: 2, heads: 1, seqLenQ: 7, seqLenK: 65, headDim: 200, mask: true, seed: 9 },
+        { wrong },
+      );
+    } finally {
+      small.destroy();
+    }
+  });
+});
