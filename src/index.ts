@@ -206,6 +206,13 @@ export {
   type TransformerDecoderOptions,
 } from './nn/layers/transformer.js';
 export {
+  PositionalEncoding,
+  sinusoidTable,
+  type PositionalEncodingOptions,
+  type PositionalEncodingForwardOptions,
+} from './nn/layers/positionalEncoding.js';
+export { TransformerLM, type TransformerLMOptions, type TransformerLMGenerateOptions } from './models/transformerLM.js';
+export {
   LuongAttention,
   BahdanauAttention,
   type LuongAttentionOptions,

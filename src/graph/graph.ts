@@ -176,6 +176,18 @@ export class Graph {
   }
 
   /**
+   * A value living in a buffer its caller owns and fills (a constant table, position ids): no
+   * producer, no gradient, never planned.
+   * @param name - Names the value in labels and errors.
+   * @param ref - Where it lives.
+   */
+  constant(name: string, shape: readonly number[], dtype: DType, ref: () => BufferRef): Value {
+    const v = this.value(shape, dtype, name);
+    v.fixed = ref;
+    return v;
+  }
+
+  /**
    * The graph value behind a tensor a traced op received: a placeholder of this trace, or an
    * error naming the op and the argument.
    */

@@ -29,28 +29,38 @@ function checkActivation(label: string, act: Activation): void {
  * Prepares `y[r, c] = act(x[r, c] + b[c])` over a rows × cols matrix.
  * @param gpu - The device.
  * @param args - `rows` × `cols` sizes, the activation, buffers `x` [rows, cols], `b` [cols] and `y`
- *   [rows, cols] (not aliasing an input), and a `label`.
+ *   [rows, cols] (not aliasing an input), optional element offsets into them, and a `label`.
  * @returns One dispatch; its uniform is `transient`.
  * @throws ShapeError for an unknown activation, a buffer too small or an aliased output.
  */
 export function biasActDispatch(
   gpu: Gpu,
-  args: { rows: number; cols: number; act: Activation; x: GPUBuffer; b: GPUBuffer; y: GPUBuffer; label?: string },
+  args: {
+    rows: number;
+    cols: number;
+    act: Activation;
+    x: GPUBuffer;
+    b: GPUBuffer;
+    y: GPUBuffer;
+    offsets?: { x?: number; b?: number; y?: number };
+    label?: string;
+  },
 ): Dispatch {
   const label = args.label ?? 'biasAct';
   checkActivation(label, args.act);
   const n = args.rows * args.cols;
-  if (n * 4 > args.x.size || n * 4 > args.y.size || args.cols * 4 > args.b.size)
-    throw new ShapeError(`${label}: a buffer is smaller than ${args.rows}×${args.cols}`);
+  const { x: offsetX = 0, b: offsetB = 0, y: offsetY = 0 } = args.offsets ?? {};
+  if ((offsetX + n) * 4 > args.x.size || (offsetY + n) * 4 > args.y.size || (offsetB + args.cols) * 4 > args.b.size)
+    throw new ShapeError(`${label}: a buffer is smaller than ${args.rows}×${args.cols} from its offset`);
   if (args.y === args.x || args.y === args.b)
     throw new ArgumentError(`${label}: output must not share a buffer with an input`);
   const { gridX, workgroups } = grid2d(gpu, Math.ceil(n / WG), label);
   const params = gpu.uniform(BIAS_ACT_SHADER, 'params', {
     n,
     cols: args.cols,
-    offsetX: 0,
-    offsetB: 0,
-    offsetY: 0,
+    offsetX,
+    offsetB,
+    offsetY,
     gridX,
   });
   return {

@@ -330,6 +330,15 @@ export abstract class Module {
   }
 
   /**
+   * @internal The graph value of one of this module's own parameters, for a parent's op that
+   * reads it directly (a head tied to an embedding, a KV-cache decoding step).
+   * @param name - Its local name.
+   */
+  parameterValue(name: string): Value {
+    return this.param(name);
+  }
+
+  /**
    * @internal The graph value of a tensor argument of a traced forward.
    * @param arg - The argument's name, for errors.
    * @param t - The tensor.

@@ -14,7 +14,9 @@
 import type { Gpu } from '../../gpu/device.js';
 import { Tensor } from '../../gpu/tensor.js';
 import { activeGraph } from '../../graph/graph.js';
+import { cachedSelfAttentionValue, type KvCacheValues } from '../../graph/ops/cachedAttention.js';
 import { add, gelu, relu } from '../../graph/ops/elementwise.js';
+import { linearValue } from '../../graph/ops/linear.js';
 import { ArgumentError } from '../../util/errors.js';
 import { checkOptions } from '../../util/options.js';
 import { Module } from '../module.js';
@@ -61,6 +63,11 @@ export interface TransformerEncoderLayerForwardOptions {
   srcKeyPaddingMask?: Tensor;
   /** Causal self-attention (key j > query i masked). */
   isCausal?: boolean;
+  /**
+   * @internal One decoding step over a KV cache (TransformerLM.generate): src is the step's
+   * [1, 1, dModel], its keys and values are appended to the cache and attended to with the earlier ones.
+   */
+  kvCache?: KvCacheValues;
 }
 
 const LAYER_SCHEMA = {
@@ -130,6 +137,21 @@ function attentionOptions(attnMask?: Tensor, keyPaddingMask?: Tensor, isCausal?:
   };
 }
 
+/** One decoding step's self-attention over a KV cache: in_proj, the cached attention, out_proj. */
+function cachedSelfAttention(attn: MultiheadAttention, x: Tensor, cache: KvCacheValues): Tensor {
+  const g = activeGraph();
+  if (!g || g.training) throw new ArgumentError('TransformerEncoderLayer: a KV cache is for inference traces only');
+  const bias = attn.options.bias ? attn.parameterValue('in_proj_bias') : null;
+  const packed = linearValue(
+    g.of('self_attn', 'x', x),
+    attn.parameterValue('in_proj_weight'),
+    bias,
+    'self_attn.in_proj',
+  );
+  const o = cachedSelfAttentionValue(packed, cache, attn.options.numHeads, 'self_attn.cached');
+  return attn.out_proj.forward(o.tensor);
+}
+
 /** A training step with attention-weight dropout is refused (not silently different from PyTorch). */
 function checkAttnDropout(where: string, layer: Module & { options: LayerConfig }): void {
   const g = activeGraph();
@@ -193,11 +215,14 @@ export class TransformerEncoderLayer extends Module {
       srcMask: { type: 'object' },
       srcKeyPaddingMask: { type: 'object' },
       isCausal: { type: 'boolean' },
+      kvCache: { type: 'object' },
     });
     checkAttnDropout(where, this);
     const sa = (x: Tensor) =>
       this.dropout1.forward(
-        this.self_attn.forward(x, x, x, attentionOptions(o.srcMask, o.srcKeyPaddingMask, o.isCausal)).output,
+        o.kvCache
+          ? cachedSelfAttention(this.self_attn, x, o.kvCache)
+          : this.self_attn.forward(x, x, x, attentionOptions(o.srcMask, o.srcKeyPaddingMask, o.isCausal)).output,
       );
     const ff = (x: Tensor) => this.dropout2.forward(feedForward(this, x));
     if (this.options.normFirst) {
