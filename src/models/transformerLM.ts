@@ -274,6 +274,67 @@ export class TransformerLM extends Module {
   }
 
   /**
+   * The causal self-attention weights of every layer (eval mode), for heat maps: softmax rows,
+   * query × key, per head.
+   * @param tokens - i32 Tensor [batch, T] or an array of T token ids (batch 1), T ≤ maxSeqLen.
+   * @returns One array per layer, [batch, nhead, T, T] row-major (each query row sums to 1).
+   * @throws ArgumentError / ShapeError for ids out of range or tokens of the wrong shape.
+   */
+  attentionWeights(tokens: Tensor | ArrayLike<number>): Promise<Float32Array[]> {
+    const where = 'TransformerLM.attentionWeights';
+    try {
+      this.assertModuleAlive('attentionWeights');
+      const { maxSeqLen, normFirst } = this.options;
+      if (tokens instanceof Tensor) {
+        if (tokens.dtype !== 'i32' || tokens.shape.length !== 2 || tokens.shape[1] > maxSeqLen)
+          throw new ShapeError(
+            `${where}: 'tokens' has shape ${fmtShape(tokens.shape)} (${tokens.dtype}), expected i32 [batch, T] ` +
+              `with T ≤ maxSeqLen ${maxSeqLen}`,
+          );
+      } else {
+        checkPrompt(where, tokens, this.options, 'tokens');
+        if (tokens.length > maxSeqLen)
+          throw new ArgumentError(`${where}: ${tokens.length} tokens, more than maxSeqLen ${maxSeqLen}`);
+      }
+      return this.queue.run(async () => {
+        const { gpu } = this;
+        const t = tokens instanceof Tensor ? tokens : Tensor.from(gpu, Int32Array.from(tokens), [1, tokens.length]);
+        const weights: Value[] = [];
+        let input!: Value;
+        const plan = recordForward(gpu, where, (g) => {
+          input = g.input(t.shape, 'i32', 'tokens');
+          let h = this.pos_embed.forward(this.tok_embed.forward(input.tensor));
+          this.layers.forEach((layer, l) => {
+            const x = normFirst ? layer.norm1.forward(h) : h;
+            const opts = { isCausal: true, needWeights: true, averageAttnWeights: false };
+            const w = g.of(where, 'weights', layer.self_attn.forward(x, x, x, opts).weights);
+            w.pinned = true;
+            weights.push(w);
+            if (l + 1 < this.layers.length) h = layer.forward(h, { isCausal: true });
+          });
+        });
+        try {
+          const encoder = gpu.device.createCommandEncoder({ label: where });
+          const at = plan.view(input);
+          encoder.copyBufferToBuffer(t.buffer, 0, at.buffer, at.offset * 4, t.size * 4);
+          gpu.submit(encoder, plan.encode(encoder));
+          const out: Float32Array[] = [];
+          for (const w of weights) {
+            const r = plan.view(w);
+            out.push(new Float32Array(await gpu.readBuffer(r.buffer, r.offset * 4, w.size * 4)));
+          }
+          return out;
+        } finally {
+          plan.destroy();
+          if (t !== tokens) t.destroy();
+        }
+      });
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
    * The parameters by full name; a tied head is listed as `head.weight` too (as PyTorch's
    * state_dict lists both names of one tensor).
    */
@@ -317,9 +378,9 @@ function smallNormal(n: number, seed: number): Float32Array {
   );
 }
 
-function checkPrompt(where: string, prompt: ArrayLike<number>, c: Config): Int32Array {
-  const ids = checkTokenIds(where, 'prompt', prompt, c.vocabSize);
-  if (ids.length === 0) throw new ArgumentError(`${where}: 'prompt' needs at least one token id, got an empty array`);
+function checkPrompt(where: string, prompt: ArrayLike<number>, c: Config, name = 'prompt'): Int32Array {
+  const ids = checkTokenIds(where, name, prompt, c.vocabSize);
+  if (ids.length === 0) throw new ArgumentError(`${where}: '${name}' needs at least one token id, got an empty array`);
   return ids;
 }
 

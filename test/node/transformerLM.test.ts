@@ -237,6 +237,40 @@ describe('TransformerLM: counts, sampling and errors', () => {
     lm.destroy();
   });
 
+  it('attentionWeights: per layer [batch, nhead, T, T], causal, rows sum to 1, = MultiheadAttention', async () => {
+    const lm = new TransformerLM(gpu, { ...opts, seed: 2 });
+    const ids = [1, 4, 2, 6, 0];
+    const maps = await lm.attentionWeights(ids);
+    expect(maps).toHaveLength(2);
+    const [H, T] = [2, ids.length];
+    for (const m of maps) {
+      expect(m).toHaveLength(H * T * T);
+      for (let h = 0; h < H; h++)
+        for (let i = 0; i < T; i++) {
+          let sum = 0;
+          for (let j = 0; j < T; j++) {
+            const w = m[(h * T + i) * T + j];
+            if (j > i) expect(w).toBe(0);
+            sum += w;
+          }
+          expect(Math.abs(sum - 1)).toBeLessThan(1e-5);
+        }
+    }
+    // Layer 0's weights = the layer's own MultiheadAttention on norm1(embeddings) (pre-norm).
+    const x = Tensor.from(gpu, Int32Array.from(ids), [1, T]);
+    lm.eval();
+    const h0 = lm.layers[0].norm1.forward(lm.pos_embed.forward(lm.tok_embed.forward(x)));
+    const direct = lm.layers[0].self_attn.forward(h0, h0, h0, {
+      isCausal: true,
+      needWeights: true,
+      averageAttnWeights: false,
+    }).weights!;
+    expect(rel(maps[0], await direct.read())).toBeLessThan(1e-6);
+    await expect(lm.attentionWeights([9])).rejects.toThrow(/tokens\[0\] = 9/);
+    [x, h0, direct].forEach((t) => t.destroy());
+    lm.destroy();
+  });
+
   it('rejects bad input naming it, and a rejected call changes nothing', async () => {
     expect(() => new TransformerLM(gpu, { ...opts, nhead: 4 })).toThrow(/divisible by nhead/);
     expect(() => new TransformerLM(gpu, { ...opts, positonal: 'learned' } as never)).toThrow(/positonal/);
