@@ -11,6 +11,9 @@
 //                            acc ← acc·c + e^{s_j − m'}·v_j;  m ← m'.   At the end O = acc / l.
 // A row whose keys are all masked gets O = 0 and LSE = −3e38 (−∞; PyTorch would give NaN).
 //
+// Grouped-query attention: K and V have kvHeads = heads / groupSize heads; query head h reads
+// kv head ⌊h / groupSize⌋ (groupSize 1: ordinary multi-head attention).
+//
 // Layout: Q, K, V and O are strided views, element (b, h, t, d) of X at
 //   X[xOffset + b·xStrideB + h·xStrideH + t·xStrideT + d]     (headDim contiguous),
 // so [batch, heads, seqLen, headDim] (strides H·T·D, T·D, D) and the [batch, seqLen, heads·headDim]
@@ -19,8 +22,8 @@
 //
 // Bindings (group 0):
 //   0 q       read        view [batch, heads, seqLenQ, headDim]
-//   1 k       read        view [batch, heads, seqLenK, headDim]
-//   2 v       read        view [batch, heads, seqLenK, headDim]
+//   1 k       read        view [batch, kvHeads, seqLenK, headDim]
+//   2 v       read        view [batch, kvHeads, seqLenK, headDim]
 //   3 o       read_write  view [batch, heads, seqLenQ, headDim]
 //   4 lse     read_write  [batch, heads, seqLenQ] contiguous (the first half of the backward's rowStats)
 //   5 keyMask read        [batch, seqLenK] (1 keep, 0 padding; a 16-byte dummy without KEY_MASK),
@@ -39,6 +42,7 @@ struct AttentionParams {
   seqLenK: u32,
   headDim: u32,
   heads: u32,
+  groupSize: u32,   // query heads per kv head
   scale: f32,
   qOffset: u32, qStrideB: u32, qStrideH: u32, qStrideT: u32,
   kOffset: u32, kStrideB: u32, kStrideH: u32, kStrideT: u32,
@@ -90,8 +94,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let r = min(row, Tq - 1u);
   let qBase = params.qOffset + b * params.qStrideB + h * params.qStrideH + r * params.qStrideT;
   let oBase = params.oOffset + b * params.oStrideB + h * params.oStrideH + r * params.oStrideT;
-  let kBase = params.kOffset + b * params.kStrideB + h * params.kStrideH;
-  let vBase = params.vOffset + b * params.vStrideB + h * params.vStrideH;
+  let hk = h / params.groupSize;                   // kv head
+  let kBase = params.kOffset + b * params.kStrideB + hk * params.kStrideH;
+  let vBase = params.vOffset + b * params.vStrideB + hk * params.vStrideH;
   let mBase = params.mOffset + b * params.mStrideB + h * params.mStrideH + r * params.mStrideT;
 
   var qr: array<f32, PRIV_D>;    // headDim ≤ PRIV_D

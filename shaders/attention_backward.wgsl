@@ -8,13 +8,17 @@
 //   dK_j  = scale · Σ_i ds_ij q_i        (PASS 1: a thread per key row, after PASS 0)
 //   dV_j  = Σ_i p_ij dO_i
 //
+// Grouped-query attention: K, V, dK and dV have kvHeads = heads / groupSize heads; query head h
+// reads kv head ⌊h / groupSize⌋. PASS 1 runs per kv head, and each thread sums its key row's dK
+// and dV over the groupSize query heads of the group in turn (no two threads write one row).
+//
 // Layout: every [batch, heads, seqLen, headDim] operand is a strided view, element (b, h, t, d)
 // at X[xOffset + b·xStrideB + h·xStrideH + t·xStrideT + d] (headDim contiguous): contiguous
 // [batch, heads, seqLen, headDim] and the [batch, seqLen, heads·headDim] rows of Q/K/V
 // projections alike. dQ, dK and dV are three such views into the one `grads` buffer.
 //
 // Bindings (group 0):
-//   0 q, 1 k, 2 v, 3 o, 4 dO   read  views [batch, heads, seqLen, headDim]
+//   0 q, 1 k, 2 v, 3 o, 4 dO   read  views [batch, heads, seqLen, headDim] (k, v: kvHeads heads)
 //   5 rowStats                 read_write [2, batch, heads, seqLenQ]: LSE (the forward's `lse`
 //                              output), then Δ (written by PASS 0) — one binding, so 8 storage
 //                              buffers in all
@@ -25,13 +29,14 @@
 // Workgroup: BR threads, one row each (a query row in PASS 0, a key row in PASS 1); the other
 // side streams through workgroup memory in tiles of BC rows (two tiles of BC·MAX_D floats, BC
 // chosen by the host to fit maxComputeWorkgroupStorageSize); four private rows of PRIV_D floats.
-// Grid: (⌈rows / BR⌉, heads, batch).
+// Grid: (⌈rows / BR⌉, heads, batch) in PASS 0, (⌈seqLenK / BR⌉, kvHeads, batch) in PASS 1.
 
 struct AttentionBackwardParams {
   seqLenQ: u32,
   seqLenK: u32,
   headDim: u32,
   heads: u32,
+  groupSize: u32,     // query heads per kv head
   scale: f32,
   deltaOffset: u32,   // start of Δ in rowStats (= batch·heads·seqLenQ)
   qOffset: u32, qStrideB: u32, qStrideH: u32, qStrideT: u32,
@@ -96,15 +101,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let D = params.headDim;
   let Tq = params.seqLenQ;
   let Tk = params.seqLenK;
+  let G = params.groupSize;
   let b = wid.z;
-  let h = wid.y;
-  let bh = b * params.heads + h;
-  // Start of (b, h) in every view; row t then adds t·strideT.
-  let qBase = params.qOffset + b * params.qStrideB + h * params.qStrideH;
-  let kBase = params.kOffset + b * params.kStrideB + h * params.kStrideH;
-  let vBase = params.vOffset + b * params.vStrideB + h * params.vStrideH;
-  let oBase = params.oOffset + b * params.oStrideB + h * params.oStrideH;
-  let dOBase = params.dOOffset + b * params.dOStrideB + h * params.dOStrideH;
   let row = wid.x * BR + lid.x;
   var a: array<f32, PRIV_D>;     // PASS 0: q_i;     PASS 1: k_j
   var c: array<f32, PRIV_D>;     // PASS 0: dO_i;    PASS 1: v_j
@@ -112,6 +110,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var g2: array<f32, PRIV_D>;    // PASS 0: dQ_i;    PASS 1: dV_j
 
   if (PASS == 0u) {
+    let h = wid.y;                 // query head
+    let hk = h / G;                // its kv head
+    let bh = b * params.heads + h;
+    // Start of (b, h) in every view; row t then adds t·strideT.
+    let qBase = params.qOffset + b * params.qStrideB + h * params.qStrideH;
+    let kBase = params.kOffset + b * params.kStrideB + hk * params.kStrideH;
+    let vBase = params.vOffset + b * params.vStrideB + hk * params.vStrideH;
+    let oBase = params.oOffset + b * params.oStrideB + h * params.oStrideH;
+    let dOBase = params.dOOffset + b * params.dOStrideB + h * params.dOStrideH;
     let valid = row < Tq;
     let r = min(row, Tq - 1u);
     let qr = qBase + r * params.qStrideT;
@@ -159,7 +166,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     return;
   }
 
-  // PASS 1: a thread per key row j; query rows stream through the tiles.
+  // PASS 1: a thread per key row j of kv head hk; the query rows of each query head of the
+  // group stream through the tiles in turn.
+  let hk = wid.y;
+  let kBase = params.kOffset + b * params.kStrideB + hk * params.kStrideH;
+  let vBase = params.vOffset + b * params.vStrideB + hk * params.vStrideH;
   let valid = row < Tk;
   let r = min(row, Tk - 1u);
   for (var d = 0u; d < D; d++) {
@@ -168,43 +179,48 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     g1[d] = 0.0;
     g2[d] = 0.0;
   }
-  for (var t0 = 0u; t0 < Tq; t0 += BC) {
-    for (var i = lid.x; i < BC * D; i += BR) {
-      let qi = min(t0 + i / D, Tq - 1u);
-      tileA[i] = q[qBase + qi * params.qStrideT + i % D];
-      tileB[i] = dO[dOBase + qi * params.dOStrideT + i % D];
-    }
-    for (var i = lid.x; i < BC; i += BR) {
-      let qi = min(t0 + i, Tq - 1u);
-      tileRow[i] = rowStats[bh * Tq + qi];
-      tileRow[BC + i] = rowStats[params.deltaOffset + bh * Tq + qi];
-    }
-    workgroupBarrier();
-    if (valid) {
-      for (var cc = 0u; cc < BC; cc++) {
-        let i = t0 + cc;
-        if (!kept(b, i, row)) { continue; }
-        let mv = maskAt(b, h, i, row);
-        if (maskedOut(mv)) { continue; }
-        var s = 0.0;
-        var dp = 0.0;
-        for (var d = 0u; d < D; d++) {
-          s += tileA[cc * D + d] * a[d];
-          dp += tileB[cc * D + d] * c[d];
-        }
-        let p = exp(s * params.scale + mv - tileRow[cc]);
-        let ds = p * (dp - tileRow[BC + cc]);
-        for (var d = 0u; d < D; d++) {
-          g1[d] += ds * tileA[cc * D + d];
-          g2[d] += p * tileB[cc * D + d];
+  for (var h = hk * G; h < hk * G + G; h++) {
+    let bh = b * params.heads + h;
+    let qBase = params.qOffset + b * params.qStrideB + h * params.qStrideH;
+    let dOBase = params.dOOffset + b * params.dOStrideB + h * params.dOStrideH;
+    for (var t0 = 0u; t0 < Tq; t0 += BC) {
+      for (var i = lid.x; i < BC * D; i += BR) {
+        let qi = min(t0 + i / D, Tq - 1u);
+        tileA[i] = q[qBase + qi * params.qStrideT + i % D];
+        tileB[i] = dO[dOBase + qi * params.dOStrideT + i % D];
+      }
+      for (var i = lid.x; i < BC; i += BR) {
+        let qi = min(t0 + i, Tq - 1u);
+        tileRow[i] = rowStats[bh * Tq + qi];
+        tileRow[BC + i] = rowStats[params.deltaOffset + bh * Tq + qi];
+      }
+      workgroupBarrier();
+      if (valid) {
+        for (var cc = 0u; cc < BC; cc++) {
+          let i = t0 + cc;
+          if (!kept(b, i, row)) { continue; }
+          let mv = maskAt(b, h, i, row);
+          if (maskedOut(mv)) { continue; }
+          var s = 0.0;
+          var dp = 0.0;
+          for (var d = 0u; d < D; d++) {
+            s += tileA[cc * D + d] * a[d];
+            dp += tileB[cc * D + d] * c[d];
+          }
+          let p = exp(s * params.scale + mv - tileRow[cc]);
+          let ds = p * (dp - tileRow[BC + cc]);
+          for (var d = 0u; d < D; d++) {
+            g1[d] += ds * tileA[cc * D + d];
+            g2[d] += p * tileB[cc * D + d];
+          }
         }
       }
+      workgroupBarrier();
     }
-    workgroupBarrier();
   }
   if (valid) {
-    let dk = params.dkOffset + b * params.dkStrideB + h * params.dkStrideH + row * params.dkStrideT;
-    let dv = params.dvOffset + b * params.dvStrideB + h * params.dvStrideH + row * params.dvStrideT;
+    let dk = params.dkOffset + b * params.dkStrideB + hk * params.dkStrideH + row * params.dkStrideT;
+    let dv = params.dvOffset + b * params.dvStrideB + hk * params.dvStrideH + row * params.dvStrideT;
     for (var d = 0u; d < D; d++) {
       grads[dk + d] = g1[d] * params.scale;
       grads[dv + d] = g2[d];

@@ -4,6 +4,7 @@
 //   P[b, h, i, j] = exp(scale·q_bhi·k_bhj + M[b, h, i, j] − LSE[b, h, i])   (0 where masked:
 //                   CAUSAL and j > i, or M ≤ −3e38 / −∞, or a fully masked row)
 //   AVERAGE: W[b, i, j] = (1/heads)·Σ_h P[b, h, i, j]        else W[b, h, i, j] = P[b, h, i, j]
+// (grouped-query attention: query head h reads key head ⌊h / groupSize⌋)
 //
 // Layout: q and k are strided views as in attention.wgsl (element (b, h, t, d) at
 // xOffset + b·xStrideB + h·xStrideH + t·xStrideT + d); M is the optional additive mask view
@@ -22,6 +23,7 @@ struct WeightsParams {
   total: u32,
   gridX: u32,
   heads: u32,
+  groupSize: u32,
   seqLenQ: u32,
   seqLenK: u32,
   headDim: u32,
@@ -56,7 +58,7 @@ fn prob(b: u32, h: u32, i: u32, j: u32) -> f32 {
     if (m <= -3.0e38 || bitcast<u32>(m) == 0xff800000u) { return 0.0; }
   }
   let qb = params.qOffset + b * params.qStrideB + h * params.qStrideH + i * params.qStrideT;
-  let kb = params.kOffset + b * params.kStrideB + h * params.kStrideH + j * params.kStrideT;
+  let kb = params.kOffset + b * params.kStrideB + (h / params.groupSize) * params.kStrideH + j * params.kStrideT;
   var s = 0.0;
   for (var d = 0u; d < params.headDim; d++) { s += q[qb + d] * k[kb + d]; }
   return exp(s * params.scale + m - l);

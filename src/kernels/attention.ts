@@ -106,11 +106,16 @@ export interface AttentionArgs {
   seqLenK: number;
   /** Features per head, ≤ {@link ATTENTION_MAX_HEAD_DIM}. */
   headDim: number;
+  /**
+   * Key / value heads for grouped-query attention (PyTorch SDPA's `enable_gqa`): a divisor of
+   * `heads`; query head h reads kv head ⌊h / (heads / kvHeads)⌋. Default `heads`.
+   */
+  kvHeads?: number;
   /** Queries [batch, heads, seqLenQ, headDim]. */
   q: AttentionOperand;
-  /** Keys [batch, heads, seqLenK, headDim]. */
+  /** Keys [batch, kvHeads, seqLenK, headDim]. */
   k: AttentionOperand;
-  /** Values [batch, heads, seqLenK, headDim]. */
+  /** Values [batch, kvHeads, seqLenK, headDim]. */
   v: AttentionOperand;
   /** Output [batch, heads, seqLenQ, headDim] (written; no overlap between its elements). */
   o: AttentionOperand;
@@ -143,6 +148,8 @@ export interface AttentionBackwardArgs {
   seqLenK: number;
   /** Features per head, ≤ {@link ATTENTION_MAX_HEAD_DIM}. */
   headDim: number;
+  /** As the forward: key / value heads (a divisor of `heads`), default `heads`. */
+  kvHeads?: number;
   /** The forward's queries. */
   q: AttentionOperand;
   /** The forward's keys. */
@@ -164,9 +171,9 @@ export interface AttentionBackwardArgs {
    * Written, not accumulated. A bare buffer means contiguous at offset 0 (only one of them can be).
    */
   dq: AttentionOperand;
-  /** dL/d k (in dq's buffer). */
+  /** dL/d k (in dq's buffer), k's shape [batch, kvHeads, seqLenK, headDim]: summed over each group's query heads. */
   dk: AttentionOperand;
-  /** dL/d v (in dq's buffer). */
+  /** dL/d v (in dq's buffer), v's shape. */
   dv: AttentionOperand;
   /** As the forward. */
   causal?: boolean;
@@ -200,6 +207,7 @@ interface Dims {
   seqLenQ: number;
   seqLenK: number;
   headDim: number;
+  kvHeads?: number;
   scale?: number;
 }
 
@@ -223,6 +231,10 @@ function checkDims(gpu: Gpu, label: string, a: Dims): void {
     if (!Number.isInteger(value) || value <= 0)
       throw new ShapeError(`${label}: ${name} must be a positive integer, got ${value}`);
   }
+  if (a.kvHeads !== undefined && (!Number.isInteger(a.kvHeads) || a.kvHeads <= 0 || a.heads % a.kvHeads !== 0))
+    throw new ShapeError(
+      `${label}: kvHeads must be a positive divisor of heads ${a.heads} (grouped-query attention), got ${a.kvHeads}`,
+    );
   if (a.headDim > ATTENTION_MAX_HEAD_DIM)
     throw new ShapeError(
       `${label}: headDim ${a.headDim} exceeds the fused attention kernels' limit ` +
@@ -367,8 +379,9 @@ export function attentionDispatch(gpu: Gpu, a: AttentionArgs): Dispatch {
   const label = a.label ?? 'attention';
   checkDims(gpu, label, a);
   const q = resolveView(label, 'q', a.q, a, a.seqLenQ);
-  const k = resolveView(label, 'k', a.k, a, a.seqLenK);
-  const v = resolveView(label, 'v', a.v, a, a.seqLenK);
+  const kvDims = { ...a, heads: a.kvHeads ?? a.heads };
+  const k = resolveView(label, 'k', a.k, kvDims, a.seqLenK);
+  const v = resolveView(label, 'v', a.v, kvDims, a.seqLenK);
   const o = resolveView(label, 'o', a.o, a, a.seqLenQ);
   assertDisjoint(label, 'o', o, a, a.seqLenQ);
   if (a.lse.size < a.batch * a.heads * a.seqLenQ * 4)
@@ -399,6 +412,7 @@ export function attentionDispatch(gpu: Gpu, a: AttentionArgs): Dispatch {
     seqLenK: a.seqLenK,
     headDim: a.headDim,
     heads: a.heads,
+    groupSize: a.heads / kvDims.heads,
     scale: a.scale ?? 1 / Math.sqrt(a.headDim),
     ...viewUniform('q', q),
     ...viewUniform('k', k),
@@ -444,16 +458,17 @@ export function attentionBackwardDispatches(gpu: Gpu, a: AttentionBackwardArgs):
   const label = a.label ?? 'attention.backward';
   checkDims(gpu, label, a);
   const q = resolveView(label, 'q', a.q, a, a.seqLenQ);
-  const k = resolveView(label, 'k', a.k, a, a.seqLenK);
-  const v = resolveView(label, 'v', a.v, a, a.seqLenK);
+  const kvDims = { ...a, heads: a.kvHeads ?? a.heads };
+  const k = resolveView(label, 'k', a.k, kvDims, a.seqLenK);
+  const v = resolveView(label, 'v', a.v, kvDims, a.seqLenK);
   const o = resolveView(label, 'o', a.o, a, a.seqLenQ);
   const dO = resolveView(label, 'dO', a.dO, a, a.seqLenQ);
   const dq = resolveView(label, 'dq', a.dq, a, a.seqLenQ);
-  const dk = resolveView(label, 'dk', a.dk, a, a.seqLenK);
-  const dv = resolveView(label, 'dv', a.dv, a, a.seqLenK);
+  const dk = resolveView(label, 'dk', a.dk, kvDims, a.seqLenK);
+  const dv = resolveView(label, 'dv', a.dv, kvDims, a.seqLenK);
   assertDisjoint(label, 'dq', dq, a, a.seqLenQ);
-  assertDisjoint(label, 'dk', dk, a, a.seqLenK);
-  assertDisjoint(label, 'dv', dv, a, a.seqLenK);
+  assertDisjoint(label, 'dk', dk, kvDims, a.seqLenK);
+  assertDisjoint(label, 'dv', dv, kvDims, a.seqLenK);
   if (dk.buffer !== dq.buffer || dv.buffer !== dq.buffer)
     throw new ShapeError(
       `${label}: 'dq', 'dk' and 'dv' must be views of one buffer (the kernel binds 8 ` +
@@ -498,6 +513,7 @@ export function attentionBackwardDispatches(gpu: Gpu, a: AttentionBackwardArgs):
     seqLenK: a.seqLenK,
     headDim: a.headDim,
     heads: a.heads,
+    groupSize: a.heads / kvDims.heads,
     scale: a.scale ?? 1 / Math.sqrt(a.headDim),
     deltaOffset: n,
     ...viewUniform('q', q),
@@ -534,20 +550,22 @@ export function attentionBackwardDispatches(gpu: Gpu, a: AttentionBackwardArgs):
       label: `${label}.dkdv`,
       pipeline: gpu.pipeline(shader, { ...common, PASS: 1 }),
       bindGroup,
-      workgroups: [Math.ceil(a.seqLenK / BR), a.heads, a.batch],
+      workgroups: [Math.ceil(a.seqLenK / BR), kvDims.heads, a.batch],
     },
   ];
 }
 
 /**
  * `softmax(Q·Kᵀ/√d + mask)·V` for q [batch, heads, seqLenQ, headDim], k and v
- * [batch, heads, seqLenK, headDim]; optional causal mask and key-padding mask [batch, seqLenK]
+ * [batch, kvHeads, seqLenK, headDim]; optional causal mask and key-padding mask [batch, seqLenK]
  * (1 keep, 0 pad). Returns the output and the log-sum-exp of every score row. One dispatch; no
- * seqLenQ × seqLenK buffer is allocated.
+ * seqLenQ × seqLenK buffer is allocated. With kvHeads < heads (a divisor of it) this is
+ * grouped-query attention (PyTorch SDPA's `enable_gqa`): query head h reads kv head
+ * ⌊h / (heads / kvHeads)⌋.
  * @param gpu - The device the tensors live on.
  * @param q - [batch, heads, seqLenQ, headDim], headDim ≤ {@link ATTENTION_MAX_HEAD_DIM} (256).
- * @param k - [batch, heads, seqLenK, headDim].
- * @param v - [batch, heads, seqLenK, headDim].
+ * @param k - [batch, kvHeads, seqLenK, headDim], kvHeads a divisor of heads.
+ * @param v - k's shape.
  * @param opts - `causal`, `keyPaddingMask` [batch, seqLenK] (1 keep, 0 pad) and `scale` (default
  *   1/√headDim).
  * @returns `output` (q's shape) and `lse` [batch, heads, seqLenQ] for the backward.
@@ -575,10 +593,11 @@ export function scaledDotProductAttention(
     expectRank(op, name, t, [4], gpu);
   const [B, Hh, Tq, D] = q.shape;
   const [kb, kh, Tk, kd] = k.shape;
-  if (kb !== B || kh !== Hh || kd !== D)
+  if (kb !== B || Hh % kh !== 0 || kd !== D)
     throw new ShapeError(
       `${op}: argument 'k' has shape ${fmtShape(k.shape)}; expected [${B}, ${Hh}, ` +
-        `seqLenK, ${D}] to match q ${fmtShape(q.shape)}`,
+        `seqLenK, ${D}] to match q ${fmtShape(q.shape)} (or [${B}, kvHeads, seqLenK, ${D}] with kvHeads ` +
+        `dividing ${Hh}: grouped-query attention)`,
     );
   if (v.shape.join() !== k.shape.join())
     throw new ShapeError(`${op}: argument 'v' has shape ${fmtShape(v.shape)}; expected k's shape ${fmtShape(k.shape)}`);
@@ -589,13 +608,14 @@ export function scaledDotProductAttention(
     );
   }
   if (opts.causal && Tq > Tk) throw new ShapeError(`${op}: a causal mask needs seqLenQ ≤ seqLenK, got ${Tq} > ${Tk}`);
-  checkDims(gpu, op, { batch: B, heads: Hh, seqLenQ: Tq, seqLenK: Tk, headDim: D, scale: opts.scale });
+  checkDims(gpu, op, { batch: B, heads: Hh, kvHeads: kh, seqLenQ: Tq, seqLenK: Tk, headDim: D, scale: opts.scale });
   const output = Tensor.empty(gpu, q.shape, 'attention.output');
   const lse = Tensor.empty(gpu, [B, Hh, Tq], 'attention.lse');
   gpu.run([
     attentionDispatch(gpu, {
       batch: B,
       heads: Hh,
+      kvHeads: kh,
       seqLenQ: Tq,
       seqLenK: Tk,
       headDim: D,
@@ -624,7 +644,8 @@ export function scaledDotProductAttention(
  * @param lse - The forward's log-sum-exp [batch, heads, seqLenQ].
  * @param dOutput - dL/d output, q's shape.
  * @param opts - The forward's options.
- * @returns dq, dk, dv: new tensors of q's, k's and v's shapes.
+ * @returns dq, dk, dv: new tensors of q's, k's and v's shapes (with grouped-query attention, dk and
+ *   dv of a kv head sum over the query heads that read it).
  * @throws ShapeError naming the argument when a shape does not fit the forward's.
  */
 export function scaledDotProductAttentionBackward(
@@ -647,19 +668,20 @@ export function scaledDotProductAttentionBackward(
   ] as const)
     expectRank(op, name, t, [4], gpu);
   const [B, Hh, Tq, D] = q.shape;
-  const Tk = k.shape[2];
+  const [, HK, Tk] = k.shape;
   if (output.shape.join() !== q.shape.join() || dOutput.shape.join() !== q.shape.join())
     throw new ShapeError(
       `${op}: 'output' ${fmtShape(output.shape)} and ` +
         `'dOutput' ${fmtShape(dOutput.shape)} must have q's shape ${fmtShape(q.shape)}`,
     );
-  if (k.shape.join() !== [B, Hh, Tk, D].join() || v.shape.join() !== k.shape.join())
+  if (k.shape.join() !== [B, HK, Tk, D].join() || Hh % HK !== 0 || v.shape.join() !== k.shape.join())
     throw new ShapeError(
-      `${op}: 'k' ${fmtShape(k.shape)} and 'v' ${fmtShape(v.shape)} must be [${B}, ${Hh}, seqLenK, ${D}]`,
+      `${op}: 'k' ${fmtShape(k.shape)} and 'v' ${fmtShape(v.shape)} must be [${B}, kvHeads, seqLenK, ${D}] ` +
+        `with kvHeads dividing ${Hh}`,
     );
   if (lse.shape.join() !== [B, Hh, Tq].join())
     throw new ShapeError(`${op}: 'lse' has shape ${fmtShape(lse.shape)}, expected [${B}, ${Hh}, ${Tq}]`);
-  checkDims(gpu, op, { batch: B, heads: Hh, seqLenQ: Tq, seqLenK: Tk, headDim: D, scale: opts.scale });
+  checkDims(gpu, op, { batch: B, heads: Hh, kvHeads: HK, seqLenQ: Tq, seqLenK: Tk, headDim: D, scale: opts.scale });
   if (opts.keyPaddingMask) expectShape(op, 'keyPaddingMask', opts.keyPaddingMask, [B, Tk], '1 keep, 0 padding', gpu);
   if (opts.causal && Tq > Tk) throw new ShapeError(`${op}: a causal mask needs seqLenQ ≤ seqLenK, got ${Tq} > ${Tk}`);
   const n = B * Hh * Tq;
@@ -671,6 +693,7 @@ export function scaledDotProductAttentionBackward(
   const dispatches = attentionBackwardDispatches(gpu, {
     batch: B,
     heads: Hh,
+    kvHeads: HK,
     seqLenQ: Tq,
     seqLenK: Tk,
     headDim: D,
@@ -816,7 +839,7 @@ export function attentionMaskDispatch(gpu: Gpu, a: AttentionMaskArgs): Dispatch 
 /** Arguments of {@link attentionWeightsDispatch}: the forward's operands, its `lse`, and W. */
 export interface AttentionWeightsArgs extends Pick<
   AttentionArgs,
-  'batch' | 'heads' | 'seqLenQ' | 'seqLenK' | 'headDim' | 'q' | 'k' | 'causal' | 'additiveMask' | 'scale'
+  'batch' | 'heads' | 'kvHeads' | 'seqLenQ' | 'seqLenK' | 'headDim' | 'q' | 'k' | 'causal' | 'additiveMask' | 'scale'
 > {
   /** The forward's log-sum-exp [batch, heads, seqLenQ] (the first half of a backward's `rowStats` works). */
   lse: { buffer: GPUBuffer; offset?: number };
@@ -841,7 +864,8 @@ export function attentionWeightsDispatch(gpu: Gpu, a: AttentionWeightsArgs): Dis
   const label = a.label ?? 'attention.weights';
   checkDims(gpu, label, a);
   const q = resolveView(label, 'q', a.q, a, a.seqLenQ);
-  const k = resolveView(label, 'k', a.k, a, a.seqLenK);
+  const kvHeads = a.kvHeads ?? a.heads;
+  const k = resolveView(label, 'k', a.k, { ...a, heads: kvHeads }, a.seqLenK);
   const mask = maskUniform(label, a);
   const n = a.batch * a.heads * a.seqLenQ;
   const lseOffset = a.lse.offset ?? 0;
@@ -869,6 +893,7 @@ export function attentionWeightsDispatch(gpu: Gpu, a: AttentionWeightsArgs): Dis
     total,
     gridX,
     heads: a.heads,
+    groupSize: a.heads / kvHeads,
     seqLenQ: a.seqLenQ,
     seqLenK: a.seqLenK,
     headDim: a.headDim,

@@ -10,7 +10,12 @@ import {
   scaledDotProductAttention,
   scaledDotProductAttentionBackward,
 } from '../../src/kernels/attention.js';
-import { attentionBackwardRef, attentionRef, type AttentionRefOptions } from '../../src/reference/attention.js';
+import {
+  attentionBackwardRef,
+  attentionRef,
+  type AttentionRefDims,
+  type AttentionRefOptions,
+} from '../../src/reference/attention.js';
 import { assertClose, rng, uniform } from '../checks/util.js';
 import { testGpu } from './gpu.js';
 
@@ -61,7 +66,7 @@ async function runCase(
   extra: {
     gpuOpts?: Record<string, unknown>;
     refOpts?: AttentionRefOptions;
-    wrong?: { dims?: Partial<Case>; opts?: AttentionRefOptions; zeroLastFeature?: boolean };
+    wrong?: { dims?: Partial<Case>; opts?: AttentionRefOptions; zeroLastFeature?: boolean; swapKvHeads?: boolean };
   } = {},
 ): Promise<void> {
   const rand = rng(c.seed);
@@ -72,7 +77,7 @@ async function runCase(
   const v = uniform(rand, B * HK * Tk * D, -1, 1);
   const dO = uniform(rand, B * H * Tq * D, -1, 1);
   const mask = c.mask
-    ? Float32Array.from({ length: B * Tk }, (_, i) => (i % Tk < 1 + ((i * 7) % Tk) ? 1 : 0))
+    ? Float32Array.from({ length: B * Tk }, (_, i) => (i % Tk < 1 + ((Math.floor(i / Tk) * 5 + Tk - 3) % Tk) ? 1 : 0))
     : undefined;
   const t = {
     q: Tensor.from(g, q, [B, H, Tq, D]),
@@ -91,12 +96,26 @@ async function runCase(
     dv: await grads.dv.read(),
   };
   for (const x of [...Object.values(t), fwd.output, fwd.lse, grads.dq, grads.dk, grads.dv]) x?.destroy();
-  const compare = (dims: Case, refOpts: AttentionRefOptions, zeroLast = false) => {
+  const compare = (dims: Case, refOpts: AttentionRefOptions, zeroLast = false, swapKv = false) => {
     const ro = { causal: c.causal, keyMask: mask, ...refOpts };
-    // The wrong twin "forgets" the last feature of every head (a kernel that stops short of headDim).
+    // Wrong twins: "forget" the last feature of every head (a kernel that stops short of headDim),
+    // or swap kv heads 0 and 1 (a kernel that maps a query head to the wrong kv head).
     const cut = (x: Float32Array) => (zeroLast ? x.map((e, i) => (i % D === D - 1 ? 0 : e)) : x);
-    const want = attentionRef(cut(q), cut(k), cut(v), dims, ro);
-    const wantG = attentionBackwardRef(cut(q), cut(k), cut(v), dO, dims, ro);
+    const per = Tk * D;
+    const swap = <T extends Float32Array | Float64Array>(x: T): T => {
+      if (!swapKv) return x;
+      const y = x.slice() as T;
+      for (let b = 0; b < B; b++)
+        for (let i = 0; i < per; i++) {
+          y[(b * HK + 0) * per + i] = x[(b * HK + 1) * per + i];
+          y[(b * HK + 1) * per + i] = x[(b * HK + 0) * per + i];
+        }
+      return y;
+    };
+    const want = attentionRef(cut(q), swap(cut(k)), swap(cut(v)), dims, ro);
+    const wantG = attentionBackwardRef(cut(q), swap(cut(k)), swap(cut(v)), dO, dims, ro);
+    wantG.dk = swap(wantG.dk);
+    wantG.dv = swap(wantG.dv);
     const n = name(c);
     const errors: string[] = [];
     for (const [what, gv, wv, tol] of [
@@ -125,7 +144,7 @@ async function runCase(
     maxErr(`${tag} ${key}`, gv, wv);
   if (extra.wrong) {
     const w = extra.wrong;
-    const bad = compare({ ...c, ...w.dims }, { ...extra.refOpts, ...w.opts }, w.zeroLastFeature);
+    const bad = compare({ ...c, ...w.dims }, { ...extra.refOpts, ...w.opts }, w.zeroLastFeature, w.swapKvHeads);
     expect(bad.errors.length, `${name(c)}: a wrong reference was accepted`).toBeGreaterThan(0);
   }
 }
@@ -174,3 +193,71 @@ describe('fused attention: headDim up to 256', () => {
     }
   });
 });
+
+describe('fused attention: grouped-query attention (kvHeads dividing heads)', () => {
+  const cases: Case[] = [
+    { batch: 1, heads: 4, kvHeads: 2, seqLenQ: 7, seqLenK: 7, headDim: 3, seed: 21 },
+    { batch: 2, heads: 6, kvHeads: 2, seqLenQ: 33, seqLenK: 7, headDim: 65, mask: true, seed: 22 },
+    { batch: 1, heads: 4, kvHeads: 4, seqLenQ: 1, seqLenK: 33, headDim: 8, seed: 23 },
+    { batch: 1, heads: 3, kvHeads: 1, seqLenQ: 33, seqLenK: 33, headDim: 200, causal: true, seed: 24 },
+    { batch: 2, heads: 8, kvHeads: 2, seqLenQ: 65, seqLenK: 70, headDim: 16, causal: true, mask: true, seed: 25 },
+  ];
+  for (const c of cases) {
+    const multi = c.kvHeads! > 1;
+    it(`${name(c)}: forward 1e-4, dQ dK dV 1e-3 (dK, dV summed over each group); wrong twin rejected`, async () => {
+      await runCase(gpu, c, { wrong: multi ? { swapKvHeads: true } : { zeroLastFeature: true } });
+    });
+  }
+
+  it('the float64 reference with kvHeads passes finite differences (4 query heads on 2 and on 1 kv head)', () => {
+    for (const kvHeads of [2, 1]) {
+      const dims = { batch: 2, heads: 4, kvHeads, seqLenQ: 3, seqLenK: 5, headDim: 3 };
+      fdCheck(dims, { causal: kvHeads === 1 }, 31 + kvHeads);
+    }
+  });
+
+  it('kvHeads must divide heads', () => {
+    const z = (shape: number[]) => Tensor.zeros(gpu, shape);
+    const q = z([1, 4, 3, 8]);
+    const k = z([1, 3, 3, 8]);
+    expect(() => scaledDotProductAttention(gpu, q, k, k)).toThrow(/argument 'k' has shape \[1, 3, 3, 8\].*kvHeads/);
+    for (const x of [q, k]) x.destroy();
+  });
+});
+
+/** 5-point central differences of L = Σ O ⊙ R against attentionBackwardRef, for q, k and v: < 1e-6. */
+function fdCheck(dims: AttentionRefDims, opts: AttentionRefOptions, seed: number): void {
+  const rand = rng(seed);
+  const HK = dims.kvHeads ?? dims.heads;
+  const nq = dims.batch * dims.heads * dims.seqLenQ * dims.headDim;
+  const nk = dims.batch * HK * dims.seqLenK * dims.headDim;
+  const x = {
+    q: Float64Array.from(uniform(rand, nq, -2, 2)),
+    k: Float64Array.from(uniform(rand, nk, -2, 2)),
+    v: Float64Array.from(uniform(rand, nk, -1, 1)),
+  };
+  const R = Float64Array.from(uniform(rand, nq, -1, 1));
+  const loss = () => attentionRef(x.q, x.k, x.v, dims, opts).output.reduce((s, o, i) => s + o * R[i], 0);
+  const g = attentionBackwardRef(x.q, x.k, x.v, R, dims, opts);
+  const grads = { q: g.dq, k: g.dk, v: g.dv };
+  const h = 1e-4;
+  let worstRel = 0;
+  for (const key of ['q', 'k', 'v'] as const) {
+    const w = x[key];
+    expect(grads[key].length).toBe(w.length);
+    for (let i = 0; i < w.length; i++) {
+      const at = (delta: number) => {
+        const keep = w[i];
+        w[i] = keep + delta;
+        const val = loss();
+        w[i] = keep;
+        return val;
+      };
+      const fd = (8 * (at(h) - at(-h)) - (at(2 * h) - at(-2 * h))) / (12 * h);
+      const rel = Math.abs(fd - grads[key][i]) / Math.max(1e-8, Math.abs(fd) + Math.abs(grads[key][i]));
+      expect(rel, `d${key}[${i}]: finite difference ${fd}, backward ${grads[key][i]}`).toBeLessThan(1e-6);
+      worstRel = Math.max(worstRel, rel);
+    }
+  }
+  worst[`reference FD ${JSON.stringify(dims)}${opts.dropout ? ' dropout' : ''}`] = worstRel;
+}

@@ -86,8 +86,8 @@ describe('MultiHeadAttention bad input: errors name the argument, before any GPU
     expect(() => new MultiHeadAttention(gpu, { embedDim: 8, numHeads: 2.5 })).toThrow(
       /option 'numHeads' must be a positive integer, got 2.5/,
     );
-    expect(() => new MultiHeadAttention(gpu, { embedDim: 258, numHeads: 2 })).toThrow(
-      /headDim = embedDim \/ numHeads = 129 exceeds 128/,
+    expect(() => new MultiHeadAttention(gpu, { embedDim: 514, numHeads: 2 })).toThrow(
+      /headDim = embedDim \/ numHeads = 257 exceeds 256/,
     );
 
     const E = 8;
