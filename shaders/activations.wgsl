@@ -1,7 +1,9 @@
 // activations.wgsl — scalar activations shared by kernels through `// #include "activations.wgsl"`.
-//   ACT codes: 0 identity, 1 sigmoid σ(x) = 1/(1+e^{−x}), 2 tanh, 3 relu max(x, 0).
+//   ACT codes: 0 identity, 1 sigmoid σ(x) = 1/(1+e^{−x}), 2 tanh, 3 relu max(x, 0),
+//   4 gelu (exact, x·Φ(x)), 5 gelu_tanh (PyTorch's approximate='tanh').
 //   Both σ and tanh saturate cleanly for |x| up to f32's range (no inf/inf = NaN).
-//   GELU helpers (not ACT codes): gelu, gelu_tanh and their derivatives gelu_grad, gelu_tanh_grad.
+//   GELU helpers: gelu, gelu_tanh (also ACT codes 4 and 5) and their derivatives gelu_grad,
+//   gelu_tanh_grad.
 
 fn sigmoid(x: f32) -> f32 {
   return 1.0 / (1.0 + exp(-x));
@@ -17,6 +19,8 @@ fn activate(x: f32, act: u32) -> f32 {
     case 1u: { return sigmoid(x); }
     case 2u: { return tanh_safe(x); }
     case 3u: { return max(x, 0.0); }
+    case 4u: { return gelu(x); }
+    case 5u: { return gelu_tanh(x); }
     default: { return x; }
   }
 }

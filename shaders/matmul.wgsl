@@ -1,10 +1,19 @@
-// matmul.wgsl — batched GEMM with optional transposes, bias and accumulation
+// matmul.wgsl — batched GEMM with optional transposes, bias, fused epilogue and accumulation
 //
-//   C[b] = alpha · op(A[b]) · op(B[b])  (+ bias)  (+ beta · C[b])
+//   Z[b] = alpha · op(A[b]) · op(B[b])  (+ bias)
+//   C[b] = act(Z[b])  (+ R[b])  (+ beta · C[b])
 //
 //   op(A) is M×K: A is stored row-major M×K (row stride lda), or K×M when TRANS_A.
 //   op(B) is K×N: B is stored row-major K×N (row stride ldb), or N×K when TRANS_B.
 //   C is row-major M×N (row stride ldc); bias has N entries, broadcast over rows and batches.
+//   act (ACT, shaders/activations.wgsl codes): 0 identity, 3 relu, 4 gelu (exact, erf),
+//   5 gelu_tanh (PyTorch approximate='tanh'); 1 sigmoid and 2 tanh work too.
+//   R (HAS_RESIDUAL): a row-major M×N residual (row stride ldr), added after the activation.
+//   Z (STORE_PRE): the pre-activation values, written to another M×N view (row stride ldz) of C's
+//   buffer, through binding C, for a backward that needs them (gelu'). An optional writable binding
+//   would need a spare buffer when unused (Dawn refuses two overlapping writable bindings and a
+//   buffer bound for reading and writing), so Z shares C's. Without these switches
+//   C = alpha·op(A)·op(B) + bias + beta·C.
 //   Offsets and strides count f32 elements; batch b starts at offset + b·batchStride
 //   (batchStride 0 broadcasts one matrix over the batch).
 //
@@ -14,14 +23,18 @@
 //   2 bias  storage, read        array<f32>        (unused unless HAS_BIAS)
 //   3 C     storage, read_write  array<f32>        (scalar: no two threads share a vec4)
 //   4 params uniform             Params
+//   5 R     storage, read        array<f32>        (unused unless HAS_RESIDUAL)
 //
 // Workgroup: WG_X × WG_Y threads, each computing a 4×4 block of C held in registers, so a
 //   workgroup owns a TM×TN = (4·WG_Y)×(4·WG_X) tile of C. K is walked in slabs of TILE_K:
 //   the A slab (TM×TILE_K) and B slab (TILE_K×TN) are staged in workgroup memory, loaded in
 //   runs of 4 along each matrix's contiguous dimension (one vec4 load when VEC_A / VEC_B say
 //   the run is 16-byte aligned, else 4 bounds-checked scalar loads). Defaults: 16×16 threads,
-//   64×64 tile, TILE_K 16, 8 KiB of workgroup memory.
+//   64×64 tile, TILE_K 16, 8 KiB of workgroup memory. The epilogue (bias, act, R, Z, beta) runs
+//   per output element from the registers: no extra pass over C.
 // Grid: (⌈N/TN⌉, ⌈M/TM⌉, batch).
+
+// #include "activations.wgsl"
 
 struct Params {
   M: u32, N: u32, K: u32,
@@ -29,6 +42,8 @@ struct Params {
   offsetA: u32, offsetB: u32, offsetC: u32, offsetBias: u32,
   batchStrideA: u32, batchStrideB: u32, batchStrideC: u32,
   alpha: f32, beta: f32,
+  offsetR: u32, ldr: u32, batchStrideR: u32,
+  offsetZ: u32, ldz: u32, batchStrideZ: u32,
 }
 
 override WG_X: u32 = 16u;
@@ -40,12 +55,16 @@ override VEC_A: bool = false;    // offsetA, lda, batchStrideA are multiples of 
 override VEC_B: bool = false;    // offsetB, ldb, batchStrideB are multiples of 4
 override HAS_BIAS: bool = false;
 override ACCUMULATE: bool = false;
+override ACT: u32 = 0u;          // activation code (activations.wgsl), applied after the bias
+override HAS_RESIDUAL: bool = false;
+override STORE_PRE: bool = false;
 
 @group(0) @binding(0) var<storage, read> A: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> B: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
 @group(0) @binding(3) var<storage, read_write> C: array<f32>;
 @group(0) @binding(4) var<uniform> params: Params;
+@group(0) @binding(5) var<storage, read> R: array<f32>;
 
 var<workgroup> As: array<f32, 4u * WG_Y * TILE_K>;   // [TILE_K][TM]
 var<workgroup> Bs: array<f32, 4u * WG_X * TILE_K>;   // [TILE_K][TN]
@@ -81,6 +100,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let baseA = params.offsetA + wid.z * params.batchStrideA;
   let baseB = params.offsetB + wid.z * params.batchStrideB;
   let baseC = params.offsetC + wid.z * params.batchStrideC;
+  let baseR = params.offsetR + wid.z * params.batchStrideR;
+  let baseZ = params.offsetZ + wid.z * params.batchStrideZ;
 
   var acc: array<vec4<f32>, 4>;
   for (var k0 = 0u; k0 < params.K; k0 += TILE_K) {
@@ -137,6 +158,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (n >= params.N) { break; }
       var v = params.alpha * acc[i][j];
       if (HAS_BIAS) { v += bias[params.offsetBias + n]; }
+      if (STORE_PRE) { C[baseZ + m * params.ldz + n] = v; }
+      if (ACT != 0u) { v = activate(v, ACT); }
+      if (HAS_RESIDUAL) { v += R[baseR + m * params.ldr + n]; }
       let idx = baseC + m * params.ldc + n;
       if (ACCUMULATE) { v += params.beta * C[idx]; }
       C[idx] = v;

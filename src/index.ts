@@ -22,7 +22,14 @@ export { KernelSource, type BindingInfo, type OverrideValues, type WgslShader, t
 export { Profiler, type GpuTimings } from './gpu/profiler.js';
 export type { Dispatch } from './gpu/dispatch.js';
 export { Tensor, type DType } from './gpu/tensor.js';
-export { matmul, gemmDispatches, type MatmulOptions, type GemmArgs, type MatrixView } from './kernels/matmul.js';
+export {
+  matmul,
+  gemmDispatches,
+  type MatmulOptions,
+  type GemmArgs,
+  type GemmActivation,
+  type MatrixView,
+} from './kernels/matmul.js';
 export { softmax, softmaxDispatch, type SoftmaxArgs } from './kernels/softmax.js';
 export { softmaxBackwardDispatch, type SoftmaxBackwardArgs } from './kernels/softmaxBackward.js';
 export { stridedCopyDispatch, type StridedCopyArgs, type StridedView } from './kernels/stridedCopy.js';
@@ -180,7 +187,7 @@ export {
   type LogitsView,
 } from './kernels/decode.js';
 export { Module, type Parameter, type LocalParameters } from './nn/module.js';
-export { Linear, type LinearOptions } from './nn/layers/linear.js';
+export { Linear, type LinearOptions, type LinearForwardOptions } from './nn/layers/linear.js';
 export { Embedding, type EmbeddingOptions } from './nn/layers/embedding.js';
 export { Sequential, type TensorModule } from './nn/layers/sequential.js';
 export { ReLU, Sigmoid, Tanh, GELU, Softmax } from './nn/layers/activations.js';

@@ -4,8 +4,36 @@ import { ArgumentError, ShapeError, fmtShape } from '../util/errors.js';
 import { Tensor, expectRank, expectShape } from '../gpu/tensor.js';
 import { defineShader } from '../gpu/kernel.js';
 import matmulWgsl from '../../shaders/matmul.wgsl?raw';
+import activationsWgsl from '../../shaders/activations.wgsl?raw';
 
-const MATMUL_SHADER = /*#__PURE__*/ defineShader('matmul.wgsl', matmulWgsl);
+const MATMUL_SHADER = /*#__PURE__*/ defineShader('matmul.wgsl', matmulWgsl, {
+  'activations.wgsl': activationsWgsl,
+});
+
+/** Activation codes of the GEMM epilogue (shaders/activations.wgsl `activate`). */
+export const GEMM_ACTIVATIONS = { identity: 0, relu: 3, gelu: 4, gelu_tanh: 5 } as const;
+
+/**
+ * An activation of the GEMM epilogue: `'identity'`, `'relu'`, `'gelu'` (exact, erf form, as
+ * PyTorch's default) or `'gelu_tanh'` (PyTorch's `approximate='tanh'`).
+ */
+export type GemmActivation = keyof typeof GEMM_ACTIVATIONS;
+
+/**
+ * Checks an epilogue activation name.
+ * @param label - Names the caller in the error.
+ * @param act - The name to check.
+ * @throws ArgumentError naming the value and the allowed names when `act` is not one of them.
+ */
+export function checkGemmActivation(label: string, act: unknown): asserts act is GemmActivation {
+  if (typeof act !== 'string' || !Object.hasOwn(GEMM_ACTIVATIONS, act))
+    throw new ArgumentError(
+      `${label}: unknown activation ${typeof act === 'string' ? `'${act}'` : String(act)}; ` +
+        `use ${Object.keys(GEMM_ACTIVATIONS)
+          .map((a) => `'${a}'`)
+          .join(', ')}`,
+    );
+}
 
 /** A matrix operand in a buffer: element offset, row stride and per-batch stride (0 = shared). */
 export interface MatrixView {
@@ -19,7 +47,11 @@ export interface MatrixView {
   batchStride?: number;
 }
 
-/** Raw GEMM arguments, in elements: `C[b] = alpha·op(A[b])·op(B[b]) (+ bias) (+ beta·C[b])`. */
+/**
+ * Raw GEMM arguments, in elements: `Z[b] = alpha·op(A[b])·op(B[b]) (+ bias)`,
+ * `C[b] = act(Z[b]) (+ R[b]) (+ beta·C[b])` (act, R and Z optional: without them
+ * `C[b] = alpha·op(A[b])·op(B[b]) (+ bias) (+ beta·C[b])`).
+ */
 export interface GemmArgs {
   /** Rows of op(A) and C. */
   M: number;
@@ -45,6 +77,19 @@ export interface GemmArgs {
   alpha?: number;
   /** When set, C is read and `beta·C` added (accumulation); otherwise C is only written. */
   beta?: number;
+  /** Epilogue activation applied to `alpha·op(A)·op(B) + bias`, before R and beta·C. Default `'identity'`. */
+  activation?: GemmActivation;
+  /**
+   * Residual R [M, N] added after the activation. It may share a buffer with A, B or the bias; in
+   * C's buffer it must be exactly C's view (`offset`, `ld`, `batchStride`): the residual is then
+   * accumulated in place (WebGPU cannot bind one buffer for reading and writing in a dispatch).
+   */
+  residual?: MatrixView;
+  /**
+   * Where to write the pre-activation values Z = alpha·op(A)·op(B) + bias ([M, N]), e.g. for the
+   * backward of gelu: a view of C's buffer (written through C's binding) that must not overlap C.
+   */
+  preActivation?: Omit<MatrixView, 'buffer'>;
   /** Workgroup shape; the defaults suit real GPUs (16×16 threads, 4×4 outputs each, TILE_K 16). */
   tile?: { wgX?: number; wgY?: number; tileK?: number };
   /** Names the dispatch in errors and profiles. Default `'matmul'`. */
@@ -66,6 +111,10 @@ function checkExtent(label: string, name: string, v: MatrixView, batch: number, 
   }
 }
 
+function sameView(a: MatrixView, b: MatrixView): boolean {
+  return (a.offset ?? 0) === (b.offset ?? 0) && a.ld === b.ld && (a.batchStride ?? 0) === (b.batchStride ?? 0);
+}
+
 function aligned(v: MatrixView): boolean {
   return (v.offset ?? 0) % 4 === 0 && v.ld % 4 === 0 && (v.batchStride ?? 0) % 4 === 0;
 }
@@ -78,8 +127,9 @@ function aligned(v: MatrixView): boolean {
  * @param args - Sizes, operand views and options, in elements.
  * @returns The dispatches to run in order (with {@link Gpu.run} or recorded in a plan).
  * @throws ShapeError when a size is not a positive integer, a view's `ld` is shorter than its rows,
- *   an operand runs past its buffer, C shares a buffer with A or B, alpha/beta are not finite, or
- *   the tile does not fit the device's workgroup limits.
+ *   an operand runs past its buffer, or the tile does not fit the device's workgroup limits.
+ * @throws ArgumentError when C shares a buffer with A or B, a residual in C's buffer is not C's
+ *   own view, alpha/beta are not finite, or the activation is unknown.
  */
 export function gemmDispatches(gpu: Gpu, args: GemmArgs): Dispatch[] {
   const label = args.label ?? 'matmul';
@@ -133,6 +183,27 @@ export function gemmDispatches(gpu: Gpu, args: GemmArgs): Dispatch[] {
       `${label}: alpha and beta must be finite numbers, got alpha ${args.alpha}, beta ${args.beta}`,
     );
   }
+  const act = args.activation ?? 'identity';
+  checkGemmActivation(label, act);
+  // A residual that is C itself is accumulated in place: beta (default 0) grows by 1.
+  let residual = args.residual;
+  let beta = args.beta;
+  if (residual) {
+    checkExtent(label, 'residual', residual, batch, M, N);
+    if (residual.buffer === args.c.buffer) {
+      if (!sameView(residual, args.c))
+        throw new ArgumentError(
+          `${label}: the residual lies in C's buffer at offset ${residual.offset ?? 0}, ld ${residual.ld}, ` +
+            `batchStride ${residual.batchStride ?? 0}; there it must be C's own view (offset ` +
+            `${args.c.offset ?? 0}, ld ${args.c.ld}, batchStride ${args.c.batchStride ?? 0}: in place) or ` +
+            `live in another buffer`,
+        );
+      beta = (beta ?? 0) + 1;
+      residual = undefined;
+    }
+  }
+  const pre = args.preActivation;
+  if (pre) checkExtent(label, 'preActivation', { ...pre, buffer: args.c.buffer }, batch, M, N);
   const tm = 4 * wgY;
   const tn = 4 * wgX;
   // A grid wider than maxComputeWorkgroupsPerDimension is split into blocks of at most that many
@@ -149,12 +220,18 @@ export function gemmDispatches(gpu: Gpu, args: GemmArgs): Dispatch[] {
     VEC_A: aligned(args.a),
     VEC_B: aligned(args.b),
     HAS_BIAS: !!args.bias,
-    ACCUMULATE: args.beta !== undefined,
+    ACCUMULATE: beta !== undefined,
+    // The epilogue's switches join the key only when used: a plain GEMM keeps its pipeline.
+    ...(act !== 'identity' ? { ACT: GEMM_ACTIVATIONS[act] } : {}),
+    ...(residual ? { HAS_RESIDUAL: true } : {}),
+    ...(pre ? { STORE_PRE: true } : {}),
   });
   const dispatches: Dispatch[] = [];
   const sa = args.a.batchStride ?? 0;
   const sb = args.b.batchStride ?? 0;
   const sc = args.c.batchStride ?? 0;
+  const sr = residual?.batchStride ?? 0;
+  const sz = pre?.batchStride ?? 0;
   for (let b0 = 0; b0 < batch; b0 += maxWg) {
     const nb = Math.min(maxWg, batch - b0);
     for (let m0 = 0; m0 < M; m0 += mBlock) {
@@ -176,7 +253,13 @@ export function gemmDispatches(gpu: Gpu, args: GemmArgs): Dispatch[] {
           batchStrideB: sb,
           batchStrideC: sc,
           alpha: args.alpha ?? 1,
-          beta: args.beta ?? 0,
+          beta: beta ?? 0,
+          offsetR: residual ? (residual.offset ?? 0) + b0 * sr + m0 * residual.ld + n0 : 0,
+          ldr: residual?.ld ?? 0,
+          batchStrideR: sr,
+          offsetZ: pre ? (pre.offset ?? 0) + b0 * sz + m0 * pre.ld + n0 : 0,
+          ldz: pre?.ld ?? 0,
+          batchStrideZ: sz,
         });
         const bindGroup = gpu.bindGroup(MATMUL_SHADER, {
           A: args.a.buffer,
@@ -184,6 +267,7 @@ export function gemmDispatches(gpu: Gpu, args: GemmArgs): Dispatch[] {
           bias: args.bias?.buffer ?? gpu.dummyBuffer,
           C: args.c.buffer,
           params,
+          R: residual?.buffer ?? gpu.dummyBuffer,
         });
         dispatches.push({
           label,

@@ -1,8 +1,12 @@
+import { epilogueActRef, type EpilogueActivation } from './linear.js';
+
 /**
  * Float64 reference GEMM, the spec for shaders/matmul.wgsl:
- *   C[b] = alpha · op(A[b]) · op(B[b]) + bias + beta · C0[b]
+ *   Z[b] = alpha · op(A[b]) · op(B[b]) + bias
+ *   C[b] = act(Z[b]) + residual[b] + beta · C0[b]
  * A is [batchA, M, K] (or [batchA, K, M] when transposeA), B is [batchB, K, N] (or [batchB, N, K]),
- * batchA / batchB are 1 (broadcast) or `batch`. Row-major, no padding.
+ * batchA / batchB are 1 (broadcast) or `batch`; the residual is [batch, M, N]. Row-major, no padding.
+ * act is the identity unless `activation` is given.
  */
 export function matmulRef(
   a: ArrayLike<number>,
@@ -15,6 +19,8 @@ export function matmulRef(
     alpha?: number;
     beta?: number;
     c0?: ArrayLike<number>;
+    activation?: EpilogueActivation;
+    residual?: ArrayLike<number>;
   } = {},
 ): Float64Array {
   const { M, N, K } = dims;
@@ -33,9 +39,10 @@ export function matmulRef(
           s += av * bv;
         }
         const o = p * M * N + i * N + j;
+        const z = alpha * s + (opts.bias ? opts.bias[j] : 0);
         c[o] =
-          alpha * s +
-          (opts.bias ? opts.bias[j] : 0) +
+          epilogueActRef(opts.activation ?? 'identity', z) +
+          (opts.residual ? opts.residual[o] : 0) +
           (opts.beta !== undefined && opts.c0 ? opts.beta * opts.c0[o] : 0);
       }
     }

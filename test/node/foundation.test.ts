@@ -20,11 +20,13 @@ describe('kernel reflection', () => {
       { name: 'bias', binding: 2, type: 'read-only-storage' },
       { name: 'C', binding: 3, type: 'storage' },
       { name: 'params', binding: 4, type: 'uniform' },
+      { name: 'R', binding: 5, type: 'read-only-storage' },
     ]);
     const params = source.uniforms.get('params')!;
     expect(params.fields.get('M')).toEqual({ offset: 0, type: 'u32' });
     expect(params.fields.get('alpha')).toEqual({ offset: 52, type: 'f32' });
-    expect(params.size).toBe(64);
+    expect(params.fields.get('batchStrideZ')).toEqual({ offset: 80, type: 'u32' });
+    expect(params.size).toBe(96);
     expect([...source.overrides.keys()]).toContain('TILE_K');
     expect(source.overrides.get('TRANS_A')).toBe('bool');
   });
