@@ -239,7 +239,7 @@ async function measureSeqgpu(
 }
 
 /** Destroys the free buffers tfjs's WebGPU backend keeps for reuse (its pool has no public trim). */
-function trimTfPool(tf: Tf): void {
+export function trimTfPool(tf: Tf): void {
   const manager = (
     tf.backend() as unknown as {
       bufferManager?: { freeBuffers?: Map<string, GPUBuffer[]>; numFreeBuffers: number; numBytesAllocated: number };

@@ -1,7 +1,8 @@
 // The benchmark suite in Node on Dawn's WebGPU (npm 'webgpu'), for machines with a GPU and no
 // browser: the same rows as the page, with the peers loaded in the same process on the same
 // adapter (TensorFlow.js WebGPU and onnxruntime-web WebGPU find it through navigator.gpu).
-//   npm run bench:node [-- --filter=REGEX --reps=N --peer-reps=N --full --flags=a,b --check --ort=0 --tf=0 --tiles=1]
+//   npm run bench:node [-- --filter=REGEX --reps=N --peer-reps=N --full --flags=a,b --check --ort=0 --tf=0 --tiles=1
+//   --smoke --transformer-t=128,512]
 // --check first runs the kernel and recurrent-layer checks of the test suite (test/checks/, float64
 // references and PyTorch fixtures) on this adapter and exits non-zero if one fails.
 // SEQGPU_USE_SYSTEM_VULKAN=1 uses the machine's Vulkan driver instead of SwiftShader.
@@ -29,7 +30,8 @@ import { nanGuardChecks } from '../test/checks/nanGuard.js';
 const args = new Map(
   process.argv.slice(2).map((a) => {
     const [k, v] = a.replace(/^--/, '').split('=');
-    return [k === 'peer-reps' ? 'peerReps' : k, v ?? '1'] as [string, string];
+    const key = k === 'peer-reps' ? 'peerReps' : k === 'transformer-t' ? 'transformerT' : k;
+    return [key, v ?? '1'] as [string, string];
   }),
 );
 const options = benchOptions((k) => args.get(k) ?? null);

@@ -1,7 +1,7 @@
-// A minimal ONNX (protobuf) writer for the benchmark peer: one LSTM or GRU node (opset 14) or one
-// com.microsoft MultiHeadAttention node, weights/masks as initializers, built in the page so no
-// model file is committed. Field numbers are those of onnx.proto (ModelProto, GraphProto,
-// NodeProto, TensorProto, ValueInfoProto, ...).
+// A minimal ONNX (protobuf) writer for the benchmark peer: one LSTM or GRU node (opset 14), one
+// com.microsoft MultiHeadAttention node, or a Transformer encoder in standard ops (opset 17),
+// weights/masks as initializers, built in the page so no model file is committed. Field numbers are
+// those of onnx.proto (ModelProto, GraphProto, NodeProto, TensorProto, ValueInfoProto, ...).
 
 class Writer {
   private bytes: number[] = [];
@@ -20,6 +20,12 @@ class Writer {
   }
   int(field: number, v: number): this {
     return this.tag(field, 0).varint(v);
+  }
+  /** A float (wire type 5, little-endian). */
+  float(field: number, v: number): this {
+    this.tag(field, 5);
+    for (const b of new Uint8Array(Float32Array.of(v).buffer)) this.bytes.push(b);
+    return this;
   }
   raw(field: number, data: Uint8Array): this {
     this.tag(field, 2).varint(data.length);
@@ -179,5 +185,126 @@ export function attentionCompositionOnnxModel(
     .str(2, 'seqgpu-bench')
     .msg(7, graph)
     .msg(8, new Writer().str(1, '').int(2, 14))
+    .finish();
+}
+
+const INT64 = 7;
+
+function int64Initializer(name: string, values: number[]): Writer {
+  const data = BigInt64Array.from(values.map((v) => BigInt(v)));
+  return new Writer().int(1, values.length).int(2, INT64).str(8, name).raw(9, new Uint8Array(data.buffer));
+}
+
+/** The weights of one PyTorch-named parameter: shape and row-major values. */
+export interface OnnxWeight {
+  shape: readonly number[];
+  data: Float32Array;
+}
+
+/** [rows, cols] → [cols, rows]. */
+function transposed(data: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = data[r * cols + c];
+  return out;
+}
+
+/**
+ * PyTorch's `nn.TransformerEncoder` of post-norm, ReLU `nn.TransformerEncoderLayer`s (batch first,
+ * no mask, no final norm) in standard ONNX ops (opset 17), as `torch.onnx.export` writes it:
+ * per layer the Q, K and V projections (MatMul + Add, the in_proj rows split in three), Reshape /
+ * Transpose to [B, H, T, D], Mul by 1/√D, MatMul, Softmax, MatMul, back to [B, T, E], out_proj,
+ * residual Add + LayerNormalization, linear1, Relu, linear2, residual Add + LayerNormalization.
+ * `weights` are PyTorch's state_dict names (`layers.0.self_attn.in_proj_weight`, …); every weight
+ * matrix is stored transposed ([in, out]) so each projection is one MatMul. Input `src`
+ * [batch, seqLen, dModel], output `output` of the same shape.
+ */
+export function transformerEncoderOnnxModel(
+  weights: Record<string, OnnxWeight>,
+  o: { batch: number; seqLen: number; dModel: number; nhead: number; numLayers: number; eps: number },
+): Uint8Array {
+  const { batch: B, seqLen: T, dModel: E, nhead: H, numLayers } = o;
+  const D = E / H;
+  const graph = new Writer();
+  let id = 0;
+  const node = (op: string, inputs: string[], attrs: Writer[] = []): string => {
+    const output = `${op.toLowerCase()}_${id++}`;
+    const w = new Writer();
+    for (const i of inputs) w.str(1, i);
+    w.str(2, output).str(3, output).str(4, op);
+    for (const a of attrs) w.msg(5, a);
+    graph.msg(1, w);
+    return output;
+  };
+  const ints = (name: string, values: number[]) => {
+    const a = new Writer().str(1, name);
+    for (const v of values) a.int(8, v);
+    return a.int(20, 7); // INTS
+  };
+  const init = (name: string, dims: number[], data: Float32Array): string => {
+    graph.msg(5, initializer(name, dims, data));
+    return name;
+  };
+  const get = (name: string): OnnxWeight => {
+    const w = weights[name];
+    if (!w) throw new Error(`transformerEncoderOnnxModel: no weight '${name}'`);
+    return w;
+  };
+  /** x·Wᵀ + b for the rows [from, from + n) of a PyTorch [out, in] weight. */
+  const linear = (x: string, name: string, from = 0, n?: number, wName = `${name}.weight`, bName = `${name}.bias`) => {
+    const w = get(wName);
+    const [out, inF] = w.shape;
+    const rows = n ?? out;
+    const suffix = n === undefined ? '' : `.${from}`;
+    const wt = init(
+      `${wName}${suffix}.T`,
+      [inF, rows],
+      transposed(w.data.subarray(from * inF, (from + rows) * inF), rows, inF),
+    );
+    const b = init(`${bName}${suffix}`, [rows], get(bName).data.slice(from, from + rows));
+    return node('Add', [node('MatMul', [x, wt]), b]);
+  };
+  const eps = new Writer().str(1, 'epsilon').float(2, o.eps).int(20, 1);
+  const axis = new Writer().str(1, 'axis').int(3, 2).int(20, 2); // the feature axis of [B, T, E]
+  const layerNorm = (x: string, name: string) =>
+    node(
+      'LayerNormalization',
+      [x, init(`${name}.weight`, [E], get(`${name}.weight`).data), init(`${name}.bias`, [E], get(`${name}.bias`).data)],
+      [axis, eps],
+    );
+  graph.msg(5, int64Initializer('shape_bthd', [B, T, H, D]));
+  graph.msg(5, int64Initializer('shape_bte', [B, T, E]));
+  init('scale', [], Float32Array.of(1 / Math.sqrt(D)));
+  let x = 'src';
+  for (let l = 0; l < numLayers; l++) {
+    const p = `layers.${l}.`;
+    const inW = `${p}self_attn.in_proj_weight`;
+    const inB = `${p}self_attn.in_proj_bias`;
+    const heads = (i: number, perm: number[]) =>
+      node(
+        'Transpose',
+        [node('Reshape', [linear(x, `${p}self_attn.in_proj`, i * E, E, inW, inB), 'shape_bthd'])],
+        [ints('perm', perm)],
+      );
+    const q = node('Mul', [heads(0, [0, 2, 1, 3]), 'scale']);
+    const kT = heads(1, [0, 2, 3, 1]);
+    const v = heads(2, [0, 2, 1, 3]);
+    const p_ = node('Softmax', [node('MatMul', [q, kT])]); // opset ≥ 13: axis −1
+    const o_ = node('Reshape', [
+      node('Transpose', [node('MatMul', [p_, v])], [ints('perm', [0, 2, 1, 3])]),
+      'shape_bte',
+    ]);
+    const x1 = layerNorm(node('Add', [x, linear(o_, `${p}self_attn.out_proj`)]), `${p}norm1`);
+    const ff = linear(node('Relu', [linear(x1, `${p}linear1`)]), `${p}linear2`);
+    x = layerNorm(node('Add', [x1, ff]), `${p}norm2`);
+  }
+  graph.msg(1, new Writer().str(1, x).str(2, 'output').str(3, 'output').str(4, 'Identity'));
+  graph.str(2, 'transformer_encoder_bench');
+  graph.msg(11, valueInfo('src', [B, T, E]));
+  graph.msg(12, valueInfo('output', [B, T, E]));
+  return new Writer()
+    .int(1, 8)
+    .str(2, 'seqgpu-bench')
+    .msg(7, graph)
+    .msg(8, new Writer().str(1, '').int(2, 17))
     .finish();
 }

@@ -54,7 +54,10 @@ export function printReport(report) {
           fmt(m.gpuMs),
           gflops(r.flops, m.gpuMs ?? m.wallMs),
           ...mem(m),
-          `${(m.wallMs / r.seqgpu.wallMs).toFixed(2)}×${m.wrong ? ' (WRONG OUTPUT)' : ''}`,
+          // A peer whose output disagrees with seqgpu's did other work: no ratio, the time in brackets.
+          m.wrong
+            ? `wrong output (${(m.wallMs / r.seqgpu.wallMs).toFixed(2)}×)`
+            : `${(m.wallMs / r.seqgpu.wallMs).toFixed(2)}×`,
         );
     }
     lines.push(line);

@@ -1,6 +1,7 @@
-// `npm run bench [-- --filter=REGEX --reps=N --peer-reps=N --full]`: runs bench/index.html in
-// headless Chromium, prints a table (medians, GFLOP/s, ratio to each peer) and writes the
-// report as JSON to bench/results/.
+// `npm run bench [-- --filter=REGEX --reps=N --peer-reps=N --full --smoke --transformer-t=128,512
+// --timeout-min=60]`: runs bench/index.html in headless Chromium, prints a table (medians, GFLOP/s,
+// ratio to each peer) and writes the report as JSON to bench/results/. --smoke: the Transformer
+// rows at test sizes; --transformer-t: their sequence lengths; --timeout-min: the page's limit.
 import { printReport, writeReport } from './report.mjs';
 import { launchChromium, runPage, startServer } from '../tools/chromium.mjs';
 
@@ -15,12 +16,15 @@ if (args.filter) query.set('filter', args.filter);
 if (args.reps) query.set('reps', args.reps);
 if (args['peer-reps']) query.set('peerReps', args['peer-reps']);
 if (args.full) query.set('full', '1');
+if (args.smoke) query.set('smoke', '1');
+if (args['transformer-t']) query.set('transformerT', args['transformer-t']);
+const timeoutMs = Number(args['timeout-min'] ?? 60) * 60_000;
 
 const server = await startServer();
 const chromium = await launchChromium();
 let report;
 try {
-  report = await runPage(chromium.browser, `${server.url}/bench/index.html?${query}`, '__seqgpuBench', 3_600_000);
+  report = await runPage(chromium.browser, `${server.url}/bench/index.html?${query}`, '__seqgpuBench', timeoutMs);
 } finally {
   await chromium.close();
   await server.close();

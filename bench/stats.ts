@@ -31,6 +31,9 @@ export async function timeRuns(
 export interface Measurement {
   /** Median wall time of one call, including the wait for its result. */
   wallMs: number;
+  /** Fastest and slowest timed call (rows that report the spread). */
+  wallMinMs?: number;
+  wallMaxMs?: number;
   /** Median GPU time from timestamp queries, when the adapter has them. */
   gpuMs?: number;
   reps: number;

@@ -6,6 +6,7 @@ import { matmulRows } from './matmul.js';
 import { recurrentRows, recurrentWorkload, type RecurrentCase } from './recurrent.js';
 import { trainingRows, trainingWorkload, type TrainingCase } from './training.js';
 import { attentionRows, attentionWorkload, type AttentionCase } from './attention.js';
+import { transformerRows, transformerWorkload, type TransformerCase } from './transformer.js';
 import { GpuMemoryTracker } from './gpuMemory.js';
 import type { BenchRow } from './stats.js';
 import type { Tf } from './tf.js';
@@ -21,11 +22,27 @@ export interface BenchOptions {
   matmulSizes: number[];
   recurrent: { seqLen: number; inputSize: number; hidden: number[]; batch: number[] };
   attention: { seqLen: number[]; batch: number; heads: number; headDim: number };
+  /** Transformer rows (bench/transformer.ts): encoder and LM sizes; `smoke` shrinks them for tests. */
+  transformer: {
+    seqLen: number[];
+    batch: number;
+    dModel: number;
+    nhead: number;
+    dimFeedforward: number;
+    numLayers: number;
+    vocabSize: number;
+    smoke: boolean;
+  };
 }
 
-/** Options from `?filter=&reps=&peerReps=&full=1` (page) or `--filter= --reps= ...` (Node). */
+/**
+ * Options from `?filter=&reps=&peerReps=&full=1&smoke=1&transformerT=128,512` (page) or `--filter=
+ * --reps= ...` (Node). `smoke` runs the Transformer rows at test sizes (T 16, dModel 32, batch 2).
+ */
 export function benchOptions(get: (key: string) => string | null): BenchOptions {
   const full = get('full') === '1';
+  const smoke = get('smoke') === '1';
+  const transformerT = get('transformerT');
   return {
     filter: get('filter') ?? '',
     reps: Math.max(5, Number(get('reps') ?? 5)),
@@ -36,6 +53,13 @@ export function benchOptions(get: (key: string) => string | null): BenchOptions 
     matmulSizes: full ? [128, 256, 512, 1024, 2048] : [128, 256, 512, 1024],
     recurrent: { seqLen: 100, inputSize: 128, hidden: full ? [128, 256, 512] : [256], batch: [1, 32] },
     attention: { seqLen: [128, 512, 1024], batch: 4, heads: 8, headDim: 64 },
+    transformer: {
+      seqLen: transformerT ? transformerT.split(',').map(Number) : smoke ? [16] : [128, 512, 1024],
+      ...(smoke
+        ? { batch: 2, dModel: 32, nhead: 4, dimFeedforward: 64, numLayers: 2, vocabSize: 32 }
+        : { batch: 8, dModel: 256, nhead: 4, dimFeedforward: 1024, numLayers: 2, vocabSize: 256 }),
+      smoke,
+    },
   };
 }
 
@@ -63,8 +87,26 @@ export async function runSuite(
     options.full || /attention/i.test(options.filter)
       ? attentionCases.filter((c) => filter.test(attentionWorkload(c, ao)))
       : [];
+  // Transformer rows (encoder and LM, forward and training step): with --full or a filter naming
+  // them (e.g. --filter=transformer, --filter="transformer encoder fwd", --filter="transformer.*T1024").
+  // At least 10 timed runs per implementation (min / median / max), fewer only in smoke mode.
+  const tro = {
+    ...options.transformer,
+    reps: options.transformer.smoke ? options.reps : Math.max(10, options.reps),
+    peerReps: options.transformer.smoke ? options.peerReps : Math.max(10, options.peerReps),
+  };
+  const transformerCases: TransformerCase[] = (['encoder', 'lm'] as const).flatMap((model) =>
+    [false, true].flatMap((train) => options.transformer.seqLen.map((seqLen) => ({ model, train, seqLen }))),
+  );
+  const transformerSelected =
+    options.full || /transformer/i.test(options.filter)
+      ? transformerCases.filter((c) => filter.test(transformerWorkload(c, tro)))
+      : [];
   // Installed before the peers open their devices, so every buffer they create is counted.
-  const memory = attentionSelected.length ? GpuMemoryTracker.install(Object.getPrototypeOf(gpu.device)) : null;
+  const memory =
+    attentionSelected.length || transformerSelected.length
+      ? GpuMemoryTracker.install(Object.getPrototypeOf(gpu.device))
+      : null;
   const tf = await peers.tf();
   let ortLoaded: ReturnType<Peers['ort']> | undefined;
   const ort = () => (ortLoaded ??= peers.ort());
@@ -124,6 +166,9 @@ export async function runSuite(
     options.full || /train/i.test(options.filter) ? trainCases.filter((c) => filter.test(trainingWorkload(c, to))) : [];
   if (trainSelected.length) rows.push(...(await trainingRows(gpu, tf, trainSelected, to, say)));
 
-  if (memory) rows.push(...(await attentionRows(gpu, { tf, ort: await ort() }, memory, attentionSelected, ao, say)));
+  if (memory && attentionSelected.length)
+    rows.push(...(await attentionRows(gpu, { tf, ort: await ort() }, memory, attentionSelected, ao, say)));
+  if (memory && transformerSelected.length)
+    rows.push(...(await transformerRows(gpu, { tf, ort: await ort() }, memory, transformerSelected, tro, say)));
   return rows;
 }
