@@ -1,10 +1,13 @@
-// Multi-head attention on the graph (PyTorch's F.multi_head_attention_forward without dropout,
-// bias_k/v or zero_attn); the output projection is the caller's Linear (out_proj).
+// Multi-head attention on the graph (PyTorch's F.multi_head_attention_forward without bias_k/v or
+// zero_attn); the output projection is the caller's Linear (out_proj).
 //
 //   in_proj    ONE node: per group of roles fed by one tensor, ONE GEMM with the rows of
 //              in_proj_weight of those roles, written side by side into the packed value P —
 //              self-attention (query = key = value): P = x·Wᵀ + b, [tokens, 3E], one GEMM;
 //              key = value: Q [tokensQ, E] and KV [tokensK, 2E], two GEMMs; else three.
+//              With separate projection weights (PyTorch's q_proj_weight [E, E], k_proj_weight
+//              [E, kdim], v_proj_weight [E, vdim] when kdim or vdim ≠ E) every role is its own
+//              group: three GEMMs with K = E, kdim, vdim, written side by side as well.
 //   mask       ONE node when needed (shaders/attention_mask.wgsl): keyPaddingMask and attnMask
 //              merged into one additive f32 mask (i32 masks: nonzero = masked, as PyTorch's bool
 //              True; f32 masks are added, −∞ = masked). A lone f32 mask is read in place instead.
@@ -40,12 +43,18 @@ import { record } from '../record.js';
 export interface MultiheadAttentionArgs {
   /** [T, B, E] ([B, T, E] with batchFirst, [T, E] unbatched), f32. */
   query: Value;
-  /** [S, B, E] ([B, S, E], [S, E]), f32; the same value as query for self-attention. */
+  /** [S, B, kdim] ([B, S, kdim], [S, kdim]), f32 (kdim = E with inProjWeight); query for self-attention. */
   key: Value;
-  /** key's shape, f32. */
+  /** key's shape with vdim features, f32. */
   value: Value;
-  /** in_proj_weight [3E, E]. */
-  inProjWeight: Value;
+  /** in_proj_weight [3E, E]; null with the separate `qProjWeight`, `kProjWeight`, `vProjWeight`. */
+  inProjWeight: Value | null;
+  /** q_proj_weight [E, E] (PyTorch's layout when kdim or vdim ≠ embedDim); with kProjWeight and vProjWeight. */
+  qProjWeight?: Value | null;
+  /** k_proj_weight [E, kdim]: key has kdim features. */
+  kProjWeight?: Value | null;
+  /** v_proj_weight [E, vdim]: value has vdim features. */
+  vProjWeight?: Value | null;
   /** in_proj_bias [3E], or null. */
   inProjBias: Value | null;
   /** Heads (E divisible by it). */
@@ -81,6 +90,12 @@ export interface AttentionGroup {
   role0: number;
   /** Number of roles (row length in P: roles·E). */
   roles: number;
+  /** Index of its projection weight (0: in_proj_weight or q_proj_weight; 1, 2: k_ and v_proj_weight). */
+  weight: number;
+  /** Element offset of its rows in that weight. */
+  weightOffset: number;
+  /** Features of its input (the GEMM's K: E, kdim or vdim). */
+  inDim: number;
   /** Element offset of the group's rows in P. */
   offset: number;
   /** Tokens (rows). */
@@ -103,11 +118,38 @@ export function multiheadAttentionValues(a: MultiheadAttentionArgs): {
 } {
   const { op, query, key, value, numHeads: H, batchFirst } = a;
   const where = a.where ?? op;
-  const [threeE, E] = a.inProjWeight.shape;
-  if (threeE !== 3 * E)
-    throw new ShapeError(
-      `${where}: in_proj_weight has shape ${fmtShape(a.inProjWeight.shape)}, expected [3·embedDim, embedDim]`,
-    );
+  const separate = [a.qProjWeight, a.kProjWeight, a.vProjWeight];
+  let projW: Value[];
+  let E: number;
+  let kdim: number;
+  let vdim: number;
+  if (a.inProjWeight) {
+    if (separate.some((w) => w))
+      throw new ArgumentError(
+        `${where}: pass inProjWeight or qProjWeight / kProjWeight / vProjWeight (kdim, vdim ≠ embedDim), not both`,
+      );
+    const [threeE, e] = a.inProjWeight.shape;
+    E = kdim = vdim = e;
+    if (a.inProjWeight.shape.length !== 2 || threeE !== 3 * E)
+      throw new ShapeError(
+        `${where}: in_proj_weight has shape ${fmtShape(a.inProjWeight.shape)}, expected [3·embedDim, embedDim]`,
+      );
+    projW = [a.inProjWeight];
+  } else {
+    if (!separate.every((w) => w))
+      throw new ArgumentError(`${where}: give inProjWeight, or all of qProjWeight, kProjWeight and vProjWeight`);
+    projW = separate as Value[];
+    E = projW[0].shape[0];
+    [kdim, vdim] = [projW[1].shape[1], projW[2].shape[1]];
+    ['q_proj_weight', 'k_proj_weight', 'v_proj_weight'].forEach((n, r) => {
+      const w = projW[r];
+      if (w.shape.length !== 2 || w.shape[0] !== E || (r === 0 && w.shape[1] !== E))
+        throw new ShapeError(
+          `${where}: ${n} has shape ${fmtShape(w.shape)}, expected [${E}, ${['embedDim', 'kdim', 'vdim'][r]}]` +
+            ` (q_proj_weight [${E}, ${E}])`,
+        );
+    });
+  }
   const hd = E / H;
   if (!Number.isInteger(hd) || hd > ATTENTION_MAX_HEAD_DIM)
     throw new ShapeError(
@@ -130,28 +172,31 @@ export function multiheadAttentionValues(a: MultiheadAttentionArgs): {
   }
   const B = batched ? query.shape[batchFirst ? 0 : 1] : 1;
   const T = batched ? query.shape[batchFirst ? 1 : 0] : query.shape[0];
-  const kvWant = (L: string) => (!batched ? `[${L}, ${E}]` : batchFirst ? `[${B}, ${L}, ${E}]` : `[${L}, ${B}, ${E}]`);
+  const kvWant = (L: string, F: number) =>
+    !batched ? `[${L}, ${F}]` : batchFirst ? `[${B}, ${L}, ${F}]` : `[${L}, ${B}, ${F}]`;
   if (
     key.dtype !== 'f32' ||
     key.shape.length !== query.shape.length ||
-    key.shape[key.shape.length - 1] !== E ||
+    key.shape[key.shape.length - 1] !== kdim ||
     (batched && key.shape[batchFirst ? 0 : 1] !== B)
   ) {
     throw new ShapeError(
       `${where}: argument 'key' has shape ${fmtShape(key.shape)} (${key.dtype}), ` +
-        `expected f32 ${kvWant('S')} (batch and embedDim of ` +
-        `query ${fmtShape(query.shape)})`,
+        `expected f32 ${kvWant('S', kdim)} (batch of query ${fmtShape(query.shape)}, ` +
+        `${kdim === E ? 'embedDim' : 'kdim'} ${kdim} features)`,
     );
   }
   const S = batched ? key.shape[batchFirst ? 1 : 0] : key.shape[0];
+  const rank = key.shape.length;
   if (
     value.dtype !== 'f32' ||
-    value.shape.length !== key.shape.length ||
-    value.shape.some((d, i) => d !== key.shape[i])
+    value.shape.length !== rank ||
+    value.shape.some((d, i) => d !== (i === rank - 1 ? vdim : key.shape[i]))
   ) {
     throw new ShapeError(
       `${where}: argument 'value' has shape ${fmtShape(value.shape)} ` +
-        `(${value.dtype}), expected f32 ${fmtShape(key.shape)} (key's shape)`,
+        `(${value.dtype}), expected f32 ${fmtShape([...key.shape.slice(0, -1), vdim])} (key's shape` +
+        `${vdim === kdim ? '' : ` with vdim ${vdim} features`})`,
     );
   }
   const kpm = a.keyPaddingMask ?? null;
@@ -195,18 +240,29 @@ export function multiheadAttentionValues(a: MultiheadAttentionArgs): {
   // Token (b, t) of an input with L rows per batch and row length R: strides of b and t.
   const tokenStrides = (L: number, R: number): [number, number] => (batchFirst ? [L * R, R] : [R, B * R]);
 
-  // Distinct inputs and the groups of roles they feed.
+  // Distinct inputs and the groups of roles they feed (with separate weights, a group per role).
   const xs: Value[] = [];
   const roleInput = [query, key, value].map((v) => {
     const i = xs.indexOf(v);
     return i >= 0 ? i : xs.push(v) - 1;
   });
+  const inDims = [E, kdim, vdim];
   const groups: AttentionGroup[] = [];
   let packed = 0;
   for (let r = 0; r < 3; r++) {
     const last = groups[groups.length - 1];
-    if (last && last.input === roleInput[r]) last.roles++;
-    else groups.push({ input: roleInput[r], role0: r, roles: 1, offset: 0, rows: xs[roleInput[r]].size / E });
+    if (last && last.input === roleInput[r] && projW.length === 1) last.roles++;
+    else
+      groups.push({
+        input: roleInput[r],
+        role0: r,
+        roles: 1,
+        offset: 0,
+        rows: xs[roleInput[r]].size / inDims[r],
+        weight: projW.length === 1 ? 0 : r,
+        weightOffset: projW.length === 1 ? r * E * E : 0,
+        inDim: inDims[r],
+      });
   }
   for (const g of groups) {
     g.offset = packed;
@@ -225,7 +281,7 @@ export function multiheadAttentionValues(a: MultiheadAttentionArgs): {
     return { buffer: base.buffer, offset: base.offset, strides: [sB, hd, sT] };
   };
 
-  const P = inProjection(op, xs, groups, a.inProjWeight, a.inProjBias, E, packed);
+  const P = inProjection(op, xs, groups, projW, a.inProjBias, E, packed);
 
   // The additive mask: a lone f32 mask read in place, else built.
   let mask: Value | null = null;
@@ -366,31 +422,32 @@ function inProjection(
   op: string,
   xs: readonly Value[],
   groups: readonly AttentionGroup[],
-  W: Value,
+  Ws: readonly Value[],
   b: Value | null,
   E: number,
   packed: number,
 ): Value {
-  const inputs = b ? [...xs, W, b] : [...xs, W];
+  const inputs = b ? [...xs, ...Ws, b] : [...xs, ...Ws];
   const nx = xs.length;
+  const nw = Ws.length;
   return record({
     op: `${op}.in_proj`,
     inputs,
     outputs: [{ shape: [packed] }],
     build: (ins, [pv], ctx) => {
-      const wv = ins[nx];
-      const bv = b ? ins[nx + 1] : undefined;
+      const bv = b ? ins[nx + nw] : undefined;
       const out: Dispatch[] = [];
       for (const g of groups) {
         const R = g.roles * E;
+        const wv = ins[nx + g.weight];
         out.push(
           ...gemmDispatches(ctx.gpu, {
             M: g.rows,
             N: R,
-            K: E,
+            K: g.inDim,
             transposeB: true,
-            a: { buffer: ins[g.input].buffer, offset: ins[g.input].offset, ld: E },
-            b: { buffer: wv.buffer, offset: wv.offset + g.role0 * E * E, ld: E },
+            a: { buffer: ins[g.input].buffer, offset: ins[g.input].offset, ld: g.inDim },
+            b: { buffer: wv.buffer, offset: wv.offset + g.weightOffset, ld: g.inDim },
             c: { buffer: pv.buffer, offset: pv.offset + g.offset, ld: R },
             bias: bv ? { buffer: bv.buffer, offset: bv.offset + g.role0 * E } : undefined,
             label: `${op}.in_proj.${groupName(g)}`,
@@ -401,7 +458,7 @@ function inProjection(
     },
     backward: ([dP], needs) => {
       if (!dP) return inputs.map(() => null);
-      return inProjectionBackward(op, dP, xs, groups, W, b, E, needs);
+      return inProjectionBackward(op, dP, xs, groups, Ws, b, E, needs);
     },
   })[0];
 }
@@ -417,45 +474,47 @@ function inProjectionBackward(
   dP: Value,
   xs: readonly Value[],
   groups: readonly AttentionGroup[],
-  W: Value,
+  Ws: readonly Value[],
   b: Value | null,
   E: number,
   needs: readonly boolean[],
 ): (Value | null)[] {
   const nx = xs.length;
+  const nw = Ws.length;
   const needX = xs.map((_, i) => needs[i]);
-  const needW = needs[nx];
-  const needB = !!b && needs[nx + 1];
+  const needB = !!b && needs[nx + nw];
   const outputs: Array<{ shape: readonly number[] }> = [];
   const slot: (number | null)[] = [];
   for (let i = 0; i < nx; i++) slot.push(needX[i] ? outputs.push({ shape: xs[i].shape }) - 1 : null);
-  const wSlot = needW ? outputs.push({ shape: W.shape }) - 1 : null;
+  const wSlots = Ws.map((W, i) => (needs[nx + i] ? outputs.push({ shape: W.shape }) - 1 : null));
   const bSlot = needB ? outputs.push({ shape: b!.shape }) - 1 : null;
-  if (outputs.length === 0) return [...xs.map(() => null), null, ...(b ? [null] : [])];
+  if (outputs.length === 0) return [...xs.map(() => null), ...Ws.map(() => null), ...(b ? [null] : [])];
   const outs = record({
     op: `${op}.in_proj.backward`,
-    inputs: [dP, ...xs, W],
+    inputs: [dP, ...xs, ...Ws],
     outputs,
     build: ([gv, ...rest], ov, ctx) => {
       const xv = rest.slice(0, nx);
-      const wv = rest[nx];
       const out: Dispatch[] = [];
       const written = new Set<number>();
       for (const g of groups) {
         const R = g.roles * E;
+        const wv = rest[nx + g.weight];
+        const K = g.inDim;
         const dPg = { buffer: gv.buffer, offset: gv.offset + g.offset, ld: R };
         const name = `${op}.in_proj.${groupName(g)}`;
+        const wSlot = wSlots[g.weight];
         if (wSlot !== null) {
           const dw = ov[wSlot];
           out.push(
             ...gemmDispatches(ctx.gpu, {
               M: R,
-              N: E,
+              N: K,
               K: g.rows,
               transposeA: true,
               a: dPg,
-              b: { buffer: xv[g.input].buffer, offset: xv[g.input].offset, ld: E },
-              c: { buffer: dw.buffer, offset: dw.offset + g.role0 * E * E, ld: E },
+              b: { buffer: xv[g.input].buffer, offset: xv[g.input].offset, ld: K },
+              c: { buffer: dw.buffer, offset: dw.offset + g.weightOffset, ld: K },
               label: `${name}.dW`,
             }),
           );
@@ -480,11 +539,11 @@ function inProjectionBackward(
           out.push(
             ...gemmDispatches(ctx.gpu, {
               M: g.rows,
-              N: E,
+              N: K,
               K: R,
               a: dPg,
-              b: { buffer: wv.buffer, offset: wv.offset + g.role0 * E * E, ld: E },
-              c: { buffer: dx.buffer, offset: dx.offset, ld: E },
+              b: { buffer: wv.buffer, offset: wv.offset + g.weightOffset, ld: K },
+              c: { buffer: dx.buffer, offset: dx.offset, ld: K },
               beta: first ? undefined : 1,
               label: `${name}.dx`,
             }),
@@ -495,5 +554,5 @@ function inProjectionBackward(
     },
   });
   const at = (s: number | null) => (s === null ? null : outs[s]);
-  return [...slot.map(at), at(wSlot), ...(b ? [at(bSlot)] : [])];
+  return [...slot.map(at), ...wSlots.map(at), ...(b ? [at(bSlot)] : [])];
 }

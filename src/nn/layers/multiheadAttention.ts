@@ -1,5 +1,6 @@
-// nn.MultiheadAttention (PyTorch 1.13 semantics, kdim = vdim = embedDim, no dropout) as a Module:
-// parameters in_proj_weight [3E, E], in_proj_bias [3E] and the child out_proj (a Linear), so
+// nn.MultiheadAttention (PyTorch 1.13 semantics, no dropout) as a Module: parameters
+// in_proj_weight [3E, E] — or, when kdim or vdim ≠ embedDim, q_proj_weight [E, E], k_proj_weight
+// [E, kdim], v_proj_weight [E, vdim] — in_proj_bias [3E] and the child out_proj (a Linear), so
 // state dicts load from PyTorch as they are. The forward is src/graph/ops/attention.ts (packed
 // input projection, fused attention kernel reading heads in place, optional weights) followed by
 // out_proj.
@@ -26,9 +27,13 @@ export interface MultiheadAttentionOptions {
   bias?: boolean;
   /** Inputs and output are [batch, seq, feature] instead of [seq, batch, feature]. Default false. */
   batchFirst?: boolean;
-  /** Features of key: only embedDim (PyTorch's default) is supported. */
+  /**
+   * Features of key, default embedDim. When kdim or vdim differs from embedDim the input
+   * projection is three parameters, as PyTorch's: q_proj_weight [E, E], k_proj_weight [E, kdim],
+   * v_proj_weight [E, vdim] (no in_proj_weight).
+   */
   kdim?: number;
-  /** Features of value: only embedDim (PyTorch's default) is supported. */
+  /** Features of value, default embedDim (see kdim). */
   vdim?: number;
   /** Seed of the initial weights (xavier_uniform in_proj_weight; out_proj.weight as Linear's). */
   seed?: number;
@@ -77,8 +82,10 @@ const FORWARD_OPTIONS = {
 
 /**
  * PyTorch `nn.MultiheadAttention`: parameters `in_proj_weight` [3E, E], `in_proj_bias` [3E],
- * `out_proj.weight` [E, E], `out_proj.bias` [E]. Self-attention (one tensor as query, key and
- * value) runs ONE input GEMM; every head is read in place by the fused attention kernel.
+ * `out_proj.weight` [E, E], `out_proj.bias` [E] — with kdim or vdim ≠ E, `q_proj_weight` [E, E],
+ * `k_proj_weight` [E, kdim] and `v_proj_weight` [E, vdim] instead of `in_proj_weight`.
+ * Self-attention (one tensor as query, key and value) runs ONE input GEMM; every head is read in
+ * place by the fused attention kernel.
  * @example
  * ```ts
  * const attn = new MultiheadAttention(gpu, { embedDim: 64, numHeads: 4, batchFirst: true });
@@ -98,14 +105,16 @@ export class MultiheadAttention extends Module {
   }>;
   /** The output projection (PyTorch's `out_proj`). */
   readonly out_proj: Linear;
+  /** PyTorch's `_qkv_same_embed_dim`: kdim = vdim = embedDim (one packed in_proj_weight). */
+  readonly sameEmbedDim: boolean;
   private readonly params: LocalParameters;
 
   /**
    * A MultiheadAttention layer with PyTorch's initial weights from its seed.
    * @param gpu - The device.
    * @param options - Sizes, bias, layout (see {@link MultiheadAttentionOptions}).
-   * @throws ArgumentError for an unknown option, dropout > 0, kdim/vdim ≠ embedDim, or an
-   *   embedDim not divisible by numHeads (or a head dimension above 256).
+   * @throws ArgumentError for an unknown option, dropout > 0, or an embedDim not divisible by
+   *   numHeads (or a head dimension above 256).
    */
   constructor(gpu: Gpu, options: MultiheadAttentionOptions) {
     super(gpu);
@@ -134,27 +143,31 @@ export class MultiheadAttention extends Module {
           `attention weights would need them stored; the fused kernel never does): use ` +
           `dropout 0 and a Dropout layer on the output`,
       );
-    for (const k of ['kdim', 'vdim'] as const) {
-      if (o[k] !== undefined && o[k] !== E)
-        throw new ArgumentError(
-          `${where}: option '${k}' ${o[k]} is not supported: key and value must have embedDim (${E}) features`,
-        );
-    }
     this.options = Object.freeze({
       embedDim: E,
       numHeads: H,
       dropout: 0,
       bias: o.bias ?? true,
       batchFirst: o.batchFirst ?? false,
-      kdim: E,
-      vdim: E,
+      kdim: o.kdim ?? E,
+      vdim: o.vdim ?? E,
     });
+    const { kdim, vdim } = this.options;
+    this.sameEmbedDim = kdim === E && vdim === E;
     const seed = o.seed ?? nextSeed();
-    // xavier_uniform_(in_proj_weight): U(±√(6 / (fanIn + fanOut))), fanIn E, fanOut 3E.
+    // xavier_uniform_ of each projection weight: U(±√(6 / (fanIn + fanOut))); in_proj_weight
+    // [3E, E] has fanIn E, fanOut 3E; q/k/v_proj_weight [E, d] fanIn d, fanOut E.
+    const xavier = (rows: number, cols: number) => uniform(Math.sqrt(6 / (rows + cols)));
     this.params = createParameters(
       gpu,
       [
-        { name: 'in_proj_weight', shape: [3 * E, E], init: uniform(Math.sqrt(6 / (4 * E))) },
+        ...(this.sameEmbedDim
+          ? [{ name: 'in_proj_weight', shape: [3 * E, E], init: xavier(3 * E, E) }]
+          : [
+              { name: 'q_proj_weight', shape: [E, E], init: xavier(E, E) },
+              { name: 'k_proj_weight', shape: [E, kdim], init: xavier(E, kdim) },
+              { name: 'v_proj_weight', shape: [E, vdim], init: xavier(E, vdim) },
+            ]),
         ...(this.options.bias ? [{ name: 'in_proj_bias', shape: [3 * E], init: constant(0) }] : []),
       ],
       seed,
@@ -177,8 +190,8 @@ export class MultiheadAttention extends Module {
   /**
    * Attention of `query` over `key`/`value`, then out_proj (PyTorch's forward without dropout).
    * @param query - [T, batch, E] ([batch, T, E] with batchFirst; [T, E] unbatched).
-   * @param key - [S, batch, E] (likewise); the same tensor as query for self-attention.
-   * @param value - key's shape.
+   * @param key - [S, batch, kdim] (likewise); the same tensor as query for self-attention.
+   * @param value - [S, batch, vdim] (likewise).
    * @param opts - Masks, isCausal, needWeights (see {@link MultiheadAttentionForwardOptions}).
    * @returns `{ output }`, plus `weights` with needWeights.
    * @throws ShapeError naming the argument and the expected shape; ArgumentError for bad options.
@@ -204,7 +217,14 @@ export class MultiheadAttention extends Module {
       query: this.input('query', query),
       key: this.input('key', key),
       value: this.input('value', value),
-      inProjWeight: this.param('in_proj_weight'),
+      inProjWeight: this.sameEmbedDim ? this.param('in_proj_weight') : null,
+      ...(this.sameEmbedDim
+        ? {}
+        : {
+            qProjWeight: this.param('q_proj_weight'),
+            kProjWeight: this.param('k_proj_weight'),
+            vProjWeight: this.param('v_proj_weight'),
+          }),
       inProjBias: this.options.bias ? this.param('in_proj_bias') : null,
       numHeads: this.options.numHeads,
       batchFirst: this.options.batchFirst,
