@@ -135,6 +135,26 @@ export class LineChart implements Drawable {
     ctx.fillStyle = TEXT;
     ctx.textBaseline = 'top';
     ctx.fillText(this.options.title, pad.l, 3);
+    // Legend entries right-aligned beside the title, wrapping onto more lines above the plot.
+    const legend: Array<{ s: Series; x: number; y: number; tw: number }> = [];
+    {
+      const right = w - pad.r - 4;
+      let lx = right;
+      let line = 0;
+      let minX = pad.l + ctx.measureText(this.options.title).width + 12;
+      for (const s of [...this.series].reverse()) {
+        if (!s.name) continue;
+        const tw = Math.min(ctx.measureText(s.name).width, right - pad.l - 14);
+        if (lx - tw - 14 < minX && lx !== right) {
+          line++;
+          lx = right;
+          minX = pad.l;
+        }
+        legend.push({ s, x: lx, y: 3 + 13 * line, tw });
+        lx -= tw + 24;
+      }
+      pad.t += 13 * line;
+    }
     const ty = (v: number) => (logY ? Math.log10(v) : v);
     let x0 = Infinity,
       x1 = -Infinity,
@@ -266,15 +286,11 @@ export class LineChart implements Drawable {
     // Legend.
     ctx.textAlign = 'right';
     ctx.textBaseline = 'top';
-    let lx = w - pad.r - 4;
-    for (const s of [...this.series].reverse()) {
-      if (!s.name) continue;
-      const tw = ctx.measureText(s.name).width;
+    for (const { s, x, y, tw } of legend) {
       ctx.fillStyle = TEXT;
-      ctx.fillText(s.name, lx, 3);
+      ctx.fillText(s.name, x, y, tw);
       ctx.fillStyle = s.color;
-      ctx.fillRect(lx - tw - 14, 8, 10, 3);
-      lx -= tw + 24;
+      ctx.fillRect(x - tw - 14, y + 5, 10, 3);
     }
     ctx.textAlign = 'left';
   }
@@ -345,7 +361,10 @@ export class BarChart implements Drawable {
   }
 }
 
-/** A matrix as coloured cells (0 white → 1 dark blue) with row and column labels. */
+/**
+ * A matrix as coloured cells (0 white → 1 dark blue) with row and column labels. `compact`: small
+ * margins and labels (one character each), drawn only where the cells are wide enough for them.
+ */
 export class HeatMap implements Drawable {
   rows: number[][] = [];
   rowLabels: string[] = [];
@@ -354,6 +373,7 @@ export class HeatMap implements Drawable {
     readonly canvas: HTMLCanvasElement,
     public title: string,
     public empty = 'no data yet',
+    readonly compact = false,
   ) {
     markDirty(this);
   }
@@ -381,22 +401,28 @@ export class HeatMap implements Drawable {
       ctx.textAlign = 'left';
       return;
     }
-    const left = 44;
-    const top = 38;
-    const cell = Math.max(4, Math.min((w - left - 10) / C, (h - top - 8) / R, 34));
+    const left = this.compact ? 14 : 44;
+    const top = this.compact ? 30 : 38;
+    const cell = this.compact
+      ? Math.max(1, Math.min((w - left - 4) / C, (h - top - 4) / R, 34))
+      : Math.max(4, Math.min((w - left - 10) / C, (h - top - 8) / R, 34));
+    const labels = !this.compact || cell >= 7;
+    if (this.compact) ctx.font = `${Math.min(11, Math.floor(cell + 1))}px ui-monospace, monospace`;
     ctx.textAlign = 'center';
     ctx.textBaseline = 'bottom';
-    this.colLabels.forEach((l, c) => ctx.fillText(l, left + (c + 0.5) * cell, top - 3));
+    if (labels) this.colLabels.forEach((l, c) => ctx.fillText(l, left + (c + 0.5) * cell, top - 3));
     ctx.textAlign = 'right';
     ctx.textBaseline = 'middle';
-    this.rowLabels.forEach((l, r) => ctx.fillText(l, left - 5, top + (r + 0.5) * cell));
+    if (labels)
+      this.rowLabels.forEach((l, r) => ctx.fillText(l, left - (this.compact ? 3 : 5), top + (r + 0.5) * cell));
+    const gap = cell >= 4 ? 1 : 0;
     for (let r = 0; r < R; r++) {
       for (let c = 0; c < C; c++) {
         const v = Math.max(0, Math.min(1, this.rows[r][c]));
         // White → blue → dark blue.
         const light = 97 - 72 * v;
         ctx.fillStyle = `hsl(215, ${40 + 45 * v}%, ${light}%)`;
-        ctx.fillRect(left + c * cell, top + r * cell, cell - 1, cell - 1);
+        ctx.fillRect(left + c * cell, top + r * cell, cell - gap, cell - gap);
         if (cell >= 26) {
           ctx.fillStyle = v > 0.5 ? '#fff' : TEXT;
           ctx.textAlign = 'center';

@@ -5,6 +5,7 @@
 import type { KernelTimes } from './profile.js';
 import type { Params, TaskName } from './params.js';
 import type { DemoState } from './states.js';
+import type { AttentionOutput } from './tasks/task.js';
 
 export interface DemoHook {
   state: DemoState;
@@ -21,6 +22,15 @@ export interface DemoHook {
   valLosses: Array<[number, number]>;
   /** Char LM: generated samples, newest last. */
   samples: string[];
+  /**
+   * The runs the loss chart overlays (the current task's, oldest first; the last is the current
+   * one): legend label, colour, steps trained and the mean of the last 10 losses.
+   */
+  runs: Array<{ id: number; label: string; color: string; steps: number; lastLoss: number | null }>;
+  /** Names in the loss chart's legend, in drawing order. */
+  lossLegend: string[];
+  /** Char LM Transformer: the attention weights the heat maps show (read when the hook is read). */
+  attention: AttentionOutput | null;
   forecastMse: number | null;
   accuracy: number | null;
   /** Training throughput over the last few seconds (time in previews / validation / profiling excluded). */

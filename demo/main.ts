@@ -1,13 +1,13 @@
 // The demo page: train a sequence model live in the browser on WebGPU. Wires the panel
 // (panel.ts), the training loop (trainer.ts), the charts (charts.ts), the state banners
 // (states.ts), weight files (weights.ts) and the test hook (hook.ts, window.__seqgpuDemo).
-import { BarChart, LineChart } from './charts.js';
+import { BarChart, LineChart, type Series } from './charts.js';
 import type { DemoHook } from './hook.js';
 import { Panel } from './panel.js';
 import { defaultParams, type Params } from './params.js';
 import type { KernelTimes } from './profile.js';
 import { Banner, showDeviceLost, showError, showNaN, showNoWebGpu, type DemoState } from './states.js';
-import { Trainer } from './trainer.js';
+import { Trainer, type Run } from './trainer.js';
 import { download, watchFileInput, weightFileName } from './weights.js';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -43,6 +43,9 @@ const hook: DemoHook = {
   gradNorms: [],
   valLosses: [],
   samples: [],
+  runs: [],
+  lossLegend: [],
+  attention: null,
   forecastMse: null,
   accuracy: null,
   stepsPerSec: 0,
@@ -62,6 +65,8 @@ const hook: DemoHook = {
   simulateDeviceLoss: () => trainer.simulateDeviceLoss(),
   poisonWeights: () => trainer.poisonWeights(),
 };
+// Read at the moment the hook is read: the weights of the layer the heat maps show.
+Object.defineProperty(hook, 'attention', { get: () => trainer.task?.outputs.attention ?? null, enumerable: true });
 (window as unknown as { __seqgpuDemo: DemoHook }).__seqgpuDemo = hook;
 
 function addLog(message: string): void {
@@ -81,6 +86,17 @@ function publish(): void {
     gradNorms: h.gradNorms,
     valLosses: h.val,
     samples: t.task?.outputs.samples ?? [],
+    runs: shownRuns().map((r) => {
+      const tail = r.history.losses.slice(-10).filter(Number.isFinite);
+      return {
+        id: r.id,
+        label: runName(r),
+        color: r.color,
+        steps: r.history.lossSteps.length ? r.history.lossSteps[r.history.lossSteps.length - 1] : 0,
+        lastLoss: tail.length ? tail.reduce((a, b) => a + b, 0) / tail.length : null,
+      };
+    }),
+    lossLegend: charts.loss.series.map((s) => s.name).filter(Boolean),
     forecastMse: t.task?.outputs.forecastMse ?? null,
     accuracy: t.task?.outputs.accuracy ?? null,
     stepsPerSec: t.stepsPerSec,
@@ -109,24 +125,67 @@ function ema(values: number[], alpha = 0.1): number[] {
   return out;
 }
 
+/** The runs of the current task: the ones the loss chart overlays. */
+function shownRuns(): Run[] {
+  return trainer.runs.filter((r) => r.task === params.task);
+}
+
+function runName(r: Run): string {
+  return r.changes.length ? `${r.label} (then ${r.changes.join(', ')})` : r.label;
+}
+
+/** Smoothed curves of past runs, cached by run and length. */
+const smoothed = new WeakMap<Run, { n: number; ys: number[] }>();
+function smoothedLosses(r: Run): number[] {
+  const c = smoothed.get(r);
+  if (c && c.n === r.history.losses.length) return c.ys;
+  const ys = ema(r.history.losses);
+  smoothed.set(r, { n: r.history.losses.length, ys });
+  return ys;
+}
+
 function drawCharts(): void {
   const h = trainer.history;
   const mse = params.task === 'timeSeries';
-  charts.loss.set(
-    [
-      { name: 'train', color: '#9bbbe0', xs: h.lossSteps, ys: h.losses, width: 1 },
-      { name: 'train (smoothed)', color: '#1f5fa8', xs: h.lossSteps, ys: ema(h.losses) },
-      { name: 'validation', color: '#e0702a', xs: h.val.map((v) => v[0]), ys: h.val.map((v) => v[1]), dots: true },
-    ],
-    {
-      title: mse
-        ? 'loss (MSE, log scale)'
-        : params.task === 'charLM'
-          ? 'loss (nats / character)'
-          : 'loss (nats / target token)',
-      logY: mse,
-    },
-  );
+  const runs = shownRuns();
+  const current = trainer.currentRun;
+  const past = runs.filter((r) => r !== current && r.history.losses.length > 0);
+  const val: Series = {
+    name: 'validation',
+    color: '#e0702a',
+    xs: h.val.map((v) => v[0]),
+    ys: h.val.map((v) => v[1]),
+    dots: true,
+  };
+  // One run: raw, smoothed and validation as always (in the run's colour: the first run's is the
+  // original blue). Several: each past run's smoothed curve in its colour, named by its model and
+  // hyperparameters, under the current run's curves.
+  const lossSeries: Series[] = past.length
+    ? [
+        ...past.map((r) => ({ name: runName(r), color: r.color, xs: r.history.lossSteps, ys: smoothedLosses(r) })),
+        { name: '', color: current?.light ?? '#9bbbe0', xs: h.lossSteps, ys: h.losses, width: 1 },
+        {
+          name: `${current ? runName(current) : 'train'} (now)`,
+          color: current?.color ?? '#1f5fa8',
+          xs: h.lossSteps,
+          ys: ema(h.losses),
+          width: 2,
+        },
+        { ...val, name: 'validation (now)' },
+      ]
+    : [
+        { name: 'train', color: current?.light ?? '#9bbbe0', xs: h.lossSteps, ys: h.losses, width: 1 },
+        { name: 'train (smoothed)', color: current?.color ?? '#1f5fa8', xs: h.lossSteps, ys: ema(h.losses) },
+        val,
+      ];
+  charts.loss.set(lossSeries, {
+    title: mse
+      ? 'loss (MSE, log scale)'
+      : params.task === 'charLM'
+        ? 'loss (nats / character)'
+        : 'loss (nats / target token)',
+    logY: mse,
+  });
   const clip =
     params.clipNorm > 0 && h.lossSteps.length
       ? [
@@ -149,10 +208,12 @@ function drawKernels(times: KernelTimes | null): void {
   if (!times) {
     charts.kernels.set(
       [],
-      trainer.gpu && !trainer.gpu.features.timestampQuery
-        ? 'this adapter has no timestamp-query feature (Chrome: ' +
+      params.task === 'charLM' && params.lmModel === 'transformer'
+        ? "not measured for the Transformer (seqgpu's Trainer does not list its recorded step's dispatches)"
+        : trainer.gpu && !trainer.gpu.features.timestampQuery
+          ? 'this adapter has no timestamp-query feature (Chrome: ' +
             '--enable-webgpu-developer-features gives unquantized ones)'
-        : 'measured a few steps after the start, then every 10 previews',
+          : 'measured a few steps after the start, then every 10 previews',
     );
     return;
   }
@@ -268,6 +329,10 @@ async function main(): Promise<void> {
       }
     },
     load: () => fileInput.click(),
+    clearRuns: () => {
+      trainer.clearRuns();
+      addLog('cleared the past runs from the loss chart');
+    },
   });
   watchFileInput(fileInput, (name, bytes) => void trainer.loadWeights(name, bytes).then(() => panel?.refresh()));
   if (!ok) {

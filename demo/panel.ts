@@ -14,6 +14,7 @@ export interface PanelActions {
   reset(): void;
   save(): void;
   load(): void;
+  clearRuns(): void;
 }
 
 const invert = <K extends string>(labels: Record<K, string>): Record<string, K> =>
@@ -44,6 +45,7 @@ export class Panel {
       ['reset', 'reset (fresh weights)'],
       ['save', 'save weights (.safetensors)'],
       ['load', 'load weights…'],
+      ['clearRuns', 'clear past runs (loss chart)'],
     ] as const) {
       const b = controls.addButton({ title });
       b.element.dataset.action = action;
@@ -82,11 +84,18 @@ export class Panel {
     bind(task, 'toy', { options: invert(TOY_LABELS) });
 
     const model = pane.addFolder({ title: 'Model (a change rebuilds it)' });
+    bind(model, 'lmModel', {
+      options: { RNN: 'rnn', LSTM: 'lstm', GRU: 'gru', Transformer: 'transformer' },
+      label: 'model',
+    });
     bind(model, 'cell', { options: { RNN: 'rnn', LSTM: 'lstm', GRU: 'gru' } });
     bind(model, 'hiddenSize', { min: 1, max: 512, step: 1 });
     bind(model, 'numLayers', { min: 1, max: 4, step: 1 });
     bind(model, 'bidirectional', { label: 'bidirectional encoder' });
     bind(model, 'embeddingDim', { min: 1, max: 128, step: 1 });
+    bind(model, 'dModel', { min: 1, max: 512, step: 1, label: 'dModel' });
+    bind(model, 'nhead', { min: 1, max: 16, step: 1, label: 'heads' });
+    bind(model, 'dimFeedforward', { min: 1, max: 2048, step: 1, label: 'feed-forward' });
     bind(model, 'dropout', { min: 0, max: 0.9, step: 0.05, label: 'dropout (between layers)' });
     bind(model, 'attention', {
       options: { none: 'none', 'dot (Luong)': 'dot', 'general (Luong)': 'general', 'additive (Bahdanau)': 'additive' },
@@ -130,7 +139,7 @@ export class Panel {
   private updateVisibility(): void {
     const p = this.params;
     for (const [key, b] of this.bindings) {
-      let show = applies(key, p.task);
+      let show = applies(key, p.task, p.lmModel);
       if (key === 'momentum') show = p.optimizer === 'momentum';
       if (key === 'stepSize') show = p.schedule === 'step';
       if (key === 'gamma') show = p.schedule === 'step' || p.schedule === 'exponential';

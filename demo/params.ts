@@ -9,6 +9,8 @@ export type ToyName = 'reverse' | 'addition';
 export type OptimizerChoice = 'sgd' | 'momentum' | 'adam' | 'adamw';
 export type ScheduleChoice = 'constant' | 'step' | 'exponential' | 'cosine';
 export type AttentionChoice = 'none' | 'dot' | 'general' | 'additive';
+/** The char LM's model: a recurrent cell (SequenceModel) or a decoder-only Transformer (TransformerLM). */
+export type LmModel = CellKind | 'transformer';
 
 export interface Params {
   task: TaskName;
@@ -16,7 +18,9 @@ export interface Params {
   text: TextName;
   series: SeriesName;
   toy: ToyName;
-  /** Model. */
+  /** Char LM: RNN / LSTM / GRU (SequenceModel, `cell` follows it) or Transformer (TransformerLM). */
+  lmModel: LmModel;
+  /** Model. Time series, seq2seq (the char LM's recurrent cell follows lmModel). */
   cell: CellKind;
   hiddenSize: number;
   numLayers: number;
@@ -26,6 +30,10 @@ export interface Params {
   /** Between stacked recurrent layers (PyTorch's `dropout`); char LM and time series. */
   dropout: number;
   attention: AttentionChoice;
+  /** Char LM Transformer: width, attention heads (dModel divisible by it), feed-forward width. */
+  dModel: number;
+  nhead: number;
+  dimFeedforward: number;
   seed: number;
   /** Training. seqLen: the BPTT window (char LM, time series) or the longest source (seq2seq). */
   seqLen: number;
@@ -58,19 +66,21 @@ export interface Params {
 /**
  * What changing a parameter does:
  *  task      — switch task: load its preset, build a new model, clear the charts;
+ *  model     — switch the char LM's model: load that model's preset, build it (a new run);
  *  rebuild   — build a new model (fresh weights from `seed`), clear the charts;
  *  rebuildKeep — build a new model of the same shapes and carry the weights over (dropout);
  *  optimizer — re-create the optimizer (weights kept; its moments too when its kind allows);
  *  data      — new training data for the same model (it keeps training);
  *  live      — read at the next step / preview, nothing rebuilt.
  */
-export type Effect = 'task' | 'rebuild' | 'rebuildKeep' | 'optimizer' | 'data' | 'live';
+export type Effect = 'task' | 'model' | 'rebuild' | 'rebuildKeep' | 'optimizer' | 'data' | 'live';
 
 export const EFFECTS: Record<keyof Params, Effect> = {
   task: 'task',
   text: 'rebuild',
   series: 'data',
   toy: 'data',
+  lmModel: 'model',
   cell: 'rebuild',
   hiddenSize: 'rebuild',
   numLayers: 'rebuild',
@@ -78,6 +88,9 @@ export const EFFECTS: Record<keyof Params, Effect> = {
   embeddingDim: 'rebuild',
   dropout: 'rebuildKeep',
   attention: 'rebuild',
+  dModel: 'rebuild',
+  nhead: 'rebuild',
+  dimFeedforward: 'rebuild',
   seed: 'rebuild',
   seqLen: 'live',
   batch: 'live',
@@ -105,6 +118,11 @@ export const APPLIES: Partial<Record<keyof Params, readonly TaskName[]>> = {
   text: ['charLM'],
   series: ['timeSeries'],
   toy: ['seq2seq'],
+  lmModel: ['charLM'],
+  cell: ['timeSeries', 'seq2seq'],
+  dModel: ['charLM'],
+  nhead: ['charLM'],
+  dimFeedforward: ['charLM'],
   bidirectional: ['seq2seq'],
   embeddingDim: ['charLM', 'seq2seq'],
   dropout: ['charLM', 'timeSeries'],
@@ -118,7 +136,15 @@ export const APPLIES: Partial<Record<keyof Params, readonly TaskName[]>> = {
   horizon: ['timeSeries'],
 };
 
-export function applies(key: keyof Params, task: TaskName): boolean {
+/** Char LM keys of one kind of model only (the panel hides the others). */
+const RECURRENT_ONLY: ReadonlyArray<keyof Params> = ['hiddenSize', 'embeddingDim', 'stateful'];
+const TRANSFORMER_ONLY: ReadonlyArray<keyof Params> = ['dModel', 'nhead', 'dimFeedforward'];
+
+export function applies(key: keyof Params, task: TaskName, lmModel: LmModel = 'lstm'): boolean {
+  if (task === 'charLM') {
+    if (lmModel === 'transformer' && RECURRENT_ONLY.includes(key)) return false;
+    if (lmModel !== 'transformer' && TRANSFORMER_ONLY.includes(key)) return false;
+  }
   return APPLIES[key]?.includes(task) ?? true;
 }
 
@@ -127,6 +153,7 @@ export type SizeClass = 'software' | 'gpu';
 
 type Preset = Pick<
   Params,
+  | 'lmModel'
   | 'cell'
   | 'hiddenSize'
   | 'numLayers'
@@ -159,6 +186,7 @@ export function preset(task: TaskName, size: SizeClass): Preset {
     case 'charLM':
       return {
         ...common,
+        lmModel: 'lstm',
         cell: 'lstm',
         hiddenSize: small ? 32 : 128,
         embeddingDim: 16,
@@ -172,6 +200,7 @@ export function preset(task: TaskName, size: SizeClass): Preset {
     case 'timeSeries':
       return {
         ...common,
+        lmModel: 'lstm',
         cell: 'gru',
         hiddenSize: small ? 16 : 64,
         embeddingDim: 16,
@@ -185,6 +214,7 @@ export function preset(task: TaskName, size: SizeClass): Preset {
     case 'seq2seq':
       return {
         ...common,
+        lmModel: 'lstm',
         cell: 'lstm',
         hiddenSize: small ? 32 : 64,
         embeddingDim: 16,
@@ -196,6 +226,34 @@ export function preset(task: TaskName, size: SizeClass): Preset {
         previewEvery: small ? 20 : 100,
       };
   }
+}
+
+/**
+ * What switching the char LM's model loads: the depth, context and optimizer that model learns with
+ * on its size class (the Transformer: 2 pre-norm blocks, AdamW 3e-3, a longer context).
+ */
+export function modelPreset(model: LmModel, size: SizeClass): Partial<Params> {
+  const small = size === 'software';
+  // Sampling from the Transformer is one submit and readback per character: on a software adapter
+  // (≈ 0.1 s each) its previews come half as often.
+  if (model === 'transformer')
+    return {
+      numLayers: 2,
+      seqLen: small ? 32 : 64,
+      optimizer: 'adamw',
+      lr: 3e-3,
+      dropout: 0,
+      previewEvery: small ? 40 : 100,
+    };
+  return {
+    cell: model,
+    numLayers: 1,
+    seqLen: small ? 16 : 64,
+    optimizer: 'adam',
+    lr: 0.01,
+    dropout: 0,
+    previewEvery: small ? 20 : 100,
+  };
 }
 
 export function defaultParams(size: SizeClass, task: TaskName = 'charLM'): Params {
@@ -216,6 +274,9 @@ export function defaultParams(size: SizeClass, task: TaskName = 'charLM'): Param
     sampleLength: 80,
     prompt: '',
     horizon: 24,
+    dModel: size === 'software' ? 32 : 128,
+    nhead: 4,
+    dimFeedforward: size === 'software' ? 128 : 512,
     ...preset(task, size),
   };
 }
@@ -224,6 +285,7 @@ export function defaultParams(size: SizeClass, task: TaskName = 'charLM'): Param
 export const MODEL_KEYS = [
   'task',
   'text',
+  'lmModel',
   'cell',
   'hiddenSize',
   'numLayers',
@@ -231,5 +293,8 @@ export const MODEL_KEYS = [
   'embeddingDim',
   'dropout',
   'attention',
+  'dModel',
+  'nhead',
+  'dimFeedforward',
   'seed',
 ] as const;

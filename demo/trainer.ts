@@ -8,7 +8,7 @@
 // the GPU never waits for JavaScript), then yields to the page through a MessageChannel (not
 // setTimeout, which background tabs throttle) and queues the next tick behind any pending job.
 import { requestGpu, GpuError, NonFiniteError, type Gpu, type NamedTensor, type OptimizerState } from '../src/index.js';
-import { EFFECTS, MODEL_KEYS, preset, type Params, type SizeClass } from './params.js';
+import { EFFECTS, MODEL_KEYS, modelPreset, preset, type Params, type SizeClass, type TaskName } from './params.js';
 import { StepProfiler, type KernelTimes } from './profile.js';
 import type { DemoState } from './states.js';
 import type { StepResult, Task, TaskContext } from './tasks/task.js';
@@ -36,6 +36,64 @@ export interface History {
 function emptyHistory(): History {
   return { lossSteps: [], losses: [], gradNorms: [], val: [], rateSteps: [], stepsPerSec: [], tokensPerSec: [] };
 }
+
+/**
+ * One training run: a model built (fresh weights) and trained, with its hyperparameters. The loss
+ * chart overlays the runs of the current task, a colour each; the last run is the current one.
+ */
+export interface Run {
+  id: number;
+  task: TaskName;
+  /** The model and its training hyperparameters ("Transformer 2×64/4h · T32 B8 AdamW 3e-3"). */
+  label: string;
+  /** Hyperparameters changed while it trained ("lr→0.002"). */
+  changes: string[];
+  color: string;
+  /** Lighter shade for the raw (unsmoothed) curve. */
+  light: string;
+  history: History;
+}
+
+/** Run colours; the first is the page's original training-loss blue. */
+const RUN_COLORS: Array<[string, string]> = [
+  ['#1f5fa8', '#9bbbe0'],
+  ['#c0392b', '#e8aaa3'],
+  ['#2a9d55', '#a3d9b8'],
+  ['#7b4fb0', '#cbb6e3'],
+  ['#b5892a', '#e3d0a3'],
+  ['#178a9c', '#a0d5de'],
+  ['#c2458f', '#e8b0d0'],
+  ['#555555', '#bbbbbb'],
+];
+/** Runs kept for the overlay (the oldest are dropped). */
+export const MAX_RUNS = 8;
+
+const OPTIMIZER_NAMES = { sgd: 'SGD', momentum: 'SGD+m', adam: 'Adam', adamw: 'AdamW' } as const;
+const short = (v: number) => (v >= 1e-2 ? String(Number(v.toPrecision(3))) : v.toExponential(0));
+
+/** The legend text of a run: the model, then seqLen, batch, optimizer and lr. */
+export function runLabel(p: Params): string {
+  const model =
+    p.task === 'charLM' && p.lmModel === 'transformer'
+      ? `Transformer ${p.numLayers}×${p.dModel}/${p.nhead}h`
+      : `${(p.task === 'charLM' ? p.lmModel : p.cell).toUpperCase()} ${p.numLayers}×${p.hiddenSize}`;
+  return `${model} · T${p.seqLen} B${p.batch} ${OPTIMIZER_NAMES[p.optimizer]} ${short(p.lr)}`;
+}
+
+/** Training hyperparameters whose change during a run is noted in its label. */
+const NOTED: ReadonlyArray<keyof Params> = [
+  'seqLen',
+  'batch',
+  'optimizer',
+  'lr',
+  'momentum',
+  'schedule',
+  'clipNorm',
+  'weightDecay',
+  'stateful',
+  'teacherForcing',
+  'dropout',
+];
 
 export interface Snapshot {
   step: number;
@@ -72,6 +130,9 @@ export class Trainer {
   step = 0;
   builds = 0;
   history: History = emptyHistory();
+  /** Training runs, oldest first; the last is the current one (its history is `history`). */
+  runs: Run[] = [];
+  private nextRunId = 0;
   snapshot: Snapshot | null = null;
   kernelTimes: KernelTimes | null = null;
   stepsPerSec = 0;
@@ -190,9 +251,39 @@ export class Trainer {
     this.on.progress();
   }
 
+  /** The run being trained. */
+  get currentRun(): Run | null {
+    return this.runs[this.runs.length - 1] ?? null;
+  }
+
+  /** Starts a new run (a fresh model); a current run that never stepped is replaced. */
+  private newRun(): void {
+    const cur = this.currentRun;
+    // An empty run is replaced, its id (and colour) reused.
+    const id = cur && cur.history.lossSteps.length === 0 ? this.runs.pop()!.id : this.nextRunId++;
+    const [color, light] = RUN_COLORS[id % RUN_COLORS.length];
+    this.runs.push({
+      id,
+      task: this.params.task,
+      label: runLabel(this.params),
+      changes: [],
+      color,
+      light,
+      history: this.history,
+    });
+    while (this.runs.length > MAX_RUNS) this.runs.shift();
+  }
+
+  /** Forgets every run but the current one. */
+  clearRuns(): void {
+    this.runs = this.runs.slice(-1);
+    this.on.progress();
+  }
+
   private resetProgress(): void {
     this.step = 0;
     this.history = emptyHistory();
+    this.newRun();
     this.snapshot = null;
     this.kernelTimes = null;
     this.rate = [];
@@ -409,6 +500,8 @@ export class Trainer {
       await this.buildNow(undefined);
       if (!this.task) return;
       if (s) {
+        // The same run goes on: drop the one the rebuild started.
+        this.runs.pop();
         this.history = keepHistory;
         this.restore(s);
         this.snapshot = s;
@@ -431,12 +524,24 @@ export class Trainer {
     const to = this.params[key];
     const what = `${key} ${fmtValue(from)} → ${fmtValue(to)}`;
     return this.serial(async () => {
-      if (!this.task && EFFECTS[key] !== 'task' && EFFECTS[key] !== 'rebuild') return;
-      switch (EFFECTS[key]) {
+      const effect = EFFECTS[key];
+      if (!this.task && effect !== 'task' && effect !== 'rebuild' && effect !== 'model') return;
+      this.noteChange(key);
+      switch (effect) {
         case 'task':
           Object.assign(this.params, preset(this.params.task, this.sizeClass));
           this.on.paramsChanged();
           return this.buildNow(`task ${fmtValue(from)} → ${fmtValue(to)}: its preset loaded, new model`);
+        case 'model': {
+          const p = modelPreset(this.params.lmModel, this.sizeClass);
+          Object.assign(this.params, p);
+          this.on.paramsChanged();
+          const set = Object.entries(p)
+            .filter(([k]) => k !== 'cell')
+            .map(([k, v]) => `${k} ${fmtValue(v)}`)
+            .join(', ');
+          return this.buildNow(`${what}: its preset loaded (${set}), new model (a new run)`);
+        }
         case 'rebuild':
           return this.buildNow(`${what}: rebuilt the model (new weights, charts cleared)`);
         case 'rebuildKeep': {
@@ -458,6 +563,22 @@ export class Trainer {
           this.on.log(`${what}: takes effect at once`);
       }
     });
+  }
+
+  /** A run that has trained notes a training hyperparameter's change in its legend; before, its label follows. */
+  private noteChange(key: keyof Params): void {
+    const run = this.currentRun;
+    if (!run || run.task !== this.params.task) return;
+    if (run.history.lossSteps.length === 0) {
+      run.label = runLabel(this.params);
+      return;
+    }
+    if (!NOTED.includes(key)) return;
+    const v = this.params[key];
+    const text = `${key}→${typeof v === 'number' ? short(v) : String(v)}`;
+    const i = run.changes.findIndex((c) => c.startsWith(`${key}→`));
+    if (i >= 0) run.changes.splice(i, 1);
+    run.changes.push(text);
   }
 
   /** The weights as a safetensors file (PyTorch names), with the model's parameters in its metadata. */

@@ -1,5 +1,6 @@
 // Saving and loading a model's weights as a safetensors file under PyTorch's parameter names
-// (`embedding.weight`, `rnn.weight_ih_l0`, `head.weight`, … or the seq2seq names), loadable with
+// (`embedding.weight`, `rnn.weight_ih_l0`, `head.weight`, … the Transformer's `tok_embed.weight`,
+// `layers.0.self_attn.in_proj_weight`, … or the seq2seq names), loadable with
 // `safetensors.torch.load_file`. The file's `__metadata__` records the demo parameters that shape
 // the model (task, text, cell, sizes, …), so loading it here rebuilds the same model first; a file
 // without them (e.g. written by PyTorch) loads into the current model if names and shapes match.
@@ -42,6 +43,8 @@ export function decodeWeights(file: ArrayBuffer): WeightFile {
   if (meta.seqgpu_demo) {
     try {
       config = JSON.parse(meta.seqgpu_demo) as Partial<Params>;
+      // Files from before the char LM's model selector: the cell was its model.
+      if (config.task === 'charLM' && config.lmModel === undefined && config.cell) config.lmModel = config.cell;
     } catch {
       config = null;
     }
@@ -76,5 +79,11 @@ export function watchFileInput(input: HTMLInputElement, onFile: (name: string, b
 export function weightFileName(p: Params, step: number): string {
   const what =
     p.task === 'charLM' ? `charlm-${p.text}` : p.task === 'timeSeries' ? 'timeseries' : `seq2seq-${p.attention}`;
-  return `seqgpu-${what}-${p.cell}-${p.numLayers}x${p.hiddenSize}-step${step}.safetensors`;
+  const model =
+    p.task !== 'charLM'
+      ? `${p.cell}-${p.numLayers}x${p.hiddenSize}`
+      : p.lmModel === 'transformer'
+        ? `transformer-${p.numLayers}x${p.dModel}h${p.nhead}`
+        : `${p.lmModel}-${p.numLayers}x${p.hiddenSize}`;
+  return `seqgpu-${what}-${model}-step${step}.safetensors`;
 }

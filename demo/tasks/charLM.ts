@@ -1,21 +1,14 @@
 // Character-level language model on a bundled public-domain text: [Embedding] → RNN/LSTM/GRU →
-// Linear over the characters, next-character cross-entropy, with generated samples (temperature,
-// top-k) shown while it trains. Training windows are random, or with `stateful` consecutive per
-// stream with the state carried between batches (truncated BPTT over the BPTT window seqLen).
-import { CharVocab, SequenceModel, randomWindows, rng, type NamedTensor, type StateDict } from '../../src/index.js';
+// Linear over the characters, or a decoder-only Transformer (charModels.ts); next-character
+// cross-entropy, with generated samples (temperature, top-k) shown while it trains, and for the
+// Transformer the attention weights of every head as heat maps. Training windows are random, or
+// (recurrent models) with `stateful` consecutive per stream with the state carried between batches
+// (truncated BPTT over the BPTT window seqLen).
+import { CharVocab, randomWindows, rng, type NamedTensor, type StateDict } from '../../src/index.js';
+import { AttentionHeads } from '../attentionView.js';
 import type { TextName } from '../params.js';
-import {
-  countParameters,
-  el,
-  isUpdate,
-  liveSchedule,
-  optimizerOptions,
-  reconfigure,
-  type StepResult,
-  type Task,
-  type TaskContext,
-  type TaskOutputs,
-} from './task.js';
+import { RecurrentCharModel, TransformerCharModel, type CharModel, type Windows } from './charModels.js';
+import { el, type StepResult, type Task, type TaskContext, type TaskOutputs } from './task.js';
 import sonnets from '../data/sonnets.txt?raw';
 import lusiadas from '../data/lusiadas.txt?raw';
 import casmurro from '../data/casmurro.txt?raw';
@@ -32,7 +25,7 @@ export class CharLMTask implements Task {
   readonly name = 'charLM' as const;
   readonly summary: string;
   readonly outputs: TaskOutputs = { samples: [], forecastMse: null, accuracy: null };
-  private readonly model: SequenceModel;
+  private readonly model: CharModel;
   private readonly vocab: CharVocab;
   private readonly train: Int32Array;
   private readonly held: Int32Array;
@@ -41,6 +34,7 @@ export class CharLMTask implements Task {
   private cursors: number[] = [];
   private lastTokens = 0;
   private readonly list: HTMLElement;
+  private readonly heads: AttentionHeads | null = null;
 
   constructor(private readonly ctx: TaskContext) {
     const p = ctx.params;
@@ -55,30 +49,30 @@ export class CharLMTask implements Task {
     this.held = ids.subarray(cut);
     this.rand = rng(p.seed);
     const V = this.vocab.size;
-    this.model = new SequenceModel(ctx.gpu, {
-      cell: p.cell,
-      vocabSize: V,
-      embeddingDim: p.embeddingDim,
-      hiddenSize: p.hiddenSize,
-      numLayers: p.numLayers,
-      dropout: p.numLayers > 1 ? p.dropout : 0,
-      outputSize: V,
-      mode: 'manyToMany',
-      loss: 'crossEntropy',
-      seed: p.seed,
-    });
+    this.model =
+      p.lmModel === 'transformer' ? new TransformerCharModel(ctx.gpu, p, V) : new RecurrentCharModel(ctx.gpu, p, V);
     this.summary =
-      `char LM: ${p.cell.toUpperCase()} ${p.numLayers}×${p.hiddenSize}, ` +
-      `embedding ${p.embeddingDim}, ${countParameters(this.model.store)} ` +
+      `char LM: ${this.model.description}, ${this.model.parameters} ` +
       `parameters; ${source.label}, ${text.length} characters, vocabulary ${V}`;
     ctx.view.replaceChildren();
     el('h3', '', ctx.view, `Samples — prompt, then generated characters (${source.label})`);
     this.list = el('div', 'samples', ctx.view);
     el('div', 'muted', this.list, 'Samples appear here while the model trains.');
+    if (this.model instanceof TransformerCharModel) {
+      const heads = new AttentionHeads(ctx.view, p.nhead, p.numLayers);
+      this.heads = heads;
+      // Read when the page publishes: always the layer the view shows.
+      Object.defineProperty(this.outputs, 'attention', { get: () => heads.output(), enumerable: true });
+    }
   }
 
   get optimizer() {
-    return this.model.optimizerState;
+    return this.model.optimizer;
+  }
+
+  /** Training windows: at most the model's context (the Transformer's positions). */
+  private get seqLen(): number {
+    return Math.max(1, Math.min(Math.round(this.ctx.params.seqLen), this.model.context));
   }
 
   tokensPerStep(): number {
@@ -86,17 +80,7 @@ export class CharLMTask implements Task {
   }
 
   async configureTraining(): Promise<void> {
-    const p = this.ctx.params;
-    await reconfigure(
-      () => this.model.optimizerState,
-      () =>
-        this.model.configureTraining({
-          optimizer: optimizerOptions(p),
-          schedule: liveSchedule(p, this.ctx.globalStep),
-          carryState: p.stateful,
-        }),
-    );
-    this.model.resetState();
+    await this.model.configureTraining(this.ctx.globalStep);
     this.cursors = [];
   }
 
@@ -104,8 +88,10 @@ export class CharLMTask implements Task {
     this.cursors = [];
   }
 
-  private window(): { inputs: Int32Array; targets: Int32Array; seqLen: number; batch: number } {
-    const { seqLen: T, batch: B, stateful } = this.ctx.params;
+  private window(): Windows {
+    const { batch: B } = this.ctx.params;
+    const T = this.seqLen;
+    const stateful = this.ctx.params.stateful && this.model.recurrent;
     const ids = this.train;
     if (ids.length < T + 1)
       throw new RangeError(
@@ -135,13 +121,12 @@ export class CharLMTask implements Task {
   step(): Promise<StepResult> {
     const batch = this.window();
     this.lastTokens = batch.seqLen * batch.batch;
-    const loss = this.model.trainStep(batch, { readLoss: true });
-    const norm = this.model.optimizerState!.gradNorm();
-    return Promise.all([loss, norm]).then(([l, g]) => ({ loss: l!, gradNorm: g }));
+    return this.model.step(batch);
   }
 
   async validate(): Promise<number> {
-    const { seqLen: T, batch: B } = this.ctx.params;
+    const { batch: B } = this.ctx.params;
+    const T = this.seqLen;
     // The same windows every time (fixed seed), at the training shape so the plan is shared.
     const len = Math.min(T, this.held.length - 1);
     return this.model.evaluate(randomWindows(this.held, len, B, rng(12345)));
@@ -151,17 +136,33 @@ export class CharLMTask implements Task {
     const p = this.ctx.params;
     const known = [...(p.prompt || TEXTS[p.text].prompt)].filter((ch) => this.vocab.chars.includes(ch)).join('');
     const prompt = known || this.vocab.decode([this.train[0]]);
+    const t0 = performance.now();
     const ids = await this.model.generate(this.vocab.encode(prompt), p.sampleLength, {
       temperature: p.temperature,
       topK: p.topK,
       seed: this.ctx.globalStep(),
     });
+    const ms = performance.now() - t0;
     const sample = prompt + this.vocab.decode(ids);
     this.outputs.samples.push(sample);
+    if (this.heads && this.model instanceof TransformerCharModel) {
+      // The heat maps read the sample's last characters (at most the training window, 24 for legibility).
+      const chars = [...sample].slice(-Math.min(24, this.seqLen));
+      const weights = await this.model.attention(this.vocab.encode(chars.join('')));
+      this.heads.set(chars, weights, this.ctx.globalStep());
+    }
     const row = document.createElement('div');
     row.className = 'sample';
-    const meta = el('span', 'meta', row, `step ${this.ctx.globalStep()} · T=${p.temperature} top-k ${p.topK || 'all'}`);
-    meta.title = 'training step, sampling temperature and top-k';
+    const meta = el(
+      'span',
+      'meta',
+      row,
+      `step ${this.ctx.globalStep()} · T=${p.temperature} top-k ${p.topK || 'all'} · ` +
+        `${ids.length} characters in ${ms < 1000 ? `${ms.toFixed(0)} ms` : `${(ms / 1000).toFixed(1)} s`}`,
+    );
+    meta.title =
+      'training step, sampling temperature and top-k, time to generate' +
+      (this.model.recurrent ? '' : ' (one submit per character with the KV cache; the window slides at seqLen)');
     const text = el('span', 'text', row);
     el('b', '', text, prompt);
     text.append(this.vocab.decode(ids));
@@ -171,13 +172,7 @@ export class CharLMTask implements Task {
   }
 
   profileDispatches() {
-    const { seqLen: T, batch: B } = this.ctx.params;
-    const parts = this.model.stepDispatches(T, B);
-    const update = parts.update.filter((d) => !isUpdate(d));
-    return {
-      dispatches: [...parts.forward, ...parts.backward, ...update],
-      skipped: parts.update.filter(isUpdate).map((d) => d.label),
-    };
+    return this.model.profileDispatches(this.seqLen, this.ctx.params.batch);
   }
 
   stateDict(): Promise<Record<string, NamedTensor>> {
@@ -189,8 +184,7 @@ export class CharLMTask implements Task {
   }
 
   poison(): void {
-    const n = this.model.store.slot('head.bias').size;
-    this.model.store.write('head.bias', new Float32Array(n).fill(NaN));
+    this.model.poison();
   }
 
   destroy(): void {

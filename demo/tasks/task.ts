@@ -28,6 +28,22 @@ export interface TaskOutputs {
   forecastMse: number | null;
   /** Seq2seq: exact-match accuracy of greedy decoding on the held-out pairs. */
   accuracy: number | null;
+  /** Char LM Transformer: the attention weights drawn as heat maps (the last preview). */
+  attention?: AttentionOutput | null;
+}
+
+/** The self-attention weights of one window of text, per layer and head. */
+export interface AttentionOutput {
+  /** The window's characters (queries = rows, keys = columns). */
+  chars: string[];
+  nhead: number;
+  numLayers: number;
+  /** The layer the heat maps show. */
+  layer: number;
+  /** Per layer: [nhead, T, T] row-major, as plain arrays. */
+  weights: number[][];
+  /** Training step of the preview. */
+  step: number;
 }
 
 export interface Task {
