@@ -20,6 +20,7 @@ export {
 export { BufferPool, type PoolStats } from './gpu/pool.js';
 export { KernelSource, type BindingInfo, type OverrideValues, type WgslShader, type ShaderRef } from './gpu/kernel.js';
 export { Profiler, type GpuTimings } from './gpu/profiler.js';
+export { isSoftwareAdapter, reductionWidth, type GpuTuning, type AdapterDescription } from './gpu/tuning.js';
 export type { Dispatch } from './gpu/dispatch.js';
 export { Tensor, type DType } from './gpu/tensor.js';
 export {

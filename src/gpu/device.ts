@@ -14,6 +14,7 @@ import {
 import { encodeDispatches, type Dispatch } from './dispatch.js';
 import { BufferUsage, MapMode, READBACK_USAGE, UNIFORM_USAGE } from './flags.js';
 import { Profiler, type GpuTimings } from './profiler.js';
+import { isSoftwareAdapter, type GpuTuning } from './tuning.js';
 import { dawnGpu, isNode, navigatorGpu, noWebGpuError, type PlatformGpu } from './platform.js';
 
 export type { RequestGpuOptions } from './requestOptions.js';
@@ -137,6 +138,10 @@ export class Gpu {
     description: string;
     isFallbackAdapter: boolean;
   };
+  /** The adapter runs shaders on the CPU (SwiftShader, llvmpipe, WARP): see {@link GpuTuning}. */
+  readonly software: boolean;
+  /** Adapter-dependent kernel choices (row-reduction widths); change them to force a variant. */
+  readonly tuning: GpuTuning = { reductionWidth: 'auto' };
   private lostInfo: GPUDeviceLostInfo | null = null;
   private destroyed = false;
   private errors: string[] = [];
@@ -188,6 +193,7 @@ export class Gpu {
       description: info.description ?? '',
       isFallbackAdapter: (info as { isFallbackAdapter?: boolean }).isFallbackAdapter ?? false,
     };
+    this.software = isSoftwareAdapter(this.adapterInfo);
     this.attach(device);
   }
 

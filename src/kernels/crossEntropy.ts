@@ -17,6 +17,7 @@ import { Tensor, expectRank } from '../gpu/tensor.js';
 import { grid2d } from './grid.js';
 import { reduceSumDispatches } from './reduceSum.js';
 import { defineShader } from '../gpu/kernel.js';
+import { reductionWidth } from '../gpu/tuning.js';
 import crossEntropyWgsl from '../../shaders/cross_entropy.wgsl?raw';
 import { checkView, type View } from './view.js';
 
@@ -100,8 +101,9 @@ export function crossEntropyDispatches(gpu: Gpu, args: CrossEntropyArgs): Dispat
   };
   const count = args.count ?? { buffer: scratch('count'), offset: 0 };
   const dLogits = args.dLogits ?? { buffer: scratch('noGrad'), offset: 0 };
-  const tpr = Math.min(WG, nextPow2(cols));
-  const { gridX, workgroups } = grid2d(gpu, Math.ceil((rows * tpr) / WG), label);
+  const wg = reductionWidth(gpu, WG);
+  const tpr = Math.min(wg, nextPow2(cols));
+  const { gridX, workgroups } = grid2d(gpu, Math.ceil((rows * tpr) / wg), label);
   const params = gpu.uniform(CROSS_ENTROPY_SHADER, 'params', {
     rows,
     cols,
@@ -124,11 +126,11 @@ export function crossEntropyDispatches(gpu: Gpu, args: CrossEntropyArgs): Dispat
     count: count.buffer,
     params,
   });
-  const common = { WG, HAS_MASK: !!args.rowMask, WRITE_GRAD: !!args.dLogits };
+  const common = { WG: wg, HAS_MASK: !!args.rowMask, WRITE_GRAD: !!args.dLogits };
   return [
     {
       label: `${label}.count`,
-      pipeline: gpu.pipeline(CROSS_ENTROPY_SHADER, { ...common, PASS: 0, TPR: WG }),
+      pipeline: gpu.pipeline(CROSS_ENTROPY_SHADER, { ...common, PASS: 0, TPR: wg }),
       bindGroup,
       workgroups: [1, 1, 1],
     },

@@ -15,6 +15,7 @@ import type { Dispatch } from '../gpu/dispatch.js';
 import { ArgumentError, ShapeError } from '../util/errors.js';
 import { TENSOR_USAGE } from '../gpu/flags.js';
 import { defineShader } from '../gpu/kernel.js';
+import { reductionWidth } from '../gpu/tuning.js';
 import { grid2d } from './grid.js';
 import layerNormWgsl from '../../shaders/layer_norm.wgsl?raw';
 import layerNormBackwardWgsl from '../../shaders/layer_norm_backward.wgsl?raw';
@@ -80,8 +81,9 @@ export interface LayerNormBackwardArgs {
 }
 
 /** Threads per row: enough for the row, at most 256. */
-function rowWorkgroup(cols: number): number {
-  return cols <= 64 ? 64 : cols <= 128 ? 128 : 256;
+/** Threads per row: 64–256 by width, capped by the adapter's reduction width (src/gpu/tuning.ts). */
+function rowWorkgroup(gpu: Gpu, cols: number): number {
+  return reductionWidth(gpu, cols <= 64 ? 64 : cols <= 128 ? 128 : 256);
 }
 
 function checkSizes(label: string, rows: number, cols: number): void {
@@ -192,7 +194,7 @@ export function layerNormDispatch(gpu: Gpu, args: LayerNormArgs): Dispatch {
     transient.push(b);
     buffers.push(b);
   }
-  const wg = rowWorkgroup(cols);
+  const wg = rowWorkgroup(gpu, cols);
   const { gridX, workgroups } = grid2d(gpu, rows, label);
   const params = gpu.uniform(LAYER_NORM_SHADER, 'params', {
     rows,
@@ -274,7 +276,7 @@ export function layerNormBackwardDispatches(gpu: Gpu, args: LayerNormBackwardArg
   ];
   assignOutputs(label, inputs, outputs);
 
-  const wg = rowWorkgroup(cols);
+  const wg = rowWorkgroup(gpu, cols);
   const rowGrid = grid2d(gpu, rows, label);
   const dxParams = gpu.uniform(LAYER_NORM_BACKWARD_SHADER, 'params', {
     rows,

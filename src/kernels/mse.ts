@@ -14,6 +14,7 @@ import { Tensor, expectRank, expectShape } from '../gpu/tensor.js';
 import { grid2d } from './grid.js';
 import { reduceSumDispatches } from './reduceSum.js';
 import { defineShader } from '../gpu/kernel.js';
+import { reductionWidth } from '../gpu/tuning.js';
 import mseWgsl from '../../shaders/mse.wgsl?raw';
 import { checkView, type View } from './view.js';
 
@@ -69,8 +70,9 @@ export function mseDispatch(gpu: Gpu, args: MseArgs): Dispatch {
     dPred = { buffer: gpu.pool.acquire(16, TENSOR_USAGE, `${label}.noGrad`) };
     transient.push(dPred.buffer);
   }
-  const tpr = Math.min(WG, 2 ** Math.ceil(Math.log2(cols)));
-  const { gridX, workgroups } = grid2d(gpu, Math.ceil((rows * tpr) / WG), label);
+  const wg = reductionWidth(gpu, WG);
+  const tpr = Math.min(wg, 2 ** Math.ceil(Math.log2(cols)));
+  const { gridX, workgroups } = grid2d(gpu, Math.ceil((rows * tpr) / wg), label);
   const params = gpu.uniform(MSE_SHADER, 'params', {
     rows,
     cols,
@@ -84,7 +86,7 @@ export function mseDispatch(gpu: Gpu, args: MseArgs): Dispatch {
   transient.push(params);
   return {
     label,
-    pipeline: gpu.pipeline(MSE_SHADER, { WG, TPR: tpr, WRITE_GRAD: !!args.dPred }),
+    pipeline: gpu.pipeline(MSE_SHADER, { WG: wg, TPR: tpr, WRITE_GRAD: !!args.dPred }),
     bindGroup: gpu.bindGroup(MSE_SHADER, {
       pred: args.pred.buffer,
       targetValues: args.target.buffer,

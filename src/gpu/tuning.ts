@@ -1,0 +1,58 @@
+// Kernel choices that depend on the adapter (the first of issue 19's "choose per adapter").
+//
+// Row reductions (LayerNorm, MSE, cross-entropy, …) sum a row in workgroup memory with a tree of
+// workgroupBarrier()s. On a GPU a workgroup should be at least a SIMD group wide (≥ 32–64 threads).
+// A software adapter (SwiftShader, llvmpipe, WARP) runs a workgroup's invocations as coroutines on
+// one CPU core and every barrier switches through all of them: there a 256-thread tree over a
+// 256-wide row costs 25–100× an 8-thread one (LayerNorm forward, 1024 × 256 rows on SwiftShader:
+// 2.1–3.1 s at 256 threads, 0.4 s at 64, 25–31 ms at 8). So the widths default to 8 threads on a
+// software adapter and to the kernels' own (64–256) elsewhere; `gpu.tuning` forces either, for
+// tests of both variants and for experiments. Pipelines are cached by their overrides, so a
+// change applies to dispatches built afterwards.
+
+/** Adapter-dependent kernel choices of a {@link Gpu} (mutable; read when a dispatch is built). */
+export interface GpuTuning {
+  /**
+   * Threads that reduce one row: `'auto'` (8 on a software adapter, the kernel's default
+   * otherwise) or a power of two that caps the kernel's own choice.
+   */
+  reductionWidth: 'auto' | number;
+}
+
+/** What {@link isSoftwareAdapter} reads of an adapter. */
+export interface AdapterDescription {
+  /** GPUAdapterInfo.vendor, e.g. `'google'`. */
+  vendor: string;
+  /** GPUAdapterInfo.architecture, e.g. `'swiftshader'`. */
+  architecture: string;
+  /** GPUAdapterInfo.description. */
+  description: string;
+  /** GPUAdapterInfo.isFallbackAdapter. */
+  isFallbackAdapter: boolean;
+}
+
+/**
+ * True for adapters that run shaders on the CPU (SwiftShader, llvmpipe, WARP, or any fallback adapter).
+ * @param info - The adapter's info.
+ */
+export function isSoftwareAdapter(info: AdapterDescription): boolean {
+  return (
+    info.isFallbackAdapter ||
+    /swiftshader|llvmpipe|lavapipe|warp|software/i.test(`${info.vendor} ${info.architecture} ${info.description}`)
+  );
+}
+
+/** Threads per row on a software adapter when `reductionWidth` is `'auto'`. */
+export const SOFTWARE_REDUCTION_WIDTH = 8;
+
+/**
+ * The threads a row reduction uses: the kernel's wish capped by the tuning.
+ * @param gpu - Its `tuning` and whether the adapter is software.
+ * @param wanted - The kernel's own choice (a power of two).
+ * @returns A power of two ≤ wanted (≥ 1).
+ */
+export function reductionWidth(gpu: { tuning: GpuTuning; software: boolean }, wanted: number): number {
+  const t = gpu.tuning.reductionWidth;
+  const cap = t === 'auto' ? (gpu.software ? SOFTWARE_REDUCTION_WIDTH : wanted) : t;
+  return Math.max(1, Math.min(wanted, cap));
+}
