@@ -3,10 +3,13 @@
 //
 //   p_ij  = exp(s_ij − LSE_i),  s_ij = scale·q_i·k_j (+ M_ij with ADD_MASK)  (p = 0 where masked)
 //   Δ_i   = Σ_d dO_id · O_id
-//   dp_ij = dO_i · v_j,   ds_ij = p_ij·(dp_ij − Δ_i)
+//   dp_ij = (dO_i · v_j)·z_ij,   ds_ij = p_ij·(dp_ij − Δ_i)
 //   dQ_i  = scale · Σ_j ds_ij k_j        (PASS 0: a thread per query row; also writes Δ_i)
 //   dK_j  = scale · Σ_i ds_ij q_i        (PASS 1: a thread per key row, after PASS 0)
-//   dV_j  = Σ_i p_ij dO_i
+//   dV_j  = Σ_i p_ij z_ij dO_i
+// z_ij is the forward's dropout factor (0 or 1/(1 − p), from the same hash of (seed, counter,
+// salt, index of (b, h, i, j)) as attention.wgsl; 1 without DROPOUT). Δ = rowsum(dO ⊙ O) holds
+// with dropout too: Σ_j p_ij·dp_ij = dO_i · Σ_j p_ij z_ij v_j = dO_i · O_i.
 //
 // Grouped-query attention: K, V, dK and dV have kvHeads = heads / groupSize heads; query head h
 // reads kv head ⌊h / groupSize⌋. PASS 1 runs per kv head, and each thread sums its key row's dK
@@ -26,6 +29,7 @@
 //   7 keyMask                  read  [batch, seqLenK] (a dummy without KEY_MASK), or with
 //                              ADD_MASK the forward's additive mask view M(b, h, i, j)
 //   8 params                   uniform
+//   9 drop                     uniform DropoutState (read with DROPOUT only)
 // Workgroup: BR threads, one row each (a query row in PASS 0, a key row in PASS 1); the other
 // side streams through workgroup memory in tiles of BC rows (two tiles of BC·MAX_D floats, BC
 // chosen by the host to fit maxComputeWorkgroupStorageSize); four private rows of PRIV_D floats.
@@ -48,6 +52,15 @@ struct AttentionBackwardParams {
   dkOffset: u32, dkStrideB: u32, dkStrideH: u32, dkStrideT: u32,
   dvOffset: u32, dvStrideB: u32, dvStrideH: u32, dvStrideT: u32,
   mOffset: u32, mStrideB: u32, mStrideH: u32, mStrideT: u32,   // ADD_MASK only
+  dropSalt: u32,                                                // DROPOUT only
+}
+
+// Attention dropout state (an AttentionDropout's uniform; counter rewritten once per step).
+struct DropoutState {
+  seed: u32,
+  counter: u32,
+  threshold: u32,   // round(p·2²⁴); 0 in evaluation: every probability kept
+  scale: f32,       // 1/(1 − p); 1 in evaluation
 }
 
 override PASS: u32 = 0u;
@@ -57,6 +70,7 @@ override MAX_D: u32 = 128u;   // headDim ≤ MAX_D ≤ PRIV_D
 override CAUSAL: bool = false;
 override KEY_MASK: bool = false;
 override ADD_MASK: bool = false;
+override DROPOUT: bool = false;
 
 // Length of the per-thread private rows (a WGSL constant: private arrays cannot be sized by an
 // override). The host compiles a second module from this text with 256 for headDim 129…256.
@@ -71,12 +85,36 @@ const PRIV_D = 128u;
 @group(0) @binding(6) var<storage, read_write> grads: array<f32>;
 @group(0) @binding(7) var<storage, read> keyMask: array<f32>;
 @group(0) @binding(8) var<uniform> params: AttentionBackwardParams;
+@group(0) @binding(9) var<uniform> drop: DropoutState;
 
 var<workgroup> tileA: array<f32, BC * MAX_D>;
 var<workgroup> tileB: array<f32, BC * MAX_D>;
 var<workgroup> tileRow: array<f32, 2 * BC>;   // PASS 1: LSE and Δ of the query rows of the tile
 
 const MASK_FLOOR = -3.0e38;
+
+// The counter-based hash of shaders/dropout.wgsl (pcg, pcg3d: Jarzynski & Olano 2020).
+fn pcg(v: u32) -> u32 {
+  let s = v * 747796405u + 2891336453u;
+  let w = ((s >> ((s >> 28u) + 4u)) ^ s) * 277803737u;
+  return (w >> 22u) ^ w;
+}
+
+fn pcg3d(a: vec3<u32>) -> vec3<u32> {
+  var v = a * 1664525u + 1013904223u;
+  v.x += v.y * v.z; v.y += v.z * v.x; v.z += v.x * v.y;
+  v ^= v >> vec3<u32>(16u);
+  v.x += v.y * v.z; v.y += v.z * v.x; v.z += v.x * v.y;
+  return v;
+}
+
+// Dropout factor of probability number `idx` = ((b·heads + h)·seqLenQ + i)·seqLenK + j (mod 2³²):
+// 0 (dropped) or drop.scale = 1/(1 − p), kept when (pcg3d(idx, counter, pcg(seed) + salt).x >> 8)
+// ≥ threshold — dropout.wgsl's keep bit for element idx. `salted` is pcg(drop.seed) + salt.
+fn dropFactor(idx: u32, salted: u32) -> f32 {
+  let hsh = pcg3d(vec3<u32>(idx, drop.counter, salted)).x;
+  return select(0.0, drop.scale, (hsh >> 8u) >= drop.threshold);
+}
 
 // The additive mask of (b, h, query i, key j): 0 without ADD_MASK.
 fn maskAt(b: u32, h: u32, i: u32, j: u32) -> f32 {
@@ -104,6 +142,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let G = params.groupSize;
   let b = wid.z;
   let row = wid.x * BR + lid.x;
+  var salted = 0u;
+  if (DROPOUT) { salted = pcg(drop.seed) + params.dropSalt; }
   var a: array<f32, PRIV_D>;     // PASS 0: q_i;     PASS 1: k_j
   var c: array<f32, PRIV_D>;     // PASS 0: dO_i;    PASS 1: v_j
   var g1: array<f32, PRIV_D>;    // PASS 1: dK_j
@@ -152,6 +192,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
             dp += c[d] * tileB[cc * D + d];
           }
           let p = exp(s * params.scale + mv - l);
+          if (DROPOUT) { dp *= dropFactor((bh * Tq + row) * Tk + j, salted); }
           let ds = p * (dp - dlt);
           for (var d = 0u; d < D; d++) { g2[d] += ds * tileA[cc * D + d]; }
         }
@@ -208,10 +249,13 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
             dp += tileB[cc * D + d] * c[d];
           }
           let p = exp(s * params.scale + mv - tileRow[cc]);
-          let ds = p * (dp - tileRow[BC + cc]);
+          var z = 1.0;
+          if (DROPOUT) { z = dropFactor((bh * Tq + i) * Tk + row, salted); }
+          let ds = p * (dp * z - tileRow[BC + cc]);
+          let pz = p * z;
           for (var d = 0u; d < D; d++) {
             g1[d] += ds * tileA[cc * D + d];
-            g2[d] += p * tileB[cc * D + d];
+            g2[d] += pz * tileB[cc * D + d];
           }
         }
       }

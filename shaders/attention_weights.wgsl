@@ -4,7 +4,9 @@
 //   P[b, h, i, j] = exp(scale·q_bhi·k_bhj + M[b, h, i, j] − LSE[b, h, i])   (0 where masked:
 //                   CAUSAL and j > i, or M ≤ −3e38 / −∞, or a fully masked row)
 //   AVERAGE: W[b, i, j] = (1/heads)·Σ_h P[b, h, i, j]        else W[b, h, i, j] = P[b, h, i, j]
-// (grouped-query attention: query head h reads key head ⌊h / groupSize⌋)
+// (grouped-query attention: query head h reads key head ⌊h / groupSize⌋). With DROPOUT, P is
+// multiplied by the forward's dropout factor z (0 or 1/(1 − p), attention.wgsl's hash), as
+// PyTorch returns the dropped-out weights.
 //
 // Layout: q and k are strided views as in attention.wgsl (element (b, h, t, d) at
 // xOffset + b·xStrideB + h·xStrideH + t·xStrideT + d); M is the optional additive mask view
@@ -17,6 +19,7 @@
 //   3 mask    read        M (a 16-byte dummy without ADD_MASK)
 //   4 w       read_write  W from element wOffset, contiguous [batch, seqLenQ, seqLenK] or [batch, heads, seqLenQ, seqLenK]
 //   5 params  uniform     WeightsParams
+//   6 drop    uniform     DropoutState (read with DROPOUT only)
 // Workgroup: WG threads, one element of W each. Grid: (gridX, ⌈total / (gridX·WG)⌉).
 
 struct WeightsParams {
@@ -33,12 +36,22 @@ struct WeightsParams {
   mOffset: u32, mStrideB: u32, mStrideH: u32, mStrideT: u32,
   wOffset: u32,
   lseOffset: u32,
+  dropSalt: u32,
+}
+
+// Attention dropout state (an AttentionDropout's uniform; counter rewritten once per step).
+struct DropoutState {
+  seed: u32,
+  counter: u32,
+  threshold: u32,   // round(p·2²⁴); 0 in evaluation: every probability kept
+  scale: f32,       // 1/(1 − p); 1 in evaluation
 }
 
 override AVERAGE: bool = true;
 override CAUSAL: bool = false;
 override ADD_MASK: bool = false;
 override WG: u32 = 256u;
+override DROPOUT: bool = false;
 
 @group(0) @binding(0) var<storage, read> q: array<f32>;
 @group(0) @binding(1) var<storage, read> k: array<f32>;
@@ -46,6 +59,30 @@ override WG: u32 = 256u;
 @group(0) @binding(3) var<storage, read> mask: array<f32>;
 @group(0) @binding(4) var<storage, read_write> w: array<f32>;
 @group(0) @binding(5) var<uniform> params: WeightsParams;
+@group(0) @binding(6) var<uniform> drop: DropoutState;
+
+// The counter-based hash of shaders/dropout.wgsl (pcg, pcg3d: Jarzynski & Olano 2020).
+fn pcg(v: u32) -> u32 {
+  let s = v * 747796405u + 2891336453u;
+  let w = ((s >> ((s >> 28u) + 4u)) ^ s) * 277803737u;
+  return (w >> 22u) ^ w;
+}
+
+fn pcg3d(a: vec3<u32>) -> vec3<u32> {
+  var v = a * 1664525u + 1013904223u;
+  v.x += v.y * v.z; v.y += v.z * v.x; v.z += v.x * v.y;
+  v ^= v >> vec3<u32>(16u);
+  v.x += v.y * v.z; v.y += v.z * v.x; v.z += v.x * v.y;
+  return v;
+}
+
+// Dropout factor of probability number `idx` = ((b·heads + h)·seqLenQ + i)·seqLenK + j (mod 2³²):
+// 0 (dropped) or drop.scale = 1/(1 − p), kept when (pcg3d(idx, counter, pcg(seed) + salt).x >> 8)
+// ≥ threshold — dropout.wgsl's keep bit for element idx. `salted` is pcg(drop.seed) + salt.
+fn dropFactor(idx: u32, salted: u32) -> f32 {
+  let hsh = pcg3d(vec3<u32>(idx, drop.counter, salted)).x;
+  return select(0.0, drop.scale, (hsh >> 8u) >= drop.threshold);
+}
 
 // Probability of (b, h, query i, key j).
 fn prob(b: u32, h: u32, i: u32, j: u32) -> f32 {
@@ -61,7 +98,11 @@ fn prob(b: u32, h: u32, i: u32, j: u32) -> f32 {
   let kb = params.kOffset + b * params.kStrideB + (h / params.groupSize) * params.kStrideH + j * params.kStrideT;
   var s = 0.0;
   for (var d = 0u; d < params.headDim; d++) { s += q[qb + d] * k[kb + d]; }
-  return exp(s * params.scale + m - l);
+  var z = 1.0;
+  if (DROPOUT) {
+    z = dropFactor(((b * params.heads + h) * params.seqLenQ + i) * params.seqLenK + j, pcg(drop.seed) + params.dropSalt);
+  }
+  return exp(s * params.scale + m - l) * z;
 }
 
 @compute @workgroup_size(WG)

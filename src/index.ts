@@ -145,6 +145,8 @@ export {
   scaledDotProductAttentionBackward,
   attentionDispatch,
   ATTENTION_MAX_HEAD_DIM,
+  AttentionDropout,
+  type AttentionDropoutOptions,
   type AttentionArgs,
 } from './kernels/attention.js';
 export {

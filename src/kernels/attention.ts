@@ -1,8 +1,8 @@
 // Host side of shaders/attention.wgsl: fused scaled dot-product attention (forward).
 import type { Gpu } from '../gpu/device.js';
 import { encodeDispatches, type Dispatch } from '../gpu/dispatch.js';
-import { TENSOR_USAGE } from '../gpu/flags.js';
-import { ArgumentError, ShapeError, fmtShape } from '../util/errors.js';
+import { TENSOR_USAGE, UNIFORM_USAGE } from '../gpu/flags.js';
+import { ArgumentError, DestroyedError, ShapeError, fmtShape } from '../util/errors.js';
 import { Tensor, expectRank, expectShape } from '../gpu/tensor.js';
 import { checkBindingSize } from '../gpu/limits.js';
 import { defineShader, type WgslShader } from '../gpu/kernel.js';
@@ -10,6 +10,7 @@ import attentionWgsl from '../../shaders/attention.wgsl?raw';
 import attentionBackwardWgsl from '../../shaders/attention_backward.wgsl?raw';
 import attentionMaskWgsl from '../../shaders/attention_mask.wgsl?raw';
 import attentionWeightsWgsl from '../../shaders/attention_weights.wgsl?raw';
+import { dropoutThreshold } from './dropout.js';
 import { grid2d } from './grid.js';
 
 const ATTENTION_SHADER = /*#__PURE__*/ defineShader('attention.wgsl', attentionWgsl);
@@ -132,6 +133,13 @@ export interface AttentionArgs {
   additiveMask?: AttentionMaskView;
   /** Default 1/√headDim. */
   scale?: number;
+  /**
+   * Dropout on the attention probabilities (see {@link AttentionDropout}): its uniform is bound,
+   * so setStep / setTraining take effect without rebuilding the dispatch. Default none.
+   */
+  dropout?: AttentionDropout;
+  /** u32 mixed into the dropout hash (two attention layers sharing one AttentionDropout). Default 0. */
+  dropoutSalt?: number;
   /** Names the dispatch in errors and profiles. Default `'attention'`. */
   label?: string;
 }
@@ -183,8 +191,166 @@ export interface AttentionBackwardArgs {
   additiveMask?: AttentionMaskView;
   /** As the forward. Default 1/√headDim. */
   scale?: number;
+  /** As the forward: the same AttentionDropout, its counter unchanged since the forward ran. */
+  dropout?: AttentionDropout;
+  /** As the forward. */
+  dropoutSalt?: number;
   /** Names the dispatches in errors and profiles. Default `'attention'`. */
   label?: string;
+}
+
+/** Options of an {@link AttentionDropout}. */
+export interface AttentionDropoutOptions {
+  /** Probability of dropping an attention probability, in [0, 1). */
+  p: number;
+  /** u32 seed of the mask stream. */
+  seed: number;
+}
+
+/**
+ * Dropout on the attention probabilities inside the fused kernels (PyTorch's `dropout` of
+ * nn.MultiheadAttention / `dropout_p` of scaled_dot_product_attention), with no mask buffer: the
+ * keep bit of probability (b, h, i, j) — batch, query head, query row, key — is the counter-based
+ * hash of shaders/dropout.wgsl ({@link dropoutKeep}) of element ((b·heads + h)·seqLenQ + i)·seqLenK + j
+ * (mod 2³²) with this seed, the step counter and the dispatch's salt; kept probabilities are scaled
+ * by 1/(1 − p). The forward, the backward and the weights kernel regenerate the same bits, provided
+ * the counter is not changed in between. One 16-byte uniform {seed, counter, threshold, scale},
+ * rewritten by setStep / setTraining.
+ */
+export class AttentionDropout {
+  /** Drop probability in [0, 1). */
+  readonly p: number;
+  /** u32 seed of the mask stream. */
+  readonly seed: number;
+  private _counter = 0;
+  private _training = true;
+  private buffer: GPUBuffer;
+  private destroyed = false;
+
+  /**
+   * Training mode, counter 0.
+   * @param gpu - The device; the uniform comes from its pool.
+   * @param opts - Probability and seed.
+   * @throws ArgumentError when `p` is not in [0, 1) or the seed is not a u32.
+   */
+  constructor(
+    private readonly gpu: Gpu,
+    opts: AttentionDropoutOptions,
+  ) {
+    const p = opts?.p;
+    if (typeof p !== 'number' || !(p >= 0 && p < 1))
+      throw new ArgumentError(`AttentionDropout: p must be a probability in [0, 1), got ${p}`);
+    checkU32('AttentionDropout: seed', opts.seed);
+    this.p = p;
+    this.seed = opts.seed;
+    this.buffer = this.acquire();
+    this.write();
+  }
+
+  /** The uniform the kernels bind. */
+  get state(): GPUBuffer {
+    this.assertLive();
+    return this.buffer;
+  }
+
+  /** The counter the masks are drawn with now. */
+  get counter(): number {
+    return this._counter;
+  }
+
+  /** Training (dropout on) or evaluation (every probability kept, scale 1). */
+  get training(): boolean {
+    return this._training;
+  }
+
+  /**
+   * Selects the mask stream for the next submitted work (once per training step).
+   * @param counter - u32; the same counter regenerates the same masks.
+   * @throws ArgumentError when `counter` is not a u32.
+   */
+  setStep(counter: number): void {
+    this.assertLive();
+    checkU32('AttentionDropout.setStep: counter', counter);
+    this._counter = counter;
+    this.write();
+  }
+
+  /**
+   * Training mode drops with probability p; evaluation mode keeps everything (no re-recording).
+   * @param training - True: drop; false: the identity.
+   */
+  setTraining(training: boolean): void {
+    this.assertLive();
+    this._training = training;
+    this.write();
+  }
+
+  /**
+   * @internal After a device loss (`gpu.recover()`): a new uniform on the new device, keeping p,
+   * the seed, the counter and the mode (rebuild the dispatches that bound the old one).
+   */
+  rebuild(): void {
+    this.assertLive();
+    this.buffer = this.acquire();
+    this.write();
+  }
+
+  /** Releases the uniform to the pool. */
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.gpu.pool.release(this.buffer);
+  }
+
+  private acquire(): GPUBuffer {
+    const size = this.gpu.kernel(ATTENTION_SHADER).source.uniforms.get('drop')!.size;
+    return this.gpu.pool.acquire(size, UNIFORM_USAGE, 'attention.dropout');
+  }
+
+  private write(): void {
+    this.gpu.device.queue.writeBuffer(this.buffer, 0, dropoutStateData(this.gpu, this._training ? this.p : 0, this));
+  }
+
+  private assertLive(): void {
+    if (this.destroyed) throw new DestroyedError('AttentionDropout: this AttentionDropout was destroyed');
+  }
+}
+
+/** The packed DropoutState of the kernels for drop probability `p` (0: keep everything). */
+function dropoutStateData(gpu: Gpu, p: number, s: { seed: number; counter: number }): Uint8Array | ArrayBuffer {
+  return gpu.kernel(ATTENTION_SHADER).source.packUniform('drop', {
+    seed: s.seed,
+    counter: s.counter,
+    threshold: dropoutThreshold(p),
+    scale: 1 / (1 - p),
+  });
+}
+
+function checkU32(what: string, v: number): void {
+  if (!Number.isInteger(v) || v < 0 || v > 0xffffffff)
+    throw new ArgumentError(`${what} must be an integer in [0, 2³²), got ${v}`);
+}
+
+/**
+ * The dropout binding of a dispatch: the AttentionDropout's uniform, or a transient one that keeps
+ * everything; the DROPOUT override; and the salt.
+ */
+function dropoutBinding(
+  gpu: Gpu,
+  label: string,
+  a: { dropout?: AttentionDropout; dropoutSalt?: number },
+): { state: GPUBuffer; on: boolean; salt: number; transient: GPUBuffer[] } {
+  const salt = a.dropoutSalt ?? 0;
+  checkU32(`${label}: dropoutSalt`, salt);
+  if (a.dropout) {
+    if (!(a.dropout instanceof AttentionDropout))
+      throw new ArgumentError(`${label}: 'dropout' must be an AttentionDropout, got ${typeof a.dropout}`);
+    return { state: a.dropout.state, on: a.dropout.p > 0, salt, transient: [] };
+  }
+  const data = dropoutStateData(gpu, 0, { seed: 0, counter: 0 });
+  const state = gpu.pool.acquire(data.byteLength, UNIFORM_USAGE, 'attention.dropout.off');
+  gpu.device.queue.writeBuffer(state, 0, data);
+  return { state, on: false, salt, transient: [state] };
 }
 
 /**
@@ -407,6 +573,7 @@ export function attentionDispatch(gpu: Gpu, a: AttentionArgs): Dispatch {
   if (a.additiveMask && (a.additiveMask.buffer === o.buffer || a.additiveMask.buffer === a.lse))
     throw new ArgumentError(`${label}: 'additiveMask' must not share a buffer with the outputs 'o' or 'lse'`);
   const { maxD, shader } = headDimVariant(a.headDim, false);
+  const drop = dropoutBinding(gpu, label, a);
   const params = gpu.uniform(shader, 'params', {
     seqLenQ: a.seqLenQ,
     seqLenK: a.seqLenK,
@@ -419,6 +586,7 @@ export function attentionDispatch(gpu: Gpu, a: AttentionArgs): Dispatch {
     ...viewUniform('v', v),
     ...viewUniform('o', o),
     ...mask.values,
+    dropSalt: drop.salt,
   });
   return {
     label,
@@ -429,6 +597,7 @@ export function attentionDispatch(gpu: Gpu, a: AttentionArgs): Dispatch {
       CAUSAL: !!a.causal,
       KEY_MASK: !!a.keyMask,
       ADD_MASK: mask.on,
+      DROPOUT: drop.on,
     }),
     bindGroup: gpu.bindGroup(shader, {
       q: q.buffer,
@@ -438,9 +607,10 @@ export function attentionDispatch(gpu: Gpu, a: AttentionArgs): Dispatch {
       lse: a.lse,
       keyMask: a.additiveMask?.buffer ?? a.keyMask ?? gpu.dummyBuffer,
       params,
+      drop: drop.state,
     }),
     workgroups: [Math.ceil(a.seqLenQ / BR), a.heads, a.batch],
-    transient: [params],
+    transient: [params, ...drop.transient],
   };
 }
 
@@ -508,6 +678,7 @@ export function attentionBackwardDispatches(gpu: Gpu, a: AttentionBackwardArgs):
     throw new ArgumentError(`${label}: 'additiveMask' must not share a buffer with the gradients or 'rowStats'`);
   const { maxD, shader } = headDimVariant(a.headDim, true);
   const BC = keysPerTile(gpu, maxD, 8); // + LSE and Δ of each row of the tile
+  const drop = dropoutBinding(gpu, label, a);
   const params = gpu.uniform(shader, 'params', {
     seqLenQ: a.seqLenQ,
     seqLenK: a.seqLenK,
@@ -525,6 +696,7 @@ export function attentionBackwardDispatches(gpu: Gpu, a: AttentionBackwardArgs):
     ...viewUniform('dk', dk),
     ...viewUniform('dv', dv),
     ...mask.values,
+    dropSalt: drop.salt,
   });
   const bindGroup = gpu.bindGroup(shader, {
     q: q.buffer,
@@ -536,15 +708,24 @@ export function attentionBackwardDispatches(gpu: Gpu, a: AttentionBackwardArgs):
     grads: dq.buffer,
     keyMask: a.additiveMask?.buffer ?? a.keyMask ?? gpu.dummyBuffer,
     params,
+    drop: drop.state,
   });
-  const common = { BR, BC, MAX_D: maxD, CAUSAL: !!a.causal, KEY_MASK: !!a.keyMask, ADD_MASK: mask.on };
+  const common = {
+    BR,
+    BC,
+    MAX_D: maxD,
+    CAUSAL: !!a.causal,
+    KEY_MASK: !!a.keyMask,
+    ADD_MASK: mask.on,
+    DROPOUT: drop.on,
+  };
   return [
     {
       label: `${label}.dq`,
       pipeline: gpu.pipeline(shader, { ...common, PASS: 0 }),
       bindGroup,
       workgroups: [Math.ceil(a.seqLenQ / BR), a.heads, a.batch],
-      transient: [params],
+      transient: [params, ...drop.transient],
     },
     {
       label: `${label}.dkdv`,
@@ -566,8 +747,8 @@ export function attentionBackwardDispatches(gpu: Gpu, a: AttentionBackwardArgs):
  * @param q - [batch, heads, seqLenQ, headDim], headDim ≤ {@link ATTENTION_MAX_HEAD_DIM} (256).
  * @param k - [batch, kvHeads, seqLenK, headDim], kvHeads a divisor of heads.
  * @param v - k's shape.
- * @param opts - `causal`, `keyPaddingMask` [batch, seqLenK] (1 keep, 0 pad) and `scale` (default
- *   1/√headDim).
+ * @param opts - `causal`, `keyPaddingMask` [batch, seqLenK] (1 keep, 0 pad), `scale` (default
+ *   1/√headDim), and `dropout` (an {@link AttentionDropout}) with its `dropoutSalt`.
  * @returns `output` (q's shape) and `lse` [batch, heads, seqLenQ] for the backward.
  * @throws ShapeError naming the argument and the shapes when they do not fit, or for a causal call
  *   with seqLenQ > seqLenK.
@@ -582,7 +763,13 @@ export function scaledDotProductAttention(
   q: Tensor,
   k: Tensor,
   v: Tensor,
-  opts: { causal?: boolean; keyPaddingMask?: Tensor; scale?: number } = {},
+  opts: {
+    causal?: boolean;
+    keyPaddingMask?: Tensor;
+    scale?: number;
+    dropout?: AttentionDropout;
+    dropoutSalt?: number;
+  } = {},
 ): { output: Tensor; lse: Tensor } {
   const op = 'scaledDotProductAttention';
   for (const [name, t] of [
@@ -627,6 +814,8 @@ export function scaledDotProductAttention(
       causal: opts.causal,
       keyMask: opts.keyPaddingMask?.buffer,
       scale: opts.scale,
+      dropout: opts.dropout,
+      dropoutSalt: opts.dropoutSalt,
     }),
   ]);
   return { output, lse };
@@ -643,7 +832,7 @@ export function scaledDotProductAttention(
  * @param output - The forward's output.
  * @param lse - The forward's log-sum-exp [batch, heads, seqLenQ].
  * @param dOutput - dL/d output, q's shape.
- * @param opts - The forward's options.
+ * @param opts - The forward's options (the same AttentionDropout, its counter unchanged).
  * @returns dq, dk, dv: new tensors of q's, k's and v's shapes (with grouped-query attention, dk and
  *   dv of a kv head sum over the query heads that read it).
  * @throws ShapeError naming the argument when a shape does not fit the forward's.
@@ -656,7 +845,13 @@ export function scaledDotProductAttentionBackward(
   output: Tensor,
   lse: Tensor,
   dOutput: Tensor,
-  opts: { causal?: boolean; keyPaddingMask?: Tensor; scale?: number } = {},
+  opts: {
+    causal?: boolean;
+    keyPaddingMask?: Tensor;
+    scale?: number;
+    dropout?: AttentionDropout;
+    dropoutSalt?: number;
+  } = {},
 ): { dq: Tensor; dk: Tensor; dv: Tensor } {
   const op = 'scaledDotProductAttentionBackward';
   for (const [name, t] of [
@@ -709,6 +904,8 @@ export function scaledDotProductAttentionBackward(
     causal: opts.causal,
     keyMask: opts.keyPaddingMask?.buffer,
     scale: opts.scale,
+    dropout: opts.dropout,
+    dropoutSalt: opts.dropoutSalt,
     label: 'attention',
   });
   const dq = Tensor.empty(gpu, q.shape, 'attention.dq');
@@ -839,7 +1036,19 @@ export function attentionMaskDispatch(gpu: Gpu, a: AttentionMaskArgs): Dispatch 
 /** Arguments of {@link attentionWeightsDispatch}: the forward's operands, its `lse`, and W. */
 export interface AttentionWeightsArgs extends Pick<
   AttentionArgs,
-  'batch' | 'heads' | 'kvHeads' | 'seqLenQ' | 'seqLenK' | 'headDim' | 'q' | 'k' | 'causal' | 'additiveMask' | 'scale'
+  | 'batch'
+  | 'heads'
+  | 'kvHeads'
+  | 'seqLenQ'
+  | 'seqLenK'
+  | 'headDim'
+  | 'q'
+  | 'k'
+  | 'causal'
+  | 'additiveMask'
+  | 'scale'
+  | 'dropout'
+  | 'dropoutSalt'
 > {
   /** The forward's log-sum-exp [batch, heads, seqLenQ] (the first half of a backward's `rowStats` works). */
   lse: { buffer: GPUBuffer; offset?: number };
@@ -889,6 +1098,7 @@ export function attentionWeightsDispatch(gpu: Gpu, a: AttentionWeightsArgs): Dis
   }
   const WG = 256;
   const { gridX, workgroups } = grid2d(gpu, Math.ceil(total / WG), label);
+  const drop = dropoutBinding(gpu, label, a);
   const params = gpu.uniform(ATTENTION_WEIGHTS_SHADER, 'params', {
     total,
     gridX,
@@ -903,10 +1113,17 @@ export function attentionWeightsDispatch(gpu: Gpu, a: AttentionWeightsArgs): Dis
     ...mask.values,
     wOffset,
     lseOffset,
+    dropSalt: drop.salt,
   });
   return {
     label,
-    pipeline: gpu.pipeline(ATTENTION_WEIGHTS_SHADER, { AVERAGE: a.average, CAUSAL: !!a.causal, ADD_MASK: mask.on, WG }),
+    pipeline: gpu.pipeline(ATTENTION_WEIGHTS_SHADER, {
+      AVERAGE: a.average,
+      CAUSAL: !!a.causal,
+      ADD_MASK: mask.on,
+      WG,
+      DROPOUT: drop.on,
+    }),
     bindGroup: gpu.bindGroup(ATTENTION_WEIGHTS_SHADER, {
       q: q.buffer,
       k: k.buffer,
@@ -914,8 +1131,9 @@ export function attentionWeightsDispatch(gpu: Gpu, a: AttentionWeightsArgs): Dis
       mask: a.additiveMask?.buffer ?? gpu.dummyBuffer,
       w: a.w.buffer,
       params,
+      drop: drop.state,
     }),
     workgroups,
-    transient: [params],
+    transient: [params, ...drop.transient],
   };
 }

@@ -2,7 +2,9 @@
 // (src/reference/attention.ts), Node + Dawn (SwiftShader):
 //   headDim up to 256 (keys per tile sized to the workgroup storage limit), odd sizes;
 //   grouped-query attention (kvHeads dividing heads; dK, dV summed over each group);
-//   MultiheadAttention with kdim / vdim ≠ embedDim vs PyTorch 1.13 fixtures.
+//   MultiheadAttention with kdim / vdim ≠ embedDim vs PyTorch 1.13 fixtures;
+//   dropout on the probabilities in-kernel: the same mask as the reference (same hash), keep
+//   fraction, evaluation / p = 0 unchanged, MultiheadAttention(dropout).
 // Every GPU comparison has a "wrong reference" twin that must be rejected.
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +12,7 @@ import { Linear, Module, Trainer, type Gpu } from '../../src/index.js';
 import { Tensor } from '../../src/gpu/tensor.js';
 import {
   ATTENTION_MAX_HEAD_DIM,
+  AttentionDropout,
   scaledDotProductAttention,
   scaledDotProductAttentionBackward,
 } from '../../src/kernels/attention.js';
@@ -19,6 +22,7 @@ import {
   type AttentionRefDims,
   type AttentionRefOptions,
 } from '../../src/reference/attention.js';
+import { dropoutKeep } from '../../src/kernels/dropout.js';
 import { constant, createParameters } from '../../src/nn/layers/leaf.js';
 import {
   MultiheadAttention,
@@ -396,7 +400,7 @@ describe('MultiheadAttention with kdim / vdim ≠ embedDim vs PyTorch 1.13 (floa
     });
   }
 
-  it("PyTorch's parameters and init: xavier_uniform_ q/k/v_proj_weight, zero in_proj_bias; shapes checked", async () => {
+  it("PyTorch's parameters and init: xavier_uniform_ q/k/v_proj_weight, zero in_proj_bias; shapes", async () => {
     const E = 8;
     const m = new MultiheadAttention(gpu, { embedDim: E, numHeads: 2, kdim: 5, vdim: 3, seed: 3 });
     const ps = m.namedParameters();
@@ -434,5 +438,137 @@ describe('MultiheadAttention with kdim / vdim ≠ embedDim vs PyTorch 1.13 (floa
     expect(same.sameEmbedDim).toBe(true);
     expect(same.namedParameters()[0].name).toBe('in_proj_weight');
     same.destroy();
+  });
+});
+
+describe('fused attention: dropout on the probabilities in-kernel (counter hash, no mask buffer)', () => {
+  const cases: Array<Case & { p: number }> = [
+    { batch: 2, heads: 2, seqLenQ: 7, seqLenK: 33, headDim: 3, mask: true, seed: 41, p: 0.3 },
+    { batch: 1, heads: 4, kvHeads: 2, seqLenQ: 33, seqLenK: 33, headDim: 65, causal: true, seed: 42, p: 0.1 },
+    { batch: 1, heads: 1, seqLenQ: 33, seqLenK: 7, headDim: 256, seed: 43, p: 0.5 },
+  ];
+  for (const c of cases) {
+    const title = `${name(c)} p ${c.p}: same mask as float64 (forward 1e-4, grads 1e-3); other counter rejected`;
+    it(title, async () => {
+      const drop = new AttentionDropout(gpu, { p: c.p, seed: 1000 + c.seed });
+      drop.setStep(7);
+      const ref = { p: c.p, seed: 1000 + c.seed, counter: 7, salt: 5 };
+      try {
+        await runCase(gpu, c, {
+          gpuOpts: { dropout: drop, dropoutSalt: 5 },
+          refOpts: { dropout: ref },
+          wrong: { opts: { dropout: { ...ref, counter: 8 } } },
+        });
+      } finally {
+        drop.destroy();
+      }
+    });
+  }
+
+  it('the float64 reference with dropout passes finite differences (mask fixed by the hash)', () => {
+    const dims = { batch: 2, heads: 2, kvHeads: 1, seqLenQ: 4, seqLenK: 5, headDim: 3 };
+    fdCheck(dims, { causal: true, dropout: { p: 0.4, seed: 9, counter: 3, salt: 1 } }, 51);
+  });
+
+  it('keep fraction ≈ 1 − p and kept weights = P/(1 − p) (one-hot values expose z·P), 32768 draws', async () => {
+    const [B, H, T] = [2, 4, 64];
+    const p = 0.3;
+    const rand = rng(61);
+    const q = uniform(rand, B * H * T * T, -0.5, 0.5);
+    const k = uniform(rand, B * H * T * T, -0.5, 0.5);
+    const v = new Float32Array(B * H * T * T);
+    for (let bh = 0; bh < B * H; bh++) for (let j = 0; j < T; j++) v[(bh * T + j) * T + j] = 1;
+    const shape = [B, H, T, T];
+    const [tq, tk, tv] = [q, k, v].map((x) => Tensor.from(gpu, x, shape));
+    const drop = new AttentionDropout(gpu, { p, seed: 77 });
+    drop.setStep(123);
+    const { output, lse } = scaledDotProductAttention(gpu, tq, tk, tv, { dropout: drop });
+    const got = await output.read(); // O[b, h, i, j] = P_ij·z_ij
+    const P = attentionRef(q, k, v, { batch: B, heads: H, seqLenQ: T, seqLenK: T, headDim: T }).output;
+    let kept = 0;
+    let worstKept = 0;
+    for (let i = 0; i < got.length; i++) {
+      if (got[i] !== 0) {
+        kept++;
+        worstKept = Math.max(worstKept, Math.abs(got[i] - P[i] / (1 - p)) / (P[i] / (1 - p)));
+      }
+    }
+    const n = got.length;
+    const frac = kept / n;
+    const sigma = Math.sqrt((p * (1 - p)) / n);
+    console.log(`attention dropout p ${p}: kept ${frac.toFixed(4)} of ${n} (1 − p ± 4σ: ±${(4 * sigma).toFixed(4)})`);
+    expect(Math.abs(frac - (1 - p))).toBeLessThan(4 * sigma);
+    expect(worstKept).toBeLessThan(1e-4);
+    // The kernel's bits are dropoutKeep's (shaders/dropout.wgsl's hash): every element agrees.
+    let agree = 0;
+    for (let i = 0; i < n; i++) if ((got[i] !== 0) === dropoutKeep(77, 123, 0, i, p)) agree++;
+    expect(agree).toBe(n);
+    for (const t of [tq, tk, tv, output, lse]) t.destroy();
+    drop.destroy();
+  });
+
+  it('evaluation mode and p = 0 give exactly the output and gradients without dropout', async () => {
+    const [B, H, Tq, Tk, D] = [2, 2, 7, 33, 5];
+    const rand = rng(71);
+    const shapes = { q: [B, H, Tq, D], k: [B, H, Tk, D] };
+    const t = {
+      q: Tensor.from(gpu, uniform(rand, B * H * Tq * D), shapes.q),
+      k: Tensor.from(gpu, uniform(rand, B * H * Tk * D), shapes.k),
+      v: Tensor.from(gpu, uniform(rand, B * H * Tk * D), shapes.k),
+      dO: Tensor.from(gpu, uniform(rand, B * H * Tq * D), shapes.q),
+    };
+    const run = async (opts: { dropout?: AttentionDropout }) => {
+      const f = scaledDotProductAttention(gpu, t.q, t.k, t.v, { causal: true, ...opts });
+      const g = scaledDotProductAttentionBackward(gpu, t.q, t.k, t.v, f.output, f.lse, t.dO, { causal: true, ...opts });
+      const out = [await f.output.read(), await g.dq.read(), await g.dk.read(), await g.dv.read()];
+      for (const x of [f.output, f.lse, g.dq, g.dk, g.dv]) x.destroy();
+      return out;
+    };
+    const plain = await run({});
+    const evalDrop = new AttentionDropout(gpu, { p: 0.5, seed: 3 });
+    const trainOut = await run({ dropout: evalDrop });
+    expect(trainOut[0]).not.toEqual(plain[0]); // the twin: in training the output does change
+    evalDrop.setTraining(false);
+    expect(await run({ dropout: evalDrop })).toEqual(plain);
+    const zero = new AttentionDropout(gpu, { p: 0, seed: 3 });
+    expect(await run({ dropout: zero })).toEqual(plain);
+    for (const x of [...Object.values(t)]) x.destroy();
+    evalDrop.destroy();
+    zero.destroy();
+    expect(() => new AttentionDropout(gpu, { p: 1, seed: 0 })).toThrow(/p must be a probability in \[0, 1\)/);
+  });
+
+  it('MultiheadAttention(dropout 0.2): inference = the dropout-free layer; training steps draw new masks', async () => {
+    const E = 8;
+    const mk = (dropout: number) => new MultiheadAttention(gpu, { embedDim: E, numHeads: 2, dropout, seed: 5 });
+    const a = mk(0.2);
+    const b = mk(0);
+    expect(a.options.dropout).toBe(0.2);
+    const x = Tensor.from(gpu, uniform(rng(81), 5 * 2 * E, -1, 1), [5, 2, E]);
+    const ya = a.forward(x, x, x).output;
+    const yb = b.forward(x, x, x).output;
+    expect(await ya.read()).toEqual(await yb.read());
+    class Self extends Module {
+      constructor(readonly m: MultiheadAttention) {
+        super(m.gpu);
+      }
+      forward(z: Tensor): Tensor {
+        return this.m.forward(z, z, z).output;
+      }
+    }
+    const target = Tensor.zeros(gpu, [5, 2, E]);
+    const losses: number[] = [];
+    for (const m of [a, b]) {
+      const tr = new Trainer(new Self(m), { loss: 'mse', optimizer: { kind: 'sgd', lr: 0 }, nanGuard: false });
+      for (let s = 0; s < 2; s++) losses.push((await tr.step({ inputs: [x], targets: target }, { readLoss: true }))!);
+      tr.destroy();
+    }
+    // lr 0: the dropout-free layer's loss repeats; with dropout each step's mask differs.
+    expect(losses[2]).toBe(losses[3]);
+    expect(losses[0]).not.toBe(losses[1]);
+    expect(losses[0]).not.toBe(losses[2]);
+    for (const t of [x, ya, yb, target]) t.destroy();
+    a.destroy();
+    b.destroy();
   });
 });

@@ -417,8 +417,8 @@ describe('MultiheadAttention: bad arguments', () => {
     expect(() => new MultiheadAttention(gpu, { embedDim: 12, numHeads: 5 })).toThrow(
       /embedDim 12 must be divisible by numHeads 5/,
     );
-    expect(() => new MultiheadAttention(gpu, { embedDim: 12, numHeads: 3, dropout: 0.1 })).toThrow(
-      /ArgumentError|dropout' 0.1 is not supported/,
+    expect(() => new MultiheadAttention(gpu, { embedDim: 12, numHeads: 3, dropout: 1 })).toThrow(
+      /option 'dropout' must be in \[0, 1\), got 1/,
     );
     expect(() => new MultiheadAttention(gpu, { embedDim: 12, numHeads: 3, kdim: 0 })).toThrow(/kdim/);
     expect(() => new MultiheadAttention(gpu, { embedDim: 12, numHeads: 3, batch_first: true } as never)).toThrow(

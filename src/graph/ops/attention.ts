@@ -1,5 +1,7 @@
 // Multi-head attention on the graph (PyTorch's F.multi_head_attention_forward without bias_k/v or
-// zero_attn); the output projection is the caller's Linear (out_proj).
+// zero_attn); the output projection is the caller's Linear (out_proj). Dropout on the attention
+// probabilities runs inside the fused kernels (an AttentionDropout: counter-based hash, no mask
+// buffer); its counter is set per replay (the step) and it is off outside training.
 //
 //   in_proj    ONE node: per group of roles fed by one tensor, ONE GEMM with the rows of
 //              in_proj_weight of those roles, written side by side into the packed value P —
@@ -31,6 +33,7 @@ import {
   attentionMaskDispatch,
   attentionMaskShape,
   attentionWeightsDispatch,
+  type AttentionDropout,
   type AttentionMaskView,
   type AttentionView,
 } from '../../kernels/attention.js';
@@ -72,8 +75,13 @@ export interface MultiheadAttentionArgs {
    * deprecated MultiHeadAttention's convention); not together with keyPaddingMask or attnMask.
    */
   keepMask?: Value | null;
-  /** Also return the attention weights. */
+  /** Also return the attention weights (with dropout: the dropped-out weights, as PyTorch). */
   needWeights?: boolean;
+  /**
+   * Dropout on the attention probabilities: the kernel state (its counter is set to the step
+   * before each replay, and it keeps everything outside training) and a u32 salt. Default none.
+   */
+  dropout?: { kernel: AttentionDropout; salt?: number } | null;
   /** Weights averaged over heads (default) or per head. */
   averageAttnWeights?: boolean;
   /** Names the nodes and dispatches, e.g. `'MultiheadAttention'`. */
@@ -332,6 +340,16 @@ export function multiheadAttentionValues(a: MultiheadAttentionArgs): {
     return { keyMask: ref.buffer };
   };
   const causal = !!a.isCausal;
+  const drop = a.dropout ?? null;
+  const dropArgs = drop ? { dropout: drop.kernel, dropoutSalt: drop.salt ?? 0 } : {};
+  const hooks = drop
+    ? {
+        beforeReplay: (info: { step: number; training: boolean }) => {
+          drop.kernel.setTraining(info.training);
+          drop.kernel.setStep(info.step % 2 ** 32);
+        },
+      }
+    : undefined;
 
   const attnInputs = mask ? [P, mask] : [P];
   const [O, stats] = record({
@@ -350,10 +368,12 @@ export function multiheadAttentionValues(a: MultiheadAttentionArgs): {
           lse: sv.buffer,
           causal,
           ...maskArgs(mv),
+          ...dropArgs,
           label: `${op}.attention`,
         }),
       ];
     },
+    hooks,
     backward: ([dO], needs, [o, st]) => {
       if (needs[1])
         throw new ArgumentError(
@@ -378,6 +398,7 @@ export function multiheadAttentionValues(a: MultiheadAttentionArgs): {
             dv: roleView(dv, 2),
             causal,
             ...maskArgs(mv),
+            ...dropArgs,
             label: `${op}.attention.backward`,
           }),
       })[0];
@@ -401,6 +422,7 @@ export function multiheadAttentionValues(a: MultiheadAttentionArgs): {
           lse: sv,
           causal,
           ...maskArgs(mv),
+          ...dropArgs,
           average,
           w: wv,
           label: `${op}.weights`,
