@@ -18,8 +18,8 @@
 // seqgpu's and a row is flagged "wrong output" past 1e-3 (relative to seqgpu's largest |value|).
 // Each call is timed whole: upload the batch, run, read the output (forward) or the loss (train)
 // back. Runs: 1 untimed warm-up (tracing, shader compiles), then `reps` (seqgpu) / `peerReps`
-// (peers) timed calls, at least 10 each outside --smoke (bench/suite.ts); min / median / max of them. Peak GPU memory per library as the attention
-// rows measure it (bench/gpuMemory.ts).
+// (peers) timed calls, at least 10 each outside --smoke (bench/suite.ts); min / median / max of them.
+// Peak GPU memory per library as the attention rows measure it (bench/gpuMemory.ts).
 import { type Gpu, Tensor, Trainer, TransformerEncoder, TransformerEncoderLayer, TransformerLM } from '../src/index.js';
 import { median, type BenchRow, type Measurement } from './stats.js';
 import { transformerEncoderOnnxModel, type OnnxWeight } from './onnx.js';

@@ -48,7 +48,7 @@ export interface TransformerLMOptions {
   dimFeedforward?: number;
   /** Longest sequence (positions 0 … maxSeqLen − 1), training and generation alike. */
   maxSeqLen: number;
-  /** Dropout of the embeddings, the residual branches and the feed-forward layer. Default 0.1. */
+  /** Dropout of the embeddings, attention weights, residual branches and feed-forward layer. Default 0.1. */
   dropout?: number;
   /** Feed-forward activation. Default `'gelu'`. */
   activation?: 'relu' | 'gelu' | 'gelu_tanh';
@@ -172,7 +172,7 @@ export class TransformerLM extends Module {
           nhead: c.nhead,
           dimFeedforward: c.dimFeedforward,
           dropout: c.dropout,
-          attnDropout: 0,
+          attnDropout: c.dropout,
           activation: c.activation,
           layerNormEps: c.layerNormEps,
           batchFirst: true,

@@ -7,6 +7,8 @@
 //   norm is then norm3; pre-norm likewise)
 //   SA(x) = dropout1(self_attn(x, x, x, masks)),  MHA(x, m) = dropout2(multihead_attn(x, m, m, masks)),
 //   FF(x) = dropout{2|3}(linear2(dropout(act(linear1(x)))))
+// The activation runs in linear1's GEMM epilogue and, when dropout{2|3} is inactive (eval, p = 0),
+// the feed-forward residual add in linear2's (shaders/matmul.wgsl): 2 dispatches fewer per layer.
 // Masks as PyTorch's: srcMask [T, T] or [B·nhead, T, T], f32 added (−∞ = masked) or i32 (nonzero =
 // masked, PyTorch's bool True); srcKeyPaddingMask [B, T], i32 nonzero = ignored or f32 added.
 // Parameters: self_attn.in_proj_weight/in_proj_bias, self_attn.out_proj.weight/bias, linear1.*,
@@ -15,7 +17,7 @@ import type { Gpu } from '../../gpu/device.js';
 import { Tensor } from '../../gpu/tensor.js';
 import { activeGraph } from '../../graph/graph.js';
 import { cachedSelfAttentionValue, type KvCacheValues } from '../../graph/ops/cachedAttention.js';
-import { add, gelu, relu } from '../../graph/ops/elementwise.js';
+import { add } from '../../graph/ops/elementwise.js';
 import { linearValue } from '../../graph/ops/linear.js';
 import { ArgumentError } from '../../util/errors.js';
 import { checkOptions } from '../../util/options.js';
@@ -36,9 +38,8 @@ export interface TransformerEncoderLayerOptions {
   /** Dropout of the residual branches and the feed-forward layer (training only). Default 0.1. */
   dropout?: number;
   /**
-   * Dropout of the attention weights (PyTorch applies `dropout` there too). Only 0 is supported
-   * yet: a training step with attnDropout > 0 is an error, not silently different. Default
-   * `dropout`.
+   * Dropout of the attention weights, in [0, 1) (PyTorch applies `dropout` there too; seqgpu drops
+   * them inside the fused attention kernels from a counter hash, no mask stored). Default `dropout`.
    */
   attnDropout?: number;
   /** Feed-forward activation: `'relu'` (default), `'gelu'` (exact) or `'gelu_tanh'`. */
@@ -75,7 +76,7 @@ const LAYER_SCHEMA = {
   nhead: { type: 'int', min: 1, required: true },
   dimFeedforward: { type: 'int', min: 1 },
   dropout: { type: 'number', min: 0, max: 1 },
-  attnDropout: { type: 'number', min: 0, max: 1 },
+  attnDropout: { type: 'number', min: 0, max: 0.999999 },
   activation: { type: 'enum', values: ['relu', 'gelu', 'gelu_tanh'] },
   layerNormEps: { type: 'number', min: 0 },
   batchFirst: { type: 'boolean' },
@@ -105,7 +106,14 @@ function resolveLayerOptions(where: string, options: TransformerEncoderLayerOpti
 }
 
 const attention = (gpu: Gpu, o: LayerConfig, seed: number) =>
-  new MultiheadAttention(gpu, { embedDim: o.dModel, numHeads: o.nhead, bias: o.bias, batchFirst: o.batchFirst, seed });
+  new MultiheadAttention(gpu, {
+    embedDim: o.dModel,
+    numHeads: o.nhead,
+    dropout: o.attnDropout,
+    bias: o.bias,
+    batchFirst: o.batchFirst,
+    seed,
+  });
 const norm = (gpu: Gpu, o: LayerConfig) =>
   new LayerNorm(gpu, { normalizedShape: [o.dModel], eps: o.layerNormEps, bias: o.bias });
 const branchDropout = (gpu: Gpu, o: LayerConfig, seed: number) => new Dropout(gpu, { p: o.dropout, seed: seed >>> 0 });
@@ -120,12 +128,23 @@ function feedForwardLayers(gpu: Gpu, o: LayerConfig, seed: number): [Linear, Dro
   ];
 }
 
-/** linear2(dropout(act(linear1(x)))). */
-function feedForward(l: { options: LayerConfig; linear1: Linear; dropout: Dropout; linear2: Linear }, x: Tensor) {
-  const h = l.linear1.forward(x);
-  const a = l.options.activation;
-  const act = a === 'relu' ? relu(h) : gelu(h, a === 'gelu_tanh' ? 'tanh' : 'none');
-  return l.linear2.forward(l.dropout.forward(act));
+/** True when `d` drops anything in the active trace (training step, training mode, p > 0). */
+const dropping = (d: Dropout) => d.p > 0 && d.training && !!activeGraph()?.training;
+
+/**
+ * The feed-forward branch with its residual: `residual + drop(linear2(dropout(act(linear1(x)))))`.
+ * The activation runs in linear1's GEMM epilogue; the residual add in linear2's when `drop` is
+ * inactive (else it is its own add after the dropout).
+ */
+function feedForward(
+  l: { options: LayerConfig; linear1: Linear; dropout: Dropout; linear2: Linear },
+  x: Tensor,
+  drop: Dropout,
+  residual: Tensor,
+): Tensor {
+  const h = l.dropout.forward(l.linear1.forward(x, { activation: l.options.activation }));
+  if (!dropping(drop)) return l.linear2.forward(h, { residual });
+  return add(residual, drop.forward(l.linear2.forward(h)));
 }
 
 /** A layer's masks as MultiheadAttention's forward options. */
@@ -150,16 +169,6 @@ function cachedSelfAttention(attn: MultiheadAttention, x: Tensor, cache: KvCache
   );
   const o = cachedSelfAttentionValue(packed, cache, attn.options.numHeads, 'self_attn.cached');
   return attn.out_proj.forward(o.tensor);
-}
-
-/** A training step with attention-weight dropout is refused (not silently different from PyTorch). */
-function checkAttnDropout(where: string, layer: Module & { options: LayerConfig }): void {
-  const g = activeGraph();
-  if (g && g.training && layer.training && layer.options.attnDropout > 0)
-    throw new ArgumentError(
-      `${where}: attention-weight dropout (attnDropout ${layer.options.attnDropout}) is not supported ` +
-        `yet; pass attnDropout: 0 (residual and feed-forward dropout still apply) or call eval()`,
-    );
 }
 
 /** PyTorch `nn.TransformerEncoderLayer` (self-attention and a feed-forward block, each residual). */
@@ -207,7 +216,6 @@ export class TransformerEncoderLayer extends Module {
    * @param src - [T, batch, dModel] ([batch, T, dModel] with batchFirst).
    * @param opts - Masks and isCausal (see {@link TransformerEncoderLayerForwardOptions}).
    * @returns The same shape as `src`.
-   * @throws ArgumentError for a training step with attnDropout > 0 (not supported yet).
    */
   forward(src: Tensor, opts: TransformerEncoderLayerForwardOptions = {}): Tensor {
     const where = 'TransformerEncoderLayer.forward';
@@ -217,20 +225,18 @@ export class TransformerEncoderLayer extends Module {
       isCausal: { type: 'boolean' },
       kvCache: { type: 'object' },
     });
-    checkAttnDropout(where, this);
     const sa = (x: Tensor) =>
       this.dropout1.forward(
         o.kvCache
           ? cachedSelfAttention(this.self_attn, x, o.kvCache)
           : this.self_attn.forward(x, x, x, attentionOptions(o.srcMask, o.srcKeyPaddingMask, o.isCausal)).output,
       );
-    const ff = (x: Tensor) => this.dropout2.forward(feedForward(this, x));
     if (this.options.normFirst) {
       const x = add(src, sa(this.norm1.forward(src)));
-      return add(x, ff(this.norm2.forward(x)));
+      return feedForward(this, this.norm2.forward(x), this.dropout2, x);
     }
     const x = this.norm1.forward(add(src, sa(src)));
-    return this.norm2.forward(add(x, ff(x)));
+    return this.norm2.forward(feedForward(this, x, this.dropout2, x));
   }
 }
 
@@ -373,7 +379,6 @@ export class TransformerDecoderLayer extends Module {
   forward(tgt: Tensor, memory: Tensor, opts: TransformerDecoderLayerForwardOptions = {}): Tensor {
     const where = 'TransformerDecoderLayer.forward';
     const o = checkOptions<TransformerDecoderLayerForwardOptions>(where, 'opts', opts, DECODER_FORWARD);
-    checkAttnDropout(where, this);
     const sa = (x: Tensor) =>
       this.dropout1.forward(
         this.self_attn.forward(x, x, x, attentionOptions(o.tgtMask, o.tgtKeyPaddingMask, o.tgtIsCausal)).output,
@@ -382,15 +387,14 @@ export class TransformerDecoderLayer extends Module {
       this.dropout2.forward(
         this.multihead_attn.forward(x, memory, memory, attentionOptions(o.memoryMask, o.memoryKeyPaddingMask)).output,
       );
-    const ff = (x: Tensor) => this.dropout3.forward(feedForward(this, x));
     if (this.options.normFirst) {
       let x = add(tgt, sa(this.norm1.forward(tgt)));
       x = add(x, mha(this.norm2.forward(x)));
-      return add(x, ff(this.norm3.forward(x)));
+      return feedForward(this, this.norm3.forward(x), this.dropout3, x);
     }
     let x = this.norm1.forward(add(tgt, sa(tgt)));
     x = this.norm2.forward(add(x, mha(x)));
-    return this.norm3.forward(add(x, ff(x)));
+    return this.norm3.forward(feedForward(this, x, this.dropout3, x));
   }
 }
 
