@@ -92,20 +92,8 @@ var<workgroup> vTile: array<f32, BC * MAX_D>;
 
 const NEG_INF = -3.0e38;
 
-// The counter-based hash of shaders/dropout.wgsl (pcg, pcg3d: Jarzynski & Olano 2020).
-fn pcg(v: u32) -> u32 {
-  let s = v * 747796405u + 2891336453u;
-  let w = ((s >> ((s >> 28u) + 4u)) ^ s) * 277803737u;
-  return (w >> 22u) ^ w;
-}
-
-fn pcg3d(a: vec3<u32>) -> vec3<u32> {
-  var v = a * 1664525u + 1013904223u;
-  v.x += v.y * v.z; v.y += v.z * v.x; v.z += v.x * v.y;
-  v ^= v >> vec3<u32>(16u);
-  v.x += v.y * v.z; v.y += v.z * v.x; v.z += v.x * v.y;
-  return v;
-}
+// pcg, pcg3d: the counter-based hash of every dropout mask.
+// #include "counter_hash.wgsl"
 
 // Dropout factor of probability number `idx` = ((b·heads + h)·seqLenQ + i)·seqLenK + j (mod 2³²):
 // 0 (dropped) or drop.scale = 1/(1 − p), kept when (pcg3d(idx, counter, pcg(seed) + salt).x >> 8)

@@ -36,19 +36,8 @@ override WG: u32 = 256u;
 @group(0) @binding(2) var<uniform> shape: Shape;
 @group(0) @binding(3) var<uniform> state: State;
 
-fn pcg(v: u32) -> u32 {
-  let s = v * 747796405u + 2891336453u;
-  let w = ((s >> ((s >> 28u) + 4u)) ^ s) * 277803737u;
-  return (w >> 22u) ^ w;
-}
-
-fn pcg3d(a: vec3<u32>) -> vec3<u32> {
-  var v = a * 1664525u + 1013904223u;
-  v.x += v.y * v.z; v.y += v.z * v.x; v.z += v.x * v.y;
-  v ^= v >> vec3<u32>(16u);
-  v.x += v.y * v.z; v.y += v.z * v.x; v.z += v.x * v.y;
-  return v;
-}
+// pcg, pcg3d: the counter-based hash of every dropout mask.
+// #include "counter_hash.wgsl"
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {

@@ -157,9 +157,9 @@ function batchFirst(a: Int32Array, T: number, B: number): Int32Array {
   return out;
 }
 
-/** The Trainer's optimizer (for its lr, gradient norm and state); the Trainer keeps it private. */
+/** The Trainer's optimizer (for its lr, gradient norm and state). */
 function trainerOptimizer(t: ModelTrainer | null): Optimizer | null {
-  return ((t as unknown as { optimizer?: Optimizer } | null)?.optimizer as Optimizer | undefined) ?? null;
+  return t?.optimizerState ?? null;
 }
 
 export class TransformerCharModel implements CharModel {

@@ -10,17 +10,25 @@ import attentionWgsl from '../../shaders/attention.wgsl?raw';
 import attentionBackwardWgsl from '../../shaders/attention_backward.wgsl?raw';
 import attentionMaskWgsl from '../../shaders/attention_mask.wgsl?raw';
 import attentionWeightsWgsl from '../../shaders/attention_weights.wgsl?raw';
+import counterHashWgsl from '../../shaders/counter_hash.wgsl?raw';
 import { dropoutThreshold } from './dropout.js';
 import { grid2d } from './grid.js';
 
-const ATTENTION_SHADER = /*#__PURE__*/ defineShader('attention.wgsl', attentionWgsl);
-const ATTENTION_BACKWARD_SHADER = /*#__PURE__*/ defineShader('attention_backward.wgsl', attentionBackwardWgsl);
+/** The dropout hash the attention kernels include (shaders/counter_hash.wgsl). */
+const HASH = { 'counter_hash.wgsl': counterHashWgsl };
+const ATTENTION_SHADER = /*#__PURE__*/ defineShader('attention.wgsl', attentionWgsl, HASH);
+const ATTENTION_BACKWARD_SHADER = /*#__PURE__*/ defineShader('attention_backward.wgsl', attentionBackwardWgsl, HASH);
 // headDim 129…256: the same kernels with private rows of 256 floats (PRIV_D is a WGSL constant,
 // not an override: private arrays need a constant size). Rows ≤ 128 keep the smaller arrays.
-const ATTENTION_SHADER_256 = /*#__PURE__*/ defineShader('attention.wgsl#d256', privateRows256(attentionWgsl));
+const ATTENTION_SHADER_256 = /*#__PURE__*/ defineShader(
+  'attention.wgsl#d256',
+  /*#__PURE__*/ privateRows256(attentionWgsl),
+  HASH,
+);
 const ATTENTION_BACKWARD_SHADER_256 = /*#__PURE__*/ defineShader(
   'attention_backward.wgsl#d256',
-  privateRows256(attentionBackwardWgsl),
+  /*#__PURE__*/ privateRows256(attentionBackwardWgsl),
+  HASH,
 );
 
 /** `code` with `const PRIV_D = 128u;` made 256. */
@@ -36,7 +44,7 @@ function headDimVariant(headDim: number, backward: boolean): { maxD: number; sha
   return { maxD: headDim <= 64 ? 64 : 128, shader: backward ? ATTENTION_BACKWARD_SHADER : ATTENTION_SHADER };
 }
 const ATTENTION_MASK_SHADER = /*#__PURE__*/ defineShader('attention_mask.wgsl', attentionMaskWgsl);
-const ATTENTION_WEIGHTS_SHADER = /*#__PURE__*/ defineShader('attention_weights.wgsl', attentionWeightsWgsl);
+const ATTENTION_WEIGHTS_SHADER = /*#__PURE__*/ defineShader('attention_weights.wgsl', attentionWeightsWgsl, HASH);
 
 /**
  * Where a [batch, heads, seqLen, headDim] operand lives in a buffer: element (b, h, t, d) is at

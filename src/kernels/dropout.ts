@@ -14,8 +14,11 @@ import { Tensor, expectRank } from '../gpu/tensor.js';
 import { grid2d } from './grid.js';
 import { defineShader } from '../gpu/kernel.js';
 import dropoutWgsl from '../../shaders/dropout.wgsl?raw';
+import counterHashWgsl from '../../shaders/counter_hash.wgsl?raw';
 
-const DROPOUT_SHADER = /*#__PURE__*/ defineShader('dropout.wgsl', dropoutWgsl);
+const DROPOUT_SHADER = /*#__PURE__*/ defineShader('dropout.wgsl', dropoutWgsl, {
+  'counter_hash.wgsl': counterHashWgsl,
+});
 
 type View = { buffer: GPUBuffer; offset?: number };
 

@@ -129,6 +129,14 @@ export class Trainer {
   private ones: GPUBuffer | null = null;
 
   /**
+   * The optimizer of the steps (as SequenceModel's `optimizerState`), e.g. for `gradNorm()`, its
+   * `lr` or `readState()`. It is replaced when the Trainer recovers from a device loss.
+   */
+  get optimizerState(): Optimizer {
+    return this.optimizer;
+  }
+
+  /**
    * Gathers the model's parameters into one buffer (its layers keep working on them) and builds
    * the optimizer.
    * @param model - Any Module with parameters.

@@ -885,9 +885,9 @@ export const badInputCases: BadCase[] = [
   {
     entry: 'scaledDotProductAttention',
     subject: 'kernels',
-    what: 'headDim 129',
-    message: /headDim 129 exceeds 128/,
-    prepare: ({ gpu }) => ({ x: Tensor.zeros(gpu, [1, 1, 2, 129]) }),
+    what: 'headDim 257',
+    message: /headDim 257 exceeds the fused attention kernels' limit 256/,
+    prepare: ({ gpu }) => ({ x: Tensor.zeros(gpu, [1, 1, 2, 257]) }),
     run: ({ gpu }, { x }) => scaledDotProductAttention(gpu, x, x, x),
   },
   {
@@ -1261,9 +1261,9 @@ export const badInputCases: BadCase[] = [
   {
     entry: 'MultiHeadAttention',
     subject: 'mha',
-    what: 'headDim 256',
-    message: /headDim = embedDim \/ numHeads = 256 exceeds 128/,
-    run: ({ gpu }) => new MultiHeadAttention(gpu, { embedDim: 256, numHeads: 1 }),
+    what: 'headDim 258',
+    message: /headDim = embedDim \/ numHeads = 258 exceeds 256/,
+    run: ({ gpu }) => new MultiHeadAttention(gpu, { embedDim: 258, numHeads: 1 }),
   },
   {
     entry: 'MultiHeadAttention.forward',
