@@ -28,6 +28,7 @@ import { LayerNorm } from '../nn/layers/layerNorm.js';
 import { Linear } from '../nn/layers/linear.js';
 import { PositionalEncoding } from '../nn/layers/positionalEncoding.js';
 import { TransformerEncoderLayer } from '../nn/layers/transformer.js';
+import { scaledNormal } from '../nn/layers/leaf.js';
 import { CallQueue } from '../util/callQueue.js';
 import { ArgumentError, ShapeError, fmtShape } from '../util/errors.js';
 import { checkOptions } from '../util/options.js';
@@ -156,7 +157,7 @@ export class TransformerLM extends Module {
     const seed = o.seed ?? 0x7f4a7c15;
     this.tok_embed = new Embedding(gpu, { numEmbeddings: c.vocabSize, embeddingDim: E, seed });
     const w = this.tok_embed.localParameters();
-    w.store.write('weight', smallNormal(c.vocabSize * E, seed));
+    w.store.write('weight', scaledNormal(0.02)(rng(seed), c.vocabSize * E)); // GPT-2's N(0, 0.02²)
     this.pos_embed = new PositionalEncoding(gpu, {
       dModel: E,
       maxLen: c.maxSeqLen,
@@ -367,15 +368,6 @@ export class TransformerLM extends Module {
     }
     super.loadStateDict(dict, opts);
   }
-}
-
-/** N(0, 0.02²) values from a seed (GPT-2's embedding init). */
-function smallNormal(n: number, seed: number): Float32Array {
-  const rand = rng(seed);
-  return Float32Array.from(
-    { length: n },
-    () => 0.02 * Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand()),
-  );
 }
 
 function checkPrompt(where: string, prompt: ArrayLike<number>, c: Config, name = 'prompt'): Int32Array {

@@ -19,6 +19,9 @@ export const uniform = (bound: number) => (rand: () => number, size: number) =>
 /** N(0, 1) (Box–Muller), PyTorch's Embedding init. */
 export const normal = () => (rand: () => number, size: number) =>
   Float32Array.from({ length: size }, () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand()));
+/** N(0, std²): {@link normal} scaled (GPT-2's embedding init, std 0.02). */
+export const scaledNormal = (std: number) => (rand: () => number, size: number) =>
+  normal()(rand, size).map((v) => std * v);
 /** A constant. */
 export const constant = (value: number) => (_rand: () => number, size: number) => new Float32Array(size).fill(value);
 

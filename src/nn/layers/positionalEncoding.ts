@@ -16,7 +16,7 @@ import { transpose } from '../../graph/ops/shape.js';
 import { ArgumentError, ShapeError, fmtShape } from '../../util/errors.js';
 import { checkOptions } from '../../util/options.js';
 import { Module, type LocalParameters } from '../module.js';
-import { createParameters, nextSeed, normal } from './leaf.js';
+import { createParameters, nextSeed, scaledNormal } from './leaf.js';
 
 /** Options of {@link PositionalEncoding}. */
 export interface PositionalEncodingOptions {
@@ -92,10 +92,9 @@ export class PositionalEncoding extends Module {
       kind: o.kind ?? 'sinusoidal',
       batchFirst: o.batchFirst ?? true,
     });
-    const small = (rand: () => number, size: number) => normal()(rand, size).map((v) => 0.02 * v);
     this.params =
       this.options.kind === 'learned'
-        ? createParameters(gpu, [{ name: 'weight', shape: [L, d], init: small }], o.seed ?? nextSeed())
+        ? createParameters(gpu, [{ name: 'weight', shape: [L, d], init: scaledNormal(0.02) }], o.seed ?? nextSeed())
         : null;
     const upload = (data: Int32Array | Float32Array, label: string) => {
       const b = gpu.pool.acquire(data.byteLength, TENSOR_USAGE, label);
