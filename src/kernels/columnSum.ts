@@ -1,5 +1,11 @@
 // Host side of shaders/column_sum.wgsl: y[c] = Σ_r x[r, c] (bias gradients over all rows).
+//
+// Row slices per column (threads that reduce one column) per adapter: 8 on a GPU (32 × 8 threads,
+// one barrier), 1 on a software adapter (32 threads, no barrier): on SwiftShader the 8-slice
+// kernel sums dgates 2048 × 256 in 16–24 ms, the 1-slice one in 4.4 ms (Node, Dawn). A forced
+// `gpu.tuning.reductionWidth` n gives min(8, n) slices; `slices` forces one for a dispatch.
 import type { Gpu } from '../gpu/device.js';
+import { reductionWidth } from '../gpu/tuning.js';
 import type { Dispatch } from '../gpu/dispatch.js';
 import { ArgumentError, ShapeError } from '../util/errors.js';
 import { defineShader } from '../gpu/kernel.js';
@@ -14,12 +20,37 @@ export interface ColumnSumArgs {
   x: { buffer: GPUBuffer; offset?: number; ld: number };
   y: { buffer: GPUBuffer; offset?: number };
   label?: string;
+  /** Row slices per column, 1, 2, 4 or 8; default {@link columnSumSlices}. */
+  slices?: number;
 }
 
-/** One dispatch, 32 columns × 8 row slices per workgroup. Its uniform is `transient`: a plan takes it over. */
+/** The slice counts column_sum.wgsl is built for. */
+const SLICE_COUNTS = [1, 2, 4, 8];
+
+/**
+ * Row slices per column that a column sum uses on `gpu` by default: 8 on a GPU, 1 on a software
+ * adapter (`gpu.tuning.reductionWidth` 'auto'); a forced reductionWidth n gives min(8, n).
+ * @param gpu - Its `tuning` and whether the adapter is software.
+ * @returns 1, 2, 4 or 8.
+ */
+export function columnSumSlices(gpu: Pick<Gpu, 'tuning' | 'software'>): number {
+  return gpu.tuning.reductionWidth === 'auto' && gpu.software ? 1 : reductionWidth(gpu, 8);
+}
+
+/**
+ * One dispatch, 32 columns × slices row slices per workgroup.
+ * @param gpu - The device.
+ * @param args - The matrix, the output, and optionally the label and the slices.
+ * @returns The dispatch; its uniform is `transient`: a plan takes it over.
+ * @throws ShapeError when a size is not a positive integer, x or y overruns its buffer, x.ld < cols
+ *   or the grid is too large; ArgumentError when y shares x's buffer or `slices` is not 1, 2, 4, 8.
+ */
 export function columnSumDispatch(gpu: Gpu, args: ColumnSumArgs): Dispatch {
   const label = args.label ?? 'columnSum';
   const { rows, cols } = args;
+  const slices = args.slices ?? columnSumSlices(gpu);
+  if (!SLICE_COUNTS.includes(slices))
+    throw new ArgumentError(`${label}: slices must be 1, 2, 4 or 8, got ${String(slices)}`);
   for (const [k, v] of Object.entries({ rows, cols })) {
     if (!Number.isInteger(v) || v <= 0) throw new ShapeError(`${label}: ${k} must be a positive integer, got ${v}`);
   }
@@ -46,7 +77,7 @@ export function columnSumDispatch(gpu: Gpu, args: ColumnSumArgs): Dispatch {
   const params = gpu.uniform(COLUMN_SUM_SHADER, 'params', { rows, cols, ld: args.x.ld, offsetX: offX, offsetY: offY });
   return {
     label,
-    pipeline: gpu.pipeline(COLUMN_SUM_SHADER),
+    pipeline: gpu.pipeline(COLUMN_SUM_SHADER, { SLICES: slices }),
     bindGroup: gpu.bindGroup(COLUMN_SUM_SHADER, { x: args.x.buffer, y: args.y.buffer, params }),
     workgroups: [groups, 1, 1],
     transient: [params],
