@@ -1,9 +1,12 @@
 /// <reference types="vitest/config" />
 import { defineConfig } from 'vite';
+import { wgslReflectPlugin } from './tools/wgsl-reflect.mjs';
 
 // One config for the library build (`vite build`), the demo and bench pages (dev server on
 // 127.0.0.1) and the tests (vitest, in Node on Dawn + SwiftShader).
 export default defineConfig({
+  // Kernels are reflected at build time: `shaders/*.wgsl?raw` imports carry their bindings as JSON.
+  plugins: [wgslReflectPlugin()],
   server: { host: '127.0.0.1', strictPort: false },
   // Pre-bundle the pages' dependencies at server start: discovering them on first load would
   // make Vite reload the page mid-run.
@@ -23,7 +26,7 @@ export default defineConfig({
       formats: ['es'],
       fileName: (_format, name) => `${name}.js`,
     },
-    rollupOptions: { external: ['webgpu', /^wgsl_reflect/], output: { chunkFileNames: 'seqgpu.js' } },
+    rollupOptions: { external: ['webgpu'], output: { chunkFileNames: 'seqgpu.js' } },
   },
   test: {
     include: ['test/**/*.test.ts'],

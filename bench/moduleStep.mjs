@@ -11,6 +11,7 @@
 // (default 5), the ratio Module / SequenceModel, dispatches per step, and the losses of the last
 // step of each (they agree to ~1e-6: the same math).
 import { createServer } from 'vite';
+import { wgslReflectPlugin } from '../tools/wgsl-reflect.mjs';
 
 const args = new Map(
   process.argv.slice(2).map((a) => {
@@ -24,6 +25,7 @@ const filter = args.has('filter') ? new RegExp(args.get('filter')) : null;
 
 const server = await createServer({
   configFile: false,
+  plugins: [wgslReflectPlugin()],
   root: process.cwd(),
   logLevel: 'warn',
   appType: 'custom',

@@ -20,6 +20,7 @@
 // 200) interleaved runs. Added ms per step = on − off; its share of the whole step = added / the
 // whole step's median (guard off) from the first table.
 import { createServer } from 'vite';
+import { wgslReflectPlugin } from '../tools/wgsl-reflect.mjs';
 import { writeFileSync } from 'node:fs';
 
 const args = new Map(
@@ -35,6 +36,7 @@ const filter = args.has('filter') ? new RegExp(args.get('filter')) : null;
 
 const server = await createServer({
   configFile: false,
+  plugins: [wgslReflectPlugin()],
   root: process.cwd(),
   logLevel: 'warn',
   appType: 'custom',

@@ -4,6 +4,7 @@
 import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { defineConfig, type Plugin } from 'vite';
+import { wgslReflectPlugin } from '../tools/wgsl-reflect.mjs';
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 
@@ -33,7 +34,7 @@ function ortFiles(): Plugin {
 export default defineConfig({
   root: here('.'),
   base: './',
-  plugins: [ortFiles()],
+  plugins: [wgslReflectPlugin(), ortFiles()],
   define: { 'import.meta.env.VITE_ORT_DIST': JSON.stringify('./ort/') },
   server: { host: '127.0.0.1' },
   preview: { host: '127.0.0.1' },

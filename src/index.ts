@@ -2,7 +2,22 @@
  * seqgpu — a WebGPU compute-shader engine for sequence models.
  * @packageDocumentation
  */
-export { requestGpu, Gpu, type RequestGpuOptions, type GpuStats, type LimitName } from './gpu/device.js';
+export {
+  requestGpu,
+  Gpu,
+  type RequestGpuOptions,
+  type GpuStats,
+  type LimitName,
+  type PipelineRequest,
+  type PipelineProgress,
+} from './gpu/device.js';
+export { type WarmupOptions, type WarmupProgress, type WarmupResult } from './gpu/pipelineWarmup.js';
+export { warmupForward } from './nn/warmup.js';
+export {
+  type SequenceModelWarmupOptions,
+  type Seq2SeqWarmupOptions,
+  type TransformerLMWarmupOptions,
+} from './models/warmupOptions.js';
 export { GpuError, ShapeError, ArgumentError, DestroyedError, type NonFiniteSource } from './util/errors.js';
 export { GpuLostError, NonFiniteError } from './util/errors.js';
 export { type MemoryStats } from './gpu/memory.js';

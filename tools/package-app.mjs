@@ -1,7 +1,7 @@
 // The npm package as a user gets it, installed into a throwaway project: `npm pack` of this repo
 // (dist/ must be built: `npm run build`), then `npm install` of the tarball into a fresh app
-// with no network (`--offline`): seqgpu's one dependency, wgsl_reflect, is given as a `file:`
-// dependency from this repo's node_modules so npm needs no registry. Tools the app would install
+// with no network (`--offline`): seqgpu has no runtime dependency (its kernels are reflected at
+// build time, tools/wgsl-reflect.mjs), so npm needs no registry. Tools the app would install
 // itself (vite, the optional `webgpu` peer) are linked from this repo with linkFromRepo.
 // Used by test/node/package.test.ts and test/node/consumer.test.ts.
 import { execFileSync } from 'node:child_process';
@@ -37,7 +37,6 @@ export function packAndInstall(root = resolve('.')) {
           type: 'module',
           dependencies: {
             seqgpu: `file:../${pack.filename}`,
-            wgsl_reflect: `file:${join(root, 'node_modules/wgsl_reflect')}`,
           },
         },
         null,

@@ -12,6 +12,7 @@ import {
   type WgslShader,
 } from './kernel.js';
 import { encodeDispatches, type Dispatch } from './dispatch.js';
+import { PendingPipeline } from './pendingPipeline.js';
 import { BufferUsage, MapMode, READBACK_USAGE, UNIFORM_USAGE } from './flags.js';
 import { Profiler, type GpuTimings } from './profiler.js';
 import { isSoftwareAdapter, type GpuTuning } from './tuning.js';
@@ -27,6 +28,30 @@ export interface GpuStats {
   dispatches: number;
   /** Compute pipelines compiled; flat once every (shader, constants) pair was seen. */
   pipelinesCreated: number;
+  /** Of those, the ones compiled with `createComputePipelineAsync` ({@link Gpu.compilePipelines}). */
+  pipelinesCreatedAsync: number;
+  /** Shader modules compiled (one per kernel: its pipelines with other constants share it). */
+  shaderModulesCreated: number;
+}
+
+/** A pipeline {@link Gpu.deferPipelines} saw requested and did not find compiled. */
+export interface PipelineRequest {
+  /** The cache key, `shader|constants`: also the pipeline's label. */
+  readonly key: string;
+  /** The kernel. */
+  readonly shader: ShaderRef;
+  /** Values of its `override` constants. */
+  readonly constants: OverrideValues;
+}
+
+/** What {@link Gpu.compilePipelines} reports after each pipeline it compiled. */
+export interface PipelineProgress {
+  /** Pipelines compiled so far (1 … total; 0 only in the one report of an empty list). */
+  done: number;
+  /** Pipelines to compile. */
+  total: number;
+  /** The pipeline just compiled (its cache key, `shader|constants`). */
+  label: string;
 }
 
 /** The adapter limits seqgpu reads and requests. */
@@ -122,7 +147,13 @@ export class Gpu {
   /** The buffer pool every tensor, plan and layer on this device takes its buffers from. */
   readonly pool: BufferPool;
   /** Submit, dispatch and pipeline counters (the same object, updated in place). */
-  readonly stats: GpuStats = { submits: 0, dispatches: 0, pipelinesCreated: 0 };
+  readonly stats: GpuStats = {
+    submits: 0,
+    dispatches: 0,
+    pipelinesCreated: 0,
+    pipelinesCreatedAsync: 0,
+    shaderModulesCreated: 0,
+  };
   /** Which optional features the device has (requested when the adapter offers them). */
   readonly features: { timestampQuery: boolean; subgroups: boolean; shaderF16: boolean };
   /** The device's limits that seqgpu uses; kernels size their tiles and splits from these. */
@@ -157,9 +188,19 @@ export class Gpu {
   private recovering: Promise<boolean> | null = null;
   private kernels = new Map<
     string,
-    { shader: WgslShader; source: KernelSource; layout: GPUBindGroupLayout; pipelineLayout: GPUPipelineLayout }
+    {
+      shader: WgslShader;
+      source: KernelSource;
+      layout: GPUBindGroupLayout;
+      pipelineLayout: GPUPipelineLayout;
+      module?: GPUShaderModule;
+    }
   >();
   private pipelines = new Map<string, GPUComputePipeline>();
+  // createComputePipelineAsync calls in flight, by key (one per key).
+  private compiling = new Map<string, Promise<GPUComputePipeline>>();
+  // While deferPipelines runs: the misses it saw, by key.
+  private deferred: Map<string, PipelineRequest & { pending: PendingPipeline }> | null = null;
   private dummy: GPUBuffer | null = null;
 
   /**
@@ -300,6 +341,7 @@ export class Gpu {
       this.pool.rebind(device);
       this.dummy = null;
       this.pipelines.clear();
+      this.compiling.clear();
       this.kernels.clear();
       this.errors.length = 0;
       this._adapter = adapter;
@@ -380,31 +422,161 @@ export class Gpu {
   }
 
   /**
-   * The compute pipeline for `shader` with `constants`, created once per key and cached.
+   * The compute pipeline for `shader` with `constants`, created once per key and cached. A miss
+   * compiles it synchronously (`createComputePipeline`), except inside {@link deferPipelines}, where
+   * it is recorded and a stand-in is returned; {@link compilePipelines} compiles ahead of use.
    * @param shader - The kernel (see {@link Gpu.kernel}).
    * @param constants - Values of its `override` constants (tile sizes, switches); the cache key.
    * @throws GpuError for an unknown shader or constant, or when the device is lost.
    */
   pipeline(shader: ShaderRef, constants: OverrideValues = {}): GPUComputePipeline {
-    const name = shaderName(shader);
-    const key = `${name}|${Object.keys(constants)
-      .sort()
-      .map((k) => `${k}=${constants[k]}`)
-      .join(',')}`;
+    const key = pipelineKey(shader, constants);
     let p = this.pipelines.get(key);
-    if (!p) {
-      this.assertUsable();
-      const k = this.kernel(shader);
-      const module = this.device.createShaderModule({ label: name, code: k.source.code });
-      p = this.device.createComputePipeline({
-        label: key,
-        layout: k.pipelineLayout,
-        compute: { module, entryPoint: k.source.entryPoint, constants: k.source.constants(constants) },
-      });
-      this.pipelines.set(key, p);
-      this.stats.pipelinesCreated++;
+    if (p) return p;
+    this.assertUsable();
+    const k = this.kernel(shader);
+    const values = k.source.constants(constants);
+    if (this.deferred) {
+      let d = this.deferred.get(key);
+      if (!d) {
+        const pending = new PendingPipeline(key, () => this.compiledPipeline(key, shader, constants));
+        d = { key, shader, constants: { ...constants }, pending };
+        this.deferred.set(key, d);
+      }
+      return d.pending as unknown as GPUComputePipeline;
     }
+    p = this.device.createComputePipeline(this.pipelineDescriptor(key, k, values));
+    this.pipelines.set(key, p);
+    this.stats.pipelinesCreated++;
     return p;
+  }
+
+  /** The cached pipeline `key`, compiled now (synchronously) when missing, deferring or not. */
+  private compiledPipeline(key: string, shader: ShaderRef, constants: OverrideValues): GPUComputePipeline {
+    const cached = this.pipelines.get(key);
+    if (cached) return cached;
+    const outer = this.deferred;
+    this.deferred = null;
+    try {
+      return this.pipeline(shader, constants);
+    } finally {
+      this.deferred = outer;
+    }
+  }
+
+  /**
+   * {@link pipeline} compiled with `createComputePipelineAsync` (off the calling thread where the
+   * implementation can); resolves at once for a cached pipeline and shares a compile in flight.
+   * @param shader - The kernel (see {@link Gpu.kernel}).
+   * @param constants - Values of its `override` constants.
+   * @returns The cached pipeline once compiled.
+   * @throws GpuError (synchronously) for an unknown shader or constant or a lost device; the
+   *   promise rejects with a GpuError naming the pipeline when the compile fails.
+   */
+  pipelineAsync(shader: ShaderRef, constants: OverrideValues = {}): Promise<GPUComputePipeline> {
+    const key = pipelineKey(shader, constants);
+    const cached = this.pipelines.get(key);
+    if (cached) return Promise.resolve(cached);
+    const inFlight = this.compiling.get(key);
+    if (inFlight) return inFlight;
+    this.assertUsable();
+    const k = this.kernel(shader);
+    const descriptor = this.pipelineDescriptor(key, k, k.source.constants(constants));
+    const device = this.device;
+    const promise = device.createComputePipelineAsync(descriptor).then(
+      (p) => {
+        // A recover() meanwhile: this device's pipeline is of no use to the new one.
+        if (device !== this._device) return this.compiledPipeline(key, shader, constants);
+        const known = this.pipelines.get(key);
+        if (known) return known; // a synchronous miss compiled it meanwhile
+        this.pipelines.set(key, p);
+        this.stats.pipelinesCreated++;
+        this.stats.pipelinesCreatedAsync++;
+        return p;
+      },
+      (e: unknown) => {
+        throw new GpuError(`seqgpu: compiling pipeline '${key}' failed: ${(e as Error)?.message ?? e}`);
+      },
+    );
+    const tracked = promise.finally(() => {
+      if (this.compiling.get(key) === tracked) this.compiling.delete(key);
+    });
+    this.compiling.set(key, tracked);
+    return tracked;
+  }
+
+  /**
+   * Runs `record` (e.g. building a model's recorded plan) with pipeline compiles deferred: each
+   * {@link pipeline} miss is recorded and answered with a stand-in that encoding swaps for the
+   * compiled pipeline. Pass the requests to {@link compilePipelines} to compile them asynchronously.
+   * Nested calls report their misses to the outer call too.
+   * @param record - Synchronous code that asks for pipelines.
+   * @returns What `record` returned and the pipelines it asked for that were not compiled.
+   */
+  deferPipelines<T>(record: () => T): { result: T; requests: PipelineRequest[] } {
+    const outer = this.deferred;
+    const mine: NonNullable<typeof outer> = new Map();
+    this.deferred = mine;
+    try {
+      const result = record();
+      return { result, requests: [...mine.values()].map(({ key, shader, constants }) => ({ key, shader, constants })) };
+    } finally {
+      this.deferred = outer;
+      if (outer) for (const [k, v] of mine) if (!outer.has(k)) outer.set(k, v);
+    }
+  }
+
+  /**
+   * Compiles `requests` with `createComputePipelineAsync`, all started at once, calling
+   * `onProgress` after each one finishes (once with done = total = 0 when there is nothing to do).
+   * Requests already compiled (or compiling) are not compiled again.
+   * @param requests - From {@link deferPipelines} (or built by hand: shader and constants).
+   * @param onProgress - Called with `{ done, total, label }` after each pipeline.
+   * @returns How many pipelines this call compiled.
+   * @throws GpuError when a compile fails (naming the pipeline) or the device is lost.
+   */
+  async compilePipelines(
+    requests: readonly Omit<PipelineRequest, 'key'>[],
+    onProgress?: (progress: PipelineProgress) => void,
+  ): Promise<number> {
+    this.assertUsable();
+    const todo = new Map<string, Omit<PipelineRequest, 'key'>>();
+    for (const r of requests) {
+      const key = pipelineKey(r.shader, r.constants);
+      if (!this.pipelines.has(key)) todo.set(key, r);
+    }
+    const total = todo.size;
+    if (total === 0) {
+      onProgress?.({ done: 0, total: 0, label: '' });
+      return 0;
+    }
+    let done = 0;
+    await Promise.all(
+      [...todo].map(([key, r]) =>
+        this.pipelineAsync(r.shader, r.constants).then(() => {
+          done++;
+          onProgress?.({ done, total, label: key });
+        }),
+      ),
+    );
+    return total;
+  }
+
+  /** The descriptor of pipeline `key`: the kernel's shader module (compiled once) with `constants`. */
+  private pipelineDescriptor(
+    key: string,
+    k: ReturnType<Gpu['kernel']>,
+    constants: Record<string, number>,
+  ): GPUComputePipelineDescriptor {
+    if (!k.module) {
+      k.module = this.device.createShaderModule({ label: k.source.name, code: k.source.code });
+      this.stats.shaderModulesCreated++;
+    }
+    return {
+      label: key,
+      layout: k.pipelineLayout,
+      compute: { module: k.module, entryPoint: k.source.entryPoint, constants },
+    };
   }
 
   /**
@@ -558,9 +730,18 @@ export class Gpu {
     this.pool.destroy();
     this.dummy?.destroy();
     this.pipelines.clear();
+    this.compiling.clear();
     this.kernels.clear();
     this.device.destroy();
   }
 }
 
 export type { GpuTimings };
+
+/** The pipeline cache key: the shader's name and its constants, sorted by name. */
+function pipelineKey(shader: ShaderRef, constants: OverrideValues): string {
+  return `${shaderName(shader)}|${Object.keys(constants)
+    .sort()
+    .map((k) => `${k}=${constants[k]}`)
+    .join(',')}`;
+}

@@ -1,3 +1,5 @@
+import { PendingPipeline } from './pendingPipeline.js';
+
 /**
  * One compute dispatch, ready to encode: everything it needs was created beforehand, so
  * encoding a list of them allocates nothing. `transient` buffers (uniforms of an eager call)
@@ -22,6 +24,9 @@ export interface Dispatch {
 /** Encodes dispatches into one compute pass (no allocation beyond the pass itself). */
 export function encodeDispatches(pass: GPUComputePassEncoder, dispatches: readonly Dispatch[]): void {
   for (const d of dispatches) {
+    // A pipeline whose compile was deferred (gpu.deferPipelines) is swapped for the compiled one once.
+    if ((d.pipeline as unknown) instanceof PendingPipeline)
+      d.pipeline = (d.pipeline as unknown as PendingPipeline).resolve();
     pass.setPipeline(d.pipeline);
     pass.setBindGroup(0, d.bindGroup);
     pass.dispatchWorkgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);

@@ -1,6 +1,5 @@
-// wgsl_reflect's "main" is a CommonJS file in a "type": "module" package, which plain Node
-// cannot load; its ES module build works everywhere.
-import { WgslReflect, ResourceType } from 'wgsl_reflect/wgsl_reflect.module.js';
+// Kernels are reflected at build time (tools/wgsl-reflect.mjs, a Vite plugin): each kernel's
+// `?raw` import carries one '// seqgpu-reflection: {json}' line, read here — no WGSL parser ships.
 import { GpuError } from '../util/errors.js';
 import { ShaderStage } from './flags.js';
 
@@ -31,6 +30,18 @@ type OverrideType = 'u32' | 'i32' | 'f32' | 'bool';
 export type OverrideValues = Record<string, number | boolean>;
 
 const INCLUDE = /^\s*\/\/\s*#include\s+"([^"]+)"\s*$/gm;
+
+/** Prefix of the reflection line tools/wgsl-reflect.mjs appends to a kernel's source. */
+const REFLECTION_PREFIX = '// seqgpu-reflection: ';
+const REFLECTION_LINE = /^\/\/ seqgpu-reflection: (.*)$\n?/m;
+
+/** What the build-time reflection line holds (the shape tools/wgsl-reflect.mjs writes). */
+interface ShaderReflection {
+  entryPoint: string;
+  bindings: BindingInfo[];
+  uniforms: { binding: string; size: number; fields: ({ name: string } & UniformField)[] }[];
+  overrides: { name: string; type: OverrideType }[];
+}
 
 /**
  * A kernel's WGSL as a module holds it: each kernel module imports its own `.wgsl` files (Vite
@@ -69,6 +80,11 @@ export function defineShader(name: string, code: string, includes: Record<string
   return shader;
 }
 
+/** Every shader defined so far by the loaded modules (tests check each one's reflection). */
+export function definedShaders(): WgslShader[] {
+  return [...defined.values()];
+}
+
 /** The file name of `ref`. */
 export function shaderName(ref: ShaderRef): string {
   return typeof ref === 'string' ? ref : ref.name;
@@ -98,14 +114,17 @@ export function resolveIncludes(shader: WgslShader): string {
     if (text === undefined) throw new GpuError(`shader '${name}' includes unknown file '${inc}'`);
     if (/^\s*\/\/\s*#include\s/m.test(text))
       throw new GpuError(`shader '${inc}' (included by '${name}') may not include other files`);
-    return text;
+    return text.replace(REFLECTION_LINE, '');
   });
 }
 
 /**
  * A WGSL compute kernel and what reflection tells about it: its bindings (by name), the
  * layout of its uniform structs, and its `override` constants. The bind group layout is built
- * from this reflection, so bindings are written once, in the `.wgsl` file.
+ * from this reflection, so bindings are written once, in the `.wgsl` file. The reflection is done
+ * at build time: seqgpu's Vite plugin (tools/wgsl-reflect.mjs) parses each kernel's include-resolved
+ * WGSL with wgsl_reflect and appends the result to its `?raw` import as one
+ * `// seqgpu-reflection: {json}` line, which this class reads.
  */
 export class KernelSource {
   /** Name of the kernel's single `@compute` entry point. */
@@ -118,47 +137,43 @@ export class KernelSource {
   readonly uniforms = new Map<string, UniformLayout>();
   /** The `override` constants and their scalar types, by name. */
   readonly overrides = new Map<string, OverrideType>();
+  /** The WGSL given to the compiler: the source without its reflection line. */
+  readonly code: string;
 
   /**
-   * Reflects `code` with wgsl_reflect.
+   * Reads the build-time reflection line of `source`.
    * @param name - The shader's file name in `shaders/` (used in error messages and labels).
-   * @param code - WGSL source with its `// #include` lines already resolved.
-   * @throws GpuError unless the shader has exactly one `@compute` entry point, uses only
-   * `@group(0)`, binds only buffers, gives every `override` an explicit scalar type and every
-   * uniform struct member a u32/i32/f32 type.
+   * @param source - WGSL source with its `// #include` lines already resolved and its
+   *   `// seqgpu-reflection:` line (from tools/wgsl-reflect.mjs).
+   * @throws GpuError when the reflection line is missing or malformed (the WGSL was not loaded
+   *   through seqgpu's Vite plugin).
    */
   constructor(
     readonly name: string,
-    readonly code: string,
+    source: string,
   ) {
-    const reflect = new WgslReflect(code);
-    const entries = reflect.entry.compute;
-    if (entries.length !== 1) {
-      throw new GpuError(`${name}: expected exactly one @compute entry point, found ${entries.length}`);
+    const line = REFLECTION_LINE.exec(source);
+    if (!line) {
+      throw new GpuError(
+        `${name}: the WGSL has no '${REFLECTION_PREFIX.trim()}' line: kernels are reflected at build ` +
+          "time by seqgpu's Vite plugin (tools/wgsl-reflect.mjs), which adds it to `shaders/*.wgsl?raw` imports",
+      );
     }
-    this.entryPoint = entries[0].name;
-    const groups = reflect.getBindGroups();
-    if (groups.length > 1) throw new GpuError(`${name}: kernels use @group(0) only, found ${groups.length} groups`);
-    for (const v of groups[0] ?? []) {
-      if (!v) continue;
-      let type: BindingInfo['type'];
-      if (v.resourceType === ResourceType.Uniform) {
-        type = 'uniform';
-        this.uniforms.set(v.name, uniformLayout(name, v));
-      } else if (v.resourceType === ResourceType.Storage) {
-        type = v.access === 'read_write' ? 'storage' : 'read-only-storage';
-      } else {
-        throw new GpuError(`${name}: binding '${v.name}' is not a buffer; compute kernels bind buffers only`);
-      }
-      this.bindings.push({ name: v.name, binding: v.binding, type });
+    let r: ShaderReflection;
+    try {
+      r = JSON.parse(line[1]) as ShaderReflection;
+    } catch (e) {
+      throw new GpuError(`${name}: its reflection line is not valid JSON (${(e as Error).message})`);
     }
-    for (const o of reflect.overrides) {
-      const t = o.type?.name;
-      if (t !== 'u32' && t !== 'i32' && t !== 'f32' && t !== 'bool') {
-        throw new GpuError(`${name}: override '${o.name}' must have an explicit scalar type, got ${t}`);
-      }
-      this.overrides.set(o.name, t);
+    this.code = source.replace(REFLECTION_LINE, '');
+    this.entryPoint = r.entryPoint;
+    for (const b of r.bindings) this.bindings.push({ name: b.name, binding: b.binding, type: b.type });
+    for (const u of r.uniforms) {
+      const fields = new Map<string, UniformField>();
+      for (const f of u.fields) fields.set(f.name, { offset: f.offset, type: f.type });
+      this.uniforms.set(u.binding, { size: u.size, fields });
     }
+    for (const o of r.overrides) this.overrides.set(o.name, o.type);
   }
 
   /**
@@ -239,20 +254,4 @@ export class KernelSource {
     }
     return buf;
   }
-}
-
-function uniformLayout(
-  kernel: string,
-  v: { name: string; size: number; members: { name: string; offset: number; type: { name: string } }[] | null },
-): UniformLayout {
-  if (!v.members) throw new GpuError(`${kernel}: uniform '${v.name}' must be a struct`);
-  const fields = new Map<string, UniformField>();
-  for (const m of v.members) {
-    const t = m.type.name;
-    if (t !== 'u32' && t !== 'i32' && t !== 'f32') {
-      throw new GpuError(`${kernel}: uniform member ${v.name}.${m.name} must be u32, i32 or f32 (got ${t})`);
-    }
-    fields.set(m.name, { offset: m.offset, type: t });
-  }
-  return { size: Math.max(16, Math.ceil(v.size / 16) * 16), fields };
 }

@@ -30,6 +30,8 @@ import { checkCounters, type CheckpointHost } from '../nn/checkpoint.js';
 import { rngAt } from '../util/random.js';
 import { checkTokenIds } from './sequenceModel.js';
 import { TrainedModel, type ModelTrainOptions } from './trainedModel.js';
+import { warmupPipelines, type WarmupResult } from '../gpu/pipelineWarmup.js';
+import type { Seq2SeqWarmupOptions } from './warmupOptions.js';
 
 type Resolved = Seq2SeqConfig;
 
@@ -445,6 +447,46 @@ export class Seq2Seq extends TrainedModel<Seq2SeqTrainOptions> {
       this.upload(plan, checked, 1);
       this.runForward(plan, 'seq2seq.evaluate');
       return new Float32Array(await this.gpu.readBuffer(plan.loss, 0, 4))[0];
+    });
+  }
+
+  /**
+   * Compiles the pipelines of the recorded plan for a mode and its sizes — `'train'` (trainStep and
+   * evaluate; with the optimizer's update when training is configured), `'greedy'` or `'beam'` —
+   * with createComputePipelineAsync, reporting progress after each pipeline. The plan is recorded
+   * and cached, so the first call of that shape compiles nothing. Calls run in call order.
+   * @param opts - `mode`, `srcLen`, `tgtLen` (train: the longest target without EOS; greedy / beam:
+   *   `maxLen`), `batch`, `beamWidth`, `onProgress({ done, total, label })`.
+   * @returns How many pipelines were compiled and how long it took.
+   * @throws ArgumentError for invalid options (nothing is recorded then).
+   */
+  warmup(opts: Seq2SeqWarmupOptions): Promise<WarmupResult> {
+    const where = 'Seq2Seq.warmup';
+    return this.life.call(where, async () => {
+      const o = checkOptions<Seq2SeqWarmupOptions>(where, 'opts', opts, {
+        mode: { type: 'enum', values: ['train', 'greedy', 'beam'] },
+        srcLen: { type: 'int', min: 1, required: true },
+        tgtLen: { type: 'int', min: 1, required: true },
+        batch: { type: 'int', min: 1, required: true },
+        beamWidth: { type: 'int', min: 1, max: BEAM_SEARCH_MAX_WIDTH },
+        onProgress: { type: 'function' },
+      }) as Seq2SeqWarmupOptions;
+      const mode = o.mode ?? 'train';
+      const k = mode === 'beam' ? (o.beamWidth ?? 1) : 1;
+      if (mode !== 'beam' && o.beamWidth !== undefined && o.beamWidth !== 1)
+        throw new ArgumentError(`${where}: beamWidth ${o.beamWidth} needs mode 'beam', got mode '${mode}'`);
+      const tgtLen = mode === 'train' ? o.tgtLen + 1 : o.tgtLen; // + EOS, as trainStep pads
+      return warmupPipelines(
+        this.gpu,
+        where,
+        () => {
+          const plan = this.plan(mode, o.srcLen, tgtLen, o.batch * k, k, where);
+          if (mode !== 'train') return;
+          if (this.guard) this.guard.arrange(plan.loss);
+          else this.optimizer?.dispatches();
+        },
+        o.onProgress,
+      );
     });
   }
 

@@ -30,6 +30,8 @@ import { rng } from '../util/random.js';
 import { checkBindingSizes } from '../gpu/limits.js';
 import type { ParameterSlot, ParameterStore } from '../io/parameters.js';
 import type { RecurrentLayer } from '../nn/recurrent.js';
+import { warmupPipelines, type WarmupResult } from '../gpu/pipelineWarmup.js';
+import type { SequenceModelWarmupOptions } from './warmupOptions.js';
 
 type Resolved = SequenceModelConfig;
 
@@ -390,6 +392,47 @@ export class SequenceModel extends TrainedModel<TrainOptions> {
       const logits = step.logits;
       const bytes = step.logitRows * this.options.outputSize * 4;
       return new Float32Array(await this.gpu.readBuffer(logits.buffer, logits.offset * 4, bytes));
+    });
+  }
+
+  /**
+   * Compiles the pipelines of the recorded step for (seqLen, batch) — forward, loss, backward, and
+   * the optimizer's update when training is configured; the one-token plan of `generate` with
+   * `generate` — with createComputePipelineAsync, before the first call, reporting progress after
+   * each pipeline. The step is recorded and cached, so the first trainStep / evaluate / predict of
+   * that shape compiles nothing. Calls run in call order.
+   * @param opts - `seqLen`, `batch`, `generate`, `onProgress({ done, total, label })`.
+   * @returns How many pipelines were compiled and how long it took.
+   * @throws ArgumentError / ShapeError for invalid options (nothing is recorded then).
+   * @example
+   * ```ts
+   * await model.warmup({ seqLen: 64, batch: 16, onProgress: (p) => console.log(`${p.done}/${p.total}`) });
+   * ```
+   */
+  warmup(opts: SequenceModelWarmupOptions): Promise<WarmupResult> {
+    const where = 'SequenceModel.warmup';
+    return this.life.call(where, async () => {
+      const o = checkOptions<SequenceModelWarmupOptions>(where, 'opts', opts, {
+        seqLen: { type: 'int', min: 1, required: true },
+        batch: { type: 'int', min: 1, required: true },
+        generate: { type: 'boolean' },
+        onProgress: { type: 'function' },
+      }) as SequenceModelWarmupOptions;
+      const m = this.options;
+      if (o.generate && (!this.embeddingSlot || m.mode !== 'manyToMany' || m.bidirectional))
+        throw new ArgumentError(`${where}: generate needs a token model (vocabSize), mode manyToMany, unidirectional`);
+      const shape = { inputs: [], targets: [], seqLen: o.seqLen, batch: o.batch };
+      return warmupPipelines(
+        this.gpu,
+        where,
+        () => {
+          const step = this.stepFor(where, shape);
+          if (this.guard) this.guard.arrange(step.loss.buffer);
+          else this.optimizer?.dispatches();
+          if (o.generate) this.generatorPlan();
+        },
+        o.onProgress,
+      );
     });
   }
 

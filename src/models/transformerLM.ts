@@ -34,6 +34,9 @@ import { ArgumentError, ShapeError, fmtShape } from '../util/errors.js';
 import { checkOptions } from '../util/options.js';
 import { rng } from '../util/random.js';
 import { checkTokenIds, sample } from './sequenceModel.js';
+import { warmupPipelines, type WarmupResult } from '../gpu/pipelineWarmup.js';
+import { recordForwardPipelines } from '../nn/warmup.js';
+import type { TransformerLMWarmupOptions } from './warmupOptions.js';
 
 /** Options of {@link TransformerLM}. */
 export interface TransformerLMOptions {
@@ -249,6 +252,45 @@ export class TransformerLM extends Module {
       return this.queue.run(async () => {
         const ids = prompt instanceof Tensor ? checkPrompt(where, await prompt.readInt32(), this.options) : prompt;
         return this.decode(Int32Array.from(ids), o as Required<TransformerLMGenerateOptions>);
+      });
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * Compiles the pipelines of `forward` for tokens [batch, seqLen] (and with `generate` of the
+   * one-token KV-cache step) with createComputePipelineAsync, reporting progress after each
+   * pipeline; nothing runs. Train it through a Trainer? `trainer.warmup(batch)` compiles the step's.
+   * @param opts - `seqLen` (≤ maxSeqLen), `batch`, `generate`, `onProgress({ done, total, label })`.
+   * @returns How many pipelines were compiled and how long it took.
+   * @throws ArgumentError for invalid options or a destroyed model (nothing is recorded then).
+   */
+  warmup(opts: TransformerLMWarmupOptions): Promise<WarmupResult> {
+    const where = 'TransformerLM.warmup';
+    try {
+      this.assertModuleAlive('warmup');
+      const o = checkOptions<TransformerLMWarmupOptions>(where, 'opts', opts, {
+        seqLen: { type: 'int', min: 1, max: this.options.maxSeqLen, required: true },
+        batch: { type: 'int', min: 1, required: true },
+        generate: { type: 'boolean' },
+        onProgress: { type: 'function' },
+      }) as TransformerLMWarmupOptions;
+      return this.queue.run(async () => {
+        const tokens = Tensor.empty(this.gpu, [o.batch, o.seqLen], 'warmup.tokens', 'i32');
+        try {
+          return await warmupPipelines(
+            this.gpu,
+            where,
+            () => {
+              recordForwardPipelines(this, [tokens], where);
+              if (o.generate) new DecodeStep(this, (t, p, caches) => this.logits(t, p, caches)).destroy();
+            },
+            o.onProgress,
+          );
+        } finally {
+          tokens.destroy();
+        }
       });
     } catch (e) {
       return Promise.reject(e);

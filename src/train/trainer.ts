@@ -38,6 +38,7 @@ import { Tensor } from '../gpu/tensor.js';
 import { CallQueue } from '../util/callQueue.js';
 import { checkOptions } from '../util/options.js';
 import { PlanCache } from '../util/planCache.js';
+import { warmupPipelines, type WarmupOptions, type WarmupResult } from '../gpu/pipelineWarmup.js';
 
 /** Options of a {@link Trainer}. */
 export interface TrainerOptions {
@@ -222,6 +223,39 @@ export class Trainer {
       if (!readLoss) return undefined;
       if (this.guard) return (await this.guard.readNow()).loss;
       return this.readLoss(step);
+    });
+  }
+
+  /**
+   * Compiles the pipelines of a training step for batches shaped like `batch` (forward, loss,
+   * backward, clipping, optimizer, NaN guard; with `evaluate` also those of `evaluate`) with
+   * createComputePipelineAsync, reporting progress after each pipeline. The step is recorded and
+   * cached; nothing runs, `batch`'s values are not read. The first step of that shape compiles
+   * nothing. Calls run in call order.
+   * @param batch - A batch of the shapes to come (as {@link Trainer.step}).
+   * @param opts - `evaluate`, `onProgress({ done, total, label })`.
+   * @returns How many pipelines were compiled and how long it took.
+   * @throws ArgumentError / ShapeError naming the argument (nothing is recorded then).
+   */
+  warmup(batch: TrainerBatch, opts: WarmupOptions & { evaluate?: boolean } = {}): Promise<WarmupResult> {
+    const where = 'Trainer.warmup';
+    return this.queue.run(async () => {
+      const o = checkOptions<WarmupOptions & { evaluate: boolean }>(where, 'opts', opts, {
+        evaluate: { type: 'boolean' },
+        onProgress: { type: 'function' },
+      });
+      const { args, targets } = this.checkBatch(where, batch);
+      return warmupPipelines(
+        this.model.gpu,
+        where,
+        () => {
+          const step = this.planFor(this.steps, true, args, targets, where);
+          if (this.guard) this.guard.arrange(this.lossBuffer(step));
+          else this.optimizer.dispatches();
+          if (o.evaluate) this.planFor(this.evals, false, args, targets, 'Trainer.evaluate');
+        },
+        o.onProgress,
+      );
     });
   }
 

@@ -198,7 +198,7 @@ describe('bundle size: an app ships the kernels it can reach', () => {
       const { build } = await import('vite');
       const bundles: Record<string, string> = {};
       for (const entry of ['lstm-only', 'full']) {
-        // Minified app builds of the one entry (wgsl_reflect included, as an app ships it).
+        // Minified app builds of the one entry (seqgpu has no runtime dependency to include).
         await build({
           root: app,
           configFile: false,
