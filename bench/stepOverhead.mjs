@@ -3,11 +3,13 @@
 //
 //   bash tools/with-swiftshader.sh node bench/stepOverhead.mjs [--steps=7] [--warmup=2] [--profile=2]
 //     [--cell=lstm|gru] [--seq-len=256] [--batch=8] [--hidden=64] [--clip-norm=X] [--no-guard] [--chromium]
+//     [--reduction-width=N] (forces gpu.tuning.reductionWidth: 256 gives the GPU's reductions on SwiftShader)
 //   (on a machine with a GPU: SEQGPU_USE_SYSTEM_VULKAN=1 node bench/stepOverhead.mjs)
 //
 // --chromium runs the same code in headless Chromium (bench/stepOverhead.html) instead.
 // Loads the TypeScript sources through Vite's SSR loader (no build needed).
 import { createServer } from 'vite';
+import { wgslReflectPlugin } from '../tools/wgsl-reflect.mjs';
 import { launchChromium, runPage, startServer } from '../tools/chromium.mjs';
 
 const args = new Map(
@@ -26,6 +28,7 @@ const opts = {
   profile: Number(args.get('profile') ?? 2),
   clipNorm: args.has('clip-norm') ? Number(args.get('clip-norm')) : undefined,
   guard: !args.has('no-guard'),
+  reductionWidth: args.has('reduction-width') ? Number(args.get('reduction-width')) : undefined,
 };
 
 if (args.has('chromium')) {
@@ -51,6 +54,7 @@ if (args.has('chromium')) {
   }
   const server = await createServer({
     configFile: false,
+    plugins: [wgslReflectPlugin()],
     plugins,
     root: process.cwd(),
     logLevel: 'warn',
