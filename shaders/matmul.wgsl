@@ -35,59 +35,14 @@
 // Grid: (⌈N/TN⌉, ⌈M/TM⌉, batch).
 
 // #include "activations.wgsl"
-
-struct Params {
-  M: u32, N: u32, K: u32,
-  lda: u32, ldb: u32, ldc: u32,
-  offsetA: u32, offsetB: u32, offsetC: u32, offsetBias: u32,
-  batchStrideA: u32, batchStrideB: u32, batchStrideC: u32,
-  alpha: f32, beta: f32,
-  offsetR: u32, ldr: u32, batchStrideR: u32,
-  offsetZ: u32, ldz: u32, batchStrideZ: u32,
-}
+// #include "matmul_common.wgsl"
 
 override WG_X: u32 = 16u;
 override WG_Y: u32 = 16u;
 override TILE_K: u32 = 16u;      // multiple of 4
-override TRANS_A: bool = false;
-override TRANS_B: bool = false;
-override VEC_A: bool = false;    // offsetA, lda, batchStrideA are multiples of 4
-override VEC_B: bool = false;    // offsetB, ldb, batchStrideB are multiples of 4
-override HAS_BIAS: bool = false;
-override ACCUMULATE: bool = false;
-override ACT: u32 = 0u;          // activation code (activations.wgsl), applied after the bias
-override HAS_RESIDUAL: bool = false;
-override STORE_PRE: bool = false;
-
-@group(0) @binding(0) var<storage, read> A: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> B: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> bias: array<f32>;
-@group(0) @binding(3) var<storage, read_write> C: array<f32>;
-@group(0) @binding(4) var<uniform> params: Params;
-@group(0) @binding(5) var<storage, read> R: array<f32>;
 
 var<workgroup> As: array<f32, 4u * WG_Y * TILE_K>;   // [TILE_K][TM]
 var<workgroup> Bs: array<f32, 4u * WG_X * TILE_K>;   // [TILE_K][TN]
-
-// The `valid` (0..4) elements of A starting at flat index i; the rest are zero.
-fn loadA4(i: u32, valid: u32) -> vec4<f32> {
-  if (VEC_A && valid == 4u) { return A[i >> 2u]; }
-  var v = vec4<f32>(0.0);
-  for (var j = 0u; j < valid; j++) { let e = i + j; v[j] = A[e >> 2u][e & 3u]; }
-  return v;
-}
-
-fn loadB4(i: u32, valid: u32) -> vec4<f32> {
-  if (VEC_B && valid == 4u) { return B[i >> 2u]; }
-  var v = vec4<f32>(0.0);
-  for (var j = 0u; j < valid; j++) { let e = i + j; v[j] = B[e >> 2u][e & 3u]; }
-  return v;
-}
-
-// How many of the 4 elements starting at `start` lie below `end`, if `inside` (else 0).
-fn runLength(start: u32, end: u32, inside: bool) -> u32 {
-  return select(0u, min(4u, end - start), inside && start < end);
-}
 
 @compute @workgroup_size(WG_X, WG_Y, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -99,9 +54,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let n0 = wid.x * TN;
   let baseA = params.offsetA + wid.z * params.batchStrideA;
   let baseB = params.offsetB + wid.z * params.batchStrideB;
-  let baseC = params.offsetC + wid.z * params.batchStrideC;
-  let baseR = params.offsetR + wid.z * params.batchStrideR;
-  let baseZ = params.offsetZ + wid.z * params.batchStrideZ;
 
   var acc: array<vec4<f32>, 4>;
   for (var k0 = 0u; k0 < params.K; k0 += TILE_K) {
@@ -150,20 +102,5 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     workgroupBarrier();
   }
 
-  for (var i = 0u; i < 4u; i++) {
-    let m = m0 + 4u * lid.y + i;
-    if (m >= params.M) { break; }
-    for (var j = 0u; j < 4u; j++) {
-      let n = n0 + 4u * lid.x + j;
-      if (n >= params.N) { break; }
-      var v = params.alpha * acc[i][j];
-      if (HAS_BIAS) { v += bias[params.offsetBias + n]; }
-      if (STORE_PRE) { C[baseZ + m * params.ldz + n] = v; }
-      if (ACT != 0u) { v = activate(v, ACT); }
-      if (HAS_RESIDUAL) { v += R[baseR + m * params.ldr + n]; }
-      let idx = baseC + m * params.ldc + n;
-      if (ACCUMULATE) { v += params.beta * C[idx]; }
-      C[idx] = v;
-    }
-  }
+  storeBlock(wid.z, m0 + 4u * lid.y, n0 + 4u * lid.x, acc);
 }

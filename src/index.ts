@@ -46,6 +46,7 @@ export {
   type GemmActivation,
   type MatrixView,
 } from './kernels/matmul.js';
+export { gemmTile, type GemmTile, type GemmVariant, type ResolvedGemmTile } from './kernels/matmulTile.js';
 export { softmax, softmaxDispatch, type SoftmaxArgs } from './kernels/softmax.js';
 export { softmaxBackwardDispatch, type SoftmaxBackwardArgs } from './kernels/softmaxBackward.js';
 export { stridedCopyDispatch, type StridedCopyArgs, type StridedView } from './kernels/stridedCopy.js';

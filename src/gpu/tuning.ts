@@ -17,6 +17,11 @@ export interface GpuTuning {
    * otherwise) or a power of two that caps the kernel's own choice.
    */
   reductionWidth: 'auto' | number;
+  /**
+   * The GEMM kernel (src/kernels/matmulTile.ts): `'auto'` or unset (barrier-free `'registers'` on
+   * a software adapter, workgroup-memory tiles `'workgroup'` otherwise) or either one forced.
+   */
+  gemmVariant?: 'auto' | 'workgroup' | 'registers';
 }
 
 /** What {@link isSoftwareAdapter} reads of an adapter. */

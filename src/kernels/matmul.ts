@@ -3,11 +3,19 @@ import type { Dispatch } from '../gpu/dispatch.js';
 import { ArgumentError, ShapeError, fmtShape } from '../util/errors.js';
 import { Tensor, expectRank, expectShape } from '../gpu/tensor.js';
 import { defineShader } from '../gpu/kernel.js';
+import { gemmTile, type GemmTile } from './matmulTile.js';
 import matmulWgsl from '../../shaders/matmul.wgsl?raw';
+import matmulRegistersWgsl from '../../shaders/matmul_registers.wgsl?raw';
+import matmulCommonWgsl from '../../shaders/matmul_common.wgsl?raw';
 import activationsWgsl from '../../shaders/activations.wgsl?raw';
 
 const MATMUL_SHADER = /*#__PURE__*/ defineShader('matmul.wgsl', matmulWgsl, {
   'activations.wgsl': activationsWgsl,
+  'matmul_common.wgsl': matmulCommonWgsl,
+});
+const MATMUL_REGISTERS_SHADER = /*#__PURE__*/ defineShader('matmul_registers.wgsl', matmulRegistersWgsl, {
+  'activations.wgsl': activationsWgsl,
+  'matmul_common.wgsl': matmulCommonWgsl,
 });
 
 /** Activation codes of the GEMM epilogue (shaders/activations.wgsl `activate`). */
@@ -90,8 +98,8 @@ export interface GemmArgs {
    * backward of gelu: a view of C's buffer (written through C's binding) that must not overlap C.
    */
   preActivation?: Omit<MatrixView, 'buffer'>;
-  /** Workgroup shape; the defaults suit real GPUs (16×16 threads, 4×4 outputs each, TILE_K 16). */
-  tile?: { wgX?: number; wgY?: number; tileK?: number };
+  /** Kernel and workgroup shape; see {@link GemmTile}. Default: chosen per adapter and shape. */
+  tile?: GemmTile;
   /** Names the dispatch in errors and profiles. Default `'matmul'`. */
   label?: string;
 }
@@ -138,33 +146,9 @@ export function gemmDispatches(gpu: Gpu, args: GemmArgs): Dispatch[] {
   for (const [k, v] of Object.entries({ M, N, K, batch })) {
     if (!Number.isInteger(v) || v <= 0) throw new ShapeError(`${label}: ${k} must be a positive integer, got ${v}`);
   }
-  const wgX = args.tile?.wgX ?? 16;
-  const wgY = args.tile?.wgY ?? 16;
-  const tileK = args.tile?.tileK ?? 16;
-  if (
-    ![wgX, wgY, tileK].every((v) => Number.isInteger(v) && v > 0) ||
-    tileK % 4 !== 0 ||
-    wgX * wgY > gpu.limits.maxComputeInvocationsPerWorkgroup
-  ) {
-    throw new ShapeError(
-      `${label}: tile ${wgX}×${wgY} threads, TILE_K ${tileK} is invalid (TILE_K ` +
-        `multiple of 4, ≤ ${gpu.limits.maxComputeInvocationsPerWorkgroup} threads)`,
-    );
-  }
-  const tileBytes = 4 * (wgX + wgY) * tileK * FLOAT;
-  if (
-    tileBytes > gpu.limits.maxComputeWorkgroupStorageSize ||
-    wgX > gpu.limits.maxComputeWorkgroupSizeX ||
-    wgY > gpu.limits.maxComputeWorkgroupSizeY
-  ) {
-    throw new ShapeError(
-      `${label}: tile ${wgX}×${wgY} threads, TILE_K ${tileK} needs ${tileBytes} bytes ` +
-        `of workgroup storage ` +
-        `(maxComputeWorkgroupStorageSize ${gpu.limits.maxComputeWorkgroupStorageSize}) ` +
-        `and ${wgX}×${wgY} ≤ maxComputeWorkgroupSizeX×Y ` +
-        `(${gpu.limits.maxComputeWorkgroupSizeX}×${gpu.limits.maxComputeWorkgroupSizeY})`,
-    );
-  }
+  const tile = gemmTile(gpu, args.tile, label);
+  const { wgX, wgY } = tile;
+  const shader = tile.variant === 'registers' ? MATMUL_REGISTERS_SHADER : MATMUL_SHADER;
   const tA = !!args.transposeA;
   const tB = !!args.transposeB;
   checkExtent(label, 'a', args.a, batch, tA ? K : M, tA ? M : K);
@@ -211,10 +195,14 @@ export function gemmDispatches(gpu: Gpu, args: GemmArgs): Dispatch[] {
   const maxWg = gpu.limits.maxComputeWorkgroupsPerDimension;
   const mBlock = maxWg * tm;
   const nBlock = maxWg * tn;
-  const pipeline = gpu.pipeline(MATMUL_SHADER, {
+  const pipeline = gpu.pipeline(shader, {
     WG_X: wgX,
     WG_Y: wgY,
-    TILE_K: tileK,
+    ...(tile.variant === 'workgroup' ? { TILE_K: tile.tileK } : {}),
+    // Registers kernel: unchecked vec4 runs where every run is aligned and inside its operand.
+    ...(tile.variant === 'registers'
+      ? { FAST_A: aligned(args.a) && (!tA || M % 4 === 0), FAST_B: aligned(args.b) && (tB || N % 4 === 0) }
+      : {}),
     TRANS_A: tA,
     TRANS_B: tB,
     VEC_A: aligned(args.a),
@@ -238,7 +226,7 @@ export function gemmDispatches(gpu: Gpu, args: GemmArgs): Dispatch[] {
       const Mb = Math.min(mBlock, M - m0);
       for (let n0 = 0; n0 < N; n0 += nBlock) {
         const Nb = Math.min(nBlock, N - n0);
-        const params = gpu.uniform(MATMUL_SHADER, 'params', {
+        const params = gpu.uniform(shader, 'params', {
           M: Mb,
           N: Nb,
           K,
@@ -261,7 +249,7 @@ export function gemmDispatches(gpu: Gpu, args: GemmArgs): Dispatch[] {
           ldz: pre?.ld ?? 0,
           batchStrideZ: sz,
         });
-        const bindGroup = gpu.bindGroup(MATMUL_SHADER, {
+        const bindGroup = gpu.bindGroup(shader, {
           A: args.a.buffer,
           B: args.b.buffer,
           bias: args.bias?.buffer ?? gpu.dummyBuffer,
