@@ -18,10 +18,13 @@ export interface GpuTuning {
    */
   reductionWidth: 'auto' | number;
   /**
-   * The GEMM kernel (src/kernels/matmulTile.ts): `'auto'` or unset (barrier-free `'registers'` on
-   * a software adapter, workgroup-memory tiles `'workgroup'` otherwise) or either one forced.
+   * The recurrent kernel of a layer's forward: `'auto'` (the cost model in
+   * src/kernels/recurrentPersistent.ts), `'step'` (one fused cell-step dispatch per timestep) or
+   * `'persistent'` (a layer-direction's steps in one dispatch per chunk; an error where it cannot run).
    */
-  gemmVariant?: 'auto' | 'workgroup' | 'registers';
+  recurrentKernel: 'auto' | 'step' | 'persistent';
+  /** Most timesteps one persistent dispatch runs (longer sequences take ⌈seqLen / this⌉ dispatches). */
+  persistentSteps: number;
 }
 
 /** What {@link isSoftwareAdapter} reads of an adapter. */
@@ -56,7 +59,10 @@ export const SOFTWARE_REDUCTION_WIDTH = 8;
  * @param wanted - The kernel's own choice (a power of two).
  * @returns A power of two ≤ wanted (≥ 1).
  */
-export function reductionWidth(gpu: { tuning: GpuTuning; software: boolean }, wanted: number): number {
+export function reductionWidth(
+  gpu: { tuning: Pick<GpuTuning, 'reductionWidth'>; software: boolean },
+  wanted: number,
+): number {
   const t = gpu.tuning.reductionWidth;
   const cap = t === 'auto' ? (gpu.software ? SOFTWARE_REDUCTION_WIDTH : wanted) : t;
   return Math.max(1, Math.min(wanted, cap));

@@ -22,6 +22,12 @@ import {
   type StepTile,
 } from '../kernels/cellStep.js';
 import { gateCount, realHiddenSize, type RecurrentConfig } from '../kernels/recurrentConfig.js';
+import {
+  packPersistentParams,
+  persistentDispatch,
+  persistentSlotSize,
+  type PersistentTile,
+} from '../kernels/recurrentPersistent.js';
 import { Tensor } from '../gpu/tensor.js';
 import type { BufferView } from '../io/parameters.js';
 import type { Dropout } from '../kernels/dropout.js';
@@ -135,6 +141,8 @@ export class RecurrentPlan {
   readonly stepGroups: Dispatch[][] = [];
   /** seqLen · batch: rows of the input and output sequences. */
   readonly rows: number;
+  /** The recurrent kernel of every layer-direction: one dispatch per `'step'`, or `'persistent'` chunks. */
+  readonly kernel: 'step' | 'persistent';
   /** Training plans only: per (layer, direction) what the backward reads. */
   readonly saved: SavedActivations[] = [];
   /** The input of each layer (layer 0: {@link input}); distinct buffers in a training plan. */
@@ -199,7 +207,16 @@ export class RecurrentPlan {
      */
     stepwise = false,
     /** `lengths: true`: per-row sequence lengths (see {@link lengths}); a different plan from the one without. */
-    options: { lengths?: boolean; /** The public entry point named in limit errors. */ where?: string } = {},
+    options: {
+      lengths?: boolean;
+      /** The public entry point named in limit errors. */ where?: string;
+      /**
+       * Run each layer-direction with the persistent kernel (shaders/recurrent_persistent.wgsl):
+       * ⌈seqLen / steps⌉ dispatches of up to `steps` timesteps each, `tile` threads and rows per
+       * workgroup. Absent: one fused cell-step dispatch per timestep. Not with `stepwise` or a projection.
+       */
+      persistent?: { tile: PersistentTile; steps: number };
+    } = {},
   ) {
     const { cell, hiddenSize: H, numLayers: L, batchFirst } = cfg;
     const T = seqLen;
@@ -237,7 +254,13 @@ export class RecurrentPlan {
     this.h0 = buffer(L * D * B * P, 'rnn.h0');
     const state = [buffer(L * D * B * P, 'rnn.state0'), buffer(L * D * B * P, 'rnn.state1')];
     this.states = state;
-    this.hN = state[(T - 1) % 2];
+    const persistent = options.persistent ?? null;
+    if (persistent && (stepwise || proj))
+      throw new ArgumentError('the persistent recurrent kernel runs neither step-wise plans nor an LSTM projection');
+    const chunks = persistent ? Math.ceil(T / persistent.steps) : 0;
+    this.kernel = persistent ? 'persistent' : 'step';
+    // Step s (or chunk k) writes state[s % 2]: the last one written holds hN.
+    this.hN = state[((persistent ? chunks : T) - 1) % 2];
     const withLengths = !!options.lengths;
     // An LSTM keeps the lengths in `c`, after the state, at a storage-offset-aligned position.
     const align = gpu.device.limits.minStorageBufferOffsetAlignment / 4;
@@ -317,6 +340,71 @@ export class RecurrentPlan {
             (stepwise ? perStep[sl.t][l] : this.dispatches).push({ ...g, transient: undefined });
           }
         }
+      }
+      if (persistent) {
+        let noCell: GPUBuffer | undefined;
+        for (let d = 0; d < D; d++) {
+          const p = params[l * D + d];
+          const saved = this.saved[l * D + d];
+          const chunkSlot = persistentSlotSize(gpu);
+          const uniforms = gpu.pool.acquire(chunks * chunkSlot, UNIFORM_USAGE, `rnn.l${l}d${d}.chunks`);
+          this.owned.push(uniforms);
+          const data = new ArrayBuffer(chunks * chunkSlot);
+          for (let k = 0; k < chunks; k++) {
+            const stepBegin = k * persistent.steps;
+            packPersistentParams(
+              gpu,
+              {
+                batch: B,
+                hidden: H,
+                cols: repackedCols(cell, H),
+                seqLen: T,
+                stepBegin,
+                steps: Math.min(persistent.steps, T - stepBegin),
+                reverse: d,
+                rowStrideT: batchFirst ? 1 : B,
+                rowStrideB,
+                hWidth: DP,
+                hDirOffset: d * P,
+                stateOffset: (l * D + d) * B * H,
+                hprevBase: saved?.hprevBase ?? 0,
+                cprevBase: saved?.cprevBase ?? 0,
+                lengthsBase,
+              },
+              data,
+              k * chunkSlot,
+            );
+            this.dispatches.push(
+              persistentDispatch(
+                gpu,
+                cell,
+                {
+                  hidden: H,
+                  batch: B,
+                  nonlinearity: cfg.nonlinearity,
+                  tile: persistent.tile,
+                  label: `l${l}d${d}.steps${stepBegin}`,
+                  save: training,
+                  lengths: withLengths,
+                },
+                {
+                  xproj: xproj[d],
+                  wp: p.wp,
+                  bhh: p.bhh,
+                  hin: k === 0 ? this.h0 : state[(k - 1) % 2],
+                  hout: state[k % 2],
+                  hseq: layerOut,
+                  c: this.c ?? (noCell ??= buffer(4, 'rnn.noCell')),
+                  lengths: this.lengths ?? undefined,
+                  params: { buffer: uniforms, offset: k * chunkSlot, size: chunkSlot },
+                  saved: saved?.buffer,
+                },
+              ),
+            );
+          }
+          gpu.device.queue.writeBuffer(uniforms, 0, data);
+        }
+        continue;
       }
       for (let d = 0; d < D; d++) {
         const p = params[l * D + d];

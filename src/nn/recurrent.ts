@@ -1,6 +1,7 @@
 // RNN, LSTM and GRU layers with PyTorch's constructor options, forward() signature, state
 // shapes and state_dict names, running on the fused cell-step kernels via RecurrentPlan.
 import type { Gpu } from '../gpu/device.js';
+import { persistentChoice } from '../kernels/recurrentPersistent.js';
 import { ArgumentError, ShapeError, fmtShape } from '../util/errors.js';
 import { TENSOR_USAGE } from '../gpu/flags.js';
 import {
@@ -617,9 +618,11 @@ export class RecurrentLayer extends Module {
    */
   createPlan(where: string, seqLen: number, batch: number, lengths = false): RecurrentPlan {
     const tile = { ...defaultStepTile(batch, this.gpu.adapterInfo.isFallbackAdapter), ...this.tile };
+    const persistent = persistentChoice(this.gpu, this.config, batch, where) ?? undefined;
     return new RecurrentPlan(this.gpu, this.config, this.params, seqLen, batch, tile, false, null, false, {
       lengths,
       where,
+      persistent,
     });
   }
 
@@ -667,7 +670,7 @@ export class RecurrentLayer extends Module {
       true,
       this.dropout,
       false,
-      { lengths, where },
+      { lengths, where, persistent: persistentChoice(this.gpu, this.config, batch, where) ?? undefined },
     );
     try {
       const backward = new RecurrentBackward(this.gpu, this.config, this.params, this.store, forward, {

@@ -1,0 +1,212 @@
+// recurrent_persistent.wgsl — a whole recurrent layer-direction (all its timesteps, or a chunk
+// of them) in ONE dispatch: a persistent kernel (Diamos et al. 2016, in WebGPU's terms).
+//
+//   for s in steps:  t = s (forward) or seqLen−1−s (reverse)
+//     pre = xproj_t + h_{t−1}·W_hhᵀ + b_hh                    (xproj_t = x_t·W_ihᵀ + b_ih, one GEMM before)
+//     LSTM  [i f g o] = [σ σ tanh σ](pre);  c_t = f⊙c_{t−1} + i⊙g;  h_t = o⊙tanh(c_t)
+//     GRU   r = σ(x_r + u_r), z = σ(x_z + u_z), n = tanh(x_n + r⊙u_n),  h_t = (1−z)⊙n + z⊙h_{t−1}
+//           (u = h_{t−1}·W_hhᵀ + b_hh per gate: PyTorch's reset applied after the recurrent product)
+//     RNN   h_t = act(pre), act = tanh or relu
+//
+// Each workgroup owns BT batch rows and loops over the steps. Rows never read each other's state,
+// so the only synchronisation is one workgroupBarrier() per step inside a workgroup (WebGPU has
+// no barrier across workgroups). h_{t−1} of the workgroup's rows lives in workgroup memory,
+// double-buffered ([2][BT][H]): step s reads half s%2 and writes the other; the barrier after the
+// step orders both. W_hh (repacked as for the step kernels, src/kernels/cellStep.ts) is streamed
+// from global memory every step (cache-resident on a GPU). The LSTM cell state stays in global
+// memory: entry (b, j) is read and written by one invocation only.
+// Outputs and saved activations are bit-for-bit the layout of the step kernels
+// (lstm_step / gru_step / rnn_step.wgsl), so the step backward kernels read them unchanged.
+//
+// Bindings (group 0):
+//   0 xproj  read        [rows, G·H]   input projection of every timestep (PyTorch gate order)
+//   1 Wp     read        [H, cols] vec4  W_hh repacked (cols = H for LSTM/GRU, ⌈H/4⌉ for an RNN)
+//   2 bhh    read        [G·H]         b_hh (zeros when bias=False)
+//   3 hin    read        [L·D, B, H]   h entering the chunk (h0, or the previous chunk's hout)
+//   4 hout   read_write  [L·D, B, H]   h after the chunk's last step (hN after the last chunk)
+//   5 hseq   read_write  [rows, D·H]   the layer's output sequence, h_t at (t, b, hDirOffset + j)
+//   6 c      read_write  LSTM: cell state [L·D, B, H] (c0 in, c after the chunk out); with
+//                        LENGTHS the i32 lengths [B] at params.lengthsBase (GRU / RNN bind only the
+//                        lengths here: they have no cell state)
+//   7 params uniform     PersistentParams
+//   8 saved  read_write  training only (SAVE), as the step kernels: gates [rows, 4H] (RNN: h_t
+//                        [rows, H]) | h_{t−1} [rows, H] | LSTM c_{t−1} [rows, H]
+// LENGTHS: at t ≥ lengths[b] row b is padding (PyTorch's packed sequences): h and c pass through,
+// the output is 0, SAVE stores zero gates and h_{t−1}, c_{t−1}.
+// Workgroup: WG threads, each owning the columns lid.x, lid.x + WG, … of Wp, × all BT rows.
+// Grid: (⌈B / BT⌉, 1, 1). Workgroup memory: HBUF = 2·BT·H floats (≤ maxComputeWorkgroupStorageSize).
+
+// #include "activations.wgsl"
+
+struct PersistentParams {
+  batch: u32,
+  hidden: u32,
+  cols: u32,         // vec4 columns of Wp
+  seqLen: u32,
+  stepBegin: u32,    // first step s of this chunk (steps run in the direction's order)
+  steps: u32,        // steps in this chunk
+  reverse: u32,      // 1: step s is timestep seqLen − 1 − s
+  rowStrideT: u32,   // rows between timesteps (B time-major, 1 batch-first)
+  rowStrideB: u32,   // rows between batch entries (1 time-major, T batch-first)
+  hWidth: u32,       // row length of hseq (D·H)
+  hDirOffset: u32,   // this direction's first column in hseq (d·H)
+  stateOffset: u32,  // this layer-direction's [B, H] block in hin, hout and c
+  hprevBase: u32,    // SAVE: start of the h_{t−1} section of `saved`
+  cprevBase: u32,    // SAVE, LSTM: start of the c_{t−1} section
+  lengthsBase: u32,  // LENGTHS: element offset of the i32 lengths in `c`
+}
+
+@group(0) @binding(0) var<storage, read> xproj: array<f32>;
+@group(0) @binding(1) var<storage, read> Wp: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> bhh: array<f32>;
+@group(0) @binding(3) var<storage, read> hin: array<f32>;
+@group(0) @binding(4) var<storage, read_write> hout: array<f32>;
+@group(0) @binding(5) var<storage, read_write> hseq: array<f32>;
+@group(0) @binding(6) var<storage, read_write> c: array<f32>;
+@group(0) @binding(7) var<uniform> params: PersistentParams;
+@group(0) @binding(8) var<storage, read_write> saved: array<f32>;
+
+override CELL: u32 = 1u;        // 0 RNN, 1 LSTM, 2 GRU
+override ACT: u32 = 2u;         // RNN: 2 tanh, 3 relu (activations.wgsl codes)
+override WG: u32 = 64u;         // threads per workgroup
+override BT: u32 = 4u;          // batch rows per workgroup, 1 … 8
+override HBUF: u32 = 2048u;     // 2·BT·H: the double-buffered h of the workgroup's rows
+override SAVE: bool = false;
+override LENGTHS: bool = false;
+
+var<workgroup> hbuf: array<f32, HBUF>;
+
+fn rowLength(b: u32) -> u32 {
+  return u32(bitcast<i32>(c[params.lengthsBase + b]));
+}
+
+// Gate width of a saved / xproj row: LSTM and GRU rows hold 4H saved (GRU's 4th: u_n) and G·H xproj.
+fn gateCount() -> u32 {
+  return select(select(3u, 4u, CELL == 1u), 1u, CELL == 0u);
+}
+
+// One LSTM unit j of row r: pre-activations `pre` (recurrent product + b_hh + xproj).
+fn lstmUnit(r: u32, b: u32, j: u32, row: u32, cur: u32, nxt: u32, pre: vec4<f32>, pad: bool) {
+  let H = params.hidden;
+  let hp = hbuf[cur + r * H + j];
+  let s = params.stateOffset + b * H + j;
+  let cPrev = c[s];
+  var h = hp;
+  var gates = vec4<f32>(0.0);
+  if (!pad) {
+    gates = vec4<f32>(sigmoid(pre.x), sigmoid(pre.y), tanh_safe(pre.z), sigmoid(pre.w));
+    let cNew = gates.y * cPrev + gates.x * gates.z;
+    c[s] = cNew;
+    h = gates.w * tanh_safe(cNew);
+  }
+  if (SAVE) {
+    let at = row * 4u * H + j;
+    saved[at] = gates.x;
+    saved[at + H] = gates.y;
+    saved[at + 2u * H] = gates.z;
+    saved[at + 3u * H] = gates.w;
+    saved[params.hprevBase + row * H + j] = hp;
+    saved[params.cprevBase + row * H + j] = cPrev;
+  }
+  hseq[row * params.hWidth + params.hDirOffset + j] = select(h, 0.0, pad);
+  hbuf[nxt + r * H + j] = h;
+}
+
+// One GRU unit: `u` = h_{t−1}·W_hhᵀ + b_hh (gates r, z, n), `x` = xproj (r, z, n).
+fn gruUnit(r: u32, j: u32, row: u32, cur: u32, nxt: u32, u: vec3<f32>, x: vec3<f32>, pad: bool) {
+  let H = params.hidden;
+  let hp = hbuf[cur + r * H + j];
+  var h = hp;
+  var gates = vec4<f32>(0.0);
+  if (!pad) {
+    let rg = sigmoid(x.x + u.x);
+    let z = sigmoid(x.y + u.y);
+    let n = tanh_safe(x.z + rg * u.z);
+    gates = vec4<f32>(rg, z, n, u.z);
+    h = (1.0 - z) * n + z * hp;
+  }
+  if (SAVE) {
+    let at = row * 4u * H + j;
+    saved[at] = gates.x;
+    saved[at + H] = gates.y;
+    saved[at + 2u * H] = gates.z;
+    saved[at + 3u * H] = gates.w;
+    saved[params.hprevBase + row * H + j] = hp;
+  }
+  hseq[row * params.hWidth + params.hDirOffset + j] = select(h, 0.0, pad);
+  hbuf[nxt + r * H + j] = h;
+}
+
+// One RNN unit: `pre` = xproj + recurrent product + b_hh.
+fn rnnUnit(r: u32, j: u32, row: u32, cur: u32, nxt: u32, pre: f32, pad: bool) {
+  let H = params.hidden;
+  let hp = hbuf[cur + r * H + j];
+  var h = hp;
+  if (!pad) { h = activate(pre, ACT); }
+  if (SAVE) {
+    saved[row * H + j] = select(h, 0.0, pad);
+    saved[params.hprevBase + row * H + j] = hp;
+  }
+  hseq[row * params.hWidth + params.hDirOffset + j] = select(h, 0.0, pad);
+  hbuf[nxt + r * H + j] = h;
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let H = params.hidden;
+  let C = params.cols;
+  let b0 = wid.x * BT;
+  let rows = min(BT, params.batch - b0);
+  let xWidth = gateCount() * H;
+  // h entering the chunk → half 0 (rows past the batch: zeros, never written out).
+  for (var i = lid.x; i < BT * H; i += WG) {
+    var v = 0.0;
+    if (i / H < rows) { v = hin[params.stateOffset + b0 * H + i]; }
+    hbuf[i] = v;
+  }
+  workgroupBarrier();
+  for (var s = 0u; s < params.steps; s++) {
+    let odd = (s & 1u) == 1u;
+    let cur = select(0u, BT * H, odd);
+    let nxt = select(BT * H, 0u, odd);
+    let step = params.stepBegin + s;
+    let t = select(step, params.seqLen - 1u - step, params.reverse != 0u);
+    for (var col = lid.x; col < C; col += WG) {
+      // Zeroed explicitly: SwiftShader keeps a loop-body `var`'s value across iterations.
+      var acc: array<vec4<f32>, 8>;
+      for (var r = 0u; r < BT; r++) { acc[r] = vec4<f32>(0.0); }
+      for (var k = 0u; k < H; k++) {
+        let w = Wp[k * C + col];
+        for (var r = 0u; r < BT; r++) {
+          if (r < rows) { acc[r] += hbuf[cur + r * H + k] * w; }
+        }
+      }
+      for (var r = 0u; r < rows; r++) {
+        let b = b0 + r;
+        let row = t * params.rowStrideT + b * params.rowStrideB;
+        let pad = LENGTHS && t >= rowLength(b);
+        let x = row * xWidth;
+        if (CELL == 1u) {
+          let j = col;
+          let bias = vec4<f32>(bhh[j], bhh[H + j], bhh[2u * H + j], bhh[3u * H + j]);
+          let xp = vec4<f32>(xproj[x + j], xproj[x + H + j], xproj[x + 2u * H + j], xproj[x + 3u * H + j]);
+          lstmUnit(r, b, j, row, cur, nxt, acc[r] + bias + xp, pad);
+        } else if (CELL == 2u) {
+          let j = col;
+          let u = acc[r].xyz + vec3<f32>(bhh[j], bhh[H + j], bhh[2u * H + j]);
+          gruUnit(r, j, row, cur, nxt, u, vec3<f32>(xproj[x + j], xproj[x + H + j], xproj[x + 2u * H + j]), pad);
+        } else {
+          for (var q = 0u; q < 4u; q++) {
+            let j = 4u * col + q;
+            if (j < H) { rnnUnit(r, j, row, cur, nxt, acc[r][q] + bhh[j] + xproj[x + j], pad); }
+          }
+        }
+      }
+    }
+    workgroupBarrier();
+  }
+  let fin = (params.steps % 2u) * BT * H;
+  for (var i = lid.x; i < rows * H; i += WG) {
+    hout[params.stateOffset + b0 * H + i] = hbuf[fin + i];
+  }
+}

@@ -1,0 +1,220 @@
+// Host side of shaders/recurrent_persistent.wgsl: a recurrent layer-direction's whole sequence
+// (or a chunk of its steps) in one dispatch, one workgroup per group of batch rows.
+import type { Gpu } from '../gpu/device.js';
+import type { Dispatch } from '../gpu/dispatch.js';
+import { ArgumentError, ShapeError } from '../util/errors.js';
+import { defineShader } from '../gpu/kernel.js';
+import type { CellKind } from './recurrentConfig.js';
+import { uniformSlotSize } from './cellStep.js';
+import persistentWgsl from '../../shaders/recurrent_persistent.wgsl?raw';
+import activationsWgsl from '../../shaders/activations.wgsl?raw';
+
+const PERSISTENT_SHADER = /*#__PURE__*/ defineShader('recurrent_persistent.wgsl', persistentWgsl, {
+  'activations.wgsl': activationsWgsl,
+});
+
+const CELL_CODE: Record<CellKind, number> = { rnn: 0, lstm: 1, gru: 2 };
+
+/** Thread layout of the persistent kernel: `wg` threads per workgroup, `bt` batch rows per workgroup. */
+export interface PersistentTile {
+  wg: number;
+  bt: number;
+}
+
+/** Values of the PersistentParams uniform (element offsets and strides; see the shader). */
+export interface PersistentParams {
+  batch: number;
+  hidden: number;
+  cols: number;
+  seqLen: number;
+  stepBegin: number;
+  steps: number;
+  reverse: number;
+  rowStrideT: number;
+  rowStrideB: number;
+  hWidth: number;
+  hDirOffset: number;
+  stateOffset: number;
+  hprevBase: number;
+  cprevBase: number;
+  lengthsBase: number;
+}
+
+/**
+ * Workgroup memory the persistent kernel needs: h of its rows, double-buffered (2·bt·H floats).
+ * @param hidden - H.
+ * @param bt - Batch rows per workgroup.
+ * @returns Bytes.
+ */
+export function persistentWorkgroupBytes(hidden: number, bt: number): number {
+  return 2 * bt * hidden * 4;
+}
+
+/**
+ * Whether the persistent kernel can run `cell` with this shape on `gpu`: no LSTM projection, and the
+ * rows' double-buffered h within maxComputeWorkgroupStorageSize.
+ * @param gpu - Its limits.
+ * @param hidden - H.
+ * @param bt - Batch rows per workgroup.
+ * @param projSize - An LSTM's projSize (0: none); a projection runs only with the step kernels.
+ */
+export function persistentFits(gpu: Gpu, hidden: number, bt: number, projSize = 0): boolean {
+  return !projSize && persistentWorkgroupBytes(hidden, bt) <= gpu.limits.maxComputeWorkgroupStorageSize;
+}
+
+/** Bytes of one PersistentParams slot (a plan keeps one per chunk in one buffer, bound with an offset). */
+export function persistentSlotSize(gpu: Gpu): number {
+  return uniformSlotSize(gpu, PERSISTENT_SHADER);
+}
+
+/**
+ * Writes one PersistentParams slot into `target` at byte `offset`.
+ * @param gpu - The device.
+ * @param values - Every member of the struct.
+ * @param target - The slots' bytes.
+ * @param offset - Byte offset of this slot.
+ */
+export function packPersistentParams(gpu: Gpu, values: PersistentParams, target: ArrayBuffer, offset: number): void {
+  const bytes = gpu.kernel(PERSISTENT_SHADER).source.packUniform('params', values as unknown as Record<string, number>);
+  new Uint8Array(target, offset, bytes.byteLength).set(new Uint8Array(bytes));
+}
+
+/** Buffers of one persistent dispatch. */
+export interface PersistentBuffers {
+  xproj: GPUBuffer;
+  wp: GPUBuffer;
+  bhh: GPUBuffer | GPUBufferBinding;
+  /** h entering the chunk: h0, or the previous chunk's `hout`. */
+  hin: GPUBuffer;
+  /** h after the chunk (hN after the last). */
+  hout: GPUBuffer;
+  hseq: GPUBuffer;
+  /**
+   * LSTM: the cell state (with the lengths after it when `lengths`). GRU / RNN without lengths: any
+   * small buffer no other binding of the dispatch uses (unread; WebGPU forbids aliasing writable bindings).
+   */
+  c?: GPUBuffer;
+  /** Per-row lengths: for an LSTM the region of `c` after the state; GRU / RNN any i32 [batch] buffer. */
+  lengths?: GPUBufferBinding;
+  /** This chunk's PersistentParams slot. */
+  params: GPUBufferBinding;
+  /** Training: the saved activations (the step kernels' layout). */
+  saved?: GPUBuffer;
+}
+
+/**
+ * A chunk of steps of one layer-direction in one dispatch (shaders/recurrent_persistent.wgsl).
+ * @param gpu - The device.
+ * @param cell - `'rnn'`, `'lstm'` or `'gru'`.
+ * @param opts - Sizes, the RNN's nonlinearity, the tile, a label; `save` (training) and `lengths`.
+ * @param buffers - See {@link PersistentBuffers}.
+ * @returns One dispatch of ⌈batch / tile.bt⌉ workgroups.
+ * @throws ShapeError when the tile is out of range or the rows' state does not fit workgroup memory;
+ *   ArgumentError when a buffer the options need is missing.
+ */
+export function persistentDispatch(
+  gpu: Gpu,
+  cell: CellKind,
+  opts: {
+    hidden: number;
+    batch: number;
+    nonlinearity?: 'tanh' | 'relu';
+    tile: PersistentTile;
+    label: string;
+    save?: boolean;
+    lengths?: boolean;
+  },
+  buffers: PersistentBuffers,
+): Dispatch {
+  const { wg, bt } = opts.tile;
+  if (!Number.isInteger(bt) || bt < 1 || bt > 8)
+    throw new ShapeError(`${opts.label}: batch rows per workgroup must be an integer in [1, 8], got ${bt}`);
+  if (!persistentFits(gpu, opts.hidden, bt))
+    throw new ShapeError(
+      `${opts.label}: the persistent kernel needs ${persistentWorkgroupBytes(opts.hidden, bt)} bytes of ` +
+        `workgroup memory for ${bt} rows of hidden ${opts.hidden}, more than this device's ` +
+        `maxComputeWorkgroupStorageSize (${gpu.limits.maxComputeWorkgroupStorageSize})`,
+    );
+  if (opts.save && !buffers.saved)
+    throw new ArgumentError(`${opts.label}: a training chunk needs the saved-activations buffer`);
+  if (!buffers.c && (cell === 'lstm' || !opts.lengths))
+    throw new ArgumentError(`${opts.label}: the chunk needs buffer 'c' (an LSTM's cell state, else an unused one)`);
+  if (opts.lengths && !buffers.lengths)
+    throw new ShapeError(`${opts.label}: a chunk with per-row lengths needs the lengths buffer`);
+  if (opts.lengths && cell === 'lstm' && buffers.lengths!.buffer !== buffers.c)
+    throw new ShapeError(`${opts.label}: an LSTM reads its lengths from the cell-state buffer 'c', after the state`);
+  const constants = {
+    CELL: CELL_CODE[cell],
+    ACT: opts.nonlinearity === 'relu' ? 3 : 2,
+    WG: wg,
+    BT: bt,
+    HBUF: 2 * bt * opts.hidden,
+    SAVE: !!opts.save,
+    LENGTHS: !!opts.lengths,
+  };
+  // GRU / RNN keep no cell state: binding `c` carries only the lengths (offset 0), or nothing.
+  const c: GPUBuffer | GPUBufferBinding = cell !== 'lstm' && opts.lengths ? buffers.lengths!.buffer : buffers.c!;
+  return {
+    label: opts.label,
+    pipeline: gpu.pipeline(PERSISTENT_SHADER, constants),
+    bindGroup: gpu.bindGroup(PERSISTENT_SHADER, {
+      xproj: buffers.xproj,
+      Wp: buffers.wp,
+      bhh: buffers.bhh,
+      hin: buffers.hin,
+      hout: buffers.hout,
+      hseq: buffers.hseq,
+      c,
+      params: buffers.params,
+      saved: buffers.saved ?? gpu.dummyBuffer,
+    }),
+    workgroups: [Math.ceil(opts.batch / bt), 1, 1],
+  };
+}
+
+/**
+ * The persistent kernel's tile and chunk for a layer, or null for the step kernels — the cost model:
+ * - `gpu.tuning.recurrentKernel` `'step'` → null; `'persistent'` → the kernel, or a ShapeError
+ *   where it cannot run (an LSTM projection, or h of one row past workgroup memory);
+ * - `'auto'` → on a GPU the kernel wherever it fits (a GPU pays its ≈ 25 µs per-dispatch floor once
+ *   per chunk instead of once per step; chosen by that reasoning, not yet timed: no GPU was lent
+ *   when it was written): one row per workgroup (the most workgroups; each streams W_hh from
+ *   cache every step) and one thread per column, up to 256. On a software adapter the step
+ *   kernels: there a dispatch costs little and the persistent kernel ran 1.1–6.6× slower
+ *   (SwiftShader, LSTM / GRU forward at B 1–32, H 64–256: one CPU thread per workgroup, and
+ *   64 coroutines switched at every step's barrier). Forced there it takes up to 8 rows per
+ *   workgroup (each W_hh load reused 8 times) and 64 threads.
+ * @param gpu - Its tuning and limits.
+ * @param cfg - The layer: cell, hidden size, projection.
+ * @param batch - Batch rows.
+ * @param where - Names the caller in errors.
+ * @returns `{ tile, steps }` (steps: most timesteps per dispatch), or null.
+ * @throws ShapeError when the persistent kernel is forced where it cannot run.
+ */
+export function persistentChoice(
+  gpu: Gpu,
+  cfg: { cell: CellKind; hiddenSize: number; projSize?: number },
+  batch: number,
+  where: string,
+): { tile: PersistentTile; steps: number } | null {
+  const { recurrentKernel, persistentSteps } = gpu.tuning;
+  if (recurrentKernel === 'step' || (recurrentKernel === 'auto' && gpu.software)) return null;
+  if (!Number.isInteger(persistentSteps) || persistentSteps < 1)
+    throw new ArgumentError(`${where}: gpu.tuning.persistentSteps must be an integer ≥ 1, got ${persistentSteps}`);
+  const H = cfg.hiddenSize;
+  let bt = gpu.software ? Math.min(8, batch) : 1;
+  while (bt > 1 && !persistentFits(gpu, H, bt)) bt--;
+  if (cfg.projSize || !persistentFits(gpu, H, bt)) {
+    if (recurrentKernel !== 'persistent') return null;
+    throw new ShapeError(
+      `${where}: gpu.tuning.recurrentKernel 'persistent' cannot run ` +
+        (cfg.projSize
+          ? `an LSTM with projSize ${cfg.projSize} (the projection runs with the step kernels only)`
+          : `hiddenSize ${H}: one row's double-buffered h needs ${persistentWorkgroupBytes(H, 1)} bytes, more than ` +
+            `maxComputeWorkgroupStorageSize (${gpu.limits.maxComputeWorkgroupStorageSize})`),
+    );
+  }
+  const cols = cfg.cell === 'rnn' ? Math.ceil(H / 4) : H;
+  const wg = gpu.software ? 64 : Math.min(256, Math.ceil(cols / 32) * 32);
+  return { tile: { wg, bt }, steps: persistentSteps };
+}

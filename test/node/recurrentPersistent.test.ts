@@ -1,0 +1,144 @@
+// The persistent recurrent kernel (shaders/recurrent_persistent.wgsl), forced through
+// gpu.tuning.recurrentKernel = 'persistent' (on SwiftShader 'auto' picks the step kernels): every
+// recurrent check (PyTorch fixtures, random odd shapes vs float64, batch 1, length 1, per-row
+// lengths, both layouts, bidirectional, stacked) and every BPTT check (the persistent forward saves
+// what the step backward kernels read: gradients vs float64 and finite differences) runs again
+// with it; the dispatch counts of a plan; chunked runs equal whole-sequence runs bit for bit; and
+// the errors where it cannot run.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GRU, LSTM, RNN, Tensor, type Gpu } from '../../src/index.js';
+import { ArgumentError, ShapeError } from '../../src/util/errors.js';
+import { persistentChoice } from '../../src/kernels/recurrentPersistent.js';
+import { recurrentChecks } from '../checks/recurrent.js';
+import { recurrentGradChecks } from '../checks/recurrentGrad.js';
+import { testGpu } from './gpu.js';
+
+let gpu: Gpu;
+beforeAll(async () => {
+  gpu = await testGpu();
+  gpu.tuning.recurrentKernel = 'persistent';
+});
+afterAll(() => gpu?.destroy());
+
+describe('persistent kernel: the recurrent checks', () => {
+  for (const check of [...recurrentChecks, ...recurrentGradChecks]) {
+    it(check.name, async () => {
+      await check.run(gpu);
+      await gpu.sync();
+    });
+  }
+});
+
+const input = (T: number, B: number, I: number) =>
+  Tensor.from(
+    gpu,
+    Float32Array.from({ length: T * B * I }, (_, i) => Math.sin(i * 0.37) * 1.5),
+    [T, B, I],
+  );
+
+describe('persistent kernel: plans', () => {
+  it('LSTM T 100: 2 dispatches per layer (GEMM + one chunk), 4 bidirectional; 3 layers: 6 ≤ T + 3', async () => {
+    const x = input(100, 3, 7);
+    const one = new LSTM(gpu, { inputSize: 7, hiddenSize: 9, seed: 3 });
+    one.forward(x);
+    expect(one.lastRun?.dispatches).toBe(2);
+    const bi = new LSTM(gpu, { inputSize: 7, hiddenSize: 9, bidirectional: true, seed: 3 });
+    bi.forward(x);
+    expect(bi.lastRun?.dispatches).toBe(4);
+    const stack = new LSTM(gpu, { inputSize: 7, hiddenSize: 9, numLayers: 3, seed: 3 });
+    stack.forward(x);
+    expect(stack.lastRun?.dispatches).toBe(6);
+    gpu.tuning.recurrentKernel = 'step';
+    try {
+      const step = new LSTM(gpu, { inputSize: 7, hiddenSize: 9, numLayers: 3, seed: 3 });
+      step.forward(x);
+      expect(step.lastRun?.dispatches).toBe(3 * 101);
+      step.destroy();
+    } finally {
+      gpu.tuning.recurrentKernel = 'persistent';
+    }
+    for (const l of [one, bi, stack]) l.destroy();
+    x.destroy();
+  });
+
+  it('chunks of 7 steps (⌈19 / 7⌉ = 3 dispatches per direction) equal one chunk bit for bit', async () => {
+    const x = input(19, 5, 4);
+    for (const Layer of [LSTM, GRU, RNN]) {
+      const make = () => new Layer(gpu, { inputSize: 4, hiddenSize: 13, numLayers: 2, bidirectional: true, seed: 5 });
+      const whole = make();
+      const a = whole.forward(x);
+      const [ao, ah] = [await a.output.read(), await a.hN.read()];
+      gpu.tuning.persistentSteps = 7;
+      try {
+        const chunked = make();
+        const b = chunked.forward(x);
+        expect(chunked.lastRun?.dispatches).toBe(2 * 2 * (1 + 3));
+        expect(Array.from(await b.output.read())).toEqual(Array.from(ao));
+        expect(Array.from(await b.hN.read())).toEqual(Array.from(ah));
+        if (a.cN) expect(Array.from(await b.cN!.read())).toEqual(Array.from(await a.cN.read()));
+        chunked.destroy();
+      } finally {
+        gpu.tuning.persistentSteps = 1024;
+      }
+      whole.destroy();
+    }
+    x.destroy();
+  });
+
+  it("where it cannot run, forcing it is a ShapeError naming why; 'auto' on SwiftShader keeps the step kernels", () => {
+    const x = input(4, 2, 3);
+    const proj = new LSTM(gpu, { inputSize: 3, hiddenSize: 8, projSize: 3, seed: 1 });
+    expect(() => proj.forward(x)).toThrow(ShapeError);
+    expect(() => proj.forward(x)).toThrow(/'persistent' cannot run an LSTM with projSize 3/);
+    // One row's double-buffered h: 2 · H · 4 bytes, one float past the device's workgroup storage.
+    const H = gpu.limits.maxComputeWorkgroupStorageSize / 8 + 1;
+    const wide = new GRU(gpu, { inputSize: 3, hiddenSize: H, seed: 1 });
+    expect(() => wide.forward(x)).toThrow(
+      new RegExp(`hiddenSize ${H}: one row's double-buffered h needs ${8 * H} bytes, more than`),
+    );
+    gpu.tuning.persistentSteps = 0;
+    const small = new RNN(gpu, { inputSize: 3, hiddenSize: 4, seed: 1 });
+    try {
+      expect(() => small.forward(x)).toThrow(ArgumentError);
+      expect(() => small.forward(x)).toThrow(/persistentSteps must be an integer ≥ 1, got 0/);
+    } finally {
+      gpu.tuning.persistentSteps = 1024;
+    }
+    gpu.tuning.recurrentKernel = 'auto';
+    try {
+      expect(gpu.software).toBe(true);
+      small.forward(x);
+      expect(small.lastRun?.dispatches).toBe(1 + 4);
+      proj.forward(x); // the step kernels run what the persistent one cannot
+      expect(proj.lastRun?.dispatches).toBe(1 + 2 * 4);
+    } finally {
+      gpu.tuning.recurrentKernel = 'persistent';
+    }
+    for (const l of [proj, wide, small]) l.destroy();
+    x.destroy();
+  });
+});
+
+describe('persistent kernel: the cost model', () => {
+  it("'auto': a GPU gets it where it fits (a row per workgroup, a thread per column ≤ 256), software never", () => {
+    const adapter = (software: boolean, kernel: 'auto' | 'step' | 'persistent' = 'auto') =>
+      ({
+        software,
+        tuning: { reductionWidth: 'auto', recurrentKernel: kernel, persistentSteps: 1024 },
+        limits: { maxComputeWorkgroupStorageSize: 16384 },
+      }) as unknown as Gpu;
+    const lstm = { cell: 'lstm' as const, hiddenSize: 256 };
+    expect(persistentChoice(adapter(false), lstm, 32, 'x')).toEqual({ tile: { wg: 256, bt: 1 }, steps: 1024 });
+    expect(persistentChoice(adapter(false), { cell: 'rnn', hiddenSize: 100 }, 32, 'x')?.tile).toEqual({
+      wg: 32,
+      bt: 1,
+    });
+    expect(persistentChoice(adapter(false), { ...lstm, hiddenSize: 2049 }, 1, 'x')).toBeNull();
+    expect(persistentChoice(adapter(false), { ...lstm, projSize: 8 }, 1, 'x')).toBeNull();
+    expect(persistentChoice(adapter(false, 'step'), lstm, 32, 'x')).toBeNull();
+    expect(persistentChoice(adapter(true), lstm, 32, 'x')).toBeNull();
+    // Forced on a software adapter: 8 rows per workgroup where they fit (2·8·256·4 = 16 KiB), fewer past that.
+    expect(persistentChoice(adapter(true, 'persistent'), lstm, 32, 'x')?.tile).toEqual({ wg: 64, bt: 8 });
+    expect(persistentChoice(adapter(true, 'persistent'), { ...lstm, hiddenSize: 1000 }, 32, 'x')?.tile.bt).toBe(2);
+  });
+});
