@@ -18,6 +18,11 @@ export interface GpuTuning {
    */
   reductionWidth: 'auto' | number;
   /**
+   * The GEMM kernel (src/kernels/matmulTile.ts): `'auto'` or unset (barrier-free `'registers'` on
+   * a software adapter, workgroup-memory tiles `'workgroup'` otherwise) or either one forced.
+   */
+  gemmVariant?: 'auto' | 'workgroup' | 'registers';
+  /**
    * The recurrent kernel of a layer's forward: `'auto'` (the cost model in
    * src/kernels/recurrentPersistent.ts), `'step'` (one fused cell-step dispatch per timestep) or
    * `'persistent'` (a layer-direction's steps in one dispatch per chunk; an error where it cannot run).
