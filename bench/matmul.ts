@@ -1,10 +1,15 @@
-// Matmul rows: seqgpu's tiled GEMM vs TensorFlow.js WebGPU tf.matMul on square N×N×N,
-// in the same page, on the same adapter, in the same run. Both are timed the same way:
-// issue the product, then read the result back (the wait for the GPU); seqgpu also reports
-// GPU time from timestamp queries, tfjs its own kernelMs from tf.time().
+// Matmul rows: seqgpu's GEMM vs TensorFlow.js WebGPU tf.matMul on square N×N×N, in the same page,
+// on the same adapter, in the same run. Both are timed the same way: issue the product, then read
+// the result back (the wait for the GPU). seqgpu's eager call reads into an array reused from call
+// to call (`c.read(into)`): allocating and page-faulting in a new N² array per call cost more than
+// the copy (bench/RESULTS.md, 2026-12-06); the row's notes give the wall time with a new array per
+// call (`c.read()`, tfjs's `data()` does the same) and its ratio too. seqgpu also reports GPU time
+// from timestamp queries, tfjs its own kernelMs from tf.time().
 import { type Gpu, Tensor, matmul, gemmDispatches } from '../src/index.js';
 import { median, timeRuns, type BenchRow } from './stats.js';
 import type { Tf } from './tf.js';
+
+const ms = (x: number) => x.toFixed(3);
 
 function randomData(n: number): Float32Array {
   const a = new Float32Array(n);
@@ -24,7 +29,12 @@ export async function matmulRows(
     const a = Tensor.from(gpu, randomData(n * n), [n, n]);
     const b = Tensor.from(gpu, randomData(n * n), [n, n]);
     const c = Tensor.empty(gpu, [n, n]);
+    const into = new Float32Array(n * n);
     const wall = await timeRuns(async () => {
+      matmul(gpu, a, b, { out: c });
+      await c.read(into);
+    }, reps);
+    const wallNew = await timeRuns(async () => {
       matmul(gpu, a, b, { out: c });
       await c.read();
     }, reps);
@@ -53,8 +63,19 @@ export async function matmulRows(
       group: 'matmul',
       workload: `matmul ${n}×${n}×${n}`,
       flops: 2 * n * n * n,
-      seqgpu: { wallMs: median(wall), gpuMs, reps, dispatches: 1 },
+      seqgpu: {
+        wallMs: median(wall),
+        wallMinMs: Math.min(...wall),
+        wallMaxMs: Math.max(...wall),
+        gpuMs,
+        reps,
+        dispatches: 1,
+        note: 'read into a reused array',
+      },
       peers: {},
+      extra: {
+        'with read() (a new array per call)': `${ms(median(wallNew))} ms (min ${ms(Math.min(...wallNew))})`,
+      },
     };
     for (const t of [a, b, c]) t.destroy();
 
@@ -73,8 +94,11 @@ export async function matmulRows(
         const info = await tf.time(() => tf.matMul(ta, tb).dispose());
         if (typeof info.kernelMs === 'number') kernel.push(info.kernelMs);
       }
+      row.extra!['ratio vs tfjs with read()'] = `${(median(wallTf) / median(wallNew)).toFixed(2)}×`;
       row.peers['tfjs-webgpu'] = {
         wallMs: median(wallTf),
+        wallMinMs: Math.min(...wallTf),
+        wallMaxMs: Math.max(...wallTf),
         gpuMs: kernel.length ? median(kernel) : undefined,
         reps: peerReps,
       };

@@ -1,6 +1,6 @@
 import { BufferPool } from './pool.js';
 import { checkRequestGpuOptions, type RequestGpuOptions } from './requestOptions.js';
-import { GpuError, GpuLostError, ShapeError } from '../util/errors.js';
+import { ArgumentError, GpuError, GpuLostError, ShapeError } from '../util/errors.js';
 import { trackBuffers, type BufferCounter, type MemoryStats } from './memory.js';
 import {
   KernelSource,
@@ -677,12 +677,22 @@ export class Gpu {
    * @param buffer - A buffer with `COPY_SRC` usage.
    * @param byteOffset - Where to start, a multiple of 4.
    * @param byteLength - How many bytes to return (the rest of the buffer by default).
-   * @returns A new ArrayBuffer of `byteLength` bytes.
+   * @param into - `byteLength` bytes to copy them into instead of a new ArrayBuffer (no allocation).
+   * @returns A new ArrayBuffer of `byteLength` bytes, or `into`'s buffer.
    * @throws GpuError listing the GPU errors reported since the last check; GpuLostError when the
    *   device is lost.
    */
-  async readBuffer(buffer: GPUBuffer, byteOffset = 0, byteLength = buffer.size - byteOffset): Promise<ArrayBuffer> {
+  async readBuffer(
+    buffer: GPUBuffer,
+    byteOffset = 0,
+    byteLength = buffer.size - byteOffset,
+    into?: Uint8Array<ArrayBuffer>,
+  ): Promise<ArrayBuffer> {
     this.assertUsable();
+    if (into && into.byteLength !== byteLength)
+      throw new ArgumentError(
+        `readBuffer: 'into' holds ${into.byteLength} bytes; it must hold byteLength (${byteLength})`,
+      );
     const size = Math.ceil(byteLength / 4) * 4;
     const staging = this.pool.acquire(size, READBACK_USAGE, 'seqgpu.readback');
     try {
@@ -691,7 +701,8 @@ export class Gpu {
       this.device.queue.submit([encoder.finish()]);
       this.stats.submits++;
       await staging.mapAsync(MapMode.READ, 0, size);
-      const out = staging.getMappedRange(0, size).slice(0, byteLength);
+      const mapped = staging.getMappedRange(0, size);
+      const out = into ? (into.set(new Uint8Array(mapped, 0, byteLength)), into.buffer) : mapped.slice(0, byteLength);
       staging.unmap();
       this.throwIfFailed();
       return out;

@@ -204,15 +204,28 @@ export class Tensor {
 
   /**
    * Reads an f32 tensor back (waits for the GPU work that writes it).
-   * @throws ArgumentError for an i32 tensor (use {@link Tensor.readInt32}) or a traced placeholder.
+   * @param into - Where to put the values (`size` of them): a caller's array reused from read to
+   *   read skips allocating (and page-faulting in) a new one, which for megabytes of results costs
+   *   more than the copy itself. A new array when absent.
+   * @returns The values: `into` when given.
+   * @throws ArgumentError for an i32 tensor (use {@link Tensor.readInt32}), a traced placeholder,
+   *   or an `into` that is not a Float32Array of `size` elements.
    */
-  read(): Promise<Float32Array> {
+  read(into?: Float32Array<ArrayBuffer>): Promise<Float32Array> {
     // A placeholder inside a traced forward throws right there (not a rejected promise).
     if (this.traced) void this.buffer;
     return (async () => {
       if (this.dtype !== 'f32')
         throw new ArgumentError(`read: this tensor ${fmtShape(this.shape)} is ${this.dtype}; use readInt32()`);
-      return new Float32Array(await this.gpu.readBuffer(this.buffer, 0, this.size * 4));
+      if (into === undefined) return new Float32Array(await this.gpu.readBuffer(this.buffer, 0, this.size * 4));
+      if (!(into instanceof Float32Array) || into.length !== this.size)
+        throw new ArgumentError(
+          `read: 'into' must be a Float32Array of ${this.size} elements (the tensor is ` +
+            `${fmtShape(this.shape)}), got ${into instanceof Float32Array ? `${into.length} elements` : String(into)}`,
+        );
+      const bytes = new Uint8Array(into.buffer, into.byteOffset, into.byteLength);
+      await this.gpu.readBuffer(this.buffer, 0, this.size * 4, bytes);
+      return into;
     })();
   }
 
