@@ -6,6 +6,7 @@ import type { KernelTimes } from './profile.js';
 import type { Params, TaskName } from './params.js';
 import type { DemoState } from './states.js';
 import type { AttentionOutput } from './tasks/task.js';
+import type { WarmupState } from './trainer.js';
 
 export interface DemoHook {
   state: DemoState;
@@ -55,6 +56,12 @@ export interface DemoHook {
   /** Bytes and step of the last weight file saved / loaded. */
   saved: { bytes: number; step: number; names: string[] } | null;
   loaded: { name: string; step: number | null } | null;
+  /**
+   * Cold start of the last model built: GPU pipelines compiled before its first step (its
+   * `warmup`), the progress of the current compile call (`done` of `total`, the last pipeline's
+   * label), all compiled so far, and the time once `finished`.
+   */
+  warmup: WarmupState | null;
   /** Test hooks: destroy the GPU device (as a driver reset would), or write NaN into a parameter. */
   simulateDeviceLoss(): void;
   poisonWeights(): void;

@@ -16,6 +16,9 @@ const banner = new Banner($('banner'));
 const statusLine = $('status');
 const modelLine = $('model');
 const logLine = $('log');
+const warmupLine = $('warmup');
+const warmupBar = $<HTMLProgressElement>('warmup-bar');
+const warmupText = $('warmup-text');
 const fileInput = $<HTMLInputElement>('weights-file');
 
 const charts = {
@@ -62,6 +65,7 @@ const hook: DemoHook = {
   snapshotStep: null,
   saved: null,
   loaded: null,
+  warmup: null,
   simulateDeviceLoss: () => trainer.simulateDeviceLoss(),
   poisonWeights: () => trainer.poisonWeights(),
 };
@@ -308,6 +312,15 @@ const trainer = new Trainer(params, $('task-view'), {
   profiled: (times) => drawKernels(times),
   log: addLog,
   paramsChanged: () => panel?.refresh(),
+  warmup: (w) => {
+    warmupLine.hidden = w.finished;
+    warmupBar.max = Math.max(1, w.total);
+    warmupBar.value = w.done;
+    warmupText.textContent =
+      `compiling GPU pipelines before the first step: ${w.done} / ${w.total}` +
+      `${w.label ? ` (${w.label.split('|')[0]})` : ''}`;
+    hook.warmup = { ...w };
+  },
 });
 
 let panel: Panel | null = null;

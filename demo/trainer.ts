@@ -101,6 +101,20 @@ export interface Snapshot {
   optimizer: OptimizerState | null;
 }
 
+/** Progress of a model's warmup (its pipelines compiled before the first step). */
+export interface WarmupState {
+  /** Pipelines compiled by the current warmup call, of `total`. */
+  done: number;
+  total: number;
+  /** The pipeline compiled last (`shader|constants`). */
+  label: string;
+  /** Pipelines compiled so far by this model's warmup (every call). */
+  compiled: number;
+  /** Milliseconds the whole warmup took (when finished). */
+  ms: number;
+  finished: boolean;
+}
+
 /** What the page shows; the trainer calls these and never touches the DOM outside the task view. */
 export interface TrainerEvents {
   state(state: DemoState, detail?: { nanStep?: number; reason?: string; error?: string }): void;
@@ -110,6 +124,8 @@ export interface TrainerEvents {
   log(message: string): void;
   /** Parameters changed by the trainer (a task preset, a loaded file's model): refresh the panel. */
   paramsChanged(): void;
+  /** The model's pipelines are being compiled before its first step (progress after each one). */
+  warmup(state: WarmupState): void;
 }
 
 const yieldToPage = (() => {
@@ -140,6 +156,7 @@ export class Trainer {
   lastError: string | null = null;
   saved: { bytes: number; step: number; names: string[] } | null = null;
   loaded: { name: string; step: number | null } | null = null;
+  warmup: WarmupState | null = null;
   sizeClass: SizeClass = 'software';
   private chain: Promise<unknown> = Promise.resolve();
   private profiler: StepProfiler | null = null;
@@ -235,6 +252,7 @@ export class Trainer {
             : new Seq2SeqTask(ctx);
       await this.task.configureTraining();
       if (keep) this.task.loadStateDict(keep);
+      await this.warmupNow(this.task);
       await this.gpu.sync();
     } catch (e) {
       this.task?.destroy();
@@ -249,6 +267,26 @@ export class Trainer {
     this.setState(resume ? 'running' : this.step > 0 ? 'paused' : 'ready');
     if (resume) this.scheduleTick();
     this.on.progress();
+  }
+
+  /**
+   * Compiles the new model's GPU pipelines (createComputePipelineAsync) before its first step, so
+   * that step does not stall on them; `warmup` events show the progress.
+   */
+  private async warmupNow(task: Task): Promise<void> {
+    const t0 = performance.now();
+    const w: WarmupState = { done: 0, total: 0, label: '', compiled: 0, ms: 0, finished: false };
+    this.warmup = w;
+    this.on.warmup(w);
+    const n = await task.warmup((p) => {
+      Object.assign(w, p);
+      if (p.total > 0) w.compiled++;
+      this.on.warmup(w);
+    });
+    w.ms = performance.now() - t0;
+    w.finished = true;
+    this.on.warmup(w);
+    this.on.log(`compiled ${n} GPU pipelines before the first step in ${(w.ms / 1000).toFixed(1)} s`);
   }
 
   /** The run being trained. */

@@ -4,7 +4,14 @@
 // Transformer the attention weights of every head as heat maps. Training windows are random, or
 // (recurrent models) with `stateful` consecutive per stream with the state carried between batches
 // (truncated BPTT over the BPTT window seqLen).
-import { CharVocab, randomWindows, rng, type NamedTensor, type StateDict } from '../../src/index.js';
+import {
+  CharVocab,
+  randomWindows,
+  rng,
+  type NamedTensor,
+  type StateDict,
+  type WarmupProgress,
+} from '../../src/index.js';
 import { AttentionHeads } from '../attentionView.js';
 import type { TextName } from '../params.js';
 import { RecurrentCharModel, TransformerCharModel, type CharModel, type Windows } from './charModels.js';
@@ -86,6 +93,10 @@ export class CharLMTask implements Task {
 
   refreshData(): void {
     this.cursors = [];
+  }
+
+  warmup(onProgress: (progress: WarmupProgress) => void): Promise<number> {
+    return this.model.warmup(this.seqLen, this.ctx.params.batch, onProgress);
   }
 
   private window(): Windows {

@@ -13,6 +13,7 @@ import {
   type NamedTensor,
   type Optimizer,
   type StateDict,
+  type WarmupProgress,
 } from '../../src/index.js';
 import type { Params } from '../params.js';
 import { countParameters, liveSchedule, optimizerOptions, reconfigure, type StepResult } from './task.js';
@@ -40,6 +41,8 @@ export interface CharModel {
   /** Longest training window / generation context (Infinity for a recurrent model). */
   readonly context: number;
   configureTraining(globalStep: () => number): Promise<void>;
+  /** Compiles the pipelines of a (seqLen, batch) training step and of sampling; how many were compiled. */
+  warmup(seqLen: number, batch: number, onProgress: (progress: WarmupProgress) => void): Promise<number>;
   resetState(): void;
   step(batch: Windows): Promise<StepResult>;
   evaluate(batch: Windows): Promise<number>;
@@ -97,6 +100,10 @@ export class RecurrentCharModel implements CharModel {
         }),
     );
     this.model.resetState();
+  }
+
+  async warmup(seqLen: number, batch: number, onProgress: (progress: WarmupProgress) => void): Promise<number> {
+    return (await this.model.warmup({ seqLen, batch, generate: true, onProgress })).pipelines;
   }
 
   resetState(): void {
@@ -214,6 +221,22 @@ export class TransformerCharModel implements CharModel {
         });
       },
     );
+  }
+
+  async warmup(seqLen: number, batch: number, onProgress: (progress: WarmupProgress) => void): Promise<number> {
+    await this.last.catch(() => undefined);
+    const T = Math.min(seqLen, this.context);
+    const zeros = new Int32Array(T * batch);
+    const [x, y] = this.tensors({ inputs: zeros, targets: zeros, seqLen: T, batch });
+    try {
+      const step = await this.trainer!.warmup({ inputs: x, targets: y }, { evaluate: true, onProgress });
+      // Sampling: the one-token KV-cache step.
+      const sample = await this.lm.warmup({ seqLen: T, batch, generate: true, onProgress });
+      return step.pipelines + sample.pipelines;
+    } finally {
+      x.destroy();
+      y.destroy();
+    }
   }
 
   resetState(): void {}

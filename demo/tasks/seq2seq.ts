@@ -15,6 +15,7 @@ import {
   type NamedTensor,
   type Seq2SeqPair,
   type StateDict,
+  type WarmupProgress,
 } from '../../src/index.js';
 import { HeatMap } from '../charts.js';
 import type { ToyName } from '../params.js';
@@ -125,6 +126,26 @@ export class Seq2SeqTask implements Task {
     const r = rng(31337);
     this.held = Array.from({ length: HELD_OUT }, () => this.pair(r));
     this.outputs.accuracy = null;
+  }
+
+  /**
+   * A training batch's plan for the longest pairs the toy makes (drawn with a separate generator:
+   * training data unchanged), and greedy decoding of the held-out pairs (the preview).
+   */
+  async warmup(onProgress: (progress: WarmupProgress) => void): Promise<number> {
+    const B = this.ctx.params.batch;
+    const r = rng(4242);
+    const pairs = Array.from({ length: B }, () => this.pair(r));
+    const srcLen = Math.max(...pairs.map((q) => q.src.length));
+    const tgtLen = Math.max(...pairs.map((q) => q.tgt.length));
+    const train = await this.model.warmup({ srcLen, tgtLen, batch: B, onProgress });
+    const held = {
+      srcLen: Math.max(...this.held.map((q) => q.src.length)),
+      tgtLen: Math.max(...this.held.map((q) => q.tgt.length)) + 2,
+      batch: this.held.length,
+    };
+    const greedy = await this.model.warmup({ mode: 'greedy', ...held, onProgress });
+    return train.pipelines + greedy.pipelines;
   }
 
   step(): Promise<StepResult> {

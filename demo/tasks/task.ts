@@ -12,6 +12,7 @@ import {
   type OptimizerOptions,
   type OptimizerState,
   type StateDict,
+  type WarmupProgress,
 } from '../../src/index.js';
 import type { Params, TaskName } from '../params.js';
 
@@ -72,6 +73,11 @@ export interface Task {
   profileDispatches(): { dispatches: readonly Dispatch[]; skipped: string[] } | null;
   /** (Re)creates the optimizer from the parameters; keeps its moments when the kind allows. */
   configureTraining(): Promise<void>;
+  /**
+   * Compiles the pipelines of a training step, validation and preview for the current parameters
+   * before the first step (cold start), reporting each one; resolves to how many were compiled.
+   */
+  warmup(onProgress: (progress: WarmupProgress) => void): Promise<number>;
   /** New training data after a data parameter changed (same model). */
   refreshData(): void;
   stateDict(): Promise<Record<string, NamedTensor>>;

@@ -3,7 +3,7 @@
 // phase per window) or the monthly airline passengers 1949–1960 (log, standardised; trained on
 // 1949–1958, forecast 1959–1960). The preview runs the model autoregressively `horizon` steps
 // past a held-out history and plots history, truth and forecast.
-import { SequenceModel, rng, type NamedTensor, type StateDict } from '../../src/index.js';
+import { SequenceModel, rng, type NamedTensor, type StateDict, type WarmupProgress } from '../../src/index.js';
 import { LineChart } from '../charts.js';
 import type { SeriesName } from '../params.js';
 import {
@@ -99,6 +99,15 @@ export class TimeSeriesTask implements Task {
 
   refreshData(): void {
     this.outputs.forecastMse = null;
+  }
+
+  /** The training step (seqLen, batch); the airline series also its validation window (batch 1). */
+  async warmup(onProgress: (progress: WarmupProgress) => void): Promise<number> {
+    const T = this.seqLen();
+    let n = (await this.model.warmup({ seqLen: T, batch: this.ctx.params.batch, onProgress })).pipelines;
+    if (this.ctx.params.series === 'airline')
+      n += (await this.model.warmup({ seqLen: T, batch: 1, onProgress })).pipelines;
+    return n;
   }
 
   /** The window length: the airline series has 120 training months, so a window is at most 96. */

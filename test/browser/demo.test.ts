@@ -120,6 +120,14 @@ describe('demo page (headless Chromium, WebGPU on SwiftShader)', () => {
     expect(h.task).toBe('charLM');
     expect(h.model).toMatch(/^char LM: LSTM 1×32/);
     expect(h.step).toBe(0);
+    // Cold start: the model's pipelines were compiled before the first step, with progress shown.
+    const w = h.warmup!;
+    console.log(`demo warmup: ${w.compiled} pipelines in ${(w.ms / 1000).toFixed(1)} s`);
+    expect(w.finished).toBe(true);
+    expect(w.compiled).toBeGreaterThan(5);
+    expect(w.done).toBe(w.total);
+    expect(h.log.some((l) => /^compiled \d+ GPU pipelines before the first step/.test(l))).toBe(true);
+    expect(await page.$eval('#warmup', (e) => (e as HTMLElement).hidden)).toBe(true);
   }, 180_000);
 
   it(`trains the char LM from the panel: the loss falls within ${STEPS} steps and samples appear`, async () => {
