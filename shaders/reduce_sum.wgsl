@@ -11,9 +11,8 @@
 //   0 x      storage, read        array<f32>   n elements from offsetX
 //   1 sums   storage, read_write  array<f32>   G elements from offsetOut
 //   2 params uniform              Params
-// Workgroup: WG threads (a power of two: 256, or 8 on a software adapter); thread l sums
-//   elements l, l+WG, … of its chunk in order, then a tree reduction in workgroup memory (WG
-//   floats). Grid: (G, 1, 1), G ≤ 65535.
+// Workgroup: WG threads (a power of two); thread l sums elements l, l+WG, … of its chunk in
+//   order, then a tree reduction in workgroup memory (WG floats). Grid: (G, 1, 1), G ≤ 65535.
 
 struct Params {
   n: u32,

@@ -1,9 +1,10 @@
 // Host side of shaders/column_sum.wgsl: y[c] = Σ_r x[r, c] (bias gradients over all rows).
 //
-// Row slices per column (threads that reduce one column) per adapter: 8 on a GPU (32 × 8 threads,
-// one barrier), 1 on a software adapter (32 threads, no barrier): on SwiftShader the 8-slice
-// kernel sums dgates 2048 × 256 in 16–24 ms, the 1-slice one in 4.4 ms (Node, Dawn). A forced
-// `gpu.tuning.reductionWidth` n gives min(8, n) slices; `slices` forces one for a dispatch.
+// Threads per column per adapter: 8 on a GPU (32 × 8 threads, one barrier), 1 on a software
+// adapter (32 threads, each running the 8 row slices in registers, no barrier): on SwiftShader
+// the 8-thread kernel sums dgates 2048 × 256 in 16–24 ms, the 1-thread one in ~4 ms (Node, Dawn).
+// Both add in the same order, so they give the same bits. A forced `gpu.tuning.reductionWidth`
+// below 8 gives 1 thread; `slices` forces either for one dispatch.
 import type { Gpu } from '../gpu/device.js';
 import { reductionWidth } from '../gpu/tuning.js';
 import type { Dispatch } from '../gpu/dispatch.js';
@@ -20,37 +21,34 @@ export interface ColumnSumArgs {
   x: { buffer: GPUBuffer; offset?: number; ld: number };
   y: { buffer: GPUBuffer; offset?: number };
   label?: string;
-  /** Row slices per column, 1, 2, 4 or 8; default {@link columnSumSlices}. */
+  /** Threads per column, 8 or 1 (same bits); default {@link columnSumSlices}. */
   slices?: number;
 }
 
-/** The slice counts column_sum.wgsl is built for. */
-const SLICE_COUNTS = [1, 2, 4, 8];
-
 /**
- * Row slices per column that a column sum uses on `gpu` by default: 8 on a GPU, 1 on a software
- * adapter (`gpu.tuning.reductionWidth` 'auto'); a forced reductionWidth n gives min(8, n).
+ * Threads per column that a column sum uses on `gpu` by default: 8 on a GPU, 1 on a software
+ * adapter (`gpu.tuning.reductionWidth` 'auto'); a forced reductionWidth below 8 gives 1.
  * @param gpu - Its `tuning` and whether the adapter is software.
- * @returns 1, 2, 4 or 8.
+ * @returns 8 or 1.
  */
 export function columnSumSlices(gpu: Pick<Gpu, 'tuning' | 'software'>): number {
-  return gpu.tuning.reductionWidth === 'auto' && gpu.software ? 1 : reductionWidth(gpu, 8);
+  if (gpu.tuning.reductionWidth === 'auto') return gpu.software ? 1 : 8;
+  return reductionWidth(gpu, 8) === 8 ? 8 : 1;
 }
 
 /**
- * One dispatch, 32 columns × slices row slices per workgroup.
+ * One dispatch, 32 columns × `slices` threads per workgroup.
  * @param gpu - The device.
  * @param args - The matrix, the output, and optionally the label and the slices.
  * @returns The dispatch; its uniform is `transient`: a plan takes it over.
  * @throws ShapeError when a size is not a positive integer, x or y overruns its buffer, x.ld < cols
- *   or the grid is too large; ArgumentError when y shares x's buffer or `slices` is not 1, 2, 4, 8.
+ *   or the grid is too large; ArgumentError when y shares x's buffer or `slices` is not 1 or 8.
  */
 export function columnSumDispatch(gpu: Gpu, args: ColumnSumArgs): Dispatch {
   const label = args.label ?? 'columnSum';
   const { rows, cols } = args;
   const slices = args.slices ?? columnSumSlices(gpu);
-  if (!SLICE_COUNTS.includes(slices))
-    throw new ArgumentError(`${label}: slices must be 1, 2, 4 or 8, got ${String(slices)}`);
+  if (slices !== 1 && slices !== 8) throw new ArgumentError(`${label}: slices must be 1 or 8, got ${String(slices)}`);
   for (const [k, v] of Object.entries({ rows, cols })) {
     if (!Number.isInteger(v) || v <= 0) throw new ShapeError(`${label}: ${k} must be a positive integer, got ${v}`);
   }

@@ -4,21 +4,18 @@
 //   out[offset] = alpha · Σ_{ranges} Σ_i f(x[i]),   f(v) = (clamp(v, ±clampValue))^(square ? 2 : 1)
 //
 // Dispatches per call:
-//   one range of ≤ CHUNK (8192) elements:  1 dispatch, 1 workgroup of WG threads
-//   (WG = 256 on a GPU, 8 on a software adapter: src/gpu/tuning.ts's reductionWidth — there every
-//   barrier of the tree switches through all of the workgroup's invocations)
+//   one range of ≤ CHUNK (8192) elements:  1 dispatch, 1 workgroup of 256 threads
 //   otherwise: one dispatch per range, G = min(256, ⌈len / 8192⌉) workgroups each writing a partial
 //   sum (fixed chunks), then 1 dispatch, 1 workgroup summing all partials in order.
 // The partition depends only on the sizes, so the same input gives the same bits every run.
-// Cost: every element is read once; each thread sums ≤ ⌈len/(G·WG)⌉ values serially (≤ 32 for
-// ranges up to 2M elements at WG 256), plus a log₂WG-step tree per workgroup.
+// Cost: every element is read once; each thread sums ≤ ⌈len/(G·256)⌉ values serially (≤ 32 for
+// ranges up to 2M elements), plus a log₂256-step tree per workgroup.
 import type { Gpu } from '../gpu/device.js';
 import type { Dispatch } from '../gpu/dispatch.js';
 import { ArgumentError, ShapeError } from '../util/errors.js';
 import { TENSOR_USAGE } from '../gpu/flags.js';
 import { Tensor, expectRank } from '../gpu/tensor.js';
 import { defineShader } from '../gpu/kernel.js';
-import { reductionWidth } from '../gpu/tuning.js';
 import reduceSumWgsl from '../../shaders/reduce_sum.wgsl?raw';
 
 const REDUCE_SUM_SHADER = /*#__PURE__*/ defineShader('reduce_sum.wgsl', reduceSumWgsl);
@@ -123,7 +120,6 @@ export function reduceSumDispatches(gpu: Gpu, args: ReduceSumArgs): Dispatch[] {
   const square = !!args.square;
 
   const transient: GPUBuffer[] = [];
-  const wg = reductionWidth(gpu, WG);
   const dispatch = (
     x: GPUBuffer,
     out: GPUBuffer,
@@ -137,7 +133,7 @@ export function reduceSumDispatches(gpu: Gpu, args: ReduceSumArgs): Dispatch[] {
     transient.push(params);
     return {
       label: what,
-      pipeline: gpu.pipeline(REDUCE_SUM_SHADER, { WG: wg, SQUARE: sq, CLAMP: cl }),
+      pipeline: gpu.pipeline(REDUCE_SUM_SHADER, { WG, SQUARE: sq, CLAMP: cl }),
       bindGroup: gpu.bindGroup(REDUCE_SUM_SHADER, { x, sums: out, params }),
       workgroups: [groups, 1, 1],
     };
