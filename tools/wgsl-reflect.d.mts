@@ -21,6 +21,7 @@ export interface ShaderReflection {
 }
 export const REFLECTION_PREFIX: string;
 export function reflectWgsl(name: string, code: string): ShaderReflection;
+export function encodeReflection(r: ShaderReflection): string;
 export function resolveIncludesFrom(
   name: string,
   code: string,

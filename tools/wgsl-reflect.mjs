@@ -1,9 +1,13 @@
 // Shader reflection at build time. A kernel's bindings, uniform struct layouts and `override`
 // constants are read from its WGSL here, by wgsl_reflect, when Vite loads a `shaders/*.wgsl?raw`
-// import; the plugin appends them to the source as one comment line,
-//   // seqgpu-reflection: {"entryPoint":"main","bindings":[…],"uniforms":[…],"overrides":[…]}
-// which src/gpu/kernel.ts reads at run time (a JSON.parse), so the built library carries no WGSL
-// parser. Files without a @compute entry point (pieces other kernels `// #include`) get no line.
+// import; the plugin appends them to the source as one comment line of compact JSON,
+//   // seqgpu-reflection: {"e":"main","b":[["x",0,"r"],["y",1,"s"],["params",2,"u"]],
+//                          "u":{"params":[32,"rows",0,"u","cols",4,"u"]},"o":["WG","u"]}
+// (e: entry point; b: [name, @binding, u = uniform | s = storage | r = read-only storage];
+// u: per uniform [size, then name, offset, type per member]; o: override name, type per pair;
+// types u = u32, i = i32, f = f32, b = bool), which src/gpu/kernel.ts decodes at run time (a
+// JSON.parse), so the built library carries no WGSL parser. Files without a @compute entry point
+// (pieces other kernels `// #include`) get no line.
 // Used by vite.config.ts (library build, tests, dev pages), bench/vite.node.config.ts and
 // demo/vite.config.ts; test/node/coldStart.test.ts checks the line against a run-time parse.
 import { readFileSync } from 'node:fs';
@@ -65,6 +69,25 @@ function uniformLayout(kernel, v) {
   return { binding: v.name, size: Math.max(16, Math.ceil(v.size / 16) * 16), fields };
 }
 
+const BINDING_CODE = { uniform: 'u', storage: 's', 'read-only-storage': 'r' };
+const TYPE_CODE = { u32: 'u', i32: 'i', f32: 'f', bool: 'b' };
+
+/**
+ * The reflection line's JSON (the compact form described at the top of this file).
+ * @param {import('./wgsl-reflect.d.mts').ShaderReflection} r
+ * @returns {string}
+ */
+export function encodeReflection(r) {
+  return JSON.stringify({
+    e: r.entryPoint,
+    b: r.bindings.map((b) => [b.name, b.binding, BINDING_CODE[b.type]]),
+    u: Object.fromEntries(
+      r.uniforms.map((u) => [u.binding, [u.size, ...u.fields.flatMap((f) => [f.name, f.offset, TYPE_CODE[f.type]])]]),
+    ),
+    o: r.overrides.flatMap((o) => [o.name, TYPE_CODE[o.type]]),
+  });
+}
+
 /**
  * `code` with its `// #include "file.wgsl"` lines replaced by the text of those files, read from
  * `dir` (one level, as src/gpu/kernel.ts resolves them at run time).
@@ -102,7 +125,7 @@ export function annotateWgsl(path) {
   if (!isKernel(code)) return { code, files: [] };
   const dir = dirname(path);
   const { code: resolved, files } = resolveIncludesFrom(name, code, (f) => readFileSync(join(dir, f), 'utf8'));
-  const json = JSON.stringify(reflectWgsl(name, resolved));
+  const json = encodeReflection(reflectWgsl(name, resolved));
   const sep = code.endsWith('\n') ? '' : '\n';
   return { code: `${code}${sep}${REFLECTION_PREFIX}${json}\n`, files: files.map((f) => join(dir, f)) };
 }

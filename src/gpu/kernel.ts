@@ -35,13 +35,19 @@ const INCLUDE = /^\s*\/\/\s*#include\s+"([^"]+)"\s*$/gm;
 const REFLECTION_PREFIX = '// seqgpu-reflection: ';
 const REFLECTION_LINE = /^\/\/ seqgpu-reflection: (.*)$\n?/m;
 
-/** What the build-time reflection line holds (the shape tools/wgsl-reflect.mjs writes). */
-interface ShaderReflection {
-  entryPoint: string;
-  bindings: BindingInfo[];
-  uniforms: { binding: string; size: number; fields: ({ name: string } & UniformField)[] }[];
-  overrides: { name: string; type: OverrideType }[];
+/**
+ * What the build-time reflection line holds (tools/wgsl-reflect.mjs, encodeReflection): the entry
+ * point; per binding [name, index, u | s | r]; per uniform [size, then name, offset, type per
+ * member]; per override name, type — types u = u32, i = i32, f = f32, b = bool.
+ */
+interface EncodedReflection {
+  e: string;
+  b: [string, number, 'u' | 's' | 'r'][];
+  u: Record<string, (string | number)[]>;
+  o: string[];
 }
+const BINDING_TYPES = { u: 'uniform', s: 'storage', r: 'read-only-storage' } as const;
+const SCALAR_TYPES = { u: 'u32', i: 'i32', f: 'f32', b: 'bool' } as const;
 
 /**
  * A kernel's WGSL as a module holds it: each kernel module imports its own `.wgsl` files (Vite
@@ -159,21 +165,36 @@ export class KernelSource {
           "time by seqgpu's Vite plugin (tools/wgsl-reflect.mjs), which adds it to `shaders/*.wgsl?raw` imports",
       );
     }
-    let r: ShaderReflection;
+    let r: EncodedReflection;
     try {
-      r = JSON.parse(line[1]) as ShaderReflection;
+      r = JSON.parse(line[1]) as EncodedReflection;
     } catch (e) {
       throw new GpuError(`${name}: its reflection line is not valid JSON (${(e as Error).message})`);
     }
+    const bad = (what: string) => new GpuError(`${name}: its reflection line has a malformed ${what}`);
+    const scalar = (code: unknown) => {
+      const t = SCALAR_TYPES[code as keyof typeof SCALAR_TYPES];
+      if (!t) throw bad(`type code ${JSON.stringify(code)}`);
+      return t;
+    };
+    if (typeof r?.e !== 'string' || !Array.isArray(r.b) || !r.u || !Array.isArray(r.o)) throw bad('record');
     this.code = source.replace(REFLECTION_LINE, '');
-    this.entryPoint = r.entryPoint;
-    for (const b of r.bindings) this.bindings.push({ name: b.name, binding: b.binding, type: b.type });
-    for (const u of r.uniforms) {
-      const fields = new Map<string, UniformField>();
-      for (const f of u.fields) fields.set(f.name, { offset: f.offset, type: f.type });
-      this.uniforms.set(u.binding, { size: u.size, fields });
+    this.entryPoint = r.e;
+    for (const [bindingName, binding, code] of r.b) {
+      const type = BINDING_TYPES[code];
+      if (!type) throw bad(`binding '${bindingName}'`);
+      this.bindings.push({ name: bindingName, binding, type });
     }
-    for (const o of r.overrides) this.overrides.set(o.name, o.type);
+    for (const [binding, [size, ...members]] of Object.entries(r.u)) {
+      const fields = new Map<string, UniformField>();
+      for (let i = 0; i + 2 < members.length; i += 3) {
+        const type = scalar(members[i + 2]);
+        if (type === 'bool') throw bad(`uniform member ${binding}.${members[i]}`);
+        fields.set(String(members[i]), { offset: Number(members[i + 1]), type });
+      }
+      this.uniforms.set(binding, { size: Number(size), fields });
+    }
+    for (let i = 0; i + 1 < r.o.length; i += 2) this.overrides.set(r.o[i], scalar(r.o[i + 1]));
   }
 
   /**

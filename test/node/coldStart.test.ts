@@ -64,6 +64,14 @@ describe('build-time reflection', () => {
     const code = '@compute @workgroup_size(1) fn main() {}';
     expect(() => new KernelSource('bare.wgsl', code)).toThrow(/bare.wgsl: the WGSL has no '\/\/ seqgpu-reflection:'/);
     expect(() => new KernelSource('bad.wgsl', `${code}\n${REFLECTION_PREFIX}{oops\n`)).toThrow(/not valid JSON/);
+    const line = (json: string) => `${code}\n${REFLECTION_PREFIX}${json}\n`;
+    expect(() => new KernelSource('bad.wgsl', line('{"e":"main","b":[["x",0,"q"]],"u":{},"o":[]}'))).toThrow(
+      /malformed binding 'x'/,
+    );
+    expect(() => new KernelSource('bad.wgsl', line('{"e":"main","b":[],"u":{},"o":["N","z"]}'))).toThrow(
+      /malformed type code "z"/,
+    );
+    expect(() => new KernelSource('bad.wgsl', line('[1]'))).toThrow(/malformed record/);
   });
 });
 
@@ -71,16 +79,16 @@ describe('asynchronous pipelines', () => {
   it('compiles with createComputePipelineAsync once per key, shares one module per kernel', async () => {
     const gpu = await freshGpu();
     const before = { ...gpu.stats };
-    const a = gpu.pipelineAsync('matmul.wgsl', { TRANS_A: true });
-    const b = gpu.pipelineAsync('matmul.wgsl', { TRANS_A: true }); // shares the compile in flight
+    const a = gpu.pipelineAsync('softmax.wgsl', { WG: 32 });
+    const b = gpu.pipelineAsync('softmax.wgsl', { WG: 32 }); // shares the compile in flight
     const [pa, pb] = await Promise.all([a, b]);
     expect(pa).toBe(pb);
-    expect(gpu.pipeline('matmul.wgsl', { TRANS_A: true })).toBe(pa); // the sync lookup hits
-    await gpu.pipelineAsync('matmul.wgsl', { TRANS_B: true });
+    expect(gpu.pipeline('softmax.wgsl', { WG: 32 })).toBe(pa); // the sync lookup hits
+    await gpu.pipelineAsync('softmax.wgsl', { WG: 64 });
     expect(gpu.stats.pipelinesCreated - before.pipelinesCreated).toBe(2);
     expect(gpu.stats.pipelinesCreatedAsync - before.pipelinesCreatedAsync).toBe(2);
     expect(gpu.stats.shaderModulesCreated - before.shaderModulesCreated).toBe(1);
-    expect(() => gpu.pipelineAsync('matmul.wgsl', { TILE_Q: 4 })).toThrow(/no override named 'TILE_Q'/);
+    expect(() => gpu.pipelineAsync('softmax.wgsl', { TILE_Q: 4 })).toThrow(/no override named 'TILE_Q'/);
   });
 
   it('defers misses inside deferPipelines; a stand-in used before its compile is compiled then', async () => {
