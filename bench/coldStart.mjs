@@ -1,10 +1,11 @@
 // Cold start (issue 19, item 6): the first call of the demo's char-LM models on a fresh device,
-// without and with `warmup` first. Each measurement runs in a NEW Node process (a new Dawn
-// instance and device: nothing compiled before), loading seqgpu's TypeScript sources through
-// Vite's SSR loader with the build-time reflection plugin (load time not counted).
+// without and with `warmup` first (bench/coldStartCore.ts). Each measurement runs in a NEW Node
+// process (a new Dawn instance and device: nothing compiled before), loading seqgpu's TypeScript
+// sources through Vite's SSR loader with the build-time reflection plugin (load time not
+// counted); with --chromium, in a new headless Chromium (fresh profile) on bench/coldStart.html.
 //
 //   bash tools/with-swiftshader.sh node bench/coldStart.mjs [--runs=N] [--model=lstm|transformer|all]
-//     [--modes=cold,warm]
+//     [--modes=cold,warm] [--chromium]
 //   (on a machine with a GPU: SEQGPU_USE_SYSTEM_VULKAN=1 node bench/coldStart.mjs)
 //
 // Models: the demo's SwiftShader presets (demo/params.ts, char LM, vocabulary 65):
@@ -13,12 +14,13 @@
 // Per process and mode: cold = the first forward (predict / lm.forward + read), then the first
 // training step and a 20-token generate; warm = warmup (its own time and pipeline count), then the
 // same three calls. Every time is wall clock until the result is read back. Prints a table of
-// medians over --runs (default 3) and writes bench/results/coldStart-<date>.json.
+// medians over --runs (default 3) and writes bench/results/coldStart-<node|chromium>-<date>.json.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createServer } from 'vite';
 import { wgslReflectPlugin } from '../tools/wgsl-reflect.mjs';
+import { launchChromium, runPage, startServer } from '../tools/chromium.mjs';
 
 const args = new Map(
   process.argv.slice(2).map((a) => {
@@ -26,9 +28,6 @@ const args = new Map(
     return [k, v ?? '1'];
   }),
 );
-const VOCAB = 65;
-const T = 16;
-const B = 8;
 
 if (args.has('child')) {
   const [model, mode] = args.get('child').split(':');
@@ -48,81 +47,26 @@ async function child(model, mode) {
     server: { middlewareMode: true, hmr: false, ws: false },
     optimizeDeps: { noDiscovery: true, include: [] },
   });
-  const lib = await server.ssrLoadModule('/src/index.ts');
-  const gpu = await lib.requestGpu();
-  const ids = (n, salt) => Int32Array.from({ length: n }, (_, i) => (i * 7 + salt) % VOCAB);
-  const out = { model, mode, adapter: gpu.adapterInfo };
-  const time = async (name, fn) => {
-    const before = gpu.stats.pipelinesCreated;
-    const t0 = performance.now();
-    const r = await fn();
-    out[name] = { ms: performance.now() - t0, pipelines: gpu.stats.pipelinesCreated - before };
-    return r;
-  };
-  let progress = 0;
-  const onProgress = () => progress++;
-  if (model === 'lstm') {
-    const m = new lib.SequenceModel(gpu, {
-      cell: 'lstm',
-      vocabSize: VOCAB,
-      embeddingDim: 16,
-      hiddenSize: 32,
-      numLayers: 1,
-      outputSize: VOCAB,
-      mode: 'manyToMany',
-      loss: 'crossEntropy',
-    });
-    m.configureTraining({ optimizer: { kind: 'adam', lr: 0.01, clipNorm: 1 } });
-    const batch = { inputs: ids(T * B, 1), targets: ids(T * B, 2), seqLen: T, batch: B };
-    if (mode === 'warm') await time('warmup', () => m.warmup({ seqLen: T, batch: B, generate: true, onProgress }));
-    await time('firstForward', () => m.predict(batch.inputs, T, B));
-    await time('firstStep', () => m.trainStep(batch, { readLoss: true }));
-    await time('firstGenerate', () => m.generate([1, 2, 3], 20));
-    await time('nextForward', () => m.predict(batch.inputs, T, B));
-    m.destroy();
-  } else {
-    const lm = new lib.TransformerLM(gpu, {
-      vocabSize: VOCAB,
-      dModel: 32,
-      nhead: 4,
-      numLayers: 1,
-      dimFeedforward: 128,
-      maxSeqLen: 256,
-      dropout: 0,
-    });
-    const tokens = lib.Tensor.from(gpu, ids(B * T, 1), [B, T]);
-    const targets = lib.Tensor.from(gpu, ids(B * T, 2), [B, T]);
-    const trainer = new lib.Trainer(lm, {
-      loss: 'crossEntropy',
-      optimizer: { kind: 'adam', lr: 0.003 },
-      clipGradNorm: 1,
-    });
-    if (mode === 'warm')
-      await time('warmup', async () => {
-        const a = await trainer.warmup({ inputs: tokens, targets }, { onProgress });
-        const b = await lm.warmup({ seqLen: T, batch: B, generate: true, onProgress });
-        return a.pipelines + b.pipelines;
-      });
-    const forward = async () => {
-      lm.eval();
-      const y = lm.forward(tokens);
-      await y.read();
-      y.destroy();
-      lm.train();
-    };
-    await time('firstForward', forward);
-    await time('firstStep', () => trainer.step({ inputs: tokens, targets }, { readLoss: true }));
-    await time('firstGenerate', () => lm.generate([1, 2, 3], { maxNewTokens: 20 }));
-    await time('nextForward', forward);
-    trainer.destroy();
-    lm.destroy();
-  }
-  if (mode === 'warm') out.progressReports = progress;
-  out.totalPipelines = gpu.stats.pipelinesCreated;
-  out.asyncPipelines = gpu.stats.pipelinesCreatedAsync;
+  const { requestGpu } = await server.ssrLoadModule('/src/index.ts');
+  const { coldStart } = await server.ssrLoadModule('/bench/coldStartCore.ts');
+  const gpu = await requestGpu();
+  const out = await coldStart(gpu, { model, mode });
   gpu.destroy();
   await server.close();
   return out;
+}
+
+/** One case in a new headless Chromium (a fresh profile: no pipeline cache from an earlier run). */
+async function chromiumCase(url, model, mode) {
+  const chromium = await launchChromium();
+  try {
+    const q = encodeURIComponent(JSON.stringify({ model, mode }));
+    const r = await runPage(chromium.browser, `${url}/bench/coldStart.html?o=${q}`, '__seqgpuColdStart');
+    if (r.error) throw new Error(r.error);
+    return r;
+  } finally {
+    await chromium.close();
+  }
 }
 
 async function parent() {
@@ -131,17 +75,24 @@ async function parent() {
   const models = which === 'all' ? ['lstm', 'transformer'] : [which];
   const modes = (args.get('modes') ?? 'cold,warm').split(',');
   const self = fileURLToPath(import.meta.url);
+  const chromium = args.has('chromium');
+  const where = chromium ? 'chromium' : 'node';
+  const server = chromium ? await startServer() : null;
   const results = [];
   for (const model of models) {
     for (let r = 0; r < runs; r++) {
       for (const mode of modes) {
-        const p = spawnSync(process.execPath, [self, `--child=${model}:${mode}`], {
-          encoding: 'utf8',
-          env: process.env,
-        });
-        const line = p.stdout.split('\n').find((l) => l.startsWith('RESULT '));
-        if (!line) throw new Error(`child ${model}:${mode} failed (${p.status}):\n${p.stdout}\n${p.stderr}`);
-        const res = JSON.parse(line.slice(7));
+        let res;
+        if (server) res = await chromiumCase(server.url, model, mode);
+        else {
+          const p = spawnSync(process.execPath, [self, `--child=${model}:${mode}`], {
+            encoding: 'utf8',
+            env: process.env,
+          });
+          const line = p.stdout.split('\n').find((l) => l.startsWith('RESULT '));
+          if (!line) throw new Error(`child ${model}:${mode} failed (${p.status}):\n${p.stdout}\n${p.stderr}`);
+          res = JSON.parse(line.slice(7));
+        }
         results.push(res);
         const f = (k) => (res[k] ? `${res[k].ms.toFixed(0)} ms/${res[k].pipelines}p` : '-');
         console.log(
@@ -155,7 +106,8 @@ async function parent() {
     const s = [...xs].sort((a, b) => a - b);
     return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
   };
-  console.log(`\nadapter: ${JSON.stringify(results[0]?.adapter)}; medians over ${runs} process(es), ms`);
+  const each = chromium ? 'browser launch' : 'process';
+  console.log(`\n${where}, adapter: ${JSON.stringify(results[0]?.adapter)}; medians over ${runs} ${each}(s), ms`);
   console.log('| model | mode | warmup | first forward | first step | first generate | next forward | pipelines |');
   console.log('|---|---|---|---|---|---|---|---|');
   for (const model of models)
@@ -167,8 +119,9 @@ async function parent() {
           `${m('nextForward')} | ${rs[0].totalPipelines} |`,
       );
     }
+  await server?.close();
   mkdirSync('bench/results', { recursive: true });
-  const file = `bench/results/coldStart-${new Date().toISOString().slice(0, 10)}.json`;
+  const file = `bench/results/coldStart-${where}-${new Date().toISOString().slice(0, 10)}.json`;
   writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
   console.log(`wrote ${file}`);
 }
