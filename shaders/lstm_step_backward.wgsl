@@ -17,8 +17,9 @@
 //   3 dout   read       [rows, D·H] gradient of this layer's output sequence
 //   4 dhN    read       [L·D, B, H] gradient of the final hidden state
 //   5 carry  read_write [L·D, B, H] dc: dcN on entry, dc0 after the last step
-//   6 params uniform    BackwardParams (one slot per timestep)
+//   6 slot   uniform    BackwardParams of this step (one slot per timestep; unread with PERSISTENT)
 //   7 lengths read      LENGTHS only: i32 [B] per-row sequence lengths (a dummy otherwise)
+//   8 steps  read       PERSISTENT only: the chunk's BackwardParams, in the order processed (else unread)
 // PROJ = P > 0 (PyTorch's proj_size, h_t = W_hr·m_t, m_t = o ⊙ tanh(c_t)): the dispatch before
 // this one (recurrent_matvec_project_backward.wgsl) wrote the whole dh_t [rows, P] (dout, dhN
 // and the recurrent part included); here `dout` is bound to it and `Wb` to W_hr repacked for the
@@ -29,6 +30,9 @@
 // the last real step t = lengths[b]−1 receives dhN (and the carry still holds dcN). Reverse
 // direction: the step t = lengths[b]−1 also writes its dgates to row firstRow0 + b (for dh0).
 // Workgroup: WG threads along hidden units × BT batch rows per thread. Grid: (⌈H / WG⌉, ⌈B / BT⌉).
+// PERSISTENT (a chunk of steps in one dispatch): grid (1, ⌈B / BT⌉); each workgroup loops over the
+// steps and over every unit of its rows (j += WG), so the dgates row of the step before is its own
+// writes, made visible by a storageBarrier() after each step.
 
 // #include "activations.wgsl"
 // #include "backward_params.wgsl"
@@ -44,16 +48,22 @@ const RNN_PACK = false;
 @group(0) @binding(3) var<storage, read> dout: array<f32>;
 @group(0) @binding(4) var<storage, read> dhN: array<f32>;
 @group(0) @binding(5) var<storage, read_write> carry: array<f32>;
-@group(0) @binding(6) var<uniform> params: BackwardParams;
+@group(0) @binding(6) var<uniform> slot: BackwardParams;
+@group(0) @binding(8) var<storage, read> steps: array<BackwardParams>;
+
+// The step being processed: `slot`, or steps[s] of a persistent chunk.
+var<private> params: BackwardParams;
 @group(0) @binding(7) var<storage, read> lengths: array<i32>;
 
 override LENGTHS: bool = false;   // off: no length check is compiled in
+override PERSISTENT: bool = false;   // a chunk of steps per dispatch (see above)
 
 // #include "recurrent_matvec_backward.wgsl"
 
 // PROJ: acc[r] = dm[b0 + r, j] = Σ_p dh_t[b0 + r, p] · W_hr[p, j] (dh_t in `dout`, [rows, P]).
 fn dmFromDh(j: u32, b0: u32) -> array<f32, 8> {
   var acc: array<f32, 8>;
+  for (var r = 0u; r < 8u; r++) { acc[r] = 0.0; } // explicit: see recurrent_persistent.wgsl
   let H = params.hidden;
   let rows = min(BT, params.batch - b0);
   for (var q = 0u; 4u * q < PROJ; q++) {
@@ -71,39 +81,48 @@ fn dmFromDh(j: u32, b0: u32) -> array<f32, 8> {
 }
 
 @compute @workgroup_size(WG)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let H = params.hidden;
-  let j = wid.x * WG + lid.x;
-  let b0 = wid.y * BT;
-  if (j >= H) { return; }
-  var dhr: array<f32, 8>;
-  if (PROJ == 0u) { dhr = dhFromNext(j, b0); } else { dhr = dmFromDh(j, b0); }
-  for (var r = 0u; r < BT; r++) {
-    let b = b0 + r;
-    if (b >= params.batch) { break; }
-    let row = params.row0 + b * params.rowStrideB;
-    let at = row * 4u * H + j;
-    let s = params.stateOffset + b * H + j;
-    var dh = dhr[r];
-    if (LENGTHS) {
-      let len = u32(lengths[b]);
-      if (params.t >= len) {
-        setDg4(at, H, vec4<f32>(0.0));
-        continue;
+fn main(
+  @builtin(local_invocation_id) lid: vec3<u32>,
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) grid: vec3<u32>,
+) {
+  let count = select(1u, arrayLength(&steps), PERSISTENT);
+  for (var s = 0u; s < count; s++) {
+    if (PERSISTENT) { params = steps[s]; } else { params = slot; }
+    let H = params.hidden;
+    let b0 = wid.y * BT;
+    for (var j = wid.x * WG + lid.x; j < H; j += WG * grid.x) {
+      var dhr: array<f32, 8>;
+      if (PROJ == 0u) { dhr = dhFromNext(j, b0); } else { dhr = dmFromDh(j, b0); }
+      for (var r = 0u; r < BT; r++) {
+        let b = b0 + r;
+        if (b >= params.batch) { break; }
+        let row = params.row0 + b * params.rowStrideB;
+        let at = row * 4u * H + j;
+        let s = params.stateOffset + b * H + j;
+        var dh = dhr[r];
+        if (LENGTHS) {
+          let len = u32(lengths[b]);
+          if (params.t >= len) {
+            setDg4(at, H, vec4<f32>(0.0));
+            continue;
+          }
+          if (PROJ == 0u && params.reverse == 0u && params.first == 0u && params.t + 1u == len) { dh = dhN[s]; }
+        }
+        if (PROJ == 0u) { dh += dout[params.doutOffset + b * params.doutStrideB + j]; }
+        let i = saved[at];
+        let f = saved[at + H];
+        let g = saved[at + 2u * H];
+        let o = saved[at + 3u * H];
+        let cPrev = saved[params.cprevBase + row * H + j];
+        let tc = tanh_safe(f * cPrev + i * g); // as in the forward
+        let dc = carry[s] + dh * o * (1.0 - tc * tc);
+        let dg = vec4<f32>(dc * g * i * (1.0 - i), dc * cPrev * f * (1.0 - f), dc * i * (1.0 - g * g), dh * tc * o * (1.0 - o));
+        setDg4(at, H, dg);
+        if (LENGTHS && params.reverse != 0u && params.t + 1u == u32(lengths[b])) { setDg4((params.firstRow0 + b) * 4u * H + j, H, dg); }
+        carry[s] = dc * f;
       }
-      if (PROJ == 0u && params.reverse == 0u && params.first == 0u && params.t + 1u == len) { dh = dhN[s]; }
     }
-    if (PROJ == 0u) { dh += dout[params.doutOffset + b * params.doutStrideB + j]; }
-    let i = saved[at];
-    let f = saved[at + H];
-    let g = saved[at + 2u * H];
-    let o = saved[at + 3u * H];
-    let cPrev = saved[params.cprevBase + row * H + j];
-    let tc = tanh_safe(f * cPrev + i * g); // as in the forward
-    let dc = carry[s] + dh * o * (1.0 - tc * tc);
-    let dg = vec4<f32>(dc * g * i * (1.0 - i), dc * cPrev * f * (1.0 - f), dc * i * (1.0 - g * g), dh * tc * o * (1.0 - o));
-    setDg4(at, H, dg);
-    if (LENGTHS && params.reverse != 0u && params.t + 1u == u32(lengths[b])) { setDg4((params.firstRow0 + b) * 4u * H + j, H, dg); }
-    carry[s] = dc * f;
+    if (PERSISTENT) { storageBarrier(); }
   }
 }

@@ -26,6 +26,7 @@ fn dgAt(i: u32) -> f32 {
 
 fn dhFromNext(j: u32, b0: u32) -> array<f32, 8> {
   var acc: array<f32, 8>;
+  for (var r = 0u; r < 8u; r++) { acc[r] = 0.0; } // explicit: see recurrent_persistent.wgsl
   let H = params.hidden;
   let rows = min(BT, params.batch - b0);
   // K: features of h (the row length of Wb and dhN).

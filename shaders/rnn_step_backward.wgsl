@@ -12,13 +12,17 @@
 //   2 saved  read       the forward's saved activations (rnn_step.wgsl, SAVE)
 //   3 dout   read       [rows, D·H]  gradient of this layer's output sequence
 //   4 dhN    read       [L·D, B, H]  gradient of the final hidden state
-//   5 params uniform    BackwardParams (one slot per timestep)
+//   5 slot   uniform    BackwardParams of this step (one slot per timestep; unread with PERSISTENT)
 //   6 lengths read      LENGTHS only: i32 [B] per-row sequence lengths (a dummy otherwise)
+//   7 steps  read       PERSISTENT only: the chunk's BackwardParams, in the order processed (else unread)
 // LENGTHS (PyTorch's packed sequences): at t ≥ lengths[b] the forward kept row b's state, so
 // dpre = 0 there and dh passes through unchanged; dout there is ignored. Forward direction: the
 // last real step t = lengths[b]−1 receives dhN. Reverse direction: the step t = lengths[b]−1 also
 // writes its dpre to row firstRow0 + b (for dh0).
 // Workgroup: WG threads along hidden units × BT batch rows per thread. Grid: (⌈H / WG⌉, ⌈B / BT⌉).
+// PERSISTENT (a chunk of steps in one dispatch): grid (1, ⌈B / BT⌉); each workgroup loops over the
+// steps and over every unit of its rows (j += WG), so the dgates row of the step before is its own
+// writes, made visible by a storageBarrier() after each step.
 
 // #include "backward_params.wgsl"
 
@@ -33,38 +37,52 @@ const RNN_PACK = true;
 @group(0) @binding(2) var<storage, read> saved: array<f32>;
 @group(0) @binding(3) var<storage, read> dout: array<f32>;
 @group(0) @binding(4) var<storage, read> dhN: array<f32>;
-@group(0) @binding(5) var<uniform> params: BackwardParams;
+@group(0) @binding(5) var<uniform> slot: BackwardParams;
 @group(0) @binding(6) var<storage, read> lengths: array<i32>;
+@group(0) @binding(7) var<storage, read> steps: array<BackwardParams>;
+
+// The step being processed: `slot`, or steps[s] of a persistent chunk.
+var<private> params: BackwardParams;
 
 override LENGTHS: bool = false;   // off: no length check is compiled in
+override PERSISTENT: bool = false;   // a chunk of steps per dispatch (see above)
 
 // #include "recurrent_matvec_backward.wgsl"
 
 @compute @workgroup_size(WG)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let H = params.hidden;
-  let j = wid.x * WG + lid.x;
-  let b0 = wid.y * BT;
-  if (j >= H) { return; }
-  let dhr = dhFromNext(j, b0);
-  for (var r = 0u; r < BT; r++) {
-    let b = b0 + r;
-    if (b >= params.batch) { break; }
-    let row = params.row0 + b * params.rowStrideB;
-    var dh = dhr[r];
-    if (LENGTHS) {
-      let len = u32(lengths[b]);
-      if (params.t >= len) {
-        setDg(row * H + j, 0.0);
-        continue;
+fn main(
+  @builtin(local_invocation_id) lid: vec3<u32>,
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) grid: vec3<u32>,
+) {
+  let count = select(1u, arrayLength(&steps), PERSISTENT);
+  for (var s = 0u; s < count; s++) {
+    if (PERSISTENT) { params = steps[s]; } else { params = slot; }
+    let H = params.hidden;
+    let b0 = wid.y * BT;
+    for (var j = wid.x * WG + lid.x; j < H; j += WG * grid.x) {
+      let dhr = dhFromNext(j, b0);
+      for (var r = 0u; r < BT; r++) {
+        let b = b0 + r;
+        if (b >= params.batch) { break; }
+        let row = params.row0 + b * params.rowStrideB;
+        var dh = dhr[r];
+        if (LENGTHS) {
+          let len = u32(lengths[b]);
+          if (params.t >= len) {
+            setDg(row * H + j, 0.0);
+            continue;
+          }
+          if (params.reverse == 0u && params.first == 0u && params.t + 1u == len) { dh = dhN[params.stateOffset + b * H + j]; }
+        }
+        dh += dout[params.doutOffset + b * params.doutStrideB + j];
+        let h = saved[row * H + j];
+        var dpre = dh * (1.0 - h * h);
+        if (ACT == 3u) { dpre = select(0.0, dh, h > 0.0); }
+        setDg(row * H + j, dpre);
+        if (LENGTHS && params.reverse != 0u && params.t + 1u == u32(lengths[b])) { setDg((params.firstRow0 + b) * H + j, dpre); }
       }
-      if (params.reverse == 0u && params.first == 0u && params.t + 1u == len) { dh = dhN[params.stateOffset + b * H + j]; }
     }
-    dh += dout[params.doutOffset + b * params.doutStrideB + j];
-    let h = saved[row * H + j];
-    var dpre = dh * (1.0 - h * h);
-    if (ACT == 3u) { dpre = select(0.0, dh, h > 0.0); }
-    setDg(row * H + j, dpre);
-    if (LENGTHS && params.reverse != 0u && params.t + 1u == u32(lengths[b])) { setDg((params.firstRow0 + b) * H + j, dpre); }
+    if (PERSISTENT) { storageBarrier(); }
   }
 }

@@ -20,6 +20,7 @@ import { elementwiseDispatch } from '../kernels/elementwise.js';
 import { gemmDispatches, type GemmArgs } from '../kernels/matmul.js';
 import { columnSumDispatch } from '../kernels/columnSum.js';
 import {
+  backwardParamsSize,
   backwardSlotSize,
   cellStepBackwardDispatch,
   dgatesWidth,
@@ -107,6 +108,15 @@ export class RecurrentBackward {
     const rowOf = (t: number, b: number) => (batchFirst ? b * T + t : t * B + b);
     const rowStrideB = batchFirst ? T : 1;
     const slot = backwardSlotSize(gpu);
+    // A persistent forward gets a persistent backward: ⌈T / steps⌉ chunks per layer-direction, each
+    // reading its steps' BackwardParams from a storage array (chunks at storage-offset alignment).
+    const chunkSteps = fwd.persistent ? fwd.persistent.steps : 0;
+    const chunks = chunkSteps ? Math.ceil(T / chunkSteps) : 0;
+    const entry = backwardParamsSize(gpu);
+    const storageAlign = gpu.device.limits.minStorageBufferOffsetAlignment;
+    const chunkStride = Math.ceil((chunkSteps * entry) / storageAlign) * storageAlign;
+    // The per-step kernels' `steps` binding (unread): one entry's worth of storage.
+    const noSteps = chunkSteps ? null : { buffer: buffer(entry / 4, 'rnn.noSteps') };
     const grads = store.grads;
 
     for (let l = L - 1; l >= 0; l--) {
@@ -118,6 +128,7 @@ export class RecurrentBackward {
         const uniforms = gpu.pool.acquire(T * slot, UNIFORM_USAGE, `rnn.l${l}d${d}.backsteps`);
         this.owned.push(uniforms);
         const data = new ArrayBuffer(T * slot);
+        const stepsData = chunkSteps ? new ArrayBuffer(chunks * chunkStride) : null;
         // Backward visits the steps in the reverse of the forward's order.
         for (let s = 0; s < T; s++) {
           const t = d === 0 ? T - 1 - s : s;
@@ -145,6 +156,13 @@ export class RecurrentBackward {
             s * slot,
           );
           const stepParams = { buffer: uniforms, offset: s * slot, size: slot };
+          if (chunkSteps) {
+            // Persistent: the same values, packed into this step's chunk of the `steps` array.
+            const k = Math.floor(s / chunkSteps);
+            const at = k * chunkStride + (s - k * chunkSteps) * entry;
+            new Uint8Array(stepsData!, at, entry).set(new Uint8Array(data, s * slot, entry));
+            continue;
+          }
           if (proj) {
             // dh_t = dout_t + dgates_{t'}·W_hh (or dhN), then the cell step on dm = W_hrᵀ·dh_t.
             this.dispatches.push(
@@ -185,11 +203,46 @@ export class RecurrentBackward {
                 carry: this.carry ?? undefined,
                 params: stepParams,
                 lengths: lengths ?? undefined,
+                steps: noSteps!,
               },
             ),
           );
         }
         gpu.device.queue.writeBuffer(uniforms, 0, data);
+        if (chunkSteps) {
+          const steps = gpu.pool.acquire(chunks * chunkStride, TENSOR_USAGE, `rnn.l${l}d${d}.backchunks`);
+          this.owned.push(steps);
+          gpu.device.queue.writeBuffer(steps, 0, stepsData!);
+          for (let k = 0; k < chunks; k++) {
+            const count = Math.min(chunkSteps, T - k * chunkSteps);
+            this.dispatches.push(
+              cellStepBackwardDispatch(
+                gpu,
+                cell,
+                {
+                  hidden: H,
+                  batch: B,
+                  nonlinearity: cfg.nonlinearity,
+                  tile: fwd.persistent!.tile,
+                  label: `l${l}d${d}.backsteps${k * chunkSteps}`,
+                  lengths: !!lengths,
+                  persistent: true,
+                },
+                {
+                  dgates: dgates[d],
+                  wb: p.wb,
+                  saved: saved.buffer,
+                  dout,
+                  dhN: this.dhN,
+                  carry: this.carry ?? undefined,
+                  params: { buffer: uniforms, offset: 0, size: slot },
+                  lengths: lengths ?? undefined,
+                  steps: { buffer: steps, offset: k * chunkStride, size: count * entry },
+                },
+              ),
+            );
+          }
+        }
       }
       for (let d = 0; d < D; d++) {
         const p = params[l * D + d];

@@ -143,6 +143,8 @@ export class RecurrentPlan {
   readonly rows: number;
   /** The recurrent kernel of every layer-direction: one dispatch per `'step'`, or `'persistent'` chunks. */
   readonly kernel: 'step' | 'persistent';
+  /** With the persistent kernel: its tile and most steps per dispatch (the backward chunks the same way); else null. */
+  readonly persistent: { tile: PersistentTile; steps: number } | null;
   /** Training plans only: per (layer, direction) what the backward reads. */
   readonly saved: SavedActivations[] = [];
   /** The input of each layer (layer 0: {@link input}); distinct buffers in a training plan. */
@@ -255,6 +257,7 @@ export class RecurrentPlan {
     const state = [buffer(L * D * B * P, 'rnn.state0'), buffer(L * D * B * P, 'rnn.state1')];
     this.states = state;
     const persistent = options.persistent ?? null;
+    this.persistent = persistent;
     if (persistent && (stepwise || proj))
       throw new ArgumentError('the persistent recurrent kernel runs neither step-wise plans nor an LSTM projection');
     const chunks = persistent ? Math.ceil(T / persistent.steps) : 0;

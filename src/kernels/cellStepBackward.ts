@@ -77,7 +77,17 @@ export interface BackwardParams {
 
 /** Bytes of one BackwardParams slot. */
 export function backwardSlotSize(gpu: Gpu): number {
-  return uniformSlotSize(gpu, LSTM_STEP_BACKWARD_SHADER);
+  return uniformSlotSize(gpu, LSTM_STEP_BACKWARD_SHADER, 'slot');
+}
+
+/**
+ * Bytes of one BackwardParams entry of a persistent chunk's `steps` array: its storage stride, the
+ * end of the last 4-byte member (a uniform's reflected size is rounded up to 16, a storage array's
+ * stride of 4-byte members is not).
+ */
+export function backwardParamsSize(gpu: Gpu): number {
+  const fields = gpu.kernel(LSTM_STEP_BACKWARD_SHADER).source.uniforms.get('slot')!.fields;
+  return Math.max(...[...fields.values()].map((f) => f.offset)) + 4;
 }
 
 export function packBackwardParams(
@@ -87,7 +97,7 @@ export function packBackwardParams(
   target: ArrayBuffer,
   offset: number,
 ): void {
-  packUniformSlot(gpu, CELL_BACKWARD_SHADER[cell], values, target, offset);
+  packUniformSlot(gpu, CELL_BACKWARD_SHADER[cell], values, target, offset, 'slot');
 }
 
 export interface CellStepBackwardBuffers {
@@ -103,13 +113,22 @@ export interface CellStepBackwardBuffers {
   params: GPUBufferBinding;
   /** Per-row sequence lengths (i32 [batch]), with `lengths`: the forward's (RecurrentPlan.lengths). */
   lengths?: GPUBufferBinding;
+  /**
+   * `persistent`: the chunk's BackwardParams, one per step in the order processed. Per step: any
+   * storage buffer of at least one entry ({@link backwardParamsSize} bytes) no other binding writes (unread).
+   */
+  steps: GPUBufferBinding;
 }
 
-/** One timestep of backpropagation through time of `cell`, over all batch rows and hidden units. */
+/**
+ * One timestep of backpropagation through time of `cell`, over all batch rows and hidden units;
+ * with `persistent`, a chunk of steps (`buffers.steps`) in one dispatch of ⌈batch / tile.bt⌉
+ * workgroups, each looping over the steps and every unit of its rows (no projection).
+ */
 export function cellStepBackwardDispatch(
   gpu: Gpu,
   cell: CellKind,
-  opts: Omit<CellStepOptions, 'save'>,
+  opts: Omit<CellStepOptions, 'save'> & { persistent?: boolean },
   buffers: CellStepBackwardBuffers,
 ): Dispatch {
   const { wg, bt } = checkStepTile(opts);
@@ -119,7 +138,10 @@ export function cellStepBackwardDispatch(
     BT: bt,
     VEC_H: opts.hidden % 4 === 0,
     LENGTHS: !!opts.lengths,
+    PERSISTENT: !!opts.persistent,
   };
+  if (opts.persistent && opts.proj)
+    throw new ArgumentError(`${opts.label}: a persistent backward chunk runs no projection`);
   if (opts.proj) {
     if (cell !== 'lstm') throw new ArgumentError(`${opts.label}: a projection (proj) is only for an LSTM step`);
     constants.PROJ = opts.proj;
@@ -133,7 +155,8 @@ export function cellStepBackwardDispatch(
     saved: buffers.saved,
     dout: buffers.dout,
     dhN: buffers.dhN,
-    params: buffers.params,
+    slot: buffers.params,
+    steps: buffers.steps,
     lengths: opts.lengths ? buffers.lengths! : gpu.dummyBuffer,
   };
   if (cell !== 'rnn') {
@@ -145,7 +168,7 @@ export function cellStepBackwardDispatch(
     label: opts.label,
     pipeline: gpu.pipeline(shader, constants),
     bindGroup: gpu.bindGroup(shader, resources),
-    workgroups: [Math.ceil(opts.hidden / wg), Math.ceil(opts.batch / bt), 1],
+    workgroups: [opts.persistent ? 1 : Math.ceil(opts.hidden / wg), Math.ceil(opts.batch / bt), 1],
   };
 }
 

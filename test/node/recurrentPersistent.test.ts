@@ -1,10 +1,10 @@
-// The persistent recurrent kernel (shaders/recurrent_persistent.wgsl), forced through
-// gpu.tuning.recurrentKernel = 'persistent' (on SwiftShader 'auto' picks the step kernels): every
-// recurrent check (PyTorch fixtures, random odd shapes vs float64, batch 1, length 1, per-row
-// lengths, both layouts, bidirectional, stacked) and every BPTT check (the persistent forward saves
-// what the step backward kernels read: gradients vs float64 and finite differences) runs again
-// with it; the dispatch counts of a plan; chunked runs equal whole-sequence runs bit for bit; and
-// the errors where it cannot run.
+// The persistent recurrent kernels, forced through gpu.tuning.recurrentKernel = 'persistent' (on
+// SwiftShader 'auto' picks the step kernels): the forward (shaders/recurrent_persistent.wgsl) and
+// BPTT (the step backward kernels with PERSISTENT: a chunk of steps per dispatch). Every recurrent
+// check (PyTorch fixtures, random odd shapes vs float64, batch 1, length 1, per-row lengths, both
+// layouts, bidirectional, stacked) and every BPTT check (gradients vs float64 and finite
+// differences) runs again with them, the BPTT ones also in chunks of 2 steps; the dispatch counts
+// of a plan; chunked runs equal whole-sequence runs bit for bit; the errors where they cannot run.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GRU, LSTM, RNN, Tensor, type Gpu } from '../../src/index.js';
 import { ArgumentError, ShapeError } from '../../src/util/errors.js';
@@ -36,7 +36,42 @@ const input = (T: number, B: number, I: number) =>
     [T, B, I],
   );
 
+describe('persistent kernel: BPTT in chunks of 2 steps (a chunk boundary inside every sequence)', () => {
+  const picked = recurrentGradChecks.filter((c) => /bidir|lengths|T5|T6/.test(c.name)).slice(0, 8);
+  for (const check of picked) {
+    it(check.name, async () => {
+      gpu.tuning.persistentSteps = 2;
+      try {
+        await check.run(gpu);
+        await gpu.sync();
+      } finally {
+        gpu.tuning.persistentSteps = 1024;
+      }
+    });
+  }
+});
+
 describe('persistent kernel: plans', () => {
+  it('LSTM T 100 forward + BPTT: 2·99 fewer dispatches than the step kernels (one chunk each way)', () => {
+    const T = 100;
+    const x = input(T, 3, 5);
+    const run = (kernel: 'step' | 'persistent') => {
+      gpu.tuning.recurrentKernel = kernel;
+      const layer = new LSTM(gpu, { inputSize: 5, hiddenSize: 6, seed: 2 });
+      layer.forwardBackward(x, {}, {});
+      const n = layer.lastRun!.dispatches;
+      layer.destroy();
+      return n;
+    };
+    try {
+      const step = run('step');
+      expect(run('persistent')).toBe(step - 2 * (T - 1));
+    } finally {
+      gpu.tuning.recurrentKernel = 'persistent';
+    }
+    x.destroy();
+  });
+
   it('LSTM T 100: 2 dispatches per layer (GEMM + one chunk), 4 bidirectional; 3 layers: 6 ≤ T + 3', async () => {
     const x = input(100, 3, 7);
     const one = new LSTM(gpu, { inputSize: 7, hiddenSize: 9, seed: 3 });
