@@ -187,6 +187,12 @@ let gpu: Gpu;
 let exact = true;
 beforeAll(async () => {
   gpu = await testGpu();
+  // The kernels the fixtures were recorded with: since 9f122ff a software adapter's default GEMM is
+  // the register-tiled one (shaders/matmul_registers.wgsl), which sums in another order (outputs
+  // differ in the last bits, e.g. predict 0.020880425 vs 0.020880431). The exact comparisons
+  // below are about the file and the restored state, so they run on the recorded arithmetic; the
+  // new kernel is checked against float64 in matmulVariants.test.ts.
+  gpu.tuning.gemmVariant = 'workgroup';
   const recorded = load(NAMES[0]).fx.generatedOn.adapter;
   const info = gpu.adapterInfo as unknown as Record<string, unknown>;
   exact = ['vendor', 'architecture', 'device', 'description'].every((k) => info[k] === recorded[k]);
