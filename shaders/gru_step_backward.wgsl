@@ -26,9 +26,7 @@
 // direction: the last real step t = lengths[b]−1 receives dhN. Reverse direction: the step
 // t = lengths[b]−1 also writes its dgates to row firstRow0 + b (for dh0).
 // Workgroup: WG threads along hidden units × BT batch rows per thread. Grid: (⌈H / WG⌉, ⌈B / BT⌉).
-// PERSISTENT (a chunk of steps in one dispatch): grid (1, ⌈B / BT⌉); each workgroup loops over the
-// steps and over every unit of its rows (j += WG), so the dgates row of the step before is its own
-// writes, made visible by a storageBarrier() after each step.
+// PERSISTENT: a chunk of steps in one dispatch, grid (1, ⌈B / BT⌉) (the entry point: backward_steps.wgsl).
 
 // #include "backward_params.wgsl"
 
@@ -56,47 +54,47 @@ override PERSISTENT: bool = false;   // a chunk of steps per dispatch (see above
 
 // #include "recurrent_matvec_backward.wgsl"
 
+// The backward of unit j for the rows b0 … b0 + BT − 1 at the step in `params` (backwardSteps,
+// backward_steps.wgsl, calls it per step and unit).
+fn backwardUnit(j: u32, b0: u32) {
+  let H = params.hidden;
+  let dhr = dhFromNext(j, b0);
+  for (var r = 0u; r < BT; r++) {
+    let b = b0 + r;
+    if (b >= params.batch) { break; }
+    let row = params.row0 + b * params.rowStrideB;
+    let s = params.stateOffset + b * H + j;
+    let at = row * 4u * H + j;
+    var dh = dhr[r];
+    if (LENGTHS) {
+      let len = u32(lengths[b]);
+      if (params.t >= len) {
+        setDg4(at, H, vec4<f32>(0.0));
+        continue;
+      }
+      if (params.reverse == 0u && params.first == 0u && params.t + 1u == len) { dh = dhN[s]; }
+    }
+    dh += dout[params.doutOffset + b * params.doutStrideB + j] + carry[s];
+    let rg = saved[at];
+    let z = saved[at + H];
+    let n = saved[at + 2u * H];
+    let un = saved[at + 3u * H];
+    let hp = saved[params.hprevBase + row * H + j];
+    let dn = dh * (1.0 - z) * (1.0 - n * n);
+    let dg = vec4<f32>(dn * un * rg * (1.0 - rg), dh * (hp - n) * z * (1.0 - z), dn, dn * rg);
+    setDg4(at, H, dg);
+    if (LENGTHS && params.reverse != 0u && params.t + 1u == u32(lengths[b])) { setDg4((params.firstRow0 + b) * 4u * H + j, H, dg); }
+    carry[s] = dh * z;
+  }
+}
+
+// #include "backward_steps.wgsl"
+
 @compute @workgroup_size(WG)
 fn main(
   @builtin(local_invocation_id) lid: vec3<u32>,
   @builtin(workgroup_id) wid: vec3<u32>,
   @builtin(num_workgroups) grid: vec3<u32>,
 ) {
-  let count = select(1u, arrayLength(&steps), PERSISTENT);
-  for (var s = 0u; s < count; s++) {
-    if (PERSISTENT) { params = steps[s]; } else { params = slot; }
-    let H = params.hidden;
-    let b0 = wid.y * BT;
-    for (var j = wid.x * WG + lid.x; j < H; j += WG * grid.x) {
-      let dhr = dhFromNext(j, b0);
-      for (var r = 0u; r < BT; r++) {
-        let b = b0 + r;
-        if (b >= params.batch) { break; }
-        let row = params.row0 + b * params.rowStrideB;
-        let s = params.stateOffset + b * H + j;
-        let at = row * 4u * H + j;
-        var dh = dhr[r];
-        if (LENGTHS) {
-          let len = u32(lengths[b]);
-          if (params.t >= len) {
-            setDg4(at, H, vec4<f32>(0.0));
-            continue;
-          }
-          if (params.reverse == 0u && params.first == 0u && params.t + 1u == len) { dh = dhN[s]; }
-        }
-        dh += dout[params.doutOffset + b * params.doutStrideB + j] + carry[s];
-        let rg = saved[at];
-        let z = saved[at + H];
-        let n = saved[at + 2u * H];
-        let un = saved[at + 3u * H];
-        let hp = saved[params.hprevBase + row * H + j];
-        let dn = dh * (1.0 - z) * (1.0 - n * n);
-        let dg = vec4<f32>(dn * un * rg * (1.0 - rg), dh * (hp - n) * z * (1.0 - z), dn, dn * rg);
-        setDg4(at, H, dg);
-        if (LENGTHS && params.reverse != 0u && params.t + 1u == u32(lengths[b])) { setDg4((params.firstRow0 + b) * 4u * H + j, H, dg); }
-        carry[s] = dh * z;
-      }
-    }
-    if (PERSISTENT) { storageBarrier(); }
-  }
+  backwardSteps(lid.x, wid, grid.x);
 }

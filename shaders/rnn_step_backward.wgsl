@@ -20,9 +20,7 @@
 // last real step t = lengths[b]−1 receives dhN. Reverse direction: the step t = lengths[b]−1 also
 // writes its dpre to row firstRow0 + b (for dh0).
 // Workgroup: WG threads along hidden units × BT batch rows per thread. Grid: (⌈H / WG⌉, ⌈B / BT⌉).
-// PERSISTENT (a chunk of steps in one dispatch): grid (1, ⌈B / BT⌉); each workgroup loops over the
-// steps and over every unit of its rows (j += WG), so the dgates row of the step before is its own
-// writes, made visible by a storageBarrier() after each step.
+// PERSISTENT: a chunk of steps in one dispatch, grid (1, ⌈B / BT⌉) (the entry point: backward_steps.wgsl).
 
 // #include "backward_params.wgsl"
 
@@ -49,40 +47,40 @@ override PERSISTENT: bool = false;   // a chunk of steps per dispatch (see above
 
 // #include "recurrent_matvec_backward.wgsl"
 
+// The backward of unit j for the rows b0 … b0 + BT − 1 at the step in `params` (backwardSteps,
+// backward_steps.wgsl, calls it per step and unit).
+fn backwardUnit(j: u32, b0: u32) {
+  let H = params.hidden;
+  let dhr = dhFromNext(j, b0);
+  for (var r = 0u; r < BT; r++) {
+    let b = b0 + r;
+    if (b >= params.batch) { break; }
+    let row = params.row0 + b * params.rowStrideB;
+    var dh = dhr[r];
+    if (LENGTHS) {
+      let len = u32(lengths[b]);
+      if (params.t >= len) {
+        setDg(row * H + j, 0.0);
+        continue;
+      }
+      if (params.reverse == 0u && params.first == 0u && params.t + 1u == len) { dh = dhN[params.stateOffset + b * H + j]; }
+    }
+    dh += dout[params.doutOffset + b * params.doutStrideB + j];
+    let h = saved[row * H + j];
+    var dpre = dh * (1.0 - h * h);
+    if (ACT == 3u) { dpre = select(0.0, dh, h > 0.0); }
+    setDg(row * H + j, dpre);
+    if (LENGTHS && params.reverse != 0u && params.t + 1u == u32(lengths[b])) { setDg((params.firstRow0 + b) * H + j, dpre); }
+  }
+}
+
+// #include "backward_steps.wgsl"
+
 @compute @workgroup_size(WG)
 fn main(
   @builtin(local_invocation_id) lid: vec3<u32>,
   @builtin(workgroup_id) wid: vec3<u32>,
   @builtin(num_workgroups) grid: vec3<u32>,
 ) {
-  let count = select(1u, arrayLength(&steps), PERSISTENT);
-  for (var s = 0u; s < count; s++) {
-    if (PERSISTENT) { params = steps[s]; } else { params = slot; }
-    let H = params.hidden;
-    let b0 = wid.y * BT;
-    for (var j = wid.x * WG + lid.x; j < H; j += WG * grid.x) {
-      let dhr = dhFromNext(j, b0);
-      for (var r = 0u; r < BT; r++) {
-        let b = b0 + r;
-        if (b >= params.batch) { break; }
-        let row = params.row0 + b * params.rowStrideB;
-        var dh = dhr[r];
-        if (LENGTHS) {
-          let len = u32(lengths[b]);
-          if (params.t >= len) {
-            setDg(row * H + j, 0.0);
-            continue;
-          }
-          if (params.reverse == 0u && params.first == 0u && params.t + 1u == len) { dh = dhN[params.stateOffset + b * H + j]; }
-        }
-        dh += dout[params.doutOffset + b * params.doutStrideB + j];
-        let h = saved[row * H + j];
-        var dpre = dh * (1.0 - h * h);
-        if (ACT == 3u) { dpre = select(0.0, dh, h > 0.0); }
-        setDg(row * H + j, dpre);
-        if (LENGTHS && params.reverse != 0u && params.t + 1u == u32(lengths[b])) { setDg((params.firstRow0 + b) * H + j, dpre); }
-      }
-    }
-    if (PERSISTENT) { storageBarrier(); }
-  }
+  backwardSteps(lid.x, wid, grid.x);
 }

@@ -14,11 +14,13 @@ import lstmStepBackwardWgsl from '../../shaders/lstm_step_backward.wgsl?raw';
 import activationsWgsl from '../../shaders/activations.wgsl?raw';
 import gruStepBackwardWgsl from '../../shaders/gru_step_backward.wgsl?raw';
 import projectBackwardWgsl from '../../shaders/recurrent_matvec_project_backward.wgsl?raw';
+import backwardStepsWgsl from '../../shaders/backward_steps.wgsl?raw';
 
 /** What every backward cell-step shader includes (the LSTM's also activations.wgsl). */
 const BACKWARD_INCLUDES = {
   'backward_params.wgsl': backwardParamsWgsl,
   'recurrent_matvec_backward.wgsl': recurrentMatvecBackwardWgsl,
+  'backward_steps.wgsl': backwardStepsWgsl,
 };
 const RNN_STEP_BACKWARD_SHADER = /*#__PURE__*/ defineShader(
   'rnn_step_backward.wgsl',
