@@ -1,8 +1,15 @@
 // LSTM / GRU forward rows: seqgpu's recorded plan vs onnxruntime-web WebGPU (one ONNX LSTM/GRU
 // node) and TensorFlow.js WebGPU layers, same page, same adapter, same run. Every implementation
 // is timed for the whole call: upload the input, run, read the full output sequence back.
+// seqgpu's rows come per recurrent kernel (gpu.tuning.recurrentKernel: the step kernels, one
+// dispatch per timestep, or the persistent kernel, one dispatch per chunk of steps) and padded or
+// packed (per-row lengths, PyTorch's pack_padded_sequence): µs per step (wall and GPU), dispatches
+// per step, GPU time of the input GEMM and of the recurrence (N steps per timestamp pair,
+// bench/spans.ts), every run kept for the bootstrap CIs of the ratios between rows.
 import { type Gpu, LSTM, GRU, Tensor, type RecurrentLayer } from '../src/index.js';
-import { median, timeRuns, type BenchRow, type Measurement } from './stats.js';
+import type { Dispatch } from '../src/gpu/dispatch.js';
+import { bootstrapRatioCI, formatRatio, median, spread, timeRuns, type BenchRow, type Measurement } from './stats.js';
+import { groupDispatches, SpanTimer } from './spans.js';
 import { recurrentOnnxModel } from './onnx.js';
 import { createWebgpuSession, type Ort } from './ort.js';
 import type { Tf } from './tf.js';
@@ -11,6 +18,10 @@ export interface RecurrentCase {
   cell: 'lstm' | 'gru';
   batch: number;
   hidden: number;
+  /** gpu.tuning.recurrentKernel for seqgpu's plan (default 'auto': the cost model's choice). */
+  kernel?: 'auto' | 'step' | 'persistent';
+  /** Per-row lengths (packedLengths) instead of every row running seqLen steps. */
+  packed?: boolean;
 }
 
 export interface RecurrentBenchOptions {
@@ -18,8 +29,14 @@ export interface RecurrentBenchOptions {
   inputSize: number;
   reps: number;
   peerReps: number;
+  /** Runs timed with GPU timestamps (default: reps). */
+  gpuReps?: number;
+  /** Recurrent dispatches between one pair of timestamps (default: all of them). */
+  stepsPerPair?: number;
   /** Also time a sweep of step-kernel tiles. */
   tiles?: boolean;
+  /** The adapter's measured peak GFLOP/s (bench/peakProbe.ts), for the recurrence's efficiency. */
+  peakGflops?: number;
 }
 
 const TILE_SWEEP = [
@@ -53,13 +70,55 @@ async function tileSweep(gpu: Gpu, data: Float32Array, c: RecurrentCase, o: Recu
   return parts.join(', ');
 }
 
-export function recurrentWorkload(c: RecurrentCase, o: RecurrentBenchOptions): string {
-  return `${c.cell} fwd B${c.batch} T${o.seqLen} I${o.inputSize} H${c.hidden}`;
+export function recurrentWorkload(c: RecurrentCase, o: Pick<RecurrentBenchOptions, 'seqLen' | 'inputSize'>): string {
+  const kernel = c.kernel && c.kernel !== 'auto' ? ` ${c.kernel}` : '';
+  return `${c.cell} fwd B${c.batch} T${o.seqLen} I${o.inputSize} H${c.hidden}${kernel}${c.packed ? ' packed' : ''}`;
+}
+
+/**
+ * The packed rows' lengths: spread evenly from seqLen (row 0) down to about seqLen / 2 (mean ≈ ¾ of
+ * seqLen), unsorted order not needed by seqgpu but kept descending so every run uses the same batch.
+ */
+export function packedLengths(seqLen: number, batch: number): Int32Array {
+  return Int32Array.from({ length: batch }, (_, b) => seqLen - Math.floor((b * seqLen) / (2 * batch)));
+}
+
+/** Gates per unit: 4 (LSTM) or 3 (GRU). */
+const gates = (cell: RecurrentCase['cell']) => (cell === 'lstm' ? 4 : 3);
+
+/**
+ * FLOP of a forward over `rowSteps` (Σ of the rows' steps: seqLen·batch padded, Σ lengths packed):
+ * the input GEMM 2·G·H·I and the recurrent product 2·G·H·H per row-step (pointwise work not counted).
+ */
+export function recurrentFlops(cell: RecurrentCase['cell'], rowSteps: number, inputSize: number, hidden: number) {
+  const G = gates(cell);
+  return { input: 2 * rowSteps * G * hidden * inputSize, recurrent: 2 * rowSteps * G * hidden * hidden };
 }
 
 function randomData(n: number): Float32Array {
   return Float32Array.from({ length: n }, () => Math.random() * 2 - 1);
 }
+
+/** What kind of work a forward-plan dispatch does, from its label (src/graph/recurrentPlan.ts). */
+export function dispatchKind(d: Dispatch): 'input GEMM' | 'persistent' | 'step' | 'other' {
+  if (/\.xproj\d*$/.test(d.label)) return 'input GEMM';
+  if (/\.steps\d+$/.test(d.label)) return 'persistent';
+  if (/\.(step|project)\d+$/.test(d.label)) return 'step';
+  return 'other';
+}
+
+/** The seqgpu side of a row: its measurement, per-step figures and the notes printed under the table. */
+export interface RecurrentMeasurement {
+  m: Measurement;
+  extra: Record<string, string>;
+  /** Median GPU ms of the recurrence alone (every dispatch but the input GEMM), when timed. */
+  recurrentGpuMs?: number;
+  /** Which kernel the plan used and its dispatch counts. */
+  kernel: 'step' | 'persistent';
+  dispatches: { total: number; gemm: number; recurrent: number };
+}
+
+const us = (ms: number) => (ms * 1000).toFixed(ms * 1000 >= 100 ? 0 : 1);
 
 async function measureSeqgpu(
   gpu: Gpu,
@@ -67,38 +126,78 @@ async function measureSeqgpu(
   data: Float32Array,
   c: RecurrentCase,
   o: RecurrentBenchOptions,
-): Promise<{ m: Measurement; extra: Record<string, string> }> {
+  lengths: Int32Array | null,
+): Promise<RecurrentMeasurement> {
   const T = o.seqLen;
   const x = Tensor.empty(gpu, [T, c.batch, o.inputSize]);
+  const state = lengths ? { lengths } : {};
   const call = async () => {
     x.write(data);
-    const { output, hN, cN } = layer.forward(x);
+    const { output, hN, cN } = layer.forward(x, state);
     await output.read();
     for (const t of [output, hN, cN]) t?.destroy();
   };
   const wall = await timeRuns(call, o.reps);
-  const dispatches = layer.lastRun!.dispatches;
+  const plan = layer.plan(T, c.batch, !!lengths);
+  const total = layer.lastRun!.dispatches;
+  const gemm = plan.dispatches.filter((d) => dispatchKind(d) === 'input GEMM').length;
+  const kernel = plan.dispatches.some((d) => dispatchKind(d) === 'persistent') ? 'persistent' : 'step';
+  const dispatches = { total, gemm, recurrent: total - gemm };
   const extra: Record<string, string> = {};
-  let gpuMs: number | undefined;
-  const profiler = gpu.createProfiler(dispatches);
-  if (profiler) {
-    const plan = layer.plan(T, c.batch);
+  const w = spread(wall);
+  const m: Measurement = {
+    wallMs: w.median,
+    wallMinMs: w.min,
+    wallMaxMs: w.max,
+    wallRuns: wall,
+    reps: o.reps,
+    dispatches: total,
+  };
+  extra['dispatches'] =
+    `${total} = ${gemm} input GEMM + ${dispatches.recurrent} ${kernel} ` +
+    `(${(dispatches.recurrent / T).toFixed(2)} per step)`;
+  let recurrentGpuMs: number | undefined;
+  const gpuReps = o.gpuReps ?? o.reps;
+  if (gpu.features.timestampQuery && gpuReps > 0) {
+    // The plan's input buffer holds x from the last forward; h0 (and c0) are cleared before each run.
+    const perPair = o.stepsPerPair ?? Infinity;
+    const groups = groupDispatches(
+      plan.dispatches,
+      (d) => (dispatchKind(d) === 'input GEMM' ? 'gemm' : 'recurrent'),
+      (k) => (k === 'recurrent' ? perPair : Infinity),
+    );
+    const timer = new SpanTimer(gpu);
     const totals: number[] = [];
-    let gemm = 0;
-    let steps = 0;
-    for (let i = 0; i < Math.min(3, o.reps); i++) {
-      gpu.run(plan.dispatches, profiler);
-      const t = await profiler.read();
-      totals.push(t.kernels.reduce((s, k) => s + k.ms, 0));
-      gemm = t.kernels.filter((k) => k.label.endsWith('xproj')).reduce((s, k) => s + k.ms, 0);
-      steps = t.kernels.filter((k) => k.label.includes('.step')).reduce((s, k) => s + k.ms, 0);
+    const gemms: number[] = [];
+    const recurrent: number[] = [];
+    for (let i = 0; i < gpuReps; i++) {
+      const t = await timer.time(
+        groups.map((g) => g.dispatches),
+        (e) => plan.encodeInitialState(e, null, null),
+      );
+      const sum = (kind: string) => t.reduce((s, ms, j) => s + (groups[j].kind === kind ? ms : 0), 0);
+      totals.push(t.reduce((s, ms) => s + ms, 0));
+      gemms.push(sum('gemm'));
+      recurrent.push(sum('recurrent'));
     }
-    gpuMs = median(totals);
+    timer.destroy();
+    const g = spread(totals);
+    Object.assign(m, { gpuMs: g.median, gpuMinMs: g.min, gpuMaxMs: g.max, gpuRuns: totals });
+    recurrentGpuMs = median(recurrent);
+    const pairs = groups.filter((gr) => gr.kind === 'recurrent');
+    const largest = Math.max(...pairs.map((gr) => gr.dispatches.length));
     extra['GPU split'] =
-      `input GEMM ${gemm.toFixed(1)} ms + ${T} steps ${steps.toFixed(1)} ms (${(steps / T).toFixed(3)} ms/step)`;
-    profiler.destroy();
+      `input GEMM ${median(gemms).toFixed(2)} ms + ${T} steps ${recurrentGpuMs.toFixed(2)} ms ` +
+      `(${dispatches.recurrent} dispatches in ${pairs.length} timestamp pair${pairs.length > 1 ? 's' : ''}, ` +
+      `≤ ${largest} per pair; median of ${gpuReps})`;
   }
-  if (c.batch === 1 && layer.config.bidirectional === false) {
+  extra['µs per step'] =
+    `wall ${us(w.median / T)} (min ${us(w.min / T)}, max ${us(w.max / T)}, n ${w.n})` +
+    (m.gpuMs !== undefined
+      ? `; GPU ${us(m.gpuMs / T)} (min ${us(m.gpuMinMs! / T)}, max ${us(m.gpuMaxMs! / T)}), ` +
+        `recurrence alone ${us(recurrentGpuMs! / T)}`
+      : '; no timestamp-query: no GPU time');
+  if (c.batch === 1 && layer.config.bidirectional === false && !lengths) {
     const stepper = layer.createStepper(1);
     const xt = Tensor.empty(gpu, [1, o.inputSize]);
     const token = data.subarray(0, o.inputSize);
@@ -117,7 +216,12 @@ async function measureSeqgpu(
     stepper.destroy();
   }
   x.destroy();
-  return { m: { wallMs: median(wall), gpuMs, reps: o.reps, dispatches }, extra };
+  return { m, extra, recurrentGpuMs, kernel, dispatches };
+}
+
+function peerMeasurement(wall: number[]): Measurement {
+  const w = spread(wall);
+  return { wallMs: w.median, wallMinMs: w.min, wallMaxMs: w.max, wallRuns: wall, reps: wall.length };
 }
 
 async function measureOrt(
@@ -150,7 +254,7 @@ async function measureOrt(
         ? 'All nodes placed on [WebGpuExecutionProvider]'
         : `placement NOT proven; log: ${placement.slice(0, 3).join(' | ') || 'none'}`
       : undefined;
-    return { wallMs: median(wall), reps: o.peerReps, note };
+    return { ...peerMeasurement(wall), note };
   } catch (e) {
     console.error(`[bench] ort failed: ${(e as Error).stack ?? e}`);
     return { error: `ort: ${(e as Error).message}` };
@@ -189,8 +293,7 @@ async function measureTf(
     const wall = await timeRuns(call, o.peerReps);
     model.dispose();
     return {
-      wallMs: median(wall),
-      reps: o.peerReps,
+      ...peerMeasurement(wall),
       note: c.cell === 'gru' ? 'tfjs GRU is reset-before (PyTorch: reset-after)' : undefined,
     };
   } catch (e) {
@@ -198,6 +301,25 @@ async function measureTf(
   }
 }
 
+/** One seqgpu row of recurrentRows: the row, its case and what the ratios between rows need. */
+interface SeqgpuRow {
+  row: BenchRow;
+  c: RecurrentCase;
+  r: RecurrentMeasurement;
+}
+
+/** `a` ÷ `b` of two rows' runs (wall, or GPU when both have it) as a bootstrap 95 % CI. */
+function rowRatio(num: Measurement, den: Measurement): string {
+  const gpu = num.gpuRuns?.length && den.gpuRuns?.length;
+  const wall = formatRatio(bootstrapRatioCI(num.wallRuns!, den.wallRuns!));
+  return `wall ${wall}` + (gpu ? `, GPU ${formatRatio(bootstrapRatioCI(num.gpuRuns!, den.gpuRuns!))}` : '');
+}
+
+/**
+ * The rows of `cases`: seqgpu per case; the peers once per (cell, batch, hidden), on its padded
+ * rows (they have no per-row lengths), their runs shared by those rows. Rows of the same shape
+ * get ratios with CIs: the persistent kernel's speedup over the step kernels, packed over padded.
+ */
 export async function recurrentRows(
   gpu: Gpu,
   peers: { tf: Tf | { error: string }; ort: Ort | { error: string } },
@@ -205,33 +327,89 @@ export async function recurrentRows(
   o: RecurrentBenchOptions,
   log: (s: string) => void,
 ): Promise<BenchRow[]> {
-  const rows: BenchRow[] = [];
+  const done: SeqgpuRow[] = [];
+  const peerRuns = new Map<string, BenchRow['peers']>();
+  const shapeKey = (c: RecurrentCase) => `${c.cell} ${c.batch} ${c.hidden}`;
   let placementProven = false;
+  const tuning = gpu.tuning.recurrentKernel;
   for (const c of cases) {
     const workload = recurrentWorkload(c, o);
     log(`running ${workload}`);
-    const G = c.cell === 'lstm' ? 4 : 3;
     const data = randomData(o.seqLen * c.batch * o.inputSize);
-    const layer =
-      c.cell === 'lstm'
-        ? new LSTM(gpu, { inputSize: o.inputSize, hiddenSize: c.hidden })
-        : new GRU(gpu, { inputSize: o.inputSize, hiddenSize: c.hidden });
-    const { m, extra } = await measureSeqgpu(gpu, layer, data, c, o);
-    layer.destroy();
-    if (o.tiles) extra['tile sweep, wall ms (threads×rows)'] = await tileSweep(gpu, data, c, o);
+    const lengths = c.packed ? packedLengths(o.seqLen, c.batch) : null;
+    const rowSteps = lengths ? lengths.reduce((s, l) => s + l, 0) : o.seqLen * c.batch;
+    let r: RecurrentMeasurement;
+    let extra: Record<string, string>;
+    // The kernel is chosen when the layer builds its plan: set for this layer's lifetime only.
+    gpu.tuning.recurrentKernel = c.kernel ?? 'auto';
+    try {
+      const layer =
+        c.cell === 'lstm'
+          ? new LSTM(gpu, { inputSize: o.inputSize, hiddenSize: c.hidden })
+          : new GRU(gpu, { inputSize: o.inputSize, hiddenSize: c.hidden });
+      try {
+        r = await measureSeqgpu(gpu, layer, data, c, o, lengths);
+      } finally {
+        layer.destroy();
+      }
+      extra = r.extra;
+      if (o.tiles && !c.packed && r.kernel === 'step')
+        extra['tile sweep, wall ms (threads×rows)'] = await tileSweep(gpu, data, c, o);
+    } finally {
+      gpu.tuning.recurrentKernel = tuning;
+    }
+    const flops = recurrentFlops(c.cell, rowSteps, o.inputSize, c.hidden);
+    if (lengths)
+      extra['packed'] =
+        `lengths ${lengths[0]}…${lengths[lengths.length - 1]} (Σ ${rowSteps} of ${o.seqLen * c.batch} ` +
+        `row-steps); FLOP and GFLOP/s count the real row-steps only`;
+    if (r.recurrentGpuMs !== undefined) {
+      const gflops = flops.recurrent / r.recurrentGpuMs / 1e6;
+      extra['recurrence alone'] =
+        `${(flops.recurrent / 1e9).toFixed(3)} GFLOP in ${r.recurrentGpuMs.toFixed(2)} ms GPU = ` +
+        `${gflops.toFixed(2)} GFLOP/s` +
+        (o.peakGflops ? ` = ${(gflops / o.peakGflops).toFixed(3)} of peak` : '');
+    }
     const row: BenchRow = {
       group: 'recurrent',
       workload,
-      flops: 2 * o.seqLen * c.batch * G * c.hidden * (o.inputSize + c.hidden),
-      seqgpu: m,
+      flops: flops.input + flops.recurrent,
+      seqgpu: r.m,
       peers: {},
       extra,
     };
-    row.peers['ort-webgpu'] =
-      'error' in peers.ort ? peers.ort : await measureOrt(peers.ort, data, c, o, !placementProven);
-    placementProven ||= !('error' in row.peers['ort-webgpu']);
-    row.peers['tfjs-webgpu'] = 'error' in peers.tf ? peers.tf : await measureTf(peers.tf, data, c, o);
-    rows.push(row);
+    if (!c.packed) {
+      let measured = peerRuns.get(shapeKey(c));
+      if (!measured) {
+        measured = {};
+        measured['ort-webgpu'] =
+          'error' in peers.ort ? peers.ort : await measureOrt(peers.ort, data, c, o, !placementProven);
+        placementProven ||= !('error' in measured['ort-webgpu']);
+        measured['tfjs-webgpu'] = 'error' in peers.tf ? peers.tf : await measureTf(peers.tf, data, c, o);
+        peerRuns.set(shapeKey(c), measured);
+      }
+      for (const [name, m] of Object.entries(measured)) row.peers[name] = { ...m };
+    } else {
+      const na = { error: 'n/a: packed (per-row lengths); the peers run the padded batch' };
+      row.peers = { 'ort-webgpu': na, 'tfjs-webgpu': na };
+    }
+    done.push({ row, c, r });
   }
-  return rows;
+  // Ratios between seqgpu's own rows of one shape (> 1: the second-named variant is faster).
+  for (const { row, c } of done) {
+    const twin = (kernel: RecurrentCase['kernel'], packed: boolean) =>
+      done.find(
+        (d) =>
+          shapeKey(d.c) === shapeKey(c) && (d.c.kernel ?? 'auto') === (kernel ?? 'auto') && !!d.c.packed === packed,
+      )?.row;
+    if (c.kernel === 'persistent') {
+      const step = twin('step', !!c.packed);
+      if (step) row.extra!['persistent speedup (step ÷ persistent)'] = rowRatio(step.seqgpu, row.seqgpu);
+    }
+    if (c.packed) {
+      const padded = twin(c.kernel, false);
+      if (padded) row.extra!['packed speedup (padded ÷ packed)'] = rowRatio(padded.seqgpu, row.seqgpu);
+    }
+  }
+  return done.map((d) => d.row);
 }

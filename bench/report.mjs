@@ -20,9 +20,19 @@ export function printReport(report) {
     (r) => r.seqgpu.peakBytes !== undefined || Object.values(r.peers).some((m) => m && m.peakBytes !== undefined),
   );
   const mem = (m) => (memory ? [m && !('error' in m) ? mib(m.peakBytes) : ''] : []);
+  // Fastest and slowest run (n) when a row kept them.
+  const spreadCol = report.rows.some((r) => r.seqgpu.wallMinMs !== undefined);
+  const range = (m) =>
+    spreadCol ? [m.wallMinMs === undefined ? '—' : `${fmt(m.wallMinMs)}–${fmt(m.wallMaxMs)} (${m.reps})`] : [];
+  // A peer's ratio, with the bootstrap 95 % CI when both sides kept their runs (bench/stats.ts).
+  const ratio = (m, seqgpu) => {
+    const r = `${(m.wallMs / seqgpu.wallMs).toFixed(2)}×`;
+    return m.ratioCI ? `${r} [${m.ratioCI.lo.toFixed(2)}, ${m.ratioCI.hi.toFixed(2)}]` : r;
+  };
   const head = [
     'workload',
     'seqgpu wall',
+    ...(spreadCol ? ['seqgpu min–max (n)'] : []),
     'seqgpu GPU',
     'seqgpu GFLOP/s',
     ...(memory ? ['seqgpu peak MiB'] : []),
@@ -39,6 +49,7 @@ export function printReport(report) {
     const line = [
       r.workload,
       fmt(r.seqgpu.wallMs),
+      ...range(r.seqgpu),
       fmt(r.seqgpu.gpuMs),
       gflops(r.flops, r.seqgpu.gpuMs ?? r.seqgpu.wallMs),
       ...mem(r.seqgpu),
@@ -55,9 +66,7 @@ export function printReport(report) {
           gflops(r.flops, m.gpuMs ?? m.wallMs),
           ...mem(m),
           // A peer whose output disagrees with seqgpu's did other work: no ratio, the time in brackets.
-          m.wrong
-            ? `wrong output (${(m.wallMs / r.seqgpu.wallMs).toFixed(2)}×)`
-            : `${(m.wallMs / r.seqgpu.wallMs).toFixed(2)}×`,
+          m.wrong ? `wrong output (${(m.wallMs / r.seqgpu.wallMs).toFixed(2)}×)` : ratio(m, r.seqgpu),
         );
     }
     lines.push(line);
@@ -68,6 +77,11 @@ export function printReport(report) {
     if (i === 0) console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
   }
   console.log('GFLOP/s use GPU time where there is one, else wall time.');
+  if (report.rows.some((r) => Object.values(r.peers).some((m) => m && m.ratioCI)))
+    console.log(
+      'ratio [lo, hi]: percentile bootstrap 95 % CI of median(peer wall) / median(seqgpu wall), each side ' +
+        'resampled from its own runs (2000 resamples, seeded).',
+    );
   if (memory)
     console.log(
       "peak MiB: the largest sum of live GPU buffer bytes on that library's device " +

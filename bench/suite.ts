@@ -8,7 +8,8 @@ import { trainingRows, trainingWorkload, type TrainingCase } from './training.js
 import { attentionRows, attentionWorkload, type AttentionCase } from './attention.js';
 import { transformerRows, transformerWorkload, type TransformerCase } from './transformer.js';
 import { GpuMemoryTracker } from './gpuMemory.js';
-import type { BenchRow } from './stats.js';
+import { measurePeak } from './peakProbe.js';
+import { bootstrapRatioCI, type BenchRow } from './stats.js';
 import type { Tf } from './tf.js';
 import type { Ort } from './ort.js';
 
@@ -20,7 +21,20 @@ export interface BenchOptions {
   /** Also time the recurrent rows at several step-kernel tiles (threads × batch rows per thread). */
   tiles: boolean;
   matmulSizes: number[];
-  recurrent: { seqLen: number; inputSize: number; hidden: number[]; batch: number[] };
+  recurrent: {
+    seqLen: number;
+    inputSize: number;
+    hidden: number[];
+    batch: number[];
+    /** The recurrent kernels to run each shape with (gpu.tuning.recurrentKernel). */
+    kernels: Array<'auto' | 'step' | 'persistent'>;
+    /** Padded and / or packed (per-row lengths) rows; packed rows only where batch > 1. */
+    packed: boolean[];
+    /** Runs timed with GPU timestamps per row. */
+    gpuReps: number;
+    /** Recurrent dispatches per pair of GPU timestamps (Infinity: all of a forward's). */
+    stepsPerPair: number;
+  };
   attention: { seqLen: number[]; batch: number; heads: number; headDim: number };
   /** Transformer rows (bench/transformer.ts): encoder and LM sizes; `smoke` shrinks them for tests. */
   transformer: {
@@ -38,6 +52,9 @@ export interface BenchOptions {
 /**
  * Options from `?filter=&reps=&peerReps=&full=1&smoke=1&transformerT=128,512` (page) or `--filter=
  * --reps= ...` (Node). `smoke` runs the Transformer rows at test sizes (T 16, dModel 32, batch 2).
+ * Recurrent rows: `kernels=step,persistent` (default both), `packed=both|0|1`, `gpuReps=N`
+ * (default reps), `stepsPerPair=N` (default all), `seqLen`, `inputSize`, `hidden`, `batch`
+ * (comma lists, for smoke runs). `reps` (default 20) is seqgpu's timed runs per row.
  */
 export function benchOptions(get: (key: string) => string | null): BenchOptions {
   const full = get('full') === '1';
@@ -45,13 +62,23 @@ export function benchOptions(get: (key: string) => string | null): BenchOptions 
   const transformerT = get('transformerT');
   return {
     filter: get('filter') ?? '',
-    reps: Math.max(5, Number(get('reps') ?? 5)),
+    reps: positive('reps', get('reps') ?? '20'),
     // Peers are slow on a software adapter (seconds per recurrent call): 3 timed runs by default.
     peerReps: Math.max(1, Number(get('peerReps') ?? 3)),
     full,
     tiles: get('tiles') === '1',
     matmulSizes: full ? [128, 256, 512, 1024, 2048] : [128, 256, 512, 1024],
-    recurrent: { seqLen: 100, inputSize: 128, hidden: full ? [128, 256, 512] : [256], batch: [1, 32] },
+    recurrent: {
+      seqLen: positive('seqLen', get('seqLen') ?? '100'),
+      inputSize: positive('inputSize', get('inputSize') ?? '128'),
+      hidden: list('hidden', get('hidden') ?? (full ? '128,256,512' : '256')),
+      batch: list('batch', get('batch') ?? '1,32'),
+      kernels: kernelList(get('kernels') ?? 'step,persistent'),
+      packed:
+        { both: [false, true], '0': [false], '1': [true] }[get('packed') ?? 'both'] ?? fail('packed', get('packed')),
+      gpuReps: Number(get('gpuReps') ?? get('reps') ?? 20),
+      stepsPerPair: positive('stepsPerPair', get('stepsPerPair') ?? 'Infinity'),
+    },
     attention: { seqLen: [128, 512, 1024], batch: 4, heads: 8, headDim: 64 },
     transformer: {
       seqLen: transformerT ? transformerT.split(',').map(Number) : smoke ? [16] : [128, 512, 1024],
@@ -61,6 +88,35 @@ export function benchOptions(get: (key: string) => string | null): BenchOptions 
       smoke,
     },
   };
+}
+
+function fail(key: string, value: unknown): never {
+  throw new RangeError(`bench option ${key}: ${JSON.stringify(value)} is not allowed`);
+}
+
+function positive(key: string, value: string): number {
+  const n = Number(value);
+  return n >= 1 && (Number.isInteger(n) || n === Infinity) ? n : fail(key, value);
+}
+
+function list(key: string, value: string): number[] {
+  return value.split(',').map((v) => positive(key, v));
+}
+
+function kernelList(value: string): Array<'auto' | 'step' | 'persistent'> {
+  const kernels = value.split(',');
+  for (const k of kernels) if (!['auto', 'step', 'persistent'].includes(k)) fail('kernels', value);
+  return kernels as Array<'auto' | 'step' | 'persistent'>;
+}
+
+/** Every peer with its own runs gets a bootstrap 95 % CI of its median wall ÷ seqgpu's. */
+function attachRatioCIs(rows: BenchRow[]): void {
+  for (const row of rows) {
+    const own = row.seqgpu.wallRuns;
+    if (!own?.length) continue;
+    for (const m of Object.values(row.peers))
+      if (!('error' in m) && m.wallRuns?.length && !m.wrong) m.ratioCI = bootstrapRatioCI(m.wallRuns, own);
+  }
 }
 
 export interface Peers {
@@ -121,14 +177,39 @@ export async function runSuite(
     inputSize: r.inputSize,
     reps: options.reps,
     peerReps: options.peerReps,
+    gpuReps: r.gpuReps,
+    stepsPerPair: r.stepsPerPair,
     tiles: options.tiles,
   };
   const cases: RecurrentCase[] = (['lstm', 'gru'] as const).flatMap((cell) =>
-    r.batch.flatMap((batch) => r.hidden.map((hidden) => ({ cell, batch, hidden }))),
+    r.batch.flatMap((batch) =>
+      r.hidden.flatMap((hidden) =>
+        r.packed
+          .filter((packed) => !packed || batch > 1)
+          .flatMap((packed) => r.kernels.map((kernel) => ({ cell, batch, hidden, kernel, packed }))),
+      ),
+    ),
   );
   const selected = cases.filter((c) => filter.test(recurrentWorkload(c, ro)));
   if (selected.length) {
-    // Recurrent efficiency = LSTM/GRU GFLOP/s ÷ seqgpu's best large-matmul GFLOP/s, same adapter.
+    // The adapter's peak FP32 rate, measured once per run by the FMA probe (bench/peakProbe.ts).
+    say('peak probe');
+    const peak = await measurePeak(gpu);
+    const probeFlops = peak.workgroups * 256 * peak.iters * 64;
+    const probeMs = probeFlops / peak.gflops / 1e6;
+    rows.push({
+      group: 'probe',
+      workload: `peak FP32: FMA probe ${peak.workgroups}×256×${peak.iters}`,
+      flops: probeFlops,
+      // The fastest run's time, in both columns when it is a GPU time.
+      seqgpu: { wallMs: probeMs, gpuMs: peak.timer === 'gpu' ? probeMs : undefined, reps: peak.runs.n },
+      peers: {},
+      extra: {
+        measures: peak.description,
+        'GFLOP/s of the runs': [peak.runs.min, peak.runs.median, peak.runs.max].map((g) => g.toFixed(2)).join(' / '),
+      },
+    });
+    // Second reference: seqgpu's best large-matmul GFLOP/s on the same adapter.
     let best = Math.max(
       0,
       ...rows
@@ -139,13 +220,15 @@ export async function runSuite(
       const [m] = await matmulRows(gpu, { error: 'not run' }, [512], 5, 0);
       best = m.flops / (m.seqgpu.gpuMs ?? m.seqgpu.wallMs) / 1e6;
     }
-    const rec = await recurrentRows(gpu, { tf, ort: await ort() }, selected, ro, say);
+    const rec = await recurrentRows(gpu, { tf, ort: await ort() }, selected, { ...ro, peakGflops: peak.gflops }, say);
     for (const row of rec) {
       const gflops = row.flops / (row.seqgpu.gpuMs ?? row.seqgpu.wallMs) / 1e6;
+      const timer = row.seqgpu.gpuMs === undefined ? 'wall' : 'GPU';
       row.extra = {
         ...row.extra,
-        'recurrent efficiency':
-          `${(gflops / best).toFixed(2)} (${gflops.toFixed(2)} GFLOP/s vs best ` + `matmul ${best.toFixed(2)} GFLOP/s)`,
+        efficiency:
+          `${gflops.toFixed(2)} GFLOP/s (${timer}) = ${(gflops / peak.gflops).toFixed(3)} of the probe's peak ` +
+          `${peak.gflops.toFixed(2)} GFLOP/s, ${(gflops / best).toFixed(2)} of the best matmul's ${best.toFixed(2)}`,
       };
     }
     rows.push(...rec);
@@ -170,5 +253,6 @@ export async function runSuite(
     rows.push(...(await attentionRows(gpu, { tf, ort: await ort() }, memory, attentionSelected, ao, say)));
   if (memory && transformerSelected.length)
     rows.push(...(await transformerRows(gpu, { tf, ort: await ort() }, memory, transformerSelected, tro, say)));
+  attachRatioCIs(rows);
   return rows;
 }
