@@ -1,8 +1,9 @@
 // General matmul rows: C = op(A)·op(B) (+ bias) at any M, N, K, batch and transposes, seqgpu's
 // tiled GEMM vs TensorFlow.js WebGPU (tf.matMul, or tf.fused.matMul with the bias), same page,
 // same adapter, same run. Timed like bench/matmul.ts (square N×N×N, the suite's rows): issue the
-// product, then read the result back; seqgpu's GPU time from timestamp queries, tfjs's kernelMs
-// from tf.time(). tfjs's result is compared with seqgpu's on the same inputs.
+// product, then read the result back (seqgpu into a reused array, `out.read(into)`; tfjs `data()`);
+// seqgpu's GPU time from timestamp queries, tfjs's kernelMs from tf.time(). tfjs's result is
+// compared with seqgpu's on the same inputs.
 import { type Gpu, Tensor, matmul, gemmDispatches } from '../src/index.js';
 import { median, timeRuns, type BenchRow, type Measurement } from './stats.js';
 import type { Tf } from './tf.js';
@@ -138,9 +139,10 @@ export async function gemmRows(
     const opts = { transposeA: c.transposeA, transposeB: c.transposeB, bias, out };
     matmul(gpu, a, b, opts);
     const want = await out.read();
+    const into = new Float32Array(size(shapes.c)); // reused, as bench/matmul.ts's eager rows
     const wall = await timeRuns(async () => {
       matmul(gpu, a, b, opts);
-      await out.read();
+      await out.read(into);
     }, o.reps);
     // The same product as raw dispatches, to bracket with timestamp queries.
     const args = {

@@ -1,0 +1,136 @@
+// GEMM shapes of this engine (issue 19, item 8) in Node on Dawn: the GPU time (timestamp queries)
+// of each GEMM kernel (src/kernels/matmulTile.ts) on square sizes and on the recurrent layers'
+// products at B 32, T 100, I 128, H 256 (rows = T·B = 3200): the input projections x·W_ihᵀ + b
+// (LSTM N = 4H, GRU N = 3H), the weight gradients dW_ih = dGatesᵀ·x and dW_hh = dGatesᵀ·h, and the
+// input gradient dx = dGates·W_ih. Shapes and kernels are interleaved rep by rep (the same load on
+// each); the table gives min / median ms, and GFLOP/s at the fastest and at the median run with
+// each shape's GFLOP/s ÷ the best square's (same kernel, same statistic).
+//
+//   bash tools/with-swiftshader.sh node bench/gemmShapes.mjs [--reps=5] [--variants=registers,workgroup]
+//     [--shapes=square,lstm,gru,dW_ih,dW_hh,dx] [--square=512,1024] [--flags=dawn,toggles]
+//   (on a machine with a GPU: SEQGPU_USE_SYSTEM_VULKAN=1 node bench/gemmShapes.mjs)
+// Loads the TypeScript sources through Vite's SSR loader (no build needed).
+import { createServer } from 'vite';
+import { wgslReflectPlugin } from '../tools/wgsl-reflect.mjs';
+
+const args = new Map(
+  process.argv.slice(2).map((a) => {
+    const [k, v] = a.replace(/^--/, '').split('=');
+    return [k, v ?? '1'];
+  }),
+);
+const reps = Number(args.get('reps') ?? 5);
+const variants = (args.get('variants') ?? 'registers,workgroup').split(',');
+const want = new Set((args.get('shapes') ?? 'square,lstm,gru,dW_ih,dW_hh,dx').split(','));
+const square = (args.get('square') ?? '512,1024').split(',').map(Number);
+const flags = (args.get('flags') ?? 'disable-dawn-features=timestamp_quantization').split(',').filter(Boolean);
+
+const [T, B, I, H] = [100, 32, 128, 256];
+const rows = T * B;
+// name, M, N, K, and transposeA / transposeB / bias where the engine's product has them.
+const shapes = [
+  ...(want.has('square') ? square.map((n) => ({ name: `square ${n}³`, M: n, N: n, K: n })) : []),
+  ...(want.has('lstm') ? [{ name: 'LSTM x·W_ihᵀ + b', M: rows, N: 4 * H, K: I, transposeB: true, bias: true }] : []),
+  ...(want.has('gru') ? [{ name: 'GRU x·W_ihᵀ + b', M: rows, N: 3 * H, K: I, transposeB: true, bias: true }] : []),
+  ...(want.has('dW_ih') ? [{ name: 'LSTM dW_ih = dGatesᵀ·x', M: 4 * H, N: I, K: rows, transposeA: true }] : []),
+  ...(want.has('dW_hh') ? [{ name: 'LSTM dW_hh = dGatesᵀ·h', M: 4 * H, N: H, K: rows, transposeA: true }] : []),
+  ...(want.has('dx') ? [{ name: 'LSTM dx = dGates·W_ih', M: rows, N: I, K: 4 * H }] : []),
+];
+
+const { create, globals } = await import('webgpu');
+Object.assign(globalThis, globals);
+const server = await createServer({
+  configFile: false,
+  plugins: [wgslReflectPlugin()],
+  root: process.cwd(),
+  logLevel: 'warn',
+  appType: 'custom',
+  server: { middlewareMode: true, hmr: false, ws: false },
+  optimizeDeps: { noDiscovery: true, include: [] },
+});
+const { requestGpu, Tensor, gemmDispatches } = await server.ssrLoadModule('/src/index.ts');
+const gpu = await requestGpu({ gpu: create(flags) });
+const profiler = gpu.createProfiler();
+if (!profiler) throw new Error('this adapter has no timestamp-query: GPU times cannot be measured');
+console.log(`adapter: ${JSON.stringify(gpu.adapterInfo)}; Dawn flags: ${flags.join(' ') || 'none'}; reps ${reps}`);
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+const random = (n) => Float32Array.from({ length: n }, () => Math.random() * 2 - 1);
+// Every shape's operands up front, then rep by rep every shape and kernel in turn: a change of
+// load on the machine (2 cores shared here) hits all of them alike.
+const runs = shapes.map((s) => {
+  const a = Tensor.from(gpu, random(s.M * s.K), [s.M * s.K]);
+  const b = Tensor.from(gpu, random(s.K * s.N), [s.K * s.N]);
+  const bias = Tensor.from(gpu, random(s.N), [s.N]);
+  const c = Tensor.empty(gpu, [s.M * s.N]);
+  const gemm = (variant) =>
+    gemmDispatches(gpu, {
+      M: s.M,
+      N: s.N,
+      K: s.K,
+      a: { buffer: a.buffer, ld: s.transposeA ? s.M : s.K },
+      b: { buffer: b.buffer, ld: s.transposeB ? s.K : s.N },
+      c: { buffer: c.buffer, ld: s.N },
+      bias: s.bias ? { buffer: bias.buffer } : undefined,
+      transposeA: s.transposeA,
+      transposeB: s.transposeB,
+      tile: { variant },
+    });
+  return { s, gemm, tensors: [a, b, bias, c], times: Object.fromEntries(variants.map((v) => [v, []])) };
+});
+for (const r of runs) {
+  for (const v of variants) {
+    gpu.run(r.gemm(v)); // compiles the pipeline, warms the caches
+    await gpu.sync();
+  }
+}
+for (let rep = 0; rep < reps; rep++) {
+  for (const r of runs) {
+    for (const v of variants) {
+      gpu.run(r.gemm(v), profiler);
+      r.times[v].push((await profiler.read()).totalMs);
+    }
+  }
+  console.error(`[gemm] rep ${rep + 1} of ${reps} done`);
+}
+const results = runs.map(({ s, tensors, times }) => {
+  for (const t of tensors) t.destroy();
+  const flops = 2 * s.M * s.N * s.K;
+  const row = { ...s, flops, variants: {} };
+  for (const v of variants) {
+    const med = median(times[v]);
+    const min = Math.min(...times[v]);
+    row.variants[v] = { minMs: min, medianMs: med, gflops: flops / med / 1e6, gflopsBest: flops / min / 1e6 };
+  }
+  return row;
+});
+gpu.destroy();
+await server.close();
+
+// The best square of each kernel, at the median and at the fastest run.
+const squares = results.filter((r) => r.name.startsWith('square'));
+const best = (v, key) => Math.max(0, ...squares.map((r) => r.variants[v][key]));
+const head = [
+  'shape',
+  'M×N×K',
+  ...variants.flatMap((v) => [`${v} ms min / median`, `${v} GFLOP/s at min / median (÷ best square's)`]),
+];
+const lines = [head];
+for (const r of results) {
+  const flags = `${r.transposeA ? ' Aᵀ' : ''}${r.transposeB ? ' Bᵀ' : ''}${r.bias ? ' +b' : ''}`;
+  lines.push([
+    r.name,
+    `${r.M}×${r.N}×${r.K}${flags}`,
+    ...variants.flatMap((v) => {
+      const m = r.variants[v];
+      const atMin = `${m.gflopsBest.toFixed(2)} (${(m.gflopsBest / best(v, 'gflopsBest')).toFixed(2)})`;
+      const atMedian = `${m.gflops.toFixed(2)} (${(m.gflops / best(v, 'gflops')).toFixed(2)})`;
+      return [`${m.minMs.toFixed(1)} / ${m.medianMs.toFixed(1)}`, `${atMin} / ${atMedian}`];
+    }),
+  ]);
+}
+for (const [i, l] of lines.entries()) {
+  console.log(`| ${l.join(' | ')} |`);
+  if (i === 0) console.log(`|${l.map(() => '---').join('|')}|`);
+}
+process.exit();
