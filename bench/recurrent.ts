@@ -137,7 +137,15 @@ async function measureSeqgpu(
     await output.read();
     for (const t of [output, hN, cN]) t?.destroy();
   };
-  const wall = await timeRuns(call, o.reps);
+  // The first call of this layer in this process: pipeline compiles (those not made by an earlier
+  // row) + the run. A fresh process per case is bench/coldStart.mjs's job.
+  const pipelinesBefore = gpu.stats.pipelinesCreated;
+  const t0 = performance.now();
+  await call();
+  const firstMs = performance.now() - t0;
+  const firstPipelines = gpu.stats.pipelinesCreated - pipelinesBefore;
+  // Warm up for the rest of 300 ms (a GPU ramps its clocks); a first call that long is enough.
+  const wall = await timeRuns(call, o.reps, 0, Math.max(0, 300 - firstMs));
   const plan = layer.plan(T, c.batch, !!lengths);
   const total = layer.lastRun!.dispatches;
   const gemm = plan.dispatches.filter((d) => dispatchKind(d) === 'input GEMM').length;
@@ -153,6 +161,9 @@ async function measureSeqgpu(
     reps: o.reps,
     dispatches: total,
   };
+  extra['first call'] =
+    `${firstMs.toFixed(1)} ms wall, ${firstPipelines} pipeline${firstPipelines === 1 ? '' : 's'} created ` +
+    `(first forward of this layer in this process)`;
   extra['dispatches'] =
     `${total} = ${gemm} input GEMM + ${dispatches.recurrent} ${kernel} ` +
     `(${(dispatches.recurrent / T).toFixed(2)} per step)`;

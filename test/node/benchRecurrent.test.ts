@@ -117,6 +117,8 @@ describe('bench: recurrent rows (smoke sizes)', () => {
     expect(rows[3].extra!['packed speedup (padded ÷ packed)']).toMatch(ci);
     expect(rows[0].extra!['persistent speedup (step ÷ persistent)']).toBeUndefined();
     expect(rows[4].extra!['step-wise latency (B1)']).toMatch(/ms\/token$/);
+    // The first row compiled its pipelines in its first call.
+    expect(rows[0].extra!['first call']).toMatch(/^[\d.]+ ms wall, [1-9]\d* pipelines? created/);
 
     // The report prints the spread column and every note.
     const lines: string[] = [];
