@@ -10,6 +10,7 @@
 // Bindings (group 0):
 //   0 xproj  read        [rows, 3H]  input projection of every timestep (PyTorch column order r,z,n)
 //   1 Wp     read        [H, H] vec4 W_hh repacked: Wp[k, j] = (W_r[j,k], W_z[j,k], W_n[j,k], 0)
+//                        (an inference plan may bind its f16 / int8 copy: recurrent_weights*.wgsl)
 //   2 bhh    read        [3H]        b_hh (zeros when bias=False)
 //   3 hprev  read        [L·D, B, H] h_{t−1} (h0 on the first step), vec4-typed
 //   4 hnext  read_write  [L·D, B, H] h_t (the plan alternates two state buffers; the last is hN)
@@ -26,7 +27,6 @@
 // #include "step_params.wgsl"
 
 @group(0) @binding(0) var<storage, read> xproj: array<f32>;
-@group(0) @binding(1) var<storage, read> Wp: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> bhh: array<f32>;
 @group(0) @binding(3) var<storage, read> hprev: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> hnext: array<f32>;
@@ -38,6 +38,7 @@
 override SAVE: bool = false;
 override LENGTHS: bool = false;   // off: no length check is compiled in
 
+// #include "recurrent_weights.wgsl"
 // #include "recurrent_matvec.wgsl"
 
 @compute @workgroup_size(WG)

@@ -1,6 +1,6 @@
 // recurrent_matvec.wgsl — the recurrent product shared by the cell-step kernels
 // (included with `// #include "recurrent_matvec.wgsl"`; the including kernel declares the
-// bindings `params`, `Wp` and `hprev` used here).
+// bindings `params` and `hprev`, and includes recurrent_weights*.wgsl for `whh` / `whhScale`).
 //
 //   acc[r] = Σₖ h_prev[b0 + r, k] · Wp[k, col]          r < BT, k < hidden
 //
@@ -39,10 +39,10 @@ fn recurrentMatvec(col: u32, b0: u32) -> array<vec4<f32>, 8> {
   let base = hStateBase() + b0 * H;
   if (VEC_H) {
     for (var k = 0u; k < H; k += 4u) {
-      let w0 = Wp[k * C + col];
-      let w1 = Wp[(k + 1u) * C + col];
-      let w2 = Wp[(k + 2u) * C + col];
-      let w3 = Wp[(k + 3u) * C + col];
+      let w0 = whh(k, col);
+      let w1 = whh(k + 1u, col);
+      let w2 = whh(k + 2u, col);
+      let w3 = whh(k + 3u, col);
       for (var r = 0u; r < BT; r++) {
         if (r < rows) {
           let h = hprev[(base + r * H + k) >> 2u];
@@ -52,7 +52,7 @@ fn recurrentMatvec(col: u32, b0: u32) -> array<vec4<f32>, 8> {
     }
   } else {
     for (var k = 0u; k < H; k++) {
-      let w = Wp[k * C + col];
+      let w = whh(k, col);
       for (var r = 0u; r < BT; r++) {
         if (r < rows) {
           let i = base + r * H + k;
@@ -61,6 +61,8 @@ fn recurrentMatvec(col: u32, b0: u32) -> array<vec4<f32>, 8> {
       }
     }
   }
+  let scale = whhScale(col);
+  for (var r = 0u; r < BT; r++) { acc[r] *= scale; }
   return acc;
 }
 

@@ -21,6 +21,7 @@
 // Bindings (group 0):
 //   0 xproj  read        [rows, G·H]   input projection of every timestep (PyTorch gate order)
 //   1 Wp     read        [H, cols] vec4  W_hh repacked (cols = H for LSTM/GRU, ⌈H/4⌉ for an RNN)
+//                        (an inference plan may bind its f16 / int8 copy: recurrent_weights*.wgsl)
 //   2 bhh    read        [G·H]         b_hh (zeros when bias=False)
 //   3 hin    read        [L·D, B, H]   h entering the chunk (h0, or the previous chunk's hout)
 //   4 hout   read_write  [L·D, B, H]   h after the chunk's last step (hN after the last chunk)
@@ -57,13 +58,13 @@ struct PersistentParams {
 }
 
 @group(0) @binding(0) var<storage, read> xproj: array<f32>;
-@group(0) @binding(1) var<storage, read> Wp: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> bhh: array<f32>;
 @group(0) @binding(3) var<storage, read> hin: array<f32>;
 @group(0) @binding(4) var<storage, read_write> hout: array<f32>;
 @group(0) @binding(5) var<storage, read_write> hseq: array<f32>;
 @group(0) @binding(6) var<storage, read_write> c: array<f32>;
 @group(0) @binding(7) var<uniform> params: PersistentParams;
+// #include "recurrent_weights.wgsl"
 @group(0) @binding(8) var<storage, read_write> saved: array<f32>;
 
 override CELL: u32 = 1u;        // 0 RNN, 1 LSTM, 2 GRU
@@ -176,12 +177,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       var acc: array<vec4<f32>, 8>;
       for (var r = 0u; r < BT; r++) { acc[r] = vec4<f32>(0.0); }
       for (var k = 0u; k < H; k++) {
-        let w = Wp[k * C + col];
+        let w = whh(k, col);
         for (var r = 0u; r < BT; r++) {
           if (r < rows) { acc[r] += hbuf[cur + r * H + k] * w; }
         }
       }
+      let scale = whhScale(col);
       for (var r = 0u; r < rows; r++) {
+        acc[r] *= scale;
         let b = b0 + r;
         let row = t * params.rowStrideT + b * params.rowStrideB;
         let pad = LENGTHS && t >= rowLength(b);

@@ -172,7 +172,12 @@ export class Gpu {
   /** The adapter runs shaders on the CPU (SwiftShader, llvmpipe, WARP): see {@link GpuTuning}. */
   readonly software: boolean;
   /** Adapter-dependent kernel choices (row-reduction widths); change them to force a variant. */
-  readonly tuning: GpuTuning = { reductionWidth: 'auto', recurrentKernel: 'auto', persistentSteps: 1024 };
+  readonly tuning: GpuTuning = {
+    reductionWidth: 'auto',
+    recurrentKernel: 'auto',
+    persistentSteps: 1024,
+    recurrentWeights: 'f32',
+  };
   private lostInfo: GPUDeviceLostInfo | null = null;
   private destroyed = false;
   private errors: string[] = [];

@@ -30,6 +30,12 @@ export interface GpuTuning {
   recurrentKernel: 'auto' | 'step' | 'persistent';
   /** Most timesteps one persistent dispatch runs (longer sequences take ⌈seqLen / this⌉ dispatches). */
   persistentSteps: number;
+  /**
+   * How a recurrent layer's inference forward reads W_hh: `'f32'` (default), or a copy made at the
+   * start of each forward as `'f16'` or `'int8'` (one scale per W_hh row; f32 arithmetic): half or a
+   * quarter of the bytes the kernels stream per step. Training, and an LSTM with projSize, use f32.
+   */
+  recurrentWeights: 'f32' | 'f16' | 'int8';
 }
 
 /** What {@link isSoftwareAdapter} reads of an adapter. */

@@ -19,9 +19,11 @@ import {
   projectionDispatch,
   repackedCols,
   stepSlotSize,
+  type RecurrentWeights,
   type StepTile,
 } from '../kernels/cellStep.js';
 import { gateCount, realHiddenSize, type RecurrentConfig } from '../kernels/recurrentConfig.js';
+import { quantizeWhhDispatch, quantizedWhhBytes } from '../kernels/quantizeWhh.js';
 import {
   packPersistentParams,
   persistentDispatch,
@@ -143,6 +145,8 @@ export class RecurrentPlan {
   readonly rows: number;
   /** The recurrent kernel of every layer-direction: one dispatch per `'step'`, or `'persistent'` chunks. */
   readonly kernel: 'step' | 'persistent';
+  /** How the recurrent kernels read W_hh (an inference plan's f16 / int8 copy, or the f32 parameters). */
+  readonly weights: RecurrentWeights;
   /** With the persistent kernel: its tile and most steps per dispatch (the backward chunks the same way); else null. */
   readonly persistent: { tile: PersistentTile; steps: number } | null;
   /** Training plans only: per (layer, direction) what the backward reads. */
@@ -218,6 +222,12 @@ export class RecurrentPlan {
        * workgroup. Absent: one fused cell-step dispatch per timestep. Not with `stepwise` or a projection.
        */
       persistent?: { tile: PersistentTile; steps: number };
+      /**
+       * Inference plans: how the recurrent kernels read W_hh — `'f16'` or `'int8'` run one
+       * quantize_whh dispatch per layer-direction at the start of its steps (the copy follows the
+       * parameters at every run). Default `'f32'`. Not with training, step-wise plans or a projection.
+       */
+      weights?: RecurrentWeights;
     } = {},
   ) {
     const { cell, hiddenSize: H, numLayers: L, batchFirst } = cfg;
@@ -261,6 +271,12 @@ export class RecurrentPlan {
     if (persistent && (stepwise || proj))
       throw new ArgumentError('the persistent recurrent kernel runs neither step-wise plans nor an LSTM projection');
     const chunks = persistent ? Math.ceil(T / persistent.steps) : 0;
+    const weights = options.weights ?? 'f32';
+    if (weights !== 'f32' && (training || stepwise || proj))
+      throw new ArgumentError(
+        `recurrent weights '${weights}' are for inference plans (not training, step-wise plans or a projection)`,
+      );
+    this.weights = weights;
     this.kernel = persistent ? 'persistent' : 'step';
     // Step s (or chunk k) writes state[s % 2]: the last one written holds hN.
     this.hN = state[((persistent ? chunks : T) - 1) % 2];
@@ -344,6 +360,17 @@ export class RecurrentPlan {
           }
         }
       }
+      // W_hh as the recurrent kernels read it: the parameters' repacked copy, or (an inference
+      // plan with f16 / int8 weights) a quantized copy of it, made here at every run.
+      const whh = params.slice(l * D, l * D + D).map((p, d) => {
+        if (weights === 'f32') return p.wp;
+        const cols = repackedCols(cell, H);
+        const wq = buffer(quantizedWhhBytes(weights, P, cols) / 4, `rnn.l${l}d${d}.whh_${weights}`);
+        const q = quantizeWhhDispatch(gpu, weights, P, cols, p.wp, wq, `l${l}d${d}.quantize_whh`);
+        pushAll(this.owned, q.transient ?? []);
+        this.dispatches.push({ ...q, transient: undefined });
+        return wq;
+      });
       if (persistent) {
         let noCell: GPUBuffer | undefined;
         for (let d = 0; d < D; d++) {
@@ -389,10 +416,11 @@ export class RecurrentPlan {
                   label: `l${l}d${d}.steps${stepBegin}`,
                   save: training,
                   lengths: withLengths,
+                  weights,
                 },
                 {
                   xproj: xproj[d],
-                  wp: p.wp,
+                  wp: whh[d],
                   bhh: p.bhh,
                   hin: k === 0 ? this.h0 : state[(k - 1) % 2],
                   hout: state[k % 2],
@@ -457,10 +485,11 @@ export class RecurrentPlan {
                 save: training,
                 lengths: withLengths,
                 proj,
+                weights,
               },
               {
                 xproj: xproj[d],
-                wp: p.wp,
+                wp: whh[d],
                 bhh: p.bhh,
                 c: this.c ?? undefined,
                 saved: saved?.buffer,

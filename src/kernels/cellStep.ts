@@ -14,26 +14,51 @@ import lstmStepWgsl from '../../shaders/lstm_step.wgsl?raw';
 import gruStepWgsl from '../../shaders/gru_step.wgsl?raw';
 import repackWhhWgsl from '../../shaders/repack_whh.wgsl?raw';
 import projectWgsl from '../../shaders/recurrent_matvec_project.wgsl?raw';
+import weightsWgsl from '../../shaders/recurrent_weights.wgsl?raw';
+import weightsF16Wgsl from '../../shaders/recurrent_weights_f16.wgsl?raw';
+import weightsInt8Wgsl from '../../shaders/recurrent_weights_int8.wgsl?raw';
 
-/** What every cell-step shader includes. */
-const STEP_INCLUDES = {
+/**
+ * How an inference plan's recurrent kernels read W_hh: `'f32'` (the parameters), or a copy made
+ * at the start of each forward (src/kernels/quantizeWhh.ts) as `'f16'` or `'int8'` (one scale per
+ * W_hh row); the arithmetic stays f32.
+ */
+export type RecurrentWeights = 'f32' | 'f16' | 'int8';
+
+/** recurrent_weights*.wgsl of each storage: what a recurrent forward kernel includes for W_hh. */
+export const WEIGHT_INCLUDES: Record<RecurrentWeights, Record<string, string>> = {
+  f32: { 'recurrent_weights.wgsl': weightsWgsl },
+  f16: { 'recurrent_weights.wgsl': weightsF16Wgsl },
+  int8: { 'recurrent_weights.wgsl': weightsInt8Wgsl },
+};
+
+/** What every cell-step shader includes (with the W_hh reader of `weights`). */
+const stepIncludes = (weights: RecurrentWeights) => ({
   'activations.wgsl': activationsWgsl,
   'step_params.wgsl': stepParamsWgsl,
   'recurrent_matvec.wgsl': recurrentMatvecWgsl,
-};
-const RNN_STEP_SHADER = /*#__PURE__*/ defineShader('rnn_step.wgsl', rnnStepWgsl, STEP_INCLUDES);
-const LSTM_STEP_SHADER = /*#__PURE__*/ defineShader('lstm_step.wgsl', lstmStepWgsl, STEP_INCLUDES);
-const GRU_STEP_SHADER = /*#__PURE__*/ defineShader('gru_step.wgsl', gruStepWgsl, STEP_INCLUDES);
+  ...WEIGHT_INCLUDES[weights],
+});
+/** A shader variant's name: the file, then `#f16` / `#int8` for a quantized W_hh. */
+export const variantName = (file: string, weights: RecurrentWeights) =>
+  weights === 'f32' ? file : `${file}#${weights}`;
+const cellShaders = (weights: RecurrentWeights): Record<CellKind, WgslShader> => ({
+  rnn: defineShader(variantName('rnn_step.wgsl', weights), rnnStepWgsl, stepIncludes(weights)),
+  lstm: defineShader(variantName('lstm_step.wgsl', weights), lstmStepWgsl, stepIncludes(weights)),
+  gru: defineShader(variantName('gru_step.wgsl', weights), gruStepWgsl, stepIncludes(weights)),
+});
+const CELL_SHADERS: Record<RecurrentWeights, Record<CellKind, WgslShader>> = /*#__PURE__*/ (() => ({
+  f32: cellShaders('f32'),
+  f16: cellShaders('f16'),
+  int8: cellShaders('int8'),
+}))();
+const LSTM_STEP_SHADER = CELL_SHADERS.f32.lstm;
 const REPACK_WHH_SHADER = /*#__PURE__*/ defineShader('repack_whh.wgsl', repackWhhWgsl);
 const PROJECT_SHADER = /*#__PURE__*/ defineShader('recurrent_matvec_project.wgsl', projectWgsl, {
   'step_params.wgsl': stepParamsWgsl,
 });
 
-export const CELL_SHADER: Record<CellKind, WgslShader> = {
-  rnn: RNN_STEP_SHADER,
-  lstm: LSTM_STEP_SHADER,
-  gru: GRU_STEP_SHADER,
-};
+export const CELL_SHADER: Record<CellKind, WgslShader> = CELL_SHADERS.f32;
 
 /** vec4 columns of the repacked recurrent weight: one per unit (LSTM, GRU) or per 4 units (RNN). */
 export function repackedCols(cell: CellKind, hidden: number): number {
@@ -228,6 +253,8 @@ export interface CellStepOptions {
   lengths?: boolean;
   /** LSTM: the projection size P (0: none). */
   proj?: number;
+  /** Inference: how W_hh is read (`buffers.wp` then holds that copy). Default `'f32'`. */
+  weights?: RecurrentWeights;
 }
 
 /** The tile of a step, checked: batch rows per thread in 1…8. */
@@ -253,8 +280,10 @@ export function checkStepTile(opts: Pick<CellStepOptions, 'tile' | 'label'>): St
  */
 export function cellStepDispatch(gpu: Gpu, cell: CellKind, opts: CellStepOptions, buffers: CellStepBuffers): Dispatch {
   const { wg, bt } = checkStepTile(opts);
-  const shader = CELL_SHADER[cell];
+  const shader = CELL_SHADERS[opts.weights ?? 'f32'][cell];
   const proj = opts.proj ?? 0;
+  if (proj && (opts.weights ?? 'f32') !== 'f32')
+    throw new ArgumentError(`${opts.label}: a projection (proj) runs with f32 weights only`);
   if (proj && cell !== 'lstm') throw new ArgumentError(`${opts.label}: a projection (proj) is only for an LSTM step`);
   const constants: Record<string, number | boolean> = {
     WG: wg,

@@ -5,13 +5,21 @@ import type { Dispatch } from '../gpu/dispatch.js';
 import { ArgumentError, ShapeError } from '../util/errors.js';
 import { defineShader } from '../gpu/kernel.js';
 import type { CellKind } from './recurrentConfig.js';
-import { uniformSlotSize } from './cellStep.js';
+import { uniformSlotSize, variantName, WEIGHT_INCLUDES, type RecurrentWeights } from './cellStep.js';
 import persistentWgsl from '../../shaders/recurrent_persistent.wgsl?raw';
 import activationsWgsl from '../../shaders/activations.wgsl?raw';
 
-const PERSISTENT_SHADER = /*#__PURE__*/ defineShader('recurrent_persistent.wgsl', persistentWgsl, {
-  'activations.wgsl': activationsWgsl,
-});
+const persistentShader = (weights: RecurrentWeights) =>
+  defineShader(variantName('recurrent_persistent.wgsl', weights), persistentWgsl, {
+    'activations.wgsl': activationsWgsl,
+    ...WEIGHT_INCLUDES[weights],
+  });
+const PERSISTENT_SHADERS = /*#__PURE__*/ (() => ({
+  f32: persistentShader('f32'),
+  f16: persistentShader('f16'),
+  int8: persistentShader('int8'),
+}))();
+const PERSISTENT_SHADER = PERSISTENT_SHADERS.f32;
 
 const CELL_CODE: Record<CellKind, number> = { rnn: 0, lstm: 1, gru: 2 };
 
@@ -123,9 +131,12 @@ export function persistentDispatch(
     label: string;
     save?: boolean;
     lengths?: boolean;
+    /** Inference: how W_hh is read (`buffers.wp` then holds that copy). Default `'f32'`. */
+    weights?: RecurrentWeights;
   },
   buffers: PersistentBuffers,
 ): Dispatch {
+  const shader = PERSISTENT_SHADERS[opts.weights ?? 'f32'];
   const { wg, bt } = opts.tile;
   if (!Number.isInteger(bt) || bt < 1 || bt > 8)
     throw new ShapeError(`${opts.label}: batch rows per workgroup must be an integer in [1, 8], got ${bt}`);
@@ -156,8 +167,8 @@ export function persistentDispatch(
   const c: GPUBuffer | GPUBufferBinding = cell !== 'lstm' && opts.lengths ? buffers.lengths!.buffer : buffers.c!;
   return {
     label: opts.label,
-    pipeline: gpu.pipeline(PERSISTENT_SHADER, constants),
-    bindGroup: gpu.bindGroup(PERSISTENT_SHADER, {
+    pipeline: gpu.pipeline(shader, constants),
+    bindGroup: gpu.bindGroup(shader, {
       xproj: buffers.xproj,
       Wp: buffers.wp,
       bhh: buffers.bhh,

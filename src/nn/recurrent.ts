@@ -600,6 +600,12 @@ export class RecurrentLayer extends Module {
     this.destroy();
   }
 
+  /** The gpu.tuning choices a plan is built with: in the plan caches' keys, so a change applies to the next call. */
+  private tuningKey(): string {
+    const t = this.gpu.tuning;
+    return `|${t.recurrentKernel}|${t.persistentSteps}|${t.recurrentWeights}`;
+  }
+
   /** @internal The cached plan for (seqLen, batch), with per-row lengths or without. */
   plan(
     seqLen: number,
@@ -607,7 +613,7 @@ export class RecurrentLayer extends Module {
     lengths = false,
     where = `${this.config.cell.toUpperCase()}.forward`,
   ): RecurrentPlan {
-    return this.plans.get(`${seqLen}x${batch}${lengths ? 'L' : ''}`, () =>
+    return this.plans.get(`${seqLen}x${batch}${lengths ? 'L' : ''}${this.tuningKey()}`, () =>
       this.createPlan(where, seqLen, batch, lengths),
     );
   }
@@ -619,10 +625,17 @@ export class RecurrentLayer extends Module {
   createPlan(where: string, seqLen: number, batch: number, lengths = false): RecurrentPlan {
     const tile = { ...defaultStepTile(batch, this.gpu.adapterInfo.isFallbackAdapter), ...this.tile };
     const persistent = persistentChoice(this.gpu, this.config, batch, where) ?? undefined;
+    const { recurrentWeights } = this.gpu.tuning;
+    if (!['f32', 'f16', 'int8'].includes(recurrentWeights))
+      throw new ArgumentError(
+        `${where}: gpu.tuning.recurrentWeights must be 'f32', 'f16' or 'int8', got ${recurrentWeights}`,
+      );
     return new RecurrentPlan(this.gpu, this.config, this.params, seqLen, batch, tile, false, null, false, {
       lengths,
       where,
       persistent,
+      // A projection's kernels read f32 weights only.
+      weights: this.config.projSize ? 'f32' : recurrentWeights,
     });
   }
 
@@ -639,7 +652,8 @@ export class RecurrentLayer extends Module {
     initialStateGrad = false,
     lengths = false,
   ): TrainingPlan {
-    const key = `${seqLen}x${batch}x${inputGrad ? 1 : 0}${initialStateGrad ? 1 : 0}${lengths ? 'L' : ''}`;
+    const key =
+      `${seqLen}x${batch}x${inputGrad ? 1 : 0}${initialStateGrad ? 1 : 0}${lengths ? 'L' : ''}` + this.tuningKey();
     return this.trainPlans.get(key, () =>
       this.createTrainingPlan(`${this.config.cell.toUpperCase()}.forwardBackward`, seqLen, batch, {
         inputGrad,
