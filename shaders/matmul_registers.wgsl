@@ -14,8 +14,9 @@
 //   VEC_B, else bounds-checked scalars; runs past M, N or K read as zeros), then 16 vec4
 //   multiply-adds. No barrier and no workgroup memory: on a software adapter (SwiftShader, where
 //   a barrier switches through every invocation of the workgroup as a coroutine) this beats the
-//   staged tiles of matmul.wgsl; on a GPU the staged tiles win. Grid: (⌈N/TN⌉, ⌈M/TM⌉, batch),
-//   as matmul.wgsl's, so the host dispatches either kernel the same way.
+//   staged tiles of matmul.wgsl; GPUs keep the staged tiles, which share each load across the
+//   workgroup (src/kernels/matmulTile.ts). Grid: (⌈N/TN⌉, ⌈M/TM⌉, batch), as matmul.wgsl's, so
+//   the host dispatches either kernel the same way.
 
 // #include "activations.wgsl"
 // #include "matmul_common.wgsl"
@@ -24,9 +25,10 @@ override WG_X: u32 = 8u;
 override WG_Y: u32 = 8u;
 // Every run of 4 along op(A)'s / op(B)'s stored rows is one aligned vec4 that stays inside the
 // operand: VEC_A / VEC_B, and for runs along M (TRANS_A) or N (!TRANS_B), M / N a multiple of 4.
-// Then the loop over K's multiples of 4 loads plain vec4s, rows past M / N clamped to the last
-// one (their products land outside C and are not stored); otherwise, and for K's last 1–3
-// columns, the checked loads below (zeros past M, N and K).
+// Then the loop over K's multiples of 4 loads plain vec4s at indices set up once per thread and
+// stepped per 4 of K, rows past M / N clamped to the last one (their products land outside C and
+// are not stored); otherwise, and for K's last 1–3 columns, the checked loads below (zeros past
+// M, N and K).
 override FAST_A: bool = false;
 override FAST_B: bool = false;
 
@@ -74,40 +76,44 @@ fn blockB(base: u32, k: u32, n: u32) -> mat4x4<f32> {
     loadB4(base + (k + 3u) * ldb + n, select(0u, v, k + 3u < K)));
 }
 
-// blockA for FAST_A and k + 4 ≤ K: four vec4 loads, rows (or a run) past M clamped to the last.
-fn fastBlockA(base: u32, m: u32, k: u32) -> mat4x4<f32> {
+// Where FAST_A's four vec4 loads start (at k = 0; vec4 indices into A); one step of 4 along K adds
+// fastStepA(). Rows along K (stored M×K): the starts of rows m .. m+3, rows past M clamped to the
+// last; step 1. A run along M (TRANS_A, stored K×M, M a multiple of 4): rows 0 .. 3 of the run at
+// m (a run past M moved to the last one); step lda (4 rows of lda / 4 vec4s).
+fn fastStartA(base: u32, m: u32) -> vec4<u32> {
   let M = params.M;
   let lda = params.lda;
-  if (TRANS_A) {            // M is a multiple of 4: a run starting past M moves to the last run
-    let i = (base + k * lda + min(m, M - 4u)) >> 2u;
+  if (TRANS_A) {
+    let i = (base + min(m, M - 4u)) >> 2u;
     let s = lda >> 2u;
-    return transpose(mat4x4<f32>(A[i], A[i + s], A[i + 2u * s], A[i + 3u * s]));
+    return vec4<u32>(i, i + s, i + 2u * s, i + 3u * s);
   }
-  let i = (base + k) >> 2u;
   let last = M - 1u;
-  return mat4x4<f32>(
-    A[i + ((min(m, last) * lda) >> 2u)],
-    A[i + ((min(m + 1u, last) * lda) >> 2u)],
-    A[i + ((min(m + 2u, last) * lda) >> 2u)],
-    A[i + ((min(m + 3u, last) * lda) >> 2u)]);
+  let rows = vec4<u32>(min(m, last), min(m + 1u, last), min(m + 2u, last), min(m + 3u, last));
+  return (vec4<u32>(base) + rows * lda) >> vec4<u32>(2u);
 }
 
-// blockB for FAST_B and k + 4 ≤ K.
-fn fastBlockB(base: u32, k: u32, n: u32) -> mat4x4<f32> {
+fn fastStepA() -> u32 {
+  return select(1u, params.lda, TRANS_A);
+}
+
+// The same for B: rows along K (TRANS_B, stored N×K) are rows n .. n+3 clamped to N, step 1; a
+// run along N (stored K×N, N a multiple of 4) is rows 0 .. 3 of the run at n, step ldb.
+fn fastStartB(base: u32, n: u32) -> vec4<u32> {
   let N = params.N;
   let ldb = params.ldb;
-  if (TRANS_B) {            // stored N×K: rows past N clamped to the last
-    let i = (base + k) >> 2u;
+  if (TRANS_B) {
     let last = N - 1u;
-    return transpose(mat4x4<f32>(
-      B[i + ((min(n, last) * ldb) >> 2u)],
-      B[i + ((min(n + 1u, last) * ldb) >> 2u)],
-      B[i + ((min(n + 2u, last) * ldb) >> 2u)],
-      B[i + ((min(n + 3u, last) * ldb) >> 2u)]));
+    let rows = vec4<u32>(min(n, last), min(n + 1u, last), min(n + 2u, last), min(n + 3u, last));
+    return (vec4<u32>(base) + rows * ldb) >> vec4<u32>(2u);
   }
-  let i = (base + k * ldb + min(n, N - 4u)) >> 2u;   // N is a multiple of 4
+  let i = (base + min(n, N - 4u)) >> 2u;
   let s = ldb >> 2u;
-  return mat4x4<f32>(B[i], B[i + s], B[i + 2u * s], B[i + 3u * s]);
+  return vec4<u32>(i, i + s, i + 2u * s, i + 3u * s);
+}
+
+fn fastStepB() -> u32 {
+  return select(params.ldb, 1u, TRANS_B);
 }
 
 @compute @workgroup_size(WG_X, WG_Y, 1)
@@ -117,13 +123,32 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let baseA = params.offsetA + wid.z * params.batchStrideA;
   let baseB = params.offsetB + wid.z * params.batchStrideB;
   let K = params.K;
+  // FAST_A / FAST_B: vec4 indices of the next loads, moved by one step per 4 of K.
+  var ia = vec4<u32>(0u);
+  var ib = vec4<u32>(0u);
+  if (FAST_A) { ia = fastStartA(baseA, m); }
+  if (FAST_B) { ib = fastStartB(baseB, n); }
+  let stepA = vec4<u32>(fastStepA());
+  let stepB = vec4<u32>(fastStepB());
   var acc: array<vec4<f32>, 4>;
   var k = 0u;
   for (; k + 4u <= K; k += 4u) {
     var a: mat4x4<f32>;             // a[i][kk] = op(A)[m + i][k + kk]
     var b: mat4x4<f32>;             // b[kk] = op(B)[k + kk][n .. n+4]
-    if (FAST_A) { a = fastBlockA(baseA, m, k); } else { a = blockA(baseA, m, k); }
-    if (FAST_B) { b = fastBlockB(baseB, k, n); } else { b = blockB(baseB, k, n); }
+    if (FAST_A) {
+      a = mat4x4<f32>(A[ia.x], A[ia.y], A[ia.z], A[ia.w]);
+      if (TRANS_A) { a = transpose(a); }
+      ia += stepA;
+    } else {
+      a = blockA(baseA, m, k);
+    }
+    if (FAST_B) {
+      b = mat4x4<f32>(B[ib.x], B[ib.y], B[ib.z], B[ib.w]);
+      if (TRANS_B) { b = transpose(b); }
+      ib += stepB;
+    } else {
+      b = blockB(baseB, k, n);
+    }
     acc[0] += b * a[0];
     acc[1] += b * a[1];
     acc[2] += b * a[2];
