@@ -29,7 +29,14 @@ async function main(): Promise<void> {
   report.rows = await runSuite(
     gpu,
     options,
-    { tf: loadTfWebgpu, ort: () => loadOrtWebgpu('/node_modules/onnxruntime-web/dist/') },
+    {
+      // ?tf=0 / ?ort=0 skip a peer (e.g. tfjs's LSTM model build alone takes minutes on SwiftShader).
+      tf: q.get('tf') === '0' ? async () => ({ error: 'not run (tf=0)' }) : loadTfWebgpu,
+      ort:
+        q.get('ort') === '0'
+          ? async () => ({ error: 'not run (ort=0)' })
+          : () => loadOrtWebgpu('/node_modules/onnxruntime-web/dist/'),
+    },
     say,
   );
   log.textContent = JSON.stringify(report, null, 2);
