@@ -35,7 +35,13 @@ export {
 export { BufferPool, type PoolStats } from './gpu/pool.js';
 export { KernelSource, type BindingInfo, type OverrideValues, type WgslShader, type ShaderRef } from './gpu/kernel.js';
 export { Profiler, type GpuTimings } from './gpu/profiler.js';
-export { isSoftwareAdapter, reductionWidth, type GpuTuning, type AdapterDescription } from './gpu/tuning.js';
+export {
+  isSoftwareAdapter,
+  reductionWidth,
+  recurrentChoiceKey,
+  type GpuTuning,
+  type AdapterDescription,
+} from './gpu/tuning.js';
 export type { Dispatch } from './gpu/dispatch.js';
 export { Tensor, type DType } from './gpu/tensor.js';
 export {
@@ -88,6 +94,7 @@ export {
   type RecurrentState,
   type RecurrentOutputs,
 } from './nn/recurrent.js';
+export { calibrateRecurrent, type RecurrentCalibration, type CalibrateOptions } from './nn/calibrate.js';
 export { gateCount, parameterShapes, type CellKind, type RecurrentConfig } from './kernels/recurrentConfig.js';
 export { RecurrentPlan, type RunStats } from './graph/recurrentPlan.js';
 export { repackWhh, unpackWhh, cellStepDispatch, type CellStepOptions } from './kernels/cellStep.js';

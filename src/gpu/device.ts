@@ -177,6 +177,7 @@ export class Gpu {
     recurrentKernel: 'auto',
     persistentSteps: 1024,
     recurrentWeights: 'f32',
+    recurrentMeasured: {},
   };
   private lostInfo: GPUDeviceLostInfo | null = null;
   private destroyed = false;

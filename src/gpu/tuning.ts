@@ -36,6 +36,22 @@ export interface GpuTuning {
    * quarter of the bytes the kernels stream per step. Training, and an LSTM with projSize, use f32.
    */
   recurrentWeights: 'f32' | 'f16' | 'int8';
+  /**
+   * Recurrent kernels measured on this adapter by `calibrateRecurrent` (the faster of the two), by
+   * {@link recurrentChoiceKey}: `'auto'` follows them before its static model.
+   */
+  recurrentMeasured: Record<string, 'step' | 'persistent'>;
+}
+
+/**
+ * The key of a measured recurrent-kernel choice in {@link GpuTuning.recurrentMeasured}.
+ * @param cell - `'rnn'`, `'lstm'` or `'gru'`.
+ * @param hiddenSize - H.
+ * @param batch - Batch rows.
+ * @returns E.g. `'lstm H256 B32'`.
+ */
+export function recurrentChoiceKey(cell: string, hiddenSize: number, batch: number): string {
+  return `${cell} H${hiddenSize} B${batch}`;
 }
 
 /** What {@link isSoftwareAdapter} reads of an adapter. */

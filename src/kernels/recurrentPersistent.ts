@@ -4,6 +4,7 @@ import type { Gpu } from '../gpu/device.js';
 import type { Dispatch } from '../gpu/dispatch.js';
 import { ArgumentError, ShapeError } from '../util/errors.js';
 import { defineShader } from '../gpu/kernel.js';
+import { recurrentChoiceKey } from '../gpu/tuning.js';
 import type { CellKind } from './recurrentConfig.js';
 import { uniformSlotSize, variantName, WEIGHT_INCLUDES, type RecurrentWeights } from './cellStep.js';
 import persistentWgsl from '../../shaders/recurrent_persistent.wgsl?raw';
@@ -187,11 +188,12 @@ export function persistentDispatch(
  * The persistent kernel's tile and chunk for a layer, or null for the step kernels — the cost model:
  * - `gpu.tuning.recurrentKernel` `'step'` → null; `'persistent'` → the kernel, or a ShapeError
  *   where it cannot run (an LSTM projection, or h of one row past workgroup memory);
- * - `'auto'` → on a GPU the kernel wherever it fits (a GPU pays its ≈ 25 µs per-dispatch floor once
- *   per chunk instead of once per step; chosen by that reasoning, not yet timed: no GPU was lent
- *   when it was written): one row per workgroup (the most workgroups; each streams W_hh from
- *   cache every step) and one thread per column, up to 256. On a software adapter the step
- *   kernels: there a dispatch costs little and the persistent kernel ran 1.1–6.6× slower
+ * - `'auto'` → what `calibrateRecurrent` measured for (cell, hidden, batch) on this adapter, if it
+ *   did (gpu.tuning.recurrentMeasured); else on a GPU the kernel wherever it fits (a GPU pays its
+ *   ≈ 25 µs per-dispatch floor once per chunk instead of once per step; chosen by that reasoning,
+ *   not yet timed: no GPU was lent when it was written): one row per workgroup (the most
+ *   workgroups; each streams W_hh from cache every step) and one thread per column, up to 256.
+ *   On a software adapter the step kernels: there a dispatch costs little and the persistent kernel ran 1.1–6.6× slower
  *   (SwiftShader, LSTM / GRU forward at B 1–32, H 64–256: one CPU thread per workgroup, and
  *   64 coroutines switched at every step's barrier). Forced there it takes up to 8 rows per
  *   workgroup (each W_hh load reused 8 times) and 64 threads.
@@ -208,8 +210,11 @@ export function persistentChoice(
   batch: number,
   where: string,
 ): { tile: PersistentTile; steps: number } | null {
-  const { recurrentKernel, persistentSteps } = gpu.tuning;
-  if (recurrentKernel === 'step' || (recurrentKernel === 'auto' && gpu.software)) return null;
+  const { recurrentKernel, persistentSteps, recurrentMeasured } = gpu.tuning;
+  const measured =
+    recurrentKernel === 'auto' ? recurrentMeasured[recurrentChoiceKey(cfg.cell, cfg.hiddenSize, batch)] : undefined;
+  if (recurrentKernel === 'step' || measured === 'step' || (recurrentKernel === 'auto' && !measured && gpu.software))
+    return null;
   if (!Number.isInteger(persistentSteps) || persistentSteps < 1)
     throw new ArgumentError(`${where}: gpu.tuning.persistentSteps must be an integer ≥ 1, got ${persistentSteps}`);
   const H = cfg.hiddenSize;

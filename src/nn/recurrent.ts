@@ -2,6 +2,7 @@
 // shapes and state_dict names, running on the fused cell-step kernels via RecurrentPlan.
 import type { Gpu } from '../gpu/device.js';
 import { persistentChoice } from '../kernels/recurrentPersistent.js';
+import { recurrentChoiceKey } from '../gpu/tuning.js';
 import { ArgumentError, ShapeError, fmtShape } from '../util/errors.js';
 import { TENSOR_USAGE } from '../gpu/flags.js';
 import {
@@ -601,9 +602,10 @@ export class RecurrentLayer extends Module {
   }
 
   /** The gpu.tuning choices a plan is built with: in the plan caches' keys, so a change applies to the next call. */
-  private tuningKey(): string {
+  private tuningKey(batch: number): string {
     const t = this.gpu.tuning;
-    return `|${t.recurrentKernel}|${t.persistentSteps}|${t.recurrentWeights}`;
+    const measured = t.recurrentMeasured[recurrentChoiceKey(this.config.cell, this.config.hiddenSize, batch)] ?? '';
+    return `|${t.recurrentKernel}|${t.persistentSteps}|${t.recurrentWeights}|${measured}`;
   }
 
   /** @internal The cached plan for (seqLen, batch), with per-row lengths or without. */
@@ -613,7 +615,7 @@ export class RecurrentLayer extends Module {
     lengths = false,
     where = `${this.config.cell.toUpperCase()}.forward`,
   ): RecurrentPlan {
-    return this.plans.get(`${seqLen}x${batch}${lengths ? 'L' : ''}${this.tuningKey()}`, () =>
+    return this.plans.get(`${seqLen}x${batch}${lengths ? 'L' : ''}${this.tuningKey(batch)}`, () =>
       this.createPlan(where, seqLen, batch, lengths),
     );
   }
@@ -653,7 +655,7 @@ export class RecurrentLayer extends Module {
     lengths = false,
   ): TrainingPlan {
     const key =
-      `${seqLen}x${batch}x${inputGrad ? 1 : 0}${initialStateGrad ? 1 : 0}${lengths ? 'L' : ''}` + this.tuningKey();
+      `${seqLen}x${batch}x${inputGrad ? 1 : 0}${initialStateGrad ? 1 : 0}${lengths ? 'L' : ''}` + this.tuningKey(batch);
     return this.trainPlans.get(key, () =>
       this.createTrainingPlan(`${this.config.cell.toUpperCase()}.forwardBackward`, seqLen, batch, {
         inputGrad,

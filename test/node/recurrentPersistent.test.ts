@@ -159,7 +159,7 @@ describe('persistent kernel: the cost model', () => {
     const adapter = (software: boolean, kernel: 'auto' | 'step' | 'persistent' = 'auto') =>
       ({
         software,
-        tuning: { reductionWidth: 'auto', recurrentKernel: kernel, persistentSteps: 1024 },
+        tuning: { reductionWidth: 'auto', recurrentKernel: kernel, persistentSteps: 1024, recurrentMeasured: {} },
         limits: { maxComputeWorkgroupStorageSize: 16384 },
       }) as unknown as Gpu;
     const lstm = { cell: 'lstm' as const, hiddenSize: 256 };
