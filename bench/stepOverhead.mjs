@@ -54,7 +54,6 @@ if (args.has('chromium')) {
   }
   const server = await createServer({
     configFile: false,
-    plugins: [wgslReflectPlugin()],
     plugins,
     root: process.cwd(),
     logLevel: 'warn',

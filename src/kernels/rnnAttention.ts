@@ -139,10 +139,11 @@ const pow2ceil = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
  */
 const SOFTWARE_ROWS = 4;
 /**
- * GEMM tile on a software adapter: 8×4 threads (a 16×32 tile of C), TILE_K 32. These GEMMs are small
- * (M = B·T of a few hundred rows, N and K ≈ 64…128); on SwiftShader more, smaller workgroups with
- * fewer barriers beat the default 64×64 tile (M 32 N 64 K 64: 0.6 vs 1.4 ms; M 256 N 64 K 64:
- * 5 vs 11 ms, best of 12 on a loaded 2-core machine).
+ * GEMM workgroup on a software adapter: 8×4 threads (a 16×32 tile of C). These GEMMs are small
+ * (M = B·T of a few hundred rows, N and K ≈ 64…128); on SwiftShader more, smaller workgroups beat
+ * the 64×64 workgroup-memory tile (M 32 N 64 K 64: 0.6 vs 1.4 ms; M 256 N 64 K 64: 5 vs 11 ms, best
+ * of 12 on a loaded 2-core machine, measured before 9f122ff). Since then a software adapter runs
+ * the barrier-free registers kernel (src/kernels/matmulTile.ts), which ignores tileK.
  */
 const SOFTWARE_GEMM_TILE = { wgX: 8, wgY: 4, tileK: 32 };
 
