@@ -18,8 +18,7 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { createServer } from 'vite';
-import { wgslReflectPlugin } from '../tools/wgsl-reflect.mjs';
+import { createSsrServer } from './ssrServer.mjs';
 import { launchChromium, runPage, startServer } from '../tools/chromium.mjs';
 
 const args = new Map(
@@ -38,15 +37,7 @@ if (args.has('child')) {
 }
 
 async function child(model, mode) {
-  const server = await createServer({
-    configFile: false,
-    plugins: [wgslReflectPlugin()],
-    root: process.cwd(),
-    logLevel: 'warn',
-    appType: 'custom',
-    server: { middlewareMode: true, hmr: false, ws: false },
-    optimizeDeps: { noDiscovery: true, include: [] },
-  });
+  const server = await createSsrServer();
   const { requestGpu } = await server.ssrLoadModule('/src/index.ts');
   const { coldStart } = await server.ssrLoadModule('/bench/coldStartCore.ts');
   const gpu = await requestGpu();

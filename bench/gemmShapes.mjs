@@ -10,8 +10,7 @@
 //     [--shapes=square,lstm,gru,dW_ih,dW_hh,dx] [--square=512,1024] [--flags=dawn,toggles]
 //   (on a machine with a GPU: SEQGPU_USE_SYSTEM_VULKAN=1 node bench/gemmShapes.mjs)
 // Loads the TypeScript sources through Vite's SSR loader (no build needed).
-import { createServer } from 'vite';
-import { wgslReflectPlugin } from '../tools/wgsl-reflect.mjs';
+import { createSsrServer } from './ssrServer.mjs';
 
 const args = new Map(
   process.argv.slice(2).map((a) => {
@@ -39,15 +38,7 @@ const shapes = [
 
 const { create, globals } = await import('webgpu');
 Object.assign(globalThis, globals);
-const server = await createServer({
-  configFile: false,
-  plugins: [wgslReflectPlugin()],
-  root: process.cwd(),
-  logLevel: 'warn',
-  appType: 'custom',
-  server: { middlewareMode: true, hmr: false, ws: false },
-  optimizeDeps: { noDiscovery: true, include: [] },
-});
+const server = await createSsrServer();
 const { requestGpu, Tensor, gemmDispatches } = await server.ssrLoadModule('/src/index.ts');
 const gpu = await requestGpu({ gpu: create(flags) });
 const profiler = gpu.createProfiler();

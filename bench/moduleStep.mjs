@@ -10,8 +10,7 @@
 // step = step(batch) + gpu.sync(). Prints medians over --steps (default 30) after --warmup
 // (default 5), the ratio Module / SequenceModel, dispatches per step, and the losses of the last
 // step of each (they agree to ~1e-6: the same math).
-import { createServer } from 'vite';
-import { wgslReflectPlugin } from '../tools/wgsl-reflect.mjs';
+import { createSsrServer } from './ssrServer.mjs';
 
 const args = new Map(
   process.argv.slice(2).map((a) => {
@@ -23,15 +22,7 @@ const STEPS = Number(args.get('steps') ?? 30);
 const WARMUP = Number(args.get('warmup') ?? 5);
 const filter = args.has('filter') ? new RegExp(args.get('filter')) : null;
 
-const server = await createServer({
-  configFile: false,
-  plugins: [wgslReflectPlugin()],
-  root: process.cwd(),
-  logLevel: 'warn',
-  appType: 'custom',
-  server: { middlewareMode: true, hmr: false, ws: false },
-  optimizeDeps: { noDiscovery: true, include: [] },
-});
+const server = await createSsrServer();
 const { requestGpu, SequenceModel, Module, Embedding, LSTM, GRU, Linear, Trainer, Tensor, rng } =
   await server.ssrLoadModule('/src/index.ts');
 const gpu = await requestGpu();

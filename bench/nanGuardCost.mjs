@@ -19,8 +19,7 @@
 // update, plus the record readback), each run as one submit + sync, medians over --reps (default
 // 200) interleaved runs. Added ms per step = on − off; its share of the whole step = added / the
 // whole step's median (guard off) from the first table.
-import { createServer } from 'vite';
-import { wgslReflectPlugin } from '../tools/wgsl-reflect.mjs';
+import { createSsrServer } from './ssrServer.mjs';
 import { writeFileSync } from 'node:fs';
 
 const args = new Map(
@@ -34,15 +33,7 @@ const REPS = Number(args.get('reps') ?? 200);
 const WARMUP = Number(args.get('warmup') ?? 5);
 const filter = args.has('filter') ? new RegExp(args.get('filter')) : null;
 
-const server = await createServer({
-  configFile: false,
-  plugins: [wgslReflectPlugin()],
-  root: process.cwd(),
-  logLevel: 'warn',
-  appType: 'custom',
-  server: { middlewareMode: true, hmr: false, ws: false },
-  optimizeDeps: { noDiscovery: true, include: [] },
-});
+const server = await createSsrServer();
 const lib = await server.ssrLoadModule('/src/index.ts');
 const { requestGpu, SequenceModel, Seq2Seq, reversePair, TOY_BOS, TOY_EOS, TOY_PAD } = lib;
 const { rng } = await server.ssrLoadModule('/src/util/random.ts');
