@@ -14,7 +14,8 @@ import type { Check } from './kernels.js';
 const TOL = { rtol: 1e-4, atol: 1e-4 };
 
 type Data = { shape: number[]; data: number[] };
-interface FixtureCase {
+/** One case of test/fixtures/rnn.json (PyTorch 1.13's layer, input and outputs). */
+export interface FixtureCase {
   name: string;
   cell: CellKind;
   inputSize: number;

@@ -17,6 +17,7 @@ import { rnnForwardRef } from '../../src/reference/rnn.js';
 import { quantizeWhhRef, roundToF16 } from '../../src/reference/quantize.js';
 import { TENSOR_USAGE } from '../../src/gpu/flags.js';
 import fixtures from '../fixtures/rnn.json';
+import type { FixtureCase } from '../checks/recurrent.js';
 import { testGpu } from './gpu.js';
 
 let gpu: Gpu;
@@ -229,29 +230,11 @@ describe('recurrent forward with f16 / int8 W_hh vs float64 on the quantized wei
       }
 });
 
-type Data = { shape: number[]; data: number[] };
-type Fixture = {
-  name: string;
-  cell: CellKind;
-  inputSize: number;
-  hiddenSize: number;
-  numLayers: number;
-  bias: boolean;
-  batchFirst: boolean;
-  bidirectional: boolean;
-  nonlinearity: 'tanh' | 'relu';
-  seqLen: number;
-  batch: number;
-  stateDict: Record<string, Data>;
-  input: Data;
-  output: Data;
-};
-
 describe("error against f32 on the PyTorch fixtures (max |output − PyTorch's|)", () => {
   it('f16 ≤ 5e-4, int8 ≤ 5e-3 on the fixtures without h0 (measured ≤ 1.3e-4, ≤ 2.1e-3)', async () => {
     const lines: string[] = [];
-    for (const f of (fixtures as unknown as { cases: Fixture[] }).cases) {
-      if ((f as unknown as { h0: unknown }).h0) continue;
+    for (const f of (fixtures as unknown as { cases: FixtureCase[] }).cases) {
+      if (f.h0) continue;
       const Layer = LAYERS[f.cell];
       const layer = new Layer(gpu, {
         inputSize: f.inputSize,
