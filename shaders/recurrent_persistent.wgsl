@@ -11,8 +11,8 @@
 // Each workgroup owns BT batch rows and loops over the steps. Rows never read each other's state,
 // so the only synchronisation is one workgroupBarrier() per step inside a workgroup (WebGPU has
 // no barrier across workgroups). h_{t−1} of the workgroup's rows lives in workgroup memory,
-// double-buffered ([2][BT][H]): step s reads half s%2 and writes the other; the barrier after the
-// step orders both. W_hh (repacked as for the step kernels, src/kernels/cellStep.ts) is streamed
+// double-buffered ([2][BT][⌈H/4⌉] vec4s, read 4 k at a time): step s reads half s%2 and writes
+// the other; the barrier after the step orders both. W_hh (repacked as for the step kernels, src/kernels/cellStep.ts) is streamed
 // from global memory every step (cache-resident on a GPU). The LSTM cell state stays in global
 // memory: entry (b, j) is read and written by one invocation only.
 // Outputs and saved activations are bit-for-bit the layout of the step kernels
@@ -35,7 +35,8 @@
 // LENGTHS: at t ≥ lengths[b] row b is padding (PyTorch's packed sequences): h and c pass through,
 // the output is 0, SAVE stores zero gates and h_{t−1}, c_{t−1}.
 // Workgroup: WG threads, each owning the columns lid.x, lid.x + WG, … of Wp, × all BT rows.
-// Grid: (⌈B / BT⌉, 1, 1). Workgroup memory: HBUF = 2·BT·H floats (≤ maxComputeWorkgroupStorageSize).
+// Grid: (⌈B / BT⌉, 1, 1). Workgroup memory: HBUF = 2·BT·⌈H/4⌉ vec4s (≤ maxComputeWorkgroupStorageSize):
+// a row of h is ⌈H/4⌉ vec4s (lanes past H stay 0), read 4 k at a time.
 
 // #include "activations.wgsl"
 
@@ -71,11 +72,25 @@ override CELL: u32 = 1u;        // 0 RNN, 1 LSTM, 2 GRU
 override ACT: u32 = 2u;         // RNN: 2 tanh, 3 relu (activations.wgsl codes)
 override WG: u32 = 64u;         // threads per workgroup
 override BT: u32 = 4u;          // batch rows per workgroup, 1 … 8
-override HBUF: u32 = 2048u;     // 2·BT·H: the double-buffered h of the workgroup's rows
+override HBUF: u32 = 512u;      // 2·BT·⌈H/4⌉ vec4s: the double-buffered h of the workgroup's rows
 override SAVE: bool = false;
 override LENGTHS: bool = false;
 
-var<workgroup> hbuf: array<f32, HBUF>;
+var<workgroup> hbuf: array<vec4<f32>, HBUF>;
+
+// vec4s per row of h in hbuf.
+fn hRow() -> u32 {
+  return (params.hidden + 3u) / 4u;
+}
+
+// h[r, j] of the half starting at vec4 `half`.
+fn hAt(half: u32, r: u32, j: u32) -> f32 {
+  return hbuf[half + r * hRow() + j / 4u][j % 4u];
+}
+
+fn hPut(half: u32, r: u32, j: u32, v: f32) {
+  hbuf[half + r * hRow() + j / 4u][j % 4u] = v;
+}
 
 fn rowLength(b: u32) -> u32 {
   return u32(bitcast<i32>(c[params.lengthsBase + b]));
@@ -89,7 +104,7 @@ fn gateCount() -> u32 {
 // One LSTM unit j of row r: pre-activations `pre` (recurrent product + b_hh + xproj).
 fn lstmUnit(r: u32, b: u32, j: u32, row: u32, cur: u32, nxt: u32, pre: vec4<f32>, pad: bool) {
   let H = params.hidden;
-  let hp = hbuf[cur + r * H + j];
+  let hp = hAt(cur, r, j);
   let s = params.stateOffset + b * H + j;
   let cPrev = c[s];
   var h = hp;
@@ -110,13 +125,13 @@ fn lstmUnit(r: u32, b: u32, j: u32, row: u32, cur: u32, nxt: u32, pre: vec4<f32>
     saved[params.cprevBase + row * H + j] = cPrev;
   }
   hseq[row * params.hWidth + params.hDirOffset + j] = select(h, 0.0, pad);
-  hbuf[nxt + r * H + j] = h;
+  hPut(nxt, r, j, h);
 }
 
 // One GRU unit: `u` = h_{t−1}·W_hhᵀ + b_hh (gates r, z, n), `x` = xproj (r, z, n).
 fn gruUnit(r: u32, j: u32, row: u32, cur: u32, nxt: u32, u: vec3<f32>, x: vec3<f32>, pad: bool) {
   let H = params.hidden;
-  let hp = hbuf[cur + r * H + j];
+  let hp = hAt(cur, r, j);
   var h = hp;
   var gates = vec4<f32>(0.0);
   if (!pad) {
@@ -135,13 +150,13 @@ fn gruUnit(r: u32, j: u32, row: u32, cur: u32, nxt: u32, u: vec3<f32>, x: vec3<f
     saved[params.hprevBase + row * H + j] = hp;
   }
   hseq[row * params.hWidth + params.hDirOffset + j] = select(h, 0.0, pad);
-  hbuf[nxt + r * H + j] = h;
+  hPut(nxt, r, j, h);
 }
 
 // One RNN unit: `pre` = xproj + recurrent product + b_hh.
 fn rnnUnit(r: u32, j: u32, row: u32, cur: u32, nxt: u32, pre: f32, pad: bool) {
   let H = params.hidden;
-  let hp = hbuf[cur + r * H + j];
+  let hp = hAt(cur, r, j);
   var h = hp;
   if (!pad) { h = activate(pre, ACT); }
   if (SAVE) {
@@ -149,7 +164,7 @@ fn rnnUnit(r: u32, j: u32, row: u32, cur: u32, nxt: u32, pre: f32, pad: bool) {
     saved[params.hprevBase + row * H + j] = hp;
   }
   hseq[row * params.hWidth + params.hDirOffset + j] = select(h, 0.0, pad);
-  hbuf[nxt + r * H + j] = h;
+  hPut(nxt, r, j, h);
 }
 
 @compute @workgroup_size(WG)
@@ -159,27 +174,34 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let b0 = wid.x * BT;
   let rows = min(BT, params.batch - b0);
   let xWidth = gateCount() * H;
-  // h entering the chunk → half 0 (rows past the batch: zeros, never written out).
-  for (var i = lid.x; i < BT * H; i += WG) {
-    var v = 0.0;
-    if (i / H < rows) { v = hin[params.stateOffset + b0 * H + i]; }
-    hbuf[i] = v;
-  }
+  let H4 = hRow();
+  // h entering the chunk → half 0 (rows past the batch, lanes past H: zeros, never written out).
+  for (var i = lid.x; i < 2u * BT * H4; i += WG) { hbuf[i] = vec4<f32>(0.0); }
+  workgroupBarrier();
+  for (var i = lid.x; i < rows * H; i += WG) { hPut(0u, i / H, i % H, hin[params.stateOffset + b0 * H + i]); }
   workgroupBarrier();
   for (var s = 0u; s < params.steps; s++) {
     let odd = (s & 1u) == 1u;
-    let cur = select(0u, BT * H, odd);
-    let nxt = select(BT * H, 0u, odd);
+    let cur = select(0u, BT * H4, odd);
+    let nxt = select(BT * H4, 0u, odd);
     let step = params.stepBegin + s;
     let t = select(step, params.seqLen - 1u - step, params.reverse != 0u);
     for (var col = lid.x; col < C; col += WG) {
       // Zeroed explicitly: SwiftShader keeps a loop-body `var`'s value across iterations.
       var acc: array<vec4<f32>, 8>;
       for (var r = 0u; r < BT; r++) { acc[r] = vec4<f32>(0.0); }
-      for (var k = 0u; k < H; k++) {
-        let w = whh(k, col);
+      for (var k4 = 0u; k4 < H4; k4++) {
+        let k = 4u * k4;
+        // Rows of W_hh past H do not exist: their weights are 0 (the h lanes there are 0 too).
+        let w0 = whh(k, col);
+        let w1 = select(vec4<f32>(0.0), whh(min(k + 1u, H - 1u), col), k + 1u < H);
+        let w2 = select(vec4<f32>(0.0), whh(min(k + 2u, H - 1u), col), k + 2u < H);
+        let w3 = select(vec4<f32>(0.0), whh(min(k + 3u, H - 1u), col), k + 3u < H);
         for (var r = 0u; r < BT; r++) {
-          if (r < rows) { acc[r] += hbuf[cur + r * H + k] * w; }
+          if (r < rows) {
+            let h = hbuf[cur + r * H4 + k4];
+            acc[r] += h.x * w0 + h.y * w1 + h.z * w2 + h.w * w3;
+          }
         }
       }
       let scale = whhScale(col);
@@ -208,8 +230,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     }
     workgroupBarrier();
   }
-  let fin = (params.steps % 2u) * BT * H;
+  let fin = (params.steps % 2u) * BT * H4;
   for (var i = lid.x; i < rows * H; i += WG) {
-    hout[params.stateOffset + b0 * H + i] = hbuf[fin + i];
+    hout[params.stateOffset + b0 * H + i] = hAt(fin, i / H, i % H);
   }
 }

@@ -50,13 +50,13 @@ export interface PersistentParams {
 }
 
 /**
- * Workgroup memory the persistent kernel needs: h of its rows, double-buffered (2·bt·H floats).
+ * Workgroup memory the persistent kernel needs: h of its rows, double-buffered (2·bt·⌈H/4⌉ vec4s).
  * @param hidden - H.
  * @param bt - Batch rows per workgroup.
  * @returns Bytes.
  */
 export function persistentWorkgroupBytes(hidden: number, bt: number): number {
-  return 2 * bt * hidden * 4;
+  return 2 * bt * Math.ceil(hidden / 4) * 16;
 }
 
 /**
@@ -160,7 +160,7 @@ export function persistentDispatch(
     ACT: opts.nonlinearity === 'relu' ? 3 : 2,
     WG: wg,
     BT: bt,
-    HBUF: 2 * bt * opts.hidden,
+    HBUF: 2 * bt * Math.ceil(opts.hidden / 4),
     SAVE: !!opts.save,
     LENGTHS: !!opts.lengths,
   };
@@ -193,9 +193,10 @@ export function persistentDispatch(
  *   ≈ 25 µs per-dispatch floor once per chunk instead of once per step; chosen by that reasoning,
  *   not yet timed: no GPU was lent when it was written): one row per workgroup (the most
  *   workgroups; each streams W_hh from cache every step) and one thread per column, up to 256.
- *   On a software adapter the step kernels: there a dispatch costs little and the persistent kernel ran 1.1–6.6× slower
- *   (SwiftShader, LSTM / GRU forward at B 1–32, H 64–256: one CPU thread per workgroup, and
- *   64 coroutines switched at every step's barrier). Forced there it takes up to 8 rows per
+ *   On a software adapter the step kernels: there a dispatch costs little, and the persistent
+ *   kernel measured 0.85–1.9× their time (SwiftShader, LSTM / GRU forward at B 1–32, H 64–256:
+ *   one CPU thread per workgroup, and its coroutines switched at every step's barrier; 1.1–6.6×
+ *   before h was read from workgroup memory as vec4s). Forced there it takes up to 8 rows per
  *   workgroup (each W_hh load reused 8 times) and 64 threads.
  * @param gpu - Its tuning and limits.
  * @param cfg - The layer: cell, hidden size, projection.
