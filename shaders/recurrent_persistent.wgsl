@@ -34,10 +34,13 @@
 //                        [rows, H]) | h_{t−1} [rows, H] | LSTM c_{t−1} [rows, H]
 // LENGTHS: at t ≥ lengths[b] row b is padding (PyTorch's packed sequences): h and c pass through,
 // the output is 0, SAVE stores zero gates and h_{t−1}, c_{t−1}.
-// Workgroup: WG threads, each owning the columns lid.x, lid.x + WG, … of Wp, × all BT rows.
+// Workgroup: WG threads, × all BT rows. SPLIT lanes share a column of Wp (split-K: lane i sums
+// k ≡ i mod SPLIT; persistent_split*.wgsl add the lanes, in workgroup memory or by subgroup
+// shuffles), WG / SPLIT columns per pass; SPLIT 1: thread lid.x owns columns lid.x, lid.x + WG, ….
 // Grid: (⌈B / BT⌉, 1, 1). Workgroup memory: HBUF = 2·BT·⌈H/4⌉ vec4s (≤ maxComputeWorkgroupStorageSize):
 // a row of h is ⌈H/4⌉ vec4s (lanes past H stay 0), read 4 k at a time.
 
+// #include "persistent_enable.wgsl"
 // #include "activations.wgsl"
 
 struct PersistentParams {
@@ -66,6 +69,7 @@ struct PersistentParams {
 @group(0) @binding(6) var<storage, read_write> c: array<f32>;
 @group(0) @binding(7) var<uniform> params: PersistentParams;
 // #include "recurrent_weights.wgsl"
+// #include "persistent_split.wgsl"
 @group(0) @binding(8) var<storage, read_write> saved: array<f32>;
 
 override CELL: u32 = 1u;        // 0 RNN, 1 LSTM, 2 GRU
@@ -75,6 +79,8 @@ override BT: u32 = 4u;          // batch rows per workgroup, 1 … 8
 override HBUF: u32 = 512u;      // 2·BT·⌈H/4⌉ vec4s: the double-buffered h of the workgroup's rows
 override SAVE: bool = false;
 override LENGTHS: bool = false;
+override SPLIT: u32 = 1u;       // lanes per W_hh column (split-K, a power of two dividing WG); 1: one
+override RED: u32 = 1u;         // WG with workgroup-memory split sums, else 1
 
 var<workgroup> hbuf: array<vec4<f32>, HBUF>;
 
@@ -186,17 +192,22 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let nxt = select(BT * H4, 0u, odd);
     let step = params.stepBegin + s;
     let t = select(step, params.seqLen - 1u - step, params.reverse != 0u);
-    for (var col = lid.x; col < C; col += WG) {
+    // Passes over the columns, WG / SPLIT at a time (a uniform count: splitSum may hold barriers).
+    let perPass = WG / SPLIT;
+    let lane = lid.x % SPLIT;
+    for (var p = 0u; p < (C + perPass - 1u) / perPass; p++) {
+      let col = p * perPass + lid.x / SPLIT;
+      let c = min(col, C - 1u);   // lanes past the last column load a real one and write nothing
       // Zeroed explicitly: SwiftShader keeps a loop-body `var`'s value across iterations.
       var acc: array<vec4<f32>, 8>;
       for (var r = 0u; r < BT; r++) { acc[r] = vec4<f32>(0.0); }
-      for (var k4 = 0u; k4 < H4; k4++) {
+      for (var k4 = lane; k4 < H4; k4 += SPLIT) {
         let k = 4u * k4;
         // Rows of W_hh past H do not exist: their weights are 0 (the h lanes there are 0 too).
-        let w0 = whh(k, col);
-        let w1 = select(vec4<f32>(0.0), whh(min(k + 1u, H - 1u), col), k + 1u < H);
-        let w2 = select(vec4<f32>(0.0), whh(min(k + 2u, H - 1u), col), k + 2u < H);
-        let w3 = select(vec4<f32>(0.0), whh(min(k + 3u, H - 1u), col), k + 3u < H);
+        let w0 = whh(k, c);
+        let w1 = select(vec4<f32>(0.0), whh(min(k + 1u, H - 1u), c), k + 1u < H);
+        let w2 = select(vec4<f32>(0.0), whh(min(k + 2u, H - 1u), c), k + 2u < H);
+        let w3 = select(vec4<f32>(0.0), whh(min(k + 3u, H - 1u), c), k + 3u < H);
         for (var r = 0u; r < BT; r++) {
           if (r < rows) {
             let h = hbuf[cur + r * H4 + k4];
@@ -204,26 +215,30 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
           }
         }
       }
-      let scale = whhScale(col);
-      for (var r = 0u; r < rows; r++) {
-        acc[r] *= scale;
-        let b = b0 + r;
-        let row = t * params.rowStrideT + b * params.rowStrideB;
-        let pad = LENGTHS && t >= rowLength(b);
-        let x = row * xWidth;
-        if (CELL == 1u) {
-          let j = col;
-          let bias = vec4<f32>(bhh[j], bhh[H + j], bhh[2u * H + j], bhh[3u * H + j]);
-          let xp = vec4<f32>(xproj[x + j], xproj[x + H + j], xproj[x + 2u * H + j], xproj[x + 3u * H + j]);
-          lstmUnit(r, b, j, row, cur, nxt, acc[r] + bias + xp, pad);
-        } else if (CELL == 2u) {
-          let j = col;
-          let u = acc[r].xyz + vec3<f32>(bhh[j], bhh[H + j], bhh[2u * H + j]);
-          gruUnit(r, j, row, cur, nxt, u, vec3<f32>(xproj[x + j], xproj[x + H + j], xproj[x + 2u * H + j]), pad);
-        } else {
-          for (var q = 0u; q < 4u; q++) {
-            let j = 4u * col + q;
-            if (j < H) { rnnUnit(r, j, row, cur, nxt, acc[r][q] + bhh[j] + xproj[x + j], pad); }
+      for (var r = 0u; r < BT; r++) { acc[r] = splitSum(acc[r], lid.x); }
+      // Lane 0 of each real column: the pointwise update with the column's whole sum.
+      if (col < C && lane == 0u) {
+        let scale = whhScale(col);
+        for (var r = 0u; r < rows; r++) {
+          acc[r] *= scale;
+          let b = b0 + r;
+          let row = t * params.rowStrideT + b * params.rowStrideB;
+          let pad = LENGTHS && t >= rowLength(b);
+          let x = row * xWidth;
+          if (CELL == 1u) {
+            let j = col;
+            let bias = vec4<f32>(bhh[j], bhh[H + j], bhh[2u * H + j], bhh[3u * H + j]);
+            let xp = vec4<f32>(xproj[x + j], xproj[x + H + j], xproj[x + 2u * H + j], xproj[x + 3u * H + j]);
+            lstmUnit(r, b, j, row, cur, nxt, acc[r] + bias + xp, pad);
+          } else if (CELL == 2u) {
+            let j = col;
+            let u = acc[r].xyz + vec3<f32>(bhh[j], bhh[H + j], bhh[2u * H + j]);
+            gruUnit(r, j, row, cur, nxt, u, vec3<f32>(xproj[x + j], xproj[x + H + j], xproj[x + 2u * H + j]), pad);
+          } else {
+            for (var q = 0u; q < 4u; q++) {
+              let j = 4u * col + q;
+              if (j < H) { rnnUnit(r, j, row, cur, nxt, acc[r][q] + bhh[j] + xproj[x + j], pad); }
+            }
           }
         }
       }

@@ -168,6 +168,8 @@ export class Gpu {
     device: string;
     description: string;
     isFallbackAdapter: boolean;
+    /** The adapter's smallest subgroup size (0 where it does not say). */
+    subgroupMinSize: number;
   };
   /** The adapter runs shaders on the CPU (SwiftShader, llvmpipe, WARP): see {@link GpuTuning}. */
   readonly software: boolean;
@@ -178,6 +180,8 @@ export class Gpu {
     persistentSteps: 1024,
     recurrentWeights: 'f32',
     recurrentMeasured: {},
+    persistentSplit: 'auto',
+    persistentSplitReduce: 'auto',
   };
   private lostInfo: GPUDeviceLostInfo | null = null;
   private destroyed = false;
@@ -239,6 +243,7 @@ export class Gpu {
       device: info.device ?? '',
       description: info.description ?? '',
       isFallbackAdapter: (info as { isFallbackAdapter?: boolean }).isFallbackAdapter ?? false,
+      subgroupMinSize: (info as { subgroupMinSize?: number }).subgroupMinSize ?? 0,
     };
     this.software = isSoftwareAdapter(this.adapterInfo);
     this.attach(device);

@@ -41,6 +41,14 @@ export interface GpuTuning {
    * {@link recurrentChoiceKey}: `'auto'` follows them before its static model.
    */
   recurrentMeasured: Record<string, 'step' | 'persistent'>;
+  /**
+   * Lanes that share one W_hh column's sum in the persistent kernel (split-K): `'auto'` (up to 8
+   * on a GPU where a workgroup has fewer columns than threads, 1 on a software adapter) or a power
+   * of two.
+   */
+  persistentSplit: 'auto' | number;
+  /** How split lanes are summed: `'auto'` (subgroup shuffles where the device has subgroups wide enough), or forced. */
+  persistentSplitReduce: 'auto' | 'workgroup' | 'subgroups';
 }
 
 /**

@@ -9,18 +9,32 @@ import type { CellKind } from './recurrentConfig.js';
 import { uniformSlotSize, variantName, WEIGHT_INCLUDES, type RecurrentWeights } from './cellStep.js';
 import persistentWgsl from '../../shaders/recurrent_persistent.wgsl?raw';
 import activationsWgsl from '../../shaders/activations.wgsl?raw';
+import enableWgsl from '../../shaders/persistent_enable.wgsl?raw';
+import enableSubgroupsWgsl from '../../shaders/persistent_enable_subgroups.wgsl?raw';
+import splitWgsl from '../../shaders/persistent_split.wgsl?raw';
+import splitSubgroupsWgsl from '../../shaders/persistent_split_subgroups.wgsl?raw';
 
-const persistentShader = (weights: RecurrentWeights) =>
-  defineShader(variantName('recurrent_persistent.wgsl', weights), persistentWgsl, {
-    'activations.wgsl': activationsWgsl,
-    ...WEIGHT_INCLUDES[weights],
-  });
-const PERSISTENT_SHADERS = /*#__PURE__*/ (() => ({
-  f32: persistentShader('f32'),
-  f16: persistentShader('f16'),
-  int8: persistentShader('int8'),
-}))();
-const PERSISTENT_SHADER = PERSISTENT_SHADERS.f32;
+/** How the SPLIT lanes of a column are summed: workgroup memory, or subgroup shuffles. */
+export type SplitReduce = 'workgroup' | 'subgroups';
+
+const persistentShader = (weights: RecurrentWeights, reduce: SplitReduce) =>
+  defineShader(
+    variantName('recurrent_persistent.wgsl', weights) + (reduce === 'subgroups' ? '#subgroups' : ''),
+    persistentWgsl,
+    {
+      'activations.wgsl': activationsWgsl,
+      ...WEIGHT_INCLUDES[weights],
+      'persistent_enable.wgsl': reduce === 'subgroups' ? enableSubgroupsWgsl : enableWgsl,
+      'persistent_split.wgsl': reduce === 'subgroups' ? splitSubgroupsWgsl : splitWgsl,
+    },
+  );
+const PERSISTENT_SHADERS = /*#__PURE__*/ (() => {
+  const out = {} as Record<`${RecurrentWeights}.${SplitReduce}`, ReturnType<typeof persistentShader>>;
+  for (const w of ['f32', 'f16', 'int8'] as const)
+    for (const r of ['workgroup', 'subgroups'] as const) out[`${w}.${r}`] = persistentShader(w, r);
+  return out;
+})();
+const PERSISTENT_SHADER = PERSISTENT_SHADERS['f32.workgroup'];
 
 const CELL_CODE: Record<CellKind, number> = { rnn: 0, lstm: 1, gru: 2 };
 
@@ -28,6 +42,10 @@ const CELL_CODE: Record<CellKind, number> = { rnn: 0, lstm: 1, gru: 2 };
 export interface PersistentTile {
   wg: number;
   bt: number;
+  /** Lanes per W_hh column (split-K): a power of two dividing `wg`; default 1. */
+  split?: number;
+  /** How the split lanes are summed (with split > 1); default `'workgroup'`. */
+  reduce?: SplitReduce;
 }
 
 /** Values of the PersistentParams uniform (element offsets and strides; see the shader). */
@@ -50,13 +68,15 @@ export interface PersistentParams {
 }
 
 /**
- * Workgroup memory the persistent kernel needs: h of its rows, double-buffered (2·bt·⌈H/4⌉ vec4s).
+ * Workgroup memory the persistent kernel needs: h of its rows, double-buffered (2·bt·⌈H/4⌉ vec4s),
+ * and the split-K partial sums (one vec4 per thread with workgroup-memory sums).
  * @param hidden - H.
  * @param bt - Batch rows per workgroup.
+ * @param splitSlots - vec4 slots of the split sums (wg with split > 1 summed in workgroup memory, else 0).
  * @returns Bytes.
  */
-export function persistentWorkgroupBytes(hidden: number, bt: number): number {
-  return 2 * bt * Math.ceil(hidden / 4) * 16;
+export function persistentWorkgroupBytes(hidden: number, bt: number, splitSlots = 0): number {
+  return (2 * bt * Math.ceil(hidden / 4) + splitSlots) * 16;
 }
 
 /**
@@ -137,13 +157,27 @@ export function persistentDispatch(
   },
   buffers: PersistentBuffers,
 ): Dispatch {
-  const shader = PERSISTENT_SHADERS[opts.weights ?? 'f32'];
   const { wg, bt } = opts.tile;
+  const split = opts.tile.split ?? 1;
+  const reduce = opts.tile.reduce ?? 'workgroup';
+  const shader = PERSISTENT_SHADERS[`${opts.weights ?? 'f32'}.${split > 1 ? reduce : 'workgroup'}`];
   if (!Number.isInteger(bt) || bt < 1 || bt > 8)
     throw new ShapeError(`${opts.label}: batch rows per workgroup must be an integer in [1, 8], got ${bt}`);
-  if (!persistentFits(gpu, opts.hidden, bt))
+  if (!Number.isInteger(split) || split < 1 || (split & (split - 1)) !== 0 || wg % split !== 0)
     throw new ShapeError(
-      `${opts.label}: the persistent kernel needs ${persistentWorkgroupBytes(opts.hidden, bt)} bytes of ` +
+      `${opts.label}: split (lanes per column) must be a power of two dividing wg ${wg}, got ${split}`,
+    );
+  const minSubgroup = gpu.adapterInfo.subgroupMinSize;
+  if (split > 1 && reduce === 'subgroups' && (!gpu.features.subgroups || split > minSubgroup))
+    throw new ShapeError(
+      `${opts.label}: subgroup split sums need the 'subgroups' feature and split ≤ the adapter's ` +
+        `smallest subgroup (${gpu.features.subgroups ? minSubgroup : 'no subgroups'}), got split ${split}`,
+    );
+  const red = split > 1 && reduce === 'workgroup' ? wg : 0;
+  const bytes = persistentWorkgroupBytes(opts.hidden, bt, red);
+  if (bytes > gpu.limits.maxComputeWorkgroupStorageSize)
+    throw new ShapeError(
+      `${opts.label}: the persistent kernel needs ${bytes} bytes of ` +
         `workgroup memory for ${bt} rows of hidden ${opts.hidden}, more than this device's ` +
         `maxComputeWorkgroupStorageSize (${gpu.limits.maxComputeWorkgroupStorageSize})`,
     );
@@ -161,6 +195,8 @@ export function persistentDispatch(
     WG: wg,
     BT: bt,
     HBUF: 2 * bt * Math.ceil(opts.hidden / 4),
+    SPLIT: split,
+    RED: Math.max(red, 1),
     SAVE: !!opts.save,
     LENGTHS: !!opts.lengths,
   };
@@ -232,6 +268,14 @@ export function persistentChoice(
     );
   }
   const cols = cfg.cell === 'rnn' ? Math.ceil(H / 4) : H;
-  const wg = gpu.software ? 64 : Math.min(256, Math.ceil(cols / 32) * 32);
-  return { tile: { wg, bt }, steps: persistentSteps };
+  // Split-K: where a workgroup has fewer columns than a GPU's 256 threads, up to 8 lanes share a
+  // column's sum (all threads busy); forced by gpu.tuning.persistentSplit.
+  const forced = gpu.tuning.persistentSplit;
+  const split =
+    forced !== 'auto' ? forced : gpu.software ? 1 : Math.min(8, 2 ** Math.floor(Math.log2(Math.max(1, 256 / cols))));
+  const wg = gpu.software ? Math.max(64, split) : Math.min(256, Math.ceil((cols * split) / 32) * 32);
+  const sg = gpu.features.subgroups && split <= gpu.adapterInfo.subgroupMinSize;
+  const wantReduce = gpu.tuning.persistentSplitReduce;
+  const reduce: SplitReduce = wantReduce === 'auto' ? (sg ? 'subgroups' : 'workgroup') : wantReduce;
+  return { tile: { wg, bt, split, reduce }, steps: persistentSteps };
 }

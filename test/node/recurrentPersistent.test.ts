@@ -51,6 +51,52 @@ describe('persistent kernel: BPTT in chunks of 2 steps (a chunk boundary inside 
   }
 });
 
+describe('persistent kernel: split-K (lanes per W_hh column) vs float64, both ways of summing', () => {
+  // SwiftShader's subgroups hold 4 invocations: subgroup sums run at split 2 and 4.
+  const variants: Array<[number, 'workgroup' | 'subgroups']> = [
+    [2, 'workgroup'],
+    [4, 'workgroup'],
+    [8, 'workgroup'],
+    [2, 'subgroups'],
+    [4, 'subgroups'],
+  ];
+  const picked = recurrentChecks.filter((c) => /random shape|lengths \(packed\)|batch1|H33|H130/.test(c.name));
+  for (const [split, reduce] of variants)
+    it(`split ${split}, ${reduce} sums: the recurrent checks of random shapes, lengths, batch 1`, async () => {
+      if (reduce === 'subgroups') expect(gpu.features.subgroups && split <= gpu.adapterInfo.subgroupMinSize).toBe(true);
+      expect(picked.length).toBeGreaterThan(8);
+      gpu.tuning.persistentSplit = split;
+      gpu.tuning.persistentSplitReduce = reduce;
+      try {
+        for (const check of picked) {
+          await check.run(gpu);
+          await gpu.sync();
+        }
+      } finally {
+        gpu.tuning.persistentSplit = 'auto';
+        gpu.tuning.persistentSplitReduce = 'auto';
+      }
+    });
+  it("subgroup sums wider than the adapter's subgroups, or a split not dividing wg: ShapeErrors", () => {
+    const x = input(3, 2, 3);
+    const layer = new LSTM(gpu, { inputSize: 3, hiddenSize: 5, seed: 1 });
+    gpu.tuning.persistentSplit = 2 * gpu.adapterInfo.subgroupMinSize;
+    gpu.tuning.persistentSplitReduce = 'subgroups';
+    try {
+      expect(() => layer.forward(x)).toThrow(ShapeError);
+      expect(() => layer.forward(x)).toThrow(/split ≤ the adapter's smallest subgroup \(\d+\), got split \d+/);
+      gpu.tuning.persistentSplit = 3;
+      gpu.tuning.persistentSplitReduce = 'workgroup';
+      expect(() => layer.forward(x)).toThrow(/split \(lanes per column\) must be a power of two dividing wg 64, got 3/);
+    } finally {
+      gpu.tuning.persistentSplit = 'auto';
+      gpu.tuning.persistentSplitReduce = 'auto';
+    }
+    layer.destroy();
+    x.destroy();
+  });
+});
+
 describe('persistent kernel: plans', () => {
   it('LSTM T 100 forward + BPTT: 2·99 fewer dispatches than the step kernels (one chunk each way)', () => {
     const T = 100;
@@ -159,21 +205,41 @@ describe('persistent kernel: the cost model', () => {
     const adapter = (software: boolean, kernel: 'auto' | 'step' | 'persistent' = 'auto') =>
       ({
         software,
-        tuning: { reductionWidth: 'auto', recurrentKernel: kernel, persistentSteps: 1024, recurrentMeasured: {} },
+        tuning: {
+          reductionWidth: 'auto',
+          recurrentKernel: kernel,
+          persistentSteps: 1024,
+          recurrentMeasured: {},
+          persistentSplit: 'auto',
+          persistentSplitReduce: 'auto',
+        },
         limits: { maxComputeWorkgroupStorageSize: 16384 },
+        features: { subgroups: true },
+        adapterInfo: { subgroupMinSize: 32 },
       }) as unknown as Gpu;
     const lstm = { cell: 'lstm' as const, hiddenSize: 256 };
-    expect(persistentChoice(adapter(false), lstm, 32, 'x')).toEqual({ tile: { wg: 256, bt: 1 }, steps: 1024 });
+    expect(persistentChoice(adapter(false), lstm, 32, 'x')).toEqual({
+      tile: { wg: 256, bt: 1, split: 1, reduce: 'subgroups' },
+      steps: 1024,
+    });
+    // 25 vec4 columns: 8 lanes each (split-K), 200 → 224 threads, summed by subgroup shuffles.
     expect(persistentChoice(adapter(false), { cell: 'rnn', hiddenSize: 100 }, 32, 'x')?.tile).toEqual({
-      wg: 32,
+      wg: 224,
       bt: 1,
+      split: 8,
+      reduce: 'subgroups',
     });
     expect(persistentChoice(adapter(false), { ...lstm, hiddenSize: 2049 }, 1, 'x')).toBeNull();
     expect(persistentChoice(adapter(false), { ...lstm, projSize: 8 }, 1, 'x')).toBeNull();
     expect(persistentChoice(adapter(false, 'step'), lstm, 32, 'x')).toBeNull();
     expect(persistentChoice(adapter(true), lstm, 32, 'x')).toBeNull();
-    // Forced on a software adapter: 8 rows per workgroup where they fit (2·8·256·4 = 16 KiB), fewer past that.
-    expect(persistentChoice(adapter(true, 'persistent'), lstm, 32, 'x')?.tile).toEqual({ wg: 64, bt: 8 });
+    // Forced on a software adapter: 8 rows per workgroup where they fit (2·8·64·16 = 16 KiB), fewer past that.
+    expect(persistentChoice(adapter(true, 'persistent'), lstm, 32, 'x')?.tile).toEqual({
+      wg: 64,
+      bt: 8,
+      split: 1,
+      reduce: 'subgroups',
+    });
     expect(persistentChoice(adapter(true, 'persistent'), { ...lstm, hiddenSize: 1000 }, 32, 'x')?.tile.bt).toBe(2);
   });
 });
