@@ -678,7 +678,7 @@ export const badInputCases: BadCase[] = [
         a: { buffer: t.a34.buffer, ld: 4 },
         b: { buffer: t.b45.buffer, ld: 5 },
         c: { buffer: t.o35.buffer, ld: 5 },
-        tile: { wgX: 16, wgY: 16, tileK: 128 },
+        tile: { variant: 'workgroup', wgX: 16, wgY: 16, tileK: 128 },
       }),
   },
 
