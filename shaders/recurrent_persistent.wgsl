@@ -107,6 +107,17 @@ fn gateCount() -> u32 {
   return select(select(3u, 4u, CELL == 1u), 1u, CELL == 0u);
 }
 
+// SAVE (LSTM, GRU): the gates [rows, 4H] and h_{t−1} [rows, H] of unit j, as the step kernels save them.
+fn saveGates(row: u32, j: u32, gates: vec4<f32>, hp: f32) {
+  let H = params.hidden;
+  let at = row * 4u * H + j;
+  saved[at] = gates.x;
+  saved[at + H] = gates.y;
+  saved[at + 2u * H] = gates.z;
+  saved[at + 3u * H] = gates.w;
+  saved[params.hprevBase + row * H + j] = hp;
+}
+
 // One LSTM unit j of row r: pre-activations `pre` (recurrent product + b_hh + xproj).
 fn lstmUnit(r: u32, b: u32, j: u32, row: u32, cur: u32, nxt: u32, pre: vec4<f32>, pad: bool) {
   let H = params.hidden;
@@ -122,12 +133,7 @@ fn lstmUnit(r: u32, b: u32, j: u32, row: u32, cur: u32, nxt: u32, pre: vec4<f32>
     h = gates.w * tanh_safe(cNew);
   }
   if (SAVE) {
-    let at = row * 4u * H + j;
-    saved[at] = gates.x;
-    saved[at + H] = gates.y;
-    saved[at + 2u * H] = gates.z;
-    saved[at + 3u * H] = gates.w;
-    saved[params.hprevBase + row * H + j] = hp;
+    saveGates(row, j, gates, hp);
     saved[params.cprevBase + row * H + j] = cPrev;
   }
   hseq[row * params.hWidth + params.hDirOffset + j] = select(h, 0.0, pad);
@@ -147,14 +153,7 @@ fn gruUnit(r: u32, j: u32, row: u32, cur: u32, nxt: u32, u: vec3<f32>, x: vec3<f
     gates = vec4<f32>(rg, z, n, u.z);
     h = (1.0 - z) * n + z * hp;
   }
-  if (SAVE) {
-    let at = row * 4u * H + j;
-    saved[at] = gates.x;
-    saved[at + H] = gates.y;
-    saved[at + 2u * H] = gates.z;
-    saved[at + 3u * H] = gates.w;
-    saved[params.hprevBase + row * H + j] = hp;
-  }
+  if (SAVE) { saveGates(row, j, gates, hp); }
   hseq[row * params.hWidth + params.hDirOffset + j] = select(h, 0.0, pad);
   hPut(nxt, r, j, h);
 }

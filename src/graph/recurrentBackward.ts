@@ -125,6 +125,15 @@ export class RecurrentBackward {
       for (let d = 0; d < D; d++) {
         const p = params[l * D + d];
         const saved = fwd.saved[l * D + d];
+        // What every backward step (or chunk) of this layer-direction binds and is sized by.
+        const backOpts = { hidden: H, batch: B, nonlinearity: cfg.nonlinearity, lengths: !!lengths };
+        const backBuffers = {
+          dgates: dgates[d],
+          saved: saved.buffer,
+          dhN: this.dhN,
+          carry: this.carry ?? undefined,
+          lengths: lengths ?? undefined,
+        };
         const uniforms = gpu.pool.acquire(T * slot, UNIFORM_USAGE, `rnn.l${l}d${d}.backsteps`);
         this.owned.push(uniforms);
         const data = new ArrayBuffer(T * slot);
@@ -185,24 +194,12 @@ export class RecurrentBackward {
             cellStepBackwardDispatch(
               gpu,
               cell,
+              { ...backOpts, tile: fwd.tile, label: `l${l}d${d}.backstep${t}`, proj },
               {
-                hidden: H,
-                batch: B,
-                nonlinearity: cfg.nonlinearity,
-                tile: fwd.tile,
-                label: `l${l}d${d}.backstep${t}`,
-                lengths: !!lengths,
-                proj,
-              },
-              {
-                dgates: dgates[d],
+                ...backBuffers,
                 wb: proj ? p.proj!.wrb : p.wb,
-                saved: saved.buffer,
                 dout: proj ? dhProj[d] : dout,
-                dhN: this.dhN,
-                carry: this.carry ?? undefined,
                 params: stepParams,
-                lengths: lengths ?? undefined,
                 steps: noSteps!,
               },
             ),
@@ -220,23 +217,16 @@ export class RecurrentBackward {
                 gpu,
                 cell,
                 {
-                  hidden: H,
-                  batch: B,
-                  nonlinearity: cfg.nonlinearity,
+                  ...backOpts,
                   tile: fwd.persistent!.tile,
                   label: `l${l}d${d}.backsteps${k * chunkSteps}`,
-                  lengths: !!lengths,
                   persistent: true,
                 },
                 {
-                  dgates: dgates[d],
+                  ...backBuffers,
                   wb: p.wb,
-                  saved: saved.buffer,
                   dout,
-                  dhN: this.dhN,
-                  carry: this.carry ?? undefined,
                   params: { buffer: uniforms, offset: 0, size: slot },
-                  lengths: lengths ?? undefined,
                   steps: { buffer: steps, offset: k * chunkStride, size: count * entry },
                 },
               ),
