@@ -108,6 +108,40 @@ export function packPersistentParams(gpu: Gpu, values: PersistentParams, target:
   new Uint8Array(target, offset, bytes.byteLength).set(new Uint8Array(bytes));
 }
 
+/**
+ * Checks a persistent tile on `gpu` (rows per workgroup, split lanes, their sums, workgroup memory)
+ * before anything is allocated, and returns the vec4 slots of its workgroup-memory split sums.
+ * @param gpu - Its features, adapter info and limits.
+ * @param label - Names the caller in errors.
+ * @param hidden - H.
+ * @param tile - The tile.
+ * @throws ShapeError naming what does not fit.
+ */
+export function checkPersistentTile(gpu: Gpu, label: string, hidden: number, tile: PersistentTile): number {
+  const { wg, bt } = tile;
+  const split = tile.split ?? 1;
+  const reduce = tile.reduce ?? 'workgroup';
+  if (!Number.isInteger(bt) || bt < 1 || bt > 8)
+    throw new ShapeError(`${label}: batch rows per workgroup must be an integer in [1, 8], got ${bt}`);
+  if (!Number.isInteger(split) || split < 1 || (split & (split - 1)) !== 0 || wg % split !== 0)
+    throw new ShapeError(`${label}: split (lanes per column) must be a power of two dividing wg ${wg}, got ${split}`);
+  const minSubgroup = gpu.adapterInfo.subgroupMinSize;
+  if (split > 1 && reduce === 'subgroups' && (!gpu.features.subgroups || split > minSubgroup))
+    throw new ShapeError(
+      `${label}: subgroup split sums need the 'subgroups' feature and split ≤ the adapter's ` +
+        `smallest subgroup (${gpu.features.subgroups ? minSubgroup : 'no subgroups'}), got split ${split}`,
+    );
+  const red = split > 1 && reduce === 'workgroup' ? wg : 0;
+  const bytes = persistentWorkgroupBytes(hidden, bt, red);
+  if (bytes > gpu.limits.maxComputeWorkgroupStorageSize)
+    throw new ShapeError(
+      `${label}: the persistent kernel needs ${bytes} bytes of ` +
+        `workgroup memory for ${bt} rows of hidden ${hidden}, more than this device's ` +
+        `maxComputeWorkgroupStorageSize (${gpu.limits.maxComputeWorkgroupStorageSize})`,
+    );
+  return red;
+}
+
 /** Buffers of one persistent dispatch. */
 export interface PersistentBuffers {
   xproj: GPUBuffer;
@@ -161,26 +195,7 @@ export function persistentDispatch(
   const split = opts.tile.split ?? 1;
   const reduce = opts.tile.reduce ?? 'workgroup';
   const shader = PERSISTENT_SHADERS[`${opts.weights ?? 'f32'}.${split > 1 ? reduce : 'workgroup'}`];
-  if (!Number.isInteger(bt) || bt < 1 || bt > 8)
-    throw new ShapeError(`${opts.label}: batch rows per workgroup must be an integer in [1, 8], got ${bt}`);
-  if (!Number.isInteger(split) || split < 1 || (split & (split - 1)) !== 0 || wg % split !== 0)
-    throw new ShapeError(
-      `${opts.label}: split (lanes per column) must be a power of two dividing wg ${wg}, got ${split}`,
-    );
-  const minSubgroup = gpu.adapterInfo.subgroupMinSize;
-  if (split > 1 && reduce === 'subgroups' && (!gpu.features.subgroups || split > minSubgroup))
-    throw new ShapeError(
-      `${opts.label}: subgroup split sums need the 'subgroups' feature and split ≤ the adapter's ` +
-        `smallest subgroup (${gpu.features.subgroups ? minSubgroup : 'no subgroups'}), got split ${split}`,
-    );
-  const red = split > 1 && reduce === 'workgroup' ? wg : 0;
-  const bytes = persistentWorkgroupBytes(opts.hidden, bt, red);
-  if (bytes > gpu.limits.maxComputeWorkgroupStorageSize)
-    throw new ShapeError(
-      `${opts.label}: the persistent kernel needs ${bytes} bytes of ` +
-        `workgroup memory for ${bt} rows of hidden ${opts.hidden}, more than this device's ` +
-        `maxComputeWorkgroupStorageSize (${gpu.limits.maxComputeWorkgroupStorageSize})`,
-    );
+  const red = checkPersistentTile(gpu, opts.label, opts.hidden, opts.tile);
   if (opts.save && !buffers.saved)
     throw new ArgumentError(`${opts.label}: a training chunk needs the saved-activations buffer`);
   if (!buffers.c && (cell === 'lstm' || !opts.lengths))
@@ -277,5 +292,7 @@ export function persistentChoice(
   const sg = gpu.features.subgroups && split <= gpu.adapterInfo.subgroupMinSize;
   const wantReduce = gpu.tuning.persistentSplitReduce;
   const reduce: SplitReduce = wantReduce === 'auto' ? (sg ? 'subgroups' : 'workgroup') : wantReduce;
-  return { tile: { wg, bt, split, reduce }, steps: persistentSteps };
+  const tile = { wg, bt, split, reduce };
+  checkPersistentTile(gpu, `${where}: gpu.tuning`, H, tile);
+  return { tile, steps: persistentSteps };
 }

@@ -82,12 +82,14 @@ describe('persistent kernel: split-K (lanes per W_hh column) vs float64, both wa
     const layer = new LSTM(gpu, { inputSize: 3, hiddenSize: 5, seed: 1 });
     gpu.tuning.persistentSplit = 2 * gpu.adapterInfo.subgroupMinSize;
     gpu.tuning.persistentSplitReduce = 'subgroups';
+    const created = gpu.pool.stats.created; // refused before the plan allocates anything
     try {
       expect(() => layer.forward(x)).toThrow(ShapeError);
       expect(() => layer.forward(x)).toThrow(/split ≤ the adapter's smallest subgroup \(\d+\), got split \d+/);
       gpu.tuning.persistentSplit = 3;
       gpu.tuning.persistentSplitReduce = 'workgroup';
       expect(() => layer.forward(x)).toThrow(/split \(lanes per column\) must be a power of two dividing wg 64, got 3/);
+      expect(gpu.pool.stats.created).toBe(created);
     } finally {
       gpu.tuning.persistentSplit = 'auto';
       gpu.tuning.persistentSplitReduce = 'auto';
