@@ -100,6 +100,7 @@ export { RecurrentPlan, type RunStats } from './graph/recurrentPlan.js';
 export { repackWhh, unpackWhh, cellStepDispatch, type CellStepOptions } from './kernels/cellStep.js';
 export { readParameter, type StateDict, type StateDictValue, type NamedTensor } from './io/stateDict.js';
 export { parseSafetensors, writeSafetensors } from './io/safetensors.js';
+export { type StateDictSource } from './io/torchStateDict.js';
 export {
   readCheckpoint,
   crc32,

@@ -9,6 +9,13 @@ import { checkOptions, show } from '../util/options.js';
 import { TENSOR_USAGE } from '../gpu/flags.js';
 import { checkBindingSize } from '../gpu/limits.js';
 import { readParameter, type NamedTensor, type StateDict } from './stateDict.js';
+import {
+  resolveTorchKeys,
+  stateDictSource,
+  type ComputedBuffer,
+  type StateDictSource,
+  type TiedName,
+} from './torchStateDict.js';
 
 /** One parameter: its PyTorch name, shape and place (in f32 elements) in the store's buffers. */
 export interface ParameterSlot {
@@ -243,15 +250,24 @@ export function checkParameters(
 
 /**
  * The arguments of a `loadStateDict(dict, opts)` entry point, checked: `opts` by the options
- * table (`strict`, default true), then `dict` by {@link checkParameters}.
+ * table (`strict`, default true), then `dict` (a `.safetensors` file's bytes are parsed first;
+ * tied names and computed buffers resolved by {@link resolveTorchKeys}) by {@link checkParameters}.
+ * Nothing is written: a caller writes the returned values only after this returned.
+ * @param op - The public entry point, for the messages.
+ * @param dict - A state dict or a `.safetensors` file's bytes.
+ * @param opts - `{ strict }`: unknown keys are an error unless false (missing ones always are).
+ * @param shapes - The parameters' names and shapes.
+ * @param keys - Second names of tied parameters and buffers seqgpu computes (both optional in `dict`).
  * @returns The values by name, as f32.
  */
 export function checkLoadStateDict(
   op: string,
-  dict: StateDict,
+  dict: StateDictSource,
   opts: unknown,
   shapes: ReadonlyArray<{ name: string; shape: readonly number[] }>,
+  keys: { tied?: readonly TiedName[]; buffers?: readonly ComputedBuffer[] } = {},
 ): Map<string, Float32Array> {
   const { strict = true } = checkOptions<{ strict: boolean }>(op, 'opts', opts, { strict: { type: 'boolean' } });
-  return checkParameters(op, dict, shapes, strict);
+  const source = resolveTorchKeys(op, stateDictSource(op, dict), keys.tied ?? [], keys.buffers ?? []);
+  return checkParameters(op, source, shapes, strict);
 }

@@ -20,7 +20,6 @@ import type { KvCacheValues } from '../graph/ops/cachedAttention.js';
 import { linearValue } from '../graph/ops/linear.js';
 import type { GraphPlan } from '../graph/plan.js';
 import { recordForward } from '../graph/recordStep.js';
-import { readParameter, type NamedTensor, type StateDict } from '../io/stateDict.js';
 import { Module } from '../nn/module.js';
 import { Dropout } from '../nn/layers/dropout.js';
 import { Embedding } from '../nn/layers/embedding.js';
@@ -378,37 +377,11 @@ export class TransformerLM extends Module {
   }
 
   /**
-   * The parameters by full name; a tied head is listed as `head.weight` too (as PyTorch's
-   * state_dict lists both names of one tensor).
+   * @internal With tieWeights, PyTorch's state_dict lists tok_embed.weight as `head.weight` too:
+   * stateDict() lists both, loadStateDict takes either (both: equal).
    */
-  override async stateDict(): Promise<Record<string, NamedTensor>> {
-    const d = await super.stateDict();
-    if (this.options.tieWeights) d['head.weight'] = d['tok_embed.weight'];
-    return d;
-  }
-
-  /**
-   * Loads parameters by full name (see {@link Module.loadStateDict}); with tieWeights a
-   * `head.weight` entry must equal `tok_embed.weight` element for element (it is the same tensor).
-   * @param dict - PyTorch's state_dict (JSON or safetensors).
-   * @param opts - `strict` (default true).
-   * @throws ArgumentError / ShapeError as Module.loadStateDict, or for a tied head.weight that differs.
-   */
-  override loadStateDict(dict: StateDict, opts: { strict?: boolean } = {}): void {
-    if (this.options.tieWeights && dict && typeof dict === 'object' && 'head.weight' in dict) {
-      const where = 'TransformerLM.loadStateDict';
-      const shape = [this.options.vocabSize, this.options.dModel];
-      const head = readParameter(dict, 'head.weight', shape, where);
-      const tok = readParameter(dict, 'tok_embed.weight', shape, where);
-      if (head.some((v, i) => !Object.is(v, tok[i])))
-        throw new ArgumentError(
-          `${where}: 'head.weight' differs from 'tok_embed.weight', but the model ties them (tieWeights: true)`,
-        );
-      const rest = { ...dict };
-      delete rest['head.weight'];
-      dict = rest;
-    }
-    super.loadStateDict(dict, opts);
+  override localAliases(): ReadonlyArray<readonly [string, string]> {
+    return this.options.tieWeights ? [['head.weight', 'tok_embed.weight']] : [];
   }
 }
 

@@ -11,6 +11,7 @@ import type { NamedTensor, StateDict } from '../io/stateDict.js';
 import { Tensor } from '../gpu/tensor.js';
 import { PlanCache } from '../util/planCache.js';
 import { checkLoadStateDict, ParameterStore } from '../io/parameters.js';
+import type { ComputedBuffer, StateDictSource, TiedName } from '../io/torchStateDict.js';
 
 /** A module's own parameters: where they live and their local names (`weight`, `bias`, …). */
 export interface LocalParameters {
@@ -277,21 +278,102 @@ export abstract class Module {
     return this.namedParameters();
   }
 
-  /** The parameters by full name as `{shape, data}` (read back from the GPU). */
-  async stateDict(): Promise<Record<string, NamedTensor>> {
-    this.assertModuleAlive('stateDict');
-    const out: Record<string, NamedTensor> = {};
-    for (const p of this.namedParameters()) out[p.name] = { shape: [...p.shape], data: await p.read() };
+  /**
+   * @internal Second names PyTorch's state_dict gives this module's parameters (tied weights), as
+   * `[alias, target]` local names (e.g. `['head.weight', 'tok_embed.weight']`). Default none.
+   */
+  localAliases(): ReadonlyArray<readonly [string, string]> {
+    return [];
+  }
+
+  /**
+   * @internal Tensors a PyTorch twin of this module keeps in its state_dict (register_buffer)
+   * that seqgpu computes itself, with local names (e.g. a sinusoid table `pe`). Default none.
+   */
+  localBuffers(): ReadonlyArray<ComputedBuffer> {
+    return [];
+  }
+
+  /**
+   * @internal Every second name of a tied parameter in the tree, as PyTorch's state_dict lists it: a
+   * module's own aliases (a head tied to an embedding) and the parameters of a module registered
+   * under two names (the later name; {@link namedParameters} lists the first).
+   * @returns Each alias with the parameter's name and shape, depth first.
+   */
+  tiedParameterNames(): TiedName[] {
+    const out: TiedName[] = [];
+    const first = new Map<Module, string>();
+    const join = (prefix: string, name: string) => (prefix ? `${prefix}.${name}` : name);
+    for (const [prefix, m] of this.namedModules()) {
+      const local = m.localParameters();
+      const p0 = first.get(m);
+      if (p0 === undefined) first.set(m, prefix);
+      else if (local)
+        for (const { name, shape } of local.names)
+          out.push({ alias: join(prefix, name), target: join(p0, name), shape });
+      for (const [alias, target] of m.localAliases()) {
+        const shape = local?.names.find((n) => n.name === target)?.shape ?? m.aliasShape(target);
+        out.push({ alias: join(prefix, alias), target: join(p0 ?? prefix, target), shape });
+      }
+    }
+    return out;
+  }
+
+  /** The shape of a descendant's parameter by its name relative to this module. */
+  private aliasShape(name: string): readonly number[] {
+    const p = this.namedParameters().find((q) => q.name === name);
+    if (!p) throw new ArgumentError(`${this.constructor.name}: tied name of an unknown parameter '${name}'`);
+    return p.shape;
+  }
+
+  /**
+   * @internal The tensors of the tree a PyTorch state_dict may hold that seqgpu computes (registered
+   * buffers such as a sinusoid table `pos_embed.pe`), with full names.
+   * @returns Each buffer with its full name, depth first.
+   */
+  computedBuffers(): ComputedBuffer[] {
+    const out: ComputedBuffer[] = [];
+    for (const [prefix, m] of this.namedModules())
+      for (const b of m.localBuffers()) out.push({ ...b, name: prefix ? `${prefix}.${b.name}` : b.name });
     return out;
   }
 
   /**
-   * Loads parameters by full name; every key is checked (present, shape, finite) before
-   * anything is written, so a bad dict changes nothing.
-   * @param dict - `{name: {shape, data}}`, tensors or nested arrays (PyTorch's state_dict as JSON or safetensors).
-   * @param opts - `strict` (default true): unknown keys are an error.
+   * The parameters by full name as `{shape, data}` (read back from the GPU), as PyTorch's
+   * state_dict lists them: a tied parameter under each of its names (the same values).
+   * Buffers seqgpu computes are not listed (PyTorch's `persistent=False`).
    */
-  loadStateDict(dict: StateDict, opts: { strict?: boolean } = {}): void {
+  async stateDict(): Promise<Record<string, NamedTensor>> {
+    this.assertModuleAlive('stateDict');
+    const out: Record<string, NamedTensor> = {};
+    for (const p of this.namedParameters()) out[p.name] = { shape: [...p.shape], data: await p.read() };
+    for (const t of this.tiedParameterNames()) out[t.alias] = out[t.target];
+    return out;
+  }
+
+  /**
+   * Loads parameters by full name: PyTorch's `state_dict()` unchanged, as a dict or as the bytes
+   * of the `.safetensors` file `safetensors.torch.save_file` / `save_model` wrote. Every key is
+   * checked (present, shape, finite) before anything is written, so a bad dict or file changes
+   * nothing. A tied parameter may come under either of its names or both (then equal):
+   * `save_model` keeps one name of a tied pair. Buffers the PyTorch twin registered that seqgpu
+   * computes (a sinusoid table `pe`) may be present: they are checked against seqgpu's values
+   * and not loaded.
+   * @param dict - `{name: {shape, data}}`, tensors or nested arrays (PyTorch's state_dict as JSON
+   *   or from {@link parseSafetensors}), or a `.safetensors` file's bytes (Uint8Array / ArrayBuffer).
+   * @param opts - `strict` (default true): keys that are neither a parameter, a tied name nor a
+   *   computed buffer are an error (as PyTorch's); false ignores them. A missing parameter is
+   *   always an error.
+   * @throws ArgumentError / ShapeError naming the key: missing, wrong shape (with the expected
+   *   one), non-finite, unexpected, a tied pair that differs, a buffer that differs from seqgpu's;
+   *   or the safetensors file's defect (truncated, bad header).
+   * @example
+   * ```ts
+   * // Python: safetensors.torch.save_model(model, 'model.safetensors')
+   * model.loadStateDict(new Uint8Array(await (await fetch('model.safetensors')).arrayBuffer()));
+   * ```
+   */
+  loadStateDict(dict: StateDictSource, opts: { strict?: boolean } = {}): void {
     const where = `${this.constructor.name}.loadStateDict`;
     this.assertModuleAlive('loadStateDict');
     const params = this.namedParameters();
@@ -300,6 +382,7 @@ export abstract class Module {
       dict,
       opts,
       params.map((p) => ({ name: p.name, shape: p.shape })),
+      { tied: this.tiedParameterNames(), buffers: this.computedBuffers() },
     );
     const owners = new Set<Module>();
     for (const p of params) {

@@ -2,19 +2,9 @@
 // test/fixtures/make_module_fixtures.py): outputs, loss, every gradient, parameters after 3 Adam steps.
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  Dropout,
-  Embedding,
-  Linear,
-  LSTM,
-  Module,
-  ReLU,
-  Sequential,
-  Tensor,
-  Trainer,
-  type Gpu,
-} from '../../src/index.js';
+import { Linear, Module, ReLU, Sequential, Tensor, Trainer, type Gpu } from '../../src/index.js';
 import { testGpu } from './gpu.js';
+import { Tagger } from './tagger.js';
 
 type Rec = { shape: number[]; data: number[] };
 const fx = JSON.parse(readFileSync(new URL('../fixtures/modules.json', import.meta.url), 'utf8'));
@@ -74,24 +64,6 @@ async function checkAgainstFixture(
     expect(relErr(v.data, (f.after_adam[k] as Rec).data), `after Adam ${k}`).toBeLessThan(1e-4);
   expect(trainer.lastRun!.submits).toBe(1);
   return trainer;
-}
-
-/** The issue's Tagger: Embedding(paddingIdx) → bidirectional batchFirst LSTM → Dropout → Linear. */
-class Tagger extends Module {
-  embed: Embedding;
-  lstm: LSTM;
-  drop: Dropout;
-  head: Linear;
-  constructor(gpu: Gpu, p = 0) {
-    super(gpu);
-    this.embed = new Embedding(gpu, { numEmbeddings: 20, embeddingDim: 8, paddingIdx: 0 });
-    this.lstm = new LSTM(gpu, { inputSize: 8, hiddenSize: 12, batchFirst: true, bidirectional: true });
-    this.drop = new Dropout(gpu, { p });
-    this.head = new Linear(gpu, { inFeatures: 24, outFeatures: 5 });
-  }
-  forward(tokens: Tensor): Tensor {
-    return this.head.forward(this.drop.forward(this.lstm.forward(this.embed.forward(tokens)).output));
-  }
 }
 
 describe('Module and Trainer vs PyTorch 1.13', () => {

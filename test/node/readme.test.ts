@@ -88,7 +88,7 @@ describe('README.md', () => {
 
   it('the Examples table lists exactly the files in examples/, and every examples/ link exists', () => {
     const files = readdirSync(join(root, 'examples'))
-      .filter((f) => /\.(mjs|html)$/.test(f))
+      .filter((f) => /\.(mjs|html|py)$/.test(f))
       .sort();
     const listed = [...section('Examples').matchAll(/\]\(examples\/([^)]+)\)/g)].map((m) => m[1]);
     expect([...new Set(listed)].sort()).toEqual(files);

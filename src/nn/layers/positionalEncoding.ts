@@ -16,6 +16,7 @@ import { transpose } from '../../graph/ops/shape.js';
 import { ArgumentError, ShapeError, fmtShape } from '../../util/errors.js';
 import { checkOptions } from '../../util/options.js';
 import { Module, type LocalParameters } from '../module.js';
+import type { ComputedBuffer } from '../../io/torchStateDict.js';
 import { createParameters, nextSeed, scaledNormal } from './leaf.js';
 
 /** Options of {@link PositionalEncoding}. */
@@ -111,6 +112,25 @@ export class PositionalEncoding extends Module {
   /** @internal */
   override localParameters(): LocalParameters | null {
     return this.params;
+  }
+
+  /**
+   * @internal The sinusoid table is PyTorch's registered buffer `pe` [maxLen, dModel] (persistent
+   * in the PyTorch tutorial): a state_dict holding it is checked against this table, within
+   * PyTorch's float32 rounding of the angle (|Δ| ≤ 1e-6 + 2⁻²¹·(1 + position)).
+   */
+  override localBuffers(): ReadonlyArray<ComputedBuffer> {
+    const { kind, maxLen, dModel } = this.options;
+    if (kind !== 'sinusoidal') return [];
+    return [
+      {
+        name: 'pe',
+        shape: [maxLen, dModel],
+        values: () => sinusoidTable(maxLen, dModel),
+        tolerance: (i) => 1e-6 + 2 ** -21 * (1 + Math.floor(i / dModel)),
+        describe: 'pe[p, 2i] = sin(p / 10000^(2i/d)), pe[p, 2i+1] = cos(p / 10000^(2i/d))',
+      },
+    ];
   }
 
   /**
