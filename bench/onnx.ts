@@ -1,65 +1,18 @@
-// A minimal ONNX (protobuf) writer for the benchmark peer: one LSTM or GRU node (opset 14), one
-// com.microsoft MultiHeadAttention node, or a Transformer encoder in standard ops (opset 17),
-// weights/masks as initializers, built in the page so no model file is committed. Field numbers are
-// those of onnx.proto (ModelProto, GraphProto, NodeProto, TensorProto, ValueInfoProto, ...).
+// ONNX models for the benchmark peer: one LSTM or GRU node (opset 14), one com.microsoft
+// MultiHeadAttention node, or a Transformer encoder in standard ops (opset 17), weights/masks as
+// initializers, built in the page so no model file is committed. The protobuf encoding is
+// src/io/onnxProto.ts (shared with the exporter, exportOnnx).
 
-class Writer {
-  private bytes: number[] = [];
-  varint(v: number): this {
-    let x = BigInt(v);
-    do {
-      let b = Number(x & 0x7fn);
-      x >>= 7n;
-      if (x) b |= 0x80;
-      this.bytes.push(b);
-    } while (x);
-    return this;
-  }
-  tag(field: number, wire: number): this {
-    return this.varint((field << 3) | wire);
-  }
-  int(field: number, v: number): this {
-    return this.tag(field, 0).varint(v);
-  }
-  /** A float (wire type 5, little-endian). */
-  float(field: number, v: number): this {
-    this.tag(field, 5);
-    for (const b of new Uint8Array(Float32Array.of(v).buffer)) this.bytes.push(b);
-    return this;
-  }
-  raw(field: number, data: Uint8Array): this {
-    this.tag(field, 2).varint(data.length);
-    for (const b of data) this.bytes.push(b);
-    return this;
-  }
-  str(field: number, s: string): this {
-    return this.raw(field, new TextEncoder().encode(s));
-  }
-  msg(field: number, w: Writer): this {
-    return this.raw(field, w.finish());
-  }
-  finish(): Uint8Array {
-    return Uint8Array.from(this.bytes);
-  }
-}
-
-const FLOAT = 1;
-
-function valueInfo(name: string, dims: number[]): Writer {
-  const shape = new Writer();
-  for (const d of dims) shape.msg(1, new Writer().int(1, d));
-  const tensorType = new Writer().int(1, FLOAT).msg(2, shape);
-  return new Writer().str(1, name).msg(2, new Writer().msg(1, tensorType));
-}
-
-function initializer(name: string, dims: number[], data: Float32Array): Writer {
-  const w = new Writer();
-  for (const d of dims) w.int(1, d);
-  return w
-    .int(2, FLOAT)
-    .str(8, name)
-    .raw(9, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-}
+import {
+  ProtoWriter as Writer,
+  onnxInt64Tensor as int64Initializer,
+  onnxAttribute,
+  onnxModel,
+  onnxNode,
+  type OnnxAttributeValue,
+  onnxTensor as initializer,
+  onnxValueInfo as valueInfo,
+} from '../src/io/onnxProto.js';
 
 /**
  * An ONNX model with one LSTM (gates i,o,f,c) or GRU (z,r,h; linear_before_reset=1, PyTorch's
@@ -83,8 +36,8 @@ export function recurrentOnnxModel(
     .str(2, 'Y_h')
     .str(3, 'rnn')
     .str(4, cell === 'lstm' ? 'LSTM' : 'GRU');
-  node.msg(5, new Writer().str(1, 'hidden_size').int(3, hidden).int(20, 2));
-  if (cell === 'gru') node.msg(5, new Writer().str(1, 'linear_before_reset').int(3, 1).int(20, 2));
+  node.msg(5, onnxAttribute('hidden_size', { int: hidden }));
+  if (cell === 'gru') node.msg(5, onnxAttribute('linear_before_reset', { int: 1 }));
   const graph = new Writer()
     .msg(1, node)
     .str(2, `${cell}_bench`)
@@ -94,12 +47,7 @@ export function recurrentOnnxModel(
     .msg(11, valueInfo('X', [seqLen, batch, inputSize]))
     .msg(12, valueInfo('Y', [seqLen, 1, batch, hidden]))
     .msg(12, valueInfo('Y_h', [1, batch, hidden]));
-  return new Writer()
-    .int(1, 8)
-    .str(2, 'seqgpu-bench')
-    .msg(7, graph)
-    .msg(8, new Writer().str(1, '').int(2, 14))
-    .finish();
+  return onnxModel(graph, [{ domain: '', version: 14 }], 'seqgpu-bench');
 }
 
 const MS_DOMAIN = 'com.microsoft';
@@ -123,7 +71,7 @@ export function attentionOnnxModel(
   const node = new Writer().str(1, 'query').str(1, 'key').str(1, 'value');
   if (causal) node.str(1, '').str(1, '').str(1, 'attention_bias');
   node.str(2, 'output').str(3, 'mha').str(4, 'MultiHeadAttention').str(7, MS_DOMAIN);
-  node.msg(5, new Writer().str(1, 'num_heads').int(3, heads).int(20, 2));
+  node.msg(5, onnxAttribute('num_heads', { int: heads }));
   const graph = new Writer().msg(1, node).str(2, 'attention_bench');
   if (causal) {
     const bias = new Float32Array(seqLen * seqLen);
@@ -132,13 +80,14 @@ export function attentionOnnxModel(
   }
   for (const name of ['query', 'key', 'value']) graph.msg(11, valueInfo(name, [batch, seqLen, hidden]));
   graph.msg(12, valueInfo('output', [batch, seqLen, hidden]));
-  return new Writer()
-    .int(1, 8)
-    .str(2, 'seqgpu-bench')
-    .msg(7, graph)
-    .msg(8, new Writer().str(1, '').int(2, 14))
-    .msg(8, new Writer().str(1, MS_DOMAIN).int(2, 1))
-    .finish();
+  return onnxModel(
+    graph,
+    [
+      { domain: '', version: 14 },
+      { domain: MS_DOMAIN, version: 1 },
+    ],
+    'seqgpu-bench',
+  );
 }
 
 /**
@@ -154,18 +103,10 @@ export function attentionCompositionOnnxModel(
   causal: boolean,
 ): Uint8Array {
   const graph = new Writer();
-  const node = (op: string, inputs: string[], output: string, attrs: Writer[] = []) => {
-    const w = new Writer();
-    for (const i of inputs) w.str(1, i);
-    w.str(2, output).str(3, output).str(4, op);
-    for (const a of attrs) w.msg(5, a);
-    graph.msg(1, w);
-  };
-  const perm = new Writer().str(1, 'perm');
-  for (const p of [0, 1, 3, 2]) perm.int(8, p);
-  perm.int(20, 7); // INTS
+  const node = (op: string, inputs: string[], output: string, attrs: Record<string, OnnxAttributeValue> = {}) =>
+    graph.msg(1, onnxNode(op, inputs, [output], { attrs }));
   node('Mul', ['q', 'scale'], 'qs');
-  node('Transpose', ['k'], 'kt', [perm]);
+  node('Transpose', ['k'], 'kt', { perm: { ints: [0, 1, 3, 2] } });
   node('MatMul', ['qs', 'kt'], 'scores');
   if (causal) node('Add', ['scores', 'mask'], 'masked');
   node('Softmax', [causal ? 'masked' : 'scores'], 'p'); // opset ≥ 13: axis −1 by default
@@ -180,19 +121,7 @@ export function attentionCompositionOnnxModel(
   const dims = [batch, heads, seqLen, headDim];
   for (const name of ['q', 'k', 'v']) graph.msg(11, valueInfo(name, dims));
   graph.msg(12, valueInfo('output', dims));
-  return new Writer()
-    .int(1, 8)
-    .str(2, 'seqgpu-bench')
-    .msg(7, graph)
-    .msg(8, new Writer().str(1, '').int(2, 14))
-    .finish();
-}
-
-const INT64 = 7;
-
-function int64Initializer(name: string, values: number[]): Writer {
-  const data = BigInt64Array.from(values.map((v) => BigInt(v)));
-  return new Writer().int(1, values.length).int(2, INT64).str(8, name).raw(9, new Uint8Array(data.buffer));
+  return onnxModel(graph, [{ domain: '', version: 14 }], 'seqgpu-bench');
 }
 
 /** The weights of one PyTorch-named parameter: shape and row-major values. */
@@ -226,19 +155,10 @@ export function transformerEncoderOnnxModel(
   const D = E / H;
   const graph = new Writer();
   let id = 0;
-  const node = (op: string, inputs: string[], attrs: Writer[] = []): string => {
+  const node = (op: string, inputs: string[], attrs: Record<string, OnnxAttributeValue> = {}): string => {
     const output = `${op.toLowerCase()}_${id++}`;
-    const w = new Writer();
-    for (const i of inputs) w.str(1, i);
-    w.str(2, output).str(3, output).str(4, op);
-    for (const a of attrs) w.msg(5, a);
-    graph.msg(1, w);
+    graph.msg(1, onnxNode(op, inputs, [output], { attrs }));
     return output;
-  };
-  const ints = (name: string, values: number[]) => {
-    const a = new Writer().str(1, name);
-    for (const v of values) a.int(8, v);
-    return a.int(20, 7); // INTS
   };
   const init = (name: string, dims: number[], data: Float32Array): string => {
     graph.msg(5, initializer(name, dims, data));
@@ -263,13 +183,13 @@ export function transformerEncoderOnnxModel(
     const b = init(`${bName}${suffix}`, [rows], get(bName).data.slice(from, from + rows));
     return node('Add', [node('MatMul', [x, wt]), b]);
   };
-  const eps = new Writer().str(1, 'epsilon').float(2, o.eps).int(20, 1);
-  const axis = new Writer().str(1, 'axis').int(3, 2).int(20, 2); // the feature axis of [B, T, E]
+  // The feature axis of [B, T, E].
+  const lnAttrs: Record<string, OnnxAttributeValue> = { axis: { int: 2 }, epsilon: { float: o.eps } };
   const layerNorm = (x: string, name: string) =>
     node(
       'LayerNormalization',
       [x, init(`${name}.weight`, [E], get(`${name}.weight`).data), init(`${name}.bias`, [E], get(`${name}.bias`).data)],
-      [axis, eps],
+      lnAttrs,
     );
   graph.msg(5, int64Initializer('shape_bthd', [B, T, H, D]));
   graph.msg(5, int64Initializer('shape_bte', [B, T, E]));
@@ -280,31 +200,24 @@ export function transformerEncoderOnnxModel(
     const inW = `${p}self_attn.in_proj_weight`;
     const inB = `${p}self_attn.in_proj_bias`;
     const heads = (i: number, perm: number[]) =>
-      node(
-        'Transpose',
-        [node('Reshape', [linear(x, `${p}self_attn.in_proj`, i * E, E, inW, inB), 'shape_bthd'])],
-        [ints('perm', perm)],
-      );
+      node('Transpose', [node('Reshape', [linear(x, `${p}self_attn.in_proj`, i * E, E, inW, inB), 'shape_bthd'])], {
+        perm: { ints: perm },
+      });
     const q = node('Mul', [heads(0, [0, 2, 1, 3]), 'scale']);
     const kT = heads(1, [0, 2, 3, 1]);
     const v = heads(2, [0, 2, 1, 3]);
     const p_ = node('Softmax', [node('MatMul', [q, kT])]); // opset ≥ 13: axis −1
     const o_ = node('Reshape', [
-      node('Transpose', [node('MatMul', [p_, v])], [ints('perm', [0, 2, 1, 3])]),
+      node('Transpose', [node('MatMul', [p_, v])], { perm: { ints: [0, 2, 1, 3] } }),
       'shape_bte',
     ]);
     const x1 = layerNorm(node('Add', [x, linear(o_, `${p}self_attn.out_proj`)]), `${p}norm1`);
     const ff = linear(node('Relu', [linear(x1, `${p}linear1`)]), `${p}linear2`);
     x = layerNorm(node('Add', [x1, ff]), `${p}norm2`);
   }
-  graph.msg(1, new Writer().str(1, x).str(2, 'output').str(3, 'output').str(4, 'Identity'));
+  graph.msg(1, onnxNode('Identity', [x], ['output']));
   graph.str(2, 'transformer_encoder_bench');
   graph.msg(11, valueInfo('src', [B, T, E]));
   graph.msg(12, valueInfo('output', [B, T, E]));
-  return new Writer()
-    .int(1, 8)
-    .str(2, 'seqgpu-bench')
-    .msg(7, graph)
-    .msg(8, new Writer().str(1, '').int(2, 17))
-    .finish();
+  return onnxModel(graph, [{ domain: '', version: 17 }], 'seqgpu-bench');
 }
