@@ -5,7 +5,7 @@
 //   [a_r a_z a_n] = xproj_t                 (= x_t·W_ihᵀ + b_ih, precomputed for all t by one GEMM)
 //   [u_r u_z u_n] = h_{t−1}·W_hhᵀ + b_hh
 //   r = σ(a_r + u_r),  z = σ(a_z + u_z),  n = tanh(a_n + r ⊙ u_n)
-//   h_t = (1 − z) ⊙ n + z ⊙ h_{t−1}
+//   h_t = (1 − z) ⊙ n + z ⊙ h_{t−1}                (σ: GATE_ACT, the logistic or the hard sigmoid)
 //
 // Bindings (group 0):
 //   0 xproj  read        [rows, 3H]  input projection of every timestep (PyTorch column order r,z,n)
@@ -36,6 +36,7 @@
 @group(0) @binding(8) var<storage, read> lengths: array<i32>;
 
 override SAVE: bool = false;
+override GATE_ACT: u32 = 1u;      // the gates' activation: 1 σ, 6 hard sigmoid (activations.wgsl)
 override LENGTHS: bool = false;   // off: no length check is compiled in
 
 // #include "recurrent_weights.wgsl"
@@ -69,8 +70,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     }
     let x = params.xOffset + b * params.xStrideB + j;
     let u = acc[r].xyz + bias;
-    let rg = sigmoid(xproj[x] + u.x);
-    let z = sigmoid(xproj[x + H] + u.y);
+    let rg = gate_act(xproj[x] + u.x, GATE_ACT);
+    let z = gate_act(xproj[x + H] + u.y, GATE_ACT);
     let n = tanh_safe(xproj[x + 2u * H] + rg * u.z);
     let hp = hPrevAt(b, j);
     let h = (1.0 - z) * n + z * hp;

@@ -4,8 +4,8 @@
 //
 //   dh     = dout_t + dgates_h,{t+1}·W_hh + carry     (dhN on the first step processed; carry = 0)
 //   dpre_n = dh ⊙ (1−z) ⊙ (1−n²)
-//   dpre_z = dh ⊙ (h_{t−1} − n) ⊙ z(1−z)
-//   dpre_r = dpre_n ⊙ u_n ⊙ r(1−r)
+//   dpre_z = dh ⊙ (h_{t−1} − n) ⊙ σ'(z)              σ'(y) = y(1−y), or with the hard sigmoid (GATE_ACT 6)
+//   dpre_r = dpre_n ⊙ u_n ⊙ σ'(r)                       0.2 inside (0, 1) and 0 where it clipped
 //   carry ← dh ⊙ z                                     (the direct path h_{t−1} → h_t)
 //
 // dgates_t row = [dpre_r | dpre_z | dpre_n | dpre_n ⊙ r]: the first three columns blocks are the
@@ -28,6 +28,7 @@
 // Workgroup: WG threads along hidden units × BT batch rows per thread. Grid: (⌈H / WG⌉, ⌈B / BT⌉).
 // PERSISTENT: a chunk of steps in one dispatch, grid (1, ⌈B / BT⌉) (the entry point: backward_steps.wgsl).
 
+// #include "activations.wgsl"
 // #include "backward_params.wgsl"
 
 const DG_WIDTH: u32 = 4u;
@@ -50,6 +51,7 @@ var<private> params: BackwardParams;
 @group(0) @binding(7) var<storage, read> lengths: array<i32>;
 
 override LENGTHS: bool = false;   // off: no length check is compiled in
+override GATE_ACT: u32 = 1u;      // the gates' activation: 1 σ (σ' = y(1−y)), 6 hard sigmoid
 override PERSISTENT: bool = false;   // a chunk of steps per dispatch (see above)
 
 // #include "recurrent_matvec_backward.wgsl"
@@ -81,7 +83,7 @@ fn backwardUnit(j: u32, b0: u32) {
     let un = saved[at + 3u * H];
     let hp = saved[params.hprevBase + row * H + j];
     let dn = dh * (1.0 - z) * (1.0 - n * n);
-    let dg = vec4<f32>(dn * un * rg * (1.0 - rg), dh * (hp - n) * z * (1.0 - z), dn, dn * rg);
+    let dg = vec4<f32>(dn * un * gate_grad(rg, GATE_ACT), dh * (hp - n) * gate_grad(z, GATE_ACT), dn, dn * rg);
     setDg4(at, H, dg);
     if (LENGTHS && params.reverse != 0u && params.t + 1u == u32(lengths[b])) { setDg4((params.firstRow0 + b) * 4u * H + j, H, dg); }
     carry[s] = dh * z;

@@ -3,6 +3,7 @@
 //
 //   [i f g o] = xproj_t + h_{t−1}·W_hhᵀ + b_hh      (xproj_t = x_t·W_ihᵀ + b_ih, precomputed
 //   i = σ(i), f = σ(f), g = tanh(g), o = σ(o)        for all t by one GEMM; PyTorch gate order)
+//   (σ: GATE_ACT, the logistic sigmoid or the hard sigmoid)
 //   c_t = f ⊙ c_{t−1} + i ⊙ g
 //   h_t = o ⊙ tanh(c_t)
 //
@@ -45,6 +46,7 @@
 @group(0) @binding(8) var<storage, read_write> saved: array<f32>;
 
 override SAVE: bool = false;
+override GATE_ACT: u32 = 1u;      // the gates' activation: 1 σ, 6 hard sigmoid (activations.wgsl)
 override LENGTHS: bool = false;   // off: no length check is compiled in
 
 // lengths[b], stored as i32 after the state in `c`.
@@ -90,10 +92,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     }
     let x = params.xOffset + b * params.xStrideB + j;
     let pre = acc[r] + bias + vec4<f32>(xproj[x], xproj[x + H], xproj[x + 2u * H], xproj[x + 3u * H]);
-    let i = sigmoid(pre.x);
-    let f = sigmoid(pre.y);
+    let i = gate_act(pre.x, GATE_ACT);
+    let f = gate_act(pre.y, GATE_ACT);
     let g = tanh_safe(pre.z);
-    let o = sigmoid(pre.w);
+    let o = gate_act(pre.w, GATE_ACT);
     let cPrev = c[s];
     let cNew = f * cPrev + i * g;
     c[s] = cNew;

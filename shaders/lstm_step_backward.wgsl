@@ -3,8 +3,9 @@
 //
 //   dh   = dout_t + dgates_{t+1}·W_hh        (dhN on the first step processed)
 //   c_t  = f ⊙ c_{t−1} + i ⊙ g,   dc = dc_carry + dh ⊙ o ⊙ (1 − tanh²(c_t))
-//   dpre_i = dc ⊙ g ⊙ i(1−i)      dpre_f = dc ⊙ c_{t−1} ⊙ f(1−f)
-//   dpre_g = dc ⊙ i ⊙ (1−g²)      dpre_o = dh ⊙ tanh(c_t) ⊙ o(1−o)
+//   dpre_i = dc ⊙ g ⊙ σ'(i)       dpre_f = dc ⊙ c_{t−1} ⊙ σ'(f)
+//   dpre_g = dc ⊙ i ⊙ (1−g²)      dpre_o = dh ⊙ tanh(c_t) ⊙ σ'(o)
+//   σ'(y) = y(1−y); with the hard sigmoid (GATE_ACT 6) 0.2 inside (0, 1), 0 where it clipped
 //   dc_carry ← dc ⊙ f             (= dL/dc_{t−1}; after the last step processed it is dc0)
 //
 // dgates_t = [dpre_i | dpre_f | dpre_g | dpre_o] (PyTorch column order) is the gradient of both
@@ -54,6 +55,7 @@ var<private> params: BackwardParams;
 @group(0) @binding(7) var<storage, read> lengths: array<i32>;
 
 override LENGTHS: bool = false;   // off: no length check is compiled in
+override GATE_ACT: u32 = 1u;      // the gates' activation: 1 σ (σ' = y(1−y)), 6 hard sigmoid
 override PERSISTENT: bool = false;   // a chunk of steps per dispatch (see above)
 
 // #include "recurrent_matvec_backward.wgsl"
@@ -107,7 +109,12 @@ fn backwardUnit(j: u32, b0: u32) {
     let cPrev = saved[params.cprevBase + row * H + j];
     let tc = tanh_safe(f * cPrev + i * g); // as in the forward
     let dc = carry[s] + dh * o * (1.0 - tc * tc);
-    let dg = vec4<f32>(dc * g * i * (1.0 - i), dc * cPrev * f * (1.0 - f), dc * i * (1.0 - g * g), dh * tc * o * (1.0 - o));
+    let dg = vec4<f32>(
+      dc * g * gate_grad(i, GATE_ACT),
+      dc * cPrev * gate_grad(f, GATE_ACT),
+      dc * i * (1.0 - g * g),
+      dh * tc * gate_grad(o, GATE_ACT),
+    );
     setDg4(at, H, dg);
     if (LENGTHS && params.reverse != 0u && params.t + 1u == u32(lengths[b])) { setDg4((params.firstRow0 + b) * 4u * H + j, H, dg); }
     carry[s] = dc * f;

@@ -7,6 +7,7 @@
 //     GRU   r = σ(x_r + u_r), z = σ(x_z + u_z), n = tanh(x_n + r⊙u_n),  h_t = (1−z)⊙n + z⊙h_{t−1}
 //           (u = h_{t−1}·W_hhᵀ + b_hh per gate: PyTorch's reset applied after the recurrent product)
 //     RNN   h_t = act(pre), act = tanh or relu
+//   σ: GATE_ACT, the logistic sigmoid or the hard sigmoid clip(0.2·x + 0.5, 0, 1)
 //
 // Each workgroup owns BT batch rows and loops over the steps. Rows never read each other's state,
 // so the only synchronisation is one workgroupBarrier() per step inside a workgroup (WebGPU has
@@ -74,6 +75,7 @@ struct PersistentParams {
 
 override CELL: u32 = 1u;        // 0 RNN, 1 LSTM, 2 GRU
 override ACT: u32 = 2u;         // RNN: 2 tanh, 3 relu (activations.wgsl codes)
+override GATE_ACT: u32 = 1u;    // LSTM, GRU gates: 1 σ, 6 hard sigmoid (activations.wgsl)
 override WG: u32 = 64u;         // threads per workgroup
 override BT: u32 = 4u;          // batch rows per workgroup, 1 … 8
 override HBUF: u32 = 512u;      // 2·BT·⌈H/4⌉ vec4s: the double-buffered h of the workgroup's rows
@@ -127,7 +129,7 @@ fn lstmUnit(r: u32, b: u32, j: u32, row: u32, cur: u32, nxt: u32, pre: vec4<f32>
   var h = hp;
   var gates = vec4<f32>(0.0);
   if (!pad) {
-    gates = vec4<f32>(sigmoid(pre.x), sigmoid(pre.y), tanh_safe(pre.z), sigmoid(pre.w));
+    gates = vec4<f32>(gate_act(pre.x, GATE_ACT), gate_act(pre.y, GATE_ACT), tanh_safe(pre.z), gate_act(pre.w, GATE_ACT));
     let cNew = gates.y * cPrev + gates.x * gates.z;
     c[s] = cNew;
     h = gates.w * tanh_safe(cNew);
@@ -147,8 +149,8 @@ fn gruUnit(r: u32, j: u32, row: u32, cur: u32, nxt: u32, u: vec3<f32>, x: vec3<f
   var h = hp;
   var gates = vec4<f32>(0.0);
   if (!pad) {
-    let rg = sigmoid(x.x + u.x);
-    let z = sigmoid(x.y + u.y);
+    let rg = gate_act(x.x + u.x, GATE_ACT);
+    let z = gate_act(x.y + u.y, GATE_ACT);
     let n = tanh_safe(x.z + rg * u.z);
     gates = vec4<f32>(rg, z, n, u.z);
     h = (1.0 - z) * n + z * hp;

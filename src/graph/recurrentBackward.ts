@@ -126,7 +126,13 @@ export class RecurrentBackward {
         const p = params[l * D + d];
         const saved = fwd.saved[l * D + d];
         // What every backward step (or chunk) of this layer-direction binds and is sized by.
-        const backOpts = { hidden: H, batch: B, nonlinearity: cfg.nonlinearity, lengths: !!lengths };
+        const backOpts = {
+          hidden: H,
+          batch: B,
+          nonlinearity: cfg.nonlinearity,
+          gate: cfg.recurrentActivation,
+          lengths: !!lengths,
+        };
         const backBuffers = {
           dgates: dgates[d],
           saved: saved.buffer,

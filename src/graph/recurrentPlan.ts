@@ -3,7 +3,8 @@
 //   per layer l, per direction d:  1 GEMM  xproj = x·W_ihᵀ + b_ih  (all T steps at once)
 //                                  T fused cell steps  (shaders/{rnn,lstm,gru}_step.wgsl)
 //   an LSTM with projSize P adds, after each cell step, its projection h_t = W_hr·m_t
-//   (shaders/recurrent_matvec_project.wgsl): 2 dispatches per step instead of 1.
+//   (shaders/recurrent_matvec_project.wgsl): 2 dispatches per step instead of 1; so does a GRU
+//   with resetAfter false (gru_reset_before_gates.wgsl, then gru_reset_before_step.wgsl).
 // A call only copies the input (and h0/c0) in, encodes that list into one compute pass, copies
 // output/hN/cN out into fresh tensors and submits ONCE. Nothing is allocated per timestep.
 // A plan built with `{ lengths: true }` runs variable-length rows (PyTorch's packed sequences):
@@ -23,6 +24,7 @@ import {
   type StepTile,
 } from '../kernels/cellStep.js';
 import { gateCount, realHiddenSize, type RecurrentConfig } from '../kernels/recurrentConfig.js';
+import { gruResetBeforeDispatches } from '../kernels/gruResetBefore.js';
 import { quantizeWhhDispatch, quantizedWhhBytes } from '../kernels/quantizeWhh.js';
 import {
   packPersistentParams,
@@ -254,6 +256,14 @@ export class RecurrentPlan {
         `batch ${B} needs more than maxComputeWorkgroupsPerDimension (${maxWg}) workgroups per step`,
       );
     checkRecurrentPlanLimits(gpu, options.where ?? cell.toUpperCase(), cfg, T, B, training, tile.bt);
+    // A GRU with the reset before the matmul (Keras' reset_after=False): two step dispatches per
+    // step (gru_reset_before_*.wgsl) sharing r ⊙ h_{t−1} through `rh`; inference only.
+    const resetBefore = cell === 'gru' && cfg.resetAfter === false;
+    if (resetBefore && (training || options.persistent))
+      throw new ArgumentError(
+        `${options.where ?? 'GRU'}: a GRU with resetAfter false runs inference with the step kernels only ` +
+          `(got ${training ? 'a training plan: train it with resetAfter true' : 'the persistent kernel'})`,
+      );
 
     const buffer = (elements: number, label: string) => {
       const b = gpu.pool.acquire(elements * 4, TENSOR_USAGE, label);
@@ -270,6 +280,7 @@ export class RecurrentPlan {
     this.persistent = persistent;
     if (persistent && (stepwise || proj))
       throw new ArgumentError('the persistent recurrent kernel runs neither step-wise plans nor an LSTM projection');
+    const rh = resetBefore ? buffer(L * D * B * H, 'rnn.rh') : null;
     const chunks = persistent ? Math.ceil(T / persistent.steps) : 0;
     const weights = options.weights ?? 'f32';
     if (weights !== 'f32' && (training || stepwise || proj))
@@ -412,6 +423,7 @@ export class RecurrentPlan {
                   hidden: H,
                   batch: B,
                   nonlinearity: cfg.nonlinearity,
+                  gate: cfg.recurrentActivation,
                   tile: persistent.tile,
                   label: `l${l}d${d}.steps${stepBegin}`,
                   save: training,
@@ -472,6 +484,28 @@ export class RecurrentPlan {
           const hprev = s === 0 ? this.h0 : state[(s - 1) % 2];
           // With a projection the cell step writes m_t (to `hseq`), and the projection h_t = W_hr·m_t.
           const m = proj ? (saved ? saved.m! : mInference[d]) : null;
+          if (rh) {
+            const opts = { hidden: H, batch: B, gate: cfg.recurrentActivation, tile, label: `l${l}d${d}.step${t}` };
+            pushAll(
+              target,
+              gruResetBeforeDispatches(
+                gpu,
+                { ...opts, lengths: withLengths, weights },
+                {
+                  xproj: xproj[d],
+                  wp: whh[d],
+                  bhh: p.bhh,
+                  hprev,
+                  hnext: state[s % 2],
+                  hseq: layerOut,
+                  rh,
+                  params: stepParams,
+                  lengths: this.lengths ?? undefined,
+                },
+              ),
+            );
+            continue;
+          }
           target.push(
             cellStepDispatch(
               gpu,
@@ -480,6 +514,7 @@ export class RecurrentPlan {
                 hidden: H,
                 batch: B,
                 nonlinearity: cfg.nonlinearity,
+                gate: cfg.recurrentActivation,
                 tile,
                 label: `l${l}d${d}.step${t}`,
                 save: training,

@@ -4,7 +4,7 @@ import type { Gpu } from '../gpu/device.js';
 import type { Dispatch } from '../gpu/dispatch.js';
 import { ArgumentError, ShapeError } from '../util/errors.js';
 
-import { gateCount, type CellKind } from './recurrentConfig.js';
+import { gateCount, type CellKind, type RecurrentActivation } from './recurrentConfig.js';
 import { defineShader, type ShaderRef, type WgslShader } from '../gpu/kernel.js';
 import rnnStepWgsl from '../../shaders/rnn_step.wgsl?raw';
 import activationsWgsl from '../../shaders/activations.wgsl?raw';
@@ -33,7 +33,7 @@ export const WEIGHT_INCLUDES: Record<RecurrentWeights, Record<string, string>> =
 };
 
 /** What every cell-step shader includes (with the W_hh reader of `weights`). */
-const stepIncludes = (weights: RecurrentWeights) => ({
+export const stepIncludes = (weights: RecurrentWeights) => ({
   'activations.wgsl': activationsWgsl,
   'step_params.wgsl': stepParamsWgsl,
   'recurrent_matvec.wgsl': recurrentMatvecWgsl,
@@ -243,6 +243,8 @@ export interface CellStepOptions {
   batch: number;
   /** RNN: the activation. Default tanh. */
   nonlinearity?: 'tanh' | 'relu';
+  /** LSTM, GRU: the gates' activation. Default `'sigmoid'`. */
+  gate?: RecurrentActivation;
   /** Threads per workgroup and batch rows per thread. */
   tile: StepTile;
   /** Names the dispatch in errors and profiles. */
@@ -255,6 +257,11 @@ export interface CellStepOptions {
   proj?: number;
   /** Inference: how W_hh is read (`buffers.wp` then holds that copy). Default `'f32'`. */
   weights?: RecurrentWeights;
+}
+
+/** The GATE_ACT code of the LSTM / GRU kernels (activations.wgsl): 1 σ, 6 the hard sigmoid. */
+export function gateActCode(gate: RecurrentActivation | undefined): number {
+  return gate === 'hard_sigmoid' ? 6 : 1;
 }
 
 /** The tile of a step, checked: batch rows per thread in 1…8. */
@@ -298,6 +305,7 @@ export function cellStepDispatch(gpu: Gpu, cell: CellKind, opts: CellStepOptions
   if (opts.lengths && !buffers.lengths)
     throw new ShapeError(`${opts.label}: a step with per-row lengths needs the lengths buffer`);
   if (cell === 'rnn') constants.ACT = opts.nonlinearity === 'relu' ? 3 : 2;
+  else constants.GATE_ACT = gateActCode(opts.gate);
   const resources: Record<string, GPUBuffer | GPUBufferBinding> = {
     xproj: buffers.xproj,
     Wp: buffers.wp,

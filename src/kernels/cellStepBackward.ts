@@ -5,7 +5,14 @@ import type { Gpu } from '../gpu/device.js';
 import type { Dispatch } from '../gpu/dispatch.js';
 import { ArgumentError, ShapeError } from '../util/errors.js';
 import type { CellKind } from './recurrentConfig.js';
-import { checkStepTile, packUniformSlot, uniformSlotSize, type CellStepOptions, type StepTile } from './cellStep.js';
+import {
+  checkStepTile,
+  gateActCode,
+  packUniformSlot,
+  uniformSlotSize,
+  type CellStepOptions,
+  type StepTile,
+} from './cellStep.js';
 import { defineShader, type WgslShader } from '../gpu/kernel.js';
 import rnnStepBackwardWgsl from '../../shaders/rnn_step_backward.wgsl?raw';
 import backwardParamsWgsl from '../../shaders/backward_params.wgsl?raw';
@@ -16,7 +23,7 @@ import gruStepBackwardWgsl from '../../shaders/gru_step_backward.wgsl?raw';
 import projectBackwardWgsl from '../../shaders/recurrent_matvec_project_backward.wgsl?raw';
 import backwardStepsWgsl from '../../shaders/backward_steps.wgsl?raw';
 
-/** What every backward cell-step shader includes (the LSTM's also activations.wgsl). */
+/** What every backward cell-step shader includes (the LSTM's and GRU's also activations.wgsl). */
 const BACKWARD_INCLUDES = {
   'backward_params.wgsl': backwardParamsWgsl,
   'recurrent_matvec_backward.wgsl': recurrentMatvecBackwardWgsl,
@@ -31,11 +38,10 @@ const LSTM_STEP_BACKWARD_SHADER = /*#__PURE__*/ defineShader('lstm_step_backward
   'activations.wgsl': activationsWgsl,
   ...BACKWARD_INCLUDES,
 });
-const GRU_STEP_BACKWARD_SHADER = /*#__PURE__*/ defineShader(
-  'gru_step_backward.wgsl',
-  gruStepBackwardWgsl,
-  BACKWARD_INCLUDES,
-);
+const GRU_STEP_BACKWARD_SHADER = /*#__PURE__*/ defineShader('gru_step_backward.wgsl', gruStepBackwardWgsl, {
+  'activations.wgsl': activationsWgsl,
+  ...BACKWARD_INCLUDES,
+});
 const PROJECT_BACKWARD_SHADER = /*#__PURE__*/ defineShader(
   'recurrent_matvec_project_backward.wgsl',
   projectBackwardWgsl,
@@ -149,6 +155,7 @@ export function cellStepBackwardDispatch(
     constants.PROJ = opts.proj;
   }
   if (cell === 'rnn') constants.ACT = opts.nonlinearity === 'relu' ? 3 : 2;
+  else constants.GATE_ACT = gateActCode(opts.gate);
   if (opts.lengths && !buffers.lengths)
     throw new ShapeError(`${opts.label}: a backward step with per-row lengths needs the lengths buffer`);
   const resources: Record<string, GPUBuffer | GPUBufferBinding> = {

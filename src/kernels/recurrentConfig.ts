@@ -30,6 +30,42 @@ export interface RecurrentConfig {
    * [4H, P], a `weight_hr` [P, H] follows each direction's biases, layer l > 0 reads D·P features.
    */
   projSize?: number;
+  /**
+   * LSTM and GRU: the gates' activation (Keras' `recurrent_activation`): `'sigmoid'` (default,
+   * PyTorch's) or `'hard_sigmoid'`, TensorFlow.js's default: clip(0.2·x + 0.5, 0, 1).
+   */
+  recurrentActivation?: RecurrentActivation;
+  /**
+   * GRU only: `true` (default, PyTorch's and Keras 2's `reset_after=True`) applies the reset gate
+   * after the recurrent matmul, n = tanh(a_n + r ⊙ (W_hn h + b_hn)); `false` (Keras'
+   * `reset_after=False`, TensorFlow.js's only GRU) before it, n = tanh(a_n + W_hn (r ⊙ h) + b_hn).
+   */
+  resetAfter?: boolean;
+}
+
+/** The gate activation of an LSTM or GRU (Keras' `recurrent_activation`). */
+export type RecurrentActivation = 'sigmoid' | 'hard_sigmoid';
+
+/**
+ * The gate activation as a number: σ(x) = 1/(1+e^{−x}), or the hard sigmoid clip(0.2·x + 0.5, 0, 1)
+ * (TensorFlow.js's and Keras 2's definition).
+ * @param act - Which activation.
+ * @param x - The pre-activation.
+ * @returns The gate value in [0, 1].
+ */
+export function gateActivation(act: RecurrentActivation | undefined, x: number): number {
+  return act === 'hard_sigmoid' ? Math.min(1, Math.max(0, 0.2 * x + 0.5)) : 1 / (1 + Math.exp(-x));
+}
+
+/**
+ * The gate activation's derivative from its output y: σ' = y·(1 − y); the hard sigmoid's is 0.2
+ * inside (0, 1) and 0 where it is clipped (the backward kernels use the same rule).
+ * @param act - Which activation.
+ * @param y - The gate value.
+ * @returns dy/dx.
+ */
+export function gateActivationGrad(act: RecurrentActivation | undefined, y: number): number {
+  return act === 'hard_sigmoid' ? (y > 0 && y < 1 ? 0.2 : 0) : y * (1 - y);
 }
 
 /**

@@ -5,8 +5,8 @@ import type { Dispatch } from '../gpu/dispatch.js';
 import { ArgumentError, ShapeError } from '../util/errors.js';
 import { defineShader } from '../gpu/kernel.js';
 import { recurrentChoiceKey } from '../gpu/tuning.js';
-import type { CellKind } from './recurrentConfig.js';
-import { uniformSlotSize, variantName, WEIGHT_INCLUDES, type RecurrentWeights } from './cellStep.js';
+import type { CellKind, RecurrentActivation } from './recurrentConfig.js';
+import { gateActCode, uniformSlotSize, variantName, WEIGHT_INCLUDES, type RecurrentWeights } from './cellStep.js';
 import persistentWgsl from '../../shaders/recurrent_persistent.wgsl?raw';
 import activationsWgsl from '../../shaders/activations.wgsl?raw';
 import enableWgsl from '../../shaders/persistent_enable.wgsl?raw';
@@ -182,6 +182,8 @@ export function persistentDispatch(
     hidden: number;
     batch: number;
     nonlinearity?: 'tanh' | 'relu';
+    /** LSTM, GRU: the gates' activation. Default `'sigmoid'`. */
+    gate?: RecurrentActivation;
     tile: PersistentTile;
     label: string;
     save?: boolean;
@@ -207,6 +209,7 @@ export function persistentDispatch(
   const constants = {
     CELL: CELL_CODE[cell],
     ACT: opts.nonlinearity === 'relu' ? 3 : 2,
+    GATE_ACT: gateActCode(opts.gate),
     WG: wg,
     BT: bt,
     HBUF: 2 * bt * Math.ceil(opts.hidden / 4),
@@ -258,7 +261,7 @@ export function persistentDispatch(
  */
 export function persistentChoice(
   gpu: Gpu,
-  cfg: { cell: CellKind; hiddenSize: number; projSize?: number },
+  cfg: { cell: CellKind; hiddenSize: number; projSize?: number; resetAfter?: boolean },
   batch: number,
   where: string,
 ): { tile: PersistentTile; steps: number } | null {
@@ -272,14 +275,17 @@ export function persistentChoice(
   const H = cfg.hiddenSize;
   let bt = gpu.software ? Math.min(8, batch) : 1;
   while (bt > 1 && !persistentFits(gpu, H, bt)) bt--;
-  if (cfg.projSize || !persistentFits(gpu, H, bt)) {
+  const resetBefore = cfg.cell === 'gru' && cfg.resetAfter === false;
+  if (cfg.projSize || resetBefore || !persistentFits(gpu, H, bt)) {
     if (recurrentKernel !== 'persistent') return null;
     throw new ShapeError(
       `${where}: gpu.tuning.recurrentKernel 'persistent' cannot run ` +
         (cfg.projSize
           ? `an LSTM with projSize ${cfg.projSize} (the projection runs with the step kernels only)`
-          : `hiddenSize ${H}: one row's double-buffered h needs ${persistentWorkgroupBytes(H, 1)} bytes, more than ` +
-            `maxComputeWorkgroupStorageSize (${gpu.limits.maxComputeWorkgroupStorageSize})`),
+          : resetBefore
+            ? 'a GRU with resetAfter false (its two dispatches per step run with the step kernels only)'
+            : `hiddenSize ${H}: one row's double-buffered h needs ${persistentWorkgroupBytes(H, 1)} bytes, more than ` +
+              `maxComputeWorkgroupStorageSize (${gpu.limits.maxComputeWorkgroupStorageSize})`),
     );
   }
   const cols = cfg.cell === 'rnn' ? Math.ceil(H / 4) : H;

@@ -80,6 +80,13 @@ export interface RecurrentOptions {
    * An RNN or GRU given this option throws an ArgumentError.
    */
   projSize?: number;
+  /**
+   * LSTM and GRU: the gates' activation, Keras' `recurrent_activation`: `'sigmoid'` (default,
+   * PyTorch's) or `'hard_sigmoid'` = clip(0.2·x + 0.5, 0, 1) (TensorFlow.js's default), in the
+   * forward and the backward (whose derivative is 0.2 inside (0, 1), 0 where it clips). An RNN
+   * given this option throws an ArgumentError.
+   */
+  recurrentActivation?: 'sigmoid' | 'hard_sigmoid';
   /** Seed of the initial weights, drawn like PyTorch's: U(−1/√hiddenSize, 1/√hiddenSize). */
   seed?: number;
   /** Thread layout of the cell-step kernels (default: 64 units × min(4, batch) rows per thread). */
@@ -218,7 +225,9 @@ export class RecurrentLayer extends Module {
       ...LAYER_SCHEMA,
       ...(cell === 'rnn' ? { nonlinearity: { type: 'enum', values: ['tanh', 'relu'] } } : {}),
       ...(cell === 'lstm' ? { projSize: { type: 'int', min: 0 } } : {}),
-    }) as RecurrentOptions;
+      ...(cell !== 'rnn' ? { recurrentActivation: { type: 'enum', values: ['sigmoid', 'hard_sigmoid'] } } : {}),
+      ...(cell === 'gru' ? { resetAfter: { type: 'boolean' } } : {}),
+    }) as RecurrentOptions & { resetAfter?: boolean };
     const projSize = opts.projSize ?? 0;
     if (projSize >= opts.hiddenSize) {
       throw new ArgumentError(
@@ -237,8 +246,11 @@ export class RecurrentLayer extends Module {
       bidirectional: opts.bidirectional ?? false,
       nonlinearity,
       dropout: opts.dropout ?? 0,
-      // Only present with a projection: a config without one is unchanged (checkpoints, plans).
+      // Only present with a projection (a hard sigmoid, a reset before the matmul): a config
+      // without one is unchanged (checkpoints, plans).
       ...(projSize > 0 ? { projSize } : {}),
+      ...(opts.recurrentActivation === 'hard_sigmoid' ? { recurrentActivation: 'hard_sigmoid' as const } : {}),
+      ...((opts as { resetAfter?: boolean }).resetAfter === false ? { resetAfter: false } : {}),
     });
     if (typeof this.config.dropout !== 'number' || !(this.config.dropout >= 0 && this.config.dropout < 1)) {
       throw new ArgumentError(`${name}: dropout must be a probability in [0, 1), got ${String(opts.dropout)}`);
@@ -425,7 +437,18 @@ export class RecurrentLayer extends Module {
     return {
       className: this.config.cell.toUpperCase(),
       config: { ...this.config },
-      structural: ['cell', 'inputSize', 'hiddenSize', 'numLayers', 'bias', 'bidirectional', 'nonlinearity', 'projSize'],
+      structural: [
+        'cell',
+        'inputSize',
+        'hiddenSize',
+        'numLayers',
+        'bias',
+        'bidirectional',
+        'nonlinearity',
+        'projSize',
+        'recurrentActivation',
+        'resetAfter',
+      ],
       store: this.store,
       prefix: this.prefix,
       names: this.parameterShapes().map((p) => p.name),
@@ -1049,15 +1072,21 @@ export class LSTM extends RecurrentLayer {
   }
 }
 
-/** GRU with PyTorch's semantics (reset gate applied after the recurrent matmul), like `torch.nn.GRU`. */
+/**
+ * GRU with PyTorch's semantics (reset gate applied after the recurrent matmul), like `torch.nn.GRU`;
+ * `resetAfter: false` applies it before (Keras' `reset_after=False`, TensorFlow.js's GRU).
+ */
 export class GRU extends RecurrentLayer {
   /**
    * Creates the layer with PyTorch's initialisation (from `opts.seed`).
    * @param gpu - The device the layer's buffers live on.
-   * @param opts - PyTorch's `nn.GRU` options.
+   * @param opts - PyTorch's `nn.GRU` options, and `resetAfter`: true (default, PyTorch's and
+   *   Keras 2's) n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)); false (Keras' reset_after=False)
+   *   n = tanh(W_in x + b_in + W_hn (r ⊙ h) + b_hn), which runs two dispatches per step with the
+   *   step kernels, for inference only (training it throws an ArgumentError).
    * @throws ShapeError for a size that is not a positive integer or a dropout outside [0, 1).
    */
-  constructor(gpu: Gpu, opts: RecurrentOptions) {
+  constructor(gpu: Gpu, opts: RecurrentOptions & { resetAfter?: boolean }) {
     super(gpu, 'gru', opts);
   }
 }

@@ -14,8 +14,10 @@
  *   GRU   rows [r | z | n], H each; gi = W_ih x + b_ih, gh = W_hh h + b_hh
  *         r = σ(gi_r + gh_r)
  *         z = σ(gi_z + gh_z)
- *         n = tanh(gi_n + r ⊙ gh_n)
+ *         n = tanh(gi_n + r ⊙ gh_n)                   (resetAfter false: tanh(gi_n + W_hn (r ⊙ h) + b_hn))
  *         h' = (1 − z) ⊙ n + z ⊙ h
+ *
+ *   σ is the logistic sigmoid, or with recurrentActivation 'hard_sigmoid' clip(0.2·x + 0.5, 0, 1).
  *
  * Direction 0 runs t = 0 … T−1 with the `_l{l}` parameters, direction 1 (bidirectional) runs
  * t = T−1 … 0 with the `_l{l}_reverse` parameters. The layer output at t is [h_fwd(t), h_rev(t)]
@@ -27,7 +29,13 @@
  * the state after step lengths[b]−1 (direction 0), and direction 1 starts at t = lengths[b]−1
  * from h0.
  */
-import { gateCount, parameterShapes, realHiddenSize, type RecurrentConfig } from '../kernels/recurrentConfig.js';
+import {
+  gateActivation,
+  gateCount,
+  parameterShapes,
+  realHiddenSize,
+  type RecurrentConfig,
+} from '../kernels/recurrentConfig.js';
 
 export {
   gateCount,
@@ -36,8 +44,6 @@ export {
   type CellKind,
   type RecurrentConfig,
 } from '../kernels/recurrentConfig.js';
-
-const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
 
 function checkLength(what: string, a: ArrayLike<number> | undefined, expected: number): void {
   if (a === undefined) throw new Error(`rnnForwardRef: missing ${what} (expected length ${expected})`);
@@ -109,6 +115,8 @@ export function rnnForwardRef(
   const G = gateCount(cell);
   const lstm = cell === 'lstm';
   const act = (cfg.nonlinearity ?? 'tanh') === 'relu' ? (v: number) => Math.max(v, 0) : Math.tanh;
+  const sigmoid = (v: number) => gateActivation(cfg.recurrentActivation, v);
+  const resetBefore = cell === 'gru' && cfg.resetAfter === false;
 
   for (const { name, shape } of parameterShapes(cfg)) {
     checkLength(
@@ -179,10 +187,22 @@ export function rnnForwardRef(
               h.set(affine(Whr, undefined, m, 0, P, H)); // h = W_hr m
             else h.set(m);
           } else {
+            const r = new Float64Array(H);
+            for (let j = 0; j < H; j++) r[j] = sigmoid(gi[j] + gh[j]);
+            // reset before the matmul: the n rows of W_hh times r ⊙ h (plus b_hn)
+            const un = resetBefore
+              ? affine(
+                  Whh,
+                  bhh,
+                  r.map((v, k) => v * h[k]),
+                  0,
+                  G * H,
+                  P,
+                )
+              : gh;
             for (let j = 0; j < H; j++) {
-              const r = sigmoid(gi[j] + gh[j]);
               const z = sigmoid(gi[H + j] + gh[H + j]);
-              const n = Math.tanh(gi[2 * H + j] + r * gh[2 * H + j]);
+              const n = Math.tanh(gi[2 * H + j] + (resetBefore ? un[2 * H + j] : r[j] * gh[2 * H + j]));
               h[j] = (1 - z) * n + z * h[j];
             }
           }

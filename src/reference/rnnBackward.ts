@@ -43,10 +43,15 @@
  * t ≥ lengths[b] do not run, so in the backward they are skipped: no dgi/dgh there, dh and dc
  * pass through unchanged, and dOutput at those positions is ignored (dInput there is 0).
  */
-import { gateCount, parameterShapes, realHiddenSize, type RecurrentConfig } from '../kernels/recurrentConfig.js';
+import {
+  gateActivation,
+  gateActivationGrad,
+  gateCount,
+  parameterShapes,
+  realHiddenSize,
+  type RecurrentConfig,
+} from '../kernels/recurrentConfig.js';
 import { affine, rowLengths } from './rnn.js';
-
-const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
 
 /** Upstream gradients; a missing one means zero. Same layouts as the forward's output, hN, cN. */
 export interface RnnUpstreamGrads {
@@ -106,6 +111,7 @@ function cellForward(
     m: new Float64Array(0),
   };
   const a = tape.act;
+  const sigmoid = (x: number) => gateActivation(cfg.recurrentActivation, x);
   if (cfg.cell === 'rnn') {
     const relu = cfg.nonlinearity === 'relu';
     for (let j = 0; j < H; j++) {
@@ -146,6 +152,7 @@ function cellBackward(cfg: RecurrentConfig, tape: Tape, dhOut: Float64Array, dcO
   const dh = new Float64Array(realHiddenSize(cfg));
   const dc = new Float64Array(H);
   const a = tape.act;
+  const dsig = (y: number) => gateActivationGrad(cfg.recurrentActivation, y);
   if (cfg.cell === 'rnn') {
     const relu = cfg.nonlinearity === 'relu';
     for (let j = 0; j < H; j++) {
@@ -157,10 +164,10 @@ function cellBackward(cfg: RecurrentConfig, tape: Tape, dhOut: Float64Array, dcO
       const [i, f, g, o] = [a[j], a[H + j], a[2 * H + j], a[3 * H + j]];
       const tc = Math.tanh(tape.c[j]);
       const dcT = dcOut[j] + dhOut[j] * o * (1 - tc * tc);
-      dgi[j] = dcT * g * i * (1 - i);
-      dgi[H + j] = dcT * tape.cPrev[j] * f * (1 - f);
+      dgi[j] = dcT * g * dsig(i);
+      dgi[H + j] = dcT * tape.cPrev[j] * dsig(f);
       dgi[2 * H + j] = dcT * i * (1 - g * g);
-      dgi[3 * H + j] = dhOut[j] * tc * o * (1 - o);
+      dgi[3 * H + j] = dhOut[j] * tc * dsig(o);
       dc[j] = dcT * f;
     }
     dgh.set(dgi);
@@ -168,8 +175,8 @@ function cellBackward(cfg: RecurrentConfig, tape: Tape, dhOut: Float64Array, dcO
     for (let j = 0; j < H; j++) {
       const [r, z, n] = [a[j], a[H + j], a[2 * H + j]];
       const dnPre = dhOut[j] * (1 - z) * (1 - n * n);
-      const daR = dnPre * tape.ghN[j] * r * (1 - r);
-      const daZ = dhOut[j] * (tape.hPrev[j] - n) * z * (1 - z);
+      const daR = dnPre * tape.ghN[j] * dsig(r);
+      const daZ = dhOut[j] * (tape.hPrev[j] - n) * dsig(z);
       dgi[j] = dgh[j] = daR;
       dgi[H + j] = dgh[H + j] = daZ;
       dgi[2 * H + j] = dnPre;
@@ -220,6 +227,8 @@ export function rnnBackwardRef(
   const { cell, hiddenSize: H, numLayers: L } = cfg;
   const P = realHiddenSize(cfg); // features of h: projSize with a projection, else H
   if (cfg.projSize && cell !== 'lstm') throw new Error(`rnnBackwardRef: projSize is only for lstm, got a '${cell}'`);
+  if (cell === 'gru' && cfg.resetAfter === false)
+    throw new Error('rnnBackwardRef: a GRU with resetAfter false has no backward (inference only)');
   const [T, B] = [seqLen, batch];
   const D = cfg.bidirectional ? 2 : 1;
   const G = gateCount(cell);

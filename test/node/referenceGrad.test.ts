@@ -180,6 +180,21 @@ const rnnCases: RnnCase[] = [
     batch: 3,
     zeroStates: true,
   },
+  // The hard sigmoid gates (TensorFlow.js's recurrent_activation): derivative 0.2 inside, 0 clipped.
+  {
+    name: 'lstm hard_sigmoid, 2 layers, bidirectional',
+    cfg: { ...base, cell: 'lstm', recurrentActivation: 'hard_sigmoid' },
+    seqLen: 3,
+    batch: 2,
+    seed: 3101,
+  },
+  {
+    name: 'gru hard_sigmoid, 1 layer, batchFirst',
+    cfg: { ...base, cell: 'gru', numLayers: 1, batchFirst: true, recurrentActivation: 'hard_sigmoid' },
+    seqLen: 4,
+    batch: 2,
+    seed: 3102,
+  },
   // Per-row lengths (packed sequences): a full row, a length-1 row, rows in between.
   {
     name: 'lstm, 2 layers, bidirectional, lengths [4, 1, 2]',
