@@ -19,6 +19,7 @@ export {
   type TransformerLMWarmupOptions,
 } from './models/warmupOptions.js';
 export { GpuError, ShapeError, ArgumentError, DestroyedError, type NonFiniteSource } from './util/errors.js';
+export { UnsupportedError } from './util/errors.js';
 export { GpuLostError, NonFiniteError } from './util/errors.js';
 export { type MemoryStats } from './gpu/memory.js';
 export { type ModelSnapshot, type RecoverSource } from './nn/recovery.js';
@@ -217,6 +218,8 @@ export { Module, type Parameter, type LocalParameters } from './nn/module.js';
 export { Linear, type LinearOptions, type LinearForwardOptions } from './nn/layers/linear.js';
 export { Embedding, type EmbeddingOptions } from './nn/layers/embedding.js';
 export { Sequential, type TensorModule } from './nn/layers/sequential.js';
+export { KerasRecurrent, type KerasRecurrentOptions } from './nn/layers/kerasRecurrent.js';
+export { loadTfjsModel } from './models/tfjs.js';
 export { ReLU, Sigmoid, Tanh, GELU, Softmax } from './nn/layers/activations.js';
 export { GLU } from './nn/layers/glu.js';
 export { Dropout } from './nn/layers/dropout.js';

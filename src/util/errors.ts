@@ -4,6 +4,7 @@
 //
 //   ArgumentError   a bad value, type or option (the entry point, the argument, the value, what is allowed)
 //   └ ShapeError    a bad shape, size or length (a size past a device limit names the largest that fits)
+//   └ UnsupportedError  a model file's layer, activation or option seqgpu does not run
 //   DestroyedError  any use of an object after its destroy()
 //   GpuError        the GPU reported an error
 //   └ GpuLostError  the device was lost
@@ -30,6 +31,14 @@ named(ArgumentError, 'ArgumentError');
  */
 export class ShapeError extends ArgumentError {}
 named(ShapeError, 'ShapeError');
+
+/**
+ * Thrown before anything is built when a model file asks for something seqgpu does not run (a
+ * layer class, an activation, an option such as `return_state`): a kind of {@link ArgumentError}
+ * whose message names the layer (class and name), the field, the value and what is supported.
+ */
+export class UnsupportedError extends ArgumentError {}
+named(UnsupportedError, 'UnsupportedError');
 
 /** Thrown by any call on a model, layer or optimizer after its `destroy()` (nothing is touched). */
 export class DestroyedError extends Error {}

@@ -1,0 +1,224 @@
+// Issue 20 item 1: loadTfjsModel vs TensorFlow.js. Fixtures (test/fixtures/tfjs/<name>/: model.json,
+// weight shards, expected.json) come from test/fixtures/make_tfjs_fixtures.mjs (tfjs 4.22 CPU backend:
+// model.save() artifacts and model.predict outputs) and, for the Keras-2-style GRUs with
+// reset_after=true that tfjs refuses to run, from test/fixtures/make_tfjs_keras2_fixtures.py
+// (PyTorch 1.13 nn.GRU, its own Keras → PyTorch conversion). Tolerance: |seqgpu − expected| ≤
+// 1e-5 + 1e-5·|expected| per element (absolute + relative), at batch > 1 and at batch 1, length 1.
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  ArgumentError,
+  KerasRecurrent,
+  ShapeError,
+  Tensor,
+  UnsupportedError,
+  loadTfjsModel,
+  type Gpu,
+  type Sequential,
+} from '../../src/index.js';
+import { testGpu } from './gpu.js';
+
+interface Case {
+  inputShape: number[];
+  input: number[];
+  outputShape: number[];
+  output: number[];
+}
+
+const dir = (name: string) => new URL(`../fixtures/tfjs/${name}/`, import.meta.url);
+
+/** model.json, the shards concatenated in manifest order (as tfjs's io hands them), and the expected outputs. */
+function fixture(name: string): { modelJson: any; weights: ArrayBuffer; tokens: boolean; cases: Case[] } {
+  const modelJson = JSON.parse(readFileSync(new URL('model.json', dir(name)), 'utf8'));
+  const parts = modelJson.weightsManifest.flatMap((g: { paths: string[] }) =>
+    g.paths.map((p) => readFileSync(new URL(p, dir(name)))),
+  );
+  const weights = new Uint8Array(parts.reduce((a: number, p: Buffer) => a + p.byteLength, 0));
+  let at = 0;
+  for (const p of parts) {
+    weights.set(p, at);
+    at += p.byteLength;
+  }
+  const expected = JSON.parse(readFileSync(new URL('expected.json', dir(name)), 'utf8'));
+  return { modelJson, weights: weights.buffer, tokens: expected.tokens, cases: expected.cases };
+}
+
+/** max over elements of |a − b| / (1e-5 + 1e-5·|b|): ≤ 1 passes the stated tolerance. */
+function toleranceRatio(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]) / (1e-5 + 1e-5 * Math.abs(b[i])));
+  return m;
+}
+
+let gpu: Gpu;
+beforeAll(async () => {
+  gpu = await testGpu();
+});
+afterAll(() => gpu?.destroy());
+
+async function run(model: Sequential, tokens: boolean, c: Case): Promise<Float32Array> {
+  const x = Tensor.from(gpu, tokens ? Int32Array.from(c.input) : Float32Array.from(c.input), c.inputShape);
+  const y = model.forward(x);
+  expect(y.shape).toEqual(c.outputShape);
+  const out = await y.read();
+  x.destroy();
+  y.destroy();
+  return out;
+}
+
+// tfjs's defaults (hard_sigmoid gates, GRU reset_after=false): refused until the recurrent layers take them.
+const NEEDS_GATE_OPTIONS = ['lstm', 'gru', 'gru_backwards_last', 'stacked'];
+const FIXTURES = [
+  'lstm_sigmoid_last',
+  'lstm_backwards',
+  'simple_rnn',
+  'bidir_lstm_ave',
+  'bidir_lstm_mul_sum',
+  'keras2_gru',
+  'keras2_bigru',
+];
+
+describe('loadTfjsModel matches TensorFlow.js (and PyTorch for Keras 2 GRUs) within 1e-5', () => {
+  for (const name of FIXTURES) {
+    it(name, async () => {
+      const f = fixture(name);
+      const model = await loadTfjsModel(gpu, f.modelJson, f.weights);
+      for (const c of f.cases) {
+        const ratio = toleranceRatio(await run(model, f.tokens, c), c.output);
+        expect(ratio, `${name} ${JSON.stringify(c.inputShape)}: max error / tolerance`).toBeLessThanOrEqual(1);
+      }
+      model.destroy();
+    });
+  }
+
+  it('names parameters as PyTorch does and accepts the JSON text and ArrayBuffer[]', async () => {
+    const f = fixture('keras2_bigru');
+    const bytes = new Uint8Array(f.weights);
+    const halves = [bytes.slice(0, 100).buffer, bytes.slice(100).buffer];
+    const model = await loadTfjsModel(gpu, JSON.stringify(f.modelJson), halves);
+    expect(model.namedParameters().map((p) => `${p.name} ${JSON.stringify(p.shape)}`)).toEqual([
+      '0.gru.weight_ih_l0 [9,2]',
+      '0.gru.weight_hh_l0 [9,3]',
+      '0.gru.bias_ih_l0 [9]',
+      '0.gru.bias_hh_l0 [9]',
+      '0.gru.weight_ih_l0_reverse [9,2]',
+      '0.gru.weight_hh_l0_reverse [9,3]',
+      '0.gru.bias_ih_l0_reverse [9]',
+      '0.gru.bias_hh_l0_reverse [9]',
+      '1.weight [2,6]',
+      '1.bias [2]',
+    ]);
+    expect(model.layers[0]).toBeInstanceOf(KerasRecurrent);
+    expect(model.layers.map((m) => m.constructor.name)).toEqual(['KerasRecurrent', 'Linear']);
+    const c = f.cases[0];
+    expect(toleranceRatio(await run(model, false, c), c.output)).toBeLessThanOrEqual(1);
+    model.destroy();
+  });
+
+  for (const name of NEEDS_GATE_OPTIONS)
+    it(`${name}: hard_sigmoid / reset_after=false refused for now, nothing created`, async () => {
+      const f = fixture(name);
+      const before = gpu.pool.stats.created;
+      await expect(loadTfjsModel(gpu, f.modelJson, f.weights)).rejects.toThrow(UnsupportedError);
+      await expect(loadTfjsModel(gpu, f.modelJson, f.weights)).rejects.toThrow(
+        /layer (LSTM|GRU) '\w+': field 'recurrent_activation' is 'hard_sigmoid'; supported for now: 'sigmoid'/,
+      );
+      expect(gpu.pool.stats.created).toBe(before);
+    });
+});
+
+describe('loadTfjsModel refuses bad files before creating any GPU buffer', () => {
+  /** Expects `load` to reject with `cls` whose message matches every pattern, with no buffer created. */
+  async function refuses(load: () => Promise<unknown>, cls: typeof ArgumentError, patterns: RegExp[]) {
+    const before = gpu.pool.stats.created;
+    const live = gpu.memory().liveBuffers;
+    const err = await load().then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(cls);
+    for (const p of patterns) expect((err as Error).message).toMatch(p);
+    expect(gpu.pool.stats.created - before, 'buffers created').toBe(0);
+    expect(gpu.memory().liveBuffers).toBe(live);
+  }
+  const clone = (o: unknown) => JSON.parse(JSON.stringify(o));
+
+  it('truncated or overlong weight data (byte for byte against the manifest)', async () => {
+    const f = fixture('lstm');
+    await refuses(() => loadTfjsModel(gpu, f.modelJson, f.weights.slice(0, f.weights.byteLength - 4)), ShapeError, [
+      /'weightData' has 1228 bytes but the manifest's 3 weights take 1232/,
+      /ends inside .*'lstm_LSTM1\/bias'/,
+    ]);
+    const longer = new Uint8Array(f.weights.byteLength + 2);
+    longer.set(new Uint8Array(f.weights));
+    await refuses(() => loadTfjsModel(gpu, f.modelJson, longer.buffer), ShapeError, [/2 bytes past the last weight/]);
+  });
+
+  it('a weight dtype other than float32', async () => {
+    const f = fixture('gru');
+    const m = clone(f.modelJson);
+    m.weightsManifest[0].weights[1].dtype = 'int32';
+    await refuses(() => loadTfjsModel(gpu, m, f.weights), ArgumentError, [
+      /weights\[1\] \('gru_GRU\d+\/recurrent_kernel'\)/,
+      /field 'dtype' is "int32"; allowed: 'float32'/,
+    ]);
+  });
+
+  it('an unknown layer class, named with its name and the supported classes', async () => {
+    const f = fixture('simple_rnn');
+    const m = clone(f.modelJson);
+    m.modelTopology.config.layers[1].class_name = 'Conv1D';
+    await refuses(() => loadTfjsModel(gpu, m, f.weights), UnsupportedError, [
+      /layer Conv1D 'time_distributed_TimeDistributed\d+'/,
+      /class 'Conv1D' is not supported; supported: InputLayer, Embedding, LSTM, GRU/,
+    ]);
+  });
+
+  it('an LSTM whose activation is relu (after an Embedding was read: still nothing built)', async () => {
+    const f = fixture('stacked');
+    const m = clone(f.modelJson);
+    m.modelTopology.config.layers[1].config.activation = 'relu';
+    await refuses(() => loadTfjsModel(gpu, m, f.weights), UnsupportedError, [
+      /layer LSTM 'lstm_LSTM\d+': field 'activation' is "relu"; supported: 'tanh'/,
+    ]);
+  });
+
+  it('return_state, stateful, mask_zero, a Dense activation, a merge mode, a shape that disagrees', async () => {
+    const f = fixture('stacked');
+    const edits: Array<[(m: any) => void, typeof ArgumentError, RegExp]> = [
+      [
+        (m) => (m.modelTopology.config.layers[1].config.return_state = true),
+        UnsupportedError,
+        /'return_state' is true/,
+      ],
+      [(m) => (m.modelTopology.config.layers[1].config.stateful = true), UnsupportedError, /'stateful' is true/],
+      [(m) => (m.modelTopology.config.layers[0].config.mask_zero = true), UnsupportedError, /'mask_zero' is true/],
+      [
+        (m) => (m.modelTopology.config.layers[4].config.activation = 'elu'),
+        UnsupportedError,
+        /layer Dense 'dense_Dense\d+': field 'activation' is "elu"; supported: 'linear', 'relu'/,
+      ],
+      [
+        (m) => (m.modelTopology.config.layers[3].config.merge_mode = null),
+        UnsupportedError,
+        /field 'merge_mode' is null; allowed: 'concat', 'sum', 'mul', 'ave'/,
+      ],
+      [
+        (m) => (m.modelTopology.config.layers[4].config.units = 5),
+        ShapeError,
+        /weight 'dense_Dense\d+\/kernel' has shape \[10, 4\], expected \[inFeatures, 5\]/,
+      ],
+      [
+        (m) => (m.weightsManifest[0].weights[3].name = 'other/bias'),
+        ArgumentError,
+        /'other\/bias' belongs to no layer/,
+      ],
+    ];
+    for (const [edit, cls, pattern] of edits) {
+      const m = clone(f.modelJson);
+      edit(m);
+      await refuses(() => loadTfjsModel(gpu, m, f.weights), cls, [pattern]);
+    }
+  });
+});
