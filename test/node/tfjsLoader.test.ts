@@ -16,6 +16,7 @@ import {
   type Gpu,
   type Sequential,
 } from '../../src/index.js';
+import { gradCheck } from '../checks/moduleGrad.js';
 import { testGpu } from './gpu.js';
 
 interface Case {
@@ -75,6 +76,7 @@ const FIXTURES = [
   'simple_rnn',
   'bidir_lstm_ave',
   'bidir_lstm_mul_sum',
+  'dense_lstm_backwards',
   'keras2_gru',
   'keras2_bigru',
 ];
@@ -125,6 +127,36 @@ describe('loadTfjsModel matches TensorFlow.js (and PyTorch for Keras 2 GRUs) wit
         /layer (LSTM|GRU) '\w+': field 'recurrent_activation' is 'hard_sigmoid'; supported for now: 'sigmoid'/,
       );
       expect(gpu.pool.stats.created).toBe(before);
+    });
+});
+
+describe('a loaded model trains: its backward vs finite differences of its loss', () => {
+  // go_backwards (the flip's backward), Bidirectional merges mul / sum / ave, the last step (hN sliced).
+  for (const [name, shape, outShape] of [
+    ['lstm_backwards', [2, 4, 3], [2, 4, 5]],
+    ['dense_lstm_backwards', [2, 4, 3], [2, 2]],
+    ['bidir_lstm_mul_sum', [2, 3, 2], [2, 3, 2]],
+    ['bidir_lstm_ave', [3, 3, 3], [3, 3]],
+  ] as const)
+    it(name, async () => {
+      const f = fixture(name);
+      const model = await loadTfjsModel(gpu, f.modelJson, f.weights);
+      const n = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
+      const x = Tensor.from(
+        gpu,
+        Float32Array.from({ length: n(shape) }, (_, i) => Math.sin(i + 1)),
+        shape,
+      );
+      const y = Tensor.from(
+        gpu,
+        Float32Array.from({ length: n(outShape) }, (_, i) => Math.cos(i)),
+        outShape,
+      );
+      const { checked } = await gradCheck(model, [x], y, { samples: 2, seed: 5, nonZero: true });
+      expect(checked).toBe(2 * model.namedParameters().length);
+      x.destroy();
+      y.destroy();
+      model.destroy();
     });
 });
 
