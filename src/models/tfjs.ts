@@ -18,7 +18,7 @@ import { KerasRecurrent } from '../nn/layers/kerasRecurrent.js';
 import { Linear } from '../nn/layers/linear.js';
 import { Sequential, type TensorModule } from '../nn/layers/sequential.js';
 import { GRU, LSTM, RNN, type RecurrentOptions } from '../nn/recurrent.js';
-import { ArgumentError, UnsupportedError } from '../util/errors.js';
+import { ArgumentError } from '../util/errors.js';
 
 /** The activation module of a Dense / Activation layer (none for 'linear'). */
 function activationModule(gpu: Gpu, act: TfjsActivation): TensorModule | null {
@@ -27,23 +27,6 @@ function activationModule(gpu: Gpu, act: TfjsActivation): TensorModule | null {
   if (act === 'tanh') return new Tanh(gpu);
   if (act === 'softmax') return new Softmax(gpu);
   return null;
-}
-
-/**
- * Refuses what the recurrent layers do not run yet (before anything is built): hard_sigmoid gates
- * and GRU reset_after=false (the recurrentActivation / resetAfter options are being added).
- */
-function checkRunnable(layers: readonly TfjsLayer[]): void {
-  for (const l of layers) {
-    if (l.kind !== 'recurrent') continue;
-    const where = `loadTfjsModel: layer ${l.className} '${l.name}'`;
-    if (l.cell !== 'rnn' && l.recurrentActivation !== 'sigmoid')
-      throw new UnsupportedError(
-        `${where}: field 'recurrent_activation' is '${l.recurrentActivation}'; supported for now: 'sigmoid'`,
-      );
-    if (l.cell === 'gru' && !l.resetAfter)
-      throw new UnsupportedError(`${where}: field 'reset_after' is false; supported for now: true (PyTorch's GRU)`);
-  }
 }
 
 /** The seqgpu modules of one read layer, holding its weights. */
@@ -56,12 +39,14 @@ function buildLayer(gpu: Gpu, layer: TfjsLayer, modules: TensorModule[]): void {
       return;
     }
     case 'recurrent': {
-      const opts: RecurrentOptions = {
+      const opts: RecurrentOptions & { resetAfter?: boolean } = {
         inputSize: layer.inputSize,
         hiddenSize: layer.hiddenSize,
         bias: layer.bias,
         batchFirst: true,
         bidirectional: layer.mergeMode !== null,
+        ...(layer.cell !== 'rnn' ? { recurrentActivation: layer.recurrentActivation } : {}),
+        ...(layer.cell === 'gru' ? { resetAfter: layer.resetAfter } : {}),
       };
       const rnn =
         layer.cell === 'lstm'
@@ -108,7 +93,8 @@ function buildLayer(gpu: Gpu, layer: TfjsLayer, modules: TensorModule[]): void {
  * The input is batch-first as in Keras: f32 [batch, seqLen, features], or i32 token ids
  * [batch, seqLen] when the first layer is an Embedding. Everything is checked before the first
  * GPU buffer is made, so a bad or unsupported file creates nothing.
- * `dropout` / `recurrent_dropout` of a recurrent layer do not change inference and are not carried into training.
+ * `dropout` / `recurrent_dropout` of a recurrent layer do not change inference and are not carried into training;
+ * a GRU with reset_after=false (every tfjs GRU) runs for inference only (training it throws an ArgumentError).
  * @param gpu - The device the model lives on.
  * @param modelJson - The parsed `model.json` (or its text): `{format: 'layers-model', modelTopology, weightsManifest}`.
  * @param weightData - The weight files concatenated in manifest order, as tfjs's `io` hands them
@@ -132,7 +118,6 @@ export async function loadTfjsModel(gpu: Gpu, modelJson: unknown, weightData: un
     throw new ArgumentError(`loadTfjsModel: 'gpu' must be a Gpu (from requestGpu()), got ${typeof gpu}`);
   gpu.assertUsable();
   const spec = readTfjsModel(modelJson, weightData);
-  checkRunnable(spec.layers);
   const modules: TensorModule[] = [];
   try {
     for (const layer of spec.layers) buildLayer(gpu, layer, modules);
