@@ -249,6 +249,8 @@ export {
   type PositionalEncodingForwardOptions,
 } from './nn/layers/positionalEncoding.js';
 export { TransformerLM, type TransformerLMOptions, type TransformerLMGenerateOptions } from './models/transformerLM.js';
+export { exportOnnx, type ExportOnnxOptions, type OnnxInputSpec } from './models/onnxExport.js';
+export { ExportError } from './models/onnxGraph.js';
 export {
   LuongAttention,
   BahdanauAttention,

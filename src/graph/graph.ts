@@ -66,10 +66,21 @@ export interface BuildContext {
   own(buffers: readonly GPUBuffer[]): void;
 }
 
+/**
+ * What an exporter (src/models/onnxExport.ts) needs that the values' shapes do not say: the op's
+ * kind ('linear', 'transpose', …; the node's `op` is only a label) and its settings.
+ */
+export interface OpAttrs {
+  readonly kind: string;
+  readonly [setting: string]: unknown;
+}
+
 /** One recorded op. */
 export interface Node {
   /** The op's name ('linear', 'lstm', 'add', …), used in labels and errors. */
   readonly op: string;
+  /** The op's kind and settings, for export (absent: not exportable). */
+  readonly attrs?: OpAttrs;
   readonly inputs: readonly Value[];
   readonly outputs: readonly Value[];
   /** Dispatches of the op, with every buffer planned. */

@@ -3,7 +3,15 @@
 import type { Dispatch } from '../gpu/dispatch.js';
 import { ArgumentError } from '../util/errors.js';
 import type { DType } from '../gpu/tensor.js';
-import { activeGraph, type BufferRef, type BuildContext, type Graph, type Node, type Value } from './graph.js';
+import {
+  activeGraph,
+  type BufferRef,
+  type BuildContext,
+  type Graph,
+  type Node,
+  type OpAttrs,
+  type Value,
+} from './graph.js';
 
 /** One recorded op: its inputs, output shapes, dispatch builder and gradient. */
 export interface OpSpec {
@@ -14,6 +22,8 @@ export interface OpSpec {
   build(ins: BufferRef[], outs: BufferRef[], ctx: BuildContext): Dispatch[];
   /** Gradient nodes: dL/d outputs → dL/d inputs (see {@link Node.backward}). */
   backward?(grads: readonly (Value | null)[], needs: readonly boolean[], outs: readonly Value[]): (Value | null)[];
+  /** The op's kind and settings for export (see {@link OpAttrs}). */
+  attrs?: OpAttrs;
   /** Extra node hooks (encodeBefore, beforeReplay, afterUpdate, destroy). */
   hooks?: Partial<Pick<Node, 'encodeBefore' | 'beforeReplay' | 'afterUpdate' | 'destroy'>>;
 }
@@ -45,6 +55,7 @@ export function record(spec: OpSpec): Value[] {
   const outs = spec.outputs.map((o) => g.value(o.shape, o.dtype ?? 'f32', spec.op));
   const node: Node = {
     op: spec.op,
+    attrs: spec.attrs,
     inputs: spec.inputs,
     outputs: outs,
     build: (ctx) =>

@@ -28,6 +28,7 @@ export function addBroadcastValue(x: Value, p: Value, op = 'addBroadcast'): Valu
   const rows = x.size / cols;
   return record({
     op,
+    attrs: { kind: 'addBroadcast' },
     inputs: [x, p],
     outputs: [{ shape: x.shape }],
     build: ([xv, pv], [yv], ctx) => [

@@ -354,6 +354,24 @@ export function multiheadAttentionValues(a: MultiheadAttentionArgs): {
   const attnInputs = mask ? [P, mask] : [P];
   const [O, stats] = record({
     op: `${op}.attention`,
+    attrs: {
+      kind: 'attention',
+      numHeads: H,
+      batchFirst,
+      batched,
+      causal,
+      mask: !mask
+        ? null
+        : keep
+          ? 'keep'
+          : mask === am
+            ? perHead
+              ? 'attnMaskPerHead'
+              : 'attnMask'
+            : mask === kpm
+              ? 'keyPadding'
+              : 'merged',
+    },
     inputs: attnInputs,
     outputs: [{ shape: query.shape }, { shape: [2, B, H, T] }],
     build: ([pv, mv], [ov, sv], ctx) => {
@@ -454,6 +472,7 @@ function inProjection(
   const nw = Ws.length;
   return record({
     op: `${op}.in_proj`,
+    attrs: { kind: 'attentionInProj', groups, embedDim: E, numInputs: nx, numWeights: nw, bias: !!b },
     inputs,
     outputs: [{ shape: [packed] }],
     build: (ins, [pv], ctx) => {

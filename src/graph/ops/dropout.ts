@@ -16,6 +16,7 @@ export function dropoutValue(kernel: DropoutKernel, x: Value, salt: number, op =
   };
   return record({
     op,
+    attrs: { kind: 'dropout' },
     inputs: [x],
     outputs: [{ shape: x.shape }],
     build: ([xv], [yv]) => [kernel.forwardDispatch({ n, x: xv, y: yv, salt, label: op })],

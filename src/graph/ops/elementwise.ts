@@ -56,6 +56,7 @@ export function addValues(a: Value, b: Value, op = 'add'): Value {
   sameShape(op, a, b);
   const [y] = record({
     op,
+    attrs: { kind: 'add' },
     inputs: [a, b],
     outputs: [{ shape: a.shape }],
     build: ([av, bv], [yv], ctx) => ew(ctx, 'add', op, av, bv, yv, a.size),
@@ -91,6 +92,7 @@ export function sub(a: Tensor, b: Tensor): Tensor {
       sameShape('sub', x, y);
       return record({
         op: 'sub',
+        attrs: { kind: 'sub' },
         inputs: [x, y],
         outputs: [{ shape: x.shape }],
         build: ([av, bv], [yv], ctx) => ew(ctx, 'sub', 'sub', av, bv, yv, x.size),
@@ -110,6 +112,7 @@ export function mul(a: Tensor, b: Tensor): Tensor {
       sameShape('mul', x, y);
       return record({
         op: 'mul',
+        attrs: { kind: 'mul' },
         inputs: [x, y],
         outputs: [{ shape: x.shape }],
         build: ([av, bv], [yv], ctx) => ew(ctx, 'mul', 'mul', av, bv, yv, x.size),
@@ -129,6 +132,7 @@ export function scaleValue(x: Value, alpha: number): Value {
   if (!Number.isFinite(alpha)) throw new ShapeError(`scale: alpha must be finite, got ${alpha}`);
   return record({
     op: 'scale',
+    attrs: { kind: 'scale', alpha },
     inputs: [x],
     outputs: [{ shape: x.shape }],
     build: ([xv], [yv], ctx) => ew(ctx, 'scale', 'scale', xv, undefined, yv, x.size, alpha),
@@ -158,6 +162,7 @@ export function activationValue(act: ActivationName, x: Value): Value {
   const { grad, from } = ACTIVATION_GRADS[act];
   return record({
     op: act,
+    attrs: { kind: act },
     inputs: [x],
     outputs: [{ shape: x.shape }],
     build: ([xv], [yv], ctx) => ew(ctx, act, act, xv, undefined, yv, x.size),

@@ -21,6 +21,7 @@ export function embeddingValue(indices: Value, weight: Value, paddingIdx: number
   const tokens = indices.size;
   return record({
     op,
+    attrs: { kind: 'embedding' },
     inputs: [indices, weight],
     outputs: [{ shape: [...indices.shape, E] }],
     build: ([iv, wv], [yv], ctx) => [

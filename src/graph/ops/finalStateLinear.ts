@@ -41,6 +41,7 @@ export function finalStateLinearValue(
   const inputs = bias ? [hN, weight, bias] : [hN, weight];
   return record({
     op,
+    attrs: { kind: 'finalStateLinear', numDirections: D, bias: !!bias },
     inputs,
     outputs: [{ shape: [B, out] }],
     build: ([hv, wv, bv], [yv], ctx) =>

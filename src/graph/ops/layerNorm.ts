@@ -21,6 +21,7 @@ export function layerNormValue(
   const params = [weight, bias].filter((v): v is Value => v !== null);
   const [y, mean, rstd] = record({
     op,
+    attrs: { kind: 'layerNorm', cols, eps, weight: !!weight, bias: !!bias },
     inputs: [x, ...params],
     outputs: [{ shape: x.shape }, { shape: [rows] }, { shape: [rows] }],
     build: ([xv, ...pv], [yv, mv, rv], ctx) => [

@@ -91,6 +91,7 @@ export function linearActValue(
   const keepZ = (act === 'gelu' || act === 'gelu_tanh') && g.training && inputs.some((v) => v.requiresGrad);
   const outs = record({
     op,
+    attrs: { kind: 'linear', activation: act, bias: !!bias, residual: !!residual },
     inputs,
     // y and z share one buffer: the third output holds both, y and z are views of it (below).
     outputs: keepZ ? [{ shape: yShape }, { shape: yShape }, { shape: [2 * n] }] : [{ shape: yShape }],

@@ -211,6 +211,7 @@ export function matmulValue(a: Value, b: Value, opts: MatmulOpOptions = {}, op =
   const outShape = a.shape.length === 3 ? [d.batch, d.M, d.N] : [d.M, d.N];
   return record({
     op,
+    attrs: { kind: 'matmul', transposeA: d.tA, transposeB: d.tB },
     inputs: [a, b],
     outputs: [{ shape: outShape }],
     build: ([av, bv], [cv], ctx) => forwardDispatches(ctx, d, av, bv, cv, op),

@@ -155,6 +155,7 @@ export function recurrentValue(
   const inputs = [x, ...params, ...(h0 ? [h0] : []), ...(c0 ? [c0] : [])];
   const node: Node = {
     op: name,
+    attrs: { kind: 'recurrent', config: cfg, h0: !!h0, c0: !!c0, lengths: !!lengths },
     inputs,
     outputs: cN ? [output, hN, cN] : [output, hN],
     build: (ctx) => [...copyDispatches(ctx, copies, `${name}.copyIn`), ...fwd.dispatches],

@@ -44,6 +44,7 @@ export function reshapeValue(x: Value, shape: readonly number[]): Value {
   // A view: its gradient is the gradient reshaped back.
   g.add({
     op: 'reshape',
+    attrs: { kind: 'reshape' },
     inputs: [x],
     outputs: [y],
     build: () => [],
@@ -59,6 +60,7 @@ function sliceValue(x: Value, d: number, start: number, end: number): Value {
   const shape = x.shape.map((s, i) => (i === d ? len : s));
   return record({
     op: 'slice',
+    attrs: { kind: 'slice', dim: d, start, end },
     inputs: [x],
     outputs: [{ shape }],
     build: ([xv], [yv], ctx) => [
@@ -116,6 +118,7 @@ function concatValues(xs: readonly Value[], d: number): Value {
   const starts = xs.map((_, i) => xs.slice(0, i).reduce((a, x) => a + x.shape[d], 0));
   return record({
     op: 'concat',
+    attrs: { kind: 'concat', dim: d },
     inputs: xs,
     outputs: [{ shape }],
     build: (ins, [yv], ctx) =>
@@ -141,6 +144,7 @@ function transposeValue(x: Value, d0: number, d1: number): Value {
   if (shape.length > 4) throw new ShapeError(`transpose: rank ${shape.length} > 4 is not supported`);
   return record({
     op: 'transpose',
+    attrs: { kind: 'transpose', perm },
     inputs: [x],
     outputs: [{ shape }],
     build: ([xv], [yv], ctx) => [
@@ -161,6 +165,7 @@ function meanValue(x: Value, d: number, keepdim: boolean): Value {
   const shape = keepdim ? x.shape.map((s, i) => (i === d ? 1 : s)) : x.shape.filter((_, i) => i !== d);
   return record({
     op: 'mean',
+    attrs: { kind: 'mean', dim: d, keepdim },
     inputs: [x],
     outputs: [{ shape: shape.length ? shape : [1] }],
     build: ([xv], [yv], ctx) => [

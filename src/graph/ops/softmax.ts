@@ -16,6 +16,7 @@ export function softmaxValue(x: Value, op = 'softmax'): Value {
   const rows = x.size / cols;
   return record({
     op,
+    attrs: { kind: 'softmax' },
     inputs: [x],
     outputs: [{ shape: x.shape }],
     build: ([xv], [yv], ctx) => [softmaxDispatch(ctx.gpu, { rows, cols, x: xv, y: yv, label: op })],

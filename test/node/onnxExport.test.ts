@@ -1,0 +1,369 @@
+// exportOnnx: each model is exported ONCE (dynamic batch and sequence axes) and run in
+// onnxruntime-web's wasm backend at two batch sizes and two lengths; its outputs must be within
+// 1e-5·(1 + |y|) of seqgpu's own forward on the same inputs (SwiftShader f32 vs ORT's CPU f32).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  ArgumentError,
+  ExportError,
+  GELU,
+  GLU,
+  LayerNorm,
+  Linear,
+  Module,
+  ReLU,
+  Sequential,
+  SequenceModel,
+  Sigmoid,
+  Softmax,
+  Tanh,
+  Tensor,
+  exportOnnx,
+  TransformerEncoder,
+  TransformerEncoderLayer,
+  TransformerLM,
+  type Gpu,
+} from '../../src/index.js';
+import { testGpu } from './gpu.js';
+import { readOnnx } from './onnxRead.js';
+import { Tagger } from './tagger.js';
+
+type Ort = typeof import('onnxruntime-web');
+let gpu: Gpu;
+let ort: Ort;
+beforeAll(async () => {
+  gpu = await testGpu();
+  ort = await import('onnxruntime-web');
+  ort.env.wasm.numThreads = 1;
+});
+afterAll(() => gpu?.destroy());
+
+/** Deterministic values in [−1, 1). */
+function values(n: number, seed: number): Float32Array {
+  let s = seed >>> 0 || 1;
+  return Float32Array.from({ length: n }, () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 31 - 1;
+  });
+}
+
+/** Token ids in [1, vocab). */
+function ids(n: number, vocab: number, seed: number): Int32Array {
+  return Int32Array.from(values(n, seed), (v) => 1 + Math.floor(((v + 1) / 2) * (vocab - 1)));
+}
+
+type Feed = { name: string; data: Float32Array | Int32Array; shape: number[] };
+
+/** The ONNX model's outputs on `feeds` (onnxruntime-web, wasm). */
+async function runOrt(bytes: Uint8Array, feeds: Feed[]): Promise<Record<string, Float32Array>> {
+  const session = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'] });
+  try {
+    const inputs = Object.fromEntries(
+      feeds.map((f) => [
+        f.name,
+        f.data instanceof Int32Array
+          ? new ort.Tensor('int32', f.data, f.shape)
+          : new ort.Tensor('float32', f.data, f.shape),
+      ]),
+    );
+    const out = await session.run(inputs);
+    const res: Record<string, Float32Array> = {};
+    for (const [k, t] of Object.entries(out)) res[k] = (await t.getData()) as Float32Array;
+    return res;
+  } finally {
+    await session.release();
+  }
+}
+
+/** max |a − b| / (1 + |b|). */
+function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]) / (1 + Math.abs(b[i])));
+  return m;
+}
+
+/** seqgpu's forward on feeds (tensors in, results read back by output name). */
+async function seqgpuOutputs(
+  forward: (...xs: Tensor[]) => unknown,
+  feeds: Feed[],
+  names: string[],
+): Promise<Record<string, Float32Array>> {
+  const ts = feeds.map((f) => Tensor.from(gpu, f.data, f.shape));
+  const r = forward(...ts);
+  const list: Tensor[] = r instanceof Tensor ? [r] : names.map((n) => (r as Record<string, Tensor>)[n]);
+  const out: Record<string, Float32Array> = {};
+  for (const [i, t] of list.entries()) {
+    const d = await t.read();
+    out[names[i]] = d instanceof Float32Array ? d : Float32Array.from(d);
+    t.destroy();
+  }
+  for (const t of ts) t.destroy();
+  return out;
+}
+
+/** Exported once; compared at each of `cases` (feeds per case). Returns the largest error seen. */
+async function matches(
+  bytes: Uint8Array,
+  forward: (...xs: Tensor[]) => unknown,
+  cases: Feed[][],
+  names: string[],
+): Promise<number> {
+  let worst = 0;
+  for (const feeds of cases) {
+    const want = await seqgpuOutputs(forward, feeds, names);
+    const got = await runOrt(bytes, feeds);
+    for (const n of names) {
+      expect(got[n], `output ${n}`).toBeDefined();
+      worst = Math.max(worst, relErr(got[n], want[n]));
+    }
+  }
+  expect(worst).toBeLessThan(1e-5);
+  return worst;
+}
+
+const f32 = (name: string, shape: number[], seed: number): Feed => ({
+  name,
+  data: values(
+    shape.reduce((a, b) => a * b, 1),
+    seed,
+  ),
+  shape,
+});
+
+describe('exportOnnx', () => {
+  it('an MLP (Linear, GELU erf / tanh, ReLU, Sigmoid, Tanh, Softmax) over [batch, seq, 6], dynamic axes', async () => {
+    const mlp = new Sequential(gpu, [
+      new Linear(gpu, { inFeatures: 6, outFeatures: 16 }),
+      new GELU(gpu),
+      new Linear(gpu, { inFeatures: 16, outFeatures: 12 }),
+      new GELU(gpu, { approximate: 'tanh' }),
+      new Linear(gpu, { inFeatures: 12, outFeatures: 10 }),
+      new ReLU(gpu),
+      new Sigmoid(gpu),
+      new Tanh(gpu),
+      new Linear(gpu, { inFeatures: 10, outFeatures: 4 }),
+      new Softmax(gpu),
+    ]);
+    mlp.eval();
+    const bytes = await exportOnnx(mlp, { inputs: [{ name: 'x', shape: ['batch', 'seq', 6] }] });
+    const session = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'] });
+    expect(session.inputNames).toEqual(['x']);
+    expect(session.outputNames).toEqual(['output']);
+    await session.release();
+    // The file read back: opset 13 (nothing newer needed), dynamic axes by name, PyTorch's weight names.
+    const read = readOnnx(bytes);
+    expect(read.opsets).toEqual([{ domain: '', version: 13 }]);
+    expect(read.inputs).toEqual([{ name: 'x', elemType: 1, dims: ['batch', 'seq', 6] }]);
+    expect(read.outputs).toEqual([{ name: 'output', elemType: 1, dims: ['batch', 'seq', 4] }]);
+    const params = mlp.namedParameters().map((p) => p.name);
+    expect(read.initializers.filter((i) => params.includes(i.name)).map((i) => i.name)).toEqual(params);
+    expect(read.initializers.find((i) => i.name === '2.weight')!.dims).toEqual([12, 16]);
+    expect(read.opTypes).toContain('Erf');
+    const cases = [[f32('x', [1, 3, 6], 1)], [f32('x', [4, 7, 6], 2)]];
+    const err = await matches(bytes, (x) => mlp.forward(x), cases, ['output']);
+    console.log(`MLP max rel error ${err.toExponential(2)}`);
+    // A matrix input: Gemm.
+    const bytes2 = await exportOnnx(mlp, { inputs: [{ name: 'x', shape: ['batch', 6] }], opset: 20 });
+    expect(readOnnx(bytes2).opsets).toEqual([{ domain: '', version: 20 }]);
+    expect(readOnnx(bytes2).opTypes.filter((t) => t === 'Gelu' || t === 'Gemm')).toEqual([
+      'Gemm',
+      'Gelu',
+      'Gemm',
+      'Gelu',
+      'Gemm',
+      'Gemm',
+    ]);
+    await matches(bytes2, (x) => mlp.forward(x), [[f32('x', [1, 6], 3)], [f32('x', [9, 6], 4)]], ['output']);
+    mlp.destroy();
+  });
+
+  it('SequenceModel: LSTM on tokens (logits, hN, cN); bidirectional GRU on values (many-to-one)', async () => {
+    const lstm = new SequenceModel(gpu, {
+      cell: 'lstm',
+      vocabSize: 11,
+      embeddingDim: 5,
+      hiddenSize: 7,
+      numLayers: 2,
+      outputSize: 6,
+      mode: 'manyToMany',
+      loss: 'crossEntropy',
+      seed: 3,
+    });
+    const net = lstm['net'];
+    const inUse = gpu.memory().pool.inUse;
+    const bytes = await exportOnnx(lstm, { inputs: [{ name: 'tokens', shape: ['seq', 'batch'], dtype: 'i32' }] });
+    // The two traces' recurrent plans were released.
+    expect(gpu.memory().pool.inUse).toBe(inUse);
+    const tok = (T: number, B: number, seed: number): Feed[] => [
+      { name: 'tokens', data: ids(T * B, 11, seed), shape: [T, B] },
+    ];
+    const names = ['logits', 'hN', 'cN'];
+    const read = readOnnx(bytes);
+    expect(read.inputs).toEqual([{ name: 'tokens', elemType: 6, dims: ['seq', 'batch'] }]);
+    expect(read.outputs.map((o) => [o.name, o.dims])).toEqual([
+      ['logits', ['seq', 'batch', 6]],
+      ['hN', [2, 'batch', 7]],
+      ['cN', [2, 'batch', 7]],
+    ]);
+    expect(read.opTypes.filter((t) => t === 'LSTM')).toHaveLength(2);
+    expect(read.initializers.map((i) => i.name)).toEqual(expect.arrayContaining(Object.keys(await lstm.stateDict())));
+    const err = await matches(bytes, (x) => net.forward(x), [tok(4, 1, 1), tok(9, 3, 2)], names);
+    console.log(`SequenceModel LSTM max rel error ${err.toExponential(2)}`);
+    lstm.destroy();
+
+    const gru = new SequenceModel(gpu, {
+      cell: 'gru',
+      inputSize: 3,
+      hiddenSize: 6,
+      numLayers: 2,
+      bidirectional: true,
+      outputSize: 2,
+      mode: 'manyToOne',
+      loss: 'mse',
+      seed: 5,
+    });
+    const gnet = gru['net'];
+    const gbytes = await exportOnnx(gru, { inputs: [{ name: 'x', shape: ['seq', 'batch', 3] }] });
+    const gerr = await matches(
+      gbytes,
+      (x) => gnet.forward(x),
+      [[f32('x', [5, 1, 3], 3)], [f32('x', [8, 4, 3], 4)]],
+      ['logits', 'hN'],
+    );
+    console.log(`SequenceModel GRU max rel error ${gerr.toExponential(2)}`);
+    gru.destroy();
+  });
+
+  it('the Tagger (Embedding paddingIdx → bidirectional batchFirst LSTM → Dropout → Linear)', async () => {
+    const tagger = new Tagger(gpu, 0.3);
+    const bytes = await exportOnnx(tagger, { inputs: [{ name: 'tokens', shape: ['batch', 'seq'], dtype: 'i32' }] });
+    tagger.eval();
+    const tok = (B: number, T: number, seed: number): Feed[] => {
+      const data = ids(B * T, 20, seed);
+      data[0] = 0; // the padding row
+      return [{ name: 'tokens', data, shape: [B, T] }];
+    };
+    const err = await matches(bytes, (x) => tagger.forward(x), [tok(1, 3, 5), tok(5, 8, 6)], ['output']);
+    console.log(`Tagger max rel error ${err.toExponential(2)}`);
+    tagger.destroy();
+  });
+
+  it('TransformerEncoder x2 + norm: batch-first post-norm ReLU; time-major causal pre-norm GELU', async () => {
+    const encoder = (batchFirst: boolean, normFirst: boolean) => {
+      const layer = new TransformerEncoderLayer(gpu, {
+        dModel: 8,
+        nhead: 2,
+        dimFeedforward: 12,
+        dropout: 0.1,
+        batchFirst,
+        normFirst,
+        activation: normFirst ? 'gelu' : 'relu',
+        seed: 7,
+      });
+      const norm = new LayerNorm(gpu, { normalizedShape: [8] });
+      const enc = new TransformerEncoder(gpu, { layer, numLayers: 2, norm });
+      layer.destroy();
+      return enc.eval();
+    };
+    const post = encoder(true, false);
+    const bytes = await exportOnnx(post, { inputs: [{ name: 'src', shape: ['batch', 'seq', 8] }] });
+    const read = readOnnx(bytes);
+    expect(read.opsets).toEqual([{ domain: '', version: 17 }]); // LayerNormalization
+    expect(read.outputs).toEqual([{ name: 'output', elemType: 1, dims: ['batch', 'seq', 8] }]);
+    expect(read.initializers.map((i) => i.name)).toEqual(expect.arrayContaining(Object.keys(await post.stateDict())));
+    const err = await matches(
+      bytes,
+      (x) => post.forward(x),
+      [[f32('src', [1, 4, 8], 7)], [f32('src', [3, 9, 8], 8)]],
+      ['output'],
+    );
+    console.log(`TransformerEncoder max rel error ${err.toExponential(2)}`);
+    post.destroy();
+
+    // isCausal is a forward option: a wrapper passes it.
+    class Causal extends Module {
+      constructor(readonly enc: TransformerEncoder) {
+        super(gpu);
+      }
+      forward(x: Tensor): Tensor {
+        return this.enc.forward(x, { isCausal: true });
+      }
+    }
+    const causal = new Causal(encoder(false, true)).eval();
+    const cbytes = await exportOnnx(causal, { inputs: [{ name: 'src', shape: ['seq', 'batch', 8] }], outputs: ['y'] });
+    const cerr = await matches(
+      cbytes,
+      (x) => causal.forward(x),
+      [[f32('src', [4, 1, 8], 9)], [f32('src', [7, 3, 8], 10)]],
+      ['y'],
+    );
+    console.log(`causal pre-norm TransformerEncoder max rel error ${cerr.toExponential(2)}`);
+    causal.destroy();
+  });
+
+  it('TransformerLM: learned positions with a tied head, and sinusoidal positions with its own head', async () => {
+    for (const [positional, tieWeights] of [
+      ['learned', true],
+      ['sinusoidal', false],
+    ] as const) {
+      const lm = new TransformerLM(gpu, {
+        vocabSize: 13,
+        dModel: 8,
+        nhead: 2,
+        numLayers: 2,
+        dimFeedforward: 16,
+        maxSeqLen: 16,
+        dropout: 0.1,
+        positional,
+        tieWeights,
+        seed: 11,
+      }).eval();
+      const bytes = await exportOnnx(lm, { inputs: [{ name: 'tokens', shape: ['batch', 'seq'], dtype: 'i32' }] });
+      const tok = (B: number, T: number, seed: number): Feed[] => [
+        { name: 'tokens', data: ids(B * T, 13, seed), shape: [B, T] },
+      ];
+      const err = await matches(bytes, (x) => lm.forward(x), [tok(1, 5, 11), tok(4, 12, 12)], ['output']);
+      console.log(`TransformerLM (${positional}, tied ${tieWeights}) max rel error ${err.toExponential(2)}`);
+      lm.destroy();
+    }
+  });
+
+  it('no ONNX form: ExportError naming op and module; bad options: ArgumentError naming the field', async () => {
+    const net = new Sequential(gpu, [new Linear(gpu, { inFeatures: 4, outFeatures: 6 }), new GLU(gpu)]);
+    const err = await exportOnnx(net, { inputs: [{ name: 'x', shape: ['batch', 4] }] }).catch((e) => e);
+    expect(err).toBeInstanceOf(ExportError);
+    expect(err.name).toBe('ExportError');
+    expect(err.message).toMatch(/op 'glu' in module '1' \(GLU\): no ONNX form/);
+    expect([err.op, err.modulePath]).toEqual(['glu', '1']);
+
+    const mlp = new Sequential(gpu, [
+      new Linear(gpu, { inFeatures: 4, outFeatures: 2 }),
+      new LayerNorm(gpu, { normalizedShape: [2] }),
+    ]);
+    const x = { name: 'x', shape: ['batch', 4] };
+    const bad: Array<[unknown, RegExp]> = [
+      [undefined, /option 'options'/],
+      [{}, /option 'inputs' is undefined/],
+      [{ inputs: [] }, /option 'inputs' is an array of 0/],
+      [{ inputs: [x], opset: 12 }, /option 'opset' is 12; expected an integer in \[13, 21\]/],
+      [{ inputs: [x], opset: 16 }, /option 'opset' is 16; this model needs opset ≥ 17 \(LayerNormalization\)/],
+      [{ inputs: [{ ...x, name: '' }] }, /option 'inputs\[0\].name' is ''/],
+      [{ inputs: [x, x] }, /option 'inputs\[1\].name' is 'x'; expected a non-empty string, unique/],
+      [{ inputs: [{ ...x, shape: ['batch', -4] }] }, /option 'inputs\[0\].shape\[1\]' is -4/],
+      [{ inputs: [{ ...x, shape: ['1b', 4] }] }, /option 'inputs\[0\].shape\[0\]' is '1b'/],
+      [{ inputs: [{ ...x, dtype: 'f64' }] }, /option 'inputs\[0\].dtype' is 'f64'; expected 'f32' or 'i32'/],
+      [{ inputs: [{ ...x, size: 3 }] }, /option 'inputs\[0\].size' is 3; expected no such field/],
+      [{ inputs: [x], outputs: ['y', 'z'] }, /option 'outputs' names 2 outputs; forward returns 1/],
+      [{ inputs: [x], output: ['y'] }, /option 'output' is an array of 1; expected no such option/],
+    ];
+    for (const [opts, want] of bad) {
+      const e = await exportOnnx(mlp, opts as never).catch((e) => e);
+      expect(e, String(want)).toBeInstanceOf(ArgumentError);
+      expect(e.message).toMatch(want);
+    }
+    const e = await exportOnnx({} as never, { inputs: [x] as never }).catch((e) => e);
+    expect(e.message).toMatch(/'model' must be a Module or a SequenceModel/);
+    net.destroy();
+    mlp.destroy();
+  });
+});
