@@ -14,6 +14,7 @@
 import { ArgumentError, ShapeError, UnsupportedError, fmtShape } from '../util/errors.js';
 import { showValue } from '../util/options.js';
 import type { NamedTensor } from './stateDict.js';
+import { topologyLayers } from './tfjsTopology.js';
 import {
   expectWeightShape,
   readTfjsWeights,
@@ -153,22 +154,6 @@ class Fields {
 
 /** `Class 'name'` of a layer, for messages. */
 const layerWhere = (cls: string, name: string) => `${WHERE}: layer ${cls} '${name}'`;
-
-/** The topology's Sequential config: {name, layers} (Keras 2 / tfjs) or a bare list (older Keras). */
-function sequentialLayers(topology: Record<string, unknown>): { name: string; layers: unknown[] } {
-  const model = isObject(topology.model_config) ? topology.model_config : topology;
-  const cls = model.class_name;
-  if (cls !== 'Sequential')
-    throw new UnsupportedError(
-      `${WHERE}: modelTopology class_name is ${showValue(cls)}; supported: 'Sequential' ` +
-        `(a functional Model: rebuild it as a Sequential of the same layers)`,
-    );
-  const config = model.config;
-  if (Array.isArray(config)) return { name: 'sequential', layers: config };
-  if (isObject(config) && Array.isArray(config.layers))
-    return { name: typeof config.name === 'string' ? config.name : 'sequential', layers: config.layers };
-  throw new ArgumentError(`${WHERE}: the Sequential's config must hold a 'layers' array, got ${showValue(config)}`);
-}
 
 /** Weights grouped by the layer name that starts their path. */
 class WeightIndex {
@@ -360,7 +345,7 @@ function readDense(cls: string, name: string, f: Fields, weights: WeightIndex, f
   };
 }
 
-/** One entry of the Sequential's layer list. */
+/** One entry of the model's layer list (data-flow order). */
 function readLayer(
   raw: unknown,
   index: number,
@@ -502,8 +487,8 @@ export function readTfjsModel(modelJson: unknown, weightData: unknown): TfjsMode
   const bytes = weightBytes(weightData);
   const all = readTfjsWeights(json.weightsManifest, bytes);
   const kerasVersion = typeof topology.keras_version === 'string' ? topology.keras_version : null;
-  const { name, layers: raw } = sequentialLayers(topology);
-  if (raw.length === 0) throw new ArgumentError(`${WHERE}: the Sequential has no layers`);
+  const { name, layers: raw } = topologyLayers(topology);
+  if (raw.length === 0) throw new ArgumentError(`${WHERE}: the model has no layers`);
   const layerNames = raw.map((l, i) =>
     isObject(l) && isObject(l.config) && typeof l.config.name === 'string' ? l.config.name : `layers[${i}]`,
   );
@@ -515,6 +500,6 @@ export function readTfjsModel(modelJson: unknown, weightData: unknown): TfjsMode
     if (layer) layers.push(layer);
   });
   weights.checkAllUsed();
-  if (layers.length === 0) throw new ArgumentError(`${WHERE}: the Sequential has only an InputLayer`);
+  if (layers.length === 0) throw new ArgumentError(`${WHERE}: the model has only an InputLayer`);
   return { name, kerasVersion, layers, input: layers[0].kind === 'embedding' ? 'ids' : 'features' };
 }

@@ -83,7 +83,8 @@ function buildLayer(gpu: Gpu, layer: TfjsLayer, modules: TensorModule[]): void {
 
 /**
  * Loads a TensorFlow.js layers-format model (Keras models exported with the tfjs converter, or
- * tfjs's own `model.save()`) as a {@link Sequential} of seqgpu layers with the same outputs:
+ * tfjs's own `model.save()`; a Sequential, or a functional Model whose layers form one chain) as
+ * a {@link Sequential} of seqgpu layers with the same outputs:
  * Embedding, LSTM, GRU, SimpleRNN (also inside Bidirectional, merge_mode concat / sum / mul /
  * ave), Dense and TimeDistributed(Dense) (activations linear, relu, sigmoid, tanh, softmax),
  * Dropout, Activation and InputLayer; `recurrent_activation` sigmoid or hard_sigmoid, GRU

@@ -80,6 +80,7 @@ const FIXTURES = [
   'bidir_lstm_mul_sum',
   'dense_lstm_backwards',
   'stacked',
+  'functional',
   'keras2_gru',
   'keras2_bigru',
 ];
@@ -165,6 +166,72 @@ describe('loadTfjsModel matches TensorFlow.js (and PyTorch for Keras 2 GRUs) wit
   });
 });
 
+/** IEEE half bits of x, which must be exactly representable (a multiple of 2^-24 below 2). */
+function halfBits(x: number): number {
+  const sign = x < 0 || Object.is(x, -0) ? 0x8000 : 0;
+  const a = Math.abs(x);
+  if (a < 2 ** -14) return sign | (a / 2 ** -24);
+  const e = Math.floor(Math.log2(a));
+  return sign | ((e + 15) << 10) | ((a / 2 ** e - 1) * 1024);
+}
+
+describe("quantized weights (the tfjs converter's --quantize_uint8 / uint16 / float16)", () => {
+  it('decode to q·scale + min (half: IEEE binary16): the same outputs as those values stored as float32', async () => {
+    const f = fixture('lstm_sigmoid_last');
+    const specs = f.modelJson.weightsManifest[0].weights as Array<{ name: string; shape: number[] }>;
+    const floats = new Float32Array(f.weights);
+    const quantized: Uint8Array[] = [];
+    const dequantized: number[] = [];
+    let at = 0;
+    const manifest = specs.map((spec, i) => {
+      const n = spec.shape.reduce((a, b) => a * b, 1);
+      const w = floats.subarray(at, at + n);
+      at += n;
+      const dtype = (['uint8', 'uint16', 'float16'] as const)[i % 3];
+      if (dtype === 'float16') {
+        const v = Array.from(w, (x) => Math.round(x * 1024) / 1024);
+        quantized.push(new Uint8Array(Uint16Array.from(v, halfBits).buffer));
+        dequantized.push(...v);
+        return { ...spec, dtype: 'float32', quantization: { dtype } };
+      }
+      const levels = dtype === 'uint8' ? 255 : 65535;
+      const min = Math.min(...w);
+      const scale = (Math.max(...w) - min) / levels;
+      const q = Array.from(w, (x) => Math.round((x - min) / scale));
+      quantized.push(new Uint8Array((dtype === 'uint8' ? Uint8Array.from(q) : Uint16Array.from(q)).buffer));
+      dequantized.push(...q.map((k) => k * scale + min));
+      return { ...spec, dtype: 'float32', quantization: { dtype, scale, min } };
+    });
+    expect(at).toBe(floats.length);
+    const qJson = { ...f.modelJson, weightsManifest: [{ paths: ['q.bin'], weights: manifest }] };
+    const qModel = await loadTfjsModel(
+      gpu,
+      qJson,
+      quantized.map((b) => b.slice().buffer),
+    );
+    const fModel = await loadTfjsModel(gpu, f.modelJson, Float32Array.from(dequantized).buffer);
+    const c = f.cases[0];
+    const [a, b] = [await run(qModel, false, c), await run(fModel, false, c)];
+    expect(Array.from(a)).toEqual(Array.from(b));
+    // uint8 weights move the outputs by about the quantization step, far from tfjs's float32 outputs' 1e-5.
+    expect(toleranceRatio(a, c.output)).toBeGreaterThan(1);
+    qModel.destroy();
+    fModel.destroy();
+  });
+
+  it('refuses an unknown quantization dtype, and a quantization without scale', async () => {
+    const f = fixture('lstm_sigmoid_last');
+    for (const [q, pattern] of [
+      [{ dtype: 'int4' }, /'quantization.dtype' is "int4"; supported: 'uint8', 'uint16', 'float16'/],
+      [{ dtype: 'uint8', min: 0 }, /needs finite numbers 'scale' and 'min' for uint8, got scale undefined/],
+    ] as const) {
+      const m = JSON.parse(JSON.stringify(f.modelJson));
+      m.weightsManifest[0].weights[0].quantization = q;
+      await expect(loadTfjsModel(gpu, m, f.weights)).rejects.toThrow(pattern);
+    }
+  });
+});
+
 describe('a loaded model trains: its backward vs finite differences of its loss', () => {
   // hard_sigmoid gates, go_backwards (the flip's backward), Bidirectional merges mul / sum / ave, the
   // last step (hN sliced). (A tfjs GRU, reset_after=false, is inference only.)
@@ -222,6 +289,30 @@ describe('loadTfjsModel refuses bad files before creating any GPU buffer', () =>
     const longer = new Uint8Array(f.weights.byteLength + 2);
     longer.set(new Uint8Array(f.weights));
     await refuses(() => loadTfjsModel(gpu, f.modelJson, longer.buffer), ShapeError, [/2 bytes past the last weight/]);
+  });
+
+  it('a functional model that is not one chain (a merge, a layer off the chain, two outputs)', async () => {
+    const f = fixture('functional');
+    const layers = (m: any) => m.modelTopology.config.layers;
+    const edits: Array<[(m: any) => void, RegExp]> = [
+      [
+        (m) => layers(m)[3].inbound_nodes[0].push(['input1', 0, 0, {}]),
+        /layer Dense 'dense_Dense\d+' of the functional model is called 1 time\(s\) on 2 input\(s\)/,
+      ],
+      [
+        (m) => (layers(m)[3].inbound_nodes[0][0][0] = layers(m)[1].name),
+        /layers off the input → output chain \('gru_GRU\d+'\)/,
+      ],
+      [
+        (m) => m.modelTopology.config.output_layers.push(['gru', 0, 0]),
+        /'output_layers' is .*; supported: one output_layer/,
+      ],
+    ];
+    for (const [edit, pattern] of edits) {
+      const m = clone(f.modelJson);
+      edit(m);
+      await refuses(() => loadTfjsModel(gpu, m, f.weights), UnsupportedError, [pattern]);
+    }
   });
 
   it('a weight dtype other than float32', async () => {
