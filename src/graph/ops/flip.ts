@@ -24,6 +24,7 @@ export function flipValue(x: Value, dim: number, op = 'flip'): Value {
   const inner = x.shape.slice(d + 1).reduce((a, b) => a * b, 1);
   return record({
     op,
+    attrs: { kind: 'flip', dim: d },
     inputs: [x],
     outputs: [{ shape: x.shape }],
     build: ([xv], [yv], ctx) =>
