@@ -9,6 +9,8 @@
 //             bias [2, 3H] = (bias_ih, bias_hh); reset_after=false: bias [3H] → bias_ih, bias_hh = 0
 //   SimpleRNN kernel [in, H], recurrent_kernel [H, H], bias [H] as LSTM with one gate
 //   Bidirectional(layer): forward_… weights → `_l0`, backward_… → `_l0_reverse`
+// An absent recurrent_activation / reset_after means tfjs's defaults (hard_sigmoid, false); Keras 2
+// writes both (sigmoid, true by default there). Keras 3's hard_sigmoid (relu6(x + 3)/6) is refused.
 // Everything (classes, options, shapes, byte counts, dtypes, finiteness) is checked here, so a bad
 // file throws before a single GPU buffer exists. src/models/tfjs.ts builds the layers.
 import { ArgumentError, ShapeError, UnsupportedError, fmtShape } from '../util/errors.js';

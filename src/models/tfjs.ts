@@ -18,7 +18,9 @@ import { KerasRecurrent } from '../nn/layers/kerasRecurrent.js';
 import { Linear } from '../nn/layers/linear.js';
 import { Sequential, type TensorModule } from '../nn/layers/sequential.js';
 import { GRU, LSTM, RNN, type RecurrentOptions } from '../nn/recurrent.js';
-import { ArgumentError } from '../util/errors.js';
+import { ArgumentError, ShapeError, fmtShape } from '../util/errors.js';
+import { checkRecurrentLayerLimits } from '../graph/recurrentLimits.js';
+import type { RecurrentConfig } from '../kernels/recurrentConfig.js';
 
 /** The activation module of a Dense / Activation layer (none for 'linear'). */
 function activationModule(gpu: Gpu, act: TfjsActivation): TensorModule | null {
@@ -27,6 +29,36 @@ function activationModule(gpu: Gpu, act: TfjsActivation): TensorModule | null {
   if (act === 'tanh') return new Tanh(gpu);
   if (act === 'softmax') return new Softmax(gpu);
   return null;
+}
+
+/**
+ * Checks that every layer fits the device before any is built: a recurrent layer's buffers
+ * (checkRecurrentLayerLimits), and each Embedding / Dense parameter within one storage binding.
+ */
+function checkFits(gpu: Gpu, layers: readonly TfjsLayer[]): void {
+  const limit = gpu.limits.maxStorageBufferBindingSize;
+  for (const l of layers) {
+    const where = `loadTfjsModel: layer ${l.className} '${l.name}'`;
+    if (l.kind === 'recurrent') {
+      const cfg: RecurrentConfig = {
+        cell: l.cell,
+        inputSize: l.inputSize,
+        hiddenSize: l.hiddenSize,
+        numLayers: 1,
+        bias: l.bias,
+        batchFirst: true,
+        bidirectional: l.mergeMode !== null,
+        dropout: 0,
+      };
+      checkRecurrentLayerLimits(gpu, where, cfg, undefined);
+    } else if (l.kind === 'embedding' || l.kind === 'dense')
+      for (const [name, t] of Object.entries(l.state))
+        if (t.data.length * 4 > limit)
+          throw new ShapeError(
+            `${where}: parameter '${name}' ${fmtShape(t.shape)} takes ${t.data.length * 4} bytes; ` +
+              `the largest that fits one storage binding is ${limit} (maxStorageBufferBindingSize)`,
+          );
+  }
 }
 
 /** The seqgpu modules of one read layer, holding its weights. */
@@ -119,6 +151,7 @@ export async function loadTfjsModel(gpu: Gpu, modelJson: unknown, weightData: un
     throw new ArgumentError(`loadTfjsModel: 'gpu' must be a Gpu (from requestGpu()), got ${typeof gpu}`);
   gpu.assertUsable();
   const spec = readTfjsModel(modelJson, weightData);
+  checkFits(gpu, spec.layers);
   const modules: TensorModule[] = [];
   try {
     for (const layer of spec.layers) buildLayer(gpu, layer, modules);

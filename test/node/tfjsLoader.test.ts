@@ -315,6 +315,22 @@ describe('loadTfjsModel refuses bad files before creating any GPU buffer', () =>
     }
   });
 
+  it('a layer too large for the device (checked for every layer before the first is built)', async () => {
+    const f = fixture('stacked');
+    const saved = gpu.limits.maxStorageBufferBindingSize;
+    try {
+      // The Dense kernel [4, 10] takes 160 bytes; the LSTM's weight_ih [36, 6] 864.
+      gpu.limits.maxStorageBufferBindingSize = 128;
+      await refuses(() => loadTfjsModel(gpu, f.modelJson, f.weights), ShapeError, [
+        /layer Embedding 'embedding_Embedding\d+': parameter 'weight' \[11, 6\] takes 264 bytes; the largest .* is 128/,
+      ]);
+      gpu.limits.maxStorageBufferBindingSize = 512;
+      await refuses(() => loadTfjsModel(gpu, f.modelJson, f.weights), ShapeError, [/layer LSTM 'lstm_LSTM\d+'/, /512/]);
+    } finally {
+      gpu.limits.maxStorageBufferBindingSize = saved;
+    }
+  });
+
   it('a weight dtype other than float32', async () => {
     const f = fixture('gru');
     const m = clone(f.modelJson);
