@@ -6,9 +6,13 @@
 //               (+ a causal mask: −∞ where key j > query i, built from Range at run time; or the
 //               caller's additive f32 mask), Softmax over keys, ·V, back to the query's layout
 //               ([B, T, E] batch-first, [T, B, E], or [T, E] unbatched) for out_proj.
+//   mask        i32 masks (nonzero = masked) as −∞ / 0 (Where), key padding [B, S] → [B, 1, 1, S],
+//               per-head [B·H, T, S] → [B, H, T, S], two masks added
+//   weights     the probabilities, averaged over heads (ReduceMean) or per head
+// A query whose keys are all masked gets zeros in seqgpu and NaN in ONNX (as in PyTorch).
 import type { Node, Value } from '../graph/graph.js';
 import type { AttentionGroup } from '../graph/ops/attention.js';
-import { attr, linearOnnx, type EmitContext } from './onnxOps.js';
+import { attr, linearOnnx, reduceMean, type EmitContext } from './onnxOps.js';
 
 /** The in_proj node: one projection per role, kept by the packed value for the attention node. */
 export function onnxAttentionInProj(node: Node, ctx: EmitContext): void {
@@ -75,20 +79,71 @@ export function onnxAttention(node: Node, ctx: EmitContext): void {
   const v = split(roles[2], toHeads);
   let scores = b.node('Mul', [b.node('MatMul', [q, kT]), b.float(1 / Math.sqrt(hd))]);
   if (attr<boolean>(node, 'causal')) scores = b.node('Add', [scores, causalMask(ctx, scores)]);
+  if (maskKind === 'keep')
+    ctx.fail(`its 1 = attend / 0 = ignore key mask has no ONNX form; pass an additive keyPaddingMask`);
   if (maskKind) {
     const m = ctx.name(maskValue);
-    if (maskKind === 'attnMask') scores = b.node('Add', [scores, m]);
-    else if (maskKind === 'keyPadding' && batched)
-      scores = b.node('Add', [scores, b.node('Unsqueeze', [m, b.ints([1, 2])])]);
-    else
-      ctx.fail(
-        `its mask (${maskKind}) has no ONNX form here; pass one additive f32 attnMask [T, S] or ` +
-          `keyPaddingMask [B, S] (−Infinity = masked), or isCausal`,
-      );
+    const additive =
+      maskKind === 'merged'
+        ? m
+        : additiveMask(ctx, m, maskValue, maskKind === 'keyPadding', maskKind === 'attnMaskPerHead', H, batched);
+    scores = b.node('Add', [scores, additive]);
   }
   const p = b.node('Softmax', [scores], { axis: { int: -1 } });
+  ctx.packed.set(P, [...roles.slice(0, 3), p]);
   const o = b.node('Transpose', [b.node('MatMul', [p, v])], { perm: { ints: back } });
   ctx.set(node.outputs[0], b.node('Reshape', [o, b.ints(batched ? [0, 0, -1] : [0, -1])]));
+}
+
+/**
+ * A mask as an additive f32 tensor that broadcasts over the scores [B, H, T, S] ([H, T, S]
+ * unbatched): an i32 mask's nonzero entries become −∞; a key padding mask [B, S] is [B, 1, 1, S]; a
+ * per-head attnMask [B·H, T, S] is [B, H, T, S].
+ */
+function additiveMask(
+  ctx: EmitContext,
+  m: string,
+  v: Value,
+  keyPadding: boolean,
+  perHead: boolean,
+  H: number,
+  batched: boolean,
+): string {
+  const b = ctx.b;
+  let a = m;
+  if (v.dtype === 'i32') a = b.node('Where', [b.node('Cast', [m], { to: { int: 9 } }), b.float(-Infinity), b.float(0)]);
+  if (keyPadding && batched) return b.node('Unsqueeze', [a, b.ints([1, 2])]);
+  if (perHead && batched) {
+    const ts = b.node('Slice', [b.node('Shape', [a]), b.ints([1]), b.ints([3]), b.ints([0])]);
+    return b.node('Reshape', [a, b.node('Concat', [b.ints([-1, H]), ts], { axis: { int: 0 } })]);
+  }
+  return a;
+}
+
+/** The attention node's mask node (i32 masks, or two masks): their sum as one additive mask. */
+export function onnxAttentionMask(node: Node, ctx: EmitContext): void {
+  const H = attr<number>(node, 'numHeads');
+  const batched = attr<boolean>(node, 'batched');
+  const parts: string[] = [];
+  let i = 0;
+  if (attr<boolean>(node, 'attnMask')) {
+    const v = node.inputs[i++];
+    parts.push(additiveMask(ctx, ctx.name(v), v, false, attr<boolean>(node, 'perHead'), H, batched));
+  }
+  if (attr<boolean>(node, 'keyPaddingMask')) {
+    const v = node.inputs[i++];
+    parts.push(additiveMask(ctx, ctx.name(v), v, true, false, H, batched));
+  }
+  ctx.set(node.outputs[0], parts.length === 1 ? parts[0] : ctx.b.node('Add', parts));
+}
+
+/** The attention weights (needWeights): the softmax probabilities, averaged over heads or per head. */
+export function onnxAttentionWeights(node: Node, ctx: EmitContext): void {
+  const p = ctx.packed.get(node.inputs[0])?.[3];
+  if (!p) return ctx.fail(`its attention probabilities were not written (the attention node comes first)`);
+  // Averaged: [B, T, S] from [B, H, T, S] (heads on axis 1), unbatched [T, S] from [H, T, S].
+  const axis = node.outputs[0].shape.length === 3 ? 1 : 0;
+  ctx.set(node.outputs[0], attr<boolean>(node, 'average') ? reduceMean(ctx, p, axis, false) : p);
 }
 
 /** −∞ where key j > query i, 0 elsewhere: [T, S] from the scores' last two dims at run time. */

@@ -14,7 +14,7 @@ import { Module } from '../nn/module.js';
 import { ArgumentError } from '../util/errors.js';
 import { show } from '../util/options.js';
 import { ExportError, OnnxBuilder, TRACE_SIZES, type Symbol } from './onnxGraph.js';
-import { onnxAttention, onnxAttentionInProj } from './onnxAttention.js';
+import { onnxAttention, onnxAttentionInProj, onnxAttentionMask, onnxAttentionWeights } from './onnxAttention.js';
 import { OP_EMITTERS, type EmitContext, type Emitter } from './onnxOps.js';
 import { onnxRecurrent } from './onnxRecurrent.js';
 import { SequenceModel } from './sequenceModel.js';
@@ -23,7 +23,10 @@ import { SequenceModel } from './sequenceModel.js';
 export interface OnnxInputSpec {
   /** The ONNX input's name. */
   name: string;
-  /** Sizes; a string is a dynamic axis of that name (`['batch', 'seq', 16]`). */
+  /**
+   * Sizes; a string is a dynamic axis of that name (`['batch', 'seq', 16]`), or a multiple of one
+   * that also appears alone (`'4*batch'`, e.g. a per-head mask [batch·heads, T, T]).
+   */
   shape: ReadonlyArray<number | string>;
   /** `'f32'` (default; ONNX float) or `'i32'` (token ids; ONNX int32). */
   dtype?: DType;
@@ -53,6 +56,8 @@ const EMITTERS: Record<string, Emitter> = {
   recurrent: onnxRecurrent,
   attentionInProj: onnxAttentionInProj,
   attention: onnxAttention,
+  attentionMask: onnxAttentionMask,
+  attentionWeights: onnxAttentionWeights,
 };
 
 /**
@@ -80,11 +85,18 @@ export async function exportOnnx(model: Module | SequenceModel, options: ExportO
     throw new ArgumentError(`exportOnnx: 'model' must be a Module or a SequenceModel, got ${show(model as unknown)}`);
   module.assertModuleAlive('exportOnnx');
   const symbols: Symbol[] = [];
-  o.inputs.forEach((inp, i) =>
+  for (const inp of o.inputs)
     inp.shape.forEach((d, axis) => {
-      if (typeof d === 'string' && !symbols.some((s) => s.name === d))
+      if (typeof d === 'string' && !d.includes('*') && !symbols.some((s) => s.name === d))
         symbols.push({ name: d, sizes: [0, 0], input: inp.name, axis });
-      void i;
+    });
+  o.inputs.forEach((inp, i) =>
+    inp.shape.forEach((d, k) => {
+      if (typeof d === 'string' && !symbols.some((s) => s.name === parseDim(d).name))
+        throw new ArgumentError(
+          `exportOnnx: option 'inputs[${i}].shape[${k}]' is '${d}'; the dynamic axis ` +
+            `'${parseDim(d).name}' must also be a dim of its own in some input (where its size is read)`,
+        );
     }),
   );
   if (symbols.length * 2 > TRACE_SIZES.length)
@@ -149,7 +161,11 @@ function traceModule(module: Module, inputs: readonly OnnxInputSpec[], symbols: 
   try {
     const values = inputs.map((inp) =>
       graph.input(
-        inp.shape.map((d) => (typeof d === 'number' ? d : symbols.find((s) => s.name === d)!.sizes[t])),
+        inp.shape.map((d) => {
+          if (typeof d === 'number') return d;
+          const { times, name } = parseDim(d);
+          return times * symbols.find((s) => s.name === name)!.sizes[t];
+        }),
         inp.dtype ?? 'f32',
         inp.name,
       ),
@@ -271,6 +287,14 @@ async function constant(module: Module, b: OnnxBuilder, v: Value): Promise<strin
   return b.node('Slice', [table, b.ints([0]), b.symbolSize(sym), b.ints([0])]);
 }
 
+/** A dynamic dim: a name, or a positive multiple of one (`4*batch`). */
+const DIM = /^(?:([1-9][0-9]*)\*)?([A-Za-z_][A-Za-z0-9_]*)$/;
+
+function parseDim(d: string): { times: number; name: string } {
+  const m = DIM.exec(d)!;
+  return { times: m[1] ? Number(m[1]) : 1, name: m[2] };
+}
+
 /** Checks exportOnnx's options before anything is traced. */
 function checkExportOptions(options: ExportOnnxOptions): ExportOnnxOptions {
   const bad = (field: string, v: unknown, want: string): never => {
@@ -295,8 +319,8 @@ function checkExportOptions(options: ExportOnnxOptions): ExportOnnxOptions {
     seen.add(inp.name);
     if (!Array.isArray(inp.shape) || inp.shape.length === 0) bad(`${f}.shape`, inp.shape, 'a non-empty array of sizes');
     inp.shape.forEach((d: number | string, k: number) => {
-      if (!(typeof d === 'string' ? /^[A-Za-z_][A-Za-z0-9_]*$/.test(d) : Number.isInteger(d) && d > 0))
-        bad(`${f}.shape[${k}]`, d, 'a positive integer or a dynamic axis name (letters, digits, _)');
+      if (!(typeof d === 'string' ? DIM.test(d) : Number.isInteger(d) && d > 0))
+        bad(`${f}.shape[${k}]`, d, "a positive integer, a dynamic axis name (letters, digits, _) or 'n*name'");
     });
     if (inp.dtype !== undefined && inp.dtype !== 'f32' && inp.dtype !== 'i32')
       bad(`${f}.dtype`, inp.dtype, "'f32' or 'i32'");

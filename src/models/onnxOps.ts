@@ -23,7 +23,10 @@ export interface EmitContext {
   name(v: Value): string;
   /** Names the ONNX tensor holding a traced value. */
   set(v: Value, name: string): void;
-  /** An attention in_proj's projections (query, key, value), by its packed value. */
+  /**
+   * An attention in_proj's projections (query, key, value) by its packed value; the attention
+   * node adds its probabilities (index 3) for the weights node.
+   */
   readonly packed: Map<Value, readonly string[]>;
   /** The full parameter name of a traced parameter value (`rnn.weight_ih_l0`), or null. */
   paramName(v: Value): string | null;
@@ -47,6 +50,14 @@ export function linearOnnx(ctx: EmitContext, x: string, rank: number, w: string,
   if (rank === 2) return ctx.b.node('Gemm', bias ? [x, w, bias] : [x, w], { transB: { int: 1 } });
   const y = ctx.b.node('MatMul', [x, transposed(ctx, w)]);
   return bias ? ctx.b.node('Add', [y, bias]) : y;
+}
+
+/** ReduceMean over one axis (axes an input from opset 18, an attribute before). */
+export function reduceMean(ctx: EmitContext, x: string, axis: number, keepdims: boolean): string {
+  const keep = { int: keepdims ? 1 : 0 };
+  return ctx.b.opset >= 18
+    ? ctx.b.node('ReduceMean', [x, ctx.b.ints([axis])], { keepdims: keep })
+    : ctx.b.node('ReduceMean', [x], { axes: { ints: [axis] }, keepdims: keep });
 }
 
 /** GELU, exact (erf) or the tanh form. */
@@ -159,16 +170,9 @@ export const OP_EMITTERS: Record<string, Emitter> = {
       ctx.b.node('Transpose', [ctx.name(node.inputs[0])], { perm: { ints: attr(node, 'perm') } }),
     ),
   mean: (node, ctx) => {
-    const d = attr<number>(node, 'dim');
-    const keep = attr<boolean>(node, 'keepdim') ? 1 : 0;
-    const x = ctx.name(node.inputs[0]);
     // A rank-1 input's mean is [1] in seqgpu (a scalar in ONNX without keepdims).
-    const keepdims = { int: node.inputs[0].shape.length === 1 ? 1 : keep };
-    const y =
-      ctx.b.opset >= 18
-        ? ctx.b.node('ReduceMean', [x, ctx.b.ints([d])], { keepdims })
-        : ctx.b.node('ReduceMean', [x], { axes: { ints: [d] }, keepdims });
-    ctx.set(node.outputs[0], y);
+    const keep = attr<boolean>(node, 'keepdim') || node.inputs[0].shape.length === 1;
+    ctx.set(node.outputs[0], reduceMean(ctx, ctx.name(node.inputs[0]), attr<number>(node, 'dim'), keep));
   },
   layerNorm: (node, ctx) => {
     const x = node.inputs[0];

@@ -7,7 +7,11 @@ import {
   ExportError,
   GELU,
   GLU,
+  GRU,
   LayerNorm,
+  LSTM,
+  MultiheadAttention,
+  RNN,
   Linear,
   Module,
   ReLU,
@@ -328,6 +332,119 @@ describe('exportOnnx', () => {
     }
   });
 
+  it('RNN (relu, bidirectional, h0), LSTM (hard_sigmoid, batchFirst, h0, c0), GRU (reset_after=false)', async () => {
+    class WithState extends Module {
+      constructor(readonly rnn: RNN | LSTM | GRU) {
+        super(gpu);
+      }
+      forward(x: Tensor, h0: Tensor, c0?: Tensor) {
+        return this.rnn.forward(x, c0 ? { h0, c0 } : { h0 });
+      }
+    }
+    const layers = [
+      new RNN(gpu, { inputSize: 3, hiddenSize: 5, numLayers: 2, bidirectional: true, nonlinearity: 'relu' }),
+      new LSTM(gpu, {
+        inputSize: 3,
+        hiddenSize: 5,
+        numLayers: 2,
+        batchFirst: true,
+        recurrentActivation: 'hard_sigmoid',
+      }),
+      new GRU(gpu, { inputSize: 3, hiddenSize: 5, resetAfter: false } as never),
+    ];
+    for (const layer of layers) {
+      const m = new WithState(layer).eval();
+      const { numLayers: L, bidirectional, batchFirst } = layer.config;
+      const D = bidirectional ? 2 : 1;
+      const lstm = layer instanceof LSTM;
+      const inputs = [
+        { name: 'x', shape: batchFirst ? ['batch', 'seq', 3] : ['seq', 'batch', 3] },
+        { name: 'h0', shape: [L * D, 'batch', 5] },
+        ...(lstm ? [{ name: 'c0', shape: [L * D, 'batch', 5] }] : []),
+      ];
+      const bytes = await exportOnnx(m, { inputs });
+      const feeds = (B: number, T: number, seed: number): Feed[] => [
+        f32('x', batchFirst ? [B, T, 3] : [T, B, 3], seed),
+        f32('h0', [L * D, B, 5], seed + 1),
+        ...(lstm ? [f32('c0', [L * D, B, 5], seed + 2)] : []),
+      ];
+      const names = lstm ? ['output', 'hN', 'cN'] : ['output', 'hN'];
+      const err = await matches(
+        bytes,
+        (...xs) => m.forward(xs[0], xs[1], xs[2]),
+        [feeds(1, 4, 1), feeds(3, 7, 2)],
+        names,
+      );
+      console.log(`${layer.constructor.name} with state max rel error ${err.toExponential(2)}`);
+      m.destroy();
+    }
+  });
+
+  it('MultiheadAttention: cross-attention with kdim / vdim, f32 attnMask + i32 keyPaddingMask, weights', async () => {
+    class Cross extends Module {
+      readonly mha = new MultiheadAttention(gpu, { embedDim: 8, numHeads: 2, kdim: 5, vdim: 6, seed: 4 });
+      forward(q: Tensor, k: Tensor, v: Tensor, attnMask: Tensor, keyPaddingMask: Tensor) {
+        return this.mha.forward(q, k, v, { attnMask, keyPaddingMask, needWeights: true });
+      }
+    }
+    const m = new Cross(gpu).eval();
+    const bytes = await exportOnnx(m, {
+      inputs: [
+        { name: 'q', shape: ['tq', 'batch', 8] },
+        { name: 'k', shape: ['tk', 'batch', 5] },
+        { name: 'v', shape: ['tk', 'batch', 6] },
+        { name: 'attn_mask', shape: ['tq', 'tk'] },
+        { name: 'key_padding_mask', shape: ['batch', 'tk'], dtype: 'i32' },
+      ],
+    });
+    expect(readOnnx(bytes).outputs.map((o) => [o.name, o.dims])).toEqual([
+      ['output', ['tq', 'batch', 8]],
+      ['weights', ['batch', 'tq', 'tk']],
+    ]);
+    const feeds = (B: number, T: number, S: number, seed: number): Feed[] => {
+      const pad = new Int32Array(B * S);
+      for (let b = 0; b < B; b += 2) pad[b * S + S - 1] = 1; // the last key of every other row
+      return [
+        f32('q', [T, B, 8], seed),
+        f32('k', [S, B, 5], seed + 1),
+        f32('v', [S, B, 6], seed + 2),
+        f32('attn_mask', [T, S], seed + 3),
+        { name: 'key_padding_mask', data: pad, shape: [B, S] },
+      ];
+    };
+    const err = await matches(
+      bytes,
+      (q, k, v, am, kpm) => m.forward(q, k, v, am, kpm),
+      [feeds(1, 3, 4, 1), feeds(4, 6, 9, 2)],
+      ['output', 'weights'],
+    );
+    console.log(`MultiheadAttention cross max rel error ${err.toExponential(2)}`);
+    m.destroy();
+  });
+
+  it('MultiheadAttention: batch-first self-attention with a per-head f32 attnMask [B·H, T, T]', async () => {
+    class Self extends Module {
+      readonly mha = new MultiheadAttention(gpu, { embedDim: 8, numHeads: 2, batchFirst: true, seed: 6 });
+      forward(x: Tensor, attnMask: Tensor) {
+        return this.mha.forward(x, x, x, { attnMask }).output;
+      }
+    }
+    const m = new Self(gpu).eval();
+    const bytes = await exportOnnx(m, {
+      inputs: [
+        { name: 'x', shape: ['batch', 'seq', 8] },
+        { name: 'mask', shape: ['2*batch', 'seq', 'seq'] },
+      ],
+    });
+    const feeds = (B: number, T: number, seed: number) => [
+      f32('x', [B, T, 8], seed),
+      f32('mask', [2 * B, T, T], seed + 1),
+    ];
+    const err = await matches(bytes, (x, mask) => m.forward(x, mask), [feeds(1, 3, 3), feeds(3, 8, 4)], ['output']);
+    console.log(`MultiheadAttention self, per-head mask max rel error ${err.toExponential(2)}`);
+    m.destroy();
+  });
+
   it('no ONNX form: ExportError naming op and module; bad options: ArgumentError naming the field', async () => {
     const net = new Sequential(gpu, [new Linear(gpu, { inFeatures: 4, outFeatures: 6 }), new GLU(gpu)]);
     const err = await exportOnnx(net, { inputs: [{ name: 'x', shape: ['batch', 4] }] }).catch((e) => e);
@@ -351,6 +468,7 @@ describe('exportOnnx', () => {
       [{ inputs: [x, x] }, /option 'inputs\[1\].name' is 'x'; expected a non-empty string, unique/],
       [{ inputs: [{ ...x, shape: ['batch', -4] }] }, /option 'inputs\[0\].shape\[1\]' is -4/],
       [{ inputs: [{ ...x, shape: ['1b', 4] }] }, /option 'inputs\[0\].shape\[0\]' is '1b'/],
+      [{ inputs: [{ ...x, shape: ['2*b', 4] }] }, /'inputs\[0\].shape\[0\]' is '2\*b'; the dynamic axis 'b' must/],
       [{ inputs: [{ ...x, dtype: 'f64' }] }, /option 'inputs\[0\].dtype' is 'f64'; expected 'f32' or 'i32'/],
       [{ inputs: [{ ...x, size: 3 }] }, /option 'inputs\[0\].size' is 3; expected no such field/],
       [{ inputs: [x], outputs: ['y', 'z'] }, /option 'outputs' names 2 outputs; forward returns 1/],

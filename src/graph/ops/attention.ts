@@ -307,6 +307,7 @@ export function multiheadAttentionValues(a: MultiheadAttentionArgs): {
     const sources = [am, kpm].filter((v): v is Value => v !== null);
     mask = record({
       op: `${op}.mask`,
+      attrs: { kind: 'attentionMask', attnMask: !!am, keyPaddingMask: !!kpm, perHead, numHeads: H, batched },
       inputs: sources,
       outputs: [{ shape }],
       build: (ins, [mv], ctx) => {
@@ -430,6 +431,7 @@ export function multiheadAttentionValues(a: MultiheadAttentionArgs): {
     const shape = average ? (batched ? [B, T, S] : [T, S]) : batched ? [B, H, T, S] : [H, T, S];
     weights = record({
       op: `${op}.weights`,
+      attrs: { kind: 'attentionWeights', average },
       inputs: mask ? [P, stats, mask] : [P, stats],
       outputs: [{ shape }],
       build: ([pv, sv, mv], [wv], ctx) => [
