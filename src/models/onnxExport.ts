@@ -99,11 +99,15 @@ export async function exportOnnx(model: Module | SequenceModel, options: ExportO
         );
     }),
   );
-  if (symbols.length * 2 > TRACE_SIZES.length)
-    throw new ArgumentError(`exportOnnx: at most ${TRACE_SIZES.length / 2} dynamic axes, got ${symbols.length}`);
-  symbols.forEach((s, k) => (s.sizes = [TRACE_SIZES[k], TRACE_SIZES[k + symbols.length]]));
-  const traces = [0, 1].map((t) => traceModule(module, o.inputs, symbols, t));
+  if (symbols.length > TRACE_SIZES.length)
+    throw new ArgumentError(
+      `exportOnnx: option 'inputs' names ${symbols.length} dynamic axes ` +
+        `(${symbols.map((s) => s.name).join(', ')}); at most ${TRACE_SIZES.length}`,
+    );
+  symbols.forEach((s, k) => (s.sizes = [TRACE_SIZES[k], TRACE_SIZES[k] + 1]));
+  const traces: Trace[] = [];
   try {
+    for (const t of [0, 1]) traces.push(traceModule(module, o.inputs, symbols, t));
     const [a, b] = traces;
     if (
       a.graph.nodes.length !== b.graph.nodes.length ||
@@ -170,7 +174,21 @@ function traceModule(module: Module, inputs: readonly OnnxInputSpec[], symbols: 
         inp.name,
       ),
     );
-    const result = graph.trace(() => module.forward(...(values.map((v) => v.tensor) as never[])));
+    let result: unknown;
+    try {
+      result = graph.trace(() => module.forward(...(values.map((v) => v.tensor) as never[])));
+    } catch (e) {
+      if (!(e instanceof ArgumentError) || symbols.length === 0) throw e;
+      const sizes = symbols.map((s) => `${s.name} = ${s.sizes[t]}`).join(', ');
+      const both = symbols.map((s) => `${s.name} ${s.sizes.join(' and ')}`).join(', ');
+      throw new ExportError(
+        `exportOnnx: ${module.constructor.name}.forward fails when traced with the dynamic axes at ` +
+          `${sizes} (it traces each at two sizes: ${both}; ` +
+          `give an axis that cannot take these sizes a fixed size in 'inputs'): ${e.message}`,
+        module.constructor.name,
+        '',
+      );
+    }
     const outputs: Trace['outputs'] = [];
     const walk = (r: unknown, path: string) => {
       if (r instanceof Tensor) outputs.push({ path: path || 'output', value: graph.of('exportOnnx', 'result', r) });

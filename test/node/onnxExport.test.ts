@@ -27,6 +27,7 @@ import {
   TransformerLM,
   type Gpu,
 } from '../../src/index.js';
+import { rng, uniform } from '../checks/util.js';
 import { testGpu } from './gpu.js';
 import { readOnnx } from './onnxRead.js';
 import { Tagger } from './tagger.js';
@@ -42,13 +43,7 @@ beforeAll(async () => {
 afterAll(() => gpu?.destroy());
 
 /** Deterministic values in [−1, 1). */
-function values(n: number, seed: number): Float32Array {
-  let s = seed >>> 0 || 1;
-  return Float32Array.from({ length: n }, () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 31 - 1;
-  });
-}
+const values = (n: number, seed: number): Float32Array => uniform(rng(seed), n);
 
 /** Token ids in [1, vocab). */
 function ids(n: number, vocab: number, seed: number): Int32Array {
@@ -76,14 +71,6 @@ async function runOrt(bytes: Uint8Array, feeds: Feed[]): Promise<Record<string, 
   } finally {
     await session.release();
   }
-}
-
-/** max |a − b| / (1 + |b|). */
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]) / (1 + Math.abs(b[i])));
-  return m;
 }
 
 /** seqgpu's forward on feeds (tensors in, results read back by output name). */
@@ -116,9 +103,11 @@ async function matches(
   for (const feeds of cases) {
     const want = await seqgpuOutputs(forward, feeds, names);
     const got = await runOrt(bytes, feeds);
+    // max |ORT − seqgpu| / (1 + |seqgpu|) over every output element.
     for (const n of names) {
-      expect(got[n], `output ${n}`).toBeDefined();
-      worst = Math.max(worst, relErr(got[n], want[n]));
+      const [a, b] = [got[n], want[n]];
+      expect(a?.length, `output ${n}`).toBe(b.length);
+      a.forEach((x, i) => (worst = Math.max(worst, Math.abs(x - b[i]) / (1 + Math.abs(b[i])))));
     }
   }
   expect(worst).toBeLessThan(1e-5);
@@ -479,6 +468,17 @@ describe('exportOnnx', () => {
       expect(e, String(want)).toBeInstanceOf(ArgumentError);
       expect(e.message).toMatch(want);
     }
+    // A model that cannot take the trace sizes: the error says which sizes and what to do.
+    const lm = new TransformerLM(gpu, { vocabSize: 5, dModel: 4, nhead: 1, numLayers: 1, maxSeqLen: 3 });
+    const tokens = { name: 'tokens', shape: ['batch', 'seq'], dtype: 'i32' as const };
+    const short = await exportOnnx(lm, { inputs: [tokens] }).catch((e) => e);
+    expect(short).toBeInstanceOf(ExportError);
+    expect(short.message).toMatch(
+      /traced with the dynamic axes at batch = 3, seq = 4 .*fixed size in 'inputs'.*maxSeqLen 3/,
+    );
+    const fixed = await exportOnnx(lm, { inputs: [{ ...tokens, shape: ['batch', 3] }] });
+    expect(readOnnx(fixed).inputs[0].dims).toEqual(['batch', 3]);
+    lm.destroy();
     const e = await exportOnnx({} as never, { inputs: [x] as never }).catch((e) => e);
     expect(e.message).toMatch(/'model' must be a Module or a SequenceModel/);
     net.destroy();
