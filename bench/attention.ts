@@ -232,7 +232,15 @@ async function measureSeqgpu(
     }
   }
   return {
-    m: { wallMs: median(wall), gpuMs, reps: plan.reps, dispatches: dispatches.length, peakBytes },
+    m: {
+      wallMs: median(wall),
+      gpuMs,
+      wallRuns: wall,
+      gpuRuns: profiles.length ? profiles.map((t) => t.kernels.reduce((sum, x) => sum + x.ms, 0)) : undefined,
+      reps: plan.reps,
+      dispatches: dispatches.length,
+      peakBytes,
+    },
     result,
     extra,
   };
@@ -320,6 +328,8 @@ async function measureTf(
       m: {
         wallMs: median(wall),
         gpuMs: kernel.length ? median(kernel) : undefined,
+        wallRuns: wall,
+        gpuRuns: kernel.length ? kernel : undefined,
         reps: plan.reps,
         peakBytes,
         note:
@@ -422,6 +432,7 @@ async function measureOrt(
     return {
       m: {
         wallMs: median(wall),
+        wallRuns: wall,
         reps: plan.reps,
         peakBytes,
         note: [

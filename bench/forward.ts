@@ -68,6 +68,7 @@ export async function modelForwardRows(
     const wall = await timeRuns(() => model.predict(tokens, c.seqLen, c.batch), o.reps);
     const forward = model.stepDispatches(c.seqLen, c.batch).forward;
     let gpuMs: number | undefined;
+    let gpuRuns: number[] | undefined;
     let split: string | undefined;
     const profiler = gpu.createProfiler(forward.length);
     if (profiler) {
@@ -89,6 +90,7 @@ export async function modelForwardRows(
       }
       profiler.destroy();
       gpuMs = median(totals);
+      gpuRuns = totals;
       split = [...byKind.entries()]
         .sort((a, b) => b[1] - a[1])
         .slice(0, 8)
@@ -100,7 +102,7 @@ export async function modelForwardRows(
       group: 'model',
       workload,
       flops: modelForwardFlops(c),
-      seqgpu: { wallMs: median(wall), gpuMs, reps: o.reps, dispatches: forward.length },
+      seqgpu: { wallMs: median(wall), gpuMs, wallRuns: wall, gpuRuns, reps: o.reps, dispatches: forward.length },
       peers: {},
       extra: {
         seqgpu:

@@ -103,6 +103,8 @@ async function measureTf(
     return {
       wallMs: median(wall),
       gpuMs: kernel.length ? median(kernel) : undefined,
+      wallRuns: wall,
+      gpuRuns: kernel.length ? kernel : undefined,
       reps: o.peerReps,
       note:
         `${tbias ? 'tf.fused.matMul with bias' : 'tf.matMul'}; max |tfjs − seqgpu| ÷ ` +
@@ -159,6 +161,7 @@ export async function gemmRows(
     };
     let dispatches = 0;
     let gpuMs: number | undefined;
+    let gpuRuns: number[] | undefined;
     const profiler = gpu.createProfiler();
     if (profiler) {
       const times: number[] = [];
@@ -169,6 +172,7 @@ export async function gemmRows(
         times.push((await profiler.read()).kernels.reduce((s, k) => s + k.ms, 0));
       }
       gpuMs = median(times);
+      gpuRuns = times;
       profiler.destroy();
     } else {
       const list = gemmDispatches(gpu, args);
@@ -180,7 +184,7 @@ export async function gemmRows(
       group: 'matmul',
       workload,
       flops: gemmFlops(c),
-      seqgpu: { wallMs: median(wall), gpuMs, reps: o.reps, dispatches },
+      seqgpu: { wallMs: median(wall), gpuMs, wallRuns: wall, gpuRuns, reps: o.reps, dispatches },
       peers: {},
       extra: {
         FLOPs:

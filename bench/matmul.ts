@@ -39,6 +39,7 @@ export async function matmulRows(
       await c.read();
     }, reps);
     let gpuMs: number | undefined;
+    let gpuRuns: number[] | undefined;
     const profiler = gpu.createProfiler();
     if (profiler) {
       const times: number[] = [];
@@ -57,6 +58,7 @@ export async function matmulRows(
         times.push((await profiler.read()).totalMs);
       }
       gpuMs = median(times);
+      gpuRuns = times;
       profiler.destroy();
     }
     const row: BenchRow = {
@@ -68,6 +70,8 @@ export async function matmulRows(
         wallMinMs: Math.min(...wall),
         wallMaxMs: Math.max(...wall),
         gpuMs,
+        wallRuns: wall,
+        gpuRuns,
         reps,
         dispatches: 1,
         note: 'read into a reused array',
@@ -100,6 +104,8 @@ export async function matmulRows(
         wallMinMs: Math.min(...wallTf),
         wallMaxMs: Math.max(...wallTf),
         gpuMs: kernel.length ? median(kernel) : undefined,
+        wallRuns: wallTf,
+        gpuRuns: kernel.length ? kernel : undefined,
         reps: peerReps,
       };
       ta.dispose();

@@ -60,6 +60,8 @@ async function measureTf(
     return {
       wallMs: median(wall),
       gpuMs: kernel.length ? median(kernel) : undefined,
+      wallRuns: wall,
+      gpuRuns: kernel.length ? kernel : undefined,
       reps: o.peerReps,
       note: `tf.softmax; max |tfjs − seqgpu| = ${diff.toExponential(1)}`,
       wrong: diff > WRONG_OUTPUT ? `max |tfjs − seqgpu| = ${diff.toExponential(2)}` : undefined,
@@ -90,6 +92,7 @@ export async function softmaxRows(
       await y.read();
     }, o.reps);
     let gpuMs: number | undefined;
+    let gpuRuns: number[] | undefined;
     const profiler = gpu.createProfiler();
     if (profiler) {
       const times: number[] = [];
@@ -101,6 +104,7 @@ export async function softmaxRows(
         times.push((await profiler.read()).kernels[0].ms);
       }
       gpuMs = median(times);
+      gpuRuns = times;
       profiler.destroy();
     }
     x.destroy();
@@ -109,7 +113,7 @@ export async function softmaxRows(
       group: 'softmax',
       workload,
       flops: softmaxFlops(c),
-      seqgpu: { wallMs: median(wall), gpuMs, reps: o.reps, dispatches: 1 },
+      seqgpu: { wallMs: median(wall), gpuMs, wallRuns: wall, gpuRuns, reps: o.reps, dispatches: 1 },
       peers: {},
       extra: { FLOPs: '5 per element (max, subtract, exp, sum, divide)' },
     };

@@ -71,6 +71,7 @@ export async function stepRows(
         `uploaded and h_t read back per call`,
     };
     let gpuMs: number | undefined;
+    let gpuRuns: number[] | undefined;
     const plan = layer.plan(1, c.batch); // the plan the stepper replays
     const profiler = gpu.createProfiler(plan.dispatches.length);
     if (profiler) {
@@ -86,6 +87,7 @@ export async function stepRows(
       }
       profiler.destroy();
       gpuMs = median(totals);
+      gpuRuns = totals;
       extra['GPU split'] = `input GEMM ${median(gemm).toFixed(3)} ms + cell step ${median(cellStep).toFixed(3)} ms`;
     }
     x.destroy();
@@ -95,7 +97,7 @@ export async function stepRows(
       group: 'step',
       workload,
       flops: stepFlops(c),
-      seqgpu: { wallMs: median(wall), gpuMs, reps: o.reps, dispatches },
+      seqgpu: { wallMs: median(wall), gpuMs, wallRuns: wall, gpuRuns, reps: o.reps, dispatches },
       peers: {},
       extra,
     };

@@ -60,7 +60,7 @@ async function measureTfTraining(
     xs.dispose();
     ys.dispose();
     model.dispose();
-    return { wallMs: median(wall), reps: o.peerReps };
+    return { wallMs: median(wall), wallRuns: wall, reps: o.peerReps };
   } catch (e) {
     return { error: `tfjs: ${(e as Error).message}` };
   }
@@ -94,6 +94,7 @@ export async function trainingRows(
     // GPU time of the parts, from timestamp queries (one pass per dispatch): forward (through the
     // loss) vs backward + update.
     let gpuMs: number | undefined;
+    let gpuRuns: number[] | undefined;
     let split: string | undefined;
     const parts = model.stepDispatches(o.seqLen, c.batch);
     const all = [...parts.forward, ...parts.backward, ...parts.update];
@@ -120,6 +121,7 @@ export async function trainingRows(
       }
       profiler.destroy();
       gpuMs = median(fwd) + median(rest);
+      gpuRuns = fwd.map((f, i) => f + rest[i]);
       const top = [...byKind.entries()]
         .sort((a, b) => b[1] - a[1])
         .slice(0, 8)
@@ -139,7 +141,7 @@ export async function trainingRows(
       group: 'training',
       workload,
       flops: 3 * forwardFlops,
-      seqgpu: { wallMs: median(wall), gpuMs, reps: o.reps, dispatches: stats.dispatches },
+      seqgpu: { wallMs: median(wall), gpuMs, wallRuns: wall, gpuRuns, reps: o.reps, dispatches: stats.dispatches },
       peers: {},
       extra: {
         'per step':

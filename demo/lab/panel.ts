@@ -1,9 +1,12 @@
 // The lab's tweakpane panel: the kernel, its shape and variant fields (one folder per kernel, only
-// the chosen one shown), the peers on/off, reps, and the run / export / clear buttons. Every
-// control carries `data-field` (`lab.kernel`, `matmul.M`, `lab.run`, …) so a test or a script can
-// drive the page through its DOM.
+// the chosen one shown), the peers on/off, reps, the tile sweep switch, and the run / peak /
+// export / clear buttons. Every control carries `data-field` (`lab.kernel`, `matmul.M`, `lab.run`,
+// …) so a test or a script can drive the page through its DOM, and an aria-label with its label
+// (tweakpane's labels are not <label> elements): every input, list and button is a native,
+// keyboard-focusable control.
 import { Pane } from 'tweakpane';
 import type { KernelSpec, Params } from './kernels.js';
+import { SWEEPS } from './sweep.js';
 
 export interface LabSettings {
   kernel: string;
@@ -13,6 +16,8 @@ export interface LabSettings {
   peerReps: number;
   tfjs: boolean;
   ort: boolean;
+  /** Also run the tile sweep (matmul, LSTM / GRU step and forward). */
+  sweep: boolean;
 }
 
 export interface LabPanel {
@@ -24,21 +29,27 @@ export interface LabPanel {
 
 interface Handlers {
   run(): void;
+  peak(): void;
   export(): void;
+  exportCsv(): void;
   clear(): void;
+  /** Any setting or field changed (the permalink follows). */
+  change(): void;
 }
 
 export function createPanel(
   container: HTMLElement,
   kernels: readonly KernelSpec[],
   settings: LabSettings,
+  params: Record<string, Params>,
   handlers: Handlers,
 ): LabPanel {
   const pane = new Pane({ title: 'kernel lab', container });
-  const tag = (api: { element: HTMLElement }, field: string) => {
+  const tag = (api: { element: HTMLElement }, field: string, label?: string) => {
     api.element.dataset.field = field;
+    const name = label ?? api.element.querySelector('.tp-lblv_l')?.textContent ?? field;
+    for (const el of api.element.querySelectorAll('input, select, button')) el.setAttribute('aria-label', name);
   };
-  const params: Record<string, Params> = Object.fromEntries(kernels.map((k) => [k.key, { ...k.defaults }]));
 
   tag(
     pane.addBinding(settings, 'kernel', { options: kernels.map((k) => ({ text: k.title, value: k.key })) }),
@@ -54,7 +65,7 @@ export function createPanel(
           : f.kind === 'choice'
             ? folder.addBinding(params[k.key], f.key, { label, options: f.options.map((o) => ({ text: o, value: o })) })
             : folder.addBinding(params[k.key], f.key, { label });
-      tag(api, `${k.key}.${f.key}`);
+      tag(api, `${k.key}.${f.key}`, `${k.title}: ${label}`);
     }
     return { kernel: k, folder };
   });
@@ -62,8 +73,8 @@ export function createPanel(
   const peers = pane.addFolder({ title: 'peers and repetitions' });
   const tfjs = peers.addBinding(settings, 'tfjs', { label: 'tfjs-webgpu' });
   const ort = peers.addBinding(settings, 'ort', { label: 'ort-webgpu' });
-  tag(tfjs, 'lab.tfjs');
-  tag(ort, 'lab.ort');
+  tag(tfjs, 'lab.tfjs', 'measure TensorFlow.js WebGPU');
+  tag(ort, 'lab.ort', 'measure onnxruntime-web WebGPU');
   tag(
     peers.addBinding(settings, 'reps', { label: 'seqgpu reps', min: 1, step: 1, format: (v: number) => v.toFixed(0) }),
     'lab.reps',
@@ -78,14 +89,23 @@ export function createPanel(
     'lab.peerReps',
   );
 
+  const sweep = pane.addBinding(settings, 'sweep', { label: 'tile sweep' });
+  tag(sweep, 'lab.sweep', 'also run the tile sweep (matmul, LSTM / GRU)');
+
   const run = pane.addButton({ title: 'Run' });
+  const peak = pane.addButton({ title: 'Measure peak' });
   const save = pane.addButton({ title: 'Export JSON' });
+  const csv = pane.addButton({ title: 'Export CSV' });
   const clear = pane.addButton({ title: 'Clear results' });
-  tag(run, 'lab.run');
-  tag(save, 'lab.export');
-  tag(clear, 'lab.clear');
+  tag(run, 'lab.run', 'Run');
+  tag(peak, 'lab.peak', 'Measure the peak FP32 rate (FMA probe)');
+  tag(save, 'lab.export', 'Export JSON');
+  tag(csv, 'lab.csv', 'Export CSV');
+  tag(clear, 'lab.clear', 'Clear results');
   run.on('click', () => handlers.run());
+  peak.on('click', () => handlers.peak());
   save.on('click', () => handlers.export());
+  csv.on('click', () => handlers.exportCsv());
   clear.on('click', () => handlers.clear());
 
   const show = () => {
@@ -93,8 +113,12 @@ export function createPanel(
     const spec = kernels.find((k) => k.key === settings.kernel);
     tfjs.disabled = !spec?.peers.includes('tfjs');
     ort.disabled = !spec?.peers.includes('ort');
+    sweep.disabled = !SWEEPS.includes(settings.kernel);
   };
-  pane.on('change', show);
+  pane.on('change', () => {
+    show();
+    handlers.change();
+  });
   show();
 
   return {
@@ -102,6 +126,7 @@ export function createPanel(
     params,
     setBusy(busy: boolean) {
       run.disabled = busy;
+      peak.disabled = busy;
       clear.disabled = busy;
     },
   };

@@ -5,6 +5,7 @@
 import { loadTfWebgpu, type Tf } from '../../bench/tf.js';
 import { loadOrtWebgpu, type Ort } from '../../bench/ort.js';
 import type { KernelSpec, Peers } from './kernels.js';
+import { perturbTf } from './perturb.js';
 
 /**
  * Where onnxruntime-web's dist/ files are served: `VITE_ORT_DIST` (relative to the page) when the
@@ -20,6 +21,9 @@ export class PeerLoader {
   private tf: Promise<Tf | { error: string }> | null = null;
   private ort: Promise<Ort | { error: string }> | null = null;
 
+  /** @param perturb - 'tfjs': hand out a perturbed TensorFlow.js (the test hook of perturb.ts). */
+  constructor(private readonly perturb: 'tfjs' | null = null) {}
+
   /** The peers for `spec`, loading those it measures and the panel has on. */
   async load(spec: KernelSpec, on: { tfjs: boolean; ort: boolean }, say: (m: string) => void): Promise<Peers> {
     const off = (name: string) => ({ error: `n/a (${name} is off in the lab panel)` });
@@ -28,7 +32,7 @@ export class PeerLoader {
     let ort: Peers['ort'] = spec.peers.includes('ort') ? off('onnxruntime-web') : none('onnxruntime-web');
     if (spec.peers.includes('tfjs') && on.tfjs) {
       if (!this.tf) say('loading TensorFlow.js (WebGPU backend)…');
-      tf = await (this.tf ??= loadTfWebgpu());
+      tf = await (this.tf ??= loadTfWebgpu().then((t) => ('error' in t || !this.perturb ? t : perturbTf(t))));
     }
     if (spec.peers.includes('ort') && on.ort) {
       if (!this.ort) say('loading onnxruntime-web (WebGPU EP)…');

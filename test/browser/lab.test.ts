@@ -11,57 +11,15 @@ import { launchChromium, startServer } from '../../tools/chromium.mjs';
 import { printReport } from '../../bench/report.mjs';
 import type { BenchReport, BenchRow } from '../../bench/stats.js';
 import type { LabState } from '../../demo/lab/main.js';
+import { labState, setField, waitFor } from './labPage.js';
 
 let page: Page;
 let downloads: string;
 let features: { timestampQuery: boolean };
 const cleanup: Array<() => Promise<void>> = [];
 
-const lab = (): Promise<LabState> => page.evaluate(() => (window as unknown as { __seqgpuLab: LabState }).__seqgpuLab);
-
-async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | undefined | null | false>,
-  timeoutMs: number,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
-/** Sets a panel control (`data-field`) the way a user commits it: a typed number, a checkbox click, a list choice. */
-async function set(field: string, value: number | boolean | string): Promise<void> {
-  const root = `[data-field="${field}"]`;
-  if (typeof value === 'boolean') {
-    const box = await page.$(`${root} input[type=checkbox]`);
-    expect(box, `checkbox ${field}`).not.toBeNull();
-    // tweakpane hides the input itself under a styled box: click its label, as a user does.
-    if ((await box!.evaluate((el) => (el as HTMLInputElement).checked)) !== value)
-      await (await box!.evaluateHandle((el) => el.parentElement!)).click();
-    expect(await box!.evaluate((el) => (el as HTMLInputElement).checked)).toBe(value);
-  } else if (typeof value === 'string') {
-    // tweakpane's <option> values are indices: choose by the text the user sees.
-    const option = await page.$$eval(
-      `${root} select option`,
-      (os, text) => os.find((o) => o.textContent === text)?.value ?? null,
-      value,
-    );
-    expect(option, `no option '${value}' in ${field}`).not.toBeNull();
-    expect(await page.select(`${root} select`, option!)).toEqual([option]);
-  } else {
-    const input = await page.$(`${root} input`);
-    expect(input, `number field ${field}`).not.toBeNull();
-    await input!.evaluate((el, v) => {
-      (el as HTMLInputElement).value = v;
-      el.dispatchEvent(new Event('change'));
-    }, String(value));
-    expect(await input!.evaluate((el) => (el as HTMLInputElement).value)).toBe(String(value));
-  }
-}
+const lab = (): Promise<LabState> => labState(page);
+const set = (field: string, value: number | boolean | string): Promise<void> => setField(page, field, value);
 
 /** The kernel list's entries, as the panel shows them. */
 const TITLES: Record<string, string> = {
@@ -137,7 +95,7 @@ function lastRow(
 
 /** The results table shows the row: a section for the workload with seqgpu and the peers side by side. */
 async function tableShows(workload: string, peers: string[]): Promise<void> {
-  const headers = await page.$$eval(`section[data-workload="${workload}"] tr:first-child th`, (ths) =>
+  const headers = await page.$$eval(`section[data-workload="${workload}"] table.metrics tr:first-child th`, (ths) =>
     ths.map((th) => th.textContent),
   );
   expect(headers).toEqual(['', 'seqgpu', ...peers]);
@@ -277,6 +235,28 @@ describe('kernel lab page (headless Chromium)', () => {
     },
   );
 
+  it("attention T32: onnxruntime-web's MultiHeadAttention output is wrong on this adapter, so no ratio", async () => {
+    const s = await run('attention', { batch: 1, heads: 2, seqLen: 32, headDim: 8, causal: false, backward: false });
+    const r = s.results.at(-1)!;
+    expect(r.workload).toBe('attention fwd T32 D8 H2 B1 unmasked');
+    expect(r.reference).toMatchObject({ checked: true });
+    expect((r.reference as { maxRel: number }).maxRel).toBeLessThan(1e-5);
+    const mha = r.metrics.find((m) => m.name === 'ort-webgpu MHA')!;
+    const ops = r.metrics.find((m) => m.name === 'ort-webgpu ops')!;
+    expect(mha.wrong).toMatch(/^max \|ort-webgpu MHA − seqgpu\| ÷ max \|seqgpu\| = /);
+    expect(mha.ratio).toBeUndefined();
+    expect(mha.noRatio).toBe(`wrong output: ${mha.wrong}`);
+    expect(ops.wrong).toBeUndefined();
+    expect(ops.ratio).toBeGreaterThan(0);
+    const cells = await page.$$eval(
+      'section[data-workload="attention fwd T32 D8 H2 B1 unmasked"] tr[data-metric="vs seqgpu"] td',
+      (tds) => tds.map((td) => td.textContent ?? ''),
+    );
+    const heads = ['seqgpu', ...r.metrics.slice(1).map((m) => m.name)];
+    expect(cells[heads.indexOf('ort-webgpu MHA')]).toBe(`wrong output: ${mha.wrong}`);
+    expect(cells[heads.indexOf('ort-webgpu ops')]).toMatch(/^[\d.]+×/);
+  });
+
   it('a whole model forward (bench/forward.ts, no peers): embedding → 2-layer bidirectional GRU → head', async () => {
     const s = await run('model', {
       cell: 'gru',
@@ -333,7 +313,7 @@ describe('kernel lab page (headless Chromium)', () => {
           `.json`,
       );
       expect(report.rows).toEqual(s.rows);
-      expect(report.rows.length).toBe(10);
+      expect(report.rows.length).toBe(11);
       for (const row of report.rows) {
         expect(Object.keys(row)).toEqual(
           expect.arrayContaining(['group', 'workload', 'flops', 'seqgpu', 'peers', 'extra']),
@@ -349,6 +329,7 @@ describe('kernel lab page (headless Chromium)', () => {
         'softmax',
         'step',
         'forward',
+        'attention',
         'attention',
         'model',
         'training',
