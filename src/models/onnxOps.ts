@@ -5,7 +5,7 @@
 //   gelu, geluTanh  Gelu (opset ≥ 20) or its formula: 0.5·x·(1 + Erf(x/√2)), or
 //                   0.5·x·(1 + Tanh(√(2/π)·(x + 0.044715·x³)))
 //   reshape, slice, concat, transpose, mean: Reshape (dynamic dims as 0 / −1 / symbols), Slice,
-//                   Concat, Transpose, ReduceMean
+//                   Concat, Transpose, ReduceMean; flip: Slice with step −1
 //   layerNorm       LayerNormalization (opset 17) over the trailing dims that hold `cols`
 //   embedding       Gather(W, ids); softmax: Softmax(axis −1); dropout: Identity (inference)
 //   addBroadcast    Add (numpy broadcasting over the leading dims)
@@ -154,6 +154,13 @@ export const OP_EMITTERS: Record<string, Emitter> = {
     const [d, start, end] = ['dim', 'start', 'end'].map((k) => attr<number>(node, k));
     const x = ctx.name(node.inputs[0]);
     ctx.set(node.outputs[0], ctx.b.node('Slice', [x, ctx.b.ints([start]), ctx.b.ints([end]), ctx.b.ints([d])]));
+  },
+  flip: (node, ctx) => {
+    // Slice with step −1 from the last index to before the first (ends = INT64_MIN).
+    const b = ctx.b;
+    const x = ctx.name(node.inputs[0]);
+    const [starts, ends] = [b.ints([-1]), b.ints([-(2 ** 63)])];
+    ctx.set(node.outputs[0], b.node('Slice', [x, starts, ends, b.ints([attr<number>(node, 'dim')]), b.ints([-1])]));
   },
   concat: (node, ctx) =>
     ctx.set(

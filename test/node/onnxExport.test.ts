@@ -1,6 +1,7 @@
 // exportOnnx: each model is exported ONCE (dynamic batch and sequence axes) and run in
 // onnxruntime-web's wasm backend at two batch sizes and two lengths; its outputs must be within
 // 1e-5·(1 + |y|) of seqgpu's own forward on the same inputs (SwiftShader f32 vs ORT's CPU f32).
+import { readFileSync, readdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ArgumentError,
@@ -25,6 +26,7 @@ import {
   TransformerEncoder,
   TransformerEncoderLayer,
   TransformerLM,
+  loadTfjsModel,
   type Gpu,
 } from '../../src/index.js';
 import { rng, uniform } from '../checks/util.js';
@@ -432,6 +434,43 @@ describe('exportOnnx', () => {
     const err = await matches(bytes, (x, mask) => m.forward(x, mask), [feeds(1, 3, 3), feeds(3, 8, 4)], ['output']);
     console.log(`MultiheadAttention self, per-head mask max rel error ${err.toExponential(2)}`);
     m.destroy();
+  });
+
+  it('every TensorFlow.js fixture, loaded by loadTfjsModel, exported: ORT matches seqgpu and tfjs', async () => {
+    const dir = new URL('../fixtures/tfjs/', import.meta.url);
+    const names = readdirSync(dir);
+    expect(names.length).toBeGreaterThanOrEqual(13);
+    for (const name of names) {
+      const at = (file: string) => new URL(`${name}/${file}`, dir);
+      const modelJson = JSON.parse(readFileSync(at('model.json'), 'utf8'));
+      const shards = modelJson.weightsManifest.flatMap((g: { paths: string[] }) => g.paths);
+      const bytes = new Uint8Array(Buffer.concat(shards.map((p: string) => readFileSync(at(p))))).buffer;
+      // Two cases each (tfjs 4.22's model.predict): [B, T(, F)] and [1, 1(, F)].
+      const { tokens, cases } = JSON.parse(readFileSync(at('expected.json'), 'utf8'));
+      const model = await loadTfjsModel(gpu, modelJson, bytes);
+      const F = cases[0].inputShape[2];
+      const bytesOnnx = await exportOnnx(model, {
+        inputs: [{ name: 'x', shape: tokens ? ['batch', 'seq'] : ['batch', 'seq', F], dtype: tokens ? 'i32' : 'f32' }],
+      });
+      const feeds: Feed[][] = cases.map((c: { input: number[]; inputShape: number[] }) => [
+        { name: 'x', data: tokens ? Int32Array.from(c.input) : Float32Array.from(c.input), shape: c.inputShape },
+      ]);
+      const err = await matches(bytesOnnx, (x) => model.forward(x), feeds, ['output']);
+      // ORT against TensorFlow.js's own outputs, at the tfjs loader's tolerance (1e-5 abs + 1e-5 rel).
+      let ratio = 0;
+      for (const [i, c] of cases.entries()) {
+        const got = (await runOrt(bytesOnnx, feeds[i])).output;
+        expect(got.length).toBe(c.output.length);
+        got.forEach(
+          (y, j) => (ratio = Math.max(ratio, Math.abs(y - c.output[j]) / (1e-5 + 1e-5 * Math.abs(c.output[j])))),
+        );
+      }
+      expect(ratio, name).toBeLessThanOrEqual(1);
+      console.log(
+        `tfjs ${name}: ORT vs seqgpu ${err.toExponential(2)}, ORT vs tfjs ${ratio.toFixed(3)} of the tolerance`,
+      );
+      model.destroy();
+    }
   });
 
   it('no ONNX form: ExportError naming op and module; bad options: ArgumentError naming the field', async () => {
