@@ -5,7 +5,9 @@
 //   test hook `?perturb=tfjs` (demo/lab/perturb.ts: tf.softmax / tf.matMul outputs + 0.5), so the
 //   bench's own tfjs-vs-seqgpu comparison finds tfjs wrong, deterministically;
 // - min / median / max and every raw sample, seqgpu against the float64 reference, the compile time
-//   of each pipeline, the matmul tile sweep, the measured peak and the share of it;
+//   of each pipeline, the matmul and LSTM tile sweeps, the measured peak and the share of it;
+// - at 360 px wide: the panel above the results, no page-wide horizontal scroll, every control
+//   labelled and reached by Tab; light and dark colours from prefers-color-scheme;
 // - the CSV download happens (Chromium's download directory) and parses back to the page's numbers.
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -193,6 +195,38 @@ describe('kernel lab: share, export and trust its numbers (headless Chromium)', 
     await setField(page, 'lab.sweep', false);
   });
 
+  it('the LSTM tile sweep: every step tile (wg × bt ≤ batch) and the persistent kernel, same output', async () => {
+    await setField(page, 'lab.kernel', 'LSTM / GRU layer forward');
+    const fields = { cell: 'lstm', batch: 2, seqLen: 3, inputSize: 4, hidden: 8 };
+    for (const [k, v] of Object.entries(fields)) await setField(page, `forward.${k}`, v);
+    await setField(page, 'lab.tfjs', false);
+    await setField(page, 'lab.ort', false);
+    await setField(page, 'lab.sweep', true);
+    const s = await press(page, 'lab.run');
+    expect(s.error).toBeNull();
+    const r = s.results.at(-1)!;
+    expect(r.workload).toBe('lstm fwd B2 T3 I4 H8');
+    const entries = r.sweep!.entries;
+    expect(entries.map((e) => e.tile)).toEqual([
+      'step 64×1',
+      'step 64×2',
+      'step 32×1',
+      'step 128×1',
+      'step 256×1',
+      'persistent',
+    ]);
+    // SwiftShader is a fallback adapter: its default tile is 64 threads × min(8, batch) rows.
+    expect(entries.find((e) => e.isDefault)?.tile).toBe('step 64×2');
+    for (const e of entries) {
+      expect(e.error, e.tile).toBeUndefined();
+      expect(e.wall!.n).toBe(2);
+      if (e !== entries[0]) expect(e.maxRel!, e.tile).toBeLessThan(1e-5);
+    }
+    await setField(page, 'lab.sweep', false);
+    await setField(page, 'lab.tfjs', true);
+    await setField(page, 'lab.ort', true);
+  });
+
   it('exports CSV: the download happens and parses back to the numbers on the page', async () => {
     const s = await labState(page);
     await page.click('[data-field="lab.csv"] button');
@@ -208,6 +242,10 @@ describe('kernel lab: share, export and trust its numbers (headless Chromium)', 
     for (const { r, m } of impl) {
       const line = lines.find((l) => l[col('workload')] === r.workload && l[col('implementation')] === m.name)!;
       expect(line, `${r.workload} ${m.name}`).toBeDefined();
+      if (m.error) {
+        expect(line[col('status')]).toBe(`error: ${m.error}`); // a peer switched off
+        continue;
+      }
       expect(Number(line[col('wall median ms')])).toBe(m.wall!.median);
       expect(Number(line[col('GFLOP/s')])).toBe(m.gflops);
       expect(line[col('wall samples ms')].split(' ').map(Number)).toEqual(m.wallRuns!.map((x) => +x.toFixed(4)));
@@ -240,6 +278,17 @@ describe('kernel lab: share, export and trust its numbers (headless Chromium)', 
     expect(layout.panelRight).toBeLessThanOrEqual(360);
     expect(layout.panelAbove).toBe(true);
     expect(layout.unlabelled).toEqual([]);
+    // prefers-color-scheme: dark text on light, light text on dark.
+    const colours = async (scheme: 'light' | 'dark') => {
+      await page.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: scheme }]);
+      return page.evaluate(() => {
+        const body = getComputedStyle(document.body);
+        return { fg: body.color, bg: body.backgroundColor };
+      });
+    };
+    expect(await colours('light')).toEqual({ fg: 'rgb(27, 27, 27)', bg: 'rgb(255, 255, 255)' });
+    expect(await colours('dark')).toEqual({ fg: 'rgb(230, 230, 230)', bg: 'rgb(21, 23, 26)' });
+    await page.emulateMediaFeatures([]);
     // Keyboard: Tab from the top reaches the Run button.
     await page.evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
     let reached = false;
