@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ArgumentError,
   ExportError,
+  F,
   GELU,
   GLU,
   GRU,
@@ -170,6 +171,41 @@ describe('exportOnnx', () => {
     ]);
     await matches(bytes2, (x) => mlp.forward(x), [[f32('x', [1, 6], 3)], [f32('x', [9, 6], 4)]], ['output']);
     mlp.destroy();
+  });
+
+  it('F ops (sub, mul, scale, transpose, matmul, bmm, mean, slice, concat, reshape, softmax) at opsets 13 and 18', async () => {
+    class Ops extends Module {
+      readonly lin = new Linear(gpu, { inFeatures: 4, outFeatures: 6 });
+      forward(x: Tensor, y: Tensor) {
+        const a = F.sub(F.mul(this.lin.forward(x), y), F.scale(y, 0.5)); // [B, T, 6]
+        const scores = F.bmm(a, F.transpose(a, 1, 2)); // [B, T, T]
+        const m = F.mean(scores, -1, true); // [B, T, 1]
+        const c = F.concat([F.slice(a, 2, 1, 4), m, F.tanh(m)], -1); // [B, T, 5]
+        const rows = F.reshape(c, [-1, 5]); // [B·T, 5]
+        const gram = F.matmul(rows, rows, { transposeA: true }); // [5, 5]
+        return { c: F.softmax(c), gram: F.mean(gram, 0), scores: F.relu(scores) };
+      }
+    }
+    const m = new Ops(gpu);
+    const inputs = [
+      { name: 'x', shape: ['batch', 'seq', 4] },
+      { name: 'y', shape: ['batch', 'seq', 6] },
+    ];
+    const cases = [
+      [f32('x', [1, 2, 4], 21), f32('y', [1, 2, 6], 22)],
+      [f32('x', [3, 5, 4], 23), f32('y', [3, 5, 6], 24)],
+    ];
+    for (const opset of [13, 18]) {
+      const bytes = await exportOnnx(m, { inputs, opset });
+      expect(readOnnx(bytes).outputs.map((o) => [o.name, o.dims])).toEqual([
+        ['c', ['batch', 'seq', 5]],
+        ['gram', [5]],
+        ['scores', ['batch', 'seq', 'seq']],
+      ]);
+      const err = await matches(bytes, (x, y) => m.forward(x, y), cases, ['c', 'gram', 'scores']);
+      console.log(`F ops at opset ${opset} max rel error ${err.toExponential(2)}`);
+    }
+    m.destroy();
   });
 
   it('SequenceModel: LSTM on tokens (logits, hN, cN); bidirectional GRU on values (many-to-one)', async () => {
