@@ -141,8 +141,6 @@ async function runOnce({ gpu, memory, peers, panel, compiler }: Lab): Promise<vo
   try {
     const operands = checkRun(gpu, spec, params); // before anything is allocated
     const bytes = bytesMoved(operands);
-    say(`checking seqgpu against the float64 reference…`);
-    const reference = await referenceCheck(gpu, spec.key, params);
     const ctx: RunContext = {
       gpu,
       memory,
@@ -153,6 +151,9 @@ async function runOnce({ gpu, memory, peers, panel, compiler }: Lab): Promise<vo
     };
     const { result: rows, pipelines } = await compiler.track(() => spec.run(ctx, params), say);
     await gpu.sync(); // surfaces a GPU error of the run here rather than at the next one
+    // After the run, so the compile list says which pipelines the row itself created.
+    say(`checking seqgpu against the float64 reference…`);
+    const reference = await referenceCheck(gpu, spec.key, params);
     const sweep =
       settings.sweep && SWEEPS.includes(spec.key) ? await tileSweep(gpu, spec.key, params, settings.reps, say) : null;
     for (const row of rows) {

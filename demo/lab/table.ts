@@ -19,12 +19,25 @@ const si = (v: number) => {
 const mib = (v: number | undefined) => (v === undefined ? '—' : (v / 1024 / 1024).toFixed(1));
 const range = (s: { min: number; max: number } | undefined) => (s ? ` [${ms(s.min)}, ${ms(s.max)}]` : '');
 
-function cell(tag: 'td' | 'th', text: string, className?: string): HTMLTableCellElement {
+function cell(tag: 'td' | 'th', text: string, className?: string, title?: string): HTMLTableCellElement {
   const el = document.createElement(tag);
   el.textContent = text;
   if (className) el.className = className;
+  if (title) el.title = title;
   return el;
 }
+
+/** `max |a − b| ÷ max |b| = 1.11` → `1.11`: the error alone, for a table cell (the notes say what it is). */
+const errorValue = (wrong: string) => wrong.split(' = ').at(-1)!;
+/** What a cell shows for a wrong output: the words and the error. */
+export const wrongCell = (wrong: string) => `wrong output (error ${errorValue(wrong)})`;
+
+/** Row notes the lab adds to the exported row (shown by its own blocks instead). */
+const SHOWN_ELSEWHERE = [
+  'float64 reference',
+  'compile (createComputePipelineAsync, ms)',
+  'tile sweep (wall ms median)',
+];
 
 function item(text: string, className?: string): HTMLLIElement {
   return Object.assign(document.createElement('li'), { textContent: text, ...(className ? { className } : {}) });
@@ -63,7 +76,9 @@ const LINES: Array<[string, string, (m: ImplMetrics) => string, ((m: ImplMetrics
     'peer wall ÷ seqgpu wall (> 1: seqgpu faster); GPU ÷ GPU. No ratio where an output is wrong',
     (m) =>
       m.noRatio
-        ? m.noRatio
+        ? m.wrong
+          ? wrongCell(m.wrong)
+          : 'no ratio: seqgpu wrong'
         : m.ratio === undefined
           ? ''
           : `${m.ratio.toFixed(2)}×${m.gpuRatio === undefined ? '' : ` (GPU ${m.gpuRatio.toFixed(2)}×)`}`,
@@ -135,7 +150,7 @@ function sweepBlock(sweep: Sweep): HTMLElement {
       cell('td', e.wall ? `${ms(e.wall.median)}${range(e.wall)}` : '—'),
       cell('td', ms(e.gpuMs)),
       cell('td', e.maxRel === undefined ? '—' : e.maxRel.toExponential(1)),
-      cell('td', e.error ?? (e.wrong ? `wrong output: ${e.wrong}` : 'ok'), e.error || e.wrong ? 'err' : undefined),
+      cell('td', e.error ?? (e.wrong ? wrongCell(e.wrong) : 'ok'), e.error || e.wrong ? 'err' : undefined, e.wrong),
     );
     table.append(tr);
   }
@@ -176,8 +191,9 @@ export function renderResult(
       ...metrics.map((m) =>
         cell(
           'td',
-          m.error ?? (m.wrong ? `wrong output: ${m.wrong}` : 'ok'),
+          m.error ?? (m.wrong ? wrongCell(m.wrong) : 'ok'),
           (m.error && !m.error.startsWith('n/a')) || m.wrong ? 'err' : undefined,
+          m.wrong,
         ),
       ),
     );
@@ -190,7 +206,12 @@ export function renderResult(
     const th = cell('th', label);
     th.title = help;
     th.scope = 'row';
-    tr.append(th, ...metrics.map((m) => cell('td', m.error ? '' : value(m), m.error ? undefined : className?.(m))));
+    tr.append(
+      th,
+      ...metrics.map((m) =>
+        cell('td', m.error ? '' : value(m), m.error ? undefined : className?.(m), m.error ? undefined : m.noRatio),
+      ),
+    );
     table.append(tr);
   }
   section.append(scroll(table));
@@ -210,7 +231,8 @@ export function renderResult(
         : item(`float64 reference: ${ref.why}`),
     );
   for (const m of metrics) if (m.gpuOverWall) notes.append(item(`⚠ ${m.name}: ${m.gpuOverWall}`, 'warn'));
-  for (const [k, v] of Object.entries(row.extra ?? {})) notes.append(item(`${k}: ${v}`));
+  for (const [k, v] of Object.entries(row.extra ?? {}))
+    if (!SHOWN_ELSEWHERE.includes(k)) notes.append(item(`${k}: ${v}`));
   for (const m of metrics) {
     const text = [m.wrong && `WRONG OUTPUT (${m.wrong})`, m.note].filter(Boolean).join('; ');
     if (text && m.name !== 'seqgpu') notes.append(item(`${m.name}: ${text}`));

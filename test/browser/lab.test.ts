@@ -11,7 +11,7 @@ import { launchChromium, startServer } from '../../tools/chromium.mjs';
 import { printReport } from '../../bench/report.mjs';
 import type { BenchReport, BenchRow } from '../../bench/stats.js';
 import type { LabState } from '../../demo/lab/main.js';
-import { labState, setField, waitFor } from './labPage.js';
+import { labState, press, setField, waitFor } from './labPage.js';
 
 let page: Page;
 let downloads: string;
@@ -236,6 +236,9 @@ describe('kernel lab page (headless Chromium)', () => {
   );
 
   it("attention T32: onnxruntime-web's MultiHeadAttention output is wrong on this adapter, so no ratio", async () => {
+    // docs/lab.png: SEQGPU_LAB_SCREENSHOT=docs/lab.png … vitest run test/browser/lab.test.ts -t T32
+    const shot = process.env.SEQGPU_LAB_SCREENSHOT as `${string}.png` | undefined;
+    if (shot) expect((await press(page, 'lab.peak')).peak!.gflops).toBeGreaterThan(0);
     const s = await run('attention', { batch: 1, heads: 2, seqLen: 32, headDim: 8, causal: false, backward: false });
     const r = s.results.at(-1)!;
     expect(r.workload).toBe('attention fwd T32 D8 H2 B1 unmasked');
@@ -253,8 +256,16 @@ describe('kernel lab page (headless Chromium)', () => {
       (tds) => tds.map((td) => td.textContent ?? ''),
     );
     const heads = ['seqgpu', ...r.metrics.slice(1).map((m) => m.name)];
-    expect(cells[heads.indexOf('ort-webgpu MHA')]).toBe(`wrong output: ${mha.wrong}`);
+    expect(cells[heads.indexOf('ort-webgpu MHA')]).toBe(`wrong output (error ${mha.wrong!.split(' = ')[1]})`);
     expect(cells[heads.indexOf('ort-webgpu ops')]).toMatch(/^[\d.]+×/);
+    if (shot) {
+      await page.setViewport({ width: 1280, height: 1000 });
+      await page.evaluate(() =>
+        document.querySelectorAll<HTMLDetailsElement>('details.samples').forEach((d) => (d.open = true)),
+      );
+      await page.screenshot({ path: shot });
+      await page.setViewport({ width: 800, height: 600 });
+    }
   });
 
   it('a whole model forward (bench/forward.ts, no peers): embedding → 2-layer bidirectional GRU → head', async () => {
@@ -346,8 +357,6 @@ describe('kernel lab page (headless Chromium)', () => {
       for (const row of report.rows) expect(text).toContain(`| ${row.workload} `);
       expect(text).toContain('tfjs-webgpu wall');
       expect(text).toContain('bytes moved:');
-      if (process.env.SEQGPU_LAB_SCREENSHOT)
-        await page.screenshot({ path: process.env.SEQGPU_LAB_SCREENSHOT as `${string}.png`, fullPage: true });
     },
   );
 });
