@@ -182,6 +182,7 @@ export class Gpu {
     recurrentMeasured: {},
     persistentSplit: 'auto',
     persistentSplitReduce: 'auto',
+    persistentDirections: 'auto',
   };
   private lostInfo: GPUDeviceLostInfo | null = null;
   private destroyed = false;

@@ -49,6 +49,13 @@ export interface GpuTuning {
   persistentSplit: 'auto' | number;
   /** How split lanes are summed: `'auto'` (subgroup shuffles where the device has subgroups wide enough), or forced. */
   persistentSplitReduce: 'auto' | 'workgroup' | 'subgroups';
+  /**
+   * The persistent forward of a bidirectional layer: `'auto'` (both directions in one dispatch,
+   * shaders/recurrent_persistent_bidir.wgsl, where the device allows 12 storage buffers per stage
+   * and W_hh is read as f32), `'together'` (that, or a ShapeError where it cannot run) or
+   * `'separate'` (a dispatch per direction).
+   */
+  persistentDirections: 'auto' | 'together' | 'separate';
 }
 
 /**

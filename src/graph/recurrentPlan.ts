@@ -150,7 +150,7 @@ export class RecurrentPlan {
   /** How the recurrent kernels read W_hh (an inference plan's f16 / int8 copy, or the f32 parameters). */
   readonly weights: RecurrentWeights;
   /** With the persistent kernel: its tile and most steps per dispatch (the backward chunks the same way); else null. */
-  readonly persistent: { tile: PersistentTile; steps: number } | null;
+  readonly persistent: { tile: PersistentTile; steps: number; pairDirections?: boolean } | null;
   /** Training plans only: per (layer, direction) what the backward reads. */
   readonly saved: SavedActivations[] = [];
   /** The input of each layer (layer 0: {@link input}); distinct buffers in a training plan. */
@@ -223,7 +223,7 @@ export class RecurrentPlan {
        * ⌈seqLen / steps⌉ dispatches of up to `steps` timesteps each, `tile` threads and rows per
        * workgroup. Absent: one fused cell-step dispatch per timestep. Not with `stepwise` or a projection.
        */
-      persistent?: { tile: PersistentTile; steps: number };
+      persistent?: { tile: PersistentTile; steps: number; pairDirections?: boolean };
       /**
        * Inference plans: how the recurrent kernels read W_hh — `'f16'` or `'int8'` run one
        * quantize_whh dispatch per layer-direction at the start of its steps (the copy follows the
@@ -384,7 +384,11 @@ export class RecurrentPlan {
       });
       if (persistent) {
         let noCell: GPUBuffer | undefined;
+        // Both directions in one dispatch per chunk (recurrent_persistent_bidir.wgsl), or one each.
+        const pair = D === 2 && !!persistent.pairDirections && weights === 'f32';
+        const chunkArgs: Array<Array<Parameters<typeof persistentDispatch>>> = [];
         for (let d = 0; d < D; d++) {
+          chunkArgs.push([]);
           const p = params[l * D + d];
           const saved = this.saved[l * D + d];
           const chunkSlot = persistentSlotSize(gpu);
@@ -415,38 +419,59 @@ export class RecurrentPlan {
               data,
               k * chunkSlot,
             );
+            chunkArgs[d].push([
+              gpu,
+              cell,
+              {
+                hidden: H,
+                batch: B,
+                nonlinearity: cfg.nonlinearity,
+                gate: cfg.recurrentActivation,
+                tile: persistent.tile,
+                label: `l${l}d${d}.steps${stepBegin}`,
+                save: training,
+                lengths: withLengths,
+                weights,
+              },
+              {
+                xproj: xproj[d],
+                wp: whh[d],
+                bhh: p.bhh,
+                hin: k === 0 ? this.h0 : state[(k - 1) % 2],
+                hout: state[k % 2],
+                hseq: layerOut,
+                c: this.c ?? (noCell ??= buffer(4, 'rnn.noCell')),
+                lengths: this.lengths ?? undefined,
+                params: { buffer: uniforms, offset: k * chunkSlot, size: chunkSlot },
+                saved: saved?.buffer,
+              },
+            ]);
+          }
+          gpu.device.queue.writeBuffer(uniforms, 0, data);
+        }
+        if (pair) {
+          // Inference binds a small buffer as the reverse direction's (unwritten) saved activations:
+          // two writable bindings of one buffer are not allowed in a dispatch.
+          const noSaved = training ? null : buffer(4, 'rnn.noSaved1');
+          chunkArgs[0].forEach(([, , opts, fwd], k) => {
+            const rev = chunkArgs[1][k][3];
+            const reverse = {
+              xproj: rev.xproj,
+              wp: rev.wp,
+              bhh: rev.bhh,
+              params: rev.params,
+              saved: rev.saved ?? noSaved!,
+            };
             this.dispatches.push(
               persistentDispatch(
                 gpu,
                 cell,
-                {
-                  hidden: H,
-                  batch: B,
-                  nonlinearity: cfg.nonlinearity,
-                  gate: cfg.recurrentActivation,
-                  tile: persistent.tile,
-                  label: `l${l}d${d}.steps${stepBegin}`,
-                  save: training,
-                  lengths: withLengths,
-                  weights,
-                },
-                {
-                  xproj: xproj[d],
-                  wp: whh[d],
-                  bhh: p.bhh,
-                  hin: k === 0 ? this.h0 : state[(k - 1) % 2],
-                  hout: state[k % 2],
-                  hseq: layerOut,
-                  c: this.c ?? (noCell ??= buffer(4, 'rnn.noCell')),
-                  lengths: this.lengths ?? undefined,
-                  params: { buffer: uniforms, offset: k * chunkSlot, size: chunkSlot },
-                  saved: saved?.buffer,
-                },
+                { ...opts, label: `l${l}.steps${k * persistent.steps}` },
+                { ...fwd, reverse },
               ),
             );
-          }
-          gpu.device.queue.writeBuffer(uniforms, 0, data);
-        }
+          });
+        } else for (const args of chunkArgs.flat()) this.dispatches.push(persistentDispatch(...args));
         continue;
       }
       for (let d = 0; d < D; d++) {

@@ -8,6 +8,8 @@ import { recurrentChoiceKey } from '../gpu/tuning.js';
 import type { CellKind, RecurrentActivation } from './recurrentConfig.js';
 import { gateActCode, uniformSlotSize, variantName, WEIGHT_INCLUDES, type RecurrentWeights } from './cellStep.js';
 import persistentWgsl from '../../shaders/recurrent_persistent.wgsl?raw';
+import persistentBodyWgsl from '../../shaders/persistent_body.wgsl?raw';
+import persistentBidirWgsl from '../../shaders/recurrent_persistent_bidir.wgsl?raw';
 import activationsWgsl from '../../shaders/activations.wgsl?raw';
 import enableWgsl from '../../shaders/persistent_enable.wgsl?raw';
 import enableSubgroupsWgsl from '../../shaders/persistent_enable_subgroups.wgsl?raw';
@@ -26,6 +28,7 @@ const persistentShader = (weights: RecurrentWeights, reduce: SplitReduce) =>
       ...WEIGHT_INCLUDES[weights],
       'persistent_enable.wgsl': reduce === 'subgroups' ? enableSubgroupsWgsl : enableWgsl,
       'persistent_split.wgsl': reduce === 'subgroups' ? splitSubgroupsWgsl : splitWgsl,
+      'persistent_body.wgsl': persistentBodyWgsl,
     },
   );
 const PERSISTENT_SHADERS = /*#__PURE__*/ (() => {
@@ -35,6 +38,19 @@ const PERSISTENT_SHADERS = /*#__PURE__*/ (() => {
   return out;
 })();
 const PERSISTENT_SHADER = PERSISTENT_SHADERS['f32.workgroup'];
+const bidirShader = (reduce: SplitReduce) =>
+  defineShader(`recurrent_persistent_bidir.wgsl${reduce === 'subgroups' ? '#subgroups' : ''}`, persistentBidirWgsl, {
+    'activations.wgsl': activationsWgsl,
+    'persistent_enable.wgsl': reduce === 'subgroups' ? enableSubgroupsWgsl : enableWgsl,
+    'persistent_split.wgsl': reduce === 'subgroups' ? splitSubgroupsWgsl : splitWgsl,
+    'persistent_body.wgsl': persistentBodyWgsl,
+  });
+const BIDIR_SHADERS = /*#__PURE__*/ (() => ({
+  workgroup: bidirShader('workgroup'),
+  subgroups: bidirShader('subgroups'),
+}))();
+/** Storage buffers of the two-direction kernel (recurrent_persistent_bidir.wgsl). */
+const BIDIR_STORAGE_BUFFERS = 12;
 
 const CELL_CODE: Record<CellKind, number> = { rnn: 0, lstm: 1, gru: 2 };
 
@@ -163,6 +179,18 @@ export interface PersistentBuffers {
   params: GPUBufferBinding;
   /** Training: the saved activations (the step kernels' layout). */
   saved?: GPUBuffer;
+  /**
+   * A bidirectional layer's reverse direction in the same dispatch (recurrent_persistent_bidir.wgsl;
+   * f32 weights): its input projection, W_hh, b_hh, PersistentParams slot, and its saved
+   * activations (training) or, for inference, a small buffer no other binding uses.
+   */
+  reverse?: {
+    xproj: GPUBuffer;
+    wp: GPUBuffer;
+    bhh: GPUBuffer | GPUBufferBinding;
+    params: GPUBufferBinding;
+    saved: GPUBuffer;
+  };
 }
 
 /**
@@ -196,7 +224,11 @@ export function persistentDispatch(
   const { wg, bt } = opts.tile;
   const split = opts.tile.split ?? 1;
   const reduce = opts.tile.reduce ?? 'workgroup';
-  const shader = PERSISTENT_SHADERS[`${opts.weights ?? 'f32'}.${split > 1 ? reduce : 'workgroup'}`];
+  const rev = buffers.reverse;
+  if (rev && (opts.weights ?? 'f32') !== 'f32')
+    throw new ArgumentError(`${opts.label}: both directions in one dispatch read f32 weights only`);
+  const sumBy = split > 1 ? reduce : 'workgroup';
+  const shader = rev ? BIDIR_SHADERS[sumBy] : PERSISTENT_SHADERS[`${opts.weights ?? 'f32'}.${sumBy}`];
   const red = checkPersistentTile(gpu, opts.label, opts.hidden, opts.tile);
   if (opts.save && !buffers.saved)
     throw new ArgumentError(`${opts.label}: a training chunk needs the saved-activations buffer`);
@@ -220,21 +252,24 @@ export function persistentDispatch(
   };
   // GRU / RNN keep no cell state: binding `c` carries only the lengths (offset 0), or nothing.
   const c: GPUBuffer | GPUBufferBinding = cell !== 'lstm' && opts.lengths ? buffers.lengths!.buffer : buffers.c!;
+  const resources: Record<string, GPUBuffer | GPUBufferBinding> = {
+    xproj: buffers.xproj,
+    Wp: buffers.wp,
+    bhh: buffers.bhh,
+    hin: buffers.hin,
+    hout: buffers.hout,
+    hseq: buffers.hseq,
+    c,
+    [rev ? 'params0' : 'params']: buffers.params,
+    saved: buffers.saved ?? gpu.dummyBuffer,
+  };
+  if (rev)
+    Object.assign(resources, { xproj1: rev.xproj, Wp1: rev.wp, bhh1: rev.bhh, params1: rev.params, saved1: rev.saved });
   return {
     label: opts.label,
     pipeline: gpu.pipeline(shader, constants),
-    bindGroup: gpu.bindGroup(shader, {
-      xproj: buffers.xproj,
-      Wp: buffers.wp,
-      bhh: buffers.bhh,
-      hin: buffers.hin,
-      hout: buffers.hout,
-      hseq: buffers.hseq,
-      c,
-      params: buffers.params,
-      saved: buffers.saved ?? gpu.dummyBuffer,
-    }),
-    workgroups: [Math.ceil(opts.batch / bt), 1, 1],
+    bindGroup: gpu.bindGroup(shader, resources),
+    workgroups: [Math.ceil(opts.batch / bt), rev ? 2 : 1, 1],
   };
 }
 
@@ -261,10 +296,11 @@ export function persistentDispatch(
  */
 export function persistentChoice(
   gpu: Gpu,
-  cfg: { cell: CellKind; hiddenSize: number; projSize?: number; resetAfter?: boolean },
+  cfg: { cell: CellKind; hiddenSize: number; projSize?: number; resetAfter?: boolean; bidirectional?: boolean },
   batch: number,
   where: string,
-): { tile: PersistentTile; steps: number } | null {
+  weights: RecurrentWeights = 'f32',
+): { tile: PersistentTile; steps: number; pairDirections: boolean } | null {
   const { recurrentKernel, persistentSteps, recurrentMeasured } = gpu.tuning;
   const measured =
     recurrentKernel === 'auto' ? recurrentMeasured[recurrentChoiceKey(cfg.cell, cfg.hiddenSize, batch)] : undefined;
@@ -300,5 +336,30 @@ export function persistentChoice(
   const reduce: SplitReduce = wantReduce === 'auto' ? (sg ? 'subgroups' : 'workgroup') : wantReduce;
   const tile = { wg, bt, split, reduce };
   checkPersistentTile(gpu, `${where}: gpu.tuning`, H, tile);
-  return { tile, steps: persistentSteps };
+  return { tile, steps: persistentSteps, pairDirections: pairDirections(gpu, !!cfg.bidirectional, weights, where) };
+}
+
+/**
+ * Whether a bidirectional layer's persistent forward runs both directions in one dispatch
+ * (gpu.tuning.persistentDirections; 'auto': where the device allows 12 storage buffers per stage
+ * and W_hh is f32).
+ * @throws ShapeError when `'together'` is forced where it cannot run; ArgumentError for an unknown value.
+ */
+function pairDirections(gpu: Gpu, bidirectional: boolean, weights: RecurrentWeights, where: string): boolean {
+  const mode = gpu.tuning.persistentDirections;
+  if (!['auto', 'together', 'separate'].includes(mode))
+    throw new ArgumentError(
+      `${where}: gpu.tuning.persistentDirections must be 'auto', 'together' or 'separate', got ${String(mode)}`,
+    );
+  if (!bidirectional || mode === 'separate') return false;
+  const storage = gpu.limits.maxStorageBuffersPerShaderStage;
+  const fits = storage >= BIDIR_STORAGE_BUFFERS && weights === 'f32';
+  if (!fits && mode === 'together')
+    throw new ShapeError(
+      `${where}: gpu.tuning.persistentDirections 'together' cannot run here: ` +
+        (weights !== 'f32'
+          ? `it reads f32 weights, not '${weights}'`
+          : `it binds ${BIDIR_STORAGE_BUFFERS} storage buffers, this device allows ${storage} per stage`),
+    );
+  return fits;
 }

@@ -628,7 +628,10 @@ export class RecurrentLayer extends Module {
   private tuningKey(batch: number): string {
     const t = this.gpu.tuning;
     const measured = t.recurrentMeasured[recurrentChoiceKey(this.config.cell, this.config.hiddenSize, batch)] ?? '';
-    return `|${t.recurrentKernel}|${t.persistentSteps}|${t.recurrentWeights}|${measured}`;
+    return (
+      `|${t.recurrentKernel}|${t.persistentSteps}|${t.recurrentWeights}|${measured}` +
+      `|${t.persistentSplit}|${t.persistentSplitReduce}|${t.persistentDirections}`
+    );
   }
 
   /** @internal The cached plan for (seqLen, batch), with per-row lengths or without. */
@@ -649,18 +652,19 @@ export class RecurrentLayer extends Module {
    */
   createPlan(where: string, seqLen: number, batch: number, lengths = false): RecurrentPlan {
     const tile = { ...defaultStepTile(batch, this.gpu.adapterInfo.isFallbackAdapter), ...this.tile };
-    const persistent = persistentChoice(this.gpu, this.config, batch, where) ?? undefined;
     const { recurrentWeights } = this.gpu.tuning;
     if (!['f32', 'f16', 'int8'].includes(recurrentWeights))
       throw new ArgumentError(
         `${where}: gpu.tuning.recurrentWeights must be 'f32', 'f16' or 'int8', got ${recurrentWeights}`,
       );
+    const weights = this.config.projSize ? 'f32' : recurrentWeights;
+    const persistent = persistentChoice(this.gpu, this.config, batch, where, weights) ?? undefined;
     return new RecurrentPlan(this.gpu, this.config, this.params, seqLen, batch, tile, false, null, false, {
       lengths,
       where,
       persistent,
       // A projection's kernels read f32 weights only.
-      weights: this.config.projSize ? 'f32' : recurrentWeights,
+      weights,
     });
   }
 

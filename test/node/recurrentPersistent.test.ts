@@ -120,14 +120,21 @@ describe('persistent kernel: plans', () => {
     x.destroy();
   });
 
-  it('LSTM T 100: 2 dispatches per layer (GEMM + one chunk), 4 bidirectional; 3 layers: 6 ≤ T + 3', async () => {
+  it('LSTM T 100: 2 dispatches per layer (GEMM + chunk), bidir 3 (a chunk both ways), 3 layers 6', async () => {
     const x = input(100, 3, 7);
     const one = new LSTM(gpu, { inputSize: 7, hiddenSize: 9, seed: 3 });
     one.forward(x);
     expect(one.lastRun?.dispatches).toBe(2);
     const bi = new LSTM(gpu, { inputSize: 7, hiddenSize: 9, bidirectional: true, seed: 3 });
     bi.forward(x);
-    expect(bi.lastRun?.dispatches).toBe(4);
+    expect(bi.lastRun?.dispatches).toBe(3); // 2 GEMMs + recurrent_persistent_bidir.wgsl
+    gpu.tuning.persistentDirections = 'separate';
+    try {
+      bi.forward(x);
+      expect(bi.lastRun?.dispatches).toBe(4); // a chunk per direction
+    } finally {
+      gpu.tuning.persistentDirections = 'auto';
+    }
     const stack = new LSTM(gpu, { inputSize: 7, hiddenSize: 9, numLayers: 3, seed: 3 });
     stack.forward(x);
     expect(stack.lastRun?.dispatches).toBe(6);
@@ -153,15 +160,23 @@ describe('persistent kernel: plans', () => {
       const [ao, ah] = [await a.output.read(), await a.hN.read()];
       gpu.tuning.persistentSteps = 7;
       try {
-        const chunked = make();
-        const b = chunked.forward(x);
-        expect(chunked.lastRun?.dispatches).toBe(2 * 2 * (1 + 3));
-        expect(Array.from(await b.output.read())).toEqual(Array.from(ao));
-        expect(Array.from(await b.hN.read())).toEqual(Array.from(ah));
-        if (a.cN) expect(Array.from(await b.cN!.read())).toEqual(Array.from(await a.cN.read()));
-        chunked.destroy();
+        // Both directions per chunk dispatch (2 layers × (2 GEMMs + 3)), then a dispatch per direction.
+        for (const [directions, dispatches] of [
+          ['together', 2 * (2 + 3)],
+          ['separate', 2 * 2 * (1 + 3)],
+        ] as const) {
+          gpu.tuning.persistentDirections = directions;
+          const chunked = make();
+          const b = chunked.forward(x);
+          expect(chunked.lastRun?.dispatches).toBe(dispatches);
+          expect(Array.from(await b.output.read())).toEqual(Array.from(ao));
+          expect(Array.from(await b.hN.read())).toEqual(Array.from(ah));
+          if (a.cN) expect(Array.from(await b.cN!.read())).toEqual(Array.from(await a.cN.read()));
+          chunked.destroy();
+        }
       } finally {
         gpu.tuning.persistentSteps = 1024;
+        gpu.tuning.persistentDirections = 'auto';
       }
       whole.destroy();
     }
@@ -202,6 +217,77 @@ describe('persistent kernel: plans', () => {
   });
 });
 
+describe("persistent kernel: a bidirectional layer's directions in separate dispatches (forced)", () => {
+  // With 'auto' the checks above run both directions in one dispatch (SwiftShader allows 12 storage
+  // buffers per stage); here each direction has its own, as on a device that allows fewer.
+  const bidir = (c: { name: string }) => /bidir/.test(c.name);
+  const picked = [...recurrentChecks.filter(bidir).slice(0, 6), ...recurrentGradChecks.filter(bidir).slice(0, 4)];
+  for (const check of picked)
+    it(check.name, async () => {
+      gpu.tuning.persistentDirections = 'separate';
+      try {
+        await check.run(gpu);
+        await gpu.sync();
+      } finally {
+        gpu.tuning.persistentDirections = 'auto';
+      }
+    });
+});
+
+describe('persistent kernel: both directions in one dispatch, where the device allows it', () => {
+  const fake = (storage: number, directions: 'auto' | 'together' | 'separate', weights = 'f32') =>
+    ({
+      software: false,
+      tuning: {
+        recurrentKernel: 'persistent',
+        persistentSteps: 1024,
+        recurrentMeasured: {},
+        persistentSplit: 'auto',
+        persistentSplitReduce: 'auto',
+        persistentDirections: directions,
+        recurrentWeights: weights,
+      },
+      limits: { maxComputeWorkgroupStorageSize: 16384, maxStorageBuffersPerShaderStage: storage },
+      features: { subgroups: false },
+      adapterInfo: { subgroupMinSize: 4 },
+    }) as unknown as Gpu;
+  const bi = { cell: 'gru' as const, hiddenSize: 64, bidirectional: true };
+  it("'auto': 12 storage buffers and f32 weights pair them; fewer, f16 or one direction do not", () => {
+    expect(persistentChoice(fake(12, 'auto'), bi, 4, 'x')?.pairDirections).toBe(true);
+    expect(persistentChoice(fake(10, 'auto'), bi, 4, 'x')?.pairDirections).toBe(false);
+    expect(persistentChoice(fake(12, 'auto'), bi, 4, 'x', 'f16')?.pairDirections).toBe(false);
+    expect(persistentChoice(fake(12, 'auto'), { ...bi, bidirectional: false }, 4, 'x')?.pairDirections).toBe(false);
+    expect(persistentChoice(fake(12, 'separate'), bi, 4, 'x')?.pairDirections).toBe(false);
+  });
+  it("'together' where it cannot run: a ShapeError naming the limit or the weights; a bad value: ArgumentError", () => {
+    expect(() => persistentChoice(fake(10, 'together'), bi, 4, 'x')).toThrow(
+      /'together' cannot run here: it binds 12 storage buffers, this device allows 10 per stage/,
+    );
+    expect(() => persistentChoice(fake(12, 'together'), bi, 4, 'x', 'int8')).toThrow(ShapeError);
+    expect(() => persistentChoice(fake(12, 'both' as never), bi, 4, 'x')).toThrow(ArgumentError);
+  });
+  it('here, together: LSTM / GRU / RNN bidir with lengths equal separate dispatches bit for bit', async () => {
+    const x = input(6, 3, 5);
+    for (const Layer of [LSTM, GRU, RNN]) {
+      const layer = new Layer(gpu, { inputSize: 5, hiddenSize: 7, bidirectional: true, numLayers: 2, seed: 9 });
+      const run = async (directions: 'together' | 'separate') => {
+        gpu.tuning.persistentDirections = directions;
+        try {
+          const out = layer.forward(x, { lengths: [6, 2, 1] });
+          const r = [await out.output.read(), await out.hN.read()].map((a) => Array.from(a));
+          for (const t of [out.output, out.hN, out.cN]) t?.destroy();
+          return r;
+        } finally {
+          gpu.tuning.persistentDirections = 'auto';
+        }
+      };
+      expect(await run('together')).toEqual(await run('separate'));
+      layer.destroy();
+    }
+    x.destroy();
+  });
+});
+
 describe('persistent kernel: the cost model', () => {
   it("'auto': a GPU gets it where it fits (a row per workgroup, a thread per column ≤ 256), software never", () => {
     const adapter = (software: boolean, kernel: 'auto' | 'step' | 'persistent' = 'auto') =>
@@ -214,8 +300,9 @@ describe('persistent kernel: the cost model', () => {
           recurrentMeasured: {},
           persistentSplit: 'auto',
           persistentSplitReduce: 'auto',
+          persistentDirections: 'auto',
         },
-        limits: { maxComputeWorkgroupStorageSize: 16384 },
+        limits: { maxComputeWorkgroupStorageSize: 16384, maxStorageBuffersPerShaderStage: 8 },
         features: { subgroups: true },
         adapterInfo: { subgroupMinSize: 32 },
       }) as unknown as Gpu;
@@ -223,6 +310,7 @@ describe('persistent kernel: the cost model', () => {
     expect(persistentChoice(adapter(false), lstm, 32, 'x')).toEqual({
       tile: { wg: 256, bt: 1, split: 1, reduce: 'subgroups' },
       steps: 1024,
+      pairDirections: false,
     });
     // 25 vec4 columns: 8 lanes each (split-K), 200 → 224 threads, summed by subgroup shuffles.
     expect(persistentChoice(adapter(false), { cell: 'rnn', hiddenSize: 100 }, 32, 'x')?.tile).toEqual({
