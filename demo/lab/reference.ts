@@ -4,7 +4,7 @@
 // bench's threshold for a peer) is a wrong output: no ratio is shown for the row (metrics.ts).
 // Checked: matmul (any batch, transposes, bias), row softmax, the attention forward. The
 // recurrent, model and training rows are checked by the test suite (test/checks/recurrent.ts,
-// test/node/*), not here; a product over 2 GFLOP is not checked (the CPU reference would take
+// test/node/*), not here; a call over 2 GFLOP is not checked (the CPU reference would take
 // seconds in the page).
 import { Tensor, matmul, softmax, scaledDotProductAttention, type Gpu } from '../../src/index.js';
 import { matmulRef } from '../../src/reference/matmul.js';
@@ -17,7 +17,7 @@ import type { Params } from './kernels.js';
 /** The bench's threshold for a wrong output, relative to the largest |reference|. */
 export const WRONG_OUTPUT = 1e-3;
 /** Work past which the page does not run the CPU reference. */
-const MAX_REFERENCE_FLOP = 2e9;
+export const MAX_REFERENCE_FLOP = 2e9;
 
 export type ReferenceCheck =
   { checked: true; what: string; maxRel: number; wrong?: string } | { checked: false; why: string };
@@ -74,6 +74,8 @@ async function checkMatmul(gpu: Gpu, p: Params): Promise<ReferenceCheck> {
 
 async function checkSoftmax(gpu: Gpu, p: Params): Promise<ReferenceCheck> {
   const [rows, cols] = [n(p, 'rows'), n(p, 'cols')];
+  if (5 * rows * cols > MAX_REFERENCE_FLOP)
+    return { checked: false, why: `over ${MAX_REFERENCE_FLOP / 1e9} GFLOP: not run on the CPU in the page` };
   const x = random(rows * cols, 4).map((v) => 8 * v);
   const tx = Tensor.from(gpu, x, [rows, cols]);
   try {
