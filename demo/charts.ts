@@ -1,11 +1,24 @@
 // Plain canvas charts for the demo page (no chart library): line charts (training curves,
 // forecasts), horizontal bars (GPU time per kernel) and a heat map (attention weights).
-// Each chart redraws only when marked dirty, from requestAnimationFrame (see `drawAll`).
+// Each chart redraws only when marked dirty, from requestAnimationFrame (see `drawAll`), and when
+// its canvas is resized (a ResizeObserver). Colours of text, axes and grid follow the page's
+// light / dark theme (CSS custom properties --chart-text, --chart-axis, --chart-grid). Line and bar
+// charts export their data as CSV (`toCsv`); chartTools.ts adds the buttons.
 
 const FONT = '11px system-ui, sans-serif';
-const AXIS = '#888';
-const GRID = '#eee';
-const TEXT = '#333';
+let AXIS = '#888';
+let GRID = '#eee';
+let TEXT = '#333';
+
+/** Reads the theme's chart colours (light or dark, from the page's CSS) before a frame is drawn. */
+function readTheme(): void {
+  if (typeof getComputedStyle !== 'function') return;
+  const css = getComputedStyle(document.documentElement);
+  const v = (name: string, d: string) => css.getPropertyValue(name).trim() || d;
+  AXIS = v('--chart-axis', '#888');
+  GRID = v('--chart-grid', '#eee');
+  TEXT = v('--chart-text', '#333');
+}
 
 /** Sizes the canvas backing store to its CSS box × devicePixelRatio; returns a context in CSS pixels. */
 function prepare(canvas: HTMLCanvasElement): { ctx: CanvasRenderingContext2D; w: number; h: number } {
@@ -71,6 +84,35 @@ interface Drawable {
 const dirty = new Set<Drawable>();
 let scheduled = false;
 
+/** Redraws a chart whenever its canvas's box changes size (window resize, panel layout, 360 px phones). */
+const resized =
+  typeof ResizeObserver === 'function'
+    ? new ResizeObserver((entries) => {
+        for (const e of entries) {
+          const c = charts.get(e.target);
+          if (c) markDirty(c);
+        }
+      })
+    : null;
+const charts = new WeakMap<Element, Drawable>();
+/** Every chart made (weakly: a rebuilt task's charts go), for a redraw when the theme changes. */
+const all = new Set<WeakRef<Drawable>>();
+function observe(canvas: HTMLCanvasElement, c: Drawable): void {
+  charts.set(canvas, c);
+  resized?.observe(canvas);
+  all.add(new WeakRef(c));
+}
+// The theme changed (prefers-color-scheme): redraw every chart with its colours.
+if (typeof matchMedia === 'function') {
+  matchMedia('(prefers-color-scheme: dark)').addEventListener?.('change', () => {
+    for (const r of all) {
+      const c = r.deref();
+      if (c) markDirty(c);
+      else all.delete(r);
+    }
+  });
+}
+
 function markDirty(c: Drawable): void {
   dirty.add(c);
   if (!scheduled) {
@@ -82,6 +124,7 @@ function markDirty(c: Drawable): void {
 /** Redraws every chart marked dirty since the last frame. */
 export function drawAll(): void {
   scheduled = false;
+  readTheme();
   for (const c of [...dirty]) {
     dirty.delete(c);
     c.draw();
@@ -102,6 +145,9 @@ export interface Series {
 export interface LineChartOptions {
   title: string;
   logY?: boolean;
+  /** Axis titles with their units ("training step", "loss (nats / character)"); also the CSV's header. */
+  xLabel?: string;
+  yLabel?: string;
   /** Vertical marker lines (e.g. where a forecast starts), in x units. */
   markers?: number[];
   /** Text shown while there is no data. */
@@ -111,11 +157,27 @@ export interface LineChartOptions {
 /** A line chart of several series sharing the axes; long series are drawn min/max per pixel column. */
 export class LineChart implements Drawable {
   series: Series[] = [];
+  /** The reader's log-scale choice (the toggle); null: the chart's own `options.logY`. */
+  logOverride: boolean | null = null;
+  /** A checkbox showing whether the y axis is logarithmic (kept in step at each draw). */
+  logToggle: HTMLInputElement | null = null;
   constructor(
     readonly canvas: HTMLCanvasElement,
     public options: LineChartOptions,
   ) {
+    observe(canvas, this);
     markDirty(this);
+  }
+
+  /** The data as CSV: one row per point, `series,x,y` (the header names the axes with their units). */
+  toCsv(): string {
+    const q = (v: string) => (/[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v);
+    const rows = [['series', this.options.xLabel ?? 'x', this.options.yLabel ?? 'y'].map(q).join(',')];
+    this.series.forEach((s, k) => {
+      const name = q(s.name || `series ${k + 1}`);
+      for (let i = 0; i < s.xs.length; i++) rows.push(`${name},${s.xs[i]},${s.ys[i]}`);
+    });
+    return `${rows.join('\n')}\n`;
   }
 
   set(series: Series[], options?: Partial<LineChartOptions>): void {
@@ -130,8 +192,10 @@ export class LineChart implements Drawable {
 
   draw(): void {
     const { ctx, w, h } = prepare(this.canvas);
-    const { logY } = this.options;
-    const pad = { l: 46, r: 10, t: 20, b: 20 };
+    const logY = this.logOverride ?? !!this.options.logY;
+    if (this.logToggle) this.logToggle.checked = logY;
+    const { xLabel, yLabel } = this.options;
+    const pad = { l: yLabel ? 58 : 46, r: 10, t: 20, b: xLabel ? 32 : 20 };
     ctx.fillStyle = TEXT;
     ctx.textBaseline = 'top';
     ctx.fillText(this.options.title, pad.l, 3);
@@ -198,19 +262,34 @@ export class LineChart implements Drawable {
     ctx.textAlign = 'right';
     ctx.textBaseline = 'middle';
     const yTicks = logY ? logTicks(y0, y1) : niceTicks(y0, y1, 4);
-    const yLabel = logY ? (v: number) => fmt(10 ** v) : fmt;
+    const yTick = logY ? (v: number) => fmt(10 ** v) : fmt;
     for (const v of yTicks.length ? yTicks : [y0, y1]) {
       ctx.beginPath();
       ctx.moveTo(pad.l, Y(v));
       ctx.lineTo(w - pad.r, Y(v));
       ctx.stroke();
-      ctx.fillText(yLabel(v), pad.l - 4, Y(v));
+      ctx.fillText(yTick(v), pad.l - 4, Y(v));
     }
     ctx.textAlign = 'center';
     ctx.textBaseline = 'top';
     for (const v of niceTicks(x0, x1, Math.max(2, Math.floor(pw / 70)))) ctx.fillText(fmt(v), X(v), h - pad.b + 4);
     ctx.strokeStyle = AXIS;
     ctx.strokeRect(pad.l, pad.t, pw, ph);
+    // Axis titles (with units).
+    if (xLabel) {
+      ctx.textAlign = 'right';
+      ctx.textBaseline = 'bottom';
+      ctx.fillText(xLabel, w - pad.r, h - 1);
+    }
+    if (yLabel) {
+      ctx.save();
+      ctx.translate(10, pad.t + ph / 2);
+      ctx.rotate(-Math.PI / 2);
+      ctx.textAlign = 'center';
+      ctx.textBaseline = 'middle';
+      ctx.fillText(`${yLabel}${logY ? ' (log)' : ''}`, 0, 0, ph);
+      ctx.restore();
+    }
     for (const m of this.options.markers ?? []) {
       if (m < x0 || m > x1) continue;
       ctx.setLineDash([2, 3]);
@@ -305,7 +384,14 @@ export class BarChart implements Drawable {
     public title: string,
     public unit = 'ms',
   ) {
+    observe(canvas, this);
     markDirty(this);
+  }
+
+  /** The bars as CSV: `label,<unit>`. */
+  toCsv(): string {
+    const q = (v: string) => (/[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v);
+    return `${['label', this.unit].join(',')}\n${this.bars.map((b) => `${q(b.label)},${b.value}`).join('\n')}\n`;
   }
 
   set(bars: Array<{ label: string; value: number }>, note = ''): void {
@@ -375,6 +461,7 @@ export class HeatMap implements Drawable {
     public empty = 'no data yet',
     readonly compact = false,
   ) {
+    observe(canvas, this);
     markDirty(this);
   }
 

@@ -5,8 +5,9 @@
 import type { KernelTimes } from './profile.js';
 import type { Params, TaskName } from './params.js';
 import type { DemoState } from './states.js';
-import type { AttentionOutput } from './tasks/task.js';
+import type { AttentionOutput, GeneratedText, TaskOutputs } from './tasks/task.js';
 import type { WarmupState } from './trainer.js';
+import type { ParamWarning } from './warnings.js';
 
 export interface DemoHook {
   state: DemoState;
@@ -62,6 +63,12 @@ export interface DemoHook {
    * label), all compiled so far, and the time once `finished`.
    */
   warmup: WarmupState | null;
+  /** Char LM: the last text of the Generate button. */
+  generated: GeneratedText | null;
+  /** Time series: the last forecast (its horizon, values in plotted units, steps with a truth). */
+  forecast: TaskOutputs['forecast'] | null;
+  /** Hyperparameters outside their sane ranges, with the reason (shown next to each control). */
+  warnings: ParamWarning[];
   /** Test hooks: destroy the GPU device (as a driver reset would), or write NaN into a parameter. */
   simulateDeviceLoss(): void;
   poisonWeights(): void;

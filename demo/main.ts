@@ -2,12 +2,14 @@
 // (panel.ts), the training loop (trainer.ts), the charts (charts.ts), the state banners
 // (states.ts), weight files (weights.ts) and the test hook (hook.ts, window.__seqgpuDemo).
 import { BarChart, LineChart, type Series } from './charts.js';
+import { addChartTools } from './chartTools.js';
 import type { DemoHook } from './hook.js';
 import { Panel } from './panel.js';
 import { defaultParams, type Params } from './params.js';
 import type { KernelTimes } from './profile.js';
 import { Banner, showDeviceLost, showError, showNaN, showNoWebGpu, type DemoState } from './states.js';
-import { Trainer, type Run } from './trainer.js';
+import { Trainer, type Run, type StateDetail } from './trainer.js';
+import { paramWarnings } from './warnings.js';
 import { download, watchFileInput, weightFileName } from './weights.js';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -21,16 +23,40 @@ const warmupBar = $<HTMLProgressElement>('warmup-bar');
 const warmupText = $('warmup-text');
 const fileInput = $<HTMLInputElement>('weights-file');
 
+const STEP = 'training step';
 const charts = {
-  loss: new LineChart($<HTMLCanvasElement>('chart-loss'), { title: 'loss', empty: 'press start' }),
-  grad: new LineChart($<HTMLCanvasElement>('chart-grad'), { title: 'gradient norm (before clipping)', logY: true }),
-  steps: new LineChart($<HTMLCanvasElement>('chart-steps'), { title: 'steps / s (training time)' }),
-  tokens: new LineChart($<HTMLCanvasElement>('chart-tokens'), { title: 'tokens / s' }),
+  loss: new LineChart($<HTMLCanvasElement>('chart-loss'), {
+    title: 'loss',
+    empty: 'press start',
+    xLabel: STEP,
+    yLabel: 'loss (nats / character)',
+  }),
+  grad: new LineChart($<HTMLCanvasElement>('chart-grad'), {
+    title: 'gradient norm (before clipping)',
+    logY: true,
+    xLabel: STEP,
+    yLabel: '‖g‖₂ (L2 norm)',
+  }),
+  steps: new LineChart($<HTMLCanvasElement>('chart-steps'), {
+    title: 'steps / s (training time)',
+    xLabel: STEP,
+    yLabel: 'steps / s',
+  }),
+  tokens: new LineChart($<HTMLCanvasElement>('chart-tokens'), {
+    title: 'tokens / s',
+    xLabel: STEP,
+    yLabel: 'tokens / s',
+  }),
   kernels: new BarChart(
     $<HTMLCanvasElement>('chart-kernels'),
     'GPU time per kernel in one training step (timestamp queries)',
   ),
 };
+addChartTools(charts.loss, 'loss', 'loss');
+addChartTools(charts.grad, 'gradient-norm', 'gradient norm');
+addChartTools(charts.steps, 'steps-per-second', 'steps per second');
+addChartTools(charts.tokens, 'tokens-per-second', 'tokens per second');
+addChartTools(charts.kernels, 'kernel-times', 'GPU time per kernel');
 
 // Until the adapter is known the parameters use the small (software) preset.
 const params: Params = defaultParams('software');
@@ -66,6 +92,9 @@ const hook: DemoHook = {
   saved: null,
   loaded: null,
   warmup: null,
+  generated: null,
+  forecast: null,
+  warnings: [],
   simulateDeviceLoss: () => trainer.simulateDeviceLoss(),
   poisonWeights: () => trainer.poisonWeights(),
 };
@@ -115,8 +144,22 @@ function publish(): void {
     snapshotStep: t.snapshot?.step ?? null,
     saved: t.saved,
     loaded: t.loaded,
+    generated: t.task?.outputs.generated ?? null,
+    forecast: t.task?.outputs.forecast ?? null,
+    warnings: paramWarnings(params),
   });
 }
+
+/** Warnings next to the hyperparameters outside their sane ranges. */
+function showWarnings(): void {
+  panel?.showWarnings(paramWarnings(params));
+  hook.warnings = paramWarnings(params);
+}
+
+banner.onDismiss = () => {
+  hook.banner = null;
+  publish();
+};
 
 /** Exponential moving average, for the smoothed loss curve. */
 function ema(values: number[], alpha = 0.1): number[] {
@@ -182,14 +225,12 @@ function drawCharts(): void {
         { name: 'train (smoothed)', color: current?.color ?? '#1f5fa8', xs: h.lossSteps, ys: ema(h.losses) },
         val,
       ];
-  charts.loss.set(lossSeries, {
-    title: mse
-      ? 'loss (MSE, log scale)'
-      : params.task === 'charLM'
-        ? 'loss (nats / character)'
-        : 'loss (nats / target token)',
-    logY: mse,
-  });
+  const unit = mse
+    ? 'loss (MSE, standardised units²)'
+    : params.task === 'charLM'
+      ? 'loss (nats / character)'
+      : 'loss (nats / target token)';
+  charts.loss.set(lossSeries, { title: mse ? 'loss (MSE)' : 'loss', yLabel: unit, logY: mse });
   const clip =
     params.clipNorm > 0 && h.lossSteps.length
       ? [
@@ -254,7 +295,7 @@ function showStatus(): void {
   statusLine.innerHTML = parts.join(' · ');
 }
 
-function onState(state: DemoState, detail?: { nanStep?: number; reason?: string; error?: string }): void {
+function onState(state: DemoState, detail?: StateDetail): void {
   hook.banner = null;
   if (state === 'no-webgpu') {
     showNoWebGpu(banner, detail?.error ?? 'navigator.gpu is missing');
@@ -275,13 +316,14 @@ function onState(state: DemoState, detail?: { nanStep?: number; reason?: string;
     );
     hook.banner = `The loss became NaN at step ${step}: training stopped`;
   } else if (state === 'error' || detail?.error) {
+    const title = detail?.title ?? (state === 'error' ? 'Something went wrong' : 'That did not work');
     showError(
       banner,
-      state === 'error' ? 'Something went wrong' : 'That did not work',
+      title,
       detail?.error ?? trainer.lastError ?? '',
       trainer.task ? [] : [{ label: 'Reset', run: () => void trainer.reset().then(() => banner.hide()) }],
     );
-    hook.banner = state === 'error' ? 'Something went wrong' : 'That did not work';
+    hook.banner = title;
   } else if (state === 'running' || state === 'building') {
     banner.hide();
   }
@@ -311,14 +353,19 @@ const trainer = new Trainer(params, $('task-view'), {
   },
   profiled: (times) => drawKernels(times),
   log: addLog,
-  paramsChanged: () => panel?.refresh(),
+  paramsChanged: () => {
+    panel?.refresh();
+    showWarnings();
+  },
   warmup: (w) => {
     warmupLine.hidden = w.finished;
     warmupBar.max = Math.max(1, w.total);
     warmupBar.value = w.done;
     warmupText.textContent =
-      `compiling GPU pipelines before the first step: ${w.done} / ${w.total}` +
-      `${w.label ? ` (${w.label.split('|')[0]})` : ''}`;
+      w.total === 0
+        ? 'building the model and listing its GPU pipelines…'
+        : `compiling GPU pipelines before the first step: ${w.done} / ${w.total}` +
+          `${w.label ? ` (${w.label.split('|')[0]})` : ''} · ${w.compiled} so far`;
     hook.warmup = { ...w };
   },
 });
@@ -329,25 +376,44 @@ async function main(): Promise<void> {
   onState('booting');
   const ok = await trainer.boot();
   if (ok && trainer.sizeClass !== 'software') Object.assign(params, defaultParams(trainer.sizeClass, params.task));
-  panel = new Panel($('panel'), params, (key, from) => void trainer.change(key, from).then(publish), {
-    start: () => trainer.start(),
-    pause: () => void trainer.pause(),
-    reset: () => void trainer.reset().then(() => banner.hide()),
-    save: async () => {
-      const r = await trainer.saveWeights();
-      if (r) {
-        download(r.bytes, weightFileName(params, r.step));
-        addLog(`saved ${r.bytes.byteLength} bytes (safetensors, PyTorch names) at step ${r.step}`);
+  panel = new Panel(
+    $('panel'),
+    params,
+    (key, from) => {
+      showWarnings();
+      void trainer.change(key, from).then(() => {
+        showWarnings();
         publish();
-      }
+      });
     },
-    load: () => fileInput.click(),
-    clearRuns: () => {
-      trainer.clearRuns();
-      addLog('cleared the past runs from the loss chart');
+    {
+      start: () => trainer.start(),
+      pause: () => void trainer.pause(),
+      reset: () => void trainer.reset().then(() => banner.hide()),
+      save: async () => {
+        const r = await trainer.saveWeights();
+        if (r) {
+          download(r.bytes, weightFileName(params, r.step));
+          addLog(`saved ${r.bytes.byteLength} bytes (safetensors, PyTorch names) at step ${r.step}`);
+          publish();
+        }
+      },
+      load: () => fileInput.click(),
+      clearRuns: () => {
+        trainer.clearRuns();
+        addLog('cleared the past runs from the loss chart');
+      },
     },
-  });
-  watchFileInput(fileInput, (name, bytes) => void trainer.loadWeights(name, bytes).then(() => panel?.refresh()));
+  );
+  showWarnings();
+  watchFileInput(
+    fileInput,
+    (name, bytes) =>
+      void trainer.loadWeights(name, bytes).then(() => {
+        panel?.refresh();
+        showWarnings();
+      }),
+  );
   if (!ok) {
     onState(trainer.state, { error: trainer.lastError ?? undefined });
     return;
@@ -356,7 +422,7 @@ async function main(): Promise<void> {
   await trainer.build();
 }
 
-main().catch((e) => {
+main().catch((e: unknown) => {
   hook.lastError = String((e as Error)?.stack ?? e);
   showError(banner, 'The page failed to start', String((e as Error)?.message ?? e));
   hook.state = 'error';

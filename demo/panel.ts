@@ -4,6 +4,7 @@
 // Each control's element carries `data-key` (buttons `data-action`) for the end-to-end test.
 import { Pane, type ButtonApi, type FolderApi, type InputBindingApi, type TpChangeEvent } from 'tweakpane';
 import { applies, type Params } from './params.js';
+import type { ParamWarning } from './warnings.js';
 import { TEXTS } from './tasks/charLM.js';
 import { SERIES_LABELS } from './tasks/timeSeries.js';
 import { TOY_LABELS } from './tasks/seq2seq.js';
@@ -25,6 +26,7 @@ export class Panel {
   readonly pane: Pane;
   private readonly bindings = new Map<keyof Params, InputBindingApi>();
   private readonly buttons = new Map<string, ButtonApi>();
+  private readonly warnings = new Map<keyof Params, HTMLElement>();
   private prev: Params;
   private suppress = false;
 
@@ -56,6 +58,9 @@ export class Panel {
     const bind = (folder: FolderApi, key: keyof Params, opts: Record<string, unknown> = {}) => {
       const b = folder.addBinding(params, key, opts as never) as InputBindingApi;
       b.element.dataset.key = key;
+      // Screen readers: tweakpane's label is a div, so each input / select is named by aria-label.
+      const name = typeof opts.label === 'string' ? opts.label : key;
+      for (const input of b.element.querySelectorAll('input, select')) input.setAttribute('aria-label', name);
       b.on('change', (ev: TpChangeEvent<unknown>) => {
         if (this.suppress || !ev.last) return;
         const from = this.prev[key];
@@ -135,6 +140,38 @@ export class Panel {
     this.updateVisibility();
   }
 
+  /**
+   * Shows each warning under its control (and removes the ones that no longer hold); the control's
+   * inputs point at it with aria-describedby.
+   */
+  showWarnings(list: ParamWarning[]): void {
+    const now = new Map(list.map((w) => [w.key, w.message]));
+    for (const [key, div] of this.warnings) {
+      if (now.has(key)) continue;
+      div.remove();
+      this.warnings.delete(key);
+      for (const i of this.bindings.get(key)?.element.querySelectorAll('input, select') ?? [])
+        i.removeAttribute('aria-describedby');
+    }
+    for (const [key, message] of now) {
+      const b = this.bindings.get(key);
+      if (!b) continue;
+      let div = this.warnings.get(key);
+      if (!div) {
+        div = document.createElement('div');
+        div.className = 'param-warning';
+        div.id = `warning-${key}`;
+        div.dataset.warning = key;
+        div.setAttribute('role', 'status');
+        b.element.after(div);
+        this.warnings.set(key, div);
+        for (const i of b.element.querySelectorAll('input, select')) i.setAttribute('aria-describedby', div.id);
+      }
+      div.textContent = `⚠ ${message}`;
+      div.hidden = b.hidden;
+    }
+  }
+
   /** Shows the controls that apply to the current task and choices. */
   private updateVisibility(): void {
     const p = this.params;
@@ -145,6 +182,8 @@ export class Panel {
       if (key === 'gamma') show = p.schedule === 'step' || p.schedule === 'exponential';
       if (key === 'tMax') show = p.schedule === 'cosine';
       b.hidden = !show;
+      const w = this.warnings.get(key);
+      if (w) w.hidden = !show;
     }
   }
 

@@ -11,18 +11,37 @@ export interface StateAction {
 }
 
 export class Banner {
-  constructor(private readonly root: HTMLElement) {}
+  /** Called when the reader dismisses the banner (its × button or Escape). */
+  onDismiss: (() => void) | null = null;
 
-  /** Shows `html` (trusted markup from this page) with a tone and optional buttons. */
+  constructor(private readonly root: HTMLElement) {
+    root.setAttribute('role', 'alert');
+    root.addEventListener('keydown', (e) => {
+      if (e.key === 'Escape' && !root.hidden) this.dismiss();
+    });
+  }
+
+  /**
+   * Shows `html` (trusted markup from this page) with a tone and optional buttons, and a × button
+   * that dismisses it.
+   */
   show(tone: 'info' | 'warn' | 'error', title: string, html: string, actions: StateAction[] = []): void {
     this.root.hidden = false;
     this.root.className = `banner ${tone}`;
     this.root.replaceChildren();
+    const close = document.createElement('button');
+    close.type = 'button';
+    close.className = 'dismiss';
+    close.textContent = '×';
+    close.title = 'Dismiss';
+    close.setAttribute('aria-label', 'dismiss this message');
+    close.dataset.action = 'dismiss-banner';
+    close.addEventListener('click', () => this.dismiss());
     const h = document.createElement('strong');
     h.textContent = title;
     const body = document.createElement('div');
     body.innerHTML = html;
-    this.root.append(h, body);
+    this.root.append(close, h, body);
     if (actions.length) {
       const bar = document.createElement('div');
       bar.className = 'actions';
@@ -39,6 +58,12 @@ export class Banner {
   hide(): void {
     this.root.hidden = true;
     this.root.replaceChildren();
+  }
+
+  /** Hides the banner at the reader's request. */
+  dismiss(): void {
+    this.hide();
+    this.onDismiss?.();
   }
 }
 

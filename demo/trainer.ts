@@ -8,7 +8,16 @@
 // the GPU never waits for JavaScript), then yields to the page through a MessageChannel (not
 // setTimeout, which background tabs throttle) and queues the next tick behind any pending job.
 import { requestGpu, GpuError, NonFiniteError, type Gpu, type NamedTensor, type OptimizerState } from '../src/index.js';
-import { EFFECTS, MODEL_KEYS, modelPreset, preset, type Params, type SizeClass, type TaskName } from './params.js';
+import {
+  EFFECTS,
+  MODEL_KEYS,
+  modelPreset,
+  preset,
+  toyPreset,
+  type Params,
+  type SizeClass,
+  type TaskName,
+} from './params.js';
 import { StepProfiler, type KernelTimes } from './profile.js';
 import type { DemoState } from './states.js';
 import type { StepResult, Task, TaskContext } from './tasks/task.js';
@@ -115,9 +124,18 @@ export interface WarmupState {
   finished: boolean;
 }
 
+/** What comes with a state change: the NaN step, why the device was lost, an error and its title. */
+export interface StateDetail {
+  nanStep?: number;
+  reason?: string;
+  error?: string;
+  /** What failed ("Could not load weights", "Generate failed"). */
+  title?: string;
+}
+
 /** What the page shows; the trainer calls these and never touches the DOM outside the task view. */
 export interface TrainerEvents {
-  state(state: DemoState, detail?: { nanStep?: number; reason?: string; error?: string }): void;
+  state(state: DemoState, detail?: StateDetail): void;
   progress(): void;
   rebuilt(summary: string): void;
   profiled(times: KernelTimes | null): void;
@@ -183,7 +201,7 @@ export class Trainer {
     return run;
   }
 
-  private setState(state: DemoState, detail?: { nanStep?: number; reason?: string; error?: string }): void {
+  private setState(state: DemoState, detail?: StateDetail): void {
     this.state = state;
     this.on.state(state, detail);
   }
@@ -241,7 +259,13 @@ export class Trainer {
     this.setState('building');
     this.task?.destroy();
     this.task = null;
-    const ctx: TaskContext = { gpu: this.gpu, params: this.params, view: this.view, globalStep: () => this.step };
+    const ctx: TaskContext = {
+      gpu: this.gpu,
+      params: this.params,
+      view: this.view,
+      globalStep: () => this.step,
+      run: (what, fn) => this.runJob(what, fn),
+    };
     try {
       const p = this.params;
       this.task =
@@ -287,6 +311,25 @@ export class Trainer {
     w.finished = true;
     this.on.warmup(w);
     this.on.log(`compiled ${n} GPU pipelines before the first step in ${(w.ms / 1000).toFixed(1)} s`);
+  }
+
+  /**
+   * Runs a job of the page (Generate, a forecast) between training steps; a failure is shown in the
+   * error panel as `what: message` and resolves to null (training goes on).
+   */
+  runJob<T>(what: string, fn: () => Promise<T>): Promise<T | null> {
+    return this.serial(async () => {
+      try {
+        const r = await fn();
+        this.on.progress();
+        return r;
+      } catch (e) {
+        this.lastError = `${what}: ${(e as Error)?.message ?? String(e)}`;
+        this.on.log(this.lastError);
+        this.on.state(this.state, { error: this.lastError, title: what });
+        return null;
+      }
+    });
   }
 
   /** The run being trained. */
@@ -353,7 +396,9 @@ export class Trainer {
     if (this.state === 'running') this.setState('paused');
     // Keep a CPU copy of the weights whenever training stops.
     return this.serial(async () => {
-      if (this.state === 'paused') await this.takeSnapshot();
+      if (this.state !== 'paused') return;
+      await this.takeSnapshot();
+      this.on.progress();
     });
   }
 
@@ -440,6 +485,19 @@ export class Trainer {
     h.rateSteps.push(this.step);
     h.stepsPerSec.push(this.stepsPerSec);
     h.tokensPerSec.push(this.tokensPerSec);
+  }
+
+  /** The task's preview outside training (a paused or new model); a failure shows in the error panel. */
+  private async previewNow(what: string): Promise<void> {
+    const task = this.task;
+    if (!task) return;
+    try {
+      await task.preview();
+      this.on.progress();
+    } catch (e) {
+      this.lastError = `${what} failed: ${(e as Error)?.message ?? String(e)}`;
+      this.on.state(this.state, { error: this.lastError, title: `${what} failed` });
+    }
   }
 
   /** Validation, preview and profiling when their step has come (between ticks, nothing in flight). */
@@ -563,7 +621,7 @@ export class Trainer {
     const what = `${key} ${fmtValue(from)} → ${fmtValue(to)}`;
     return this.serial(async () => {
       const effect = EFFECTS[key];
-      if (!this.task && effect !== 'task' && effect !== 'rebuild' && effect !== 'model') return;
+      if (!this.task && effect !== 'task' && effect !== 'rebuild' && effect !== 'model' && effect !== 'toy') return;
       this.noteChange(key);
       switch (effect) {
         case 'task':
@@ -576,6 +634,15 @@ export class Trainer {
           this.on.paramsChanged();
           const set = Object.entries(p)
             .filter(([k]) => k !== 'cell')
+            .map(([k, v]) => `${k} ${fmtValue(v)}`)
+            .join(', ');
+          return this.buildNow(`${what}: its preset loaded (${set}), new model (a new run)`);
+        }
+        case 'toy': {
+          const p = toyPreset(this.params.toy, this.sizeClass);
+          Object.assign(this.params, p);
+          this.on.paramsChanged();
+          const set = Object.entries(p)
             .map(([k, v]) => `${k} ${fmtValue(v)}`)
             .join(', ');
           return this.buildNow(`${what}: its preset loaded (${set}), new model (a new run)`);
@@ -599,6 +666,11 @@ export class Trainer {
           if (key === 'seqLen' || key === 'batch') this.nextProfile = this.step;
           if (key === 'previewEvery') this.scheduleExtras();
           this.on.log(`${what}: takes effect at once`);
+          // A new forecast horizon: forecast again now (while running, at the next tick).
+          if (key === 'horizon' && this.task?.name === 'timeSeries') {
+            if (this.state === 'running') this.nextPreview = this.step;
+            else await this.previewNow(`forecast of ${fmtValue(to)} steps`);
+          }
       }
     });
   }
@@ -656,9 +728,9 @@ export class Trainer {
         if (this.state === 'ready') this.setState('paused');
         this.on.progress();
       } catch (e) {
-        this.lastError = (e as Error).message;
-        this.on.log(`could not load ${name}: ${this.lastError}`);
-        this.on.state(this.state, { error: `could not load ${name}: ${this.lastError}` });
+        this.lastError = `could not load ${name}: ${loadProblem(name, file, e)}`;
+        this.on.log(this.lastError);
+        this.on.state(this.state, { error: this.lastError, title: `Could not load weights from ${name}` });
       }
     });
   }
@@ -686,6 +758,17 @@ export class Trainer {
   poisonWeights(): void {
     this.task?.poison();
   }
+}
+
+/** What was wrong with a weight file, in words: its kind, then the parser's or loader's message. */
+export function loadProblem(name: string, file: ArrayBuffer, e: unknown): string {
+  const message = (e as Error)?.message ?? String(e);
+  const head = new Uint8Array(file, 0, Math.min(8, file.byteLength));
+  const len = head.length === 8 ? new DataView(file, 0, 8).getBigUint64(0, true) : 0n;
+  const looksSafetensors = head.length === 8 && len > 1n && len + 8n <= BigInt(file.byteLength);
+  const ext = /\.safetensors$/i.test(name) ? '' : ' (the page loads .safetensors files saved by it or by PyTorch)';
+  if (!looksSafetensors) return `it is not a safetensors file${ext}: ${message}`;
+  return `${message}${ext}`;
 }
 
 function fmtValue(v: unknown): string {

@@ -15,7 +15,7 @@ import {
 import { AttentionHeads } from '../attentionView.js';
 import type { TextName } from '../params.js';
 import { RecurrentCharModel, TransformerCharModel, type CharModel, type Windows } from './charModels.js';
-import { el, type StepResult, type Task, type TaskContext, type TaskOutputs } from './task.js';
+import { el, type GeneratedText, type StepResult, type Task, type TaskContext, type TaskOutputs } from './task.js';
 import sonnets from '../data/sonnets.txt?raw';
 import lusiadas from '../data/lusiadas.txt?raw';
 import casmurro from '../data/casmurro.txt?raw';
@@ -31,7 +31,7 @@ const SHOWN_SAMPLES = 6;
 export class CharLMTask implements Task {
   readonly name = 'charLM' as const;
   readonly summary: string;
-  readonly outputs: TaskOutputs = { samples: [], forecastMse: null, accuracy: null };
+  readonly outputs: TaskOutputs = { samples: [], forecastMse: null, accuracy: null, generated: null };
   private readonly model: CharModel;
   private readonly vocab: CharVocab;
   private readonly train: Int32Array;
@@ -62,6 +62,7 @@ export class CharLMTask implements Task {
       `char LM: ${this.model.description}, ${this.model.parameters} ` +
       `parameters; ${source.label}, ${text.length} characters, vocabulary ${V}`;
     ctx.view.replaceChildren();
+    this.generateForm(ctx.view);
     el('h3', '', ctx.view, `Samples — prompt, then generated characters (${source.label})`);
     this.list = el('div', 'samples', ctx.view);
     el('div', 'muted', this.list, 'Samples appear here while the model trains.');
@@ -75,6 +76,107 @@ export class CharLMTask implements Task {
 
   get optimizer() {
     return this.model.optimizer;
+  }
+
+  /**
+   * The Generate form: prompt, length, temperature and top-k (labelled inputs, initialised from the
+   * panel's sampling settings), a button, and the text it made.
+   */
+  private generateForm(view: HTMLElement): void {
+    const p = this.ctx.params;
+    const form = el('form', 'generate', view);
+    form.setAttribute('aria-label', 'generate text with the model');
+    // The page checks the values itself and says what is wrong (the browser's tooltip would not).
+    form.noValidate = true;
+    el('h3', '', form, 'Generate — text from the model as it is now');
+    const row = el('div', 'fields', form);
+    const field = (label: string, name: string, attrs: Record<string, string>) => {
+      const l = el('label', '', row);
+      el('span', '', l, label);
+      const input = el('input', '', l);
+      input.name = name;
+      input.id = `generate-${name}`;
+      for (const [k, v] of Object.entries(attrs)) input.setAttribute(k, v);
+      return input;
+    };
+    const prompt = field('prompt', 'prompt', { type: 'text', value: p.prompt || TEXTS[p.text].prompt, size: '16' });
+    const length = field('length (characters)', 'length', { type: 'number', min: '1', max: '2000', step: '1' });
+    length.value = String(p.sampleLength);
+    const temperature = field('temperature', 'temperature', { type: 'number', min: '0', max: '5', step: '0.05' });
+    temperature.value = String(p.temperature);
+    const topK = field('top-k (0 = all)', 'topK', { type: 'number', min: '0', max: '1000', step: '1' });
+    topK.value = String(p.topK);
+    const button = el('button', '', row, 'Generate');
+    button.type = 'submit';
+    button.dataset.action = 'generate';
+    const out = el('div', 'generated', form);
+    out.setAttribute('aria-live', 'polite');
+    form.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      const n = Number(length.value);
+      const t = Number(temperature.value);
+      const k = Number(topK.value);
+      const bad =
+        !Number.isInteger(n) || n < 1 || n > 2000
+          ? `length ${length.value || '(empty)'}: a whole number of characters from 1 to 2000`
+          : !Number.isFinite(t) || t < 0 || t > 5
+            ? `temperature ${temperature.value || '(empty)'}: a number from 0 (greedy) to 5`
+            : !Number.isInteger(k) || k < 0
+              ? `top-k ${topK.value || '(empty)'}: a whole number, 0 for all characters`
+              : '';
+      if (bad) {
+        out.className = 'generated invalid';
+        out.textContent = `Not generated: ${bad}.`;
+        return;
+      }
+      button.disabled = true;
+      out.className = 'generated busy';
+      out.textContent = `generating ${n} characters…`;
+      void this.ctx
+        .run('Generate failed', () => this.generate(prompt.value, n, t, k))
+        .then((g) => {
+          button.disabled = false;
+          out.className = 'generated';
+          out.replaceChildren();
+          if (!g) return;
+          const meta = el(
+            'span',
+            'meta',
+            out,
+            `${g.text.length} characters in ${(g.ms / 1000).toFixed(1)} s · T=${g.temperature} ` +
+              `top-k ${g.topK || 'all'}${g.dropped ? ` · not in the text, dropped from the prompt: ${g.dropped}` : ''}`,
+          );
+          meta.dataset.length = String(g.text.length);
+          const text = el('span', 'text', out);
+          el('b', '', text, g.prompt);
+          text.append(g.text);
+        });
+    });
+  }
+
+  /** `length` characters after `prompt` (characters the text never uses are dropped from it). */
+  async generate(prompt: string, length: number, temperature: number, topK: number): Promise<GeneratedText> {
+    const chars = [...prompt];
+    const known = chars.filter((ch) => this.vocab.chars.includes(ch)).join('');
+    const dropped = [...new Set(chars.filter((ch) => !this.vocab.chars.includes(ch)))].join('');
+    const used = known || this.vocab.decode([this.train[0]]);
+    const t0 = performance.now();
+    const ids = await this.model.generate(this.vocab.encode(used), length, {
+      temperature,
+      topK,
+      seed: this.ctx.globalStep() + 7,
+    });
+    const g: GeneratedText = {
+      prompt: used,
+      text: this.vocab.decode(ids),
+      length,
+      temperature,
+      topK,
+      ms: performance.now() - t0,
+      dropped,
+    };
+    this.outputs.generated = g;
+    return g;
   }
 
   /** Training windows: at most the model's context (the Transformer's positions). */

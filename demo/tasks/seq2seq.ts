@@ -1,10 +1,10 @@
 // Sequence to sequence with attention on a toy task: reverse a digit string, or add two numbers
-// ("12+99" → "111"). Encoder-decoder (RNN/LSTM/GRU, optional bidirectional encoder) with Luong
+// ("12+99" → "111", written with zero-padded operands and the digits least-significant first: see
+// addition.ts). Encoder-decoder (RNN/LSTM/GRU, optional bidirectional encoder) with Luong
 // (dot, general) or Bahdanau (additive) attention, teacher forcing at the panel's ratio. The
 // preview decodes held-out pairs greedily and draws the attention weights of one as a heat map.
 import {
   Seq2Seq,
-  additionPair,
   reversePair,
   rng,
   toyText,
@@ -18,6 +18,7 @@ import {
   type WarmupProgress,
 } from '../../src/index.js';
 import { HeatMap } from '../charts.js';
+import { additionProblem, curriculumDigits, decodeNumber, decodeOperands, encodeAddition } from './addition.js';
 import type { ToyName } from '../params.js';
 import {
   countParameters,
@@ -36,6 +37,11 @@ export const TOY_LABELS: Record<ToyName, string> = { reverse: 'reverse a digit s
 
 const HELD_OUT = 64;
 const SHOWN = 6;
+/** Addition: training steps per operand digit added by the curriculum (0: all digits from the start). */
+export const ADDITION_CURRICULUM = 0;
+
+/** Addition: digits per operand for a seqLen (⌊seqLen / 2⌋, 1 … 6). */
+export const additionDigits = (seqLen: number) => Math.max(1, Math.min(6, Math.floor(seqLen / 2)));
 
 export class Seq2SeqTask implements Task {
   readonly name = 'seq2seq' as const;
@@ -44,6 +50,8 @@ export class Seq2SeqTask implements Task {
   private readonly model: Seq2Seq;
   private rand: () => number;
   private held: Seq2SeqPair[] = [];
+  /** The toy and digits the held-out pairs were drawn for. */
+  private heldFor = '';
   private lastTokens = 0;
   /** Source and target lengths of the last training batch (its plan is the one profiled). */
   private lastShape = { src: 1, tgt: 1, batch: 1 };
@@ -114,18 +122,31 @@ export class Seq2SeqTask implements Task {
 
   /**
    * A pair of the current toy; seqLen bounds the source length (reverse) or the number of digits (addition:
-   * ⌊seqLen/2⌋).
+   * ⌊seqLen/2⌋). `step`: a training step (the addition curriculum may draw fewer digits then).
    */
-  private pair(rand: () => number): Seq2SeqPair {
+  private pair(rand: () => number, step?: number): Seq2SeqPair {
     const { toy, seqLen } = this.ctx.params;
     if (toy === 'reverse') return reversePair(rand, Math.min(3, seqLen), Math.max(1, seqLen));
-    return additionPair(rand, Math.max(1, Math.min(6, Math.floor(seqLen / 2))));
+    const d = additionDigits(seqLen);
+    const draw = step === undefined ? d : curriculumDigits(step, d, ADDITION_CURRICULUM);
+    return encodeAddition(additionProblem(rand, draw), d);
+  }
+
+  private heldKey(): string {
+    const { toy, seqLen } = this.ctx.params;
+    return toy === 'reverse' ? `reverse ${seqLen}` : `addition ${additionDigits(seqLen)}`;
   }
 
   refreshData(): void {
     const r = rng(31337);
     this.held = Array.from({ length: HELD_OUT }, () => this.pair(r));
+    this.heldFor = this.heldKey();
     this.outputs.accuracy = null;
+  }
+
+  /** New held-out pairs when seqLen (read live) changed what the toy draws. */
+  private checkHeld(): void {
+    if (this.heldFor !== this.heldKey()) this.refreshData();
   }
 
   /**
@@ -150,7 +171,8 @@ export class Seq2SeqTask implements Task {
 
   step(): Promise<StepResult> {
     const B = this.ctx.params.batch;
-    const pairs = Array.from({ length: B }, () => this.pair(this.rand));
+    const step = this.ctx.globalStep();
+    const pairs = Array.from({ length: B }, () => this.pair(this.rand, step));
     const src = pairs.map((q) => q.src);
     const tgt = pairs.map((q) => q.tgt);
     this.lastTokens = tgt.reduce((a, t) => a + t.length + 1, 0);
@@ -165,10 +187,12 @@ export class Seq2SeqTask implements Task {
   }
 
   async validate(): Promise<number> {
+    this.checkHeld();
     return this.model.evaluate({ src: this.held.map((q) => q.src), tgt: this.held.map((q) => q.tgt) });
   }
 
   async preview(): Promise<void> {
+    this.checkHeld();
     const maxLen = Math.max(...this.held.map((q) => q.tgt.length)) + 2;
     const { tokens, attention } = await this.model.greedyDecode(
       this.held.map((q) => q.src),
@@ -176,7 +200,8 @@ export class Seq2SeqTask implements Task {
     );
     const right = tokens.map((t, i) => t.join() === this.held[i].tgt.join());
     this.outputs.accuracy = right.filter(Boolean).length / right.length;
-    const sep = this.ctx.params.toy === 'addition' ? '' : ' ';
+    const addition = this.ctx.params.toy === 'addition';
+    const sep = addition ? '' : ' ';
     this.examples.replaceChildren();
     el(
       'div',
@@ -187,9 +212,18 @@ export class Seq2SeqTask implements Task {
     );
     for (let i = 0; i < SHOWN; i++) {
       const line = el('div', right[i] ? 'ok' : 'bad', this.examples);
-      line.textContent =
-        `${toyText(this.held[i].src, sep)} ` +
-        `→ ${toyText(tokens[i], sep) || '∅'} ${right[i] ? '✓' : `✗ (${toyText(this.held[i].tgt, sep)})`}`;
+      if (addition) {
+        // In ordinary notation: the model reads and writes the digits least-significant first.
+        const { a, b } = decodeOperands(this.held[i].src, additionDigits(this.ctx.params.seqLen));
+        const got = decodeNumber(tokens[i]);
+        line.textContent =
+          `${a}+${b} → ${Number.isNaN(got) ? toyText(tokens[i], sep) || '∅' : got} ` +
+          `${right[i] ? '✓' : `✗ (${a + b})`}`;
+      } else {
+        line.textContent =
+          `${toyText(this.held[i].src, sep)} ` +
+          `→ ${toyText(tokens[i], sep) || '∅'} ${right[i] ? '✓' : `✗ (${toyText(this.held[i].tgt, sep)})`}`;
+      }
     }
     const a = attention?.[0];
     if (a) {
@@ -198,7 +232,8 @@ export class Seq2SeqTask implements Task {
         a,
         out,
         this.held[0].src.map((t) => toyText([t])),
-        `α of "${toyText(this.held[0].src, sep)}" (rows: output tokens, columns: source)`,
+        `α of "${toyText(this.held[0].src, sep)}" (rows: output tokens, columns: source` +
+          `${addition ? '; digits least-significant first' : ''})`,
       );
     }
   }

@@ -31,6 +31,29 @@ export interface TaskOutputs {
   accuracy: number | null;
   /** Char LM Transformer: the attention weights drawn as heat maps (the last preview). */
   attention?: AttentionOutput | null;
+  /**
+   * Time series: the last forecast (the horizon it was made for, its values in the plotted units,
+   * and how many of its steps have a truth to compare with).
+   */
+  forecast?: { horizon: number; values: number[]; truthSteps: number } | null;
+  /** Char LM: the last text made with the Generate button. */
+  generated?: GeneratedText | null;
+}
+
+/** What the char LM's Generate button made. */
+export interface GeneratedText {
+  /** The prompt used (characters outside the text's vocabulary dropped). */
+  prompt: string;
+  /** The generated characters (after the prompt). */
+  text: string;
+  /** Characters asked for. */
+  length: number;
+  temperature: number;
+  topK: number;
+  /** Milliseconds it took. */
+  ms: number;
+  /** Prompt characters dropped because the text never uses them. */
+  dropped: string;
 }
 
 /** The self-attention weights of one window of text, per layer and head. */
@@ -95,6 +118,11 @@ export interface TaskContext {
   view: HTMLElement;
   /** The demo's global training step (schedules count it across optimizer rebuilds). */
   globalStep: () => number;
+  /**
+   * Runs `fn` on the trainer's serial chain (never during a training step); a failure is shown in
+   * the page's error panel under `what` and the promise resolves to null.
+   */
+  run<T>(what: string, fn: () => Promise<T>): Promise<T | null>;
 }
 
 /** The optimizer options for the panel's choice; the gradient norm is always tracked (for the chart). */

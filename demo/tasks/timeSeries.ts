@@ -1,10 +1,12 @@
 // Time-series forecasting: a recurrent model reads a window of values and predicts the next value
 // at every step (many-to-many, MSE). Series: a clean sine, a noisy sine (random frequency and
 // phase per window) or the monthly airline passengers 1949–1960 (log, standardised; trained on
-// 1949–1958, forecast 1959–1960). The preview runs the model autoregressively `horizon` steps
-// past a held-out history and plots history, truth and forecast.
+// 1949–1958, forecast from 1959). The preview runs the model autoregressively `horizon` steps
+// past a held-out history and plots history, truth (where there is one: the airline series ends
+// in Dec 1960, 24 months after its history) and forecast; the MSE is over the steps with a truth.
 import { SequenceModel, rng, type NamedTensor, type StateDict, type WarmupProgress } from '../../src/index.js';
 import { LineChart } from '../charts.js';
+import { addChartTools } from '../chartTools.js';
 import type { SeriesName } from '../params.js';
 import {
   countParameters,
@@ -39,7 +41,7 @@ const NOISE = 0.15;
 export class TimeSeriesTask implements Task {
   readonly name = 'timeSeries' as const;
   readonly summary: string;
-  readonly outputs: TaskOutputs = { samples: [], forecastMse: null, accuracy: null };
+  readonly outputs: TaskOutputs = { samples: [], forecastMse: null, accuracy: null, forecast: null };
   private readonly model: SequenceModel;
   private rand: () => number;
   private lastTokens = 0;
@@ -74,6 +76,7 @@ export class TimeSeriesTask implements Task {
     el('h3', '', ctx.view, 'Forecast — history, truth and the model running on its own predictions');
     const canvas = el('canvas', 'wide', ctx.view);
     this.chart = new LineChart(canvas, { title: '', empty: 'the first forecast appears after a few steps' });
+    addChartTools(this.chart, 'forecast', 'forecast');
     this.caption = el('div', 'muted', ctx.view, '');
   }
 
@@ -179,26 +182,27 @@ export class TimeSeriesTask implements Task {
     const p = this.ctx.params;
     const T = this.seqLen();
     let history: number[], truth: number[], forecast: number[], xs0: number, unit: (z: number) => number;
+    const horizon = Math.max(1, Math.round(p.horizon));
     if (p.series === 'airline') {
-      const horizon = AIRLINE.length - AIRLINE_TRAIN;
       const z = this.airline.z;
       history = z.slice(0, AIRLINE_TRAIN);
-      truth = z.slice(AIRLINE_TRAIN);
+      truth = z.slice(AIRLINE_TRAIN, AIRLINE_TRAIN + horizon);
       forecast = await this.forecast(history, horizon);
       xs0 = 1949;
       const { mean, std } = this.airline;
       unit = (v) => Math.exp(v * std + mean);
     } else {
       // A held-out series: the same one every preview (fixed seed), so the forecasts compare.
-      const series = this.synthetic(T + p.horizon, rng(4242), p.series === 'noisySine');
+      const series = this.synthetic(T + horizon, rng(4242), p.series === 'noisySine');
       history = series.slice(0, T);
       truth = series.slice(T);
-      forecast = await this.forecast(history, p.horizon);
+      forecast = await this.forecast(history, horizon);
       xs0 = 0;
       unit = (v) => v;
     }
     const mse = truth.reduce((a, v, i) => a + (v - forecast[i]) ** 2, 0) / truth.length;
     this.outputs.forecastMse = mse;
+    this.outputs.forecast = { horizon, values: forecast.map(unit), truthSteps: truth.length };
     const months = p.series === 'airline';
     const x = (i: number) => (months ? xs0 + i / 12 : i);
     const n = history.length;
@@ -220,14 +224,18 @@ export class TimeSeriesTask implements Task {
         },
       ],
       {
-        title: `${SERIES_LABELS[p.series]}${months ? ' (thousands / month)' : ''} — step ${this.ctx.globalStep()}`,
+        title: `${SERIES_LABELS[p.series]} — step ${this.ctx.globalStep()}`,
         markers: [x(n - 1)],
+        xLabel: months ? 'year' : 'time step',
+        yLabel: months ? 'passengers (thousands / month)' : 'value (series units)',
       },
     );
+    const beyond = horizon - truth.length;
     this.caption.textContent =
-      `Forecast of ${truth.length} steps from a window of ${T} (each predicted value ` +
-      `fed back as the next input): MSE ${mse.toFixed(4)} ` +
-      `in ${months ? 'standardised log units' : 'series units'}.`;
+      `Forecast of ${horizon} ${months ? 'months' : 'steps'} (the horizon) from a window of ${T} (each predicted ` +
+      `value fed back as the next input): MSE ${mse.toFixed(4)} over the ${truth.length} with a truth, ` +
+      `in ${months ? 'standardised log units' : 'series units'}` +
+      `${beyond > 0 ? `; the last ${beyond} go past the data (Dec 1960)` : ''}.`;
   }
 
   profileDispatches() {
