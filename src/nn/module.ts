@@ -551,6 +551,9 @@ export function gatherParameters(root: Module): ParameterStore {
     local.store.adoptInto(store, prefix, local.prefix);
     m.parametersMoved();
   }
+  // Containers too: their cached forward plans read the parameters where they were (buffers the
+  // pool now hands out again), not in the new store.
+  for (const [, m] of root.namedModules()) if (!owners.has(m)) m.parametersMoved();
   root.gathered = store;
   return store;
 }

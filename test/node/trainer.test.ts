@@ -1,6 +1,7 @@
 // Issue 16: what the graph and the Trainer promise, as counts and equalities: one submit per step,
 // nothing compiled or allocated by a replay, buffers shared by lifetime, dropout masks per replay,
 // gradients summed where a tensor is used twice, custom losses, checkpoints, SequenceModel parity.
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ArgumentError,
@@ -16,6 +17,7 @@ import {
   SequenceModel,
   Tensor,
   Trainer,
+  loadTfjsModel,
   rng,
   type Gpu,
 } from '../../src/index.js';
@@ -320,6 +322,34 @@ describe('the graph', () => {
     const z = model.forward(Tensor.from(gpu, [1, 2, 3], [1, 3]));
     expect(z.shape).toEqual([1, 4]);
     expect(Array.from(await z.read())).toEqual(Array.from(await y.read()).slice(0, 4));
+    model.destroy();
+  });
+});
+
+describe('a Trainer gathers the parameters of a model already run eagerly', () => {
+  // The Trainer moves every parameter into one store and the old buffers go back to the pool. A
+  // container's cached forward plan (made by the first call) must follow: it once kept reading
+  // the old buffers, which the pool then handed out again (examples/interchange.mjs: outputs off
+  // by 1e-2 after a forward at another batch size) or destroyed (trim: a validation error).
+  it("the container's cached forward reads the gathered parameters, not the pool's old buffers", async () => {
+    // Embedding(11, 6) → LSTM(9) → Dropout → Bidirectional(GRU) → Dense(4, softmax), from TensorFlow.js.
+    const dir = new URL('../fixtures/tfjs/stacked/', import.meta.url);
+    const modelJson = JSON.parse(readFileSync(new URL('model.json', dir), 'utf8'));
+    const paths: string[] = modelJson.weightsManifest.flatMap((g: { paths: string[] }) => g.paths);
+    const model = await loadTfjsModel(
+      gpu,
+      modelJson,
+      paths.map((p) => new Uint8Array(readFileSync(new URL(p, dir))).buffer),
+    );
+    const r = rng(21);
+    const x = Tensor.from(gpu, ids(r, 64 * 9, 11), [64, 9]);
+    const x5 = Tensor.from(gpu, ids(r, 5 * 9, 11), [5, 9]);
+    const before = await (model.forward(x) as Tensor).read();
+    new Trainer(model, { loss: 'mse', optimizer: { kind: 'sgd', lr: 0.1 } });
+    await (model.forward(x5) as Tensor).read();
+    gpu.pool.trim(); // the pool destroys its free buffers: the old parameter buffers among them
+    expect(Array.from(await (model.forward(x) as Tensor).read())).toEqual(Array.from(before));
+    for (const t of [x, x5]) t.destroy();
     model.destroy();
   });
 });
