@@ -260,12 +260,12 @@ export function modelPreset(model: LmModel, size: SizeClass): Partial<Params> {
 /**
  * What switching the seq2seq toy loads. Reverse: the task's preset. Addition (3 digits at seqLen 6,
  * interleaved reversed digits: tasks/addition.ts): a bidirectional LSTM encoder of 64, batch 32, Adam
- * 0.01, which reaches 90 % held-out exact match in about 1000 steps (demo/train/addition.mjs; README).
+ * 0.02: ≥ 90 % held-out exact match from step 550 on (68 s in Chromium on SwiftShader; README).
  */
 export function toyPreset(toy: ToyName, size: SizeClass): Partial<Params> {
   const base = preset('seq2seq', size);
   if (toy === 'reverse') return { ...base };
-  return { ...base, hiddenSize: 64, bidirectional: true, batch: 32, seqLen: 6, lr: 0.01 };
+  return { ...base, hiddenSize: 64, bidirectional: true, batch: 32, seqLen: 6, lr: 0.02 };
 }
 
 export function defaultParams(size: SizeClass, task: TaskName = 'charLM'): Params {
