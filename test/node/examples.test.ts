@@ -132,6 +132,17 @@ describe('examples/ in Node', () => {
     expect(losses[2]).toBeLessThan(losses[0]);
   }, 180_000);
 
+  it('interchange.mjs: a TensorFlow.js model in, trained on the GPU, out as ONNX that onnxruntime runs', async () => {
+    const out = await example('interchange.mjs', ['--steps=80']);
+    const num = (re: RegExp) => Number(re.exec(out)?.[1]);
+    expect(num(/^TensorFlow\.js → seqgpu: max \|difference\| (\S+)$/m)).toBeLessThan(1e-5);
+    const before = num(/^accuracy before training: (\S+)$/m);
+    const after = num(/^accuracy after 80 steps: (\S+)$/m);
+    expect(before).toBeLessThan(0.8);
+    expect(after).toBeGreaterThanOrEqual(0.9);
+    expect(num(/^seqgpu → ONNX \(\d+ bytes\) in onnxruntime: max \|difference\| (\S+)$/m)).toBeLessThan(1e-4);
+  }, 180_000);
+
   it('seq2seq-reverse.mjs: trains, decodes 100 strings greedily, beam search, attention', async () => {
     const out = await example('seq2seq-reverse.mjs', ['--steps=20', '--hidden=32', '--batch=16']);
     const losses = [...out.matchAll(/^step +\d+ {2}loss (\d+\.\d+)$/gm)].map((m) => Number(m[1]));
