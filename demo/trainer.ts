@@ -669,7 +669,10 @@ export class Trainer {
           // A new forecast horizon: forecast again now (while running, at the next tick).
           if (key === 'horizon' && this.task?.name === 'timeSeries') {
             if (this.state === 'running') this.nextPreview = this.step;
-            else await this.previewNow(`forecast of ${fmtValue(to)} steps`);
+            else {
+              this.on.log(`${what}: forecasting ${fmtValue(to)} steps…`);
+              await this.previewNow(`forecast of ${fmtValue(to)} steps`);
+            }
           }
       }
     });

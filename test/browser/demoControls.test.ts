@@ -228,4 +228,26 @@ describe('demo page controls (headless Chromium, WebGPU on SwiftShader)', () => 
     });
     expect(sized).toBe(true);
   }, 30_000);
+
+  it('follows prefers-color-scheme, and its controls are reachable by keyboard', async () => {
+    const background = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    await page.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: 'dark' }]);
+    expect(await background()).toBe('rgb(22, 24, 27)');
+    await page.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: 'light' }]);
+    expect(await background()).toBe('rgb(250, 250, 250)');
+    // From the skip link, Tab walks into the page's controls; the panel's buttons are reachable too.
+    const focused: string[] = [];
+    await page.focus('a.skip');
+    for (let i = 0; i < 40; i++) {
+      await page.keyboard.press('Tab');
+      focused.push(
+        await page.evaluate(() => {
+          const e = document.activeElement as HTMLElement | null;
+          return `${e?.tagName.toLowerCase()}:${e?.getAttribute('aria-label') ?? e?.textContent?.trim() ?? ''}`;
+        }),
+      );
+    }
+    expect(focused).toContain('button:save the data of the loss chart as CSV');
+    expect(focused.some((f) => f.startsWith('button:') && /start/.test(f))).toBe(true);
+  }, 30_000);
 });
