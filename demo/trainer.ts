@@ -750,7 +750,7 @@ export class Trainer {
     }
     this.lastError = `${title}: ${(e as Error)?.message ?? String(e)}`;
     console.error(e);
-    this.setState('error', { error: this.lastError });
+    this.setState('error', { error: this.lastError, title });
   }
 
   /** Test hooks. */

@@ -209,6 +209,26 @@ describe('demo page controls (headless Chromium, WebGPU on SwiftShader)', () => 
     expect(rows.filter((r) => r.startsWith('forecast,'))).toHaveLength(31);
   }, 180_000);
 
+  it('shows a failed build in the error panel with the reason; a fixed value builds again', async () => {
+    await page.select('[data-key="task"] select', 'character language model');
+    await waitFor('the char LM', (s) => s.task === 'charLM' && s.state === 'ready', 120_000);
+    await page.select('[data-key="lmModel"] select', 'Transformer');
+    const t = await waitFor('the Transformer', (s) => /^char LM: Transformer/.test(s.model) && s.state === 'ready');
+    expect(t.params.dModel % 3).not.toBe(0);
+    await setPanelValue('nhead', '3');
+    const h = await waitFor('the failed build', (s) => s.state === 'error', 60_000);
+    expect(h.banner).toBe('Could not build the model');
+    expect(h.warnings.map((w) => w.key)).toContain('nhead');
+    expect(await warningText('nhead')).toMatch(/not divisible by 3 heads/);
+    const text = await page.$eval('#banner', (e) => e.textContent ?? '');
+    console.log(`failed build: ${text.slice(0, 200)}`);
+    expect(text).toMatch(/nhead/);
+    await page.click('#banner [data-action="dismiss-banner"]');
+    await waitFor('the dismissed panel', (s) => s.banner === null, 10_000);
+    await setPanelValue('nhead', '4');
+    await waitFor('the rebuilt Transformer', (s) => s.state === 'ready' && s.params.nhead === 4, 120_000);
+  }, 240_000);
+
   it('fits a 360 px wide screen: no horizontal scrolling, panel below the page', async () => {
     await page.setViewport({ width: 360, height: 740 });
     await new Promise((r) => setTimeout(r, 300));
