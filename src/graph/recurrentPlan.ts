@@ -4,7 +4,7 @@
 //                                  T fused cell steps  (shaders/{rnn,lstm,gru}_step.wgsl)
 //   an LSTM with projSize P adds, after each cell step, its projection h_t = W_hr·m_t
 //   (shaders/recurrent_matvec_project.wgsl): 2 dispatches per step instead of 1; so does a GRU
-//   with resetAfter false (gru_reset_before_gates.wgsl, then gru_reset_before_step.wgsl).
+//   with resetAfter false (gru_reset_before.wgsl: the gates, then n and h_t).
 // A call only copies the input (and h0/c0) in, encodes that list into one compute pass, copies
 // output/hN/cN out into fresh tensors and submits ONCE. Nothing is allocated per timestep.
 // A plan built with `{ lengths: true }` runs variable-length rows (PyTorch's packed sequences):
@@ -292,6 +292,16 @@ export class RecurrentPlan {
     // Step s (or chunk k) writes state[s % 2]: the last one written holds hN.
     this.hN = state[((persistent ? chunks : T) - 1) % 2];
     const withLengths = !!options.lengths;
+    // What every recurrent dispatch of this plan is built with (sizes, activations, variant).
+    const kernelOpts = {
+      hidden: H,
+      batch: B,
+      nonlinearity: cfg.nonlinearity,
+      gate: cfg.recurrentActivation,
+      save: training,
+      lengths: withLengths,
+      weights,
+    };
     // An LSTM keeps the lengths in `c`, after the state, at a storage-offset-aligned position.
     const align = gpu.device.limits.minStorageBufferOffsetAlignment / 4;
     const lengthsBase = cell === 'lstm' && withLengths ? Math.ceil((L * D * B * H) / align) * align : 0;
@@ -422,17 +432,7 @@ export class RecurrentPlan {
             chunkArgs[d].push([
               gpu,
               cell,
-              {
-                hidden: H,
-                batch: B,
-                nonlinearity: cfg.nonlinearity,
-                gate: cfg.recurrentActivation,
-                tile: persistent.tile,
-                label: `l${l}d${d}.steps${stepBegin}`,
-                save: training,
-                lengths: withLengths,
-                weights,
-              },
+              { ...kernelOpts, tile: persistent.tile, label: `l${l}d${d}.steps${stepBegin}` },
               {
                 xproj: xproj[d],
                 wp: whh[d],
@@ -510,12 +510,11 @@ export class RecurrentPlan {
           // With a projection the cell step writes m_t (to `hseq`), and the projection h_t = W_hr·m_t.
           const m = proj ? (saved ? saved.m! : mInference[d]) : null;
           if (rh) {
-            const opts = { hidden: H, batch: B, gate: cfg.recurrentActivation, tile, label: `l${l}d${d}.step${t}` };
             pushAll(
               target,
               gruResetBeforeDispatches(
                 gpu,
-                { ...opts, lengths: withLengths, weights },
+                { ...kernelOpts, tile, label: `l${l}d${d}.step${t}` },
                 {
                   xproj: xproj[d],
                   wp: whh[d],
@@ -535,18 +534,7 @@ export class RecurrentPlan {
             cellStepDispatch(
               gpu,
               cell,
-              {
-                hidden: H,
-                batch: B,
-                nonlinearity: cfg.nonlinearity,
-                gate: cfg.recurrentActivation,
-                tile,
-                label: `l${l}d${d}.step${t}`,
-                save: training,
-                lengths: withLengths,
-                proj,
-                weights,
-              },
+              { ...kernelOpts, tile, label: `l${l}d${d}.step${t}`, proj },
               {
                 xproj: xproj[d],
                 wp: whh[d],

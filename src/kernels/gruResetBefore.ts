@@ -1,6 +1,6 @@
 // Host side of a GRU step with the reset gate applied before the recurrent matmul (Keras'
-// reset_after=False): shaders/gru_reset_before_gates.wgsl then shaders/gru_reset_before_step.wgsl,
-// two dispatches per timestep (n needs r of every unit). Inference only.
+// reset_after=False): shaders/gru_reset_before.wgsl twice per timestep, PHASE 0 (the gates) then
+// PHASE 1 (n and h_t): n needs r of every unit. Inference only.
 import type { Gpu } from '../gpu/device.js';
 import type { Dispatch } from '../gpu/dispatch.js';
 import { defineShader, type WgslShader } from '../gpu/kernel.js';
@@ -14,17 +14,14 @@ import {
   type CellStepOptions,
   type RecurrentWeights,
 } from './cellStep.js';
-import gatesWgsl from '../../shaders/gru_reset_before_gates.wgsl?raw';
-import stepWgsl from '../../shaders/gru_reset_before_step.wgsl?raw';
+import resetBeforeWgsl from '../../shaders/gru_reset_before.wgsl?raw';
 
-const shaders = (weights: RecurrentWeights): { gates: WgslShader; step: WgslShader } => ({
-  gates: defineShader(variantName('gru_reset_before_gates.wgsl', weights), gatesWgsl, stepIncludes(weights)),
-  step: defineShader(variantName('gru_reset_before_step.wgsl', weights), stepWgsl, stepIncludes(weights)),
-});
-const RESET_BEFORE_SHADERS: Record<RecurrentWeights, { gates: WgslShader; step: WgslShader }> = /*#__PURE__*/ (() => ({
-  f32: shaders('f32'),
-  f16: shaders('f16'),
-  int8: shaders('int8'),
+const shader = (weights: RecurrentWeights): WgslShader =>
+  defineShader(variantName('gru_reset_before.wgsl', weights), resetBeforeWgsl, stepIncludes(weights));
+const RESET_BEFORE_SHADERS: Record<RecurrentWeights, WgslShader> = /*#__PURE__*/ (() => ({
+  f32: shader('f32'),
+  f16: shader('f16'),
+  int8: shader('int8'),
 }))();
 
 /**
@@ -47,41 +44,36 @@ export function gruResetBeforeDispatches(
   if (opts.proj) throw new ArgumentError(`${opts.label}: a projection (proj) is only for an LSTM step`);
   if (opts.lengths && !buffers.lengths)
     throw new ShapeError(`${opts.label}: a step with per-row lengths needs the lengths buffer`);
-  const shader = RESET_BEFORE_SHADERS[opts.weights ?? 'f32'];
-  const base = { WG: wg, BT: bt, VEC_H: opts.hidden % 4 === 0, LENGTHS: !!opts.lengths };
-  // Unread without LENGTHS: bound to a buffer the dispatch already reads.
-  const lengths = opts.lengths ? buffers.lengths! : buffers.xproj;
+  const kernel = RESET_BEFORE_SHADERS[opts.weights ?? 'f32'];
+  const base = {
+    WG: wg,
+    BT: bt,
+    VEC_H: opts.hidden % 4 === 0,
+    LENGTHS: !!opts.lengths,
+    GATE_ACT: gateActCode(opts.gate),
+  };
+  const resources = {
+    xproj: buffers.xproj,
+    Wp: buffers.wp,
+    bhh: buffers.bhh,
+    hnext: buffers.hnext,
+    hold: buffers.hprev,
+    params: buffers.params,
+    // Unread without LENGTHS: bound to a buffer the dispatch already reads.
+    lengths: opts.lengths ? buffers.lengths! : buffers.xproj,
+  };
   const workgroups: [number, number, number] = [Math.ceil(opts.hidden / wg), Math.ceil(opts.batch / bt), 1];
   return [
     {
       label: `${opts.label}.gates`,
-      pipeline: gpu.pipeline(shader.gates, { ...base, GATE_ACT: gateActCode(opts.gate) }),
-      bindGroup: gpu.bindGroup(shader.gates, {
-        xproj: buffers.xproj,
-        Wp: buffers.wp,
-        bhh: buffers.bhh,
-        hprev: buffers.hprev,
-        hnext: buffers.hnext,
-        rh: buffers.rh,
-        params: buffers.params,
-        lengths,
-      }),
+      pipeline: gpu.pipeline(kernel, { ...base, PHASE: 0 }),
+      bindGroup: gpu.bindGroup(kernel, { ...resources, hprev: buffers.hprev, out: buffers.rh }),
       workgroups,
     },
     {
       label: opts.label,
-      pipeline: gpu.pipeline(shader.step, base),
-      bindGroup: gpu.bindGroup(shader.step, {
-        xproj: buffers.xproj,
-        Wp: buffers.wp,
-        bhh: buffers.bhh,
-        hprev: buffers.rh,
-        hnext: buffers.hnext,
-        hseq: buffers.hseq,
-        hold: buffers.hprev,
-        params: buffers.params,
-        lengths,
-      }),
+      pipeline: gpu.pipeline(kernel, { ...base, PHASE: 1 }),
+      bindGroup: gpu.bindGroup(kernel, { ...resources, hprev: buffers.rh, out: buffers.hseq }),
       workgroups,
     },
   ];

@@ -16,7 +16,7 @@ import type { Check } from './kernels.js';
  * f32 GPU gradients vs float64: |err| ≤ 1e-3·|want| + 1e-3·mean|want| (1e-3 relative, with an
  * absolute floor at 1e-3 of the tensor's typical magnitude for elements that cancel to ~0).
  */
-function gradTol(want: ArrayLike<number>): { rtol: number; atol: number } {
+export function gradTol(want: ArrayLike<number>): { rtol: number; atol: number } {
   let s = 0;
   for (let i = 0; i < want.length; i++) s += Math.abs(want[i]);
   return { rtol: 1e-3, atol: 1e-3 * (s / Math.max(1, want.length)) + 1e-7 };

@@ -4,7 +4,7 @@
 // - recurrentActivation 'hard_sigmoid' (clip(0.2·x + 0.5, 0, 1), tfjs's default) for LSTM and GRU,
 //   forward and BPTT, with the step kernels and the persistent kernel;
 // - GRU resetAfter false (Keras' reset_after=False: n = tanh(a_n + W_hn (r ⊙ h) + b_hn)), inference
-//   with two dispatches per step (gru_reset_before_gates.wgsl, gru_reset_before_step.wgsl).
+//   with two dispatches per step (shaders/gru_reset_before.wgsl, PHASE 0 and 1).
 // Odd sizes, batch 1, length 1, stacked, bidirectional, batch-first, per-row lengths; the errors.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GRU, LSTM, RNN, Tensor, type Gpu } from '../../src/index.js';
@@ -13,6 +13,7 @@ import { parameterShapes, type RecurrentConfig } from '../../src/kernels/recurre
 import { rnnForwardRef } from '../../src/reference/rnn.js';
 import { rnnBackwardRef } from '../../src/reference/rnnBackward.js';
 import { assertClose, rng, uniform } from '../checks/util.js';
+import { gradTol } from '../checks/recurrentGrad.js';
 import { testGpu } from './gpu.js';
 
 let gpu: Gpu;
@@ -23,12 +24,6 @@ afterAll(() => gpu?.destroy());
 
 /** f32 forward vs float64: |err| ≤ 1e-4 + 1e-4·|want|. */
 const TOL = { rtol: 1e-4, atol: 1e-4 };
-/** f32 gradients vs float64: 1e-3 relative with a floor at 1e-3 of the mean magnitude. */
-function gradTol(want: ArrayLike<number>) {
-  let s = 0;
-  for (let i = 0; i < want.length; i++) s += Math.abs(want[i]);
-  return { rtol: 1e-3, atol: 1e-3 * (s / Math.max(1, want.length)) + 1e-7 };
-}
 
 interface Case {
   cfg: RecurrentConfig;
