@@ -4,6 +4,7 @@
 import type { Gpu } from '../../src/index.js';
 import type { BenchReport, BenchRow } from '../../bench/stats.js';
 import type { Params } from './kernels.js';
+import { download } from './csv.js';
 
 /** What one lab run asked for; the report's `options.runs` lists them in order. */
 export interface LabRun {
@@ -40,14 +41,5 @@ export function reportFileName(report: BenchReport): string {
 
 /** Saves `report` as a JSON download; returns the file name. */
 export function downloadReport(report: BenchReport): string {
-  const name = reportFileName(report);
-  const url = URL.createObjectURL(new Blob([JSON.stringify(report, null, 2)], { type: 'application/json' }));
-  const a = document.createElement('a');
-  a.href = url;
-  a.download = name;
-  document.body.append(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 10_000);
-  return name;
+  return download(JSON.stringify(report, null, 2), reportFileName(report), 'application/json');
 }

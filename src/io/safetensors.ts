@@ -36,7 +36,12 @@ export interface SafetensorsFile {
   dataStart: number;
 }
 
-function f16ToF32(h: number): number {
+/**
+ * An IEEE 754 half-precision value (its 16 bits) as a number (subnormals, ±Infinity and NaN included).
+ * @param h - The half's bits.
+ * @returns Its value.
+ */
+export function f16ToF32(h: number): number {
   const sign = h & 0x8000 ? -1 : 1;
   const exp = (h >> 10) & 0x1f;
   const frac = h & 0x3ff;

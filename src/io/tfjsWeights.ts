@@ -8,6 +8,7 @@
 // Names are `layer/…/role` (`lstm/lstm_cell/kernel`, `bidirectional/forward_gru/kernel`).
 import { ArgumentError, ShapeError, UnsupportedError, fmtShape } from '../util/errors.js';
 import { showValue } from '../util/options.js';
+import { f16ToF32 } from './safetensors.js';
 
 const WHERE = 'loadTfjsModel';
 
@@ -22,15 +23,6 @@ export interface TfjsWeight {
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-function f16ToF32(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  if (exp === 0) return sign * 2 ** -14 * (frac / 1024);
-  if (exp === 31) return frac ? NaN : sign * Infinity;
-  return sign * 2 ** (exp - 15) * (1 + frac / 1024);
-}
 
 /** The weight bytes as one Uint8Array: an ArrayBuffer, a typed array / DataView, or tfjs 4's ArrayBuffer[]. */
 export function weightBytes(weightData: unknown): Uint8Array {
