@@ -7,93 +7,39 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Browser, Page } from 'puppeteer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium, startServer } from '../../tools/chromium.mjs';
 import { parseSafetensors } from '../../src/io/safetensors.js';
 import type { DemoHook } from '../../demo/hook.js';
+import {
+  demoHook,
+  openDemoPage,
+  setPanelValue as setDemoPanelValue,
+  startDemo,
+  waitForDemo,
+  type Snapshot,
+} from './demoPage.js';
 
 const ARTIFACTS = resolve('test/artifacts');
 const DOWNLOADS = join(ARTIFACTS, 'demo-downloads');
 /** Steps of the char LM before the loss is compared (≈ 10 s on SwiftShader at the page's small preset). */
 const STEPS = 60;
 
-type Snapshot = Omit<DemoHook, 'simulateDeviceLoss' | 'poisonWeights'>;
-
 let browser: Browser;
 let url: string;
 let page: Page;
-const cleanup: Array<() => Promise<void>> = [];
+let close: () => Promise<void> = async () => {};
 
 beforeAll(async () => {
-  const server = await startServer();
-  cleanup.push(server.close);
-  url = `${server.url}/demo/index.html`;
-  const chromium = await launchChromium();
-  cleanup.push(chromium.close);
-  browser = chromium.browser;
-  await rm(DOWNLOADS, { recursive: true, force: true });
-  await mkdir(DOWNLOADS, { recursive: true });
+  ({ browser, url, close } = await startDemo(DOWNLOADS));
 }, 120_000);
 
-afterAll(async () => {
-  for (const f of cleanup.reverse()) await f();
-});
+afterAll(() => close());
 
-async function openPage(): Promise<Page> {
-  const p = await browser.newPage();
-  await p.setViewport({ width: 1400, height: 1000 });
-  p.on('console', (m) => {
-    if (m.type() === 'error' || m.type() === 'warn' || process.env.SEQGPU_PAGE_LOG)
-      process.stderr.write(`[demo ${m.type()}] ${m.text()}\n`);
-  });
-  p.on('pageerror', (e) => process.stderr.write(`[demo page error] ${(e as Error).message}\n`));
-  return p;
-}
-
-const hook = (p: Page = page): Promise<Snapshot> =>
-  p.evaluate(() => {
-    const h = (window as unknown as { __seqgpuDemo: DemoHook }).__seqgpuDemo;
-    return JSON.parse(JSON.stringify(h)) as Snapshot;
-  });
-
-/** Polls the hook until `ok` holds; fails after `ms` with what the page last said. */
-async function waitFor(what: string, ok: (h: Snapshot) => boolean, ms = 120_000, p: Page = page): Promise<Snapshot> {
-  const deadline = Date.now() + ms;
-  let last: Snapshot | null = null;
-  for (;;) {
-    last = await p.evaluate(() => '__seqgpuDemo' in window).then((has) => (has ? hook(p) : null));
-    if (last && ok(last)) return last;
-    if (last && (last.state === 'error' || last.state === 'no-webgpu') && !what.includes('no-webgpu')) {
-      throw new Error(
-        `waiting for ${what}: the page is in state '${last.state}': ${last.lastError} (banner: ${last.banner})`,
-      );
-    }
-    if (Date.now() > deadline) {
-      const brief = last && {
-        state: last.state,
-        step: last.step,
-        banner: last.banner,
-        lastError: last.lastError,
-        log: last.log.slice(-3),
-        model: last.model,
-      };
-      throw new Error(`waiting for ${what}: timed out after ${ms / 1000} s; page: ${JSON.stringify(brief)}`);
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
-/** Types a value into a tweakpane text input (found by the binding's data-key) and commits it with Enter. */
-async function setPanelValue(key: string, value: string): Promise<void> {
-  const input = `[data-key="${key}"] input`;
-  await page.click(input, { count: 3 });
-  await page.keyboard.press('End');
-  await page.keyboard.down('Shift');
-  await page.keyboard.press('Home');
-  await page.keyboard.up('Shift');
-  await page.keyboard.type(value);
-  await page.keyboard.press('Enter');
-}
-
+const openPage = () => openDemoPage(browser);
+const hook = (p: Page = page) => demoHook(p);
+/** Polls the hook until `ok` holds (state error / no-webgpu fails at once, unless that is what is awaited). */
+const waitFor = (what: string, ok: (h: Snapshot) => boolean, ms = 120_000, p: Page = page) =>
+  waitForDemo(p, what, ok, ms, what.includes('no-webgpu') ? [] : ['error', 'no-webgpu']);
+const setPanelValue = (key: string, value: string) => setDemoPanelValue(page, key, value);
 const clickAction = (action: string) => page.click(`[data-action="${action}"] button`);
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 

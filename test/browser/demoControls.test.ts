@@ -3,32 +3,22 @@
 // char LM's Generate button (text of the requested length), a bad weight file in a dismissable
 // error panel, chart export as CSV (parsed) and PNG, the forecast horizon (the forecast's length),
 // and the page at 360 px. Tiny models and few steps; every wait polls with a deadline.
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Browser, Page } from 'puppeteer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium, startServer } from '../../tools/chromium.mjs';
-import type { DemoHook } from '../../demo/hook.js';
+import { demoHook, setPanelValue as setDemoPanelValue, startDemo, waitForDemo, type Snapshot } from './demoPage.js';
 
 const ARTIFACTS = resolve('test/artifacts');
 const DOWNLOADS = join(ARTIFACTS, 'demo-controls-downloads');
 
-type Snapshot = Omit<DemoHook, 'simulateDeviceLoss' | 'poisonWeights'>;
-
 let browser: Browser;
-let url: string;
 let page: Page;
-const cleanup: Array<() => Promise<void>> = [];
+let close: () => Promise<void> = async () => {};
 
 beforeAll(async () => {
-  const server = await startServer();
-  cleanup.push(server.close);
-  url = `${server.url}/demo/index.html`;
-  const chromium = await launchChromium();
-  cleanup.push(chromium.close);
-  browser = chromium.browser;
-  await rm(DOWNLOADS, { recursive: true, force: true });
-  await mkdir(DOWNLOADS, { recursive: true });
+  let url: string;
+  ({ browser, url, close } = await startDemo(DOWNLOADS));
   page = await browser.newPage();
   await page.setViewport({ width: 1400, height: 1000 });
   page.on('pageerror', (e) => process.stderr.write(`[demo page error] ${(e as Error).message}\n`));
@@ -37,43 +27,13 @@ beforeAll(async () => {
   await page.goto(url, { waitUntil: 'load' });
 }, 120_000);
 
-afterAll(async () => {
-  for (const f of cleanup.reverse()) await f();
-});
+afterAll(() => close());
 
-const hook = (): Promise<Snapshot> =>
-  page.evaluate(() => {
-    const h = (window as unknown as { __seqgpuDemo: DemoHook }).__seqgpuDemo;
-    return JSON.parse(JSON.stringify(h)) as Snapshot;
-  });
+const hook = () => demoHook(page);
+/** Polls the hook until `ok` holds (an error state is a result here: the tests provoke some). */
+const waitFor = (what: string, ok: (h: Snapshot) => boolean, ms = 120_000) => waitForDemo(page, what, ok, ms, []);
+const setPanelValue = (key: string, value: string) => setDemoPanelValue(page, key, value);
 
-/** Polls the hook until `ok` holds; fails after `ms` with what the page last said. */
-async function waitFor(what: string, ok: (h: Snapshot) => boolean, ms = 120_000): Promise<Snapshot> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const last = (await page.evaluate(() => '__seqgpuDemo' in window)) ? await hook() : null;
-    if (last && ok(last)) return last;
-    if (Date.now() > deadline) {
-      const brief = last && { state: last.state, step: last.step, banner: last.banner, log: last.log.slice(-3) };
-      throw new Error(`waiting for ${what}: timed out after ${ms / 1000} s; page: ${JSON.stringify(brief)}`);
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-/** Types a value into a tweakpane text input (found by the binding's data-key) and commits it with Enter. */
-async function setPanelValue(key: string, value: string): Promise<void> {
-  const input = `[data-key="${key}"] input`;
-  await page.click(input, { count: 3 });
-  await page.keyboard.press('End');
-  await page.keyboard.down('Shift');
-  await page.keyboard.press('Home');
-  await page.keyboard.up('Shift');
-  await page.keyboard.type(value);
-  await page.keyboard.press('Enter');
-}
-
-/** Replaces the value of a plain input of the page. */
 async function fill(selector: string, value: string): Promise<void> {
   await page.$eval(selector, (e) => ((e as HTMLInputElement).value = ''));
   await page.type(selector, value);

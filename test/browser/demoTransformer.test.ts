@@ -3,13 +3,19 @@
 // (WebGPU on SwiftShader) served by Vite on 127.0.0.1. Like demo.test.ts it drives the page through
 // the panel's DOM and reads `window.__seqgpuDemo` (demo/hook.ts); every wait polls with a deadline.
 // Small shapes: a 2-layer Transformer of width 16 trains its steps in well under a minute here.
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Browser, Page } from 'puppeteer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium, startServer } from '../../tools/chromium.mjs';
 import { parseSafetensors } from '../../src/io/safetensors.js';
-import type { DemoHook } from '../../demo/hook.js';
+import {
+  demoHook,
+  openDemoPage,
+  setPanelValue as setDemoPanelValue,
+  startDemo,
+  waitForDemo,
+  type Snapshot,
+} from './demoPage.js';
 
 const ARTIFACTS = resolve('test/artifacts');
 const DOWNLOADS = join(ARTIFACTS, 'demo-transformer-downloads');
@@ -18,61 +24,21 @@ const TRANSFORMER_STEPS = 12;
 /** The Transformer of the test: small enough for SwiftShader. */
 const TF = { dModel: 16, nhead: 2, numLayers: 2, dimFeedforward: 32, seqLen: 16 };
 
-type Snapshot = Omit<DemoHook, 'simulateDeviceLoss' | 'poisonWeights'>;
-
 let browser: Browser;
 let url: string;
 let page: Page;
-const cleanup: Array<() => Promise<void>> = [];
+let close: () => Promise<void> = async () => {};
 
 beforeAll(async () => {
-  const server = await startServer();
-  cleanup.push(server.close);
-  url = `${server.url}/demo/index.html`;
-  const chromium = await launchChromium();
-  cleanup.push(chromium.close);
-  browser = chromium.browser;
-  await rm(DOWNLOADS, { recursive: true, force: true });
-  await mkdir(DOWNLOADS, { recursive: true });
+  ({ browser, url, close } = await startDemo(DOWNLOADS));
 }, 120_000);
 
-afterAll(async () => {
-  for (const f of cleanup.reverse()) await f();
-});
+afterAll(() => close());
 
-const hook = (): Promise<Snapshot> =>
-  page.evaluate(() => {
-    const h = (window as unknown as { __seqgpuDemo: DemoHook }).__seqgpuDemo;
-    return JSON.parse(JSON.stringify(h)) as Snapshot;
-  });
-
-/** Polls the hook until `ok` holds; fails after `ms` with what the page last said. */
-async function waitFor(what: string, ok: (h: Snapshot) => boolean, ms = 120_000): Promise<Snapshot> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const last = (await page.evaluate(() => '__seqgpuDemo' in window)) ? await hook() : null;
-    if (last && ok(last)) return last;
-    if (last && (last.state === 'error' || last.state === 'no-webgpu' || last.state === 'nan'))
-      throw new Error(`waiting for ${what}: the page is in state '${last.state}': ${last.lastError} (${last.banner})`);
-    if (Date.now() > deadline) {
-      const brief = last && { state: last.state, step: last.step, log: last.log.slice(-3), model: last.model };
-      throw new Error(`waiting for ${what}: timed out after ${ms / 1000} s; page: ${JSON.stringify(brief)}`);
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
-/** Types a value into a tweakpane text input (found by the binding's data-key) and commits it with Enter. */
-async function setPanelValue(key: string, value: string): Promise<void> {
-  const input = `[data-key="${key}"] input`;
-  await page.click(input, { count: 3 });
-  await page.keyboard.press('End');
-  await page.keyboard.down('Shift');
-  await page.keyboard.press('Home');
-  await page.keyboard.up('Shift');
-  await page.keyboard.type(value);
-  await page.keyboard.press('Enter');
-}
+const hook = () => demoHook(page);
+const waitFor = (what: string, ok: (h: Snapshot) => boolean, ms = 120_000) =>
+  waitForDemo(page, what, ok, ms, ['error', 'no-webgpu', 'nan']);
+const setPanelValue = (key: string, value: string) => setDemoPanelValue(page, key, value);
 
 const clickAction = (action: string) => page.click(`[data-action="${action}"] button`);
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -97,13 +63,7 @@ function countColour(selector: string, hex: string, index = 0): Promise<number> 
 
 describe('demo char LM: LSTM / GRU / Transformer, overlaid runs, attention heat maps', () => {
   it('trains an LSTM run first', async () => {
-    page = await browser.newPage();
-    await page.setViewport({ width: 1400, height: 1000 });
-    page.on('console', (m) => {
-      if (m.type() === 'error' || m.type() === 'warn' || process.env.SEQGPU_PAGE_LOG)
-        process.stderr.write(`[demo ${m.type()}] ${m.text()}\n`);
-    });
-    page.on('pageerror', (e) => process.stderr.write(`[demo page error] ${(e as Error).message}\n`));
+    page = await openDemoPage(browser);
     await page.goto(url, { waitUntil: 'load' });
     await waitFor('the LSTM model', (s) => s.state === 'ready' && /^char LM: LSTM 1×32/.test(s.model));
     // The selector is there, the Transformer's sizes are hidden for a recurrent model.
