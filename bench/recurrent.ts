@@ -39,7 +39,8 @@ export interface RecurrentBenchOptions {
   peakGflops?: number;
 }
 
-const TILE_SWEEP = [
+/** The step tiles (threads × batch rows per thread) a tile sweep times (also the lab's, demo/lab/sweep.ts). */
+export const TILE_SWEEP = [
   [64, 1],
   [64, 2],
   [64, 4],

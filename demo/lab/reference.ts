@@ -42,8 +42,9 @@ function compare(what: string, got: Float32Array, want: Float64Array): Reference
   return out;
 }
 
-async function checkMatmul(gpu: Gpu, p: Params): Promise<ReferenceCheck> {
-  const c = {
+/** The matmul case the panel's parameters describe (sizes, batch, transposes). */
+export function matmulCase(p: Params) {
+  return {
     M: n(p, 'M'),
     N: n(p, 'N'),
     K: n(p, 'K'),
@@ -51,6 +52,10 @@ async function checkMatmul(gpu: Gpu, p: Params): Promise<ReferenceCheck> {
     transposeA: p.transposeA === true,
     transposeB: p.transposeB === true,
   };
+}
+
+async function checkMatmul(gpu: Gpu, p: Params): Promise<ReferenceCheck> {
+  const c = matmulCase(p);
   if (2 * c.batch * c.M * c.N * c.K > MAX_REFERENCE_FLOP)
     return { checked: false, why: `over ${MAX_REFERENCE_FLOP / 1e9} GFLOP: not run on the CPU in the page` };
   const s = gemmShapes(c);

@@ -16,9 +16,10 @@ import { GRU, LSTM, Tensor, gemmDispatches, gemmTile, type Gpu, type RecurrentLa
 import { defaultStepTile } from '../../src/kernels/cellStep.js';
 import { matmulRef } from '../../src/reference/matmul.js';
 import { gemmShapes } from '../../bench/gemm.js';
+import { TILE_SWEEP } from '../../bench/recurrent.js';
 import { median, seededRandom, spread, timeRuns, type Spread } from '../../bench/stats.js';
 import type { Params } from './kernels.js';
-import { MAX_REFERENCE_FLOP, WRONG_OUTPUT } from './reference.js';
+import { MAX_REFERENCE_FLOP, WRONG_OUTPUT, matmulCase } from './reference.js';
 
 export interface SweepEntry {
   /** `registers 8×8`, `workgroup 16×16 K16`, `step 64×2`, `persistent`. */
@@ -97,14 +98,7 @@ const GEMM_TILES = [
 ] as const;
 
 async function matmulSweep(gpu: Gpu, p: Params, reps: number, say: (m: string) => void): Promise<Sweep> {
-  const c = {
-    M: n(p, 'M'),
-    N: n(p, 'N'),
-    K: n(p, 'K'),
-    batch: n(p, 'batch'),
-    transposeA: p.transposeA === true,
-    transposeB: p.transposeB === true,
-  };
+  const c = matmulCase(p);
   const s = gemmShapes(c);
   const a = random(size(s.a), 11);
   const b = random(size(s.b), 12);
@@ -172,16 +166,6 @@ async function matmulSweep(gpu: Gpu, p: Params, reps: number, say: (m: string) =
   };
 }
 
-const STEP_TILES = [
-  [64, 1],
-  [64, 2],
-  [64, 4],
-  [64, 8],
-  [32, 1],
-  [128, 1],
-  [256, 1],
-] as const;
-
 async function recurrentSweep(
   gpu: Gpu,
   p: Params,
@@ -196,7 +180,7 @@ async function recurrentSweep(
   // The tile a layer without stepTile runs its steps with (src/nn/recurrent.ts).
   const chosen = defaultStepTile(B, gpu.adapterInfo.isFallbackAdapter);
   const variants: Array<{ tile: string; stepTile?: { wg: number; bt: number }; isDefault: boolean }> = [
-    ...STEP_TILES.filter(([, bt]) => bt <= B).map(([wg, bt]) => ({
+    ...TILE_SWEEP.filter(([, bt]) => bt <= B).map(([wg, bt]) => ({
       tile: `step ${wg}×${bt}`,
       stepTile: { wg, bt },
       isDefault: wg === chosen.wg && bt === chosen.bt,
