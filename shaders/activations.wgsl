@@ -4,8 +4,9 @@
 //   Both σ and tanh saturate cleanly for |x| up to f32's range (no inf/inf = NaN).
 //   GELU helpers: gelu, gelu_tanh (also ACT codes 4 and 5) and their derivatives gelu_grad,
 //   gelu_tanh_grad.
-//   Gates of an LSTM / GRU (the kernels' GATE_ACT override): gate_act, and gate_grad from the
-//   gate's value; code 1 σ, 6 the hard sigmoid clip(0.2·x + 0.5, 0, 1) (TensorFlow.js's default).
+//   Gates of an LSTM / GRU (the kernels' GATE_ACT override): gate_act, and gate_grad (times an
+//   upstream gradient) from the gate's value; code 1 σ, 6 the hard sigmoid clip(0.2·x + 0.5, 0, 1)
+//   (TensorFlow.js's default).
 
 fn sigmoid(x: f32) -> f32 {
   return 1.0 / (1.0 + exp(-x));
@@ -17,10 +18,11 @@ fn gate_act(x: f32, act: u32) -> f32 {
   return sigmoid(x);
 }
 
-// d gate / dx from the gate's value y: σ' = y(1 − y); the hard sigmoid's 0.2 inside (0, 1), 0 where clipped.
-fn gate_grad(y: f32, act: u32) -> f32 {
-  if (act == 6u) { return select(0.0, 0.2, y > 0.0 && y < 1.0); }
-  return y * (1.0 - y);
+// upstream · d gate / dx from the gate's value y: upstream·y·(1 − y) for σ (multiplied in that
+// order, as the kernels always did: the same bits); the hard sigmoid's 0.2 inside (0, 1), 0 where clipped.
+fn gate_grad(upstream: f32, y: f32, act: u32) -> f32 {
+  if (act == 6u) { return upstream * select(0.0, 0.2, y > 0.0 && y < 1.0); }
+  return upstream * y * (1.0 - y);
 }
 
 // tanh(±9) rounds to ±1 in f32; clamping keeps implementations that form e^{2x} finite.

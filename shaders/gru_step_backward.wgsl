@@ -83,7 +83,7 @@ fn backwardUnit(j: u32, b0: u32) {
     let un = saved[at + 3u * H];
     let hp = saved[params.hprevBase + row * H + j];
     let dn = dh * (1.0 - z) * (1.0 - n * n);
-    let dg = vec4<f32>(dn * un * gate_grad(rg, GATE_ACT), dh * (hp - n) * gate_grad(z, GATE_ACT), dn, dn * rg);
+    let dg = vec4<f32>(gate_grad(dn * un, rg, GATE_ACT), gate_grad(dh * (hp - n), z, GATE_ACT), dn, dn * rg);
     setDg4(at, H, dg);
     if (LENGTHS && params.reverse != 0u && params.t + 1u == u32(lengths[b])) { setDg4((params.firstRow0 + b) * 4u * H + j, H, dg); }
     carry[s] = dh * z;

@@ -110,10 +110,10 @@ fn backwardUnit(j: u32, b0: u32) {
     let tc = tanh_safe(f * cPrev + i * g); // as in the forward
     let dc = carry[s] + dh * o * (1.0 - tc * tc);
     let dg = vec4<f32>(
-      dc * g * gate_grad(i, GATE_ACT),
-      dc * cPrev * gate_grad(f, GATE_ACT),
+      gate_grad(dc * g, i, GATE_ACT),
+      gate_grad(dc * cPrev, f, GATE_ACT),
       dc * i * (1.0 - g * g),
-      dh * tc * gate_grad(o, GATE_ACT),
+      gate_grad(dh * tc, o, GATE_ACT),
     );
     setDg4(at, H, dg);
     if (LENGTHS && params.reverse != 0u && params.t + 1u == u32(lengths[b])) { setDg4((params.firstRow0 + b) * 4u * H + j, H, dg); }
