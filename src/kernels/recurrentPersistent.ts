@@ -49,6 +49,11 @@ const BIDIR_SHADERS = /*#__PURE__*/ (() => ({
   workgroup: bidirShader('workgroup'),
   subgroups: bidirShader('subgroups'),
 }))();
+/** On a software adapter 'auto' runs an inference forward of this many rows or more with the persistent kernel. */
+const SOFTWARE_PERSISTENT_BATCH = 32;
+/** … and of this hidden size or more (the measured shapes: H 256). */
+const SOFTWARE_PERSISTENT_HIDDEN = 128;
+
 /** Storage buffers of the two-direction kernel (recurrent_persistent_bidir.wgsl). */
 const BIDIR_STORAGE_BUFFERS = 12;
 
@@ -282,16 +287,20 @@ export function persistentDispatch(
  *   ≈ 25 µs per-dispatch floor once per chunk instead of once per step; chosen by that reasoning,
  *   not yet timed: no GPU was lent when it was written): one row per workgroup (the most
  *   workgroups; each streams W_hh from cache every step) and one thread per column, up to 256.
- *   On a software adapter the step kernels: there a dispatch costs little, and the persistent
- *   kernel measured 0.85–1.9× their time (SwiftShader, LSTM / GRU forward at B 1–32, H 64–256:
- *   one CPU thread per workgroup, and its coroutines switched at every step's barrier; 1.1–6.6×
- *   before h was read from workgroup memory as vec4s). Forced there it takes up to 8 rows per
- *   workgroup (each W_hh load reused 8 times) and 64 threads.
+ *   On a software adapter the step kernels (a dispatch costs little there; the persistent kernel
+ *   runs one CPU thread per workgroup and switches its coroutines at every step's barrier), except
+ *   for an inference forward of at least {@link SOFTWARE_PERSISTENT_BATCH} rows and hidden 128 or
+ *   more, where the persistent kernel measured faster: SwiftShader, B32 T100 I128 H256, step ÷
+ *   persistent wall 1.21× [1.15, 1.29] (LSTM) and 1.09× [0.96, 1.12] (GRU) on a quiet machine,
+ *   1.13× / 1.17× in an earlier run (bench/RESULTS.md); a tie at B1; BPTT with it unmeasured there.
+ *   It takes up to 8 rows per workgroup there (each W_hh load reused 8 times) and 64 threads.
  * @param gpu - Its tuning and limits.
  * @param cfg - The layer: cell, hidden size, projection.
  * @param batch - Batch rows.
  * @param where - Names the caller in errors.
- * @returns `{ tile, steps }` (steps: most timesteps per dispatch), or null.
+ * @param weights - How the forward reads W_hh (both directions share a dispatch with f32 only).
+ * @param training - A training plan (forward + BPTT): on a software adapter 'auto' keeps the step kernels.
+ * @returns `{ tile, steps, pairDirections }` (steps: most timesteps per dispatch), or null.
  * @throws ShapeError when the persistent kernel is forced where it cannot run.
  */
 export function persistentChoice(
@@ -300,11 +309,14 @@ export function persistentChoice(
   batch: number,
   where: string,
   weights: RecurrentWeights = 'f32',
+  training = false,
 ): { tile: PersistentTile; steps: number; pairDirections: boolean } | null {
   const { recurrentKernel, persistentSteps, recurrentMeasured } = gpu.tuning;
   const measured =
     recurrentKernel === 'auto' ? recurrentMeasured[recurrentChoiceKey(cfg.cell, cfg.hiddenSize, batch)] : undefined;
-  if (recurrentKernel === 'step' || measured === 'step' || (recurrentKernel === 'auto' && !measured && gpu.software))
+  const softwareStep =
+    gpu.software && (training || batch < SOFTWARE_PERSISTENT_BATCH || cfg.hiddenSize < SOFTWARE_PERSISTENT_HIDDEN);
+  if (recurrentKernel === 'step' || measured === 'step' || (recurrentKernel === 'auto' && !measured && softwareStep))
     return null;
   if (!Number.isInteger(persistentSteps) || persistentSteps < 1)
     throw new ArgumentError(`${where}: gpu.tuning.persistentSteps must be an integer ≥ 1, got ${persistentSteps}`);

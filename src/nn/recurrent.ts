@@ -713,7 +713,7 @@ export class RecurrentLayer extends Module {
       true,
       this.dropout,
       false,
-      { lengths, where, persistent: persistentChoice(this.gpu, this.config, batch, where) ?? undefined },
+      { lengths, where, persistent: persistentChoice(this.gpu, this.config, batch, where, 'f32', true) ?? undefined },
     );
     try {
       const backward = new RecurrentBackward(this.gpu, this.config, this.params, this.store, forward, {

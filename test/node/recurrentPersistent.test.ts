@@ -183,7 +183,7 @@ describe('persistent kernel: plans', () => {
     x.destroy();
   });
 
-  it("where it cannot run, forcing it is a ShapeError naming why; 'auto' on SwiftShader keeps the step kernels", () => {
+  it("where it cannot run, forcing it is a ShapeError naming why; what 'auto' picks on SwiftShader", () => {
     const x = input(4, 2, 3);
     const proj = new LSTM(gpu, { inputSize: 3, hiddenSize: 8, projSize: 3, seed: 1 });
     expect(() => proj.forward(x)).toThrow(ShapeError);
@@ -209,6 +209,13 @@ describe('persistent kernel: plans', () => {
       expect(small.lastRun?.dispatches).toBe(1 + 4);
       proj.forward(x); // the step kernels run what the persistent one cannot
       expect(proj.lastRun?.dispatches).toBe(1 + 2 * 4);
+      // An inference forward of ≥ 32 rows at hidden ≥ 128: the persistent kernel (measured faster there).
+      const big = new LSTM(gpu, { inputSize: 3, hiddenSize: 128, seed: 1 });
+      const x32 = input(4, 32, 3);
+      big.forward(x32);
+      expect(big.lastRun?.dispatches).toBe(1 + 1);
+      big.destroy();
+      x32.destroy();
     } finally {
       gpu.tuning.recurrentKernel = 'persistent';
     }
@@ -289,7 +296,7 @@ describe('persistent kernel: both directions in one dispatch, where the device a
 });
 
 describe('persistent kernel: the cost model', () => {
-  it("'auto': a GPU gets it where it fits (a row per workgroup, a thread per column ≤ 256), software never", () => {
+  it("'auto': a GPU gets it where it fits (a row per workgroup, a thread per column ≤ 256), software at B ≥ 32", () => {
     const adapter = (software: boolean, kernel: 'auto' | 'step' | 'persistent' = 'auto') =>
       ({
         software,
@@ -322,7 +329,16 @@ describe('persistent kernel: the cost model', () => {
     expect(persistentChoice(adapter(false), { ...lstm, hiddenSize: 2049 }, 1, 'x')).toBeNull();
     expect(persistentChoice(adapter(false), { ...lstm, projSize: 8 }, 1, 'x')).toBeNull();
     expect(persistentChoice(adapter(false, 'step'), lstm, 32, 'x')).toBeNull();
-    expect(persistentChoice(adapter(true), lstm, 32, 'x')).toBeNull();
+    // Software: the step kernels, except an inference forward of ≥ 32 rows and hidden ≥ 128 (measured faster there).
+    expect(persistentChoice(adapter(true), lstm, 16, 'x')).toBeNull();
+    expect(persistentChoice(adapter(true), { ...lstm, hiddenSize: 64 }, 32, 'x')).toBeNull();
+    expect(persistentChoice(adapter(true), lstm, 32, 'x', 'f32', true)).toBeNull();
+    expect(persistentChoice(adapter(true), lstm, 32, 'x')?.tile).toEqual({
+      wg: 64,
+      bt: 8,
+      split: 1,
+      reduce: 'subgroups',
+    });
     // Forced on a software adapter: 8 rows per workgroup where they fit (2·8·64·16 = 16 KiB), fewer past that.
     expect(persistentChoice(adapter(true, 'persistent'), lstm, 32, 'x')?.tile).toEqual({
       wg: 64,
