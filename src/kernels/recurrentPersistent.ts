@@ -292,7 +292,8 @@ export function persistentDispatch(
  *   for an inference forward of at least {@link SOFTWARE_PERSISTENT_BATCH} rows and hidden 128 or
  *   more, where the persistent kernel measured faster: SwiftShader, B32 T100 I128 H256, step ÷
  *   persistent wall 1.21× [1.15, 1.29] (LSTM) and 1.09× [0.96, 1.12] (GRU) on a quiet machine,
- *   1.13× / 1.17× in an earlier run (bench/RESULTS.md); a tie at B1; BPTT with it unmeasured there.
+ *   1.13× / 1.17× in an earlier run (bench/RESULTS.md); a tie at B1. Training keeps the step kernels:
+ *   forward + BPTT at B32 H256 measured 0.80–0.88× (LSTM) and 1.04–1.11× (GRU) with it in Node.
  *   It takes up to 8 rows per workgroup there (each W_hh load reused 8 times) and 64 threads.
  * @param gpu - Its tuning and limits.
  * @param cfg - The layer: cell, hidden size, projection.
