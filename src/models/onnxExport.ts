@@ -233,15 +233,20 @@ async function writeModel(
     module.namedParameters().map((p) => [`${p.owner.constructor.name}#${p.owner.id}.${p.localName}`, p]),
   );
   const fullName = new Map<Value, string>();
+  // Every readback is submitted here, before the first await: a call made after exportOnnx (a
+  // Trainer step) cannot change what this export writes. The initializers follow in graph order.
+  const written: Array<[Value, () => Promise<string>]> = [];
   for (const v of graph.values) {
     if (!live.has(v) || names.has(v) || v.producer) continue;
     if (v.param) {
       const p = params.get(v.param.name);
       if (!p) throw new ExportError(`exportOnnx: parameter '${v.param.name}' is not in the model's tree`, v.op, '');
       fullName.set(v, p.name);
-      names.set(v, b.init(p.name, v.shape, await p.read()));
-    } else if (v.fixed) names.set(v, await constant(module, b, v));
+      const data = observed(p.read());
+      written.push([v, async () => b.init(p.name, v.shape, await data)]);
+    } else if (v.fixed) written.push([v, constant(module, b, v)]);
   }
+  for (const [v, write] of written) names.set(v, await write());
   const packed = new Map<Value, readonly string[]>();
   for (const node of graph.nodes) {
     if (!needed.has(node)) continue;
@@ -285,12 +290,30 @@ async function writeModel(
 }
 
 /** A constant table's values as an initializer; a dynamic length reads its prefix (Slice). */
-async function constant(module: Module, b: OnnxBuilder, v: Value): Promise<string> {
+/** `promise`, with its rejection marked handled (it is awaited later, maybe after another one threw). */
+function observed<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => {});
+  return promise;
+}
+
+/** Submits the readback of a constant now; the returned function writes its initializer. */
+function constant(module: Module, b: OnnxBuilder, v: Value): () => Promise<string> {
   const ref = v.fixed!();
   const dims = b.dims(v);
   const dynamic = dims.some(([x, y]) => x !== y);
   const count = dynamic ? ref.buffer.size / 4 - ref.offset : v.size;
-  const bytes = await module.gpu.readBuffer(ref.buffer, ref.offset * 4, count * 4);
+  const read = observed(module.gpu.readBuffer(ref.buffer, ref.offset * 4, count * 4));
+  return async () => constantInit(b, v, dims, count, await read);
+}
+
+function constantInit(
+  b: OnnxBuilder,
+  v: Value,
+  dims: ReturnType<OnnxBuilder['dims']>,
+  count: number,
+  bytes: ArrayBuffer,
+): string {
+  const dynamic = dims.some(([x, y]) => x !== y);
   const data = v.dtype === 'i32' ? new Int32Array(bytes) : new Float32Array(bytes);
   if (!dynamic) return b.init(v.op, v.shape, data);
   const sym = b.symbolOf(dims[0]);

@@ -346,7 +346,11 @@ export abstract class Module {
   async stateDict(): Promise<Record<string, NamedTensor>> {
     this.assertModuleAlive('stateDict');
     const out: Record<string, NamedTensor> = {};
-    for (const p of this.namedParameters()) out[p.name] = { shape: [...p.shape], data: await p.read() };
+    // Every readback submitted now, before the first await: a call made after this one (a Trainer
+    // step) does not change what it returns.
+    const params = this.namedParameters();
+    const data = await Promise.all(params.map((p) => p.read()));
+    params.forEach((p, i) => (out[p.name] = { shape: [...p.shape], data: data[i] }));
     for (const t of this.tiedParameterNames()) out[t.alias] = out[t.target];
     return out;
   }

@@ -23,6 +23,7 @@ import {
   Softmax,
   Tanh,
   Tensor,
+  Trainer,
   exportOnnx,
   TransformerEncoder,
   TransformerEncoderLayer,
@@ -507,6 +508,36 @@ describe('exportOnnx', () => {
       );
       model.destroy();
     }
+  });
+
+  it('Promise.all of an export and a Trainer step = the export awaited first (weights read at the call)', async () => {
+    const make = () =>
+      new Sequential(gpu, [
+        new Linear(gpu, { inFeatures: 3, outFeatures: 4, seed: 1 }),
+        new ReLU(gpu),
+        new Linear(gpu, { inFeatures: 4, outFeatures: 2, seed: 2 }),
+      ]);
+    const r = rng(7);
+    const batch = () => ({
+      inputs: Tensor.from(gpu, uniform(r, 5 * 3, -1, 1), [5, 3]),
+      targets: Tensor.from(gpu, uniform(r, 5 * 2, -1, 1), [5, 2]),
+    });
+    const b = batch();
+    const opts = { inputs: [{ name: 'x', shape: ['batch', 3] as [string, number], dtype: 'f32' as const }] };
+    const train = (m: Module) => new Trainer(m, { loss: 'mse', optimizer: { kind: 'sgd', lr: 0.5 } });
+    const a = make();
+    const ta = train(a);
+    const first = await exportOnnx(a, opts);
+    await ta.step(b);
+    const c = make();
+    const tc = train(c);
+    const [both] = await Promise.all([exportOnnx(c, opts), tc.step(b)]);
+    expect(Buffer.from(both).equals(Buffer.from(first))).toBe(true);
+    const after = await exportOnnx(c, opts);
+    expect(Buffer.from(after).equals(Buffer.from(first))).toBe(false); // the step did change the weights
+    for (const m of [a, c]) m.destroy();
+    b.inputs.destroy();
+    b.targets.destroy();
   });
 
   it('no ONNX form: ExportError naming op and module; bad options: ArgumentError naming the field', async () => {

@@ -354,6 +354,31 @@ describe('a Trainer gathers the parameters of a model already run eagerly', () =
   });
 });
 
+describe('calls on one model run in call order', () => {
+  it('Promise.all of stateDict() and a Trainer step = stateDict() awaited first', async () => {
+    const make = () =>
+      new Sequential(gpu, [
+        new Linear(gpu, { inFeatures: 3, outFeatures: 4, seed: 1 }),
+        new Linear(gpu, { inFeatures: 4, outFeatures: 2, seed: 2 }),
+      ]);
+    const b = {
+      inputs: Tensor.from(gpu, new Float32Array(15).fill(0.5), [5, 3]),
+      targets: Tensor.from(gpu, new Float32Array(10).fill(-1), [5, 2]),
+    };
+    const a = make();
+    const ta = new Trainer(a, { loss: 'mse', optimizer: { kind: 'sgd', lr: 0.5 } });
+    const first = await a.stateDict();
+    await ta.step(b);
+    const c = make();
+    const tc = new Trainer(c, { loss: 'mse', optimizer: { kind: 'sgd', lr: 0.5 } });
+    const [both] = await Promise.all([c.stateDict(), tc.step(b)]);
+    for (const k of Object.keys(first)) expect(Array.from(both[k].data), k).toEqual(Array.from(first[k].data));
+    expect(Array.from((await c.stateDict())['1.bias'].data)).not.toEqual(Array.from(first['1.bias'].data));
+    for (const m of [a, c]) m.destroy();
+    for (const t of [b.inputs, b.targets]) t.destroy();
+  });
+});
+
 describe('Trainer state', () => {
   it('saveCheckpoint / loadCheckpoint and snapshot / recover continue training bit for bit', async () => {
     const r = rng(9);
