@@ -25,9 +25,12 @@ export interface GpuTuning {
   /**
    * The recurrent kernel of a layer's forward: `'auto'` (the cost model in
    * src/kernels/recurrentPersistent.ts), `'step'` (one fused cell-step dispatch per timestep) or
-   * `'persistent'` (a layer-direction's steps in one dispatch per chunk; an error where it cannot run).
+   * `'persistent'` (a layer-direction's steps in one dispatch per chunk; an error where it cannot run)
+   * or `'wavefront'` (an inference forward as seqLen + numLayers − 1 waves, layer l's step t with
+   * layer l + 1's step t − 1, src/kernels/recurrentWavefront.ts; an error where it cannot run;
+   * training keeps the step kernels).
    */
-  recurrentKernel: 'auto' | 'step' | 'persistent';
+  recurrentKernel: 'auto' | 'step' | 'persistent' | 'wavefront';
   /** Most timesteps one persistent dispatch runs (longer sequences take ⌈seqLen / this⌉ dispatches). */
   persistentSteps: number;
   /**

@@ -36,6 +36,7 @@ import { Tensor } from '../gpu/tensor.js';
 import type { BufferView } from '../io/parameters.js';
 import type { Dropout } from '../kernels/dropout.js';
 import { checkRecurrentPlanLimits } from './recurrentLimits.js';
+import { wavefrontDispatches } from './recurrentWavefront.js';
 import { pushAll } from '../util/arrays.js';
 
 /**
@@ -145,8 +146,11 @@ export class RecurrentPlan {
   readonly stepGroups: Dispatch[][] = [];
   /** seqLen · batch: rows of the input and output sequences. */
   readonly rows: number;
-  /** The recurrent kernel of every layer-direction: one dispatch per `'step'`, or `'persistent'` chunks. */
-  readonly kernel: 'step' | 'persistent';
+  /**
+   * The recurrent kernel: one dispatch per `'step'` of each layer-direction, `'persistent'` chunks,
+   * or `'wavefront'`: one dispatch per wave of the whole stack (layer l's step t with layer l + 1's step t − 1).
+   */
+  readonly kernel: 'step' | 'persistent' | 'wavefront';
   /** How the recurrent kernels read W_hh (an inference plan's f16 / int8 copy, or the f32 parameters). */
   readonly weights: RecurrentWeights;
   /** With the persistent kernel: its tile and most steps per dispatch (the backward chunks the same way); else null. */
@@ -230,6 +234,13 @@ export class RecurrentPlan {
        * parameters at every run). Default `'f32'`. Not with training, step-wise plans or a projection.
        */
       weights?: RecurrentWeights;
+      /**
+       * Inference plans of a unidirectional stack: record the forward as waves
+       * (shaders/recurrent_wavefront.wgsl): layer 0's input GEMM, then seqLen + numLayers − 1 dispatches,
+       * the input products of layers > 0 computed in the kernel. Not with training, step-wise or
+       * persistent plans, a projection, a GRU's reset before the matmul or quantized weights.
+       */
+      wavefront?: boolean;
     } = {},
   ) {
     const { cell, hiddenSize: H, numLayers: L, batchFirst } = cfg;
@@ -288,7 +299,13 @@ export class RecurrentPlan {
         `recurrent weights '${weights}' are for inference plans (not training, step-wise plans or a projection)`,
       );
     this.weights = weights;
-    this.kernel = persistent ? 'persistent' : 'step';
+    const wavefront = !!options.wavefront;
+    if (wavefront && (training || stepwise || persistent || D !== 1 || proj || resetBefore || weights !== 'f32'))
+      throw new ArgumentError(
+        'a wavefront plan is an inference forward of a unidirectional stack with f32 weights (not training, ' +
+          'step-wise or persistent, without a projection or a GRU reset before the matmul)',
+      );
+    this.kernel = wavefront ? 'wavefront' : persistent ? 'persistent' : 'step';
     // Step s (or chunk k) writes state[s % 2]: the last one written holds hN.
     this.hN = state[((persistent ? chunks : T) - 1) % 2];
     const withLengths = !!options.lengths;
@@ -312,9 +329,13 @@ export class RecurrentPlan {
         ? { buffer: this.c, offset: lengthsBase * 4, size: B * 4 }
         : { buffer: buffer(B, 'rnn.lengths'), offset: 0, size: B * 4 };
     this.output = buffer(this.rows * DP, 'rnn.output');
-    const xproj = Array.from({ length: D }, (_, d) => buffer(this.rows * G * H, `rnn.xproj${d}`));
+    // A wavefront's xproj also holds each layer's 4 weight offsets after the projection.
+    const xproj = Array.from({ length: D }, (_, d) =>
+      buffer(this.rows * G * H + (wavefront ? 4 * L : 0), `rnn.xproj${d}`),
+    );
     // Inference ping-pongs two buffers between layers; training keeps every layer's input.
-    const betweenCount = training ? L - 1 : Math.min(2, L - 1);
+    // (A wavefront keeps both in one buffer, slot l % 2: its waves bind one buffer for all layers.)
+    const betweenCount = wavefront ? 0 : training ? L - 1 : Math.min(2, L - 1);
     const between = Array.from({ length: betweenCount }, (_, i) => buffer(this.rows * DP, `rnn.seq${i}`));
     const layerOutput = (l: number) => (l === L - 1 ? this.output : between[l % betweenCount]);
     const drop = training && dropout ? dropout : null;
@@ -342,6 +363,37 @@ export class RecurrentPlan {
     const rowStrideB = batchFirst ? T : 1;
     const slot = stepSlotSize(gpu);
 
+    if (wavefront) {
+      const seqs = buffer(Math.max(1, Math.min(2, L - 1)) * this.rows * H, 'rnn.seqs');
+      this.layerInputs.push(this.input, ...(L > 1 ? [seqs] : []));
+      const p = params[0];
+      for (const g of gemmDispatches(gpu, {
+        M: this.rows,
+        N: G * H,
+        K: cfg.inputSize,
+        a: { buffer: this.input, offset: 0, ld: cfg.inputSize },
+        b: { buffer: p.wih.buffer, offset: p.wih.offset, ld: cfg.inputSize },
+        c: { buffer: xproj[0], offset: 0, ld: G * H },
+        bias: p.bih ? { buffer: p.bih.buffer, offset: p.bih.offset } : undefined,
+        transposeB: true,
+        label: 'l0d0.xproj',
+      })) {
+        pushAll(this.owned, g.transient ?? []);
+        this.dispatches.push({ ...g, transient: undefined });
+      }
+      // GRU / RNN have no cell state: `c` carries the lengths (at 0), or an unused buffer.
+      const c = this.c ?? (this.lengths ? this.lengths.buffer : buffer(4, 'rnn.noCell'));
+      const waves = wavefrontDispatches(
+        gpu,
+        cfg,
+        params,
+        { seqLen: T, batch: B, tile, lengths: withLengths, lengthsBase },
+        { xproj: xproj[0], h0: this.h0, state0: state[0], state1: state[1], seqs, output: this.output, c },
+        (b) => this.owned.push(b),
+      );
+      pushAll(this.dispatches, waves);
+      return;
+    }
     for (let l = 0; l < L; l++) {
       const inFeatures = l === 0 ? cfg.inputSize : DP;
       const layerIn = l === 0 ? this.input : drop ? dropped[l - 1] : layerOutput(l - 1);

@@ -280,7 +280,7 @@ export function persistentDispatch(
 
 /**
  * The persistent kernel's tile and chunk for a layer, or null for the step kernels — the cost model:
- * - `gpu.tuning.recurrentKernel` `'step'` → null; `'persistent'` → the kernel, or a ShapeError
+ * - `gpu.tuning.recurrentKernel` `'step'` or `'wavefront'` → null; `'persistent'` → the kernel, or a ShapeError
  *   where it cannot run (an LSTM projection, or h of one row past workgroup memory);
  * - `'auto'` → what `calibrateRecurrent` measured for (cell, hidden, batch) on this adapter, if it
  *   did (gpu.tuning.recurrentMeasured); else on a GPU the kernel wherever it fits (a GPU pays its
@@ -317,8 +317,8 @@ export function persistentChoice(
     recurrentKernel === 'auto' ? recurrentMeasured[recurrentChoiceKey(cfg.cell, cfg.hiddenSize, batch)] : undefined;
   const softwareStep =
     gpu.software && (training || batch < SOFTWARE_PERSISTENT_BATCH || cfg.hiddenSize < SOFTWARE_PERSISTENT_HIDDEN);
-  if (recurrentKernel === 'step' || measured === 'step' || (recurrentKernel === 'auto' && !measured && softwareStep))
-    return null;
+  const stepKernels = recurrentKernel === 'step' || recurrentKernel === 'wavefront' || measured === 'step';
+  if (stepKernels || (recurrentKernel === 'auto' && !measured && softwareStep)) return null;
   if (!Number.isInteger(persistentSteps) || persistentSteps < 1)
     throw new ArgumentError(`${where}: gpu.tuning.persistentSteps must be an integer ≥ 1, got ${persistentSteps}`);
   const H = cfg.hiddenSize;

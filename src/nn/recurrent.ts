@@ -2,6 +2,7 @@
 // shapes and state_dict names, running on the fused cell-step kernels via RecurrentPlan.
 import type { Gpu } from '../gpu/device.js';
 import { persistentChoice } from '../kernels/recurrentPersistent.js';
+import { wavefrontChoice } from '../kernels/recurrentWavefront.js';
 import { recurrentChoiceKey } from '../gpu/tuning.js';
 import { ArgumentError, ShapeError, fmtShape } from '../util/errors.js';
 import { TENSOR_USAGE } from '../gpu/flags.js';
@@ -659,10 +660,12 @@ export class RecurrentLayer extends Module {
       );
     const weights = this.config.projSize ? 'f32' : recurrentWeights;
     const persistent = persistentChoice(this.gpu, this.config, batch, where, weights) ?? undefined;
+    const wavefront = wavefrontChoice(this.gpu, this.config, this.params, weights, false, !!persistent, where);
     return new RecurrentPlan(this.gpu, this.config, this.params, seqLen, batch, tile, false, null, false, {
       lengths,
       where,
       persistent,
+      wavefront,
       // A projection's kernels read f32 weights only.
       weights,
     });
