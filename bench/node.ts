@@ -2,8 +2,8 @@
 // browser: the same rows as the page, with the peers loaded in the same process on the same
 // adapter (TensorFlow.js WebGPU and onnxruntime-web WebGPU find it through navigator.gpu).
 //   npm run bench:node [-- --filter=REGEX --reps=N --peer-reps=N --full --flags=a,b --check --ort=0 --tf=0 --tiles=1
-//   --smoke --transformer-t=128,512 --kernels=step,persistent --packed=both|0|1 --gpu-reps=N --steps-per-pair=N
-//   --seq-len=N --input-size=N --hidden=256 --batch=1,32]
+//   --smoke --transformer-t=128,512 --kernels=step,persistent,wavefront --layers=1,3 --packed=both|0|1
+//   --gpu-reps=N --steps-per-pair=N --seq-len=N --input-size=N --hidden=256 --batch=1,32]
 // --check first runs the kernel and recurrent-layer checks of the test suite (test/checks/, float64
 // references and PyTorch fixtures) on this adapter and exits non-zero if one fails.
 // SEQGPU_USE_SYSTEM_VULKAN=1 uses the machine's Vulkan driver instead of SwiftShader.

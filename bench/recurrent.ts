@@ -19,7 +19,9 @@ export interface RecurrentCase {
   batch: number;
   hidden: number;
   /** gpu.tuning.recurrentKernel for seqgpu's plan (default 'auto': the cost model's choice). */
-  kernel?: 'auto' | 'step' | 'persistent';
+  kernel?: 'auto' | 'step' | 'persistent' | 'wavefront';
+  /** Stacked layers (default 1); the ORT peer runs one layer only, so it sits out rows of more. */
+  layers?: number;
   /** Per-row lengths (packedLengths) instead of every row running seqLen steps. */
   packed?: boolean;
 }
@@ -73,7 +75,9 @@ async function tileSweep(gpu: Gpu, data: Float32Array, c: RecurrentCase, o: Recu
 
 export function recurrentWorkload(c: RecurrentCase, o: Pick<RecurrentBenchOptions, 'seqLen' | 'inputSize'>): string {
   const kernel = c.kernel && c.kernel !== 'auto' ? ` ${c.kernel}` : '';
-  return `${c.cell} fwd B${c.batch} T${o.seqLen} I${o.inputSize} H${c.hidden}${kernel}${c.packed ? ' packed' : ''}`;
+  const layers = (c.layers ?? 1) > 1 ? ` L${c.layers}` : '';
+  const packed = c.packed ? ' packed' : '';
+  return `${c.cell} fwd B${c.batch} T${o.seqLen} I${o.inputSize} H${c.hidden}${layers}${kernel}${packed}`;
 }
 
 /**
@@ -91,9 +95,17 @@ const gates = (cell: RecurrentCase['cell']) => (cell === 'lstm' ? 4 : 3);
  * FLOP of a forward over `rowSteps` (Σ of the rows' steps: seqLen·batch padded, Σ lengths packed):
  * the input GEMM 2·G·H·I and the recurrent product 2·G·H·H per row-step (pointwise work not counted).
  */
-export function recurrentFlops(cell: RecurrentCase['cell'], rowSteps: number, inputSize: number, hidden: number) {
+export function recurrentFlops(
+  cell: RecurrentCase['cell'],
+  rowSteps: number,
+  inputSize: number,
+  hidden: number,
+  layers = 1,
+) {
   const G = gates(cell);
-  return { input: 2 * rowSteps * G * hidden * inputSize, recurrent: 2 * rowSteps * G * hidden * hidden };
+  // Layers above the first take the hidden state as input (their input products count as input).
+  const input = 2 * rowSteps * G * hidden * (inputSize + (layers - 1) * hidden);
+  return { input, recurrent: 2 * rowSteps * G * hidden * hidden * layers };
 }
 
 function randomData(n: number): Float32Array {
@@ -101,10 +113,11 @@ function randomData(n: number): Float32Array {
 }
 
 /** What kind of work a forward-plan dispatch does, from its label (src/graph/recurrentPlan.ts). */
-export function dispatchKind(d: Dispatch): 'input GEMM' | 'persistent' | 'step' | 'other' {
+export function dispatchKind(d: Dispatch): 'input GEMM' | 'persistent' | 'step' | 'wavefront' | 'other' {
   if (/\.xproj\d*$/.test(d.label)) return 'input GEMM';
   if (/\.steps\d+$/.test(d.label)) return 'persistent';
   if (/\.(step|project)\d+$/.test(d.label)) return 'step';
+  if (/^wave\d+$/.test(d.label)) return 'wavefront';
   return 'other';
 }
 
@@ -115,7 +128,7 @@ export interface RecurrentMeasurement {
   /** Median GPU ms of the recurrence alone (every dispatch but the input GEMM), when timed. */
   recurrentGpuMs?: number;
   /** Which kernel the plan used and its dispatch counts. */
-  kernel: 'step' | 'persistent';
+  kernel: 'step' | 'persistent' | 'wavefront';
   dispatches: { total: number; gemm: number; recurrent: number };
 }
 
@@ -150,7 +163,7 @@ async function measureSeqgpu(
   const plan = layer.plan(T, c.batch, !!lengths);
   const total = layer.lastRun!.dispatches;
   const gemm = plan.dispatches.filter((d) => dispatchKind(d) === 'input GEMM').length;
-  const kernel = plan.dispatches.some((d) => dispatchKind(d) === 'persistent') ? 'persistent' : 'step';
+  const kernel = plan.kernel;
   const dispatches = { total, gemm, recurrent: total - gemm };
   const extra: Record<string, string> = {};
   const w = spread(wall);
@@ -280,21 +293,16 @@ async function measureTf(
   o: RecurrentBenchOptions,
 ): Promise<Measurement | { error: string }> {
   try {
-    const cellLayer =
-      c.cell === 'lstm'
-        ? tf.layers.lstm({
-            units: c.hidden,
-            returnSequences: true,
-            recurrentActivation: 'sigmoid',
-            inputShape: [o.seqLen, o.inputSize],
-          })
-        : tf.layers.gru({
-            units: c.hidden,
-            returnSequences: true,
-            recurrentActivation: 'sigmoid',
-            inputShape: [o.seqLen, o.inputSize],
-          });
-    const model = tf.sequential({ layers: [cellLayer] });
+    const cellLayer = (l: number) => {
+      const args = {
+        units: c.hidden,
+        returnSequences: true,
+        recurrentActivation: 'sigmoid' as const,
+        inputShape: [o.seqLen, l === 0 ? o.inputSize : c.hidden],
+      };
+      return c.cell === 'lstm' ? tf.layers.lstm(args) : tf.layers.gru(args);
+    };
+    const model = tf.sequential({ layers: Array.from({ length: c.layers ?? 1 }, (_, l) => cellLayer(l)) });
     const call = async () => {
       const x = tf.tensor3d(data, [c.batch, o.seqLen, o.inputSize]);
       const y = model.predict(x) as import('@tensorflow/tfjs').Tensor;
@@ -341,7 +349,7 @@ export async function recurrentRows(
 ): Promise<BenchRow[]> {
   const done: SeqgpuRow[] = [];
   const peerRuns = new Map<string, BenchRow['peers']>();
-  const shapeKey = (c: RecurrentCase) => `${c.cell} ${c.batch} ${c.hidden}`;
+  const shapeKey = (c: RecurrentCase) => `${c.cell} ${c.batch} ${c.hidden} ${c.layers ?? 1}`;
   let placementProven = false;
   const tuning = gpu.tuning.recurrentKernel;
   for (const c of cases) {
@@ -355,10 +363,8 @@ export async function recurrentRows(
     // The kernel is chosen when the layer builds its plan: set for this layer's lifetime only.
     gpu.tuning.recurrentKernel = c.kernel ?? 'auto';
     try {
-      const layer =
-        c.cell === 'lstm'
-          ? new LSTM(gpu, { inputSize: o.inputSize, hiddenSize: c.hidden })
-          : new GRU(gpu, { inputSize: o.inputSize, hiddenSize: c.hidden });
+      const opts = { inputSize: o.inputSize, hiddenSize: c.hidden, numLayers: c.layers ?? 1 };
+      const layer = c.cell === 'lstm' ? new LSTM(gpu, opts) : new GRU(gpu, opts);
       try {
         r = await measureSeqgpu(gpu, layer, data, c, o, lengths);
       } finally {
@@ -370,7 +376,7 @@ export async function recurrentRows(
     } finally {
       gpu.tuning.recurrentKernel = tuning;
     }
-    const flops = recurrentFlops(c.cell, rowSteps, o.inputSize, c.hidden);
+    const flops = recurrentFlops(c.cell, rowSteps, o.inputSize, c.hidden, c.layers ?? 1);
     if (lengths)
       extra['packed'] =
         `lengths ${lengths[0]}…${lengths[lengths.length - 1]} (Σ ${rowSteps} of ${o.seqLen * c.batch} ` +
@@ -395,7 +401,11 @@ export async function recurrentRows(
       if (!measured) {
         measured = {};
         measured['ort-webgpu'] =
-          'error' in peers.ort ? peers.ort : await measureOrt(peers.ort, data, c, o, !placementProven);
+          (c.layers ?? 1) > 1
+            ? { error: 'n/a: the ORT graph is one LSTM/GRU node (one layer)' }
+            : 'error' in peers.ort
+              ? peers.ort
+              : await measureOrt(peers.ort, data, c, o, !placementProven);
         placementProven ||= !('error' in measured['ort-webgpu']);
         measured['tfjs-webgpu'] = 'error' in peers.tf ? peers.tf : await measureTf(peers.tf, data, c, o);
         peerRuns.set(shapeKey(c), measured);
@@ -414,9 +424,9 @@ export async function recurrentRows(
         (d) =>
           shapeKey(d.c) === shapeKey(c) && (d.c.kernel ?? 'auto') === (kernel ?? 'auto') && !!d.c.packed === packed,
       )?.row;
-    if (c.kernel === 'persistent') {
+    if (c.kernel === 'persistent' || c.kernel === 'wavefront') {
       const step = twin('step', !!c.packed);
-      if (step) row.extra!['persistent speedup (step ÷ persistent)'] = rowRatio(step.seqgpu, row.seqgpu);
+      if (step) row.extra![`${c.kernel} speedup (step ÷ ${c.kernel})`] = rowRatio(step.seqgpu, row.seqgpu);
     }
     if (c.packed) {
       const padded = twin(c.kernel, false);

@@ -27,7 +27,9 @@ export interface BenchOptions {
     hidden: number[];
     batch: number[];
     /** The recurrent kernels to run each shape with (gpu.tuning.recurrentKernel). */
-    kernels: Array<'auto' | 'step' | 'persistent'>;
+    kernels: Array<'auto' | 'step' | 'persistent' | 'wavefront'>;
+    /** Stacked layers of each shape (the wavefront kernel runs stacks; one layer is the default). */
+    layers: number[];
     /** Padded and / or packed (per-row lengths) rows; packed rows only where batch > 1. */
     packed: boolean[];
     /** Runs timed with GPU timestamps per row. */
@@ -52,7 +54,8 @@ export interface BenchOptions {
 /**
  * Options from `?filter=&reps=&peerReps=&full=1&smoke=1&transformerT=128,512` (page) or `--filter=
  * --reps= ...` (Node). `smoke` runs the Transformer rows at test sizes (T 16, dModel 32, batch 2).
- * Recurrent rows: `kernels=step,persistent` (default both), `packed=both|0|1`, `gpuReps=N`
+ * Recurrent rows: `kernels=step,persistent,wavefront` (default step,persistent), `layers=1,3` (default 1),
+ * `packed=both|0|1`, `gpuReps=N`
  * (default reps), `stepsPerPair=N` (default all), `seqLen`, `inputSize`, `hidden`, `batch`
  * (comma lists, for smoke runs). `reps` (default 20) is seqgpu's timed runs per row.
  */
@@ -74,6 +77,7 @@ export function benchOptions(get: (key: string) => string | null): BenchOptions 
       hidden: list('hidden', get('hidden') ?? (full ? '128,256,512' : '256')),
       batch: list('batch', get('batch') ?? '1,32'),
       kernels: kernelList(get('kernels') ?? 'step,persistent'),
+      layers: list('layers', get('layers') ?? '1'),
       packed:
         { both: [false, true], '0': [false], '1': [true] }[get('packed') ?? 'both'] ?? fail('packed', get('packed')),
       gpuReps: Number(get('gpuReps') ?? get('reps') ?? 20),
@@ -103,10 +107,10 @@ function list(key: string, value: string): number[] {
   return value.split(',').map((v) => positive(key, v));
 }
 
-function kernelList(value: string): Array<'auto' | 'step' | 'persistent'> {
+function kernelList(value: string): Array<'auto' | 'step' | 'persistent' | 'wavefront'> {
   const kernels = value.split(',');
-  for (const k of kernels) if (!['auto', 'step', 'persistent'].includes(k)) fail('kernels', value);
-  return kernels as Array<'auto' | 'step' | 'persistent'>;
+  for (const k of kernels) if (!['auto', 'step', 'persistent', 'wavefront'].includes(k)) fail('kernels', value);
+  return kernels as Array<'auto' | 'step' | 'persistent' | 'wavefront'>;
 }
 
 /** Every peer with its own runs gets a bootstrap 95 % CI of its median wall ÷ seqgpu's. */
@@ -186,7 +190,14 @@ export async function runSuite(
       r.hidden.flatMap((hidden) =>
         r.packed
           .filter((packed) => !packed || batch > 1)
-          .flatMap((packed) => r.kernels.map((kernel) => ({ cell, batch, hidden, kernel, packed }))),
+          .flatMap((packed) =>
+            r.layers.flatMap((layers) =>
+              r.kernels
+                // The wavefront runs stacks only ('wavefront' on one layer is the step kernels' work).
+                .filter((kernel) => kernel !== 'wavefront' || layers > 1)
+                .map((kernel) => ({ cell, batch, hidden, kernel, packed, layers })),
+            ),
+          ),
       ),
     ),
   );

@@ -183,6 +183,7 @@ export class Gpu {
     persistentSplit: 'auto',
     persistentSplitReduce: 'auto',
     persistentDirections: 'auto',
+    persistentBackward: 'auto',
   };
   private lostInfo: GPUDeviceLostInfo | null = null;
   private destroyed = false;

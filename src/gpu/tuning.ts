@@ -59,6 +59,12 @@ export interface GpuTuning {
    * `'separate'` (a dispatch per direction).
    */
   persistentDirections: 'auto' | 'together' | 'separate';
+  /**
+   * The BPTT of a training forward that ran the persistent kernel: `'auto'` (chunks of steps per
+   * dispatch on a GPU; the step backward kernels, a dispatch per step, on a software adapter, where
+   * they measured faster), `'persistent'` or `'step'`.
+   */
+  persistentBackward: 'auto' | 'persistent' | 'step';
 }
 
 /**

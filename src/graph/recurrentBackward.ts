@@ -108,9 +108,10 @@ export class RecurrentBackward {
     const rowOf = (t: number, b: number) => (batchFirst ? b * T + t : t * B + b);
     const rowStrideB = batchFirst ? T : 1;
     const slot = backwardSlotSize(gpu);
-    // A persistent forward gets a persistent backward: ⌈T / steps⌉ chunks per layer-direction, each
-    // reading its steps' BackwardParams from a storage array (chunks at storage-offset alignment).
-    const chunkSteps = fwd.persistent ? fwd.persistent.steps : 0;
+    // A persistent forward gets a persistent backward (unless it asks for the step kernels):
+    // ⌈T / steps⌉ chunks per layer-direction, each reading its steps' BackwardParams from a storage
+    // array (chunks at storage-offset alignment).
+    const chunkSteps = fwd.persistent && !fwd.persistent.stepBackward ? fwd.persistent.steps : 0;
     const chunks = chunkSteps ? Math.ceil(T / chunkSteps) : 0;
     const entry = backwardParamsSize(gpu);
     const storageAlign = gpu.device.limits.minStorageBufferOffsetAlignment;

@@ -33,6 +33,15 @@ import {
   type PersistentTile,
 } from '../kernels/recurrentPersistent.js';
 import { Tensor } from '../gpu/tensor.js';
+
+/** How a plan runs the persistent kernel: its tile, most steps per dispatch, both directions paired, BPTT kernels. */
+export interface PersistentChoice {
+  tile: PersistentTile;
+  steps: number;
+  pairDirections?: boolean;
+  /** Training: the BPTT runs the step backward kernels (a dispatch per step) instead of chunks. */
+  stepBackward?: boolean;
+}
 import type { BufferView } from '../io/parameters.js';
 import type { Dropout } from '../kernels/dropout.js';
 import { checkRecurrentPlanLimits } from './recurrentLimits.js';
@@ -153,8 +162,11 @@ export class RecurrentPlan {
   readonly kernel: 'step' | 'persistent' | 'wavefront';
   /** How the recurrent kernels read W_hh (an inference plan's f16 / int8 copy, or the f32 parameters). */
   readonly weights: RecurrentWeights;
-  /** With the persistent kernel: its tile and most steps per dispatch (the backward chunks the same way); else null. */
-  readonly persistent: { tile: PersistentTile; steps: number; pairDirections?: boolean } | null;
+  /**
+   * With the persistent kernel: its tile and most steps per dispatch (the backward chunks the same
+   * way, or with `stepBackward` runs the step backward kernels); else null.
+   */
+  readonly persistent: PersistentChoice | null;
   /** Training plans only: per (layer, direction) what the backward reads. */
   readonly saved: SavedActivations[] = [];
   /** The input of each layer (layer 0: {@link input}); distinct buffers in a training plan. */
@@ -227,7 +239,7 @@ export class RecurrentPlan {
        * ⌈seqLen / steps⌉ dispatches of up to `steps` timesteps each, `tile` threads and rows per
        * workgroup. Absent: one fused cell-step dispatch per timestep. Not with `stepwise` or a projection.
        */
-      persistent?: { tile: PersistentTile; steps: number; pairDirections?: boolean };
+      persistent?: PersistentChoice;
       /**
        * Inference plans: how the recurrent kernels read W_hh — `'f16'` or `'int8'` run one
        * quantize_whh dispatch per layer-direction at the start of its steps (the copy follows the

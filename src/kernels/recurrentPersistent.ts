@@ -311,7 +311,7 @@ export function persistentChoice(
   where: string,
   weights: RecurrentWeights = 'f32',
   training = false,
-): { tile: PersistentTile; steps: number; pairDirections: boolean } | null {
+): { tile: PersistentTile; steps: number; pairDirections: boolean; stepBackward: boolean } | null {
   const { recurrentKernel, persistentSteps, recurrentMeasured } = gpu.tuning;
   const measured =
     recurrentKernel === 'auto' ? recurrentMeasured[recurrentChoiceKey(cfg.cell, cfg.hiddenSize, batch)] : undefined;
@@ -349,7 +349,18 @@ export function persistentChoice(
   const reduce: SplitReduce = wantReduce === 'auto' ? (sg ? 'subgroups' : 'workgroup') : wantReduce;
   const tile = { wg, bt, split, reduce };
   checkPersistentTile(gpu, `${where}: gpu.tuning`, H, tile);
-  return { tile, steps: persistentSteps, pairDirections: pairDirections(gpu, !!cfg.bidirectional, weights, where) };
+  const pairDirs = pairDirections(gpu, !!cfg.bidirectional, weights, where);
+  return { tile, steps: persistentSteps, pairDirections: pairDirs, stepBackward: stepBackward(gpu, where) };
+}
+
+/** Whether the BPTT after a persistent training forward runs the step kernels (gpu.tuning.persistentBackward). */
+function stepBackward(gpu: Gpu, where: string): boolean {
+  const mode = gpu.tuning.persistentBackward;
+  if (!['auto', 'persistent', 'step'].includes(mode))
+    throw new ArgumentError(
+      `${where}: gpu.tuning.persistentBackward must be 'auto', 'persistent' or 'step', got ${String(mode)}`,
+    );
+  return mode === 'step' || (mode === 'auto' && gpu.software);
 }
 
 /**

@@ -631,7 +631,7 @@ export class RecurrentLayer extends Module {
     const measured = t.recurrentMeasured[recurrentChoiceKey(this.config.cell, this.config.hiddenSize, batch)] ?? '';
     return (
       `|${t.recurrentKernel}|${t.persistentSteps}|${t.recurrentWeights}|${measured}` +
-      `|${t.persistentSplit}|${t.persistentSplitReduce}|${t.persistentDirections}`
+      `|${t.persistentSplit}|${t.persistentSplitReduce}|${t.persistentDirections}|${t.persistentBackward}`
     );
   }
 

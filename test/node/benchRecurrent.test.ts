@@ -22,6 +22,35 @@ describe('bench: recurrent rows (smoke sizes)', () => {
     expect([...packedLengths(7, 1)]).toEqual([7]);
     expect(recurrentFlops('lstm', 14, 5, 8)).toEqual({ input: 2 * 14 * 4 * 8 * 5, recurrent: 2 * 14 * 4 * 8 * 8 });
     expect(recurrentFlops('gru', 1, 2, 3)).toEqual({ input: 2 * 3 * 3 * 2, recurrent: 2 * 3 * 3 * 3 });
+    // 3 layers: the layers above the first take H inputs.
+    expect(recurrentFlops('lstm', 14, 5, 8, 3)).toEqual({
+      input: 2 * 14 * 4 * 8 * (5 + 2 * 8),
+      recurrent: 3 * 2 * 14 * 4 * 8 * 8,
+    });
+  });
+
+  it('stacked rows: the wavefront records T + L dispatches (T·L + L with the step kernels), ORT sits out', async () => {
+    const T = 6;
+    const cases: RecurrentCase[] = [
+      { cell: 'gru', batch: 2, hidden: 8, kernel: 'step', layers: 3 },
+      { cell: 'gru', batch: 2, hidden: 8, kernel: 'wavefront', layers: 3 },
+    ];
+    const o = { seqLen: T, inputSize: 5, reps: 3, peerReps: 1, gpuReps: 2, stepsPerPair: 4 };
+    const peers = { tf: { error: 'not run' }, ort: { error: 'not run' } };
+    const rows = await recurrentRows(gpu, peers, cases, o, () => {});
+    expect(rows.map((r) => r.workload)).toEqual(['gru fwd B2 T6 I5 H8 L3 step', 'gru fwd B2 T6 I5 H8 L3 wavefront']);
+    expect(rows.map((r) => r.seqgpu.dispatches)).toEqual([21, 9]);
+    expect(rows[1].extra!.dispatches).toBe('9 = 1 input GEMM + 8 wavefront (1.33 per step)');
+    expect(rows[0].extra!.dispatches).toBe('21 = 3 input GEMM + 18 step (3.00 per step)');
+    expect(rows[1].extra!['wavefront speedup (step ÷ wavefront)']).toMatch(/^wall [\d.]+× \[/);
+    expect(rows[1].peers['ort-webgpu']).toEqual({ error: expect.stringMatching(/^n\/a: the ORT graph is one/) });
+    const f = recurrentFlops('gru', T * 2, 5, 8, 3);
+    expect(rows[1].flops).toBe(f.input + f.recurrent);
+    const q: Record<string, string> = { kernels: 'step,wavefront', layers: '1,3' };
+    expect(benchOptions((k) => q[k] ?? null).recurrent).toMatchObject({
+      kernels: ['step', 'wavefront'],
+      layers: [1, 3],
+    });
   });
 
   it('groupDispatches keeps runs of one kind, at most N per group', () => {
@@ -49,6 +78,7 @@ describe('bench: recurrent rows (smoke sizes)', () => {
       hidden: [256],
       batch: [1, 32],
       kernels: ['step', 'persistent'],
+      layers: [1],
       packed: [false, true],
       gpuReps: 20,
       stepsPerPair: Infinity,

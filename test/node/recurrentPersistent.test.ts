@@ -51,6 +51,65 @@ describe('persistent kernel: BPTT in chunks of 2 steps (a chunk boundary inside 
   }
 });
 
+describe("persistent forward, step-kernel BPTT (gpu.tuning.persistentBackward 'step')", () => {
+  const picked = recurrentGradChecks.filter((c) => /bidir|lengths|T5|T6|batchFirst/.test(c.name)).slice(0, 8);
+  for (const check of picked) {
+    it(check.name, async () => {
+      gpu.tuning.persistentBackward = 'step';
+      try {
+        await check.run(gpu);
+        await gpu.sync();
+      } finally {
+        gpu.tuning.persistentBackward = 'auto';
+      }
+    });
+  }
+  it('LSTM T 9: the forward in 1 chunk, the BPTT a dispatch per step; gradients = the step kernels', async () => {
+    const T = 9;
+    const x = input(T, 3, 5);
+    const dOutput = input(T, 3, 6);
+    const run = async (kernel: 'step' | 'persistent', backward: 'step' | 'persistent') => {
+      gpu.tuning.recurrentKernel = kernel;
+      gpu.tuning.persistentBackward = backward;
+      const layer = new LSTM(gpu, { inputSize: 5, hiddenSize: 6, seed: 2 });
+      const out = layer.forwardBackward(x, {}, { dOutput });
+      const n = layer.lastRun!.dispatches;
+      const grads = Object.values(await layer.gradients()).map((g) => Array.from(g.data));
+      for (const t of [out.output, out.hN, out.cN]) t?.destroy();
+      layer.destroy();
+      return { n, grads };
+    };
+    try {
+      const step = await run('step', 'persistent');
+      const mixed = await run('persistent', 'step');
+      const chunked = await run('persistent', 'persistent');
+      expect(mixed.n).toBe(step.n - (T - 1));
+      expect(chunked.n).toBe(step.n - 2 * (T - 1));
+      // The same BPTT kernels on what two forward kernels saved (their sums differ in order only).
+      mixed.grads.forEach((g, i) => g.forEach((v, j) => expect(Math.abs(v - step.grads[i][j])).toBeLessThan(1e-5)));
+    } finally {
+      gpu.tuning.recurrentKernel = 'persistent';
+      gpu.tuning.persistentBackward = 'auto';
+    }
+    for (const t of [x, dOutput]) t.destroy();
+  });
+  it('an unknown persistentBackward: an ArgumentError naming the values', () => {
+    const x = input(3, 2, 3);
+    const layer = new GRU(gpu, { inputSize: 3, hiddenSize: 4, seed: 1 });
+    (gpu.tuning as { persistentBackward: string }).persistentBackward = 'chunks';
+    try {
+      expect(() => layer.forwardBackward(x, {}, {})).toThrow(ArgumentError);
+      expect(() => layer.forwardBackward(x, {}, {})).toThrow(
+        /gpu.tuning.persistentBackward must be 'auto', 'persistent' or 'step', got chunks/,
+      );
+    } finally {
+      gpu.tuning.persistentBackward = 'auto';
+    }
+    layer.destroy();
+    x.destroy();
+  });
+});
+
 describe('persistent kernel: split-K (lanes per W_hh column) vs float64, both ways of summing', () => {
   // SwiftShader's subgroups hold 4 invocations: subgroup sums run at split 2 and 4.
   const variants: Array<[number, 'workgroup' | 'subgroups']> = [
