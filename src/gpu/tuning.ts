@@ -60,9 +60,9 @@ export interface GpuTuning {
    */
   persistentDirections: 'auto' | 'together' | 'separate';
   /**
-   * The BPTT of a training forward that ran the persistent kernel: `'auto'` (chunks of steps per
-   * dispatch on a GPU; the step backward kernels, a dispatch per step, on a software adapter, where
-   * they measured faster), `'persistent'` or `'step'`.
+   * The BPTT of a training forward that ran the persistent kernel: `'auto'` or `'persistent'`
+   * (chunks of steps per dispatch, as the forward) or `'step'` (the step backward kernels, a
+   * dispatch per step, on what the persistent forward saved).
    */
   persistentBackward: 'auto' | 'persistent' | 'step';
 }

@@ -360,7 +360,7 @@ function stepBackward(gpu: Gpu, where: string): boolean {
     throw new ArgumentError(
       `${where}: gpu.tuning.persistentBackward must be 'auto', 'persistent' or 'step', got ${String(mode)}`,
     );
-  return mode === 'step' || (mode === 'auto' && gpu.software);
+  return mode === 'step';
 }
 
 /**

@@ -311,6 +311,7 @@ describe('persistent kernel: both directions in one dispatch, where the device a
         persistentSplit: 'auto',
         persistentSplitReduce: 'auto',
         persistentDirections: directions,
+        persistentBackward: 'auto',
         recurrentWeights: weights,
       },
       limits: { maxComputeWorkgroupStorageSize: 16384, maxStorageBuffersPerShaderStage: storage },
@@ -367,6 +368,7 @@ describe('persistent kernel: the cost model', () => {
           persistentSplit: 'auto',
           persistentSplitReduce: 'auto',
           persistentDirections: 'auto',
+          persistentBackward: 'auto',
         },
         limits: { maxComputeWorkgroupStorageSize: 16384, maxStorageBuffersPerShaderStage: 8 },
         features: { subgroups: true },
@@ -377,6 +379,7 @@ describe('persistent kernel: the cost model', () => {
       tile: { wg: 256, bt: 1, split: 1, reduce: 'subgroups' },
       steps: 1024,
       pairDirections: false,
+      stepBackward: false,
     });
     // 25 vec4 columns: 8 lanes each (split-K), 200 → 224 threads, summed by subgroup shuffles.
     expect(persistentChoice(adapter(false), { cell: 'rnn', hiddenSize: 100 }, 32, 'x')?.tile).toEqual({
