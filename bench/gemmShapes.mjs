@@ -6,7 +6,7 @@
 // each); the table gives min / median ms, and GFLOP/s at the fastest and at the median run with
 // each shape's GFLOP/s ÷ the best square's (same kernel, same statistic).
 //
-//   bash tools/with-swiftshader.sh node bench/gemmShapes.mjs [--reps=5] [--variants=registers,workgroup]
+//   bash tools/with-swiftshader.sh node bench/gemmShapes.mjs [--reps=5] [--variants=registers,workgroup,registers@16x8]
 //     [--shapes=square,lstm,gru,dW_ih,dW_hh,dx] [--square=512,1024] [--flags=dawn,toggles]
 //   (on a machine with a GPU: SEQGPU_USE_SYSTEM_VULKAN=1 node bench/gemmShapes.mjs)
 // Loads the TypeScript sources through Vite's SSR loader (no build needed).
@@ -30,6 +30,8 @@ const rows = T * B;
 const shapes = [
   ...(want.has('square') ? square.map((n) => ({ name: `square ${n}³`, M: n, N: n, K: n })) : []),
   ...(want.has('lstm') ? [{ name: 'LSTM x·W_ihᵀ + b', M: rows, N: 4 * H, K: I, transposeB: true, bias: true }] : []),
+  // The LSTM projection with W_ih stored transposed ([I, 4H]): the same product, B read along N.
+  ...(want.has('lstmN') ? [{ name: 'LSTM x·W_ih + b (W_ih as [I, 4H])', M: rows, N: 4 * H, K: I, bias: true }] : []),
   ...(want.has('gru') ? [{ name: 'GRU x·W_ihᵀ + b', M: rows, N: 3 * H, K: I, transposeB: true, bias: true }] : []),
   ...(want.has('dW_ih') ? [{ name: 'LSTM dW_ih = dGatesᵀ·x', M: 4 * H, N: I, K: rows, transposeA: true }] : []),
   ...(want.has('dW_hh') ? [{ name: 'LSTM dW_hh = dGatesᵀ·h', M: 4 * H, N: H, K: rows, transposeA: true }] : []),
@@ -65,7 +67,11 @@ const runs = shapes.map((s) => {
       bias: s.bias ? { buffer: bias.buffer } : undefined,
       transposeA: s.transposeA,
       transposeB: s.transposeB,
-      tile: { variant },
+      // 'registers@16x8': the kernel with 16×8 threads (wgX × wgY); a bare name: its default tile.
+      tile: (([name, size]) => ({
+        variant: name,
+        ...(size ? { wgX: Number(size.split('x')[0]), wgY: Number(size.split('x')[1]) } : {}),
+      }))(variant.split('@')),
     });
   return { s, gemm, tensors: [a, b, bias, c], times: Object.fromEntries(variants.map((v) => [v, []])) };
 });

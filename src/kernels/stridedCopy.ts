@@ -15,7 +15,10 @@ export interface StridedView {
   buffer: GPUBuffer;
   /** Element index of multi-index (0, …, 0). Default 0. */
   offset?: number;
-  /** Elements between neighbours along each dimension of the copy's `shape` (non-negative integers). */
+  /**
+   * Elements between neighbours along each dimension of the copy's `shape`: integers, non-negative
+   * for `y`; `x` may step backwards (a negative stride reads that dimension reversed, as a flip).
+   */
   strides: readonly number[];
 }
 
@@ -48,7 +51,7 @@ export interface StridedCopyArgs {
  * @param args - Shape, strided views `x` and `y`, `alpha`, `accumulate` and `label`.
  * @returns One dispatch (one thread per element of `shape`); its uniform is `transient`.
  * @throws ShapeError for a shape of rank outside 1..4 or with a non-positive size, strides of another
- *   rank or not non-negative integers, an element outside its buffer, or a `y` layout that
+ *   rank, not integers (or negative for `y`), an element outside its buffer, or a `y` layout that
  *   overlaps itself. ArgumentError for `y` sharing `x`'s buffer or a non-finite `alpha`.
  */
 export function stridedCopyDispatch(gpu: Gpu, args: StridedCopyArgs): Dispatch {
@@ -78,10 +81,19 @@ export function stridedCopyDispatch(gpu: Gpu, args: StridedCopyArgs): Dispatch {
           `shape [${shape.join(', ')}]), got [${String(v.strides)}]`,
       );
     }
-    if (!v.strides.every((s) => Number.isInteger(s) && s >= 0))
-      throw new ShapeError(`${label}: '${name}.strides' must be non-negative integers, got [${v.strides.join(', ')}]`);
-    const last = offset + shape.reduce((a, d, k) => a + (d - 1) * v.strides[k], 0);
+    if (!v.strides.every((s) => Number.isInteger(s) && (s >= 0 || name === 'x')))
+      throw new ShapeError(
+        `${label}: '${name}.strides' must be ${name === 'y' ? 'non-negative ' : ''}integers, ` +
+          `got [${v.strides.join(', ')}]`,
+      );
+    const first = offset + shape.reduce((a, d, k) => a + Math.min(0, (d - 1) * v.strides[k]), 0);
+    const last = offset + shape.reduce((a, d, k) => a + Math.max(0, (d - 1) * v.strides[k]), 0);
     const elements = Math.floor(v.buffer.size / 4);
+    if (first < 0)
+      throw new ShapeError(
+        `${label}: '${name}' reaches element ${first} (offset ${offset}, shape [${shape.join(', ')}], ` +
+          `strides [${v.strides.join(', ')}]), before its buffer's first`,
+      );
     if (last >= elements) {
       throw new ShapeError(
         `${label}: '${name}' reaches element ${last} (offset ${offset}, shape ` +
@@ -106,7 +118,9 @@ export function stridedCopyDispatch(gpu: Gpu, args: StridedCopyArgs): Dispatch {
   }
   const pad = 4 - rank;
   const d = [...Array(pad).fill(1), ...shape];
-  const sx = [...Array(pad).fill(0), ...args.x.strides];
+  // A negative x stride goes in as its u32 two's complement: the kernel's wrapping u32 sums land
+  // on the same (in-bounds, checked above) elements.
+  const sx = [...Array(pad).fill(0), ...args.x.strides.map((s) => s >>> 0)];
   const sy = [...Array(pad).fill(0), ...args.y.strides];
   const { gridX, workgroups } = grid2d(gpu, Math.ceil(n / WG), label);
   const params = gpu.uniform(STRIDED_COPY_SHADER, 'params', {

@@ -290,6 +290,28 @@ describe('stridedCopy', () => {
     }
   });
 
+  it('negative x strides read a dimension reversed (flip, one dispatch)', async () => {
+    // x [3, 5, 2] reversed along dims 1 and 2 into a dense y: y[i][j][k] = x[i][4 − j][1 − k].
+    const x = Float32Array.from({ length: 30 }, (_, i) => i * 1.5 - 7);
+    const xt = Tensor.from(gpu, x, [30]);
+    const yt = Tensor.zeros(gpu, [30]);
+    gpu.run([
+      stridedCopyDispatch(gpu, {
+        shape: [3, 5, 2],
+        x: { buffer: xt.buffer, offset: 4 * 2 + 1, strides: [10, -2, -1] },
+        y: { buffer: yt.buffer, strides: [10, 2, 1] },
+      }),
+    ]);
+    const got = await yt.read();
+    const want = Array.from({ length: 30 }, (_, q) => {
+      const [i, j, k] = [Math.floor(q / 10), Math.floor(q / 2) % 5, q % 2];
+      return x[i * 10 + (4 - j) * 2 + (1 - k)];
+    });
+    expect(Array.from(got)).toEqual(want);
+    xt.destroy();
+    yt.destroy();
+  });
+
   it('more elements than one grid row holds (grid2d)', async () => {
     const wg = 256;
     const n = gpu.limits.maxComputeWorkgroupsPerDimension * wg + 300; // needs a second row of workgroups
@@ -329,7 +351,9 @@ describe('stridedCopy', () => {
     expect(call({ shape: [6, 0] })).toThrow(/positive integers/);
     expect(call({ shape: [6, 2.5] })).toThrow(ShapeError);
     expect(call({ x: { buffer: xt.buffer, strides: [4] } })).toThrow(/'x\.strides' must have 2 entries/);
-    expect(call({ x: { buffer: xt.buffer, strides: [4, -1] } })).toThrow(/non-negative integers/);
+    expect(call({ y: { buffer: yt.buffer, strides: [4, -1] } })).toThrow(/'y\.strides' must be non-negative integers/);
+    expect(call({ x: { buffer: xt.buffer, strides: [4, 0.5] } })).toThrow(/'x\.strides' must be integers/);
+    expect(call({ x: { buffer: xt.buffer, strides: [4, -1] } })).toThrow(/'x' reaches element -3 .* before its buffer/);
     expect(call({ x: { buffer: xt.buffer, offset: 1, strides: [4, 1] } })).toThrow(/'x' reaches element 24/);
     expect(call({ y: { buffer: yt.buffer, strides: [5, 1] } })).toThrow(/'y' reaches element/);
     expect(call({ y: { buffer: yt.buffer, strides: [0, 1] } })).toThrow(/write some elements twice/);

@@ -1,8 +1,7 @@
 // flip(x, dim): x reversed along one dimension (torch.flip(x, [dim])), for Keras's go_backwards.
 //   y[…, i, …] = x[…, n−1−i, …]                dx = flip(dy, dim)
-// The strided-copy kernel takes non-negative strides only, so the op is n copies of one slice
-// each (shaders/strided_copy.wgsl, [outer, 1, inner] per dispatch): n dispatches, fixed per shape
-// and recorded once in the plan, no allocation per replay.
+// One strided copy (shaders/strided_copy.wgsl) over [outer, n, inner] whose x stride along `dim`
+// is −inner: one dispatch, recorded once in the plan, no allocation per replay.
 import { ShapeError, fmtShape } from '../../util/errors.js';
 import { stridedCopyDispatch } from '../../kernels/stridedCopy.js';
 import type { Value } from '../graph.js';
@@ -27,15 +26,14 @@ export function flipValue(x: Value, dim: number, op = 'flip'): Value {
     attrs: { kind: 'flip', dim: d },
     inputs: [x],
     outputs: [{ shape: x.shape }],
-    build: ([xv], [yv], ctx) =>
-      Array.from({ length: n }, (_, i) =>
-        stridedCopyDispatch(ctx.gpu, {
-          shape: [outer, inner],
-          x: { ...xv, offset: xv.offset + (n - 1 - i) * inner, strides: [n * inner, 1] },
-          y: { ...yv, offset: yv.offset + i * inner, strides: [n * inner, 1] },
-          label: op,
-        }),
-      ),
+    build: ([xv], [yv], ctx) => [
+      stridedCopyDispatch(ctx.gpu, {
+        shape: [outer, n, inner],
+        x: { ...xv, offset: xv.offset + (n - 1) * inner, strides: [n * inner, -inner, 1] },
+        y: { ...yv, strides: [n * inner, inner, 1] },
+        label: op,
+      }),
+    ],
     backward: ([dy], needs) => [needs[0] && dy ? flipValue(dy, d, `${op}.backward`) : null],
   })[0];
 }
