@@ -10,6 +10,8 @@ import { parameterShapes, type CellKind, type RecurrentConfig } from '../../src/
 import { rnnForwardRef } from '../../src/reference/rnn.js';
 import { wavefrontChoice } from '../../src/kernels/recurrentWavefront.js';
 import { assertClose, randInt, rng, uniform } from '../checks/util.js';
+import { recurrentChecks } from '../checks/recurrent.js';
+import fixtures from '../fixtures/rnn.json';
 import { testGpu } from './gpu.js';
 
 const TOL = { rtol: 1e-4, atol: 1e-4 };
@@ -140,6 +142,17 @@ describe('wavefront forward vs float64', () => {
     { ...randomCase('rnn', 7303), numLayers: 2, T: 6, B: 5, hiddenSize: 20, lengths: [6, 2, 1, 5, 3] },
   ];
   for (const c of withLengths) it(`per-row lengths: ${caseName(c)}`, () => withKernel('wavefront', () => checkCase(c)));
+});
+
+describe('wavefront forward vs PyTorch 1.13 (the unidirectional fixtures of test/fixtures/rnn.json)', () => {
+  const names = new Set(
+    (fixtures.cases as Array<{ name: string; bidirectional: boolean }>)
+      .filter((c) => !c.bidirectional)
+      .map((c) => `torch fixture: ${c.name}`),
+  );
+  const picked = recurrentChecks.filter((c) => names.has(c.name));
+  it('picks every unidirectional fixture (1 to 3 layers)', () => expect(picked.length).toBe(names.size));
+  for (const check of picked) it(check.name, () => withKernel('wavefront', () => check.run(gpu)));
 });
 
 describe('wavefront plans', () => {
