@@ -5,9 +5,10 @@
 //   TILE_K; every tile's output checked against the float64 reference up to 2 GFLOP (a wrong tile
 //   is marked).
 // - LSTM / GRU (layer forward over seqLen steps; the step kernel: one step, T = 1): the step
-//   kernel's tile (wg threads × bt batch rows per thread, stepTile) and the persistent kernel
-//   (gpu.tuning.recurrentKernel 'persistent', restored afterwards); every variant gets the first
-//   one's weights and its output is compared with the first one's.
+//   kernel's tile (wg threads × bt batch rows per thread, stepTile), the persistent kernel and the
+//   wavefront kernel (gpu.tuning.recurrentKernel 'persistent' / 'wavefront', restored afterwards;
+//   for this one layer the wavefront is a dispatch per step reading W_ih·h and W_hh in PyTorch's
+//   layout); every variant gets the first one's weights and its output is compared with the first one's.
 // "default" marks the tile a call without one runs with (for the recurrent layers: the step
 // kernel's tile; gpu.tuning.recurrentKernel 'auto' may pick the persistent kernel on a GPU).
 // Each entry: wall time (issue, read back) min / median / max of `reps` runs and, with
@@ -22,7 +23,7 @@ import type { Params } from './kernels.js';
 import { MAX_REFERENCE_FLOP, WRONG_OUTPUT, matmulCase } from './reference.js';
 
 export interface SweepEntry {
-  /** `registers 8×8`, `workgroup 16×16 K16`, `step 64×2`, `persistent`. */
+  /** `registers 8×8`, `workgroup 16×16 K16`, `step 64×2`, `persistent`, `wavefront`. */
   tile: string;
   /** The default tile for this adapter and shape. */
   isDefault: boolean;
@@ -186,6 +187,7 @@ async function recurrentSweep(
       isDefault: wg === chosen.wg && bt === chosen.bt,
     })),
     { tile: 'persistent', isDefault: false },
+    { tile: 'wavefront', isDefault: false },
   ];
   const kernel = gpu.tuning.recurrentKernel;
   const entries: SweepEntry[] = [];
@@ -197,7 +199,7 @@ async function recurrentSweep(
       entries.push(entry);
       say(`tile sweep: ${cell} ${v.tile}`);
       let layer: RecurrentLayer | null = null;
-      gpu.tuning.recurrentKernel = v.stepTile ? 'step' : 'persistent';
+      gpu.tuning.recurrentKernel = v.stepTile ? 'step' : (v.tile as 'persistent' | 'wavefront');
       try {
         const opts = { inputSize: I, hiddenSize: H, ...(v.stepTile ? { stepTile: v.stepTile } : {}) };
         layer = cell === 'lstm' ? new LSTM(gpu, opts) : new GRU(gpu, opts);
@@ -231,7 +233,7 @@ async function recurrentSweep(
   return {
     what:
       `${cell.toUpperCase()} forward over ${seqLen} step${seqLen > 1 ? 's' : ''}: step kernel tile ` +
-      `(wg threads × bt batch rows per thread) and the persistent kernel; output vs the first variant's`,
+      `(wg threads × bt batch rows per thread), the persistent and the wavefront kernel; output vs the first variant's`,
     entries,
   };
 }

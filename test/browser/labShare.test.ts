@@ -195,7 +195,7 @@ describe('kernel lab: share, export and trust its numbers (headless Chromium)', 
     await setField(page, 'lab.sweep', false);
   });
 
-  it('the LSTM tile sweep: every step tile (wg × bt ≤ batch) and the persistent kernel, same output', async () => {
+  it('the LSTM tile sweep: every step tile (wg × bt ≤ batch), persistent, wavefront; same output', async () => {
     await setField(page, 'lab.kernel', 'LSTM / GRU layer forward');
     const fields = { cell: 'lstm', batch: 2, seqLen: 3, inputSize: 4, hidden: 8 };
     for (const [k, v] of Object.entries(fields)) await setField(page, `forward.${k}`, v);
@@ -214,6 +214,7 @@ describe('kernel lab: share, export and trust its numbers (headless Chromium)', 
       'step 128×1',
       'step 256×1',
       'persistent',
+      'wavefront',
     ]);
     // SwiftShader is a fallback adapter: its default tile is 64 threads × min(8, batch) rows.
     expect(entries.find((e) => e.isDefault)?.tile).toBe('step 64×2');
