@@ -162,8 +162,10 @@ export function wavefrontBlocker(
  * inference forward (a ShapeError naming what stands in the way where it cannot run; training
  * forwards keep the step kernels), `'auto'` picks it on a GPU for stacks of ≥ 2 layers where the
  * persistent kernel was not picked and the wavefront can run (it saves (T − 1)·(L − 1) dispatches
- * of the per-dispatch floor), never on a software adapter (one CPU runs the waves as it runs the
- * steps; the in-kernel input products cost more than layer-wide GEMMs there).
+ * of the ≈ 25 µs per-dispatch floor; chosen by that reasoning, not yet timed: no GPU was lent when
+ * it was written), never on a software adapter (measured 1.6–2.1× slower than the step kernels on
+ * SwiftShader: one CPU runs the waves as it runs the steps, and the in-kernel input products cost
+ * more than layer-wide GEMMs there).
  */
 export function wavefrontChoice(
   gpu: Gpu,
