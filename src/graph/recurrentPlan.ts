@@ -376,7 +376,8 @@ export class RecurrentPlan {
     const slot = stepSlotSize(gpu);
 
     if (wavefront) {
-      const seqs = buffer(Math.max(1, Math.min(2, L - 1)) * this.rows * H, 'rnn.seqs');
+      // One layer has no layer below to feed: a small buffer fills the binding.
+      const seqs = buffer(L > 1 ? Math.min(2, L - 1) * this.rows * H : 4, 'rnn.seqs');
       this.layerInputs.push(this.input, ...(L > 1 ? [seqs] : []));
       const p = params[0];
       for (const g of gemmDispatches(gpu, {
