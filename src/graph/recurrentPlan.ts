@@ -288,6 +288,22 @@ export class RecurrentPlan {
           `(got ${training ? 'a training plan: train it with resetAfter true' : 'the persistent kernel'})`,
       );
 
+    // Every consistency check above the first allocation: a refused plan leaves the pool as it was.
+    const persistent = options.persistent ?? null;
+    if (persistent && (stepwise || proj))
+      throw new ArgumentError('the persistent recurrent kernel runs neither step-wise plans nor an LSTM projection');
+    const weights = options.weights ?? 'f32';
+    if (weights !== 'f32' && (training || stepwise || proj))
+      throw new ArgumentError(
+        `recurrent weights '${weights}' are for inference plans (not training, step-wise plans or a projection)`,
+      );
+    const wavefront = !!options.wavefront;
+    if (wavefront && (training || stepwise || persistent || D !== 1 || proj || resetBefore || weights !== 'f32'))
+      throw new ArgumentError(
+        'a wavefront plan is an inference forward of a unidirectional stack with f32 weights (not training, ' +
+          'step-wise or persistent, without a projection or a GRU reset before the matmul)',
+      );
+
     const buffer = (elements: number, label: string) => {
       const b = gpu.pool.acquire(elements * 4, TENSOR_USAGE, label);
       this.owned.push(b);
@@ -299,24 +315,10 @@ export class RecurrentPlan {
     this.h0 = buffer(L * D * B * P, 'rnn.h0');
     const state = [buffer(L * D * B * P, 'rnn.state0'), buffer(L * D * B * P, 'rnn.state1')];
     this.states = state;
-    const persistent = options.persistent ?? null;
     this.persistent = persistent;
-    if (persistent && (stepwise || proj))
-      throw new ArgumentError('the persistent recurrent kernel runs neither step-wise plans nor an LSTM projection');
     const rh = resetBefore ? buffer(L * D * B * H, 'rnn.rh') : null;
     const chunks = persistent ? Math.ceil(T / persistent.steps) : 0;
-    const weights = options.weights ?? 'f32';
-    if (weights !== 'f32' && (training || stepwise || proj))
-      throw new ArgumentError(
-        `recurrent weights '${weights}' are for inference plans (not training, step-wise plans or a projection)`,
-      );
     this.weights = weights;
-    const wavefront = !!options.wavefront;
-    if (wavefront && (training || stepwise || persistent || D !== 1 || proj || resetBefore || weights !== 'f32'))
-      throw new ArgumentError(
-        'a wavefront plan is an inference forward of a unidirectional stack with f32 weights (not training, ' +
-          'step-wise or persistent, without a projection or a GRU reset before the matmul)',
-      );
     this.kernel = wavefront ? 'wavefront' : persistent ? 'persistent' : 'step';
     // Step s (or chunk k) writes state[s % 2]: the last one written holds hN.
     this.hN = state[((persistent ? chunks : T) - 1) % 2];

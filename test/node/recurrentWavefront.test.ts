@@ -5,7 +5,9 @@
 // cannot run, training (step kernels) unchanged, and weights updated by a Trainer read in place.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GRU, LSTM, Module, RNN, Tensor, Trainer, type Gpu } from '../../src/index.js';
-import { ShapeError } from '../../src/util/errors.js';
+import { ArgumentError, ShapeError } from '../../src/util/errors.js';
+import { RecurrentPlan, type PersistentChoice } from '../../src/graph/recurrentPlan.js';
+import { defaultStepTile } from '../../src/kernels/cellStep.js';
 import { parameterShapes, type CellKind, type RecurrentConfig } from '../../src/kernels/recurrentConfig.js';
 import { rnnForwardRef } from '../../src/reference/rnn.js';
 import { wavefrontChoice } from '../../src/kernels/recurrentWavefront.js';
@@ -271,6 +273,57 @@ describe('wavefront: where it cannot run', () => {
     }
     input.destroy();
     layer.destroy();
+  });
+
+  it('RecurrentPlan itself refuses inconsistent kernel options before its first allocation', () => {
+    const lstm = new LSTM(gpu, { inputSize: 4, hiddenSize: 5, numLayers: 2 });
+    const bi = new LSTM(gpu, { inputSize: 4, hiddenSize: 5, numLayers: 2, bidirectional: true });
+    const tile = defaultStepTile(3, gpu.adapterInfo.isFallbackAdapter);
+    const persistent = { steps: 4, tile } as unknown as PersistentChoice;
+    const cases: [string, () => RecurrentPlan, RegExp][] = [
+      [
+        'wavefront + training',
+        () =>
+          new RecurrentPlan(gpu, lstm.config, lstm.directionParams, 6, 3, tile, true, null, false, { wavefront: true }),
+        /wavefront plan is an inference forward/,
+      ],
+      [
+        'wavefront + bidirectional',
+        () =>
+          new RecurrentPlan(gpu, bi.config, bi.directionParams, 6, 3, tile, false, null, false, { wavefront: true }),
+        /unidirectional stack/,
+      ],
+      [
+        'wavefront + f16',
+        () =>
+          new RecurrentPlan(gpu, lstm.config, lstm.directionParams, 6, 3, tile, false, null, false, {
+            wavefront: true,
+            weights: 'f16',
+          }),
+        /with f32 weights/,
+      ],
+      [
+        'persistent + step-wise',
+        () => new RecurrentPlan(gpu, lstm.config, lstm.directionParams, 6, 3, tile, false, null, true, { persistent }),
+        /persistent recurrent kernel runs neither step-wise/,
+      ],
+      [
+        'int8 + training',
+        () =>
+          new RecurrentPlan(gpu, lstm.config, lstm.directionParams, 6, 3, tile, true, null, false, { weights: 'int8' }),
+        /recurrent weights 'int8' are for inference plans/,
+      ],
+    ];
+    for (const [name, make, message] of cases) {
+      const created = gpu.pool.stats.created;
+      const inUse = gpu.pool.stats.inUse;
+      expect(make, name).toThrow(ArgumentError);
+      expect(make, name).toThrow(message);
+      expect(gpu.pool.stats.created, name).toBe(created);
+      expect(gpu.pool.stats.inUse, name).toBe(inUse);
+    }
+    lstm.destroy();
+    bi.destroy();
   });
 });
 
