@@ -40,6 +40,8 @@ export {
   isSoftwareAdapter,
   reductionWidth,
   recurrentChoiceKey,
+  measuredRecurrentKernel,
+  type MeasuredRecurrentKernel,
   type GpuTuning,
   type AdapterDescription,
 } from './gpu/tuning.js';

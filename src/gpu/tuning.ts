@@ -40,10 +40,11 @@ export interface GpuTuning {
    */
   recurrentWeights: 'f32' | 'f16' | 'int8';
   /**
-   * Recurrent kernels measured on this adapter by `calibrateRecurrent` (the faster of the two), by
-   * {@link recurrentChoiceKey}: `'auto'` follows them before its static model.
+   * Recurrent kernels measured on this adapter by `calibrateRecurrent` (the fastest), by
+   * {@link recurrentChoiceKey}: `'auto'` follows them before its static model (see
+   * {@link measuredRecurrentKernel}). `'wavefront'` is measured for stacks of ≥ 2 layers only.
    */
-  recurrentMeasured: Record<string, 'step' | 'persistent'>;
+  recurrentMeasured: Record<string, MeasuredRecurrentKernel>;
   /**
    * Lanes that share one W_hh column's sum in the persistent kernel (split-K): `'auto'` (up to 8
    * on a GPU where a workgroup has fewer columns than threads, 1 on a software adapter) or a power
@@ -67,15 +68,40 @@ export interface GpuTuning {
   persistentBackward: 'auto' | 'persistent' | 'step';
 }
 
+/** A recurrent kernel `calibrateRecurrent` can measure as the fastest for a shape. */
+export type MeasuredRecurrentKernel = 'step' | 'persistent' | 'wavefront';
+
 /**
  * The key of a measured recurrent-kernel choice in {@link GpuTuning.recurrentMeasured}.
  * @param cell - `'rnn'`, `'lstm'` or `'gru'`.
  * @param hiddenSize - H.
  * @param batch - Batch rows.
- * @returns E.g. `'lstm H256 B32'`.
+ * @param numLayers - Layers of the stack (default 1): a stack of ≥ 2 has its own key.
+ * @returns E.g. `'lstm H256 B32'`, or `'lstm H256 B32 L3'` for a 3-layer stack.
  */
-export function recurrentChoiceKey(cell: string, hiddenSize: number, batch: number): string {
-  return `${cell} H${hiddenSize} B${batch}`;
+export function recurrentChoiceKey(cell: string, hiddenSize: number, batch: number, numLayers = 1): string {
+  return `${cell} H${hiddenSize} B${batch}${numLayers > 1 ? ` L${numLayers}` : ''}`;
+}
+
+/**
+ * What `'auto'` follows for a recurrent stack, if anything was measured: the stack's own entry
+ * (cell, hidden, batch, layers), else, for the per-layer kernels, the one-layer entry of that
+ * cell, hidden size and batch (a stack runs its layers one after the other).
+ * @param tuning - Its recurrentMeasured.
+ * @param cfg - The stack: cell, hidden size, layers (default 1).
+ * @param batch - Batch rows.
+ * @returns The measured kernel, or undefined where none was measured.
+ */
+export function measuredRecurrentKernel(
+  tuning: Pick<GpuTuning, 'recurrentMeasured'>,
+  cfg: { cell: string; hiddenSize: number; numLayers?: number },
+  batch: number,
+): MeasuredRecurrentKernel | undefined {
+  const layers = cfg.numLayers ?? 1;
+  const own = tuning.recurrentMeasured[recurrentChoiceKey(cfg.cell, cfg.hiddenSize, batch, layers)];
+  return (
+    own ?? (layers > 1 ? tuning.recurrentMeasured[recurrentChoiceKey(cfg.cell, cfg.hiddenSize, batch)] : undefined)
+  );
 }
 
 /** What {@link isSoftwareAdapter} reads of an adapter. */

@@ -4,7 +4,7 @@ import type { Gpu } from '../gpu/device.js';
 import type { Dispatch } from '../gpu/dispatch.js';
 import { ArgumentError, ShapeError } from '../util/errors.js';
 import { defineShader } from '../gpu/kernel.js';
-import { recurrentChoiceKey } from '../gpu/tuning.js';
+import { measuredRecurrentKernel } from '../gpu/tuning.js';
 import type { CellKind, RecurrentActivation } from './recurrentConfig.js';
 import { gateActCode, uniformSlotSize, variantName, WEIGHT_INCLUDES, type RecurrentWeights } from './cellStep.js';
 import persistentWgsl from '../../shaders/recurrent_persistent.wgsl?raw';
@@ -283,7 +283,8 @@ export function persistentDispatch(
  * - `gpu.tuning.recurrentKernel` `'step'` or `'wavefront'` → null; `'persistent'` → the kernel, or a ShapeError
  *   where it cannot run (an LSTM projection, or h of one row past workgroup memory);
  * - `'auto'` → what `calibrateRecurrent` measured for (cell, hidden, batch) on this adapter, if it
- *   did (gpu.tuning.recurrentMeasured); else on a GPU the kernel wherever it fits (a GPU pays its
+ *   did (gpu.tuning.recurrentMeasured; a stack's own entry first, see measuredRecurrentKernel: a
+ *   measured `'wavefront'` means no persistent kernel); else on a GPU the kernel wherever it fits (a GPU pays its
  *   ≈ 25 µs per-dispatch floor once per chunk instead of once per step; chosen by that reasoning,
  *   not yet timed: no GPU was lent when it was written): one row per workgroup (the most
  *   workgroups; each streams W_hh from cache every step) and one thread per column, up to 256.
@@ -306,18 +307,28 @@ export function persistentDispatch(
  */
 export function persistentChoice(
   gpu: Gpu,
-  cfg: { cell: CellKind; hiddenSize: number; projSize?: number; resetAfter?: boolean; bidirectional?: boolean },
+  cfg: {
+    cell: CellKind;
+    hiddenSize: number;
+    numLayers?: number;
+    projSize?: number;
+    resetAfter?: boolean;
+    bidirectional?: boolean;
+  },
   batch: number,
   where: string,
   weights: RecurrentWeights = 'f32',
   training = false,
 ): { tile: PersistentTile; steps: number; pairDirections: boolean; stepBackward: boolean } | null {
   const { recurrentKernel, persistentSteps, recurrentMeasured } = gpu.tuning;
-  const measured =
-    recurrentKernel === 'auto' ? recurrentMeasured[recurrentChoiceKey(cfg.cell, cfg.hiddenSize, batch)] : undefined;
+  const measured = recurrentKernel === 'auto' ? measuredRecurrentKernel({ recurrentMeasured }, cfg, batch) : undefined;
   const softwareStep =
     gpu.software && (training || batch < SOFTWARE_PERSISTENT_BATCH || cfg.hiddenSize < SOFTWARE_PERSISTENT_HIDDEN);
-  const stepKernels = recurrentKernel === 'step' || recurrentKernel === 'wavefront' || measured === 'step';
+  // A measured wavefront (a stack's inference forward) leaves the persistent kernel out too.
+  const stepKernels =
+    recurrentKernel === 'step' ||
+    recurrentKernel === 'wavefront' ||
+    (measured !== undefined && measured !== 'persistent');
   if (stepKernels || (recurrentKernel === 'auto' && !measured && softwareStep)) return null;
   if (!Number.isInteger(persistentSteps) || persistentSteps < 1)
     throw new ArgumentError(`${where}: gpu.tuning.persistentSteps must be an integer ≥ 1, got ${persistentSteps}`);

@@ -4,6 +4,7 @@
 import type { Gpu } from '../gpu/device.js';
 import type { Dispatch } from '../gpu/dispatch.js';
 import { ArgumentError, ShapeError } from '../util/errors.js';
+import { recurrentChoiceKey } from '../gpu/tuning.js';
 import { defineShader } from '../gpu/kernel.js';
 import type { CellKind, RecurrentActivation } from './recurrentConfig.js';
 import { checkStepTile, gateActCode, packUniformSlot, uniformSlotSize, type StepTile } from './cellStep.js';
@@ -160,8 +161,9 @@ export function wavefrontBlocker(
 /**
  * Whether a forward runs as waves (gpu.tuning.recurrentKernel): `'wavefront'` forces it for every
  * inference forward (a ShapeError naming what stands in the way where it cannot run; training
- * forwards keep the step kernels), `'auto'` picks it on a GPU for stacks of ≥ 2 layers where the
- * persistent kernel was not picked and the wavefront can run (it saves (T − 1)·(L − 1) dispatches
+ * forwards keep the step kernels). `'auto'`, for a stack of ≥ 2 layers where the persistent kernel
+ * was not picked and the wavefront can run: what `calibrateRecurrent` measured for this stack
+ * (cell, hidden, batch, layers) on this adapter, if it did; else on a GPU (it saves (T − 1)·(L − 1) dispatches
  * of the ≈ 25 µs per-dispatch floor; chosen by that reasoning, not yet timed: no GPU was lent when
  * it was written), never on a software adapter (measured 1.6–2.1× slower than the step kernels on
  * SwiftShader: one CPU runs the waves as it runs the steps, and the in-kernel input products cost
@@ -169,7 +171,8 @@ export function wavefrontBlocker(
  */
 export function wavefrontChoice(
   gpu: Gpu,
-  cfg: Parameters<typeof wavefrontBlocker>[1],
+  cfg: Parameters<typeof wavefrontBlocker>[1] & { hiddenSize: number },
+  batch: number,
   params: readonly WavefrontParamViews[],
   weights: string,
   training: boolean,
@@ -187,6 +190,8 @@ export function wavefrontChoice(
     if (blocker) throw new ShapeError(`${where}: gpu.tuning.recurrentKernel 'wavefront' cannot run ${blocker}`);
     return true;
   }
-  if (mode !== 'auto' || persistentPicked || gpu.software || cfg.numLayers < 2) return false;
+  if (mode !== 'auto' || persistentPicked || cfg.numLayers < 2) return false;
+  const measured = gpu.tuning.recurrentMeasured[recurrentChoiceKey(cfg.cell, cfg.hiddenSize, batch, cfg.numLayers)];
+  if (measured ? measured !== 'wavefront' : gpu.software) return false;
   return wavefrontBlocker(gpu, cfg, params, weights, training) === null;
 }

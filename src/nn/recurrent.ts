@@ -3,7 +3,7 @@
 import type { Gpu } from '../gpu/device.js';
 import { persistentChoice } from '../kernels/recurrentPersistent.js';
 import { wavefrontChoice } from '../kernels/recurrentWavefront.js';
-import { recurrentChoiceKey } from '../gpu/tuning.js';
+import { measuredRecurrentKernel } from '../gpu/tuning.js';
 import { ArgumentError, ShapeError, fmtShape } from '../util/errors.js';
 import { TENSOR_USAGE } from '../gpu/flags.js';
 import {
@@ -628,7 +628,7 @@ export class RecurrentLayer extends Module {
   /** The gpu.tuning choices a plan is built with: in the plan caches' keys, so a change applies to the next call. */
   private tuningKey(batch: number): string {
     const t = this.gpu.tuning;
-    const measured = t.recurrentMeasured[recurrentChoiceKey(this.config.cell, this.config.hiddenSize, batch)] ?? '';
+    const measured = measuredRecurrentKernel(t, this.config, batch) ?? '';
     return (
       `|${t.recurrentKernel}|${t.persistentSteps}|${t.recurrentWeights}|${measured}` +
       `|${t.persistentSplit}|${t.persistentSplitReduce}|${t.persistentDirections}|${t.persistentBackward}`
@@ -660,7 +660,7 @@ export class RecurrentLayer extends Module {
       );
     const weights = this.config.projSize ? 'f32' : recurrentWeights;
     const persistent = persistentChoice(this.gpu, this.config, batch, where, weights) ?? undefined;
-    const wavefront = wavefrontChoice(this.gpu, this.config, this.params, weights, false, !!persistent, where);
+    const wavefront = wavefrontChoice(this.gpu, this.config, batch, this.params, weights, false, !!persistent, where);
     return new RecurrentPlan(this.gpu, this.config, this.params, seqLen, batch, tile, false, null, false, {
       lengths,
       where,

@@ -333,29 +333,42 @@ describe("wavefront: the 'auto' rule", () => {
     const v = { buffer, offset: 0 };
     return [0, 1].map(() => ({ wih: v, whh: v, bih: v, bhh: { buffer, offset: 0 } }));
   };
-  const fake = (software: boolean) =>
+  const fake = (software: boolean, recurrentMeasured: Record<string, string> = {}) =>
     ({
       software,
-      tuning: { recurrentKernel: 'auto' },
+      tuning: { recurrentKernel: 'auto', recurrentMeasured },
       limits: { maxStorageBufferBindingSize: 1 << 27 },
     }) as unknown as Gpu;
-  const cfg = { cell: 'lstm' as const, numLayers: 2 };
+  const cfg = { cell: 'lstm' as const, hiddenSize: 8, numLayers: 2 };
+  const choose = (
+    gpu: Gpu,
+    c: Parameters<typeof wavefrontChoice>[1] = cfg,
+    opts: { weights?: string; training?: boolean; persistent?: boolean; params?: ReturnType<typeof views> } = {},
+  ) =>
+    wavefrontChoice(gpu, c, 4, opts.params ?? views(), opts.weights ?? 'f32', !!opts.training, !!opts.persistent, 'x');
   it('on a GPU: stacks of ≥ 2 layers the persistent kernel does not run; not training, not one layer', () => {
-    expect(wavefrontChoice(fake(false), cfg, views(), 'f32', false, false, 'x')).toBe(true);
-    expect(wavefrontChoice(fake(false), cfg, views(), 'f32', false, true, 'x')).toBe(false);
-    expect(wavefrontChoice(fake(false), cfg, views(), 'f32', true, false, 'x')).toBe(false);
-    expect(wavefrontChoice(fake(false), { ...cfg, numLayers: 1 }, views().slice(0, 1), 'f32', false, false, 'x')).toBe(
-      false,
-    );
-    expect(wavefrontChoice(fake(false), { ...cfg, bidirectional: true }, views(), 'f32', false, false, 'x')).toBe(
-      false,
-    );
-    expect(wavefrontChoice(fake(false), cfg, views(), 'int8', false, false, 'x')).toBe(false);
+    expect(choose(fake(false))).toBe(true);
+    expect(choose(fake(false), cfg, { persistent: true })).toBe(false);
+    expect(choose(fake(false), cfg, { training: true })).toBe(false);
+    expect(choose(fake(false), { ...cfg, numLayers: 1 }, { params: views().slice(0, 1) })).toBe(false);
+    expect(choose(fake(false), { ...cfg, bidirectional: true })).toBe(false);
+    expect(choose(fake(false), cfg, { weights: 'int8' })).toBe(false);
   });
   it('never on a software adapter; parameters in two buffers: never', () => {
-    expect(wavefrontChoice(fake(true), cfg, views(), 'f32', false, false, 'x')).toBe(false);
+    expect(choose(fake(true))).toBe(false);
     const split = views();
     split[1] = { ...split[1], whh: { buffer: { size: 8 } as GPUBuffer, offset: 0 } };
-    expect(wavefrontChoice(fake(false), cfg, split, 'f32', false, false, 'x')).toBe(false);
+    expect(choose(fake(false), cfg, { params: split })).toBe(false);
+  });
+  it("follows calibrateRecurrent's measurement of this stack (cell, hidden, batch, layers) where there is one", () => {
+    expect(choose(fake(true, { 'lstm H8 B4 L2': 'wavefront' }))).toBe(true);
+    expect(choose(fake(false, { 'lstm H8 B4 L2': 'step' }))).toBe(false);
+    expect(choose(fake(false, { 'lstm H8 B4 L2': 'persistent' }))).toBe(false);
+    // Another batch, another depth, or the one-layer entry: not this stack's measurement.
+    expect(choose(fake(true, { 'lstm H8 B5 L2': 'wavefront', 'lstm H8 B4 L3': 'wavefront' }))).toBe(false);
+    expect(choose(fake(false, { 'lstm H8 B4': 'step' }))).toBe(true);
+    // Measured, but it cannot run here (int8 weights) or this is training: no.
+    expect(choose(fake(true, { 'lstm H8 B4 L2': 'wavefront' }), cfg, { weights: 'int8' })).toBe(false);
+    expect(choose(fake(true, { 'lstm H8 B4 L2': 'wavefront' }), cfg, { training: true })).toBe(false);
   });
 });
