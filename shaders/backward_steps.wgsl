@@ -1,6 +1,6 @@
 // backward_steps.wgsl — the loop of the cell-step backward kernels over steps and units, called by
 // their entry points (included last; the including kernel declares `slot`, `steps`, the private
-// `params`, WG, BT, PERSISTENT and `fn backwardUnit(j, b0)`).
+// `params`, WG, BT, PERSISTENT, QUAD, `fn backwardUnit(j, b0)` and `fn cellBackward(j, b0, dhr)`).
 //
 // Per step (PERSISTENT off): one dispatch is one step, its BackwardParams in the uniform `slot`;
 // grid (⌈H / WG⌉, ⌈B / BT⌉), one unit per thread.
@@ -9,12 +9,29 @@
 // rows (j += WG), so the dgates row of the step before holds its own writes, made visible by a
 // storageBarrier() after each step. Rows never read each other's dgates: no cross-workgroup sync.
 
+// QUAD (recurrent_matvec_backward.wgsl): a thread takes 4 consecutive units, j = 4·(its index),
+// and runs the cell's backward of each with its share of one dhFromNextQuad.
+fn backwardQuad(j4: u32, b0: u32) {
+  let q = dhFromNextQuad(j4, b0);
+  for (var c = 0u; c < 4u; c++) {
+    var dhr: array<f32, 8>;
+    for (var r = 0u; r < 8u; r++) { dhr[r] = q[r][c]; }
+    cellBackward(j4 + c, b0, dhr);
+  }
+}
+
 fn backwardSteps(lid: u32, wid: vec3<u32>, groups: u32) {
   let count = select(1u, arrayLength(&steps), PERSISTENT);
   for (var s = 0u; s < count; s++) {
     if (PERSISTENT) { params = steps[s]; } else { params = slot; }
-    for (var j = wid.x * WG + lid; j < params.hidden; j += WG * groups) {
-      backwardUnit(j, wid.y * BT);
+    if (QUAD) {
+      for (var j4 = 4u * (wid.x * WG + lid); j4 < params.hidden; j4 += 4u * WG * groups) {
+        backwardQuad(j4, wid.y * BT);
+      }
+    } else {
+      for (var j = wid.x * WG + lid; j < params.hidden; j += WG * groups) {
+        backwardUnit(j, wid.y * BT);
+      }
     }
     if (PERSISTENT) { storageBarrier(); }
   }

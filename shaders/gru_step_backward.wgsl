@@ -13,7 +13,8 @@
 //
 // Bindings (group 0):
 //   0 dgates read_write (vec4-typed) [rows, 4H]  reads row t+1 (written by the previous dispatch), writes row t
-//   1 Wb     read       [H, H] vec4  W_hh repacked: Wb[u, j] = (W_r[u,j], W_z[u,j], W_n[u,j], 0) (recurrent_matvec_backward.wgsl)
+//   1 Wb     read       [H, H] vec4  W_hh repacked: Wb[u, j] = (W_r[u,j], W_z[u,j], W_n[u,j], 0) (recurrent_matvec_backward.wgsl);
+//                       QUAD: W_hh itself, [3H, H] as PyTorch stores it
 //   2 saved  read       the forward's saved activations (gru_step.wgsl, SAVE)
 //   3 dout   read       [rows, D·H] gradient of this layer's output sequence
 //   4 dhN    read       [L·D, B, H] gradient of the final hidden state
@@ -25,13 +26,15 @@
 // dgates = 0 there and dh (the carry) passes through unchanged; dout there is ignored. Forward
 // direction: the last real step t = lengths[b]−1 receives dhN. Reverse direction: the step
 // t = lengths[b]−1 also writes its dgates to row firstRow0 + b (for dh0).
-// Workgroup: WG threads along hidden units × BT batch rows per thread. Grid: (⌈H / WG⌉, ⌈B / BT⌉).
+// Workgroup: WG threads along hidden units × BT batch rows per thread. Grid: (⌈H / WG⌉, ⌈B / BT⌉);
+// QUAD (H % 4 = 0): 4 consecutive units per thread, grid (⌈H / (4·WG)⌉, ⌈B / BT⌉).
 // PERSISTENT: a chunk of steps in one dispatch, grid (1, ⌈B / BT⌉) (the entry point: backward_steps.wgsl).
 
 // #include "activations.wgsl"
 // #include "backward_params.wgsl"
 
 const DG_WIDTH: u32 = 4u;
+const GATES: u32 = 3u;   // gates (rows of W_hh per unit) the QUAD product sums over
 // Column blocks paired with Wb's gates r, z, n: r, z and the hidden-side n (dpre_n ⊙ r); the
 // 4th pairs with Wb's zero.
 const GATE_BLOCKS = vec4<u32>(0u, 1u, 3u, 0u);
@@ -59,8 +62,13 @@ override PERSISTENT: bool = false;   // a chunk of steps per dispatch (see above
 // The backward of unit j for the rows b0 … b0 + BT − 1 at the step in `params` (backwardSteps,
 // backward_steps.wgsl, calls it per step and unit).
 fn backwardUnit(j: u32, b0: u32) {
+  cellBackward(j, b0, dhFromNext(j, b0));
+}
+
+// The cell's backward of unit j for the rows b0 … b0 + BT − 1, given the recurrent part of their
+// dh: dhr[r] for row b0 + r.
+fn cellBackward(j: u32, b0: u32, dhr: array<f32, 8>) {
   let H = params.hidden;
-  let dhr = dhFromNext(j, b0);
   for (var r = 0u; r < BT; r++) {
     let b = b0 + r;
     if (b >= params.batch) { break; }

@@ -13,7 +13,8 @@
 //
 // Bindings (group 0):
 //   0 dgates read_write (vec4-typed) [rows, 4H]  reads row t+1 (written by the previous dispatch), writes row t
-//   1 Wb     read       [H, H] vec4  W_hh repacked: Wb[u, j] = (W_i[u,j], W_f[u,j], W_g[u,j], W_o[u,j]) (recurrent_matvec_backward.wgsl)
+//   1 Wb     read       [H, H] vec4  W_hh repacked: Wb[u, j] = (W_i[u,j], W_f[u,j], W_g[u,j], W_o[u,j]) (recurrent_matvec_backward.wgsl);
+//                       QUAD: W_hh itself, [4H, H] as PyTorch stores it
 //   2 saved  read       the forward's saved activations (lstm_step.wgsl, SAVE)
 //   3 dout   read       [rows, D·H] gradient of this layer's output sequence
 //   4 dhN    read       [L·D, B, H] gradient of the final hidden state
@@ -30,13 +31,15 @@
 // dgates = 0 there and dh, dc pass through unchanged; dout there is ignored. Forward direction:
 // the last real step t = lengths[b]−1 receives dhN (and the carry still holds dcN). Reverse
 // direction: the step t = lengths[b]−1 also writes its dgates to row firstRow0 + b (for dh0).
-// Workgroup: WG threads along hidden units × BT batch rows per thread. Grid: (⌈H / WG⌉, ⌈B / BT⌉).
+// Workgroup: WG threads along hidden units × BT batch rows per thread. Grid: (⌈H / WG⌉, ⌈B / BT⌉);
+// QUAD (H % 4 = 0, no PROJ): 4 consecutive units per thread, grid (⌈H / (4·WG)⌉, ⌈B / BT⌉).
 // PERSISTENT: a chunk of steps in one dispatch, grid (1, ⌈B / BT⌉) (the entry point: backward_steps.wgsl).
 
 // #include "activations.wgsl"
 // #include "backward_params.wgsl"
 
 const DG_WIDTH: u32 = 4u;
+const GATES: u32 = 4u;   // gates (rows of W_hh per unit) the QUAD product sums over
 // Column block of each gate's dgates in a row: i, f, g, o.
 const GATE_BLOCKS = vec4<u32>(0u, 1u, 2u, 3u);
 const RNN_PACK = false;
@@ -83,9 +86,13 @@ fn dmFromDh(j: u32, b0: u32) -> array<f32, 8> {
 // The backward of unit j for the rows b0 … b0 + BT − 1 at the step in `params` (backwardSteps,
 // backward_steps.wgsl, calls it per step and unit).
 fn backwardUnit(j: u32, b0: u32) {
+  if (PROJ == 0u) { cellBackward(j, b0, dhFromNext(j, b0)); } else { cellBackward(j, b0, dmFromDh(j, b0)); }
+}
+
+// The cell's backward of unit j for the rows b0 … b0 + BT − 1, given the recurrent part of their
+// dh (dm with PROJ): dhr[r] for row b0 + r.
+fn cellBackward(j: u32, b0: u32, dhr: array<f32, 8>) {
   let H = params.hidden;
-  var dhr: array<f32, 8>;
-  if (PROJ == 0u) { dhr = dhFromNext(j, b0); } else { dhr = dmFromDh(j, b0); }
   for (var r = 0u; r < BT; r++) {
     let b = b0 + r;
     if (b >= params.batch) { break; }

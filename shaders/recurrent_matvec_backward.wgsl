@@ -1,6 +1,6 @@
 // recurrent_matvec_backward.wgsl — the recurrent part of dh_t shared by the cell-step backward
 // kernels (included; the including kernel declares `params`, `Wb`, `dgates` (vec4-typed), `dhN`,
-// and the constants DG_WIDTH, GATE_BLOCKS and RNN_PACK).
+// and the constants DG_WIDTH, GATES, GATE_BLOCKS and RNN_PACK).
 //
 //   acc[r] = Σ_{gate g, unit u} dgates_{t'}[b0 + r, block_g·H + u] · W_hh[g·H + u, j]     r < BT
 //
@@ -19,6 +19,11 @@ override WG: u32 = 64u;        // threads per workgroup, one hidden unit each
 override BT: u32 = 4u;         // batch rows per thread, 1 … 8
 override VEC_H: bool = false;  // hidden % 4 == 0: dgates rows load as vec4
 override PROJ: u32 = 0u;       // LSTM projection size P, 0 = none
+// QUAD (hidden % 4 == 0, no PROJ): each thread computes 4 consecutive units j … j+3 (dhFromNextQuad),
+// `Wb` bound to W_hh in PyTorch's layout [GATES·H, H] (no repack), so every dgates load serves 4
+// units: per 4 units u of a gate, 4 vec4 loads of W_hh and one vec4 of dgates per row, 64 FMAs
+// per row — a quarter of the dgates loads of the unit-per-thread loop above.
+override QUAD: bool = false;
 
 fn dgAt(i: u32) -> f32 {
   return dgates[i >> 2u][i & 3u];
@@ -99,4 +104,88 @@ fn setDg4(at: u32, H: u32, v: vec4<f32>) {
   setDg(at + H, v.y);
   setDg(at + 2u * H, v.z);
   setDg(at + 3u * H, v.w);
+}
+
+// QUAD: acc[r] = dh_t[b0 + r, j4 … j4+3] = Σ_{gate g, unit u} dgates_{t'}[b0 + r, block_g·H + u] ·
+// W_hh[g·H + u, j4 … j4+3] (W_hh in `Wb` as PyTorch stores it, [GATES·H, H], vec4 along j); dhN on
+// the first step processed. The terms are added in the order of the unit-per-thread loop above
+// (per 4 units: each unit's gates i, f, g, o, then the 4 units), so both give the same bits.
+fn dhFromNextQuad(j4: u32, b0: u32) -> array<vec4<f32>, 8> {
+  var acc: array<vec4<f32>, 8>;
+  for (var r = 0u; r < 8u; r++) { acc[r] = vec4<f32>(0.0); } // explicit: see recurrent_persistent.wgsl
+  let H = params.hidden;
+  let rows = min(BT, params.batch - b0);
+  if (params.first != 0u) {
+    for (var r = 0u; r < BT; r++) {
+      if (r < rows) {
+        let i = params.stateOffset + (b0 + r) * H + j4;
+        acc[r] = vec4<f32>(dhN[i], dhN[i + 1u], dhN[i + 2u], dhN[i + 3u]);
+      }
+    }
+    return acc;
+  }
+  let width = DG_WIDTH * H;
+  let hv = H >> 2u;        // vec4s per row of W_hh
+  let gs = H * hv;         // vec4s per gate block of W_hh (H rows)
+  let blk = GATE_BLOCKS * H;
+  for (var u = 0u; u < H; u += 4u) {
+    let w = (u * H + j4) >> 2u;   // gate 0, row u, columns j4 … j4+3
+    if (GATES == 1u) {
+      let w0 = Wb[w];
+      let w1 = Wb[w + hv];
+      let w2 = Wb[w + 2u * hv];
+      let w3 = Wb[w + 3u * hv];
+      for (var r = 0u; r < BT; r++) {
+        if (r < rows) {
+          let d = dgates[((params.nextRow0 + (b0 + r) * params.rowStrideB) * width + u) >> 2u];
+          acc[r] += d.x * w0 + d.y * w1 + d.z * w2 + d.w * w3;
+        }
+      }
+      continue;
+    }
+    // Rows u … u+3 of gates 0, 1, 2 (and 3: an LSTM's o).
+    let a0 = Wb[w];
+    let a1 = Wb[w + hv];
+    let a2 = Wb[w + 2u * hv];
+    let a3 = Wb[w + 3u * hv];
+    let b0w = Wb[w + gs];
+    let b1w = Wb[w + gs + hv];
+    let b2w = Wb[w + gs + 2u * hv];
+    let b3w = Wb[w + gs + 3u * hv];
+    let c0 = Wb[w + 2u * gs];
+    let c1 = Wb[w + 2u * gs + hv];
+    let c2 = Wb[w + 2u * gs + 2u * hv];
+    let c3 = Wb[w + 2u * gs + 3u * hv];
+    var e0 = vec4<f32>(0.0);
+    var e1 = vec4<f32>(0.0);
+    var e2 = vec4<f32>(0.0);
+    var e3 = vec4<f32>(0.0);
+    if (GATES == 4u) {
+      e0 = Wb[w + 3u * gs];
+      e1 = Wb[w + 3u * gs + hv];
+      e2 = Wb[w + 3u * gs + 2u * hv];
+      e3 = Wb[w + 3u * gs + 3u * hv];
+    }
+    for (var r = 0u; r < BT; r++) {
+      if (r < rows) {
+        let base = (params.nextRow0 + (b0 + r) * params.rowStrideB) * width + u;
+        let g0 = dgates[(base + blk.x) >> 2u];   // gate 0 of units u … u+3
+        let g1 = dgates[(base + blk.y) >> 2u];
+        let g2 = dgates[(base + blk.z) >> 2u];
+        var s0 = g0.x * a0 + g1.x * b0w + g2.x * c0;
+        var s1 = g0.y * a1 + g1.y * b1w + g2.y * c1;
+        var s2 = g0.z * a2 + g1.z * b2w + g2.z * c2;
+        var s3 = g0.w * a3 + g1.w * b3w + g2.w * c3;
+        if (GATES == 4u) {
+          let g3 = dgates[(base + blk.w) >> 2u];
+          s0 += g3.x * e0;
+          s1 += g3.y * e1;
+          s2 += g3.z * e2;
+          s3 += g3.w * e3;
+        }
+        acc[r] += s0 + s1 + s2 + s3;
+      }
+    }
+  }
+  return acc;
 }

@@ -22,6 +22,7 @@
 // #include "backward_params.wgsl"
 
 const DG_WIDTH: u32 = 4u;
+const GATES: u32 = 4u;
 const GATE_BLOCKS = vec4<u32>(0u, 1u, 2u, 3u);
 const RNN_PACK = false;
 

@@ -8,7 +8,8 @@
 //
 // Bindings (group 0):
 //   0 dgates read_write (vec4-typed) [rows, H]    reads row t+1 (written by the previous dispatch), writes row t
-//   1 Wb     read       [⌈H/4⌉, H] vec4  W_hh repacked: Wb[q, j] = (W[4q,j], …, W[4q+3,j]) (recurrent_matvec_backward.wgsl)
+//   1 Wb     read       [⌈H/4⌉, H] vec4  W_hh repacked: Wb[q, j] = (W[4q,j], …, W[4q+3,j]) (recurrent_matvec_backward.wgsl);
+//                       QUAD: W_hh itself, [H, H] as PyTorch stores it
 //   2 saved  read       the forward's saved activations (rnn_step.wgsl, SAVE)
 //   3 dout   read       [rows, D·H]  gradient of this layer's output sequence
 //   4 dhN    read       [L·D, B, H]  gradient of the final hidden state
@@ -19,7 +20,8 @@
 // dpre = 0 there and dh passes through unchanged; dout there is ignored. Forward direction: the
 // last real step t = lengths[b]−1 receives dhN. Reverse direction: the step t = lengths[b]−1 also
 // writes its dpre to row firstRow0 + b (for dh0).
-// Workgroup: WG threads along hidden units × BT batch rows per thread. Grid: (⌈H / WG⌉, ⌈B / BT⌉).
+// Workgroup: WG threads along hidden units × BT batch rows per thread. Grid: (⌈H / WG⌉, ⌈B / BT⌉);
+// QUAD (H % 4 = 0): 4 consecutive units per thread, grid (⌈H / (4·WG)⌉, ⌈B / BT⌉).
 // PERSISTENT: a chunk of steps in one dispatch, grid (1, ⌈B / BT⌉) (the entry point: backward_steps.wgsl).
 
 // #include "backward_params.wgsl"
@@ -27,6 +29,7 @@
 override ACT: u32 = 2u;   // 2 tanh, 3 relu (as activations.wgsl)
 
 const DG_WIDTH: u32 = 1u;
+const GATES: u32 = 1u;   // gates (rows of W_hh per unit) the QUAD product sums over
 const GATE_BLOCKS = vec4<u32>(0u, 0u, 0u, 0u); // unused: RNN_PACK reads 4 units per vec4
 const RNN_PACK = true;
 
@@ -50,8 +53,13 @@ override PERSISTENT: bool = false;   // a chunk of steps per dispatch (see above
 // The backward of unit j for the rows b0 … b0 + BT − 1 at the step in `params` (backwardSteps,
 // backward_steps.wgsl, calls it per step and unit).
 fn backwardUnit(j: u32, b0: u32) {
+  cellBackward(j, b0, dhFromNext(j, b0));
+}
+
+// The cell's backward of unit j for the rows b0 … b0 + BT − 1, given the recurrent part of their
+// dh: dhr[r] for row b0 + r.
+fn cellBackward(j: u32, b0: u32, dhr: array<f32, 8>) {
   let H = params.hidden;
-  let dhr = dhFromNext(j, b0);
   for (var r = 0u; r < BT; r++) {
     let b = b0 + r;
     if (b >= params.batch) { break; }

@@ -184,6 +184,7 @@ export class Gpu {
     persistentSplitReduce: 'auto',
     persistentDirections: 'auto',
     persistentBackward: 'auto',
+    backwardUnits: 'auto',
   };
   private lostInfo: GPUDeviceLostInfo | null = null;
   private destroyed = false;

@@ -66,6 +66,13 @@ export interface GpuTuning {
    * dispatch per step, on what the persistent forward saved).
    */
   persistentBackward: 'auto' | 'persistent' | 'step';
+  /**
+   * Hidden units per thread in the BPTT step kernels: `'auto'` (4 on a software adapter, 1 on a
+   * GPU), `1` (W_hh repacked, one unit per thread) or `4` (shaders/recurrent_matvec_backward.wgsl
+   * QUAD: W_hh read as PyTorch stores it, each dgates load serving 4 units; a ShapeError for a
+   * hidden size not a multiple of 4 or an LSTM projection).
+   */
+  backwardUnits: 'auto' | 1 | 4;
 }
 
 /** A recurrent kernel `calibrateRecurrent` can measure as the fastest for a shape. */

@@ -21,6 +21,7 @@ import { gemmDispatches, type GemmArgs } from '../kernels/matmul.js';
 import { columnSumDispatch } from '../kernels/columnSum.js';
 import {
   backwardParamsSize,
+  backwardQuad,
   backwardSlotSize,
   cellStepBackwardDispatch,
   dgatesWidth,
@@ -119,6 +120,14 @@ export class RecurrentBackward {
     // The per-step kernels' `steps` binding (unread): one entry's worth of storage.
     const noSteps = chunkSteps ? null : { buffer: buffer(entry / 4, 'rnn.noSteps') };
     const grads = store.grads;
+    // 4 units per thread in the BPTT steps (gpu.tuning.backwardUnits), reading W_hh where the
+    // parameter store keeps it (its views start at a storage-aligned offset).
+    const quad = backwardQuad(gpu, cfg, 'backward');
+    const whhBinding = (p: DirectionParams): GPUBufferBinding => ({
+      buffer: p.whh.buffer,
+      offset: p.whh.offset * 4,
+      size: G * H * H * 4,
+    });
 
     for (let l = L - 1; l >= 0; l--) {
       const inFeatures = l === 0 ? cfg.inputSize : DP;
@@ -133,6 +142,7 @@ export class RecurrentBackward {
           nonlinearity: cfg.nonlinearity,
           gate: cfg.recurrentActivation,
           lengths: !!lengths,
+          quad,
         };
         const backBuffers = {
           dgates: dgates[d],
@@ -204,7 +214,7 @@ export class RecurrentBackward {
               { ...backOpts, tile: fwd.tile, label: `l${l}d${d}.backstep${t}`, proj },
               {
                 ...backBuffers,
-                wb: proj ? p.proj!.wrb : p.wb,
+                wb: proj ? p.proj!.wrb : quad ? whhBinding(p) : p.wb,
                 dout: proj ? dhProj[d] : dout,
                 params: stepParams,
                 steps: noSteps!,
@@ -231,7 +241,7 @@ export class RecurrentBackward {
                 },
                 {
                   ...backBuffers,
-                  wb: p.wb,
+                  wb: quad ? whhBinding(p) : p.wb,
                   dout,
                   params: { buffer: uniforms, offset: 0, size: slot },
                   steps: { buffer: steps, offset: k * chunkStride, size: count * entry },

@@ -2,6 +2,7 @@
 // gru_step_backward.wgsl and rnn_step_backward.wgsl (sharing recurrent_matvec_backward.wgsl and
 // backward_params.wgsl). One dispatch per timestep per (layer, direction).
 import type { Gpu } from '../gpu/device.js';
+import type { GpuTuning } from '../gpu/tuning.js';
 import type { Dispatch } from '../gpu/dispatch.js';
 import { ArgumentError, ShapeError } from '../util/errors.js';
 import type { CellKind } from './recurrentConfig.js';
@@ -110,8 +111,11 @@ export function packBackwardParams(
 
 export interface CellStepBackwardBuffers {
   dgates: GPUBuffer;
-  /** W_hh repacked for the backward (repackWhhBackward); with `proj`, W_hr's (repackWhhBackward('rnn', W_hr, P, H)). */
-  wb: GPUBuffer;
+  /**
+   * W_hh repacked for the backward (repackWhhBackward); with `proj`, W_hr's (repackWhhBackward('rnn', W_hr, P, H));
+   * with `quad`, W_hh itself as PyTorch stores it ([G·H, H], a binding at a storage-aligned offset).
+   */
+  wb: GPUBuffer | GPUBufferBinding;
   saved: GPUBuffer;
   /** Gradient of the layer's output sequence; with `proj`, the whole dh_t [rows, P] of projectionBackwardDispatch. */
   dout: GPUBuffer;
@@ -129,27 +133,60 @@ export interface CellStepBackwardBuffers {
 }
 
 /**
+ * Whether a layer's BPTT steps run 4 units per thread (`QUAD` in shaders/recurrent_matvec_backward.wgsl,
+ * reading W_hh as PyTorch stores it) — gpu.tuning.backwardUnits: `'auto'` (4 on a software adapter,
+ * where it measured faster, 1 on a GPU: not timed there), `1`, or `4` (a ShapeError where it cannot
+ * run: a hidden size not a multiple of 4, or an LSTM projection).
+ * @param gpu - Its tuning and whether the adapter is software.
+ * @param cfg - The layer's hidden size and projection.
+ * @param where - Names the caller in errors.
+ * @throws ArgumentError for an unknown value; ShapeError when 4 is forced where it cannot run.
+ */
+export function backwardQuad(
+  gpu: Pick<Gpu, 'software'> & { tuning: Pick<GpuTuning, 'backwardUnits'> },
+  cfg: { hiddenSize: number; projSize?: number },
+  where: string,
+): boolean {
+  const mode = gpu.tuning.backwardUnits;
+  if (mode !== 'auto' && mode !== 1 && mode !== 4)
+    throw new ArgumentError(`${where}: gpu.tuning.backwardUnits must be 'auto', 1 or 4, got ${String(mode)}`);
+  const blocker =
+    cfg.hiddenSize % 4 !== 0
+      ? `hiddenSize ${cfg.hiddenSize} (not a multiple of 4)`
+      : cfg.projSize
+        ? `an LSTM with projSize ${cfg.projSize}`
+        : null;
+  if (mode === 4 && blocker) throw new ShapeError(`${where}: gpu.tuning.backwardUnits 4 cannot run ${blocker}`);
+  return !blocker && (mode === 4 || (mode === 'auto' && gpu.software));
+}
+
+/**
  * One timestep of backpropagation through time of `cell`, over all batch rows and hidden units;
  * with `persistent`, a chunk of steps (`buffers.steps`) in one dispatch of ⌈batch / tile.bt⌉
- * workgroups, each looping over the steps and every unit of its rows (no projection).
+ * workgroups, each looping over the steps and every unit of its rows (no projection). With `quad`
+ * (see {@link backwardQuad}) a thread takes 4 units and `buffers.wb` is W_hh in PyTorch's layout.
  */
 export function cellStepBackwardDispatch(
   gpu: Gpu,
   cell: CellKind,
-  opts: Omit<CellStepOptions, 'save'> & { persistent?: boolean },
+  opts: Omit<CellStepOptions, 'save'> & { persistent?: boolean; quad?: boolean },
   buffers: CellStepBackwardBuffers,
 ): Dispatch {
   const { wg, bt } = checkStepTile(opts);
   const shader = CELL_BACKWARD_SHADER[cell];
+  const quad = !!opts.quad;
   const constants: Record<string, number | boolean> = {
     WG: wg,
     BT: bt,
     VEC_H: opts.hidden % 4 === 0,
     LENGTHS: !!opts.lengths,
     PERSISTENT: !!opts.persistent,
+    QUAD: quad,
   };
   if (opts.persistent && opts.proj)
     throw new ArgumentError(`${opts.label}: a persistent backward chunk runs no projection`);
+  if (quad && (opts.proj || opts.hidden % 4 !== 0))
+    throw new ArgumentError(`${opts.label}: 4 units per thread need hidden % 4 = 0 and no projection`);
   if (opts.proj) {
     if (cell !== 'lstm') throw new ArgumentError(`${opts.label}: a projection (proj) is only for an LSTM step`);
     constants.PROJ = opts.proj;
@@ -177,7 +214,7 @@ export function cellStepBackwardDispatch(
     label: opts.label,
     pipeline: gpu.pipeline(shader, constants),
     bindGroup: gpu.bindGroup(shader, resources),
-    workgroups: [opts.persistent ? 1 : Math.ceil(opts.hidden / wg), Math.ceil(opts.batch / bt), 1],
+    workgroups: [opts.persistent ? 1 : Math.ceil(opts.hidden / (quad ? 4 * wg : wg)), Math.ceil(opts.batch / bt), 1],
   };
 }
 

@@ -3,6 +3,7 @@
 import type { Gpu } from '../gpu/device.js';
 import { persistentChoice } from '../kernels/recurrentPersistent.js';
 import { wavefrontChoice } from '../kernels/recurrentWavefront.js';
+import { backwardQuad } from '../kernels/cellStepBackward.js';
 import { measuredRecurrentKernel } from '../gpu/tuning.js';
 import { ArgumentError, ShapeError, fmtShape } from '../util/errors.js';
 import { TENSOR_USAGE } from '../gpu/flags.js';
@@ -631,7 +632,8 @@ export class RecurrentLayer extends Module {
     const measured = measuredRecurrentKernel(t, this.config, batch) ?? '';
     return (
       `|${t.recurrentKernel}|${t.persistentSteps}|${t.recurrentWeights}|${measured}` +
-      `|${t.persistentSplit}|${t.persistentSplitReduce}|${t.persistentDirections}|${t.persistentBackward}`
+      `|${t.persistentSplit}|${t.persistentSplitReduce}|${t.persistentDirections}|${t.persistentBackward}` +
+      `|${t.backwardUnits}`
     );
   }
 
@@ -706,6 +708,8 @@ export class RecurrentLayer extends Module {
     { inputGrad = false, initialStateGrad = false, lengths = false } = {},
   ): TrainingPlan {
     const tile = { ...defaultStepTile(batch, this.gpu.adapterInfo.isFallbackAdapter), ...this.tile };
+    // Checked before anything is allocated (RecurrentBackward asks again; it cannot throw then).
+    backwardQuad(this.gpu, this.config, where);
     const forward = new RecurrentPlan(
       this.gpu,
       this.config,

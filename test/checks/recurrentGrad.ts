@@ -22,7 +22,7 @@ export function gradTol(want: ArrayLike<number>): { rtol: number; atol: number }
   return { rtol: 1e-3, atol: 1e-3 * (s / Math.max(1, want.length)) + 1e-7 };
 }
 
-interface GradCase {
+export interface GradCase {
   cell: CellKind;
   inputSize: number;
   hiddenSize: number;
@@ -436,10 +436,12 @@ const cases: GradCase[] = [
   },
 ];
 
-export const recurrentGradChecks: Check[] = cases.map((c) => ({
-  name: `BPTT gradients vs float64: ${caseName(c)}`,
-  run: (gpu: Gpu) => checkGrad(gpu, c),
-}));
+/** The BPTT check of one case: outputs and every gradient vs the float64 reference. */
+export function bpttCheck(c: GradCase): Check {
+  return { name: `BPTT gradients vs float64: ${caseName(c)}`, run: (gpu: Gpu) => checkGrad(gpu, c) };
+}
+
+export const recurrentGradChecks: Check[] = cases.map(bpttCheck);
 
 /**
  * Per-row lengths, the defining property: each row run alone on the GPU (batch 1, seqLen = its
