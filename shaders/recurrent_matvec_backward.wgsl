@@ -25,6 +25,11 @@ override PROJ: u32 = 0u;       // LSTM projection size P, 0 = none
 // per row — a quarter of the dgates loads of the unit-per-thread loop above.
 override QUAD: bool = false;
 
+// Start of batch row b's dgates row of the step processed before (`width` columns per row).
+fn nextDg(b: u32, width: u32) -> u32 {
+  return (params.nextRow0 + b * params.rowStrideB) * width;
+}
+
 fn dgAt(i: u32) -> f32 {
   return dgates[i >> 2u][i & 3u];
 }
@@ -50,7 +55,7 @@ fn dhFromNext(j: u32, b0: u32) -> array<f32, 8> {
       let w = Wb[q * H + j];
       for (var r = 0u; r < BT; r++) {
         if (r < rows) {
-          let base = (params.nextRow0 + (b0 + r) * params.rowStrideB) * width + 4u * q;
+          let base = nextDg(b0 + r, width) + 4u * q;
           var dg: vec4<f32>;
           if (VEC_H) { dg = dgates[base >> 2u]; } else {
             for (var c = 0u; c < 4u; c++) { if (4u * q + c < H) { dg[c] = dgAt(base + c); } }
@@ -69,7 +74,7 @@ fn dhFromNext(j: u32, b0: u32) -> array<f32, 8> {
       let w3 = Wb[(u + 3u) * K + j];
       for (var r = 0u; r < BT; r++) {
         if (r < rows) {
-          let base = (params.nextRow0 + (b0 + r) * params.rowStrideB) * width + u;
+          let base = nextDg(b0 + r, width) + u;
           let g0 = dgates[(base + blk.x) >> 2u];   // gate 0 of units u … u+3
           let g1 = dgates[(base + blk.y) >> 2u];
           let g2 = dgates[(base + blk.z) >> 2u];
@@ -84,7 +89,7 @@ fn dhFromNext(j: u32, b0: u32) -> array<f32, 8> {
       let w = Wb[u * K + j];
       for (var r = 0u; r < BT; r++) {
         if (r < rows) {
-          let base = (params.nextRow0 + (b0 + r) * params.rowStrideB) * width + u;
+          let base = nextDg(b0 + r, width) + u;
           acc[r] += dot(vec4<f32>(dgAt(base + blk.x), dgAt(base + blk.y), dgAt(base + blk.z), dgAt(base + blk.w)), w);
         }
       }
@@ -137,7 +142,7 @@ fn dhFromNextQuad(j4: u32, b0: u32) -> array<vec4<f32>, 8> {
       let w3 = Wb[w + 3u * hv];
       for (var r = 0u; r < BT; r++) {
         if (r < rows) {
-          let d = dgates[((params.nextRow0 + (b0 + r) * params.rowStrideB) * width + u) >> 2u];
+          let d = dgates[(nextDg(b0 + r, width) + u) >> 2u];
           acc[r] += d.x * w0 + d.y * w1 + d.z * w2 + d.w * w3;
         }
       }
@@ -168,7 +173,7 @@ fn dhFromNextQuad(j4: u32, b0: u32) -> array<vec4<f32>, 8> {
     }
     for (var r = 0u; r < BT; r++) {
       if (r < rows) {
-        let base = (params.nextRow0 + (b0 + r) * params.rowStrideB) * width + u;
+        let base = nextDg(b0 + r, width) + u;
         let g0 = dgates[(base + blk.x) >> 2u];   // gate 0 of units u … u+3
         let g1 = dgates[(base + blk.y) >> 2u];
         let g2 = dgates[(base + blk.z) >> 2u];
