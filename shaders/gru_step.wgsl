@@ -21,7 +21,8 @@
 //   8 lengths read       LENGTHS only: i32 [B] per-row sequence lengths (otherwise any buffer, unread)
 // LENGTHS (PyTorch's packed sequences): at t ≥ lengths[b] row b is padding: h_t = h_{t−1}, the
 // output is 0; SAVE stores gates 0 and h_{t−1} there (finite values for the backward's GEMMs).
-// Workgroup: WG threads along hidden units × BT batch rows per thread. Grid: (⌈H / WG⌉, ⌈B / BT⌉).
+// Workgroup: WG threads along hidden units × BT batch rows per thread. Grid: (⌈H / WG⌉, ⌈B / BT⌉);
+// QUAD (recurrent_matvec.wgsl): 4 consecutive units per thread, grid (⌈H / (4·WG)⌉, ⌈B / BT⌉).
 
 // #include "activations.wgsl"
 // #include "step_params.wgsl"
@@ -45,10 +46,26 @@ override LENGTHS: bool = false;   // off: no length check is compiled in
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let H = params.hidden;
-  let j = wid.x * WG + lid.x;
   let b0 = wid.y * BT;
+  if (QUAD) {
+    // Units j … j+3 of this thread (recurrent_matvec.wgsl recurrentMatvecQuad).
+    let j = 4u * (wid.x * WG + lid.x);
+    if (j >= H) { return; }
+    let q = recurrentMatvecQuad(j, b0);
+    unitStep(j, b0, q.a);
+    unitStep(j + 1u, b0, q.b);
+    unitStep(j + 2u, b0, q.c);
+    unitStep(j + 3u, b0, q.d);
+    return;
+  }
+  let j = wid.x * WG + lid.x;
   if (j >= H) { return; }
-  let acc = recurrentMatvec(j, b0);
+  unitStep(j, b0, recurrentMatvec(j, b0));
+}
+
+// The step of unit j for the rows b0 … b0 + BT − 1, given their recurrent products acc[r].
+fn unitStep(j: u32, b0: u32, acc: array<vec4<f32>, 8>) {
+  let H = params.hidden;
   let bias = vec3<f32>(bhh[j], bhh[H + j], bhh[2u * H + j]);
   for (var r = 0u; r < BT; r++) {
     let b = b0 + r;

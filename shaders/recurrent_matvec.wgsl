@@ -19,6 +19,9 @@ override WG: u32 = 64u;        // threads per workgroup, one vec4 column each
 override BT: u32 = 4u;         // batch rows per thread, 1 … 8
 override VEC_H: bool = false;  // h size (hidden, or PROJ) % 4 == 0: h_prev rows load as vec4
 override PROJ: u32 = 0u;       // LSTM projection size P, 0 = none (h has `hidden` features)
+// QUAD (LSTM / GRU step kernels; VEC_H, no PROJ, cols % 4 = 0): each thread computes the columns
+// col … col+3 (recurrentMatvecQuad), each h_prev load serving 4 columns.
+override QUAD: bool = false;
 
 // Features of h: PROJ when projecting, else hidden.
 fn hSize() -> u32 {
@@ -70,4 +73,64 @@ fn recurrentMatvec(col: u32, b0: u32) -> array<vec4<f32>, 8> {
 fn hPrevAt(b: u32, j: u32) -> f32 {
   let i = hStateBase() + b * hSize() + j;
   return hprev[i >> 2u][i & 3u];
+}
+
+// QUAD: the products of columns col … col+3 for rows b0 + r, r < BT (qa for col, qb col+1, qc
+// col+2, qd col+3), each term added in recurrentMatvec's order (the same bits per column).
+struct Quad {
+  a: array<vec4<f32>, 8>,
+  b: array<vec4<f32>, 8>,
+  c: array<vec4<f32>, 8>,
+  d: array<vec4<f32>, 8>,
+}
+
+fn recurrentMatvecQuad(col: u32, b0: u32) -> Quad {
+  var q: Quad;
+  for (var r = 0u; r < 8u; r++) {      // explicit: see recurrent_persistent.wgsl
+    q.a[r] = vec4<f32>(0.0);
+    q.b[r] = vec4<f32>(0.0);
+    q.c[r] = vec4<f32>(0.0);
+    q.d[r] = vec4<f32>(0.0);
+  }
+  let H = hSize();
+  let rows = min(BT, params.batch - b0);
+  let base = hStateBase() + b0 * H;
+  for (var k = 0u; k < H; k += 4u) {
+    let a0 = whh(k, col);
+    let a1 = whh(k + 1u, col);
+    let a2 = whh(k + 2u, col);
+    let a3 = whh(k + 3u, col);
+    let b0w = whh(k, col + 1u);
+    let b1 = whh(k + 1u, col + 1u);
+    let b2 = whh(k + 2u, col + 1u);
+    let b3 = whh(k + 3u, col + 1u);
+    let c0 = whh(k, col + 2u);
+    let c1 = whh(k + 1u, col + 2u);
+    let c2 = whh(k + 2u, col + 2u);
+    let c3 = whh(k + 3u, col + 2u);
+    let d0 = whh(k, col + 3u);
+    let d1 = whh(k + 1u, col + 3u);
+    let d2 = whh(k + 2u, col + 3u);
+    let d3 = whh(k + 3u, col + 3u);
+    for (var r = 0u; r < BT; r++) {
+      if (r < rows) {
+        let h = hprev[(base + r * H + k) >> 2u];
+        q.a[r] += h.x * a0 + h.y * a1 + h.z * a2 + h.w * a3;
+        q.b[r] += h.x * b0w + h.y * b1 + h.z * b2 + h.w * b3;
+        q.c[r] += h.x * c0 + h.y * c1 + h.z * c2 + h.w * c3;
+        q.d[r] += h.x * d0 + h.y * d1 + h.z * d2 + h.w * d3;
+      }
+    }
+  }
+  let sa = whhScale(col);
+  let sb = whhScale(col + 1u);
+  let sc = whhScale(col + 2u);
+  let sd = whhScale(col + 3u);
+  for (var r = 0u; r < BT; r++) {
+    q.a[r] *= sa;
+    q.b[r] *= sb;
+    q.c[r] *= sc;
+    q.d[r] *= sd;
+  }
+  return q;
 }

@@ -185,6 +185,7 @@ export class Gpu {
     persistentDirections: 'auto',
     persistentBackward: 'auto',
     backwardUnits: 'auto',
+    forwardUnits: 'auto',
   };
   private lostInfo: GPUDeviceLostInfo | null = null;
   private destroyed = false;

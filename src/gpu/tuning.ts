@@ -73,6 +73,12 @@ export interface GpuTuning {
    * hidden size not a multiple of 4 or an LSTM projection).
    */
   backwardUnits: 'auto' | 1 | 4;
+  /**
+   * Hidden units per thread in the LSTM / GRU forward step kernels: `'auto'`, `1` or `4`
+   * (shaders/recurrent_matvec.wgsl QUAD: each load of h_{t−1} serves 4 units; see forwardQuad in
+   * src/kernels/cellStep.ts).
+   */
+  forwardUnits: 'auto' | 1 | 4;
 }
 
 /** A recurrent kernel `calibrateRecurrent` can measure as the fastest for a shape. */

@@ -253,6 +253,8 @@ export class RecurrentPlan {
        * persistent plans, a projection, a GRU's reset before the matmul or quantized weights.
        */
       wavefront?: boolean;
+      /** LSTM / GRU step kernels: 4 hidden units per thread (cellStep.ts forwardQuad). */
+      quad?: boolean;
     } = {},
   ) {
     const { cell, hiddenSize: H, numLayers: L, batchFirst } = cfg;
@@ -297,6 +299,9 @@ export class RecurrentPlan {
       throw new ArgumentError(
         `recurrent weights '${weights}' are for inference plans (not training, step-wise plans or a projection)`,
       );
+    const quad = !!options.quad;
+    if (quad && (cell === 'rnn' || proj || resetBefore || H % 4 !== 0))
+      throw new ArgumentError('4 units per thread run the LSTM / GRU step kernels (hidden % 4 = 0, no projection)');
     const wavefront = !!options.wavefront;
     if (wavefront && (training || stepwise || persistent || D !== 1 || proj || resetBefore || weights !== 'f32'))
       throw new ArgumentError(
@@ -601,7 +606,7 @@ export class RecurrentPlan {
             cellStepDispatch(
               gpu,
               cell,
-              { ...kernelOpts, tile, label: `l${l}d${d}.step${t}`, proj },
+              { ...kernelOpts, tile, label: `l${l}d${d}.step${t}`, proj, quad },
               {
                 xproj: xproj[d],
                 wp: whh[d],

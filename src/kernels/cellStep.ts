@@ -1,6 +1,7 @@
 // Host side of the fused cell-step kernels: shaders/lstm_step.wgsl, shaders/gru_step.wgsl and
 // shaders/rnn_step.wgsl (which share shaders/recurrent_matvec.wgsl and step_params.wgsl).
 import type { Gpu } from '../gpu/device.js';
+import type { GpuTuning } from '../gpu/tuning.js';
 import type { Dispatch } from '../gpu/dispatch.js';
 import { ArgumentError, ShapeError } from '../util/errors.js';
 
@@ -257,6 +258,41 @@ export interface CellStepOptions {
   proj?: number;
   /** Inference: how W_hh is read (`buffers.wp` then holds that copy). Default `'f32'`. */
   weights?: RecurrentWeights;
+  /** LSTM, GRU: 4 hidden units per thread (see {@link forwardQuad}). */
+  quad?: boolean;
+}
+
+/**
+ * Whether a layer's LSTM / GRU forward step kernels run 4 hidden units per thread (QUAD in
+ * shaders/recurrent_matvec.wgsl: each load of h_{t−1} serves 4 units) — gpu.tuning.forwardUnits:
+ * `'auto'` (4 on a software adapter where the layer allows it, 1 on a GPU: not timed there), `1`,
+ * or `4` (a ShapeError where it cannot run: an RNN, whose kernel already computes 4 units per
+ * thread, a hidden size not a multiple of 4, an LSTM projection, a GRU with resetAfter false).
+ * @param gpu - Its tuning and whether the adapter is software.
+ * @param cfg - The layer.
+ * @param where - Names the caller in errors.
+ * @throws ArgumentError for an unknown value; ShapeError when 4 is forced where it cannot run.
+ */
+export function forwardQuad(
+  gpu: Pick<Gpu, 'software'> & { tuning: Pick<GpuTuning, 'forwardUnits'> },
+  cfg: { cell: CellKind; hiddenSize: number; projSize?: number; resetAfter?: boolean },
+  where: string,
+): boolean {
+  const mode = gpu.tuning.forwardUnits;
+  if (mode !== 'auto' && mode !== 1 && mode !== 4)
+    throw new ArgumentError(`${where}: gpu.tuning.forwardUnits must be 'auto', 1 or 4, got ${String(mode)}`);
+  const blocker =
+    cfg.cell === 'rnn'
+      ? 'an RNN (its kernel computes 4 units per thread already)'
+      : cfg.hiddenSize % 4 !== 0
+        ? `hiddenSize ${cfg.hiddenSize} (not a multiple of 4)`
+        : cfg.projSize
+          ? `an LSTM with projSize ${cfg.projSize}`
+          : cfg.cell === 'gru' && cfg.resetAfter === false
+            ? 'a GRU with resetAfter false'
+            : null;
+  if (mode === 4 && blocker) throw new ShapeError(`${where}: gpu.tuning.forwardUnits 4 cannot run ${blocker}`);
+  return !blocker && (mode === 4 || (mode === 'auto' && gpu.software));
 }
 
 /** The GATE_ACT code of the LSTM / GRU kernels (activations.wgsl): 1 σ, 6 the hard sigmoid. */
@@ -292,6 +328,9 @@ export function cellStepDispatch(gpu: Gpu, cell: CellKind, opts: CellStepOptions
   if (proj && (opts.weights ?? 'f32') !== 'f32')
     throw new ArgumentError(`${opts.label}: a projection (proj) runs with f32 weights only`);
   if (proj && cell !== 'lstm') throw new ArgumentError(`${opts.label}: a projection (proj) is only for an LSTM step`);
+  const quad = !!opts.quad;
+  if (quad && (cell === 'rnn' || proj || opts.hidden % 4 !== 0))
+    throw new ArgumentError(`${opts.label}: 4 units per thread need an LSTM / GRU step, hidden % 4 = 0, no projection`);
   const constants: Record<string, number | boolean> = {
     WG: wg,
     BT: bt,
@@ -299,6 +338,7 @@ export function cellStepDispatch(gpu: Gpu, cell: CellKind, opts: CellStepOptions
     SAVE: !!opts.save,
     LENGTHS: !!opts.lengths,
   };
+  if (quad) constants.QUAD = true;
   if (proj) constants.PROJ = proj;
   if (opts.save && !buffers.saved)
     throw new ArgumentError(`${opts.label}: a training step needs the saved-activations buffer`);
@@ -335,7 +375,7 @@ export function cellStepDispatch(gpu: Gpu, cell: CellKind, opts: CellStepOptions
     label: opts.label,
     pipeline: gpu.pipeline(shader, constants),
     bindGroup: gpu.bindGroup(shader, resources),
-    workgroups: [Math.ceil(cols / wg), Math.ceil(opts.batch / bt), 1],
+    workgroups: [Math.ceil(cols / (quad ? 4 * wg : wg)), Math.ceil(opts.batch / bt), 1],
   };
 }
 

@@ -13,6 +13,7 @@ import {
   repackWhhDispatch,
   repackedBytes,
   defaultStepTile,
+  forwardQuad,
   type StepTile,
 } from '../kernels/cellStep.js';
 import { encodeDispatches, type Dispatch } from '../gpu/dispatch.js';
@@ -633,7 +634,7 @@ export class RecurrentLayer extends Module {
     return (
       `|${t.recurrentKernel}|${t.persistentSteps}|${t.recurrentWeights}|${measured}` +
       `|${t.persistentSplit}|${t.persistentSplitReduce}|${t.persistentDirections}|${t.persistentBackward}` +
-      `|${t.backwardUnits}`
+      `|${t.backwardUnits}|${t.forwardUnits}`
     );
   }
 
@@ -663,11 +664,13 @@ export class RecurrentLayer extends Module {
     const weights = this.config.projSize ? 'f32' : recurrentWeights;
     const persistent = persistentChoice(this.gpu, this.config, batch, where, weights) ?? undefined;
     const wavefront = wavefrontChoice(this.gpu, this.config, batch, this.params, weights, false, !!persistent, where);
+    const quad = forwardQuad(this.gpu, this.config, where);
     return new RecurrentPlan(this.gpu, this.config, this.params, seqLen, batch, tile, false, null, false, {
       lengths,
       where,
       persistent,
       wavefront,
+      quad,
       // A projection's kernels read f32 weights only.
       weights,
     });
@@ -710,6 +713,7 @@ export class RecurrentLayer extends Module {
     const tile = { ...defaultStepTile(batch, this.gpu.adapterInfo.isFallbackAdapter), ...this.tile };
     // Checked before anything is allocated (RecurrentBackward asks again; it cannot throw then).
     backwardQuad(this.gpu, this.config, where);
+    const quad = forwardQuad(this.gpu, this.config, where);
     const forward = new RecurrentPlan(
       this.gpu,
       this.config,
@@ -720,7 +724,12 @@ export class RecurrentLayer extends Module {
       true,
       this.dropout,
       false,
-      { lengths, where, persistent: persistentChoice(this.gpu, this.config, batch, where, 'f32', true) ?? undefined },
+      {
+        lengths,
+        where,
+        persistent: persistentChoice(this.gpu, this.config, batch, where, 'f32', true) ?? undefined,
+        quad,
+      },
     );
     try {
       const backward = new RecurrentBackward(this.gpu, this.config, this.params, this.store, forward, {
