@@ -262,6 +262,20 @@ export interface CellStepOptions {
   quad?: boolean;
 }
 
+/** Why a layer's forward step kernels cannot run 4 units per thread, or null where they can. */
+export function forwardQuadBlocker(cfg: {
+  cell: CellKind;
+  hiddenSize: number;
+  projSize?: number;
+  resetAfter?: boolean;
+}): string | null {
+  if (cfg.cell === 'rnn') return 'an RNN (its kernel computes 4 units per thread already)';
+  if (cfg.hiddenSize % 4 !== 0) return `hiddenSize ${cfg.hiddenSize} (not a multiple of 4)`;
+  if (cfg.projSize) return `an LSTM with projSize ${cfg.projSize}`;
+  if (cfg.cell === 'gru' && cfg.resetAfter === false) return 'a GRU with resetAfter false';
+  return null;
+}
+
 /**
  * Whether a layer's LSTM / GRU forward step kernels run 4 hidden units per thread (QUAD in
  * shaders/recurrent_matvec.wgsl: each load of h_{t−1} serves 4 units) — gpu.tuning.forwardUnits:
@@ -281,16 +295,7 @@ export function forwardQuad(
   const mode = gpu.tuning.forwardUnits;
   if (mode !== 'auto' && mode !== 1 && mode !== 4)
     throw new ArgumentError(`${where}: gpu.tuning.forwardUnits must be 'auto', 1 or 4, got ${String(mode)}`);
-  const blocker =
-    cfg.cell === 'rnn'
-      ? 'an RNN (its kernel computes 4 units per thread already)'
-      : cfg.hiddenSize % 4 !== 0
-        ? `hiddenSize ${cfg.hiddenSize} (not a multiple of 4)`
-        : cfg.projSize
-          ? `an LSTM with projSize ${cfg.projSize}`
-          : cfg.cell === 'gru' && cfg.resetAfter === false
-            ? 'a GRU with resetAfter false'
-            : null;
+  const blocker = forwardQuadBlocker(cfg);
   if (mode === 4 && blocker) throw new ShapeError(`${where}: gpu.tuning.forwardUnits 4 cannot run ${blocker}`);
   return !blocker && (mode === 4 || (mode === 'auto' && gpu.software));
 }

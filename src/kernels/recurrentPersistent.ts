@@ -6,7 +6,14 @@ import { ArgumentError, ShapeError } from '../util/errors.js';
 import { defineShader } from '../gpu/kernel.js';
 import { measuredRecurrentKernel } from '../gpu/tuning.js';
 import type { CellKind, RecurrentActivation } from './recurrentConfig.js';
-import { gateActCode, uniformSlotSize, variantName, WEIGHT_INCLUDES, type RecurrentWeights } from './cellStep.js';
+import {
+  forwardQuadBlocker,
+  gateActCode,
+  uniformSlotSize,
+  variantName,
+  WEIGHT_INCLUDES,
+  type RecurrentWeights,
+} from './cellStep.js';
 import persistentWgsl from '../../shaders/recurrent_persistent.wgsl?raw';
 import persistentBodyWgsl from '../../shaders/persistent_body.wgsl?raw';
 import persistentBidirWgsl from '../../shaders/recurrent_persistent_bidir.wgsl?raw';
@@ -291,9 +298,11 @@ export function persistentDispatch(
  *   On a software adapter the step kernels (a dispatch costs little there; the persistent kernel
  *   runs one CPU thread per workgroup and switches its coroutines at every step's barrier), except
  *   for an inference forward of at least {@link SOFTWARE_PERSISTENT_BATCH} rows and hidden 128 or
- *   more, where the persistent kernel measured faster: SwiftShader, B32 T100 I128 H256, step ÷
- *   persistent wall 1.21× [1.15, 1.29] (LSTM) and 1.09× [0.96, 1.12] (GRU) on a quiet machine,
- *   1.13× / 1.17× in an earlier run (bench/RESULTS.md); a tie at B1. Training keeps the step kernels:
+ *   more whose step kernels run one unit per thread (an RNN, H % 4 ≠ 0, a projection, or
+ *   gpu.tuning.forwardUnits 1), where the persistent kernel measured faster: SwiftShader, B32 T100
+ *   I128 H256, step ÷ persistent wall 1.21× [1.15, 1.29] (LSTM) and 1.09× [0.96, 1.12] (GRU) on a
+ *   quiet machine (bench/RESULTS.md). With 4 units per thread the step kernels win: LSTM 716 vs
+ *   836 ms, GRU 721 vs 716 (a tie; 2026-12-07). Training keeps the step kernels:
  *   forward + BPTT at B32 H256 measured 0.80–0.88× (LSTM) and 1.04–1.11× (GRU) with it in Node.
  *   It takes up to 8 rows per workgroup there (each W_hh load reused 8 times) and 64 threads.
  * @param gpu - Its tuning and limits.
@@ -322,8 +331,12 @@ export function persistentChoice(
 ): { tile: PersistentTile; steps: number; pairDirections: boolean; stepBackward: boolean } | null {
   const { recurrentKernel, persistentSteps, recurrentMeasured } = gpu.tuning;
   const measured = recurrentKernel === 'auto' ? measuredRecurrentKernel({ recurrentMeasured }, cfg, batch) : undefined;
+  // On a software adapter the step kernels with 4 units per thread (forwardUnits, where the layer
+  // allows them) beat the persistent kernel; without them it wins at B ≥ 32, H ≥ 128 (inference).
+  const quadSteps = gpu.tuning.forwardUnits !== 1 && forwardQuadBlocker(cfg) === null;
   const softwareStep =
-    gpu.software && (training || batch < SOFTWARE_PERSISTENT_BATCH || cfg.hiddenSize < SOFTWARE_PERSISTENT_HIDDEN);
+    gpu.software &&
+    (training || quadSteps || batch < SOFTWARE_PERSISTENT_BATCH || cfg.hiddenSize < SOFTWARE_PERSISTENT_HIDDEN);
   // A measured wavefront (a stack's inference forward) leaves the persistent kernel out too.
   const stepKernels =
     recurrentKernel === 'step' ||

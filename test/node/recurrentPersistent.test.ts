@@ -268,13 +268,23 @@ describe('persistent kernel: plans', () => {
       expect(small.lastRun?.dispatches).toBe(1 + 4);
       proj.forward(x); // the step kernels run what the persistent one cannot
       expect(proj.lastRun?.dispatches).toBe(1 + 2 * 4);
-      // An inference forward of ≥ 32 rows at hidden ≥ 128: the persistent kernel (measured faster there).
+      // An inference forward of ≥ 32 rows at hidden ≥ 128: the step kernels with 4 units per thread
+      // (measured faster there); with one unit per thread (H % 4 ≠ 0, or forced) the persistent kernel.
       const big = new LSTM(gpu, { inputSize: 3, hiddenSize: 128, seed: 1 });
+      const odd = new LSTM(gpu, { inputSize: 3, hiddenSize: 130, seed: 1 });
       const x32 = input(4, 32, 3);
       big.forward(x32);
-      expect(big.lastRun?.dispatches).toBe(1 + 1);
-      big.destroy();
-      x32.destroy();
+      expect(big.lastRun?.dispatches).toBe(1 + 4);
+      odd.forward(x32);
+      expect(odd.lastRun?.dispatches).toBe(1 + 1);
+      gpu.tuning.forwardUnits = 1;
+      try {
+        big.forward(x32);
+        expect(big.lastRun?.dispatches).toBe(1 + 1);
+      } finally {
+        gpu.tuning.forwardUnits = 'auto';
+      }
+      for (const t of [big, odd, x32]) t.destroy();
     } finally {
       gpu.tuning.recurrentKernel = 'persistent';
     }
@@ -357,10 +367,15 @@ describe('persistent kernel: both directions in one dispatch, where the device a
 
 describe('persistent kernel: the cost model', () => {
   it("'auto': a GPU gets it where it fits (a row per workgroup, a thread per column ≤ 256), software at B ≥ 32", () => {
-    const adapter = (software: boolean, kernel: 'auto' | 'step' | 'persistent' = 'auto') =>
+    const adapter = (
+      software: boolean,
+      kernel: 'auto' | 'step' | 'persistent' = 'auto',
+      forwardUnits: 'auto' | 1 = 'auto',
+    ) =>
       ({
         software,
         tuning: {
+          forwardUnits,
           reductionWidth: 'auto',
           recurrentKernel: kernel,
           persistentSteps: 1024,
@@ -391,11 +406,16 @@ describe('persistent kernel: the cost model', () => {
     expect(persistentChoice(adapter(false), { ...lstm, hiddenSize: 2049 }, 1, 'x')).toBeNull();
     expect(persistentChoice(adapter(false), { ...lstm, projSize: 8 }, 1, 'x')).toBeNull();
     expect(persistentChoice(adapter(false, 'step'), lstm, 32, 'x')).toBeNull();
-    // Software: the step kernels, except an inference forward of ≥ 32 rows and hidden ≥ 128 (measured faster there).
+    // Software: the step kernels, except an inference forward of ≥ 32 rows and hidden ≥ 128 whose
+    // step kernels run one unit per thread (measured faster there); with 4 per thread they win.
     expect(persistentChoice(adapter(true), lstm, 16, 'x')).toBeNull();
     expect(persistentChoice(adapter(true), { ...lstm, hiddenSize: 64 }, 32, 'x')).toBeNull();
     expect(persistentChoice(adapter(true), lstm, 32, 'x', 'f32', true)).toBeNull();
-    expect(persistentChoice(adapter(true), lstm, 32, 'x')?.tile).toEqual({
+    expect(persistentChoice(adapter(true), lstm, 32, 'x')).toBeNull();
+    expect(persistentChoice(adapter(true), { cell: 'gru', hiddenSize: 128 }, 32, 'x')).toBeNull();
+    expect(persistentChoice(adapter(true), { ...lstm, hiddenSize: 130 }, 32, 'x')?.tile.bt).toBe(8);
+    expect(persistentChoice(adapter(true), { cell: 'rnn', hiddenSize: 256 }, 32, 'x')).not.toBeNull();
+    expect(persistentChoice(adapter(true, 'auto', 1), lstm, 32, 'x')?.tile).toEqual({
       wg: 64,
       bt: 8,
       split: 1,
