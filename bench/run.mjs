@@ -1,10 +1,11 @@
 // `npm run bench [-- --filter=REGEX --reps=N --peer-reps=N --full --smoke --transformer-t=128,512
 // --kernels=step,persistent,wavefront --layers=1,3 --packed=both|0|1 --gpu-reps=N --steps-per-pair=N
-// --seq-len=N --input-size=N --hidden=256 --batch=1,32 --tf=0 --ort=0 --timeout-min=60]`: runs bench/index.html
-// in headless Chromium, prints a table (medians, min–max, GFLOP/s, ratio to each peer with its 95 % CI) and
-// writes the report as JSON to bench/results/. --smoke: the Transformer rows at test sizes; --transformer-t:
-// their sequence lengths; the recurrent options are described in bench/suite.ts (benchOptions); --timeout-min:
-// the page's limit.
+// --seq-len=N --input-size=N --hidden=256 --batch=1,32 --tf=0 --ort=0 --tiles=1 --timeout-min=60]`:
+// runs bench/index.html in headless Chromium, prints a table (medians, min–max, GFLOP/s, ratio to
+// each peer with its 95 % CI) and writes the report as JSON to bench/results/. --smoke: the
+// Transformer rows at test sizes; --transformer-t: their sequence lengths; the recurrent options
+// are described in bench/suite.ts (benchOptions); --tiles=1: also a sweep of step tiles per
+// recurrent step row; --timeout-min: the page's limit.
 import { printReport, writeReport } from './report.mjs';
 import { launchChromium, runPage, startServer } from '../tools/chromium.mjs';
 
@@ -33,6 +34,7 @@ const keys = [
   'batch',
   'tf',
   'ort',
+  'tiles',
 ];
 for (const key of keys)
   if (args[key])

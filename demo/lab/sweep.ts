@@ -14,7 +14,7 @@
 // Each entry: wall time (issue, read back) min / median / max of `reps` runs and, with
 // timestamp-query, the dispatches' GPU time; a tile the device refuses keeps its error.
 import { GRU, LSTM, Tensor, gemmDispatches, gemmTile, type Gpu, type RecurrentLayer } from '../../src/index.js';
-import { defaultStepTile } from '../../src/kernels/cellStep.js';
+import { defaultStepTile, forwardQuad, stepUnitThreads } from '../../src/kernels/cellStep.js';
 import { matmulRef } from '../../src/reference/matmul.js';
 import { gemmShapes } from '../../bench/gemm.js';
 import { TILE_SWEEP } from '../../bench/recurrent.js';
@@ -178,10 +178,14 @@ async function recurrentSweep(
   const cell = p.cell as 'lstm' | 'gru';
   const data = random(seqLen * B * I, 21);
   const x = Tensor.from(gpu, data, [seqLen, B, I]);
-  // The tile a layer without stepTile runs its steps with (src/nn/recurrent.ts).
-  const chosen = defaultStepTile(B, gpu.adapterInfo.isFallbackAdapter);
+  // The tile a layer without stepTile runs its steps with (src/nn/recurrent.ts), swept too where
+  // the sweep's list lacks it.
+  const quad = forwardQuad(gpu, { cell, hiddenSize: H }, 'tile sweep');
+  const chosen = defaultStepTile(B, gpu.adapterInfo.isFallbackAdapter, stepUnitThreads(cell, H, quad));
+  const tiles: readonly (readonly [number, number])[] = TILE_SWEEP.filter(([, bt]) => bt <= B);
+  const listed = tiles.some(([wg, bt]) => wg === chosen.wg && bt === chosen.bt);
   const variants: Array<{ tile: string; stepTile?: { wg: number; bt: number }; isDefault: boolean }> = [
-    ...TILE_SWEEP.filter(([, bt]) => bt <= B).map(([wg, bt]) => ({
+    ...[...tiles, ...(listed ? [] : [[chosen.wg, chosen.bt] as const])].map(([wg, bt]) => ({
       tile: `step ${wg}×${bt}`,
       stepTile: { wg, bt },
       isDefault: wg === chosen.wg && bt === chosen.bt,

@@ -230,10 +230,30 @@ export interface StepTile {
  * - a real GPU is latency-bound at these sizes and wants many threads: one batch row per thread,
  *   128 threads per workgroup (NVIDIA H200, LSTM B32 H256 T100: 3.4 ms vs 9.4 ms with 8 rows);
  * - a software adapter (SwiftShader, `isFallbackAdapter`) wants few, long threads: up to 8 rows
- *   per thread reuse each W_hh load 8 times.
+ *   per thread reuse each W_hh load 8 times; and at least 4 workgroups per step where the threads
+ *   allow it (64 threads per workgroup, halved down to 8): it runs one workgroup on one CPU core,
+ *   so a step of one workgroup leaves the other cores idle (LSTM B1 T100 H256 with 4 units per
+ *   thread: 64 threads; 155–157 ms at one workgroup of 64, 86–117 ms at 4 of 16 or 8 of 8). More
+ *   than 4 did not pay at B32 (LSTM training step 2742 ms at 4 workgroups, 3109 at 8).
+ * @param batch - Batch rows.
+ * @param fallbackAdapter - The adapter is a software one.
+ * @param unitThreads - Threads along the units of one step ({@link stepUnitThreads}); unknown: 64.
  */
-export function defaultStepTile(batch: number, fallbackAdapter = false): StepTile {
-  return fallbackAdapter ? { wg: 64, bt: Math.min(8, batch) } : { wg: 128, bt: 1 };
+export function defaultStepTile(batch: number, fallbackAdapter = false, unitThreads = 64): StepTile {
+  if (!fallbackAdapter) return { wg: 128, bt: 1 };
+  const bt = Math.min(8, batch);
+  const rowGroups = Math.ceil(batch / bt);
+  let wg = 64;
+  while (wg > 8 && Math.ceil(unitThreads / wg) * rowGroups < 4) wg /= 2;
+  return { wg, bt };
+}
+
+/**
+ * Threads along the units of one step dispatch: one per vec4 column of the repacked W_hh (LSTM /
+ * GRU: a unit's gates; RNN: 4 units), a quarter of the units with 4 units per thread (`quad`).
+ */
+export function stepUnitThreads(cell: CellKind, hidden: number, quad: boolean): number {
+  return cell === 'rnn' || quad ? Math.ceil(hidden / 4) : hidden;
 }
 
 /** The sizes and variant of one cell-step dispatch (forward; the backward takes the same but `save`). */

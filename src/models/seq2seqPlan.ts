@@ -26,7 +26,7 @@ import { gemmDispatches, type GemmArgs } from '../kernels/matmul.js';
 import { elementwiseDispatch } from '../kernels/elementwise.js';
 import { columnSumDispatch } from '../kernels/columnSum.js';
 import { embeddingBackwardDispatch, embeddingDispatch } from '../kernels/embedding.js';
-import { defaultStepTile } from '../kernels/cellStep.js';
+import { defaultStepTile, stepUnitThreads } from '../kernels/cellStep.js';
 import { RnnAttentionPlan, type SeqView } from '../kernels/rnnAttention.js';
 import {
   nextTokenDispatch,
@@ -306,7 +306,9 @@ class DecoderLoop {
     const o = model.options;
     const H = o.hiddenSize;
     const D = o.bidirectional ? 2 : 1;
-    const tile = defaultStepTile(dims.R, gpu.adapterInfo.isFallbackAdapter);
+    const cell = model.decoder.config.cell;
+    const threads = stepUnitThreads(cell, H, false);
+    const tile = defaultStepTile(dims.R, gpu.adapterInfo.isFallbackAdapter, threads);
     this.plan = new RecurrentPlan(
       gpu,
       model.decoder.config,

@@ -13,6 +13,7 @@ import {
   repackWhhDispatch,
   repackedBytes,
   defaultStepTile,
+  stepUnitThreads,
   forwardQuad,
   type StepTile,
 } from '../kernels/cellStep.js';
@@ -638,6 +639,12 @@ export class RecurrentLayer extends Module {
     );
   }
 
+  /** The adapter's step tile for this layer at `batch` rows (the layer's `stepTile` overrides it). */
+  private defaultTile(batch: number, quad: boolean): StepTile {
+    const threads = stepUnitThreads(this.config.cell, this.config.hiddenSize, quad);
+    return defaultStepTile(batch, this.gpu.adapterInfo.isFallbackAdapter, threads);
+  }
+
   /** @internal The cached plan for (seqLen, batch), with per-row lengths or without. */
   plan(
     seqLen: number,
@@ -655,7 +662,8 @@ export class RecurrentLayer extends Module {
    * `where` names the public entry point in limit errors.
    */
   createPlan(where: string, seqLen: number, batch: number, lengths = false): RecurrentPlan {
-    const tile = { ...defaultStepTile(batch, this.gpu.adapterInfo.isFallbackAdapter), ...this.tile };
+    const quad = forwardQuad(this.gpu, this.config, where);
+    const tile = { ...this.defaultTile(batch, quad), ...this.tile };
     const { recurrentWeights } = this.gpu.tuning;
     if (!['f32', 'f16', 'int8'].includes(recurrentWeights))
       throw new ArgumentError(
@@ -664,7 +672,6 @@ export class RecurrentLayer extends Module {
     const weights = this.config.projSize ? 'f32' : recurrentWeights;
     const persistent = persistentChoice(this.gpu, this.config, batch, where, weights) ?? undefined;
     const wavefront = wavefrontChoice(this.gpu, this.config, batch, this.params, weights, false, !!persistent, where);
-    const quad = forwardQuad(this.gpu, this.config, where);
     return new RecurrentPlan(this.gpu, this.config, this.params, seqLen, batch, tile, false, null, false, {
       lengths,
       where,
@@ -710,10 +717,10 @@ export class RecurrentLayer extends Module {
     batch: number,
     { inputGrad = false, initialStateGrad = false, lengths = false } = {},
   ): TrainingPlan {
-    const tile = { ...defaultStepTile(batch, this.gpu.adapterInfo.isFallbackAdapter), ...this.tile };
     // Checked before anything is allocated (RecurrentBackward asks again; it cannot throw then).
     backwardQuad(this.gpu, this.config, where);
     const quad = forwardQuad(this.gpu, this.config, where);
+    const tile = { ...this.defaultTile(batch, quad), ...this.tile };
     const forward = new RecurrentPlan(
       this.gpu,
       this.config,

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GRU, LSTM, RNN, Tensor, type Gpu } from '../../src/index.js';
 import { ArgumentError, ShapeError } from '../../src/util/errors.js';
 import { backwardQuad } from '../../src/kernels/cellStepBackward.js';
-import { defaultStepTile, forwardQuad } from '../../src/kernels/cellStep.js';
+import { defaultStepTile, forwardQuad, stepUnitThreads } from '../../src/kernels/cellStep.js';
 import { recurrentChecks } from '../checks/recurrent.js';
 import type { CellKind } from '../../src/kernels/recurrentConfig.js';
 import { bpttCheck, type GradCase } from '../checks/recurrentGrad.js';
@@ -188,10 +188,37 @@ describe('forwardUnits and backwardUnits: the rules, the grids and the errors', 
     for (const [layer] of layers) layer.destroy();
   });
 
+  it('the default step tile on a software adapter: at least 4 workgroups per step where the threads allow it', () => {
+    // 8 rows per thread; 64 threads per workgroup, halved (down to 8) until a step has 4 workgroups.
+    expect(defaultStepTile(1, true, 64)).toEqual({ wg: 16, bt: 1 }); // LSTM B1 H256, 4 units per thread
+    expect(defaultStepTile(1, true, 256)).toEqual({ wg: 64, bt: 1 });
+    expect(defaultStepTile(2, true, 24)).toEqual({ wg: 8, bt: 2 });
+    expect(defaultStepTile(32, true, 64)).toEqual({ wg: 64, bt: 8 }); // 4 row groups already
+    expect(defaultStepTile(12, true, 64)).toEqual({ wg: 32, bt: 8 }); // 2 row groups × 2
+    expect(defaultStepTile(3, true, 5)).toEqual({ wg: 8, bt: 3 }); // never below 8 threads
+    expect(defaultStepTile(1, false, 64)).toEqual({ wg: 128, bt: 1 }); // a GPU: one row per thread
+    expect(stepUnitThreads('lstm', 256, true)).toBe(64);
+    expect(stepUnitThreads('gru', 10, false)).toBe(10);
+    expect(stepUnitThreads('rnn', 10, false)).toBe(3);
+    // A B1 LSTM plan on this adapter: ⌈threads / wg⌉ workgroups per step.
+    const H = 256;
+    const layer = new LSTM(gpu, { inputSize: 3, hiddenSize: H, seed: 1 });
+    const plan = layer.createPlan('x', 2, 1);
+    const step = plan.dispatches.find((d) => /\.step\d+$/.test(d.label ?? ''));
+    const threads = stepUnitThreads('lstm', H, forwardQuad(gpu, layer.config, 'x'));
+    const { wg } = defaultStepTile(1, gpu.adapterInfo.isFallbackAdapter, threads);
+    expect(step?.workgroups).toEqual([Math.ceil(threads / wg), 1, 1]);
+    if (gpu.adapterInfo.isFallbackAdapter) expect(step?.workgroups[0]).toBe(4);
+    plan.destroy();
+    layer.destroy();
+  });
+
   it('forward units 4: ⌈H / (4·WG)⌉ workgroups along the units per step, ⌈H / WG⌉ with 1', () => {
     const H = 256;
     const layer = new LSTM(gpu, { inputSize: 3, hiddenSize: H, seed: 1 });
-    const { wg } = defaultStepTile(2, gpu.adapterInfo.isFallbackAdapter);
+    // The default tile follows the threads along the units (defaultStepTile).
+    const wgFor = (quad: boolean) =>
+      defaultStepTile(2, gpu.adapterInfo.isFallbackAdapter, stepUnitThreads('lstm', H, quad)).wg;
     const grids: (readonly number[])[] = [];
     for (const units of [4, 1] as const) {
       gpu.tuning.forwardUnits = units;
@@ -205,8 +232,8 @@ describe('forwardUnits and backwardUnits: the rules, the grids and the errors', 
         gpu.tuning.forwardUnits = 'auto';
       }
     }
-    expect(grids[0][0]).toBe(Math.ceil(H / (4 * wg)));
-    expect(grids[1][0]).toBe(Math.ceil(H / wg));
+    expect(grids[0][0]).toBe(Math.ceil(H / (4 * wgFor(true))));
+    expect(grids[1][0]).toBe(Math.ceil(H / wgFor(false)));
     layer.destroy();
   });
 
@@ -255,7 +282,9 @@ describe('forwardUnits and backwardUnits: the rules, the grids and the errors', 
   it('4 units per thread: ⌈H / (4·WG)⌉ workgroups along the units per step, ⌈H / WG⌉ with 1', () => {
     const H = 256;
     const layer = new LSTM(gpu, { inputSize: 3, hiddenSize: H, seed: 1 });
-    const { wg } = defaultStepTile(2, gpu.adapterInfo.isFallbackAdapter);
+    // The backward runs on the forward's tile, which follows the forward's units per thread.
+    const threads = stepUnitThreads('lstm', H, forwardQuad(gpu, layer.config, 'x'));
+    const { wg } = defaultStepTile(2, gpu.adapterInfo.isFallbackAdapter, threads);
     const grids: (readonly number[])[] = [];
     for (const units of [4, 1] as const) {
       gpu.tuning.backwardUnits = units;
