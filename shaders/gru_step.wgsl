@@ -42,25 +42,11 @@ override LENGTHS: bool = false;   // off: no length check is compiled in
 
 // #include "recurrent_weights.wgsl"
 // #include "recurrent_matvec.wgsl"
+// #include "step_thread.wgsl"
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let H = params.hidden;
-  let b0 = wid.y * BT;
-  if (QUAD) {
-    // Units j … j+3 of this thread (recurrent_matvec.wgsl recurrentMatvecQuad).
-    let j = 4u * (wid.x * WG + lid.x);
-    if (j >= H) { return; }
-    let q = recurrentMatvecQuad(j, b0);
-    unitStep(j, b0, q.a);
-    unitStep(j + 1u, b0, q.b);
-    unitStep(j + 2u, b0, q.c);
-    unitStep(j + 3u, b0, q.d);
-    return;
-  }
-  let j = wid.x * WG + lid.x;
-  if (j >= H) { return; }
-  unitStep(j, b0, recurrentMatvec(j, b0));
+  stepThread(lid.x, wid.x, wid.y);
 }
 
 // The step of unit j for the rows b0 … b0 + BT − 1, given their recurrent products acc[r].

@@ -13,6 +13,7 @@ import stepParamsWgsl from '../../shaders/step_params.wgsl?raw';
 import recurrentMatvecWgsl from '../../shaders/recurrent_matvec.wgsl?raw';
 import lstmStepWgsl from '../../shaders/lstm_step.wgsl?raw';
 import gruStepWgsl from '../../shaders/gru_step.wgsl?raw';
+import stepThreadWgsl from '../../shaders/step_thread.wgsl?raw';
 import repackWhhWgsl from '../../shaders/repack_whh.wgsl?raw';
 import projectWgsl from '../../shaders/recurrent_matvec_project.wgsl?raw';
 import weightsWgsl from '../../shaders/recurrent_weights.wgsl?raw';
@@ -40,13 +41,18 @@ export const stepIncludes = (weights: RecurrentWeights) => ({
   'recurrent_matvec.wgsl': recurrentMatvecWgsl,
   ...WEIGHT_INCLUDES[weights],
 });
+/** The LSTM / GRU step shaders' includes: stepIncludes and the thread's body (step_thread.wgsl). */
+const gateStepIncludes = (weights: RecurrentWeights) => ({
+  ...stepIncludes(weights),
+  'step_thread.wgsl': stepThreadWgsl,
+});
 /** A shader variant's name: the file, then `#f16` / `#int8` for a quantized W_hh. */
 export const variantName = (file: string, weights: RecurrentWeights) =>
   weights === 'f32' ? file : `${file}#${weights}`;
 const cellShaders = (weights: RecurrentWeights): Record<CellKind, WgslShader> => ({
   rnn: defineShader(variantName('rnn_step.wgsl', weights), rnnStepWgsl, stepIncludes(weights)),
-  lstm: defineShader(variantName('lstm_step.wgsl', weights), lstmStepWgsl, stepIncludes(weights)),
-  gru: defineShader(variantName('gru_step.wgsl', weights), gruStepWgsl, stepIncludes(weights)),
+  lstm: defineShader(variantName('lstm_step.wgsl', weights), lstmStepWgsl, gateStepIncludes(weights)),
+  gru: defineShader(variantName('gru_step.wgsl', weights), gruStepWgsl, gateStepIncludes(weights)),
 });
 const CELL_SHADERS: Record<RecurrentWeights, Record<CellKind, WgslShader>> = /*#__PURE__*/ (() => ({
   f32: cellShaders('f32'),

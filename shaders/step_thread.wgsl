@@ -1,0 +1,25 @@
+// step_thread.wgsl — what one thread of an LSTM / GRU step kernel does (included by
+// lstm_step.wgsl and gru_step.wgsl after recurrent_matvec.wgsl; the kernel defines
+// unitStep(j, b0, acc), the step of unit j for the rows b0 … b0 + BT − 1 given their products).
+//
+//   one unit:  j = x·WG + lane,       acc = recurrentMatvec(j, b0)
+//   QUAD:      j = 4·(x·WG + lane),   the units j … j+3 from one recurrentMatvecQuad(j, b0)
+// where x is the workgroup's column (grid x) and b0 = y·BT its first batch row (grid y).
+
+fn stepThread(lane: u32, x: u32, y: u32) {
+  let H = params.hidden;
+  let b0 = y * BT;
+  if (QUAD) {
+    let j = 4u * (x * WG + lane);
+    if (j >= H) { return; }
+    let q = recurrentMatvecQuad(j, b0);
+    unitStep(j, b0, q.a);
+    unitStep(j + 1u, b0, q.b);
+    unitStep(j + 2u, b0, q.c);
+    unitStep(j + 3u, b0, q.d);
+    return;
+  }
+  let j = x * WG + lane;
+  if (j >= H) { return; }
+  unitStep(j, b0, recurrentMatvec(j, b0));
+}
