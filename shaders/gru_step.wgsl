@@ -10,7 +10,8 @@
 // Bindings (group 0):
 //   0 xproj  read        [rows, 3H]  input projection of every timestep (PyTorch column order r,z,n)
 //   1 Wp     read        [H, H] vec4 W_hh repacked: Wp[k, j] = (W_r[j,k], W_z[j,k], W_n[j,k], 0)
-//                        (an inference plan may bind its f16 / int8 copy: recurrent_weights*.wgsl)
+//                        (an inference plan may bind its f16 / int8 copy: recurrent_weights*.wgsl);
+//                        ROWS (QUAD, f32): W_hh [3H, H] as PyTorch stores it, the parameters themselves
 //   2 bhh    read        [3H]        b_hh (zeros when bias=False)
 //   3 hprev  read        [L·D, B, H] h_{t−1} (h0 on the first step), vec4-typed
 //   4 hnext  read_write  [L·D, B, H] h_t (the plan alternates two state buffers; the last is hN)

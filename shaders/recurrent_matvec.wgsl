@@ -22,6 +22,11 @@ override PROJ: u32 = 0u;       // LSTM projection size P, 0 = none (h has `hidde
 // QUAD (LSTM / GRU step kernels; VEC_H, no PROJ, cols % 4 = 0): each thread computes the columns
 // col … col+3 (recurrentMatvecQuad), each h_prev load serving 4 columns.
 override QUAD: bool = false;
+// ROWS (with QUAD, a GRU step reading f32 weights): binding 1 holds W_hh as PyTorch stores it,
+// [3H, H] row-major (the parameters themselves), not the repacked Wp: recurrentMatvecQuadRows
+// reads a unit's 3 gate rows, 12 vec4 loads per 4 of k for 4 units instead of the repacked
+// layout's 16 (whose 4th component is a GRU's zero). The sums run in recurrentMatvec's order.
+override ROWS: bool = false;
 
 // Features of h: PROJ when projecting, else hidden.
 fn hSize() -> u32 {
@@ -131,6 +136,55 @@ fn recurrentMatvecQuad(col: u32, b0: u32) -> Quad {
     q.b[r] *= sb;
     q.c[r] *= sc;
     q.d[r] *= sd;
+  }
+  return q;
+}
+
+// ROWS: gate row `row` of W_hh · h_{t−1}[b], the 4 terms of k … k+3 in recurrentMatvec's order.
+fn rowTerms(h: vec4<f32>, w: vec4<f32>) -> f32 {
+  return h.x * w.x + h.y * w.y + h.z * w.z + h.w * w.w;
+}
+
+// ROWS (GRU): recurrentMatvecQuad's products from W_hh in PyTorch's layout, row g·H + j read as
+// vec4s along k: whh(0, i) is the bound buffer's vec4 i (f32 only: the host sets ROWS with the
+// parameters bound, never a quantized copy). q.a[r] = (r, z, n, 0) gate sums of unit col, etc.
+fn recurrentMatvecQuadRows(col: u32, b0: u32) -> Quad {
+  var q: Quad;
+  for (var r = 0u; r < 8u; r++) {      // explicit: see recurrent_persistent.wgsl
+    q.a[r] = vec4<f32>(0.0);
+    q.b[r] = vec4<f32>(0.0);
+    q.c[r] = vec4<f32>(0.0);
+    q.d[r] = vec4<f32>(0.0);
+  }
+  let H = params.hidden;
+  let rows = min(BT, params.batch - b0);
+  let base = hStateBase() + b0 * H;
+  let rowVec4s = H >> 2u;
+  let r0 = col * rowVec4s;             // vec4 index of W_hh[col, 0]: the reset gate's row of unit col
+  let z0 = r0 + H * rowVec4s;          // W_hh[H + col, 0]
+  let n0 = z0 + H * rowVec4s;          // W_hh[2H + col, 0]
+  for (var kv = 0u; kv < rowVec4s; kv++) {
+    let ra = whh(0u, r0 + kv);
+    let rb = whh(0u, r0 + rowVec4s + kv);
+    let rc = whh(0u, r0 + 2u * rowVec4s + kv);
+    let rd = whh(0u, r0 + 3u * rowVec4s + kv);
+    let za = whh(0u, z0 + kv);
+    let zb = whh(0u, z0 + rowVec4s + kv);
+    let zc = whh(0u, z0 + 2u * rowVec4s + kv);
+    let zd = whh(0u, z0 + 3u * rowVec4s + kv);
+    let na = whh(0u, n0 + kv);
+    let nb = whh(0u, n0 + rowVec4s + kv);
+    let nc = whh(0u, n0 + 2u * rowVec4s + kv);
+    let nd = whh(0u, n0 + 3u * rowVec4s + kv);
+    for (var r = 0u; r < BT; r++) {
+      if (r < rows) {
+        let h = hprev[(base + r * H) / 4u + kv];
+        q.a[r] += vec4<f32>(rowTerms(h, ra), rowTerms(h, za), rowTerms(h, na), 0.0);
+        q.b[r] += vec4<f32>(rowTerms(h, rb), rowTerms(h, zb), rowTerms(h, nb), 0.0);
+        q.c[r] += vec4<f32>(rowTerms(h, rc), rowTerms(h, zc), rowTerms(h, nc), 0.0);
+        q.d[r] += vec4<f32>(rowTerms(h, rd), rowTerms(h, zd), rowTerms(h, nd), 0.0);
+      }
+    }
   }
   return q;
 }

@@ -4,6 +4,7 @@
 //
 //   one unit:  j = x·WG + lane,       acc = recurrentMatvec(j, b0)
 //   QUAD:      j = 4·(x·WG + lane),   the units j … j+3 from one recurrentMatvecQuad(j, b0)
+//              (a GRU with ROWS: recurrentMatvecQuadRows)
 // where x is the workgroup's column (grid x) and b0 = y·BT its first batch row (grid y).
 
 fn stepThread(lane: u32, x: u32, y: u32) {
@@ -12,7 +13,8 @@ fn stepThread(lane: u32, x: u32, y: u32) {
   if (QUAD) {
     let j = 4u * (x * WG + lane);
     if (j >= H) { return; }
-    let q = recurrentMatvecQuad(j, b0);
+    var q: Quad;
+    if (ROWS) { q = recurrentMatvecQuadRows(j, b0); } else { q = recurrentMatvecQuad(j, b0); }
     unitStep(j, b0, q.a);
     unitStep(j + 1u, b0, q.b);
     unitStep(j + 2u, b0, q.c);

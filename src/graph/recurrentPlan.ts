@@ -20,6 +20,7 @@ import {
   projectionDispatch,
   repackedCols,
   stepSlotSize,
+  gruRows,
   type RecurrentWeights,
   type StepTile,
 } from '../kernels/cellStep.js';
@@ -464,6 +465,13 @@ export class RecurrentPlan {
         this.dispatches.push({ ...q, transient: undefined });
         return wq;
       });
+      // A GRU's 4-unit steps with f32 weights read W_hh in the parameters by rows (cellStep.ts gruRows).
+      const rows = gruRows(cell, quad, weights);
+      const whhRows = (rows ? params.slice(l * D, l * D + D) : []).map((p): GPUBufferBinding => ({
+        buffer: p.whh.buffer,
+        offset: p.whh.offset * 4,
+        size: G * H * H * 4,
+      }));
       if (persistent) {
         let noCell: GPUBuffer | undefined;
         // Both directions in one dispatch per chunk (recurrent_persistent_bidir.wgsl), or one each.
@@ -606,10 +614,10 @@ export class RecurrentPlan {
             cellStepDispatch(
               gpu,
               cell,
-              { ...kernelOpts, tile, label: `l${l}d${d}.step${t}`, proj, quad },
+              { ...kernelOpts, tile, label: `l${l}d${d}.step${t}`, proj, quad, rows },
               {
                 xproj: xproj[d],
-                wp: whh[d],
+                wp: rows ? whhRows[d] : whh[d],
                 bhh: p.bhh,
                 c: this.c ?? undefined,
                 saved: saved?.buffer,

@@ -205,7 +205,8 @@ export function packStepParams(
 /** Buffers of one layer-direction, bound by one cell-step dispatch. */
 export interface CellStepBuffers {
   xproj: GPUBuffer;
-  wp: GPUBuffer;
+  /** The repacked W_hh (or its quantized copy); with `rows`, W_hh in the parameters. */
+  wp: GPUBuffer | GPUBufferBinding;
   bhh: GPUBuffer | GPUBufferBinding;
   /** h_{t−1}: h0 on the first step, else the buffer the previous step wrote as `hnext`. */
   hprev: GPUBuffer;
@@ -286,6 +287,21 @@ export interface CellStepOptions {
   weights?: RecurrentWeights;
   /** LSTM, GRU: 4 hidden units per thread (see {@link forwardQuad}). */
   quad?: boolean;
+  /**
+   * GRU with `quad` and f32 weights: `buffers.wp` is W_hh as PyTorch stores it ([3H, H], the
+   * parameters), read by gate rows (`ROWS` in shaders/recurrent_matvec.wgsl; see {@link gruRows}).
+   */
+  rows?: boolean;
+}
+
+/**
+ * Whether a GRU forward step with 4 units per thread reads W_hh as PyTorch stores it (`ROWS` in
+ * shaders/recurrent_matvec.wgsl: 12 vec4 loads per 4 of k for 4 units, where the repacked layout,
+ * whose 4th component is a GRU's zero, takes 16): with f32 weights, where the kernel can bind the
+ * parameters themselves; a quantized copy (f16 / int8) is made from the repacked layout.
+ */
+export function gruRows(cell: CellKind, quad: boolean, weights: RecurrentWeights): boolean {
+  return cell === 'gru' && quad && weights === 'f32';
 }
 
 /** Why a layer's forward step kernels cannot run 4 units per thread, or null where they can. */
@@ -370,6 +386,11 @@ export function cellStepDispatch(gpu: Gpu, cell: CellKind, opts: CellStepOptions
     LENGTHS: !!opts.lengths,
   };
   if (quad) constants.QUAD = true;
+  if (opts.rows) {
+    if (!gruRows(cell, quad, opts.weights ?? 'f32'))
+      throw new ArgumentError(`${opts.label}: W_hh by rows (rows) is for a GRU step with quad and f32 weights`);
+    constants.ROWS = true;
+  }
   if (proj) constants.PROJ = proj;
   if (opts.save && !buffers.saved)
     throw new ArgumentError(`${opts.label}: a training step needs the saved-activations buffer`);

@@ -10,7 +10,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GRU, LSTM, RNN, Tensor, type Gpu } from '../../src/index.js';
 import { ArgumentError, ShapeError } from '../../src/util/errors.js';
 import { backwardQuad } from '../../src/kernels/cellStepBackward.js';
-import { defaultStepTile, forwardQuad, stepUnitThreads } from '../../src/kernels/cellStep.js';
+import {
+  cellStepDispatch,
+  defaultStepTile,
+  forwardQuad,
+  gruRows,
+  stepUnitThreads,
+} from '../../src/kernels/cellStep.js';
 import { recurrentChecks } from '../checks/recurrent.js';
 import type { CellKind } from '../../src/kernels/recurrentConfig.js';
 import { bpttCheck, type GradCase } from '../checks/recurrentGrad.js';
@@ -116,6 +122,41 @@ describe('inference forward with 4 units per thread and with 1, vs float64 and P
   it('picks 4 checks', () => expect(picked.length).toBe(4));
   for (const units of [4, 1] as const)
     for (const check of picked) it(`units ${units}: ${check.name}`, () => withUnits(units, () => check.run(gpu)));
+  it('a GRU with 4 units per thread reads W_hh by rows from the parameters (f32); every layer-direction', async () => {
+    expect(gruRows('gru', true, 'f32')).toBe(true);
+    expect(gruRows('gru', true, 'f16')).toBe(false);
+    expect(gruRows('gru', false, 'f32')).toBe(false);
+    expect(gruRows('lstm', true, 'f32')).toBe(false);
+    // 2 bidirectional layers: W_hh of l1d1 sits deep in the parameter buffer; batch 1 and 5 rows
+    // with per-row lengths; H 20 (5 vec4s per row, not a multiple of the workgroup).
+    const layer = new GRU(gpu, { inputSize: 3, hiddenSize: 20, numLayers: 2, bidirectional: true, seed: 9 });
+    for (const [B, lengths] of [
+      [1, undefined],
+      [5, [4, 1, 3, 4, 2]],
+    ] as const) {
+      const x = Tensor.from(gpu, uniform(rng(B), 4 * B * 3, -1, 1), [4, B, 3]);
+      const out: Float32Array[] = [];
+      for (const units of [4, 1] as const)
+        await withUnits(units, async () => {
+          const y = layer.forward(x, lengths ? { lengths: [...lengths] } : {});
+          out.push(await y.output.read(), await y.hN.read());
+          for (const t of [y.output, y.hN]) t.destroy();
+        });
+      assertClose(`B${B}: output, units 4 vs 1`, out[0], out[2], { rtol: 1e-6, atol: 1e-7 });
+      assertClose(`B${B}: hN, units 4 vs 1`, out[1], out[3], { rtol: 1e-6, atol: 1e-7 });
+      x.destroy();
+    }
+    expect(() =>
+      cellStepDispatch(
+        gpu,
+        'lstm',
+        { hidden: 8, batch: 1, tile: { wg: 8, bt: 1 }, label: 'x', quad: true, rows: true },
+        {} as never,
+      ),
+    ).toThrow(/x: W_hh by rows \(rows\) is for a GRU step with quad and f32 weights/);
+    layer.destroy();
+  });
+
   for (const weights of ['f16', 'int8'] as const)
     it(`units 4 = units 1 with ${weights} W_hh (the same quantized copy)`, async () => {
       const layer = new GRU(gpu, { inputSize: 5, hiddenSize: 20, numLayers: 2, seed: 4 });
