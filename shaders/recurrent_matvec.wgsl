@@ -89,7 +89,7 @@ struct Quad {
   d: array<vec4<f32>, 8>,
 }
 
-fn recurrentMatvecQuad(col: u32, b0: u32) -> Quad {
+fn zeroQuad() -> Quad {
   var q: Quad;
   for (var r = 0u; r < 8u; r++) {      // explicit: see recurrent_persistent.wgsl
     q.a[r] = vec4<f32>(0.0);
@@ -97,6 +97,11 @@ fn recurrentMatvecQuad(col: u32, b0: u32) -> Quad {
     q.c[r] = vec4<f32>(0.0);
     q.d[r] = vec4<f32>(0.0);
   }
+  return q;
+}
+
+fn recurrentMatvecQuad(col: u32, b0: u32) -> Quad {
+  var q = zeroQuad();
   let H = hSize();
   let rows = min(BT, params.batch - b0);
   let base = hStateBase() + b0 * H;
@@ -149,13 +154,7 @@ fn rowTerms(h: vec4<f32>, w: vec4<f32>) -> f32 {
 // vec4s along k: whh(0, i) is the bound buffer's vec4 i (f32 only: the host sets ROWS with the
 // parameters bound, never a quantized copy). q.a[r] = (r, z, n, 0) gate sums of unit col, etc.
 fn recurrentMatvecQuadRows(col: u32, b0: u32) -> Quad {
-  var q: Quad;
-  for (var r = 0u; r < 8u; r++) {      // explicit: see recurrent_persistent.wgsl
-    q.a[r] = vec4<f32>(0.0);
-    q.b[r] = vec4<f32>(0.0);
-    q.c[r] = vec4<f32>(0.0);
-    q.d[r] = vec4<f32>(0.0);
-  }
+  var q = zeroQuad();
   let H = params.hidden;
   let rows = min(BT, params.batch - b0);
   let base = hStateBase() + b0 * H;
