@@ -145,7 +145,7 @@ fn recurrentMatvecQuad(col: u32, b0: u32) -> Quad {
   return q;
 }
 
-// ROWS: gate row `row` of W_hh · h_{t−1}[b], the 4 terms of k … k+3 in recurrentMatvec's order.
+// ROWS: the 4 terms h[k] · w[k] … h[k+3] · w[k+3] of one W_hh row's product, in recurrentMatvec's order.
 fn rowTerms(h: vec4<f32>, w: vec4<f32>) -> f32 {
   return h.x * w.x + h.y * w.y + h.z * w.z + h.w * w.w;
 }

@@ -388,7 +388,10 @@ export function cellStepDispatch(gpu: Gpu, cell: CellKind, opts: CellStepOptions
   if (quad) constants.QUAD = true;
   if (opts.rows) {
     if (!gruRows(cell, quad, opts.weights ?? 'f32'))
-      throw new ArgumentError(`${opts.label}: W_hh by rows (rows) is for a GRU step with quad and f32 weights`);
+      throw new ArgumentError(
+        `${opts.label}: W_hh by rows (rows) is for a GRU step with quad and f32 weights, ` +
+          `got cell '${cell}', quad ${quad}, weights '${opts.weights ?? 'f32'}'`,
+      );
     constants.ROWS = true;
   }
   if (proj) constants.PROJ = proj;

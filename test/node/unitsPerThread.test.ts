@@ -153,7 +153,7 @@ describe('inference forward with 4 units per thread and with 1, vs float64 and P
         { hidden: 8, batch: 1, tile: { wg: 8, bt: 1 }, label: 'x', quad: true, rows: true },
         {} as never,
       ),
-    ).toThrow(/x: W_hh by rows \(rows\) is for a GRU step with quad and f32 weights/);
+    ).toThrow(/x: W_hh by rows \(rows\) is for a GRU step with quad and f32 weights, got cell 'lstm', quad true/);
     layer.destroy();
   });
 
