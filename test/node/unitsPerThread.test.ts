@@ -157,22 +157,28 @@ describe('inference forward with 4 units per thread and with 1, vs float64 and P
     layer.destroy();
   });
 
+  // Batch 3 (one thread takes 3 rows) and batch 1 (one row: the kernels' named-sum path, BT = 1).
   for (const weights of ['f16', 'int8'] as const)
-    it(`units 4 = units 1 with ${weights} W_hh (the same quantized copy)`, async () => {
-      const layer = new GRU(gpu, { inputSize: 5, hiddenSize: 20, numLayers: 2, seed: 4 });
-      const x = Tensor.from(gpu, uniform(rng(5), 6 * 3 * 5, -1, 1), [6, 3, 5]);
-      const out: Float32Array[] = [];
-      for (const units of [4, 1] as const)
-        await withUnits(units, async () => {
-          gpu.tuning.recurrentWeights = weights;
-          const y = layer.forward(x);
-          out.push(await y.output.read());
-          for (const t of [y.output, y.hN]) t.destroy();
-        });
-      assertClose(`${weights}: units 4 vs 1`, out[0], out[1], { rtol: 1e-6, atol: 1e-7 });
-      x.destroy();
-      layer.destroy();
-    });
+    for (const [Cell, B] of [
+      [GRU, 3],
+      [LSTM, 1],
+      [GRU, 1],
+    ] as const)
+      it(`units 4 = units 1 with ${weights} W_hh (the same quantized copy): ${Cell.name} B${B}`, async () => {
+        const layer = new Cell(gpu, { inputSize: 5, hiddenSize: 20, numLayers: 2, seed: 4 });
+        const x = Tensor.from(gpu, uniform(rng(5), 6 * B * 5, -1, 1), [6, B, 5]);
+        const out: Float32Array[] = [];
+        for (const units of [4, 1] as const)
+          await withUnits(units, async () => {
+            gpu.tuning.recurrentWeights = weights;
+            const y = layer.forward(x);
+            out.push(await y.output.read());
+            for (const t of [y.output, y.hN, y.cN]) t?.destroy();
+          });
+        assertClose(`${weights} ${Cell.name} B${B}: units 4 vs 1`, out[0], out[1], { rtol: 1e-6, atol: 1e-7 });
+        x.destroy();
+        layer.destroy();
+      });
 });
 
 describe('forwardUnits and backwardUnits: the rules, the grids and the errors', () => {
