@@ -24,6 +24,10 @@ override ACCUMULATE: bool = false;
 override ACT: u32 = 0u;          // activation code (activations.wgsl), applied after the bias
 override HAS_RESIDUAL: bool = false;
 override STORE_PRE: bool = false;
+// Some 4×4 blocks reach past M or N (M or N not a multiple of the workgroup's tile): the epilogue
+// checks each row and column. Off, it has no checks — a constant because SwiftShader runs every
+// branch's code (lanes masked off) even where no lane takes it.
+override EDGES: bool = true;
 
 @group(0) @binding(0) var<storage, read> A: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> B: array<vec4<f32>>;
@@ -53,25 +57,60 @@ fn runLength(start: u32, end: u32, inside: bool) -> u32 {
 }
 
 // The epilogue for the 4×4 block of batch `z` whose first element is (m, n): acc[i][j] is
-// (op(A)·op(B))[m + i][n + j]; elements outside M×N are skipped.
+// (op(A)·op(B))[m + i][n + j]; elements outside M×N are skipped. Written with constant indices
+// only: SwiftShader keeps an array indexed by a loop variable in memory (a 4×4 loop over acc[i][j]
+// cost a software adapter more than a whole step of 4 along K; bench/RESULTS.md, 2026-12-07).
 fn storeBlock(z: u32, m: u32, n: u32, acc: array<vec4<f32>, 4>) {
-  let baseC = params.offsetC + z * params.batchStrideC;
-  let baseR = params.offsetR + z * params.batchStrideR;
-  let baseZ = params.offsetZ + z * params.batchStrideZ;
-  for (var i = 0u; i < 4u; i++) {
-    let row = m + i;
-    if (row >= params.M) { break; }
-    for (var j = 0u; j < 4u; j++) {
-      let col = n + j;
-      if (col >= params.N) { break; }
-      var v = params.alpha * acc[i][j];
-      if (HAS_BIAS) { v += bias[params.offsetBias + col]; }
-      if (STORE_PRE) { C[baseZ + row * params.ldz + col] = v; }
-      if (ACT != 0u) { v = activate(v, ACT); }
-      if (HAS_RESIDUAL) { v += R[baseR + row * params.ldr + col]; }
-      let idx = baseC + row * params.ldc + col;
-      if (ACCUMULATE) { v += params.beta * C[idx]; }
-      C[idx] = v;
+  var b = vec4<f32>(0.0);
+  if (!EDGES) {                  // every block inside M×N: no checks
+    if (HAS_BIAS) {
+      let o = params.offsetBias + n;
+      b = vec4<f32>(bias[o], bias[o + 1u], bias[o + 2u], bias[o + 3u]);
     }
+    storeRow4(z, m, n, params.alpha * acc[0] + b);
+    storeRow4(z, m + 1u, n, params.alpha * acc[1] + b);
+    storeRow4(z, m + 2u, n, params.alpha * acc[2] + b);
+    storeRow4(z, m + 3u, n, params.alpha * acc[3] + b);
+    return;
   }
+  let cols = select(0u, min(4u, params.N - n), n < params.N);   // columns of the block inside N
+  if (HAS_BIAS) {
+    let o = params.offsetBias + n;
+    if (cols > 0u) { b.x = bias[o]; }
+    if (cols > 1u) { b.y = bias[o + 1u]; }
+    if (cols > 2u) { b.z = bias[o + 2u]; }
+    if (cols > 3u) { b.w = bias[o + 3u]; }
+  }
+  let M = params.M;
+  if (m < M) { storeRow(z, m, n, cols, params.alpha * acc[0] + b); }
+  if (m + 1u < M) { storeRow(z, m + 1u, n, cols, params.alpha * acc[1] + b); }
+  if (m + 2u < M) { storeRow(z, m + 2u, n, cols, params.alpha * acc[2] + b); }
+  if (m + 3u < M) { storeRow(z, m + 3u, n, cols, params.alpha * acc[3] + b); }
+}
+
+// C[row][n .. n + cols − 1] from Z's values there (alpha and the bias applied).
+fn storeRow(z: u32, row: u32, n: u32, cols: u32, pre: vec4<f32>) {
+  if (cols > 0u) { storeElement(z, row, n, pre.x); }
+  if (cols > 1u) { storeElement(z, row, n + 1u, pre.y); }
+  if (cols > 2u) { storeElement(z, row, n + 2u, pre.z); }
+  if (cols > 3u) { storeElement(z, row, n + 3u, pre.w); }
+}
+
+// storeRow's 4 columns, unchecked (EDGES false).
+fn storeRow4(z: u32, row: u32, n: u32, pre: vec4<f32>) {
+  storeElement(z, row, n, pre.x);
+  storeElement(z, row, n + 1u, pre.y);
+  storeElement(z, row, n + 2u, pre.z);
+  storeElement(z, row, n + 3u, pre.w);
+}
+
+// C[row][col] = act(Z) (+ R) (+ beta·C), Z also stored when STORE_PRE.
+fn storeElement(z: u32, row: u32, col: u32, pre: f32) {
+  var v = pre;
+  if (STORE_PRE) { C[params.offsetZ + z * params.batchStrideZ + row * params.ldz + col] = v; }
+  if (ACT != 0u) { v = activate(v, ACT); }
+  if (HAS_RESIDUAL) { v += R[params.offsetR + z * params.batchStrideR + row * params.ldr + col]; }
+  let idx = params.offsetC + z * params.batchStrideC + row * params.ldc + col;
+  if (ACCUMULATE) { v += params.beta * C[idx]; }
+  C[idx] = v;
 }

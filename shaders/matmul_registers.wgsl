@@ -31,6 +31,10 @@ override WG_Y: u32 = 8u;
 // M, N and K).
 override FAST_A: bool = false;
 override FAST_B: bool = false;
+// K % 4 ≠ 0: the checked loads of K's last 1–3 columns after the loop. A constant, not just the
+// run-time test, because SwiftShader runs a branch's code (lanes masked off) even where no lane
+// takes it: the never-taken tail cost a 3200×1024×128 product as much as 3 steps of its K loop.
+override K_TAIL: bool = true;
 
 // Rows m .. m+3 of op(A), columns k .. k+3, as a matrix whose column i is op(A)[m + i][k .. k+4]
 // (zeros past M and K).
@@ -154,7 +158,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     acc[2] += b * a[2];
     acc[3] += b * a[3];
   }
-  if (k < K) {                      // K's last 1–3 columns: checked loads, zeros past K
+  if (K_TAIL && k < K) {            // K's last 1–3 columns: checked loads, zeros past K
     let a = blockA(baseA, m, k);
     let b = blockB(baseB, k, n);
     acc[0] += b * a[0];

@@ -201,13 +201,18 @@ export function gemmDispatches(gpu: Gpu, args: GemmArgs): Dispatch[] {
     ...(tile.variant === 'workgroup' ? { TILE_K: tile.tileK } : {}),
     // Registers kernel: unchecked vec4 runs where every run is aligned and inside its operand.
     ...(tile.variant === 'registers'
-      ? { FAST_A: aligned(args.a) && (!tA || M % 4 === 0), FAST_B: aligned(args.b) && (tB || N % 4 === 0) }
+      ? {
+          FAST_A: aligned(args.a) && (!tA || M % 4 === 0),
+          FAST_B: aligned(args.b) && (tB || N % 4 === 0),
+          K_TAIL: K % 4 !== 0,
+        }
       : {}),
     TRANS_A: tA,
     TRANS_B: tB,
     VEC_A: aligned(args.a),
     VEC_B: aligned(args.b),
     HAS_BIAS: !!args.bias,
+    EDGES: M % tm !== 0 || N % tn !== 0,
     ACCUMULATE: beta !== undefined,
     // The epilogue's switches join the key only when used: a plain GEMM keeps its pipeline.
     ...(act !== 'identity' ? { ACT: GEMM_ACTIVATIONS[act] } : {}),

@@ -74,6 +74,21 @@ const CASES: Case[] = [
   { M: 70, N: 9, K: 13, batch: 2, transposeB: true, b: { shared: true }, alpha: 0.5, seed: 13 },
   { M: 31, N: 17, K: 66, bias: true, beta: 0.75, activation: 'gelu', residual: true, pre: true, seed: 14 },
   { M: 24, N: 32, K: 12, bias: true, activation: 'relu', residual: true, c: { pad: 4 }, seed: 15 },
+  // Whole tiles for every tile below, K % 4 = 0: the epilogue without edge checks (EDGES off) and
+  // no K tail (K_TAIL off), with every epilogue step.
+  {
+    M: 64,
+    N: 64,
+    K: 20,
+    batch: 2,
+    bias: true,
+    beta: 0.5,
+    activation: 'gelu',
+    residual: true,
+    pre: true,
+    c: { pad: 4 },
+    seed: 16,
+  },
 ];
 
 const VARIANTS: GemmTile[] = [
