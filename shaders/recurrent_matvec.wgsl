@@ -95,8 +95,8 @@ fn hPrevAt(b: u32, j: u32) -> f32 {
   return hprev[i >> 2u][i & 3u];
 }
 
-// QUAD: the products of columns col … col+3 for rows b0 + r, r < BT (qa for col, qb col+1, qc
-// col+2, qd col+3), each term added in recurrentMatvec's order (the same bits per column).
+// QUAD: the products of columns col … col+3 for rows b0 + r, r < BT (a for col, b col+1, c
+// col+2, d col+3), each term added in recurrentMatvec's order (the same bits per column).
 struct Quad {
   a: array<vec4<f32>, 8>,
   b: array<vec4<f32>, 8>,
@@ -104,61 +104,97 @@ struct Quad {
   d: array<vec4<f32>, 8>,
 }
 
-fn zeroQuad() -> Quad {
+// The sums are never an array indexed by a loop variable: SwiftShader keeps such an array in
+// memory and loads / stores it on every `+=`; named values stay in registers. BT = 1: four named
+// vec4s (recurrentMatvecQuad1; an LSTM B1 H256 step in Node 1.45 → 0.82 ms). BT > 1: one mat4x4
+// per row, s0 … s7, whose column u is column col+u's sum (recurrentMatvecQuadN; LSTM B32 H256
+// forward in Node 2.1–2.4 → 1.4–1.5 s). Rows past BT are constant-folded away; rows past the
+// batch (its last row group) recompute its last row, and unitStep stores nothing for them.
+fn recurrentMatvecQuad(col: u32, b0: u32) -> Quad {
+  if (BT == 1u) { return recurrentMatvecQuad1(col, b0); }
+  return recurrentMatvecQuadN(col, b0);
+}
+
+// vec4 index of h_prev[min(b, batch − 1), 0].
+fn hRowVec4(b: u32) -> u32 {
+  let H = hSize();
+  return (hStateBase() + min(b, params.batch - 1u) * H) >> 2u;
+}
+
+// Row r's sums as Quad's entries r, times the per-column scale.
+fn setQuadRow(q: ptr<function, Quad>, r: u32, s: mat4x4<f32>, scale: mat4x4<f32>) {
+  (*q).a[r] = s[0] * scale[0];
+  (*q).b[r] = s[1] * scale[1];
+  (*q).c[r] = s[2] * scale[2];
+  (*q).d[r] = s[3] * scale[3];
+}
+
+fn quadFromRows(s: array<mat4x4<f32>, 8>, scale: mat4x4<f32>) -> Quad {
   var q: Quad;
-  for (var r = 0u; r < 8u; r++) {      // explicit: see recurrent_persistent.wgsl
-    q.a[r] = vec4<f32>(0.0);
-    q.b[r] = vec4<f32>(0.0);
-    q.c[r] = vec4<f32>(0.0);
-    q.d[r] = vec4<f32>(0.0);
-  }
+  setQuadRow(&q, 0u, s[0], scale);
+  if (BT > 1u) { setQuadRow(&q, 1u, s[1], scale); }
+  if (BT > 2u) { setQuadRow(&q, 2u, s[2], scale); }
+  if (BT > 3u) { setQuadRow(&q, 3u, s[3], scale); }
+  if (BT > 4u) { setQuadRow(&q, 4u, s[4], scale); }
+  if (BT > 5u) { setQuadRow(&q, 5u, s[5], scale); }
+  if (BT > 6u) { setQuadRow(&q, 6u, s[6], scale); }
+  if (BT > 7u) { setQuadRow(&q, 7u, s[7], scale); }
   return q;
 }
 
-fn recurrentMatvecQuad(col: u32, b0: u32) -> Quad {
-  if (BT == 1u) { return recurrentMatvecQuad1(col, b0); }
-  var q = zeroQuad();
+// One k-block's terms h[k] · w[k] + … + h[k+3] · w[k+3] of one column (recurrentMatvec's order).
+fn blockTerms(h: vec4<f32>, w: mat4x4<f32>) -> vec4<f32> {
+  return h.x * w[0] + h.y * w[1] + h.z * w[2] + h.w * w[3];
+}
+
+// A row's 4 column sums plus this k-block's terms; wa … wd: W_hh (repacked) at k … k+3 of the
+// columns col … col+3, each column's 4 vec4s (one per k) as a mat4x4.
+fn quadTerms(s: mat4x4<f32>, h: vec4<f32>, wa: mat4x4<f32>, wb: mat4x4<f32>, wc: mat4x4<f32>,
+             wd: mat4x4<f32>) -> mat4x4<f32> {
+  return mat4x4<f32>(s[0] + blockTerms(h, wa), s[1] + blockTerms(h, wb), s[2] + blockTerms(h, wc),
+                     s[3] + blockTerms(h, wd));
+}
+
+// Column c's 4 vec4s at k … k+3.
+fn columnWeights(k: u32, c: u32) -> mat4x4<f32> {
+  return mat4x4<f32>(whh(k, c), whh(k + 1u, c), whh(k + 2u, c), whh(k + 3u, c));
+}
+
+fn recurrentMatvecQuadN(col: u32, b0: u32) -> Quad {
   let H = hSize();
-  let rows = min(BT, params.batch - b0);
-  let base = hStateBase() + b0 * H;
+  let h0 = hRowVec4(b0);
+  let h1 = hRowVec4(b0 + 1u);
+  let h2 = hRowVec4(b0 + 2u);
+  let h3 = hRowVec4(b0 + 3u);
+  let h4 = hRowVec4(b0 + 4u);
+  let h5 = hRowVec4(b0 + 5u);
+  let h6 = hRowVec4(b0 + 6u);
+  let h7 = hRowVec4(b0 + 7u);
+  var s0 = mat4x4<f32>();
+  var s1 = mat4x4<f32>();
+  var s2 = mat4x4<f32>();
+  var s3 = mat4x4<f32>();
+  var s4 = mat4x4<f32>();
+  var s5 = mat4x4<f32>();
+  var s6 = mat4x4<f32>();
+  var s7 = mat4x4<f32>();
   for (var k = 0u; k < H; k += 4u) {
-    let a0 = whh(k, col);
-    let a1 = whh(k + 1u, col);
-    let a2 = whh(k + 2u, col);
-    let a3 = whh(k + 3u, col);
-    let b0w = whh(k, col + 1u);
-    let b1 = whh(k + 1u, col + 1u);
-    let b2 = whh(k + 2u, col + 1u);
-    let b3 = whh(k + 3u, col + 1u);
-    let c0 = whh(k, col + 2u);
-    let c1 = whh(k + 1u, col + 2u);
-    let c2 = whh(k + 2u, col + 2u);
-    let c3 = whh(k + 3u, col + 2u);
-    let d0 = whh(k, col + 3u);
-    let d1 = whh(k + 1u, col + 3u);
-    let d2 = whh(k + 2u, col + 3u);
-    let d3 = whh(k + 3u, col + 3u);
-    for (var r = 0u; r < BT; r++) {
-      if (r < rows) {
-        let h = hprev[(base + r * H + k) >> 2u];
-        q.a[r] += h.x * a0 + h.y * a1 + h.z * a2 + h.w * a3;
-        q.b[r] += h.x * b0w + h.y * b1 + h.z * b2 + h.w * b3;
-        q.c[r] += h.x * c0 + h.y * c1 + h.z * c2 + h.w * c3;
-        q.d[r] += h.x * d0 + h.y * d1 + h.z * d2 + h.w * d3;
-      }
-    }
+    let wa = columnWeights(k, col);
+    let wb = columnWeights(k, col + 1u);
+    let wc = columnWeights(k, col + 2u);
+    let wd = columnWeights(k, col + 3u);
+    let kv = k >> 2u;
+    s0 = quadTerms(s0, hprev[h0 + kv], wa, wb, wc, wd);
+    if (BT > 1u) { s1 = quadTerms(s1, hprev[h1 + kv], wa, wb, wc, wd); }
+    if (BT > 2u) { s2 = quadTerms(s2, hprev[h2 + kv], wa, wb, wc, wd); }
+    if (BT > 3u) { s3 = quadTerms(s3, hprev[h3 + kv], wa, wb, wc, wd); }
+    if (BT > 4u) { s4 = quadTerms(s4, hprev[h4 + kv], wa, wb, wc, wd); }
+    if (BT > 5u) { s5 = quadTerms(s5, hprev[h5 + kv], wa, wb, wc, wd); }
+    if (BT > 6u) { s6 = quadTerms(s6, hprev[h6 + kv], wa, wb, wc, wd); }
+    if (BT > 7u) { s7 = quadTerms(s7, hprev[h7 + kv], wa, wb, wc, wd); }
   }
-  let sa = whhScale(col);
-  let sb = whhScale(col + 1u);
-  let sc = whhScale(col + 2u);
-  let sd = whhScale(col + 3u);
-  for (var r = 0u; r < BT; r++) {
-    q.a[r] *= sa;
-    q.b[r] *= sb;
-    q.c[r] *= sc;
-    q.d[r] *= sd;
-  }
-  return q;
+  let scale = mat4x4<f32>(whhScale(col), whhScale(col + 1u), whhScale(col + 2u), whhScale(col + 3u));
+  return quadFromRows(array<mat4x4<f32>, 8>(s0, s1, s2, s3, s4, s5, s6, s7), scale);
 }
 
 // BT = 1 (one batch row per thread: batch 1, or a forced tile): recurrentMatvecQuad with its 4
@@ -200,38 +236,7 @@ fn rowTerms(h: vec4<f32>, w: vec4<f32>) -> f32 {
 // parameters bound, never a quantized copy). q.a[r] = (r, z, n, 0) gate sums of unit col, etc.
 fn recurrentMatvecQuadRows(col: u32, b0: u32) -> Quad {
   if (BT == 1u) { return recurrentMatvecQuadRows1(col, b0); }
-  var q = zeroQuad();
-  let H = params.hidden;
-  let rows = min(BT, params.batch - b0);
-  let base = hStateBase() + b0 * H;
-  let rowVec4s = H >> 2u;
-  let r0 = col * rowVec4s;             // vec4 index of W_hh[col, 0]: the reset gate's row of unit col
-  let z0 = r0 + H * rowVec4s;          // W_hh[H + col, 0]
-  let n0 = z0 + H * rowVec4s;          // W_hh[2H + col, 0]
-  for (var kv = 0u; kv < rowVec4s; kv++) {
-    let ra = whh(0u, r0 + kv);
-    let rb = whh(0u, r0 + rowVec4s + kv);
-    let rc = whh(0u, r0 + 2u * rowVec4s + kv);
-    let rd = whh(0u, r0 + 3u * rowVec4s + kv);
-    let za = whh(0u, z0 + kv);
-    let zb = whh(0u, z0 + rowVec4s + kv);
-    let zc = whh(0u, z0 + 2u * rowVec4s + kv);
-    let zd = whh(0u, z0 + 3u * rowVec4s + kv);
-    let na = whh(0u, n0 + kv);
-    let nb = whh(0u, n0 + rowVec4s + kv);
-    let nc = whh(0u, n0 + 2u * rowVec4s + kv);
-    let nd = whh(0u, n0 + 3u * rowVec4s + kv);
-    for (var r = 0u; r < BT; r++) {
-      if (r < rows) {
-        let h = hprev[(base + r * H) / 4u + kv];
-        q.a[r] += vec4<f32>(rowTerms(h, ra), rowTerms(h, za), rowTerms(h, na), 0.0);
-        q.b[r] += vec4<f32>(rowTerms(h, rb), rowTerms(h, zb), rowTerms(h, nb), 0.0);
-        q.c[r] += vec4<f32>(rowTerms(h, rc), rowTerms(h, zc), rowTerms(h, nc), 0.0);
-        q.d[r] += vec4<f32>(rowTerms(h, rd), rowTerms(h, zd), rowTerms(h, nd), 0.0);
-      }
-    }
-  }
-  return q;
+  return recurrentMatvecQuadRowsN(col, b0);
 }
 
 // BT = 1: recurrentMatvecQuadRows with its sums in named vec4s (see recurrentMatvecQuad1).
@@ -262,4 +267,65 @@ fn recurrentMatvecQuadRows1(col: u32, b0: u32) -> Quad {
   q.c[0] = c;
   q.d[0] = d;
   return q;
+}
+
+// BT > 1 (recurrentMatvecQuadN's scheme): W_hh's rows at k … k+3 of the units col … col+3, one
+// mat4x4 per gate whose column u is unit col+u's row.
+struct RowsWeights {
+  r: mat4x4<f32>,     // column u: W_hh[col+u, k … k+3] (reset gate)
+  z: mat4x4<f32>,     // W_hh[H + col+u, k … k+3]
+  n: mat4x4<f32>,     // W_hh[2H + col+u, k … k+3]
+}
+
+fn rowsWeights(kv: u32, col: u32) -> RowsWeights {
+  let rowVec4s = params.hidden >> 2u;
+  let r0 = col * rowVec4s + kv;       // vec4 index of W_hh[col, k]
+  let z0 = r0 + params.hidden * rowVec4s;
+  let n0 = z0 + params.hidden * rowVec4s;
+  return RowsWeights(
+    mat4x4<f32>(whh(0u, r0), whh(0u, r0 + rowVec4s), whh(0u, r0 + 2u * rowVec4s), whh(0u, r0 + 3u * rowVec4s)),
+    mat4x4<f32>(whh(0u, z0), whh(0u, z0 + rowVec4s), whh(0u, z0 + 2u * rowVec4s), whh(0u, z0 + 3u * rowVec4s)),
+    mat4x4<f32>(whh(0u, n0), whh(0u, n0 + rowVec4s), whh(0u, n0 + 2u * rowVec4s), whh(0u, n0 + 3u * rowVec4s)));
+}
+
+// One unit's (r, z, n, 0) terms of this k-block.
+fn unitRowTerms(h: vec4<f32>, w: RowsWeights, u: u32) -> vec4<f32> {
+  return vec4<f32>(rowTerms(h, w.r[u]), rowTerms(h, w.z[u]), rowTerms(h, w.n[u]), 0.0);
+}
+
+fn rowsQuadTerms(s: mat4x4<f32>, h: vec4<f32>, w: RowsWeights) -> mat4x4<f32> {
+  return mat4x4<f32>(s[0] + unitRowTerms(h, w, 0u), s[1] + unitRowTerms(h, w, 1u), s[2] + unitRowTerms(h, w, 2u),
+                     s[3] + unitRowTerms(h, w, 3u));
+}
+
+fn recurrentMatvecQuadRowsN(col: u32, b0: u32) -> Quad {
+  let h0 = hRowVec4(b0);
+  let h1 = hRowVec4(b0 + 1u);
+  let h2 = hRowVec4(b0 + 2u);
+  let h3 = hRowVec4(b0 + 3u);
+  let h4 = hRowVec4(b0 + 4u);
+  let h5 = hRowVec4(b0 + 5u);
+  let h6 = hRowVec4(b0 + 6u);
+  let h7 = hRowVec4(b0 + 7u);
+  var s0 = mat4x4<f32>();
+  var s1 = mat4x4<f32>();
+  var s2 = mat4x4<f32>();
+  var s3 = mat4x4<f32>();
+  var s4 = mat4x4<f32>();
+  var s5 = mat4x4<f32>();
+  var s6 = mat4x4<f32>();
+  var s7 = mat4x4<f32>();
+  for (var kv = 0u; kv < (params.hidden >> 2u); kv++) {
+    let w = rowsWeights(kv, col);
+    s0 = rowsQuadTerms(s0, hprev[h0 + kv], w);
+    if (BT > 1u) { s1 = rowsQuadTerms(s1, hprev[h1 + kv], w); }
+    if (BT > 2u) { s2 = rowsQuadTerms(s2, hprev[h2 + kv], w); }
+    if (BT > 3u) { s3 = rowsQuadTerms(s3, hprev[h3 + kv], w); }
+    if (BT > 4u) { s4 = rowsQuadTerms(s4, hprev[h4 + kv], w); }
+    if (BT > 5u) { s5 = rowsQuadTerms(s5, hprev[h5 + kv], w); }
+    if (BT > 6u) { s6 = rowsQuadTerms(s6, hprev[h6 + kv], w); }
+    if (BT > 7u) { s7 = rowsQuadTerms(s7, hprev[h7 + kv], w); }
+  }
+  let one = vec4<f32>(1.0);
+  return quadFromRows(array<mat4x4<f32>, 8>(s0, s1, s2, s3, s4, s5, s6, s7), mat4x4<f32>(one, one, one, one));
 }
