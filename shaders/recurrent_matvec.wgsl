@@ -147,21 +147,55 @@ fn blockTerms(h: vec4<f32>, w: mat4x4<f32>) -> vec4<f32> {
   return h.x * w[0] + h.y * w[1] + h.z * w[2] + h.w * w[3];
 }
 
-// A row's 4 column sums plus this k-block's terms; wa … wd: W_hh (repacked) at k … k+3 of the
-// columns col … col+3, each column's 4 vec4s (one per k) as a mat4x4.
-fn quadTerms(s: mat4x4<f32>, h: vec4<f32>, wa: mat4x4<f32>, wb: mat4x4<f32>, wc: mat4x4<f32>,
-             wd: mat4x4<f32>) -> mat4x4<f32> {
-  return mat4x4<f32>(s[0] + blockTerms(h, wa), s[1] + blockTerms(h, wb), s[2] + blockTerms(h, wc),
-                     s[3] + blockTerms(h, wd));
-}
-
 // Column c's 4 vec4s at k … k+3.
 fn columnWeights(k: u32, c: u32) -> mat4x4<f32> {
   return mat4x4<f32>(whh(k, c), whh(k + 1u, c), whh(k + 2u, c), whh(k + 3u, c));
 }
 
+// BT > 1: W_hh at k … k+3 for the units col … col+3 as 4 mat4x4s. Repacked (QUAD): w[u] column
+// kk = unit col+u's 4 gates at k+kk. ROWS (GRU): w[0], w[1], w[2] = the r, z, n rows, column u
+// = unit col+u's row at k … k+3; w[3] unused.
+struct BlockWeights {
+  w0: mat4x4<f32>,
+  w1: mat4x4<f32>,
+  w2: mat4x4<f32>,
+  w3: mat4x4<f32>,
+}
+
+fn blockWeights(kv: u32, col: u32) -> BlockWeights {
+  if (ROWS) {
+    let rowVec4s = params.hidden >> 2u;
+    let r0 = col * rowVec4s + kv;     // vec4 index of W_hh[col, k]
+    let z0 = r0 + params.hidden * rowVec4s;
+    let n0 = z0 + params.hidden * rowVec4s;
+    return BlockWeights(gateRows(r0, rowVec4s), gateRows(z0, rowVec4s), gateRows(n0, rowVec4s), mat4x4<f32>());
+  }
+  let k = 4u * kv;
+  return BlockWeights(columnWeights(k, col), columnWeights(k, col + 1u), columnWeights(k, col + 2u),
+                      columnWeights(k, col + 3u));
+}
+
+// ROWS: 4 consecutive units' rows of one gate at one k-block (vec4 i, i + rowVec4s, …).
+fn gateRows(i: u32, rowVec4s: u32) -> mat4x4<f32> {
+  return mat4x4<f32>(whh(0u, i), whh(0u, i + rowVec4s), whh(0u, i + 2u * rowVec4s), whh(0u, i + 3u * rowVec4s));
+}
+
+// One unit's (r, z, n, 0) terms of this k-block (ROWS).
+fn unitRowTerms(h: vec4<f32>, w: BlockWeights, u: u32) -> vec4<f32> {
+  return vec4<f32>(rowTerms(h, w.w0[u]), rowTerms(h, w.w1[u]), rowTerms(h, w.w2[u]), 0.0);
+}
+
+// A row's 4 column sums plus this k-block's terms.
+fn quadTerms(s: mat4x4<f32>, h: vec4<f32>, w: BlockWeights) -> mat4x4<f32> {
+  if (ROWS) {
+    return mat4x4<f32>(s[0] + unitRowTerms(h, w, 0u), s[1] + unitRowTerms(h, w, 1u), s[2] + unitRowTerms(h, w, 2u),
+                       s[3] + unitRowTerms(h, w, 3u));
+  }
+  return mat4x4<f32>(s[0] + blockTerms(h, w.w0), s[1] + blockTerms(h, w.w1), s[2] + blockTerms(h, w.w2),
+                     s[3] + blockTerms(h, w.w3));
+}
+
 fn recurrentMatvecQuadN(col: u32, b0: u32) -> Quad {
-  let H = hSize();
   let h0 = hRowVec4(b0);
   let h1 = hRowVec4(b0 + 1u);
   let h2 = hRowVec4(b0 + 2u);
@@ -178,22 +212,19 @@ fn recurrentMatvecQuadN(col: u32, b0: u32) -> Quad {
   var s5 = mat4x4<f32>();
   var s6 = mat4x4<f32>();
   var s7 = mat4x4<f32>();
-  for (var k = 0u; k < H; k += 4u) {
-    let wa = columnWeights(k, col);
-    let wb = columnWeights(k, col + 1u);
-    let wc = columnWeights(k, col + 2u);
-    let wd = columnWeights(k, col + 3u);
-    let kv = k >> 2u;
-    s0 = quadTerms(s0, hprev[h0 + kv], wa, wb, wc, wd);
-    if (BT > 1u) { s1 = quadTerms(s1, hprev[h1 + kv], wa, wb, wc, wd); }
-    if (BT > 2u) { s2 = quadTerms(s2, hprev[h2 + kv], wa, wb, wc, wd); }
-    if (BT > 3u) { s3 = quadTerms(s3, hprev[h3 + kv], wa, wb, wc, wd); }
-    if (BT > 4u) { s4 = quadTerms(s4, hprev[h4 + kv], wa, wb, wc, wd); }
-    if (BT > 5u) { s5 = quadTerms(s5, hprev[h5 + kv], wa, wb, wc, wd); }
-    if (BT > 6u) { s6 = quadTerms(s6, hprev[h6 + kv], wa, wb, wc, wd); }
-    if (BT > 7u) { s7 = quadTerms(s7, hprev[h7 + kv], wa, wb, wc, wd); }
+  for (var kv = 0u; kv < (hSize() >> 2u); kv++) {
+    let w = blockWeights(kv, col);
+    s0 = quadTerms(s0, hprev[h0 + kv], w);
+    if (BT > 1u) { s1 = quadTerms(s1, hprev[h1 + kv], w); }
+    if (BT > 2u) { s2 = quadTerms(s2, hprev[h2 + kv], w); }
+    if (BT > 3u) { s3 = quadTerms(s3, hprev[h3 + kv], w); }
+    if (BT > 4u) { s4 = quadTerms(s4, hprev[h4 + kv], w); }
+    if (BT > 5u) { s5 = quadTerms(s5, hprev[h5 + kv], w); }
+    if (BT > 6u) { s6 = quadTerms(s6, hprev[h6 + kv], w); }
+    if (BT > 7u) { s7 = quadTerms(s7, hprev[h7 + kv], w); }
   }
-  let scale = mat4x4<f32>(whhScale(col), whhScale(col + 1u), whhScale(col + 2u), whhScale(col + 3u));
+  var scale = mat4x4<f32>(vec4<f32>(1.0), vec4<f32>(1.0), vec4<f32>(1.0), vec4<f32>(1.0));
+  if (!ROWS) { scale = mat4x4<f32>(whhScale(col), whhScale(col + 1u), whhScale(col + 2u), whhScale(col + 3u)); }
   return quadFromRows(array<mat4x4<f32>, 8>(s0, s1, s2, s3, s4, s5, s6, s7), scale);
 }
 
@@ -236,7 +267,7 @@ fn rowTerms(h: vec4<f32>, w: vec4<f32>) -> f32 {
 // parameters bound, never a quantized copy). q.a[r] = (r, z, n, 0) gate sums of unit col, etc.
 fn recurrentMatvecQuadRows(col: u32, b0: u32) -> Quad {
   if (BT == 1u) { return recurrentMatvecQuadRows1(col, b0); }
-  return recurrentMatvecQuadRowsN(col, b0);
+  return recurrentMatvecQuadN(col, b0);
 }
 
 // BT = 1: recurrentMatvecQuadRows with its sums in named vec4s (see recurrentMatvecQuad1).
@@ -267,65 +298,4 @@ fn recurrentMatvecQuadRows1(col: u32, b0: u32) -> Quad {
   q.c[0] = c;
   q.d[0] = d;
   return q;
-}
-
-// BT > 1 (recurrentMatvecQuadN's scheme): W_hh's rows at k … k+3 of the units col … col+3, one
-// mat4x4 per gate whose column u is unit col+u's row.
-struct RowsWeights {
-  r: mat4x4<f32>,     // column u: W_hh[col+u, k … k+3] (reset gate)
-  z: mat4x4<f32>,     // W_hh[H + col+u, k … k+3]
-  n: mat4x4<f32>,     // W_hh[2H + col+u, k … k+3]
-}
-
-fn rowsWeights(kv: u32, col: u32) -> RowsWeights {
-  let rowVec4s = params.hidden >> 2u;
-  let r0 = col * rowVec4s + kv;       // vec4 index of W_hh[col, k]
-  let z0 = r0 + params.hidden * rowVec4s;
-  let n0 = z0 + params.hidden * rowVec4s;
-  return RowsWeights(
-    mat4x4<f32>(whh(0u, r0), whh(0u, r0 + rowVec4s), whh(0u, r0 + 2u * rowVec4s), whh(0u, r0 + 3u * rowVec4s)),
-    mat4x4<f32>(whh(0u, z0), whh(0u, z0 + rowVec4s), whh(0u, z0 + 2u * rowVec4s), whh(0u, z0 + 3u * rowVec4s)),
-    mat4x4<f32>(whh(0u, n0), whh(0u, n0 + rowVec4s), whh(0u, n0 + 2u * rowVec4s), whh(0u, n0 + 3u * rowVec4s)));
-}
-
-// One unit's (r, z, n, 0) terms of this k-block.
-fn unitRowTerms(h: vec4<f32>, w: RowsWeights, u: u32) -> vec4<f32> {
-  return vec4<f32>(rowTerms(h, w.r[u]), rowTerms(h, w.z[u]), rowTerms(h, w.n[u]), 0.0);
-}
-
-fn rowsQuadTerms(s: mat4x4<f32>, h: vec4<f32>, w: RowsWeights) -> mat4x4<f32> {
-  return mat4x4<f32>(s[0] + unitRowTerms(h, w, 0u), s[1] + unitRowTerms(h, w, 1u), s[2] + unitRowTerms(h, w, 2u),
-                     s[3] + unitRowTerms(h, w, 3u));
-}
-
-fn recurrentMatvecQuadRowsN(col: u32, b0: u32) -> Quad {
-  let h0 = hRowVec4(b0);
-  let h1 = hRowVec4(b0 + 1u);
-  let h2 = hRowVec4(b0 + 2u);
-  let h3 = hRowVec4(b0 + 3u);
-  let h4 = hRowVec4(b0 + 4u);
-  let h5 = hRowVec4(b0 + 5u);
-  let h6 = hRowVec4(b0 + 6u);
-  let h7 = hRowVec4(b0 + 7u);
-  var s0 = mat4x4<f32>();
-  var s1 = mat4x4<f32>();
-  var s2 = mat4x4<f32>();
-  var s3 = mat4x4<f32>();
-  var s4 = mat4x4<f32>();
-  var s5 = mat4x4<f32>();
-  var s6 = mat4x4<f32>();
-  var s7 = mat4x4<f32>();
-  for (var kv = 0u; kv < (params.hidden >> 2u); kv++) {
-    let w = rowsWeights(kv, col);
-    s0 = rowsQuadTerms(s0, hprev[h0 + kv], w);
-    if (BT > 1u) { s1 = rowsQuadTerms(s1, hprev[h1 + kv], w); }
-    if (BT > 2u) { s2 = rowsQuadTerms(s2, hprev[h2 + kv], w); }
-    if (BT > 3u) { s3 = rowsQuadTerms(s3, hprev[h3 + kv], w); }
-    if (BT > 4u) { s4 = rowsQuadTerms(s4, hprev[h4 + kv], w); }
-    if (BT > 5u) { s5 = rowsQuadTerms(s5, hprev[h5 + kv], w); }
-    if (BT > 6u) { s6 = rowsQuadTerms(s6, hprev[h6 + kv], w); }
-    if (BT > 7u) { s7 = rowsQuadTerms(s7, hprev[h7 + kv], w); }
-  }
-  let one = vec4<f32>(1.0);
-  return quadFromRows(array<mat4x4<f32>, 8>(s0, s1, s2, s3, s4, s5, s6, s7), mat4x4<f32>(one, one, one, one));
 }
