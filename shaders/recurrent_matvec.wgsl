@@ -229,9 +229,8 @@ fn recurrentMatvecQuadN(col: u32, b0: u32) -> Quad {
 }
 
 // BT = 1 (one batch row per thread: batch 1, or a forced tile): recurrentMatvecQuad with its 4
-// sums in named vec4s. SwiftShader keeps a function's arrays in memory (Quad's 8-row arrays) and
-// loads / stores them on every `+=`; named values stay in registers: an LSTM B1 H256 step in Node
-// (Dawn, SwiftShader) 1.45 → 0.82 ms. The same terms in the same order (the same bits).
+// sums in named vec4s, kept apart from recurrentMatvecQuadN because its BlockWeights / mat4x4 form
+// measured slower at BT = 1 (LSTM B1 forward in Node 108 → 155 ms). The same terms, same order.
 fn recurrentMatvecQuad1(col: u32, b0: u32) -> Quad {
   let H = hSize();
   let hRow = (hStateBase() + b0 * H) >> 2u;   // vec4 index of h_prev[b0, 0]
@@ -275,9 +274,9 @@ fn recurrentMatvecQuadRows1(col: u32, b0: u32) -> Quad {
   let H = params.hidden;
   let rowVec4s = H >> 2u;
   let hRow = (hStateBase() + b0 * H) >> 2u;
-  let r0 = col * rowVec4s;             // as in recurrentMatvecQuadRows
-  let z0 = r0 + H * rowVec4s;
-  let n0 = z0 + H * rowVec4s;
+  let r0 = col * rowVec4s;             // vec4 index of W_hh[col, 0]: the reset gate's row of unit col
+  let z0 = r0 + H * rowVec4s;          // W_hh[H + col, 0]
+  let n0 = z0 + H * rowVec4s;          // W_hh[2H + col, 0]
   var a = vec4<f32>(0.0);
   var b = vec4<f32>(0.0);
   var c = vec4<f32>(0.0);
