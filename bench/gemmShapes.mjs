@@ -6,8 +6,10 @@
 // each); the table gives min / median ms, and GFLOP/s at the fastest and at the median run with
 // each shape's GFLOP/s ÷ the best square's (same kernel, same statistic).
 //
-//   bash tools/with-swiftshader.sh node bench/gemmShapes.mjs [--reps=5] [--variants=registers,workgroup,registers@16x8]
-//     [--shapes=square,lstm,gru,dW_ih,dW_hh,dx] [--square=512,1024] [--flags=dawn,toggles]
+//   bash tools/with-swiftshader.sh node bench/gemmShapes.mjs [--reps=5]
+//     [--variants=registers,subgroups,workgroup,registers@16x8] [--shapes=square,lstm,gru,dW_ih,dW_hh,dx]
+//     [--square=512,1024] [--extra=3200x1024x4t+b,...] [--flags=dawn,toggles]
+//   --extra: more products M×N×K, `t` for op(B) = Bᵀ, `+b` for a bias (e.g. the projection at other K).
 //   (on a machine with a GPU: SEQGPU_USE_SYSTEM_VULKAN=1 node bench/gemmShapes.mjs)
 // Loads the TypeScript sources through Vite's SSR loader (no build needed).
 import { createSsrServer } from './ssrServer.mjs';
@@ -19,7 +21,7 @@ const args = new Map(
   }),
 );
 const reps = Number(args.get('reps') ?? 5);
-const variants = (args.get('variants') ?? 'registers,workgroup').split(',');
+const variants = (args.get('variants') ?? 'registers,subgroups,workgroup').split(',');
 const want = new Set((args.get('shapes') ?? 'square,lstm,gru,dW_ih,dW_hh,dx').split(','));
 const square = (args.get('square') ?? '512,1024').split(',').map(Number);
 const flags = (args.get('flags') ?? 'disable-dawn-features=timestamp_quantization').split(',').filter(Boolean);
@@ -36,6 +38,16 @@ const shapes = [
   ...(want.has('dW_ih') ? [{ name: 'LSTM dW_ih = dGatesᵀ·x', M: 4 * H, N: I, K: rows, transposeA: true }] : []),
   ...(want.has('dW_hh') ? [{ name: 'LSTM dW_hh = dGatesᵀ·h', M: 4 * H, N: H, K: rows, transposeA: true }] : []),
   ...(want.has('dx') ? [{ name: 'LSTM dx = dGates·W_ih', M: rows, N: I, K: 4 * H }] : []),
+  ...(args.get('extra') ?? '')
+    .split(',')
+    .filter(Boolean)
+    .map((e) => {
+      const [M, N, K] = e
+        .match(/^(\d+)x(\d+)x(\d+)/)
+        .slice(1)
+        .map(Number);
+      return { name: `extra ${e}`, M, N, K, transposeB: /t/.test(e.replace(/^[\dx]+/, '')), bias: e.endsWith('+b') };
+    }),
 ];
 
 const { create, globals } = await import('webgpu');

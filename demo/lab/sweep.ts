@@ -1,7 +1,7 @@
 // Tile sweeps: seqgpu's kernel at the run's shape with each workgroup shape forced, one result per
 // tile, so a performance engineer sees what the adapter's default choice (src/kernels/matmulTile.ts,
 // defaultStepTile in src/kernels/cellStep.ts) leaves on the table.
-// - matmul: the GEMM kernel ('registers' / 'workgroup', GemmArgs.tile) × threads (wgX × wgY) ×
+// - matmul: the GEMM kernel ('registers' / 'subgroups' / 'workgroup', GemmArgs.tile) × threads (wgX × wgY) ×
 //   TILE_K; every tile's output checked against the float64 reference up to 2 GFLOP (a wrong tile
 //   is marked).
 // - LSTM / GRU (layer forward over seqLen steps; the step kernel: one step, T = 1): the step
@@ -92,6 +92,9 @@ const GEMM_TILES = [
   { variant: 'registers', wgX: 4, wgY: 4 },
   { variant: 'registers', wgX: 16, wgY: 8 },
   { variant: 'registers', wgX: 16, wgY: 16 },
+  { variant: 'subgroups', wgX: 8, wgY: 4 },
+  { variant: 'subgroups', wgX: 4, wgY: 4 },
+  { variant: 'subgroups', wgX: 16, wgY: 2 },
   { variant: 'workgroup', wgX: 16, wgY: 16, tileK: 16 },
   { variant: 'workgroup', wgX: 8, wgY: 8, tileK: 16 },
   { variant: 'workgroup', wgX: 16, wgY: 16, tileK: 32 },
@@ -126,7 +129,7 @@ async function matmulSweep(gpu: Gpu, p: Params, reps: number, say: (m: string) =
     bias: tbias && { buffer: tbias.buffer },
   };
   // What a product without a forced tile runs with on this adapter (and gpu.tuning).
-  const chosen = gemmTile(gpu, undefined, 'tile sweep');
+  const chosen = gemmTile(gpu, undefined, 'tile sweep', { M: c.M, N: c.N });
   const entries: SweepEntry[] = [];
   try {
     for (const tile of GEMM_TILES) {
@@ -135,7 +138,7 @@ async function matmulSweep(gpu: Gpu, p: Params, reps: number, say: (m: string) =
         tile.variant === chosen.variant &&
         tile.wgX === chosen.wgX &&
         tile.wgY === chosen.wgY &&
-        (tile.variant === 'registers' || ('tileK' in tile && tile.tileK === chosen.tileK));
+        (tile.variant !== 'workgroup' || ('tileK' in tile && tile.tileK === chosen.tileK));
       const entry: SweepEntry = { tile: name, isDefault };
       entries.push(entry);
       say(`tile sweep: matmul ${name}`);

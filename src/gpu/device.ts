@@ -170,6 +170,8 @@ export class Gpu {
     isFallbackAdapter: boolean;
     /** The adapter's smallest subgroup size (0 where it does not say). */
     subgroupMinSize: number;
+    /** The adapter's largest subgroup size (0 where it does not say). */
+    subgroupMaxSize: number;
   };
   /** The adapter runs shaders on the CPU (SwiftShader, llvmpipe, WARP): see {@link GpuTuning}. */
   readonly software: boolean;
@@ -248,6 +250,7 @@ export class Gpu {
       description: info.description ?? '',
       isFallbackAdapter: (info as { isFallbackAdapter?: boolean }).isFallbackAdapter ?? false,
       subgroupMinSize: (info as { subgroupMinSize?: number }).subgroupMinSize ?? 0,
+      subgroupMaxSize: (info as { subgroupMaxSize?: number }).subgroupMaxSize ?? 0,
     };
     this.software = isSoftwareAdapter(this.adapterInfo);
     this.attach(device);

@@ -18,10 +18,11 @@ export interface GpuTuning {
    */
   reductionWidth: 'auto' | number;
   /**
-   * The GEMM kernel (src/kernels/matmulTile.ts): `'auto'` or unset (barrier-free `'registers'` on
-   * a software adapter, workgroup-memory tiles `'workgroup'` otherwise) or either one forced.
+   * The GEMM kernel (src/kernels/matmulTile.ts): `'auto'` or unset (on a software adapter the
+   * barrier-free `'subgroups'` where subgroups are 4 wide and the product fills its tiles, else
+   * `'registers'`; workgroup-memory tiles `'workgroup'` otherwise) or one forced.
    */
-  gemmVariant?: 'auto' | 'workgroup' | 'registers';
+  gemmVariant?: 'auto' | 'workgroup' | 'registers' | 'subgroups';
   /**
    * The recurrent kernel of a layer's forward: `'auto'` (the cost model in
    * src/kernels/recurrentPersistent.ts), `'step'` (one fused cell-step dispatch per timestep) or

@@ -3,10 +3,12 @@ import type { Dispatch } from '../gpu/dispatch.js';
 import { ArgumentError, ShapeError, fmtShape } from '../util/errors.js';
 import { Tensor, expectRank, expectShape } from '../gpu/tensor.js';
 import { defineShader } from '../gpu/kernel.js';
-import { gemmTile, type GemmTile } from './matmulTile.js';
+import { gemmTile, gemmTileSize, type GemmTile } from './matmulTile.js';
 import matmulWgsl from '../../shaders/matmul.wgsl?raw';
 import matmulRegistersWgsl from '../../shaders/matmul_registers.wgsl?raw';
+import matmulSubgroupsWgsl from '../../shaders/matmul_subgroups.wgsl?raw';
 import matmulCommonWgsl from '../../shaders/matmul_common.wgsl?raw';
+import matmulOperandsWgsl from '../../shaders/matmul_operands.wgsl?raw';
 import activationsWgsl from '../../shaders/activations.wgsl?raw';
 
 const MATMUL_SHADER = /*#__PURE__*/ defineShader('matmul.wgsl', matmulWgsl, {
@@ -16,7 +18,14 @@ const MATMUL_SHADER = /*#__PURE__*/ defineShader('matmul.wgsl', matmulWgsl, {
 const MATMUL_REGISTERS_SHADER = /*#__PURE__*/ defineShader('matmul_registers.wgsl', matmulRegistersWgsl, {
   'activations.wgsl': activationsWgsl,
   'matmul_common.wgsl': matmulCommonWgsl,
+  'matmul_operands.wgsl': matmulOperandsWgsl,
 });
+const MATMUL_SUBGROUPS_SHADER = /*#__PURE__*/ defineShader('matmul_subgroups.wgsl', matmulSubgroupsWgsl, {
+  'activations.wgsl': activationsWgsl,
+  'matmul_common.wgsl': matmulCommonWgsl,
+  'matmul_operands.wgsl': matmulOperandsWgsl,
+});
+const SHADERS = { workgroup: MATMUL_SHADER, registers: MATMUL_REGISTERS_SHADER, subgroups: MATMUL_SUBGROUPS_SHADER };
 
 /** Activation codes of the GEMM epilogue (shaders/activations.wgsl `activate`). */
 export const GEMM_ACTIVATIONS = { identity: 0, relu: 3, gelu: 4, gelu_tanh: 5 } as const;
@@ -146,9 +155,9 @@ export function gemmDispatches(gpu: Gpu, args: GemmArgs): Dispatch[] {
   for (const [k, v] of Object.entries({ M, N, K, batch })) {
     if (!Number.isInteger(v) || v <= 0) throw new ShapeError(`${label}: ${k} must be a positive integer, got ${v}`);
   }
-  const tile = gemmTile(gpu, args.tile, label);
+  const tile = gemmTile(gpu, args.tile, label, { M, N });
   const { wgX, wgY } = tile;
-  const shader = tile.variant === 'registers' ? MATMUL_REGISTERS_SHADER : MATMUL_SHADER;
+  const shader = SHADERS[tile.variant];
   const tA = !!args.transposeA;
   const tB = !!args.transposeB;
   checkExtent(label, 'a', args.a, batch, tA ? K : M, tA ? M : K);
@@ -188,8 +197,7 @@ export function gemmDispatches(gpu: Gpu, args: GemmArgs): Dispatch[] {
   }
   const pre = args.preActivation;
   if (pre) checkExtent(label, 'preActivation', { ...pre, buffer: args.c.buffer }, batch, M, N);
-  const tm = 4 * wgY;
-  const tn = 4 * wgX;
+  const { rows: tm, cols: tn } = gemmTileSize(tile);
   // A grid wider than maxComputeWorkgroupsPerDimension is split into blocks of at most that many
   // tiles along M and N (offsets moved to each block's first row / column); batches likewise.
   const maxWg = gpu.limits.maxComputeWorkgroupsPerDimension;
@@ -199,8 +207,8 @@ export function gemmDispatches(gpu: Gpu, args: GemmArgs): Dispatch[] {
     WG_X: wgX,
     WG_Y: wgY,
     ...(tile.variant === 'workgroup' ? { TILE_K: tile.tileK } : {}),
-    // Registers kernel: unchecked vec4 runs where every run is aligned and inside its operand.
-    ...(tile.variant === 'registers'
+    // Barrier-free kernels: unchecked vec4 runs where every run is aligned and inside its operand.
+    ...(tile.variant !== 'workgroup'
       ? {
           FAST_A: aligned(args.a) && (!tA || M % 4 === 0),
           FAST_B: aligned(args.b) && (tB || N % 4 === 0),

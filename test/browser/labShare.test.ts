@@ -177,6 +177,9 @@ describe('kernel lab: share, export and trust its numbers (headless Chromium)', 
       'registers 4×4',
       'registers 16×8',
       'registers 16×16',
+      'subgroups 8×4',
+      'subgroups 4×4',
+      'subgroups 16×2',
       'workgroup 16×16 K16',
       'workgroup 8×8 K16',
       'workgroup 16×16 K32',
@@ -190,6 +193,8 @@ describe('kernel lab: share, export and trust its numbers (headless Chromium)', 
       expect(e.wallRuns).toHaveLength(2);
     }
     expect(entries.filter((e) => !e.error).length).toBeGreaterThanOrEqual(6);
+    // Chromium's SwiftShader has subgroups of exactly 4: the 'subgroups' kernel runs (and is right).
+    expect(entries.filter((e) => e.tile.startsWith('subgroups') && !e.error)).toHaveLength(3);
     const rows = await page.$$eval('section[data-workload="matmul 16×8×12"] .sweep tr[data-tile]', (trs) => trs.length);
     expect(rows).toBe(entries.length);
     await setField(page, 'lab.sweep', false);

@@ -89,6 +89,8 @@ const CASES: Case[] = [
     c: { pad: 4 },
     seed: 16,
   },
+  // Whole tiles for the 'subgroups' kernel's default 128×32 tile too (and every tile below).
+  { M: 128, N: 64, K: 16, transposeB: true, bias: true, seed: 17 },
 ];
 
 const VARIANTS: GemmTile[] = [
@@ -97,6 +99,9 @@ const VARIANTS: GemmTile[] = [
   { variant: 'registers', wgX: 16, wgY: 2 },
   { variant: 'workgroup' },
   { variant: 'workgroup', wgX: 8, wgY: 4, tileK: 32 },
+  { variant: 'subgroups' },
+  { variant: 'subgroups', wgX: 4, wgY: 1 },
+  { variant: 'subgroups', wgX: 16, wgY: 2 },
 ];
 
 function tileName(t: GemmTile): string {
@@ -240,8 +245,15 @@ describe('GEMM kernel choice', () => {
     return list[0].pipeline.label;
   };
 
-  it('picks the barrier-free kernel on a software adapter, workgroup tiles elsewhere', () => {
-    const software = { limits: gpu.limits, software: true, tuning: { gemmVariant: 'auto' as const } };
+  it('picks the barrier-free kernels on a software adapter, workgroup tiles elsewhere', () => {
+    const none = { subgroups: false };
+    const software = {
+      limits: gpu.limits,
+      software: true,
+      tuning: { gemmVariant: 'auto' as const },
+      features: none,
+      adapterInfo: { subgroupMinSize: 0, subgroupMaxSize: 0 },
+    };
     const hardware = { ...software, software: false };
     expect(gemmTile(software, undefined, 't')).toEqual({ variant: 'registers', wgX: 8, wgY: 8, tileK: 16 });
     expect(gemmTile(hardware, undefined, 't')).toEqual({ variant: 'workgroup', wgX: 16, wgY: 16, tileK: 16 });
@@ -249,7 +261,27 @@ describe('GEMM kernel choice', () => {
     const forced = { ...hardware, tuning: { ...hardware.tuning, gemmVariant: 'registers' as const } };
     expect(gemmTile(forced, undefined, 't').variant).toBe('registers');
     expect(gemmTile(forced, { variant: 'workgroup' }, 't').variant).toBe('workgroup');
+    // Subgroups of exactly 4: 'subgroups' (a 128×32 tile) where its padding costs less than its
+    // SUBGROUPS_GAIN (1.6) saves over 'registers' (a 32×32 tile).
+    const quads = {
+      ...software,
+      features: { subgroups: true },
+      adapterInfo: { subgroupMinSize: 4, subgroupMaxSize: 4 },
+    };
+    const pick = (M: number, N: number) => gemmTile(quads, undefined, 't', { M, N }).variant;
+    expect(gemmTile(quads, undefined, 't')).toEqual({ variant: 'subgroups', wgX: 8, wgY: 4, tileK: 16 });
+    expect(pick(3200, 1024)).toBe('subgroups');
+    expect(pick(100, 64)).toBe('subgroups'); // 128 rows either way
+    expect(pick(64, 64)).toBe('registers'); // 128 rows ÷ 1.6 = 80 > 64
+    expect(pick(1, 1024)).toBe('registers'); // one row (batch-1 steps)
+    expect(gemmTile({ ...hardware, ...quads, software: false }, undefined, 't').variant).toBe('workgroup');
+    // Subgroups that may be wider than 4, or none: never 'subgroups', and forcing it is refused.
+    const wide = { ...quads, adapterInfo: { subgroupMinSize: 4, subgroupMaxSize: 32 } };
+    expect(gemmTile(wide, undefined, 't', { M: 3200, N: 1024 }).variant).toBe('registers');
+    expect(() => gemmTile(wide, { variant: 'subgroups' }, 't')).toThrow(/subgroups of 4–32 invocations/);
+    expect(() => gemmTile(software, { variant: 'subgroups' }, 't')).toThrow(/this device has no subgroups/);
     expect(gpu.software).toBe(true); // SwiftShader in CI
+    expect(gpu.features.subgroups && gpu.adapterInfo.subgroupMaxSize).toBe(4); // so 'subgroups' runs above
   });
 
   it('gpu.tuning.gemmVariant forces the kernel of later products; aligned views load unchecked', () => {
@@ -258,6 +290,8 @@ describe('GEMM kernel choice', () => {
       gpu.tuning.gemmVariant = 'workgroup';
       expect(pipelineOf()).toMatch(/^matmul\.wgsl\|/);
       expect(pipelineOf({ variant: 'registers' })).toMatch(/^matmul_registers\.wgsl\|/);
+      gpu.tuning.gemmVariant = 'subgroups';
+      expect(pipelineOf()).toMatch(/^matmul_subgroups\.wgsl\|.*FAST_A=true,FAST_B=true/);
     } finally {
       gpu.tuning.gemmVariant = 'auto';
     }
@@ -271,6 +305,7 @@ describe('GEMM kernel choice', () => {
       { variant: 'workgroup', tileK: 6 },
       { variant: 'workgroup', wgX: 16, wgY: 16, tileK: 128 }, // 64 KiB of workgroup memory
       { variant: 'registers', wgX: 0 },
+      { variant: 'subgroups', wgX: 6, wgY: 2 }, // a quad per 4 threads along x
     ];
     for (const tile of bad) {
       const x = args(tile);
@@ -280,7 +315,9 @@ describe('GEMM kernel choice', () => {
       x.release();
     }
     const x = args({ variant: 'nope' as never });
-    expect(() => gemmDispatches(gpu, x)).toThrow(/unknown GEMM variant 'nope'; use 'workgroup' or 'registers'/);
+    expect(() => gemmDispatches(gpu, x)).toThrow(
+      /unknown GEMM variant 'nope'; use 'workgroup', 'registers' or 'subgroups'/,
+    );
     x.release();
   });
 });
