@@ -89,8 +89,9 @@ function softwareChoice(gpu: GemmTileGpu, shape: { M: number; N: number } | unde
 
 /**
  * The kernel and workgroup shape of a product: `wanted`'s fields, the rest from the adapter
- * (`gpu.tuning.gemmVariant`, then software or not, then for software adapters the product's shape),
- * checked against the device's limits.
+ * (`gpu.tuning.gemmVariant`, then software or not, then for software adapters the product's shape;
+ * `wgX` / `wgY` forced without a variant keep the 4×4-per-thread kernels), checked against the
+ * device's limits.
  * @param gpu - Its limits, tuning, subgroups and whether the adapter is software.
  * @param wanted - Fields the caller forces (any may be unset).
  * @param label - Names the product in errors.
@@ -108,7 +109,10 @@ export function gemmTile(
   shape?: { M: number; N: number },
 ): ResolvedGemmTile {
   const forced = gpu.tuning.gemmVariant ?? 'auto';
-  const auto = gpu.software ? softwareChoice(gpu, shape) : GPU_TILE;
+  // A thread shape forced without a kernel keeps the 4×4-outputs-per-thread kernels (wgX / wgY
+  // mean another tile in 'subgroups').
+  const threadsForced = wanted?.wgX !== undefined || wanted?.wgY !== undefined;
+  const auto = gpu.software ? (threadsForced ? SOFTWARE_TILE : softwareChoice(gpu, shape)) : GPU_TILE;
   const variant = wanted?.variant ?? (forced === 'auto' ? auto.variant : forced);
   if (variant !== 'workgroup' && variant !== 'registers' && variant !== 'subgroups')
     throw new ShapeError(

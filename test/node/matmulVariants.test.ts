@@ -274,6 +274,7 @@ describe('GEMM kernel choice', () => {
     expect(pick(100, 64)).toBe('subgroups'); // 128 rows either way
     expect(pick(64, 64)).toBe('registers'); // 128 rows ÷ 1.6 = 80 > 64
     expect(pick(1, 1024)).toBe('registers'); // one row (batch-1 steps)
+    expect(gemmTile(quads, { wgX: 1, wgY: 1 }, 't', { M: 3200, N: 1024 }).variant).toBe('registers'); // 4×4 a thread
     expect(gemmTile({ ...hardware, ...quads, software: false }, undefined, 't').variant).toBe('workgroup');
     // Subgroups that may be wider than 4, or none: never 'subgroups', and forcing it is refused.
     const wide = { ...quads, adapterInfo: { subgroupMinSize: 4, subgroupMaxSize: 32 } };
