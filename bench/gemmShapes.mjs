@@ -4,7 +4,8 @@
 // (LSTM N = 4H, GRU N = 3H), the weight gradients dW_ih = dGatesᵀ·x and dW_hh = dGatesᵀ·h, and the
 // input gradient dx = dGates·W_ih. Shapes and kernels are interleaved rep by rep (the same load on
 // each); the table gives min / median ms, and GFLOP/s at the fastest and at the median run with
-// each shape's GFLOP/s ÷ the best square's (same kernel, same statistic).
+// each shape's GFLOP/s ÷ the best square's (same kernel, same statistic), and that ratio paired rep
+// by rep with a bootstrap 95 % interval.
 //
 //   bash tools/with-swiftshader.sh node bench/gemmShapes.mjs [--reps=5]
 //     [--variants=registers,subgroups,workgroup,registers@16x8] [--shapes=square,lstm,gru,dW_ih,dW_hh,dx]
@@ -54,6 +55,7 @@ const { create, globals } = await import('webgpu');
 Object.assign(globalThis, globals);
 const server = await createSsrServer();
 const { requestGpu, Tensor, gemmDispatches } = await server.ssrLoadModule('/src/index.ts');
+const { seededRandom, quantileSorted } = await server.ssrLoadModule('/bench/stats.ts');
 const gpu = await requestGpu({ gpu: create(flags) });
 const profiler = gpu.createProfiler();
 if (!profiler) throw new Error('this adapter has no timestamp-query: GPU times cannot be measured');
@@ -105,7 +107,7 @@ for (let rep = 0; rep < reps; rep++) {
 const results = runs.map(({ s, tensors, times }) => {
   for (const t of tensors) t.destroy();
   const flops = 2 * s.M * s.N * s.K;
-  const row = { ...s, flops, variants: {} };
+  const row = { ...s, flops, times, variants: {} };
   for (const v of variants) {
     const med = median(times[v]);
     const min = Math.min(...times[v]);
@@ -119,10 +121,27 @@ await server.close();
 // The best square of each kernel, at the median and at the fastest run.
 const squares = results.filter((r) => r.name.startsWith('square'));
 const best = (v, key) => Math.max(0, ...squares.map((r) => r.variants[v][key]));
+// Paired: rep by rep, a shape's GFLOP/s ÷ the best square's (the square with the highest median GFLOP/s,
+// timed next to it in the same rep, so a change of machine load cancels); the median of those ratios
+// with a seeded percentile-bootstrap 95 % interval (reps resampled with replacement).
+function pairedRatio(r, v) {
+  const sq = squares.reduce((a, b) => (b.variants[v].gflops > a.variants[v].gflops ? b : a), squares[0]);
+  const ratios = r.times[v].map((t, i) => r.flops / t / (sq.flops / sq.times[v][i]));
+  const random = seededRandom(19);
+  const meds = [];
+  for (let it = 0; it < 2000; it++) meds.push(median(ratios.map(() => ratios[Math.floor(random() * ratios.length)])));
+  meds.sort((a, b) => a - b);
+  const [lo, hi] = [quantileSorted(meds, 0.025), quantileSorted(meds, 0.975)];
+  return `${median(ratios).toFixed(2)} [${lo.toFixed(2)}, ${hi.toFixed(2)}]`;
+}
 const head = [
   'shape',
   'M×N×K',
-  ...variants.flatMap((v) => [`${v} ms min / median`, `${v} GFLOP/s at min / median (÷ best square's)`]),
+  ...variants.flatMap((v) => [
+    `${v} ms min / median`,
+    `${v} GFLOP/s at min / median (÷ best square's)`,
+    ...(squares.length ? [`${v} ÷ best square, paired by rep [95 % CI]`] : []),
+  ]),
 ];
 const lines = [head];
 for (const r of results) {
@@ -134,7 +153,8 @@ for (const r of results) {
       const m = r.variants[v];
       const atMin = `${m.gflopsBest.toFixed(2)} (${(m.gflopsBest / best(v, 'gflopsBest')).toFixed(2)})`;
       const atMedian = `${m.gflops.toFixed(2)} (${(m.gflops / best(v, 'gflops')).toFixed(2)})`;
-      return [`${m.minMs.toFixed(1)} / ${m.medianMs.toFixed(1)}`, `${atMin} / ${atMedian}`];
+      const paired = squares.length ? [pairedRatio(r, v)] : [];
+      return [`${m.minMs.toFixed(1)} / ${m.medianMs.toFixed(1)}`, `${atMin} / ${atMedian}`, ...paired];
     }),
   ]);
 }

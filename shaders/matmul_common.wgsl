@@ -62,11 +62,26 @@ fn runLength(start: u32, end: u32, inside: bool) -> u32 {
 // cost a software adapter more than a whole step of 4 along K; bench/RESULTS.md, 2026-12-07).
 fn storeBlock(z: u32, m: u32, n: u32, acc: array<vec4<f32>, 4>) {
   var b = vec4<f32>(0.0);
+  if (HAS_BIAS) { b = biasRun(n); }
+  storeBlockBias(z, m, n, acc, b);
+}
+
+// bias[n .. n+3], zeros past N (no checks unless EDGES).
+fn biasRun(n: u32) -> vec4<f32> {
+  let o = params.offsetBias + n;
+  if (!EDGES) { return vec4<f32>(bias[o], bias[o + 1u], bias[o + 2u], bias[o + 3u]); }
+  let cols = select(0u, min(4u, params.N - n), n < params.N);
+  var b = vec4<f32>(0.0);
+  if (cols > 0u) { b.x = bias[o]; }
+  if (cols > 1u) { b.y = bias[o + 1u]; }
+  if (cols > 2u) { b.z = bias[o + 2u]; }
+  if (cols > 3u) { b.w = bias[o + 3u]; }
+  return b;
+}
+
+// storeBlock with the block's 4 bias values `b` already loaded (zeros without HAS_BIAS).
+fn storeBlockBias(z: u32, m: u32, n: u32, acc: array<vec4<f32>, 4>, b: vec4<f32>) {
   if (!EDGES) {                  // every block inside M×N: no checks
-    if (HAS_BIAS) {
-      let o = params.offsetBias + n;
-      b = vec4<f32>(bias[o], bias[o + 1u], bias[o + 2u], bias[o + 3u]);
-    }
     storeRow4(z, m, n, params.alpha * acc[0] + b);
     storeRow4(z, m + 1u, n, params.alpha * acc[1] + b);
     storeRow4(z, m + 2u, n, params.alpha * acc[2] + b);
@@ -74,13 +89,6 @@ fn storeBlock(z: u32, m: u32, n: u32, acc: array<vec4<f32>, 4>) {
     return;
   }
   let cols = select(0u, min(4u, params.N - n), n < params.N);   // columns of the block inside N
-  if (HAS_BIAS) {
-    let o = params.offsetBias + n;
-    if (cols > 0u) { b.x = bias[o]; }
-    if (cols > 1u) { b.y = bias[o + 1u]; }
-    if (cols > 2u) { b.z = bias[o + 2u]; }
-    if (cols > 3u) { b.w = bias[o + 3u]; }
-  }
   let M = params.M;
   if (m < M) { storeRow(z, m, n, cols, params.alpha * acc[0] + b); }
   if (m + 1u < M) { storeRow(z, m + 1u, n, cols, params.alpha * acc[1] + b); }
@@ -96,8 +104,17 @@ fn storeRow(z: u32, row: u32, n: u32, cols: u32, pre: vec4<f32>) {
   if (cols > 3u) { storeElement(z, row, n + 3u, pre.w); }
 }
 
-// storeRow's 4 columns, unchecked (EDGES false).
+// storeRow's 4 columns, unchecked (EDGES false). A plain epilogue (C = Z) computes the row's index
+// once: the per-element path reloads the uniforms and redoes the arithmetic for each of the 4.
 fn storeRow4(z: u32, row: u32, n: u32, pre: vec4<f32>) {
+  if (!STORE_PRE && ACT == 0u && !HAS_RESIDUAL && !ACCUMULATE) {
+    let i = params.offsetC + z * params.batchStrideC + row * params.ldc + n;
+    C[i] = pre.x;
+    C[i + 1u] = pre.y;
+    C[i + 2u] = pre.z;
+    C[i + 3u] = pre.w;
+    return;
+  }
   storeElement(z, row, n, pre.x);
   storeElement(z, row, n + 1u, pre.y);
   storeElement(z, row, n + 2u, pre.z);

@@ -192,12 +192,19 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     acc12 += b.c2 * a1;
     acc13 += b.c3 * a1;
   }
-  storeBlock(wid.z, m, n, columns(acc00));
-  storeBlock(wid.z, m, n + 4u, columns(acc01));
-  storeBlock(wid.z, m, n + 8u, columns(acc02));
-  storeBlock(wid.z, m, n + 12u, columns(acc03));
-  storeBlock(wid.z, m + 4u, n, columns(acc10));
-  storeBlock(wid.z, m + 4u, n + 4u, columns(acc11));
-  storeBlock(wid.z, m + 4u, n + 8u, columns(acc12));
-  storeBlock(wid.z, m + 4u, n + 12u, columns(acc13));
+  // The quad's 16 bias values: lane l loads columns n + 4l .. n + 4l + 3, the others receive them.
+  var own = vec4<f32>(0.0);
+  if (HAS_BIAS) { own = biasRun(n + 4u * l); }
+  let b0 = subgroupBroadcast(own, 0u);
+  let b1 = subgroupBroadcast(own, 1u);
+  let b2 = subgroupBroadcast(own, 2u);
+  let b3 = subgroupBroadcast(own, 3u);
+  storeBlockBias(wid.z, m, n, columns(acc00), b0);
+  storeBlockBias(wid.z, m, n + 4u, columns(acc01), b1);
+  storeBlockBias(wid.z, m, n + 8u, columns(acc02), b2);
+  storeBlockBias(wid.z, m, n + 12u, columns(acc03), b3);
+  storeBlockBias(wid.z, m + 4u, n, columns(acc10), b0);
+  storeBlockBias(wid.z, m + 4u, n + 4u, columns(acc11), b1);
+  storeBlockBias(wid.z, m + 4u, n + 8u, columns(acc12), b2);
+  storeBlockBias(wid.z, m + 4u, n + 12u, columns(acc13), b3);
 }
