@@ -55,7 +55,7 @@ const { create, globals } = await import('webgpu');
 Object.assign(globalThis, globals);
 const server = await createSsrServer();
 const { requestGpu, Tensor, gemmDispatches } = await server.ssrLoadModule('/src/index.ts');
-const { seededRandom, quantileSorted } = await server.ssrLoadModule('/bench/stats.ts');
+const { bootstrapRatioCI } = await server.ssrLoadModule('/bench/stats.ts');
 const gpu = await requestGpu({ gpu: create(flags) });
 const profiler = gpu.createProfiler();
 if (!profiler) throw new Error('this adapter has no timestamp-query: GPU times cannot be measured');
@@ -127,12 +127,10 @@ const best = (v, key) => Math.max(0, ...squares.map((r) => r.variants[v][key]));
 function pairedRatio(r, v) {
   const sq = squares.reduce((a, b) => (b.variants[v].gflops > a.variants[v].gflops ? b : a), squares[0]);
   const ratios = r.times[v].map((t, i) => r.flops / t / (sq.flops / sq.times[v][i]));
-  const random = seededRandom(19);
-  const meds = [];
-  for (let it = 0; it < 2000; it++) meds.push(median(ratios.map(() => ratios[Math.floor(random() * ratios.length)])));
-  meds.sort((a, b) => a - b);
-  const [lo, hi] = [quantileSorted(meds, 0.025), quantileSorted(meds, 0.975)];
-  return `${median(ratios).toFixed(2)} [${lo.toFixed(2)}, ${hi.toFixed(2)}]`;
+  // The median of the paired ratios, bootstrapped with bench/stats.ts's resampler (over 1: the
+  // denominator's median is 1 in every resample).
+  const { ratio, lo, hi } = bootstrapRatioCI(ratios, [1]);
+  return `${ratio.toFixed(2)} [${lo.toFixed(2)}, ${hi.toFixed(2)}]`;
 }
 const head = [
   'shape',

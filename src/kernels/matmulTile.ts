@@ -10,8 +10,8 @@
 //                exactly 4 invocations (SwiftShader's SIMD width).
 // A software adapter (SwiftShader, llvmpipe, WARP) runs a workgroup's invocations as coroutines
 // on one CPU core and every barrier switches through all of them; there the barrier-free kernels
-// are faster at every shape measured (bench/RESULTS.md, 2026-12-06), 'subgroups' ≈ 1.6–2× faster
-// than 'registers' on whole tiles (2026-12-07), and 'auto' takes it unless its 4× taller tile
+// are faster at every shape measured (bench/RESULTS.md, 2026-12-06), 'subgroups' 1.9–2.9× faster
+// than 'registers' on the engine's products (2026-12-07), and 'auto' takes it unless its 4× taller tile
 // wastes more rows than that gains ({@link SUBGROUPS_GAIN}). `gpu.tuning.gemmVariant` forces a
 // kernel for all products built afterwards; `GemmArgs.tile` forces one per product.
 import type { Gpu } from '../gpu/device.js';
@@ -44,9 +44,10 @@ const SOFTWARE_TILE: ResolvedGemmTile = { variant: 'registers', wgX: 8, wgY: 8, 
 const SUBGROUPS_TILE: ResolvedGemmTile = { variant: 'subgroups', wgX: 8, wgY: 4, tileK: 16 };
 
 /**
- * How much faster 'subgroups' runs than 'registers' per output computed, as 'auto' assumes: the
- * lower end of what was measured on SwiftShader (1.6–2.0×, whole tiles, K 128–1024; bench/RESULTS.md
- * 2026-12-07). 'auto' takes 'subgroups' when its padded tiles cost less after that gain.
+ * How much faster 'subgroups' runs than 'registers' per output computed, as 'auto' assumes: below
+ * the lowest measured on SwiftShader (1.9–2.9× by median on the engine's products, 1.6× in some
+ * probe runs; bench/RESULTS.md 2026-12-07). 'auto' takes 'subgroups' when its padded tiles cost
+ * less after that gain.
  */
 export const SUBGROUPS_GAIN = 1.6;
 
