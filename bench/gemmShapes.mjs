@@ -9,16 +9,17 @@
 //
 //   bash tools/with-swiftshader.sh node bench/gemmShapes.mjs [--reps=5]
 //     [--variants=registers,subgroups,workgroup,registers@16x8] [--shapes=square,lstm,gru,dW_ih,dW_hh,dx]
-//     [--square=512,1024] [--extra=3200x1024x4t+b,...] [--flags=dawn,toggles]
+//     [--square=512,1024] [--extra=3200x1024x4t+b,...] [--plan=lstm,gru] [--flags=dawn,toggles]
 //   --extra: more products M×N×K, `t` for op(B) = Bᵀ, `+b` for a bias (e.g. the projection at other K).
+//   --plan: the input GEMM dispatch of an LSTM / GRU layer's forward plan itself (same shape as lstm / gru).
 //   (on a machine with a GPU: SEQGPU_USE_SYSTEM_VULKAN=1 node bench/gemmShapes.mjs)
 // Loads the TypeScript sources through Vite's SSR loader (no build needed).
 import { createSsrServer } from './ssrServer.mjs';
 
 const args = new Map(
   process.argv.slice(2).map((a) => {
-    const [k, v] = a.replace(/^--/, '').split('=');
-    return [k, v ?? '1'];
+    const [k, ...v] = a.replace(/^--/, '').split('='); // a value may hold '=' (--flags=key=value)
+    return [k, v.length ? v.join('=') : '1'];
   }),
 );
 const reps = Number(args.get('reps') ?? 5);
@@ -54,7 +55,7 @@ const shapes = [
 const { create, globals } = await import('webgpu');
 Object.assign(globalThis, globals);
 const server = await createSsrServer();
-const { requestGpu, Tensor, gemmDispatches } = await server.ssrLoadModule('/src/index.ts');
+const { requestGpu, Tensor, gemmDispatches, LSTM, GRU } = await server.ssrLoadModule('/src/index.ts');
 const { bootstrapRatioCI } = await server.ssrLoadModule('/bench/stats.ts');
 const gpu = await requestGpu({ gpu: create(flags) });
 const profiler = gpu.createProfiler();
@@ -89,6 +90,19 @@ const runs = shapes.map((s) => {
     });
   return { s, gemm, tensors: [a, b, bias, c], times: Object.fromEntries(variants.map((v) => [v, []])) };
 });
+// --plan: the input GEMM of an LSTM / GRU layer's own forward plan (its buffers, offsets and the kernel
+// 'auto' chose there), timed next to the products above — the same dispatch for every variant column.
+for (const cell of (args.get('plan') ?? '').split(',').filter(Boolean)) {
+  const layer = new (cell === 'gru' ? GRU : LSTM)(gpu, { inputSize: I, hiddenSize: H });
+  const x = Tensor.from(gpu, random(rows * I), [T, B, I]);
+  for (const t of Object.values(layer.forward(x))) t?.destroy();
+  const xproj = layer.plan(T, B, false).dispatches.filter((d) => /\.xproj$/.test(d.label));
+  const G = cell === 'gru' ? 3 : 4;
+  const s = { name: `${cell.toUpperCase()} plan's ${xproj.map((d) => d.label).join(' + ')}`, M: rows, N: G * H, K: I };
+  Object.assign(s, { transposeB: true, bias: true });
+  const times = Object.fromEntries(variants.map((v) => [v, []]));
+  runs.push({ s, gemm: () => xproj, tensors: [x, { destroy: () => layer.destroy() }], times });
+}
 for (const r of runs) {
   for (const v of variants) {
     gpu.run(r.gemm(v)); // compiles the pipeline, warms the caches

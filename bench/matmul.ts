@@ -6,6 +6,7 @@
 // call (`c.read()`, tfjs's `data()` does the same) and its ratio too. seqgpu also reports GPU time
 // from timestamp queries, tfjs its own kernelMs from tf.time().
 import { type Gpu, Tensor, matmul, gemmDispatches } from '../src/index.js';
+import type { Dispatch } from '../src/gpu/dispatch.js';
 import { median, timeRuns, type BenchRow } from './stats.js';
 import type { Tf } from './tf.js';
 
@@ -15,6 +16,22 @@ function randomData(n: number): Float32Array {
   const a = new Float32Array(n);
   for (let i = 0; i < n; i++) a[i] = Math.random() * 2 - 1;
   return a;
+}
+
+/** An n×n×n product's dispatches on random operands (for timing next to other work) and their owner. */
+export function squareGemm(gpu: Gpu, n: number): { dispatches: Dispatch[]; flops: number; destroy(): void } {
+  const a = Tensor.from(gpu, randomData(n * n), [n, n]);
+  const b = Tensor.from(gpu, randomData(n * n), [n, n]);
+  const c = Tensor.empty(gpu, [n, n]);
+  const view = (t: Tensor) => ({ buffer: t.buffer, ld: n });
+  const list = gemmDispatches(gpu, { M: n, N: n, K: n, a: view(a), b: view(b), c: view(c) });
+  // Run many times: the uniforms are this product's, destroyed with it (not handed back after a run).
+  const owned = list.flatMap((d) => d.transient ?? []);
+  const destroy = () => {
+    for (const t of [a, b, c]) t.destroy();
+    for (const u of owned) u.destroy();
+  };
+  return { dispatches: list.map((d) => ({ ...d, transient: undefined })), flops: 2 * n ** 3, destroy };
 }
 
 export async function matmulRows(

@@ -12,6 +12,7 @@ import { bootstrapRatioCI, formatRatio, median, spread, timeRuns, type BenchRow,
 import { groupDispatches, SpanTimer } from './spans.js';
 import { recurrentOnnxModel } from './onnx.js';
 import { createWebgpuSession, type Ort } from './ort.js';
+import { squareGemm } from './matmul.js';
 import type { Tf } from './tf.js';
 
 export interface RecurrentCase {
@@ -39,6 +40,13 @@ export interface RecurrentBenchOptions {
   tiles?: boolean;
   /** The adapter's measured peak GFLOP/s (bench/peakProbe.ts), for the recurrence's efficiency. */
   peakGflops?: number;
+  /**
+   * Reps of the input GEMM timed next to a square product in the same submit (issue 19, item 8:
+   * its GFLOP/s ÷ the square's, paired rep by rep; default 20; 0: none).
+   */
+  pairReps?: number;
+  /** The square product's n (default 512, the best square GEMM on SwiftShader). */
+  pairSquare?: number;
 }
 
 /** The step tiles (threads × batch rows per thread) a tile sweep times (also the lab's, demo/lab/sweep.ts). */
@@ -139,6 +147,63 @@ export interface RecurrentMeasurement {
 
 const us = (ms: number) => (ms * 1000).toFixed(ms * 1000 >= 100 ? 0 : 1);
 
+/**
+ * Issue 19, item 8: the input GEMM's GFLOP/s ÷ an n³ square product's (`o.pairSquare`, default 512),
+ * both timed in each of `reps` submits (the order alternating), so a change of machine load between
+ * reps hits both; the median of the per-rep ratios with a bootstrap 95 % interval.
+ */
+async function pairedGemmRatio(
+  gpu: Gpu,
+  gemm: Dispatch[],
+  flops: number,
+  o: RecurrentBenchOptions,
+  reps: number,
+): Promise<string> {
+  const n = o.pairSquare ?? 512;
+  const square = squareGemm(gpu, n);
+  const timer = new SpanTimer(gpu);
+  const gemmMs: number[] = [];
+  const squareMs: number[] = [];
+  try {
+    for (let i = 0; i < reps; i++) {
+      const first = i % 2 === 0;
+      const t = await timer.time(first ? [square.dispatches, gemm] : [gemm, square.dispatches]);
+      squareMs.push(first ? t[0] : t[1]);
+      gemmMs.push(first ? t[1] : t[0]);
+    }
+  } finally {
+    timer.destroy();
+    square.destroy();
+  }
+  return pairedRatioText({ flops, ms: gemmMs }, { flops: square.flops, ms: squareMs }, `${n}³`);
+}
+
+/**
+ * `a`'s GFLOP/s ÷ `b`'s, rep by rep (their times from the same submits): the median ratio with its
+ * bootstrap 95 % interval and both medians. A rep where either span timed 0 ms (a browser quantises
+ * timestamps) is left out and counted.
+ */
+export function pairedRatioText(
+  a: { flops: number; ms: readonly number[] },
+  b: { flops: number; ms: readonly number[] },
+  bName: string,
+): string {
+  const kept = a.ms.map((_, i) => i).filter((i) => a.ms[i] > 0 && b.ms[i] > 0);
+  const left = a.ms.length - kept.length;
+  const out = left ? `, ${left} left out: a span timed 0 ms` : '';
+  if (!kept.length) return `n/a: every span of ${a.ms.length} submits timed 0 ms (timestamps too coarse)`;
+  const rateA = kept.map((i) => a.flops / a.ms[i] / 1e6);
+  const rateB = kept.map((i) => b.flops / b.ms[i] / 1e6);
+  const { ratio, lo, hi } = bootstrapRatioCI(
+    rateA.map((r, j) => r / rateB[j]),
+    [1],
+  );
+  return (
+    `${ratio.toFixed(2)} [${lo.toFixed(2)}, ${hi.toFixed(2)}] (GFLOP/s by GPU time, paired in ${kept.length} ` +
+    `submits${out}; median ${median(rateA).toFixed(2)} vs ${bName} ${median(rateB).toFixed(2)} GFLOP/s)`
+  );
+}
+
 async function measureSeqgpu(
   gpu: Gpu,
   layer: RecurrentLayer,
@@ -220,6 +285,12 @@ async function measureSeqgpu(
       `input GEMM ${median(gemms).toFixed(2)} ms + ${T} steps ${recurrentGpuMs.toFixed(2)} ms ` +
       `(${dispatches.recurrent} dispatches in ${pairs.length} timestamp pair${pairs.length > 1 ? 's' : ''}, ` +
       `≤ ${largest} per pair; median of ${gpuReps})`;
+    const input = groups.filter((gr) => gr.kind === 'gemm');
+    const pairReps = o.pairReps ?? 20;
+    if (input.length === 1 && (c.layers ?? 1) === 1 && pairReps > 0) {
+      const { input: flops } = recurrentFlops(c.cell, T * c.batch, o.inputSize, c.hidden);
+      extra['input GEMM ÷ square GEMM'] = await pairedGemmRatio(gpu, input[0].dispatches, flops, o, pairReps);
+    }
   }
   extra['µs per step'] =
     `wall ${us(w.median / T)} (min ${us(w.min / T)}, max ${us(w.max / T)}, n ${w.n})` +

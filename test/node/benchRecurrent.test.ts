@@ -3,7 +3,13 @@
 // per timestamp pair, µs per step, the bootstrap CIs between rows, and the report printing them.
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Gpu } from '../../src/index.js';
-import { packedLengths, recurrentFlops, recurrentRows, type RecurrentCase } from '../../bench/recurrent.js';
+import {
+  packedLengths,
+  pairedRatioText,
+  recurrentFlops,
+  recurrentRows,
+  type RecurrentCase,
+} from '../../bench/recurrent.js';
 import { groupDispatches } from '../../bench/spans.js';
 import { benchOptions } from '../../bench/suite.js';
 import { printReport } from '../../bench/report.mjs';
@@ -43,6 +49,8 @@ describe('bench: recurrent rows (smoke sizes)', () => {
     expect(rows[1].extra!.dispatches).toBe('9 = 1 input GEMM + 8 wavefront (1.33 per step)');
     expect(rows[0].extra!.dispatches).toBe('21 = 3 input GEMM + 18 step (3.00 per step)');
     expect(rows[1].extra!['wavefront speedup (step ÷ wavefront)']).toMatch(/^wall [\d.]+× \[/);
+    // 3 layers: their input GEMMs are not the 1-layer product the pairing measures.
+    expect(rows.map((r) => r.extra!['input GEMM ÷ square GEMM'])).toEqual([undefined, undefined]);
     expect(rows[1].peers['ort-webgpu']).toEqual({ error: expect.stringMatching(/^n\/a: the ORT graph is one/) });
     const f = recurrentFlops('gru', T * 2, 5, 8, 3);
     expect(rows[1].flops).toBe(f.input + f.recurrent);
@@ -51,6 +59,23 @@ describe('bench: recurrent rows (smoke sizes)', () => {
       kernels: ['step', 'wavefront'],
       layers: [1, 3],
     });
+  });
+
+  it('pairedRatioText: per-rep GFLOP/s ratios, their median and interval; 0 ms spans left out and counted', () => {
+    // a: 100 FLOP, b: 10 FLOP. Rep ratios (100/a) / (10/b) = 10·b/a: 2, 4, 1 (a rep with a 0 ms span dropped).
+    const a = { flops: 100, ms: [5, 5, 0, 10] };
+    const b = { flops: 10, ms: [1, 2, 3, 1] };
+    expect(pairedRatioText(a, b, 'sq')).toBe(
+      `2.00 [1.00, 4.00] (GFLOP/s by GPU time, paired in 3 submits, 1 left out: a span timed 0 ms; ` +
+        `median ${(100 / 5 / 1e6).toFixed(2)} vs sq ${(10 / 1 / 1e6).toFixed(2)} GFLOP/s)`,
+    );
+    const flops = 2e6; // 2 MFLOP in 1 ms = 2 GFLOP/s
+    expect(pairedRatioText({ flops, ms: [1, 1] }, { flops, ms: [2, 2] }, '512³')).toBe(
+      '2.00 [2.00, 2.00] (GFLOP/s by GPU time, paired in 2 submits; median 2.00 vs 512³ 1.00 GFLOP/s)',
+    );
+    expect(pairedRatioText({ flops, ms: [0, 1] }, { flops, ms: [1, 0] }, 'sq')).toBe(
+      'n/a: every span of 2 submits timed 0 ms (timestamps too coarse)',
+    );
   });
 
   it('groupDispatches keeps runs of one kind, at most N per group', () => {
@@ -105,7 +130,8 @@ describe('bench: recurrent rows (smoke sizes)', () => {
       { cell: 'gru', batch: 1, hidden: 8, kernel: 'step' },
     ];
     const before = gpu.tuning.recurrentKernel;
-    const o = { seqLen: T, inputSize: 5, reps: 3, peerReps: 1, gpuReps: 2, stepsPerPair: 2, peakGflops: 1 };
+    const pair = { pairReps: 3, pairSquare: 8 };
+    const o = { seqLen: T, inputSize: 5, reps: 3, peerReps: 1, gpuReps: 2, stepsPerPair: 2, peakGflops: 1, ...pair };
     const peers = { tf: { error: 'not run' }, ort: { error: 'not run' } };
     const rows = await recurrentRows(gpu, peers, cases, o, () => {});
     expect(gpu.tuning.recurrentKernel).toBe(before); // restored
@@ -132,6 +158,11 @@ describe('bench: recurrent rows (smoke sizes)', () => {
         /^wall [\d.]+ \(min [\d.]+, max [\d.]+, n 3\); GPU [\d.]+ .*recurrence alone/,
       );
       expect(r.extra!['recurrence alone']).toMatch(/GFLOP\/s = [\d.]+ of peak$/);
+      // Item 8: the one input GEMM's GFLOP/s ÷ an 8³ product's, both timed in each of 3 submits (a
+      // smoke-size span may time 0 ms on a quantising adapter: pairedRatioText's test covers that).
+      expect(r.extra!['input GEMM ÷ square GEMM']).toMatch(
+        /^([\d.]+ \[[\d.]+, [\d.]+\] \(GFLOP\/s by GPU time, paired in [1-3] submits(, [1-2] left out: a span timed 0 ms)?; median [\d.]+ vs 8³ [\d.]+ GFLOP\/s\)|n\/a: every span of 3 submits timed 0 ms \(timestamps too coarse\))$/,
+      );
     }
     const rowSteps = (r: number) => (r >= 2 && r <= 3 ? 14 : T * (r === 4 ? 1 : 3));
     rows.forEach((r, i) => {
