@@ -10,9 +10,13 @@
 // storageBarrier() after each step. Rows never read each other's dgates: no cross-workgroup sync.
 
 // QUAD (recurrent_matvec_backward.wgsl): a thread takes 4 consecutive units, j = 4·(its index),
-// and runs the cell's backward of each with its share of one dhFromNextQuad.
-fn backwardQuad(j4: u32, b0: u32) {
-  let q = dhFromNextQuad(j4, b0);
+// and runs the cell's backward of each with its share of one dhFromNextQuad. Every thread of the
+// workgroup runs dhFromNextQuad together (its gate reads may be shared by a quad): a thread past
+// the last unit computes the last 4 units' sums and writes nothing.
+fn backwardQuad(j4: u32, b0: u32, qp: u32) {
+  let H = params.hidden;
+  let q = dhFromNextQuad(min(j4, H - 4u), b0, qp);
+  if (j4 >= H) { return; }
   for (var c = 0u; c < 4u; c++) {
     var dhr: array<f32, 8>;
     for (var r = 0u; r < 8u; r++) { dhr[r] = q[r][c]; }
@@ -22,11 +26,13 @@ fn backwardQuad(j4: u32, b0: u32) {
 
 fn backwardSteps(lid: u32, wid: vec3<u32>, groups: u32) {
   let count = select(1u, arrayLength(&steps), PERSISTENT);
+  let qp = quadPosition(lid);
   for (var s = 0u; s < count; s++) {
     if (PERSISTENT) { params = steps[s]; } else { params = slot; }
     if (QUAD) {
-      for (var j4 = 4u * (wid.x * WG + lid); j4 < params.hidden; j4 += 4u * WG * groups) {
-        backwardQuad(j4, wid.y * BT);
+      // The workgroup's first unit, the same for all its threads (their loop runs in step).
+      for (var first = 4u * wid.x * WG; first < params.hidden; first += 4u * WG * groups) {
+        backwardQuad(first + 4u * lid, wid.y * BT, qp);
       }
     } else {
       for (var j = wid.x * WG + lid; j < params.hidden; j += WG * groups) {

@@ -30,6 +30,10 @@
 // QUAD (H % 4 = 0): 4 consecutive units per thread, grid (⌈H / (4·WG)⌉, ⌈B / BT⌉).
 // PERSISTENT: a chunk of steps in one dispatch, grid (1, ⌈B / BT⌉) (the entry point: backward_steps.wgsl).
 
+// Its '#subgroups' variant (src/kernels/cellStepBackward.ts, gpu.tuning.backwardGates) includes
+// backward_enable_subgroups.wgsl and backward_gates_subgroups.wgsl in place of backward_enable.wgsl
+// and backward_gates.wgsl: with QUAD, the 4 threads of a quad share each row's gate loads.
+// #include "backward_enable.wgsl"
 // #include "activations.wgsl"
 // #include "backward_params.wgsl"
 
@@ -58,6 +62,7 @@ override GATE_ACT: u32 = 1u;      // the gates' activation: 1 σ (σ' = y(1−y)
 override PERSISTENT: bool = false;   // a chunk of steps per dispatch (see above)
 
 // #include "recurrent_matvec_backward.wgsl"
+// #include "backward_gates.wgsl"
 
 // The backward of unit j for the rows b0 … b0 + BT − 1 at the step in `params` (backwardSteps,
 // backward_steps.wgsl, calls it per step and unit).

@@ -115,12 +115,18 @@ fn setDg4(at: u32, H: u32, v: vec4<f32>) {
 // W_hh[g·H + u, j4 … j4+3] (W_hh in `Wb` as PyTorch stores it, [GATES·H, H], vec4 along j); dhN on
 // the first step processed. The terms are added in the order of the unit-per-thread loop above
 // (per 4 units: each unit's gates i, f, g, o, then the 4 units), so both give the same bits.
-fn dhFromNextQuad(j4: u32, b0: u32) -> array<vec4<f32>, 8> {
-  var acc: array<vec4<f32>, 8>;
-  for (var r = 0u; r < 8u; r++) { acc[r] = vec4<f32>(0.0); } // explicit: see recurrent_persistent.wgsl
+// The row sums are named vec4s s0 … s7, never an array indexed by a loop variable (SwiftShader keeps
+// such an array in memory and loads / stores it at every `+=`; recurrent_matvec.wgsl): rows past BT
+// are constant-folded away, rows past the batch (its last row group) recompute its last row, and
+// cellBackward uses none of them.
+// `qp`: the thread's quad position (backward_gates*.wgsl's quadPosition); called by every thread of
+// the workgroup at once (the gate reads may be shared across a quad).
+fn dhFromNextQuad(j4: u32, b0: u32, qp: u32) -> array<vec4<f32>, 8> {
   let H = params.hidden;
-  let rows = min(BT, params.batch - b0);
   if (params.first != 0u) {
+    var acc: array<vec4<f32>, 8>;
+    for (var r = 0u; r < 8u; r++) { acc[r] = vec4<f32>(0.0); } // explicit: see recurrent_persistent.wgsl
+    let rows = min(BT, params.batch - b0);
     for (var r = 0u; r < BT; r++) {
       if (r < rows) {
         let i = params.stateOffset + (b0 + r) * H + j4;
@@ -130,67 +136,76 @@ fn dhFromNextQuad(j4: u32, b0: u32) -> array<vec4<f32>, 8> {
     return acc;
   }
   let width = DG_WIDTH * H;
-  let hv = H >> 2u;        // vec4s per row of W_hh
-  let gs = H * hv;         // vec4s per gate block of W_hh (H rows)
-  let blk = GATE_BLOCKS * H;
+  let last = params.batch - 1u;
+  // Start of each row's dgates row of the step processed before (rows past the batch: its last).
+  let d0 = nextDg(b0, width);
+  let d1 = nextDg(min(b0 + 1u, last), width);
+  let d2 = nextDg(min(b0 + 2u, last), width);
+  let d3 = nextDg(min(b0 + 3u, last), width);
+  let d4 = nextDg(min(b0 + 4u, last), width);
+  let d5 = nextDg(min(b0 + 5u, last), width);
+  let d6 = nextDg(min(b0 + 6u, last), width);
+  let d7 = nextDg(min(b0 + 7u, last), width);
+  var s0 = vec4<f32>(0.0);
+  var s1 = vec4<f32>(0.0);
+  var s2 = vec4<f32>(0.0);
+  var s3 = vec4<f32>(0.0);
+  var s4 = vec4<f32>(0.0);
+  var s5 = vec4<f32>(0.0);
+  var s6 = vec4<f32>(0.0);
+  var s7 = vec4<f32>(0.0);
   for (var u = 0u; u < H; u += 4u) {
-    let w = (u * H + j4) >> 2u;   // gate 0, row u, columns j4 … j4+3
-    if (GATES == 1u) {
-      let w0 = Wb[w];
-      let w1 = Wb[w + hv];
-      let w2 = Wb[w + 2u * hv];
-      let w3 = Wb[w + 3u * hv];
-      for (var r = 0u; r < BT; r++) {
-        if (r < rows) {
-          let d = dgates[(nextDg(b0 + r, width) + u) >> 2u];
-          acc[r] += d.x * w0 + d.y * w1 + d.z * w2 + d.w * w3;
-        }
-      }
-      continue;
-    }
-    // Rows u … u+3 of gates 0, 1, 2 (and 3: an LSTM's o).
-    let a0 = Wb[w];
-    let a1 = Wb[w + hv];
-    let a2 = Wb[w + 2u * hv];
-    let a3 = Wb[w + 3u * hv];
-    let b0w = Wb[w + gs];
-    let b1w = Wb[w + gs + hv];
-    let b2w = Wb[w + gs + 2u * hv];
-    let b3w = Wb[w + gs + 3u * hv];
-    let c0 = Wb[w + 2u * gs];
-    let c1 = Wb[w + 2u * gs + hv];
-    let c2 = Wb[w + 2u * gs + 2u * hv];
-    let c3 = Wb[w + 2u * gs + 3u * hv];
-    var e0 = vec4<f32>(0.0);
-    var e1 = vec4<f32>(0.0);
-    var e2 = vec4<f32>(0.0);
-    var e3 = vec4<f32>(0.0);
-    if (GATES == 4u) {
-      e0 = Wb[w + 3u * gs];
-      e1 = Wb[w + 3u * gs + hv];
-      e2 = Wb[w + 3u * gs + 2u * hv];
-      e3 = Wb[w + 3u * gs + 3u * hv];
-    }
-    for (var r = 0u; r < BT; r++) {
-      if (r < rows) {
-        let base = nextDg(b0 + r, width) + u;
-        let g0 = dgates[(base + blk.x) >> 2u];   // gate 0 of units u … u+3
-        let g1 = dgates[(base + blk.y) >> 2u];
-        let g2 = dgates[(base + blk.z) >> 2u];
-        var s0 = g0.x * a0 + g1.x * b0w + g2.x * c0;
-        var s1 = g0.y * a1 + g1.y * b1w + g2.y * c1;
-        var s2 = g0.z * a2 + g1.z * b2w + g2.z * c2;
-        var s3 = g0.w * a3 + g1.w * b3w + g2.w * c3;
-        if (GATES == 4u) {
-          let g3 = dgates[(base + blk.w) >> 2u];
-          s0 += g3.x * e0;
-          s1 += g3.y * e1;
-          s2 += g3.z * e2;
-          s3 += g3.w * e3;
-        }
-        acc[r] += s0 + s1 + s2 + s3;
-      }
-    }
+    let w = quadBackWeights(u, j4);
+    s0 += quadBackTerms(d0 + u, w, qp);
+    if (BT > 1u) { s1 += quadBackTerms(d1 + u, w, qp); }
+    if (BT > 2u) { s2 += quadBackTerms(d2 + u, w, qp); }
+    if (BT > 3u) { s3 += quadBackTerms(d3 + u, w, qp); }
+    if (BT > 4u) { s4 += quadBackTerms(d4 + u, w, qp); }
+    if (BT > 5u) { s5 += quadBackTerms(d5 + u, w, qp); }
+    if (BT > 6u) { s6 += quadBackTerms(d6 + u, w, qp); }
+    if (BT > 7u) { s7 += quadBackTerms(d7 + u, w, qp); }
   }
-  return acc;
+  return array<vec4<f32>, 8>(s0, s1, s2, s3, s4, s5, s6, s7);
+}
+
+// Rows u … u+3 of each gate's block of W_hh at columns j4 … j4+3: g0 (gate 0: a0 … a3), g1, g2, g3
+// (an LSTM's o; zeros for a GRU; GATES = 1: only g0).
+struct QuadBackWeights { g0: mat4x4<f32>, g1: mat4x4<f32>, g2: mat4x4<f32>, g3: mat4x4<f32> }
+
+fn quadBackWeights(u: u32, j4: u32) -> QuadBackWeights {
+  let hv = params.hidden >> 2u;           // vec4s per row of W_hh
+  let gs = params.hidden * hv;            // vec4s per gate block of W_hh (H rows)
+  let w = (u * params.hidden + j4) >> 2u; // gate 0, row u, columns j4 … j4+3
+  var q: QuadBackWeights;
+  q.g0 = mat4x4<f32>(Wb[w], Wb[w + hv], Wb[w + 2u * hv], Wb[w + 3u * hv]);
+  if (GATES == 1u) { return q; }
+  q.g1 = mat4x4<f32>(Wb[w + gs], Wb[w + gs + hv], Wb[w + gs + 2u * hv], Wb[w + gs + 3u * hv]);
+  let w2 = w + 2u * gs;
+  q.g2 = mat4x4<f32>(Wb[w2], Wb[w2 + hv], Wb[w2 + 2u * hv], Wb[w2 + 3u * hv]);
+  if (GATES == 4u) {
+    let w3 = w + 3u * gs;
+    q.g3 = mat4x4<f32>(Wb[w3], Wb[w3 + hv], Wb[w3 + 2u * hv], Wb[w3 + 3u * hv]);
+  }
+  return q;
+}
+
+// One row's terms of units u … u+3 (its dgates row of the step before at `base` = row start + u);
+// the gates' dgates read by quadGates (backward_gates.wgsl, or shared by a quad).
+fn quadBackTerms(base: u32, w: QuadBackWeights, qp: u32) -> vec4<f32> {
+  if (GATES == 1u) {
+    let d = dgates[base >> 2u];
+    return d.x * w.g0[0] + d.y * w.g0[1] + d.z * w.g0[2] + d.w * w.g0[3];
+  }
+  let g = quadGates(base, GATE_BLOCKS * params.hidden, qp);   // g.g0: gate 0 of units u … u+3
+  var s0 = g.g0.x * w.g0[0] + g.g1.x * w.g1[0] + g.g2.x * w.g2[0];
+  var s1 = g.g0.y * w.g0[1] + g.g1.y * w.g1[1] + g.g2.y * w.g2[1];
+  var s2 = g.g0.z * w.g0[2] + g.g1.z * w.g1[2] + g.g2.z * w.g2[2];
+  var s3 = g.g0.w * w.g0[3] + g.g1.w * w.g1[3] + g.g2.w * w.g2[3];
+  if (GATES == 4u) {
+    s0 += g.g3.x * w.g3[0];
+    s1 += g.g3.y * w.g3[1];
+    s2 += g.g3.z * w.g3[2];
+    s3 += g.g3.w * w.g3[3];
+  }
+  return s0 + s1 + s2 + s3;
 }

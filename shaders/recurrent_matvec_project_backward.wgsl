@@ -37,6 +37,7 @@ const RNN_PACK = false;
 override LENGTHS: bool = false;   // off: no length check is compiled in
 
 // #include "recurrent_matvec_backward.wgsl"
+// #include "backward_gates.wgsl"
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {

@@ -49,6 +49,7 @@ override LENGTHS: bool = false;   // off: no length check is compiled in
 override PERSISTENT: bool = false;   // a chunk of steps per dispatch (see above)
 
 // #include "recurrent_matvec_backward.wgsl"
+// #include "backward_gates.wgsl"
 
 // The backward of unit j for the rows b0 … b0 + BT − 1 at the step in `params` (backwardSteps,
 // backward_steps.wgsl, calls it per step and unit).

@@ -187,6 +187,7 @@ export class Gpu {
     persistentDirections: 'auto',
     persistentBackward: 'auto',
     backwardUnits: 'auto',
+    backwardGates: 'auto',
     forwardUnits: 'auto',
   };
   private lostInfo: GPUDeviceLostInfo | null = null;

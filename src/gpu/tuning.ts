@@ -75,6 +75,14 @@ export interface GpuTuning {
    */
   backwardUnits: 'auto' | 1 | 4;
   /**
+   * How the BPTT steps with 4 units per thread read each batch row's gate gradients: `'auto'`
+   * (`'subgroups'` on a software adapter that has them, else `'loads'`), `'loads'` (every thread
+   * loads all gates) or `'subgroups'` (the 4 threads of a quad load one gate each and broadcast:
+   * shaders/backward_gates_subgroups.wgsl; a ShapeError where it cannot run — an RNN, 1 unit per
+   * thread, no subgroups or subgroups narrower than 4).
+   */
+  backwardGates: 'auto' | 'loads' | 'subgroups';
+  /**
    * Hidden units per thread in the LSTM / GRU forward step kernels: `'auto'`, `1` or `4`
    * (shaders/recurrent_matvec.wgsl QUAD: each load of h_{t−1} serves 4 units; see forwardQuad in
    * src/kernels/cellStep.ts).

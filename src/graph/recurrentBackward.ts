@@ -22,6 +22,7 @@ import { columnSumDispatch } from '../kernels/columnSum.js';
 import {
   backwardParamsSize,
   backwardQuad,
+  backwardSharedGates,
   backwardSlotSize,
   cellStepBackwardDispatch,
   dgatesWidth,
@@ -123,6 +124,8 @@ export class RecurrentBackward {
     // 4 units per thread in the BPTT steps (gpu.tuning.backwardUnits), reading W_hh where the
     // parameter store keeps it (its views start at a storage-aligned offset).
     const quad = backwardQuad(gpu, cfg, 'backward');
+    // Their quads sharing each row's gate loads (gpu.tuning.backwardGates).
+    const sharedGates = backwardSharedGates(gpu, cfg.cell, quad, 'backward');
     const whhBinding = (p: DirectionParams): GPUBufferBinding => ({
       buffer: p.whh.buffer,
       offset: p.whh.offset * 4,
@@ -143,6 +146,7 @@ export class RecurrentBackward {
           gate: cfg.recurrentActivation,
           lengths: !!lengths,
           quad,
+          sharedGates,
         };
         const backBuffers = {
           dgates: dgates[d],

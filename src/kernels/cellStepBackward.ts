@@ -23,12 +23,25 @@ import activationsWgsl from '../../shaders/activations.wgsl?raw';
 import gruStepBackwardWgsl from '../../shaders/gru_step_backward.wgsl?raw';
 import projectBackwardWgsl from '../../shaders/recurrent_matvec_project_backward.wgsl?raw';
 import backwardStepsWgsl from '../../shaders/backward_steps.wgsl?raw';
+import backwardEnableWgsl from '../../shaders/backward_enable.wgsl?raw';
+import backwardEnableSubgroupsWgsl from '../../shaders/backward_enable_subgroups.wgsl?raw';
+import backwardGatesWgsl from '../../shaders/backward_gates.wgsl?raw';
+import backwardGatesSubgroupsWgsl from '../../shaders/backward_gates_subgroups.wgsl?raw';
 
 /** What every backward cell-step shader includes (the LSTM's and GRU's also activations.wgsl). */
 const BACKWARD_INCLUDES = {
   'backward_params.wgsl': backwardParamsWgsl,
   'recurrent_matvec_backward.wgsl': recurrentMatvecBackwardWgsl,
   'backward_steps.wgsl': backwardStepsWgsl,
+  'backward_enable.wgsl': backwardEnableWgsl,
+  'backward_gates.wgsl': backwardGatesWgsl,
+};
+/** The LSTM / GRU kernels whose quads share their gate loads (shaders/backward_gates_subgroups.wgsl). */
+const SHARED_GATES_INCLUDES = {
+  ...BACKWARD_INCLUDES,
+  'activations.wgsl': activationsWgsl,
+  'backward_enable.wgsl': backwardEnableSubgroupsWgsl,
+  'backward_gates.wgsl': backwardGatesSubgroupsWgsl,
 };
 const RNN_STEP_BACKWARD_SHADER = /*#__PURE__*/ defineShader(
   'rnn_step_backward.wgsl',
@@ -53,6 +66,11 @@ export const CELL_BACKWARD_SHADER: Record<CellKind, WgslShader> = {
   rnn: RNN_STEP_BACKWARD_SHADER,
   lstm: LSTM_STEP_BACKWARD_SHADER,
   gru: GRU_STEP_BACKWARD_SHADER,
+};
+/** The LSTM and GRU backward kernels with quad-shared gate loads ({@link backwardSharedGates}). */
+const SHARED_GATES_SHADER = {
+  lstm: /*#__PURE__*/ defineShader('lstm_step_backward.wgsl#subgroups', lstmStepBackwardWgsl, SHARED_GATES_INCLUDES),
+  gru: /*#__PURE__*/ defineShader('gru_step_backward.wgsl#subgroups', gruStepBackwardWgsl, SHARED_GATES_INCLUDES),
 };
 
 /** Columns per row of the dgates buffer: LSTM i,f,g,o; GRU r,z,n (input side), n ⊙ r (hidden side); RNN 1. */
@@ -161,20 +179,64 @@ export function backwardQuad(
 }
 
 /**
+ * Whether a layer's BPTT steps with 4 units per thread ({@link backwardQuad}) share each row's gate
+ * gradient loads across the 4 threads of a quad (shaders/backward_gates_subgroups.wgsl: one vec4
+ * load per thread and quad broadcasts, where each thread loads 3 or 4) — gpu.tuning.backwardGates:
+ * `'auto'` (shared on a software adapter with subgroups at least 4 wide, where a load is a lane-by-
+ * lane gather and a broadcast a register shuffle; not on a GPU: not timed there), `'loads'` or
+ * `'subgroups'` (a ShapeError where it cannot run: an RNN, steps with 1 unit per thread, no
+ * subgroups or subgroups narrower than 4).
+ * @param gpu - Its tuning, subgroup support and whether the adapter is software.
+ * @param cell - The layer's cell.
+ * @param quad - Whether its BPTT steps run 4 units per thread ({@link backwardQuad}'s answer).
+ * @param where - Names the caller in errors.
+ * @throws ArgumentError for an unknown value; ShapeError when 'subgroups' is forced where it cannot run.
+ */
+export function backwardSharedGates(
+  gpu: Pick<Gpu, 'software' | 'features' | 'adapterInfo'> & { tuning: Pick<GpuTuning, 'backwardGates'> },
+  cell: CellKind,
+  quad: boolean,
+  where: string,
+): boolean {
+  const mode = gpu.tuning.backwardGates;
+  if (mode !== 'auto' && mode !== 'loads' && mode !== 'subgroups')
+    throw new ArgumentError(
+      `${where}: gpu.tuning.backwardGates must be 'auto', 'loads' or 'subgroups', got ${String(mode)}`,
+    );
+  const { subgroupMinSize } = gpu.adapterInfo;
+  const blocker =
+    cell === 'rnn'
+      ? 'an RNN (one gate: nothing to share)'
+      : !quad
+        ? 'BPTT steps with 1 unit per thread (gpu.tuning.backwardUnits)'
+        : !gpu.features.subgroups
+          ? 'a device without subgroups'
+          : subgroupMinSize < 4
+            ? `subgroups of ${subgroupMinSize} invocations (quads need 4)`
+            : null;
+  if (mode === 'subgroups' && blocker)
+    throw new ShapeError(`${where}: gpu.tuning.backwardGates 'subgroups' cannot run ${blocker}`);
+  return !blocker && (mode === 'subgroups' || (mode === 'auto' && gpu.software));
+}
+
+/**
  * One timestep of backpropagation through time of `cell`, over all batch rows and hidden units;
  * with `persistent`, a chunk of steps (`buffers.steps`) in one dispatch of ⌈batch / tile.bt⌉
  * workgroups, each looping over the steps and every unit of its rows (no projection). With `quad`
- * (see {@link backwardQuad}) a thread takes 4 units and `buffers.wb` is W_hh in PyTorch's layout.
+ * (see {@link backwardQuad}) a thread takes 4 units and `buffers.wb` is W_hh in PyTorch's layout;
+ * with `sharedGates` too ({@link backwardSharedGates}) its quad shares each row's gate loads.
  */
 export function cellStepBackwardDispatch(
   gpu: Gpu,
   cell: CellKind,
-  opts: Omit<CellStepOptions, 'save'> & { persistent?: boolean; quad?: boolean },
+  opts: Omit<CellStepOptions, 'save'> & { persistent?: boolean; quad?: boolean; sharedGates?: boolean },
   buffers: CellStepBackwardBuffers,
 ): Dispatch {
   const { wg, bt } = checkStepTile(opts);
-  const shader = CELL_BACKWARD_SHADER[cell];
   const quad = !!opts.quad;
+  if (opts.sharedGates && (cell === 'rnn' || !quad))
+    throw new ArgumentError(`${opts.label}: shared gate loads need an LSTM or GRU step with 4 units per thread`);
+  const shader = opts.sharedGates && cell !== 'rnn' ? SHARED_GATES_SHADER[cell] : CELL_BACKWARD_SHADER[cell];
   const constants: Record<string, number | boolean> = {
     WG: wg,
     BT: bt,

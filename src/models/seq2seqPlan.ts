@@ -36,7 +36,7 @@ import {
 } from '../kernels/decode.js';
 import { RecurrentPlan } from '../graph/recurrentPlan.js';
 import { checkRecurrentPlanLimits } from '../graph/recurrentLimits.js';
-import { backwardQuad } from '../kernels/cellStepBackward.js';
+import { backwardQuad, backwardSharedGates } from '../kernels/cellStepBackward.js';
 import { checkBindingSizes, checkWorkgroups } from '../gpu/limits.js';
 import { RecurrentBackward } from '../graph/recurrentBackward.js';
 import type { BufferRef, Graph, Value } from '../graph/graph.js';
@@ -138,7 +138,11 @@ export class Seq2SeqPlan {
     const bt = defaultStepTile(R, gpu.adapterInfo.isFallbackAdapter).bt;
     checkRecurrentPlanLimits(gpu, `${where}: the encoder`, model.encoder.config, Ts, R, training, bt);
     checkRecurrentPlanLimits(gpu, `${where}: the decoder`, model.decoder.config, Tt, R, training, bt);
-    if (training) backwardQuad(gpu, model.decoder.config, `${where}: the decoder`);
+    if (training) {
+      const decoder = model.decoder.config;
+      const at = `${where}: the decoder`;
+      backwardSharedGates(gpu, decoder.cell, backwardQuad(gpu, decoder, at), at);
+    }
     const buffer = (elements: number, label: string) => {
       const b = gpu.pool.acquire(Math.max(1, elements) * 4, TENSOR_USAGE, label);
       this.owned.push(b);

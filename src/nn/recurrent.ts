@@ -3,7 +3,7 @@
 import type { Gpu } from '../gpu/device.js';
 import { persistentChoice } from '../kernels/recurrentPersistent.js';
 import { wavefrontChoice } from '../kernels/recurrentWavefront.js';
-import { backwardQuad } from '../kernels/cellStepBackward.js';
+import { backwardQuad, backwardSharedGates } from '../kernels/cellStepBackward.js';
 import { measuredRecurrentKernel } from '../gpu/tuning.js';
 import { ArgumentError, ShapeError, fmtShape } from '../util/errors.js';
 import { TENSOR_USAGE } from '../gpu/flags.js';
@@ -635,7 +635,7 @@ export class RecurrentLayer extends Module {
     return (
       `|${t.recurrentKernel}|${t.persistentSteps}|${t.recurrentWeights}|${measured}` +
       `|${t.persistentSplit}|${t.persistentSplitReduce}|${t.persistentDirections}|${t.persistentBackward}` +
-      `|${t.backwardUnits}|${t.forwardUnits}`
+      `|${t.backwardUnits}|${t.backwardGates}|${t.forwardUnits}`
     );
   }
 
@@ -718,7 +718,7 @@ export class RecurrentLayer extends Module {
     { inputGrad = false, initialStateGrad = false, lengths = false } = {},
   ): TrainingPlan {
     // Checked before anything is allocated (RecurrentBackward asks again; it cannot throw then).
-    backwardQuad(this.gpu, this.config, where);
+    backwardSharedGates(this.gpu, this.config.cell, backwardQuad(this.gpu, this.config, where), where);
     const quad = forwardQuad(this.gpu, this.config, where);
     const tile = { ...this.defaultTile(batch, quad), ...this.tile };
     const forward = new RecurrentPlan(
