@@ -42,6 +42,7 @@ override GATE_ACT: u32 = 1u;      // the gates' activation: 1 σ, 6 hard sigmoid
 
 // #include "recurrent_weights.wgsl"
 // #include "recurrent_matvec.wgsl"
+// #include "step_rows.wgsl"
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {

@@ -34,6 +34,10 @@
 // Grid: (⌈H / WG⌉, ⌈B / BT⌉); QUAD (recurrent_matvec.wgsl): 4 consecutive units per thread,
 // grid (⌈H / (4·WG)⌉, ⌈B / BT⌉).
 
+// Its '#subgroups' variant (src/kernels/cellStep.ts, gpu.tuning.forwardRows) includes
+// step_enable_subgroups.wgsl and step_rows_subgroups.wgsl in place of step_enable.wgsl and
+// step_rows.wgsl: with QUAD and BT > 1, the 4 threads of a quad share their loads of h_{t−1}.
+// #include "step_enable.wgsl"
 // #include "activations.wgsl"
 // #include "step_params.wgsl"
 
@@ -57,6 +61,7 @@ fn rowLength(b: u32) -> u32 {
 
 // #include "recurrent_weights.wgsl"
 // #include "recurrent_matvec.wgsl"
+// #include "step_rows.wgsl"
 // #include "step_thread.wgsl"
 
 @compute @workgroup_size(WG)

@@ -110,9 +110,9 @@ struct Quad {
 // per row, s0 … s7, whose column u is column col+u's sum (recurrentMatvecQuadN; LSTM B32 H256
 // forward in Node 2.1–2.4 → 1.4–1.5 s). Rows past BT are constant-folded away; rows past the
 // batch (its last row group) recompute its last row, and unitStep stores nothing for them.
-fn recurrentMatvecQuad(col: u32, b0: u32) -> Quad {
+fn recurrentMatvecQuad(col: u32, b0: u32, qp: u32) -> Quad {
   if (BT == 1u) { return recurrentMatvecQuad1(col, b0); }
-  return recurrentMatvecQuadN(col, b0);
+  return recurrentMatvecQuadN(col, b0, qp);
 }
 
 // vec4 index of h_prev[min(b, batch − 1), 0].
@@ -195,15 +195,10 @@ fn quadTerms(s: mat4x4<f32>, h: vec4<f32>, w: BlockWeights) -> mat4x4<f32> {
                      s[3] + blockTerms(h, w.w3));
 }
 
-fn recurrentMatvecQuadN(col: u32, b0: u32) -> Quad {
-  let h0 = hRowVec4(b0);
-  let h1 = hRowVec4(b0 + 1u);
-  let h2 = hRowVec4(b0 + 2u);
-  let h3 = hRowVec4(b0 + 3u);
-  let h4 = hRowVec4(b0 + 4u);
-  let h5 = hRowVec4(b0 + 5u);
-  let h6 = hRowVec4(b0 + 6u);
-  let h7 = hRowVec4(b0 + 7u);
+// The rows of h_{t−1} come from quadRows (step_rows.wgsl, or shared by a quad: `qp` is the thread's
+// quad position, and every thread of the workgroup calls this at once).
+fn recurrentMatvecQuadN(col: u32, b0: u32, qp: u32) -> Quad {
+  let rows = rowBases(b0, qp);
   var s0 = mat4x4<f32>();
   var s1 = mat4x4<f32>();
   var s2 = mat4x4<f32>();
@@ -214,14 +209,15 @@ fn recurrentMatvecQuadN(col: u32, b0: u32) -> Quad {
   var s7 = mat4x4<f32>();
   for (var kv = 0u; kv < (hSize() >> 2u); kv++) {
     let w = blockWeights(kv, col);
-    s0 = quadTerms(s0, hprev[h0 + kv], w);
-    if (BT > 1u) { s1 = quadTerms(s1, hprev[h1 + kv], w); }
-    if (BT > 2u) { s2 = quadTerms(s2, hprev[h2 + kv], w); }
-    if (BT > 3u) { s3 = quadTerms(s3, hprev[h3 + kv], w); }
-    if (BT > 4u) { s4 = quadTerms(s4, hprev[h4 + kv], w); }
-    if (BT > 5u) { s5 = quadTerms(s5, hprev[h5 + kv], w); }
-    if (BT > 6u) { s6 = quadTerms(s6, hprev[h6 + kv], w); }
-    if (BT > 7u) { s7 = quadTerms(s7, hprev[h7 + kv], w); }
+    let h = quadRows(rows, kv);
+    s0 = quadTerms(s0, h.h0, w);
+    if (BT > 1u) { s1 = quadTerms(s1, h.h1, w); }
+    if (BT > 2u) { s2 = quadTerms(s2, h.h2, w); }
+    if (BT > 3u) { s3 = quadTerms(s3, h.h3, w); }
+    if (BT > 4u) { s4 = quadTerms(s4, h.h4, w); }
+    if (BT > 5u) { s5 = quadTerms(s5, h.h5, w); }
+    if (BT > 6u) { s6 = quadTerms(s6, h.h6, w); }
+    if (BT > 7u) { s7 = quadTerms(s7, h.h7, w); }
   }
   var scale = mat4x4<f32>(vec4<f32>(1.0), vec4<f32>(1.0), vec4<f32>(1.0), vec4<f32>(1.0));
   if (!ROWS) { scale = mat4x4<f32>(whhScale(col), whhScale(col + 1u), whhScale(col + 2u), whhScale(col + 3u)); }
@@ -264,9 +260,9 @@ fn rowTerms(h: vec4<f32>, w: vec4<f32>) -> f32 {
 // ROWS (GRU): recurrentMatvecQuad's products from W_hh in PyTorch's layout, row g·H + j read as
 // vec4s along k: whh(0, i) is the bound buffer's vec4 i (f32 only: the host sets ROWS with the
 // parameters bound, never a quantized copy). q.a[r] = (r, z, n, 0) gate sums of unit col, etc.
-fn recurrentMatvecQuadRows(col: u32, b0: u32) -> Quad {
+fn recurrentMatvecQuadRows(col: u32, b0: u32, qp: u32) -> Quad {
   if (BT == 1u) { return recurrentMatvecQuadRows1(col, b0); }
-  return recurrentMatvecQuadN(col, b0);
+  return recurrentMatvecQuadN(col, b0, qp);
 }
 
 // BT = 1: recurrentMatvecQuadRows with its sums in named vec4s (see recurrentMatvecQuad1).

@@ -40,6 +40,7 @@ override LENGTHS: bool = false;   // off: no length check is compiled in
 
 // #include "recurrent_weights.wgsl"
 // #include "recurrent_matvec.wgsl"
+// #include "step_rows.wgsl"
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {

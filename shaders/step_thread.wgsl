@@ -3,7 +3,7 @@
 // unitStep(j, b0, acc), the step of unit j for the rows b0 … b0 + BT − 1 given their products).
 //
 //   one unit:  j = x·WG + lane,       acc = recurrentMatvec(j, b0)
-//   QUAD:      j = 4·(x·WG + lane),   the units j … j+3 from one recurrentMatvecQuad(j, b0)
+//   QUAD:      j = 4·(x·WG + lane),   the units j … j+3 from one recurrentMatvecQuad(j, b0, qp)
 //              (a GRU with ROWS: recurrentMatvecQuadRows)
 // where x is the workgroup's column (grid x) and b0 = y·BT its first batch row (grid y).
 
@@ -11,10 +11,14 @@ fn stepThread(lane: u32, x: u32, y: u32) {
   let H = params.hidden;
   let b0 = y * BT;
   if (QUAD) {
+    // Every thread of the workgroup runs the product (its row loads may be shared by a quad): a
+    // thread past the last unit computes the last 4 units' sums and writes nothing.
+    let qp = quadPosition(lane);
     let j = 4u * (x * WG + lane);
-    if (j >= H) { return; }
+    let col = min(j, H - 4u);
     var q: Quad;
-    if (ROWS) { q = recurrentMatvecQuadRows(j, b0); } else { q = recurrentMatvecQuad(j, b0); }
+    if (ROWS) { q = recurrentMatvecQuadRows(col, b0, qp); } else { q = recurrentMatvecQuad(col, b0, qp); }
+    if (j >= H) { return; }
     unitStep(j, b0, q.a);
     unitStep(j + 1u, b0, q.b);
     unitStep(j + 2u, b0, q.c);

@@ -189,6 +189,7 @@ export class Gpu {
     backwardUnits: 'auto',
     backwardGates: 'auto',
     forwardUnits: 'auto',
+    forwardRows: 'auto',
   };
   private lostInfo: GPUDeviceLostInfo | null = null;
   private destroyed = false;

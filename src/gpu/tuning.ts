@@ -88,6 +88,14 @@ export interface GpuTuning {
    * src/kernels/cellStep.ts).
    */
   forwardUnits: 'auto' | 1 | 4;
+  /**
+   * How the LSTM / GRU forward steps with 4 units per thread and 2 or more batch rows per thread
+   * read h_{t−1}: `'auto'` (`'subgroups'` on a software adapter that has them, else `'loads'`),
+   * `'loads'` (every thread loads each row) or `'subgroups'` (the 4 threads of a quad load one or
+   * two rows each and broadcast: shaders/step_rows_subgroups.wgsl; a ShapeError where it cannot
+   * run — an RNN, 1 unit or 1 row per thread, no subgroups or subgroups narrower than 4).
+   */
+  forwardRows: 'auto' | 'loads' | 'subgroups';
 }
 
 /** A recurrent kernel `calibrateRecurrent` can measure as the fastest for a shape. */

@@ -256,6 +256,8 @@ export class RecurrentPlan {
       wavefront?: boolean;
       /** LSTM / GRU step kernels: 4 hidden units per thread (cellStep.ts forwardQuad). */
       quad?: boolean;
+      /** With `quad` and tile.bt ≥ 2: quads share their loads of h_{t−1} (cellStep.ts forwardSharedRows). */
+      sharedRows?: boolean;
     } = {},
   ) {
     const { cell, hiddenSize: H, numLayers: L, batchFirst } = cfg;
@@ -303,6 +305,9 @@ export class RecurrentPlan {
     const quad = !!options.quad;
     if (quad && (cell === 'rnn' || proj || resetBefore || H % 4 !== 0))
       throw new ArgumentError('4 units per thread run the LSTM / GRU step kernels (hidden % 4 = 0, no projection)');
+    const sharedRows = !!options.sharedRows;
+    if (sharedRows && (!quad || tile.bt < 2))
+      throw new ArgumentError('shared row loads run with 4 units and 2 or more batch rows per thread');
     const wavefront = !!options.wavefront;
     if (wavefront && (training || stepwise || persistent || D !== 1 || proj || resetBefore || weights !== 'f32'))
       throw new ArgumentError(
@@ -614,7 +619,7 @@ export class RecurrentPlan {
             cellStepDispatch(
               gpu,
               cell,
-              { ...kernelOpts, tile, label: `l${l}d${d}.step${t}`, proj, quad, rows },
+              { ...kernelOpts, tile, label: `l${l}d${d}.step${t}`, proj, quad, rows, sharedRows },
               {
                 xproj: xproj[d],
                 wp: rows ? whhRows[d] : whh[d],

@@ -19,6 +19,10 @@ import projectWgsl from '../../shaders/recurrent_matvec_project.wgsl?raw';
 import weightsWgsl from '../../shaders/recurrent_weights.wgsl?raw';
 import weightsF16Wgsl from '../../shaders/recurrent_weights_f16.wgsl?raw';
 import weightsInt8Wgsl from '../../shaders/recurrent_weights_int8.wgsl?raw';
+import stepEnableWgsl from '../../shaders/step_enable.wgsl?raw';
+import stepEnableSubgroupsWgsl from '../../shaders/step_enable_subgroups.wgsl?raw';
+import stepRowsWgsl from '../../shaders/step_rows.wgsl?raw';
+import stepRowsSubgroupsWgsl from '../../shaders/step_rows_subgroups.wgsl?raw';
 
 /**
  * How an inference plan's recurrent kernels read W_hh: `'f32'` (the parameters), or a copy made
@@ -39,12 +43,18 @@ export const stepIncludes = (weights: RecurrentWeights) => ({
   'activations.wgsl': activationsWgsl,
   'step_params.wgsl': stepParamsWgsl,
   'recurrent_matvec.wgsl': recurrentMatvecWgsl,
+  'step_rows.wgsl': stepRowsWgsl,
   ...WEIGHT_INCLUDES[weights],
 });
-/** The LSTM / GRU step shaders' includes: stepIncludes and the thread's body (step_thread.wgsl). */
-const gateStepIncludes = (weights: RecurrentWeights) => ({
+/**
+ * The LSTM / GRU step shaders' includes: stepIncludes and the thread's body (step_thread.wgsl);
+ * `shared`: their quads share the loads of h_{t−1} ({@link forwardSharedRows}).
+ */
+const gateStepIncludes = (weights: RecurrentWeights, shared = false) => ({
   ...stepIncludes(weights),
   'step_thread.wgsl': stepThreadWgsl,
+  'step_enable.wgsl': shared ? stepEnableSubgroupsWgsl : stepEnableWgsl,
+  ...(shared ? { 'step_rows.wgsl': stepRowsSubgroupsWgsl } : {}),
 });
 /** A shader variant's name: the file, then `#f16` / `#int8` for a quantized W_hh. */
 export const variantName = (file: string, weights: RecurrentWeights) =>
@@ -58,6 +68,20 @@ const CELL_SHADERS: Record<RecurrentWeights, Record<CellKind, WgslShader>> = /*#
   f32: cellShaders('f32'),
   f16: cellShaders('f16'),
   int8: cellShaders('int8'),
+}))();
+/** The LSTM / GRU step shaders whose quads share the loads of h_{t−1}, `…#subgroups`. */
+const sharedRowShaders = (weights: RecurrentWeights) => ({
+  lstm: defineShader(
+    `${variantName('lstm_step.wgsl', weights)}#subgroups`,
+    lstmStepWgsl,
+    gateStepIncludes(weights, true),
+  ),
+  gru: defineShader(`${variantName('gru_step.wgsl', weights)}#subgroups`, gruStepWgsl, gateStepIncludes(weights, true)),
+});
+const SHARED_ROW_SHADERS = /*#__PURE__*/ (() => ({
+  f32: sharedRowShaders('f32'),
+  f16: sharedRowShaders('f16'),
+  int8: sharedRowShaders('int8'),
 }))();
 const LSTM_STEP_SHADER = CELL_SHADERS.f32.lstm;
 const REPACK_WHH_SHADER = /*#__PURE__*/ defineShader('repack_whh.wgsl', repackWhhWgsl);
@@ -292,6 +316,8 @@ export interface CellStepOptions {
    * parameters), read by gate rows (`ROWS` in shaders/recurrent_matvec.wgsl; see {@link gruRows}).
    */
   rows?: boolean;
+  /** With `quad` and 2 or more rows per thread: a quad shares its loads of h_{t−1} ({@link forwardSharedRows}). */
+  sharedRows?: boolean;
 }
 
 /**
@@ -342,6 +368,56 @@ export function forwardQuad(
   return !blocker && (mode === 4 || (mode === 'auto' && gpu.software));
 }
 
+/**
+ * Why the 4 threads of a quad cannot share loads through quadBroadcast on this device (its
+ * subgroups absent or narrower than 4), or null where they can.
+ */
+export function quadShareBlocker(gpu: Pick<Gpu, 'features' | 'adapterInfo'>): string | null {
+  const { subgroupMinSize } = gpu.adapterInfo;
+  if (!gpu.features.subgroups) return 'a device without subgroups';
+  return subgroupMinSize < 4 ? `subgroups of ${subgroupMinSize} invocations (quads need 4)` : null;
+}
+
+/**
+ * Whether a layer's forward steps with 4 units per thread ({@link forwardQuad}) and `bt` ≥ 2 batch
+ * rows per thread share each k-block's loads of h_{t−1} across the 4 threads of a quad
+ * (shaders/step_rows_subgroups.wgsl: 1 or 2 vec4 loads per thread and quad broadcasts, where each
+ * thread loads bt) — gpu.tuning.forwardRows: `'auto'` (shared on a software adapter with subgroups
+ * at least 4 wide, where a load is a lane-by-lane gather and a broadcast a register shuffle; not on
+ * a GPU: not timed there), `'loads'` or `'subgroups'` (a ShapeError where it cannot run: an RNN,
+ * 1 unit or 1 row per thread, no subgroups or subgroups narrower than 4).
+ * @param gpu - Its tuning, subgroup support and whether the adapter is software.
+ * @param cell - The layer's cell.
+ * @param quad - Whether its steps run 4 units per thread ({@link forwardQuad}'s answer).
+ * @param bt - Batch rows per thread of its step tile.
+ * @param where - Names the caller in errors.
+ * @throws ArgumentError for an unknown value; ShapeError when 'subgroups' is forced where it cannot run.
+ */
+export function forwardSharedRows(
+  gpu: Pick<Gpu, 'software' | 'features' | 'adapterInfo'> & { tuning: Pick<GpuTuning, 'forwardRows'> },
+  cell: CellKind,
+  quad: boolean,
+  bt: number,
+  where: string,
+): boolean {
+  const mode = gpu.tuning.forwardRows;
+  if (mode !== 'auto' && mode !== 'loads' && mode !== 'subgroups')
+    throw new ArgumentError(
+      `${where}: gpu.tuning.forwardRows must be 'auto', 'loads' or 'subgroups', got ${String(mode)}`,
+    );
+  const blocker =
+    cell === 'rnn'
+      ? 'an RNN (its kernel has no 4-unit quads)'
+      : !quad
+        ? 'steps with 1 unit per thread (gpu.tuning.forwardUnits)'
+        : bt < 2
+          ? '1 batch row per thread (nothing to share)'
+          : quadShareBlocker(gpu);
+  if (mode === 'subgroups' && blocker)
+    throw new ShapeError(`${where}: gpu.tuning.forwardRows 'subgroups' cannot run ${blocker}`);
+  return !blocker && (mode === 'subgroups' || (mode === 'auto' && gpu.software));
+}
+
 /** The GATE_ACT code of the LSTM / GRU kernels (activations.wgsl): 1 σ, 6 the hard sigmoid. */
 export function gateActCode(gate: RecurrentActivation | undefined): number {
   return gate === 'hard_sigmoid' ? 6 : 1;
@@ -370,7 +446,14 @@ export function checkStepTile(opts: Pick<CellStepOptions, 'tile' | 'label'>): St
  */
 export function cellStepDispatch(gpu: Gpu, cell: CellKind, opts: CellStepOptions, buffers: CellStepBuffers): Dispatch {
   const { wg, bt } = checkStepTile(opts);
-  const shader = CELL_SHADERS[opts.weights ?? 'f32'][cell];
+  if (opts.sharedRows && (cell === 'rnn' || !opts.quad || bt < 2))
+    throw new ArgumentError(
+      `${opts.label}: shared row loads need an LSTM / GRU step with quad and 2 or more rows per thread`,
+    );
+  const shader =
+    opts.sharedRows && cell !== 'rnn'
+      ? SHARED_ROW_SHADERS[opts.weights ?? 'f32'][cell]
+      : CELL_SHADERS[opts.weights ?? 'f32'][cell];
   const proj = opts.proj ?? 0;
   if (proj && (opts.weights ?? 'f32') !== 'f32')
     throw new ArgumentError(`${opts.label}: a projection (proj) runs with f32 weights only`);

@@ -9,6 +9,7 @@ import type { CellKind } from './recurrentConfig.js';
 import {
   checkStepTile,
   gateActCode,
+  quadShareBlocker,
   packUniformSlot,
   uniformSlotSize,
   type CellStepOptions,
@@ -203,17 +204,12 @@ export function backwardSharedGates(
     throw new ArgumentError(
       `${where}: gpu.tuning.backwardGates must be 'auto', 'loads' or 'subgroups', got ${String(mode)}`,
     );
-  const { subgroupMinSize } = gpu.adapterInfo;
   const blocker =
     cell === 'rnn'
       ? 'an RNN (one gate: nothing to share)'
       : !quad
         ? 'BPTT steps with 1 unit per thread (gpu.tuning.backwardUnits)'
-        : !gpu.features.subgroups
-          ? 'a device without subgroups'
-          : subgroupMinSize < 4
-            ? `subgroups of ${subgroupMinSize} invocations (quads need 4)`
-            : null;
+        : quadShareBlocker(gpu);
   if (mode === 'subgroups' && blocker)
     throw new ShapeError(`${where}: gpu.tuning.backwardGates 'subgroups' cannot run ${blocker}`);
   return !blocker && (mode === 'subgroups' || (mode === 'auto' && gpu.software));

@@ -15,6 +15,7 @@ import {
   defaultStepTile,
   stepUnitThreads,
   forwardQuad,
+  forwardSharedRows,
   type StepTile,
 } from '../kernels/cellStep.js';
 import { encodeDispatches, type Dispatch } from '../gpu/dispatch.js';
@@ -635,7 +636,7 @@ export class RecurrentLayer extends Module {
     return (
       `|${t.recurrentKernel}|${t.persistentSteps}|${t.recurrentWeights}|${measured}` +
       `|${t.persistentSplit}|${t.persistentSplitReduce}|${t.persistentDirections}|${t.persistentBackward}` +
-      `|${t.backwardUnits}|${t.backwardGates}|${t.forwardUnits}`
+      `|${t.backwardUnits}|${t.backwardGates}|${t.forwardUnits}|${t.forwardRows}`
     );
   }
 
@@ -664,6 +665,7 @@ export class RecurrentLayer extends Module {
   createPlan(where: string, seqLen: number, batch: number, lengths = false): RecurrentPlan {
     const quad = forwardQuad(this.gpu, this.config, where);
     const tile = { ...this.defaultTile(batch, quad), ...this.tile };
+    const sharedRows = forwardSharedRows(this.gpu, this.config.cell, quad, tile.bt, where);
     const { recurrentWeights } = this.gpu.tuning;
     if (!['f32', 'f16', 'int8'].includes(recurrentWeights))
       throw new ArgumentError(
@@ -678,6 +680,7 @@ export class RecurrentLayer extends Module {
       persistent,
       wavefront,
       quad,
+      sharedRows,
       // A projection's kernels read f32 weights only.
       weights,
     });
@@ -721,6 +724,7 @@ export class RecurrentLayer extends Module {
     backwardSharedGates(this.gpu, this.config.cell, backwardQuad(this.gpu, this.config, where), where);
     const quad = forwardQuad(this.gpu, this.config, where);
     const tile = { ...this.defaultTile(batch, quad), ...this.tile };
+    const sharedRows = forwardSharedRows(this.gpu, this.config.cell, quad, tile.bt, where);
     const forward = new RecurrentPlan(
       this.gpu,
       this.config,
@@ -736,6 +740,7 @@ export class RecurrentLayer extends Module {
         where,
         persistent: persistentChoice(this.gpu, this.config, batch, where, 'f32', true) ?? undefined,
         quad,
+        sharedRows,
       },
     );
     try {
