@@ -394,17 +394,12 @@ export function quadShareBlocker(gpu: Pick<Gpu, 'features' | 'adapterInfo'>): st
  * @throws ArgumentError for an unknown value; ShapeError when 'subgroups' is forced where it cannot run.
  */
 export function forwardSharedRows(
-  gpu: Pick<Gpu, 'software' | 'features' | 'adapterInfo'> & { tuning: Pick<GpuTuning, 'forwardRows'> },
+  gpu: QuadShareGpu & { tuning: Pick<GpuTuning, 'forwardRows'> },
   cell: CellKind,
   quad: boolean,
   bt: number,
   where: string,
 ): boolean {
-  const mode = gpu.tuning.forwardRows;
-  if (mode !== 'auto' && mode !== 'loads' && mode !== 'subgroups')
-    throw new ArgumentError(
-      `${where}: gpu.tuning.forwardRows must be 'auto', 'loads' or 'subgroups', got ${String(mode)}`,
-    );
   const blocker =
     cell === 'rnn'
       ? 'an RNN (its kernel has no 4-unit quads)'
@@ -412,9 +407,31 @@ export function forwardSharedRows(
         ? 'steps with 1 unit per thread (gpu.tuning.forwardUnits)'
         : bt < 2
           ? '1 batch row per thread (nothing to share)'
-          : quadShareBlocker(gpu);
+          : null;
+  return quadShareChoice(gpu, 'forwardRows', gpu.tuning.forwardRows, blocker, where);
+}
+
+/** The GPU as {@link quadShareChoice} reads it. */
+export type QuadShareGpu = Pick<Gpu, 'software' | 'features' | 'adapterInfo'>;
+
+/**
+ * A quad-sharing tuning (`forwardRows`, `backwardGates`) resolved: `mode` checked, then shared
+ * where forced or (`'auto'`) on a software adapter, unless the layer (`layerBlocker`) or the device
+ * ({@link quadShareBlocker}) rules it out.
+ * @throws ArgumentError for an unknown mode; ShapeError when `'subgroups'` is forced where it cannot run.
+ */
+export function quadShareChoice(
+  gpu: QuadShareGpu,
+  name: string,
+  mode: unknown,
+  layerBlocker: string | null,
+  where: string,
+): boolean {
+  if (mode !== 'auto' && mode !== 'loads' && mode !== 'subgroups')
+    throw new ArgumentError(`${where}: gpu.tuning.${name} must be 'auto', 'loads' or 'subgroups', got ${String(mode)}`);
+  const blocker = layerBlocker ?? quadShareBlocker(gpu);
   if (mode === 'subgroups' && blocker)
-    throw new ShapeError(`${where}: gpu.tuning.forwardRows 'subgroups' cannot run ${blocker}`);
+    throw new ShapeError(`${where}: gpu.tuning.${name} 'subgroups' cannot run ${blocker}`);
   return !blocker && (mode === 'subgroups' || (mode === 'auto' && gpu.software));
 }
 

@@ -9,7 +9,8 @@ import type { CellKind } from './recurrentConfig.js';
 import {
   checkStepTile,
   gateActCode,
-  quadShareBlocker,
+  quadShareChoice,
+  type QuadShareGpu,
   packUniformSlot,
   uniformSlotSize,
   type CellStepOptions,
@@ -194,25 +195,18 @@ export function backwardQuad(
  * @throws ArgumentError for an unknown value; ShapeError when 'subgroups' is forced where it cannot run.
  */
 export function backwardSharedGates(
-  gpu: Pick<Gpu, 'software' | 'features' | 'adapterInfo'> & { tuning: Pick<GpuTuning, 'backwardGates'> },
+  gpu: QuadShareGpu & { tuning: Pick<GpuTuning, 'backwardGates'> },
   cell: CellKind,
   quad: boolean,
   where: string,
 ): boolean {
-  const mode = gpu.tuning.backwardGates;
-  if (mode !== 'auto' && mode !== 'loads' && mode !== 'subgroups')
-    throw new ArgumentError(
-      `${where}: gpu.tuning.backwardGates must be 'auto', 'loads' or 'subgroups', got ${String(mode)}`,
-    );
   const blocker =
     cell === 'rnn'
       ? 'an RNN (one gate: nothing to share)'
       : !quad
         ? 'BPTT steps with 1 unit per thread (gpu.tuning.backwardUnits)'
-        : quadShareBlocker(gpu);
-  if (mode === 'subgroups' && blocker)
-    throw new ShapeError(`${where}: gpu.tuning.backwardGates 'subgroups' cannot run ${blocker}`);
-  return !blocker && (mode === 'subgroups' || (mode === 'auto' && gpu.software));
+        : null;
+  return quadShareChoice(gpu, 'backwardGates', gpu.tuning.backwardGates, blocker, where);
 }
 
 /**

@@ -17,13 +17,24 @@ import { forwardSharedRows } from '../../src/kernels/cellStep.js';
 import { bpttCheck, type GradCase } from '../checks/recurrentGrad.js';
 import { recurrentChecks } from '../checks/recurrent.js';
 import { assertClose, rng, uniform } from '../checks/util.js';
-import { testGpu } from './gpu.js';
+import { expectShapeRefusals, testGpu } from './gpu.js';
 
 let gpu: Gpu;
 beforeAll(async () => {
   gpu = await testGpu();
 });
 afterAll(() => gpu?.destroy());
+
+// With gpu.tuning[key] forced to 'subgroups': each call throws a ShapeError matching its message
+// and leaves the buffer pool as it was (nothing allocated).
+function expectRefused(key: 'backwardGates' | 'forwardRows', cases: [() => unknown, RegExp][]): void {
+  gpu.tuning[key] = 'subgroups';
+  try {
+    expectShapeRefusals(gpu, cases);
+  } finally {
+    gpu.tuning[key] = 'auto';
+  }
+}
 
 const base = { inputSize: 5, numLayers: 1, bidirectional: false, batchFirst: false, bias: true, state: true };
 const cases: GradCase[] = [
@@ -155,18 +166,7 @@ describe('backwardGates: the rule, the kernel recorded, the errors', () => {
       [() => rnn.forwardBackward(x, {}, { dOutput: d8 }), /backwardGates 'subgroups' cannot run an RNN/],
       [() => odd.forwardBackward(x, {}, { dOutput: d6 }), /cannot run BPTT steps with 1 unit per thread/],
     ];
-    gpu.tuning.backwardGates = 'subgroups';
-    try {
-      for (const [call, message] of cases) {
-        const { created, inUse } = gpu.pool.stats;
-        expect(call).toThrow(ShapeError);
-        expect(call).toThrow(message);
-        expect(gpu.pool.stats.created).toBe(created);
-        expect(gpu.pool.stats.inUse).toBe(inUse);
-      }
-    } finally {
-      gpu.tuning.backwardGates = 'auto';
-    }
+    expectRefused('backwardGates', cases);
     for (const t of [x, d8, d6, rnn, odd]) t.destroy();
   });
 });
@@ -309,18 +309,7 @@ describe('forwardRows: the rule, the kernel recorded, the errors', () => {
       [() => lstm.forward(x), /forwardRows 'subgroups' cannot run 1 batch row per thread/],
       [() => rnn.forward(x2), /forwardRows 'subgroups' cannot run an RNN/],
     ];
-    gpu.tuning.forwardRows = 'subgroups';
-    try {
-      for (const [call, message] of cases) {
-        const { created, inUse } = gpu.pool.stats;
-        expect(call).toThrow(ShapeError);
-        expect(call).toThrow(message);
-        expect(gpu.pool.stats.created).toBe(created);
-        expect(gpu.pool.stats.inUse).toBe(inUse);
-      }
-    } finally {
-      gpu.tuning.forwardRows = 'auto';
-    }
+    expectRefused('forwardRows', cases);
     for (const t of [x, x2, lstm, rnn]) t.destroy();
   });
 });

@@ -21,7 +21,7 @@ import { recurrentChecks } from '../checks/recurrent.js';
 import type { CellKind } from '../../src/kernels/recurrentConfig.js';
 import { bpttCheck, type GradCase } from '../checks/recurrentGrad.js';
 import { assertClose, randInt, rng, uniform } from '../checks/util.js';
-import { testGpu } from './gpu.js';
+import { expectShapeRefusals, testGpu } from './gpu.js';
 
 let gpu: Gpu;
 beforeAll(async () => {
@@ -221,13 +221,10 @@ describe('forwardUnits and backwardUnits: the rules, the grids and the errors', 
     ];
     gpu.tuning.forwardUnits = 4;
     try {
-      for (const [layer, message] of layers) {
-        const { created, inUse } = gpu.pool.stats;
-        expect(() => layer.forward(x)).toThrow(ShapeError);
-        expect(() => layer.forward(x)).toThrow(message);
-        expect(gpu.pool.stats.created).toBe(created);
-        expect(gpu.pool.stats.inUse).toBe(inUse);
-      }
+      expectShapeRefusals(
+        gpu,
+        layers.map(([layer, message]) => [() => layer.forward(x), message] as const),
+      );
     } finally {
       gpu.tuning.forwardUnits = 'auto';
     }
@@ -308,13 +305,7 @@ describe('forwardUnits and backwardUnits: the rules, the grids and the errors', 
     ];
     gpu.tuning.backwardUnits = 4;
     try {
-      for (const [call, message] of cases) {
-        const { created, inUse } = gpu.pool.stats;
-        expect(call).toThrow(ShapeError);
-        expect(call).toThrow(message);
-        expect(gpu.pool.stats.created).toBe(created);
-        expect(gpu.pool.stats.inUse).toBe(inUse);
-      }
+      expectShapeRefusals(gpu, cases);
       (gpu.tuning as { backwardUnits: unknown }).backwardUnits = 2;
       expect(() => backwardQuad(gpu, { hiddenSize: 8 }, 'RNN.forwardBackward')).toThrow(ArgumentError);
       expect(() => backwardQuad(gpu, { hiddenSize: 8 }, 'RNN.forwardBackward')).toThrow(
