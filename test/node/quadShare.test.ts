@@ -36,6 +36,23 @@ function expectRefused(key: 'backwardGates' | 'forwardRows', cases: [() => unkno
   }
 }
 
+interface FakeOptions {
+  software?: boolean;
+  subgroups?: boolean;
+  min?: number;
+  mode?: unknown;
+}
+
+// A GPU as the rules read it: software or not, subgroups (min size), gpu.tuning[key] = mode.
+function fakeGpu(key: 'backwardGates' | 'forwardRows', over: FakeOptions): never {
+  return {
+    software: over.software ?? true,
+    features: { subgroups: over.subgroups ?? true },
+    adapterInfo: { subgroupMinSize: over.min ?? 4, subgroupMaxSize: 4 },
+    tuning: { [key]: over.mode ?? 'auto' },
+  } as never;
+}
+
 const base = { inputSize: 5, numLayers: 1, bidirectional: false, batchFirst: false, bias: true, state: true };
 const cases: GradCase[] = [
   // 17 quad threads (H 68) in a workgroup of 64: 47 past the last unit, one quad half inside.
@@ -87,13 +104,7 @@ describe("BPTT with gate loads shared by a quad ('subgroups') and without ('load
 });
 
 describe('backwardGates: the rule, the kernel recorded, the errors', () => {
-  const fake = (over: { software?: boolean; subgroups?: boolean; min?: number; mode?: unknown } = {}) =>
-    ({
-      software: over.software ?? true,
-      features: { subgroups: over.subgroups ?? true },
-      adapterInfo: { subgroupMinSize: over.min ?? 4, subgroupMaxSize: 4 },
-      tuning: { backwardGates: over.mode ?? 'auto' },
-    }) as never;
+  const fake = (over: FakeOptions = {}) => fakeGpu('backwardGates', over);
 
   it("'auto': shared on a software adapter with subgroups ≥ 4 for an LSTM / GRU with 4 units per thread", () => {
     expect(backwardSharedGates(fake(), 'lstm', true, 'x')).toBe(true);
@@ -238,13 +249,7 @@ describe("forward steps with h_{t−1} loads shared by a quad ('subgroups') and 
 });
 
 describe('forwardRows: the rule, the kernel recorded, the errors', () => {
-  const fake = (over: { software?: boolean; subgroups?: boolean; min?: number; mode?: unknown } = {}) =>
-    ({
-      software: over.software ?? true,
-      features: { subgroups: over.subgroups ?? true },
-      adapterInfo: { subgroupMinSize: over.min ?? 4, subgroupMaxSize: 4 },
-      tuning: { forwardRows: over.mode ?? 'auto' },
-    }) as never;
+  const fake = (over: FakeOptions = {}) => fakeGpu('forwardRows', over);
 
   it("'auto': shared on a software adapter with subgroups ≥ 4 for LSTM / GRU quads with 2 or more rows", () => {
     expect(forwardSharedRows(fake(), 'lstm', true, 8, 'x')).toBe(true);
