@@ -21,3 +21,18 @@ export function expectShapeRefusals(gpu: Gpu, cases: ReadonlyArray<readonly [() 
     expect(gpu.pool.stats.inUse).toBe(inUse);
   }
 }
+
+/**
+ * Runs `f` with `settings` applied to `gpu.tuning`, then puts back the values those fields had
+ * before (whether `f` resolves or throws).
+ */
+export async function withTuning(gpu: Gpu, settings: Partial<Gpu['tuning']>, f: () => Promise<void>): Promise<void> {
+  const tuning = gpu.tuning as unknown as Record<string, unknown>;
+  const before = Object.fromEntries(Object.keys(settings).map((k) => [k, tuning[k]]));
+  Object.assign(tuning, settings);
+  try {
+    await f();
+  } finally {
+    Object.assign(tuning, before);
+  }
+}

@@ -17,7 +17,7 @@ import { forwardSharedRows } from '../../src/kernels/cellStep.js';
 import { bpttCheck, type GradCase } from '../checks/recurrentGrad.js';
 import { recurrentChecks } from '../checks/recurrent.js';
 import { assertClose, rng, uniform } from '../checks/util.js';
-import { expectShapeRefusals, testGpu } from './gpu.js';
+import { expectShapeRefusals, testGpu, withTuning } from './gpu.js';
 
 let gpu: Gpu;
 beforeAll(async () => {
@@ -66,19 +66,11 @@ const cases: GradCase[] = [
   { ...base, cell: 'gru', hiddenSize: 36, T: 3, B: 4, seed: 8, bidirectional: true, lengths: [3, 2, 1, 3] },
 ];
 
-async function withGates(mode: 'loads' | 'subgroups', f: () => Promise<void>, persistent = false): Promise<void> {
-  gpu.tuning.backwardGates = mode;
-  gpu.tuning.backwardUnits = 4;
-  gpu.tuning.recurrentKernel = persistent ? 'persistent' : 'step';
-  if (persistent) gpu.tuning.persistentSteps = 2; // a chunk boundary inside the longer sequences
-  try {
-    await f();
-  } finally {
-    gpu.tuning.backwardGates = 'auto';
-    gpu.tuning.backwardUnits = 'auto';
-    gpu.tuning.recurrentKernel = 'auto';
-    gpu.tuning.persistentSteps = 1024;
-  }
+function withGates(mode: 'loads' | 'subgroups', f: () => Promise<void>, persistent = false): Promise<void> {
+  const kernel = persistent
+    ? { recurrentKernel: 'persistent' as const, persistentSteps: 2 } // a chunk boundary inside the longer sequences
+    : { recurrentKernel: 'step' as const };
+  return withTuning(gpu, { backwardGates: mode, backwardUnits: 4, ...kernel }, f);
 }
 
 const subgroupsOk = () =>
@@ -182,23 +174,12 @@ describe('backwardGates: the rule, the kernel recorded, the errors', () => {
   });
 });
 
-async function withRows(
+function withRows(
   mode: 'auto' | 'loads' | 'subgroups',
   f: () => Promise<void>,
   weights: 'f32' | 'f16' | 'int8' = 'f32',
-) {
-  gpu.tuning.forwardRows = mode;
-  gpu.tuning.forwardUnits = 4;
-  gpu.tuning.recurrentKernel = 'step';
-  gpu.tuning.recurrentWeights = weights;
-  try {
-    await f();
-  } finally {
-    gpu.tuning.forwardRows = 'auto';
-    gpu.tuning.forwardUnits = 'auto';
-    gpu.tuning.recurrentKernel = 'auto';
-    gpu.tuning.recurrentWeights = 'f32';
-  }
+): Promise<void> {
+  return withTuning(gpu, { forwardRows: mode, forwardUnits: 4, recurrentKernel: 'step', recurrentWeights: weights }, f);
 }
 
 describe("forward steps with h_{t−1} loads shared by a quad ('subgroups') and without ('loads'), vs float64", () => {

@@ -21,7 +21,7 @@ import { recurrentChecks } from '../checks/recurrent.js';
 import type { CellKind } from '../../src/kernels/recurrentConfig.js';
 import { bpttCheck, type GradCase } from '../checks/recurrentGrad.js';
 import { assertClose, randInt, rng, uniform } from '../checks/util.js';
-import { expectShapeRefusals, testGpu } from './gpu.js';
+import { expectShapeRefusals, testGpu, withTuning } from './gpu.js';
 
 let gpu: Gpu;
 beforeAll(async () => {
@@ -64,28 +64,15 @@ const cases: GradCase[] = [
   randomCase('lstm', 10, { tile: { wg: 32, bt: 3 }, B: 7, T: 3 }),
 ];
 
-async function withUnits(
+function withUnits(
   units: 'auto' | 1 | 4,
   f: () => Promise<void>,
   { persistent = false, forward = units }: { persistent?: boolean; forward?: 'auto' | 1 | 4 } = {},
 ): Promise<void> {
-  gpu.tuning.backwardUnits = units;
-  gpu.tuning.forwardUnits = forward;
-  if (persistent) {
-    gpu.tuning.recurrentKernel = 'persistent';
-    gpu.tuning.persistentSteps = 2; // a chunk boundary inside the longer sequences
-  } else {
-    gpu.tuning.recurrentKernel = 'step'; // B32 H ≥ 128 inference would take the persistent kernel
-  }
-  try {
-    await f();
-  } finally {
-    gpu.tuning.backwardUnits = 'auto';
-    gpu.tuning.forwardUnits = 'auto';
-    gpu.tuning.recurrentKernel = 'auto';
-    gpu.tuning.persistentSteps = 1024;
-    gpu.tuning.recurrentWeights = 'f32';
-  }
+  const kernel = persistent
+    ? { recurrentKernel: 'persistent' as const, persistentSteps: 2 } // a chunk boundary inside the longer sequences
+    : { recurrentKernel: 'step' as const }; // B32 H ≥ 128 inference would take the persistent kernel
+  return withTuning(gpu, { backwardUnits: units, forwardUnits: forward, recurrentWeights: 'f32', ...kernel }, f);
 }
 
 describe('training (forward + BPTT) with 4 units per thread and with 1, vs float64', () => {
